@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Configuration: one YAML file read into a tree of nodes that remember their line, plus
+ * typed accessors that validate a value and report errors as "FILE:LINE: KEY: reason".
+ *
+ * Control path only. Each module validates its own section (subscriber: plans, beams,
+ * classes, subscribers; geo: geo; policy: policy; shaper: shaping; gateway: eal, workers,
+ * control, ports, mempool, state) with these accessors, so that the same code serves the
+ * daemon's start and `skygate --check`.
+ *
+ * Units:
+ *   rate  "100Mbit", "2Gbit", "64kbit", "1.5Gbit", "800bit", plain number = bit/s;
+ *         suffixes bit, kbit, Mbit, Gbit, Tbit (decimal, x1000); also bps/kbps/Mbps/Gbps
+ *         as the same bit/s units. Result in bit/s (uint64_t).
+ *   size  "64KB", "1MB", "256KiB", "1500B", plain number = bytes; KB/MB/GB decimal,
+ *         KiB/MiB/GiB binary. Result in bytes.
+ *   time  "10ms", "1s", "500us", "2m", plain number = ms. Result in microseconds.
+ */
+#ifndef SKYGATE_CONFIG_H
+#define SKYGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum sky_cfg_type {
+	SKY_CFG_SCALAR,
+	SKY_CFG_MAP,
+	SKY_CFG_SEQ,
+};
+
+struct sky_cfg_node;
+
+/** A parsed file. Owns all its nodes. */
+struct sky_cfg {
+	char *file;                 /* path as given */
+	struct sky_cfg_node *root;  /* a MAP (an empty file gives an empty map) */
+};
+
+/** Error sink: the first error wins; msg is "FILE:LINE: KEY: reason". */
+struct sky_cfg_err {
+	char msg[512];
+	int failed;
+};
+
+/**
+ * Read and parse a YAML file. Returns NULL with err filled (file, line, what) on I/O or
+ * syntax errors, on duplicate keys, anchors/aliases/tags (refused: keep configs plain).
+ */
+struct sky_cfg *sky_cfg_load(const char *path, struct sky_cfg_err *err);
+/** Same from a string (tests); name is used in messages. */
+struct sky_cfg *sky_cfg_load_string(const char *name, const char *text, struct sky_cfg_err *err);
+void sky_cfg_free(struct sky_cfg *cfg);
+
+/* --- node inspection --- */
+enum sky_cfg_type sky_cfg_type(const struct sky_cfg_node *n);
+unsigned int sky_cfg_line(const struct sky_cfg_node *n);
+/** Dotted path of the node from the root, e.g. "ports[1].device", "plans.basic.down". */
+const char *sky_cfg_path(const struct sky_cfg_node *n);
+/** Scalar text, NULL if not a scalar. */
+const char *sky_cfg_str(const struct sky_cfg_node *n);
+/** Number of entries of a map or sequence (0 for scalars). */
+size_t sky_cfg_len(const struct sky_cfg_node *n);
+/** i-th entry of a sequence, or i-th value of a map (in file order). */
+struct sky_cfg_node *sky_cfg_at(const struct sky_cfg_node *n, size_t i);
+/** i-th key of a map (in file order); NULL otherwise. */
+const char *sky_cfg_key_at(const struct sky_cfg_node *n, size_t i);
+/** Value of key in a map, NULL if absent or n is not a map. */
+struct sky_cfg_node *sky_cfg_get(const struct sky_cfg_node *n, const char *key);
+
+/**
+ * Fail with "FILE:LINE: PATH: <formatted reason>" about node n (n may be NULL: then
+ * the message names the file only). Returns -1 so callers can `return sky_cfg_fail(...)`.
+ * Only the first error is kept.
+ */
+int sky_cfg_fail(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/** Same, naming a key of map n that is missing: "FILE:LINE: PATH.key: required". */
+int sky_cfg_fail_missing(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+			 const struct sky_cfg_node *map, const char *key);
+
+/**
+ * Check that map n is a map and has only the keys listed (NULL-terminated).
+ * An unknown key is an error naming it and its line, and listing the allowed keys.
+ */
+int sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		       const struct sky_cfg_node *n, const char *const *allowed);
+
+/*
+ * Typed getters on key of map n. Each returns 0 and sets *out; if the key is absent it
+ * returns 0 leaving *out as the caller's default when `required` is false, or fails when
+ * true. A present value of the wrong type or out of range fails naming file, line, key,
+ * the value and what was expected. Return -1 on failure.
+ */
+int sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		    const char *key, bool required, const char **out);
+int sky_cfg_get_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		     const char *key, bool required, bool *out);
+int sky_cfg_get_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		    const char *key, bool required, uint64_t min, uint64_t max, uint64_t *out);
+int sky_cfg_get_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		     const char *key, bool required, uint64_t *out_bps);
+int sky_cfg_get_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		     const char *key, bool required, uint64_t *out_bytes);
+int sky_cfg_get_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		     const char *key, bool required, uint64_t *out_us);
+/** key must be one of the NULL-terminated choices; *out = index of the match. */
+int sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		     const char *key, bool required, const char *const *choices, unsigned int *out);
+
+/*
+ * Unit parsers on plain strings (also used by control commands such as `beam set down=1Gbit`).
+ * Return 0, or -EINVAL (bad syntax/unit) / -ERANGE (overflow). A rate or size of 0 parses
+ * as 0: callers decide whether zero is allowed.
+ */
+int sky_parse_rate(const char *s, uint64_t *bps);
+int sky_parse_size(const char *s, uint64_t *bytes);
+int sky_parse_time(const char *s, uint64_t *us);
+int sky_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/** Parse "DE" (case-insensitive on input, must be two letters A-Z) -> sky_cc. */
+int sky_parse_country(const char *s, uint16_t *cc);
+
+/** Top-level sections of a skygate config; any other top-level key is an error. */
+extern const char *const sky_cfg_sections[];
+
+#endif /* SKYGATE_CONFIG_H */

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Control plane commands: a registry that modules fill with their own commands, a
+ * dispatcher, the Unix-socket server, the change journal and Prometheus metrics.
+ *
+ * Control path only (EAL main lcore). Nothing here is touched by workers.
+ *
+ * Wire protocol (Unix stream socket, mode 0660): newline-delimited JSON, one request
+ * per line, one reply per line, any number per connection.
+ *   request  {"argv": ["subscriber", "show", "42"]}
+ *   reply    {"ok": true, "result": <object|array>}
+ *            {"ok": false, "error": "subscriber show: no subscriber with id 42"}
+ *
+ * A command is the longest run of leading argv words that names a registered command
+ * ("subscriber show"); the handler gets the remaining words. `help` lists commands.
+ *
+ * Journal: a command registered with SKY_CTL_F_JOURNAL that succeeds is appended to
+ * STATE_DIR/journal (length + CRC32 + JSON argv per record, fsync'd) before the reply is
+ * sent. At start, after the config is applied, the journal is replayed through the same
+ * dispatcher (call->replay = 1). A torn or corrupt last record is ignored with a warning.
+ */
+#ifndef SKYGATE_CONTROL_H
+#define SKYGATE_CONTROL_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define SKY_CTL_MAX_ARGS 64
+
+/** One call of a command: who asked, and where the handler writes its error. */
+struct sky_ctl_call {
+	uid_t uid;       /* socket peer (SO_PEERCRED); 0 for replay and tests */
+	pid_t pid;
+	int replay;      /* 1 while replaying the journal at start */
+	char err[1024];  /* set through sky_ctl_fail() */
+	/* what to journal instead of the request's argv (sky_ctl_journal_as) */
+	int journal_argc;
+	char *journal_argv[SKY_CTL_MAX_ARGS];
+};
+
+/**
+ * Handler: argc/argv are the words after the command name. On success return 0 and set
+ * *result to a new JSON object or array (NULL means {}). On failure return
+ * sky_ctl_fail(call, ...). A handler must leave every state unchanged when it fails.
+ */
+typedef int (*sky_ctl_fn)(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			  json_t **result);
+
+/** Adds fields to the result of another module's command (e.g. shaper stats in `beam show`). */
+typedef void (*sky_ctl_extend_fn)(void *arg, int argc, char **argv, json_t *result);
+
+#define SKY_CTL_F_JOURNAL 0x1 /* a state change: journal it on success */
+
+/**
+ * Register a command. cmd: words separated by single spaces ("map update"); usage: the
+ * argument synopsis ("NAME KEY VALUE"); help: one line. Returns 0, -EEXIST, -ENOMEM.
+ */
+int sky_ctl_register(const char *cmd, const char *usage, const char *help, unsigned int flags,
+		     sky_ctl_fn fn, void *arg);
+/** Remove every command (end of the daemon, tests). */
+void sky_ctl_unregister_all(void);
+/** Call fn after cmd succeeds, to add to its result object. */
+int sky_ctl_extend(const char *cmd, sky_ctl_extend_fn fn, void *arg);
+
+/** Record an error message for the caller; returns -1. */
+int sky_ctl_fail(struct sky_ctl_call *call, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/** Journal these words instead of the request's (e.g. a path copied into the state dir). */
+int sky_ctl_journal_as(struct sky_ctl_call *call, int argc, const char *const *argv);
+
+/**
+ * Run one request. Returns a new reply object ({"ok":...}); never NULL except on ENOMEM.
+ * Bad requests (not an object, no argv, argv not an array of strings, unknown command)
+ * get an error reply naming what was wrong.
+ */
+json_t *sky_ctl_dispatch(const json_t *request, uid_t uid, pid_t pid);
+/** Convenience for tests and replay: dispatch argv directly. */
+json_t *sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay);
+
+/* --- journal --- */
+/** Open (create) STATE_DIR/journal for appending. Returns 0 or -errno with err filled. */
+int sky_ctl_journal_open(const char *state_dir, char *err, size_t errlen);
+/** Replay every intact record; returns the number replayed, or -1 (err filled) on I/O error.
+ *  A record whose command fails on replay is reported in the log and skipped. */
+int sky_ctl_journal_replay(char *err, size_t errlen);
+void sky_ctl_journal_close(void);
+/** The state directory given to sky_ctl_journal_open(), or NULL. */
+const char *sky_ctl_state_dir(void);
+
+/* --- server --- */
+struct sky_ctl_server;
+/** Listen on a Unix socket (removes a stale socket file; mode e.g. 0660). NULL + err. */
+struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, char *err,
+					   size_t errlen);
+/** Serve ready clients, waiting at most timeout_ms. Never exits the process on bad input. */
+int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
+void sky_ctl_server_close(struct sky_ctl_server *s);
+
+/* --- Prometheus metrics --- */
+/** A writer appends Prometheus text exposition lines (with # HELP / # TYPE) to out. */
+typedef void (*sky_metrics_fn)(void *arg, FILE *out);
+int sky_metrics_register(const char *name, sky_metrics_fn fn, void *arg);
+/** All registered writers' output, as one malloc'd string (caller frees). */
+char *sky_metrics_render(size_t *len);
+/** Optional HTTP listener (GET /metrics) on "ADDR:PORT"; served from sky_ctl_server_poll. */
+int sky_metrics_http_open(const char *listen, char *err, size_t errlen);
+void sky_metrics_http_close(void);
+
+#endif /* SKYGATE_CONTROL_H */
