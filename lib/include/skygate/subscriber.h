@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Subscribers and their service model: plans, beams, traffic classes, and the subscriber
+ * table (address/prefix -> subscriber), loaded from the config and a CSV at start and
+ * changed at runtime over the control socket.
+ *
+ * Control path: sky_subs_create() parses the `subscribers`, `plans`, `beams` and
+ * `classes` sections of the config and the CSV; commands (subscriber add|del|set|show|
+ * list|load, plan list|show|set, beam list|show|set) change it. Every change is validated
+ * whole first, then applied reader-safely (RCU), then listeners are told.
+ * Data path: sky_subs_lookup_burst() fills the subscriber fields of sky_meta;
+ * sky_subs_account_burst() counts per-subscriber packets/bytes/drops per worker.
+ *
+ * Rates are bit/s, bursts bytes. Indexes (plan, beam, class) are dense, stable for the
+ * life of the process (a plan or beam is never removed at runtime, only changed).
+ */
+#ifndef SKYGATE_SUBSCRIBER_H
+#define SKYGATE_SUBSCRIBER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "skygate/config.h"
+#include "skygate/meta.h"
+
+struct rte_mbuf;
+
+#define SKY_MAX_PLANS 256
+#define SKY_MAX_BEAMS 64
+#define SKY_MAX_CLASSES 8 /* class index = priority, 0 highest; order of `classes:` */
+#define SKY_NAME_MAX 32
+
+struct sky_plan {
+	char name[SKY_NAME_MAX];
+	uint64_t down_bps;
+	uint64_t up_bps;
+	uint64_t down_burst_bytes;
+	uint64_t up_burst_bytes;
+	uint32_t class_weight[SKY_MAX_CLASSES]; /* relative weights inside a subscriber */
+	uint32_t weight;                        /* share of a congested beam (default: down_bps in kbit/s) */
+};
+
+struct sky_beam {
+	char name[SKY_NAME_MAX];
+	uint64_t down_bps; /* forward link capacity */
+	uint64_t up_bps;   /* return link capacity */
+};
+
+struct sky_class {
+	char name[SKY_NAME_MAX];
+	bool is_default;
+};
+
+/** One subscriber as the control plane sees it. */
+struct sky_sub_info {
+	uint32_t id;          /* operator's id (CSV), unique, > 0 */
+	uint32_t idx;         /* dense index used by the data path and counters */
+	uint16_t plan, beam;  /* indexes */
+	uint16_t country;     /* sky_cc */
+	uint16_t realm;       /* outer VLAN, 0 = none */
+	uint8_t has_v4, has_v6;
+	uint8_t v4[4];        /* network order */
+	uint8_t v4_len;       /* prefix length 0..32 */
+	uint8_t v6[16];
+	uint8_t v6_len;       /* prefix length 0..128 */
+};
+
+struct sky_subs;
+
+/** Create from config (sections subscribers, plans, beams, classes) and the CSV.
+ *  n_workers sizes the per-worker counters. NULL with err on any error. */
+struct sky_subs *sky_subs_create(const struct sky_cfg *cfg, unsigned int n_workers,
+				 struct sky_cfg_err *err);
+/** Register control commands, telemetry endpoints and metrics. */
+int sky_subs_register(struct sky_subs *s);
+void sky_subs_destroy(struct sky_subs *s);
+
+/* --- model, control path --- */
+unsigned int sky_subs_n_plans(const struct sky_subs *s);
+unsigned int sky_subs_n_beams(const struct sky_subs *s);
+unsigned int sky_subs_n_classes(const struct sky_subs *s);
+/** Current value (a copy); index must be < n. */
+struct sky_plan sky_subs_plan(const struct sky_subs *s, unsigned int idx);
+struct sky_beam sky_subs_beam(const struct sky_subs *s, unsigned int idx);
+struct sky_class sky_subs_class(const struct sky_subs *s, unsigned int idx);
+/** Index by name, -1 if none. */
+int sky_subs_plan_index(const struct sky_subs *s, const char *name);
+int sky_subs_beam_index(const struct sky_subs *s, const char *name);
+int sky_subs_class_index(const struct sky_subs *s, const char *name);
+/** Default plan for unknown addresses (`unknown: {plan: X}`), -1 when unknown = drop. */
+int sky_subs_unknown_plan(const struct sky_subs *s);
+/** Highest subscriber idx + 1 that may be in use (sizes per-subscriber arrays). */
+uint32_t sky_subs_capacity(const struct sky_subs *s);
+/** Look up by operator id; 0 and *out filled, or -ENOENT. */
+int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out);
+/** Iterate all subscribers (control path); fn returns non-zero to stop. */
+void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky_sub_info *), void *arg);
+
+/* --- change listeners (control path, called after a change is applied) --- */
+enum sky_subs_event {
+	SKY_SUBS_EV_PLAN,     /* plan `index` changed (rates, weights) */
+	SKY_SUBS_EV_BEAM,     /* beam `index` changed (capacity) */
+	SKY_SUBS_EV_SUB_ADD,  /* subscriber idx `index` added: info = new */
+	SKY_SUBS_EV_SUB_DEL,  /* subscriber idx `index` removed: info = old */
+	SKY_SUBS_EV_SUB_SET,  /* subscriber idx `index` changed: info = new (plan/beam/...) */
+	SKY_SUBS_EV_RELOAD,   /* the whole table was replaced (subscriber load) */
+};
+typedef void (*sky_subs_listener_fn)(void *arg, enum sky_subs_event ev, uint32_t index,
+				     const struct sky_sub_info *info);
+int sky_subs_listen(struct sky_subs *s, sky_subs_listener_fn fn, void *arg);
+
+/* --- data path --- */
+/**
+ * Fill sub_idx, sub_id, plan, beam, sub_country, realm of each live packet: upstream by
+ * source, downstream by destination address, longest prefix wins, realm = outer VLAN id
+ * when the subscriber has one. Unknown: drop (SKY_DROP_SUB_UNKNOWN) or the default plan
+ * with sub_idx = SKY_SUB_NONE. Reads the published table once per burst.
+ */
+void sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta,
+			   uint16_t n);
+/** Count packets/bytes per subscriber, direction and class, and drops by reason. */
+void sky_subs_account_burst(struct sky_subs *s, unsigned int worker,
+			    const struct sky_meta *meta, uint16_t n);
+
+/* --- classification (lib/classify, built on the same model) --- */
+struct sky_classifier;
+/** Build from the `classes` section (rules: dscp, protocol, ports, prefixes). */
+struct sky_classifier *sky_classifier_create(const struct sky_cfg *cfg, const struct sky_subs *s,
+					     struct sky_cfg_err *err);
+/** `class reload`: re-read classes rules from the config file path; RCU swap. */
+int sky_classifier_register(struct sky_classifier *c, const char *config_path);
+void sky_classifier_destroy(struct sky_classifier *c);
+/** Set meta->cls of every live packet (first matching class in config order, else default). */
+void sky_classify_burst(struct sky_classifier *c, unsigned int worker, struct sky_meta *meta,
+			uint16_t n);
+
+#endif /* SKYGATE_SUBSCRIBER_H */
