@@ -19,6 +19,7 @@
 #define SKYGATE_SUBSCRIBER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "skygate/config.h"
@@ -109,6 +110,15 @@ enum sky_subs_event {
 typedef void (*sky_subs_listener_fn)(void *arg, enum sky_subs_event ev, uint32_t index,
 				     const struct sky_sub_info *info);
 int sky_subs_listen(struct sky_subs *s, sky_subs_listener_fn fn, void *arg);
+/**
+ * Validators run before a plan or beam change is applied (e.g. the shaper refusing a rate
+ * above the port speed). newval is a const struct sky_plan * (EV_PLAN) or const struct
+ * sky_beam * (EV_BEAM). Return 0 to accept, or -1 with a reason in err to refuse the
+ * change whole.
+ */
+typedef int (*sky_subs_validator_fn)(void *arg, enum sky_subs_event ev, uint32_t index,
+				     const void *newval, char *err, size_t errlen);
+int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *arg);
 
 /* --- data path --- */
 /**
