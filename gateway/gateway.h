@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The skygate daemon: wiring of ports, workers and the lib modules. No pipeline logic
+ * lives here: the worker loop (worker.c) calls each stage's burst function in order.
+ *
+ * Ports come in pairs (uplink <-> backhaul). A pair is multi-queue when both ports offer
+ * RSS with one queue per worker: worker w then polls queue w of both ports and transmits
+ * on queue w of the peer. Otherwise the pair has one queue and belongs to one worker
+ * (pair index modulo workers): PMDs without RSS (memif, pcap, ring) work that way.
+ */
+#ifndef SKYGATE_GATEWAY_H
+#define SKYGATE_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mempool.h>
+
+#include "skygate/config.h"
+#include "skygate/meta.h"
+#include "skygate/runtime.h"
+
+#define GW_MAX_PORTS 16
+#define GW_NAME_MAX 32
+
+/* per-port, per-worker counters (data path writes, control path sums) */
+#define GW_FOREACH_PORT_CTR(_)                                                             \
+	_(rx_packets, "packets received")                                                  \
+	_(rx_bytes, "bytes received")                                                      \
+	_(tx_packets, "packets transmitted (to this port)")                                \
+	_(tx_bytes, "bytes transmitted (to this port)")                                    \
+	_(non_ip, "non-IP frames passed untouched")
+
+struct gw_port_stats {
+#define GW_CTR_FIELD(n, h) uint64_t n;
+	GW_FOREACH_PORT_CTR(GW_CTR_FIELD)
+#undef GW_CTR_FIELD
+	uint64_t drops[SKY_DROP_MAX]; /* by reason, for packets received on this port */
+} __rte_cache_aligned;
+
+struct gw_port {
+	char name[GW_NAME_MAX];
+	char peer_name[GW_NAME_MAX];
+	char device[512];
+	uint8_t dir;        /* direction of packets received here: UP on uplink ports */
+	uint16_t port_id;   /* DPDK port id */
+	uint16_t peer;      /* index of the peer in gw.ports */
+	uint16_t n_queues;  /* RX = TX queues configured */
+	int out_slot;       /* shaper output slot for uplink ports, -1 for backhaul */
+	unsigned int rx_desc, tx_desc;
+	bool started;
+	bool rss;
+	unsigned int line;  /* config line, for messages */
+};
+
+struct gw_rxq {
+	uint16_t port;  /* index in gw.ports */
+	uint16_t queue;
+};
+
+struct gw_worker {
+	unsigned int id;
+	unsigned int lcore;
+	unsigned int n_rxq;
+	struct gw_rxq rxq[GW_MAX_PORTS];
+	unsigned int n_out;                 /* uplink ports this worker transmits shaped traffic to */
+	struct gw_rxq out[GW_MAX_PORTS];    /* (port index, tx queue) */
+	uint64_t loops;
+	uint64_t busy_tsc;                  /* cycles spent on non-empty bursts */
+	struct gw_port_stats stats[GW_MAX_PORTS];
+} __rte_cache_aligned;
+
+struct sky_subs;
+struct sky_classifier;
+struct sky_geo;
+struct sky_policy;
+struct sky_shaper;
+
+struct gw {
+	/* config */
+	const char *config_path;
+	struct sky_cfg *cfg;
+	unsigned int n_workers;
+	char socket_path[256];
+	unsigned int socket_mode;
+	char state_dir[256];
+	char prometheus[128];
+	int log_level;                  /* RTE_LOG_*, 0 = default */
+	unsigned int mbufs, mbuf_cache, data_room;
+	unsigned int n_ports;
+	struct gw_port ports[GW_MAX_PORTS];
+	/* runtime */
+	struct rte_mempool *pool;
+	struct gw_worker *workers;       /* rte_zmalloc'd, n_workers */
+	uint64_t start_tsc;
+	struct sky_subs *subs;
+	struct sky_classifier *cls;
+	struct sky_geo *geo;
+	struct sky_policy *policy;
+	struct sky_shaper *shaper;
+};
+
+extern struct gw gw;
+
+/* config.c */
+int gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err,
+		    char ***eal_argv, int *eal_argc);
+
+/* ports.c */
+int gw_ports_probe(struct gw *g, char *err, size_t errlen);
+int gw_ports_start(struct gw *g, char *err, size_t errlen);
+void gw_ports_stop(struct gw *g);
+void gw_workers_assign(struct gw *g);
+
+/* worker.c */
+int gw_worker_main(void *arg);
+
+/* status.c */
+int gw_status_register(struct gw *g);
+void gw_port_stats_sum(const struct gw *g, unsigned int port, struct gw_port_stats *out);
+void gw_print_final(const struct gw *g);
+
+#endif /* SKYGATE_GATEWAY_H */

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * skygate: the daemon. Reads one YAML config, starts EAL, builds every module, starts
+ * the ports and the worker lcores, and serves the control socket from the main lcore.
+ *
+ *   skygate -c FILE [-- EAL ARGS...]      run
+ *   skygate --check -c FILE               validate config and referenced files, exit
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_pdump.h>
+
+#include "gateway.h"
+#include "sky_build_config.h"
+#include "skygate/control.h"
+#include "skygate/geo.h"
+#include "skygate/policy_rt.h"
+#include "skygate/shaper.h"
+#include "skygate/subscriber.h"
+
+struct gw gw;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: skygate [-c FILE] [--check] [-- EAL-ARGS...]\n"
+		"  -c, --config FILE  YAML configuration (default /etc/skygate/skygate.yaml)\n"
+		"      --check        validate the configuration and every file it names, then exit\n"
+		"                     (0 = valid; otherwise the reason, with file, line and key)\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n"
+		"  -- EAL-ARGS        replace the config's `eal:` list (e.g. -- -l 0-1 --no-huge)\n");
+}
+
+/* mkdir -p the directory part of path */
+static void
+mkdir_parent(const char *path)
+{
+	char buf[512], *d;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	d = dirname(buf);
+	for (char *p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(d, 0755);
+		*p = '/';
+	}
+	mkdir(d, 0755);
+}
+
+/* memif sockets live in directories the PMD does not create */
+static void
+prepare_device_dirs(const struct gw *g)
+{
+	for (unsigned int i = 0; i < g->n_ports; i++) {
+		const char *s = strstr(g->ports[i].device, "socket=");
+		char path[512];
+
+		if (s == NULL || strncmp(g->ports[i].device, "net_memif", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s", s + 7);
+		path[strcspn(path, ",")] = '\0';
+		mkdir_parent(path);
+	}
+}
+
+static int
+modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
+{
+	g->subs = sky_subs_create(g->cfg, g->n_workers, err);
+	if (g->subs == NULL)
+		return -1;
+	g->cls = sky_classifier_create(g->cfg, g->subs, err);
+	if (g->cls == NULL)
+		return -1;
+	g->geo = sky_geo_create(g->cfg, err);
+	if (g->geo == NULL)
+		return -1;
+	g->policy = sky_policy_create(g->cfg, g->subs, err);
+	if (g->policy == NULL)
+		return -1;
+	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
+	if (g->shaper == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+modules_destroy(struct gw *g)
+{
+	/* reverse order: the shaper frees its queued mbufs, the rest their tables */
+	if (g->shaper != NULL)
+		sky_shaper_destroy(g->shaper);
+	if (g->policy != NULL)
+		sky_policy_destroy(g->policy);
+	if (g->geo != NULL)
+		sky_geo_destroy(g->geo);
+	if (g->cls != NULL)
+		sky_classifier_destroy(g->cls);
+	if (g->subs != NULL)
+		sky_subs_destroy(g->subs);
+	g->shaper = NULL;
+	g->policy = NULL;
+	g->geo = NULL;
+	g->cls = NULL;
+	g->subs = NULL;
+}
+
+static int
+modules_register(struct gw *g)
+{
+	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
+	    sky_classifier_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
+	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+launch_workers(struct gw *g, char *err, size_t errlen)
+{
+	unsigned int lcore, w = 0;
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (w == g->n_workers)
+			break;
+		g->workers[w].lcore = lcore;
+		w++;
+	}
+	if (w < g->n_workers) {
+		snprintf(err, errlen,
+			 "workers: %u configured but EAL gave %u worker lcores (give EAL %u lcores, "
+			 "e.g. -l 0-%u)",
+			 g->n_workers, w, g->n_workers + 1, g->n_workers);
+		return -1;
+	}
+	for (w = 0; w < g->n_workers; w++)
+		rte_eal_remote_launch(gw_worker_main, &g->workers[w], g->workers[w].lcore);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}};
+	const char *config = "/etc/skygate/skygate.yaml";
+	bool check = false;
+	struct sky_cfg_err cerr = {0};
+	char **cfg_eal = NULL, *eal[128], err[512] = "", prefix[64];
+	int cfg_eal_n = 0, eal_n = 0, opt, rc = 1, n_uplinks = 0;
+	struct sky_ctl_server *srv = NULL;
+	bool eal_up = false, launched = false;
+
+	while ((opt = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("skygate %s (DPDK %s)\n", SKY_VERSION, rte_version());
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+
+	gw.config_path = config;
+	gw.cfg = sky_cfg_load(config, &cerr);
+	if (gw.cfg == NULL || gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
+		fprintf(stderr, "skygate: %s\n", cerr.msg);
+		goto out;
+	}
+
+	/* EAL arguments: the config's list, or what follows `--` */
+	eal[eal_n++] = argv[0];
+	if (check) {
+		snprintf(prefix, sizeof(prefix), "--file-prefix=skygate-check-%d", (int)getpid());
+		eal[eal_n++] = "--no-huge";
+		eal[eal_n++] = "-m";
+		eal[eal_n++] = "4096";
+		eal[eal_n++] = "--in-memory";
+		eal[eal_n++] = "--no-pci";
+		eal[eal_n++] = "--no-telemetry";
+		eal[eal_n++] = "--log-level=lib.*:error";
+		eal[eal_n++] = "-l";
+		eal[eal_n++] = "0";
+		eal[eal_n++] = prefix;
+	} else if (optind < argc) {
+		for (int i = optind; i < argc && eal_n < 127; i++)
+			eal[eal_n++] = argv[i];
+	} else {
+		for (int i = 0; i < cfg_eal_n && eal_n < 127; i++)
+			eal[eal_n++] = cfg_eal[i];
+	}
+	eal[eal_n] = NULL;
+	if (!check)
+		prepare_device_dirs(&gw);
+	if (rte_eal_init(eal_n, eal) < 0) {
+		fprintf(stderr, "skygate: EAL init failed: %s (EAL arguments come from `eal:` in %s)\n",
+			rte_strerror(rte_errno), config);
+		goto out;
+	}
+	eal_up = true;
+	sky_runtime_init();
+	if (gw.log_level > 0)
+		rte_log_set_level(sky_logtype, (uint32_t)gw.log_level);
+	if (check)
+		gw.n_workers = gw.n_workers ? gw.n_workers : 1;
+
+	for (unsigned int i = 0; i < gw.n_ports; i++)
+		n_uplinks += gw.ports[i].dir == SKY_DIR_UP;
+	if (modules_create(&gw, (unsigned int)n_uplinks, &cerr) < 0) {
+		fprintf(stderr, "skygate: %s\n", cerr.msg);
+		goto out;
+	}
+	if (check) {
+		printf("skygate: %s: configuration OK (%u ports, %u workers, %u subscribers)\n", config,
+		       gw.n_ports, gw.n_workers, sky_subs_capacity(gw.subs));
+		rc = 0;
+		goto out;
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	rte_pdump_init(); /* dpdk-dumpcap can attach as a secondary process */
+
+	gw.pool = rte_pktmbuf_pool_create("sky_mbufs", gw.mbufs, gw.mbuf_cache, 0,
+					  (uint16_t)gw.data_room, (int)rte_socket_id());
+	if (gw.pool == NULL) {
+		fprintf(stderr, "skygate: mempool of %u mbufs: %s (mempool.mbufs in %s)\n", gw.mbufs,
+			rte_strerror(rte_errno), config);
+		goto out;
+	}
+	gw.workers = rte_zmalloc("sky_workers", sizeof(*gw.workers) * gw.n_workers,
+				 RTE_CACHE_LINE_SIZE);
+	if (gw.workers == NULL) {
+		fprintf(stderr, "skygate: out of memory for workers\n");
+		goto out;
+	}
+	for (unsigned int w = 0; w < gw.n_workers; w++)
+		gw.workers[w].id = w;
+	if (gw_ports_probe(&gw, err, sizeof(err)) < 0 || gw_ports_start(&gw, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skygate: %s\n", err);
+		goto out;
+	}
+	gw_workers_assign(&gw);
+	if (sky_rcu_init(gw.n_workers) < 0) {
+		fprintf(stderr, "skygate: RCU init failed\n");
+		goto out;
+	}
+	if (modules_register(&gw) < 0) {
+		fprintf(stderr, "skygate: registering control commands failed\n");
+		goto out;
+	}
+	if (gw.state_dir[0] != '\0') {
+		int n;
+
+		if (sky_ctl_journal_open(gw.state_dir, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skygate: state.dir: %s\n", err);
+			goto out;
+		}
+		n = sky_ctl_journal_replay(err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, "skygate: journal replay: %s\n", err);
+			goto out;
+		}
+		SKY_LOG(INFO, "replayed %d journaled changes from %s", n, gw.state_dir);
+	}
+	mkdir_parent(gw.socket_path);
+	srv = sky_ctl_server_open(gw.socket_path, gw.socket_mode, err, sizeof(err));
+	if (srv == NULL) {
+		fprintf(stderr, "skygate: control socket: %s\n", err);
+		goto out;
+	}
+	if (gw.prometheus[0] != '\0' && sky_metrics_http_open(gw.prometheus, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skygate: telemetry.prometheus: %s\n", err);
+		goto out;
+	}
+
+	gw.start_tsc = rte_rdtsc();
+	if (launch_workers(&gw, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skygate: %s\n", err);
+		goto out;
+	}
+	launched = true;
+	printf("skygate %s: %u ports, %u workers, control socket %s\n", SKY_VERSION, gw.n_ports,
+	       gw.n_workers, gw.socket_path);
+	for (unsigned int i = 0; i < gw.n_ports; i++)
+		printf("  port %-8s %-8s -> %-8s %s (%u queue%s%s)\n", gw.ports[i].name,
+		       gw.ports[i].dir == SKY_DIR_UP ? "uplink" : "backhaul",
+		       gw.ports[i].peer_name, gw.ports[i].device, gw.ports[i].n_queues,
+		       gw.ports[i].n_queues > 1 ? "s" : "", gw.ports[i].rss ? ", RSS" : "");
+	fflush(stdout);
+
+	while (!__atomic_load_n(&sky_rt.stop, __ATOMIC_RELAXED)) {
+		sky_ctl_server_poll(srv, 50);
+		sky_periodic_run(rte_rdtsc());
+	}
+	rc = 0;
+
+out:
+	if (launched) {
+		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
+		rte_eal_mp_wait_lcore();
+		gw_print_final(&gw);
+	}
+	if (srv != NULL)
+		sky_ctl_server_close(srv);
+	sky_metrics_http_close();
+	sky_ctl_journal_close();
+	sky_periodic_clear();
+	sky_ctl_unregister_all();
+	if (eal_up) {
+		gw_ports_stop(&gw);
+		modules_destroy(&gw);
+		rte_free(gw.workers);
+		gw.workers = NULL;
+		if (gw.pool != NULL)
+			rte_mempool_free(gw.pool);
+		sky_rcu_fini();
+		if (!check)
+			rte_pdump_uninit();
+		rte_eal_cleanup();
+	}
+	free(cfg_eal);
+	sky_cfg_free(gw.cfg);
+	return rc;
+}

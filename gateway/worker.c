@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The data path: one loop per worker lcore, run to completion.
+ *
+ *   rx_burst -> parse -> subscriber -> geo -> classify -> policy -> police (up)
+ *            -> account -> drop / tx to peer (up, non-IP) / shape (down) -> tx
+ *
+ * Each stage is a burst function of its lib module; this file only moves packets
+ * between them and counts. No allocation, no locks, no syscalls, no logging.
+ */
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "gateway.h"
+#include "skygate/geo.h"
+#include "skygate/parse_inline.h"
+#include "skygate/policy_rt.h"
+#include "skygate/shaper.h"
+#include "skygate/subscriber.h"
+
+/* transmit n packets to (port, queue); what the PMD refuses is counted and freed */
+static inline void
+tx_burst(struct gw_worker *w, const struct gw_port *in, uint16_t out_idx, uint16_t q,
+	 struct rte_mbuf **pkts, uint16_t n, uint16_t in_idx)
+{
+	const struct gw_port *out = &gw.ports[out_idx];
+	struct gw_port_stats *ost = &w->stats[out_idx];
+	uint16_t sent = 0;
+	uint64_t bytes = 0;
+
+	if (n == 0)
+		return;
+	sent = rte_eth_tx_burst(out->port_id, q, pkts, n);
+	for (uint16_t i = 0; i < sent; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	ost->tx_packets += sent;
+	ost->tx_bytes += bytes;
+	if (unlikely(sent < n)) {
+		w->stats[in_idx].drops[SKY_DROP_TX_FULL] += n - sent;
+		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+	}
+	(void)in;
+}
+
+static inline void
+process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pkts, uint16_t n,
+	      uint64_t now)
+{
+	const struct gw_port *p = &gw.ports[rq->port];
+	struct gw_port_stats *st = &w->stats[rq->port];
+	struct sky_meta meta[SKY_BURST];
+	struct rte_mbuf *fwd[SKY_BURST], *shp[SKY_BURST], *drop[SKY_BURST];
+	struct sky_meta shm[SKY_BURST];
+	uint16_t n_fwd = 0, n_shp = 0, n_drop = 0;
+	uint64_t bytes = 0;
+	const bool shape = p->dir == SKY_DIR_DOWN && sky_shaper_enabled(gw.shaper);
+
+	sky_parse_burst(pkts, meta, n, p->dir);
+	sky_subs_lookup_burst(gw.subs, w->id, meta, n);
+	sky_geo_lookup_burst(gw.geo, w->id, meta, n);
+	sky_classify_burst(gw.cls, w->id, meta, n);
+	sky_policy_run_burst(gw.policy, w->id, pkts, meta, n);
+	if (p->dir == SKY_DIR_UP)
+		sky_shaper_police_burst(gw.shaper, w->id, meta, n, now);
+	sky_subs_account_burst(gw.subs, w->id, meta, n);
+
+	for (uint16_t i = 0; i < n; i++) {
+		bytes += meta[i].pkt_len;
+		if (meta[i].verdict != SKY_V_PASS) {
+			st->drops[meta[i].reason]++;
+			drop[n_drop++] = pkts[i];
+		} else if (meta[i].l3 == 0) {
+			st->non_ip++;
+			fwd[n_fwd++] = pkts[i];
+		} else if (shape) {
+			shm[n_shp] = meta[i];
+			shp[n_shp++] = pkts[i];
+		} else {
+			fwd[n_fwd++] = pkts[i];
+		}
+	}
+	st->rx_packets += n;
+	st->rx_bytes += bytes;
+	if (n_drop != 0)
+		rte_pktmbuf_free_bulk(drop, n_drop);
+	tx_burst(w, p, p->peer, rq->queue, fwd, n_fwd, rq->port);
+	if (n_shp != 0)
+		sky_shaper_enqueue(gw.shaper, w->id, (unsigned int)gw.ports[p->peer].out_slot, shp, shm,
+				   n_shp, now, st->drops);
+}
+
+int
+gw_worker_main(void *arg)
+{
+	struct gw_worker *w = arg;
+	struct rte_mbuf *pkts[SKY_BURST];
+	struct rte_rcu_qsbr *qs = sky_rt.qs;
+
+	rte_rcu_qsbr_thread_register(qs, w->id);
+	rte_rcu_qsbr_thread_online(qs, w->id);
+	while (!__atomic_load_n(&sky_rt.stop, __ATOMIC_RELAXED)) {
+		uint64_t t0 = rte_rdtsc();
+		bool busy = false;
+
+		for (unsigned int i = 0; i < w->n_rxq; i++) {
+			const struct gw_rxq *rq = &w->rxq[i];
+			uint16_t n = rte_eth_rx_burst(gw.ports[rq->port].port_id, rq->queue, pkts,
+						      SKY_BURST);
+
+			if (n == 0)
+				continue;
+			busy = true;
+			process_burst(w, rq, pkts, n, rte_rdtsc());
+		}
+		if (sky_shaper_enabled(gw.shaper)) {
+			uint64_t now = rte_rdtsc();
+
+			for (unsigned int i = 0; i < w->n_out; i++) {
+				const struct gw_rxq *o = &w->out[i];
+				const struct gw_port *up = &gw.ports[o->port];
+				uint16_t n = sky_shaper_dequeue(gw.shaper, w->id,
+								(unsigned int)up->out_slot, pkts,
+								SKY_BURST, now);
+
+				if (n == 0)
+					continue;
+				busy = true;
+				/* shaped downstream traffic: TX failures count against the
+				 * backhaul port it arrived on */
+				tx_burst(w, up, o->port, o->queue, pkts, n, up->peer);
+			}
+		}
+		w->loops++;
+		if (busy)
+			w->busy_tsc += rte_rdtsc() - t0;
+		rte_rcu_qsbr_quiescent(qs, w->id);
+	}
+	rte_rcu_qsbr_thread_offline(qs, w->id);
+	rte_rcu_qsbr_thread_unregister(qs, w->id);
+	return 0;
+}
