@@ -23,6 +23,7 @@
 #ifndef SKYGATE_CONTROL_H
 #define SKYGATE_CONTROL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -108,5 +109,17 @@ char *sky_metrics_render(size_t *len);
 /** Optional HTTP listener (GET /metrics) on "ADDR:PORT"; served from sky_ctl_server_poll. */
 int sky_metrics_http_open(const char *listen, char *err, size_t errlen);
 void sky_metrics_http_close(void);
+
+/* --- additions (lib/control) --- */
+/** CRC-32 (IEEE 802.3, reflected; zlib's crc32): crc = 0 to start, chainable. */
+uint32_t sky_ctl_crc32(uint32_t crc, const void *buf, size_t len);
+/** Bytes of intact records in the journal after the last replay/append (tests, status). */
+long sky_ctl_journal_size(void);
+/** Clients connected to s now. */
+unsigned int sky_ctl_server_clients(const struct sky_ctl_server *s);
+/** Remove every metrics writer (end of the daemon, tests). */
+void sky_metrics_unregister_all(void);
+/** TCP port the metrics listener is bound to (useful with port 0), or -1 when closed. */
+int sky_metrics_http_port(void);
 
 #endif /* SKYGATE_CONTROL_H */

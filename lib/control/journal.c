@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The change journal: every successful state-changing command, appended and fsync'd before
+ * the reply, replayed through the dispatcher at start.
+ *
+ * Record: "SKYJ <len> <crc32 hex8>\n<json>\n", len and CRC over the JSON bytes only.
+ * JSON: {"time": "2026-01-01T00:00:00Z", "uid": 0, "argv": ["map", "update", ...]}.
+ * A record is intact when its header parses, all len + 1 bytes are there, the CRC matches,
+ * the trailing byte is '\n' and the JSON has an argv of strings. Replay stops at the first
+ * record that is not intact; the bytes from there on are saved aside
+ * (journal.dropped-<time>) and cut from the journal, so later appends follow an intact
+ * record and a later replay sees them.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "skygate/control.h"
+#include "skygate/runtime.h"
+
+#include "ctl_priv.h"
+
+#define JOURNAL_NAME "journal"
+#define RECORD_MAX (16u << 20) /* a record larger than this is corrupt */
+#define HEADER_MAX 32
+
+static char *state_dir;
+static char *journal_path;
+static int journal_fd = -1;
+static long journal_size = -1; /* bytes of intact records */
+
+int
+sky_ctl_mkdirs(const char *path, mode_t mode)
+{
+	char *p, *s;
+	struct stat st;
+	int rc = 0;
+
+	if (path == NULL || path[0] == '\0')
+		return -EINVAL;
+	s = strdup(path);
+	if (s == NULL)
+		return -ENOMEM;
+	for (p = s + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(s, mode) != 0 && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	if (rc == 0 && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)))
+		rc = -ENOTDIR;
+	free(s);
+	return rc;
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int
+sky_ctl_journal_open(const char *dir, char *err, size_t errlen)
+{
+	char *path = NULL, *sdir = NULL;
+	struct stat st;
+	int fd, rc, created = 0;
+
+	sky_ctl_journal_close();
+	if (dir == NULL || dir[0] == '\0') {
+		snprintf(err, errlen, "journal: no state directory given");
+		return -EINVAL;
+	}
+	rc = sky_ctl_mkdirs(dir, 0750);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot create state directory %s: %s", dir,
+			 strerror(-rc));
+		return rc;
+	}
+	sdir = strdup(dir);
+	if (sdir == NULL || asprintf(&path, "%s/%s", dir, JOURNAL_NAME) < 0) {
+		free(sdir);
+		snprintf(err, errlen, "journal: out of memory");
+		return -ENOMEM;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		created = fd >= 0;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "journal: cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "journal: %s is not a regular file", path);
+		goto fail;
+	}
+	/* the file's name must survive a crash as well as its records */
+	if (created && (rc = fsync_dir(dir)) != 0) {
+		snprintf(err, errlen, "journal: cannot fsync directory %s: %s", dir,
+			 strerror(-rc));
+		goto fail;
+	}
+	journal_fd = fd;
+	journal_path = path;
+	state_dir = sdir;
+	journal_size = (long)st.st_size;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	free(sdir);
+	return rc;
+}
+
+void
+sky_ctl_journal_close(void)
+{
+	if (journal_fd >= 0)
+		close(journal_fd);
+	journal_fd = -1;
+	free(journal_path);
+	free(state_dir);
+	journal_path = NULL;
+	state_dir = NULL;
+	journal_size = -1;
+}
+
+const char *
+sky_ctl_state_dir(void)
+{
+	return state_dir;
+}
+
+int
+sky_ctl_journal_is_open(void)
+{
+	return journal_fd >= 0;
+}
+
+long
+sky_ctl_journal_size(void)
+{
+	return journal_size;
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
+{
+	char ts[32], *json = NULL, *rec = NULL;
+	json_t *o = NULL, *a;
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t jlen;
+	int n, rc;
+
+	if (journal_fd < 0)
+		return -ENOTCONN;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	a = json_array();
+	o = json_pack("{s:s, s:I, s:o}", "time", ts, "uid", (json_int_t)uid, "argv", a);
+	if (o == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < argc; i++)
+		if (json_array_append_new(a, json_string(argv[i])) != 0) {
+			rc = -EINVAL; /* not UTF-8: cannot happen for words that came as JSON */
+			goto out;
+		}
+	json = json_dumps(o, JSON_COMPACT);
+	if (json == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	jlen = strlen(json);
+	n = asprintf(&rec, "SKYJ %zu %08" PRIx32 "\n%s\n", jlen, sky_ctl_crc32(0, json, jlen),
+		     json);
+	if (n < 0) {
+		rec = NULL;
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = write_all(journal_fd, rec, (size_t)n);
+	if (rc == 0 && fsync(journal_fd) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		/* do not leave a torn record for later appends to follow */
+		if (ftruncate(journal_fd, journal_size) != 0)
+			SKY_LOG(ERR, "journal %s: cannot cut a failed append: %s", journal_path,
+				strerror(errno));
+	} else {
+		journal_size += n;
+	}
+out:
+	if (rc == 0)
+		sky_ctl_counters[SKY_CTL_C_journal_records]++;
+	else
+		sky_ctl_counters[SKY_CTL_C_journal_errors]++;
+	free(rec);
+	free(json);
+	json_decref(o);
+	return rc;
+}
+
+static int
+read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "journal: cannot read %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		snprintf(err, errlen, "journal: %s: out of memory (%lld bytes)", path,
+			 (long long)st.st_size);
+		return -1;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "journal: cannot read %s: %s", path,
+				 strerror(errno));
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+/*
+ * Check the record at buf[off..len): 1 intact (*end, *argv set), 0 incomplete (runs past
+ * the end: torn), -1 corrupt (why set).
+ */
+static int
+parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
+	     const char **why)
+{
+	const char *p = buf + off, *nl;
+	size_t avail = len - off, hlen, rlen;
+	unsigned long long v;
+	uint32_t crc;
+	char *q;
+	json_t *o, *a, *w;
+	size_t i;
+
+	*end = 0;
+	nl = memchr(p, '\n', avail < HEADER_MAX ? avail : HEADER_MAX);
+	if (nl == NULL) {
+		*why = "header not terminated";
+		return avail < HEADER_MAX ? 0 : -1;
+	}
+	hlen = (size_t)(nl - p) + 1;
+	if (hlen < 5 || memcmp(p, "SKYJ ", 5) != 0) {
+		*why = "bad header";
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(p + 5, &q, 10);
+	if (errno != 0 || q == p + 5 || *q != ' ' || v == 0 || v > RECORD_MAX) {
+		*why = "bad length";
+		return -1;
+	}
+	rlen = (size_t)v;
+	for (i = 1; i <= 8; i++)
+		if (!isxdigit((unsigned char)q[i]))
+			break;
+	if (i != 9 || q + 9 != nl) {
+		*why = "bad CRC field";
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(q + 1, &q, 16);
+	if (errno != 0 || q != nl || v > UINT32_MAX) {
+		*why = "bad CRC field";
+		return -1;
+	}
+	crc = (uint32_t)v;
+	if (hlen + rlen + 1 > avail) {
+		*why = "record runs past the end of the file";
+		return 0;
+	}
+	*end = off + hlen + rlen + 1;
+	if (p[hlen + rlen] != '\n') {
+		*why = "record not terminated";
+		return -1;
+	}
+	if (sky_ctl_crc32(0, p + hlen, rlen) != crc) {
+		*why = "CRC mismatch";
+		return -1;
+	}
+	o = json_loadb(p + hlen, rlen, JSON_REJECT_DUPLICATES, NULL);
+	a = json_object_get(o, "argv");
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > SKY_CTL_MAX_ARGS) {
+		json_decref(o);
+		*why = "no argv";
+		return -1;
+	}
+	json_array_foreach(a, i, w)
+		if (!json_is_string(w)) {
+			json_decref(o);
+			*why = "argv not strings";
+			return -1;
+		}
+	*doc = o;
+	return 1;
+}
+
+/* Save bytes the replay drops, so an operator can look at them. */
+static void
+save_dropped(const char *buf, size_t len, char *saved, size_t savedlen)
+{
+	char ts[32], path[4096];
+	struct tm tm;
+	time_t now = time(NULL);
+	int fd = -1;
+
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 0; i < 100 && fd < 0; i++) {
+		if (i == 0)
+			snprintf(path, sizeof(path), "%s/%s.dropped-%s", state_dir, JOURNAL_NAME,
+				 ts);
+		else
+			snprintf(path, sizeof(path), "%s/%s.dropped-%s.%d", state_dir,
+				 JOURNAL_NAME, ts, i);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0 || write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+		snprintf(saved, savedlen, "not saved: %s", strerror(errno));
+	} else {
+		snprintf(saved, savedlen, "saved to %s", path);
+		fsync_dir(state_dir);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+int
+sky_ctl_journal_replay(char *err, size_t errlen)
+{
+	size_t len, off = 0, end = 0;
+	char *buf;
+	int n = 0, rec = 0;
+
+	if (journal_fd < 0) {
+		snprintf(err, errlen, "journal: not open");
+		return -1;
+	}
+	if (read_file(journal_path, &buf, &len, err, errlen) != 0)
+		return -1;
+	while (off < len) {
+		const char *why = NULL;
+		json_t *doc = NULL, *a, *reply, *w;
+		char *argv[SKY_CTL_MAX_ARGS];
+		size_t i;
+		int rc = parse_record(buf, len, off, &end, &doc, &why);
+
+		if (rc <= 0) {
+			char saved[4200];
+
+			save_dropped(buf + off, len - off, saved, sizeof(saved));
+			if (rc == 0 || end == len)
+				SKY_LOG(WARNING,
+					"journal %s: torn last record at byte %zu (%s): ignored "
+					"%zu bytes, %s",
+					journal_path, off, why, len - off, saved);
+			else
+				SKY_LOG(WARNING,
+					"journal %s: corrupt record #%d at byte %zu (%s): ignored "
+					"it and everything after it (%zu bytes), %s",
+					journal_path, rec + 1, off, why, len - off, saved);
+			sky_ctl_counters[SKY_CTL_C_journal_dropped]++;
+			if (ftruncate(journal_fd, (off_t)off) != 0 || fsync(journal_fd) != 0) {
+				snprintf(err, errlen, "journal: cannot cut %s at byte %zu: %s",
+					 journal_path, off, strerror(errno));
+				free(buf);
+				return -1;
+			}
+			len = off;
+			break;
+		}
+		rec++;
+		a = json_object_get(doc, "argv");
+		json_array_foreach(a, i, w)
+			argv[i] = (char *)json_string_value(w);
+		reply = sky_ctl_dispatch_argv((int)json_array_size(a), argv, 0, 0, 1);
+		if (json_is_true(json_object_get(reply, "ok"))) {
+			n++;
+			sky_ctl_counters[SKY_CTL_C_replayed]++;
+		} else {
+			char words[512];
+
+			sky_ctl_join(words, sizeof(words), (int)json_array_size(a), argv);
+			SKY_LOG(WARNING, "journal %s: record #%d '%s' failed on replay: %s",
+				journal_path, rec, words,
+				reply ? json_string_value(json_object_get(reply, "error"))
+				      : "out of memory");
+			sky_ctl_counters[SKY_CTL_C_replay_failed]++;
+		}
+		json_decref(reply);
+		json_decref(doc);
+		off = end;
+	}
+	journal_size = (long)len;
+	free(buf);
+	return n;
+}

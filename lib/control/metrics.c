@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Prometheus metrics: a registry of writers, rendered together (control path only). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skygate/control.h"
+
+#include "ctl_priv.h"
+
+struct writer {
+	char *name;
+	sky_metrics_fn fn;
+	void *arg;
+};
+
+static struct writer *writers;
+static unsigned int n_writers;
+
+int
+sky_metrics_register(const char *name, sky_metrics_fn fn, void *arg)
+{
+	struct writer *w;
+
+	if (name == NULL || name[0] == '\0' || fn == NULL)
+		return -EINVAL;
+	for (unsigned int i = 0; i < n_writers; i++)
+		if (strcmp(writers[i].name, name) == 0)
+			return -EEXIST;
+	w = realloc(writers, sizeof(*w) * (n_writers + 1));
+	if (w == NULL)
+		return -ENOMEM;
+	writers = w;
+	w = &writers[n_writers];
+	w->name = strdup(name);
+	if (w->name == NULL)
+		return -ENOMEM;
+	w->fn = fn;
+	w->arg = arg;
+	n_writers++;
+	return 0;
+}
+
+void
+sky_metrics_unregister_all(void)
+{
+	for (unsigned int i = 0; i < n_writers; i++)
+		free(writers[i].name);
+	free(writers);
+	writers = NULL;
+	n_writers = 0;
+}
+
+char *
+sky_metrics_render(size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+
+	if (f == NULL)
+		return NULL;
+	/* the control plane's own counters always come first */
+	sky_ctl_metrics_write(NULL, f);
+	for (unsigned int i = 0; i < n_writers; i++)
+		writers[i].fn(writers[i].arg, f);
+	if (fclose(f) != 0 || buf == NULL) {
+		free(buf);
+		return NULL;
+	}
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+unsigned int sky_ctl_clients_now;
+
+/* The control plane's own counters, from the one X-macro list. */
+void
+sky_ctl_metrics_write(void *arg, FILE *out)
+{
+#define X(name, type, help)                                                                \
+	fprintf(out, "# HELP skygate_control_" #name "_total " help "\n"                  \
+		     "# TYPE skygate_control_" #name "_total " #type "\n"                  \
+		     "skygate_control_" #name "_total %llu\n",                             \
+		(unsigned long long)sky_ctl_counters[SKY_CTL_C_##name]);
+	SKY_CTL_COUNTERS(X)
+#undef X
+	fprintf(out,
+		"# HELP skygate_control_clients Control socket clients connected now\n"
+		"# TYPE skygate_control_clients gauge\n"
+		"skygate_control_clients %u\n",
+		sky_ctl_clients_now);
+}
