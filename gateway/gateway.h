@@ -38,6 +38,8 @@ struct gw_port_stats {
 	GW_FOREACH_PORT_CTR(GW_CTR_FIELD)
 #undef GW_CTR_FIELD
 	uint64_t drops[SKY_DROP_MAX]; /* by reason, for packets received on this port */
+	uint64_t cls_packets[8];      /* passed IP packets received here, by class */
+	uint64_t cls_bytes[8];
 } __rte_cache_aligned;
 
 struct gw_port {

@@ -28,7 +28,7 @@
 #include "sky_build_config.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
-#include "skygate/policy_rt.h"
+#include "skygate/policy.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 

@@ -16,6 +16,7 @@
 
 #include "gateway.h"
 #include "skygate/control.h"
+#include "skygate/subscriber.h"
 #include "sky_build_config.h"
 
 void
@@ -30,6 +31,10 @@ gw_port_stats_sum(const struct gw *g, unsigned int port, struct gw_port_stats *o
 #undef GW_CTR_SUM
 		for (unsigned int r = 0; r < SKY_DROP_MAX; r++)
 			out->drops[r] += __atomic_load_n(&s->drops[r], __ATOMIC_RELAXED);
+		for (unsigned int c = 0; c < 8; c++) {
+			out->cls_packets[c] += __atomic_load_n(&s->cls_packets[c], __ATOMIC_RELAXED);
+			out->cls_bytes[c] += __atomic_load_n(&s->cls_bytes[c], __ATOMIC_RELAXED);
+		}
 	}
 }
 
@@ -63,6 +68,18 @@ port_stats_json(const struct gw *g, unsigned int i)
 		if (s.drops[r] != 0)
 			json_object_set_new(d, sky_drop_name(r), json_integer((json_int_t)s.drops[r]));
 	json_object_set_new(o, "drops", d);
+	if (g->subs != NULL) {
+		json_t *c = json_object();
+
+		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++) {
+			struct sky_class cl = sky_subs_class(g->subs, k);
+
+			json_object_set_new(c, cl.name,
+					    json_pack("{s:I,s:I}", "packets", (json_int_t)s.cls_packets[k],
+						      "bytes", (json_int_t)s.cls_bytes[k]));
+		}
+		json_object_set_new(o, "classes", c);
+	}
 	if (p->started && rte_eth_stats_get(p->port_id, &es) == 0) {
 		json_object_set_new(o, "hw_missed", json_integer((json_int_t)es.imissed));
 		json_object_set_new(o, "hw_rx_errors", json_integer((json_int_t)es.ierrors));
@@ -282,6 +299,20 @@ metrics_ports(void *arg, FILE *out)
 		for (unsigned int r = 1; r < SKY_DROP_MAX; r++)
 			fprintf(out, "skygate_port_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
 				g->ports[i].name, sky_drop_name(r), (unsigned long long)s[i].drops[r]);
+	fprintf(out, "# HELP skygate_class_packets_total passed IP packets by class and receiving port\n"
+		     "# TYPE skygate_class_packets_total counter\n");
+	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
+		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
+			fprintf(out, "skygate_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
+				g->ports[i].name, sky_subs_class(g->subs, k).name,
+				(unsigned long long)s[i].cls_packets[k]);
+	fprintf(out, "# HELP skygate_class_bytes_total passed IP bytes by class and receiving port\n"
+		     "# TYPE skygate_class_bytes_total counter\n");
+	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
+		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
+			fprintf(out, "skygate_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
+				g->ports[i].name, sky_subs_class(g->subs, k).name,
+				(unsigned long long)s[i].cls_bytes[k]);
 	fprintf(out, "# HELP skygate_uptime_seconds time since start\n# TYPE skygate_uptime_seconds gauge\n"
 		     "skygate_uptime_seconds %llu\n",
 		(unsigned long long)((rte_rdtsc() - g->start_tsc) / sky_rt.tsc_hz));

@@ -16,7 +16,7 @@
 #include "gateway.h"
 #include "skygate/geo.h"
 #include "skygate/parse_inline.h"
-#include "skygate/policy_rt.h"
+#include "skygate/policy.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 
@@ -75,9 +75,13 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 			st->non_ip++;
 			fwd[n_fwd++] = pkts[i];
 		} else if (shape) {
+			st->cls_packets[meta[i].cls & 7]++;
+			st->cls_bytes[meta[i].cls & 7] += meta[i].pkt_len;
 			shm[n_shp] = meta[i];
 			shp[n_shp++] = pkts[i];
 		} else {
+			st->cls_packets[meta[i].cls & 7]++;
+			st->cls_bytes[meta[i].cls & 7] += meta[i].pkt_len;
 			fwd[n_fwd++] = pkts[i];
 		}
 	}
@@ -136,6 +140,27 @@ gw_worker_main(void *arg)
 		if (busy)
 			w->busy_tsc += rte_rdtsc() - t0;
 		rte_rcu_qsbr_quiescent(qs, w->id);
+	}
+	/* drain: RX has stopped; send what the shaper still holds, for at most 100 ms
+	 * (what is left after that is freed and counted by sky_shaper_destroy) */
+	if (sky_shaper_enabled(gw.shaper)) {
+		uint64_t end = rte_rdtsc() + sky_rt.tsc_hz / 10;
+		uint16_t got;
+
+		do {
+			got = 0;
+			for (unsigned int i = 0; i < w->n_out; i++) {
+				const struct gw_rxq *o = &w->out[i];
+				const struct gw_port *up = &gw.ports[o->port];
+				uint16_t n = sky_shaper_dequeue(gw.shaper, w->id,
+								(unsigned int)up->out_slot, pkts,
+								SKY_BURST, rte_rdtsc());
+
+				tx_burst(w, up, o->port, o->queue, pkts, n, up->peer);
+				got += n;
+			}
+			rte_rcu_qsbr_quiescent(qs, w->id);
+		} while (rte_rdtsc() < end && (got != 0 || sky_shaper_backlog(gw.shaper, w->id) != 0));
 	}
 	rte_rcu_qsbr_thread_offline(qs, w->id);
 	rte_rcu_qsbr_thread_unregister(qs, w->id);

@@ -1,0 +1,82 @@
+# Shared helpers for integration tests: run the real daemon, talk to it with skygatectl.
+# Env from meson: SKY_SOURCE_ROOT, SKY_BUILD_ROOT.
+set -euo pipefail
+SRC=${SKY_SOURCE_ROOT:?}
+BLD=${SKY_BUILD_ROOT:?}
+SKYGATE=$BLD/gateway/skygate
+CTL=$BLD/gateway/skygatectl
+PCAPTOOL=$BLD/tests/integration/pcaptool
+PKTGEN=$BLD/pktgen/skygate-pktgen
+T=$(mktemp -d /tmp/skyit.XXXXXX)
+SKY_PID=
+EXTRA_PIDS=()
+
+fail() { echo "FAIL: $*" >&2; [ -f "$T/skygate.log" ] && tail -30 "$T/skygate.log" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+cleanup() {
+	for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	if [ -n "$SKY_PID" ] && kill -0 "$SKY_PID" 2>/dev/null; then
+		kill -TERM "$SKY_PID" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$SKY_PID" 2>/dev/null || true
+	fi
+	wait 2>/dev/null || true
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+# EAL for tests: no hugepages, main lcore and worker on different CPUs, private prefix
+eal_args() { # $1 = file prefix suffix
+	echo "--no-huge -m 1024 --no-pci --lcores=0@0,1@1 --file-prefix=skyit-$1-$$ --log-level=lib.*:warning --log-level=pmd.*:warning"
+}
+
+ctl() { "$CTL" --socket "$T/sky.sock" "$@"; }
+ctlj() { "$CTL" --socket "$T/sky.sock" --json "$@"; }
+
+# start_skygate CONFIG PREFIX: runs the daemon in the background, waits for its socket
+start_skygate() {
+	local cfg=$1 pfx=$2
+	# shellcheck disable=SC2046
+	(cd "$SRC" && exec "$SKYGATE" -c "$cfg" -- $(eal_args "$pfx")) >"$T/skygate.log" 2>&1 &
+	SKY_PID=$!
+	for _ in $(seq 1 300); do
+		if [ -S "$T/sky.sock" ] && ctl status >/dev/null 2>&1; then return 0; fi
+		kill -0 "$SKY_PID" 2>/dev/null || fail "skygate exited at start"
+		sleep 0.1
+	done
+	fail "skygate did not open its control socket"
+}
+
+# stop_skygate: SIGTERM, must exit 0 and print final counters
+stop_skygate() {
+	kill -TERM "$SKY_PID"
+	local rc=0
+	wait "$SKY_PID" || rc=$?
+	SKY_PID=
+	[ $rc -eq 0 ] || fail "skygate exited with $rc after SIGTERM"
+	grep -q "final counters" "$T/skygate.log" || fail "no final counters printed"
+}
+
+# json VALUE extraction without jq: python3 is a dependency of tools/run
+jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
+
+# a minimal config; $1 = ports yaml block, $2 = extra yaml
+write_config() {
+	cat >"$T/sky.yaml" <<YAML
+workers: 1
+control: { socket: $T/sky.sock }
+mempool: { mbufs: 8191, cache: 128 }
+ports:
+$1
+subscribers: { file: $T/subs.csv, unknown: { plan: basic } }
+plans:
+  basic: { down: 10Gbit, up: 10Gbit, burst: 4MB }
+beams:
+  beam1: { down: 40Gbit, up: 40Gbit }
+classes:
+  - { name: realtime, dscp: [46], ports: [53] }
+  - { name: bulk, default: true }
+${2:-}
+YAML
+}
