@@ -121,7 +121,26 @@ int sky_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /** Parse "DE" (case-insensitive on input, must be two letters A-Z) -> sky_cc. */
 int sky_parse_country(const char *s, uint16_t *cc);
 
+/** Unit kinds for sky_parse_unit(). */
+enum sky_unit {
+	SKY_UNIT_RATE, /* bit/s */
+	SKY_UNIT_SIZE, /* bytes */
+	SKY_UNIT_TIME, /* microseconds */
+};
+
+/**
+ * Same as sky_parse_rate/size/time, but on failure *why (if why is not NULL) points to a
+ * static one-line reason without the value, e.g. "expected a number with a unit: bit, kbit,
+ * Mbit, Gbit, Tbit", for messages such as "bad rate '50Mbt' (<why>)".
+ * Decimals are exact ("1.5Gbit" = 1500000000); a value that is not a whole number of the
+ * base unit ("1.5bit", "0.1KiB") is -EINVAL.
+ */
+int sky_parse_unit(enum sky_unit unit, const char *s, uint64_t *out, const char **why);
+
 /** Top-level sections of a skygate config; any other top-level key is an error. */
 extern const char *const sky_cfg_sections[];
+
+/** Fail (as sky_cfg_check_keys) if the root map has a key not in sky_cfg_sections. */
+int sky_cfg_check_sections(struct sky_cfg_err *err, const struct sky_cfg *cfg);
 
 #endif /* SKYGATE_CONFIG_H */
