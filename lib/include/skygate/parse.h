@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * parse: the first pipeline stage. Reads Ethernet, up to two VLAN tags, IPv4 or IPv6 and
+ * the L4 header of each received frame and fills the parse part of struct sky_meta
+ * (meta.h); initialises every later-stage field (sub_idx = SKY_SUB_NONE, the rest 0,
+ * verdict PASS).
+ *
+ * What is accepted (data path, no allocation, no state):
+ *  - Ethernet II; tags with TPID 0x8100, 0x88a8 or 0x9100 in either position (operators
+ *    mix them); a third tag drops the frame (SKY_DROP_VLAN_DEPTH). Tags the NIC stripped
+ *    (RTE_MBUF_F_RX_VLAN_STRIPPED / _QINQ_STRIPPED) count as outer tags, before the tags
+ *    still in the frame.
+ *  - IPv4 with options; fragments flagged SKY_MF_FRAG, the first one (offset 0, MF set)
+ *    also SKY_MF_FRAG_FIRST and parsed to L4. Later fragments: proto set, no ports,
+ *    l4_off 0. Ethernet padding after the total length is ignored.
+ *  - IPv6 with at most SKY_PARSE_MAX_EXT extension headers (hop-by-hop, routing,
+ *    fragment, destination options, AH). A fragment header with offset 0 and M clear
+ *    (an RFC 6946 "atomic fragment") is a whole packet, not a fragment.
+ *  - L4: TCP (data offset checked), UDP, SCTP -> ports; ICMP (in IPv4) and ICMPv6 (in
+ *    IPv6) -> type/code (8-byte header required). Other protocols: proto only, l4_off set.
+ *  - Non-IP frames (ARP, LLDP, ...): l3 = 0, verdict PASS, to be forwarded untouched.
+ *
+ * l3 is set from the ethertype (4 or 6) before the IP header is checked, so a dropped IP
+ * frame still says which family it claimed. The L4 header must lie inside the IP packet
+ * (total/payload length), not only inside the frame. ip_len of an IPv6 packet is
+ * 40 + payload length, saturated at 65535. Every read is bounds-checked against the
+ * bytes available: malformed input never reads past the frame.
+ *
+ * Multi-segment mbufs: the headers are parsed from a copy of the first
+ * SKY_PARSE_LINEAR bytes (rte_pktmbuf_read); when IPv6 extension headers reach beyond
+ * that, the parse is redone over up to SKY_PARSE_HDR_MAX bytes, so chained and
+ * contiguous frames give the same result.
+ */
+#ifndef SKYGATE_PARSE_H
+#define SKYGATE_PARSE_H
+
+#include <stdint.h>
+
+#include "skygate/meta.h"
+
+struct rte_mbuf;
+
+#define SKY_PARSE_MAX_EXT 8    /* IPv6 extension headers walked; one more is a drop */
+#define SKY_PARSE_LINEAR 256   /* bytes linearised first from a chained mbuf */
+/* the longest header stack the parser can meet: eth + 2 tags + IPv6 + 8 * 2048-byte
+ * extension headers + 60-byte TCP header, rounded up */
+#define SKY_PARSE_HDR_MAX (14 + 8 + 40 + SKY_PARSE_MAX_EXT * 2048 + 64)
+
+/**
+ * Parse one frame held in a plain buffer (fuzzer, generator, tests, slow paths).
+ * @param frame  the frame's bytes (may be NULL when len is 0)
+ * @param len    frame length in bytes; nothing beyond frame[len - 1] is read
+ * @param dir    enum sky_dir, copied into m->dir
+ * @param m      filled completely (every field written)
+ */
+void sky_parse_buf(const uint8_t *frame, uint32_t len, uint8_t dir, struct sky_meta *m);
+
+/**
+ * Rewrite the DSCP of a parsed, live IP packet in place, keeping the ECN bits: IPv4 with
+ * an incremental header checksum update (RFC 1624), IPv6 in the traffic class. Works on
+ * chained mbufs. Updates meta->dscp.
+ * @return 0, or -EINVAL when dscp > 63, the packet is not live IP (sky_meta_live), or its
+ *         IP header is not where meta says (l3_off beyond the frame).
+ * Data path; no allocation.
+ */
+int sky_parse_set_dscp(struct rte_mbuf *m, struct sky_meta *meta, uint8_t dscp);
+
+/* --- out-of-line parts of parse_inline.h; call sky_parse_burst instead --- */
+
+/** Parse a chained mbuf or one with stripped VLAN tags (rare path). */
+void sky_parse_mbuf_slow(struct rte_mbuf *mb, struct sky_meta *m, uint8_t dir);
+
+/**
+ * Walk IPv6 extension headers starting with *nh at *off, not past end.
+ * @return 0: *off and *nh now name the upper-layer header; 1: a later fragment (proto
+ *         set, no L4); -1: dropped (reason set in m).
+ */
+int sky_parse_ip6_ext(const uint8_t *p, uint32_t *off, uint32_t end, uint8_t *nh,
+		      struct sky_meta *m);
+
+#endif /* SKYGATE_PARSE_H */
