@@ -36,6 +36,8 @@ struct sky_cfg_node {
 	size_t n, cap;            /* entries of a MAP or SEQ */
 	struct sky_cfg_node **val; /* SEQ items or MAP values, in file order */
 	char **key;               /* MAP keys (NULL for SEQ) */
+	uint32_t *hidx;           /* MAP with many keys: open-addressing index, slot = i + 1 */
+	size_t hcap;              /* slots in hidx (power of two), 0 = no index yet */
 };
 
 const char *const sky_cfg_sections[] = {
@@ -230,6 +232,78 @@ sky_cfg_fail_missing(struct sky_cfg_err *err, const struct sky_cfg *cfg,
 
 /* ------------------------------------------------------------------ nodes */
 
+/*
+ * Key lookup. Small maps are scanned; from HASH_MIN keys on a map gets a hash index, so
+ * loading a policy map with 50k entries stays linear (duplicate checks look every key up).
+ */
+#define HASH_MIN 16
+
+static uint32_t
+hash_key(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static void
+index_put(struct sky_cfg_node *map, size_t i)
+{
+	size_t mask = map->hcap - 1, slot = hash_key(map->key[i]) & mask;
+
+	while (map->hidx[slot] != 0)
+		slot = (slot + 1) & mask;
+	map->hidx[slot] = (uint32_t)i + 1;
+}
+
+/*
+ * Index entry i (just appended); grows the index to keep it at most half full. Without
+ * memory for an index the map is scanned instead: slower, still correct.
+ */
+static void
+index_add(struct sky_cfg_node *map, size_t i)
+{
+	size_t cap, j;
+
+	if (map->n < HASH_MIN || map->n > UINT32_MAX - 1)
+		return;
+	if (map->hidx == NULL || 2 * map->n > map->hcap) {
+		for (cap = 64; cap < 4 * map->n; cap *= 2)
+			;
+		free(map->hidx);
+		map->hidx = calloc(cap, sizeof(*map->hidx));
+		map->hcap = cap;
+		if (map->hidx == NULL) {
+			map->hcap = 0;
+			return;
+		}
+		for (j = 0; j < map->n; j++)
+			index_put(map, j);
+		return;
+	}
+	index_put(map, i);
+}
+
+static long
+map_find(const struct sky_cfg_node *map, const char *key)
+{
+	size_t i, mask, slot;
+
+	if (map->hidx == NULL) {
+		for (i = 0; i < map->n; i++)
+			if (strcmp(map->key[i], key) == 0)
+				return (long)i;
+		return -1;
+	}
+	mask = map->hcap - 1;
+	for (slot = hash_key(key) & mask; map->hidx[slot] != 0; slot = (slot + 1) & mask)
+		if (strcmp(map->key[map->hidx[slot] - 1], key) == 0)
+			return (long)map->hidx[slot] - 1;
+	return -1;
+}
+
 static void
 node_free(struct sky_cfg_node *n)
 {
@@ -244,6 +318,7 @@ node_free(struct sky_cfg_node *n)
 	}
 	free(n->val);
 	free(n->key);
+	free(n->hidx);
 	free(n->text);
 	free(n->path);
 	free(n);
@@ -308,14 +383,12 @@ sky_cfg_key_at(const struct sky_cfg_node *n, size_t i)
 struct sky_cfg_node *
 sky_cfg_get(const struct sky_cfg_node *n, const char *key)
 {
-	size_t i;
+	long i;
 
 	if (n == NULL || n->type != SKY_CFG_MAP || key == NULL)
 		return NULL;
-	for (i = 0; i < n->n; i++)
-		if (strcmp(n->key[i], key) == 0)
-			return n->val[i];
-	return NULL;
+	i = map_find(n, key);
+	return i >= 0 ? n->val[i] : NULL;
 }
 
 /* ------------------------------------------------------------------ building */
@@ -380,6 +453,8 @@ append(struct sky_cfg_node *parent, struct sky_cfg_node *child, char *key)
 	if (parent->type == SKY_CFG_MAP)
 		parent->key[parent->n] = key;
 	parent->n++;
+	if (parent->type == SKY_CFG_MAP)
+		index_add(parent, parent->n - 1);
 	return 0;
 }
 
@@ -437,7 +512,7 @@ add_key(struct builder *b, const yaml_event_t *ev)
 	unsigned int line = mark_line(&ev->start_mark);
 	const char *k = (const char *)ev->data.scalar.value;
 	char *path;
-	size_t i;
+	long i;
 
 	if (ev->type != YAML_SCALAR_EVENT)
 		return emit(b->err, b->file, line, map->path,
@@ -447,14 +522,13 @@ add_key(struct builder *b, const yaml_event_t *ev)
 		return emit(b->err, b->file, line, map->path, "NUL character in a key");
 	if (k[0] == '\0')
 		return emit(b->err, b->file, line, map->path, "empty key");
-	for (i = 0; i < map->n; i++) {
-		if (strcmp(map->key[i], k) == 0) {
-			path = join_path(map->path, k);
-			emit(b->err, b->file, line, path != NULL ? path : k,
-			     "duplicate key (first at line %u)", map->val[i]->line);
-			free(path);
-			return -1;
-		}
+	i = map_find(map, k);
+	if (i >= 0) {
+		path = join_path(map->path, k);
+		emit(b->err, b->file, line, path != NULL ? path : k,
+		     "duplicate key (first at line %u)", map->val[i]->line);
+		free(path);
+		return -1;
 	}
 	top->key = strdup(k);
 	if (top->key == NULL)

@@ -326,6 +326,46 @@ test_tree_paths_lines(void **state)
 	sky_cfg_free(cfg);
 }
 
+/* Big maps are indexed: every key found, a late duplicate caught, order kept. */
+static void
+test_big_map(void **state)
+{
+	const unsigned int n = 5000;
+	size_t len = 40 * (size_t)n + 64, off = 0;
+	char *text = malloc(len), key[32];
+	struct sky_cfg_err err = { 0 };
+	const struct sky_cfg_node *m;
+	struct sky_cfg *cfg;
+	unsigned int i;
+
+	assert_non_null(text);
+	off += (size_t)snprintf(text + off, len - off, "m:\n");
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, len - off, "  \"10.%u.%u.0/24\": %u\n", i >> 8,
+					i & 255, i);
+	cfg = load_ok(text);
+	m = sky_cfg_get(cfg->root, "m");
+	assert_int_equal(sky_cfg_len(m), n);
+	for (i = 0; i < n; i++) {
+		uint64_t v = 0;
+
+		snprintf(key, sizeof(key), "10.%u.%u.0/24", i >> 8, i & 255);
+		assert_string_equal(sky_cfg_key_at(m, i), key);
+		assert_int_equal(sky_cfg_get_u64(&err, cfg, m, key, true, 0, n, &v), 0);
+		assert_int_equal(v, i);
+		assert_int_equal(sky_cfg_line(sky_cfg_get(m, key)), i + 2);
+	}
+	assert_null(sky_cfg_get(m, "10.255.255.0/24"));
+	sky_cfg_free(cfg);
+
+	/* the same key again at the end: refused, naming both lines */
+	snprintf(text + off, len - off, "  \"10.0.17.0/24\": 1\n");
+	cfg = sky_cfg_load_string(NAME, text, &err);
+	assert_null(cfg);
+	assert_string_equal(err.msg, NAME ":5002: m[\"10.0.17.0/24\"]: duplicate key (first at line 19)");
+	free(text);
+}
+
 /* ------------------------------------------------------------------ unit parsers */
 
 enum kind { RATE, SIZE, TIME };
@@ -1039,6 +1079,7 @@ main(void)
 		cmocka_unit_test(test_long_value_echo),
 		cmocka_unit_test(test_empty_is_empty_map),
 		cmocka_unit_test(test_tree_paths_lines),
+		cmocka_unit_test(test_big_map),
 		cmocka_unit_test(test_load_files),
 	};
 
