@@ -11,11 +11,21 @@
  *
  * Units:
  *   rate  "100Mbit", "2Gbit", "64kbit", "1.5Gbit", "800bit", plain number = bit/s;
- *         suffixes bit, kbit, Mbit, Gbit, Tbit (decimal, x1000); also bps/kbps/Mbps/Gbps
- *         as the same bit/s units. Result in bit/s (uint64_t).
- *   size  "64KB", "1MB", "256KiB", "1500B", plain number = bytes; KB/MB/GB decimal,
- *         KiB/MiB/GiB binary. Result in bytes.
+ *         suffixes bit, kbit (or Kbit), Mbit, Gbit, Tbit (decimal, x1000); also
+ *         bps/kbps/Mbps/Gbps/Tbps and "Mbit/s" as the same bit/s units. Case-sensitive:
+ *         "mbit" and byte units ("100MB") are refused with a hint. Result in bit/s.
+ *   size  "64KB", "1MB", "256KiB", "1500B", plain number = bytes; KB (or kB)/MB/GB/TB
+ *         decimal, KiB/MiB/GiB/TiB binary. Result in bytes.
  *   time  "10ms", "1s", "500us", "2m", plain number = ms. Result in microseconds.
+ *   All: digits with an optional fraction ("1.5"), then an optional single space and the
+ *   unit. Arithmetic is exact integer arithmetic; a value that is not a whole number of the
+ *   base unit ("1.5bit", "0.5us") is refused, as are signs, exponents, hex and overflow.
+ *
+ * Scalars are kept as text: YAML types do not apply (`workers: "2"` reads as 2 through
+ * sky_cfg_get_u64, `name: no` is the string "no"). A key written without a value
+ * (`up:`, `up: ~`, `up: null`) is a scalar "" that every typed getter refuses.
+ * Lines: a map value carries the line of its key, a list item the line of the item.
+ * Maps and lists nest at most 64 levels.
  */
 #ifndef SKYGATE_CONFIG_H
 #define SKYGATE_CONFIG_H
@@ -53,7 +63,7 @@ struct sky_cfg *sky_cfg_load(const char *path, struct sky_cfg_err *err);
 struct sky_cfg *sky_cfg_load_string(const char *name, const char *text, struct sky_cfg_err *err);
 void sky_cfg_free(struct sky_cfg *cfg);
 
-/* --- node inspection --- */
+/* --- node inspection (n may be NULL except for sky_cfg_type) --- */
 enum sky_cfg_type sky_cfg_type(const struct sky_cfg_node *n);
 unsigned int sky_cfg_line(const struct sky_cfg_node *n);
 /** Dotted path of the node from the root, e.g. "ports[1].device", "plans.basic.down". */
@@ -82,7 +92,9 @@ int sky_cfg_fail_missing(struct sky_cfg_err *err, const struct sky_cfg *cfg,
 
 /**
  * Check that map n is a map and has only the keys listed (NULL-terminated).
- * An unknown key is an error naming it and its line, and listing the allowed keys.
+ * An unknown key is an error naming it and its line, and listing the allowed keys:
+ * "FILE:LINE: ports[0].devce: unknown key (allowed: name, role, device)".
+ * n == NULL (an absent optional section) passes.
  */
 int sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
 		       const struct sky_cfg_node *n, const char *const *allowed);
@@ -91,7 +103,9 @@ int sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
  * Typed getters on key of map n. Each returns 0 and sets *out; if the key is absent it
  * returns 0 leaving *out as the caller's default when `required` is false, or fails when
  * true. A present value of the wrong type or out of range fails naming file, line, key,
- * the value and what was expected. Return -1 on failure.
+ * the value and what was expected. Return -1 on failure (*out untouched).
+ * n == NULL is a map without the key; n that is not a map fails.
+ * bool: true/false, yes/no, on/off (any case). u64: decimal or 0x hex, min <= v <= max.
  */
 int sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
 		    const char *key, bool required, const char **out);
