@@ -888,8 +888,8 @@ sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
 	char list[384];
 	size_t i;
 
-	if (n == NULL)
-		return 0; /* absent optional section */
+	if (n == NULL || (n->type == SKY_CFG_SCALAR && n->null))
+		return 0; /* absent optional section, or one written with all its keys commented out */
 	if (n->type != SKY_CFG_MAP)
 		return sky_cfg_fail(err, cfg, n, "expected a map, got %s", type_name(n->type));
 	for (i = 0; i < n->n; i++) {
@@ -925,7 +925,8 @@ lookup(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_
 	const struct sky_cfg_node *v;
 
 	*out = NULL;
-	if (n != NULL && n->type != SKY_CFG_MAP)
+	/* "section:" with nothing under it is an empty map */
+	if (n != NULL && n->type != SKY_CFG_MAP && !(n->type == SKY_CFG_SCALAR && n->null))
 		return sky_cfg_fail(err, cfg, n, "expected a map, got %s", type_name(n->type));
 	v = sky_cfg_get(n, key);
 	if (v == NULL)

@@ -631,7 +631,9 @@ static const char getter_text[] =
 	"  quoted: \"\"\n"      /* 20 */
 	"  qnum: \"7\"\n"       /* 21 */
 	"seq: [1]\n"            /* 22 */
-	"scalar: x\n";          /* 23 */
+	"scalar: x\n"           /* 23 */
+	"empty_section:\n"      /* 24 */
+	"  # a: 1\n";           /* 25 */
 
 enum getter { G_STR, G_BOOL, G_U64, G_RATE, G_SIZE, G_TIME, G_ENUM };
 
@@ -665,6 +667,8 @@ static const struct getter_case getter_cases[] = {
 	  P "17: m.list: expected one of: pass, drop, default, got a list" },
 	{ "seq", G_STR, "a", false, -1, 0, P "22: seq: expected a map, got a list" },
 	{ "scalar", G_U64, "a", false, -1, 0, P "23: scalar: expected a map, got a single value" },
+	/* a section written without a value is an empty map */
+	{ "empty_section", G_U64, "a", true, -1, 0, P "24: empty_section.a: required" },
 	/* --- written without a value --- */
 	{ "m", G_STR, "empty", false, -1, 0, P "18: m.empty: no value (expected a string)" },
 	{ "m", G_U64, "tilde", true, -1, 0, P "19: m.tilde: no value (expected an integer)" },
@@ -702,6 +706,7 @@ static const struct getter_case getter_cases[] = {
 	{ "m", G_STR, "nope", false, 0, 0, "default" },
 	{ "m", G_U64, "nope", false, 0, 12345, NULL },
 	{ NULL, G_RATE, "nope", false, 0, 12345, NULL },
+	{ "empty_section", G_TIME, "a", false, 0, 12345, NULL },
 	{ "m", G_ENUM, "nope", false, 0, 12345, NULL },
 	/* --- good --- */
 	{ "m", G_STR, "s", true, 0, 0, "hello" },
@@ -856,8 +861,13 @@ test_check_keys_and_missing(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(sky_cfg_check_keys(&err, cfg, NULL, port_keys), 0);
 	assert_int_equal(err.failed, 0);
+	/* a scalar is not a map */
+	assert_int_equal(sky_cfg_check_keys(&err, cfg, sky_cfg_get(cfg->root, "long key with spaces"),
+					    port_keys), -1);
+	assert_string_equal(err.msg, NAME ":10: [\"long key with spaces\"]: expected a map, got a single value");
 
 	/* top-level sections */
+	memset(&err, 0, sizeof(err));
 	assert_int_equal(sky_cfg_check_sections(&err, cfg), -1);
 	check_msg(err.msg, NAME ":9: gateway: unknown key (allowed: eal, workers, control, ports, "
 			   "mempool, state, subscribers, plans, beams, classes, geo, policy, shaping, "
@@ -877,9 +887,11 @@ test_check_keys_and_missing(void **state)
 	assert_string_equal(err.msg, NAME ":1: workers: required");
 	sky_cfg_free(cfg);
 
-	cfg = load_ok("ports: []\nplans: {}\neal: [a]\n");
+	cfg = load_ok("ports: []\nplans: {}\neal: [a]\ntelemetry:\n  # prometheus: x\n");
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(sky_cfg_check_sections(&err, cfg), 0);
+	/* a section without a value is an empty map for check_keys */
+	assert_int_equal(sky_cfg_check_keys(&err, cfg, sky_cfg_get(cfg->root, "telemetry"), port_keys), 0);
 	assert_int_equal(err.failed, 0);
 	sky_cfg_free(cfg);
 }

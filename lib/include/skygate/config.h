@@ -94,7 +94,8 @@ int sky_cfg_fail_missing(struct sky_cfg_err *err, const struct sky_cfg *cfg,
  * Check that map n is a map and has only the keys listed (NULL-terminated).
  * An unknown key is an error naming it and its line, and listing the allowed keys:
  * "FILE:LINE: ports[0].devce: unknown key (allowed: name, role, device)".
- * n == NULL (an absent optional section) passes.
+ * n == NULL (an absent optional section) passes, and so does a key written without a
+ * value (`telemetry:` with every line under it commented out): it counts as an empty map.
  */
 int sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
 		       const struct sky_cfg_node *n, const char *const *allowed);
@@ -104,7 +105,7 @@ int sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
  * returns 0 leaving *out as the caller's default when `required` is false, or fails when
  * true. A present value of the wrong type or out of range fails naming file, line, key,
  * the value and what was expected. Return -1 on failure (*out untouched).
- * n == NULL is a map without the key; n that is not a map fails.
+ * n == NULL or a key without a value is a map without the key; any other non-map fails.
  * bool: true/false, yes/no, on/off (any case). u64: decimal or 0x hex, min <= v <= max.
  */
 int sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
