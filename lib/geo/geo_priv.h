@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * geo internals shared by geo.c (tables, data path) and geo_ctl.c (commands, telemetry).
+ */
+#ifndef SKYGATE_GEO_PRIV_H
+#define SKYGATE_GEO_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <rte_common.h>
+
+#include "skygate/geo.h"
+#include "skygate/runtime.h"
+
+/*
+ * Distinct (country, flags) pairs of a database: about 250 countries, a few flag mixes.
+ * The FIB next hop indexes attr[]; 0 means "no network".
+ */
+#define GEO_MAX_ATTR 4096
+#define GEO_ATTR_FOUND 0x01000000u /* attr bit: a network matched (even without country) */
+
+/* Per-worker counters, defined once (enum, names, telemetry, Prometheus). */
+#define GEO_FOREACH_COUNTER(_)                                                             \
+	_(LOOKUP_V4, "lookups_ipv4", "remote IPv4 addresses looked up")                    \
+	_(LOOKUP_V6, "lookups_ipv6", "remote IPv6 addresses looked up")                    \
+	_(UNKNOWN, "unknown_country", "remote addresses without a country")
+
+enum geo_counter {
+#define GEO_C_ENUM(n, s, h) GEO_C_##n,
+	GEO_FOREACH_COUNTER(GEO_C_ENUM)
+#undef GEO_C_ENUM
+	GEO_C_MAX
+};
+
+extern const char *const geo_counter_names[GEO_C_MAX];
+extern const char *const geo_counter_help[GEO_C_MAX];
+
+struct geo_worker {
+	uint64_t c[GEO_C_MAX];
+} __rte_cache_aligned;
+
+struct loc_ctx;
+struct loc_database;
+struct rte_fib;
+struct rte_fib6;
+
+/* One loaded database. Immutable once published. */
+struct geo_table {
+	/* --- data path --- */
+	struct rte_fib *fib4;
+	struct rte_fib6 *fib6;    /* NULL when ipv6: false */
+	uint32_t attr[GEO_MAX_ATTR]; /* nh -> cc | flags << 16 | GEO_ATTR_FOUND; attr[0] = 0 */
+	/* --- control path only --- */
+	struct loc_ctx *ctx;      /* kept for `geo lookup` (network CIDR) */
+	struct loc_database *db;
+	FILE *f;
+	char *path;
+	uint32_t n_attr;
+	uint32_t n4, n6;          /* networks inserted */
+	uint32_t tbl8_4, tbl8_6;  /* tbl8 groups configured */
+	unsigned int nh_bytes4, nh_bytes6;
+	uint64_t load_us;
+	uint64_t mem_bytes;       /* DPDK heap taken by the FIBs */
+};
+
+/* Snapshot for the telemetry thread (read under info_lock). */
+struct geo_info {
+	int enabled;
+	char path[256];
+	uint32_t n4, n6;
+	uint64_t load_us;
+	uint64_t mem_bytes;
+	char vendor[64];
+	char description[128];
+	int64_t created_at;
+};
+
+struct sky_geo {
+	/* --- data path --- */
+	struct geo_table *table;  /* published pointer, RCU */
+	struct geo_worker w[SKY_MAX_WORKERS];
+	/* --- control path only --- */
+	bool flags;               /* config geo.flags */
+	bool ipv6;                /* config geo.ipv6 */
+	char *path;               /* current database path */
+	uint64_t reloads;
+	uint64_t reload_failures;
+	bool registered;
+	pthread_mutex_t info_lock;
+	struct geo_info info;
+};
+
+/* geo.c */
+struct geo_table *geo_table_build(const char *path, bool flags, bool ipv6, char *msg,
+				  size_t msg_len);
+void geo_table_free(struct geo_table *t);
+void geo_info_update(struct sky_geo *g);
+int geo_attr_flags_json(uint8_t flags, const char **names, int max);
+
+/* geo_ctl.c */
+void geo_ctl_forget(struct sky_geo *g);
+
+#endif /* SKYGATE_GEO_PRIV_H */

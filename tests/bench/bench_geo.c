@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * bench_geo: full location database -> load time, DPDK memory, and cycles/packet of
+ * sky_geo_lookup_burst() (bursts of 32) for IPv4 and IPv6 remote addresses, drawn
+ * (a) from the database's own networks and (b) uniformly at random.
+ *
+ *   bench_geo [DATABASE]     (default /usr/share/libloc-location/location.db)
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libloc/libloc.h>
+#include <libloc/database.h>
+#include <libloc/network.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+
+#include "skygate/config.h"
+#include "skygate/control.h"
+#include "skygate/geo.h"
+#include "skygate/runtime.h"
+
+#define N_ADDR (1u << 16)
+#define ROUNDS 40
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+struct netv {
+	uint8_t ip[16];
+	uint8_t depth;
+};
+
+/* networks of one family from libloc, to draw addresses the database knows */
+static struct netv *
+load_nets(const char *path, int family, size_t *n)
+{
+	struct loc_ctx *ctx;
+	struct loc_database *db;
+	struct loc_database_enumerator *e;
+	struct loc_network *net;
+	struct netv *v = NULL;
+	size_t cap = 0;
+	FILE *f = fopen(path, "r");
+
+	*n = 0;
+	if (f == NULL || loc_new(&ctx) != 0)
+		return NULL;
+	if (loc_database_new(ctx, &db, f) != 0)
+		return NULL;
+	loc_database_enumerator_new(&e, db, LOC_DB_ENUMERATE_NETWORKS, 0);
+	loc_database_enumerator_set_family(e, family);
+	while (loc_database_enumerator_next_network(e, &net) == 0 && net != NULL) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1 << 16;
+			v = realloc(v, cap * sizeof(*v));
+			if (v == NULL)
+				return NULL;
+		}
+		if (family == AF_INET) {
+			memcpy(v[*n].ip, &loc_network_get_first_address(net)->s6_addr[12], 4);
+			v[*n].depth = (uint8_t)loc_network_prefix(net);
+		} else {
+			memcpy(v[*n].ip, loc_network_get_first_address(net)->s6_addr, 16);
+			v[*n].depth = (uint8_t)loc_network_prefix(net);
+		}
+		(*n)++;
+		loc_network_unref(net);
+	}
+	loc_database_enumerator_unref(e);
+	loc_database_unref(db);
+	loc_unref(ctx);
+	fclose(f);
+	return v;
+}
+
+static void
+fill_meta(struct sky_meta *m, int family, const struct netv *nets, size_t n_nets)
+{
+	unsigned int len = family == AF_INET ? 4 : 16;
+
+	for (unsigned int i = 0; i < N_ADDR; i++) {
+		uint8_t a[16];
+
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].l3 = family == AF_INET ? 4 : 6;
+		m[i].dir = (i & 1) ? SKY_DIR_DOWN : SKY_DIR_UP;
+		for (unsigned int b = 0; b < 16; b += 8) {
+			uint64_t r = rnd();
+			memcpy(a + b, &r, 8);
+		}
+		if (nets != NULL) {
+			const struct netv *x = &nets[rnd() % n_nets];
+
+			for (unsigned int bit = 0; bit < x->depth; bit++) {
+				uint8_t mask = (uint8_t)(0x80 >> (bit & 7));
+
+				a[bit >> 3] = (uint8_t)((a[bit >> 3] & ~mask) | (x->ip[bit >> 3] & mask));
+			}
+		} else if (family == AF_INET6) {
+			a[0] = (uint8_t)(0x20 | (a[0] & 0x1f)); /* 2000::/3: global unicast */
+		}
+		memcpy((m[i].dir == SKY_DIR_UP) ? m[i].dst : m[i].src, a, len);
+	}
+}
+
+static double
+run(struct sky_geo *g, struct sky_meta *m)
+{
+	uint64_t t0, t1;
+
+	for (unsigned int i = 0; i < N_ADDR; i += SKY_BURST) /* warm */
+		sky_geo_lookup_burst(g, 0, m + i, SKY_BURST);
+	t0 = rte_rdtsc_precise();
+	for (unsigned int r = 0; r < ROUNDS; r++)
+		for (unsigned int i = 0; i < N_ADDR; i += SKY_BURST)
+			sky_geo_lookup_burst(g, 0, m + i, SKY_BURST);
+	t1 = rte_rdtsc_precise();
+	return (double)(t1 - t0) / ((double)ROUNDS * N_ADDR);
+}
+
+int
+main(int argc, char **argv)
+{
+	char *eal[] = { argv[0], "--no-huge", "-m", "2048", "--no-pci",
+			"--file-prefix=bench_geo", "--log-level=lib.*:error", "--no-telemetry" };
+	const char *path = argc > 1 ? argv[1] : "/usr/share/libloc-location/location.db";
+	struct sky_cfg_err err = { 0 };
+	struct sky_cfg *cfg;
+	struct sky_geo *g;
+	struct sky_meta *m;
+	struct netv *n4, *n6;
+	size_t c4, c6;
+	char text[512], msg[256];
+	double v4db, v4rnd, v6db, v6rnd;
+	uint64_t t0;
+
+	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
+		fprintf(stderr, "bench_geo: EAL init failed\n");
+		return 1;
+	}
+	sky_runtime_init();
+	snprintf(text, sizeof(text), "geo: { database: \"%s\" }\n", path);
+	cfg = sky_cfg_load_string("bench_geo", text, &err);
+	if (cfg == NULL) {
+		fprintf(stderr, "bench_geo: %s\n", err.msg);
+		return 1;
+	}
+	t0 = rte_rdtsc();
+	g = sky_geo_create(cfg, &err);
+	if (g == NULL) {
+		fprintf(stderr, "bench_geo: %s\n", err.msg);
+		return 1;
+	}
+	printf("geo: load %.2f s (sky_geo_create, wall by TSC)\n",
+	       (double)(rte_rdtsc() - t0) / (double)rte_get_tsc_hz());
+	/* the figures geo show reports */
+	if (sky_geo_register(g) == 0) {
+		char *av[] = { "geo", "show" };
+		json_t *r = sky_ctl_dispatch_argv(2, av, 0, 0, 0);
+		json_t *o = json_object_get(r, "result");
+
+		json_object_del(o, "description");
+		json_object_del(o, "license");
+		printf("geo: geo show: %s\n", json_dumps(o, JSON_COMPACT));
+		printf("geo: memory %.1f MB (DPDK heap taken by the FIBs)\n",
+		       (double)json_integer_value(json_object_get(o, "memory_bytes")) / 1e6);
+		json_decref(r);
+	}
+	{
+		uint16_t cc;
+		uint8_t fl;
+		uint8_t a[4] = { 8, 8, 8, 8 };
+		char net[64];
+
+		sky_geo_lookup(g, AF_INET, a, &cc, &fl, net, sizeof(net));
+		printf("geo: 8.8.8.8 -> %c%c %s flags 0x%x\n", cc >> 8, cc & 0xff, net, fl);
+	}
+	t0 = rte_rdtsc();
+	if (sky_geo_reload(g, NULL, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "bench_geo: reload: %s\n", msg);
+		return 1;
+	}
+	printf("geo: reload %.2f s\n", (double)(rte_rdtsc() - t0) / (double)rte_get_tsc_hz());
+
+	n4 = load_nets(path, AF_INET, &c4);
+	n6 = load_nets(path, AF_INET6, &c6);
+	m = aligned_alloc(64, sizeof(*m) * N_ADDR);
+	if (n4 == NULL || n6 == NULL || m == NULL) {
+		fprintf(stderr, "bench_geo: cannot read networks\n");
+		return 1;
+	}
+	fill_meta(m, AF_INET, n4, c4);
+	v4db = run(g, m);
+	fill_meta(m, AF_INET, NULL, 0);
+	v4rnd = run(g, m);
+	fill_meta(m, AF_INET6, n6, c6);
+	v6db = run(g, m);
+	fill_meta(m, AF_INET6, NULL, 0);
+	v6rnd = run(g, m);
+	printf("geo: ipv4 %.1f cycles/packet from database networks, %.1f uniform random\n", v4db,
+	       v4rnd);
+	printf("geo: ipv6 %.1f cycles/packet from database networks, %.1f random in 2000::/3\n",
+	       v6db, v6rnd);
+	printf("geo: ipv4 %.1f cycles/packet, ipv6 %.1f cycles/packet (full database, random, "
+	       "bursts of %d, %u addresses)\n",
+	       v4db, v6db, SKY_BURST, N_ADDR);
+	free(m);
+	free(n4);
+	free(n6);
+	sky_geo_destroy(g);
+	sky_cfg_free(cfg);
+	rte_eal_cleanup();
+	return 0;
+}
