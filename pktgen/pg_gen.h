@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * skygate-pktgen internals shared by the run (pg_main.c) and the report (pg_report.c):
+ * options, the flow table and the counters the polling lcore writes.
+ */
+#ifndef SKYGATE_PKTGEN_GEN_H
+#define SKYGATE_PKTGEN_GEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pg.h"
+
+#define PG_BURST 32
+#define PG_SIZE_TAB 4096 /* power of two */
+
+enum { PG_UP = 0, PG_DOWN = 1 };
+
+struct pg_opts {
+	const char *subs_path;
+	uint32_t subs_limit;
+	struct pg_gen gen;
+	bool gen_mode;
+	const char *countries_arg;
+	const char *write_csv;
+	const char *db_path;
+	struct pg_mix remote;
+	struct pg_mix classes;  /* names from pg_classes */
+	int direction;          /* 0 up, 1 down, 2 both */
+	unsigned int flows_per_sub;
+	double flow_v6;
+	struct pg_size size;
+	struct pg_rate rate;
+	struct pg_rate sub_rate;
+	double duration_s;
+	double wait_link_s;
+	unsigned int drain_ms;
+	const char *report;
+	const char *pcap_out;
+	unsigned int top_n;
+	bool quiet;
+	uint64_t seed;
+	uint16_t port[2];
+	unsigned int burst;
+	double max_loss;        /* < 0: no check */
+	unsigned int pool_per_country;
+};
+
+/* one flow: 64 bytes, what TX needs to build a packet (data path) */
+struct pg_flow {
+	uint8_t src[16];  /* network order; IPv4 uses the first 4 bytes */
+	uint8_t dst[16];
+	uint16_t sport, dport; /* host order */
+	uint16_t vlan;    /* 0 = untagged */
+	uint8_t cls, dir, v6, proto, dscp;
+	uint8_t pad;
+	uint32_t seq;     /* next sequence number to send */
+	uint32_t pad2;
+	uint64_t tx_pkts, tx_bytes; /* bytes are frame bytes with FCS */
+} __attribute__((aligned(64)));
+
+/* receive state of one flow (data path) */
+struct pg_rxf {
+	struct pg_seq sq;
+	uint64_t rx_bytes;
+	uint64_t lat_sum;  /* cycles */
+	uint64_t lat_max;
+};
+
+/* identity of a flow, control path only */
+struct pg_flow_info {
+	uint32_t sub;
+	uint8_t remote; /* index into opts.remote */
+};
+
+/* live counters per direction, written by the polling lcore only */
+struct pg_dir_ctr {
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes, gap;
+};
+
+struct pg_sample {
+	double t;
+	uint64_t tx_pkts[2], tx_bytes[2], rx_pkts[2], rx_bytes[2], gap[2];
+};
+
+struct pg_run {
+	struct pg_opts *o;
+	struct pg_subs subs;
+	struct pg_geo_pool *pools;
+	uint32_t n_flows;
+	struct pg_flow *flows;       /* rte_malloc */
+	struct pg_rxf *rxf;          /* rte_malloc */
+	struct pg_flow_info *finfo;  /* malloc */
+	uint16_t *size_tab;          /* rte_malloc, PG_SIZE_TAB */
+	uint64_t (*hist)[2][PG_HIST_BUCKETS]; /* [class][dir], rte_malloc */
+	uint64_t lat_max[PG_MAX_CLASSES][2];
+	uint16_t magic;
+	uint64_t tsc_hz;
+	/* live, written by the polling lcore */
+	struct pg_dir_ctr ctr[2] __attribute__((aligned(64)));
+	uint64_t rx_invalid;    /* not ours: wrong magic, unknown flow, too short */
+	uint64_t rx_wrong_port; /* ours, but arrived on the port it was sent from */
+	uint64_t tx_pending_dropped;
+	uint64_t start_tsc, end_tx_tsc, end_tsc;
+	volatile int done;
+	/* samples, written by whoever ticks */
+	struct pg_sample *samples;
+	unsigned int n_samples, max_samples;
+	struct pg_sample last;
+	double elapsed_s;
+	struct rte_mempool *tx_pool, *rx_pool, *pcap_pool;
+	void *pcapng;
+	uint8_t mac[2][6];
+};
+
+int pg_report_write(struct pg_run *r, const char *path);
+void pg_report_summary(struct pg_run *r);
+double pg_run_loss(const struct pg_run *r, uint64_t *tx, uint64_t *lost);
+
+#endif

@@ -1,0 +1,1156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * skygate-pktgen: options, EAL and ports, the flow table, and the polling loop.
+ *
+ *   skygate-pktgen [EAL options] -- [options]       generate traffic, report
+ *   skygate-pktgen --gen-subs N ... --write-csv F   write a subscriber CSV, no EAL
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_pcapng.h>
+#include <rte_prefetch.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "pg_gen.h"
+
+#define DEFAULT_DB "/usr/share/libloc-location/location.db"
+#define DEFAULT_REMOTE "US:30,DE:15,CN:10,GB:10,FR:10,JP:10,BR:5,RU:5,IN:5"
+#define DEFAULT_CLASSES "realtime:10,interactive:30,bulk:50,scavenger:10"
+#define POOL_MBUFS 8191
+#define RING_DESC 1024
+#define ZERO_HEAD 128 /* bytes of each TX mbuf cleared before the headers are written */
+
+static volatile int stop_flag;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: skygate-pktgen [EAL options] -- [options]\n"
+"       skygate-pktgen --gen-subs N [generator options] --write-csv FILE   (no EAL)\n"
+"\n"
+"Port 0 = terminal side (to skygate's uplink port), port 1 = internet side (backhaul).\n"
+"\n"
+"subscribers:\n"
+"  --subs FILE            subscriber CSV (id,ipv4,ipv6,plan,beam,country[,realm])\n"
+"  --subs-limit N         use the first N rows only\n"
+"  --gen-subs N           generate N subscribers instead\n"
+"  --countries LIST|N     DE,FR,... or N = the N countries with most networks (default 8)\n"
+"  --beams LIST           beam names (default beam1,beam2)\n"
+"  --plans LIST           plan names (default basic,premium)\n"
+"  --v6-share F           share of generated subscribers with an IPv6 /56 (default 0.3)\n"
+"  --realms N             give generated subscribers realm (VLAN) 100..100+N-1\n"
+"  --sub-v4 PFX           IPv4 block for generated subscribers (default 100.64.0.0/10)\n"
+"  --sub-v6 PFX           IPv6 block, one /56 each (default 2001:db8::/32)\n"
+"  --write-csv FILE       write the subscriber CSV and exit ('-' = stdout)\n"
+"traffic:\n"
+"  --db FILE              libloc database (default " DEFAULT_DB ")\n"
+"  --remote-countries MIX remote country mix (default " DEFAULT_REMOTE ")\n"
+"  --classes MIX          class mix (default " DEFAULT_CLASSES ")\n"
+"  --direction up|down|both  (default both)\n"
+"  --flows-per-sub N      flows per subscriber (default 4)\n"
+"  --flow-v6 F            share of a dual-stack subscriber's flows on IPv6 (default 0.5)\n"
+"  --size 64|imix|LO-HI   frame size with FCS (default 64); imix = 7:4:1 of 64/570/1518\n"
+"  --rate R               total: 200000pps, 1.5Mpps, 500Mbit, 0 = as fast as possible\n"
+"  --sub-rate R           per subscriber and direction (total = R x subs x directions)\n"
+"  --duration SEC         sending time (default 10)\n"
+"  --wait-link SEC        wait for both links before sending (default 5)\n"
+"  --drain MS             keep receiving after sending stops (default 200)\n"
+"  --ports A,B            port ids for terminal and internet side (default 0,1)\n"
+"  --burst N              packets per TX burst (default 32)\n"
+"  --seed N               PRNG seed (default 1)\n"
+"output:\n"
+"  --report FILE.json     JSON report\n"
+"  --pcap-out FILE        write every received frame (pcapng, lowers the rate)\n"
+"  --top N                subscribers listed by loss in the report (default 20)\n"
+"  --max-loss RATIO       exit 3 when lost/sent exceeds RATIO (e.g. 0 or 0.001)\n"
+"  --quiet                no progress line\n");
+}
+
+enum {
+	O_SUBS = 256, O_SUBS_LIMIT, O_GEN, O_COUNTRIES, O_BEAMS, O_PLANS, O_V6SHARE, O_REALMS,
+	O_SUBV4, O_SUBV6, O_WRITE, O_DB, O_REMOTE, O_CLASSES, O_DIR, O_FPS, O_FLOWV6, O_SIZE,
+	O_RATE, O_SUBRATE, O_DUR, O_WAIT, O_DRAIN, O_PORTS, O_BURST, O_SEED, O_REPORT,
+	O_PCAP, O_TOP, O_MAXLOSS, O_QUIET, O_HELP,
+};
+
+static const struct option long_opts[] = {
+	{ "subs", 1, 0, O_SUBS }, { "subs-limit", 1, 0, O_SUBS_LIMIT },
+	{ "gen-subs", 1, 0, O_GEN }, { "countries", 1, 0, O_COUNTRIES },
+	{ "beams", 1, 0, O_BEAMS }, { "plans", 1, 0, O_PLANS },
+	{ "v6-share", 1, 0, O_V6SHARE }, { "realms", 1, 0, O_REALMS },
+	{ "sub-v4", 1, 0, O_SUBV4 }, { "sub-v6", 1, 0, O_SUBV6 },
+	{ "write-csv", 1, 0, O_WRITE }, { "db", 1, 0, O_DB },
+	{ "remote-countries", 1, 0, O_REMOTE }, { "classes", 1, 0, O_CLASSES },
+	{ "direction", 1, 0, O_DIR }, { "flows-per-sub", 1, 0, O_FPS },
+	{ "flow-v6", 1, 0, O_FLOWV6 }, { "size", 1, 0, O_SIZE }, { "rate", 1, 0, O_RATE },
+	{ "sub-rate", 1, 0, O_SUBRATE }, { "duration", 1, 0, O_DUR },
+	{ "wait-link", 1, 0, O_WAIT }, { "drain", 1, 0, O_DRAIN }, { "ports", 1, 0, O_PORTS },
+	{ "burst", 1, 0, O_BURST }, { "seed", 1, 0, O_SEED }, { "report", 1, 0, O_REPORT },
+	{ "pcap-out", 1, 0, O_PCAP }, { "top", 1, 0, O_TOP }, { "max-loss", 1, 0, O_MAXLOSS },
+	{ "quiet", 0, 0, O_QUIET }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+};
+
+static int
+num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, "skygate-pktgen: --%s: '%s' is not a number in %g..%g\n", opt, s,
+			lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_prefix(const char *opt, const char *s, int fam, uint8_t *addr, uint8_t *len)
+{
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", s);
+	char *slash = strchr(buf, '/');
+	unsigned long l = fam == AF_INET ? 32 : 128;
+	if (slash) {
+		*slash = 0;
+		char *end;
+		l = strtoul(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || l > (fam == AF_INET ? 32u : 128u))
+			goto bad;
+	}
+	if (inet_pton(fam, buf, addr) != 1)
+		goto bad;
+	*len = (uint8_t)l;
+	return 0;
+bad:
+	fprintf(stderr, "skygate-pktgen: --%s: '%s' is not an %s prefix\n", opt, s,
+		fam == AF_INET ? "IPv4" : "IPv6");
+	return -1;
+}
+
+static int
+parse_opts(int argc, char **argv, struct pg_opts *o)
+{
+	char err[256];
+	double d;
+	memset(o, 0, sizeof(*o));
+	o->db_path = DEFAULT_DB;
+	o->direction = 2;
+	o->flows_per_sub = 4;
+	o->flow_v6 = 0.5;
+	o->size = (struct pg_size){ PG_SIZE_FIXED, 64, 64 };
+	o->duration_s = 10;
+	o->wait_link_s = 5;
+	o->drain_ms = 200;
+	o->top_n = 20;
+	o->seed = 1;
+	o->port[0] = 0;
+	o->port[1] = 1;
+	o->burst = PG_BURST;
+	o->max_loss = -1;
+	o->pool_per_country = 256;
+	o->gen.v6_share = 0.3;
+	inet_pton(AF_INET, "100.64.0.0", o->gen.v4_base);
+	o->gen.v4_len = 10;
+	inet_pton(AF_INET6, "2001:db8::", o->gen.v6_base);
+	o->gen.v6_len = 32;
+	pg_list_parse("beam1,beam2", &o->gen.beams, err, sizeof(err));
+	pg_list_parse("basic,premium", &o->gen.plans, err, sizeof(err));
+	pg_mix_parse(DEFAULT_REMOTE, &o->remote, err, sizeof(err));
+	pg_mix_parse(DEFAULT_CLASSES, &o->classes, err, sizeof(err));
+
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		const char *name = NULL;
+		for (const struct option *lo = long_opts; lo->name; lo++)
+			if (lo->val == c)
+				name = lo->name;
+		int rc = 0;
+		switch (c) {
+		case O_SUBS: o->subs_path = optarg; break;
+		case O_SUBS_LIMIT:
+			rc = num(name, optarg, 1, UINT32_MAX, &d);
+			o->subs_limit = (uint32_t)d;
+			break;
+		case O_GEN:
+			rc = num(name, optarg, 1, PG_MAX_FLOWS, &d);
+			o->gen.n = (uint32_t)d;
+			o->gen_mode = true;
+			break;
+		case O_COUNTRIES: o->countries_arg = optarg; break;
+		case O_BEAMS: rc = pg_list_parse(optarg, &o->gen.beams, err, sizeof(err)); break;
+		case O_PLANS: rc = pg_list_parse(optarg, &o->gen.plans, err, sizeof(err)); break;
+		case O_V6SHARE: rc = num(name, optarg, 0, 1, &o->gen.v6_share); break;
+		case O_REALMS:
+			rc = num(name, optarg, 0, 3994, &d);
+			o->gen.realms = (unsigned int)d;
+			break;
+		case O_SUBV4:
+			rc = parse_prefix(name, optarg, AF_INET, o->gen.v4_base, &o->gen.v4_len);
+			break;
+		case O_SUBV6:
+			rc = parse_prefix(name, optarg, AF_INET6, o->gen.v6_base, &o->gen.v6_len);
+			break;
+		case O_WRITE: o->write_csv = optarg; break;
+		case O_DB: o->db_path = optarg; break;
+		case O_REMOTE: rc = pg_mix_parse(optarg, &o->remote, err, sizeof(err)); break;
+		case O_CLASSES: rc = pg_mix_parse(optarg, &o->classes, err, sizeof(err)); break;
+		case O_DIR:
+			if (strcmp(optarg, "up") == 0)
+				o->direction = 0;
+			else if (strcmp(optarg, "down") == 0)
+				o->direction = 1;
+			else if (strcmp(optarg, "both") == 0)
+				o->direction = 2;
+			else {
+				snprintf(err, sizeof(err), "'%s': expected up, down or both", optarg);
+				rc = -1;
+			}
+			break;
+		case O_FPS:
+			rc = num(name, optarg, 1, 1024, &d);
+			o->flows_per_sub = (unsigned int)d;
+			break;
+		case O_FLOWV6: rc = num(name, optarg, 0, 1, &o->flow_v6); break;
+		case O_SIZE: rc = pg_size_parse(optarg, &o->size, err, sizeof(err)); break;
+		case O_RATE: rc = pg_rate_parse(optarg, &o->rate, err, sizeof(err)); break;
+		case O_SUBRATE: rc = pg_rate_parse(optarg, &o->sub_rate, err, sizeof(err)); break;
+		case O_DUR: rc = num(name, optarg, 0.001, 86400 * 7, &o->duration_s); break;
+		case O_WAIT: rc = num(name, optarg, 0, 3600, &o->wait_link_s); break;
+		case O_DRAIN:
+			rc = num(name, optarg, 0, 60000, &d);
+			o->drain_ms = (unsigned int)d;
+			break;
+		case O_PORTS: {
+			unsigned int a, b;
+			char tail;
+			if (sscanf(optarg, "%u,%u%c", &a, &b, &tail) != 2 || a == b ||
+			    a >= RTE_MAX_ETHPORTS || b >= RTE_MAX_ETHPORTS) {
+				snprintf(err, sizeof(err), "'%s': expected two different port ids A,B",
+					 optarg);
+				rc = -1;
+			}
+			o->port[0] = (uint16_t)a;
+			o->port[1] = (uint16_t)b;
+			break;
+		}
+		case O_BURST:
+			rc = num(name, optarg, 1, PG_BURST, &d);
+			o->burst = (unsigned int)d;
+			break;
+		case O_SEED:
+			rc = num(name, optarg, 0, 1e18, &d);
+			o->seed = (uint64_t)d;
+			break;
+		case O_REPORT: o->report = optarg; break;
+		case O_PCAP: o->pcap_out = optarg; break;
+		case O_TOP:
+			rc = num(name, optarg, 0, 1e6, &d);
+			o->top_n = (unsigned int)d;
+			break;
+		case O_MAXLOSS: rc = num(name, optarg, 0, 1, &o->max_loss); break;
+		case O_QUIET: o->quiet = true; break;
+		case 'h':
+		case O_HELP: usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+		if (rc) {
+			if (name && err[0])
+				fprintf(stderr, "skygate-pktgen: --%s: %s\n", name, err);
+			return -1;
+		}
+		err[0] = 0;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "skygate-pktgen: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!o->gen_mode && o->subs_path == NULL) {
+		fprintf(stderr, "skygate-pktgen: give --subs FILE or --gen-subs N\n");
+		return -1;
+	}
+	if (o->gen_mode && o->subs_path) {
+		fprintf(stderr, "skygate-pktgen: --subs and --gen-subs exclude each other\n");
+		return -1;
+	}
+	if (o->write_csv && !o->gen_mode) {
+		fprintf(stderr, "skygate-pktgen: --write-csv needs --gen-subs\n");
+		return -1;
+	}
+	if (o->rate.unit != PG_RATE_NONE && o->sub_rate.unit != PG_RATE_NONE) {
+		fprintf(stderr, "skygate-pktgen: --rate and --sub-rate exclude each other\n");
+		return -1;
+	}
+	for (unsigned int i = 0; i < o->classes.n; i++) {
+		unsigned int k;
+		for (k = 0; k < pg_n_classes; k++)
+			if (strcmp(o->classes.name[i], pg_classes[k].name) == 0)
+				break;
+		if (k == pg_n_classes) {
+			fprintf(stderr, "skygate-pktgen: --classes: unknown class '%s' (known: "
+				"realtime, interactive, bulk, scavenger)\n", o->classes.name[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* class index in pg_classes of mix entry i */
+static unsigned int
+class_of(const struct pg_opts *o, unsigned int i)
+{
+	for (unsigned int k = 0; k < pg_n_classes; k++)
+		if (strcmp(o->classes.name[i], pg_classes[k].name) == 0)
+			return k;
+	return 0;
+}
+
+static int
+load_subs(struct pg_opts *o, struct pg_subs *s)
+{
+	char err[256];
+	if (!o->gen_mode) {
+		if (pg_subs_load(s, o->subs_path, o->subs_limit, err, sizeof(err))) {
+			fprintf(stderr, "skygate-pktgen: %s\n", err);
+			return -1;
+		}
+		return 0;
+	}
+	const char *ca = o->countries_arg ? o->countries_arg : "8";
+	char *end;
+	unsigned long n = strtoul(ca, &end, 10);
+	int rc;
+	if (*end == 0 && end != ca)
+		rc = pg_geo_top_countries(o->db_path, (unsigned int)n, &o->gen.countries, err,
+					  sizeof(err));
+	else
+		rc = pg_list_parse(ca, &o->gen.countries, err, sizeof(err));
+	if (rc == 0) {
+		o->gen.seed = o->seed;
+		rc = pg_subs_generate(s, &o->gen, err, sizeof(err));
+	}
+	if (rc) {
+		fprintf(stderr, "skygate-pktgen: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+shuffle_u8(uint8_t *v, uint32_t n, uint64_t *st)
+{
+	for (uint32_t i = n; i > 1; i--) {
+		uint32_t j = (uint32_t)(pg_rand(st) % i);
+		uint8_t t = v[i - 1];
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+}
+
+/* fill v[n] with mix indexes in exact proportion, shuffled */
+static void
+spread(const struct pg_mix *m, uint8_t *v, uint32_t n, uint64_t *st)
+{
+	uint64_t cnt[PG_MAX_MIX];
+	pg_mix_apportion(m, n, cnt);
+	uint32_t k = 0;
+	for (unsigned int i = 0; i < m->n; i++)
+		for (uint64_t j = 0; j < cnt[i]; j++)
+			v[k++] = (uint8_t)i;
+	shuffle_u8(v, n, st);
+}
+
+static int
+build_flows(struct pg_run *r)
+{
+	struct pg_opts *o = r->o;
+	uint64_t nf = (uint64_t)r->subs.n * o->flows_per_sub;
+	if (nf > PG_MAX_FLOWS) {
+		fprintf(stderr, "skygate-pktgen: %" PRIu64 " flows (subscribers x --flows-per-sub)"
+			" exceed %u\n", nf, PG_MAX_FLOWS);
+		return -1;
+	}
+	r->n_flows = (uint32_t)nf;
+	r->flows = rte_zmalloc("pg_flows", nf * sizeof(*r->flows), 64);
+	r->rxf = rte_zmalloc("pg_rxf", nf * sizeof(*r->rxf), 64);
+	r->finfo = calloc(nf, sizeof(*r->finfo));
+	uint8_t *cls = malloc(nf), *rem = malloc(nf), *dir = malloc(nf);
+	int rc = -1;
+	if (!r->flows || !r->rxf || !r->finfo || !cls || !rem || !dir) {
+		fprintf(stderr, "skygate-pktgen: no memory for %" PRIu64 " flows (raise -m)\n", nf);
+		goto out;
+	}
+	uint64_t st = o->seed ^ 0xf10;
+	spread(&o->classes, cls, r->n_flows, &st);
+	spread(&o->remote, rem, r->n_flows, &st);
+	if (o->direction == 2) {
+		struct pg_mix half = { .n = 2, .weight = { 1, 1 } };
+		spread(&half, dir, r->n_flows, &st);
+	} else {
+		memset(dir, o->direction, nf);
+	}
+	for (uint32_t i = 0; i < r->n_flows; i++) {
+		struct pg_flow *f = &r->flows[i];
+		uint32_t si = i % r->subs.n;
+		const struct pg_sub *sub = &r->subs.v[si];
+		const struct pg_geo_pool *pool = &r->pools[rem[i]];
+		const struct pg_class_def *cd = &pg_classes[class_of(o, cls[i])];
+		bool v6 = sub->has_v6 && (!sub->has_v4 || (double)(pg_rand(&st) >> 11) * 0x1p-53 <
+						o->flow_v6);
+		if (v6 && pool->n6 == 0 && sub->has_v4)
+			v6 = false;
+		if (!v6 && pool->n4 == 0 && sub->has_v6)
+			v6 = true;
+		if ((v6 && pool->n6 == 0) || (!v6 && pool->n4 == 0)) {
+			fprintf(stderr, "skygate-pktgen: remote country %s has no IPv%d address for "
+				"subscriber %u\n", o->remote.name[rem[i]], v6 ? 6 : 4, sub->id);
+			goto out;
+		}
+		const uint8_t *sa = v6 ? sub->v6 : sub->v4;
+		const uint8_t *ra = v6 ? pool->v6[pg_rand(&st) % pool->n6] :
+					 pool->v4[pg_rand(&st) % pool->n4];
+		const struct pg_service *svc = &cd->svc[pg_rand(&st) % cd->n_svc];
+		uint16_t eph = (uint16_t)(32768 + pg_rand(&st) % 28232);
+		f->dir = dir[i];
+		f->v6 = v6;
+		f->cls = (uint8_t)class_of(o, cls[i]);
+		f->proto = svc->proto;
+		f->dscp = cd->dscp;
+		f->vlan = sub->realm;
+		unsigned int alen = v6 ? 16 : 4;
+		if (f->dir == PG_UP) {
+			memcpy(f->src, sa, alen);
+			memcpy(f->dst, ra, alen);
+			f->sport = eph;
+			f->dport = svc->port;
+		} else {
+			memcpy(f->src, ra, alen);
+			memcpy(f->dst, sa, alen);
+			f->sport = svc->port;
+			f->dport = eph;
+		}
+		r->finfo[i].sub = si;
+		r->finfo[i].remote = rem[i];
+	}
+	rc = 0;
+out:
+	free(cls);
+	free(rem);
+	free(dir);
+	return rc;
+}
+
+/* ---------------- data path ---------------- */
+
+static inline uint32_t
+flow_word(uint32_t idx, const struct pg_flow *f)
+{
+	return idx | (uint32_t)f->cls << PG_FW_CLASS_SHIFT | (uint32_t)f->dir << PG_FW_DIR_SHIFT;
+}
+
+static inline uint16_t
+cksum_fold(uint32_t s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* Build one packet of flow idx; frame = wanted frame length without FCS. Returns the length. */
+static inline uint16_t
+build(struct pg_run *r, struct rte_mbuf *m, uint32_t idx, struct pg_flow *f, uint16_t frame,
+      uint64_t tsc)
+{
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t l2 = f->vlan ? 18 : 14, l3 = f->v6 ? 40 : 20;
+	uint16_t l4h = f->proto == IPPROTO_TCP ? 20 : 8;
+	uint16_t stamp = f->proto == IPPROTO_TCP ? 4 : 16;
+	uint16_t need = l2 + l3 + l4h + stamp;
+	uint16_t len = frame > need ? frame : need;
+	if (len < PG_MIN_FRAME)
+		len = PG_MIN_FRAME;
+	uint16_t out_port = f->dir == PG_UP ? 0 : 1;
+
+	memset(p, 0, ZERO_HEAD);
+	memcpy(p, r->mac[out_port ^ 1], 6);
+	memcpy(p + 6, r->mac[out_port], 6);
+	uint8_t *q = p + 12;
+	if (f->vlan) {
+		*(uint16_t *)q = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+		*(uint16_t *)(q + 2) = rte_cpu_to_be_16(f->vlan);
+		q += 4;
+	}
+	*(uint16_t *)q = rte_cpu_to_be_16(f->v6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+	q += 2;
+	uint16_t l4len = len - l2 - l3;
+	uint32_t psum;
+	if (f->v6) {
+		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)q;
+		ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)f->dscp << 22 |
+						(idx & 0xfffff));
+		ip->payload_len = rte_cpu_to_be_16(l4len);
+		ip->proto = f->proto;
+		ip->hop_limits = 64;
+		memcpy(ip->src_addr, f->src, 16);
+		memcpy(ip->dst_addr, f->dst, 16);
+		psum = rte_ipv6_phdr_cksum(ip, 0);
+	} else {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)q;
+		ip->version_ihl = 0x45;
+		ip->type_of_service = (uint8_t)(f->dscp << 2);
+		ip->total_length = rte_cpu_to_be_16(len - l2);
+		ip->packet_id = rte_cpu_to_be_16((uint16_t)f->seq);
+		ip->time_to_live = 64;
+		ip->next_proto_id = f->proto;
+		memcpy(&ip->src_addr, f->src, 4);
+		memcpy(&ip->dst_addr, f->dst, 4);
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		psum = rte_ipv4_phdr_cksum(ip, 0);
+	}
+	q += l3;
+	uint32_t fw = flow_word(idx, f);
+	unsigned int ck_off; /* of the L4 checksum */
+	if (f->proto == IPPROTO_TCP) {
+		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)q;
+		th->src_port = rte_cpu_to_be_16(f->sport);
+		th->dst_port = rte_cpu_to_be_16(f->dport);
+		th->sent_seq = rte_cpu_to_be_32(f->seq);
+		th->recv_ack = rte_cpu_to_be_32((uint32_t)tsc);
+		th->data_off = 5 << 4;
+		th->tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
+		th->rx_win = rte_cpu_to_be_16(r->magic);
+		th->tcp_urp = rte_cpu_to_be_16((uint16_t)(tsc >> 32));
+		memcpy(q + 20, &fw, 4);
+		ck_off = offsetof(struct rte_tcp_hdr, cksum);
+	} else {
+		struct rte_udp_hdr *uh = (struct rte_udp_hdr *)q;
+		uh->src_port = rte_cpu_to_be_16(f->sport);
+		uh->dst_port = rte_cpu_to_be_16(f->dport);
+		uh->dgram_len = rte_cpu_to_be_16(l4len);
+		struct pg_udp_stamp s = { r->magic, (uint16_t)(tsc >> 32), fw, f->seq,
+					  (uint32_t)tsc };
+		memcpy(q + 8, &s, sizeof(s));
+		ck_off = offsetof(struct rte_udp_hdr, dgram_cksum);
+	}
+	/* the payload past the stamp is zero, so the checksum covers header + stamp only */
+	uint16_t c = (uint16_t)~cksum_fold(psum + rte_raw_cksum(q, l4h + stamp));
+	if (c == 0 && f->proto == IPPROTO_UDP)
+		c = 0xffff;
+	memcpy(q + ck_off, &c, 2);
+	m->data_len = len;
+	m->pkt_len = len;
+	return len;
+}
+
+struct rx_hit {
+	uint32_t idx;
+	uint32_t seq;
+	uint64_t tsc;
+};
+
+/* Parse our stamp; returns 0 and fills h, or -1 for a frame that is not ours. */
+static inline int
+parse_stamp(const struct pg_run *r, const struct rte_mbuf *m, struct rx_hit *h, uint8_t *dir)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m), off = 12;
+	if (len < 60)
+		return -1;
+	uint16_t et = rte_be_to_cpu_16(*(const uint16_t *)(p + off));
+	for (int k = 0; k < 2 && (et == RTE_ETHER_TYPE_VLAN || et == RTE_ETHER_TYPE_QINQ); k++) {
+		off += 4;
+		et = rte_be_to_cpu_16(*(const uint16_t *)(p + off));
+	}
+	off += 2;
+	uint8_t proto;
+	if (et == RTE_ETHER_TYPE_IPV4) {
+		proto = p[off + 9];
+		off += (p[off] & 0xf) * 4u;
+	} else if (et == RTE_ETHER_TYPE_IPV6) {
+		proto = p[off + 6];
+		off += 40;
+	} else {
+		return -1;
+	}
+	uint32_t fw;
+	uint16_t magic;
+	if (proto == IPPROTO_UDP) {
+		if (off + 8 + sizeof(struct pg_udp_stamp) > len)
+			return -1;
+		struct pg_udp_stamp s;
+		memcpy(&s, p + off + 8, sizeof(s));
+		magic = s.magic;
+		fw = s.flow_word;
+		h->seq = s.seq;
+		h->tsc = (uint64_t)s.tsc_hi << 32 | s.tsc_lo;
+	} else if (proto == IPPROTO_TCP) {
+		if (off + 24 > len)
+			return -1;
+		const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(p + off);
+		uint32_t doff = (th->data_off >> 4) * 4u;
+		if (off + doff + 4 > len)
+			return -1;
+		magic = rte_be_to_cpu_16(th->rx_win);
+		memcpy(&fw, p + off + doff, 4);
+		h->seq = rte_be_to_cpu_32(th->sent_seq);
+		h->tsc = (uint64_t)rte_be_to_cpu_16(th->tcp_urp) << 32 |
+			 rte_be_to_cpu_32(th->recv_ack);
+	} else {
+		return -1;
+	}
+	uint32_t idx = fw & PG_FW_FLOW_MASK;
+	if (magic != r->magic || idx >= r->n_flows || flow_word(idx, &r->flows[idx]) != fw)
+		return -1;
+	h->idx = idx;
+	*dir = r->flows[idx].dir;
+	return 0;
+}
+
+static void
+rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
+{
+	struct rx_hit hit[PG_BURST];
+	uint8_t ok[PG_BURST];
+	for (uint16_t i = 0; i < n; i++) {
+		uint8_t dir = 0;
+		ok[i] = parse_stamp(r, pkts[i], &hit[i], &dir) == 0;
+		if (!ok[i]) {
+			r->rx_invalid++;
+			continue;
+		}
+		/* upstream is sent on side 0 and must arrive on side 1 */
+		if (dir == side) {
+			ok[i] = 0;
+			r->rx_wrong_port++;
+			continue;
+		}
+		rte_prefetch0(&r->rxf[hit[i].idx]);
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		const struct pg_flow *f = &r->flows[hit[i].idx];
+		struct pg_rxf *x = &r->rxf[hit[i].idx];
+		uint32_t bytes = rte_pktmbuf_pkt_len(pkts[i]) + PG_FCS;
+		uint64_t lat = (now - hit[i].tsc) & ((1ull << 48) - 1);
+		uint64_t gap0 = x->sq.gap;
+		pg_seq_update(&x->sq, hit[i].seq);
+		struct pg_dir_ctr *c = &r->ctr[f->dir];
+		c->rx_pkts++;
+		c->rx_bytes += bytes;
+		c->gap += x->sq.gap - gap0; /* modulo 2^64: a filled gap subtracts */
+		x->rx_bytes += bytes;
+		x->lat_sum += lat;
+		if (lat > x->lat_max)
+			x->lat_max = lat;
+		r->hist[f->cls][f->dir][pg_hist_bucket(lat)]++;
+		if (lat > r->lat_max[f->cls][f->dir])
+			r->lat_max[f->cls][f->dir] = lat;
+	}
+}
+
+static void
+pcap_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n,
+	   uint64_t now)
+{
+	struct rte_mbuf *cp[PG_BURST];
+	uint16_t k = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		cp[k] = rte_pcapng_copy(r->o->port[side], 0, pkts[i], r->pcap_pool, UINT32_MAX,
+					now, RTE_PCAPNG_DIRECTION_IN);
+		if (cp[k])
+			k++;
+	}
+	if (k)
+		rte_pcapng_write_packets(r->pcapng, cp, k);
+}
+
+static void
+sample(struct pg_run *r, uint64_t now)
+{
+	if (r->n_samples == r->max_samples)
+		return;
+	struct pg_sample *s = &r->samples[r->n_samples++];
+	s->t = (double)(now - r->start_tsc) / (double)r->tsc_hz;
+	for (int d = 0; d < 2; d++) {
+		const struct pg_dir_ctr *c = &r->ctr[d];
+		s->tx_pkts[d] = __atomic_load_n(&c->tx_pkts, __ATOMIC_RELAXED);
+		s->tx_bytes[d] = __atomic_load_n(&c->tx_bytes, __ATOMIC_RELAXED);
+		s->rx_pkts[d] = __atomic_load_n(&c->rx_pkts, __ATOMIC_RELAXED);
+		s->rx_bytes[d] = __atomic_load_n(&c->rx_bytes, __ATOMIC_RELAXED);
+		s->gap[d] = __atomic_load_n(&c->gap, __ATOMIC_RELAXED);
+	}
+	if (!r->o->quiet) {
+		const struct pg_sample *a = &r->last;
+		double dt = s->t - a->t;
+		if (dt <= 0)
+			dt = 1;
+		fprintf(stderr, "%6.1fs", s->t);
+		static const char *dn[2] = { "up", "down" };
+		for (int d = 0; d < 2; d++)
+			fprintf(stderr, "  %s tx %.0f pps %.1f Mbit/s rx %.0f pps %.1f Mbit/s", dn[d],
+				(double)(s->tx_pkts[d] - a->tx_pkts[d]) / dt,
+				(double)(s->tx_bytes[d] - a->tx_bytes[d]) * 8e-6 / dt,
+				(double)(s->rx_pkts[d] - a->rx_pkts[d]) / dt,
+				(double)(s->rx_bytes[d] - a->rx_bytes[d]) * 8e-6 / dt);
+		fprintf(stderr, "  lost so far %" PRIu64 "\n", s->gap[0] + s->gap[1]);
+	}
+	r->last = *s;
+}
+
+struct txq {
+	struct rte_mbuf *m[PG_BURST];
+	uint16_t n, off;
+	uint64_t bytes[PG_BURST];
+	uint32_t flow[PG_BURST];
+};
+
+static inline void
+tx_flush(struct pg_run *r, unsigned int side, struct txq *q)
+{
+	if (q->n == q->off)
+		return;
+	uint16_t sent = rte_eth_tx_burst(r->o->port[side], 0, q->m + q->off, q->n - q->off);
+	struct pg_dir_ctr *c = &r->ctr[side];
+	for (uint16_t i = q->off; i < q->off + sent; i++) {
+		struct pg_flow *f = &r->flows[q->flow[i]];
+		f->tx_pkts++;
+		f->tx_bytes += q->bytes[i];
+		c->tx_bytes += q->bytes[i];
+	}
+	c->tx_pkts += sent;
+	q->off += sent;
+	if (q->off == q->n)
+		q->n = q->off = 0;
+}
+
+static int
+loop(void *arg)
+{
+	struct pg_run *r = arg;
+	struct pg_opts *o = r->o;
+	const bool ticking = rte_lcore_id() == rte_get_main_lcore();
+	const uint64_t hz = r->tsc_hz;
+	struct txq q[2] = { 0 };
+	struct rte_mbuf *rx[PG_BURST], *mb[PG_BURST];
+	uint32_t cursor = 0, size_i = 0;
+	const unsigned int burst = o->burst;
+	/*
+	 * token bucket: packets or bits, refilled from the TSC once per burst. The cap (10 ms
+	 * of traffic, at least two bursts) bounds the catch-up after the lcore was descheduled
+	 * (the VM's CPUs are shared), so the average rate holds without long line-rate bursts.
+	 */
+	double tokens = 0, per_tsc = 0, cap = 0;
+	double rate = o->rate.value;
+	enum pg_rate_unit unit = o->rate.unit;
+	if (o->sub_rate.unit != PG_RATE_NONE) {
+		unit = o->sub_rate.unit;
+		rate = o->sub_rate.value * r->subs.n * (o->direction == 2 ? 2 : 1);
+	}
+	if (unit != PG_RATE_NONE) {
+		per_tsc = rate / (double)hz;
+		cap = rate / 100;
+		double min_cap = unit == PG_RATE_PPS ? 2.0 * burst : 2.0 * burst * PG_MAX_FRAME * 8;
+		if (cap < min_cap)
+			cap = min_cap;
+	}
+	uint64_t now = rte_rdtsc(), last = now, next_tick = now + hz;
+	r->start_tsc = now;
+	r->end_tx_tsc = now + (uint64_t)(o->duration_s * (double)hz);
+	r->end_tsc = r->end_tx_tsc + (uint64_t)o->drain_ms * hz / 1000;
+	bool sending = true;
+
+	for (;;) {
+		now = rte_rdtsc();
+		for (unsigned int side = 0; side < 2; side++) {
+			uint16_t n = rte_eth_rx_burst(o->port[side], 0, rx, PG_BURST);
+			if (n == 0)
+				continue;
+			rx_burst(r, side, rx, n, now);
+			if (unlikely(r->pcapng != NULL))
+				pcap_burst(r, side, rx, n, now);
+			rte_pktmbuf_free_bulk(rx, n);
+		}
+		if (unlikely(ticking && now >= next_tick)) {
+			sample(r, now);
+			next_tick += hz;
+		}
+		if (unlikely(sending && (now >= r->end_tx_tsc || stop_flag))) {
+			sending = false;
+			r->end_tx_tsc = now;
+			r->end_tsc = now + (uint64_t)o->drain_ms * hz / 1000;
+		}
+		if (!sending) {
+			if (now >= r->end_tsc)
+				break;
+			tx_flush(r, 0, &q[0]);
+			tx_flush(r, 1, &q[1]);
+			continue;
+		}
+		if (q[0].n || q[1].n) {
+			tx_flush(r, 0, &q[0]);
+			tx_flush(r, 1, &q[1]);
+			if (q[0].n || q[1].n)
+				continue;
+		}
+		unsigned int n = burst;
+		if (unit != PG_RATE_NONE) {
+			tokens += (double)(now - last) * per_tsc;
+			last = now;
+			if (tokens > cap)
+				tokens = cap;
+			if (unit == PG_RATE_PPS) {
+				if (tokens < n)
+					n = (unsigned int)tokens;
+				tokens -= n;
+			} else {
+				double t = tokens;
+				unsigned int k = 0;
+				while (k < n) {
+					double bits = r->size_tab[(size_i + k) & (PG_SIZE_TAB - 1)] * 8.0;
+					if (t < bits)
+						break;
+					t -= bits;
+					k++;
+				}
+				n = k;
+				tokens = t;
+			}
+			if (n == 0)
+				continue;
+		}
+		if (rte_pktmbuf_alloc_bulk(r->tx_pool, mb, n) != 0)
+			continue;
+		uint64_t tsc = rte_rdtsc();
+		for (unsigned int i = 0; i < n; i++) {
+			uint32_t idx = cursor;
+			cursor = cursor + 1 == r->n_flows ? 0 : cursor + 1;
+			struct pg_flow *f = &r->flows[idx];
+			uint16_t frame = r->size_tab[size_i++ & (PG_SIZE_TAB - 1)] - PG_FCS;
+			uint16_t len = build(r, mb[i], idx, f, frame, tsc);
+			f->seq++;
+			struct txq *tq = &q[f->dir];
+			tq->flow[tq->n] = idx;
+			tq->bytes[tq->n] = len + PG_FCS;
+			tq->m[tq->n++] = mb[i];
+		}
+		tx_flush(r, 0, &q[0]);
+		tx_flush(r, 1, &q[1]);
+	}
+	/* what never got on the wire is not counted as sent */
+	for (unsigned int side = 0; side < 2; side++)
+		if (q[side].n > q[side].off) {
+			r->tx_pending_dropped += q[side].n - q[side].off;
+			rte_pktmbuf_free_bulk(q[side].m + q[side].off, q[side].n - q[side].off);
+		}
+	if (ticking)
+		sample(r, now);
+	r->elapsed_s = (double)(r->end_tx_tsc - r->start_tsc) / (double)hz;
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* ---------------- ports ---------------- */
+
+static int
+port_setup(struct pg_run *r, unsigned int side)
+{
+	uint16_t port = r->o->port[side];
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf = { 0 };
+	int rc = rte_eth_dev_info_get(port, &info);
+	if (rc)
+		goto fail;
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	rc = rte_eth_dev_configure(port, 1, 1, &conf);
+	if (rc)
+		goto fail;
+	uint16_t nrx = RING_DESC, ntx = RING_DESC;
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
+	if (rc)
+		goto fail;
+	int sock = rte_eth_dev_socket_id(port);
+	rc = rte_eth_rx_queue_setup(port, 0, nrx, sock < 0 ? 0 : (unsigned int)sock, NULL,
+				    r->rx_pool);
+	if (rc)
+		goto fail;
+	struct rte_eth_txconf txc = info.default_txconf;
+	txc.offloads = conf.txmode.offloads;
+	rc = rte_eth_tx_queue_setup(port, 0, ntx, sock < 0 ? 0 : (unsigned int)sock, &txc);
+	if (rc)
+		goto fail;
+	/* a memif client cannot start before its server listens: retry within --wait-link */
+	uint64_t deadline = rte_get_timer_cycles() +
+			    (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
+	while ((rc = rte_eth_dev_start(port)) != 0 && rte_get_timer_cycles() < deadline)
+		usleep(100 * 1000);
+	if (rc)
+		goto fail;
+	rte_eth_promiscuous_enable(port); /* not every PMD has it; harmless when refused */
+	struct rte_ether_addr a;
+	if (rte_eth_macaddr_get(port, &a) == 0)
+		memcpy(r->mac[side], a.addr_bytes, 6);
+	return 0;
+fail:
+	fprintf(stderr, "skygate-pktgen: port %u: setup failed: %s\n", port, rte_strerror(-rc));
+	return -1;
+}
+
+static int
+wait_links(struct pg_run *r)
+{
+	uint64_t deadline = rte_get_timer_cycles() +
+			    (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
+	for (;;) {
+		int up = 0;
+		for (unsigned int side = 0; side < 2; side++) {
+			struct rte_eth_link l;
+			if (rte_eth_link_get_nowait(r->o->port[side], &l) == 0 && l.link_status)
+				up++;
+		}
+		if (up == 2)
+			return 0;
+		if (rte_get_timer_cycles() >= deadline)
+			break;
+		usleep(50 * 1000);
+	}
+	for (unsigned int side = 0; side < 2; side++) {
+		struct rte_eth_link l;
+		if (rte_eth_link_get_nowait(r->o->port[side], &l) != 0 || !l.link_status)
+			fprintf(stderr, "skygate-pktgen: port %u (%s side) link down after %.1f s "
+				"(--wait-link)\n", r->o->port[side], side ? "internet" : "terminal",
+				r->o->wait_link_s);
+	}
+	return -1;
+}
+
+/* clear every TX mbuf's data room once, so payload bytes past the header are zero */
+static void
+zero_pool(struct rte_mempool *mp)
+{
+	static struct rte_mbuf *all[POOL_MBUFS];
+	unsigned int n = 0;
+	while (n < POOL_MBUFS && (all[n] = rte_pktmbuf_alloc(mp)) != NULL) {
+		memset(rte_pktmbuf_mtod(all[n], void *), 0,
+		       rte_pktmbuf_data_room_size(mp) - RTE_PKTMBUF_HEADROOM);
+		n++;
+	}
+	rte_pktmbuf_free_bulk(all, n);
+}
+
+static int
+open_pcap(struct pg_run *r)
+{
+	int fd = open(r->o->pcap_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "skygate-pktgen: --pcap-out %s: %s\n", r->o->pcap_out,
+			strerror(errno));
+		return -1;
+	}
+	struct utsname u;
+	uname(&u);
+	char os[200];
+	snprintf(os, sizeof(os), "%s %s", u.sysname, u.release);
+	r->pcapng = rte_pcapng_fdopen(fd, os, NULL, "skygate-pktgen", NULL);
+	r->pcap_pool = rte_pktmbuf_pool_create("pg_pcap", 2047, 64, 0,
+					       rte_pcapng_mbuf_size(RTE_MBUF_DEFAULT_DATAROOM),
+					       rte_socket_id());
+	if (r->pcapng == NULL || r->pcap_pool == NULL) {
+		fprintf(stderr, "skygate-pktgen: --pcap-out: cannot open a pcapng writer\n");
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	/* our options are after "--"; without "--" there are no EAL options */
+	int split = -1;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			split = i;
+			break;
+		}
+	int eal_argc = split < 0 ? 1 : split;
+	char **own = split < 0 ? argv : argv + split;
+	int own_argc = split < 0 ? argc : argc - split;
+	if (split >= 0)
+		own[0] = argv[0];
+
+	static struct pg_opts opts;
+	if (parse_opts(own_argc, own, &opts))
+		return 1;
+	struct pg_run run = { .o = &opts };
+	struct pg_run *r = &run;
+
+	if (opts.write_csv) {
+		char err[256];
+		if (load_subs(&opts, &r->subs))
+			return 1;
+		if (pg_subs_write_csv(&r->subs, opts.write_csv, err, sizeof(err))) {
+			fprintf(stderr, "skygate-pktgen: %s\n", err);
+			return 1;
+		}
+		if (strcmp(opts.write_csv, "-") != 0)
+			fprintf(stderr, "skygate-pktgen: wrote %u subscribers to %s\n", r->subs.n,
+				opts.write_csv);
+		pg_subs_free(&r->subs);
+		return 0;
+	}
+
+	int rc = rte_eal_init(eal_argc, argv);
+	if (rc < 0) {
+		fprintf(stderr, "skygate-pktgen: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	int ret = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	r->tsc_hz = rte_get_tsc_hz();
+
+	char err[256];
+	if (load_subs(&opts, &r->subs))
+		goto out;
+	r->pools = pg_geo_pools(opts.db_path, &opts.remote, opts.pool_per_country, opts.seed, err,
+				sizeof(err));
+	if (r->pools == NULL) {
+		fprintf(stderr, "skygate-pktgen: %s\n", err);
+		goto out;
+	}
+	if (build_flows(r))
+		goto out;
+	r->size_tab = rte_malloc("pg_sizes", PG_SIZE_TAB * sizeof(uint16_t), 64);
+	r->hist = rte_zmalloc("pg_hist", sizeof(*r->hist) * PG_MAX_CLASSES, 64);
+	r->max_samples = (unsigned int)opts.duration_s + opts.drain_ms / 1000 + 16;
+	r->samples = calloc(r->max_samples, sizeof(*r->samples));
+	if (!r->size_tab || !r->hist || !r->samples) {
+		fprintf(stderr, "skygate-pktgen: out of memory\n");
+		goto out;
+	}
+	pg_size_table(&opts.size, r->size_tab, PG_SIZE_TAB, opts.seed);
+	uint64_t st = opts.seed ^ (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+	do
+		r->magic = (uint16_t)pg_rand(&st);
+	while (r->magic == 0);
+
+	if (rte_eth_dev_count_avail() < 2 || !rte_eth_dev_is_valid_port(opts.port[0]) ||
+	    !rte_eth_dev_is_valid_port(opts.port[1])) {
+		fprintf(stderr, "skygate-pktgen: need ports %u and %u (have %u); give two "
+			"--vdev= or NICs\n", opts.port[0], opts.port[1], rte_eth_dev_count_avail());
+		goto out;
+	}
+	r->tx_pool = rte_pktmbuf_pool_create("pg_tx", POOL_MBUFS, 256, 0,
+					     RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	r->rx_pool = rte_pktmbuf_pool_create("pg_rx", POOL_MBUFS, 256, 0,
+					     RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	if (!r->tx_pool || !r->rx_pool) {
+		fprintf(stderr, "skygate-pktgen: mbuf pools: %s\n", rte_strerror(rte_errno));
+		goto out;
+	}
+	zero_pool(r->tx_pool);
+	if (port_setup(r, 0) || port_setup(r, 1))
+		goto out;
+	if (opts.pcap_out && open_pcap(r))
+		goto out;
+	if (wait_links(r))
+		goto out;
+	/* clear what arrived before the start (a forwarder's leftovers) */
+	for (unsigned int side = 0; side < 2; side++) {
+		struct rte_mbuf *rx[PG_BURST];
+		uint16_t n;
+		while ((n = rte_eth_rx_burst(opts.port[side], 0, rx, PG_BURST)) > 0)
+			rte_pktmbuf_free_bulk(rx, n);
+	}
+	if (!opts.quiet)
+		fprintf(stderr, "skygate-pktgen: %u subscribers, %u flows, %u remote countries, "
+			"sending %.1f s\n", r->subs.n, r->n_flows, opts.remote.n, opts.duration_s);
+
+	unsigned int worker = rte_get_next_lcore(-1, 1, 0);
+	if (worker < RTE_MAX_LCORE) {
+		/* the poller runs on the worker lcore; the main lcore sleeps and samples */
+		rte_eal_remote_launch(loop, r, worker);
+		while (__atomic_load_n(&r->start_tsc, __ATOMIC_ACQUIRE) == 0)
+			usleep(1000);
+		uint64_t next = r->start_tsc + r->tsc_hz;
+		while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+			usleep(20 * 1000);
+			uint64_t now = rte_rdtsc();
+			if (now >= next && !__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+				sample(r, now);
+				next += r->tsc_hz;
+			}
+		}
+		rte_eal_wait_lcore(worker);
+		sample(r, rte_rdtsc());
+	} else {
+		loop(r);
+	}
+
+	if (opts.report && pg_report_write(r, opts.report))
+		goto out;
+	pg_report_summary(r);
+	ret = 0;
+	if (opts.max_loss >= 0) {
+		uint64_t tx, lost;
+		double ratio = pg_run_loss(r, &tx, &lost);
+		if (tx == 0 || ratio > opts.max_loss) {
+			fprintf(stderr, "skygate-pktgen: loss %.6f (%" PRIu64 " of %" PRIu64
+				") exceeds --max-loss %g\n", ratio, lost, tx, opts.max_loss);
+			ret = 3;
+		}
+	}
+out:
+	if (r->pcapng)
+		rte_pcapng_close(r->pcapng);
+	for (unsigned int side = 0; side < 2; side++)
+		if (rte_eth_dev_is_valid_port(opts.port[side])) {
+			rte_eth_dev_stop(opts.port[side]);
+			rte_eth_dev_close(opts.port[side]);
+		}
+	rte_free(r->flows);
+	rte_free(r->rxf);
+	rte_free(r->size_tab);
+	rte_free(r->hist);
+	free(r->finfo);
+	free(r->samples);
+	pg_geo_pools_free(r->pools, opts.remote.n);
+	pg_subs_free(&r->subs);
+	rte_eal_cleanup();
+	return ret;
+}
