@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Shaper: downstream hierarchical shaping (beam -> subscriber -> class) and upstream
+ * policing (subscriber plan, then beam return-link capacity).
+ *
+ * Downstream, per worker and output (uplink) port slot:
+ *   beam      token bucket at this worker's share of the beam's forward capacity
+ *             (the control plane splits capacity among workers/ports by demand, see below)
+ *   subscriber token bucket at the plan's down rate/burst; backlogged subscribers of a
+ *             beam share it by deficit round robin weighted by plan weight (max-min fair:
+ *             a subscriber asking less than its share gets all it asks)
+ *   class     class 0 is strict priority (realtime); classes 1.. share what is left by
+ *             deficit round robin weighted by the plan's class_weight (0 counts as 1)
+ * Queues are per (active subscriber, class): singly linked lists of mbufs threaded through
+ * an mbuf dynamic field (next, enqueue time, length), bounded by classes[i].queue packets,
+ * with CoDel (default), RED or no AQM. Shaping state is allocated per ACTIVE subscriber
+ * from a per-worker pool of shaping.max_active_per_worker slots; a configured subscriber
+ * without traffic costs a slot index per output port and counters (see bench_shaper).
+ * A slot is kept after its queues drain until its token bucket has refilled, so going idle
+ * never earns credit; then it returns to the pool.
+ *
+ * Unknown-subscriber packets admitted on the default plan (sub_idx == SKY_SUB_NONE) share
+ * one aggregate pipe (one subscriber slot per worker and port, the default plan's rates) on
+ * the beam their metadata names (beam 0 as the subscriber model assigns it).
+ *
+ * Upstream: per subscriber (per worker) a single-rate token bucket at the plan's up
+ * rate/burst, then a per-worker share of the beam's return capacity; a packet conforming
+ * to both takes tokens from both; else sky_meta_drop(SKY_DROP_POLICE).
+ *
+ * Rates are bit/s in the API and configuration; a packet costs pkt_len +
+ * shaping.frame_overhead bytes (default 24: preamble, IFG, FCS). Token buckets keep
+ * bytes in 32.32 fixed point, refill = elapsed TSC * rate (one 64x64->128 multiply), no
+ * division on the data path. Time is always a parameter (now_tsc): tests drive it.
+ *
+ * Threads: create/register/destroy and everything not marked data path run on the
+ * control plane (EAL main lcore). police/enqueue/dequeue run on worker `worker` only,
+ * one thread per worker index. Control plane writes rates with atomic stores; workers
+ * never lock.
+ */
+#ifndef SKYGATE_SHAPER_H
+#define SKYGATE_SHAPER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skygate/config.h"
+#include "skygate/meta.h"
+#include "skygate/subscriber.h"
+
+struct rte_mbuf;
+struct sky_shaper;
+
+/* --- the daemon's API ------------------------------------------------------------ */
+
+/**
+ * Create from the config (`shaping:` section, classes[i].queue / classes[i].aqm) and the
+ * subscriber model (plans, beams, classes, capacity). n_out_ports: number of output
+ * (uplink) port slots. NULL with err on any error. Control path.
+ */
+struct sky_shaper *sky_shaper_create(const struct sky_cfg *cfg, struct sky_subs *subs,
+				     unsigned int n_workers, unsigned int n_out_ports,
+				     struct sky_cfg_err *err);
+/** Commands (shaper show), extenders of `beam show` / `subscriber show`, subscriber-model
+ *  listener and validator, periodic rebalance, telemetry /skygate/shaper, metrics. */
+int sky_shaper_register(struct sky_shaper *sh);
+/** Free everything, queued mbufs included. Workers must be stopped. */
+void sky_shaper_destroy(struct sky_shaper *sh);
+bool sky_shaper_enabled(const struct sky_shaper *sh);
+
+/** Data path, upstream (uplink RX): police live packets; drops marked SKY_DROP_POLICE. */
+void sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_meta *meta,
+			     uint16_t n, uint64_t now_tsc);
+/**
+ * Data path, downstream: pkts/meta are live packets bound to output slot `out`. Takes
+ * ownership of all n mbufs: queued ones are kept, refused ones freed and counted in
+ * drops[reason] (SKY_DROP_QUEUE_TAIL / SKY_DROP_QUEUE_AQM). Returns the number queued.
+ */
+uint16_t sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
+			    struct rte_mbuf **pkts, const struct sky_meta *meta, uint16_t n,
+			    uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX]);
+/** Data path: up to max packets due now on output slot `out`; the caller transmits them.
+ *  Packets CoDel drops at dequeue are freed and counted inside the shaper. */
+uint16_t sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
+			    struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc);
+
+/* --- parameters (also the test/bench API: a shaper without a subscriber model) ---- */
+
+enum sky_aqm_kind {
+	SKY_AQM_NONE = 0,
+	SKY_AQM_CODEL = 1,
+	SKY_AQM_RED = 2,
+};
+
+struct sky_shaper_class_params {
+	uint32_t queue_pkts;     /* classes[i].queue: packets, 1..65535 */
+	uint8_t aqm;             /* enum sky_aqm_kind */
+	uint64_t target_us;      /* CoDel target sojourn */
+	uint64_t interval_us;    /* CoDel interval */
+	uint32_t red_min_pkts;   /* RED thresholds on the average queue */
+	uint32_t red_max_pkts;
+	uint32_t red_max_p_pct;  /* drop probability at red_max_pkts, percent 1..100 */
+};
+
+struct sky_shaper_params {
+	bool enabled;                   /* shaping.enabled (default true) */
+	uint64_t period_us;             /* shaping.period: rebalance period, max sleep (10ms) */
+	uint64_t rtt_us;                /* shaping.rtt: CoDel defaults derive from it (600ms) */
+	uint64_t beam_burst_us;         /* shaping.beam_burst: beam bucket depth in time (2ms) */
+	uint32_t max_active_per_worker; /* shaping.max_active_per_worker (65536) */
+	uint32_t max_queued_per_worker; /* shaping.max_queued_per_worker: mbufs held (16384) */
+	uint32_t frame_overhead;        /* shaping.frame_overhead bytes (24) */
+	uint64_t port_rate_bps;         /* shaping.port_rate (100Gbit): highest plan/beam rate */
+	uint64_t tsc_hz;                /* 0 = rte_get_tsc_hz() */
+	unsigned int n_workers;
+	unsigned int n_out_ports;
+	unsigned int n_classes;
+	uint32_t sub_capacity;          /* sub_idx < sub_capacity */
+	int unknown_plan;               /* plan of unknown subscribers, -1 = none */
+	struct sky_shaper_class_params cls[SKY_MAX_CLASSES];
+};
+
+/** Defaults for everything (GEO round trip), n_classes = 1. */
+void sky_shaper_params_default(struct sky_shaper_params *p);
+/**
+ * Read `shaping:` and classes[i].queue / classes[i].aqm into p (which holds defaults).
+ * Validates those keys; unknown keys under shaping/aqm are errors. Returns 0 or -1 + err.
+ */
+int sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
+			    struct sky_cfg_err *err);
+/** Create from explicit parameters, plans[n_plans] and beams[n_beams] (no listeners). */
+struct sky_shaper *sky_shaper_create_params(const struct sky_shaper_params *p,
+					    const struct sky_plan *plans, unsigned int n_plans,
+					    const struct sky_beam *beams, unsigned int n_beams,
+					    char *err, size_t errlen);
+
+/* --- runtime changes (control path; also what the subscriber-model listener calls) - */
+
+/** Check a plan/beam against the shaper's limits (port rate). 0 or -1 + reason. */
+int sky_shaper_check_plan(const struct sky_shaper *sh, const struct sky_plan *p, char *err,
+			  size_t errlen);
+int sky_shaper_check_beam(const struct sky_shaper *sh, const struct sky_beam *b, char *err,
+			  size_t errlen);
+/** Apply a new plan / beam value: takes effect at the workers' next refill (atomic stores).
+ *  Queued packets are kept. -EINVAL if idx is out of range or the value fails the check. */
+int sky_shaper_set_plan(struct sky_shaper *sh, unsigned int idx, const struct sky_plan *p);
+int sky_shaper_set_beam(struct sky_shaper *sh, unsigned int idx, const struct sky_beam *b);
+/** Split each beam's capacity among (worker, output) shards by recent demand. Called
+ *  periodically (shaping.period) once registered; tests call it directly. */
+void sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc);
+
+/* --- statistics (control path; sums over workers) --------------------------------- */
+
+#define SKY_SHAPER_FOREACH_CTR(_)                                                          \
+	_(OFFERED_PKTS, "offered_packets")                                                 \
+	_(OFFERED_BYTES, "offered_bytes")                                                  \
+	_(SENT_PKTS, "sent_packets")                                                       \
+	_(SENT_BYTES, "sent_bytes")                                                        \
+	_(DROP_TAIL, "queue_tail_drops")                                                   \
+	_(DROP_AQM, "queue_aqm_drops")                                                     \
+	_(UP_PASS_PKTS, "up_passed_packets")                                               \
+	_(UP_PASS_BYTES, "up_passed_bytes")                                                \
+	_(DROP_POLICE, "police_drops")
+
+enum sky_shaper_ctr {
+#define SKY_SHAPER_CTR_ENUM(n, s) SKY_SHAPER_##n,
+	SKY_SHAPER_FOREACH_CTR(SKY_SHAPER_CTR_ENUM)
+#undef SKY_SHAPER_CTR_ENUM
+	SKY_SHAPER_CTR_MAX
+};
+extern const char *const sky_shaper_ctr_names[SKY_SHAPER_CTR_MAX];
+
+struct sky_shaper_stats {
+	uint64_t ctr[SKY_SHAPER_CTR_MAX];
+	uint64_t cls_tail[SKY_MAX_CLASSES]; /* per class tail drops */
+	uint64_t cls_aqm[SKY_MAX_CLASSES];  /* per class AQM drops */
+	uint64_t queued_pkts;               /* queue depth now */
+	uint64_t queued_bytes;
+	uint64_t rate_bps;                  /* beam: sum of shares; subscriber: plan down rate */
+	uint64_t up_rate_bps;
+	uint32_t active;                    /* beam: backlogged subscribers now */
+};
+
+/** Per subscriber index (SKY_SUB_NONE: the unknown aggregate). -ENOENT if out of range. */
+int sky_shaper_sub_stats(const struct sky_shaper *sh, uint32_t sub_idx,
+			 struct sky_shaper_stats *out);
+/** Per beam. -ENOENT if out of range. */
+int sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
+			  struct sky_shaper_stats *out);
+/** Current downstream share of one (worker, out, beam) shard in bit/s; upstream share of
+ *  (worker, beam) when out == UINT32_MAX. */
+uint64_t sky_shaper_share_bps(const struct sky_shaper *sh, unsigned int worker,
+			      unsigned int out, unsigned int beam);
+
+/** Bytes of shaping state: per configured subscriber (all workers and ports), and per
+ *  active subscriber slot. */
+void sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_active);
+
+#endif /* SKYGATE_SHAPER_H */

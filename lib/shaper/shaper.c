@@ -1,0 +1,723 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shaper control plane: parameters, creation, plan/beam changes, the periodic split of
+ * beam capacity among (worker, output) shards, statistics.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include "shaper_priv.h"
+
+const char *const sky_shaper_ctr_names[SKY_SHAPER_CTR_MAX] = {
+#define SKY_SHAPER_CTR_NAME(n, s) s,
+	SKY_SHAPER_FOREACH_CTR(SKY_SHAPER_CTR_NAME)
+#undef SKY_SHAPER_CTR_NAME
+};
+
+#define DEFAULT_PORT_RATE 100000000000ULL
+
+static uint64_t
+codel_target_us(uint64_t rtt_us)
+{
+	uint64_t t = rtt_us / 20;
+
+	if (t < 5000)
+		t = 5000;
+	if (t > 30000)
+		t = 30000;
+	return t;
+}
+
+void
+sky_shaper_params_default(struct sky_shaper_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->enabled = true;
+	p->period_us = 10000;
+	p->rtt_us = 600000;
+	p->beam_burst_us = 2000;
+	p->max_active_per_worker = 65536;
+	p->max_queued_per_worker = 16384;
+	p->frame_overhead = 24;
+	p->port_rate_bps = DEFAULT_PORT_RATE;
+	p->n_workers = 1;
+	p->n_out_ports = 1;
+	p->n_classes = 1;
+	p->sub_capacity = 1;
+	p->unknown_plan = -1;
+	for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++) {
+		p->cls[c].queue_pkts = c == 0 ? 256 : 1024;
+		p->cls[c].aqm = SKY_AQM_CODEL;
+		p->cls[c].target_us = 0;   /* 0: derive from rtt */
+		p->cls[c].interval_us = 0;
+		p->cls[c].red_min_pkts = 0;
+		p->cls[c].red_max_pkts = 0;
+		p->cls[c].red_max_p_pct = 10;
+	}
+}
+
+/* --- limits --------------------------------------------------------------------------- */
+
+static int
+check_rate(const struct sky_shaper *sh, const char *what, const char *name, const char *key,
+	   uint64_t bps, char *err, size_t errlen)
+{
+	if (bps > sh->p.port_rate_bps) {
+		snprintf(err, errlen, "%s %s: %s %llu bit/s is above the port rate %llu bit/s "
+			 "(shaping.port_rate)", what, name, key, (unsigned long long)bps,
+			 (unsigned long long)sh->p.port_rate_bps);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sky_shaper_check_plan(const struct sky_shaper *sh, const struct sky_plan *p, char *err,
+		      size_t errlen)
+{
+	if (check_rate(sh, "plan", p->name, "down", p->down_bps, err, errlen) < 0 ||
+	    check_rate(sh, "plan", p->name, "up", p->up_bps, err, errlen) < 0)
+		return -1;
+	if (p->down_burst_bytes > (512u << 20) || p->up_burst_bytes > (512u << 20)) {
+		snprintf(err, errlen, "plan %s: burst above 512MB is not supported by the shaper",
+			 p->name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sky_shaper_check_beam(const struct sky_shaper *sh, const struct sky_beam *b, char *err,
+		      size_t errlen)
+{
+	if (check_rate(sh, "beam", b->name, "down", b->down_bps, err, errlen) < 0 ||
+	    check_rate(sh, "beam", b->name, "up", b->up_bps, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* --- plans ------------------------------------------------------------------------------ */
+
+static int64_t
+burst_fp(uint64_t bytes)
+{
+	if (bytes < 2 * SHP_MTU_COST)
+		bytes = 2 * SHP_MTU_COST;
+	return (int64_t)(bytes << FP);
+}
+
+/* quanta depend on the smallest weight of all plans: recompute them all */
+static void
+plans_publish(struct sky_shaper *sh)
+{
+	uint64_t wmin = UINT64_MAX;
+
+	for (unsigned int i = 0; i < sh->n_plans; i++) {
+		uint64_t w = sh->cp_plans[i].weight ? sh->cp_plans[i].weight : 1;
+
+		if (w < wmin)
+			wmin = w;
+	}
+	for (unsigned int i = 0; i < sh->n_plans; i++) {
+		const struct sky_plan *cp = &sh->cp_plans[i];
+		struct shp_plan *pl = &sh->plans[i];
+		uint64_t w = cp->weight ? cp->weight : 1;
+		uint64_t q = SHP_MTU_COST * w / wmin;
+		uint64_t rfd = shp_rate_fp(cp->down_bps, sh->hz);
+		uint64_t cmin = UINT64_MAX;
+
+		if (q > (1u << 24))
+			q = 1u << 24;
+		for (unsigned int c = 1; c < sh->n_classes; c++) {
+			uint64_t cw = cp->class_weight[c] ? cp->class_weight[c] : 1;
+
+			if (cw < cmin)
+				cmin = cw;
+		}
+		for (unsigned int c = 1; c < sh->n_classes; c++) {
+			uint64_t cw = cp->class_weight[c] ? cp->class_weight[c] : 1;
+			uint64_t cq = SHP_MTU_COST * cw / cmin;
+
+			if (cq > (1u << 20))
+				cq = 1u << 20;
+			__atomic_store_n(&pl->cls_quantum[c], (uint32_t)cq, __ATOMIC_RELAXED);
+		}
+		__atomic_store_n(&pl->down_rate_fp, rfd, __ATOMIC_RELAXED);
+		__atomic_store_n(&pl->down_burst_fp, burst_fp(cp->down_burst_bytes),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&pl->down_inv_fp, shp_inv_fp(rfd), __ATOMIC_RELAXED);
+		__atomic_store_n(&pl->up_rate_fp, shp_rate_fp(cp->up_bps, sh->hz),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&pl->up_burst_fp, burst_fp(cp->up_burst_bytes), __ATOMIC_RELAXED);
+		__atomic_store_n(&pl->quantum, (uint32_t)q, __ATOMIC_RELAXED);
+		__atomic_store_n(&pl->weight, (uint32_t)(w > UINT32_MAX ? UINT32_MAX : w),
+				 __ATOMIC_RELAXED);
+		pl->down_bps = cp->down_bps;
+		pl->up_bps = cp->up_bps;
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+int
+sky_shaper_set_plan(struct sky_shaper *sh, unsigned int idx, const struct sky_plan *p)
+{
+	char err[256];
+
+	if (idx >= SKY_MAX_PLANS || sky_shaper_check_plan(sh, p, err, sizeof(err)) < 0)
+		return -EINVAL;
+	sh->cp_plans[idx] = *p;
+	if (idx >= sh->n_plans)
+		sh->n_plans = idx + 1;
+	plans_publish(sh);
+	return 0;
+}
+
+/* --- capacity split ----------------------------------------------------------------------- */
+
+/*
+ * Split cap (bytes/s) among n shards: each gets a small floor (cap / 64n); the rest is
+ * water-filled by weight, a shard never getting more than its demand while others want
+ * more (UINT64_MAX = as much as it can get); what nobody wants is spread evenly so any
+ * shard can grow until the next split. The shares add up to cap.
+ */
+static void
+split(uint64_t cap, unsigned int n, const uint64_t *demand, const uint64_t *weight,
+      uint64_t *share)
+{
+	uint64_t floor = cap / (64 * (uint64_t)n);
+	uint64_t rem = cap - floor * n;
+	uint8_t done[SKY_MAX_WORKERS * 8];
+	uint64_t alloc[SKY_MAX_WORKERS * 8];
+
+	for (unsigned int i = 0; i < n; i++) {
+		done[i] = demand[i] == 0;
+		alloc[i] = 0;
+	}
+	for (;;) {
+		unsigned __int128 wsum = 0;
+		uint64_t given = 0;
+		int changed = 0;
+
+		for (unsigned int i = 0; i < n; i++)
+			if (!done[i])
+				wsum += weight[i] ? weight[i] : 1;
+		if (wsum == 0)
+			break;
+		for (unsigned int i = 0; i < n; i++) {
+			uint64_t w = weight[i] ? weight[i] : 1;
+			uint64_t s;
+
+			if (done[i])
+				continue;
+			s = (uint64_t)((unsigned __int128)rem * w / wsum);
+			if (demand[i] <= s) {
+				alloc[i] = demand[i];
+				given += demand[i];
+				done[i] = 1;
+				changed = 1;
+			}
+		}
+		rem -= given;
+		if (!changed) {
+			for (unsigned int i = 0; i < n; i++) {
+				uint64_t w = weight[i] ? weight[i] : 1;
+
+				if (done[i])
+					continue;
+				alloc[i] = (uint64_t)((unsigned __int128)rem * w / wsum);
+				given += alloc[i];
+			}
+			rem -= given;
+			break;
+		}
+	}
+	for (unsigned int i = 0; i < n; i++)
+		share[i] = floor + alloc[i] + rem / n + (i == 0 ? rem % n : 0);
+}
+
+static void
+shard_set(struct sky_shaper *sh, uint64_t *rate_fp, int64_t *bfp, uint64_t *share_bps,
+	  uint64_t share_Bps)
+{
+	uint64_t burst = share_Bps * sh->p.beam_burst_us / 1000000;
+
+	__atomic_store_n(rate_fp, shp_rate_fp(share_Bps * 8, sh->hz), __ATOMIC_RELAXED);
+	__atomic_store_n(bfp, burst_fp(burst), __ATOMIC_RELAXED);
+	__atomic_store_n(share_bps, share_Bps * 8, __ATOMIC_RELAXED);
+}
+
+#define N_SHARDS(sh) ((sh)->n_workers * (sh)->n_out)
+
+static inline struct shp_shard *
+down_shard(const struct sky_shaper *sh, unsigned int i, unsigned int beam)
+{
+	return &sh->w[i / sh->n_out].out[i % sh->n_out].shard[beam];
+}
+
+/* measure: 1, or reuse the demand of the last split (capacity changes) */
+static void
+rebalance_beam(struct sky_shaper *sh, unsigned int b, uint64_t dt, int measure)
+{
+	unsigned int ns = N_SHARDS(sh);
+	uint64_t demand[SKY_MAX_WORKERS * 8] = {0}, weight[SKY_MAX_WORKERS * 8] = {0};
+	uint64_t share[SKY_MAX_WORKERS * 8];
+
+	/* downstream */
+	for (unsigned int i = 0; i < ns; i++) {
+		struct shp_shard *sd = down_shard(sh, i, b);
+		struct shp_cpshard *cp = &sh->cp_down[b * ns + i];
+		uint64_t sent = __atomic_load_n(&sd->ctr[SC_SENT_BYTES], __ATOMIC_RELAXED);
+		uint64_t lim = __atomic_load_n(&sd->limited, __ATOMIC_RELAXED);
+		uint64_t aw = __atomic_load_n(&sd->active_weight, __ATOMIC_RELAXED);
+		uint32_t na = __atomic_load_n(&sd->n_active, __ATOMIC_RELAXED);
+
+		if (measure && dt) {
+			cp->rate_Bps = (uint64_t)((unsigned __int128)(sent - cp->prev_bytes) *
+						  sh->hz / dt);
+			cp->limited = lim != cp->prev_limited;
+			cp->prev_limited = lim;
+			cp->prev_bytes = sent;
+		}
+		if (na > 0 && cp->limited)
+			demand[i] = UINT64_MAX;
+		else if (na > 0 || cp->rate_Bps)
+			demand[i] = cp->rate_Bps + cp->rate_Bps / 4 + SHP_MTU_COST * 100;
+		else
+			demand[i] = 0;
+		weight[i] = aw ? aw : 1;
+	}
+	split(sh->cp_beams[b].down_bps / 8, ns, demand, weight, share);
+	for (unsigned int i = 0; i < ns; i++) {
+		struct shp_shard *sd = down_shard(sh, i, b);
+
+		shard_set(sh, &sd->rate_fp, &sd->burst_fp, &sd->share_bps, share[i]);
+	}
+	/* upstream: shards are workers, weighted by what they pass */
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		struct shp_upshard *u = &sh->w[i].up[b];
+		struct shp_cpshard *cp = &sh->cp_up[b * sh->n_workers + i];
+		uint64_t sent = __atomic_load_n(&u->pass_bytes, __ATOMIC_RELAXED);
+		uint64_t lim = __atomic_load_n(&u->drops_beam, __ATOMIC_RELAXED);
+
+		if (measure && dt) {
+			cp->rate_Bps = (uint64_t)((unsigned __int128)(sent - cp->prev_bytes) *
+						  sh->hz / dt);
+			cp->limited = lim != cp->prev_limited;
+			cp->prev_limited = lim;
+			cp->prev_bytes = sent;
+		}
+		if (cp->limited)
+			demand[i] = UINT64_MAX;
+		else if (cp->rate_Bps)
+			demand[i] = cp->rate_Bps + cp->rate_Bps / 4 + SHP_MTU_COST * 100;
+		else
+			demand[i] = 0;
+		weight[i] = cp->rate_Bps + 1;
+	}
+	split(sh->cp_beams[b].up_bps / 8, sh->n_workers, demand, weight, share);
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		struct shp_upshard *u = &sh->w[i].up[b];
+
+		shard_set(sh, &u->rate_fp, &u->burst_fp, &u->share_bps, share[i]);
+	}
+}
+
+void
+sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc)
+{
+	uint64_t dt = sh->last_rebalance && now_tsc > sh->last_rebalance
+			      ? now_tsc - sh->last_rebalance : 0;
+
+	sh->last_rebalance = now_tsc;
+	for (unsigned int b = 0; b < sh->n_beams; b++)
+		rebalance_beam(sh, b, dt, 1);
+}
+
+int
+sky_shaper_set_beam(struct sky_shaper *sh, unsigned int idx, const struct sky_beam *b)
+{
+	char err[256];
+
+	if (idx >= sh->n_beams || sky_shaper_check_beam(sh, b, err, sizeof(err)) < 0)
+		return -EINVAL;
+	sh->cp_beams[idx] = *b;
+	rebalance_beam(sh, idx, 0, 0);
+	return 0;
+}
+
+uint64_t
+sky_shaper_share_bps(const struct sky_shaper *sh, unsigned int worker, unsigned int out,
+		     unsigned int beam)
+{
+	if (worker >= sh->n_workers || beam >= sh->n_beams)
+		return 0;
+	if (out == UINT32_MAX)
+		return __atomic_load_n(&sh->w[worker].up[beam].share_bps, __ATOMIC_RELAXED);
+	if (out >= sh->n_out)
+		return 0;
+	return __atomic_load_n(&sh->w[worker].out[out].shard[beam].share_bps, __ATOMIC_RELAXED);
+}
+
+/* --- create / destroy ------------------------------------------------------------------------ */
+
+static int
+classes_init(struct sky_shaper *sh, char *err, size_t errlen)
+{
+	for (unsigned int c = 0; c < sh->n_classes; c++) {
+		const struct sky_shaper_class_params *cp = &sh->p.cls[c];
+		struct shp_class *cl = &sh->cls[c];
+		uint64_t target = cp->target_us ? cp->target_us : codel_target_us(sh->p.rtt_us);
+		uint64_t interval = cp->interval_us ? cp->interval_us : sh->p.rtt_us;
+		uint64_t ts_per_us = sh->hz / 1000000;
+
+		if (cp->queue_pkts == 0 || cp->queue_pkts > 65535) {
+			snprintf(err, errlen, "class %u: queue %u packets out of range 1..65535", c,
+				 cp->queue_pkts);
+			return -1;
+		}
+		cl->qlimit = cp->queue_pkts;
+		cl->aqm = cp->aqm;
+		cl->target_ts = (uint32_t)((target * ts_per_us) >> TS_SHIFT);
+		cl->interval_ts = (uint32_t)((interval * ts_per_us) >> TS_SHIFT);
+		if (cl->target_ts == 0)
+			cl->target_ts = 1;
+		for (unsigned int k = 0; k < CODEL_TAB; k++)
+			cl->codel_law[k] = (uint32_t)((double)cl->interval_ts / sqrt(k ? k : 1));
+		if (cp->aqm == SKY_AQM_RED) {
+			uint32_t mn = cp->red_min_pkts ? cp->red_min_pkts : cp->queue_pkts / 4;
+			uint32_t mx = cp->red_max_pkts ? cp->red_max_pkts : cp->queue_pkts * 3 / 4;
+
+			if (mn == 0)
+				mn = 1;
+			if (mx <= mn || mx > cp->queue_pkts || cp->red_max_p_pct == 0 ||
+			    cp->red_max_p_pct > 100) {
+				snprintf(err, errlen, "class %u: RED needs min < max <= queue and "
+					 "max_p 1..100", c);
+				return -1;
+			}
+			cl->red_min_fp = mn << 8;
+			cl->red_max_fp = mx << 8;
+			cl->red_maxp = (uint32_t)((UINT64_C(1) << 32) * cp->red_max_p_pct / 100 - 1);
+			cl->red_slope = (uint32_t)(cl->red_maxp / (mx - mn));
+		}
+	}
+	return 0;
+}
+
+static int
+workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
+{
+	size_t nsub = (size_t)sh->cap + 1;
+
+	sh->w = rte_zmalloc("sky_shaper_w", sizeof(*sh->w) * sh->n_workers, RTE_CACHE_LINE_SIZE);
+	if (sh->w == NULL)
+		goto nomem;
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		struct shp_worker *w = &sh->w[i];
+
+		w->n_slots = sh->p.max_active_per_worker + 1;
+		w->slots = rte_zmalloc("sky_shaper_slots", sizeof(*w->slots) * w->n_slots,
+				       RTE_CACHE_LINE_SIZE);
+		w->out = rte_zmalloc("sky_shaper_out", sizeof(*w->out) * sh->n_out,
+				     RTE_CACHE_LINE_SIZE);
+		w->subctr = rte_zmalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub,
+					RTE_CACHE_LINE_SIZE);
+		w->pol = rte_zmalloc("sky_shaper_pol", sizeof(*w->pol) * nsub, RTE_CACHE_LINE_SIZE);
+		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
+				    RTE_CACHE_LINE_SIZE);
+		if (!w->slots || !w->out || !w->subctr || !w->pol || !w->up)
+			goto nomem;
+		for (uint32_t s = w->n_slots - 1; s >= 1; s--) {
+			w->slots[s].next = w->free_head;
+			w->free_head = s;
+		}
+		w->n_free = w->n_slots - 1;
+		for (unsigned int o = 0; o < sh->n_out; o++) {
+			struct shp_out *out = &w->out[o];
+
+			out->idx = rte_zmalloc("sky_shaper_idx", sizeof(uint32_t) * nsub,
+					       RTE_CACHE_LINE_SIZE);
+			out->shard = rte_zmalloc("sky_shaper_shard",
+						 sizeof(*out->shard) * sh->n_beams,
+						 RTE_CACHE_LINE_SIZE);
+			out->wheel = rte_zmalloc("sky_shaper_wheel", sizeof(uint32_t) * WHEEL_SIZE,
+						 RTE_CACHE_LINE_SIZE);
+			if (!out->idx || !out->shard || !out->wheel)
+				goto nomem;
+		}
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "shaper: out of DPDK memory for %u workers x %u slots, %zu "
+		 "subscribers", sh->n_workers, sh->p.max_active_per_worker, nsub);
+	return -1;
+}
+
+static void
+shaper_free(struct sky_shaper *sh)
+{
+	if (sh->w != NULL) {
+		for (unsigned int i = 0; i < sh->n_workers; i++) {
+			struct shp_worker *w = &sh->w[i];
+
+			if (w->out != NULL)
+				for (unsigned int o = 0; o < sh->n_out; o++) {
+					rte_free(w->out[o].idx);
+					rte_free(w->out[o].shard);
+					rte_free(w->out[o].wheel);
+				}
+			rte_free(w->out);
+			rte_free(w->slots);
+			rte_free(w->subctr);
+			rte_free(w->pol);
+			rte_free(w->up);
+		}
+		rte_free(sh->w);
+	}
+	rte_free(sh->plans);
+	free(sh->cp_plans);
+	free(sh->cp_beams);
+	free(sh->cp_down);
+	free(sh->cp_up);
+	free(sh->cp_subrate);
+	free(sh);
+}
+
+struct sky_shaper *
+sky_shaper_create_params(const struct sky_shaper_params *p, const struct sky_plan *plans,
+			 unsigned int n_plans, const struct sky_beam *beams, unsigned int n_beams,
+			 char *err, size_t errlen)
+{
+	static const struct rte_mbuf_dynfield dyn = {
+		.name = "skygate_shaper_queue",
+		.size = sizeof(struct shp_mdyn),
+		.align = __alignof__(struct shp_mdyn),
+	};
+	struct sky_shaper *sh;
+	uint64_t period_tsc;
+
+	if (p->n_workers == 0 || p->n_workers > SKY_MAX_WORKERS || p->n_out_ports == 0 ||
+	    p->n_out_ports > 8 || p->n_classes == 0 || p->n_classes > SKY_MAX_CLASSES ||
+	    n_plans == 0 || n_plans > SKY_MAX_PLANS || n_beams == 0 || n_beams > SKY_MAX_BEAMS ||
+	    p->sub_capacity >= UINT32_MAX - 1 || p->max_active_per_worker == 0 ||
+	    p->max_active_per_worker >= UINT32_MAX - 1 || p->period_us == 0) {
+		snprintf(err, errlen, "shaper: bad parameters (workers %u of 1..%u, outputs %u of "
+			 "1..8, classes %u, plans %u, beams %u, max_active %u)", p->n_workers,
+			 SKY_MAX_WORKERS, p->n_out_ports, p->n_classes, n_plans, n_beams,
+			 p->max_active_per_worker);
+		return NULL;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (sh == NULL) {
+		snprintf(err, errlen, "shaper: out of memory");
+		return NULL;
+	}
+	sh->p = *p;
+	sh->n_plans = n_plans;
+	sh->n_beams = n_beams;
+	sh->n_classes = p->n_classes;
+	sh->n_workers = p->n_workers;
+	sh->n_out = p->n_out_ports;
+	sh->cap = p->sub_capacity;
+	sh->overhead = p->frame_overhead;
+	sh->hz = p->tsc_hz ? p->tsc_hz : rte_get_tsc_hz();
+	period_tsc = sh->hz / 1000000 * p->period_us;
+	sh->tick_shift = 0;
+	while ((period_tsc >> sh->tick_shift) > WHEEL_MAX_SLEEP)
+		sh->tick_shift++;
+	sh->max_sleep_tsc = period_tsc;
+
+	sh->mbuf_off = rte_mbuf_dynfield_register(&dyn);
+	if (sh->mbuf_off < 0) {
+		snprintf(err, errlen, "shaper: cannot register the mbuf dynamic field: %s",
+			 strerror(rte_errno));
+		goto fail;
+	}
+	sh->cp_plans = calloc(SKY_MAX_PLANS, sizeof(*sh->cp_plans));
+	sh->cp_beams = calloc(n_beams, sizeof(*sh->cp_beams));
+	sh->cp_down = calloc((size_t)n_beams * N_SHARDS(sh), sizeof(*sh->cp_down));
+	sh->cp_up = calloc((size_t)n_beams * sh->n_workers, sizeof(*sh->cp_up));
+	sh->cp_subrate = calloc(2 * ((size_t)sh->cap + 1), sizeof(uint64_t));
+	sh->plans = rte_zmalloc("sky_shaper_plans", sizeof(*sh->plans) * SKY_MAX_PLANS,
+				RTE_CACHE_LINE_SIZE);
+	if (!sh->cp_plans || !sh->cp_beams || !sh->cp_down || !sh->cp_up || !sh->cp_subrate ||
+	    !sh->plans) {
+		snprintf(err, errlen, "shaper: out of memory");
+		goto fail;
+	}
+	if (classes_init(sh, err, errlen) < 0)
+		goto fail;
+	for (unsigned int i = 0; i < n_plans; i++) {
+		if (sky_shaper_check_plan(sh, &plans[i], err, errlen) < 0)
+			goto fail;
+		sh->cp_plans[i] = plans[i];
+	}
+	for (unsigned int i = 0; i < n_beams; i++) {
+		if (sky_shaper_check_beam(sh, &beams[i], err, errlen) < 0)
+			goto fail;
+		sh->cp_beams[i] = beams[i];
+	}
+	if (workers_alloc(sh, err, errlen) < 0)
+		goto fail;
+	plans_publish(sh);
+	/* until demand is known, every shard gets an equal part of its beam */
+	for (unsigned int b = 0; b < n_beams; b++)
+		rebalance_beam(sh, b, 0, 0);
+	return sh;
+fail:
+	shaper_free(sh);
+	return NULL;
+}
+
+void
+shp_free_queues(struct sky_shaper *sh)
+{
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		struct shp_worker *w = &sh->w[i];
+
+		for (uint32_t sid = 1; sid < w->n_slots; sid++) {
+			struct shp_slot *s = &w->slots[sid];
+
+			if (s->state == SLOT_FREE)
+				continue;
+			for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++) {
+				while (s->q[c].head) {
+					struct rte_mbuf *m = s->q[c].head;
+
+					s->q[c].head = mdyn(sh, m)->next;
+					rte_pktmbuf_free(m);
+				}
+				s->q[c].tail = NULL;
+				s->qn[c] = 0;
+			}
+			s->nonempty = 0;
+			s->backlog_pkts = 0;
+			s->backlog_bytes = 0;
+		}
+		w->queued = 0;
+	}
+}
+
+void
+sky_shaper_destroy(struct sky_shaper *sh)
+{
+	if (sh == NULL)
+		return;
+	if (sh->w != NULL)
+		shp_free_queues(sh);
+	if (sh->on_destroy != NULL)
+		sh->on_destroy(sh);
+	shaper_free(sh);
+}
+
+bool
+sky_shaper_enabled(const struct sky_shaper *sh)
+{
+	return sh != NULL && sh->p.enabled;
+}
+
+/* --- statistics -------------------------------------------------------------------------- */
+
+void
+shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st)
+{
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		const struct shp_worker *w = &sh->w[i];
+		const struct shp_subctr *c = &w->subctr[sub];
+		const struct shp_pol *p = &w->pol[sub];
+
+		st->ctr[SKY_SHAPER_OFFERED_PKTS] += c->ctr[SC_OFF_PKTS];
+		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->ctr[SC_OFF_BYTES];
+		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SC_SENT_PKTS];
+		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SC_SENT_BYTES];
+		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SC_TAIL];
+		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SC_AQM];
+		st->ctr[SKY_SHAPER_UP_PASS_PKTS] += p->pass_pkts;
+		st->ctr[SKY_SHAPER_UP_PASS_BYTES] += p->pass_bytes;
+		st->ctr[SKY_SHAPER_DROP_POLICE] += p->drops;
+		for (unsigned int k = 0; k < SKY_MAX_CLASSES; k++) {
+			st->cls_tail[k] += c->cls_tail[k];
+			st->cls_aqm[k] += c->cls_aqm[k];
+		}
+		for (unsigned int o = 0; o < sh->n_out; o++) {
+			uint32_t sid = __atomic_load_n(&w->out[o].idx[sub], __ATOMIC_ACQUIRE);
+			const struct shp_slot *s;
+
+			if (sid == 0 || sid >= w->n_slots)
+				continue;
+			s = &w->slots[sid];
+			if (s->sub != sub)
+				continue;
+			st->ctr[SKY_SHAPER_OFFERED_PKTS] += s->ctr[0];
+			st->ctr[SKY_SHAPER_OFFERED_BYTES] += s->ctr[1];
+			st->ctr[SKY_SHAPER_SENT_PKTS] += s->ctr[2];
+			st->ctr[SKY_SHAPER_SENT_BYTES] += s->ctr[3];
+			st->queued_pkts += s->backlog_pkts;
+			st->queued_bytes += s->backlog_bytes;
+			if (s->state == SLOT_ACTIVE || s->state == SLOT_SLEEP)
+				st->active++;
+		}
+	}
+}
+
+int
+sky_shaper_sub_stats(const struct sky_shaper *sh, uint32_t sub_idx, struct sky_shaper_stats *out)
+{
+	uint32_t sub = sub_idx == SKY_SUB_NONE ? sh->cap : sub_idx;
+
+	if (sub > sh->cap)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	shp_collect_sub(sh, sub, out);
+	return 0;
+}
+
+int
+sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
+		      struct sky_shaper_stats *out)
+{
+	if (beam >= sh->n_beams)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		const struct shp_worker *w = &sh->w[i];
+		const struct shp_upshard *u = &w->up[beam];
+
+		for (unsigned int o = 0; o < sh->n_out; o++) {
+			const struct shp_shard *sd = &w->out[o].shard[beam];
+
+			out->ctr[SKY_SHAPER_OFFERED_PKTS] += sd->ctr[SC_OFF_PKTS];
+			out->ctr[SKY_SHAPER_OFFERED_BYTES] += sd->ctr[SC_OFF_BYTES];
+			out->ctr[SKY_SHAPER_SENT_PKTS] += sd->ctr[SC_SENT_PKTS];
+			out->ctr[SKY_SHAPER_SENT_BYTES] += sd->ctr[SC_SENT_BYTES];
+			out->ctr[SKY_SHAPER_DROP_TAIL] += sd->ctr[SC_TAIL];
+			out->ctr[SKY_SHAPER_DROP_AQM] += sd->ctr[SC_AQM];
+			out->queued_pkts += (uint64_t)sd->queued_pkts;
+			out->queued_bytes += (uint64_t)sd->queued_bytes;
+			out->active += sd->n_active;
+			out->rate_bps += sd->share_bps;
+		}
+		out->ctr[SKY_SHAPER_UP_PASS_PKTS] += u->pass_pkts;
+		out->ctr[SKY_SHAPER_UP_PASS_BYTES] += u->pass_bytes;
+		out->ctr[SKY_SHAPER_DROP_POLICE] += u->drops_sub + u->drops_beam;
+		out->up_rate_bps += u->share_bps;
+	}
+	return 0;
+}
+
+void
+sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_active)
+{
+	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
+				    sh->n_out * sizeof(uint32_t));
+	*per_active = sizeof(struct shp_slot);
+}

@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shaper data path: upstream policing, downstream enqueue (queues, tail drop, RED) and
+ * dequeue (sleep wheel, beam buckets, DRR among subscribers, strict + DRR among classes,
+ * CoDel). Runs on worker `worker` only; touches that worker's state only.
+ */
+#include <rte_branch_prediction.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_random.h>
+
+#include "shaper_priv.h"
+
+/* --- upstream policing ------------------------------------------------------------- */
+
+void
+sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_meta *meta,
+			uint16_t n, uint64_t now_tsc)
+{
+	struct shp_worker *w;
+	const uint32_t cap = sh->cap;
+
+	if (sh == NULL || !sh->p.enabled)
+		return;
+	w = &sh->w[worker];
+	for (uint16_t i = 0; i < n; i++) {
+		struct sky_meta *m = &meta[i];
+		uint32_t sub = m->sub_idx < cap ? m->sub_idx : cap;
+		const struct shp_plan *pl;
+		struct shp_upshard *u;
+		struct shp_pol *p;
+		int64_t cost;
+
+		if (i + 1 < n && meta[i + 1].sub_idx < cap)
+			rte_prefetch0(&w->pol[meta[i + 1].sub_idx]);
+		if (!sky_meta_live(m) || m->dir != SKY_DIR_UP)
+			continue;
+		pl = &sh->plans[m->plan < sh->n_plans ? m->plan : 0];
+		u = &w->up[m->beam < sh->n_beams ? m->beam : 0];
+		p = &w->pol[sub];
+		cost = (int64_t)(m->pkt_len + sh->overhead) << FP;
+		shp_refill(&p->tokens, &p->last, now_tsc,
+			   __atomic_load_n(&pl->up_rate_fp, __ATOMIC_RELAXED),
+			   __atomic_load_n(&pl->up_burst_fp, __ATOMIC_RELAXED));
+		if (unlikely(p->tokens < cost)) {
+			p->drops++;
+			u->drops_sub++;
+			sky_meta_drop(m, SKY_DROP_POLICE);
+			continue;
+		}
+		shp_refill(&u->tokens, &u->last, now_tsc,
+			   __atomic_load_n(&u->rate_fp, __ATOMIC_RELAXED),
+			   __atomic_load_n(&u->burst_fp, __ATOMIC_RELAXED));
+		if (unlikely(u->tokens < cost)) {
+			p->drops++;
+			u->drops_beam++;
+			sky_meta_drop(m, SKY_DROP_POLICE);
+			continue;
+		}
+		p->tokens -= cost;
+		u->tokens -= cost;
+		p->pass_pkts++;
+		p->pass_bytes += m->pkt_len;
+		u->pass_pkts++;
+		u->pass_bytes += m->pkt_len;
+	}
+}
+
+/* --- slots --------------------------------------------------------------------------- */
+
+static inline void
+idle_unlink(struct shp_worker *w, struct shp_slot *s)
+{
+	if (s->idle_prev)
+		w->slots[s->idle_prev].idle_next = s->idle_next;
+	else
+		w->idle_head = s->idle_next;
+	if (s->idle_next)
+		w->slots[s->idle_next].idle_prev = s->idle_prev;
+	else
+		w->idle_tail = s->idle_prev;
+	s->idle_prev = s->idle_next = 0;
+}
+
+static inline void
+idle_append(struct shp_worker *w, uint32_t sid)
+{
+	struct shp_slot *s = &w->slots[sid];
+
+	s->idle_next = 0;
+	s->idle_prev = w->idle_tail;
+	if (w->idle_tail)
+		w->slots[w->idle_tail].idle_next = sid;
+	else
+		w->idle_head = sid;
+	w->idle_tail = sid;
+}
+
+/* give an IDLE slot back to the pool; its counters go to the subscriber's totals */
+static void
+slot_release(struct shp_worker *w, uint32_t sid)
+{
+	struct shp_slot *s = &w->slots[sid];
+	struct shp_subctr *c = &w->subctr[s->sub];
+
+	idle_unlink(w, s);
+	c->ctr[SC_OFF_PKTS] += s->ctr[0];
+	c->ctr[SC_OFF_BYTES] += s->ctr[1];
+	c->ctr[SC_SENT_PKTS] += s->ctr[2];
+	c->ctr[SC_SENT_BYTES] += s->ctr[3];
+	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
+	s->state = SLOT_FREE;
+	s->next = w->free_head;
+	w->free_head = sid;
+	w->n_free++;
+}
+
+static uint32_t
+slot_alloc(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, unsigned int out,
+	   uint32_t sub, uint16_t plan, uint16_t beam, uint64_t now)
+{
+	struct shp_slot *s;
+	uint32_t sid = w->free_head;
+
+	if (unlikely(sid == 0)) {
+		/* pool dry: reuse the longest-idle slot even if its bucket is not full yet */
+		if (w->idle_head == 0)
+			return 0;
+		slot_release(w, w->idle_head);
+		sid = w->free_head;
+	}
+	s = &w->slots[sid];
+	w->free_head = s->next;
+	w->n_free--;
+	memset(s, 0, sizeof(*s));
+	s->tokens = __atomic_load_n(&sh->plans[plan].down_burst_fp, __ATOMIC_RELAXED);
+	s->last = now;
+	s->sub = sub;
+	s->plan = plan;
+	s->beam = beam;
+	s->out = (uint8_t)out;
+	s->state = SLOT_IDLE;
+	__atomic_store_n(&o->idx[sub], sid, __ATOMIC_RELEASE);
+	return sid;
+}
+
+/* --- active lists and the sleep wheel ------------------------------------------------ */
+
+static inline void
+list_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
+{
+	w->slots[sid].next = 0;
+	if (sd->tail)
+		w->slots[sd->tail].next = sid;
+	else
+		sd->head = sid;
+	sd->tail = sid;
+}
+
+static inline uint32_t
+list_pop(struct shp_worker *w, struct shp_shard *sd)
+{
+	uint32_t sid = sd->head;
+
+	sd->head = w->slots[sid].next;
+	if (sd->head == 0)
+		sd->tail = 0;
+	return sid;
+}
+
+static inline void
+make_active(struct shp_worker *w, struct shp_out *o, uint32_t sid)
+{
+	struct shp_slot *s = &w->slots[sid];
+	struct shp_shard *sd = &o->shard[s->beam];
+
+	s->state = SLOT_ACTIVE;
+	list_append(w, sd, sid);
+	o->active_mask |= 1ULL << s->beam;
+}
+
+/* the subscriber's bucket is empty: park it until it has refilled enough for one byte */
+static inline void
+slot_sleep(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, uint32_t sid,
+	   uint64_t now)
+{
+	struct shp_slot *s = &w->slots[sid];
+	uint64_t inv = __atomic_load_n(&sh->plans[s->plan].down_inv_fp, __ATOMIC_RELAXED);
+	uint64_t wait = (uint64_t)(((unsigned __int128)(uint64_t)(-s->tokens + 1) * inv) >> 64) + 1;
+	uint64_t tick;
+
+	if (wait > sh->max_sleep_tsc)
+		wait = sh->max_sleep_tsc;
+	tick = (now + wait) >> sh->tick_shift;
+	if (tick <= o->wheel_tick)
+		tick = o->wheel_tick + 1;
+	s->state = SLOT_SLEEP;
+	s->next = o->wheel[tick & (WHEEL_SIZE - 1)];
+	o->wheel[tick & (WHEEL_SIZE - 1)] = sid;
+}
+
+static inline void
+wheel_advance(struct shp_worker *w, struct shp_out *o, uint64_t now, unsigned int shift)
+{
+	uint64_t now_tick = now >> shift;
+	uint64_t t, n;
+
+	if (now_tick <= o->wheel_tick)
+		return;
+	n = now_tick - o->wheel_tick;
+	if (n > WHEEL_SIZE)
+		n = WHEEL_SIZE;
+	for (t = now_tick - n + 1; t <= now_tick; t++) {
+		uint32_t *b = &o->wheel[t & (WHEEL_SIZE - 1)];
+		uint32_t sid = *b;
+
+		*b = 0;
+		while (sid) {
+			uint32_t nx = w->slots[sid].next;
+
+			make_active(w, o, sid);
+			sid = nx;
+		}
+	}
+	o->wheel_tick = now_tick;
+}
+
+/* --- queues and AQM ------------------------------------------------------------------- */
+
+static inline struct rte_mbuf *
+q_pop(const struct sky_shaper *sh, struct shp_q *q)
+{
+	struct rte_mbuf *m = q->head;
+
+	q->head = mdyn(sh, m)->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	return m;
+}
+
+/* RED on the average queue length (EWMA weight 1/16, packets << 8) */
+static inline int
+red_drop(const struct shp_class *c, struct shp_aqm *a, uint32_t qlen)
+{
+	uint32_t avg = a->count;
+	uint32_t q = qlen << 8;
+
+	avg = avg + (uint32_t)(((int32_t)q - (int32_t)avg) >> 4);
+	a->count = avg;
+	if (avg < c->red_min_fp)
+		return 0;
+	if (avg >= c->red_max_fp)
+		return 1;
+	return (uint32_t)rte_rand() <
+	       (uint64_t)(avg - c->red_min_fp) * c->red_slope >> 8;
+}
+
+static inline uint32_t
+codel_next(const struct shp_class *c, uint32_t t, uint32_t count)
+{
+	return t + c->codel_law[count < CODEL_TAB ? count : CODEL_TAB - 1];
+}
+
+/* RFC 8289: may this head packet be dropped? */
+static inline int
+codel_ok_to_drop(const struct shp_class *c, struct shp_aqm *a, uint32_t sojourn, uint32_t now,
+		 uint32_t q_bytes)
+{
+	if (sojourn < c->target_ts || q_bytes <= SHP_MTU_COST) {
+		a->first_above = 0;
+		return 0;
+	}
+	if (a->first_above == 0) {
+		a->first_above = (now + c->interval_ts) | 1;
+		return 0;
+	}
+	return (int32_t)(now - a->first_above) >= 0;
+}
+
+/* --- enqueue ----------------------------------------------------------------------------- */
+
+uint16_t
+sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
+		   struct rte_mbuf **pkts, const struct sky_meta *meta, uint16_t n,
+		   uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX])
+{
+	struct shp_worker *w = &sh->w[worker];
+	struct shp_out *o = &w->out[out];
+	struct rte_mbuf *dropped[SKY_BURST];
+	uint16_t n_drop = 0, queued = 0;
+	const uint32_t cap = sh->cap;
+	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
+
+	for (uint16_t i = 0; i < n; i++) {
+		const struct sky_meta *m = &meta[i];
+		struct rte_mbuf *mb = pkts[i];
+		uint32_t sub = m->sub_idx < cap ? m->sub_idx : cap;
+		unsigned int c = m->cls < sh->n_classes ? m->cls : sh->n_classes - 1;
+		uint16_t plan = m->plan < sh->n_plans ? m->plan : 0;
+		uint16_t beam = m->beam < sh->n_beams ? m->beam : 0;
+		const struct shp_class *cl = &sh->cls[c];
+		struct shp_slot *s;
+		struct shp_shard *sd;
+		struct shp_mdyn *d;
+		uint32_t sid, len;
+		int reason = 0;
+
+		if (i + 1 < n && meta[i + 1].sub_idx < cap)
+			rte_prefetch0(&o->idx[meta[i + 1].sub_idx]);
+		sid = o->idx[sub];
+		if (unlikely(sid == 0)) {
+			sid = slot_alloc(sh, w, o, out, sub, plan, beam, now_tsc);
+			if (unlikely(sid == 0)) {
+				w->pool_full++;
+				w->subctr[sub].ctr[SC_TAIL]++;
+				w->subctr[sub].cls_tail[c]++;
+				o->shard[beam].ctr[SC_TAIL]++;
+				drops[SKY_DROP_QUEUE_TAIL]++;
+				dropped[n_drop++] = mb;
+				continue;
+			}
+		}
+		s = &w->slots[sid];
+		if (s->state == SLOT_IDLE) {
+			/* a subscriber moved to another plan or beam takes it when idle */
+			s->plan = plan;
+			s->beam = beam;
+		}
+		sd = &o->shard[s->beam];
+		len = m->pkt_len + sh->overhead;
+		s->ctr[0]++;
+		s->ctr[1] += len;
+		sd->ctr[SC_OFF_PKTS]++;
+		sd->ctr[SC_OFF_BYTES] += len;
+		if (unlikely(s->qn[c] >= cl->qlimit))
+			reason = SKY_DROP_QUEUE_TAIL;
+		else if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
+			reason = SKY_DROP_QUEUE_TAIL;
+			w->buf_full++;
+		}
+		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, &s->aqm[c], s->qn[c]))
+			reason = SKY_DROP_QUEUE_AQM;
+		if (unlikely(reason)) {
+			struct shp_subctr *sc = &w->subctr[sub];
+
+			if (reason == SKY_DROP_QUEUE_TAIL) {
+				sc->ctr[SC_TAIL]++;
+				sc->cls_tail[c]++;
+				sd->ctr[SC_TAIL]++;
+			} else {
+				sc->ctr[SC_AQM]++;
+				sc->cls_aqm[c]++;
+				sd->ctr[SC_AQM]++;
+			}
+			drops[reason]++;
+			dropped[n_drop++] = mb;
+			if (s->state == SLOT_IDLE && s->backlog_pkts == 0 && s->idle_prev == 0 &&
+			    w->idle_head != sid) {
+				/* fresh slot that queued nothing: keep it on the idle list */
+				s->free_at = now_tsc;
+				idle_append(w, sid);
+			}
+			continue;
+		}
+		d = mdyn(sh, mb);
+		d->next = NULL;
+		d->ts = ts;
+		d->len = len;
+		if (s->q[c].tail)
+			mdyn(sh, s->q[c].tail)->next = mb;
+		else
+			s->q[c].head = mb;
+		s->q[c].tail = mb;
+		s->qn[c]++;
+		s->nonempty |= (uint8_t)(1u << c);
+		s->backlog_pkts++;
+		s->backlog_bytes += len;
+		sd->queued_pkts++;
+		sd->queued_bytes += len;
+		w->queued++;
+		queued++;
+		if (s->state == SLOT_IDLE) {
+			const struct shp_plan *pl = &sh->plans[s->plan];
+
+			if (s->idle_prev || w->idle_head == sid)
+				idle_unlink(w, s);
+			shp_refill(&s->tokens, &s->last, now_tsc,
+				   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
+				   __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED));
+			s->weight = __atomic_load_n(&pl->weight, __ATOMIC_RELAXED);
+			sd->n_active++;
+			sd->active_weight += s->weight;
+			if (s->tokens > 0)
+				make_active(w, o, sid);
+			else
+				slot_sleep(sh, w, o, sid, now_tsc);
+		}
+	}
+	if (n_drop)
+		rte_pktmbuf_free_bulk(dropped, n_drop);
+	return queued;
+}
+
+/* --- dequeue ----------------------------------------------------------------------------- */
+
+/* the subscriber has nothing queued: leave the beam's lists, wait on the idle list */
+static inline void
+slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *sd, uint32_t sid,
+		uint64_t now)
+{
+	struct shp_slot *s = &w->slots[sid];
+	const struct shp_plan *pl = &sh->plans[s->plan];
+	int64_t burst = __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED);
+	uint64_t inv = __atomic_load_n(&pl->down_inv_fp, __ATOMIC_RELAXED);
+
+	sd->n_active--;
+	sd->active_weight -= s->weight;
+	s->state = SLOT_IDLE;
+	s->deficit = 0;
+	s->in_turn = 0;
+	/* keep the slot (and its bucket's debt) until the bucket would be full again */
+	s->free_at = now + (uint64_t)(((unsigned __int128)(uint64_t)(burst - s->tokens) * inv) >> 64);
+	idle_append(w, sid);
+}
+
+/* Pick the next packet of subscriber s: class 0 strict, then DRR over classes 1..
+ * Drops what CoDel says to drop. NULL when the subscriber's queues are empty. */
+static struct rte_mbuf *
+slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
+	      struct shp_shard *sd, uint64_t now, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
+{
+	const struct shp_plan *pl = &sh->plans[s->plan];
+	const uint32_t now_ts = (uint32_t)(now >> TS_SHIFT);
+
+	while (s->nonempty) {
+		unsigned int c;
+		const struct shp_class *cl;
+		struct shp_aqm *a;
+		struct rte_mbuf *m;
+		struct shp_mdyn *d;
+
+		if (s->nonempty & 1) {
+			c = 0;
+		} else {
+			c = s->cur_cls;
+			if (c == 0 || !(s->nonempty & (1u << c)) || s->cls_deficit[c] <= 0) {
+				/* next non-empty class after c gets a turn */
+				for (;;) {
+					c = c + 1 < sh->n_classes ? c + 1 : 1;
+					if (s->nonempty & (1u << c))
+						break;
+				}
+				s->cur_cls = (uint8_t)c;
+				if (s->cls_deficit[c] < 0)
+					s->cls_deficit[c] += (int32_t)pl->cls_quantum[c];
+				else
+					s->cls_deficit[c] = (int32_t)pl->cls_quantum[c];
+				if (s->cls_deficit[c] <= 0)
+					continue;
+			}
+		}
+		cl = &sh->cls[c];
+		a = &s->aqm[c];
+		m = q_pop(sh, &s->q[c]);
+		d = mdyn(sh, m);
+		if (cl->aqm == SKY_AQM_CODEL) {
+			int ok = codel_ok_to_drop(cl, a, now_ts - d->ts, now_ts, s->backlog_bytes);
+			int drop = 0;
+
+			if (a->dropping) {
+				if (!ok)
+					a->dropping = 0;
+				else if ((int32_t)(now_ts - a->drop_next) >= 0) {
+					drop = 1;
+					a->count++;
+					a->drop_next = codel_next(cl, a->drop_next, a->count);
+				}
+			} else if (ok) {
+				uint32_t delta = a->count - a->lastcount;
+
+				drop = 1;
+				a->dropping = 1;
+				a->count = (delta > 1 &&
+					    (int32_t)(now_ts - a->drop_next) < (int32_t)(16 * cl->interval_ts))
+						   ? delta
+						   : 1;
+				a->drop_next = codel_next(cl, now_ts, a->count);
+				a->lastcount = (uint16_t)a->count;
+			}
+			if (drop) {
+				struct shp_subctr *sc = &w->subctr[s->sub];
+
+				s->qn[c]--;
+				if (s->qn[c] == 0)
+					s->nonempty &= (uint8_t)~(1u << c);
+				s->backlog_pkts--;
+				s->backlog_bytes -= d->len;
+				sd->queued_pkts--;
+				sd->queued_bytes -= d->len;
+				sd->ctr[SC_AQM]++;
+				w->queued--;
+				sc->ctr[SC_AQM]++;
+				sc->cls_aqm[c]++;
+				w->aqm_drops++;
+				aqm_free[(*n_aqm)++] = m;
+				if (*n_aqm == SKY_BURST) {
+					rte_pktmbuf_free_bulk(aqm_free, *n_aqm);
+					*n_aqm = 0;
+				}
+				continue;
+			}
+		}
+		s->qn[c]--;
+		if (s->qn[c] == 0) {
+			s->nonempty &= (uint8_t)~(1u << c);
+			a->first_above = 0;
+		}
+		if (c != 0)
+			s->cls_deficit[c] -= (int32_t)d->len;
+		return m;
+	}
+	return NULL;
+}
+
+uint16_t
+sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
+		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc)
+{
+	struct shp_worker *w = &sh->w[worker];
+	struct shp_out *o = &w->out[out];
+	struct rte_mbuf *aqm_free[SKY_BURST];
+	uint16_t n = 0, n_aqm = 0;
+	uint64_t mask;
+	unsigned int start;
+
+	wheel_advance(w, o, now_tsc, sh->tick_shift);
+	/* a few idle slots whose buckets are full go back to the pool */
+	for (int k = 0; k < 4 && w->idle_head && w->slots[w->idle_head].free_at <= now_tsc; k++)
+		slot_release(w, w->idle_head);
+
+	mask = o->active_mask;
+	if (mask == 0)
+		return 0;
+	/* beams from rr on, then the ones below it */
+	start = o->rr;
+	for (int pass = 0; pass < 2 && n < max; pass++) {
+		uint64_t m = pass == 0 ? (o->active_mask & (~0ULL << start))
+				       : (o->active_mask & ~(~0ULL << start));
+
+		while (m && n < max) {
+			unsigned int b = (unsigned int)__builtin_ctzll(m);
+			struct shp_shard *sd = &o->shard[b];
+
+			m &= m - 1;
+			shp_refill(&sd->tokens, &sd->last, now_tsc,
+				   __atomic_load_n(&sd->rate_fp, __ATOMIC_RELAXED),
+				   __atomic_load_n(&sd->burst_fp, __ATOMIC_RELAXED));
+			while (n < max && sd->head) {
+				uint32_t sid = sd->head;
+				struct shp_slot *s = &w->slots[sid];
+				const struct shp_plan *pl = &sh->plans[s->plan];
+				struct rte_mbuf *mb;
+				uint32_t len;
+
+				if (sd->tokens <= 0) {
+					sd->limited++;
+					break;
+				}
+				shp_refill(&s->tokens, &s->last, now_tsc,
+					   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
+					   __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED));
+				if (s->tokens <= 0) {
+					list_pop(w, sd);
+					slot_sleep(sh, w, o, sid, now_tsc);
+					continue;
+				}
+				if (!s->in_turn) {
+					s->in_turn = 1;
+					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
+									      __ATOMIC_RELAXED);
+				}
+				if (s->deficit <= 0) {
+					/* turn over: to the back of the line */
+					s->in_turn = 0;
+					if (sd->head != sd->tail) {
+						list_pop(w, sd);
+						list_append(w, sd, sid);
+					}
+					continue;
+				}
+				mb = slot_next_pkt(sh, w, s, sd, now_tsc, aqm_free, &n_aqm);
+				if (mb == NULL) {
+					list_pop(w, sd);
+					slot_deactivate(sh, w, sd, sid, now_tsc);
+					continue;
+				}
+				len = mdyn(sh, mb)->len;
+				pkts[n++] = mb;
+				s->tokens -= (int64_t)len << FP;
+				sd->tokens -= (int64_t)len << FP;
+				s->deficit -= (int32_t)len;
+				s->backlog_pkts--;
+				s->backlog_bytes -= len;
+				s->ctr[2]++;
+				s->ctr[3] += len;
+				sd->queued_pkts--;
+				sd->queued_bytes -= len;
+				w->queued--;
+				sd->ctr[SC_SENT_PKTS]++;
+				sd->ctr[SC_SENT_BYTES] += len;
+				if (s->backlog_pkts == 0) {
+					list_pop(w, sd);
+					slot_deactivate(sh, w, sd, sid, now_tsc);
+				} else if (s->tokens <= 0) {
+					list_pop(w, sd);
+					slot_sleep(sh, w, o, sid, now_tsc);
+				}
+			}
+			if (sd->head == 0)
+				o->active_mask &= ~(1ULL << b);
+			else if (n >= max)
+				o->rr = b;
+		}
+	}
+	if (n_aqm)
+		rte_pktmbuf_free_bulk(aqm_free, n_aqm);
+	return n;
+}

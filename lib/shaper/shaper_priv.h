@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shaper internals shared by the data path (shaper_dp.c), the control plane (shaper.c)
+ * and the commands (shaper_ctl.c). Not installed.
+ *
+ * Fixed point: token buckets hold bytes << 32 in an int64_t; rates are bytes per TSC
+ * cycle << 32 (rate_fp). inv_fp = 2^64 / rate_fp turns a token deficit into a wait in
+ * cycles with one multiply.
+ */
+#ifndef SKY_SHAPER_PRIV_H
+#define SKY_SHAPER_PRIV_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include "skygate/runtime.h"
+#include "skygate/shaper.h"
+
+#define FP 32
+#define WHEEL_SIZE 2048          /* sleep wheel buckets per (worker, out) */
+#define WHEEL_MAX_SLEEP 1024     /* longest sleep in ticks (tick chosen from period) */
+#define TS_SHIFT 8               /* queue timestamps: tsc >> 8 in 32 bits */
+#define SHP_MTU_COST 1600        /* a full frame, for quanta and minimum bursts */
+#define CODEL_TAB 256
+
+/* per-packet data kept in the mbuf while it is queued (dynamic field) */
+struct shp_mdyn {
+	struct rte_mbuf *next;
+	uint32_t ts;  /* enqueue time, tsc >> TS_SHIFT */
+	uint32_t len; /* cost in bytes (frame + overhead) */
+};
+
+/* plan as the data path reads it; every field is written with an atomic store */
+struct shp_plan {
+	uint64_t down_rate_fp;
+	int64_t down_burst_fp;
+	uint64_t down_inv_fp;
+	uint64_t up_rate_fp;
+	int64_t up_burst_fp;
+	uint32_t quantum;                     /* DRR bytes per turn among subscribers */
+	uint32_t weight;                      /* plan weight (beam share) */
+	uint32_t cls_quantum[SKY_MAX_CLASSES]; /* DRR bytes per turn among classes 1.. */
+	uint64_t down_bps;                    /* control path: stats */
+	uint64_t up_bps;
+} __rte_cache_aligned;
+
+/* per class, fixed at create */
+struct shp_class {
+	uint32_t qlimit;
+	uint8_t aqm;
+	uint32_t target_ts;   /* CoDel, in ts units */
+	uint32_t interval_ts;
+	uint32_t red_min_fp;  /* RED: average queue (packets << 8) */
+	uint32_t red_max_fp;
+	uint32_t red_maxp;    /* probability at max, of 2^32 */
+	uint32_t red_slope;   /* maxp / (max - min) per (1 << 8) of avg, of 2^32 */
+	uint32_t codel_law[CODEL_TAB]; /* interval / sqrt(k) in ts units, k = 1.. */
+};
+
+struct shp_q {
+	struct rte_mbuf *head;
+	struct rte_mbuf *tail;
+};
+
+/* CoDel (RFC 8289) state per class queue; RED keeps its average in `avg` */
+struct shp_aqm {
+	uint32_t first_above; /* 0 = not above target */
+	uint32_t drop_next;
+	uint32_t count;
+	uint16_t lastcount;
+	uint8_t dropping;
+	uint8_t pad;
+};
+
+enum { SLOT_FREE = 0, SLOT_IDLE, SLOT_ACTIVE, SLOT_SLEEP };
+
+/* shaping state of one active subscriber on one worker and output */
+struct shp_slot {
+	/* line 0: scheduler */
+	int64_t tokens;
+	uint64_t last;
+	int32_t deficit;
+	uint32_t next;        /* active list, wheel bucket or free list link */
+	uint32_t sub;
+	uint16_t plan, beam;
+	uint8_t state, out, nonempty, cur_cls;
+	uint8_t in_turn, pad[3];
+	uint32_t backlog_pkts;
+	uint32_t backlog_bytes;
+	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
+	uint32_t idle_prev, idle_next;
+	uint64_t free_at;     /* IDLE: may be reused from this time on */
+	/* line 1: counters since the slot was taken, folded into shp_subctr at release */
+	uint64_t ctr[4];      /* offered pkts, offered bytes, sent pkts, sent bytes */
+	uint16_t qn[SKY_MAX_CLASSES];
+	int32_t cls_deficit[SKY_MAX_CLASSES];
+	struct shp_q q[SKY_MAX_CLASSES];
+	struct shp_aqm aqm[SKY_MAX_CLASSES];
+} __rte_cache_aligned;
+
+/* downstream beam bucket of one (worker, out, beam) */
+struct shp_shard {
+	/* data path (worker) */
+	int64_t tokens;
+	uint64_t last;
+	uint32_t head, tail;   /* active list (DRR order) */
+	uint32_t n_active;     /* subscribers ACTIVE or SLEEPing */
+	uint32_t pad;
+	uint64_t active_weight;
+	uint64_t limited;      /* times the beam bucket ran dry with subscribers waiting */
+	uint64_t ctr[6];       /* offered pkts/bytes, sent pkts/bytes, tail, aqm drops */
+	int64_t queued_pkts;
+	int64_t queued_bytes;
+	/* written by the control plane */
+	uint64_t rate_fp __rte_cache_aligned;
+	int64_t burst_fp;
+	uint64_t share_bps;
+} __rte_cache_aligned;
+
+enum { SC_OFF_PKTS, SC_OFF_BYTES, SC_SENT_PKTS, SC_SENT_BYTES, SC_TAIL, SC_AQM };
+
+/* upstream (return link) bucket of one (worker, beam) */
+struct shp_upshard {
+	int64_t tokens;
+	uint64_t last;
+	uint64_t pass_pkts, pass_bytes;
+	uint64_t drops_sub;   /* police drops by the subscriber's bucket */
+	uint64_t drops_beam;  /* police drops by the beam's bucket */
+	uint64_t rate_fp __rte_cache_aligned;
+	int64_t burst_fp;
+	uint64_t share_bps;
+} __rte_cache_aligned;
+
+/* upstream policer of one subscriber on one worker */
+struct shp_pol {
+	int64_t tokens;
+	uint64_t last;
+	uint64_t pass_pkts;
+	uint64_t pass_bytes;
+	uint64_t drops;
+	uint64_t pad[3];
+} __rte_cache_aligned;
+
+/* downstream counters of one subscriber on one worker (folded from slots) */
+struct shp_subctr {
+	uint64_t ctr[6];                 /* as shard ctr[] */
+	uint32_t cls_tail[SKY_MAX_CLASSES];
+	uint32_t cls_aqm[SKY_MAX_CLASSES];
+};
+
+struct shp_out {
+	uint32_t *idx;              /* [cap + 1]: sub -> slot (0 = none) */
+	struct shp_shard *shard;    /* [n_beams] */
+	uint32_t *wheel;            /* [WHEEL_SIZE] */
+	uint64_t active_mask;       /* beams with a non-empty active list */
+	uint64_t wheel_tick;        /* last tick processed */
+	uint32_t rr;                /* beam to start with */
+} __rte_cache_aligned;
+
+struct shp_worker {
+	struct shp_slot *slots;     /* [n_slots], slot 0 unused */
+	uint32_t n_slots;
+	uint32_t free_head;
+	uint32_t n_free;
+	uint32_t idle_head, idle_tail;
+	uint64_t pool_full;         /* packets dropped because no slot was free */
+	uint64_t buf_full;          /* packets dropped because max_queued_per_worker was hit */
+	uint32_t queued;            /* packets held in all queues of this worker */
+	uint64_t aqm_drops;
+	struct shp_out *out;        /* [n_out] */
+	struct shp_subctr *subctr;  /* [cap + 1] */
+	struct shp_pol *pol;        /* [cap + 1] */
+	struct shp_upshard *up;     /* [n_beams] */
+} __rte_cache_aligned;
+
+/* control plane rebalance memory per shard */
+struct shp_cpshard {
+	uint64_t prev_bytes;
+	uint64_t prev_limited;
+	uint64_t rate_Bps;   /* measured, bytes/s */
+	int limited;         /* the shard's bucket ran dry during the last period */
+};
+
+struct sky_shaper {
+	/* read by the data path */
+	struct sky_shaper_params p;
+	unsigned int n_plans, n_beams, n_classes, n_workers, n_out;
+	uint32_t cap;               /* index of the unknown aggregate = sub_capacity */
+	int mbuf_off;               /* dynamic field offset */
+	uint32_t overhead;
+	unsigned int tick_shift;
+	uint64_t max_sleep_tsc;
+	struct shp_plan *plans;     /* [SKY_MAX_PLANS] */
+	struct shp_class cls[SKY_MAX_CLASSES];
+	struct shp_worker *w;       /* [n_workers] */
+
+	/* control path only */
+	uint64_t hz;
+	struct sky_plan *cp_plans;  /* [SKY_MAX_PLANS] */
+	struct sky_beam *cp_beams;  /* [n_beams] */
+	struct shp_cpshard *cp_down; /* [n_beams][n_workers * n_out] */
+	struct shp_cpshard *cp_up;   /* [n_beams][n_workers] */
+	uint64_t last_rebalance;
+	struct sky_subs *subs;
+	uint64_t *cp_subrate;       /* [2 * (cap + 1)]: sent bytes, tsc at last show */
+	uint64_t beam_rate_prev[SKY_MAX_BEAMS][3]; /* sent bytes, tsc, measured bps */
+	int registered;
+	void (*on_destroy)(struct sky_shaper *sh); /* set by sky_shaper_register */
+};
+
+static inline struct shp_mdyn *
+mdyn(const struct sky_shaper *sh, struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, sh->mbuf_off, struct shp_mdyn *);
+}
+
+/* bytes/s -> fixed-point bytes per cycle */
+static inline uint64_t
+shp_rate_fp(uint64_t bps, uint64_t hz)
+{
+	unsigned __int128 r = ((unsigned __int128)bps << FP) / ((unsigned __int128)hz * 8);
+
+	if (r == 0 && bps != 0)
+		r = 1;
+	return (uint64_t)r;
+}
+
+static inline uint64_t
+shp_inv_fp(uint64_t rate_fp)
+{
+	return rate_fp ? UINT64_MAX / rate_fp : UINT64_MAX;
+}
+
+/* refill a bucket at now; buckets never exceed burst */
+static inline void
+shp_refill(int64_t *tokens, uint64_t *last, uint64_t now, uint64_t rate_fp, int64_t burst_fp)
+{
+	uint64_t dt = now - *last;
+	unsigned __int128 add;
+	int64_t room;
+
+	if ((int64_t)dt <= 0)
+		return;
+	*last = now;
+	room = burst_fp - *tokens;
+	if (room <= 0) {
+		*tokens = burst_fp;
+		return;
+	}
+	add = (unsigned __int128)dt * rate_fp;
+	if (add >= (unsigned __int128)room)
+		*tokens = burst_fp;
+	else
+		*tokens += (int64_t)add;
+}
+
+/* shaper.c helpers used by the control commands */
+void shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st);
+void shp_free_queues(struct sky_shaper *sh);
+
+#endif /* SKY_SHAPER_PRIV_H */
