@@ -205,6 +205,41 @@ test_empty_is_empty_map(void **state)
 	}
 }
 
+/* Forms that are plain enough: each gives key b with value and line as listed. */
+static void
+test_accepted_forms(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *value;
+		unsigned int line;
+	} cases[] = {
+		{ "a: 1\r\nb: x\r\n", "x", 2 },                 /* CRLF */
+		{ "\xef\xbb\xbf" "a: 1\nb: x\n", "x", 2 },      /* UTF-8 byte order mark */
+		{ "%YAML 1.1\n---\na: 1\nb: x\n...\n", "x", 4 }, /* directive, end marker */
+		{ "# c\n\n  # c\nb: x # trailing comment\n", "x", 4 },
+		{ "{a: 1, b: x}\n", "x", 1 },                    /* flow root */
+		{ "b: 'it''s'\n", "it's", 1 },
+		{ "b: \"caf\\u00e9\"\n", "caf\xc3\xa9", 1 },
+		{ "b: >\n  folded\n  text\n", "folded text\n", 1 },
+		{ "a:\n  - 1\nb:\n  x\n", "x", 3 },            /* value on the next line: key's line */
+		{ "b: no\n", "no", 1 },                          /* stays text: no YAML typing */
+		{ "b: 0o17\n", "0o17", 1 },
+		{ "b: ~x\n", "~x", 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sky_cfg *cfg = load_ok(cases[i].text);
+		const struct sky_cfg_node *b = sky_cfg_get(cfg->root, "b");
+
+		assert_non_null(b);
+		assert_string_equal(sky_cfg_str(b), cases[i].value);
+		assert_int_equal(sky_cfg_line(b), cases[i].line);
+		sky_cfg_free(cfg);
+	}
+}
+
 /* ------------------------------------------------------------------ tree, paths, lines */
 
 static const char tree_text[] =
@@ -1090,6 +1125,7 @@ main(void)
 		cmocka_unit_test(test_fail_first_error_wins),
 		cmocka_unit_test(test_long_value_echo),
 		cmocka_unit_test(test_empty_is_empty_map),
+		cmocka_unit_test(test_accepted_forms),
 		cmocka_unit_test(test_tree_paths_lines),
 		cmocka_unit_test(test_big_map),
 		cmocka_unit_test(test_load_files),
