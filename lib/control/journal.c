@@ -381,7 +381,7 @@ save_dropped(const char *buf, size_t len, char *saved, size_t savedlen)
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 0; i < 100 && fd < 0; i++) {
+	for (int i = 0; i < 10000 && fd < 0; i++) {
 		if (i == 0)
 			snprintf(path, sizeof(path), "%s/%s.dropped-%s", state_dir, JOURNAL_NAME,
 				 ts);

@@ -1,0 +1,1641 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/control: registry and dispatch, journal (append, replay, torn and corrupt records),
+ * the Unix socket server over real sockets, Prometheus metrics over real HTTP, and the
+ * built skygatectl binary against a server in a child process.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <rte_log.h>
+
+#include "sky_build_config.h"
+#include "skygate/control.h"
+#include "skygate/runtime.h"
+
+static char tmpdir[64];
+
+/* --- commands the tests register --- */
+
+#define KV_MAX 16
+static struct {
+	char key[32];
+	char value[64];
+} kv[KV_MAX];
+static int n_kv;
+static char kv_log[64][100]; /* "a=1" per applied set, in order */
+static int n_kv_log;
+static int kv_replays;       /* sets applied with call->replay == 1 */
+static char loaded_path[256];
+static int load_replay;
+
+static json_t *
+words_array(int argc, char **argv)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < argc; i++)
+		json_array_append_new(a, json_string(argv[i]));
+	return a;
+}
+
+static int
+cmd_echo(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_pack("{s:s, s:o, s:i}", "cmd", (const char *)arg, "args",
+			    words_array(argc, argv), "replay", call->replay);
+	return 0;
+}
+
+static int
+cmd_fail(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_object(); /* must be freed by the dispatcher */
+	return sky_ctl_fail(call, "bad thing %s", argc > 0 ? argv[0] : "(none)");
+}
+
+static int
+cmd_fail_prefixed(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+		  json_t **result)
+{
+	return sky_ctl_fail(call, "prefixed: wrote its own prefix");
+}
+
+static int
+cmd_silent(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return -1;
+}
+
+static int
+cmd_errno(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return -EINVAL;
+}
+
+static int
+cmd_kv_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	int i;
+
+	if (argc != 2)
+		return sky_ctl_fail(call, "expected KEY VALUE, got %d words", argc);
+	if (strcmp(argv[1], "refuse") == 0)
+		return sky_ctl_fail(call, "value 'refuse' refused");
+	for (i = 0; i < n_kv; i++)
+		if (strcmp(kv[i].key, argv[0]) == 0)
+			break;
+	if (i == n_kv) {
+		if (n_kv == KV_MAX)
+			return sky_ctl_fail(call, "full");
+		n_kv++;
+	}
+	snprintf(kv[i].key, sizeof(kv[i].key), "%s", argv[0]);
+	snprintf(kv[i].value, sizeof(kv[i].value), "%s", argv[1]);
+	if (n_kv_log < 64)
+		snprintf(kv_log[n_kv_log++], sizeof(kv_log[0]), "%s=%s", argv[0], argv[1]);
+	kv_replays += call->replay;
+	return 0;
+}
+
+/* "file load PATH": pretends to copy PATH into the state dir and journals the copy */
+static int
+cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	char copy[256];
+	const char *words[3] = { "file", "load", copy };
+
+	if (argc != 1)
+		return sky_ctl_fail(call, "expected PATH");
+	snprintf(loaded_path, sizeof(loaded_path), "%s", argv[0]);
+	load_replay = call->replay;
+	if (!call->replay) {
+		snprintf(copy, sizeof(copy), "%s/copied.obj", sky_ctl_state_dir());
+		assert_int_equal(sky_ctl_journal_as(call, 3, words), 0);
+	}
+	*result = json_pack("{s:s}", "loaded", argv[0]);
+	return 0;
+}
+
+static int
+cmd_whoami(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_pack("{s:I, s:I}", "uid", (json_int_t)call->uid, "pid",
+			    (json_int_t)call->pid);
+	return 0;
+}
+
+static int
+cmd_array(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_pack("[{s:s, s:i}, {s:s, s:i, s:b}]", "name", "beam1", "rate", 1000000000,
+			    "name", "b2", "rate", 5, "up", 1);
+	return 0;
+}
+
+static int
+cmd_obj(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_pack("{s:s, s:i, s:{s:i, s:s}, s:[s, s]}", "name", "sat0", "count", 42,
+			    "nested", "a", 1, "long_key", "v", "list", "x", "y");
+	return 0;
+}
+
+static int
+cmd_big(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	size_t n = 3u << 20;
+	char *s = malloc(n + 1);
+
+	memset(s, 'x', n);
+	s[n] = '\0';
+	*result = json_pack("{s:s%}", "blob", s, n);
+	free(s);
+	return 0;
+}
+
+static int
+cmd_sleep(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	usleep(1500 * 1000);
+	return 0;
+}
+
+static int ext_calls;
+
+static void
+ext_add(void *arg, int argc, char **argv, json_t *result)
+{
+	ext_calls++;
+	json_object_set_new(result, (const char *)arg, json_integer(argc));
+}
+
+static void
+metrics_test_writer(void *arg, FILE *out)
+{
+	fprintf(out, "# HELP skygate_test_things Things.\n# TYPE skygate_test_things gauge\n"
+		     "skygate_test_things %d\n",
+		*(int *)arg);
+}
+
+static int metric_value = 7;
+
+static const struct {
+	const char *cmd, *usage;
+	unsigned int flags;
+	sky_ctl_fn fn;
+	void *arg;
+} test_cmds[] = {
+	{ "echo", "[WORDS...]", 0, cmd_echo, "echo" },
+	{ "map", "", 0, cmd_echo, "map" },
+	{ "map update", "NAME KEY VALUE", SKY_CTL_F_JOURNAL, cmd_echo, "map update" },
+	{ "map update all", "", 0, cmd_echo, "map update all" },
+	{ "fail", "X", 0, cmd_fail, NULL },
+	{ "prefixed", "", 0, cmd_fail_prefixed, NULL },
+	{ "silent", "", 0, cmd_silent, NULL },
+	{ "errno", "", 0, cmd_errno, NULL },
+	{ "kv set", "KEY VALUE", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL },
+	{ "file load", "PATH", SKY_CTL_F_JOURNAL, cmd_file_load, NULL },
+	{ "whoami", "", 0, cmd_whoami, NULL },
+	{ "array", "", 0, cmd_array, NULL },
+	{ "obj", "", 0, cmd_obj, NULL },
+	{ "big", "", 0, cmd_big, NULL },
+	{ "sleep", "", 0, cmd_sleep, NULL },
+};
+
+static void
+kv_reset(void)
+{
+	n_kv = 0;
+	n_kv_log = 0;
+	kv_replays = 0;
+	loaded_path[0] = '\0';
+	load_replay = -1;
+}
+
+static int
+setup(void **state)
+{
+	kv_reset();
+	for (size_t i = 0; i < sizeof(test_cmds) / sizeof(test_cmds[0]); i++)
+		assert_int_equal(sky_ctl_register(test_cmds[i].cmd, test_cmds[i].usage,
+						  "test command", test_cmds[i].flags,
+						  test_cmds[i].fn, test_cmds[i].arg),
+				 0);
+	assert_int_equal(sky_metrics_register("test", metrics_test_writer, &metric_value), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	sky_ctl_journal_close();
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	sky_metrics_http_close();
+	return 0;
+}
+
+/* --- helpers --- */
+
+static json_t *
+dispatch_str(const char *req)
+{
+	json_t *r = json_loads(req, 0, NULL), *reply;
+
+	reply = sky_ctl_dispatch(r, 0, 0);
+	json_decref(r);
+	assert_non_null(reply);
+	return reply;
+}
+
+static json_t *
+dispatch_words(const char *line, int replay)
+{
+	char buf[1024], *argv[SKY_CTL_MAX_ARGS + 8], *save = NULL, *w;
+	int argc = 0;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (w = strtok_r(buf, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	return sky_ctl_dispatch_argv(argc, argv, 0, 0, replay);
+}
+
+static void
+assert_ok(json_t *reply)
+{
+	if (!json_is_true(json_object_get(reply, "ok")))
+		fail_msg("expected ok, got %s", json_string_value(json_object_get(reply, "error")));
+}
+
+static void
+assert_error(json_t *reply, const char *want)
+{
+	const char *e = json_string_value(json_object_get(reply, "error"));
+
+	assert_true(json_is_false(json_object_get(reply, "ok")));
+	assert_non_null(e);
+	if (strstr(e, want) == NULL)
+		fail_msg("error '%s' does not contain '%s'", e, want);
+	assert_null(json_object_get(reply, "result"));
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+static void
+spill(const char *path, const char *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
+}
+
+static void
+rm_rf(const char *path)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Count state-dir files whose name starts with prefix (and delete them if asked). */
+static int
+count_files(const char *dir, const char *prefix, int del)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		n++;
+		if (del) {
+			char p[512];
+
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Capture skygate's log (rte_log) into a memory buffer. */
+static char *log_buf;
+static size_t log_len;
+static FILE *log_f;
+
+static void
+log_start(void)
+{
+	log_f = open_memstream(&log_buf, &log_len);
+	assert_non_null(log_f);
+	rte_openlog_stream(log_f);
+}
+
+static char *
+log_stop(void)
+{
+	rte_openlog_stream(NULL);
+	fclose(log_f);
+	log_f = NULL;
+	return log_buf; /* caller frees */
+}
+
+static unsigned long long
+metric(const char *name)
+{
+	char *text = sky_metrics_render(NULL), *p, want[128];
+	unsigned long long v = ~0ULL;
+
+	assert_non_null(text);
+	snprintf(want, sizeof(want), "\n%s ", name);
+	p = strstr(text, want);
+	if (p != NULL)
+		v = strtoull(p + strlen(want), NULL, 10);
+	free(text);
+	if (v == ~0ULL)
+		fail_msg("metric %s not rendered", name);
+	return v;
+}
+
+/* --- registry and dispatch --- */
+
+static void
+test_bad_requests(void **state)
+{
+	static char many[4096];
+	static const struct {
+		const char *req;
+		const char *error;
+	} cases[] = {
+		{ "[1, 2]", "request is not a JSON object" },
+		{ "\"help\"", "request is not a JSON object" },
+		{ "42", "request is not a JSON object" },
+		{ "{}", "request has no \"argv\"" },
+		{ "{\"args\": [\"help\"]}", "request has no \"argv\"" },
+		{ "{\"argv\": \"help\"}", "\"argv\" is not an array" },
+		{ "{\"argv\": {\"0\": \"help\"}}", "\"argv\" is not an array" },
+		{ "{\"argv\": null}", "\"argv\" is not an array" },
+		{ "{\"argv\": []}", "empty argv" },
+		{ "{\"argv\": [1]}", "argv[0] is not a string" },
+		{ "{\"argv\": [\"help\", null]}", "argv[1] is not a string" },
+		{ "{\"argv\": [\"echo\", [\"x\"]]}", "argv[1] is not a string" },
+		{ "{\"argv\": [\"echo\", {}]}", "argv[1] is not a string" },
+		{ "{\"argv\": [\"foo\", \"bar\"]}", "unknown command 'foo bar' (try 'help')" },
+		{ "{\"argv\": [\"mapx\"]}", "unknown command 'mapx'" },
+		{ "{\"argv\": [\"\"]}", "unknown command ''''" },
+		{ "{\"argv\": [\"fail\", \"x\"]}", "fail: bad thing x" },
+		{ "{\"argv\": [\"prefixed\"]}", "prefixed: wrote its own prefix" },
+		{ "{\"argv\": [\"silent\"]}", "silent: failed" },
+		{ "{\"argv\": [\"errno\"]}", "errno: failed: Invalid argument" },
+		{ "{\"argv\": [\"kv\", \"set\", \"a\"]}", "kv set: expected KEY VALUE, got 1 words" },
+		{ "{\"argv\": [\"help\", \"nosuch\"]}", "no command starts with 'nosuch'" },
+		{ "{\"argv\": [\"metrics\", \"x\"]}", "unexpected argument 'x'" },
+		{ many, "too many arguments: 65 (at most 64)" },
+	};
+	size_t off;
+	json_t *reply;
+
+	off = (size_t)snprintf(many, sizeof(many), "{\"argv\": [\"echo\"");
+	for (int i = 1; i < SKY_CTL_MAX_ARGS + 1; i++)
+		off += (size_t)snprintf(many + off, sizeof(many) - off, ", \"w%d\"", i);
+	snprintf(many + off, sizeof(many) - off, "]}");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		reply = dispatch_str(cases[i].req);
+		assert_error(reply, cases[i].error);
+		json_decref(reply);
+	}
+	/* a prefix must not be doubled */
+	reply = dispatch_str("{\"argv\": [\"prefixed\"]}");
+	assert_null(strstr(json_string_value(json_object_get(reply, "error")),
+			   "prefixed: prefixed"));
+	json_decref(reply);
+	/* NULL request, NULL argv */
+	reply = sky_ctl_dispatch(NULL, 0, 0);
+	assert_error(reply, "not a JSON object");
+	json_decref(reply);
+	reply = sky_ctl_dispatch_argv(0, NULL, 0, 0, 0);
+	assert_error(reply, "empty argv");
+	json_decref(reply);
+	/* exactly SKY_CTL_MAX_ARGS words are fine */
+	strcpy(strrchr(many, ','), "]}");
+	reply = dispatch_str(many);
+	assert_ok(reply);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(reply, "result"),
+							 "args")),
+			 SKY_CTL_MAX_ARGS - 1);
+	json_decref(reply);
+}
+
+static void
+test_register(void **state)
+{
+	static const struct {
+		const char *name;
+		int rc;
+	} cases[] = {
+		{ "", -EINVAL },
+		{ " lead", -EINVAL },
+		{ "trail ", -EINVAL },
+		{ "two  spaces", -EINVAL },
+		{ "ctl\nchar", -EINVAL },
+		{ "echo", -EEXIST },
+		{ "map update", -EEXIST },
+		{ "help", -EEXIST },
+		{ "metrics", -EEXIST },
+		{ "new one", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(sky_ctl_register(cases[i].name, "", "", 0, cmd_echo, "x"),
+				 cases[i].rc);
+	assert_int_equal(sky_ctl_register(NULL, "", "", 0, cmd_echo, NULL), -EINVAL);
+	assert_int_equal(sky_ctl_register("nofn", "", "", 0, NULL, NULL), -EINVAL);
+	assert_int_equal(sky_ctl_extend("nosuch", ext_add, "k"), -ENOENT);
+	assert_int_equal(sky_ctl_extend("map update al", ext_add, "k"), -ENOENT);
+	assert_int_equal(sky_ctl_extend("echo", NULL, NULL), -EINVAL);
+	assert_int_equal(sky_metrics_register("test", metrics_test_writer, NULL), -EEXIST);
+	assert_int_equal(sky_metrics_register("", metrics_test_writer, NULL), -EINVAL);
+	assert_int_equal(sky_metrics_register("x", NULL, NULL), -EINVAL);
+}
+
+static void
+test_longest_prefix(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *cmd;
+		int n_args;
+		const char *first_arg;
+	} cases[] = {
+		{ "map", "map", 0, NULL },
+		{ "map show x", "map", 2, "show" },
+		{ "map upd", "map", 1, "upd" },
+		{ "map update", "map update", 0, NULL },
+		{ "map update a b c", "map update", 3, "a" },
+		{ "map update all", "map update all", 0, NULL },
+		{ "map update all x", "map update all", 1, "x" },
+		{ "map update alls", "map update", 1, "alls" },
+		{ "echo map update", "echo", 2, "map" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *reply = dispatch_words(cases[i].line, 0), *res, *args;
+
+		assert_ok(reply);
+		res = json_object_get(reply, "result");
+		args = json_object_get(res, "args");
+		assert_string_equal(json_string_value(json_object_get(res, "cmd")), cases[i].cmd);
+		assert_int_equal(json_array_size(args), cases[i].n_args);
+		if (cases[i].first_arg)
+			assert_string_equal(json_string_value(json_array_get(args, 0)),
+					    cases[i].first_arg);
+		json_decref(reply);
+	}
+}
+
+static void
+test_extenders(void **state)
+{
+	json_t *reply, *res;
+
+	ext_calls = 0;
+	assert_int_equal(sky_ctl_extend("map", ext_add, "ext1"), 0);
+	assert_int_equal(sky_ctl_extend("map", ext_add, "ext2"), 0);
+	assert_int_equal(sky_ctl_extend("fail", ext_add, "never"), 0);
+	assert_int_equal(sky_ctl_extend("array", ext_add, "never"), 0);
+
+	/* failures and array results are not extended */
+	reply = dispatch_words("fail x", 0);
+	assert_error(reply, "bad thing x");
+	json_decref(reply);
+	reply = dispatch_words("array", 0);
+	assert_ok(reply);
+	assert_true(json_is_array(json_object_get(reply, "result")));
+	json_decref(reply);
+	assert_int_equal(ext_calls, 0);
+	/* "map update" is another command: not extended by "map"'s extenders */
+	reply = dispatch_words("map update a b c", 0);
+	assert_null(json_object_get(json_object_get(reply, "result"), "ext1"));
+	json_decref(reply);
+	assert_int_equal(ext_calls, 0);
+
+	reply = dispatch_words("map show x", 0);
+	assert_ok(reply);
+	res = json_object_get(reply, "result");
+	assert_string_equal(json_string_value(json_object_get(res, "cmd")), "map");
+	assert_int_equal(json_integer_value(json_object_get(res, "ext1")), 2);
+	assert_int_equal(json_integer_value(json_object_get(res, "ext2")), 2);
+	assert_int_equal(ext_calls, 2);
+	json_decref(reply);
+}
+
+static void
+test_help_and_metrics(void **state)
+{
+	json_t *reply, *list, *e;
+	const char *prev = "";
+	size_t i;
+	int seen_help = 0, seen_kv = 0;
+	const char *text;
+
+	reply = dispatch_words("help", 0);
+	assert_ok(reply);
+	list = json_object_get(reply, "result");
+	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 2);
+	json_array_foreach(list, i, e) {
+		const char *c = json_string_value(json_object_get(e, "command"));
+
+		assert_true(strcmp(prev, c) < 0); /* sorted */
+		prev = c;
+		seen_help += strcmp(c, "help") == 0;
+		if (strcmp(c, "kv set") == 0) {
+			seen_kv = 1;
+			assert_string_equal(json_string_value(json_object_get(e, "usage")),
+					    "KEY VALUE");
+			assert_string_equal(json_string_value(json_object_get(e, "help")),
+					    "test command");
+		}
+	}
+	assert_true(seen_help && seen_kv);
+	json_decref(reply);
+
+	/* "help map" lists map and its sub-commands; "help map update" only those */
+	reply = dispatch_words("help map", 0);
+	assert_ok(reply);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 3);
+	json_decref(reply);
+	reply = dispatch_words("help map update", 0);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 2);
+	json_decref(reply);
+
+	reply = dispatch_words("metrics", 0);
+	assert_ok(reply);
+	text = json_string_value(json_object_get(json_object_get(reply, "result"), "text"));
+	assert_non_null(text);
+	assert_non_null(strstr(text, "# TYPE skygate_test_things gauge\nskygate_test_things 7\n"));
+	assert_non_null(strstr(text, "# TYPE skygate_control_requests_total counter\n"));
+	assert_non_null(strstr(text, "skygate_control_clients 0\n"));
+	json_decref(reply);
+	metric_value = 9;
+	assert_int_equal(metric("skygate_test_things"), 9);
+	{
+		unsigned long long req = metric("skygate_control_requests_total");
+		unsigned long long err = metric("skygate_control_errors_total");
+
+		json_decref(dispatch_words("nosuch", 0));
+		json_decref(dispatch_words("echo", 0));
+		assert_int_equal(metric("skygate_control_requests_total"), req + 2);
+		assert_int_equal(metric("skygate_control_errors_total"), err + 1);
+	}
+}
+
+static void
+test_crc32(void **state)
+{
+	/* the standard check value, and chaining */
+	assert_int_equal(sky_ctl_crc32(0, "123456789", 9), 0xcbf43926u);
+	assert_int_equal(sky_ctl_crc32(sky_ctl_crc32(0, "1234", 4), "56789", 5), 0xcbf43926u);
+	assert_int_equal(sky_ctl_crc32(0, "", 0), 0);
+}
+
+/* --- journal --- */
+
+static char state_dir[128];
+
+static void
+journal_fresh(void)
+{
+	char err[256];
+
+	snprintf(state_dir, sizeof(state_dir), "%s/state/sub", tmpdir);
+	rm_rf(state_dir);
+	assert_int_equal(sky_ctl_journal_open(state_dir, err, sizeof(err)), 0);
+	assert_string_equal(sky_ctl_state_dir(), state_dir);
+	assert_int_equal(sky_ctl_journal_size(), 0);
+}
+
+static int
+journal_reopen_replay(void)
+{
+	char err[256];
+	int n;
+
+	sky_ctl_journal_close();
+	assert_null(sky_ctl_state_dir());
+	assert_int_equal(sky_ctl_journal_open(state_dir, err, sizeof(err)), 0);
+	kv_reset();
+	n = sky_ctl_journal_replay(err, sizeof(err));
+	assert_true(n >= 0);
+	return n;
+}
+
+static void
+test_journal_errors(void **state)
+{
+	char err[256], path[256];
+
+	assert_int_equal(sky_ctl_journal_replay(err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not open"));
+	assert_true(sky_ctl_journal_open("", err, sizeof(err)) < 0);
+	/* a file where the state directory should be */
+	snprintf(path, sizeof(path), "%s/notadir", tmpdir);
+	spill(path, "x", 1);
+	assert_true(sky_ctl_journal_open(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, path));
+	/* a directory where the journal file should be */
+	snprintf(path, sizeof(path), "%s/jdir", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/jdir/journal", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/jdir", tmpdir);
+	assert_true(sky_ctl_journal_open(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "journal"));
+	assert_null(sky_ctl_state_dir());
+	/* without a journal, journaled commands still work (tests, --check) */
+	json_t *reply = dispatch_words("kv set a 1", 0);
+
+	assert_ok(reply);
+	json_decref(reply);
+}
+
+static void
+test_journal_replay(void **state)
+{
+	static const char *const ops[] = {
+		"kv set a 1", "echo not journaled", "kv set b 2", "kv set c refuse", /* fails */
+		"map update m k v", "kv set a 3",
+	};
+	char *log;
+	long size;
+	json_t *reply;
+	struct stat st;
+
+	journal_fresh();
+	log_start();
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		json_decref(dispatch_words(ops[i], 0));
+	log = log_stop();
+	/* every applied change has an audit line with who and what */
+	assert_non_null(strstr(log, "AUDIT "));
+	assert_non_null(strstr(log, "uid=0 kv set a 1\n"));
+	assert_non_null(strstr(log, "uid=0 map update m k v\n"));
+	assert_null(strstr(log, "refuse"));
+	assert_null(strstr(log, "echo"));
+	free(log);
+	assert_int_equal(n_kv_log, 3);
+	size = sky_ctl_journal_size();
+	assert_true(size > 0);
+	assert_int_equal(stat(state_dir, &st), 0);
+
+	/* replay: same order, replay flag set, nothing re-journaled */
+	assert_int_equal(journal_reopen_replay(), 4);
+	assert_int_equal(n_kv_log, 3);
+	assert_string_equal(kv_log[0], "a=1");
+	assert_string_equal(kv_log[1], "b=2");
+	assert_string_equal(kv_log[2], "a=3");
+	assert_int_equal(kv_replays, 3);
+	assert_int_equal(sky_ctl_journal_size(), size);
+	assert_int_equal(count_files(state_dir, "journal.dropped", 0), 0);
+
+	/* a record whose command fails on replay is skipped, the rest applied */
+	sky_ctl_unregister_all();
+	assert_int_equal(sky_ctl_register("kv set", "", "", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL),
+			 0);
+	log_start();
+	assert_int_equal(journal_reopen_replay(), 3);
+	log = log_stop();
+	assert_non_null(strstr(log, "record #3 'map update m k v' failed on replay"));
+	free(log);
+	assert_int_equal(n_kv_log, 3);
+
+	/* appends continue after replay */
+	reply = dispatch_words("kv set d 4", 0);
+	assert_ok(reply);
+	json_decref(reply);
+	assert_true(sky_ctl_journal_size() > size);
+	assert_int_equal(journal_reopen_replay(), 4);
+	assert_string_equal(kv_log[3], "d=4");
+}
+
+static void
+test_journal_as(void **state)
+{
+	char want[256], *text;
+	json_t *reply;
+
+	journal_fresh();
+	reply = dispatch_words("file load /tmp/policy.bpf.o", 0);
+	assert_ok(reply);
+	json_decref(reply);
+	assert_string_equal(loaded_path, "/tmp/policy.bpf.o");
+	assert_int_equal(load_replay, 0);
+	/* journal_as on a failing call is dropped with it */
+	reply = dispatch_words("file load", 0);
+	assert_error(reply, "expected PATH");
+	json_decref(reply);
+
+	snprintf(want, sizeof(want), "%s/journal", state_dir);
+	text = slurp(want, NULL);
+	assert_non_null(text);
+	snprintf(want, sizeof(want), "\"argv\":[\"file\",\"load\",\"%s/copied.obj\"]", state_dir);
+	assert_non_null(strstr(text, want));
+	assert_null(strstr(text, "/tmp/policy.bpf.o"));
+	free(text);
+
+	assert_int_equal(journal_reopen_replay(), 1);
+	snprintf(want, sizeof(want), "%s/copied.obj", state_dir);
+	assert_string_equal(loaded_path, want);
+	assert_int_equal(load_replay, 1);
+
+	/* bad journal_as arguments */
+	{
+		struct sky_ctl_call call;
+		const char *w[1] = { NULL };
+
+		memset(&call, 0, sizeof(call));
+		assert_int_equal(sky_ctl_journal_as(&call, 0, w), -EINVAL);
+		assert_int_equal(sky_ctl_journal_as(&call, 1, w), -EINVAL);
+		assert_int_equal(sky_ctl_journal_as(&call, SKY_CTL_MAX_ARGS + 1, w), -EINVAL);
+		assert_int_equal(call.journal_argc, 0);
+	}
+}
+
+/* Truncate the journal at every byte of its last record: the earlier records replay. */
+static void
+test_journal_torn(void **state)
+{
+	char path[256], *full, *log;
+	size_t full_len;
+	long two;
+	unsigned long long dropped0 = metric("skygate_control_journal_dropped_total");
+	json_t *reply;
+
+	journal_fresh();
+	json_decref(dispatch_words("kv set a 1", 0));
+	json_decref(dispatch_words("kv set b 2", 0));
+	two = sky_ctl_journal_size();
+	json_decref(dispatch_words("kv set c 3", 0));
+	snprintf(path, sizeof(path), "%s/journal", state_dir);
+	full = slurp(path, &full_len);
+	assert_int_equal((long)full_len, sky_ctl_journal_size());
+
+	for (size_t cut = (size_t)two; cut < full_len; cut++) {
+		sky_ctl_journal_close();
+		spill(path, full, cut);
+		log_start();
+		assert_int_equal(journal_reopen_replay(), 2);
+		log = log_stop();
+		assert_string_equal(kv_log[1], "b=2");
+		if (cut == (size_t)two) {
+			/* a clean cut between records is no damage */
+			assert_null(strstr(log, "journal"));
+			assert_int_equal(count_files(state_dir, "journal.dropped", 1), 0);
+		} else {
+			if (strstr(log, "torn last record") == NULL)
+				fail_msg("cut at %zu: no warning in '%s'", cut, log);
+			/* the torn bytes are saved aside and cut from the journal */
+			assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
+		}
+		free(log);
+		assert_int_equal(sky_ctl_journal_size(), two);
+	}
+	assert_int_equal(metric("skygate_control_journal_dropped_total"),
+			 dropped0 + full_len - (size_t)two - 1);
+	/* a new append after a torn record is replayed later */
+	reply = dispatch_words("kv set d 4", 0);
+	assert_ok(reply);
+	json_decref(reply);
+	assert_int_equal(journal_reopen_replay(), 3);
+	assert_string_equal(kv_log[2], "d=4");
+	free(full);
+}
+
+/* A damaged record in the middle: replay stops there, with a warning. */
+static void
+test_journal_corrupt(void **state)
+{
+	static const struct {
+		const char *what;
+		int record;     /* 0-based record to damage */
+		int offset;     /* byte offset in it; negative: from its end */
+		char byte;
+		int replayed;
+		const char *warning;
+	} cases[] = {
+		{ "flipped JSON byte", 1, 30, 'Z', 1, "CRC mismatch" },
+		{ "bad magic", 1, 3, 'X', 1, "bad header" },
+		{ "bad length", 1, 5, 'x', 1, "bad length" },
+		{ "bad CRC digit", 1, -3, 'g', 1, "bad CRC field" },
+		{ "missing newline", 1, -1, ' ', 1, "record not terminated" },
+		{ "first record", 0, 40, '#', 0, "CRC mismatch" },
+		{ "last record", 2, 40, '#', 2, "torn last record" },
+	};
+	char path[256], *full, *copy, *log, *rec[3];
+	size_t full_len;
+
+	journal_fresh();
+	json_decref(dispatch_words("kv set a 1", 0));
+	json_decref(dispatch_words("kv set b 2", 0));
+	json_decref(dispatch_words("kv set c 3", 0));
+	snprintf(path, sizeof(path), "%s/journal", state_dir);
+	full = slurp(path, &full_len);
+	/* record starts: each begins with "SKYJ " */
+	rec[0] = full;
+	rec[1] = strstr(full + 1, "SKYJ ");
+	rec[2] = strstr(rec[1] + 1, "SKYJ ");
+	assert_non_null(rec[2]);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t at;
+		char *end = cases[i].record < 2 ? rec[cases[i].record + 1] : full + full_len;
+
+		at = cases[i].offset >= 0 ? (size_t)(rec[cases[i].record] - full) + cases[i].offset
+					  : (size_t)(end - full) + cases[i].offset;
+		copy = malloc(full_len);
+		memcpy(copy, full, full_len);
+		if (cases[i].offset == -3) {
+			/* a non-hex digit in the header's CRC field */
+			char *nl = memchr(rec[cases[i].record], '\n', 40);
+
+			at = (size_t)(nl - full) - 2;
+		}
+		copy[at] = cases[i].byte;
+		sky_ctl_journal_close();
+		spill(path, copy, full_len);
+		log_start();
+		assert_int_equal(journal_reopen_replay(), cases[i].replayed);
+		log = log_stop();
+		if (strstr(log, cases[i].warning) == NULL)
+			fail_msg("%s: warning '%s' not in '%s'", cases[i].what, cases[i].warning,
+				 log);
+		free(log);
+		assert_int_equal(sky_ctl_journal_size(),
+				 (long)(rec[cases[i].record] - full));
+		assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
+		free(copy);
+	}
+	free(full);
+
+	/* garbage that is not a journal at all */
+	sky_ctl_journal_close();
+	spill(path, "hello\nworld\n", 12);
+	log_start();
+	assert_int_equal(journal_reopen_replay(), 0);
+	log = log_stop();
+	assert_non_null(strstr(log, "bad header"));
+	free(log);
+	assert_int_equal(sky_ctl_journal_size(), 0);
+}
+
+/* --- the socket server --- */
+
+static int
+client_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void
+send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		assert_true(n > 0);
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/*
+ * Read reply lines while running the server: returns after want lines (or EOF), with the
+ * lines in *out (malloc'd) and *eof set when the server closed the connection.
+ */
+static int
+pump_lines(struct sky_ctl_server *s, int fd, int want, char **out, size_t *out_len,
+	   int *eof)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int lines = 0;
+
+	*eof = 0;
+	for (int round = 0; round < 2000 && lines < want && !*eof; round++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		assert_true(sky_ctl_server_poll(s, 5) >= 0);
+		while (poll(&p, 1, 0) == 1) {
+			ssize_t n;
+
+			if (cap - len < 65536) {
+				cap *= 2;
+				buf = realloc(buf, cap);
+			}
+			n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT);
+			if (n <= 0) {
+				*eof = n == 0 || errno == ECONNRESET;
+				break;
+			}
+			for (ssize_t k = 0; k < n; k++)
+				lines += buf[len + k] == '\n';
+			len += (size_t)n;
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	if (out_len)
+		*out_len = len;
+	return lines;
+}
+
+static json_t *
+line_json(const char *buf, int idx)
+{
+	const char *p = buf;
+
+	for (int i = 0; i < idx; i++) {
+		p = strchr(p, '\n');
+		assert_non_null(p);
+		p++;
+	}
+	return json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, NULL);
+}
+
+static void
+test_server_open_errors(void **state)
+{
+	char err[256], path[256], big[200];
+	struct sky_ctl_server *s, *s2;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_null(sky_ctl_server_open(big, 0660, err, sizeof(err)));
+	assert_non_null(strstr(err, "longer than"));
+	assert_null(sky_ctl_server_open("", 0660, err, sizeof(err)));
+
+	/* a regular file in the way is not removed */
+	snprintf(path, sizeof(path), "%s/notasock", tmpdir);
+	spill(path, "x", 1);
+	assert_null(sky_ctl_server_open(path, 0660, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a socket"));
+	/* a stale socket (nobody listening) is replaced */
+	snprintf(path, sizeof(path), "%s/stale.sock", tmpdir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	/* a live one is not */
+	s2 = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_null(s2);
+	assert_non_null(strstr(err, "another process is listening"));
+	sky_ctl_server_close(s);
+	assert_int_equal(access(path, F_OK), -1);
+	/* a parent that cannot be created */
+	snprintf(path, sizeof(path), "%s/notasock/x.sock", tmpdir);
+	assert_null(sky_ctl_server_open(path, 0660, err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot create directory"));
+}
+
+static void
+test_server_roundtrip(void **state)
+{
+	char err[256], path[256], *out;
+	struct sky_ctl_server *s;
+	struct stat st;
+	json_t *r;
+	int fd, eof;
+	static const char two[] = "{\"argv\":[\"echo\",\"one\"]}\n\r\n  \n{\"argv\":[\"whoami\"]}\n";
+	static const char split[] = "{\"argv\":[\"echo\",\"split\",\"\\u00e9\"]}\n";
+
+	snprintf(path, sizeof(path), "%s/run/sub/ctl.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0660, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+	/* nothing to do: poll times out */
+	assert_int_equal(sky_ctl_server_poll(s, 1), 0);
+
+	fd = client_connect(path);
+	/* two requests (and blank lines) in one write */
+	send_all(fd, two, sizeof(two) - 1);
+	assert_int_equal(pump_lines(s, fd, 2, &out, NULL, &eof), 2);
+	assert_int_equal(sky_ctl_server_clients(s), 1);
+	r = line_json(out, 0);
+	assert_ok(r);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(r, "result"), "args"), 0)),
+			    "one");
+	json_decref(r);
+	r = line_json(out, 1);
+	assert_ok(r);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "uid")),
+			 getuid());
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")),
+			 getpid());
+	json_decref(r);
+	free(out);
+
+	/* one request split across writes, byte by byte at its start */
+	for (size_t i = 0; i < 5; i++) {
+		send_all(fd, split + i, 1);
+		assert_true(sky_ctl_server_poll(s, 1) >= 0);
+	}
+	send_all(fd, split + 5, 10);
+	assert_true(sky_ctl_server_poll(s, 1) >= 0);
+	send_all(fd, split + 15, sizeof(split) - 1 - 15);
+	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_ok(r);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(r, "result"), "args"), 1)),
+			    "\xc3\xa9");
+	json_decref(r);
+	free(out);
+
+	/* bad JSON and bad shapes get error replies; the connection stays */
+	{
+		static const char bad[] = "{\"argv\":\n[1]\nnot json\n{\"argv\":[\"nosuch\"]}\n";
+
+		send_all(fd, bad, sizeof(bad) - 1);
+	}
+	assert_int_equal(pump_lines(s, fd, 4, &out, NULL, &eof), 4);
+	for (int i = 0; i < 3; i++) {
+		r = line_json(out, i);
+		assert_error(r, i == 1 ? "not a JSON object" : "bad JSON");
+		json_decref(r);
+	}
+	r = line_json(out, 3);
+	assert_error(r, "unknown command 'nosuch'");
+	json_decref(r);
+	free(out);
+
+	/* a reply larger than the socket buffer goes out in pieces */
+	{
+		static const char req[] = "{\"argv\":[\"big\"]}\n{\"argv\":[\"echo\",\"after\"]}\n";
+
+		send_all(fd, req, sizeof(req) - 1);
+	}
+	{
+		size_t len;
+
+		assert_int_equal(pump_lines(s, fd, 2, &out, &len, &eof), 2);
+		assert_true(len > (3u << 20));
+		r = line_json(out, 0);
+		assert_ok(r);
+		assert_int_equal(json_string_length(json_object_get(json_object_get(r, "result"),
+								    "blob")),
+				 3u << 20);
+		json_decref(r);
+		r = line_json(out, 1);
+		assert_ok(r);
+		json_decref(r);
+		free(out);
+	}
+	close(fd);
+	/* the server notices the close */
+	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 0);
+
+	/* a client that leaves mid-request */
+	fd = client_connect(path);
+	send_all(fd, "{\"argv\":[\"kv\",\"set\"", 19);
+	assert_true(sky_ctl_server_poll(s, 5) >= 0);
+	close(fd);
+	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_int_equal(n_kv_log, 0);
+
+	/* several clients at once, answered independently */
+	{
+		int fds[5];
+
+		for (int i = 0; i < 5; i++)
+			fds[i] = client_connect(path);
+		for (int i = 4; i >= 0; i--)
+			send_all(fds[i], "{\"argv\":[\"help\"]}\n", 18);
+		for (int i = 0; i < 5; i++) {
+			assert_int_equal(pump_lines(s, fds[i], 1, &out, NULL, &eof), 1);
+			r = line_json(out, 0);
+			assert_ok(r);
+			json_decref(r);
+			free(out);
+			close(fds[i]);
+		}
+	}
+	sky_ctl_server_close(s);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void
+test_server_oversize(void **state)
+{
+	char err[256], path[256], *out, *chunk;
+	struct sky_ctl_server *s;
+	size_t sent = 0, total = (1u << 20) + 4096;
+	json_t *r;
+	int fd, eof = 0, lines;
+
+	snprintf(path, sizeof(path), "%s/big.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	fd = client_connect(path);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	chunk = malloc(65536);
+	memset(chunk, ' ', 65536);
+	memcpy(chunk, "{\"argv\":[\"echo\",\"", 17);
+	/* keep sending while the server reads, until it gives up on the request */
+	while (sent < total) {
+		ssize_t n = send(fd, chunk + (sent ? 17 : 0), 65536 - (sent ? 17 : 0),
+				 MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EAGAIN) {
+			sky_ctl_server_poll(s, 5);
+			continue;
+		}
+		if (n < 0)
+			break; /* the server closed: EPIPE/ECONNRESET */
+		sent += (size_t)n;
+		sky_ctl_server_poll(s, 0);
+	}
+	free(chunk);
+	lines = pump_lines(s, fd, 1, &out, NULL, &eof);
+	assert_int_equal(lines, 1);
+	r = line_json(out, 0);
+	assert_error(r, "request too large");
+	json_decref(r);
+	free(out);
+	/* then the server closes the connection */
+	if (!eof) {
+		pump_lines(s, fd, 1, &out, NULL, &eof);
+		free(out);
+	}
+	assert_true(eof);
+	close(fd);
+	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 0);
+	sky_ctl_server_close(s);
+}
+
+/* --- metrics over HTTP --- */
+
+static char *
+http_get(const char *request)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char *buf = malloc(1 << 20);
+	size_t len = 0;
+
+	sa.sin_port = htons((uint16_t)sky_metrics_http_port());
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	send_all(fd, request, strlen(request));
+	for (int round = 0; round < 1000; round++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		assert_true(sky_ctl_server_poll(NULL, 5) >= 0);
+		if (poll(&p, 1, 0) != 1)
+			continue;
+		n = recv(fd, buf + len, (1 << 20) - 1 - len, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	sky_ctl_server_poll(NULL, 0);
+	return buf;
+}
+
+static void
+test_metrics_http(void **state)
+{
+	static const struct {
+		const char *listen;
+		const char *error;
+	} bad[] = {
+		{ "nonsense", "expected ADDR:PORT" },
+		{ "127.0.0.1:", "expected ADDR:PORT" },
+		{ "999.1.1.1:80", "999.1.1.1:80" },
+		{ "127.0.0.1:http", "127.0.0.1:http" },
+		{ "[::1:80", "expected [IPV6]:PORT" },
+	};
+	static const struct {
+		const char *request;
+		const char *status;
+		const char *body;
+	} cases[] = {
+		{ "GET /nope HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n", "not found" },
+		{ "POST /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 405 ", "method not allowed" },
+		{ "garbage\r\n\r\n", "HTTP/1.0 400 ", "bad request" },
+		{ "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", "HTTP/1.0 200 OK\r\n",
+		  "\nskygate_test_things 7\n" },
+		{ "GET /metrics?x=1 HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n", "skygate_test_things 7" },
+		{ "HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK\r\n", NULL },
+	};
+	char err[256];
+
+	metric_value = 7;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_true(sky_metrics_http_open(bad[i].listen, err, sizeof(err)) < 0);
+		if (strstr(err, bad[i].error) == NULL)
+			fail_msg("%s: '%s' lacks '%s'", bad[i].listen, err, bad[i].error);
+		assert_int_equal(sky_metrics_http_port(), -1);
+	}
+	assert_int_equal(sky_metrics_http_open("127.0.0.1:0", err, sizeof(err)), 0);
+	assert_true(sky_metrics_http_port() > 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *resp = http_get(cases[i].request), *body;
+
+		if (strncmp(resp, cases[i].status, strlen(cases[i].status)) != 0)
+			fail_msg("%s: got '%.60s'", cases[i].request, resp);
+		body = strstr(resp, "\r\n\r\n");
+		assert_non_null(body);
+		if (cases[i].body != NULL)
+			assert_non_null(strstr(body, cases[i].body));
+		else
+			assert_string_equal(body, "\r\n\r\n");
+		if (strstr(cases[i].status, "200") != NULL) {
+			char cl[64];
+
+			assert_non_null(strstr(resp, "Content-Type: text/plain; version=0.0.4"));
+			/* Content-Length matches the body rendered on the same request */
+			snprintf(cl, sizeof(cl), "Content-Length: ");
+			assert_non_null(strstr(resp, cl));
+			if (cases[i].body != NULL)
+				assert_int_equal(strtoul(strstr(resp, cl) + strlen(cl), NULL, 10),
+						 strlen(body + 4));
+		}
+		free(resp);
+	}
+	assert_true(metric("skygate_control_http_requests_total") >= 6);
+	sky_metrics_http_close();
+	assert_int_equal(sky_metrics_http_port(), -1);
+}
+
+/* --- the skygatectl binary against a server in a child process --- */
+
+static char ctl_bin[512];
+
+static pid_t
+server_child(const char *path)
+{
+	char err[256];
+	pid_t pid;
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sky_ctl_server *s = sky_ctl_server_open(path, 0660, err, sizeof(err));
+		char c = s ? 'y' : 'n';
+
+		close(p[0]);
+		if (write(p[1], &c, 1) != 1 || s == NULL)
+			_exit(3);
+		close(p[1]);
+		signal(SIGTERM, SIG_DFL);
+		for (int i = 0; i < 60 * 20; i++) /* never more than a minute */
+			sky_ctl_server_poll(s, 50);
+		_exit(0);
+	}
+	close(p[1]);
+	{
+		char c = 0;
+
+		assert_int_equal(read(p[0], &c, 1), 1);
+		assert_int_equal(c, 'y');
+	}
+	close(p[0]);
+	return pid;
+}
+
+struct run {
+	int status;
+	char *out;
+	char *err;
+};
+
+static char *
+read_fd_all(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 2048)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Run skygatectl with args (NULL-terminated); kill_after_ms > 0 sends SIGINT then. */
+static struct run
+run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
+{
+	char outp[256], errp[256];
+	struct run r;
+	int fo, fe, st;
+	pid_t pid;
+
+	snprintf(outp, sizeof(outp), "%s/ctl.out", tmpdir);
+	snprintf(errp, sizeof(errp), "%s/ctl.err", tmpdir);
+	fo = open(outp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fe = open(errp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *argv[32];
+		int n = 0;
+
+		argv[n++] = ctl_bin;
+		for (; *args != NULL && n < 31; args++)
+			argv[n++] = *args;
+		argv[n] = NULL;
+		dup2(fo, 1);
+		dup2(fe, 2);
+		if (env_socket)
+			setenv("SKYGATE_SOCKET", env_socket, 1);
+		else
+			unsetenv("SKYGATE_SOCKET");
+		execv(ctl_bin, (char *const *)argv);
+		_exit(127);
+	}
+	if (kill_after_ms > 0) {
+		usleep((useconds_t)kill_after_ms * 1000);
+		kill(pid, SIGINT);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	r.status = WEXITSTATUS(st);
+	r.out = read_fd_all(fo);
+	r.err = read_fd_all(fe);
+	close(fo);
+	close(fe);
+	return r;
+}
+
+static void
+test_skygatectl(void **state)
+{
+	char path[256], missing[256];
+	const char *root = getenv("SKY_BUILD_ROOT");
+	pid_t srv;
+	struct run r;
+	int st;
+
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl",
+		 root ? root : SKY_BUILD_ROOT);
+	if (access(ctl_bin, X_OK) != 0)
+		fail_msg("%s not built (ninja gateway/skygatectl)", ctl_bin);
+	snprintf(path, sizeof(path), "%s/ctl/skygate.sock", tmpdir);
+	snprintf(missing, sizeof(missing), "%s/nothere/skygate.sock", tmpdir);
+	srv = server_child(path);
+
+	/* failure cases first: usage and connection errors exit 2 */
+	{
+		static const struct {
+			const char *args[6];
+			const char *err;
+		} cases[] = {
+			{ { "--bogus", "help" }, "unknown option '--bogus'" },
+			{ { "--socket" }, "--socket needs a path" },
+			{ { "--timeout", "soon", "help" }, "bad timeout 'soon'" },
+			{ { NULL }, "no command given" },
+			{ { "watch", "-n", "0", "help" }, "bad interval '0'" },
+			{ { "watch" }, "watch: which command?" },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			r = run_ctl(path, 0, cases[i].args);
+			assert_int_equal(r.status, 2);
+			if (strstr(r.err, cases[i].err) == NULL)
+				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err, cases[i].err);
+			free(r.out);
+			free(r.err);
+		}
+	}
+	r = run_ctl(NULL, 0, (const char *[]){ "--socket", missing, "help", NULL });
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, missing));
+	assert_non_null(strstr(r.err, "No such file or directory"));
+	free(r.out);
+	free(r.err);
+	/* the daemon refuses: exit 1, its reason on stderr */
+	r = run_ctl(path, 0, (const char *[]){ "fail", "x", NULL });
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.err, "skygatectl: fail: bad thing x\n");
+	assert_string_equal(r.out, "");
+	free(r.out);
+	free(r.err);
+	r = run_ctl(path, 0, (const char *[]){ "--json", "no", "such", NULL });
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "unknown command 'no such'"));
+	free(r.out);
+	free(r.err);
+	/* a reply slower than --timeout */
+	r = run_ctl(path, 0, (const char *[]){ "--timeout", "0.3", "sleep", NULL });
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "no reply within 0.3 s"));
+	free(r.out);
+	free(r.err);
+
+	/* --json prints the result exactly; $SKYGATE_SOCKET is the default socket */
+	r = run_ctl(path, 0, (const char *[]){ "--json", "echo", "a", "-b", "c d", NULL });
+	assert_int_equal(r.status, 0);
+	{
+		json_t *j = json_loads(r.out, 0, NULL),
+		       *want = json_pack("{s:s, s:[s, s, s], s:i}", "cmd", "echo", "args", "a",
+					 "-b", "c d", "replay", 0);
+
+		assert_non_null(j);
+		assert_true(json_equal(j, want));
+		assert_non_null(strchr(r.out, '\n')); /* indented: several lines */
+		json_decref(j);
+		json_decref(want);
+	}
+	free(r.out);
+	free(r.err);
+	r = run_ctl("/nonexistent.sock", 0,
+		    (const char *[]){ "-s", path, "-j", "--timeout=5", "whoami", NULL });
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "\"uid\": "));
+	free(r.out);
+	free(r.err);
+
+	/* people's output: aligned key/value lines, sections, tables, raw text */
+	{
+		static const struct {
+			const char *cmd;
+			const char *out;
+		} cases[] = {
+			{ "obj", "name   sat0\n"
+				 "count  42\n"
+				 "\n"
+				 "nested:\n"
+				 "  a         1\n"
+				 "  long_key  v\n"
+				 "\n"
+				 "list   x, y\n" },
+			{ "array", "NAME         RATE  UP\n"
+				   "beam1  1000000000  -\n"
+				   "b2              5  true\n" },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			r = run_ctl(path, 0, (const char *[]){ cases[i].cmd, NULL });
+			assert_int_equal(r.status, 0);
+			assert_string_equal(r.out, cases[i].out);
+			free(r.out);
+			free(r.err);
+		}
+	}
+	r = run_ctl(path, 0, (const char *[]){ "metrics", NULL });
+	assert_int_equal(r.status, 0);
+	assert_memory_equal(r.out, "# HELP ", 7);
+	assert_non_null(strstr(r.out, "\nskygate_test_things "));
+	free(r.out);
+	free(r.err);
+	r = run_ctl(path, 0, (const char *[]){ "help", NULL });
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "  kv set KEY VALUE  "));
+	assert_non_null(strstr(r.out, "  help [COMMAND...]  "));
+	free(r.out);
+	free(r.err);
+
+	/* no daemon needed */
+	r = run_ctl(missing, 0, (const char *[]){ "--help", NULL });
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "usage: skygatectl"));
+	assert_non_null(strstr(r.out, "watch"));
+	free(r.out);
+	free(r.err);
+	r = run_ctl(missing, 0, (const char *[]){ "--version", NULL });
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "skygatectl " SKY_VERSION "\n");
+	free(r.out);
+	free(r.err);
+
+	/* watch redraws until Ctrl-C */
+	r = run_ctl(path, 700, (const char *[]){ "watch", "-n", "0.2", "echo", "hi", NULL });
+	assert_int_equal(r.status, 0);
+	{
+		int frames = 0;
+
+		for (char *p = r.out; (p = strstr(p, "\033[H\033[2J")) != NULL; p++)
+			frames++;
+		assert_true(frames >= 2);
+		assert_non_null(strstr(r.out, "Every 0.2s: echo hi"));
+		assert_non_null(strstr(r.out, "cmd     echo\n"));
+	}
+	free(r.out);
+	free(r.err);
+
+	kill(srv, SIGTERM);
+	assert_int_equal(waitpid(srv, &st, 0), srv);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_longest_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extenders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_help_and_metrics, setup, teardown),
+		cmocka_unit_test(test_crc32),
+		cmocka_unit_test_setup_teardown(test_journal_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_as, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_torn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_oversize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skygatectl, setup, teardown),
+	};
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	sky_runtime_init();
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skyctl-test-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rm_rf(tmpdir);
+	return rc;
+}
