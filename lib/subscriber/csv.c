@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Subscriber CSV: `id,ipv4,ipv6,plan,beam,country[,realm]`, a header line first (exact
+ * names, realm optional), blank lines and `#` comments allowed, LF or CRLF, spaces around
+ * fields ignored, no quoting (no field needs it).
+ *
+ * Speed: one pass over a buffer (the caller mmaps the file), no allocation per row (rows
+ * land in one array grown by doubling), hand-written IPv4/number parsers; uniqueness is
+ * checked afterwards by radix-sorting ids and sorting prefixes, which also yields the
+ * number of rte_lpm6 tbl8 groups the tables need (sky_subs_rows_check).
+ * Control path only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "subs_internal.h"
+
+#define MAX_FIELDS 8
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+host_bits_zero(const uint8_t *a, unsigned int bytes, unsigned int len)
+{
+	for (unsigned int b = 0; b < bytes; b++) {
+		unsigned int lo = b * 8;
+		uint8_t mask;
+
+		if (len >= lo + 8)
+			continue;
+		mask = len <= lo ? 0xff : (uint8_t)(0xff >> (len - lo));
+		if (a[b] & mask)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+parse_len(const char *s, size_t n, unsigned int max, uint8_t *len)
+{
+	unsigned int v = 0;
+
+	if (n == 0 || n > 3)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned int)(s[i] - '0');
+	}
+	if ((n > 1 && s[0] == '0') || v > max)
+		return -1;
+	*len = (uint8_t)v;
+	return 0;
+}
+
+int
+sky_parse_ip4_prefix(const char *s, size_t n, uint8_t a[4], uint8_t *len)
+{
+	size_t i = 0;
+
+	for (int k = 0; k < 4; k++) {
+		unsigned int v = 0, nd = 0;
+
+		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			v = v * 10 + (unsigned int)(s[i] - '0');
+			if (++nd > 3)
+				return -1;
+			i++;
+		}
+		if (nd == 0 || v > 255 || (nd > 1 && s[i - nd] == '0'))
+			return -1;
+		a[k] = (uint8_t)v;
+		if (k < 3) {
+			if (i >= n || s[i] != '.')
+				return -1;
+			i++;
+		}
+	}
+	*len = 32;
+	if (i < n) {
+		if (s[i] != '/' || parse_len(s + i + 1, n - i - 1, 32, len) < 0)
+			return -1;
+	}
+	return host_bits_zero(a, 4, *len) ? 0 : -1;
+}
+
+int
+sky_parse_ip6_prefix(const char *s, size_t n, uint8_t a[16], uint8_t *len)
+{
+	char buf[64];
+	const char *slash = memchr(s, '/', n);
+	size_t alen = slash != NULL ? (size_t)(slash - s) : n;
+
+	if (alen == 0 || alen >= sizeof(buf) || memchr(s, '\0', n) != NULL)
+		return -1;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (inet_pton(AF_INET6, buf, a) != 1)
+		return -1;
+	*len = 128;
+	if (slash != NULL && parse_len(slash + 1, n - alen - 1, 128, len) < 0)
+		return -1;
+	return host_bits_zero(a, 16, *len) ? 0 : -1;
+}
+
+struct field {
+	const char *s;
+	size_t n;
+};
+
+static void
+trim(struct field *f)
+{
+	while (f->n > 0 && (f->s[0] == ' ' || f->s[0] == '\t')) {
+		f->s++;
+		f->n--;
+	}
+	while (f->n > 0 && (f->s[f->n - 1] == ' ' || f->s[f->n - 1] == '\t'))
+		f->n--;
+}
+
+static int
+feq(const struct field *f, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return f->n == n && memcmp(f->s, lit, n) == 0;
+}
+
+static int
+find_name(const char *const *names, unsigned int n, const struct field *f)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (strncmp(names[i], f->s, f->n) == 0 && names[i][f->n] == '\0')
+			return (int)i;
+	return -1;
+}
+
+static void
+list_names(char *out, size_t sz, const char *const *names, unsigned int n)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (unsigned int i = 0; i < n && o + 1 < sz; i++) {
+		int w = snprintf(out + o, sz - o, "%s%s", i ? ", " : "", names[i]);
+
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+	if (o >= sz && sz > 4)
+		strcpy(out + sz - 4, "...");
+}
+
+static int
+parse_u32(const struct field *f, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (f->n == 0 || f->n > 10)
+		return -1;
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->s[i] < '0' || f->s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(f->s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+#define SHOW(f) (int)((f)->n > 60 ? 60 : (f)->n), (f)->s
+
+static int
+grow(struct sky_subs_rows *out)
+{
+	size_t cap = out->cap ? out->cap * 2 : 4096;
+	struct sky_subs_row *r = realloc(out->r, cap * sizeof(*r));
+
+	if (r == NULL)
+		return -1;
+	out->r = r;
+	out->cap = cap;
+	return 0;
+}
+
+int
+sky_subs_csv_parse(const struct sky_subs_names *names, const char *fname, const char *buf,
+		   size_t len, struct sky_subs_rows *out, char *err, size_t errlen)
+{
+	const char *p = buf, *end = buf + len;
+	uint32_t line = 0;
+	unsigned int n_cols = 0;
+	char list[256];
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le, *next;
+		struct field f[MAX_FIELDS];
+		unsigned int nf = 0;
+		struct sky_subs_row *r;
+		const char *q;
+
+		if (eol == NULL)
+			eol = end;
+		next = eol < end ? eol + 1 : end;
+		le = eol;
+		if (le > p && le[-1] == '\r')
+			le--;
+		line++;
+		q = p;
+		while (q < le && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q == le || *q == '#') {
+			p = next;
+			continue;
+		}
+		/* split */
+		for (const char *s = p;;) {
+			const char *c = memchr(s, ',', (size_t)(le - s));
+
+			if (nf == MAX_FIELDS)
+				return fail(err, errlen, "%s:%u: too many fields (expected %u)", fname,
+					    line, n_cols ? n_cols : 6);
+			f[nf].s = s;
+			f[nf].n = c != NULL ? (size_t)(c - s) : (size_t)(le - s);
+			trim(&f[nf]);
+			nf++;
+			if (c == NULL)
+				break;
+			s = c + 1;
+		}
+		p = next;
+		if (n_cols == 0) {
+			static const char *const hdr[] = {"id",   "ipv4",    "ipv6", "plan",
+							  "beam", "country", "realm"};
+
+			if (nf != 6 && nf != 7)
+				goto bad_header;
+			for (unsigned int i = 0; i < nf; i++)
+				if (!feq(&f[i], hdr[i]))
+					goto bad_header;
+			n_cols = nf;
+			continue;
+		bad_header:
+			return fail(err, errlen,
+				    "%s:%u: header must be 'id,ipv4,ipv6,plan,beam,country' or "
+				    "'id,ipv4,ipv6,plan,beam,country,realm'",
+				    fname, line);
+		}
+		if (nf != n_cols)
+			return fail(err, errlen, "%s:%u: %u fields, expected %u (%s)", fname, line,
+				    nf, n_cols,
+				    n_cols == 7 ? "id,ipv4,ipv6,plan,beam,country,realm"
+						: "id,ipv4,ipv6,plan,beam,country");
+		if (out->n == out->cap && grow(out) < 0)
+			return fail(err, errlen, "%s:%u: out of memory", fname, line);
+		r = &out->r[out->n];
+		memset(r, 0, sizeof(*r));
+		r->line = line;
+		if (parse_u32(&f[0], 1, UINT32_MAX, &r->id) < 0)
+			return fail(err, errlen, "%s:%u: id '%.*s' is not a number 1..4294967295",
+				    fname, line, SHOW(&f[0]));
+		if (f[1].n > 0) {
+			if (sky_parse_ip4_prefix(f[1].s, f[1].n, r->v4, &r->len4) < 0 ||
+			    r->len4 == 0)
+				return fail(err, errlen,
+					    "%s:%u: ipv4 '%.*s' is not an IPv4 address or prefix "
+					    "(/1../32, host bits zero)",
+					    fname, line, SHOW(&f[1]));
+			r->has4 = 1;
+		}
+		if (f[2].n > 0) {
+			if (sky_parse_ip6_prefix(f[2].s, f[2].n, r->v6, &r->len6) < 0 ||
+			    r->len6 == 0)
+				return fail(err, errlen,
+					    "%s:%u: ipv6 '%.*s' is not an IPv6 address or prefix "
+					    "(/1../128, host bits zero)",
+					    fname, line, SHOW(&f[2]));
+			r->has6 = 1;
+		}
+		if (!r->has4 && !r->has6)
+			return fail(err, errlen, "%s:%u: id %u has neither ipv4 nor ipv6", fname,
+				    line, r->id);
+		{
+			int i = find_name(names->plans, names->n_plans, &f[3]);
+
+			if (i < 0) {
+				list_names(list, sizeof(list), names->plans, names->n_plans);
+				return fail(err, errlen, "%s:%u: plan '%.*s' unknown (plans: %s)",
+					    fname, line, SHOW(&f[3]), list);
+			}
+			r->plan = (uint16_t)i;
+			i = find_name(names->beams, names->n_beams, &f[4]);
+			if (i < 0) {
+				list_names(list, sizeof(list), names->beams, names->n_beams);
+				return fail(err, errlen, "%s:%u: beam '%.*s' unknown (beams: %s)",
+					    fname, line, SHOW(&f[4]), list);
+			}
+			r->beam = (uint16_t)i;
+		}
+		{
+			char cc[4];
+
+			if (f[5].n != 2 || memchr(f[5].s, '\0', 2) != NULL)
+				goto bad_country;
+			memcpy(cc, f[5].s, 2);
+			cc[2] = '\0';
+			if (sky_parse_country(cc, &r->country) < 0)
+				goto bad_country;
+			goto country_ok;
+		bad_country:
+			return fail(err, errlen,
+				    "%s:%u: country '%.*s' is not an ISO 3166 alpha-2 code", fname,
+				    line, SHOW(&f[5]));
+		country_ok:;
+		}
+		if (n_cols == 7 && f[6].n > 0) {
+			uint32_t realm;
+
+			if (parse_u32(&f[6], 0, SKY_REALM_MAX, &realm) < 0)
+				return fail(err, errlen, "%s:%u: realm '%.*s' is not a VLAN id 0..%d",
+					    fname, line, SHOW(&f[6]), SKY_REALM_MAX);
+			r->realm = (uint16_t)realm;
+		}
+		if (r->realm != 0 && r->has6 && r->len6 > SKY_REALM_V6_MAX_LEN)
+			return fail(err, errlen,
+				    "%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
+				    "a /%d",
+				    fname, line, SHOW(&f[2]), SKY_REALM_V6_MAX_LEN);
+		out->n++;
+	}
+	if (n_cols == 0)
+		return fail(err, errlen,
+			    "%s: no header line (expected 'id,ipv4,ipv6,plan,beam,country[,realm]')",
+			    fname);
+	return 0;
+}
+
+void
+sky_subs_rows_free(struct sky_subs_rows *rows)
+{
+	free(rows->r);
+	rows->r = NULL;
+	rows->n = rows->cap = 0;
+}
+
+/* LSD radix sort of 64-bit keys on bits [lo_bit, 64), 16 bits per pass. */
+static int
+radix_sort64(uint64_t *a, size_t n, unsigned int lo_bit)
+{
+	uint64_t *tmp = malloc(n * sizeof(*tmp)), *src = a, *dst = tmp;
+	static size_t cnt[65536];
+
+	if (tmp == NULL)
+		return -1;
+	for (unsigned int shift = lo_bit; shift < 64; shift += 16) {
+		size_t sum = 0;
+
+		memset(cnt, 0, sizeof(cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(src[i] >> shift) & 0xffff]++;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i] >> shift) & 0xffff]++] = src[i];
+		uint64_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+	free(tmp);
+	return 0;
+}
+
+struct pkey {
+	uint8_t k[16]; /* the rte_lpm6 key */
+	uint8_t depth;
+	uint8_t table; /* 0 lpm4, 1 lpm6, 2 realm */
+	uint8_t fam;
+	uint32_t row;
+};
+
+void
+sky_subs_lpm_key(uint8_t fam, uint16_t realm, const uint8_t *addr, uint8_t len, uint8_t key[16],
+		 uint8_t *depth, uint8_t *table)
+{
+	memset(key, 0, 16);
+	if (realm == 0) {
+		memcpy(key, addr, fam == 4 ? 4 : 16);
+		*depth = len;
+		*table = fam == 4 ? 0 : 1;
+		return;
+	}
+	key[0] = (uint8_t)((fam == 4 ? 0x40 : 0x60) | (realm >> 8));
+	key[1] = (uint8_t)realm;
+	memcpy(key + 2, addr, fam == 4 ? 4 : 14);
+	*depth = (uint8_t)(16 + len);
+	*table = 2;
+}
+
+static int
+pkey_cmp(const void *a, const void *b)
+{
+	const struct pkey *x = a, *y = b;
+	int c;
+
+	if (x->table != y->table)
+		return x->table < y->table ? -1 : 1;
+	c = memcmp(x->k, y->k, 16);
+	if (c != 0)
+		return c;
+	return (int)x->depth - (int)y->depth;
+}
+
+int
+sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, uint32_t need[3],
+			 char *err, size_t errlen)
+{
+	size_t n = rows->n, np = 0;
+	uint64_t *ids;
+	struct pkey *pk;
+	int rc = 0;
+
+	if (need != NULL)
+		need[0] = need[1] = need[2] = 0;
+	if (n == 0)
+		return 0;
+	ids = malloc(n * sizeof(*ids));
+	if (ids == NULL)
+		return fail(err, errlen, "%s: out of memory", fname);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = (uint64_t)rows->r[i].id << 32 | i;
+	if (radix_sort64(ids, n, 32) < 0) {
+		free(ids);
+		return fail(err, errlen, "%s: out of memory", fname);
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (ids[i] >> 32 == ids[i - 1] >> 32) {
+			/* radix sort is stable: the earlier line comes first */
+			const struct sky_subs_row *a = &rows->r[(uint32_t)ids[i - 1]];
+			const struct sky_subs_row *b = &rows->r[(uint32_t)ids[i]];
+
+			free(ids);
+			return fail(err, errlen, "%s:%u: id %u duplicate (also on line %u)", fname,
+				    b->line, b->id, a->line);
+		}
+	}
+	free(ids);
+
+	pk = malloc(2 * n * sizeof(*pk));
+	if (pk == NULL)
+		return fail(err, errlen, "%s: out of memory", fname);
+	for (size_t i = 0; i < n; i++) {
+		const struct sky_subs_row *r = &rows->r[i];
+
+		if (r->has4) {
+			pk[np].fam = 4;
+			pk[np].row = (uint32_t)i;
+			sky_subs_lpm_key(4, r->realm, r->v4, r->len4, pk[np].k, &pk[np].depth,
+					 &pk[np].table);
+			np++;
+		}
+		if (r->has6) {
+			pk[np].fam = 6;
+			pk[np].row = (uint32_t)i;
+			sky_subs_lpm_key(6, r->realm, r->v6, r->len6, pk[np].k, &pk[np].depth,
+					 &pk[np].table);
+			np++;
+		}
+	}
+	qsort(pk, np, sizeof(*pk), pkey_cmp);
+	for (size_t i = 1; i < np; i++) {
+		const struct pkey *x = &pk[i - 1], *y = &pk[i];
+
+		if (x->table == y->table && x->depth == y->depth && memcmp(x->k, y->k, 16) == 0) {
+			const struct sky_subs_row *a = &rows->r[x->row], *b = &rows->r[y->row];
+			const struct sky_subs_row *first = a->line < b->line ? a : b;
+			const struct sky_subs_row *second = a->line < b->line ? b : a;
+			char txt[64];
+			uint8_t len = y->fam == 4 ? second->len4 : second->len6;
+
+			inet_ntop(y->fam == 4 ? AF_INET : AF_INET6,
+				  y->fam == 4 ? (const void *)second->v4 : (const void *)second->v6,
+				  txt, sizeof(txt));
+			rc = fail(err, errlen,
+				  "%s:%u: %s %s/%u (realm %u) already belongs to id %u (line %u)",
+				  fname, second->line, y->fam == 4 ? "ipv4" : "ipv6", txt, len,
+				  second->realm, first->id, first->line);
+			goto out;
+		}
+	}
+	/* tbl8 groups: for each level j >= 3 below a prefix, one group per distinct j-byte
+	 * key prefix (rte_lpm6: tbl24 on bytes 0..2, one tbl8 level per further byte) */
+	if (need != NULL) {
+		uint8_t prev[16][16];
+		uint8_t have[16];
+		int table = -1;
+
+		for (size_t i = 0; i < np; i++) {
+			const struct pkey *x = &pk[i];
+			unsigned int levels = (x->depth + 7u) / 8u;
+
+			if (x->table != table) {
+				memset(have, 0, sizeof(have));
+				table = x->table;
+			}
+			for (unsigned int j = 3; j < levels; j++) {
+				if (!have[j] || memcmp(prev[j], x->k, j) != 0) {
+					need[x->table]++;
+					memcpy(prev[j], x->k, j);
+					have[j] = 1;
+				}
+			}
+		}
+	}
+out:
+	free(pk);
+	return rc;
+}
+
+int
+sky_subs_rows_check(const char *fname, const struct sky_subs_rows *rows, char *err, size_t errlen)
+{
+	return sky_subs_rows_check_need(fname, rows, NULL, err, errlen);
+}
