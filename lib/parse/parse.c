@@ -43,7 +43,9 @@ sky_parse_ip6_ext(const uint8_t *p, uint32_t *offp, uint32_t end, uint8_t *nhp,
 			if (fo & 0xfff9) {
 				m->flags |= SKY_MF_FRAG;
 				if (fo & 0xfff8) {
-					/* later fragment: the upper-layer header is elsewhere */
+					/* later fragment: the upper-layer header is elsewhere
+					 * (wins over an earlier fragment header's "first") */
+					m->flags &= (uint8_t)~SKY_MF_FRAG_FIRST;
 					m->proto = h[0];
 					*nhp = h[0];
 					return 1;

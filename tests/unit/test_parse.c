@@ -485,6 +485,7 @@ static const struct tmpl specials[] = {
 	{ "v6 frag first tcp", 0, {0}, V6, .frag = FR_FIRST, .n_ext = 1, .ext = {44}, .proto = 6, .payload = 8 },
 	{ "v6 frag first icmp6", 1, {0}, V6, .frag = FR_FIRST, .n_ext = 1, .ext = {44}, .proto = 58 },
 	{ "v6 frag later udp", 0, {0}, V6, .frag = FR_LATER, .n_ext = 1, .ext = {44}, .proto = 17, .payload = 16 },
+	{ "v6 frag first twice udp", 0, {0}, V6, .frag = FR_FIRST, .n_ext = 2, .ext = {44, 44}, .proto = 17 },
 	{ "v6 frag atomic udp", 0, {0}, V6, .frag = FR_ATOMIC, .n_ext = 1, .ext = {44}, .proto = 17 },
 	{ "v6 chain hbh-dst-rh-frag-dst tcp", 1, {0}, V6, .frag = FR_FIRST, .n_ext = 5,
 	  .ext = {0, 60, 43, 44, 60}, .ext_len = {0, 1, 2, 0, 0}, .proto = 6, .payload = 3 },
@@ -670,10 +671,24 @@ test_fragment_and_nonext_fields(void **state)
 	assert_int_equal(g.l4_off, 0);
 	assert_int_equal(g.sport, 0);
 	assert_int_equal(g.proto, 6);
-	/* reserved bit only: a whole packet */
-	put16(o->b + o->l3_off + 6, 0x8000);
-	parse_exact(o->b, o->len, SKY_DIR_UP, &g);
-	assert_int_equal(g.flags, SKY_MF_PORTS);
+	/* every flag/offset bit: later fragments, first fragment, whole packets */
+	{
+		static const struct { uint16_t v4; uint8_t flags; } fv4[] = {
+			{ 0x0001, SKY_MF_FRAG }, { 0x1000, SKY_MF_FRAG }, { 0x0100, SKY_MF_FRAG },
+			{ 0x2001, SKY_MF_FRAG }, { 0x3fff, SKY_MF_FRAG }, { 0x5fff, SKY_MF_FRAG },
+			{ 0x2000, SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS },
+			{ 0xa000, SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS },
+			{ 0x0000, SKY_MF_PORTS }, { 0x4000, SKY_MF_PORTS },
+			{ 0x8000, SKY_MF_PORTS }, { 0xc000, SKY_MF_PORTS },
+		};
+		for (unsigned int k = 0; k < sizeof(fv4) / sizeof(fv4[0]); k++) {
+			put16(o->b + o->l3_off + 6, fv4[k].v4);
+			parse_exact(o->b, o->len, SKY_DIR_UP, &g);
+			assert_int_equal(g.verdict, SKY_V_PASS);
+			assert_int_equal(g.flags, fv4[k].flags);
+			assert_int_equal(g.l4_off, fv4[k].flags & SKY_MF_PORTS ? o->l4_off : 0);
+		}
+	}
 	/* IPv6 hop-by-hop then no-next-header: proto 59, l4_off after the ext header */
 	build(special_by_name("v6 hbh tcp", &idx), idx, SKY_DIR_UP, o);
 	o->b[o->ext_off[0]] = 59;
@@ -682,12 +697,29 @@ test_fragment_and_nonext_fields(void **state)
 	assert_int_equal(g.proto, 59);
 	assert_int_equal(g.l4_off, o->ext_end[0]);
 	assert_int_equal(g.flags, 0);
-	/* IPv6 fragment header offset 1, M clear: later fragment */
+	/* IPv6 fragment header: every offset bit makes a later fragment, M alone a first
+	 * one, the reserved bits nothing (atomic fragment = whole packet) */
 	build(special_by_name("v6 frag first tcp", &idx), idx, SKY_DIR_UP, o);
-	put16(o->b + o->ext_off[0] + 2, 0x0008);
+	for (unsigned int bit = 0; bit < 16; bit++) {
+		uint16_t fo = (uint16_t)(1u << bit);
+		uint8_t want = bit >= 3 ? SKY_MF_FRAG
+			       : bit == 0 ? SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS
+					  : SKY_MF_PORTS;
+
+		put16(o->b + o->ext_off[0] + 2, fo);
+		parse_exact(o->b, o->len, SKY_DIR_UP, &g);
+		assert_int_equal(g.verdict, SKY_V_PASS);
+		assert_int_equal(g.flags, want);
+		assert_int_equal(g.proto, 6);
+		assert_int_equal(g.l4_off, want & SKY_MF_PORTS ? o->l4_off : 0);
+	}
+	/* two fragment headers, the second a later fragment: a later fragment, not first */
+	build(special_by_name("v6 frag first twice udp", &idx), idx, SKY_DIR_UP, o);
+	put16(o->b + o->ext_off[1] + 2, 0x0008);
 	parse_exact(o->b, o->len, SKY_DIR_UP, &g);
+	assert_int_equal(g.verdict, SKY_V_PASS);
 	assert_int_equal(g.flags, SKY_MF_FRAG);
-	assert_int_equal(g.proto, 6);
+	assert_int_equal(g.proto, 17);
 	assert_int_equal(g.l4_off, 0);
 	free(o);
 }
