@@ -386,10 +386,11 @@ static struct rte_lpm6 *
 lpm_create(struct sky_subs *s, const char *kind, uint32_t max_rules, uint32_t tbl8)
 {
 	struct rte_lpm6_config c = {.max_rules = max_rules, .number_tbl8s = tbl8};
+	static unsigned int seq; /* rte object names are process-wide */
 	char name[32];
 
-	snprintf(name, sizeof(name), "sky_s%s_%x_%u", kind, (unsigned int)getpid() & 0xfff,
-		 s->seq++);
+	(void)s;
+	snprintf(name, sizeof(name), "sky_s%s_%u", kind, seq++);
 	return rte_lpm6_create(name, SOCKET_ID_ANY, &c);
 }
 

@@ -1,0 +1,960 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/subscriber: config sections, CSV errors (failure cases first), lookups on real
+ * sky_meta records through real rte_lpm6 tables, accounting, and runtime changes through
+ * the real control registry (sky_ctl_dispatch_argv), with failures leaving everything
+ * unchanged and listeners/validators called.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <rte_eal.h>
+
+#include "skygate/config.h"
+#include "skygate/control.h"
+#include "skygate/runtime.h"
+#include "skygate/subscriber.h"
+
+static char tmpdir[256];
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char paths[8][512];
+	static int k;
+	char *p = paths[k++ & 7];
+	FILE *f;
+
+	snprintf(p, 512, "%s/%s", tmpdir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+#define PLANS_BEAMS_CLASSES                                                                \
+	"plans:\n"                                                                         \
+	"  basic:   { down: 50Mbit, up: 5Mbit, burst: 256KB, weight: 1, class_weights: { " \
+	"realtime: 1, interactive: 4, bulk: 8, scavenger: 1 } }\n"                         \
+	"  premium: { down: 200Mbit, up: 20Mbit, down_burst: 1MB, up_burst: 128KB }\n"     \
+	"beams:\n"                                                                         \
+	"  beam1: { down: 1Gbit, up: 200Mbit }\n"                                          \
+	"  beam2: { down: 500Mbit, up: 100Mbit }\n"                                        \
+	"classes:\n"                                                                       \
+	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: "  \
+	"64, aqm: { kind: red } }\n"                                                       \
+	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "       \
+	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"                                     \
+	"  - { name: bulk, default: true }\n"                                              \
+	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "            \
+	"[\"6881-6889\"] } ] }\n"
+
+static struct sky_subs *
+make(const char *csv_text, const char *unknown, struct sky_cfg_err *err)
+{
+	char yaml[4096];
+	const char *csv = write_file("t.csv", csv_text);
+	struct sky_cfg *cfg;
+	struct sky_subs *s;
+
+	snprintf(yaml, sizeof(yaml), "subscribers: { file: %s, unknown: %s }\n" PLANS_BEAMS_CLASSES,
+		 csv, unknown);
+	memset(err, 0, sizeof(*err));
+	cfg = sky_cfg_load_string("t.yaml", yaml, err);
+	assert_non_null(cfg);
+	s = sky_subs_create(cfg, 2, err);
+	sky_cfg_free(cfg);
+	return s;
+}
+
+#define HDR "id,ipv4,ipv6,plan,beam,country,realm\n"
+
+/* ------------------------------------------------------------------ CSV errors */
+
+static const struct {
+	const char *csv;
+	const char *expect; /* substring of the error */
+} csv_bad[] = {
+	{"", "t.csv: no header line"},
+	{"# only a comment\n\n", "t.csv: no header line"},
+	{"id,ipv4,ipv6,plan,beam\n", "t.csv:1: header must be"},
+	{"id,ipv6,ipv4,plan,beam,country\n", "t.csv:1: header must be"},
+	{"id,ipv4,ipv6,plan,beam,country,realm,x\n", "t.csv:1: header must be"},
+	{HDR "1,10.0.0.1,,basic,beam1\n", "t.csv:2: 5 fields, expected 7"},
+	{"id,ipv4,ipv6,plan,beam,country\n1,10.0.0.1,,basic,beam1,DE,7\n",
+	 "t.csv:2: 7 fields, expected 6"},
+	{HDR "0,10.0.0.1,,basic,beam1,DE,\n", "t.csv:2: id '0' is not a number"},
+	{HDR "x1,10.0.0.1,,basic,beam1,DE,\n", "t.csv:2: id 'x1' is not a number"},
+	{HDR "4294967296,10.0.0.1,,basic,beam1,DE,\n", "t.csv:2: id '4294967296'"},
+	{HDR "-3,10.0.0.1,,basic,beam1,DE,\n", "t.csv:2: id '-3'"},
+	{HDR "1,10.0.0.1,,basic,beam1,DE,\n\n# c\n1,10.0.0.2,,basic,beam1,DE,\n",
+	 "t.csv:5: id 1 duplicate (also on line 2)"},
+	{HDR "1,10.0.0.256,,basic,beam1,DE,\n", "t.csv:2: ipv4 '10.0.0.256'"},
+	{HDR "1,10.0.0.1/33,,basic,beam1,DE,\n", "t.csv:2: ipv4 '10.0.0.1/33'"},
+	{HDR "1,10.0.0.1/24,,basic,beam1,DE,\n", "t.csv:2: ipv4 '10.0.0.1/24'"},
+	{HDR "1,010.0.0.1,,basic,beam1,DE,\n", "t.csv:2: ipv4 '010.0.0.1'"},
+	{HDR "1,10.0.0.0/0,,basic,beam1,DE,\n", "t.csv:2: ipv4 '10.0.0.0/0'"},
+	{HDR "1,2001:db8::1,,basic,beam1,DE,\n", "t.csv:2: ipv4 '2001:db8::1'"},
+	{HDR "1,,2001:db8::/129,basic,beam1,DE,\n", "t.csv:2: ipv6 '2001:db8::/129'"},
+	{HDR "1,,2001:db8::1/56,basic,beam1,DE,\n", "t.csv:2: ipv6 '2001:db8::1/56'"},
+	{HDR "1,,zz::1,basic,beam1,DE,\n", "t.csv:2: ipv6 'zz::1'"},
+	{HDR "1,,,basic,beam1,DE,\n", "t.csv:2: id 1 has neither ipv4 nor ipv6"},
+	{HDR "1,10.0.0.1,,basic,beam1,DE,\n2,10.0.0.1,,basic,beam1,DE,\n",
+	 "t.csv:3: ipv4 10.0.0.1/32 (realm 0) already belongs to id 1 (line 2)"},
+	{HDR "1,,2001:db8:1::/56,basic,beam1,DE,\n2,,2001:db8:1::/56,basic,beam1,DE,\n",
+	 "t.csv:3: ipv6 2001:db8:1::/56 (realm 0) already belongs to id 1 (line 2)"},
+	{HDR "1,10.0.0.1,,basic,beam1,DE,7\n2,10.0.0.1,,basic,beam1,DE,7\n",
+	 "t.csv:3: ipv4 10.0.0.1/32 (realm 7) already belongs to id 1 (line 2)"},
+	{HDR "1,10.0.0.1,,gold,beam1,DE,\n",
+	 "t.csv:2: plan 'gold' unknown (plans: basic, premium)"},
+	{HDR "1,10.0.0.1,,basic,beam9,DE,\n",
+	 "t.csv:2: beam 'beam9' unknown (beams: beam1, beam2)"},
+	{HDR "1,10.0.0.1,,basic,beam1,D,\n", "t.csv:2: country 'D' is not an ISO 3166"},
+	{HDR "1,10.0.0.1,,basic,beam1,DEU,\n", "t.csv:2: country 'DEU'"},
+	{HDR "1,10.0.0.1,,basic,beam1,1A,\n", "t.csv:2: country '1A'"},
+	{HDR "1,10.0.0.1,,basic,beam1,DE,4095\n", "t.csv:2: realm '4095' is not a VLAN id"},
+	{HDR "1,10.0.0.1,,basic,beam1,DE,x\n", "t.csv:2: realm 'x'"},
+	{HDR "1,,2001:db8::1,basic,beam1,DE,5\n", "t.csv:2: ipv6 '2001:db8::1': a subscriber "
+						  "with a realm may have at most a /112"},
+};
+
+static void
+test_csv_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(csv_bad) / sizeof(csv_bad[0]); i++) {
+		struct sky_cfg_err err;
+		struct sky_subs *s = make(csv_bad[i].csv, "drop", &err);
+
+		if (s != NULL || strstr(err.msg, csv_bad[i].expect) == NULL) {
+			print_error("case %zu: expected '%s', got '%s'\n", i, csv_bad[i].expect,
+				    s ? "(success)" : err.msg);
+			sky_subs_destroy(s);
+			fail();
+		}
+		/* the config file and key are named too */
+		assert_non_null(strstr(err.msg, "t.yaml:1: subscribers.file: "));
+	}
+}
+
+static void
+test_csv_ok_forms(void **state)
+{
+	struct sky_cfg_err err;
+	struct sky_sub_info in;
+	struct sky_subs *s;
+
+	(void)state;
+	/* comments, blank lines, CRLF, spaces around fields, empty realm, no realm column */
+	s = make("# comment\r\n\r\n  id , ipv4 ,ipv6,plan,beam,country,realm\r\n"
+		 "7, 10.1.0.0/16 , 2001:db8:7::/48 ,premium,beam2,de,\r\n"
+		 "   # indented comment\n"
+		 "8,10.1.2.3,,basic,beam1,FR,12\n"
+		 "9,,2001:db8:9::1,basic,beam1,IT,0",
+		 "drop", &err);
+	assert_non_null(s);
+	assert_int_equal(sky_subs_get(s, 7, &in), 0);
+	assert_int_equal(in.plan, 1);
+	assert_int_equal(in.beam, 1);
+	assert_int_equal(in.country, sky_cc("DE"));
+	assert_int_equal(in.v4_len, 16);
+	assert_int_equal(in.v6_len, 48);
+	assert_int_equal(sky_subs_get(s, 8, &in), 0);
+	assert_int_equal(in.realm, 12);
+	assert_int_equal(sky_subs_get(s, 9, &in), 0);
+	assert_int_equal(in.has_v4, 0);
+	assert_int_equal(in.v6_len, 128);
+	assert_int_equal(sky_subs_get(s, 10, &in), -ENOENT);
+	sky_subs_destroy(s);
+
+	s = make("id,ipv4,ipv6,plan,beam,country\n1,10.0.0.1,,basic,beam1,DE\n", "drop", &err);
+	assert_non_null(s);
+	assert_int_equal(sky_subs_get(s, 1, &in), 0);
+	sky_subs_destroy(s);
+}
+
+/* ------------------------------------------------------------------ config errors */
+
+static const struct {
+	const char *yaml;
+	const char *expect;
+} cfg_bad[] = {
+	{"beams: { b: { down: 1Gbit, up: 1Gbit } }\n", "plans: required"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\n", "beams: required"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit, color: red } }\nbeams: { b: { down: 1Gbit, up: "
+	 "1Gbit } }\n",
+	 "t.yaml:1: plans.p.color: unknown key"},
+	{"plans: { p: { down: 0, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n",
+	 "plans.p.down: rate must be > 0"},
+	{"plans: { p: { down: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n",
+	 "plans.p.up: required"},
+	{"plans: { p: { down: fast, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n",
+	 "plans.p.down"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit, burst: 0 } }\nbeams: { b: { down: 1Gbit, up: "
+	 "1Gbit } }\n",
+	 "plans.p.burst: burst must be > 0"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit, class_weights: { gold: 2 } } }\nbeams: { b: { "
+	 "down: 1Gbit, up: 1Gbit } }\n",
+	 "plans.p.class_weights.gold: unknown class 'gold'"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit, weight: 0 } }\nbeams: { b: { down: 1Gbit, up: "
+	 "1Gbit } }\n",
+	 "plans.p.weight"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit } }\n",
+	 "beams.b.up: required"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "subscribers: { unknown: { plan: gold } }\n",
+	 "t.yaml:3: subscribers.unknown.plan: unknown plan 'gold'"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "subscribers: { unknown: pass }\n",
+	 "subscribers.unknown: 'pass': expected 'drop'"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "subscribers: { fil: x.csv }\n",
+	 "subscribers.fil: unknown key"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "subscribers: { file: /nonexistent/s.csv }\n",
+	 "/nonexistent/s.csv: No such file"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a }, { name: b, default: true } ]\n",
+	 "classes[0]: class 'a' has no rules"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, dscp: [1] } ]\n",
+	 "no class has 'default: true'"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, default: true } ]\n",
+	 "classes[1].default: class 'b' is default, but 'a' already is"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: a, dscp: [1] } ]\n",
+	 "class 'a' defined twice"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ {name: c1, default: true}, {name: c2, dscp: [1]}, {name: c3, dscp: [1]}, "
+	 "{name: c4, dscp: [1]}, {name: c5, dscp: [1]}, {name: c6, dscp: [1]}, {name: c7, dscp: "
+	 "[1]}, {name: c8, dscp: [1]}, {name: c9, dscp: [1]} ]\n",
+	 "9 classes, at most 8"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, dscp: [64] } ]\n",
+	 "classes[1].dscp[0]: dscp '64' is not a number 0..63"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, protocol: [tcpp] } ]\n",
+	 "classes[1].protocol[0]: protocol 'tcpp' unknown"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, ports: [\"90-80\"] } ]\n",
+	 "classes[1].ports[0]: port '90-80'"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, prefixes: [\"10.0.0.1/8\"] } ]\n",
+	 "classes[1].prefixes[0]: prefix '10.0.0.1/8'"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, match: [ { port: [1] } ] } ]\n",
+	 "classes[1].match[0].port: unknown key"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, match: [ {} ] } ]\n",
+	 "empty match rule"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true }, { name: b, dscp: [] } ]\n",
+	 "classes[1].dscp: empty list"},
+	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+	 "classes: [ { name: a, default: true, weight: 3 } ]\n",
+	 "classes[0].weight: unknown key"},
+};
+
+static void
+test_config_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cfg_bad) / sizeof(cfg_bad[0]); i++) {
+		struct sky_cfg_err err = {0};
+		struct sky_cfg *cfg = sky_cfg_load_string("t.yaml", cfg_bad[i].yaml, &err);
+		struct sky_subs *s;
+
+		assert_non_null(cfg);
+		s = sky_subs_create(cfg, 1, &err);
+		sky_cfg_free(cfg);
+		if (s != NULL || strstr(err.msg, cfg_bad[i].expect) == NULL) {
+			print_error("case %zu: expected '%s', got '%s'\n", i, cfg_bad[i].expect,
+				    s ? "(success)" : err.msg);
+			sky_subs_destroy(s);
+			fail();
+		}
+	}
+}
+
+static void
+test_model(void **state)
+{
+	struct sky_cfg_err err;
+	struct sky_subs *s = make(HDR "1,10.0.0.1,,basic,beam1,DE,\n", "{ plan: premium }", &err);
+	struct sky_plan p;
+	struct sky_beam b;
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(sky_subs_n_plans(s), 2);
+	assert_int_equal(sky_subs_n_beams(s), 2);
+	assert_int_equal(sky_subs_n_classes(s), 4);
+	assert_int_equal(sky_subs_class_index(s, "bulk"), 2);
+	assert_true(sky_subs_class(s, 2).is_default);
+	assert_false(sky_subs_class(s, 0).is_default);
+	assert_int_equal(sky_subs_unknown_plan(s), 1);
+	p = sky_subs_plan(s, 0);
+	assert_string_equal(p.name, "basic");
+	assert_int_equal(p.down_bps, 50000000);
+	assert_int_equal(p.up_bps, 5000000);
+	assert_int_equal(p.down_burst_bytes, 256000);
+	assert_int_equal(p.up_burst_bytes, 256000);
+	assert_int_equal(p.weight, 1);
+	assert_int_equal(p.class_weight[1], 4);
+	assert_int_equal(p.class_weight[2], 8);
+	p = sky_subs_plan(s, 1);
+	assert_int_equal(p.down_burst_bytes, 1000000);
+	assert_int_equal(p.up_burst_bytes, 128000);
+	assert_int_equal(p.weight, 200000); /* default: down in kbit/s */
+	assert_int_equal(p.class_weight[3], 1);
+	b = sky_subs_beam(s, 1);
+	assert_string_equal(b.name, "beam2");
+	assert_int_equal(b.down_bps, 500000000);
+	assert_int_equal(sky_subs_beam_index(s, "beam2"), 1);
+	assert_int_equal(sky_subs_plan_index(s, "gold"), -1);
+	assert_true(sky_subs_capacity(s) >= 4096);
+	sky_subs_destroy(s);
+}
+
+/* ------------------------------------------------------------------ lookups */
+
+static const char lookup_csv[] = HDR
+	"1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
+	"2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
+	"3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
+	"4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
+	"5,100.64.0.1,,premium,beam1,JO,200\n"
+	"6,10.9.0.0/16,,basic,beam1,IT,100\n"
+	"7,,2001:db8:4000::1,premium,beam2,ES,\n";
+
+static struct sky_meta
+mk(int dir, const char *sub, const char *remote, uint16_t vid)
+{
+	struct sky_meta m;
+	int v6 = strchr(sub, ':') != NULL;
+	uint8_t *sa, *ra;
+
+	memset(&m, 0, sizeof(m));
+	m.dir = (uint8_t)dir;
+	m.l3 = v6 ? 6 : 4;
+	m.verdict = SKY_V_PASS;
+	m.sub_idx = SKY_SUB_NONE;
+	m.outer_vid = vid;
+	m.n_vlan = vid ? 1 : 0;
+	m.pkt_len = 100;
+	m.proto = 17;
+	sa = dir == SKY_DIR_UP ? m.src : m.dst;
+	ra = dir == SKY_DIR_UP ? m.dst : m.src;
+	assert_int_equal(inet_pton(v6 ? AF_INET6 : AF_INET, sub, sa), 1);
+	assert_int_equal(inet_pton(v6 ? AF_INET6 : AF_INET, remote, ra), 1);
+	return m;
+}
+
+static const struct {
+	int dir;
+	const char *sub;
+	uint16_t vid;
+	uint32_t id; /* 0 = unknown */
+	uint16_t realm;
+} lookups[] = {
+	/* unknown first */
+	{SKY_DIR_UP, "100.64.0.2", 0, 0, 0},
+	{SKY_DIR_DOWN, "198.18.6.1", 0, 0, 0},
+	{SKY_DIR_UP, "2001:db8:1000:200::1", 0, 0, 0},
+	{SKY_DIR_UP, "10.9.1.1", 0, 0, 0},     /* realm-only subscriber, untagged */
+	{SKY_DIR_UP, "10.9.1.1", 200, 0, 0},   /* ... other realm */
+	{SKY_DIR_UP, "2001:db8:4000::2", 0, 0, 0},
+	/* exact, up by source and down by destination */
+	{SKY_DIR_UP, "100.64.0.1", 0, 1, 0},
+	{SKY_DIR_DOWN, "100.64.0.1", 0, 1, 0},
+	{SKY_DIR_UP, "2001:db8:1000:1ff:1:2:3:4", 0, 1, 0},
+	{SKY_DIR_DOWN, "2001:db8:1000:100::1", 0, 1, 0},
+	{SKY_DIR_DOWN, "2001:db8:4000::1", 0, 7, 0},
+	/* prefixes and nesting: longest wins */
+	{SKY_DIR_UP, "198.18.5.1", 0, 2, 0},
+	{SKY_DIR_DOWN, "198.18.5.255", 0, 2, 0},
+	{SKY_DIR_UP, "198.18.5.77", 0, 3, 0},
+	{SKY_DIR_UP, "2001:db8:2000:76::1", 0, 2, 0},
+	{SKY_DIR_UP, "2001:db8:2000:77::1", 0, 3, 0},
+	/* realms: same address, VLAN picks the subscriber; realm 0 is the fallback */
+	{SKY_DIR_UP, "100.64.0.1", 100, 4, 100},
+	{SKY_DIR_DOWN, "100.64.0.1", 200, 5, 200},
+	{SKY_DIR_UP, "100.64.0.1", 300, 1, 0},
+	{SKY_DIR_UP, "2001:db8:3000:0:1::1", 100, 4, 100},
+	{SKY_DIR_UP, "2001:db8:1000:100::9", 100, 1, 0},
+	{SKY_DIR_UP, "10.9.200.3", 100, 6, 100},
+};
+
+static void
+check_lookups(struct sky_subs *s, int unknown_plan)
+{
+	for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++) {
+		const char *remote = strchr(lookups[i].sub, ':') ? "2001:db8:ffff::1" : "203.0.113.9";
+		struct sky_meta m = mk(lookups[i].dir, lookups[i].sub, remote, lookups[i].vid);
+		struct sky_sub_info in;
+
+		sky_subs_lookup_burst(s, 0, &m, 1);
+		if (lookups[i].id == 0) {
+			assert_int_equal(m.sub_idx, SKY_SUB_NONE);
+			assert_int_equal(m.sub_id, 0);
+			if (unknown_plan < 0) {
+				assert_int_equal(m.verdict, SKY_V_DROP);
+				assert_int_equal(m.reason, SKY_DROP_SUB_UNKNOWN);
+			} else {
+				assert_int_equal(m.verdict, SKY_V_PASS);
+				assert_int_equal(m.plan, unknown_plan);
+				assert_int_equal(m.beam, 0);
+			}
+			continue;
+		}
+		if (m.sub_id != lookups[i].id) {
+			print_error("case %zu (%s vid %u): id %u, expected %u\n", i, lookups[i].sub,
+				    lookups[i].vid, m.sub_id, lookups[i].id);
+			fail();
+		}
+		assert_int_equal(sky_subs_get(s, lookups[i].id, &in), 0);
+		assert_int_equal(m.verdict, SKY_V_PASS);
+		assert_int_equal(m.sub_idx, in.idx);
+		assert_int_equal(m.plan, in.plan);
+		assert_int_equal(m.beam, in.beam);
+		assert_int_equal(m.sub_country, in.country);
+		assert_int_equal(m.realm, lookups[i].realm);
+	}
+}
+
+static void
+test_lookup(void **state)
+{
+	struct sky_cfg_err err;
+	struct sky_subs *s = make(lookup_csv, "drop", &err);
+	struct sky_meta burst[SKY_BURST];
+
+	(void)state;
+	assert_non_null(s);
+	check_lookups(s, -1);
+	/* a burst: dropped and non-IP packets are left alone */
+	for (int i = 0; i < SKY_BURST; i++)
+		burst[i] = mk(SKY_DIR_UP, i & 1 ? "100.64.0.1" : "198.18.5.77", "203.0.113.9", 0);
+	burst[3].l3 = 0;
+	sky_meta_drop(&burst[4], SKY_DROP_IP4_IHL);
+	sky_subs_lookup_burst(s, 1, burst, SKY_BURST);
+	for (int i = 0; i < SKY_BURST; i++) {
+		if (i == 3 || i == 4) {
+			assert_int_equal(burst[i].sub_idx, SKY_SUB_NONE);
+			continue;
+		}
+		assert_int_equal(burst[i].sub_id, i & 1 ? 1 : 3);
+	}
+	assert_int_equal(burst[4].reason, SKY_DROP_IP4_IHL);
+	sky_subs_destroy(s);
+
+	s = make(lookup_csv, "{ plan: premium }", &err);
+	assert_non_null(s);
+	check_lookups(s, 1);
+	sky_subs_destroy(s);
+}
+
+/* ------------------------------------------------------------------ runtime */
+
+static int n_events[SKY_SUBS_EV_RELOAD + 1];
+static uint32_t last_index;
+static int refuse_rate_above_1g = 1;
+
+static void
+listener(void *arg, enum sky_subs_event ev, uint32_t index, const struct sky_sub_info *info)
+{
+	(void)arg;
+	(void)info;
+	n_events[ev]++;
+	last_index = index;
+}
+
+static int
+validator(void *arg, enum sky_subs_event ev, uint32_t index, const void *nv, char *err,
+	  size_t errlen)
+{
+	(void)arg;
+	(void)index;
+	if (!refuse_rate_above_1g)
+		return 0;
+	if (ev == SKY_SUBS_EV_PLAN && ((const struct sky_plan *)nv)->down_bps > 1000000000ULL) {
+		snprintf(err, errlen, "down above the 1Gbit port");
+		return -1;
+	}
+	if (ev == SKY_SUBS_EV_BEAM && ((const struct sky_beam *)nv)->down_bps > 10000000000ULL) {
+		snprintf(err, errlen, "beam above 10Gbit");
+		return -1;
+	}
+	return 0;
+}
+
+/* run a command line (words split on spaces); returns the reply */
+static json_t *
+run(const char *line)
+{
+	char buf[1024], *argv[SKY_CTL_MAX_ARGS], *save = NULL;
+	int argc = 0;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	return sky_ctl_dispatch_argv(argc, argv, 0, 0, 0);
+}
+
+static json_t *
+ok(const char *line)
+{
+	json_t *r = run(line);
+
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		print_error("'%s' failed: %s\n", line,
+			    json_string_value(json_object_get(r, "error")));
+		fail();
+	}
+	return r;
+}
+
+static void
+bad(const char *line, const char *expect)
+{
+	json_t *r = run(line);
+	const char *e = json_string_value(json_object_get(r, "error"));
+
+	if (json_is_true(json_object_get(r, "ok")) || e == NULL || strstr(e, expect) == NULL) {
+		print_error("'%s': expected error '%s', got '%s'\n", line, expect,
+			    e ? e : "(ok)");
+		fail();
+	}
+	json_decref(r);
+}
+
+static uint64_t
+fingerprint_fn_acc;
+
+static int
+fp_fn(void *arg, const struct sky_sub_info *in)
+{
+	const uint8_t *p = (const uint8_t *)in;
+
+	(void)arg;
+	for (size_t i = 0; i < sizeof(*in); i++)
+		fingerprint_fn_acc = (fingerprint_fn_acc ^ p[i]) * 1099511628211ULL;
+	return 0;
+}
+
+/* everything a failed command must leave alone */
+static uint64_t
+fingerprint(const struct sky_subs *s)
+{
+	fingerprint_fn_acc = 1469598103934665603ULL;
+	sky_subs_foreach(s, fp_fn, NULL);
+	for (unsigned int i = 0; i < sky_subs_n_plans(s); i++) {
+		struct sky_plan p = sky_subs_plan(s, i);
+
+		fp_fn(NULL, (const void *)&p); /* first bytes of the plan */
+		fingerprint_fn_acc ^= p.down_bps ^ p.up_bps ^ p.weight ^ p.down_burst_bytes;
+	}
+	for (unsigned int i = 0; i < sky_subs_n_beams(s); i++) {
+		struct sky_beam b = sky_subs_beam(s, i);
+
+		fingerprint_fn_acc = (fingerprint_fn_acc ^ b.down_bps ^ (b.up_bps << 1)) * 31;
+	}
+	return fingerprint_fn_acc;
+}
+
+static uint32_t
+lookup_id(struct sky_subs *s, int dir, const char *addr, uint16_t vid)
+{
+	struct sky_meta m = mk(dir, addr, strchr(addr, ':') ? "2001:db8:ffff::1" : "203.0.113.9",
+			       vid);
+
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	return m.sub_id;
+}
+
+static struct sky_subs *
+runtime_setup(void)
+{
+	struct sky_cfg_err err;
+	struct sky_subs *s = make(lookup_csv, "drop", &err);
+
+	assert_non_null(s);
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	assert_int_equal(sky_subs_register(s), 0);
+	assert_int_equal(sky_subs_listen(s, listener, NULL), 0);
+	assert_int_equal(sky_subs_validate_hook(s, validator, NULL), 0);
+	memset(n_events, 0, sizeof(n_events));
+	return s;
+}
+
+static void
+runtime_teardown(struct sky_subs *s)
+{
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	sky_subs_destroy(s);
+}
+
+static void
+test_runtime_failures(void **state)
+{
+	struct sky_subs *s = runtime_setup();
+	uint64_t fp = fingerprint(s);
+
+	(void)state;
+	/* add */
+	bad("subscriber add 0 ipv4=10.1.1.1 plan=basic beam=beam1 country=DE", "id '0'");
+	bad("subscriber add 1 ipv4=10.1.1.1 plan=basic beam=beam1 country=DE", "id 1 exists");
+	bad("subscriber add 50 ipv4=100.64.0.1 plan=basic beam=beam1 country=DE",
+	    "ipv4 100.64.0.1/32 (realm 0) already belongs to id 1");
+	bad("subscriber add 50 ipv4=100.64.0.1 plan=basic beam=beam1 country=DE realm=100",
+	    "already belongs to id 4");
+	bad("subscriber add 50 ipv6=2001:db8:2000::/48 plan=basic beam=beam1 country=DE",
+	    "ipv6 2001:db8:2000::/48 (realm 0) already belongs to id 2");
+	bad("subscriber add 50 ipv4=10.1.1.1 plan=gold beam=beam1 country=DE", "plan 'gold'");
+	bad("subscriber add 50 ipv4=10.1.1.1 plan=basic beam=b9 country=DE", "beam 'b9'");
+	bad("subscriber add 50 ipv4=10.1.1.1 plan=basic beam=beam1 country=D1", "country 'D1'");
+	bad("subscriber add 50 ipv4=10.1.1.1 plan=basic beam=beam1", "country=CC required");
+	bad("subscriber add 50 ipv4=10.1.1.1 beam=beam1 country=DE", "plan=NAME required");
+	bad("subscriber add 50 plan=basic beam=beam1 country=DE", "needs ipv4 or ipv6");
+	bad("subscriber add 50 ipv4=10.1.1.1/8 plan=basic beam=beam1 country=DE",
+	    "ipv4 '10.1.1.1/8'");
+	bad("subscriber add 50 ipv6=2001:db8::1/200 plan=basic beam=beam1 country=DE",
+	    "ipv6 '2001:db8::1/200'");
+	bad("subscriber add 50 ipv4=10.1.1.1 plan=basic beam=beam1 country=DE realm=5000",
+	    "realm '5000'");
+	bad("subscriber add 50 ipv4=10.1.1.1 plan=basic beam=beam1 country=DE colour=red",
+	    "'colour=red': unknown key");
+	bad("subscriber add 50 ipv4=10.1.1.1 ipv4=10.1.1.2 plan=basic beam=beam1 country=DE",
+	    "key given twice");
+	/* del, set, show */
+	bad("subscriber del 99", "no subscriber with id 99");
+	bad("subscriber del x", "usage");
+	bad("subscriber set 99 plan=basic", "no subscriber with id 99");
+	bad("subscriber set 1 plan=gold", "plan 'gold'");
+	bad("subscriber set 1 ipv4=198.18.5.77", "already belongs to id 3");
+	bad("subscriber set 7 ipv6=", "needs ipv4 or ipv6");
+	bad("subscriber set 1 country=XYZ", "country 'XYZ'");
+	bad("subscriber set 3 realm=7 ipv6=2001:db8:5::1", "at most a /112");
+	bad("subscriber show 99", "no subscriber with id 99");
+	bad("subscriber list page=0", "page must be");
+	/* load */
+	bad("subscriber load /nonexistent.csv", "/nonexistent.csv: No such file");
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "subscriber load %s",
+			 write_file("bad.csv", HDR "1,10.0.0.1,,basic,beam1,DE,\n"
+						   "2,10.0.0.1,,basic,beam1,DE,\n"));
+		bad(cmd, "bad.csv:3: ipv4 10.0.0.1/32 (realm 0) already belongs to id 1 (line 2)");
+		snprintf(cmd, sizeof(cmd), "subscriber load %s",
+			 write_file("bad2.csv", HDR "1,10.0.0.1,,silver,beam1,DE,\n"));
+		bad(cmd, "bad2.csv:2: plan 'silver' unknown");
+	}
+	/* plan and beam */
+	bad("plan set gold down=1Mbit", "plan 'gold' unknown");
+	bad("plan set basic down=0", "'down=0': rate must be > 0");
+	bad("plan set basic down=fast", "'down=fast'");
+	bad("plan set basic burst=0", "size must be > 0");
+	bad("plan set basic cw.gold=3", "unknown class 'gold'");
+	bad("plan set basic cw.bulk=0", "class weight must be 1..65535");
+	bad("plan set basic speed=1", "unknown key");
+	bad("plan set basic up=1Mbit down=2Gbit", "refused: down above the 1Gbit port");
+	bad("beam set beam9 down=1Gbit", "beam 'beam9' unknown");
+	bad("beam set beam1 up=0", "rate must be > 0");
+	bad("beam set beam1 down=20Gbit", "refused: beam above 10Gbit");
+	bad("beam set beam1 left=1", "unknown key");
+
+	assert_int_equal(fingerprint(s), fp);
+	check_lookups(s, -1);
+	for (int e = 0; e <= SKY_SUBS_EV_RELOAD; e++)
+		assert_int_equal(n_events[e], 0);
+	runtime_teardown(s);
+}
+
+static void
+test_runtime_changes(void **state)
+{
+	struct sky_subs *s = runtime_setup();
+	struct sky_sub_info in;
+	struct sky_plan p;
+	json_t *r;
+	char cmd[600];
+
+	(void)state;
+	/* add: lookups see it at once */
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.50.0.1", 0), 0);
+	json_decref(ok("subscriber add 50 ipv4=10.50.0.1 ipv6=2001:db8:50::/56 plan=premium "
+		       "beam=beam2 country=br"));
+	assert_int_equal(n_events[SKY_SUBS_EV_SUB_ADD], 1);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.50.0.1", 0), 50);
+	assert_int_equal(lookup_id(s, SKY_DIR_DOWN, "2001:db8:50:ff::1", 0), 50);
+	assert_int_equal(sky_subs_get(s, 50, &in), 0);
+	assert_int_equal(last_index, in.idx);
+	assert_int_equal(in.country, sky_cc("BR"));
+	/* a nested prefix inside another subscriber's /24 */
+	json_decref(ok("subscriber add 51 ipv4=198.18.5.128/25 plan=basic beam=beam1 country=NL"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "198.18.5.200", 0), 51);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "198.18.5.100", 0), 2);
+	/* a realm subscriber on a realm not used before */
+	json_decref(ok("subscriber add 52 ipv4=100.64.0.1 plan=basic beam=beam1 country=SE "
+		       "realm=300"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.0.1", 300), 52);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.0.1", 0), 1);
+
+	/* set: a moved terminal is one command; plan and beam */
+	r = ok("subscriber set 1 country=AT plan=premium beam=beam2");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
+							       "country")),
+			    "AT");
+	json_decref(r);
+	assert_int_equal(n_events[SKY_SUBS_EV_SUB_SET], 1);
+	{
+		struct sky_meta m = mk(SKY_DIR_UP, "100.64.0.1", "203.0.113.9", 0);
+
+		sky_subs_lookup_burst(s, 0, &m, 1);
+		assert_int_equal(m.sub_country, sky_cc("AT"));
+		assert_int_equal(m.plan, 1);
+		assert_int_equal(m.beam, 1);
+	}
+	/* set ipv4: the old address is free, the new one matches */
+	json_decref(ok("subscriber set 1 ipv4=100.64.9.9"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.0.1", 0), 0);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.9.9", 0), 1);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "2001:db8:1000:100::1", 0), 1);
+	/* the freed address can be taken by someone else */
+	json_decref(ok("subscriber add 53 ipv4=100.64.0.1 plan=basic beam=beam1 country=DE"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.0.1", 0), 53);
+	/* ipv4= removes it; realm change moves the subscriber to a VLAN */
+	json_decref(ok("subscriber set 1 ipv4="));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.9.9", 0), 0);
+	json_decref(ok("subscriber set 7 realm=42 ipv6=2001:db8:4000::/64"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "2001:db8:4000::1", 0), 0);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "2001:db8:4000::1", 42), 7);
+	/* del */
+	json_decref(ok("subscriber del 3"));
+	assert_int_equal(n_events[SKY_SUBS_EV_SUB_DEL], 1);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "198.18.5.77", 0), 2); /* covering /24 */
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "2001:db8:2000:77::1", 0), 2);
+	assert_int_equal(sky_subs_get(s, 3, &in), -ENOENT);
+	json_decref(ok("subscriber del 52"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "100.64.0.1", 300), 53);
+
+	/* show with counters summed over workers */
+	{
+		struct sky_meta m[3];
+		json_t *c;
+
+		m[0] = mk(SKY_DIR_UP, "10.50.0.1", "203.0.113.9", 0);
+		m[1] = mk(SKY_DIR_DOWN, "10.50.0.1", "203.0.113.9", 0);
+		m[2] = mk(SKY_DIR_DOWN, "10.50.0.1", "203.0.113.9", 0);
+		sky_subs_lookup_burst(s, 0, m, 3);
+		m[0].cls = 0;
+		m[1].cls = 2;
+		m[2].cls = 2;
+		m[2].pkt_len = 1500;
+		sky_subs_account_burst(s, 0, m, 3);
+		sky_meta_drop(&m[1], SKY_DROP_POLICY);
+		sky_subs_account_burst(s, 1, m, 2);
+		r = ok("subscriber show 50");
+		c = json_object_get(json_object_get(r, "result"), "counters");
+		assert_int_equal(json_integer_value(json_object_get(
+					 json_object_get(json_object_get(c, "up"), "realtime"),
+					 "packets")),
+				 2);
+		assert_int_equal(json_integer_value(json_object_get(
+					 json_object_get(json_object_get(c, "down"), "bulk"),
+					 "bytes")),
+				 1600);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "drops"),
+								    "policy")),
+				 1);
+		json_decref(r);
+	}
+
+	/* list: sorted by id, paged */
+	r = ok("subscriber list page=2 size=3");
+	{
+		json_t *res = json_object_get(r, "result"),
+		       *arr = json_object_get(res, "subscribers");
+
+		assert_int_equal(json_integer_value(json_object_get(res, "total")), 9);
+		assert_int_equal(json_array_size(arr), 3);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "id")),
+				 5);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 2), "id")),
+				 7);
+	}
+	json_decref(r);
+
+	/* plan and beam changes: listeners told, defaults follow the rate */
+	json_decref(ok("plan set premium down=400Mbit cw.realtime=7"));
+	p = sky_subs_plan(s, 1);
+	assert_int_equal(p.down_bps, 400000000);
+	assert_int_equal(p.weight, 400000);
+	assert_int_equal(p.class_weight[0], 7);
+	assert_int_equal(p.down_burst_bytes, 1000000); /* set explicitly in the config: kept */
+	assert_int_equal(n_events[SKY_SUBS_EV_PLAN], 1);
+	json_decref(ok("plan set basic burst=64KB weight=9"));
+	p = sky_subs_plan(s, 0);
+	assert_int_equal(p.up_burst_bytes, 64000);
+	assert_int_equal(p.weight, 9);
+	json_decref(ok("beam set beam2 down=300Mbit"));
+	assert_int_equal(sky_subs_beam(s, 1).down_bps, 300000000);
+	assert_int_equal(sky_subs_beam(s, 1).up_bps, 100000000);
+	assert_int_equal(n_events[SKY_SUBS_EV_BEAM], 1);
+	assert_int_equal(last_index, 1);
+	r = ok("plan list");
+	assert_int_equal(json_array_size(json_object_get(r, "result")), 2);
+	json_decref(r);
+	json_decref(ok("beam show beam1"));
+
+	/* load: the whole table replaced; ids that stay keep their index */
+	{
+		struct sky_sub_info before, after;
+
+		assert_int_equal(sky_subs_get(s, 2, &before), 0);
+		snprintf(cmd, sizeof(cmd), "subscriber load %s",
+			 write_file("new.csv", HDR "900,10.90.0.1,,basic,beam1,DE,\n"
+						   "2,198.18.5.0/24,,premium,beam2,NL,\n"
+						   "901,10.90.0.2,,basic,beam1,DE,9\n"));
+		json_decref(ok(cmd));
+		assert_int_equal(n_events[SKY_SUBS_EV_RELOAD], 1);
+		assert_int_equal(sky_subs_get(s, 2, &after), 0);
+		assert_int_equal(before.idx, after.idx);
+		assert_int_equal(sky_subs_get(s, 50, &after), -ENOENT);
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.90.0.1", 0), 900);
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.90.0.2", 9), 901);
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.90.0.2", 0), 0);
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.50.0.1", 0), 0);
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "198.18.5.1", 0), 2);
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "2001:db8:2000::1", 0), 0);
+		/* a new subscriber's counters start at zero even on a reused index */
+		r = ok("subscriber show 900");
+		assert_int_equal(
+			json_integer_value(json_object_get(
+				json_object_get(json_object_get(json_object_get(
+							json_object_get(r, "result"), "counters"),
+						"up"),
+					"realtime"),
+				"packets")),
+			0);
+		json_decref(r);
+	}
+	runtime_teardown(s);
+}
+
+static void
+test_capacity(void **state)
+{
+	char yaml[2048];
+	struct sky_cfg_err err = {0};
+	struct sky_cfg *cfg;
+	struct sky_subs *s;
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml),
+		 "subscribers: { file: %s, capacity: 2 }\n" PLANS_BEAMS_CLASSES,
+		 write_file("cap.csv", HDR "1,10.0.0.1,,basic,beam1,DE,\n"
+					   "2,10.0.0.2,,basic,beam1,DE,\n"
+					   "3,10.0.0.3,,basic,beam1,DE,\n"));
+	cfg = sky_cfg_load_string("t.yaml", yaml, &err);
+	assert_non_null(cfg);
+	s = sky_subs_create(cfg, 1, &err);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "3 subscribers in"));
+	assert_non_null(strstr(err.msg, "exceed capacity 2"));
+	sky_cfg_free(cfg);
+
+	snprintf(yaml, sizeof(yaml),
+		 "subscribers: { file: %s, capacity: 2 }\n" PLANS_BEAMS_CLASSES,
+		 write_file("cap.csv", HDR "1,10.0.0.1,,basic,beam1,DE,\n"));
+	cfg = sky_cfg_load_string("t.yaml", yaml, &err);
+	s = sky_subs_create(cfg, 1, &err);
+	sky_cfg_free(cfg);
+	assert_non_null(s);
+	assert_int_equal(sky_subs_capacity(s), 2);
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	assert_int_equal(sky_subs_register(s), 0);
+	json_decref(ok("subscriber add 2 ipv4=10.0.0.2 plan=basic beam=beam1 country=DE"));
+	bad("subscriber add 3 ipv4=10.0.0.3 plan=basic beam=beam1 country=DE",
+	    "subscriber table full (capacity 2");
+	json_decref(ok("subscriber del 1"));
+	json_decref(ok("subscriber add 3 ipv4=10.0.0.3 plan=basic beam=beam1 country=DE"));
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.0.0.3", 0), 3);
+	runtime_teardown(s);
+}
+
+static void
+test_metrics(void **state)
+{
+	struct sky_subs *s = runtime_setup();
+	struct sky_meta m[2];
+	char *txt;
+	size_t len;
+
+	(void)state;
+	m[0] = mk(SKY_DIR_UP, "100.64.0.1", "203.0.113.9", 0);
+	m[1] = mk(SKY_DIR_UP, "100.64.0.77", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, m, 2);
+	m[0].cls = 1;
+	sky_subs_account_burst(s, 0, m, 2);
+	txt = sky_metrics_render(&len);
+	assert_non_null(txt);
+	assert_non_null(strstr(txt, "skygate_subscribers 7\n"));
+	assert_non_null(strstr(txt, "skygate_unknown_subscriber_packets_total{dir=\"up\"} 1\n"));
+	assert_non_null(
+		strstr(txt, "skygate_class_packets_total{class=\"interactive\",dir=\"up\"} 1\n"));
+	assert_non_null(strstr(txt, "skygate_subscriber_drops_total{group=\"unknown\"} 1\n"));
+	free(txt);
+	runtime_teardown(s);
+}
+
+int
+main(void)
+{
+	char *eal[] = {"test_subscriber", "--no-huge", "-m", "1024", "--no-pci",
+		       "--file-prefix=test_subscriber", "--log-level=lib.*:error",
+		       "--log-level=skygate:warning", "--no-telemetry"};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_csv_errors),       cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_csv_ok_forms),     cmocka_unit_test(test_model),
+		cmocka_unit_test(test_lookup),           cmocka_unit_test(test_runtime_failures),
+		cmocka_unit_test(test_runtime_changes),  cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_metrics),
+	};
+	int rc;
+
+	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0) {
+		fprintf(stderr, "EAL init failed\n");
+		return 1;
+	}
+	sky_runtime_init();
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_subscriber.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+		if (system(cmd) != 0)
+			rc = rc ? rc : 1;
+	}
+	rte_eal_cleanup();
+	return rc;
+}
