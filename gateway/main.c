@@ -23,6 +23,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_pdump.h>
+#include <rte_version.h>
 
 #include "gateway.h"
 #include "sky_build_config.h"
@@ -213,7 +214,7 @@ main(int argc, char **argv)
 		eal[eal_n++] = "--no-huge";
 		eal[eal_n++] = "-m";
 		eal[eal_n++] = "4096";
-		eal[eal_n++] = "--in-memory";
+		eal[eal_n++] = "--no-shconf";
 		eal[eal_n++] = "--no-pci";
 		eal[eal_n++] = "--no-telemetry";
 		eal[eal_n++] = "--log-level=lib.*:error";

@@ -13,6 +13,7 @@
 #include <rte_malloc.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
+#include <rte_version.h>
 
 #include "gateway.h"
 #include "skygate/control.h"

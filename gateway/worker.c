@@ -144,7 +144,7 @@ gw_worker_main(void *arg)
 	/* drain: RX has stopped; send what the shaper still holds, for at most 100 ms
 	 * (what is left after that is freed and counted by sky_shaper_destroy) */
 	if (sky_shaper_enabled(gw.shaper)) {
-		uint64_t end = rte_rdtsc() + sky_rt.tsc_hz / 10;
+		uint64_t t = rte_rdtsc(), end = t + sky_rt.tsc_hz / 10, last = t;
 		uint16_t got;
 
 		do {
@@ -160,7 +160,12 @@ gw_worker_main(void *arg)
 				got += n;
 			}
 			rte_rcu_qsbr_quiescent(qs, w->id);
-		} while (rte_rdtsc() < end && (got != 0 || sky_shaper_backlog(gw.shaper, w->id) != 0));
+			t = rte_rdtsc();
+			if (got != 0)
+				last = t;
+			/* the shaper releases queued packets at the beam/plan rate: give up
+			 * once nothing came out for 10 ms */
+		} while (t < end && t - last < sky_rt.tsc_hz / 100);
 	}
 	rte_rcu_qsbr_thread_offline(qs, w->id);
 	rte_rcu_qsbr_thread_unregister(qs, w->id);

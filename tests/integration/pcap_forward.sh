@@ -12,7 +12,8 @@ id,ipv4,ipv6,plan,beam,country
 2,,2001:db8:100::/40,basic,beam1,FR
 CSV
 write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_pcap0,rx_pcap=$T/up_in.pcap,tx_pcap=$T/sat0_out.pcap\" }
-  - { name: net0, role: backhaul, peer: sat0, device: \"net_pcap1,rx_pcap=$T/down_in.pcap,tx_pcap=$T/net0_out.pcap\" }"
+  - { name: net0, role: backhaul, peer: sat0, device: \"net_pcap1,rx_pcap=$T/down_in.pcap,tx_pcap=$T/net0_out.pcap\" }" \
+	"shaping: { enabled: false }   # shaping reorders across subscribers by design"
 start_skygate "$T/sky.yaml" pcap
 
 # the pcap PMD reads its file once: wait until every frame was received
