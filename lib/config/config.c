@@ -914,58 +914,70 @@ sky_cfg_check_sections(struct sky_cfg_err *err, const struct sky_cfg *cfg)
 
 /* ------------------------------------------------------------------ getters */
 
-/*
- * Find key in map n and check it is a scalar with a value. Returns -1 on failure, 0 with
- * *out = NULL when absent and optional, 0 with *out set otherwise.
- */
-static int
-lookup(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-       const char *key, bool required, const char *what, const struct sky_cfg_node **out)
-{
-	const struct sky_cfg_node *v;
+/* What each value kind is called in "expected ..." messages. */
+static const char A_STR[] = "a string";
+static const char A_BOOL[] = "true or false";
+static const char A_U64[] = "an integer";
+static const char *const a_unit[] = {
+	[SKY_UNIT_RATE] = "a rate such as 100Mbit",
+	[SKY_UNIT_SIZE] = "a size such as 64KB",
+	[SKY_UNIT_TIME] = "a time such as 10ms",
+};
+static const char A_COUNTRY[] = "a country code such as DE";
 
-	*out = NULL;
-	/* "section:" with nothing under it is an empty map */
-	if (n != NULL && n->type != SKY_CFG_MAP && !(n->type == SKY_CFG_SCALAR && n->null))
-		return sky_cfg_fail(err, cfg, n, "expected a map, got %s", type_name(n->type));
-	v = sky_cfg_get(n, key);
+/* v must be a scalar with a value. */
+static int
+check_scalar(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	     const char *what)
+{
 	if (v == NULL)
-		return required ? sky_cfg_fail_missing(err, cfg, n, key) : 0;
+		return sky_cfg_fail(err, cfg, NULL, "no node (expected %s)", what);
 	if (v->type != SKY_CFG_SCALAR)
 		return sky_cfg_fail(err, cfg, v, "expected %s, got %s", what, type_name(v->type));
 	if (v->null)
 		return sky_cfg_fail(err, cfg, v, "no value (expected %s)", what);
-	*out = v;
 	return 0;
 }
 
-int
-sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		const char *key, bool required, const char **out)
+/*
+ * Find key in map n. Returns -1 on failure, 0 with *out = NULL when absent and optional,
+ * 0 with *out set otherwise.
+ */
+static int
+lookup(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+       const char *key, bool required, const struct sky_cfg_node **out)
 {
-	const struct sky_cfg_node *v;
-
-	if (lookup(err, cfg, n, key, required, "a string", &v) < 0)
-		return -1;
-	if (v != NULL)
-		*out = v->text;
+	*out = NULL;
+	/* "section:" with nothing under it is an empty map */
+	if (n != NULL && n->type != SKY_CFG_MAP && !(n->type == SKY_CFG_SCALAR && n->null))
+		return sky_cfg_fail(err, cfg, n, "expected a map, got %s", type_name(n->type));
+	*out = sky_cfg_get(n, key);
+	if (*out == NULL && required)
+		return sky_cfg_fail_missing(err, cfg, n, key);
 	return 0;
 }
 
 int
-sky_cfg_get_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		 const char *key, bool required, bool *out)
+sky_cfg_as_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	       const char **out)
+{
+	if (check_scalar(err, cfg, v, A_STR) < 0)
+		return -1;
+	*out = v->text;
+	return 0;
+}
+
+int
+sky_cfg_as_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		bool *out)
 {
 	static const char *const yes[] = { "true", "yes", "on" };
 	static const char *const no[] = { "false", "no", "off" };
-	const struct sky_cfg_node *v;
 	char s[SHOWBUF];
 	size_t i;
 
-	if (lookup(err, cfg, n, key, required, "true or false", &v) < 0)
+	if (check_scalar(err, cfg, v, A_BOOL) < 0)
 		return -1;
-	if (v == NULL)
-		return 0;
 	for (i = 0; i < 3; i++) {
 		if (strcasecmp(v->text, yes[i]) == 0) {
 			*out = true;
@@ -981,18 +993,15 @@ sky_cfg_get_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struc
 }
 
 int
-sky_cfg_get_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		const char *key, bool required, uint64_t min, uint64_t max, uint64_t *out)
+sky_cfg_as_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	       uint64_t min, uint64_t max, uint64_t *out)
 {
-	const struct sky_cfg_node *v;
 	char s[SHOWBUF];
 	uint64_t x;
 	int rc;
 
-	if (lookup(err, cfg, n, key, required, "an integer", &v) < 0)
+	if (check_scalar(err, cfg, v, A_U64) < 0)
 		return -1;
-	if (v == NULL)
-		return 0;
 	rc = sky_parse_u64(v->text, 0, UINT64_MAX, &x);
 	if (rc == -EINVAL)
 		return sky_cfg_fail(err, cfg, v,
@@ -1006,28 +1015,20 @@ sky_cfg_get_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct
 }
 
 static int
-get_unit(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-	 const char *key, bool required, enum sky_unit unit, uint64_t *out)
+as_unit(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	enum sky_unit unit, uint64_t *out)
 {
 	static const char *const what[] = {
 		[SKY_UNIT_RATE] = "rate",
 		[SKY_UNIT_SIZE] = "size",
 		[SKY_UNIT_TIME] = "time",
 	};
-	static const char *const a_what[] = {
-		[SKY_UNIT_RATE] = "a rate such as 100Mbit",
-		[SKY_UNIT_SIZE] = "a size such as 64KB",
-		[SKY_UNIT_TIME] = "a time such as 10ms",
-	};
-	const struct sky_cfg_node *v;
 	const char *why;
 	char s[SHOWBUF];
 	uint64_t x;
 
-	if (lookup(err, cfg, n, key, required, a_what[unit], &v) < 0)
+	if (check_scalar(err, cfg, v, a_unit[unit]) < 0)
 		return -1;
-	if (v == NULL)
-		return 0;
 	if (sky_parse_unit(unit, v->text, &x, &why) < 0)
 		return sky_cfg_fail(err, cfg, v, "bad %s '%s' (%s)", what[unit],
 				    show(s, sizeof(s), v->text), why);
@@ -1036,40 +1037,37 @@ get_unit(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cf
 }
 
 int
-sky_cfg_get_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		 const char *key, bool required, uint64_t *out_bps)
+sky_cfg_as_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		uint64_t *out_bps)
 {
-	return get_unit(err, cfg, n, key, required, SKY_UNIT_RATE, out_bps);
+	return as_unit(err, cfg, v, SKY_UNIT_RATE, out_bps);
 }
 
 int
-sky_cfg_get_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		 const char *key, bool required, uint64_t *out_bytes)
+sky_cfg_as_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		uint64_t *out_bytes)
 {
-	return get_unit(err, cfg, n, key, required, SKY_UNIT_SIZE, out_bytes);
+	return as_unit(err, cfg, v, SKY_UNIT_SIZE, out_bytes);
 }
 
 int
-sky_cfg_get_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		 const char *key, bool required, uint64_t *out_us)
+sky_cfg_as_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		uint64_t *out_us)
 {
-	return get_unit(err, cfg, n, key, required, SKY_UNIT_TIME, out_us);
+	return as_unit(err, cfg, v, SKY_UNIT_TIME, out_us);
 }
 
 int
-sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		 const char *key, bool required, const char *const *choices, unsigned int *out)
+sky_cfg_as_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		const char *const *choices, unsigned int *out)
 {
-	const struct sky_cfg_node *v;
 	char list[384], what[400], s[SHOWBUF];
 	unsigned int i;
 
 	list_words(list, sizeof(list), choices, ", ");
 	snprintf(what, sizeof(what), "one of: %s", list);
-	if (lookup(err, cfg, n, key, required, what, &v) < 0)
+	if (check_scalar(err, cfg, v, what) < 0)
 		return -1;
-	if (v == NULL)
-		return 0;
 	for (i = 0; choices != NULL && choices[i] != NULL; i++) {
 		if (strcmp(v->text, choices[i]) == 0) {
 			*out = i;
@@ -1078,4 +1076,86 @@ sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struc
 	}
 	return sky_cfg_fail(err, cfg, v, "bad value '%s' (expected one of: %s)",
 			    show(s, sizeof(s), v->text), list);
+}
+
+int
+sky_cfg_as_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		   uint16_t *cc)
+{
+	char s[SHOWBUF];
+
+	if (check_scalar(err, cfg, v, A_COUNTRY) < 0)
+		return -1;
+	if (sky_parse_country(v->text, cc) < 0)
+		return sky_cfg_fail(err, cfg, v,
+				    "bad country '%s' (expected two letters, ISO 3166 alpha-2, e.g. DE)",
+				    show(s, sizeof(s), v->text));
+	return 0;
+}
+
+/* The key-based getters: look the key up, then convert the node. */
+#define GET_BY_KEY(call)                                                    \
+	do {                                                                \
+		const struct sky_cfg_node *v_;                              \
+		if (lookup(err, cfg, n, key, required, &v_) < 0)            \
+			return -1;                                          \
+		if (v_ == NULL)                                             \
+			return 0;                                           \
+		return call;                                                \
+	} while (0)
+
+int
+sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		const char *key, bool required, const char **out)
+{
+	GET_BY_KEY(sky_cfg_as_str(err, cfg, v_, out));
+}
+
+int
+sky_cfg_get_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		 const char *key, bool required, bool *out)
+{
+	GET_BY_KEY(sky_cfg_as_bool(err, cfg, v_, out));
+}
+
+int
+sky_cfg_get_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		const char *key, bool required, uint64_t min, uint64_t max, uint64_t *out)
+{
+	GET_BY_KEY(sky_cfg_as_u64(err, cfg, v_, min, max, out));
+}
+
+int
+sky_cfg_get_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		 const char *key, bool required, uint64_t *out_bps)
+{
+	GET_BY_KEY(sky_cfg_as_rate(err, cfg, v_, out_bps));
+}
+
+int
+sky_cfg_get_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		 const char *key, bool required, uint64_t *out_bytes)
+{
+	GET_BY_KEY(sky_cfg_as_size(err, cfg, v_, out_bytes));
+}
+
+int
+sky_cfg_get_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		 const char *key, bool required, uint64_t *out_us)
+{
+	GET_BY_KEY(sky_cfg_as_time(err, cfg, v_, out_us));
+}
+
+int
+sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		 const char *key, bool required, const char *const *choices, unsigned int *out)
+{
+	GET_BY_KEY(sky_cfg_as_enum(err, cfg, v_, choices, out));
+}
+
+int
+sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		    const char *key, bool required, uint16_t *cc)
+{
+	GET_BY_KEY(sky_cfg_as_country(err, cfg, v_, cc));
 }

@@ -89,6 +89,33 @@ walk(const struct sky_cfg *cfg, const struct sky_cfg_node *n, unsigned int depth
 			sky_cfg_fail(&err, cfg, sky_cfg_at(n, i), "%s", key);
 			check_err(&err);
 		}
+		{
+			const struct sky_cfg_node *c = sky_cfg_at(n, i);
+			const char *s;
+			bool b;
+			uint64_t v;
+			unsigned int e;
+			uint16_t cc;
+
+			memset(&err, 0, sizeof(err));
+			sky_cfg_as_str(&err, cfg, c, &s);
+			sky_cfg_as_bool(&err, cfg, c, &b);
+			sky_cfg_as_u64(&err, cfg, c, 0, 255, &v);
+			check_err(&err);
+			memset(&err, 0, sizeof(err));
+			sky_cfg_as_rate(&err, cfg, c, &v);
+			check_err(&err);
+			memset(&err, 0, sizeof(err));
+			sky_cfg_as_size(&err, cfg, c, &v);
+			sky_cfg_as_time(&err, cfg, c, &v);
+			sky_cfg_as_enum(&err, cfg, c, choices, &e);
+			sky_cfg_as_country(&err, cfg, c, &cc);
+			check_err(&err);
+			memset(&err, 0, sizeof(err));
+			if (key != NULL)
+				sky_cfg_get_country(&err, cfg, n, key, false, &cc);
+			check_err(&err);
+		}
 		walk(cfg, sky_cfg_at(n, i), depth + 1);
 	}
 	/* a missing key on this node */

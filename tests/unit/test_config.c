@@ -668,9 +668,13 @@ static const char getter_text[] =
 	"seq: [1]\n"            /* 22 */
 	"scalar: x\n"           /* 23 */
 	"empty_section:\n"      /* 24 */
-	"  # a: 1\n";           /* 25 */
+	"  # a: 1\n"            /* 25 */
+	"c:\n"                  /* 26 */
+	"  cc: de\n"            /* 27 */
+	"  badcc: DEU\n"        /* 28 */
+	"  items: [46, x, [1], ~, 1.5Gbit, 'on', 2KiB, 1s, drop]\n"; /* 29 */
 
-enum getter { G_STR, G_BOOL, G_U64, G_RATE, G_SIZE, G_TIME, G_ENUM };
+enum getter { G_STR, G_BOOL, G_U64, G_RATE, G_SIZE, G_TIME, G_ENUM, G_COUNTRY };
 
 struct getter_case {
 	const char *on; /* "m", "seq", "scalar", "" (root) or NULL (absent map) */
@@ -737,6 +741,10 @@ static const struct getter_case getter_cases[] = {
 	  P "13: m.burst: bad time '256KiB' (expected a number with a unit: us, ms, s, m (plain number = ms))" },
 	{ "m", G_ENUM, "s", true, -1, 0,
 	  P "2: m.s: bad value 'hello' (expected one of: pass, drop, default)" },
+	{ "c", G_COUNTRY, "badcc", true, -1, 0,
+	  P "28: c.badcc: bad country 'DEU' (expected two letters, ISO 3166 alpha-2, e.g. DE)" },
+	{ "c", G_COUNTRY, "items", true, -1, 0,
+	  P "29: c.items: expected a country code such as DE, got a list" },
 	/* --- absent and optional: 0, default kept --- */
 	{ "m", G_STR, "nope", false, 0, 0, "default" },
 	{ "m", G_U64, "nope", false, 0, 12345, NULL },
@@ -759,6 +767,7 @@ static const struct getter_case getter_cases[] = {
 	{ "m", G_TIME, "delay", true, 0, 10000, NULL },
 	{ "m", G_TIME, "n", true, 0, 42000, NULL },
 	{ "m", G_ENUM, "mode", true, 0, 1, NULL },
+	{ "c", G_COUNTRY, "cc", true, 0, ('D' << 8) | 'E', NULL },
 };
 
 static void
@@ -803,6 +812,13 @@ test_getters(void **state)
 			rc = sky_cfg_get_enum(&err, cfg, on, c->key, c->required, modes, &e);
 			v = e;
 			break;
+		case G_COUNTRY: {
+			uint16_t cc = 12345;
+
+			rc = sky_cfg_get_country(&err, cfg, on, c->key, c->required, &cc);
+			v = cc;
+			break;
+		}
 		}
 		if (rc != c->rc)
 			print_error("case %zu (%s): want rc %d got %d: %s\n", i, c->key, c->rc, rc, err.msg);
@@ -817,6 +833,98 @@ test_getters(void **state)
 			assert_string_equal(s, c->str);
 		else
 			assert_true(v == c->v);
+	}
+	sky_cfg_free(cfg);
+}
+
+/* The node-level conversions on list items: c.items = [46, x, [1], ~, 1.5Gbit, 'on', 2KiB, 1s, drop] */
+static void
+test_as_items(void **state)
+{
+	static const struct {
+		size_t idx;
+		enum getter g;
+		int rc;
+		uint64_t v;
+		const char *msg;
+		uint64_t max; /* G_U64 only; 0 = UINT64_MAX */
+	} cases[] = {
+		{ 1, G_U64, -1, 0, P "29: c.items[1]: bad integer 'x' (expected a decimal or 0x hex integer)" },
+		{ 0, G_U64, -1, 0, P "29: c.items[0]: 46 out of range (min 0, max 45)", 45 },
+		{ 2, G_STR, -1, 0, P "29: c.items[2]: expected a string, got a list" },
+		{ 3, G_RATE, -1, 0, P "29: c.items[3]: no value (expected a rate such as 100Mbit)" },
+		{ 6, G_RATE, -1, 0,
+		  P "29: c.items[6]: bad rate '2KiB' (rates are in bits per second, e.g. 100Mbit; B would be bytes)" },
+		{ 4, G_SIZE, -1, 0, P "29: c.items[4]: bad size '1.5Gbit' (sizes are in bytes, e.g. 64KB or 256KiB, not bits)" },
+		{ 1, G_BOOL, -1, 0, P "29: c.items[1]: bad boolean 'x' (expected true/false, yes/no or on/off)" },
+		{ 1, G_ENUM, -1, 0, P "29: c.items[1]: bad value 'x' (expected one of: pass, drop, default)" },
+		{ 1, G_TIME, -1, 0, P "29: c.items[1]: bad time 'x' (expected a number such as 10 or 1.5 before the unit)" },
+		{ 1, G_COUNTRY, -1, 0, P "29: c.items[1]: bad country 'x' (expected two letters, ISO 3166 alpha-2, e.g. DE)" },
+		{ 99, G_U64, -1, 0, NAME ": no node (expected an integer)" },
+		{ 0, G_U64, 0, 46, NULL },
+		{ 4, G_RATE, 0, 1500000000ULL, NULL },
+		{ 5, G_BOOL, 0, 1, NULL },
+		{ 6, G_SIZE, 0, 2048, NULL },
+		{ 7, G_TIME, 0, 1000000, NULL },
+		{ 8, G_ENUM, 0, 1, NULL },
+	};
+	struct sky_cfg *cfg = load_ok(getter_text);
+	const struct sky_cfg_node *items = sky_cfg_get(sky_cfg_get(cfg->root, "c"), "items");
+	size_t i;
+
+	assert_int_equal(sky_cfg_len(items), 9);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct sky_cfg_node *it = sky_cfg_at(items, cases[i].idx);
+		struct sky_cfg_err err = { 0 };
+		uint64_t v = 12345;
+		const char *s = NULL;
+		unsigned int e;
+		uint16_t cc;
+		bool b;
+		int rc = -99;
+
+		switch (cases[i].g) {
+		case G_STR:
+			rc = sky_cfg_as_str(&err, cfg, it, &s);
+			break;
+		case G_BOOL:
+			rc = sky_cfg_as_bool(&err, cfg, it, &b);
+			if (rc == 0)
+				v = b;
+			break;
+		case G_U64:
+			rc = sky_cfg_as_u64(&err, cfg, it, 0, cases[i].max != 0 ? cases[i].max : UINT64_MAX,
+					    &v);
+			break;
+		case G_RATE:
+			rc = sky_cfg_as_rate(&err, cfg, it, &v);
+			break;
+		case G_SIZE:
+			rc = sky_cfg_as_size(&err, cfg, it, &v);
+			break;
+		case G_TIME:
+			rc = sky_cfg_as_time(&err, cfg, it, &v);
+			break;
+		case G_ENUM:
+			rc = sky_cfg_as_enum(&err, cfg, it, modes, &e);
+			if (rc == 0)
+				v = e;
+			break;
+		case G_COUNTRY:
+			rc = sky_cfg_as_country(&err, cfg, it, &cc);
+			if (rc == 0)
+				v = cc;
+			break;
+		}
+		if (rc != cases[i].rc)
+			print_error("case %zu: want %d got %d: %s\n", i, cases[i].rc, rc, err.msg);
+		assert_int_equal(rc, cases[i].rc);
+		if (rc < 0) {
+			check_msg(err.msg, cases[i].msg, "items");
+			assert_true(v == 12345);
+		} else {
+			assert_true(v == cases[i].v);
+		}
 	}
 	sky_cfg_free(cfg);
 }
@@ -1120,6 +1228,7 @@ main(void)
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_parse_country),
 		cmocka_unit_test(test_getters),
+		cmocka_unit_test(test_as_items),
 		cmocka_unit_test(test_u64_range_message),
 		cmocka_unit_test(test_check_keys_and_missing),
 		cmocka_unit_test(test_fail_first_error_wins),

@@ -124,6 +124,32 @@ int sky_cfg_get_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const s
 int sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
 		     const char *key, bool required, const char *const *choices, unsigned int *out);
 
+/** Same as sky_cfg_get_str etc. for key; a country is two letters, stored as sky_cc(). */
+int sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+			const char *key, bool required, uint16_t *cc);
+
+/*
+ * The same conversions on a node itself, for list items (`dscp: [46, 34]`) and the values
+ * of maps keyed by name (`class_weights: { realtime: 4 }`). v must be a scalar with a
+ * value; v == NULL fails naming the file only. Return 0 or -1 with err filled.
+ */
+int sky_cfg_as_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		   const char **out);
+int sky_cfg_as_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		    bool *out);
+int sky_cfg_as_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		   uint64_t min, uint64_t max, uint64_t *out);
+int sky_cfg_as_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		    uint64_t *out_bps);
+int sky_cfg_as_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		    uint64_t *out_bytes);
+int sky_cfg_as_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		    uint64_t *out_us);
+int sky_cfg_as_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		    const char *const *choices, unsigned int *out);
+int sky_cfg_as_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+		       uint16_t *cc);
+
 /*
  * Unit parsers on plain strings (also used by control commands such as `beam set down=1Gbit`).
  * Return 0, or -EINVAL (bad syntax/unit) / -ERANGE (overflow). A rate or size of 0 parses
