@@ -607,8 +607,9 @@ add_node(struct builder *b, const yaml_event_t *ev, enum sky_cfg_type type,
 		return oom(b);
 	}
 	if (type == SKY_CFG_SCALAR && b->depth > 0) {
-		n->text = strdup((const char *)ev->data.scalar.value);
+		/* "~" and "null" read as "" like an empty value, so no module sees a literal "~" */
 		n->null = is_null_scalar(ev);
+		n->text = strdup(n->null ? "" : (const char *)ev->data.scalar.value);
 		if (n->text == NULL) {
 			node_free(n);
 			return oom(b);

@@ -226,6 +226,9 @@ test_accepted_forms(void **state)
 		{ "b: no\n", "no", 1 },                          /* stays text: no YAML typing */
 		{ "b: 0o17\n", "0o17", 1 },
 		{ "b: ~x\n", "~x", 1 },
+		{ "b: ~\n", "", 1 },                             /* null reads as "" */
+		{ "b: NULL\n", "", 1 },
+		{ "b: \"~\"\n", "~", 1 },                       /* quoted: text */
 	};
 	size_t i;
 
