@@ -436,6 +436,11 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 				    RTE_CACHE_LINE_SIZE);
 		if (!w->slots || !w->out || !w->subctr || !w->pol || !w->up)
 			goto nomem;
+		/* buckets start full (see shp_refill) */
+		for (size_t k = 0; k < nsub; k++)
+			w->pol[k].tokens = INT64_MAX;
+		for (unsigned int b = 0; b < sh->n_beams; b++)
+			w->up[b].tokens = INT64_MAX;
 		for (uint32_t s = w->n_slots - 1; s >= 1; s--) {
 			w->slots[s].next = w->free_head;
 			w->free_head = s;
@@ -453,6 +458,8 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 						 RTE_CACHE_LINE_SIZE);
 			if (!out->idx || !out->shard || !out->wheel)
 				goto nomem;
+			for (unsigned int b = 0; b < sh->n_beams; b++)
+				out->shard[b].tokens = INT64_MAX;
 		}
 	}
 	return 0;

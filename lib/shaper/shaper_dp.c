@@ -145,11 +145,19 @@ slot_alloc(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, unsig
 }
 
 /* --- active lists and the sleep wheel ------------------------------------------------ */
+/*
+ * A shard keeps two lists of ACTIVE slots: the DRR list (every ACTIVE slot, doubly
+ * linked) and the realtime list (ACTIVE slots with class-0 packets queued), served first
+ * so realtime latency does not grow with the number of backlogged subscribers on the beam.
+ */
 
 static inline void
-list_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
+drr_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
-	w->slots[sid].next = 0;
+	struct shp_slot *s = &w->slots[sid];
+
+	s->next = 0;
+	s->prev = sd->tail;
 	if (sd->tail)
 		w->slots[sd->tail].next = sid;
 	else
@@ -157,29 +165,71 @@ list_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 	sd->tail = sid;
 }
 
-static inline uint32_t
-list_pop(struct shp_worker *w, struct shp_shard *sd)
+static inline void
+drr_remove(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
-	uint32_t sid = sd->head;
+	struct shp_slot *s = &w->slots[sid];
 
-	sd->head = w->slots[sid].next;
-	if (sd->head == 0)
-		sd->tail = 0;
-	return sid;
+	if (s->prev)
+		w->slots[s->prev].next = s->next;
+	else
+		sd->head = s->next;
+	if (s->next)
+		w->slots[s->next].prev = s->prev;
+	else
+		sd->tail = s->prev;
+	s->next = s->prev = 0;
 }
 
 static inline void
-make_active(struct shp_worker *w, struct shp_out *o, uint32_t sid)
+rt_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
+{
+	struct shp_slot *s = &w->slots[sid];
+
+	s->in_rt = 1;
+	s->rt_next = 0;
+	s->rt_prev = sd->rt_tail;
+	if (sd->rt_tail)
+		w->slots[sd->rt_tail].rt_next = sid;
+	else
+		sd->rt_head = sid;
+	sd->rt_tail = sid;
+}
+
+static inline void
+rt_remove(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
+{
+	struct shp_slot *s = &w->slots[sid];
+
+	if (!s->in_rt)
+		return;
+	if (s->rt_prev)
+		w->slots[s->rt_prev].rt_next = s->rt_next;
+	else
+		sd->rt_head = s->rt_next;
+	if (s->rt_next)
+		w->slots[s->rt_next].rt_prev = s->rt_prev;
+	else
+		sd->rt_tail = s->rt_prev;
+	s->rt_next = s->rt_prev = 0;
+	s->in_rt = 0;
+}
+
+static inline void
+make_active(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
 	struct shp_shard *sd = &o->shard[s->beam];
 
 	s->state = SLOT_ACTIVE;
-	list_append(w, sd, sid);
+	drr_append(w, sd, sid);
+	if ((s->nonempty & 1) && sh->n_classes > 1)
+		rt_append(w, sd, sid);
 	o->active_mask |= 1ULL << s->beam;
 }
 
-/* the subscriber's bucket is empty: park it until it has refilled enough for one byte */
+/* the subscriber's bucket is empty: park it until it has refilled enough for one byte.
+ * The slot is on no list of its shard. */
 static inline void
 slot_sleep(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, uint32_t sid,
 	   uint64_t now)
@@ -199,8 +249,19 @@ slot_sleep(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, uint3
 	o->wheel[tick & (WHEEL_SIZE - 1)] = sid;
 }
 
+/* take an ACTIVE slot off its shard's lists and park it */
 static inline void
-wheel_advance(struct shp_worker *w, struct shp_out *o, uint64_t now, unsigned int shift)
+slot_park(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
+	  uint32_t sid, uint64_t now)
+{
+	drr_remove(w, sd, sid);
+	rt_remove(w, sd, sid);
+	slot_sleep(sh, w, o, sid, now);
+}
+
+static inline void
+wheel_advance(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o,
+	      uint64_t now, unsigned int shift)
 {
 	uint64_t now_tick = now >> shift;
 	uint64_t t, n;
@@ -218,7 +279,7 @@ wheel_advance(struct shp_worker *w, struct shp_out *o, uint64_t now, unsigned in
 		while (sid) {
 			uint32_t nx = w->slots[sid].next;
 
-			make_active(w, o, sid);
+			make_active(sh, w, o, sid);
 			sid = nx;
 		}
 	}
@@ -255,10 +316,33 @@ red_drop(const struct shp_class *c, struct shp_aqm *a, uint32_t qlen)
 	       (uint64_t)(avg - c->red_min_fp) * c->red_slope >> 8;
 }
 
+static uint32_t
+isqrt32(uint32_t x)
+{
+	uint32_t r = 0, bit = 1u << 30;
+
+	while (bit > x)
+		bit >>= 2;
+	while (bit) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+/* control law: next drop interval / sqrt(count) later; table below CODEL_TAB, beyond it
+ * (an unresponsive flow) one integer square root and a division per drop */
 static inline uint32_t
 codel_next(const struct shp_class *c, uint32_t t, uint32_t count)
 {
-	return t + c->codel_law[count < CODEL_TAB ? count : CODEL_TAB - 1];
+	if (likely(count < CODEL_TAB))
+		return t + c->codel_law[count];
+	return t + c->interval_ts / isqrt32(count);
 }
 
 /* RFC 8289: may this head packet be dropped? */
@@ -379,6 +463,9 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		sd->queued_bytes += len;
 		w->queued++;
 		queued++;
+		/* with one class everything is class 0: plain weighted DRR then */
+		if (c == 0 && s->state == SLOT_ACTIVE && !s->in_rt && sh->n_classes > 1)
+			rt_append(w, sd, sid);
 		if (s->state == SLOT_IDLE) {
 			const struct shp_plan *pl = &sh->plans[s->plan];
 
@@ -391,7 +478,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			sd->n_active++;
 			sd->active_weight += s->weight;
 			if (s->tokens > 0)
-				make_active(w, o, sid);
+				make_active(sh, w, o, sid);
 			else
 				slot_sleep(sh, w, o, sid, now_tsc);
 		}
@@ -413,6 +500,8 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 	int64_t burst = __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED);
 	uint64_t inv = __atomic_load_n(&pl->down_inv_fp, __ATOMIC_RELAXED);
 
+	drr_remove(w, sd, sid);
+	rt_remove(w, sd, sid);
 	sd->n_active--;
 	sd->active_weight -= s->weight;
 	s->state = SLOT_IDLE;
@@ -423,21 +512,80 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 	idle_append(w, sid);
 }
 
-/* Pick the next packet of subscriber s: class 0 strict, then DRR over classes 1..
- * Drops what CoDel says to drop. NULL when the subscriber's queues are empty. */
+/* head packet of class c after AQM; NULL when CoDel dropped the class empty */
+static inline struct rte_mbuf *
+pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
+	  unsigned int c, uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
+{
+	const struct shp_class *cl = &sh->cls[c];
+	struct shp_aqm *a = &s->aqm[c];
+
+	while (s->qn[c]) {
+		struct rte_mbuf *m = q_pop(sh, &s->q[c]);
+		struct shp_mdyn *d = mdyn(sh, m);
+		int drop = 0;
+
+		s->qn[c]--;
+		if (s->qn[c] == 0)
+			s->nonempty &= (uint8_t)~(1u << c);
+		if (cl->aqm == SKY_AQM_CODEL) {
+			int ok = codel_ok_to_drop(cl, a, now_ts - d->ts, now_ts, s->backlog_bytes);
+
+			if (a->dropping) {
+				if (!ok) {
+					a->dropping = 0;
+				} else if ((int32_t)(now_ts - a->drop_next) >= 0) {
+					drop = 1;
+					a->count++;
+					a->drop_next = codel_next(cl, a->drop_next, a->count);
+				}
+			} else if (ok) {
+				uint32_t delta = a->count - a->lastcount;
+
+				drop = 1;
+				a->dropping = 1;
+				a->count = (delta > 1 && (int32_t)(now_ts - a->drop_next) <
+								 (int32_t)(16 * cl->interval_ts))
+						   ? delta
+						   : 1;
+				a->drop_next = codel_next(cl, now_ts, a->count);
+				a->lastcount = (uint16_t)a->count;
+			}
+		}
+		if (likely(!drop)) {
+			if (s->qn[c] == 0)
+				a->first_above = 0;
+			return m;
+		}
+		s->backlog_pkts--;
+		s->backlog_bytes -= d->len;
+		sd->queued_pkts--;
+		sd->queued_bytes -= d->len;
+		sd->ctr[SC_AQM]++;
+		w->queued--;
+		w->subctr[s->sub].ctr[SC_AQM]++;
+		w->subctr[s->sub].cls_aqm[c]++;
+		w->aqm_drops++;
+		aqm_free[(*n_aqm)++] = m;
+		if (*n_aqm == SKY_BURST) {
+			rte_pktmbuf_free_bulk(aqm_free, *n_aqm);
+			*n_aqm = 0;
+		}
+	}
+	return NULL;
+}
+
+/* Next packet of subscriber s among classes 1.. by DRR of class quanta (class 0 goes
+ * through the realtime list). NULL when the subscriber's queues are empty. */
 static struct rte_mbuf *
 slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
-	      struct shp_shard *sd, uint64_t now, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
+	      struct shp_shard *sd, uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
 {
 	const struct shp_plan *pl = &sh->plans[s->plan];
-	const uint32_t now_ts = (uint32_t)(now >> TS_SHIFT);
 
 	while (s->nonempty) {
 		unsigned int c;
-		const struct shp_class *cl;
-		struct shp_aqm *a;
 		struct rte_mbuf *m;
-		struct shp_mdyn *d;
 
 		if (s->nonempty & 1) {
 			c = 0;
@@ -459,67 +607,39 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
 					continue;
 			}
 		}
-		cl = &sh->cls[c];
-		a = &s->aqm[c];
-		m = q_pop(sh, &s->q[c]);
-		d = mdyn(sh, m);
-		if (cl->aqm == SKY_AQM_CODEL) {
-			int ok = codel_ok_to_drop(cl, a, now_ts - d->ts, now_ts, s->backlog_bytes);
-			int drop = 0;
-
-			if (a->dropping) {
-				if (!ok)
-					a->dropping = 0;
-				else if ((int32_t)(now_ts - a->drop_next) >= 0) {
-					drop = 1;
-					a->count++;
-					a->drop_next = codel_next(cl, a->drop_next, a->count);
-				}
-			} else if (ok) {
-				uint32_t delta = a->count - a->lastcount;
-
-				drop = 1;
-				a->dropping = 1;
-				a->count = (delta > 1 &&
-					    (int32_t)(now_ts - a->drop_next) < (int32_t)(16 * cl->interval_ts))
-						   ? delta
-						   : 1;
-				a->drop_next = codel_next(cl, now_ts, a->count);
-				a->lastcount = (uint16_t)a->count;
-			}
-			if (drop) {
-				struct shp_subctr *sc = &w->subctr[s->sub];
-
-				s->qn[c]--;
-				if (s->qn[c] == 0)
-					s->nonempty &= (uint8_t)~(1u << c);
-				s->backlog_pkts--;
-				s->backlog_bytes -= d->len;
-				sd->queued_pkts--;
-				sd->queued_bytes -= d->len;
-				sd->ctr[SC_AQM]++;
-				w->queued--;
-				sc->ctr[SC_AQM]++;
-				sc->cls_aqm[c]++;
-				w->aqm_drops++;
-				aqm_free[(*n_aqm)++] = m;
-				if (*n_aqm == SKY_BURST) {
-					rte_pktmbuf_free_bulk(aqm_free, *n_aqm);
-					*n_aqm = 0;
-				}
-				continue;
-			}
-		}
-		s->qn[c]--;
-		if (s->qn[c] == 0) {
-			s->nonempty &= (uint8_t)~(1u << c);
-			a->first_above = 0;
-		}
+		m = pop_class(sh, w, s, sd, c, now_ts, aqm_free, n_aqm);
+		if (m == NULL)
+			continue;
 		if (c != 0)
-			s->cls_deficit[c] -= (int32_t)d->len;
+			s->cls_deficit[c] -= (int32_t)mdyn(sh, m)->len;
 		return m;
 	}
 	return NULL;
+}
+
+/* account a released packet; settle the slot: deactivate, park or keep */
+static inline void
+sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
+	 uint32_t sid, uint32_t len, uint64_t now)
+{
+	struct shp_slot *s = &w->slots[sid];
+
+	s->tokens -= (int64_t)len << FP;
+	sd->tokens -= (int64_t)len << FP;
+	s->deficit -= (int32_t)len;
+	s->backlog_pkts--;
+	s->backlog_bytes -= len;
+	s->ctr[2]++;
+	s->ctr[3] += len;
+	sd->queued_pkts--;
+	sd->queued_bytes -= len;
+	w->queued--;
+	sd->ctr[SC_SENT_PKTS]++;
+	sd->ctr[SC_SENT_BYTES] += len;
+	if (s->backlog_pkts == 0)
+		slot_deactivate(sh, w, sd, sid, now);
+	else if (s->tokens <= 0)
+		slot_park(sh, w, o, sd, sid, now);
 }
 
 uint16_t
@@ -529,17 +649,16 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
 	struct rte_mbuf *aqm_free[SKY_BURST];
+	const uint32_t now_ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint16_t n = 0, n_aqm = 0;
-	uint64_t mask;
 	unsigned int start;
 
-	wheel_advance(w, o, now_tsc, sh->tick_shift);
+	wheel_advance(sh, w, o, now_tsc, sh->tick_shift);
 	/* a few idle slots whose buckets are full go back to the pool */
 	for (int k = 0; k < 4 && w->idle_head && w->slots[w->idle_head].free_at <= now_tsc; k++)
 		slot_release(w, w->idle_head);
 
-	mask = o->active_mask;
-	if (mask == 0)
+	if (o->active_mask == 0)
 		return 0;
 	/* beams from rr on, then the ones below it */
 	start = o->rr;
@@ -556,22 +675,38 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				   __atomic_load_n(&sd->rate_fp, __ATOMIC_RELAXED),
 				   __atomic_load_n(&sd->burst_fp, __ATOMIC_RELAXED));
 			while (n < max && sd->head) {
-				uint32_t sid = sd->head;
-				struct shp_slot *s = &w->slots[sid];
-				const struct shp_plan *pl = &sh->plans[s->plan];
+				uint32_t sid;
+				struct shp_slot *s;
+				const struct shp_plan *pl;
 				struct rte_mbuf *mb;
-				uint32_t len;
 
 				if (sd->tokens <= 0) {
 					sd->limited++;
 					break;
 				}
+				/* realtime first: class 0 of every subscriber, round robin */
+				sid = sd->rt_head ? sd->rt_head : sd->head;
+				s = &w->slots[sid];
+				pl = &sh->plans[s->plan];
 				shp_refill(&s->tokens, &s->last, now_tsc,
 					   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
 					   __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED));
 				if (s->tokens <= 0) {
-					list_pop(w, sd);
-					slot_sleep(sh, w, o, sid, now_tsc);
+					slot_park(sh, w, o, sd, sid, now_tsc);
+					continue;
+				}
+				if (sd->rt_head) {
+					mb = pop_class(sh, w, s, sd, 0, now_ts, aqm_free, &n_aqm);
+					rt_remove(w, sd, sid);
+					if (s->nonempty & 1)
+						rt_append(w, sd, sid);
+					if (mb == NULL) {
+						if (s->backlog_pkts == 0)
+							slot_deactivate(sh, w, sd, sid, now_tsc);
+						continue;
+					}
+					pkts[n++] = mb;
+					sent_one(sh, w, o, sd, sid, mdyn(sh, mb)->len, now_tsc);
 					continue;
 				}
 				if (!s->in_turn) {
@@ -583,38 +718,18 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					/* turn over: to the back of the line */
 					s->in_turn = 0;
 					if (sd->head != sd->tail) {
-						list_pop(w, sd);
-						list_append(w, sd, sid);
+						drr_remove(w, sd, sid);
+						drr_append(w, sd, sid);
 					}
 					continue;
 				}
-				mb = slot_next_pkt(sh, w, s, sd, now_tsc, aqm_free, &n_aqm);
+				mb = slot_next_pkt(sh, w, s, sd, now_ts, aqm_free, &n_aqm);
 				if (mb == NULL) {
-					list_pop(w, sd);
 					slot_deactivate(sh, w, sd, sid, now_tsc);
 					continue;
 				}
-				len = mdyn(sh, mb)->len;
 				pkts[n++] = mb;
-				s->tokens -= (int64_t)len << FP;
-				sd->tokens -= (int64_t)len << FP;
-				s->deficit -= (int32_t)len;
-				s->backlog_pkts--;
-				s->backlog_bytes -= len;
-				s->ctr[2]++;
-				s->ctr[3] += len;
-				sd->queued_pkts--;
-				sd->queued_bytes -= len;
-				w->queued--;
-				sd->ctr[SC_SENT_PKTS]++;
-				sd->ctr[SC_SENT_BYTES] += len;
-				if (s->backlog_pkts == 0) {
-					list_pop(w, sd);
-					slot_deactivate(sh, w, sd, sid, now_tsc);
-				} else if (s->tokens <= 0) {
-					list_pop(w, sd);
-					slot_sleep(sh, w, o, sid, now_tsc);
-				}
+				sent_one(sh, w, o, sd, sid, mdyn(sh, mb)->len, now_tsc);
 			}
 			if (sd->head == 0)
 				o->active_mask &= ~(1ULL << b);

@@ -83,11 +83,13 @@ struct shp_slot {
 	int64_t tokens;
 	uint64_t last;
 	int32_t deficit;
-	uint32_t next;        /* active list, wheel bucket or free list link */
+	uint32_t next;        /* DRR list, wheel bucket or free list link */
+	uint32_t prev;        /* DRR list */
+	uint32_t rt_next, rt_prev; /* realtime list (class 0 queued) */
 	uint32_t sub;
 	uint16_t plan, beam;
 	uint8_t state, out, nonempty, cur_cls;
-	uint8_t in_turn, pad[3];
+	uint8_t in_turn, in_rt, pad[2];
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
 	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
@@ -106,7 +108,8 @@ struct shp_shard {
 	/* data path (worker) */
 	int64_t tokens;
 	uint64_t last;
-	uint32_t head, tail;   /* active list (DRR order) */
+	uint32_t head, tail;   /* DRR list: every ACTIVE slot */
+	uint32_t rt_head, rt_tail; /* ACTIVE slots with realtime (class 0) packets */
 	uint32_t n_active;     /* subscribers ACTIVE or SLEEPing */
 	uint32_t pad;
 	uint64_t active_weight;
@@ -234,22 +237,23 @@ shp_inv_fp(uint64_t rate_fp)
 	return rate_fp ? UINT64_MAX / rate_fp : UINT64_MAX;
 }
 
-/* refill a bucket at now; buckets never exceed burst */
+/* refill a bucket at now; buckets never exceed burst (a bucket created with tokens =
+ * INT64_MAX starts full at its first refill) */
 static inline void
 shp_refill(int64_t *tokens, uint64_t *last, uint64_t now, uint64_t rate_fp, int64_t burst_fp)
 {
 	uint64_t dt = now - *last;
 	unsigned __int128 add;
-	int64_t room;
+	int64_t room = burst_fp - *tokens;
 
+	if (room <= 0) {
+		*tokens = burst_fp;
+		*last = now;
+		return;
+	}
 	if ((int64_t)dt <= 0)
 		return;
 	*last = now;
-	room = burst_fp - *tokens;
-	if (room <= 0) {
-		*tokens = burst_fp;
-		return;
-	}
 	add = (unsigned __int128)dt * rate_fp;
 	if (add >= (unsigned __int128)room)
 		*tokens = burst_fp;

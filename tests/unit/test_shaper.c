@@ -1,0 +1,964 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shaper unit tests. Time is a parameter: the shaper runs with tsc_hz = 1e9, so now_tsc
+ * is nanoseconds of simulated time and nothing sleeps. Packets are real mbufs from a
+ * --no-huge pool; each carries a tag (subscriber, class, enqueue time) in its data so the
+ * test measures what the shaper really released.
+ *
+ * Failure cases first (config keys and values, refused rates), then accuracy.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "skygate/config.h"
+#include "skygate/meta.h"
+#include "skygate/runtime.h"
+#include "skygate/shaper.h"
+#include "skygate/subscriber.h"
+
+#define HZ 1000000000ULL /* 1 tsc = 1 ns */
+#define MS 1000000ULL
+#define SEC 1000000000ULL
+#define MAXSUB 256
+#define POOL 32767
+#define OVH 24
+
+static struct rte_mempool *mp;
+static struct sky_shaper *cur_sh; /* destroyed by the teardown if a test fails */
+
+struct tag {
+	uint32_t sub;
+	uint32_t len;
+	uint64_t t_enq;
+	uint8_t cls;
+};
+
+struct sim {
+	struct sky_shaper *sh;
+	uint64_t now;
+	uint64_t sent_bytes[MAXSUB]; /* cost bytes (len + overhead) released */
+	uint64_t sent_pkts[MAXSUB];
+	uint64_t outstanding[MAXSUB][SKY_MAX_CLASSES];
+	uint64_t offered[MAXSUB];
+	uint64_t enq_drops[SKY_DROP_MAX];
+	uint64_t beam_sent;          /* all released cost bytes */
+	uint64_t max_delay[SKY_MAX_CLASSES];
+	uint64_t delay_sum[SKY_MAX_CLASSES];
+	uint64_t delay_n[SKY_MAX_CLASSES];
+	uint64_t max_excess;         /* max over time of beam_sent - rate * t (bytes) */
+	uint64_t excess_rate_bps;    /* rate for max_excess, 0 = off */
+};
+
+struct flow {
+	unsigned int w;
+	uint32_t sub;
+	uint16_t plan, beam;
+	uint8_t cls;
+	uint32_t len;        /* frame length */
+	uint64_t rate_bps;   /* 0: keep `backlog` packets queued */
+	uint32_t backlog;
+	double credit;
+};
+
+/* --- helpers ------------------------------------------------------------------------------ */
+
+static struct sky_plan
+plan(const char *name, uint64_t down, uint64_t up, uint64_t burst, uint32_t weight)
+{
+	struct sky_plan p;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	p.down_bps = down;
+	p.up_bps = up;
+	p.down_burst_bytes = burst;
+	p.up_burst_bytes = burst;
+	p.weight = weight ? weight : (uint32_t)(down / 1000);
+	for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++)
+		p.class_weight[c] = 1;
+	return p;
+}
+
+static struct sky_beam
+beam(const char *name, uint64_t down, uint64_t up)
+{
+	struct sky_beam b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.name, sizeof(b.name), "%s", name);
+	b.down_bps = down;
+	b.up_bps = up;
+	return b;
+}
+
+static void
+params(struct sky_shaper_params *p, unsigned int workers, unsigned int classes)
+{
+	sky_shaper_params_default(p);
+	p->tsc_hz = HZ;
+	p->n_workers = workers;
+	p->n_out_ports = 1;
+	p->n_classes = classes;
+	p->sub_capacity = MAXSUB;
+	p->max_active_per_worker = 1024;
+	p->max_queued_per_worker = 30000;
+	for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++)
+		p->cls[c].aqm = SKY_AQM_NONE;
+}
+
+static struct sky_shaper *
+mk(const struct sky_shaper_params *p, const struct sky_plan *pl, unsigned int np,
+   const struct sky_beam *bm, unsigned int nb)
+{
+	char err[256] = "";
+	struct sky_shaper *sh = sky_shaper_create_params(p, pl, np, bm, nb, err, sizeof(err));
+
+	if (sh == NULL)
+		fail_msg("create: %s", err);
+	cur_sh = sh;
+	return sh;
+}
+
+static uint16_t
+offer(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uint8_t cls,
+      uint32_t len, uint16_t n)
+{
+	struct rte_mbuf *pkts[SKY_BURST];
+	struct sky_meta meta[SKY_BURST];
+	uint16_t done = 0, q;
+
+	while (n > 0) {
+		uint16_t k = n > SKY_BURST ? SKY_BURST : n;
+
+		assert_int_equal(rte_pktmbuf_alloc_bulk(mp, pkts, k), 0);
+		memset(meta, 0, sizeof(meta));
+		for (uint16_t i = 0; i < k; i++) {
+			struct tag *t = rte_pktmbuf_mtod(pkts[i], struct tag *);
+
+			t->sub = sub;
+			t->len = len;
+			t->t_enq = s->now;
+			t->cls = cls;
+			rte_pktmbuf_append(pkts[i], sizeof(*t));
+			meta[i].dir = SKY_DIR_DOWN;
+			meta[i].l3 = 4;
+			meta[i].sub_idx = sub;
+			meta[i].plan = pl;
+			meta[i].beam = bm;
+			meta[i].cls = cls;
+			meta[i].pkt_len = len;
+		}
+		q = sky_shaper_enqueue(s->sh, w, 0, pkts, meta, k, s->now, s->enq_drops);
+		s->outstanding[sub < MAXSUB ? sub : MAXSUB - 1][cls] += q;
+		s->offered[sub < MAXSUB ? sub : MAXSUB - 1] += k;
+		done += q;
+		n -= k;
+	}
+	return done;
+}
+
+static void
+drain(struct sim *s, unsigned int w)
+{
+	struct rte_mbuf *pkts[SKY_BURST];
+	uint16_t n;
+
+	do {
+		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, s->now);
+		for (uint16_t i = 0; i < n; i++) {
+			const struct tag *t = rte_pktmbuf_mtod(pkts[i], const struct tag *);
+			uint64_t d = s->now - t->t_enq;
+			uint32_t sub = t->sub < MAXSUB ? t->sub : MAXSUB - 1;
+
+			s->sent_bytes[sub] += t->len + OVH;
+			s->sent_pkts[sub]++;
+			s->outstanding[sub][t->cls]--;
+			s->beam_sent += t->len + OVH;
+			if (d > s->max_delay[t->cls])
+				s->max_delay[t->cls] = d;
+			s->delay_sum[t->cls] += d;
+			s->delay_n[t->cls]++;
+		}
+		if (n)
+			rte_pktmbuf_free_bulk(pkts, n);
+	} while (n == SKY_BURST);
+	if (s->excess_rate_bps) {
+		uint64_t allowed = (uint64_t)((double)s->excess_rate_bps / 8 * (double)s->now / SEC);
+
+		if (s->beam_sent > allowed && s->beam_sent - allowed > s->max_excess)
+			s->max_excess = s->beam_sent - allowed;
+	}
+}
+
+/* run flows for dur ns in steps; rebalance every period when rebal */
+static void
+run(struct sim *s, struct flow *f, unsigned int nf, unsigned int n_workers, uint64_t dur,
+    uint64_t step, bool rebal)
+{
+	uint64_t end = s->now + dur;
+	uint64_t next_rebal = s->now;
+
+	while (s->now < end) {
+		for (unsigned int i = 0; i < nf; i++) {
+			struct flow *x = &f[i];
+			uint64_t n;
+
+			if (x->rate_bps == 0) {
+				uint32_t k = x->sub < MAXSUB ? x->sub : MAXSUB - 1;
+
+				n = s->outstanding[k][x->cls] < x->backlog
+					    ? x->backlog - s->outstanding[k][x->cls] : 0;
+			} else {
+				x->credit += (double)x->rate_bps / 8 * (double)step / SEC /
+					     (x->len + OVH);
+				n = (uint64_t)x->credit;
+				x->credit -= (double)n;
+			}
+			if (n)
+				offer(s, x->w, x->sub, x->plan, x->beam, x->cls, x->len, (uint16_t)n);
+		}
+		if (rebal && s->now >= next_rebal) {
+			sky_shaper_rebalance(s->sh, s->now);
+			next_rebal = s->now + 10 * MS;
+		}
+		for (unsigned int w = 0; w < n_workers; w++)
+			drain(s, w);
+		s->now += step;
+	}
+}
+
+static double
+rate_bps(uint64_t bytes, uint64_t ns)
+{
+	return (double)bytes * 8 * SEC / (double)ns;
+}
+
+static void
+snapshot(const struct sim *s, uint64_t *b)
+{
+	memcpy(b, s->sent_bytes, sizeof(s->sent_bytes));
+}
+
+static void
+assert_within(double got, double want, double pct, const char *what)
+{
+	double dev = fabs(got - want) / want * 100;
+
+	print_message("  %-40s got %12.0f want %12.0f (%+.2f%%)\n", what, got, want,
+		      (got - want) / want * 100);
+	if (dev > pct)
+		fail_msg("%s: %.0f is %.2f%% from %.0f (limit %.1f%%)", what, got, dev, want, pct);
+}
+
+static void
+sim_end(struct sim *s)
+{
+	sky_shaper_destroy(s->sh);
+	s->sh = NULL;
+	cur_sh = NULL;
+	/* every mbuf came back: nothing leaked, queued ones were freed by destroy */
+	assert_int_equal(rte_mempool_avail_count(mp), POOL);
+}
+
+/* --- failure cases ----------------------------------------------------------------------- */
+
+static void
+test_config_refused(void **state)
+{
+	static const struct {
+		const char *yaml;
+		const char *want;
+	} cases[] = {
+		{"shaping: { bogus: 1 }\n", "bogus"},
+		{"shaping: { period: 0ms }\n", "period"},
+		{"shaping: { period: 5s }\n", "period"},
+		{"shaping: { rtt: 20s }\n", "rtt"},
+		{"shaping: { port_rate: 10kbit }\n", "port_rate"},
+		{"shaping: { port_rate: 12parsecs }\n", "port_rate"},
+		{"shaping: { max_active_per_worker: 1 }\n", "max_active_per_worker"},
+		{"shaping: { max_queued_per_worker: 10 }\n", "max_queued_per_worker"},
+		{"shaping: { frame_overhead: 1000 }\n", "frame_overhead"},
+		{"shaping: { enabled: maybe }\n", "enabled"},
+		{"shaping: { beam_burst: 5s }\n", "beam_burst"},
+		{"shaping: [1, 2]\n", "shaping"},
+		{"classes:\n  - { name: a, queue: 0 }\n", "queue"},
+		{"classes:\n  - { name: a, queue: 100000 }\n", "queue"},
+		{"classes:\n  - { name: a, aqm: { kind: pie } }\n", "pie"},
+		{"classes:\n  - { name: a, aqm: { kind: blue } }\n", "kind"},
+		{"classes:\n  - { name: a, aqm: { target: 5ms } }\n", "kind"},
+		{"classes:\n  - { name: a, aqm: { kind: codel, foo: 1 } }\n", "foo"},
+		{"classes:\n  - { name: a, aqm: { kind: codel, target: 200ms, interval: 100ms } }\n",
+		 "target"},
+		{"classes:\n  - { name: a, aqm: { kind: codel, target: 5 parsecs } }\n", "target"},
+		{"classes:\n  - { name: a, aqm: { kind: red, min: 100, max: 50 } }\n", "red"},
+		{"classes:\n  - { name: a, queue: 64, aqm: { kind: red, min: 10, max: 100 } }\n",
+		 "red"},
+		{"classes:\n  - { name: a, aqm: { kind: red, max_p: 0 } }\n", "max_p"},
+		{"classes:\n  - { name: a, aqm: { kind: none, target: 5ms } }\n", "codel only"},
+		{"classes:\n  - { name: a, aqm: { kind: codel, min: 5 } }\n", "red only"},
+		{"classes:\n  - { name: a, aqm: codel }\n", "aqm"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sky_cfg_err err = {0};
+		struct sky_shaper_params p;
+		struct sky_cfg *cfg = sky_cfg_load_string("t.yaml", cases[i].yaml, &err);
+
+		assert_non_null(cfg);
+		sky_shaper_params_default(&p);
+		if (sky_shaper_parse_config(cfg, &p, &err) == 0)
+			fail_msg("case %zu accepted: %s", i, cases[i].yaml);
+		print_message("  refused: %s", err.msg);
+		print_message("\n");
+		if (strstr(err.msg, cases[i].want) == NULL || strstr(err.msg, "t.yaml:") == NULL)
+			fail_msg("case %zu: message '%s' lacks '%s' or file:line", i, err.msg,
+				 cases[i].want);
+		sky_cfg_free(cfg);
+	}
+}
+
+static void
+test_config_accepted(void **state)
+{
+	static const char yaml[] =
+		"shaping: { enabled: true, period: 20ms, rtt: 40ms, beam_burst: 1ms,\n"
+		"           max_active_per_worker: 4096, max_queued_per_worker: 8192,\n"
+		"           frame_overhead: 20, port_rate: 10Gbit }\n"
+		"classes:\n"
+		"  - { name: rt, queue: 64, aqm: { kind: none } }\n"
+		"  - { name: web, queue: 512, aqm: { kind: codel, target: 3ms, interval: 50ms } }\n"
+		"  - { name: bulk, default: true, queue: 2000, aqm: { kind: red, min: 500, max: 1500, max_p: 20 } }\n";
+	struct sky_cfg_err err = {0};
+	struct sky_shaper_params p;
+	struct sky_cfg *cfg = sky_cfg_load_string("ok.yaml", yaml, &err);
+
+	(void)state;
+	assert_non_null(cfg);
+	sky_shaper_params_default(&p);
+	assert_int_equal(sky_shaper_parse_config(cfg, &p, &err), 0);
+	assert_true(p.enabled);
+	assert_int_equal(p.period_us, 20000);
+	assert_int_equal(p.rtt_us, 40000);
+	assert_int_equal(p.beam_burst_us, 1000);
+	assert_int_equal(p.max_active_per_worker, 4096);
+	assert_int_equal(p.max_queued_per_worker, 8192);
+	assert_int_equal(p.frame_overhead, 20);
+	assert_int_equal(p.port_rate_bps, 10000000000ULL);
+	assert_int_equal(p.n_classes, 3);
+	assert_int_equal(p.cls[0].queue_pkts, 64);
+	assert_int_equal(p.cls[0].aqm, SKY_AQM_NONE);
+	assert_int_equal(p.cls[1].aqm, SKY_AQM_CODEL);
+	assert_int_equal(p.cls[1].target_us, 3000);
+	assert_int_equal(p.cls[1].interval_us, 50000);
+	assert_int_equal(p.cls[2].aqm, SKY_AQM_RED);
+	assert_int_equal(p.cls[2].red_min_pkts, 500);
+	assert_int_equal(p.cls[2].red_max_pkts, 1500);
+	assert_int_equal(p.cls[2].red_max_p_pct, 20);
+	sky_cfg_free(cfg);
+
+	/* defaults: GEO round trip, CoDel everywhere */
+	sky_shaper_params_default(&p);
+	assert_int_equal(p.rtt_us, 600000);
+	assert_int_equal(p.cls[0].aqm, SKY_AQM_CODEL);
+	assert_int_equal(p.port_rate_bps, 100000000000ULL);
+}
+
+static void
+test_rates_refused(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl[2] = {plan("basic", 50000000, 5000000, 256000, 0),
+				 plan("huge", 2000000000, 5000000, 256000, 0)};
+	struct sky_beam bm[1] = {beam("b", 1000000000, 200000000)};
+	char err[256] = "";
+	struct sky_plan np;
+	struct sky_beam nb;
+	struct sim s = {0};
+	uint64_t b0[MAXSUB];
+	struct flow f = {.sub = 1, .len = 1500, .backlog = 64};
+
+	(void)state;
+	params(&p, 1, 1);
+	p.port_rate_bps = 1000000000; /* 1Gbit port */
+	/* a plan above the port rate refuses creation, naming it */
+	assert_null(sky_shaper_create_params(&p, pl, 2, bm, 1, err, sizeof(err)));
+	print_message("  refused: %s\n", err);
+	assert_non_null(strstr(err, "huge"));
+	assert_non_null(strstr(err, "port rate"));
+	/* and a beam above it */
+	bm[0].down_bps = 5000000000ULL;
+	assert_null(sky_shaper_create_params(&p, pl, 1, bm, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "beam b"));
+	bm[0].down_bps = 1000000000;
+
+	s.sh = mk(&p, pl, 1, bm, 1);
+	np = pl[0];
+	np.down_bps = 1500000000ULL;
+	assert_int_equal(sky_shaper_check_plan(s.sh, &np, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "above the port rate"));
+	assert_int_equal(sky_shaper_set_plan(s.sh, 0, &np), -EINVAL);
+	assert_int_equal(sky_shaper_set_plan(s.sh, SKY_MAX_PLANS, &pl[0]), -EINVAL);
+	nb = bm[0];
+	nb.up_bps = 2000000000ULL;
+	assert_int_equal(sky_shaper_set_beam(s.sh, 0, &nb), -EINVAL);
+	assert_int_equal(sky_shaper_set_beam(s.sh, 1, &bm[0]), -EINVAL);
+	/* the refused changes left the old plan running: 50Mbit */
+	run(&s, &f, 1, 1, 200 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, &f, 1, 1, 2 * SEC, 100000, false);
+	assert_within(rate_bps(s.sent_bytes[1] - b0[1], 2 * SEC), 50e6, 2, "rate after refusals");
+	sim_end(&s);
+}
+
+/* --- accuracy ------------------------------------------------------------------------------ */
+
+/* one backlogged subscriber: ±2% of its plan over 10 simulated seconds, several rates */
+static void
+test_single_sub_rate(void **state)
+{
+	static const uint64_t rates[] = {1000000, 50000000, 500000000};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		struct sky_shaper_params p;
+		struct sky_plan pl = plan("p", rates[i], 1000000, 256000, 0);
+		struct sky_beam bm = beam("b", 1000000000, 100000000);
+		struct sim s = {0};
+		struct flow f = {.sub = 7, .len = 1500, .backlog = 64};
+		char what[64];
+
+		params(&p, 1, 1);
+		s.sh = mk(&p, &pl, 1, &bm, 1);
+		run(&s, &f, 1, 1, 10 * SEC, 100000, false);
+		snprintf(what, sizeof(what), "plan %llu bit/s over 10 s",
+			 (unsigned long long)rates[i]);
+		/* expected: rate * 10 s plus the initial burst */
+		assert_within(rate_bps(s.sent_bytes[7], 10 * SEC),
+			      (double)rates[i] + 256000.0 * 8 / 10, 2, what);
+		sim_end(&s);
+	}
+}
+
+/* many subscribers on a congested beam: ±2% of capacity, never above by more than a burst */
+static void
+test_beam_cap(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 20000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 1000000000, 100000000);
+	struct sim s = {0};
+	struct flow f[200];
+	uint64_t burst = 1000000000ULL / 8 * 2 / 1000; /* beam_burst 2ms */
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (unsigned int i = 0; i < 200; i++)
+		f[i] = (struct flow){.sub = i, .len = 1500, .backlog = 16};
+	s.excess_rate_bps = 1000000000;
+	run(&s, f, 200, 1, 2 * SEC, 100000, false);
+	assert_within(rate_bps(s.beam_sent, 2 * SEC), 1e9, 2, "beam of 200 x 20Mbit, 1Gbit");
+	print_message("  max excess over capacity*t: %llu bytes (burst %llu)\n",
+		      (unsigned long long)s.max_excess, (unsigned long long)burst);
+	assert_true(s.max_excess <= burst + 2 * (1500 + OVH));
+	sim_end(&s);
+}
+
+/* backlogged subscribers share a congested beam in proportion to plan weights, ±5% */
+static void
+test_weighted_fair(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl[3] = {plan("w1", 100000000, 1000000, 64000, 1),
+				 plan("w2", 100000000, 1000000, 64000, 2),
+				 plan("w3", 100000000, 1000000, 64000, 3)};
+	struct sky_beam bm = beam("b", 60000000, 10000000);
+	struct sim s = {0};
+	struct flow f[6];
+	uint64_t b0[MAXSUB];
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, pl, 3, &bm, 1);
+	for (unsigned int i = 0; i < 6; i++)
+		f[i] = (struct flow){.sub = i, .plan = (uint16_t)(i / 2), .len = 1500,
+				     .backlog = 32};
+	run(&s, f, 6, 1, 500 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, f, 6, 1, 5 * SEC, 100000, false);
+	for (unsigned int i = 0; i < 6; i++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "sub %u weight %u of 12 on 60Mbit", i, i / 2 + 1);
+		assert_within(rate_bps(s.sent_bytes[i] - b0[i], 5 * SEC),
+			      60e6 * (i / 2 + 1) / 12, 5, what);
+	}
+	sim_end(&s);
+}
+
+/* max-min: a light subscriber gets all it asks, the heavy ones share the rest */
+static void
+test_max_min(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 100000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct flow f[4];
+	uint64_t b0[MAXSUB];
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (unsigned int i = 0; i < 3; i++)
+		f[i] = (struct flow){.sub = i, .len = 1500, .backlog = 32};
+	f[3] = (struct flow){.sub = 3, .len = 1000, .rate_bps = 5000000};
+	run(&s, f, 4, 1, 500 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, f, 4, 1, 5 * SEC, 100000, false);
+	assert_within(rate_bps(s.sent_bytes[3] - b0[3], 5 * SEC), 5e6, 2, "light subscriber");
+	for (unsigned int i = 0; i < 3; i++)
+		assert_within(rate_bps(s.sent_bytes[i] - b0[i], 5 * SEC), 95e6 / 3, 5,
+			      "heavy subscriber");
+	sim_end(&s);
+}
+
+/*
+ * Realtime latency under saturating bulk. Class 0 of every subscriber is served before
+ * any DRR turn, so a realtime packet waits for at most one frame of its subscriber's
+ * bucket debt (MTU / plan rate), one frame of beam debt (MTU / beam rate), the realtime
+ * packets of other subscribers, one wheel tick and the caller's dequeue interval.
+ * Here: 1524*8/20e6 = 0.61ms + 0.12ms + 16us + 0.1ms (step) = 0.85ms, whatever the
+ * number of backlogged bulk subscribers.
+ */
+static void
+test_priority_latency(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 20000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct flow f[11];
+
+	(void)state;
+	params(&p, 1, 2);
+	p.cls[1].queue_pkts = 2048;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (unsigned int i = 0; i < 10; i++)
+		f[i] = (struct flow){.sub = i, .cls = 1, .len = 1500, .backlog = 1024};
+	f[10] = (struct flow){.sub = 0, .cls = 0, .len = 200, .rate_bps = 1000000};
+	run(&s, f, 11, 1, 5 * SEC, 100000, false);
+	print_message("  realtime: max %.2f ms mean %.3f ms (%llu pkts); bulk: max %.1f ms "
+		      "mean %.1f ms\n", s.max_delay[0] / 1e6,
+		      s.delay_sum[0] / 1e6 / (double)s.delay_n[0], (unsigned long long)s.delay_n[0],
+		      s.max_delay[1] / 1e6, s.delay_sum[1] / 1e6 / (double)s.delay_n[1]);
+	assert_true(s.delay_n[0] > 1000);
+	assert_true(s.max_delay[0] <= 1 * MS);
+	assert_true(s.delay_sum[1] / s.delay_n[1] > 100 * MS); /* bulk really was saturating */
+	sim_end(&s);
+}
+
+/* CoDel keeps a saturating bulk queue near its target without tail drops */
+static void
+test_codel(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct flow f = {.sub = 3, .len = 1500, .rate_bps = 11000000};
+	struct sky_shaper_stats st;
+
+	(void)state;
+	params(&p, 1, 1);
+	p.cls[0].queue_pkts = 4096;
+	p.cls[0].aqm = SKY_AQM_CODEL;
+	p.cls[0].target_us = 5000;
+	p.cls[0].interval_us = 100000;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	run(&s, &f, 1, 1, 10 * SEC, 100000, false);
+	memset(s.max_delay, 0, sizeof(s.max_delay));
+	run(&s, &f, 1, 1, 5 * SEC, 100000, false);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 3, &st), 0);
+	print_message("  codel: aqm drops %llu tail drops %llu, max sojourn in the last 5 s "
+		      "%.1f ms; sent %.2f Mbit/s\n",
+		      (unsigned long long)st.ctr[SKY_SHAPER_DROP_AQM],
+		      (unsigned long long)st.ctr[SKY_SHAPER_DROP_TAIL], s.max_delay[0] / 1e6,
+		      rate_bps(s.sent_bytes[3], 15 * SEC) / 1e6);
+	assert_true(st.ctr[SKY_SHAPER_DROP_AQM] > 100);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 0);
+	assert_int_equal(st.cls_aqm[0], st.ctr[SKY_SHAPER_DROP_AQM]);
+	/* without AQM the queue would hold 4096 packets = 5 s at 10Mbit */
+	assert_true(s.max_delay[0] < 150 * MS);
+	sim_end(&s);
+}
+
+/* tail drops are counted per subscriber and class, and reported to the caller */
+static void
+test_tail_drop_counted(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st, bst;
+
+	(void)state;
+	params(&p, 1, 2);
+	p.cls[1].queue_pkts = 100;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	assert_int_equal(offer(&s, 0, 5, 0, 0, 1, 1500, 150), 100);
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 50);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 5, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 50);
+	assert_int_equal(st.cls_tail[1], 50);
+	assert_int_equal(st.cls_tail[0], 0);
+	assert_int_equal(st.queued_pkts, 100);
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS], 150);
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 0, &bst), 0);
+	assert_int_equal(bst.ctr[SKY_SHAPER_DROP_TAIL], 50);
+	assert_int_equal(bst.queued_pkts, 100);
+	assert_int_equal(bst.active, 1);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, MAXSUB + 5, &st), -ENOENT);
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 1, &bst), -ENOENT);
+	sim_end(&s); /* destroy frees the 100 queued mbufs */
+}
+
+/* the per-worker pool of active slots runs dry: packets of further subscribers are
+ * tail-dropped and counted; when queues drain the slots return to the pool */
+static void
+test_slot_pool(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st;
+
+	(void)state;
+	params(&p, 1, 1);
+	p.max_active_per_worker = 16;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (uint32_t i = 0; i < 20; i++)
+		offer(&s, 0, i, 0, 0, 0, 1500, 4);
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 16);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 19, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 4);
+	/* 1 s later everything is sent and the buckets are full: the slots are free again */
+	for (int i = 0; i < 100; i++) {
+		s.now += 10 * MS;
+		drain(&s, 0);
+	}
+	assert_int_equal(offer(&s, 0, 19, 0, 0, 0, 1500, 4), 4);
+	sim_end(&s);
+}
+
+/* unknown subscribers on the default plan share one aggregate pipe */
+static void
+test_unknown_aggregate(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl[2] = {plan("p", 50000000, 1000000, 64000, 0),
+				 plan("default", 10000000, 1000000, 64000, 0)};
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct flow f[2] = {{.sub = SKY_SUB_NONE, .plan = 1, .len = 1500, .rate_bps = 20000000},
+			    {.sub = SKY_SUB_NONE, .plan = 1, .len = 1500, .rate_bps = 20000000}};
+	struct sky_shaper_stats st;
+	uint64_t sent;
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, pl, 2, &bm, 1);
+	run(&s, f, 2, 1, 5 * SEC, 100000, false);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, SKY_SUB_NONE, &st), 0);
+	sent = st.ctr[SKY_SHAPER_SENT_BYTES];
+	assert_within(rate_bps(sent, 5 * SEC), 10e6 + 64000.0 * 8 / 5, 2,
+		      "two unknown flows share the default plan");
+	sim_end(&s);
+}
+
+/* upstream policing: rate over 10 s and burst size exactly */
+static void
+test_police(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 50000000, 10000000, 100000, 0);
+	struct sky_beam bm[2] = {beam("b", 1000000000, 1000000000), beam("c", 1000000000, 20000000)};
+	struct sky_shaper *sh;
+	struct sky_meta meta[SKY_BURST];
+	uint64_t now = 0, passed = 0, dropped = 0;
+	struct sky_shaper_stats st;
+	double credit = 0;
+
+	(void)state;
+	params(&p, 1, 1);
+	sh = mk(&p, &pl, 1, bm, 2);
+	/* burst: 200 back-to-back frames at one instant, 100000 bytes of tokens */
+	memset(meta, 0, sizeof(meta));
+	for (int k = 0; k < 7; k++) {
+		for (int i = 0; i < SKY_BURST; i++) {
+			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 1,
+						    .pkt_len = 1500};
+		}
+		sky_shaper_police_burst(sh, 0, meta, SKY_BURST, 1000);
+		for (int i = 0; i < SKY_BURST; i++)
+			if (meta[i].verdict == SKY_V_PASS)
+				passed++;
+			else {
+				assert_int_equal(meta[i].reason, SKY_DROP_POLICE);
+				dropped++;
+			}
+	}
+	assert_int_equal(passed, 100000 / (1500 + OVH));
+	/* rate: offer 20Mbit for 10 s to subscriber 2 */
+	passed = 0;
+	for (now = 1000; now < 10 * SEC; now += 100000) {
+		uint16_t n;
+
+		credit += 20e6 / 8 * 100000 / SEC / (1500 + OVH);
+		n = (uint16_t)credit;
+		credit -= n;
+		for (uint16_t i = 0; i < n; i++)
+			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 2,
+						    .pkt_len = 1500};
+		/* dropped and downstream packets are not policed */
+		meta[n] = (struct sky_meta){.dir = SKY_DIR_DOWN, .l3 = 4, .sub_idx = 2, .pkt_len = 1500};
+		meta[n + 1] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 2,
+						.pkt_len = 1500, .verdict = SKY_V_DROP,
+						.reason = SKY_DROP_POLICY};
+		sky_shaper_police_burst(sh, 0, meta, n + 2, now);
+		for (uint16_t i = 0; i < n; i++)
+			passed += meta[i].verdict == SKY_V_PASS ? 1500 + OVH : 0;
+		assert_int_equal(meta[n].verdict, SKY_V_PASS);
+		assert_int_equal(meta[n + 1].reason, SKY_DROP_POLICY);
+	}
+	assert_within(rate_bps(passed, 10 * SEC), 10e6 + 100000.0 * 8 / 10, 2,
+		      "policed to 10Mbit over 10 s");
+	assert_int_equal(sky_shaper_sub_stats(sh, 2, &st), 0);
+	assert_true(st.ctr[SKY_SHAPER_DROP_POLICE] > 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_UP_PASS_BYTES] / 1500 * (1500 + OVH), passed);
+
+	/* beam return link 20Mbit, four subscribers of 10Mbit each offering 10Mbit */
+	passed = 0;
+	credit = 0;
+	for (now = 20 * SEC; now < 25 * SEC; now += 100000) {
+		uint16_t n;
+
+		credit += 40e6 / 8 * 100000 / SEC / (1500 + OVH);
+		n = (uint16_t)credit;
+		credit -= n;
+		for (uint16_t i = 0; i < n; i++)
+			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4,
+						    .sub_idx = 10 + (i + (uint32_t)(now / 100000)) % 4,
+						    .beam = 1, .pkt_len = 1500};
+		sky_shaper_police_burst(sh, 0, meta, n, now);
+		for (uint16_t i = 0; i < n; i++)
+			passed += meta[i].verdict == SKY_V_PASS ? 1500 + OVH : 0;
+	}
+	assert_within(rate_bps(passed, 5 * SEC), 20e6, 2, "beam return link 20Mbit");
+	sky_shaper_destroy(sh);
+	cur_sh = NULL;
+}
+
+/* runtime: beam and plan changes apply within one period; queued packets are kept */
+static void
+test_runtime_change(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 50000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct flow f[5];
+	uint64_t b0[MAXSUB], tot0 = 0, tot1 = 0, outst = 0, sent0;
+	struct sky_shaper_stats st;
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (unsigned int i = 0; i < 5; i++)
+		f[i] = (struct flow){.sub = i, .len = 1500, .backlog = 200};
+	run(&s, f, 5, 1, 1 * SEC, 100000, false);
+	for (unsigned int i = 0; i < 5; i++)
+		outst += s.outstanding[i][0];
+	assert_true(outst >= 900);
+	/* rain fade: 100Mbit -> 40Mbit */
+	bm.down_bps = 40000000;
+	assert_int_equal(sky_shaper_set_beam(s.sh, 0, &bm), 0);
+	run(&s, f, 5, 1, 10 * MS, 100000, false); /* one period */
+	sent0 = s.beam_sent;
+	run(&s, f, 5, 1, 2 * SEC, 100000, false);
+	assert_within(rate_bps(s.beam_sent - sent0, 2 * SEC), 40e6, 2, "beam after fade");
+	/* plan 50Mbit -> 5Mbit: each subscriber now plan-limited (5 x 5 < 40) */
+	pl.down_bps = 5000000;
+	assert_int_equal(sky_shaper_set_plan(s.sh, 0, &pl), 0);
+	run(&s, f, 5, 1, 10 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, f, 5, 1, 2 * SEC, 100000, false);
+	for (unsigned int i = 0; i < 5; i++) {
+		tot0 += b0[i];
+		tot1 += s.sent_bytes[i];
+	}
+	/* 5 x 5Mbit plus the 64KB each had saved while the beam held them back */
+	assert_within(rate_bps(tot1 - tot0, 2 * SEC), 25e6 + 5 * 64000.0 * 8 / 2, 2,
+		      "5 subscribers after plan cut");
+	/* nothing was dropped by the changes: offered = sent + queued */
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 0);
+	for (unsigned int i = 0; i < 5; i++) {
+		assert_int_equal(sky_shaper_sub_stats(s.sh, i, &st), 0);
+		assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL] + st.ctr[SKY_SHAPER_DROP_AQM], 0);
+		assert_int_equal(s.offered[i], s.sent_pkts[i] + st.queued_pkts);
+		assert_int_equal(st.ctr[SKY_SHAPER_SENT_PKTS], s.sent_pkts[i]);
+	}
+	sim_end(&s);
+}
+
+/* two workers share a beam: shares sum to capacity, weighted fairness across workers */
+static void
+test_multi_worker(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 100000000, 100000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 40000000);
+	struct sim s = {0};
+	struct flow f[4];
+	uint64_t b0[MAXSUB], sent0, share;
+
+	(void)state;
+	params(&p, 2, 1);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	/* initial split: equal */
+	assert_int_equal(sky_shaper_share_bps(s.sh, 0, 0, 0), 50000000);
+	for (unsigned int i = 0; i < 4; i++)
+		f[i] = (struct flow){.w = i < 3 ? 0 : 1, .sub = i, .len = 1500, .backlog = 32};
+	run(&s, f, 4, 2, 1 * SEC, 100000, true);
+	snapshot(&s, b0);
+	sent0 = s.beam_sent;
+	run(&s, f, 4, 2, 4 * SEC, 100000, true);
+	share = sky_shaper_share_bps(s.sh, 0, 0, 0) + sky_shaper_share_bps(s.sh, 1, 0, 0);
+	print_message("  shares: worker0 %llu worker1 %llu bit/s\n",
+		      (unsigned long long)sky_shaper_share_bps(s.sh, 0, 0, 0),
+		      (unsigned long long)sky_shaper_share_bps(s.sh, 1, 0, 0));
+	assert_within((double)share, 100e6, 2, "sum of worker shares");
+	assert_within(rate_bps(s.beam_sent - sent0, 4 * SEC), 100e6, 2, "beam over 2 workers");
+	for (unsigned int i = 0; i < 4; i++)
+		assert_within(rate_bps(s.sent_bytes[i] - b0[i], 4 * SEC), 25e6, 5,
+			      i < 3 ? "worker 0 subscriber" : "worker 1 subscriber");
+	/* worker 1 goes quiet: worker 0 takes the beam, worker 1 keeps a floor */
+	f[3].backlog = 0;
+	run(&s, f, 4, 2, 1 * SEC, 100000, true);
+	snapshot(&s, b0);
+	run(&s, f, 3, 2, 2 * SEC, 100000, true);
+	print_message("  worker 1 idle: shares %llu / %llu\n",
+		      (unsigned long long)sky_shaper_share_bps(s.sh, 0, 0, 0),
+		      (unsigned long long)sky_shaper_share_bps(s.sh, 1, 0, 0));
+	assert_within(rate_bps(s.sent_bytes[0] + s.sent_bytes[1] + s.sent_bytes[2] - b0[0] -
+				       b0[1] - b0[2], 2 * SEC), 100e6, 2, "worker 0 alone");
+	assert_true(sky_shaper_share_bps(s.sh, 1, 0, 0) > 0);
+	sim_end(&s);
+}
+
+/* strict priority inside a subscriber: class 0 first; classes 1.. by class weight */
+static void
+test_class_weights(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 30000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct flow f[3];
+	uint64_t byc[3] = {0};
+
+	(void)state;
+	pl.class_weight[1] = 3;
+	pl.class_weight[2] = 1;
+	params(&p, 1, 3);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	f[0] = (struct flow){.sub = 1, .cls = 0, .len = 1000, .rate_bps = 6000000};
+	f[1] = (struct flow){.sub = 1, .cls = 1, .len = 1500, .backlog = 256};
+	f[2] = (struct flow){.sub = 1, .cls = 2, .len = 1500, .backlog = 512};
+	run(&s, f, 3, 1, 500 * MS, 100000, false);
+	/* count per class by delay bookkeeping: delay_n per class */
+	for (unsigned int c = 0; c < 3; c++)
+		byc[c] = s.delay_n[c];
+	memset(s.delay_n, 0, sizeof(s.delay_n));
+	run(&s, f, 3, 1, 4 * SEC, 100000, false);
+	/* 30Mbit: realtime takes its 6Mbit, the rest 24Mbit splits 3:1 -> 18 / 6 */
+	assert_within(rate_bps(s.delay_n[0] * 1024, 4 * SEC), 6e6, 2, "class 0 (strict)");
+	assert_within(rate_bps(s.delay_n[1] * 1524, 4 * SEC), 18e6, 5, "class 1 (weight 3)");
+	assert_within(rate_bps(s.delay_n[2] * 1524, 4 * SEC), 6e6, 5, "class 2 (weight 1)");
+	(void)byc;
+	sim_end(&s);
+}
+
+static int
+test_teardown(void **state)
+{
+	(void)state;
+	if (cur_sh != NULL)
+		sky_shaper_destroy(cur_sh);
+	cur_sh = NULL;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	char *argv[] = {"test_shaper", "--no-huge", "-m", "512", "--no-pci",
+			"--file-prefix=test_shaper", "--log-level=lib.*:error", "--no-telemetry",
+		};
+
+	(void)state;
+	if (rte_eal_init(sizeof(argv) / sizeof(argv[0]), argv) < 0)
+		return -1;
+	sky_runtime_init();
+	mp = rte_pktmbuf_pool_create("shp_test", POOL, 256, 0, 256, SOCKET_ID_ANY);
+	return mp == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	rte_mempool_free(mp);
+	rte_eal_cleanup();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_config_refused, test_teardown),
+		cmocka_unit_test_teardown(test_rates_refused, test_teardown),
+		cmocka_unit_test_teardown(test_config_accepted, test_teardown),
+		cmocka_unit_test_teardown(test_tail_drop_counted, test_teardown),
+		cmocka_unit_test_teardown(test_slot_pool, test_teardown),
+		cmocka_unit_test_teardown(test_single_sub_rate, test_teardown),
+		cmocka_unit_test_teardown(test_beam_cap, test_teardown),
+		cmocka_unit_test_teardown(test_weighted_fair, test_teardown),
+		cmocka_unit_test_teardown(test_max_min, test_teardown),
+		cmocka_unit_test_teardown(test_priority_latency, test_teardown),
+		cmocka_unit_test_teardown(test_class_weights, test_teardown),
+		cmocka_unit_test_teardown(test_codel, test_teardown),
+		cmocka_unit_test_teardown(test_unknown_aggregate, test_teardown),
+		cmocka_unit_test_teardown(test_police, test_teardown),
+		cmocka_unit_test_teardown(test_runtime_change, test_teardown),
+		cmocka_unit_test_teardown(test_multi_worker, test_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
