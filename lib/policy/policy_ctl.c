@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Policy control commands, telemetry and Prometheus metrics (control path only).
+ *
+ *   policy load FILE.bpf.o   check + JIT off the data path, swap; journaled as the copy
+ *                            in the state directory
+ *   policy show | unload
+ *   map list | show NAME | update NAME KEY VALUE | delete NAME KEY
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_telemetry.h>
+
+#include "skygate/control.h"
+#include "skygate/policy.h"
+#include "skygate/runtime.h"
+
+#include "policy_impl.h"
+
+#define SHOW_MAX_ENTRIES 10000
+
+static struct sky_policy *tel_policy; /* the registered instance, for telemetry */
+
+struct sky_pmap *
+policy_map_find(struct sky_policy *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->n_maps; i++)
+		if (strcmp(p->maps[i]->spec.name, name) == 0)
+			return p->maps[i];
+	return NULL;
+}
+
+void
+policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n,
+	       unsigned int max)
+{
+	*n = 0;
+	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
+		for (unsigned int i = 0; i < BLK_SIZE; i++) {
+			const struct blk_ent *e = &p->ws[w].blk[i];
+			uint64_t key = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
+			unsigned int j;
+
+			if (key == 0)
+				continue;
+			for (j = 0; j < *n && out[j].key != key; j++)
+				;
+			if (j == *n) {
+				if (*n == max)
+					continue;
+				out[j].key = key;
+				out[j].pkts = 0;
+				out[j].bytes = 0;
+				(*n)++;
+			}
+			out[j].pkts += e->pkts;
+			out[j].bytes += e->bytes;
+		}
+	}
+}
+
+static void
+cc_str(uint16_t cc, char out[3])
+{
+	if (cc == 0) {
+		snprintf(out, 3, "--");
+		return;
+	}
+	out[0] = (char)(cc >> 8);
+	out[1] = (char)(cc & 0xff);
+	out[2] = '\0';
+}
+
+static double
+ns_per_packet(const struct sky_policy_stats *st)
+{
+	if (st->runs == 0 || sky_rt.tsc_hz == 0)
+		return 0;
+	return (double)st->cycles * 1e9 / (double)sky_rt.tsc_hz / (double)st->runs;
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static json_t *
+show_json(struct sky_policy *p)
+{
+	const struct sky_prog *prog = p->prog;
+	struct sky_policy_stats st;
+	json_t *o = json_object(), *maps;
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "loaded", json_boolean(prog != NULL));
+	json_object_set_new(o, "on_fault", json_string(p->on_fault_drop ? "drop" : "pass"));
+	if (prog == NULL)
+		return o;
+	sky_policy_stats(p, &st);
+	json_object_set_new(o, "file", json_string(prog->path));
+	json_object_set_new(o, "program", json_string(prog->name));
+	json_object_set_new(o, "sha256", json_string(prog->sha256));
+	json_object_set_new(o, "loaded_at", json_integer((json_int_t)prog->loaded_at));
+	json_object_set_new(o, "load_us", json_real((double)prog->load_ns / 1000.0));
+	json_object_set_new(o, "instructions", json_integer(prog->n_ins));
+	json_object_set_new(o, "jit", json_boolean(prog->jit != NULL));
+	json_object_set_new(o, "runs", json_integer((json_int_t)st.runs));
+	json_object_set_new(o, "pass", json_integer((json_int_t)st.pass));
+	json_object_set_new(o, "drop", json_integer((json_int_t)st.drop));
+	json_object_set_new(o, "pass_class", json_integer((json_int_t)st.pass_class));
+	json_object_set_new(o, "pass_dscp", json_integer((json_int_t)st.pass_dscp));
+	json_object_set_new(o, "faults", json_integer((json_int_t)st.faults));
+	json_object_set_new(o, "ns_per_packet", json_real(ns_per_packet(&st)));
+	maps = json_array();
+	for (uint32_t i = 0; i < prog->n_maps; i++)
+		json_array_append_new(maps, json_string(prog->maps[i]->spec.name));
+	json_object_set_new(o, "maps", maps);
+	return o;
+}
+
+static json_t *
+map_info_json(const struct sky_pmap *m)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(m->spec.name));
+	json_object_set_new(o, "type", json_string(pmap_type_name(m->spec.type)));
+	json_object_set_new(o, "key_size", json_integer(m->key_size));
+	json_object_set_new(o, "value_size", json_integer(m->value_size));
+	json_object_set_new(o, "max_entries", json_integer(m->max_entries));
+	if (m->kind != PMAP_ARRAY)
+		json_object_set_new(o, "entries", json_integer(m->n_entries));
+	return o;
+}
+
+struct show_ctx {
+	const struct sky_pmap *m;
+	json_t *arr;
+	unsigned int n;
+	bool truncated;
+};
+
+static int
+show_one(void *arg, const void *key, const void *value)
+{
+	struct show_ctx *s = arg;
+	char k[160], v[600];
+	json_t *e;
+
+	if (s->m->kind == PMAP_ARRAY) {
+		/* an array shows its non-zero elements */
+		const uint8_t *b = value;
+		bool zero = true;
+
+		for (uint32_t i = 0; i < s->m->value_size; i++)
+			zero &= b[i] == 0;
+		if (zero)
+			return 0;
+	}
+	if (s->n == SHOW_MAX_ENTRIES) {
+		s->truncated = true;
+		return 1;
+	}
+	pmap_format(s->m, true, key, k, sizeof(k));
+	pmap_format(s->m, false, value, v, sizeof(v));
+	e = json_object();
+	json_object_set_new(e, "key", json_string(k));
+	json_object_set_new(e, "value", json_string(v));
+	json_array_append_new(s->arr, e);
+	s->n++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ commands */
+
+static int
+copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX + 8], buf[65536];
+	int in, out;
+	ssize_t r;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		snprintf(err, errlen, "%.400s: %s", src, strerror(errno));
+		return -errno;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (out < 0) {
+		snprintf(err, errlen, "%.400s: %s", tmp, strerror(errno));
+		close(in);
+		return -errno;
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)r) != r) {
+			r = -1;
+			break;
+		}
+	}
+	close(in);
+	if (r < 0 || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
+		snprintf(err, errlen, "copy to %.400s: %s", dst, strerror(errno));
+		unlink(tmp);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	struct sky_policy *p = arg;
+	const char *sd = sky_ctl_state_dir();
+	const char *use = argc == 1 ? argv[0] : NULL;
+	char dst[PATH_MAX], err[1024], hex[65];
+	char rs[PATH_MAX], rd[PATH_MAX];
+	bool made = false;
+
+	if (argc != 1)
+		return sky_ctl_fail(call, "usage: policy load FILE.bpf.o");
+	if (sd != NULL && !call->replay) {
+		/* keep the object in the state directory so a restart replays the same code */
+		if (policy_file_sha256(argv[0], hex, err, sizeof(err)) != 0)
+			return sky_ctl_fail(call, "%s", err);
+		snprintf(dst, sizeof(dst), "%s/policy-%.16s.bpf.o", sd, hex);
+		if (realpath(argv[0], rs) == NULL || realpath(dst, rd) == NULL ||
+		    strcmp(rs, rd) != 0) {
+			if (access(dst, R_OK) != 0) {
+				if (copy_file(argv[0], dst, err, sizeof(err)) != 0)
+					return sky_ctl_fail(call, "%s", err);
+				made = true;
+			}
+		}
+		use = dst;
+	}
+	if (sky_policy_load_file(p, use, err, sizeof(err)) != 0) {
+		if (made)
+			unlink(dst);
+		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
+				    err);
+	}
+	if (use != argv[0]) {
+		const char *j[] = {"policy", "load", use};
+
+		sky_ctl_journal_as(call, 3, j);
+	}
+	sky_audit(call->uid, "policy load %s (%s) sha256=%s jit=%s", use, p->prog->name,
+		  p->prog->sha256, p->prog->jit != NULL ? "yes" : "no");
+	*res = show_json(p);
+	return 0;
+}
+
+static int
+cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	if (argc != 0)
+		return sky_ctl_fail(call, "usage: policy show");
+	*res = show_json(arg);
+	return 0;
+}
+
+static int
+cmd_unload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	struct sky_policy *p = arg;
+
+	if (argc != 0)
+		return sky_ctl_fail(call, "usage: policy unload");
+	if (p->prog == NULL)
+		return sky_ctl_fail(call, "no program is loaded");
+	sky_audit(call->uid, "policy unload %s", p->prog->path);
+	sky_policy_unload(p);
+	*res = show_json(p);
+	return 0;
+}
+
+static int
+cmd_map_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	struct sky_policy *p = arg;
+	json_t *a;
+
+	if (argc != 0)
+		return sky_ctl_fail(call, "usage: map list");
+	a = json_array();
+	for (uint32_t i = 0; i < p->n_maps; i++)
+		json_array_append_new(a, map_info_json(p->maps[i]));
+	*res = a;
+	return 0;
+}
+
+static int
+cmd_map_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	struct sky_policy *p = arg;
+	struct sky_pmap *m;
+	struct show_ctx s;
+	json_t *o;
+
+	if (argc != 1)
+		return sky_ctl_fail(call, "usage: map show NAME");
+	m = policy_map_find(p, argv[0]);
+	if (m == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	o = map_info_json(m);
+	s.m = m;
+	s.arr = json_array();
+	s.n = 0;
+	s.truncated = false;
+	pmap_foreach(m, show_one, &s);
+	json_object_set_new(o, "items", s.arr);
+	if (s.truncated)
+		json_object_set_new(o, "truncated", json_true());
+	*res = o;
+	return 0;
+}
+
+static int
+cmd_map_update(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	char err[512];
+
+	if (argc != 3)
+		return sky_ctl_fail(call, "usage: map update NAME KEY VALUE");
+	if (sky_policy_map_update(arg, argv[0], argv[1], argv[2], err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "%s", err);
+	sky_audit(call->uid, "map update %s %s %s", argv[0], argv[1], argv[2]);
+	return 0;
+}
+
+static int
+cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	char err[512];
+
+	if (argc != 2)
+		return sky_ctl_fail(call, "usage: map delete NAME KEY");
+	if (sky_policy_map_delete(arg, argv[0], argv[1], err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "%s", err);
+	sky_audit(call->uid, "map delete %s %s", argv[0], argv[1]);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ telemetry */
+
+static int
+tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sky_policy *p = tel_policy;
+	struct sky_policy_stats st;
+
+	rte_tel_data_start_dict(d);
+	if (p == NULL || p->prog == NULL) {
+		rte_tel_data_add_dict_int(d, "loaded", 0);
+		return 0;
+	}
+	sky_policy_stats(p, &st);
+	rte_tel_data_add_dict_int(d, "loaded", 1);
+	rte_tel_data_add_dict_string(d, "file", p->prog->path);
+	rte_tel_data_add_dict_string(d, "sha256", p->prog->sha256);
+	rte_tel_data_add_dict_int(d, "jit", p->prog->jit != NULL);
+	rte_tel_data_add_dict_u64(d, "runs", st.runs);
+	rte_tel_data_add_dict_u64(d, "pass", st.pass);
+	rte_tel_data_add_dict_u64(d, "drop", st.drop);
+	rte_tel_data_add_dict_u64(d, "pass_class", st.pass_class);
+	rte_tel_data_add_dict_u64(d, "pass_dscp", st.pass_dscp);
+	rte_tel_data_add_dict_u64(d, "faults", st.faults);
+	rte_tel_data_add_dict_u64(d, "ns_per_packet_x1000",
+				  (uint64_t)(ns_per_packet(&st) * 1000.0));
+	return 0;
+}
+
+static int
+tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct sky_policy *p = tel_policy;
+	struct blk_ent e[BLK_SIZE];
+	unsigned int n = 0;
+
+	rte_tel_data_start_dict(d);
+	if (p == NULL)
+		return 0;
+	policy_blk_sum(p, e, &n, BLK_SIZE);
+	for (unsigned int i = 0; i < n; i++) {
+		char s[3], r[3], name[32];
+
+		cc_str((uint16_t)(e[i].key >> 17), s);
+		cc_str((uint16_t)(e[i].key >> 1), r);
+		snprintf(name, sizeof(name), "%s_%s_%s", s, r, (e[i].key & 1) ? "down" : "up");
+		rte_tel_data_add_dict_u64(d, name, e[i].pkts);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ Prometheus */
+
+static void
+metrics(void *arg, FILE *out)
+{
+	struct sky_policy *p = arg;
+	struct sky_policy_stats st;
+	struct blk_ent e[BLK_SIZE];
+	unsigned int n = 0;
+
+	policy_stats_total(p, &st);
+	fprintf(out, "# HELP skygate_policy_loaded Whether a policy program is loaded.\n"
+		     "# TYPE skygate_policy_loaded gauge\n"
+		     "skygate_policy_loaded %d\n",
+		p->prog != NULL);
+	fprintf(out, "# HELP skygate_policy_runs_total Packets judged by the policy program.\n"
+		     "# TYPE skygate_policy_runs_total counter\n"
+		     "skygate_policy_runs_total %" PRIu64 "\n",
+		st.runs);
+	fprintf(out, "# HELP skygate_policy_verdicts_total Policy verdicts by kind.\n"
+		     "# TYPE skygate_policy_verdicts_total counter\n");
+	fprintf(out, "skygate_policy_verdicts_total{verdict=\"pass\"} %" PRIu64 "\n", st.pass);
+	fprintf(out, "skygate_policy_verdicts_total{verdict=\"drop\"} %" PRIu64 "\n", st.drop);
+	fprintf(out, "skygate_policy_verdicts_total{verdict=\"pass_class\"} %" PRIu64 "\n",
+		st.pass_class);
+	fprintf(out, "skygate_policy_verdicts_total{verdict=\"pass_dscp\"} %" PRIu64 "\n",
+		st.pass_dscp);
+	fprintf(out, "# HELP skygate_policy_faults_total Runs that returned no valid verdict.\n"
+		     "# TYPE skygate_policy_faults_total counter\n"
+		     "skygate_policy_faults_total %" PRIu64 "\n",
+		st.faults);
+	fprintf(out, "# HELP skygate_policy_cycles_total TSC cycles spent in the policy stage.\n"
+		     "# TYPE skygate_policy_cycles_total counter\n"
+		     "skygate_policy_cycles_total %" PRIu64 "\n",
+		st.cycles);
+	policy_blk_sum(p, e, &n, BLK_SIZE);
+	fprintf(out, "# HELP skygate_policy_blocked_packets_total Packets dropped by the policy, "
+		     "by subscriber country, remote country and direction.\n"
+		     "# TYPE skygate_policy_blocked_packets_total counter\n");
+	for (unsigned int i = 0; i < n; i++) {
+		char s[3], r[3];
+
+		cc_str((uint16_t)(e[i].key >> 17), s);
+		cc_str((uint16_t)(e[i].key >> 1), r);
+		fprintf(out,
+			"skygate_policy_blocked_packets_total{sub_country=\"%s\",remote_country="
+			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
+			s, r, (e[i].key & 1) ? "down" : "up", e[i].pkts);
+	}
+	fprintf(out, "# HELP skygate_policy_blocked_bytes_total Bytes dropped by the policy, by "
+		     "subscriber country, remote country and direction.\n"
+		     "# TYPE skygate_policy_blocked_bytes_total counter\n");
+	for (unsigned int i = 0; i < n; i++) {
+		char s[3], r[3];
+
+		cc_str((uint16_t)(e[i].key >> 17), s);
+		cc_str((uint16_t)(e[i].key >> 1), r);
+		fprintf(out,
+			"skygate_policy_blocked_bytes_total{sub_country=\"%s\",remote_country="
+			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
+			s, r, (e[i].key & 1) ? "down" : "up", e[i].bytes);
+	}
+}
+
+/* ------------------------------------------------------------------ registration */
+
+static const struct {
+	const char *cmd, *usage, *help;
+	unsigned int flags;
+	sky_ctl_fn fn;
+} cmds[] = {
+	{"policy load", "FILE.bpf.o",
+	 "check, JIT and swap in a policy program (the running one stays if refused)",
+	 SKY_CTL_F_JOURNAL, cmd_load},
+	{"policy show", "", "the loaded program: file, sha256, JIT, counters, ns/packet", 0,
+	 cmd_show},
+	{"policy unload", "", "remove the program (every packet passes; maps keep entries)",
+	 SKY_CTL_F_JOURNAL, cmd_unload},
+	{"map list", "", "maps of the policy program", 0, cmd_map_list},
+	{"map show", "NAME", "entries of a map (readable keys and values)", 0, cmd_map_show},
+	{"map update", "NAME KEY VALUE",
+	 "add or change an entry (KEY: DE, RU:KP, 10.0.0.0/8, 2001:db8::/32, number, hex)",
+	 SKY_CTL_F_JOURNAL, cmd_map_update},
+	{"map delete", "NAME KEY", "remove an entry", SKY_CTL_F_JOURNAL, cmd_map_delete},
+};
+
+int
+policy_register_ctl(struct sky_policy *p)
+{
+	int rc;
+
+	for (size_t i = 0; i < RTE_DIM(cmds); i++) {
+		rc = sky_ctl_register(cmds[i].cmd, cmds[i].usage, cmds[i].help, cmds[i].flags,
+				      cmds[i].fn, p);
+		if (rc != 0)
+			return rc;
+	}
+	tel_policy = p;
+	/* telemetry commands cannot be removed: registered once per process */
+	static bool tel_done;
+
+	if (!tel_done) {
+		rte_telemetry_register_cmd("/skygate/policy", tel_policy_cb,
+					   "Policy program and verdict counters");
+		rte_telemetry_register_cmd("/skygate/policy/blocked", tel_blocked_cb,
+					   "Packets blocked by the policy per country pair");
+		tel_done = true;
+	}
+	rc = sky_metrics_register("policy", metrics, p);
+	if (rc != 0)
+		return rc;
+	p->registered = true;
+	return 0;
+}
+
+void
+policy_unregister_ctl(struct sky_policy *p)
+{
+	if (tel_policy == p)
+		tel_policy = NULL;
+}
+
+int
+sky_policy_register(struct sky_policy *p)
+{
+	return policy_register_ctl(p);
+}

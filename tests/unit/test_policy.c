@@ -1,0 +1,975 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/policy unit tests: real clang-built objects (tests/unit/policy/ and
+ * conf/policies/ objects in SKY_BUILD_ROOT), real librte_bpf (JIT and interpreter),
+ * real DPDK memory (EAL --no-huge). Failure cases first.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <rte_bpf.h>
+#include <rte_eal.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "sky_build_config.h"
+#include "skygate/config.h"
+#include "skygate/control.h"
+#include "skygate/meta.h"
+#include "skygate/parse_inline.h"
+#include "skygate/policy.h"
+#include "skygate/runtime.h"
+
+#include "../../lib/policy/policy_impl.h"
+
+static char build_root[1024];
+static struct rte_mempool *pool;
+
+static void
+obj_path(char *out, size_t len, const char *dir, const char *name)
+{
+	snprintf(out, len, "%s/%s/%s.bpf.o", build_root, dir, name);
+}
+
+static void
+corpus(char *out, size_t len, const char *name)
+{
+	obj_path(out, len, "tests/unit/policy", name);
+}
+
+static void
+sample(char *out, size_t len, const char *name)
+{
+	obj_path(out, len, "conf/policies", name);
+}
+
+/* a policy from a YAML text; NULL + err on failure */
+static struct sky_policy *
+policy_from(const char *yaml, struct sky_cfg_err *err)
+{
+	struct sky_cfg *cfg;
+	struct sky_policy *p;
+
+	memset(err, 0, sizeof(*err));
+	cfg = sky_cfg_load_string("test.yaml", yaml, err);
+	assert_non_null(cfg);
+	p = sky_policy_create(cfg, NULL, err);
+	sky_cfg_free(cfg);
+	return p;
+}
+
+static struct sky_policy *
+policy_obj(const char *path, const char *extra)
+{
+	char y[8192];
+	struct sky_cfg_err err;
+	struct sky_policy *p;
+
+	snprintf(y, sizeof(y), "policy:\n  object: %s\n%s", path, extra ? extra : "");
+	p = policy_from(y, &err);
+	if (p == NULL)
+		fail_msg("policy %s: %s", path, err.msg);
+	return p;
+}
+
+/* ------------------------------------------------------------------ packets */
+
+struct pkt {
+	uint8_t dir;
+	uint8_t family;
+	uint32_t sub_id;
+	const char *sub_cc, *remote_cc;
+	const char *src, *dst;
+	uint16_t sport, dport;
+	uint8_t dscp;
+};
+
+static void
+meta_of(const struct pkt *t, struct sky_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->dir = t->dir;
+	m->l3 = t->family ? t->family : 4;
+	m->proto = 17;
+	m->sub_id = t->sub_id;
+	m->sub_country = t->sub_cc ? sky_cc(t->sub_cc) : 0;
+	m->remote_country = t->remote_cc ? sky_cc(t->remote_cc) : 0;
+	m->sport = t->sport;
+	m->dport = t->dport;
+	m->dscp = t->dscp;
+	m->flags = SKY_MF_PORTS;
+	m->pkt_len = 100;
+	m->cls = 3;
+	if (t->src)
+		assert_int_equal(inet_pton(m->l3 == 4 ? AF_INET : AF_INET6, t->src, m->src), 1);
+	if (t->dst)
+		assert_int_equal(inet_pton(m->l3 == 4 ? AF_INET : AF_INET6, t->dst, m->dst), 1);
+}
+
+enum want { W_PASS, W_DROP, W_FAULT_DROP, W_CLASS };
+
+struct vcase {
+	struct pkt pkt;
+	enum want want;
+	uint8_t cls; /* W_CLASS */
+};
+
+static void
+run_cases(struct sky_policy *p, const char *what, const struct vcase *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sky_meta m;
+
+		meta_of(&c[i].pkt, &m);
+		sky_policy_run_burst(p, 0, NULL, &m, 1);
+		switch (c[i].want) {
+		case W_PASS:
+			if (m.verdict != SKY_V_PASS || m.cls != 3)
+				fail_msg("%s case %zu: want pass, got verdict %u cls %u", what, i,
+					 m.verdict, m.cls);
+			break;
+		case W_DROP:
+			if (m.verdict != SKY_V_DROP || m.reason != SKY_DROP_POLICY)
+				fail_msg("%s case %zu: want drop, got verdict %u reason %u", what, i,
+					 m.verdict, m.reason);
+			break;
+		case W_FAULT_DROP:
+			if (m.verdict != SKY_V_DROP || m.reason != SKY_DROP_POLICY_FAULT)
+				fail_msg("%s case %zu: want fault drop, got verdict %u reason %u",
+					 what, i, m.verdict, m.reason);
+			break;
+		case W_CLASS:
+			if (m.verdict != SKY_V_PASS || m.cls != c[i].cls)
+				fail_msg("%s case %zu: want class %u, got verdict %u cls %u", what, i,
+					 c[i].cls, m.verdict, m.cls);
+			break;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ refused objects */
+
+static const struct {
+	const char *name;
+	const char *reason;
+} unsafe[] = {
+	{"no_null_check", "[null-check]"},
+	{"value_oob", "[value-bounds]"},
+	{"map_arg_confusion", "[map-argument]"},
+	{"map_arg_ctx", "[map-argument]"},
+	{"key_not_stack", "[key-pointer]"},
+	{"unbounded_loop", "[loop]"},
+	{"jmp32", "[jmp32]"},
+	{"ctx_write", "[ctx-write]"},
+	{"ctx_oob", "[ctx-bounds]"},
+	{"unknown_helper", "[unknown-helper]"},
+	{"bpf_call", "[bpf-call]"},
+	{"tail_call", "[tail-call]"},
+	{"global_data", "global data"},
+};
+
+static void
+test_unsafe_corpus_refused(void **state)
+{
+	for (size_t i = 0; i < RTE_DIM(unsafe); i++) {
+		char path[2048], y[4096];
+		struct sky_cfg_err err;
+		struct sky_policy *p;
+
+		corpus(path, sizeof(path), unsafe[i].name);
+		assert_int_equal(access(path, R_OK), 0);
+		snprintf(y, sizeof(y), "policy:\n  object: %s\n", path);
+		p = policy_from(y, &err);
+		if (p != NULL)
+			fail_msg("%s: accepted, want refused with %s", unsafe[i].name,
+				 unsafe[i].reason);
+		if (strstr(err.msg, unsafe[i].reason) == NULL)
+			fail_msg("%s: want %s, got: %s", unsafe[i].name, unsafe[i].reason, err.msg);
+		/* the config error names the file, line and key */
+		assert_non_null(strstr(err.msg, "test.yaml:2"));
+		assert_non_null(strstr(err.msg, "policy.object"));
+		if (unsafe[i].reason[0] == '[')
+			assert_non_null(strstr(err.msg, "refused at instruction "));
+	}
+}
+
+static void
+test_config_errors(void **state)
+{
+	char path[2048], y[4096];
+	struct sky_cfg_err err;
+	static const struct {
+		const char *yaml; /* %s = country_block object */
+		const char *want;
+	} bad[] = {
+		{"policy:\n  object: %s\n  bogus: 1\n", "bogus"},
+		{"policy:\n  object: %s\n  on_fault: maybe\n", "on_fault"},
+		{"policy:\n  object: %s\n  jit: perhaps\n", "jit"},
+		{"policy:\n  object: %s\n  maps:\n    nosuchmap: {RU: 1}\n", "nosuchmap"},
+		{"policy:\n  object: %s\n  maps:\n    blocked_remote_countries: {RUS: 1}\n",
+		 "bad key 'RUS'"},
+		{"policy:\n  object: %s\n  maps:\n    blocked_remote_countries: {RU: 256}\n",
+		 "bad value '256'"},
+		{"policy:\n  object: %s.missing\n", "policy.object"},
+		{"policy:\n  maps: {x: {a: 1}}\n%s", "without a policy object"},
+	};
+
+	sample(path, sizeof(path), "country_block");
+	for (size_t i = 0; i < RTE_DIM(bad); i++) {
+		snprintf(y, sizeof(y), bad[i].yaml, i == RTE_DIM(bad) - 1 ? "" : path);
+		if (policy_from(y, &err) != NULL)
+			fail_msg("case %zu accepted", i);
+		if (strstr(err.msg, bad[i].want) == NULL || strstr(err.msg, "test.yaml:") == NULL)
+			fail_msg("case %zu: want '%s', got: %s", i, bad[i].want, err.msg);
+	}
+	/* a map value error names its line */
+	snprintf(y, sizeof(y),
+		 "policy:\n  object: %s\n  maps:\n    blocked_remote_countries:\n      KP: 1\n"
+		 "      CN: x\n",
+		 path);
+	assert_null(policy_from(y, &err));
+	assert_non_null(strstr(err.msg, "test.yaml:6"));
+}
+
+/* a refused load leaves the running program in place */
+static void
+test_refused_swap_keeps_program(void **state)
+{
+	char path[2048], bad[2048], err[1024];
+	struct sky_policy *p;
+	struct sky_policy_stats st;
+	static const struct vcase c[] = {
+		{{.sub_cc = "DE", .remote_cc = "KP"}, W_DROP},
+		{{.sub_cc = "DE", .remote_cc = "FR"}, W_PASS},
+	};
+
+	sample(path, sizeof(path), "country_block");
+	p = policy_obj(path, "  maps: {blocked_remote_countries: {KP: 1}}\n");
+	run_cases(p, "before", c, RTE_DIM(c));
+	for (size_t i = 0; i < RTE_DIM(unsafe); i++) {
+		corpus(bad, sizeof(bad), unsafe[i].name);
+		assert_int_not_equal(sky_policy_load_file(p, bad, err, sizeof(err)), 0);
+		assert_non_null(strstr(err, unsafe[i].reason));
+	}
+	run_cases(p, "after refused loads", c, RTE_DIM(c));
+	sky_policy_stats(p, &st);
+	assert_int_equal(st.runs, 4);
+	assert_int_equal(st.drop, 2);
+	sky_policy_destroy(p);
+}
+
+/* ------------------------------------------------------------------ the checker on hand-written code */
+
+#define INS(c, d, s, o, i) {.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)}
+#define LDDW_MAP(d) INS(BPF_LD | BPF_IMM | EBPF_DW, d, 0, 0, 0), INS(0, 0, 0, 0, 0)
+#define CALL INS(BPF_JMP | EBPF_CALL, 0, 1, 0, -1)
+#define EXIT INS(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0)
+#define MOV64K(d, i) INS(EBPF_ALU64 | EBPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV64X(d, s) INS(EBPF_ALU64 | EBPF_MOV | BPF_X, d, s, 0, 0)
+#define ADD64K(d, i) INS(EBPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define ADD64X(d, s) INS(EBPF_ALU64 | BPF_ADD | BPF_X, d, s, 0, 0)
+#define AND64K(d, i) INS(EBPF_ALU64 | BPF_AND | BPF_K, d, 0, 0, i)
+#define LDXB(d, s, o) INS(BPF_LDX | BPF_MEM | BPF_B, d, s, o, 0)
+#define LDXH(d, s, o) INS(BPF_LDX | BPF_MEM | BPF_H, d, s, o, 0)
+#define LDXW(d, s, o) INS(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
+#define LDXDW(d, s, o) INS(BPF_LDX | BPF_MEM | EBPF_DW, d, s, o, 0)
+#define STXH(d, s, o) INS(BPF_STX | BPF_MEM | BPF_H, d, s, o, 0)
+#define STXDW(d, s, o) INS(BPF_STX | BPF_MEM | EBPF_DW, d, s, o, 0)
+#define JEQK(d, i, o) INS(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
+#define JNEK(d, i, o) INS(BPF_JMP | EBPF_JNE | BPF_K, d, 0, o, i)
+#define JGTK(d, i, o) INS(BPF_JMP | BPF_JGT | BPF_K, d, 0, o, i)
+
+/* key = ctx->remote_country on the stack at fp-2, r2 = fp-2, r1 = map 0, call */
+#define LOOKUP LDXH(3, 1, 14), STXH(10, 3, -2), MOV64X(2, 10), ADD64K(2, -2), LDDW_MAP(1), CALL
+
+static const struct {
+	const char *what;
+	struct ebpf_insn ins[32];
+	uint32_t n;
+	const char *want; /* NULL: accepted */
+} hand[] = {
+	{"checked copy: r6 = r0, test r6, read r0",
+	 {MOV64X(6, 1), LOOKUP, MOV64X(6, 0), MOV64K(0, 1), JEQK(6, 0, 1), LDXB(0, 6, 0), EXIT},
+	 13, NULL},
+	{"check on the copy clears the original",
+	 {MOV64X(6, 1), LOOKUP, MOV64X(6, 0), JNEK(6, 0, 2), MOV64K(0, 1), EXIT, LDXB(0, 0, 0),
+	  EXIT},
+	 14, NULL},
+	{"spilled lookup result, checked after reload",
+	 {LOOKUP, STXDW(10, 0, -16), LDXDW(7, 10, -16), MOV64K(0, 1), JEQK(7, 0, 1),
+	  LDXB(0, 7, 0), EXIT},
+	 13, NULL},
+	{"spilled copy cleared by a check on the register",
+	 {LOOKUP, STXDW(10, 0, -16), JEQK(0, 0, 2), LDXDW(7, 10, -16), LDXB(0, 7, 0), MOV64K(0, 1),
+	  EXIT},
+	 13, NULL},
+	{"null on one path, checked value on the other, read after join",
+	 {LOOKUP, MOV64X(6, 0), JNEK(6, 0, 1), MOV64K(6, 0), LDXB(0, 6, 0), EXIT},
+	 12, "[null-check]"},
+	{"lookup result read without any check", {LOOKUP, LDXB(0, 0, 0), EXIT}, 9,
+	 "[null-check]"},
+	{"variable offset bounded by a mask inside the value",
+	 {LOOKUP, MOV64X(6, 0), MOV64K(0, 1), JEQK(6, 0, 4), LDXB(3, 6, 0), AND64K(3, 0),
+	  ADD64X(6, 3), LDXB(0, 6, 0), EXIT},
+	 15, NULL},
+	{"variable offset beyond the value",
+	 {LOOKUP, MOV64X(6, 0), MOV64K(0, 1), JEQK(6, 0, 4), LDXB(3, 6, 0), AND64K(3, 1),
+	  ADD64X(6, 3), LDXB(0, 6, 0), EXIT},
+	 15, "[value-bounds]"},
+	{"index bounded by a comparison",
+	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 60, 2), ADD64X(4, 3), LDXB(0, 4, 8),
+	  EXIT},
+	 7, NULL},
+	{"index not bounded enough",
+	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 64, 2), ADD64X(4, 3), LDXB(0, 4, 8),
+	  EXIT},
+	 7, "[ctx-bounds]"},
+	{"map symbol dereferenced", {LDDW_MAP(1), LDXB(0, 1, 0), EXIT}, 4, "[map-argument]"},
+	{"uninitialised stack key",
+	 {MOV64X(2, 10), ADD64K(2, -8), LDDW_MAP(1), CALL, MOV64K(0, 1), EXIT}, 7,
+	 "[key-pointer]"},
+	{"uninitialised register", {ADD64X(0, 5), EXIT}, 2, "[uninit]"},
+	{"pointer returned as verdict", {MOV64X(0, 10), EXIT}, 2, "[return]"},
+	{"falls off the end", {MOV64K(0, 1)}, 1, "[jump]"},
+	{"backward jump", {MOV64K(0, 1), INS(BPF_JMP | BPF_JA, 0, 0, -2, 0), EXIT}, 3, "[loop]"},
+	{"write to r10", {MOV64K(10, 1), MOV64K(0, 1), EXIT}, 3, "[opcode]"},
+};
+
+static void
+test_checker_hand_written(void **state)
+{
+	for (size_t i = 0; i < RTE_DIM(hand); i++) {
+		struct pobj o;
+		int16_t ld[32], cm[32];
+		int8_t ch[32];
+		char err[512] = "";
+		int rc;
+
+		memset(&o, 0, sizeof(o));
+		o.ins = (struct ebpf_insn *)hand[i].ins;
+		o.n_ins = hand[i].n;
+		o.n_maps = 1;
+		snprintf(o.maps[0].name, sizeof(o.maps[0].name), "m");
+		o.maps[0].type = SKY_MAP_HASH;
+		o.maps[0].key_size = 2;
+		o.maps[0].value_size = 1;
+		o.maps[0].max_entries = 8;
+		o.ld_map = ld;
+		o.call_helper = ch;
+		o.call_map = cm;
+		for (uint32_t k = 0; k < o.n_ins; k++) {
+			ld[k] = o.ins[k].code == (BPF_LD | BPF_IMM | EBPF_DW) ? 0 : -1;
+			ch[k] = o.ins[k].code == (BPF_JMP | EBPF_CALL) ? PH_HASH : -1;
+			cm[k] = -1;
+		}
+		rc = pobj_check(&o, err, sizeof(err));
+		if (hand[i].want == NULL && rc != 0)
+			fail_msg("'%s' refused: %s", hand[i].what, err);
+		if (hand[i].want != NULL && (rc == 0 || strstr(err, hand[i].want) == NULL))
+			fail_msg("'%s': want %s, got rc %d: %s", hand[i].what, hand[i].want, rc, err);
+	}
+}
+
+/* ------------------------------------------------------------------ sample policies */
+
+static void
+check_both_engines(const char *name, const char *maps, const struct vcase *c, size_t n)
+{
+	char path[2048], extra[4096];
+	struct sky_policy *p;
+	struct sky_policy_stats st;
+
+	sample(path, sizeof(path), name);
+	for (int jit = 1; jit >= 0; jit--) {
+		snprintf(extra, sizeof(extra), "  jit: %s\n%s", jit ? "true" : "false", maps);
+		p = policy_obj(path, extra);
+		assert_int_equal(p->prog->jit != NULL, jit);
+		run_cases(p, name, c, n);
+		sky_policy_stats(p, &st);
+		assert_int_equal(st.runs, n);
+		assert_int_equal(st.faults, 0);
+		sky_policy_destroy(p);
+	}
+}
+
+static void
+test_sample_country_block(void **state)
+{
+	static const struct vcase c[] = {
+		{{.dir = SKY_DIR_UP, .sub_cc = "RU", .remote_cc = "DE"}, W_DROP},
+		{{.dir = SKY_DIR_DOWN, .sub_cc = "RU", .remote_cc = "DE"}, W_DROP},
+		{{.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "KP"}, W_DROP},
+		{{.dir = SKY_DIR_DOWN, .sub_cc = "DE", .remote_cc = "KP"}, W_DROP},
+		{{.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "CN"}, W_PASS}, /* value 0 */
+		{{.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "RU"}, W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_cc = "KP", .remote_cc = "DE"}, W_PASS},
+		{{.dir = SKY_DIR_UP}, W_PASS}, /* unknown countries */
+	};
+
+	check_both_engines("country_block",
+			   "  maps:\n    blocked_terminal_countries: {RU: 1}\n"
+			   "    blocked_remote_countries: {KP: 1, CN: 0}\n",
+			   c, RTE_DIM(c));
+}
+
+static void
+test_sample_remote_country_block(void **state)
+{
+	static const struct vcase c[] = {
+		{{.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "KP"}, W_DROP},
+		{{.dir = SKY_DIR_DOWN, .sub_cc = "FR", .remote_cc = "KP"}, W_DROP},
+		{{.dir = SKY_DIR_UP, .sub_cc = "KP", .remote_cc = "DE"}, W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_cc = "RU", .remote_cc = "DE"}, W_PASS},
+		{{.dir = SKY_DIR_DOWN}, W_PASS},
+	};
+
+	check_both_engines("remote_country_block",
+			   "  maps:\n    blocked_remote_countries: {KP: 1}\n", c, RTE_DIM(c));
+}
+
+static void
+test_sample_walled_garden(void **state)
+{
+	static const struct vcase c[] = {
+		{{.dir = SKY_DIR_UP, .sub_id = 1042, .src = "10.1.0.5", .dst = "192.0.2.10"},
+		 W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 1042, .src = "10.1.0.5", .dst = "198.51.100.1"},
+		 W_DROP},
+		{{.dir = SKY_DIR_DOWN, .sub_id = 1042, .src = "192.0.2.99", .dst = "10.1.0.5"},
+		 W_PASS},
+		{{.dir = SKY_DIR_DOWN, .sub_id = 1042, .src = "203.0.113.5", .dst = "10.1.0.5"},
+		 W_DROP},
+		{{.dir = SKY_DIR_UP, .family = 6, .sub_id = 1042, .src = "2001:db8:1::5",
+		  .dst = "2001:db8:53::1"},
+		 W_PASS},
+		{{.dir = SKY_DIR_UP, .family = 6, .sub_id = 1042, .src = "2001:db8:1::5",
+		  .dst = "2001:db8:54::1"},
+		 W_DROP},
+		{{.dir = SKY_DIR_DOWN, .family = 6, .sub_id = 1042, .src = "2001:db8:53:ff::9",
+		  .dst = "2001:db8:1::5"},
+		 W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 7, .src = "10.1.0.7", .dst = "198.51.100.1"}, W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 99, .src = "10.1.0.9", .dst = "198.51.100.1"}, W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 0, .src = "10.1.0.9", .dst = "198.51.100.1"}, W_PASS},
+	};
+
+	check_both_engines("walled_garden",
+			   "  maps:\n    suspended: {1042: 1, 7: 0}\n"
+			   "    garden_v4: {192.0.2.0/24: 1}\n"
+			   "    garden_v6: {\"2001:db8:53::/48\": 1}\n",
+			   c, RTE_DIM(c));
+}
+
+static void
+test_sample_country_matrix(void **state)
+{
+	static const struct vcase c[] = {
+		{{.sub_cc = "UA", .remote_cc = "RU"}, W_DROP},
+		{{.sub_cc = "RU", .remote_cc = "UA"}, W_CLASS, 2},
+		{{.sub_cc = "IR", .remote_cc = "DE"}, W_DROP},
+		{{.sub_cc = "IR", .remote_cc = "FR"}, W_PASS}, /* pair entry beats the default */
+		{{.sub_cc = "DE", .remote_cc = "DE"}, W_PASS},
+		{{.sub_cc = "UA", .remote_cc = "DE"}, W_PASS},
+	};
+
+	/* PASS_CLASS(2) = 3 | 2 << 8 = 515 */
+	check_both_engines("country_matrix",
+			   "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": 515, \"IR:FR\": pass}\n"
+			   "    sub_default: {IR: drop}\n",
+			   c, RTE_DIM(c));
+}
+
+/* ------------------------------------------------------------------ maps */
+
+static void
+test_map_update_errors(void **state)
+{
+	char path[2048], err[512];
+	struct sky_policy *p;
+	static const struct {
+		const char *map, *key, *value; /* value NULL: delete */
+		const char *want;
+	} bad[] = {
+		{"nope", "RU", "1", "no map named 'nope'"},
+		{"blocked_remote_countries", "R", "1", "bad key 'R'"},
+		{"blocked_remote_countries", "RUS", "1", "bad key 'RUS'"},
+		{"blocked_remote_countries", "R1", "1", "bad key 'R1'"},
+		{"blocked_remote_countries", "65536", "1", "bad key '65536'"},
+		{"blocked_remote_countries", "RU", "256", "bad value '256'"},
+		{"blocked_remote_countries", "RU", "-1", "bad value '-1'"},
+		{"blocked_remote_countries", "RU", "", "bad value ''"},
+		{"blocked_remote_countries", "FR", NULL, "no such key"},
+		{"nope", "RU", NULL, "no map named"},
+	};
+
+	sample(path, sizeof(path), "country_block");
+	p = policy_obj(path, NULL);
+	for (size_t i = 0; i < RTE_DIM(bad); i++) {
+		int rc = bad[i].value ? sky_policy_map_update(p, bad[i].map, bad[i].key,
+							      bad[i].value, err, sizeof(err)) :
+					sky_policy_map_delete(p, bad[i].map, bad[i].key, err,
+							      sizeof(err));
+
+		assert_int_not_equal(rc, 0);
+		if (strstr(err, bad[i].want) == NULL)
+			fail_msg("case %zu: want '%s', got '%s'", i, bad[i].want, err);
+	}
+	/* full: 256 entries max */
+	for (unsigned int k = 1; k <= 256; k++) {
+		char ks[16];
+
+		snprintf(ks, sizeof(ks), "%u", k);
+		assert_int_equal(sky_policy_map_update(p, "blocked_remote_countries", ks, "1", err,
+						       sizeof(err)),
+				 0);
+	}
+	assert_int_equal(sky_policy_map_update(p, "blocked_remote_countries", "KP", "1", err,
+					       sizeof(err)),
+			 -ENOSPC);
+	assert_non_null(strstr(err, "full"));
+	/* an update of a present key still works when full */
+	assert_int_equal(sky_policy_map_update(p, "blocked_remote_countries", "0x10", "0", err,
+					       sizeof(err)),
+			 0);
+	sky_policy_destroy(p);
+
+	sample(path, sizeof(path), "walled_garden");
+	p = policy_obj(path, NULL);
+	static const struct {
+		const char *map, *key, *want;
+	} lpm[] = {
+		{"garden_v4", "10.0.0.1/8", "beyond its length"},
+		{"garden_v4", "10.0.0.0/33", "bad key"},
+		{"garden_v4", "2001:db8::/32", "bad key"},
+		{"garden_v6", "10.0.0.0/8", "bad key"},
+		{"garden_v6", "2001:db8::/129", "bad key"},
+		{"suspended", "abc", "bad key"},
+		{"suspended", "4294967296", "bad key"},
+	};
+	for (size_t i = 0; i < RTE_DIM(lpm); i++) {
+		assert_int_not_equal(sky_policy_map_update(p, lpm[i].map, lpm[i].key, "1", err,
+							   sizeof(err)),
+				     0);
+		if (strstr(err, lpm[i].want) == NULL)
+			fail_msg("lpm case %zu: want '%s', got '%s'", i, lpm[i].want, err);
+	}
+	sky_policy_destroy(p);
+}
+
+static json_t *
+ctl(int ok, const char *a0, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	char *argv[5] = {(char *)a0, (char *)a1, (char *)a2, (char *)a3, (char *)a4};
+	int argc = 0;
+	json_t *r;
+
+	while (argc < 5 && argv[argc] != NULL)
+		argc++;
+	r = sky_ctl_dispatch_argv(argc, argv, 0, 0, 0);
+	assert_non_null(r);
+	if (json_is_true(json_object_get(r, "ok")) != ok) {
+		char *s = json_dumps(r, 0);
+
+		fail_msg("%s %s: want ok=%d, got %s", a0, a1, ok, s);
+	}
+	return r;
+}
+
+static void
+test_commands(void **state)
+{
+	char path[2048], bad[2048];
+	struct sky_policy *p;
+	json_t *r, *items;
+	const char *e;
+
+	sample(path, sizeof(path), "walled_garden");
+	p = policy_obj(path, NULL);
+	assert_int_equal(sky_policy_register(p), 0);
+
+	/* failures first */
+	json_decref(ctl(0, "map", "update", "garden_v4", "300.0.0.0/8", "1"));
+	json_decref(ctl(0, "map", "show", "nope", NULL, NULL));
+	json_decref(ctl(0, "map", "update", "garden_v4", "10.0.0.0/8", NULL));
+	corpus(bad, sizeof(bad), "no_null_check");
+	r = ctl(0, "policy", "load", bad, NULL, NULL);
+	e = json_string_value(json_object_get(r, "error"));
+	assert_non_null(strstr(e, "[null-check]"));
+	assert_non_null(strstr(e, "unchanged"));
+	json_decref(r);
+
+	/* readable forms in and out */
+	json_decref(ctl(1, "map", "update", "garden_v4", "10.0.0.0/8", "1"));
+	json_decref(ctl(1, "map", "update", "garden_v6", "2001:db8::/32", "7"));
+	json_decref(ctl(1, "map", "update", "suspended", "0x2a", "1"));
+	r = ctl(1, "map", "show", "garden_v6", NULL, NULL);
+	items = json_object_get(json_object_get(r, "result"), "items");
+	assert_int_equal(json_array_size(items), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			    "2001:db8::/32");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(items, 0), "value")), "7");
+	json_decref(r);
+	r = ctl(1, "map", "show", "suspended", NULL, NULL);
+	items = json_object_get(json_object_get(r, "result"), "items");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			    "42");
+	json_decref(r);
+	json_decref(ctl(1, "map", "delete", "garden_v4", "10.0.0.0/8", NULL));
+	json_decref(ctl(0, "map", "delete", "garden_v4", "10.0.0.0/8", NULL));
+	r = ctl(1, "map", "list", NULL, NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(r, "result")), 3);
+	json_decref(r);
+
+	/* country codes shown as such (BTF key type sky_cc_t) */
+	sample(path, sizeof(path), "country_matrix");
+	json_decref(ctl(1, "policy", "load", path, NULL, NULL));
+	json_decref(ctl(1, "map", "update", "matrix", "ua:ru", "drop"));
+	json_decref(ctl(1, "map", "update", "sub_default", "IR", "2"));
+	r = ctl(1, "map", "show", "matrix", NULL, NULL);
+	items = json_object_get(json_object_get(r, "result"), "items");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			    "UA:RU");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(items, 0), "value")), "2");
+	json_decref(r);
+	r = ctl(1, "map", "show", "sub_default", NULL, NULL);
+	items = json_object_get(json_object_get(r, "result"), "items");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			    "IR");
+	json_decref(r);
+	r = ctl(1, "policy", "show", NULL, NULL, NULL);
+	{
+		json_t *res = json_object_get(r, "result");
+
+		assert_string_equal(json_string_value(json_object_get(res, "program")),
+				    "country_matrix");
+		assert_int_equal(strlen(json_string_value(json_object_get(res, "sha256"))), 64);
+		assert_true(json_is_true(json_object_get(res, "jit")));
+		assert_true(json_integer_value(json_object_get(res, "instructions")) > 5);
+	}
+	json_decref(r);
+	json_decref(ctl(1, "policy", "unload", NULL, NULL, NULL));
+	json_decref(ctl(0, "policy", "unload", NULL, NULL, NULL));
+	/* maps stay after an unload */
+	json_decref(ctl(1, "map", "show", "matrix", NULL, NULL));
+
+	sky_ctl_unregister_all();
+	sky_policy_destroy(p);
+}
+
+/* maps of the same name and spec keep their entries across a swap */
+static void
+test_swap_keeps_maps(void **state)
+{
+	char a[2048], b[2048], err[1024];
+	struct sky_policy *p;
+	struct sky_pmap *shared, *changes;
+	static const struct vcase on_a[] = {
+		{{.remote_cc = "DE"}, W_DROP},
+		{{.remote_cc = "FR"}, W_DROP},
+		{{.remote_cc = "IT"}, W_PASS},
+	};
+	static const struct vcase on_b[] = {
+		{{.remote_cc = "DE"}, W_DROP}, /* kept */
+		{{.remote_cc = "FR"}, W_PASS}, /* `changes` changed spec: a new, empty map */
+		{{.remote_cc = "IT"}, W_PASS},
+	};
+	static const struct vcase on_b2[] = {
+		{{.remote_cc = "FR"}, W_CLASS, 1},
+	};
+
+	corpus(a, sizeof(a), "swap_a");
+	corpus(b, sizeof(b), "swap_b");
+	p = policy_obj(a, "  maps: {shared: {DE: 1}, changes: {FR: 1}}\n");
+	run_cases(p, "swap_a", on_a, RTE_DIM(on_a));
+	shared = policy_map_find(p, "shared");
+	changes = policy_map_find(p, "changes");
+	assert_int_equal(sky_policy_load_file(p, b, err, sizeof(err)), 0);
+	assert_ptr_equal(policy_map_find(p, "shared"), shared);
+	assert_ptr_not_equal(policy_map_find(p, "changes"), changes);
+	run_cases(p, "swap_b", on_b, RTE_DIM(on_b));
+	assert_int_equal(sky_policy_map_update(p, "changes", "FR", "70000", err, sizeof(err)), 0);
+	run_cases(p, "swap_b updated", on_b2, RTE_DIM(on_b2));
+	/* and back */
+	assert_int_equal(sky_policy_load_file(p, a, err, sizeof(err)), 0);
+	assert_ptr_equal(policy_map_find(p, "shared"), shared);
+	run_cases(p, "swap_a again", on_b, RTE_DIM(on_b));
+	sky_policy_destroy(p);
+}
+
+/* ------------------------------------------------------------------ verdicts and faults */
+
+static void
+test_faults(void **state)
+{
+	char path[2048];
+	struct sky_policy *p;
+	struct sky_policy_stats st;
+	static const struct vcase pass_mode[] = {
+		{{.sport = 0}, W_PASS},
+		{{.sport = 10}, W_PASS},
+		{{.sport = 2000}, W_DROP},
+		{{.sport = 0}, W_PASS},
+	};
+	static const struct vcase drop_mode[] = {
+		{{.sport = 0}, W_FAULT_DROP},
+		{{.sport = 10}, W_PASS},
+		{{.sport = 0}, W_FAULT_DROP},
+	};
+
+	corpus(path, sizeof(path), "div_zero");
+	for (int jit = 1; jit >= 0; jit--) {
+		p = policy_obj(path, jit ? "  on_fault: pass\n" : "  on_fault: pass\n  jit: false\n");
+		run_cases(p, "div_zero pass", pass_mode, RTE_DIM(pass_mode));
+		sky_policy_stats(p, &st);
+		assert_int_equal(st.faults, 2);
+		assert_int_equal(st.pass, 1);
+		assert_int_equal(st.drop, 1);
+		sky_policy_destroy(p);
+		p = policy_obj(path, jit ? "  on_fault: drop\n" : "  on_fault: drop\n  jit: false\n");
+		run_cases(p, "div_zero drop", drop_mode, RTE_DIM(drop_mode));
+		sky_policy_stats(p, &st);
+		assert_int_equal(st.faults, 2);
+		sky_policy_destroy(p);
+	}
+}
+
+static struct rte_mbuf *
+udp_packet(uint8_t tos, uint16_t dport)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t *f;
+	struct rte_ipv4_hdr *ip;
+
+	assert_non_null(m);
+	f = (uint8_t *)rte_pktmbuf_append(m, 14 + 20 + 8 + 10);
+	memset(f, 0, 52);
+	f[12] = 0x08;
+	ip = (struct rte_ipv4_hdr *)(f + 14);
+	ip->version_ihl = 0x45;
+	ip->type_of_service = tos;
+	ip->total_length = htons(38);
+	ip->time_to_live = 64;
+	ip->next_proto_id = 17;
+	ip->src_addr = htonl(0x0a000001);
+	ip->dst_addr = htonl(0xc0000201);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	f[34] = 0x30;
+	f[35] = 0x39;
+	f[36] = (uint8_t)(dport >> 8);
+	f[37] = (uint8_t)dport;
+	f[39] = 18;
+	return m;
+}
+
+static void
+test_verdict_kinds(void **state)
+{
+	char path[2048];
+	struct sky_policy *p;
+	struct sky_policy_stats st;
+	static const uint16_t ports[] = {7, 8, 53, 80, 443, 1234};
+	struct rte_mbuf *pkts[6];
+	struct sky_meta meta[6];
+
+	corpus(path, sizeof(path), "verdicts");
+	p = policy_obj(path, "  on_fault: drop\n");
+	for (int i = 0; i < 6; i++)
+		pkts[i] = udp_packet(0x01 /* ECN */, ports[i]);
+	sky_parse_burst(pkts, meta, 6, SKY_DIR_UP);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(meta[i].l3, 4);
+		meta[i].cls = 5;
+	}
+	sky_policy_run_burst(p, 0, pkts, meta, 6);
+	assert_int_equal(meta[0].reason, SKY_DROP_POLICY_FAULT); /* 0x77 */
+	assert_int_equal(meta[1].reason, SKY_DROP_POLICY_FAULT); /* class 200 */
+	assert_int_equal(meta[2].verdict, SKY_V_PASS);
+	assert_int_equal(meta[2].cls, 0);
+	assert_int_equal(meta[3].verdict, SKY_V_PASS);
+	assert_int_equal(meta[3].dscp, 46);
+	{
+		struct rte_ipv4_hdr *ip =
+			rte_pktmbuf_mtod_offset(pkts[3], struct rte_ipv4_hdr *, 14);
+
+		assert_int_equal(ip->type_of_service, (46 << 2) | 1);
+		{
+			uint16_t c = ip->hdr_checksum;
+
+			ip->hdr_checksum = 0;
+			assert_int_equal(rte_ipv4_cksum(ip), c);
+		}
+	}
+	assert_int_equal(meta[4].reason, SKY_DROP_POLICY);
+	assert_int_equal(meta[5].verdict, SKY_V_PASS);
+	assert_int_equal(meta[5].cls, 5);
+	sky_policy_stats(p, &st);
+	assert_int_equal(st.runs, 6);
+	assert_int_equal(st.faults, 2);
+	assert_int_equal(st.pass_class, 1);
+	assert_int_equal(st.pass_dscp, 1);
+	assert_int_equal(st.drop, 1);
+	assert_int_equal(st.pass, 1);
+	/* packets already dropped and non-IP frames are not judged */
+	meta[0].verdict = SKY_V_DROP;
+	meta[1].verdict = SKY_V_PASS;
+	meta[1].l3 = 0;
+	sky_policy_run_burst(p, 0, pkts, meta, 2);
+	sky_policy_stats(p, &st);
+	assert_int_equal(st.runs, 6);
+	for (int i = 0; i < 6; i++)
+		rte_pktmbuf_free(pkts[i]);
+	sky_policy_destroy(p);
+
+	/* no program: everything passes, nothing is counted */
+	p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
+	assert_non_null(p);
+	meta_of(&(struct pkt){.remote_cc = "KP"}, &meta[0]);
+	sky_policy_run_burst(p, 0, NULL, meta, 1);
+	assert_int_equal(meta[0].verdict, SKY_V_PASS);
+	sky_policy_destroy(p);
+}
+
+/* blocked packets per country pair, summed over workers */
+static void
+test_blocked_counters(void **state)
+{
+	char path[2048];
+	struct sky_policy *p;
+	struct blk_ent e[BLK_SIZE];
+	unsigned int n, found = 0;
+	struct sky_meta m;
+
+	sample(path, sizeof(path), "country_block");
+	p = policy_obj(path, "  maps: {blocked_remote_countries: {KP: 1}}\n");
+	for (unsigned int w = 0; w < 3; w++) {
+		meta_of(&(struct pkt){.dir = SKY_DIR_DOWN, .sub_cc = "DE", .remote_cc = "KP"}, &m);
+		sky_policy_run_burst(p, w, NULL, &m, 1);
+	}
+	meta_of(&(struct pkt){.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "KP"}, &m);
+	sky_policy_run_burst(p, 1, NULL, &m, 1);
+	policy_blk_sum(p, e, &n, BLK_SIZE);
+	assert_int_equal(n, 2);
+	for (unsigned int i = 0; i < n; i++) {
+		if ((uint16_t)(e[i].key >> 17) == sky_cc("DE") &&
+		    (uint16_t)(e[i].key >> 1) == sky_cc("KP")) {
+			assert_int_equal(e[i].pkts, (e[i].key & 1) ? 3 : 1);
+			assert_int_equal(e[i].bytes, (e[i].key & 1) ? 300 : 100);
+			found++;
+		}
+	}
+	assert_int_equal(found, 2);
+	sky_policy_destroy(p);
+}
+
+/* ------------------------------------------------------------------ swap under traffic */
+
+struct traffic {
+	struct sky_policy *p;
+	volatile int stop;
+	uint64_t bursts, bad;
+};
+
+static void *
+worker(void *arg)
+{
+	struct traffic *t = arg;
+	struct sky_meta meta[SKY_BURST];
+
+	rte_rcu_qsbr_thread_register(sky_rt.qs, 0);
+	rte_rcu_qsbr_thread_online(sky_rt.qs, 0);
+	while (!t->stop) {
+		for (int i = 0; i < SKY_BURST; i++)
+			meta_of(&(struct pkt){.remote_cc = i & 1 ? "DE" : "IT"}, &meta[i]);
+		sky_policy_run_burst(t->p, 0, NULL, meta, SKY_BURST);
+		/* DE is blocked by both programs, IT by none: judged by a whole program */
+		for (int i = 0; i < SKY_BURST; i++)
+			if ((meta[i].verdict == SKY_V_DROP) != (i & 1))
+				t->bad++;
+		t->bursts++;
+		rte_rcu_qsbr_quiescent(sky_rt.qs, 0);
+	}
+	rte_rcu_qsbr_thread_offline(sky_rt.qs, 0);
+	rte_rcu_qsbr_thread_unregister(sky_rt.qs, 0);
+	return NULL;
+}
+
+static void
+test_swap_under_traffic(void **state)
+{
+	char a[2048], b[2048], err[1024];
+	struct traffic t = {0};
+	pthread_t th;
+
+	assert_int_equal(sky_rcu_init(1), 0);
+	corpus(a, sizeof(a), "swap_a");
+	corpus(b, sizeof(b), "swap_b");
+	t.p = policy_obj(a, "  maps: {shared: {DE: 1}}\n");
+	assert_int_equal(pthread_create(&th, NULL, worker, &t), 0);
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(sky_policy_load_file(t.p, i & 1 ? a : b, err, sizeof(err)), 0);
+		assert_int_equal(sky_policy_map_update(t.p, "changes", "FR", "1", err, sizeof(err)),
+				 0);
+		assert_int_equal(sky_policy_map_delete(t.p, "changes", "FR", err, sizeof(err)), 0);
+		assert_int_equal(sky_policy_map_update(t.p, "shared", "DE", "1", err, sizeof(err)),
+				 0);
+	}
+	t.stop = 1;
+	pthread_join(th, NULL);
+	assert_true(t.bursts > 0);
+	assert_int_equal(t.bad, 0);
+	sky_policy_destroy(t.p);
+	sky_rcu_fini();
+	sky_rt.n_workers = 0;
+}
+
+int
+main(void)
+{
+	char *eal[] = {"test_policy", "--no-huge", "-m", "512", "--no-pci",
+		       "--file-prefix=test_policy", "--log-level=lib.*:error", "--no-telemetry",
+		       "--log-level=skygate:warning"};
+	const char *br = getenv("SKY_BUILD_ROOT");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unsafe_corpus_refused),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_refused_swap_keeps_program),
+		cmocka_unit_test(test_checker_hand_written),
+		cmocka_unit_test(test_map_update_errors),
+		cmocka_unit_test(test_sample_country_block),
+		cmocka_unit_test(test_sample_remote_country_block),
+		cmocka_unit_test(test_sample_walled_garden),
+		cmocka_unit_test(test_sample_country_matrix),
+		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_swap_keeps_maps),
+		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_verdict_kinds),
+		cmocka_unit_test(test_blocked_counters),
+		cmocka_unit_test(test_swap_under_traffic),
+	};
+
+	snprintf(build_root, sizeof(build_root), "%s", br ? br : SKY_BUILD_ROOT);
+	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
+		fprintf(stderr, "EAL init failed\n");
+		return 1;
+	}
+	sky_runtime_init();
+	pool = rte_pktmbuf_pool_create("test_policy", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       SOCKET_ID_ANY);
+	if (pool == NULL) {
+		fprintf(stderr, "mempool failed\n");
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
