@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,6 +24,7 @@
 #include <rte_mempool.h>
 
 #include "skygate/config.h"
+#include "skygate/control.h"
 #include "skygate/meta.h"
 #include "skygate/runtime.h"
 #include "skygate/shaper.h"
@@ -47,7 +49,8 @@ struct tag {
 
 struct sim {
 	struct sky_shaper *sh;
-	uint64_t now;
+	uint64_t now;                /* ns of simulated time */
+	double tsc_per_ns;           /* 0: the shaper runs with tsc_hz = 1e9 */
 	uint64_t sent_bytes[MAXSUB]; /* cost bytes (len + overhead) released */
 	uint64_t sent_pkts[MAXSUB];
 	uint64_t outstanding[MAXSUB][SKY_MAX_CLASSES];
@@ -131,6 +134,12 @@ mk(const struct sky_shaper_params *p, const struct sky_plan *pl, unsigned int np
 	return sh;
 }
 
+static uint64_t
+tsc(const struct sim *s)
+{
+	return s->tsc_per_ns ? (uint64_t)((double)s->now * s->tsc_per_ns) : s->now;
+}
+
 static uint16_t
 offer(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uint8_t cls,
       uint32_t len, uint16_t n)
@@ -160,7 +169,7 @@ offer(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uin
 			meta[i].cls = cls;
 			meta[i].pkt_len = len;
 		}
-		q = sky_shaper_enqueue(s->sh, w, 0, pkts, meta, k, s->now, s->enq_drops);
+		q = sky_shaper_enqueue(s->sh, w, 0, pkts, meta, k, tsc(s), s->enq_drops);
 		s->outstanding[sub < MAXSUB ? sub : MAXSUB - 1][cls] += q;
 		s->offered[sub < MAXSUB ? sub : MAXSUB - 1] += k;
 		done += q;
@@ -176,7 +185,7 @@ drain(struct sim *s, unsigned int w)
 	uint16_t n;
 
 	do {
-		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, s->now);
+		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, tsc(s));
 		for (uint16_t i = 0; i < n; i++) {
 			const struct tag *t = rte_pktmbuf_mtod(pkts[i], const struct tag *);
 			uint64_t d = s->now - t->t_enq;
@@ -230,7 +239,7 @@ run(struct sim *s, struct flow *f, unsigned int nf, unsigned int n_workers, uint
 				offer(s, x->w, x->sub, x->plan, x->beam, x->cls, x->len, (uint16_t)n);
 		}
 		if (rebal && s->now >= next_rebal) {
-			sky_shaper_rebalance(s->sh, s->now);
+			sky_shaper_rebalance(s->sh, tsc(s));
 			next_rebal = s->now + 10 * MS;
 		}
 		for (unsigned int w = 0; w < n_workers; w++)
@@ -904,6 +913,173 @@ test_class_weights(void **state)
 	sim_end(&s);
 }
 
+/* --- with the subscriber model: commands, validator, listener, extenders, metrics ---------- */
+
+static json_t *
+ctl(const char *line)
+{
+	char buf[512], *argv[16];
+	int argc = 0;
+	json_t *r;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *tok = strtok(buf, " "); tok && argc < 16; tok = strtok(NULL, " "))
+		argv[argc++] = tok;
+	r = sky_ctl_dispatch_argv(argc, argv, 0, 0, 0);
+	assert_non_null(r);
+	return r;
+}
+
+static bool
+ctl_ok(const char *line, json_t **result)
+{
+	json_t *r = ctl(line);
+	bool ok = json_is_true(json_object_get(r, "ok"));
+
+	if (!ok)
+		print_message("  %s -> %s\n", line,
+			      json_string_value(json_object_get(r, "error")));
+	if (result != NULL)
+		*result = json_incref(json_object_get(r, "result"));
+	json_decref(r);
+	return ok;
+}
+
+static const char model_yaml[] =
+	"subscribers: { file: %s, unknown: { plan: basic }, capacity: 64 }\n"
+	"plans:\n"
+	"  basic: { down: 50Mbit, up: 5Mbit, burst: 64KB }\n"
+	"  gold:  { down: %s, up: 10Mbit }\n"
+	"beams:\n"
+	"  b1: { down: 1Gbit, up: 200Mbit }\n"
+	"classes:\n"
+	"  - { name: realtime, dscp: [46], queue: 128, aqm: { kind: none } }\n"
+	"  - { name: bulk, default: true, queue: 512, aqm: { kind: codel } }\n"
+	"shaping: { port_rate: 2Gbit, max_active_per_worker: 256, period: 10ms }\n";
+
+static struct sky_cfg *
+model_cfg(const char *csv, const char *gold_down)
+{
+	char text[2048];
+	struct sky_cfg_err err = {0};
+	struct sky_cfg *cfg;
+
+	snprintf(text, sizeof(text), model_yaml, csv, gold_down);
+	cfg = sky_cfg_load_string("model.yaml", text, &err);
+	if (cfg == NULL)
+		fail_msg("config: %s", err.msg);
+	return cfg;
+}
+
+static void
+test_model(void **state)
+{
+	char csv[] = "/tmp/test_shaper_XXXXXX.csv";
+	int fd = mkstemps(csv, 4);
+	struct sky_cfg_err err = {0};
+	struct sky_cfg *cfg;
+	struct sky_subs *subs;
+	struct sim s = {0};
+	json_t *res;
+	char *metrics;
+	size_t mlen;
+	struct flow f = {.sub = 0, .plan = 0, .cls = 1, .len = 1500, .backlog = 16};
+	uint64_t b0[MAXSUB];
+	struct sky_sub_info info;
+
+	(void)state;
+	assert_true(fd >= 0);
+	static const char rows[] = "id,ipv4,ipv6,plan,beam,country\n"
+				   "1,100.64.0.1,,basic,b1,DE\n2,100.64.0.2,,gold,b1,FR\n";
+
+	assert_true(write(fd, rows, sizeof(rows) - 1) == (ssize_t)sizeof(rows) - 1);
+	close(fd);
+
+	/* a plan above shaping.port_rate is refused at start, naming file, line and plan */
+	cfg = model_cfg(csv, "3Gbit");
+	subs = sky_subs_create(cfg, 1, &err);
+	if (subs == NULL)
+		fail_msg("subs: %s", err.msg);
+	assert_null(sky_shaper_create(cfg, subs, 1, 1, &err));
+	print_message("  refused: %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "model.yaml:"));
+	assert_non_null(strstr(err.msg, "gold"));
+	sky_subs_destroy(subs);
+	sky_cfg_free(cfg);
+
+	cfg = model_cfg(csv, "100Mbit");
+	memset(&err, 0, sizeof(err));
+	subs = sky_subs_create(cfg, 1, &err);
+	if (subs == NULL)
+		fail_msg("subs: %s", err.msg);
+	s.sh = sky_shaper_create(cfg, subs, 1, 1, &err);
+	if (s.sh == NULL)
+		fail_msg("shaper: %s", err.msg);
+	cur_sh = s.sh;
+	s.tsc_per_ns = (double)sky_rt.tsc_hz / 1e9; /* the model's shaper runs on the real TSC */
+	s.now = 1000 * SEC;
+	assert_true(sky_shaper_enabled(s.sh));
+	assert_int_equal(sky_subs_register(subs), 0);
+	assert_int_equal(sky_shaper_register(s.sh), 0);
+
+	/* validator: rates above the port speed are refused whole, the model keeps the old */
+	assert_false(ctl_ok("plan set basic down=5Gbit", NULL));
+	assert_int_equal(sky_subs_plan(subs, 0).down_bps, 50000000);
+	assert_false(ctl_ok("beam set b1 down=3Gbit up=200Mbit", NULL));
+	assert_int_equal(sky_subs_beam(subs, 0).down_bps, 1000000000);
+	{
+		json_t *r = ctl("plan set basic down=5Gbit");
+
+		assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
+				       "port rate"));
+		json_decref(r);
+	}
+
+	/* listener: a beam change reaches the shares at once, a plan change the buckets */
+	assert_true(ctl_ok("beam set b1 down=500Mbit up=100Mbit", NULL));
+	assert_int_equal(sky_shaper_share_bps(s.sh, 0, 0, 0), 500000000);
+	assert_int_equal(sky_shaper_share_bps(s.sh, 0, UINT32_MAX, 0), 100000000);
+	assert_int_equal(sky_subs_get(subs, 1, &info), 0);
+	f.sub = info.idx;
+	run(&s, &f, 1, 1, 1 * SEC, 100000, false);
+	assert_true(ctl_ok("plan set basic down=20Mbit", NULL));
+	run(&s, &f, 1, 1, 10 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, &f, 1, 1, 2 * SEC, 100000, false);
+	assert_within(rate_bps(s.sent_bytes[f.sub] - b0[f.sub], 2 * SEC), 20e6, 2,
+		      "plan set down=20Mbit applied");
+
+	/* observability */
+	assert_true(ctl_ok("beam show b1", &res));
+	assert_true(json_is_object(json_object_get(res, "shaper")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "shaper"),
+							    "down_share_sum_bps")),
+			 500000000);
+	json_decref(res);
+	assert_true(ctl_ok("subscriber show 1", &res));
+	assert_true(json_is_object(json_object_get(res, "shaper")));
+	assert_true(json_integer_value(json_object_get(json_object_get(res, "shaper"),
+						       "sent_packets")) > 1000);
+	json_decref(res);
+	assert_true(ctl_ok("shaper show", &res));
+	assert_int_equal(json_array_size(json_object_get(res, "beams")), 1);
+	assert_int_equal(json_array_size(json_object_get(res, "classes")), 2);
+	json_decref(res);
+	assert_false(ctl_ok("shaper show extra", NULL));
+	metrics = sky_metrics_render(&mlen);
+	assert_non_null(metrics);
+	assert_non_null(strstr(metrics, "skygate_shaper_beam_sent_bytes_total{beam=\"b1\"}"));
+	free(metrics);
+
+	sim_end(&s);
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	sky_periodic_clear();
+	sky_subs_destroy(subs);
+	sky_cfg_free(cfg);
+	unlink(csv);
+}
+
 static int
 test_teardown(void **state)
 {
@@ -958,6 +1134,7 @@ main(void)
 		cmocka_unit_test_teardown(test_police, test_teardown),
 		cmocka_unit_test_teardown(test_runtime_change, test_teardown),
 		cmocka_unit_test_teardown(test_multi_worker, test_teardown),
+		cmocka_unit_test_teardown(test_model, test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
