@@ -35,9 +35,15 @@ extern unsigned int sky_ctl_clients_now;
 /* Journal one record (argv JSON); 0 or -errno. Not open: returns -ENOTCONN. */
 int sky_ctl_journal_append(int argc, char *const *argv, uid_t uid);
 int sky_ctl_journal_is_open(void);
+/* Built-in command `journal show [N]`. */
+int sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			 json_t **result);
 
 /* Metrics: the control plane's own counters (always rendered first). */
 void sky_ctl_metrics_write(void *arg, FILE *out);
+
+/* DPDK telemetry endpoint /skygate/control (once per process). */
+void sky_ctl_telemetry_register(void);
 
 /* mkdir -p; 0 or -errno. */
 int sky_ctl_mkdirs(const char *path, mode_t mode);

@@ -144,8 +144,13 @@ ensure_builtins(void)
 	if (rc == 0)
 		rc = do_register("metrics", "", "Prometheus text exposition of every counter",
 				 0, builtin_metrics, NULL);
+	if (rc == 0)
+		rc = do_register("journal show", "[N]",
+				 "the last N (default 20, 0 = all) changes replayed at restart", 0,
+				 sky_ctl_journal_show, NULL);
 	if (rc != 0)
 		builtins_done = 0;
+	sky_ctl_telemetry_register();
 	return rc;
 }
 

@@ -472,3 +472,75 @@ sky_ctl_journal_replay(char *err, size_t errlen)
 	free(buf);
 	return n;
 }
+
+/* `journal show [N]`: the last N (default 20, 0 = all) intact records, oldest first. */
+int
+sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+		     json_t **result)
+{
+	char err[512], *buf, *end;
+	size_t len, off = 0, next;
+	unsigned long last = 20, total = 0, skip;
+	json_t *list;
+	int n = 0;
+
+	if (argc > 1)
+		return sky_ctl_fail(call, "usage: journal show [N]");
+	if (argc == 1) {
+		errno = 0;
+		last = strtoul(argv[0], &end, 10);
+		if (errno != 0 || end == argv[0] || *end != '\0' || argv[0][0] == '-')
+			return sky_ctl_fail(call, "N '%s': expected a number of records (0 = all)",
+					    argv[0]);
+	}
+	if (journal_fd < 0)
+		return sky_ctl_fail(call, "no journal (the configuration sets no state.dir)");
+	if (read_file(journal_path, &buf, &len, err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "%s", err);
+	/* only what replay would apply: intact records up to the known good size */
+	if (journal_size >= 0 && (size_t)journal_size < len)
+		len = (size_t)journal_size;
+	/* count first, so a long journal costs one pass of parsing and no reshuffling */
+	while (off < len) {
+		const char *why;
+		json_t *doc = NULL;
+
+		if (parse_record(buf, len, off, &next, &doc, &why) != 1)
+			break;
+		json_decref(doc);
+		total++;
+		off = next;
+	}
+	skip = last > 0 && total > last ? total - last : 0;
+	off = 0;
+	list = json_array();
+	while (list != NULL && off < len) {
+		const char *why;
+		json_t *doc = NULL, *a, *w;
+		char *words[SKY_CTL_MAX_ARGS], line[1024];
+		size_t i;
+
+		if (parse_record(buf, len, off, &next, &doc, &why) != 1)
+			break;
+		n++;
+		if ((unsigned long)n <= skip) {
+			json_decref(doc);
+			off = next;
+			continue;
+		}
+		a = json_object_get(doc, "argv");
+		json_array_foreach(a, i, w)
+			words[i] = (char *)json_string_value(w);
+		sky_ctl_join(line, sizeof(line), (int)json_array_size(a), words);
+		json_array_append_new(list, json_pack("{s:i, s:O?, s:O?, s:s}", "n", n, "time",
+						      json_object_get(doc, "time"), "uid",
+						      json_object_get(doc, "uid"), "command", line));
+		json_decref(doc);
+		off = next;
+	}
+	free(buf);
+	if (list == NULL)
+		return sky_ctl_fail(call, "out of memory");
+	*result = list;
+	return 0;
+}

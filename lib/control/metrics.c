@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_telemetry.h>
+
 #include "skygate/control.h"
 
 #include "ctl_priv.h"
@@ -92,4 +94,35 @@ sky_ctl_metrics_write(void *arg, FILE *out)
 		"# TYPE skygate_control_clients gauge\n"
 		"skygate_control_clients %u\n",
 		sky_ctl_clients_now);
+}
+
+/*
+ * /skygate/control for dpdk-telemetry.py. Runs on DPDK's telemetry thread: it only reads
+ * the counters (relaxed 64-bit loads; the main lcore is their one writer).
+ */
+static int
+telemetry_control(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	rte_tel_data_start_dict(d);
+#define X(name, type, help)                                                                \
+	rte_tel_data_add_dict_u64(d, #name,                                                \
+				  __atomic_load_n(&sky_ctl_counters[SKY_CTL_C_##name],     \
+						  __ATOMIC_RELAXED));
+	SKY_CTL_COUNTERS(X)
+#undef X
+	rte_tel_data_add_dict_u64(d, "clients",
+				  __atomic_load_n(&sky_ctl_clients_now, __ATOMIC_RELAXED));
+	return 0;
+}
+
+void
+sky_ctl_telemetry_register(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	rte_telemetry_register_cmd("/skygate/control", telemetry_control,
+				   "Control plane counters: requests, errors, journal, clients");
 }

@@ -590,7 +590,8 @@ test_help_and_metrics(void **state)
 	reply = dispatch_words("help", 0);
 	assert_ok(reply);
 	list = json_object_get(reply, "result");
-	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 2);
+	/* ours + help, metrics, journal show */
+	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 3);
 	json_array_foreach(list, i, e) {
 		const char *c = json_string_value(json_object_get(e, "command"));
 
@@ -705,6 +706,9 @@ test_journal_errors(void **state)
 
 	assert_ok(reply);
 	json_decref(reply);
+	reply = dispatch_words("journal show", 0);
+	assert_error(reply, "journal show: no journal");
+	json_decref(reply);
 }
 
 static void
@@ -735,6 +739,46 @@ test_journal_replay(void **state)
 	size = sky_ctl_journal_size();
 	assert_true(size > 0);
 	assert_int_equal(stat(state_dir, &st), 0);
+
+	/* journal show: what a restart would replay, last N */
+	{
+		static const struct {
+			const char *line;
+			const char *error;
+			int n;
+			const char *first;
+		} cases[] = {
+			{ "journal show x", "expected a number", 0, NULL },
+			{ "journal show -1", "expected a number", 0, NULL },
+			{ "journal show 1 2", "usage: journal show [N]", 0, NULL },
+			{ "journal show", NULL, 4, "kv set a 1" },
+			{ "journal show 0", NULL, 4, "kv set a 1" },
+			{ "journal show 2", NULL, 2, "map update m k v" },
+			{ "journal show 9", NULL, 4, "kv set a 1" },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			json_t *res, *first;
+
+			reply = dispatch_words(cases[i].line, 0);
+			if (cases[i].error != NULL) {
+				assert_error(reply, cases[i].error);
+				json_decref(reply);
+				continue;
+			}
+			assert_ok(reply);
+			res = json_object_get(reply, "result");
+			assert_int_equal(json_array_size(res), cases[i].n);
+			first = json_array_get(res, 0);
+			assert_string_equal(json_string_value(json_object_get(first, "command")),
+					    cases[i].first);
+			assert_int_equal(json_integer_value(json_object_get(first, "uid")), 0);
+			assert_int_equal(json_integer_value(json_object_get(first, "n")),
+					 5 - cases[i].n);
+			assert_non_null(json_string_value(json_object_get(first, "time")));
+			json_decref(reply);
+		}
+	}
 
 	/* replay: same order, replay flag set, nothing re-journaled */
 	assert_int_equal(journal_reopen_replay(), 4);
