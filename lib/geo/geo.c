@@ -185,33 +185,33 @@ net_cc(struct loc_network *n)
 	return sky_cc(s);
 }
 
-/* ------------------------------------------------------------------ collection */
+/* ------------------------------------------------------------------ flattening */
 
-struct net4 {
-	uint32_t ip; /* host order */
-	uint8_t depth;
-	uint16_t nh;
+/*
+ * The FIB only needs address -> (country, flags). The database's networks nest (a /16 of
+ * one country holding /24s of others) and many neighbours differ only in their AS number,
+ * so the networks are flattened first: one sweep in address order (parents first) with a
+ * stack of the open networks gives disjoint ranges valued by the deepest network covering
+ * them (libloc's answer); neighbouring ranges of equal value merge; each range becomes a
+ * few CIDR blocks. The FIBs then hold disjoint routes, about half as many as networks,
+ * and answer exactly what libloc answers. Addresses are 128-bit here, IPv4 as
+ * ::ffff:a.b.c.d like libloc's tree.
+ */
+typedef unsigned __int128 u128;
+
+#define U128_MAX (~(u128)0)
+#define V4_LO ((u128)0xffff << 32)      /* ::ffff:0.0.0.0 */
+#define V4_HI (V4_LO | 0xffffffffu)     /* ::ffff:255.255.255.255 */
+
+struct fnet {
+	u128 first, last;
+	uint16_t val;  /* attr index (FIB) or country (sky_geo_country_networks) */
+	uint8_t depth; /* in the 128-bit space */
 };
 
-struct net6 {
-	uint8_t ip[16];
-	uint8_t depth;
-	uint16_t nh;
-};
-
-struct collect {
-	struct net4 *v4;
-	size_t n4, cap4;
-	struct net6 *v6;
-	size_t n6, cap6;
-	uint16_t *amap;   /* (cc << 4 | flags) -> attr index, 0 = not yet */
-	uint32_t *attr;   /* the table's attr[] */
-	uint32_t n_attr;
-	bool flags;
-	bool ipv6;
-	const char *path;
-	char *msg;
-	size_t msg_len;
+struct fnets {
+	struct fnet *v;
+	size_t n, cap;
 };
 
 static int
@@ -232,6 +232,235 @@ grow(void **p, size_t *cap, size_t need, size_t esz)
 	return 0;
 }
 
+static u128
+u128_from(const uint8_t *b)
+{
+	u128 x = 0;
+
+	for (int i = 0; i < 16; i++)
+		x = (x << 8) | b[i];
+	return x;
+}
+
+static void
+u128_to(u128 x, uint8_t *b)
+{
+	for (int i = 15; i >= 0; i--) {
+		b[i] = (uint8_t)x;
+		x >>= 8;
+	}
+}
+
+/* Returns 0, -EINVAL (bad prefix), -ENOMEM. */
+static int
+fnets_add(struct fnets *s, struct loc_network *n, uint16_t val)
+{
+	const struct in6_addr *a = loc_network_get_first_address(n);
+	int v4 = loc_network_address_family(n) == AF_INET;
+	unsigned int depth = loc_network_prefix(n) + (v4 ? 96 : 0);
+	struct fnet *x;
+
+	if (depth > 128 || a == NULL)
+		return -EINVAL;
+	if (grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) != 0)
+		return -ENOMEM;
+	x = &s->v[s->n++];
+	x->first = u128_from(a->s6_addr);
+	if (depth < 128)
+		x->first &= ~((((u128)1) << (128 - depth)) - 1);
+	x->last = depth == 0 ? U128_MAX
+			     : x->first | (depth == 128 ? 0 : (((u128)1) << (128 - depth)) - 1);
+	x->val = val;
+	x->depth = (uint8_t)depth;
+	return 0;
+}
+
+static int
+fnet_cmp(const void *a, const void *b)
+{
+	const struct fnet *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return (int)x->depth - (int)y->depth;
+}
+
+/* Address order, parents first (libloc enumerates so already; sort only if it did not). */
+static void
+fnets_sort(struct fnets *s)
+{
+	size_t i;
+
+	for (i = 1; i < s->n; i++)
+		if (fnet_cmp(&s->v[i - 1], &s->v[i]) > 0)
+			break;
+	if (i < s->n)
+		qsort(s->v, s->n, sizeof(*s->v), fnet_cmp);
+}
+
+typedef int (*range_fn)(void *arg, u128 lo, u128 hi, uint16_t val);
+
+struct pending {
+	u128 lo, hi;
+	uint16_t val;
+	int have;
+	range_fn fn;
+	void *arg;
+};
+
+static int
+pend_emit(struct pending *p, u128 lo, u128 hi, uint16_t val)
+{
+	int rc = 0;
+
+	if (lo > hi)
+		return 0;
+	if (p->have && p->val == val && p->hi != U128_MAX && p->hi + 1 == lo) {
+		p->hi = hi;
+		return 0;
+	}
+	if (p->have)
+		rc = p->fn(p->arg, p->lo, p->hi, p->val);
+	p->lo = lo;
+	p->hi = hi;
+	p->val = val;
+	p->have = 1;
+	return rc;
+}
+
+/*
+ * Call fn for the disjoint ranges of sorted networks v, each with the value of the deepest
+ * network covering it, neighbours of equal value merged. Returns 0, fn's error, or -EINVAL
+ * when the nesting is impossible (corrupt input).
+ */
+static int
+flatten(const struct fnet *v, size_t n, range_fn fn, void *arg)
+{
+	size_t stack[130], sp = 0;
+	u128 cursor[130]; /* first address of stack[k] not yet emitted or given to a subnet */
+	struct pending p = { .fn = fn, .arg = arg };
+	int rc;
+
+	for (size_t i = 0; i <= n; i++) {
+		const struct fnet *x = i < n ? &v[i] : NULL;
+
+		while (sp > 0 && (x == NULL || x->first > v[stack[sp - 1]].last)) {
+			const struct fnet *top = &v[stack[sp - 1]];
+
+			if (cursor[sp - 1] <= top->last) {
+				rc = pend_emit(&p, cursor[sp - 1], top->last, top->val);
+				if (rc != 0)
+					return rc;
+			}
+			sp--;
+			if (sp > 0) /* the parent resumes after this network */
+				cursor[sp - 1] = top->last == U128_MAX ? U128_MAX : top->last + 1;
+		}
+		if (x == NULL)
+			break;
+		if (sp > 0) {
+			const struct fnet *top = &v[stack[sp - 1]];
+
+			if (x->last > top->last)
+				return -EINVAL; /* overlaps without nesting */
+			if (x->first > cursor[sp - 1]) {
+				rc = pend_emit(&p, cursor[sp - 1], x->first - 1, top->val);
+				if (rc != 0)
+					return rc;
+			}
+			if (sp >= RTE_DIM(stack))
+				return -EINVAL;
+		}
+		stack[sp] = i;
+		cursor[sp] = x->first;
+		sp++;
+	}
+	return p.have ? p.fn(p.arg, p.lo, p.hi, p.val) : 0;
+}
+
+/* Range [lo, hi] (one family) as CIDR blocks: fn(arg, family, addr, prefixlen, val). */
+typedef int (*cidr_fn)(void *arg, int family, const uint8_t *addr, unsigned int prefixlen,
+		       uint16_t val);
+
+static int
+range_cidrs(u128 lo, u128 hi, int v4, uint16_t val, cidr_fn fn, void *arg)
+{
+	uint8_t b[16];
+	int rc;
+
+	while (lo <= hi) {
+		unsigned int tz = 0;
+		u128 span;
+
+		while (tz < 128 && ((lo >> tz) & 1) == 0)
+			tz++;
+		for (;;) {
+			span = tz == 128 ? U128_MAX : (((u128)1) << tz) - 1;
+			if (lo + span >= lo && lo + span <= hi)
+				break;
+			tz--;
+		}
+		u128_to(lo, b);
+		rc = v4 ? fn(arg, AF_INET, b + 12, 32 - tz, val) : fn(arg, AF_INET6, b, 128 - tz, val);
+		if (rc != 0)
+			return rc;
+		if (lo + span == U128_MAX)
+			break;
+		lo += span + 1;
+	}
+	return 0;
+}
+
+/* Split [lo, hi] at the IPv4-mapped /96: the inside goes out as IPv4 blocks. */
+static int
+range_split(u128 lo, u128 hi, uint16_t val, cidr_fn fn, void *arg)
+{
+	int rc = 0;
+
+	if (hi < V4_LO || lo > V4_HI)
+		return range_cidrs(lo, hi, 0, val, fn, arg);
+	if (lo < V4_LO)
+		rc = range_cidrs(lo, V4_LO - 1, 0, val, fn, arg);
+	if (rc == 0)
+		rc = range_cidrs(lo > V4_LO ? lo : V4_LO, hi < V4_HI ? hi : V4_HI, 1, val, fn, arg);
+	if (rc == 0 && hi > V4_HI)
+		rc = range_cidrs(V4_HI + 1, hi, 0, val, fn, arg);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ routes */
+
+struct route4 {
+	uint32_t ip; /* host order */
+	uint8_t depth;
+	uint16_t nh;
+};
+
+struct route6 {
+	uint8_t ip[16];
+	uint8_t depth;
+	uint8_t around; /* depth of the route this one is nested in, 0 = none */
+	uint16_t nh;
+};
+
+struct collect {
+	struct fnets nets;
+	struct route4 *r4;
+	size_t n4, cap4;
+	struct route6 *r6;
+	size_t n6, cap6;
+	uint32_t nets4, nets6; /* networks of the database */
+	uint16_t *amap;        /* (cc << 4 | flags) -> attr index, 0 = not yet */
+	uint32_t *attr;        /* the table's attr[] */
+	uint32_t n_attr;
+	bool flags;
+	bool ipv6;
+	bool v6_nested; /* IPv6 routes come from prune6(), not from the flattening */
+	const char *path;
+	char *msg;
+	size_t msg_len;
+};
+
 static int
 collect_net(void *arg, struct loc_network *n)
 {
@@ -239,9 +468,8 @@ collect_net(void *arg, struct loc_network *n)
 	uint16_t cc = net_cc(n);
 	uint8_t fl = c->flags ? net_flags(n) : 0;
 	uint32_t key = ((uint32_t)cc << 4) | fl;
-	const struct in6_addr *a = loc_network_get_first_address(n);
-	unsigned int prefix = loc_network_prefix(n);
 	uint16_t nh = c->amap[key];
+	int rc;
 
 	if (nh == 0) {
 		if (c->n_attr >= GEO_MAX_ATTR) {
@@ -253,80 +481,54 @@ collect_net(void *arg, struct loc_network *n)
 		c->amap[key] = nh;
 		c->attr[nh] = cc | ((uint32_t)fl << 16) | GEO_ATTR_FOUND;
 	}
-	if (loc_network_address_family(n) == AF_INET) {
+	if (loc_network_address_family(n) == AF_INET)
+		c->nets4++;
+	else
+		c->nets6++;
+	rc = fnets_add(&c->nets, n, nh);
+	if (rc == -EINVAL)
+		snprintf(c->msg, c->msg_len, "%s: corrupt database (network %s)", c->path,
+			 loc_network_str(n));
+	else if (rc != 0)
+		snprintf(c->msg, c->msg_len, "%s: out of memory collecting networks", c->path);
+	return rc;
+}
+
+static int
+add_route(void *arg, int family, const uint8_t *addr, unsigned int prefixlen, uint16_t nh)
+{
+	struct collect *c = arg;
+
+	if (family == AF_INET) {
 		uint32_t ip;
 
-		if (prefix > 32)
-			goto bad;
-		if (grow((void **)&c->v4, &c->cap4, c->n4 + 1, sizeof(*c->v4)) != 0)
-			goto nomem;
-		memcpy(&ip, &a->s6_addr[12], 4);
-		c->v4[c->n4].ip = rte_be_to_cpu_32(ip);
-		c->v4[c->n4].depth = (uint8_t)prefix;
-		c->v4[c->n4].nh = nh;
+		if (grow((void **)&c->r4, &c->cap4, c->n4 + 1, sizeof(*c->r4)) != 0)
+			return -ENOMEM;
+		memcpy(&ip, addr, 4);
+		c->r4[c->n4].ip = rte_be_to_cpu_32(ip);
+		c->r4[c->n4].depth = (uint8_t)prefixlen;
+		c->r4[c->n4].nh = nh;
 		c->n4++;
-	} else {
-		if (prefix > 128)
-			goto bad;
-		if (!c->ipv6)
-			return 0;
-		if (grow((void **)&c->v6, &c->cap6, c->n6 + 1, sizeof(*c->v6)) != 0)
-			goto nomem;
-		memcpy(c->v6[c->n6].ip, a->s6_addr, 16);
-		c->v6[c->n6].depth = (uint8_t)prefix;
-		c->v6[c->n6].nh = nh;
+	} else if (c->ipv6 && !c->v6_nested) {
+		if (grow((void **)&c->r6, &c->cap6, c->n6 + 1, sizeof(*c->r6)) != 0)
+			return -ENOMEM;
+		memcpy(c->r6[c->n6].ip, addr, 16);
+		c->r6[c->n6].depth = (uint8_t)prefixlen;
+		c->r6[c->n6].nh = nh;
 		c->n6++;
 	}
 	return 0;
-bad:
-	snprintf(c->msg, c->msg_len, "%s: corrupt database (network %s has prefix %u)", c->path,
-		 loc_network_str(n), prefix);
-	return -EINVAL;
-nomem:
-	snprintf(c->msg, c->msg_len, "%s: out of memory collecting networks", c->path);
-	return -ENOMEM;
 }
 
 static int
-cmp4(const void *a, const void *b)
+add_range(void *arg, u128 lo, u128 hi, uint16_t nh)
 {
-	const struct net4 *x = a, *y = b;
-
-	if (x->ip != y->ip)
-		return x->ip < y->ip ? -1 : 1;
-	return (int)x->depth - (int)y->depth;
-}
-
-static int
-cmp6(const void *a, const void *b)
-{
-	const struct net6 *x = a, *y = b;
-	int r = memcmp(x->ip, y->ip, 16);
-
-	return r != 0 ? r : (int)x->depth - (int)y->depth;
-}
-
-/* Address order, parents first (libloc enumerates so already; sort only if it did not). */
-static void
-sort_nets(struct collect *c)
-{
-	size_t i;
-
-	for (i = 1; i < c->n4; i++)
-		if (cmp4(&c->v4[i - 1], &c->v4[i]) > 0)
-			break;
-	if (i < c->n4)
-		qsort(c->v4, c->n4, sizeof(*c->v4), cmp4);
-	for (i = 1; i < c->n6; i++)
-		if (cmp6(&c->v6[i - 1], &c->v6[i]) > 0)
-			break;
-	if (i < c->n6)
-		qsort(c->v6, c->n6, sizeof(*c->v6), cmp6);
+	return range_split(lo, hi, nh, add_route, arg);
 }
 
 /*
- * DIR24_8 takes one tbl8 group per /24 that holds longer prefixes. Sorted input keeps
- * the prefixes of one /24 together.
+ * DIR24_8 takes one tbl8 group per /24 that holds longer prefixes; the routes are sorted,
+ * so those of one /24 are neighbours.
  */
 static uint32_t
 tbl8_need4(const struct collect *c)
@@ -335,9 +537,9 @@ tbl8_need4(const struct collect *c)
 	bool any = false;
 
 	for (size_t i = 0; i < c->n4; i++) {
-		uint32_t blk = c->v4[i].ip >> 8;
+		uint32_t blk = c->r4[i].ip >> 8;
 
-		if (c->v4[i].depth <= 24)
+		if (c->r4[i].depth <= 24)
 			continue;
 		if (!any || blk != last)
 			n++;
@@ -360,31 +562,73 @@ prefix_covers(const uint8_t *net, unsigned int depth, const uint8_t *ip)
 }
 
 /*
- * The TRIE reserves, for a prefix deeper than /24 that is the first one in its
- * byte-aligned block, one tbl8 group per byte between its covering prefix (at least /24)
- * and itself. Count the same way (a parent stack over the sorted networks), without the
- * "first in its block" discount: an upper bound of what the FIB will ask for.
+ * IPv6 networks nest deeper and sparser than IPv4 ones: cutting a /32 around a /48 of
+ * another country would make dozens of blocks, so IPv6 keeps the nesting and only drops
+ * the networks that answer the same as the network around them. Each route remembers the
+ * depth of the route around it (for the tbl8 estimate below).
+ */
+static int
+prune6(struct collect *c)
+{
+	const struct fnet *v = c->nets.v;
+	size_t stack[130], sp = 0;
+	uint8_t kept_depth[130]; /* depth of the nearest kept route at or above stack[k] */
+
+	for (size_t i = 0; i < c->nets.n; i++) {
+		const struct fnet *x = &v[i];
+		uint8_t around;
+		int keep;
+
+		if (x->first >= V4_LO && x->last <= V4_HI)
+			continue; /* IPv4: from the flattening */
+		while (sp > 0 && x->first > v[stack[sp - 1]].last)
+			sp--;
+		if (sp >= RTE_DIM(stack))
+			return -EINVAL;
+		keep = sp == 0 || v[stack[sp - 1]].val != x->val;
+		around = sp > 0 ? kept_depth[sp - 1] : 0;
+		if (keep) {
+			uint8_t b[16];
+
+			if (grow((void **)&c->r6, &c->cap6, c->n6 + 1, sizeof(*c->r6)) != 0)
+				return -ENOMEM;
+			u128_to(x->first, b);
+			memcpy(c->r6[c->n6].ip, b, 16);
+			c->r6[c->n6].depth = x->depth;
+			c->r6[c->n6].nh = x->val;
+			c->r6[c->n6].around = around;
+			c->n6++;
+		}
+		stack[sp] = i;
+		kept_depth[sp] = keep ? x->depth : around;
+		sp++;
+	}
+	return 0;
+}
+
+/*
+ * The TRIE reserves tbl8 groups when it adds a prefix deeper than /24 that is the first
+ * one in its byte-aligned block: one per byte between the route around it (at least /24)
+ * and the prefix. Sorted routes: the first in its block is the one whose predecessor is
+ * not a deeper route inside the block. (upper = 1: without that discount, a bound.)
  */
 static uint64_t
-tbl8_need6(const struct collect *c)
+tbl8_need6(const struct collect *c, int upper)
 {
-	uint32_t stack[129];
-	unsigned int sp = 0;
 	uint64_t n = 0;
 
 	for (size_t i = 0; i < c->n6; i++) {
-		const struct net6 *x = &c->v6[i];
-		unsigned int pd = 24;
+		const struct route6 *x = &c->r6[i];
+		unsigned int d = x->depth, blk = RTE_ALIGN_FLOOR(d, 8u);
+		unsigned int pd = x->around > 24 ? x->around : 24;
 
-		while (sp > 0 && !prefix_covers(c->v6[stack[sp - 1]].ip,
-						c->v6[stack[sp - 1]].depth, x->ip))
-			sp--;
-		if (sp > 0 && c->v6[stack[sp - 1]].depth > pd)
-			pd = c->v6[stack[sp - 1]].depth;
-		if (x->depth > 24)
-			n += (RTE_ALIGN_CEIL(x->depth, 8u) - RTE_ALIGN_CEIL(pd, 8u)) >> 3;
-		if (sp < RTE_DIM(stack))
-			stack[sp++] = (uint32_t)i;
+		if (d <= 24)
+			continue;
+		if (!upper && i > 0 && c->r6[i - 1].depth > blk &&
+		    prefix_covers(x->ip, blk, c->r6[i - 1].ip))
+			continue;
+		if (RTE_ALIGN_CEIL(d, 8u) > RTE_ALIGN_CEIL(pd, 8u))
+			n += (RTE_ALIGN_CEIL(d, 8u) - RTE_ALIGN_CEIL(pd, 8u)) >> 3;
 	}
 	return n;
 }
@@ -447,7 +691,7 @@ build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 	conf.default_nh = 0;
 	conf.max_routes = (int)c->n4 + 64;
 	conf.rib_ext_sz = 0;
-	conf.dir24_8.num_tbl8 = need + need / 64 + 64;
+	conf.dir24_8.num_tbl8 = need + need / 32 + 64;
 	/* a 2-byte next hop also stores tbl8 indexes: up to 32767 groups */
 	conf.dir24_8.nh_sz = conf.dir24_8.num_tbl8 < 32767 ? RTE_FIB_DIR24_8_2B
 							     : RTE_FIB_DIR24_8_4B;
@@ -456,43 +700,39 @@ build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 	snprintf(name, sizeof(name), "geo4_%u", table_seq);
 	t->fib4 = rte_fib_create(name, SOCKET_ID_ANY, &conf);
 	if (t->fib4 == NULL) {
-		snprintf(msg, msg_len, "%s: cannot create the IPv4 FIB (%u networks, %u tbl8): %s",
-			 t->path, (unsigned int)c->n4, conf.dir24_8.num_tbl8,
-			 rte_strerror(rte_errno));
+		snprintf(msg, msg_len, "%s: cannot create the IPv4 FIB (%zu routes, %u tbl8): %s",
+			 t->path, c->n4, conf.dir24_8.num_tbl8, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n4; i++) {
-		rc = rte_fib_add(t->fib4, c->v4[i].ip, c->v4[i].depth, c->v4[i].nh);
+		rc = rte_fib_add(t->fib4, c->r4[i].ip, c->r4[i].depth, c->r4[i].nh);
 		if (rc != 0) {
-			uint32_t be = rte_cpu_to_be_32(c->v4[i].ip);
+			uint32_t be = rte_cpu_to_be_32(c->r4[i].ip);
 			char a[INET_ADDRSTRLEN];
 
 			inet_ntop(AF_INET, &be, a, sizeof(a));
 			snprintf(msg, msg_len, "%s: IPv4 FIB: adding %s/%u: %s", t->path, a,
-				 c->v4[i].depth, strerror(-rc));
+				 c->r4[i].depth, strerror(-rc));
 			return rc;
 		}
 	}
-	t->n4 = (uint32_t)c->n4;
+	t->routes4 = (uint32_t)c->n4;
 	return 0;
 }
 
 static int
-build_fib6(struct geo_table *t, const struct collect *c, char *msg, size_t msg_len)
+build_fib6(struct geo_table *t, const struct collect *c, uint64_t need, char *msg,
+	   size_t msg_len)
 {
 	struct rte_fib6_conf conf;
 	char name[32];
-	uint64_t need = tbl8_need6(c);
 	int rc;
 
-	if (c->n6 == 0 && !c->ipv6)
-		return 0;
 	memset(&conf, 0, sizeof(conf));
 	conf.type = RTE_FIB6_TRIE;
 	conf.default_nh = 0;
 	conf.max_routes = (int)c->n6 + 64;
 	conf.rib_ext_sz = 0;
-	need = need + need / 64 + 64;
 	if (need > INT32_MAX) {
 		snprintf(msg, msg_len, "%s: IPv6 FIB: too many tbl8 groups needed", t->path);
 		return -E2BIG;
@@ -504,23 +744,22 @@ build_fib6(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 	snprintf(name, sizeof(name), "geo6_%u", table_seq);
 	t->fib6 = rte_fib6_create(name, SOCKET_ID_ANY, &conf);
 	if (t->fib6 == NULL) {
-		snprintf(msg, msg_len, "%s: cannot create the IPv6 FIB (%u networks, %u tbl8): %s",
-			 t->path, (unsigned int)c->n6, conf.trie.num_tbl8,
-			 rte_strerror(rte_errno));
+		snprintf(msg, msg_len, "%s: cannot create the IPv6 FIB (%zu routes, %u tbl8): %s",
+			 t->path, c->n6, conf.trie.num_tbl8, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n6; i++) {
-		rc = rte_fib6_add(t->fib6, c->v6[i].ip, c->v6[i].depth, c->v6[i].nh);
+		rc = rte_fib6_add(t->fib6, c->r6[i].ip, c->r6[i].depth, c->r6[i].nh);
 		if (rc != 0) {
 			char a[INET6_ADDRSTRLEN];
 
-			inet_ntop(AF_INET6, c->v6[i].ip, a, sizeof(a));
+			inet_ntop(AF_INET6, c->r6[i].ip, a, sizeof(a));
 			snprintf(msg, msg_len, "%s: IPv6 FIB: adding %s/%u: %s", t->path, a,
-				 c->v6[i].depth, strerror(-rc));
+				 c->r6[i].depth, strerror(-rc));
 			return rc;
 		}
 	}
-	t->n6 = (uint32_t)c->n6;
+	t->routes6 = (uint32_t)c->n6;
 	return 0;
 }
 
@@ -530,7 +769,7 @@ geo_table_build(const char *path, bool flags, bool ipv6, char *msg, size_t msg_l
 	struct collect c;
 	struct geo_table *t;
 	struct geo_db d;
-	uint64_t t0 = mono_us(), heap0;
+	uint64_t t0 = mono_us(), heap0, need6;
 	int rc;
 
 	t = rte_zmalloc("sky_geo_table", sizeof(*t), RTE_CACHE_LINE_SIZE);
@@ -562,28 +801,53 @@ geo_table_build(const char *path, bool flags, bool ipv6, char *msg, size_t msg_l
 	c.msg_len = msg_len;
 	if (db_each_network(&d, path, collect_net, &c, msg, msg_len) != 0)
 		goto fail;
-	if (c.n4 + c.n6 == 0) {
+	if (c.nets.n == 0) {
 		snprintf(msg, msg_len, "%s: corrupt or truncated database (no networks)", path);
 		goto fail;
 	}
 	t->n_attr = c.n_attr;
-	sort_nets(&c);
+	t->n4 = c.nets4;
+	t->n6 = c.nets6;
+	fnets_sort(&c.nets);
+	c.v6_nested = true;
+	rc = flatten(c.nets.v, c.nets.n, add_range, &c);
+	if (rc == 0 && ipv6)
+		rc = prune6(&c);
+	free(c.nets.v);
+	c.nets.v = NULL;
+	if (rc != 0) {
+		snprintf(msg, msg_len, "%s: %s", path,
+			 rc == -ENOMEM ? "out of memory" : "corrupt database (networks overlap "
+							   "without nesting)");
+		goto fail;
+	}
 
 	heap0 = heap_alloc_bytes();
 	table_seq++;
 	if (build_fib4(t, &c, msg, msg_len) != 0)
 		goto fail;
-	if (ipv6 && build_fib6(t, &c, msg, msg_len) != 0)
-		goto fail;
+	if (ipv6) {
+		need6 = tbl8_need6(&c, 0);
+		rc = build_fib6(t, &c, need6 + need6 / 32 + 64, msg, msg_len);
+		if (rc == -ENOSPC) { /* the estimate was short: the upper bound cannot be */
+			rte_fib6_free(t->fib6);
+			t->fib6 = NULL;
+			need6 = tbl8_need6(&c, 1);
+			rc = build_fib6(t, &c, need6 + 64, msg, msg_len);
+		}
+		if (rc != 0)
+			goto fail;
+	}
 	t->mem_bytes = heap_alloc_bytes() - heap0 + sizeof(*t);
 	t->load_us = mono_us() - t0;
-	free(c.v4);
-	free(c.v6);
+	free(c.r4);
+	free(c.r6);
 	free(c.amap);
 	return t;
 fail:
-	free(c.v4);
-	free(c.v6);
+	free(c.nets.v);
+	free(c.r4);
+	free(c.r6);
 	free(c.amap);
 	geo_table_free(t);
 	return NULL;
@@ -861,83 +1125,8 @@ sky_geo_destroy(struct sky_geo *g)
 
 /* ------------------------------------------------------------------ country networks */
 
-/*
- * Flatten the database in one sweep: networks in address order (parents first) and a stack
- * of the open ones; the part of a network not covered by its subnets belongs to its
- * country. Addresses are 128-bit (IPv4 as ::ffff:a.b.c.d, like libloc).
- */
-typedef unsigned __int128 u128;
-
-struct cn_net {
-	u128 first, last;
-	uint16_t cc;
-	uint8_t v4;
-	uint8_t depth; /* within the 128-bit space */
-};
-
-struct cn_collect {
-	struct cn_net *v;
-	size_t n, cap;
-	int family;
-	const char *path;
-	char *msg;
-	size_t msg_len;
-};
-
-static u128
-u128_from(const uint8_t *b)
-{
-	u128 x = 0;
-
-	for (int i = 0; i < 16; i++)
-		x = (x << 8) | b[i];
-	return x;
-}
-
-static void
-u128_to(u128 x, uint8_t *b)
-{
-	for (int i = 15; i >= 0; i--) {
-		b[i] = (uint8_t)x;
-		x >>= 8;
-	}
-}
-
-static int
-cn_collect_net(void *arg, struct loc_network *n)
-{
-	struct cn_collect *c = arg;
-	const struct in6_addr *a = loc_network_get_first_address(n);
-	int v4 = loc_network_address_family(n) == AF_INET;
-	unsigned int depth = loc_network_prefix(n) + (v4 ? 96 : 0);
-	struct cn_net *x;
-
-	if (depth > 128)
-		return -EINVAL;
-	if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v)) != 0)
-		return -ENOMEM;
-	x = &c->v[c->n++];
-	x->first = u128_from(a->s6_addr);
-	x->last = depth == 0 ? ~(u128)0 : x->first | ((((u128)1) << (128 - depth)) - 1);
-	if (depth == 128)
-		x->last = x->first;
-	x->cc = net_cc(n);
-	x->v4 = (uint8_t)v4;
-	x->depth = (uint8_t)depth;
-	return 0;
-}
-
-static int
-cn_cmp(const void *a, const void *b)
-{
-	const struct cn_net *x = a, *y = b;
-
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return (int)x->depth - (int)y->depth;
-}
-
-struct cn_emit {
+struct cn_state {
+	struct fnets nets;
 	uint16_t cc;
 	int family;
 	sky_geo_net_fn fn;
@@ -945,56 +1134,44 @@ struct cn_emit {
 	long count;
 };
 
-/* Emit [lo, hi] of country owner as CIDR blocks. */
-static void
-cn_range(struct cn_emit *e, const struct cn_net *owner, u128 lo, u128 hi)
+static int
+cn_collect_net(void *arg, struct loc_network *n)
 {
-	uint8_t b[16];
+	struct cn_state *s = arg;
 
-	if (owner->cc != e->cc || lo > hi)
-		return;
-	if (e->family == AF_INET && !owner->v4)
-		return;
-	if (e->family == AF_INET6 && owner->v4)
-		return;
-	while (lo <= hi) {
-		unsigned int tz = 0;
-		u128 size;
+	return fnets_add(&s->nets, n, net_cc(n));
+}
 
-		/* largest aligned block at lo that fits in [lo, hi] */
-		while (tz < 128 && ((lo >> tz) & 1) == 0)
-			tz++;
-		if (tz > 128u - owner->depth)
-			tz = 128u - owner->depth;
-		while (tz > 0) {
-			size = tz == 128 ? ~(u128)0 : (((u128)1) << tz) - 1;
-			if (lo + size <= hi && lo + size >= lo)
-				break;
-			tz--;
-		}
-		size = tz == 128 ? ~(u128)0 : (((u128)1) << tz) - 1;
-		u128_to(lo, b);
-		if (owner->v4)
-			e->fn(e->arg, AF_INET, b + 12, 32 - tz);
-		else
-			e->fn(e->arg, AF_INET6, b, 128 - tz);
-		e->count++;
-		if (lo + size == ~(u128)0)
-			break;
-		lo = lo + size + 1;
-	}
+static int
+cn_cidr(void *arg, int family, const uint8_t *addr, unsigned int prefixlen, uint16_t val)
+{
+	struct cn_state *s = arg;
+
+	(void)val;
+	if (s->family != AF_UNSPEC && family != s->family)
+		return 0;
+	s->fn(s->arg, family, addr, prefixlen);
+	s->count++;
+	return 0;
+}
+
+static int
+cn_range(void *arg, u128 lo, u128 hi, uint16_t cc)
+{
+	struct cn_state *s = arg;
+
+	if (cc != s->cc)
+		return 0;
+	return range_split(lo, hi, cc, cn_cidr, arg);
 }
 
 int
 sky_geo_country_networks(const char *db_path, uint16_t cc, int family, sky_geo_net_fn fn,
 			 void *arg)
 {
-	struct cn_collect c;
-	struct cn_emit e;
+	struct cn_state s;
 	struct geo_db d;
 	char msg[512];
-	size_t *stack = NULL, sp = 0;
-	u128 *cursor = NULL;
 	int rc;
 
 	if (fn == NULL || cc == SKY_COUNTRY_NONE ||
@@ -1003,63 +1180,21 @@ sky_geo_country_networks(const char *db_path, uint16_t cc, int family, sky_geo_n
 	rc = db_open(&d, db_path, msg, sizeof(msg));
 	if (rc != 0)
 		return rc;
-	memset(&c, 0, sizeof(c));
-	c.family = family;
-	c.path = db_path;
-	c.msg = msg;
-	c.msg_len = sizeof(msg);
-	rc = db_each_network(&d, db_path, cn_collect_net, &c, msg, sizeof(msg));
+	memset(&s, 0, sizeof(s));
+	s.cc = cc;
+	s.family = family;
+	s.fn = fn;
+	s.arg = arg;
+	rc = db_each_network(&d, db_path, cn_collect_net, &s, msg, sizeof(msg));
 	db_close(&d);
-	if (rc != 0)
-		goto out;
-	if (c.n == 0) {
+	if (rc == 0 && s.nets.n == 0)
 		rc = -EINVAL;
-		goto out;
+	if (rc == 0) {
+		fnets_sort(&s.nets);
+		rc = flatten(s.nets.v, s.nets.n, cn_range, &s);
 	}
-	qsort(c.v, c.n, sizeof(*c.v), cn_cmp);
-	stack = malloc(sizeof(*stack) * 130);
-	cursor = malloc(sizeof(*cursor) * 130);
-	if (stack == NULL || cursor == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	e.cc = cc;
-	e.family = family;
-	e.fn = fn;
-	e.arg = arg;
-	e.count = 0;
-	/* cursor[k]: first address of stack[k]'s network not yet emitted or given away */
-	for (size_t i = 0; i <= c.n; i++) {
-		const struct cn_net *x = i < c.n ? &c.v[i] : NULL;
-
-		while (sp > 0 && (x == NULL || x->first > c.v[stack[sp - 1]].last)) {
-			const struct cn_net *top = &c.v[stack[sp - 1]];
-
-			if (cursor[sp - 1] <= top->last)
-				cn_range(&e, top, cursor[sp - 1], top->last);
-			sp--;
-			/* the parent resumes after this network */
-			if (sp > 0)
-				cursor[sp - 1] = top->last == ~(u128)0 ? top->last : top->last + 1;
-		}
-		if (x == NULL)
-			break;
-		if (sp > 0) {
-			const struct cn_net *top = &c.v[stack[sp - 1]];
-
-			if (x->first > cursor[sp - 1])
-				cn_range(&e, top, cursor[sp - 1], x->first - 1);
-			if (sp >= 129) /* deeper than any valid nesting: corrupt */
-				continue;
-		}
-		stack[sp] = i;
-		cursor[sp] = x->first;
-		sp++;
-	}
-	rc = e.count > INT32_MAX ? INT32_MAX : (int)e.count;
-out:
-	free(stack);
-	free(cursor);
-	free(c.v);
-	return rc;
+	free(s.nets.v);
+	if (rc != 0)
+		return rc;
+	return s.count > INT32_MAX ? INT32_MAX : (int)s.count;
 }

@@ -265,6 +265,8 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		fmt_time((int64_t)loc_database_created_at(t->db), created, sizeof(created));
 		json_object_set_new(o, "networks_ipv4", json_integer(t->n4));
 		json_object_set_new(o, "networks_ipv6", json_integer(t->n6));
+		json_object_set_new(o, "routes_ipv4", json_integer(t->routes4));
+		json_object_set_new(o, "routes_ipv6", json_integer(t->routes6));
 		json_object_set_new(o, "load_ms", json_real((double)t->load_us / 1e3));
 		json_object_set_new(o, "memory_bytes", json_integer((json_int_t)t->mem_bytes));
 		json_object_set_new(o, "next_hop_bytes_ipv4", json_integer(t->nh_bytes4));

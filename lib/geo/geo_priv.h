@@ -60,7 +60,8 @@ struct geo_table {
 	FILE *f;
 	char *path;
 	uint32_t n_attr;
-	uint32_t n4, n6;          /* networks inserted */
+	uint32_t n4, n6;          /* networks of the database */
+	uint32_t routes4, routes6; /* FIB routes after flattening and merging */
 	uint32_t tbl8_4, tbl8_6;  /* tbl8 groups configured */
 	unsigned int nh_bytes4, nh_bytes6;
 	uint64_t load_us;
