@@ -34,31 +34,68 @@
 
 /* ================================================================== data path */
 
+/* copy the fields the program reads (the checker proved it reads no others) */
 static inline void
-ctx_fill(struct sky_policy_ctx *c, const struct sky_meta *m)
+ctx_fill(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
 {
-	c->dir = m->dir;
-	c->family = m->l3;
-	c->proto = m->proto;
-	c->dscp = m->dscp;
-	c->sub_id = m->sub_id;
-	c->sub_country = m->sub_country;
-	c->remote_country = m->remote_country;
-	c->beam = m->beam;
-	c->plan = m->plan;
-	c->realm = m->realm;
-	c->cls = m->cls;
-	c->remote_flags = m->remote_flags;
-	c->sport = m->sport;
-	c->dport = m->dport;
-	c->len = m->pkt_len;
-	c->flags = m->flags & (SKY_POLICY_F_FRAG | SKY_POLICY_F_FRAG_FIRST | SKY_POLICY_F_PORTS |
-			       SKY_POLICY_F_ICMP);
-	c->icmp_type = m->icmp_type;
-	c->icmp_code = m->icmp_code;
-	c->ip_len = m->ip_len;
-	memcpy(c->src, m->src, 16);
-	memcpy(c->dst, m->dst, 16);
+	if (g & CTXG_CC) {
+		c->sub_country = m->sub_country;
+		c->remote_country = m->remote_country;
+	}
+	if (g & CTXG_HDR) {
+		c->dir = m->dir;
+		c->family = m->l3;
+		c->proto = m->proto;
+		c->dscp = m->dscp;
+	}
+	if (g & CTXG_SUB)
+		c->sub_id = m->sub_id;
+	if (g & CTXG_BEAM) {
+		c->beam = m->beam;
+		c->plan = m->plan;
+	}
+	if (g & CTXG_REALM) {
+		c->realm = m->realm;
+		c->cls = m->cls;
+		c->remote_flags = m->remote_flags;
+	}
+	if (g & CTXG_PORTS) {
+		c->sport = m->sport;
+		c->dport = m->dport;
+	}
+	if (g & CTXG_LEN)
+		c->len = m->pkt_len;
+	if (g & CTXG_MISC) {
+		c->flags = m->flags & (SKY_POLICY_F_FRAG | SKY_POLICY_F_FRAG_FIRST |
+				       SKY_POLICY_F_PORTS | SKY_POLICY_F_ICMP);
+		c->icmp_type = m->icmp_type;
+		c->icmp_code = m->icmp_code;
+		c->ip_len = m->ip_len;
+	}
+	if (g & CTXG_SRC)
+		memcpy(c->src, m->src, 16);
+	if (g & CTXG_DST)
+		memcpy(c->dst, m->dst, 16);
+}
+
+static uint32_t
+ctx_groups(const uint8_t *used)
+{
+	static const struct {
+		uint8_t off, len;
+		uint32_t g;
+	} gs[] = {
+		{4, 4, CTXG_HDR}, {8, 4, CTXG_SUB}, {12, 4, CTXG_CC}, {16, 4, CTXG_BEAM},
+		{20, 4, CTXG_REALM}, {24, 4, CTXG_PORTS}, {28, 4, CTXG_LEN}, {32, 8, CTXG_MISC},
+		{40, 16, CTXG_SRC}, {56, 16, CTXG_DST},
+	};
+	uint32_t g = 0;
+
+	for (size_t i = 0; i < RTE_DIM(gs); i++)
+		for (unsigned int b = gs[i].off; b < gs[i].off + gs[i].len; b++)
+			if (used[b])
+				g |= gs[i].g;
+	return g;
 }
 
 static inline void
@@ -89,12 +126,16 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 	const struct sky_prog *prog = __atomic_load_n(&p->prog, __ATOMIC_ACQUIRE);
 	struct policy_wstats *ws;
 	struct sky_policy_ctx ctx;
-	uint64_t t0, runs = 0;
+	uint64_t t0;
+	/* counted in registers, added once per burst */
+	uint32_t runs = 0, n_pass = 0, n_drop = 0, n_cls = 0, n_dscp = 0, n_fault = 0;
+	uint32_t g;
 
 	if (prog == NULL)
 		return;
 	ws = &p->ws[worker];
 	t0 = rte_rdtsc();
+	g = prog->ctx_groups;
 	ctx.abi = SKY_POLICY_ABI_VERSION;
 	ctx.pad0 = 0;
 	ctx.pad1 = 0;
@@ -105,15 +146,15 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 
 		if (!sky_meta_live(m))
 			continue;
-		ctx_fill(&ctx, m);
+		ctx_fill(&ctx, m, g);
 		v = prog->jit != NULL ? prog->jit(&ctx) : rte_bpf_exec(prog->bpf, &ctx);
 		runs++;
 		if (likely(v == SKY_POLICY_PASS)) {
-			ws->v[SKY_POLICY_V_PASS]++;
+			n_pass++;
 			continue;
 		}
 		if (v == SKY_POLICY_DROP) {
-			ws->v[SKY_POLICY_V_DROP]++;
+			n_drop++;
 			sky_meta_drop(m, SKY_DROP_POLICY);
 			blk_count(ws, m);
 			continue;
@@ -123,7 +164,7 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 		if ((v >> 16) == 0) {
 			if (code == SKY_POLICY_V_PASS_CLASS && arg < p->n_classes) {
 				m->cls = (uint8_t)arg;
-				ws->v[SKY_POLICY_V_PASS_CLASS]++;
+				n_cls++;
 				continue;
 			}
 			if (code == SKY_POLICY_V_PASS_DSCP && arg < 64) {
@@ -131,16 +172,21 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 					sky_parse_set_dscp(pkts[i], m, (uint8_t)arg);
 				else
 					m->dscp = (uint8_t)arg;
-				ws->v[SKY_POLICY_V_PASS_DSCP]++;
+				n_dscp++;
 				continue;
 			}
 		}
 		/* 0 (librte_bpf's result of a fault) or no verdict we know */
-		ws->v[PV_FAULT]++;
+		n_fault++;
 		if (p->on_fault_drop)
 			sky_meta_drop(m, SKY_DROP_POLICY_FAULT);
 	}
 	ws->runs += runs;
+	ws->v[SKY_POLICY_V_PASS] += n_pass;
+	ws->v[SKY_POLICY_V_DROP] += n_drop;
+	ws->v[SKY_POLICY_V_PASS_CLASS] += n_cls;
+	ws->v[SKY_POLICY_V_PASS_DSCP] += n_dscp;
+	ws->v[PV_FAULT] += n_fault;
 	ws->cycles += rte_rdtsc() - t0;
 }
 
@@ -178,8 +224,8 @@ sky_policy_stats(const struct sky_policy *p, struct sky_policy_stats *st)
 
 /* ================================================================== load / swap */
 
-static uint64_t
-now_ns(void)
+uint64_t
+policy_now_ns(void)
 {
 	struct timespec ts;
 
@@ -230,7 +276,7 @@ out:
 int
 sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = policy_now_ns(), t1;
 	struct pobj o;
 	struct sky_prog *prog, *old;
 	struct sky_pmap *nm[SKY_POLICY_MAX_MAPS] = {NULL};
@@ -255,6 +301,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	snprintf(prog->path, sizeof(prog->path), "%s", path);
 	snprintf(prog->name, sizeof(prog->name), "%s", o.prog_name);
 	prog->n_ins = o.n_ins;
+	prog->ctx_groups = ctx_groups(o.ctx_read);
 
 	/* maps: keep a running map of the same name and spec, else make one */
 	for (uint32_t i = 0; i < o.n_maps; i++) {
@@ -321,6 +368,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	prm.nb_xsym = prog->n_xsym;
 	prm.prog_arg.type = RTE_BPF_ARG_PTR;
 	prm.prog_arg.size = sizeof(struct sky_policy_ctx);
+	t1 = policy_now_ns();
 	prog->bpf = rte_bpf_load(&prm);
 	if (prog->bpf == NULL) {
 		rc = -EINVAL;
@@ -330,7 +378,10 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	}
 	if (p->jit && rte_bpf_get_jit(prog->bpf, &jit) == 0)
 		prog->jit = jit.func;
-	prog->load_ns = now_ns() - t0;
+	prog->jit_ns = policy_now_ns() - t1;
+	prog->load_ns = policy_now_ns() - t0;
+	prog->read_ns = o.read_ns;
+	prog->check_ns = o.check_ns;
 	prog->loaded_at = (uint64_t)time(NULL);
 	pobj_free(&o);
 

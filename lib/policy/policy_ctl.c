@@ -108,6 +108,9 @@ show_json(struct sky_policy *p)
 	json_object_set_new(o, "sha256", json_string(prog->sha256));
 	json_object_set_new(o, "loaded_at", json_integer((json_int_t)prog->loaded_at));
 	json_object_set_new(o, "load_us", json_real((double)prog->load_ns / 1000.0));
+	json_object_set_new(o, "read_us", json_real((double)prog->read_ns / 1000.0));
+	json_object_set_new(o, "check_us", json_real((double)prog->check_ns / 1000.0));
+	json_object_set_new(o, "rte_bpf_load_us", json_real((double)prog->jit_ns / 1000.0));
 	json_object_set_new(o, "instructions", json_integer(prog->n_ins));
 	json_object_set_new(o, "jit", json_boolean(prog->jit != NULL));
 	json_object_set_new(o, "runs", json_integer((json_int_t)st.runs));

@@ -123,6 +123,8 @@ struct pobj {
 	int16_t *ld_map;        /* per insn: map index of an ld_imm64, -1 otherwise */
 	int8_t *call_helper;    /* per insn: enum phelper of a call, -1 otherwise */
 	int16_t *call_map;      /* per insn: the map a call's r1 holds (set by the checker) */
+	uint8_t ctx_read[sizeof(struct sky_policy_ctx)]; /* bytes the program may read */
+	uint64_t read_ns, check_ns; /* time spent reading (libbpf + libelf) and checking */
 };
 
 /* Read the ELF object (libbpf for map specs, libelf for code and relocations), relocate
@@ -134,21 +136,37 @@ void pobj_free(struct pobj *o);
 
 /* ---------------------------------------------------------------- misc */
 void sky_sha256(const void *data, size_t len, uint8_t out[32]);
+uint64_t policy_now_ns(void);
 
 /* ---------------------------------------------------------------- the hook */
 
 struct rte_bpf_xsym;
 
 /* a loaded program; immutable once published */
+/* groups of context fields; the data path fills only those the program reads */
+#define CTXG_HDR 0x001   /* dir, family, proto, dscp */
+#define CTXG_SUB 0x002   /* sub_id */
+#define CTXG_CC 0x004    /* sub_country, remote_country */
+#define CTXG_BEAM 0x008  /* beam, plan */
+#define CTXG_REALM 0x010 /* realm, cls, remote_flags */
+#define CTXG_PORTS 0x020 /* sport, dport */
+#define CTXG_LEN 0x040   /* len */
+#define CTXG_MISC 0x080  /* flags, icmp, ip_len */
+#define CTXG_SRC 0x100
+#define CTXG_DST 0x200
+
 struct sky_prog {
 	uint64_t (*jit)(void *); /* data path: JIT code, NULL = interpreter */
 	struct rte_bpf *bpf;
+	uint32_t ctx_groups;     /* data path: CTXG_* the program reads */
 	/* --- control path only --- */
 	char path[4096];
 	char name[64];
 	char sha256[65];
 	uint64_t loaded_at;      /* unix seconds */
 	uint64_t load_ns;        /* read + check + rte_bpf_load + JIT */
+	uint64_t read_ns, check_ns, jit_ns; /* its parts: libbpf+libelf, our checker,
+					     * rte_bpf_load (validator + JIT) */
 	uint32_t n_ins;
 	struct sky_pmap *maps[SKY_POLICY_MAX_MAPS];
 	uint32_t n_maps;

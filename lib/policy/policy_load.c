@@ -406,6 +406,8 @@ mem_access(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_
 				      "context",
 				      (long long)lo, (long long)hi, sz,
 				      sizeof(struct sky_policy_ctx));
+		for (int64_t b = lo; b < hi + (int64_t)sz; b++)
+			c->o->ctx_read[b] = 1;
 		if (out != NULL)
 			set_unknown(out, sz);
 		return 0;
@@ -1230,12 +1232,17 @@ pobj_load(const char *path, struct pobj *o, char *err, size_t errlen)
 {
 	int rc;
 
+	uint64_t t0 = policy_now_ns(), t1;
+
 	memset(o, 0, sizeof(*o));
 	rc = read_maps(path, o, err, errlen);
 	if (rc == 0)
 		rc = read_code(path, o, err, errlen);
+	t1 = policy_now_ns();
+	o->read_ns = t1 - t0;
 	if (rc == 0)
 		rc = pobj_check(o, err, errlen);
+	o->check_ns = policy_now_ns() - t1;
 	if (rc != 0)
 		pobj_free(o);
 	return rc;

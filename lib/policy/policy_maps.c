@@ -181,14 +181,15 @@ static uint64_t
 h_direct2(uint64_t handle, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	const struct sky_pmap *m = handle_map(handle);
+	const uint8_t *present = (const uint8_t *)(m + 1);
 	uint16_t k;
 
 	if (m == NULL)
 		return 0;
 	memcpy(&k, (const void *)(uintptr_t)key, 2);
-	if (m->present[k] == 0)
+	if (present[k] == 0)
 		return 0;
-	return (uintptr_t)(m->values + (size_t)k * m->stride);
+	return (uintptr_t)(present + 65536 + (size_t)k * m->stride);
 }
 
 static HELPER_REALIGN uint64_t
@@ -321,9 +322,23 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "map %s: too many maps (%u)", spec->name, PMAP_REG_MAX);
 		return NULL;
 	}
-	m = rte_zmalloc("sky_pmap", sizeof(*m), RTE_CACHE_LINE_SIZE);
-	if (m == NULL)
-		goto nomem;
+	if (spec->type == SKY_MAP_HASH && spec->key_size <= 2) {
+		/* direct table: presence bytes and values follow the struct (one load less
+		 * on the lookup: both are found from the map pointer) */
+		size_t n_keys = (size_t)1 << (8 * spec->key_size);
+
+		m = rte_zmalloc("sky_pmap", sizeof(*m) + n_keys +
+					    n_keys * stride_for(spec->value_size),
+				RTE_CACHE_LINE_SIZE);
+		if (m == NULL)
+			goto nomem;
+		m->present = (uint8_t *)(m + 1);
+		m->values = m->present + n_keys;
+	} else {
+		m = rte_zmalloc("sky_pmap", sizeof(*m), RTE_CACHE_LINE_SIZE);
+		if (m == NULL)
+			goto nomem;
+	}
 	m->spec = *spec;
 	m->key_size = spec->key_size;
 	m->value_size = spec->value_size;
@@ -334,13 +349,8 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 	switch (spec->type) {
 	case SKY_MAP_HASH:
 		if (spec->key_size <= 2) {
-			size_t n_keys = (size_t)1 << (8 * spec->key_size);
-
 			m->kind = PMAP_DIRECT;
-			n_values = n_keys;
-			m->present = rte_zmalloc("sky_pmap_present", n_keys, RTE_CACHE_LINE_SIZE);
-			if (m->present == NULL)
-				goto nomem;
+			n_values = 0; /* allocated with the struct */
 		} else {
 			struct rte_hash_parameters hp = {0};
 			char hname[RTE_HASH_NAMESIZE];
@@ -400,9 +410,12 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 			 spec->name, spec->type, SKY_MAP_HASH, SKY_MAP_ARRAY, SKY_MAP_LPM);
 		goto fail;
 	}
-	m->values = rte_zmalloc("sky_pmap_values", n_values * m->stride, RTE_CACHE_LINE_SIZE);
-	if (m->values == NULL)
-		goto nomem;
+	if (m->kind != PMAP_DIRECT) {
+		m->values = rte_zmalloc("sky_pmap_values", n_values * m->stride,
+					RTE_CACHE_LINE_SIZE);
+		if (m->values == NULL)
+			goto nomem;
+	}
 	pmap_gen++;
 	m->handle = HANDLE_MAGIC | ((uint64_t)pmap_gen << 8) | idx;
 	__atomic_store_n(&pmap_reg[idx], m, __ATOMIC_RELEASE);
@@ -426,8 +439,8 @@ pmap_free(struct sky_pmap *m)
 		__atomic_store_n(&pmap_reg[m->reg_idx], NULL, __ATOMIC_RELEASE);
 	rte_hash_free(m->h);
 	rte_free(m->lpm);
-	rte_free(m->values);
-	rte_free(m->present);
+	if (m->present == NULL) /* a direct table's values live in its block */
+		rte_free(m->values);
 	free(m->rules);
 	free(m->free_slots);
 	rte_free(m);
