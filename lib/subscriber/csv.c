@@ -396,12 +396,13 @@ radix_sort64(uint64_t *a, size_t n, unsigned int lo_bit)
 	return 0;
 }
 
+/* an address as rte_lpm6 sees it, in a sortable form */
 struct pkey {
-	uint8_t k[16]; /* the rte_lpm6 key */
+	uint64_t k1, k2; /* key bytes 0..7 and 8..15, big-endian as numbers */
+	uint32_t row;
 	uint8_t depth;
 	uint8_t table; /* 0 lpm4, 1 lpm6, 2 realm */
 	uint8_t fam;
-	uint32_t row;
 };
 
 void
@@ -422,18 +423,106 @@ sky_subs_lpm_key(uint8_t fam, uint16_t realm, const uint8_t *addr, uint8_t len, 
 	*table = 2;
 }
 
-static int
-pkey_cmp(const void *a, const void *b)
+static inline uint64_t
+be64_of(const uint8_t *b)
 {
-	const struct pkey *x = a, *y = b;
-	int c;
+	uint64_t v;
 
-	if (x->table != y->table)
-		return x->table < y->table ? -1 : 1;
-	c = memcmp(x->k, y->k, 16);
-	if (c != 0)
-		return c;
-	return (int)x->depth - (int)y->depth;
+	memcpy(&v, b, 8);
+	return __builtin_bswap64(v);
+}
+
+static void
+pkey_make(struct pkey *p, uint8_t fam, uint16_t realm, const uint8_t *addr, uint8_t len,
+	  uint32_t row)
+{
+	uint8_t k[16];
+
+	p->row = row;
+	p->fam = fam;
+	if (realm == 0 && fam == 4) {
+		p->k1 = (uint64_t)addr[0] << 56 | (uint64_t)addr[1] << 48 |
+			(uint64_t)addr[2] << 40 | (uint64_t)addr[3] << 32;
+		p->k2 = 0;
+		p->depth = len;
+		p->table = 0;
+		return;
+	}
+	if (realm == 0) {
+		p->k1 = be64_of(addr);
+		p->k2 = be64_of(addr + 8);
+		p->depth = len;
+		p->table = 1;
+		return;
+	}
+	sky_subs_lpm_key(fam, realm, addr, len, k, &p->depth, &p->table);
+	p->k1 = be64_of(k);
+	p->k2 = be64_of(k + 8);
+}
+
+/* 16-bit digit d of the sort key (table, k1, k2, depth), d = 0 least significant */
+static inline unsigned int
+pkey_digit(const struct pkey *p, unsigned int d)
+{
+	if (d == 0)
+		return p->depth;
+	if (d <= 4)
+		return (unsigned int)(p->k2 >> (16 * (d - 1))) & 0xffff;
+	if (d <= 8)
+		return (unsigned int)(p->k1 >> (16 * (d - 5))) & 0xffff;
+	return p->table;
+}
+
+/* LSD radix sort; passes whose digit is the same for every key are skipped (the unused
+ * low bytes of IPv4 and /56 keys), so a typical table takes 3..5 passes */
+static int
+pkey_sort(struct pkey *a, size_t n)
+{
+	struct pkey *tmp = malloc(n * sizeof(*tmp)), *src = a, *dst = tmp;
+	size_t *cnt = malloc(65536 * sizeof(*cnt));
+
+	if (tmp == NULL || cnt == NULL) {
+		free(tmp);
+		free(cnt);
+		return -1;
+	}
+	for (unsigned int d = 0; d < 10; d++) {
+		size_t sum = 0;
+		int skip = 0;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[pkey_digit(&src[i], d)]++;
+		if (n == 0 || cnt[pkey_digit(&src[0], d)] == n)
+			skip = 1;
+		if (skip)
+			continue;
+		for (size_t v = 0; v < 65536; v++) {
+			size_t c = cnt[v];
+
+			cnt[v] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[pkey_digit(&src[i], d)]++] = src[i];
+		struct pkey *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+	free(tmp);
+	free(cnt);
+	return 0;
+}
+
+/* first j bytes of the keys equal */
+static inline int
+prefix_eq(const struct pkey *a, const struct pkey *b, unsigned int j)
+{
+	if (j <= 8)
+		return j == 0 || (a->k1 ^ b->k1) >> (64 - 8 * j) == 0;
+	return a->k1 == b->k1 && (j == 16 ? a->k2 == b->k2 : (a->k2 ^ b->k2) >> (128 - 8 * j) == 0);
 }
 
 int
@@ -477,29 +566,22 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 	for (size_t i = 0; i < n; i++) {
 		const struct sky_subs_row *r = &rows->r[i];
 
-		if (r->has4) {
-			pk[np].fam = 4;
-			pk[np].row = (uint32_t)i;
-			sky_subs_lpm_key(4, r->realm, r->v4, r->len4, pk[np].k, &pk[np].depth,
-					 &pk[np].table);
-			np++;
-		}
-		if (r->has6) {
-			pk[np].fam = 6;
-			pk[np].row = (uint32_t)i;
-			sky_subs_lpm_key(6, r->realm, r->v6, r->len6, pk[np].k, &pk[np].depth,
-					 &pk[np].table);
-			np++;
-		}
+		if (r->has4)
+			pkey_make(&pk[np++], 4, r->realm, r->v4, r->len4, (uint32_t)i);
+		if (r->has6)
+			pkey_make(&pk[np++], 6, r->realm, r->v6, r->len6, (uint32_t)i);
 	}
-	qsort(pk, np, sizeof(*pk), pkey_cmp);
+	if (pkey_sort(pk, np) < 0) {
+		free(pk);
+		return fail(err, errlen, "%s: out of memory", fname);
+	}
 	for (size_t i = 1; i < np; i++) {
 		const struct pkey *x = &pk[i - 1], *y = &pk[i];
 
-		if (x->table == y->table && x->depth == y->depth && memcmp(x->k, y->k, 16) == 0) {
-			const struct sky_subs_row *a = &rows->r[x->row], *b = &rows->r[y->row];
-			const struct sky_subs_row *first = a->line < b->line ? a : b;
-			const struct sky_subs_row *second = a->line < b->line ? b : a;
+		if (x->table == y->table && x->depth == y->depth && x->k1 == y->k1 &&
+		    x->k2 == y->k2) {
+			/* stable sort: x is the earlier line */
+			const struct sky_subs_row *first = &rows->r[x->row], *second = &rows->r[y->row];
 			char txt[64];
 			uint8_t len = y->fam == 4 ? second->len4 : second->len6;
 
@@ -516,8 +598,7 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 	/* tbl8 groups: for each level j >= 3 below a prefix, one group per distinct j-byte
 	 * key prefix (rte_lpm6: tbl24 on bytes 0..2, one tbl8 level per further byte) */
 	if (need != NULL) {
-		uint8_t prev[16][16];
-		uint8_t have[16];
+		const struct pkey *prev[16];
 		int table = -1;
 
 		for (size_t i = 0; i < np; i++) {
@@ -525,15 +606,13 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 			unsigned int levels = (x->depth + 7u) / 8u;
 
 			if (x->table != table) {
-				memset(have, 0, sizeof(have));
+				memset(prev, 0, sizeof(prev));
 				table = x->table;
 			}
 			for (unsigned int j = 3; j < levels; j++) {
-				if (!have[j] || memcmp(prev[j], x->k, j) != 0) {
+				if (prev[j] == NULL || !prefix_eq(prev[j], x, j))
 					need[x->table]++;
-					memcpy(prev[j], x->k, j);
-					have[j] = 1;
-				}
+				prev[j] = x;
 			}
 		}
 	}

@@ -1004,6 +1004,18 @@ sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky
 	const unsigned int nc = s->n_classes, stride = s->stride;
 	const uint32_t cap = s->capacity;
 
+	/* the counter lines of the whole burst first: they are random in a large array */
+	for (uint16_t i = 0; i < n; i++) {
+		const struct sky_meta *m = &meta[i];
+
+		if (m->sub_idx < cap && m->l3 != 0) {
+			uint64_t *c = base + (size_t)m->sub_idx * stride;
+			unsigned int k = (m->dir & 1) * nc + (m->cls < nc ? m->cls : 0);
+
+			rte_prefetch0(&c[k]);
+			rte_prefetch0(&c[2 * nc + k]);
+		}
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
 		uint64_t *c = m->sub_idx < cap ? base + (size_t)m->sub_idx * stride : NULL;
