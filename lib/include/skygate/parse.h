@@ -72,11 +72,10 @@ int sky_parse_set_dscp(struct rte_mbuf *m, struct sky_meta *meta, uint8_t dscp);
 void sky_parse_mbuf_slow(struct rte_mbuf *mb, struct sky_meta *m, uint8_t dir);
 
 /**
- * Walk IPv6 extension headers starting with *nh at *off, not past end.
- * @return 0: *off and *nh now name the upper-layer header; 1: a later fragment (proto
- *         set, no L4); -1: dropped (reason set in m).
+ * The complete parser, every case and check (the fast path's fallback and reference).
+ * p holds cap readable bytes of a frame of frame_len bytes (cap <= frame_len).
  */
-int sky_parse_ip6_ext(const uint8_t *p, uint32_t *off, uint32_t end, uint8_t *nh,
-		      struct sky_meta *m);
+void sky_parse_frame_slow(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
+			  struct sky_meta *m);
 
 #endif /* SKYGATE_PARSE_H */

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file
- * parse: the hot path (see parse.h for what is accepted). One pass over the headers,
- * branches laid out for untagged / single-tagged IPv4 or IPv6 carrying TCP or UDP; the
- * IPv6 extension header walk, chained mbufs and stripped VLAN tags go out of line.
+ * parse: the hot path (see parse.h for what is accepted). One pass over the headers for
+ * the common case (0-2 tags, IPv4 or IPv6, TCP or UDP), the record composed in registers
+ * and stored in six 16-byte stores; everything else (options, fragments, extension
+ * headers, other protocols, malformed frames, chained mbufs, stripped VLAN tags) goes to
+ * the complete parser out of line.
  */
 #ifndef SKYGATE_PARSE_INLINE_H
 #define SKYGATE_PARSE_INLINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -21,24 +24,15 @@
 #include "skygate/meta.h"
 #include "skygate/parse.h"
 
+#ifndef SKY_PARSE_PREFETCH
 #define SKY_PARSE_PREFETCH 4 /* packets ahead whose first data line is prefetched */
+#endif
 
 #define SKY_ET_IPV4 RTE_BE16(0x0800)
 #define SKY_ET_IPV6 RTE_BE16(0x86dd)
 #define SKY_ET_VLAN RTE_BE16(0x8100)
 #define SKY_ET_QINQ RTE_BE16(0x88a8)
 #define SKY_ET_QINQ_OLD RTE_BE16(0x9100)
-
-/* IPv6 extension headers the walk skips: hop-by-hop 0, routing 43, fragment 44, AH 51,
- * destination options 60 (all below 64, so one 64-bit mask tests them) */
-#define SKY_IP6_EXT_MASK                                                                   \
-	((1ULL << 0) | (1ULL << 43) | (1ULL << 44) | (1ULL << 51) | (1ULL << 60))
-
-static __rte_always_inline int
-sky_parse_is_ip6_ext(uint8_t nh)
-{
-	return nh < 64 && ((SKY_IP6_EXT_MASK >> nh) & 1);
-}
 
 static __rte_always_inline int
 sky_parse_is_tag(uint16_t et_be)
@@ -61,196 +55,152 @@ sky_parse_be16(const uint8_t *p)
 	return rte_be_to_cpu_16(sky_parse_raw16(p));
 }
 
-static __rte_always_inline void
-sky_parse_meta_init(struct sky_meta *m, uint8_t dir, uint32_t frame_len)
-{
-	/* one whole-struct store: the compiler emits a few wide stores */
-	*m = (struct sky_meta){
-		.dir = dir,
-		.verdict = SKY_V_PASS,
-		.reason = SKY_DROP_NONE,
-		.pkt_len = frame_len,
-		.sub_idx = SKY_SUB_NONE,
-	};
-}
+/* 16-byte vector that may alias the metadata record */
+typedef uint64_t sky_parse_v16 __attribute__((vector_size(16), aligned(16), may_alias));
 
 /*
- * L4 header at off; the IP packet (or what of it is readable) ends at end.
- * l3 picks ICMP (4) or ICMPv6 (6).
+ * The fast path composes the record in registers and writes it with a few 16-byte
+ * stores (one store per field made the parse store-bound). SKY_PARSE_W places a field's
+ * value in the 64-bit word that holds it; the asserts pin the layout this relies on.
  */
-static __rte_always_inline void
-sky_parse_l4(const uint8_t *p, uint32_t off, uint32_t end, uint8_t proto, uint8_t l3,
-	     struct sky_meta *m)
-{
-	const uint8_t *h = p + off;
-	uint32_t need;
+#if RTE_BYTE_ORDER != RTE_LITTLE_ENDIAN
+#error "parse_inline.h composes struct sky_meta words for a little-endian CPU"
+#endif
+#define SKY_PARSE_W(field, val)                                                            \
+	((uint64_t)(val) << (8 * (offsetof(struct sky_meta, field) & 7)))
+#define SKY_PARSE_IN_WORD(field, w)                                                        \
+	_Static_assert(offsetof(struct sky_meta, field) / 8 == (w), "sky_meta: " #field)
+SKY_PARSE_IN_WORD(dir, 0);
+SKY_PARSE_IN_WORD(verdict, 0);
+SKY_PARSE_IN_WORD(reason, 0);
+SKY_PARSE_IN_WORD(l3, 0);
+SKY_PARSE_IN_WORD(proto, 0);
+SKY_PARSE_IN_WORD(dscp, 0);
+SKY_PARSE_IN_WORD(flags, 0);
+SKY_PARSE_IN_WORD(n_vlan, 0);
+SKY_PARSE_IN_WORD(outer_vid, 1);
+SKY_PARSE_IN_WORD(inner_vid, 1);
+SKY_PARSE_IN_WORD(l3_off, 1);
+SKY_PARSE_IN_WORD(l4_off, 1);
+SKY_PARSE_IN_WORD(sport, 2);
+SKY_PARSE_IN_WORD(dport, 2);
+SKY_PARSE_IN_WORD(icmp_type, 2);
+SKY_PARSE_IN_WORD(icmp_code, 2);
+SKY_PARSE_IN_WORD(ip_len, 2);
+SKY_PARSE_IN_WORD(pkt_len, 3);
+SKY_PARSE_IN_WORD(sub_idx, 3);
+_Static_assert(offsetof(struct sky_meta, sub_id) == 32 && offsetof(struct sky_meta, src) == 52 &&
+		       offsetof(struct sky_meta, dst) == 68 && sizeof(struct sky_meta) == 96,
+	       "sky_meta: the fast path's store pattern");
+_Static_assert(offsetof(struct sky_meta, sport) + 2 == offsetof(struct sky_meta, dport),
+	       "sky_meta: ports");
 
-	m->l4_off = (uint16_t)off;
-	switch (proto) {
-	case IPPROTO_TCP:
-		if (unlikely(off + 20 > end))
-			goto trunc;
-		need = (uint32_t)(h[12] >> 4) << 2;
-		if (unlikely(need < 20 || off + need > end))
-			goto trunc;
-		break;
-	case IPPROTO_UDP:
-		need = 8;
-		break;
-	case IPPROTO_SCTP:
-		need = 12;
-		break;
-	case IPPROTO_ICMP:
-		if (l3 != 4)
-			return;
-		goto icmp;
-	case IPPROTO_ICMPV6:
-		if (l3 != 6)
-			return;
-		goto icmp;
-	default:
-		return;
-	}
-	if (unlikely(off + need > end))
-		goto trunc;
-	m->sport = sky_parse_be16(h);
-	m->dport = sky_parse_be16(h + 2);
-	m->flags |= SKY_MF_PORTS;
-	return;
-icmp:
-	if (unlikely(off + 8 > end))
-		goto trunc;
-	m->icmp_type = h[0];
-	m->icmp_code = h[1];
-	m->flags |= SKY_MF_ICMP;
-	return;
-trunc:
-	sky_meta_drop(m, SKY_DROP_L4_TRUNC);
+static __rte_always_inline uint32_t
+sky_parse_raw32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
 }
 
 /*
- * Parse one frame. p holds cap readable bytes of a frame of frame_len bytes
- * (cap <= frame_len; smaller only for the linear window of a chained mbuf).
+ * Parse one frame. p holds cap readable bytes of a frame of frame_len bytes (cap <=
+ * frame_len; smaller only for the linear window of a chained mbuf); m is written whole.
+ *
+ * Fast path: 0-2 tags, IPv4 without options and not fragmented, or IPv6 without
+ * extension headers, carrying TCP or UDP with at least 20 bytes of IP payload. Anything
+ * else, and every malformed frame, is parsed again from the start by the complete
+ * parser, sky_parse_frame_slow(), which is also the reference the fuzzer holds the fast
+ * path to.
  */
 static __rte_always_inline void
 sky_parse_frame(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
 		struct sky_meta *m)
 {
-	const uint8_t *ip;
-	uint32_t off = 14, hl, len, end;
-	uint16_t et, frag;
-	uint8_t b0, nh;
+	sky_parse_v16 *v = (sky_parse_v16 *)m;
+	const sky_parse_v16 z = { 0, 0 };
+	const uint8_t *ip, *h;
+	uint32_t off = 14, len, end, l4, need, ports;
+	uint64_t w0 = dir, w1 = 0, w2;
+	uint16_t et;
+	uint8_t proto;
 
-	sky_parse_meta_init(m, dir, frame_len);
-	if (unlikely(cap < 14)) {
-		sky_meta_drop(m, SKY_DROP_ETH_TRUNC);
-		return;
-	}
+	/* the shortest frame the fast path takes: Ethernet, IPv4, 20 bytes of TCP/UDP; every
+	 * read up to the end of a tagged IPv4 header is then in bounds */
+	if (unlikely(cap < 14 + 20 + 20))
+		goto slow;
 	et = sky_parse_raw16(p + 12);
 	if (sky_parse_is_tag(et)) {
-		if (unlikely(cap < 18))
-			goto vlan_trunc;
-		m->outer_vid = sky_parse_be16(p + 14) & 0xfff;
-		m->n_vlan = 1;
+		w0 |= SKY_PARSE_W(n_vlan, 1);
+		w1 = SKY_PARSE_W(outer_vid, sky_parse_be16(p + 14) & 0xfff);
 		et = sky_parse_raw16(p + 16);
 		off = 18;
 		if (unlikely(sky_parse_is_tag(et))) {
-			if (unlikely(cap < 22))
-				goto vlan_trunc;
-			m->inner_vid = sky_parse_be16(p + 18) & 0xfff;
-			m->n_vlan = 2;
+			w0 += SKY_PARSE_W(n_vlan, 1);
+			w1 |= SKY_PARSE_W(inner_vid, sky_parse_be16(p + 18) & 0xfff);
 			et = sky_parse_raw16(p + 20);
 			off = 22;
-			if (unlikely(sky_parse_is_tag(et))) {
-				sky_meta_drop(m, SKY_DROP_VLAN_DEPTH);
-				return;
-			}
+			if (unlikely(sky_parse_is_tag(et)))
+				goto slow;
 		}
 	}
-	m->l3_off = (uint16_t)off;
+	w1 |= SKY_PARSE_W(l3_off, off);
 	ip = p + off;
 	if (likely(et == SKY_ET_IPV4)) {
-		m->l3 = 4;
-		if (unlikely(cap < off + 20)) {
-			sky_meta_drop(m, SKY_DROP_IP4_TRUNC);
-			return;
-		}
-		b0 = ip[0];
-		hl = 20;
-		if (unlikely(b0 != 0x45)) {
-			if (b0 >> 4 != 4) {
-				sky_meta_drop(m, SKY_DROP_IP4_VERSION);
-				return;
-			}
-			hl = (uint32_t)(b0 & 0xf) << 2;
-			if (hl < 20) {
-				sky_meta_drop(m, SKY_DROP_IP4_IHL);
-				return;
-			}
-			if (cap < off + hl) {
-				sky_meta_drop(m, SKY_DROP_IP4_TRUNC);
-				return;
-			}
-		}
+		if (unlikely(ip[0] != 0x45))
+			goto slow;
 		len = sky_parse_be16(ip + 2);
-		if (unlikely(len < hl || len > frame_len - off)) {
-			sky_meta_drop(m, SKY_DROP_IP4_TOTLEN);
-			return;
-		}
-		m->ip_len = (uint16_t)len;
-		m->dscp = ip[1] >> 2;
-		nh = ip[9];
-		m->proto = nh;
-		memcpy(m->src, ip + 12, 4);
-		memcpy(m->dst, ip + 16, 4);
-		end = off + len;
-		end = end < cap ? end : cap;
-		frag = sky_parse_raw16(ip + 6) & RTE_BE16(0x3fff);
-		if (unlikely(frag != 0)) {
-			if (frag & RTE_BE16(0x1fff)) {
-				m->flags = SKY_MF_FRAG; /* later fragment: no L4 header */
-				return;
-			}
-			m->flags = SKY_MF_FRAG | SKY_MF_FRAG_FIRST;
-		}
-		sky_parse_l4(p, off + hl, end, nh, 4, m);
-		return;
-	}
-	if (likely(et == SKY_ET_IPV6)) {
-		m->l3 = 6;
-		if (unlikely(cap < off + 40)) {
-			sky_meta_drop(m, SKY_DROP_IP6_TRUNC);
-			return;
-		}
-		b0 = ip[0];
-		if (unlikely(b0 >> 4 != 6)) {
-			sky_meta_drop(m, SKY_DROP_IP6_VERSION);
-			return;
-		}
+		/* fragments (MF or an offset) take the slow path; a total length below 40
+		 * fails the L4 test below */
+		if (unlikely(len > frame_len - off || (sky_parse_raw16(ip + 6) & RTE_BE16(0x3fff))))
+			goto slow;
+		proto = ip[9];
+		l4 = off + 20;
+		w0 |= SKY_PARSE_W(l3, 4) | SKY_PARSE_W(proto, proto) |
+		      SKY_PARSE_W(dscp, ip[1] >> 2);
+		v[3] = (sky_parse_v16){ (uint64_t)sky_parse_raw32(ip + 12) << 32, 0 };
+		v[4] = (sky_parse_v16){ (uint64_t)sky_parse_raw32(ip + 16) << 32, 0 };
+		v[5] = z;
+	} else if (likely(et == SKY_ET_IPV6)) {
+		if (unlikely(cap < off + 40 || (ip[0] >> 4) != 6))
+			goto slow;
 		len = 40 + (uint32_t)sky_parse_be16(ip + 4);
-		if (unlikely(len > frame_len - off)) {
-			sky_meta_drop(m, SKY_DROP_IP6_PAYLEN);
-			return;
-		}
-		m->ip_len = (uint16_t)(len > UINT16_MAX ? UINT16_MAX : len);
-		m->dscp = (uint8_t)(((b0 & 0xf) << 2) | (ip[1] >> 6));
+		if (unlikely(len > frame_len - off || len > UINT16_MAX))
+			goto slow;
+		proto = ip[6]; /* an extension header fails the TCP/UDP test below */
+		l4 = off + 40;
+		w0 |= SKY_PARSE_W(l3, 6) | SKY_PARSE_W(proto, proto) |
+		      SKY_PARSE_W(dscp, ((ip[0] & 0xf) << 2) | (ip[1] >> 6));
+		v[3] = z;
+		v[5] = z;
 		memcpy(m->src, ip + 8, 16);
 		memcpy(m->dst, ip + 24, 16);
-		end = off + len;
-		end = end < cap ? end : cap;
-		nh = ip[6];
-		off += 40;
-		if (unlikely(sky_parse_is_ip6_ext(nh))) {
-			if (sky_parse_ip6_ext(p, &off, end, &nh, m) != 0)
-				return;
-		}
-		m->proto = nh;
-		sky_parse_l4(p, off, end, nh, 6, m);
-		return;
+	} else {
+		goto slow;
 	}
-	return; /* not IP: l3 = 0, passed untouched */
-vlan_trunc:
-	sky_meta_drop(m, SKY_DROP_VLAN_TRUNC);
+	end = off + len;
+	end = end < cap ? end : cap;
+	/* TCP and UDP without a branch between them: both have the ports first; TCP's
+	 * data offset must be sane, UDP needs 8 bytes (20 asked of both here) */
+	if (unlikely((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || l4 + 20 > end))
+		goto slow;
+	h = p + l4;
+	need = proto == IPPROTO_TCP ? (uint32_t)(h[12] >> 4) << 2 : 20;
+	if (unlikely(need < 20 || l4 + need > end))
+		goto slow;
+	ports = rte_be_to_cpu_32(sky_parse_raw32(h)); /* sport << 16 | dport */
+	w0 |= SKY_PARSE_W(flags, SKY_MF_PORTS);
+	w1 |= SKY_PARSE_W(l4_off, l4);
+	w2 = SKY_PARSE_W(sport, ports >> 16) | SKY_PARSE_W(dport, ports & 0xffff) |
+	     SKY_PARSE_W(ip_len, len);
+	v[0] = (sky_parse_v16){ w0, w1 };
+	v[1] = (sky_parse_v16){ w2, SKY_PARSE_W(pkt_len, frame_len) |
+					    SKY_PARSE_W(sub_idx, SKY_SUB_NONE) };
+	v[2] = z;
+	return;
+slow:
+	sky_parse_frame_slow(p, cap, frame_len, dir, m);
 }
 
 /** Parse one mbuf into m (data path). */
@@ -279,11 +229,12 @@ sky_parse_burst(struct rte_mbuf **pkts, struct sky_meta *meta, uint16_t n, uint8
 
 	for (i = 0; i < n && i < SKY_PARSE_PREFETCH; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-	for (i = 0; i < n; i++) {
-		if (i + SKY_PARSE_PREFETCH < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + SKY_PARSE_PREFETCH], void *));
+	for (i = 0; i + SKY_PARSE_PREFETCH < n; i++) {
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + SKY_PARSE_PREFETCH], void *));
 		sky_parse_mbuf(pkts[i], &meta[i], dir);
 	}
+	for (; i < n; i++)
+		sky_parse_mbuf(pkts[i], &meta[i], dir);
 }
 
 #endif /* SKYGATE_PARSE_INLINE_H */
