@@ -383,14 +383,18 @@ pad(FILE *o, size_t n)
 
 static void render(FILE *o, const json_t *v, int indent);
 
-/* An array of objects: one row each, columns = union of keys in first-seen order. */
+/*
+ * An array of objects: one row each, columns = union of keys in first-seen order, numbers
+ * right-aligned. Values that do not fit a cell (objects, arrays of objects) are left out of
+ * the table and printed under it, one section per row, headed by the row's first cell.
+ */
 static void
 render_table(FILE *o, const json_t *rows, int indent)
 {
 	const char **cols = NULL;
 	size_t *width = NULL;
-	int *numeric = NULL;
-	size_t n_cols = 0, r, c, n_rows = json_array_size(rows);
+	int *numeric = NULL, *nested = NULL;
+	size_t n_cols = 0, r, c, n_rows = json_array_size(rows), first = (size_t)-1, last = 0;
 	const json_t *row, *v;
 	const char *key;
 	char ***cells = NULL;
@@ -400,18 +404,29 @@ render_table(FILE *o, const json_t *rows, int indent)
 			for (c = 0; c < n_cols; c++)
 				if (strcmp(cols[c], key) == 0)
 					break;
-			if (c < n_cols)
-				continue;
-			cols = realloc(cols, sizeof(*cols) * (n_cols + 1));
-			width = realloc(width, sizeof(*width) * (n_cols + 1));
-			numeric = realloc(numeric, sizeof(*numeric) * (n_cols + 1));
-			if (cols == NULL || width == NULL || numeric == NULL)
-				abort();
-			cols[n_cols] = key;
-			width[n_cols] = text_width(key);
-			numeric[n_cols] = 1;
-			n_cols++;
+			if (c == n_cols) {
+				cols = realloc(cols, sizeof(*cols) * (n_cols + 1));
+				width = realloc(width, sizeof(*width) * (n_cols + 1));
+				numeric = realloc(numeric, sizeof(*numeric) * (n_cols + 1));
+				nested = realloc(nested, sizeof(*nested) * (n_cols + 1));
+				if (cols == NULL || width == NULL || numeric == NULL || nested == NULL)
+					abort();
+				cols[n_cols] = key;
+				width[n_cols] = text_width(key);
+				numeric[n_cols] = 1;
+				nested[n_cols] = 0;
+				n_cols++;
+			}
+			if (!is_inline(v))
+				nested[c] = 1;
 		}
+	}
+	for (c = 0; c < n_cols; c++) {
+		if (nested[c])
+			continue;
+		if (first == (size_t)-1)
+			first = c;
+		last = c;
 	}
 	cells = calloc(n_rows ? n_rows : 1, sizeof(*cells));
 	if (cells == NULL)
@@ -421,6 +436,8 @@ render_table(FILE *o, const json_t *rows, int indent)
 		if (cells[r] == NULL)
 			abort();
 		for (c = 0; c < n_cols; c++) {
+			if (nested[c])
+				continue;
 			v = json_object_get(row, cols[c]);
 			cells[r][c] = v ? fmt_value(v) : strdup("-");
 			if (cells[r][c] == NULL)
@@ -431,41 +448,108 @@ render_table(FILE *o, const json_t *rows, int indent)
 				width[c] = text_width(cells[r][c]);
 		}
 	}
-	pad(o, (size_t)indent);
-	for (c = 0; c < n_cols; c++) {
-		size_t w = text_width(cols[c]);
-
-		if (c > 0)
-			fputs("  ", o);
-		if (numeric[c])
-			pad(o, width[c] - w);
-		for (const char *p = cols[c]; *p; p++)
-			fputc(toupper((unsigned char)*p), o);
-		if (!numeric[c] && c + 1 < n_cols)
-			pad(o, width[c] - w);
-	}
-	fputc('\n', o);
-	for (r = 0; r < n_rows; r++) {
+	if (first != (size_t)-1) {
 		pad(o, (size_t)indent);
-		for (c = 0; c < n_cols; c++) {
-			size_t w = text_width(cells[r][c]);
+		for (c = first; c <= last; c++) {
+			size_t w = text_width(cols[c]);
 
-			if (c > 0)
+			if (nested[c])
+				continue;
+			if (c > first)
 				fputs("  ", o);
 			if (numeric[c])
 				pad(o, width[c] - w);
-			put_clean(o, cells[r][c]);
-			if (!numeric[c] && c + 1 < n_cols)
+			for (const char *p = cols[c]; *p; p++)
+				fputc(toupper((unsigned char)*p), o);
+			if (!numeric[c] && c < last)
 				pad(o, width[c] - w);
-			free(cells[r][c]);
 		}
 		fputc('\n', o);
+		for (r = 0; r < n_rows; r++) {
+			pad(o, (size_t)indent);
+			for (c = first; c <= last; c++) {
+				size_t w;
+
+				if (nested[c])
+					continue;
+				w = text_width(cells[r][c]);
+				if (c > first)
+					fputs("  ", o);
+				if (numeric[c])
+					pad(o, width[c] - w);
+				put_clean(o, cells[r][c]);
+				if (!numeric[c] && c < last)
+					pad(o, width[c] - w);
+			}
+			fputc('\n', o);
+		}
+	}
+	/* the values that did not fit, under the table */
+	json_array_foreach(rows, r, row) {
+		for (c = 0; c < n_cols; c++) {
+			if (!nested[c])
+				continue;
+			v = json_object_get(row, cols[c]);
+			if (v == NULL || is_inline(v))
+				continue;
+			fputc('\n', o);
+			pad(o, (size_t)indent);
+			if (first != (size_t)-1) {
+				put_clean(o, cells[r][first]);
+				fputc(' ', o);
+			} else {
+				fprintf(o, "#%zu ", r);
+			}
+			put_clean(o, cols[c]);
+			fputs(":\n", o);
+			render(o, v, indent + 2);
+		}
+	}
+	for (r = 0; r < n_rows; r++) {
+		for (c = 0; c < n_cols; c++)
+			free(cells[r][c]);
 		free(cells[r]);
 	}
 	free(cells);
 	free(cols);
 	free(width);
 	free(numeric);
+	free(nested);
+}
+
+/*
+ * {"realtime": {"packets": 1, "bytes": 2}, "bulk": {...}}: records by name. Rendered as a
+ * table whose first column is the name.
+ */
+static json_t *
+records_by_name(const json_t *obj)
+{
+	const char *key, *k2;
+	const json_t *v, *f;
+	json_t *rows;
+	const char *col = "name";
+
+	if (!json_is_object(obj) || json_object_size(obj) < 2)
+		return NULL;
+	json_object_foreach((json_t *)obj, key, v) {
+		if (!json_is_object(v) || json_object_size(v) == 0)
+			return NULL;
+		json_object_foreach((json_t *)v, k2, f) {
+			if (!is_inline(f))
+				return NULL;
+			if (strcmp(k2, "name") == 0)
+				col = "key";
+		}
+	}
+	rows = json_array();
+	json_object_foreach((json_t *)obj, key, v) {
+		json_t *row = json_object();
+
+		json_object_set_new(row, col, json_string(key));
+		json_object_update(row, (json_t *)v);
+		json_array_append_new(rows, row);
+	}
+	return rows;
 }
 
 static int
@@ -528,7 +612,13 @@ render(FILE *o, const json_t *v, int indent)
 	const json_t *e;
 
 	if (json_is_object(v)) {
-		render_object(o, v, indent);
+		json_t *rows = records_by_name(v);
+
+		if (rows != NULL)
+			render_table(o, rows, indent);
+		else
+			render_object(o, v, indent);
+		json_decref(rows);
 	} else if (json_is_array(v)) {
 		if (all_objects(v)) {
 			render_table(o, v, indent);

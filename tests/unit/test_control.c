@@ -163,6 +163,17 @@ cmd_obj(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 }
 
 static int
+cmd_nested(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_pack("[{s:s, s:i, s:{s:{s:i, s:i}, s:{s:i, s:i}}},"
+			    " {s:s, s:i, s:{s:{s:i, s:i}, s:{s:i, s:i}}, s:[]}]",
+			    "name", "sat0", "rx", 1, "classes", "rt", "p", 1, "b", 2, "bulk", "p",
+			    3, "b", 4, "name", "net0", "rx", 22, "classes", "rt", "p", 5, "b", 6,
+			    "bulk", "p", 7, "b", 8, "drops");
+	return 0;
+}
+
+static int
 cmd_big(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
 	size_t n = 3u << 20;
@@ -221,6 +232,7 @@ static const struct {
 	{ "array", "", 0, cmd_array, NULL },
 	{ "obj", "", 0, cmd_obj, NULL },
 	{ "big", "", 0, cmd_big, NULL },
+	{ "nested", "", 0, cmd_nested, NULL },
 	{ "sleep", "", 0, cmd_sleep, NULL },
 };
 
@@ -1591,6 +1603,19 @@ test_skygatectl(void **state)
 				 "  long_key  v\n"
 				 "\n"
 				 "list   x, y\n" },
+			{ "nested", "NAME  RX  DROPS\n"
+				    "sat0   1  -\n"
+				    "net0  22  -\n"
+				    "\n"
+				    "sat0 classes:\n"
+				    "  NAME  P  B\n"
+				    "  rt    1  2\n"
+				    "  bulk  3  4\n"
+				    "\n"
+				    "net0 classes:\n"
+				    "  NAME  P  B\n"
+				    "  rt    5  6\n"
+				    "  bulk  7  8\n" },
 			{ "array", "NAME         RATE  UP\n"
 				   "beam1  1000000000  -\n"
 				   "b2              5  true\n" },
