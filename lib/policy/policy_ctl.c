@@ -27,7 +27,7 @@
 
 #define SHOW_MAX_ENTRIES 10000
 
-static struct sky_policy *tel_policy; /* the registered instance, for telemetry */
+static struct sky_policy *tel_policy; /* the registered instance: telemetry, metrics */
 
 struct sky_pmap *
 policy_map_find(struct sky_policy *p, const char *name)
@@ -407,11 +407,13 @@ tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 static void
 metrics(void *arg, FILE *out)
 {
-	struct sky_policy *p = arg;
+	struct sky_policy *p = tel_policy;
 	struct sky_policy_stats st;
 	struct blk_ent e[BLK_SIZE];
 	unsigned int n = 0;
 
+	if (p == NULL)
+		return;
 	policy_stats_total(p, &st);
 	fprintf(out, "# HELP skygate_policy_loaded Whether a policy program is loaded.\n"
 		     "# TYPE skygate_policy_loaded gauge\n"
@@ -500,7 +502,8 @@ policy_register_ctl(struct sky_policy *p)
 			return rc;
 	}
 	tel_policy = p;
-	/* telemetry commands cannot be removed: registered once per process */
+	/* telemetry endpoints and metric writers cannot be removed: registered once per
+	 * process, they report the registered instance (none after its destroy) */
 	static bool tel_done;
 
 	if (!tel_done) {
@@ -508,11 +511,11 @@ policy_register_ctl(struct sky_policy *p)
 					   "Policy program and verdict counters");
 		rte_telemetry_register_cmd("/skygate/policy/blocked", tel_blocked_cb,
 					   "Packets blocked by the policy per country pair");
+		rc = sky_metrics_register("policy", metrics, NULL);
+		if (rc != 0 && rc != -EEXIST)
+			return rc;
 		tel_done = true;
 	}
-	rc = sky_metrics_register("policy", metrics, p);
-	if (rc != 0)
-		return rc;
 	p->registered = true;
 	return 0;
 }

@@ -489,6 +489,30 @@ test_sample_country_matrix(void **state)
 			   c, RTE_DIM(c));
 }
 
+/* safe corpus programs: accepted, and right */
+static void
+test_safe_array(void **state)
+{
+	char path[2048], err[256];
+	struct sky_policy *p;
+	static const struct vcase c[] = {
+		{{.dscp = 46}, W_CLASS, 0},
+		{{.dscp = 10}, W_CLASS, 2},
+		{{.dscp = 0}, W_PASS},
+		{{.dscp = 63}, W_PASS},
+	};
+
+	corpus(path, sizeof(path), "safe_array");
+	p = policy_obj(path, "  maps: {dscp_class: {46: 1, 10: 3}}\n");
+	run_cases(p, "safe_array", c, RTE_DIM(c));
+	/* an array has max_entries elements */
+	assert_int_equal(sky_policy_map_update(p, "dscp_class", "64", "1", err, sizeof(err)),
+			 -ERANGE);
+	assert_int_equal(sky_policy_map_delete(p, "dscp_class", "46", err, sizeof(err)), 0);
+	run_cases(p, "safe_array", &(struct vcase){{.dscp = 46}, W_PASS}, 1);
+	sky_policy_destroy(p);
+}
+
 /* ------------------------------------------------------------------ maps */
 
 static void
@@ -625,6 +649,16 @@ test_commands(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
 			    "42");
 	json_decref(r);
+	/* a hash map with 4-byte keys (rte_hash): delete frees the slot for another key */
+	json_decref(ctl(1, "map", "delete", "suspended", "42", NULL));
+	json_decref(ctl(0, "map", "delete", "suspended", "42", NULL));
+	json_decref(ctl(1, "map", "update", "suspended", "43", "1"));
+	r = ctl(1, "map", "show", "suspended", NULL, NULL);
+	items = json_object_get(json_object_get(r, "result"), "items");
+	assert_int_equal(json_array_size(items), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			    "43");
+	json_decref(r);
 	json_decref(ctl(1, "map", "delete", "garden_v4", "10.0.0.0/8", NULL));
 	json_decref(ctl(0, "map", "delete", "garden_v4", "10.0.0.0/8", NULL));
 	r = ctl(1, "map", "list", NULL, NULL, NULL);
@@ -666,6 +700,59 @@ test_commands(void **state)
 
 	sky_ctl_unregister_all();
 	sky_policy_destroy(p);
+}
+
+/* `policy load` keeps a copy in the state directory, journals it, and a restart replays it */
+static void
+test_journal_replay(void **state)
+{
+	char path[2048], dir[] = "/tmp/sky_policy_test_XXXXXX", err[512], copy[4096];
+	struct sky_policy *p;
+	json_t *r;
+	const char *file;
+	static const struct vcase c[] = {
+		{{.sub_cc = "DE", .remote_cc = "KP"}, W_DROP},
+		{{.sub_cc = "DE", .remote_cc = "FR"}, W_PASS},
+		{{.sub_cc = "RU", .remote_cc = "FR"}, W_PASS}, /* deleted again */
+	};
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(sky_ctl_journal_open(dir, err, sizeof(err)), 0);
+	sample(path, sizeof(path), "country_block");
+	p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
+	assert_non_null(p);
+	assert_int_equal(sky_policy_register(p), 0);
+	r = ctl(1, "policy", "load", path, NULL, NULL);
+	file = json_string_value(json_object_get(json_object_get(r, "result"), "file"));
+	assert_non_null(strstr(file, dir));
+	snprintf(copy, sizeof(copy), "%s", file);
+	json_decref(r);
+	assert_int_equal(access(copy, R_OK), 0);
+	json_decref(ctl(1, "map", "update", "blocked_remote_countries", "KP", "1"));
+	json_decref(ctl(1, "map", "update", "blocked_terminal_countries", "RU", "1"));
+	json_decref(ctl(1, "map", "delete", "blocked_terminal_countries", "RU", NULL));
+	json_decref(ctl(0, "map", "delete", "blocked_terminal_countries", "RU", NULL));
+	sky_ctl_journal_close();
+	sky_ctl_unregister_all();
+	sky_policy_destroy(p);
+
+	/* "restart": nothing loaded until the journal is replayed */
+	p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
+	assert_int_equal(sky_policy_register(p), 0);
+	assert_int_equal(sky_ctl_journal_open(dir, err, sizeof(err)), 0);
+	assert_int_equal(sky_ctl_journal_replay(err, sizeof(err)), 4);
+	assert_non_null(p->prog);
+	assert_string_equal(p->prog->path, copy);
+	run_cases(p, "replayed", c, RTE_DIM(c));
+	sky_ctl_journal_close();
+	sky_ctl_unregister_all();
+	sky_policy_destroy(p);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
 }
 
 /* maps of the same name and spec keep their entries across a swap */
@@ -870,6 +957,21 @@ test_blocked_counters(void **state)
 		}
 	}
 	assert_int_equal(found, 2);
+	/* and in Prometheus text */
+	assert_int_equal(sky_policy_register(p), 0);
+	{
+		size_t len;
+		char *txt = sky_metrics_render(&len);
+
+		assert_non_null(txt);
+		assert_non_null(strstr(txt, "skygate_policy_blocked_packets_total{sub_country=\"DE\","
+					    "remote_country=\"KP\",direction=\"down\"} 3\n"));
+		assert_non_null(strstr(txt, "skygate_policy_blocked_bytes_total{sub_country=\"DE\","
+					    "remote_country=\"KP\",direction=\"up\"} 100\n"));
+		assert_non_null(strstr(txt, "skygate_policy_verdicts_total{verdict=\"drop\"} 4\n"));
+		free(txt);
+	}
+	sky_ctl_unregister_all();
 	sky_policy_destroy(p);
 }
 
@@ -947,11 +1049,13 @@ main(void)
 		cmocka_unit_test(test_refused_swap_keeps_program),
 		cmocka_unit_test(test_checker_hand_written),
 		cmocka_unit_test(test_map_update_errors),
+		cmocka_unit_test(test_safe_array),
 		cmocka_unit_test(test_sample_country_block),
 		cmocka_unit_test(test_sample_remote_country_block),
 		cmocka_unit_test(test_sample_walled_garden),
 		cmocka_unit_test(test_sample_country_matrix),
 		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_journal_replay),
 		cmocka_unit_test(test_swap_keeps_maps),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_verdict_kinds),
