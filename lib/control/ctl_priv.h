@@ -19,6 +19,8 @@
 	X(replay_failed, counter, "Journal records whose command failed on replay")       \
 	X(clients_accepted, counter, "Control socket connections accepted")               \
 	X(clients_refused, counter, "Control socket connections refused (limit)")         \
+	X(journal_compactions, counter, "Journal compactions (rewrites without superseded records)") \
+	X(journal_superseded, counter, "Journal records dropped by compaction as superseded") \
 	X(journal_dropped, counter, "Torn or corrupt journal tails dropped at replay")    \
 	X(http_requests, counter, "HTTP requests served by the metrics listener")
 
@@ -35,6 +37,10 @@ extern unsigned int sky_ctl_clients_now;
 /* Journal one record (argv JSON); 0 or -errno. Not open: returns -ENOTCONN. */
 int sky_ctl_journal_append(int argc, char *const *argv, uid_t uid);
 int sky_ctl_journal_is_open(void);
+/* The compaction rule of the command argv names: 0, or -ENOENT when it has none. */
+int sky_ctl_rule_of(int argc, char **argv, const char **group, int *nkey, int *n_words);
+/* Does any registered command have a compaction rule? */
+int sky_ctl_have_rules(void);
 /* Built-in command `journal show [N]`. */
 int sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call,
 			 json_t **result);

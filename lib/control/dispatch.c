@@ -30,6 +30,8 @@ struct command {
 	void *arg;
 	struct extender *ext;
 	unsigned int n_ext;
+	char *group;     /* journal compaction rule (sky_ctl_journal_rule), or NULL */
+	int nkey;
 };
 
 static struct command **cmds;
@@ -40,6 +42,8 @@ uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
 
 static int builtin_help(void *arg, int argc, char **argv, struct sky_ctl_call *call,
 			json_t **result);
+static int builtin_compact(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			   json_t **result);
 static int builtin_metrics(void *arg, int argc, char **argv, struct sky_ctl_call *call,
 			   json_t **result);
 
@@ -53,6 +57,7 @@ command_free(struct command *c)
 	free(c->help);
 	free(c->words);
 	free(c->ext);
+	free(c->group);
 	free(c);
 }
 
@@ -144,6 +149,10 @@ ensure_builtins(void)
 	if (rc == 0)
 		rc = do_register("metrics", "", "Prometheus text exposition of every counter",
 				 0, builtin_metrics, NULL);
+	if (rc == 0)
+		rc = do_register("journal compact", "",
+				 "rewrite the journal without changes that later ones superseded", 0,
+				 builtin_compact, NULL);
 	if (rc == 0)
 		rc = do_register("journal show", "[N]",
 				 "the last N (default 20, 0 = all) changes replayed at restart", 0,
@@ -527,5 +536,69 @@ builtin_metrics(void *arg, int argc, char **argv, struct sky_ctl_call *call, jso
 		return sky_ctl_fail(call, "cannot encode the metrics text (not UTF-8?)");
 	}
 	free(text);
+	return 0;
+}
+
+int
+sky_ctl_journal_rule(const char *cmd, const char *group, int nkey)
+{
+	struct command *c;
+	char *g;
+
+	if (cmd == NULL || group == NULL || group[0] == '\0' || nkey > SKY_CTL_MAX_ARGS)
+		return -EINVAL;
+	c = find_exact(cmd);
+	if (c == NULL)
+		return -ENOENT;
+	g = strdup(group);
+	if (g == NULL)
+		return -ENOMEM;
+	free(c->group);
+	c->group = g;
+	c->nkey = nkey < 0 ? -1 : nkey;
+	return 0;
+}
+
+int
+sky_ctl_have_rules(void)
+{
+	for (unsigned int i = 0; i < n_cmds; i++)
+		if (cmds[i]->group != NULL)
+			return 1;
+	return 0;
+}
+
+int
+sky_ctl_rule_of(int argc, char **argv, const char **group, int *nkey, int *n_words)
+{
+	struct command *c = argc > 0 ? match(argc, argv) : NULL;
+
+	if (c == NULL || c->group == NULL)
+		return -ENOENT;
+	*group = c->group;
+	*nkey = c->nkey;
+	*n_words = c->n_words;
+	return 0;
+}
+
+static int
+builtin_compact(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	char err[512];
+	long before = sky_ctl_journal_size();
+	int n;
+
+	if (argc > 0)
+		return sky_ctl_fail(call, "unexpected argument '%s' (usage: journal compact)",
+				    argv[0]);
+	if (!sky_ctl_journal_is_open())
+		return sky_ctl_fail(call, "no journal (the configuration sets no state.dir)");
+	n = sky_ctl_journal_compact(err, sizeof(err));
+	if (n < 0)
+		return sky_ctl_fail(call, "%s", err);
+	sky_audit(call->uid, "journal compact: %d records dropped, %ld -> %ld bytes", n, before,
+		  sky_ctl_journal_size());
+	*result = json_pack("{s:i, s:I, s:I}", "dropped_records", n, "bytes_before",
+			    (json_int_t)before, "bytes_after", (json_int_t)sky_ctl_journal_size());
 	return 0;
 }

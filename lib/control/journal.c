@@ -35,6 +35,11 @@ static char *state_dir;
 static char *journal_path;
 static int journal_fd = -1;
 static long journal_size = -1; /* bytes of intact records */
+static long compacted_size;    /* journal_size after the last compaction (or open) */
+static int journal_broken;     /* compaction renamed but could not reopen: appends fail */
+
+#define COMPACT_MIN (1L << 20) /* appends compact once the journal passes this ... */
+#define COMPACT_GROWTH 2       /* ... and has grown this many times since the last one */
 
 int
 sky_ctl_mkdirs(const char *path, mode_t mode)
@@ -131,6 +136,7 @@ sky_ctl_journal_open(const char *dir, char *err, size_t errlen)
 	journal_path = path;
 	state_dir = sdir;
 	journal_size = (long)st.st_size;
+	compacted_size = journal_size;
 	return 0;
 fail:
 	if (fd >= 0)
@@ -151,6 +157,7 @@ sky_ctl_journal_close(void)
 	journal_path = NULL;
 	state_dir = NULL;
 	journal_size = -1;
+	journal_broken = 0;
 }
 
 const char *
@@ -162,7 +169,7 @@ sky_ctl_state_dir(void)
 int
 sky_ctl_journal_is_open(void)
 {
-	return journal_fd >= 0;
+	return journal_fd >= 0 || journal_broken;
 }
 
 long
@@ -200,7 +207,7 @@ sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
 	int n, rc;
 
 	if (journal_fd < 0)
-		return -ENOTCONN;
+		return journal_broken ? -EIO : -ENOTCONN;
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	a = json_array();
@@ -235,6 +242,15 @@ sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
 				strerror(errno));
 	} else {
 		journal_size += n;
+		if (journal_size > COMPACT_MIN && journal_size > COMPACT_GROWTH * compacted_size &&
+		    sky_ctl_have_rules()) {
+			char err[512];
+
+			if (sky_ctl_journal_compact(err, sizeof(err)) < 0)
+				SKY_LOG(WARNING, "%s", err);
+			/* not again before the journal has grown as much once more */
+			compacted_size = journal_size;
+		}
 	}
 out:
 	if (rc == 0)
@@ -470,7 +486,289 @@ sky_ctl_journal_replay(char *err, size_t errlen)
 	}
 	journal_size = (long)len;
 	free(buf);
+	if (rec > 0 && sky_ctl_have_rules()) {
+		int dropped = sky_ctl_journal_compact(err, errlen);
+
+		if (dropped < 0)
+			SKY_LOG(WARNING, "%s", err); /* the journal stays as it was: still good */
+		else if (dropped > 0)
+			SKY_LOG(INFO, "journal %s: compacted, %d superseded records dropped",
+				journal_path, dropped);
+	}
 	return n;
+}
+
+/* --- compaction --- */
+
+/* A set of strings (open addressing), for the supersede keys seen so far. */
+struct strset {
+	char **slot;
+	size_t cap, n;
+};
+
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* 1 found, 0 not found (added if add), -ENOMEM */
+static int
+strset_probe(struct strset *set, const char *key, int add)
+{
+	size_t i;
+
+	if (add && (set->n + 1) * 2 > set->cap) {
+		struct strset big = { .cap = set->cap ? set->cap * 2 : 256 };
+
+		big.slot = calloc(big.cap, sizeof(char *));
+		if (big.slot == NULL)
+			return -ENOMEM;
+		for (size_t k = 0; k < set->cap; k++) {
+			if (set->slot[k] == NULL)
+				continue;
+			for (i = str_hash(set->slot[k]) & (big.cap - 1); big.slot[i] != NULL;
+			     i = (i + 1) & (big.cap - 1))
+				;
+			big.slot[i] = set->slot[k];
+		}
+		free(set->slot);
+		big.n = set->n;
+		*set = big;
+	}
+	if (set->cap == 0)
+		return 0;
+	for (i = str_hash(key) & (set->cap - 1); set->slot[i] != NULL; i = (i + 1) & (set->cap - 1))
+		if (strcmp(set->slot[i], key) == 0)
+			return 1;
+	if (add) {
+		set->slot[i] = strdup(key);
+		if (set->slot[i] == NULL)
+			return -ENOMEM;
+		set->n++;
+	}
+	return 0;
+}
+
+static void
+strset_free(struct strset *set)
+{
+	for (size_t i = 0; i < set->cap; i++)
+		free(set->slot[i]);
+	free(set->slot);
+}
+
+/* "group\x1e" + n + "\x1e" + the first n args separated by \x1f */
+static char *
+rule_key(const char *group, int n, char **args)
+{
+	char *k = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&k, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f, "%s\x1e%d\x1e", group, n);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s\x1f", args[i]);
+	if (fclose(f) != 0) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+struct rec {
+	size_t off, end;
+	int keep;
+};
+
+/*
+ * Walk the records newest first. A record is superseded when a later record's rule
+ * covers it: same group, and (nkey 0) anything or (nkey n) the same first n arguments.
+ * Rules seen are kept as keys "group|n|args"; a record probes each n used in its group.
+ */
+static int
+mark_superseded(const char *buf, struct rec *recs, int n_recs, int *dropped)
+{
+	struct strset seen = { 0 };
+	struct {
+		char *group;
+		int n;
+	} used[64];
+	int n_used = 0, rc = 0;
+
+	*dropped = 0;
+	for (int r = n_recs - 1; r >= 0 && rc == 0; r--) {
+		const char *why, *group;
+		json_t *doc = NULL, *a, *w;
+		char *argv[SKY_CTL_MAX_ARGS];
+		size_t end, i;
+		int argc, nkey, n_words;
+
+		recs[r].keep = 1;
+		if (parse_record(buf, recs[r].end, recs[r].off, &end, &doc, &why) != 1)
+			continue; /* cannot happen: checked when the offsets were taken */
+		a = json_object_get(doc, "argv");
+		json_array_foreach(a, i, w)
+			argv[i] = (char *)json_string_value(w);
+		argc = (int)json_array_size(a);
+		if (sky_ctl_rule_of(argc, argv, &group, &nkey, &n_words) != 0) {
+			json_decref(doc);
+			continue;
+		}
+		/* covered by a later record's rule? */
+		for (int u = 0; u < n_used && recs[r].keep; u++) {
+			char *k;
+
+			if (strcmp(used[u].group, group) != 0 || used[u].n > argc - n_words)
+				continue;
+			k = rule_key(group, used[u].n, argv + n_words);
+			if (k == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (strset_probe(&seen, k, 0) == 1) {
+				recs[r].keep = 0;
+				(*dropped)++;
+			}
+			free(k);
+		}
+		/* its own rule covers the older ones (even when it is itself superseded) */
+		if (rc == 0 && nkey >= 0 && nkey <= argc - n_words) {
+			char *k = rule_key(group, nkey, argv + n_words);
+			int u;
+
+			for (u = 0; u < n_used; u++)
+				if (used[u].n == nkey && strcmp(used[u].group, group) == 0)
+					break;
+			if (u == n_used && n_used < (int)(sizeof(used) / sizeof(used[0]))) {
+				used[n_used].group = strdup(group);
+				used[n_used].n = nkey;
+				if (used[n_used].group != NULL)
+					n_used++;
+			}
+			if (k == NULL || strset_probe(&seen, k, 1) < 0)
+				rc = -ENOMEM;
+			free(k);
+		}
+		json_decref(doc);
+	}
+	for (int u = 0; u < n_used; u++)
+		free(used[u].group);
+	strset_free(&seen);
+	return rc;
+}
+
+int
+sky_ctl_journal_compact(char *err, size_t errlen)
+{
+	char *buf = NULL, *tmp = NULL;
+	struct rec *recs = NULL;
+	size_t len, off = 0, next, out_len = 0;
+	int n_recs = 0, cap = 0, dropped = 0, fd = -1, nfd, rc = -1;
+
+	if (journal_fd < 0) {
+		snprintf(err, errlen, "journal: not open");
+		return -1;
+	}
+	if (read_file(journal_path, &buf, &len, err, errlen) != 0)
+		return -1;
+	if (journal_size >= 0 && (size_t)journal_size < len)
+		len = (size_t)journal_size;
+	while (off < len) {
+		const char *why;
+		json_t *doc = NULL;
+
+		if (parse_record(buf, len, off, &next, &doc, &why) != 1)
+			break;
+		json_decref(doc);
+		if (n_recs == cap) {
+			struct rec *r = realloc(recs, sizeof(*r) * (cap ? cap * 2 : 1024));
+
+			if (r == NULL)
+				goto nomem;
+			recs = r;
+			cap = cap ? cap * 2 : 1024;
+		}
+		recs[n_recs].off = off;
+		recs[n_recs].end = next;
+		n_recs++;
+		off = next;
+	}
+	if (mark_superseded(buf, recs, n_recs, &dropped) != 0)
+		goto nomem;
+	if (dropped == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (asprintf(&tmp, "%s.compact", journal_path) < 0) {
+		tmp = NULL;
+		goto nomem;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "journal compact: cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	for (int r = 0; r < n_recs; r++) {
+		if (!recs[r].keep)
+			continue;
+		if (write_all(fd, buf + recs[r].off, recs[r].end - recs[r].off) != 0) {
+			snprintf(err, errlen, "journal compact: cannot write %s: %s", tmp,
+				 strerror(errno));
+			goto out;
+		}
+		out_len += recs[r].end - recs[r].off;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		snprintf(err, errlen, "journal compact: cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	/* records appended after our read would be lost by the rename: there are none,
+	 * everything here runs on the one control thread */
+	if (rename(tmp, journal_path) != 0) {
+		snprintf(err, errlen, "journal compact: cannot rename %s: %s", tmp,
+			 strerror(errno));
+		goto out;
+	}
+	fsync_dir(state_dir);
+	nfd = open(journal_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (nfd < 0) {
+		/* the new journal is in place but cannot be appended to: stop journaling
+		 * loudly rather than append to the unlinked old file */
+		snprintf(err, errlen, "journal compact: cannot reopen %s: %s", journal_path,
+			 strerror(errno));
+		close(journal_fd);
+		journal_fd = -1;
+		journal_broken = 1;
+		goto out;
+	}
+	close(journal_fd);
+	journal_fd = nfd;
+	journal_size = (long)out_len;
+	compacted_size = journal_size;
+	sky_ctl_counters[SKY_CTL_C_journal_compactions]++;
+	sky_ctl_counters[SKY_CTL_C_journal_superseded] += (uint64_t)dropped;
+	rc = dropped;
+	goto out;
+nomem:
+	snprintf(err, errlen, "journal compact: out of memory");
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL && rc < 0)
+		unlink(tmp);
+	free(tmp);
+	free(recs);
+	free(buf);
+	return rc;
 }
 
 /* `journal show [N]`: the last N (default 20, 0 = all) intact records, oldest first. */

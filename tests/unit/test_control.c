@@ -119,6 +119,15 @@ cmd_kv_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	return 0;
 }
 
+static int
+cmd_kv_reset(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	n_kv = 0;
+	if (n_kv_log < 64)
+		snprintf(kv_log[n_kv_log++], sizeof(kv_log[0]), "reset");
+	return 0;
+}
+
 /* "file load PATH": pretends to copy PATH into the state dir and journals the copy */
 static int
 cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
@@ -227,6 +236,7 @@ static const struct {
 	{ "silent", "", 0, cmd_silent, NULL },
 	{ "errno", "", 0, cmd_errno, NULL },
 	{ "kv set", "KEY VALUE", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL },
+	{ "kv reset", "", SKY_CTL_F_JOURNAL, cmd_kv_reset, NULL },
 	{ "file load", "PATH", SKY_CTL_F_JOURNAL, cmd_file_load, NULL },
 	{ "whoami", "", 0, cmd_whoami, NULL },
 	{ "array", "", 0, cmd_array, NULL },
@@ -602,8 +612,8 @@ test_help_and_metrics(void **state)
 	reply = dispatch_words("help", 0);
 	assert_ok(reply);
 	list = json_object_get(reply, "result");
-	/* ours + help, metrics, journal show */
-	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 3);
+	/* ours + help, metrics, journal show, journal compact */
+	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 4);
 	json_array_foreach(list, i, e) {
 		const char *c = json_string_value(json_object_get(e, "command"));
 
@@ -622,6 +632,9 @@ test_help_and_metrics(void **state)
 	json_decref(reply);
 
 	/* "help map" lists map and its sub-commands; "help map update" only those */
+	reply = dispatch_words("help kv", 0);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 2);
+	json_decref(reply);
 	reply = dispatch_words("help map", 0);
 	assert_ok(reply);
 	assert_int_equal(json_array_size(json_object_get(reply, "result")), 3);
@@ -863,6 +876,137 @@ test_journal_as(void **state)
 		assert_int_equal(sky_ctl_journal_as(&call, SKY_CTL_MAX_ARGS + 1, w), -EINVAL);
 		assert_int_equal(call.journal_argc, 0);
 	}
+}
+
+static const char *
+show_command(json_t *reply, size_t i)
+{
+	return json_string_value(
+		json_object_get(json_array_get(json_object_get(reply, "result"), i), "command"));
+}
+
+/* Superseded records are dropped: by `journal compact`, after replay, on growth. */
+static void
+test_journal_compact(void **state)
+{
+	json_t *reply;
+	unsigned long long sup0 = metric("skygate_control_journal_superseded_total");
+	long before;
+
+	assert_int_equal(sky_ctl_journal_rule("nosuch", "kv", 1), -ENOENT);
+	assert_int_equal(sky_ctl_journal_rule("kv set", "", 1), -EINVAL);
+	assert_int_equal(sky_ctl_journal_rule("kv set", NULL, 1), -EINVAL);
+	assert_int_equal(sky_ctl_journal_rule(NULL, "kv", 1), -EINVAL);
+	reply = dispatch_words("journal compact", 0);
+	assert_error(reply, "journal compact: no journal");
+	json_decref(reply);
+
+	assert_int_equal(sky_ctl_journal_rule("kv set", "kv", 1), 0);
+	assert_int_equal(sky_ctl_journal_rule("kv reset", "kv", 0), 0);
+	journal_fresh();
+	/* nothing to drop yet */
+	json_decref(dispatch_words("kv set a 1", 0));
+	reply = dispatch_words("journal compact", 0);
+	assert_ok(reply);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
+							    "dropped_records")),
+			 0);
+	json_decref(reply);
+
+	json_decref(dispatch_words("kv set b 2", 0));
+	json_decref(dispatch_words("kv set a 3", 0));
+	json_decref(dispatch_words("map update m k v", 0)); /* no rule: always kept */
+	before = sky_ctl_journal_size();
+	reply = dispatch_words("journal compact x", 0);
+	assert_error(reply, "unexpected argument 'x'");
+	json_decref(reply);
+	reply = dispatch_words("journal compact", 0);
+	assert_ok(reply);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
+							    "dropped_records")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
+							    "bytes_before")),
+			 before);
+	json_decref(reply);
+	assert_true(sky_ctl_journal_size() < before);
+	assert_int_equal(metric("skygate_control_journal_superseded_total"), sup0 + 1);
+	/* appends go to the new file */
+	json_decref(dispatch_words("kv set c 4", 0));
+	json_decref(dispatch_words("kv reset", 0));
+	json_decref(dispatch_words("kv set d 5", 0));
+	json_decref(dispatch_words("kv set d 6", 0));
+
+	/* replay applies everything in order, then drops what is superseded */
+	assert_int_equal(journal_reopen_replay(), 7);
+	assert_string_equal(kv_log[0], "b=2");
+	assert_string_equal(kv_log[1], "a=3");
+	assert_string_equal(kv_log[3], "reset");
+	assert_int_equal(n_kv, 1);
+	assert_string_equal(kv[0].value, "6");
+	reply = dispatch_words("journal show", 0);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 3);
+	assert_string_equal(show_command(reply, 0), "map update m k v");
+	assert_string_equal(show_command(reply, 1), "kv reset");
+	assert_string_equal(show_command(reply, 2), "kv set d 6");
+	json_decref(reply);
+	assert_int_equal(metric("skygate_control_journal_superseded_total"), sup0 + 5);
+	assert_int_equal(count_files(state_dir, "journal.compact", 0), 0);
+	/* and the compacted journal replays to the same state */
+	assert_int_equal(journal_reopen_replay(), 3);
+	assert_int_equal(n_kv, 1);
+	assert_string_equal(kv[0].key, "d");
+	assert_string_equal(kv[0].value, "6");
+}
+
+/* A journal that only grows by superseded changes compacts itself as it passes 1 MiB. */
+static void
+test_journal_compact_on_growth(void **state)
+{
+	char err[256], dir[128], line[64];
+	unsigned long long comp0 = metric("skygate_control_journal_compactions_total");
+	long max_size = 0;
+	FILE *devnull;
+	int i;
+
+	assert_int_equal(sky_ctl_journal_rule("kv set", "kv", 1), 0);
+	/* tmpfs when there is one: every append is fsync'd */
+	snprintf(dir, sizeof(dir), "/dev/shm/skyctl-test-%d", (int)getpid());
+	if (access("/dev/shm", W_OK) != 0)
+		snprintf(dir, sizeof(dir), "%s/growth", tmpdir);
+	rm_rf(dir);
+	assert_int_equal(sky_ctl_journal_open(dir, err, sizeof(err)), 0);
+	devnull = fopen("/dev/null", "w");
+	rte_openlog_stream(devnull); /* 20000 audit lines */
+	for (i = 0; i < 20000; i++) {
+		json_t *reply;
+
+		snprintf(line, sizeof(line), "kv set key%d %d", i % 4, i);
+		reply = dispatch_words(line, 0);
+		assert_ok(reply);
+		json_decref(reply);
+		if (sky_ctl_journal_size() > max_size)
+			max_size = sky_ctl_journal_size();
+	}
+	rte_openlog_stream(NULL);
+	fclose(devnull);
+	assert_true(metric("skygate_control_journal_compactions_total") > comp0);
+	assert_true(max_size <= (1L << 20) + 200);
+	/* the last value of each key survives */
+	sky_ctl_journal_close();
+	assert_int_equal(sky_ctl_journal_open(dir, err, sizeof(err)), 0);
+	kv_reset();
+	assert_true(sky_ctl_journal_replay(err, sizeof(err)) > 0);
+	assert_int_equal(n_kv, 4);
+	for (i = 0; i < 4; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "%d", 20000 - 4 + (kv[i].key[3] - '0'));
+		assert_string_equal(kv[i].value, want);
+	}
+	assert_true(sky_ctl_journal_size() < 1000); /* compacted to the 4 last sets */
+	sky_ctl_journal_close();
+	rm_rf(dir);
 }
 
 /* Truncate the journal at every byte of its last record: the earlier records replay. */
@@ -1687,6 +1831,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_journal_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_as, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_compact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_compact_on_growth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_torn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_open_errors, setup, teardown),

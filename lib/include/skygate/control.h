@@ -113,6 +113,24 @@ void sky_metrics_http_close(void);
 /* --- additions (lib/control) --- */
 /** CRC-32 (IEEE 802.3, reflected; zlib's crc32): crc = 0 to start, chainable. */
 uint32_t sky_ctl_crc32(uint32_t crc, const void *buf, size_t len);
+/**
+ * Journal compaction rule for a registered command. Commands of one group change the same
+ * state. A journaled record of cmd supersedes the earlier records of its group whose first
+ * nkey arguments (after the command words) equal its own; nkey = 0: every earlier record of
+ * the group; nkey < 0: cmd joins the group (can be superseded) but supersedes nothing.
+ * Commands without a rule are never dropped. Only for commands whose record states the
+ * whole resulting value (use sky_ctl_journal_as to journal the full form of a partial
+ * change). E.g. ("beam set", "beam", 1); ("subscriber load", "subscriber", 0) with
+ * ("subscriber add", "subscriber", -1). Returns 0, -ENOENT (not registered), -EINVAL.
+ */
+int sky_ctl_journal_rule(const char *cmd, const char *group, int nkey);
+/**
+ * Rewrite the journal without superseded records (temp file, fsync, rename: a crash leaves
+ * the old or the new journal). Replay compacts when it finds superseded records, appends
+ * when the journal has doubled (and passed 1 MiB) since. Returns the number of records
+ * dropped, or -1 with err filled (the journal is unchanged).
+ */
+int sky_ctl_journal_compact(char *err, size_t errlen);
 /** Bytes of intact records in the journal after the last replay/append (tests, status). */
 long sky_ctl_journal_size(void);
 /** Clients connected to s now. */
