@@ -386,10 +386,12 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	pobj_free(&o);
 
 	/* publish, wait for the workers, then reclaim */
+	pthread_mutex_lock(&policy_tel_lock);
 	old = p->prog;
 	__atomic_store_n(&p->prog, prog, __ATOMIC_RELEASE);
 	sky_rcu_sync();
 	prog_destroy(old);
+	pthread_mutex_unlock(&policy_tel_lock);
 	for (uint32_t j = 0; j < p->n_maps; j++) {
 		bool kept = false;
 
@@ -421,9 +423,11 @@ sky_policy_unload(struct sky_policy *p)
 
 	if (old == NULL)
 		return;
+	pthread_mutex_lock(&policy_tel_lock);
 	__atomic_store_n(&p->prog, NULL, __ATOMIC_RELEASE);
 	sky_rcu_sync();
 	prog_destroy(old);
+	pthread_mutex_unlock(&policy_tel_lock);
 	/* the maps stay (with their entries) for the next program of the same spec */
 }
 

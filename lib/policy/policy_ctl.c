@@ -28,6 +28,7 @@
 #define SHOW_MAX_ENTRIES 10000
 
 static struct sky_policy *tel_policy; /* the registered instance: telemetry, metrics */
+pthread_mutex_t policy_tel_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct sky_pmap *
 policy_map_find(struct sky_policy *p, const char *name)
@@ -356,12 +357,15 @@ cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 static int
 tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct sky_policy *p = tel_policy;
+	struct sky_policy *p;
 	struct sky_policy_stats st;
 
+	pthread_mutex_lock(&policy_tel_lock);
+	p = tel_policy;
 	rte_tel_data_start_dict(d);
 	if (p == NULL || p->prog == NULL) {
 		rte_tel_data_add_dict_int(d, "loaded", 0);
+		pthread_mutex_unlock(&policy_tel_lock);
 		return 0;
 	}
 	sky_policy_stats(p, &st);
@@ -377,20 +381,23 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "faults", st.faults);
 	rte_tel_data_add_dict_u64(d, "ns_per_packet_x1000",
 				  (uint64_t)(ns_per_packet(&st) * 1000.0));
+	pthread_mutex_unlock(&policy_tel_lock);
 	return 0;
 }
 
 static int
 tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct sky_policy *p = tel_policy;
+	struct sky_policy *p;
 	struct blk_ent e[BLK_SIZE];
 	unsigned int n = 0;
 
 	rte_tel_data_start_dict(d);
-	if (p == NULL)
-		return 0;
-	policy_blk_sum(p, e, &n, BLK_SIZE);
+	pthread_mutex_lock(&policy_tel_lock);
+	p = tel_policy;
+	if (p != NULL)
+		policy_blk_sum(p, e, &n, BLK_SIZE);
+	pthread_mutex_unlock(&policy_tel_lock);
 	for (unsigned int i = 0; i < n; i++) {
 		char s[3], r[3], name[32];
 
@@ -501,7 +508,9 @@ policy_register_ctl(struct sky_policy *p)
 		if (rc != 0)
 			return rc;
 	}
+	pthread_mutex_lock(&policy_tel_lock);
 	tel_policy = p;
+	pthread_mutex_unlock(&policy_tel_lock);
 	/* telemetry endpoints and metric writers cannot be removed: registered once per
 	 * process, they report the registered instance (none after its destroy) */
 	static bool tel_done;
@@ -523,8 +532,10 @@ policy_register_ctl(struct sky_policy *p)
 void
 policy_unregister_ctl(struct sky_policy *p)
 {
+	pthread_mutex_lock(&policy_tel_lock);
 	if (tel_policy == p)
 		tel_policy = NULL;
+	pthread_mutex_unlock(&policy_tel_lock);
 }
 
 int

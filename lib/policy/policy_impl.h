@@ -211,6 +211,11 @@ struct sky_policy {
 	bool registered;
 };
 
+/* held by the control thread while it replaces or frees a program, and by DPDK's
+ * telemetry thread while it reads one */
+#include <pthread.h>
+extern pthread_mutex_t policy_tel_lock;
+
 /* policy.c */
 void policy_stats_total(const struct sky_policy *p, struct sky_policy_stats *st);
 int policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen);

@@ -82,7 +82,8 @@ static const char *const rtype_names[] = {"uninitialised", "a scalar", "the ctx 
 					  "a stack pointer", "a map value pointer",
 					  "a map symbol", "of different types on different paths"};
 
-#define OFF_LIMIT (1LL << 32) /* |offset| beyond this counts as unbounded */
+#define OFF_LIMIT (1LL << 32) /* |offset| beyond this counts as unbounded ... */
+#define OFF_UNBOUNDED (1LL << 40) /* ... and is kept at +-this for good */
 
 struct areg {
 	uint8_t t;
@@ -458,6 +459,37 @@ size_bytes(uint8_t code)
 	}
 }
 
+/* a scalar as a signed offset range within +-OFF_LIMIT (a constant may be negative:
+ * `r2 += -8` is the constant 2^64 - 8); false when it is not that small */
+static bool
+scalar_offset(const struct areg *s, int64_t *lo, int64_t *hi)
+{
+	if (s->umin == s->umax) {
+		int64_t v = (int64_t)s->umin;
+
+		if (v < -OFF_LIMIT || v > OFF_LIMIT)
+			return false;
+		*lo = *hi = v;
+		return true;
+	}
+	if (s->umax > (uint64_t)OFF_LIMIT)
+		return false;
+	*lo = (int64_t)s->umin;
+	*hi = (int64_t)s->umax;
+	return true;
+}
+
+/* an offset range that left +-OFF_LIMIT is unbounded for good: no later arithmetic can
+ * bring it back (each step moves it by at most OFF_LIMIT, so no overflow either) */
+static void
+offset_bound(struct areg *p)
+{
+	if (p->omin < -OFF_LIMIT || p->omax > OFF_LIMIT) {
+		p->omin = -OFF_UNBOUNDED;
+		p->omax = OFF_UNBOUNDED;
+	}
+}
+
 static int
 check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_insn *ins)
 {
@@ -504,18 +536,19 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 			return refuse(c->err, c->errlen, pc, "null-check",
 				      "arithmetic on r%u (a lookup result) before its NULL check",
 				      ins->dst_reg);
-		if (s.umax > (uint64_t)OFF_LIMIT && s.umin != s.umax) {
-			d->omin = -OFF_LIMIT;
-			d->omax = OFF_LIMIT;
+		int64_t lo, hi;
+
+		if (!scalar_offset(&s, &lo, &hi)) {
+			d->omin = -OFF_UNBOUNDED;
+			d->omax = OFF_UNBOUNDED;
 		} else if (op == BPF_ADD) {
-			d->omin += (int64_t)s.umin;
-			d->omax += (int64_t)s.umax;
+			d->omin += lo;
+			d->omax += hi;
 		} else {
-			d->omin -= (int64_t)s.umax;
-			d->omax -= (int64_t)s.umin;
+			d->omin -= hi;
+			d->omax -= lo;
 		}
-		d->omin = RTE_MAX(d->omin, -OFF_LIMIT);
-		d->omax = RTE_MIN(d->omax, OFF_LIMIT);
+		offset_bound(d);
 		return 0;
 	}
 	if (is64 && op == BPF_ADD && d->t == T_SCALAR && is_ptr(&s)) {
@@ -525,13 +558,16 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 			return refuse(c->err, c->errlen, pc, "null-check",
 				      "arithmetic on r%u (a lookup result) before its NULL check",
 				      ins->src_reg);
-		if (d->umax > (uint64_t)OFF_LIMIT) {
-			p.omin = -OFF_LIMIT;
-			p.omax = OFF_LIMIT;
+		int64_t lo, hi;
+
+		if (!scalar_offset(d, &lo, &hi)) {
+			p.omin = -OFF_UNBOUNDED;
+			p.omax = OFF_UNBOUNDED;
 		} else {
-			p.omin += (int64_t)d->umin;
-			p.omax += (int64_t)d->umax;
+			p.omin += lo;
+			p.omax += hi;
 		}
+		offset_bound(&p);
 		*d = p;
 		return 0;
 	}

@@ -278,6 +278,8 @@ test_refused_swap_keeps_program(void **state)
 #define MOV64X(d, s) INS(EBPF_ALU64 | EBPF_MOV | BPF_X, d, s, 0, 0)
 #define ADD64K(d, i) INS(EBPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
 #define ADD64X(d, s) INS(EBPF_ALU64 | BPF_ADD | BPF_X, d, s, 0, 0)
+#define LSH64K(d, i) INS(EBPF_ALU64 | BPF_LSH | BPF_K, d, 0, 0, i)
+#define SUB64X(d, s) INS(EBPF_ALU64 | BPF_SUB | BPF_X, d, s, 0, 0)
 #define AND64K(d, i) INS(EBPF_ALU64 | BPF_AND | BPF_K, d, 0, 0, i)
 #define LDXB(d, s, o) INS(BPF_LDX | BPF_MEM | BPF_B, d, s, o, 0)
 #define LDXH(d, s, o) INS(BPF_LDX | BPF_MEM | BPF_H, d, s, o, 0)
@@ -332,6 +334,10 @@ static const struct {
 	 7, NULL},
 	{"index not bounded enough",
 	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 64, 2), ADD64X(4, 3), LDXB(0, 4, 8),
+	  EXIT},
+	 7, "[ctx-bounds]"},
+	{"pointer moved out of range and back",
+	 {MOV64X(6, 1), MOV64K(3, 1), LSH64K(3, 40), ADD64X(6, 3), SUB64X(6, 3), LDXB(0, 6, 0),
 	  EXIT},
 	 7, "[ctx-bounds]"},
 	{"map symbol dereferenced", {LDDW_MAP(1), LDXB(0, 1, 0), EXIT}, 4, "[map-argument]"},
