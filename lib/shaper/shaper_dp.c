@@ -123,7 +123,11 @@ slot_alloc(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, unsig
 	uint32_t sid = w->free_head;
 
 	if (unlikely(sid == 0)) {
-		/* pool dry: reuse the longest-idle slot even if its bucket is not full yet */
+		/*
+		 * Pool dry: take the longest-idle slot from its subscriber. Idle slots stay
+		 * with their subscribers until then, so a subscriber that comes back keeps its
+		 * bucket (no credit for going idle) and costs no allocation.
+		 */
 		if (w->idle_head == 0)
 			return 0;
 		slot_release(w, w->idle_head);
@@ -374,11 +378,36 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	uint16_t n_drop = 0, queued = 0;
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
+	uint32_t subs[SKY_BURST], sids[SKY_BURST];
 
+	/* two prefetch passes (index, then slot) hide the misses of 100k+ subscribers */
+	for (uint16_t i = 0; i < n; i++) {
+		subs[i] = meta[i].sub_idx < cap ? meta[i].sub_idx : cap;
+		rte_prefetch0(&o->idx[subs[i]]);
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		uint32_t sid = o->idx[subs[i]];
+
+		sids[i] = sid;
+		if (sid) {
+			rte_prefetch0(&w->slots[sid]);
+			rte_prefetch0(&w->slots[sid].q[meta[i].cls & (SKY_MAX_CLASSES - 1)]);
+		}
+	}
+	/* third pass: the queue's tail mbuf, whose link the append writes */
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *t;
+
+		if (sids[i] == 0)
+			continue;
+		t = w->slots[sids[i]].q[meta[i].cls & (SKY_MAX_CLASSES - 1)].tail;
+		if (t != NULL)
+			rte_prefetch0(mdyn(sh, t));
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
 		struct rte_mbuf *mb = pkts[i];
-		uint32_t sub = m->sub_idx < cap ? m->sub_idx : cap;
+		uint32_t sub = subs[i];
 		unsigned int c = m->cls < sh->n_classes ? m->cls : sh->n_classes - 1;
 		uint16_t plan = m->plan < sh->n_plans ? m->plan : 0;
 		uint16_t beam = m->beam < sh->n_beams ? m->beam : 0;
@@ -389,8 +418,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		uint32_t sid, len;
 		int reason = 0;
 
-		if (i + 1 < n && meta[i + 1].sub_idx < cap)
-			rte_prefetch0(&o->idx[meta[i + 1].sub_idx]);
 		sid = o->idx[sub];
 		if (unlikely(sid == 0)) {
 			sid = slot_alloc(sh, w, o, out, sub, plan, beam, now_tsc);
@@ -441,7 +468,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			if (s->state == SLOT_IDLE && s->backlog_pkts == 0 && s->idle_prev == 0 &&
 			    w->idle_head != sid) {
 				/* fresh slot that queued nothing: keep it on the idle list */
-				s->free_at = now_tsc;
 				idle_append(w, sid);
 			}
 			continue;
@@ -496,10 +522,9 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 		uint64_t now)
 {
 	struct shp_slot *s = &w->slots[sid];
-	const struct shp_plan *pl = &sh->plans[s->plan];
-	int64_t burst = __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED);
-	uint64_t inv = __atomic_load_n(&pl->down_inv_fp, __ATOMIC_RELAXED);
 
+	(void)sh;
+	(void)now;
 	drr_remove(w, sd, sid);
 	rt_remove(w, sd, sid);
 	sd->n_active--;
@@ -507,8 +532,6 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 	s->state = SLOT_IDLE;
 	s->deficit = 0;
 	s->in_turn = 0;
-	/* keep the slot (and its bucket's debt) until the bucket would be full again */
-	s->free_at = now + (uint64_t)(((unsigned __int128)(uint64_t)(burst - s->tokens) * inv) >> 64);
 	idle_append(w, sid);
 }
 
@@ -525,6 +548,8 @@ pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struc
 		struct shp_mdyn *d = mdyn(sh, m);
 		int drop = 0;
 
+		if (s->q[c].head != NULL)
+			rte_prefetch0(mdyn(sh, s->q[c].head));
 		s->qn[c]--;
 		if (s->qn[c] == 0)
 			s->nonempty &= (uint8_t)~(1u << c);
@@ -654,10 +679,6 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	unsigned int start;
 
 	wheel_advance(sh, w, o, now_tsc, sh->tick_shift);
-	/* a few idle slots whose buckets are full go back to the pool */
-	for (int k = 0; k < 4 && w->idle_head && w->slots[w->idle_head].free_at <= now_tsc; k++)
-		slot_release(w, w->idle_head);
-
 	if (o->active_mask == 0)
 		return 0;
 	/* beams from rr on, then the ones below it */
@@ -687,6 +708,8 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				/* realtime first: class 0 of every subscriber, round robin */
 				sid = sd->rt_head ? sd->rt_head : sd->head;
 				s = &w->slots[sid];
+				if (s->next)
+					rte_prefetch0(&w->slots[s->next]);
 				pl = &sh->plans[s->plan];
 				shp_refill(&s->tokens, &s->last, now_tsc,
 					   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
