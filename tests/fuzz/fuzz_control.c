@@ -93,7 +93,12 @@ init(void)
 	    sky_ctl_register("map update", "K V", "", SKY_CTL_F_JOURNAL, cmd_set, NULL) != 0 ||
 	    sky_ctl_register("set", "K V", "", SKY_CTL_F_JOURNAL, cmd_set, NULL) != 0 ||
 	    sky_ctl_register("fail", "", "", 0, cmd_fail, NULL) != 0 ||
+	    sky_ctl_register("reset", "", "", SKY_CTL_F_JOURNAL, cmd_echo, NULL) != 0 ||
 	    sky_ctl_extend("map", ext, NULL) != 0 ||
+	    /* compaction rules, so replay also exercises compaction */
+	    sky_ctl_journal_rule("set", "kv", 1) != 0 ||
+	    sky_ctl_journal_rule("map update", "kv", 2) != 0 ||
+	    sky_ctl_journal_rule("reset", "kv", 0) != 0 ||
 	    sky_ctl_journal_open(state_dir, err, sizeof(err)) != 0)
 		abort();
 }
