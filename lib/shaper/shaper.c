@@ -321,7 +321,7 @@ rebalance_beam(struct sky_shaper *sh, unsigned int b, uint64_t dt, int measure)
 			demand[i] = cp->rate_Bps + cp->rate_Bps / 4 + SHP_MTU_COST * 100;
 		else
 			demand[i] = 0;
-		weight[i] = cp->rate_Bps + 1;
+		weight[i] = 1; /* RSS spreads subscribers evenly: equal split among limited */
 	}
 	split(sh->cp_beams[b].up_bps / 8, sh->n_workers, demand, weight, share);
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
@@ -612,6 +612,19 @@ shp_free_queues(struct sky_shaper *sh)
 		}
 		w->queued = 0;
 	}
+}
+
+void
+shp_forget_sub(struct sky_shaper *sh, uint32_t sub)
+{
+	for (unsigned int i = 0; i < sh->n_workers; i++) {
+		struct shp_worker *w = &sh->w[i];
+
+		memset(&w->subctr[sub], 0, sizeof(w->subctr[sub]));
+		memset(&w->pol[sub], 0, sizeof(w->pol[sub]));
+		__atomic_store_n(&w->pol[sub].tokens, INT64_MAX, __ATOMIC_RELAXED);
+	}
+	sh->cp_subrate[2 * sub] = sh->cp_subrate[2 * sub + 1] = 0;
 }
 
 void

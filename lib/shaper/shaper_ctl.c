@@ -230,6 +230,12 @@ listener(void *arg, enum sky_subs_event ev, uint32_t index, const struct sky_sub
 	int rc = 0;
 
 	(void)info;
+	if (ev == SKY_SUBS_EV_SUB_DEL && index < sh->cap) {
+		/* the model synchronised RCU: no new packet of idx; a new holder of the index
+		 * starts with zero counters and a full upstream bucket */
+		shp_forget_sub(sh, index);
+		return;
+	}
 	if (ev == SKY_SUBS_EV_PLAN) {
 		struct sky_plan p = sky_subs_plan(sh->subs, index);
 
@@ -347,9 +353,23 @@ sky_shaper_create(const struct sky_cfg *cfg, struct sky_subs *subs, unsigned int
 	char msg[384];
 
 	sky_shaper_params_default(&p);
+	p.max_queued_per_worker = 0; /* 0: not in the config, derived below */
 	if (sky_shaper_parse_config(cfg, &p, err) < 0)
 		return NULL;
 	p.n_workers = n_workers ? n_workers : 1;
+	if (p.max_queued_per_worker == 0) {
+		/* queued mbufs come from the daemon's pool (mempool.mbufs, validated by the
+		 * gateway, default 16383): the workers' queues together hold at most half */
+		const struct sky_cfg_node *mp = sky_cfg_get(sky_cfg_get(cfg->root, "mempool"),
+							    "mbufs");
+		uint64_t mbufs = 16383;
+
+		if (mp != NULL && sky_cfg_str(mp) != NULL)
+			(void)sky_parse_u64(sky_cfg_str(mp), 1, UINT32_MAX, &mbufs);
+		p.max_queued_per_worker = (uint32_t)(mbufs / 2 / p.n_workers);
+		if (p.max_queued_per_worker < 64)
+			p.max_queued_per_worker = 64;
+	}
 	p.n_out_ports = n_out_ports ? n_out_ports : 1;
 	p.n_classes = sky_subs_n_classes(subs) ? sky_subs_n_classes(subs) : 1;
 	if (p.n_classes > SKY_MAX_CLASSES)

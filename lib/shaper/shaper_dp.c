@@ -375,6 +375,13 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
 	struct rte_mbuf *dropped[SKY_BURST];
+
+	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
+	if (unlikely(n > SKY_BURST))
+		return (uint16_t)(sky_shaper_enqueue(sh, worker, out, pkts, meta, SKY_BURST, now_tsc,
+						     drops) +
+				  sky_shaper_enqueue(sh, worker, out, pkts + SKY_BURST,
+						     meta + SKY_BURST, n - SKY_BURST, now_tsc, drops));
 	uint16_t n_drop = 0, queued = 0;
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
@@ -674,6 +681,8 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
 	struct rte_mbuf *aqm_free[SKY_BURST];
+
+	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	const uint32_t now_ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint16_t n = 0, n_aqm = 0;
 	unsigned int start;

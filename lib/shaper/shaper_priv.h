@@ -264,5 +264,6 @@ shp_refill(int64_t *tokens, uint64_t *last, uint64_t now, uint64_t rate_fp, int6
 /* shaper.c helpers used by the control commands */
 void shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st);
 void shp_free_queues(struct sky_shaper *sh);
+void shp_forget_sub(struct sky_shaper *sh, uint32_t sub);
 
 #endif /* SKY_SHAPER_PRIV_H */

@@ -646,6 +646,34 @@ test_tail_drop_counted(void **state)
 	sim_end(&s); /* destroy frees the 100 queued mbufs */
 }
 
+/* all queues of a worker together hold at most max_queued_per_worker mbufs */
+static void
+test_worker_buffer_limit(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st;
+	uint16_t q = 0;
+
+	(void)state;
+	params(&p, 1, 1);
+	p.max_queued_per_worker = 100;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (uint32_t i = 0; i < 10; i++)
+		q += offer(&s, 0, i, 0, 0, 0, 1500, 15);
+	assert_int_equal(q, 100);
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 50);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 9, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 15);
+	/* sending frees room */
+	s.now += 20 * MS;
+	drain(&s, 0);
+	assert_true(offer(&s, 0, 9, 0, 0, 0, 1500, 5) == 5);
+	sim_end(&s);
+}
+
 /* the per-worker pool of active slots runs dry: packets of further subscribers are
  * tail-dropped and counted; when queues drain the slots return to the pool */
 static void
@@ -955,7 +983,8 @@ static const char model_yaml[] =
 	"classes:\n"
 	"  - { name: realtime, dscp: [46], queue: 128, aqm: { kind: none } }\n"
 	"  - { name: bulk, default: true, queue: 512, aqm: { kind: codel } }\n"
-	"shaping: { port_rate: 2Gbit, max_active_per_worker: 256, period: 10ms }\n";
+	"shaping: { port_rate: 2Gbit, max_active_per_worker: 256, period: 10ms }\n"
+	"mempool: { mbufs: 4096 }\n";
 
 static struct sky_cfg *
 model_cfg(const char *csv, const char *gold_down)
@@ -1064,6 +1093,8 @@ test_model(void **state)
 	assert_true(ctl_ok("shaper show", &res));
 	assert_int_equal(json_array_size(json_object_get(res, "beams")), 1);
 	assert_int_equal(json_array_size(json_object_get(res, "classes")), 2);
+	/* not configured: half of mempool.mbufs over the workers */
+	assert_int_equal(json_integer_value(json_object_get(res, "max_queued_per_worker")), 2048);
 	json_decref(res);
 	assert_false(ctl_ok("shaper show extra", NULL));
 	metrics = sky_metrics_render(&mlen);
@@ -1123,6 +1154,7 @@ main(void)
 		cmocka_unit_test_teardown(test_config_accepted, test_teardown),
 		cmocka_unit_test_teardown(test_tail_drop_counted, test_teardown),
 		cmocka_unit_test_teardown(test_slot_pool, test_teardown),
+		cmocka_unit_test_teardown(test_worker_buffer_limit, test_teardown),
 		cmocka_unit_test_teardown(test_single_sub_rate, test_teardown),
 		cmocka_unit_test_teardown(test_beam_cap, test_teardown),
 		cmocka_unit_test_teardown(test_weighted_fair, test_teardown),
