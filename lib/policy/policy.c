@@ -273,8 +273,10 @@ out:
 	return rc;
 }
 
-int
-sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen)
+/* read, check, bind, rte_bpf_load and JIT; then swap in, or (dry_run) throw away */
+static int
+load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_info *info,
+	  char *err, size_t errlen)
 {
 	uint64_t t0 = policy_now_ns(), t1;
 	struct pobj o;
@@ -297,7 +299,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	}
 	rc = policy_file_sha256(path, prog->sha256, err, errlen);
 	if (rc != 0)
-		goto fail;
+		goto unwind;
 	snprintf(prog->path, sizeof(prog->path), "%s", path);
 	snprintf(prog->name, sizeof(prog->name), "%s", o.prog_name);
 	prog->n_ins = o.n_ins;
@@ -312,7 +314,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 			nm[i] = pmap_create(&o.maps[i], err, errlen);
 			if (nm[i] == NULL) {
 				rc = -EINVAL;
-				goto fail;
+				goto unwind;
 			}
 			created[i] = true;
 		}
@@ -325,7 +327,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	if (prog->xsym == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		goto unwind;
 	}
 	for (uint32_t i = 0; i < SKY_POLICY_MAX_MAPS; i++)
 		xidx[i] = -1;
@@ -374,7 +376,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 		rc = -EINVAL;
 		snprintf(err, errlen, "%s: librte_bpf refused the program: %s (its validator "
 			 "logs the instruction)", path, rte_strerror(rte_errno));
-		goto fail;
+		goto unwind;
 	}
 	if (p->jit && rte_bpf_get_jit(prog->bpf, &jit) == 0)
 		prog->jit = jit.func;
@@ -384,6 +386,18 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	prog->check_ns = o.check_ns;
 	prog->loaded_at = (uint64_t)time(NULL);
 	pobj_free(&o);
+	if (info != NULL) {
+		info->n_ins = prog->n_ins;
+		info->n_maps = prog->n_maps;
+		info->jit = prog->jit != NULL;
+		info->load_ns = prog->load_ns;
+		snprintf(info->sha256, sizeof(info->sha256), "%s", prog->sha256);
+		snprintf(info->name, sizeof(info->name), "%s", prog->name);
+	}
+	if (dry_run) {
+		rc = 0;
+		goto unwind;
+	}
 
 	/* publish, wait for the workers, then reclaim */
 	pthread_mutex_lock(&policy_tel_lock);
@@ -404,7 +418,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 	p->n_maps = prog->n_maps;
 	policy_stats_total(p, &p->base);
 	return 0;
-fail:
+unwind: /* a failure, or the end of a dry run */
 	for (uint32_t i = 0; i < o.n_maps; i++)
 		if (created[i])
 			pmap_free(nm[i]);
@@ -414,6 +428,19 @@ fail:
 	free(prog);
 	pobj_free(&o);
 	return rc;
+}
+
+int
+sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen)
+{
+	return load_file(p, path, false, NULL, err, errlen);
+}
+
+int
+policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info,
+		  char *err, size_t errlen)
+{
+	return load_file(p, path, true, info, err, errlen);
 }
 
 void

@@ -262,6 +262,29 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 }
 
 static int
+cmd_check(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
+{
+	struct sky_prog_info info;
+	char err[1024];
+	json_t *o;
+
+	if (argc != 1)
+		return sky_ctl_fail(call, "usage: policy check FILE.bpf.o");
+	if (policy_check_file(arg, argv[0], &info, err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "%s: %s", argv[0], err);
+	o = json_object();
+	json_object_set_new(o, "file", json_string(argv[0]));
+	json_object_set_new(o, "program", json_string(info.name));
+	json_object_set_new(o, "sha256", json_string(info.sha256));
+	json_object_set_new(o, "instructions", json_integer(info.n_ins));
+	json_object_set_new(o, "maps", json_integer(info.n_maps));
+	json_object_set_new(o, "jit", json_boolean(info.jit));
+	json_object_set_new(o, "load_us", json_real((double)info.load_ns / 1000.0));
+	*res = o;
+	return 0;
+}
+
+static int
 cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
 {
 	if (argc != 0)
@@ -485,6 +508,9 @@ static const struct {
 	{"policy load", "FILE.bpf.o",
 	 "check, JIT and swap in a policy program (the running one stays if refused)",
 	 SKY_CTL_F_JOURNAL, cmd_load},
+	{"policy check", "FILE.bpf.o",
+	 "check and JIT-compile a program without loading it (the running one is untouched)", 0,
+	 cmd_check},
 	{"policy show", "", "the loaded program: file, sha256, JIT, counters, ns/packet", 0,
 	 cmd_show},
 	{"policy unload", "", "remove the program (every packet passes; maps keep entries)",

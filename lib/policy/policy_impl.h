@@ -217,6 +217,16 @@ struct sky_policy {
 extern pthread_mutex_t policy_tel_lock;
 
 /* policy.c */
+struct sky_prog_info {
+	char name[64];
+	char sha256[65];
+	uint32_t n_ins, n_maps;
+	bool jit;
+	uint64_t load_ns;
+};
+/* everything `policy load` does but the swap (maps it would create are freed again) */
+int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info,
+		      char *err, size_t errlen);
 void policy_stats_total(const struct sky_policy *p, struct sky_policy_stats *st);
 int policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen);
 

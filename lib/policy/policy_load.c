@@ -1220,6 +1220,11 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 				int mi = s.st_shndx == maps_idx && maps_idx != 0 ?
 						 map_index(o, sname) : -1;
 
+				if (mi < 0 && s.st_shndx == SHN_UNDEF) {
+					rc = refuse(err, errlen, pc, "unknown-helper",
+						    "reference to unknown extern variable %s", sname);
+					goto out;
+				}
 				if (mi < 0) {
 					rc = refuse(err, errlen, pc, "global-data",
 						    "reference to %s (not a map in SEC(\".maps\")): "

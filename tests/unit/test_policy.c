@@ -638,6 +638,19 @@ test_commands(void **state)
 	assert_non_null(strstr(e, "unchanged"));
 	json_decref(r);
 
+	/* a dry run: checked and compiled, nothing changes */
+	r = ctl(0, "policy", "check", bad, NULL, NULL);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "[null-check]"));
+	json_decref(r);
+	sample(path, sizeof(path), "country_matrix");
+	r = ctl(1, "policy", "check", path, NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
+							      "program")),
+			    "country_matrix");
+	json_decref(r);
+	assert_string_equal(p->prog->name, "walled_garden");
+	assert_null(policy_map_find(p, "matrix"));
+
 	/* readable forms in and out */
 	json_decref(ctl(1, "map", "update", "garden_v4", "10.0.0.0/8", "1"));
 	json_decref(ctl(1, "map", "update", "garden_v6", "2001:db8::/32", "7"));

@@ -302,6 +302,9 @@ void sky_policy_destroy(struct sky_policy *p);
  * DROP -> sky_meta_drop(SKY_DROP_POLICY); PASS_CLASS -> meta->cls; PASS_DSCP -> DSCP
  * rewritten in the packet and meta; 0/unknown -> fault, on_fault applied
  * (drop: SKY_DROP_POLICY_FAULT). No program: nothing happens. worker < SKY_MAX_WORKERS.
+ * pkts[i] belongs to meta[i]; pkts may be NULL (tests, benches): a DSCP verdict then
+ * changes meta only. Reads the program pointer once per burst; the caller reports RCU
+ * quiescence between bursts.
  */
 void sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf **pkts,
 			  struct sky_meta *meta, uint16_t n);
