@@ -16,7 +16,7 @@
 void
 sky_parse_buf(const uint8_t *frame, uint32_t len, uint8_t dir, struct sky_meta *m)
 {
-	sky_parse_frame(frame, len, len, dir, m);
+	sky_parse_frame(frame, len, dir, m);
 }
 
 /* IPv6 extension headers the walk skips: hop-by-hop 0, routing 43, fragment 44, AH 51,

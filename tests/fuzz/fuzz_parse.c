@@ -2,9 +2,10 @@
 /*
  * libFuzzer harness for the parser: any byte string is a frame. ASan catches reads past
  * the frame (the input buffer is exactly size bytes); the invariants below catch
- * metadata that later stages would trust wrongly. The same frame is also parsed through
- * the linear-window path of chained mbufs (cap < frame length), which must agree with
- * the whole-frame parse or report a truncation.
+ * metadata that later stages would trust wrongly. The fast path must agree byte for
+ * byte with the complete parser (sky_parse_frame_slow). The same frame is also parsed
+ * through the linear-window path of chained mbufs (cap < frame length), which must
+ * agree with the whole-frame parse or report a truncation.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -101,11 +102,15 @@ run_frame(const uint8_t *data, size_t size)
 	memset(&m, 0x5a, sizeof(m));
 	sky_parse_buf(size ? f : NULL, (uint32_t)size, dir, &m);
 	check_invariants(f, size, &m, dir);
+	/* the fast path (sky_parse_buf) and the complete parser agree to the byte */
+	memset(&w, 0x3c, sizeof(w));
+	sky_parse_frame_slow(size ? f : NULL, (uint32_t)size, (uint32_t)size, dir, &w);
+	CHECK(memcmp(&w, &m, sizeof(m)) == 0);
 
 	/* the chained-mbuf window: the first SKY_PARSE_LINEAR bytes of a longer frame */
 	if (size > SKY_PARSE_LINEAR) {
 		memset(&w, 0x5a, sizeof(w));
-		sky_parse_frame(f, SKY_PARSE_LINEAR, (uint32_t)size, dir, &w);
+		sky_parse_frame_slow(f, SKY_PARSE_LINEAR, (uint32_t)size, dir, &w);
 		CHECK(memcmp(&w, &m, sizeof(m)) == 0 ||
 		      (w.verdict == SKY_V_DROP && is_trunc(w.reason)));
 	}

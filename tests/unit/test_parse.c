@@ -447,13 +447,23 @@ static void
 check_one(const char *what, const char *name, uint32_t L, const uint8_t *f, uint8_t dir,
 	  const struct sky_meta *x)
 {
-	struct sky_meta g;
+	struct sky_meta g, ref;
 	char why[160];
+	uint8_t *c;
 
 	parse_exact(f, L, dir, &g);
 	if (meta_differs(&g, x, why, sizeof(why)))
 		fail_msg("%s %s len %u: %s (reason got %s want %s)", what, name, L, why,
 			 sky_drop_name(g.reason), sky_drop_name(x->reason));
+	/* the fast path and the complete parser agree to the byte */
+	c = malloc(L ? L : 1);
+	assert_non_null(c);
+	memcpy(c, f, L);
+	memset(&ref, 0x3c, sizeof(ref));
+	sky_parse_frame_slow(L ? c : NULL, L, L, dir, &ref);
+	free(c);
+	if (memcmp(&g, &ref, sizeof(g)) != 0)
+		fail_msg("%s %s len %u: fast path and complete parser differ", what, name, L);
 }
 
 /* ---------- the templates ---------- */

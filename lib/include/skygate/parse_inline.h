@@ -105,8 +105,7 @@ sky_parse_raw32(const uint8_t *p)
 }
 
 /*
- * Parse one frame. p holds cap readable bytes of a frame of frame_len bytes (cap <=
- * frame_len; smaller only for the linear window of a chained mbuf); m is written whole.
+ * Parse one contiguous frame of len bytes at p; m is written whole.
  *
  * Fast path: 0-2 tags, IPv4 without options and not fragmented, or IPv6 without
  * extension headers, carrying TCP or UDP with at least 20 bytes of IP payload. Anything
@@ -115,23 +114,24 @@ sky_parse_raw32(const uint8_t *p)
  * path to.
  */
 static __rte_always_inline void
-sky_parse_frame(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
-		struct sky_meta *m)
+sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_meta *m)
 {
 	sky_parse_v16 *v = (sky_parse_v16 *)m;
 	const sky_parse_v16 z = { 0, 0 };
 	const uint8_t *ip, *h;
-	uint32_t off = 14, len, end, l4, need, ports;
+	uint32_t off = 14, len, l4, need, ports, tcp_mask;
 	uint64_t w0 = dir, w1 = 0, w2;
 	uint16_t et;
 	uint8_t proto;
 
 	/* the shortest frame the fast path takes: Ethernet, IPv4, 20 bytes of TCP/UDP; every
 	 * read up to the end of a tagged IPv4 header is then in bounds */
-	if (unlikely(cap < 14 + 20 + 20))
+	if (unlikely(frame_len < 14 + 20 + 20))
 		goto slow;
 	et = sky_parse_raw16(p + 12);
-	if (sky_parse_is_tag(et)) {
+	if (et != SKY_ET_IPV4 && et != SKY_ET_IPV6) { /* untagged IP first: the common case */
+		if (!sky_parse_is_tag(et))
+			goto slow;
 		w0 |= SKY_PARSE_W(n_vlan, 1);
 		w1 = SKY_PARSE_W(outer_vid, sky_parse_be16(p + 14) & 0xfff);
 		et = sky_parse_raw16(p + 16);
@@ -163,7 +163,7 @@ sky_parse_frame(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
 		v[4] = (sky_parse_v16){ (uint64_t)sky_parse_raw32(ip + 16) << 32, 0 };
 		v[5] = z;
 	} else if (likely(et == SKY_ET_IPV6)) {
-		if (unlikely(cap < off + 40 || (ip[0] >> 4) != 6))
+		if (unlikely(frame_len < off + 40 || (ip[0] >> 4) != 6))
 			goto slow;
 		len = 40 + (uint32_t)sky_parse_be16(ip + 4);
 		if (unlikely(len > frame_len - off || len > UINT16_MAX))
@@ -179,15 +179,16 @@ sky_parse_frame(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
 	} else {
 		goto slow;
 	}
-	end = off + len;
-	end = end < cap ? end : cap;
 	/* TCP and UDP without a branch between them: both have the ports first; TCP's
-	 * data offset must be sane, UDP needs 8 bytes (20 asked of both here) */
-	if (unlikely((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || l4 + 20 > end))
+	 * data offset must be sane, UDP needs 8 bytes (20 asked of both here). The IP
+	 * packet ends at off + len, within the frame (checked above). */
+	if (unlikely((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || l4 + 20 > off + len))
 		goto slow;
 	h = p + l4;
-	need = proto == IPPROTO_TCP ? (uint32_t)(h[12] >> 4) << 2 : 20;
-	if (unlikely(need < 20 || l4 + need > end))
+	/* need = TCP ? data offset * 4 : 20, without a branch (h[12] is in bounds for both) */
+	tcp_mask = 0u - (uint32_t)(proto == IPPROTO_TCP);
+	need = (((uint32_t)(h[12] >> 4) << 2) & tcp_mask) | (20 & ~tcp_mask);
+	if (unlikely(need < 20 || l4 + need > off + len))
 		goto slow;
 	ports = rte_be_to_cpu_32(sky_parse_raw32(h)); /* sport << 16 | dport */
 	w0 |= SKY_PARSE_W(flags, SKY_MF_PORTS);
@@ -200,7 +201,7 @@ sky_parse_frame(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
 	v[2] = z;
 	return;
 slow:
-	sky_parse_frame_slow(p, cap, frame_len, dir, m);
+	sky_parse_frame_slow(p, frame_len, frame_len, dir, m);
 }
 
 /** Parse one mbuf into m (data path). */
@@ -211,7 +212,7 @@ sky_parse_mbuf(struct rte_mbuf *mb, struct sky_meta *m, uint8_t dir)
 
 	if (likely(rte_pktmbuf_data_len(mb) == len &&
 		   !(mb->ol_flags & (RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ_STRIPPED))))
-		sky_parse_frame(rte_pktmbuf_mtod(mb, const uint8_t *), len, len, dir, m);
+		sky_parse_frame(rte_pktmbuf_mtod(mb, const uint8_t *), len, dir, m);
 	else
 		sky_parse_mbuf_slow(mb, m, dir);
 }
