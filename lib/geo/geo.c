@@ -21,13 +21,17 @@
 #include <libloc/network.h>
 
 #include <rte_byteorder.h>
+#include <rte_cpuflags.h>
 #include <rte_errno.h>
 #include <rte_fib.h>
 #include <rte_fib6.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_vect.h>
 
 #include "geo_priv.h"
+
+const char *const geo_lookup_names[] = { "auto", "scalar", "avx512", NULL };
 
 const char *const geo_counter_names[GEO_C_MAX] = {
 #define GEO_C_NAME(n, s, h) s,
@@ -764,14 +768,24 @@ build_fib6(struct geo_table *t, const struct collect *c, uint64_t need, char *ms
 }
 
 struct geo_table *
-geo_table_build(const char *path, bool flags, bool ipv6, char *msg, size_t msg_len)
+geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t msg_len)
 {
+	bool flags = o->flags, ipv6 = o->ipv6;
 	struct collect c;
 	struct geo_table *t;
 	struct geo_db d;
 	uint64_t t0 = mono_us(), heap0, need6;
 	int rc;
 
+	/* refuse early what the FIBs would refuse after the whole load */
+	if (o->lookup == GEO_LOOKUP_AVX512 &&
+	    (rte_vect_get_max_simd_bitwidth() < RTE_VECT_SIMD_512 ||
+	     rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512F) <= 0)) {
+		snprintf(msg, msg_len,
+			 "lookup: avx512 not available here (AVX512 needs the CPU flags and EAL "
+			 "--force-max-simd-bitwidth=512)");
+		return NULL;
+	}
 	t = rte_zmalloc("sky_geo_table", sizeof(*t), RTE_CACHE_LINE_SIZE);
 	if (t == NULL) {
 		snprintf(msg, msg_len, "%s: out of DPDK memory", path ? path : "geo");
@@ -837,6 +851,21 @@ geo_table_build(const char *path, bool flags, bool ipv6, char *msg, size_t msg_l
 		}
 		if (rc != 0)
 			goto fail;
+	}
+	if (o->lookup != GEO_LOOKUP_AUTO) {
+		int avx = o->lookup == GEO_LOOKUP_AVX512;
+
+		if (rte_fib_select_lookup(t->fib4, avx ? RTE_FIB_LOOKUP_DIR24_8_VECTOR_AVX512
+						       : RTE_FIB_LOOKUP_DIR24_8_SCALAR_MACRO) != 0 ||
+		    (t->fib6 != NULL &&
+		     rte_fib6_select_lookup(t->fib6, avx ? RTE_FIB6_LOOKUP_TRIE_VECTOR_AVX512
+							 : RTE_FIB6_LOOKUP_TRIE_SCALAR) != 0)) {
+			snprintf(msg, msg_len,
+				 "lookup: %s not available here (AVX512 needs the CPU flags and EAL "
+				 "--force-max-simd-bitwidth=512)",
+				 geo_lookup_names[o->lookup]);
+			goto fail;
+		}
 	}
 	t->mem_bytes = heap_alloc_bytes() - heap0 + sizeof(*t);
 	t->load_us = mono_us() - t0;
@@ -1035,7 +1064,7 @@ sky_geo_reload(struct sky_geo *g, const char *path, char *msg, size_t msg_len)
 		snprintf(msg, msg_len, "out of memory");
 		return -ENOMEM;
 	}
-	t = geo_table_build(p, g->flags, g->ipv6, msg, msg_len);
+	t = geo_table_build(p, &g->opts, msg, msg_len);
 	if (t == NULL) {
 		free(np);
 		g->reload_failures++;
@@ -1061,7 +1090,8 @@ sky_geo_enabled(const struct sky_geo *g)
 struct sky_geo *
 sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
-	static const char *const keys[] = { "database", "flags", "ipv6", NULL };
+	static const char *const keys[] = { "database", "flags", "ipv6", "lookup", NULL };
+	unsigned int lookup = GEO_LOOKUP_AUTO;
 	const struct sky_cfg_node *sec = cfg != NULL ? sky_cfg_get(cfg->root, "geo") : NULL;
 	const char *path = NULL;
 	struct sky_geo *g;
@@ -1072,7 +1102,8 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		if (sky_cfg_check_keys(err, cfg, sec, keys) != 0 ||
 		    sky_cfg_get_str(err, cfg, sec, "database", true, &path) != 0 ||
 		    sky_cfg_get_bool(err, cfg, sec, "flags", false, &flags) != 0 ||
-		    sky_cfg_get_bool(err, cfg, sec, "ipv6", false, &ipv6) != 0)
+		    sky_cfg_get_bool(err, cfg, sec, "ipv6", false, &ipv6) != 0 ||
+		    sky_cfg_get_enum(err, cfg, sec, "lookup", false, geo_lookup_names, &lookup) != 0)
 			return NULL;
 		if (path[0] == '\0') {
 			sky_cfg_fail(err, cfg, sky_cfg_get(sec, "database"), "empty path");
@@ -1085,8 +1116,9 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		return NULL;
 	}
 	pthread_mutex_init(&g->info_lock, NULL);
-	g->flags = flags;
-	g->ipv6 = ipv6;
+	g->opts.flags = flags;
+	g->opts.ipv6 = ipv6;
+	g->opts.lookup = (enum geo_lookup)lookup;
 	if (sec == NULL)
 		return g;
 	g->path = strdup(path);
@@ -1094,9 +1126,12 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		sky_cfg_fail(err, cfg, sec, "out of memory");
 		goto fail;
 	}
-	g->table = geo_table_build(path, flags, ipv6, msg, sizeof(msg));
+	g->table = geo_table_build(path, &g->opts, msg, sizeof(msg));
 	if (g->table == NULL) {
-		sky_cfg_fail(err, cfg, sky_cfg_get(sec, "database"), "%s", msg);
+		int lk = strncmp(msg, "lookup: ", 8) == 0;
+
+		sky_cfg_fail(err, cfg, sky_cfg_get(sec, lk ? "lookup" : "database"), "%s",
+			     lk ? msg + 8 : msg);
 		goto fail;
 	}
 	geo_info_update(g);

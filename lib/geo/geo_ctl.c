@@ -255,8 +255,9 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		return sky_ctl_fail(call, "geo show: out of memory");
 	json_object_set_new(o, "enabled", json_boolean(t != NULL));
 	json_object_set_new(o, "database", t ? json_string(t->path) : json_null());
-	json_object_set_new(o, "flags", json_boolean(g->flags));
-	json_object_set_new(o, "ipv6", json_boolean(g->ipv6));
+	json_object_set_new(o, "flags", json_boolean(g->opts.flags));
+	json_object_set_new(o, "ipv6", json_boolean(g->opts.ipv6));
+	json_object_set_new(o, "lookup", json_string(geo_lookup_names[g->opts.lookup]));
 	if (t != NULL) {
 		const char *v = loc_database_get_vendor(t->db);
 		const char *d = loc_database_get_description(t->db);

@@ -68,6 +68,21 @@ struct geo_table {
 	uint64_t mem_bytes;       /* DPDK heap taken by the FIBs */
 };
 
+/* How tables are built (config geo.*). */
+enum geo_lookup {
+	GEO_LOOKUP_AUTO,   /* DPDK's choice: AVX512 when EAL allows 512-bit SIMD */
+	GEO_LOOKUP_SCALAR,
+	GEO_LOOKUP_AVX512,
+};
+
+struct geo_opts {
+	bool flags;               /* fill remote_flags */
+	bool ipv6;                /* load IPv6 networks */
+	enum geo_lookup lookup;
+};
+
+extern const char *const geo_lookup_names[];
+
 /* Snapshot for the telemetry thread (read under info_lock). */
 struct geo_info {
 	int enabled;
@@ -85,8 +100,7 @@ struct sky_geo {
 	struct geo_table *table;  /* published pointer, RCU */
 	struct geo_worker w[SKY_MAX_WORKERS];
 	/* --- control path only --- */
-	bool flags;               /* config geo.flags */
-	bool ipv6;                /* config geo.ipv6 */
+	struct geo_opts opts;     /* config geo.flags, geo.ipv6, geo.lookup */
 	char *path;               /* current database path */
 	uint64_t reloads;
 	uint64_t reload_failures;
@@ -96,7 +110,7 @@ struct sky_geo {
 };
 
 /* geo.c */
-struct geo_table *geo_table_build(const char *path, bool flags, bool ipv6, char *msg,
+struct geo_table *geo_table_build(const char *path, const struct geo_opts *o, char *msg,
 				  size_t msg_len);
 void geo_table_free(struct geo_table *t);
 void geo_info_update(struct sky_geo *g);

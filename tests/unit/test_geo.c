@@ -311,6 +311,10 @@ test_config_failures(void **state)
 		{ "flags not a bool", "geo: { database: " DB ", flags: maybe }\n", "flags" },
 		{ "ipv6 not a bool", "geo: { database: " DB ", ipv6: [1] }\n", "ipv6" },
 		{ "section not a map", "geo: 5\n", "geo" },
+		{ "lookup unknown", "geo: { database: " DB ", lookup: fastest }\n", "geo.lookup" },
+		/* EAL here keeps the default 256-bit SIMD limit: AVX512 lookups are refused */
+		{ "lookup avx512 not allowed", "geo: { database: " DB ", lookup: avx512 }\n",
+		  "geo.lookup: avx512 not available" },
 	};
 	static const char garbage[] = "this is not a location database, just text\n";
 
@@ -929,6 +933,43 @@ test_reload(void **state)
 	free(rd);
 }
 
+/* flags: false and ipv6: false: no flags, IPv6 unknown (IPv4-mapped still answered) */
+static void
+test_options(void **state)
+{
+	struct sky_cfg *cfg = cfg_text("geo: { database: %s, flags: false, ipv6: false, "
+				       "lookup: scalar }\n", DB);
+	struct sky_cfg_err err = { 0 };
+	struct sky_geo *g = sky_geo_create(cfg, &err);
+	uint8_t a4[4] = { 8, 8, 8, 8 }, a6[16], m6[16];
+	struct sky_meta m[2];
+	uint16_t cc;
+	uint8_t fl;
+
+	(void)state;
+	if (g == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(sky_geo_lookup(g, AF_INET, a4, &cc, &fl, NULL, 0), 0);
+	assert_int_equal(cc, sky_cc("US"));
+	assert_int_equal(fl, 0); /* anycast, but flags are off */
+	assert_int_equal(inet_pton(AF_INET6, "2a00:1450:4001:80b::200e", a6), 1);
+	assert_int_equal(sky_geo_lookup(g, AF_INET6, a6, &cc, &fl, NULL, 0), -ENOENT);
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:8.8.8.8", m6), 1);
+	assert_int_equal(sky_geo_lookup(g, AF_INET6, m6, &cc, &fl, NULL, 0), 0);
+	assert_int_equal(cc, sky_cc("US"));
+	memset(m, 0, sizeof(m));
+	m[0].l3 = 6;
+	memcpy(m[0].dst, a6, 16);
+	m[1].l3 = 6;
+	memcpy(m[1].dst, m6, 16);
+	sky_geo_lookup_burst(g, 0, m, 2);
+	assert_int_equal(m[0].remote_country, 0);
+	assert_int_equal(m[1].remote_country, sky_cc("US"));
+	assert_int_equal(m[1].remote_flags, 0);
+	sky_geo_destroy(g);
+	sky_cfg_free(cfg);
+}
+
 /* sky_geo_country_networks: every network reported looks up to the country */
 struct cn_check {
 	uint16_t cc;
@@ -991,7 +1032,7 @@ test_country_networks(void **state)
 int
 main(void)
 {
-	char *eal[] = { "test_geo", "--no-huge", "-m", "2560", "--no-pci",
+	char *eal[] = { "test_geo", "--no-huge", "-m", "1024", "--no-pci",
 			"--file-prefix=test_geo", "--log-level=lib.*:error", "--no-telemetry" };
 	const struct CMUnitTest failures[] = {
 		cmocka_unit_test(test_config_failures),
@@ -1008,6 +1049,7 @@ main(void)
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_country_networks),
+		cmocka_unit_test(test_options),
 	};
 	int rc;
 
