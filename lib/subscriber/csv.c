@@ -147,7 +147,7 @@ static int
 find_name(const char *const *names, unsigned int n, const struct field *f)
 {
 	for (unsigned int i = 0; i < n; i++)
-		if (strncmp(names[i], f->s, f->n) == 0 && names[i][f->n] == '\0')
+		if (strlen(names[i]) == f->n && memcmp(names[i], f->s, f->n) == 0)
 			return (int)i;
 	return -1;
 }
