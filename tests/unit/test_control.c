@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <rte_eal.h>
 #include <rte_log.h>
 
 #include "sky_build_config.h"
@@ -1440,6 +1441,70 @@ test_server_oversize(void **state)
 	sky_ctl_server_close(s);
 }
 
+/* 64 clients at most; a client that does not read its replies stalls only itself. */
+static void
+test_server_limits(void **state)
+{
+	char err[256], path[256], *out;
+	struct sky_ctl_server *s;
+	unsigned long long refused0 = metric("skygate_control_clients_refused_total");
+	int fds[65], slow, eof, i;
+	json_t *r;
+
+	snprintf(path, sizeof(path), "%s/limits.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	for (i = 0; i < 64; i++) {
+		fds[i] = client_connect(path);
+		assert_true(sky_ctl_server_poll(s, 5) >= 0);
+	}
+	assert_int_equal(sky_ctl_server_clients(s), 64);
+	assert_int_equal(metric("skygate_control_clients"), 64);
+	fds[64] = client_connect(path);
+	assert_int_equal(pump_lines(s, fds[64], 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_error(r, "too many clients");
+	json_decref(r);
+	free(out);
+	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0 + 1);
+	assert_int_equal(sky_ctl_server_clients(s), 64);
+	for (i = 0; i < 65; i++)
+		close(fds[i]);
+	for (i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 0);
+
+	/* a slow reader: four 3 MiB replies queued, then another client is served at once */
+	slow = client_connect(path);
+	for (i = 0; i < 4; i++)
+		send_all(slow, "{\"argv\":[\"big\"]}\n", 17);
+	for (i = 0; i < 20; i++)
+		assert_true(sky_ctl_server_poll(s, 1) >= 0);
+	fds[0] = client_connect(path);
+	send_all(fds[0], "{\"argv\":[\"echo\",\"quick\"]}\n", 27);
+	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_ok(r);
+	json_decref(r);
+	free(out);
+	close(fds[0]);
+	/* and the slow reader still gets every reply, whole and in order */
+	{
+		size_t len;
+
+		assert_int_equal(pump_lines(s, slow, 4, &out, &len, &eof), 4);
+		assert_int_equal(len, 4 * (strchr(out, '\n') - out + 1));
+		for (i = 0; i < 4; i++) {
+			r = line_json(out, i);
+			assert_ok(r);
+			json_decref(r);
+		}
+		free(out);
+	}
+	close(slow);
+	sky_ctl_server_close(s);
+}
+
 /* --- metrics over HTTP --- */
 
 static char *
@@ -1818,6 +1883,47 @@ test_skygatectl(void **state)
 	assert_int_equal(waitpid(srv, &st, 0), srv);
 }
 
+/* /skygate/control over DPDK's telemetry socket, as dpdk-telemetry.py reads it (last test:
+ * it starts the EAL). */
+static void
+test_telemetry(void **state)
+{
+	char prefix[64], path[512], buf[16384];
+	char *eal[] = { "test_control", "--no-huge", "-m", "64", "--no-pci",
+			"--file-prefix", prefix, "--log-level=lib.*:error" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	json_t *j, *d;
+	ssize_t n;
+	int fd;
+
+	snprintf(prefix, sizeof(prefix), "skyctl-tel-%d", (int)getpid());
+	assert_true(rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) >= 0);
+	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("telemetry socket %s: %s", path, strerror(errno));
+	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
+	json_decref(dispatch_words("echo", 0));
+	assert_int_equal(write(fd, "/skygate/control", 16), 16);
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	j = json_loads(buf, 0, NULL);
+	d = json_object_get(j, "/skygate/control");
+	if (!json_is_object(d))
+		fail_msg("telemetry reply: %s", buf);
+	assert_int_equal(json_integer_value(json_object_get(d, "requests")),
+			 metric("skygate_control_requests_total"));
+	assert_non_null(json_object_get(d, "journal_records"));
+	assert_non_null(json_object_get(d, "clients"));
+	json_decref(j);
+	close(fd);
+	rte_eal_cleanup();
+}
+
 int
 main(void)
 {
@@ -1838,8 +1944,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_oversize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skygatectl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_telemetry, setup, teardown),
 	};
 	int rc;
 
