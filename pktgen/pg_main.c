@@ -694,8 +694,11 @@ pcap_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t
 		if (cp[k])
 			k++;
 	}
-	if (k)
+	if (k) {
+		/* 22.11 does not free the copies, whatever its header says (dumpcap frees too) */
 		rte_pcapng_write_packets(r->pcapng, cp, k);
+		rte_pktmbuf_free_bulk(cp, k);
+	}
 }
 
 static void
