@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_rcu_qsbr.h>
 
 #include "skygate/config.h"
 #include "skygate/control.h"
@@ -924,10 +928,118 @@ test_metrics(void **state)
 	runtime_teardown(s);
 }
 
+
+/* ------------------------------------------------------------------ hitless changes */
+
+static volatile int reader_stop;
+static uint64_t reader_loops, reader_errors;
+
+static const struct {
+	const char *addr;
+	uint16_t vid;
+	uint32_t id;
+} stable[] = {
+	{"100.64.0.1", 0, 1},   {"198.18.5.77", 0, 3},       {"198.18.5.1", 0, 2},
+	{"198.18.5.250", 0, 2}, {"2001:db8:2000:76::1", 0, 2}, {"2001:db8:2000:77::5", 0, 3},
+	{"100.64.0.1", 100, 4}, {"10.9.1.1", 100, 6},        {"2001:db8:1000:100::1", 0, 1},
+};
+
+static int
+reader(void *arg)
+{
+	struct sky_subs *s = arg;
+	const size_t n = sizeof(stable) / sizeof(stable[0]);
+	struct sky_meta m[sizeof(stable) / sizeof(stable[0])];
+
+	rte_rcu_qsbr_thread_register(sky_rt.qs, 0);
+	rte_rcu_qsbr_thread_online(sky_rt.qs, 0);
+	while (!reader_stop) {
+		for (size_t i = 0; i < n; i++) {
+			int v6 = strchr(stable[i].addr, ':') != NULL;
+
+			memset(&m[i], 0, sizeof(m[i]));
+			m[i].dir = SKY_DIR_UP;
+			m[i].l3 = v6 ? 6 : 4;
+			m[i].outer_vid = stable[i].vid;
+			inet_pton(v6 ? AF_INET6 : AF_INET, stable[i].addr, m[i].src);
+		}
+		sky_subs_lookup_burst(s, 1, m, (uint16_t)n);
+		for (size_t i = 0; i < n; i++)
+			if (m[i].sub_id != stable[i].id || m[i].verdict != SKY_V_PASS)
+				reader_errors++;
+		reader_loops++;
+		rte_rcu_qsbr_quiescent(sky_rt.qs, 0);
+	}
+	rte_rcu_qsbr_thread_offline(sky_rt.qs, 0);
+	rte_rcu_qsbr_thread_unregister(sky_rt.qs, 0);
+	return 0;
+}
+
+static void
+test_hitless_under_readers(void **state)
+{
+	struct sky_subs *s;
+	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
+	char cmd[700], load_csv_path[512];
+	uint64_t loops_before;
+
+	(void)state;
+	if (lcore >= RTE_MAX_LCORE) {
+		print_message("no worker lcore: skipped\n");
+		skip();
+	}
+	assert_int_equal(sky_rcu_init(2), 0);
+	s = runtime_setup();
+	snprintf(load_csv_path, sizeof(load_csv_path), "%s",
+		 write_file("same.csv", "id,ipv4,ipv6,plan,beam,country,realm\n"
+					"1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
+					"2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
+					"3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
+					"4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
+					"6,10.9.0.0/16,,basic,beam1,IT,100\n"
+					"77,198.18.5.64/26,2001:db8:2000:76:8000::/65,basic,beam1,PT,\n"));
+	/* worker 0 reads; worker 1 is registered but never runs, so mark it offline */
+	reader_stop = 0;
+	reader_loops = reader_errors = 0;
+	assert_int_equal(rte_eal_remote_launch(reader, s, lcore), 0);
+	while (reader_loops == 0)
+		rte_pause();
+	for (int k = 0; k < 120; k++) {
+		/* other subscribers, next to the readers' entries (same tbl8 groups) */
+		snprintf(cmd, sizeof(cmd),
+			 "subscriber add %d ipv4=198.18.5.%d ipv6=2001:db8:2000:76:%x::/80 "
+			 "plan=basic beam=beam1 country=DE",
+			 1000 + k, 128 + k % 100, k + 1);
+		json_decref(ok(cmd));
+		snprintf(cmd, sizeof(cmd), "subscriber set %d ipv4=198.18.5.64/27 plan=premium",
+			 1000 + k);
+		json_decref(ok(cmd));
+		snprintf(cmd, sizeof(cmd), "subscriber set %d realm=100 ipv4=100.64.0.2", 1000 + k);
+		json_decref(ok(cmd));
+		snprintf(cmd, sizeof(cmd), "subscriber del %d", 1000 + k);
+		json_decref(ok(cmd));
+		if (k % 40 == 39) {
+			snprintf(cmd, sizeof(cmd), "subscriber load %s", load_csv_path);
+			json_decref(ok(cmd));
+		}
+	}
+	loops_before = reader_loops;
+	while (reader_loops < loops_before + 10)
+		rte_pause();
+	reader_stop = 1;
+	rte_eal_wait_lcore(lcore);
+	print_message("reader: %" PRIu64 " bursts during 480 changes and 3 loads, %" PRIu64
+		      " wrong\n",
+		      reader_loops, reader_errors);
+	assert_int_equal(reader_errors, 0);
+	runtime_teardown(s);
+	sky_rcu_fini();
+}
+
 int
 main(void)
 {
-	char *eal[] = {"test_subscriber", "--no-huge", "-m", "1024", "--no-pci",
+	char *eal[] = {"test_subscriber", "-l", "0-1", "--no-huge", "-m", "1024", "--no-pci",
 		       "--file-prefix=test_subscriber", "--log-level=lib.*:error",
 		       "--log-level=skygate:warning", "--no-telemetry"};
 	const struct CMUnitTest tests[] = {
@@ -935,7 +1047,7 @@ main(void)
 		cmocka_unit_test(test_csv_ok_forms),     cmocka_unit_test(test_model),
 		cmocka_unit_test(test_lookup),           cmocka_unit_test(test_runtime_failures),
 		cmocka_unit_test(test_runtime_changes),  cmocka_unit_test(test_capacity),
-		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics),          cmocka_unit_test(test_hitless_under_readers),
 	};
 	int rc;
 
