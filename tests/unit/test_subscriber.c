@@ -929,6 +929,41 @@ test_metrics(void **state)
 }
 
 
+static void
+test_load_journal(void **state)
+{
+	struct sky_subs *s = runtime_setup();
+	struct sky_sub_info in;
+	char statedir[600], cmd[700], e[256];
+	const char *a;
+	int n;
+
+	(void)state;
+	snprintf(statedir, sizeof(statedir), "%s/state", tmpdir);
+	assert_int_equal(sky_ctl_journal_open(statedir, e, sizeof(e)), 0);
+	a = write_file("a.csv", HDR "900,10.90.0.1,,basic,beam1,DE,\n901,10.90.0.2,,basic,beam1,DE,\n");
+	snprintf(cmd, sizeof(cmd), "subscriber load %s", a);
+	json_decref(ok(cmd));
+	/* the operator's file changes afterwards: the journal must not depend on it */
+	write_file("a.csv", "garbage\n");
+	json_decref(ok("subscriber del 900"));
+	sky_ctl_journal_close();
+	runtime_teardown(s);
+
+	/* restart: config table, then the journal replayed */
+	s = runtime_setup();
+	assert_int_equal(sky_subs_get(s, 1, &in), 0);
+	assert_int_equal(sky_ctl_journal_open(statedir, e, sizeof(e)), 0);
+	n = sky_ctl_journal_replay(e, sizeof(e));
+	assert_int_equal(n, 2);
+	assert_int_equal(sky_subs_get(s, 1, &in), -ENOENT);
+	assert_int_equal(sky_subs_get(s, 900, &in), -ENOENT);
+	assert_int_equal(sky_subs_get(s, 901, &in), 0);
+	assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.90.0.2", 0), 901);
+	sky_ctl_journal_close();
+	runtime_teardown(s);
+}
+
 /* ------------------------------------------------------------------ hitless changes */
 
 static volatile int reader_stop;
@@ -1048,6 +1083,7 @@ main(void)
 		cmocka_unit_test(test_lookup),           cmocka_unit_test(test_runtime_failures),
 		cmocka_unit_test(test_runtime_changes),  cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_metrics),          cmocka_unit_test(test_hitless_under_readers),
+		cmocka_unit_test(test_load_journal),
 	};
 	int rc;
 
