@@ -777,14 +777,24 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 	uint64_t t0 = mono_us(), heap0, need6;
 	int rc;
 
-	/* refuse early what the FIBs would refuse after the whole load */
-	if (o->lookup == GEO_LOOKUP_AVX512 &&
-	    (rte_vect_get_max_simd_bitwidth() < RTE_VECT_SIMD_512 ||
-	     rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512F) <= 0)) {
-		snprintf(msg, msg_len,
-			 "lookup: avx512 not available here (AVX512 needs the CPU flags and EAL "
-			 "--force-max-simd-bitwidth=512)");
-		return NULL;
+	/*
+	 * AVX512 lookups: DPDK uses them only under a 512-bit SIMD limit, which EAL keeps at
+	 * 256 unless told otherwise; asking for them raises the process's limit (unless EAL
+	 * --force-max-simd-bitwidth fixed it). Refused early, before the whole load.
+	 */
+	if (o->lookup == GEO_LOOKUP_AVX512) {
+		if (rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512F) <= 0) {
+			snprintf(msg, msg_len, "lookup: avx512: this CPU has no AVX512F");
+			return NULL;
+		}
+		if (rte_vect_get_max_simd_bitwidth() < RTE_VECT_SIMD_512 &&
+		    rte_vect_set_max_simd_bitwidth(RTE_VECT_SIMD_512) != 0) {
+			snprintf(msg, msg_len,
+				 "lookup: avx512: EAL --force-max-simd-bitwidth=%u forbids 512-bit "
+				 "SIMD",
+				 (unsigned int)rte_vect_get_max_simd_bitwidth());
+			return NULL;
+		}
 	}
 	t = rte_zmalloc("sky_geo_table", sizeof(*t), RTE_CACHE_LINE_SIZE);
 	if (t == NULL) {
@@ -860,9 +870,7 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 		    (t->fib6 != NULL &&
 		     rte_fib6_select_lookup(t->fib6, avx ? RTE_FIB6_LOOKUP_TRIE_VECTOR_AVX512
 							 : RTE_FIB6_LOOKUP_TRIE_SCALAR) != 0)) {
-			snprintf(msg, msg_len,
-				 "lookup: %s not available here (AVX512 needs the CPU flags and EAL "
-				 "--force-max-simd-bitwidth=512)",
+			snprintf(msg, msg_len, "lookup: %s: refused by the FIB library (CPU flags?)",
 				 geo_lookup_names[o->lookup]);
 			goto fail;
 		}

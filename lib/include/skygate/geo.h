@@ -32,8 +32,10 @@
  *     database: /usr/share/libloc-location/location.db   # required
  *     flags: true       # fill remote_flags (anycast, satellite, anonymous proxy, drop)
  *     ipv6: true        # load the IPv6 networks (false: IPv6 remotes stay unknown)
- *     lookup: auto      # auto | scalar | avx512: FIB lookup code; auto = DPDK's choice
- *                       # (AVX512 only when EAL runs with --force-max-simd-bitwidth=512)
+ *     lookup: auto      # auto | scalar | avx512: FIB lookup code. auto = DPDK's choice
+ *                       # (AVX512 only under EAL --force-max-simd-bitwidth=512); avx512
+ *                       # raises the process's SIMD limit to 512 bits itself (refused on
+ *                       # a CPU without AVX512F or when EAL forced a lower limit)
  */
 #ifndef SKYGATE_GEO_H
 #define SKYGATE_GEO_H
