@@ -20,6 +20,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_random.h>
+#include <rte_sched.h>
 
 #include "skygate/meta.h"
 #include "skygate/runtime.h"
@@ -189,6 +190,33 @@ run(const char *name, uint32_t nsub, uint64_t plan_bps, uint64_t beam_bps, unsig
 	sky_shaper_destroy(sh);
 }
 
+/* what DPDK rte_sched would pre-allocate: one subport (beam), n pipes (subscribers) */
+static uint64_t
+rte_sched_bytes(uint32_t n_pipes, uint16_t qsize)
+{
+	struct rte_sched_pipe_params pipe = {
+		.tb_rate = 6250000, .tb_size = 65536, .tc_period = 40, .tc_ov_weight = 1,
+		.wrr_weights = {1, 1, 1, 1}};
+	struct rte_sched_subport_profile_params sp = {
+		.tb_rate = 125000000, .tb_size = 1000000, .tc_period = 10};
+	struct rte_sched_subport_params sub = {
+		.n_pipes_per_subport_enabled = n_pipes, .pipe_profiles = &pipe,
+		.n_pipe_profiles = 1, .n_max_pipe_profiles = 1};
+	struct rte_sched_subport_params *subs[1] = {&sub};
+	struct rte_sched_port_params port = {
+		.name = "fp", .socket = 0, .rate = 12500000000ULL, .mtu = 1522,
+		.frame_overhead = 24, .n_subports_per_port = 1, .subport_profiles = &sp,
+		.n_subport_profiles = 1, .n_max_subport_profiles = 1,
+		.n_pipes_per_subport = n_pipes};
+
+	for (int i = 0; i < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; i++) {
+		pipe.tc_rate[i] = 6250000;
+		sp.tc_rate[i] = 125000000;
+		sub.qsize[i] = qsize;
+	}
+	return rte_sched_port_get_memory_footprint(&port, subs);
+}
+
 static void
 police(uint32_t nsub)
 {
@@ -256,6 +284,13 @@ main(int argc, char **argv)
 	       ((double)per_sub + (double)per_active) * NSUB / 1e6,
 	       ((double)per_sub * 1e6 + (double)per_active * NSUB) / 1e6);
 	sky_shaper_destroy(sh);
+	{
+		uint64_t a = rte_sched_bytes(1024, 64), z = rte_sched_bytes(131072, 64);
+
+		printf("rte_sched for comparison (13 TCs, 16 queues x 64 mbufs per pipe): %.0f bytes "
+		       "per configured pipe; 131072 pipes (next power of 2 above 100k): %.1f MB "
+		       "pre-allocated\n", (double)(z - a) / (131072 - 1024), (double)z / 1e6);
+	}
 
 	/* nothing shaped: every packet passes through queue and scheduler */
 	run("1k subs, random arrivals, uncongested", 1000, 1000000000, 100000000000ULL / NBEAM,
