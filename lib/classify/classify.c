@@ -39,7 +39,7 @@ struct cls_tables {
 	uint64_t proto[256];
 	uint64_t port_any;   /* rules without a ports field */
 	uint64_t pfx_any;    /* rules without a prefixes field */
-	uint8_t rule_cls[SKY_MAX_RULES];
+	uint8_t rule_cls[64];  /* [63]: the default class (sentinel bit) */
 	uint8_t default_cls;
 	uint32_t n4, n6;     /* intervals */
 	uint32_t *lo4;       /* [n4] interval starts, host order, lo4[0] = 0 */
@@ -215,6 +215,7 @@ compile(const struct sky_class_set *cs, char *err, size_t errlen)
 	if (t == NULL)
 		goto nomem;
 	t->default_cls = (uint8_t)cs->default_cls;
+	t->rule_cls[63] = t->default_cls;
 	for (unsigned int r = 0; r < cs->n_rules; r++) {
 		const struct sky_rule *ru = &cs->rules[r];
 		uint64_t bit = 1ULL << r;
@@ -323,22 +324,20 @@ sky_classify_burst(struct sky_classifier *c, unsigned int worker, struct sky_met
 	(void)worker;
 	for (uint16_t i = 0; i < n; i++) {
 		struct sky_meta *m = &meta[i];
-		uint64_t cand;
+		uint64_t cand, has_ports;
 
 		if (!sky_meta_live(m))
 			continue;
+		/* branch-free on packet data: random traffic mispredicts every branch */
+		has_ports = -(uint64_t)((m->flags / SKY_MF_PORTS) & 1);
 		cand = t->dscp[m->dscp & 63] & t->proto[m->proto];
-		if (cand & ~t->port_any) {
-			uint64_t pm = t->port_any;
-
-			if (m->flags & SKY_MF_PORTS)
-				pm |= t->port_eq[t->port_id[m->sport]] |
-				      t->port_eq[t->port_id[m->dport]];
-			cand &= pm;
-		}
-		if (cand & ~t->pfx_any)
+		cand &= t->port_any | (has_ports & (t->port_eq[t->port_id[m->sport]] |
+						    t->port_eq[t->port_id[m->dport]]));
+		if ((m->l3 == 4 ? t->n4 : t->n6) != 0)
 			cand &= t->pfx_any | pfx_lookup(t, m);
-		m->cls = cand ? t->rule_cls[__builtin_ctzll(cand)] : t->default_cls;
+		else
+			cand &= t->pfx_any;
+		m->cls = t->rule_cls[__builtin_ctzll(cand | 1ULL << 63)];
 	}
 }
 

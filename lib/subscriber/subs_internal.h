@@ -93,7 +93,7 @@ int sky_parse_ip4_prefix(const char *s, size_t n, uint8_t a[4], uint8_t *len);
 int sky_parse_ip6_prefix(const char *s, size_t n, uint8_t a[16], uint8_t *len);
 
 /* --- classes and their rules (shared by subscriber and classify) --- */
-#define SKY_MAX_RULES 64
+#define SKY_MAX_RULES 63 /* bit 63 of a rule bitmap is the classifier's "no rule" sentinel */
 
 struct sky_port_range {
 	uint16_t lo, hi;
