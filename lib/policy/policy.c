@@ -35,13 +35,9 @@
 /* ================================================================== data path */
 
 /* copy the fields the program reads (the checker proved it reads no others) */
-static inline void
-ctx_fill(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
+static void
+ctx_fill_other(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
 {
-	if (g & CTXG_CC) {
-		c->sub_country = m->sub_country;
-		c->remote_country = m->remote_country;
-	}
 	if (g & CTXG_HDR) {
 		c->dir = m->dir;
 		c->family = m->l3;
@@ -76,6 +72,18 @@ ctx_fill(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
 		memcpy(c->src, m->src, 16);
 	if (g & CTXG_DST)
 		memcpy(c->dst, m->dst, 16);
+}
+
+static inline void
+ctx_fill(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
+{
+	/* countries first: what country policies read, without the other tests */
+	if (g & CTXG_CC) {
+		c->sub_country = m->sub_country;
+		c->remote_country = m->remote_country;
+	}
+	if (g & ~(uint32_t)CTXG_CC)
+		ctx_fill_other(c, m, g);
 }
 
 static uint32_t
@@ -124,18 +132,23 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 		     struct sky_meta *meta, uint16_t n)
 {
 	const struct sky_prog *prog = __atomic_load_n(&p->prog, __ATOMIC_ACQUIRE);
+	uint64_t (*jit)(void *);
 	struct policy_wstats *ws;
 	struct sky_policy_ctx ctx;
-	uint64_t t0;
-	/* counted in registers, added once per burst */
-	uint32_t runs = 0, n_pass = 0, n_drop = 0, n_cls = 0, n_dscp = 0, n_fault = 0;
+	uint64_t t0 = 0;
+	/* counted in registers, added once per burst; pass = runs - the others */
+	uint32_t runs = 0, n_drop = 0, n_cls = 0, n_dscp = 0, n_fault = 0;
 	uint32_t g;
+	bool timed;
 
 	if (prog == NULL)
 		return;
 	ws = &p->ws[worker];
-	t0 = rte_rdtsc();
+	timed = (ws->bursts++ & (SKY_POLICY_TIMED_EVERY - 1)) == 0;
+	if (timed)
+		t0 = rte_rdtsc();
 	g = prog->ctx_groups;
+	jit = prog->jit;
 	ctx.abi = SKY_POLICY_ABI_VERSION;
 	ctx.pad0 = 0;
 	ctx.pad1 = 0;
@@ -147,12 +160,10 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 		if (!sky_meta_live(m))
 			continue;
 		ctx_fill(&ctx, m, g);
-		v = prog->jit != NULL ? prog->jit(&ctx) : rte_bpf_exec(prog->bpf, &ctx);
+		v = likely(jit != NULL) ? jit(&ctx) : rte_bpf_exec(prog->bpf, &ctx);
 		runs++;
-		if (likely(v == SKY_POLICY_PASS)) {
-			n_pass++;
+		if (likely(v == SKY_POLICY_PASS))
 			continue;
-		}
 		if (v == SKY_POLICY_DROP) {
 			n_drop++;
 			sky_meta_drop(m, SKY_DROP_POLICY);
@@ -182,12 +193,15 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf 
 			sky_meta_drop(m, SKY_DROP_POLICY_FAULT);
 	}
 	ws->runs += runs;
-	ws->v[SKY_POLICY_V_PASS] += n_pass;
+	ws->v[SKY_POLICY_V_PASS] += runs - n_drop - n_cls - n_dscp - n_fault;
 	ws->v[SKY_POLICY_V_DROP] += n_drop;
 	ws->v[SKY_POLICY_V_PASS_CLASS] += n_cls;
 	ws->v[SKY_POLICY_V_PASS_DSCP] += n_dscp;
 	ws->v[PV_FAULT] += n_fault;
-	ws->cycles += rte_rdtsc() - t0;
+	if (timed) {
+		ws->cycles += rte_rdtsc() - t0;
+		ws->timed_runs += runs;
+	}
 }
 
 /* ================================================================== stats */
@@ -206,6 +220,7 @@ policy_stats_total(const struct sky_policy *p, struct sky_policy_stats *st)
 		st->pass_dscp += ws->v[SKY_POLICY_V_PASS_DSCP];
 		st->faults += ws->v[PV_FAULT];
 		st->cycles += ws->cycles;
+		st->timed_runs += ws->timed_runs;
 	}
 }
 
@@ -220,6 +235,7 @@ sky_policy_stats(const struct sky_policy *p, struct sky_policy_stats *st)
 	st->pass_dscp -= p->base.pass_dscp;
 	st->faults -= p->base.faults;
 	st->cycles -= p->base.cycles;
+	st->timed_runs -= p->base.timed_runs;
 }
 
 /* ================================================================== load / swap */
@@ -323,7 +339,7 @@ load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_
 	prog->n_maps = o.n_maps;
 
 	/* bind: map symbols -> handles, calls -> one helper entry per map */
-	prog->xsym = calloc(o.n_maps + 1, sizeof(*prog->xsym));
+	prog->xsym = calloc(2 * o.n_maps + 1, sizeof(*prog->xsym)); /* helpers + inlined maps */
 	if (prog->xsym == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
@@ -371,7 +387,29 @@ load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_
 	prm.prog_arg.type = RTE_BPF_ARG_PTR;
 	prm.prog_arg.size = sizeof(struct sky_policy_ctx);
 	t1 = policy_now_ns();
-	prog->bpf = rte_bpf_load(&prm);
+	{
+		/* direct and array lookups inlined; the plain code if librte_bpf says no */
+		struct ebpf_insn *il = NULL;
+		uint32_t n_il = 0, n_xsym = prog->n_xsym;
+		int k = policy_inline(&o, nm, prog->xsym, &prog->n_xsym, &il, &n_il);
+
+		if (k > 0) {
+			prm.ins = il;
+			prm.nb_ins = n_il;
+			prm.nb_xsym = prog->n_xsym;
+			prog->bpf = rte_bpf_load(&prm);
+			if (prog->bpf != NULL)
+				prog->n_inlined = (uint32_t)k;
+		}
+		free(il);
+		if (prog->bpf == NULL) {
+			prog->n_xsym = n_xsym;
+			prm.ins = o.ins;
+			prm.nb_ins = o.n_ins;
+			prm.nb_xsym = n_xsym;
+			prog->bpf = rte_bpf_load(&prm);
+		}
+	}
 	if (prog->bpf == NULL) {
 		rc = -EINVAL;
 		snprintf(err, errlen, "%s: librte_bpf refused the program: %s (its validator "

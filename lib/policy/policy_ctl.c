@@ -83,9 +83,9 @@ cc_str(uint16_t cc, char out[3])
 static double
 ns_per_packet(const struct sky_policy_stats *st)
 {
-	if (st->runs == 0 || sky_rt.tsc_hz == 0)
+	if (st->timed_runs == 0 || sky_rt.tsc_hz == 0)
 		return 0;
-	return (double)st->cycles * 1e9 / (double)sky_rt.tsc_hz / (double)st->runs;
+	return (double)st->cycles * 1e9 / (double)sky_rt.tsc_hz / (double)st->timed_runs;
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -114,6 +114,7 @@ show_json(struct sky_policy *p)
 	json_object_set_new(o, "rte_bpf_load_us", json_real((double)prog->jit_ns / 1000.0));
 	json_object_set_new(o, "instructions", json_integer(prog->n_ins));
 	json_object_set_new(o, "jit", json_boolean(prog->jit != NULL));
+	json_object_set_new(o, "inlined_lookups", json_integer(prog->n_inlined));
 	json_object_set_new(o, "runs", json_integer((json_int_t)st.runs));
 	json_object_set_new(o, "pass", json_integer((json_int_t)st.pass));
 	json_object_set_new(o, "drop", json_integer((json_int_t)st.drop));
@@ -465,10 +466,15 @@ metrics(void *arg, FILE *out)
 		     "# TYPE skygate_policy_faults_total counter\n"
 		     "skygate_policy_faults_total %" PRIu64 "\n",
 		st.faults);
-	fprintf(out, "# HELP skygate_policy_cycles_total TSC cycles spent in the policy stage.\n"
-		     "# TYPE skygate_policy_cycles_total counter\n"
-		     "skygate_policy_cycles_total %" PRIu64 "\n",
-		st.cycles);
+	fprintf(out, "# HELP skygate_policy_timed_cycles_total TSC cycles of the timed policy "
+		     "bursts (one in %u).\n"
+		     "# TYPE skygate_policy_timed_cycles_total counter\n"
+		     "skygate_policy_timed_cycles_total %" PRIu64 "\n",
+		SKY_POLICY_TIMED_EVERY, st.cycles);
+	fprintf(out, "# HELP skygate_policy_timed_runs_total Packets judged in the timed bursts.\n"
+		     "# TYPE skygate_policy_timed_runs_total counter\n"
+		     "skygate_policy_timed_runs_total %" PRIu64 "\n",
+		st.timed_runs);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
 	fprintf(out, "# HELP skygate_policy_blocked_packets_total Packets dropped by the policy, "
 		     "by subscriber country, remote country and direction.\n"

@@ -134,6 +134,12 @@ int pobj_load(const char *path, struct pobj *o, char *err, size_t errlen);
 int pobj_check(struct pobj *o, char *err, size_t errlen);
 void pobj_free(struct pobj *o);
 
+/* policy_inline.c: direct-table and array lookups inlined into bound code; returns the
+ * number inlined (0: *out NULL, use the code as is) or -errno; VARs appended to xsym */
+struct rte_bpf_xsym;
+int policy_inline(const struct pobj *o, struct sky_pmap *const *maps, struct rte_bpf_xsym *xsym,
+		  uint32_t *n_xsym, struct ebpf_insn **out, uint32_t *n_out);
+
 /* ---------------------------------------------------------------- misc */
 void sky_sha256(const void *data, size_t len, uint8_t out[32]);
 uint64_t policy_now_ns(void);
@@ -168,6 +174,7 @@ struct sky_prog {
 	uint64_t read_ns, check_ns, jit_ns; /* its parts: libbpf+libelf, our checker,
 					     * rte_bpf_load (validator + JIT) */
 	uint32_t n_ins;
+	uint32_t n_inlined;      /* lookups inlined (policy_inline.c) */
 	struct sky_pmap *maps[SKY_POLICY_MAX_MAPS];
 	uint32_t n_maps;
 	struct rte_bpf_xsym *xsym;
@@ -191,7 +198,9 @@ struct blk_ent {
 struct policy_wstats {
 	uint64_t runs;
 	uint64_t v[PV_MAX];
-	uint64_t cycles;
+	uint64_t bursts;
+	uint64_t cycles;     /* of the timed bursts */
+	uint64_t timed_runs; /* runs in the timed bursts */
 	uint64_t blk_other_pkts, blk_other_bytes; /* table full */
 	struct blk_ent blk[BLK_SIZE];
 } __rte_cache_aligned;

@@ -286,16 +286,15 @@ pmap_spec_equal(const struct pmap_spec *a, const struct pmap_spec *b)
 	       a->max_entries == b->max_entries;
 }
 
+/* a power of two: lookups index with a shift (and may be inlined, policy_inline.c) */
 static uint32_t
 stride_for(uint32_t value_size)
 {
-	if (value_size <= 1)
-		return 1;
-	if (value_size <= 2)
-		return 2;
-	if (value_size <= 4)
-		return 4;
-	return (value_size + 7) & ~7u;
+	uint32_t s = 1;
+
+	while (s < value_size)
+		s <<= 1;
+	return s;
 }
 
 struct sky_pmap *

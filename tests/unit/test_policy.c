@@ -389,7 +389,8 @@ test_checker_hand_written(void **state)
 /* ------------------------------------------------------------------ sample policies */
 
 static void
-check_both_engines(const char *name, const char *maps, const struct vcase *c, size_t n)
+check_both_engines(const char *name, const char *maps, const struct vcase *c, size_t n,
+		   uint32_t inlined)
 {
 	char path[2048], extra[4096];
 	struct sky_policy *p;
@@ -400,6 +401,7 @@ check_both_engines(const char *name, const char *maps, const struct vcase *c, si
 		snprintf(extra, sizeof(extra), "  jit: %s\n%s", jit ? "true" : "false", maps);
 		p = policy_obj(path, extra);
 		assert_int_equal(p->prog->jit != NULL, jit);
+		assert_int_equal(p->prog->n_inlined, inlined);
 		run_cases(p, name, c, n);
 		sky_policy_stats(p, &st);
 		assert_int_equal(st.runs, n);
@@ -425,7 +427,7 @@ test_sample_country_block(void **state)
 	check_both_engines("country_block",
 			   "  maps:\n    blocked_terminal_countries: {RU: 1}\n"
 			   "    blocked_remote_countries: {KP: 1, CN: 0}\n",
-			   c, RTE_DIM(c));
+			   c, RTE_DIM(c), 2);
 }
 
 static void
@@ -440,7 +442,7 @@ test_sample_remote_country_block(void **state)
 	};
 
 	check_both_engines("remote_country_block",
-			   "  maps:\n    blocked_remote_countries: {KP: 1}\n", c, RTE_DIM(c));
+			   "  maps:\n    blocked_remote_countries: {KP: 1}\n", c, RTE_DIM(c), 1);
 }
 
 static void
@@ -473,7 +475,7 @@ test_sample_walled_garden(void **state)
 			   "  maps:\n    suspended: {1042: 1, 7: 0}\n"
 			   "    garden_v4: {192.0.2.0/24: 1}\n"
 			   "    garden_v6: {\"2001:db8:53::/48\": 1}\n",
-			   c, RTE_DIM(c));
+			   c, RTE_DIM(c), 0);
 }
 
 static void
@@ -492,7 +494,7 @@ test_sample_country_matrix(void **state)
 	check_both_engines("country_matrix",
 			   "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": 515, \"IR:FR\": pass}\n"
 			   "    sub_default: {IR: drop}\n",
-			   c, RTE_DIM(c));
+			   c, RTE_DIM(c), 1);
 }
 
 /* safe corpus programs: accepted, and right */
@@ -510,6 +512,7 @@ test_safe_array(void **state)
 
 	corpus(path, sizeof(path), "safe_array");
 	p = policy_obj(path, "  maps: {dscp_class: {46: 1, 10: 3}}\n");
+	assert_int_equal(p->prog->n_inlined, 1);
 	run_cases(p, "safe_array", c, RTE_DIM(c));
 	/* an array has max_entries elements */
 	assert_int_equal(sky_policy_map_update(p, "dscp_class", "64", "1", err, sizeof(err)),

@@ -324,8 +324,10 @@ struct sky_policy_stats {
 	uint64_t runs;
 	uint64_t pass, drop, pass_class, pass_dscp;
 	uint64_t faults;
-	uint64_t cycles;
+	uint64_t cycles;      /* TSC cycles of the timed bursts (one in SKY_POLICY_TIMED_EVERY) */
+	uint64_t timed_runs;  /* runs in those bursts: cycles / timed_runs = cycles per packet */
 };
+#define SKY_POLICY_TIMED_EVERY 64 /* rdtsc costs ~100+ cycles on VMs: time 1 burst in 64 */
 void sky_policy_stats(const struct sky_policy *p, struct sky_policy_stats *st);
 #endif /* !__bpf__ */
 
