@@ -290,6 +290,39 @@ wheel_advance(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out 
 	o->wheel_tick = now_tick;
 }
 
+/* the subscriber moved to another beam: its slot, queued packets and weight go along */
+static void
+slot_move_beam(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o,
+	       uint32_t sid, uint16_t beam)
+{
+	struct shp_slot *s = &w->slots[sid];
+	struct shp_shard *from = &o->shard[s->beam], *to = &o->shard[beam];
+
+	if (s->state == SLOT_ACTIVE) {
+		drr_remove(w, from, sid);
+		rt_remove(w, from, sid);
+		if (from->head == 0)
+			o->active_mask &= ~(1ULL << s->beam);
+	}
+	if (s->state == SLOT_ACTIVE || s->state == SLOT_SLEEP) {
+		from->n_active--;
+		from->active_weight -= s->weight;
+		to->n_active++;
+		to->active_weight += s->weight;
+	}
+	from->queued_pkts -= s->backlog_pkts;
+	from->queued_bytes -= s->backlog_bytes;
+	to->queued_pkts += s->backlog_pkts;
+	to->queued_bytes += s->backlog_bytes;
+	s->beam = beam;
+	if (s->state == SLOT_ACTIVE) {
+		drr_append(w, to, sid);
+		if ((s->nonempty & 1) && sh->n_classes > 1)
+			rt_append(w, to, sid);
+		o->active_mask |= 1ULL << beam;
+	}
+}
+
 /* --- queues and AQM ------------------------------------------------------------------- */
 
 static inline struct rte_mbuf *
@@ -391,6 +424,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	for (uint16_t i = 0; i < n; i++) {
 		subs[i] = meta[i].sub_idx < cap ? meta[i].sub_idx : cap;
 		rte_prefetch0(&o->idx[subs[i]]);
+		rte_prefetch0(mdyn(sh, pkts[i]));
 	}
 	for (uint16_t i = 0; i < n; i++) {
 		uint32_t sid = o->idx[subs[i]];
@@ -439,11 +473,10 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			}
 		}
 		s = &w->slots[sid];
-		if (s->state == SLOT_IDLE) {
-			/* a subscriber moved to another plan or beam takes it when idle */
-			s->plan = plan;
-			s->beam = beam;
-		}
+		/* `subscriber set plan=|beam=`: the next packet carries it; queued ones follow */
+		s->plan = plan;
+		if (unlikely(s->beam != beam))
+			slot_move_beam(sh, w, o, sid, beam);
 		sd = &o->shard[s->beam];
 		len = m->pkt_len + sh->overhead;
 		s->ctr[0]++;
@@ -649,6 +682,24 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
 	return NULL;
 }
 
+/* while one subscriber is served, bring in the head packet of the next one in line and
+ * the slot after it (their turn comes next; at 100k+ subscribers both are cold) */
+static inline void
+prefetch_next(const struct sky_shaper *sh, const struct shp_worker *w, uint32_t nx)
+{
+	const struct shp_slot *ns;
+	unsigned int c;
+
+	if (nx == 0)
+		return;
+	ns = &w->slots[nx];
+	c = ns->nonempty ? (unsigned int)__builtin_ctz(ns->nonempty) : 0;
+	if (ns->q[c].head != NULL)
+		rte_prefetch0(mdyn(sh, ns->q[c].head));
+	if (ns->next)
+		rte_prefetch0(&w->slots[ns->next]);
+}
+
 /* account a released packet; settle the slot: deactivate, park or keep */
 static inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
@@ -717,8 +768,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				/* realtime first: class 0 of every subscriber, round robin */
 				sid = sd->rt_head ? sd->rt_head : sd->head;
 				s = &w->slots[sid];
-				if (s->next)
-					rte_prefetch0(&w->slots[s->next]);
+				prefetch_next(sh, w, sd->rt_head ? s->rt_next : s->next);
 				pl = &sh->plans[s->plan];
 				shp_refill(&s->tokens, &s->last, now_tsc,
 					   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),

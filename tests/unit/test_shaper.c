@@ -863,6 +863,50 @@ test_runtime_change(void **state)
 	sim_end(&s);
 }
 
+/* `subscriber set plan=` / `beam=` while backlogged: the next packet carries the change,
+ * the queued packets follow the subscriber, nothing is dropped */
+static void
+test_sub_moves_while_backlogged(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl[2] = {plan("a", 50000000, 1000000, 64000, 0),
+				 plan("b", 10000000, 1000000, 64000, 0)};
+	struct sky_beam bm[2] = {beam("big", 1000000000, 10000000),
+				 beam("small", 5000000, 10000000)};
+	struct sim s = {0};
+	struct flow f[2] = {{.sub = 1, .cls = 1, .len = 1500, .backlog = 100},
+			    {.sub = 1, .cls = 0, .len = 200, .rate_bps = 200000}};
+	struct sky_shaper_stats st0, st1, st;
+	uint64_t b0[MAXSUB];
+
+	(void)state;
+	params(&p, 1, 2);
+	s.sh = mk(&p, pl, 2, bm, 2);
+	run(&s, f, 2, 1, 1 * SEC, 100000, false);
+	f[0].plan = f[1].plan = 1;
+	run(&s, f, 2, 1, 10 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, f, 2, 1, 2 * SEC, 100000, false);
+	assert_within(rate_bps(s.sent_bytes[1] - b0[1], 2 * SEC), 10e6, 2, "plan a -> b");
+	f[0].beam = f[1].beam = 1;
+	run(&s, f, 2, 1, 10 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, f, 2, 1, 2 * SEC, 100000, false);
+	assert_within(rate_bps(s.sent_bytes[1] - b0[1], 2 * SEC), 5e6, 2, "beam big -> small");
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 0, &st0), 0);
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 1, &st1), 0);
+	assert_int_equal(st0.queued_pkts, 0);
+	assert_int_equal(st0.active, 0);
+	assert_int_equal(st1.active, 1);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 1, &st), 0);
+	assert_int_equal(st1.queued_pkts, st.queued_pkts);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL] + st.ctr[SKY_SHAPER_DROP_AQM], 0);
+	assert_int_equal(s.offered[1], s.sent_pkts[1] + st.queued_pkts);
+	/* realtime still first on the new beam */
+	assert_true(s.max_delay[0] < 5 * MS);
+	sim_end(&s);
+}
+
 /* two workers share a beam: shares sum to capacity, weighted fairness across workers */
 static void
 test_multi_worker(void **state)
@@ -1166,6 +1210,7 @@ main(void)
 		cmocka_unit_test_teardown(test_police, test_teardown),
 		cmocka_unit_test_teardown(test_runtime_change, test_teardown),
 		cmocka_unit_test_teardown(test_multi_worker, test_teardown),
+		cmocka_unit_test_teardown(test_sub_moves_while_backlogged, test_teardown),
 		cmocka_unit_test_teardown(test_model, test_teardown),
 	};
 
