@@ -119,7 +119,7 @@ sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_me
 	sky_parse_v16 *v = (sky_parse_v16 *)m;
 	const sky_parse_v16 z = { 0, 0 };
 	const uint8_t *ip, *h;
-	uint32_t off = 14, len, l4, need, ports, tcp_mask;
+	uint32_t off = 14, len, l4, need, ports;
 	uint64_t w0 = dir, w1 = 0, w2;
 	uint16_t et;
 	uint8_t proto;
@@ -185,9 +185,9 @@ sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_me
 	if (unlikely((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || l4 + 20 > off + len))
 		goto slow;
 	h = p + l4;
-	/* need = TCP ? data offset * 4 : 20, without a branch (h[12] is in bounds for both) */
-	tcp_mask = 0u - (uint32_t)(proto == IPPROTO_TCP);
-	need = (((uint32_t)(h[12] >> 4) << 2) & tcp_mask) | (20 & ~tcp_mask);
+	/* TCP: data offset * 4; UDP: 20 (h[12] is in bounds for both) */
+	need = ((uint32_t)h[12] >> 2) & 0x3c;
+	need = proto == IPPROTO_TCP ? need : 20;
 	if (unlikely(need < 20 || l4 + need > off + len))
 		goto slow;
 	ports = rte_be_to_cpu_32(sky_parse_raw32(h)); /* sport << 16 | dport */
@@ -210,8 +210,10 @@ sky_parse_mbuf(struct rte_mbuf *mb, struct sky_meta *m, uint8_t dir)
 {
 	uint32_t len = rte_pktmbuf_pkt_len(mb);
 
-	if (likely(rte_pktmbuf_data_len(mb) == len &&
-		   !(mb->ol_flags & (RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ_STRIPPED))))
+	/* one branch for both: a single segment, no tag stripped by the NIC */
+	if (likely(((rte_pktmbuf_data_len(mb) ^ len) |
+		    (mb->ol_flags & (RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ_STRIPPED))) ==
+		   0))
 		sky_parse_frame(rte_pktmbuf_mtod(mb, const uint8_t *), len, dir, m);
 	else
 		sky_parse_mbuf_slow(mb, m, dir);
