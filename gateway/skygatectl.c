@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -382,19 +383,64 @@ pad(FILE *o, size_t n)
 }
 
 static void render(FILE *o, const json_t *v, int indent);
+static void render_object(FILE *o, const json_t *obj, int indent);
+
+/* Columns of the terminal when stdout is one; 0 (no limit) for pipes and files. */
+static size_t
+term_cols(void)
+{
+	struct winsize ws;
+
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+		return ws.ws_col;
+	return 0;
+}
+
+/* The column that names a row: a usual identity key, else the first text column. */
+static int
+label_column(const json_t *rows, const char **cols, const int *nested, size_t n_cols, int *id)
+{
+	static const char *const ids[] = { "name", "id", "port", "beam", "worker", "key" };
+	size_t r, c;
+	const json_t *row;
+
+	*id = 1;
+	for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++)
+		for (c = 0; c < n_cols; c++)
+			if (!nested[c] && strcmp(cols[c], ids[k]) == 0)
+				return (int)c;
+	*id = 0;
+	for (c = 0; c < n_cols; c++) {
+		int text = !nested[c];
+
+		json_array_foreach(rows, r, row) {
+			const json_t *v = json_object_get(row, cols[c]);
+
+			if (v != NULL && !json_is_string(v))
+				text = 0;
+		}
+		if (text)
+			return (int)c;
+	}
+	for (c = 0; c < n_cols; c++)
+		if (!nested[c])
+			return (int)c;
+	return -1;
+}
 
 /*
- * An array of objects: one row each, columns = union of keys in first-seen order, numbers
- * right-aligned. Values that do not fit a cell (objects, arrays of objects) are left out of
- * the table and printed under it, one section per row, headed by the row's first cell.
+ * An array of objects: one row each, columns = union of keys in first-seen order (the
+ * row's name first), numbers right-aligned. Values that do not fit a cell (objects, arrays
+ * of objects) are printed under the table, one section per row, headed by the row's name.
+ * A table wider than the terminal is printed as one block per row instead.
  */
 static void
 render_table(FILE *o, const json_t *rows, int indent)
 {
 	const char **cols = NULL;
-	size_t *width = NULL;
-	int *numeric = NULL, *nested = NULL;
-	size_t n_cols = 0, r, c, n_rows = json_array_size(rows), first = (size_t)-1, last = 0;
+	size_t *width = NULL, *order = NULL;
+	int *numeric = NULL, *nested = NULL, lab, id;
+	size_t n_cols = 0, n_show = 0, r, c, k, n_rows = json_array_size(rows), total, limit;
 	const json_t *row, *v;
 	const char *key;
 	char ***cells = NULL;
@@ -421,13 +467,16 @@ render_table(FILE *o, const json_t *rows, int indent)
 				nested[c] = 1;
 		}
 	}
-	for (c = 0; c < n_cols; c++) {
-		if (nested[c])
-			continue;
-		if (first == (size_t)-1)
-			first = c;
-		last = c;
-	}
+	lab = label_column(rows, cols, nested, n_cols, &id);
+	order = calloc(n_cols ? n_cols : 1, sizeof(*order));
+	if (order == NULL)
+		abort();
+	if (id) /* an identity column ("name", "id", ...) goes first */
+		order[n_show++] = (size_t)lab;
+	for (c = 0; c < n_cols; c++)
+		if (!nested[c] && !(id && (int)c == lab))
+			order[n_show++] = c;
+
 	cells = calloc(n_rows ? n_rows : 1, sizeof(*cells));
 	if (cells == NULL)
 		abort();
@@ -448,37 +497,55 @@ render_table(FILE *o, const json_t *rows, int indent)
 				width[c] = text_width(cells[r][c]);
 		}
 	}
-	if (first != (size_t)-1) {
-		pad(o, (size_t)indent);
-		for (c = first; c <= last; c++) {
-			size_t w = text_width(cols[c]);
+	total = (size_t)indent;
+	for (k = 0; k < n_show; k++)
+		total += width[order[k]] + (k ? 2 : 0);
+	limit = term_cols();
 
-			if (nested[c])
-				continue;
-			if (c > first)
+	if (limit > 0 && total > limit) {
+		/* too wide for this terminal: one block per row */
+		json_array_foreach(rows, r, row) {
+			if (r > 0)
+				fputc('\n', o);
+			pad(o, (size_t)indent);
+			if (lab >= 0)
+				put_clean(o, cells[r][lab]);
+			else
+				fprintf(o, "#%zu", r);
+			fputs(":\n", o);
+			render_object(o, row, indent + 2);
+		}
+		goto out;
+	}
+	if (n_show > 0) {
+		pad(o, (size_t)indent);
+		for (k = 0; k < n_show; k++) {
+			size_t w = text_width(cols[order[k]]);
+
+			c = order[k];
+			if (k > 0)
 				fputs("  ", o);
 			if (numeric[c])
 				pad(o, width[c] - w);
 			for (const char *p = cols[c]; *p; p++)
 				fputc(toupper((unsigned char)*p), o);
-			if (!numeric[c] && c < last)
+			if (!numeric[c] && k + 1 < n_show)
 				pad(o, width[c] - w);
 		}
 		fputc('\n', o);
 		for (r = 0; r < n_rows; r++) {
 			pad(o, (size_t)indent);
-			for (c = first; c <= last; c++) {
+			for (k = 0; k < n_show; k++) {
 				size_t w;
 
-				if (nested[c])
-					continue;
+				c = order[k];
 				w = text_width(cells[r][c]);
-				if (c > first)
+				if (k > 0)
 					fputs("  ", o);
 				if (numeric[c])
 					pad(o, width[c] - w);
 				put_clean(o, cells[r][c]);
-				if (!numeric[c] && c < last)
+				if (!numeric[c] && k + 1 < n_show)
 					pad(o, width[c] - w);
 			}
 			fputc('\n', o);
@@ -494,8 +561,8 @@ render_table(FILE *o, const json_t *rows, int indent)
 				continue;
 			fputc('\n', o);
 			pad(o, (size_t)indent);
-			if (first != (size_t)-1) {
-				put_clean(o, cells[r][first]);
+			if (lab >= 0) {
+				put_clean(o, cells[r][lab]);
 				fputc(' ', o);
 			} else {
 				fprintf(o, "#%zu ", r);
@@ -505,6 +572,7 @@ render_table(FILE *o, const json_t *rows, int indent)
 			render(o, v, indent + 2);
 		}
 	}
+out:
 	for (r = 0; r < n_rows; r++) {
 		for (c = 0; c < n_cols; c++)
 			free(cells[r][c]);
@@ -515,6 +583,7 @@ render_table(FILE *o, const json_t *rows, int indent)
 	free(width);
 	free(numeric);
 	free(nested);
+	free(order);
 }
 
 /*

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +186,14 @@ cmd_nested(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 }
 
 static int
+cmd_idlast(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	*result = json_pack("[{s:i, s:s, s:s}, {s:i, s:s, s:s}]", "rx", 1, "mode", "fast", "id",
+			    "a", "rx", 22, "mode", "slow", "id", "bb");
+	return 0;
+}
+
+static int
 cmd_big(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
 	size_t n = 3u << 20;
@@ -244,6 +254,7 @@ static const struct {
 	{ "obj", "", 0, cmd_obj, NULL },
 	{ "big", "", 0, cmd_big, NULL },
 	{ "nested", "", 0, cmd_nested, NULL },
+	{ "idlast", "", 0, cmd_idlast, NULL },
 	{ "sleep", "", 0, cmd_sleep, NULL },
 };
 
@@ -1664,19 +1675,40 @@ read_fd_all(int fd)
 	return buf;
 }
 
+/* > 0: run_ctl gives skygatectl a terminal of this many columns as stdout */
+static int pty_cols;
+
 /* Run skygatectl with args (NULL-terminated); kill_after_ms > 0 sends SIGINT then. */
 static struct run
 run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 {
 	char outp[256], errp[256];
 	struct run r;
-	int fo, fe, st;
+	int fo, fe, st, master = -1;
 	pid_t pid;
 
 	snprintf(outp, sizeof(outp), "%s/ctl.out", tmpdir);
 	snprintf(errp, sizeof(errp), "%s/ctl.err", tmpdir);
 	fo = open(outp, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	fe = open(errp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (pty_cols > 0) {
+		struct winsize ws = { .ws_row = 50, .ws_col = (unsigned short)pty_cols };
+		struct termios t;
+		int slave;
+
+		master = posix_openpt(O_RDWR | O_NOCTTY);
+		assert_true(master >= 0);
+		assert_int_equal(grantpt(master), 0);
+		assert_int_equal(unlockpt(master), 0);
+		slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+		assert_true(slave >= 0);
+		assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+		tcgetattr(slave, &t);
+		t.c_oflag &= ~(tcflag_t)ONLCR; /* keep \n as is */
+		tcsetattr(slave, TCSANOW, &t);
+		dup2(slave, fo); /* the child's stdout below */
+		close(slave);
+	}
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -1700,12 +1732,40 @@ run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 		usleep((useconds_t)kill_after_ms * 1000);
 		kill(pid, SIGINT);
 	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (master >= 0) {
+		/* drain the terminal while the child writes, so it never blocks */
+		size_t len = 0;
+		pid_t w = 0;
+
+		close(fo);
+		r.out = malloc(65536);
+		for (;;) {
+			struct pollfd p = { .fd = master, .events = POLLIN };
+			ssize_t n;
+
+			if (poll(&p, 1, 20) == 1) {
+				n = read(master, r.out + len, 65535 - len);
+				if (n > 0) {
+					len += (size_t)n;
+					continue;
+				}
+			}
+			if (w == pid)
+				break;
+			w = waitpid(pid, &st, WNOHANG);
+		}
+		r.out[len] = '\0';
+		close(master);
+	} else {
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+	}
 	assert_true(WIFEXITED(st));
 	r.status = WEXITSTATUS(st);
-	r.out = read_fd_all(fo);
+	if (master < 0) {
+		r.out = read_fd_all(fo);
+		close(fo);
+	}
 	r.err = read_fd_all(fe);
-	close(fo);
 	close(fe);
 	return r;
 }
@@ -1825,6 +1885,9 @@ test_skygatectl(void **state)
 				    "  NAME  P  B\n"
 				    "  rt    5  6\n"
 				    "  bulk  7  8\n" },
+			{ "idlast", "ID  RX  MODE\n"
+				    "a    1  fast\n"
+				    "bb  22  slow\n" },
 			{ "array", "NAME         RATE  UP\n"
 				   "beam1  1000000000  -\n"
 				   "b2              5  true\n" },
@@ -1838,6 +1901,29 @@ test_skygatectl(void **state)
 			free(r.err);
 		}
 	}
+	/* a table wider than the terminal becomes one block per row */
+	pty_cols = 11;
+	r = run_ctl(path, 0, (const char *[]){ "idlast", NULL });
+	pty_cols = 0;
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "a:\n"
+				   "  rx    1\n"
+				   "  mode  fast\n"
+				   "  id    a\n"
+				   "\n"
+				   "bb:\n"
+				   "  rx    22\n"
+				   "  mode  slow\n"
+				   "  id    bb\n");
+	free(r.out);
+	free(r.err);
+	pty_cols = 80;
+	r = run_ctl(path, 0, (const char *[]){ "idlast", NULL });
+	pty_cols = 0;
+	assert_string_equal(r.out, "ID  RX  MODE\na    1  fast\nbb  22  slow\n");
+	free(r.out);
+	free(r.err);
+
 	r = run_ctl(path, 0, (const char *[]){ "metrics", NULL });
 	assert_int_equal(r.status, 0);
 	assert_memory_equal(r.out, "# HELP ", 7);
