@@ -40,6 +40,7 @@
 #define TRUNC "/tmp/skygate_test_geo_trunc.db"
 #define GARBAGE "/tmp/skygate_test_geo_garbage.db"
 #define EMPTY "/tmp/skygate_test_geo_empty.db"
+#define CORRUPT "/tmp/skygate_test_geo_corrupt.db"
 #define STATE "/tmp/skygate_test_geo_state"
 #define N_RANDOM 10000
 
@@ -100,6 +101,28 @@ write_truncated(const char *path, size_t n)
 	assert_int_equal(fread(buf, 1, n, in), n);
 	fclose(in);
 	write_file(path, buf, n);
+	free(buf);
+}
+
+/* the real database with 4 KiB of 0xff inside its network tree */
+static void
+write_corrupt(const char *path)
+{
+	FILE *in = fopen(DB, "r");
+	long len;
+	char *buf;
+
+	assert_non_null(in);
+	fseek(in, 0, SEEK_END);
+	len = ftell(in);
+	rewind(in);
+	assert_true(len > 24000000);
+	buf = malloc((size_t)len);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)len, in), (size_t)len);
+	fclose(in);
+	memset(buf + 20000000, 0xff, 4096);
+	write_file(path, buf, (size_t)len);
 	free(buf);
 }
 
@@ -303,7 +326,9 @@ test_config_failures(void **state)
 		{ "empty file", "geo: { database: " EMPTY " }\n", "not a readable location database" },
 		{ "garbage file", "geo: { database: " GARBAGE " }\n",
 		  "not a readable location database" },
-		{ "truncated file (header only)", "geo: { database: " TRUNC " }\n", "corrupt" },
+		{ "truncated file", "geo: { database: " TRUNC " }\n", "corrupt" },
+		{ "garbage inside the network tree", "geo: { database: " CORRUPT " }\n",
+		  CORRUPT ": corrupt database" },
 		{ "directory", "geo: { database: /tmp }\n", "/tmp: not a regular file" },
 		{ "unknown key", "geo: { database: " DB ", bogus: 1 }\n", "bogus" },
 		{ "database missing", "geo: { flags: true }\n", "geo.database" },
@@ -323,6 +348,7 @@ test_config_failures(void **state)
 	write_file(EMPTY, "", 0);
 	write_file(GARBAGE, garbage, sizeof(garbage) - 1);
 	write_truncated(TRUNC, 1000000);
+	write_corrupt(CORRUPT);
 	for (size_t i = 0; i < RTE_DIM(cases); i++) {
 		struct sky_cfg *cfg = cfg_text("%s", cases[i].yaml);
 		struct sky_cfg_err err = { 0 };
@@ -837,6 +863,7 @@ test_reload(void **state)
 	char *reload_missing[] = { "geo", "reload", "/nonexistent/location.db" };
 	char *reload_trunc[] = { "geo", "reload", TRUNC };
 	char *reload_garbage[] = { "geo", "reload", GARBAGE };
+	char *reload_corrupt[] = { "geo", "reload", CORRUPT };
 	char *reload_two[] = { "geo", "reload", "a", "b" };
 	char *reload[] = { "geo", "reload" };
 	char *reload_path[] = { "geo", "reload", DB };
@@ -853,10 +880,11 @@ test_reload(void **state)
 	/* refused reloads: error names the file, the running table stays */
 	write_truncated(TRUNC, 1000000);
 	{
-		char *const *bad[] = { reload_missing, reload_trunc, reload_garbage };
-		const char *want[] = { "No such file", TRUNC, GARBAGE };
+		char *const *bad[] = { reload_missing, reload_trunc, reload_garbage, reload_corrupt };
+		const char *want[] = { "No such file", TRUNC, GARBAGE, CORRUPT ": corrupt" };
 
-		for (int i = 0; i < 3; i++) {
+		write_corrupt(CORRUPT);
+		for (int i = 0; i < 4; i++) {
 			r = run_cmd(3, (char **)bad[i]);
 			assert_false(cmd_ok(r));
 			assert_non_null(
@@ -871,7 +899,7 @@ test_reload(void **state)
 	r = run_cmd(2, show);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"),
 							    "reload_failures")),
-			 3);
+			 4);
 	json_decref(r);
 
 	/* a good reload with a worker reading through RCU */
@@ -1065,6 +1093,7 @@ main(void)
 	unlink(TRUNC);
 	unlink(GARBAGE);
 	unlink(EMPTY);
+	unlink(CORRUPT);
 	rte_eal_cleanup();
 	return rc;
 }
