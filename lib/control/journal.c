@@ -442,7 +442,10 @@ sky_ctl_journal_replay(char *err, size_t errlen)
 			char saved[4200];
 
 			save_dropped(buf + off, len - off, saved, sizeof(saved));
-			if (rc == 0 || end == len)
+			/* the last record, unless another record starts after this one's header
+			 * (a damaged length makes a middle record look like it runs to the end) */
+			if ((rc == 0 || end == len) &&
+			    memmem(buf + off + 1, len - off - 1, "\nSKYJ ", 6) == NULL)
 				SKY_LOG(WARNING,
 					"journal %s: torn last record at byte %zu (%s): ignored "
 					"%zu bytes, %s",

@@ -1135,6 +1135,26 @@ test_journal_corrupt(void **state)
 		assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
 		free(copy);
 	}
+	/* a middle record whose length runs past the end of the file is corrupt, not torn */
+	{
+		char *nl = memchr(rec[1], '\n', 40);
+		size_t head = (size_t)(rec[1] - full);
+		FILE *f;
+
+		sky_ctl_journal_close();
+		f = fopen(path, "wb");
+		fwrite(full, 1, head, f);
+		fprintf(f, "SKYJ 99999 00000000");
+		fwrite(nl, 1, full_len - (size_t)(nl - full), f);
+		fclose(f);
+		log_start();
+		assert_int_equal(journal_reopen_replay(), 1);
+		log = log_stop();
+		if (strstr(log, "corrupt record #2") == NULL)
+			fail_msg("no 'corrupt record #2' in '%s'", log);
+		free(log);
+		assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
+	}
 	free(full);
 
 	/* garbage that is not a journal at all */
