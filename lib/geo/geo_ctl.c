@@ -225,8 +225,8 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 					 "the original path", path, msg);
 	}
 	t = g->table;
-	sky_audit(call->uid, "geo reload %s: %u IPv4 + %u IPv6 networks", t->path, t->n4,
-		  t->n6);
+	sky_audit(call->uid, "%sgeo reload %s: %u IPv4 + %u IPv6 networks loaded",
+		  call->replay ? "(replay) " : "", t->path, t->n4, t->n6);
 	o = json_object();
 	if (o == NULL)
 		return sky_ctl_fail(call, "geo reload: out of memory");

@@ -950,13 +950,23 @@ test_reload(void **state)
 	assert_int_equal(stat(DB, &st_db), 0);
 	assert_int_equal(st.st_size, st_db.st_size);
 	sky_ctl_journal_close();
+	/* a restart replays the journal: the kept copy is what gets loaded */
+	if (sky_ctl_journal_open(STATE, jerr, sizeof(jerr)) != 0)
+		fail_msg("journal: %s", jerr);
+	assert_int_equal(sky_ctl_journal_replay(jerr, sizeof(jerr)), 1);
+	sky_ctl_journal_close();
+	r = run_cmd(2, show);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
+							      "database")),
+			    STATE "/geo-location.db");
+	json_decref(r);
 	unlink(STATE "/geo-location.db");
 	unlink(STATE "/journal");
 	rmdir(STATE);
 	r = run_cmd(2, show);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"),
 							    "reloads")),
-			 2);
+			 3);
 	json_decref(r);
 	check_one(AF_INET, (const uint8_t[]){ 1, 1, 1, 1 });
 	free(rd);
