@@ -289,13 +289,14 @@ out:
 	return rc;
 }
 
-/* read, check, bind, rte_bpf_load and JIT; then swap in, or (dry_run) throw away */
+/* bind a checked object (consumed), rte_bpf_load and JIT; then swap in, or (dry_run)
+ * throw away. path: the file (NULL: code built in memory, tests) */
 static int
-load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_info *info,
-	  char *err, size_t errlen)
+load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, bool dry_run,
+	 struct sky_prog_info *info, char *err, size_t errlen)
 {
-	uint64_t t0 = policy_now_ns(), t1;
-	struct pobj o;
+	struct pobj o = *op;
+	uint64_t t1;
 	struct sky_prog *prog, *old;
 	struct sky_pmap *nm[SKY_POLICY_MAX_MAPS] = {NULL};
 	bool created[SKY_POLICY_MAX_MAPS] = {false};
@@ -304,19 +305,18 @@ load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_
 	struct rte_bpf_jit jit = {0};
 	int rc;
 
-	rc = pobj_load(path, &o, err, errlen);
-	if (rc != 0)
-		return rc;
 	prog = calloc(1, sizeof(*prog));
 	if (prog == NULL) {
 		pobj_free(&o);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = policy_file_sha256(path, prog->sha256, err, errlen);
-	if (rc != 0)
-		goto unwind;
-	snprintf(prog->path, sizeof(prog->path), "%s", path);
+	if (path != NULL) {
+		rc = policy_file_sha256(path, prog->sha256, err, errlen);
+		if (rc != 0)
+			goto unwind;
+	}
+	snprintf(prog->path, sizeof(prog->path), "%s", path != NULL ? path : "(memory)");
 	snprintf(prog->name, sizeof(prog->name), "%s", o.prog_name);
 	prog->n_ins = o.n_ins;
 	prog->ctx_groups = ctx_groups(o.ctx_read);
@@ -468,10 +468,29 @@ unwind: /* a failure, or the end of a dry run */
 	return rc;
 }
 
+static int
+load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_info *info,
+	  char *err, size_t errlen)
+{
+	uint64_t t0 = policy_now_ns();
+	struct pobj o;
+	int rc = pobj_load(path, &o, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	return load_obj(p, &o, path, t0, dry_run, info, err, errlen);
+}
+
 int
 sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen)
 {
 	return load_file(p, path, false, NULL, err, errlen);
+}
+
+int
+policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen)
+{
+	return load_obj(p, o, NULL, policy_now_ns(), false, NULL, err, errlen);
 }
 
 int

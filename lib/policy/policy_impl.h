@@ -233,6 +233,8 @@ struct sky_prog_info {
 	bool jit;
 	uint64_t load_ns;
 };
+/* load an object the checker accepted, built in memory (tests); consumes o */
+int policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen);
 /* everything `policy load` does but the swap (maps it would create are freed again) */
 int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info,
 		      char *err, size_t errlen);

@@ -859,6 +859,54 @@ check_insn(struct checker *c, struct astate *st, uint32_t pc)
 	}
 }
 
+/* unused fields must be zero (librte_bpf and the kernel say so too) */
+static const char *
+bad_fields(const struct ebpf_insn *ins)
+{
+	uint8_t cls = BPF_CLASS(ins->code), op = BPF_OP(ins->code);
+	bool x = BPF_SRC(ins->code) == BPF_X;
+
+	switch (cls) {
+	case BPF_ALU:
+	case EBPF_ALU64:
+		if (ins->off != 0)
+			return "offset of an ALU instruction";
+		if (op == EBPF_END) /* the source bit says little or big endian */
+			return ins->src_reg != 0 || (ins->imm != 16 && ins->imm != 32 &&
+						     ins->imm != 64) ?
+				       "operand of a byte swap" :
+				       NULL;
+		if (!x && ins->src_reg != 0)
+			return "source register of an immediate ALU instruction";
+		if (x && ins->imm != 0)
+			return "immediate of a register ALU instruction";
+		if (op == BPF_NEG && (x || ins->src_reg != 0 || ins->imm != 0))
+			return "operand of a negation";
+		return NULL;
+	case BPF_LDX:
+		return ins->imm != 0 ? "immediate of a load" : NULL;
+	case BPF_ST:
+		return ins->src_reg != 0 ? "source register of an immediate store" : NULL;
+	case BPF_STX:
+		return ins->imm != 0 ? "immediate of a register store" : NULL;
+	case BPF_JMP:
+		if (op == EBPF_EXIT)
+			return ins->dst_reg || ins->src_reg || ins->off || ins->imm ? "fields of exit" :
+										     NULL;
+		if (op == EBPF_CALL)
+			return ins->dst_reg || ins->off ? "fields of a call" : NULL;
+		if (op == BPF_JA)
+			return ins->dst_reg || ins->src_reg || ins->imm ? "fields of a jump" : NULL;
+		if (!x && ins->src_reg != 0)
+			return "source register of an immediate jump";
+		if (x && ins->imm != 0)
+			return "immediate of a register jump";
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
 static int
 prepass(struct pobj *o, char *err, size_t errlen)
 {
@@ -871,9 +919,14 @@ prepass(struct pobj *o, char *err, size_t errlen)
 		const struct ebpf_insn *ins = &o->ins[pc];
 		uint8_t cls = BPF_CLASS(ins->code), op = BPF_OP(ins->code);
 
+		const char *bad;
+
 		if (second[pc])
 			continue;
-		if (cls == CLASS_JMP32) {
+		if (cls != CLASS_JMP32 && (bad = bad_fields(ins)) != NULL) {
+			rc = refuse(err, errlen, pc, "opcode", "non-zero %s (code 0x%02x)", bad,
+				    ins->code);
+		} else if (cls == CLASS_JMP32) {
 			rc = refuse(err, errlen, pc, "jmp32",
 				    "32-bit jumps (JMP32, -mcpu=v3) are not supported: build with "
 				    "-mcpu=v2");
@@ -886,6 +939,9 @@ prepass(struct pobj *o, char *err, size_t errlen)
 			else if (ins->src_reg != 0 && o->ld_map[pc] < 0)
 				rc = refuse(err, errlen, pc, "opcode",
 					    "ld_imm64 with pseudo source %u", ins->src_reg);
+			else if (ins->off != 0 || o->ins[pc + 1].dst_reg != 0 ||
+				 o->ins[pc + 1].src_reg != 0 || o->ins[pc + 1].off != 0)
+				rc = refuse(err, errlen, pc, "opcode", "malformed ld_imm64");
 			second[pc + 1] = 1;
 		} else if (cls == BPF_JMP && op == EBPF_CALL) {
 			if (o->call_helper[pc] >= 0)
