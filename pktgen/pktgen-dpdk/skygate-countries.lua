@@ -7,9 +7,9 @@
 -- Pair it with skygate's country_block policy, e.g. blocked_remote_countries: { KP: 1, IR: 1 }.
 --
 --   SKY_COUNTRIES=US,DE,CN,RU,KP,IR  SKY_BLOCKED=KP,IR  SKY_CLASS=bulk
---   SKY_COUNT=50000 SKY_RATE=1 SKY_SIZE=64 SKY_TOLERANCE=0
+--   SKY_COUNT=50000 SKY_RATE=0.02 SKY_SIZE=64 SKY_TOLERANCE=0
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
-require "Pktgen"
+pcall(require, "Pktgen") -- optional helpers; the pktgen table is built in
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local sg = dofile(here .. "skygate_common.lua")
 
@@ -18,7 +18,7 @@ local blocked = {}
 for _, c in ipairs(sg.list(sg.env("SKY_BLOCKED", ""))) do blocked[c] = true end
 local class = sg.env("SKY_CLASS", "bulk")
 local count = tonumber(sg.env("SKY_COUNT", "50000"))
-local rate = tonumber(sg.env("SKY_RATE", "1"))
+local rate = tonumber(sg.env("SKY_RATE", "0.02"))
 local size = tonumber(sg.env("SKY_SIZE", "64"))
 local tol = tonumber(sg.env("SKY_TOLERANCE", "0"))
 
