@@ -37,6 +37,10 @@ extern unsigned int sky_ctl_clients_now;
 /* Journal one record (argv JSON); 0 or -errno. Not open: returns -ENOTCONN. */
 int sky_ctl_journal_append(int argc, char *const *argv, uid_t uid);
 int sky_ctl_journal_is_open(void);
+/* Group commit: between begin and end appends are written but not fsync'd; end fsyncs
+ * once (0, or -errno: then later appends fail until the journal is reopened). */
+void sky_ctl_journal_batch_begin(void);
+int sky_ctl_journal_batch_end(void);
 /* The compaction rule of the command argv names: 0, or -ENOENT when it has none. */
 int sky_ctl_rule_of(int argc, char **argv, const char **group, int *nkey, int *n_words);
 /* Does any registered command have a compaction rule? */

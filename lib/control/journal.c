@@ -36,7 +36,10 @@ static char *journal_path;
 static int journal_fd = -1;
 static long journal_size = -1; /* bytes of intact records */
 static long compacted_size;    /* journal_size after the last compaction (or open) */
-static int journal_broken;     /* compaction renamed but could not reopen: appends fail */
+static int journal_broken;     /* a failed fsync, or a compaction that could not reopen:
+				* appends fail until the journal is reopened */
+static int batch;              /* inside a group commit (sky_ctl_server_poll) */
+static int batch_records;      /* appended and not yet fsync'd */
 
 #define COMPACT_MIN (1L << 20) /* appends compact once the journal passes this ... */
 #define COMPACT_GROWTH 2       /* ... and has grown this many times since the last one */
@@ -178,6 +181,38 @@ sky_ctl_journal_size(void)
 	return journal_size;
 }
 
+void
+sky_ctl_journal_batch_begin(void)
+{
+	batch = 1;
+	batch_records = 0;
+}
+
+int
+sky_ctl_journal_batch_end(void)
+{
+	int rc = 0;
+
+	batch = 0;
+	if (batch_records == 0 || journal_fd < 0)
+		return 0;
+	if (fsync(journal_fd) != 0) {
+		rc = -errno;
+		/* the replies are queued already; refuse every later change so the operator
+		 * learns at once that the journal is not durable */
+		SKY_LOG(CRIT,
+			"journal %s: fsync failed: %s: the last %d changes may be lost at "
+			"restart; further changes are refused until skygate restarts",
+			journal_path, strerror(-rc), batch_records);
+		close(journal_fd);
+		journal_fd = -1;
+		journal_broken = 1;
+		sky_ctl_counters[SKY_CTL_C_journal_errors]++;
+	}
+	batch_records = 0;
+	return rc;
+}
+
 static int
 write_all(int fd, const char *buf, size_t len)
 {
@@ -233,8 +268,10 @@ sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
 		goto out;
 	}
 	rc = write_all(journal_fd, rec, (size_t)n);
-	if (rc == 0 && fsync(journal_fd) != 0)
+	if (rc == 0 && !batch && fsync(journal_fd) != 0)
 		rc = -errno;
+	if (rc == 0 && batch)
+		batch_records++;
 	if (rc != 0) {
 		/* do not leave a torn record for later appends to follow */
 		if (ftruncate(journal_fd, journal_size) != 0)

@@ -391,19 +391,12 @@ client_write(struct client *c)
 	}
 }
 
-/* Read, answer, write; then answer what backpressure held back. */
+/* Complete requests wait in the buffer (held back while the client was not reading). */
 static int
-client_serve(struct client *c)
+has_work(const struct client *c)
 {
-	int handled = client_read(c);
-
-	client_write(c);
-	while (c->kind == K_CTL && !c->dead && !c->closing && out_pending(c) == 0 &&
-	       c->in_len > c->in_off && memchr(c->in + c->in_off, '\n', c->in_len - c->in_off)) {
-		handled += ctl_process(c);
-		client_write(c);
-	}
-	return handled;
+	return c->kind == K_CTL && !c->dead && !c->closing && out_pending(c) < OUT_HIGH &&
+	       c->in_len > c->in_off && memchr(c->in + c->in_off, '\n', c->in_len - c->in_off);
 }
 
 static void
@@ -460,7 +453,7 @@ accept_all(int lfd, enum kind kind, struct clist *l, int *handled)
 		c->last_ms = now_ms();
 		l->v[l->n++] = c;
 		/* the request may be there already */
-		*handled += client_serve(c);
+		*handled += client_read(c);
 	}
 }
 
@@ -509,11 +502,19 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 	}
 	if (n_http > 0 && (timeout_ms < 0 || timeout_ms > 1000))
 		timeout_ms = 1000; /* come back to expire idle HTTP clients */
+	for (i = 0; i < n_ctl; i++)
+		if (has_work(s->clients.v[i]))
+			timeout_ms = 0;
 	rc = poll(pfd, n, timeout_ms);
 	if (rc < 0) {
 		rc = errno == EINTR ? 0 : -errno;
 		goto out;
 	}
+	/*
+	 * Group commit: every request ready now is answered, the journal is fsync'd once, and
+	 * only then are the replies sent. A reply is never sent before its change is on disk.
+	 */
+	sky_ctl_journal_batch_begin();
 	for (i = 0; i < n; i++) {
 		struct client *c = who[i];
 
@@ -523,9 +524,17 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 			accept_all(s->lfd, K_CTL, &s->clients, &handled);
 		else if ((int)i == http_l)
 			accept_all(http.fd, K_HTTP, &http.clients, &handled);
-		else if (c != NULL)
-			handled += client_serve(c);
+		else if (c != NULL && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			handled += client_read(c);
 	}
+	for (i = 0; s != NULL && i < s->clients.n; i++)
+		if (has_work(s->clients.v[i]))
+			handled += ctl_process(s->clients.v[i]);
+	sky_ctl_journal_batch_end();
+	for (i = 0; s != NULL && i < s->clients.n; i++)
+		client_write(s->clients.v[i]);
+	for (i = 0; i < http.clients.n; i++)
+		client_write(http.clients.v[i]);
 	rc = handled;
 out:
 	now = now_ms();

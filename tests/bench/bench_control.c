@@ -115,6 +115,64 @@ bench_socket(const char *dir)
 	sky_ctl_server_close(s);
 }
 
+/* Pipelined changes on one connection: the server fsyncs once per poll round. */
+static void
+bench_pipelined(const char *dir, const char *what)
+{
+	char path[100], err[256], *req, *buf;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sky_ctl_server *s;
+	const int n = 2000;
+	size_t off = 0, got = 0, sent = 0;
+	int fd, lines = 0;
+	double t0, dt;
+	FILE *devnull = fopen("/dev/null", "w");
+
+	if (sky_ctl_journal_open(dir, err, sizeof(err)) != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/pipe.sock", dir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	if (s == NULL)
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return;
+	req = malloc((size_t)n * 64);
+	buf = malloc((size_t)n * 64);
+	for (int i = 0; i < n; i++)
+		off += (size_t)sprintf(req + off, "{\"argv\":[\"set\",\"k%d\",\"%d\"]}\n", i % 100,
+				       i);
+	rte_openlog_stream(devnull);
+	t0 = now_s();
+	while (lines < n) {
+		ssize_t k;
+
+		if (sent < off) {
+			k = send(fd, req + sent, off - sent, MSG_DONTWAIT);
+			if (k > 0)
+				sent += (size_t)k;
+		}
+		sky_ctl_server_poll(s, 0);
+		k = recv(fd, buf + got, (size_t)n * 64 - got, MSG_DONTWAIT);
+		if (k > 0) {
+			for (ssize_t j = 0; j < k; j++)
+				lines += buf[got + (size_t)j] == '\n';
+			got += (size_t)k;
+		}
+	}
+	dt = now_s() - t0;
+	rte_openlog_stream(NULL);
+	fclose(devnull);
+	printf("journaled changes pipelined on one socket (%s): %8.1f us/change, %.0f changes/s\n",
+	       what, dt / n * 1e6, n / dt);
+	free(req);
+	free(buf);
+	close(fd);
+	sky_ctl_server_close(s);
+	sky_ctl_journal_close();
+}
+
 static void
 bench_journal(const char *dir, const char *what)
 {
@@ -191,6 +249,7 @@ main(void)
 		return 1;
 	bench_dispatch();
 	bench_socket(dir);
+	bench_pipelined(dir, "/tmp");
 	bench_journal(dir, "/tmp");
 	snprintf(shm, sizeof(shm), "/dev/shm/bench-control-XXXXXX");
 	if (mkdtemp(shm) != NULL) {

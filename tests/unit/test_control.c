@@ -1472,6 +1472,49 @@ test_server_oversize(void **state)
 	sky_ctl_server_close(s);
 }
 
+/* Pipelined changes: all answered, journaled in order (one fsync per poll round). */
+static void
+test_server_group_commit(void **state)
+{
+	char err[256], path[256], *out, *req;
+	struct sky_ctl_server *s;
+	size_t off = 0;
+	json_t *reply;
+	int fd, eof, i;
+
+	journal_fresh();
+	snprintf(path, sizeof(path), "%s/commit.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	fd = client_connect(path);
+	req = malloc(300 * 64);
+	for (i = 0; i < 300; i++)
+		off += (size_t)sprintf(req + off, "{\"argv\":[\"kv\",\"set\",\"k%d\",\"%s\"]}\n",
+				       i % 10, i == 150 ? "refuse" : "v");
+	send_all(fd, req, off);
+	free(req);
+	assert_int_equal(pump_lines(s, fd, 300, &out, NULL, &eof), 300);
+	for (i = 0; i < 300; i++) {
+		json_t *r = line_json(out, i);
+
+		if (i == 150)
+			assert_error(r, "refused");
+		else
+			assert_ok(r);
+		json_decref(r);
+	}
+	free(out);
+	close(fd);
+	sky_ctl_server_close(s);
+	reply = dispatch_words("journal show 0", 0);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 299);
+	assert_string_equal(show_command(reply, 0), "kv set k0 v");
+	assert_string_equal(show_command(reply, 298), "kv set k9 v");
+	json_decref(reply);
+	assert_int_equal(journal_reopen_replay(), 299);
+	assert_int_equal(n_kv, 10);
+}
+
 /* 64 clients at most; a client that does not read its replies stalls only itself. */
 static void
 test_server_limits(void **state)
@@ -2051,6 +2094,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_oversize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skygatectl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_telemetry, setup, teardown),
