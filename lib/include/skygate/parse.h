@@ -27,6 +27,14 @@
  * 40 + payload length, saturated at 65535. Every read is bounds-checked against the
  * bytes available: malformed input never reads past the frame.
  *
+ * l3_off is the offset after the tags for every frame that got that far, non-IP too.
+ *
+ * Cost: sky_parse_burst (parse_inline.h) handles the common case inline, composing the
+ * record in registers (0-2 tags, IPv4 without options or fragmentation, IPv6 without
+ * extension headers, TCP/UDP); everything else is handed whole to the complete parser
+ * (sky_parse_frame_slow), which the unit tests and the fuzzer hold the fast path to,
+ * byte for byte. tests/bench/bench_parse prints cycles/packet.
+ *
  * Multi-segment mbufs: the headers are parsed from a copy of the first
  * SKY_PARSE_LINEAR bytes (rte_pktmbuf_read); when IPv6 extension headers reach beyond
  * that, the parse is redone over up to SKY_PARSE_HDR_MAX bytes, so chained and
