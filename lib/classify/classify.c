@@ -386,9 +386,6 @@ sky_classifier_destroy(struct sky_classifier *c)
 	free(c);
 }
 
-/** Reload the rules from a config file (control path). 0, or -1 with err filled. */
-int sky_classifier_reload(struct sky_classifier *c, const char *path, char *err, size_t errlen);
-
 int
 sky_classifier_reload(struct sky_classifier *c, const char *path, char *err, size_t errlen)
 {

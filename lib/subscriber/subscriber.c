@@ -825,6 +825,12 @@ sky_subs_capacity(const struct sky_subs *s)
 	return s->capacity;
 }
 
+uint32_t
+sky_subs_count(const struct sky_subs *s)
+{
+	return s->n_subs;
+}
+
 int
 sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out)
 {

@@ -93,6 +93,8 @@ int sky_subs_class_index(const struct sky_subs *s, const char *name);
 int sky_subs_unknown_plan(const struct sky_subs *s);
 /** Highest subscriber idx + 1 that may be in use (sizes per-subscriber arrays). */
 uint32_t sky_subs_capacity(const struct sky_subs *s);
+/** Subscribers in the table now (<= capacity). */
+uint32_t sky_subs_count(const struct sky_subs *s);
 /** Look up by operator id; 0 and *out filled, or -ENOENT. */
 int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out);
 /** Iterate all subscribers (control path); fn returns non-zero to stop. */
@@ -141,6 +143,9 @@ struct sky_classifier *sky_classifier_create(const struct sky_cfg *cfg, const st
 /** `class reload`: re-read classes rules from the config file path; RCU swap. */
 int sky_classifier_register(struct sky_classifier *c, const char *config_path);
 void sky_classifier_destroy(struct sky_classifier *c);
+/** What `class reload` does: re-read the rules from config file path (class names, order
+ *  and default must not change), compile aside, RCU swap. 0, or -1 with err filled. */
+int sky_classifier_reload(struct sky_classifier *c, const char *path, char *err, size_t errlen);
 /** Set meta->cls of every live packet (first matching class in config order, else default). */
 void sky_classify_burst(struct sky_classifier *c, unsigned int worker, struct sky_meta *meta,
 			uint16_t n);
