@@ -71,7 +71,8 @@ usage(FILE *o)
 		"  shaper show                            shaping state\n"
 		"  metrics                                Prometheus text\n"
 		"  help [COMMAND]                         commands, usage and help\n"
-		"  watch [-n SEC] COMMAND...              redraw COMMAND every SEC seconds (default "
+		"  watch [-n SEC] COMMAND...              redraw COMMAND every SEC seconds "
+		"(default "
 		"2)\n"
 		"\n"
 		"exit status: 0 ok, 1 the daemon refused the request (reason on stderr),\n"
@@ -79,8 +80,7 @@ usage(FILE *o)
 		prog, prog, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S, prog);
 }
 
-static void __attribute__((format(printf, 1, 2)))
-die_usage(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -121,7 +121,7 @@ static int
 wait_fd(int fd, short ev, double deadline)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = ev };
+		struct pollfd p = {.fd = fd, .events = ev};
 		int ms = -1, rc;
 
 		if (deadline > 0) {
@@ -148,7 +148,7 @@ wait_fd(int fd, short ev, double deadline)
 static int
 call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	double deadline = o->timeout_s > 0 ? mono_s() + o->timeout_s : 0;
 	json_t *req, *a;
 	char *line = NULL, *buf = NULL;
@@ -192,8 +192,8 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 
 		snprintf(err, errlen, "cannot connect to %s: %s%s", o->socket, strerror(e),
 			 e == ENOENT || e == ECONNREFUSED ? " (is skygate running?)"
-			 : e == EACCES ? " (are you in the socket's group?)"
-				       : "");
+			 : e == EACCES			  ? " (are you in the socket's group?)"
+							  : "");
 		goto out;
 	}
 	while (off < len) {
@@ -203,8 +203,9 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 			int w = wait_fd(fd, POLLOUT, deadline);
 
 			if (w == -ETIMEDOUT) {
-				snprintf(err, errlen, "%s: timed out sending the request after %g s",
-					 o->socket, o->timeout_s);
+				snprintf(err, errlen,
+					 "%s: timed out sending the request after %g s", o->socket,
+					 o->timeout_s);
 				goto out;
 			}
 			if (w == -EINTR) {
@@ -254,8 +255,8 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 			goto out;
 		}
 		if (n == 0) {
-			snprintf(err, errlen, "%s: the daemon closed the connection without a reply",
-				 o->socket);
+			snprintf(err, errlen,
+				 "%s: the daemon closed the connection without a reply", o->socket);
 			goto out;
 		}
 		nl = memchr(buf + off, '\n', (size_t)n);
@@ -265,8 +266,8 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 
 			*reply = json_loadb(buf, (size_t)(nl - buf), 0, &je);
 			if (*reply == NULL || !json_is_object(*reply)) {
-				snprintf(err, errlen, "%s: bad reply from the daemon: %s", o->socket,
-					 *reply ? "not an object" : je.text);
+				snprintf(err, errlen, "%s: bad reply from the daemon: %s",
+					 o->socket, *reply ? "not an object" : je.text);
 				json_decref(*reply);
 				*reply = NULL;
 				goto out;
@@ -303,9 +304,7 @@ is_inline(const json_t *v)
 		return json_object_size(v) == 0;
 	if (!json_is_array(v))
 		return 1;
-	json_array_foreach(v, i, e)
-		if (json_is_object(e) || json_is_array(e))
-			return 0;
+	json_array_foreach(v, i, e) if (json_is_object(e) || json_is_array(e)) return 0;
 	return 1;
 }
 
@@ -348,7 +347,8 @@ fmt_value(const json_t *v)
 		f = open_memstream(&s, &n);
 		if (f == NULL)
 			return NULL;
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			char *t = fmt_value(e);
 
 			fprintf(f, "%s%s", i ? ", " : "", t ? t : "?");
@@ -400,7 +400,7 @@ term_cols(void)
 static int
 label_column(const json_t *rows, const char **cols, const int *nested, size_t n_cols, int *id)
 {
-	static const char *const ids[] = { "name", "id", "port", "beam", "worker", "key" };
+	static const char *const ids[] = {"name", "id", "port", "beam", "worker", "key"};
 	size_t r, c;
 	const json_t *row;
 
@@ -413,7 +413,8 @@ label_column(const json_t *rows, const char **cols, const int *nested, size_t n_
 	for (c = 0; c < n_cols; c++) {
 		int text = !nested[c];
 
-		json_array_foreach(rows, r, row) {
+		json_array_foreach(rows, r, row)
+		{
 			const json_t *v = json_object_get(row, cols[c]);
 
 			if (v != NULL && !json_is_string(v))
@@ -445,8 +446,10 @@ render_table(FILE *o, const json_t *rows, int indent)
 	const char *key;
 	char ***cells = NULL;
 
-	json_array_foreach(rows, r, row) {
-		json_object_foreach((json_t *)row, key, v) {
+	json_array_foreach(rows, r, row)
+	{
+		json_object_foreach((json_t *)row, key, v)
+		{
 			for (c = 0; c < n_cols; c++)
 				if (strcmp(cols[c], key) == 0)
 					break;
@@ -455,7 +458,8 @@ render_table(FILE *o, const json_t *rows, int indent)
 				width = realloc(width, sizeof(*width) * (n_cols + 1));
 				numeric = realloc(numeric, sizeof(*numeric) * (n_cols + 1));
 				nested = realloc(nested, sizeof(*nested) * (n_cols + 1));
-				if (cols == NULL || width == NULL || numeric == NULL || nested == NULL)
+				if (cols == NULL || width == NULL || numeric == NULL ||
+				    nested == NULL)
 					abort();
 				cols[n_cols] = key;
 				width[n_cols] = text_width(key);
@@ -480,7 +484,8 @@ render_table(FILE *o, const json_t *rows, int indent)
 	cells = calloc(n_rows ? n_rows : 1, sizeof(*cells));
 	if (cells == NULL)
 		abort();
-	json_array_foreach(rows, r, row) {
+	json_array_foreach(rows, r, row)
+	{
 		cells[r] = calloc(n_cols ? n_cols : 1, sizeof(char *));
 		if (cells[r] == NULL)
 			abort();
@@ -504,7 +509,8 @@ render_table(FILE *o, const json_t *rows, int indent)
 
 	if (limit > 0 && total > limit) {
 		/* too wide for this terminal: one block per row */
-		json_array_foreach(rows, r, row) {
+		json_array_foreach(rows, r, row)
+		{
 			if (r > 0)
 				fputc('\n', o);
 			pad(o, (size_t)indent);
@@ -552,7 +558,8 @@ render_table(FILE *o, const json_t *rows, int indent)
 		}
 	}
 	/* the values that did not fit, under the table */
-	json_array_foreach(rows, r, row) {
+	json_array_foreach(rows, r, row)
+	{
 		for (c = 0; c < n_cols; c++) {
 			if (!nested[c])
 				continue;
@@ -600,10 +607,12 @@ records_by_name(const json_t *obj)
 
 	if (!json_is_object(obj) || json_object_size(obj) < 2)
 		return NULL;
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		if (!json_is_object(v) || json_object_size(v) == 0)
 			return NULL;
-		json_object_foreach((json_t *)v, k2, f) {
+		json_object_foreach((json_t *)v, k2, f)
+		{
 			if (!is_inline(f))
 				return NULL;
 			if (strcmp(k2, "name") == 0)
@@ -611,7 +620,8 @@ records_by_name(const json_t *obj)
 		}
 	}
 	rows = json_array();
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		json_t *row = json_object();
 
 		json_object_set_new(row, col, json_string(key));
@@ -629,9 +639,7 @@ all_objects(const json_t *a)
 
 	if (json_array_size(a) == 0)
 		return 0;
-	json_array_foreach(a, i, e)
-		if (!json_is_object(e))
-			return 0;
+	json_array_foreach(a, i, e) if (!json_is_object(e)) return 0;
 	return 1;
 }
 
@@ -644,10 +652,10 @@ render_object(FILE *o, const json_t *obj, int indent)
 	size_t kw = 0;
 	int printed = 0, after_section = 0;
 
+	json_object_foreach((json_t *)obj, key, v) if (is_inline(v) && text_width(key) > kw) kw =
+		text_width(key);
 	json_object_foreach((json_t *)obj, key, v)
-		if (is_inline(v) && text_width(key) > kw)
-			kw = text_width(key);
-	json_object_foreach((json_t *)obj, key, v) {
+	{
 		if (is_inline(v)) {
 			char *t = fmt_value(v);
 
@@ -693,7 +701,8 @@ render(FILE *o, const json_t *v, int indent)
 			render_table(o, v, indent);
 			return;
 		}
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			if (is_inline(e)) {
 				char *t = fmt_value(e);
 
@@ -722,7 +731,8 @@ render_help(FILE *o, const json_t *list)
 	size_t i, w = 0;
 	const json_t *e;
 
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		size_t l = text_width(json_string_value(json_object_get(e, "command")) ?: "") + 1 +
 			   text_width(json_string_value(json_object_get(e, "usage")) ?: "");
 
@@ -731,7 +741,8 @@ render_help(FILE *o, const json_t *list)
 	}
 	if (w > 40)
 		w = 40;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *cmd = json_string_value(json_object_get(e, "command")) ?: "";
 		const char *use = json_string_value(json_object_get(e, "usage")) ?: "";
 		const char *help = json_string_value(json_object_get(e, "help")) ?: "";
@@ -773,8 +784,7 @@ print_result(FILE *o, const struct opts *op, int argc, char **argv, const json_t
 		fwrite(json_string_value(text), 1, n, o);
 		if (n > 0 && json_string_value(text)[n - 1] != '\n')
 			fputc('\n', o);
-	} else if (strcmp(argv[0], "help") == 0 && json_is_array(result) &&
-		   all_objects(result)) {
+	} else if (strcmp(argv[0], "help") == 0 && json_is_array(result) && all_objects(result)) {
 		render_help(o, result);
 	} else {
 		render(o, result, 0);
@@ -824,7 +834,7 @@ static int
 watch(const struct opts *op, int argc, char **argv)
 {
 	double interval = 2.0;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	char title[512];
 	size_t tl = 0;
 	int i = 1;
@@ -892,8 +902,9 @@ watch(const struct opts *op, int argc, char **argv)
 		free(out);
 		left = interval - (mono_s() - t0);
 		if (left > 0) {
-			struct timespec d = { .tv_sec = (time_t)left,
-					      .tv_nsec = (long)((left - (double)(time_t)left) * 1e9) };
+			struct timespec d = {.tv_sec = (time_t)left,
+					     .tv_nsec =
+						     (long)((left - (double)(time_t)left) * 1e9)};
 
 			nanosleep(&d, NULL); /* a signal cuts it short */
 		}
@@ -905,7 +916,7 @@ watch(const struct opts *op, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct opts op = { .socket = getenv("SKYGATE_SOCKET"), .timeout_s = DEFAULT_TIMEOUT_S };
+	struct opts op = {.socket = getenv("SKYGATE_SOCKET"), .timeout_s = DEFAULT_TIMEOUT_S};
 	int i = 1;
 
 	if (op.socket == NULL || op.socket[0] == '\0')

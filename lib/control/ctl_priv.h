@@ -9,27 +9,30 @@
 #include "skygate/control.h"
 
 /* Counters of the control plane itself (control path only, main lcore). */
-#define SKY_CTL_COUNTERS(X)                                                                \
-	X(requests, counter, "Control requests dispatched (socket and replay)")           \
-	X(errors, counter, "Control requests answered with an error")                     \
-	X(bad_requests, counter, "Malformed control requests (JSON, argv shape, size)")   \
-	X(journal_records, counter, "Records appended to the journal")                    \
-	X(journal_errors, counter, "Journal appends that failed")                         \
-	X(replayed, counter, "Journal records replayed at start")                         \
-	X(replay_failed, counter, "Journal records whose command failed on replay")       \
-	X(clients_accepted, counter, "Control socket connections accepted")               \
-	X(clients_refused, counter, "Control socket connections refused (limit)")         \
-	X(journal_compactions, counter, "Journal compactions (rewrites without superseded records)") \
-	X(journal_superseded, counter, "Journal records dropped by compaction as superseded") \
-	X(journal_dropped, counter, "Torn or corrupt journal tails dropped at replay")    \
+#define SKY_CTL_COUNTERS(X)                                                                        \
+	X(requests, counter, "Control requests dispatched (socket and replay)")                    \
+	X(errors, counter, "Control requests answered with an error")                              \
+	X(bad_requests, counter, "Malformed control requests (JSON, argv shape, size)")            \
+	X(journal_records, counter, "Records appended to the journal")                             \
+	X(journal_errors, counter, "Journal appends that failed")                                  \
+	X(replayed, counter, "Journal records replayed at start")                                  \
+	X(replay_failed, counter, "Journal records whose command failed on replay")                \
+	X(clients_accepted, counter, "Control socket connections accepted")                        \
+	X(clients_refused, counter, "Control socket connections refused (limit)")                  \
+	X(journal_compactions, counter,                                                            \
+	  "Journal compactions (rewrites without superseded records)")                             \
+	X(journal_superseded, counter, "Journal records dropped by compaction as superseded")      \
+	X(journal_dropped, counter, "Torn or corrupt journal tails dropped at replay")             \
 	X(http_requests, counter, "HTTP requests served by the metrics listener")
 
+/* clang-format off */
 enum sky_ctl_counter {
 #define X(name, type, help) SKY_CTL_C_##name,
 	SKY_CTL_COUNTERS(X)
 #undef X
 	SKY_CTL_C_MAX
 };
+/* clang-format on */
 
 extern uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
 extern unsigned int sky_ctl_clients_now;

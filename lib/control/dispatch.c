@@ -20,17 +20,17 @@ struct extender {
 };
 
 struct command {
-	char *name;      /* "map update" */
+	char *name; /* "map update" */
 	char *usage;
 	char *help;
 	int n_words;
-	char **words;    /* name split at spaces */
+	char **words; /* name split at spaces */
 	unsigned int flags;
 	sky_ctl_fn fn;
 	void *arg;
 	struct extender *ext;
 	unsigned int n_ext;
-	char *group;     /* journal compaction rule (sky_ctl_journal_rule), or NULL */
+	char *group; /* journal compaction rule (sky_ctl_journal_rule), or NULL */
 	int nkey;
 };
 
@@ -88,8 +88,8 @@ name_valid(const char *name)
 }
 
 static int
-do_register(const char *cmd, const char *usage, const char *help, unsigned int flags,
-	    sky_ctl_fn fn, void *arg)
+do_register(const char *cmd, const char *usage, const char *help, unsigned int flags, sky_ctl_fn fn,
+	    void *arg)
 {
 	struct command *c, **n;
 	char *p;
@@ -144,15 +144,15 @@ ensure_builtins(void)
 	if (builtins_done)
 		return 0;
 	builtins_done = 1;
-	rc = do_register("help", "[COMMAND...]", "list commands (those starting with COMMAND)",
-			 0, builtin_help, NULL);
+	rc = do_register("help", "[COMMAND...]", "list commands (those starting with COMMAND)", 0,
+			 builtin_help, NULL);
 	if (rc == 0)
-		rc = do_register("metrics", "", "Prometheus text exposition of every counter",
-				 0, builtin_metrics, NULL);
+		rc = do_register("metrics", "", "Prometheus text exposition of every counter", 0,
+				 builtin_metrics, NULL);
 	if (rc == 0)
 		rc = do_register("journal compact", "",
-				 "rewrite the journal without changes that later ones superseded", 0,
-				 builtin_compact, NULL);
+				 "rewrite the journal without changes that later ones superseded",
+				 0, builtin_compact, NULL);
 	if (rc == 0)
 		rc = do_register("journal show", "[N]",
 				 "the last N (default 20, 0 = all) changes replayed at restart", 0,
@@ -304,8 +304,7 @@ reply_error(const char *msg)
 	return r;
 }
 
-static json_t *
-reply_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *reply_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static json_t *
 reply_errorf(const char *fmt, ...)
@@ -355,8 +354,7 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 	if (argc <= 0 || argv == NULL)
 		return reply_error("empty argv: no command given (try 'help')");
 	if (argc > SKY_CTL_MAX_ARGS)
-		return reply_errorf("too many arguments: %d (at most %d)", argc,
-				    SKY_CTL_MAX_ARGS);
+		return reply_errorf("too many arguments: %d (at most %d)", argc, SKY_CTL_MAX_ARGS);
 	for (int i = 0; i < argc; i++)
 		if (argv[i] == NULL)
 			return reply_errorf("argv[%d] is missing", i);
@@ -440,8 +438,9 @@ sky_ctl_dispatch(const json_t *request, uid_t uid, pid_t pid)
 	if (a == NULL || !json_is_array(a)) {
 		sky_ctl_counters[SKY_CTL_C_requests]++;
 		sky_ctl_counters[SKY_CTL_C_bad_requests]++;
-		return reply_error(a == NULL ? "request has no \"argv\" (expected {\"argv\": [...]})"
-					     : "\"argv\" is not an array of strings");
+		return reply_error(a == NULL
+					   ? "request has no \"argv\" (expected {\"argv\": [...]})"
+					   : "\"argv\" is not an array of strings");
 	}
 	n = json_array_size(a);
 	if (n == 0 || n > SKY_CTL_MAX_ARGS) {
@@ -451,7 +450,8 @@ sky_ctl_dispatch(const json_t *request, uid_t uid, pid_t pid)
 			return reply_error("empty argv: no command given (try 'help')");
 		return reply_errorf("too many arguments: %zu (at most %d)", n, SKY_CTL_MAX_ARGS);
 	}
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		if (!json_is_string(v)) {
 			sky_ctl_counters[SKY_CTL_C_requests]++;
 			sky_ctl_counters[SKY_CTL_C_bad_requests]++;
@@ -528,8 +528,7 @@ builtin_metrics(void *arg, int argc, char **argv, struct sky_ctl_call *call, jso
 	if (text == NULL)
 		return sky_ctl_fail(call, "cannot render metrics: out of memory");
 	*result = json_object();
-	if (*result == NULL ||
-	    json_object_set_new(*result, "text", json_stringn(text, len)) != 0) {
+	if (*result == NULL || json_object_set_new(*result, "text", json_stringn(text, len)) != 0) {
 		free(text);
 		json_decref(*result);
 		*result = NULL;

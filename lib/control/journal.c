@@ -10,6 +10,15 @@
  * record that is not intact; the bytes from there on are saved aside
  * (journal.dropped-<time>) and cut from the journal, so later appends follow an intact
  * record and a later replay sees them.
+ *
+ * Group commit: requests answered in one sky_ctl_server_poll() round share one fsync, done
+ * before any of their replies is sent (pipelined changes run at tens of thousands per
+ * second instead of one per disk flush).
+ *
+ * Compaction: commands may declare which earlier records theirs supersede
+ * (sky_ctl_journal_rule). The journal is rewritten without those after replay and whenever
+ * it has doubled past 1 MiB, through a temporary file and rename(), so a crash leaves either
+ * journal, both intact.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -38,7 +47,7 @@ static long journal_size = -1; /* bytes of intact records */
 static long compacted_size;    /* journal_size after the last compaction (or open) */
 static int journal_broken;     /* a failed fsync, or a compaction that could not reopen:
 				* appends fail until the journal is reopened */
-static int batch;              /* inside a group commit (sky_ctl_server_poll) */
+static int batch;	       /* inside a group commit (sky_ctl_server_poll) */
 static int batch_records;      /* appended and not yet fsync'd */
 
 #define COMPACT_MIN (1L << 20) /* appends compact once the journal passes this ... */
@@ -131,8 +140,7 @@ sky_ctl_journal_open(const char *dir, char *err, size_t errlen)
 	}
 	/* the file's name must survive a crash as well as its records */
 	if (created && (rc = fsync_dir(dir)) != 0) {
-		snprintf(err, errlen, "journal: cannot fsync directory %s: %s", dir,
-			 strerror(-rc));
+		snprintf(err, errlen, "journal: cannot fsync directory %s: %s", dir, strerror(-rc));
 		goto fail;
 	}
 	journal_fd = fd;
@@ -327,8 +335,7 @@ read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errlen, "journal: cannot read %s: %s", path,
-				 strerror(errno));
+			snprintf(err, errlen, "journal: cannot read %s: %s", path, strerror(errno));
 			free(buf);
 			close(fd);
 			return -1;
@@ -349,8 +356,7 @@ read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
  * the end: torn), -1 corrupt (why set).
  */
 static int
-parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
-	     const char **why)
+parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc, const char **why)
 {
 	const char *p = buf + off, *nl;
 	size_t avail = len - off, hlen, rlen;
@@ -407,18 +413,17 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 	}
 	o = json_loadb(p + hlen, rlen, JSON_REJECT_DUPLICATES, NULL);
 	a = json_object_get(o, "argv");
-	if (!json_is_array(a) || json_array_size(a) == 0 ||
-	    json_array_size(a) > SKY_CTL_MAX_ARGS) {
+	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SKY_CTL_MAX_ARGS) {
 		json_decref(o);
 		*why = "no argv";
 		return -1;
 	}
-	json_array_foreach(a, i, w)
-		if (!json_is_string(w)) {
-			json_decref(o);
-			*why = "argv not strings";
-			return -1;
-		}
+	json_array_foreach(a, i, w) if (!json_is_string(w))
+	{
+		json_decref(o);
+		*why = "argv not strings";
+		return -1;
+	}
 	*doc = o;
 	return 1;
 }
@@ -439,8 +444,8 @@ save_dropped(const char *buf, size_t len, char *saved, size_t savedlen)
 			snprintf(path, sizeof(path), "%s/%s.dropped-%s", state_dir, JOURNAL_NAME,
 				 ts);
 		else
-			snprintf(path, sizeof(path), "%s/%s.dropped-%s.%d", state_dir,
-				 JOURNAL_NAME, ts, i);
+			snprintf(path, sizeof(path), "%s/%s.dropped-%s.%d", state_dir, JOURNAL_NAME,
+				 ts, i);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (fd < 0 && errno != EEXIST)
 			break;
@@ -504,8 +509,7 @@ sky_ctl_journal_replay(char *err, size_t errlen)
 		}
 		rec++;
 		a = json_object_get(doc, "argv");
-		json_array_foreach(a, i, w)
-			argv[i] = (char *)json_string_value(w);
+		json_array_foreach(a, i, w) argv[i] = (char *)json_string_value(w);
 		reply = sky_ctl_dispatch_argv((int)json_array_size(a), argv, 0, 0, 1);
 		if (json_is_true(json_object_get(reply, "ok"))) {
 			n++;
@@ -563,7 +567,7 @@ strset_probe(struct strset *set, const char *key, int add)
 	size_t i;
 
 	if (add && (set->n + 1) * 2 > set->cap) {
-		struct strset big = { .cap = set->cap ? set->cap * 2 : 256 };
+		struct strset big = {.cap = set->cap ? set->cap * 2 : 256};
 
 		big.slot = calloc(big.cap, sizeof(char *));
 		if (big.slot == NULL)
@@ -635,7 +639,7 @@ struct rec {
 static int
 mark_superseded(const char *buf, struct rec *recs, int n_recs, int *dropped)
 {
-	struct strset seen = { 0 };
+	struct strset seen = {0};
 	struct {
 		char *group;
 		int n;
@@ -654,8 +658,7 @@ mark_superseded(const char *buf, struct rec *recs, int n_recs, int *dropped)
 		if (parse_record(buf, recs[r].end, recs[r].off, &end, &doc, &why) != 1)
 			continue; /* cannot happen: checked when the offsets were taken */
 		a = json_object_get(doc, "argv");
-		json_array_foreach(a, i, w)
-			argv[i] = (char *)json_string_value(w);
+		json_array_foreach(a, i, w) argv[i] = (char *)json_string_value(w);
 		argc = (int)json_array_size(a);
 		if (sky_ctl_rule_of(argc, argv, &group, &nkey, &n_words) != 0) {
 			json_decref(doc);
@@ -752,7 +755,8 @@ sky_ctl_journal_compact(char *err, size_t errlen)
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		snprintf(err, errlen, "journal compact: cannot create %s: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "journal compact: cannot create %s: %s", tmp,
+			 strerror(errno));
 		goto out;
 	}
 	for (int r = 0; r < n_recs; r++) {
@@ -813,8 +817,7 @@ out:
 
 /* `journal show [N]`: the last N (default 20, 0 = all) intact records, oldest first. */
 int
-sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call,
-		     json_t **result)
+sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
 	char err[512], *buf, *end;
 	size_t len, off = 0, next;
@@ -867,12 +870,12 @@ sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call
 			continue;
 		}
 		a = json_object_get(doc, "argv");
-		json_array_foreach(a, i, w)
-			words[i] = (char *)json_string_value(w);
+		json_array_foreach(a, i, w) words[i] = (char *)json_string_value(w);
 		sky_ctl_join(line, sizeof(line), (int)json_array_size(a), words);
-		json_array_append_new(list, json_pack("{s:i, s:O?, s:O?, s:s}", "n", n, "time",
-						      json_object_get(doc, "time"), "uid",
-						      json_object_get(doc, "uid"), "command", line));
+		json_array_append_new(list,
+				      json_pack("{s:i, s:O?, s:O?, s:s}", "n", n, "time",
+						json_object_get(doc, "time"), "uid",
+						json_object_get(doc, "uid"), "command", line));
 		json_decref(doc);
 		off = next;
 	}

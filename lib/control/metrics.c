@@ -82,10 +82,11 @@ unsigned int sky_ctl_clients_now;
 void
 sky_ctl_metrics_write(void *arg, FILE *out)
 {
-#define X(name, type, help)                                                                \
-	fprintf(out, "# HELP skygate_control_" #name "_total " help "\n"                  \
-		     "# TYPE skygate_control_" #name "_total " #type "\n"                  \
-		     "skygate_control_" #name "_total %llu\n",                             \
+#define X(name, type, help)                                                                        \
+	fprintf(out,                                                                               \
+		"# HELP skygate_control_" #name "_total " help "\n"                                \
+		"# TYPE skygate_control_" #name "_total " #type "\n"                               \
+		"skygate_control_" #name "_total %llu\n",                                          \
 		(unsigned long long)sky_ctl_counters[SKY_CTL_C_##name]);
 	SKY_CTL_COUNTERS(X)
 #undef X
@@ -104,10 +105,9 @@ static int
 telemetry_control(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	rte_tel_data_start_dict(d);
-#define X(name, type, help)                                                                \
-	rte_tel_data_add_dict_u64(d, #name,                                                \
-				  __atomic_load_n(&sky_ctl_counters[SKY_CTL_C_##name],     \
-						  __ATOMIC_RELAXED));
+#define X(name, type, help)                                                                        \
+	rte_tel_data_add_dict_u64(                                                                 \
+		d, #name, __atomic_load_n(&sky_ctl_counters[SKY_CTL_C_##name], __ATOMIC_RELAXED));
 	SKY_CTL_COUNTERS(X)
 #undef X
 	rte_tel_data_add_dict_u64(d, "clients",

@@ -25,12 +25,12 @@
 
 #include "ctl_priv.h"
 
-#define REQ_MAX (1u << 20)        /* a request line longer than this is refused */
-#define OUT_HIGH (4u << 20)       /* stop reading a client while this much is unsent */
-#define MAX_CLIENTS 64            /* per listener */
-#define HTTP_REQ_MAX 8192         /* request line + headers */
-#define HTTP_IDLE_MS 10000        /* an HTTP client idle this long is closed */
-#define LINGER_MS 2000            /* after the reply: read and discard until EOF, this long */
+#define REQ_MAX (1u << 20)  /* a request line longer than this is refused */
+#define OUT_HIGH (4u << 20) /* stop reading a client while this much is unsent */
+#define MAX_CLIENTS 64	    /* per listener */
+#define HTTP_REQ_MAX 8192   /* request line + headers */
+#define HTTP_IDLE_MS 10000  /* an HTTP client idle this long is closed */
+#define LINGER_MS 2000	    /* after the reply: read and discard until EOF, this long */
 #define READ_CHUNK 65536
 
 enum kind { K_CTL, K_HTTP };
@@ -44,10 +44,10 @@ struct client {
 	size_t in_off, in_len, in_cap; /* unprocessed bytes are in[in_off..in_len) */
 	char *out;
 	size_t out_off, out_len, out_cap;
-	int closing;    /* no more requests: close when out is sent */
-	int eof;        /* peer shut its write side */
-	int dead;       /* error: close now */
-	int shut;       /* our write side is shut (lingering) */
+	int closing; /* no more requests: close when out is sent */
+	int eof;     /* peer shut its write side */
+	int dead;    /* error: close now */
+	int shut;    /* our write side is shut (lingering) */
 	uint64_t last_ms;
 	uint64_t linger_until_ms;
 };
@@ -69,7 +69,7 @@ static struct {
 	int fd;
 	int port;
 	struct clist clients;
-} http = { .fd = -1, .port = -1 };
+} http = {.fd = -1, .port = -1};
 
 static uint64_t
 now_ms(void)
@@ -144,7 +144,8 @@ clist_remove_done(struct clist *l, uint64_t now)
 		if (!done && c->kind == K_HTTP && !c->shut && now - c->last_ms > HTTP_IDLE_MS)
 			done = 1;
 		if (!done && c->eof && !c->closing && out_pending(c) == 0)
-			done = 1; /* peer gone, everything answered (a partial request is dropped) */
+			done = 1; /* peer gone, everything answered (a partial request is dropped)
+				   */
 		if (done)
 			client_free(c);
 		else
@@ -253,8 +254,8 @@ ctl_process(struct client *c)
 /* --- HTTP (GET /metrics) --- */
 
 static void
-http_respond(struct client *c, int code, const char *reason, const char *ctype,
-	     const char *body, size_t len, int head)
+http_respond(struct client *c, int code, const char *reason, const char *ctype, const char *body,
+	     size_t len, int head)
 {
 	char hdr[256];
 	int n = snprintf(hdr, sizeof(hdr),
@@ -298,8 +299,7 @@ http_process(struct client *c)
 	if (!head && strcmp(req, "GET") != 0) {
 		static const char body[] = "method not allowed\n";
 
-		http_respond(c, 405, "Method Not Allowed", "text/plain", body, sizeof(body) - 1,
-			     0);
+		http_respond(c, 405, "Method Not Allowed", "text/plain", body, sizeof(body) - 1, 0);
 		return 1;
 	}
 	if (strcmp(sp1 + 1, "/metrics") == 0 || strncmp(sp1 + 1, "/metrics?", 9) == 0) {
@@ -488,17 +488,17 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 	}
 	if (s != NULL && s->lfd >= 0) {
 		ctl_l = (int)n;
-		pfd[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){.fd = s->lfd, .events = POLLIN};
 	}
 	if (http.fd >= 0) {
 		http_l = (int)n;
-		pfd[n++] = (struct pollfd){ .fd = http.fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){.fd = http.fd, .events = POLLIN};
 	}
 	for (i = 0; i < n_ctl + n_http; i++) {
 		struct client *c = i < n_ctl ? s->clients.v[i] : http.clients.v[i - n_ctl];
 
 		who[n] = c;
-		pfd[n++] = (struct pollfd){ .fd = c->fd, .events = client_events(c) };
+		pfd[n++] = (struct pollfd){.fd = c->fd, .events = client_events(c)};
 	}
 	if (n_http > 0 && (timeout_ms < 0 || timeout_ms > 1000))
 		timeout_ms = 1000; /* come back to expire idle HTTP clients */
@@ -568,7 +568,7 @@ parent_dir(const char *path)
 struct sky_ctl_server *
 sky_ctl_server_open(const char *path, unsigned int mode, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct sky_ctl_server *s = NULL;
 	struct stat st;
 	char *dir;
@@ -595,7 +595,8 @@ sky_ctl_server_open(const char *path, unsigned int mode, char *err, size_t errle
 	free(dir);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "control socket %s: exists and is not a socket", path);
+			snprintf(err, errlen, "control socket %s: exists and is not a socket",
+				 path);
 			return NULL;
 		}
 		/* a live daemon answers; a stale file from a crash does not */
@@ -681,8 +682,9 @@ sky_ctl_server_clients(const struct sky_ctl_server *s)
 int
 sky_metrics_http_open(const char *listen_addr, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -733,7 +735,7 @@ sky_metrics_http_open(const char *listen_addr, char *err, size_t errlen)
 	freeaddrinfo(ai);
 	http.fd = fd;
 	http.port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-					    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+					     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
 }
 

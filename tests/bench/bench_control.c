@@ -50,15 +50,15 @@ cmd_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 static int
 cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	*result = json_pack("{s:s, s:i, s:i}", "name", argc ? argv[0] : "-", "rx", 12345, "tx",
-			    678);
+	*result =
+		json_pack("{s:s, s:i, s:i}", "name", argc ? argv[0] : "-", "rx", 12345, "tx", 678);
 	return 0;
 }
 
 static void
 bench_dispatch(void)
 {
-	char *argv[] = { "beam", "show", "beam1" };
+	char *argv[] = {"beam", "show", "beam1"};
 	const int n = 200000;
 	double t0 = now_s(), dt;
 
@@ -72,7 +72,7 @@ static void
 bench_socket(const char *dir)
 {
 	char path[100], err[256], buf[4096];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	static const char req[] = "{\"argv\":[\"beam\",\"show\",\"beam1\"]}\n";
 	struct sky_ctl_server *s;
 	const int n = 20000;
@@ -120,7 +120,7 @@ static void
 bench_pipelined(const char *dir, const char *what)
 {
 	char path[100], err[256], *req, *buf;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct sky_ctl_server *s;
 	const int n = 2000;
 	size_t off = 0, got = 0, sent = 0;
@@ -177,7 +177,7 @@ static void
 bench_journal(const char *dir, const char *what)
 {
 	char err[256], key[32], val[32];
-	char *argv[] = { "set", key, val };
+	char *argv[] = {"set", key, val};
 	int n = 2000, replayed;
 	double t0, c0, dt;
 	FILE *devnull = fopen("/dev/null", "w");

@@ -39,7 +39,7 @@ cmd_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 		return sky_ctl_fail(call, "expected KEY VALUE, got %d words: '%s'", argc,
 				    argc ? argv[0] : "");
 	if (argv[1][0] == 'x') {
-		const char *w[2] = { "set", argv[0] };
+		const char *w[2] = {"set", argv[0]};
 
 		sky_ctl_journal_as(call, 2, w);
 	}

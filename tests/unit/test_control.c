@@ -49,7 +49,7 @@ static struct {
 static int n_kv;
 static char kv_log[64][100]; /* "a=1" per applied set, in order */
 static int n_kv_log;
-static int kv_replays;       /* sets applied with call->replay == 1 */
+static int kv_replays; /* sets applied with call->replay == 1 */
 static char loaded_path[256];
 static int load_replay;
 
@@ -79,8 +79,7 @@ cmd_fail(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 }
 
 static int
-cmd_fail_prefixed(void *arg, int argc, char **argv, struct sky_ctl_call *call,
-		  json_t **result)
+cmd_fail_prefixed(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
 	return sky_ctl_fail(call, "prefixed: wrote its own prefix");
 }
@@ -136,7 +135,7 @@ static int
 cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
 	char copy[256];
-	const char *words[3] = { "file", "load", copy };
+	const char *words[3] = {"file", "load", copy};
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "expected PATH");
@@ -153,8 +152,8 @@ cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_
 static int
 cmd_whoami(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	*result = json_pack("{s:I, s:I}", "uid", (json_int_t)call->uid, "pid",
-			    (json_int_t)call->pid);
+	*result =
+		json_pack("{s:I, s:I}", "uid", (json_int_t)call->uid, "pid", (json_int_t)call->pid);
 	return 0;
 }
 
@@ -225,8 +224,9 @@ ext_add(void *arg, int argc, char **argv, json_t *result)
 static void
 metrics_test_writer(void *arg, FILE *out)
 {
-	fprintf(out, "# HELP skygate_test_things Things.\n# TYPE skygate_test_things gauge\n"
-		     "skygate_test_things %d\n",
+	fprintf(out,
+		"# HELP skygate_test_things Things.\n# TYPE skygate_test_things gauge\n"
+		"skygate_test_things %d\n",
 		*(int *)arg);
 }
 
@@ -238,24 +238,24 @@ static const struct {
 	sky_ctl_fn fn;
 	void *arg;
 } test_cmds[] = {
-	{ "echo", "[WORDS...]", 0, cmd_echo, "echo" },
-	{ "map", "", 0, cmd_echo, "map" },
-	{ "map update", "NAME KEY VALUE", SKY_CTL_F_JOURNAL, cmd_echo, "map update" },
-	{ "map update all", "", 0, cmd_echo, "map update all" },
-	{ "fail", "X", 0, cmd_fail, NULL },
-	{ "prefixed", "", 0, cmd_fail_prefixed, NULL },
-	{ "silent", "", 0, cmd_silent, NULL },
-	{ "errno", "", 0, cmd_errno, NULL },
-	{ "kv set", "KEY VALUE", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL },
-	{ "kv reset", "", SKY_CTL_F_JOURNAL, cmd_kv_reset, NULL },
-	{ "file load", "PATH", SKY_CTL_F_JOURNAL, cmd_file_load, NULL },
-	{ "whoami", "", 0, cmd_whoami, NULL },
-	{ "array", "", 0, cmd_array, NULL },
-	{ "obj", "", 0, cmd_obj, NULL },
-	{ "big", "", 0, cmd_big, NULL },
-	{ "nested", "", 0, cmd_nested, NULL },
-	{ "idlast", "", 0, cmd_idlast, NULL },
-	{ "sleep", "", 0, cmd_sleep, NULL },
+	{"echo", "[WORDS...]", 0, cmd_echo, "echo"},
+	{"map", "", 0, cmd_echo, "map"},
+	{"map update", "NAME KEY VALUE", SKY_CTL_F_JOURNAL, cmd_echo, "map update"},
+	{"map update all", "", 0, cmd_echo, "map update all"},
+	{"fail", "X", 0, cmd_fail, NULL},
+	{"prefixed", "", 0, cmd_fail_prefixed, NULL},
+	{"silent", "", 0, cmd_silent, NULL},
+	{"errno", "", 0, cmd_errno, NULL},
+	{"kv set", "KEY VALUE", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL},
+	{"kv reset", "", SKY_CTL_F_JOURNAL, cmd_kv_reset, NULL},
+	{"file load", "PATH", SKY_CTL_F_JOURNAL, cmd_file_load, NULL},
+	{"whoami", "", 0, cmd_whoami, NULL},
+	{"array", "", 0, cmd_array, NULL},
+	{"obj", "", 0, cmd_obj, NULL},
+	{"big", "", 0, cmd_big, NULL},
+	{"nested", "", 0, cmd_nested, NULL},
+	{"idlast", "", 0, cmd_idlast, NULL},
+	{"sleep", "", 0, cmd_sleep, NULL},
 };
 
 static void
@@ -449,30 +449,30 @@ test_bad_requests(void **state)
 		const char *req;
 		const char *error;
 	} cases[] = {
-		{ "[1, 2]", "request is not a JSON object" },
-		{ "\"help\"", "request is not a JSON object" },
-		{ "42", "request is not a JSON object" },
-		{ "{}", "request has no \"argv\"" },
-		{ "{\"args\": [\"help\"]}", "request has no \"argv\"" },
-		{ "{\"argv\": \"help\"}", "\"argv\" is not an array" },
-		{ "{\"argv\": {\"0\": \"help\"}}", "\"argv\" is not an array" },
-		{ "{\"argv\": null}", "\"argv\" is not an array" },
-		{ "{\"argv\": []}", "empty argv" },
-		{ "{\"argv\": [1]}", "argv[0] is not a string" },
-		{ "{\"argv\": [\"help\", null]}", "argv[1] is not a string" },
-		{ "{\"argv\": [\"echo\", [\"x\"]]}", "argv[1] is not a string" },
-		{ "{\"argv\": [\"echo\", {}]}", "argv[1] is not a string" },
-		{ "{\"argv\": [\"foo\", \"bar\"]}", "unknown command 'foo bar' (try 'help')" },
-		{ "{\"argv\": [\"mapx\"]}", "unknown command 'mapx'" },
-		{ "{\"argv\": [\"\"]}", "unknown command ''''" },
-		{ "{\"argv\": [\"fail\", \"x\"]}", "fail: bad thing x" },
-		{ "{\"argv\": [\"prefixed\"]}", "prefixed: wrote its own prefix" },
-		{ "{\"argv\": [\"silent\"]}", "silent: failed" },
-		{ "{\"argv\": [\"errno\"]}", "errno: failed: Invalid argument" },
-		{ "{\"argv\": [\"kv\", \"set\", \"a\"]}", "kv set: expected KEY VALUE, got 1 words" },
-		{ "{\"argv\": [\"help\", \"nosuch\"]}", "no command starts with 'nosuch'" },
-		{ "{\"argv\": [\"metrics\", \"x\"]}", "unexpected argument 'x'" },
-		{ many, "too many arguments: 65 (at most 64)" },
+		{"[1, 2]", "request is not a JSON object"},
+		{"\"help\"", "request is not a JSON object"},
+		{"42", "request is not a JSON object"},
+		{"{}", "request has no \"argv\""},
+		{"{\"args\": [\"help\"]}", "request has no \"argv\""},
+		{"{\"argv\": \"help\"}", "\"argv\" is not an array"},
+		{"{\"argv\": {\"0\": \"help\"}}", "\"argv\" is not an array"},
+		{"{\"argv\": null}", "\"argv\" is not an array"},
+		{"{\"argv\": []}", "empty argv"},
+		{"{\"argv\": [1]}", "argv[0] is not a string"},
+		{"{\"argv\": [\"help\", null]}", "argv[1] is not a string"},
+		{"{\"argv\": [\"echo\", [\"x\"]]}", "argv[1] is not a string"},
+		{"{\"argv\": [\"echo\", {}]}", "argv[1] is not a string"},
+		{"{\"argv\": [\"foo\", \"bar\"]}", "unknown command 'foo bar' (try 'help')"},
+		{"{\"argv\": [\"mapx\"]}", "unknown command 'mapx'"},
+		{"{\"argv\": [\"\"]}", "unknown command ''''"},
+		{"{\"argv\": [\"fail\", \"x\"]}", "fail: bad thing x"},
+		{"{\"argv\": [\"prefixed\"]}", "prefixed: wrote its own prefix"},
+		{"{\"argv\": [\"silent\"]}", "silent: failed"},
+		{"{\"argv\": [\"errno\"]}", "errno: failed: Invalid argument"},
+		{"{\"argv\": [\"kv\", \"set\", \"a\"]}", "kv set: expected KEY VALUE, got 1 words"},
+		{"{\"argv\": [\"help\", \"nosuch\"]}", "no command starts with 'nosuch'"},
+		{"{\"argv\": [\"metrics\", \"x\"]}", "unexpected argument 'x'"},
+		{many, "too many arguments: 65 (at most 64)"},
 	};
 	size_t off;
 	json_t *reply;
@@ -489,8 +489,8 @@ test_bad_requests(void **state)
 	}
 	/* a prefix must not be doubled */
 	reply = dispatch_str("{\"argv\": [\"prefixed\"]}");
-	assert_null(strstr(json_string_value(json_object_get(reply, "error")),
-			   "prefixed: prefixed"));
+	assert_null(
+		strstr(json_string_value(json_object_get(reply, "error")), "prefixed: prefixed"));
 	json_decref(reply);
 	/* NULL request, NULL argv */
 	reply = sky_ctl_dispatch(NULL, 0, 0);
@@ -503,8 +503,7 @@ test_bad_requests(void **state)
 	strcpy(strrchr(many, ','), "]}");
 	reply = dispatch_str(many);
 	assert_ok(reply);
-	assert_int_equal(json_array_size(json_object_get(json_object_get(reply, "result"),
-							 "args")),
+	assert_int_equal(json_array_size(json_object_get(json_object_get(reply, "result"), "args")),
 			 SKY_CTL_MAX_ARGS - 1);
 	json_decref(reply);
 }
@@ -516,16 +515,11 @@ test_register(void **state)
 		const char *name;
 		int rc;
 	} cases[] = {
-		{ "", -EINVAL },
-		{ " lead", -EINVAL },
-		{ "trail ", -EINVAL },
-		{ "two  spaces", -EINVAL },
-		{ "ctl\nchar", -EINVAL },
-		{ "echo", -EEXIST },
-		{ "map update", -EEXIST },
-		{ "help", -EEXIST },
-		{ "metrics", -EEXIST },
-		{ "new one", 0 },
+		{"", -EINVAL},		 {" lead", -EINVAL},
+		{"trail ", -EINVAL},	 {"two  spaces", -EINVAL},
+		{"ctl\nchar", -EINVAL},	 {"echo", -EEXIST},
+		{"map update", -EEXIST}, {"help", -EEXIST},
+		{"metrics", -EEXIST},	 {"new one", 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -550,15 +544,15 @@ test_longest_prefix(void **state)
 		int n_args;
 		const char *first_arg;
 	} cases[] = {
-		{ "map", "map", 0, NULL },
-		{ "map show x", "map", 2, "show" },
-		{ "map upd", "map", 1, "upd" },
-		{ "map update", "map update", 0, NULL },
-		{ "map update a b c", "map update", 3, "a" },
-		{ "map update all", "map update all", 0, NULL },
-		{ "map update all x", "map update all", 1, "x" },
-		{ "map update alls", "map update", 1, "alls" },
-		{ "echo map update", "echo", 2, "map" },
+		{"map", "map", 0, NULL},
+		{"map show x", "map", 2, "show"},
+		{"map upd", "map", 1, "upd"},
+		{"map update", "map update", 0, NULL},
+		{"map update a b c", "map update", 3, "a"},
+		{"map update all", "map update all", 0, NULL},
+		{"map update all x", "map update all", 1, "x"},
+		{"map update alls", "map update", 1, "alls"},
+		{"echo map update", "echo", 2, "map"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -626,7 +620,8 @@ test_help_and_metrics(void **state)
 	list = json_object_get(reply, "result");
 	/* ours + help, metrics, journal show, journal compact */
 	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 4);
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *c = json_string_value(json_object_get(e, "command"));
 
 		assert_true(strcmp(prev, c) < 0); /* sorted */
@@ -752,7 +747,8 @@ static void
 test_journal_replay(void **state)
 {
 	static const char *const ops[] = {
-		"kv set a 1", "echo not journaled", "kv set b 2", "kv set c refuse", /* fails */
+		"kv set a 1",	    "echo not journaled",
+		"kv set b 2",	    "kv set c refuse", /* fails */
 		"map update m k v", "kv set a 3",
 	};
 	char *log;
@@ -785,13 +781,13 @@ test_journal_replay(void **state)
 			int n;
 			const char *first;
 		} cases[] = {
-			{ "journal show x", "expected a number", 0, NULL },
-			{ "journal show -1", "expected a number", 0, NULL },
-			{ "journal show 1 2", "usage: journal show [N]", 0, NULL },
-			{ "journal show", NULL, 4, "kv set a 1" },
-			{ "journal show 0", NULL, 4, "kv set a 1" },
-			{ "journal show 2", NULL, 2, "map update m k v" },
-			{ "journal show 9", NULL, 4, "kv set a 1" },
+			{"journal show x", "expected a number", 0, NULL},
+			{"journal show -1", "expected a number", 0, NULL},
+			{"journal show 1 2", "usage: journal show [N]", 0, NULL},
+			{"journal show", NULL, 4, "kv set a 1"},
+			{"journal show 0", NULL, 4, "kv set a 1"},
+			{"journal show 2", NULL, 2, "map update m k v"},
+			{"journal show 9", NULL, 4, "kv set a 1"},
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -880,7 +876,7 @@ test_journal_as(void **state)
 	/* bad journal_as arguments */
 	{
 		struct sky_ctl_call call;
-		const char *w[1] = { NULL };
+		const char *w[1] = {NULL};
 
 		memset(&call, 0, sizeof(call));
 		assert_int_equal(sky_ctl_journal_as(&call, 0, w), -EINVAL);
@@ -937,8 +933,8 @@ test_journal_compact(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
 							    "dropped_records")),
 			 1);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
-							    "bytes_before")),
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(reply, "result"), "bytes_before")),
 			 before);
 	json_decref(reply);
 	assert_true(sky_ctl_journal_size() < before);
@@ -1077,19 +1073,19 @@ test_journal_corrupt(void **state)
 {
 	static const struct {
 		const char *what;
-		int record;     /* 0-based record to damage */
-		int offset;     /* byte offset in it; negative: from its end */
+		int record; /* 0-based record to damage */
+		int offset; /* byte offset in it; negative: from its end */
 		char byte;
 		int replayed;
 		const char *warning;
 	} cases[] = {
-		{ "flipped JSON byte", 1, 30, 'Z', 1, "CRC mismatch" },
-		{ "bad magic", 1, 3, 'X', 1, "bad header" },
-		{ "bad length", 1, 5, 'x', 1, "bad length" },
-		{ "bad CRC digit", 1, -3, 'g', 1, "bad CRC field" },
-		{ "missing newline", 1, -1, ' ', 1, "record not terminated" },
-		{ "first record", 0, 40, '#', 0, "CRC mismatch" },
-		{ "last record", 2, 40, '#', 2, "torn last record" },
+		{"flipped JSON byte", 1, 30, 'Z', 1, "CRC mismatch"},
+		{"bad magic", 1, 3, 'X', 1, "bad header"},
+		{"bad length", 1, 5, 'x', 1, "bad length"},
+		{"bad CRC digit", 1, -3, 'g', 1, "bad CRC field"},
+		{"missing newline", 1, -1, ' ', 1, "record not terminated"},
+		{"first record", 0, 40, '#', 0, "CRC mismatch"},
+		{"last record", 2, 40, '#', 2, "torn last record"},
 	};
 	char path[256], *full, *copy, *log, *rec[3];
 	size_t full_len;
@@ -1130,8 +1126,7 @@ test_journal_corrupt(void **state)
 			fail_msg("%s: warning '%s' not in '%s'", cases[i].what, cases[i].warning,
 				 log);
 		free(log);
-		assert_int_equal(sky_ctl_journal_size(),
-				 (long)(rec[cases[i].record] - full));
+		assert_int_equal(sky_ctl_journal_size(), (long)(rec[cases[i].record] - full));
 		assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
 		free(copy);
 	}
@@ -1173,7 +1168,7 @@ test_journal_corrupt(void **state)
 static int
 client_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
@@ -1199,8 +1194,7 @@ send_all(int fd, const char *buf, size_t len)
  * lines in *out (malloc'd) and *eof set when the server closed the connection.
  */
 static int
-pump_lines(struct sky_ctl_server *s, int fd, int want, char **out, size_t *out_len,
-	   int *eof)
+pump_lines(struct sky_ctl_server *s, int fd, int want, char **out, size_t *out_len, int *eof)
 {
 	size_t len = 0, cap = 1 << 16;
 	char *buf = malloc(cap);
@@ -1208,7 +1202,7 @@ pump_lines(struct sky_ctl_server *s, int fd, int want, char **out, size_t *out_l
 
 	*eof = 0;
 	for (int round = 0; round < 2000 && lines < want && !*eof; round++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 
 		assert_true(sky_ctl_server_poll(s, 5) >= 0);
 		while (poll(&p, 1, 0) == 1) {
@@ -1253,7 +1247,7 @@ test_server_open_errors(void **state)
 {
 	char err[256], path[256], big[200];
 	struct sky_ctl_server *s, *s2;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	memset(big, 'a', sizeof(big) - 1);
@@ -1295,7 +1289,8 @@ test_server_roundtrip(void **state)
 	struct stat st;
 	json_t *r;
 	int fd, eof;
-	static const char two[] = "{\"argv\":[\"echo\",\"one\"]}\n\r\n  \n{\"argv\":[\"whoami\"]}\n";
+	static const char two[] =
+		"{\"argv\":[\"echo\",\"one\"]}\n\r\n  \n{\"argv\":[\"whoami\"]}\n";
 	static const char split[] = "{\"argv\":[\"echo\",\"split\",\"\\u00e9\"]}\n";
 
 	snprintf(path, sizeof(path), "%s/run/sub/ctl.sock", tmpdir);
@@ -1375,9 +1370,9 @@ test_server_roundtrip(void **state)
 		assert_true(len > (3u << 20));
 		r = line_json(out, 0);
 		assert_ok(r);
-		assert_int_equal(json_string_length(json_object_get(json_object_get(r, "result"),
-								    "blob")),
-				 3u << 20);
+		assert_int_equal(
+			json_string_length(json_object_get(json_object_get(r, "result"), "blob")),
+			3u << 20);
 		json_decref(r);
 		r = line_json(out, 1);
 		assert_ok(r);
@@ -1440,8 +1435,8 @@ test_server_oversize(void **state)
 	memcpy(chunk, "{\"argv\":[\"echo\",\"", 17);
 	/* keep sending while the server reads, until it gives up on the request */
 	while (sent < total) {
-		ssize_t n = send(fd, chunk + (sent ? 17 : 0), 65536 - (sent ? 17 : 0),
-				 MSG_NOSIGNAL);
+		ssize_t n =
+			send(fd, chunk + (sent ? 17 : 0), 65536 - (sent ? 17 : 0), MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EAGAIN) {
 			sky_ctl_server_poll(s, 5);
@@ -1584,7 +1579,7 @@ test_server_limits(void **state)
 static char *
 http_get(const char *request)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	char *buf = malloc(1 << 20);
 	size_t len = 0;
@@ -1594,7 +1589,7 @@ http_get(const char *request)
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	send_all(fd, request, strlen(request));
 	for (int round = 0; round < 1000; round++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
 		assert_true(sky_ctl_server_poll(NULL, 5) >= 0);
@@ -1618,24 +1613,22 @@ test_metrics_http(void **state)
 		const char *listen;
 		const char *error;
 	} bad[] = {
-		{ "nonsense", "expected ADDR:PORT" },
-		{ "127.0.0.1:", "expected ADDR:PORT" },
-		{ "999.1.1.1:80", "999.1.1.1:80" },
-		{ "127.0.0.1:http", "127.0.0.1:http" },
-		{ "[::1:80", "expected [IPV6]:PORT" },
+		{"nonsense", "expected ADDR:PORT"},  {"127.0.0.1:", "expected ADDR:PORT"},
+		{"999.1.1.1:80", "999.1.1.1:80"},    {"127.0.0.1:http", "127.0.0.1:http"},
+		{"[::1:80", "expected [IPV6]:PORT"},
 	};
 	static const struct {
 		const char *request;
 		const char *status;
 		const char *body;
 	} cases[] = {
-		{ "GET /nope HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n", "not found" },
-		{ "POST /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 405 ", "method not allowed" },
-		{ "garbage\r\n\r\n", "HTTP/1.0 400 ", "bad request" },
-		{ "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", "HTTP/1.0 200 OK\r\n",
-		  "\nskygate_test_things 7\n" },
-		{ "GET /metrics?x=1 HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n", "skygate_test_things 7" },
-		{ "HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK\r\n", NULL },
+		{"GET /nope HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n", "not found"},
+		{"POST /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 405 ", "method not allowed"},
+		{"garbage\r\n\r\n", "HTTP/1.0 400 ", "bad request"},
+		{"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", "HTTP/1.0 200 OK\r\n",
+		 "\nskygate_test_things 7\n"},
+		{"GET /metrics?x=1 HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n", "skygate_test_things 7"},
+		{"HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK\r\n", NULL},
 	};
 	char err[256];
 
@@ -1755,7 +1748,7 @@ run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 	fo = open(outp, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	fe = open(errp, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (pty_cols > 0) {
-		struct winsize ws = { .ws_row = 50, .ws_col = (unsigned short)pty_cols };
+		struct winsize ws = {.ws_row = 50, .ws_col = (unsigned short)pty_cols};
 		struct termios t;
 		int slave;
 
@@ -1803,7 +1796,7 @@ run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 		close(fo);
 		r.out = malloc(65536);
 		for (;;) {
-			struct pollfd p = { .fd = master, .events = POLLIN };
+			struct pollfd p = {.fd = master, .events = POLLIN};
 			ssize_t n;
 
 			if (poll(&p, 1, 20) == 1) {
@@ -1842,8 +1835,7 @@ test_skygatectl(void **state)
 	struct run r;
 	int st;
 
-	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl",
-		 root ? root : SKY_BUILD_ROOT);
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl", root ? root : SKY_BUILD_ROOT);
 	if (access(ctl_bin, X_OK) != 0)
 		fail_msg("%s not built (ninja gateway/skygatectl)", ctl_bin);
 	snprintf(path, sizeof(path), "%s/ctl/skygate.sock", tmpdir);
@@ -1856,50 +1848,51 @@ test_skygatectl(void **state)
 			const char *args[6];
 			const char *err;
 		} cases[] = {
-			{ { "--bogus", "help" }, "unknown option '--bogus'" },
-			{ { "--socket" }, "--socket needs a path" },
-			{ { "--timeout", "soon", "help" }, "bad timeout 'soon'" },
-			{ { NULL }, "no command given" },
-			{ { "watch", "-n", "0", "help" }, "bad interval '0'" },
-			{ { "watch" }, "watch: which command?" },
+			{{"--bogus", "help"}, "unknown option '--bogus'"},
+			{{"--socket"}, "--socket needs a path"},
+			{{"--timeout", "soon", "help"}, "bad timeout 'soon'"},
+			{{NULL}, "no command given"},
+			{{"watch", "-n", "0", "help"}, "bad interval '0'"},
+			{{"watch"}, "watch: which command?"},
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			r = run_ctl(path, 0, cases[i].args);
 			assert_int_equal(r.status, 2);
 			if (strstr(r.err, cases[i].err) == NULL)
-				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err, cases[i].err);
+				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err,
+					 cases[i].err);
 			free(r.out);
 			free(r.err);
 		}
 	}
-	r = run_ctl(NULL, 0, (const char *[]){ "--socket", missing, "help", NULL });
+	r = run_ctl(NULL, 0, (const char *[]){"--socket", missing, "help", NULL});
 	assert_int_equal(r.status, 2);
 	assert_non_null(strstr(r.err, missing));
 	assert_non_null(strstr(r.err, "No such file or directory"));
 	free(r.out);
 	free(r.err);
 	/* the daemon refuses: exit 1, its reason on stderr */
-	r = run_ctl(path, 0, (const char *[]){ "fail", "x", NULL });
+	r = run_ctl(path, 0, (const char *[]){"fail", "x", NULL});
 	assert_int_equal(r.status, 1);
 	assert_string_equal(r.err, "skygatectl: fail: bad thing x\n");
 	assert_string_equal(r.out, "");
 	free(r.out);
 	free(r.err);
-	r = run_ctl(path, 0, (const char *[]){ "--json", "no", "such", NULL });
+	r = run_ctl(path, 0, (const char *[]){"--json", "no", "such", NULL});
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "unknown command 'no such'"));
 	free(r.out);
 	free(r.err);
 	/* a reply slower than --timeout */
-	r = run_ctl(path, 0, (const char *[]){ "--timeout", "0.3", "sleep", NULL });
+	r = run_ctl(path, 0, (const char *[]){"--timeout", "0.3", "sleep", NULL});
 	assert_int_equal(r.status, 2);
 	assert_non_null(strstr(r.err, "no reply within 0.3 s"));
 	free(r.out);
 	free(r.err);
 
 	/* --json prints the result exactly; $SKYGATE_SOCKET is the default socket */
-	r = run_ctl(path, 0, (const char *[]){ "--json", "echo", "a", "-b", "c d", NULL });
+	r = run_ctl(path, 0, (const char *[]){"--json", "echo", "a", "-b", "c d", NULL});
 	assert_int_equal(r.status, 0);
 	{
 		json_t *j = json_loads(r.out, 0, NULL),
@@ -1915,7 +1908,7 @@ test_skygatectl(void **state)
 	free(r.out);
 	free(r.err);
 	r = run_ctl("/nonexistent.sock", 0,
-		    (const char *[]){ "-s", path, "-j", "--timeout=5", "whoami", NULL });
+		    (const char *[]){"-s", path, "-j", "--timeout=5", "whoami", NULL});
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "\"uid\": "));
 	free(r.out);
@@ -1927,37 +1920,37 @@ test_skygatectl(void **state)
 			const char *cmd;
 			const char *out;
 		} cases[] = {
-			{ "obj", "name   sat0\n"
-				 "count  42\n"
-				 "\n"
-				 "nested:\n"
-				 "  a         1\n"
-				 "  long_key  v\n"
-				 "\n"
-				 "list   x, y\n" },
-			{ "nested", "NAME  RX  DROPS\n"
-				    "sat0   1  -\n"
-				    "net0  22  -\n"
-				    "\n"
-				    "sat0 classes:\n"
-				    "  NAME  P  B\n"
-				    "  rt    1  2\n"
-				    "  bulk  3  4\n"
-				    "\n"
-				    "net0 classes:\n"
-				    "  NAME  P  B\n"
-				    "  rt    5  6\n"
-				    "  bulk  7  8\n" },
-			{ "idlast", "ID  RX  MODE\n"
-				    "a    1  fast\n"
-				    "bb  22  slow\n" },
-			{ "array", "NAME         RATE  UP\n"
-				   "beam1  1000000000  -\n"
-				   "b2              5  true\n" },
+			{"obj", "name   sat0\n"
+				"count  42\n"
+				"\n"
+				"nested:\n"
+				"  a         1\n"
+				"  long_key  v\n"
+				"\n"
+				"list   x, y\n"},
+			{"nested", "NAME  RX  DROPS\n"
+				   "sat0   1  -\n"
+				   "net0  22  -\n"
+				   "\n"
+				   "sat0 classes:\n"
+				   "  NAME  P  B\n"
+				   "  rt    1  2\n"
+				   "  bulk  3  4\n"
+				   "\n"
+				   "net0 classes:\n"
+				   "  NAME  P  B\n"
+				   "  rt    5  6\n"
+				   "  bulk  7  8\n"},
+			{"idlast", "ID  RX  MODE\n"
+				   "a    1  fast\n"
+				   "bb  22  slow\n"},
+			{"array", "NAME         RATE  UP\n"
+				  "beam1  1000000000  -\n"
+				  "b2              5  true\n"},
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			r = run_ctl(path, 0, (const char *[]){ cases[i].cmd, NULL });
+			r = run_ctl(path, 0, (const char *[]){cases[i].cmd, NULL});
 			assert_int_equal(r.status, 0);
 			assert_string_equal(r.out, cases[i].out);
 			free(r.out);
@@ -1966,7 +1959,7 @@ test_skygatectl(void **state)
 	}
 	/* a table wider than the terminal becomes one block per row */
 	pty_cols = 11;
-	r = run_ctl(path, 0, (const char *[]){ "idlast", NULL });
+	r = run_ctl(path, 0, (const char *[]){"idlast", NULL});
 	pty_cols = 0;
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "a:\n"
@@ -1981,19 +1974,19 @@ test_skygatectl(void **state)
 	free(r.out);
 	free(r.err);
 	pty_cols = 80;
-	r = run_ctl(path, 0, (const char *[]){ "idlast", NULL });
+	r = run_ctl(path, 0, (const char *[]){"idlast", NULL});
 	pty_cols = 0;
 	assert_string_equal(r.out, "ID  RX  MODE\na    1  fast\nbb  22  slow\n");
 	free(r.out);
 	free(r.err);
 
-	r = run_ctl(path, 0, (const char *[]){ "metrics", NULL });
+	r = run_ctl(path, 0, (const char *[]){"metrics", NULL});
 	assert_int_equal(r.status, 0);
 	assert_memory_equal(r.out, "# HELP ", 7);
 	assert_non_null(strstr(r.out, "\nskygate_test_things "));
 	free(r.out);
 	free(r.err);
-	r = run_ctl(path, 0, (const char *[]){ "help", NULL });
+	r = run_ctl(path, 0, (const char *[]){"help", NULL});
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "  kv set KEY VALUE  "));
 	assert_non_null(strstr(r.out, "  help [COMMAND...]  "));
@@ -2001,20 +1994,20 @@ test_skygatectl(void **state)
 	free(r.err);
 
 	/* no daemon needed */
-	r = run_ctl(missing, 0, (const char *[]){ "--help", NULL });
+	r = run_ctl(missing, 0, (const char *[]){"--help", NULL});
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "usage: skygatectl"));
 	assert_non_null(strstr(r.out, "watch"));
 	free(r.out);
 	free(r.err);
-	r = run_ctl(missing, 0, (const char *[]){ "--version", NULL });
+	r = run_ctl(missing, 0, (const char *[]){"--version", NULL});
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "skygatectl " SKY_VERSION "\n");
 	free(r.out);
 	free(r.err);
 
 	/* watch redraws until Ctrl-C */
-	r = run_ctl(path, 700, (const char *[]){ "watch", "-n", "0.2", "echo", "hi", NULL });
+	r = run_ctl(path, 700, (const char *[]){"watch", "-n", "0.2", "echo", "hi", NULL});
 	assert_int_equal(r.status, 0);
 	{
 		int frames = 0;
@@ -2038,9 +2031,9 @@ static void
 test_telemetry(void **state)
 {
 	char prefix[64], path[512], buf[16384];
-	char *eal[] = { "test_control", "--no-huge", "-m", "64", "--no-pci",
-			"--file-prefix", prefix, "--log-level=lib.*:error" };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *eal[] = {"test_control", "--no-huge",	"-m",	"64",
+		       "--no-pci",     "--file-prefix", prefix, "--log-level=lib.*:error"};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	json_t *j, *d;
 	ssize_t n;
 	int fd;
