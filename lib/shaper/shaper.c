@@ -597,14 +597,14 @@ shp_free_queues(struct sky_shaper *sh)
 			if (s->state == SLOT_FREE)
 				continue;
 			for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++) {
-				while (s->q[c].head) {
-					struct rte_mbuf *m = s->q[c].head;
+				while (s->cq[c].head) {
+					struct rte_mbuf *m = s->cq[c].head;
 
-					s->q[c].head = mdyn(sh, m)->next;
+					s->cq[c].head = mdyn(sh, m)->next;
 					rte_pktmbuf_free(m);
 				}
-				s->q[c].tail = NULL;
-				s->qn[c] = 0;
+				s->cq[c].tail = NULL;
+				s->cq[c].qn = 0;
 			}
 			s->nonempty = 0;
 			s->backlog_pkts = 0;

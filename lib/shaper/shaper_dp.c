@@ -326,7 +326,7 @@ slot_move_beam(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out
 /* --- queues and AQM ------------------------------------------------------------------- */
 
 static inline struct rte_mbuf *
-q_pop(const struct sky_shaper *sh, struct shp_q *q)
+q_pop(const struct sky_shaper *sh, struct shp_cq *q)
 {
 	struct rte_mbuf *m = q->head;
 
@@ -338,7 +338,7 @@ q_pop(const struct sky_shaper *sh, struct shp_q *q)
 
 /* RED on the average queue length (EWMA weight 1/16, packets << 8) */
 static inline int
-red_drop(const struct shp_class *c, struct shp_aqm *a, uint32_t qlen)
+red_drop(const struct shp_class *c, struct shp_cq *a, uint32_t qlen)
 {
 	uint32_t avg = a->count;
 	uint32_t q = qlen << 8;
@@ -384,7 +384,7 @@ codel_next(const struct shp_class *c, uint32_t t, uint32_t count)
 
 /* RFC 8289: may this head packet be dropped? */
 static inline int
-codel_ok_to_drop(const struct shp_class *c, struct shp_aqm *a, uint32_t sojourn, uint32_t now,
+codel_ok_to_drop(const struct shp_class *c, struct shp_cq *a, uint32_t sojourn, uint32_t now,
 		 uint32_t q_bytes)
 {
 	if (sojourn < c->target_ts || q_bytes <= SHP_MTU_COST) {
@@ -432,7 +432,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		sids[i] = sid;
 		if (sid) {
 			rte_prefetch0(&w->slots[sid]);
-			rte_prefetch0(&w->slots[sid].q[meta[i].cls & (SKY_MAX_CLASSES - 1)]);
+			rte_prefetch0(&w->slots[sid].cq[meta[i].cls & (SKY_MAX_CLASSES - 1)]);
 		}
 	}
 	/* third pass: the queue's tail mbuf, whose link the append writes */
@@ -441,7 +441,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 		if (sids[i] == 0)
 			continue;
-		t = w->slots[sids[i]].q[meta[i].cls & (SKY_MAX_CLASSES - 1)].tail;
+		t = w->slots[sids[i]].cq[meta[i].cls & (SKY_MAX_CLASSES - 1)].tail;
 		if (t != NULL)
 			rte_prefetch0(mdyn(sh, t));
 	}
@@ -483,13 +483,13 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		s->ctr[1] += len;
 		sd->ctr[SC_OFF_PKTS]++;
 		sd->ctr[SC_OFF_BYTES] += len;
-		if (unlikely(s->qn[c] >= cl->qlimit))
+		if (unlikely(s->cq[c].qn >= cl->qlimit))
 			reason = SKY_DROP_QUEUE_TAIL;
 		else if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
 			reason = SKY_DROP_QUEUE_TAIL;
 			w->buf_full++;
 		}
-		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, &s->aqm[c], s->qn[c]))
+		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, &s->cq[c], s->cq[c].qn))
 			reason = SKY_DROP_QUEUE_AQM;
 		if (unlikely(reason)) {
 			struct shp_subctr *sc = &w->subctr[sub];
@@ -516,12 +516,12 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		d->next = NULL;
 		d->ts = ts;
 		d->len = len;
-		if (s->q[c].tail)
-			mdyn(sh, s->q[c].tail)->next = mb;
+		if (s->cq[c].tail)
+			mdyn(sh, s->cq[c].tail)->next = mb;
 		else
-			s->q[c].head = mb;
-		s->q[c].tail = mb;
-		s->qn[c]++;
+			s->cq[c].head = mb;
+		s->cq[c].tail = mb;
+		s->cq[c].qn++;
 		s->nonempty |= (uint8_t)(1u << c);
 		s->backlog_pkts++;
 		s->backlog_bytes += len;
@@ -581,17 +581,17 @@ pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struc
 	  unsigned int c, uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
 {
 	const struct shp_class *cl = &sh->cls[c];
-	struct shp_aqm *a = &s->aqm[c];
+	struct shp_cq *a = &s->cq[c];
 
-	while (s->qn[c]) {
-		struct rte_mbuf *m = q_pop(sh, &s->q[c]);
+	while (s->cq[c].qn) {
+		struct rte_mbuf *m = q_pop(sh, &s->cq[c]);
 		struct shp_mdyn *d = mdyn(sh, m);
 		int drop = 0;
 
-		if (s->q[c].head != NULL)
-			rte_prefetch0(mdyn(sh, s->q[c].head));
-		s->qn[c]--;
-		if (s->qn[c] == 0)
+		if (s->cq[c].head != NULL)
+			rte_prefetch0(mdyn(sh, s->cq[c].head));
+		s->cq[c].qn--;
+		if (s->cq[c].qn == 0)
 			s->nonempty &= (uint8_t)~(1u << c);
 		if (cl->aqm == SKY_AQM_CODEL) {
 			int ok = codel_ok_to_drop(cl, a, now_ts - d->ts, now_ts, s->backlog_bytes);
@@ -618,7 +618,7 @@ pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struc
 			}
 		}
 		if (likely(!drop)) {
-			if (s->qn[c] == 0)
+			if (s->cq[c].qn == 0)
 				a->first_above = 0;
 			return m;
 		}
@@ -656,7 +656,7 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
 			c = 0;
 		} else {
 			c = s->cur_cls;
-			if (c == 0 || !(s->nonempty & (1u << c)) || s->cls_deficit[c] <= 0) {
+			if (c == 0 || !(s->nonempty & (1u << c)) || s->cq[c].deficit <= 0) {
 				/* next non-empty class after c gets a turn */
 				for (;;) {
 					c = c + 1 < sh->n_classes ? c + 1 : 1;
@@ -664,11 +664,11 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
 						break;
 				}
 				s->cur_cls = (uint8_t)c;
-				if (s->cls_deficit[c] < 0)
-					s->cls_deficit[c] += (int32_t)pl->cls_quantum[c];
+				if (s->cq[c].deficit < 0)
+					s->cq[c].deficit += (int32_t)pl->cls_quantum[c];
 				else
-					s->cls_deficit[c] = (int32_t)pl->cls_quantum[c];
-				if (s->cls_deficit[c] <= 0)
+					s->cq[c].deficit = (int32_t)pl->cls_quantum[c];
+				if (s->cq[c].deficit <= 0)
 					continue;
 			}
 		}
@@ -676,7 +676,7 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
 		if (m == NULL)
 			continue;
 		if (c != 0)
-			s->cls_deficit[c] -= (int32_t)mdyn(sh, m)->len;
+			s->cq[c].deficit -= (int32_t)mdyn(sh, m)->len;
 		return m;
 	}
 	return NULL;
@@ -694,8 +694,8 @@ prefetch_next(const struct sky_shaper *sh, const struct shp_worker *w, uint32_t 
 		return;
 	ns = &w->slots[nx];
 	c = ns->nonempty ? (unsigned int)__builtin_ctz(ns->nonempty) : 0;
-	if (ns->q[c].head != NULL)
-		rte_prefetch0(mdyn(sh, ns->q[c].head));
+	if (ns->cq[c].head != NULL)
+		rte_prefetch0(mdyn(sh, ns->cq[c].head));
 	if (ns->next)
 		rte_prefetch0(&w->slots[ns->next]);
 }

@@ -60,26 +60,27 @@ struct shp_class {
 	uint32_t codel_law[CODEL_TAB]; /* interval / sqrt(k) in ts units, k = 1.. */
 };
 
-struct shp_q {
+/* one class queue of a slot: the queue, its DRR deficit and its AQM state, together so a
+ * packet touches one place. CoDel (RFC 8289) state; RED keeps its average in `count`. */
+struct shp_cq {
 	struct rte_mbuf *head;
 	struct rte_mbuf *tail;
-};
-
-/* CoDel (RFC 8289) state per class queue; RED keeps its average in `avg` */
-struct shp_aqm {
+	uint16_t qn;          /* packets queued */
+	uint8_t dropping;     /* CoDel */
+	uint8_t pad;
+	int32_t deficit;      /* DRR among classes 1.. */
 	uint32_t first_above; /* 0 = not above target */
 	uint32_t drop_next;
 	uint32_t count;
 	uint16_t lastcount;
-	uint8_t dropping;
-	uint8_t pad;
+	uint16_t pad2;
 };
 
 enum { SLOT_FREE = 0, SLOT_IDLE, SLOT_ACTIVE, SLOT_SLEEP };
 
 /* shaping state of one active subscriber on one worker and output */
 struct shp_slot {
-	/* line 0: scheduler */
+	/* line 0: what the scheduler reads for every packet */
 	int64_t tokens;
 	uint64_t last;
 	int32_t deficit;
@@ -93,14 +94,11 @@ struct shp_slot {
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
 	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
+	/* line 1: counters since the slot was taken (folded into shp_subctr at release) */
+	uint64_t ctr[4] __rte_cache_aligned; /* offered pkts, offered bytes, sent pkts, bytes */
 	uint32_t idle_prev, idle_next;
-	uint64_t free_at;     /* IDLE: may be reused from this time on */
-	/* line 1: counters since the slot was taken, folded into shp_subctr at release */
-	uint64_t ctr[4];      /* offered pkts, offered bytes, sent pkts, sent bytes */
-	uint16_t qn[SKY_MAX_CLASSES];
-	int32_t cls_deficit[SKY_MAX_CLASSES];
-	struct shp_q q[SKY_MAX_CLASSES];
-	struct shp_aqm aqm[SKY_MAX_CLASSES];
+	/* class queues */
+	struct shp_cq cq[SKY_MAX_CLASSES];
 } __rte_cache_aligned;
 
 /* downstream beam bucket of one (worker, out, beam) */
