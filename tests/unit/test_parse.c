@@ -860,6 +860,33 @@ test_known_values(void **state)
 	assert_int_equal(g.dir, SKY_DIR_UP);
 }
 
+/* an IPv6 packet whose 40 + payload length does not fit ip_len (u16) saturates it */
+static void
+test_ip6_len_saturates(void **state)
+{
+	unsigned int idx = 0;
+	struct built *o = malloc(sizeof(*o));
+	uint32_t L;
+	uint8_t *f;
+	struct sky_meta g;
+
+	(void)state;
+	assert_non_null(o);
+	build(special_by_name("vlan 88a8 single v6 tcp", &idx), idx, SKY_DIR_UP, o);
+	L = o->l3_off + 40 + 65535;
+	f = calloc(1, L);
+	assert_non_null(f);
+	memcpy(f, o->b, o->len);
+	put16(f + o->l3_off + 4, 65535);
+	parse_exact(f, L, SKY_DIR_UP, &g);
+	assert_int_equal(g.verdict, SKY_V_PASS);
+	assert_int_equal(g.ip_len, 65535);
+	assert_int_equal(g.pkt_len, L);
+	assert_int_equal(g.sport, o->exp.sport);
+	free(f);
+	free(o);
+}
+
 /* ---------- real mbufs ---------- */
 
 static int
@@ -949,6 +976,24 @@ test_burst_single_segment(void **state)
 			rte_pktmbuf_free(pkts[i]);
 			free(o[i]);
 		}
+	}
+	/* every burst size (the prefetch loop has a head, a body and a tail) */
+	for (uint16_t n = 1; n <= SKY_BURST; n++) {
+		for (uint16_t i = 0; i < n; i++) {
+			o[i] = build_idx((n * 7u + i * 13u) % N_TMPL, name[i], sizeof(name[i]));
+			pkts[i] = mk_mbuf(o[i]->b, o[i]->len);
+		}
+		memset(meta, 0xa5, sizeof(meta));
+		sky_parse_burst(pkts, meta, n, SKY_DIR_UP);
+		for (uint16_t i = 0; i < n; i++) {
+			sky_parse_buf(o[i]->b, o[i]->len, SKY_DIR_UP, &ref);
+			if (memcmp(&meta[i], &ref, sizeof(ref)))
+				fail_msg("burst of %u, packet %u (%s) differs", n, i, name[i]);
+			rte_pktmbuf_free(pkts[i]);
+			free(o[i]);
+		}
+		if (n < SKY_BURST)
+			assert_int_equal(meta[n].verdict, 0xa5); /* nothing past n written */
 	}
 	/* an empty burst touches nothing */
 	memset(meta, 0xa5, sizeof(meta));
@@ -1249,6 +1294,7 @@ main(void)
 		cmocka_unit_test(test_truncation_consistent_length),
 		cmocka_unit_test(test_full_frames_and_padding),
 		cmocka_unit_test(test_known_values),
+		cmocka_unit_test(test_ip6_len_saturates),
 	};
 	const struct CMUnitTest mbufs[] = {
 		cmocka_unit_test(test_set_dscp_refused),
