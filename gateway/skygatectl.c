@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -819,6 +820,35 @@ run(FILE *o, FILE *e, const struct opts *op, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * The daemon runs in its own directory: a relative path to a file the operator names
+ * (policy load x.bpf.o, subscriber load subs.csv) would resolve there. Such arguments —
+ * a relative path with a '/' or a file extension, naming a regular file here — are sent
+ * as absolute paths. Other words (DE, 10.0.0.0/8, key=value) are left alone.
+ */
+static void
+absolute_paths(int argc, char **argv)
+{
+	static const char *const ext[] = {".o", ".csv", ".db", ".yaml", ".yml", ".json"};
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *dot = strrchr(a, '.');
+		int pathlike = strchr(a, '/') != NULL;
+		struct stat st;
+		char *abs;
+
+		if (a[0] == '/' || a[0] == '\0' || strchr(a, '=') != NULL)
+			continue;
+		for (size_t k = 0; !pathlike && dot && k < sizeof(ext) / sizeof(ext[0]); k++)
+			pathlike = strcmp(dot, ext[k]) == 0;
+		if (!pathlike || stat(a, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		abs = realpath(a, NULL);
+		if (abs != NULL)
+			argv[i] = abs; /* lives until exit */
+	}
+}
+
 /* --- watch --- */
 
 static volatile sig_atomic_t stop;
@@ -968,5 +998,6 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "watch") == 0)
 		return watch(&op, argc - i, argv + i);
+	absolute_paths(argc - i, argv + i);
 	return run(stdout, stderr, &op, argc - i, argv + i);
 }

@@ -1777,6 +1777,8 @@ run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 		argv[n] = NULL;
 		dup2(fo, 1);
 		dup2(fe, 2);
+		if (chdir(tmpdir) != 0)
+			_exit(126);
 		if (env_socket)
 			setenv("SKYGATE_SOCKET", env_socket, 1);
 		else
@@ -1913,6 +1915,30 @@ test_skygatectl(void **state)
 	assert_non_null(strstr(r.out, "\"uid\": "));
 	free(r.out);
 	free(r.err);
+
+	/* relative paths of existing files are sent absolute; other words as they are */
+	{
+		char file[300], want[400];
+
+		snprintf(file, sizeof(file), "%s/rel", tmpdir);
+		mkdir(file, 0700);
+		snprintf(file, sizeof(file), "%s/rel/subs.csv", tmpdir);
+		spill(file, "x", 1);
+		snprintf(file, sizeof(file), "%s/pol.o", tmpdir);
+		spill(file, "x", 1);
+		r = run_ctl(path, 0,
+			    (const char *[]){"--json", "echo", "rel/subs.csv", "pol.o", "rel",
+					     "rel/none.csv", "10.0.0.0/8", "f=pol.o", NULL});
+		assert_int_equal(r.status, 0);
+		snprintf(want, sizeof(want),
+			 "\"args\": [\n    \"%s/rel/subs.csv\",\n    \"%s/pol.o\",\n    \"rel\",\n"
+			 "    \"rel/none.csv\",\n    \"10.0.0.0/8\",\n    \"f=pol.o\"\n  ]",
+			 tmpdir, tmpdir);
+		if (strstr(r.out, want) == NULL)
+			fail_msg("'%s' lacks '%s'", r.out, want);
+		free(r.out);
+		free(r.err);
+	}
 
 	/* people's output: aligned key/value lines, sections, tables, raw text */
 	{
