@@ -2,11 +2,12 @@
 /*
  * geo: the location database (libloc) loaded into DPDK FIBs, and the data-path lookup.
  *
- * Build (control path): enumerate every network of the database once, in address order
- * (parents before their subnets), encode (country, flags) as a small attribute index, size
- * the FIBs' tbl8 pools from the networks themselves, insert, and keep the libloc handle
- * for the control commands. Nested networks are inserted as they are; the FIB's
- * longest-prefix match gives the same answer as libloc's tree walk.
+ * Build (control path): enumerate every network of the database once (libloc gives them in
+ * address order, parents before their subnets), encode (country, flags) as a small
+ * attribute index, turn the networks into fewer routes that answer the same (IPv4:
+ * flattened and merged; IPv6: redundant subnets dropped, see below), size the FIBs' tbl8
+ * pools from the routes, insert, and keep the libloc handle for the control commands
+ * (network CIDR, database metadata).
  */
 #include <arpa/inet.h>
 #include <errno.h>
