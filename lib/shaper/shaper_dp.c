@@ -719,10 +719,17 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	w->queued--;
 	sd->ctr[SC_SENT_PKTS]++;
 	sd->ctr[SC_SENT_BYTES] += len;
-	if (s->backlog_pkts == 0)
+	if (s->backlog_pkts == 0) {
 		slot_deactivate(sh, w, sd, sid, now);
-	else if (s->tokens <= 0)
-		slot_park(sh, w, o, sd, sid, now);
+	} else if (s->tokens <= 0) {
+		const struct shp_plan *pl = &sh->plans[s->plan];
+
+		shp_refill(&s->tokens, &s->last, now,
+			   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
+			   __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED));
+		if (s->tokens <= 0)
+			slot_park(sh, w, o, sd, sid, now);
+	}
 }
 
 uint16_t
@@ -770,12 +777,17 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				s = &w->slots[sid];
 				prefetch_next(sh, w, sd->rt_head ? s->rt_next : s->next);
 				pl = &sh->plans[s->plan];
-				shp_refill(&s->tokens, &s->last, now_tsc,
-					   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
-					   __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED));
+				/* refill only when the tokens run out: the credit is the same
+				 * (sent <= burst + rate * t holds), one multiply less per packet */
 				if (s->tokens <= 0) {
-					slot_park(sh, w, o, sd, sid, now_tsc);
-					continue;
+					shp_refill(&s->tokens, &s->last, now_tsc,
+						   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
+						   __atomic_load_n(&pl->down_burst_fp,
+								   __ATOMIC_RELAXED));
+					if (s->tokens <= 0) {
+						slot_park(sh, w, o, sd, sid, now_tsc);
+						continue;
+					}
 				}
 				if (sd->rt_head) {
 					mb = pop_class(sh, w, s, sd, 0, now_ts, aqm_free, &n_aqm);
