@@ -35,6 +35,16 @@ static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
 
 /* ------------------------------------------------------------------ helpers */
 
+/* run a change under the lock the telemetry thread reads under */
+#define locked_op(s, call)                                                                 \
+	({                                                                                 \
+		int rc_;                                                                   \
+		pthread_mutex_lock(&(s)->lock);                                            \
+		rc_ = (call);                                                              \
+		pthread_mutex_unlock(&(s)->lock);                                          \
+		rc_;                                                                       \
+	})
+
 static void
 cc_str(uint16_t cc, char out[3])
 {
@@ -194,7 +204,7 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "beam=NAME required");
 	if (!(seen & K_COUNTRY))
 		return sky_ctl_fail(call, "country=CC required");
-	if (subs_op_add(s, &in, err, sizeof(err)) < 0)
+	if (locked_op(s, subs_op_add(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", in.id, err);
 	sky_subs_get(s, in.id, &in);
 	sky_audit(call->uid, "subscriber %u added (idx %u)", in.id, in.idx);
@@ -211,7 +221,7 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 	if (argc != 1 || parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber del ID (1..4294967295)");
-	if (subs_op_del(s, id, err, sizeof(err)) < 0)
+	if (locked_op(s, subs_op_del(s, id, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "subscriber %u deleted", id);
 	*result = json_pack("{s:I}", "deleted", (json_int_t)id);
@@ -233,7 +243,7 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
 	if (apply_kv(s, argc - 1, argv + 1, &in, &seen, call) < 0)
 		return -1;
-	if (subs_op_set(s, &in, err, sizeof(err)) < 0)
+	if (locked_op(s, subs_op_set(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", id, err);
 	sky_subs_get(s, id, &in);
 	sky_audit(call->uid, "subscriber %u changed", id);
@@ -384,7 +394,7 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "%s", err);
 		path = copy;
 	}
-	if (subs_op_load(s, path, err, sizeof(err)) < 0) {
+	if (locked_op(s, subs_op_load(s, path, err, sizeof(err))) < 0) {
 		if (copy[0] != '\0')
 			unlink(copy);
 		if (copy[0] != '\0' && strncmp(err, copy, strlen(copy)) == 0) {
@@ -521,7 +531,7 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 #undef KEY
 	}
 	subs_plan_defaults(&p, &x);
-	if (subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err)) < 0)
+	if (locked_op(s, subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "plan %s: %s", argv[0], err);
 	sky_audit(call->uid, "plan %s: down %" PRIu64 " up %" PRIu64 " bit/s", p.name, p.down_bps,
 		  p.up_bps);
@@ -593,7 +603,7 @@ cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "'%s': rate must be > 0 (e.g. 1Gbit)", a);
 		*(down ? &b.down_bps : &b.up_bps) = n;
 	}
-	if (subs_op_beam_set(s, (unsigned int)i, &b, err, sizeof(err)) < 0)
+	if (locked_op(s, subs_op_beam_set(s, (unsigned int)i, &b, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "beam %s: %s", argv[0], err);
 	sky_audit(call->uid, "beam %s: down %" PRIu64 " up %" PRIu64 " bit/s", b.name, b.down_bps,
 		  b.up_bps);
@@ -622,18 +632,32 @@ sum_ws(const struct sky_subs *s, struct subs_wstats *t)
 	}
 }
 
+static int tel_fill(struct sky_subs *s, const char *params, struct rte_tel_data *d);
+
 static int
 tel_subscriber(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sky_subs *s = tel_subs;
+
+	int rc;
+
+	(void)cmd;
+	if (s == NULL)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	rc = tel_fill(s, params, d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int
+tel_fill(struct sky_subs *s, const char *params, struct rte_tel_data *d)
+{
 	struct sky_sub_info in;
 	struct subs_wstats t;
 	uint32_t id;
 	char cc[3], txt[80];
 
-	(void)cmd;
-	if (s == NULL)
-		return -1;
 	rte_tel_data_start_dict(d);
 	if (params == NULL || params[0] == '\0') {
 		sum_ws(s, &t);

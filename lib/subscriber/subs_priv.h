@@ -4,6 +4,7 @@
 #define SKY_SUBS_PRIV_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -91,6 +92,8 @@ struct sky_subs {
 		void *arg;
 	} validators[SUBS_MAX_HOOKS];
 	unsigned int n_validators;
+	/* held by changes and by the DPDK telemetry thread's reads (control path only) */
+	pthread_mutex_t lock;
 };
 
 /* names for the CSV parser */

@@ -395,10 +395,12 @@ lpm_create(struct sky_subs *s, const char *kind, uint32_t max_rules, uint32_t tb
 	return rte_lpm6_create(name, SOCKET_ID_ANY, &c);
 }
 
+/* groups a table needs now, plus room for runtime adds: a new /32 or /56 outside the
+ * groups in use takes one to three; most land in groups already there */
 static uint32_t
 tbl8_budget(uint32_t need, uint32_t spare_subs)
 {
-	return need + need / 8 + 1024 + spare_subs / 8;
+	return need + need / 8 + 1024 + spare_subs / 16;
 }
 
 static int
@@ -669,6 +671,7 @@ sky_subs_create(const struct sky_cfg *cfg, unsigned int n_workers, struct sky_cf
 		sky_cfg_fail(err, cfg, NULL, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&s->lock, NULL);
 	s->n_workers = n_workers;
 	s->n_ctr_workers = n_workers ? n_workers : 1;
 	snprintf(s->cfg_file, sizeof(s->cfg_file), "%s", cfg->file ? cfg->file : "");
@@ -746,6 +749,7 @@ sky_subs_destroy(struct sky_subs *s)
 	free(s->free_idx);
 	idmap_free(&s->map);
 	sky_class_set_free(&s->cs);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
