@@ -245,13 +245,6 @@ function M.send(count, rate_pct, drain_ms, max_s)
     }
 end
 
--- A short unmeasured run first: the first packets after start can go missing in
--- Pktgen-DPDK itself (seen over memif: 64 per port), which is not the gateway's doing.
-function M.warmup()
-    local n = tonumber(env("SKY_WARMUP", "1000"))
-    if n > 0 then M.send(n, 0.02, 200, 30) end
-end
-
 -- One verdict line; ratio = received / sent; ok when within [lo, hi].
 M.failures = 0
 function M.verdict(what, sent, recv, lo, hi)
