@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -822,6 +824,43 @@ test_commands(void **state)
 	free(metrics);
 }
 
+/* DPDK telemetry, through its real socket: /skygate/geo */
+static void
+test_telemetry(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char buf[16384];
+	json_t *j, *d;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dpdk_telemetry.v2",
+		 rte_eal_get_runtime_dir());
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+		fail_msg("telemetry socket %s: %s", sun.sun_path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1); /* greeting */
+	assert_true(n > 0);
+	assert_int_equal(write(fd, "/skygate/geo", 12), 12);
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	close(fd);
+	j = json_loads(buf, 0, NULL);
+	assert_non_null(j);
+	d = json_object_get(j, "/skygate/geo");
+	if (d == NULL)
+		fail_msg("telemetry reply: %s", buf);
+	assert_int_equal(json_integer_value(json_object_get(d, "enabled")), 1);
+	assert_int_equal(json_integer_value(json_object_get(d, "networks_ipv4")), n_nets4);
+	assert_int_equal(json_integer_value(json_object_get(d, "networks_ipv6")), n_nets6);
+	assert_string_equal(json_string_value(json_object_get(d, "database")), DB);
+	assert_true(json_integer_value(json_object_get(d, "lookups_ipv4")) > 0);
+	json_decref(j);
+}
+
 /* ---- reload under a reader: the reader keeps getting right answers across the swap */
 
 #define READER_N 64
@@ -1072,7 +1111,7 @@ int
 main(void)
 {
 	char *eal[] = { "test_geo", "--no-huge", "-m", "1024", "--no-pci",
-			"--file-prefix=test_geo", "--log-level=lib.*:error", "--no-telemetry",
+			"--file-prefix=test_geo", "--log-level=lib.*:error",
 			"--force-max-simd-bitwidth=256" };
 	const struct CMUnitTest failures[] = {
 		cmocka_unit_test(test_config_failures),
@@ -1087,6 +1126,7 @@ main(void)
 		cmocka_unit_test(test_nested_edges),
 		cmocka_unit_test(test_burst),
 		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_country_networks),
 		cmocka_unit_test(test_options),
