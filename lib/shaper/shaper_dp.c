@@ -68,34 +68,6 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 
 /* --- slots --------------------------------------------------------------------------- */
 
-static inline void
-idle_unlink(struct shp_worker *w, struct shp_slot *s)
-{
-	if (s->idle_prev)
-		w->slots[s->idle_prev].idle_next = s->idle_next;
-	else
-		w->idle_head = s->idle_next;
-	if (s->idle_next)
-		w->slots[s->idle_next].idle_prev = s->idle_prev;
-	else
-		w->idle_tail = s->idle_prev;
-	s->idle_prev = s->idle_next = 0;
-}
-
-static inline void
-idle_append(struct shp_worker *w, uint32_t sid)
-{
-	struct shp_slot *s = &w->slots[sid];
-
-	s->idle_next = 0;
-	s->idle_prev = w->idle_tail;
-	if (w->idle_tail)
-		w->slots[w->idle_tail].idle_next = sid;
-	else
-		w->idle_head = sid;
-	w->idle_tail = sid;
-}
-
 /* give an IDLE slot back to the pool; its counters go to the subscriber's totals */
 static void
 slot_release(struct shp_worker *w, uint32_t sid)
@@ -103,7 +75,6 @@ slot_release(struct shp_worker *w, uint32_t sid)
 	struct shp_slot *s = &w->slots[sid];
 	struct shp_subctr *c = &w->subctr[s->sub];
 
-	idle_unlink(w, s);
 	c->ctr[SC_OFF_PKTS] += s->ctr[0];
 	c->ctr[SC_OFF_BYTES] += s->ctr[1];
 	c->ctr[SC_SENT_PKTS] += s->ctr[2];
@@ -124,14 +95,23 @@ slot_alloc(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, unsig
 
 	if (unlikely(sid == 0)) {
 		/*
-		 * Pool dry: take the longest-idle slot from its subscriber. Idle slots stay
-		 * with their subscribers until then, so a subscriber that comes back keeps its
-		 * bucket (no credit for going idle) and costs no allocation.
+		 * Pool dry: take an IDLE slot from its subscriber, found by a clock hand (at
+		 * most 64 looks). Idle slots stay with their subscribers until then, so a
+		 * subscriber that comes back keeps its bucket (no credit for going idle) and
+		 * costs no allocation, and going idle costs no list work.
 		 */
-		if (w->idle_head == 0)
-			return 0;
-		slot_release(w, w->idle_head);
+		for (int k = 0; k < 64; k++) {
+			uint32_t h = w->clock + 1 < w->n_slots ? w->clock + 1 : 1;
+
+			w->clock = h;
+			if (w->slots[h].state == SLOT_IDLE) {
+				slot_release(w, h);
+				break;
+			}
+		}
 		sid = w->free_head;
+		if (sid == 0)
+			return 0;
 	}
 	s = &w->slots[sid];
 	w->free_head = s->next;
@@ -505,11 +485,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			}
 			drops[reason]++;
 			dropped[n_drop++] = mb;
-			if (s->state == SLOT_IDLE && s->backlog_pkts == 0 && s->idle_prev == 0 &&
-			    w->idle_head != sid) {
-				/* fresh slot that queued nothing: keep it on the idle list */
-				idle_append(w, sid);
-			}
 			continue;
 		}
 		d = mdyn(sh, mb);
@@ -535,8 +510,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		if (s->state == SLOT_IDLE) {
 			const struct shp_plan *pl = &sh->plans[s->plan];
 
-			if (s->idle_prev || w->idle_head == sid)
-				idle_unlink(w, s);
 			shp_refill(&s->tokens, &s->last, now_tsc,
 				   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
 				   __atomic_load_n(&pl->down_burst_fp, __ATOMIC_RELAXED));
@@ -572,7 +545,6 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 	s->state = SLOT_IDLE;
 	s->deficit = 0;
 	s->in_turn = 0;
-	idle_append(w, sid);
 }
 
 /* head packet of class c after AQM; NULL when CoDel dropped the class empty */

@@ -96,7 +96,6 @@ struct shp_slot {
 	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
 	/* line 1: counters since the slot was taken (folded into shp_subctr at release) */
 	uint64_t ctr[4] __rte_cache_aligned; /* offered pkts, offered bytes, sent pkts, bytes */
-	uint32_t idle_prev, idle_next;
 	/* class queues */
 	struct shp_cq cq[SKY_MAX_CLASSES];
 } __rte_cache_aligned;
@@ -166,7 +165,7 @@ struct shp_worker {
 	uint32_t n_slots;
 	uint32_t free_head;
 	uint32_t n_free;
-	uint32_t idle_head, idle_tail;
+	uint32_t clock;             /* eviction hand over IDLE slots when the pool is dry */
 	uint64_t pool_full;         /* packets dropped because no slot was free */
 	uint64_t buf_full;          /* packets dropped because max_queued_per_worker was hit */
 	uint32_t queued;            /* packets held in all queues of this worker */
