@@ -953,6 +953,13 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 	uint32_t idx[SKY_BURST];
 	unsigned int n4 = 0, n6 = 0, nr = 0;
 
+	if (unlikely(n > SKY_BURST)) { /* side arrays are SKY_BURST long; be safe anyway */
+		for (uint16_t o = 0; o < n; o += SKY_BURST)
+			sky_subs_lookup_burst(s, worker, meta + o,
+					      (uint16_t)RTE_MIN(SKY_BURST, n - o));
+		return;
+	}
+
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
 		const uint8_t *a = sky_meta_sub_addr(m);

@@ -462,6 +462,23 @@ test_lookup(void **state)
 		assert_int_equal(burst[i].sub_id, i & 1 ? 1 : 3);
 	}
 	assert_int_equal(burst[4].reason, SKY_DROP_IP4_IHL);
+	{
+		/* more than a burst in one call, IPv4/IPv6/realm mixed */
+		struct sky_meta big[SKY_BURST + 9];
+		static const struct {
+			const char *a;
+			uint16_t vid;
+			uint32_t id;
+		} mix[3] = {{"100.64.0.1", 100, 4}, {"2001:db8:2000:77::1", 0, 3},
+			    {"198.18.5.1", 7, 2}};
+
+		for (size_t i = 0; i < SKY_BURST + 9; i++)
+			big[i] = mk(SKY_DIR_DOWN, mix[i % 3].a,
+				    i % 3 == 1 ? "2001:db8:ffff::1" : "203.0.113.9", mix[i % 3].vid);
+		sky_subs_lookup_burst(s, 0, big, SKY_BURST + 9);
+		for (size_t i = 0; i < SKY_BURST + 9; i++)
+			assert_int_equal(big[i].sub_id, mix[i % 3].id);
+	}
 	sky_subs_destroy(s);
 
 	s = make(lookup_csv, "{ plan: premium }", &err);
