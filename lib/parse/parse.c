@@ -95,7 +95,7 @@ static inline void
 meta_init(struct sky_meta *m, uint8_t dir, uint32_t frame_len)
 {
 	sky_parse_v16 *v = (sky_parse_v16 *)m;
-	const sky_parse_v16 z = { 0, 0 };
+	const sky_parse_v16 z = {0, 0};
 
 	/* six 16-byte stores (a struct literal made gcc emit "rep stos": ~30 cycles),
 	 * then the few non-zero fields; PASS, NONE and every later-stage field are 0 */
@@ -118,7 +118,7 @@ meta_init(struct sky_meta *m, uint8_t dir, uint32_t frame_len)
  */
 static inline void
 parse_l4(const uint8_t *p, uint32_t off, uint32_t end, uint8_t proto, uint8_t l3,
-	     struct sky_meta *m)
+	 struct sky_meta *m)
 {
 	const uint8_t *h = p + off;
 	uint32_t need;
@@ -169,7 +169,7 @@ trunc:
 /* the complete parser: every case, every check */
 void
 sky_parse_frame_slow(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
-		struct sky_meta *m)
+		     struct sky_meta *m)
 {
 	const uint8_t *ip;
 	uint32_t off = 14, hl, len, end;

@@ -58,8 +58,9 @@ build(uint8_t *b, enum kind k, unsigned int tags, uint32_t size)
 {
 	uint32_t o = 12, ip, l4, hdr;
 	int v6 = k == K_V6TCP || k == K_V6UDP || k == K_V6HBH;
-	uint8_t proto = (k == K_V4UDP || k == K_V6UDP || k == K_V4FRAG) ? 17 :
-			k == K_V4ICMP ? 1 : 6;
+	uint8_t proto = (k == K_V4UDP || k == K_V6UDP || k == K_V4FRAG) ? 17
+			: k == K_V4ICMP					? 1
+									: 6;
 
 	memset(b, 0, 64);
 	for (int i = 0; i < 12; i++)
@@ -155,7 +156,8 @@ anon_huge_kb(const void *addr)
 	if (f == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
 			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
 		else if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
 			break;
@@ -165,8 +167,7 @@ anon_huge_kb(const void *addr)
 }
 
 static struct rte_mempool *
-pool_on_thp(const char *name, unsigned int n, void **area, size_t *area_len,
-	    unsigned long *thp_kb)
+pool_on_thp(const char *name, unsigned int n, void **area, size_t *area_len, unsigned long *thp_kb)
 {
 	struct rte_pktmbuf_pool_private priv = {
 		.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -178,7 +179,8 @@ pool_on_thp(const char *name, unsigned int n, void **area, size_t *area_len,
 	int ret;
 
 	mp = rte_mempool_create_empty(name, n, sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
-				      256, sizeof(priv), SOCKET_ID_ANY, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+				      256, sizeof(priv), SOCKET_ID_ANY,
+				      RTE_MEMPOOL_F_NO_IOVA_CONTIG);
 	if (mp == NULL)
 		return NULL;
 	if (rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL) != 0)
@@ -301,9 +303,15 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n, struct mix 
 int
 main(int argc, char **argv)
 {
-	char *eal[] = { "bench_parse", "--no-huge", "-m", "512", "--no-pci",
-			"--file-prefix=bench_parse", "--log-level=lib.*:error", "--no-telemetry",
-			NULL };
+	char *eal[] = {"bench_parse",
+		       "--no-huge",
+		       "-m",
+		       "512",
+		       "--no-pci",
+		       "--file-prefix=bench_parse",
+		       "--log-level=lib.*:error",
+		       "--no-telemetry",
+		       NULL};
 	unsigned int rounds = argc > 1 ? (unsigned int)atoi(argv[1]) : 2000;
 	struct rte_mempool *mp, *mp_thp;
 	static struct rte_mbuf *pkts[N_PKTS], *pkts_thp[N_PKTS], *pkts_hot[N_PKTS];
@@ -322,8 +330,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_parse: EAL init failed\n");
 		return 1;
 	}
-	mp = rte_pktmbuf_pool_create("bench_parse", N_PKTS + 511, 256, 0,
-				     RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	mp = rte_pktmbuf_pool_create("bench_parse", N_PKTS + 511, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				     SOCKET_ID_ANY);
 	if (mp == NULL || fill(mp, pkts, N_PKTS, &mx) != 0) {
 		fprintf(stderr, "bench_parse: no mbuf pool\n");
 		return 1;
@@ -356,9 +364,11 @@ main(int argc, char **argv)
 	       mx.tagged[0], mx.tagged[1], mx.tagged[2], N_PKTS, mem, SKY_BURST, rounds, p10, best,
 	       (double)rte_get_tsc_hz() / cyc / 1e6, (double)rte_get_tsc_hz() / 1e9);
 	printf("parse: %.1f cycles/packet for one burst of 32 hot in L1 (10th percentile %.1f, "
-	       "best %.1f)\n", cyc_hot, p10_hot, best_hot);
+	       "best %.1f)\n",
+	       cyc_hot, p10_hot, best_hot);
 	printf("parse: %.1f cycles/packet on the plain EAL --no-huge pool, 4 KiB pages "
-	       "(10th percentile %.1f, best %.1f)\n", cyc_4k, p10_4k, best_4k);
+	       "(10th percentile %.1f, best %.1f)\n",
+	       cyc_4k, p10_4k, best_4k);
 	printf("parse: %u drops in the mix (expect 0), checksum %lu\n", mx.drops,
 	       (unsigned long)sink);
 	for (unsigned int i = 0; i < N_PKTS; i++) {

@@ -22,10 +22,10 @@
  */
 #include "../../lib/parse/parse.c"
 
-#define CHECK(c)                                                                           \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			abort();                                                           \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
 	} while (0)
 
 static int
@@ -126,7 +126,7 @@ run_frame(const uint8_t *data, size_t size)
 static size_t
 skeleton(unsigned int sel, uint8_t *b)
 {
-	static const uint8_t eth_v4[] = { 8, 0 }, eth_v6[] = { 0x86, 0xdd };
+	static const uint8_t eth_v4[] = {8, 0}, eth_v6[] = {0x86, 0xdd};
 	size_t o = 12, ip, l4;
 	unsigned int tags = sel % 3, v6 = sel & 1;
 	uint8_t proto = sel < 2 ? 6 : sel < 4 ? 17 : (v6 ? 58 : 1);

@@ -33,17 +33,17 @@ enum { FR_NONE, FR_DF, FR_FIRST, FR_LATER, FR_ATOMIC };
 
 struct tmpl {
 	const char *name;
-	uint8_t n_vlan;       /* tags in the frame, 0..3 (3 must drop) */
-	uint16_t tpid[3];     /* 0 = 0x8100 */
-	uint16_t et;          /* ethertype after the tags */
-	uint8_t ip4_opt;      /* IPv4 option bytes, multiple of 4, <= 40 */
-	uint8_t frag;         /* FR_*: IPv4 flags, or the mode of the IPv6 fragment header */
-	uint8_t n_ext;        /* IPv6 extension headers */
-	uint8_t ext[MAX_EXT]; /* their types, in order */
+	uint8_t n_vlan;		  /* tags in the frame, 0..3 (3 must drop) */
+	uint16_t tpid[3];	  /* 0 = 0x8100 */
+	uint16_t et;		  /* ethertype after the tags */
+	uint8_t ip4_opt;	  /* IPv4 option bytes, multiple of 4, <= 40 */
+	uint8_t frag;		  /* FR_*: IPv4 flags, or the mode of the IPv6 fragment header */
+	uint8_t n_ext;		  /* IPv6 extension headers */
+	uint8_t ext[MAX_EXT];	  /* their types, in order */
 	uint8_t ext_len[MAX_EXT]; /* their length fields (fragment: unused) */
-	uint8_t proto;        /* upper-layer protocol */
-	uint8_t tcp_opt;      /* TCP option bytes, multiple of 4 */
-	uint16_t payload;     /* bytes after the L4 header */
+	uint8_t proto;		  /* upper-layer protocol */
+	uint8_t tcp_opt;	  /* TCP option bytes, multiple of 4 */
+	uint16_t payload;	  /* bytes after the L4 header */
 	uint8_t dscp;
 };
 
@@ -54,8 +54,8 @@ struct built {
 	uint32_t l3_off, hl; /* IP header length: IHL * 4 or 40 */
 	uint32_t ip_len;     /* IPv4 total length / 40 + IPv6 payload length */
 	uint32_t ext_off[MAX_EXT], ext_end[MAX_EXT];
-	int later_at;        /* index of the later-fragment header (IPv6), -1 */
-	int later4;          /* IPv4 later fragment */
+	int later_at; /* index of the later-fragment header (IPv6), -1 */
+	int later4;   /* IPv4 later fragment */
 	uint32_t l4_off, l4_need;
 	struct sky_meta exp; /* the whole frame's metadata */
 };
@@ -105,7 +105,7 @@ build(const struct tmpl *t, unsigned int idx, uint8_t dir, struct built *o)
 	uint8_t *b = o->b;
 	struct sky_meta *e = &o->exp;
 	uint32_t off = 12, l4hdr = 0;
-	uint16_t vid[3] = { 0x123, 0xfed, 0x042 };
+	uint16_t vid[3] = {0x123, 0xfed, 0x042};
 
 	memset(o, 0, sizeof(*o));
 	o->later_at = -1;
@@ -157,16 +157,29 @@ build(const struct tmpl *t, unsigned int idx, uint8_t dir, struct built *o)
 		ip[1] = (uint8_t)(t->dscp << 2 | 0x2); /* ECN bits must not leak into dscp */
 		put16(ip + 4, (uint16_t)(0x1000 + idx));
 		switch (t->frag) {
-		case FR_DF: fr = 0x4000; break;
-		case FR_FIRST: fr = 0x2000; break;
-		case FR_LATER: fr = 0x2000 | 185; break;
-		default: fr = 0;
+		case FR_DF:
+			fr = 0x4000;
+			break;
+		case FR_FIRST:
+			fr = 0x2000;
+			break;
+		case FR_LATER:
+			fr = 0x2000 | 185;
+			break;
+		default:
+			fr = 0;
 		}
 		put16(ip + 6, fr);
 		ip[8] = 64;
 		ip[9] = t->proto;
-		ip[12] = 10; ip[13] = (uint8_t)idx; ip[14] = 2; ip[15] = 3;
-		ip[16] = 192; ip[17] = 0; ip[18] = 2; ip[19] = (uint8_t)(77 + idx);
+		ip[12] = 10;
+		ip[13] = (uint8_t)idx;
+		ip[14] = 2;
+		ip[15] = 3;
+		ip[16] = 192;
+		ip[17] = 0;
+		ip[18] = 2;
+		ip[19] = (uint8_t)(77 + idx);
 		memset(ip + 20, 1, t->ip4_opt); /* NOP options */
 		off += hl;
 		o->later4 = t->frag == FR_LATER;
@@ -196,7 +209,8 @@ build(const struct tmpl *t, unsigned int idx, uint8_t dir, struct built *o)
 			ip[8 + i] = (uint8_t)(0x20 + i + idx);
 			ip[24 + i] = (uint8_t)(0xa0 + i);
 		}
-		ip[8] = 0x20; ip[9] = 0x01;
+		ip[8] = 0x20;
+		ip[9] = 0x01;
 		off += 40;
 		e->l3 = 6;
 		e->dscp = t->dscp;
@@ -218,7 +232,10 @@ build(const struct tmpl *t, unsigned int idx, uint8_t dir, struct built *o)
 				else if (t->frag == FR_LATER)
 					fo = (uint16_t)(185 << 3 | 1);
 				put16(h + 2, fo);
-				h[4] = 0xde; h[5] = 0xad; h[6] = 0xbe; h[7] = (uint8_t)idx;
+				h[4] = 0xde;
+				h[5] = 0xad;
+				h[6] = 0xbe;
+				h[7] = (uint8_t)idx;
 				if (t->frag == FR_FIRST)
 					e->flags |= SKY_MF_FRAG | SKY_MF_FRAG_FIRST;
 				if (t->frag == FR_LATER && o->later_at < 0) {
@@ -267,7 +284,10 @@ build(const struct tmpl *t, unsigned int idx, uint8_t dir, struct built *o)
 		case IPPROTO_SCTP:
 			put16(h, 2905);
 			put16(h + 2, (uint16_t)(36412 + idx));
-			h[4] = 0x11; h[5] = 0x22; h[6] = 0x33; h[7] = 0x44;
+			h[4] = 0x11;
+			h[5] = 0x22;
+			h[6] = 0x33;
+			h[7] = 0x44;
 			break;
 		case IPPROTO_ICMP:
 		case IPPROTO_ICMPV6:
@@ -405,21 +425,22 @@ drop_eth:
 static int
 meta_differs(const struct sky_meta *g, const struct sky_meta *x, char *why, size_t n)
 {
-#define CMP(f)                                                                             \
-	if (g->f != x->f) {                                                                \
-		snprintf(why, n, #f ": got %lu want %lu", (unsigned long)g->f,             \
-			 (unsigned long)x->f);                                             \
-		return 1;                                                                  \
+#define CMP(f)                                                                                     \
+	if (g->f != x->f) {                                                                        \
+		snprintf(why, n, #f ": got %lu want %lu", (unsigned long)g->f,                     \
+			 (unsigned long)x->f);                                                     \
+		return 1;                                                                          \
 	}
-	CMP(verdict) CMP(reason) CMP(dir) CMP(l3) CMP(pkt_len) CMP(sub_idx) CMP(sub_id)
-	CMP(plan) CMP(beam) CMP(sub_country) CMP(realm) CMP(remote_country)
-	CMP(remote_flags) CMP(cls)
-	if (x->verdict == SKY_V_DROP)
-		return 0;
-	CMP(proto) CMP(dscp) CMP(flags) CMP(n_vlan) CMP(outer_vid) CMP(inner_vid) CMP(l3_off)
-	CMP(l4_off) CMP(sport) CMP(dport) CMP(icmp_type) CMP(icmp_code) CMP(ip_len)
+	CMP(verdict)
+	CMP(reason) CMP(dir) CMP(l3) CMP(pkt_len) CMP(sub_idx) CMP(sub_id) CMP(plan) CMP(beam)
+		CMP(sub_country) CMP(realm) CMP(remote_country) CMP(remote_flags)
+			CMP(cls) if (x->verdict == SKY_V_DROP) return 0;
+	CMP(proto)
+	CMP(dscp) CMP(flags) CMP(n_vlan) CMP(outer_vid) CMP(inner_vid) CMP(l3_off) CMP(l4_off)
+		CMP(sport) CMP(dport) CMP(icmp_type) CMP(icmp_code) CMP(ip_len)
 #undef CMP
-	if (memcmp(g->src, x->src, 16) || memcmp(g->dst, x->dst, 16)) {
+			if (memcmp(g->src, x->src, 16) || memcmp(g->dst, x->dst, 16))
+	{
 		snprintf(why, n, "addresses differ");
 		return 1;
 	}
@@ -475,54 +496,148 @@ check_one(const char *what, const char *name, uint32_t L, const uint8_t *f, uint
 
 /* special cases: options, fragments, extension headers and chains, odd TPIDs */
 static const struct tmpl specials[] = {
-	{ "v4 opt4 tcp", 0, {0}, V4, .ip4_opt = 4, .proto = 6, .payload = 10, .dscp = 10 },
-	{ "v4 opt40 udp", 1, {0}, V4, .ip4_opt = 40, .proto = 17, .payload = 3 },
-	{ "v4 opt20 icmp qinq", 2, {0x88a8, 0x8100}, V4, .ip4_opt = 20, .proto = 1, .payload = 4 },
-	{ "v4 tcp opts", 0, {0}, V4, .proto = 6, .tcp_opt = 12, .payload = 5, .dscp = 46 },
-	{ "v4 tcp opts40", 1, {0}, V4, .proto = 6, .tcp_opt = 40, .payload = 0 },
-	{ "v4 df tcp", 0, {0}, V4, .frag = FR_DF, .proto = 6, .payload = 20 },
-	{ "v4 frag first tcp", 0, {0}, V4, .frag = FR_FIRST, .proto = 6, .payload = 8 },
-	{ "v4 frag first udp vlan", 1, {0}, V4, .frag = FR_FIRST, .proto = 17, .payload = 8 },
-	{ "v4 frag later tcp", 0, {0}, V4, .frag = FR_LATER, .proto = 6, .payload = 8 },
-	{ "v4 frag later udp qinq", 2, {0x9100}, V4, .frag = FR_LATER, .proto = 17, .payload = 3 },
-	{ "v4 frag first opt", 0, {0}, V4, .ip4_opt = 8, .frag = FR_FIRST, .proto = 17 },
-	{ "v6 hbh tcp", 0, {0}, V6, .n_ext = 1, .ext = {0}, .ext_len = {0}, .proto = 6, .payload = 9 },
-	{ "v6 hbh long udp", 1, {0}, V6, .n_ext = 1, .ext = {0}, .ext_len = {3}, .proto = 17 },
-	{ "v6 rh udp", 0, {0}, V6, .n_ext = 1, .ext = {43}, .ext_len = {2}, .proto = 17, .payload = 4 },
-	{ "v6 dst tcp", 2, {0x88a8}, V6, .n_ext = 1, .ext = {60}, .ext_len = {1}, .proto = 6 },
-	{ "v6 ah tcp", 0, {0}, V6, .n_ext = 1, .ext = {51}, .ext_len = {4}, .proto = 6, .payload = 2 },
-	{ "v6 ah odd udp", 0, {0}, V6, .n_ext = 1, .ext = {51}, .ext_len = {1}, .proto = 17 },
-	{ "v6 frag first tcp", 0, {0}, V6, .frag = FR_FIRST, .n_ext = 1, .ext = {44}, .proto = 6, .payload = 8 },
-	{ "v6 frag first icmp6", 1, {0}, V6, .frag = FR_FIRST, .n_ext = 1, .ext = {44}, .proto = 58 },
-	{ "v6 frag later udp", 0, {0}, V6, .frag = FR_LATER, .n_ext = 1, .ext = {44}, .proto = 17, .payload = 16 },
-	{ "v6 frag first twice udp", 0, {0}, V6, .frag = FR_FIRST, .n_ext = 2, .ext = {44, 44}, .proto = 17 },
-	{ "v6 frag atomic udp", 0, {0}, V6, .frag = FR_ATOMIC, .n_ext = 1, .ext = {44}, .proto = 17 },
-	{ "v6 chain hbh-dst-rh-frag-dst tcp", 1, {0}, V6, .frag = FR_FIRST, .n_ext = 5,
-	  .ext = {0, 60, 43, 44, 60}, .ext_len = {0, 1, 2, 0, 0}, .proto = 6, .payload = 3 },
-	{ "v6 chain hbh-frag later-dst", 0, {0}, V6, .frag = FR_LATER, .n_ext = 3,
-	  .ext = {0, 44, 60}, .ext_len = {0, 0, 0}, .proto = 6, .payload = 3 },
-	{ "v6 chain ah-dst sctp", 0, {0}, V6, .n_ext = 2, .ext = {51, 60}, .ext_len = {4, 0}, .proto = 132 },
-	{ "v6 chain 8 ext udp", 0, {0}, V6, .n_ext = 8, .ext = {0, 60, 43, 60, 51, 60, 43, 60},
-	  .ext_len = {0, 0, 1, 0, 2, 0, 1, 0}, .proto = 17, .payload = 2 },
-	{ "v6 chain 9 ext (drop)", 0, {0}, V6, .n_ext = 9, .ext = {0, 60, 43, 60, 43, 60, 43, 60, 60},
-	  .proto = 17 },
-	{ "v6 chain 12 ext (drop)", 2, {0}, V6, .n_ext = 12, .ext = {60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60},
-	  .proto = 6 },
-	{ "v6 ext nonext", 0, {0}, V6, .n_ext = 1, .ext = {60}, .proto = 59, .payload = 5 },
-	{ "v6 long chain >256 tcp", 1, {0}, V6, .n_ext = 3, .ext = {0, 60, 60},
-	  .ext_len = {15, 15, 1}, .proto = 6, .payload = 30 },
-	{ "v6 icmp(v4 number)", 0, {0}, V6, .proto = 1, .payload = 8 },
-	{ "v4 icmpv6(number)", 0, {0}, V4, .proto = 58, .payload = 8 },
-	{ "v4 esp", 0, {0}, V4, .proto = 50, .payload = 24 },
-	{ "v4 tcp no payload", 0, {0}, V4, .proto = 6 },
-	{ "3 tags 8100", 3, {0x8100, 0x8100, 0x8100}, V4, .proto = 6 },
-	{ "3 tags 88a8-8100-9100", 3, {0x88a8, 0x8100, 0x9100}, V6, .proto = 17 },
-	{ "3 tags before arp", 3, {0x9100, 0x88a8, 0x8100}, ARP },
-	{ "arp", 0, {0}, ARP },
-	{ "arp vlan", 1, {0}, ARP },
-	{ "lldp qinq", 2, {0x88a8}, LLDP },
-	{ "vlan 9100 v4 udp", 1, {0x9100}, V4, .proto = 17, .payload = 1 },
-	{ "vlan 88a8 single v6 tcp", 1, {0x88a8}, V6, .proto = 6, .payload = 1 },
+	{"v4 opt4 tcp", 0, {0}, V4, .ip4_opt = 4, .proto = 6, .payload = 10, .dscp = 10},
+	{"v4 opt40 udp", 1, {0}, V4, .ip4_opt = 40, .proto = 17, .payload = 3},
+	{"v4 opt20 icmp qinq", 2, {0x88a8, 0x8100}, V4, .ip4_opt = 20, .proto = 1, .payload = 4},
+	{"v4 tcp opts", 0, {0}, V4, .proto = 6, .tcp_opt = 12, .payload = 5, .dscp = 46},
+	{"v4 tcp opts40", 1, {0}, V4, .proto = 6, .tcp_opt = 40, .payload = 0},
+	{"v4 df tcp", 0, {0}, V4, .frag = FR_DF, .proto = 6, .payload = 20},
+	{"v4 frag first tcp", 0, {0}, V4, .frag = FR_FIRST, .proto = 6, .payload = 8},
+	{"v4 frag first udp vlan", 1, {0}, V4, .frag = FR_FIRST, .proto = 17, .payload = 8},
+	{"v4 frag later tcp", 0, {0}, V4, .frag = FR_LATER, .proto = 6, .payload = 8},
+	{"v4 frag later udp qinq", 2, {0x9100}, V4, .frag = FR_LATER, .proto = 17, .payload = 3},
+	{"v4 frag first opt", 0, {0}, V4, .ip4_opt = 8, .frag = FR_FIRST, .proto = 17},
+	{"v6 hbh tcp",
+	 0,
+	 {0},
+	 V6,
+	 .n_ext = 1,
+	 .ext = {0},
+	 .ext_len = {0},
+	 .proto = 6,
+	 .payload = 9},
+	{"v6 hbh long udp", 1, {0}, V6, .n_ext = 1, .ext = {0}, .ext_len = {3}, .proto = 17},
+	{"v6 rh udp",
+	 0,
+	 {0},
+	 V6,
+	 .n_ext = 1,
+	 .ext = {43},
+	 .ext_len = {2},
+	 .proto = 17,
+	 .payload = 4},
+	{"v6 dst tcp", 2, {0x88a8}, V6, .n_ext = 1, .ext = {60}, .ext_len = {1}, .proto = 6},
+	{"v6 ah tcp",
+	 0,
+	 {0},
+	 V6,
+	 .n_ext = 1,
+	 .ext = {51},
+	 .ext_len = {4},
+	 .proto = 6,
+	 .payload = 2},
+	{"v6 ah odd udp", 0, {0}, V6, .n_ext = 1, .ext = {51}, .ext_len = {1}, .proto = 17},
+	{"v6 frag first tcp",
+	 0,
+	 {0},
+	 V6,
+	 .frag = FR_FIRST,
+	 .n_ext = 1,
+	 .ext = {44},
+	 .proto = 6,
+	 .payload = 8},
+	{"v6 frag first icmp6", 1, {0}, V6, .frag = FR_FIRST, .n_ext = 1, .ext = {44}, .proto = 58},
+	{"v6 frag later udp",
+	 0,
+	 {0},
+	 V6,
+	 .frag = FR_LATER,
+	 .n_ext = 1,
+	 .ext = {44},
+	 .proto = 17,
+	 .payload = 16},
+	{"v6 frag first twice udp",
+	 0,
+	 {0},
+	 V6,
+	 .frag = FR_FIRST,
+	 .n_ext = 2,
+	 .ext = {44, 44},
+	 .proto = 17},
+	{"v6 frag atomic udp", 0, {0}, V6, .frag = FR_ATOMIC, .n_ext = 1, .ext = {44}, .proto = 17},
+	{"v6 chain hbh-dst-rh-frag-dst tcp",
+	 1,
+	 {0},
+	 V6,
+	 .frag = FR_FIRST,
+	 .n_ext = 5,
+	 .ext = {0, 60, 43, 44, 60},
+	 .ext_len = {0, 1, 2, 0, 0},
+	 .proto = 6,
+	 .payload = 3},
+	{"v6 chain hbh-frag later-dst",
+	 0,
+	 {0},
+	 V6,
+	 .frag = FR_LATER,
+	 .n_ext = 3,
+	 .ext = {0, 44, 60},
+	 .ext_len = {0, 0, 0},
+	 .proto = 6,
+	 .payload = 3},
+	{"v6 chain ah-dst sctp",
+	 0,
+	 {0},
+	 V6,
+	 .n_ext = 2,
+	 .ext = {51, 60},
+	 .ext_len = {4, 0},
+	 .proto = 132},
+	{"v6 chain 8 ext udp",
+	 0,
+	 {0},
+	 V6,
+	 .n_ext = 8,
+	 .ext = {0, 60, 43, 60, 51, 60, 43, 60},
+	 .ext_len = {0, 0, 1, 0, 2, 0, 1, 0},
+	 .proto = 17,
+	 .payload = 2},
+	{"v6 chain 9 ext (drop)",
+	 0,
+	 {0},
+	 V6,
+	 .n_ext = 9,
+	 .ext = {0, 60, 43, 60, 43, 60, 43, 60, 60},
+	 .proto = 17},
+	{"v6 chain 12 ext (drop)",
+	 2,
+	 {0},
+	 V6,
+	 .n_ext = 12,
+	 .ext = {60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60},
+	 .proto = 6},
+	{"v6 ext nonext", 0, {0}, V6, .n_ext = 1, .ext = {60}, .proto = 59, .payload = 5},
+	{"v6 long chain >256 tcp",
+	 1,
+	 {0},
+	 V6,
+	 .n_ext = 3,
+	 .ext = {0, 60, 60},
+	 .ext_len = {15, 15, 1},
+	 .proto = 6,
+	 .payload = 30},
+	{"v6 icmp(v4 number)", 0, {0}, V6, .proto = 1, .payload = 8},
+	{"v4 icmpv6(number)", 0, {0}, V4, .proto = 58, .payload = 8},
+	{"v4 esp", 0, {0}, V4, .proto = 50, .payload = 24},
+	{"v4 tcp no payload", 0, {0}, V4, .proto = 6},
+	{"3 tags 8100", 3, {0x8100, 0x8100, 0x8100}, V4, .proto = 6},
+	{"3 tags 88a8-8100-9100", 3, {0x88a8, 0x8100, 0x9100}, V6, .proto = 17},
+	{"3 tags before arp", 3, {0x9100, 0x88a8, 0x8100}, ARP},
+	{"arp", 0, {0}, ARP},
+	{"arp vlan", 1, {0}, ARP},
+	{"lldp qinq", 2, {0x88a8}, LLDP},
+	{"vlan 9100 v4 udp", 1, {0x9100}, V4, .proto = 17, .payload = 1},
+	{"vlan 88a8 single v6 tcp", 1, {0x88a8}, V6, .proto = 6, .payload = 1},
 };
 
 #define N_SPECIAL (sizeof(specials) / sizeof(specials[0]))
@@ -533,7 +648,7 @@ static const struct tmpl specials[] = {
 static void
 get_tmpl(unsigned int i, struct tmpl *t, char *name, size_t n)
 {
-	static const uint8_t p4[5] = { 6, 17, 132, 1, 47 }, p6[5] = { 6, 17, 132, 58, 47 };
+	static const uint8_t p4[5] = {6, 17, 132, 1, 47}, p6[5] = {6, 17, 132, 58, 47};
 
 	if (i >= N_MATRIX) {
 		*t = specials[i - N_MATRIX];
@@ -570,11 +685,11 @@ build_idx(unsigned int i, char *name, size_t n)
 enum { AT_L3, AT_L4, AT_EXT0 };
 
 struct mutation {
-	const char *tmpl;  /* name in specials[] */
-	uint8_t at;        /* AT_* base */
+	const char *tmpl; /* name in specials[] */
+	uint8_t at;	  /* AT_* base */
 	uint8_t off;
-	uint8_t width;     /* 1 or 2 bytes, big-endian */
-	int32_t value;     /* < 0: the frame's own IP length + (value + 1000) (2 bytes) */
+	uint8_t width; /* 1 or 2 bytes, big-endian */
+	int32_t value; /* < 0: the frame's own IP length + (value + 1000) (2 bytes) */
 	uint8_t reason;
 	const char *what;
 };
@@ -582,39 +697,39 @@ struct mutation {
 #define RELLEN(d) (-1000 + (d))
 
 static const struct mutation mutations[] = {
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x55, SKY_DROP_IP4_VERSION, "version 5" },
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x65, SKY_DROP_IP4_VERSION, "version 6 in IPv4" },
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x05, SKY_DROP_IP4_VERSION, "version 0" },
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x40, SKY_DROP_IP4_IHL, "ihl 0" },
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x41, SKY_DROP_IP4_IHL, "ihl 1" },
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x44, SKY_DROP_IP4_IHL, "ihl 4" },
-	{ "v4 tcp no payload", AT_L3, 0, 1, 0x4f, SKY_DROP_IP4_TRUNC, "ihl 15 beyond frame" },
-	{ "v4 tcp no payload", AT_L3, 2, 2, 0, SKY_DROP_IP4_TOTLEN, "total length 0" },
-	{ "v4 tcp no payload", AT_L3, 2, 2, 19, SKY_DROP_IP4_TOTLEN, "total length 19" },
-	{ "v4 tcp no payload", AT_L3, 2, 2, RELLEN(1), SKY_DROP_IP4_TOTLEN, "total length +1" },
-	{ "v4 tcp no payload", AT_L3, 2, 2, 0xffff, SKY_DROP_IP4_TOTLEN, "total length 65535" },
-	{ "v4 opt40 udp", AT_L3, 2, 2, 59, SKY_DROP_IP4_TOTLEN, "total length < ihl*4" },
-	{ "v4 opt40 udp", AT_L3, 2, 2, 60, SKY_DROP_L4_TRUNC, "total length = ihl*4, udp" },
-	{ "v4 esp", AT_L3, 2, 2, 20, SKY_DROP_NONE, "total length = ihl*4, esp" },
-	{ "v4 tcp no payload", AT_L4, 12, 1, 0x00, SKY_DROP_L4_TRUNC, "tcp doff 0" },
-	{ "v4 tcp no payload", AT_L4, 12, 1, 0x40, SKY_DROP_L4_TRUNC, "tcp doff 4" },
-	{ "v4 tcp no payload", AT_L4, 12, 1, 0x60, SKY_DROP_L4_TRUNC, "tcp doff 6 beyond" },
-	{ "v4 tcp no payload", AT_L4, 12, 1, 0xf0, SKY_DROP_L4_TRUNC, "tcp doff 15 beyond" },
-	{ "v4 frag later tcp", AT_L4, 12, 1, 0x00, SKY_DROP_NONE, "later fragment: no tcp check" },
-	{ "vlan 88a8 single v6 tcp", AT_L3, 0, 1, 0x40, SKY_DROP_IP6_VERSION, "version 4 in IPv6" },
-	{ "vlan 88a8 single v6 tcp", AT_L3, 0, 1, 0x70, SKY_DROP_IP6_VERSION, "version 7" },
-	{ "vlan 88a8 single v6 tcp", AT_L3, 4, 2, RELLEN(-39), SKY_DROP_IP6_PAYLEN, "payload +1" },
-	{ "vlan 88a8 single v6 tcp", AT_L3, 4, 2, 0xffff, SKY_DROP_IP6_PAYLEN, "payload 65535" },
-	{ "vlan 88a8 single v6 tcp", AT_L3, 4, 2, 0, SKY_DROP_L4_TRUNC, "payload 0, tcp" },
-	{ "vlan 88a8 single v6 tcp", AT_L4, 12, 1, 0x30, SKY_DROP_L4_TRUNC, "v6 tcp doff 3" },
-	{ "v6 hbh tcp", AT_EXT0, 1, 1, 0xff, SKY_DROP_IP6_EXT_TRUNC, "hbh length 255" },
-	{ "v6 ah tcp", AT_EXT0, 1, 1, 0xff, SKY_DROP_IP6_EXT_TRUNC, "ah length 255" },
-	{ "v6 hbh tcp", AT_EXT0, 0, 1, 59, SKY_DROP_NONE, "hbh then no-next" },
-	{ "v6 hbh tcp", AT_EXT0, 0, 1, 0, SKY_DROP_IP6_EXT_TRUNC, "hbh then hbh (garbage)" },
-	{ "v6 frag first tcp", AT_EXT0, 2, 2, 0x0008, SKY_DROP_NONE, "frag offset 1: later" },
-	{ "v4 tcp no payload", AT_L3, 6, 2, 0x0001, SKY_DROP_NONE, "frag offset 1: later" },
-	{ "v4 tcp no payload", AT_L3, 6, 2, 0x8000, SKY_DROP_NONE, "reserved flag: not a frag" },
-	{ "arp", AT_L3, 0, 1, 0x45, SKY_DROP_NONE, "arp body looks like ip" },
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x55, SKY_DROP_IP4_VERSION, "version 5"},
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x65, SKY_DROP_IP4_VERSION, "version 6 in IPv4"},
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x05, SKY_DROP_IP4_VERSION, "version 0"},
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x40, SKY_DROP_IP4_IHL, "ihl 0"},
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x41, SKY_DROP_IP4_IHL, "ihl 1"},
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x44, SKY_DROP_IP4_IHL, "ihl 4"},
+	{"v4 tcp no payload", AT_L3, 0, 1, 0x4f, SKY_DROP_IP4_TRUNC, "ihl 15 beyond frame"},
+	{"v4 tcp no payload", AT_L3, 2, 2, 0, SKY_DROP_IP4_TOTLEN, "total length 0"},
+	{"v4 tcp no payload", AT_L3, 2, 2, 19, SKY_DROP_IP4_TOTLEN, "total length 19"},
+	{"v4 tcp no payload", AT_L3, 2, 2, RELLEN(1), SKY_DROP_IP4_TOTLEN, "total length +1"},
+	{"v4 tcp no payload", AT_L3, 2, 2, 0xffff, SKY_DROP_IP4_TOTLEN, "total length 65535"},
+	{"v4 opt40 udp", AT_L3, 2, 2, 59, SKY_DROP_IP4_TOTLEN, "total length < ihl*4"},
+	{"v4 opt40 udp", AT_L3, 2, 2, 60, SKY_DROP_L4_TRUNC, "total length = ihl*4, udp"},
+	{"v4 esp", AT_L3, 2, 2, 20, SKY_DROP_NONE, "total length = ihl*4, esp"},
+	{"v4 tcp no payload", AT_L4, 12, 1, 0x00, SKY_DROP_L4_TRUNC, "tcp doff 0"},
+	{"v4 tcp no payload", AT_L4, 12, 1, 0x40, SKY_DROP_L4_TRUNC, "tcp doff 4"},
+	{"v4 tcp no payload", AT_L4, 12, 1, 0x60, SKY_DROP_L4_TRUNC, "tcp doff 6 beyond"},
+	{"v4 tcp no payload", AT_L4, 12, 1, 0xf0, SKY_DROP_L4_TRUNC, "tcp doff 15 beyond"},
+	{"v4 frag later tcp", AT_L4, 12, 1, 0x00, SKY_DROP_NONE, "later fragment: no tcp check"},
+	{"vlan 88a8 single v6 tcp", AT_L3, 0, 1, 0x40, SKY_DROP_IP6_VERSION, "version 4 in IPv6"},
+	{"vlan 88a8 single v6 tcp", AT_L3, 0, 1, 0x70, SKY_DROP_IP6_VERSION, "version 7"},
+	{"vlan 88a8 single v6 tcp", AT_L3, 4, 2, RELLEN(-39), SKY_DROP_IP6_PAYLEN, "payload +1"},
+	{"vlan 88a8 single v6 tcp", AT_L3, 4, 2, 0xffff, SKY_DROP_IP6_PAYLEN, "payload 65535"},
+	{"vlan 88a8 single v6 tcp", AT_L3, 4, 2, 0, SKY_DROP_L4_TRUNC, "payload 0, tcp"},
+	{"vlan 88a8 single v6 tcp", AT_L4, 12, 1, 0x30, SKY_DROP_L4_TRUNC, "v6 tcp doff 3"},
+	{"v6 hbh tcp", AT_EXT0, 1, 1, 0xff, SKY_DROP_IP6_EXT_TRUNC, "hbh length 255"},
+	{"v6 ah tcp", AT_EXT0, 1, 1, 0xff, SKY_DROP_IP6_EXT_TRUNC, "ah length 255"},
+	{"v6 hbh tcp", AT_EXT0, 0, 1, 59, SKY_DROP_NONE, "hbh then no-next"},
+	{"v6 hbh tcp", AT_EXT0, 0, 1, 0, SKY_DROP_IP6_EXT_TRUNC, "hbh then hbh (garbage)"},
+	{"v6 frag first tcp", AT_EXT0, 2, 2, 0x0008, SKY_DROP_NONE, "frag offset 1: later"},
+	{"v4 tcp no payload", AT_L3, 6, 2, 0x0001, SKY_DROP_NONE, "frag offset 1: later"},
+	{"v4 tcp no payload", AT_L3, 6, 2, 0x8000, SKY_DROP_NONE, "reserved flag: not a frag"},
+	{"arp", AT_L3, 0, 1, 0x45, SKY_DROP_NONE, "arp body looks like ip"},
 };
 
 static const struct tmpl *
@@ -644,7 +759,8 @@ test_malformed_headers(void **state)
 		assert_non_null(o);
 		build(t, idx, SKY_DIR_DOWN, o);
 		base = mu->at == AT_L3 ? o->l3_off : mu->at == AT_L4 ? o->l4_off : o->ext_off[0];
-		v = mu->value < 0 ? (uint32_t)((int32_t)o->ip_len + mu->value + 1000) : (uint32_t)mu->value;
+		v = mu->value < 0 ? (uint32_t)((int32_t)o->ip_len + mu->value + 1000)
+				  : (uint32_t)mu->value;
 		if (mu->width == 2)
 			put16(o->b + base + mu->off, (uint16_t)v);
 		else
@@ -652,7 +768,8 @@ test_malformed_headers(void **state)
 		parse_exact(o->b, o->len, SKY_DIR_DOWN, &g);
 		if (mu->reason == SKY_DROP_NONE) {
 			if (g.verdict != SKY_V_PASS)
-				fail_msg("%s / %s: dropped %s", mu->tmpl, mu->what, sky_drop_name(g.reason));
+				fail_msg("%s / %s: dropped %s", mu->tmpl, mu->what,
+					 sky_drop_name(g.reason));
 		} else if (g.verdict != SKY_V_DROP || g.reason != mu->reason) {
 			fail_msg("%s / %s: verdict %u reason %s, want %s", mu->tmpl, mu->what,
 				 g.verdict, sky_drop_name(g.reason), sky_drop_name(mu->reason));
@@ -683,13 +800,22 @@ test_fragment_and_nonext_fields(void **state)
 	assert_int_equal(g.proto, 6);
 	/* every flag/offset bit: later fragments, first fragment, whole packets */
 	{
-		static const struct { uint16_t v4; uint8_t flags; } fv4[] = {
-			{ 0x0001, SKY_MF_FRAG }, { 0x1000, SKY_MF_FRAG }, { 0x0100, SKY_MF_FRAG },
-			{ 0x2001, SKY_MF_FRAG }, { 0x3fff, SKY_MF_FRAG }, { 0x5fff, SKY_MF_FRAG },
-			{ 0x2000, SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS },
-			{ 0xa000, SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS },
-			{ 0x0000, SKY_MF_PORTS }, { 0x4000, SKY_MF_PORTS },
-			{ 0x8000, SKY_MF_PORTS }, { 0xc000, SKY_MF_PORTS },
+		static const struct {
+			uint16_t v4;
+			uint8_t flags;
+		} fv4[] = {
+			{0x0001, SKY_MF_FRAG},
+			{0x1000, SKY_MF_FRAG},
+			{0x0100, SKY_MF_FRAG},
+			{0x2001, SKY_MF_FRAG},
+			{0x3fff, SKY_MF_FRAG},
+			{0x5fff, SKY_MF_FRAG},
+			{0x2000, SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS},
+			{0xa000, SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS},
+			{0x0000, SKY_MF_PORTS},
+			{0x4000, SKY_MF_PORTS},
+			{0x8000, SKY_MF_PORTS},
+			{0xc000, SKY_MF_PORTS},
 		};
 		for (unsigned int k = 0; k < sizeof(fv4) / sizeof(fv4[0]); k++) {
 			put16(o->b + o->l3_off + 6, fv4[k].v4);
@@ -712,7 +838,7 @@ test_fragment_and_nonext_fields(void **state)
 	build(special_by_name("v6 frag first tcp", &idx), idx, SKY_DIR_UP, o);
 	for (unsigned int bit = 0; bit < 16; bit++) {
 		uint16_t fo = (uint16_t)(1u << bit);
-		uint8_t want = bit >= 3 ? SKY_MF_FRAG
+		uint8_t want = bit >= 3	  ? SKY_MF_FRAG
 			       : bit == 0 ? SKY_MF_FRAG | SKY_MF_FRAG_FIRST | SKY_MF_PORTS
 					  : SKY_MF_PORTS;
 
@@ -793,7 +919,7 @@ test_truncation_consistent_length(void **state)
 static void
 test_full_frames_and_padding(void **state)
 {
-	static const uint32_t pads[] = { 1, 2, 6, 46 };
+	static const uint32_t pads[] = {1, 2, 6, 46};
 	char name[96];
 	struct sky_meta x;
 	unsigned int n_pass = 0, n_ports = 0, n_icmp = 0, n_frag = 0;
@@ -829,14 +955,13 @@ test_known_values(void **state)
 {
 	/* 802.1ad 0x0abc / 802.1Q 0x0123, IPv4 DSCP 46 ECN 1, UDP 5060 -> 53 */
 	static const uint8_t f[] = {
-		0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-		0x88, 0xa8, 0xea, 0xbc, 0x81, 0x00, 0x01, 0x23, 0x08, 0x00,
-		0x45, 0xb9, 0x00, 0x1c, 0, 0, 0x40, 0, 64, 17, 0, 0,
-		198, 51, 100, 7, 203, 0, 113, 9,
-		0x13, 0xc4, 0x00, 0x35, 0x00, 0x08, 0, 0,
+		0,    1,    2,	  3,	4,    5,    6,	  7,	8,    9,    10,	  11,	0x88,
+		0xa8, 0xea, 0xbc, 0x81, 0x00, 0x01, 0x23, 0x08, 0x00, 0x45, 0xb9, 0x00, 0x1c,
+		0,    0,    0x40, 0,	64,   17,   0,	  0,	198,  51,   100,  7,	203,
+		0,    113,  9,	  0x13, 0xc4, 0x00, 0x35, 0x00, 0x08, 0,    0,
 	};
 	struct sky_meta g;
-	static const uint8_t src[16] = { 198, 51, 100, 7 }, dst[16] = { 203, 0, 113, 9 };
+	static const uint8_t src[16] = {198, 51, 100, 7}, dst[16] = {203, 0, 113, 9};
 
 	(void)state;
 	parse_exact(f, sizeof(f), SKY_DIR_UP, &g);
@@ -892,8 +1017,15 @@ test_ip6_len_saturates(void **state)
 static int
 setup_eal(void **state)
 {
-	char *argv[] = { "test_parse", "--no-huge", "-m", "512", "--no-pci",
-			 "--file-prefix=test_parse", "--log-level=lib.*:error", "--no-telemetry", NULL };
+	char *argv[] = {"test_parse",
+			"--no-huge",
+			"-m",
+			"512",
+			"--no-pci",
+			"--file-prefix=test_parse",
+			"--log-level=lib.*:error",
+			"--no-telemetry",
+			NULL};
 
 	(void)state;
 	if (rte_eal_init(8, argv) < 0)
@@ -1024,7 +1156,8 @@ test_burst_chained(void **state)
 			sky_parse_burst(pkts, got, n, SKY_DIR_UP);
 			for (uint16_t k = 0; k < n; k++) {
 				if (memcmp(&got[k], &ref, sizeof(ref)))
-					fail_msg("%s split at %u: differs from contiguous (%s vs %s)",
+					fail_msg("%s split at %u: differs from contiguous (%s vs "
+						 "%s)",
 						 name, cut + k, sky_drop_name(got[k].reason),
 						 sky_drop_name(ref.reason));
 				assert_int_equal(pkts[k]->nb_segs, 2);
@@ -1033,7 +1166,7 @@ test_burst_chained(void **state)
 			}
 		}
 		if (o->len > 30) {
-			uint32_t cuts[2] = { 13, o->len - 7 };
+			uint32_t cuts[2] = {13, o->len - 7};
 
 			pkts[0] = mk_chain(o->b, o->len, cuts, 2);
 			sky_parse_burst(pkts, got, 1, SKY_DIR_UP);
@@ -1090,22 +1223,26 @@ test_stripped_vlan(void **state)
 {
 	static const struct strip_case cases[] = {
 		/* failure first: too many tags in total */
-		{ "v4 frag first udp vlan", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED |
-		  RTE_MBUF_F_RX_QINQ | RTE_MBUF_F_RX_QINQ_STRIPPED, 0x0007, 0x2009, 0, 0, 0,
-		  SKY_DROP_VLAN_DEPTH },
-		{ "v4 opt20 icmp qinq", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED, 0x0055, 0,
-		  0, 0, 0, SKY_DROP_VLAN_DEPTH },
-		{ "v4 esp", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED, 0xe00a, 0, 1, 0x00a, 0,
-		  SKY_DROP_NONE },
-		{ "v4 esp", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ |
-		  RTE_MBUF_F_RX_QINQ_STRIPPED, 0x0007, 0x2009, 2, 0x009, 0x007, SKY_DROP_NONE },
+		{"v4 frag first udp vlan",
+		 RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ |
+			 RTE_MBUF_F_RX_QINQ_STRIPPED,
+		 0x0007, 0x2009, 0, 0, 0, SKY_DROP_VLAN_DEPTH},
+		{"v4 opt20 icmp qinq", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED, 0x0055, 0,
+		 0, 0, 0, SKY_DROP_VLAN_DEPTH},
+		{"v4 esp", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED, 0xe00a, 0, 1, 0x00a, 0,
+		 SKY_DROP_NONE},
+		{"v4 esp",
+		 RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ |
+			 RTE_MBUF_F_RX_QINQ_STRIPPED,
+		 0x0007, 0x2009, 2, 0x009, 0x007, SKY_DROP_NONE},
 		/* only the outer one stripped: the inner is still in the frame */
-		{ "v4 frag first udp vlan", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_QINQ |
-		  RTE_MBUF_F_RX_QINQ_STRIPPED, 0x0123, 0x0444, 2, 0x444, 0x123, SKY_DROP_NONE },
-		{ "arp vlan", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED, 0x0777, 0, 2, 0x777,
-		  0x123, SKY_DROP_NONE },
+		{"v4 frag first udp vlan",
+		 RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_QINQ | RTE_MBUF_F_RX_QINQ_STRIPPED, 0x0123,
+		 0x0444, 2, 0x444, 0x123, SKY_DROP_NONE},
+		{"arp vlan", RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED, 0x0777, 0, 2, 0x777,
+		 0x123, SKY_DROP_NONE},
 		/* RX_VLAN without STRIPPED: the tag is still in the data, nothing added */
-		{ "arp vlan", RTE_MBUF_F_RX_VLAN, 0x0123, 0, 1, 0x123, 0, SKY_DROP_NONE },
+		{"arp vlan", RTE_MBUF_F_RX_VLAN, 0x0123, 0, 1, 0x123, 0, SKY_DROP_NONE},
 	};
 	(void)state;
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1177,9 +1314,10 @@ test_set_dscp_refused(void **state)
 static void
 test_set_dscp(void **state)
 {
-	static const char *const names[] = { "v4 tcp no payload", "v4 opt40 udp",
-					     "v4 opt20 icmp qinq", "v6 hbh tcp", "vlan 88a8 single v6 tcp" };
-	static const uint32_t cuts[] = { 0, 15, 16, 23, 24, 25, 26 };
+	static const char *const names[] = {"v4 tcp no payload", "v4 opt40 udp",
+					    "v4 opt20 icmp qinq", "v6 hbh tcp",
+					    "vlan 88a8 single v6 tcp"};
+	static const uint32_t cuts[] = {0, 15, 16, 23, 24, 25, 26};
 
 	(void)state;
 	for (unsigned int ni = 0; ni < sizeof(names) / sizeof(names[0]); ni++) {
@@ -1197,7 +1335,8 @@ test_set_dscp(void **state)
 				const uint8_t *p;
 				struct sky_meta g, again;
 
-				/* vary the other header bytes so the checksum arithmetic is exercised */
+				/* vary the other header bytes so the checksum arithmetic is
+				 * exercised */
 				sky_parse_burst(&m, &g, 1, SKY_DIR_UP);
 				assert_int_equal(g.verdict, SKY_V_PASS);
 				assert_int_equal(sky_parse_set_dscp(m, &g, (uint8_t)d), 0);
@@ -1209,7 +1348,8 @@ test_set_dscp(void **state)
 					uint16_t ck;
 
 					assert_int_equal(p[o->l3_off + 1] >> 2, d);
-					assert_int_equal(p[o->l3_off + 1] & 3, o->b[o->l3_off + 1] & 3);
+					assert_int_equal(p[o->l3_off + 1] & 3,
+							 o->b[o->l3_off + 1] & 3);
 					memcpy(hdr, p + o->l3_off, o->hl);
 					ck = (uint16_t)(hdr[10] << 8 | hdr[11]);
 					hdr[10] = hdr[11] = 0;
@@ -1278,7 +1418,8 @@ test_set_dscp_checksum_sweep(void **state)
 		/* a correct header sums to 0xffff (rte_raw_cksum over it, checksum included) */
 		assert_int_equal(rte_raw_cksum(q, 20), 0xffff);
 		q[10] = q[11] = 0;
-		assert_int_equal(rte_be_to_cpu_16(rte_ipv4_cksum((const struct rte_ipv4_hdr *)q)), ck);
+		assert_int_equal(rte_be_to_cpu_16(rte_ipv4_cksum((const struct rte_ipv4_hdr *)q)),
+				 ck);
 		rte_pktmbuf_free(m);
 	}
 	free(o);

@@ -49,8 +49,8 @@
 
 struct rte_mbuf;
 
-#define SKY_PARSE_MAX_EXT 8    /* IPv6 extension headers walked; one more is a drop */
-#define SKY_PARSE_LINEAR 256   /* bytes linearised first from a chained mbuf */
+#define SKY_PARSE_MAX_EXT 8  /* IPv6 extension headers walked; one more is a drop */
+#define SKY_PARSE_LINEAR 256 /* bytes linearised first from a chained mbuf */
 /* the longest header stack the parser can meet: eth + 2 tags + IPv6 + 8 * 2048-byte
  * extension headers + 60-byte TCP header, rounded up */
 #define SKY_PARSE_HDR_MAX (14 + 8 + 40 + SKY_PARSE_MAX_EXT * 2048 + 64)

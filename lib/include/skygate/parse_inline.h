@@ -68,9 +68,8 @@ typedef uint64_t sky_parse_v16 __attribute__((vector_size(16), aligned(16), may_
 #if RTE_BYTE_ORDER != RTE_LITTLE_ENDIAN
 #error "parse_inline.h composes struct sky_meta words for a little-endian CPU"
 #endif
-#define SKY_PARSE_W(field, val)                                                            \
-	((uint64_t)(val) << (8 * (offsetof(struct sky_meta, field) & 7)))
-#define SKY_PARSE_IN_WORD(field, w)                                                        \
+#define SKY_PARSE_W(field, val) ((uint64_t)(val) << (8 * (offsetof(struct sky_meta, field) & 7)))
+#define SKY_PARSE_IN_WORD(field, w)                                                                \
 	_Static_assert(offsetof(struct sky_meta, field) / 8 == (w), "sky_meta: " #field)
 SKY_PARSE_IN_WORD(dir, 0);
 SKY_PARSE_IN_WORD(verdict, 0);
@@ -119,7 +118,7 @@ static __rte_always_inline void
 sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_meta *m)
 {
 	sky_parse_v16 *v = (sky_parse_v16 *)m;
-	const sky_parse_v16 z = { 0, 0 };
+	const sky_parse_v16 z = {0, 0};
 	const uint8_t *ip, *h;
 	uint32_t off = 14, len, l4, need, ports;
 	uint64_t w0 = dir, w1 = 0, w2;
@@ -161,8 +160,8 @@ sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_me
 		l4 = off + 20;
 		w0 |= SKY_PARSE_W(l3, 4) | SKY_PARSE_W(proto, proto) |
 		      SKY_PARSE_W(dscp, ip[1] >> 2);
-		v[3] = (sky_parse_v16){ (uint64_t)sky_parse_raw32(ip + 12) << 32, 0 };
-		v[4] = (sky_parse_v16){ (uint64_t)sky_parse_raw32(ip + 16) << 32, 0 };
+		v[3] = (sky_parse_v16){(uint64_t)sky_parse_raw32(ip + 12) << 32, 0};
+		v[4] = (sky_parse_v16){(uint64_t)sky_parse_raw32(ip + 16) << 32, 0};
 		v[5] = z;
 	} else if (likely(et == SKY_ET_IPV6)) {
 		if (unlikely(frame_len < off + 40 || (ip[0] >> 4) != 6))
@@ -197,9 +196,9 @@ sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_me
 	w1 |= SKY_PARSE_W(l4_off, l4);
 	w2 = SKY_PARSE_W(sport, ports >> 16) | SKY_PARSE_W(dport, ports & 0xffff) |
 	     SKY_PARSE_W(ip_len, len);
-	v[0] = (sky_parse_v16){ w0, w1 };
-	v[1] = (sky_parse_v16){ w2, SKY_PARSE_W(pkt_len, frame_len) |
-					    SKY_PARSE_W(sub_idx, SKY_SUB_NONE) };
+	v[0] = (sky_parse_v16){w0, w1};
+	v[1] = (sky_parse_v16){w2, SKY_PARSE_W(pkt_len, frame_len) |
+					   SKY_PARSE_W(sub_idx, SKY_SUB_NONE)};
 	v[2] = z;
 	return;
 slow:
