@@ -387,28 +387,26 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	prm.prog_arg.type = RTE_BPF_ARG_PTR;
 	prm.prog_arg.size = sizeof(struct sky_policy_ctx);
 	t1 = policy_now_ns();
-	{
-		/* direct and array lookups inlined; the plain code if librte_bpf says no */
-		struct ebpf_insn *il = NULL;
-		uint32_t n_il = 0, n_xsym = prog->n_xsym;
-		int k = policy_inline(&o, nm, prog->xsym, &prog->n_xsym, &il, &n_il);
+	/* lookups inlined; if librte_bpf's validator says no, without (JIT fixes stay) */
+	for (int inl = 1; inl >= 0 && prog->bpf == NULL; inl--) {
+		struct ebpf_insn *rw = NULL;
+		uint32_t n_rw = 0, n_xsym = prog->n_xsym, n_inl = 0;
+		int k = policy_rewrite(&o, nm, inl, prog->xsym, &prog->n_xsym, &rw, &n_rw, &n_inl,
+				       err, errlen);
 
-		if (k > 0) {
-			prm.ins = il;
-			prm.nb_ins = n_il;
-			prm.nb_xsym = prog->n_xsym;
-			prog->bpf = rte_bpf_load(&prm);
-			if (prog->bpf != NULL)
-				prog->n_inlined = (uint32_t)k;
+		if (k < 0) {
+			rc = k;
+			goto unwind;
 		}
-		free(il);
-		if (prog->bpf == NULL) {
+		prm.ins = k > 0 ? rw : o.ins;
+		prm.nb_ins = k > 0 ? n_rw : o.n_ins;
+		prm.nb_xsym = prog->n_xsym;
+		prog->bpf = rte_bpf_load(&prm);
+		if (prog->bpf != NULL)
+			prog->n_inlined = n_inl;
+		else
 			prog->n_xsym = n_xsym;
-			prm.ins = o.ins;
-			prm.nb_ins = o.n_ins;
-			prm.nb_xsym = n_xsym;
-			prog->bpf = rte_bpf_load(&prm);
-		}
+		free(rw);
 	}
 	if (prog->bpf == NULL) {
 		rc = -EINVAL;

@@ -134,11 +134,14 @@ int pobj_load(const char *path, struct pobj *o, char *err, size_t errlen);
 int pobj_check(struct pobj *o, char *err, size_t errlen);
 void pobj_free(struct pobj *o);
 
-/* policy_inline.c: direct-table and array lookups inlined into bound code; returns the
- * number inlined (0: *out NULL, use the code as is) or -errno; VARs appended to xsym */
+/* policy_inline.c: rewrite bound code for librte_bpf: lookups of direct-table and array
+ * maps inlined (inline_maps), JSET with small immediates moved to a dead register (a JIT
+ * bug). Returns the number of changes (0: *out NULL, use the code as is) or -errno with
+ * err; VARs of inlined maps are appended to xsym. */
 struct rte_bpf_xsym;
-int policy_inline(const struct pobj *o, struct sky_pmap *const *maps, struct rte_bpf_xsym *xsym,
-		  uint32_t *n_xsym, struct ebpf_insn **out, uint32_t *n_out);
+int policy_rewrite(const struct pobj *o, struct sky_pmap *const *maps, bool inline_maps,
+		   struct rte_bpf_xsym *xsym, uint32_t *n_xsym, struct ebpf_insn **out,
+		   uint32_t *n_out, uint32_t *n_inlined, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- misc */
 void sky_sha256(const void *data, size_t len, uint8_t out[32]);

@@ -28,6 +28,12 @@
  * path into the non-NULL branch, where a plain 0 would not be a pointer); the checker
  * already proved the program tests for NULL before any access. r1-r4 are scratch after a
  * call, r0 the result: the rewrite keeps the call's contract.
+ *
+ * The same pass works around a bug of DPDK 22.11's x86 JIT: `if rX & K goto` with K in
+ * -128..127 is emitted as TEST with a one-byte immediate, which x86 does not have, so the
+ * CPU reads the next instructions as the immediate (wrong branches, then garbage code).
+ * Such a JSET becomes `rS = K; if rX & rS goto` with a register rS that is dead there
+ * (backward liveness over the forward-only code); without one the program is refused.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,6 +46,7 @@
 #define CODE_LDDW (BPF_LD | BPF_IMM | EBPF_DW)
 #define SEQ_DIRECT 12
 #define SEQ_ARRAY 8
+#define SEQ_JSET 2
 
 static struct ebpf_insn
 insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
@@ -105,44 +112,161 @@ emit_array(struct ebpf_insn *o, const struct sky_pmap *m)
 	o[7] = insn(EBPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 0);
 }
 
+static bool
+jset_bad(const struct ebpf_insn *in)
+{
+	return in->code == (BPF_JMP | BPF_JSET | BPF_K) && in->imm >= -128 && in->imm <= 127;
+}
+
+/* registers (bits 0..9) an instruction reads and writes */
+static void
+use_def(const struct ebpf_insn *in, const struct pobj *o, uint32_t pc, uint16_t *use,
+	uint16_t *def)
+{
+	uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+	uint16_t d = (uint16_t)(1u << in->dst_reg), s = (uint16_t)(1u << in->src_reg);
+	bool x = BPF_SRC(in->code) == BPF_X;
+
+	*use = 0;
+	*def = 0;
+	switch (cls) {
+	case BPF_ALU:
+	case EBPF_ALU64:
+		if (op != EBPF_MOV)
+			*use |= d;
+		if (x && op != EBPF_END && op != BPF_NEG)
+			*use |= s;
+		*def = d;
+		break;
+	case BPF_LD: /* ld_imm64 */
+		*def = d;
+		break;
+	case BPF_LDX:
+		*use = s;
+		*def = d;
+		break;
+	case BPF_ST:
+		*use = d;
+		break;
+	case BPF_STX:
+		*use = d | s;
+		break;
+	case BPF_JMP:
+		if (op == EBPF_EXIT)
+			*use = 1u << 0;
+		else if (op == EBPF_CALL) {
+			*use = 0x3e;  /* r1..r5 */
+			*def = 0x3f;  /* r0..r5 */
+		} else if (op != BPF_JA)
+			*use = d | (x ? s : 0);
+		break;
+	default:
+		break;
+	}
+	*use &= 0x3ff;
+	*def &= 0x3ff;
+	(void)o;
+	(void)pc;
+}
+
 int
-policy_inline(const struct pobj *o, struct sky_pmap *const *maps, struct rte_bpf_xsym *xsym,
-	      uint32_t *n_xsym, struct ebpf_insn **out, uint32_t *n_out)
+policy_rewrite(const struct pobj *o, struct sky_pmap *const *maps, bool inline_maps,
+	       struct rte_bpf_xsym *xsym, uint32_t *n_xsym, struct ebpf_insn **out,
+	       uint32_t *n_out, uint32_t *n_inlined, char *err, size_t errlen)
 {
 	uint32_t *npc, n = 0, var_done = 0;
+	uint16_t *live_in, *scratch;
 	struct ebpf_insn *ni;
-	int inlined = 0;
+	int changes = 0, rc = 0;
 
 	*out = NULL;
 	*n_out = 0;
+	*n_inlined = 0;
 	npc = malloc(sizeof(*npc) * (o->n_ins + 1));
-	if (npc == NULL)
-		return -ENOMEM;
+	live_in = calloc(o->n_ins + 1, sizeof(*live_in));
+	scratch = calloc(o->n_ins, sizeof(*scratch));
+	if (npc == NULL || live_in == NULL || scratch == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* liveness, backward: every jump is forward, so successors are done first */
+	for (uint32_t pc = o->n_ins; pc-- > 0;) {
+		const struct ebpf_insn *in = &o->ins[pc];
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		uint16_t use, def, lo = 0;
+
+		if (pc > 0 && o->ins[pc - 1].code == CODE_LDDW && in->code == 0) {
+			live_in[pc] = live_in[pc + 1]; /* second half of an ld_imm64 */
+			continue;
+		}
+		use_def(in, o, pc, &use, &def);
+		if (cls == BPF_JMP && op == EBPF_EXIT) {
+			lo = 0;
+		} else if (cls == BPF_JMP && op != EBPF_CALL) {
+			lo = live_in[pc + 1 + in->off];
+			if (op != BPF_JA)
+				lo |= live_in[pc + 1];
+		} else {
+			lo = live_in[pc + (in->code == CODE_LDDW ? 2 : 1)];
+		}
+		live_in[pc] = (uint16_t)(use | (lo & ~def));
+		if (jset_bad(in)) {
+			/* a register dead after the jump, not its operand; scratch ones first */
+			static const uint8_t pref[] = {5, 4, 3, 2, 1, 0, 9, 8, 7, 6};
+
+			for (size_t i = 0; i < sizeof(pref); i++) {
+				uint8_t r = pref[i];
+
+				if (r != in->dst_reg && !(lo & (1u << r))) {
+					scratch[pc] = (uint16_t)(1u << r) | 0x8000;
+					break;
+				}
+			}
+			if (scratch[pc] == 0) {
+				snprintf(err, errlen,
+					 "refused at instruction %u [jit-bug]: `if r%u & %d` needs a "
+					 "free register to avoid librte_bpf's JIT bug with small "
+					 "JSET immediates, and none is free here",
+					 pc, in->dst_reg, in->imm);
+				rc = -EPERM;
+				goto out;
+			}
+		}
+	}
 	for (uint32_t pc = 0; pc < o->n_ins; pc++) {
+		const struct ebpf_insn *in = &o->ins[pc];
+
 		npc[pc] = n;
-		if (o->call_helper[pc] >= 0 && inlinable(maps[o->call_map[pc]])) {
+		if (inline_maps && o->call_helper[pc] >= 0 && inlinable(maps[o->call_map[pc]])) {
 			n += maps[o->call_map[pc]]->kind == PMAP_DIRECT ? SEQ_DIRECT : SEQ_ARRAY;
-			inlined++;
+			(*n_inlined)++;
+			changes++;
+		} else if (scratch[pc] != 0 && jset_bad(in)) {
+			n += SEQ_JSET;
+			changes++;
 		} else {
 			n++;
 		}
 	}
 	npc[o->n_ins] = n;
-	if (inlined == 0 || n > INT16_MAX) {
-		free(npc);
-		return 0;
+	if (changes == 0)
+		goto out;
+	if (n > INT16_MAX) {
+		snprintf(err, errlen, "program too long after rewriting (%u instructions)", n);
+		rc = -E2BIG;
+		goto out;
 	}
 	ni = calloc(n, sizeof(*ni));
 	if (ni == NULL) {
-		free(npc);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto out;
 	}
 	for (uint32_t pc = 0; pc < o->n_ins; pc++) {
 		const struct ebpf_insn *in = &o->ins[pc];
 		struct ebpf_insn *w = &ni[npc[pc]];
 		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
 
-		if (o->call_helper[pc] >= 0 && inlinable(maps[o->call_map[pc]])) {
+		if (inline_maps && o->call_helper[pc] >= 0 && inlinable(maps[o->call_map[pc]])) {
 			const struct sky_pmap *m = maps[o->call_map[pc]];
 			int mi = o->call_map[pc];
 
@@ -170,6 +294,17 @@ policy_inline(const struct pobj *o, struct sky_pmap *const *maps, struct rte_bpf
 			}
 			continue;
 		}
+		if (scratch[pc] != 0 && jset_bad(in)) {
+			uint8_t r = 0;
+			uint32_t t = pc + 1 + in->off;
+
+			while (!(scratch[pc] & (1u << r)))
+				r++;
+			w[0] = insn(EBPF_ALU64 | EBPF_MOV | BPF_K, r, 0, 0, in->imm);
+			w[1] = insn(BPF_JMP | BPF_JSET | BPF_X, in->dst_reg, r,
+				    (int16_t)(npc[t] - npc[pc] - 2), 0);
+			continue;
+		}
 		*w = *in;
 		if (cls == BPF_JMP && op != EBPF_CALL && op != EBPF_EXIT) {
 			uint32_t t = pc + 1 + in->off; /* forward only: the checker said so */
@@ -177,8 +312,12 @@ policy_inline(const struct pobj *o, struct sky_pmap *const *maps, struct rte_bpf
 			w->off = (int16_t)(npc[t] - npc[pc] - 1);
 		}
 	}
-	free(npc);
 	*out = ni;
 	*n_out = n;
-	return inlined;
+	rc = changes;
+out:
+	free(npc);
+	free(live_in);
+	free(scratch);
+	return rc;
 }

@@ -926,6 +926,17 @@ prepass(struct pobj *o, char *err, size_t errlen)
 		if (cls != CLASS_JMP32 && (bad = bad_fields(ins)) != NULL) {
 			rc = refuse(err, errlen, pc, "opcode", "non-zero %s (code 0x%02x)", bad,
 				    ins->code);
+		} else if ((cls == BPF_ALU || cls == EBPF_ALU64) && BPF_SRC(ins->code) == BPF_X &&
+			   (op == BPF_DIV || op == BPF_MOD || op == BPF_LSH || op == BPF_RSH ||
+			    op == EBPF_ARSH) &&
+			   ins->dst_reg == ins->src_reg) {
+			/* DPDK 22.11's x86 JIT miscompiles a register divided or shifted by
+			 * itself (wrong results; r3 / r3 divides by a stale scratch register and
+			 * can raise SIGFPE) */
+			rc = refuse(err, errlen, pc, "jit-bug",
+				    "r%u op r%u (op 0x%02x): a register divided or shifted by itself "
+				    "is miscompiled by librte_bpf's JIT",
+				    ins->dst_reg, ins->src_reg, op);
 		} else if (cls == CLASS_JMP32) {
 			rc = refuse(err, errlen, pc, "jmp32",
 				    "32-bit jumps (JMP32, -mcpu=v3) are not supported: build with "

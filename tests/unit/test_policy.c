@@ -349,6 +349,17 @@ static const struct {
 	{"falls off the end", {MOV64K(0, 1)}, 1, "[jump]"},
 	{"backward jump", {MOV64K(0, 1), INS(BPF_JMP | BPF_JA, 0, 0, -2, 0), EXIT}, 3, "[loop]"},
 	{"write to r10", {MOV64K(10, 1), MOV64K(0, 1), EXIT}, 3, "[opcode]"},
+	{"register divided by itself (JIT bug)",
+	 {LDXW(3, 1, 28), INS(EBPF_ALU64 | BPF_DIV | BPF_X, 3, 3, 0, 0), MOV64K(0, 1), EXIT}, 4,
+	 "[jit-bug]"},
+	{"register modulo itself (JIT bug)",
+	 {LDXW(0, 1, 28), INS(BPF_ALU | BPF_MOD | BPF_X, 0, 0, 0, 0), MOV64K(0, 1), EXIT}, 4,
+	 "[jit-bug]"},
+	{"register shifted by itself (JIT bug)",
+	 {LDXW(3, 1, 28), INS(EBPF_ALU64 | BPF_LSH | BPF_X, 3, 3, 0, 0), MOV64K(0, 1), EXIT}, 4,
+	 "[jit-bug]"},
+	{"non-zero reserved field", {INS(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 3, 0, 1), EXIT}, 2,
+	 "[opcode]"},
 };
 
 static void
@@ -384,6 +395,59 @@ test_checker_hand_written(void **state)
 		if (hand[i].want != NULL && (rc == 0 || strstr(err, hand[i].want) == NULL))
 			fail_msg("'%s': want %s, got rc %d: %s", hand[i].what, hand[i].want, rc, err);
 	}
+}
+
+/* `if r & K` with a small K (a DPDK 22.11 JIT bug) is moved to a free register */
+static void
+test_jset_small_immediate(void **state)
+{
+	static const struct ebpf_insn jset[] = {
+		LDXH(2, 1, 26), MOV64K(0, 1), INS(BPF_JMP | BPF_JSET | BPF_K, 2, 0, 1, 1), EXIT,
+		MOV64K(0, 2), EXIT,
+	};
+	static const struct ebpf_insn busy[] = {
+		MOV64K(0, 0), MOV64K(1, 1), MOV64K(2, 2), MOV64K(3, 3), MOV64K(4, 4), MOV64K(5, 5),
+		MOV64K(6, 6), MOV64K(7, 7), MOV64K(8, 8), MOV64K(9, 9),
+		INS(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 0, 1),
+		ADD64X(0, 1), ADD64X(0, 2), ADD64X(0, 3), ADD64X(0, 4), ADD64X(0, 5), ADD64X(0, 6),
+		ADD64X(0, 7), ADD64X(0, 8), ADD64X(0, 9), EXIT,
+	};
+	static const struct vcase c[] = {
+		{{.dport = 7}, W_DROP}, {{.dport = 8}, W_PASS}, {{.dport = 0x101}, W_DROP},
+	};
+	struct sky_policy *p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
+	char err[512];
+
+	for (int k = 0; k < 2; k++) {
+		const struct ebpf_insn *src = k == 0 ? jset : busy;
+		uint32_t n = k == 0 ? RTE_DIM(jset) : RTE_DIM(busy);
+		struct pobj o;
+		int rc;
+
+		memset(&o, 0, sizeof(o));
+		o.ins = malloc(n * sizeof(*o.ins));
+		memcpy(o.ins, src, n * sizeof(*o.ins));
+		o.n_ins = n;
+		o.ld_map = malloc(n * sizeof(*o.ld_map));
+		o.call_helper = malloc(n * sizeof(*o.call_helper));
+		o.call_map = malloc(n * sizeof(*o.call_map));
+		for (uint32_t i = 0; i < n; i++) {
+			o.ld_map[i] = -1;
+			o.call_helper[i] = -1;
+			o.call_map[i] = -1;
+		}
+		assert_int_equal(pobj_check(&o, err, sizeof(err)), 0);
+		rc = policy_load_obj(p, &o, err, sizeof(err));
+		if (k == 0) {
+			assert_int_equal(rc, 0);
+			assert_non_null(p->prog->jit);
+			run_cases(p, "jset", c, RTE_DIM(c));
+		} else {
+			assert_int_not_equal(rc, 0);
+			assert_non_null(strstr(err, "[jit-bug]"));
+		}
+	}
+	sky_policy_destroy(p);
 }
 
 /*
@@ -450,6 +514,13 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 			ins[n++] = (struct ebpf_insn)INS(0, 0, 0, 0, 0);
 		} else if (k < 9) {
 			ins[n++] = (struct ebpf_insn)CALL;
+			/* often followed by a NULL check and a read of the value */
+			if (frand(2) && n + 3 < len) {
+				ins[n++] = (struct ebpf_insn)JEQK(0, 0, 1);
+				ins[n++] = (struct ebpf_insn)INS(BPF_LDX | BPF_MEM | sz[frand(4)],
+								 (uint8_t)frand(10), 0,
+								 (int16_t)frand(9), 0);
+			}
 		} else {
 			ins[n++] = (struct ebpf_insn)MOV64K(0, (int32_t)frand(4));
 		}
@@ -1221,6 +1292,7 @@ main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_refused_swap_keeps_program),
 		cmocka_unit_test(test_checker_hand_written),
+		cmocka_unit_test(test_jset_small_immediate),
 		cmocka_unit_test(test_random_programs),
 		cmocka_unit_test(test_map_update_errors),
 		cmocka_unit_test(test_safe_array),
