@@ -335,7 +335,6 @@ static void
 metrics_geo(void *arg, FILE *out)
 {
 	struct sky_geo *g;
-	uint64_t c[GEO_C_MAX];
 	struct geo_info in;
 
 	(void)arg;
@@ -348,7 +347,6 @@ metrics_geo(void *arg, FILE *out)
 	pthread_mutex_lock(&g->info_lock);
 	in = g->info;
 	pthread_mutex_unlock(&g->info_lock);
-	sum_counters(g, c);
 	fprintf(out, "# HELP skygate_geo_enabled 1 when a location database is loaded\n"
 		     "# TYPE skygate_geo_enabled gauge\nskygate_geo_enabled %d\n",
 		in.enabled);
@@ -374,11 +372,18 @@ metrics_geo(void *arg, FILE *out)
 		     "# TYPE skygate_geo_reload_failures_total counter\n"
 		     "skygate_geo_reload_failures_total %" PRIu64 "\n",
 		g->reloads, g->reload_failures);
-	for (unsigned int i = 0; i < GEO_C_MAX; i++)
-		fprintf(out, "# HELP skygate_geo_%s_total %s\n# TYPE skygate_geo_%s_total counter\n"
-			     "skygate_geo_%s_total %" PRIu64 "\n",
-			geo_counter_names[i], geo_counter_help[i], geo_counter_names[i],
-			geo_counter_names[i], c[i]);
+	/* per worker (sum with PromQL); workers that never counted are left out */
+	for (unsigned int i = 0; i < GEO_C_MAX; i++) {
+		fprintf(out, "# HELP skygate_geo_%s_total %s\n# TYPE skygate_geo_%s_total counter\n",
+			geo_counter_names[i], geo_counter_help[i], geo_counter_names[i]);
+		for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
+			uint64_t v = __atomic_load_n(&g->w[w].c[i], __ATOMIC_RELAXED);
+
+			if (v != 0 || w < sky_rt.n_workers)
+				fprintf(out, "skygate_geo_%s_total{worker=\"%u\"} %" PRIu64 "\n",
+					geo_counter_names[i], w, v);
+		}
+	}
 	pthread_mutex_unlock(&cur_lock);
 }
 

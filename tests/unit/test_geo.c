@@ -820,7 +820,8 @@ test_commands(void **state)
 	metrics = sky_metrics_render(NULL);
 	assert_non_null(metrics);
 	assert_non_null(strstr(metrics, "skygate_geo_networks{family=\"ipv4\"}"));
-	assert_non_null(strstr(metrics, "skygate_geo_lookups_ipv4_total"));
+	assert_non_null(strstr(metrics, "skygate_geo_lookups_ipv4_total{worker=\"1\"}"));
+	assert_non_null(strstr(metrics, "skygate_geo_unknown_country_total{worker=\"1\"}"));
 	free(metrics);
 }
 
