@@ -2,7 +2,8 @@
 /*
  * libFuzzer harness for control requests: arbitrary bytes as one request line through
  * json_loadb + sky_ctl_dispatch, with a few registered commands (one journaled, with a real
- * journal); inputs starting with 'J' are written as a journal file and replayed instead.
+ * journal); inputs starting with 'J' are written as a journal file and replayed instead,
+ * 'S' and 'H' go to the control socket and the metrics HTTP listener as raw bytes.
  * The reply must always be an object with "ok" that serialises.
  */
 #include <dirent.h>
@@ -11,7 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
 #include <rte_log.h>
@@ -20,6 +26,8 @@
 
 static char state_dir[64];
 static char journal_path[128];
+static char sock_path[128];
+static struct sky_ctl_server *srv;
 
 static int
 cmd_echo(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
@@ -65,6 +73,8 @@ static void drop_saved_tails(void);
 static void
 cleanup(void)
 {
+	sky_ctl_server_close(srv);
+	sky_metrics_http_close();
 	sky_ctl_journal_close();
 	drop_saved_tails();
 	unlink(journal_path);
@@ -100,6 +110,10 @@ init(void)
 	    sky_ctl_journal_rule("map update", "kv", 2) != 0 ||
 	    sky_ctl_journal_rule("reset", "kv", 0) != 0 ||
 	    sky_ctl_journal_open(state_dir, err, sizeof(err)) != 0)
+		abort();
+	snprintf(sock_path, sizeof(sock_path), "%s/ctl.sock", state_dir);
+	srv = sky_ctl_server_open(sock_path, 0600, err, sizeof(err));
+	if (srv == NULL || sky_metrics_http_open("127.0.0.1:0", err, sizeof(err)) != 0)
 		abort();
 }
 
@@ -139,6 +153,51 @@ check_reply(json_t *reply)
 	free(s);
 }
 
+/*
+ * 'S' + bytes: sent as is to the control socket; 'H' + bytes: sent to the metrics HTTP
+ * listener. The client half-closes, then the server runs until it has answered and closed
+ * (or 200 rounds). Whatever the bytes, the server must neither crash nor leak.
+ */
+
+static void
+serve_bytes(int http, const uint8_t *data, size_t size)
+{
+	char buf[65536];
+	int fd;
+
+	if (http) {
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+
+		sa.sin_port = htons((uint16_t)sky_metrics_http_port());
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+			abort();
+	} else {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+			abort();
+	}
+	if (size > 0 && send(fd, data, size, MSG_NOSIGNAL) < 0)
+		abort();
+	shutdown(fd, SHUT_WR);
+	for (int round = 0; round < 200; round++) {
+		ssize_t n;
+
+		if (sky_ctl_server_poll(srv, 1) < 0)
+			abort();
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			break;
+	}
+	close(fd);
+	/* let the server see the close */
+	sky_ctl_server_poll(srv, 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -150,6 +209,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ready) {
 		init();
 		ready = 1;
+	}
+	if (size > 0 && (data[0] == 'S' || data[0] == 'H')) {
+		serve_bytes(data[0] == 'H', data + 1, size - 1);
+		return 0;
 	}
 	if (size > 0 && data[0] == 'J') {
 		char err[256];
