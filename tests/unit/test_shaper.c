@@ -615,6 +615,39 @@ test_codel(void **state)
 	sim_end(&s);
 }
 
+/* RED keeps the average queue between its thresholds: early drops, few tail drops */
+static void
+test_red(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 100000000, 10000000);
+	struct sim s = {0};
+	struct flow f = {.sub = 4, .len = 1500, .rate_bps = 12000000};
+	struct sky_shaper_stats st;
+
+	(void)state;
+	params(&p, 1, 1);
+	p.cls[0].queue_pkts = 200;
+	p.cls[0].aqm = SKY_AQM_RED;
+	p.cls[0].red_min_pkts = 20;
+	p.cls[0].red_max_pkts = 60;
+	p.cls[0].red_max_p_pct = 10;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	run(&s, &f, 1, 1, 5 * SEC, 100000, false);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 4, &st), 0);
+	print_message("  red: aqm drops %llu, tail drops %llu, max delay %.1f ms (queue of 200 = "
+		      "%.0f ms)\n", (unsigned long long)st.ctr[SKY_SHAPER_DROP_AQM],
+		      (unsigned long long)st.ctr[SKY_SHAPER_DROP_TAIL], s.max_delay[0] / 1e6,
+		      200 * 1524 * 8 / 10e6 * 1e3);
+	assert_true(st.ctr[SKY_SHAPER_DROP_AQM] > 100);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 0);
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_AQM], st.ctr[SKY_SHAPER_DROP_AQM]);
+	/* the queue stays near the thresholds, far from full */
+	assert_true(s.max_delay[0] < 80 * 1524 * 8 / 10 * 1000ULL);
+	sim_end(&s);
+}
+
 /* tail drops are counted per subscriber and class, and reported to the caller */
 static void
 test_tail_drop_counted(void **state)
@@ -1216,6 +1249,7 @@ main(void)
 		cmocka_unit_test_teardown(test_priority_latency, test_teardown),
 		cmocka_unit_test_teardown(test_class_weights, test_teardown),
 		cmocka_unit_test_teardown(test_codel, test_teardown),
+		cmocka_unit_test_teardown(test_red, test_teardown),
 		cmocka_unit_test_teardown(test_unknown_aggregate, test_teardown),
 		cmocka_unit_test_teardown(test_police, test_teardown),
 		cmocka_unit_test_teardown(test_runtime_change, test_teardown),
