@@ -334,6 +334,7 @@ test_config_failures(void **state)
 		{ "directory", "geo: { database: /tmp }\n", "/tmp: not a regular file" },
 		{ "unknown key", "geo: { database: " DB ", bogus: 1 }\n", "bogus" },
 		{ "database missing", "geo: { flags: true }\n", "geo.database" },
+		{ "section without a value", "geo:\n", "geo.database" },
 		{ "database empty", "geo: { database: \"\" }\n", "empty path" },
 		{ "flags not a bool", "geo: { database: " DB ", flags: maybe }\n", "flags" },
 		{ "ipv6 not a bool", "geo: { database: " DB ", ipv6: [1] }\n", "ipv6" },
