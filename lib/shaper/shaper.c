@@ -427,6 +427,8 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		w->n_slots = sh->p.max_active_per_worker + 1;
 		w->slots = rte_zmalloc("sky_shaper_slots", sizeof(*w->slots) * w->n_slots,
 				       RTE_CACHE_LINE_SIZE);
+		w->drr = rte_zmalloc("sky_shaper_drr", sizeof(*w->drr) * w->n_slots,
+				     RTE_CACHE_LINE_SIZE);
 		w->out = rte_zmalloc("sky_shaper_out", sizeof(*w->out) * sh->n_out,
 				     RTE_CACHE_LINE_SIZE);
 		w->subctr = rte_zmalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub,
@@ -434,7 +436,7 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		w->pol = rte_zmalloc("sky_shaper_pol", sizeof(*w->pol) * nsub, RTE_CACHE_LINE_SIZE);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
-		if (!w->slots || !w->out || !w->subctr || !w->pol || !w->up)
+		if (!w->slots || !w->drr || !w->out || !w->subctr || !w->pol || !w->up)
 			goto nomem;
 		/* buckets start full (see shp_refill) */
 		for (size_t k = 0; k < nsub; k++)
@@ -484,6 +486,7 @@ shaper_free(struct sky_shaper *sh)
 				}
 			rte_free(w->out);
 			rte_free(w->slots);
+			rte_free(w->drr);
 			rte_free(w->subctr);
 			rte_free(w->pol);
 			rte_free(w->up);
@@ -739,5 +742,5 @@ sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_
 {
 	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
 				    sh->n_out * sizeof(uint32_t));
-	*per_active = sizeof(struct shp_slot);
+	*per_active = sizeof(struct shp_slot) + sizeof(struct shp_link);
 }

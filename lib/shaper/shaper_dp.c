@@ -138,12 +138,10 @@ slot_alloc(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, unsig
 static inline void
 drr_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
-	struct shp_slot *s = &w->slots[sid];
-
-	s->next = 0;
-	s->prev = sd->tail;
+	w->drr[sid].next = 0;
+	w->drr[sid].prev = sd->tail;
 	if (sd->tail)
-		w->slots[sd->tail].next = sid;
+		w->drr[sd->tail].next = sid;
 	else
 		sd->head = sid;
 	sd->tail = sid;
@@ -152,17 +150,17 @@ drr_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 static inline void
 drr_remove(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
-	struct shp_slot *s = &w->slots[sid];
+	struct shp_link *l = &w->drr[sid];
 
-	if (s->prev)
-		w->slots[s->prev].next = s->next;
+	if (l->prev)
+		w->drr[l->prev].next = l->next;
 	else
-		sd->head = s->next;
-	if (s->next)
-		w->slots[s->next].prev = s->prev;
+		sd->head = l->next;
+	if (l->next)
+		w->drr[l->next].prev = l->prev;
 	else
-		sd->tail = s->prev;
-	s->next = s->prev = 0;
+		sd->tail = l->prev;
+	l->next = l->prev = 0;
 }
 
 static inline void
@@ -654,22 +652,68 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
 	return NULL;
 }
 
-/* while one subscriber is served, bring in the head packet of the next one in line and
- * the slot after it (their turn comes next; at 100k+ subscribers both are cold) */
-static inline void
-prefetch_next(const struct sky_shaper *sh, const struct shp_worker *w, uint32_t nx)
-{
-	const struct shp_slot *ns;
-	unsigned int c;
+/*
+ * Prefetch along the DRR order. At 100k+ subscribers every turn starts on a cold slot and
+ * a cold head packet, and a linked list cannot be chased ahead of a cache miss. The links
+ * live in a compact array (8 bytes per slot, cache resident), so two hands can run ahead
+ * of the current turn cheaply: hand A, PF_A turns ahead, prefetches slot lines; hand B,
+ * PF_B turns ahead, reads its slot (prefetched PF_A - PF_B turns ago) and prefetches the
+ * head packet. A hand whose slot left the list starts again from the current one. Only
+ * prefetches depend on the hands.
+ */
+#define PF_A 8
+#define PF_B 4
 
-	if (nx == 0)
+static inline int
+hand_ok(const struct shp_worker *w, const struct shp_shard *sd, uint32_t h)
+{
+	return h != 0 && (w->drr[h].prev != 0 || sd->head == h);
+}
+
+static inline void
+prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
+	       uint32_t cur)
+{
+	const struct shp_slot *bs;
+	unsigned int c;
+	uint32_t h;
+
+	/* hand A */
+	h = sd->pf_a;
+	if (!hand_ok(w, sd, h)) {
+		h = cur;
+		sd->pf_a_dist = 0;
+	} else if (sd->pf_a_dist > 0) {
+		sd->pf_a_dist--;
+	}
+	while (sd->pf_a_dist < PF_A && w->drr[h].next != 0) {
+		h = w->drr[h].next;
+		sd->pf_a_dist++;
+		rte_prefetch0(&w->slots[h]);
+	}
+	sd->pf_a = h;
+	/* hand B */
+	h = sd->pf_b;
+	if (!hand_ok(w, sd, h)) {
+		h = cur;
+		sd->pf_b_dist = 0;
+	} else if (sd->pf_b_dist > 0) {
+		sd->pf_b_dist--;
+	}
+	while (sd->pf_b_dist < PF_B && w->drr[h].next != 0) {
+		h = w->drr[h].next;
+		sd->pf_b_dist++;
+	}
+	sd->pf_b = h;
+	if (h == cur)
 		return;
-	ns = &w->slots[nx];
-	c = ns->nonempty ? (unsigned int)__builtin_ctz(ns->nonempty) : 0;
-	if (ns->cq[c].head != NULL)
-		rte_prefetch0(mdyn(sh, ns->cq[c].head));
-	if (ns->next)
-		rte_prefetch0(&w->slots[ns->next]);
+	bs = &w->slots[h];
+	if (bs->nonempty) {
+		c = (unsigned int)__builtin_ctz(bs->nonempty);
+		if (bs->cq[c].head != NULL)
+			rte_prefetch0(mdyn(sh, bs->cq[c].head));
+		rte_prefetch0(&bs->cq[c]);
+	}
 }
 
 /* account a released packet; settle the slot: deactivate, park or keep */
@@ -747,7 +791,6 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				/* realtime first: class 0 of every subscriber, round robin */
 				sid = sd->rt_head ? sd->rt_head : sd->head;
 				s = &w->slots[sid];
-				prefetch_next(sh, w, sd->rt_head ? s->rt_next : s->next);
 				pl = &sh->plans[s->plan];
 				/* refill only when the tokens run out: the credit is the same
 				 * (sent <= burst + rate * t holds), one multiply less per packet */
@@ -776,6 +819,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				if (!s->in_turn) {
+					prefetch_ahead(sh, w, sd, sid);
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
 									      __ATOMIC_RELAXED);

@@ -84,8 +84,8 @@ struct shp_slot {
 	int64_t tokens;
 	uint64_t last;
 	int32_t deficit;
-	uint32_t next;        /* DRR list, wheel bucket or free list link */
-	uint32_t prev;        /* DRR list */
+	uint32_t next;        /* wheel bucket or free list link (DRR links: shp_worker.drr) */
+	uint32_t pad0;
 	uint32_t rt_next, rt_prev; /* realtime list (class 0 queued) */
 	uint32_t sub;
 	uint16_t plan, beam;
@@ -108,7 +108,8 @@ struct shp_shard {
 	uint32_t head, tail;   /* DRR list: every ACTIVE slot */
 	uint32_t rt_head, rt_tail; /* ACTIVE slots with realtime (class 0) packets */
 	uint32_t n_active;     /* subscribers ACTIVE or SLEEPing */
-	uint32_t pad;
+	uint32_t pf_a, pf_b;   /* prefetch hands on the DRR list (prefetch_ahead) */
+	uint16_t pf_a_dist, pf_b_dist;
 	uint64_t active_weight;
 	uint64_t limited;      /* times the beam bucket ran dry with subscribers waiting */
 	uint64_t ctr[6];       /* offered pkts/bytes, sent pkts/bytes, tail, aqm drops */
@@ -160,8 +161,14 @@ struct shp_out {
 	uint32_t rr;                /* beam to start with */
 } __rte_cache_aligned;
 
+/* DRR list links, apart from the slots so the order can be walked without touching them */
+struct shp_link {
+	uint32_t next, prev;
+};
+
 struct shp_worker {
 	struct shp_slot *slots;     /* [n_slots], slot 0 unused */
+	struct shp_link *drr;       /* [n_slots] */
 	uint32_t n_slots;
 	uint32_t free_head;
 	uint32_t n_free;
