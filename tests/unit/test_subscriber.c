@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -981,6 +983,63 @@ test_load_journal(void **state)
 	runtime_teardown(s);
 }
 
+/* /skygate/subscriber over DPDK's telemetry socket, as dpdk-telemetry.py reads it */
+static json_t *
+tel_query(int fd, const char *q)
+{
+	char buf[16384];
+	ssize_t n;
+	json_t *j, *d;
+
+	assert_int_equal(write(fd, q, strlen(q)), (ssize_t)strlen(q));
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	j = json_loads(buf, 0, NULL);
+	assert_non_null(j);
+	d = json_incref(json_object_get(j, "/skygate/subscriber"));
+	json_decref(j);
+	return d;
+}
+
+static void
+test_telemetry(void **state)
+{
+	struct sky_subs *s = runtime_setup();
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char path[512], buf[4096];
+	struct sky_meta m = mk(SKY_DIR_UP, "100.64.0.99", "203.0.113.9", 0);
+	json_t *d;
+	int fd;
+
+	(void)state;
+	sky_subs_lookup_burst(s, 1, &m, 1); /* one unknown packet */
+	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("telemetry socket %s: %s", path, strerror(errno));
+	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
+	d = tel_query(fd, "/skygate/subscriber");
+	assert_int_equal(json_integer_value(json_object_get(d, "subscribers")), 7);
+	assert_int_equal(json_integer_value(json_object_get(d, "unknown_up_packets")), 1);
+	json_decref(d);
+	d = tel_query(fd, "/skygate/subscriber,3");
+	assert_int_equal(json_integer_value(json_object_get(d, "id")), 3);
+	assert_string_equal(json_string_value(json_object_get(d, "country")), "FR");
+	assert_string_equal(json_string_value(json_object_get(d, "ipv4")), "198.18.5.77/32");
+	assert_string_equal(json_string_value(json_object_get(d, "ipv6")),
+			    "2001:db8:2000:77::/64");
+	json_decref(d);
+	d = tel_query(fd, "/skygate/subscriber,99");
+	assert_true(d == NULL || json_is_null(d));
+	json_decref(d);
+	close(fd);
+	runtime_teardown(s);
+}
+
 /* ------------------------------------------------------------------ hitless changes */
 
 static volatile int reader_stop;
@@ -1091,19 +1150,20 @@ test_hitless_under_readers(void **state)
 int
 main(void)
 {
+	char prefix[64];
 	char *eal[] = {"test_subscriber", "-l", "0-1", "--no-huge", "-m", "1024", "--no-pci",
-		       "--file-prefix=test_subscriber", "--log-level=lib.*:error",
-		       "--log-level=skygate:warning", "--no-telemetry"};
+		       prefix, "--log-level=lib.*:error", "--log-level=skygate:warning"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv_errors),       cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_csv_ok_forms),     cmocka_unit_test(test_model),
 		cmocka_unit_test(test_lookup),           cmocka_unit_test(test_runtime_failures),
 		cmocka_unit_test(test_runtime_changes),  cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_metrics),          cmocka_unit_test(test_hitless_under_readers),
-		cmocka_unit_test(test_load_journal),
+		cmocka_unit_test(test_load_journal),      cmocka_unit_test(test_telemetry),
 	};
 	int rc;
 
+	snprintf(prefix, sizeof(prefix), "--file-prefix=test_subscriber-%d", (int)getpid());
 	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0) {
 		fprintf(stderr, "EAL init failed\n");
 		return 1;
