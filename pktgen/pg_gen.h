@@ -55,7 +55,8 @@ struct pg_flow {
 	uint8_t cls, dir, v6, proto, dscp;
 	uint8_t pad;
 	uint32_t seq;     /* next sequence number to send */
-	uint32_t pad2;
+	uint16_t min_len; /* smallest frame (no FCS) holding headers and stamp, >= 60 */
+	uint16_t pad2;
 	uint64_t tx_pkts, tx_bytes; /* bytes are frame bytes with FCS */
 } __attribute__((aligned(64)));
 

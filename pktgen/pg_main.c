@@ -451,6 +451,9 @@ build_flows(struct pg_run *r)
 		f->dscp = cd->dscp;
 		f->vlan = sub->realm;
 		unsigned int alen = v6 ? 16 : 4;
+		unsigned int need = (f->vlan ? 18 : 14) + (v6 ? 40 : 20) +
+				    (f->proto == IPPROTO_TCP ? 20 + 4 : 8 + 16);
+		f->min_len = (uint16_t)(need < PG_MIN_FRAME ? PG_MIN_FRAME : need);
 		if (f->dir == PG_UP) {
 			memcpy(f->src, sa, alen);
 			memcpy(f->dst, ra, alen);
@@ -498,10 +501,7 @@ build(struct pg_run *r, struct rte_mbuf *m, uint32_t idx, struct pg_flow *f, uin
 	uint16_t l2 = f->vlan ? 18 : 14, l3 = f->v6 ? 40 : 20;
 	uint16_t l4h = f->proto == IPPROTO_TCP ? 20 : 8;
 	uint16_t stamp = f->proto == IPPROTO_TCP ? 4 : 16;
-	uint16_t need = l2 + l3 + l4h + stamp;
-	uint16_t len = frame > need ? frame : need;
-	if (len < PG_MIN_FRAME)
-		len = PG_MIN_FRAME;
+	uint16_t len = frame > f->min_len ? frame : f->min_len;
 	uint16_t out_port = f->dir == PG_UP ? 0 : 1;
 
 	memset(p, 0, ZERO_HEAD);
@@ -840,12 +840,18 @@ loop(void *arg)
 					n = (unsigned int)tokens;
 				tokens -= n;
 			} else {
+				/* the frames this burst will carry: next flows, next sizes */
 				double t = tokens;
 				unsigned int k = 0;
+				uint32_t c = cursor;
 				while (k < n) {
-					double bits = r->size_tab[(size_i + k) & (PG_SIZE_TAB - 1)] * 8.0;
+					uint16_t fr = r->size_tab[(size_i + k) & (PG_SIZE_TAB - 1)] -
+						      PG_FCS;
+					uint16_t ml = r->flows[c].min_len;
+					double bits = ((fr > ml ? fr : ml) + PG_FCS) * 8.0;
 					if (t < bits)
 						break;
+					c = c + 1 == r->n_flows ? 0 : c + 1;
 					t -= bits;
 					k++;
 				}

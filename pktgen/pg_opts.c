@@ -302,14 +302,18 @@ pg_subs_load(struct pg_subs *s, const char *path, uint32_t limit, char *err, siz
 		return fail(err, errlen, "%s: %s", path, strerror(errno));
 	char line[1024];
 	unsigned int lineno = 0;
+	bool first = true; /* the first line that is not blank or a comment may be the header */
 	int rc = 0;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		char *l = trim(line);
 		if (*l == 0 || *l == '#')
 			continue;
-		if (lineno == 1 && strncmp(l, "id,", 3) == 0)
-			continue; /* header */
+		if (first) {
+			first = false;
+			if (strncmp(l, "id,", 3) == 0)
+				continue; /* header */
+		}
 		char *fld[8];
 		unsigned int nf = 0;
 		for (char *p = l;;) {

@@ -227,7 +227,9 @@ test_subs_load(void **state)
 		{ "1,10.0.0.1,,,b1,DE\n", ":1: field plan", 0 },
 		{ "1,10.0.0.1,,basic,b1,DE,5000\n", ":1: field realm", 0 },
 		{ "# only a comment\n", "no subscribers", 0 },
-		{ "id,ipv4,ipv6,plan,beam,country,realm\n"
+		{ "1,10.0.0.1,,basic,b1,DE\nid,ipv4,ipv6,plan,beam,country\n", ":2: field id", 0 },
+		{ "# comments before the header, CRLF line ends\r\n\r\n"
+		  "id,ipv4,ipv6,plan,beam,country,realm\r\n"
 		  "1,10.0.0.0/30,2001:db8:0:100::/56,basic,b1,DE,7\n"
 		  "# comment\n\n"
 		  "2,10.0.0.4,,premium,b2,FR\n"
