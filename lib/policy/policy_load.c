@@ -869,6 +869,10 @@ bad_fields(const struct ebpf_insn *ins)
 	switch (cls) {
 	case BPF_ALU:
 	case EBPF_ALU64:
+		if (op > EBPF_END || (op == EBPF_END && cls == EBPF_ALU64))
+			return "opcode bits (no such ALU operation in eBPF v2)";
+		if (op == EBPF_ARSH && cls == BPF_ALU)
+			return "opcode bits (32-bit arithmetic shift: librte_bpf has none)";
 		if (ins->off != 0)
 			return "offset of an ALU instruction";
 		if (op == EBPF_END) /* the source bit says little or big endian */
@@ -890,6 +894,8 @@ bad_fields(const struct ebpf_insn *ins)
 	case BPF_STX:
 		return ins->imm != 0 ? "immediate of a register store" : NULL;
 	case BPF_JMP:
+		if (op > EBPF_JSLE)
+			return "opcode bits (no such jump)";
 		if (op == EBPF_EXIT)
 			return ins->dst_reg || ins->src_reg || ins->off || ins->imm ? "fields of exit" :
 										     NULL;

@@ -5,6 +5,7 @@
  * real DPDK memory (EAL --no-huge). Failure cases first.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -468,10 +469,10 @@ frand(uint32_t n)
 static uint32_t
 random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 {
-	static const uint8_t alu[] = {BPF_ADD, BPF_SUB, BPF_AND, BPF_OR, BPF_LSH, BPF_RSH,
-				      BPF_MUL, BPF_XOR, EBPF_MOV, BPF_DIV, BPF_MOD};
-	static const uint8_t jcc[] = {BPF_JEQ, EBPF_JNE, BPF_JGT, BPF_JGE, EBPF_JLT, EBPF_JLE,
-				      EBPF_JSGT, BPF_JSET};
+	static const uint8_t alu[] = {BPF_ADD, BPF_SUB, BPF_AND, BPF_OR,  BPF_LSH,  BPF_RSH,
+				      BPF_MUL, BPF_XOR, EBPF_MOV, BPF_DIV, BPF_MOD, EBPF_ARSH};
+	static const uint8_t jcc[] = {BPF_JEQ,  EBPF_JNE,  BPF_JGT,   BPF_JGE,  EBPF_JLT, EBPF_JLE,
+				      EBPF_JSGT, EBPF_JSGE, EBPF_JSLT, EBPF_JSLE, BPF_JSET};
 	static const uint8_t sz[] = {BPF_B, BPF_H, BPF_W, EBPF_DW};
 	uint32_t n = 0, len = 4 + frand(20);
 
@@ -486,7 +487,17 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 		uint8_t d = (uint8_t)frand(10), sr = (uint8_t)frand(11);
 		uint32_t k = frand(10);
 
-		if (k < 3) {
+		if (k < 3 && frand(8) == 0) {
+			/* negation and byte swaps */
+			if (frand(2))
+				ins[n++] = (struct ebpf_insn)INS((frand(2) ? EBPF_ALU64 : BPF_ALU) |
+								 BPF_NEG,
+								 d, 0, 0, 0);
+			else
+				ins[n++] = (struct ebpf_insn)INS(BPF_ALU | EBPF_END |
+								 (frand(2) ? EBPF_TO_BE : EBPF_TO_LE),
+								 d, 0, 0, 16 << frand(3));
+		} else if (k < 3) {
 			uint8_t cls = frand(2) ? EBPF_ALU64 : BPF_ALU;
 			uint8_t op = alu[frand(RTE_DIM(alu))];
 
@@ -506,9 +517,19 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 		} else if (k < 7 && n + 2 < len) {
 			uint16_t off = (uint16_t)(1 + frand(len - n - 1));
 
-			ins[n++] = (struct ebpf_insn)INS(BPF_JMP | jcc[frand(RTE_DIM(jcc))] | BPF_K,
-							 (uint8_t)frand(11), 0, (int16_t)(off - 1),
-							 (int32_t)frand(3));
+			static const int32_t jimm[] = {0, 1, 2, 7, 127, 128, -1, -128, 300, 0x10000};
+
+			if (frand(3) == 0)
+				ins[n++] = (struct ebpf_insn)INS(BPF_JMP | jcc[frand(RTE_DIM(jcc))] |
+									 BPF_X,
+								 (uint8_t)frand(11), sr,
+								 (int16_t)(off - 1), 0);
+			else
+				ins[n++] = (struct ebpf_insn)INS(BPF_JMP | jcc[frand(RTE_DIM(jcc))] |
+									 BPF_K,
+								 (uint8_t)frand(11), 0,
+								 (int16_t)(off - 1),
+								 jimm[frand(RTE_DIM(jimm))]);
 		} else if (k < 8 && n + 2 < len) {
 			ins[n++] = (struct ebpf_insn)INS(BPF_LD | BPF_IMM | EBPF_DW, 1, 0, 0, 0);
 			ins[n++] = (struct ebpf_insn)INS(0, 0, 0, 0, 0);
@@ -540,7 +561,7 @@ test_random_programs(void **state)
 {
 	char err[512];
 	struct sky_policy *p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
-	unsigned int accepted = 0, loaded = 0;
+	unsigned int accepted = 0, loaded = 0, compared = 0;
 	struct sky_meta meta[SKY_BURST];
 
 	assert_non_null(p);
@@ -582,9 +603,48 @@ test_random_programs(void **state)
 			assert_int_equal(meta[i].l3, 4); /* meta is never written but verdict/cls */
 			assert_int_equal(meta[i].sub_country, sky_cc(i & 1 ? "DE" : "FR"));
 		}
+		/* the JIT computes what the interpreter computes (programs without stores
+		 * outside their stack, which would change the next run) */
+		{
+			bool pure = true;
+
+			for (uint32_t i = 0; i < o.n_ins; i++) {
+				uint8_t cls = BPF_CLASS(o.ins[i].code);
+
+				if ((cls == BPF_ST || cls == BPF_STX) && o.ins[i].dst_reg != 10)
+					pure = false;
+			}
+			for (int i = 0; pure && i < 8; i++) {
+				struct sky_policy_ctx cx;
+				uint64_t vj, vi;
+
+				memset(&cx, 0, sizeof(cx));
+				cx.abi = SKY_POLICY_ABI_VERSION;
+				cx.sub_country = sky_cc(i & 1 ? "DE" : "FR");
+				cx.remote_country = sky_cc("DE");
+				cx.sport = (uint16_t)(i * 77);
+				cx.dport = (uint16_t)(i * 1001);
+				cx.len = frand(3000);
+				cx.dst4 = (uint32_t)fz;
+				vj = p->prog->jit(&cx);
+				vi = rte_bpf_exec(p->prog->bpf, &cx);
+				if (vj != vi) {
+					for (uint32_t q = 0; q < o.n_ins; q++)
+						print_message("  %2u: code 0x%02x dst %u src %u off %d "
+							      "imm %d\n",
+							      q, o.ins[q].code, o.ins[q].dst_reg,
+							      o.ins[q].src_reg, o.ins[q].off,
+							      o.ins[q].imm);
+					fail_msg("program %d: JIT %" PRIu64 ", interpreter %" PRIu64,
+						 iter, vj, vi);
+				}
+				compared++;
+			}
+		}
 	}
-	print_message("random programs: %u accepted by the checker, %u loaded and run\n",
-		      accepted, loaded);
+	print_message("random programs: %u accepted by the checker, %u loaded and run, %u runs "
+		      "compared JIT vs interpreter\n",
+		      accepted, loaded, compared);
 	assert_true(accepted > 300);
 	assert_true(loaded > 300);
 	sky_policy_destroy(p);
