@@ -331,11 +331,18 @@ main(int argc, char **argv)
 	printf("load %u subscribers (parse, check, build rte_lpm6 tables): %.2f s wall, %.2f s "
 	       "CPU (load average %.1f)\n",
 	       n, sec, cpu1 - cpu0, loadavg());
-	printf("memory: rte_malloc %.1f MB = %.0f B/subscriber (capacity %u, 1 worker: "
-	       "counters %zu B/subscriber/worker); control-path heap %.1f MB = %.0f B/subscriber\n",
-	       (h1 - h0) / 1e6, (double)(h1 - h0) / n, sky_subs_capacity(s),
-	       (size_t)(4 * sky_subs_n_classes(s) + 4) * 8, (c1 - c0) / 1e6,
-	       (double)(c1 - c0) / n);
+	{
+		double cap = sky_subs_capacity(s);
+		double ctr = cap * (4 * sky_subs_n_classes(s) + 4) * 8, rec = cap * 16;
+		double rest = (double)(h1 - h0) - ctr - rec;
+
+		printf("memory: rte_malloc %.1f MB = %.0f B/subscriber (capacity %.0f): counters "
+		       "%.0f B (1 worker; per worker), records %.0f B, rte_lpm6 tables %.0f B "
+		       "(3 x 64 MB tbl24 fixed = %.0f B of it); control-path heap %.1f MB = %.0f "
+		       "B/subscriber\n",
+		       (h1 - h0) / 1e6, (double)(h1 - h0) / n, cap, ctr / n, rec / n, rest / n,
+		       3 * 64.0 * 1048576 / n, (c1 - c0) / 1e6, (double)(c1 - c0) / n);
+	}
 
 	m = rte_malloc("bench_meta", N_META * sizeof(*m), 64);
 	if (m == NULL)
