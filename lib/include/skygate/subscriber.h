@@ -32,6 +32,12 @@ struct rte_mbuf;
 #define SKY_MAX_CLASSES 8 /* class index = priority, 0 highest; order of `classes:` */
 #define SKY_NAME_MAX 32
 
+/*
+ * Plan defaults (config `plans:` and `plan set`): down_burst = max(down_bps / 8 * 10 ms,
+ * 64 KiB), up_burst likewise from up_bps, `burst:` sets both (down_burst/up_burst win),
+ * weight = down_bps in kbit/s (at least 1), class weights 1. A default follows its rate
+ * when the rate changes at runtime unless it was given explicitly.
+ */
 struct sky_plan {
 	char name[SKY_NAME_MAX];
 	uint64_t down_bps;
