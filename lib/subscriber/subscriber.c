@@ -1032,7 +1032,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				m->sub_country = (uint16_t)(w >> 32);
 				m->plan = (uint16_t)((w >> 48) & 0xff);
 				m->beam = (uint16_t)(w >> 56);
-				m->realm = r->realm;
+				m->realm = __atomic_load_n(&r->realm, __ATOMIC_RELAXED);
 				continue;
 			}
 		}
@@ -1184,7 +1184,7 @@ subs_op_add(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 	if (ensure_lpmr(s, ni->realm, err, errlen) < 0)
 		return -1;
 	idx = s->free_idx[s->n_free - 1];
-	t->rec[idx].realm = ni->realm;
+	__atomic_store_n(&t->rec[idx].realm, ni->realm, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(ni->id, ni->country, ni->plan, ni->beam),
 			 __ATOMIC_RELEASE);
 	if (ni->has_v4)
@@ -1234,7 +1234,7 @@ subs_op_del(struct sky_subs *s, uint32_t id, char *err, size_t errlen)
 	/* no worker holds idx after this: reuse of tbl8 groups, record and counters is safe */
 	sky_rcu_sync();
 	__atomic_store_n(&t->rec[idx].w, 0, __ATOMIC_RELEASE);
-	t->rec[idx].realm = 0;
+	__atomic_store_n(&t->rec[idx].realm, 0, __ATOMIC_RELAXED);
 	counters_zero(s, idx);
 	memset(&s->info[idx], 0, sizeof(s->info[idx]));
 	idmap_del(&s->map, id);
@@ -1287,7 +1287,7 @@ subs_op_set(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 	if (rc < 0)
 		return efail(err, errlen, "%s", lpm_err(rc));
 	/* 2. the record: one atomic store */
-	t->rec[idx].realm = in.realm;
+	__atomic_store_n(&t->rec[idx].realm, in.realm, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
 			 __ATOMIC_RELEASE);
 	/* 3. old addresses out */
