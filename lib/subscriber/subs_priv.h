@@ -79,7 +79,6 @@ struct sky_subs {
 	uint32_t n_free;
 	uint32_t n_subs;
 	uint32_t realm_refs[SKY_REALM_MAX + 1];
-	unsigned int seq;          /* names of rte objects */
 	char csv_path[PATH_MAX];
 	char cfg_file[PATH_MAX];
 	struct {
@@ -113,7 +112,5 @@ void subs_notify(struct sky_subs *s, enum sky_subs_event ev, uint32_t index,
 /** Sum of the per-worker counters of subscriber idx into out[stride]. */
 void subs_sum_counters(const struct sky_subs *s, uint32_t idx, uint64_t *out);
 void subs_plan_defaults(struct sky_plan *p, const struct plan_x *x);
-/** bytes of rte_malloc'd memory the tables and counters use */
-size_t subs_memory_bytes(const struct sky_subs *s);
 
 #endif /* SKY_SUBS_PRIV_H */

@@ -920,17 +920,6 @@ counters_zero(struct sky_subs *s, uint32_t idx)
 		memset(s->ctr[w] + (size_t)idx * s->stride, 0, s->stride * sizeof(uint64_t));
 }
 
-size_t
-subs_memory_bytes(const struct sky_subs *s)
-{
-	const struct subs_tables *t = s->tab;
-	size_t b = sizeof(*t) + (size_t)s->capacity * sizeof(struct sky_sub_rec);
-
-	b += (size_t)s->n_ctr_workers * s->capacity * s->stride * sizeof(uint64_t);
-	(void)t;
-	return b;
-}
-
 /* ------------------------------------------------------------------ data path */
 
 static inline int
