@@ -689,7 +689,9 @@ prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct s
 	while (sd->pf_a_dist < PF_A && w->drr[h].next != 0) {
 		h = w->drr[h].next;
 		sd->pf_a_dist++;
-		rte_prefetch0(&w->slots[h]);
+		rte_prefetch0(&w->slots[h]);        /* scheduler line */
+		rte_prefetch0(&w->slots[h].cq[0]);  /* first class queue */
+		rte_prefetch0(&w->slots[h].ctr[0]); /* counters */
 	}
 	sd->pf_a = h;
 	/* hand B */
@@ -710,9 +712,10 @@ prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct s
 	bs = &w->slots[h];
 	if (bs->nonempty) {
 		c = (unsigned int)__builtin_ctz(bs->nonempty);
+		if (c != 0)
+			rte_prefetch0(&bs->cq[c]);
 		if (bs->cq[c].head != NULL)
 			rte_prefetch0(mdyn(sh, bs->cq[c].head));
-		rte_prefetch0(&bs->cq[c]);
 	}
 }
 

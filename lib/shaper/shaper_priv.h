@@ -94,10 +94,10 @@ struct shp_slot {
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
 	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
-	/* line 1: counters since the slot was taken (folded into shp_subctr at release) */
-	uint64_t ctr[4] __rte_cache_aligned; /* offered pkts, offered bytes, sent pkts, bytes */
-	/* class queues */
+	/* lines 1..: class queues (cq[0] fills line 1) */
 	struct shp_cq cq[SKY_MAX_CLASSES];
+	/* counters since the slot was taken (folded into shp_subctr at release) */
+	uint64_t ctr[4];      /* offered pkts, offered bytes, sent pkts, sent bytes */
 } __rte_cache_aligned;
 
 /* downstream beam bucket of one (worker, out, beam) */
