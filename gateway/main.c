@@ -138,6 +138,16 @@ modules_register(struct gw *g)
 	    sky_classifier_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
 		return -1;
+	/* journal compaction: records that state a whole value supersede earlier ones */
+	sky_ctl_journal_rule("subscriber load", "subscriber", 0);
+	sky_ctl_journal_rule("subscriber add", "subscriber", -1);
+	sky_ctl_journal_rule("subscriber del", "subscriber", -1);
+	sky_ctl_journal_rule("subscriber set", "subscriber", -1);
+	sky_ctl_journal_rule("policy load", "policy", 0);
+	sky_ctl_journal_rule("policy unload", "policy", 0);
+	sky_ctl_journal_rule("map update", "map", 2);
+	sky_ctl_journal_rule("map delete", "map", 2);
+	sky_ctl_journal_rule("geo reload", "geo", 0);
 	return 0;
 }
 
@@ -347,6 +357,7 @@ out:
 	sky_ctl_journal_close();
 	sky_periodic_clear();
 	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
 	if (eal_up) {
 		gw_ports_stop(&gw);
 		modules_destroy(&gw);
