@@ -209,10 +209,12 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	/* a database named on the command line is kept in the state directory, so that the
 	 * journal replays what was loaded even if the file is replaced or removed later */
 	copy[0] = '\0';
-	if (path != NULL && state != NULL && !call->replay &&
-	    snprintf(copy, sizeof(copy), "%s/geo-location.db", state) < (int)sizeof(copy) &&
-	    strcmp(copy, path) == 0)
-		copy[0] = '\0';
+	if (path != NULL && state != NULL && !call->replay) {
+		int n = snprintf(copy, sizeof(copy), "%s/geo-location.db", state);
+
+		if (n < 0 || n >= (int)sizeof(copy) || strcmp(copy, path) == 0)
+			copy[0] = '\0';
+	}
 	if (sky_geo_reload(g, path, msg, sizeof(msg)) != 0)
 		return sky_ctl_fail(call, "geo reload: %s", msg);
 	if (path != NULL && state != NULL && !call->replay && copy[0] != '\0') {

@@ -60,7 +60,8 @@ struct sky_geo *sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *er
  *  Prometheus writer. Control path, once, after sky_geo_create(). Returns 0 or -errno. */
 int sky_geo_register(struct sky_geo *g);
 
-/** Free everything (control path, after the workers stopped). NULL is fine. */
+/** Free everything (control path, after the workers stopped and the commands were
+ *  unregistered: sky_ctl_unregister_all()). NULL is fine. */
 void sky_geo_destroy(struct sky_geo *g);
 
 /** 1 when a database is loaded. */
