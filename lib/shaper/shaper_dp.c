@@ -386,6 +386,10 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
 	struct rte_mbuf *dropped[SKY_BURST];
+	uint16_t n_drop = 0, queued = 0;
+	const uint32_t cap = sh->cap;
+	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
+	uint32_t subs[SKY_BURST], sids[SKY_BURST];
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	if (unlikely(n > SKY_BURST))
@@ -393,10 +397,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 						     drops) +
 				  sky_shaper_enqueue(sh, worker, out, pkts + SKY_BURST,
 						     meta + SKY_BURST, n - SKY_BURST, now_tsc, drops));
-	uint16_t n_drop = 0, queued = 0;
-	const uint32_t cap = sh->cap;
-	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
-	uint32_t subs[SKY_BURST], sids[SKY_BURST];
 
 	/* two prefetch passes (index, then slot) hide the misses of 100k+ subscribers */
 	for (uint16_t i = 0; i < n; i++) {
@@ -527,7 +527,8 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 /* --- dequeue ----------------------------------------------------------------------------- */
 
-/* the subscriber has nothing queued: leave the beam's lists, wait on the idle list */
+/* the subscriber has nothing queued: leave the beam's lists; the slot stays IDLE with its
+ * subscriber (and its bucket) until the pool needs it */
 static inline void
 slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *sd, uint32_t sid,
 		uint64_t now)
@@ -758,12 +759,11 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
 	struct rte_mbuf *aqm_free[SKY_BURST];
-
-	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	const uint32_t now_ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint16_t n = 0, n_aqm = 0;
 	unsigned int start;
 
+	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	wheel_advance(sh, w, o, now_tsc, sh->tick_shift);
 	if (o->active_mask == 0)
 		return 0;
