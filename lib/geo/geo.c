@@ -240,11 +240,21 @@ grow(void **p, size_t *cap, size_t need, size_t esz)
 static u128
 u128_from(const uint8_t *b)
 {
-	u128 x = 0;
+	uint64_t hi, lo;
 
-	for (int i = 0; i < 16; i++)
-		x = (x << 8) | b[i];
-	return x;
+	memcpy(&hi, b, 8);
+	memcpy(&lo, b + 8, 8);
+	return ((u128)rte_be_to_cpu_64(hi) << 64) | rte_be_to_cpu_64(lo);
+}
+
+static unsigned int
+u128_ctz(u128 x)
+{
+	uint64_t lo = (uint64_t)x, hi = (uint64_t)(x >> 64);
+
+	if (lo != 0)
+		return (unsigned int)__builtin_ctzll(lo);
+	return hi != 0 ? 64u + (unsigned int)__builtin_ctzll(hi) : 128u;
 }
 
 static void
@@ -394,11 +404,9 @@ range_cidrs(u128 lo, u128 hi, int v4, uint16_t val, cidr_fn fn, void *arg)
 	int rc;
 
 	while (lo <= hi) {
-		unsigned int tz = 0;
+		unsigned int tz = u128_ctz(lo);
 		u128 span;
 
-		while (tz < 128 && ((lo >> tz) & 1) == 0)
-			tz++;
 		for (;;) {
 			span = tz == 128 ? U128_MAX : (((u128)1) << tz) - 1;
 			if (lo + span >= lo && lo + span <= hi)
