@@ -23,7 +23,8 @@ struct ebpf_insn;
 /* how a map is built (chosen from its spec) */
 enum pmap_kind {
 	PMAP_DIRECT, /* hash with a 1- or 2-byte key: a direct-indexed table */
-	PMAP_HASH,   /* hash with another key size: rte_hash (lock-free readers) */
+	PMAP_SMALL,  /* hash with a 3..8-byte key: own open-addressing table */
+	PMAP_HASH,   /* hash with a longer key: rte_hash (lock-free readers) */
 	PMAP_ARRAY,  /* array: u32 index */
 	PMAP_LPM4,   /* LPM, struct sky_lpm4_key */
 	PMAP_LPM6,   /* LPM, struct sky_lpm6_key */
@@ -49,6 +50,7 @@ struct pmap_spec {
 };
 
 struct lpm_snap; /* immutable LPM lookup table, published by pointer */
+struct small_tab; /* open-addressing table of a PMAP_SMALL map */
 struct lpm_rule {
 	uint8_t addr[16];
 	uint8_t len;
@@ -66,6 +68,7 @@ struct sky_pmap {
 	uint8_t *values;        /* rte_zmalloc */
 	uint8_t *present;       /* PMAP_DIRECT: 1 byte per key */
 	struct rte_hash *h;     /* PMAP_HASH */
+	struct small_tab *sm;   /* PMAP_SMALL: __atomic published */
 	struct lpm_snap *lpm;   /* PMAP_LPM*: __atomic published */
 	/* --- control path only --- */
 	struct pmap_spec spec;
@@ -73,6 +76,8 @@ struct sky_pmap {
 	struct lpm_rule *rules; /* PMAP_LPM*: every prefix with its value slot */
 	uint32_t *free_slots;   /* PMAP_LPM*: stack of free value slots */
 	uint32_t n_free;
+	uint32_t n_tombs;       /* PMAP_SMALL: deleted slots not yet reclaimed */
+	uint32_t n_rebuilds;    /* PMAP_SMALL: tables rebuilt to drop tombstones */
 	unsigned int refs;      /* programs embedding the handle (loaded or being loaded) */
 	unsigned int reg_idx;
 };

@@ -10,8 +10,11 @@
  * Reader safety (updates while workers run, single writer = control plane):
  *   direct/array  value written in place (one atomic store for values of 1/2/4/8 bytes;
  *                 larger values may be read half-updated), presence byte set after it;
- *   hash          rte_hash in lock-free reader mode; a deleted key's slot is freed after
- *                 sky_rcu_sync();
+ *   small hash    (3..8-byte keys) open addressing: a slot's key and value are written
+ *                 before its state turns FULL; a deleted slot turns TOMB and is reused
+ *                 only after sky_rcu_sync(); too many tombstones: rebuilt and swapped;
+ *   hash          (longer keys) rte_hash in lock-free reader mode; a deleted key's slot
+ *                 is freed after sky_rcu_sync();
  *   lpm           an immutable table rebuilt on add/delete, published by one pointer and
  *                 freed after sky_rcu_sync(); values live in stable slots.
  */
@@ -246,12 +249,113 @@ h_lpm(uint64_t handle, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
 	return (uintptr_t)(m->values + (size_t)e->slot * m->stride);
 }
 
+
+/* ------------------------------------------------------------------ small-key hash */
+
+enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TOMB = 2 };
+
+struct small_slot {
+	uint64_t key; /* the key's bytes, zero-padded */
+	uint32_t state;
+	uint32_t pad;
+};
+
+struct small_tab {
+	uint64_t mask; /* slots - 1 */
+	uint32_t stride;
+	uint32_t pad;
+	uint8_t *values; /* slot i's value at values + i * stride */
+	struct small_slot slots[];
+};
+
+static inline uint64_t
+small_key(const void *p, uint32_t size)
+{
+	uint64_t k = 0;
+
+	switch (size) {
+	case 4: {
+		uint32_t v;
+
+		memcpy(&v, p, 4);
+		return v;
+	}
+	case 8:
+		memcpy(&k, p, 8);
+		return k;
+	default:
+		for (uint32_t i = 0; i < size; i++)
+			k |= (uint64_t)((const uint8_t *)p)[i] << (8 * i);
+		return k;
+	}
+}
+
+static inline uint64_t
+small_hash(uint64_t k)
+{
+	k *= 0x9E3779B97F4A7C15ULL;
+	return k ^ (k >> 29);
+}
+
+/* slot of key k, or -1 (data path and control path) */
+static inline int64_t
+small_find(const struct small_tab *t, uint64_t k)
+{
+	uint64_t i = small_hash(k) & t->mask;
+
+	for (uint64_t n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {
+		uint32_t st = __atomic_load_n(&t->slots[i].state, __ATOMIC_ACQUIRE);
+
+		if (st == SLOT_EMPTY)
+			return -1;
+		if (st == SLOT_FULL && t->slots[i].key == k)
+			return (int64_t)i;
+	}
+	return -1;
+}
+
+static struct small_tab *
+small_alloc(uint32_t max_entries, uint32_t stride)
+{
+	uint64_t n = 16;
+	struct small_tab *t;
+
+	while (n < 2ULL * max_entries)
+		n <<= 1;
+	t = rte_zmalloc("sky_pmap_small", sizeof(*t) + n * sizeof(struct small_slot) + n * stride,
+			RTE_CACHE_LINE_SIZE);
+	if (t == NULL)
+		return NULL;
+	t->mask = n - 1;
+	t->stride = stride;
+	t->values = (uint8_t *)&t->slots[n];
+	return t;
+}
+
+static uint64_t
+h_small(uint64_t handle, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	const struct sky_pmap *m = handle_map(handle);
+	const struct small_tab *t;
+	int64_t i;
+
+	if (m == NULL)
+		return 0;
+	t = __atomic_load_n(&m->sm, __ATOMIC_ACQUIRE);
+	i = small_find(t, small_key((const void *)(uintptr_t)key, m->key_size));
+	if (i < 0)
+		return 0;
+	return (uintptr_t)(t->values + (uint64_t)i * t->stride);
+}
+
 pmap_helper_fn
 pmap_helper_for(const struct sky_pmap *m)
 {
 	switch (m->kind) {
 	case PMAP_DIRECT:
 		return m->key_size == 1 ? h_direct1 : h_direct2;
+	case PMAP_SMALL:
+		return h_small;
 	case PMAP_HASH:
 		return h_hash;
 	case PMAP_ARRAY:
@@ -350,6 +454,12 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 		if (spec->key_size <= 2) {
 			m->kind = PMAP_DIRECT;
 			n_values = 0; /* allocated with the struct */
+		} else if (spec->key_size <= 8) {
+			m->kind = PMAP_SMALL;
+			n_values = 0; /* in the table */
+			m->sm = small_alloc(spec->max_entries, m->stride);
+			if (m->sm == NULL)
+				goto nomem;
 		} else {
 			struct rte_hash_parameters hp = {0};
 			char hname[RTE_HASH_NAMESIZE];
@@ -409,7 +519,7 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 			 spec->name, spec->type, SKY_MAP_HASH, SKY_MAP_ARRAY, SKY_MAP_LPM);
 		goto fail;
 	}
-	if (m->kind != PMAP_DIRECT) {
+	if (m->kind != PMAP_DIRECT && m->kind != PMAP_SMALL) {
 		m->values = rte_zmalloc("sky_pmap_values", n_values * m->stride,
 					RTE_CACHE_LINE_SIZE);
 		if (m->values == NULL)
@@ -437,6 +547,7 @@ pmap_free(struct sky_pmap *m)
 	if (m->handle != 0 && pmap_reg[m->reg_idx] == m)
 		__atomic_store_n(&pmap_reg[m->reg_idx], NULL, __ATOMIC_RELEASE);
 	rte_hash_free(m->h);
+	rte_free(m->sm);
 	rte_free(m->lpm);
 	if (m->present == NULL) /* a direct table's values live in its block */
 		rte_free(m->values);
@@ -520,6 +631,36 @@ lpm_publish(struct sky_pmap *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* a fresh table without tombstones, swapped in after the readers of the old one left */
+static int
+small_rebuild(struct sky_pmap *m, char *err, size_t errlen)
+{
+	struct small_tab *old = m->sm, *t = small_alloc(m->max_entries, m->stride);
+
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i <= old->mask; i++) {
+		uint64_t j;
+
+		if (old->slots[i].state != SLOT_FULL)
+			continue;
+		j = small_hash(old->slots[i].key) & t->mask;
+		while (t->slots[j].state != SLOT_EMPTY)
+			j = (j + 1) & t->mask;
+		t->slots[j].key = old->slots[i].key;
+		t->slots[j].state = SLOT_FULL;
+		memcpy(t->values + j * t->stride, old->values + i * old->stride, old->stride);
+	}
+	__atomic_store_n(&m->sm, t, __ATOMIC_RELEASE);
+	sky_rcu_sync();
+	rte_free(old);
+	m->n_tombs = 0;
+	m->n_rebuilds++;
+	return 0;
+}
+
 int
 pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, size_t errlen)
 {
@@ -537,6 +678,38 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 			__atomic_store_n(&m->present[k], 1, __ATOMIC_RELEASE);
 			m->n_entries++;
 		}
+		return 0;
+	}
+	case PMAP_SMALL: {
+		uint64_t k = small_key(key, m->key_size);
+		struct small_tab *t = m->sm;
+		int64_t i = small_find(t, k);
+
+		if (i >= 0) {
+			value_store(t->values + (uint64_t)i * t->stride, value, m->value_size);
+			return 0;
+		}
+		if (m->n_entries >= m->max_entries) {
+			snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
+			return -ENOSPC;
+		}
+		if ((uint64_t)(m->n_entries + m->n_tombs + 1) * 4 > (t->mask + 1) * 3) {
+			int rc = small_rebuild(m, err, errlen);
+
+			if (rc != 0)
+				return rc;
+			t = m->sm;
+		}
+		/* the first free slot of the probe sequence (tombstones were synced) */
+		i = (int64_t)(small_hash(k) & t->mask);
+		while (t->slots[i].state == SLOT_FULL)
+			i = (int64_t)(((uint64_t)i + 1) & t->mask);
+		if (t->slots[i].state == SLOT_TOMB)
+			m->n_tombs--;
+		t->slots[i].key = k;
+		value_store(t->values + (uint64_t)i * t->stride, value, m->value_size);
+		__atomic_store_n(&t->slots[i].state, SLOT_FULL, __ATOMIC_RELEASE);
+		m->n_entries++;
 		return 0;
 	}
 	case PMAP_HASH: {
@@ -620,6 +793,20 @@ pmap_delete(struct sky_pmap *m, const void *key, char *err, size_t errlen)
 		m->n_entries--;
 		return 0;
 	}
+	case PMAP_SMALL: {
+		struct small_tab *t = m->sm;
+		int64_t i = small_find(t, small_key(key, m->key_size));
+
+		if (i < 0)
+			goto noent;
+		/* readers skip a tombstone; its slot is reused only after they are gone */
+		__atomic_store_n(&t->slots[i].state, SLOT_TOMB, __ATOMIC_RELEASE);
+		sky_rcu_sync();
+		memset(t->values + (uint64_t)i * t->stride, 0, t->stride);
+		m->n_entries--;
+		m->n_tombs++;
+		return 0;
+	}
 	case PMAP_HASH: {
 		int32_t pos = rte_hash_del_key(m->h, key);
 
@@ -685,6 +872,21 @@ pmap_foreach(struct sky_pmap *m, int (*fn)(void *arg, const void *key, const voi
 
 		for (uint32_t k = 0; k < n; k++) {
 			if (m->present[k] && fn(arg, &k, m->values + (size_t)k * m->stride))
+				return;
+		}
+		break;
+	}
+	case PMAP_SMALL: {
+		const struct small_tab *t = m->sm;
+
+		for (uint64_t i = 0; i <= t->mask; i++) {
+			uint8_t key[8];
+
+			if (t->slots[i].state != SLOT_FULL)
+				continue;
+			for (uint32_t b = 0; b < 8; b++)
+				key[b] = (uint8_t)(t->slots[i].key >> (8 * b));
+			if (fn(arg, key, t->values + i * t->stride))
 				return;
 		}
 		break;

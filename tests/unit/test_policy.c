@@ -881,6 +881,97 @@ test_map_update_errors(void **state)
 	sky_policy_destroy(p);
 }
 
+/* a small-key hash (open addressing with tombstones) under churn agrees with a reference */
+static int
+count_one(void *arg, const void *key, const void *value)
+{
+	(*(unsigned int *)arg)++;
+	return 0;
+}
+
+static void
+test_small_hash_churn(void **state)
+{
+	char path[2048], err[256];
+	struct sky_policy *p;
+	struct sky_pmap *m;
+	pmap_helper_fn look;
+	static uint32_t ref[4096]; /* value per key, 0 = absent */
+	unsigned int n = 0, cnt = 0;
+
+	/* matrix: 4-byte keys, 4096 entries in 8192 slots */
+	sample(path, sizeof(path), "country_matrix");
+	p = policy_obj(path, NULL);
+	m = policy_map_find(p, "matrix");
+	assert_int_equal(m->kind, PMAP_SMALL);
+	look = pmap_helper_for(m);
+	/* random updates and deletes over 4096 keys, checked against a reference */
+	memset(ref, 0, sizeof(ref));
+	for (int round = 0; round < 40000; round++) {
+		uint32_t key = frand(4096) * 0x10001u; /* spread over both halves */
+		uint32_t v = 1 + frand(1000000);
+		uint32_t id = key & 0xfff;
+
+		if (frand(3) == 0) {
+			int rc = pmap_delete(m, &key, err, sizeof(err));
+
+			assert_int_equal(rc, ref[id] ? 0 : -ENOENT);
+			n -= ref[id] != 0;
+			ref[id] = 0;
+		} else {
+			assert_int_equal(pmap_update(m, &key, &v, err, sizeof(err)), 0);
+			n += ref[id] == 0;
+			ref[id] = v;
+		}
+	}
+	for (uint32_t id = 0; id < 4096; id++) {
+		uint32_t key = id * 0x10001u;
+		const uint32_t *val =
+			(const uint32_t *)(uintptr_t)look(m->handle, (uintptr_t)&key, 0, 0, 0);
+
+		if (ref[id] == 0)
+			assert_null(val);
+		else
+			assert_int_equal(val != NULL ? *val : 0, ref[id]);
+	}
+	/* a sliding window of 1000 ever-new keys: tombstones pile up, the table is rebuilt */
+	for (uint32_t id = 0; id < 4096; id++) {
+		uint32_t key = id * 0x10001u;
+
+		if (ref[id] != 0)
+			assert_int_equal(pmap_delete(m, &key, err, sizeof(err)), 0);
+	}
+	n = 0;
+	for (uint32_t r = 0; r < 40000; r++) {
+		uint32_t key = 0x80000000u + r, v = r + 1;
+
+		assert_int_equal(pmap_update(m, &key, &v, err, sizeof(err)), 0);
+		if (r >= 1000) {
+			uint32_t old = 0x80000000u + r - 1000;
+
+			assert_int_equal(pmap_delete(m, &old, err, sizeof(err)), 0);
+		}
+	}
+	assert_true(m->n_rebuilds > 0);
+	for (uint32_t r = 0; r < 40000; r += 7) {
+		uint32_t key = 0x80000000u + r;
+		const uint32_t *val =
+			(const uint32_t *)(uintptr_t)look(m->handle, (uintptr_t)&key, 0, 0, 0);
+
+		if (r < 39000)
+			assert_null(val);
+		else
+			assert_int_equal(val != NULL ? *val : 0, r + 1);
+	}
+	n = 1000;
+	assert_int_equal(m->n_entries, n);
+	pmap_foreach(m, count_one, &cnt);
+	assert_int_equal(cnt, n);
+	/* a bogus handle finds nothing (the registry check), never a crash */
+	assert_null((void *)(uintptr_t)look(m->handle ^ 0x100, (uintptr_t)&(uint32_t){1}, 0, 0, 0));
+	sky_policy_destroy(p);
+}
+
 static json_t *
 ctl(int ok, const char *a0, const char *a1, const char *a2, const char *a3, const char *a4)
 {
@@ -1361,6 +1452,7 @@ main(void)
 		cmocka_unit_test(test_sample_remote_country_block),
 		cmocka_unit_test(test_sample_walled_garden),
 		cmocka_unit_test(test_sample_country_matrix),
+		cmocka_unit_test(test_small_hash_churn),
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_journal_replay),
 		cmocka_unit_test(test_swap_keeps_maps),
