@@ -486,6 +486,36 @@ test_beam_cap(void **state)
 	sim_end(&s);
 }
 
+/* beams on one output are independent: each runs at its own capacity */
+static void
+test_two_beams(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 100000000, 1000000, 64000, 0);
+	struct sky_beam bm[2] = {beam("b30", 30000000, 10000000), beam("b60", 60000000, 10000000)};
+	struct sim s = {0};
+	struct flow f[6];
+	uint64_t b0[MAXSUB], t0 = 0, t1 = 0, u0 = 0, u1 = 0;
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, &pl, 1, bm, 2);
+	for (unsigned int i = 0; i < 6; i++)
+		f[i] = (struct flow){.sub = i, .beam = (uint16_t)(i % 2), .len = 1500, .backlog = 32};
+	run(&s, f, 6, 1, 500 * MS, 100000, false);
+	snapshot(&s, b0);
+	run(&s, f, 6, 1, 4 * SEC, 100000, false);
+	for (unsigned int i = 0; i < 6; i += 2) {
+		t0 += b0[i];
+		t1 += s.sent_bytes[i];
+		u0 += b0[i + 1];
+		u1 += s.sent_bytes[i + 1];
+	}
+	assert_within(rate_bps(t1 - t0, 4 * SEC), 30e6, 2, "beam b30");
+	assert_within(rate_bps(u1 - u0, 4 * SEC), 60e6, 2, "beam b60");
+	sim_end(&s);
+}
+
 /* backlogged subscribers share a congested beam in proportion to plan weights, ±5% */
 static void
 test_weighted_fair(void **state)
@@ -1244,6 +1274,7 @@ main(void)
 		cmocka_unit_test_teardown(test_worker_buffer_limit, test_teardown),
 		cmocka_unit_test_teardown(test_single_sub_rate, test_teardown),
 		cmocka_unit_test_teardown(test_beam_cap, test_teardown),
+		cmocka_unit_test_teardown(test_two_beams, test_teardown),
 		cmocka_unit_test_teardown(test_weighted_fair, test_teardown),
 		cmocka_unit_test_teardown(test_max_min, test_teardown),
 		cmocka_unit_test_teardown(test_priority_latency, test_teardown),
