@@ -563,6 +563,8 @@ test_random_programs(void **state)
 	struct sky_policy *p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
 	unsigned int accepted = 0, loaded = 0, compared = 0;
 	struct sky_meta meta[SKY_BURST];
+	struct ebpf_insn copy[64];
+	uint32_t n_copy;
 
 	assert_non_null(p);
 	for (int iter = 0; iter < 30000; iter++) {
@@ -588,6 +590,9 @@ test_random_programs(void **state)
 			continue;
 		}
 		accepted++;
+		/* kept for the report of a difference: policy_load_obj consumes o */
+		n_copy = o.n_ins;
+		memcpy(copy, o.ins, n_copy * sizeof(*copy));
 		if (policy_load_obj(p, &o, err, sizeof(err)) != 0)
 			continue; /* librte_bpf's validator may still say no */
 		loaded++;
@@ -608,10 +613,10 @@ test_random_programs(void **state)
 		{
 			bool pure = true;
 
-			for (uint32_t i = 0; i < o.n_ins; i++) {
-				uint8_t cls = BPF_CLASS(o.ins[i].code);
+			for (uint32_t i = 0; i < n_copy; i++) {
+				uint8_t cls = BPF_CLASS(copy[i].code);
 
-				if ((cls == BPF_ST || cls == BPF_STX) && o.ins[i].dst_reg != 10)
+				if ((cls == BPF_ST || cls == BPF_STX) && copy[i].dst_reg != 10)
 					pure = false;
 			}
 			for (int i = 0; pure && i < 8; i++) {
@@ -629,12 +634,11 @@ test_random_programs(void **state)
 				vj = p->prog->jit(&cx);
 				vi = rte_bpf_exec(p->prog->bpf, &cx);
 				if (vj != vi) {
-					for (uint32_t q = 0; q < o.n_ins; q++)
+					for (uint32_t q = 0; q < n_copy; q++)
 						print_message("  %2u: code 0x%02x dst %u src %u off %d "
 							      "imm %d\n",
-							      q, o.ins[q].code, o.ins[q].dst_reg,
-							      o.ins[q].src_reg, o.ins[q].off,
-							      o.ins[q].imm);
+							      q, copy[q].code, copy[q].dst_reg,
+							      copy[q].src_reg, copy[q].off, copy[q].imm);
 					fail_msg("program %d: JIT %" PRIu64 ", interpreter %" PRIu64,
 						 iter, vj, vi);
 				}
