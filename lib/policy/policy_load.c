@@ -1206,6 +1206,22 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 			prog_idx = elf_ndxscn(scn);
 		} else if (strcmp(name, ".maps") == 0) {
 			maps_idx = elf_ndxscn(scn);
+		} else if (strcmp(name, ".skygate.abi") == 0) {
+			Elf_Data *d = elf_getdata(scn, NULL);
+			uint32_t abi;
+
+			if (d == NULL || d->d_size != sizeof(abi)) {
+				snprintf(err, errlen, "%s: malformed .skygate.abi section", path);
+				goto out;
+			}
+			memcpy(&abi, d->d_buf, sizeof(abi));
+			if (abi != SKY_POLICY_ABI_VERSION) {
+				snprintf(err, errlen,
+					 "%s: built against policy ABI %u, the gateway has ABI %u: "
+					 "rebuild it with this gateway's skygate/policy.h",
+					 path, abi, SKY_POLICY_ABI_VERSION);
+				goto out;
+			}
 		}
 	}
 	if (prog_scn == NULL || sym_scn == NULL) {

@@ -177,6 +177,7 @@ static const struct {
 	{"bpf_call", "[bpf-call]"},
 	{"tail_call", "[tail-call]"},
 	{"global_data", "global data"},
+	{"abi_mismatch", "built against policy ABI 99"},
 };
 
 static void

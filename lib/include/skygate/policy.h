@@ -217,8 +217,14 @@ extern void *sky_lpm6_lookup(void *map, const struct sky_lpm6_key *key) __ksym;
 /** Any map type (the loader binds the right lookup for the map given). */
 extern void *sky_map_lookup(void *map, const void *key) __ksym;
 
-/** Declare the program: SKY_POLICY(name) { ... return SKY_POLICY_PASS; } */
-#define SKY_POLICY(name) SEC("policy") uint64_t name(const struct sky_policy_ctx *ctx)
+/**
+ * Declare the program: SKY_POLICY(name) { ... return SKY_POLICY_PASS; }
+ * It also records the ABI version the program was built against (section .skygate.abi);
+ * the loader refuses a program built against another one.
+ */
+#define SKY_POLICY(name)                                                                   \
+	const uint32_t sky_policy_abi SEC(".skygate.abi") = SKY_POLICY_ABI_VERSION;        \
+	SEC("policy") uint64_t name(const struct sky_policy_ctx *ctx)
 
 #define SKY_POLICY_INLINE static __always_inline
 
