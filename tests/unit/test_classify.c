@@ -332,9 +332,9 @@ test_reload(void **state)
 int
 main(void)
 {
-	char *eal[] = {"test_classify", "--no-huge", "-m", "512", "--no-pci",
-		       "--file-prefix=test_classify", "--log-level=lib.*:error",
-		       "--log-level=skygate:warning", "--no-telemetry"};
+	char prefix[64];
+	char *eal[] = {"test_classify", "--no-huge", "-m", "512", "--no-pci", prefix,
+		       "--log-level=lib.*:error", "--log-level=skygate:warning", "--no-telemetry"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_brief_rules),
 		cmocka_unit_test(test_edges),
@@ -343,6 +343,7 @@ main(void)
 	};
 	int rc;
 
+	snprintf(prefix, sizeof(prefix), "--file-prefix=test_classify-%d", (int)getpid());
 	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0)
 		return 1;
 	sky_runtime_init();
