@@ -143,8 +143,14 @@ struct sky_cc_pair {
 	uint16_t remote;
 };
 
-/* --- maps --- */
-/* map types: numbered as the kernel's, so libbpf reads them unchanged */
+/* --- maps ---
+ * Map types are numbered as the kernel's, so libbpf reads them unchanged. What a lookup
+ * costs (JIT, this kind of VM): a hash with a 1- or 2-byte key (a direct table: country
+ * codes) or an array is inlined into the program by the loader, a few cycles; a hash with
+ * a 3..8-byte key is an open-addressing table behind a helper, ~10-20 cycles; longer keys
+ * use rte_hash; an LPM probes one hash table per distinct prefix length in the map.
+ * Entries change at runtime (`map update/delete`) while the program runs; a map keeps its
+ * entries across `policy load` of a program with a map of the same name and spec. */
 #define SKY_MAP_HASH 1  /* any key size; 1- and 2-byte keys are direct-indexed tables */
 #define SKY_MAP_ARRAY 2 /* key uint32_t index < max_entries */
 #define SKY_MAP_LPM 11  /* key struct sky_lpm4_key (IPv4) or sky_lpm6_key (IPv6) */
