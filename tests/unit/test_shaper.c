@@ -586,28 +586,39 @@ test_max_min(void **state)
 static void
 test_priority_latency(void **state)
 {
-	struct sky_shaper_params p;
-	struct sky_plan pl = plan("p", 20000000, 1000000, 64000, 0);
-	struct sky_beam bm = beam("b", 100000000, 10000000);
-	struct sim s = {0};
-	struct flow f[11];
+	static const struct {
+		unsigned int n_bulk, backlog;
+	} cases[] = {{1, 1024}, {10, 1024}, {200, 100}}; /* plan-limited, beam-limited */
 
 	(void)state;
-	params(&p, 1, 2);
-	p.cls[1].queue_pkts = 2048;
-	s.sh = mk(&p, &pl, 1, &bm, 1);
-	for (unsigned int i = 0; i < 10; i++)
-		f[i] = (struct flow){.sub = i, .cls = 1, .len = 1500, .backlog = 1024};
-	f[10] = (struct flow){.sub = 0, .cls = 0, .len = 200, .rate_bps = 1000000};
-	run(&s, f, 11, 1, 5 * SEC, 100000, false);
-	print_message("  realtime: max %.2f ms mean %.3f ms (%llu pkts); bulk: max %.1f ms "
-		      "mean %.1f ms\n", s.max_delay[0] / 1e6,
-		      s.delay_sum[0] / 1e6 / (double)s.delay_n[0], (unsigned long long)s.delay_n[0],
-		      s.max_delay[1] / 1e6, s.delay_sum[1] / 1e6 / (double)s.delay_n[1]);
-	assert_true(s.delay_n[0] > 1000);
-	assert_true(s.max_delay[0] <= 1 * MS);
-	assert_true(s.delay_sum[1] / s.delay_n[1] > 100 * MS); /* bulk really was saturating */
-	sim_end(&s);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct sky_shaper_params p;
+		struct sky_plan pl = plan("p", 20000000, 1000000, 64000, 0);
+		struct sky_beam bm = beam("b", 100000000, 10000000);
+		struct sim s = {0};
+		struct flow f[201];
+		unsigned int nb = cases[k].n_bulk;
+
+		params(&p, 1, 2);
+		p.cls[1].queue_pkts = 2048;
+		s.sh = mk(&p, &pl, 1, &bm, 1);
+		for (unsigned int i = 0; i < nb; i++)
+			f[i] = (struct flow){.sub = i, .cls = 1, .len = 1500,
+					     .backlog = cases[k].backlog};
+		/* 1Mbit of 200-byte realtime packets on a subscriber whose bulk saturates */
+		f[nb] = (struct flow){.sub = 0, .cls = 0, .len = 200, .rate_bps = 1000000};
+		run(&s, f, nb + 1, 1, 5 * SEC, 100000, false);
+		print_message("  %u bulk subscribers: realtime max %.2f ms mean %.3f ms (%llu pkts); "
+			      "bulk max %.1f ms mean %.1f ms\n", nb, s.max_delay[0] / 1e6,
+			      s.delay_sum[0] / 1e6 / (double)s.delay_n[0],
+			      (unsigned long long)s.delay_n[0], s.max_delay[1] / 1e6,
+			      s.delay_sum[1] / 1e6 / (double)s.delay_n[1]);
+		assert_true(s.delay_n[0] > 1000);
+		assert_true(s.max_delay[0] <= 1 * MS);
+		/* bulk really was saturating */
+		assert_true(s.delay_sum[1] / s.delay_n[1] > 100 * MS);
+		sim_end(&s);
+	}
 }
 
 /* CoDel keeps a saturating bulk queue near its target without tail drops */
