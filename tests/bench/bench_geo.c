@@ -11,9 +11,11 @@
  * 64k addresses (~1 ms each), as the machine is shared.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libloc/libloc.h>
 #include <libloc/database.h>
@@ -159,11 +161,32 @@ make(const char *path, const char *lookup, struct sky_cfg **cfgp)
 	return g;
 }
 
+/* EAL leaves its runtime directory (/var/run/dpdk/PREFIX) behind: remove ours */
+static void
+remove_runtime_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[1400];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
+	char prefix[64], rundir[1024];
 	char *eal[] = { argv[0], "--no-huge", "-m", "2048", "--no-pci",
-			"--file-prefix=bench_geo", "--log-level=lib.*:error", "--no-telemetry" };
+			prefix, "--log-level=lib.*:error", "--no-telemetry" };
 	const char *path = argc > 1 ? argv[1] : "/usr/share/libloc-location/location.db";
 	const char *kinds[4] = { "ipv4 from database networks", "ipv4 uniform random",
 				 "ipv6 from database networks", "ipv6 random in 2000::/3" };
@@ -176,6 +199,7 @@ main(int argc, char **argv)
 	double cyc[2][4] = { { 0 } };
 	uint64_t t0;
 
+	snprintf(prefix, sizeof(prefix), "--file-prefix=bench_geo_%d", (int)getpid());
 	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
 		fprintf(stderr, "bench_geo: EAL init failed\n");
 		return 1;
@@ -251,6 +275,8 @@ main(int argc, char **argv)
 	sky_geo_destroy(g);
 	sky_cfg_free(cfg);
 	sky_cfg_free(cfg2);
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	remove_runtime_dir(rundir);
 	return 0;
 }

@@ -9,6 +9,7 @@
  * control commands, a reload swap under a reader thread, and the per-country enumeration.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -1109,11 +1110,32 @@ test_country_networks(void **state)
 	}
 }
 
+/* EAL leaves its runtime directory (/var/run/dpdk/PREFIX) behind: remove ours */
+static void
+remove_runtime_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[1400];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
+	char prefix[64], rundir[1024];
 	char *eal[] = { "test_geo", "--no-huge", "-m", "1024", "--no-pci",
-			"--file-prefix=test_geo", "--log-level=lib.*:error",
+			prefix, "--log-level=lib.*:error",
 			"--force-max-simd-bitwidth=256" };
 	const struct CMUnitTest failures[] = {
 		cmocka_unit_test(test_config_failures),
@@ -1135,6 +1157,8 @@ main(void)
 	};
 	int rc;
 
+	/* unique: several build directories may run this test at once */
+	snprintf(prefix, sizeof(prefix), "--file-prefix=test_geo_%d", (int)getpid());
 	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
 		fprintf(stderr, "test_geo: EAL init failed\n");
 		return 1;
@@ -1146,6 +1170,8 @@ main(void)
 	unlink(GARBAGE);
 	unlink(EMPTY);
 	unlink(CORRUPT);
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	remove_runtime_dir(rundir);
 	return rc;
 }
