@@ -2,24 +2,25 @@
 /*
  * country_matrix: a verdict per (terminal country, remote country) pair.
  *
- * `matrix` maps "SUB:REMOTE" country pairs to a verdict code: 1 pass, 2 drop, or
- * 3 + (class << 8) / 4 + (dscp << 8) (pass with a class / a DSCP). A pair with no entry
- * falls back to "SUB:--"-style defaults in `sub_default` (per terminal country), then to
- * pass. Regulators' geofences ("terminals in AA may not reach BB") are one entry each.
+ * `matrix` maps "SUB:REMOTE" country pairs to a verdict: pass, drop, class:NAME (pass in
+ * that traffic class) or dscp:N (pass, DSCP rewritten). A pair with no entry falls back to
+ * the terminal country's default in `sub_default`, then to pass. A regulator's geofence
+ * ("terminals in AA may not reach BB") is one entry.
  *
  *   skygatectl map update matrix UA:RU drop
+ *   skygatectl map update matrix RU:UA class:bulk
  *   skygatectl map update sub_default IR drop
  */
 #include "skygate/policy.h"
 
-SKY_MAP_HASH_DEF(matrix, struct sky_cc_pair, uint32_t, 4096);
-SKY_MAP_HASH_DEF(sub_default, sky_cc_t, uint32_t, 256);
+SKY_MAP_HASH_DEF(matrix, struct sky_cc_pair, sky_verdict_t, 4096);
+SKY_MAP_HASH_DEF(sub_default, sky_cc_t, sky_verdict_t, 256);
 
 SKY_POLICY(country_matrix)
 {
 	struct sky_cc_pair k = {.sub = ctx->sub_country, .remote = ctx->remote_country};
 	sky_cc_t cc = ctx->sub_country;
-	uint32_t *v = sky_hash_lookup(&matrix, &k);
+	sky_verdict_t *v = sky_hash_lookup(&matrix, &k);
 
 	if (v != NULL)
 		return *v;

@@ -8,6 +8,7 @@
  * is destroyed and the maps only it used are freed. A refused object changes nothing.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -513,17 +514,85 @@ sky_policy_unload(struct sky_policy *p)
 	/* the maps stay (with their entries) for the next program of the same spec */
 }
 
+const char *
+policy_value_in(const struct sky_policy *p, const char *s, char *out, size_t len)
+{
+	uint64_t v;
+	int cls = -1;
+
+	if (strncmp(s, "dscp:", 5) == 0) {
+		if (sky_parse_u64(s + 5, 0, 63, &v) != 0)
+			return NULL;
+		snprintf(out, len, "%" PRIu64, SKY_POLICY_PASS_DSCP(v));
+		return out;
+	}
+	if (strncmp(s, "class:", 6) != 0)
+		return s;
+	if (sky_parse_u64(s + 6, 0, p->n_classes - 1, &v) == 0)
+		cls = (int)v;
+#ifdef SKY_POLICY_HAVE_SUBS
+	else if (p->subs != NULL)
+		cls = sky_subs_class_index(p->subs, s + 6);
+#endif
+	if (cls < 0 || cls >= p->n_classes)
+		return NULL;
+	snprintf(out, len, "%" PRIu64, SKY_POLICY_PASS_CLASS((unsigned int)cls));
+	return out;
+}
+
+void
+policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, const void *value,
+		 char *out, size_t len)
+{
+	uint32_t v, code, arg;
+
+	if (m->spec.value_fmt != FMT_VERDICT) {
+		pmap_format(m, false, value, out, len);
+		return;
+	}
+	memcpy(&v, value, 4);
+	code = SKY_POLICY_VERDICT_CODE(v);
+	arg = SKY_POLICY_VERDICT_ARG(v);
+	if (v == SKY_POLICY_PASS)
+		snprintf(out, len, "pass");
+	else if (v == SKY_POLICY_DROP)
+		snprintf(out, len, "drop");
+	else if ((v >> 16) == 0 && code == SKY_POLICY_V_PASS_DSCP && arg < 64)
+		snprintf(out, len, "dscp:%u", arg);
+	else if ((v >> 16) == 0 && code == SKY_POLICY_V_PASS_CLASS && arg < p->n_classes) {
+#ifdef SKY_POLICY_HAVE_SUBS
+		if (p->subs != NULL) {
+			struct sky_class c = sky_subs_class(p->subs, arg);
+
+			snprintf(out, len, "class:%s", c.name);
+			return;
+		}
+#endif
+		snprintf(out, len, "class:%u", arg);
+	} else {
+		snprintf(out, len, "%u", v); /* no verdict: a fault if returned */
+	}
+}
+
 int
 sky_policy_map_update(struct sky_policy *p, const char *map, const char *key,
 		      const char *value, char *err, size_t errlen)
 {
 	struct sky_pmap *m = policy_map_find(p, map);
+	char buf[32];
+	const char *v;
 
 	if (m == NULL) {
 		snprintf(err, errlen, "no map named '%s'", map);
 		return -ENOENT;
 	}
-	return pmap_update_str(m, key, value, err, errlen);
+	v = policy_value_in(p, value, buf, sizeof(buf));
+	if (v == NULL) {
+		snprintf(err, errlen, "map %s: bad value '%s': no such class or DSCP (class:NAME, "
+			 "class:0..%u, dscp:0..63)", map, value, p->n_classes - 1);
+		return -EINVAL;
+	}
+	return pmap_update_str(m, key, v, err, errlen);
 }
 
 int
@@ -568,7 +637,7 @@ apply_cfg_maps(struct sky_policy *p, const struct sky_cfg *cfg, const struct sky
 
 			if (val == NULL)
 				return sky_cfg_fail(err, cfg, vn, "expected a scalar value");
-			if (pmap_update_str(m, key, val, why, sizeof(why)) != 0)
+			if (sky_policy_map_update(p, name, key, val, why, sizeof(why)) != 0)
 				return sky_cfg_fail(err, cfg, vn, "%s", why);
 		}
 	}
@@ -600,6 +669,7 @@ sky_policy_create(const struct sky_cfg *cfg, const struct sky_subs *subs,
 		return NULL;
 	}
 	p->n_classes = SKY_MAX_CLASSES;
+	p->subs = subs;
 #ifdef SKY_POLICY_HAVE_SUBS
 	if (subs != NULL && sky_subs_n_classes(subs) > 0)
 		p->n_classes = (uint8_t)sky_subs_n_classes(subs);

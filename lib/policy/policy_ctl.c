@@ -145,6 +145,7 @@ map_info_json(const struct sky_pmap *m)
 }
 
 struct show_ctx {
+	const struct sky_policy *p;
 	const struct sky_pmap *m;
 	json_t *arr;
 	unsigned int n;
@@ -173,7 +174,7 @@ show_one(void *arg, const void *key, const void *value)
 		return 1;
 	}
 	pmap_format(s->m, true, key, k, sizeof(k));
-	pmap_format(s->m, false, value, v, sizeof(v));
+	policy_value_out(s->p, s->m, value, v, sizeof(v));
 	e = json_object();
 	json_object_set_new(e, "key", json_string(k));
 	json_object_set_new(e, "value", json_string(v));
@@ -338,6 +339,7 @@ cmd_map_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	if (m == NULL)
 		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
 	o = map_info_json(m);
+	s.p = p;
 	s.m = m;
 	s.arr = json_array();
 	s.n = 0;
@@ -524,7 +526,8 @@ static const struct {
 	{"map list", "", "maps of the policy program", 0, cmd_map_list},
 	{"map show", "NAME", "entries of a map (readable keys and values)", 0, cmd_map_show},
 	{"map update", "NAME KEY VALUE",
-	 "add or change an entry (KEY: DE, RU:KP, 10.0.0.0/8, 2001:db8::/32, number, hex)",
+	 "add or change an entry (KEY: DE, RU:KP, 10.0.0.0/8, 2001:db8::/32, number, hex; "
+	 "VALUE: number, pass, drop, class:NAME, dscp:N, hex)",
 	 SKY_CTL_F_JOURNAL, cmd_map_update},
 	{"map delete", "NAME KEY", "remove an entry", SKY_CTL_F_JOURNAL, cmd_map_delete},
 };

@@ -36,6 +36,7 @@ enum pmap_fmt {
 	FMT_CC,      /* sky_cc_t: "DE" */
 	FMT_CC_PAIR, /* struct sky_cc_pair: "RU:KP" */
 	FMT_PREFIX,  /* LPM key: "10.0.0.0/8", "2001:db8::/32" */
+	FMT_VERDICT, /* sky_verdict_t: pass, drop, class:NAME, dscp:N */
 	FMT_HEX,     /* anything else: hex bytes */
 };
 
@@ -221,6 +222,7 @@ struct sky_policy {
 	uint8_t n_classes;
 	/* --- control path only --- */
 	bool jit;
+	const struct sky_subs *subs;  /* class names for verdict values (may be NULL) */
 	struct sky_pmap *maps[SKY_POLICY_MAX_MAPS]; /* the current map set */
 	uint32_t n_maps;
 	struct sky_policy_stats base; /* counters when the program was loaded */
@@ -248,6 +250,12 @@ int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_in
 		      char *err, size_t errlen);
 void policy_stats_total(const struct sky_policy *p, struct sky_policy_stats *st);
 int policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen);
+
+/* readable verdict values: "class:NAME|N" / "dscp:N" to a number in out (else s as is);
+ * the value of a sky_verdict_t map shown as pass, drop, class:NAME, dscp:N */
+const char *policy_value_in(const struct sky_policy *p, const char *s, char *out, size_t len);
+void policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, const void *value,
+		      char *out, size_t len);
 
 /* policy_ctl.c */
 struct sky_pmap *policy_map_find(struct sky_policy *p, const char *name);

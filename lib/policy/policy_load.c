@@ -1080,6 +1080,8 @@ fmt_of(const struct btf *btf, uint32_t id, uint32_t size)
 		return FMT_CC;
 	if (name != NULL && strcmp(name, "sky_cc_pair") == 0 && size == 4)
 		return FMT_CC_PAIR;
+	if (name != NULL && strcmp(name, "sky_verdict_t") == 0 && size == 4)
+		return FMT_VERDICT;
 	if (size == 1 || size == 2 || size == 4 || size == 8) {
 		/* a struct of a number's size is still shown in hex */
 		while (t != NULL && btf_is_typedef(t))

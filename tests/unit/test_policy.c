@@ -761,7 +761,7 @@ test_sample_country_matrix(void **state)
 
 	/* PASS_CLASS(2) = 3 | 2 << 8 = 515 */
 	check_both_engines("country_matrix",
-			   "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": 515, \"IR:FR\": pass}\n"
+			   "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": \"class:2\", \"IR:FR\": pass}\n"
 			   "    sub_default: {IR: drop}\n",
 			   c, RTE_DIM(c), 1);
 }
@@ -1075,7 +1075,38 @@ test_commands(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
 			    "UA:RU");
 	assert_string_equal(
-		json_string_value(json_object_get(json_array_get(items, 0), "value")), "2");
+		json_string_value(json_object_get(json_array_get(items, 0), "value")), "drop");
+	json_decref(r);
+	/* verdict values (sky_verdict_t) in readable forms, both ways */
+	json_decref(ctl(0, "map", "update", "matrix", "UA:RU", "class:8"));
+	json_decref(ctl(0, "map", "update", "matrix", "UA:RU", "class:bulk")); /* no subs */
+	json_decref(ctl(0, "map", "update", "matrix", "UA:RU", "dscp:64"));
+	json_decref(ctl(1, "map", "update", "matrix", "UA:RU", "class:2"));
+	json_decref(ctl(1, "map", "update", "matrix", "UA:BY", "dscp:46"));
+	json_decref(ctl(1, "map", "update", "matrix", "UA:KZ", "pass"));
+	json_decref(ctl(1, "map", "update", "matrix", "UA:MD", "7"));
+	r = ctl(1, "map", "show", "matrix", NULL, NULL);
+	items = json_object_get(json_object_get(r, "result"), "items");
+	assert_int_equal(json_array_size(items), 4);
+	{
+		static const char *const want[][2] = {
+			{"UA:RU", "class:2"}, {"UA:BY", "dscp:46"}, {"UA:KZ", "pass"}, {"UA:MD", "7"}};
+		unsigned int found = 0;
+
+		for (size_t i = 0; i < json_array_size(items); i++) {
+			const char *k = json_string_value(json_object_get(json_array_get(items, i),
+									  "key"));
+			const char *v = json_string_value(json_object_get(json_array_get(items, i),
+									  "value"));
+
+			for (size_t w = 0; w < RTE_DIM(want); w++)
+				if (strcmp(k, want[w][0]) == 0) {
+					assert_string_equal(v, want[w][1]);
+					found++;
+				}
+		}
+		assert_int_equal(found, 4);
+	}
 	json_decref(r);
 	r = ctl(1, "map", "show", "sub_default", NULL, NULL);
 	items = json_object_get(json_object_get(r, "result"), "items");

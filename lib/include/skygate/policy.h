@@ -137,6 +137,8 @@ _Static_assert(__builtin_offsetof(struct sky_policy_ctx, dst) == 56, "ctx ABI");
 #define SKY_CC(a, b) ((uint16_t)(((unsigned int)(a) << 8) | (unsigned int)(b)))
 /** A u16 map key or value holding a country code (shown as "DE" by `map show`). */
 typedef uint16_t sky_cc_t;
+/** A map value holding a verdict (shown and written as pass, drop, class:NAME, dscp:N). */
+typedef uint32_t sky_verdict_t;
 /** A (subscriber country, remote country) key (shown and written as "RU:KP"). */
 struct sky_cc_pair {
 	uint16_t sub;
