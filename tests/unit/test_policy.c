@@ -30,6 +30,9 @@
 #include "skygate/parse_inline.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
+#ifdef SKY_POLICY_HAVE_SUBS
+#include "skygate/subscriber.h"
+#endif
 
 #include "../../lib/policy/policy_impl.h"
 
@@ -1186,6 +1189,84 @@ test_journal_replay(void **state)
 	}
 }
 
+#ifdef SKY_POLICY_HAVE_SUBS
+/* with the subscriber model: class names in verdict values, PASS_CLASS bounded by it */
+static void
+test_class_names(void **state)
+{
+	char dir[] = "/tmp/sky_policy_subs_XXXXXX", csv[256], yaml[4096], path[2048], err[512];
+	struct sky_cfg_err cerr = {0};
+	struct sky_cfg *cfg;
+	struct sky_subs *subs;
+	struct sky_policy *p;
+	FILE *f;
+	json_t *r;
+	static const struct vcase c[] = {
+		{{.sub_cc = "UA", .remote_cc = "RU"}, W_CLASS, 2},
+		{{.sub_cc = "UA", .remote_cc = "BY"}, W_FAULT_DROP}, /* class 5 of 4 */
+		{{.sub_cc = "UA", .remote_cc = "DE"}, W_PASS},
+	};
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(csv, sizeof(csv), "%s/s.csv", dir);
+	f = fopen(csv, "w");
+	assert_non_null(f);
+	fputs("id,ipv4,ipv6,plan,beam,country,realm\n1,10.0.0.1,,basic,beam1,UA,\n", f);
+	fclose(f);
+	sample(path, sizeof(path), "country_matrix");
+	snprintf(yaml, sizeof(yaml),
+		 "subscribers: { file: %s, unknown: drop }\n"
+		 "plans: { basic: { down: 50Mbit, up: 5Mbit, burst: 256KB } }\n"
+		 "beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
+		 "classes:\n  - { name: realtime, dscp: [46] }\n  - { name: interactive, ports: [22] }\n"
+		 "  - { name: bulk, default: true }\n  - { name: scavenger, dscp: [8] }\n"
+		 "policy:\n  object: %s\n  on_fault: drop\n"
+		 "  maps: { matrix: { \"UA:RU\": \"class:bulk\", \"UA:BY\": 1283 } }\n",
+		 csv, path);
+	cfg = sky_cfg_load_string("subs.yaml", yaml, &cerr);
+	assert_non_null(cfg);
+	subs = sky_subs_create(cfg, 1, &cerr);
+	if (subs == NULL)
+		fail_msg("subs: %s", cerr.msg);
+	p = sky_policy_create(cfg, subs, &cerr);
+	if (p == NULL)
+		fail_msg("policy: %s", cerr.msg);
+	assert_int_equal(p->n_classes, 4);
+	run_cases(p, "class names", c, RTE_DIM(c));
+	assert_int_not_equal(sky_policy_map_update(p, "matrix", "UA:FR", "class:nosuch", err,
+						   sizeof(err)),
+			     0);
+	assert_non_null(strstr(err, "class:nosuch"));
+	assert_int_not_equal(sky_policy_map_update(p, "matrix", "UA:FR", "class:4", err,
+						   sizeof(err)),
+			     0);
+	assert_int_equal(sky_policy_map_update(p, "matrix", "UA:FR", "class:realtime", err,
+					       sizeof(err)),
+			 0);
+	assert_int_equal(sky_policy_register(p), 0);
+	r = ctl(1, "map", "show", "matrix", NULL, NULL);
+	{
+		json_t *items = json_object_get(json_object_get(r, "result"), "items");
+		unsigned int named = 0;
+
+		for (size_t i = 0; i < json_array_size(items); i++) {
+			const char *v = json_string_value(
+				json_object_get(json_array_get(items, i), "value"));
+
+			named += strcmp(v, "class:bulk") == 0 || strcmp(v, "class:realtime") == 0;
+		}
+		assert_int_equal(named, 2);
+	}
+	json_decref(r);
+	sky_ctl_unregister_all();
+	sky_policy_destroy(p);
+	sky_subs_destroy(subs);
+	sky_cfg_free(cfg);
+	unlink(csv);
+	rmdir(dir);
+}
+#endif
+
 /* maps of the same name and spec keep their entries across a swap */
 static void
 test_swap_keeps_maps(void **state)
@@ -1491,6 +1572,9 @@ main(void)
 		cmocka_unit_test(test_small_hash_churn),
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_journal_replay),
+#ifdef SKY_POLICY_HAVE_SUBS
+		cmocka_unit_test(test_class_names),
+#endif
 		cmocka_unit_test(test_swap_keeps_maps),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_verdict_kinds),
