@@ -694,10 +694,21 @@ test_burst(void **state)
 			int kind = (int)(rnd() % 10);
 			int fam = v6 ? AF_INET6 : AF_INET;
 
-			if (rnd() & 1)
+			if (kind == 2) { /* IPv6 packet, IPv4-mapped remote: answered as IPv4 */
+				uint8_t v4[16];
+
+				draw(&nets4[rnd() % n_nets4], AF_INET, v4);
+				memset(a, 0, 16);
+				a[10] = 0xff;
+				a[11] = 0xff;
+				memcpy(a + 12, v4, 4);
+				v6 = 1;
+				fam = AF_INET6;
+			} else if (rnd() & 1) {
 				draw(v6 ? &nets6[rnd() % n_nets6] : &nets4[rnd() % n_nets4], fam, a);
-			else
+			} else {
 				draw(&(struct netv){ .depth = 0 }, fam, a);
+			}
 			draw(&(struct netv){ .depth = 0 }, fam, other);
 			m[i].dir = (rnd() & 1) ? SKY_DIR_UP : SKY_DIR_DOWN;
 			m[i].l3 = v6 ? 6 : 4;
