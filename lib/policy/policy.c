@@ -388,8 +388,9 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	prm.prog_arg.type = RTE_BPF_ARG_PTR;
 	prm.prog_arg.size = sizeof(struct sky_policy_ctx);
 	t1 = policy_now_ns();
-	/* lookups inlined; if librte_bpf's validator says no, without (JIT fixes stay) */
-	for (int inl = 1; inl >= 0 && prog->bpf == NULL; inl--) {
+	/* lookups inlined (for the JIT: the interpreter is faster calling the helper); if
+	 * librte_bpf's validator says no, without (the JIT bug fixes stay) */
+	for (int inl = p->jit ? 1 : 0; inl >= 0 && prog->bpf == NULL; inl--) {
 		struct ebpf_insn *rw = NULL;
 		uint32_t n_rw = 0, n_xsym = prog->n_xsym, n_inl = 0;
 		int k = policy_rewrite(&o, nm, inl, prog->xsym, &prog->n_xsym, &rw, &n_rw, &n_inl,
