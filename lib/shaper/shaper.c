@@ -244,11 +244,20 @@ split(uint64_t cap, unsigned int n, const uint64_t *demand, const uint64_t *weig
 		share[i] = floor + alloc[i] + rem / n + (i == 0 ? rem % n : 0);
 }
 
+/*
+ * burst_us: downstream the beam bucket only paces a queue, so a short one (beam_burst)
+ * keeps the output smooth. Upstream nothing queues: the return-link police sees packets
+ * when the worker gets to them, in clumps of up to a ring's worth after any stall, so it
+ * needs a depth in the tens of ms (SKY_SHAPER_UP_BURST_US) or it drops conforming
+ * traffic.
+ */
+#define SKY_SHAPER_UP_BURST_US 50000
+
 static void
 shard_set(struct sky_shaper *sh, uint64_t *rate_fp, int64_t *bfp, uint64_t *share_bps,
-	  uint64_t share_Bps)
+	  uint64_t share_Bps, uint64_t burst_us)
 {
-	uint64_t burst = share_Bps * sh->p.beam_burst_us / 1000000;
+	uint64_t burst = share_Bps * burst_us / 1000000;
 
 	__atomic_store_n(rate_fp, shp_rate_fp(share_Bps * 8, sh->hz), __ATOMIC_RELAXED);
 	__atomic_store_n(bfp, burst_fp(burst), __ATOMIC_RELAXED);
@@ -299,7 +308,7 @@ rebalance_beam(struct sky_shaper *sh, unsigned int b, uint64_t dt, int measure)
 	for (unsigned int i = 0; i < ns; i++) {
 		struct shp_shard *sd = down_shard(sh, i, b);
 
-		shard_set(sh, &sd->rate_fp, &sd->burst_fp, &sd->share_bps, share[i]);
+		shard_set(sh, &sd->rate_fp, &sd->burst_fp, &sd->share_bps, share[i], sh->p.beam_burst_us);
 	}
 	/* upstream: shards are workers, weighted by what they pass */
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
@@ -327,7 +336,9 @@ rebalance_beam(struct sky_shaper *sh, unsigned int b, uint64_t dt, int measure)
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		struct shp_upshard *u = &sh->w[i].up[b];
 
-		shard_set(sh, &u->rate_fp, &u->burst_fp, &u->share_bps, share[i]);
+		shard_set(sh, &u->rate_fp, &u->burst_fp, &u->share_bps, share[i],
+			  sh->p.beam_burst_us > SKY_SHAPER_UP_BURST_US ? sh->p.beam_burst_us
+								       : SKY_SHAPER_UP_BURST_US);
 	}
 }
 
