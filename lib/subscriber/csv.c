@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Subscriber CSV: `id,ipv4,ipv6,plan,beam,country[,realm]`, a header line first (exact
- * names, realm optional), blank lines and `#` comments allowed, LF or CRLF, spaces around
- * fields ignored, no quoting (no field needs it).
+ * names, realm optional), blank lines and `#` comments allowed, LF or CRLF, a leading
+ * UTF-8 BOM ignored, spaces around fields ignored, no quoting (no field needs it).
  *
  * Speed: one pass over a buffer (the caller mmaps the file), no allocation per row (rows
  * land in one array grown by doubling), hand-written IPv4/number parsers; uniqueness is
@@ -210,6 +210,9 @@ sky_subs_csv_parse(const struct sky_subs_names *names, const char *fname, const 
 	uint32_t line = 0;
 	unsigned int n_cols = 0;
 	char list[256];
+
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM (spreadsheet export) */
+		p += 3;
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));

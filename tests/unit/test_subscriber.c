@@ -184,7 +184,8 @@ test_csv_ok_forms(void **state)
 	assert_int_equal(sky_subs_get(s, 10, &in), -ENOENT);
 	sky_subs_destroy(s);
 
-	s = make("id,ipv4,ipv6,plan,beam,country\n1,10.0.0.1,,basic,beam1,DE\n", "drop", &err);
+	s = make("\xEF\xBB\xBFid,ipv4,ipv6,plan,beam,country\n1,10.0.0.1,,basic,beam1,DE\n", "drop",
+		 &err);
 	assert_non_null(s);
 	assert_int_equal(sky_subs_get(s, 1, &in), 0);
 	sky_subs_destroy(s);
