@@ -79,7 +79,6 @@ struct sky_pmap {
 	uint32_t n_free;
 	uint32_t n_tombs;       /* PMAP_SMALL: deleted slots not yet reclaimed */
 	uint32_t n_rebuilds;    /* PMAP_SMALL: tables rebuilt to drop tombstones */
-	unsigned int refs;      /* programs embedding the handle (loaded or being loaded) */
 	unsigned int reg_idx;
 };
 
