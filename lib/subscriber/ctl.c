@@ -8,6 +8,7 @@
  *   subscriber set ID key=value...     (plan beam country ipv4 ipv6 realm; ipv4= removes)
  *   subscriber show ID
  *   subscriber list [page=N] [size=N]  (sorted by id, pages from 1, size default 50)
+ *   subscriber find ADDRESS [vlan=N]   (who owns an address: longest prefix, realm)
  *   subscriber load FILE               (replace the whole table)
  *   plan list | plan show NAME | plan set NAME key=value...
  *        (down up burst down_burst up_burst weight cw.CLASS=N)
@@ -333,6 +334,32 @@ cmd_sub_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 		      (json_int_t)page, "size", (json_int_t)size, "pages",
 		      (json_int_t)((n + size - 1) / size), "subscribers", arr);
 	*result = o;
+	return 0;
+}
+
+static int
+cmd_sub_find(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	struct sky_subs *s = arg;
+	uint8_t a[16] = {0}, len;
+	uint64_t vid = 0;
+	uint32_t idx;
+	int fam;
+
+	if (argc < 1 || argc > 2 || (argc == 2 && strncmp(argv[1], "vlan=", 5) != 0))
+		return sky_ctl_fail(call, "usage: subscriber find ADDRESS [vlan=N]");
+	if (argc == 2 && sky_parse_u64(argv[1] + 5, 0, 4095, &vid) < 0)
+		return sky_ctl_fail(call, "'%s': vlan must be 0..4095", argv[1]);
+	fam = strchr(argv[0], ':') != NULL ? 6 : 4;
+	if ((fam == 4 ? sky_parse_ip4_prefix(argv[0], strlen(argv[0]), a, &len)
+		      : sky_parse_ip6_prefix(argv[0], strlen(argv[0]), a, &len)) < 0 ||
+	    len != (fam == 4 ? 32 : 128))
+		return sky_ctl_fail(call, "'%s' is not an IPv4 or IPv6 address", argv[0]);
+	idx = subs_find(s, (uint8_t)fam, a, (uint16_t)vid);
+	if (idx == SKY_SUB_NONE)
+		return sky_ctl_fail(call, "no subscriber owns %s%s%s", argv[0],
+				    vid ? " on vlan " : "", vid ? argv[1] + 5 : "");
+	*result = info_json(s, &s->info[idx]);
 	return 0;
 }
 
@@ -767,6 +794,8 @@ static const struct {
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},
+	{"subscriber find", "ADDRESS [vlan=N]",
+	 "the subscriber a packet from/to ADDRESS (outer VLAN N) belongs to", 0, cmd_sub_find},
 	{"subscriber load", "FILE", "replace the whole subscriber table from a CSV",
 	 SKY_CTL_F_JOURNAL, cmd_sub_load},
 	{"plan list", "", "plans", 0, cmd_plan_list},

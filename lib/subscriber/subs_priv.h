@@ -109,6 +109,9 @@ int subs_op_beam_set(struct sky_subs *s, unsigned int idx, const struct sky_beam
 		     size_t errlen);
 void subs_notify(struct sky_subs *s, enum sky_subs_event ev, uint32_t index,
 		 const struct sky_sub_info *info);
+/** Subscriber idx owning addr for a packet with outer VLAN vid (as the data path would
+ *  find it), or SKY_SUB_NONE. Control path. */
+uint32_t subs_find(const struct sky_subs *s, uint8_t fam, const uint8_t *addr, uint16_t vid);
 /** Sum of the per-worker counters of subscriber idx into out[stride]. */
 void subs_sum_counters(const struct sky_subs *s, uint32_t idx, uint64_t *out);
 void subs_plan_defaults(struct sky_plan *p, const struct plan_x *x);

@@ -1087,6 +1087,30 @@ sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky
 	}
 }
 
+/* ------------------------------------------------------------------ find */
+
+uint32_t
+subs_find(const struct sky_subs *s, uint8_t fam, const uint8_t *addr, uint16_t vid)
+{
+	const struct subs_tables *t = s->tab;
+	uint8_t key[16] = {0};
+	uint32_t nh;
+
+	memcpy(key, addr, fam == 4 ? 4 : 16);
+	if (vid != 0 && vid <= SKY_REALM_MAX && t->lpmr != NULL && realm_on(t, vid)) {
+		uint8_t rk[16];
+
+		rk[0] = (uint8_t)((fam == 4 ? 0x40 : 0x60) | (vid >> 8));
+		rk[1] = (uint8_t)vid;
+		memcpy(rk + 2, key, 14);
+		if (rte_lpm6_lookup(t->lpmr, rk, &nh) == 0 && t->rec[nh].w != 0)
+			return nh;
+	}
+	if (rte_lpm6_lookup(fam == 4 ? t->lpm4 : t->lpm6, key, &nh) == 0 && t->rec[nh].w != 0)
+		return nh;
+	return SKY_SUB_NONE;
+}
+
 /* ------------------------------------------------------------------ changes */
 
 static int

@@ -675,6 +675,11 @@ test_runtime_failures(void **state)
 	bad("subscriber set 3 realm=7 ipv6=2001:db8:5::1", "at most a /112");
 	bad("subscriber show 99", "no subscriber with id 99");
 	bad("subscriber list page=0", "page must be");
+	bad("subscriber find 100.64.0.2", "no subscriber owns 100.64.0.2");
+	bad("subscriber find 10.9.1.1", "no subscriber owns 10.9.1.1");
+	bad("subscriber find 10.9.1.1 vlan=200", "no subscriber owns 10.9.1.1 on vlan 200");
+	bad("subscriber find 10.9.0.0/16", "not an IPv4 or IPv6 address");
+	bad("subscriber find 10.9.1.1 vlan=5000", "vlan must be 0..4095");
 	/* load */
 	bad("subscriber load /nonexistent.csv", "/nonexistent.csv: No such file");
 	{
@@ -807,6 +812,29 @@ test_runtime_changes(void **state)
 								    "policy")),
 				 1);
 		json_decref(r);
+	}
+
+	/* find: what the data path would match */
+	{
+		static const struct {
+			const char *cmd;
+			uint32_t id;
+		} finds[] = {
+			{"subscriber find 198.18.5.200", 51},
+			{"subscriber find 198.18.5.100", 2},
+			{"subscriber find 100.64.0.1 vlan=100", 4},
+			{"subscriber find 100.64.0.1 vlan=300", 53},
+			{"subscriber find 2001:db8:4000::1 vlan=42", 7},
+			{"subscriber find 2001:db8:50:ff::1", 50},
+		};
+
+		for (size_t i = 0; i < sizeof(finds) / sizeof(finds[0]); i++) {
+			r = ok(finds[i].cmd);
+			assert_int_equal(json_integer_value(json_object_get(
+						 json_object_get(r, "result"), "id")),
+					 finds[i].id);
+			json_decref(r);
+		}
 	}
 
 	/* list: sorted by id, paged */
