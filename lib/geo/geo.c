@@ -819,6 +819,16 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 	t->ctx = d.ctx;
 	t->db = d.db;
 	t->f = d.f;
+	{
+		struct stat st;
+
+		if (fstat(fileno(d.f), &st) == 0) {
+			t->file.dev = st.st_dev;
+			t->file.ino = st.st_ino;
+			t->file.size = (uint64_t)st.st_size;
+			t->file.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		}
+	}
 	t->path = strdup(path);
 	c.amap = calloc(1u << 20, sizeof(*c.amap));
 	if (t->path == NULL || c.amap == NULL) {
@@ -1099,6 +1109,53 @@ sky_geo_reload(struct sky_geo *g, const char *path, char *msg, size_t msg_len)
 }
 
 int
+geo_file_id_get(const char *path, struct geo_file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -errno;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = (uint64_t)st.st_size;
+	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+static bool
+file_id_eq(const struct geo_file_id *a, const struct geo_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns;
+}
+
+/*
+ * `location update` and package upgrades replace the database by rename: a new inode (or
+ * size/mtime) means a new version. A version that fails to load is remembered and not
+ * retried until the file changes again; the running table stays meanwhile.
+ */
+void
+geo_watch(struct sky_geo *g)
+{
+	struct geo_file_id id;
+	char msg[512];
+
+	if (g->table == NULL || g->path == NULL || geo_file_id_get(g->path, &id) != 0)
+		return;
+	if (file_id_eq(&id, &g->table->file) || file_id_eq(&id, &g->refused))
+		return;
+	if (sky_geo_reload(g, NULL, msg, sizeof(msg)) != 0) {
+		g->refused = id;
+		SKY_LOG(WARNING, "geo: %s changed but was refused, the running database stays: %s",
+			g->path, msg);
+		return;
+	}
+	g->auto_reloads++;
+	sky_audit(0, "geo reload %s (the file changed): %u IPv4 + %u IPv6 networks loaded",
+		  g->path, g->table->n4, g->table->n6);
+}
+
+int
 sky_geo_enabled(const struct sky_geo *g)
 {
 	return g != NULL && g->table != NULL;
@@ -1107,7 +1164,9 @@ sky_geo_enabled(const struct sky_geo *g)
 struct sky_geo *
 sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
-	static const char *const keys[] = { "database", "flags", "ipv6", "lookup", NULL };
+	static const char *const keys[] = { "database", "flags", "ipv6", "lookup",
+					    "check_interval", NULL };
+	uint64_t check_us = 0;
 	unsigned int lookup = GEO_LOOKUP_AUTO;
 	const struct sky_cfg_node *sec = cfg != NULL ? sky_cfg_get(cfg->root, "geo") : NULL;
 	const char *path = NULL;
@@ -1120,8 +1179,14 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		    sky_cfg_get_str(err, cfg, sec, "database", true, &path) != 0 ||
 		    sky_cfg_get_bool(err, cfg, sec, "flags", false, &flags) != 0 ||
 		    sky_cfg_get_bool(err, cfg, sec, "ipv6", false, &ipv6) != 0 ||
-		    sky_cfg_get_enum(err, cfg, sec, "lookup", false, geo_lookup_names, &lookup) != 0)
+		    sky_cfg_get_enum(err, cfg, sec, "lookup", false, geo_lookup_names, &lookup) != 0 ||
+		    sky_cfg_get_time(err, cfg, sec, "check_interval", false, &check_us) != 0)
 			return NULL;
+		if (check_us != 0 && check_us < 1000000) {
+			sky_cfg_fail(err, cfg, sky_cfg_get(sec, "check_interval"),
+				     "at least 1s (or 0 to never check)");
+			return NULL;
+		}
 		if (path[0] == '\0') {
 			sky_cfg_fail(err, cfg, sky_cfg_get(sec, "database"), "empty path");
 			return NULL;
@@ -1136,6 +1201,7 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 	g->opts.flags = flags;
 	g->opts.ipv6 = ipv6;
 	g->opts.lookup = (enum geo_lookup)lookup;
+	g->check_interval_us = check_us;
 	if (sec == NULL)
 		return g;
 	g->path = strdup(path);

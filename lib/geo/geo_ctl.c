@@ -282,6 +282,9 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		json_object_set_new(o, "license", json_string(l ? l : ""));
 		json_object_set_new(o, "created_at", json_string(created));
 	}
+	json_object_set_new(o, "check_interval_s",
+			    json_integer((json_int_t)(g->check_interval_us / 1000000)));
+	json_object_set_new(o, "auto_reloads", json_integer((json_int_t)g->auto_reloads));
 	json_object_set_new(o, "reloads", json_integer((json_int_t)g->reloads));
 	json_object_set_new(o, "reload_failures", json_integer((json_int_t)g->reload_failures));
 	sum_counters(g, c);
@@ -372,8 +375,11 @@ metrics_geo(void *arg, FILE *out)
 		     "# TYPE skygate_geo_reloads_total counter\nskygate_geo_reloads_total %" PRIu64
 		     "\n# HELP skygate_geo_reload_failures_total Refused geo reloads\n"
 		     "# TYPE skygate_geo_reload_failures_total counter\n"
-		     "skygate_geo_reload_failures_total %" PRIu64 "\n",
-		g->reloads, g->reload_failures);
+		     "skygate_geo_reload_failures_total %" PRIu64 "\n"
+		     "# HELP skygate_geo_auto_reloads_total Reloads after the database file changed\n"
+		     "# TYPE skygate_geo_auto_reloads_total counter\n"
+		     "skygate_geo_auto_reloads_total %" PRIu64 "\n",
+		g->reloads, g->reload_failures, g->auto_reloads);
 	/* per worker (sum with PromQL); workers that never counted are left out */
 	for (unsigned int i = 0; i < GEO_C_MAX; i++) {
 		fprintf(out, "# HELP skygate_geo_%s_total %s\n# TYPE skygate_geo_%s_total counter\n",
@@ -387,6 +393,18 @@ metrics_geo(void *arg, FILE *out)
 		}
 	}
 	pthread_mutex_unlock(&cur_lock);
+}
+
+/* ------------------------------------------------------------------ file watch */
+
+static void
+periodic_watch(void *arg, uint64_t now_tsc)
+{
+	(void)arg;
+	(void)now_tsc;
+	/* same thread as destroy (main lcore): cur cannot go away during the call */
+	if (cur != NULL)
+		geo_watch(cur);
 }
 
 /* ------------------------------------------------------------------ registration */
@@ -416,6 +434,11 @@ sky_geo_register(struct sky_geo *g)
 	pthread_mutex_lock(&cur_lock);
 	cur = g;
 	pthread_mutex_unlock(&cur_lock);
+	if (g->check_interval_us != 0) {
+		rc = sky_periodic_register("geo-watch", g->check_interval_us, periodic_watch, NULL);
+		if (rc != 0)
+			return rc;
+	}
 	rc = sky_metrics_register("geo", metrics_geo, NULL);
 	if (rc != 0 && rc != -EEXIST)
 		return rc;

@@ -43,6 +43,12 @@ struct geo_worker {
 	uint64_t c[GEO_C_MAX];
 } __rte_cache_aligned;
 
+/* Which version of a file: changes when the file is replaced or rewritten. */
+struct geo_file_id {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
+};
+
 struct loc_ctx;
 struct loc_database;
 struct rte_fib;
@@ -66,6 +72,7 @@ struct geo_table {
 	unsigned int nh_bytes4, nh_bytes6;
 	uint64_t load_us;
 	uint64_t mem_bytes;       /* DPDK heap taken by the FIBs */
+	struct geo_file_id file;  /* the file it was loaded from */
 };
 
 /* How tables are built (config geo.*). */
@@ -104,6 +111,9 @@ struct sky_geo {
 	char *path;               /* current database path */
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t check_interval_us; /* config geo.check_interval: 0 = no watching */
+	uint64_t auto_reloads;      /* reloads after the file changed */
+	struct geo_file_id refused; /* the changed file last refused: not retried */
 	bool registered;
 	pthread_mutex_t info_lock;
 	struct geo_info info;
@@ -115,6 +125,10 @@ struct geo_table *geo_table_build(const char *path, const struct geo_opts *o, ch
 void geo_table_free(struct geo_table *t);
 void geo_info_update(struct sky_geo *g);
 int geo_attr_flags_json(uint8_t flags, const char **names, int max);
+
+int geo_file_id_get(const char *path, struct geo_file_id *id);
+/* Called periodically: reload when the database file changed (control path). */
+void geo_watch(struct sky_geo *g);
 
 /* geo_ctl.c */
 void geo_ctl_forget(struct sky_geo *g);

@@ -340,6 +340,10 @@ test_config_failures(void **state)
 		{ "flags not a bool", "geo: { database: " DB ", flags: maybe }\n", "flags" },
 		{ "ipv6 not a bool", "geo: { database: " DB ", ipv6: [1] }\n", "ipv6" },
 		{ "section not a map", "geo: 5\n", "geo" },
+		{ "check_interval too short", "geo: { database: " DB ", check_interval: 10ms }\n",
+		  "geo.check_interval" },
+		{ "check_interval not a time", "geo: { database: " DB ", check_interval: soon }\n",
+		  "geo.check_interval" },
 		{ "lookup unknown", "geo: { database: " DB ", lookup: fastest }\n", "geo.lookup" },
 		/* EAL here runs with --force-max-simd-bitwidth=256: AVX512 lookups are refused
 		 * (on a CPU without AVX512F too, with another reason) */
@@ -434,7 +438,7 @@ test_country_networks_failures(void **state)
 static int
 setup_full(void **state)
 {
-	struct sky_cfg *cfg = cfg_text("geo: { database: %s }\n", DB);
+	struct sky_cfg *cfg = cfg_text("geo: { database: %s, check_interval: 60m }\n", DB);
 	struct sky_cfg_err err = { 0 };
 
 	(void)state;
@@ -461,9 +465,12 @@ teardown_full(void **state)
 	geo = NULL;
 	free(nets4);
 	free(nets6);
-	loc_database_unref(ldb);
-	loc_unref(lctx);
-	fclose(lf);
+	if (ldb != NULL)
+		loc_database_unref(ldb);
+	if (lctx != NULL)
+		loc_unref(lctx);
+	if (lf != NULL)
+		fclose(lf);
 	return 0;
 }
 
@@ -924,8 +931,9 @@ test_reload(void **state)
 	char jerr[256];
 	struct reader *rd = calloc(1, sizeof(*rd));
 	pthread_t th;
-	uint64_t before;
-	json_t *r;
+	uint64_t before, now;
+	json_int_t failures;
+	json_t *r, *o;
 	struct stat st, st_db;
 
 	(void)state;
@@ -1013,13 +1021,54 @@ test_reload(void **state)
 							      "database")),
 			    STATE "/geo-location.db");
 	json_decref(r);
+
+	/* check_interval: the file replaced by rename (as `location update` does) */
+	now = rte_rdtsc() + (1ull << 52); /* past the 60m period */
+	sky_periodic_run(now);            /* unchanged: nothing */
+	r = run_cmd(2, show);
+	o = json_object_get(r, "result");
+	assert_int_equal(json_integer_value(json_object_get(o, "auto_reloads")), 0);
+	assert_int_equal(json_integer_value(json_object_get(o, "check_interval_s")), 3600);
+	failures = json_integer_value(json_object_get(o, "reload_failures"));
+	json_decref(r);
+	write_truncated(STATE "/new.db", 1000000);
+	assert_int_equal(rename(STATE "/new.db", STATE "/geo-location.db"), 0);
+	sky_periodic_run(now += 1ull << 52); /* refused: the running table stays */
+	sky_periodic_run(now += 1ull << 52); /* and the same bad file is not retried */
+	r = run_cmd(2, show);
+	o = json_object_get(r, "result");
+	assert_int_equal(json_integer_value(json_object_get(o, "auto_reloads")), 0);
+	assert_int_equal(json_integer_value(json_object_get(o, "reload_failures")), failures + 1);
+	json_decref(r);
+	check_one(AF_INET, (const uint8_t[]){ 8, 8, 8, 8 });
+	{ /* a good new version */
+		FILE *in = fopen(DB, "r"), *out = fopen(STATE "/new.db", "w");
+		char buf[1 << 16];
+		size_t n;
+
+		assert_non_null(in);
+		assert_non_null(out);
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			assert_int_equal(fwrite(buf, 1, n, out), n);
+		fclose(in);
+		assert_int_equal(fclose(out), 0);
+	}
+	assert_int_equal(rename(STATE "/new.db", STATE "/geo-location.db"), 0);
+	sky_periodic_run(now += 1ull << 52); /* a good new version: loaded */
+	r = run_cmd(2, show);
+	o = json_object_get(r, "result");
+	assert_int_equal(json_integer_value(json_object_get(o, "auto_reloads")), 1);
+	json_decref(r);
+	check_one(AF_INET6, (const uint8_t[]){ 0x2a, 0x00, 0x14, 0x50, 0x40, 0x01, 0x08, 0x0b,
+					       0, 0, 0, 0, 0, 0, 0x20, 0x0e });
 	unlink(STATE "/geo-location.db");
 	unlink(STATE "/journal");
+	unlink(STATE "/new.db");
 	rmdir(STATE);
 	r = run_cmd(2, show);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"),
 							    "reloads")),
-			 3);
+			 4);
 	json_decref(r);
 	check_one(AF_INET, (const uint8_t[]){ 1, 1, 1, 1 });
 	free(rd);

@@ -36,6 +36,9 @@
  *                       # (AVX512 only under EAL --force-max-simd-bitwidth=512); avx512
  *                       # raises the process's SIMD limit to 512 bits itself (refused on
  *                       # a CPU without AVX512F or when EAL forced a lower limit)
+ *     check_interval: 0 # e.g. 60m: look that often whether the file was replaced (as
+ *                       # `location update` or a package upgrade do) and reload it; a
+ *                       # version that fails to load is logged and not retried
  */
 #ifndef SKYGATE_GEO_H
 #define SKYGATE_GEO_H
