@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_rcu_qsbr.h>
 
 #include "skygate/config.h"
 #include "skygate/control.h"
@@ -329,17 +333,96 @@ test_reload(void **state)
 	unlink(path);
 }
 
+/* `class reload` while a worker classifies: every packet sees the old rules or the new
+ * ones, never freed memory (run under ASan too) */
+static volatile int stop_reader;
+static uint64_t reader_bursts, reader_bad;
+
+static int
+cls_reader(void *arg)
+{
+	struct sky_classifier *c = arg;
+	struct pkt p[2] = {{UP, "100.64.0.1", "203.0.113.1", 17, 46, 1, 1, 2, RT},
+			   {UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 40000, 40001, BU}};
+	struct sky_meta m[2];
+
+	rte_rcu_qsbr_thread_register(sky_rt.qs, 0);
+	rte_rcu_qsbr_thread_online(sky_rt.qs, 0);
+	while (!stop_reader) {
+		m[0] = mk(&p[0]);
+		m[1] = mk(&p[1]);
+		sky_classify_burst(c, 0, m, 2);
+		/* dscp 46 is realtime in one rule set, scavenger in the other */
+		if ((m[0].cls != RT && m[0].cls != SC) || m[1].cls != BU)
+			reader_bad++;
+		reader_bursts++;
+		rte_rcu_qsbr_quiescent(sky_rt.qs, 0);
+	}
+	rte_rcu_qsbr_thread_offline(sky_rt.qs, 0);
+	rte_rcu_qsbr_thread_unregister(sky_rt.qs, 0);
+	return 0;
+}
+
+static void
+test_reload_under_reader(void **state)
+{
+	char path[] = "/tmp/test_classify.XXXXXX";
+	int fd = mkstemp(path);
+	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
+	struct sky_cfg_err err = {0};
+	struct sky_cfg *cfg;
+	struct sky_subs *s;
+	struct sky_classifier *c;
+	const char *alt = "classes: [ { name: realtime, dscp: [34] }, { name: interactive, "
+			  "protocol: [tcp] }, { name: bulk, default: true }, { name: scavenger, "
+			  "dscp: [8, 46] } ]\n";
+
+	(void)state;
+	if (lcore >= RTE_MAX_LCORE)
+		skip();
+	assert_true(fd >= 0);
+	close(fd);
+	write_cfg(path, brief_classes);
+	cfg = sky_cfg_load(path, &err);
+	assert_non_null(cfg);
+	s = sky_subs_create(cfg, 1, &err);
+	c = sky_classifier_create(cfg, s, &err);
+	assert_non_null(c);
+	sky_cfg_free(cfg);
+	assert_int_equal(sky_rcu_init(1), 0);
+	stop_reader = 0;
+	reader_bursts = reader_bad = 0;
+	assert_int_equal(rte_eal_remote_launch(cls_reader, c, lcore), 0);
+	for (int k = 0; k < 60; k++) {
+		char e[600];
+
+		write_cfg(path, k & 1 ? brief_classes : alt);
+		assert_int_equal(sky_classifier_reload(c, path, e, sizeof(e)), 0);
+	}
+	stop_reader = 1;
+	rte_eal_wait_lcore(lcore);
+	print_message("reader: %" PRIu64 " bursts over 60 reloads, %" PRIu64 " wrong\n",
+		      reader_bursts, reader_bad);
+	assert_true(reader_bursts > 0);
+	assert_int_equal(reader_bad, 0);
+	sky_rcu_fini();
+	sky_classifier_destroy(c);
+	sky_subs_destroy(s);
+	unlink(path);
+}
+
 int
 main(void)
 {
 	char prefix[64];
-	char *eal[] = {"test_classify", "--no-huge", "-m", "512", "--no-pci", prefix,
+	char *eal[] = {"test_classify", "-l", "0-1", "--no-huge", "-m", "512", "--no-pci", prefix,
 		       "--log-level=lib.*:error", "--log-level=skygate:warning", "--no-telemetry"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_brief_rules),
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_no_classes),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_reload_under_reader),
 	};
 	int rc;
 
