@@ -925,7 +925,8 @@ port_setup(struct pg_run *r, unsigned int side)
 	/* a memif client cannot start before its server listens: retry within --wait-link */
 	uint64_t deadline = rte_get_timer_cycles() +
 			    (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
-	while ((rc = rte_eth_dev_start(port)) != 0 && rte_get_timer_cycles() < deadline)
+	while ((rc = rte_eth_dev_start(port)) != 0 && rte_get_timer_cycles() < deadline &&
+	       !stop_flag)
 		usleep(100 * 1000);
 	if (rc)
 		goto fail;
@@ -953,7 +954,7 @@ wait_links(struct pg_run *r)
 		}
 		if (up == 2)
 			return 0;
-		if (rte_get_timer_cycles() >= deadline)
+		if (rte_get_timer_cycles() >= deadline || stop_flag)
 			break;
 		usleep(50 * 1000);
 	}
@@ -1099,11 +1100,13 @@ main(int argc, char **argv)
 		goto out;
 	if (wait_links(r))
 		goto out;
-	/* clear what arrived before the start (a forwarder's leftovers) */
+	/* clear what arrived before the start (a forwarder's leftovers); bounded, as some
+	 * ports (net_null) never run dry */
 	for (unsigned int side = 0; side < 2; side++) {
 		struct rte_mbuf *rx[PG_BURST];
 		uint16_t n;
-		while ((n = rte_eth_rx_burst(opts.port[side], 0, rx, PG_BURST)) > 0)
+		for (unsigned int k = 0; k < 1024 &&
+		     (n = rte_eth_rx_burst(opts.port[side], 0, rx, PG_BURST)) > 0; k++)
 			rte_pktmbuf_free_bulk(rx, n);
 	}
 	if (!opts.quiet)
