@@ -290,6 +290,12 @@ out:
 	return rc;
 }
 
+static uint64_t
+unreachable_helper(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return 0; /* never called: the checker proved no path reaches the call */
+}
+
 /* bind a checked object (consumed), rte_bpf_load and JIT; then swap in, or (dry_run)
  * throw away. path: the file (NULL: code built in memory, tests) */
 static int
@@ -301,7 +307,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	struct sky_prog *prog, *old;
 	struct sky_pmap *nm[SKY_POLICY_MAX_MAPS] = {NULL};
 	bool created[SKY_POLICY_MAX_MAPS] = {false};
-	int xidx[SKY_POLICY_MAX_MAPS];
+	int xidx[SKY_POLICY_MAX_MAPS], unreach = -1;
 	struct rte_bpf_prm prm;
 	struct rte_bpf_jit jit = {0};
 	int rc;
@@ -340,7 +346,8 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	prog->n_maps = o.n_maps;
 
 	/* bind: map symbols -> handles, calls -> one helper entry per map */
-	prog->xsym = calloc(2 * o.n_maps + 1, sizeof(*prog->xsym)); /* helpers + inlined maps */
+	/* a helper and an inlined block per map, and the unreachable stub */
+	prog->xsym = calloc(2 * o.n_maps + 2, sizeof(*prog->xsym));
 	if (prog->xsym == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
@@ -357,6 +364,26 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 			ins[0].src_reg = 0;
 			ins[0].imm = (int32_t)(uint32_t)h;
 			ins[1].imm = (int32_t)(uint32_t)(h >> 32);
+		} else if (o.call_helper[pc] >= 0 && o.call_map[pc] < 0) {
+			/* a call the checker proved unreachable: bound to a stub for librte_bpf's
+			 * validator, which walks every path */
+			if (unreach < 0) {
+				struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
+
+				x->name = "unreachable";
+				x->type = RTE_BPF_XTYPE_FUNC;
+				x->func.val = unreachable_helper;
+				x->func.nb_args = 2;
+				x->func.args[0].type = RTE_BPF_ARG_RAW;
+				x->func.args[0].size = sizeof(uint64_t);
+				x->func.args[1].type = RTE_BPF_ARG_RAW;
+				x->func.args[1].size = sizeof(uint64_t);
+				x->func.ret.type = RTE_BPF_ARG_PTR;
+				x->func.ret.size = SKY_MAP_MAX_VALUE;
+				unreach = (int)prog->n_xsym++;
+			}
+			ins->src_reg = 0;
+			ins->imm = unreach;
 		} else if (o.call_helper[pc] >= 0) {
 			int mi = o.call_map[pc];
 			struct sky_pmap *m = nm[mi];

@@ -237,7 +237,8 @@ policy_rewrite(const struct pobj *o, struct sky_pmap *const *maps, bool inline_m
 		const struct ebpf_insn *in = &o->ins[pc];
 
 		npc[pc] = n;
-		if (inline_maps && o->call_helper[pc] >= 0 && inlinable(maps[o->call_map[pc]])) {
+		if (inline_maps && o->call_helper[pc] >= 0 && o->call_map[pc] >= 0 &&
+		    inlinable(maps[o->call_map[pc]])) {
 			n += maps[o->call_map[pc]]->kind == PMAP_DIRECT ? SEQ_DIRECT : SEQ_ARRAY;
 			(*n_inlined)++;
 			changes++;
@@ -266,7 +267,8 @@ policy_rewrite(const struct pobj *o, struct sky_pmap *const *maps, bool inline_m
 		struct ebpf_insn *w = &ni[npc[pc]];
 		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
 
-		if (inline_maps && o->call_helper[pc] >= 0 && inlinable(maps[o->call_map[pc]])) {
+		if (inline_maps && o->call_helper[pc] >= 0 && o->call_map[pc] >= 0 &&
+		    inlinable(maps[o->call_map[pc]])) {
 			const struct sky_pmap *m = maps[o->call_map[pc]];
 			int mi = o->call_map[pc];
 

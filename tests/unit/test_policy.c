@@ -402,7 +402,8 @@ test_checker_hand_written(void **state)
 	}
 }
 
-/* `if r & K` with a small K (a DPDK 22.11 JIT bug) is moved to a free register */
+/* `if r & K` with a small K (a DPDK 22.11 JIT bug) is moved to a free register; a call
+ * the checker proves unreachable still loads */
 static void
 test_jset_small_immediate(void **state)
 {
@@ -420,12 +421,18 @@ test_jset_small_immediate(void **state)
 	static const struct vcase c[] = {
 		{{.dport = 7}, W_DROP}, {{.dport = 8}, W_PASS}, {{.dport = 0x101}, W_DROP},
 	};
+	/* a lookup on a path the checker proves infeasible (r3 = 1 is never > 5) */
+	static const struct ebpf_insn dead_call[] = {
+		MOV64K(3, 1), MOV64K(0, 1), JGTK(3, 5, 1), EXIT, LOOKUP, JEQK(0, 0, 1),
+		LDXB(0, 0, 0), EXIT,
+	};
+	static const struct vcase cd[] = {{{.remote_cc = "DE"}, W_PASS}};
 	struct sky_policy *p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
 	char err[512];
 
-	for (int k = 0; k < 2; k++) {
-		const struct ebpf_insn *src = k == 0 ? jset : busy;
-		uint32_t n = k == 0 ? RTE_DIM(jset) : RTE_DIM(busy);
+	for (int k = 0; k < 3; k++) {
+		const struct ebpf_insn *src = k == 0 ? jset : k == 1 ? busy : dead_call;
+		uint32_t n = k == 0 ? RTE_DIM(jset) : k == 1 ? RTE_DIM(busy) : RTE_DIM(dead_call);
 		struct pobj o;
 		int rc;
 
@@ -437,13 +444,23 @@ test_jset_small_immediate(void **state)
 		o.call_helper = malloc(n * sizeof(*o.call_helper));
 		o.call_map = malloc(n * sizeof(*o.call_map));
 		for (uint32_t i = 0; i < n; i++) {
-			o.ld_map[i] = -1;
-			o.call_helper[i] = -1;
+			o.ld_map[i] = o.ins[i].code == (BPF_LD | BPF_IMM | EBPF_DW) ? 0 : -1;
+			o.call_helper[i] = o.ins[i].code == (BPF_JMP | EBPF_CALL) ? PH_HASH : -1;
 			o.call_map[i] = -1;
 		}
+		o.n_maps = 1;
+		snprintf(o.maps[0].name, sizeof(o.maps[0].name), "m");
+		o.maps[0].type = SKY_MAP_HASH;
+		o.maps[0].key_size = 2;
+		o.maps[0].value_size = 1;
+		o.maps[0].max_entries = 8;
 		assert_int_equal(pobj_check(&o, err, sizeof(err)), 0);
 		rc = policy_load_obj(p, &o, err, sizeof(err));
-		if (k == 0) {
+		if (k == 2) {
+			if (rc != 0)
+				fail_msg("dead call: %s", err);
+			run_cases(p, "dead call", cd, RTE_DIM(cd));
+		} else if (k == 0) {
 			assert_int_equal(rc, 0);
 			assert_non_null(p->prog->jit);
 			run_cases(p, "jset", c, RTE_DIM(c));
