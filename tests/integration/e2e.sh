@@ -37,28 +37,37 @@ IFS=, read -r _ d4 d6 dplan dbeam dcc _ <<<"$DEL_ROW"
 	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0 \
 	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0 -- \
 	--subs "$T/subs.csv" --remote-countries US:40,DE:20,CN:20,JP:20 --direction both \
-	--size imix --rate 30000pps --duration 6 --wait-link 10 --drain 500 --quiet \
+	--size imix --rate 30000pps --duration 8 --wait-link 10 --drain 500 --quiet \
 	--report "$T/report.json" >"$T/pktgen.log" 2>&1 &
 PG=$!
 EXTRA_PIDS+=("$PG")
-for _ in $(seq 1 100); do
-	[ "$(ctlj stats | jget "['ports'][0]['rx_packets']")" -gt 0 ] && break
-	sleep 0.1
-done
-sleep 1
+rx_total() { ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']"; }
+# let traffic run until skygate received N more packets (the VM may stall: count, not time)
+advance() {
+	local start now
+	start=$(rx_total)
+	for _ in $(seq 1 100); do
+		now=$(rx_total)
+		[ $((now - start)) -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "traffic stalled (received $((now - start)) of $1 more packets)"
+}
+advance 20000
 ctl policy load "$POL" >/dev/null || fail "policy reload under traffic"
-sleep 0.5
+advance 10000
 ctl map update blocked_terminal_countries FR 1 >/dev/null || fail "map update"
-sleep 0.5
+advance 10000
 ctl map delete blocked_terminal_countries FR >/dev/null || fail "map delete"
 ctl subscriber del "$DEL_ID" >/dev/null || fail "subscriber del"
-sleep 0.5
+advance 10000
 args=("plan=$dplan" "beam=$dbeam" "country=$dcc")
 [ -n "$d4" ] && args+=("ipv4=$d4")
 [ -n "$d6" ] && args+=("ipv6=$d6")
 ctl subscriber add "$DEL_ID" "${args[@]}" >/dev/null || fail "subscriber add"
-sleep 0.5
+advance 5000
 ctl subscriber set "$MOVE_ID" country=RU >/dev/null || fail "subscriber set country"
+advance 10000
 # a refused change leaves everything as it was
 ctl map update no_such_map DE 1 >/dev/null 2>&1 && fail "update of an unknown map accepted"
 ctl subscriber add 999999 ipv4=10.9.9.9 plan=nope beam=beam1 country=DE >/dev/null 2>&1 &&
