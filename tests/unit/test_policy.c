@@ -499,10 +499,11 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 
 	/* a prologue that makes lookups likely: key on the stack, r2 -> key */
 	if (frand(2)) {
-		ins[n++] = (struct ebpf_insn)LDXH(3, 1, 12 + 2 * frand(2));
-		ins[n++] = (struct ebpf_insn)STXH(10, 3, -2);
+		/* 4 bytes at fp-4: a key for the u16 and the u32 maps */
+		ins[n++] = (struct ebpf_insn)LDXW(3, 1, 12 + 4 * frand(2));
+		ins[n++] = (struct ebpf_insn)INS(BPF_STX | BPF_MEM | BPF_W, 10, 3, -4, 0);
 		ins[n++] = (struct ebpf_insn)MOV64X(2, 10);
-		ins[n++] = (struct ebpf_insn)ADD64K(2, -2);
+		ins[n++] = (struct ebpf_insn)ADD64K(2, -4);
 	}
 	while (n < len) {
 		uint8_t d = (uint8_t)frand(10), sr = (uint8_t)frand(11);
@@ -570,8 +571,11 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 	ins[n++] = (struct ebpf_insn)MOV64K(0, 1);
 	ins[n++] = (struct ebpf_insn)EXIT;
 	for (uint32_t i = 0; i < n; i++) {
-		ld[i] = ins[i].code == (BPF_LD | BPF_IMM | EBPF_DW) ? 0 : -1;
-		helper[i] = ins[i].code == (BPF_JMP | EBPF_CALL) ? PH_HASH : -1;
+		/* three maps: u16 hash (inlined), u32 array (inlined), u32 hash (helper) */
+		ld[i] = ins[i].code == (BPF_LD | BPF_IMM | EBPF_DW) ? (int16_t)frand(3) : -1;
+		helper[i] = ins[i].code == (BPF_JMP | EBPF_CALL) ?
+				    (int8_t)(frand(2) ? PH_ANY : frand(2) ? PH_HASH : PH_ARRAY) :
+				    -1;
 		/* a jump may not land on the second half of an ld_imm64 */
 	}
 	return n;
@@ -588,7 +592,7 @@ test_random_programs(void **state)
 	uint32_t n_copy;
 
 	assert_non_null(p);
-	for (int iter = 0; iter < 30000; iter++) {
+	for (int iter = 0; iter < 50000; iter++) {
 		struct pobj o;
 
 		memset(&o, 0, sizeof(o));
@@ -599,12 +603,14 @@ test_random_programs(void **state)
 		o.n_ins = random_program(o.ins, o.call_helper, o.ld_map);
 		for (uint32_t i = 0; i < o.n_ins; i++)
 			o.call_map[i] = -1;
-		o.n_maps = 1;
-		snprintf(o.maps[0].name, sizeof(o.maps[0].name), "m");
-		o.maps[0].type = SKY_MAP_HASH;
-		o.maps[0].key_size = 2;
-		o.maps[0].value_size = 1 + frand(8);
-		o.maps[0].max_entries = 16;
+		o.n_maps = 3;
+		for (int mi = 0; mi < 3; mi++) {
+			snprintf(o.maps[mi].name, sizeof(o.maps[mi].name), "m%d", mi);
+			o.maps[mi].type = mi == 1 ? SKY_MAP_ARRAY : SKY_MAP_HASH;
+			o.maps[mi].key_size = mi == 0 ? 2 : 4;
+			o.maps[mi].value_size = 1 + frand(12);
+			o.maps[mi].max_entries = 16;
+		}
 		snprintf(o.prog_name, sizeof(o.prog_name), "random%d", iter);
 		if (pobj_check(&o, err, sizeof(err)) != 0) {
 			pobj_free(&o);
@@ -614,10 +620,21 @@ test_random_programs(void **state)
 		/* kept for the report of a difference: policy_load_obj consumes o */
 		n_copy = o.n_ins;
 		memcpy(copy, o.ins, n_copy * sizeof(*copy));
-		if (policy_load_obj(p, &o, err, sizeof(err)) != 0)
-			continue; /* librte_bpf's validator may still say no */
+		if (policy_load_obj(p, &o, err, sizeof(err)) != 0) {
+			/* librte_bpf's validator may still say no (SKY_DEBUG_RANDOM shows why) */
+			if (getenv("SKY_DEBUG_RANDOM") != NULL) {
+				print_message("program %d refused: %s\n", iter, err);
+				for (uint32_t q = 0; q < n_copy; q++)
+					print_message("  %2u: code 0x%02x dst %u src %u off %d imm %d\n",
+						      q, copy[q].code, copy[q].dst_reg, copy[q].src_reg,
+						      copy[q].off, copy[q].imm);
+			}
+			continue;
+		}
 		loaded++;
-		sky_policy_map_update(p, "m", "DE", "1", err, sizeof(err));
+		sky_policy_map_update(p, "m0", "DE", "0x01", err, sizeof(err));
+		sky_policy_map_update(p, "m1", "3", "0x02", err, sizeof(err));
+		sky_policy_map_update(p, "m2", "17477", "0x03", err, sizeof(err));
 		for (int i = 0; i < SKY_BURST; i++) {
 			meta_of(&(struct pkt){.sub_cc = i & 1 ? "DE" : "FR", .remote_cc = "DE",
 					      .sport = (uint16_t)i},
