@@ -592,7 +592,11 @@ test_random_programs(void **state)
 	uint32_t n_copy;
 
 	assert_non_null(p);
-	for (int iter = 0; iter < 50000; iter++) {
+	int iters = getenv("SKY_RANDOM_ITERS") ? atoi(getenv("SKY_RANDOM_ITERS")) : 50000;
+
+	if (getenv("SKY_RANDOM_SEED"))
+		fz = strtoull(getenv("SKY_RANDOM_SEED"), NULL, 0);
+	for (int iter = 0; iter < iters; iter++) {
 		struct pobj o;
 
 		memset(&o, 0, sizeof(o));
