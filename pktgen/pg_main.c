@@ -35,13 +35,13 @@
 #include <rte_udp.h>
 
 #include "pg_gen.h"
+#include "pg_pkt.h"
 
 #define DEFAULT_DB "/usr/share/libloc-location/location.db"
 #define DEFAULT_REMOTE "US:30,DE:15,CN:10,GB:10,FR:10,JP:10,BR:5,RU:5,IN:5"
 #define DEFAULT_CLASSES "realtime:10,interactive:30,bulk:50,scavenger:10"
 #define POOL_MBUFS 8191
 #define RING_DESC 1024
-#define ZERO_HEAD 128 /* bytes of each TX mbuf cleared before the headers are written */
 
 static volatile int stop_flag;
 
@@ -478,192 +478,34 @@ out:
 
 /* ---------------- data path ---------------- */
 
-static inline uint32_t
-flow_word(uint32_t idx, const struct pg_flow *f)
-{
-	return idx | (uint32_t)f->cls << PG_FW_CLASS_SHIFT | (uint32_t)f->dir << PG_FW_DIR_SHIFT;
-}
-
-static inline uint16_t
-cksum_fold(uint32_t s)
-{
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
-/* Build one packet of flow idx; frame = wanted frame length without FCS. Returns the length. */
-static inline uint16_t
-build(struct pg_run *r, struct rte_mbuf *m, uint32_t idx, struct pg_flow *f, uint16_t frame,
-      uint64_t tsc)
-{
-	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
-	uint16_t l2 = f->vlan ? 18 : 14, l3 = f->v6 ? 40 : 20;
-	uint16_t l4h = f->proto == IPPROTO_TCP ? 20 : 8;
-	uint16_t stamp = f->proto == IPPROTO_TCP ? 4 : 16;
-	uint16_t len = frame > f->min_len ? frame : f->min_len;
-	uint16_t out_port = f->dir == PG_UP ? 0 : 1;
-
-	memset(p, 0, ZERO_HEAD);
-	memcpy(p, r->mac[out_port ^ 1], 6);
-	memcpy(p + 6, r->mac[out_port], 6);
-	uint8_t *q = p + 12;
-	if (f->vlan) {
-		*(uint16_t *)q = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
-		*(uint16_t *)(q + 2) = rte_cpu_to_be_16(f->vlan);
-		q += 4;
-	}
-	*(uint16_t *)q = rte_cpu_to_be_16(f->v6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
-	q += 2;
-	uint16_t l4len = len - l2 - l3;
-	uint32_t psum;
-	if (f->v6) {
-		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)q;
-		ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)f->dscp << 22 |
-						(idx & 0xfffff));
-		ip->payload_len = rte_cpu_to_be_16(l4len);
-		ip->proto = f->proto;
-		ip->hop_limits = 64;
-		memcpy(ip->src_addr, f->src, 16);
-		memcpy(ip->dst_addr, f->dst, 16);
-		psum = rte_ipv6_phdr_cksum(ip, 0);
-	} else {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)q;
-		ip->version_ihl = 0x45;
-		ip->type_of_service = (uint8_t)(f->dscp << 2);
-		ip->total_length = rte_cpu_to_be_16(len - l2);
-		ip->packet_id = rte_cpu_to_be_16((uint16_t)f->seq);
-		ip->time_to_live = 64;
-		ip->next_proto_id = f->proto;
-		memcpy(&ip->src_addr, f->src, 4);
-		memcpy(&ip->dst_addr, f->dst, 4);
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
-		psum = rte_ipv4_phdr_cksum(ip, 0);
-	}
-	q += l3;
-	uint32_t fw = flow_word(idx, f);
-	unsigned int ck_off; /* of the L4 checksum */
-	if (f->proto == IPPROTO_TCP) {
-		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)q;
-		th->src_port = rte_cpu_to_be_16(f->sport);
-		th->dst_port = rte_cpu_to_be_16(f->dport);
-		th->sent_seq = rte_cpu_to_be_32(f->seq);
-		th->recv_ack = rte_cpu_to_be_32((uint32_t)tsc);
-		th->data_off = 5 << 4;
-		th->tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
-		th->rx_win = rte_cpu_to_be_16(r->magic);
-		th->tcp_urp = rte_cpu_to_be_16((uint16_t)(tsc >> 32));
-		memcpy(q + 20, &fw, 4);
-		ck_off = offsetof(struct rte_tcp_hdr, cksum);
-	} else {
-		struct rte_udp_hdr *uh = (struct rte_udp_hdr *)q;
-		uh->src_port = rte_cpu_to_be_16(f->sport);
-		uh->dst_port = rte_cpu_to_be_16(f->dport);
-		uh->dgram_len = rte_cpu_to_be_16(l4len);
-		struct pg_udp_stamp s = { r->magic, (uint16_t)(tsc >> 32), fw, f->seq,
-					  (uint32_t)tsc };
-		memcpy(q + 8, &s, sizeof(s));
-		ck_off = offsetof(struct rte_udp_hdr, dgram_cksum);
-	}
-	/* the payload past the stamp is zero, so the checksum covers header + stamp only */
-	uint16_t c = (uint16_t)~cksum_fold(psum + rte_raw_cksum(q, l4h + stamp));
-	if (c == 0 && f->proto == IPPROTO_UDP)
-		c = 0xffff;
-	memcpy(q + ck_off, &c, 2);
-	m->data_len = len;
-	m->pkt_len = len;
-	return len;
-}
-
-struct rx_hit {
-	uint32_t idx;
-	uint32_t seq;
-	uint64_t tsc;
-};
-
-/* Parse our stamp; returns 0 and fills h, or -1 for a frame that is not ours. */
-static inline int
-parse_stamp(const struct pg_run *r, const struct rte_mbuf *m, struct rx_hit *h, uint8_t *dir)
-{
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t len = rte_pktmbuf_data_len(m), off = 12;
-	if (len < 60)
-		return -1;
-	uint16_t et = rte_be_to_cpu_16(*(const uint16_t *)(p + off));
-	for (int k = 0; k < 2 && (et == RTE_ETHER_TYPE_VLAN || et == RTE_ETHER_TYPE_QINQ); k++) {
-		off += 4;
-		et = rte_be_to_cpu_16(*(const uint16_t *)(p + off));
-	}
-	off += 2;
-	uint8_t proto;
-	if (et == RTE_ETHER_TYPE_IPV4) {
-		proto = p[off + 9];
-		off += (p[off] & 0xf) * 4u;
-	} else if (et == RTE_ETHER_TYPE_IPV6) {
-		proto = p[off + 6];
-		off += 40;
-	} else {
-		return -1;
-	}
-	uint32_t fw;
-	uint16_t magic;
-	if (proto == IPPROTO_UDP) {
-		if (off + 8 + sizeof(struct pg_udp_stamp) > len)
-			return -1;
-		struct pg_udp_stamp s;
-		memcpy(&s, p + off + 8, sizeof(s));
-		magic = s.magic;
-		fw = s.flow_word;
-		h->seq = s.seq;
-		h->tsc = (uint64_t)s.tsc_hi << 32 | s.tsc_lo;
-	} else if (proto == IPPROTO_TCP) {
-		if (off + 24 > len)
-			return -1;
-		const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(p + off);
-		uint32_t doff = (th->data_off >> 4) * 4u;
-		if (off + doff + 4 > len)
-			return -1;
-		magic = rte_be_to_cpu_16(th->rx_win);
-		memcpy(&fw, p + off + doff, 4);
-		h->seq = rte_be_to_cpu_32(th->sent_seq);
-		h->tsc = (uint64_t)rte_be_to_cpu_16(th->tcp_urp) << 32 |
-			 rte_be_to_cpu_32(th->recv_ack);
-	} else {
-		return -1;
-	}
-	uint32_t idx = fw & PG_FW_FLOW_MASK;
-	if (magic != r->magic || idx >= r->n_flows || flow_word(idx, &r->flows[idx]) != fw)
-		return -1;
-	h->idx = idx;
-	*dir = r->flows[idx].dir;
-	return 0;
-}
-
 static void
 rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
-	struct rx_hit hit[PG_BURST];
+	struct pg_rx_hit hit[PG_BURST];
+	uint32_t idx[PG_BURST];
 	uint8_t ok[PG_BURST];
 	for (uint16_t i = 0; i < n; i++) {
-		uint8_t dir = 0;
-		ok[i] = parse_stamp(r, pkts[i], &hit[i], &dir) == 0;
-		if (!ok[i]) {
+		ok[i] = pg_pkt_parse(pkts[i], r->magic, &hit[i]) == 0;
+		idx[i] = hit[i].fw & PG_FW_FLOW_MASK;
+		if (!ok[i] || idx[i] >= r->n_flows ||
+		    pg_flow_word(idx[i], &r->flows[idx[i]]) != hit[i].fw) {
+			ok[i] = 0;
 			r->rx_invalid++;
 			continue;
 		}
 		/* upstream is sent on side 0 and must arrive on side 1 */
-		if (dir == side) {
+		if (r->flows[idx[i]].dir == side) {
 			ok[i] = 0;
 			r->rx_wrong_port++;
 			continue;
 		}
-		rte_prefetch0(&r->rxf[hit[i].idx]);
+		rte_prefetch0(&r->rxf[idx[i]]);
 	}
 	for (uint16_t i = 0; i < n; i++) {
 		if (!ok[i])
 			continue;
-		const struct pg_flow *f = &r->flows[hit[i].idx];
-		struct pg_rxf *x = &r->rxf[hit[i].idx];
+		const struct pg_flow *f = &r->flows[idx[i]];
+		struct pg_rxf *x = &r->rxf[idx[i]];
 		uint32_t bytes = rte_pktmbuf_pkt_len(pkts[i]) + PG_FCS;
 		uint64_t lat = (now - hit[i].tsc) & ((1ull << 48) - 1);
 		uint64_t gap0 = x->sq.gap;
@@ -869,7 +711,8 @@ loop(void *arg)
 			cursor = cursor + 1 == r->n_flows ? 0 : cursor + 1;
 			struct pg_flow *f = &r->flows[idx];
 			uint16_t frame = r->size_tab[size_i++ & (PG_SIZE_TAB - 1)] - PG_FCS;
-			uint16_t len = build(r, mb[i], idx, f, frame, tsc);
+			uint16_t len = pg_pkt_build(mb[i], idx, f, frame, tsc, r->magic,
+						   (const uint8_t(*)[6])r->mac);
 			f->seq++;
 			struct txq *tq = &q[f->dir];
 			tq->flow[tq->n] = idx;
