@@ -94,9 +94,9 @@ ctx_groups(const uint8_t *used)
 		uint8_t off, len;
 		uint32_t g;
 	} gs[] = {
-		{4, 4, CTXG_HDR}, {8, 4, CTXG_SUB}, {12, 4, CTXG_CC}, {16, 4, CTXG_BEAM},
+		{4, 4, CTXG_HDR},    {8, 4, CTXG_SUB},	  {12, 4, CTXG_CC},  {16, 4, CTXG_BEAM},
 		{20, 4, CTXG_REALM}, {24, 4, CTXG_PORTS}, {28, 4, CTXG_LEN}, {32, 8, CTXG_MISC},
-		{40, 16, CTXG_SRC}, {56, 16, CTXG_DST},
+		{40, 16, CTXG_SRC},  {56, 16, CTXG_DST},
 	};
 	uint32_t g = 0;
 
@@ -439,8 +439,10 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	}
 	if (prog->bpf == NULL) {
 		rc = -EINVAL;
-		snprintf(err, errlen, "%s: librte_bpf refused the program: %s (its validator "
-			 "logs the instruction)", path, rte_strerror(rte_errno));
+		snprintf(err, errlen,
+			 "%s: librte_bpf refused the program: %s (its validator "
+			 "logs the instruction)",
+			 path, rte_strerror(rte_errno));
 		goto unwind;
 	}
 	if (p->jit && rte_bpf_get_jit(prog->bpf, &jit) == 0)
@@ -521,8 +523,8 @@ policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen)
 }
 
 int
-policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info,
-		  char *err, size_t errlen)
+policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info, char *err,
+		  size_t errlen)
 {
 	return load_file(p, path, true, info, err, errlen);
 }
@@ -569,8 +571,8 @@ policy_value_in(const struct sky_policy *p, const char *s, char *out, size_t len
 }
 
 void
-policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, const void *value,
-		 char *out, size_t len)
+policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, const void *value, char *out,
+		 size_t len)
 {
 	uint32_t v, code, arg;
 
@@ -603,8 +605,8 @@ policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, const voi
 }
 
 int
-sky_policy_map_update(struct sky_policy *p, const char *map, const char *key,
-		      const char *value, char *err, size_t errlen)
+sky_policy_map_update(struct sky_policy *p, const char *map, const char *key, const char *value,
+		      char *err, size_t errlen)
 {
 	struct sky_pmap *m = policy_map_find(p, map);
 	char buf[32];
@@ -616,8 +618,10 @@ sky_policy_map_update(struct sky_policy *p, const char *map, const char *key,
 	}
 	v = policy_value_in(p, value, buf, sizeof(buf));
 	if (v == NULL) {
-		snprintf(err, errlen, "map %s: bad value '%s': no such class or DSCP (class:NAME, "
-			 "class:0..%u, dscp:0..63)", map, value, p->n_classes - 1);
+		snprintf(err, errlen,
+			 "map %s: bad value '%s': no such class or DSCP (class:NAME, "
+			 "class:0..%u, dscp:0..63)",
+			 map, value, p->n_classes - 1);
 		return -EINVAL;
 	}
 	return pmap_update_str(m, key, v, err, errlen);
@@ -653,8 +657,8 @@ apply_cfg_maps(struct sky_policy *p, const struct sky_cfg *cfg, const struct sky
 		struct sky_pmap *m = policy_map_find(p, name);
 
 		if (m == NULL)
-			return sky_cfg_fail(err, cfg, ent, "the policy object has no map named '%s'",
-					    name);
+			return sky_cfg_fail(err, cfg, ent,
+					    "the policy object has no map named '%s'", name);
 		if (sky_cfg_type(ent) != SKY_CFG_MAP)
 			return sky_cfg_fail(err, cfg, ent, "expected { KEY: VALUE, ... }");
 		for (size_t j = 0; j < sky_cfg_len(ent); j++) {
@@ -673,8 +677,7 @@ apply_cfg_maps(struct sky_policy *p, const struct sky_cfg *cfg, const struct sky
 }
 
 struct sky_policy *
-sky_policy_create(const struct sky_cfg *cfg, const struct sky_subs *subs,
-		  struct sky_cfg_err *err)
+sky_policy_create(const struct sky_cfg *cfg, const struct sky_subs *subs, struct sky_cfg_err *err)
 {
 	const struct sky_cfg_node *sec = cfg != NULL ? sky_cfg_get(cfg->root, "policy") : NULL;
 	const struct sky_cfg_node *maps;

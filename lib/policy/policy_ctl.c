@@ -40,8 +40,7 @@ policy_map_find(struct sky_policy *p, const char *name)
 }
 
 void
-policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n,
-	       unsigned int max)
+policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n, unsigned int max)
 {
 	*n = 0;
 	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
@@ -448,13 +447,15 @@ metrics(void *arg, FILE *out)
 	if (p == NULL)
 		return;
 	policy_stats_total(p, &st);
-	fprintf(out, "# HELP skygate_policy_loaded Whether a policy program is loaded.\n"
-		     "# TYPE skygate_policy_loaded gauge\n"
-		     "skygate_policy_loaded %d\n",
+	fprintf(out,
+		"# HELP skygate_policy_loaded Whether a policy program is loaded.\n"
+		"# TYPE skygate_policy_loaded gauge\n"
+		"skygate_policy_loaded %d\n",
 		p->prog != NULL);
-	fprintf(out, "# HELP skygate_policy_runs_total Packets judged by the policy program.\n"
-		     "# TYPE skygate_policy_runs_total counter\n"
-		     "skygate_policy_runs_total %" PRIu64 "\n",
+	fprintf(out,
+		"# HELP skygate_policy_runs_total Packets judged by the policy program.\n"
+		"# TYPE skygate_policy_runs_total counter\n"
+		"skygate_policy_runs_total %" PRIu64 "\n",
 		st.runs);
 	fprintf(out, "# HELP skygate_policy_verdicts_total Policy verdicts by kind.\n"
 		     "# TYPE skygate_policy_verdicts_total counter\n");
@@ -464,18 +465,21 @@ metrics(void *arg, FILE *out)
 		st.pass_class);
 	fprintf(out, "skygate_policy_verdicts_total{verdict=\"pass_dscp\"} %" PRIu64 "\n",
 		st.pass_dscp);
-	fprintf(out, "# HELP skygate_policy_faults_total Runs that returned no valid verdict.\n"
-		     "# TYPE skygate_policy_faults_total counter\n"
-		     "skygate_policy_faults_total %" PRIu64 "\n",
+	fprintf(out,
+		"# HELP skygate_policy_faults_total Runs that returned no valid verdict.\n"
+		"# TYPE skygate_policy_faults_total counter\n"
+		"skygate_policy_faults_total %" PRIu64 "\n",
 		st.faults);
-	fprintf(out, "# HELP skygate_policy_timed_cycles_total TSC cycles of the timed policy "
-		     "bursts (one in %u).\n"
-		     "# TYPE skygate_policy_timed_cycles_total counter\n"
-		     "skygate_policy_timed_cycles_total %" PRIu64 "\n",
+	fprintf(out,
+		"# HELP skygate_policy_timed_cycles_total TSC cycles of the timed policy "
+		"bursts (one in %u).\n"
+		"# TYPE skygate_policy_timed_cycles_total counter\n"
+		"skygate_policy_timed_cycles_total %" PRIu64 "\n",
 		SKY_POLICY_TIMED_EVERY, st.cycles);
-	fprintf(out, "# HELP skygate_policy_timed_runs_total Packets judged in the timed bursts.\n"
-		     "# TYPE skygate_policy_timed_runs_total counter\n"
-		     "skygate_policy_timed_runs_total %" PRIu64 "\n",
+	fprintf(out,
+		"# HELP skygate_policy_timed_runs_total Packets judged in the timed bursts.\n"
+		"# TYPE skygate_policy_timed_runs_total counter\n"
+		"skygate_policy_timed_runs_total %" PRIu64 "\n",
 		st.timed_runs);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
 	fprintf(out, "# HELP skygate_policy_blocked_packets_total Packets dropped by the policy, "

@@ -33,7 +33,7 @@ enum pmap_kind {
 /* readable form of a key or value (from the BTF type name, else the size) */
 enum pmap_fmt {
 	FMT_NUM,     /* unsigned number, 1/2/4/8 bytes */
-	FMT_CC,      /* sky_cc_t: "DE" */
+	FMT_CC,	     /* sky_cc_t: "DE" */
 	FMT_CC_PAIR, /* struct sky_cc_pair: "RU:KP" */
 	FMT_PREFIX,  /* LPM key: "10.0.0.0/8", "2001:db8::/32" */
 	FMT_VERDICT, /* sky_verdict_t: pass, drop, class:NAME, dscp:N */
@@ -50,7 +50,7 @@ struct pmap_spec {
 	enum pmap_fmt key_fmt, value_fmt;
 };
 
-struct lpm_snap; /* immutable LPM lookup table, published by pointer */
+struct lpm_snap;  /* immutable LPM lookup table, published by pointer */
 struct small_tab; /* open-addressing table of a PMAP_SMALL map */
 struct lpm_rule {
 	uint8_t addr[16];
@@ -60,25 +60,25 @@ struct lpm_rule {
 
 /* a map: data-path part first (read by the helpers), then control path only */
 struct sky_pmap {
-	uint64_t handle;        /* the value a program's map symbol is relocated to */
-	uint32_t kind;          /* enum pmap_kind */
-	uint32_t stride;        /* bytes between values */
+	uint64_t handle; /* the value a program's map symbol is relocated to */
+	uint32_t kind;	 /* enum pmap_kind */
+	uint32_t stride; /* bytes between values */
 	uint32_t key_size;
 	uint32_t value_size;
 	uint32_t max_entries;
-	uint8_t *values;        /* rte_zmalloc */
-	uint8_t *present;       /* PMAP_DIRECT: 1 byte per key */
-	struct rte_hash *h;     /* PMAP_HASH */
-	struct small_tab *sm;   /* PMAP_SMALL: __atomic published */
-	struct lpm_snap *lpm;   /* PMAP_LPM*: __atomic published */
+	uint8_t *values;      /* rte_zmalloc */
+	uint8_t *present;     /* PMAP_DIRECT: 1 byte per key */
+	struct rte_hash *h;   /* PMAP_HASH */
+	struct small_tab *sm; /* PMAP_SMALL: __atomic published */
+	struct lpm_snap *lpm; /* PMAP_LPM*: __atomic published */
 	/* --- control path only --- */
 	struct pmap_spec spec;
 	uint32_t n_entries;
 	struct lpm_rule *rules; /* PMAP_LPM*: every prefix with its value slot */
-	uint32_t *free_slots;   /* PMAP_LPM*: stack of free value slots */
+	uint32_t *free_slots;	/* PMAP_LPM*: stack of free value slots */
 	uint32_t n_free;
-	uint32_t n_tombs;       /* PMAP_SMALL: deleted slots not yet reclaimed */
-	uint32_t n_rebuilds;    /* PMAP_SMALL: tables rebuilt to drop tombstones */
+	uint32_t n_tombs;    /* PMAP_SMALL: deleted slots not yet reclaimed */
+	uint32_t n_rebuilds; /* PMAP_SMALL: tables rebuilt to drop tombstones */
 	unsigned int reg_idx;
 };
 
@@ -113,21 +113,21 @@ enum phelper {
 	PH_ARRAY, /* sky_array_lookup */
 	PH_LPM4,  /* sky_lpm4_lookup */
 	PH_LPM6,  /* sky_lpm6_lookup */
-	PH_ANY,   /* sky_map_lookup */
+	PH_ANY,	  /* sky_map_lookup */
 	PH_MAX
 };
 extern const char *const phelper_names[PH_MAX];
 
 /* an object read, relocated and checked, before maps are bound */
 struct pobj {
-	struct ebpf_insn *ins;  /* malloc'd copy; ld_imm64 of maps and calls still unbound */
+	struct ebpf_insn *ins; /* malloc'd copy; ld_imm64 of maps and calls still unbound */
 	uint32_t n_ins;
 	char prog_name[64];
 	struct pmap_spec maps[SKY_POLICY_MAX_MAPS];
 	uint32_t n_maps;
-	int16_t *ld_map;        /* per insn: map index of an ld_imm64, -1 otherwise */
-	int8_t *call_helper;    /* per insn: enum phelper of a call, -1 otherwise */
-	int16_t *call_map;      /* per insn: the map a call's r1 holds (set by the checker) */
+	int16_t *ld_map;     /* per insn: map index of an ld_imm64, -1 otherwise */
+	int8_t *call_helper; /* per insn: enum phelper of a call, -1 otherwise */
+	int16_t *call_map;   /* per insn: the map a call's r1 holds (set by the checker) */
 	uint8_t ctx_read[sizeof(struct sky_policy_ctx)]; /* bytes the program may read */
 	uint64_t read_ns, check_ns; /* time spent reading (libbpf + libelf) and checking */
 };
@@ -158,31 +158,31 @@ struct rte_bpf_xsym;
 
 /* a loaded program; immutable once published */
 /* groups of context fields; the data path fills only those the program reads */
-#define CTXG_HDR 0x001   /* dir, family, proto, dscp */
-#define CTXG_SUB 0x002   /* sub_id */
-#define CTXG_CC 0x004    /* sub_country, remote_country */
-#define CTXG_BEAM 0x008  /* beam, plan */
+#define CTXG_HDR 0x001	 /* dir, family, proto, dscp */
+#define CTXG_SUB 0x002	 /* sub_id */
+#define CTXG_CC 0x004	 /* sub_country, remote_country */
+#define CTXG_BEAM 0x008	 /* beam, plan */
 #define CTXG_REALM 0x010 /* realm, cls, remote_flags */
 #define CTXG_PORTS 0x020 /* sport, dport */
-#define CTXG_LEN 0x040   /* len */
-#define CTXG_MISC 0x080  /* flags, icmp, ip_len */
+#define CTXG_LEN 0x040	 /* len */
+#define CTXG_MISC 0x080	 /* flags, icmp, ip_len */
 #define CTXG_SRC 0x100
 #define CTXG_DST 0x200
 
 struct sky_prog {
 	uint64_t (*jit)(void *); /* data path: JIT code, NULL = interpreter */
 	struct rte_bpf *bpf;
-	uint32_t ctx_groups;     /* data path: CTXG_* the program reads */
+	uint32_t ctx_groups; /* data path: CTXG_* the program reads */
 	/* --- control path only --- */
 	char path[4096];
 	char name[64];
 	char sha256[65];
-	uint64_t loaded_at;      /* unix seconds */
-	uint64_t load_ns;        /* read + check + rte_bpf_load + JIT */
+	uint64_t loaded_at;		    /* unix seconds */
+	uint64_t load_ns;		    /* read + check + rte_bpf_load + JIT */
 	uint64_t read_ns, check_ns, jit_ns; /* its parts: libbpf+libelf, our checker,
 					     * rte_bpf_load (validator + JIT) */
 	uint32_t n_ins;
-	uint32_t n_inlined;      /* lookups inlined (policy_inline.c) */
+	uint32_t n_inlined; /* lookups inlined (policy_inline.c) */
 	struct sky_pmap *maps[SKY_POLICY_MAX_MAPS];
 	uint32_t n_maps;
 	struct rte_bpf_xsym *xsym;
@@ -207,21 +207,21 @@ struct policy_wstats {
 	uint64_t runs;
 	uint64_t v[PV_MAX];
 	uint64_t bursts;
-	uint64_t cycles;     /* of the timed bursts */
-	uint64_t timed_runs; /* runs in the timed bursts */
+	uint64_t cycles;			  /* of the timed bursts */
+	uint64_t timed_runs;			  /* runs in the timed bursts */
 	uint64_t blk_other_pkts, blk_other_bytes; /* table full */
 	struct blk_ent blk[BLK_SIZE];
 } __rte_cache_aligned;
 
 struct sky_policy {
 	/* --- data path --- */
-	struct sky_prog *prog;        /* __atomic published, NULL = pass everything */
-	struct policy_wstats *ws;     /* [SKY_MAX_WORKERS] */
+	struct sky_prog *prog;	  /* __atomic published, NULL = pass everything */
+	struct policy_wstats *ws; /* [SKY_MAX_WORKERS] */
 	uint8_t on_fault_drop;
 	uint8_t n_classes;
 	/* --- control path only --- */
 	bool jit;
-	const struct sky_subs *subs;  /* class names for verdict values (may be NULL) */
+	const struct sky_subs *subs; /* class names for verdict values (may be NULL) */
 	struct sky_pmap *maps[SKY_POLICY_MAX_MAPS]; /* the current map set */
 	uint32_t n_maps;
 	struct sky_policy_stats base; /* counters when the program was loaded */
@@ -245,8 +245,8 @@ struct sky_prog_info {
 /* load an object the checker accepted, built in memory (tests); consumes o */
 int policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen);
 /* everything `policy load` does but the swap (maps it would create are freed again) */
-int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info,
-		      char *err, size_t errlen);
+int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info, char *err,
+		      size_t errlen);
 void policy_stats_total(const struct sky_policy *p, struct sky_policy_stats *st);
 int policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen);
 

@@ -120,8 +120,7 @@ jset_bad(const struct ebpf_insn *in)
 
 /* registers (bits 0..9) an instruction reads and writes */
 static void
-use_def(const struct ebpf_insn *in, const struct pobj *o, uint32_t pc, uint16_t *use,
-	uint16_t *def)
+use_def(const struct ebpf_insn *in, const struct pobj *o, uint32_t pc, uint16_t *use, uint16_t *def)
 {
 	uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
 	uint16_t d = (uint16_t)(1u << in->dst_reg), s = (uint16_t)(1u << in->src_reg);
@@ -155,8 +154,8 @@ use_def(const struct ebpf_insn *in, const struct pobj *o, uint32_t pc, uint16_t 
 		if (op == EBPF_EXIT)
 			*use = 1u << 0;
 		else if (op == EBPF_CALL) {
-			*use = 0x3e;  /* r1..r5 */
-			*def = 0x3f;  /* r0..r5 */
+			*use = 0x3e; /* r1..r5 */
+			*def = 0x3f; /* r0..r5 */
 		} else if (op != BPF_JA)
 			*use = d | (x ? s : 0);
 		break;
@@ -171,8 +170,8 @@ use_def(const struct ebpf_insn *in, const struct pobj *o, uint32_t pc, uint16_t 
 
 int
 policy_rewrite(const struct pobj *o, struct sky_pmap *const *maps, bool inline_maps,
-	       struct rte_bpf_xsym *xsym, uint32_t *n_xsym, struct ebpf_insn **out,
-	       uint32_t *n_out, uint32_t *n_inlined, char *err, size_t errlen)
+	       struct rte_bpf_xsym *xsym, uint32_t *n_xsym, struct ebpf_insn **out, uint32_t *n_out,
+	       uint32_t *n_inlined, char *err, size_t errlen)
 {
 	uint32_t *npc, n = 0, var_done = 0;
 	uint16_t *live_in, *scratch;
@@ -224,7 +223,8 @@ policy_rewrite(const struct pobj *o, struct sky_pmap *const *maps, bool inline_m
 			}
 			if (scratch[pc] == 0) {
 				snprintf(err, errlen,
-					 "refused at instruction %u [jit-bug]: `if r%u & %d` needs a "
+					 "refused at instruction %u [jit-bug]: `if r%u & %d` needs "
+					 "a "
 					 "free register to avoid librte_bpf's JIT bug with small "
 					 "JSET immediates, and none is free here",
 					 pc, in->dst_reg, in->imm);

@@ -51,15 +51,12 @@
 #define HELPER_TAIL_CALL 12
 
 const char *const phelper_names[PH_MAX] = {
-	[PH_HASH] = "sky_hash_lookup",
-	[PH_ARRAY] = "sky_array_lookup",
-	[PH_LPM4] = "sky_lpm4_lookup",
-	[PH_LPM6] = "sky_lpm6_lookup",
+	[PH_HASH] = "sky_hash_lookup", [PH_ARRAY] = "sky_array_lookup",
+	[PH_LPM4] = "sky_lpm4_lookup", [PH_LPM6] = "sky_lpm6_lookup",
 	[PH_ANY] = "sky_map_lookup",
 };
 
-static int
-refuse(char *err, size_t errlen, uint32_t pc, const char *rule, const char *fmt, ...)
+static int refuse(char *err, size_t errlen, uint32_t pc, const char *rule, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
 static int
@@ -78,28 +75,32 @@ refuse(char *err, size_t errlen, uint32_t pc, const char *rule, const char *fmt,
 /* ================================================================== abstract state */
 
 enum rtype { T_UNINIT, T_SCALAR, T_CTX, T_STACK, T_VAL, T_MAPH, T_MIXED };
-static const char *const rtype_names[] = {"uninitialised", "a scalar", "the ctx pointer",
-					  "a stack pointer", "a map value pointer",
-					  "a map symbol", "of different types on different paths"};
+static const char *const rtype_names[] = {"uninitialised",
+					  "a scalar",
+					  "the ctx pointer",
+					  "a stack pointer",
+					  "a map value pointer",
+					  "a map symbol",
+					  "of different types on different paths"};
 
-#define OFF_LIMIT (1LL << 32) /* |offset| beyond this counts as unbounded ... */
+#define OFF_LIMIT (1LL << 32)	  /* |offset| beyond this counts as unbounded ... */
 #define OFF_UNBOUNDED (1LL << 40) /* ... and is kept at +-this for good */
 
 struct areg {
 	uint8_t t;
-	uint8_t maybe_null; /* T_VAL */
-	int16_t map;        /* T_MAPH: map index; T_VAL: map index or -1 (several) */
-	uint32_t id;        /* T_VAL: same id = same lookup result (copies) */
-	uint32_t size;      /* T_VAL: accessible bytes */
-	uint64_t umin, umax;  /* T_SCALAR */
-	int64_t omin, omax;   /* pointers: offset range */
+	uint8_t maybe_null;  /* T_VAL */
+	int16_t map;	     /* T_MAPH: map index; T_VAL: map index or -1 (several) */
+	uint32_t id;	     /* T_VAL: same id = same lookup result (copies) */
+	uint32_t size;	     /* T_VAL: accessible bytes */
+	uint64_t umin, umax; /* T_SCALAR */
+	int64_t omin, omax;  /* pointers: offset range */
 };
 
 struct astate {
 	int live;
 	struct areg r[11];
 	struct areg slot[N_SLOTS]; /* register spilled to an 8-byte slot (T_UNINIT: none) */
-	uint8_t init[N_SLOTS];     /* per slot, a bit per initialised byte */
+	uint8_t init[N_SLOTS];	   /* per slot, a bit per initialised byte */
 };
 
 struct checker {
@@ -387,8 +388,7 @@ stack_access(struct checker *c, struct astate *st, uint32_t pc, const struct are
 
 static int
 mem_access(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_insn *ins,
-	   unsigned int preg, unsigned int sz, int store, const struct areg *val,
-	   struct areg *out)
+	   unsigned int preg, unsigned int sz, int store, const struct areg *val, struct areg *out)
 {
 	const struct areg *p = &st->r[preg];
 	int64_t lo, hi;
@@ -504,8 +504,8 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 			return refuse(c->err, c->errlen, pc, "opcode", "bad register");
 		s = st->r[ins->src_reg];
 		if (s.t == T_UNINIT && op != BPF_NEG && op != EBPF_END)
-			return refuse(c->err, c->errlen, pc, "uninit",
-				      "r%u is used uninitialised", ins->src_reg);
+			return refuse(c->err, c->errlen, pc, "uninit", "r%u is used uninitialised",
+				      ins->src_reg);
 	} else {
 		int64_t imm = ins->imm;
 		uint64_t v = is64 ? (uint64_t)imm : (uint32_t)ins->imm;
@@ -572,8 +572,7 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 		return 0;
 	}
 	if (d->t == T_MAPH || s.t == T_MAPH)
-		return refuse(c->err, c->errlen, pc, "map-argument",
-			      "arithmetic on a map symbol");
+		return refuse(c->err, c->errlen, pc, "map-argument", "arithmetic on a map symbol");
 	if (d->t != T_SCALAR || s.t != T_SCALAR) {
 		/* any other use of a pointer makes a plain number of it */
 		set_unknown(d, is64 ? 8 : 4);
@@ -762,8 +761,7 @@ check_call(struct checker *c, struct astate *st, uint32_t pc)
 		return refuse(c->err, c->errlen, pc, "key-pointer",
 			      "r2 (the key) of %s must point to the stack, it is %s",
 			      phelper_names[h], rtype_names[r2->t]);
-	if (r2->omin != r2->omax || r2->omin < -STACK_SZ ||
-	    r2->omin + (int64_t)ms->key_size > 0)
+	if (r2->omin != r2->omax || r2->omin < -STACK_SZ || r2->omin + (int64_t)ms->key_size > 0)
 		return refuse(c->err, c->errlen, pc, "key-pointer",
 			      "key of map %s (%u bytes) at fp%+lld is not inside the stack",
 			      ms->name, ms->key_size, (long long)r2->omin);
@@ -876,10 +874,10 @@ bad_fields(const struct ebpf_insn *ins)
 		if (ins->off != 0)
 			return "offset of an ALU instruction";
 		if (op == EBPF_END) /* the source bit says little or big endian */
-			return ins->src_reg != 0 || (ins->imm != 16 && ins->imm != 32 &&
-						     ins->imm != 64) ?
-				       "operand of a byte swap" :
-				       NULL;
+			return ins->src_reg != 0 ||
+					       (ins->imm != 16 && ins->imm != 32 && ins->imm != 64)
+				       ? "operand of a byte swap"
+				       : NULL;
 		if (!x && ins->src_reg != 0)
 			return "source register of an immediate ALU instruction";
 		if (x && ins->imm != 0)
@@ -897,8 +895,9 @@ bad_fields(const struct ebpf_insn *ins)
 		if (op > EBPF_JSLE)
 			return "opcode bits (no such jump)";
 		if (op == EBPF_EXIT)
-			return ins->dst_reg || ins->src_reg || ins->off || ins->imm ? "fields of exit" :
-										     NULL;
+			return ins->dst_reg || ins->src_reg || ins->off || ins->imm
+				       ? "fields of exit"
+				       : NULL;
 		if (op == EBPF_CALL)
 			return ins->dst_reg || ins->off ? "fields of a call" : NULL;
 		if (op == BPF_JA)
@@ -939,10 +938,11 @@ prepass(struct pobj *o, char *err, size_t errlen)
 			/* DPDK 22.11's x86 JIT miscompiles a register divided or shifted by
 			 * itself (wrong results; r3 / r3 divides by a stale scratch register and
 			 * can raise SIGFPE) */
-			rc = refuse(err, errlen, pc, "jit-bug",
-				    "r%u op r%u (op 0x%02x): a register divided or shifted by itself "
-				    "is miscompiled by librte_bpf's JIT",
-				    ins->dst_reg, ins->src_reg, op);
+			rc = refuse(
+				err, errlen, pc, "jit-bug",
+				"r%u op r%u (op 0x%02x): a register divided or shifted by itself "
+				"is miscompiled by librte_bpf's JIT",
+				ins->dst_reg, ins->src_reg, op);
 		} else if (cls == CLASS_JMP32) {
 			rc = refuse(err, errlen, pc, "jmp32",
 				    "32-bit jumps (JMP32, -mcpu=v3) are not supported: build with "
@@ -969,7 +969,8 @@ prepass(struct pobj *o, char *err, size_t errlen)
 					    "function __always_inline",
 					    (int)pc + 1 + ins->imm);
 			else if (ins->imm == HELPER_TAIL_CALL)
-				rc = refuse(err, errlen, pc, "tail-call", "tail calls (helper 12) "
+				rc = refuse(err, errlen, pc, "tail-call",
+					    "tail calls (helper 12) "
 					    "are not supported");
 			else
 				rc = refuse(err, errlen, pc, "unknown-helper",
@@ -1121,7 +1122,8 @@ read_maps(const char *path, struct pobj *o, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	btf = bpf_object__btf(obj);
-	bpf_object__for_each_map(map, obj) {
+	bpf_object__for_each_map(map, obj)
+	{
 		struct pmap_spec *s;
 
 		if (bpf_map__is_internal(map)) {
@@ -1144,8 +1146,9 @@ read_maps(const char *path, struct pobj *o, char *err, size_t errlen)
 		s->key_size = bpf_map__key_size(map);
 		s->value_size = bpf_map__value_size(map);
 		s->max_entries = bpf_map__max_entries(map);
-		s->key_fmt = s->type == SKY_MAP_LPM ? FMT_PREFIX :
-			     fmt_of(btf, bpf_map__btf_key_type_id(map), s->key_size);
+		s->key_fmt = s->type == SKY_MAP_LPM
+				     ? FMT_PREFIX
+				     : fmt_of(btf, bpf_map__btf_key_type_id(map), s->key_size);
 		s->value_fmt = fmt_of(btf, bpf_map__btf_value_type_id(map), s->value_size);
 	}
 	bpf_object__close(obj);
@@ -1227,8 +1230,10 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 		}
 	}
 	if (prog_scn == NULL || sym_scn == NULL) {
-		snprintf(err, errlen, "%s: no SEC(\"policy\") program (declare it with "
-			 "SKY_POLICY(name))", path);
+		snprintf(err, errlen,
+			 "%s: no SEC(\"policy\") program (declare it with "
+			 "SKY_POLICY(name))",
+			 path);
 		goto out;
 	}
 	syms = elf_getdata(sym_scn, NULL);
@@ -1256,8 +1261,7 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 	}
 	o->n_ins = (uint32_t)(code->d_size / sizeof(struct ebpf_insn));
 	if (o->n_ins > MAX_INSNS) {
-		snprintf(err, errlen, "%s: %u instructions, at most %u", path, o->n_ins,
-			 MAX_INSNS);
+		snprintf(err, errlen, "%s: %u instructions, at most %u", path, o->n_ins, MAX_INSNS);
 		goto out;
 	}
 	o->ins = malloc(code->d_size);
@@ -1308,19 +1312,22 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 			}
 			ins = &o->ins[pc];
 			if (ins->code == CODE_LDDW) {
-				int mi = s.st_shndx == maps_idx && maps_idx != 0 ?
-						 map_index(o, sname) : -1;
+				int mi = s.st_shndx == maps_idx && maps_idx != 0
+						 ? map_index(o, sname)
+						 : -1;
 
 				if (mi < 0 && s.st_shndx == SHN_UNDEF) {
 					rc = refuse(err, errlen, pc, "unknown-helper",
-						    "reference to unknown extern variable %s", sname);
+						    "reference to unknown extern variable %s",
+						    sname);
 					goto out;
 				}
 				if (mi < 0) {
-					rc = refuse(err, errlen, pc, "global-data",
-						    "reference to %s (not a map in SEC(\".maps\")): "
-						    "global data is not supported",
-						    sname);
+					rc = refuse(
+						err, errlen, pc, "global-data",
+						"reference to %s (not a map in SEC(\".maps\")): "
+						"global data is not supported",
+						sname);
 					goto out;
 				}
 				o->ld_map[pc] = (int16_t)mi;
@@ -1331,8 +1338,9 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 					rc = refuse(err, errlen, pc, "bpf-call",
 						    "BPF-to-BPF call of %s: mark the function "
 						    "__always_inline",
-						    GELF_ST_TYPE(s.st_info) == STT_SECTION ?
-							    "a static function" : sname);
+						    GELF_ST_TYPE(s.st_info) == STT_SECTION
+							    ? "a static function"
+							    : sname);
 					goto out;
 				}
 				for (int k = 0; k < PH_MAX; k++)

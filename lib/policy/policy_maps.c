@@ -52,7 +52,7 @@ struct lpm_ent {
 };
 
 struct lpm_snap {
-	uint32_t mask;     /* table size - 1 (power of two) */
+	uint32_t mask; /* table size - 1 (power of two) */
 	uint32_t n_lens;
 	uint8_t lens[132]; /* distinct prefix lengths, longest first */
 	struct lpm_ent tab[];
@@ -77,7 +77,8 @@ lpm_hash(const uint8_t *a, unsigned int len)
 	memcpy(&w0, a, 8);
 	memcpy(&w1, a + 8, 8);
 	return (uint32_t)(((w0 * 0x9E3779B97F4A7C15ULL) ^ (w1 * 0xC2B2AE3D27D4EB4FULL) ^
-			   ((uint64_t)len * 0x165667B19E3779F9ULL)) >> 32);
+			   ((uint64_t)len * 0x165667B19E3779F9ULL)) >>
+			  32);
 }
 
 static inline const struct lpm_ent *
@@ -249,7 +250,6 @@ h_lpm(uint64_t handle, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
 	return (uintptr_t)(m->values + (size_t)e->slot * m->stride);
 }
 
-
 /* ------------------------------------------------------------------ small-key hash */
 
 enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TOMB = 2 };
@@ -385,9 +385,8 @@ pmap_type_name(uint32_t type)
 bool
 pmap_spec_equal(const struct pmap_spec *a, const struct pmap_spec *b)
 {
-	return strcmp(a->name, b->name) == 0 && a->type == b->type &&
-	       a->key_size == b->key_size && a->value_size == b->value_size &&
-	       a->max_entries == b->max_entries;
+	return strcmp(a->name, b->name) == 0 && a->type == b->type && a->key_size == b->key_size &&
+	       a->value_size == b->value_size && a->max_entries == b->max_entries;
 }
 
 /* a power of two: lookups index with a shift (and may be inlined, policy_inline.c) */
@@ -430,8 +429,8 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 		 * on the lookup: both are found from the map pointer) */
 		size_t n_keys = (size_t)1 << (8 * spec->key_size);
 
-		m = rte_zmalloc("sky_pmap", sizeof(*m) + n_keys +
-					    n_keys * stride_for(spec->value_size),
+		m = rte_zmalloc("sky_pmap",
+				sizeof(*m) + n_keys + n_keys * stride_for(spec->value_size),
 				RTE_CACHE_LINE_SIZE);
 		if (m == NULL)
 			goto nomem;
@@ -520,8 +519,8 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 		goto fail;
 	}
 	if (m->kind != PMAP_DIRECT && m->kind != PMAP_SMALL) {
-		m->values = rte_zmalloc("sky_pmap_values", n_values * m->stride,
-					RTE_CACHE_LINE_SIZE);
+		m->values =
+			rte_zmalloc("sky_pmap_values", n_values * m->stride, RTE_CACHE_LINE_SIZE);
 		if (m->values == NULL)
 			goto nomem;
 	}
@@ -754,8 +753,8 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 			return rc;
 		for (uint32_t i = 0; i < m->n_entries; i++) {
 			if (m->rules[i].len == len && memcmp(m->rules[i].addr, addr, 16) == 0) {
-				value_store(m->values + (size_t)m->rules[i].slot * m->stride,
-					    value, m->value_size);
+				value_store(m->values + (size_t)m->rules[i].slot * m->stride, value,
+					    m->value_size);
 				return 0;
 			}
 		}
@@ -1013,8 +1012,9 @@ parse_bytes(const struct sky_pmap *m, bool is_key, const char *s, uint8_t *out)
 	}
 	if (!is_key && (size == 1 || size == 2 || size == 4 || size == 8)) {
 		/* verdict names for verdict-valued maps */
-		uint64_t v = strcmp(s, "pass") == 0 ? SKY_POLICY_PASS :
-			     strcmp(s, "drop") == 0 ? SKY_POLICY_DROP : 0;
+		uint64_t v = strcmp(s, "pass") == 0   ? SKY_POLICY_PASS
+			     : strcmp(s, "drop") == 0 ? SKY_POLICY_DROP
+						      : 0;
 
 		if (v != 0) {
 			memset(out, 0, size);
@@ -1048,8 +1048,7 @@ form_hint(const struct sky_pmap *m, bool is_key)
 }
 
 int
-pmap_update_str(struct sky_pmap *m, const char *key, const char *value, char *err,
-		size_t errlen)
+pmap_update_str(struct sky_pmap *m, const char *key, const char *value, char *err, size_t errlen)
 {
 	uint8_t k[SKY_MAP_MAX_KEY] = {0}, v[SKY_MAP_MAX_VALUE] = {0};
 	char why[128];

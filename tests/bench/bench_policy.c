@@ -45,8 +45,9 @@ static const struct bench benches[] = {
 	{"walled_garden", "  maps:\n    suspended: {1: 1, 3: 1, 5: 1, 7: 1}\n"
 			  "    garden_v4: {192.0.2.0/24: 1, 198.51.100.53/32: 1}\n"
 			  "    garden_v6: {\"2001:db8:53::/48\": 1}\n"},
-	{"country_matrix", "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": drop, \"DE:KP\": 515}\n"
-			   "    sub_default: {IR: drop}\n"},
+	{"country_matrix",
+	 "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": drop, \"DE:KP\": 515}\n"
+	 "    sub_default: {IR: drop}\n"},
 };
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
@@ -80,13 +81,14 @@ templates(struct sky_meta *t)
 		m->remote_country = sky_cc(ccs[rnd() % 30]);
 		if (m->l3 == 4) {
 			uint32_t sub = htonl(0x0a000000 | (rnd() & 0xffff));
-			uint32_t rem = (rnd() & 3) == 0 ? htonl(0xc0000200 | (rnd() & 0xff)) :
-							  htonl(0x08080000 | (rnd() & 0xffff));
+			uint32_t rem = (rnd() & 3) == 0 ? htonl(0xc0000200 | (rnd() & 0xff))
+							: htonl(0x08080000 | (rnd() & 0xffff));
 
 			memcpy(m->dir == SKY_DIR_UP ? m->src : m->dst, &sub, 4);
 			memcpy(m->dir == SKY_DIR_UP ? m->dst : m->src, &rem, 4);
 		} else {
-			inet_pton(AF_INET6, "2001:db8:1::5", m->dir == SKY_DIR_UP ? m->src : m->dst);
+			inet_pton(AF_INET6, "2001:db8:1::5",
+				  m->dir == SKY_DIR_UP ? m->src : m->dst);
 			inet_pton(AF_INET6, (rnd() & 1) ? "2001:db8:53::1" : "2a00:1450::1",
 				  m->dir == SKY_DIR_UP ? m->dst : m->src);
 		}
@@ -101,8 +103,8 @@ make(const char *path, const char *maps, int jit)
 	struct sky_cfg *cfg;
 	struct sky_policy *p;
 
-	snprintf(y, sizeof(y), "policy:\n  object: %s\n  jit: %s\n%s", path,
-		 jit ? "true" : "false", maps);
+	snprintf(y, sizeof(y), "policy:\n  object: %s\n  jit: %s\n%s", path, jit ? "true" : "false",
+		 maps);
 	cfg = sky_cfg_load_string("bench.yaml", y, &err);
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", err.msg);
@@ -137,8 +139,14 @@ now_us(void)
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {"bench_policy", "--no-huge", "-m", "256", "--no-pci",
-		       "--file-prefix=bench_policy", "--log-level=lib.*:error", "--no-telemetry"};
+	char *eal[] = {"bench_policy",
+		       "--no-huge",
+		       "-m",
+		       "256",
+		       "--no-pci",
+		       "--file-prefix=bench_policy",
+		       "--log-level=lib.*:error",
+		       "--no-telemetry"};
 	const char *br = getenv("SKY_BUILD_ROOT");
 	static struct sky_meta tmpl[N_TEMPLATES];
 	struct sky_meta meta[SKY_BURST];

@@ -144,8 +144,8 @@ run_cases(struct sky_policy *p, const char *what, const struct vcase *c, size_t 
 			break;
 		case W_DROP:
 			if (m.verdict != SKY_V_DROP || m.reason != SKY_DROP_POLICY)
-				fail_msg("%s case %zu: want drop, got verdict %u reason %u", what, i,
-					 m.verdict, m.reason);
+				fail_msg("%s case %zu: want drop, got verdict %u reason %u", what,
+					 i, m.verdict, m.reason);
 			break;
 		case W_FAULT_DROP:
 			if (m.verdict != SKY_V_DROP || m.reason != SKY_DROP_POLICY_FAULT)
@@ -154,8 +154,8 @@ run_cases(struct sky_policy *p, const char *what, const struct vcase *c, size_t 
 			break;
 		case W_CLASS:
 			if (m.verdict != SKY_V_PASS || m.cls != c[i].cls)
-				fail_msg("%s case %zu: want class %u, got verdict %u cls %u", what, i,
-					 c[i].cls, m.verdict, m.cls);
+				fail_msg("%s case %zu: want class %u, got verdict %u cls %u", what,
+					 i, c[i].cls, m.verdict, m.cls);
 			break;
 		}
 	}
@@ -273,9 +273,13 @@ test_refused_swap_keeps_program(void **state)
 	sky_policy_destroy(p);
 }
 
-/* ------------------------------------------------------------------ the checker on hand-written code */
+/* ------------------------------------------------------------------ the checker on hand-written
+ * code */
 
-#define INS(c, d, s, o, i) {.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)}
+#define INS(c, d, s, o, i)                                                                         \
+	{                                                                                          \
+		.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)                \
+	}
 #define LDDW_MAP(d) INS(BPF_LD | BPF_IMM | EBPF_DW, d, 0, 0, 0), INS(0, 0, 0, 0, 0)
 #define CALL INS(BPF_JMP | EBPF_CALL, 0, 1, 0, -1)
 #define EXIT INS(BPF_JMP | EBPF_EXIT, 0, 0, 0, 0)
@@ -307,47 +311,57 @@ static const struct {
 } hand[] = {
 	{"checked copy: r6 = r0, test r6, read r0",
 	 {MOV64X(6, 1), LOOKUP, MOV64X(6, 0), MOV64K(0, 1), JEQK(6, 0, 1), LDXB(0, 6, 0), EXIT},
-	 13, NULL},
+	 13,
+	 NULL},
 	{"check on the copy clears the original",
 	 {MOV64X(6, 1), LOOKUP, MOV64X(6, 0), JNEK(6, 0, 2), MOV64K(0, 1), EXIT, LDXB(0, 0, 0),
 	  EXIT},
-	 14, NULL},
+	 14,
+	 NULL},
 	{"spilled lookup result, checked after reload",
-	 {LOOKUP, STXDW(10, 0, -16), LDXDW(7, 10, -16), MOV64K(0, 1), JEQK(7, 0, 1),
-	  LDXB(0, 7, 0), EXIT},
-	 13, NULL},
+	 {LOOKUP, STXDW(10, 0, -16), LDXDW(7, 10, -16), MOV64K(0, 1), JEQK(7, 0, 1), LDXB(0, 7, 0),
+	  EXIT},
+	 13,
+	 NULL},
 	{"spilled copy cleared by a check on the register",
 	 {LOOKUP, STXDW(10, 0, -16), JEQK(0, 0, 2), LDXDW(7, 10, -16), LDXB(0, 7, 0), MOV64K(0, 1),
 	  EXIT},
-	 13, NULL},
+	 13,
+	 NULL},
 	{"null on one path, checked value on the other, read after join",
 	 {LOOKUP, MOV64X(6, 0), JNEK(6, 0, 1), MOV64K(6, 0), LDXB(0, 6, 0), EXIT},
-	 12, "[null-check]"},
-	{"lookup result read without any check", {LOOKUP, LDXB(0, 0, 0), EXIT}, 9,
+	 12,
 	 "[null-check]"},
+	{"lookup result read without any check", {LOOKUP, LDXB(0, 0, 0), EXIT}, 9, "[null-check]"},
 	{"variable offset bounded by a mask inside the value",
 	 {LOOKUP, MOV64X(6, 0), MOV64K(0, 1), JEQK(6, 0, 4), LDXB(3, 6, 0), AND64K(3, 0),
 	  ADD64X(6, 3), LDXB(0, 6, 0), EXIT},
-	 15, NULL},
+	 15,
+	 NULL},
 	{"variable offset beyond the value",
 	 {LOOKUP, MOV64X(6, 0), MOV64K(0, 1), JEQK(6, 0, 4), LDXB(3, 6, 0), AND64K(3, 1),
 	  ADD64X(6, 3), LDXB(0, 6, 0), EXIT},
-	 15, "[value-bounds]"},
+	 15,
+	 "[value-bounds]"},
 	{"index bounded by a comparison",
 	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 60, 2), ADD64X(4, 3), LDXB(0, 4, 8),
 	  EXIT},
-	 7, NULL},
+	 7,
+	 NULL},
 	{"index not bounded enough",
 	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 64, 2), ADD64X(4, 3), LDXB(0, 4, 8),
 	  EXIT},
-	 7, "[ctx-bounds]"},
+	 7,
+	 "[ctx-bounds]"},
 	{"pointer moved out of range and back",
 	 {MOV64X(6, 1), MOV64K(3, 1), LSH64K(3, 40), ADD64X(6, 3), SUB64X(6, 3), LDXB(0, 6, 0),
 	  EXIT},
-	 7, "[ctx-bounds]"},
+	 7,
+	 "[ctx-bounds]"},
 	{"map symbol dereferenced", {LDDW_MAP(1), LDXB(0, 1, 0), EXIT}, 4, "[map-argument]"},
 	{"uninitialised stack key",
-	 {MOV64X(2, 10), ADD64K(2, -8), LDDW_MAP(1), CALL, MOV64K(0, 1), EXIT}, 7,
+	 {MOV64X(2, 10), ADD64K(2, -8), LDDW_MAP(1), CALL, MOV64K(0, 1), EXIT},
+	 7,
 	 "[key-pointer]"},
 	{"uninitialised register", {ADD64X(0, 5), EXIT}, 2, "[uninit]"},
 	{"pointer returned as verdict", {MOV64X(0, 10), EXIT}, 2, "[return]"},
@@ -355,15 +369,20 @@ static const struct {
 	{"backward jump", {MOV64K(0, 1), INS(BPF_JMP | BPF_JA, 0, 0, -2, 0), EXIT}, 3, "[loop]"},
 	{"write to r10", {MOV64K(10, 1), MOV64K(0, 1), EXIT}, 3, "[opcode]"},
 	{"register divided by itself (JIT bug)",
-	 {LDXW(3, 1, 28), INS(EBPF_ALU64 | BPF_DIV | BPF_X, 3, 3, 0, 0), MOV64K(0, 1), EXIT}, 4,
+	 {LDXW(3, 1, 28), INS(EBPF_ALU64 | BPF_DIV | BPF_X, 3, 3, 0, 0), MOV64K(0, 1), EXIT},
+	 4,
 	 "[jit-bug]"},
 	{"register modulo itself (JIT bug)",
-	 {LDXW(0, 1, 28), INS(BPF_ALU | BPF_MOD | BPF_X, 0, 0, 0, 0), MOV64K(0, 1), EXIT}, 4,
+	 {LDXW(0, 1, 28), INS(BPF_ALU | BPF_MOD | BPF_X, 0, 0, 0, 0), MOV64K(0, 1), EXIT},
+	 4,
 	 "[jit-bug]"},
 	{"register shifted by itself (JIT bug)",
-	 {LDXW(3, 1, 28), INS(EBPF_ALU64 | BPF_LSH | BPF_X, 3, 3, 0, 0), MOV64K(0, 1), EXIT}, 4,
+	 {LDXW(3, 1, 28), INS(EBPF_ALU64 | BPF_LSH | BPF_X, 3, 3, 0, 0), MOV64K(0, 1), EXIT},
+	 4,
 	 "[jit-bug]"},
-	{"non-zero reserved field", {INS(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 3, 0, 1), EXIT}, 2,
+	{"non-zero reserved field",
+	 {INS(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 3, 0, 1), EXIT},
+	 2,
 	 "[opcode]"},
 };
 
@@ -398,7 +417,8 @@ test_checker_hand_written(void **state)
 		if (hand[i].want == NULL && rc != 0)
 			fail_msg("'%s' refused: %s", hand[i].what, err);
 		if (hand[i].want != NULL && (rc == 0 || strstr(err, hand[i].want) == NULL))
-			fail_msg("'%s': want %s, got rc %d: %s", hand[i].what, hand[i].want, rc, err);
+			fail_msg("'%s': want %s, got rc %d: %s", hand[i].what, hand[i].want, rc,
+				 err);
 	}
 }
 
@@ -408,23 +428,41 @@ static void
 test_jset_small_immediate(void **state)
 {
 	static const struct ebpf_insn jset[] = {
-		LDXH(2, 1, 26), MOV64K(0, 1), INS(BPF_JMP | BPF_JSET | BPF_K, 2, 0, 1, 1), EXIT,
-		MOV64K(0, 2), EXIT,
+		LDXH(2, 1, 26), MOV64K(0, 1), INS(BPF_JMP | BPF_JSET | BPF_K, 2, 0, 1, 1),
+		EXIT,		MOV64K(0, 2), EXIT,
 	};
 	static const struct ebpf_insn busy[] = {
-		MOV64K(0, 0), MOV64K(1, 1), MOV64K(2, 2), MOV64K(3, 3), MOV64K(4, 4), MOV64K(5, 5),
-		MOV64K(6, 6), MOV64K(7, 7), MOV64K(8, 8), MOV64K(9, 9),
+		MOV64K(0, 0),
+		MOV64K(1, 1),
+		MOV64K(2, 2),
+		MOV64K(3, 3),
+		MOV64K(4, 4),
+		MOV64K(5, 5),
+		MOV64K(6, 6),
+		MOV64K(7, 7),
+		MOV64K(8, 8),
+		MOV64K(9, 9),
 		INS(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 0, 1),
-		ADD64X(0, 1), ADD64X(0, 2), ADD64X(0, 3), ADD64X(0, 4), ADD64X(0, 5), ADD64X(0, 6),
-		ADD64X(0, 7), ADD64X(0, 8), ADD64X(0, 9), EXIT,
+		ADD64X(0, 1),
+		ADD64X(0, 2),
+		ADD64X(0, 3),
+		ADD64X(0, 4),
+		ADD64X(0, 5),
+		ADD64X(0, 6),
+		ADD64X(0, 7),
+		ADD64X(0, 8),
+		ADD64X(0, 9),
+		EXIT,
 	};
 	static const struct vcase c[] = {
-		{{.dport = 7}, W_DROP}, {{.dport = 8}, W_PASS}, {{.dport = 0x101}, W_DROP},
+		{{.dport = 7}, W_DROP},
+		{{.dport = 8}, W_PASS},
+		{{.dport = 0x101}, W_DROP},
 	};
 	/* a lookup on a path the checker proves infeasible (r3 = 1 is never > 5) */
 	static const struct ebpf_insn dead_call[] = {
-		MOV64K(3, 1), MOV64K(0, 1), JGTK(3, 5, 1), EXIT, LOOKUP, JEQK(0, 0, 1),
-		LDXB(0, 0, 0), EXIT,
+		MOV64K(3, 1), MOV64K(0, 1),  JGTK(3, 5, 1), EXIT,
+		LOOKUP,	      JEQK(0, 0, 1), LDXB(0, 0, 0), EXIT,
 	};
 	static const struct vcase cd[] = {{{.remote_cc = "DE"}, W_PASS}};
 	struct sky_policy *p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
@@ -490,10 +528,11 @@ frand(uint32_t n)
 static uint32_t
 random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 {
-	static const uint8_t alu[] = {BPF_ADD, BPF_SUB, BPF_AND, BPF_OR,  BPF_LSH,  BPF_RSH,
+	static const uint8_t alu[] = {BPF_ADD, BPF_SUB, BPF_AND,  BPF_OR,  BPF_LSH, BPF_RSH,
 				      BPF_MUL, BPF_XOR, EBPF_MOV, BPF_DIV, BPF_MOD, EBPF_ARSH};
-	static const uint8_t jcc[] = {BPF_JEQ,  EBPF_JNE,  BPF_JGT,   BPF_JGE,  EBPF_JLT, EBPF_JLE,
-				      EBPF_JSGT, EBPF_JSGE, EBPF_JSLT, EBPF_JSLE, BPF_JSET};
+	static const uint8_t jcc[] = {BPF_JEQ,	 EBPF_JNE,  BPF_JGT,   BPF_JGE,
+				      EBPF_JLT,	 EBPF_JLE,  EBPF_JSGT, EBPF_JSGE,
+				      EBPF_JSLT, EBPF_JSLE, BPF_JSET};
 	static const uint8_t sz[] = {BPF_B, BPF_H, BPF_W, EBPF_DW};
 	uint32_t n = 0, len = 4 + frand(20);
 
@@ -512,13 +551,12 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 		if (k < 3 && frand(8) == 0) {
 			/* negation and byte swaps */
 			if (frand(2))
-				ins[n++] = (struct ebpf_insn)INS((frand(2) ? EBPF_ALU64 : BPF_ALU) |
-								 BPF_NEG,
-								 d, 0, 0, 0);
+				ins[n++] = (struct ebpf_insn)INS(
+					(frand(2) ? EBPF_ALU64 : BPF_ALU) | BPF_NEG, d, 0, 0, 0);
 			else
-				ins[n++] = (struct ebpf_insn)INS(BPF_ALU | EBPF_END |
-								 (frand(2) ? EBPF_TO_BE : EBPF_TO_LE),
-								 d, 0, 0, 16 << frand(3));
+				ins[n++] = (struct ebpf_insn)INS(
+					BPF_ALU | EBPF_END | (frand(2) ? EBPF_TO_BE : EBPF_TO_LE),
+					d, 0, 0, 16 << frand(3));
 		} else if (k < 3) {
 			uint8_t cls = frand(2) ? EBPF_ALU64 : BPF_ALU;
 			uint8_t op = alu[frand(RTE_DIM(alu))];
@@ -526,32 +564,33 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 			if (frand(2))
 				ins[n++] = (struct ebpf_insn)INS(cls | op | BPF_X, d, sr, 0, 0);
 			else
-				ins[n++] = (struct ebpf_insn)INS(cls | op | BPF_K, d, 0, 0,
-								 (int32_t)frand(80) - 8 + (op == BPF_DIV || op == BPF_MOD ? 9 : 0));
+				ins[n++] = (struct ebpf_insn)INS(
+					cls | op | BPF_K, d, 0, 0,
+					(int32_t)frand(80) - 8 +
+						(op == BPF_DIV || op == BPF_MOD ? 9 : 0));
 		} else if (k < 5) {
 			ins[n++] = (struct ebpf_insn)INS(BPF_LDX | BPF_MEM | sz[frand(4)], d, sr,
 							 (int16_t)((int)frand(96) - 16), 0);
 		} else if (k < 6) {
-			ins[n++] = (struct ebpf_insn)INS((frand(2) ? BPF_STX : BPF_ST) | BPF_MEM |
-								 sz[frand(4)],
-							 (uint8_t)frand(11), sr,
-							 (int16_t)((int)frand(96) - 24), (int32_t)frand(9));
+			ins[n++] = (struct ebpf_insn)INS(
+				(frand(2) ? BPF_STX : BPF_ST) | BPF_MEM | sz[frand(4)],
+				(uint8_t)frand(11), sr, (int16_t)((int)frand(96) - 24),
+				(int32_t)frand(9));
 		} else if (k < 7 && n + 2 < len) {
 			uint16_t off = (uint16_t)(1 + frand(len - n - 1));
 
-			static const int32_t jimm[] = {0, 1, 2, 7, 127, 128, -1, -128, 300, 0x10000};
+			static const int32_t jimm[] = {0,   1,	2,    7,   127,
+						       128, -1, -128, 300, 0x10000};
 
 			if (frand(3) == 0)
-				ins[n++] = (struct ebpf_insn)INS(BPF_JMP | jcc[frand(RTE_DIM(jcc))] |
-									 BPF_X,
-								 (uint8_t)frand(11), sr,
-								 (int16_t)(off - 1), 0);
+				ins[n++] = (struct ebpf_insn)INS(
+					BPF_JMP | jcc[frand(RTE_DIM(jcc))] | BPF_X,
+					(uint8_t)frand(11), sr, (int16_t)(off - 1), 0);
 			else
-				ins[n++] = (struct ebpf_insn)INS(BPF_JMP | jcc[frand(RTE_DIM(jcc))] |
-									 BPF_K,
-								 (uint8_t)frand(11), 0,
-								 (int16_t)(off - 1),
-								 jimm[frand(RTE_DIM(jimm))]);
+				ins[n++] = (struct ebpf_insn)INS(
+					BPF_JMP | jcc[frand(RTE_DIM(jcc))] | BPF_K,
+					(uint8_t)frand(11), 0, (int16_t)(off - 1),
+					jimm[frand(RTE_DIM(jimm))]);
 		} else if (k < 8 && n + 2 < len) {
 			ins[n++] = (struct ebpf_insn)INS(BPF_LD | BPF_IMM | EBPF_DW, 1, 0, 0, 0);
 			ins[n++] = (struct ebpf_insn)INS(0, 0, 0, 0, 0);
@@ -573,9 +612,10 @@ random_program(struct ebpf_insn *ins, int8_t *helper, int16_t *ld)
 	for (uint32_t i = 0; i < n; i++) {
 		/* three maps: u16 hash (inlined), u32 array (inlined), u32 hash (helper) */
 		ld[i] = ins[i].code == (BPF_LD | BPF_IMM | EBPF_DW) ? (int16_t)frand(3) : -1;
-		helper[i] = ins[i].code == (BPF_JMP | EBPF_CALL) ?
-				    (int8_t)(frand(2) ? PH_ANY : frand(2) ? PH_HASH : PH_ARRAY) :
-				    -1;
+		helper[i] = ins[i].code == (BPF_JMP | EBPF_CALL) ? (int8_t)(frand(2)   ? PH_ANY
+									    : frand(2) ? PH_HASH
+										       : PH_ARRAY)
+								 : -1;
 		/* a jump may not land on the second half of an ld_imm64 */
 	}
 	return n;
@@ -629,9 +669,10 @@ test_random_programs(void **state)
 			if (getenv("SKY_DEBUG_RANDOM") != NULL) {
 				print_message("program %d refused: %s\n", iter, err);
 				for (uint32_t q = 0; q < n_copy; q++)
-					print_message("  %2u: code 0x%02x dst %u src %u off %d imm %d\n",
-						      q, copy[q].code, copy[q].dst_reg, copy[q].src_reg,
-						      copy[q].off, copy[q].imm);
+					print_message(
+						"  %2u: code 0x%02x dst %u src %u off %d imm %d\n",
+						q, copy[q].code, copy[q].dst_reg, copy[q].src_reg,
+						copy[q].off, copy[q].imm);
 			}
 			continue;
 		}
@@ -640,7 +681,8 @@ test_random_programs(void **state)
 		sky_policy_map_update(p, "m1", "3", "0x02", err, sizeof(err));
 		sky_policy_map_update(p, "m2", "17477", "0x03", err, sizeof(err));
 		for (int i = 0; i < SKY_BURST; i++) {
-			meta_of(&(struct pkt){.sub_cc = i & 1 ? "DE" : "FR", .remote_cc = "DE",
+			meta_of(&(struct pkt){.sub_cc = i & 1 ? "DE" : "FR",
+					      .remote_cc = "DE",
 					      .sport = (uint16_t)i},
 				&meta[i]);
 			meta[i].pkt_len = (uint32_t)frand(2000);
@@ -677,11 +719,13 @@ test_random_programs(void **state)
 				vi = rte_bpf_exec(p->prog->bpf, &cx);
 				if (vj != vi) {
 					for (uint32_t q = 0; q < n_copy; q++)
-						print_message("  %2u: code 0x%02x dst %u src %u off %d "
-							      "imm %d\n",
-							      q, copy[q].code, copy[q].dst_reg,
-							      copy[q].src_reg, copy[q].off, copy[q].imm);
-					fail_msg("program %d: JIT %" PRIu64 ", interpreter %" PRIu64,
+						print_message(
+							"  %2u: code 0x%02x dst %u src %u off %d "
+							"imm %d\n",
+							q, copy[q].code, copy[q].dst_reg,
+							copy[q].src_reg, copy[q].off, copy[q].imm);
+					fail_msg("program %d: JIT %" PRIu64
+						 ", interpreter %" PRIu64,
 						 iter, vj, vi);
 				}
 				compared++;
@@ -767,18 +811,30 @@ test_sample_walled_garden(void **state)
 		 W_PASS},
 		{{.dir = SKY_DIR_DOWN, .sub_id = 1042, .src = "203.0.113.5", .dst = "10.1.0.5"},
 		 W_DROP},
-		{{.dir = SKY_DIR_UP, .family = 6, .sub_id = 1042, .src = "2001:db8:1::5",
+		{{.dir = SKY_DIR_UP,
+		  .family = 6,
+		  .sub_id = 1042,
+		  .src = "2001:db8:1::5",
 		  .dst = "2001:db8:53::1"},
 		 W_PASS},
-		{{.dir = SKY_DIR_UP, .family = 6, .sub_id = 1042, .src = "2001:db8:1::5",
+		{{.dir = SKY_DIR_UP,
+		  .family = 6,
+		  .sub_id = 1042,
+		  .src = "2001:db8:1::5",
 		  .dst = "2001:db8:54::1"},
 		 W_DROP},
-		{{.dir = SKY_DIR_DOWN, .family = 6, .sub_id = 1042, .src = "2001:db8:53:ff::9",
+		{{.dir = SKY_DIR_DOWN,
+		  .family = 6,
+		  .sub_id = 1042,
+		  .src = "2001:db8:53:ff::9",
 		  .dst = "2001:db8:1::5"},
 		 W_PASS},
-		{{.dir = SKY_DIR_UP, .sub_id = 7, .src = "10.1.0.7", .dst = "198.51.100.1"}, W_PASS},
-		{{.dir = SKY_DIR_UP, .sub_id = 99, .src = "10.1.0.9", .dst = "198.51.100.1"}, W_PASS},
-		{{.dir = SKY_DIR_UP, .sub_id = 0, .src = "10.1.0.9", .dst = "198.51.100.1"}, W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 7, .src = "10.1.0.7", .dst = "198.51.100.1"},
+		 W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 99, .src = "10.1.0.9", .dst = "198.51.100.1"},
+		 W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_id = 0, .src = "10.1.0.9", .dst = "198.51.100.1"},
+		 W_PASS},
 	};
 
 	check_both_engines("walled_garden",
@@ -801,10 +857,11 @@ test_sample_country_matrix(void **state)
 	};
 
 	/* PASS_CLASS(2) = 3 | 2 << 8 = 515 */
-	check_both_engines("country_matrix",
-			   "  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": \"class:2\", \"IR:FR\": pass}\n"
-			   "    sub_default: {IR: drop}\n",
-			   c, RTE_DIM(c), 1);
+	check_both_engines(
+		"country_matrix",
+		"  maps:\n    matrix: {\"UA:RU\": drop, \"RU:UA\": \"class:2\", \"IR:FR\": pass}\n"
+		"    sub_default: {IR: drop}\n",
+		c, RTE_DIM(c), 1);
 }
 
 /* safe corpus programs: accepted, and right */
@@ -877,8 +934,8 @@ test_map_update_errors(void **state)
 	p = policy_obj(path, NULL);
 	for (size_t i = 0; i < RTE_DIM(bad); i++) {
 		int rc = bad[i].value ? sky_policy_map_update(p, bad[i].map, bad[i].key,
-							      bad[i].value, err, sizeof(err)) :
-					sky_policy_map_delete(p, bad[i].map, bad[i].key, err,
+							      bad[i].value, err, sizeof(err))
+				      : sky_policy_map_delete(p, bad[i].map, bad[i].key, err,
 							      sizeof(err));
 
 		assert_int_not_equal(rc, 0);
@@ -894,14 +951,14 @@ test_map_update_errors(void **state)
 						       sizeof(err)),
 				 0);
 	}
-	assert_int_equal(sky_policy_map_update(p, "blocked_remote_countries", "KP", "1", err,
-					       sizeof(err)),
-			 -ENOSPC);
+	assert_int_equal(
+		sky_policy_map_update(p, "blocked_remote_countries", "KP", "1", err, sizeof(err)),
+		-ENOSPC);
 	assert_non_null(strstr(err, "full"));
 	/* an update of a present key still works when full */
-	assert_int_equal(sky_policy_map_update(p, "blocked_remote_countries", "0x10", "0", err,
-					       sizeof(err)),
-			 0);
+	assert_int_equal(
+		sky_policy_map_update(p, "blocked_remote_countries", "0x10", "0", err, sizeof(err)),
+		0);
 	sky_policy_destroy(p);
 
 	sample(path, sizeof(path), "walled_garden");
@@ -918,9 +975,8 @@ test_map_update_errors(void **state)
 		{"suspended", "4294967296", "bad key"},
 	};
 	for (size_t i = 0; i < RTE_DIM(lpm); i++) {
-		assert_int_not_equal(sky_policy_map_update(p, lpm[i].map, lpm[i].key, "1", err,
-							   sizeof(err)),
-				     0);
+		assert_int_not_equal(
+			sky_policy_map_update(p, lpm[i].map, lpm[i].key, "1", err, sizeof(err)), 0);
 		if (strstr(err, lpm[i].want) == NULL)
 			fail_msg("lpm case %zu: want '%s', got '%s'", i, lpm[i].want, err);
 	}
@@ -1014,7 +1070,8 @@ test_small_hash_churn(void **state)
 	pmap_foreach(m, count_one, &cnt);
 	assert_int_equal(cnt, n);
 	/* a bogus handle finds nothing (the registry check), never a crash */
-	assert_null((void *)(uintptr_t)look(m->handle ^ 0x100, (uintptr_t)&(uint32_t){1}, 0, 0, 0));
+	assert_null(
+		(void *)(uintptr_t)look(m->handle ^ 0x100, (uintptr_t) & (uint32_t){1}, 0, 0, 0));
 	sky_policy_destroy(p);
 }
 
@@ -1066,9 +1123,9 @@ test_commands(void **state)
 	json_decref(r);
 	sample(path, sizeof(path), "country_matrix");
 	r = ctl(1, "policy", "check", path, NULL, NULL);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
-							      "program")),
-			    "country_matrix");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "program")),
+		"country_matrix");
 	json_decref(r);
 	assert_string_equal(p->prog->name, "walled_garden");
 	assert_null(policy_map_find(p, "matrix"));
@@ -1082,8 +1139,8 @@ test_commands(void **state)
 	assert_int_equal(json_array_size(items), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
 			    "2001:db8::/32");
-	assert_string_equal(
-		json_string_value(json_object_get(json_array_get(items, 0), "value")), "7");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "value")),
+			    "7");
 	json_decref(r);
 	r = ctl(1, "map", "show", "suspended", NULL, NULL);
 	items = json_object_get(json_object_get(r, "result"), "items");
@@ -1115,8 +1172,8 @@ test_commands(void **state)
 	items = json_object_get(json_object_get(r, "result"), "items");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
 			    "UA:RU");
-	assert_string_equal(
-		json_string_value(json_object_get(json_array_get(items, 0), "value")), "drop");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "value")),
+			    "drop");
 	json_decref(r);
 	/* verdict values (sky_verdict_t) in readable forms, both ways */
 	json_decref(ctl(0, "map", "update", "matrix", "UA:RU", "class:8"));
@@ -1130,15 +1187,17 @@ test_commands(void **state)
 	items = json_object_get(json_object_get(r, "result"), "items");
 	assert_int_equal(json_array_size(items), 4);
 	{
-		static const char *const want[][2] = {
-			{"UA:RU", "class:2"}, {"UA:BY", "dscp:46"}, {"UA:KZ", "pass"}, {"UA:MD", "7"}};
+		static const char *const want[][2] = {{"UA:RU", "class:2"},
+						      {"UA:BY", "dscp:46"},
+						      {"UA:KZ", "pass"},
+						      {"UA:MD", "7"}};
 		unsigned int found = 0;
 
 		for (size_t i = 0; i < json_array_size(items); i++) {
-			const char *k = json_string_value(json_object_get(json_array_get(items, i),
-									  "key"));
-			const char *v = json_string_value(json_object_get(json_array_get(items, i),
-									  "value"));
+			const char *k =
+				json_string_value(json_object_get(json_array_get(items, i), "key"));
+			const char *v = json_string_value(
+				json_object_get(json_array_get(items, i), "value"));
 
 			for (size_t w = 0; w < RTE_DIM(want); w++)
 				if (strcmp(k, want[w][0]) == 0) {
@@ -1256,7 +1315,8 @@ test_class_names(void **state)
 		 "subscribers: { file: %s, unknown: drop }\n"
 		 "plans: { basic: { down: 50Mbit, up: 5Mbit, burst: 256KB } }\n"
 		 "beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
-		 "classes:\n  - { name: realtime, dscp: [46] }\n  - { name: interactive, ports: [22] }\n"
+		 "classes:\n  - { name: realtime, dscp: [46] }\n  - { name: interactive, ports: "
+		 "[22] }\n"
 		 "  - { name: bulk, default: true }\n  - { name: scavenger, dscp: [8] }\n"
 		 "policy:\n  object: %s\n  on_fault: drop\n"
 		 "  maps: { matrix: { \"UA:RU\": \"class:bulk\", \"UA:BY\": 1283 } }\n",
@@ -1271,16 +1331,13 @@ test_class_names(void **state)
 		fail_msg("policy: %s", cerr.msg);
 	assert_int_equal(p->n_classes, 4);
 	run_cases(p, "class names", c, RTE_DIM(c));
-	assert_int_not_equal(sky_policy_map_update(p, "matrix", "UA:FR", "class:nosuch", err,
-						   sizeof(err)),
-			     0);
+	assert_int_not_equal(
+		sky_policy_map_update(p, "matrix", "UA:FR", "class:nosuch", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "class:nosuch"));
-	assert_int_not_equal(sky_policy_map_update(p, "matrix", "UA:FR", "class:4", err,
-						   sizeof(err)),
-			     0);
-	assert_int_equal(sky_policy_map_update(p, "matrix", "UA:FR", "class:realtime", err,
-					       sizeof(err)),
-			 0);
+	assert_int_not_equal(
+		sky_policy_map_update(p, "matrix", "UA:FR", "class:4", err, sizeof(err)), 0);
+	assert_int_equal(
+		sky_policy_map_update(p, "matrix", "UA:FR", "class:realtime", err, sizeof(err)), 0);
 	assert_int_equal(sky_policy_register(p), 0);
 	r = ctl(1, "map", "show", "matrix", NULL, NULL);
 	{
@@ -1367,14 +1424,16 @@ test_faults(void **state)
 
 	corpus(path, sizeof(path), "div_zero");
 	for (int jit = 1; jit >= 0; jit--) {
-		p = policy_obj(path, jit ? "  on_fault: pass\n" : "  on_fault: pass\n  jit: false\n");
+		p = policy_obj(path,
+			       jit ? "  on_fault: pass\n" : "  on_fault: pass\n  jit: false\n");
 		run_cases(p, "div_zero pass", pass_mode, RTE_DIM(pass_mode));
 		sky_policy_stats(p, &st);
 		assert_int_equal(st.faults, 2);
 		assert_int_equal(st.pass, 1);
 		assert_int_equal(st.drop, 1);
 		sky_policy_destroy(p);
-		p = policy_obj(path, jit ? "  on_fault: drop\n" : "  on_fault: drop\n  jit: false\n");
+		p = policy_obj(path,
+			       jit ? "  on_fault: drop\n" : "  on_fault: drop\n  jit: false\n");
 		run_cases(p, "div_zero drop", drop_mode, RTE_DIM(drop_mode));
 		sky_policy_stats(p, &st);
 		assert_int_equal(st.faults, 2);
@@ -1514,8 +1573,9 @@ test_blocked_counters(void **state)
 		char *txt = sky_metrics_render(&len);
 
 		assert_non_null(txt);
-		assert_non_null(strstr(txt, "skygate_policy_blocked_packets_total{sub_country=\"DE\","
-					    "remote_country=\"KP\",direction=\"down\"} 3\n"));
+		assert_non_null(strstr(txt,
+				       "skygate_policy_blocked_packets_total{sub_country=\"DE\","
+				       "remote_country=\"KP\",direction=\"down\"} 3\n"));
 		assert_non_null(strstr(txt, "skygate_policy_blocked_bytes_total{sub_country=\"DE\","
 					    "remote_country=\"KP\",direction=\"up\"} 100\n"));
 		assert_non_null(strstr(txt, "skygate_policy_verdicts_total{verdict=\"drop\"} 4\n"));
@@ -1589,8 +1649,14 @@ test_swap_under_traffic(void **state)
 int
 main(void)
 {
-	char *eal[] = {"test_policy", "--no-huge", "-m", "512", "--no-pci",
-		       "--file-prefix=test_policy", "--log-level=lib.*:error", "--no-telemetry",
+	char *eal[] = {"test_policy",
+		       "--no-huge",
+		       "-m",
+		       "512",
+		       "--no-pci",
+		       "--file-prefix=test_policy",
+		       "--log-level=lib.*:error",
+		       "--no-telemetry",
 		       "--log-level=skygate:warning"};
 	const char *br = getenv("SKY_BUILD_ROOT");
 	const struct CMUnitTest tests[] = {

@@ -60,10 +60,10 @@ typedef __INT64_TYPE__ int64_t;
 #define SKY_POLICY_DIR_DOWN 1 /* internet -> terminal */
 
 /* ctx->flags */
-#define SKY_POLICY_F_FRAG 0x01       /* a fragment */
+#define SKY_POLICY_F_FRAG 0x01	     /* a fragment */
 #define SKY_POLICY_F_FRAG_FIRST 0x02 /* the first fragment (carries the L4 header) */
-#define SKY_POLICY_F_PORTS 0x04 /* sport/dport valid */
-#define SKY_POLICY_F_ICMP 0x08  /* icmp_type/icmp_code valid */
+#define SKY_POLICY_F_PORTS 0x04	     /* sport/dport valid */
+#define SKY_POLICY_F_ICMP 0x08	     /* icmp_type/icmp_code valid */
 
 /* ctx->remote_flags (geolocation flags of the remote address) */
 #define SKY_POLICY_GEO_ANONYMOUS_PROXY 0x01
@@ -73,31 +73,31 @@ typedef __INT64_TYPE__ int64_t;
 
 /** What a policy sees of one packet. Read-only; built by the gateway per packet. */
 struct sky_policy_ctx {
-	uint32_t abi;            /* SKY_POLICY_ABI_VERSION */
-	uint8_t dir;             /* SKY_POLICY_DIR_* */
-	uint8_t family;          /* 4 or 6 */
-	uint8_t proto;           /* L4 protocol number (after IPv6 extension headers) */
-	uint8_t dscp;            /* 6-bit DSCP */
-	uint32_t sub_id;         /* operator's subscriber id, 0 = unknown subscriber */
-	uint16_t sub_country;    /* terminal's country (from the OSS), 0 = unknown */
+	uint32_t abi;		 /* SKY_POLICY_ABI_VERSION */
+	uint8_t dir;		 /* SKY_POLICY_DIR_* */
+	uint8_t family;		 /* 4 or 6 */
+	uint8_t proto;		 /* L4 protocol number (after IPv6 extension headers) */
+	uint8_t dscp;		 /* 6-bit DSCP */
+	uint32_t sub_id;	 /* operator's subscriber id, 0 = unknown subscriber */
+	uint16_t sub_country;	 /* terminal's country (from the OSS), 0 = unknown */
 	uint16_t remote_country; /* geolocation of the remote address, 0 = unknown */
-	uint16_t beam;           /* beam index */
-	uint16_t plan;           /* plan index */
-	uint16_t realm;          /* realm (outer VLAN) of the subscriber, 0 = none */
-	uint8_t cls;             /* class chosen by the classifier (0 = highest priority) */
-	uint8_t remote_flags;    /* SKY_POLICY_GEO_* */
-	uint16_t sport;          /* host order, valid with SKY_POLICY_F_PORTS */
+	uint16_t beam;		 /* beam index */
+	uint16_t plan;		 /* plan index */
+	uint16_t realm;		 /* realm (outer VLAN) of the subscriber, 0 = none */
+	uint8_t cls;		 /* class chosen by the classifier (0 = highest priority) */
+	uint8_t remote_flags;	 /* SKY_POLICY_GEO_* */
+	uint16_t sport;		 /* host order, valid with SKY_POLICY_F_PORTS */
 	uint16_t dport;
-	uint32_t len;            /* frame length in bytes */
-	uint8_t flags;           /* SKY_POLICY_F_* */
+	uint32_t len;  /* frame length in bytes */
+	uint8_t flags; /* SKY_POLICY_F_* */
 	uint8_t icmp_type;
 	uint8_t icmp_code;
 	uint8_t pad0;
-	uint16_t ip_len;         /* IP total length (IPv6: 40 + payload length) */
+	uint16_t ip_len; /* IP total length (IPv6: 40 + payload length) */
 	uint16_t pad1;
 	union {
 		uint8_t src[16]; /* source address, network order */
-		uint32_t src4;   /* IPv4 source (family 4) */
+		uint32_t src4;	 /* IPv4 source (family 4) */
 		uint32_t src6[4];
 	};
 	union {
@@ -128,9 +128,9 @@ _Static_assert(__builtin_offsetof(struct sky_policy_ctx, dst) == 56, "ctx ABI");
 
 #define SKY_POLICY_PASS ((uint64_t)SKY_POLICY_V_PASS)
 #define SKY_POLICY_DROP ((uint64_t)SKY_POLICY_V_DROP)
-#define SKY_POLICY_PASS_CLASS(c) ((uint64_t)SKY_POLICY_V_PASS_CLASS | ((uint64_t)((c) & 0xff) << 8))
-#define SKY_POLICY_PASS_DSCP(d) ((uint64_t)SKY_POLICY_V_PASS_DSCP | ((uint64_t)((d) & 0x3f) << 8))
-#define SKY_POLICY_VERDICT_CODE(v) ((unsigned int)((v) & 0xff))
+#define SKY_POLICY_PASS_CLASS(c) ((uint64_t)SKY_POLICY_V_PASS_CLASS | ((uint64_t)((c)&0xff) << 8))
+#define SKY_POLICY_PASS_DSCP(d) ((uint64_t)SKY_POLICY_V_PASS_DSCP | ((uint64_t)((d)&0x3f) << 8))
+#define SKY_POLICY_VERDICT_CODE(v) ((unsigned int)((v)&0xff))
 #define SKY_POLICY_VERDICT_ARG(v) ((unsigned int)(((v) >> 8) & 0xff))
 
 /* --- country codes --- */
@@ -153,9 +153,9 @@ struct sky_cc_pair {
  * use rte_hash; an LPM probes one hash table per distinct prefix length in the map.
  * Entries change at runtime (`map update/delete`) while the program runs; a map keeps its
  * entries across `policy load` of a program with a map of the same name and spec. */
-#define SKY_MAP_HASH 1  /* any key size; 1- and 2-byte keys are direct-indexed tables */
+#define SKY_MAP_HASH 1	/* any key size; 1- and 2-byte keys are direct-indexed tables */
 #define SKY_MAP_ARRAY 2 /* key uint32_t index < max_entries */
-#define SKY_MAP_LPM 11  /* key struct sky_lpm4_key (IPv4) or sky_lpm6_key (IPv6) */
+#define SKY_MAP_LPM 11	/* key struct sky_lpm4_key (IPv4) or sky_lpm6_key (IPv6) */
 
 /** LPM keys: prefix length in bits, then the address (network order). */
 struct sky_lpm4_key {
@@ -180,7 +180,7 @@ _Static_assert(sizeof(struct sky_lpm6_key) == 20, "lpm6 key ABI");
 #define SEC(name) __attribute__((section(name), used))
 #endif
 #ifndef __uint
-#define __uint(name, val) int (*name)[val]
+#define __uint(name, val) int(*name)[val]
 #endif
 #ifndef __type
 #define __type(name, val) __typeof__(val) *name
@@ -199,18 +199,18 @@ _Static_assert(sizeof(struct sky_lpm6_key) == 20, "lpm6 key ABI");
  *   struct { __uint(type, SKY_MAP_HASH); __type(key, sky_cc_t); __type(value, uint8_t);
  *            __uint(max_entries, 256); } blocked SEC(".maps");
  */
-#define SKY_MAP_DEF(map_type, name, key_t, value_t, n)                                    \
-	struct {                                                                           \
-		__uint(type, map_type);                                                    \
-		__type(key, key_t);                                                        \
-		__type(value, value_t);                                                    \
-		__uint(max_entries, n);                                                    \
+#define SKY_MAP_DEF(map_type, name, key_t, value_t, n)                                             \
+	struct {                                                                                   \
+		__uint(type, map_type);                                                            \
+		__type(key, key_t);                                                                \
+		__type(value, value_t);                                                            \
+		__uint(max_entries, n);                                                            \
 	} name SEC(".maps")
 #define SKY_MAP_HASH_DEF(name, key_t, value_t, n) SKY_MAP_DEF(SKY_MAP_HASH, name, key_t, value_t, n)
 #define SKY_MAP_ARRAY_DEF(name, value_t, n) SKY_MAP_DEF(SKY_MAP_ARRAY, name, uint32_t, value_t, n)
-#define SKY_MAP_LPM4_DEF(name, value_t, n)                                                 \
+#define SKY_MAP_LPM4_DEF(name, value_t, n)                                                         \
 	SKY_MAP_DEF(SKY_MAP_LPM, name, struct sky_lpm4_key, value_t, n)
-#define SKY_MAP_LPM6_DEF(name, value_t, n)                                                 \
+#define SKY_MAP_LPM6_DEF(name, value_t, n)                                                         \
 	SKY_MAP_DEF(SKY_MAP_LPM, name, struct sky_lpm6_key, value_t, n)
 
 /*
@@ -230,8 +230,8 @@ extern void *sky_map_lookup(void *map, const void *key) __ksym;
  * It also records the ABI version the program was built against (section .skygate.abi);
  * the loader refuses a program built against another one.
  */
-#define SKY_POLICY(name)                                                                   \
-	const uint32_t sky_policy_abi SEC(".skygate.abi") = SKY_POLICY_ABI_VERSION;        \
+#define SKY_POLICY(name)                                                                           \
+	const uint32_t sky_policy_abi SEC(".skygate.abi") = SKY_POLICY_ABI_VERSION;                \
 	SEC("policy") uint64_t name(const struct sky_policy_ctx *ctx)
 
 #define SKY_POLICY_INLINE static __always_inline
@@ -328,8 +328,8 @@ int sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size
 /** Unload the program: every packet passes. */
 void sky_policy_unload(struct sky_policy *p);
 /** Map entries in readable form (as `map update`/`map delete`). 0 or -errno + reason. */
-int sky_policy_map_update(struct sky_policy *p, const char *map, const char *key,
-			  const char *value, char *err, size_t errlen);
+int sky_policy_map_update(struct sky_policy *p, const char *map, const char *key, const char *value,
+			  char *err, size_t errlen);
 int sky_policy_map_delete(struct sky_policy *p, const char *map, const char *key, char *err,
 			  size_t errlen);
 
@@ -338,8 +338,8 @@ struct sky_policy_stats {
 	uint64_t runs;
 	uint64_t pass, drop, pass_class, pass_dscp;
 	uint64_t faults;
-	uint64_t cycles;      /* TSC cycles of the timed bursts (one in SKY_POLICY_TIMED_EVERY) */
-	uint64_t timed_runs;  /* runs in those bursts: cycles / timed_runs = cycles per packet */
+	uint64_t cycles;     /* TSC cycles of the timed bursts (one in SKY_POLICY_TIMED_EVERY) */
+	uint64_t timed_runs; /* runs in those bursts: cycles / timed_runs = cycles per packet */
 };
 #define SKY_POLICY_TIMED_EVERY 64 /* rdtsc costs ~100+ cycles on VMs: time 1 burst in 64 */
 void sky_policy_stats(const struct sky_policy *p, struct sky_policy_stats *st);

@@ -10,7 +10,7 @@ SKY_POLICY(verdicts)
 	case 443:
 		return SKY_POLICY_DROP;
 	case 7:
-		return 0x77;                   /* no such verdict: a fault */
+		return 0x77; /* no such verdict: a fault */
 	case 8:
 		return SKY_POLICY_PASS_CLASS(200); /* no such class: a fault */
 	default:
