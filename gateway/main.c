@@ -261,7 +261,7 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		printf("skygate: %s: configuration OK (%u ports, %u workers, %u subscribers)\n", config,
-		       gw.n_ports, gw.n_workers, sky_subs_capacity(gw.subs));
+		       gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
 		rc = 0;
 		goto out;
 	}
