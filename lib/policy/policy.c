@@ -290,6 +290,31 @@ out:
 	return rc;
 }
 
+/* rte_bpf_load with librte_bpf's log captured: its validator says why and where */
+static struct rte_bpf *
+bpf_load_logged(const struct rte_bpf_prm *prm, char *why, size_t len)
+{
+	FILE *old = rte_log_get_stream(), *ms;
+	char *buf = NULL, *line, *save = NULL;
+	size_t sz = 0;
+	struct rte_bpf *b;
+
+	why[0] = '\0';
+	ms = open_memstream(&buf, &sz);
+	if (ms == NULL)
+		return rte_bpf_load(prm);
+	rte_openlog_stream(ms);
+	b = rte_bpf_load(prm);
+	rte_openlog_stream(old);
+	fclose(ms);
+	/* the last line is the validator's verdict */
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		if (line[0] != '\0')
+			snprintf(why, len, "%s", line);
+	free(buf);
+	return b;
+}
+
 static uint64_t
 unreachable_helper(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
@@ -308,6 +333,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	struct sky_pmap *nm[SKY_POLICY_MAX_MAPS] = {NULL};
 	bool created[SKY_POLICY_MAX_MAPS] = {false};
 	int xidx[SKY_POLICY_MAX_MAPS], unreach = -1;
+	char why[256];
 	struct rte_bpf_prm prm;
 	struct rte_bpf_jit jit = {0};
 	int rc;
@@ -430,7 +456,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		prm.ins = k > 0 ? rw : o.ins;
 		prm.nb_ins = k > 0 ? n_rw : o.n_ins;
 		prm.nb_xsym = prog->n_xsym;
-		prog->bpf = rte_bpf_load(&prm);
+		prog->bpf = bpf_load_logged(&prm, why, sizeof(why));
 		if (prog->bpf != NULL)
 			prog->n_inlined = n_inl;
 		else
@@ -439,10 +465,8 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	}
 	if (prog->bpf == NULL) {
 		rc = -EINVAL;
-		snprintf(err, errlen,
-			 "%s: librte_bpf refused the program: %s (its validator "
-			 "logs the instruction)",
-			 path, rte_strerror(rte_errno));
+		snprintf(err, errlen, "%s: librte_bpf refused the program: %s",
+			 path != NULL ? path : "(memory)", why[0] ? why : rte_strerror(rte_errno));
 		goto unwind;
 	}
 	if (p->jit && rte_bpf_get_jit(prog->bpf, &jit) == 0)

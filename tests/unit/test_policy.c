@@ -465,12 +465,24 @@ test_jset_small_immediate(void **state)
 		LOOKUP,	      JEQK(0, 0, 1), LDXB(0, 0, 0), EXIT,
 	};
 	static const struct vcase cd[] = {{{.remote_cc = "DE"}, W_PASS}};
+	/* accepted by the checker (pointers turned into numbers), refused by librte_bpf's
+	 * validator: its reason reaches the operator */
+	static const struct ebpf_insn dpdk_no[] = {
+		MOV64X(2, 10), ADD64K(2, -4), INS(EBPF_ALU64 | BPF_MOD | BPF_X, 2, 1, 0, 0),
+		MOV64K(0, 1),  EXIT,
+	};
 	struct sky_policy *p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
 	char err[512];
 
-	for (int k = 0; k < 3; k++) {
-		const struct ebpf_insn *src = k == 0 ? jset : k == 1 ? busy : dead_call;
-		uint32_t n = k == 0 ? RTE_DIM(jset) : k == 1 ? RTE_DIM(busy) : RTE_DIM(dead_call);
+	for (int k = 0; k < 4; k++) {
+		const struct ebpf_insn *src = k == 0   ? jset
+					      : k == 1 ? busy
+					      : k == 2 ? dead_call
+						       : dpdk_no;
+		uint32_t n = k == 0   ? RTE_DIM(jset)
+			     : k == 1 ? RTE_DIM(busy)
+			     : k == 2 ? RTE_DIM(dead_call)
+				      : RTE_DIM(dpdk_no);
 		struct pobj o;
 		int rc;
 
@@ -494,7 +506,13 @@ test_jset_small_immediate(void **state)
 		o.maps[0].max_entries = 8;
 		assert_int_equal(pobj_check(&o, err, sizeof(err)), 0);
 		rc = policy_load_obj(p, &o, err, sizeof(err));
-		if (k == 2) {
+		if (k == 3) {
+			assert_int_not_equal(rc, 0);
+			if (strstr(err,
+				   "librte_bpf refused the program: evaluate: division by 0") ==
+			    NULL)
+				fail_msg("want librte_bpf's reason, got: %s", err);
+		} else if (k == 2) {
 			if (rc != 0)
 				fail_msg("dead call: %s", err);
 			run_cases(p, "dead call", cd, RTE_DIM(cd));
