@@ -300,18 +300,18 @@ metrics_ports(void *arg, FILE *out)
 		for (unsigned int r = 1; r < SKY_DROP_MAX; r++)
 			fprintf(out, "skygate_port_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
 				g->ports[i].name, sky_drop_name(r), (unsigned long long)s[i].drops[r]);
-	fprintf(out, "# HELP skygate_class_packets_total passed IP packets by class and receiving port\n"
-		     "# TYPE skygate_class_packets_total counter\n");
+	fprintf(out, "# HELP skygate_port_class_packets_total passed IP packets by class and receiving port\n"
+		     "# TYPE skygate_port_class_packets_total counter\n");
 	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
 		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out, "skygate_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
+			fprintf(out, "skygate_port_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
 				g->ports[i].name, sky_subs_class(g->subs, k).name,
 				(unsigned long long)s[i].cls_packets[k]);
-	fprintf(out, "# HELP skygate_class_bytes_total passed IP bytes by class and receiving port\n"
-		     "# TYPE skygate_class_bytes_total counter\n");
+	fprintf(out, "# HELP skygate_port_class_bytes_total passed IP bytes by class and receiving port\n"
+		     "# TYPE skygate_port_class_bytes_total counter\n");
 	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
 		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out, "skygate_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
+			fprintf(out, "skygate_port_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
 				g->ports[i].name, sky_subs_class(g->subs, k).name,
 				(unsigned long long)s[i].cls_bytes[k]);
 	fprintf(out, "# HELP skygate_uptime_seconds time since start\n# TYPE skygate_uptime_seconds gauge\n"

@@ -337,6 +337,67 @@ cmd_sub_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
+/*
+ * subscriber top: the N subscribers that moved the most bytes (both directions, every
+ * class) since start. A scan of every subscriber's counters on the control plane: about
+ * 100 ms for 1M subscribers; never on the data path.
+ */
+static int
+cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	struct sky_subs *s = arg;
+	uint64_t size = 10, c[4 * SKY_MAX_CLASSES + SKY_SUBS_DG_MAX];
+	const unsigned int nc = s->n_classes;
+	uint64_t best_bytes[100];
+	uint32_t best_idx[100];
+	unsigned int n_best = 0;
+	json_t *arr;
+
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "size=", 5) != 0 ||
+		    sky_parse_u64(argv[i] + 5, 1, 100, &size) < 0)
+			return sky_ctl_fail(call, "'%s': expected size=N (1..100)", argv[i]);
+	}
+	for (uint32_t i = 0; i < s->capacity; i++) {
+		uint64_t bytes = 0;
+		unsigned int pos;
+
+		if (s->info[i].id == 0)
+			continue;
+		subs_sum_counters(s, i, c);
+		for (unsigned int k = 0; k < 2 * nc; k++)
+			bytes += c[2 * nc + k];
+		if (bytes == 0 || (n_best == size && bytes <= best_bytes[n_best - 1]))
+			continue;
+		/* insertion into a short sorted list */
+		pos = n_best < size ? n_best++ : n_best - 1;
+		while (pos > 0 && best_bytes[pos - 1] < bytes) {
+			best_bytes[pos] = best_bytes[pos - 1];
+			best_idx[pos] = best_idx[pos - 1];
+			pos--;
+		}
+		best_bytes[pos] = bytes;
+		best_idx[pos] = i;
+	}
+	arr = json_array();
+	for (unsigned int k = 0; k < n_best; k++) {
+		json_t *o = info_json(s, &s->info[best_idx[k]]);
+		uint64_t up = 0, down = 0;
+
+		subs_sum_counters(s, best_idx[k], c);
+		for (unsigned int j = 0; j < nc; j++) {
+			up += c[2 * nc + j];
+			down += c[3 * nc + j];
+		}
+		json_object_set_new(o, "bytes", json_integer((json_int_t)best_bytes[k]));
+		json_object_set_new(o, "up_bytes", json_integer((json_int_t)up));
+		json_object_set_new(o, "down_bytes", json_integer((json_int_t)down));
+		json_array_append_new(arr, o);
+	}
+	*result = json_pack("{s:o}", "subscribers", arr);
+	return 0;
+}
+
 static int
 cmd_sub_find(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
@@ -794,6 +855,8 @@ static const struct {
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},
+	{"subscriber top", "[size=N]", "the N subscribers with the most bytes (default 10)", 0,
+	 cmd_sub_top},
 	{"subscriber find", "ADDRESS [vlan=N]",
 	 "the subscriber a packet from/to ADDRESS (outer VLAN N) belongs to", 0, cmd_sub_find},
 	{"subscriber load", "FILE", "replace the whole subscriber table from a CSV",

@@ -814,6 +814,34 @@ test_runtime_changes(void **state)
 		json_decref(r);
 	}
 
+	/* top: only subscribers that moved bytes, most first; bad sizes refused */
+	{
+		json_t *a;
+
+		r = ok("subscriber top size=5");
+		a = json_object_get(json_object_get(r, "result"), "subscribers");
+		assert_int_equal(json_array_size(a), 1);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")), 50);
+		assert_true(json_integer_value(json_object_get(json_array_get(a, 0), "down_bytes")) >=
+			    1600);
+		json_decref(r);
+		for (const char *const *bad = (const char *const[]){"subscriber top size=0",
+									"subscriber top size=101",
+									"subscriber top 5", NULL};
+		     *bad != NULL; bad++) {
+			char buf[64], *av[8];
+			int ac = 0;
+			json_t *rep;
+
+			snprintf(buf, sizeof(buf), "%s", *bad);
+			for (char *t = strtok(buf, " "); t != NULL; t = strtok(NULL, " "))
+				av[ac++] = t;
+			rep = sky_ctl_dispatch_argv(ac, av, 0, 0, 0);
+			assert_false(json_is_true(json_object_get(rep, "ok")));
+			json_decref(rep);
+		}
+	}
+
 	/* find: what the data path would match */
 	{
 		static const struct {
