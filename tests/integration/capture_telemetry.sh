@@ -18,8 +18,8 @@ PFX=skyit-cap-$$
 SKY_PID=$!
 for _ in $(seq 1 300); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 "$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-cappg-$$ \
-	--log-level=lib.*:warning --vdev=net_memif0,role=client,socket=$T/a.sock,id=0 \
-	--vdev=net_memif1,role=client,socket=$T/b.sock,id=0 -- --subs "$T/subs.csv" \
+	--log-level=lib.*:warning --vdev=net_memif0,role=client,socket=$T/a.sock,id=0,rsize=14 \
+	--vdev=net_memif1,role=client,socket=$T/b.sock,id=0,rsize=14 -- --subs "$T/subs.csv" \
 	--rate 2000pps --duration 6 --wait-link 10 --quiet >"$T/pktgen.log" 2>&1 &
 EXTRA_PIDS+=($!)
 sleep 2

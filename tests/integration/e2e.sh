@@ -34,8 +34,8 @@ IFS=, read -r _ d4 d6 dplan dbeam dcc _ <<<"$DEL_ROW"
 
 "$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-pg-$$ \
 	--log-level=lib.*:warning \
-	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0 \
-	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0 -- \
+	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0,rsize=14 \
+	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0,rsize=14 -- \
 	--subs "$T/subs.csv" --remote-countries US:40,DE:20,CN:20,JP:20 --direction both \
 	--size imix --rate 30000pps --duration 8 --wait-link 10 --drain 500 --quiet \
 	--report "$T/report.json" >"$T/pktgen.log" 2>&1 &

@@ -14,8 +14,8 @@ start_skygate "$T/sky.yaml" memif
 # generator: main lcore on CPU 1 (idle), its poller on CPU 0 (skygate polls on CPU 1)
 "$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-pg-$$ \
 	--log-level=lib.*:warning \
-	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0 \
-	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0 -- \
+	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0,rsize=14 \
+	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0,rsize=14 -- \
 	--subs "$T/subs.csv" --direction both --size imix --rate 40000pps --duration 3 \
 	--wait-link 10 --drain 500 --quiet --report "$T/report.json" --max-loss 0 \
 	>"$T/pktgen.log" 2>&1 || { cat "$T/pktgen.log"; fail "skygate-pktgen reported loss or failed"; }

@@ -39,8 +39,8 @@ start_skygate "$T/sky.yaml" shape
 
 run_pg() { # name duration
 	"$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-shpg-$$ \
-		--log-level=lib.*:warning --vdev=net_memif0,role=client,socket=$T/a.sock,id=0 \
-		--vdev=net_memif1,role=client,socket=$T/b.sock,id=0 -- --subs "$T/subs.csv" \
+		--log-level=lib.*:warning --vdev=net_memif0,role=client,socket=$T/a.sock,id=0,rsize=14 \
+		--vdev=net_memif1,role=client,socket=$T/b.sock,id=0,rsize=14 -- --subs "$T/subs.csv" \
 		--remote-countries US:100 --direction down --size 1000 --sub-rate 30Mbit \
 		--duration "$2" --wait-link 10 --drain 300 --quiet --report "$T/$1.json" \
 		>"$T/$1.log" 2>&1 || { cat "$T/$1.log"; fail "skygate-pktgen ($1)"; }
