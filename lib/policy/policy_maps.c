@@ -15,8 +15,11 @@
  *                 only after sky_rcu_sync(); too many tombstones: rebuilt and swapped;
  *   hash          (longer keys) rte_hash in lock-free reader mode; a deleted key's slot
  *                 is freed after sky_rcu_sync();
- *   lpm           an immutable table rebuilt on add/delete, published by one pointer and
- *                 freed after sky_rcu_sync(); values live in stable slots.
+ *   lpm           one hash table of (prefix, length) probed per length present, longest
+ *                 first; an add fills an entry before marking it used and setting its
+ *                 length bit; a delete (or a full table) rebuilds it aside, publishes it
+ *                 by one pointer and frees the old one after sky_rcu_sync(); values live
+ *                 in stable slots.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -52,9 +55,9 @@ struct lpm_ent {
 };
 
 struct lpm_snap {
-	uint32_t mask; /* table size - 1 (power of two) */
-	uint32_t n_lens;
-	uint8_t lens[132]; /* distinct prefix lengths, longest first */
+	uint32_t mask;	      /* table size - 1 (power of two) */
+	uint32_t n_used;      /* control path: entries in the table */
+	uint64_t len_bits[3]; /* bit l: some prefix of length l (0..128) is in the table */
 	struct lpm_ent tab[];
 };
 
@@ -81,69 +84,82 @@ lpm_hash(const uint8_t *a, unsigned int len)
 			  32);
 }
 
+/* the entry of exactly this prefix (masked address, length), or NULL */
 static inline const struct lpm_ent *
 lpm_find(const struct lpm_snap *s, const uint8_t *masked, unsigned int len)
 {
 	uint32_t i = lpm_hash(masked, len) & s->mask;
 
-	for (;;) {
+	for (uint32_t n = 0; n <= s->mask; n++, i = (i + 1) & s->mask) {
 		const struct lpm_ent *e = &s->tab[i];
 
-		if (!e->used)
+		/* an entry is filled before it is marked used (control path, release) */
+		if (!__atomic_load_n(&e->used, __ATOMIC_ACQUIRE))
 			return NULL;
 		if (e->len == len && memcmp(e->addr, masked, 16) == 0)
-			return e;
-		i = (i + 1) & s->mask;
-	}
-}
-
-static const struct lpm_ent *
-lpm_lookup(const struct lpm_snap *s, const uint8_t *addr, unsigned int maxlen)
-{
-	uint8_t m[16];
-
-	for (uint32_t i = 0; i < s->n_lens; i++) {
-		unsigned int len = s->lens[i];
-		const struct lpm_ent *e;
-
-		if (len > maxlen)
-			continue;
-		lpm_mask(addr, len, m);
-		e = lpm_find(s, m, len);
-		if (e != NULL)
 			return e;
 	}
 	return NULL;
 }
 
+/* longest prefix first: the lengths present, from 128 down */
+static const struct lpm_ent *
+lpm_lookup(const struct lpm_snap *s, const uint8_t *addr, unsigned int maxlen)
+{
+	uint8_t m[16];
+
+	for (int w = 2; w >= 0; w--) {
+		uint64_t bits = __atomic_load_n(&s->len_bits[w], __ATOMIC_ACQUIRE);
+
+		while (bits != 0) {
+			unsigned int b = 63 - (unsigned int)__builtin_clzll(bits);
+			unsigned int len = (unsigned int)w * 64 + b;
+			const struct lpm_ent *e;
+
+			bits &= ~(1ULL << b);
+			if (len > maxlen)
+				continue;
+			lpm_mask(addr, len, m);
+			e = lpm_find(s, m, len);
+			if (e != NULL)
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/* add a rule in place (control path): entry first, then used, then its length bit */
+static void
+lpm_insert(struct lpm_snap *s, const uint8_t *addr, unsigned int len, uint32_t slot)
+{
+	uint32_t h = lpm_hash(addr, len) & s->mask;
+
+	while (s->tab[h].used)
+		h = (h + 1) & s->mask;
+	memcpy(s->tab[h].addr, addr, 16);
+	s->tab[h].len = (uint8_t)len;
+	s->tab[h].slot = slot;
+	__atomic_store_n(&s->tab[h].used, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&s->len_bits[len >> 6], 1ULL << (len & 63), __ATOMIC_RELEASE);
+	s->n_used++;
+}
+
+/* a table for n rules with room to grow to at least `room` before the next rebuild */
 static struct lpm_snap *
-lpm_build(const struct lpm_rule *rules, uint32_t n)
+lpm_build(const struct lpm_rule *rules, uint32_t n, uint32_t room)
 {
 	uint32_t size = 8;
-	bool seen[129] = {false};
 	struct lpm_snap *s;
 
-	while (size < 2 * n)
+	while (size < 2 * RTE_MAX(n, room))
 		size <<= 1;
 	s = rte_zmalloc("sky_pmap_lpm", sizeof(*s) + size * sizeof(struct lpm_ent),
 			RTE_CACHE_LINE_SIZE);
 	if (s == NULL)
 		return NULL;
 	s->mask = size - 1;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t h = lpm_hash(rules[i].addr, rules[i].len) & s->mask;
-
-		while (s->tab[h].used)
-			h = (h + 1) & s->mask;
-		memcpy(s->tab[h].addr, rules[i].addr, 16);
-		s->tab[h].len = rules[i].len;
-		s->tab[h].slot = rules[i].slot;
-		s->tab[h].used = 1;
-		seen[rules[i].len] = true;
-	}
-	for (int l = 128; l >= 0; l--)
-		if (seen[l])
-			s->lens[s->n_lens++] = (uint8_t)l;
+	for (uint32_t i = 0; i < n; i++)
+		lpm_insert(s, rules[i].addr, rules[i].len, rules[i].slot);
 	return s;
 }
 
@@ -509,7 +525,7 @@ pmap_create(const struct pmap_spec *spec, char *err, size_t errlen)
 		for (uint32_t i = 0; i < spec->max_entries; i++)
 			m->free_slots[i] = spec->max_entries - 1 - i;
 		m->n_free = spec->max_entries;
-		m->lpm = lpm_build(NULL, 0);
+		m->lpm = lpm_build(NULL, 0, 8);
 		if (m->lpm == NULL)
 			goto nomem;
 		break;
@@ -617,7 +633,8 @@ lpm_key_decode(const struct sky_pmap *m, const void *key, uint8_t addr[16], unsi
 static int
 lpm_publish(struct sky_pmap *m, char *err, size_t errlen)
 {
-	struct lpm_snap *s = lpm_build(m->rules, m->n_entries), *old;
+	/* room to double before the next rebuild: adds are amortised O(1) */
+	struct lpm_snap *s = lpm_build(m->rules, m->n_entries, 2 * m->n_entries), *old;
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -747,16 +764,15 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 		uint8_t addr[16];
 		unsigned int len;
 		struct lpm_rule *r;
+		const struct lpm_ent *e;
 		int rc = lpm_key_decode(m, key, addr, &len, err, errlen);
 
 		if (rc != 0)
 			return rc;
-		for (uint32_t i = 0; i < m->n_entries; i++) {
-			if (m->rules[i].len == len && memcmp(m->rules[i].addr, addr, 16) == 0) {
-				value_store(m->values + (size_t)m->rules[i].slot * m->stride, value,
-					    m->value_size);
-				return 0;
-			}
+		e = lpm_find(m->lpm, addr, len);
+		if (e != NULL) {
+			value_store(m->values + (size_t)e->slot * m->stride, value, m->value_size);
+			return 0;
 		}
 		if (m->n_free == 0) {
 			snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
@@ -768,6 +784,10 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 		r->slot = m->free_slots[--m->n_free];
 		value_store(m->values + (size_t)r->slot * m->stride, value, m->value_size);
 		m->n_entries++;
+		if (2 * (m->lpm->n_used + 1) <= m->lpm->mask + 1) {
+			lpm_insert(m->lpm, r->addr, r->len, r->slot); /* readers see it whole */
+			return 0;
+		}
 		rc = lpm_publish(m, err, errlen);
 		if (rc != 0) {
 			m->n_entries--;

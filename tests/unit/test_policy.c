@@ -1093,6 +1093,94 @@ test_small_hash_churn(void **state)
 	sky_policy_destroy(p);
 }
 
+/* an LPM of many prefixes (in-place adds, rebuilds on growth and deletes) agrees with a
+ * brute-force longest match */
+struct pfx {
+	uint32_t addr; /* host order, masked */
+	uint8_t len;
+	uint8_t live;
+	uint8_t val;
+};
+
+static int
+brute_lpm(const struct pfx *p, unsigned int n, uint32_t a)
+{
+	int best = -1;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t mask = p[i].len ? ~0u << (32 - p[i].len) : 0;
+
+		if (p[i].live && (a & mask) == p[i].addr && (best < 0 || p[i].len > p[best].len))
+			best = (int)i;
+	}
+	return best;
+}
+
+static void
+test_lpm_many(void **state)
+{
+	enum { N = 1000 };
+	char path[2048], err[256];
+	struct sky_policy *p;
+	struct sky_pmap *m;
+	pmap_helper_fn look;
+	static struct pfx px[N];
+	unsigned int n = 0;
+
+	sample(path, sizeof(path), "walled_garden");
+	p = policy_obj(path, NULL);
+	m = policy_map_find(p, "garden_v4"); /* 1024 entries */
+	look = pmap_helper_for(m);
+	while (n < N) {
+		uint8_t len = (uint8_t)(8 + frand(25));
+		uint32_t a =
+			((uint32_t)frand(1u << 16) << 16 | frand(1u << 16)) & (~0u << (32 - len));
+		struct sky_lpm4_key k = {.prefixlen = len};
+		uint8_t v = (uint8_t)(1 + frand(250));
+		bool dup = false;
+
+		a &= 0x0fffffff; /* a smaller space: nested prefixes */
+		for (unsigned int i = 0; i < n; i++)
+			dup |= px[i].addr == a && px[i].len == len;
+		if (dup)
+			continue;
+		px[n] = (struct pfx){.addr = a, .len = len, .live = 1, .val = v};
+		a = htonl(a);
+		memcpy(k.addr, &a, 4);
+		assert_int_equal(pmap_update(m, &k, &v, err, sizeof(err)), 0);
+		n++;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int t = 0; t < 3000; t++) {
+			uint32_t a = t < 1500 ? (px[frand(N)].addr | frand(256))
+					      : ((uint32_t)frand(1u << 16) << 12 | frand(1u << 12));
+			struct sky_lpm4_key k = {.prefixlen = 32};
+			uint32_t na = htonl(a);
+			const uint8_t *v;
+			int b = brute_lpm(px, N, a);
+
+			memcpy(k.addr, &na, 4);
+			v = (const uint8_t *)(uintptr_t)look(m->handle, (uintptr_t)&k, 0, 0, 0);
+			if (b < 0)
+				assert_null(v);
+			else if (v == NULL || *v != px[b].val)
+				fail_msg("pass %d address %08x: want /%u value %u, got %d", pass, a,
+					 px[b].len, px[b].val, v ? *v : -1);
+		}
+		/* then without every other prefix */
+		for (unsigned int i = 0; pass == 0 && i < N; i += 2) {
+			struct sky_lpm4_key k = {.prefixlen = px[i].len};
+			uint32_t na = htonl(px[i].addr);
+
+			memcpy(k.addr, &na, 4);
+			assert_int_equal(pmap_delete(m, &k, err, sizeof(err)), 0);
+			px[i].live = 0;
+		}
+	}
+	assert_int_equal(m->n_entries, N / 2);
+	sky_policy_destroy(p);
+}
+
 static json_t *
 ctl(int ok, const char *a0, const char *a1, const char *a2, const char *a3, const char *a4)
 {
@@ -1692,6 +1780,7 @@ main(void)
 		cmocka_unit_test(test_sample_walled_garden),
 		cmocka_unit_test(test_sample_country_matrix),
 		cmocka_unit_test(test_small_hash_churn),
+		cmocka_unit_test(test_lpm_many),
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_journal_replay),
 #ifdef SKY_POLICY_HAVE_SUBS
