@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <rte_cycles.h>
+#include <rte_debug.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -40,6 +41,17 @@ on_signal(int sig)
 {
 	(void)sig;
 	__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
+}
+
+/* a crash leaves a backtrace in the log (not async-signal-safe; we are dying anyway) */
+static void
+on_fatal(int sig)
+{
+	fprintf(stderr, "skygate: fatal signal %d (%s) on lcore %u\n", sig, strsignal(sig),
+		rte_lcore_id());
+	rte_dump_stack();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 static void
@@ -269,6 +281,10 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGSEGV, on_fatal);
+	signal(SIGBUS, on_fatal);
+	signal(SIGFPE, on_fatal);
+	signal(SIGILL, on_fatal);
 	rte_pdump_init(); /* dpdk-dumpcap can attach as a secondary process */
 
 	gw.pool = rte_pktmbuf_pool_create("sky_mbufs", gw.mbufs, gw.mbuf_cache, 0,
