@@ -25,6 +25,8 @@ cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
+# a command that fails outside a test of ours: say where, and show the daemon's log
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2; [ -f "$T/skygate.log" ] && tail -40 "$T/skygate.log" >&2' ERR
 
 # EAL for tests: no hugepages, main lcore and worker on different CPUs, private prefix
 eal_args() { # $1 = file prefix suffix
