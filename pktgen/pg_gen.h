@@ -42,6 +42,7 @@ struct pg_opts {
 	uint64_t seed;
 	uint16_t port[2];
 	unsigned int burst;
+	double linger;          /* s to stay connected after the report (0 = none) */
 	double max_loss;        /* < 0: no check */
 	unsigned int pool_per_country;
 };

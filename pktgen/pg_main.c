@@ -94,14 +94,17 @@ usage(FILE *f)
 "  --pcap-out FILE        write every received frame (pcapng, lowers the rate)\n"
 "  --top N                subscribers listed by loss in the report (default 20)\n"
 "  --max-loss RATIO       exit 3 when lost/sent exceeds RATIO (e.g. 0 or 0.001)\n"
-"  --quiet                no progress line\n");
+"  --quiet                no progress line\n"
+"  --linger SEC           after the report, stay connected (idle, not polling) for SEC\n"
+"                         seconds or until SIGINT/SIGTERM, so the peer can stop first\n"
+"                         (DPDK 22.11's memif frees its rings under a peer still polling)\n");
 }
 
 enum {
 	O_SUBS = 256, O_SUBS_LIMIT, O_GEN, O_COUNTRIES, O_BEAMS, O_PLANS, O_V6SHARE, O_REALMS,
 	O_SUBV4, O_SUBV6, O_WRITE, O_DB, O_REMOTE, O_CLASSES, O_DIR, O_FPS, O_FLOWV6, O_SIZE,
 	O_RATE, O_SUBRATE, O_DUR, O_WAIT, O_DRAIN, O_PORTS, O_BURST, O_SEED, O_REPORT,
-	O_PCAP, O_TOP, O_MAXLOSS, O_QUIET, O_HELP,
+	O_PCAP, O_TOP, O_MAXLOSS, O_QUIET, O_LINGER, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -118,7 +121,7 @@ static const struct option long_opts[] = {
 	{ "wait-link", 1, 0, O_WAIT }, { "drain", 1, 0, O_DRAIN }, { "ports", 1, 0, O_PORTS },
 	{ "burst", 1, 0, O_BURST }, { "seed", 1, 0, O_SEED }, { "report", 1, 0, O_REPORT },
 	{ "pcap-out", 1, 0, O_PCAP }, { "top", 1, 0, O_TOP }, { "max-loss", 1, 0, O_MAXLOSS },
-	{ "quiet", 0, 0, O_QUIET }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+	{ "quiet", 0, 0, O_QUIET }, { "linger", 1, 0, O_LINGER }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
 };
 
 static int
@@ -283,6 +286,7 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			break;
 		case O_MAXLOSS: rc = num(name, optarg, 0, 1, &o->max_loss); break;
 		case O_QUIET: o->quiet = true; break;
+		case O_LINGER: rc = num(name, optarg, 0, 86400, &o->linger); break;
 		case 'h':
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -989,6 +993,15 @@ main(int argc, char **argv)
 				") exceeds --max-loss %g\n", ratio, lost, tx, opts.max_loss);
 			ret = 3;
 		}
+	}
+	if (opts.linger > 0) {
+		/* idle and connected until the peer is done (or a signal): no lcore polls */
+		uint64_t end = rte_rdtsc() + (uint64_t)(opts.linger * (double)r->tsc_hz);
+
+		fflush(stdout);
+		fflush(stderr);
+		while (!stop_flag && rte_rdtsc() < end)
+			usleep(50000);
 	}
 out:
 	if (r->pcapng)

@@ -10,18 +10,14 @@ command -v dpdk-dumpcap >/dev/null && command -v dpdk-telemetry.py >/dev/null ||
 [ -x "$PKTGEN" ] || fail "skygate-pktgen not built"
 
 "$PKTGEN" --gen-subs 50 --countries DE,FR --beams beam1 --plans basic --write-csv "$T/subs.csv" >/dev/null
-write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_memif0,role=server,socket=$T/a.sock,id=0\" }
-  - { name: net0, role: backhaul, peer: sat0, device: \"net_memif1,role=server,socket=$T/b.sock,id=0\" }"
+write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_memif0,role=server,socket=$T/sat0.sock,id=0\" }
+  - { name: net0, role: backhaul, peer: sat0, device: \"net_memif1,role=server,socket=$T/net0.sock,id=0\" }"
 PFX=skyit-cap-$$
 (cd "$SRC" && exec "$SKYGATE" -c "$T/sky.yaml" -- --lcores=0@0,1@1 --file-prefix=$PFX -m 512 \
 	--no-pci --log-level=lib.*:warning) >"$T/skygate.log" 2>&1 &
 SKY_PID=$!
 for _ in $(seq 1 300); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
-"$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-cappg-$$ \
-	--log-level=lib.*:warning --vdev=net_memif0,role=client,socket=$T/a.sock,id=0,rsize=14 \
-	--vdev=net_memif1,role=client,socket=$T/b.sock,id=0,rsize=14 -- --subs "$T/subs.csv" \
-	--rate 2000pps --duration 6 --wait-link 10 --quiet >"$T/pktgen.log" 2>&1 &
-EXTRA_PIDS+=($!)
+pg_start report --subs "$T/subs.csv" --rate 2000pps --duration 6
 sleep 2
 timeout 20 dpdk-dumpcap --file-prefix=$PFX -i net_memif0 -c 50 -w "$T/cap.pcapng" >"$T/dumpcap.log" 2>&1 ||
 	{ cat "$T/dumpcap.log"; fail "dpdk-dumpcap failed"; }
@@ -36,6 +32,6 @@ grep -q '"/skygate/ports": \["sat0", "net0"\]' "$T/tel.out" || { cat "$T/tel.out
 rx=$(grep '"/skygate/stats"' "$T/tel.out" | python3 -c "import json,sys; print(json.loads(sys.stdin.read())['/skygate/stats']['rx_packets'])")
 [ "$rx" -gt 0 ] || fail "/skygate/stats,sat0 shows no packets"
 ok "dpdk-telemetry.py reads /skygate/ports and /skygate/stats,sat0 (rx $rx)"
-wait "${EXTRA_PIDS[@]}" 2>/dev/null || true
-EXTRA_PIDS=()
+pg_wait report
 stop_skygate
+pg_stop || fail "skygate-pktgen exited non-zero"

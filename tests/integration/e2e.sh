@@ -32,15 +32,8 @@ DEL_ROW=$(awk -F, -v id="$DEL_ID" '$1==id' "$T/subs.csv")
 MOVE_ID=$(awk -F, '$6=="NO" {print $1; exit}' "$T/subs.csv")
 IFS=, read -r _ d4 d6 dplan dbeam dcc _ <<<"$DEL_ROW"
 
-"$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-pg-$$ \
-	--log-level=lib.*:warning \
-	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0,rsize=14 \
-	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0,rsize=14 -- \
-	--subs "$T/subs.csv" --remote-countries US:40,DE:20,CN:20,JP:20 --direction both \
-	--size imix --rate 30000pps --duration 8 --wait-link 10 --drain 500 --quiet \
-	--report "$T/report.json" >"$T/pktgen.log" 2>&1 &
-PG=$!
-EXTRA_PIDS+=("$PG")
+pg_start report --subs "$T/subs.csv" --remote-countries US:40,DE:20,CN:20,JP:20 \
+	--direction both --size imix --rate 30000pps --duration 8 --drain 500
 rx_total() { ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']"; }
 # let traffic run until skygate received N more packets (the VM may stall: count, not time)
 advance() {
@@ -72,9 +65,7 @@ advance 10000
 ctl map update no_such_map DE 1 >/dev/null 2>&1 && fail "update of an unknown map accepted"
 ctl subscriber add 999999 ipv4=10.9.9.9 plan=nope beam=beam1 country=DE >/dev/null 2>&1 &&
 	fail "subscriber with an unknown plan accepted"
-wait "$PG" || { cat "$T/pktgen.log"; fail "skygate-pktgen failed"; }
-EXTRA_PIDS=()
-sleep 0.3
+pg_wait report
 
 ctlj stats >"$T/stats.json"
 awk -F, 'NR>1 {print "subscriber show " $1}' "$T/subs.csv" |
@@ -87,6 +78,7 @@ for l in sys.stdin:
     print(r['id'], sum(v for v in c.get('drops',{}).values() if isinstance(v,int)))
 " >"$T/subdrops.txt" || fail "subscriber counters"
 stop_skygate
+pg_stop || fail "skygate-pktgen exited non-zero"
 
 python3 - "$T" "$DEL_ID" "$MOVE_ID" <<'PY' || fail "accounting"
 import json, sys

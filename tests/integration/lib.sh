@@ -82,3 +82,38 @@ classes:
 ${2:-}
 YAML
 }
+
+# The generator, in the background, connected as memif client to $T/sat0.sock and
+# $T/net0.sock. It lingers (idle, connected) after writing its report, so skygate stops
+# first: DPDK 22.11's memif server frees its rings when a client leaves, under a worker that
+# may still be polling them (seen as a rare crash on this VM).
+PG_PID=
+pg_start() { # NAME OPTIONS...
+	local name=$1
+	shift
+	"$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-pg-$name-$$ \
+		--log-level=lib.*:warning \
+		--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0,rsize=14 \
+		--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0,rsize=14 -- \
+		--wait-link 10 --quiet --linger 600 --report "$T/$name.json" "$@" >"$T/$name.log" 2>&1 &
+	PG_PID=$!
+	EXTRA_PIDS+=("$PG_PID")
+}
+pg_wait() { # NAME: until the report is written
+	for _ in $(seq 1 1200); do
+		if grep -q "^skygate-pktgen: .* subscribers, .* flows" "$T/$1.log" 2>/dev/null; then
+			sleep 0.2
+			return 0
+		fi
+		kill -0 "$PG_PID" 2>/dev/null || { cat "$T/$1.log"; fail "skygate-pktgen ($1) exited early"; }
+		sleep 0.1
+	done
+	fail "skygate-pktgen ($1) did not finish"
+}
+pg_stop() { # after stop_skygate: ends the linger; returns the generator's exit code
+	local rc=0
+	kill -TERM "$PG_PID" 2>/dev/null || true
+	wait "$PG_PID" || rc=$?
+	PG_PID=
+	return $rc
+}

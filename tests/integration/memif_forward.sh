@@ -12,14 +12,9 @@ write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_memif0,r
 start_skygate "$T/sky.yaml" memif
 
 # generator: main lcore on CPU 1 (idle), its poller on CPU 0 (skygate polls on CPU 1)
-"$PKTGEN" --no-huge -m 512 --no-pci --lcores=0@1,1@0 --file-prefix=skyit-pg-$$ \
-	--log-level=lib.*:warning \
-	--vdev=net_memif0,role=client,socket=$T/sat0.sock,id=0,rsize=14 \
-	--vdev=net_memif1,role=client,socket=$T/net0.sock,id=0,rsize=14 -- \
-	--subs "$T/subs.csv" --direction both --size imix --rate 40000pps --duration 3 \
-	--wait-link 10 --drain 500 --quiet --report "$T/report.json" --max-loss 0 \
-	>"$T/pktgen.log" 2>&1 || { cat "$T/pktgen.log"; fail "skygate-pktgen reported loss or failed"; }
-
+pg_start report --subs "$T/subs.csv" --direction both --size imix --rate 40000pps --duration 3 \
+	--drain 500 --max-loss 0
+pg_wait report
 ctlj stats >"$T/stats.json"
 tx_up=$(jget "['directions']['up']['tx_pkts']" <"$T/report.json")
 tx_down=$(jget "['directions']['down']['tx_pkts']" <"$T/report.json")
@@ -36,4 +31,5 @@ sat_tx=$(jget "['ports'][0]['tx_packets']" <"$T/stats.json")
 [ "$sat_tx" -eq "$rx_down" ] || fail "sat0 tx $sat_tx != generator downstream rx $rx_down"
 [ "$rx_up" -eq "$tx_up" ] && [ "$rx_down" -eq "$tx_down" ] || fail "loss: up $rx_up/$tx_up down $rx_down/$tx_down"
 stop_skygate
+pg_stop || { cat "$T/report.log"; fail "skygate-pktgen exited non-zero (loss?)"; }
 ok "memif: $tx_up up + $tx_down down packets forwarded, none lost; skygate counters match the generator"
