@@ -495,10 +495,12 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 {
 	bool is64 = BPF_CLASS(ins->code) == EBPF_ALU64;
 	uint8_t op = BPF_OP(ins->code);
-	struct areg *d = &st->r[ins->dst_reg], s;
+	struct areg *d, s;
 
+	/* the register fields are 4 bits: check before indexing st->r[] (r0..r10) */
 	if (ins->dst_reg >= 10)
 		return refuse(c->err, c->errlen, pc, "opcode", "r%u is read-only", ins->dst_reg);
+	d = &st->r[ins->dst_reg];
 	if (BPF_SRC(ins->code) == BPF_X) {
 		if (ins->src_reg > 10)
 			return refuse(c->err, c->errlen, pc, "opcode", "bad register");
@@ -675,7 +677,7 @@ check_jmp(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 	uint8_t op = BPF_OP(ins->code);
 	uint32_t target = pc + 1 + ins->off;
 	struct astate *tk;
-	struct areg *d = &st->r[ins->dst_reg], s;
+	struct areg *d, s;
 	bool can_take = true, can_fall = true;
 	int rc;
 
@@ -686,6 +688,7 @@ check_jmp(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 	}
 	if (ins->dst_reg > 10 || (BPF_SRC(ins->code) == BPF_X && ins->src_reg > 10))
 		return refuse(c->err, c->errlen, pc, "opcode", "bad register");
+	d = &st->r[ins->dst_reg];
 	if (d->t == T_UNINIT)
 		return refuse(c->err, c->errlen, pc, "uninit", "r%u is compared uninitialised",
 			      ins->dst_reg);
@@ -1094,6 +1097,150 @@ fmt_of(const struct btf *btf, uint32_t id, uint32_t size)
 	return FMT_HEX;
 }
 
+/* Is every type a BTF type refers to in the BTF? libbpf 1.1 follows references without
+ * checking them (libbpf 1.3 validates them) and dereferences NULL on a bad one. */
+static int
+btf_refs_ok(const struct btf *btf, char *why, size_t len)
+{
+	uint32_t n = btf__type_cnt(btf);
+
+	for (uint32_t id = 1; id < n; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		uint32_t ref[2] = {0, 0}, vlen = btf_vlen(t);
+		int kind = btf_kind(t);
+
+		switch (kind) {
+		case BTF_KIND_INT:
+		case BTF_KIND_ENUM:
+		case BTF_KIND_ENUM64:
+		case BTF_KIND_FWD:
+		case BTF_KIND_FLOAT:
+			break;
+		case BTF_KIND_PTR:
+		case BTF_KIND_TYPEDEF:
+		case BTF_KIND_VOLATILE:
+		case BTF_KIND_CONST:
+		case BTF_KIND_RESTRICT:
+		case BTF_KIND_VAR:
+		case BTF_KIND_TYPE_TAG:
+		case BTF_KIND_DECL_TAG:
+			ref[0] = t->type;
+			break;
+		case BTF_KIND_FUNC:
+			if (t->type >= n || !btf_is_func_proto(btf__type_by_id(btf, t->type))) {
+				snprintf(why, len, "function type %u is not a prototype", id);
+				return -EINVAL;
+			}
+			break;
+		case BTF_KIND_ARRAY:
+			ref[0] = btf_array(t)->type;
+			ref[1] = btf_array(t)->index_type;
+			break;
+		case BTF_KIND_STRUCT:
+		case BTF_KIND_UNION:
+			for (uint32_t i = 0; i < vlen; i++)
+				if (btf_members(t)[i].type >= n) {
+					snprintf(why, len, "member %u of type %u refers to type %u",
+						 i, id, btf_members(t)[i].type);
+					return -EINVAL;
+				}
+			break;
+		case BTF_KIND_FUNC_PROTO:
+			ref[0] = t->type;
+			for (uint32_t i = 0; i < vlen; i++)
+				if (btf_params(t)[i].type >= n) {
+					snprintf(why, len, "parameter %u of type %u refers to type %u",
+						 i, id, btf_params(t)[i].type);
+					return -EINVAL;
+				}
+			break;
+		case BTF_KIND_DATASEC:
+			for (uint32_t i = 0; i < vlen; i++) {
+				uint32_t v = btf_var_secinfos(t)[i].type;
+				const struct btf_type *vt = v < n ? btf__type_by_id(btf, v) : NULL;
+
+				if (vt == NULL || (!btf_is_var(vt) && !btf_is_func(vt))) {
+					snprintf(why, len,
+						 "entry %u of section type %u is not a variable", i,
+						 id);
+					return -EINVAL;
+				}
+			}
+			break;
+		default:
+			snprintf(why, len, "type %u has unknown kind %d", id, kind);
+			return -EINVAL;
+		}
+		if (ref[0] >= n || ref[1] >= n) {
+			snprintf(why, len, "type %u refers to type %u, there are %u", id,
+				 ref[0] >= n ? ref[0] : ref[1], n);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Checks libbpf 1.1 does not do before it trusts the object (it crashes instead). */
+static int
+precheck(const char *path, char *err, size_t errlen)
+{
+	int fd, rc = 0;
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t shstrndx;
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf == NULL || elf_getshdrstrndx(elf, &shstrndx) != 0) {
+		snprintf(err, errlen, "%s: not an ELF object (%s)", path, elf_errmsg(-1));
+		rc = -EINVAL;
+		goto out;
+	}
+	while (rc == 0 && (scn = elf_nextscn(elf, scn)) != NULL) {
+		const char *name;
+		Elf_Data *d;
+		struct btf *btf;
+		char why[160];
+
+		if (gelf_getshdr(scn, &sh) == NULL ||
+		    (name = elf_strptr(elf, shstrndx, sh.sh_name)) == NULL ||
+		    strcmp(name, ".BTF") != 0)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d == NULL || d->d_buf == NULL || d->d_size == 0) {
+			snprintf(err, errlen, "%s: malformed .BTF section", path);
+			rc = -EINVAL;
+			break;
+		}
+		btf = btf__new(d->d_buf, (uint32_t)d->d_size);
+		if (libbpf_get_error(btf) != 0) {
+			snprintf(err, errlen, "%s: malformed .BTF section", path);
+			rc = -EINVAL;
+			break;
+		}
+		if (btf_refs_ok(btf, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: malformed .BTF section: %s", path, why);
+			rc = -EINVAL;
+		}
+		btf__free(btf);
+	}
+out:
+	if (elf != NULL)
+		elf_end(elf);
+	close(fd);
+	return rc;
+}
+
 static int
 read_maps(const char *path, struct pobj *o, char *err, size_t errlen)
 {
@@ -1375,7 +1522,9 @@ pobj_load(const char *path, struct pobj *o, char *err, size_t errlen)
 	uint64_t t0 = policy_now_ns(), t1;
 
 	memset(o, 0, sizeof(*o));
-	rc = read_maps(path, o, err, errlen);
+	rc = precheck(path, err, errlen);
+	if (rc == 0)
+		rc = read_maps(path, o, err, errlen);
 	if (rc == 0)
 		rc = read_code(path, o, err, errlen);
 	t1 = policy_now_ns();

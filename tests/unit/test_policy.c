@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <elf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <rte_bpf.h>
 #include <rte_eal.h>
 #include <rte_ip.h>
@@ -383,6 +386,14 @@ static const struct {
 	{"non-zero reserved field",
 	 {INS(EBPF_ALU64 | EBPF_MOV | BPF_K, 0, 3, 0, 1), EXIT},
 	 2,
+	 "[opcode]"},
+	/* found by tests/fuzz/fuzz_policy: a 4-bit register field above r10 indexed the
+	 * checker's register array before it was refused (UBSan: index out of bounds) */
+	{"ALU on r13", {MOV64K(13, 1), MOV64K(0, 1), EXIT}, 3, "[opcode]"},
+	{"jump comparing r12", {MOV64K(0, 1), JEQK(12, 0, 0), EXIT}, 3, "[opcode]"},
+	{"jump comparing r10 with r15",
+	 {MOV64K(0, 1), INS(BPF_JMP | BPF_JEQ | BPF_X, 10, 15, 0, 0), EXIT},
+	 3,
 	 "[opcode]"},
 };
 
@@ -815,6 +826,90 @@ test_sample_remote_country_block(void **state)
 
 	check_both_engines("remote_country_block",
 			   "  maps:\n    blocked_remote_countries: {KP: 1}\n", c, RTE_DIM(c), 1);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_policy: libbpf 1.1 follows BTF type references without
+ * checking them and crashed (NULL dereference) on an object with one out of range. Every
+ * type reference of a real object is set out of range in turn: each must be refused.
+ */
+static void
+test_malformed_btf(void **state)
+{
+	char path[1200], tmp[] = "/tmp/test_policy_btf_XXXXXX";
+	const Elf64_Ehdr *eh;
+	const Elf64_Shdr *sh, *bsh = NULL;
+	const struct btf_header *bh;
+	struct btf *btf;
+	struct sky_policy *p;
+	uint8_t *buf;
+	long size;
+	size_t types;
+	unsigned int n_bad = 0;
+	FILE *f;
+	int fd;
+
+	sample(path, sizeof(path), "country_block");
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)size);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	eh = (const Elf64_Ehdr *)buf;
+	sh = (const Elf64_Shdr *)(buf + eh->e_shoff);
+	for (unsigned int i = 1; i < eh->e_shnum; i++)
+		if (strcmp((const char *)buf + sh[eh->e_shstrndx].sh_offset + sh[i].sh_name,
+			   ".BTF") == 0)
+			bsh = &sh[i];
+	assert_non_null(bsh);
+	bh = (const struct btf_header *)(buf + bsh->sh_offset);
+	types = bsh->sh_offset + bh->hdr_len + bh->type_off; /* file offset of type 1 */
+	btf = btf__new(buf + bsh->sh_offset, (uint32_t)bsh->sh_size);
+	assert_int_equal(libbpf_get_error(btf), 0);
+	p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
+	assert_non_null(p);
+	fd = mkstemp(tmp);
+	assert_true(fd >= 0);
+	for (uint32_t id = 1; id < btf__type_cnt(btf); id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const uint8_t *first = (const uint8_t *)btf__type_by_id(btf, 1);
+		const uint32_t *ref;
+		size_t off;
+		uint32_t save, bad = 0x00ffffffu;
+		char err[512] = "";
+		int rc;
+
+		if (btf_is_ptr(t) || btf_is_typedef(t) || btf_is_const(t) || btf_is_var(t) ||
+		    btf_is_func(t))
+			ref = &t->type;
+		else if ((btf_is_struct(t) || btf_is_union(t)) && btf_vlen(t) > 0)
+			ref = &btf_members(t)[0].type;
+		else if (btf_is_array(t))
+			ref = &btf_array(t)->type;
+		else
+			continue;
+		off = types + (size_t)((const uint8_t *)ref - first);
+		memcpy(&save, buf + off, 4);
+		memcpy(buf + off, &bad, 4);
+		assert_int_equal(ftruncate(fd, 0), 0);
+		assert_int_equal(pwrite(fd, buf, (size_t)size, 0), size);
+		memcpy(buf + off, &save, 4);
+		rc = sky_policy_load_file(p, tmp, err, sizeof(err));
+		if (rc != -EINVAL || strstr(err, "malformed .BTF") == NULL)
+			fail_msg("type %u (kind %u) with a bad reference: rc %d: %s", id,
+				 btf_kind(t), rc, err);
+		n_bad++;
+	}
+	assert_true(n_bad > 10);
+	close(fd);
+	unlink(tmp);
+	btf__free(btf);
+	sky_policy_destroy(p);
+	free(buf);
 }
 
 static void
@@ -1777,6 +1872,7 @@ main(void)
 		cmocka_unit_test(test_safe_byteswap),
 		cmocka_unit_test(test_sample_country_block),
 		cmocka_unit_test(test_sample_remote_country_block),
+		cmocka_unit_test(test_malformed_btf),
 		cmocka_unit_test(test_sample_walled_garden),
 		cmocka_unit_test(test_sample_country_matrix),
 		cmocka_unit_test(test_small_hash_churn),
