@@ -1097,6 +1097,12 @@ fmt_of(const struct btf *btf, uint32_t id, uint32_t size)
 	return FMT_HEX;
 }
 
+static bool
+btf_name_ok(const struct btf *btf, uint32_t off)
+{
+	return off == 0 || btf__str_by_offset(btf, off) != NULL;
+}
+
 /* Is every type a BTF type refers to in the BTF? libbpf 1.1 follows references without
  * checking them (libbpf 1.3 validates them) and dereferences NULL on a bad one. */
 static int
@@ -1109,6 +1115,24 @@ btf_refs_ok(const struct btf *btf, char *why, size_t len)
 		uint32_t ref[2] = {0, 0}, vlen = btf_vlen(t);
 		int kind = btf_kind(t);
 
+		/* libbpf 1.1 passes names to strcmp() unchecked */
+		if (!btf_name_ok(btf, t->name_off)) {
+			snprintf(why, len, "type %u has a bad name offset", id);
+			return -EINVAL;
+		}
+		for (uint32_t i = 0; i < vlen; i++) {
+			uint32_t no = btf_is_composite(t)    ? btf_members(t)[i].name_off
+				      : btf_is_func_proto(t) ? btf_params(t)[i].name_off
+				      : btf_is_enum(t)	     ? btf_enum(t)[i].name_off
+				      : btf_is_enum64(t)     ? btf_enum64(t)[i].name_off
+							     : 0;
+
+			if (!btf_name_ok(btf, no)) {
+				snprintf(why, len, "entry %u of type %u has a bad name offset", i,
+					 id);
+				return -EINVAL;
+			}
+		}
 		switch (kind) {
 		case BTF_KIND_INT:
 		case BTF_KIND_ENUM:

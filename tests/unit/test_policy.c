@@ -829,9 +829,10 @@ test_sample_remote_country_block(void **state)
 }
 
 /*
- * Found by tests/fuzz/fuzz_policy: libbpf 1.1 follows BTF type references without
- * checking them and crashed (NULL dereference) on an object with one out of range. Every
- * type reference of a real object is set out of range in turn: each must be refused.
+ * Found by tests/fuzz/fuzz_policy: libbpf 1.1 follows BTF type references and names
+ * without checking them and crashed (NULL dereference) on an object with one out of
+ * range. Every type reference and type name of a real object is set out of range in
+ * turn: each must be refused.
  */
 static void
 test_malformed_btf(void **state)
@@ -877,32 +878,37 @@ test_malformed_btf(void **state)
 	for (uint32_t id = 1; id < btf__type_cnt(btf); id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
 		const uint8_t *first = (const uint8_t *)btf__type_by_id(btf, 1);
-		const uint32_t *ref;
-		size_t off;
-		uint32_t save, bad = 0x00ffffffu;
-		char err[512] = "";
-		int rc;
+		const uint32_t *ref[2] = {NULL, NULL}; /* a type reference, a name offset */
 
 		if (btf_is_ptr(t) || btf_is_typedef(t) || btf_is_const(t) || btf_is_var(t) ||
 		    btf_is_func(t))
-			ref = &t->type;
+			ref[0] = &t->type;
 		else if ((btf_is_struct(t) || btf_is_union(t)) && btf_vlen(t) > 0)
-			ref = &btf_members(t)[0].type;
+			ref[0] = &btf_members(t)[0].type;
 		else if (btf_is_array(t))
-			ref = &btf_array(t)->type;
-		else
-			continue;
-		off = types + (size_t)((const uint8_t *)ref - first);
-		memcpy(&save, buf + off, 4);
-		memcpy(buf + off, &bad, 4);
-		assert_int_equal(ftruncate(fd, 0), 0);
-		assert_int_equal(pwrite(fd, buf, (size_t)size, 0), size);
-		memcpy(buf + off, &save, 4);
-		rc = sky_policy_load_file(p, tmp, err, sizeof(err));
-		if (rc != -EINVAL || strstr(err, "malformed .BTF") == NULL)
-			fail_msg("type %u (kind %u) with a bad reference: rc %d: %s", id,
-				 btf_kind(t), rc, err);
-		n_bad++;
+			ref[0] = &btf_array(t)->type;
+		if (t->name_off != 0) /* also found by the fuzzer: strcmp(NULL) in libbpf */
+			ref[1] = &t->name_off;
+		for (int k = 0; k < 2; k++) {
+			size_t off;
+			uint32_t save, bad = 0x00ffffffu;
+			char err[512] = "";
+			int rc;
+
+			if (ref[k] == NULL)
+				continue;
+			off = types + (size_t)((const uint8_t *)ref[k] - first);
+			memcpy(&save, buf + off, 4);
+			memcpy(buf + off, &bad, 4);
+			assert_int_equal(ftruncate(fd, 0), 0);
+			assert_int_equal(pwrite(fd, buf, (size_t)size, 0), size);
+			memcpy(buf + off, &save, 4);
+			rc = sky_policy_load_file(p, tmp, err, sizeof(err));
+			if (rc != -EINVAL || strstr(err, "malformed .BTF") == NULL)
+				fail_msg("type %u (kind %u) with a bad %s: rc %d: %s", id,
+					 btf_kind(t), k == 0 ? "reference" : "name", rc, err);
+			n_bad++;
+		}
 	}
 	assert_true(n_bad > 10);
 	close(fd);
