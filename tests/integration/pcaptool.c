@@ -5,6 +5,9 @@
  *   pcaptool gen DIR      DIR/{up_in,down_in,up_expect,down_expect}.pcap + DIR/counts
  *   pcaptool cmp A B      packet bytes of A and B equal, in order (timestamps ignored)
  *   pcaptool count A      number of packets
+ *   pcaptool flows DIR T1,T2 R1,R2,...   DIR/flows_in.pcap: every terminal x remote address,
+ *                         upstream (terminal -> remote), UDP and TCP; DIR/flows.txt: "i term remote"
+ *   pcaptool pick IN OUT I1,I2,...       OUT = the packets of IN at those indexes (0-based)
  * Upstream frames come from terminals 10.1.0.0/16 and 2001:db8:100::/40 toward remote
  * hosts; downstream the reverse. The mix covers untagged/802.1Q/QinQ, IPv4 with options
  * and fragments, IPv6 with extension headers, TCP/UDP/SCTP/ICMP/ICMPv6, non-IP frames
@@ -398,15 +401,90 @@ count(const char *a)
 	return 0;
 }
 
+static int
+flows(const char *dir, char *terms, char *remotes)
+{
+	pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+	pcap_dumper_t *d = open_dump(p, dir, "flows_in.pcap");
+	char path[512], *sv1, *sv2;
+	unsigned int i = 0;
+	FILE *f;
+	struct frame fr;
+
+	snprintf(path, sizeof(path), "%s/flows.txt", dir);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return 2;
+	for (char *t = strtok_r(terms, ",", &sv1); t != NULL; t = strtok_r(NULL, ",", &sv1)) {
+		char rcopy[4096];
+
+		snprintf(rcopy, sizeof(rcopy), "%s", remotes);
+		for (char *r = strtok_r(rcopy, ",", &sv2); r != NULL; r = strtok_r(NULL, ",", &sv2)) {
+			if ((strchr(r, ':') != NULL) != (strchr(t, ':') != NULL))
+				continue; /* one family per frame */
+			for (int k = 0; k < 2; k++) {
+				struct pcap_pkthdr h = {0};
+
+				memset(&fr, 0, sizeof(fr));
+				if (strchr(r, ':') != NULL)
+					ipv6(&fr, 0, t, r, k ? 6 : 17, 0, 40);
+				else
+					ipv4(&fr, 0, t, r, k ? 6 : 17, 0, 0, 0, 40);
+				h.caplen = h.len = fr.len;
+				h.ts.tv_sec = 1700000000;
+				h.ts.tv_usec = i;
+				pcap_dump((u_char *)d, &h, fr.b);
+				fprintf(f, "%u %s %s\n", i++, t, r);
+			}
+		}
+	}
+	fclose(f);
+	pcap_dump_close(d);
+	pcap_close(p);
+	return 0;
+}
+
+static int
+pick(const char *in, const char *out, char *list)
+{
+	pcap_t *pi = open_file(in), *po = pcap_open_dead(DLT_EN10MB, 65535);
+	pcap_dumper_t *d = pcap_dump_open(po, out);
+	static unsigned char want[1 << 16];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	unsigned int i = 0, n = 0;
+	char *sv;
+
+	if (d == NULL)
+		return 2;
+	for (char *t = strtok_r(list, ",", &sv); t != NULL; t = strtok_r(NULL, ",", &sv))
+		want[strtoul(t, NULL, 10) & 0xffff] = 1;
+	while (pcap_next_ex(pi, &h, &data) == 1) {
+		if (want[i++ & 0xffff]) {
+			pcap_dump((u_char *)d, h, data);
+			n++;
+		}
+	}
+	pcap_dump_close(d);
+	pcap_close(po);
+	pcap_close(pi);
+	printf("%u\n", n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[1], "flows") == 0)
+		return flows(argv[2], argv[3], argv[4]);
+	if (argc == 5 && strcmp(argv[1], "pick") == 0)
+		return pick(argv[2], argv[3], argv[4]);
 	if (argc == 3 && strcmp(argv[1], "gen") == 0)
 		return gen(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "cmp") == 0)
 		return cmp(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "count") == 0)
 		return count(argv[2]);
-	fprintf(stderr, "usage: pcaptool gen DIR | cmp A B | count A\n");
+	fprintf(stderr, "usage: pcaptool gen DIR | cmp A B | count A | flows DIR T,.. R,.. | pick IN OUT I,..\n");
 	return 2;
 }
