@@ -946,6 +946,15 @@ prepass(struct pobj *o, char *err, size_t errlen)
 				"r%u op r%u (op 0x%02x): a register divided or shifted by itself "
 				"is miscompiled by librte_bpf's JIT",
 				ins->dst_reg, ins->src_reg, op);
+		} else if ((cls == BPF_ALU || cls == EBPF_ALU64) && BPF_SRC(ins->code) == BPF_K &&
+			   (op == BPF_LSH || op == BPF_RSH || op == EBPF_ARSH) &&
+			   (uint32_t)ins->imm >= (cls == EBPF_ALU64 ? 64u : 32u)) {
+			/* the kernel refuses these too; librte_bpf's x86 JIT emits code for them
+			 * that faulted writing to address 1 (found by fuzz_policy) */
+			rc = refuse(err, errlen, pc, "shift",
+				    "shift by %d: the count of a %s shift is 0..%u", ins->imm,
+				    cls == EBPF_ALU64 ? "64-bit" : "32-bit",
+				    cls == EBPF_ALU64 ? 63u : 31u);
 		} else if (cls == CLASS_JMP32) {
 			rc = refuse(err, errlen, pc, "jmp32",
 				    "32-bit jumps (JMP32, -mcpu=v3) are not supported: build with "

@@ -391,6 +391,22 @@ static const struct {
 	 * checker's register array before it was refused (UBSan: index out of bounds) */
 	{"ALU on r13", {MOV64K(13, 1), MOV64K(0, 1), EXIT}, 3, "[opcode]"},
 	{"jump comparing r12", {MOV64K(0, 1), JEQK(12, 0, 0), EXIT}, 3, "[opcode]"},
+	/* found by tests/fuzz/fuzz_policy: an immediate shift count >= the width passed the
+	 * checker and librte_bpf's JIT code for it faulted */
+	{"64-bit shift by 63", {MOV64K(0, 1), LSH64K(0, 63), EXIT}, 3, NULL},
+	{"64-bit shift by 64", {MOV64K(0, 1), LSH64K(0, 64), EXIT}, 3, "[shift]"},
+	{"64-bit shift by 0x80000008",
+	 {MOV64K(0, 1), LSH64K(0, (int32_t)0x80000008u), EXIT},
+	 3,
+	 "[shift]"},
+	{"32-bit right shift by 32",
+	 {MOV64K(0, 1), INS(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 0, 32), EXIT},
+	 3,
+	 "[shift]"},
+	{"64-bit arithmetic shift by -1",
+	 {MOV64K(0, 1), INS(EBPF_ALU64 | EBPF_ARSH | BPF_K, 0, 0, 0, -1), EXIT},
+	 3,
+	 "[shift]"},
 	{"jump comparing r10 with r15",
 	 {MOV64K(0, 1), INS(BPF_JMP | BPF_JEQ | BPF_X, 10, 15, 0, 0), EXIT},
 	 3,
