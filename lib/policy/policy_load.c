@@ -971,7 +971,8 @@ prepass(struct pobj *o, char *err, size_t errlen)
 			else if (ins->off != 0 || o->ins[pc + 1].dst_reg != 0 ||
 				 o->ins[pc + 1].src_reg != 0 || o->ins[pc + 1].off != 0)
 				rc = refuse(err, errlen, pc, "opcode", "malformed ld_imm64");
-			second[pc + 1] = 1;
+			if (rc == 0) /* a truncated one has no second half (found by fuzz_policy) */
+				second[pc + 1] = 1;
 		} else if (cls == BPF_JMP && op == EBPF_CALL) {
 			if (o->call_helper[pc] >= 0)
 				continue;

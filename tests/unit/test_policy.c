@@ -407,6 +407,12 @@ static const struct {
 	 {MOV64K(0, 1), INS(EBPF_ALU64 | EBPF_ARSH | BPF_K, 0, 0, 0, -1), EXIT},
 	 3,
 	 "[shift]"},
+	/* found by tests/fuzz/fuzz_policy: marking the missing second half of a truncated
+	 * ld_imm64 wrote one byte past the pre-pass's array (ASan) */
+	{"ld_imm64 as the last instruction",
+	 {MOV64K(0, 1), EXIT, INS(BPF_LD | BPF_IMM | EBPF_DW, 0, 0, 0, 0)},
+	 3,
+	 "[opcode]"},
 	{"jump comparing r10 with r15",
 	 {MOV64K(0, 1), INS(BPF_JMP | BPF_JEQ | BPF_X, 10, 15, 0, 0), EXIT},
 	 3,
