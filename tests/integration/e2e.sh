@@ -2,7 +2,8 @@
 # End to end over memif: skygate-pktgen emulates terminals in several countries talking to
 # internet hosts in several countries (real prefixes from the location database), both
 # directions, every class. skygate runs the country_block policy: terminals located in RU
-# and remote hosts in CN are blocked. While traffic runs we reload the policy, update and
+# and remote hosts in CN are blocked. While traffic runs we reload the policy and the
+# location database, update and
 # delete map entries, delete and re-add a subscriber, and move a terminal to RU.
 # Checks: every packet the generator sent is accounted for (forwarded, or dropped for a
 # counted reason) in total and per subscriber; RU terminals and CN hosts got nothing
@@ -33,7 +34,7 @@ MOVE_ID=$(awk -F, '$6=="NO" {print $1; exit}' "$T/subs.csv")
 IFS=, read -r _ d4 d6 dplan dbeam dcc _ <<<"$DEL_ROW"
 
 pg_start report --subs "$T/subs.csv" --remote-countries US:40,DE:20,CN:20,JP:20 \
-	--direction both --size imix --rate 30000pps --duration 8 --drain 500
+	--direction both --size imix --rate 30000pps --duration 14 --drain 500
 rx_total() { ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']"; }
 # let traffic run until skygate received N more packets (the VM may stall: count, not time)
 advance() {
@@ -48,6 +49,8 @@ advance() {
 }
 advance 20000
 ctl policy load "$POL" >/dev/null || fail "policy reload under traffic"
+advance 10000
+ctl geo reload >/dev/null || fail "geo reload under traffic"
 advance 10000
 ctl map update blocked_terminal_countries FR 1 >/dev/null || fail "map update"
 advance 10000
@@ -135,4 +138,4 @@ if errors:
 print(f"accounted: sent {up['tx_pkts']}+{down['tx_pkts']}, delivered {up['rx_pkts']}+{down['rx_pkts']}, "
       f"dropped {dropped} {reasons}")
 PY
-ok "e2e: every packet accounted for; RU terminals and CN hosts blocked; policy swap, map and subscriber changes under traffic"
+ok "e2e: every packet accounted for; RU terminals and CN hosts blocked; policy swap, geo reload, map and subscriber changes under traffic"

@@ -30,7 +30,7 @@ trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2; [ -f "$T/skygate.log" ] && t
 
 # EAL for tests: no hugepages, main lcore and worker on different CPUs, private prefix
 eal_args() { # $1 = file prefix suffix
-	echo "--no-huge -m 1024 --no-pci --lcores=${SKY_LCORES:-0@0,1@1} --file-prefix=skyit-$1-$$ --log-level=lib.*:warning --log-level=pmd.*:warning"
+	echo "--no-huge -m 1536 --no-pci --lcores=${SKY_LCORES:-0@0,1@1} --file-prefix=skyit-$1-$$ --log-level=lib.*:warning --log-level=pmd.*:warning"
 }
 
 ctl() { "$CTL" --socket "$T/sky.sock" "$@"; }
