@@ -377,6 +377,48 @@ cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 	return 0;
 }
 
+/* policy blocked: what the policy dropped, per (terminal country, remote country,
+ * direction), most packets first; the audit view of a country block */
+static int
+cmp_blk(const void *a, const void *b)
+{
+	const struct blk_ent *x = a, *y = b;
+
+	return x->pkts < y->pkts ? 1 : x->pkts > y->pkts ? -1 : 0;
+}
+
+static int
+cmd_blocked(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	struct sky_policy *p = arg;
+	struct blk_ent *e;
+	unsigned int n = 0;
+	json_t *a;
+
+	if (argc != 0)
+		return sky_ctl_fail(call, "usage: policy blocked");
+	e = malloc(sizeof(*e) * BLK_SIZE);
+	if (e == NULL)
+		return sky_ctl_fail(call, "out of memory");
+	policy_blk_sum(p, e, &n, BLK_SIZE);
+	qsort(e, n, sizeof(*e), cmp_blk);
+	a = json_array();
+	for (unsigned int i = 0; i < n; i++) {
+		char sc[3], rc[3];
+
+		cc_str((uint16_t)(e[i].key >> 17), sc);
+		cc_str((uint16_t)(e[i].key >> 1), rc);
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "subscriber_country",
+						   sc, "remote_country", rc, "direction",
+						   (e[i].key & 1) ? "down" : "up", "packets",
+						   (json_int_t)e[i].pkts, "bytes",
+						   (json_int_t)e[i].bytes));
+	}
+	free(e);
+	*result = json_pack("{s:o}", "blocked", a);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ telemetry */
 
 static int
@@ -525,6 +567,9 @@ static const struct {
 	 cmd_check},
 	{"policy show", "", "the loaded program: file, sha256, JIT, counters, ns/packet", 0,
 	 cmd_show},
+	{"policy blocked", "",
+	 "packets and bytes the policy dropped, per terminal country, remote country and direction",
+	 0, cmd_blocked},
 	{"policy unload", "", "remove the program (every packet passes; maps keep entries)",
 	 SKY_CTL_F_JOURNAL, cmd_unload},
 	{"map list", "", "maps of the policy program", 0, cmd_map_list},

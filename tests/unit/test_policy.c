@@ -1810,6 +1810,25 @@ test_blocked_counters(void **state)
 		assert_non_null(strstr(txt, "skygate_policy_verdicts_total{verdict=\"drop\"} 4\n"));
 		free(txt);
 	}
+	/* and as the `policy blocked` command: most packets first; arguments refused */
+	{
+		char *av[] = {"policy", "blocked", "extra"};
+		json_t *r = sky_ctl_dispatch_argv(2, av, 0, 0, 0), *a, *e0;
+
+		assert_true(json_is_true(json_object_get(r, "ok")));
+		a = json_object_get(json_object_get(r, "result"), "blocked");
+		assert_int_equal(json_array_size(a), 2);
+		e0 = json_array_get(a, 0);
+		assert_string_equal(json_string_value(json_object_get(e0, "subscriber_country")), "DE");
+		assert_string_equal(json_string_value(json_object_get(e0, "remote_country")), "KP");
+		assert_string_equal(json_string_value(json_object_get(e0, "direction")), "down");
+		assert_int_equal(json_integer_value(json_object_get(e0, "packets")), 3);
+		assert_int_equal(json_integer_value(json_object_get(e0, "bytes")), 300);
+		json_decref(r);
+		r = sky_ctl_dispatch_argv(3, av, 0, 0, 0);
+		assert_false(json_is_true(json_object_get(r, "ok")));
+		json_decref(r);
+	}
 	sky_ctl_unregister_all();
 	sky_policy_destroy(p);
 }
