@@ -440,6 +440,8 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 				       RTE_CACHE_LINE_SIZE);
 		w->drr = rte_zmalloc("sky_shaper_drr", sizeof(*w->drr) * w->n_slots,
 				     RTE_CACHE_LINE_SIZE);
+		w->rt = rte_zmalloc("sky_shaper_rt", sizeof(*w->rt) * w->n_slots,
+				    RTE_CACHE_LINE_SIZE);
 		w->out = rte_zmalloc("sky_shaper_out", sizeof(*w->out) * sh->n_out,
 				     RTE_CACHE_LINE_SIZE);
 		w->subctr = rte_zmalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub,
@@ -447,7 +449,7 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		w->pol = rte_zmalloc("sky_shaper_pol", sizeof(*w->pol) * nsub, RTE_CACHE_LINE_SIZE);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
-		if (!w->slots || !w->drr || !w->out || !w->subctr || !w->pol || !w->up)
+		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol || !w->up)
 			goto nomem;
 		/* buckets start full (see shp_refill) */
 		for (size_t k = 0; k < nsub; k++)
@@ -498,6 +500,7 @@ shaper_free(struct sky_shaper *sh)
 			rte_free(w->out);
 			rte_free(w->slots);
 			rte_free(w->drr);
+			rte_free(w->rt);
 			rte_free(w->subctr);
 			rte_free(w->pol);
 			rte_free(w->up);
@@ -753,5 +756,5 @@ sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_
 {
 	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
 				    sh->n_out * sizeof(uint32_t));
-	*per_active = sizeof(struct shp_slot) + sizeof(struct shp_link);
+	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link);
 }

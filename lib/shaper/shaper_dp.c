@@ -4,12 +4,17 @@
  * dequeue (sleep wheel, beam buckets, DRR among subscribers, strict + DRR among classes,
  * CoDel). Runs on worker `worker` only; touches that worker's state only.
  */
+#include <stddef.h>
+
 #include <rte_branch_prediction.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_random.h>
 
 #include "shaper_priv.h"
+
+_Static_assert(offsetof(struct shp_slot, ctr) == RTE_CACHE_LINE_SIZE,
+	       "slot: scheduler header is one cache line, counters start line 1");
 
 /* --- upstream policing ------------------------------------------------------------- */
 
@@ -166,13 +171,11 @@ drr_remove(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 static inline void
 rt_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
-	struct shp_slot *s = &w->slots[sid];
-
-	s->in_rt = 1;
-	s->rt_next = 0;
-	s->rt_prev = sd->rt_tail;
+	w->slots[sid].in_rt = 1;
+	w->rt[sid].next = 0;
+	w->rt[sid].prev = sd->rt_tail;
 	if (sd->rt_tail)
-		w->slots[sd->rt_tail].rt_next = sid;
+		w->rt[sd->rt_tail].next = sid;
 	else
 		sd->rt_head = sid;
 	sd->rt_tail = sid;
@@ -182,18 +185,19 @@ static inline void
 rt_remove(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
+	struct shp_link *l = &w->rt[sid];
 
 	if (!s->in_rt)
 		return;
-	if (s->rt_prev)
-		w->slots[s->rt_prev].rt_next = s->rt_next;
+	if (l->prev)
+		w->rt[l->prev].next = l->next;
 	else
-		sd->rt_head = s->rt_next;
-	if (s->rt_next)
-		w->slots[s->rt_next].rt_prev = s->rt_prev;
+		sd->rt_head = l->next;
+	if (l->next)
+		w->rt[l->next].prev = l->prev;
 	else
-		sd->rt_tail = s->rt_prev;
-	s->rt_next = s->rt_prev = 0;
+		sd->rt_tail = l->prev;
+	l->next = l->prev = 0;
 	s->in_rt = 0;
 }
 
@@ -409,8 +413,12 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 		sids[i] = sid;
 		if (sid) {
+			unsigned int c = meta[i].cls & (SKY_MAX_CLASSES - 1);
+
 			rte_prefetch0(&w->slots[sid]);
-			rte_prefetch0(&w->slots[sid].cq[meta[i].cls & (SKY_MAX_CLASSES - 1)]);
+			rte_prefetch0(&w->slots[sid].ctr[0]); /* counters and cq[0] */
+			if (c != 0)
+				rte_prefetch0(&w->slots[sid].cq[c]);
 		}
 	}
 	/* third pass: the queue's tail mbuf, whose link the append writes */
@@ -660,54 +668,56 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
  * of the current turn cheaply: hand A, PF_A turns ahead, prefetches slot lines; hand B,
  * PF_B turns ahead, reads its slot (prefetched PF_A - PF_B turns ago) and prefetches the
  * head packet. A hand whose slot left the list starts again from the current one. Only
- * prefetches depend on the hands.
+ * prefetches depend on the hands. The realtime list (one packet per turn) has its own
+ * pair of hands.
  */
 #define PF_A 8
 #define PF_B 4
 
 static inline int
-hand_ok(const struct shp_worker *w, const struct shp_shard *sd, uint32_t h)
+hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h)
 {
-	return h != 0 && (w->drr[h].prev != 0 || sd->head == h);
+	return h != 0 && (lk[h].prev != 0 || head == h);
 }
 
+/* one list (links lk, first slot head): hands *pa / *pb at distances *da / *db */
 static inline void
-prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
-	       uint32_t cur)
+prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w,
+	      const struct shp_link *lk, uint32_t head, uint32_t *pa, uint16_t *da,
+	      uint32_t *pb, uint16_t *db, uint32_t cur)
 {
 	const struct shp_slot *bs;
 	unsigned int c;
 	uint32_t h;
 
 	/* hand A */
-	h = sd->pf_a;
-	if (!hand_ok(w, sd, h)) {
+	h = *pa;
+	if (!hand_ok(lk, head, h)) {
 		h = cur;
-		sd->pf_a_dist = 0;
-	} else if (sd->pf_a_dist > 0) {
-		sd->pf_a_dist--;
+		*da = 0;
+	} else if (*da > 0) {
+		(*da)--;
 	}
-	while (sd->pf_a_dist < PF_A && w->drr[h].next != 0) {
-		h = w->drr[h].next;
-		sd->pf_a_dist++;
+	while (*da < PF_A && lk[h].next != 0) {
+		h = lk[h].next;
+		(*da)++;
 		rte_prefetch0(&w->slots[h]);        /* scheduler line */
-		rte_prefetch0(&w->slots[h].cq[0]);  /* first class queue */
-		rte_prefetch0(&w->slots[h].ctr[0]); /* counters */
+		rte_prefetch0(&w->slots[h].ctr[0]); /* counters and cq[0] */
 	}
-	sd->pf_a = h;
+	*pa = h;
 	/* hand B */
-	h = sd->pf_b;
-	if (!hand_ok(w, sd, h)) {
+	h = *pb;
+	if (!hand_ok(lk, head, h)) {
 		h = cur;
-		sd->pf_b_dist = 0;
-	} else if (sd->pf_b_dist > 0) {
-		sd->pf_b_dist--;
+		*db = 0;
+	} else if (*db > 0) {
+		(*db)--;
 	}
-	while (sd->pf_b_dist < PF_B && w->drr[h].next != 0) {
-		h = w->drr[h].next;
-		sd->pf_b_dist++;
+	while (*db < PF_B && lk[h].next != 0) {
+		h = lk[h].next;
+		(*db)++;
 	}
-	sd->pf_b = h;
+	*pb = h;
 	if (h == cur)
 		return;
 	bs = &w->slots[h];
@@ -718,6 +728,23 @@ prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct s
 		if (bs->cq[c].head != NULL)
 			rte_prefetch0(mdyn(sh, bs->cq[c].head));
 	}
+}
+
+static inline void
+prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
+	       uint32_t cur)
+{
+	prefetch_list(sh, w, w->drr, sd->head, &sd->pf_a, &sd->pf_a_dist, &sd->pf_b,
+		      &sd->pf_b_dist, cur);
+}
+
+/* the realtime list is served one packet per turn: the same hands along it */
+static inline void
+prefetch_ahead_rt(const struct sky_shaper *sh, const struct shp_worker *w,
+		  struct shp_shard *sd, uint32_t cur)
+{
+	prefetch_list(sh, w, w->rt, sd->rt_head, &sd->rt_pf_a, &sd->rt_pf_a_dist, &sd->rt_pf_b,
+		      &sd->rt_pf_b_dist, cur);
 }
 
 /* account a released packet; settle the slot: deactivate, park or keep */
@@ -808,6 +835,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 				}
 				if (sd->rt_head) {
+					prefetch_ahead_rt(sh, w, sd, sid);
 					mb = pop_class(sh, w, s, sd, 0, now_ts, aqm_free, &n_aqm);
 					rt_remove(w, sd, sid);
 					if (s->nonempty & 1)

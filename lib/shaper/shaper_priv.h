@@ -85,8 +85,7 @@ struct shp_slot {
 	uint64_t last;
 	int32_t deficit;
 	uint32_t next;        /* wheel bucket or free list link (DRR links: shp_worker.drr) */
-	uint32_t pad0;
-	uint32_t rt_next, rt_prev; /* realtime list (class 0 queued) */
+	uint32_t pad0[3];     /* realtime list links: shp_worker.rt */
 	uint32_t sub;
 	uint16_t plan, beam;
 	uint8_t state, out, nonempty, cur_cls;
@@ -94,10 +93,11 @@ struct shp_slot {
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
 	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
-	/* lines 1..: class queues (cq[0] fills line 1) */
-	struct shp_cq cq[SKY_MAX_CLASSES];
-	/* counters since the slot was taken (folded into shp_subctr at release) */
+	/* line 1: counters since the slot was taken (folded into shp_subctr at release),
+	 * then the class queues: a class-0 packet touches lines 0 and 1 only (cq[0]'s
+	 * CoDel count spills into line 2, read only while dropping) */
 	uint64_t ctr[4];      /* offered pkts, offered bytes, sent pkts, sent bytes */
+	struct shp_cq cq[SKY_MAX_CLASSES];
 } __rte_cache_aligned;
 
 /* downstream beam bucket of one (worker, out, beam) */
@@ -110,6 +110,8 @@ struct shp_shard {
 	uint32_t n_active;     /* subscribers ACTIVE or SLEEPing */
 	uint32_t pf_a, pf_b;   /* prefetch hands on the DRR list (prefetch_ahead) */
 	uint16_t pf_a_dist, pf_b_dist;
+	uint32_t rt_pf_a, rt_pf_b; /* and on the realtime list */
+	uint16_t rt_pf_a_dist, rt_pf_b_dist;
 	uint64_t active_weight;
 	uint64_t limited;      /* times the beam bucket ran dry with subscribers waiting */
 	uint64_t ctr[6];       /* offered pkts/bytes, sent pkts/bytes, tail, aqm drops */
@@ -161,7 +163,8 @@ struct shp_out {
 	uint32_t rr;                /* beam to start with */
 } __rte_cache_aligned;
 
-/* DRR list links, apart from the slots so the order can be walked without touching them */
+/* DRR and realtime list links, apart from the slots so the order can be walked (and a
+ * slot linked or unlinked) without touching other slots */
 struct shp_link {
 	uint32_t next, prev;
 };
@@ -169,6 +172,7 @@ struct shp_link {
 struct shp_worker {
 	struct shp_slot *slots;     /* [n_slots], slot 0 unused */
 	struct shp_link *drr;       /* [n_slots] */
+	struct shp_link *rt;        /* [n_slots]: realtime list (ACTIVE with class 0 queued) */
 	uint32_t n_slots;
 	uint32_t free_head;
 	uint32_t n_free;
