@@ -701,6 +701,7 @@ prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w,
 	while (*da < PF_A && lk[h].next != 0) {
 		h = lk[h].next;
 		(*da)++;
+		rte_prefetch0(&lk[h]);              /* the hand reads it next turn */
 		rte_prefetch0(&w->slots[h]);        /* scheduler line */
 		rte_prefetch0(&w->slots[h].ctr[0]); /* counters and cq[0] */
 	}
