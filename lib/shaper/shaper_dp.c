@@ -555,7 +555,7 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 }
 
 /* head packet of class c after AQM; NULL when CoDel dropped the class empty */
-static inline struct rte_mbuf *
+static __rte_always_inline struct rte_mbuf *
 pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
 	  unsigned int c, uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
 {
