@@ -748,6 +748,20 @@ prefetch_ahead_rt(const struct sky_shaper *sh, const struct shp_worker *w,
 		      &sd->rt_pf_b_dist, cur);
 }
 
+/* a turn may send more than one packet: the head (prefetched by hand B) is in cache by
+ * now, so the packet after it can be fetched while the head is sent */
+static inline void
+prefetch_second(const struct sky_shaper *sh, const struct shp_slot *s)
+{
+	const struct rte_mbuf *h;
+
+	if (s->nonempty == 0)
+		return;
+	h = s->cq[__builtin_ctz(s->nonempty)].head;
+	if (h != NULL && mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next != NULL)
+		rte_prefetch0(mdyn(sh, mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next));
+}
+
 /* account a released packet; settle the slot: deactivate, park or keep */
 static inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
@@ -852,6 +866,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				}
 				if (!s->in_turn) {
 					prefetch_ahead(sh, w, sd, sid);
+					prefetch_second(sh, s);
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
 									      __ATOMIC_RELAXED);
