@@ -11,16 +11,16 @@
 
 #include "gateway.h"
 
-static const char *const port_keys[] = {"name", "role", "device", "peer", "rx_desc", "tx_desc",
-					NULL};
+static const char *const port_keys[] = {"name",	   "role",    "device", "peer",
+					"rx_desc", "tx_desc", NULL};
 static const char *const control_keys[] = {"socket", "mode", NULL};
 static const char *const mempool_keys[] = {"mbufs", "cache", "data_room", NULL};
 static const char *const state_keys[] = {"dir", NULL};
 static const char *const telemetry_keys[] = {"prometheus", NULL};
 static const char *const log_keys[] = {"level", NULL};
 static const char *const roles[] = {"uplink", "backhaul", NULL};
-static const char *const levels[] = {"emerg", "alert", "crit", "error", "warning", "notice",
-				     "info", "debug", NULL};
+static const char *const levels[] = {"emerg",  "alert", "crit",	 "error", "warning",
+				     "notice", "info",	"debug", NULL};
 
 static int
 parse_eal(const struct sky_cfg *cfg, struct sky_cfg_err *err, char ***argv, int *argc)
@@ -34,7 +34,8 @@ parse_eal(const struct sky_cfg *cfg, struct sky_cfg_err *err, char ***argv, int 
 	if (n == NULL)
 		return 0;
 	if (sky_cfg_type(n) != SKY_CFG_SEQ)
-		return sky_cfg_fail(err, cfg, n, "must be a list of EAL arguments, e.g. [\"-l\", \"0-1\"]");
+		return sky_cfg_fail(err, cfg, n,
+				    "must be a list of EAL arguments, e.g. [\"-l\", \"0-1\"]");
 	len = sky_cfg_len(n);
 	v = calloc(len + 1, sizeof(*v));
 	if (v == NULL)
@@ -89,7 +90,8 @@ parse_ports(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err)
 			return sky_cfg_fail(err, cfg, sky_cfg_get(n, "device"),
 					    "device must be a PCI address or a vdev string");
 		if (strlen(peer) >= GW_NAME_MAX)
-			return sky_cfg_fail(err, cfg, sky_cfg_get(n, "peer"), "no port named '%s'", peer);
+			return sky_cfg_fail(err, cfg, sky_cfg_get(n, "peer"), "no port named '%s'",
+					    peer);
 		snprintf(p->name, sizeof(p->name), "%s", name);
 		snprintf(p->device, sizeof(p->device), "%s", device);
 		snprintf(p->peer_name, sizeof(p->peer_name), "%s", peer);
@@ -127,9 +129,10 @@ parse_ports(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err)
 					    "peer '%s' must name '%s' as its peer (it names '%s')",
 					    p->peer_name, p->name, g->ports[j].peer_name);
 		if (g->ports[j].dir == p->dir)
-			return sky_cfg_fail(err, cfg, pn,
-					    "peer '%s' has the same role; pair an uplink with a backhaul port",
-					    p->peer_name);
+			return sky_cfg_fail(
+				err, cfg, pn,
+				"peer '%s' has the same role; pair an uplink with a backhaul port",
+				p->peer_name);
 		p->peer = (uint16_t)j;
 	}
 	return 0;
@@ -157,8 +160,8 @@ parse_mode(const struct sky_cfg *cfg, struct sky_cfg_err *err, struct sky_cfg_no
 }
 
 int
-gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err,
-		char ***eal_argv, int *eal_argc)
+gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err, char ***eal_argv,
+		int *eal_argc)
 {
 	struct sky_cfg_node *n;
 	const char *s;

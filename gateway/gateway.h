@@ -26,11 +26,11 @@
 #define GW_NAME_MAX 32
 
 /* per-port, per-worker counters (data path writes, control path sums) */
-#define GW_FOREACH_PORT_CTR(_)                                                             \
-	_(rx_packets, "packets received")                                                  \
-	_(rx_bytes, "bytes received")                                                      \
-	_(tx_packets, "packets transmitted (to this port)")                                \
-	_(tx_bytes, "bytes transmitted (to this port)")                                    \
+#define GW_FOREACH_PORT_CTR(_)                                                                     \
+	_(rx_packets, "packets received")                                                          \
+	_(rx_bytes, "bytes received")                                                              \
+	_(tx_packets, "packets transmitted (to this port)")                                        \
+	_(tx_bytes, "bytes transmitted (to this port)")                                            \
 	_(non_ip, "non-IP frames passed untouched")
 
 struct gw_port_stats {
@@ -46,19 +46,19 @@ struct gw_port {
 	char name[GW_NAME_MAX];
 	char peer_name[GW_NAME_MAX];
 	char device[512];
-	uint8_t dir;        /* direction of packets received here: UP on uplink ports */
-	uint16_t port_id;   /* DPDK port id */
-	uint16_t peer;      /* index of the peer in gw.ports */
-	uint16_t n_queues;  /* RX = TX queues configured */
-	int out_slot;       /* shaper output slot for uplink ports, -1 for backhaul */
+	uint8_t dir;	   /* direction of packets received here: UP on uplink ports */
+	uint16_t port_id;  /* DPDK port id */
+	uint16_t peer;	   /* index of the peer in gw.ports */
+	uint16_t n_queues; /* RX = TX queues configured */
+	int out_slot;	   /* shaper output slot for uplink ports, -1 for backhaul */
 	unsigned int rx_desc, tx_desc;
 	bool started;
 	bool rss;
-	unsigned int line;  /* config line, for messages */
+	unsigned int line; /* config line, for messages */
 };
 
 struct gw_rxq {
-	uint16_t port;  /* index in gw.ports */
+	uint16_t port; /* index in gw.ports */
 	uint16_t queue;
 };
 
@@ -67,10 +67,10 @@ struct gw_worker {
 	unsigned int lcore;
 	unsigned int n_rxq;
 	struct gw_rxq rxq[GW_MAX_PORTS];
-	unsigned int n_out;                 /* uplink ports this worker transmits shaped traffic to */
-	struct gw_rxq out[GW_MAX_PORTS];    /* (port index, tx queue) */
+	unsigned int n_out;		 /* uplink ports this worker transmits shaped traffic to */
+	struct gw_rxq out[GW_MAX_PORTS]; /* (port index, tx queue) */
 	uint64_t loops;
-	uint64_t busy_tsc;                  /* cycles spent on non-empty bursts */
+	uint64_t busy_tsc; /* cycles spent on non-empty bursts */
 	struct gw_port_stats stats[GW_MAX_PORTS];
 } __rte_cache_aligned;
 
@@ -89,13 +89,13 @@ struct gw {
 	unsigned int socket_mode;
 	char state_dir[256];
 	char prometheus[128];
-	int log_level;                  /* RTE_LOG_*, 0 = default */
+	int log_level; /* RTE_LOG_*, 0 = default */
 	unsigned int mbufs, mbuf_cache, data_room;
 	unsigned int n_ports;
 	struct gw_port ports[GW_MAX_PORTS];
 	/* runtime */
 	struct rte_mempool *pool;
-	struct gw_worker *workers;       /* rte_zmalloc'd, n_workers */
+	struct gw_worker *workers; /* rte_zmalloc'd, n_workers */
 	uint64_t start_tsc;
 	struct sky_subs *subs;
 	struct sky_classifier *cls;

@@ -60,11 +60,13 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: skygate [-c FILE] [--check] [-- EAL-ARGS...]\n"
 		"  -c, --config FILE  YAML configuration (default /etc/skygate/skygate.yaml)\n"
-		"      --check        validate the configuration and every file it names, then exit\n"
+		"      --check        validate the configuration and every file it names, then "
+		"exit\n"
 		"                     (0 = valid; otherwise the reason, with file, line and key)\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
-		"  -- EAL-ARGS        replace the config's `eal:` list (e.g. -- -l 0-1 --no-huge)\n");
+		"  -- EAL-ARGS        replace the config's `eal:` list (e.g. -- -l 0-1 "
+		"--no-huge)\n");
 }
 
 /* mkdir -p the directory part of path */
@@ -176,10 +178,11 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 		w++;
 	}
 	if (w < g->n_workers) {
-		snprintf(err, errlen,
-			 "workers: %u configured but EAL gave %u worker lcores (give EAL %u lcores, "
-			 "e.g. -l 0-%u)",
-			 g->n_workers, w, g->n_workers + 1, g->n_workers);
+		snprintf(
+			err, errlen,
+			"workers: %u configured but EAL gave %u worker lcores (give EAL %u lcores, "
+			"e.g. -l 0-%u)",
+			g->n_workers, w, g->n_workers + 1, g->n_workers);
 		return -1;
 	}
 	for (w = 0; w < g->n_workers; w++)
@@ -190,10 +193,11 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check", no_argument, NULL, 'k'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
+					     {NULL, 0, NULL, 0}};
 	const char *config = "/etc/skygate/skygate.yaml";
 	bool check = false;
 	struct sky_cfg_err cerr = {0};
@@ -254,7 +258,8 @@ main(int argc, char **argv)
 	if (!check)
 		prepare_device_dirs(&gw);
 	if (rte_eal_init(eal_n, eal) < 0) {
-		fprintf(stderr, "skygate: EAL init failed: %s (EAL arguments come from `eal:` in %s)\n",
+		fprintf(stderr,
+			"skygate: EAL init failed: %s (EAL arguments come from `eal:` in %s)\n",
 			rte_strerror(rte_errno), config);
 		goto out;
 	}
@@ -272,8 +277,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (check) {
-		printf("skygate: %s: configuration OK (%u ports, %u workers, %u subscribers)\n", config,
-		       gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
+		printf("skygate: %s: configuration OK (%u ports, %u workers, %u subscribers)\n",
+		       config, gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
 		rc = 0;
 		goto out;
 	}
@@ -290,19 +295,20 @@ main(int argc, char **argv)
 	gw.pool = rte_pktmbuf_pool_create("sky_mbufs", gw.mbufs, gw.mbuf_cache, 0,
 					  (uint16_t)gw.data_room, (int)rte_socket_id());
 	if (gw.pool == NULL) {
-		fprintf(stderr, "skygate: mempool of %u mbufs: %s (mempool.mbufs in %s)\n", gw.mbufs,
-			rte_strerror(rte_errno), config);
+		fprintf(stderr, "skygate: mempool of %u mbufs: %s (mempool.mbufs in %s)\n",
+			gw.mbufs, rte_strerror(rte_errno), config);
 		goto out;
 	}
-	gw.workers = rte_zmalloc("sky_workers", sizeof(*gw.workers) * gw.n_workers,
-				 RTE_CACHE_LINE_SIZE);
+	gw.workers =
+		rte_zmalloc("sky_workers", sizeof(*gw.workers) * gw.n_workers, RTE_CACHE_LINE_SIZE);
 	if (gw.workers == NULL) {
 		fprintf(stderr, "skygate: out of memory for workers\n");
 		goto out;
 	}
 	for (unsigned int w = 0; w < gw.n_workers; w++)
 		gw.workers[w].id = w;
-	if (gw_ports_probe(&gw, err, sizeof(err)) < 0 || gw_ports_start(&gw, err, sizeof(err)) < 0) {
+	if (gw_ports_probe(&gw, err, sizeof(err)) < 0 ||
+	    gw_ports_start(&gw, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skygate: %s\n", err);
 		goto out;
 	}
@@ -335,7 +341,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "skygate: control socket: %s\n", err);
 		goto out;
 	}
-	if (gw.prometheus[0] != '\0' && sky_metrics_http_open(gw.prometheus, err, sizeof(err)) < 0) {
+	if (gw.prometheus[0] != '\0' &&
+	    sky_metrics_http_open(gw.prometheus, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skygate: telemetry.prometheus: %s\n", err);
 		goto out;
 	}
@@ -350,8 +357,8 @@ main(int argc, char **argv)
 	       gw.n_workers, gw.socket_path);
 	for (unsigned int i = 0; i < gw.n_ports; i++)
 		printf("  port %-8s %-8s -> %-8s %s (%u queue%s%s)\n", gw.ports[i].name,
-		       gw.ports[i].dir == SKY_DIR_UP ? "uplink" : "backhaul",
-		       gw.ports[i].peer_name, gw.ports[i].device, gw.ports[i].n_queues,
+		       gw.ports[i].dir == SKY_DIR_UP ? "uplink" : "backhaul", gw.ports[i].peer_name,
+		       gw.ports[i].device, gw.ports[i].n_queues,
 		       gw.ports[i].n_queues > 1 ? "s" : "", gw.ports[i].rss ? ", RSS" : "");
 	fflush(stdout);
 

@@ -88,13 +88,13 @@ port_configure(struct gw *g, struct gw_port *p, char *err, size_t errlen)
 	if (p->rss) {
 		/* subscriber address only: source on uplink, destination on backhaul ports,
 		 * so a subscriber's two directions land on the same worker */
-		uint64_t hf = RTE_ETH_RSS_IP |
-			      (p->dir == SKY_DIR_UP ? RTE_ETH_RSS_L3_SRC_ONLY : RTE_ETH_RSS_L3_DST_ONLY);
+		uint64_t hf = RTE_ETH_RSS_IP | (p->dir == SKY_DIR_UP ? RTE_ETH_RSS_L3_SRC_ONLY
+								     : RTE_ETH_RSS_L3_DST_ONLY);
 
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		conf.rx_adv_conf.rss_conf.rss_hf = hf & (info.flow_type_rss_offloads |
-							RTE_ETH_RSS_L3_SRC_ONLY |
-							RTE_ETH_RSS_L3_DST_ONLY);
+		conf.rx_adv_conf.rss_conf.rss_hf =
+			hf & (info.flow_type_rss_offloads | RTE_ETH_RSS_L3_SRC_ONLY |
+			      RTE_ETH_RSS_L3_DST_ONLY);
 	}
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
@@ -110,7 +110,8 @@ port_configure(struct gw *g, struct gw_port *p, char *err, size_t errlen)
 		return -1;
 	}
 	for (uint16_t q = 0; q < p->n_queues; q++) {
-		rc = rte_eth_rx_queue_setup(p->port_id, q, rxd, (unsigned int)socket, NULL, g->pool);
+		rc = rte_eth_rx_queue_setup(p->port_id, q, rxd, (unsigned int)socket, NULL,
+					    g->pool);
 		if (rc == 0)
 			rc = rte_eth_tx_queue_setup(p->port_id, q, txd, (unsigned int)socket, NULL);
 		if (rc != 0) {

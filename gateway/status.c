@@ -33,7 +33,8 @@ gw_port_stats_sum(const struct gw *g, unsigned int port, struct gw_port_stats *o
 		for (unsigned int r = 0; r < SKY_DROP_MAX; r++)
 			out->drops[r] += __atomic_load_n(&s->drops[r], __ATOMIC_RELAXED);
 		for (unsigned int c = 0; c < 8; c++) {
-			out->cls_packets[c] += __atomic_load_n(&s->cls_packets[c], __ATOMIC_RELAXED);
+			out->cls_packets[c] +=
+				__atomic_load_n(&s->cls_packets[c], __ATOMIC_RELAXED);
 			out->cls_bytes[c] += __atomic_load_n(&s->cls_bytes[c], __ATOMIC_RELAXED);
 		}
 	}
@@ -60,14 +61,16 @@ port_stats_json(const struct gw *g, unsigned int i)
 	gw_port_stats_sum(g, i, &s);
 	json_object_set_new(o, "port", json_string(p->name));
 	json_object_set_new(o, "role", json_string(p->dir == SKY_DIR_UP ? "uplink" : "backhaul"));
-	json_object_set_new(o, "direction", json_string(p->dir == SKY_DIR_UP ? "upstream" : "downstream"));
+	json_object_set_new(o, "direction",
+			    json_string(p->dir == SKY_DIR_UP ? "upstream" : "downstream"));
 #define GW_CTR_JSON(n, h) json_object_set_new(o, #n, json_integer((json_int_t)s.n));
 	GW_FOREACH_PORT_CTR(GW_CTR_JSON)
 #undef GW_CTR_JSON
 	json_object_set_new(o, "dropped", json_integer((json_int_t)drops_total(&s)));
 	for (unsigned int r = 1; r < SKY_DROP_MAX; r++)
 		if (s.drops[r] != 0)
-			json_object_set_new(d, sky_drop_name(r), json_integer((json_int_t)s.drops[r]));
+			json_object_set_new(d, sky_drop_name(r),
+					    json_integer((json_int_t)s.drops[r]));
 	json_object_set_new(o, "drops", d);
 	if (g->subs != NULL) {
 		json_t *c = json_object();
@@ -76,8 +79,9 @@ port_stats_json(const struct gw *g, unsigned int i)
 			struct sky_class cl = sky_subs_class(g->subs, k);
 
 			json_object_set_new(c, cl.name,
-					    json_pack("{s:I,s:I}", "packets", (json_int_t)s.cls_packets[k],
-						      "bytes", (json_int_t)s.cls_bytes[k]));
+					    json_pack("{s:I,s:I}", "packets",
+						      (json_int_t)s.cls_packets[k], "bytes",
+						      (json_int_t)s.cls_bytes[k]));
 		}
 		json_object_set_new(o, "classes", c);
 	}
@@ -170,10 +174,11 @@ memory_json(const struct gw *g)
 		json_object_set_new(dpdk, "mbufs", json_integer(g->pool->size));
 		json_object_set_new(dpdk, "mbufs_in_use",
 				    json_integer(rte_mempool_in_use_count(g->pool)));
-		json_object_set_new(dpdk, "mempool_bytes",
-				    json_integer((json_int_t)((size_t)g->pool->size *
-							      (g->pool->elt_size + g->pool->header_size +
-							       g->pool->trailer_size))));
+		json_object_set_new(
+			dpdk, "mempool_bytes",
+			json_integer((json_int_t)((size_t)g->pool->size *
+						  (g->pool->elt_size + g->pool->header_size +
+						   g->pool->trailer_size))));
 	}
 	mallctl("epoch", &epoch, &esz, &epoch, esz);
 	mallctl("stats.allocated", &allocated, &sz, NULL, 0);
@@ -229,10 +234,10 @@ cmd_status(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	for (unsigned int i = 0; i < g->n_ports; i++) {
 		json_t *p = port_json(g, i);
 
-		json_array_append_new(ports, json_pack("{s:O,s:O,s:O}", "name",
-						       json_object_get(p, "name"), "role",
-						       json_object_get(p, "role"), "link",
-						       json_object_get(p, "link")));
+		json_array_append_new(ports,
+				      json_pack("{s:O,s:O,s:O}", "name", json_object_get(p, "name"),
+						"role", json_object_get(p, "role"), "link",
+						json_object_get(p, "link")));
 		json_decref(p);
 	}
 	json_object_set_new(o, "ports", ports);
@@ -286,36 +291,44 @@ metrics_ports(void *arg, FILE *out)
 
 	for (unsigned int i = 0; i < g->n_ports; i++)
 		gw_port_stats_sum(g, i, &s[i]);
-#define GW_CTR_PROM(n, h)                                                                  \
-	fprintf(out, "# HELP skygate_port_%s_total %s\n# TYPE skygate_port_%s_total counter\n", #n, \
-		h, #n);                                                                    \
-	for (unsigned int i = 0; i < g->n_ports; i++)                                      \
-		fprintf(out, "skygate_port_%s_total{port=\"%s\"} %llu\n", #n, g->ports[i].name,   \
+#define GW_CTR_PROM(n, h)                                                                          \
+	fprintf(out, "# HELP skygate_port_%s_total %s\n# TYPE skygate_port_%s_total counter\n",    \
+		#n, h, #n);                                                                        \
+	for (unsigned int i = 0; i < g->n_ports; i++)                                              \
+		fprintf(out, "skygate_port_%s_total{port=\"%s\"} %llu\n", #n, g->ports[i].name,    \
 			(unsigned long long)s[i].n);
 	GW_FOREACH_PORT_CTR(GW_CTR_PROM)
 #undef GW_CTR_PROM
-	fprintf(out, "# HELP skygate_port_dropped_total packets received on the port and dropped, by reason\n"
+	fprintf(out, "# HELP skygate_port_dropped_total packets received on the port and dropped, "
+		     "by reason\n"
 		     "# TYPE skygate_port_dropped_total counter\n");
 	for (unsigned int i = 0; i < g->n_ports; i++)
 		for (unsigned int r = 1; r < SKY_DROP_MAX; r++)
 			fprintf(out, "skygate_port_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
-				g->ports[i].name, sky_drop_name(r), (unsigned long long)s[i].drops[r]);
-	fprintf(out, "# HELP skygate_port_class_packets_total passed IP packets by class and receiving port\n"
+				g->ports[i].name, sky_drop_name(r),
+				(unsigned long long)s[i].drops[r]);
+	fprintf(out, "# HELP skygate_port_class_packets_total passed IP packets by class and "
+		     "receiving port\n"
 		     "# TYPE skygate_port_class_packets_total counter\n");
 	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
 		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out, "skygate_port_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
+			fprintf(out,
+				"skygate_port_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
 				g->ports[i].name, sky_subs_class(g->subs, k).name,
 				(unsigned long long)s[i].cls_packets[k]);
-	fprintf(out, "# HELP skygate_port_class_bytes_total passed IP bytes by class and receiving port\n"
+	fprintf(out, "# HELP skygate_port_class_bytes_total passed IP bytes by class and receiving "
+		     "port\n"
 		     "# TYPE skygate_port_class_bytes_total counter\n");
 	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
 		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out, "skygate_port_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
+			fprintf(out,
+				"skygate_port_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
 				g->ports[i].name, sky_subs_class(g->subs, k).name,
 				(unsigned long long)s[i].cls_bytes[k]);
-	fprintf(out, "# HELP skygate_uptime_seconds time since start\n# TYPE skygate_uptime_seconds gauge\n"
-		     "skygate_uptime_seconds %llu\n",
+	fprintf(out,
+		"# HELP skygate_uptime_seconds time since start\n# TYPE skygate_uptime_seconds "
+		"gauge\n"
+		"skygate_uptime_seconds %llu\n",
 		(unsigned long long)((rte_rdtsc() - g->start_tsc) / sky_rt.tsc_hz));
 }
 
@@ -324,14 +337,16 @@ gw_status_register(struct gw *g)
 {
 	int rc = 0;
 
-	rc |= sky_ctl_register("status", "", "version, uptime, workers, ports with link state, memory",
-			       0, cmd_status, g);
+	rc |= sky_ctl_register("status", "",
+			       "version, uptime, workers, ports with link state, memory", 0,
+			       cmd_status, g);
 	rc |= sky_ctl_register("stats", "", "per port and direction: rx, tx, dropped by reason", 0,
 			       cmd_stats, g);
 	rc |= sky_ctl_register("ports", "", "ports: role, peer, device, link, queues", 0, cmd_ports,
 			       g);
 	rc |= sky_metrics_register("ports", metrics_ports, g);
-	rte_telemetry_register_cmd("/skygate/ports", tel_ports, "List skygate ports. No parameters");
+	rte_telemetry_register_cmd("/skygate/ports", tel_ports,
+				   "List skygate ports. No parameters");
 	rte_telemetry_register_cmd("/skygate/stats", tel_stats,
 				   "skygate counters of one port. Parameters: port name");
 	return rc == 0 ? 0 : -1;
@@ -341,8 +356,8 @@ void
 gw_print_final(const struct gw *g)
 {
 	printf("skygate: final counters\n");
-	printf("  %-10s %-9s %12s %14s %12s %14s %10s %10s\n", "port", "role", "rx_pkts", "rx_bytes",
-	       "tx_pkts", "tx_bytes", "non_ip", "dropped");
+	printf("  %-10s %-9s %12s %14s %12s %14s %10s %10s\n", "port", "role", "rx_pkts",
+	       "rx_bytes", "tx_pkts", "tx_bytes", "non_ip", "dropped");
 	for (unsigned int i = 0; i < g->n_ports; i++) {
 		struct gw_port_stats s;
 
@@ -354,8 +369,8 @@ gw_print_final(const struct gw *g)
 		       (unsigned long long)s.non_ip, (unsigned long long)drops_total(&s));
 		for (unsigned int r = 1; r < SKY_DROP_MAX; r++)
 			if (s.drops[r] != 0)
-				printf("  %-10s   drop %-28s %llu\n", g->ports[i].name, sky_drop_name(r),
-				       (unsigned long long)s.drops[r]);
+				printf("  %-10s   drop %-28s %llu\n", g->ports[i].name,
+				       sky_drop_name(r), (unsigned long long)s.drops[r]);
 	}
 	fflush(stdout);
 }

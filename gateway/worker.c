@@ -91,8 +91,8 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 		rte_pktmbuf_free_bulk(drop, n_drop);
 	tx_burst(w, p, p->peer, rq->queue, fwd, n_fwd, rq->port);
 	if (n_shp != 0)
-		sky_shaper_enqueue(gw.shaper, w->id, (unsigned int)gw.ports[p->peer].out_slot, shp, shm,
-				   n_shp, now, st->drops);
+		sky_shaper_enqueue(gw.shaper, w->id, (unsigned int)gw.ports[p->peer].out_slot, shp,
+				   shm, n_shp, now, st->drops);
 }
 
 int

@@ -37,12 +37,12 @@ typedef unsigned __int128 u128;
 struct cls_tables {
 	uint64_t dscp[64];
 	uint64_t proto[256];
-	uint64_t port_any;   /* rules without a ports field */
-	uint64_t pfx_any;    /* rules without a prefixes field */
-	uint8_t rule_cls[64];  /* [63]: the default class (sentinel bit) */
+	uint64_t port_any;    /* rules without a ports field */
+	uint64_t pfx_any;     /* rules without a prefixes field */
+	uint8_t rule_cls[64]; /* [63]: the default class (sentinel bit) */
 	uint8_t default_cls;
-	uint32_t n4, n6;     /* intervals */
-	uint32_t *lo4;       /* [n4] interval starts, host order, lo4[0] = 0 */
+	uint32_t n4, n6; /* intervals */
+	uint32_t *lo4;	 /* [n4] interval starts, host order, lo4[0] = 0 */
 	uint64_t *bm4;
 	u128 *lo6;
 	uint64_t *bm6;
@@ -238,8 +238,8 @@ compile(const struct sky_class_set *cs, char *err, size_t errlen)
 		goto nomem;
 	for (unsigned int r = 0; r < cs->n_rules; r++)
 		for (unsigned int i = 0; i < cs->rules[r].n_ports; i++)
-			for (unsigned int p = cs->rules[r].ports[i].lo; p <= cs->rules[r].ports[i].hi;
-			     p++)
+			for (unsigned int p = cs->rules[r].ports[i].lo;
+			     p <= cs->rules[r].ports[i].hi; p++)
 				pbm[p] |= 1ULL << r;
 	t->port_eq[0] = 0;
 	for (unsigned int p = 0; p < 65536; p++) {
@@ -461,9 +461,9 @@ cmd_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	if (argc != 0)
 		return sky_ctl_fail(call, "usage: class list");
 	for (unsigned int i = 0; i < c->n_classes; i++)
-		json_array_append_new(a, json_pack("{s:i, s:s, s:b}", "index", i, "name",
-						   c->cls[i].name, "default",
-						   c->cls[i].is_default));
+		json_array_append_new(a,
+				      json_pack("{s:i, s:s, s:b}", "index", i, "name",
+						c->cls[i].name, "default", c->cls[i].is_default));
 	*result = a;
 	return 0;
 }
@@ -480,6 +480,6 @@ sky_classifier_register(struct sky_classifier *c, const char *config_path)
 			      cmd_reload, c);
 	if (rc < 0)
 		return rc;
-	return sky_ctl_register("class list", "", "traffic classes in priority order", 0,
-				cmd_list, c);
+	return sky_ctl_register("class list", "", "traffic classes in priority order", 0, cmd_list,
+				c);
 }

@@ -23,26 +23,26 @@
 
 #include "skygate/config.h"
 
-#define MAX_DEPTH 64                      /* nesting levels below the root */
+#define MAX_DEPTH 64			   /* nesting levels below the root */
 #define MAX_FILE_BYTES (16u * 1024 * 1024) /* a config larger than this is a mistake */
-#define SHOW_MAX 64                       /* characters of a value echoed in messages */
+#define SHOW_MAX 64			   /* characters of a value echoed in messages */
 
 struct sky_cfg_node {
 	enum sky_cfg_type type;
-	unsigned int line;        /* 1-based; map values: the key's line */
-	bool null;                /* plain scalar "", "~" or "null": written without a value */
-	char *path;               /* "ports[1].device"; "" for the root */
-	char *text;               /* SCALAR only */
-	size_t n, cap;            /* entries of a MAP or SEQ */
+	unsigned int line;	   /* 1-based; map values: the key's line */
+	bool null;		   /* plain scalar "", "~" or "null": written without a value */
+	char *path;		   /* "ports[1].device"; "" for the root */
+	char *text;		   /* SCALAR only */
+	size_t n, cap;		   /* entries of a MAP or SEQ */
 	struct sky_cfg_node **val; /* SEQ items or MAP values, in file order */
-	char **key;               /* MAP keys (NULL for SEQ) */
-	uint32_t *hidx;           /* MAP with many keys: open-addressing index, slot = i + 1 */
-	size_t hcap;              /* slots in hidx (power of two), 0 = no index yet */
+	char **key;		   /* MAP keys (NULL for SEQ) */
+	uint32_t *hidx;		   /* MAP with many keys: open-addressing index, slot = i + 1 */
+	size_t hcap;		   /* slots in hidx (power of two), 0 = no index yet */
 };
 
 const char *const sky_cfg_sections[] = {
-	"eal", "workers", "control", "ports", "mempool", "state", "subscribers", "plans", "beams",
-	"classes", "geo", "policy", "shaping", "telemetry", "log", NULL,
+	"eal",	 "workers", "control", "ports",	 "mempool", "state",	 "subscribers", "plans",
+	"beams", "classes", "geo",     "policy", "shaping", "telemetry", "log",		NULL,
 };
 
 /* ------------------------------------------------------------------ messages */
@@ -395,7 +395,7 @@ sky_cfg_get(const struct sky_cfg_node *n, const char *key)
 
 struct frame {
 	struct sky_cfg_node *node;
-	char *key;             /* MAP: key read, value pending */
+	char *key; /* MAP: key read, value pending */
 	unsigned int key_line;
 };
 
@@ -515,8 +515,7 @@ add_key(struct builder *b, const yaml_event_t *ev)
 	long i;
 
 	if (ev->type != YAML_SCALAR_EVENT)
-		return emit(b->err, b->file, line, map->path,
-			    "a key must be a plain word, not %s",
+		return emit(b->err, b->file, line, map->path, "a key must be a plain word, not %s",
 			    ev->type == YAML_MAPPING_START_EVENT ? "a map" : "a list");
 	if (strlen(k) != ev->data.scalar.length)
 		return emit(b->err, b->file, line, map->path, "NUL character in a key");
@@ -545,16 +544,18 @@ refuse_decorations(struct builder *b, unsigned int line, const char *path,
 	char s[SHOWBUF];
 
 	if (anchor != NULL)
-		return emit(b->err, b->file, line, path,
-			    "anchor '&%s' not allowed: write values out in full (keep configs plain)",
-			    show(s, sizeof(s), (const char *)anchor));
+		return emit(
+			b->err, b->file, line, path,
+			"anchor '&%s' not allowed: write values out in full (keep configs plain)",
+			show(s, sizeof(s), (const char *)anchor));
 	if (tag != NULL) {
 		const char *t = (const char *)tag;
 		const char *yaml_ns = "tag:yaml.org,2002:"; /* what "!!" expands to */
 		bool core = strncmp(t, yaml_ns, strlen(yaml_ns)) == 0;
 
 		return emit(b->err, b->file, line, path,
-			    "tag '%s%s' not allowed: values are typed by their key (keep configs plain)",
+			    "tag '%s%s' not allowed: values are typed by their key (keep configs "
+			    "plain)",
 			    core ? "!!" : "", show(s, sizeof(s), core ? t + strlen(yaml_ns) : t));
 	}
 	return 0;
@@ -584,8 +585,8 @@ add_node(struct builder *b, const yaml_event_t *ev, enum sky_cfg_type type,
 		return -1;
 	}
 
-	if (type == SKY_CFG_SCALAR && strlen((const char *)ev->data.scalar.value) !=
-					      ev->data.scalar.length) {
+	if (type == SKY_CFG_SCALAR &&
+	    strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length) {
 		emit(b->err, b->file, line, path, "NUL character in a value");
 		free(path);
 		return -1;
@@ -597,7 +598,8 @@ add_node(struct builder *b, const yaml_event_t *ev, enum sky_cfg_type type,
 		} else if (type != SKY_CFG_MAP) {
 			free(path);
 			return emit(b->err, b->file, line, NULL,
-				    "the top level must be a map of sections (eal:, ports:, ...), not %s",
+				    "the top level must be a map of sections (eal:, ports:, ...), "
+				    "not %s",
 				    type_name(type));
 		}
 	}
@@ -664,10 +666,11 @@ on_event(struct builder *b, const yaml_event_t *ev)
 		return 0;
 	case YAML_ALIAS_EVENT:
 		/* names the enclosing map or list: the alias may stand for a key */
-		return emit(b->err, b->file, line,
-			    b->depth > 0 ? b->stack[b->depth - 1].node->path : NULL,
-			    "alias '*%s' not allowed: write values out in full (keep configs plain)",
-			    show(s, sizeof(s), (const char *)ev->data.alias.anchor));
+		return emit(
+			b->err, b->file, line,
+			b->depth > 0 ? b->stack[b->depth - 1].node->path : NULL,
+			"alias '*%s' not allowed: write values out in full (keep configs plain)",
+			show(s, sizeof(s), (const char *)ev->data.alias.anchor));
 	case YAML_SCALAR_EVENT:
 		return add_node(b, ev, SKY_CFG_SCALAR, ev->data.scalar.anchor, ev->data.scalar.tag);
 	case YAML_SEQUENCE_START_EVENT:
@@ -709,8 +712,8 @@ syntax_error(struct builder *b, const yaml_parser_t *p)
 			}
 		}
 		if (off < b->len)
-			emit_col(b->err, b->file, line, col, "%s (byte 0x%02x): a config is UTF-8 text",
-				 problem, b->buf[off]);
+			emit_col(b->err, b->file, line, col,
+				 "%s (byte 0x%02x): a config is UTF-8 text", problem, b->buf[off]);
 		else
 			emit_col(b->err, b->file, line, col, "%s", problem);
 		return;
@@ -718,8 +721,9 @@ syntax_error(struct builder *b, const yaml_parser_t *p)
 	default:
 		if (p->context != NULL)
 			emit_col(b->err, b->file, mark_line(&p->problem_mark),
-				 (unsigned int)p->problem_mark.column + 1, "%s (%s at line %u, column %u)",
-				 problem, p->context, mark_line(&p->context_mark),
+				 (unsigned int)p->problem_mark.column + 1,
+				 "%s (%s at line %u, column %u)", problem, p->context,
+				 mark_line(&p->context_mark),
 				 (unsigned int)p->context_mark.column + 1);
 		else
 			emit_col(b->err, b->file, mark_line(&p->problem_mark),
@@ -882,15 +886,16 @@ list_words(char *buf, size_t len, const char *const *words, const char *sep)
 }
 
 int
-sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
-		   const struct sky_cfg_node *n, const char *const *allowed)
+sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
+		   const char *const *allowed)
 {
 	const char *const *a;
 	char list[384];
 	size_t i;
 
 	if (n == NULL || (n->type == SKY_CFG_SCALAR && n->null))
-		return 0; /* absent optional section, or one written with all its keys commented out */
+		return 0; /* absent optional section, or one written with all its keys commented out
+			   */
 	if (n->type != SKY_CFG_MAP)
 		return sky_cfg_fail(err, cfg, n, "expected a map, got %s", type_name(n->type));
 	for (i = 0; i < n->n; i++) {
@@ -972,8 +977,8 @@ int
 sky_cfg_as_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
 		bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on" };
-	static const char *const no[] = { "false", "no", "off" };
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
 	char s[SHOWBUF];
 	size_t i;
 
@@ -1009,7 +1014,8 @@ sky_cfg_as_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct 
 				    "bad integer '%s' (expected a decimal or 0x hex integer)",
 				    show(s, sizeof(s), v->text));
 	if (rc < 0 || x < min || x > max)
-		return sky_cfg_fail(err, cfg, v, "%s out of range (min %" PRIu64 ", max %" PRIu64 ")",
+		return sky_cfg_fail(err, cfg, v,
+				    "%s out of range (min %" PRIu64 ", max %" PRIu64 ")",
 				    show(s, sizeof(s), v->text), min, max);
 	*out = x;
 	return 0;
@@ -1088,21 +1094,22 @@ sky_cfg_as_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const str
 	if (check_scalar(err, cfg, v, A_COUNTRY) < 0)
 		return -1;
 	if (sky_parse_country(v->text, cc) < 0)
-		return sky_cfg_fail(err, cfg, v,
-				    "bad country '%s' (expected two letters, ISO 3166 alpha-2, e.g. DE)",
-				    show(s, sizeof(s), v->text));
+		return sky_cfg_fail(
+			err, cfg, v,
+			"bad country '%s' (expected two letters, ISO 3166 alpha-2, e.g. DE)",
+			show(s, sizeof(s), v->text));
 	return 0;
 }
 
 /* The key-based getters: look the key up, then convert the node. */
-#define GET_BY_KEY(call)                                                    \
-	do {                                                                \
-		const struct sky_cfg_node *v_;                              \
-		if (lookup(err, cfg, n, key, required, &v_) < 0)            \
-			return -1;                                          \
-		if (v_ == NULL)                                             \
-			return 0;                                           \
-		return call;                                                \
+#define GET_BY_KEY(call)                                                                           \
+	do {                                                                                       \
+		const struct sky_cfg_node *v_;                                                     \
+		if (lookup(err, cfg, n, key, required, &v_) < 0)                                   \
+			return -1;                                                                 \
+		if (v_ == NULL)                                                                    \
+			return 0;                                                                  \
+		return call;                                                                       \
 	} while (0)
 
 int
@@ -1155,8 +1162,8 @@ sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struc
 }
 
 int
-sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		    const char *key, bool required, uint16_t *cc)
+sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *n, const char *key, bool required, uint16_t *cc)
 {
 	GET_BY_KEY(sky_cfg_as_country(err, cfg, v_, cc));
 }
