@@ -267,8 +267,6 @@ main(int argc, char **argv)
 	sky_runtime_init();
 	if (gw.log_level > 0)
 		rte_log_set_level(sky_logtype, (uint32_t)gw.log_level);
-	if (check)
-		gw.n_workers = gw.n_workers ? gw.n_workers : 1;
 
 	for (unsigned int i = 0; i < gw.n_ports; i++)
 		n_uplinks += gw.ports[i].dir == SKY_DIR_UP;

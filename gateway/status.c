@@ -199,7 +199,8 @@ cmd_status(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 {
 	struct gw *g = arg;
 	json_t *o = json_object(), *lcores = json_array(), *ports = json_array();
-	uint64_t up = (rte_rdtsc() - g->start_tsc) / sky_rt.tsc_hz;
+	uint64_t up_tsc = rte_rdtsc() - g->start_tsc;
+	uint64_t up = up_tsc / sky_rt.tsc_hz;
 
 	if (argc > 0) {
 		json_decref(o);
@@ -228,6 +229,14 @@ cmd_status(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		json_object_set_new(l, "lcore", json_integer(wk->lcore));
 		json_object_set_new(l, "rx_queues", q);
 		json_object_set_new(l, "loops", json_integer((json_int_t)loops));
+		/* share of the worker's time spent on non-empty bursts since start */
+		json_object_set_new(
+			l, "busy_pct",
+			json_real(up_tsc ? 100.0 *
+						   (double)__atomic_load_n(&wk->busy_tsc,
+									   __ATOMIC_RELAXED) /
+						   (double)up_tsc
+					 : 0.0));
 		json_array_append_new(lcores, l);
 	}
 	json_object_set_new(o, "workers", lcores);

@@ -22,8 +22,8 @@
 
 /* transmit n packets to (port, queue); what the PMD refuses is counted and freed */
 static inline void
-tx_burst(struct gw_worker *w, const struct gw_port *in, uint16_t out_idx, uint16_t q,
-	 struct rte_mbuf **pkts, uint16_t n, uint16_t in_idx)
+tx_burst(struct gw_worker *w, uint16_t out_idx, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+	 uint16_t in_idx)
 {
 	const struct gw_port *out = &gw.ports[out_idx];
 	struct gw_port_stats *ost = &w->stats[out_idx];
@@ -32,16 +32,19 @@ tx_burst(struct gw_worker *w, const struct gw_port *in, uint16_t out_idx, uint16
 
 	if (n == 0)
 		return;
-	sent = rte_eth_tx_burst(out->port_id, q, pkts, n);
-	for (uint16_t i = 0; i < sent; i++)
+	/* count bytes before the hand-off: a sent mbuf belongs to the PMD (memif frees it
+	 * at once); the refused ones are still ours */
+	for (uint16_t i = 0; i < n; i++)
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
-	ost->tx_packets += sent;
-	ost->tx_bytes += bytes;
+	sent = rte_eth_tx_burst(out->port_id, q, pkts, n);
 	if (unlikely(sent < n)) {
+		for (uint16_t i = sent; i < n; i++)
+			bytes -= rte_pktmbuf_pkt_len(pkts[i]);
 		w->stats[in_idx].drops[SKY_DROP_TX_FULL] += n - sent;
 		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
 	}
-	(void)in;
+	ost->tx_packets += sent;
+	ost->tx_bytes += bytes;
 }
 
 static inline void
@@ -52,7 +55,6 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 	struct gw_port_stats *st = &w->stats[rq->port];
 	struct sky_meta meta[SKY_BURST];
 	struct rte_mbuf *fwd[SKY_BURST], *shp[SKY_BURST], *drop[SKY_BURST];
-	struct sky_meta shm[SKY_BURST];
 	uint16_t n_fwd = 0, n_shp = 0, n_drop = 0;
 	uint64_t bytes = 0;
 	const bool shape = p->dir == SKY_DIR_DOWN && sky_shaper_enabled(gw.shaper);
@@ -74,25 +76,46 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 		} else if (meta[i].l3 == 0) {
 			st->non_ip++;
 			fwd[n_fwd++] = pkts[i];
-		} else if (shape) {
-			st->cls_packets[meta[i].cls & 7]++;
-			st->cls_bytes[meta[i].cls & 7] += meta[i].pkt_len;
-			shm[n_shp] = meta[i];
-			shp[n_shp++] = pkts[i];
 		} else {
 			st->cls_packets[meta[i].cls & 7]++;
 			st->cls_bytes[meta[i].cls & 7] += meta[i].pkt_len;
-			fwd[n_fwd++] = pkts[i];
+			if (shape) {
+				/* compact in place: n_shp <= i, meta[n_shp] was already seen */
+				meta[n_shp] = meta[i];
+				shp[n_shp++] = pkts[i];
+			} else {
+				fwd[n_fwd++] = pkts[i];
+			}
 		}
 	}
 	st->rx_packets += n;
 	st->rx_bytes += bytes;
 	if (n_drop != 0)
 		rte_pktmbuf_free_bulk(drop, n_drop);
-	tx_burst(w, p, p->peer, rq->queue, fwd, n_fwd, rq->port);
+	tx_burst(w, p->peer, rq->queue, fwd, n_fwd, rq->port);
 	if (n_shp != 0)
 		sky_shaper_enqueue(gw.shaper, w->id, (unsigned int)gw.ports[p->peer].out_slot, shp,
-				   shm, n_shp, now, st->drops);
+				   meta, n_shp, now, st->drops);
+}
+
+/* send what the shaper releases now on every uplink this worker owns; returns the count */
+static inline unsigned int
+send_shaped(struct gw_worker *w, struct rte_mbuf **pkts, uint64_t now)
+{
+	unsigned int sent = 0;
+
+	for (unsigned int i = 0; i < w->n_out; i++) {
+		const struct gw_rxq *o = &w->out[i];
+		const struct gw_port *up = &gw.ports[o->port];
+		uint16_t n = sky_shaper_dequeue(gw.shaper, w->id, (unsigned int)up->out_slot, pkts,
+						SKY_BURST, now);
+
+		/* shaped downstream traffic: TX failures count against the backhaul port
+		 * it arrived on */
+		tx_burst(w, o->port, o->queue, pkts, n, up->peer);
+		sent += n;
+	}
+	return sent;
 }
 
 int
@@ -118,24 +141,8 @@ gw_worker_main(void *arg)
 			busy = true;
 			process_burst(w, rq, pkts, n, rte_rdtsc());
 		}
-		if (sky_shaper_enabled(gw.shaper)) {
-			uint64_t now = rte_rdtsc();
-
-			for (unsigned int i = 0; i < w->n_out; i++) {
-				const struct gw_rxq *o = &w->out[i];
-				const struct gw_port *up = &gw.ports[o->port];
-				uint16_t n = sky_shaper_dequeue(gw.shaper, w->id,
-								(unsigned int)up->out_slot, pkts,
-								SKY_BURST, now);
-
-				if (n == 0)
-					continue;
-				busy = true;
-				/* shaped downstream traffic: TX failures count against the
-				 * backhaul port it arrived on */
-				tx_burst(w, up, o->port, o->queue, pkts, n, up->peer);
-			}
-		}
+		if (sky_shaper_enabled(gw.shaper) && send_shaped(w, pkts, rte_rdtsc()) != 0)
+			busy = true;
 		w->loops++;
 		if (busy)
 			w->busy_tsc += rte_rdtsc() - t0;
@@ -145,20 +152,10 @@ gw_worker_main(void *arg)
 	 * (what is left after that is freed and counted by sky_shaper_destroy) */
 	if (sky_shaper_enabled(gw.shaper)) {
 		uint64_t t = rte_rdtsc(), end = t + sky_rt.tsc_hz / 10, last = t;
-		uint16_t got;
+		unsigned int got;
 
 		do {
-			got = 0;
-			for (unsigned int i = 0; i < w->n_out; i++) {
-				const struct gw_rxq *o = &w->out[i];
-				const struct gw_port *up = &gw.ports[o->port];
-				uint16_t n = sky_shaper_dequeue(gw.shaper, w->id,
-								(unsigned int)up->out_slot, pkts,
-								SKY_BURST, rte_rdtsc());
-
-				tx_burst(w, up, o->port, o->queue, pkts, n, up->peer);
-				got += n;
-			}
+			got = send_shaped(w, pkts, rte_rdtsc());
 			rte_rcu_qsbr_quiescent(qs, w->id);
 			t = rte_rdtsc();
 			if (got != 0)

@@ -7,7 +7,7 @@
 # delete map entries, delete and re-add a subscriber, and move a terminal to RU.
 # Checks: every packet the generator sent is accounted for (forwarded, or dropped for a
 # counted reason) in total and per subscriber; RU terminals and CN hosts got nothing
-# through; countries never blocked lost nothing; both processes exit 0.
+# through; both processes exit 0.
 . "$(dirname "$0")/lib.sh"
 [ -x "$PKTGEN" ] || fail "skygate-pktgen not built"
 POL=$BLD/conf/policies/country_block.bpf.o
@@ -126,10 +126,6 @@ term, remote = rep["countries"]["terminal"], rep["countries"]["remote"]
 check(term["RU"]["rx_pkts"] == 0, f"RU terminals got {term['RU']['rx_pkts']} packets through")
 check(remote["CN"]["rx_pkts"] == 0, f"CN hosts got {remote['CN']['rx_pkts']} packets through")
 check(term["RU"]["tx_pkts"] > 0 and remote["CN"]["tx_pkts"] > 0, "no traffic for the blocked countries")
-# subscribers never blocked, never deleted, never moved: only their CN flows were dropped
-for r in rows:
-    if r["country"] in ("DE", "BR", "JP") and r["id"] != del_id:
-        pass  # their CN flows are dropped; counted above per subscriber
 mv = [r for r in rows if r["id"] == move_id][0]
 check(mv["lost_up"] + mv["lost_down"] > 0, "moved terminal lost nothing after moving to RU")
 if errors:
