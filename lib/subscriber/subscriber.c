@@ -224,23 +224,39 @@ size_pos(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cf
 	return 0;
 }
 
+/* a required top-level map of NAME: {...} entries, 1..max of them; returns the count or -1 */
+static int
+named_section(const struct sky_cfg *cfg, struct sky_cfg_err *err, const char *key, size_t max,
+	      const struct sky_cfg_node **out)
+{
+	const struct sky_cfg_node *sec = sky_cfg_get(cfg->root, key);
+	size_t n;
+
+	if (sec == NULL)
+		return sky_cfg_fail_missing(err, cfg, cfg->root, key);
+	if (sky_cfg_type(sec) != SKY_CFG_MAP)
+		return sky_cfg_fail(err, cfg, sec, "expected a map of %s (NAME: {down, up})", key);
+	n = sky_cfg_len(sec);
+	if (n == 0)
+		return sky_cfg_fail(err, cfg, sec, "no %s", key);
+	if (n > max)
+		return sky_cfg_fail(err, cfg, sec, "%zu %s, at most %zu", n, key, max);
+	*out = sec;
+	return (int)n;
+}
+
 static int
 parse_plans(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
 	static const char *const keys[] = {"down",     "up",     "burst",         "down_burst",
 					   "up_burst", "weight", "class_weights", NULL};
-	const struct sky_cfg_node *sec = sky_cfg_get(cfg->root, "plans");
+	const struct sky_cfg_node *sec = NULL;
+	int r = named_section(cfg, err, "plans", SKY_MAX_PLANS, &sec);
 	size_t n;
 
-	if (sec == NULL)
-		return sky_cfg_fail_missing(err, cfg, cfg->root, "plans");
-	if (sky_cfg_type(sec) != SKY_CFG_MAP)
-		return sky_cfg_fail(err, cfg, sec, "expected a map of plans (NAME: {down, up})");
-	n = sky_cfg_len(sec);
-	if (n == 0)
-		return sky_cfg_fail(err, cfg, sec, "no plans");
-	if (n > SKY_MAX_PLANS)
-		return sky_cfg_fail(err, cfg, sec, "%zu plans, at most %d", n, SKY_MAX_PLANS);
+	if (r < 0)
+		return -1;
+	n = (size_t)r;
 	for (size_t i = 0; i < n; i++) {
 		const struct sky_cfg_node *p = sky_cfg_at(sec, i), *cw;
 		const char *name = sky_cfg_key_at(sec, i);
@@ -302,18 +318,13 @@ static int
 parse_beams(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
 	static const char *const keys[] = {"down", "up", NULL};
-	const struct sky_cfg_node *sec = sky_cfg_get(cfg->root, "beams");
+	const struct sky_cfg_node *sec = NULL;
+	int r = named_section(cfg, err, "beams", SKY_MAX_BEAMS, &sec);
 	size_t n;
 
-	if (sec == NULL)
-		return sky_cfg_fail_missing(err, cfg, cfg->root, "beams");
-	if (sky_cfg_type(sec) != SKY_CFG_MAP)
-		return sky_cfg_fail(err, cfg, sec, "expected a map of beams (NAME: {down, up})");
-	n = sky_cfg_len(sec);
-	if (n == 0)
-		return sky_cfg_fail(err, cfg, sec, "no beams");
-	if (n > SKY_MAX_BEAMS)
-		return sky_cfg_fail(err, cfg, sec, "%zu beams, at most %d", n, SKY_MAX_BEAMS);
+	if (r < 0)
+		return -1;
+	n = (size_t)r;
 	for (size_t i = 0; i < n; i++) {
 		const struct sky_cfg_node *b = sky_cfg_at(sec, i);
 		const char *name = sky_cfg_key_at(sec, i);
