@@ -26,13 +26,13 @@
 #include <stdint.h>
 
 #define PG_MAX_CLASSES 8
-#define PG_MAX_MIX 64        /* entries of --remote-countries / --countries */
+#define PG_MAX_MIX 64 /* entries of --remote-countries / --countries */
 #define PG_NAME_MAX 32
-#define PG_MAX_NAMES 64      /* distinct plans / beams in a CSV */
+#define PG_MAX_NAMES 64 /* distinct plans / beams in a CSV */
 #define PG_MAX_FLOWS (1u << 24)
-#define PG_HIST_BUCKETS 512  /* log2 buckets x 8 linear sub-buckets, cycles */
-#define PG_MIN_FRAME 60      /* without FCS */
-#define PG_MAX_FRAME 1522    /* with FCS: 1518 + one VLAN tag */
+#define PG_HIST_BUCKETS 512 /* log2 buckets x 8 linear sub-buckets, cycles */
+#define PG_MIN_FRAME 60	    /* without FCS */
+#define PG_MAX_FRAME 1522   /* with FCS: 1518 + one VLAN tag */
 #define PG_FCS 4
 
 /* ---- traffic classes: the mapping the demo config classifies on ---- */
@@ -71,7 +71,7 @@ enum pg_rate_unit { PG_RATE_NONE = 0, PG_RATE_PPS, PG_RATE_BPS };
 
 struct pg_rate {
 	enum pg_rate_unit unit; /* NONE = as fast as possible */
-	double value;           /* pps or bit/s */
+	double value;		/* pps or bit/s */
 };
 
 /** "200000pps", "1.5Mpps", "500Mbit", "1Gbps", "0". 0 or -1 with err. */
@@ -93,10 +93,10 @@ void pg_size_table(const struct pg_size *sz, uint16_t *tab, unsigned int n, uint
 struct pg_sub {
 	uint32_t id;
 	uint8_t has_v4, has_v6;
-	uint8_t v4[4];  /* the host address used (first host of the prefix), network order */
+	uint8_t v4[4]; /* the host address used (first host of the prefix), network order */
 	uint8_t v6[16];
-	uint16_t country; /* 'D' << 8 | 'E' */
-	uint16_t realm;   /* outer VLAN, 0 = untagged */
+	uint16_t country;   /* 'D' << 8 | 'E' */
+	uint16_t realm;	    /* outer VLAN, 0 = untagged */
 	uint8_t plan, beam; /* indexes into pg_subs.plans / beams */
 };
 
@@ -116,7 +116,7 @@ struct pg_gen {
 	struct pg_mix countries; /* weights ignored; spread evenly in blocks */
 	struct pg_mix beams, plans;
 	double v6_share;
-	unsigned int realms;     /* 0 = no realm column */
+	unsigned int realms; /* 0 = no realm column */
 	uint8_t v4_base[4];
 	uint8_t v4_len;
 	uint8_t v6_base[16];
@@ -186,13 +186,13 @@ struct pg_udp_stamp {
 
 /* ---- per-flow sequence accounting ---- */
 struct pg_seq {
-	uint32_t next;   /* next expected sequence number */
+	uint32_t next; /* next expected sequence number */
 	uint32_t pad;
 	uint64_t window; /* bit i: next - 1 - i was received */
-	uint64_t rx;     /* all received, including duplicates */
+	uint64_t rx;	 /* all received, including duplicates */
 	uint64_t dup;
-	uint64_t reord;  /* arrived after a later sequence number */
-	uint64_t gap;    /* sequence numbers skipped and not (yet) filled */
+	uint64_t reord; /* arrived after a later sequence number */
+	uint64_t gap;	/* sequence numbers skipped and not (yet) filled */
 };
 
 enum pg_seq_res { PG_SEQ_OK, PG_SEQ_GAP, PG_SEQ_REORD, PG_SEQ_DUP, PG_SEQ_LATE };

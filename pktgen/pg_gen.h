@@ -25,8 +25,8 @@ struct pg_opts {
 	const char *write_csv;
 	const char *db_path;
 	struct pg_mix remote;
-	struct pg_mix classes;  /* names from pg_classes */
-	int direction;          /* 0 up, 1 down, 2 both */
+	struct pg_mix classes; /* names from pg_classes */
+	int direction;	       /* 0 up, 1 down, 2 both */
 	unsigned int flows_per_sub;
 	double flow_v6;
 	struct pg_size size;
@@ -42,20 +42,20 @@ struct pg_opts {
 	uint64_t seed;
 	uint16_t port[2];
 	unsigned int burst;
-	double linger;          /* s to stay connected after the report (0 = none) */
-	double max_loss;        /* < 0: no check */
+	double linger;	 /* s to stay connected after the report (0 = none) */
+	double max_loss; /* < 0: no check */
 	unsigned int pool_per_country;
 };
 
 /* one flow: 64 bytes, what TX needs to build a packet (data path) */
 struct pg_flow {
-	uint8_t src[16];  /* network order; IPv4 uses the first 4 bytes */
+	uint8_t src[16]; /* network order; IPv4 uses the first 4 bytes */
 	uint8_t dst[16];
 	uint16_t sport, dport; /* host order */
-	uint16_t vlan;    /* 0 = untagged */
+	uint16_t vlan;	       /* 0 = untagged */
 	uint8_t cls, dir, v6, proto, dscp;
 	uint8_t pad;
-	uint32_t seq;     /* next sequence number to send */
+	uint32_t seq;	  /* next sequence number to send */
 	uint16_t min_len; /* smallest frame (no FCS) holding headers and stamp, >= 60 */
 	uint16_t pad2;
 	uint64_t tx_pkts, tx_bytes; /* bytes are frame bytes with FCS */
@@ -65,7 +65,7 @@ struct pg_flow {
 struct pg_rxf {
 	struct pg_seq sq;
 	uint64_t rx_bytes;
-	uint64_t lat_sum;  /* cycles */
+	uint64_t lat_sum; /* cycles */
 	uint64_t lat_max;
 };
 
@@ -90,17 +90,17 @@ struct pg_run {
 	struct pg_subs subs;
 	struct pg_geo_pool *pools;
 	uint32_t n_flows;
-	struct pg_flow *flows;       /* rte_malloc */
-	struct pg_rxf *rxf;          /* rte_malloc */
-	struct pg_flow_info *finfo;  /* malloc */
-	uint16_t *size_tab;          /* rte_malloc, PG_SIZE_TAB */
+	struct pg_flow *flows;		      /* rte_malloc */
+	struct pg_rxf *rxf;		      /* rte_malloc */
+	struct pg_flow_info *finfo;	      /* malloc */
+	uint16_t *size_tab;		      /* rte_malloc, PG_SIZE_TAB */
 	uint64_t (*hist)[2][PG_HIST_BUCKETS]; /* [class][dir], rte_malloc */
 	uint64_t lat_max[PG_MAX_CLASSES][2];
 	uint16_t magic;
 	uint64_t tsc_hz;
 	/* live, written by the polling lcore */
 	struct pg_dir_ctr ctr[2] __attribute__((aligned(64)));
-	uint64_t rx_invalid;    /* not ours: wrong magic, unknown flow, too short */
+	uint64_t rx_invalid;	/* not ours: wrong magic, unknown flow, too short */
 	uint64_t rx_wrong_port; /* ours, but arrived on the port it was sent from */
 	uint64_t tx_pending_dropped;
 	uint64_t start_tsc, end_tx_tsc, end_tsc;

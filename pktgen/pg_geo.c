@@ -25,7 +25,7 @@ struct netvec {
 	struct {
 		uint8_t a[16];
 		uint8_t len;
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 
@@ -47,8 +47,7 @@ netvec_push(struct netvec *nv, const struct in6_addr *a, unsigned int len)
 }
 
 static int
-open_db(const char *path, struct loc_ctx **ctx, struct loc_database **db, char *err,
-	size_t errlen)
+open_db(const char *path, struct loc_ctx **ctx, struct loc_database **db, char *err, size_t errlen)
 {
 	if (loc_new(ctx)) {
 		snprintf(err, errlen, "libloc: cannot create a context");
@@ -86,7 +85,7 @@ random_in(const uint8_t *net, unsigned int len, uint64_t *st, uint8_t *out)
 static bool
 is_v4mapped(const uint8_t *a)
 {
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	return memcmp(a, pfx, 12) == 0;
 }
 
@@ -103,8 +102,8 @@ host_ok(const uint8_t *a, bool v4)
 }
 
 struct pg_geo_pool *
-pg_geo_pools(const char *db_path, const struct pg_mix *mix, unsigned int per_country,
-	     uint64_t seed, char *err, size_t errlen)
+pg_geo_pools(const char *db_path, const struct pg_mix *mix, unsigned int per_country, uint64_t seed,
+	     char *err, size_t errlen)
 {
 	struct loc_ctx *ctx;
 	struct loc_database *db;
@@ -125,7 +124,8 @@ pg_geo_pools(const char *db_path, const struct pg_mix *mix, unsigned int per_cou
 		struct loc_country *c;
 		const char *code = mix->name[i];
 		if (strlen(code) != 2 || loc_country_new(ctx, &c, code)) {
-			snprintf(err, errlen, "--remote-countries: '%s' is not a country code", code);
+			snprintf(err, errlen, "--remote-countries: '%s' is not a country code",
+				 code);
 			goto out;
 		}
 		loc_country_list_append(cl, c);
@@ -166,8 +166,8 @@ pg_geo_pools(const char *db_path, const struct pg_mix *mix, unsigned int per_cou
 		for (int fam = 0; fam < 2; fam++) {
 			struct netvec *v = &nv[2 * i + fam];
 			unsigned int got = 0;
-			for (unsigned int tries = 0; v->n && got < per_country &&
-			     tries < per_country * 64; tries++) {
+			for (unsigned int tries = 0;
+			     v->n && got < per_country && tries < per_country * 64; tries++) {
 				size_t k = pg_rand(&st) % v->n;
 				uint8_t a[16];
 				random_in(v->v[k].a, v->v[k].len, &st, a);
@@ -176,9 +176,11 @@ pg_geo_pools(const char *db_path, const struct pg_mix *mix, unsigned int per_cou
 				if (!host_ok(a, fam == 0))
 					continue;
 				struct loc_network *hit = NULL;
-				if (loc_database_lookup(db, (const struct in6_addr *)a, &hit) || !hit)
+				if (loc_database_lookup(db, (const struct in6_addr *)a, &hit) ||
+				    !hit)
 					continue;
-				bool same = strcmp(loc_network_get_country_code(hit), mix->name[i]) == 0;
+				bool same = strcmp(loc_network_get_country_code(hit),
+						   mix->name[i]) == 0;
 				loc_network_unref(hit);
 				if (!same)
 					continue;

@@ -56,72 +56,133 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: skygate-pktgen [EAL options] -- [options]\n"
-"       skygate-pktgen --gen-subs N [generator options] --write-csv FILE   (no EAL)\n"
-"\n"
-"Port 0 = terminal side (to skygate's uplink port), port 1 = internet side (backhaul).\n"
-"\n"
-"subscribers:\n"
-"  --subs FILE            subscriber CSV (id,ipv4,ipv6,plan,beam,country[,realm])\n"
-"  --subs-limit N         use the first N rows only\n"
-"  --gen-subs N           generate N subscribers instead\n"
-"  --countries LIST|N     DE,FR,... or N = the N countries with most networks (default 8)\n"
-"  --beams LIST           beam names (default beam1,beam2)\n"
-"  --plans LIST           plan names (default basic,premium)\n"
-"  --v6-share F           share of generated subscribers with an IPv6 /56 (default 0.3)\n"
-"  --realms N             give generated subscribers realm (VLAN) 100..100+N-1\n"
-"  --sub-v4 PFX           IPv4 block for generated subscribers (default 100.64.0.0/10)\n"
-"  --sub-v6 PFX           IPv6 block, one /56 each (default 2001:db8::/32)\n"
-"  --write-csv FILE       write the subscriber CSV and exit ('-' = stdout)\n"
-"traffic:\n"
-"  --db FILE              libloc database (default " DEFAULT_DB ")\n"
-"  --remote-countries MIX remote country mix (default " DEFAULT_REMOTE ")\n"
-"  --classes MIX          class mix (default " DEFAULT_CLASSES ")\n"
-"  --direction up|down|both  (default both)\n"
-"  --flows-per-sub N      flows per subscriber (default 4)\n"
-"  --flow-v6 F            share of a dual-stack subscriber's flows on IPv6 (default 0.5)\n"
-"  --size 64|imix|LO-HI   frame size with FCS (default 64); imix = 7:4:1 of 64/570/1518\n"
-"  --rate R               total: 200000pps, 1.5Mpps, 500Mbit, 0 = as fast as possible\n"
-"  --sub-rate R           per subscriber and direction (total = R x subs x directions)\n"
-"  --duration SEC         sending time (default 10)\n"
-"  --wait-link SEC        wait for both links before sending (default 5)\n"
-"  --drain MS             keep receiving after sending stops (default 200)\n"
-"  --ports A,B            port ids for terminal and internet side (default 0,1)\n"
-"  --burst N              packets per TX burst (default 32)\n"
-"  --seed N               PRNG seed (default 1)\n"
-"output:\n"
-"  --report FILE.json     JSON report\n"
-"  --pcap-out FILE        write every received frame (pcapng, lowers the rate)\n"
-"  --top N                subscribers listed by loss in the report (default 20)\n"
-"  --max-loss RATIO       exit 3 when lost/sent exceeds RATIO (e.g. 0 or 0.001)\n"
-"  --quiet                no progress line\n"
-"  --linger SEC           after the report, stay connected (idle, not polling) for SEC\n"
-"                         seconds or until SIGINT/SIGTERM, so the peer can stop first\n"
-"                         (DPDK 22.11's memif frees its rings under a peer still polling)\n");
+		"usage: skygate-pktgen [EAL options] -- [options]\n"
+		"       skygate-pktgen --gen-subs N [generator options] --write-csv FILE   (no "
+		"EAL)\n"
+		"\n"
+		"Port 0 = terminal side (to skygate's uplink port), port 1 = internet side "
+		"(backhaul).\n"
+		"\n"
+		"subscribers:\n"
+		"  --subs FILE            subscriber CSV (id,ipv4,ipv6,plan,beam,country[,realm])\n"
+		"  --subs-limit N         use the first N rows only\n"
+		"  --gen-subs N           generate N subscribers instead\n"
+		"  --countries LIST|N     DE,FR,... or N = the N countries with most networks "
+		"(default 8)\n"
+		"  --beams LIST           beam names (default beam1,beam2)\n"
+		"  --plans LIST           plan names (default basic,premium)\n"
+		"  --v6-share F           share of generated subscribers with an IPv6 /56 (default "
+		"0.3)\n"
+		"  --realms N             give generated subscribers realm (VLAN) 100..100+N-1\n"
+		"  --sub-v4 PFX           IPv4 block for generated subscribers (default "
+		"100.64.0.0/10)\n"
+		"  --sub-v6 PFX           IPv6 block, one /56 each (default 2001:db8::/32)\n"
+		"  --write-csv FILE       write the subscriber CSV and exit ('-' = stdout)\n"
+		"traffic:\n"
+		"  --db FILE              libloc database (default " DEFAULT_DB ")\n"
+		"  --remote-countries MIX remote country mix (default " DEFAULT_REMOTE ")\n"
+		"  --classes MIX          class mix (default " DEFAULT_CLASSES ")\n"
+		"  --direction up|down|both  (default both)\n"
+		"  --flows-per-sub N      flows per subscriber (default 4)\n"
+		"  --flow-v6 F            share of a dual-stack subscriber's flows on IPv6 "
+		"(default 0.5)\n"
+		"  --size 64|imix|LO-HI   frame size with FCS (default 64); imix = 7:4:1 of "
+		"64/570/1518\n"
+		"  --rate R               total: 200000pps, 1.5Mpps, 500Mbit, 0 = as fast as "
+		"possible\n"
+		"  --sub-rate R           per subscriber and direction (total = R x subs x "
+		"directions)\n"
+		"  --duration SEC         sending time (default 10)\n"
+		"  --wait-link SEC        wait for both links before sending (default 5)\n"
+		"  --drain MS             keep receiving after sending stops (default 200)\n"
+		"  --ports A,B            port ids for terminal and internet side (default 0,1)\n"
+		"  --burst N              packets per TX burst (default 32)\n"
+		"  --seed N               PRNG seed (default 1)\n"
+		"output:\n"
+		"  --report FILE.json     JSON report\n"
+		"  --pcap-out FILE        write every received frame (pcapng, lowers the rate)\n"
+		"  --top N                subscribers listed by loss in the report (default 20)\n"
+		"  --max-loss RATIO       exit 3 when lost/sent exceeds RATIO (e.g. 0 or 0.001)\n"
+		"  --quiet                no progress line\n"
+		"  --linger SEC           after the report, stay connected (idle, not polling) for "
+		"SEC\n"
+		"                         seconds or until SIGINT/SIGTERM, so the peer can stop "
+		"first\n"
+		"                         (DPDK 22.11's memif frees its rings under a peer still "
+		"polling)\n");
 }
 
 enum {
-	O_SUBS = 256, O_SUBS_LIMIT, O_GEN, O_COUNTRIES, O_BEAMS, O_PLANS, O_V6SHARE, O_REALMS,
-	O_SUBV4, O_SUBV6, O_WRITE, O_DB, O_REMOTE, O_CLASSES, O_DIR, O_FPS, O_FLOWV6, O_SIZE,
-	O_RATE, O_SUBRATE, O_DUR, O_WAIT, O_DRAIN, O_PORTS, O_BURST, O_SEED, O_REPORT,
-	O_PCAP, O_TOP, O_MAXLOSS, O_QUIET, O_LINGER, O_HELP,
+	O_SUBS = 256,
+	O_SUBS_LIMIT,
+	O_GEN,
+	O_COUNTRIES,
+	O_BEAMS,
+	O_PLANS,
+	O_V6SHARE,
+	O_REALMS,
+	O_SUBV4,
+	O_SUBV6,
+	O_WRITE,
+	O_DB,
+	O_REMOTE,
+	O_CLASSES,
+	O_DIR,
+	O_FPS,
+	O_FLOWV6,
+	O_SIZE,
+	O_RATE,
+	O_SUBRATE,
+	O_DUR,
+	O_WAIT,
+	O_DRAIN,
+	O_PORTS,
+	O_BURST,
+	O_SEED,
+	O_REPORT,
+	O_PCAP,
+	O_TOP,
+	O_MAXLOSS,
+	O_QUIET,
+	O_LINGER,
+	O_HELP,
 };
 
 static const struct option long_opts[] = {
-	{ "subs", 1, 0, O_SUBS }, { "subs-limit", 1, 0, O_SUBS_LIMIT },
-	{ "gen-subs", 1, 0, O_GEN }, { "countries", 1, 0, O_COUNTRIES },
-	{ "beams", 1, 0, O_BEAMS }, { "plans", 1, 0, O_PLANS },
-	{ "v6-share", 1, 0, O_V6SHARE }, { "realms", 1, 0, O_REALMS },
-	{ "sub-v4", 1, 0, O_SUBV4 }, { "sub-v6", 1, 0, O_SUBV6 },
-	{ "write-csv", 1, 0, O_WRITE }, { "db", 1, 0, O_DB },
-	{ "remote-countries", 1, 0, O_REMOTE }, { "classes", 1, 0, O_CLASSES },
-	{ "direction", 1, 0, O_DIR }, { "flows-per-sub", 1, 0, O_FPS },
-	{ "flow-v6", 1, 0, O_FLOWV6 }, { "size", 1, 0, O_SIZE }, { "rate", 1, 0, O_RATE },
-	{ "sub-rate", 1, 0, O_SUBRATE }, { "duration", 1, 0, O_DUR },
-	{ "wait-link", 1, 0, O_WAIT }, { "drain", 1, 0, O_DRAIN }, { "ports", 1, 0, O_PORTS },
-	{ "burst", 1, 0, O_BURST }, { "seed", 1, 0, O_SEED }, { "report", 1, 0, O_REPORT },
-	{ "pcap-out", 1, 0, O_PCAP }, { "top", 1, 0, O_TOP }, { "max-loss", 1, 0, O_MAXLOSS },
-	{ "quiet", 0, 0, O_QUIET }, { "linger", 1, 0, O_LINGER }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+	{"subs", 1, 0, O_SUBS},
+	{"subs-limit", 1, 0, O_SUBS_LIMIT},
+	{"gen-subs", 1, 0, O_GEN},
+	{"countries", 1, 0, O_COUNTRIES},
+	{"beams", 1, 0, O_BEAMS},
+	{"plans", 1, 0, O_PLANS},
+	{"v6-share", 1, 0, O_V6SHARE},
+	{"realms", 1, 0, O_REALMS},
+	{"sub-v4", 1, 0, O_SUBV4},
+	{"sub-v6", 1, 0, O_SUBV6},
+	{"write-csv", 1, 0, O_WRITE},
+	{"db", 1, 0, O_DB},
+	{"remote-countries", 1, 0, O_REMOTE},
+	{"classes", 1, 0, O_CLASSES},
+	{"direction", 1, 0, O_DIR},
+	{"flows-per-sub", 1, 0, O_FPS},
+	{"flow-v6", 1, 0, O_FLOWV6},
+	{"size", 1, 0, O_SIZE},
+	{"rate", 1, 0, O_RATE},
+	{"sub-rate", 1, 0, O_SUBRATE},
+	{"duration", 1, 0, O_DUR},
+	{"wait-link", 1, 0, O_WAIT},
+	{"drain", 1, 0, O_DRAIN},
+	{"ports", 1, 0, O_PORTS},
+	{"burst", 1, 0, O_BURST},
+	{"seed", 1, 0, O_SEED},
+	{"report", 1, 0, O_REPORT},
+	{"pcap-out", 1, 0, O_PCAP},
+	{"top", 1, 0, O_TOP},
+	{"max-loss", 1, 0, O_MAXLOSS},
+	{"quiet", 0, 0, O_QUIET},
+	{"linger", 1, 0, O_LINGER},
+	{"help", 0, 0, O_HELP},
+	{0, 0, 0, 0},
 };
 
 static int
@@ -173,7 +234,7 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 	o->direction = 2;
 	o->flows_per_sub = 4;
 	o->flow_v6 = 0.5;
-	o->size = (struct pg_size){ PG_SIZE_FIXED, 64, 64 };
+	o->size = (struct pg_size){PG_SIZE_FIXED, 64, 64};
 	o->duration_s = 10;
 	o->wait_link_s = 5;
 	o->drain_ms = 200;
@@ -203,7 +264,9 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 				name = lo->name;
 		int rc = 0;
 		switch (c) {
-		case O_SUBS: o->subs_path = optarg; break;
+		case O_SUBS:
+			o->subs_path = optarg;
+			break;
 		case O_SUBS_LIMIT:
 			rc = num(name, optarg, 1, UINT32_MAX, &d);
 			o->subs_limit = (uint32_t)d;
@@ -213,10 +276,18 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			o->gen.n = (uint32_t)d;
 			o->gen_mode = true;
 			break;
-		case O_COUNTRIES: o->countries_arg = optarg; break;
-		case O_BEAMS: rc = pg_list_parse(optarg, &o->gen.beams, err, sizeof(err)); break;
-		case O_PLANS: rc = pg_list_parse(optarg, &o->gen.plans, err, sizeof(err)); break;
-		case O_V6SHARE: rc = num(name, optarg, 0, 1, &o->gen.v6_share); break;
+		case O_COUNTRIES:
+			o->countries_arg = optarg;
+			break;
+		case O_BEAMS:
+			rc = pg_list_parse(optarg, &o->gen.beams, err, sizeof(err));
+			break;
+		case O_PLANS:
+			rc = pg_list_parse(optarg, &o->gen.plans, err, sizeof(err));
+			break;
+		case O_V6SHARE:
+			rc = num(name, optarg, 0, 1, &o->gen.v6_share);
+			break;
 		case O_REALMS:
 			rc = num(name, optarg, 0, 3994, &d);
 			o->gen.realms = (unsigned int)d;
@@ -227,10 +298,18 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 		case O_SUBV6:
 			rc = parse_prefix(name, optarg, AF_INET6, o->gen.v6_base, &o->gen.v6_len);
 			break;
-		case O_WRITE: o->write_csv = optarg; break;
-		case O_DB: o->db_path = optarg; break;
-		case O_REMOTE: rc = pg_mix_parse(optarg, &o->remote, err, sizeof(err)); break;
-		case O_CLASSES: rc = pg_mix_parse(optarg, &o->classes, err, sizeof(err)); break;
+		case O_WRITE:
+			o->write_csv = optarg;
+			break;
+		case O_DB:
+			o->db_path = optarg;
+			break;
+		case O_REMOTE:
+			rc = pg_mix_parse(optarg, &o->remote, err, sizeof(err));
+			break;
+		case O_CLASSES:
+			rc = pg_mix_parse(optarg, &o->classes, err, sizeof(err));
+			break;
 		case O_DIR:
 			if (strcmp(optarg, "up") == 0)
 				o->direction = 0;
@@ -239,7 +318,8 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			else if (strcmp(optarg, "both") == 0)
 				o->direction = 2;
 			else {
-				snprintf(err, sizeof(err), "'%s': expected up, down or both", optarg);
+				snprintf(err, sizeof(err), "'%s': expected up, down or both",
+					 optarg);
 				rc = -1;
 			}
 			break;
@@ -247,12 +327,24 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			rc = num(name, optarg, 1, 1024, &d);
 			o->flows_per_sub = (unsigned int)d;
 			break;
-		case O_FLOWV6: rc = num(name, optarg, 0, 1, &o->flow_v6); break;
-		case O_SIZE: rc = pg_size_parse(optarg, &o->size, err, sizeof(err)); break;
-		case O_RATE: rc = pg_rate_parse(optarg, &o->rate, err, sizeof(err)); break;
-		case O_SUBRATE: rc = pg_rate_parse(optarg, &o->sub_rate, err, sizeof(err)); break;
-		case O_DUR: rc = num(name, optarg, 0.001, 86400 * 7, &o->duration_s); break;
-		case O_WAIT: rc = num(name, optarg, 0, 3600, &o->wait_link_s); break;
+		case O_FLOWV6:
+			rc = num(name, optarg, 0, 1, &o->flow_v6);
+			break;
+		case O_SIZE:
+			rc = pg_size_parse(optarg, &o->size, err, sizeof(err));
+			break;
+		case O_RATE:
+			rc = pg_rate_parse(optarg, &o->rate, err, sizeof(err));
+			break;
+		case O_SUBRATE:
+			rc = pg_rate_parse(optarg, &o->sub_rate, err, sizeof(err));
+			break;
+		case O_DUR:
+			rc = num(name, optarg, 0.001, 86400 * 7, &o->duration_s);
+			break;
+		case O_WAIT:
+			rc = num(name, optarg, 0, 3600, &o->wait_link_s);
+			break;
 		case O_DRAIN:
 			rc = num(name, optarg, 0, 60000, &d);
 			o->drain_ms = (unsigned int)d;
@@ -262,8 +354,8 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			char tail;
 			if (sscanf(optarg, "%u,%u%c", &a, &b, &tail) != 2 || a == b ||
 			    a >= RTE_MAX_ETHPORTS || b >= RTE_MAX_ETHPORTS) {
-				snprintf(err, sizeof(err), "'%s': expected two different port ids A,B",
-					 optarg);
+				snprintf(err, sizeof(err),
+					 "'%s': expected two different port ids A,B", optarg);
 				rc = -1;
 			}
 			o->port[0] = (uint16_t)a;
@@ -278,18 +370,32 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			rc = num(name, optarg, 0, 1e18, &d);
 			o->seed = (uint64_t)d;
 			break;
-		case O_REPORT: o->report = optarg; break;
-		case O_PCAP: o->pcap_out = optarg; break;
+		case O_REPORT:
+			o->report = optarg;
+			break;
+		case O_PCAP:
+			o->pcap_out = optarg;
+			break;
 		case O_TOP:
 			rc = num(name, optarg, 0, 1e6, &d);
 			o->top_n = (unsigned int)d;
 			break;
-		case O_MAXLOSS: rc = num(name, optarg, 0, 1, &o->max_loss); break;
-		case O_QUIET: o->quiet = true; break;
-		case O_LINGER: rc = num(name, optarg, 0, 86400, &o->linger); break;
+		case O_MAXLOSS:
+			rc = num(name, optarg, 0, 1, &o->max_loss);
+			break;
+		case O_QUIET:
+			o->quiet = true;
+			break;
+		case O_LINGER:
+			rc = num(name, optarg, 0, 86400, &o->linger);
+			break;
 		case 'h':
-		case O_HELP: usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 		if (rc) {
 			if (name && err[0])
@@ -324,8 +430,10 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			if (strcmp(o->classes.name[i], pg_classes[k].name) == 0)
 				break;
 		if (k == pg_n_classes) {
-			fprintf(stderr, "skygate-pktgen: --classes: unknown class '%s' (known: "
-				"realtime, interactive, bulk, scavenger)\n", o->classes.name[i]);
+			fprintf(stderr,
+				"skygate-pktgen: --classes: unknown class '%s' (known: "
+				"realtime, interactive, bulk, scavenger)\n",
+				o->classes.name[i]);
 			return -1;
 		}
 	}
@@ -403,8 +511,10 @@ build_flows(struct pg_run *r)
 	struct pg_opts *o = r->o;
 	uint64_t nf = (uint64_t)r->subs.n * o->flows_per_sub;
 	if (nf > PG_MAX_FLOWS) {
-		fprintf(stderr, "skygate-pktgen: %" PRIu64 " flows (subscribers x --flows-per-sub)"
-			" exceed %u\n", nf, PG_MAX_FLOWS);
+		fprintf(stderr,
+			"skygate-pktgen: %" PRIu64 " flows (subscribers x --flows-per-sub)"
+			" exceed %u\n",
+			nf, PG_MAX_FLOWS);
 		return -1;
 	}
 	r->n_flows = (uint32_t)nf;
@@ -421,7 +531,7 @@ build_flows(struct pg_run *r)
 	spread(&o->classes, cls, r->n_flows, &st);
 	spread(&o->remote, rem, r->n_flows, &st);
 	if (o->direction == 2) {
-		struct pg_mix half = { .n = 2, .weight = { 1, 1 } };
+		struct pg_mix half = {.n = 2, .weight = {1, 1}};
 		spread(&half, dir, r->n_flows, &st);
 	} else {
 		memset(dir, o->direction, nf);
@@ -432,20 +542,22 @@ build_flows(struct pg_run *r)
 		const struct pg_sub *sub = &r->subs.v[si];
 		const struct pg_geo_pool *pool = &r->pools[rem[i]];
 		const struct pg_class_def *cd = &pg_classes[class_of(o, cls[i])];
-		bool v6 = sub->has_v6 && (!sub->has_v4 || (double)(pg_rand(&st) >> 11) * 0x1p-53 <
-						o->flow_v6);
+		bool v6 = sub->has_v6 &&
+			  (!sub->has_v4 || (double)(pg_rand(&st) >> 11) * 0x1p-53 < o->flow_v6);
 		if (v6 && pool->n6 == 0 && sub->has_v4)
 			v6 = false;
 		if (!v6 && pool->n4 == 0 && sub->has_v6)
 			v6 = true;
 		if ((v6 && pool->n6 == 0) || (!v6 && pool->n4 == 0)) {
-			fprintf(stderr, "skygate-pktgen: remote country %s has no IPv%d address for "
-				"subscriber %u\n", o->remote.name[rem[i]], v6 ? 6 : 4, sub->id);
+			fprintf(stderr,
+				"skygate-pktgen: remote country %s has no IPv%d address for "
+				"subscriber %u\n",
+				o->remote.name[rem[i]], v6 ? 6 : 4, sub->id);
 			goto out;
 		}
 		const uint8_t *sa = v6 ? sub->v6 : sub->v4;
-		const uint8_t *ra = v6 ? pool->v6[pg_rand(&st) % pool->n6] :
-					 pool->v4[pg_rand(&st) % pool->n4];
+		const uint8_t *ra =
+			v6 ? pool->v6[pg_rand(&st) % pool->n6] : pool->v4[pg_rand(&st) % pool->n4];
 		const struct pg_service *svc = &cd->svc[pg_rand(&st) % cd->n_svc];
 		uint16_t eph = (uint16_t)(32768 + pg_rand(&st) % 28232);
 		f->dir = dir[i];
@@ -529,14 +641,13 @@ rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n
 }
 
 static void
-pcap_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n,
-	   uint64_t now)
+pcap_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
 	struct rte_mbuf *cp[PG_BURST];
 	uint16_t k = 0;
 	for (uint16_t i = 0; i < n; i++) {
-		cp[k] = rte_pcapng_copy(r->o->port[side], 0, pkts[i], r->pcap_pool, UINT32_MAX,
-					now, RTE_PCAPNG_DIRECTION_IN);
+		cp[k] = rte_pcapng_copy(r->o->port[side], 0, pkts[i], r->pcap_pool, UINT32_MAX, now,
+					RTE_PCAPNG_DIRECTION_IN);
 		if (cp[k])
 			k++;
 	}
@@ -568,10 +679,10 @@ sample(struct pg_run *r, uint64_t now)
 		if (dt <= 0)
 			dt = 1;
 		fprintf(stderr, "%6.1fs", s->t);
-		static const char *dn[2] = { "up", "down" };
+		static const char *dn[2] = {"up", "down"};
 		for (int d = 0; d < 2; d++)
-			fprintf(stderr, "  %s tx %.0f pps %.1f Mbit/s rx %.0f pps %.1f Mbit/s", dn[d],
-				(double)(s->tx_pkts[d] - a->tx_pkts[d]) / dt,
+			fprintf(stderr, "  %s tx %.0f pps %.1f Mbit/s rx %.0f pps %.1f Mbit/s",
+				dn[d], (double)(s->tx_pkts[d] - a->tx_pkts[d]) / dt,
 				(double)(s->tx_bytes[d] - a->tx_bytes[d]) * 8e-6 / dt,
 				(double)(s->rx_pkts[d] - a->rx_pkts[d]) / dt,
 				(double)(s->rx_bytes[d] - a->rx_bytes[d]) * 8e-6 / dt);
@@ -613,7 +724,7 @@ loop(void *arg)
 	struct pg_opts *o = r->o;
 	const bool ticking = rte_lcore_id() == rte_get_main_lcore();
 	const uint64_t hz = r->tsc_hz;
-	struct txq q[2] = { 0 };
+	struct txq q[2] = {0};
 	struct rte_mbuf *rx[PG_BURST], *mb[PG_BURST];
 	uint32_t cursor = 0, size_i = 0;
 	const unsigned int burst = o->burst;
@@ -691,8 +802,9 @@ loop(void *arg)
 				unsigned int k = 0;
 				uint32_t c = cursor;
 				while (k < n) {
-					uint16_t fr = r->size_tab[(size_i + k) & (PG_SIZE_TAB - 1)] -
-						      PG_FCS;
+					uint16_t fr =
+						r->size_tab[(size_i + k) & (PG_SIZE_TAB - 1)] -
+						PG_FCS;
 					uint16_t ml = r->flows[c].min_len;
 					double bits = ((fr > ml ? fr : ml) + PG_FCS) * 8.0;
 					if (t < bits)
@@ -716,7 +828,7 @@ loop(void *arg)
 			struct pg_flow *f = &r->flows[idx];
 			uint16_t frame = r->size_tab[size_i++ & (PG_SIZE_TAB - 1)] - PG_FCS;
 			uint16_t len = pg_pkt_build(mb[i], idx, f, frame, tsc, r->magic,
-						   (const uint8_t(*)[6])r->mac);
+						    (const uint8_t(*)[6])r->mac);
 			f->seq++;
 			struct txq *tq = &q[f->dir];
 			tq->flow[tq->n] = idx;
@@ -746,7 +858,7 @@ port_setup(struct pg_run *r, unsigned int side)
 {
 	uint16_t port = r->o->port[side];
 	struct rte_eth_dev_info info;
-	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_conf conf = {0};
 	int rc = rte_eth_dev_info_get(port, &info);
 	if (rc)
 		goto fail;
@@ -770,8 +882,8 @@ port_setup(struct pg_run *r, unsigned int side)
 	if (rc)
 		goto fail;
 	/* a memif client cannot start before its server listens: retry within --wait-link */
-	uint64_t deadline = rte_get_timer_cycles() +
-			    (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
+	uint64_t deadline =
+		rte_get_timer_cycles() + (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
 	while ((rc = rte_eth_dev_start(port)) != 0 && rte_get_timer_cycles() < deadline &&
 	       !stop_flag)
 		usleep(100 * 1000);
@@ -790,8 +902,8 @@ fail:
 static int
 wait_links(struct pg_run *r)
 {
-	uint64_t deadline = rte_get_timer_cycles() +
-			    (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
+	uint64_t deadline =
+		rte_get_timer_cycles() + (uint64_t)(r->o->wait_link_s * (double)rte_get_timer_hz());
 	for (;;) {
 		int up = 0;
 		for (unsigned int side = 0; side < 2; side++) {
@@ -808,8 +920,10 @@ wait_links(struct pg_run *r)
 	for (unsigned int side = 0; side < 2; side++) {
 		struct rte_eth_link l;
 		if (rte_eth_link_get_nowait(r->o->port[side], &l) != 0 || !l.link_status)
-			fprintf(stderr, "skygate-pktgen: port %u (%s side) link down after %.1f s "
-				"(--wait-link)\n", r->o->port[side], side ? "internet" : "terminal",
+			fprintf(stderr,
+				"skygate-pktgen: port %u (%s side) link down after %.1f s "
+				"(--wait-link)\n",
+				r->o->port[side], side ? "internet" : "terminal",
 				r->o->wait_link_s);
 	}
 	return -1;
@@ -873,7 +987,7 @@ main(int argc, char **argv)
 	static struct pg_opts opts;
 	if (parse_opts(own_argc, own, &opts))
 		return 1;
-	struct pg_run run = { .o = &opts };
+	struct pg_run run = {.o = &opts};
 	struct pg_run *r = &run;
 
 	if (opts.write_csv) {
@@ -928,14 +1042,16 @@ main(int argc, char **argv)
 
 	if (rte_eth_dev_count_avail() < 2 || !rte_eth_dev_is_valid_port(opts.port[0]) ||
 	    !rte_eth_dev_is_valid_port(opts.port[1])) {
-		fprintf(stderr, "skygate-pktgen: need ports %u and %u (have %u); give two "
-			"--vdev= or NICs\n", opts.port[0], opts.port[1], rte_eth_dev_count_avail());
+		fprintf(stderr,
+			"skygate-pktgen: need ports %u and %u (have %u); give two "
+			"--vdev= or NICs\n",
+			opts.port[0], opts.port[1], rte_eth_dev_count_avail());
 		goto out;
 	}
-	r->tx_pool = rte_pktmbuf_pool_create("pg_tx", POOL_MBUFS, 256, 0,
-					     RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
-	r->rx_pool = rte_pktmbuf_pool_create("pg_rx", POOL_MBUFS, 256, 0,
-					     RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	r->tx_pool = rte_pktmbuf_pool_create("pg_tx", POOL_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					     rte_socket_id());
+	r->rx_pool = rte_pktmbuf_pool_create("pg_rx", POOL_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					     rte_socket_id());
 	if (!r->tx_pool || !r->rx_pool) {
 		fprintf(stderr, "skygate-pktgen: mbuf pools: %s\n", rte_strerror(rte_errno));
 		goto out;
@@ -952,13 +1068,15 @@ main(int argc, char **argv)
 	for (unsigned int side = 0; side < 2; side++) {
 		struct rte_mbuf *rx[PG_BURST];
 		uint16_t n;
-		for (unsigned int k = 0; k < 1024 &&
-		     (n = rte_eth_rx_burst(opts.port[side], 0, rx, PG_BURST)) > 0; k++)
+		for (unsigned int k = 0;
+		     k < 1024 && (n = rte_eth_rx_burst(opts.port[side], 0, rx, PG_BURST)) > 0; k++)
 			rte_pktmbuf_free_bulk(rx, n);
 	}
 	if (!opts.quiet)
-		fprintf(stderr, "skygate-pktgen: %u subscribers, %u flows, %u remote countries, "
-			"sending %.1f s\n", r->subs.n, r->n_flows, opts.remote.n, opts.duration_s);
+		fprintf(stderr,
+			"skygate-pktgen: %u subscribers, %u flows, %u remote countries, "
+			"sending %.1f s\n",
+			r->subs.n, r->n_flows, opts.remote.n, opts.duration_s);
 
 	unsigned int worker = rte_get_next_lcore(-1, 1, 0);
 	if (worker < RTE_MAX_LCORE) {
@@ -989,8 +1107,10 @@ main(int argc, char **argv)
 		uint64_t tx, lost;
 		double ratio = pg_run_loss(r, &tx, &lost);
 		if (tx == 0 || ratio > opts.max_loss) {
-			fprintf(stderr, "skygate-pktgen: loss %.6f (%" PRIu64 " of %" PRIu64
-				") exceeds --max-loss %g\n", ratio, lost, tx, opts.max_loss);
+			fprintf(stderr,
+				"skygate-pktgen: loss %.6f (%" PRIu64 " of %" PRIu64
+				") exceeds --max-loss %g\n",
+				ratio, lost, tx, opts.max_loss);
 			ret = 3;
 		}
 	}

@@ -22,10 +22,10 @@
  * DSCP 8 and port 6881). A flow of a class uses svc[flow % n_svc].
  */
 const struct pg_class_def pg_classes[] = {
-	{ "realtime", 46, 2, { { IPPROTO_UDP, 5060 }, { IPPROTO_UDP, 53 } } },
-	{ "interactive", 0, 2, { { IPPROTO_TCP, 443 }, { IPPROTO_TCP, 22 } } },
-	{ "bulk", 0, 2, { { IPPROTO_TCP, 80 }, { IPPROTO_UDP, 4000 } } },
-	{ "scavenger", 8, 1, { { IPPROTO_UDP, 6881 } } },
+	{"realtime", 46, 2, {{IPPROTO_UDP, 5060}, {IPPROTO_UDP, 53}}},
+	{"interactive", 0, 2, {{IPPROTO_TCP, 443}, {IPPROTO_TCP, 22}}},
+	{"bulk", 0, 2, {{IPPROTO_TCP, 80}, {IPPROTO_UDP, 4000}}},
+	{"scavenger", 8, 1, {{IPPROTO_UDP, 6881}}},
 };
 const unsigned int pg_n_classes = sizeof(pg_classes) / sizeof(pg_classes[0]);
 
@@ -150,19 +150,32 @@ pg_rate_parse(const char *s, struct pg_rate *r, char *err, size_t errlen)
 	}
 	double mult = 1;
 	switch (*end) {
-	case 'k': case 'K': mult = 1e3; end++; break;
-	case 'M': mult = 1e6; end++; break;
-	case 'G': mult = 1e9; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		mult = 1e3;
+		end++;
+		break;
+	case 'M':
+		mult = 1e6;
+		end++;
+		break;
+	case 'G':
+		mult = 1e9;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (strcmp(end, "pps") == 0)
 		r->unit = PG_RATE_PPS;
-	else if (strcmp(end, "bit") == 0 || strcmp(end, "bps") == 0 ||
-		 strcmp(end, "bit/s") == 0 || strcmp(end, "b") == 0)
+	else if (strcmp(end, "bit") == 0 || strcmp(end, "bps") == 0 || strcmp(end, "bit/s") == 0 ||
+		 strcmp(end, "b") == 0)
 		r->unit = PG_RATE_BPS;
 	else
-		return fail(err, errlen, "rate '%s': unit must be pps, kpps, Mpps, bit, kbit, Mbit "
-				"or Gbit", s);
+		return fail(err, errlen,
+			    "rate '%s': unit must be pps, kpps, Mpps, bit, kbit, Mbit "
+			    "or Gbit",
+			    s);
 	r->value = v * mult;
 	if (r->value == 0)
 		r->unit = PG_RATE_NONE;
@@ -192,8 +205,9 @@ pg_size_parse(const char *s, struct pg_size *sz, char *err, size_t errlen)
 	if (*end)
 		return fail(err, errlen, "size '%s': trailing '%s'", s, end);
 	if (lo < PG_MIN_FRAME || hi > PG_MAX_FRAME || lo > hi)
-		return fail(err, errlen, "size '%s': frame sizes (with FCS) must be %d..%d, LO <= HI",
-			    s, PG_MIN_FRAME, PG_MAX_FRAME);
+		return fail(err, errlen,
+			    "size '%s': frame sizes (with FCS) must be %d..%d, LO <= HI", s,
+			    PG_MIN_FRAME, PG_MAX_FRAME);
 	sz->mode = lo == hi ? PG_SIZE_FIXED : PG_SIZE_RANGE;
 	sz->lo = (uint16_t)lo;
 	sz->hi = (uint16_t)hi;
@@ -215,7 +229,8 @@ pg_size_table(const struct pg_size *sz, uint16_t *tab, unsigned int n, uint64_t 
 			break;
 		}
 		case PG_SIZE_RANGE:
-			tab[i] = (uint16_t)(sz->lo + pg_rand(&st) % (uint64_t)(sz->hi - sz->lo + 1));
+			tab[i] =
+				(uint16_t)(sz->lo + pg_rand(&st) % (uint64_t)(sz->hi - sz->lo + 1));
 			break;
 		}
 	}
@@ -251,9 +266,10 @@ pg_prefix_first_host(const char *txt, int family, uint8_t *out)
 	if (inet_pton(family, buf, a) != 1)
 		return -1;
 	unsigned int nb = maxlen / 8;
-	/* clear host bits, then the first host: network + 1 unless the prefix is a host or /31, /127 */
+	/* clear host bits, then the first host: network + 1 unless the prefix is a host or /31,
+	 * /127 */
 	for (unsigned int bit = len; bit < maxlen; bit++)
-		a[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		a[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 	if (len + 1 < maxlen)
 		a[nb - 1] |= 1;
 	memcpy(out, a, nb);
@@ -329,15 +345,18 @@ pg_subs_load(struct pg_subs *s, const char *path, uint32_t limit, char *err, siz
 		for (unsigned int i = 0; i < nf; i++)
 			fld[i] = trim(fld[i]);
 		if (nf < 6 || nf > 7) {
-			rc = fail(err, errlen, "%s:%u: expected 6 or 7 fields "
-				  "(id,ipv4,ipv6,plan,beam,country[,realm]), got %u", path, lineno, nf);
+			rc = fail(err, errlen,
+				  "%s:%u: expected 6 or 7 fields "
+				  "(id,ipv4,ipv6,plan,beam,country[,realm]), got %u",
+				  path, lineno, nf);
 			break;
 		}
-		struct pg_sub sub = { 0 };
+		struct pg_sub sub = {0};
 		char *end;
 		unsigned long id = strtoul(fld[0], &end, 10);
 		if (*fld[0] == 0 || *end || id == 0 || id > UINT32_MAX) {
-			rc = fail(err, errlen, "%s:%u: field id: bad value '%s'", path, lineno, fld[0]);
+			rc = fail(err, errlen, "%s:%u: field id: bad value '%s'", path, lineno,
+				  fld[0]);
 			break;
 		}
 		sub.id = (uint32_t)id;
@@ -364,9 +383,10 @@ pg_subs_load(struct pg_subs *s, const char *path, uint32_t limit, char *err, siz
 		int pi = name_index(s->plans, &s->n_plans, fld[3]);
 		int bi = name_index(s->beams, &s->n_beams, fld[4]);
 		if (pi < 0 || bi < 0) {
-			rc = fail(err, errlen, "%s:%u: field %s: empty, too long or more than %d "
-				  "distinct names", path, lineno, pi < 0 ? "plan" : "beam",
-				  PG_MAX_NAMES);
+			rc = fail(err, errlen,
+				  "%s:%u: field %s: empty, too long or more than %d "
+				  "distinct names",
+				  path, lineno, pi < 0 ? "plan" : "beam", PG_MAX_NAMES);
 			break;
 		}
 		sub.plan = (uint8_t)pi;
@@ -380,8 +400,10 @@ pg_subs_load(struct pg_subs *s, const char *path, uint32_t limit, char *err, siz
 		if (nf == 7 && *fld[6]) {
 			unsigned long r = strtoul(fld[6], &end, 10);
 			if (*end || r > 4094) {
-				rc = fail(err, errlen, "%s:%u: field realm: '%s' is not a VLAN id "
-					  "0..4094", path, lineno, fld[6]);
+				rc = fail(err, errlen,
+					  "%s:%u: field realm: '%s' is not a VLAN id "
+					  "0..4094",
+					  path, lineno, fld[6]);
 				break;
 			}
 			sub.realm = (uint16_t)r;
@@ -446,8 +468,8 @@ pg_subs_generate(struct pg_subs *s, const struct pg_gen *g, char *err, size_t er
 	for (unsigned int i = 0; i < g->beams.n; i++)
 		name_index(s->beams, &s->n_beams, g->beams.name[i]);
 	uint64_t st = g->seed ^ 0x5ab5;
-	uint64_t v6_count[1] = { 0 };
-	struct pg_mix yesno = { .n = 2, .weight = { g->v6_share, 1 - g->v6_share } };
+	uint64_t v6_count[1] = {0};
+	struct pg_mix yesno = {.n = 2, .weight = {g->v6_share, 1 - g->v6_share}};
 	uint64_t split[2];
 	pg_mix_apportion(&yesno, g->n, split);
 	v6_count[0] = split[0];

@@ -68,8 +68,8 @@ pg_pkt_build(struct rte_mbuf *m, uint32_t idx, const struct pg_flow *f, uint16_t
 	uint32_t psum;
 	if (f->v6) {
 		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)q;
-		ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)f->dscp << 22 |
-						(idx & 0xfffff));
+		ip->vtc_flow =
+			rte_cpu_to_be_32(6u << 28 | (uint32_t)f->dscp << 22 | (idx & 0xfffff));
 		ip->payload_len = rte_cpu_to_be_16(l4len);
 		ip->proto = f->proto;
 		ip->hop_limits = 64;
@@ -109,8 +109,7 @@ pg_pkt_build(struct rte_mbuf *m, uint32_t idx, const struct pg_flow *f, uint16_t
 		uh->src_port = rte_cpu_to_be_16(f->sport);
 		uh->dst_port = rte_cpu_to_be_16(f->dport);
 		uh->dgram_len = rte_cpu_to_be_16(l4len);
-		struct pg_udp_stamp s = { magic, (uint16_t)(tsc >> 32), fw, f->seq,
-					  (uint32_t)tsc };
+		struct pg_udp_stamp s = {magic, (uint16_t)(tsc >> 32), fw, f->seq, (uint32_t)tsc};
 		memcpy(q + 8, &s, sizeof(s));
 		ck_off = offsetof(struct rte_udp_hdr, dgram_cksum);
 	}
@@ -125,7 +124,7 @@ pg_pkt_build(struct rte_mbuf *m, uint32_t idx, const struct pg_flow *f, uint16_t
 }
 
 struct pg_rx_hit {
-	uint32_t fw;  /* flow word: flow index, class, direction */
+	uint32_t fw; /* flow word: flow index, class, direction */
 	uint32_t seq;
 	uint64_t tsc; /* 48 bits */
 };

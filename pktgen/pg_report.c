@@ -13,7 +13,7 @@
 
 #include "pg_gen.h"
 
-static const char *const dir_name[2] = { "up", "down" };
+static const char *const dir_name[2] = {"up", "down"};
 
 struct agg {
 	uint64_t tx, tx_bytes, rx, rx_bytes, dup, reord, lat_sum, lat_max, flows;
@@ -72,25 +72,23 @@ agg_json(const struct pg_run *r, const struct agg *a, const uint64_t *hist)
 	json_t *lat = json_pack("{s:f, s:f}", "mean", uniq ? cyc_us(r, a->lat_sum / a->rx) : 0.0,
 				"max", cyc_us(r, a->lat_max));
 	if (hist) {
-		json_object_set_new(lat, "p50", json_real(cyc_us(r, pg_hist_quantile(hist, 0.5,
-									      a->lat_max))));
-		json_object_set_new(lat, "p99", json_real(cyc_us(r, pg_hist_quantile(hist, 0.99,
-									      a->lat_max))));
-		json_object_set_new(lat, "p999", json_real(cyc_us(r, pg_hist_quantile(hist, 0.999,
-									       a->lat_max))));
+		json_object_set_new(lat, "p50",
+				    json_real(cyc_us(r, pg_hist_quantile(hist, 0.5, a->lat_max))));
+		json_object_set_new(lat, "p99",
+				    json_real(cyc_us(r, pg_hist_quantile(hist, 0.99, a->lat_max))));
+		json_object_set_new(
+			lat, "p999",
+			json_real(cyc_us(r, pg_hist_quantile(hist, 0.999, a->lat_max))));
 	}
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:o}",
-			 "flows", (json_int_t)a->flows,
-			 "tx_pkts", (json_int_t)a->tx, "tx_bytes", (json_int_t)a->tx_bytes,
-			 "rx_pkts", (json_int_t)a->rx, "rx_bytes", (json_int_t)a->rx_bytes,
-			 "loss_ratio", a->tx ? (double)lost / (double)a->tx : 0.0,
-			 "lost", (json_int_t)lost, "reordered", (json_int_t)a->reord,
-			 "duplicated", (json_int_t)a->dup,
-			 "tx_pps", (double)a->tx / secs,
-			 "tx_mbps", (double)a->tx_bytes * 8e-6 / secs,
-			 "rx_pps", (double)a->rx / secs,
-			 "rx_mbps", (double)a->rx_bytes * 8e-6 / secs,
-			 "latency_us", lat);
+			 "flows", (json_int_t)a->flows, "tx_pkts", (json_int_t)a->tx, "tx_bytes",
+			 (json_int_t)a->tx_bytes, "rx_pkts", (json_int_t)a->rx, "rx_bytes",
+			 (json_int_t)a->rx_bytes, "loss_ratio",
+			 a->tx ? (double)lost / (double)a->tx : 0.0, "lost", (json_int_t)lost,
+			 "reordered", (json_int_t)a->reord, "duplicated", (json_int_t)a->dup,
+			 "tx_pps", (double)a->tx / secs, "tx_mbps",
+			 (double)a->tx_bytes * 8e-6 / secs, "rx_pps", (double)a->rx / secs,
+			 "rx_mbps", (double)a->rx_bytes * 8e-6 / secs, "latency_us", lat);
 }
 
 struct sub_agg {
@@ -114,7 +112,7 @@ top_cmp(const void *a, const void *b)
 double
 pg_run_loss(const struct pg_run *r, uint64_t *tx, uint64_t *lost)
 {
-	struct agg a = { 0 };
+	struct agg a = {0};
 	for (uint32_t i = 0; i < r->n_flows; i++)
 		agg_add(&a, &r->flows[i], &r->rxf[i]);
 	*tx = a.tx;
@@ -126,9 +124,9 @@ static json_t *
 opts_json(const struct pg_run *r)
 {
 	const struct pg_opts *o = r->o;
-	static const char *const sz[] = { "fixed", "imix", "range" };
-	static const char *const ru[] = { "max", "pps", "bit/s" };
-	static const char *const dn[] = { "up", "down", "both" };
+	static const char *const sz[] = {"fixed", "imix", "range"};
+	static const char *const ru[] = {"max", "pps", "bit/s"};
+	static const char *const dn[] = {"up", "down", "both"};
 	json_t *cls = json_object(), *rem = json_object();
 	for (unsigned int i = 0; i < o->classes.n; i++)
 		json_object_set_new(cls, o->classes.name[i], json_real(o->classes.weight[i]));
@@ -137,22 +135,21 @@ opts_json(const struct pg_run *r)
 	const struct pg_rate *rt = o->sub_rate.unit ? &o->sub_rate : &o->rate;
 	return json_pack("{s:s?, s:i, s:i, s:i, s:s, s:{s:s, s:i, s:i}, s:{s:s, s:s, s:f}, "
 			 "s:f, s:i, s:o, s:o, s:I, s:i, s:f}",
-			 "subs", o->subs_path, "subscribers", (int)r->subs.n,
-			 "flows", (int)r->n_flows, "flows_per_sub", (int)o->flows_per_sub,
-			 "direction", dn[o->direction],
-			 "size", "mode", sz[o->size.mode], "lo", o->size.lo, "hi", o->size.hi,
-			 "rate", "scope", o->sub_rate.unit ? "per_subscriber" : "total",
-			 "unit", ru[rt->unit], "value", rt->value,
-			 "duration_s", o->duration_s, "drain_ms", (int)o->drain_ms,
-			 "classes", cls, "remote_countries", rem, "seed", (json_int_t)o->seed,
-			 "burst", (int)o->burst, "flow_v6", o->flow_v6);
+			 "subs", o->subs_path, "subscribers", (int)r->subs.n, "flows",
+			 (int)r->n_flows, "flows_per_sub", (int)o->flows_per_sub, "direction",
+			 dn[o->direction], "size", "mode", sz[o->size.mode], "lo", o->size.lo, "hi",
+			 o->size.hi, "rate", "scope", o->sub_rate.unit ? "per_subscriber" : "total",
+			 "unit", ru[rt->unit], "value", rt->value, "duration_s", o->duration_s,
+			 "drain_ms", (int)o->drain_ms, "classes", cls, "remote_countries", rem,
+			 "seed", (json_int_t)o->seed, "burst", (int)o->burst, "flow_v6",
+			 o->flow_v6);
 }
 
 int
 pg_report_write(struct pg_run *r, const char *path)
 {
 	const struct pg_opts *o = r->o;
-	struct agg dir[2] = { 0 }, cls[PG_MAX_CLASSES][2] = { 0 }, total = { 0 };
+	struct agg dir[2] = {0}, cls[PG_MAX_CLASSES][2] = {0}, total = {0};
 	static struct agg term[26 * 26];
 	struct agg remote[PG_MAX_MIX];
 	memset(term, 0, sizeof(term));
@@ -212,7 +209,7 @@ pg_report_write(struct pg_run *r, const char *path)
 
 	json_t *cj = json_object();
 	for (unsigned int c = 0; c < pg_n_classes; c++) {
-		struct agg both = { 0 };
+		struct agg both = {0};
 		agg_sum(&both, &cls[c][0]);
 		agg_sum(&both, &cls[c][1]);
 		if (both.flows == 0)
@@ -228,14 +225,14 @@ pg_report_write(struct pg_run *r, const char *path)
 	json_t *tj = json_object(), *rj = json_object();
 	for (unsigned int k = 0; k < 26 * 26; k++)
 		if (term[k].flows) {
-			char cc[3] = { (char)('A' + k / 26), (char)('A' + k % 26), 0 };
+			char cc[3] = {(char)('A' + k / 26), (char)('A' + k % 26), 0};
 			json_object_set_new(tj, cc, agg_json(r, &term[k], NULL));
 		}
 	for (unsigned int k = 0; k < o->remote.n; k++)
 		if (remote[k].flows)
 			json_object_set_new(rj, o->remote.name[k], agg_json(r, &remote[k], NULL));
-	json_object_set_new(root, "countries", json_pack("{s:o, s:o}", "terminal", tj,
-							 "remote", rj));
+	json_object_set_new(root, "countries",
+			    json_pack("{s:o, s:o}", "terminal", tj, "remote", rj));
 
 	/* subscribers: top N by loss as objects, then every subscriber as a compact row */
 	for (uint32_t s = 0; s < r->subs.n; s++) {
@@ -249,7 +246,7 @@ pg_report_write(struct pg_run *r, const char *path)
 		const struct pg_sub *sub = &r->subs.v[s];
 		char cc[3];
 		pg_cc_str(sub->country, cc);
-		struct agg both = { 0 };
+		struct agg both = {0};
 		agg_sum(&both, &sa[s].d[0]);
 		agg_sum(&both, &sa[s].d[1]);
 		json_t *e = agg_json(r, &both, NULL);
@@ -267,25 +264,28 @@ pg_report_write(struct pg_run *r, const char *path)
 		const struct agg *u = &sa[s].d[0], *dn = &sa[s].d[1];
 		char cc[3];
 		pg_cc_str(sub->country, cc);
-		struct agg both = { 0 };
+		struct agg both = {0};
 		agg_sum(&both, u);
 		agg_sum(&both, dn);
 		uint64_t uniq = both.rx - both.dup;
-		json_array_append_new(rows, json_pack(
-			"[i, s, I, I, I, I, I, I, I, I, f, f]", (int)sub->id, cc,
-			(json_int_t)u->tx, (json_int_t)u->rx, (json_int_t)agg_lost(u),
-			(json_int_t)dn->tx, (json_int_t)dn->rx, (json_int_t)agg_lost(dn),
-			(json_int_t)both.reord, (json_int_t)both.dup,
-			uniq ? cyc_us(r, both.lat_sum / both.rx) : 0.0, cyc_us(r, both.lat_max)));
+		json_array_append_new(
+			rows,
+			json_pack("[i, s, I, I, I, I, I, I, I, I, f, f]", (int)sub->id, cc,
+				  (json_int_t)u->tx, (json_int_t)u->rx, (json_int_t)agg_lost(u),
+				  (json_int_t)dn->tx, (json_int_t)dn->rx, (json_int_t)agg_lost(dn),
+				  (json_int_t)both.reord, (json_int_t)both.dup,
+				  uniq ? cyc_us(r, both.lat_sum / both.rx) : 0.0,
+				  cyc_us(r, both.lat_max)));
 	}
-	json_object_set_new(root, "subscribers", json_pack(
-		"{s:i, s:o, s:[s,s,s,s,s,s,s,s,s,s,s,s], s:o}", "count", (int)r->subs.n,
-		"top_by_loss", topj, "columns", "id", "country", "tx_up", "rx_up", "lost_up",
-		"tx_down", "rx_down", "lost_down", "reordered", "duplicated", "lat_mean_us",
-		"lat_max_us", "rows", rows));
+	json_object_set_new(root, "subscribers",
+			    json_pack("{s:i, s:o, s:[s,s,s,s,s,s,s,s,s,s,s,s], s:o}", "count",
+				      (int)r->subs.n, "top_by_loss", topj, "columns", "id",
+				      "country", "tx_up", "rx_up", "lost_up", "tx_down", "rx_down",
+				      "lost_down", "reordered", "duplicated", "lat_mean_us",
+				      "lat_max_us", "rows", rows));
 
 	json_t *sj = json_array();
-	struct pg_sample prev = { 0 };
+	struct pg_sample prev = {0};
 	for (unsigned int k = 0; k < r->n_samples; k++) {
 		const struct pg_sample *s = &r->samples[k];
 		double dt = s->t - prev.t;
@@ -294,12 +294,14 @@ pg_report_write(struct pg_run *r, const char *path)
 		json_t *e = json_pack("{s:f, s:I}", "t", s->t, "lost_so_far",
 				      (json_int_t)(s->gap[0] + s->gap[1]));
 		for (unsigned int d = 0; d < 2; d++)
-			json_object_set_new(e, dir_name[d], json_pack(
-				"{s:f, s:f, s:f, s:f}",
-				"tx_pps", (double)(s->tx_pkts[d] - prev.tx_pkts[d]) / dt,
-				"tx_mbps", (double)(s->tx_bytes[d] - prev.tx_bytes[d]) * 8e-6 / dt,
-				"rx_pps", (double)(s->rx_pkts[d] - prev.rx_pkts[d]) / dt,
-				"rx_mbps", (double)(s->rx_bytes[d] - prev.rx_bytes[d]) * 8e-6 / dt));
+			json_object_set_new(
+				e, dir_name[d],
+				json_pack("{s:f, s:f, s:f, s:f}", "tx_pps",
+					  (double)(s->tx_pkts[d] - prev.tx_pkts[d]) / dt, "tx_mbps",
+					  (double)(s->tx_bytes[d] - prev.tx_bytes[d]) * 8e-6 / dt,
+					  "rx_pps", (double)(s->rx_pkts[d] - prev.rx_pkts[d]) / dt,
+					  "rx_mbps",
+					  (double)(s->rx_bytes[d] - prev.rx_bytes[d]) * 8e-6 / dt));
 		json_array_append_new(sj, e);
 		prev = *s;
 	}
@@ -312,12 +314,14 @@ pg_report_write(struct pg_run *r, const char *path)
 			continue;
 		char name[RTE_ETH_NAME_MAX_LEN] = "";
 		rte_eth_dev_get_name_by_port(o->port[side], name);
-		json_object_set_new(pj, side ? "internet" : "terminal", json_pack(
-			"{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "port", o->port[side],
-			"device", name, "ipackets", (json_int_t)es.ipackets,
-			"opackets", (json_int_t)es.opackets, "ibytes", (json_int_t)es.ibytes,
-			"obytes", (json_int_t)es.obytes, "imissed", (json_int_t)es.imissed,
-			"ierrors", (json_int_t)es.ierrors, "oerrors", (json_int_t)es.oerrors));
+		json_object_set_new(
+			pj, side ? "internet" : "terminal",
+			json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "port",
+				  o->port[side], "device", name, "ipackets",
+				  (json_int_t)es.ipackets, "opackets", (json_int_t)es.opackets,
+				  "ibytes", (json_int_t)es.ibytes, "obytes", (json_int_t)es.obytes,
+				  "imissed", (json_int_t)es.imissed, "ierrors",
+				  (json_int_t)es.ierrors, "oerrors", (json_int_t)es.oerrors));
 	}
 	json_object_set_new(root, "ports", pj);
 
@@ -333,7 +337,7 @@ pg_report_write(struct pg_run *r, const char *path)
 void
 pg_report_summary(struct pg_run *r)
 {
-	struct agg d[2] = { 0 };
+	struct agg d[2] = {0};
 	for (uint32_t i = 0; i < r->n_flows; i++)
 		agg_add(&d[r->flows[i].dir], &r->flows[i], &r->rxf[i]);
 	double secs = r->elapsed_s > 0 ? r->elapsed_s : 1;
@@ -358,11 +362,11 @@ pg_report_summary(struct pg_run *r)
 		       dir_name[k], d[k].tx, (double)d[k].tx / secs * 1e-6,
 		       (double)d[k].tx_bytes * 8e-6 / secs, d[k].rx, lost,
 		       d[k].tx ? 100.0 * (double)lost / (double)d[k].tx : 0.0, d[k].reord, d[k].dup,
-		       cyc_us(r, pg_hist_quantile(h, 0.5, mx)), cyc_us(r, pg_hist_quantile(h, 0.99, mx)),
-		       cyc_us(r, mx));
+		       cyc_us(r, pg_hist_quantile(h, 0.5, mx)),
+		       cyc_us(r, pg_hist_quantile(h, 0.99, mx)), cyc_us(r, mx));
 	}
 	if (r->rx_invalid || r->rx_wrong_port || r->tx_pending_dropped)
 		printf("  rx not ours %" PRIu64 ", rx on the wrong port %" PRIu64
-		       ", tx never sent %" PRIu64 "\n", r->rx_invalid, r->rx_wrong_port,
-		       r->tx_pending_dropped);
+		       ", tx never sent %" PRIu64 "\n",
+		       r->rx_invalid, r->rx_wrong_port, r->tx_pending_dropped);
 }

@@ -29,34 +29,50 @@ struct unit {
 };
 
 static const struct unit rate_units[] = {
-	{ "", 1 },
-	{ "bit", 1 }, { "bps", 1 }, { "bit/s", 1 },
-	{ "kbit", 1000ULL }, { "Kbit", 1000ULL }, { "kbps", 1000ULL }, { "Kbps", 1000ULL },
-	{ "kbit/s", 1000ULL }, { "Kbit/s", 1000ULL },
-	{ "Mbit", 1000000ULL }, { "Mbps", 1000000ULL }, { "Mbit/s", 1000000ULL },
-	{ "Gbit", 1000000000ULL }, { "Gbps", 1000000000ULL }, { "Gbit/s", 1000000000ULL },
-	{ "Tbit", 1000000000000ULL }, { "Tbps", 1000000000000ULL },
-	{ "Tbit/s", 1000000000000ULL },
-	{ NULL, 0 },
+	{"", 1},
+	{"bit", 1},
+	{"bps", 1},
+	{"bit/s", 1},
+	{"kbit", 1000ULL},
+	{"Kbit", 1000ULL},
+	{"kbps", 1000ULL},
+	{"Kbps", 1000ULL},
+	{"kbit/s", 1000ULL},
+	{"Kbit/s", 1000ULL},
+	{"Mbit", 1000000ULL},
+	{"Mbps", 1000000ULL},
+	{"Mbit/s", 1000000ULL},
+	{"Gbit", 1000000000ULL},
+	{"Gbps", 1000000000ULL},
+	{"Gbit/s", 1000000000ULL},
+	{"Tbit", 1000000000000ULL},
+	{"Tbps", 1000000000000ULL},
+	{"Tbit/s", 1000000000000ULL},
+	{NULL, 0},
 };
 
 static const struct unit size_units[] = {
-	{ "", 1 }, { "B", 1 },
-	{ "KB", 1000ULL }, { "kB", 1000ULL }, { "MB", 1000000ULL }, { "GB", 1000000000ULL },
-	{ "TB", 1000000000000ULL },
-	{ "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 }, { "GiB", 1ULL << 30 }, { "TiB", 1ULL << 40 },
-	{ NULL, 0 },
+	{"", 1},
+	{"B", 1},
+	{"KB", 1000ULL},
+	{"kB", 1000ULL},
+	{"MB", 1000000ULL},
+	{"GB", 1000000000ULL},
+	{"TB", 1000000000000ULL},
+	{"KiB", 1ULL << 10},
+	{"MiB", 1ULL << 20},
+	{"GiB", 1ULL << 30},
+	{"TiB", 1ULL << 40},
+	{NULL, 0},
 };
 
 static const struct unit time_units[] = {
-	{ "", 1000ULL }, /* plain number = milliseconds */
-	{ "us", 1 }, { "ms", 1000ULL }, { "s", 1000000ULL }, { "m", 60000000ULL },
-	{ NULL, 0 },
+	{"", 1000ULL}, /* plain number = milliseconds */
+	{"us", 1},     {"ms", 1000ULL}, {"s", 1000000ULL}, {"m", 60000000ULL}, {NULL, 0},
 };
 
 static const char RATE_WHY[] = "expected a number with a unit: bit, kbit, Mbit, Gbit, Tbit";
-static const char RATE_BYTES_WHY[] =
-	"rates are in bits per second, e.g. 100Mbit; B would be bytes";
+static const char RATE_BYTES_WHY[] = "rates are in bits per second, e.g. 100Mbit; B would be bytes";
 static const char RATE_CASE_WHY[] = "units are case-sensitive: use Mbit (m is not mega)";
 static const char SIZE_WHY[] = "expected a number with a unit: B, KB, MB, GB, KiB, MiB, GiB";
 static const char SIZE_BITS_WHY[] = "sizes are in bytes, e.g. 64KB or 256KiB, not bits";
@@ -87,17 +103,19 @@ bad_suffix_why(enum sky_unit unit, const char *suf)
 
 	switch (unit) {
 	case SKY_UNIT_RATE:
-		if (n > 0 && (suf[n - 1] == 'B' || strstr(suf, "B/s") != NULL || strstr(suf, "iB") != NULL ||
-			      strcmp(suf, "Bps") == 0 || strstr(suf, "Bps") != NULL))
+		if (n > 0 &&
+		    (suf[n - 1] == 'B' || strstr(suf, "B/s") != NULL || strstr(suf, "iB") != NULL ||
+		     strcmp(suf, "Bps") == 0 || strstr(suf, "Bps") != NULL))
 			return RATE_BYTES_WHY;
-		if (strcmp(suf, "mbit") == 0 || strcmp(suf, "gbit") == 0 || strcmp(suf, "tbit") == 0 ||
-		    strcmp(suf, "mbps") == 0 || strcmp(suf, "gbps") == 0 || strcmp(suf, "tbps") == 0 ||
+		if (strcmp(suf, "mbit") == 0 || strcmp(suf, "gbit") == 0 ||
+		    strcmp(suf, "tbit") == 0 || strcmp(suf, "mbps") == 0 ||
+		    strcmp(suf, "gbps") == 0 || strcmp(suf, "tbps") == 0 ||
 		    strcmp(suf, "mbit/s") == 0)
 			return RATE_CASE_WHY;
 		return RATE_WHY;
 	case SKY_UNIT_SIZE:
-		if (strstr(suf, "bit") != NULL || strstr(suf, "bps") != NULL || strcmp(suf, "b") == 0 ||
-		    (n == 2 && suf[1] == 'b'))
+		if (strstr(suf, "bit") != NULL || strstr(suf, "bps") != NULL ||
+		    strcmp(suf, "b") == 0 || (n == 2 && suf[1] == 'b'))
 			return SIZE_BITS_WHY;
 		return SIZE_WHY;
 	case SKY_UNIT_TIME:

@@ -89,8 +89,8 @@ sky_audit(uid_t uid, const char *fmt, ...)
 	va_end(ap);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	rte_log(RTE_LOG_NOTICE, sky_logtype, "skygate: AUDIT %s uid=%u %s\n", ts,
-		(unsigned int)uid, what);
+	rte_log(RTE_LOG_NOTICE, sky_logtype, "skygate: AUDIT %s uid=%u %s\n", ts, (unsigned int)uid,
+		what);
 }
 
 int

@@ -32,7 +32,7 @@
 
 #include "geo_priv.h"
 
-const char *const geo_lookup_names[] = { "auto", "scalar", "avx512", NULL };
+const char *const geo_lookup_names[] = {"auto", "scalar", "avx512", NULL};
 
 const char *const geo_counter_names[GEO_C_MAX] = {
 #define GEO_C_NAME(n, s, h) s,
@@ -205,8 +205,8 @@ net_cc(struct loc_network *n)
 typedef unsigned __int128 u128;
 
 #define U128_MAX (~(u128)0)
-#define V4_LO ((u128)0xffff << 32)      /* ::ffff:0.0.0.0 */
-#define V4_HI (V4_LO | 0xffffffffu)     /* ::ffff:255.255.255.255 */
+#define V4_LO ((u128)0xffff << 32)  /* ::ffff:0.0.0.0 */
+#define V4_HI (V4_LO | 0xffffffffu) /* ::ffff:255.255.255.255 */
 
 struct fnet {
 	u128 first, last;
@@ -353,7 +353,7 @@ flatten(const struct fnet *v, size_t n, range_fn fn, void *arg)
 {
 	size_t stack[130], sp = 0;
 	u128 cursor[130]; /* first address of stack[k] not yet emitted or given to a subnet */
-	struct pending p = { .fn = fn, .arg = arg };
+	struct pending p = {.fn = fn, .arg = arg};
 	int rc;
 
 	for (size_t i = 0; i <= n; i++) {
@@ -414,7 +414,8 @@ range_cidrs(u128 lo, u128 hi, int v4, uint16_t val, cidr_fn fn, void *arg)
 			tz--;
 		}
 		u128_to(lo, b);
-		rc = v4 ? fn(arg, AF_INET, b + 12, 32 - tz, val) : fn(arg, AF_INET6, b, 128 - tz, val);
+		rc = v4 ? fn(arg, AF_INET, b + 12, 32 - tz, val)
+			: fn(arg, AF_INET6, b, 128 - tz, val);
 		if (rc != 0)
 			return rc;
 		if (lo + span == U128_MAX)
@@ -463,8 +464,8 @@ struct collect {
 	struct route6 *r6;
 	size_t n6, cap6;
 	uint32_t nets4, nets6; /* networks of the database */
-	uint16_t *amap;        /* (cc << 4 | flags) -> attr index, 0 = not yet */
-	uint32_t *attr;        /* the table's attr[] */
+	uint16_t *amap;	       /* (cc << 4 | flags) -> attr index, 0 = not yet */
+	uint32_t *attr;	       /* the table's attr[] */
 	uint32_t n_attr;
 	bool flags;
 	bool ipv6;
@@ -706,8 +707,8 @@ build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 	conf.rib_ext_sz = 0;
 	conf.dir24_8.num_tbl8 = need + need / 32 + 64;
 	/* a 2-byte next hop also stores tbl8 indexes: up to 32767 groups */
-	conf.dir24_8.nh_sz = conf.dir24_8.num_tbl8 < 32767 ? RTE_FIB_DIR24_8_2B
-							     : RTE_FIB_DIR24_8_4B;
+	conf.dir24_8.nh_sz =
+		conf.dir24_8.num_tbl8 < 32767 ? RTE_FIB_DIR24_8_2B : RTE_FIB_DIR24_8_4B;
 	t->tbl8_4 = conf.dir24_8.num_tbl8;
 	t->nh_bytes4 = conf.dir24_8.nh_sz == RTE_FIB_DIR24_8_2B ? 2 : 4;
 	snprintf(name, sizeof(name), "geo4_%u", table_seq);
@@ -734,8 +735,7 @@ build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 }
 
 static int
-build_fib6(struct geo_table *t, const struct collect *c, uint64_t need, char *msg,
-	   size_t msg_len)
+build_fib6(struct geo_table *t, const struct collect *c, uint64_t need, char *msg, size_t msg_len)
 {
 	struct rte_fib6_conf conf;
 	char name[32];
@@ -826,7 +826,8 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 			t->file.dev = st.st_dev;
 			t->file.ino = st.st_ino;
 			t->file.size = (uint64_t)st.st_size;
-			t->file.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+			t->file.mtime_ns =
+				(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		}
 	}
 	t->path = strdup(path);
@@ -860,8 +861,9 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 	c.nets.v = NULL;
 	if (rc != 0) {
 		snprintf(msg, msg_len, "%s: %s", path,
-			 rc == -ENOMEM ? "out of memory" : "corrupt database (networks overlap "
-							   "without nesting)");
+			 rc == -ENOMEM ? "out of memory"
+				       : "corrupt database (networks overlap "
+					 "without nesting)");
 		goto fail;
 	}
 
@@ -885,11 +887,13 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 		int avx = o->lookup == GEO_LOOKUP_AVX512;
 
 		if (rte_fib_select_lookup(t->fib4, avx ? RTE_FIB_LOOKUP_DIR24_8_VECTOR_AVX512
-						       : RTE_FIB_LOOKUP_DIR24_8_SCALAR_MACRO) != 0 ||
+						       : RTE_FIB_LOOKUP_DIR24_8_SCALAR_MACRO) !=
+			    0 ||
 		    (t->fib6 != NULL &&
 		     rte_fib6_select_lookup(t->fib6, avx ? RTE_FIB6_LOOKUP_TRIE_VECTOR_AVX512
 							 : RTE_FIB6_LOOKUP_TRIE_SCALAR) != 0)) {
-			snprintf(msg, msg_len, "lookup: %s: refused by the FIB library (CPU flags?)",
+			snprintf(msg, msg_len,
+				 "lookup: %s: refused by the FIB library (CPU flags?)",
 				 geo_lookup_names[o->lookup]);
 			goto fail;
 		}
@@ -933,8 +937,7 @@ apply(const struct geo_table *t, struct sky_meta *m, uint64_t nh, uint64_t *unkn
 }
 
 static void
-lookup_chunk(const struct geo_table *t, struct geo_worker *w, struct sky_meta *meta,
-	     unsigned int n)
+lookup_chunk(const struct geo_table *t, struct geo_worker *w, struct sky_meta *meta, unsigned int n)
 {
 	uint32_t ip4[SKY_BURST];
 	uint8_t ip6[SKY_BURST][16];
@@ -1000,8 +1003,8 @@ sky_geo_lookup_burst(struct sky_geo *g, unsigned int worker, struct sky_meta *me
 /* ------------------------------------------------------------------ control path */
 
 int
-sky_geo_lookup(struct sky_geo *g, int family, const uint8_t *addr, uint16_t *cc,
-	       uint8_t *flags, char *net_buf, size_t net_len)
+sky_geo_lookup(struct sky_geo *g, int family, const uint8_t *addr, uint16_t *cc, uint8_t *flags,
+	       char *net_buf, size_t net_len)
 {
 	const struct geo_table *t;
 	struct loc_network *net = NULL;
@@ -1151,8 +1154,8 @@ geo_watch(struct sky_geo *g)
 		return;
 	}
 	g->auto_reloads++;
-	sky_audit(0, "geo reload %s (the file changed): %u IPv4 + %u IPv6 networks loaded",
-		  g->path, g->table->n4, g->table->n6);
+	sky_audit(0, "geo reload %s (the file changed): %u IPv4 + %u IPv6 networks loaded", g->path,
+		  g->table->n4, g->table->n6);
 }
 
 int
@@ -1164,8 +1167,8 @@ sky_geo_enabled(const struct sky_geo *g)
 struct sky_geo *
 sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
-	static const char *const keys[] = { "database", "flags", "ipv6", "lookup",
-					    "check_interval", NULL };
+	static const char *const keys[] = {"database", "flags",		 "ipv6",
+					   "lookup",   "check_interval", NULL};
 	uint64_t check_us = 0;
 	unsigned int lookup = GEO_LOOKUP_AUTO;
 	const struct sky_cfg_node *sec = cfg != NULL ? sky_cfg_get(cfg->root, "geo") : NULL;
@@ -1179,7 +1182,8 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		    sky_cfg_get_str(err, cfg, sec, "database", true, &path) != 0 ||
 		    sky_cfg_get_bool(err, cfg, sec, "flags", false, &flags) != 0 ||
 		    sky_cfg_get_bool(err, cfg, sec, "ipv6", false, &ipv6) != 0 ||
-		    sky_cfg_get_enum(err, cfg, sec, "lookup", false, geo_lookup_names, &lookup) != 0 ||
+		    sky_cfg_get_enum(err, cfg, sec, "lookup", false, geo_lookup_names, &lookup) !=
+			    0 ||
 		    sky_cfg_get_time(err, cfg, sec, "check_interval", false, &check_us) != 0)
 			return NULL;
 		if (check_us != 0 && check_us < 1000000) {
@@ -1218,9 +1222,8 @@ sky_geo_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		goto fail;
 	}
 	geo_info_update(g);
-	SKY_LOG(INFO, "geo: %s: %u IPv4 + %u IPv6 networks in %.0f ms, %.1f MB", path,
-		g->table->n4, g->table->n6, (double)g->table->load_us / 1e3,
-		(double)g->table->mem_bytes / 1e6);
+	SKY_LOG(INFO, "geo: %s: %u IPv4 + %u IPv6 networks in %.0f ms, %.1f MB", path, g->table->n4,
+		g->table->n6, (double)g->table->load_us / 1e3, (double)g->table->mem_bytes / 1e6);
 	return g;
 fail:
 	free(g->path);
@@ -1284,8 +1287,7 @@ cn_range(void *arg, u128 lo, u128 hi, uint16_t cc)
 }
 
 int
-sky_geo_country_networks(const char *db_path, uint16_t cc, int family, sky_geo_net_fn fn,
-			 void *arg)
+sky_geo_country_networks(const char *db_path, uint16_t cc, int family, sky_geo_net_fn fn, void *arg)
 {
 	struct cn_state s;
 	struct geo_db d;

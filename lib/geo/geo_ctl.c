@@ -33,10 +33,10 @@ static const struct {
 	uint8_t flag;
 	const char *name;
 } flag_names[] = {
-	{ SKY_GEO_F_ANONYMOUS_PROXY, "anonymous_proxy" },
-	{ SKY_GEO_F_SATELLITE, "satellite_provider" },
-	{ SKY_GEO_F_ANYCAST, "anycast" },
-	{ SKY_GEO_F_DROP, "drop" },
+	{SKY_GEO_F_ANONYMOUS_PROXY, "anonymous_proxy"},
+	{SKY_GEO_F_SATELLITE, "satellite_provider"},
+	{SKY_GEO_F_ANYCAST, "anycast"},
+	{SKY_GEO_F_DROP, "drop"},
 };
 
 int
@@ -218,13 +218,15 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	if (sky_geo_reload(g, path, msg, sizeof(msg)) != 0)
 		return sky_ctl_fail(call, "geo reload: %s", msg);
 	if (path != NULL && state != NULL && !call->replay && copy[0] != '\0') {
-		const char *jargv[3] = { "geo", "reload", copy };
+		const char *jargv[3] = {"geo", "reload", copy};
 
 		if (copy_file(path, copy, msg, sizeof(msg)) == 0)
 			sky_ctl_journal_as(call, 3, jargv);
 		else
-			SKY_LOG(WARNING, "geo reload: cannot keep a copy of %s (%s); journaling "
-					 "the original path", path, msg);
+			SKY_LOG(WARNING,
+				"geo reload: cannot keep a copy of %s (%s); journaling "
+				"the original path",
+				path, msg);
 	}
 	t = g->table;
 	sky_audit(call->uid, "%sgeo reload %s: %u IPv4 + %u IPv6 networks loaded",
@@ -352,37 +354,43 @@ metrics_geo(void *arg, FILE *out)
 	pthread_mutex_lock(&g->info_lock);
 	in = g->info;
 	pthread_mutex_unlock(&g->info_lock);
-	fprintf(out, "# HELP skygate_geo_enabled 1 when a location database is loaded\n"
-		     "# TYPE skygate_geo_enabled gauge\nskygate_geo_enabled %d\n",
+	fprintf(out,
+		"# HELP skygate_geo_enabled 1 when a location database is loaded\n"
+		"# TYPE skygate_geo_enabled gauge\nskygate_geo_enabled %d\n",
 		in.enabled);
-	fprintf(out, "# HELP skygate_geo_networks Networks of the loaded location database\n"
-		     "# TYPE skygate_geo_networks gauge\n"
-		     "skygate_geo_networks{family=\"ipv4\"} %u\n"
-		     "skygate_geo_networks{family=\"ipv6\"} %u\n",
+	fprintf(out,
+		"# HELP skygate_geo_networks Networks of the loaded location database\n"
+		"# TYPE skygate_geo_networks gauge\n"
+		"skygate_geo_networks{family=\"ipv4\"} %u\n"
+		"skygate_geo_networks{family=\"ipv6\"} %u\n",
 		in.n4, in.n6);
-	fprintf(out, "# HELP skygate_geo_memory_bytes DPDK memory of the geo FIBs\n"
-		     "# TYPE skygate_geo_memory_bytes gauge\nskygate_geo_memory_bytes %" PRIu64
-		     "\n",
+	fprintf(out,
+		"# HELP skygate_geo_memory_bytes DPDK memory of the geo FIBs\n"
+		"# TYPE skygate_geo_memory_bytes gauge\nskygate_geo_memory_bytes %" PRIu64 "\n",
 		in.mem_bytes);
-	fprintf(out, "# HELP skygate_geo_load_seconds Time the last database load took\n"
-		     "# TYPE skygate_geo_load_seconds gauge\nskygate_geo_load_seconds %.3f\n",
+	fprintf(out,
+		"# HELP skygate_geo_load_seconds Time the last database load took\n"
+		"# TYPE skygate_geo_load_seconds gauge\nskygate_geo_load_seconds %.3f\n",
 		(double)in.load_us / 1e6);
-	fprintf(out, "# HELP skygate_geo_database_created_seconds Creation time of the "
-		     "database (unix)\n# TYPE skygate_geo_database_created_seconds gauge\n"
-		     "skygate_geo_database_created_seconds %" PRId64 "\n",
+	fprintf(out,
+		"# HELP skygate_geo_database_created_seconds Creation time of the "
+		"database (unix)\n# TYPE skygate_geo_database_created_seconds gauge\n"
+		"skygate_geo_database_created_seconds %" PRId64 "\n",
 		in.created_at);
-	fprintf(out, "# HELP skygate_geo_reloads_total Successful geo reloads\n"
-		     "# TYPE skygate_geo_reloads_total counter\nskygate_geo_reloads_total %" PRIu64
-		     "\n# HELP skygate_geo_reload_failures_total Refused geo reloads\n"
-		     "# TYPE skygate_geo_reload_failures_total counter\n"
-		     "skygate_geo_reload_failures_total %" PRIu64 "\n"
-		     "# HELP skygate_geo_auto_reloads_total Reloads after the database file changed\n"
-		     "# TYPE skygate_geo_auto_reloads_total counter\n"
-		     "skygate_geo_auto_reloads_total %" PRIu64 "\n",
+	fprintf(out,
+		"# HELP skygate_geo_reloads_total Successful geo reloads\n"
+		"# TYPE skygate_geo_reloads_total counter\nskygate_geo_reloads_total %" PRIu64
+		"\n# HELP skygate_geo_reload_failures_total Refused geo reloads\n"
+		"# TYPE skygate_geo_reload_failures_total counter\n"
+		"skygate_geo_reload_failures_total %" PRIu64 "\n"
+		"# HELP skygate_geo_auto_reloads_total Reloads after the database file changed\n"
+		"# TYPE skygate_geo_auto_reloads_total counter\n"
+		"skygate_geo_auto_reloads_total %" PRIu64 "\n",
 		g->reloads, g->reload_failures, g->auto_reloads);
 	/* per worker (sum with PromQL); workers that never counted are left out */
 	for (unsigned int i = 0; i < GEO_C_MAX; i++) {
-		fprintf(out, "# HELP skygate_geo_%s_total %s\n# TYPE skygate_geo_%s_total counter\n",
+		fprintf(out,
+			"# HELP skygate_geo_%s_total %s\n# TYPE skygate_geo_%s_total counter\n",
 			geo_counter_names[i], geo_counter_help[i], geo_counter_names[i]);
 		for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
 			uint64_t v = __atomic_load_n(&g->w[w].c[i], __ATOMIC_RELAXED);

@@ -24,16 +24,16 @@
 #define GEO_ATTR_FOUND 0x01000000u /* attr bit: a network matched (even without country) */
 
 /* Per-worker counters, defined once (enum, names, telemetry, Prometheus). */
-#define GEO_FOREACH_COUNTER(_)                                                             \
-	_(LOOKUP_V4, "lookups_ipv4", "remote IPv4 addresses looked up")                    \
-	_(LOOKUP_V6, "lookups_ipv6", "remote IPv6 addresses looked up")                    \
+#define GEO_FOREACH_COUNTER(_)                                                                     \
+	_(LOOKUP_V4, "lookups_ipv4", "remote IPv4 addresses looked up")                            \
+	_(LOOKUP_V6, "lookups_ipv6", "remote IPv6 addresses looked up")                            \
 	_(UNKNOWN, "unknown_country", "remote addresses without a country")
 
 enum geo_counter {
 #define GEO_C_ENUM(n, s, h) GEO_C_##n,
 	GEO_FOREACH_COUNTER(GEO_C_ENUM)
 #undef GEO_C_ENUM
-	GEO_C_MAX
+		GEO_C_MAX
 };
 
 extern const char *const geo_counter_names[GEO_C_MAX];
@@ -58,33 +58,33 @@ struct rte_fib6;
 struct geo_table {
 	/* --- data path --- */
 	struct rte_fib *fib4;
-	struct rte_fib6 *fib6;    /* NULL when ipv6: false */
+	struct rte_fib6 *fib6;	     /* NULL when ipv6: false */
 	uint32_t attr[GEO_MAX_ATTR]; /* nh -> cc | flags << 16 | GEO_ATTR_FOUND; attr[0] = 0 */
 	/* --- control path only --- */
-	struct loc_ctx *ctx;      /* kept for `geo lookup` (network CIDR) */
+	struct loc_ctx *ctx; /* kept for `geo lookup` (network CIDR) */
 	struct loc_database *db;
 	FILE *f;
 	char *path;
 	uint32_t n_attr;
-	uint32_t n4, n6;          /* networks of the database */
+	uint32_t n4, n6;	   /* networks of the database */
 	uint32_t routes4, routes6; /* FIB routes after flattening and merging */
-	uint32_t tbl8_4, tbl8_6;  /* tbl8 groups configured */
+	uint32_t tbl8_4, tbl8_6;   /* tbl8 groups configured */
 	unsigned int nh_bytes4, nh_bytes6;
 	uint64_t load_us;
-	uint64_t mem_bytes;       /* DPDK heap taken by the FIBs */
-	struct geo_file_id file;  /* the file it was loaded from */
+	uint64_t mem_bytes;	 /* DPDK heap taken by the FIBs */
+	struct geo_file_id file; /* the file it was loaded from */
 };
 
 /* How tables are built (config geo.*). */
 enum geo_lookup {
-	GEO_LOOKUP_AUTO,   /* DPDK's choice: AVX512 when EAL allows 512-bit SIMD */
+	GEO_LOOKUP_AUTO, /* DPDK's choice: AVX512 when EAL allows 512-bit SIMD */
 	GEO_LOOKUP_SCALAR,
 	GEO_LOOKUP_AVX512,
 };
 
 struct geo_opts {
-	bool flags;               /* fill remote_flags */
-	bool ipv6;                /* load IPv6 networks */
+	bool flags; /* fill remote_flags */
+	bool ipv6;  /* load IPv6 networks */
 	enum geo_lookup lookup;
 };
 
@@ -104,15 +104,15 @@ struct geo_info {
 
 struct sky_geo {
 	/* --- data path --- */
-	struct geo_table *table;  /* published pointer, RCU */
+	struct geo_table *table; /* published pointer, RCU */
 	struct geo_worker w[SKY_MAX_WORKERS];
 	/* --- control path only --- */
-	struct geo_opts opts;     /* config geo.flags, geo.ipv6, geo.lookup */
-	char *path;               /* current database path */
+	struct geo_opts opts; /* config geo.flags, geo.ipv6, geo.lookup */
+	char *path;	      /* current database path */
 	uint64_t reloads;
 	uint64_t reload_failures;
 	uint64_t check_interval_us; /* config geo.check_interval: 0 = no watching */
-	uint64_t auto_reloads;      /* reloads after the file changed */
+	uint64_t auto_reloads;	    /* reloads after the file changed */
 	struct geo_file_id refused; /* the changed file last refused: not retried */
 	bool registered;
 	pthread_mutex_t info_lock;

@@ -408,10 +408,10 @@ cmd_blocked(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 		cc_str((uint16_t)(e[i].key >> 17), sc);
 		cc_str((uint16_t)(e[i].key >> 1), rc);
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "subscriber_country",
-						   sc, "remote_country", rc, "direction",
-						   (e[i].key & 1) ? "down" : "up", "packets",
-						   (json_int_t)e[i].pkts, "bytes",
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
+						   "subscriber_country", sc, "remote_country", rc,
+						   "direction", (e[i].key & 1) ? "down" : "up",
+						   "packets", (json_int_t)e[i].pkts, "bytes",
 						   (json_int_t)e[i].bytes));
 	}
 	free(e);

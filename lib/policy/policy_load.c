@@ -1183,8 +1183,9 @@ btf_refs_ok(const struct btf *btf, char *why, size_t len)
 			ref[0] = t->type;
 			for (uint32_t i = 0; i < vlen; i++)
 				if (btf_params(t)[i].type >= n) {
-					snprintf(why, len, "parameter %u of type %u refers to type %u",
-						 i, id, btf_params(t)[i].type);
+					snprintf(why, len,
+						 "parameter %u of type %u refers to type %u", i, id,
+						 btf_params(t)[i].type);
 					return -EINVAL;
 				}
 			break;

@@ -57,7 +57,7 @@ sky_shaper_params_default(struct sky_shaper_params *p)
 	for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++) {
 		p->cls[c].queue_pkts = c == 0 ? 256 : 1024;
 		p->cls[c].aqm = SKY_AQM_CODEL;
-		p->cls[c].target_us = 0;   /* 0: derive from rtt */
+		p->cls[c].target_us = 0; /* 0: derive from rtt */
 		p->cls[c].interval_us = 0;
 		p->cls[c].red_min_pkts = 0;
 		p->cls[c].red_max_pkts = 0;
@@ -72,8 +72,10 @@ check_rate(const struct sky_shaper *sh, const char *what, const char *name, cons
 	   uint64_t bps, char *err, size_t errlen)
 {
 	if (bps > sh->p.port_rate_bps) {
-		snprintf(err, errlen, "%s %s: %s %llu bit/s is above the port rate %llu bit/s "
-			 "(shaping.port_rate)", what, name, key, (unsigned long long)bps,
+		snprintf(err, errlen,
+			 "%s %s: %s %llu bit/s is above the port rate %llu bit/s "
+			 "(shaping.port_rate)",
+			 what, name, key, (unsigned long long)bps,
 			 (unsigned long long)sh->p.port_rate_bps);
 		return -1;
 	}
@@ -190,8 +192,7 @@ sky_shaper_set_plan(struct sky_shaper *sh, unsigned int idx, const struct sky_pl
  * shard can grow until the next split. The shares add up to cap.
  */
 static void
-split(uint64_t cap, unsigned int n, const uint64_t *demand, const uint64_t *weight,
-      uint64_t *share)
+split(uint64_t cap, unsigned int n, const uint64_t *demand, const uint64_t *weight, uint64_t *share)
 {
 	uint64_t floor = cap / (64 * (uint64_t)n);
 	uint64_t rem = cap - floor * n;
@@ -308,7 +309,8 @@ rebalance_beam(struct sky_shaper *sh, unsigned int b, uint64_t dt, int measure)
 	for (unsigned int i = 0; i < ns; i++) {
 		struct shp_shard *sd = down_shard(sh, i, b);
 
-		shard_set(sh, &sd->rate_fp, &sd->burst_fp, &sd->share_bps, share[i], sh->p.beam_burst_us);
+		shard_set(sh, &sd->rate_fp, &sd->burst_fp, &sd->share_bps, share[i],
+			  sh->p.beam_burst_us);
 	}
 	/* upstream: shards are workers, weighted by what they pass */
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
@@ -346,7 +348,8 @@ void
 sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc)
 {
 	uint64_t dt = sh->last_rebalance && now_tsc > sh->last_rebalance
-			      ? now_tsc - sh->last_rebalance : 0;
+			      ? now_tsc - sh->last_rebalance
+			      : 0;
 
 	sh->last_rebalance = now_tsc;
 	for (unsigned int b = 0; b < sh->n_beams; b++)
@@ -411,13 +414,16 @@ classes_init(struct sky_shaper *sh, char *err, size_t errlen)
 				mn = 1;
 			if (mx <= mn || mx > cp->queue_pkts || cp->red_max_p_pct == 0 ||
 			    cp->red_max_p_pct > 100) {
-				snprintf(err, errlen, "class %u: RED needs min < max <= queue and "
-					 "max_p 1..100", c);
+				snprintf(err, errlen,
+					 "class %u: RED needs min < max <= queue and "
+					 "max_p 1..100",
+					 c);
 				return -1;
 			}
 			cl->red_min_fp = mn << 8;
 			cl->red_max_fp = mx << 8;
-			cl->red_maxp = (uint32_t)((UINT64_C(1) << 32) * cp->red_max_p_pct / 100 - 1);
+			cl->red_maxp =
+				(uint32_t)((UINT64_C(1) << 32) * cp->red_max_p_pct / 100 - 1);
 			cl->red_slope = (uint32_t)(cl->red_maxp / (mx - mn));
 		}
 	}
@@ -466,9 +472,9 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 
 			out->idx = rte_zmalloc("sky_shaper_idx", sizeof(uint32_t) * nsub,
 					       RTE_CACHE_LINE_SIZE);
-			out->shard = rte_zmalloc("sky_shaper_shard",
-						 sizeof(*out->shard) * sh->n_beams,
-						 RTE_CACHE_LINE_SIZE);
+			out->shard =
+				rte_zmalloc("sky_shaper_shard", sizeof(*out->shard) * sh->n_beams,
+					    RTE_CACHE_LINE_SIZE);
 			out->wheel = rte_zmalloc("sky_shaper_wheel", sizeof(uint32_t) * WHEEL_SIZE,
 						 RTE_CACHE_LINE_SIZE);
 			if (!out->idx || !out->shard || !out->wheel)
@@ -479,8 +485,10 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 	}
 	return 0;
 nomem:
-	snprintf(err, errlen, "shaper: out of DPDK memory for %u workers x %u slots, %zu "
-		 "subscribers", sh->n_workers, sh->p.max_active_per_worker, nsub);
+	snprintf(err, errlen,
+		 "shaper: out of DPDK memory for %u workers x %u slots, %zu "
+		 "subscribers",
+		 sh->n_workers, sh->p.max_active_per_worker, nsub);
 	return -1;
 }
 
@@ -534,10 +542,11 @@ sky_shaper_create_params(const struct sky_shaper_params *p, const struct sky_pla
 	    n_plans == 0 || n_plans > SKY_MAX_PLANS || n_beams == 0 || n_beams > SKY_MAX_BEAMS ||
 	    p->sub_capacity >= UINT32_MAX - 1 || p->max_active_per_worker == 0 ||
 	    p->max_active_per_worker >= UINT32_MAX - 1 || p->period_us == 0) {
-		snprintf(err, errlen, "shaper: bad parameters (workers %u of 1..%u, outputs %u of "
-			 "1..8, classes %u, plans %u, beams %u, max_active %u)", p->n_workers,
-			 SKY_MAX_WORKERS, p->n_out_ports, p->n_classes, n_plans, n_beams,
-			 p->max_active_per_worker);
+		snprintf(err, errlen,
+			 "shaper: bad parameters (workers %u of 1..%u, outputs %u of "
+			 "1..8, classes %u, plans %u, beams %u, max_active %u)",
+			 p->n_workers, SKY_MAX_WORKERS, p->n_out_ports, p->n_classes, n_plans,
+			 n_beams, p->max_active_per_worker);
 		return NULL;
 	}
 	sh = calloc(1, sizeof(*sh));
@@ -719,8 +728,7 @@ sky_shaper_sub_stats(const struct sky_shaper *sh, uint32_t sub_idx, struct sky_s
 }
 
 int
-sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
-		      struct sky_shaper_stats *out)
+sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam, struct sky_shaper_stats *out)
 {
 	if (beam >= sh->n_beams)
 		return -ENOENT;

@@ -14,7 +14,8 @@
  *     port_rate: 100Gbit           # no plan or beam may be faster
  *   classes:
  *     - { name: realtime, queue: 256, aqm: { kind: codel, target: 5ms, interval: 100ms } }
- *     - { name: bulk, default: true, queue: 1024, aqm: { kind: red, min: 256, max: 768, max_p: 10 } }
+ *     - { name: bulk, default: true, queue: 1024, aqm: { kind: red, min: 256, max: 768, max_p: 10 }
+ * }
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,8 +28,8 @@ static int
 parse_aqm(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *cls,
 	  struct sky_shaper_class_params *cp)
 {
-	static const char *const keys[] = {"kind", "target", "interval", "min", "max", "max_p",
-					   NULL};
+	static const char *const keys[] = {"kind", "target", "interval", "min",
+					   "max",  "max_p",  NULL};
 	static const char *const kinds[] = {"none", "codel", "red", "pie", NULL};
 	const struct sky_cfg_node *a = sky_cfg_get(cls, "aqm");
 	unsigned int kind = 1;
@@ -46,18 +47,18 @@ parse_aqm(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_c
 				    "like pie, no per-queue timer), red or none");
 	cp->aqm = kind == 0 ? SKY_AQM_NONE : kind == 1 ? SKY_AQM_CODEL : SKY_AQM_RED;
 	if (kind != 1 && (sky_cfg_get(a, "target") || sky_cfg_get(a, "interval")))
-		return sky_cfg_fail(err, cfg, sky_cfg_get(a, "target") ? sky_cfg_get(a, "target")
-									: sky_cfg_get(a, "interval"),
+		return sky_cfg_fail(err, cfg,
+				    sky_cfg_get(a, "target") ? sky_cfg_get(a, "target")
+							     : sky_cfg_get(a, "interval"),
 				    "target/interval apply to kind: codel only");
-	if (kind != 2 && (sky_cfg_get(a, "min") || sky_cfg_get(a, "max") ||
-			  sky_cfg_get(a, "max_p")))
+	if (kind != 2 &&
+	    (sky_cfg_get(a, "min") || sky_cfg_get(a, "max") || sky_cfg_get(a, "max_p")))
 		return sky_cfg_fail(err, cfg, a, "min/max/max_p apply to kind: red only");
 	if (sky_cfg_get_time(err, cfg, a, "target", false, &cp->target_us) < 0 ||
 	    sky_cfg_get_time(err, cfg, a, "interval", false, &cp->interval_us) < 0)
 		return -1;
 	if (sky_cfg_get(a, "target") && (cp->target_us < 100 || cp->target_us > 1000000))
-		return sky_cfg_fail(err, cfg, sky_cfg_get(a, "target"),
-				    "target must be 100us..1s");
+		return sky_cfg_fail(err, cfg, sky_cfg_get(a, "target"), "target must be 100us..1s");
 	if (sky_cfg_get(a, "interval") && (cp->interval_us < 1000 || cp->interval_us > 10000000))
 		return sky_cfg_fail(err, cfg, sky_cfg_get(a, "interval"),
 				    "interval must be 1ms..10s");
@@ -92,9 +93,15 @@ int
 sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
 			struct sky_cfg_err *err)
 {
-	static const char *const keys[] = {"enabled", "period", "rtt", "beam_burst",
-					   "max_active_per_worker", "max_queued_per_worker",
-					   "frame_overhead", "port_rate", NULL};
+	static const char *const keys[] = {"enabled",
+					   "period",
+					   "rtt",
+					   "beam_burst",
+					   "max_active_per_worker",
+					   "max_queued_per_worker",
+					   "frame_overhead",
+					   "port_rate",
+					   NULL};
 	const struct sky_cfg_node *sh = sky_cfg_get(cfg->root, "shaping");
 	const struct sky_cfg_node *classes = sky_cfg_get(cfg->root, "classes");
 	uint64_t v;
@@ -111,7 +118,8 @@ sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
 			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "period"),
 					    "period must be 1ms..1s");
 		if (p->rtt_us < 1000 || p->rtt_us > 10000000)
-			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "rtt"), "rtt must be 1ms..10s");
+			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "rtt"),
+					    "rtt must be 1ms..10s");
 		if (p->beam_burst_us < 10 || p->beam_burst_us > 1000000)
 			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "beam_burst"),
 					    "beam_burst must be 10us..1s");

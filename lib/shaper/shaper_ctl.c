@@ -34,7 +34,8 @@ stats_json(const struct sky_shaper *sh, const struct sky_shaper_stats *st, unsig
 	for (unsigned int i = 0; i < SKY_SHAPER_CTR_MAX; i++) {
 		if (!with_up && (i == SKY_SHAPER_UP_PASS_PKTS || i == SKY_SHAPER_UP_PASS_BYTES))
 			continue;
-		json_object_set_new(o, sky_shaper_ctr_names[i], json_integer((json_int_t)st->ctr[i]));
+		json_object_set_new(o, sky_shaper_ctr_names[i],
+				    json_integer((json_int_t)st->ctr[i]));
 	}
 	json_object_set_new(drops, sky_drop_name(SKY_DROP_QUEUE_TAIL),
 			    json_integer((json_int_t)st->ctr[SKY_SHAPER_DROP_TAIL]));
@@ -77,20 +78,22 @@ beam_json(struct sky_shaper *sh, unsigned int b)
 	sky_shaper_beam_stats(sh, b, &st);
 	o = stats_json(sh, &st, sh->n_classes, true);
 	json_object_set_new(o, "beam", json_string(sh->cp_beams[b].name));
-	json_object_set_new(o, "down_capacity_bps", json_integer((json_int_t)sh->cp_beams[b].down_bps));
+	json_object_set_new(o, "down_capacity_bps",
+			    json_integer((json_int_t)sh->cp_beams[b].down_bps));
 	json_object_set_new(o, "up_capacity_bps", json_integer((json_int_t)sh->cp_beams[b].up_bps));
 	json_object_set_new(o, "down_share_sum_bps", json_integer((json_int_t)st.rate_bps));
 	json_object_set_new(o, "up_share_sum_bps", json_integer((json_int_t)st.up_rate_bps));
-	json_object_set_new(o, "rate_bps",
-			    json_integer((json_int_t)measured_bps(sh, sh->beam_rate_prev[b],
-								  st.ctr[SKY_SHAPER_SENT_BYTES], now)));
+	json_object_set_new(
+		o, "rate_bps",
+		json_integer((json_int_t)measured_bps(sh, sh->beam_rate_prev[b],
+						      st.ctr[SKY_SHAPER_SENT_BYTES], now)));
 	json_object_set_new(o, "active_subscribers", json_integer(st.active));
 	for (unsigned int w = 0; w < sh->n_workers; w++)
 		for (unsigned int out = 0; out < sh->n_out; out++)
-			json_array_append_new(shares,
-					      json_pack("{s:i,s:i,s:I}", "worker", w, "out", out,
-							"down_bps",
-							(json_int_t)sky_shaper_share_bps(sh, w, out, b)));
+			json_array_append_new(
+				shares,
+				json_pack("{s:i,s:i,s:I}", "worker", w, "out", out, "down_bps",
+					  (json_int_t)sky_shaper_share_bps(sh, w, out, b)));
 	json_object_set_new(o, "shares", shares);
 	return o;
 }
@@ -105,12 +108,13 @@ sub_json(struct sky_shaper *sh, uint32_t idx, uint16_t plan)
 	if (sky_shaper_sub_stats(sh, idx, &st) < 0)
 		return json_object();
 	o = stats_json(sh, &st, sh->n_classes, true);
-	json_object_set_new(o, "plan_down_bps", json_integer((json_int_t)sh->cp_plans[plan].down_bps));
+	json_object_set_new(o, "plan_down_bps",
+			    json_integer((json_int_t)sh->cp_plans[plan].down_bps));
 	json_object_set_new(o, "plan_up_bps", json_integer((json_int_t)sh->cp_plans[plan].up_bps));
-	json_object_set_new(o, "rate_bps",
-			    json_integer((json_int_t)measured_bps(sh, &sh->cp_subrate[2 * k],
-								  st.ctr[SKY_SHAPER_SENT_BYTES],
-								  rte_rdtsc())));
+	json_object_set_new(
+		o, "rate_bps",
+		json_integer((json_int_t)measured_bps(sh, &sh->cp_subrate[2 * k],
+						      st.ctr[SKY_SHAPER_SENT_BYTES], rte_rdtsc())));
 	json_object_set_new(o, "active", json_boolean(st.active != 0));
 	return o;
 }
@@ -142,12 +146,14 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	json_object_set_new(o, "max_active_per_worker", json_integer(sh->p.max_active_per_worker));
 	json_object_set_new(o, "max_queued_per_worker", json_integer(sh->p.max_queued_per_worker));
 	for (unsigned int c = 0; c < sh->n_classes; c++)
-		json_array_append_new(cls, json_pack("{s:i,s:s,s:I,s:I}", "queue",
-						     sh->p.cls[c].queue_pkts, "aqm",
-						     aqm_names[sh->cls[c].aqm], "target_us",
-						     (json_int_t)(((uint64_t)sh->cls[c].target_ts << TS_SHIFT) * 1000000 / sh->hz),
-						     "interval_us",
-						     (json_int_t)(((uint64_t)sh->cls[c].interval_ts << TS_SHIFT) * 1000000 / sh->hz)));
+		json_array_append_new(
+			cls, json_pack("{s:i,s:s,s:I,s:I}", "queue", sh->p.cls[c].queue_pkts, "aqm",
+				       aqm_names[sh->cls[c].aqm], "target_us",
+				       (json_int_t)(((uint64_t)sh->cls[c].target_ts << TS_SHIFT) *
+						    1000000 / sh->hz),
+				       "interval_us",
+				       (json_int_t)(((uint64_t)sh->cls[c].interval_ts << TS_SHIFT) *
+						    1000000 / sh->hz)));
 	json_object_set_new(o, "classes", cls);
 	for (unsigned int b = 0; b < sh->n_beams; b++)
 		json_array_append_new(beams, beam_json(sh, b));
@@ -155,14 +161,13 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		const struct shp_worker *w = &sh->w[i];
 
-		json_array_append_new(workers,
-				      json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "worker", i,
-						"slots_in_use",
-						(json_int_t)(w->n_slots - 1 - w->n_free),
-						"slots", (json_int_t)(w->n_slots - 1), "queued_packets",
-						(json_int_t)w->queued, "slot_pool_full_drops",
-						(json_int_t)w->pool_full, "buffer_full_drops",
-						(json_int_t)w->buf_full));
+		json_array_append_new(
+			workers, json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "worker", i, "slots_in_use",
+					   (json_int_t)(w->n_slots - 1 - w->n_free), "slots",
+					   (json_int_t)(w->n_slots - 1), "queued_packets",
+					   (json_int_t)w->queued, "slot_pool_full_drops",
+					   (json_int_t)w->pool_full, "buffer_full_drops",
+					   (json_int_t)w->buf_full));
 	}
 	json_object_set_new(o, "workers", workers);
 	sky_shaper_sub_stats(sh, SKY_SUB_NONE, &un);
@@ -302,7 +307,8 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
-/* --- Prometheus -------------------------------------------------------------------------------- */
+/* --- Prometheus --------------------------------------------------------------------------------
+ */
 
 static void
 metrics(void *arg, FILE *out)
@@ -335,8 +341,9 @@ metrics(void *arg, FILE *out)
 	fprintf(out, "# HELP skygate_shaper_beam_capacity_bps Configured forward capacity.\n"
 		     "# TYPE skygate_shaper_beam_capacity_bps gauge\n");
 	for (unsigned int b = 0; b < sh->n_beams; b++)
-		fprintf(out, "skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"down\"} %llu\n"
-			     "skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"up\"} %llu\n",
+		fprintf(out,
+			"skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"down\"} %llu\n"
+			"skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"up\"} %llu\n",
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].down_bps,
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].up_bps);
 }
@@ -360,8 +367,8 @@ sky_shaper_create(const struct sky_cfg *cfg, struct sky_subs *subs, unsigned int
 	if (p.max_queued_per_worker == 0) {
 		/* queued mbufs come from the daemon's pool (mempool.mbufs, validated by the
 		 * gateway, default 16383): the workers' queues together hold at most half */
-		const struct sky_cfg_node *mp = sky_cfg_get(sky_cfg_get(cfg->root, "mempool"),
-							    "mbufs");
+		const struct sky_cfg_node *mp =
+			sky_cfg_get(sky_cfg_get(cfg->root, "mempool"), "mbufs");
 		uint64_t mbufs = 16383;
 
 		if (mp != NULL && sky_cfg_str(mp) != NULL)
@@ -390,8 +397,8 @@ sky_shaper_create(const struct sky_cfg *cfg, struct sky_subs *subs, unsigned int
 		struct sky_shaper tmp = {.p = p};
 
 		if (sky_shaper_check_plan(&tmp, &plans[i], msg, sizeof(msg)) < 0) {
-			const struct sky_cfg_node *pn = sky_cfg_get(sky_cfg_get(cfg->root, "plans"),
-								    plans[i].name);
+			const struct sky_cfg_node *pn =
+				sky_cfg_get(sky_cfg_get(cfg->root, "plans"), plans[i].name);
 
 			sky_cfg_fail(err, cfg, pn, "%s", msg);
 			return NULL;
@@ -401,8 +408,8 @@ sky_shaper_create(const struct sky_cfg *cfg, struct sky_subs *subs, unsigned int
 		struct sky_shaper tmp = {.p = p};
 
 		if (sky_shaper_check_beam(&tmp, &beams[i], msg, sizeof(msg)) < 0) {
-			const struct sky_cfg_node *bn = sky_cfg_get(sky_cfg_get(cfg->root, "beams"),
-								    beams[i].name);
+			const struct sky_cfg_node *bn =
+				sky_cfg_get(sky_cfg_get(cfg->root, "beams"), beams[i].name);
 
 			sky_cfg_fail(err, cfg, bn, "%s", msg);
 			return NULL;
@@ -417,7 +424,8 @@ sky_shaper_create(const struct sky_cfg *cfg, struct sky_subs *subs, unsigned int
 	return sh;
 }
 
-/* --- registration -------------------------------------------------------------------------------- */
+/* --- registration --------------------------------------------------------------------------------
+ */
 
 static void forget(struct sky_shaper *sh);
 
@@ -430,8 +438,10 @@ sky_shaper_register(struct sky_shaper *sh)
 		return -EINVAL;
 	if (sh->registered)
 		return 0;
-	rc = sky_ctl_register("shaper show", "", "shaping state: parameters, beams, shares, "
-			      "queues, drops", 0, cmd_show, sh);
+	rc = sky_ctl_register("shaper show", "",
+			      "shaping state: parameters, beams, shares, "
+			      "queues, drops",
+			      0, cmd_show, sh);
 	if (rc < 0)
 		return rc;
 	/* the subscriber model registers these first; without them there is nothing to extend */

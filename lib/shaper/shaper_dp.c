@@ -246,8 +246,8 @@ slot_park(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct
 }
 
 static inline void
-wheel_advance(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o,
-	      uint64_t now, unsigned int shift)
+wheel_advance(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, uint64_t now,
+	      unsigned int shift)
 {
 	uint64_t now_tick = now >> shift;
 	uint64_t t, n;
@@ -274,8 +274,8 @@ wheel_advance(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out 
 
 /* the subscriber moved to another beam: its slot, queued packets and weight go along */
 static void
-slot_move_beam(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o,
-	       uint32_t sid, uint16_t beam)
+slot_move_beam(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, uint32_t sid,
+	       uint16_t beam)
 {
 	struct shp_slot *s = &w->slots[sid];
 	struct shp_shard *from = &o->shard[s->beam], *to = &o->shard[beam];
@@ -331,8 +331,7 @@ red_drop(const struct shp_class *c, struct shp_cq *a, uint32_t qlen)
 		return 0;
 	if (avg >= c->red_max_fp)
 		return 1;
-	return (uint32_t)rte_rand() <
-	       (uint64_t)(avg - c->red_min_fp) * c->red_slope >> 8;
+	return (uint32_t)rte_rand() < (uint64_t)(avg - c->red_min_fp) * c->red_slope >> 8;
 }
 
 static uint32_t
@@ -397,10 +396,11 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	if (unlikely(n > SKY_BURST))
-		return (uint16_t)(sky_shaper_enqueue(sh, worker, out, pkts, meta, SKY_BURST, now_tsc,
-						     drops) +
+		return (uint16_t)(sky_shaper_enqueue(sh, worker, out, pkts, meta, SKY_BURST,
+						     now_tsc, drops) +
 				  sky_shaper_enqueue(sh, worker, out, pkts + SKY_BURST,
-						     meta + SKY_BURST, n - SKY_BURST, now_tsc, drops));
+						     meta + SKY_BURST, n - SKY_BURST, now_tsc,
+						     drops));
 
 	/* two prefetch passes (index, then slot) hide the misses of 100k+ subscribers */
 	for (uint16_t i = 0; i < n; i++) {
@@ -474,8 +474,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		else if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
 			reason = SKY_DROP_QUEUE_TAIL;
 			w->buf_full++;
-		}
-		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, &s->cq[c], s->cq[c].qn))
+		} else if (cl->aqm == SKY_AQM_RED && red_drop(cl, &s->cq[c], s->cq[c].qn))
 			reason = SKY_DROP_QUEUE_AQM;
 		if (unlikely(reason)) {
 			struct shp_subctr *sc = &w->subctr[sub];
@@ -571,7 +570,7 @@ pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struc
 			rte_prefetch0(mdyn(sh, s->cq[c].head));
 		s->cq[c].qn--;
 		if (s->cq[c].qn == 0)
-			s->nonempty &= (uint8_t)~(1u << c);
+			s->nonempty &= (uint8_t) ~(1u << c);
 		if (cl->aqm == SKY_AQM_CODEL) {
 			int ok = codel_ok_to_drop(cl, a, now_ts - d->ts, now_ts, s->backlog_bytes);
 
@@ -622,8 +621,8 @@ pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struc
 /* Next packet of subscriber s among classes 1.. by DRR of class quanta (class 0 goes
  * through the realtime list). NULL when the subscriber's queues are empty. */
 static struct rte_mbuf *
-slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s,
-	      struct shp_shard *sd, uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
+slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
+	      uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
 {
 	const struct shp_plan *pl = &sh->plans[s->plan];
 
@@ -682,9 +681,8 @@ hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h)
 
 /* one list (links lk, first slot head): hands *pa / *pb at distances *da / *db */
 static inline void
-prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w,
-	      const struct shp_link *lk, uint32_t head, uint32_t *pa, uint16_t *da,
-	      uint32_t *pb, uint16_t *db, uint32_t cur)
+prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_link *lk,
+	      uint32_t head, uint32_t *pa, uint16_t *da, uint32_t *pb, uint16_t *db, uint32_t cur)
 {
 	const struct shp_slot *bs;
 	unsigned int c;
@@ -701,8 +699,8 @@ prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w,
 	while (*da < PF_A && lk[h].next != 0) {
 		h = lk[h].next;
 		(*da)++;
-		rte_prefetch0(&lk[h]);              /* the hand reads it next turn */
-		rte_prefetch0(&w->slots[h]);        /* scheduler line */
+		rte_prefetch0(&lk[h]);		    /* the hand reads it next turn */
+		rte_prefetch0(&w->slots[h]);	    /* scheduler line */
 		rte_prefetch0(&w->slots[h].ctr[0]); /* counters and cq[0] */
 	}
 	*pa = h;
@@ -735,14 +733,14 @@ static inline void
 prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
 	       uint32_t cur)
 {
-	prefetch_list(sh, w, w->drr, sd->head, &sd->pf_a, &sd->pf_a_dist, &sd->pf_b,
-		      &sd->pf_b_dist, cur);
+	prefetch_list(sh, w, w->drr, sd->head, &sd->pf_a, &sd->pf_a_dist, &sd->pf_b, &sd->pf_b_dist,
+		      cur);
 }
 
 /* the realtime list is served one packet per turn: the same hands along it */
 static inline void
-prefetch_ahead_rt(const struct sky_shaper *sh, const struct shp_worker *w,
-		  struct shp_shard *sd, uint32_t cur)
+prefetch_ahead_rt(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
+		  uint32_t cur)
 {
 	prefetch_list(sh, w, w->rt, sd->rt_head, &sd->rt_pf_a, &sd->rt_pf_a_dist, &sd->rt_pf_b,
 		      &sd->rt_pf_b_dist, cur);
@@ -841,7 +839,8 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				 * (sent <= burst + rate * t holds), one multiply less per packet */
 				if (s->tokens <= 0) {
 					shp_refill(&s->tokens, &s->last, now_tsc,
-						   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
+						   __atomic_load_n(&pl->down_rate_fp,
+								   __ATOMIC_RELAXED),
 						   __atomic_load_n(&pl->down_burst_fp,
 								   __ATOMIC_RELAXED));
 					if (s->tokens <= 0) {
@@ -869,7 +868,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					prefetch_second(sh, s);
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
-									      __ATOMIC_RELAXED);
+									       __ATOMIC_RELAXED);
 				}
 				if (s->deficit <= 0) {
 					/* turn over: to the back of the line */

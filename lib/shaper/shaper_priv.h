@@ -20,10 +20,10 @@
 #include "skygate/shaper.h"
 
 #define FP 32
-#define WHEEL_SIZE 2048          /* sleep wheel buckets per (worker, out) */
-#define WHEEL_MAX_SLEEP 1024     /* longest sleep in ticks (tick chosen from period) */
-#define TS_SHIFT 8               /* queue timestamps: tsc >> 8 in 32 bits */
-#define SHP_MTU_COST 1600        /* a full frame, for quanta and minimum bursts */
+#define WHEEL_SIZE 2048	     /* sleep wheel buckets per (worker, out) */
+#define WHEEL_MAX_SLEEP 1024 /* longest sleep in ticks (tick chosen from period) */
+#define TS_SHIFT 8	     /* queue timestamps: tsc >> 8 in 32 bits */
+#define SHP_MTU_COST 1600    /* a full frame, for quanta and minimum bursts */
 #define CODEL_TAB 256
 
 /* per-packet data kept in the mbuf while it is queued (dynamic field) */
@@ -40,10 +40,10 @@ struct shp_plan {
 	uint64_t down_inv_fp;
 	uint64_t up_rate_fp;
 	int64_t up_burst_fp;
-	uint32_t quantum;                     /* DRR bytes per turn among subscribers */
-	uint32_t weight;                      /* plan weight (beam share) */
+	uint32_t quantum;		       /* DRR bytes per turn among subscribers */
+	uint32_t weight;		       /* plan weight (beam share) */
 	uint32_t cls_quantum[SKY_MAX_CLASSES]; /* DRR bytes per turn among classes 1.. */
-	uint64_t down_bps;                    /* control path: stats */
+	uint64_t down_bps;		       /* control path: stats */
 	uint64_t up_bps;
 } __rte_cache_aligned;
 
@@ -51,12 +51,12 @@ struct shp_plan {
 struct shp_class {
 	uint32_t qlimit;
 	uint8_t aqm;
-	uint32_t target_ts;   /* CoDel, in ts units */
+	uint32_t target_ts; /* CoDel, in ts units */
 	uint32_t interval_ts;
-	uint32_t red_min_fp;  /* RED: average queue (packets << 8) */
+	uint32_t red_min_fp; /* RED: average queue (packets << 8) */
 	uint32_t red_max_fp;
-	uint32_t red_maxp;    /* probability at max, of 2^32 */
-	uint32_t red_slope;   /* maxp / (max - min) per (1 << 8) of avg, of 2^32 */
+	uint32_t red_maxp;	       /* probability at max, of 2^32 */
+	uint32_t red_slope;	       /* maxp / (max - min) per (1 << 8) of avg, of 2^32 */
 	uint32_t codel_law[CODEL_TAB]; /* interval / sqrt(k) in ts units, k = 1.. */
 };
 
@@ -65,8 +65,8 @@ struct shp_class {
 struct shp_cq {
 	struct rte_mbuf *head;
 	struct rte_mbuf *tail;
-	uint16_t qn;          /* packets queued */
-	uint8_t dropping;     /* CoDel */
+	uint16_t qn;	  /* packets queued */
+	uint8_t dropping; /* CoDel */
 	uint8_t pad;
 	int32_t deficit;      /* DRR among classes 1.. */
 	uint32_t first_above; /* 0 = not above target */
@@ -84,19 +84,19 @@ struct shp_slot {
 	int64_t tokens;
 	uint64_t last;
 	int32_t deficit;
-	uint32_t next;        /* wheel bucket or free list link (DRR links: shp_worker.drr) */
-	uint32_t pad0[3];     /* realtime list links: shp_worker.rt */
+	uint32_t next;	  /* wheel bucket or free list link (DRR links: shp_worker.drr) */
+	uint32_t pad0[3]; /* realtime list links: shp_worker.rt */
 	uint32_t sub;
 	uint16_t plan, beam;
 	uint8_t state, out, nonempty, cur_cls;
 	uint8_t in_turn, in_rt, pad[2];
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
-	uint32_t weight;      /* counted into its shard's active_weight while ACTIVE/SLEEP */
+	uint32_t weight; /* counted into its shard's active_weight while ACTIVE/SLEEP */
 	/* line 1: counters since the slot was taken (folded into shp_subctr at release),
 	 * then the class queues: a class-0 packet touches lines 0 and 1 only (cq[0]'s
 	 * CoDel count spills into line 2, read only while dropping) */
-	uint64_t ctr[4];      /* offered pkts, offered bytes, sent pkts, sent bytes */
+	uint64_t ctr[4]; /* offered pkts, offered bytes, sent pkts, sent bytes */
 	struct shp_cq cq[SKY_MAX_CLASSES];
 } __rte_cache_aligned;
 
@@ -105,16 +105,16 @@ struct shp_shard {
 	/* data path (worker) */
 	int64_t tokens;
 	uint64_t last;
-	uint32_t head, tail;   /* DRR list: every ACTIVE slot */
+	uint32_t head, tail;	   /* DRR list: every ACTIVE slot */
 	uint32_t rt_head, rt_tail; /* ACTIVE slots with realtime (class 0) packets */
-	uint32_t n_active;     /* subscribers ACTIVE or SLEEPing */
-	uint32_t pf_a, pf_b;   /* prefetch hands on the DRR list (prefetch_ahead) */
+	uint32_t n_active;	   /* subscribers ACTIVE or SLEEPing */
+	uint32_t pf_a, pf_b;	   /* prefetch hands on the DRR list (prefetch_ahead) */
 	uint16_t pf_a_dist, pf_b_dist;
 	uint32_t rt_pf_a, rt_pf_b; /* and on the realtime list */
 	uint16_t rt_pf_a_dist, rt_pf_b_dist;
 	uint64_t active_weight;
-	uint64_t limited;      /* times the beam bucket ran dry with subscribers waiting */
-	uint64_t ctr[6];       /* offered pkts/bytes, sent pkts/bytes, tail, aqm drops */
+	uint64_t limited; /* times the beam bucket ran dry with subscribers waiting */
+	uint64_t ctr[6];  /* offered pkts/bytes, sent pkts/bytes, tail, aqm drops */
 	int64_t queued_pkts;
 	int64_t queued_bytes;
 	/* written by the control plane */
@@ -130,8 +130,8 @@ struct shp_upshard {
 	int64_t tokens;
 	uint64_t last;
 	uint64_t pass_pkts, pass_bytes;
-	uint64_t drops_sub;   /* police drops by the subscriber's bucket */
-	uint64_t drops_beam;  /* police drops by the beam's bucket */
+	uint64_t drops_sub;  /* police drops by the subscriber's bucket */
+	uint64_t drops_beam; /* police drops by the beam's bucket */
 	uint64_t rate_fp __rte_cache_aligned;
 	int64_t burst_fp;
 	uint64_t share_bps;
@@ -149,18 +149,18 @@ struct shp_pol {
 
 /* downstream counters of one subscriber on one worker (folded from slots) */
 struct shp_subctr {
-	uint64_t ctr[6];                 /* as shard ctr[] */
+	uint64_t ctr[6]; /* as shard ctr[] */
 	uint32_t cls_tail[SKY_MAX_CLASSES];
 	uint32_t cls_aqm[SKY_MAX_CLASSES];
 };
 
 struct shp_out {
-	uint32_t *idx;              /* [cap + 1]: sub -> slot (0 = none) */
-	struct shp_shard *shard;    /* [n_beams] */
-	uint32_t *wheel;            /* [WHEEL_SIZE] */
-	uint64_t active_mask;       /* beams with a non-empty active list */
-	uint64_t wheel_tick;        /* last tick processed */
-	uint32_t rr;                /* beam to start with */
+	uint32_t *idx;		 /* [cap + 1]: sub -> slot (0 = none) */
+	struct shp_shard *shard; /* [n_beams] */
+	uint32_t *wheel;	 /* [WHEEL_SIZE] */
+	uint64_t active_mask;	 /* beams with a non-empty active list */
+	uint64_t wheel_tick;	 /* last tick processed */
+	uint32_t rr;		 /* beam to start with */
 } __rte_cache_aligned;
 
 /* DRR and realtime list links, apart from the slots so the order can be walked (and a
@@ -170,53 +170,53 @@ struct shp_link {
 };
 
 struct shp_worker {
-	struct shp_slot *slots;     /* [n_slots], slot 0 unused */
-	struct shp_link *drr;       /* [n_slots] */
-	struct shp_link *rt;        /* [n_slots]: realtime list (ACTIVE with class 0 queued) */
+	struct shp_slot *slots; /* [n_slots], slot 0 unused */
+	struct shp_link *drr;	/* [n_slots] */
+	struct shp_link *rt;	/* [n_slots]: realtime list (ACTIVE with class 0 queued) */
 	uint32_t n_slots;
 	uint32_t free_head;
 	uint32_t n_free;
-	uint32_t clock;             /* eviction hand over IDLE slots when the pool is dry */
-	uint64_t pool_full;         /* packets dropped because no slot was free */
-	uint64_t buf_full;          /* packets dropped because max_queued_per_worker was hit */
-	uint32_t queued;            /* packets held in all queues of this worker */
+	uint32_t clock;	    /* eviction hand over IDLE slots when the pool is dry */
+	uint64_t pool_full; /* packets dropped because no slot was free */
+	uint64_t buf_full;  /* packets dropped because max_queued_per_worker was hit */
+	uint32_t queued;    /* packets held in all queues of this worker */
 	uint64_t aqm_drops;
-	struct shp_out *out;        /* [n_out] */
-	struct shp_subctr *subctr;  /* [cap + 1] */
-	struct shp_pol *pol;        /* [cap + 1] */
-	struct shp_upshard *up;     /* [n_beams] */
+	struct shp_out *out;	   /* [n_out] */
+	struct shp_subctr *subctr; /* [cap + 1] */
+	struct shp_pol *pol;	   /* [cap + 1] */
+	struct shp_upshard *up;	   /* [n_beams] */
 } __rte_cache_aligned;
 
 /* control plane rebalance memory per shard */
 struct shp_cpshard {
 	uint64_t prev_bytes;
 	uint64_t prev_limited;
-	uint64_t rate_Bps;   /* measured, bytes/s */
-	int limited;         /* the shard's bucket ran dry during the last period */
+	uint64_t rate_Bps; /* measured, bytes/s */
+	int limited;	   /* the shard's bucket ran dry during the last period */
 };
 
 struct sky_shaper {
 	/* read by the data path */
 	struct sky_shaper_params p;
 	unsigned int n_plans, n_beams, n_classes, n_workers, n_out;
-	uint32_t cap;               /* index of the unknown aggregate = sub_capacity */
-	int mbuf_off;               /* dynamic field offset */
+	uint32_t cap; /* index of the unknown aggregate = sub_capacity */
+	int mbuf_off; /* dynamic field offset */
 	uint32_t overhead;
 	unsigned int tick_shift;
 	uint64_t max_sleep_tsc;
-	struct shp_plan *plans;     /* [SKY_MAX_PLANS] */
+	struct shp_plan *plans; /* [SKY_MAX_PLANS] */
 	struct shp_class cls[SKY_MAX_CLASSES];
-	struct shp_worker *w;       /* [n_workers] */
+	struct shp_worker *w; /* [n_workers] */
 
 	/* control path only */
 	uint64_t hz;
-	struct sky_plan *cp_plans;  /* [SKY_MAX_PLANS] */
-	struct sky_beam *cp_beams;  /* [n_beams] */
+	struct sky_plan *cp_plans;   /* [SKY_MAX_PLANS] */
+	struct sky_beam *cp_beams;   /* [n_beams] */
 	struct shp_cpshard *cp_down; /* [n_beams][n_workers * n_out] */
 	struct shp_cpshard *cp_up;   /* [n_beams][n_workers] */
 	uint64_t last_rebalance;
 	struct sky_subs *subs;
-	uint64_t *cp_subrate;       /* [2 * (cap + 1)]: sent bytes, tsc at last show */
+	uint64_t *cp_subrate; /* [2 * (cap + 1)]: sent bytes, tsc at last show */
 	uint64_t beam_rate_prev[SKY_MAX_BEAMS][3]; /* sent bytes, tsc, measured bps */
 	int registered;
 	void (*on_destroy)(struct sky_shaper *sh); /* set by sky_shaper_register */

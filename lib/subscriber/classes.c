@@ -19,8 +19,8 @@
 
 #include "subs_internal.h"
 
-static const char *const class_keys[] = {"name", "default", "dscp", "protocol", "ports",
-					 "prefixes", "match", "queue", "aqm", NULL};
+static const char *const class_keys[] = {"name",     "default", "dscp",	 "protocol", "ports",
+					 "prefixes", "match",	"queue", "aqm",	     NULL};
 static const char *const match_keys[] = {"dscp", "protocol", "ports", "prefixes", NULL};
 
 static const struct {
@@ -86,10 +86,11 @@ parse_proto(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 			if (strcasecmp(s, proto_names[k].name) == 0)
 				p = proto_names[k].num;
 		if (p == 256 && sky_parse_u64(s, 0, 255, &p) < 0)
-			return sky_cfg_fail(err, cfg, e,
-					    "protocol '%s' unknown (tcp, udp, icmp, icmpv6, sctp or "
-					    "0..255)",
-					    s);
+			return sky_cfg_fail(
+				err, cfg, e,
+				"protocol '%s' unknown (tcp, udp, icmp, icmpv6, sctp or "
+				"0..255)",
+				s);
 		r->proto_bm[p >> 6] |= 1ULL << (p & 63);
 	}
 	r->has_proto = 1;
@@ -291,9 +292,10 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 				nf++;
 			}
 			if (nf == 0)
-				return sky_cfg_fail(err, cfg, e,
-						    "empty match rule (give dscp, protocol, ports or "
-						    "prefixes)");
+				return sky_cfg_fail(
+					err, cfg, e,
+					"empty match rule (give dscp, protocol, ports or "
+					"prefixes)");
 		}
 	}
 	if (!def && out->n_rules == first_rule)
@@ -347,7 +349,8 @@ sky_class_set_parse(const struct sky_cfg *cfg, struct sky_cfg_err *err, struct s
 	}
 	if (out->default_cls < 0) {
 		sky_class_set_free(out);
-		return sky_cfg_fail(err, cfg, sec, "no class has 'default: true' (exactly one must)");
+		return sky_cfg_fail(err, cfg, sec,
+				    "no class has 'default: true' (exactly one must)");
 	}
 	return 0;
 }

@@ -21,8 +21,8 @@
 
 #define MAX_FIELDS 8
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -241,8 +241,8 @@ sky_subs_csv_parse(const struct sky_subs_names *names, const char *fname, const 
 			const char *c = memchr(s, ',', (size_t)(le - s));
 
 			if (nf == MAX_FIELDS)
-				return fail(err, errlen, "%s:%u: too many fields (expected %u)", fname,
-					    line, n_cols ? n_cols : 6);
+				return fail(err, errlen, "%s:%u: too many fields (expected %u)",
+					    fname, line, n_cols ? n_cols : 6);
 			f[nf].s = s;
 			f[nf].n = c != NULL ? (size_t)(c - s) : (size_t)(le - s);
 			trim(&f[nf]);
@@ -253,7 +253,7 @@ sky_subs_csv_parse(const struct sky_subs_names *names, const char *fname, const 
 		}
 		p = next;
 		if (n_cols == 0) {
-			static const char *const hdr[] = {"id",   "ipv4",    "ipv6", "plan",
+			static const char *const hdr[] = {"id",	  "ipv4",    "ipv6", "plan",
 							  "beam", "country", "realm"};
 
 			if (nf != 6 && nf != 7)
@@ -340,21 +340,24 @@ sky_subs_csv_parse(const struct sky_subs_names *names, const char *fname, const 
 			uint32_t realm;
 
 			if (parse_u32(&f[6], 0, SKY_REALM_MAX, &realm) < 0)
-				return fail(err, errlen, "%s:%u: realm '%.*s' is not a VLAN id 0..%d",
-					    fname, line, SHOW(&f[6]), SKY_REALM_MAX);
+				return fail(err, errlen,
+					    "%s:%u: realm '%.*s' is not a VLAN id 0..%d", fname,
+					    line, SHOW(&f[6]), SKY_REALM_MAX);
 			r->realm = (uint16_t)realm;
 		}
 		if (r->realm != 0 && r->has6 && r->len6 > SKY_REALM_V6_MAX_LEN)
-			return fail(err, errlen,
-				    "%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
-				    "a /%d",
-				    fname, line, SHOW(&f[2]), SKY_REALM_V6_MAX_LEN);
+			return fail(
+				err, errlen,
+				"%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
+				"a /%d",
+				fname, line, SHOW(&f[2]), SKY_REALM_V6_MAX_LEN);
 		out->n++;
 	}
 	if (n_cols == 0)
-		return fail(err, errlen,
-			    "%s: no header line (expected 'id,ipv4,ipv6,plan,beam,country[,realm]')",
-			    fname);
+		return fail(
+			err, errlen,
+			"%s: no header line (expected 'id,ipv4,ipv6,plan,beam,country[,realm]')",
+			fname);
 	return 0;
 }
 
@@ -605,7 +608,8 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 		if (x->table == y->table && x->depth == y->depth && x->k1 == y->k1 &&
 		    x->k2 == y->k2) {
 			/* stable sort: x is the earlier line */
-			const struct sky_subs_row *first = &rows->r[x->row], *second = &rows->r[y->row];
+			const struct sky_subs_row *first = &rows->r[x->row],
+						  *second = &rows->r[y->row];
 			char txt[64];
 			uint8_t len = y->fam == 4 ? second->len4 : second->len6;
 

@@ -37,13 +37,13 @@ static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
 /* ------------------------------------------------------------------ helpers */
 
 /* run a change under the lock the telemetry thread reads under */
-#define locked_op(s, call)                                                                 \
-	({                                                                                 \
-		int rc_;                                                                   \
-		pthread_mutex_lock(&(s)->lock);                                            \
-		rc_ = (call);                                                              \
-		pthread_mutex_unlock(&(s)->lock);                                          \
-		rc_;                                                                       \
+#define locked_op(s, call)                                                                         \
+	({                                                                                         \
+		int rc_;                                                                           \
+		pthread_mutex_lock(&(s)->lock);                                                    \
+		rc_ = (call);                                                                      \
+		pthread_mutex_unlock(&(s)->lock);                                                  \
+		rc_;                                                                               \
 	})
 
 static void
@@ -104,8 +104,9 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 		int k = -1;
 
 		if (eq == NULL)
-			return sky_ctl_fail(call, "'%s': expected key=value (keys: ipv4, ipv6, "
-						  "plan, beam, country, realm)",
+			return sky_ctl_fail(call,
+					    "'%s': expected key=value (keys: ipv4, ipv6, "
+					    "plan, beam, country, realm)",
 					    argv[i]);
 		kl = (size_t)(eq - argv[i]);
 		v = eq + 1;
@@ -113,8 +114,9 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 			if (strlen(names[j]) == kl && strncmp(names[j], argv[i], kl) == 0)
 				k = j;
 		if (k < 0)
-			return sky_ctl_fail(call, "'%s': unknown key (keys: ipv4, ipv6, plan, beam, "
-						  "country, realm)",
+			return sky_ctl_fail(call,
+					    "'%s': unknown key (keys: ipv4, ipv6, plan, beam, "
+					    "country, realm)",
 					    argv[i]);
 		if (*seen & (1u << k))
 			return sky_ctl_fail(call, "'%s': key given twice", argv[i]);
@@ -166,8 +168,8 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 		}
 		case 4:
 			if (sky_parse_country(v, &in->country) < 0)
-				return sky_ctl_fail(call, "country '%s' is not an ISO 3166 alpha-2 code",
-						    v);
+				return sky_ctl_fail(
+					call, "country '%s' is not an ISO 3166 alpha-2 code", v);
 			break;
 		case 5: {
 			uint64_t r;
@@ -266,7 +268,8 @@ counters_json(const struct sky_subs *s, const uint64_t *c)
 						      (json_int_t)c[2 * nc + d * nc + k]));
 	}
 	for (unsigned int g = 0; g < SKY_SUBS_DG_MAX; g++)
-		json_object_set_new(dr, sky_subs_dg_names[g], json_integer((json_int_t)c[4 * nc + g]));
+		json_object_set_new(dr, sky_subs_dg_names[g],
+				    json_integer((json_int_t)c[4 * nc + g]));
 	json_object_set_new(o, "up", dirs[0]);
 	json_object_set_new(o, "down", dirs[1]);
 	json_object_set_new(o, "drops", dr);
@@ -330,9 +333,9 @@ cmd_sub_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	for (uint64_t k = (page - 1) * size; k < n && k < page * size; k++)
 		json_array_append_new(arr, info_json(s, &s->info[(uint32_t)keys[k]]));
 	free(keys);
-	o = json_pack("{s:I, s:I, s:I, s:I, s:o}", "total", (json_int_t)n, "page",
-		      (json_int_t)page, "size", (json_int_t)size, "pages",
-		      (json_int_t)((n + size - 1) / size), "subscribers", arr);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:o}", "total", (json_int_t)n, "page", (json_int_t)page,
+		      "size", (json_int_t)size, "pages", (json_int_t)((n + size - 1) / size),
+		      "subscribers", arr);
 	*result = o;
 	return 0;
 }
@@ -578,7 +581,8 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 #define KEY(lit) ((size_t)(eq - a) == strlen(lit) && strncmp(a, lit, strlen(lit)) == 0)
 		if (KEY("down") || KEY("up")) {
 			if (sky_parse_rate(v, &n) < 0 || n == 0)
-				return sky_ctl_fail(call, "'%s': rate must be > 0 (e.g. 50Mbit)", a);
+				return sky_ctl_fail(call, "'%s': rate must be > 0 (e.g. 50Mbit)",
+						    a);
 			*(KEY("down") ? &p.down_bps : &p.up_bps) = n;
 		} else if (KEY("burst") || KEY("down_burst") || KEY("up_burst")) {
 			if (sky_parse_size(v, &n) < 0 || n == 0)
@@ -612,8 +616,9 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 				return sky_ctl_fail(call, "'%s': class weight must be 1..65535", a);
 			p.class_weight[c] = (uint32_t)n;
 		} else {
-			return sky_ctl_fail(call, "'%s': unknown key (down, up, burst, down_burst, "
-						  "up_burst, weight, cw.CLASS)",
+			return sky_ctl_fail(call,
+					    "'%s': unknown key (down, up, burst, down_burst, "
+					    "up_burst, weight, cw.CLASS)",
 					    a);
 		}
 #undef KEY
@@ -776,7 +781,7 @@ tel_fill(struct sky_subs *s, const char *params, struct rte_tel_data *d)
 	}
 	{
 		uint64_t c[4 * SKY_MAX_CLASSES + SKY_SUBS_DG_MAX], up_p = 0, dn_p = 0, up_b = 0,
-								      dn_b = 0;
+								   dn_b = 0;
 		unsigned int nc = s->n_classes;
 
 		subs_sum_counters(s, in.idx, c);
@@ -806,11 +811,13 @@ metrics_write(void *arg, FILE *out)
 	struct subs_wstats t;
 
 	sum_ws(s, &t);
-	fprintf(out, "# HELP skygate_subscribers Subscribers in the table.\n"
-		     "# TYPE skygate_subscribers gauge\nskygate_subscribers %u\n",
+	fprintf(out,
+		"# HELP skygate_subscribers Subscribers in the table.\n"
+		"# TYPE skygate_subscribers gauge\nskygate_subscribers %u\n",
 		s->n_subs);
-	fprintf(out, "# HELP skygate_subscriber_capacity Subscribers the table can hold.\n"
-		     "# TYPE skygate_subscriber_capacity gauge\nskygate_subscriber_capacity %u\n",
+	fprintf(out,
+		"# HELP skygate_subscriber_capacity Subscribers the table can hold.\n"
+		"# TYPE skygate_subscriber_capacity gauge\nskygate_subscriber_capacity %u\n",
 		s->capacity);
 	fprintf(out, "# HELP skygate_unknown_subscriber_packets_total Packets of no subscriber.\n"
 		     "# TYPE skygate_unknown_subscriber_packets_total counter\n");
@@ -822,7 +829,8 @@ metrics_write(void *arg, FILE *out)
 	for (int d = 0; d < 2; d++)
 		for (unsigned int c = 0; c < s->n_classes; c++)
 			fprintf(out,
-				"skygate_class_packets_total{class=\"%s\",dir=\"%s\"} %" PRIu64 "\n",
+				"skygate_class_packets_total{class=\"%s\",dir=\"%s\"} %" PRIu64
+				"\n",
 				s->cs.cls[c].name, dn[d], t.pkts[d][c]);
 	fprintf(out, "# HELP skygate_class_bytes_total Bytes passed, per class and direction.\n"
 		     "# TYPE skygate_class_bytes_total counter\n");
@@ -845,8 +853,7 @@ static const struct {
 	unsigned int flags;
 	sky_ctl_fn fn;
 } cmds[] = {
-	{"subscriber add",
-	 "ID ipv4=A[/L] ipv6=P[/L] plan=NAME beam=NAME country=CC [realm=VLAN]",
+	{"subscriber add", "ID ipv4=A[/L] ipv6=P[/L] plan=NAME beam=NAME country=CC [realm=VLAN]",
 	 "add a subscriber", SKY_CTL_F_JOURNAL, cmd_sub_add},
 	{"subscriber del", "ID", "remove a subscriber", SKY_CTL_F_JOURNAL, cmd_sub_del},
 	{"subscriber set", "ID key=value... (plan beam country ipv4 ipv6 realm)",

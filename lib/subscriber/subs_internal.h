@@ -81,8 +81,8 @@ int sky_subs_rows_check(const char *fname, const struct sky_subs_rows *rows, cha
 			size_t errlen);
 void sky_subs_rows_free(struct sky_subs_rows *rows);
 /** Same, and need[t] = rte_lpm6 tbl8 groups table t (0 lpm4, 1 lpm6, 2 realm) needs. */
-int sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows,
-			     uint32_t need[3], char *err, size_t errlen);
+int sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, uint32_t need[3],
+			     char *err, size_t errlen);
 /** rte_lpm6 key, depth and table (0 lpm4, 1 lpm6, 2 realm) of an address of a subscriber. */
 void sky_subs_lpm_key(uint8_t fam, uint16_t realm, const uint8_t *addr, uint8_t len,
 		      uint8_t key[16], uint8_t *depth, uint8_t *table);
@@ -108,12 +108,12 @@ struct sky_rule_pfx {
 struct sky_rule {
 	uint8_t cls;
 	uint8_t has_dscp, has_proto, has_ports, has_pfx;
-	uint64_t dscp_mask;        /* bit d: DSCP d */
-	uint64_t proto_bm[4];      /* bit p: protocol p */
+	uint64_t dscp_mask;   /* bit d: DSCP d */
+	uint64_t proto_bm[4]; /* bit p: protocol p */
 	unsigned int n_ports;
 	struct sky_port_range *ports; /* malloc */
 	unsigned int n_pfx;
-	struct sky_rule_pfx *pfx;     /* malloc */
+	struct sky_rule_pfx *pfx; /* malloc */
 	unsigned int line;
 };
 

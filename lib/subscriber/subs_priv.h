@@ -28,10 +28,10 @@ extern const char *const sky_subs_dg_names[SKY_SUBS_DG_MAX];
 struct subs_tables {
 	struct rte_lpm6 *lpm4;
 	struct rte_lpm6 *lpm6;
-	struct rte_lpm6 *lpmr;     /* realm table, NULL until a realm subscriber exists */
-	struct sky_sub_rec *rec;   /* [capacity] */
-	uint64_t realm_bm[64];     /* realm r has entries in lpmr: bit r */
-	uint32_t tbl8[3];          /* tbl8 groups each table was created with */
+	struct rte_lpm6 *lpmr;	 /* realm table, NULL until a realm subscriber exists */
+	struct sky_sub_rec *rec; /* [capacity] */
+	uint64_t realm_bm[64];	 /* realm r has entries in lpmr: bit r */
+	uint32_t tbl8[3];	 /* tbl8 groups each table was created with */
 	uint32_t max_rules[3];
 } __rte_cache_aligned;
 
@@ -57,13 +57,13 @@ struct plan_x {
 
 struct sky_subs {
 	/* --- data path --- */
-	struct subs_tables *tab;        /* published pointer */
+	struct subs_tables *tab;	/* published pointer */
 	uint64_t *ctr[SKY_MAX_WORKERS]; /* per worker [capacity][stride] */
-	struct subs_wstats *ws;         /* [n_ctr_workers] */
-	unsigned int stride;            /* u64 per subscriber: 4 * n_classes + DG_MAX */
+	struct subs_wstats *ws;		/* [n_ctr_workers] */
+	unsigned int stride;		/* u64 per subscriber: 4 * n_classes + DG_MAX */
 	unsigned int n_classes;
 	unsigned int default_cls;
-	int unknown_plan;               /* -1: drop */
+	int unknown_plan; /* -1: drop */
 	uint32_t capacity;
 	unsigned int n_workers, n_ctr_workers;
 
@@ -75,7 +75,7 @@ struct sky_subs {
 	struct sky_beam beams[SKY_MAX_BEAMS];
 	struct sky_sub_info *info; /* [capacity], id 0 = free slot */
 	struct idmap map;
-	uint32_t *free_idx;        /* stack, top = lowest free index */
+	uint32_t *free_idx; /* stack, top = lowest free index */
 	uint32_t n_free;
 	uint32_t n_subs;
 	uint32_t realm_refs[SKY_REALM_MAX + 1];

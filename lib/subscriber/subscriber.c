@@ -48,21 +48,20 @@
 const char *const sky_subs_dg_names[SKY_SUBS_DG_MAX] = {"policy", "police", "unknown", "other"};
 
 static uint8_t drop_group[SKY_DROP_MAX] = {
-	[SKY_DROP_POLICY] = SKY_SUBS_DG_POLICY,     [SKY_DROP_POLICY_FAULT] = SKY_SUBS_DG_POLICY,
-	[SKY_DROP_POLICE] = SKY_SUBS_DG_POLICE,     [SKY_DROP_QUEUE_TAIL] = SKY_SUBS_DG_POLICE,
-	[SKY_DROP_QUEUE_AQM] = SKY_SUBS_DG_POLICE,  [SKY_DROP_SUB_UNKNOWN] = SKY_SUBS_DG_UNKNOWN,
+	[SKY_DROP_POLICY] = SKY_SUBS_DG_POLICY,	   [SKY_DROP_POLICY_FAULT] = SKY_SUBS_DG_POLICY,
+	[SKY_DROP_POLICE] = SKY_SUBS_DG_POLICE,	   [SKY_DROP_QUEUE_TAIL] = SKY_SUBS_DG_POLICE,
+	[SKY_DROP_QUEUE_AQM] = SKY_SUBS_DG_POLICE, [SKY_DROP_SUB_UNKNOWN] = SKY_SUBS_DG_UNKNOWN,
 };
 
-static void __attribute__((constructor))
-drop_group_init(void)
+static void __attribute__((constructor)) drop_group_init(void)
 {
 	for (unsigned int i = 0; i < SKY_DROP_MAX; i++)
 		if (drop_group[i] == 0 && i != SKY_DROP_POLICY && i != SKY_DROP_POLICY_FAULT)
 			drop_group[i] = SKY_SUBS_DG_OTHER;
 }
 
-static int
-efail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int efail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int
 efail(char *err, size_t errlen, const char *fmt, ...)
@@ -248,7 +247,7 @@ named_section(const struct sky_cfg *cfg, struct sky_cfg_err *err, const char *ke
 static int
 parse_plans(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
-	static const char *const keys[] = {"down",     "up",     "burst",         "down_burst",
+	static const char *const keys[] = {"down",     "up",	 "burst",	  "down_burst",
 					   "up_burst", "weight", "class_weights", NULL};
 	const struct sky_cfg_node *sec = NULL;
 	int r = named_section(cfg, err, "plans", SKY_MAX_PLANS, &sec);
@@ -274,7 +273,8 @@ parse_plans(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *e
 		if (rate_pos(err, cfg, p, "down", true, &pl->down_bps) < 0 ||
 		    rate_pos(err, cfg, p, "up", true, &pl->up_bps) < 0 ||
 		    size_pos(err, cfg, p, "burst", &burst, &burst_set) < 0 ||
-		    size_pos(err, cfg, p, "down_burst", &pl->down_burst_bytes, &x->down_burst_set) < 0 ||
+		    size_pos(err, cfg, p, "down_burst", &pl->down_burst_bytes, &x->down_burst_set) <
+			    0 ||
 		    size_pos(err, cfg, p, "up_burst", &pl->up_burst_bytes, &x->up_burst_set) < 0)
 			return -1;
 		if (burst_set) {
@@ -619,7 +619,8 @@ parse_subscribers_section(struct sky_subs *s, const struct sky_cfg *cfg, struct 
 		return 0;
 	if (sky_cfg_check_keys(err, cfg, sec, keys) < 0 ||
 	    sky_cfg_get_str(err, cfg, sec, "file", false, file) < 0 ||
-	    sky_cfg_get_u64(err, cfg, sec, "capacity", false, 1, SKY_SUBS_MAX_CAPACITY, capacity) < 0)
+	    sky_cfg_get_u64(err, cfg, sec, "capacity", false, 1, SKY_SUBS_MAX_CAPACITY, capacity) <
+		    0)
 		return -1;
 	u = sky_cfg_get(sec, "unknown");
 	if (u == NULL)
@@ -640,7 +641,8 @@ parse_subscribers_section(struct sky_subs *s, const struct sky_cfg *cfg, struct 
 			return -1;
 		s->unknown_plan = sky_subs_plan_index(s, pn);
 		if (s->unknown_plan < 0)
-			return sky_cfg_fail(err, cfg, sky_cfg_get(u, "plan"), "unknown plan '%s'", pn);
+			return sky_cfg_fail(err, cfg, sky_cfg_get(u, "plan"), "unknown plan '%s'",
+					    pn);
 	}
 	return 0;
 }
@@ -697,7 +699,8 @@ sky_subs_create(const struct sky_cfg *cfg, unsigned int n_workers, struct sky_cf
 	if (file != NULL) {
 		snprintf(s->csv_path, sizeof(s->csv_path), "%s", file);
 		if (load_csv(s, file, &rows, need, msg, sizeof(msg)) < 0) {
-			sky_cfg_fail(err, cfg, sky_cfg_get(sky_cfg_get(cfg->root, "subscribers"), "file"),
+			sky_cfg_fail(err, cfg,
+				     sky_cfg_get(sky_cfg_get(cfg->root, "subscribers"), "file"),
 				     "%s", msg);
 			goto fail;
 		}
@@ -710,9 +713,9 @@ sky_subs_create(const struct sky_cfg *cfg, unsigned int n_workers, struct sky_cf
 			capacity = SKY_SUBS_MAX_CAPACITY;
 	}
 	if (rows.n > capacity) {
-		sky_cfg_fail(err, cfg, sky_cfg_get(sky_cfg_get(cfg->root, "subscribers"), "capacity"),
-			     "%zu subscribers in %s exceed capacity %" PRIu64, rows.n, file,
-			     capacity);
+		sky_cfg_fail(
+			err, cfg, sky_cfg_get(sky_cfg_get(cfg->root, "subscribers"), "capacity"),
+			"%zu subscribers in %s exceed capacity %" PRIu64, rows.n, file, capacity);
 		goto fail;
 	}
 	s->capacity = (uint32_t)capacity;
@@ -1272,9 +1275,9 @@ static int
 same_addr(const struct sky_sub_info *a, const struct sky_sub_info *b, int fam)
 {
 	if (fam == 4)
-		return a->has_v4 == b->has_v4 && (!a->has_v4 || (a->realm == b->realm &&
-								  a->v4_len == b->v4_len &&
-								  memcmp(a->v4, b->v4, 4) == 0));
+		return a->has_v4 == b->has_v4 &&
+		       (!a->has_v4 || (a->realm == b->realm && a->v4_len == b->v4_len &&
+				       memcmp(a->v4, b->v4, 4) == 0));
 	return a->has_v6 == b->has_v6 &&
 	       (!a->has_v6 ||
 		(a->realm == b->realm && a->v6_len == b->v6_len && memcmp(a->v6, b->v6, 16) == 0));

@@ -33,23 +33,23 @@ test_rate_parse(void **state)
 		enum pg_rate_unit unit;
 		double value;
 	} t[] = {
-		{ "", -1, 0, 0 },
-		{ "abc", -1, 0, 0 },
-		{ "10xps", -1, 0, 0 },
-		{ "-5pps", -1, 0, 0 },
-		{ "100", -1, 0, 0 }, /* a rate needs a unit unless it is 0 */
-		{ "5Tbit", -1, 0, 0 },
-		{ "0", 0, PG_RATE_NONE, 0 },
-		{ "0pps", 0, PG_RATE_NONE, 0 },
-		{ "200000pps", 0, PG_RATE_PPS, 200000 },
-		{ "1.5Mpps", 0, PG_RATE_PPS, 1.5e6 },
-		{ "64kpps", 0, PG_RATE_PPS, 64000 },
-		{ "500Mbit", 0, PG_RATE_BPS, 5e8 },
-		{ "1Gbps", 0, PG_RATE_BPS, 1e9 },
-		{ "1Mbit", 0, PG_RATE_BPS, 1e6 },
+		{"", -1, 0, 0},
+		{"abc", -1, 0, 0},
+		{"10xps", -1, 0, 0},
+		{"-5pps", -1, 0, 0},
+		{"100", -1, 0, 0}, /* a rate needs a unit unless it is 0 */
+		{"5Tbit", -1, 0, 0},
+		{"0", 0, PG_RATE_NONE, 0},
+		{"0pps", 0, PG_RATE_NONE, 0},
+		{"200000pps", 0, PG_RATE_PPS, 200000},
+		{"1.5Mpps", 0, PG_RATE_PPS, 1.5e6},
+		{"64kpps", 0, PG_RATE_PPS, 64000},
+		{"500Mbit", 0, PG_RATE_BPS, 5e8},
+		{"1Gbps", 0, PG_RATE_BPS, 1e9},
+		{"1Mbit", 0, PG_RATE_BPS, 1e6},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct pg_rate r = { 0 };
+		struct pg_rate r = {0};
 		char err[128] = "";
 		int rc = pg_rate_parse(t[i].in, &r, err, sizeof(err));
 		if (rc != t[i].rc)
@@ -72,20 +72,20 @@ test_size_parse(void **state)
 		enum pg_size_mode mode;
 		unsigned int lo, hi;
 	} t[] = {
-		{ "", -1, 0, 0, 0 },
-		{ "59", -1, 0, 0, 0 },
-		{ "1523", -1, 0, 0, 0 },
-		{ "100-60", -1, 0, 0, 0 },
-		{ "64-", -1, 0, 0, 0 },
-		{ "64x", -1, 0, 0, 0 },
-		{ "imx", -1, 0, 0, 0 },
-		{ "64", 0, PG_SIZE_FIXED, 64, 64 },
-		{ "1518", 0, PG_SIZE_FIXED, 1518, 1518 },
-		{ "imix", 0, PG_SIZE_IMIX, 64, 1518 },
-		{ "60-1500", 0, PG_SIZE_RANGE, 60, 1500 },
+		{"", -1, 0, 0, 0},
+		{"59", -1, 0, 0, 0},
+		{"1523", -1, 0, 0, 0},
+		{"100-60", -1, 0, 0, 0},
+		{"64-", -1, 0, 0, 0},
+		{"64x", -1, 0, 0, 0},
+		{"imx", -1, 0, 0, 0},
+		{"64", 0, PG_SIZE_FIXED, 64, 64},
+		{"1518", 0, PG_SIZE_FIXED, 1518, 1518},
+		{"imix", 0, PG_SIZE_IMIX, 64, 1518},
+		{"60-1500", 0, PG_SIZE_RANGE, 60, 1500},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct pg_size s = { 0 };
+		struct pg_size s = {0};
 		char err[128] = "";
 		int rc = pg_size_parse(t[i].in, &s, err, sizeof(err));
 		if (rc != t[i].rc)
@@ -102,7 +102,7 @@ static void
 test_size_table(void **state)
 {
 	uint16_t tab[4096];
-	struct pg_size imix = { PG_SIZE_IMIX, 64, 1518 };
+	struct pg_size imix = {PG_SIZE_IMIX, 64, 1518};
 	pg_size_table(&imix, tab, 4096, 7);
 	unsigned int c64 = 0, c570 = 0, c1518 = 0;
 	for (unsigned int i = 0; i < 4096; i++) {
@@ -115,7 +115,7 @@ test_size_table(void **state)
 	assert_true(abs((int)c64 - 4096 * 7 / 12) <= 7);
 	assert_true(abs((int)c570 - 4096 * 4 / 12) <= 4);
 	assert_true(abs((int)c1518 - 4096 / 12) <= 1);
-	struct pg_size rng = { PG_SIZE_RANGE, 100, 200 };
+	struct pg_size rng = {PG_SIZE_RANGE, 100, 200};
 	pg_size_table(&rng, tab, 4096, 7);
 	unsigned int lo = 0, hi = 0;
 	for (unsigned int i = 0; i < 4096; i++) {
@@ -129,8 +129,8 @@ test_size_table(void **state)
 static void
 test_mix(void **state)
 {
-	static const char *const bad[] = { "", ",", "a:x", "a:-1", "a,a", "a:0", "a:0,b:0",
-					   "a:1:2", ":3" };
+	static const char *const bad[] = {"",	 ",",	    "a:x",   "a:-1", "a,a",
+					  "a:0", "a:0,b:0", "a:1:2", ":3"};
 	struct pg_mix m;
 	char err[128];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -143,11 +143,11 @@ test_mix(void **state)
 		uint64_t total;
 		uint64_t want[4];
 	} t[] = {
-		{ "realtime:10,interactive:30,bulk:50,scavenger:10", 800, { 80, 240, 400, 80 } },
-		{ "a:1,b:1,c:1", 10, { 4, 3, 3 } },
-		{ "a:2,b:1", 1, { 1, 0 } },
-		{ "a,b", 5, { 3, 2 } },
-		{ "x:0,y:5", 7, { 0, 7 } },
+		{"realtime:10,interactive:30,bulk:50,scavenger:10", 800, {80, 240, 400, 80}},
+		{"a:1,b:1,c:1", 10, {4, 3, 3}},
+		{"a:2,b:1", 1, {1, 0}},
+		{"a,b", 5, {3, 2}},
+		{"x:0,y:5", 7, {0, 7}},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		assert_int_equal(pg_mix_parse(t[i].mix, &m, err, sizeof(err)), 0);
@@ -170,20 +170,20 @@ test_prefix_first_host(void **state)
 		int rc;
 		const char *want;
 	} t[] = {
-		{ "10.0.0.0/33", AF_INET, -1, NULL },
-		{ "10.0.0/24", AF_INET, -1, NULL },
-		{ "10.0.0.0/", AF_INET, -1, NULL },
-		{ "2001:db8::/129", AF_INET6, -1, NULL },
-		{ "10.1.2.3", AF_INET, 0, "10.1.2.3" },
-		{ "10.1.2.3/32", AF_INET, 0, "10.1.2.3" },
-		{ "10.1.2.0/24", AF_INET, 0, "10.1.2.1" },
-		{ "10.1.2.77/24", AF_INET, 0, "10.1.2.1" },
-		{ "10.1.2.4/31", AF_INET, 0, "10.1.2.4" },
-		{ "2001:db8:0:100::/56", AF_INET6, 0, "2001:db8:0:100::1" },
-		{ "2001:db8::5", AF_INET6, 0, "2001:db8::5" },
+		{"10.0.0.0/33", AF_INET, -1, NULL},
+		{"10.0.0/24", AF_INET, -1, NULL},
+		{"10.0.0.0/", AF_INET, -1, NULL},
+		{"2001:db8::/129", AF_INET6, -1, NULL},
+		{"10.1.2.3", AF_INET, 0, "10.1.2.3"},
+		{"10.1.2.3/32", AF_INET, 0, "10.1.2.3"},
+		{"10.1.2.0/24", AF_INET, 0, "10.1.2.1"},
+		{"10.1.2.77/24", AF_INET, 0, "10.1.2.1"},
+		{"10.1.2.4/31", AF_INET, 0, "10.1.2.4"},
+		{"2001:db8:0:100::/56", AF_INET6, 0, "2001:db8:0:100::1"},
+		{"2001:db8::5", AF_INET6, 0, "2001:db8::5"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		uint8_t a[16] = { 0 };
+		uint8_t a[16] = {0};
 		int rc = pg_prefix_first_host(t[i].in, t[i].fam, a);
 		if (rc != t[i].rc)
 			fail_msg("'%s': rc %d want %d", t[i].in, rc, t[i].rc);
@@ -216,24 +216,26 @@ test_subs_load(void **state)
 		const char *err_has; /* NULL = must load */
 		uint32_t n;
 	} t[] = {
-		{ "id,ipv4,ipv6,plan,beam,country\n1,10.0.0.1,,basic,b1\n", ":2: expected 6 or 7", 0 },
-		{ "0,10.0.0.1,,basic,b1,DE\n", ":1: field id", 0 },
-		{ "x,10.0.0.1,,basic,b1,DE\n", ":1: field id", 0 },
-		{ "1,10.0.0.300,,basic,b1,DE\n", ":1: field ipv4", 0 },
-		{ "1,,2001:zz::/56,basic,b1,DE\n", ":1: field ipv6", 0 },
-		{ "1,,,basic,b1,DE\n", ":1: neither ipv4 nor ipv6", 0 },
-		{ "1,10.0.0.1,,basic,b1,Germany\n", ":1: field country", 0 },
-		{ "1,10.0.0.1,,basic,b1,de\n", ":1: field country", 0 },
-		{ "1,10.0.0.1,,,b1,DE\n", ":1: field plan", 0 },
-		{ "1,10.0.0.1,,basic,b1,DE,5000\n", ":1: field realm", 0 },
-		{ "# only a comment\n", "no subscribers", 0 },
-		{ "1,10.0.0.1,,basic,b1,DE\nid,ipv4,ipv6,plan,beam,country\n", ":2: field id", 0 },
-		{ "# comments before the header, CRLF line ends\r\n\r\n"
-		  "id,ipv4,ipv6,plan,beam,country,realm\r\n"
-		  "1,10.0.0.0/30,2001:db8:0:100::/56,basic,b1,DE,7\n"
-		  "# comment\n\n"
-		  "2,10.0.0.4,,premium,b2,FR\n"
-		  "3,,2001:db8:0:200::/56,basic,b1,US,\n", NULL, 3 },
+		{"id,ipv4,ipv6,plan,beam,country\n1,10.0.0.1,,basic,b1\n", ":2: expected 6 or 7",
+		 0},
+		{"0,10.0.0.1,,basic,b1,DE\n", ":1: field id", 0},
+		{"x,10.0.0.1,,basic,b1,DE\n", ":1: field id", 0},
+		{"1,10.0.0.300,,basic,b1,DE\n", ":1: field ipv4", 0},
+		{"1,,2001:zz::/56,basic,b1,DE\n", ":1: field ipv6", 0},
+		{"1,,,basic,b1,DE\n", ":1: neither ipv4 nor ipv6", 0},
+		{"1,10.0.0.1,,basic,b1,Germany\n", ":1: field country", 0},
+		{"1,10.0.0.1,,basic,b1,de\n", ":1: field country", 0},
+		{"1,10.0.0.1,,,b1,DE\n", ":1: field plan", 0},
+		{"1,10.0.0.1,,basic,b1,DE,5000\n", ":1: field realm", 0},
+		{"# only a comment\n", "no subscribers", 0},
+		{"1,10.0.0.1,,basic,b1,DE\nid,ipv4,ipv6,plan,beam,country\n", ":2: field id", 0},
+		{"# comments before the header, CRLF line ends\r\n\r\n"
+		 "id,ipv4,ipv6,plan,beam,country,realm\r\n"
+		 "1,10.0.0.0/30,2001:db8:0:100::/56,basic,b1,DE,7\n"
+		 "# comment\n\n"
+		 "2,10.0.0.4,,premium,b2,FR\n"
+		 "3,,2001:db8:0:200::/56,basic,b1,US,\n",
+		 NULL, 3},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char *path = write_tmp(t[i].csv);
@@ -243,7 +245,8 @@ test_subs_load(void **state)
 		unlink(path);
 		if (t[i].err_has) {
 			if (rc == 0 || strstr(err, t[i].err_has) == NULL)
-				fail_msg("case %zu: rc %d err '%s', want '%s'", i, rc, err, t[i].err_has);
+				fail_msg("case %zu: rc %d err '%s', want '%s'", i, rc, err,
+					 t[i].err_has);
 			continue;
 		}
 		if (rc)
@@ -268,7 +271,7 @@ test_subs_load(void **state)
 static void
 test_subs_generate_roundtrip(void **state)
 {
-	struct pg_gen g = { .n = 1000, .v6_share = 0.3, .realms = 4, .seed = 3 };
+	struct pg_gen g = {.n = 1000, .v6_share = 0.3, .realms = 4, .seed = 3};
 	char err[256];
 	assert_int_equal(pg_list_parse("DE,FR,IT", &g.countries, err, sizeof(err)), 0);
 	assert_int_equal(pg_list_parse("beam1,beam2", &g.beams, err, sizeof(err)), 0);
@@ -290,7 +293,7 @@ test_subs_generate_roundtrip(void **state)
 
 	assert_int_equal(pg_subs_generate(&s, &g, err, sizeof(err)), 0);
 	assert_int_equal(s.n, 1000);
-	unsigned int v6 = 0, per_cc[3] = { 0 };
+	unsigned int v6 = 0, per_cc[3] = {0};
 	for (uint32_t i = 0; i < s.n; i++) {
 		v6 += s.v[i].has_v6;
 		for (unsigned int k = 0; k < 3; k++)
@@ -339,18 +342,18 @@ test_seq(void **state)
 		unsigned int n;
 		uint64_t rx, dup, reord, gap;
 	} t[] = {
-		{ "dup", 0, { 0, 1, 1 }, 3, 3, 1, 0, 0 },
-		{ "dup of old", 0, { 0, 1, 2, 3, 1 }, 5, 5, 1, 0, 0 },
-		{ "gap", 0, { 0, 5 }, 2, 2, 0, 0, 4 },
-		{ "gap then fill", 0, { 0, 5, 3 }, 3, 3, 0, 1, 3 },
-		{ "swap", 0, { 0, 2, 1, 3 }, 4, 4, 0, 1, 0 },
-		{ "fill twice", 0, { 0, 3, 1, 1 }, 4, 4, 1, 1, 1 },
-		{ "too late to tell", 0, { 0, 100, 5 }, 3, 3, 0, 1, 98 },
-		{ "in order", 0, { 0, 1, 2, 3 }, 4, 4, 0, 0, 0 },
-		{ "wrap", 0xfffffffe, { 0xfffffffe, 0xffffffff, 0, 1, 3 }, 5, 5, 0, 0, 1 },
+		{"dup", 0, {0, 1, 1}, 3, 3, 1, 0, 0},
+		{"dup of old", 0, {0, 1, 2, 3, 1}, 5, 5, 1, 0, 0},
+		{"gap", 0, {0, 5}, 2, 2, 0, 0, 4},
+		{"gap then fill", 0, {0, 5, 3}, 3, 3, 0, 1, 3},
+		{"swap", 0, {0, 2, 1, 3}, 4, 4, 0, 1, 0},
+		{"fill twice", 0, {0, 3, 1, 1}, 4, 4, 1, 1, 1},
+		{"too late to tell", 0, {0, 100, 5}, 3, 3, 0, 1, 98},
+		{"in order", 0, {0, 1, 2, 3}, 4, 4, 0, 0, 0},
+		{"wrap", 0xfffffffe, {0xfffffffe, 0xffffffff, 0, 1, 3}, 5, 5, 0, 0, 1},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct pg_seq s = { .next = t[i].start };
+		struct pg_seq s = {.next = t[i].start};
 		for (unsigned int k = 0; k < t[i].n; k++)
 			pg_seq_update(&s, t[i].seq[k]);
 		if (s.rx != t[i].rx || s.dup != t[i].dup || s.reord != t[i].reord ||

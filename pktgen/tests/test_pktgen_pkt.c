@@ -20,15 +20,21 @@
 #include "pg_pkt.h"
 
 static struct rte_mempool *pool;
-static const uint8_t macs[2][6] = { { 2, 0, 0, 0, 0, 1 }, { 2, 0, 0, 0, 0, 2 } };
+static const uint8_t macs[2][6] = {{2, 0, 0, 0, 0, 1}, {2, 0, 0, 0, 0, 2}};
 #define MAGIC 0x5a17
 
 static struct pg_flow
 mkflow(int v6, uint8_t proto, uint16_t vlan, uint8_t dir, uint8_t cls, uint8_t dscp)
 {
-	struct pg_flow f = { .sport = 40001, .dport = 5060, .vlan = vlan, .cls = cls,
-			     .dir = dir, .v6 = (uint8_t)v6, .proto = proto, .dscp = dscp,
-			     .seq = 77 };
+	struct pg_flow f = {.sport = 40001,
+			    .dport = 5060,
+			    .vlan = vlan,
+			    .cls = cls,
+			    .dir = dir,
+			    .v6 = (uint8_t)v6,
+			    .proto = proto,
+			    .dscp = dscp,
+			    .seq = 77};
 	for (int i = 0; i < 16; i++) {
 		f.src[i] = (uint8_t)(0x20 + i);
 		f.dst[i] = (uint8_t)(0x90 + i);
@@ -59,14 +65,12 @@ test_build_parse(void **state)
 		uint16_t vlan;
 		uint16_t min_len; /* expected smallest frame without FCS */
 	} kinds[] = {
-		{ 0, IPPROTO_UDP, 0, 60 },   /* 14 + 20 + 8 + 16 = 58 -> padded to 60 */
-		{ 0, IPPROTO_TCP, 0, 60 },   /* 14 + 20 + 20 + 4 = 58 */
-		{ 0, IPPROTO_UDP, 300, 62 }, /* + VLAN tag */
-		{ 1, IPPROTO_UDP, 0, 78 },
-		{ 1, IPPROTO_TCP, 0, 78 },
-		{ 1, IPPROTO_TCP, 4000, 82 },
+		{0, IPPROTO_UDP, 0, 60},   /* 14 + 20 + 8 + 16 = 58 -> padded to 60 */
+		{0, IPPROTO_TCP, 0, 60},   /* 14 + 20 + 20 + 4 = 58 */
+		{0, IPPROTO_UDP, 300, 62}, /* + VLAN tag */
+		{1, IPPROTO_UDP, 0, 78},   {1, IPPROTO_TCP, 0, 78}, {1, IPPROTO_TCP, 4000, 82},
 	};
-	static const uint16_t frames[] = { 56, 60, 566, 1514 };
+	static const uint16_t frames[] = {56, 60, 566, 1514};
 	const uint64_t tsc = 0x0000abcd12345678ull;
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		struct pg_flow f = mkflow(kinds[k].v6, kinds[k].proto, kinds[k].vlan,
@@ -99,7 +103,8 @@ test_build_parse(void **state)
 				uint32_t vtc = rte_be_to_cpu_32(ip->vtc_flow);
 				assert_int_equal(vtc >> 28, 6);
 				assert_int_equal((vtc >> 22) & 0x3f, f.dscp);
-				assert_int_equal(rte_be_to_cpu_16(ip->payload_len), want - off - 40);
+				assert_int_equal(rte_be_to_cpu_16(ip->payload_len),
+						 want - off - 40);
 				assert_memory_equal(ip->src_addr, f.src, 16);
 				assert_memory_equal(ip->dst_addr, f.dst, 16);
 				l4 = ip + 1;
@@ -112,7 +117,8 @@ test_build_parse(void **state)
 				assert_int_equal(rte_be_to_cpu_16(ip->total_length), want - off);
 				assert_memory_equal(&ip->src_addr, f.src, 4);
 				assert_memory_equal(&ip->dst_addr, f.dst, 4);
-				/* header checksum: the ones' complement sum over the header is 0xffff */
+				/* header checksum: the ones' complement sum over the header is
+				 * 0xffff */
 				assert_int_equal(rte_raw_cksum(ip, 20), 0xffff);
 				l4 = ip + 1;
 				assert_int_equal(rte_ipv4_udptcp_cksum_verify(ip, l4), 0);
@@ -124,7 +130,8 @@ test_build_parse(void **state)
 			size_t stamp_end = (size_t)(l4b - p) + 24;
 			for (size_t b = stamp_end; b < want; b++)
 				if (p[b])
-					fail_msg("kind %zu frame %u: byte %zu = %#x", k, frames[s], b, p[b]);
+					fail_msg("kind %zu frame %u: byte %zu = %#x", k, frames[s],
+						 b, p[b]);
 
 			struct pg_rx_hit h;
 			assert_int_equal(pg_pkt_parse(m, MAGIC, &h), 0);
@@ -178,9 +185,14 @@ test_parse_refuses(void **state)
 int
 main(void)
 {
-	char *eal[] = { "test_pktgen_pkt", "--no-huge", "-m", "128", "--no-pci",
-			"--file-prefix=test_pktgen_pkt", "--log-level=lib.*:error",
-			"--no-telemetry" };
+	char *eal[] = {"test_pktgen_pkt",
+		       "--no-huge",
+		       "-m",
+		       "128",
+		       "--no-pci",
+		       "--file-prefix=test_pktgen_pkt",
+		       "--log-level=lib.*:error",
+		       "--no-telemetry"};
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0) {
 		fprintf(stderr, "EAL init failed\n");
 		return 1;

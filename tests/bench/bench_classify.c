@@ -101,7 +101,6 @@ run(struct sky_classifier *c, struct sky_meta *m, unsigned int *hist)
 	return (double)cyc[k / 2] / SKY_BURST;
 }
 
-
 /* --- the same rules in rte_acl, for the choice (IPv4 only) --- */
 
 /* rte_acl: only the first field may be one byte, then groups of 4 bytes (one per
@@ -109,22 +108,37 @@ run(struct sky_classifier *c, struct sky_meta *m, unsigned int *hist)
 struct acl_in {
 	uint8_t proto;
 	uint8_t pad[3];
-	uint32_t dscp;   /* network order */
+	uint32_t dscp;	 /* network order */
 	uint32_t remote; /* network order */
-	uint16_t sport;  /* network order */
+	uint16_t sport;	 /* network order */
 	uint16_t dport;
 };
 
 static struct rte_acl_field_def acl_fields[5] = {
-	{.type = RTE_ACL_FIELD_TYPE_BITMASK, .size = 1, .field_index = 0, .input_index = 0,
+	{.type = RTE_ACL_FIELD_TYPE_BITMASK,
+	 .size = 1,
+	 .field_index = 0,
+	 .input_index = 0,
 	 .offset = 0},
-	{.type = RTE_ACL_FIELD_TYPE_BITMASK, .size = 4, .field_index = 1, .input_index = 1,
+	{.type = RTE_ACL_FIELD_TYPE_BITMASK,
+	 .size = 4,
+	 .field_index = 1,
+	 .input_index = 1,
 	 .offset = 4},
-	{.type = RTE_ACL_FIELD_TYPE_MASK, .size = 4, .field_index = 2, .input_index = 2,
+	{.type = RTE_ACL_FIELD_TYPE_MASK,
+	 .size = 4,
+	 .field_index = 2,
+	 .input_index = 2,
 	 .offset = 8},
-	{.type = RTE_ACL_FIELD_TYPE_RANGE, .size = 2, .field_index = 3, .input_index = 3,
+	{.type = RTE_ACL_FIELD_TYPE_RANGE,
+	 .size = 2,
+	 .field_index = 3,
+	 .input_index = 3,
 	 .offset = 12},
-	{.type = RTE_ACL_FIELD_TYPE_RANGE, .size = 2, .field_index = 4, .input_index = 3,
+	{.type = RTE_ACL_FIELD_TYPE_RANGE,
+	 .size = 2,
+	 .field_index = 4,
+	 .input_index = 3,
 	 .offset = 14},
 };
 
@@ -176,8 +190,10 @@ acl_ports(int cls, int proto, uint16_t lo, uint16_t hi)
 static struct rte_acl_ctx *
 acl_build(void)
 {
-	struct rte_acl_param prm = {.name = "bench_acl", .socket_id = SOCKET_ID_ANY,
-				    .rule_size = RTE_ACL_RULE_SZ(5), .max_rule_num = 64};
+	struct rte_acl_param prm = {.name = "bench_acl",
+				    .socket_id = SOCKET_ID_ANY,
+				    .rule_size = RTE_ACL_RULE_SZ(5),
+				    .max_rule_num = 64};
 	struct rte_acl_config cfg = {.num_categories = 1, .num_fields = 5};
 	struct rte_acl_ctx *ctx = rte_acl_create(&prm);
 	struct acl_rule *r;
@@ -281,9 +297,15 @@ make(const char *classes, struct sky_subs **s, double *compile_ms)
 int
 main(void)
 {
-	char *eal[] = {"bench_classify", "--no-huge", "-m", "1024", "--no-pci",
-		       "--file-prefix=bench_classify", "--log-level=lib.*:error",
-		       "--log-level=skygate:warning", "--no-telemetry"};
+	char *eal[] = {"bench_classify",
+		       "--no-huge",
+		       "-m",
+		       "1024",
+		       "--no-pci",
+		       "--file-prefix=bench_classify",
+		       "--log-level=lib.*:error",
+		       "--log-level=skygate:warning",
+		       "--no-telemetry"};
 	static char big[150000];
 	struct sky_meta *m;
 	struct sky_subs *s;
@@ -339,8 +361,7 @@ main(void)
 	for (int i = 0; i < 2000; i++)
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"198.51.%d.%d/28\"",
 				      i ? ", " : "", i / 16, (i % 16) * 16);
-	snprintf(big + o, sizeof(big) - o,
-		 "] }\n  - { name: bulk, default: true }\n");
+	snprintf(big + o, sizeof(big) - o, "] }\n  - { name: bulk, default: true }\n");
 	c = make(big, &s, &ms);
 	memset(hist, 0, sizeof(hist));
 	cpp = run(c, m, hist);

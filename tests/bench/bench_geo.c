@@ -112,7 +112,8 @@ fill_meta(struct sky_meta *m, int family, const struct netv *nets, size_t n_nets
 			for (unsigned int bit = 0; bit < x->depth; bit++) {
 				uint8_t mask = (uint8_t)(0x80 >> (bit & 7));
 
-				a[bit >> 3] = (uint8_t)((a[bit >> 3] & ~mask) | (x->ip[bit >> 3] & mask));
+				a[bit >> 3] =
+					(uint8_t)((a[bit >> 3] & ~mask) | (x->ip[bit >> 3] & mask));
 			}
 		} else if (family == AF_INET6) {
 			a[0] = (uint8_t)(0x20 | (a[0] & 0x1f)); /* 2000::/3: global unicast */
@@ -176,7 +177,7 @@ run(struct sky_geo *g, const struct sky_meta *m)
 static struct sky_geo *
 make(const char *path, const char *lookup, struct sky_cfg **cfgp)
 {
-	struct sky_cfg_err err = { 0 };
+	struct sky_cfg_err err = {0};
 	struct sky_geo *g;
 	char text[512];
 
@@ -216,18 +217,24 @@ int
 main(int argc, char **argv)
 {
 	char prefix[64], rundir[1024];
-	char *eal[] = { argv[0], "--no-huge", "-m", "2048", "--no-pci",
-			prefix, "--log-level=lib.*:error", "--no-telemetry" };
+	char *eal[] = {argv[0],
+		       "--no-huge",
+		       "-m",
+		       "2048",
+		       "--no-pci",
+		       prefix,
+		       "--log-level=lib.*:error",
+		       "--no-telemetry"};
 	const char *path = argc > 1 ? argv[1] : "/usr/share/libloc-location/location.db";
-	const char *kinds[4] = { "ipv4 from database networks", "ipv4 uniform random",
-				 "ipv6 from database networks", "ipv6 random in 2000::/3" };
+	const char *kinds[4] = {"ipv4 from database networks", "ipv4 uniform random",
+				"ipv6 from database networks", "ipv6 random in 2000::/3"};
 	struct sky_cfg *cfg, *cfg2 = NULL;
 	struct sky_geo *g, *gv;
 	struct sky_meta *m[4];
 	struct netv *n4, *n6;
 	size_t c4, c6;
 	char msg[256];
-	double cyc[2][4] = { { 0 } };
+	double cyc[2][4] = {{0}};
 	uint64_t t0;
 
 	snprintf(prefix, sizeof(prefix), "--file-prefix=bench_geo_%d", (int)getpid());
@@ -244,7 +251,7 @@ main(int argc, char **argv)
 	       (double)(rte_rdtsc() - t0) / (double)rte_get_tsc_hz());
 	/* the figures geo show reports */
 	if (sky_geo_register(g) == 0) {
-		char *av[] = { "geo", "show" };
+		char *av[] = {"geo", "show"};
 		json_t *r = sky_ctl_dispatch_argv(2, av, 0, 0, 0);
 		json_t *o = json_object_get(r, "result");
 		char *js;

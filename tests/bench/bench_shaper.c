@@ -133,8 +133,9 @@ run(const char *name, uint32_t nsub, uint64_t plan_bps, uint64_t beam_bps, unsig
 		return;
 	sh = make(plan_bps, beam_bps, n_classes);
 	/* time per call so the beams together release about one burst per call */
-	double total = (double)plan_bps * nsub < (double)beam_bps * NBEAM ? (double)plan_bps * nsub
-									    : (double)beam_bps * NBEAM;
+	double total = (double)plan_bps * nsub < (double)beam_bps * NBEAM
+			       ? (double)plan_bps * nsub
+			       : (double)beam_bps * NBEAM;
 	uint64_t step = (uint64_t)((double)SKY_BURST * 1524 * 8 / total * hz);
 	uint64_t cyc_enq = 0, cyc_deq = 0, n_deq = 0, n_enq = 0;
 	size_t ns = 0;
@@ -194,20 +195,28 @@ run(const char *name, uint32_t nsub, uint64_t plan_bps, uint64_t beam_bps, unsig
 static uint64_t
 rte_sched_bytes(uint32_t n_pipes, uint16_t qsize)
 {
-	struct rte_sched_pipe_params pipe = {
-		.tb_rate = 6250000, .tb_size = 65536, .tc_period = 40, .tc_ov_weight = 1,
-		.wrr_weights = {1, 1, 1, 1}};
+	struct rte_sched_pipe_params pipe = {.tb_rate = 6250000,
+					     .tb_size = 65536,
+					     .tc_period = 40,
+					     .tc_ov_weight = 1,
+					     .wrr_weights = {1, 1, 1, 1}};
 	struct rte_sched_subport_profile_params sp = {
 		.tb_rate = 125000000, .tb_size = 1000000, .tc_period = 10};
-	struct rte_sched_subport_params sub = {
-		.n_pipes_per_subport_enabled = n_pipes, .pipe_profiles = &pipe,
-		.n_pipe_profiles = 1, .n_max_pipe_profiles = 1};
+	struct rte_sched_subport_params sub = {.n_pipes_per_subport_enabled = n_pipes,
+					       .pipe_profiles = &pipe,
+					       .n_pipe_profiles = 1,
+					       .n_max_pipe_profiles = 1};
 	struct rte_sched_subport_params *subs[1] = {&sub};
-	struct rte_sched_port_params port = {
-		.name = "fp", .socket = 0, .rate = 12500000000ULL, .mtu = 1522,
-		.frame_overhead = 24, .n_subports_per_port = 1, .subport_profiles = &sp,
-		.n_subport_profiles = 1, .n_max_subport_profiles = 1,
-		.n_pipes_per_subport = n_pipes};
+	struct rte_sched_port_params port = {.name = "fp",
+					     .socket = 0,
+					     .rate = 12500000000ULL,
+					     .mtu = 1522,
+					     .frame_overhead = 24,
+					     .n_subports_per_port = 1,
+					     .subport_profiles = &sp,
+					     .n_subport_profiles = 1,
+					     .n_max_subport_profiles = 1,
+					     .n_pipes_per_subport = n_pipes};
 
 	for (int i = 0; i < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; i++) {
 		pipe.tc_rate[i] = 6250000;
@@ -256,8 +265,14 @@ police(uint32_t nsub)
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {argv[0], "--no-huge", "-m", "1024", "--no-pci",
-		       "--file-prefix=bench_shaper", "--log-level=lib.*:error", "--no-telemetry"};
+	char *eal[] = {argv[0],
+		       "--no-huge",
+		       "-m",
+		       "1024",
+		       "--no-pci",
+		       "--file-prefix=bench_shaper",
+		       "--log-level=lib.*:error",
+		       "--no-telemetry"};
 	struct sky_shaper *sh;
 	size_t per_sub, per_active;
 	uint64_t hz;
@@ -278,7 +293,8 @@ main(int argc, char **argv)
 	sh = make(50000000, 1000000000, 4);
 	sky_shaper_state_size(sh, &per_sub, &per_active);
 	printf("state: %zu bytes per configured subscriber (slot index, policer, counters; one "
-	       "worker, one output), %zu bytes per active subscriber slot\n", per_sub, per_active);
+	       "worker, one output), %zu bytes per active subscriber slot\n",
+	       per_sub, per_active);
 	printf("state: 100k subscribers all active on one worker: %.1f MB; 1M configured, 100k "
 	       "active: %.1f MB\n",
 	       ((double)per_sub + (double)per_active) * NSUB / 1e6,
@@ -287,21 +303,23 @@ main(int argc, char **argv)
 	{
 		uint64_t a = rte_sched_bytes(1024, 64), z = rte_sched_bytes(131072, 64);
 
-		printf("rte_sched for comparison (13 TCs, 16 queues x 64 mbufs per pipe): %.0f bytes "
+		printf("rte_sched for comparison (13 TCs, 16 queues x 64 mbufs per pipe): %.0f "
+		       "bytes "
 		       "per configured pipe; 131072 pipes (next power of 2 above 100k): %.1f MB "
-		       "pre-allocated\n", (double)(z - a) / (131072 - 1024), (double)z / 1e6);
+		       "pre-allocated\n",
+		       (double)(z - a) / (131072 - 1024), (double)z / 1e6);
 	}
 
 	/* nothing shaped: every packet passes through queue and scheduler */
-	run("1k subs, random arrivals, uncongested", 1000, 1000000000, 100000000000ULL / NBEAM,
-	    1, true, 1);
-	run("100k subs, random arrivals, uncongested", NSUB, 1000000000,
-	    100000000000ULL / NBEAM, 1, true, 1);
+	run("1k subs, random arrivals, uncongested", 1000, 1000000000, 100000000000ULL / NBEAM, 1,
+	    true, 1);
+	run("100k subs, random arrivals, uncongested", NSUB, 1000000000, 100000000000ULL / NBEAM, 1,
+	    true, 1);
 	run("100k subs, random arrivals, uncongested, 4 cls", NSUB, 1000000000,
 	    100000000000ULL / NBEAM, 1, true, 4);
 	/* all backlogged, beams congested, DRR among them */
-	run("1k subs backlogged (4 pkts), congested beams", 1000, 1000000000, 100000000, 4,
-	    false, 1);
+	run("1k subs backlogged (4 pkts), congested beams", 1000, 1000000000, 100000000, 4, false,
+	    1);
 	run("100k subs backlogged (4 pkts), congested beams", NSUB, 1000000000, 1000000000, 4,
 	    false, 1);
 	/* all backlogged, each limited by its plan: sleep and wake through the wheel */

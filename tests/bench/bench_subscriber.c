@@ -222,10 +222,11 @@ run_cmds(const char *fmt, uint32_t base, int n, uint32_t stride)
 		int argc = 0;
 		json_t *r;
 
-		uint32_t id = stride > 1 ? base + (uint32_t)i * stride % n_rows : base + (uint32_t)i;
+		uint32_t id =
+			stride > 1 ? base + (uint32_t)i * stride % n_rows : base + (uint32_t)i;
 
-		snprintf(line, sizeof(line), fmt, id,
-			 ((unsigned int)i >> 8) & 0xff, (unsigned int)i & 0xff);
+		snprintf(line, sizeof(line), fmt, id, ((unsigned int)i >> 8) & 0xff,
+			 (unsigned int)i & 0xff);
 		for (char *w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save))
 			argv[argc++] = w;
 		r = sky_ctl_dispatch_argv(argc, argv, 0, 0, 0);
@@ -240,9 +241,15 @@ run_cmds(const char *fmt, uint32_t base, int n, uint32_t stride)
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {"bench_subscriber", "--no-huge", "-m", "4096", "--no-pci",
-		       "--file-prefix=bench_subscriber", "--log-level=lib.*:error",
-		       "--log-level=skygate:warning", "--no-telemetry"};
+	char *eal[] = {"bench_subscriber",
+		       "--no-huge",
+		       "-m",
+		       "4096",
+		       "--no-pci",
+		       "--file-prefix=bench_subscriber",
+		       "--log-level=lib.*:error",
+		       "--log-level=skygate:warning",
+		       "--no-telemetry"};
 	uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
 	char dir[] = "/tmp/bench_subscriber.XXXXXX", csv[300], csv2[300], yaml[2048];
 	struct sky_cfg_err err = {0};
@@ -273,9 +280,11 @@ main(int argc, char **argv)
 		 "subscribers: { file: %s, unknown: drop }\n"
 		 "plans: { basic: { down: 50Mbit, up: 5Mbit }, premium: { down: 200Mbit, up: "
 		 "20Mbit } }\n"
-		 "beams: { beam1: { down: 1Gbit, up: 200Mbit }, beam2: { down: 1Gbit, up: 200Mbit }, "
+		 "beams: { beam1: { down: 1Gbit, up: 200Mbit }, beam2: { down: 1Gbit, up: 200Mbit "
+		 "}, "
 		 "beam3: { down: 1Gbit, up: 200Mbit }, beam4: { down: 1Gbit, up: 200Mbit } }\n"
-		 "classes: [ { name: realtime, dscp: [46] }, { name: interactive, protocol: [tcp] }, "
+		 "classes: [ { name: realtime, dscp: [46] }, { name: interactive, protocol: [tcp] "
+		 "}, "
 		 "{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n",
 		 csv);
 	cfg = sky_cfg_load_string("bench.yaml", yaml, &err);
@@ -285,7 +294,8 @@ main(int argc, char **argv)
 	}
 	{
 		/* the parser alone: CSV -> rows, then the uniqueness check (sorts) */
-		struct sky_subs_names nm = {.n_plans = 2, .n_beams = 4,
+		struct sky_subs_names nm = {.n_plans = 2,
+					    .n_beams = 4,
 					    .plans = {"basic", "premium"},
 					    .beams = {"beam1", "beam2", "beam3", "beam4"}};
 		struct sky_subs_rows rows = {0};
@@ -358,7 +368,8 @@ main(int argc, char **argv)
 
 			fill_meta(m, n, k == 1, k == 2);
 			cyc = bench_lookup(s, m, &miss);
-			printf("lookup %s, random subscriber: %.1f cycles/packet (%u of %u unknown: "
+			printf("lookup %s, random subscriber: %.1f cycles/packet (%u of %u "
+			       "unknown: "
 			       "realm-only subscribers seen untagged)\n",
 			       what[k], cyc, miss, N_META);
 		}
@@ -395,8 +406,7 @@ main(int argc, char **argv)
 	printf("subscriber add: %.1f us/command\n",
 	       run_cmds("subscriber add %u ipv4=172.17.%u.%u plan=basic beam=beam1 country=DE",
 			n + 10, 250, 1));
-	printf("subscriber del: %.1f us/command\n",
-	       run_cmds("subscriber del %u", n + 10, 250, 1));
+	printf("subscriber del: %.1f us/command\n", run_cmds("subscriber del %u", n + 10, 250, 1));
 	{
 		uint64_t lt = rte_rdtsc();
 		char line[400], *av[3] = {"subscriber", "load", line};
@@ -408,7 +418,8 @@ main(int argc, char **argv)
 		lt = rte_rdtsc();
 		cpu0 = cpu_seconds();
 		r = sky_ctl_dispatch_argv(3, av, 0, 0, 0);
-		printf("subscriber load (replace %u, build aside, swap): %.2f s wall, %.2f s CPU %s\n",
+		printf("subscriber load (replace %u, build aside, swap): %.2f s wall, %.2f s CPU "
+		       "%s\n",
 		       n, (rte_rdtsc() - lt) / hz, cpu_seconds() - cpu0,
 		       json_is_true(json_object_get(r, "ok"))
 			       ? ""

@@ -10,7 +10,7 @@
 
 #include "skygate/config.h"
 
-static const char *const choices[] = { "pass", "drop", "default", NULL };
+static const char *const choices[] = {"pass", "drop", "default", NULL};
 
 static void
 check_err(const struct sky_cfg_err *err)
@@ -127,7 +127,7 @@ walk(const struct sky_cfg *cfg, const struct sky_cfg_node *n, unsigned int depth
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sky_cfg_err err = { 0 };
+	struct sky_cfg_err err = {0};
 	struct sky_cfg *cfg;
 	char *text = malloc(size + 1);
 

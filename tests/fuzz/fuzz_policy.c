@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_SEED_SIZE (1u << 20)
 #define INSN_MUTATIONS 24 /* instructions of SEC("policy") mutated per seed object */
 
-static struct sky_cfg *cfg;   /* no policy section */
+static struct sky_cfg *cfg;    /* no policy section */
 static struct sky_policy *pol; /* fresh per input */
 static int obj_fd = -1;
 static char obj_path[64];
@@ -56,8 +56,8 @@ static unsigned int n_refused;
 /* ------------------------------------------------------------------ the burst */
 
 static void
-meta_set(struct sky_meta *m, uint8_t dir, uint8_t l3, uint8_t proto, uint16_t sport,
-	 uint16_t dport, uint8_t flags)
+meta_set(struct sky_meta *m, uint8_t dir, uint8_t l3, uint8_t proto, uint16_t sport, uint16_t dport,
+	 uint8_t flags)
 {
 	memset(m, 0, sizeof(*m));
 	m->dir = dir;
@@ -103,7 +103,7 @@ burst_build(struct sky_meta *m)
 	meta_set(&m[4], SKY_DIR_UP, 4, 1, 0, 0, SKY_MF_ICMP);
 	m[4].icmp_type = 8;
 	meta_set(&m[5], SKY_DIR_UP, 4, 17, 0, 0, SKY_MF_FRAG); /* a later fragment */
-	meta_set(&m[6], SKY_DIR_UP, 0, 0, 0, 0, 0);		/* non-IP: not live */
+	meta_set(&m[6], SKY_DIR_UP, 0, 0, 0, 0, 0);	       /* non-IP: not live */
 	meta_set(&m[7], SKY_DIR_DOWN, 4, 6, 80, 40002, SKY_MF_PORTS);
 	sky_meta_drop(&m[7], SKY_DROP_L4_TRUNC); /* already dropped: not live */
 }
@@ -145,7 +145,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > MAX_SEED_SIZE)
 		return -1; /* objects are small; keep inputs so */
-	if (ftruncate(obj_fd, 0) != 0 || (size > 0 && pwrite(obj_fd, data, size, 0) != (ssize_t)size))
+	if (ftruncate(obj_fd, 0) != 0 ||
+	    (size > 0 && pwrite(obj_fd, data, size, 0) != (ssize_t)size))
 		abort();
 	/* a fresh hook per input: maps a program leaves behind (kept for the next program
 	 * of the same spec) live in rte_malloc memory, which LeakSanitizer does not scan,
@@ -259,12 +260,13 @@ seed_mutate(uint8_t *buf, size_t size)
 		n = s->sh_size / 8;
 		for (uint64_t k = 0; k < n && k < INSN_MUTATIONS; k++) {
 			/* spread the mutated instructions over the program */
-			size_t off = s->sh_offset + 8 * (n <= INSN_MUTATIONS ? k : k * n / INSN_MUTATIONS);
+			size_t off = s->sh_offset +
+				     8 * (n <= INSN_MUTATIONS ? k : k * n / INSN_MUTATIONS);
 
-			variant(buf, size, off, 1, buf[off] ^ 0x08);	   /* op or class bit */
+			variant(buf, size, off, 1, buf[off] ^ 0x08);	     /* op or class bit */
 			variant(buf, size, off + 1, 1, buf[off + 1] ^ 0x11); /* dst and src reg */
-			variant(buf, size, off + 2, 2, 0x7fff);		   /* jump offset */
-			variant(buf, size, off + 4, 4, 0xfffffff8);	   /* immediate -8 */
+			variant(buf, size, off + 2, 2, 0x7fff);		     /* jump offset */
+			variant(buf, size, off + 4, 4, 0xfffffff8);	     /* immediate -8 */
 		}
 	}
 }
@@ -338,8 +340,15 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static char prefix[64];
-	static char *eal[] = {"fuzz_policy", "--no-huge", "-m", "512", "--no-pci", "--no-telemetry",
-			      "--log-level=lib.*:crit", "--log-level=skygate:crit", prefix};
+	static char *eal[] = {"fuzz_policy",
+			      "--no-huge",
+			      "-m",
+			      "512",
+			      "--no-pci",
+			      "--no-telemetry",
+			      "--log-level=lib.*:crit",
+			      "--log-level=skygate:crit",
+			      prefix};
 	const char *br = getenv("SKY_BUILD_ROOT");
 	const char *extra = getenv("SKY_FUZZ_SEED_DIR");
 	char dir[1024];

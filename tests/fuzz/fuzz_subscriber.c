@@ -18,7 +18,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char hdr[] = "id,ipv4,ipv6,plan,beam,country,realm\n";
-	struct sky_subs_names nm = {.n_plans = 2, .n_beams = 2,
+	struct sky_subs_names nm = {.n_plans = 2,
+				    .n_beams = 2,
 				    .plans = {"basic", "premium"},
 				    .beams = {"beam1", "beam2"}};
 	struct sky_subs_rows rows = {0};

@@ -6,8 +6,8 @@
  *   pcaptool cmp A B      packet bytes of A and B equal, in order (timestamps ignored)
  *   pcaptool count A      number of packets
  *   pcaptool flows DIR T1,T2 R1,R2,...   DIR/flows_in.pcap: every terminal x remote address,
- *                         upstream (terminal -> remote), UDP and TCP; DIR/flows.txt: "i term remote"
- *   pcaptool pick IN OUT I1,I2,...       OUT = the packets of IN at those indexes (0-based)
+ *                         upstream (terminal -> remote), UDP and TCP; DIR/flows.txt: "i term
+ * remote" pcaptool pick IN OUT I1,I2,...       OUT = the packets of IN at those indexes (0-based)
  * Upstream frames come from terminals 10.1.0.0/16 and 2001:db8:100::/40 toward remote
  * hosts; downstream the reverse. The mix covers untagged/802.1Q/QinQ, IPv4 with options
  * and fragments, IPv6 with extension headers, TCP/UDP/SCTP/ICMP/ICMPv6, non-IP frames
@@ -258,7 +258,8 @@ gen_dir(struct out *o, int up)
 			for (unsigned int pi = 0; pi < sizeof(protos4); pi++) {
 				const char *r = remote4[(rep + pi) % 4];
 
-				snprintf(term, sizeof(term), "10.1.%d.%d", rep, 10 + v * 10 + (int)pi);
+				snprintf(term, sizeof(term), "10.1.%d.%d", rep,
+					 10 + v * 10 + (int)pi);
 				memset(&f, 0, sizeof(f));
 				ipv4(&f, v, up ? term : r, up ? r : term, protos4[pi],
 				     (uint8_t)(pi == 1 ? 46 : 0), rep & 1, 0, 16 + rep * 50);
@@ -267,7 +268,8 @@ gen_dir(struct out *o, int up)
 			for (unsigned int pi = 0; pi < sizeof(protos6); pi++) {
 				const char *r = remote6[(rep + pi) % 2];
 
-				snprintf(term, sizeof(term), "2001:db8:100:%x::%x", rep, 1 + v + pi);
+				snprintf(term, sizeof(term), "2001:db8:100:%x::%x", rep,
+					 1 + v + pi);
 				memset(&f, 0, sizeof(f));
 				ipv6(&f, v, up ? term : r, up ? r : term, protos6[pi], rep % 3,
 				     10 + rep * 30);
@@ -338,7 +340,8 @@ gen(const char *dir)
 	c = fopen(path, "w");
 	if (c == NULL)
 		return 2;
-	fprintf(c, "UP_IN=%u\nUP_EXPECT=%u\nUP_MALFORMED=%u\n", up.n_in, up.n_expect, up.n_malformed);
+	fprintf(c, "UP_IN=%u\nUP_EXPECT=%u\nUP_MALFORMED=%u\n", up.n_in, up.n_expect,
+		up.n_malformed);
 	fprintf(c, "DOWN_IN=%u\nDOWN_EXPECT=%u\nDOWN_MALFORMED=%u\n", down.n_in, down.n_expect,
 		down.n_malformed);
 	fclose(c);
@@ -419,7 +422,8 @@ flows(const char *dir, char *terms, char *remotes)
 		char rcopy[4096];
 
 		snprintf(rcopy, sizeof(rcopy), "%s", remotes);
-		for (char *r = strtok_r(rcopy, ",", &sv2); r != NULL; r = strtok_r(NULL, ",", &sv2)) {
+		for (char *r = strtok_r(rcopy, ",", &sv2); r != NULL;
+		     r = strtok_r(NULL, ",", &sv2)) {
 			if ((strchr(r, ':') != NULL) != (strchr(t, ':') != NULL))
 				continue; /* one family per frame */
 			for (int k = 0; k < 2; k++) {
@@ -485,6 +489,7 @@ main(int argc, char **argv)
 		return cmp(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "count") == 0)
 		return count(argv[2]);
-	fprintf(stderr, "usage: pcaptool gen DIR | cmp A B | count A | flows DIR T,.. R,.. | pick IN OUT I,..\n");
+	fprintf(stderr, "usage: pcaptool gen DIR | cmp A B | count A | flows DIR T,.. R,.. | pick "
+			"IN OUT I,..\n");
 	return 2;
 }

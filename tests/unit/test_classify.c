@@ -28,8 +28,8 @@
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
 
-#define MODEL                                                                              \
-	"plans: { basic: { down: 50Mbit, up: 5Mbit } }\n"                                  \
+#define MODEL                                                                                      \
+	"plans: { basic: { down: 50Mbit, up: 5Mbit } }\n"                                          \
 	"beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
 
 static const char brief_classes[] =
@@ -59,14 +59,14 @@ struct pkt {
 static const struct pkt brief_pkts[] = {
 	/* nothing matches: the default */
 	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 40000, 40001, BU},
-	{UP, "100.64.0.1", "203.0.113.1", 1, 0, 0, 0, 0, BU},               /* icmp */
-	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 0, 53, 53, BU},            /* no ports flag */
-	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 16383, 32768, BU},      /* range edges */
-	{DN, "198.51.100.7", "100.64.0.1", 17, 0, 1, 1000, 2000, IA},       /* remote = src */
-	{UP, "198.51.100.7", "203.0.113.1", 17, 0, 1, 1000, 2000, BU},      /* sub side only */
+	{UP, "100.64.0.1", "203.0.113.1", 1, 0, 0, 0, 0, BU},	       /* icmp */
+	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 0, 53, 53, BU},       /* no ports flag */
+	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 16383, 32768, BU}, /* range edges */
+	{DN, "198.51.100.7", "100.64.0.1", 17, 0, 1, 1000, 2000, IA},  /* remote = src */
+	{UP, "198.51.100.7", "203.0.113.1", 17, 0, 1, 1000, 2000, BU}, /* sub side only */
 	{UP, "2001:db8:1::1", "2001:db9::1", 17, 0, 1, 1000, 2000, BU},
 	{UP, "100.64.0.1", "203.0.113.1", 17, 9, 1, 6880, 6890, BU},
-	{UP, "100.64.0.1", "203.0.113.1", 132, 0, 1, 6885, 6885, BU},       /* sctp, not udp */
+	{UP, "100.64.0.1", "203.0.113.1", 132, 0, 1, 6885, 6885, BU}, /* sctp, not udp */
 	/* realtime: dscp rule, ports rule on either side */
 	{UP, "100.64.0.1", "203.0.113.1", 17, 46, 1, 40000, 40001, RT},
 	{UP, "100.64.0.1", "203.0.113.1", 17, 34, 1, 40000, 40001, RT},
@@ -74,11 +74,11 @@ static const struct pkt brief_pkts[] = {
 	{DN, "203.0.113.1", "100.64.0.1", 17, 0, 1, 5060, 40000, RT},
 	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 16384, 9, RT},
 	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 9, 32767, RT},
-	{UP, "100.64.0.1", "203.0.113.1", 6, 46, 1, 22, 22, RT},           /* earlier class wins */
+	{UP, "100.64.0.1", "203.0.113.1", 6, 46, 1, 22, 22, RT}, /* earlier class wins */
 	{UP, "100.64.0.1", "203.0.113.1", 1, 46, 0, 0, 0, RT},
 	/* interactive: any tcp, ports 22/80/443 for any protocol, remote prefixes */
 	{UP, "100.64.0.1", "203.0.113.1", 6, 0, 1, 40000, 8080, IA},
-	{UP, "100.64.0.1", "203.0.113.1", 6, 8, 1, 40000, 6885, IA},       /* before scavenger */
+	{UP, "100.64.0.1", "203.0.113.1", 6, 8, 1, 40000, 6885, IA}, /* before scavenger */
 	{UP, "100.64.0.1", "203.0.113.1", 17, 0, 1, 40000, 443, IA},
 	{UP, "100.64.0.1", "198.51.100.255", 17, 0, 1, 40000, 40001, IA},
 	{UP, "100.64.0.1", "198.51.100.0", 1, 0, 0, 0, 0, IA},
@@ -114,16 +114,16 @@ static const struct pkt edge_pkts[] = {
 	{UP, "1.1.1.1", "0.0.0.0", 17, 0, 1, 1, 2, 1},
 	{UP, "1.1.1.1", "0.0.0.1", 17, 0, 1, 1, 2, 2},
 	{UP, "::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 17, 0, 1, 1, 2, 0},
-	{UP, "::1", "fffe:ffff::", 17, 0, 1, 1, 2, 4},       /* ::/0 of c4 */
+	{UP, "::1", "fffe:ffff::", 17, 0, 1, 1, 2, 4}, /* ::/0 of c4 */
 	{UP, "::1", "::", 17, 0, 1, 1, 2, 1},
-	{UP, "1.1.1.1", "10.1.2.3", 17, 63, 1, 1, 2, 0},   /* c0 before the default's rule */
+	{UP, "1.1.1.1", "10.1.2.3", 17, 63, 1, 1, 2, 0}, /* c0 before the default's rule */
 	{UP, "1.1.1.1", "12.0.0.1", 17, 63, 1, 1, 2, 2},
 	{UP, "1.1.1.1", "12.0.0.1", 17, 10, 1, 1, 2, 3},
-	{UP, "1.1.1.1", "12.0.0.1", 6, 10, 1, 1, 2, 2},    /* dscp alone is not enough */
-	{UP, "1.1.1.1", "12.0.0.1", 6, 0, 1, 9, 2, 3},     /* 0.0.0.0/0 AND port 9 */
-	{UP, "::1", "2001::1", 6, 0, 1, 9, 2, 4},          /* c3 is IPv4 only: c4 */
-	{UP, "::1", "2001::1", 6, 12, 1, 7, 2, 4},         /* ::/0 rule */
-	{UP, "1.1.1.1", "12.0.0.1", 6, 12, 1, 7, 2, 4},    /* dscp 12 rule alone */
+	{UP, "1.1.1.1", "12.0.0.1", 6, 10, 1, 1, 2, 2}, /* dscp alone is not enough */
+	{UP, "1.1.1.1", "12.0.0.1", 6, 0, 1, 9, 2, 3},	/* 0.0.0.0/0 AND port 9 */
+	{UP, "::1", "2001::1", 6, 0, 1, 9, 2, 4},	/* c3 is IPv4 only: c4 */
+	{UP, "::1", "2001::1", 6, 12, 1, 7, 2, 4},	/* ::/0 rule */
+	{UP, "1.1.1.1", "12.0.0.1", 6, 12, 1, 7, 2, 4}, /* dscp 12 rule alone */
 	{UP, "1.1.1.1", "12.0.0.1", 6, 13, 1, 7, 2, 2},
 };
 
@@ -415,13 +415,20 @@ int
 main(void)
 {
 	char prefix[64];
-	char *eal[] = {"test_classify", "-l", "0-1", "--no-huge", "-m", "512", "--no-pci", prefix,
-		       "--log-level=lib.*:error", "--log-level=skygate:warning", "--no-telemetry"};
+	char *eal[] = {"test_classify",
+		       "-l",
+		       "0-1",
+		       "--no-huge",
+		       "-m",
+		       "512",
+		       "--no-pci",
+		       prefix,
+		       "--log-level=lib.*:error",
+		       "--log-level=skygate:warning",
+		       "--no-telemetry"};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_brief_rules),
-		cmocka_unit_test(test_edges),
-		cmocka_unit_test(test_no_classes),
-		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_brief_rules),	    cmocka_unit_test(test_edges),
+		cmocka_unit_test(test_no_classes),	    cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_reload_under_reader),
 	};
 	int rc;

@@ -49,8 +49,8 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static struct sky_geo *geo;       /* full database, shared by the tests after the failures */
-static struct loc_ctx *lctx;      /* libloc reference */
+static struct sky_geo *geo;  /* full database, shared by the tests after the failures */
+static struct loc_ctx *lctx; /* libloc reference */
 static struct loc_database *ldb;
 static FILE *lf;
 static uint64_t rng = 0x243f6a8885a308d3ull; /* seeded: runs are reproducible */
@@ -67,7 +67,7 @@ rnd(void)
 static struct sky_cfg *
 cfg_text(const char *fmt, ...)
 {
-	struct sky_cfg_err err = { 0 };
+	struct sky_cfg_err err = {0};
 	struct sky_cfg *cfg;
 	char text[1024];
 	va_list ap;
@@ -198,11 +198,11 @@ check_one(int family, const uint8_t *a)
 }
 
 struct netv {
-	uint8_t ip[16];  /* 4 bytes for IPv4 */
+	uint8_t ip[16]; /* 4 bytes for IPv4 */
 	uint8_t depth;
 	uint16_t cc;
 	uint16_t parent_cc;
-	int nested;      /* inside a network of another country */
+	int nested; /* inside a network of another country */
 	int no_cc;
 };
 
@@ -234,8 +234,9 @@ collect(int family, size_t *count)
 		}
 		x = &v[(*count)++];
 		memset(x, 0, sizeof(*x));
-		memcpy(x->ip, family == AF_INET ? &loc_network_get_first_address(n)->s6_addr[12]
-						: loc_network_get_first_address(n)->s6_addr,
+		memcpy(x->ip,
+		       family == AF_INET ? &loc_network_get_first_address(n)->s6_addr[12]
+					 : loc_network_get_first_address(n)->s6_addr,
 		       family == AF_INET ? 4 : 16);
 		x->depth = (uint8_t)loc_network_prefix(n);
 		x->cc = (cc && strlen(cc) == 2) ? sky_cc(cc) : 0;
@@ -324,31 +325,32 @@ static void
 test_config_failures(void **state)
 {
 	static const struct cfg_case cases[] = {
-		{ "missing file", "geo: { database: /nonexistent/location.db }\n",
-		  "/nonexistent/location.db: No such file or directory" },
-		{ "empty file", "geo: { database: " EMPTY " }\n", "not a readable location database" },
-		{ "garbage file", "geo: { database: " GARBAGE " }\n",
-		  "not a readable location database" },
-		{ "truncated file", "geo: { database: " TRUNC " }\n", "corrupt" },
-		{ "garbage inside the network tree", "geo: { database: " CORRUPT " }\n",
-		  CORRUPT ": corrupt database" },
-		{ "directory", "geo: { database: /tmp }\n", "/tmp: not a regular file" },
-		{ "unknown key", "geo: { database: " DB ", bogus: 1 }\n", "bogus" },
-		{ "database missing", "geo: { flags: true }\n", "geo.database" },
-		{ "section without a value", "geo:\n", "geo.database" },
-		{ "database empty", "geo: { database: \"\" }\n", "empty path" },
-		{ "flags not a bool", "geo: { database: " DB ", flags: maybe }\n", "flags" },
-		{ "ipv6 not a bool", "geo: { database: " DB ", ipv6: [1] }\n", "ipv6" },
-		{ "section not a map", "geo: 5\n", "geo" },
-		{ "check_interval too short", "geo: { database: " DB ", check_interval: 10ms }\n",
-		  "geo.check_interval" },
-		{ "check_interval not a time", "geo: { database: " DB ", check_interval: soon }\n",
-		  "geo.check_interval" },
-		{ "lookup unknown", "geo: { database: " DB ", lookup: fastest }\n", "geo.lookup" },
+		{"missing file", "geo: { database: /nonexistent/location.db }\n",
+		 "/nonexistent/location.db: No such file or directory"},
+		{"empty file", "geo: { database: " EMPTY " }\n",
+		 "not a readable location database"},
+		{"garbage file", "geo: { database: " GARBAGE " }\n",
+		 "not a readable location database"},
+		{"truncated file", "geo: { database: " TRUNC " }\n", "corrupt"},
+		{"garbage inside the network tree", "geo: { database: " CORRUPT " }\n",
+		 CORRUPT ": corrupt database"},
+		{"directory", "geo: { database: /tmp }\n", "/tmp: not a regular file"},
+		{"unknown key", "geo: { database: " DB ", bogus: 1 }\n", "bogus"},
+		{"database missing", "geo: { flags: true }\n", "geo.database"},
+		{"section without a value", "geo:\n", "geo.database"},
+		{"database empty", "geo: { database: \"\" }\n", "empty path"},
+		{"flags not a bool", "geo: { database: " DB ", flags: maybe }\n", "flags"},
+		{"ipv6 not a bool", "geo: { database: " DB ", ipv6: [1] }\n", "ipv6"},
+		{"section not a map", "geo: 5\n", "geo"},
+		{"check_interval too short", "geo: { database: " DB ", check_interval: 10ms }\n",
+		 "geo.check_interval"},
+		{"check_interval not a time", "geo: { database: " DB ", check_interval: soon }\n",
+		 "geo.check_interval"},
+		{"lookup unknown", "geo: { database: " DB ", lookup: fastest }\n", "geo.lookup"},
 		/* EAL here runs with --force-max-simd-bitwidth=256: AVX512 lookups are refused
 		 * (on a CPU without AVX512F too, with another reason) */
-		{ "lookup avx512 forbidden", "geo: { database: " DB ", lookup: avx512 }\n",
-		  "geo.lookup: avx512: " },
+		{"lookup avx512 forbidden", "geo: { database: " DB ", lookup: avx512 }\n",
+		 "geo.lookup: avx512: "},
 	};
 	static const char garbage[] = "this is not a location database, just text\n";
 
@@ -359,7 +361,7 @@ test_config_failures(void **state)
 	write_corrupt(CORRUPT);
 	for (size_t i = 0; i < RTE_DIM(cases); i++) {
 		struct sky_cfg *cfg = cfg_text("%s", cases[i].yaml);
-		struct sky_cfg_err err = { 0 };
+		struct sky_cfg_err err = {0};
 		struct sky_geo *g = sky_geo_create(cfg, &err);
 
 		if (g != NULL)
@@ -378,10 +380,10 @@ static void
 test_disabled(void **state)
 {
 	struct sky_cfg *cfg = cfg_text("workers: 1\n");
-	struct sky_cfg_err err = { 0 };
+	struct sky_cfg_err err = {0};
 	struct sky_geo *g = sky_geo_create(cfg, &err);
 	struct sky_meta m[4];
-	uint8_t a[4] = { 8, 8, 8, 8 };
+	uint8_t a[4] = {8, 8, 8, 8};
 	uint16_t cc = 1;
 	uint8_t fl = 1;
 	char net[64] = "x";
@@ -423,12 +425,12 @@ test_country_networks_failures(void **state)
 	assert_int_equal(sky_geo_country_networks("/nonexistent.db", sky_cc("DE"), AF_INET,
 						  (sky_geo_net_fn)abort, NULL),
 			 -ENOENT);
-	assert_int_equal(sky_geo_country_networks(TRUNC, sky_cc("DE"), AF_INET,
-						  (sky_geo_net_fn)abort, NULL),
-			 -EINVAL);
-	assert_int_equal(sky_geo_country_networks(DB, sky_cc("DE"), 12345, (sky_geo_net_fn)abort,
-						  NULL),
-			 -EINVAL);
+	assert_int_equal(
+		sky_geo_country_networks(TRUNC, sky_cc("DE"), AF_INET, (sky_geo_net_fn)abort, NULL),
+		-EINVAL);
+	assert_int_equal(
+		sky_geo_country_networks(DB, sky_cc("DE"), 12345, (sky_geo_net_fn)abort, NULL),
+		-EINVAL);
 	assert_int_equal(sky_geo_country_networks(DB, 0, AF_INET, (sky_geo_net_fn)abort, NULL),
 			 -EINVAL);
 }
@@ -439,7 +441,7 @@ static int
 setup_full(void **state)
 {
 	struct sky_cfg *cfg = cfg_text("geo: { database: %s, check_interval: 60m }\n", DB);
-	struct sky_cfg_err err = { 0 };
+	struct sky_cfg_err err = {0};
 
 	(void)state;
 	geo = sky_geo_create(cfg, &err);
@@ -486,14 +488,14 @@ test_fixed_addresses(void **state)
 {
 	/* facts of the Debian 12 database (libloc-database 0~20221029) */
 	static const struct fixed_case cases[] = {
-		{ "8.8.8.8", "US", "8.8.8.0/24", SKY_GEO_F_ANYCAST },
-		{ "1.1.1.1", "AU", "1.1.1.0/24", SKY_GEO_F_ANYCAST },
-		{ "1.0.3.1", "CN", "1.0.2.0/23", 0 },
-		{ "10.0.0.1", NULL, NULL, 0 },
-		{ "127.0.0.1", NULL, NULL, 0 },
-		{ "2a00:1450:4001:80b::200e", "IE", "2a00:1450:4001::/48", 0 },
-		{ "::ffff:8.8.8.8", "US", "8.8.8.0/24", SKY_GEO_F_ANYCAST },
-		{ "fe80::1", NULL, NULL, 0 },
+		{"8.8.8.8", "US", "8.8.8.0/24", SKY_GEO_F_ANYCAST},
+		{"1.1.1.1", "AU", "1.1.1.0/24", SKY_GEO_F_ANYCAST},
+		{"1.0.3.1", "CN", "1.0.2.0/23", 0},
+		{"10.0.0.1", NULL, NULL, 0},
+		{"127.0.0.1", NULL, NULL, 0},
+		{"2a00:1450:4001:80b::200e", "IE", "2a00:1450:4001::/48", 0},
+		{"::ffff:8.8.8.8", "US", "8.8.8.0/24", SKY_GEO_F_ANYCAST},
+		{"fe80::1", NULL, NULL, 0},
 	};
 
 	(void)state;
@@ -524,11 +526,19 @@ test_fixed_addresses(void **state)
 static void
 test_location_cli(void **state)
 {
-	const char *addrs[] = { "8.8.8.8", "1.1.1.1", "9.9.9.9", "185.53.178.9", "41.0.0.1",
-				"200.1.1.1", "2001:4860:4860::8888", "2a02:2e0::1",
-				"2c0f:fb50:4003::1", "240e::1", "10.1.1.1" };
+	const char *addrs[] = {"8.8.8.8",
+			       "1.1.1.1",
+			       "9.9.9.9",
+			       "185.53.178.9",
+			       "41.0.0.1",
+			       "200.1.1.1",
+			       "2001:4860:4860::8888",
+			       "2a02:2e0::1",
+			       "2c0f:fb50:4003::1",
+			       "240e::1",
+			       "10.1.1.1"};
 	char cmd[1024], line[512], net[64] = "";
-	int seen[16] = { 0 };
+	int seen[16] = {0};
 	size_t len, idx = 0, checked = 0;
 	FILE *p;
 
@@ -653,7 +663,7 @@ test_nested_edges(void **state)
 		struct netv *v;
 		size_t n;
 		int fam;
-	} f[2] = { { nets4, n_nets4, AF_INET }, { nets6, n_nets6, AF_INET6 } };
+	} f[2] = {{nets4, n_nets4, AF_INET}, {nets6, n_nets6, AF_INET6}};
 	size_t nested = 0, no_cc = 0;
 
 	(void)state;
@@ -712,11 +722,12 @@ test_burst(void **state)
 				v6 = 1;
 				fam = AF_INET6;
 			} else if (rnd() & 1) {
-				draw(v6 ? &nets6[rnd() % n_nets6] : &nets4[rnd() % n_nets4], fam, a);
+				draw(v6 ? &nets6[rnd() % n_nets6] : &nets4[rnd() % n_nets4], fam,
+				     a);
 			} else {
-				draw(&(struct netv){ .depth = 0 }, fam, a);
+				draw(&(struct netv){.depth = 0}, fam, a);
 			}
-			draw(&(struct netv){ .depth = 0 }, fam, other);
+			draw(&(struct netv){.depth = 0}, fam, other);
 			m[i].dir = (rnd() & 1) ? SKY_DIR_UP : SKY_DIR_DOWN;
 			m[i].l3 = v6 ? 6 : 4;
 			memcpy(m[i].dir == SKY_DIR_UP ? m[i].dst : m[i].src, a, 16);
@@ -739,8 +750,8 @@ test_burst(void **state)
 			if (m[i].remote_country != r[i].cc || m[i].remote_flags != r[i].flags) {
 				char s[INET6_ADDRSTRLEN];
 
-				addr_str(m[i].l3 == 4 ? AF_INET : AF_INET6, sky_meta_remote_addr(&m[i]),
-					 s);
+				addr_str(m[i].l3 == 4 ? AF_INET : AF_INET6,
+					 sky_meta_remote_addr(&m[i]), s);
 				fail_msg("burst: %s (dir %u): cc %04x flags %x, libloc %04x %x", s,
 					 m[i].dir, m[i].remote_country, m[i].remote_flags, r[i].cc,
 					 r[i].flags);
@@ -752,13 +763,13 @@ test_burst(void **state)
 static void
 test_commands(void **state)
 {
-	char *lookup[] = { "geo", "lookup", "8.8.8.8" };
-	char *lookup6[] = { "geo", "lookup", "2a00:1450:4001:80b::200e" };
-	char *lookup_none[] = { "geo", "lookup", "10.0.0.1" };
-	char *lookup_bad[] = { "geo", "lookup", "8.8.8.800" };
-	char *lookup_noarg[] = { "geo", "lookup" };
-	char *show[] = { "geo", "show" };
-	char *show_bad[] = { "geo", "show", "x" };
+	char *lookup[] = {"geo", "lookup", "8.8.8.8"};
+	char *lookup6[] = {"geo", "lookup", "2a00:1450:4001:80b::200e"};
+	char *lookup_none[] = {"geo", "lookup", "10.0.0.1"};
+	char *lookup_bad[] = {"geo", "lookup", "8.8.8.800"};
+	char *lookup_noarg[] = {"geo", "lookup"};
+	char *show[] = {"geo", "show"};
+	char *show_bad[] = {"geo", "show", "x"};
 	json_t *r, *o;
 	char *metrics;
 	int no_cc_seen = 0;
@@ -805,7 +816,7 @@ test_commands(void **state)
 	/* a network without a country: network shown, country null */
 	for (size_t i = 0; i < n_nets4; i++) {
 		char a[INET_ADDRSTRLEN];
-		char *av[] = { "geo", "lookup", a };
+		char *av[] = {"geo", "lookup", a};
 
 		uint16_t cc = 1;
 
@@ -849,7 +860,7 @@ test_commands(void **state)
 static void
 test_telemetry(void **state)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
@@ -920,14 +931,14 @@ reader_main(void *arg)
 static void
 test_reload(void **state)
 {
-	char *reload_missing[] = { "geo", "reload", "/nonexistent/location.db" };
-	char *reload_trunc[] = { "geo", "reload", TRUNC };
-	char *reload_garbage[] = { "geo", "reload", GARBAGE };
-	char *reload_corrupt[] = { "geo", "reload", CORRUPT };
-	char *reload_two[] = { "geo", "reload", "a", "b" };
-	char *reload[] = { "geo", "reload" };
-	char *reload_path[] = { "geo", "reload", DB };
-	char *show[] = { "geo", "show" };
+	char *reload_missing[] = {"geo", "reload", "/nonexistent/location.db"};
+	char *reload_trunc[] = {"geo", "reload", TRUNC};
+	char *reload_garbage[] = {"geo", "reload", GARBAGE};
+	char *reload_corrupt[] = {"geo", "reload", CORRUPT};
+	char *reload_two[] = {"geo", "reload", "a", "b"};
+	char *reload[] = {"geo", "reload"};
+	char *reload_path[] = {"geo", "reload", DB};
+	char *show[] = {"geo", "show"};
 	char jerr[256];
 	struct reader *rd = calloc(1, sizeof(*rd));
 	pthread_t th;
@@ -941,8 +952,8 @@ test_reload(void **state)
 	/* refused reloads: error names the file, the running table stays */
 	write_truncated(TRUNC, 1000000);
 	{
-		char *const *bad[] = { reload_missing, reload_trunc, reload_garbage, reload_corrupt };
-		const char *want[] = { "No such file", TRUNC, GARBAGE, CORRUPT ": corrupt" };
+		char *const *bad[] = {reload_missing, reload_trunc, reload_garbage, reload_corrupt};
+		const char *want[] = {"No such file", TRUNC, GARBAGE, CORRUPT ": corrupt"};
 
 		write_corrupt(CORRUPT);
 		for (int i = 0; i < 4; i++) {
@@ -951,15 +962,15 @@ test_reload(void **state)
 			assert_non_null(
 				strstr(json_string_value(json_object_get(r, "error")), want[i]));
 			json_decref(r);
-			check_one(AF_INET, (const uint8_t[]){ 8, 8, 8, 8 });
+			check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
 		}
 	}
 	r = run_cmd(4, reload_two);
 	assert_false(cmd_ok(r));
 	json_decref(r);
 	r = run_cmd(2, show);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"),
-							    "reload_failures")),
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(r, "result"), "reload_failures")),
 			 4);
 	json_decref(r);
 
@@ -1017,14 +1028,14 @@ test_reload(void **state)
 	assert_int_equal(sky_ctl_journal_replay(jerr, sizeof(jerr)), 1);
 	sky_ctl_journal_close();
 	r = run_cmd(2, show);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
-							      "database")),
-			    STATE "/geo-location.db");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "database")),
+		STATE "/geo-location.db");
 	json_decref(r);
 
 	/* check_interval: the file replaced by rename (as `location update` does) */
 	now = rte_rdtsc() + (1ull << 52); /* past the 60m period */
-	sky_periodic_run(now);            /* unchanged: nothing */
+	sky_periodic_run(now);		  /* unchanged: nothing */
 	r = run_cmd(2, show);
 	o = json_object_get(r, "result");
 	assert_int_equal(json_integer_value(json_object_get(o, "auto_reloads")), 0);
@@ -1040,7 +1051,7 @@ test_reload(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "auto_reloads")), 0);
 	assert_int_equal(json_integer_value(json_object_get(o, "reload_failures")), failures + 1);
 	json_decref(r);
-	check_one(AF_INET, (const uint8_t[]){ 8, 8, 8, 8 });
+	check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
 	{ /* a good new version */
 		FILE *in = fopen(DB, "r"), *out = fopen(STATE "/new.db", "w");
 		char buf[1 << 16];
@@ -1059,18 +1070,17 @@ test_reload(void **state)
 	o = json_object_get(r, "result");
 	assert_int_equal(json_integer_value(json_object_get(o, "auto_reloads")), 1);
 	json_decref(r);
-	check_one(AF_INET6, (const uint8_t[]){ 0x2a, 0x00, 0x14, 0x50, 0x40, 0x01, 0x08, 0x0b,
-					       0, 0, 0, 0, 0, 0, 0x20, 0x0e });
+	check_one(AF_INET6, (const uint8_t[]){0x2a, 0x00, 0x14, 0x50, 0x40, 0x01, 0x08, 0x0b, 0, 0,
+					      0, 0, 0, 0, 0x20, 0x0e});
 	unlink(STATE "/geo-location.db");
 	unlink(STATE "/journal");
 	unlink(STATE "/new.db");
 	rmdir(STATE);
 	r = run_cmd(2, show);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"),
-							    "reloads")),
-			 4);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(r, "result"), "reloads")), 4);
 	json_decref(r);
-	check_one(AF_INET, (const uint8_t[]){ 1, 1, 1, 1 });
+	check_one(AF_INET, (const uint8_t[]){1, 1, 1, 1});
 	free(rd);
 }
 
@@ -1079,10 +1089,11 @@ static void
 test_options(void **state)
 {
 	struct sky_cfg *cfg = cfg_text("geo: { database: %s, flags: false, ipv6: false, "
-				       "lookup: scalar }\n", DB);
-	struct sky_cfg_err err = { 0 };
+				       "lookup: scalar }\n",
+				       DB);
+	struct sky_cfg_err err = {0};
 	struct sky_geo *g = sky_geo_create(cfg, &err);
-	uint8_t a4[4] = { 8, 8, 8, 8 }, a6[16], m6[16];
+	uint8_t a4[4] = {8, 8, 8, 8}, a6[16], m6[16];
 	struct sky_meta m[2];
 	uint16_t cc;
 	uint8_t fl;
@@ -1146,11 +1157,11 @@ cn_fn(void *arg, int family, const uint8_t *addr, unsigned int prefixlen)
 static void
 test_country_networks(void **state)
 {
-	static const char *const ccs[] = { "DE", "AU", "BR" };
+	static const char *const ccs[] = {"DE", "AU", "BR"};
 
 	(void)state;
 	for (size_t i = 0; i < RTE_DIM(ccs); i++) {
-		struct cn_check c = { .cc = sky_cc(ccs[i]) };
+		struct cn_check c = {.cc = sky_cc(ccs[i])};
 		int n = sky_geo_country_networks(DB, c.cc, AF_UNSPEC, cn_fn, &c);
 
 		assert_true(n > 100);
@@ -1161,7 +1172,7 @@ test_country_networks(void **state)
 				 c.bad);
 	}
 	{
-		struct cn_check c = { .cc = sky_cc("DE") };
+		struct cn_check c = {.cc = sky_cc("DE")};
 		int n = sky_geo_country_networks(DB, c.cc, AF_INET6, cn_fn, &c);
 
 		assert_true(n > 0);
@@ -1194,25 +1205,25 @@ int
 main(void)
 {
 	char prefix[64], rundir[1024];
-	char *eal[] = { "test_geo", "--no-huge", "-m", "1024", "--no-pci",
-			prefix, "--log-level=lib.*:error",
-			"--force-max-simd-bitwidth=256" };
+	char *eal[] = {"test_geo",
+		       "--no-huge",
+		       "-m",
+		       "1024",
+		       "--no-pci",
+		       prefix,
+		       "--log-level=lib.*:error",
+		       "--force-max-simd-bitwidth=256"};
 	const struct CMUnitTest failures[] = {
 		cmocka_unit_test(test_config_failures),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_country_networks_failures),
 	};
 	const struct CMUnitTest full[] = {
-		cmocka_unit_test(test_fixed_addresses),
-		cmocka_unit_test(test_location_cli),
-		cmocka_unit_test(test_random_ipv4),
-		cmocka_unit_test(test_random_ipv6),
-		cmocka_unit_test(test_nested_edges),
-		cmocka_unit_test(test_burst),
-		cmocka_unit_test(test_commands),
-		cmocka_unit_test(test_telemetry),
-		cmocka_unit_test(test_reload),
-		cmocka_unit_test(test_country_networks),
+		cmocka_unit_test(test_fixed_addresses), cmocka_unit_test(test_location_cli),
+		cmocka_unit_test(test_random_ipv4),	cmocka_unit_test(test_random_ipv6),
+		cmocka_unit_test(test_nested_edges),	cmocka_unit_test(test_burst),
+		cmocka_unit_test(test_commands),	cmocka_unit_test(test_telemetry),
+		cmocka_unit_test(test_reload),		cmocka_unit_test(test_country_networks),
 		cmocka_unit_test(test_options),
 	};
 	int rc;

@@ -1819,7 +1819,8 @@ test_blocked_counters(void **state)
 		a = json_object_get(json_object_get(r, "result"), "blocked");
 		assert_int_equal(json_array_size(a), 2);
 		e0 = json_array_get(a, 0);
-		assert_string_equal(json_string_value(json_object_get(e0, "subscriber_country")), "DE");
+		assert_string_equal(json_string_value(json_object_get(e0, "subscriber_country")),
+				    "DE");
 		assert_string_equal(json_string_value(json_object_get(e0, "remote_country")), "KP");
 		assert_string_equal(json_string_value(json_object_get(e0, "direction")), "down");
 		assert_int_equal(json_integer_value(json_object_get(e0, "packets")), 3);

@@ -49,19 +49,19 @@ struct tag {
 
 struct sim {
 	struct sky_shaper *sh;
-	uint64_t now;                /* ns of simulated time */
-	double tsc_per_ns;           /* 0: the shaper runs with tsc_hz = 1e9 */
+	uint64_t now;		     /* ns of simulated time */
+	double tsc_per_ns;	     /* 0: the shaper runs with tsc_hz = 1e9 */
 	uint64_t sent_bytes[MAXSUB]; /* cost bytes (len + overhead) released */
 	uint64_t sent_pkts[MAXSUB];
 	uint64_t outstanding[MAXSUB][SKY_MAX_CLASSES];
 	uint64_t offered[MAXSUB];
 	uint64_t enq_drops[SKY_DROP_MAX];
-	uint64_t beam_sent;          /* all released cost bytes */
+	uint64_t beam_sent; /* all released cost bytes */
 	uint64_t max_delay[SKY_MAX_CLASSES];
 	uint64_t delay_sum[SKY_MAX_CLASSES];
 	uint64_t delay_n[SKY_MAX_CLASSES];
-	uint64_t max_excess;         /* max over time of beam_sent - rate * t (bytes) */
-	uint64_t excess_rate_bps;    /* rate for max_excess, 0 = off */
+	uint64_t max_excess;	  /* max over time of beam_sent - rate * t (bytes) */
+	uint64_t excess_rate_bps; /* rate for max_excess, 0 = off */
 };
 
 struct flow {
@@ -69,8 +69,8 @@ struct flow {
 	uint32_t sub;
 	uint16_t plan, beam;
 	uint8_t cls;
-	uint32_t len;        /* frame length */
-	uint64_t rate_bps;   /* 0: keep `backlog` packets queued */
+	uint32_t len;	   /* frame length */
+	uint64_t rate_bps; /* 0: keep `backlog` packets queued */
 	uint32_t backlog;
 	double credit;
 };
@@ -204,7 +204,8 @@ drain(struct sim *s, unsigned int w)
 			rte_pktmbuf_free_bulk(pkts, n);
 	} while (n == SKY_BURST);
 	if (s->excess_rate_bps) {
-		uint64_t allowed = (uint64_t)((double)s->excess_rate_bps / 8 * (double)s->now / SEC);
+		uint64_t allowed =
+			(uint64_t)((double)s->excess_rate_bps / 8 * (double)s->now / SEC);
 
 		if (s->beam_sent > allowed && s->beam_sent - allowed > s->max_excess)
 			s->max_excess = s->beam_sent - allowed;
@@ -228,7 +229,8 @@ run(struct sim *s, struct flow *f, unsigned int nf, unsigned int n_workers, uint
 				uint32_t k = x->sub < MAXSUB ? x->sub : MAXSUB - 1;
 
 				n = s->outstanding[k][x->cls] < x->backlog
-					    ? x->backlog - s->outstanding[k][x->cls] : 0;
+					    ? x->backlog - s->outstanding[k][x->cls]
+					    : 0;
 			} else {
 				x->credit += (double)x->rate_bps / 8 * (double)step / SEC /
 					     (x->len + OVH);
@@ -236,7 +238,8 @@ run(struct sim *s, struct flow *f, unsigned int nf, unsigned int n_workers, uint
 				x->credit -= (double)n;
 			}
 			if (n)
-				offer(s, x->w, x->sub, x->plan, x->beam, x->cls, x->len, (uint16_t)n);
+				offer(s, x->w, x->sub, x->plan, x->beam, x->cls, x->len,
+				      (uint16_t)n);
 		}
 		if (rebal && s->now >= next_rebal) {
 			sky_shaper_rebalance(s->sh, tsc(s));
@@ -308,7 +311,8 @@ test_config_refused(void **state)
 		{"classes:\n  - { name: a, aqm: { kind: blue } }\n", "kind"},
 		{"classes:\n  - { name: a, aqm: { target: 5ms } }\n", "kind"},
 		{"classes:\n  - { name: a, aqm: { kind: codel, foo: 1 } }\n", "foo"},
-		{"classes:\n  - { name: a, aqm: { kind: codel, target: 200ms, interval: 100ms } }\n",
+		{"classes:\n  - { name: a, aqm: { kind: codel, target: 200ms, interval: 100ms } "
+		 "}\n",
 		 "target"},
 		{"classes:\n  - { name: a, aqm: { kind: codel, target: 5 parsecs } }\n", "target"},
 		{"classes:\n  - { name: a, aqm: { kind: red, min: 100, max: 50 } }\n", "red"},
@@ -349,7 +353,8 @@ test_config_accepted(void **state)
 		"classes:\n"
 		"  - { name: rt, queue: 64, aqm: { kind: none } }\n"
 		"  - { name: web, queue: 512, aqm: { kind: codel, target: 3ms, interval: 50ms } }\n"
-		"  - { name: bulk, default: true, queue: 2000, aqm: { kind: red, min: 500, max: 1500, max_p: 20 } }\n";
+		"  - { name: bulk, default: true, queue: 2000, aqm: { kind: red, min: 500, max: "
+		"1500, max_p: 20 } }\n";
 	struct sky_cfg_err err = {0};
 	struct sky_shaper_params p;
 	struct sky_cfg *cfg = sky_cfg_load_string("ok.yaml", yaml, &err);
@@ -501,7 +506,8 @@ test_two_beams(void **state)
 	params(&p, 1, 1);
 	s.sh = mk(&p, &pl, 1, bm, 2);
 	for (unsigned int i = 0; i < 6; i++)
-		f[i] = (struct flow){.sub = i, .beam = (uint16_t)(i % 2), .len = 1500, .backlog = 32};
+		f[i] = (struct flow){
+			.sub = i, .beam = (uint16_t)(i % 2), .len = 1500, .backlog = 32};
 	run(&s, f, 6, 1, 500 * MS, 100000, false);
 	snapshot(&s, b0);
 	run(&s, f, 6, 1, 4 * SEC, 100000, false);
@@ -533,8 +539,8 @@ test_weighted_fair(void **state)
 	params(&p, 1, 1);
 	s.sh = mk(&p, pl, 3, &bm, 1);
 	for (unsigned int i = 0; i < 6; i++)
-		f[i] = (struct flow){.sub = i, .plan = (uint16_t)(i / 2), .len = 1500,
-				     .backlog = 32};
+		f[i] = (struct flow){
+			.sub = i, .plan = (uint16_t)(i / 2), .len = 1500, .backlog = 32};
 	run(&s, f, 6, 1, 500 * MS, 100000, false);
 	snapshot(&s, b0);
 	run(&s, f, 6, 1, 5 * SEC, 100000, false);
@@ -542,8 +548,8 @@ test_weighted_fair(void **state)
 		char what[64];
 
 		snprintf(what, sizeof(what), "sub %u weight %u of 12 on 60Mbit", i, i / 2 + 1);
-		assert_within(rate_bps(s.sent_bytes[i] - b0[i], 5 * SEC),
-			      60e6 * (i / 2 + 1) / 12, 5, what);
+		assert_within(rate_bps(s.sent_bytes[i] - b0[i], 5 * SEC), 60e6 * (i / 2 + 1) / 12,
+			      5, what);
 	}
 	sim_end(&s);
 }
@@ -603,16 +609,17 @@ test_priority_latency(void **state)
 		p.cls[1].queue_pkts = 2048;
 		s.sh = mk(&p, &pl, 1, &bm, 1);
 		for (unsigned int i = 0; i < nb; i++)
-			f[i] = (struct flow){.sub = i, .cls = 1, .len = 1500,
-					     .backlog = cases[k].backlog};
+			f[i] = (struct flow){
+				.sub = i, .cls = 1, .len = 1500, .backlog = cases[k].backlog};
 		/* 1Mbit of 200-byte realtime packets on a subscriber whose bulk saturates */
 		f[nb] = (struct flow){.sub = 0, .cls = 0, .len = 200, .rate_bps = 1000000};
 		run(&s, f, nb + 1, 1, 5 * SEC, 100000, false);
-		print_message("  %u bulk subscribers: realtime max %.2f ms mean %.3f ms (%llu pkts); "
-			      "bulk max %.1f ms mean %.1f ms\n", nb, s.max_delay[0] / 1e6,
-			      s.delay_sum[0] / 1e6 / (double)s.delay_n[0],
-			      (unsigned long long)s.delay_n[0], s.max_delay[1] / 1e6,
-			      s.delay_sum[1] / 1e6 / (double)s.delay_n[1]);
+		print_message(
+			"  %u bulk subscribers: realtime max %.2f ms mean %.3f ms (%llu pkts); "
+			"bulk max %.1f ms mean %.1f ms\n",
+			nb, s.max_delay[0] / 1e6, s.delay_sum[0] / 1e6 / (double)s.delay_n[0],
+			(unsigned long long)s.delay_n[0], s.max_delay[1] / 1e6,
+			s.delay_sum[1] / 1e6 / (double)s.delay_n[1]);
 		assert_true(s.delay_n[0] > 1000);
 		assert_true(s.max_delay[0] <= 1 * MS);
 		/* bulk really was saturating */
@@ -678,7 +685,8 @@ test_red(void **state)
 	run(&s, &f, 1, 1, 5 * SEC, 100000, false);
 	assert_int_equal(sky_shaper_sub_stats(s.sh, 4, &st), 0);
 	print_message("  red: aqm drops %llu, tail drops %llu, max delay %.1f ms (queue of 200 = "
-		      "%.0f ms)\n", (unsigned long long)st.ctr[SKY_SHAPER_DROP_AQM],
+		      "%.0f ms)\n",
+		      (unsigned long long)st.ctr[SKY_SHAPER_DROP_AQM],
 		      (unsigned long long)st.ctr[SKY_SHAPER_DROP_TAIL], s.max_delay[0] / 1e6,
 		      200 * 1524 * 8 / 10e6 * 1e3);
 	assert_true(st.ctr[SKY_SHAPER_DROP_AQM] > 100);
@@ -808,7 +816,8 @@ test_police(void **state)
 {
 	struct sky_shaper_params p;
 	struct sky_plan pl = plan("p", 50000000, 10000000, 100000, 0);
-	struct sky_beam bm[2] = {beam("b", 1000000000, 1000000000), beam("c", 1000000000, 20000000)};
+	struct sky_beam bm[2] = {beam("b", 1000000000, 1000000000),
+				 beam("c", 1000000000, 20000000)};
 	struct sky_shaper *sh;
 	struct sky_meta meta[SKY_BURST];
 	uint64_t now = 0, passed = 0, dropped = 0;
@@ -822,8 +831,8 @@ test_police(void **state)
 	memset(meta, 0, sizeof(meta));
 	for (int k = 0; k < 7; k++) {
 		for (int i = 0; i < SKY_BURST; i++) {
-			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 1,
-						    .pkt_len = 1500};
+			meta[i] = (struct sky_meta){
+				.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 1, .pkt_len = 1500};
 		}
 		sky_shaper_police_burst(sh, 0, meta, SKY_BURST, 1000);
 		for (int i = 0; i < SKY_BURST; i++)
@@ -844,12 +853,16 @@ test_police(void **state)
 		n = (uint16_t)credit;
 		credit -= n;
 		for (uint16_t i = 0; i < n; i++)
-			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 2,
-						    .pkt_len = 1500};
+			meta[i] = (struct sky_meta){
+				.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 2, .pkt_len = 1500};
 		/* dropped and downstream packets are not policed */
-		meta[n] = (struct sky_meta){.dir = SKY_DIR_DOWN, .l3 = 4, .sub_idx = 2, .pkt_len = 1500};
-		meta[n + 1] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4, .sub_idx = 2,
-						.pkt_len = 1500, .verdict = SKY_V_DROP,
+		meta[n] = (struct sky_meta){
+			.dir = SKY_DIR_DOWN, .l3 = 4, .sub_idx = 2, .pkt_len = 1500};
+		meta[n + 1] = (struct sky_meta){.dir = SKY_DIR_UP,
+						.l3 = 4,
+						.sub_idx = 2,
+						.pkt_len = 1500,
+						.verdict = SKY_V_DROP,
 						.reason = SKY_DROP_POLICY};
 		sky_shaper_police_burst(sh, 0, meta, n + 2, now);
 		for (uint16_t i = 0; i < n; i++)
@@ -873,9 +886,12 @@ test_police(void **state)
 		n = (uint16_t)credit;
 		credit -= n;
 		for (uint16_t i = 0; i < n; i++)
-			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP, .l3 = 4,
-						    .sub_idx = 10 + (i + (uint32_t)(now / 100000)) % 4,
-						    .beam = 1, .pkt_len = 1500};
+			meta[i] = (struct sky_meta){.dir = SKY_DIR_UP,
+						    .l3 = 4,
+						    .sub_idx =
+							    10 + (i + (uint32_t)(now / 100000)) % 4,
+						    .beam = 1,
+						    .pkt_len = 1500};
 		sky_shaper_police_burst(sh, 0, meta, n, now);
 		for (uint16_t i = 0; i < n; i++)
 			passed += meta[i].verdict == SKY_V_PASS ? 1500 + OVH : 0;
@@ -926,7 +942,8 @@ test_runtime_change(void **state)
 	/* from one period after the change: 5 x 5Mbit, plus at most the 64KB each may have
 	 * saved while the beam held them back */
 	print_message("  5 subscribers after plan cut: %.0f bit/s (limits %.0f..%.0f)\n",
-		      rate_bps(tot1 - tot0, 2 * SEC), 25e6 * 0.98, (25e6 + 5 * 64000.0 * 8 / 2) * 1.02);
+		      rate_bps(tot1 - tot0, 2 * SEC), 25e6 * 0.98,
+		      (25e6 + 5 * 64000.0 * 8 / 2) * 1.02);
 	assert_true(rate_bps(tot1 - tot0, 2 * SEC) >= 25e6 * 0.98);
 	assert_true(rate_bps(tot1 - tot0, 2 * SEC) <= (25e6 + 5 * 64000.0 * 8 / 2) * 1.02);
 	/* and then exactly the new plans */
@@ -1030,8 +1047,10 @@ test_multi_worker(void **state)
 	print_message("  worker 1 idle: shares %llu / %llu\n",
 		      (unsigned long long)sky_shaper_share_bps(s.sh, 0, 0, 0),
 		      (unsigned long long)sky_shaper_share_bps(s.sh, 1, 0, 0));
-	assert_within(rate_bps(s.sent_bytes[0] + s.sent_bytes[1] + s.sent_bytes[2] - b0[0] -
-				       b0[1] - b0[2], 2 * SEC), 100e6, 2, "worker 0 alone");
+	assert_within(rate_bps(s.sent_bytes[0] + s.sent_bytes[1] + s.sent_bytes[2] - b0[0] - b0[1] -
+				       b0[2],
+			       2 * SEC),
+		      100e6, 2, "worker 0 alone");
 	assert_true(sky_shaper_share_bps(s.sh, 1, 0, 0) > 0);
 	sim_end(&s);
 }
@@ -1093,8 +1112,7 @@ ctl_ok(const char *line, json_t **result)
 	bool ok = json_is_true(json_object_get(r, "ok"));
 
 	if (!ok)
-		print_message("  %s -> %s\n", line,
-			      json_string_value(json_object_get(r, "error")));
+		print_message("  %s -> %s\n", line, json_string_value(json_object_get(r, "error")));
 	if (result != NULL)
 		*result = json_incref(json_object_get(r, "result"));
 	json_decref(r);
@@ -1187,8 +1205,8 @@ test_model(void **state)
 	{
 		json_t *r = ctl("plan set basic down=5Gbit");
 
-		assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
-				       "port rate"));
+		assert_non_null(
+			strstr(json_string_value(json_object_get(r, "error")), "port rate"));
 		json_decref(r);
 	}
 
@@ -1252,9 +1270,16 @@ test_teardown(void **state)
 static int
 setup(void **state)
 {
-	char *argv[] = {"test_shaper", "--no-huge", "-m", "512", "--no-pci",
-			"--file-prefix=test_shaper", "--log-level=lib.*:error", "--no-telemetry",
-		};
+	char *argv[] = {
+		"test_shaper",
+		"--no-huge",
+		"-m",
+		"512",
+		"--no-pci",
+		"--file-prefix=test_shaper",
+		"--log-level=lib.*:error",
+		"--no-telemetry",
+	};
 
 	(void)state;
 	if (rte_eal_init(sizeof(argv) / sizeof(argv[0]), argv) < 0)

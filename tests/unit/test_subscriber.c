@@ -49,21 +49,21 @@ write_file(const char *name, const char *text)
 	return p;
 }
 
-#define PLANS_BEAMS_CLASSES                                                                \
-	"plans:\n"                                                                         \
-	"  basic:   { down: 50Mbit, up: 5Mbit, burst: 256KB, weight: 1, class_weights: { " \
-	"realtime: 1, interactive: 4, bulk: 8, scavenger: 1 } }\n"                         \
-	"  premium: { down: 200Mbit, up: 20Mbit, down_burst: 1MB, up_burst: 128KB }\n"     \
-	"beams:\n"                                                                         \
-	"  beam1: { down: 1Gbit, up: 200Mbit }\n"                                          \
-	"  beam2: { down: 500Mbit, up: 100Mbit }\n"                                        \
-	"classes:\n"                                                                       \
-	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: "  \
-	"64, aqm: { kind: red } }\n"                                                       \
-	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "       \
-	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"                                     \
-	"  - { name: bulk, default: true }\n"                                              \
-	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "            \
+#define PLANS_BEAMS_CLASSES                                                                        \
+	"plans:\n"                                                                                 \
+	"  basic:   { down: 50Mbit, up: 5Mbit, burst: 256KB, weight: 1, class_weights: { "         \
+	"realtime: 1, interactive: 4, bulk: 8, scavenger: 1 } }\n"                                 \
+	"  premium: { down: 200Mbit, up: 20Mbit, down_burst: 1MB, up_burst: 128KB }\n"             \
+	"beams:\n"                                                                                 \
+	"  beam1: { down: 1Gbit, up: 200Mbit }\n"                                                  \
+	"  beam2: { down: 500Mbit, up: 100Mbit }\n"                                                \
+	"classes:\n"                                                                               \
+	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: "        \
+	"64, aqm: { kind: red } }\n"                                                               \
+	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "               \
+	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"                                             \
+	"  - { name: bulk, default: true }\n"                                                      \
+	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "                    \
 	"[\"6881-6889\"] } ] }\n"
 
 static struct sky_subs *
@@ -337,14 +337,13 @@ test_model(void **state)
 
 /* ------------------------------------------------------------------ lookups */
 
-static const char lookup_csv[] = HDR
-	"1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
-	"2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
-	"3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
-	"4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
-	"5,100.64.0.1,,premium,beam1,JO,200\n"
-	"6,10.9.0.0/16,,basic,beam1,IT,100\n"
-	"7,,2001:db8:4000::1,premium,beam2,ES,\n";
+static const char lookup_csv[] = HDR "1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
+				     "2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
+				     "3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
+				     "4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
+				     "5,100.64.0.1,,premium,beam1,JO,200\n"
+				     "6,10.9.0.0/16,,basic,beam1,IT,100\n"
+				     "7,,2001:db8:4000::1,premium,beam2,ES,\n";
 
 static struct sky_meta
 mk(int dir, const char *sub, const char *remote, uint16_t vid)
@@ -380,8 +379,8 @@ static const struct {
 	{SKY_DIR_UP, "100.64.0.2", 0, 0, 0},
 	{SKY_DIR_DOWN, "198.18.6.1", 0, 0, 0},
 	{SKY_DIR_UP, "2001:db8:1000:200::1", 0, 0, 0},
-	{SKY_DIR_UP, "10.9.1.1", 0, 0, 0},     /* realm-only subscriber, untagged */
-	{SKY_DIR_UP, "10.9.1.1", 200, 0, 0},   /* ... other realm */
+	{SKY_DIR_UP, "10.9.1.1", 0, 0, 0},   /* realm-only subscriber, untagged */
+	{SKY_DIR_UP, "10.9.1.1", 200, 0, 0}, /* ... other realm */
 	{SKY_DIR_UP, "2001:db8:4000::2", 0, 0, 0},
 	/* exact, up by source and down by destination */
 	{SKY_DIR_UP, "100.64.0.1", 0, 1, 0},
@@ -408,7 +407,8 @@ static void
 check_lookups(struct sky_subs *s, int unknown_plan)
 {
 	for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++) {
-		const char *remote = strchr(lookups[i].sub, ':') ? "2001:db8:ffff::1" : "203.0.113.9";
+		const char *remote =
+			strchr(lookups[i].sub, ':') ? "2001:db8:ffff::1" : "203.0.113.9";
 		struct sky_meta m = mk(lookups[i].dir, lookups[i].sub, remote, lookups[i].vid);
 		struct sky_sub_info in;
 
@@ -472,12 +472,14 @@ test_lookup(void **state)
 			const char *a;
 			uint16_t vid;
 			uint32_t id;
-		} mix[3] = {{"100.64.0.1", 100, 4}, {"2001:db8:2000:77::1", 0, 3},
+		} mix[3] = {{"100.64.0.1", 100, 4},
+			    {"2001:db8:2000:77::1", 0, 3},
 			    {"198.18.5.1", 7, 2}};
 
 		for (size_t i = 0; i < SKY_BURST + 9; i++)
-			big[i] = mk(SKY_DIR_DOWN, mix[i % 3].a,
-				    i % 3 == 1 ? "2001:db8:ffff::1" : "203.0.113.9", mix[i % 3].vid);
+			big[i] =
+				mk(SKY_DIR_DOWN, mix[i % 3].a,
+				   i % 3 == 1 ? "2001:db8:ffff::1" : "203.0.113.9", mix[i % 3].vid);
 		sky_subs_lookup_burst(s, 0, big, SKY_BURST + 9);
 		for (size_t i = 0; i < SKY_BURST + 9; i++)
 			assert_int_equal(big[i].sub_id, mix[i % 3].id);
@@ -557,15 +559,13 @@ bad(const char *line, const char *expect)
 	const char *e = json_string_value(json_object_get(r, "error"));
 
 	if (json_is_true(json_object_get(r, "ok")) || e == NULL || strstr(e, expect) == NULL) {
-		print_error("'%s': expected error '%s', got '%s'\n", line, expect,
-			    e ? e : "(ok)");
+		print_error("'%s': expected error '%s', got '%s'\n", line, expect, e ? e : "(ok)");
 		fail();
 	}
 	json_decref(r);
 }
 
-static uint64_t
-fingerprint_fn_acc;
+static uint64_t fingerprint_fn_acc;
 
 static int
 fp_fn(void *arg, const struct sky_sub_info *in)
@@ -601,8 +601,8 @@ fingerprint(const struct sky_subs *s)
 static uint32_t
 lookup_id(struct sky_subs *s, int dir, const char *addr, uint16_t vid)
 {
-	struct sky_meta m = mk(dir, addr, strchr(addr, ':') ? "2001:db8:ffff::1" : "203.0.113.9",
-			       vid);
+	struct sky_meta m =
+		mk(dir, addr, strchr(addr, ':') ? "2001:db8:ffff::1" : "203.0.113.9", vid);
 
 	sky_subs_lookup_burst(s, 0, &m, 1);
 	return m.sub_id;
@@ -746,9 +746,8 @@ test_runtime_changes(void **state)
 
 	/* set: a moved terminal is one command; plan and beam */
 	r = ok("subscriber set 1 country=AT plan=premium beam=beam2");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
-							       "country")),
-			    "AT");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "country")), "AT");
 	json_decref(r);
 	assert_int_equal(n_events[SKY_SUBS_EV_SUB_SET], 1);
 	{
@@ -800,17 +799,17 @@ test_runtime_changes(void **state)
 		sky_subs_account_burst(s, 1, m, 2);
 		r = ok("subscriber show 50");
 		c = json_object_get(json_object_get(r, "result"), "counters");
-		assert_int_equal(json_integer_value(json_object_get(
-					 json_object_get(json_object_get(c, "up"), "realtime"),
-					 "packets")),
-				 2);
-		assert_int_equal(json_integer_value(json_object_get(
-					 json_object_get(json_object_get(c, "down"), "bulk"),
-					 "bytes")),
-				 1600);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "drops"),
-								    "policy")),
-				 1);
+		assert_int_equal(
+			json_integer_value(json_object_get(
+				json_object_get(json_object_get(c, "up"), "realtime"), "packets")),
+			2);
+		assert_int_equal(
+			json_integer_value(json_object_get(
+				json_object_get(json_object_get(c, "down"), "bulk"), "bytes")),
+			1600);
+		assert_int_equal(
+			json_integer_value(json_object_get(json_object_get(c, "drops"), "policy")),
+			1);
 		json_decref(r);
 	}
 
@@ -821,13 +820,14 @@ test_runtime_changes(void **state)
 		r = ok("subscriber top size=5");
 		a = json_object_get(json_object_get(r, "result"), "subscribers");
 		assert_int_equal(json_array_size(a), 1);
-		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")), 50);
-		assert_true(json_integer_value(json_object_get(json_array_get(a, 0), "down_bytes")) >=
-			    1600);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")),
+				 50);
+		assert_true(json_integer_value(
+				    json_object_get(json_array_get(a, 0), "down_bytes")) >= 1600);
 		json_decref(r);
 		for (const char *const *bad = (const char *const[]){"subscriber top size=0",
-									"subscriber top size=101",
-									"subscriber top 5", NULL};
+								    "subscriber top size=101",
+								    "subscriber top 5", NULL};
 		     *bad != NULL; bad++) {
 			char buf[64], *av[8];
 			int ac = 0;
@@ -926,8 +926,10 @@ test_runtime_changes(void **state)
 		r = ok("subscriber show 900");
 		assert_int_equal(
 			json_integer_value(json_object_get(
-				json_object_get(json_object_get(json_object_get(
-							json_object_get(r, "result"), "counters"),
+				json_object_get(
+					json_object_get(
+						json_object_get(json_object_get(r, "result"),
+								"counters"),
 						"up"),
 					"realtime"),
 				"packets")),
@@ -946,8 +948,7 @@ test_capacity(void **state)
 	struct sky_subs *s;
 
 	(void)state;
-	snprintf(yaml, sizeof(yaml),
-		 "subscribers: { file: %s, capacity: 2 }\n" PLANS_BEAMS_CLASSES,
+	snprintf(yaml, sizeof(yaml), "subscribers: { file: %s, capacity: 2 }\n" PLANS_BEAMS_CLASSES,
 		 write_file("cap.csv", HDR "1,10.0.0.1,,basic,beam1,DE,\n"
 					   "2,10.0.0.2,,basic,beam1,DE,\n"
 					   "3,10.0.0.3,,basic,beam1,DE,\n"));
@@ -959,8 +960,7 @@ test_capacity(void **state)
 	assert_non_null(strstr(err.msg, "exceed capacity 2"));
 	sky_cfg_free(cfg);
 
-	snprintf(yaml, sizeof(yaml),
-		 "subscribers: { file: %s, capacity: 2 }\n" PLANS_BEAMS_CLASSES,
+	snprintf(yaml, sizeof(yaml), "subscribers: { file: %s, capacity: 2 }\n" PLANS_BEAMS_CLASSES,
 		 write_file("cap.csv", HDR "1,10.0.0.1,,basic,beam1,DE,\n"));
 	cfg = sky_cfg_load_string("t.yaml", yaml, &err);
 	s = sky_subs_create(cfg, 1, &err);
@@ -1004,7 +1004,6 @@ test_metrics(void **state)
 	runtime_teardown(s);
 }
 
-
 static void
 test_load_journal(void **state)
 {
@@ -1017,7 +1016,8 @@ test_load_journal(void **state)
 	(void)state;
 	snprintf(statedir, sizeof(statedir), "%s/state", tmpdir);
 	assert_int_equal(sky_ctl_journal_open(statedir, e, sizeof(e)), 0);
-	a = write_file("a.csv", HDR "900,10.90.0.1,,basic,beam1,DE,\n901,10.90.0.2,,basic,beam1,DE,\n");
+	a = write_file("a.csv",
+		       HDR "900,10.90.0.1,,basic,beam1,DE,\n901,10.90.0.2,,basic,beam1,DE,\n");
 	snprintf(cmd, sizeof(cmd), "subscriber load %s", a);
 	json_decref(ok(cmd));
 	/* the operator's file changes afterwards: the journal must not depend on it */
@@ -1087,8 +1087,7 @@ test_telemetry(void **state)
 	assert_int_equal(json_integer_value(json_object_get(d, "id")), 3);
 	assert_string_equal(json_string_value(json_object_get(d, "country")), "FR");
 	assert_string_equal(json_string_value(json_object_get(d, "ipv4")), "198.18.5.77/32");
-	assert_string_equal(json_string_value(json_object_get(d, "ipv6")),
-			    "2001:db8:2000:77::/64");
+	assert_string_equal(json_string_value(json_object_get(d, "ipv6")), "2001:db8:2000:77::/64");
 	json_decref(d);
 	d = tel_query(fd, "/skygate/subscriber,99");
 	assert_true(d == NULL || json_is_null(d));
@@ -1107,9 +1106,9 @@ static const struct {
 	uint16_t vid;
 	uint32_t id;
 } stable[] = {
-	{"100.64.0.1", 0, 1},   {"198.18.5.77", 0, 3},       {"198.18.5.1", 0, 2},
+	{"100.64.0.1", 0, 1},	{"198.18.5.77", 0, 3},	       {"198.18.5.1", 0, 2},
 	{"198.18.5.250", 0, 2}, {"2001:db8:2000:76::1", 0, 2}, {"2001:db8:2000:77::5", 0, 3},
-	{"100.64.0.1", 100, 4}, {"10.9.1.1", 100, 6},        {"2001:db8:1000:100::1", 0, 1},
+	{"100.64.0.1", 100, 4}, {"10.9.1.1", 100, 6},	       {"2001:db8:1000:100::1", 0, 1},
 };
 
 static int
@@ -1159,13 +1158,14 @@ test_hitless_under_readers(void **state)
 	assert_int_equal(sky_rcu_init(2), 0);
 	s = runtime_setup();
 	snprintf(load_csv_path, sizeof(load_csv_path), "%s",
-		 write_file("same.csv", "id,ipv4,ipv6,plan,beam,country,realm\n"
-					"1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
-					"2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
-					"3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
-					"4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
-					"6,10.9.0.0/16,,basic,beam1,IT,100\n"
-					"77,198.18.5.64/26,2001:db8:2000:76:8000::/65,basic,beam1,PT,\n"));
+		 write_file("same.csv",
+			    "id,ipv4,ipv6,plan,beam,country,realm\n"
+			    "1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
+			    "2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
+			    "3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
+			    "4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
+			    "6,10.9.0.0/16,,basic,beam1,IT,100\n"
+			    "77,198.18.5.64/26,2001:db8:2000:76:8000::/65,basic,beam1,PT,\n"));
 	/* worker 0 reads; worker 1 is registered but never runs, so mark it offline */
 	reader_stop = 0;
 	reader_loops = reader_errors = 0;
@@ -1208,15 +1208,29 @@ int
 main(void)
 {
 	char prefix[64];
-	char *eal[] = {"test_subscriber", "-l", "0-1", "--no-huge", "-m", "1024", "--no-pci",
-		       prefix, "--log-level=lib.*:error", "--log-level=skygate:warning"};
+	char *eal[] = {"test_subscriber",
+		       "-l",
+		       "0-1",
+		       "--no-huge",
+		       "-m",
+		       "1024",
+		       "--no-pci",
+		       prefix,
+		       "--log-level=lib.*:error",
+		       "--log-level=skygate:warning"};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_csv_errors),       cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_csv_ok_forms),     cmocka_unit_test(test_model),
-		cmocka_unit_test(test_lookup),           cmocka_unit_test(test_runtime_failures),
-		cmocka_unit_test(test_runtime_changes),  cmocka_unit_test(test_capacity),
-		cmocka_unit_test(test_metrics),          cmocka_unit_test(test_hitless_under_readers),
-		cmocka_unit_test(test_load_journal),      cmocka_unit_test(test_telemetry),
+		cmocka_unit_test(test_csv_errors),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_csv_ok_forms),
+		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_runtime_failures),
+		cmocka_unit_test(test_runtime_changes),
+		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_hitless_under_readers),
+		cmocka_unit_test(test_load_journal),
+		cmocka_unit_test(test_telemetry),
 	};
 	int rc;
 

@@ -44,8 +44,8 @@ struct sky_cfg_node;
 
 /** A parsed file. Owns all its nodes. */
 struct sky_cfg {
-	char *file;                 /* path as given */
-	struct sky_cfg_node *root;  /* a MAP (an empty file gives an empty map) */
+	char *file;		   /* path as given */
+	struct sky_cfg_node *root; /* a MAP (an empty file gives an empty map) */
 };
 
 /** Error sink: the first error wins; msg is "FILE:LINE: KEY: reason". */
@@ -108,25 +108,30 @@ int sky_cfg_check_keys(struct sky_cfg_err *err, const struct sky_cfg *cfg,
  * n == NULL or a key without a value is a map without the key; any other non-map fails.
  * bool: true/false, yes/no, on/off (any case). u64: decimal or 0x hex, min <= v <= max.
  */
-int sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		    const char *key, bool required, const char **out);
-int sky_cfg_get_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		     const char *key, bool required, bool *out);
-int sky_cfg_get_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		    const char *key, bool required, uint64_t min, uint64_t max, uint64_t *out);
-int sky_cfg_get_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		     const char *key, bool required, uint64_t *out_bps);
-int sky_cfg_get_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		     const char *key, bool required, uint64_t *out_bytes);
-int sky_cfg_get_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		     const char *key, bool required, uint64_t *out_us);
+int sky_cfg_get_str(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *n, const char *key, bool required, const char **out);
+int sky_cfg_get_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		     const struct sky_cfg_node *n, const char *key, bool required, bool *out);
+int sky_cfg_get_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *n, const char *key, bool required, uint64_t min,
+		    uint64_t max, uint64_t *out);
+int sky_cfg_get_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		     const struct sky_cfg_node *n, const char *key, bool required,
+		     uint64_t *out_bps);
+int sky_cfg_get_size(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		     const struct sky_cfg_node *n, const char *key, bool required,
+		     uint64_t *out_bytes);
+int sky_cfg_get_time(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		     const struct sky_cfg_node *n, const char *key, bool required,
+		     uint64_t *out_us);
 /** key must be one of the NULL-terminated choices; *out = index of the match. */
-int sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-		     const char *key, bool required, const char *const *choices, unsigned int *out);
+int sky_cfg_get_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		     const struct sky_cfg_node *n, const char *key, bool required,
+		     const char *const *choices, unsigned int *out);
 
 /** Same as sky_cfg_get_str etc. for key; a country is two letters, stored as sky_cc(). */
-int sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *n,
-			const char *key, bool required, uint16_t *cc);
+int sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+			const struct sky_cfg_node *n, const char *key, bool required, uint16_t *cc);
 
 /*
  * The same conversions on a node itself, for list items (`dscp: [46, 34]`) and the values
@@ -135,20 +140,20 @@ int sky_cfg_get_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, cons
  */
 int sky_cfg_as_str(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
 		   const char **out);
-int sky_cfg_as_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-		    bool *out);
+int sky_cfg_as_bool(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *v, bool *out);
 int sky_cfg_as_u64(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
 		   uint64_t min, uint64_t max, uint64_t *out);
-int sky_cfg_as_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-		    uint64_t *out_bps);
-int sky_cfg_as_size(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-		    uint64_t *out_bytes);
-int sky_cfg_as_time(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-		    uint64_t *out_us);
-int sky_cfg_as_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-		    const char *const *choices, unsigned int *out);
-int sky_cfg_as_country(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-		       uint16_t *cc);
+int sky_cfg_as_rate(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *v, uint64_t *out_bps);
+int sky_cfg_as_size(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *v, uint64_t *out_bytes);
+int sky_cfg_as_time(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *v, uint64_t *out_us);
+int sky_cfg_as_enum(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		    const struct sky_cfg_node *v, const char *const *choices, unsigned int *out);
+int sky_cfg_as_country(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		       const struct sky_cfg_node *v, uint16_t *cc);
 
 /*
  * Unit parsers on plain strings (also used by control commands such as `beam set down=1Gbit`).

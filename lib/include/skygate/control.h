@@ -33,10 +33,10 @@
 
 /** One call of a command: who asked, and where the handler writes its error. */
 struct sky_ctl_call {
-	uid_t uid;       /* socket peer (SO_PEERCRED); 0 for replay and tests */
+	uid_t uid; /* socket peer (SO_PEERCRED); 0 for replay and tests */
 	pid_t pid;
-	int replay;      /* 1 while replaying the journal at start */
-	char err[1024];  /* set through sky_ctl_fail() */
+	int replay;	/* 1 while replaying the journal at start */
+	char err[1024]; /* set through sky_ctl_fail() */
 	/* what to journal instead of the request's argv (sky_ctl_journal_as) */
 	int journal_argc;
 	char *journal_argv[SKY_CTL_MAX_ARGS];

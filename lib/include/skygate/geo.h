@@ -85,15 +85,14 @@ void sky_geo_lookup_burst(struct sky_geo *g, unsigned int worker, struct sky_met
  * ("8.8.8.0/24"), or "" when none. Returns 0 when a network matched, -ENOENT when none did,
  * -ENODEV when geo is disabled, -EINVAL on a bad family.
  */
-int sky_geo_lookup(struct sky_geo *g, int family, const uint8_t *addr, uint16_t *cc,
-		   uint8_t *flags, char *net_buf, size_t net_len);
+int sky_geo_lookup(struct sky_geo *g, int family, const uint8_t *addr, uint16_t *cc, uint8_t *flags,
+		   char *net_buf, size_t net_len);
 
 /** Reload from path (NULL = the current path). Control path. 0, or -errno with msg. */
 int sky_geo_reload(struct sky_geo *g, const char *path, char *msg, size_t msg_len);
 
 /** Callback of sky_geo_country_networks(): addr is 4 (AF_INET) or 16 bytes, network order. */
-typedef void (*sky_geo_net_fn)(void *arg, int family, const uint8_t *addr,
-			       unsigned int prefixlen);
+typedef void (*sky_geo_net_fn)(void *arg, int family, const uint8_t *addr, unsigned int prefixlen);
 
 /**
  * Standalone (no EAL, no sky_geo): call fn for each network of country cc (sky_cc) in the

@@ -28,7 +28,7 @@
 
 /* direction of a packet */
 enum sky_dir {
-	SKY_DIR_UP = 0,   /* terminal -> internet: arrived on an uplink port */
+	SKY_DIR_UP = 0,	  /* terminal -> internet: arrived on an uplink port */
 	SKY_DIR_DOWN = 1, /* internet -> terminal: arrived on a backhaul port */
 };
 
@@ -42,35 +42,35 @@ enum sky_verdict {
  * Drop reasons, defined once: yields enum sky_drop and the names used by stats,
  * telemetry and Prometheus output (VPP foreach_*_error style).
  */
-#define SKY_FOREACH_DROP(_)                                                                \
-	_(NONE, "none")                                                                    \
-	_(ETH_TRUNC, "eth_truncated")                                                      \
-	_(VLAN_TRUNC, "vlan_truncated")                                                    \
-	_(VLAN_DEPTH, "vlan_too_many_tags")                                                \
-	_(IP4_TRUNC, "ipv4_truncated")                                                     \
-	_(IP4_VERSION, "ipv4_bad_version")                                                 \
-	_(IP4_IHL, "ipv4_bad_ihl")                                                         \
-	_(IP4_TOTLEN, "ipv4_bad_total_length")                                             \
-	_(IP6_TRUNC, "ipv6_truncated")                                                     \
-	_(IP6_VERSION, "ipv6_bad_version")                                                 \
-	_(IP6_PAYLEN, "ipv6_bad_payload_length")                                           \
-	_(IP6_EXT_TRUNC, "ipv6_ext_header_truncated")                                      \
-	_(IP6_EXT_CHAIN, "ipv6_ext_chain_too_long")                                        \
-	_(L4_TRUNC, "l4_truncated")                                                        \
-	_(SUB_UNKNOWN, "unknown_subscriber")                                               \
-	_(POLICY, "policy_drop")                                                           \
-	_(POLICY_FAULT, "policy_fault")                                                    \
-	_(POLICE, "police_exceeded")                                                       \
-	_(QUEUE_TAIL, "queue_tail_drop")                                                   \
-	_(QUEUE_AQM, "queue_aqm_drop")                                                     \
-	_(TX_FULL, "tx_full")                                                              \
+#define SKY_FOREACH_DROP(_)                                                                        \
+	_(NONE, "none")                                                                            \
+	_(ETH_TRUNC, "eth_truncated")                                                              \
+	_(VLAN_TRUNC, "vlan_truncated")                                                            \
+	_(VLAN_DEPTH, "vlan_too_many_tags")                                                        \
+	_(IP4_TRUNC, "ipv4_truncated")                                                             \
+	_(IP4_VERSION, "ipv4_bad_version")                                                         \
+	_(IP4_IHL, "ipv4_bad_ihl")                                                                 \
+	_(IP4_TOTLEN, "ipv4_bad_total_length")                                                     \
+	_(IP6_TRUNC, "ipv6_truncated")                                                             \
+	_(IP6_VERSION, "ipv6_bad_version")                                                         \
+	_(IP6_PAYLEN, "ipv6_bad_payload_length")                                                   \
+	_(IP6_EXT_TRUNC, "ipv6_ext_header_truncated")                                              \
+	_(IP6_EXT_CHAIN, "ipv6_ext_chain_too_long")                                                \
+	_(L4_TRUNC, "l4_truncated")                                                                \
+	_(SUB_UNKNOWN, "unknown_subscriber")                                                       \
+	_(POLICY, "policy_drop")                                                                   \
+	_(POLICY_FAULT, "policy_fault")                                                            \
+	_(POLICE, "police_exceeded")                                                               \
+	_(QUEUE_TAIL, "queue_tail_drop")                                                           \
+	_(QUEUE_AQM, "queue_aqm_drop")                                                             \
+	_(TX_FULL, "tx_full")                                                                      \
 	_(NO_PEER, "no_peer")
 
 enum sky_drop {
 #define SKY_DROP_ENUM(n, s) SKY_DROP_##n,
 	SKY_FOREACH_DROP(SKY_DROP_ENUM)
 #undef SKY_DROP_ENUM
-	SKY_DROP_MAX
+		SKY_DROP_MAX
 };
 
 /** Name of a drop reason ("ipv4_bad_ihl"); "?" when out of range. */
@@ -83,7 +83,7 @@ const char *sky_drop_name(unsigned int reason);
 #define SKY_MF_ICMP 0x08       /* icmp_type/icmp_code valid */
 
 #define SKY_SUB_NONE UINT32_MAX /* sub_idx of a packet no subscriber owns */
-#define SKY_COUNTRY_NONE 0      /* country code unknown */
+#define SKY_COUNTRY_NONE 0	/* country code unknown */
 
 /** ISO 3166 alpha-2 as u16: 'D','E' -> ('D' << 8) | 'E'. 0 = none. */
 static inline uint16_t
@@ -94,37 +94,37 @@ sky_cc(const char *s)
 
 struct sky_meta {
 	/* --- parse --- */
-	uint8_t dir;        /* enum sky_dir (set by the worker from the RX port's role) */
+	uint8_t dir;	    /* enum sky_dir (set by the worker from the RX port's role) */
 	uint8_t verdict;    /* enum sky_verdict */
-	uint8_t reason;     /* enum sky_drop when verdict == DROP */
-	uint8_t l3;         /* 4, 6, or 0 for non-IP (passed untouched) */
-	uint8_t proto;      /* final L4 protocol number (after IPv6 ext headers) */
-	uint8_t dscp;       /* 6-bit DSCP */
-	uint8_t flags;      /* SKY_MF_* */
-	uint8_t n_vlan;     /* 0..2 */
+	uint8_t reason;	    /* enum sky_drop when verdict == DROP */
+	uint8_t l3;	    /* 4, 6, or 0 for non-IP (passed untouched) */
+	uint8_t proto;	    /* final L4 protocol number (after IPv6 ext headers) */
+	uint8_t dscp;	    /* 6-bit DSCP */
+	uint8_t flags;	    /* SKY_MF_* */
+	uint8_t n_vlan;	    /* 0..2 */
 	uint16_t outer_vid; /* VID of the outer tag (the realm), 0 if untagged */
 	uint16_t inner_vid; /* VID of the inner tag, 0 if none */
 	uint16_t l3_off;    /* offset of the IP header in the frame */
 	uint16_t l4_off;    /* offset of the L4 header (0 if not reached) */
-	uint16_t sport;     /* host order, valid with SKY_MF_PORTS */
+	uint16_t sport;	    /* host order, valid with SKY_MF_PORTS */
 	uint16_t dport;
 	uint8_t icmp_type;
 	uint8_t icmp_code;
-	uint16_t ip_len;    /* IPv4 total length / IPv6 40 + payload length */
-	uint32_t pkt_len;   /* frame length (rte_pktmbuf_pkt_len) */
+	uint16_t ip_len;  /* IPv4 total length / IPv6 40 + payload length */
+	uint32_t pkt_len; /* frame length (rte_pktmbuf_pkt_len) */
 	/* --- subscriber --- */
-	uint32_t sub_idx;   /* index in the subscriber table, SKY_SUB_NONE if unknown */
-	uint32_t sub_id;    /* operator's subscriber id (CSV id), 0 if unknown */
-	uint16_t plan;      /* plan index */
-	uint16_t beam;      /* beam index */
-	uint16_t sub_country;    /* terminal's country (sky_cc), from the OSS */
-	uint16_t realm;          /* realm of the matched subscriber (outer VLAN), 0 = none */
+	uint32_t sub_idx;     /* index in the subscriber table, SKY_SUB_NONE if unknown */
+	uint32_t sub_id;      /* operator's subscriber id (CSV id), 0 if unknown */
+	uint16_t plan;	      /* plan index */
+	uint16_t beam;	      /* beam index */
+	uint16_t sub_country; /* terminal's country (sky_cc), from the OSS */
+	uint16_t realm;	      /* realm of the matched subscriber (outer VLAN), 0 = none */
 	/* --- geo --- */
 	uint16_t remote_country; /* country of the remote address, SKY_COUNTRY_NONE if unknown */
-	uint8_t remote_flags;    /* SKY_GEO_F_* (anycast, satellite, anonymous proxy) */
+	uint8_t remote_flags;	 /* SKY_GEO_F_* (anycast, satellite, anonymous proxy) */
 	/* --- classify / policy --- */
-	uint8_t cls;             /* class index (0 = highest priority) */
-	uint8_t worker_tag;      /* free for the worker (e.g. output slot) */
+	uint8_t cls;	    /* class index (0 = highest priority) */
+	uint8_t worker_tag; /* free for the worker (e.g. output slot) */
 	uint8_t pad[3];
 	/* --- addresses, network order --- */
 	uint8_t src[16];

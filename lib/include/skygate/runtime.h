@@ -23,15 +23,15 @@ struct rte_rcu_qsbr;
 
 struct sky_runtime {
 	struct rte_rcu_qsbr *qs; /* NULL when no worker runs (tests, --check) */
-	unsigned int n_workers;  /* worker ids are 0..n_workers-1 */
+	unsigned int n_workers;	 /* worker ids are 0..n_workers-1 */
 	uint64_t tsc_hz;
-	volatile int stop;       /* set by the signal handler; workers leave their loop */
+	volatile int stop; /* set by the signal handler; workers leave their loop */
 };
 
 extern struct sky_runtime sky_rt;
 extern int sky_logtype;
 
-#define SKY_LOG(level, fmt, ...)                                                           \
+#define SKY_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, sky_logtype, "skygate: " fmt "\n", ##__VA_ARGS__)
 
 /** Initialise logging and tsc_hz (call after rte_eal_init, or before for tests). */

@@ -120,30 +120,30 @@ enum sky_aqm_kind {
 };
 
 struct sky_shaper_class_params {
-	uint32_t queue_pkts;     /* classes[i].queue: packets, 1..65535 */
-	uint8_t aqm;             /* enum sky_aqm_kind */
-	uint64_t target_us;      /* CoDel target sojourn */
-	uint64_t interval_us;    /* CoDel interval */
-	uint32_t red_min_pkts;   /* RED thresholds on the average queue */
+	uint32_t queue_pkts;   /* classes[i].queue: packets, 1..65535 */
+	uint8_t aqm;	       /* enum sky_aqm_kind */
+	uint64_t target_us;    /* CoDel target sojourn */
+	uint64_t interval_us;  /* CoDel interval */
+	uint32_t red_min_pkts; /* RED thresholds on the average queue */
 	uint32_t red_max_pkts;
-	uint32_t red_max_p_pct;  /* drop probability at red_max_pkts, percent 1..100 */
+	uint32_t red_max_p_pct; /* drop probability at red_max_pkts, percent 1..100 */
 };
 
 struct sky_shaper_params {
-	bool enabled;                   /* shaping.enabled (default true) */
-	uint64_t period_us;             /* shaping.period: rebalance period, max sleep (10ms) */
-	uint64_t rtt_us;                /* shaping.rtt: CoDel defaults derive from it (600ms) */
-	uint64_t beam_burst_us;         /* shaping.beam_burst: beam bucket depth in time (2ms) */
+	bool enabled;			/* shaping.enabled (default true) */
+	uint64_t period_us;		/* shaping.period: rebalance period, max sleep (10ms) */
+	uint64_t rtt_us;		/* shaping.rtt: CoDel defaults derive from it (600ms) */
+	uint64_t beam_burst_us;		/* shaping.beam_burst: beam bucket depth in time (2ms) */
 	uint32_t max_active_per_worker; /* shaping.max_active_per_worker (65536) */
 	uint32_t max_queued_per_worker; /* shaping.max_queued_per_worker: mbufs held (16384) */
-	uint32_t frame_overhead;        /* shaping.frame_overhead bytes (24) */
-	uint64_t port_rate_bps;         /* shaping.port_rate (100Gbit): highest plan/beam rate */
-	uint64_t tsc_hz;                /* 0 = rte_get_tsc_hz() */
+	uint32_t frame_overhead;	/* shaping.frame_overhead bytes (24) */
+	uint64_t port_rate_bps;		/* shaping.port_rate (100Gbit): highest plan/beam rate */
+	uint64_t tsc_hz;		/* 0 = rte_get_tsc_hz() */
 	unsigned int n_workers;
 	unsigned int n_out_ports;
 	unsigned int n_classes;
-	uint32_t sub_capacity;          /* sub_idx < sub_capacity */
-	int unknown_plan;               /* plan of unknown subscribers, -1 = none */
+	uint32_t sub_capacity; /* sub_idx < sub_capacity */
+	int unknown_plan;      /* plan of unknown subscribers, -1 = none */
 	struct sky_shaper_class_params cls[SKY_MAX_CLASSES];
 };
 
@@ -178,22 +178,22 @@ void sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc);
 
 /* --- statistics (control path; sums over workers) --------------------------------- */
 
-#define SKY_SHAPER_FOREACH_CTR(_)                                                          \
-	_(OFFERED_PKTS, "offered_packets")                                                 \
-	_(OFFERED_BYTES, "offered_bytes")                                                  \
-	_(SENT_PKTS, "sent_packets")                                                       \
-	_(SENT_BYTES, "sent_bytes")                                                        \
-	_(DROP_TAIL, "queue_tail_drops")                                                   \
-	_(DROP_AQM, "queue_aqm_drops")                                                     \
-	_(UP_PASS_PKTS, "up_passed_packets")                                               \
-	_(UP_PASS_BYTES, "up_passed_bytes")                                                \
+#define SKY_SHAPER_FOREACH_CTR(_)                                                                  \
+	_(OFFERED_PKTS, "offered_packets")                                                         \
+	_(OFFERED_BYTES, "offered_bytes")                                                          \
+	_(SENT_PKTS, "sent_packets")                                                               \
+	_(SENT_BYTES, "sent_bytes")                                                                \
+	_(DROP_TAIL, "queue_tail_drops")                                                           \
+	_(DROP_AQM, "queue_aqm_drops")                                                             \
+	_(UP_PASS_PKTS, "up_passed_packets")                                                       \
+	_(UP_PASS_BYTES, "up_passed_bytes")                                                        \
 	_(DROP_POLICE, "police_drops")
 
 enum sky_shaper_ctr {
 #define SKY_SHAPER_CTR_ENUM(n, s) SKY_SHAPER_##n,
 	SKY_SHAPER_FOREACH_CTR(SKY_SHAPER_CTR_ENUM)
 #undef SKY_SHAPER_CTR_ENUM
-	SKY_SHAPER_CTR_MAX
+		SKY_SHAPER_CTR_MAX
 };
 extern const char *const sky_shaper_ctr_names[SKY_SHAPER_CTR_MAX];
 
@@ -201,11 +201,11 @@ struct sky_shaper_stats {
 	uint64_t ctr[SKY_SHAPER_CTR_MAX];
 	uint64_t cls_tail[SKY_MAX_CLASSES]; /* per class tail drops */
 	uint64_t cls_aqm[SKY_MAX_CLASSES];  /* per class AQM drops */
-	uint64_t queued_pkts;               /* queue depth now */
+	uint64_t queued_pkts;		    /* queue depth now */
 	uint64_t queued_bytes;
-	uint64_t rate_bps;                  /* beam: sum of shares; subscriber: plan down rate */
+	uint64_t rate_bps; /* beam: sum of shares; subscriber: plan down rate */
 	uint64_t up_rate_bps;
-	uint32_t active;                    /* beam: backlogged subscribers now */
+	uint32_t active; /* beam: backlogged subscribers now */
 };
 
 /** Per subscriber index (SKY_SUB_NONE: the unknown aggregate). -ENOENT if out of range. */
@@ -216,8 +216,8 @@ int sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
 			  struct sky_shaper_stats *out);
 /** Current downstream share of one (worker, out, beam) shard in bit/s; upstream share of
  *  (worker, beam) when out == UINT32_MAX. */
-uint64_t sky_shaper_share_bps(const struct sky_shaper *sh, unsigned int worker,
-			      unsigned int out, unsigned int beam);
+uint64_t sky_shaper_share_bps(const struct sky_shaper *sh, unsigned int worker, unsigned int out,
+			      unsigned int beam);
 
 /** Bytes of shaping state: per configured subscriber (all workers and ports), and per
  *  active subscriber slot. */

@@ -45,7 +45,7 @@ struct sky_plan {
 	uint64_t down_burst_bytes;
 	uint64_t up_burst_bytes;
 	uint32_t class_weight[SKY_MAX_CLASSES]; /* relative weights inside a subscriber */
-	uint32_t weight;                        /* share of a congested beam (default: down_bps in kbit/s) */
+	uint32_t weight; /* share of a congested beam (default: down_bps in kbit/s) */
 };
 
 struct sky_beam {
@@ -61,16 +61,16 @@ struct sky_class {
 
 /** One subscriber as the control plane sees it. */
 struct sky_sub_info {
-	uint32_t id;          /* operator's id (CSV), unique, > 0 */
-	uint32_t idx;         /* dense index used by the data path and counters */
-	uint16_t plan, beam;  /* indexes */
-	uint16_t country;     /* sky_cc */
-	uint16_t realm;       /* outer VLAN, 0 = none */
+	uint32_t id;	     /* operator's id (CSV), unique, > 0 */
+	uint32_t idx;	     /* dense index used by the data path and counters */
+	uint16_t plan, beam; /* indexes */
+	uint16_t country;    /* sky_cc */
+	uint16_t realm;	     /* outer VLAN, 0 = none */
 	uint8_t has_v4, has_v6;
-	uint8_t v4[4];        /* network order */
-	uint8_t v4_len;       /* prefix length 0..32 */
+	uint8_t v4[4];	/* network order */
+	uint8_t v4_len; /* prefix length 0..32 */
 	uint8_t v6[16];
-	uint8_t v6_len;       /* prefix length 0..128 */
+	uint8_t v6_len; /* prefix length 0..128 */
 };
 
 struct sky_subs;
@@ -104,16 +104,17 @@ uint32_t sky_subs_count(const struct sky_subs *s);
 /** Look up by operator id; 0 and *out filled, or -ENOENT. */
 int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out);
 /** Iterate all subscribers (control path); fn returns non-zero to stop. */
-void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky_sub_info *), void *arg);
+void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky_sub_info *),
+		      void *arg);
 
 /* --- change listeners (control path, called after a change is applied) --- */
 enum sky_subs_event {
-	SKY_SUBS_EV_PLAN,     /* plan `index` changed (rates, weights) */
-	SKY_SUBS_EV_BEAM,     /* beam `index` changed (capacity) */
-	SKY_SUBS_EV_SUB_ADD,  /* subscriber idx `index` added: info = new */
-	SKY_SUBS_EV_SUB_DEL,  /* subscriber idx `index` removed: info = old */
-	SKY_SUBS_EV_SUB_SET,  /* subscriber idx `index` changed: info = new (plan/beam/...) */
-	SKY_SUBS_EV_RELOAD,   /* the whole table was replaced (subscriber load) */
+	SKY_SUBS_EV_PLAN,    /* plan `index` changed (rates, weights) */
+	SKY_SUBS_EV_BEAM,    /* beam `index` changed (capacity) */
+	SKY_SUBS_EV_SUB_ADD, /* subscriber idx `index` added: info = new */
+	SKY_SUBS_EV_SUB_DEL, /* subscriber idx `index` removed: info = old */
+	SKY_SUBS_EV_SUB_SET, /* subscriber idx `index` changed: info = new (plan/beam/...) */
+	SKY_SUBS_EV_RELOAD,  /* the whole table was replaced (subscriber load) */
 };
 typedef void (*sky_subs_listener_fn)(void *arg, enum sky_subs_event ev, uint32_t index,
 				     const struct sky_sub_info *info);
@@ -138,8 +139,8 @@ int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *a
 void sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta,
 			   uint16_t n);
 /** Count packets/bytes per subscriber, direction and class, and drops by reason. */
-void sky_subs_account_burst(struct sky_subs *s, unsigned int worker,
-			    const struct sky_meta *meta, uint16_t n);
+void sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky_meta *meta,
+			    uint16_t n);
 
 /* --- classification (lib/classify, built on the same model) --- */
 struct sky_classifier;
