@@ -26,7 +26,7 @@
 #include "skygate/control.h"
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
-#include "subs_internal.h"
+#include "../../lib/subscriber/subscriber_priv.h"
 
 #define N_META 65536
 
@@ -294,10 +294,10 @@ main(int argc, char **argv)
 	}
 	{
 		/* the parser alone: CSV -> rows, then the uniqueness check (sorts) */
-		struct sky_subs_names nm = {.n_plans = 2,
-					    .n_beams = 4,
-					    .plans = {"basic", "premium"},
-					    .beams = {"beam1", "beam2", "beam3", "beam4"}};
+		struct sky_subs_csv_names nm = {.n_plans = 2,
+						.n_beams = 4,
+						.plans = {"basic", "premium"},
+						.beams = {"beam1", "beam2", "beam3", "beam4"}};
 		struct sky_subs_rows rows = {0};
 		char e[512];
 		uint32_t need[3];
@@ -315,7 +315,7 @@ main(int argc, char **argv)
 		double c_parse, c_check;
 
 		cpu0 = cpu_seconds();
-		if (sky_subs_csv_parse(&nm, csv, buf, len, &rows, e, sizeof(e)) < 0)
+		if (sky_subs_rows_parse(&nm, csv, buf, len, &rows, e, sizeof(e)) < 0)
 			printf("parse: %s\n", e);
 		c_parse = cpu_seconds() - cpu0;
 		cpu0 = cpu_seconds();

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "subs_internal.h"
+#include "../../lib/subscriber/subscriber_priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -18,10 +18,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char hdr[] = "id,ipv4,ipv6,plan,beam,country,realm\n";
-	struct sky_subs_names nm = {.n_plans = 2,
-				    .n_beams = 2,
-				    .plans = {"basic", "premium"},
-				    .beams = {"beam1", "beam2"}};
+	struct sky_subs_csv_names nm = {.n_plans = 2,
+					.n_beams = 2,
+					.plans = {"basic", "premium"},
+					.beams = {"beam1", "beam2"}};
 	struct sky_subs_rows rows = {0};
 	uint32_t need[3];
 	char err[512];
@@ -41,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf + len, data + 1, size - 1);
 	len += size - 1;
 	err[0] = '\0';
-	if (sky_subs_csv_parse(&nm, "fuzz.csv", buf, len, &rows, err, sizeof(err)) == 0) {
+	if (sky_subs_rows_parse(&nm, "fuzz.csv", buf, len, &rows, err, sizeof(err)) == 0) {
 		if (sky_subs_rows_check_need("fuzz.csv", &rows, need, err, sizeof(err)) == 0) {
 			/* accepted rows obey the documented ranges */
 			for (size_t i = 0; i < rows.n; i++) {

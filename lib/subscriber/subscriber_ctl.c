@@ -30,7 +30,7 @@
 
 #include "skygate/control.h"
 #include "skygate/runtime.h"
-#include "subs_priv.h"
+#include "subscriber_priv.h"
 
 static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
 
@@ -878,6 +878,14 @@ static const struct {
 	 SKY_CTL_F_JOURNAL, cmd_beam_set},
 };
 
+/* the owner calls this on destroy: telemetry must not read a freed table */
+static void
+forget(struct sky_subs *s)
+{
+	if (tel_subs == s)
+		tel_subs = NULL;
+}
+
 int
 sky_subs_register(struct sky_subs *s)
 {
@@ -896,19 +904,11 @@ sky_subs_register(struct sky_subs *s)
 	if (rc < 0 && rc != -EEXIST)
 		return rc;
 	tel_subs = s;
+	s->on_destroy = forget;
 	if (!tel_done) {
 		rte_telemetry_register_cmd("/skygate/subscriber", tel_subscriber,
 					   "Subscriber by id (param), or totals. Params: ID");
 		tel_done = true;
 	}
 	return 0;
-}
-
-void sky_subs_unregister(struct sky_subs *s);
-
-void
-sky_subs_unregister(struct sky_subs *s)
-{
-	if (tel_subs == s)
-		tel_subs = NULL;
 }
