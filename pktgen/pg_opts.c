@@ -340,7 +340,8 @@ load_row(void *arg, const struct sky_subs_csv_row *r, char *err, size_t errlen)
 {
 	struct load_ctx *c = arg;
 	struct pg_subs *s = c->s;
-	struct pg_sub sub = {.id = r->id, .country = r->country, .realm = r->realm};
+	const struct sky_sub_info *in = &r->sub;
+	struct pg_sub sub = {.id = in->id, .country = in->country, .realm = in->realm};
 	int pi = name_of(s->plans, &s->n_plans, r->plan, r->plan_len);
 	int bi = name_of(s->beams, &s->n_beams, r->beam, r->beam_len);
 
@@ -352,14 +353,14 @@ load_row(void *arg, const struct sky_subs_csv_row *r, char *err, size_t errlen)
 			    pi < 0 ? r->plan : r->beam, PG_NAME_MAX - 1, PG_MAX_NAMES);
 	sub.plan = (uint8_t)pi;
 	sub.beam = (uint8_t)bi;
-	sub.has_v4 = r->has_v4;
-	sub.has_v6 = r->has_v6;
-	memcpy(sub.v4, r->v4, 4);
-	memcpy(sub.v6, r->v6, 16);
+	sub.has_v4 = in->has_v4;
+	sub.has_v6 = in->has_v6;
+	memcpy(sub.v4, in->v4, 4);
+	memcpy(sub.v6, in->v6, 16);
 	if (sub.has_v4)
-		first_host(sub.v4, 32, r->v4_len);
+		first_host(sub.v4, 32, in->v4_len);
 	if (sub.has_v6)
-		first_host(sub.v6, 128, r->v6_len);
+		first_host(sub.v6, 128, in->v6_len);
 	if (subs_push(s, &sub))
 		return fail(err, errlen, "out of memory");
 	return c->limit && s->n == c->limit ? 1 : 0; /* 1: enough, stop reading */

@@ -24,6 +24,7 @@
  * Every key is checked; unknown keys are errors.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -309,31 +310,35 @@ sky_subs_class(const struct sky_subs *s, unsigned int idx)
 	return s->cs.cls[idx];
 }
 
+/* index of name in an array of n records of size bytes, each starting with its name */
+static int
+index_of(const void *recs, size_t size, unsigned int n, const char *name)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp((const char *)recs + i * size, name) == 0)
+			return (int)i;
+	return -1;
+}
+_Static_assert(offsetof(struct sky_plan, name) == 0, "index_of: name first");
+_Static_assert(offsetof(struct sky_beam, name) == 0, "index_of: name first");
+_Static_assert(offsetof(struct sky_class, name) == 0, "index_of: name first");
+
 int
 sky_subs_plan_index(const struct sky_subs *s, const char *name)
 {
-	for (unsigned int i = 0; i < s->n_plans; i++)
-		if (strcmp(s->plans[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	return index_of(s->plans, sizeof(s->plans[0]), s->n_plans, name);
 }
 
 int
 sky_subs_beam_index(const struct sky_subs *s, const char *name)
 {
-	for (unsigned int i = 0; i < s->n_beams; i++)
-		if (strcmp(s->beams[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	return index_of(s->beams, sizeof(s->beams[0]), s->n_beams, name);
 }
 
 int
 sky_subs_class_index(const struct sky_subs *s, const char *name)
 {
-	for (unsigned int i = 0; i < s->cs.n_classes; i++)
-		if (strcmp(s->cs.cls[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	return index_of(s->cs.cls, sizeof(s->cs.cls[0]), s->cs.n_classes, name);
 }
 
 int

@@ -231,6 +231,26 @@ country_field(const struct field *f, uint16_t *cc)
 	return sky_parse_country(s, cc) < 0 ? -1 : 0;
 }
 
+/* the ipv4 or ipv6 column: empty, or an address or prefix /1.. with host bits zero */
+static int
+addr_field(const struct at *at, const struct field *f, unsigned int fam, uint8_t *a, uint8_t *len,
+	   uint8_t *has, char *err, size_t errlen)
+{
+	int rc;
+
+	if (f->n == 0)
+		return 0;
+	rc = fam == 4 ? sky_parse_ip4_prefix(f->s, f->n, a, len)
+		      : sky_parse_ip6_prefix(f->s, f->n, a, len);
+	if (rc < 0 || *len == 0)
+		return subs_fail(err, errlen,
+				 "%s:%u: ipv%u '%.*s' is not an IPv%u address or prefix "
+				 "(/1../%u, host bits zero)",
+				 at->fname, at->line, fam, SHOW(f), fam, fam == 4 ? 32 : 128);
+	*has = 1;
+	return 0;
+}
+
 /* one data row of n_cols fields into r */
 static int
 parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
@@ -238,42 +258,31 @@ parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
 	  size_t errlen)
 {
 	const char *fname = at->fname;
+	struct sky_sub_info *sub;
 	uint32_t line = at->line;
 
 	memset(r, 0, sizeof(*r));
 	r->line = line;
-	if (parse_u32(&f[0], 1, UINT32_MAX, &r->id) < 0)
+	sub = &r->sub;
+	if (parse_u32(&f[0], 1, UINT32_MAX, &sub->id) < 0)
 		return subs_fail(err, errlen, "%s:%u: id '%.*s' is not a number 1..4294967295",
 				 fname, line, SHOW(&f[0]));
-	if (f[1].n > 0) {
-		if (sky_parse_ip4_prefix(f[1].s, f[1].n, r->v4, &r->v4_len) < 0 || r->v4_len == 0)
-			return subs_fail(err, errlen,
-					 "%s:%u: ipv4 '%.*s' is not an IPv4 address or prefix "
-					 "(/1../32, host bits zero)",
-					 fname, line, SHOW(&f[1]));
-		r->has_v4 = 1;
-	}
-	if (f[2].n > 0) {
-		if (sky_parse_ip6_prefix(f[2].s, f[2].n, r->v6, &r->v6_len) < 0 || r->v6_len == 0)
-			return subs_fail(err, errlen,
-					 "%s:%u: ipv6 '%.*s' is not an IPv6 address or prefix "
-					 "(/1../128, host bits zero)",
-					 fname, line, SHOW(&f[2]));
-		r->has_v6 = 1;
-	}
-	if (!r->has_v4 && !r->has_v6)
+	if (addr_field(at, &f[1], 4, sub->v4, &sub->v4_len, &sub->has_v4, err, errlen) < 0 ||
+	    addr_field(at, &f[2], 6, sub->v6, &sub->v6_len, &sub->has_v6, err, errlen) < 0)
+		return -1;
+	if (!sub->has_v4 && !sub->has_v6)
 		return subs_fail(err, errlen, "%s:%u: id %u has neither ipv4 nor ipv6", fname, line,
-				 r->id);
+				 sub->id);
 	r->plan = f[3].s;
 	r->plan_len = f[3].n;
 	r->beam = f[4].s;
 	r->beam_len = f[4].n;
 	if (name_field(at, "plan", &f[3], names ? names->plans : NULL, names ? names->n_plans : 0,
-		       &r->plan_idx, err, errlen) < 0 ||
+		       &sub->plan, err, errlen) < 0 ||
 	    name_field(at, "beam", &f[4], names ? names->beams : NULL, names ? names->n_beams : 0,
-		       &r->beam_idx, err, errlen) < 0)
+		       &sub->beam, err, errlen) < 0)
 		return -1;
-	if (country_field(&f[5], &r->country) < 0)
+	if (country_field(&f[5], &sub->country) < 0)
 		return subs_fail(err, errlen,
 				 "%s:%u: country '%.*s' is not an ISO 3166 alpha-2 code", fname,
 				 line, SHOW(&f[5]));
@@ -283,9 +292,9 @@ parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
 		if (parse_u32(&f[6], 0, SKY_REALM_MAX, &realm) < 0)
 			return subs_fail(err, errlen, "%s:%u: realm '%.*s' is not a VLAN id 0..%d",
 					 fname, line, SHOW(&f[6]), SKY_REALM_MAX);
-		r->realm = (uint16_t)realm;
+		sub->realm = (uint16_t)realm;
 	}
-	if (r->realm != 0 && r->has_v6 && r->v6_len > SKY_REALM_V6_MAX_LEN)
+	if (sub->realm != 0 && sub->has_v6 && sub->v6_len > SKY_REALM_V6_MAX_LEN)
 		return subs_fail(err, errlen,
 				 "%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
 				 "a /%d",
@@ -450,18 +459,8 @@ row_append(void *arg, const struct sky_subs_csv_row *in, char *err, size_t errle
 	if (out->n == out->cap && grow(out) < 0)
 		return subs_fail(err, errlen, "out of memory");
 	r = &out->r[out->n++];
-	r->id = in->id;
+	r->sub = in->sub;
 	r->line = in->line;
-	r->plan = in->plan_idx;
-	r->beam = in->beam_idx;
-	r->country = in->country;
-	r->realm = in->realm;
-	r->has4 = in->has_v4;
-	r->has6 = in->has_v6;
-	r->len4 = in->v4_len;
-	r->len6 = in->v6_len;
-	memcpy(r->v4, in->v4, 4);
-	memcpy(r->v6, in->v6, 16);
 	return 0;
 }
 
@@ -672,7 +671,7 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 	if (ids == NULL)
 		return subs_fail(err, errlen, "%s: out of memory", fname);
 	for (size_t i = 0; i < n; i++)
-		ids[i] = (uint64_t)rows->r[i].id << 32 | i;
+		ids[i] = (uint64_t)rows->r[i].sub.id << 32 | i;
 	if (radix_sort64(ids, n, 32) < 0) {
 		free(ids);
 		return subs_fail(err, errlen, "%s: out of memory", fname);
@@ -685,7 +684,7 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 
 			free(ids);
 			return subs_fail(err, errlen, "%s:%u: id %u duplicate (also on line %u)",
-					 fname, b->line, b->id, a->line);
+					 fname, b->line, b->sub.id, a->line);
 		}
 	}
 	free(ids);
@@ -694,12 +693,12 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 	if (pk == NULL)
 		return subs_fail(err, errlen, "%s: out of memory", fname);
 	for (size_t i = 0; i < n; i++) {
-		const struct sky_subs_row *r = &rows->r[i];
+		const struct sky_sub_info *r = &rows->r[i].sub;
 
-		if (r->has4)
-			pkey_make(&pk[np++], 4, r->realm, r->v4, r->len4, (uint32_t)i);
-		if (r->has6)
-			pkey_make(&pk[np++], 6, r->realm, r->v6, r->len6, (uint32_t)i);
+		if (r->has_v4)
+			pkey_make(&pk[np++], 4, r->realm, r->v4, r->v4_len, (uint32_t)i);
+		if (r->has_v6)
+			pkey_make(&pk[np++], 6, r->realm, r->v6, r->v6_len, (uint32_t)i);
 	}
 	/* partition by table (stable), then sort each: per table most digits are the same
 	 * for every key (IPv4: all but two) and their passes are skipped */
@@ -735,16 +734,17 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 			const struct sky_subs_row *first = &rows->r[x->row],
 						  *second = &rows->r[y->row];
 			char txt[64];
-			uint8_t len = y->fam == 4 ? second->len4 : second->len6;
+			uint8_t len = y->fam == 4 ? second->sub.v4_len : second->sub.v6_len;
 
 			inet_ntop(y->fam == 4 ? AF_INET : AF_INET6,
-				  y->fam == 4 ? (const void *)second->v4 : (const void *)second->v6,
+				  y->fam == 4 ? (const void *)second->sub.v4
+					      : (const void *)second->sub.v6,
 				  txt, sizeof(txt));
 			rc = subs_fail(
 				err, errlen,
 				"%s:%u: %s %s/%u (realm %u) already belongs to id %u (line %u)",
 				fname, second->line, y->fam == 4 ? "ipv4" : "ipv6", txt, len,
-				second->realm, first->id, first->line);
+				second->sub.realm, first->sub.id, first->line);
 			goto out;
 		}
 	}

@@ -25,6 +25,35 @@ static void __attribute__((constructor)) drop_group_init(void)
 			drop_group[i] = SKY_SUBS_DG_OTHER;
 }
 
+/* the keys of a burst that go to one table, and the packets they came from */
+struct keys {
+	uint8_t k[SKY_BURST][16];
+	uint8_t pos[SKY_BURST];
+	unsigned int n;
+};
+
+static inline void
+keys_add(struct keys *b, const uint8_t *addr, uint8_t pos)
+{
+	memcpy(b->k[b->n], addr, 16);
+	b->pos[b->n++] = pos;
+}
+
+/* look the keys up in bulk; a hit sets idx[] of its packet and prefetches the record */
+static inline void
+keys_lookup(const struct rte_lpm6 *l, struct keys *b, const struct subs_tables *t, int32_t *h,
+	    uint32_t *idx)
+{
+	if (b->n == 0)
+		return;
+	rte_lpm6_lookup_bulk_func(l, b->k, h, b->n);
+	for (unsigned int j = 0; j < b->n; j++)
+		if (h[j] >= 0) {
+			idx[b->pos[j]] = (uint32_t)h[j];
+			rte_prefetch0(&t->rec[h[j]]);
+		}
+}
+
 void
 sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta, uint16_t n)
 {
@@ -33,11 +62,9 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 	struct subs_wstats *ws = &s->ws[worker];
 	/* keys gathered per table, looked up in bulk (measured: ~20% fewer cycles than one
 	 * rte_lpm6_lookup per packet), then the records prefetched for the whole burst */
-	uint8_t k4[SKY_BURST][16], k6[SKY_BURST][16], kr[SKY_BURST][16];
-	uint8_t p4[SKY_BURST], p6[SKY_BURST], pr[SKY_BURST];
+	struct keys k4, k6, kr;
 	int32_t h[SKY_BURST];
 	uint32_t idx[SKY_BURST];
-	unsigned int n4 = 0, n6 = 0, nr = 0;
 
 	if (unlikely(n > SKY_BURST)) { /* side arrays are SKY_BURST long; be safe anyway */
 		for (uint16_t o = 0; o < n; o += SKY_BURST)
@@ -46,6 +73,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 		return;
 	}
 
+	k4.n = k6.n = kr.n = 0;
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
 		const uint8_t *a = sky_meta_sub_addr(m);
@@ -55,52 +83,31 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			continue;
 		if (unlikely(m->outer_vid != 0 && lr != NULL && subs_realm_on(t, m->outer_vid))) {
 			uint16_t realm = m->outer_vid & 0xfff;
+			uint8_t *k = kr.k[kr.n];
 
-			kr[nr][0] = (uint8_t)((m->l3 == 4 ? 0x40 : 0x60) | (realm >> 8));
-			kr[nr][1] = (uint8_t)realm;
-			memcpy(&kr[nr][2], a, 14);
-			pr[nr++] = (uint8_t)i;
-		} else if (m->l3 == 4) {
-			memcpy(k4[n4], a, 16);
-			p4[n4++] = (uint8_t)i;
+			k[0] = (uint8_t)((m->l3 == 4 ? 0x40 : 0x60) | (realm >> 8));
+			k[1] = (uint8_t)realm;
+			memcpy(&k[2], a, 14);
+			kr.pos[kr.n++] = (uint8_t)i;
 		} else {
-			memcpy(k6[n6], a, 16);
-			p6[n6++] = (uint8_t)i;
+			keys_add(m->l3 == 4 ? &k4 : &k6, a, (uint8_t)i);
 		}
 	}
-	if (unlikely(nr != 0)) {
-		rte_lpm6_lookup_bulk_func(lr, kr, h, nr);
-		for (unsigned int j = 0; j < nr; j++) {
-			const struct sky_meta *m = &meta[pr[j]];
+	if (unlikely(kr.n != 0)) {
+		rte_lpm6_lookup_bulk_func(lr, kr.k, h, kr.n);
+		for (unsigned int j = 0; j < kr.n; j++) {
+			const struct sky_meta *m = &meta[kr.pos[j]];
 
 			if (h[j] >= 0) {
-				idx[pr[j]] = (uint32_t)h[j];
+				idx[kr.pos[j]] = (uint32_t)h[j];
 				rte_prefetch0(&t->rec[h[j]]);
-			} else if (m->l3 == 4) { /* no realm match: realm 0 */
-				memcpy(k4[n4], sky_meta_sub_addr(m), 16);
-				p4[n4++] = pr[j];
-			} else {
-				memcpy(k6[n6], sky_meta_sub_addr(m), 16);
-				p6[n6++] = pr[j];
+			} else { /* no realm match: realm 0 */
+				keys_add(m->l3 == 4 ? &k4 : &k6, sky_meta_sub_addr(m), kr.pos[j]);
 			}
 		}
 	}
-	if (n4 != 0) {
-		rte_lpm6_lookup_bulk_func(t->lpm4, k4, h, n4);
-		for (unsigned int j = 0; j < n4; j++)
-			if (h[j] >= 0) {
-				idx[p4[j]] = (uint32_t)h[j];
-				rte_prefetch0(&t->rec[h[j]]);
-			}
-	}
-	if (n6 != 0) {
-		rte_lpm6_lookup_bulk_func(t->lpm6, k6, h, n6);
-		for (unsigned int j = 0; j < n6; j++)
-			if (h[j] >= 0) {
-				idx[p6[j]] = (uint32_t)h[j];
-				rte_prefetch0(&t->rec[h[j]]);
-			}
-	}
+	keys_lookup(t->lpm4, &k4, t, h, idx);
+	keys_lookup(t->lpm6, &k6, t, h, idx);
 	for (uint16_t i = 0; i < n; i++) {
 		struct sky_meta *m = &meta[i];
 

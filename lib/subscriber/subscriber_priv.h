@@ -74,12 +74,8 @@ int subs_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((for
 
 /* --- the rows of a CSV load (subscriber_csv.c) --- */
 struct sky_subs_row {
-	uint32_t id;
+	struct sky_sub_info sub; /* idx unused */
 	uint32_t line;
-	uint16_t plan, beam, country, realm;
-	uint8_t has4, has6, len4, len6;
-	uint8_t v4[4];
-	uint8_t v6[16];
 };
 
 struct sky_subs_rows {

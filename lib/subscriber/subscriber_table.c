@@ -225,23 +225,24 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 	if (t->rec == NULL || t->lpm4 == NULL || t->lpm6 == NULL)
 		goto nomem;
 	for (size_t i = 0; i < rows->n; i++)
-		if (rows->r[i].realm != 0)
-			n_realm += rows->r[i].has4 + rows->r[i].has6;
+		if (rows->r[i].sub.realm != 0)
+			n_realm += rows->r[i].sub.has_v4 + rows->r[i].sub.has_v6;
 	if (n_realm > 0 && lpmr_create(s, t, n_realm, need[2], spare) < 0)
 		goto nomem;
 	for (size_t i = 0; i < rows->n; i++) {
-		const struct sky_subs_row *r = &rows->r[i];
+		const struct sky_sub_info *r = &rows->r[i].sub;
 		uint32_t idx = row_idx != NULL ? row_idx[i] : (uint32_t)i;
 		int rc = 0;
 
 		t->rec[idx].realm = r->realm;
 		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam);
-		if (r->has4)
-			rc = addr_add(t, 4, r->realm, r->v4, r->len4, idx);
-		if (rc == 0 && r->has6)
-			rc = addr_add(t, 6, r->realm, r->v6, r->len6, idx);
+		if (r->has_v4)
+			rc = addr_add(t, 4, r->realm, r->v4, r->v4_len, idx);
+		if (rc == 0 && r->has_v6)
+			rc = addr_add(t, 6, r->realm, r->v6, r->v6_len, idx);
 		if (rc < 0) {
-			subs_fail(err, errlen, "line %u: id %u: %s", r->line, r->id, lpm_err(rc));
+			subs_fail(err, errlen, "line %u: id %u: %s", rows->r[i].line, r->id,
+				  lpm_err(rc));
 			subs_tables_free(t);
 			return NULL;
 		}
@@ -251,24 +252,6 @@ nomem:
 	subs_fail(err, errlen, "out of DPDK memory for %u subscribers (capacity)", s->capacity);
 	subs_tables_free(t);
 	return NULL;
-}
-
-static void
-info_of_row(const struct sky_subs_row *r, uint32_t idx, struct sky_sub_info *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->id = r->id;
-	in->idx = idx;
-	in->plan = r->plan;
-	in->beam = r->beam;
-	in->country = r->country;
-	in->realm = r->realm;
-	in->has_v4 = r->has4;
-	in->has_v6 = r->has6;
-	memcpy(in->v4, r->v4, 4);
-	in->v4_len = r->len4;
-	memcpy(in->v6, r->v6, 16);
-	in->v6_len = r->len6;
 }
 
 int
@@ -285,8 +268,9 @@ subs_state_build(const struct sky_subs *s, const struct sky_subs_rows *rows,
 	for (size_t i = 0; i < rows->n; i++) {
 		uint32_t idx = row_idx != NULL ? row_idx[i] : (uint32_t)i;
 
-		info_of_row(&rows->r[i], idx, &cs->info[idx]);
-		idmap_put(&cs->map, rows->r[i].id, idx);
+		cs->info[idx] = rows->r[i].sub;
+		cs->info[idx].idx = idx;
+		idmap_put(&cs->map, rows->r[i].sub.id, idx);
 	}
 	for (uint32_t i = cap; i-- > 0;)
 		if (cs->info[i].id == 0)
@@ -632,7 +616,7 @@ subs_op_load(struct sky_subs *s, const char *path, char *err, size_t errlen)
 	/* ids that stay keep their index (counters, shaper state); new ids take indexes free
 	 * in the old table first, then those of removed ids */
 	for (size_t i = 0; i < rows.n; i++) {
-		uint32_t idx = idmap_get(&s->map, rows.r[i].id);
+		uint32_t idx = idmap_get(&s->map, rows.r[i].sub.id);
 
 		row_idx[i] = idx;
 		if (idx != SKY_SUB_NONE)

@@ -45,11 +45,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sky_subs_rows_check_need("fuzz.csv", &rows, need, err, sizeof(err)) == 0) {
 			/* accepted rows obey the documented ranges */
 			for (size_t i = 0; i < rows.n; i++) {
-				const struct sky_subs_row *r = &rows.r[i];
+				const struct sky_sub_info *r = &rows.r[i].sub;
 
 				if (r->id == 0 || r->plan >= 2 || r->beam >= 2 ||
-				    r->realm > SKY_REALM_MAX || (!r->has4 && !r->has6) ||
-				    r->len4 > 32 || r->len6 > 128)
+				    r->realm > SKY_REALM_MAX || (!r->has_v4 && !r->has_v6) ||
+				    r->v4_len > 32 || r->v6_len > 128)
 					abort();
 			}
 		}

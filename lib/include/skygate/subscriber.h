@@ -121,17 +121,11 @@ void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struc
  * Every refusal names the file and line: "FILE:LINE: field 'value' reason".
  */
 struct sky_subs_csv_row {
-	uint32_t line; /* 1-based line in the file */
-	uint32_t id;
-	const char *plan, *beam;     /* as written, not NUL-terminated: plan_len, beam_len */
-	size_t plan_len, beam_len;   /* bytes */
-	uint16_t plan_idx, beam_idx; /* index into the names given, else 0 */
-	uint16_t country;	     /* sky_cc */
-	uint16_t realm;
-	uint8_t has_v4, has_v6;
-	uint8_t v4_len, v6_len; /* prefix lengths */
-	uint8_t v4[4];		/* network order */
-	uint8_t v6[16];
+	uint32_t line;		   /* 1-based line in the file */
+	const char *plan, *beam;   /* as written, not NUL-terminated: plan_len, beam_len */
+	size_t plan_len, beam_len; /* bytes */
+	/* the subscriber; idx 0; plan and beam: indexes into the names given, else 0 */
+	struct sky_sub_info sub;
 };
 
 /** Plan and beam names a file may use (e.g. the configured ones); pointers are borrowed. */
