@@ -11,6 +11,8 @@
  * whole first, then applied reader-safely (RCU), then listeners are told.
  * Data path: sky_subs_lookup_burst() fills the subscriber fields of sky_meta;
  * sky_subs_account_burst() counts per-subscriber packets/bytes/drops per worker.
+ * The subscriber CSV reader (sky_subs_csv_parse*) stands alone: plain C, no EAL, no
+ * sky_subs; skygate-pktgen reads its subscriber files with it.
  *
  * Rates are bit/s, bursts bytes. Indexes (plan, beam, class) are dense, stable for the
  * life of the process (a plan or beam is never removed at runtime, only changed).
