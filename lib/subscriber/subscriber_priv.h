@@ -2,18 +2,19 @@
 /*
  * lib/subscriber internals, private to this folder (the module's own white-box tests, the
  * bench and the CSV fuzzer include it by path). Who does what:
- *   subscriber.c        create / destroy, listeners and validators, table-wide getters
- *   subscriber_cfg.c    the model: `plans`, `beams`, `subscribers` sections; plan and beam
- *                       getters and changes
+ *   subscriber.c        create / destroy (the owner), capacity, count, unknown plan
+ *   subscriber_cfg.c    the model: `plans`, `beams`, `subscribers` sections; plan, beam
+ *                       and class getters; plan and beam changes; listeners, validators
  *   subscriber_csv.c    the CSV reader (public API) and the rows a load builds: names,
  *                       uniqueness, tbl8 sizing
- *   subscriber_table.c  lookup tables, id map, subscriber changes (add, del, set, load),
- *                       per-subscriber counters (zero, sum)
+ *   subscriber_table.c  lookup tables, id map, records, subscriber changes (add, del, set,
+ *                       load), get / foreach, per-subscriber counters (zero, sum)
  *   subscriber_dp.c     data path: lookup and accounting bursts
  *   subscriber_ctl.c    control commands, telemetry, Prometheus metrics
- * Calls point down this list's dependency order: ctl -> subscriber -> table -> cfg -> csv;
- * dp calls none of them. The owner never calls its control file: sky_subs_register() leaves
- * a callback (on_destroy) that sky_subs_destroy() runs.
+ * Calls point one way (nm on the objects shows it): subscriber.c and subscriber_ctl.c ->
+ * subscriber_table.c -> subscriber_cfg.c -> subscriber_csv.c; subscriber_dp.c calls none
+ * of them; nothing calls subscriber_ctl.c: sky_subs_register() leaves the owner a callback
+ * (on_destroy) that sky_subs_destroy() runs.
  *
  * Lookup tables (data path, rte_malloc, measured choice, see tests/bench/bench_subscriber.c):
  *   lpm4  rte_lpm6 keyed by the IPv4 address in bytes 0..3, depth = prefix length
