@@ -4,6 +4,7 @@
  * the CSV (subscriber_csv.c) and builds the table (subscriber_table.c); the data path is
  * subscriber_dp.c, the commands subscriber_ctl.c. File map and layering: subscriber_priv.h.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
