@@ -389,7 +389,7 @@ out:
 		sky_rcu_fini();
 		if (!check)
 			rte_pdump_uninit();
-		rte_eal_cleanup();
+		sky_eal_cleanup();
 	}
 	free(cfg_eal);
 	sky_cfg_free(gw.cfg);

@@ -29,7 +29,8 @@ cleanup() {
 		TP_PID=
 	fi
 }
-trap 'cleanup; rm -rf "$DIR"' EXIT
+# testpmd leaves its runtime dir behind (ours clean up after themselves)
+trap 'cleanup; rm -rf "$DIR" /var/run/dpdk/pgtp$$ /var/run/dpdk/pgc$$' EXIT
 EAL_COMMON="--no-huge -m 512 --no-pci --log-level=lib.*:error --no-telemetry"
 
 # testpmd: memif server on both sockets; one busy poller per CPU, main lcores idle

@@ -23,7 +23,7 @@ stop_testpmd() {
 }
 cleanup() {
 	stop_testpmd
-	rm -rf "$DIR"
+	rm -rf "$DIR" /var/run/dpdk/pgbt$$
 }
 trap cleanup EXIT
 EAL="--no-huge -m 512 --no-pci --log-level=lib.*:error --no-telemetry"
