@@ -109,7 +109,7 @@ pg_start() { # NAME OPTIONS...
 }
 pg_wait() { # NAME: until the report is written
 	for _ in $(seq 1 1200); do
-		if grep -q "^skygate-pktgen: .* subscribers, .* flows" "$T/$1.log" 2>/dev/null; then
+		if grep -q "^skygate-pktgen: [0-9.]* s, .* subscribers, .* flows" "$T/$1.log" 2>/dev/null; then
 			sleep 0.2
 			return 0
 		fi
