@@ -1,12 +1,40 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Internal to lib/control: what dispatch, journal, server and metrics share. */
+/*
+ * Internal to lib/control. The folder is cut by job; each file calls only the ones above it
+ * in this list (checked with nm: no file calls one below it):
+ *
+ *   util.c        mkdir -p, joining words for messages
+ *   crc32.c       the journal's record check
+ *   metrics.c     the control plane's counters, Prometheus writers, telemetry
+ *   journal.c     the log: records of words, append, group commit, replay, rewrite
+ *   registry.c    the command table, compaction rules, `help`, what handlers call
+ *   journal_ctl.c the daemon's journal: recording commands, compaction by the rules,
+ *                 `journal show` and `journal compact`
+ *   dispatch.c    registration with the built-ins, dispatch (apply, then record), replay,
+ *                 `metrics`
+ *   server.c      the Unix socket and the metrics HTTP listener
+ */
 #ifndef SKYGATE_CTL_PRIV_H
 #define SKYGATE_CTL_PRIV_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "skygate/control.h"
+#include "skygate/journal.h"
+
+_Static_assert(SKY_JOURNAL_MAX_WORDS == SKY_CTL_MAX_ARGS,
+	       "a journaled command must fit in a journal record and back");
+
+/* --- util.c --- */
+
+/* mkdir -p; 0 or -errno. */
+int sky_ctl_mkdirs(const char *path, mode_t mode);
+/* Join argv into "a b 'c d'" for messages and audit lines (truncated to len). */
+void sky_ctl_join(char *buf, size_t len, int argc, char *const *argv);
+
+/* --- metrics.c --- */
 
 /* Counters of the control plane itself (control path only, main lcore). */
 #define SKY_CTL_COUNTERS(X)                                                                        \
@@ -37,31 +65,62 @@ enum sky_ctl_counter {
 extern uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
 extern unsigned int sky_ctl_clients_now;
 
-/* Journal one record (argv JSON); 0 or -errno. Not open: returns -ENOTCONN. */
-int sky_ctl_journal_append(int argc, char *const *argv, uid_t uid);
-int sky_ctl_journal_is_open(void);
-/* Group commit: between begin and end appends are written but not fsync'd; end fsyncs
- * once (0, or -errno: then later appends fail until the journal is reopened). */
-void sky_ctl_journal_batch_begin(void);
-int sky_ctl_journal_batch_end(void);
-/* The compaction rule of the command argv names: 0, or -ENOENT when it has none. */
-int sky_ctl_rule_of(int argc, char **argv, const char **group, int *nkey, int *n_words);
-/* Does any registered command have a compaction rule? */
-int sky_ctl_have_rules(void);
-/* Built-in command `journal show [N]`. */
-int sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call,
-			 json_t **result);
-
-/* Metrics: the control plane's own counters (always rendered first). */
-void sky_ctl_metrics_write(void *arg, FILE *out);
-
 /* DPDK telemetry endpoint /skygate/control (once per process). */
 void sky_ctl_telemetry_register(void);
 
-/* mkdir -p; 0 or -errno. */
-int sky_ctl_mkdirs(const char *path, mode_t mode);
+/* --- registry.c --- */
 
-/* Join argv into "a b 'c d'" for messages and audit lines (truncated to len). */
-void sky_ctl_join(char *buf, size_t len, int argc, char *const *argv);
+struct sky_ctl_extender {
+	sky_ctl_extend_fn fn;
+	void *arg;
+};
+
+/* One registered command. */
+struct sky_ctl_cmd {
+	char *name; /* "map update" */
+	char *usage;
+	char *help;
+	int n_words;
+	char **words; /* name split at spaces */
+	unsigned int flags;
+	sky_ctl_fn fn;
+	void *arg;
+	struct sky_ctl_extender *ext;
+	unsigned int n_ext;
+	char *group; /* journal compaction rule (sky_ctl_journal_rule), or NULL */
+	int nkey;
+};
+
+/* Add a command to the table: 0, -EINVAL, -EEXIST, -ENOMEM. */
+int sky_ctl_table_add(const char *cmd, const char *usage, const char *help, unsigned int flags,
+		      sky_ctl_fn fn, void *arg);
+/* Add an extender to cmd: 0, -EINVAL, -ENOENT, -ENOMEM. */
+int sky_ctl_table_extend(const char *cmd, sky_ctl_extend_fn fn, void *arg);
+/* Empty the table. */
+void sky_ctl_table_clear(void);
+/* The command that matches the most leading words of argv, or NULL. */
+const struct sky_ctl_cmd *sky_ctl_table_match(int argc, char **argv);
+/* Does any registered command have a compaction rule? */
+int sky_ctl_have_rules(void);
+/* Forget the words set with sky_ctl_journal_as(). */
+void sky_ctl_journal_as_clear(struct sky_ctl_call *call);
+/* Built-in command `help`. */
+int sky_ctl_help_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result);
+
+/* --- journal_ctl.c --- */
+
+/* The journal sky_ctl_journal_open() opened, or NULL. */
+struct sky_journal *sky_ctl_journal(void);
+/* Journal a command that was applied: append (fsync'd unless in a batch), then compact when
+ * the journal has grown enough. 0, or -errno from the append. Not open: -ENOTCONN. */
+int sky_ctl_journal_record(int argc, char *const *argv, uid_t uid);
+/* Group commit around one server round (no journal: nothing to do, 0). */
+void sky_ctl_journal_batch_begin(void);
+int sky_ctl_journal_batch_end(void);
+/* Built-in commands `journal show [N]` and `journal compact`. */
+int sky_ctl_journal_show_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			     json_t **result);
+int sky_ctl_journal_compact_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+				json_t **result);
 
 #endif
