@@ -130,17 +130,42 @@ reply_error(const char *msg)
 }
 
 static json_t *reply_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *bad_request(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *
+reply_verrorf(const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return reply_error(msg);
+}
 
 static json_t *
 reply_errorf(const char *fmt, ...)
 {
-	char msg[1024];
+	json_t *r;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = reply_verrorf(fmt, ap);
 	va_end(ap);
-	return reply_error(msg);
+	return r;
+}
+
+/* A request that is not {"argv": [strings]}: counted as such, never dispatched. */
+static json_t *
+bad_request(const char *fmt, ...)
+{
+	json_t *r;
+	va_list ap;
+
+	sky_ctl_counters[SKY_CTL_C_requests]++;
+	sky_ctl_counters[SKY_CTL_C_bad_requests]++;
+	va_start(ap, fmt);
+	r = reply_verrorf(fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* The reply to a handler that failed: one "cmd: " prefix whether or not it wrote it. */
@@ -241,22 +266,6 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 		return NULL;
 	}
 	return reply;
-}
-
-static json_t *bad_request(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static json_t *
-bad_request(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	sky_ctl_counters[SKY_CTL_C_requests]++;
-	sky_ctl_counters[SKY_CTL_C_bad_requests]++;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return reply_error(msg);
 }
 
 json_t *

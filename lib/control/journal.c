@@ -528,43 +528,42 @@ drop_tail(struct sky_journal *j, const char *buf, size_t len, const struct walk 
 	return 0;
 }
 
-int
-sky_journal_replay(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
-		   size_t errlen)
+/* Read the journal and walk it; replaying, also drop a damaged tail and note the size. */
+static int
+walk_journal(struct sky_journal *j, int replaying, sky_journal_record_fn fn, void *ctx, char *err,
+	     size_t errlen)
 {
 	struct walk w;
 	size_t len;
 	char *buf;
 	int n;
 
-	if (read_journal(j, 0, &buf, &len, err, errlen) != 0)
+	if (read_journal(j, !replaying, &buf, &len, err, errlen) != 0)
 		return -1;
 	n = walk(buf, len, fn, ctx, 0, &w);
-	if (n >= 0 && w.off < len) {
+	if (replaying && n >= 0 && w.off < len) {
 		if (drop_tail(j, buf, len, &w, n, err, errlen) != 0)
 			n = -1;
 		len = w.off;
 	}
-	if (n >= 0)
+	if (replaying && n >= 0)
 		j->size = (long)len;
 	free(buf);
 	return n;
 }
 
 int
+sky_journal_replay(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
+		   size_t errlen)
+{
+	return walk_journal(j, 1, fn, ctx, err, errlen);
+}
+
+int
 sky_journal_foreach(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
 		    size_t errlen)
 {
-	struct walk w;
-	size_t len;
-	char *buf;
-	int n;
-
-	if (read_journal(j, 1, &buf, &len, err, errlen) != 0)
-		return -1;
-	n = walk(buf, len, fn, ctx, 0, &w);
-	free(buf);
-	return n;
+	return walk_journal(j, 0, fn, ctx, err, errlen);
 }
 
 /* Ask keep about each record, newest first; 0, or keep's negative value. */
