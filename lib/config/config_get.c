@@ -20,10 +20,13 @@
 static const char A_STR[] = "a string";
 static const char A_BOOL[] = "true or false";
 static const char A_U64[] = "an integer";
-static const char *const a_unit[] = {
-	[SKY_UNIT_RATE] = "a rate such as 100Mbit",
-	[SKY_UNIT_SIZE] = "a size such as 64KB",
-	[SKY_UNIT_TIME] = "a time such as 10ms",
+static const struct {
+	const char *name;     /* "bad rate '...'" */
+	const char *expected; /* "expected a rate such as 100Mbit" */
+} units[] = {
+	[SKY_UNIT_RATE] = {"rate", "a rate such as 100Mbit"},
+	[SKY_UNIT_SIZE] = {"size", "a size such as 64KB"},
+	[SKY_UNIT_TIME] = {"time", "a time such as 10ms"},
 };
 static const char A_COUNTRY[] = "a country code such as DE";
 
@@ -123,19 +126,14 @@ static int
 as_unit(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
 	enum sky_unit unit, uint64_t *out)
 {
-	static const char *const what[] = {
-		[SKY_UNIT_RATE] = "rate",
-		[SKY_UNIT_SIZE] = "size",
-		[SKY_UNIT_TIME] = "time",
-	};
 	const char *why;
 	char s[SHOWBUF];
 	uint64_t x;
 
-	if (check_scalar(err, cfg, v, a_unit[unit]) < 0)
+	if (check_scalar(err, cfg, v, units[unit].expected) < 0)
 		return -1;
 	if (sky_parse_unit(unit, v->text, &x, &why) < 0)
-		return sky_cfg_fail(err, cfg, v, "bad %s '%s' (%s)", what[unit],
+		return sky_cfg_fail(err, cfg, v, "bad %s '%s' (%s)", units[unit].name,
 				    sky_cfg_show(s, sizeof(s), v->text), why);
 	*out = x;
 	return 0;
