@@ -15,7 +15,7 @@
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 static int builtins_done;
 

@@ -20,7 +20,7 @@
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 #define JOURNAL_NAME "journal"
 #define RECORD_MAX (16u << 20) /* a record larger than this is corrupt */

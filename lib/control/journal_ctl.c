@@ -19,7 +19,7 @@
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 #define COMPACT_MIN (1L << 20) /* appends compact once the journal passes this ... */
 #define COMPACT_GROWTH 2       /* ... and has grown this many times since the last one */

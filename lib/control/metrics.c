@@ -12,7 +12,7 @@
 
 #include "skygate/control.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 struct writer {
 	char *name;

@@ -13,7 +13,7 @@
 
 #include "skygate/control.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 static struct sky_ctl_cmd **cmds;
 static unsigned int n_cmds;

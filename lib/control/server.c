@@ -23,7 +23,7 @@
 #include "skygate/control.h"
 #include "skygate/runtime.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 #define REQ_MAX (1u << 20)  /* a request line longer than this is refused */
 #define OUT_HIGH (4u << 20) /* stop reading a client while this much is unsent */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 int
 sky_ctl_mkdirs(const char *path, mode_t mode)

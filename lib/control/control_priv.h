@@ -14,8 +14,8 @@
  *                 `metrics`
  *   server.c      the Unix socket and the metrics HTTP listener
  */
-#ifndef SKYGATE_CTL_PRIV_H
-#define SKYGATE_CTL_PRIV_H
+#ifndef SKYGATE_CONTROL_PRIV_H
+#define SKYGATE_CONTROL_PRIV_H
 
 #include <stdint.h>
 #include <stdio.h>
