@@ -18,7 +18,6 @@
 
 #include <cmocka.h>
 
-#include <rte_eal.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -26,6 +25,8 @@
 #include "skygate/meta.h"
 #include "skygate/parse.h"
 #include "skygate/parse_inline.h"
+
+#include "fixture.h"
 
 enum { FR_NONE, FR_DF, FR_FIRST, FR_LATER, FR_ATOMIC };
 
@@ -434,14 +435,16 @@ meta_differs(const struct sky_meta *g, const struct sky_meta *x, char *why, size
 	CMP(verdict)
 	CMP(reason)
 	CMP(dir)
-	CMP(l3) CMP(pkt_len) CMP(sub_idx) CMP(sub_id) CMP(plan) CMP(beam) CMP(sub_country)
-		CMP(realm) CMP(remote_country) CMP(remote_flags)
+	CMP(l3)
+	CMP(pkt_len) CMP(sub_idx) CMP(sub_id) CMP(plan) CMP(beam) CMP(sub_country) CMP(realm)
+		CMP(remote_country) CMP(remote_flags)
 			CMP(cls) if (x->verdict == SKY_V_DROP) return 0;
 	CMP(proto)
 	CMP(dscp)
 	CMP(flags)
-	CMP(n_vlan) CMP(outer_vid) CMP(inner_vid) CMP(l3_off) CMP(l4_off) CMP(sport) CMP(dport)
-		CMP(icmp_type) CMP(icmp_code) CMP(ip_len)
+	CMP(n_vlan)
+	CMP(outer_vid) CMP(inner_vid) CMP(l3_off) CMP(l4_off) CMP(sport) CMP(dport) CMP(icmp_type)
+		CMP(icmp_code) CMP(ip_len)
 #undef CMP
 			if (memcmp(g->src, x->src, 16) || memcmp(g->dst, x->dst, 16))
 	{
@@ -1070,43 +1073,27 @@ test_ip6_len_saturates(void **state)
 static int
 setup_eal(void **state)
 {
-	char *argv[] = {"test_parse",
-			"--no-huge",
-			"-m",
-			"512",
-			"--no-pci",
-			"--file-prefix=test_parse",
-			"--log-level=lib.*:error",
-			"--no-telemetry",
-			NULL};
-
 	(void)state;
-	if (rte_eal_init(8, argv) < 0)
+	if (sky_fx_eal_start("test_parse", &(struct sky_fx_eal){.pool_mbufs = 2047}) < 0)
 		return -1;
-	pool = rte_pktmbuf_pool_create("parse_test", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       SOCKET_ID_ANY);
-	return pool == NULL ? -1 : 0;
+	pool = sky_fx_pool;
+	return 0;
 }
 
 static int
 teardown_eal(void **state)
 {
 	(void)state;
-	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return 0;
 }
 
 static struct rte_mbuf *
 mk_mbuf(const uint8_t *f, uint32_t len)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	char *d;
+	struct rte_mbuf *m = sky_fx_mbuf_bytes(pool, f, len);
 
 	assert_non_null(m);
-	d = rte_pktmbuf_append(m, (uint16_t)len);
-	assert_non_null(d);
-	memcpy(d, f, len);
 	return m;
 }
 
