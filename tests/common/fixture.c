@@ -93,6 +93,23 @@ sky_fx_eal_stop(void)
 	run_dir[0] = '\0';
 }
 
+struct sky_fx_group sky_fx_group;
+
+int
+sky_fx_group_setup(void **state)
+{
+	(void)state;
+	return sky_fx_eal_start(sky_fx_group.name, &sky_fx_group.eal);
+}
+
+int
+sky_fx_group_teardown(void **state)
+{
+	(void)state;
+	sky_fx_eal_stop();
+	return 0;
+}
+
 /* --- files -------------------------------------------------------------------------------- */
 
 static int

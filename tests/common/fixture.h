@@ -57,6 +57,18 @@ int sky_fx_eal_start(const char *name, const struct sky_fx_eal *o);
 /** Free the pool, rte_eal_cleanup(), remove the EAL's runtime directory. */
 void sky_fx_eal_stop(void);
 
+/**
+ * A cmocka group that needs the EAL: set sky_fx_group, then
+ * cmocka_run_group_tests(tests, sky_fx_group_setup, sky_fx_group_teardown).
+ */
+struct sky_fx_group {
+	const char *name;
+	struct sky_fx_eal eal;
+};
+extern struct sky_fx_group sky_fx_group;
+int sky_fx_group_setup(void **state);	 /* sky_fx_eal_start(name, &eal) */
+int sky_fx_group_teardown(void **state); /* sky_fx_eal_stop() */
+
 /* --- files -------------------------------------------------------------------------------- */
 
 /** A private directory under /tmp (made on first use, removed with its contents at exit). */

@@ -61,8 +61,6 @@ struct built {
 	struct sky_meta exp; /* the whole frame's metadata */
 };
 
-static struct rte_mempool *pool;
-
 /* ---------- frame builder ---------- */
 
 static void
@@ -436,15 +434,16 @@ meta_differs(const struct sky_meta *g, const struct sky_meta *x, char *why, size
 	CMP(reason)
 	CMP(dir)
 	CMP(l3)
-	CMP(pkt_len) CMP(sub_idx) CMP(sub_id) CMP(plan) CMP(beam) CMP(sub_country) CMP(realm)
-		CMP(remote_country) CMP(remote_flags)
-			CMP(cls) if (x->verdict == SKY_V_DROP) return 0;
+	CMP(pkt_len)
+	CMP(sub_idx) CMP(sub_id) CMP(plan) CMP(beam) CMP(sub_country) CMP(realm) CMP(remote_country)
+		CMP(remote_flags) CMP(cls) if (x->verdict == SKY_V_DROP) return 0;
 	CMP(proto)
 	CMP(dscp)
 	CMP(flags)
 	CMP(n_vlan)
-	CMP(outer_vid) CMP(inner_vid) CMP(l3_off) CMP(l4_off) CMP(sport) CMP(dport) CMP(icmp_type)
-		CMP(icmp_code) CMP(ip_len)
+	CMP(outer_vid)
+	CMP(inner_vid) CMP(l3_off) CMP(l4_off) CMP(sport) CMP(dport) CMP(icmp_type) CMP(icmp_code)
+		CMP(ip_len)
 #undef CMP
 			if (memcmp(g->src, x->src, 16) || memcmp(g->dst, x->dst, 16))
 	{
@@ -1070,28 +1069,10 @@ test_ip6_len_saturates(void **state)
 
 /* ---------- real mbufs ---------- */
 
-static int
-setup_eal(void **state)
-{
-	(void)state;
-	if (sky_fx_eal_start("test_parse", &(struct sky_fx_eal){.pool_mbufs = 2047}) < 0)
-		return -1;
-	pool = sky_fx_pool;
-	return 0;
-}
-
-static int
-teardown_eal(void **state)
-{
-	(void)state;
-	sky_fx_eal_stop();
-	return 0;
-}
-
 static struct rte_mbuf *
 mk_mbuf(const uint8_t *f, uint32_t len)
 {
-	struct rte_mbuf *m = sky_fx_mbuf_bytes(pool, f, len);
+	struct rte_mbuf *m = sky_fx_mbuf_bytes(sky_fx_pool, f, len);
 
 	assert_non_null(m);
 	return m;
@@ -1489,5 +1470,7 @@ main(void)
 	};
 	int rc = cmocka_run_group_tests_name("parse_buf", plain, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("parse_mbuf", mbufs, setup_eal, teardown_eal);
+	sky_fx_group = (struct sky_fx_group){"test_parse", {.pool_mbufs = 2047}};
+	return rc | cmocka_run_group_tests_name("parse_mbuf", mbufs, sky_fx_group_setup,
+						sky_fx_group_teardown);
 }
