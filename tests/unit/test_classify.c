@@ -28,19 +28,12 @@
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
 
-#define MODEL                                                                                      \
-	"plans: { basic: { down: 50Mbit, up: 5Mbit } }\n"                                          \
-	"beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
+#include "fixture.h"
 
-static const char brief_classes[] =
-	"classes:\n"
-	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: 64, "
-	"aqm: { kind: red } }\n"
-	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "
-	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"
-	"  - { name: bulk, default: true }\n"
-	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: [\"6881-6889\"] } "
-	"] }\n";
+#define MODEL SKY_FX_MODEL_MIN /* tests/common/fixture.h */
+
+/* the four classes of the brief: the standard ones */
+static const char brief_classes[] = SKY_FX_CLASSES;
 
 enum { RT, IA, BU, SC };
 
@@ -151,13 +144,10 @@ mk(const struct pkt *p)
 static struct sky_classifier *
 make(const char *classes, struct sky_subs **sp)
 {
-	char yaml[4096];
-	struct sky_cfg_err err = {0};
-	struct sky_cfg *cfg;
+	struct sky_cfg_err err;
+	struct sky_cfg *cfg = sky_fx_cfg("c.yaml", &err, MODEL "%s", classes);
 	struct sky_classifier *c;
 
-	snprintf(yaml, sizeof(yaml), MODEL "%s", classes);
-	cfg = sky_cfg_load_string("c.yaml", yaml, &err);
 	assert_non_null(cfg);
 	*sp = sky_subs_create(cfg, 1, &err);
 	assert_non_null(*sp);
@@ -414,18 +404,6 @@ test_reload_under_reader(void **state)
 int
 main(void)
 {
-	char prefix[64];
-	char *eal[] = {"test_classify",
-		       "-l",
-		       "0-1",
-		       "--no-huge",
-		       "-m",
-		       "512",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--log-level=skygate:warning",
-		       "--no-telemetry"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_brief_rules),	    cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_no_classes),	    cmocka_unit_test(test_reload),
@@ -433,11 +411,10 @@ main(void)
 	};
 	int rc;
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_classify-%d", (int)getpid());
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0)
+	if (sky_fx_eal_start("test_classify",
+			     &(struct sky_fx_eal){.lcores = "0-1", .skygate_log = "warning"}) < 0)
 		return 1;
-	sky_runtime_init();
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return rc;
 }
