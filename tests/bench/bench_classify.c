@@ -15,9 +15,9 @@
 #include <rte_eal.h>
 #include <rte_malloc.h>
 
+#include "skygate/classify.h"
 #include "skygate/config.h"
 #include "skygate/runtime.h"
-#include "skygate/subscriber.h"
 
 #define N_META 65536
 
@@ -266,7 +266,7 @@ run_acl(struct rte_acl_ctx *ctx, struct sky_meta *m, unsigned int *mismatch)
 }
 
 static struct sky_classifier *
-make(const char *classes, struct sky_subs **s, double *compile_ms)
+make(const char *classes, double *compile_ms)
 {
 	static char yaml[200000];
 	struct sky_cfg_err err = {0};
@@ -279,12 +279,12 @@ make(const char *classes, struct sky_subs **s, double *compile_ms)
 		 "beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n%s",
 		 classes);
 	cfg = sky_cfg_load_string("bench.yaml", yaml, &err);
-	if (cfg == NULL || (*s = sky_subs_create(cfg, 1, &err)) == NULL) {
+	if (cfg == NULL) {
 		printf("%s\n", err.msg);
 		exit(1);
 	}
 	t0 = rte_rdtsc();
-	c = sky_classifier_create(cfg, *s, &err);
+	c = sky_classify_create(cfg, 0, &err);
 	*compile_ms = (double)(rte_rdtsc() - t0) / rte_get_tsc_hz() * 1e3;
 	if (c == NULL) {
 		printf("%s\n", err.msg);
@@ -308,7 +308,6 @@ main(void)
 		       "--no-telemetry"};
 	static char big[150000];
 	struct sky_meta *m;
-	struct sky_subs *s;
 	struct sky_classifier *c;
 	unsigned int hist[8] = {0};
 	double ms, cpp;
@@ -327,7 +326,7 @@ main(void)
 		 "  - { name: bulk, default: true }\n"
 		 "  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "
 		 "[\"6881-6889\"] } ] }\n",
-		 &s, &ms);
+		 &ms);
 	cpp = run(c, m, hist);
 	printf("classify, 4 classes / 8 rules (config reference): %.1f cycles/packet, compile "
 	       "%.2f ms (classes hit: %u %u %u %u)\n",
@@ -352,8 +351,7 @@ main(void)
 		rte_acl_free(ctx);
 		rte_free(v4);
 	}
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
 
 	o = (size_t)snprintf(big, sizeof(big),
 			     "classes:\n  - { name: realtime, dscp: [46], ports: [53] }\n"
@@ -362,14 +360,13 @@ main(void)
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"198.51.%d.%d/28\"",
 				      i ? ", " : "", i / 16, (i % 16) * 16);
 	snprintf(big + o, sizeof(big) - o, "] }\n  - { name: bulk, default: true }\n");
-	c = make(big, &s, &ms);
+	c = make(big, &ms);
 	memset(hist, 0, sizeof(hist));
 	cpp = run(c, m, hist);
 	printf("classify, 2000 remote prefixes in one class: %.1f cycles/packet, compile %.2f ms "
 	       "(classes hit: %u %u %u)\n",
 	       cpp, ms, hist[0], hist[1], hist[2]);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
 	rte_free(m);
 	rte_eal_cleanup();
 	return 0;

@@ -23,10 +23,10 @@
 #include <rte_lcore.h>
 #include <rte_rcu_qsbr.h>
 
+#include "skygate/classify.h"
 #include "skygate/config.h"
 #include "skygate/control.h"
 #include "skygate/runtime.h"
-#include "skygate/subscriber.h"
 
 #define MODEL                                                                                      \
 	"plans: { basic: { down: 50Mbit, up: 5Mbit } }\n"                                          \
@@ -148,8 +148,24 @@ mk(const struct pkt *p)
 	return m;
 }
 
+/* The class model (what lib/subscriber builds its plans on) and the classifier, from one
+ * config, as the gateway makes them. */
 static struct sky_classifier *
-make(const char *classes, struct sky_subs **sp)
+make_cfg(const struct sky_cfg *cfg, struct sky_class_set *cs)
+{
+	struct sky_cfg_err err = {0};
+	struct sky_classifier *c;
+
+	assert_int_equal(sky_class_set_parse(cfg, &err, cs), 0);
+	c = sky_classify_create(cfg, cs->n_classes, &err);
+	if (c == NULL)
+		print_error("%s\n", err.msg);
+	assert_non_null(c);
+	return c;
+}
+
+static struct sky_classifier *
+make(const char *classes, struct sky_class_set *cs)
 {
 	char yaml[4096];
 	struct sky_cfg_err err = {0};
@@ -159,12 +175,7 @@ make(const char *classes, struct sky_subs **sp)
 	snprintf(yaml, sizeof(yaml), MODEL "%s", classes);
 	cfg = sky_cfg_load_string("c.yaml", yaml, &err);
 	assert_non_null(cfg);
-	*sp = sky_subs_create(cfg, 1, &err);
-	assert_non_null(*sp);
-	c = sky_classifier_create(cfg, *sp, &err);
-	if (c == NULL)
-		print_error("%s\n", err.msg);
-	assert_non_null(c);
+	c = make_cfg(cfg, cs);
 	sky_cfg_free(cfg);
 	return c;
 }
@@ -198,7 +209,7 @@ run_table(struct sky_classifier *c, const struct pkt *t, size_t n)
 static void
 test_brief_rules(void **state)
 {
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c = make(brief_classes, &s);
 	struct sky_meta m[2];
 
@@ -212,35 +223,35 @@ test_brief_rules(void **state)
 	sky_classify_burst(c, 0, m, 2);
 	assert_int_equal(m[0].cls, 0xee);
 	assert_int_equal(m[1].cls, 0xee);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 }
 
 static void
 test_edges(void **state)
 {
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c = make(edge_classes, &s);
 
 	(void)state;
 	run_table(c, edge_pkts, sizeof(edge_pkts) / sizeof(edge_pkts[0]));
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 }
 
 static void
 test_no_classes(void **state)
 {
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c = make("", &s);
 	struct pkt p = {UP, "1.1.1.1", "2.2.2.2", 6, 46, 1, 53, 53, 0};
 
 	(void)state;
-	assert_int_equal(sky_subs_n_classes(s), 1);
-	assert_string_equal(sky_subs_class(s, 0).name, "default");
+	assert_int_equal(s.n_classes, 1);
+	assert_string_equal(s.cls[0].name, "default");
 	run_table(c, &p, 1);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 }
 
 static json_t *
@@ -270,7 +281,7 @@ test_reload(void **state)
 	int fd = mkstemp(path);
 	struct sky_cfg_err err = {0};
 	struct sky_cfg *cfg;
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c;
 	struct pkt dscp46 = {UP, "100.64.0.1", "203.0.113.1", 17, 46, 1, 40000, 40001, RT};
 	json_t *r;
@@ -282,13 +293,10 @@ test_reload(void **state)
 	write_cfg(path, brief_classes);
 	cfg = sky_cfg_load(path, &err);
 	assert_non_null(cfg);
-	s = sky_subs_create(cfg, 1, &err);
-	assert_non_null(s);
-	c = sky_classifier_create(cfg, s, &err);
-	assert_non_null(c);
+	c = make_cfg(cfg, &s);
 	sky_cfg_free(cfg);
 	sky_ctl_unregister_all();
-	assert_int_equal(sky_classifier_register(c, path), 0);
+	assert_int_equal(sky_classify_register(c, path), 0);
 	run_table(c, &dscp46, 1);
 
 	/* refused: a renamed class, a class more, a syntax error; rules stay */
@@ -328,8 +336,8 @@ test_reload(void **state)
 	json_decref(r);
 
 	sky_ctl_unregister_all();
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 	unlink(path);
 }
 
@@ -371,7 +379,7 @@ test_reload_under_reader(void **state)
 	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
 	struct sky_cfg_err err = {0};
 	struct sky_cfg *cfg;
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c;
 	const char *alt = "classes: [ { name: realtime, dscp: [34] }, { name: interactive, "
 			  "protocol: [tcp] }, { name: bulk, default: true }, { name: scavenger, "
@@ -385,9 +393,7 @@ test_reload_under_reader(void **state)
 	write_cfg(path, brief_classes);
 	cfg = sky_cfg_load(path, &err);
 	assert_non_null(cfg);
-	s = sky_subs_create(cfg, 1, &err);
-	c = sky_classifier_create(cfg, s, &err);
-	assert_non_null(c);
+	c = make_cfg(cfg, &s);
 	sky_cfg_free(cfg);
 	assert_int_equal(sky_rcu_init(1), 0);
 	stop_reader = 0;
@@ -397,7 +403,7 @@ test_reload_under_reader(void **state)
 		char e[600];
 
 		write_cfg(path, k & 1 ? brief_classes : alt);
-		assert_int_equal(sky_classifier_reload(c, path, e, sizeof(e)), 0);
+		assert_int_equal(sky_classify_reload(c, path, e, sizeof(e)), 0);
 	}
 	stop_reader = 1;
 	rte_eal_wait_lcore(lcore);
@@ -406,8 +412,8 @@ test_reload_under_reader(void **state)
 	assert_true(reader_bursts > 0);
 	assert_int_equal(reader_bad, 0);
 	sky_rcu_fini();
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 	unlink(path);
 }
 
