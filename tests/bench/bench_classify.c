@@ -14,9 +14,9 @@
 #include <rte_cycles.h>
 #include <rte_malloc.h>
 
+#include "skygate/classify.h"
 #include "skygate/config.h"
 #include "skygate/runtime.h"
-#include "skygate/subscriber.h"
 
 #include "fixture.h"
 
@@ -256,7 +256,7 @@ run_acl(struct rte_acl_ctx *ctx, struct sky_meta *m, unsigned int *mismatch)
 }
 
 static struct sky_classifier *
-make(const char *classes, struct sky_subs **s, double *compile_ms)
+make(const char *classes, double *compile_ms)
 {
 	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
@@ -264,12 +264,12 @@ make(const char *classes, struct sky_subs **s, double *compile_ms)
 	uint64_t t0;
 
 	cfg = sky_fx_cfg("bench.yaml", &err, SKY_FX_MODEL_MIN "%s", classes);
-	if (cfg == NULL || (*s = sky_subs_create(cfg, 1, &err)) == NULL) {
+	if (cfg == NULL) {
 		printf("%s\n", err.msg);
 		exit(1);
 	}
 	t0 = rte_rdtsc();
-	c = sky_classifier_create(cfg, *s, &err);
+	c = sky_classify_create(cfg, 0, &err);
 	*compile_ms = (double)(rte_rdtsc() - t0) / rte_get_tsc_hz() * 1e3;
 	if (c == NULL) {
 		printf("%s\n", err.msg);
@@ -284,7 +284,6 @@ main(void)
 {
 	static char big[150000];
 	struct sky_meta *m;
-	struct sky_subs *s;
 	struct sky_classifier *c;
 	unsigned int hist[8] = {0};
 	double ms, cpp;
@@ -296,7 +295,7 @@ main(void)
 	m = rte_malloc("bench_meta", N_META * sizeof(*m), 64);
 	fill(m);
 
-	c = make(SKY_FX_CLASSES, &s, &ms); /* the standard classes */
+	c = make(SKY_FX_CLASSES, &ms); /* the standard classes */
 	cpp = run(c, m, hist);
 	printf("classify, 4 classes / 8 rules (config reference): %.1f cycles/packet, compile "
 	       "%.2f ms (classes hit: %u %u %u %u)\n",
@@ -321,8 +320,7 @@ main(void)
 		rte_acl_free(ctx);
 		rte_free(v4);
 	}
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
 
 	o = (size_t)snprintf(big, sizeof(big),
 			     "classes:\n  - { name: realtime, dscp: [46], ports: [53] }\n"
@@ -331,14 +329,13 @@ main(void)
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"198.51.%d.%d/28\"",
 				      i ? ", " : "", i / 16, (i % 16) * 16);
 	snprintf(big + o, sizeof(big) - o, "] }\n  - { name: bulk, default: true }\n");
-	c = make(big, &s, &ms);
+	c = make(big, &ms);
 	memset(hist, 0, sizeof(hist));
 	cpp = run(c, m, hist);
 	printf("classify, 2000 remote prefixes in one class: %.1f cycles/packet, compile %.2f ms "
 	       "(classes hit: %u %u %u)\n",
 	       cpp, ms, hist[0], hist[1], hist[2]);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
 	rte_free(m);
 	sky_fx_eal_stop();
 	return 0;
