@@ -36,6 +36,7 @@
 
 #include "pg_gen.h"
 #include "pg_pkt.h"
+#include "skygate/runtime.h"
 
 #define DEFAULT_DB "/usr/share/libloc-location/location.db"
 #define DEFAULT_REMOTE "US:30,DE:15,CN:10,GB:10,FR:10,JP:10,BR:5,RU:5,IN:5"
@@ -771,8 +772,11 @@ loop(void *arg)
 		if (unlikely(sending && (now >= r->end_tx_tsc || stop_flag))) {
 			sending = false;
 			r->end_tx_tsc = now;
-			r->end_tsc = now + (uint64_t)o->drain_ms * hz / 1000;
+			/* stopped by a signal: no drain, the peer may be leaving too */
+			r->end_tsc = stop_flag ? now : now + (uint64_t)o->drain_ms * hz / 1000;
 		}
+		if (unlikely(stop_flag) && !sending && now < r->end_tsc)
+			r->end_tsc = now;
 		if (!sending) {
 			if (now >= r->end_tsc)
 				break;
@@ -1005,14 +1009,17 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	/* before the EAL: a signal at any moment only sets the stop flag, which every
+	 * set-up step and the lcores check */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	int rc = rte_eal_init(eal_argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "skygate-pktgen: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
 	int ret = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	bool started = false; /* the lcores ran: a report follows */
 	r->tsc_hz = rte_get_tsc_hz();
 
 	char err[256];
@@ -1072,6 +1079,9 @@ main(int argc, char **argv)
 		     k < 1024 && (n = rte_eth_rx_burst(opts.port[side], 0, rx, PG_BURST)) > 0; k++)
 			rte_pktmbuf_free_bulk(rx, n);
 	}
+	if (stop_flag)
+		goto out;
+	started = true;
 	if (!opts.quiet)
 		fprintf(stderr,
 			"skygate-pktgen: %u subscribers, %u flows, %u remote countries, "
@@ -1124,6 +1134,11 @@ main(int argc, char **argv)
 			usleep(50000);
 	}
 out:
+	if (!started && stop_flag) {
+		/* a signal during set-up is a request to stop, not a failure */
+		fprintf(stderr, "skygate-pktgen: stopped by a signal before sending\n");
+		ret = 0;
+	}
 	if (r->pcapng)
 		rte_pcapng_close(r->pcapng);
 	for (unsigned int side = 0; side < 2; side++)
@@ -1139,6 +1154,6 @@ out:
 	free(r->samples);
 	pg_geo_pools_free(r->pools, opts.remote.n);
 	pg_subs_free(&r->subs);
-	rte_eal_cleanup();
+	sky_eal_cleanup();
 	return ret;
 }

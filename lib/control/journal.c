@@ -1,24 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The change journal: every successful state-changing command, appended and fsync'd before
- * the reply, replayed through the dispatcher at start.
- *
- * Record: "SKYJ <len> <crc32 hex8>\n<json>\n", len and CRC over the JSON bytes only.
- * JSON: {"time": "2026-01-01T00:00:00Z", "uid": 0, "argv": ["map", "update", ...]}.
- * A record is intact when its header parses, all len + 1 bytes are there, the CRC matches,
- * the trailing byte is '\n' and the JSON has an argv of strings. Replay stops at the first
- * record that is not intact; the bytes from there on are saved aside
- * (journal.dropped-<time>) and cut from the journal, so later appends follow an intact
- * record and a later replay sees them.
- *
- * Group commit: requests answered in one sky_ctl_server_poll() round share one fsync, done
- * before any of their replies is sent (pipelined changes run at tens of thousands per
- * second instead of one per disk flush).
- *
- * Compaction: commands may declare which earlier records theirs supersede
- * (sky_ctl_journal_rule). The journal is rewritten without those after replay and whenever
- * it has doubled past 1 MiB, through a temporary file and rename(), so a crash leaves either
- * journal, both intact.
+ * The journal: a log of records of words, appended and fsync'd, walked in order at start.
+ * Record format and durability are described in skygate/journal.h. Nothing here knows what
+ * the words mean: the caller replays them (a function it hands to sky_journal_replay()) and
+ * decides which records a rewrite keeps.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -32,58 +17,25 @@
 #include <unistd.h>
 
 #include "skygate/control.h"
+#include "skygate/journal.h"
 #include "skygate/runtime.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 #define JOURNAL_NAME "journal"
 #define RECORD_MAX (16u << 20) /* a record larger than this is corrupt */
 #define HEADER_MAX 32
 
-static char *state_dir;
-static char *journal_path;
-static int journal_fd = -1;
-static long journal_size = -1; /* bytes of intact records */
-static long compacted_size;    /* journal_size after the last compaction (or open) */
-static int journal_broken;     /* a failed fsync, or a compaction that could not reopen:
-				* appends fail until the journal is reopened */
-static int batch;	       /* inside a group commit (sky_ctl_server_poll) */
-static int batch_records;      /* appended and not yet fsync'd */
-
-#define COMPACT_MIN (1L << 20) /* appends compact once the journal passes this ... */
-#define COMPACT_GROWTH 2       /* ... and has grown this many times since the last one */
-
-int
-sky_ctl_mkdirs(const char *path, mode_t mode)
-{
-	char *p, *s;
-	struct stat st;
-	int rc = 0;
-
-	if (path == NULL || path[0] == '\0')
-		return -EINVAL;
-	s = strdup(path);
-	if (s == NULL)
-		return -ENOMEM;
-	for (p = s + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(s, mode) != 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	if (rc == 0 && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)))
-		rc = -ENOTDIR;
-	free(s);
-	return rc;
-}
+struct sky_journal {
+	char *dir;
+	char *path;
+	int fd;		   /* -1 once broken */
+	long size;	   /* bytes of intact records */
+	int broken;	   /* a failed fsync, or a rewrite that could not reopen: appends fail
+			    * until the journal is reopened */
+	int batch;	   /* inside a group commit */
+	int batch_records; /* appended and not yet fsync'd */
+};
 
 static int
 fsync_dir(const char *dir)
@@ -96,128 +48,6 @@ fsync_dir(const char *dir)
 	if (fsync(fd) != 0)
 		rc = -errno;
 	close(fd);
-	return rc;
-}
-
-int
-sky_ctl_journal_open(const char *dir, char *err, size_t errlen)
-{
-	char *path = NULL, *sdir = NULL;
-	struct stat st;
-	int fd, rc, created = 0;
-
-	sky_ctl_journal_close();
-	if (dir == NULL || dir[0] == '\0') {
-		snprintf(err, errlen, "journal: no state directory given");
-		return -EINVAL;
-	}
-	rc = sky_ctl_mkdirs(dir, 0750);
-	if (rc != 0) {
-		snprintf(err, errlen, "journal: cannot create state directory %s: %s", dir,
-			 strerror(-rc));
-		return rc;
-	}
-	sdir = strdup(dir);
-	if (sdir == NULL || asprintf(&path, "%s/%s", dir, JOURNAL_NAME) < 0) {
-		free(sdir);
-		snprintf(err, errlen, "journal: out of memory");
-		return -ENOMEM;
-	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		created = fd >= 0;
-	}
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		rc = -errno;
-		snprintf(err, errlen, "journal: cannot open %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-		snprintf(err, errlen, "journal: %s is not a regular file", path);
-		goto fail;
-	}
-	/* the file's name must survive a crash as well as its records */
-	if (created && (rc = fsync_dir(dir)) != 0) {
-		snprintf(err, errlen, "journal: cannot fsync directory %s: %s", dir, strerror(-rc));
-		goto fail;
-	}
-	journal_fd = fd;
-	journal_path = path;
-	state_dir = sdir;
-	journal_size = (long)st.st_size;
-	compacted_size = journal_size;
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	free(sdir);
-	return rc;
-}
-
-void
-sky_ctl_journal_close(void)
-{
-	if (journal_fd >= 0)
-		close(journal_fd);
-	journal_fd = -1;
-	free(journal_path);
-	free(state_dir);
-	journal_path = NULL;
-	state_dir = NULL;
-	journal_size = -1;
-	journal_broken = 0;
-}
-
-const char *
-sky_ctl_state_dir(void)
-{
-	return state_dir;
-}
-
-int
-sky_ctl_journal_is_open(void)
-{
-	return journal_fd >= 0 || journal_broken;
-}
-
-long
-sky_ctl_journal_size(void)
-{
-	return journal_size;
-}
-
-void
-sky_ctl_journal_batch_begin(void)
-{
-	batch = 1;
-	batch_records = 0;
-}
-
-int
-sky_ctl_journal_batch_end(void)
-{
-	int rc = 0;
-
-	batch = 0;
-	if (batch_records == 0 || journal_fd < 0)
-		return 0;
-	if (fsync(journal_fd) != 0) {
-		rc = -errno;
-		/* the replies are queued already; refuse every later change so the operator
-		 * learns at once that the journal is not durable */
-		SKY_LOG(CRIT,
-			"journal %s: fsync failed: %s: the last %d changes may be lost at "
-			"restart; further changes are refused until skygate restarts",
-			journal_path, strerror(-rc), batch_records);
-		close(journal_fd);
-		journal_fd = -1;
-		journal_broken = 1;
-		sky_ctl_counters[SKY_CTL_C_journal_errors]++;
-	}
-	batch_records = 0;
 	return rc;
 }
 
@@ -239,8 +69,148 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static struct sky_journal *
+open_fail(int rc)
+{
+	errno = -rc;
+	return NULL;
+}
+
+struct sky_journal *
+sky_journal_open(const char *dir, char *err, size_t errlen)
+{
+	struct sky_journal *j;
+	struct stat st;
+	int fd, rc, created = 0;
+
+	if (dir == NULL || dir[0] == '\0') {
+		snprintf(err, errlen, "journal: no state directory given");
+		return open_fail(-EINVAL);
+	}
+	rc = sky_ctl_mkdirs(dir, 0750);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot create state directory %s: %s", dir,
+			 strerror(-rc));
+		return open_fail(rc);
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->dir = strdup(dir)) == NULL ||
+	    asprintf(&j->path, "%s/%s", dir, JOURNAL_NAME) < 0) {
+		if (j != NULL)
+			free(j->dir);
+		free(j);
+		snprintf(err, errlen, "journal: out of memory");
+		return open_fail(-ENOMEM);
+	}
+	fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		created = fd >= 0;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "journal: cannot open %s: %s", j->path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "journal: %s is not a regular file", j->path);
+		goto fail;
+	}
+	/* the file's name must survive a crash as well as its records */
+	if (created && (rc = fsync_dir(dir)) != 0) {
+		snprintf(err, errlen, "journal: cannot fsync directory %s: %s", dir, strerror(-rc));
+		goto fail;
+	}
+	j->fd = fd;
+	j->size = (long)st.st_size;
+	return j;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(j->path);
+	free(j->dir);
+	free(j);
+	return open_fail(rc);
+}
+
+void
+sky_journal_close(struct sky_journal *j)
+{
+	if (j == NULL)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->path);
+	free(j->dir);
+	free(j);
+}
+
+const char *
+sky_journal_dir(const struct sky_journal *j)
+{
+	return j->dir;
+}
+
+const char *
+sky_journal_path(const struct sky_journal *j)
+{
+	return j->path;
+}
+
+long
+sky_journal_size(const struct sky_journal *j)
+{
+	return j->size;
+}
+
 int
-sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
+sky_journal_is_broken(const struct sky_journal *j)
+{
+	return j->broken;
+}
+
+/* Stop appending: the file on disk can no longer be trusted to hold what we wrote. */
+static void
+set_broken(struct sky_journal *j)
+{
+	close(j->fd);
+	j->fd = -1;
+	j->broken = 1;
+}
+
+void
+sky_journal_batch_begin(struct sky_journal *j)
+{
+	j->batch = 1;
+	j->batch_records = 0;
+}
+
+int
+sky_journal_batch_end(struct sky_journal *j)
+{
+	int rc = 0;
+
+	j->batch = 0;
+	if (j->batch_records == 0 || j->fd < 0)
+		return 0;
+	if (fsync(j->fd) != 0) {
+		rc = -errno;
+		/* the replies are queued already; refuse every later change so the operator
+		 * learns at once that the journal is not durable */
+		SKY_LOG(CRIT,
+			"journal %s: fsync failed: %s: the last %d changes may be lost at "
+			"restart; further changes are refused until skygate restarts",
+			j->path, strerror(-rc), j->batch_records);
+		set_broken(j);
+		sky_ctl_counters[SKY_CTL_C_journal_errors]++;
+	}
+	j->batch_records = 0;
+	return rc;
+}
+
+int
+sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid)
 {
 	char ts[32], *json = NULL, *rec = NULL;
 	json_t *o = NULL, *a;
@@ -249,8 +219,8 @@ sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
 	size_t jlen;
 	int n, rc;
 
-	if (journal_fd < 0)
-		return journal_broken ? -EIO : -ENOTCONN;
+	if (j->fd < 0)
+		return j->broken ? -EIO : -ENOTCONN;
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	a = json_array();
@@ -275,27 +245,18 @@ sky_ctl_journal_append(int argc, char *const *argv, uid_t uid)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = write_all(journal_fd, rec, (size_t)n);
-	if (rc == 0 && !batch && fsync(journal_fd) != 0)
+	rc = write_all(j->fd, rec, (size_t)n);
+	if (rc == 0 && !j->batch && fsync(j->fd) != 0)
 		rc = -errno;
-	if (rc == 0 && batch)
-		batch_records++;
+	if (rc == 0 && j->batch)
+		j->batch_records++;
 	if (rc != 0) {
 		/* do not leave a torn record for later appends to follow */
-		if (ftruncate(journal_fd, journal_size) != 0)
-			SKY_LOG(ERR, "journal %s: cannot cut a failed append: %s", journal_path,
+		if (ftruncate(j->fd, j->size) != 0)
+			SKY_LOG(ERR, "journal %s: cannot cut a failed append: %s", j->path,
 				strerror(errno));
 	} else {
-		journal_size += n;
-		if (journal_size > COMPACT_MIN && journal_size > COMPACT_GROWTH * compacted_size &&
-		    sky_ctl_have_rules()) {
-			char err[512];
-
-			if (sky_ctl_journal_compact(err, sizeof(err)) < 0)
-				SKY_LOG(WARNING, "%s", err);
-			/* not again before the journal has grown as much once more */
-			compacted_size = journal_size;
-		}
+		j->size += n;
 	}
 out:
 	if (rc == 0)
@@ -308,16 +269,23 @@ out:
 	return rc;
 }
 
+/* The whole file into memory; with intact_only, no more than the known intact bytes. */
 static int
-read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
+read_journal(const struct sky_journal *j, int intact_only, char **bufp, size_t *lenp, char *err,
+	     size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 	struct stat st;
 	char *buf;
 	size_t len = 0;
 
+	if (j->fd < 0) {
+		snprintf(err, errlen, "journal: not open");
+		return -1;
+	}
+	fd = open(j->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "journal: cannot read %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -325,7 +293,7 @@ read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		close(fd);
-		snprintf(err, errlen, "journal: %s: out of memory (%lld bytes)", path,
+		snprintf(err, errlen, "journal: %s: out of memory (%lld bytes)", j->path,
 			 (long long)st.st_size);
 		return -1;
 	}
@@ -335,7 +303,8 @@ read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errlen, "journal: cannot read %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "journal: cannot read %s: %s", j->path,
+				 strerror(errno));
 			free(buf);
 			close(fd);
 			return -1;
@@ -346,13 +315,15 @@ read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
 	}
 	close(fd);
 	buf[len] = '\0';
+	if (intact_only && j->size >= 0 && (size_t)j->size < len)
+		len = (size_t)j->size;
 	*bufp = buf;
 	*lenp = len;
 	return 0;
 }
 
 /*
- * Check the record at buf[off..len): 1 intact (*end, *argv set), 0 incomplete (runs past
+ * Check the record at buf[off..len): 1 intact (*end, *doc set), 0 incomplete (runs past
  * the end: torn), -1 corrupt (why set).
  */
 static int
@@ -413,7 +384,8 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 	}
 	o = json_loadb(p + hlen, rlen, JSON_REJECT_DUPLICATES, NULL);
 	a = json_object_get(o, "argv");
-	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SKY_CTL_MAX_ARGS) {
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > SKY_JOURNAL_MAX_WORDS) {
 		json_decref(o);
 		*why = "no argv";
 		return -1;
@@ -428,9 +400,76 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 	return 1;
 }
 
+/* Hand an intact record's words to fn. */
+static int
+call_with(sky_journal_record_fn fn, void *ctx, json_t *doc, int n)
+{
+	const json_t *a = json_object_get(doc, "argv"), *w;
+	char *words[SKY_JOURNAL_MAX_WORDS];
+	struct sky_journal_record rec = {.n = n, .argv = words, .doc = doc};
+	size_t i;
+
+	json_array_foreach(a, i, w) words[i] = (char *)json_string_value(w);
+	rec.argc = (int)json_array_size(a);
+	return fn(ctx, &rec);
+}
+
+struct span {
+	size_t off, end;
+};
+
+/* Where a walk over buf stopped, and what it saw. */
+struct walk {
+	size_t off;	    /* len, or the first record that is not intact */
+	size_t end;	    /* parse_record's end for that record */
+	int parsed;	    /* parse_record's result there (1: the walk reached len) */
+	const char *why;    /* why that record is not intact */
+	struct span *spans; /* the intact records, when asked for */
+	int n_spans;
+};
+
+/*
+ * Walk the intact records of buf[0..len) in order, calling fn (when not NULL) and noting
+ * each record's bytes (when want_spans). Returns the number of records, fn's negative value,
+ * or -ENOMEM.
+ */
+static int
+walk(const char *buf, size_t len, sky_journal_record_fn fn, void *ctx, int want_spans,
+     struct walk *w)
+{
+	int n = 0, cap = 0, rc;
+
+	memset(w, 0, sizeof(*w));
+	w->parsed = 1;
+	while (w->off < len) {
+		json_t *doc = NULL;
+
+		w->parsed = parse_record(buf, len, w->off, &w->end, &doc, &w->why);
+		if (w->parsed != 1)
+			break;
+		n++;
+		rc = fn != NULL ? call_with(fn, ctx, doc, n) : 0;
+		json_decref(doc);
+		if (rc < 0)
+			return rc;
+		if (want_spans && w->n_spans == cap) {
+			struct span *s = realloc(w->spans, sizeof(*s) * (cap ? cap * 2 : 1024));
+
+			if (s == NULL)
+				return -ENOMEM;
+			w->spans = s;
+			cap = cap ? cap * 2 : 1024;
+		}
+		if (want_spans)
+			w->spans[w->n_spans++] = (struct span){w->off, w->end};
+		w->off = w->end;
+	}
+	return n;
+}
+
 /* Save bytes the replay drops, so an operator can look at them. */
 static void
-save_dropped(const char *buf, size_t len, char *saved, size_t savedlen)
+save_dropped(const struct sky_journal *j, const char *buf, size_t len, char *saved, size_t savedlen)
 {
 	char ts[32], path[4096];
 	struct tm tm;
@@ -441,10 +480,9 @@ save_dropped(const char *buf, size_t len, char *saved, size_t savedlen)
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
 	for (int i = 0; i < 10000 && fd < 0; i++) {
 		if (i == 0)
-			snprintf(path, sizeof(path), "%s/%s.dropped-%s", state_dir, JOURNAL_NAME,
-				 ts);
+			snprintf(path, sizeof(path), "%s/%s.dropped-%s", j->dir, JOURNAL_NAME, ts);
 		else
-			snprintf(path, sizeof(path), "%s/%s.dropped-%s.%d", state_dir, JOURNAL_NAME,
+			snprintf(path, sizeof(path), "%s/%s.dropped-%s.%d", j->dir, JOURNAL_NAME,
 				 ts, i);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (fd < 0 && errno != EEXIST)
@@ -454,434 +492,203 @@ save_dropped(const char *buf, size_t len, char *saved, size_t savedlen)
 		snprintf(saved, savedlen, "not saved: %s", strerror(errno));
 	} else {
 		snprintf(saved, savedlen, "saved to %s", path);
-		fsync_dir(state_dir);
+		fsync_dir(j->dir);
 	}
 	if (fd >= 0)
 		close(fd);
 }
 
-int
-sky_ctl_journal_replay(char *err, size_t errlen)
-{
-	size_t len, off = 0, end = 0;
-	char *buf;
-	int n = 0, rec = 0;
-
-	if (journal_fd < 0) {
-		snprintf(err, errlen, "journal: not open");
-		return -1;
-	}
-	if (read_file(journal_path, &buf, &len, err, errlen) != 0)
-		return -1;
-	while (off < len) {
-		const char *why = NULL;
-		json_t *doc = NULL, *a, *reply, *w;
-		char *argv[SKY_CTL_MAX_ARGS];
-		size_t i;
-		int rc = parse_record(buf, len, off, &end, &doc, &why);
-
-		if (rc <= 0) {
-			char saved[4200];
-
-			save_dropped(buf + off, len - off, saved, sizeof(saved));
-			/* the last record, unless another record starts after this one's header
-			 * (a damaged length makes a middle record look like it runs to the end) */
-			if ((rc == 0 || end == len) &&
-			    memmem(buf + off + 1, len - off - 1, "\nSKYJ ", 6) == NULL)
-				SKY_LOG(WARNING,
-					"journal %s: torn last record at byte %zu (%s): ignored "
-					"%zu bytes, %s",
-					journal_path, off, why, len - off, saved);
-			else
-				SKY_LOG(WARNING,
-					"journal %s: corrupt record #%d at byte %zu (%s): ignored "
-					"it and everything after it (%zu bytes), %s",
-					journal_path, rec + 1, off, why, len - off, saved);
-			sky_ctl_counters[SKY_CTL_C_journal_dropped]++;
-			if (ftruncate(journal_fd, (off_t)off) != 0 || fsync(journal_fd) != 0) {
-				snprintf(err, errlen, "journal: cannot cut %s at byte %zu: %s",
-					 journal_path, off, strerror(errno));
-				free(buf);
-				return -1;
-			}
-			len = off;
-			break;
-		}
-		rec++;
-		a = json_object_get(doc, "argv");
-		json_array_foreach(a, i, w) argv[i] = (char *)json_string_value(w);
-		reply = sky_ctl_dispatch_argv((int)json_array_size(a), argv, 0, 0, 1);
-		if (json_is_true(json_object_get(reply, "ok"))) {
-			n++;
-			sky_ctl_counters[SKY_CTL_C_replayed]++;
-		} else {
-			char words[512];
-
-			sky_ctl_join(words, sizeof(words), (int)json_array_size(a), argv);
-			SKY_LOG(WARNING, "journal %s: record #%d '%s' failed on replay: %s",
-				journal_path, rec, words,
-				reply ? json_string_value(json_object_get(reply, "error"))
-				      : "out of memory");
-			sky_ctl_counters[SKY_CTL_C_replay_failed]++;
-		}
-		json_decref(reply);
-		json_decref(doc);
-		off = end;
-	}
-	journal_size = (long)len;
-	free(buf);
-	if (rec > 0 && sky_ctl_have_rules()) {
-		int dropped = sky_ctl_journal_compact(err, errlen);
-
-		if (dropped < 0)
-			SKY_LOG(WARNING, "%s", err); /* the journal stays as it was: still good */
-		else if (dropped > 0)
-			SKY_LOG(INFO, "journal %s: compacted, %d superseded records dropped",
-				journal_path, dropped);
-	}
-	return n;
-}
-
-/* --- compaction --- */
-
-/* A set of strings (open addressing), for the supersede keys seen so far. */
-struct strset {
-	char **slot;
-	size_t cap, n;
-};
-
-static uint64_t
-str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-/* 1 found, 0 not found (added if add), -ENOMEM */
+/* Replay met a record that is not intact at w->off: save the rest aside, say so, cut it. */
 static int
-strset_probe(struct strset *set, const char *key, int add)
+drop_tail(struct sky_journal *j, const char *buf, size_t len, const struct walk *w, int n_intact,
+	  char *err, size_t errlen)
 {
-	size_t i;
+	char saved[4200];
+	size_t off = w->off;
 
-	if (add && (set->n + 1) * 2 > set->cap) {
-		struct strset big = {.cap = set->cap ? set->cap * 2 : 256};
-
-		big.slot = calloc(big.cap, sizeof(char *));
-		if (big.slot == NULL)
-			return -ENOMEM;
-		for (size_t k = 0; k < set->cap; k++) {
-			if (set->slot[k] == NULL)
-				continue;
-			for (i = str_hash(set->slot[k]) & (big.cap - 1); big.slot[i] != NULL;
-			     i = (i + 1) & (big.cap - 1))
-				;
-			big.slot[i] = set->slot[k];
-		}
-		free(set->slot);
-		big.n = set->n;
-		*set = big;
-	}
-	if (set->cap == 0)
-		return 0;
-	for (i = str_hash(key) & (set->cap - 1); set->slot[i] != NULL; i = (i + 1) & (set->cap - 1))
-		if (strcmp(set->slot[i], key) == 0)
-			return 1;
-	if (add) {
-		set->slot[i] = strdup(key);
-		if (set->slot[i] == NULL)
-			return -ENOMEM;
-		set->n++;
+	save_dropped(j, buf + off, len - off, saved, sizeof(saved));
+	/* the last record, unless another record starts after this one's header (a damaged
+	 * length makes a middle record look like it runs to the end) */
+	if ((w->parsed == 0 || w->end == len) &&
+	    memmem(buf + off + 1, len - off - 1, "\nSKYJ ", 6) == NULL)
+		SKY_LOG(WARNING,
+			"journal %s: torn last record at byte %zu (%s): ignored %zu bytes, %s",
+			j->path, off, w->why, len - off, saved);
+	else
+		SKY_LOG(WARNING,
+			"journal %s: corrupt record #%d at byte %zu (%s): ignored it and "
+			"everything after it (%zu bytes), %s",
+			j->path, n_intact + 1, off, w->why, len - off, saved);
+	sky_ctl_counters[SKY_CTL_C_journal_dropped]++;
+	if (ftruncate(j->fd, (off_t)off) != 0 || fsync(j->fd) != 0) {
+		snprintf(err, errlen, "journal: cannot cut %s at byte %zu: %s", j->path, off,
+			 strerror(errno));
+		return -1;
 	}
 	return 0;
 }
 
-static void
-strset_free(struct strset *set)
-{
-	for (size_t i = 0; i < set->cap; i++)
-		free(set->slot[i]);
-	free(set->slot);
-}
-
-/* "group\x1e" + n + "\x1e" + the first n args separated by \x1f */
-static char *
-rule_key(const char *group, int n, char **args)
-{
-	char *k = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&k, &len);
-
-	if (f == NULL)
-		return NULL;
-	fprintf(f, "%s\x1e%d\x1e", group, n);
-	for (int i = 0; i < n; i++)
-		fprintf(f, "%s\x1f", args[i]);
-	if (fclose(f) != 0) {
-		free(k);
-		return NULL;
-	}
-	return k;
-}
-
-struct rec {
-	size_t off, end;
-	int keep;
-};
-
-/*
- * Walk the records newest first. A record is superseded when a later record's rule
- * covers it: same group, and (nkey 0) anything or (nkey n) the same first n arguments.
- * Rules seen are kept as keys "group|n|args"; a record probes each n used in its group.
- */
+/* Read the journal and walk it; replaying, also drop a damaged tail and note the size. */
 static int
-mark_superseded(const char *buf, struct rec *recs, int n_recs, int *dropped)
+walk_journal(struct sky_journal *j, int replaying, sky_journal_record_fn fn, void *ctx, char *err,
+	     size_t errlen)
 {
-	struct strset seen = {0};
-	struct {
-		char *group;
-		int n;
-	} used[64];
-	int n_used = 0, rc = 0;
+	struct walk w;
+	size_t len;
+	char *buf;
+	int n;
 
-	*dropped = 0;
-	for (int r = n_recs - 1; r >= 0 && rc == 0; r--) {
-		const char *why, *group;
-		json_t *doc = NULL, *a, *w;
-		char *argv[SKY_CTL_MAX_ARGS];
-		size_t end, i;
-		int argc, nkey, n_words;
-
-		recs[r].keep = 1;
-		if (parse_record(buf, recs[r].end, recs[r].off, &end, &doc, &why) != 1)
-			continue; /* cannot happen: checked when the offsets were taken */
-		a = json_object_get(doc, "argv");
-		json_array_foreach(a, i, w) argv[i] = (char *)json_string_value(w);
-		argc = (int)json_array_size(a);
-		if (sky_ctl_rule_of(argc, argv, &group, &nkey, &n_words) != 0) {
-			json_decref(doc);
-			continue;
-		}
-		/* covered by a later record's rule? */
-		for (int u = 0; u < n_used && recs[r].keep; u++) {
-			char *k;
-
-			if (strcmp(used[u].group, group) != 0 || used[u].n > argc - n_words)
-				continue;
-			k = rule_key(group, used[u].n, argv + n_words);
-			if (k == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			if (strset_probe(&seen, k, 0) == 1) {
-				recs[r].keep = 0;
-				(*dropped)++;
-			}
-			free(k);
-		}
-		/* its own rule covers the older ones (even when it is itself superseded) */
-		if (rc == 0 && nkey >= 0 && nkey <= argc - n_words) {
-			char *k = rule_key(group, nkey, argv + n_words);
-			int u;
-
-			for (u = 0; u < n_used; u++)
-				if (used[u].n == nkey && strcmp(used[u].group, group) == 0)
-					break;
-			if (u == n_used && n_used < (int)(sizeof(used) / sizeof(used[0]))) {
-				used[n_used].group = strdup(group);
-				used[n_used].n = nkey;
-				if (used[n_used].group != NULL)
-					n_used++;
-			}
-			if (k == NULL || strset_probe(&seen, k, 1) < 0)
-				rc = -ENOMEM;
-			free(k);
-		}
-		json_decref(doc);
+	if (read_journal(j, !replaying, &buf, &len, err, errlen) != 0)
+		return -1;
+	n = walk(buf, len, fn, ctx, 0, &w);
+	if (replaying && n >= 0 && w.off < len) {
+		if (drop_tail(j, buf, len, &w, n, err, errlen) != 0)
+			n = -1;
+		len = w.off;
 	}
-	for (int u = 0; u < n_used; u++)
-		free(used[u].group);
-	strset_free(&seen);
-	return rc;
+	if (replaying && n >= 0)
+		j->size = (long)len;
+	free(buf);
+	return n;
 }
 
 int
-sky_ctl_journal_compact(char *err, size_t errlen)
+sky_journal_replay(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
+		   size_t errlen)
 {
-	char *buf = NULL, *tmp = NULL;
-	struct rec *recs = NULL;
-	size_t len, off = 0, next, out_len = 0;
-	int n_recs = 0, cap = 0, dropped = 0, fd = -1, nfd, rc = -1;
+	return walk_journal(j, 1, fn, ctx, err, errlen);
+}
 
-	if (journal_fd < 0) {
-		snprintf(err, errlen, "journal: not open");
-		return -1;
-	}
-	if (read_file(journal_path, &buf, &len, err, errlen) != 0)
-		return -1;
-	if (journal_size >= 0 && (size_t)journal_size < len)
-		len = (size_t)journal_size;
-	while (off < len) {
+int
+sky_journal_foreach(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
+		    size_t errlen)
+{
+	return walk_journal(j, 0, fn, ctx, err, errlen);
+}
+
+/* Ask keep about each record, newest first; 0, or keep's negative value. */
+static int
+choose(const char *buf, struct walk *w, sky_journal_record_fn keep, void *ctx, char *kept,
+       int *dropped)
+{
+	*dropped = 0;
+	for (int r = w->n_spans - 1; r >= 0; r--) {
 		const char *why;
 		json_t *doc = NULL;
+		size_t end;
+		int rc;
 
-		if (parse_record(buf, len, off, &next, &doc, &why) != 1)
-			break;
+		kept[r] = 1;
+		if (parse_record(buf, w->spans[r].end, w->spans[r].off, &end, &doc, &why) != 1)
+			continue; /* cannot happen: the walk found it intact */
+		rc = call_with(keep, ctx, doc, r + 1);
 		json_decref(doc);
-		if (n_recs == cap) {
-			struct rec *r = realloc(recs, sizeof(*r) * (cap ? cap * 2 : 1024));
-
-			if (r == NULL)
-				goto nomem;
-			recs = r;
-			cap = cap ? cap * 2 : 1024;
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			kept[r] = 0;
+			(*dropped)++;
 		}
-		recs[n_recs].off = off;
-		recs[n_recs].end = next;
-		n_recs++;
-		off = next;
 	}
-	if (mark_superseded(buf, recs, n_recs, &dropped) != 0)
+	return 0;
+}
+
+/* Write the kept records to path; their bytes, or -1 with err filled. */
+static long
+write_kept(const char *path, const char *buf, const struct walk *w, const char *kept, char *err,
+	   size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	long out_len = 0;
+	int bad;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "journal compact: cannot create %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	for (int r = 0; r < w->n_spans; r++) {
+		size_t n = w->spans[r].end - w->spans[r].off;
+
+		if (!kept[r])
+			continue;
+		if (write_all(fd, buf + w->spans[r].off, n) != 0) {
+			snprintf(err, errlen, "journal compact: cannot write %s: %s", path,
+				 strerror(errno));
+			close(fd);
+			return -1;
+		}
+		out_len += (long)n;
+	}
+	bad = fsync(fd) != 0;
+	if (close(fd) != 0) /* always closed, even when fsync failed */
+		bad = 1;
+	if (bad) {
+		snprintf(err, errlen, "journal compact: cannot write %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	return out_len;
+}
+
+int
+sky_journal_rewrite(struct sky_journal *j, sky_journal_record_fn keep, void *ctx, char *err,
+		    size_t errlen)
+{
+	struct walk w = {0};
+	char *buf = NULL, *tmp = NULL, *kept = NULL;
+	size_t len;
+	long out_len;
+	int dropped = 0, nfd, rc = -1;
+
+	if (read_journal(j, 1, &buf, &len, err, errlen) != 0)
+		return -1;
+	if (walk(buf, len, NULL, NULL, 1, &w) < 0)
+		goto nomem;
+	kept = malloc(w.n_spans > 0 ? (size_t)w.n_spans : 1);
+	if (kept == NULL || choose(buf, &w, keep, ctx, kept, &dropped) != 0)
 		goto nomem;
 	if (dropped == 0) {
 		rc = 0;
 		goto out;
 	}
-	if (asprintf(&tmp, "%s.compact", journal_path) < 0) {
+	if (asprintf(&tmp, "%s.compact", j->path) < 0) {
 		tmp = NULL;
 		goto nomem;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		snprintf(err, errlen, "journal compact: cannot create %s: %s", tmp,
-			 strerror(errno));
+	out_len = write_kept(tmp, buf, &w, kept, err, errlen);
+	if (out_len < 0)
 		goto out;
-	}
-	for (int r = 0; r < n_recs; r++) {
-		if (!recs[r].keep)
-			continue;
-		if (write_all(fd, buf + recs[r].off, recs[r].end - recs[r].off) != 0) {
-			snprintf(err, errlen, "journal compact: cannot write %s: %s", tmp,
-				 strerror(errno));
-			goto out;
-		}
-		out_len += recs[r].end - recs[r].off;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		snprintf(err, errlen, "journal compact: cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
 	/* records appended after our read would be lost by the rename: there are none,
 	 * everything here runs on the one control thread */
-	if (rename(tmp, journal_path) != 0) {
+	if (rename(tmp, j->path) != 0) {
 		snprintf(err, errlen, "journal compact: cannot rename %s: %s", tmp,
 			 strerror(errno));
 		goto out;
 	}
-	fsync_dir(state_dir);
-	nfd = open(journal_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	fsync_dir(j->dir);
+	nfd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (nfd < 0) {
 		/* the new journal is in place but cannot be appended to: stop journaling
 		 * loudly rather than append to the unlinked old file */
-		snprintf(err, errlen, "journal compact: cannot reopen %s: %s", journal_path,
+		snprintf(err, errlen, "journal compact: cannot reopen %s: %s", j->path,
 			 strerror(errno));
-		close(journal_fd);
-		journal_fd = -1;
-		journal_broken = 1;
+		set_broken(j);
 		goto out;
 	}
-	close(journal_fd);
-	journal_fd = nfd;
-	journal_size = (long)out_len;
-	compacted_size = journal_size;
-	sky_ctl_counters[SKY_CTL_C_journal_compactions]++;
-	sky_ctl_counters[SKY_CTL_C_journal_superseded] += (uint64_t)dropped;
+	close(j->fd);
+	j->fd = nfd;
+	j->size = out_len;
 	rc = dropped;
 	goto out;
 nomem:
 	snprintf(err, errlen, "journal compact: out of memory");
 out:
-	if (fd >= 0)
-		close(fd);
 	if (tmp != NULL && rc < 0)
 		unlink(tmp);
 	free(tmp);
-	free(recs);
+	free(kept);
+	free(w.spans);
 	free(buf);
 	return rc;
-}
-
-/* `journal show [N]`: the last N (default 20, 0 = all) intact records, oldest first. */
-int
-sky_ctl_journal_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
-{
-	char err[512], *buf, *end;
-	size_t len, off = 0, next;
-	unsigned long last = 20, total = 0, skip;
-	json_t *list;
-	int n = 0;
-
-	if (argc > 1)
-		return sky_ctl_fail(call, "usage: journal show [N]");
-	if (argc == 1) {
-		errno = 0;
-		last = strtoul(argv[0], &end, 10);
-		if (errno != 0 || end == argv[0] || *end != '\0' || argv[0][0] == '-')
-			return sky_ctl_fail(call, "N '%s': expected a number of records (0 = all)",
-					    argv[0]);
-	}
-	if (journal_fd < 0)
-		return sky_ctl_fail(call, "no journal (the configuration sets no state.dir)");
-	if (read_file(journal_path, &buf, &len, err, sizeof(err)) != 0)
-		return sky_ctl_fail(call, "%s", err);
-	/* only what replay would apply: intact records up to the known good size */
-	if (journal_size >= 0 && (size_t)journal_size < len)
-		len = (size_t)journal_size;
-	/* count first, so a long journal costs one pass of parsing and no reshuffling */
-	while (off < len) {
-		const char *why;
-		json_t *doc = NULL;
-
-		if (parse_record(buf, len, off, &next, &doc, &why) != 1)
-			break;
-		json_decref(doc);
-		total++;
-		off = next;
-	}
-	skip = last > 0 && total > last ? total - last : 0;
-	off = 0;
-	list = json_array();
-	while (list != NULL && off < len) {
-		const char *why;
-		json_t *doc = NULL, *a, *w;
-		char *words[SKY_CTL_MAX_ARGS], line[1024];
-		size_t i;
-
-		if (parse_record(buf, len, off, &next, &doc, &why) != 1)
-			break;
-		n++;
-		if ((unsigned long)n <= skip) {
-			json_decref(doc);
-			off = next;
-			continue;
-		}
-		a = json_object_get(doc, "argv");
-		json_array_foreach(a, i, w) words[i] = (char *)json_string_value(w);
-		sky_ctl_join(line, sizeof(line), (int)json_array_size(a), words);
-		json_array_append_new(list,
-				      json_pack("{s:i, s:O?, s:O?, s:s}", "n", n, "time",
-						json_object_get(doc, "time"), "uid",
-						json_object_get(doc, "uid"), "command", line));
-		json_decref(doc);
-		off = next;
-	}
-	free(buf);
-	if (list == NULL)
-		return sky_ctl_fail(call, "out of memory");
-	*result = list;
-	return 0;
 }

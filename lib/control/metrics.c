@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Prometheus metrics: a registry of writers, rendered together (control path only). */
+/*
+ * Prometheus metrics: a registry of writers, rendered together, and the control plane's own
+ * counters (rendered first, and served to DPDK telemetry). Control path only.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +12,7 @@
 
 #include "skygate/control.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 struct writer {
 	char *name;
@@ -19,6 +22,12 @@ struct writer {
 
 static struct writer *writers;
 static unsigned int n_writers;
+
+/* The control plane's own counters (written on the main lcore only). */
+uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
+unsigned int sky_ctl_clients_now;
+
+static void ctl_metrics_write(FILE *out);
 
 int
 sky_metrics_register(const char *name, sky_metrics_fn fn, void *arg)
@@ -64,7 +73,7 @@ sky_metrics_render(size_t *len)
 	if (f == NULL)
 		return NULL;
 	/* the control plane's own counters always come first */
-	sky_ctl_metrics_write(NULL, f);
+	ctl_metrics_write(f);
 	for (unsigned int i = 0; i < n_writers; i++)
 		writers[i].fn(writers[i].arg, f);
 	if (fclose(f) != 0 || buf == NULL) {
@@ -76,11 +85,9 @@ sky_metrics_render(size_t *len)
 	return buf;
 }
 
-unsigned int sky_ctl_clients_now;
-
 /* The control plane's own counters, from the one X-macro list. */
-void
-sky_ctl_metrics_write(void *arg, FILE *out)
+static void
+ctl_metrics_write(FILE *out)
 {
 #define X(name, type, help)                                                                        \
 	fprintf(out,                                                                               \

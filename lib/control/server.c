@@ -23,7 +23,7 @@
 #include "skygate/control.h"
 #include "skygate/runtime.h"
 
-#include "ctl_priv.h"
+#include "control_priv.h"
 
 #define REQ_MAX (1u << 20)  /* a request line longer than this is refused */
 #define OUT_HIGH (4u << 20) /* stop reading a client while this much is unsent */
@@ -324,6 +324,18 @@ http_process(struct client *c)
 
 /* --- I/O --- */
 
+/* After a failed recv or send: 1 to try again (EINTR); 0 to stop (the socket would block,
+ * or the client is dead: marked so). */
+static int
+io_again(struct client *c)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		c->dead = 1;
+	return 0;
+}
+
 static int
 client_read(struct client *c)
 {
@@ -338,13 +350,10 @@ client_read(struct client *c)
 		if (!c->shut && out_pending(c) >= OUT_HIGH)
 			break;
 		n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && io_again(c))
 			continue;
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				c->dead = 1;
+		if (n < 0)
 			break;
-		}
 		c->last_ms = now_ms();
 		if (n == 0) {
 			c->eof = 1;
@@ -371,13 +380,10 @@ client_write(struct client *c)
 		ssize_t n = send(c->fd, c->out + c->out_off, out_pending(c),
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && io_again(c))
 			continue;
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				c->dead = 1;
+		if (n < 0)
 			return;
-		}
 		c->out_off += (size_t)n;
 	}
 	if (out_pending(c) == 0)

@@ -45,9 +45,8 @@
 
 #include "skygate/config.h"
 #include "skygate/runtime.h"
+#include "skygate/classify.h" /* struct sky_class_set: the model's classes */
 #include "skygate/subscriber.h"
-
-#include "subs_internal.h" /* class rules (struct sky_class_set), shared with lib/classify */
 
 struct rte_lpm6;
 

@@ -20,7 +20,8 @@ fi
 
 DIR=$(mktemp -d /tmp/pktgen_testpmd.XXXXXX)
 . "$(dirname "$0")/testpmd_lib.sh"
-trap 'stop_testpmd; rm -rf "$DIR"' EXIT
+# testpmd leaves its runtime dir behind (ours clean up after themselves)
+trap 'stop_testpmd; rm -rf "$DIR" /var/run/dpdk/pgtp$$ /var/run/dpdk/pgc$$' EXIT
 
 # rsize=14: 16384-slot memif rings (the client proposes the size), so a generator that is
 # descheduled for a while on a shared VM does not make testpmd drop bursts towards it

@@ -12,7 +12,7 @@ TESTPMD=$(command -v dpdk-testpmd || true)
 [ -n "$TESTPMD" ] || { echo "SKIP: needs dpdk-testpmd (Debian package dpdk-dev)"; exit 77; }
 DIR=$(mktemp -d /tmp/pktgen_bench.XXXXXX)
 . "$(dirname "$0")/testpmd_lib.sh"
-trap 'stop_testpmd; rm -rf "$DIR"' EXIT
+trap 'stop_testpmd; rm -rf "$DIR" /var/run/dpdk/pgbt$$' EXIT
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (2 vCPUs shared; figures vary run to run)"
 for size in 64 imix; do
 	# fresh each run: 22.11 memif servers can crash when a client leaves

@@ -5,8 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 [ "$free" -ge 400 ] || { echo "SKIP: needs 400 free 2 MB hugepages (tools/run reserves them)"; exit 77; }
+# both come with Debian's dpdk package, which tools/run installs: missing is a failure
 command -v dpdk-dumpcap >/dev/null && command -v dpdk-telemetry.py >/dev/null ||
-	{ echo "SKIP: dpdk-dumpcap / dpdk-telemetry.py missing"; exit 77; }
+	fail "dpdk-dumpcap / dpdk-telemetry.py missing (package dpdk)"
 [ -x "$PKTGEN" ] || fail "skygate-pktgen not built"
 
 "$PKTGEN" --gen-subs 50 --countries DE,FR --beams beam1 --plans basic --write-csv "$T/subs.csv" >/dev/null
@@ -21,9 +22,9 @@ pg_start report --subs "$T/subs.csv" --rate 2000pps --duration 6
 sleep 2
 timeout 20 dpdk-dumpcap --file-prefix=$PFX -i net_memif0 -c 50 -w "$T/cap.pcapng" >"$T/dumpcap.log" 2>&1 ||
 	{ cat "$T/dumpcap.log"; fail "dpdk-dumpcap failed"; }
-n=$(tshark -r "$T/cap.pcapng" 2>/dev/null | wc -l || true)
-if [ -z "$n" ] || [ "$n" -eq 0 ]; then n=$(grep -o "Packets captured: [0-9 ]*" "$T/dumpcap.log" | awk '{print $NF}'); fi
-[ "${n:-0}" -ge 50 ] || { cat "$T/dumpcap.log"; fail "captured ${n:-0} packets, wanted 50"; }
+# count what the file holds (libpcap reads pcapng), not dumpcap's redrawn progress line
+n=$("$PCAPTOOL" count "$T/cap.pcapng") || { cat "$T/dumpcap.log"; fail "cannot read $T/cap.pcapng"; }
+[ "$n" -eq 50 ] || { cat "$T/dumpcap.log"; fail "captured $n packets, wanted 50"; }
 ok "dpdk-dumpcap captured $n packets on sat0"
 
 printf '/skygate/ports\n/skygate/stats,sat0\n' | timeout 10 dpdk-telemetry.py -f $PFX >"$T/tel.out" 2>&1 ||

@@ -14,14 +14,22 @@ EXTRA_PIDS=()
 fail() { echo "FAIL: $*" >&2; [ -f "$T/skygate.log" ] && tail -30 "$T/skygate.log" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
+# stop_pid PID SIGNAL: signal, up to 5 s to exit, then SIGKILL
+stop_pid() {
+	kill -"$2" "$1" 2>/dev/null || return 0
+	for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# Generators first (a memif peer that leaves under a polling skygate can crash it), then
+# skygate; then whatever a killed DPDK process could not remove: every prefix of a test
+# ends in -$$.
 cleanup() {
-	for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	if [ -n "$SKY_PID" ] && kill -0 "$SKY_PID" 2>/dev/null; then
-		kill -TERM "$SKY_PID" 2>/dev/null || true
-		sleep 1
-		kill -KILL "$SKY_PID" 2>/dev/null || true
-	fi
+	for p in "${EXTRA_PIDS[@]}"; do stop_pid "$p" TERM; done
+	[ -n "$SKY_PID" ] && stop_pid "$SKY_PID" TERM
 	wait 2>/dev/null || true
+	rm -rf /var/run/dpdk/*-$$ /dev/hugepages/*-$$map_* 2>/dev/null || true
 	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
@@ -101,7 +109,7 @@ pg_start() { # NAME OPTIONS...
 }
 pg_wait() { # NAME: until the report is written
 	for _ in $(seq 1 1200); do
-		if grep -q "^skygate-pktgen: .* subscribers, .* flows" "$T/$1.log" 2>/dev/null; then
+		if grep -q "^skygate-pktgen: [0-9.]* s, .* subscribers, .* flows" "$T/$1.log" 2>/dev/null; then
 			sleep 0.2
 			return 0
 		fi

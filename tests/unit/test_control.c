@@ -35,7 +35,10 @@
 
 #include "sky_build_config.h"
 #include "skygate/control.h"
+#include "skygate/journal.h"
 #include "skygate/runtime.h"
+
+#include "fixture.h"
 
 static char tmpdir[64];
 
@@ -741,6 +744,120 @@ test_journal_errors(void **state)
 	reply = dispatch_words("journal show", 0);
 	assert_error(reply, "journal show: no journal");
 	json_decref(reply);
+}
+
+/* --- the journal as a bare log: no command is registered, nothing is dispatched --- */
+
+struct seen {
+	char words[8][64]; /* "n:uid:[w1] [w2]" per record handed to the callback */
+	int n;
+	int stop_at;  /* return -ECANCELED at this record (0: never) */
+	int drop_odd; /* rewrite: drop records 1, 3, ... */
+	int fail;     /* rewrite: give up */
+};
+
+static int
+log_cb(void *ctx, const struct sky_journal_record *rec)
+{
+	struct seen *s = ctx;
+	char *w;
+	size_t off;
+
+	if (s->fail)
+		return -ENOMEM;
+	if (s->stop_at == rec->n)
+		return -ECANCELED;
+	assert_non_null(json_string_value(json_object_get(rec->doc, "time")));
+	if (s->n == 8)
+		return 0;
+	w = s->words[s->n++];
+	off = (size_t)snprintf(w, sizeof(s->words[0]), "%d:%d:", rec->n,
+			       (int)json_integer_value(json_object_get(rec->doc, "uid")));
+	for (int i = 0; i < rec->argc && off < sizeof(s->words[0]); i++)
+		off += (size_t)snprintf(w + off, sizeof(s->words[0]) - off, "%s[%s]",
+					i > 0 ? " " : "", rec->argv[i]);
+	return s->drop_odd ? rec->n % 2 == 0 : 0;
+}
+
+static void
+test_journal_log(void **state)
+{
+	static const char *const recs[][3] = {
+		{"a", "1", NULL}, {"b", "two words", NULL}, {"c", NULL, NULL}, {"d", "4", "x"}};
+	char err[256], dir[160];
+	struct sky_journal *j;
+	struct seen s;
+	long size;
+	int i;
+
+	/* failures first: no directory; a file where the directory should be */
+	errno = 0;
+	assert_null(sky_journal_open("", err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	snprintf(dir, sizeof(dir), "%s/log-notadir", tmpdir);
+	spill(dir, "x", 1);
+	assert_null(sky_journal_open(dir, err, sizeof(err)));
+	assert_non_null(strstr(err, dir));
+
+	snprintf(dir, sizeof(dir), "%s/log", tmpdir);
+	rm_rf(dir);
+	j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(j);
+	assert_string_equal(sky_journal_dir(j), dir);
+	assert_int_equal(sky_journal_size(j), 0);
+	assert_false(sky_journal_is_broken(j));
+	for (i = 0; i < 4; i++) {
+		int n = recs[i][1] == NULL ? 1 : recs[i][2] == NULL ? 2 : 3;
+
+		assert_int_equal(sky_journal_append(j, n, (char *const *)recs[i], 1000 + i + 1), 0);
+	}
+	size = sky_journal_size(j);
+	assert_true(size > 0);
+
+	/* a callback that stops the walk: its value comes back, nothing is cut */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 3;
+	assert_int_equal(sky_journal_replay(j, log_cb, &s, err, sizeof(err)), -ECANCELED);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(sky_journal_size(j), size);
+
+	/* a rewrite whose callback gives up changes nothing */
+	memset(&s, 0, sizeof(s));
+	s.fail = 1;
+	assert_int_equal(sky_journal_rewrite(j, log_cb, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "out of memory"));
+	assert_int_equal(sky_journal_size(j), size);
+
+	/* replay and foreach walk every record oldest first, words intact */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(sky_journal_replay(j, log_cb, &s, err, sizeof(err)), 4);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.words[0], "1:1001:[a] [1]");
+	assert_string_equal(s.words[1], "2:1002:[b] [two words]");
+	assert_string_equal(s.words[2], "3:1003:[c]");
+	assert_string_equal(s.words[3], "4:1004:[d] [4] [x]");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(sky_journal_foreach(j, log_cb, &s, err, sizeof(err)), 4);
+	assert_int_equal(s.n, 4);
+
+	/* rewrite asks newest first and keeps what the callback keeps */
+	memset(&s, 0, sizeof(s));
+	s.drop_odd = 1;
+	assert_int_equal(sky_journal_rewrite(j, log_cb, &s, err, sizeof(err)), 2);
+	assert_string_equal(s.words[0], "4:1004:[d] [4] [x]");
+	assert_string_equal(s.words[3], "1:1001:[a] [1]");
+	assert_true(sky_journal_size(j) < size);
+	/* appends follow the rewritten file; a reopened journal replays the survivors */
+	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"e"}, 1005), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(sky_journal_replay(j, log_cb, &s, err, sizeof(err)), 3);
+	assert_string_equal(s.words[0], "1:1002:[b] [two words]");
+	assert_string_equal(s.words[1], "2:1004:[d] [4] [x]");
+	assert_string_equal(s.words[2], "3:1005:[e]");
+	sky_journal_close(j);
 }
 
 static void
@@ -2056,24 +2173,16 @@ test_skygatectl(void **state)
 static void
 test_telemetry(void **state)
 {
-	char prefix[64], path[512], buf[16384];
-	char *eal[] = {"test_control", "--no-huge",	"-m",	"64",
-		       "--no-pci",     "--file-prefix", prefix, "--log-level=lib.*:error"};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
 	int fd;
 
-	snprintf(prefix, sizeof(prefix), "skyctl-tel-%d", (int)getpid());
-	assert_true(rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) >= 0);
-	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(sky_fx_eal_start("test_control",
+					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
+			 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("telemetry socket %s: %s", path, strerror(errno));
-	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
 	json_decref(dispatch_words("echo", 0));
 	assert_int_equal(write(fd, "/skygate/control", 16), 16);
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -2089,7 +2198,7 @@ test_telemetry(void **state)
 	assert_non_null(json_object_get(d, "clients"));
 	json_decref(j);
 	close(fd);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 }
 
 int
@@ -2103,6 +2212,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_help_and_metrics, setup, teardown),
 		cmocka_unit_test(test_crc32),
 		cmocka_unit_test_setup_teardown(test_journal_errors, setup, teardown),
+		cmocka_unit_test(test_journal_log),
 		cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact, setup, teardown),
@@ -2122,12 +2232,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	sky_runtime_init();
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skyctl-test-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s", sky_fx_tmpdir());
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rm_rf(tmpdir);
 	return rc;
 }

@@ -15,10 +15,12 @@
  * A command is the longest run of leading argv words that names a registered command
  * ("subscriber show"); the handler gets the remaining words. `help` lists commands.
  *
- * Journal: a command registered with SKY_CTL_F_JOURNAL that succeeds is appended to
- * STATE_DIR/journal (length + CRC32 + JSON argv per record, fsync'd) before the reply is
- * sent. At start, after the config is applied, the journal is replayed through the same
- * dispatcher (call->replay = 1). A torn or corrupt last record is ignored with a warning.
+ * Journal: a command registered with SKY_CTL_F_JOURNAL that succeeds is recorded in the
+ * journal (skygate/journal.h: STATE_DIR/journal, fsync'd) before the reply is sent: the
+ * dispatcher applies the change, then appends it. At start, after the config is applied, the
+ * journal is replayed through the same dispatcher (call->replay = 1). A torn or corrupt last
+ * record is ignored with a warning. The journal is a log of words: which commands supersede
+ * which (compaction) is declared here, with sky_ctl_journal_rule().
  */
 #ifndef SKYGATE_CONTROL_H
 #define SKYGATE_CONTROL_H
@@ -81,7 +83,7 @@ json_t *sky_ctl_dispatch(const json_t *request, uid_t uid, pid_t pid);
 /** Convenience for tests and replay: dispatch argv directly. */
 json_t *sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay);
 
-/* --- journal --- */
+/* --- the daemon's journal (skygate/journal.h holds the log itself) --- */
 /** Open (create) STATE_DIR/journal for appending. Returns 0 or -errno with err filled. */
 int sky_ctl_journal_open(const char *state_dir, char *err, size_t errlen);
 /** Replay every intact record; returns the number replayed, or -1 (err filled) on I/O error.
@@ -90,29 +92,6 @@ int sky_ctl_journal_replay(char *err, size_t errlen);
 void sky_ctl_journal_close(void);
 /** The state directory given to sky_ctl_journal_open(), or NULL. */
 const char *sky_ctl_state_dir(void);
-
-/* --- server --- */
-struct sky_ctl_server;
-/** Listen on a Unix socket (removes a stale socket file; mode e.g. 0660). NULL + err. */
-struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, char *err,
-					   size_t errlen);
-/** Serve ready clients, waiting at most timeout_ms. Never exits the process on bad input. */
-int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
-void sky_ctl_server_close(struct sky_ctl_server *s);
-
-/* --- Prometheus metrics --- */
-/** A writer appends Prometheus text exposition lines (with # HELP / # TYPE) to out. */
-typedef void (*sky_metrics_fn)(void *arg, FILE *out);
-int sky_metrics_register(const char *name, sky_metrics_fn fn, void *arg);
-/** All registered writers' output, as one malloc'd string (caller frees). */
-char *sky_metrics_render(size_t *len);
-/** Optional HTTP listener (GET /metrics) on "ADDR:PORT"; served from sky_ctl_server_poll. */
-int sky_metrics_http_open(const char *listen, char *err, size_t errlen);
-void sky_metrics_http_close(void);
-
-/* --- additions (lib/control) --- */
-/** CRC-32 (IEEE 802.3, reflected; zlib's crc32): crc = 0 to start, chainable. */
-uint32_t sky_ctl_crc32(uint32_t crc, const void *buf, size_t len);
 /**
  * Journal compaction rule for a registered command. Commands of one group change the same
  * state. A journaled record of cmd supersedes the earlier records of its group whose first
@@ -133,11 +112,34 @@ int sky_ctl_journal_rule(const char *cmd, const char *group, int nkey);
 int sky_ctl_journal_compact(char *err, size_t errlen);
 /** Bytes of intact records in the journal after the last replay/append (tests, status). */
 long sky_ctl_journal_size(void);
+
+/* --- server --- */
+struct sky_ctl_server;
+/** Listen on a Unix socket (removes a stale socket file; mode e.g. 0660). NULL + err. */
+struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, char *err,
+					   size_t errlen);
+/** Serve ready clients, waiting at most timeout_ms. Never exits the process on bad input. */
+int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
+void sky_ctl_server_close(struct sky_ctl_server *s);
 /** Clients connected to s now. */
 unsigned int sky_ctl_server_clients(const struct sky_ctl_server *s);
+
+/* --- Prometheus metrics --- */
+/** A writer appends Prometheus text exposition lines (with # HELP / # TYPE) to out. */
+typedef void (*sky_metrics_fn)(void *arg, FILE *out);
+int sky_metrics_register(const char *name, sky_metrics_fn fn, void *arg);
+/** All registered writers' output, as one malloc'd string (caller frees). */
+char *sky_metrics_render(size_t *len);
+/** Optional HTTP listener (GET /metrics) on "ADDR:PORT"; served from sky_ctl_server_poll. */
+int sky_metrics_http_open(const char *listen, char *err, size_t errlen);
+void sky_metrics_http_close(void);
 /** Remove every metrics writer (end of the daemon, tests). */
 void sky_metrics_unregister_all(void);
 /** TCP port the metrics listener is bound to (useful with port 0), or -1 when closed. */
 int sky_metrics_http_port(void);
+
+/* --- the journal's record check --- */
+/** CRC-32 (IEEE 802.3, reflected; zlib's crc32): crc = 0 to start, chainable. */
+uint32_t sky_ctl_crc32(uint32_t crc, const void *buf, size_t len);
 
 #endif /* SKYGATE_CONTROL_H */

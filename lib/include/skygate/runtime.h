@@ -56,4 +56,11 @@ int sky_periodic_register(const char *name, uint64_t period_us, sky_periodic_fn 
 void sky_periodic_run(uint64_t now_tsc);
 void sky_periodic_clear(void);
 
+/**
+ * rte_eal_cleanup(), then, in a primary process, remove what DPDK leaves behind: the
+ * runtime directory (/var/run/dpdk/<prefix>) and this prefix's hugepage files. Call it
+ * instead of rte_eal_cleanup() on the way out. Returns rte_eal_cleanup()'s result.
+ */
+int sky_eal_cleanup(void);
+
 #endif /* SKYGATE_RUNTIME_H */
