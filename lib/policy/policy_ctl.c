@@ -27,45 +27,8 @@
 
 #define SHOW_MAX_ENTRIES 10000
 
-static struct sky_policy *tel_policy; /* the registered instance: telemetry, metrics */
-pthread_mutex_t policy_tel_lock = PTHREAD_MUTEX_INITIALIZER;
-
-struct sky_pmap *
-policy_map_find(struct sky_policy *p, const char *name)
-{
-	for (uint32_t i = 0; i < p->n_maps; i++)
-		if (strcmp(p->maps[i]->spec.name, name) == 0)
-			return p->maps[i];
-	return NULL;
-}
-
-void
-policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n, unsigned int max)
-{
-	*n = 0;
-	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
-		for (unsigned int i = 0; i < BLK_SIZE; i++) {
-			const struct blk_ent *e = &p->ws[w].blk[i];
-			uint64_t key = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
-			unsigned int j;
-
-			if (key == 0)
-				continue;
-			for (j = 0; j < *n && out[j].key != key; j++)
-				;
-			if (j == *n) {
-				if (*n == max)
-					continue;
-				out[j].key = key;
-				out[j].pkts = 0;
-				out[j].bytes = 0;
-				(*n)++;
-			}
-			out[j].pkts += e->pkts;
-			out[j].bytes += e->bytes;
-		}
-	}
-}
+/* the registered instance (telemetry, metrics), under policy_prog_lock */
+static struct sky_policy *tel_policy;
 
 static void
 cc_str(uint16_t cc, char out[3])
@@ -427,12 +390,12 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	struct sky_policy *p;
 	struct sky_policy_stats st;
 
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	p = tel_policy;
 	rte_tel_data_start_dict(d);
 	if (p == NULL || p->prog == NULL) {
 		rte_tel_data_add_dict_int(d, "loaded", 0);
-		pthread_mutex_unlock(&policy_tel_lock);
+		pthread_mutex_unlock(&policy_prog_lock);
 		return 0;
 	}
 	sky_policy_stats(p, &st);
@@ -448,7 +411,7 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "faults", st.faults);
 	rte_tel_data_add_dict_u64(d, "ns_per_packet_x1000",
 				  (uint64_t)(ns_per_packet(&st) * 1000.0));
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	return 0;
 }
 
@@ -460,11 +423,11 @@ tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	unsigned int n = 0;
 
 	rte_tel_data_start_dict(d);
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	p = tel_policy;
 	if (p != NULL)
 		policy_blk_sum(p, e, &n, BLK_SIZE);
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	for (unsigned int i = 0; i < n; i++) {
 		char s[3], r[3], name[32];
 
@@ -581,9 +544,20 @@ static const struct {
 	{"map delete", "NAME KEY", "remove an entry", SKY_CTL_F_JOURNAL, cmd_map_delete},
 };
 
-int
-policy_register_ctl(struct sky_policy *p)
+/* p goes away (sky_policy_destroy calls this through p->on_destroy) */
+static void
+forget(struct sky_policy *p)
 {
+	pthread_mutex_lock(&policy_prog_lock);
+	if (tel_policy == p)
+		tel_policy = NULL;
+	pthread_mutex_unlock(&policy_prog_lock);
+}
+
+int
+sky_policy_register(struct sky_policy *p)
+{
+	static bool tel_done;
 	int rc;
 
 	for (size_t i = 0; i < RTE_DIM(cmds); i++) {
@@ -592,13 +566,12 @@ policy_register_ctl(struct sky_policy *p)
 		if (rc != 0)
 			return rc;
 	}
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	tel_policy = p;
-	pthread_mutex_unlock(&policy_tel_lock);
+	p->on_destroy = forget;
+	pthread_mutex_unlock(&policy_prog_lock);
 	/* telemetry endpoints and metric writers cannot be removed: registered once per
 	 * process, they report the registered instance (none after its destroy) */
-	static bool tel_done;
-
 	if (!tel_done) {
 		rte_telemetry_register_cmd("/skygate/policy", tel_policy_cb,
 					   "Policy program and verdict counters");
@@ -609,21 +582,5 @@ policy_register_ctl(struct sky_policy *p)
 			return rc;
 		tel_done = true;
 	}
-	p->registered = true;
 	return 0;
-}
-
-void
-policy_unregister_ctl(struct sky_policy *p)
-{
-	pthread_mutex_lock(&policy_tel_lock);
-	if (tel_policy == p)
-		tel_policy = NULL;
-	pthread_mutex_unlock(&policy_tel_lock);
-}
-
-int
-sky_policy_register(struct sky_policy *p)
-{
-	return policy_register_ctl(p);
 }

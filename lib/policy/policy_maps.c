@@ -38,7 +38,7 @@
 #include "skygate/meta.h"
 #include "skygate/runtime.h"
 
-#include "policy_impl.h"
+#include "policy_maps.h"
 
 #define HANDLE_MAGIC 0x5359000000000000ULL /* "SY" */
 

@@ -115,7 +115,7 @@ burst_run(void)
 
 	burst_build(m);
 	memcpy(before, m, sizeof(m));
-	sky_policy_run_burst(pol, 0, NULL, m, N_META);
+	sky_policy_run_burst(pol, 0, m, N_META);
 	for (unsigned int i = 0; i < N_META; i++) {
 		if (!sky_meta_live(&before[i])) {
 			/* the hook never touches packets that are not live */
