@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The policy hook: program load and swap (control path), the per-burst run (data path).
+ * The policy hook's owner (control path): program load and swap, map entries in readable
+ * form, the counters summed over workers, create and destroy. The per-burst run is in
+ * policy_dp.c, the config section in policy_cfg.c, commands in policy_ctl.c (which call
+ * here, never the other way).
  *
  * Swap: a new object is read, checked, bound to maps (same name and spec: the running
  * map with its entries; otherwise a new one), loaded and JIT-compiled by librte_bpf off
@@ -9,20 +12,15 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <rte_bpf.h>
-#include <rte_cycles.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
-#include <rte_mbuf.h>
 
 #include "skygate/parse.h"
 #include "skygate/policy.h"
@@ -138,6 +136,95 @@ unreachable_helper(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t 
 	return 0; /* never called: the checker proved no path reaches the call */
 }
 
+/* the program's maps: a running map of the same name and spec (with its entries), else a
+ * new one (created[i]); nm[i] for o->maps[i] */
+static int
+bind_maps(const struct sky_policy *p, const struct pobj *o, struct sky_prog *prog,
+	  struct sky_pmap **nm, bool *created, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < o->n_maps; i++) {
+		for (uint32_t j = 0; j < p->n_maps; j++)
+			if (pmap_spec_equal(&p->maps[j]->spec, &o->maps[i]))
+				nm[i] = p->maps[j];
+		if (nm[i] == NULL) {
+			nm[i] = pmap_create(&o->maps[i], err, errlen);
+			if (nm[i] == NULL)
+				return -EINVAL;
+			created[i] = true;
+		}
+		prog->maps[i] = nm[i];
+	}
+	prog->n_maps = o->n_maps;
+	return 0;
+}
+
+/* append a helper (handle, arg) -> pointer of ret_size to prog->xsym; its index */
+static int
+add_helper(struct sky_prog *prog, const char *name, pmap_helper_fn fn, enum rte_bpf_arg_type arg,
+	   size_t arg_size, size_t ret_size)
+{
+	struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
+
+	x->name = name;
+	x->type = RTE_BPF_XTYPE_FUNC;
+	x->func.val = fn;
+	x->func.nb_args = 2;
+	x->func.args[0].type = RTE_BPF_ARG_RAW;
+	x->func.args[0].size = sizeof(uint64_t);
+	x->func.args[1].type = arg;
+	x->func.args[1].size = arg_size;
+	x->func.ret.type = RTE_BPF_ARG_PTR;
+	x->func.ret.size = ret_size;
+	return (int)prog->n_xsym++;
+}
+
+/* bind the code: map symbols -> handles, calls -> one helper entry per map */
+static int
+bind_code(struct pobj *o, struct sky_prog *prog, struct sky_pmap *const *nm, char *err,
+	  size_t errlen)
+{
+	int xidx[SKY_POLICY_MAX_MAPS], unreach = -1;
+
+	/* a helper and an inlined block per map, and the unreachable stub */
+	prog->xsym = calloc(2 * o->n_maps + 2, sizeof(*prog->xsym));
+	if (prog->xsym == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < SKY_POLICY_MAX_MAPS; i++)
+		xidx[i] = -1;
+	for (uint32_t pc = 0; pc < o->n_ins; pc++) {
+		struct ebpf_insn *ins = &o->ins[pc];
+
+		if (o->ld_map[pc] >= 0) {
+			uint64_t h = nm[o->ld_map[pc]]->handle;
+
+			ins[0].src_reg = 0;
+			ins[0].imm = (int32_t)(uint32_t)h;
+			ins[1].imm = (int32_t)(uint32_t)(h >> 32);
+		} else if (o->call_helper[pc] >= 0 && o->call_map[pc] < 0) {
+			/* a call the checker proved unreachable: bound to a stub for librte_bpf's
+			 * validator, which walks every path */
+			if (unreach < 0)
+				unreach = add_helper(prog, "unreachable", unreachable_helper,
+						     RTE_BPF_ARG_RAW, sizeof(uint64_t),
+						     SKY_MAP_MAX_VALUE);
+			ins->src_reg = 0;
+			ins->imm = unreach;
+		} else if (o->call_helper[pc] >= 0) {
+			int mi = o->call_map[pc];
+			const struct sky_pmap *m = nm[mi];
+
+			if (xidx[mi] < 0)
+				xidx[mi] = add_helper(prog, m->spec.name, pmap_helper_for(m),
+						      RTE_BPF_ARG_PTR, m->key_size, m->value_size);
+			ins->src_reg = 0;
+			ins->imm = xidx[mi];
+		}
+	}
+	return 0;
+}
+
 /* bind a checked object (consumed), rte_bpf_load and JIT; then swap in, or (dry_run)
  * throw away. path: the file (NULL: code built in memory, tests) */
 static int
@@ -149,7 +236,6 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	struct sky_prog *prog, *old;
 	struct sky_pmap *nm[SKY_POLICY_MAX_MAPS] = {NULL};
 	bool created[SKY_POLICY_MAX_MAPS] = {false};
-	int xidx[SKY_POLICY_MAX_MAPS], unreach = -1;
 	char why[256];
 	struct rte_bpf_prm prm;
 	struct rte_bpf_jit jit = {0};
@@ -171,85 +257,11 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	prog->n_ins = o.n_ins;
 	prog->ctx_groups = policy_ctx_groups(o.ctx_read);
 
-	/* maps: keep a running map of the same name and spec, else make one */
-	for (uint32_t i = 0; i < o.n_maps; i++) {
-		for (uint32_t j = 0; j < p->n_maps; j++)
-			if (pmap_spec_equal(&p->maps[j]->spec, &o.maps[i]))
-				nm[i] = p->maps[j];
-		if (nm[i] == NULL) {
-			nm[i] = pmap_create(&o.maps[i], err, errlen);
-			if (nm[i] == NULL) {
-				rc = -EINVAL;
-				goto unwind;
-			}
-			created[i] = true;
-		}
-		prog->maps[i] = nm[i];
-	}
-	prog->n_maps = o.n_maps;
-
-	/* bind: map symbols -> handles, calls -> one helper entry per map */
-	/* a helper and an inlined block per map, and the unreachable stub */
-	prog->xsym = calloc(2 * o.n_maps + 2, sizeof(*prog->xsym));
-	if (prog->xsym == NULL) {
-		rc = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
+	rc = bind_maps(p, &o, prog, nm, created, err, errlen);
+	if (rc == 0)
+		rc = bind_code(&o, prog, nm, err, errlen);
+	if (rc != 0)
 		goto unwind;
-	}
-	for (uint32_t i = 0; i < SKY_POLICY_MAX_MAPS; i++)
-		xidx[i] = -1;
-	for (uint32_t pc = 0; pc < o.n_ins; pc++) {
-		struct ebpf_insn *ins = &o.ins[pc];
-
-		if (o.ld_map[pc] >= 0) {
-			uint64_t h = nm[o.ld_map[pc]]->handle;
-
-			ins[0].src_reg = 0;
-			ins[0].imm = (int32_t)(uint32_t)h;
-			ins[1].imm = (int32_t)(uint32_t)(h >> 32);
-		} else if (o.call_helper[pc] >= 0 && o.call_map[pc] < 0) {
-			/* a call the checker proved unreachable: bound to a stub for librte_bpf's
-			 * validator, which walks every path */
-			if (unreach < 0) {
-				struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
-
-				x->name = "unreachable";
-				x->type = RTE_BPF_XTYPE_FUNC;
-				x->func.val = unreachable_helper;
-				x->func.nb_args = 2;
-				x->func.args[0].type = RTE_BPF_ARG_RAW;
-				x->func.args[0].size = sizeof(uint64_t);
-				x->func.args[1].type = RTE_BPF_ARG_RAW;
-				x->func.args[1].size = sizeof(uint64_t);
-				x->func.ret.type = RTE_BPF_ARG_PTR;
-				x->func.ret.size = SKY_MAP_MAX_VALUE;
-				unreach = (int)prog->n_xsym++;
-			}
-			ins->src_reg = 0;
-			ins->imm = unreach;
-		} else if (o.call_helper[pc] >= 0) {
-			int mi = o.call_map[pc];
-			struct sky_pmap *m = nm[mi];
-
-			if (xidx[mi] < 0) {
-				struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
-
-				x->name = m->spec.name;
-				x->type = RTE_BPF_XTYPE_FUNC;
-				x->func.val = pmap_helper_for(m);
-				x->func.nb_args = 2;
-				x->func.args[0].type = RTE_BPF_ARG_RAW;
-				x->func.args[0].size = sizeof(uint64_t);
-				x->func.args[1].type = RTE_BPF_ARG_PTR;
-				x->func.args[1].size = m->key_size;
-				x->func.ret.type = RTE_BPF_ARG_PTR;
-				x->func.ret.size = m->value_size;
-				xidx[mi] = (int)prog->n_xsym++;
-			}
-			ins->src_reg = 0;
-			ins->imm = xidx[mi];
-		}
-	}
 	memset(&prm, 0, sizeof(prm));
 	prm.ins = o.ins;
 	prm.nb_ins = o.n_ins;

@@ -42,6 +42,20 @@ cc_str(uint16_t cc, char out[3])
 	out[2] = '\0';
 }
 
+/* readable parts of a blocked-table key (struct blk_ent) */
+struct blk_names {
+	char sub[3], remote[3];
+	const char *dir;
+};
+
+static void
+blk_names(uint64_t key, struct blk_names *nm)
+{
+	cc_str((uint16_t)(key >> 17), nm->sub);
+	cc_str((uint16_t)(key >> 1), nm->remote);
+	nm->dir = (key & 1) ? "down" : "up";
+}
+
 static double
 ns_per_packet(const struct sky_policy_stats *st)
 {
@@ -367,15 +381,13 @@ cmd_blocked(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	qsort(e, n, sizeof(*e), cmp_blk);
 	a = json_array();
 	for (unsigned int i = 0; i < n; i++) {
-		char sc[3], rc[3];
+		struct blk_names nm;
 
-		cc_str((uint16_t)(e[i].key >> 17), sc);
-		cc_str((uint16_t)(e[i].key >> 1), rc);
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
-						   "subscriber_country", sc, "remote_country", rc,
-						   "direction", (e[i].key & 1) ? "down" : "up",
-						   "packets", (json_int_t)e[i].pkts, "bytes",
-						   (json_int_t)e[i].bytes));
+		blk_names(e[i].key, &nm);
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "subscriber_country", nm.sub,
+				     "remote_country", nm.remote, "direction", nm.dir, "packets",
+				     (json_int_t)e[i].pkts, "bytes", (json_int_t)e[i].bytes));
 	}
 	free(e);
 	*result = json_pack("{s:o}", "blocked", a);
@@ -429,17 +441,39 @@ tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 		policy_blk_sum(p, e, &n, BLK_SIZE);
 	pthread_mutex_unlock(&policy_prog_lock);
 	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3], name[32];
+		struct blk_names nm;
+		char name[32];
 
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		snprintf(name, sizeof(name), "%s_%s_%s", s, r, (e[i].key & 1) ? "down" : "up");
+		blk_names(e[i].key, &nm);
+		snprintf(name, sizeof(name), "%s_%s_%s", nm.sub, nm.remote, nm.dir);
 		rte_tel_data_add_dict_u64(d, name, e[i].pkts);
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ Prometheus */
+
+/* skygate_policy_blocked_<what>_total{sub_country,remote_country,direction} */
+static void
+blk_metric(FILE *out, const char *what, const char *What, const struct blk_ent *e, unsigned int n)
+{
+	bool bytes = strcmp(what, "bytes") == 0;
+
+	fprintf(out,
+		"# HELP skygate_policy_blocked_%s_total %s dropped by the policy, by subscriber "
+		"country, remote country and direction.\n"
+		"# TYPE skygate_policy_blocked_%s_total counter\n",
+		what, What, what);
+	for (unsigned int i = 0; i < n; i++) {
+		struct blk_names nm;
+
+		blk_names(e[i].key, &nm);
+		fprintf(out,
+			"skygate_policy_blocked_%s_total{sub_country=\"%s\",remote_country=\"%s\","
+			"direction=\"%s\"} %" PRIu64 "\n",
+			what, nm.sub, nm.remote, nm.dir, bytes ? e[i].bytes : e[i].pkts);
+	}
+}
 
 static void
 metrics(void *arg, FILE *out)
@@ -487,32 +521,8 @@ metrics(void *arg, FILE *out)
 		"skygate_policy_timed_runs_total %" PRIu64 "\n",
 		st.timed_runs);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
-	fprintf(out, "# HELP skygate_policy_blocked_packets_total Packets dropped by the policy, "
-		     "by subscriber country, remote country and direction.\n"
-		     "# TYPE skygate_policy_blocked_packets_total counter\n");
-	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3];
-
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		fprintf(out,
-			"skygate_policy_blocked_packets_total{sub_country=\"%s\",remote_country="
-			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
-			s, r, (e[i].key & 1) ? "down" : "up", e[i].pkts);
-	}
-	fprintf(out, "# HELP skygate_policy_blocked_bytes_total Bytes dropped by the policy, by "
-		     "subscriber country, remote country and direction.\n"
-		     "# TYPE skygate_policy_blocked_bytes_total counter\n");
-	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3];
-
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		fprintf(out,
-			"skygate_policy_blocked_bytes_total{sub_country=\"%s\",remote_country="
-			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
-			s, r, (e[i].key & 1) ? "down" : "up", e[i].bytes);
-	}
+	blk_metric(out, "packets", "Packets", e, n);
+	blk_metric(out, "bytes", "Bytes", e, n);
 }
 
 /* ------------------------------------------------------------------ registration */
