@@ -405,7 +405,7 @@ pmap_spec_equal(const struct pmap_spec *a, const struct pmap_spec *b)
 	       a->value_size == b->value_size && a->max_entries == b->max_entries;
 }
 
-/* a power of two: lookups index with a shift (and may be inlined, policy_inline.c) */
+/* a power of two: lookups index with a shift (and may be inlined, policy_rewrite.c) */
 static uint32_t
 stride_for(uint32_t value_size)
 {

@@ -60,7 +60,7 @@ int pobj_load(const char *path, struct pobj *o, char *err, size_t errlen);
 int pobj_check(struct pobj *o, char *err, size_t errlen);
 void pobj_free(struct pobj *o);
 
-/* policy_inline.c: rewrite bound code for librte_bpf: lookups of direct-table and array
+/* policy_rewrite.c: rewrite bound code for librte_bpf: lookups of direct-table and array
  * maps inlined (inline_maps), JSET with small immediates moved to a dead register (a JIT
  * bug). Returns the number of changes (0: *out NULL, use the code as is) or -errno with
  * err; VARs of inlined maps are appended to xsym. */

@@ -131,6 +131,11 @@ burst_run(void)
 		}
 		if (m[i].dscp > 63)
 			abort();
+		/* a DSCP verdict is recorded, never written: the only flag the hook sets is
+		 * SKY_MF_DSCP_SET, on a packet it passes */
+		if (((m[i].flags ^ before[i].flags) & ~SKY_MF_DSCP_SET) != 0 ||
+		    ((m[i].flags & SKY_MF_DSCP_SET) && m[i].verdict != SKY_V_PASS))
+			abort();
 	}
 }
 
