@@ -5,10 +5,10 @@
  *   policy_ctl.c   commands, telemetry, metrics   -> policy.c
  *   policy_cfg.c   the `policy` config section    -> policy.c
  *   policy.c       the owner: program load/swap, map entries, counters
- *                                                 -> policy_elf.c, policy_check.c,
+ *                                                 -> policy_elf.c (-> policy_check.c),
  *                                                    policy_rewrite.c, policy_maps.c,
  *                                                    policy_dp.c, sha256.c
- *   policy_dp.c    the per-burst run (data path)
+ *   policy_dp.c    the per-burst run (data path)  calls nothing of lib/policy
  *
  * Never the other way: the owner knows nothing of its control file; what the control
  * side must hear of (the instance going away) it registers as p->on_destroy.
