@@ -23,7 +23,6 @@
 
 struct rte_mempool *sky_fx_pool;
 
-static char run_dir[1024]; /* the EAL's runtime directory, removed by the stop */
 static char tmp_dir[256];
 static pid_t tmp_owner; /* a forked child that exits must not remove its parent's files */
 
@@ -65,7 +64,6 @@ sky_fx_eal_start(const char *name, const struct sky_fx_eal *o)
 		fprintf(stderr, "%s: EAL init failed: %s\n", name, rte_strerror(rte_errno));
 		return -1;
 	}
-	snprintf(run_dir, sizeof(run_dir), "%s", rte_eal_get_runtime_dir());
 	sky_runtime_init();
 	if (o->pool_mbufs > 0) {
 		snprintf(pool_name, sizeof(pool_name), "fx_%.20s", name);
@@ -86,11 +84,7 @@ sky_fx_eal_stop(void)
 {
 	rte_mempool_free(sky_fx_pool);
 	sky_fx_pool = NULL;
-	rte_eal_cleanup();
-	/* the EAL leaves /var/run/dpdk/PREFIX (or $XDG_RUNTIME_DIR/dpdk/PREFIX) behind */
-	if (run_dir[0] != '\0')
-		sky_fx_rm_rf(run_dir);
-	run_dir[0] = '\0';
+	sky_eal_cleanup(); /* and the runtime directory and hugepage files the EAL leaves */
 }
 
 struct sky_fx_group sky_fx_group;
