@@ -14,23 +14,6 @@
 
 #include "subscriber_priv.h"
 
-static int
-counters_alloc(struct sky_subs *s)
-{
-	size_t bytes = (size_t)s->capacity * s->stride * sizeof(uint64_t);
-
-	s->ws = rte_zmalloc("sky_subs_ws", s->n_ctr_workers * sizeof(*s->ws), RTE_CACHE_LINE_SIZE);
-	if (s->ws == NULL)
-		return -ENOMEM;
-	for (unsigned int w = 0; w < s->n_ctr_workers; w++) {
-		s->ctr[w] = rte_zmalloc_socket("sky_subs_ctr", bytes, RTE_CACHE_LINE_SIZE,
-					       SOCKET_ID_ANY);
-		if (s->ctr[w] == NULL)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 struct sky_subs *
 sky_subs_create(const struct sky_cfg *cfg, unsigned int n_workers, struct sky_cfg_err *err)
 {
@@ -88,7 +71,7 @@ sky_subs_create(const struct sky_cfg *cfg, unsigned int n_workers, struct sky_cf
 		goto fail;
 	}
 	s->capacity = (uint32_t)capacity;
-	if (counters_alloc(s) < 0) {
+	if (subs_counters_alloc(s) < 0) {
 		sky_cfg_fail(err, cfg, NULL, "out of DPDK memory for subscriber counters (%u x %u)",
 			     s->capacity, s->n_ctr_workers);
 		goto fail;

@@ -16,21 +16,26 @@
  * of them; nothing calls subscriber_ctl.c: sky_subs_register() leaves the owner a callback
  * (on_destroy) that sky_subs_destroy() runs.
  *
- * Lookup tables (data path, rte_malloc, measured choice, see tests/bench/bench_subscriber.c):
- *   lpm4  rte_lpm6 keyed by the IPv4 address in bytes 0..3, depth = prefix length
- *   lpm6  rte_lpm6 keyed by the IPv6 address
- *   lpmr  rte_lpm6 for subscribers with a realm (outer VLAN): key = 16-bit header
- *         (family nibble 4|6 << 12 | realm) followed by the address, depth 16 + len;
- *         so a realm subscriber's IPv6 prefix is at most /112. Created on first use.
- * Why rte_lpm6 for IPv4 too: rte_lpm adds are O(rules of that depth) (1M /32 = hours),
- * rte_fib's RIB costs ~390 bytes per route, rte_fib6's trie reserves one tbl8 per level
- * per route (4 per /56: 4 GB for 1M). rte_lpm6 keeps rules in a hash (~90 B/rule) and
- * adds 1M /32 or /56 in ~0.3 s.
- * Reader safety: one writer (the control thread). rte_lpm6 writes each 32-bit entry
- * atomically; the only hazard is a tbl8 group freed by a delete and reused by a later add
- * while a worker still reads it, so every delete is followed by sky_rcu_sync() before any
- * further add. A whole-table replacement (subscriber load) builds new tables aside,
- * publishes one pointer, syncs, frees.
+ * Lookup table (data path, rte_malloc; measured choice, see README.md and
+ * tests/bench/bench_subscriber.c): one exact-match hash over every (family, realm, prefix
+ * length, masked address) key, probed per packet at the prefix lengths in use, longest
+ * first (a bitmap per family, and per family for realm keys):
+ *   bkt  buckets of 64 bytes: 15 slots (11-bit signature << 21 | subscriber idx + 1) and
+ *        `ovf`, the number of keys that live past this bucket though they hash to it or
+ *        before it (linear probing by bucket; a lookup goes on while ovf != 0)
+ *   rec  a 32-byte record per subscriber: the word the data path copies (id, country,
+ *        plan, beam) and the subscriber's own keys, which a signature match is checked
+ *        against; a hit therefore costs the bucket line and half a record line
+ * The table is sized for 2 * capacity + SUBS_KEY_SPARE keys at most 3/4 full, so any
+ * address layout fits `capacity` subscribers.
+ * Reader safety: one writer (the control thread). Slots are 32-bit stores; no key ever
+ * moves (a delete empties its slot), so a reader sees a key or not, never a wrong one. A
+ * record's IPv4 key and flags are one 64-bit word; its IPv6 key (two words) is written
+ * between two stores of that word that change its 2-bit generation, and a reader takes
+ * the IPv6 key only when the word read before and after it is the same. A delete is
+ * followed by sky_rcu_sync() before its idx (record, counters) is reused. A whole-table
+ * replacement (subscriber load) builds a new table aside, publishes one pointer, syncs,
+ * frees.
  */
 #ifndef SKY_SUBSCRIBER_PRIV_H
 #define SKY_SUBSCRIBER_PRIV_H
@@ -40,6 +45,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_common.h>
 
@@ -50,13 +56,18 @@
 
 struct rte_lpm6;
 
-/* --- data path record: one 64-bit word written atomically --- */
+/* --- data path record: 32 bytes, two per cache line --- */
 /* w = id | country << 32 | plan << 48 | beam << 56; w == 0: slot unused */
+/* k = v4 (host order, masked) | v4_len << 32 | v6_len << 40 | realm << 48 | has_v4 << 60 |
+ *     has_v6 << 61 | generation << 62 */
 struct sky_sub_rec {
 	uint64_t w;
-	uint16_t realm;
-	uint16_t pad[3];
+	uint64_t k;
+	uint64_t v6[2]; /* host order (v6[0]: bytes 0..7), masked to v6_len */
 };
+#define SUBS_K_HAS4 (1ULL << 60)
+#define SUBS_K_HAS6 (1ULL << 61)
+#define SUBS_K_GEN1 (1ULL << 62)
 
 static inline uint64_t
 sky_sub_rec_word(uint32_t id, uint16_t country, uint16_t plan, uint16_t beam)
@@ -65,7 +76,13 @@ sky_sub_rec_word(uint32_t id, uint16_t country, uint16_t plan, uint16_t beam)
 	       (uint64_t)(beam & 0xff) << 56;
 }
 
-#define SKY_SUBS_MAX_CAPACITY ((1u << 21) - 2) /* rte_lpm6 next hops are 21 bits */
+static inline uint16_t
+subs_k_realm(uint64_t k)
+{
+	return (uint16_t)((k >> 48) & 0xfff);
+}
+
+#define SKY_SUBS_MAX_CAPACITY ((1u << 21) - 2) /* a hash slot holds idx + 1 in 21 bits */
 #define SKY_REALM_MAX 4094
 #define SKY_REALM_V6_MAX_LEN 112
 
@@ -98,7 +115,8 @@ int sky_subs_rows_load(const struct sky_subs_csv_names *names, const char *path,
 int sky_subs_rows_check(const char *fname, const struct sky_subs_rows *rows, char *err,
 			size_t errlen);
 void sky_subs_rows_free(struct sky_subs_rows *rows);
-/** Same, and need[t] = rte_lpm6 tbl8 groups table t (0 lpm4, 1 lpm6, 2 realm) needs. */
+/** Same, and need[t] = rte_lpm6 tbl8 groups table t (0 lpm4, 1 lpm6, 2 realm) needs (the
+ *  hash table does not use need[]: it is sized by capacity alone). */
 int sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, uint32_t need[3],
 			     char *err, size_t errlen);
 /** rte_lpm6 key, depth and table (0 lpm4, 1 lpm6, 2 realm) of an address of a subscriber. */
@@ -117,15 +135,32 @@ enum {
 };
 extern const char *const sky_subs_dg_names[SKY_SUBS_DG_MAX];
 
+/* --- the lookup table (see the top of this file) --- */
+#define SUBS_BKT_SLOTS 15
+#define SUBS_SLOT_IDX_BITS 21
+#define SUBS_SLOT_IDX_MASK ((1u << SUBS_SLOT_IDX_BITS) - 1)
+#define SUBS_KEY_SPARE 64  /* keys beyond 2 * capacity: a set adds before it removes */
+#define SUBS_N_LEN_WORDS 3 /* prefix lengths 0..128 */
+
+struct subs_bkt {
+	uint32_t slot[SUBS_BKT_SLOTS]; /* 0 = empty */
+	uint32_t ovf;
+} __rte_aligned(64);
+
+/* key classes: a bitmap of the prefix lengths in use for each */
+enum { SUBS_KC_V4, SUBS_KC_V6, SUBS_KC_R4, SUBS_KC_R6, SUBS_KC_MAX };
+
 /* Lookup tables: data path reads, control path writes (single writer, see above) */
 struct subs_tables {
-	struct rte_lpm6 *lpm4;
-	struct rte_lpm6 *lpm6;
-	struct rte_lpm6 *lpmr;	 /* realm table, NULL until a realm subscriber exists */
-	struct sky_sub_rec *rec; /* [capacity] */
-	uint64_t realm_bm[64];	 /* realm r has entries in lpmr: bit r */
-	uint32_t tbl8[3];	 /* tbl8 groups each table was created with */
-	uint32_t max_rules[3];
+	struct subs_bkt *bkt;				/* [nb] */
+	struct sky_sub_rec *rec;			/* [capacity] */
+	uint32_t nb;					/* buckets */
+	uint32_t max_keys;				/* 2 * capacity + SUBS_KEY_SPARE */
+	uint64_t len_bm[SUBS_KC_MAX][SUBS_N_LEN_WORDS]; /* prefix length l in use: bit l */
+	uint64_t realm_bm[64];				/* realm r has keys: bit r */
+	/* control path only */
+	uint32_t n_keys;
+	uint32_t len_refs[SUBS_KC_MAX][129];
 } __rte_cache_aligned;
 
 /* realm vid has entries in the realm table (data path and `subscriber find`) */
@@ -133,6 +168,184 @@ static inline int
 subs_realm_on(const struct subs_tables *t, uint16_t vid)
 {
 	return (__atomic_load_n(&t->realm_bm[(vid >> 6) & 63], __ATOMIC_RELAXED) >> (vid & 63)) & 1;
+}
+
+/* the longest prefix length in use below `below` in bitmap bm, or -1 */
+static inline int
+subs_len_below(const uint64_t *bm, int below)
+{
+	for (int w = (below - 1) >> 6; below > 0 && w >= 0; w--) {
+		uint64_t x = __atomic_load_n(&bm[w], __ATOMIC_RELAXED);
+
+		if (w == (below - 1) >> 6 && ((below - 1) & 63) != 63)
+			x &= (2ULL << ((below - 1) & 63)) - 1;
+		if (x != 0)
+			return w * 64 + 63 - __builtin_clzll(x);
+	}
+	return -1;
+}
+
+/* an address in host order, masked to len bits: a[0] bytes 0..7, a[1] bytes 8..15; an
+ * IPv4 address is a[0] >> 32 */
+static inline void
+subs_mask(uint64_t a[2], unsigned int len)
+{
+	if (len < 64) {
+		a[0] &= len == 0 ? 0 : ~0ULL << (64 - len);
+		a[1] = 0;
+	} else if (len < 128) {
+		a[1] &= len == 64 ? 0 : ~0ULL << (128 - len);
+	}
+}
+
+/* hash of a key: family (4|6), realm, prefix length, masked address (host order) */
+static inline uint32_t
+subs_hash(unsigned int fam, unsigned int realm, unsigned int len, const uint64_t a[2])
+{
+	uint32_t h = (uint32_t)(fam << 28 | realm << 8 | len);
+
+	h = (uint32_t)__builtin_ia32_crc32di(h, a[0]);
+	if (fam == 6)
+		h = (uint32_t)__builtin_ia32_crc32di(h, a[1]);
+	/* CRC is linear: mix, so that bucket (high bits) and signature (low bits) are
+	 * independent for structured keys (one address per /24, pools of /56s) */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+static inline uint32_t
+subs_bucket_of(const struct subs_tables *t, uint32_t h)
+{
+	return (uint32_t)(((uint64_t)h * t->nb) >> 32);
+}
+
+/* the signature (11 bits, in the slot's top bits) of a hash */
+static inline uint32_t
+subs_sig_of(uint32_t h)
+{
+	return h << SUBS_SLOT_IDX_BITS;
+}
+
+/* slots of bucket b whose signature is sig: bit i = slot i */
+static inline uint32_t
+subs_bkt_match(const struct subs_bkt *b, uint32_t sig)
+{
+	uint32_t m = 0;
+
+	for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
+		uint32_t x = __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED);
+
+		m |= (uint32_t)(((x & ~SUBS_SLOT_IDX_MASK) == sig) & (x != 0)) << i;
+	}
+	return m;
+}
+
+/* record r holds exactly this key (family, realm, len, masked address)? Reader-safe
+ * against a concurrent change of the record's IPv6 key (see the top of this file). */
+static inline int
+subs_rec_has(const struct sky_sub_rec *r, unsigned int fam, unsigned int realm, unsigned int len,
+	     const uint64_t a[2])
+{
+	uint64_t k = __atomic_load_n(&r->k, __ATOMIC_ACQUIRE), k2, x0, x1;
+
+	if (subs_k_realm(k) != realm)
+		return 0;
+	if (fam == 4)
+		return (k & SUBS_K_HAS4) && ((k >> 32) & 0xff) == len &&
+		       (uint32_t)k == (uint32_t)(a[0] >> 32);
+	if (!(k & SUBS_K_HAS6) || ((k >> 40) & 0xff) != len)
+		return 0;
+	x0 = __atomic_load_n(&r->v6[0], __ATOMIC_RELAXED);
+	x1 = __atomic_load_n(&r->v6[1], __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	k2 = __atomic_load_n(&r->k, __ATOMIC_RELAXED);
+	return k2 == k && x0 == a[0] && x1 == a[1];
+}
+
+/* subscriber idx holding this key, or SKY_SUB_NONE: the whole probe (home bucket, then on
+ * while ovf says keys live further) */
+static inline uint32_t
+subs_probe(const struct subs_tables *t, unsigned int fam, unsigned int realm, unsigned int len,
+	   const uint64_t a[2], uint32_t h)
+{
+	uint32_t b = subs_bucket_of(t, h), sig = subs_sig_of(h);
+
+	for (uint32_t n = 0; n < t->nb; n++) {
+		const struct subs_bkt *k = &t->bkt[b];
+		uint32_t m = subs_bkt_match(k, sig);
+
+		while (m != 0) {
+			uint32_t i = (uint32_t)__builtin_ctz(m), x;
+
+			m &= m - 1;
+			x = __atomic_load_n(&k->slot[i], __ATOMIC_RELAXED);
+			if (x != 0 &&
+			    subs_rec_has(&t->rec[(x & SUBS_SLOT_IDX_MASK) - 1], fam, realm, len, a))
+				return (x & SUBS_SLOT_IDX_MASK) - 1;
+		}
+		if (__atomic_load_n(&k->ovf, __ATOMIC_ACQUIRE) == 0)
+			break;
+		b = b + 1 == t->nb ? 0 : b + 1;
+	}
+	return SKY_SUB_NONE;
+}
+
+/* an address (network order; IPv4: 4 bytes) in host order, unmasked */
+static inline void
+subs_addr_load(unsigned int fam, const uint8_t *addr, uint64_t a[2])
+{
+	if (fam == 4) {
+		uint32_t x;
+
+		memcpy(&x, addr, 4);
+		a[0] = (uint64_t)__builtin_bswap32(x) << 32;
+		a[1] = 0;
+	} else {
+		memcpy(a, addr, 16);
+		a[0] = __builtin_bswap64(a[0]);
+		a[1] = __builtin_bswap64(a[1]);
+	}
+}
+
+/* key class of a family, realm or not */
+static inline unsigned int
+subs_kc(unsigned int fam, unsigned int realm)
+{
+	return (fam == 4 ? SUBS_KC_V4 : SUBS_KC_V6) + (realm != 0 ? 2 : 0);
+}
+
+/* the subscriber owning addr (family fam, network order) for a packet with outer VLAN vid
+ * (as the data path finds it: the realm's keys first, longest prefix first, then realm
+ * 0's), or SKY_SUB_NONE. One probe after another: the data path's slow path and the
+ * control path. */
+static inline uint32_t
+subs_lookup1(const struct subs_tables *t, unsigned int fam, const uint8_t *addr, uint16_t vid)
+{
+	uint64_t a[2];
+	unsigned int realm = vid != 0 && vid <= SKY_REALM_MAX && subs_realm_on(t, vid) ? vid : 0;
+
+	subs_addr_load(fam, addr, a);
+	for (;;) {
+		const uint64_t *bm = t->len_bm[subs_kc(fam, realm)];
+
+		for (int len = subs_len_below(bm, 129); len >= 0; len = subs_len_below(bm, len)) {
+			uint64_t m[2] = {a[0], a[1]};
+			uint32_t idx;
+
+			subs_mask(m, (unsigned int)len);
+			idx = subs_probe(t, fam, realm, (unsigned int)len, m,
+					 subs_hash(fam, realm, (unsigned int)len, m));
+			if (idx != SKY_SUB_NONE)
+				return idx;
+		}
+		if (realm == 0)
+			return SKY_SUB_NONE;
+		realm = 0;
+	}
 }
 
 /* per worker aggregate counters (data path writes, control path sums) */
@@ -157,10 +370,12 @@ struct plan_x {
 
 struct sky_subs {
 	/* --- data path --- */
-	struct subs_tables *tab;	/* published pointer */
-	uint64_t *ctr[SKY_MAX_WORKERS]; /* per worker [capacity][stride] */
-	struct subs_wstats *ws;		/* [n_ctr_workers] */
-	unsigned int stride;		/* u64 per subscriber: 4 * n_classes + DG_MAX */
+	struct subs_tables *tab; /* published pointer */
+	/* per worker: [capacity][2 directions][n_classes] {packets, bytes} (one line per
+	 * direction with 4 classes), then [capacity][SKY_SUBS_DG_MAX] drops */
+	uint64_t *ctr[SKY_MAX_WORKERS];
+	struct subs_wstats *ws; /* [n_ctr_workers] */
+	unsigned int stride;	/* u64 per subscriber as summed: 4 * n_classes + DG_MAX */
 	unsigned int n_classes;
 	unsigned int default_cls;
 	int unknown_plan; /* -1: drop */
@@ -195,6 +410,20 @@ struct sky_subs {
 	/* held by changes and by the DPDK telemetry thread's reads (control path only) */
 	pthread_mutex_t lock;
 };
+
+/* worker w's {packets, bytes} pairs of subscriber idx in direction dir: [n_classes][2] */
+static inline uint64_t *
+subs_ctr_pairs(const struct sky_subs *s, unsigned int w, uint32_t idx, unsigned int dir)
+{
+	return s->ctr[w] + ((size_t)idx * 2 + dir) * 2 * s->n_classes;
+}
+
+/* worker w's drop counters of subscriber idx: [SKY_SUBS_DG_MAX] */
+static inline uint64_t *
+subs_ctr_drops(const struct sky_subs *s, unsigned int w, uint32_t idx)
+{
+	return s->ctr[w] + (size_t)s->capacity * 4 * s->n_classes + (size_t)idx * SKY_SUBS_DG_MAX;
+}
 
 /* --- subscriber_cfg.c: the model --- */
 /** Sections `plans`, `beams` (classes parsed before), then `subscribers`: file (NULL when
@@ -247,7 +476,9 @@ int subs_op_load(struct sky_subs *s, const char *path, char *err, size_t errlen)
 /** Subscriber idx owning addr for a packet with outer VLAN vid (as the data path would
  *  find it), or SKY_SUB_NONE. Control path. */
 uint32_t subs_find(const struct sky_subs *s, uint8_t fam, const uint8_t *addr, uint16_t vid);
-/** Per-subscriber counters: allocate (per worker); sum of subscriber idx into out[stride]. */
+/** Per-subscriber counters: allocate (per worker; the aggregates too; 0 or -ENOMEM); sum
+ *  of subscriber idx into out[stride] (packets [2][n_classes], bytes [2][n_classes],
+ *  drops [SKY_SUBS_DG_MAX]). */
 int subs_counters_alloc(struct sky_subs *s);
 void subs_sum_counters(const struct sky_subs *s, uint32_t idx, uint64_t *out);
 

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The subscriber table: lookup tables (rte_lpm6, see subscriber_priv.h), the id map, the
- * records and free list, the per-subscriber counters, and the changes that keep them in
- * step (subscriber add, del, set, load), each validated whole before it is applied
+ * The subscriber table: the lookup hash and records (see subscriber_priv.h), the id map,
+ * the free list, the per-subscriber counters, and the changes that keep them in step
+ * (subscriber add, del, set, load), each validated whole before it is applied
  * reader-safely. Control path only; the data path that reads the tables is
  * subscriber_dp.c.
  *
- * Memory per subscriber (rte_malloc): a 16-byte record, per worker 8 * (4 * classes + 4)
- * bytes of counters (160 B with 4 classes), the rte_lpm6 rule hash (~90 B per address)
- * and tbl8 share, plus two fixed 64 MB rte_lpm6 tbl24s (a third once a realm is used).
- * bench_subscriber prints the measured figure.
+ * Memory per subscriber slot (capacity; rte_malloc): a 32-byte record, about 11 bytes of
+ * hash buckets (2 keys per slot, buckets at most 3/4 full), per worker 32 * classes + 32
+ * bytes of counters (160 B with 4 classes). bench_subscriber prints the measured figure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_lpm6.h>
 #include <rte_malloc.h>
 
 #include "subscriber_priv.h"
@@ -108,38 +106,176 @@ idmap_del(struct idmap *m, uint32_t id)
 	m->keys[i] = 0;
 }
 
-static struct rte_lpm6 *
-lpm_create(struct sky_subs *s, const char *kind, uint32_t max_rules, uint32_t tbl8)
-{
-	struct rte_lpm6_config c = {.max_rules = max_rules, .number_tbl8s = tbl8};
-	static unsigned int seq; /* rte object names are process-wide */
-	char name[32];
+/* ------------------------------------------------------------------ the hash */
 
-	(void)s;
-	snprintf(name, sizeof(name), "sky_s%s_%u", kind, seq++);
-	return rte_lpm6_create(name, SOCKET_ID_ANY, &c);
+/* a key: family, realm, prefix length, masked address (host order), its hash */
+struct hkey {
+	unsigned int fam, realm, len;
+	uint64_t a[2];
+	uint32_t h;
+};
+
+static void
+hkey_make(struct hkey *k, uint8_t fam, uint16_t realm, const uint8_t *addr, uint8_t len)
+{
+	k->fam = fam;
+	k->realm = realm;
+	k->len = len;
+	subs_addr_load(fam, addr, k->a);
+	subs_mask(k->a, len);
+	k->h = subs_hash(fam, realm, len, k->a);
 }
 
-/* groups a table needs now, plus room for runtime adds: a new /32 or /56 outside the
- * groups in use takes one to three; most land in groups already there */
-static uint32_t
-tbl8_budget(uint32_t need, uint32_t spare_subs)
+static void
+len_ref(struct subs_tables *t, const struct hkey *k, int delta)
 {
-	return need + need / 8 + 1024 + spare_subs / 16;
+	unsigned int kc = subs_kc(k->fam, k->realm);
+	uint32_t *r = &t->len_refs[kc][k->len];
+	uint64_t bit = 1ULL << (k->len & 63);
+
+	if (delta > 0 && (*r)++ == 0)
+		__atomic_fetch_or(&t->len_bm[kc][k->len >> 6], bit, __ATOMIC_RELEASE);
+	if (delta < 0 && --(*r) == 0)
+		__atomic_fetch_and(&t->len_bm[kc][k->len >> 6], ~bit, __ATOMIC_RELEASE);
 }
 
+/* insert key k of subscriber idx (its record already holds k); 0 or -ENOSPC. Readers:
+ * the chain's ovf counts go up first, then the slot appears, then the length's bit. */
 static int
-lpmr_create(struct sky_subs *s, struct subs_tables *t, uint32_t n_realm_entries, uint32_t need,
-	    uint32_t spare)
+hash_add(struct subs_tables *t, const struct hkey *k, uint32_t idx)
 {
-	t->max_rules[2] = 2 * n_realm_entries + 4096;
-	t->tbl8[2] = tbl8_budget(need, spare / 8);
-	struct rte_lpm6 *l = lpm_create(s, "r", t->max_rules[2], t->tbl8[2]);
+	uint32_t home = subs_bucket_of(t, k->h), b = home;
 
-	if (l == NULL)
-		return -ENOMEM;
-	__atomic_store_n(&t->lpmr, l, __ATOMIC_RELEASE);
-	return 0;
+	if (t->n_keys >= t->max_keys)
+		return -ENOSPC;
+	for (uint32_t n = 0; n < t->nb; n++) {
+		struct subs_bkt *bk = &t->bkt[b];
+
+		for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
+			if (bk->slot[i] != 0)
+				continue;
+			for (uint32_t c = home; c != b; c = c + 1 == t->nb ? 0 : c + 1)
+				__atomic_store_n(&t->bkt[c].ovf, t->bkt[c].ovf + 1,
+						 __ATOMIC_RELEASE);
+			__atomic_store_n(&bk->slot[i], subs_sig_of(k->h) | (idx + 1),
+					 __ATOMIC_RELEASE);
+			t->n_keys++;
+			len_ref(t, k, 1);
+			return 0;
+		}
+		b = b + 1 == t->nb ? 0 : b + 1;
+	}
+	return -ENOSPC;
+}
+
+/* remove key k of subscriber idx, which its record must still hold (the slot is found by
+ * checking the record, as a reader would) */
+static void
+hash_del(struct subs_tables *t, const struct hkey *k, uint32_t idx)
+{
+	uint32_t home = subs_bucket_of(t, k->h), b = home, sig = subs_sig_of(k->h);
+
+	for (uint32_t n = 0; n < t->nb; n++) {
+		struct subs_bkt *bk = &t->bkt[b];
+
+		for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
+			if (bk->slot[i] != (sig | (idx + 1)) ||
+			    !subs_rec_has(&t->rec[idx], k->fam, k->realm, k->len, k->a))
+				continue;
+			__atomic_store_n(&bk->slot[i], 0, __ATOMIC_RELEASE);
+			for (uint32_t c = home; c != b; c = c + 1 == t->nb ? 0 : c + 1)
+				__atomic_store_n(&t->bkt[c].ovf, t->bkt[c].ovf - 1,
+						 __ATOMIC_RELEASE);
+			t->n_keys--;
+			len_ref(t, k, -1);
+			return;
+		}
+		if (bk->ovf == 0)
+			break;
+		b = b + 1 == t->nb ? 0 : b + 1;
+	}
+}
+
+/* ------------------------------------------------------------------ records */
+
+/* the record's key word for a subscriber's addresses */
+static uint64_t
+rec_key_word(const struct sky_sub_info *in, uint64_t gen)
+{
+	uint64_t k = (uint64_t)(in->realm & 0xfff) << 48 | gen;
+
+	if (in->has_v4) {
+		uint64_t a[2];
+
+		subs_addr_load(4, in->v4, a);
+		subs_mask(a, in->v4_len);
+		k |= a[0] >> 32 | (uint64_t)in->v4_len << 32 | SUBS_K_HAS4;
+	}
+	if (in->has_v6)
+		k |= (uint64_t)in->v6_len << 40 | SUBS_K_HAS6;
+	return k;
+}
+
+/* write a record's keys (and realm); readers see the old keys or the new ones: the IPv6
+ * words change only while the key word says "no IPv6" under a new generation */
+static void
+rec_set_keys(struct sky_sub_rec *r, const struct sky_sub_info *in)
+{
+	uint64_t old = r->k, gen = old & (3ULL << 62), v6[2] = {0, 0};
+
+	if (in->has_v6) {
+		subs_addr_load(6, in->v6, v6);
+		subs_mask(v6, in->v6_len);
+	}
+	if (r->v6[0] != v6[0] || r->v6[1] != v6[1]) {
+		gen += SUBS_K_GEN1;
+		__atomic_store_n(&r->k, (old & ~SUBS_K_HAS6 & ~(3ULL << 62)) | (gen & (3ULL << 62)),
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&r->v6[0], v6[0], __ATOMIC_RELAXED);
+		__atomic_store_n(&r->v6[1], v6[1], __ATOMIC_RELAXED);
+		gen += SUBS_K_GEN1;
+	}
+	__atomic_store_n(&r->k, rec_key_word(in, gen & (3ULL << 62)), __ATOMIC_RELEASE);
+}
+
+/* add / remove a subscriber's keys of family fam (4, 6, or 0 for both) */
+static int
+keys_add(struct subs_tables *t, const struct sky_sub_info *in, uint32_t idx, int fam)
+{
+	struct hkey k;
+	int rc = 0;
+
+	if (in->has_v4 && fam != 6) {
+		hkey_make(&k, 4, in->realm, in->v4, in->v4_len);
+		rc = hash_add(t, &k, idx);
+	}
+	if (rc == 0 && in->has_v6 && fam != 4) {
+		hkey_make(&k, 6, in->realm, in->v6, in->v6_len);
+		rc = hash_add(t, &k, idx);
+		if (rc < 0 && in->has_v4 && fam != 6) {
+			hkey_make(&k, 4, in->realm, in->v4, in->v4_len);
+			hash_del(t, &k, idx);
+		}
+	}
+	if (rc == 0 && in->realm != 0)
+		__atomic_fetch_or(&t->realm_bm[in->realm >> 6], 1ULL << (in->realm & 63),
+				  __ATOMIC_RELEASE);
+	return rc;
+}
+
+static void
+keys_del(struct subs_tables *t, const struct sky_sub_info *in, uint32_t idx, int fam)
+{
+	struct hkey k;
+
+	if (in->has_v4 && fam != 6) {
+		hkey_make(&k, 4, in->realm, in->v4, in->v4_len);
+		hash_del(t, &k, idx);
+	}
+	if (in->has_v6 && fam != 4) {
+		hkey_make(&k, 6, in->realm, in->v6, in->v6_len);
+		hash_del(t, &k, idx);
+	}
 }
 
 void
@@ -147,62 +283,34 @@ subs_tables_free(struct subs_tables *t)
 {
 	if (t == NULL)
 		return;
-	rte_lpm6_free(t->lpm4);
-	rte_lpm6_free(t->lpm6);
-	rte_lpm6_free(t->lpmr);
+	rte_free(t->bkt);
 	rte_free(t->rec);
 	rte_free(t);
-}
-
-static struct rte_lpm6 *
-table_of(const struct subs_tables *t, unsigned int table)
-{
-	return table == 0 ? t->lpm4 : table == 1 ? t->lpm6 : t->lpmr;
-}
-
-/* add one address of a subscriber; 0 or -errno */
-static int
-addr_add(struct subs_tables *t, uint8_t fam, uint16_t realm, const uint8_t *a, uint8_t len,
-	 uint32_t idx)
-{
-	uint8_t key[16], depth, table;
-
-	sky_subs_lpm_key(fam, realm, a, len, key, &depth, &table);
-	if (realm != 0)
-		__atomic_fetch_or(&t->realm_bm[realm >> 6], 1ULL << (realm & 63), __ATOMIC_RELEASE);
-	return rte_lpm6_add(table_of(t, table), key, depth, idx);
-}
-
-static void
-addr_del(struct subs_tables *t, uint8_t fam, uint16_t realm, const uint8_t *a, uint8_t len)
-{
-	uint8_t key[16], depth, table;
-
-	sky_subs_lpm_key(fam, realm, a, len, key, &depth, &table);
-	rte_lpm6_delete(table_of(t, table), key, depth);
 }
 
 /* owner idx of exactly this (realm, prefix), or SKY_SUB_NONE */
 static uint32_t
 addr_owner(const struct subs_tables *t, uint8_t fam, uint16_t realm, const uint8_t *a, uint8_t len)
 {
-	uint8_t key[16], depth, table;
-	uint32_t nh;
-	struct rte_lpm6 *l;
+	struct hkey k;
 
-	sky_subs_lpm_key(fam, realm, a, len, key, &depth, &table);
-	l = table_of(t, table);
-	if (l == NULL || rte_lpm6_is_rule_present(l, key, depth, &nh) != 1)
-		return SKY_SUB_NONE;
-	return nh;
+	hkey_make(&k, fam, realm, a, len);
+	return subs_probe(t, k.fam, k.realm, k.len, k.a, k.h);
 }
 
 static const char *
-lpm_err(int rc)
+hash_err(int rc)
 {
-	return rc == -ENOSPC ? "lookup table full (raise subscribers.capacity, or subscriber load "
-			       "to resize)"
-			     : strerror(-rc);
+	return rc == -ENOSPC ? "lookup table full" : strerror(-rc);
+}
+
+/* buckets for max_keys keys at most 3/4 full */
+static uint32_t
+buckets_for(uint32_t max_keys)
+{
+	uint64_t nb = ((uint64_t)max_keys * 4 / 3 + SUBS_BKT_SLOTS - 1) / SUBS_BKT_SLOTS;
+
+	return (uint32_t)(nb < 64 ? 64 : nb);
 }
 
 struct subs_tables *
@@ -210,39 +318,29 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 		   const uint32_t need[3], char *err, size_t errlen)
 {
 	struct subs_tables *t;
-	uint32_t spare = s->capacity - (uint32_t)rows->n, n_realm = 0;
 
+	(void)need; /* rte_lpm6's tbl8 counts: the hash is sized by capacity alone */
 	t = rte_zmalloc("sky_subs_tab", sizeof(*t), RTE_CACHE_LINE_SIZE);
 	if (t == NULL)
 		goto nomem;
+	t->max_keys = 2 * s->capacity + SUBS_KEY_SPARE;
+	t->nb = buckets_for(t->max_keys);
+	t->bkt = rte_zmalloc("sky_subs_bkt", (size_t)t->nb * sizeof(*t->bkt), RTE_CACHE_LINE_SIZE);
 	t->rec = rte_zmalloc("sky_subs_rec", (size_t)s->capacity * sizeof(*t->rec),
 			     RTE_CACHE_LINE_SIZE);
-	t->max_rules[0] = t->max_rules[1] = s->capacity + 64;
-	t->tbl8[0] = tbl8_budget(need[0], spare);
-	t->tbl8[1] = tbl8_budget(need[1], spare);
-	t->lpm4 = lpm_create(s, "4", t->max_rules[0], t->tbl8[0]);
-	t->lpm6 = lpm_create(s, "6", t->max_rules[1], t->tbl8[1]);
-	if (t->rec == NULL || t->lpm4 == NULL || t->lpm6 == NULL)
-		goto nomem;
-	for (size_t i = 0; i < rows->n; i++)
-		if (rows->r[i].sub.realm != 0)
-			n_realm += rows->r[i].sub.has_v4 + rows->r[i].sub.has_v6;
-	if (n_realm > 0 && lpmr_create(s, t, n_realm, need[2], spare) < 0)
+	if (t->bkt == NULL || t->rec == NULL)
 		goto nomem;
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct sky_sub_info *r = &rows->r[i].sub;
 		uint32_t idx = row_idx != NULL ? row_idx[i] : (uint32_t)i;
-		int rc = 0;
+		int rc;
 
-		t->rec[idx].realm = r->realm;
+		rec_set_keys(&t->rec[idx], r);
 		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam);
-		if (r->has_v4)
-			rc = addr_add(t, 4, r->realm, r->v4, r->v4_len, idx);
-		if (rc == 0 && r->has_v6)
-			rc = addr_add(t, 6, r->realm, r->v6, r->v6_len, idx);
+		rc = keys_add(t, r, idx, 0);
 		if (rc < 0) {
 			subs_fail(err, errlen, "line %u: id %u: %s", rows->r[i].line, r->id,
-				  lpm_err(rc));
+				  hash_err(rc));
 			subs_tables_free(t);
 			return NULL;
 		}
@@ -334,45 +432,63 @@ sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky
 			return;
 }
 
+int
+subs_counters_alloc(struct sky_subs *s)
+{
+	size_t bytes =
+		(size_t)s->capacity * (4 * s->n_classes + SKY_SUBS_DG_MAX) * sizeof(uint64_t);
+
+	s->ws = rte_zmalloc("sky_subs_ws", s->n_ctr_workers * sizeof(*s->ws), RTE_CACHE_LINE_SIZE);
+	if (s->ws == NULL)
+		return -ENOMEM;
+	for (unsigned int w = 0; w < s->n_ctr_workers; w++) {
+		s->ctr[w] = rte_zmalloc_socket("sky_subs_ctr", bytes, RTE_CACHE_LINE_SIZE,
+					       SOCKET_ID_ANY);
+		if (s->ctr[w] == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 void
 subs_sum_counters(const struct sky_subs *s, uint32_t idx, uint64_t *out)
 {
+	const unsigned int nc = s->n_classes;
+
 	memset(out, 0, s->stride * sizeof(uint64_t));
 	for (unsigned int w = 0; w < s->n_ctr_workers; w++) {
-		const uint64_t *c = s->ctr[w] + (size_t)idx * s->stride;
+		const uint64_t *d = subs_ctr_drops(s, w, idx);
 
-		for (unsigned int k = 0; k < s->stride; k++)
-			out[k] += __atomic_load_n(&c[k], __ATOMIC_RELAXED);
+		for (unsigned int dir = 0; dir < 2; dir++) {
+			const uint64_t *c = subs_ctr_pairs(s, w, idx, dir);
+
+			for (unsigned int k = 0; k < nc; k++) {
+				out[dir * nc + k] += __atomic_load_n(&c[2 * k], __ATOMIC_RELAXED);
+				out[2 * nc + dir * nc + k] +=
+					__atomic_load_n(&c[2 * k + 1], __ATOMIC_RELAXED);
+			}
+		}
+		for (unsigned int g = 0; g < SKY_SUBS_DG_MAX; g++)
+			out[4 * nc + g] += __atomic_load_n(&d[g], __ATOMIC_RELAXED);
 	}
 }
 
 static void
 counters_zero(struct sky_subs *s, uint32_t idx)
 {
-	for (unsigned int w = 0; w < s->n_ctr_workers; w++)
-		memset(s->ctr[w] + (size_t)idx * s->stride, 0, s->stride * sizeof(uint64_t));
+	for (unsigned int w = 0; w < s->n_ctr_workers; w++) {
+		memset(subs_ctr_pairs(s, w, idx, 0), 0, 4 * s->n_classes * sizeof(uint64_t));
+		memset(subs_ctr_drops(s, w, idx), 0, SKY_SUBS_DG_MAX * sizeof(uint64_t));
+	}
 }
 
 uint32_t
 subs_find(const struct sky_subs *s, uint8_t fam, const uint8_t *addr, uint16_t vid)
 {
 	const struct subs_tables *t = s->tab;
-	uint8_t key[16] = {0};
-	uint32_t nh;
+	uint32_t idx = subs_lookup1(t, fam, addr, vid);
 
-	memcpy(key, addr, fam == 4 ? 4 : 16);
-	if (vid != 0 && vid <= SKY_REALM_MAX && t->lpmr != NULL && subs_realm_on(t, vid)) {
-		uint8_t rk[16];
-
-		rk[0] = (uint8_t)((fam == 4 ? 0x40 : 0x60) | (vid >> 8));
-		rk[1] = (uint8_t)vid;
-		memcpy(rk + 2, key, 14);
-		if (rte_lpm6_lookup(t->lpmr, rk, &nh) == 0 && t->rec[nh].w != 0)
-			return nh;
-	}
-	if (rte_lpm6_lookup(fam == 4 ? t->lpm4 : t->lpm6, key, &nh) == 0 && t->rec[nh].w != 0)
-		return nh;
-	return SKY_SUB_NONE;
+	return idx != SKY_SUB_NONE && t->rec[idx].w != 0 ? idx : SKY_SUB_NONE;
 }
 
 static int
@@ -421,16 +537,6 @@ check_model(const struct sky_subs *s, const struct sky_sub_info *ni, char *err, 
 	return 0;
 }
 
-static int
-ensure_lpmr(struct sky_subs *s, uint16_t realm, char *err, size_t errlen)
-{
-	if (realm == 0 || s->tab->lpmr != NULL)
-		return 0;
-	if (lpmr_create(s, s->tab, 0, 0, s->capacity) < 0)
-		return subs_fail(err, errlen, "out of DPDK memory for the realm table");
-	return 0;
-}
-
 static void
 realm_unref(struct sky_subs *s, uint16_t realm)
 {
@@ -440,13 +546,23 @@ realm_unref(struct sky_subs *s, uint16_t realm)
 			   __ATOMIC_RELEASE);
 }
 
+/* the keys a subscriber's realm accounts for */
+static void
+realm_ref(struct sky_subs *s, const struct sky_sub_info *in, int fam)
+{
+	if (in->realm != 0)
+		s->realm_refs[in->realm] += (in->has_v4 && fam != 6) + (in->has_v6 && fam != 4);
+}
+
+static const struct sky_sub_info no_sub;
+
 int
 subs_op_add(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t errlen)
 {
 	struct subs_tables *t = s->tab;
 	struct sky_sub_info in = *ni;
 	uint32_t idx;
-	int rc = 0;
+	int rc;
 
 	if (check_model(s, ni, err, errlen) < 0)
 		return -1;
@@ -458,32 +574,23 @@ subs_op_add(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 		return subs_fail(err, errlen,
 				 "subscriber table full (capacity %u; raise subscribers.capacity)",
 				 s->capacity);
-	if (ensure_lpmr(s, ni->realm, err, errlen) < 0)
-		return -1;
 	idx = s->free_idx[s->n_free - 1];
-	__atomic_store_n(&t->rec[idx].realm, ni->realm, __ATOMIC_RELAXED);
-	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(ni->id, ni->country, ni->plan, ni->beam),
+	in.idx = idx;
+	/* the record first (keys, then the word), then the keys that lead to it */
+	rec_set_keys(&t->rec[idx], &in);
+	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
 			 __ATOMIC_RELEASE);
-	if (ni->has_v4)
-		rc = addr_add(t, 4, ni->realm, ni->v4, ni->v4_len, idx);
-	if (rc == 0 && ni->has_v6) {
-		rc = addr_add(t, 6, ni->realm, ni->v6, ni->v6_len, idx);
-		if (rc < 0 && ni->has_v4) {
-			addr_del(t, 4, ni->realm, ni->v4, ni->v4_len);
-			sky_rcu_sync();
-		}
-	}
+	rc = keys_add(t, &in, idx, 0);
 	if (rc < 0) {
 		__atomic_store_n(&t->rec[idx].w, 0, __ATOMIC_RELEASE);
-		return subs_fail(err, errlen, "%s", lpm_err(rc));
+		rec_set_keys(&t->rec[idx], &no_sub);
+		return subs_fail(err, errlen, "%s", hash_err(rc));
 	}
 	s->n_free--;
-	in.idx = idx;
 	s->info[idx] = in;
 	idmap_put(&s->map, in.id, idx);
 	s->n_subs++;
-	if (in.realm != 0)
-		s->realm_refs[in.realm] += in.has_v4 + in.has_v6;
+	realm_ref(s, &in, 0);
 	subs_notify(s, SKY_SUBS_EV_SUB_ADD, idx, &s->info[idx]);
 	return 0;
 }
@@ -498,20 +605,17 @@ subs_op_del(struct sky_subs *s, uint32_t id, char *err, size_t errlen)
 	if (idx == SKY_SUB_NONE)
 		return subs_fail(err, errlen, "no subscriber with id %u", id);
 	old = s->info[idx];
-	if (old.has_v4)
-		addr_del(t, 4, old.realm, old.v4, old.v4_len);
-	if (old.has_v6)
-		addr_del(t, 6, old.realm, old.v6, old.v6_len);
+	keys_del(t, &old, idx, 0);
 	if (old.realm != 0) {
 		if (old.has_v4)
 			realm_unref(s, old.realm);
 		if (old.has_v6)
 			realm_unref(s, old.realm);
 	}
-	/* no worker holds idx after this: reuse of tbl8 groups, record and counters is safe */
+	/* no worker holds idx after this: reuse of slots, record and counters is safe */
 	sky_rcu_sync();
 	__atomic_store_n(&t->rec[idx].w, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&t->rec[idx].realm, 0, __ATOMIC_RELAXED);
+	rec_set_keys(&t->rec[idx], &no_sub);
 	counters_zero(s, idx);
 	memset(&s->info[idx], 0, sizeof(s->info[idx]));
 	idmap_del(&s->map, id);
@@ -533,52 +637,70 @@ same_addr(const struct sky_sub_info *a, const struct sky_sub_info *b, int fam)
 		(a->realm == b->realm && a->v6_len == b->v6_len && memcmp(a->v6, b->v6, 16) == 0));
 }
 
+/* the keys of the families that change, from the record's present keys to in's */
+static int
+set_keys(struct subs_tables *t, uint32_t idx, const struct sky_sub_info *old,
+	 const struct sky_sub_info *in, int ch4, int ch6)
+{
+	int rc = 0;
+
+	/* old keys out while the record still holds them (a reader finds the old key or
+	 * nothing, then the new key: a changed address is unknown for the few microseconds
+	 * in between) */
+	if (ch4)
+		keys_del(t, old, idx, 4);
+	if (ch6)
+		keys_del(t, old, idx, 6);
+	rec_set_keys(&t->rec[idx], in);
+	if (ch4)
+		rc = keys_add(t, in, idx, 4);
+	if (rc == 0 && ch6) {
+		rc = keys_add(t, in, idx, 6);
+		if (rc < 0 && ch4)
+			keys_del(t, in, idx, 4);
+	}
+	return rc;
+}
+
 int
 subs_op_set(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t errlen)
 {
 	struct subs_tables *t = s->tab;
 	uint32_t idx = ni->id != 0 ? idmap_get(&s->map, ni->id) : SKY_SUB_NONE;
 	struct sky_sub_info old, in = *ni;
-	int ch4, ch6, rc = 0;
+	int ch4, ch6, rc;
 
 	if (idx == SKY_SUB_NONE)
 		return subs_fail(err, errlen, "no subscriber with id %u", ni->id);
 	if (check_model(s, ni, err, errlen) < 0 || check_addrs(s, ni, idx, err, errlen) < 0)
 		return -1;
-	if (ensure_lpmr(s, ni->realm, err, errlen) < 0)
-		return -1;
 	old = s->info[idx];
 	in.idx = idx;
 	ch4 = !same_addr(&old, &in, 4);
 	ch6 = !same_addr(&old, &in, 6);
-	/* 1. new addresses first (undone if the second cannot be added) */
-	if (ch4 && in.has_v4)
-		rc = addr_add(t, 4, in.realm, in.v4, in.v4_len, idx);
-	if (rc == 0 && ch6 && in.has_v6) {
-		rc = addr_add(t, 6, in.realm, in.v6, in.v6_len, idx);
-		if (rc < 0 && ch4 && in.has_v4) {
-			addr_del(t, 4, in.realm, in.v4, in.v4_len);
-			sky_rcu_sync();
+	if (ch4 || ch6) {
+		rc = set_keys(t, idx, &old, &in, ch4, ch6);
+		if (rc < 0) { /* the old keys back (they fitted before) */
+			set_keys(t, idx, &in, &old, 0, 0);
+			if (ch4)
+				keys_add(t, &old, idx, 4);
+			if (ch6)
+				keys_add(t, &old, idx, 6);
+			return subs_fail(err, errlen, "%s", hash_err(rc));
 		}
 	}
-	if (rc < 0)
-		return subs_fail(err, errlen, "%s", lpm_err(rc));
-	/* 2. the record: one atomic store */
-	__atomic_store_n(&t->rec[idx].realm, in.realm, __ATOMIC_RELAXED);
+	/* the record's word: one atomic store */
 	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
 			 __ATOMIC_RELEASE);
-	/* 3. old addresses out */
-	if (in.realm != 0)
-		s->realm_refs[in.realm] += (ch4 && in.has_v4) + (ch6 && in.has_v6);
-	if (ch4 && old.has_v4) {
-		addr_del(t, 4, old.realm, old.v4, old.v4_len);
+	if (ch4 || ch6)
+		realm_ref(s, &in, ch4 && ch6 ? 0 : ch4 ? 4 : 6);
+	if (ch4 && old.has_v4)
 		realm_unref(s, old.realm);
-	}
-	if (ch6 && old.has_v6) {
-		addr_del(t, 6, old.realm, old.v6, old.v6_len);
+	if (ch6 && old.has_v6)
 		realm_unref(s, old.realm);
-	}
-	if ((ch4 && old.has_v4) || (ch6 && old.has_v6))
+	/* a reader may still hold a slot of an old key: the next change of this record's
+	 * IPv6 key (its generation) and the reuse of freed slots wait for it */
+	if (ch4 || ch6)
 		sky_rcu_sync();
 	s->info[idx] = in;
 	subs_notify(s, SKY_SUBS_EV_SUB_SET, idx, &s->info[idx]);
