@@ -102,9 +102,7 @@ sky_subs_destroy(struct sky_subs *s)
 	if (s->on_destroy != NULL)
 		s->on_destroy(s);
 	subs_tables_free(s->tab);
-	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++)
-		rte_free(s->ctr[w]);
-	rte_free(s->ws);
+	subs_counters_free(s);
 	subs_state_free(s);
 	sky_class_set_free(&s->cs);
 	pthread_mutex_destroy(&s->lock);

@@ -28,12 +28,19 @@ static void __attribute__((constructor)) drop_group_init(void)
 struct probe {
 	uint64_t a[2]; /* host order, unmasked */
 	uint64_t k[2]; /* masked to len */
+	const struct subs_bkt *b;
 	uint32_t h;
 	uint32_t cand; /* first slot whose signature matched, or SKY_SUB_NONE */
 	uint8_t fam;
 	uint8_t more; /* more matches, or keys past the bucket: the full probe decides */
 	uint16_t realm;
 	int16_t len;
+};
+
+/* the prefix lengths in use, read once per burst */
+struct lens {
+	uint64_t bm[SUBS_KC_MAX][SUBS_N_LEN_WORDS];
+	int16_t top[SUBS_KC_MAX];
 };
 
 /* the key of p at its length: hash it and prefetch its bucket */
@@ -44,28 +51,66 @@ probe_key(const struct subs_tables *t, struct probe *p)
 	p->k[1] = p->a[1];
 	subs_mask(p->k, (unsigned int)p->len);
 	p->h = subs_hash(p->fam, p->realm, (unsigned int)p->len, p->k);
-	rte_prefetch0(&t->bkt[subs_bucket_of(t, p->h)]);
+	p->b = &t->bkt[subs_bucket_of(t, p->h)];
+	rte_prefetch0(p->b);
 }
 
 /* the next length to try after a miss at p->len (the realm's lengths, then realm 0's);
  * 0 when there is one, -1 when the search is over */
 static inline int
-probe_next(const struct subs_tables *t, struct probe *p)
+probe_next(const struct lens *l, struct probe *p)
 {
-	p->len = (int16_t)subs_len_below(t->len_bm[subs_kc(p->fam, p->realm)], p->len);
+	p->len = (int16_t)subs_len_below(l->bm[subs_kc(p->fam, p->realm)], p->len);
 	if (p->len < 0 && p->realm != 0) {
 		p->realm = 0;
-		p->len = (int16_t)subs_len_below(t->len_bm[subs_kc(p->fam, 0)], 129);
+		p->len = l->top[subs_kc(p->fam, 0)];
 	}
 	return p->len < 0 ? -1 : 0;
+}
+
+static inline void
+fill_unknown(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *m)
+{
+	ws->unknown[m->dir & 1]++;
+	m->sub_idx = SKY_SUB_NONE;
+	m->sub_id = 0;
+	m->sub_country = SKY_COUNTRY_NONE;
+	m->realm = 0;
+	m->beam = 0;
+	if (s->unknown_plan < 0) {
+		m->plan = 0;
+		sky_meta_drop(m, SKY_DROP_SUB_UNKNOWN);
+	} else {
+		m->plan = (uint16_t)s->unknown_plan;
+	}
+}
+
+static inline void
+fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables *t,
+     struct sky_meta *m, uint32_t idx)
+{
+	const struct sky_sub_rec *r = &t->rec[idx];
+	uint64_t w = __atomic_load_n(&r->w, __ATOMIC_RELAXED);
+
+	if (unlikely(w == 0)) {
+		fill_unknown(s, ws, m);
+		return;
+	}
+	m->sub_idx = idx;
+	m->sub_id = (uint32_t)w;
+	m->sub_country = (uint16_t)(w >> 32);
+	m->plan = (uint16_t)((w >> 48) & 0xff);
+	m->beam = (uint16_t)(w >> 56);
+	m->realm = subs_k_realm(__atomic_load_n(&r->k, __ATOMIC_RELAXED));
 }
 
 /*
  * The lookup in three passes over the burst, so that the memory accesses of all its
  * packets are in flight together: (1) hash at the longest length in use, prefetch the
  * bucket; (2) match the signature, prefetch the record and the counters the accounting
- * will write; (3) check the record. A packet that misses goes round again at its next
- * length (a nested prefix, a realm's fallback to realm 0, an unknown address).
+ * will write; (3) check the record, fill the packet's fields. A packet that misses goes
+ * round again at its next length (a nested prefix, a realm's fallback to realm 0, an
+ * unknown address).
  */
 void
 sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta, uint16_t n)
@@ -75,9 +120,9 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 	uint64_t *const ctr = worker < s->n_ctr_workers ? s->ctr[worker] : NULL;
 	const size_t pairs = 2 * s->n_classes;
 	struct probe pr[SKY_BURST];
-	uint32_t idx[SKY_BURST];
 	uint8_t pend[SKY_BURST];
 	unsigned int np = 0;
+	struct lens l;
 
 	if (unlikely(n > SKY_BURST)) { /* side arrays are SKY_BURST long; be safe anyway */
 		for (uint16_t o = 0; o < n; o += SKY_BURST)
@@ -85,22 +130,30 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 					      (uint16_t)RTE_MIN(SKY_BURST, n - o));
 		return;
 	}
+	for (unsigned int c = 0; c < SUBS_KC_MAX; c++) {
+		for (unsigned int w = 0; w < SUBS_N_LEN_WORDS; w++)
+			l.bm[c][w] = __atomic_load_n(&t->len_bm[c][w], __ATOMIC_ACQUIRE);
+		l.top[c] = (int16_t)subs_len_below(l.bm[c], 129);
+	}
 
 	for (uint16_t i = 0; i < n; i++) {
-		const struct sky_meta *m = &meta[i];
+		struct sky_meta *m = &meta[i];
 		struct probe *p = &pr[i];
 
-		idx[i] = SKY_SUB_NONE;
-		if (!sky_meta_live(m))
+		if (!sky_meta_live(m)) {
+			m->sub_idx = SKY_SUB_NONE;
 			continue;
+		}
 		p->fam = m->l3 == 4 ? 4 : 6;
 		p->realm = 0;
 		if (unlikely(m->outer_vid != 0 && subs_realm_on(t, m->outer_vid)))
 			p->realm = m->outer_vid & 0xfff;
 		subs_addr_load(p->fam, sky_meta_sub_addr(m), p->a);
-		p->len = 129;
-		if (probe_next(t, p) < 0)
+		p->len = l.top[subs_kc(p->fam, p->realm)];
+		if (unlikely(p->len < 0) && probe_next(&l, p) < 0) {
+			fill_unknown(s, ws, m);
 			continue;
+		}
 		probe_key(t, p);
 		pend[np++] = (uint8_t)i;
 	}
@@ -109,14 +162,13 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 
 		for (unsigned int j = 0; j < np; j++) {
 			struct probe *p = &pr[pend[j]];
-			const struct subs_bkt *b = &t->bkt[subs_bucket_of(t, p->h)];
-			uint32_t mt = subs_bkt_match(b, subs_sig_of(p->h));
+			uint32_t mt = subs_bkt_match(p->b, subs_sig_of(p->h));
 
-			p->more =
-				(mt & (mt - 1)) != 0 || __atomic_load_n(&b->ovf, __ATOMIC_RELAXED);
+			p->more = (mt & (mt - 1)) != 0 || p->b->ovf != 0;
 			p->cand = SKY_SUB_NONE;
 			if (likely(mt != 0)) {
-				uint32_t c = (b->slot[__builtin_ctz(mt)] & SUBS_SLOT_IDX_MASK) - 1;
+				uint32_t c =
+					(p->b->slot[__builtin_ctz(mt)] & SUBS_SLOT_IDX_MASK) - 1;
 
 				p->cand = c;
 				rte_prefetch0(&t->rec[c]);
@@ -127,62 +179,31 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			}
 		}
 		for (unsigned int j = 0; j < np; j++) {
+			struct sky_meta *m = &meta[pend[j]];
 			struct probe *p = &pr[pend[j]];
 			uint32_t c = p->cand;
 
 			if (likely(c != SKY_SUB_NONE) && subs_rec_has(&t->rec[c], p->fam, p->realm,
 								      (unsigned int)p->len, p->k)) {
-				idx[pend[j]] = c;
+				fill(s, ws, t, m, c);
 				continue;
 			}
 			if (unlikely(p->more)) {
 				c = subs_probe(t, p->fam, p->realm, (unsigned int)p->len, p->k,
 					       p->h);
 				if (c != SKY_SUB_NONE) {
-					idx[pend[j]] = c;
+					fill(s, ws, t, m, c);
 					continue;
 				}
 			}
-			if (probe_next(t, p) < 0)
+			if (probe_next(&l, p) < 0) {
+				fill_unknown(s, ws, m);
 				continue;
+			}
 			probe_key(t, p);
 			pend[nn++] = pend[j];
 		}
 		np = nn;
-	}
-	for (uint16_t i = 0; i < n; i++) {
-		struct sky_meta *m = &meta[i];
-
-		if (!sky_meta_live(m)) {
-			m->sub_idx = SKY_SUB_NONE;
-			continue;
-		}
-		if (idx[i] != SKY_SUB_NONE) {
-			const struct sky_sub_rec *r = &t->rec[idx[i]];
-			uint64_t w = __atomic_load_n(&r->w, __ATOMIC_RELAXED);
-
-			if (w != 0) {
-				m->sub_idx = idx[i];
-				m->sub_id = (uint32_t)w;
-				m->sub_country = (uint16_t)(w >> 32);
-				m->plan = (uint16_t)((w >> 48) & 0xff);
-				m->beam = (uint16_t)(w >> 56);
-				m->realm = subs_k_realm(__atomic_load_n(&r->k, __ATOMIC_RELAXED));
-				continue;
-			}
-		}
-		ws->unknown[m->dir & 1]++;
-		m->sub_idx = SKY_SUB_NONE;
-		m->sub_id = 0;
-		m->sub_country = SKY_COUNTRY_NONE;
-		m->realm = 0;
-		m->beam = 0;
-		if (s->unknown_plan < 0) {
-			m->plan = 0;
-			sky_meta_drop(m, SKY_DROP_SUB_UNKNOWN);
-		} else {
-			m->plan = (uint16_t)s->unknown_plan;
-		}
 	}
 }
 

@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include <rte_common.h>
+#include <rte_vect.h>
 
 #include "skygate/config.h"
 #include "skygate/runtime.h"
@@ -230,18 +231,34 @@ subs_sig_of(uint32_t h)
 	return h << SUBS_SLOT_IDX_BITS;
 }
 
-/* slots of bucket b whose signature is sig: bit i = slot i */
+/* slots of bucket b whose signature is sig: bit i = slot i. Plain loads: a slot is one
+ * aligned 32-bit word, read whole (x86); a stale slot is checked against its record. */
 static inline uint32_t
 subs_bkt_match(const struct subs_bkt *b, uint32_t sig)
 {
+#if defined(__SSE2__)
+	const __m128i hi = _mm_set1_epi32((int)~SUBS_SLOT_IDX_MASK), sg = _mm_set1_epi32((int)sig),
+		      z = _mm_setzero_si128();
+	uint32_t m = 0;
+
+	for (unsigned int i = 0; i < 4; i++) {
+		__m128i v = _mm_load_si128((const __m128i *)b + i);
+		__m128i eq = _mm_andnot_si128(_mm_cmpeq_epi32(v, z),
+					      _mm_cmpeq_epi32(_mm_and_si128(v, hi), sg));
+
+		m |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(eq)) << (4 * i);
+	}
+	return m & ((1u << SUBS_BKT_SLOTS) - 1);
+#else
 	uint32_t m = 0;
 
 	for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
-		uint32_t x = __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED);
+		uint32_t x = b->slot[i];
 
 		m |= (uint32_t)(((x & ~SUBS_SLOT_IDX_MASK) == sig) & (x != 0)) << i;
 	}
 	return m;
+#endif
 }
 
 /* record r holds exactly this key (family, realm, len, masked address)? Reader-safe
@@ -480,6 +497,10 @@ uint32_t subs_find(const struct sky_subs *s, uint8_t fam, const uint8_t *addr, u
  *  of subscriber idx into out[stride] (packets [2][n_classes], bytes [2][n_classes],
  *  drops [SKY_SUBS_DG_MAX]). */
 int subs_counters_alloc(struct sky_subs *s);
+void subs_counters_free(struct sky_subs *s);
+/** Bytes of the tables and counters mapped outside rte_malloc now (no hugepages: 2 MB
+ *  transparent pages, see subscriber_table.c); the bench adds them to rte_malloc's. */
+extern size_t subs_mem_mapped;
 void subs_sum_counters(const struct sky_subs *s, uint32_t idx, uint64_t *out);
 
 #endif /* SKY_SUBSCRIBER_PRIV_H */
