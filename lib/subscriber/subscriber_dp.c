@@ -167,10 +167,11 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			p->more = (mt & (mt - 1)) != 0 || p->b->ovf != 0;
 			p->cand = SKY_SUB_NONE;
 			if (likely(mt != 0)) {
-				uint32_t c =
-					(p->b->slot[__builtin_ctz(mt)] & SUBS_SLOT_IDX_MASK) - 1;
+				uint32_t c = p->b->idx[__builtin_ctz(mt)] - 1;
 
 				p->cand = c;
+				if (unlikely(c == SKY_SUB_NONE)) /* a slot being emptied */
+					continue;
 				rte_prefetch0(&t->rec[c]);
 				if (ctr != NULL)
 					rte_prefetch0(ctr +

@@ -20,16 +20,19 @@
  * tests/bench/bench_subscriber.c): one exact-match hash over every (family, realm, prefix
  * length, masked address) key, probed per packet at the prefix lengths in use, longest
  * first (a bitmap per family, and per family for realm keys):
- *   bkt  buckets of 64 bytes: 15 slots (11-bit signature << 21 | subscriber idx + 1) and
- *        `ovf`, the number of keys that live past this bucket though they hash to it or
- *        before it (linear probing by bucket; a lookup goes on while ovf != 0)
+ *   bkt  buckets of 64 bytes: 12 slots (an 8-bit signature, matched with one SSE compare,
+ *        and subscriber idx + 1) and `ovf`, the number of keys that live past this bucket
+ *        though they hash to it or before it (linear probing by bucket; a lookup goes on
+ *        while ovf != 0)
  *   rec  a 32-byte record per subscriber: the word the data path copies (id, country,
  *        plan, beam) and the subscriber's own keys, which a signature match is checked
  *        against; a hit therefore costs the bucket line and half a record line
- * The table is sized for 2 * capacity + SUBS_KEY_SPARE keys at most 3/4 full, so any
- * address layout fits `capacity` subscribers.
- * Reader safety: one writer (the control thread). Slots are 32-bit stores; no key ever
- * moves (a delete empties its slot), so a reader sees a key or not, never a wrong one. A
+ * The table is sized for 2 * capacity + SUBS_KEY_SPARE keys at most 7/8 full, and a key
+ * may sit in any bucket after its own, so any address layout fits `capacity` subscribers
+ * (the hash spreads keys; nothing depends on how addresses share prefixes).
+ * Reader safety: one writer (the control thread). An add writes the slot's idx, then its
+ * signature; a delete clears the signature, then the idx; no key ever moves, so a reader
+ * sees a key or not, and every candidate is checked against its record. A
  * record's IPv4 key and flags are one 64-bit word; its IPv6 key (two words) is written
  * between two stores of that word that change its 2-bit generation, and a reader takes
  * the IPv6 key only when the word read before and after it is the same. A delete is
@@ -137,16 +140,16 @@ enum {
 extern const char *const sky_subs_dg_names[SKY_SUBS_DG_MAX];
 
 /* --- the lookup table (see the top of this file) --- */
-#define SUBS_BKT_SLOTS 15
-#define SUBS_SLOT_IDX_BITS 21
-#define SUBS_SLOT_IDX_MASK ((1u << SUBS_SLOT_IDX_BITS) - 1)
+#define SUBS_BKT_SLOTS 12
 #define SUBS_KEY_SPARE 64  /* keys beyond 2 * capacity: a set adds before it removes */
 #define SUBS_N_LEN_WORDS 3 /* prefix lengths 0..128 */
 
 struct subs_bkt {
-	uint32_t slot[SUBS_BKT_SLOTS]; /* 0 = empty */
-	uint32_t ovf;
+	uint8_t sig[SUBS_BKT_SLOTS];  /* 1..255, 0 = empty */
+	uint32_t ovf;		      /* keys living past this bucket that hash here or before */
+	uint32_t idx[SUBS_BKT_SLOTS]; /* subscriber idx + 1, 0 = empty */
 } __rte_aligned(64);
+_Static_assert(sizeof(struct subs_bkt) == 64, "one line per bucket");
 
 /* key classes: a bitmap of the prefix lengths in use for each */
 enum { SUBS_KC_V4, SUBS_KC_V6, SUBS_KC_R4, SUBS_KC_R6, SUBS_KC_MAX };
@@ -224,39 +227,28 @@ subs_bucket_of(const struct subs_tables *t, uint32_t h)
 	return (uint32_t)(((uint64_t)h * t->nb) >> 32);
 }
 
-/* the signature (11 bits, in the slot's top bits) of a hash */
-static inline uint32_t
+/* the signature of a hash (8 bits, never 0: 0 marks an empty slot) */
+static inline uint8_t
 subs_sig_of(uint32_t h)
 {
-	return h << SUBS_SLOT_IDX_BITS;
+	return (uint8_t)((h & 0xff) | ((h & 0xff) == 0));
 }
 
-/* slots of bucket b whose signature is sig: bit i = slot i. Plain loads: a slot is one
- * aligned 32-bit word, read whole (x86); a stale slot is checked against its record. */
+/* slots of bucket b whose signature is sig: bit i = slot i. Plain loads: a reader that
+ * sees a slot half written takes idx 0 (no candidate) or checks the record. */
 static inline uint32_t
-subs_bkt_match(const struct subs_bkt *b, uint32_t sig)
+subs_bkt_match(const struct subs_bkt *b, uint8_t sig)
 {
 #if defined(__SSE2__)
-	const __m128i hi = _mm_set1_epi32((int)~SUBS_SLOT_IDX_MASK), sg = _mm_set1_epi32((int)sig),
-		      z = _mm_setzero_si128();
-	uint32_t m = 0;
+	__m128i v = _mm_load_si128((const __m128i *)b);
 
-	for (unsigned int i = 0; i < 4; i++) {
-		__m128i v = _mm_load_si128((const __m128i *)b + i);
-		__m128i eq = _mm_andnot_si128(_mm_cmpeq_epi32(v, z),
-					      _mm_cmpeq_epi32(_mm_and_si128(v, hi), sg));
-
-		m |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(eq)) << (4 * i);
-	}
-	return m & ((1u << SUBS_BKT_SLOTS) - 1);
+	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)sig))) &
+	       ((1u << SUBS_BKT_SLOTS) - 1);
 #else
 	uint32_t m = 0;
 
-	for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
-		uint32_t x = b->slot[i];
-
-		m |= (uint32_t)(((x & ~SUBS_SLOT_IDX_MASK) == sig) & (x != 0)) << i;
-	}
+	for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++)
+		m |= (uint32_t)(b->sig[i] == sig) << i;
 	return m;
 #endif
 }
@@ -289,20 +281,19 @@ static inline uint32_t
 subs_probe(const struct subs_tables *t, unsigned int fam, unsigned int realm, unsigned int len,
 	   const uint64_t a[2], uint32_t h)
 {
-	uint32_t b = subs_bucket_of(t, h), sig = subs_sig_of(h);
+	uint32_t b = subs_bucket_of(t, h);
+	uint8_t sig = subs_sig_of(h);
 
 	for (uint32_t n = 0; n < t->nb; n++) {
 		const struct subs_bkt *k = &t->bkt[b];
 		uint32_t m = subs_bkt_match(k, sig);
 
 		while (m != 0) {
-			uint32_t i = (uint32_t)__builtin_ctz(m), x;
+			uint32_t x = __atomic_load_n(&k->idx[__builtin_ctz(m)], __ATOMIC_RELAXED);
 
 			m &= m - 1;
-			x = __atomic_load_n(&k->slot[i], __ATOMIC_RELAXED);
-			if (x != 0 &&
-			    subs_rec_has(&t->rec[(x & SUBS_SLOT_IDX_MASK) - 1], fam, realm, len, a))
-				return (x & SUBS_SLOT_IDX_MASK) - 1;
+			if (x != 0 && subs_rec_has(&t->rec[x - 1], fam, realm, len, a))
+				return x - 1;
 		}
 		if (__atomic_load_n(&k->ovf, __ATOMIC_ACQUIRE) == 0)
 			break;

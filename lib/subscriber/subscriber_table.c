@@ -6,9 +6,9 @@
  * reader-safely. Control path only; the data path that reads the tables is
  * subscriber_dp.c.
  *
- * Memory per subscriber slot (capacity; rte_malloc): a 32-byte record, about 11 bytes of
- * hash buckets (2 keys per slot, buckets at most 3/4 full), per worker 32 * classes + 32
- * bytes of counters (160 B with 4 classes). bench_subscriber prints the measured figure.
+ * Memory per subscriber slot (capacity): a 32-byte record, about 12 bytes of hash buckets
+ * (2 keys per slot, buckets at most 7/8 full), per worker 32 * classes + 32 bytes of
+ * counters (160 B with 4 classes). bench_subscriber prints the measured figure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -147,7 +147,19 @@ mem_zalloc(const char *name, size_t size)
 	if (map == MAP_FAILED)
 		return NULL;
 	p = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)map + sizeof(*h), huge);
-	(void)madvise(p, RTE_ALIGN_FLOOR(len - (size_t)(p - map), huge), MADV_HUGEPAGE);
+	/* keep the page holding the header, the block and its last page; give back the rest */
+	{
+		uint8_t *head = p - 4096,
+			*tail = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)p + size, 4096);
+
+		if (head > map)
+			munmap(map, (size_t)(head - map));
+		if (tail < map + len)
+			munmap(tail, (size_t)(map + len - tail));
+		len = (size_t)(tail - head);
+		map = head;
+		(void)madvise(p, (size_t)(tail - p), MADV_HUGEPAGE);
+	}
 	for (size_t o = 0; o < size; o += 4096) /* fault it in now, not on the data path */
 		p[o] = 0;
 	h = (struct mem_hdr *)p - 1;
@@ -219,13 +231,14 @@ hash_add(struct subs_tables *t, const struct hkey *k, uint32_t idx)
 		struct subs_bkt *bk = &t->bkt[b];
 
 		for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
-			if (bk->slot[i] != 0)
+			if (bk->sig[i] != 0 || bk->idx[i] != 0)
 				continue;
 			for (uint32_t c = home; c != b; c = c + 1 == t->nb ? 0 : c + 1)
 				__atomic_store_n(&t->bkt[c].ovf, t->bkt[c].ovf + 1,
 						 __ATOMIC_RELEASE);
-			__atomic_store_n(&bk->slot[i], subs_sig_of(k->h) | (idx + 1),
-					 __ATOMIC_RELEASE);
+			/* the idx before the signature that makes a reader look at it */
+			__atomic_store_n(&bk->idx[i], idx + 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&bk->sig[i], subs_sig_of(k->h), __ATOMIC_RELEASE);
 			t->n_keys++;
 			len_ref(t, k, 1);
 			return 0;
@@ -240,16 +253,18 @@ hash_add(struct subs_tables *t, const struct hkey *k, uint32_t idx)
 static void
 hash_del(struct subs_tables *t, const struct hkey *k, uint32_t idx)
 {
-	uint32_t home = subs_bucket_of(t, k->h), b = home, sig = subs_sig_of(k->h);
+	uint32_t home = subs_bucket_of(t, k->h), b = home;
+	uint8_t sig = subs_sig_of(k->h);
 
 	for (uint32_t n = 0; n < t->nb; n++) {
 		struct subs_bkt *bk = &t->bkt[b];
 
 		for (unsigned int i = 0; i < SUBS_BKT_SLOTS; i++) {
-			if (bk->slot[i] != (sig | (idx + 1)) ||
+			if (bk->sig[i] != sig || bk->idx[i] != idx + 1 ||
 			    !subs_rec_has(&t->rec[idx], k->fam, k->realm, k->len, k->a))
 				continue;
-			__atomic_store_n(&bk->slot[i], 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&bk->sig[i], 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&bk->idx[i], 0, __ATOMIC_RELEASE);
 			for (uint32_t c = home; c != b; c = c + 1 == t->nb ? 0 : c + 1)
 				__atomic_store_n(&t->bkt[c].ovf, t->bkt[c].ovf - 1,
 						 __ATOMIC_RELEASE);
@@ -371,11 +386,12 @@ hash_err(int rc)
 	return rc == -ENOSPC ? "lookup table full" : strerror(-rc);
 }
 
-/* buckets for max_keys keys at most 3/4 full */
+/* buckets for max_keys keys at most 7/8 full (at 1M dual-stack subscribers in the default
+ * capacity, 1.25M, 0.7 full: a hit is in its home bucket but for a few percent) */
 static uint32_t
 buckets_for(uint32_t max_keys)
 {
-	uint64_t nb = ((uint64_t)max_keys * 4 / 3 + SUBS_BKT_SLOTS - 1) / SUBS_BKT_SLOTS;
+	uint64_t nb = ((uint64_t)max_keys * 8 / 7 + SUBS_BKT_SLOTS - 1) / SUBS_BKT_SLOTS;
 
 	return (uint32_t)(nb < 64 ? 64 : nb);
 }

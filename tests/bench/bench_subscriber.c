@@ -4,8 +4,11 @@
  * IPv4 /32 and an IPv6 /56 each; a few realm subscribers), time the load, report memory
  * per subscriber (rte_malloc heap before/after, plus the control-path heap), cycles per
  * packet of the burst lookup with random subscribers (IPv4, IPv6, VLAN realm), of the
- * accounting, and the cost of runtime changes and of a whole-table `subscriber load`.
- * Prints figures; never fails on a number.
+ * accounting, of both together on one burst (as a worker runs them: the lookup prefetches
+ * the counter line), and the cost of runtime changes and of a whole-table `subscriber
+ * load`. The previous structure (rte_lpm6 per family, 16-byte records, counters strided
+ * per subscriber on rte_malloc pages) is rebuilt from the same rows and timed in the same
+ * process for a before/after on one machine state. Prints figures; never fails on one.
  *
  *   bench_subscriber [N]
  */
@@ -19,6 +22,8 @@
 
 #include <jansson.h>
 #include <rte_cycles.h>
+#include <rte_lpm6.h>
+#include <rte_prefetch.h>
 #include <rte_malloc.h>
 
 #include "skygate/config.h"
@@ -212,6 +217,195 @@ bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
 	return cyc;
 }
 
+static void
+both_stage(struct sky_subs *s, struct sky_meta *b)
+{
+	sky_subs_lookup_burst(s, 0, b, SKY_BURST);
+	sky_subs_account_burst(s, 0, b, SKY_BURST);
+}
+
+/* --- the previous structure, for a same-process comparison (IPv4 and IPv6 without
+ * realms; its code as it was in lib/subscriber before the hash) --- */
+struct old_rec {
+	uint64_t w;
+	uint16_t realm;
+	uint16_t pad[3];
+};
+
+static struct {
+	struct rte_lpm6 *lpm4, *lpm6;
+	struct old_rec *rec;
+	uint64_t *ctr; /* [capacity][stride] */
+	unsigned int nc, stride;
+	uint32_t cap;
+} old;
+
+struct old_keys {
+	uint8_t k[SKY_BURST][16];
+	uint8_t pos[SKY_BURST];
+	unsigned int n;
+};
+
+static void
+old_lookup(struct sky_meta *meta, uint16_t n)
+{
+	struct old_keys k4, k6;
+	int32_t h[SKY_BURST];
+	uint32_t idx[SKY_BURST];
+
+	k4.n = k6.n = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		struct old_keys *b = meta[i].l3 == 4 ? &k4 : &k6;
+
+		idx[i] = SKY_SUB_NONE;
+		if (!sky_meta_live(&meta[i]))
+			continue;
+		memcpy(b->k[b->n], sky_meta_sub_addr(&meta[i]), 16);
+		b->pos[b->n++] = (uint8_t)i;
+	}
+	for (int f = 0; f < 2; f++) {
+		struct old_keys *b = f == 0 ? &k4 : &k6;
+
+		if (b->n == 0)
+			continue;
+		rte_lpm6_lookup_bulk_func(f == 0 ? old.lpm4 : old.lpm6, b->k, h, b->n);
+		for (unsigned int j = 0; j < b->n; j++)
+			if (h[j] >= 0) {
+				idx[b->pos[j]] = (uint32_t)h[j];
+				rte_prefetch0(&old.rec[h[j]]);
+			}
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct sky_meta *m = &meta[i];
+		uint64_t w;
+
+		if (!sky_meta_live(m) || idx[i] == SKY_SUB_NONE) {
+			m->sub_idx = SKY_SUB_NONE;
+			continue;
+		}
+		w = old.rec[idx[i]].w;
+		m->sub_idx = idx[i];
+		m->sub_id = (uint32_t)w;
+		m->sub_country = (uint16_t)(w >> 32);
+		m->plan = (uint16_t)((w >> 48) & 0xff);
+		m->beam = (uint16_t)(w >> 56);
+		m->realm = old.rec[idx[i]].realm;
+	}
+}
+
+static void
+old_account(const struct sky_meta *meta, uint16_t n)
+{
+	const unsigned int nc = old.nc;
+
+	for (uint16_t i = 0; i < n; i++) {
+		const struct sky_meta *m = &meta[i];
+
+		if (m->sub_idx < old.cap && m->l3 != 0) {
+			uint64_t *c = old.ctr + (size_t)m->sub_idx * old.stride;
+			unsigned int k = (m->dir & 1) * nc + (m->cls < nc ? m->cls : 0);
+
+			rte_prefetch0(&c[k]);
+			rte_prefetch0(&c[2 * nc + k]);
+		}
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		const struct sky_meta *m = &meta[i];
+		unsigned int dir = m->dir & 1, cls = m->cls < nc ? m->cls : 0;
+
+		if (m->l3 == 0 || m->sub_idx >= old.cap)
+			continue;
+		old.ctr[(size_t)m->sub_idx * old.stride + dir * nc + cls]++;
+		old.ctr[(size_t)m->sub_idx * old.stride + 2 * nc + dir * nc + cls] += m->pkt_len;
+	}
+}
+
+static void
+old_lookup_stage(struct sky_subs *s, struct sky_meta *b)
+{
+	(void)s;
+	old_lookup(b, SKY_BURST);
+}
+
+static void
+old_account_stage(struct sky_subs *s, struct sky_meta *b)
+{
+	(void)s;
+	old_account(b, SKY_BURST);
+}
+
+static void
+old_both_stage(struct sky_subs *s, struct sky_meta *b)
+{
+	(void)s;
+	old_lookup(b, SKY_BURST);
+	old_account(b, SKY_BURST);
+}
+
+/* the previous tables from rows (realm rows left out); MB of rte_malloc, or -1 */
+static double
+old_build(const struct sky_subs_rows *rows, const uint32_t need[2], uint32_t cap, unsigned int nc)
+{
+	size_t h0 = heap_used();
+	uint32_t spare = cap - (uint32_t)rows->n;
+	struct rte_lpm6_config c4 = {.max_rules = cap + 64,
+				     .number_tbl8s = need[0] + need[0] / 8 + 1024 + spare / 16};
+	struct rte_lpm6_config c6 = {.max_rules = cap + 64,
+				     .number_tbl8s = need[1] + need[1] / 8 + 1024 + spare / 16};
+
+	old.nc = nc;
+	old.stride = 4 * nc + 4;
+	old.cap = cap;
+	old.lpm4 = rte_lpm6_create("bench_old4", SOCKET_ID_ANY, &c4);
+	old.lpm6 = rte_lpm6_create("bench_old6", SOCKET_ID_ANY, &c6);
+	old.rec = rte_zmalloc("bench_old_rec", (size_t)cap * sizeof(*old.rec), 64);
+	old.ctr = rte_zmalloc("bench_old_ctr", (size_t)cap * old.stride * 8, 64);
+	if (old.lpm4 == NULL || old.lpm6 == NULL || old.rec == NULL || old.ctr == NULL)
+		return -1;
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct sky_sub_info *r = &rows->r[i].sub;
+		uint8_t k[16] = {0};
+
+		if (r->realm != 0)
+			continue;
+		old.rec[i].w = (uint64_t)r->id | (uint64_t)r->country << 32 |
+			       (uint64_t)(r->plan & 0xff) << 48 | (uint64_t)(r->beam & 0xff) << 56;
+		if (r->has_v4) {
+			memcpy(k, r->v4, 4);
+			if (rte_lpm6_add(old.lpm4, k, r->v4_len, (uint32_t)i) < 0)
+				return -1;
+		}
+		if (r->has_v6 && rte_lpm6_add(old.lpm6, r->v6, r->v6_len, (uint32_t)i) < 0)
+			return -1;
+	}
+	return (double)(heap_used() - h0) / 1e6;
+}
+
+static void
+old_free(void)
+{
+	rte_lpm6_free(old.lpm4);
+	rte_lpm6_free(old.lpm6);
+	rte_free(old.rec);
+	rte_free(old.ctr);
+}
+
+/* the kB of transparent huge pages this process has */
+static long
+thp_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kb = -1;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kb;
+}
+
 static uint32_t n_rows;
 
 static double
@@ -285,15 +479,15 @@ main(int argc, char **argv)
 		printf("%s\n", err.msg);
 		return 1;
 	}
+	struct sky_subs_rows rows = {0}; /* kept for the previous structure */
+	uint32_t need[3] = {0, 0, 0};
 	{
 		/* the parser alone: CSV -> rows, then the uniqueness check (sorts) */
 		struct sky_subs_csv_names nm = {.n_plans = 2,
 						.n_beams = 4,
 						.plans = {"basic", "premium"},
 						.beams = {"beam1", "beam2", "beam3", "beam4"}};
-		struct sky_subs_rows rows = {0};
 		char e[512];
-		uint32_t need[3];
 		FILE *f = fopen(csv, "r");
 		size_t len;
 		char *buf;
@@ -318,7 +512,6 @@ main(int argc, char **argv)
 		printf("CPU: CSV parse %.2f s, uniqueness check + tbl8 count %.2f s (tbl8 groups: "
 		       "v4 %u, v6 %u, realm %u)\n",
 		       c_parse, c_check, need[0], need[1], need[2]);
-		sky_subs_rows_free(&rows);
 		free(buf);
 	}
 	h0 = heap_used();
@@ -334,20 +527,22 @@ main(int argc, char **argv)
 	}
 	h1 = heap_used();
 	c1 = ctl_heap_used();
-	printf("load %u subscribers (parse, check, build rte_lpm6 tables): %.2f s wall, %.2f s "
+	printf("load %u subscribers (parse, check, build the hash): %.2f s wall, %.2f s "
 	       "CPU (load average %.1f)\n",
 	       n, sec, cpu1 - cpu0, loadavg());
 	{
-		double cap = sky_subs_capacity(s);
-		double ctr = cap * (4 * sky_subs_n_classes(s) + 4) * 8, rec = cap * 16;
-		double rest = (double)(h1 - h0) - ctr - rec;
+		double cap = sky_subs_capacity(s),
+		       tot = (double)(h1 - h0) + (double)subs_mem_mapped;
+		double ctr = cap * (4 * sky_subs_n_classes(s) + 4) * 8, rec = cap * 32;
+		double bkt = (double)s->tab->nb * 64;
 
-		printf("memory: rte_malloc %.1f MB = %.0f B/subscriber (capacity %.0f): counters "
-		       "%.0f B (1 worker; per worker), records %.0f B, rte_lpm6 tables %.0f B "
-		       "(3 x 64 MB tbl24 fixed = %.0f B of it); control-path heap %.1f MB = %.0f "
-		       "B/subscriber\n",
-		       (h1 - h0) / 1e6, (double)(h1 - h0) / n, cap, ctr / n, rec / n, rest / n,
-		       3 * 64.0 * 1048576 / n, (c1 - c0) / 1e6, (double)(c1 - c0) / n);
+		printf("memory: %.1f MB = %.0f B/subscriber (rte_malloc %.1f MB + mapped %.1f MB; "
+		       "capacity %.0f): counters %.0f B (1 worker; per worker), records %.0f B, "
+		       "hash buckets %.0f B (%u, %u keys), other %.0f B; control-path heap %.1f "
+		       "MB = %.0f B/subscriber; transparent huge pages %ld kB\n",
+		       tot / 1e6, tot / n, (h1 - h0) / 1e6, subs_mem_mapped / 1e6, cap, ctr / n,
+		       rec / n, bkt / n, s->tab->nb, s->tab->n_keys, (tot - ctr - rec - bkt) / n,
+		       (c1 - c0) / 1e6, (double)(c1 - c0) / n, thp_kb());
 	}
 
 	m = rte_malloc("bench_meta", N_META * sizeof(*m), 64);
@@ -367,10 +562,41 @@ main(int argc, char **argv)
 			       what[k], cyc, miss, N_META);
 		}
 	}
-	fill_meta(m, n, 0, 0);
-	bench_lookup(s, m, &miss);
-	printf("account (per-subscriber counters): %.1f cycles/packet\n",
-	       time_stage(s, m, account_stage, false));
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *fam = v6 ? "IPv6" : "IPv4";
+
+		fill_meta(m, n, v6, 0);
+		bench_lookup(s, m, &miss);
+		printf("account (per-subscriber counters, %s): %.1f cycles/packet\n", fam,
+		       time_stage(s, m, account_stage, false));
+		printf("lookup + account on one burst (as a worker runs them), %s: %.1f "
+		       "cycles/packet\n",
+		       fam, time_stage(s, m, both_stage, true));
+	}
+	{
+		/* the previous structure on the same rows, same process */
+		double mb = old_build(&rows, need, sky_subs_capacity(s), sky_subs_n_classes(s));
+
+		if (mb < 0) {
+			printf("previous structure: build failed\n");
+		} else {
+			printf("previous structure (rte_lpm6 + 16 B records + strided counters): "
+			       "rte_malloc %.1f MB = %.0f B/subscriber (no realm table)\n",
+			       mb, mb * 1e6 / n);
+			for (int v6 = 0; v6 < 2; v6++) {
+				const char *fam = v6 ? "IPv6 in a /56" : "IPv4 /32";
+
+				fill_meta(m, n, v6, 0);
+				printf("previous: lookup %s %.1f, account %.1f, lookup + account "
+				       "%.1f cycles/packet\n",
+				       fam, time_stage(s, m, old_lookup_stage, true),
+				       time_stage(s, m, old_account_stage, false),
+				       time_stage(s, m, old_both_stage, true));
+			}
+		}
+		old_free();
+		sky_subs_rows_free(&rows);
+	}
 
 	/* runtime changes on the full table, through the control registry */
 	sky_ctl_unregister_all();
