@@ -1263,6 +1263,328 @@ test_hitless_under_readers(void **state)
 	sky_rcu_fini();
 }
 
+/* ------------------------------------------------------------------ random cross-check */
+
+/* the reference: every subscriber as a list, longest prefix by brute force */
+struct ref_sub {
+	uint32_t id;
+	uint16_t realm;
+	uint8_t has4, has6, len4, len6;
+	uint8_t v4[4], v6[16];
+};
+
+#define REF_MAX 600
+static struct ref_sub refs[REF_MAX];
+static unsigned int n_refs;
+static uint64_t ref_rng = 0x9e3779b97f4a7c15ULL;
+
+static int
+prefix_has(const uint8_t *p, unsigned int len, const uint8_t *a)
+{
+	for (unsigned int i = 0; i < len; i++)
+		if (((p[i / 8] ^ a[i / 8]) >> (7 - i % 8)) & 1)
+			return 0;
+	return 1;
+}
+
+static void
+prefix_mask(uint8_t *a, unsigned int len, unsigned int bytes)
+{
+	for (unsigned int i = len; i < bytes * 8; i++)
+		a[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
+}
+
+static uint32_t
+ref_lookup(int fam, const uint8_t *a, uint16_t vid, uint16_t *realm)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		uint16_t want = pass == 0 ? vid : 0;
+		int best = -1, best_len = -1;
+
+		if (pass == 0 && vid == 0)
+			continue;
+		for (unsigned int i = 0; i < n_refs; i++) {
+			const struct ref_sub *r = &refs[i];
+			int len = fam == 4 ? r->len4 : r->len6;
+
+			if (r->realm != want || !(fam == 4 ? r->has4 : r->has6) ||
+			    len <= best_len ||
+			    !prefix_has(fam == 4 ? r->v4 : r->v6, (unsigned int)len, a))
+				continue;
+			best = (int)i;
+			best_len = len;
+		}
+		if (best >= 0) {
+			*realm = want;
+			return refs[best].id;
+		}
+	}
+	*realm = 0;
+	return 0;
+}
+
+/* a random prefix of family fam in one of four dense pools, masked */
+static void
+rand_prefix(int fam, uint16_t realm, uint8_t *a, uint8_t *len)
+{
+	static const uint8_t l4[] = {8, 16, 20, 24, 26, 28, 30, 32, 32, 32, 32, 32};
+	static const uint8_t l6[] = {32, 40, 48, 56, 56, 56, 60, 64, 64, 65, 112, 128};
+	uint64_t r = sky_fx_rand64(&ref_rng);
+
+	if (fam == 4) {
+		a[0] = 10;
+		a[1] = (uint8_t)(r & 3);
+		a[2] = (uint8_t)(r >> 8);
+		a[3] = (uint8_t)(r >> 16);
+		*len = l4[(r >> 24) % sizeof(l4)];
+		prefix_mask(a, *len, 4);
+		return;
+	}
+	memset(a, 0, 16);
+	a[0] = 0x20;
+	a[1] = 0x01;
+	a[2] = 0x0d;
+	a[3] = (uint8_t)(0xb8 + (r & 3));
+	for (int i = 4; i < 16; i++)
+		a[i] = (uint8_t)(sky_fx_rand64(&ref_rng) & (i < 8 ? 0x0f : 0xff));
+	*len = l6[(r >> 24) % sizeof(l6)];
+	if (realm != 0 && *len > 112)
+		*len = 112;
+	prefix_mask(a, *len, 16);
+}
+
+/* no other subscriber has this (realm, prefix) */
+static int
+ref_free(int fam, uint16_t realm, const uint8_t *a, uint8_t len, uint32_t except)
+{
+	for (unsigned int i = 0; i < n_refs; i++) {
+		const struct ref_sub *r = &refs[i];
+
+		if (r->id == except || r->realm != realm)
+			continue;
+		if (fam == 4 && r->has4 && r->len4 == len && memcmp(r->v4, a, 4) == 0)
+			return 0;
+		if (fam == 6 && r->has6 && r->len6 == len && memcmp(r->v6, a, 16) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+ref_random_sub(struct ref_sub *r, uint32_t id)
+{
+	uint64_t x = sky_fx_rand64(&ref_rng);
+
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->realm = x % 5 == 0 ? (uint16_t)(100 + (x >> 8) % 3) : 0;
+	r->has4 = (x >> 16) % 4 != 0;
+	r->has6 = !r->has4 || (x >> 20) % 2 == 0;
+	do
+		rand_prefix(4, r->realm, r->v4, &r->len4);
+	while (r->has4 && !ref_free(4, r->realm, r->v4, r->len4, id));
+	do
+		rand_prefix(6, r->realm, r->v6, &r->len6);
+	while (r->has6 && !ref_free(6, r->realm, r->v6, r->len6, id));
+}
+
+static int
+ref_fmt(const struct ref_sub *r, char *buf, size_t n, int csv)
+{
+	char a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "", f4[40] = "", f6[80] = "";
+
+	if (r->has4) {
+		inet_ntop(AF_INET, r->v4, a4, sizeof(a4));
+		snprintf(f4, sizeof(f4), csv ? "%s/%u" : "ipv4=%s/%u", a4, r->len4);
+	}
+	if (r->has6) {
+		inet_ntop(AF_INET6, r->v6, a6, sizeof(a6));
+		snprintf(f6, sizeof(f6), csv ? "%s/%u" : "ipv6=%s/%u", a6, r->len6);
+	}
+	if (csv)
+		return snprintf(buf, n, "%u,%s,%s,basic,beam1,DE,%u\n", r->id, f4, f6, r->realm);
+	return snprintf(buf, n, "%s %s realm=%u", f4, f6, r->realm);
+}
+
+/* n random queries near the subscribers' prefixes, in bursts, against the reference */
+static void
+ref_check(struct sky_subs *s, int n)
+{
+	struct sky_meta m[SKY_BURST];
+	uint32_t want[SKY_BURST];
+	uint16_t want_realm[SKY_BURST];
+	static const uint16_t vids[] = {0, 0, 0, 100, 101, 102, 200};
+	int bad = 0;
+
+	for (int done = 0; done < n; done += SKY_BURST) {
+		for (int i = 0; i < SKY_BURST; i++) {
+			const struct ref_sub *r = &refs[sky_fx_rand64(&ref_rng) % n_refs];
+			uint64_t x = sky_fx_rand64(&ref_rng);
+			int fam = (x & 1) ? 4 : 6;
+			uint8_t a[16] = {0}, len;
+			uint8_t *sa;
+
+			if ((x >> 1) % 4 == 0 || !(fam == 4 ? r->has4 : r->has6)) {
+				rand_prefix(fam, 0, a, &len); /* anywhere in the pools */
+			} else {
+				memcpy(a, fam == 4 ? r->v4 : r->v6, fam == 4 ? 4 : 16);
+				len = fam == 4 ? r->len4 : r->len6;
+			}
+			/* random host bits below the prefix */
+			for (unsigned int b = len; b < (fam == 4 ? 32u : 128u); b++)
+				if (sky_fx_rand64(&ref_rng) & 1)
+					a[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+			memset(&m[i], 0, sizeof(m[i]));
+			m[i].dir = (uint8_t)((x >> 4) & 1);
+			m[i].l3 = (uint8_t)fam;
+			m[i].pkt_len = 100;
+			m[i].outer_vid = vids[(x >> 8) % 7];
+			sa = m[i].dir == SKY_DIR_UP ? m[i].src : m[i].dst;
+			memcpy(sa, a, fam == 4 ? 4 : 16);
+			want[i] = ref_lookup(fam, a, m[i].outer_vid, &want_realm[i]);
+		}
+		sky_subs_lookup_burst(s, 0, m, SKY_BURST);
+		for (int i = 0; i < SKY_BURST; i++) {
+			if (m[i].sub_id == want[i] && (want[i] == 0 || m[i].realm == want_realm[i]))
+				continue;
+			if (bad++ < 5) {
+				char txt[64];
+
+				inet_ntop(m[i].l3 == 4 ? AF_INET : AF_INET6,
+					  sky_meta_sub_addr(&m[i]), txt, sizeof(txt));
+				print_error("%s vid %u: id %u realm %u, reference id %u realm %u\n",
+					    txt, m[i].outer_vid, m[i].sub_id, m[i].realm, want[i],
+					    want_realm[i]);
+			}
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
+static void
+test_lookup_random_reference(void **state)
+{
+	static char csv[REF_MAX * 128];
+	size_t len = 0;
+	struct sky_cfg_err err;
+	struct sky_subs *s;
+	char cmd[512], f[300];
+	uint32_t next_id = 1;
+
+	(void)state;
+	n_refs = 0;
+	len += (size_t)snprintf(csv + len, sizeof(csv) - len, HDR);
+	for (; n_refs < 400; n_refs++) {
+		ref_random_sub(&refs[n_refs], next_id++);
+		len += (size_t)ref_fmt(&refs[n_refs], csv + len, sizeof(csv) - len, 1);
+	}
+	s = make(csv, "drop", &err);
+	if (s == NULL)
+		print_error("%s\n", err.msg);
+	assert_non_null(s);
+	ref_check(s, 20000);
+
+	/* runtime changes, checked against the reference after each round */
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	assert_int_equal(sky_subs_register(s), 0);
+	for (int round = 0; round < 4; round++) {
+		for (int k = 0; k < 60; k++) {
+			uint64_t x = sky_fx_rand64(&ref_rng);
+			unsigned int i = (unsigned int)((x >> 8) % n_refs);
+
+			if (x % 3 == 0 && n_refs > 100) { /* del */
+				snprintf(cmd, sizeof(cmd), "subscriber del %u", refs[i].id);
+				json_decref(ok(cmd));
+				refs[i] = refs[--n_refs];
+			} else if (x % 3 == 1 && n_refs < REF_MAX) { /* add */
+				ref_random_sub(&refs[n_refs], next_id++);
+				ref_fmt(&refs[n_refs], f, sizeof(f), 0);
+				snprintf(cmd, sizeof(cmd),
+					 "subscriber add %u %s plan=basic beam=beam1 country=DE",
+					 refs[n_refs].id, f);
+				json_decref(ok(cmd));
+				n_refs++;
+			} else { /* set: new addresses (and maybe realm) */
+				struct ref_sub r;
+
+				ref_random_sub(&r, refs[i].id);
+				ref_fmt(&r, f, sizeof(f), 0);
+				if (!r.has4 || !r.has6) /* set keeps an address it is not given */
+					continue;
+				snprintf(cmd, sizeof(cmd), "subscriber set %u %s", r.id, f);
+				json_decref(ok(cmd));
+				refs[i] = r;
+			}
+		}
+		ref_check(s, 8000);
+	}
+	runtime_teardown(s);
+}
+
+/* capacity holds for any address layout: packed, one per /24, IPv6 /56s spread */
+static void
+test_capacity_layouts(void **state)
+{
+	enum { CAP = 4096 };
+	char yaml[2048], cmd[256];
+	struct sky_cfg_err err = {0};
+
+	(void)state;
+	for (int layout = 0; layout < 4; layout++) {
+		struct sky_cfg *cfg;
+		struct sky_subs *s;
+		char a4[32], a6[64];
+
+		snprintf(yaml, sizeof(yaml),
+			 "subscribers: { file: %s, capacity: %d }\n" PLANS_BEAMS_CLASSES,
+			 write_file("lay.csv", HDR), CAP);
+		cfg = sky_cfg_load_string("t.yaml", yaml, &err);
+		assert_non_null(cfg);
+		s = sky_subs_create(cfg, 1, &err);
+		sky_cfg_free(cfg);
+		assert_non_null(s);
+		sky_ctl_unregister_all();
+		sky_metrics_unregister_all();
+		assert_int_equal(sky_subs_register(s), 0);
+		for (unsigned int i = 0; i <= CAP; i++) {
+			uint8_t b[16] = {0x20, 0x01};
+
+			/* 0: 10.0.0.1, 10.0.0.2, ...  1: 10.0.0.1, 10.0.1.1, ... (one per /24)
+			 * 2: /56s across 2000::/3  3: both, each /32 in its own /16 */
+			if (layout == 0)
+				snprintf(a4, sizeof(a4), "10.0.%u.%u", (i + 1) >> 8, (i + 1) & 255);
+			else if (layout == 1)
+				snprintf(a4, sizeof(a4), "10.%u.%u.1", i >> 8, i & 255);
+			else
+				snprintf(a4, sizeof(a4), "%u.%u.0.1", 11 + i / 256, i % 256);
+			b[0] = (uint8_t)(0x20 | (i & 0x1f));
+			b[1] = (uint8_t)(i * 37);
+			b[2] = (uint8_t)(i >> 5);
+			b[6] = (uint8_t)(i * 151);
+			inet_ntop(AF_INET6, b, a6, sizeof(a6));
+			snprintf(cmd, sizeof(cmd),
+				 "subscriber add %u %s%s %s%s/56 plan=basic beam=beam1 country=DE",
+				 i + 1, layout == 2 ? "" : "ipv4=", layout == 2 ? "" : a4,
+				 layout >= 2 ? "ipv6=" : "", layout >= 2 ? a6 : "");
+			if (layout < 2)
+				snprintf(cmd, sizeof(cmd),
+					 "subscriber add %u ipv4=%s plan=basic beam=beam1 "
+					 "country=DE",
+					 i + 1, a4);
+			if (i < CAP) {
+				json_decref(ok(cmd));
+				assert_int_equal(lookup_id(s, SKY_DIR_UP, layout == 2 ? a6 : a4, 0),
+						 i + 1);
+			} else {
+				bad(cmd, "subscriber table full (capacity 4096");
+			}
+		}
+		assert_int_equal(sky_subs_count(s), CAP);
+		runtime_teardown(s);
+	}
+}
+
 int
 main(void)
 {
@@ -1276,6 +1598,8 @@ main(void)
 		cmocka_unit_test(test_runtime_failures),
 		cmocka_unit_test(test_runtime_changes),
 		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_capacity_layouts),
+		cmocka_unit_test(test_lookup_random_reference),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_hitless_under_readers),
 		cmocka_unit_test(test_load_journal),
