@@ -26,13 +26,11 @@ static void __attribute__((constructor)) drop_group_init(void)
 
 /* a packet's search: its address, the key class, realm and prefix length it is at */
 struct probe {
-	uint64_t a[2]; /* host order, unmasked */
-	uint64_t k[2]; /* masked to len */
+	uint64_t k[2]; /* host order, masked to len */
 	const struct subs_bkt *b;
 	uint32_t h;
 	uint32_t cand; /* first slot whose signature matched, or SKY_SUB_NONE */
 	uint8_t fam;
-	uint8_t more; /* more matches, or keys past the bucket: the full probe decides */
 	uint16_t realm;
 	int16_t len;
 };
@@ -43,12 +41,12 @@ struct lens {
 	int16_t top[SUBS_KC_MAX];
 };
 
-/* the key of p at its length: hash it and prefetch its bucket */
+/* the key of p at its length from address a (host order): hash it, prefetch its bucket */
 static inline void
-probe_key(const struct subs_tables *t, struct probe *p)
+probe_key(const struct subs_tables *t, struct probe *p, const uint64_t a[2])
 {
-	p->k[0] = p->a[0];
-	p->k[1] = p->a[1];
+	p->k[0] = a[0];
+	p->k[1] = a[1];
 	subs_mask(p->k, (unsigned int)p->len);
 	p->h = subs_hash(p->fam, p->realm, (unsigned int)p->len, p->k);
 	p->b = &t->bkt[subs_bucket_of(t, p->h)];
@@ -139,6 +137,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 	for (uint16_t i = 0; i < n; i++) {
 		struct sky_meta *m = &meta[i];
 		struct probe *p = &pr[i];
+		uint64_t a[2];
 
 		if (!sky_meta_live(m)) {
 			m->sub_idx = SKY_SUB_NONE;
@@ -148,13 +147,13 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 		p->realm = 0;
 		if (unlikely(m->outer_vid != 0 && subs_realm_on(t, m->outer_vid)))
 			p->realm = m->outer_vid & 0xfff;
-		subs_addr_load(p->fam, sky_meta_sub_addr(m), p->a);
+		subs_addr_load(p->fam, sky_meta_sub_addr(m), a);
 		p->len = l.top[subs_kc(p->fam, p->realm)];
 		if (unlikely(p->len < 0) && probe_next(&l, p) < 0) {
 			fill_unknown(s, ws, m);
 			continue;
 		}
-		probe_key(t, p);
+		probe_key(t, p, a);
 		pend[np++] = (uint8_t)i;
 	}
 	while (np != 0) {
@@ -164,7 +163,6 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			struct probe *p = &pr[pend[j]];
 			uint32_t mt = subs_bkt_match(p->b, subs_sig_of(p->h));
 
-			p->more = (mt & (mt - 1)) != 0 || p->b->ovf != 0;
 			p->cand = SKY_SUB_NONE;
 			if (likely(mt != 0)) {
 				uint32_t c = p->b->idx[__builtin_ctz(mt)] - 1;
@@ -189,7 +187,8 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				fill(s, ws, t, m, c);
 				continue;
 			}
-			if (unlikely(p->more)) {
+			/* another signature match, or keys past the bucket: the full probe */
+			if (unlikely(c != SKY_SUB_NONE || p->b->ovf != 0)) {
 				c = subs_probe(t, p->fam, p->realm, (unsigned int)p->len, p->k,
 					       p->h);
 				if (c != SKY_SUB_NONE) {
@@ -201,7 +200,12 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				fill_unknown(s, ws, m);
 				continue;
 			}
-			probe_key(t, p);
+			{
+				uint64_t a[2];
+
+				subs_addr_load(p->fam, sky_meta_sub_addr(m), a);
+				probe_key(t, p, a);
+			}
 			pend[nn++] = pend[j];
 		}
 		np = nn;

@@ -211,13 +211,9 @@ subs_hash(unsigned int fam, unsigned int realm, unsigned int len, const uint64_t
 	h = (uint32_t)__builtin_ia32_crc32di(h, a[0]);
 	if (fam == 6)
 		h = (uint32_t)__builtin_ia32_crc32di(h, a[1]);
-	/* CRC is linear: mix, so that bucket (high bits) and signature (low bits) are
-	 * independent for structured keys (one address per /24, pools of /56s) */
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
+	/* no mixing: CRC is linear, which spreads structured keys (a pool's addresses differ
+	 * in a few bits) without collisions in the bucket (high bits, by multiply-shift) or
+	 * the signature (low bits) */
 	return h;
 }
 
