@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -34,13 +35,93 @@
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 
+/* SIGTERM/SIGINT to exit: the issue asks for 2 s; the rest is margin for a loaded host */
+#define GW_STOP_GRACE_MS 1500
+
 struct gw gw;
 
+/* SIGTERM, SIGINT: stop (the watchdog bounds how long that takes) */
 static void
 on_signal(int sig)
 {
+	sky_rt_request_stop(sig);
+}
+
+/* SIGHUP: noted; the main loop takes it (reload_requested) */
+static void
+on_hup(int sig)
+{
 	(void)sig;
-	__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
+	sky_rt_request_reload();
+}
+
+/* Handlers before anything that can take long, so no signal ever finds the default
+ * action (which, for SIGHUP, killed the daemon and left its socket behind). */
+static void
+signals_install(void)
+{
+	struct sigaction sa = {.sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * The hook for a configuration reload (SIGHUP). Not available yet: say so and keep running
+ * with the configuration in force (runtime changes go through skygatectl and the journal).
+ */
+static void
+reload_requested(struct gw *g)
+{
+	SKY_LOG(NOTICE,
+		"SIGHUP received: configuration reload is not available yet; %s is not re-read "
+		"and the running configuration is unchanged (change it at runtime with "
+		"skygatectl)",
+		g->config_path);
+}
+
+/* What must not outlive the process, for the watchdog (other threads may still run) */
+static struct {
+	char path[256];
+	dev_t dev;
+	ino_t ino;
+	int have;
+} sock_id;
+static int workers_launched;
+static int final_printed;
+
+static void
+print_final_once(const struct gw *g)
+{
+	if (__atomic_exchange_n(&final_printed, 1, __ATOMIC_SEQ_CST) == 0)
+		gw_print_final(g);
+}
+
+/* The watchdog gave up waiting for the main thread (see sky_rt_watchdog_start). */
+static void
+on_watchdog(void *arg)
+{
+	const struct gw *g = arg;
+	struct stat st;
+
+	__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_SEQ_CST);
+	if (sock_id.have && lstat(sock_id.path, &st) == 0 && st.st_ino == sock_id.ino &&
+	    st.st_dev == sock_id.dev)
+		unlink(sock_id.path);
+	if (__atomic_load_n(&workers_launched, __ATOMIC_SEQ_CST)) {
+		/* workers leave their loop within a burst and a 100 ms drain */
+		struct timespec d = {.tv_sec = 0, .tv_nsec = 150 * 1000000};
+
+		nanosleep(&d, NULL);
+		print_final_once(g);
+	}
+	sky_eal_remove_files();
 }
 
 /* a crash leaves a backtrace in the log (not async-signal-safe; we are dying anyway) */
@@ -226,6 +307,8 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (!check)
+		signals_install();
 	gw.config_path = config;
 	gw.cfg = sky_cfg_load(config, &cerr);
 	if (gw.cfg == NULL || gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
@@ -265,6 +348,8 @@ main(int argc, char **argv)
 	}
 	eal_up = true;
 	sky_runtime_init();
+	if (!check && sky_rt_watchdog_start(GW_STOP_GRACE_MS, on_watchdog, &gw) != 0)
+		SKY_LOG(WARNING, "no shutdown watchdog: a stop may wait for control work");
 	if (gw.log_level > 0)
 		rte_log_set_level(sky_logtype, (uint32_t)gw.log_level);
 
@@ -281,9 +366,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	signal(SIGSEGV, on_fatal);
 	signal(SIGBUS, on_fatal);
 	signal(SIGFPE, on_fatal);
@@ -339,6 +421,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "skygate: control socket: %s\n", err);
 		goto out;
 	}
+	if (sky_ctl_server_set_limits(srv, &gw.ctl_limits, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skygate: control: %s\n", err);
+		goto out;
+	}
+	{
+		struct stat st;
+
+		if (lstat(gw.socket_path, &st) == 0) {
+			snprintf(sock_id.path, sizeof(sock_id.path), "%s", gw.socket_path);
+			sock_id.dev = st.st_dev;
+			sock_id.ino = st.st_ino;
+			sock_id.have = 1;
+		}
+	}
 	if (gw.prometheus[0] != '\0' &&
 	    sky_metrics_http_open(gw.prometheus, err, sizeof(err)) < 0) {
 		fprintf(stderr, "skygate: telemetry.prometheus: %s\n", err);
@@ -351,6 +447,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	launched = true;
+	__atomic_store_n(&workers_launched, 1, __ATOMIC_SEQ_CST);
 	printf("skygate %s: %u ports, %u workers, control socket %s\n", SKY_VERSION, gw.n_ports,
 	       gw.n_workers, gw.socket_path);
 	for (unsigned int i = 0; i < gw.n_ports; i++)
@@ -360,17 +457,26 @@ main(int argc, char **argv)
 		       gw.ports[i].n_queues > 1 ? "s" : "", gw.ports[i].rss ? ", RSS" : "");
 	fflush(stdout);
 
+	/* from here a stop also cancels long control work (never during start-up, where an
+	 * abandoned journal record would read as damage) */
+	sky_rt_set_serving(1);
 	while (!__atomic_load_n(&sky_rt.stop, __ATOMIC_RELAXED)) {
 		sky_ctl_server_poll(srv, 50);
 		sky_periodic_run(rte_rdtsc());
+		if (sky_rt_take_reload())
+			reload_requested(&gw);
 	}
+	if (sky_rt.stop_signal > 0)
+		SKY_LOG(NOTICE, "%s received: stopping", strsignal(sky_rt.stop_signal));
 	rc = 0;
 
 out:
+	/* the watchdog ends the process with this status if the rest takes too long */
+	sky_rt_exit_code = rc;
 	if (launched) {
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();
-		gw_print_final(&gw);
+		print_final_once(&gw);
 	}
 	if (srv != NULL)
 		sky_ctl_server_close(srv);
@@ -393,5 +499,6 @@ out:
 	}
 	free(cfg_eal);
 	sky_cfg_free(gw.cfg);
+	sky_rt_watchdog_stop();
 	return rc;
 }

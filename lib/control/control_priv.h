@@ -47,6 +47,14 @@ void sky_ctl_join(char *buf, size_t len, int argc, char *const *argv);
 	X(replay_failed, counter, "Journal records whose command failed on replay")                \
 	X(clients_accepted, counter, "Control socket connections accepted")                        \
 	X(clients_refused, counter, "Control socket connections refused (limit)")                  \
+	X(clients_evicted, counter,                                                                \
+	  "Control socket connections closed to make room for root or the socket owner")           \
+	X(clients_idle_closed, counter,                                                            \
+	  "Control socket connections closed after the idle timeout")                              \
+	X(requests_timed_out, counter,                                                             \
+	  "Control requests not complete within the request timeout (connection closed)")          \
+	X(replies_timed_out, counter,                                                              \
+	  "Control connections closed because the client did not read its reply in time")          \
 	X(journal_compactions, counter,                                                            \
 	  "Journal compactions (rewrites without superseded records)")                             \
 	X(journal_superseded, counter, "Journal records dropped by compaction as superseded")      \
@@ -122,5 +130,62 @@ int sky_ctl_journal_show_cmd(void *arg, int argc, char **argv, struct sky_ctl_ca
 			     json_t **result);
 int sky_ctl_journal_compact_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
 				json_t **result);
+
+/* --- server.c: who may connect, who goes first (pure functions, for tests) --- */
+
+enum sky_ctl_admit {
+	SKY_CTL_ADMIT,	     /* take the connection */
+	SKY_CTL_ADMIT_EVICT, /* take it after closing the victim */
+	SKY_CTL_REFUSE_UID,  /* the peer's uid has clients_per_uid connections */
+	SKY_CTL_REFUSE_FULL, /* no room for this peer */
+};
+
+/* Connections open now (not counting the new one). */
+struct sky_ctl_census {
+	unsigned int total;    /* every peer */
+	unsigned int unpriv;   /* peers other than root and the owner */
+	unsigned int same_uid; /* peers with the new connection's uid */
+};
+
+/* A new connection from a privileged (root, owner) or other peer; have_victim: an open
+ * connection could be closed to make room (sky_ctl_pick_victim() found one). */
+enum sky_ctl_admit sky_ctl_admit(const struct sky_ctl_limits *l, const struct sky_ctl_census *n,
+				 int privileged, int have_victim);
+
+/* An open connection as the eviction choice sees it. */
+enum sky_ctl_conn_state {
+	SKY_CTL_CONN_DONE, /* answered, closing */
+	SKY_CTL_CONN_IDLE, /* nothing in progress, or a request arriving */
+	SKY_CTL_CONN_BUSY, /* a request waiting to run or a reply being sent */
+};
+struct sky_ctl_conn_view {
+	int privileged;
+	enum sky_ctl_conn_state state;
+	uint64_t last_ms; /* last activity */
+};
+
+/* The connection to close for a privileged newcomer: the least useful (other peers before
+ * privileged ones; answered, then idle, then busy; oldest first), never a privileged busy
+ * one. Its index, or -1. */
+int sky_ctl_pick_victim(const struct sky_ctl_conn_view *v, unsigned int n);
+
+/* The timers of one connection. */
+struct sky_ctl_conn_times {
+	uint64_t last_ms;      /* last byte read or reply finished */
+	uint64_t req_start_ms; /* first byte of the request arriving now, 0 = none */
+	uint64_t out_since_ms; /* last progress sending a pending reply, 0 = nothing pending */
+	int work;	       /* a complete request waits to run */
+};
+
+enum sky_ctl_expiry {
+	SKY_CTL_EXP_NONE,
+	SKY_CTL_EXP_IDLE,
+	SKY_CTL_EXP_REQUEST,
+	SKY_CTL_EXP_SEND,
+};
+
+/* Which bound, if any, the connection has passed at now_ms. */
+enum sky_ctl_expiry sky_ctl_expired(const struct sky_ctl_limits *l,
+				    const struct sky_ctl_conn_times *t, uint64_t now_ms);
 
 #endif

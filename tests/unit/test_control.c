@@ -1625,19 +1625,28 @@ test_server_group_commit(void **state)
 	assert_int_equal(n_kv, 10);
 }
 
-/* 64 clients at most; a client that does not read its replies stalls only itself. */
+/*
+ * 64 clients at most (control.max_clients = 64 here); when they are all taken, root (this
+ * test) is not refused: the longest-idle connection is closed, with a line saying why.
+ * A client that does not read its replies stalls only itself.
+ */
 static void
 test_server_limits(void **state)
 {
 	char err[256], path[256], *out;
 	struct sky_ctl_server *s;
+	struct sky_ctl_limits lim;
 	unsigned long long refused0 = metric("skygate_control_clients_refused_total");
+	unsigned long long evicted0 = metric("skygate_control_clients_evicted_total");
 	int fds[65], slow, eof, i;
 	json_t *r;
 
 	snprintf(path, sizeof(path), "%s/limits.sock", tmpdir);
 	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
 	assert_non_null(s);
+	sky_ctl_limits_default(&lim);
+	lim.max_clients = 64;
+	assert_int_equal(sky_ctl_server_set_limits(s, &lim, err, sizeof(err)), 0);
 	for (i = 0; i < 64; i++) {
 		fds[i] = client_connect(path);
 		assert_true(sky_ctl_server_poll(s, 5) >= 0);
@@ -1645,12 +1654,21 @@ test_server_limits(void **state)
 	assert_int_equal(sky_ctl_server_clients(s), 64);
 	assert_int_equal(metric("skygate_control_clients"), 64);
 	fds[64] = client_connect(path);
+	send_all(fds[64], "{\"argv\":[\"echo\",\"in\"]}\n", 24);
 	assert_int_equal(pump_lines(s, fds[64], 1, &out, NULL, &eof), 1);
 	r = line_json(out, 0);
-	assert_error(r, "too many clients");
+	assert_ok(r);
 	json_decref(r);
 	free(out);
-	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0 + 1);
+	/* the oldest idle connection made room, and was told */
+	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_error(r, "to make room for root");
+	assert_string_equal(json_string_value(json_object_get(r, "limit")), "max_clients");
+	json_decref(r);
+	free(out);
+	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0);
+	assert_int_equal(metric("skygate_control_clients_evicted_total"), evicted0 + 1);
 	assert_int_equal(sky_ctl_server_clients(s), 64);
 	for (i = 0; i < 65; i++)
 		close(fds[i]);

@@ -114,6 +114,44 @@ int sky_ctl_journal_compact(char *err, size_t errlen);
 long sky_ctl_journal_size(void);
 
 /* --- server --- */
+/**
+ * Bounds of the control socket (control.* in the config). Root and the socket's owner (the
+ * daemon's user) are privileged: no per-uid bound, `reserved` connections that only they can
+ * take, and when every connection is taken, a new privileged peer closes the least useful
+ * one (already answered, else idle or mid-request, oldest first; never a privileged one
+ * being served). Every request is bounded in bytes (request_max) and in time: from its first
+ * byte to its newline (request_timeout), and its reply must be taken by the client
+ * (send_timeout, without progress). A connection with nothing in progress is closed after
+ * idle_timeout. Whatever limit is hit, the peer gets a last reply line naming it:
+ * {"ok": false, "error": "...", "limit": "request_timeout"}.
+ */
+struct sky_ctl_limits {
+	unsigned int max_clients;	 /* connections at once, all peers */
+	unsigned int clients_per_uid;	 /* per peer uid, except root and the owner */
+	unsigned int reserved;		 /* of max_clients: only root and the owner */
+	unsigned int idle_timeout_ms;	 /* nothing in progress for this long: closed */
+	unsigned int request_timeout_ms; /* first byte of a request to its newline */
+	unsigned int send_timeout_ms;	 /* a pending reply not read for this long: closed */
+	size_t request_max;		 /* bytes of one request line */
+};
+
+#define SKY_CTL_DEF_MAX_CLIENTS 256
+#define SKY_CTL_DEF_CLIENTS_PER_UID 16
+#define SKY_CTL_DEF_RESERVED 16
+#define SKY_CTL_DEF_IDLE_TIMEOUT_MS 60000
+#define SKY_CTL_DEF_REQUEST_TIMEOUT_MS 10000
+#define SKY_CTL_DEF_SEND_TIMEOUT_MS 30000
+#define SKY_CTL_DEF_REQUEST_MAX (1u << 20)
+
+/** The defaults above. */
+void sky_ctl_limits_default(struct sky_ctl_limits *l);
+/**
+ * Check l: 0, or -EINVAL with err naming the field (max_clients 2..65536, reserved below
+ * max_clients, clients_per_uid 1..max_clients, timeouts 100 ms..1 day, request_max
+ * 1 KiB..64 MiB).
+ */
+int sky_ctl_limits_check(const struct sky_ctl_limits *l, char *err, size_t errlen);
+
 struct sky_ctl_server;
 /** Listen on a Unix socket (removes a stale socket file; mode e.g. 0660). NULL + err. */
 struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, char *err,
@@ -123,6 +161,9 @@ int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
 void sky_ctl_server_close(struct sky_ctl_server *s);
 /** Clients connected to s now. */
 unsigned int sky_ctl_server_clients(const struct sky_ctl_server *s);
+/** Replace s's limits (checked: 0 or -EINVAL with err). New bounds apply from the next poll. */
+int sky_ctl_server_set_limits(struct sky_ctl_server *s, const struct sky_ctl_limits *l, char *err,
+			      size_t errlen);
 
 /* --- Prometheus metrics --- */
 /** A writer appends Prometheus text exposition lines (with # HELP / # TYPE) to out. */
