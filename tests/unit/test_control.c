@@ -38,6 +38,8 @@
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 
+#include "../../lib/control/control_priv.h"
+
 static char tmpdir[64];
 
 /* --- commands the tests register --- */
@@ -2225,6 +2227,196 @@ test_telemetry(void **state)
 	rte_eal_cleanup();
 }
 
+/* --- control socket limits: the pure decisions (server.c) --- */
+
+static void
+test_limits_check(void **state)
+{
+	static const struct {
+		const char *field; /* what the error names; NULL = valid */
+		struct sky_ctl_limits l;
+	} cases[] = {
+		{"max_clients", {1, 1, 0, 1000, 1000, 1000, 4096}},
+		{"max_clients", {65537, 16, 16, 1000, 1000, 1000, 4096}},
+		{"reserved_clients", {16, 4, 16, 1000, 1000, 1000, 4096}},
+		{"clients_per_uid", {16, 0, 4, 1000, 1000, 1000, 4096}},
+		{"clients_per_uid", {16, 17, 4, 1000, 1000, 1000, 4096}},
+		{"idle_timeout", {16, 4, 4, 99, 1000, 1000, 4096}},
+		{"request_timeout", {16, 4, 4, 1000, 86400001, 1000, 4096}},
+		{"send_timeout", {16, 4, 4, 1000, 1000, 0, 4096}},
+		{"request_max", {16, 4, 4, 1000, 1000, 1000, 1023}},
+		{"request_max", {16, 4, 4, 1000, 1000, 1000, (64u << 20) + 1}},
+		{NULL, {2, 1, 1, 100, 100, 100, 1024}},
+		{NULL, {65536, 65536, 65535, 86400000, 86400000, 86400000, 64u << 20}},
+	};
+	struct sky_ctl_limits def;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = sky_ctl_limits_check(&cases[i].l, err, sizeof(err));
+
+		if (cases[i].field == NULL) {
+			if (rc != 0)
+				fail_msg("case %zu: refused: %s", i, err);
+			continue;
+		}
+		assert_int_equal(rc, -EINVAL);
+		if (strstr(err, cases[i].field) == NULL)
+			fail_msg("case %zu: '%s' does not name %s", i, err, cases[i].field);
+	}
+	sky_ctl_limits_default(&def);
+	assert_int_equal(sky_ctl_limits_check(&def, err, sizeof(err)), 0);
+	assert_true(def.reserved > 0 && def.clients_per_uid < def.max_clients - def.reserved);
+}
+
+static void
+test_limits_admit(void **state)
+{
+	/* 10 connections, 3 of them kept for root and the owner, 2 per other uid */
+	static const struct sky_ctl_limits l = {10, 2, 3, 1000, 1000, 1000, 4096};
+	static const struct {
+		struct sky_ctl_census n;
+		int priv, victim;
+		enum sky_ctl_admit want;
+	} cases[] = {
+		/* refused: the uid's own bound, then the others' share, then all full */
+		{{0, 0, 2}, 0, 0, SKY_CTL_REFUSE_UID},
+		{{5, 5, 2}, 0, 1, SKY_CTL_REFUSE_UID},
+		{{7, 7, 0}, 0, 0, SKY_CTL_REFUSE_FULL},
+		{{10, 6, 1}, 0, 1, SKY_CTL_REFUSE_FULL}, /* root took more than its share */
+		{{10, 0, 0}, 0, 1, SKY_CTL_REFUSE_FULL},
+		{{10, 7, 10}, 1, 0, SKY_CTL_REFUSE_FULL}, /* root, full, nobody can go */
+		/* admitted */
+		{{0, 0, 0}, 0, 0, SKY_CTL_ADMIT},
+		{{6, 6, 1}, 0, 0, SKY_CTL_ADMIT},
+		{{7, 7, 0}, 1, 0, SKY_CTL_ADMIT}, /* the others' share is full: room kept */
+		{{9, 7, 2}, 1, 0, SKY_CTL_ADMIT},
+		{{9, 0, 9}, 1, 0, SKY_CTL_ADMIT}, /* root has no per-uid bound */
+		{{10, 7, 3}, 1, 1, SKY_CTL_ADMIT_EVICT},
+		{{12, 7, 3}, 1, 1, SKY_CTL_ADMIT_EVICT}, /* limits lowered under it */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum sky_ctl_admit got =
+			sky_ctl_admit(&l, &cases[i].n, cases[i].priv, cases[i].victim);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);
+	}
+}
+
+static void
+test_limits_victim(void **state)
+{
+	enum { P = 1, O = 0 };
+	static const struct sky_ctl_conn_view root_busy[] = {
+		{P, SKY_CTL_CONN_BUSY, 1},
+		{P, SKY_CTL_CONN_BUSY, 2},
+	};
+	static const struct {
+		struct sky_ctl_conn_view v[4];
+		unsigned int n;
+		int want;
+	} cases[] = {
+		{{{0}}, 0, -1},
+		/* other peers go before root's, whatever their state or age */
+		{{{P, SKY_CTL_CONN_DONE, 1}, {O, SKY_CTL_CONN_BUSY, 9}}, 2, 1},
+		/* answered, then idle, then busy */
+		{{{O, SKY_CTL_CONN_BUSY, 1}, {O, SKY_CTL_CONN_IDLE, 5}, {O, SKY_CTL_CONN_DONE, 9}},
+		 3,
+		 2},
+		{{{O, SKY_CTL_CONN_BUSY, 1}, {O, SKY_CTL_CONN_IDLE, 5}}, 2, 1},
+		/* oldest first among equals */
+		{{{O, SKY_CTL_CONN_IDLE, 7}, {O, SKY_CTL_CONN_IDLE, 3}, {O, SKY_CTL_CONN_IDLE, 5}},
+		 3,
+		 1},
+		/* root's idle connections can go, root's busy ones never */
+		{{{P, SKY_CTL_CONN_BUSY, 1}, {P, SKY_CTL_CONN_IDLE, 8}}, 2, 1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = sky_ctl_pick_victim(cases[i].v, cases[i].n);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);
+	}
+	assert_int_equal(sky_ctl_pick_victim(root_busy, 2), -1);
+}
+
+static void
+test_limits_expired(void **state)
+{
+	static const struct sky_ctl_limits l = {10, 2, 3, 5000, 2000, 3000, 4096};
+	static const struct {
+		struct sky_ctl_conn_times t;
+		uint64_t now;
+		enum sky_ctl_expiry want;
+	} cases[] = {
+		/* each bound, just past it */
+		{{.last_ms = 1000}, 6001, SKY_CTL_EXP_IDLE},
+		{{.last_ms = 1000, .req_start_ms = 1000}, 3001, SKY_CTL_EXP_REQUEST},
+		/* a trickle keeps last_ms fresh, not the request's start */
+		{{.last_ms = 3000, .req_start_ms = 1000}, 3001, SKY_CTL_EXP_REQUEST},
+		{{.last_ms = 1000, .out_since_ms = 1000}, 4001, SKY_CTL_EXP_SEND},
+		/* a pending reply is bound by the send timeout only */
+		{{.last_ms = 1000, .req_start_ms = 1000, .out_since_ms = 3500},
+		 6400,
+		 SKY_CTL_EXP_NONE},
+		/* at the bound, not past it */
+		{{.last_ms = 1000}, 6000, SKY_CTL_EXP_NONE},
+		{{.last_ms = 1000, .req_start_ms = 1000}, 3000, SKY_CTL_EXP_NONE},
+		{{.last_ms = 1000, .out_since_ms = 1000}, 4000, SKY_CTL_EXP_NONE},
+		/* a complete request waiting to run is not idle, nor late */
+		{{.last_ms = 1000, .req_start_ms = 1000, .work = 1}, 9000, SKY_CTL_EXP_NONE},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum sky_ctl_expiry got = sky_ctl_expired(&l, &cases[i].t, cases[i].now);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);
+	}
+}
+
+/* A request arriving a byte at a time is cut at the request timeout, the reason sent. */
+static void
+test_server_request_timeout(void **state)
+{
+	char err[256], path[256], *out;
+	struct sky_ctl_server *s;
+	struct sky_ctl_limits lim;
+	unsigned long long t0 = metric("skygate_control_requests_timed_out_total");
+	int fd, eof, lines = 0;
+	json_t *r;
+
+	snprintf(path, sizeof(path), "%s/slow.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	sky_ctl_limits_default(&lim);
+	lim.request_timeout_ms = 300;
+	lim.idle_timeout_ms = 60000;
+	assert_int_equal(sky_ctl_server_set_limits(s, &lim, err, sizeof(err)), 0);
+	fd = client_connect(path);
+	/* 8 bytes, 50 ms apart: 400 ms, past the bound */
+	for (int i = 0; i < 8 && lines == 0; i++) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		send_all(fd, "{\"argv\":" + i, 1);
+		for (int k = 0; k < 10; k++)
+			assert_true(sky_ctl_server_poll(s, 5) >= 0);
+		lines = poll(&p, 1, 0);
+	}
+	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_error(r, "request timeout");
+	assert_string_equal(json_string_value(json_object_get(r, "limit")), "request_timeout");
+	json_decref(r);
+	free(out);
+	assert_int_equal(metric("skygate_control_requests_timed_out_total"), t0 + 1);
+	close(fd);
+	sky_ctl_server_close(s);
+}
+
 int
 main(void)
 {
@@ -2251,6 +2443,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skygatectl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_telemetry, setup, teardown),
+		cmocka_unit_test(test_limits_check),
+		cmocka_unit_test(test_limits_admit),
+		cmocka_unit_test(test_limits_victim),
+		cmocka_unit_test(test_limits_expired),
+		cmocka_unit_test_setup_teardown(test_server_request_timeout, setup, teardown),
 	};
 	int rc;
 
