@@ -39,6 +39,8 @@
 
 #include "../../lib/policy/policy_impl.h"
 
+#include "fixture.h"
+
 static char build_root[1024];
 static struct rte_mempool *pool;
 
@@ -138,7 +140,7 @@ run_cases(struct sky_policy *p, const char *what, const struct vcase *c, size_t 
 		struct sky_meta m;
 
 		meta_of(&c[i].pkt, &m);
-		sky_policy_run_burst(p, 0, NULL, &m, 1);
+		sky_policy_run_burst(p, 0, &m, 1);
 		switch (c[i].want) {
 		case W_PASS:
 			if (m.verdict != SKY_V_PASS || m.cls != 3)
@@ -738,7 +740,7 @@ test_random_programs(void **state)
 				&meta[i]);
 			meta[i].pkt_len = (uint32_t)frand(2000);
 		}
-		sky_policy_run_burst(p, 0, NULL, meta, SKY_BURST);
+		sky_policy_run_burst(p, 0, meta, SKY_BURST);
 		for (int i = 0; i < SKY_BURST; i++) {
 			assert_int_equal(meta[i].l3, 4); /* meta is never written but verdict/cls */
 			assert_int_equal(meta[i].sub_country, sky_cc(i & 1 ? "DE" : "FR"));
@@ -1520,7 +1522,7 @@ test_journal_replay(void **state)
 static void
 test_class_names(void **state)
 {
-	char dir[] = "/tmp/sky_policy_subs_XXXXXX", csv[256], yaml[4096], path[2048], err[512];
+	char dir[] = "/tmp/sky_policy_subs_XXXXXX", csv[256], path[2048], err[512];
 	struct sky_cfg_err cerr = {0};
 	struct sky_cfg *cfg;
 	struct sky_subs *subs;
@@ -1540,17 +1542,12 @@ test_class_names(void **state)
 	fputs("id,ipv4,ipv6,plan,beam,country,realm\n1,10.0.0.1,,basic,beam1,UA,\n", f);
 	fclose(f);
 	sample(path, sizeof(path), "country_matrix");
-	snprintf(yaml, sizeof(yaml),
-		 "subscribers: { file: %s, unknown: drop }\n"
-		 "plans: { basic: { down: 50Mbit, up: 5Mbit, burst: 256KB } }\n"
-		 "beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
-		 "classes:\n  - { name: realtime, dscp: [46] }\n  - { name: interactive, ports: "
-		 "[22] }\n"
-		 "  - { name: bulk, default: true }\n  - { name: scavenger, dscp: [8] }\n"
-		 "policy:\n  object: %s\n  on_fault: drop\n"
-		 "  maps: { matrix: { \"UA:RU\": \"class:bulk\", \"UA:BY\": 1283 } }\n",
-		 csv, path);
-	cfg = sky_cfg_load_string("subs.yaml", yaml, &cerr);
+	/* the standard model: classes realtime, interactive, bulk, scavenger */
+	cfg = sky_fx_cfg("subs.yaml", &cerr,
+			 "subscribers: { file: %s, unknown: drop }\n" SKY_FX_MODEL
+			 "policy:\n  object: %s\n  on_fault: drop\n"
+			 "  maps: { matrix: { \"UA:RU\": \"class:bulk\", \"UA:BY\": 1283 } }\n",
+			 csv, path);
 	assert_non_null(cfg);
 	subs = sky_subs_create(cfg, 1, &cerr);
 	if (subs == NULL)
@@ -1673,28 +1670,17 @@ test_faults(void **state)
 static struct rte_mbuf *
 udp_packet(uint8_t tos, uint16_t dport)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t *f;
-	struct rte_ipv4_hdr *ip;
+	struct sky_fx_pkt p = {.l3 = 4,
+			       .src = {10, 0, 0, 1},
+			       .dst = {192, 0, 2, 1},
+			       .tos = tos,
+			       .proto = 17,
+			       .sport = 12345,
+			       .dport = dport,
+			       .len = 14 + 20 + 8 + 10};
+	struct rte_mbuf *m = sky_fx_mbuf(pool, &p);
 
 	assert_non_null(m);
-	f = (uint8_t *)rte_pktmbuf_append(m, 14 + 20 + 8 + 10);
-	memset(f, 0, 52);
-	f[12] = 0x08;
-	ip = (struct rte_ipv4_hdr *)(f + 14);
-	ip->version_ihl = 0x45;
-	ip->type_of_service = tos;
-	ip->total_length = htons(38);
-	ip->time_to_live = 64;
-	ip->next_proto_id = 17;
-	ip->src_addr = htonl(0x0a000001);
-	ip->dst_addr = htonl(0xc0000201);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	f[34] = 0x30;
-	f[35] = 0x39;
-	f[36] = (uint8_t)(dport >> 8);
-	f[37] = (uint8_t)dport;
-	f[39] = 18;
 	return m;
 }
 
@@ -1717,7 +1703,12 @@ test_verdict_kinds(void **state)
 		assert_int_equal(meta[i].l3, 4);
 		meta[i].cls = 5;
 	}
-	sky_policy_run_burst(p, 0, pkts, meta, 6);
+	sky_policy_run_burst(p, 0, meta, 6);
+	/* the policy only decides (meta); the worker's output step writes the packet */
+	assert_int_equal(
+		rte_pktmbuf_mtod_offset(pkts[3], struct rte_ipv4_hdr *, 14)->type_of_service, 1);
+	assert_true(meta[3].flags & SKY_MF_DSCP_SET);
+	sky_parse_output_burst(pkts, meta, 6);
 	assert_int_equal(meta[0].reason, SKY_DROP_POLICY_FAULT); /* 0x77 */
 	assert_int_equal(meta[1].reason, SKY_DROP_POLICY_FAULT); /* class 200 */
 	assert_int_equal(meta[2].verdict, SKY_V_PASS);
@@ -1750,7 +1741,7 @@ test_verdict_kinds(void **state)
 	meta[0].verdict = SKY_V_DROP;
 	meta[1].verdict = SKY_V_PASS;
 	meta[1].l3 = 0;
-	sky_policy_run_burst(p, 0, pkts, meta, 2);
+	sky_policy_run_burst(p, 0, meta, 2);
 	sky_policy_stats(p, &st);
 	assert_int_equal(st.runs, 6);
 	for (int i = 0; i < 6; i++)
@@ -1761,7 +1752,7 @@ test_verdict_kinds(void **state)
 	p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
 	assert_non_null(p);
 	meta_of(&(struct pkt){.remote_cc = "KP"}, &meta[0]);
-	sky_policy_run_burst(p, 0, NULL, meta, 1);
+	sky_policy_run_burst(p, 0, meta, 1);
 	assert_int_equal(meta[0].verdict, SKY_V_PASS);
 	sky_policy_destroy(p);
 }
@@ -1780,10 +1771,10 @@ test_blocked_counters(void **state)
 	p = policy_obj(path, "  maps: {blocked_remote_countries: {KP: 1}}\n");
 	for (unsigned int w = 0; w < 3; w++) {
 		meta_of(&(struct pkt){.dir = SKY_DIR_DOWN, .sub_cc = "DE", .remote_cc = "KP"}, &m);
-		sky_policy_run_burst(p, w, NULL, &m, 1);
+		sky_policy_run_burst(p, w, &m, 1);
 	}
 	meta_of(&(struct pkt){.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "KP"}, &m);
-	sky_policy_run_burst(p, 1, NULL, &m, 1);
+	sky_policy_run_burst(p, 1, &m, 1);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
 	assert_int_equal(n, 2);
 	for (unsigned int i = 0; i < n; i++) {
@@ -1853,7 +1844,7 @@ worker(void *arg)
 	while (!t->stop) {
 		for (int i = 0; i < SKY_BURST; i++)
 			meta_of(&(struct pkt){.remote_cc = i & 1 ? "DE" : "IT"}, &meta[i]);
-		sky_policy_run_burst(t->p, 0, NULL, meta, SKY_BURST);
+		sky_policy_run_burst(t->p, 0, meta, SKY_BURST);
 		/* DE is blocked by both programs, IT by none: judged by a whole program */
 		for (int i = 0; i < SKY_BURST; i++)
 			if ((meta[i].verdict == SKY_V_DROP) != (i & 1))
@@ -1898,15 +1889,6 @@ test_swap_under_traffic(void **state)
 int
 main(void)
 {
-	char *eal[] = {"test_policy",
-		       "--no-huge",
-		       "-m",
-		       "512",
-		       "--no-pci",
-		       "--file-prefix=test_policy",
-		       "--log-level=lib.*:error",
-		       "--no-telemetry",
-		       "--log-level=skygate:warning"};
 	const char *br = getenv("SKY_BUILD_ROOT");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unsafe_corpus_refused),
@@ -1936,18 +1918,14 @@ main(void)
 		cmocka_unit_test(test_blocked_counters),
 		cmocka_unit_test(test_swap_under_traffic),
 	};
+	int rc;
 
 	snprintf(build_root, sizeof(build_root), "%s", br ? br : SKY_BUILD_ROOT);
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "EAL init failed\n");
+	if (sky_fx_eal_start("test_policy",
+			     &(struct sky_fx_eal){.skygate_log = "warning", .pool_mbufs = 255}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
-	pool = rte_pktmbuf_pool_create("test_policy", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       SOCKET_ID_ANY);
-	if (pool == NULL) {
-		fprintf(stderr, "mempool failed\n");
-		return 1;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	pool = sky_fx_pool;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	sky_fx_eal_stop();
+	return rc;
 }
