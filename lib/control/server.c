@@ -288,7 +288,8 @@ ctl_process(struct client *c, size_t req_max)
 {
 	int handled = 0;
 
-	while (!c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
+	/* a stop request: no new work (what is queued is never answered) */
+	while (!c->closing && !c->dead && out_pending(c) < OUT_HIGH && !sky_should_stop()) {
 		char *start = c->in + c->in_off;
 		size_t avail = c->in_len - c->in_off;
 		char *nl = memchr(start, '\n', avail);

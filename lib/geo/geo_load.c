@@ -134,6 +134,11 @@ db_each_network(struct geo_db *d, const char *path, net_visit_fn fn, void *arg, 
 	}
 	loc_last_msg[0] = '\0';
 	for (;;) {
+		if (sky_should_stop()) {
+			snprintf(msg, msg_len, "%s: stopped by shutdown", path);
+			rc = -EINTR;
+			break;
+		}
 		n = NULL;
 		r = loc_database_enumerator_next_network(e, &n);
 		if (r != 0) {
@@ -475,6 +480,14 @@ add_failed(const struct geo_table *t, int family, const void *addr, unsigned int
 	return rc;
 }
 
+/* SIGTERM/SIGINT while building: give up (the caller frees the table) */
+static int
+stopped(const struct geo_table *t, char *msg, size_t msg_len)
+{
+	snprintf(msg, msg_len, "%s: stopped by shutdown", t->path);
+	return -EINTR;
+}
+
 static int
 build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_len)
 {
@@ -502,6 +515,8 @@ build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n4; i++) {
+		if (sky_should_stop())
+			return stopped(t, msg, msg_len);
 		rc = rte_fib_add(t->fib4, c->r4[i].ip, c->r4[i].depth, c->r4[i].nh);
 		if (rc != 0) {
 			uint32_t be = rte_cpu_to_be_32(c->r4[i].ip);
@@ -541,6 +556,8 @@ build_fib6(struct geo_table *t, const struct collect *c, uint64_t need, char *ms
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n6; i++) {
+		if (sky_should_stop())
+			return stopped(t, msg, msg_len);
 		rc = rte_fib6_add(t->fib6, c->r6[i].ip, c->r6[i].depth, c->r6[i].nh);
 		if (rc != 0)
 			return add_failed(t, AF_INET6, c->r6[i].ip, c->r6[i].depth, rc, msg,
