@@ -2410,6 +2410,157 @@ test_server_request_timeout(void **state)
 	sky_ctl_server_close(s);
 }
 
+/* --- stopping: the cooperative check and the shutdown watchdog (lib/core/runtime.c) --- */
+
+static int wd_pipe = -1;
+
+static void
+wd_expired(void *arg)
+{
+	ssize_t n = write(wd_pipe, arg, strlen(arg));
+
+	(void)n;
+}
+
+/* Run body in a child; returns its exit status (-1: killed) and the ms it took. */
+static int
+in_child(void (*body)(void), int *took_ms)
+{
+	struct timespec t0, t1;
+	int st;
+	pid_t pid;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		body();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*took_ms = (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+nap_ms(int ms)
+{
+	struct timespec d = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&d, &d) != 0 && errno == EINTR)
+		;
+}
+
+/* stuck in work without a check: the watchdog ends it with the daemon's status */
+static void
+child_stuck(void)
+{
+	sky_rt_exit_code = 7;
+	if (sky_rt_watchdog_start(100, wd_expired, "expired") != 0)
+		_exit(20);
+	sky_rt_set_serving(1);
+	sky_rt_request_stop(SIGTERM);
+	nap_ms(3000);
+	_exit(21); /* the watchdog did not fire */
+}
+
+/* shut down in time: the watchdog stands down, expire is never called */
+static void
+child_in_time(void)
+{
+	sky_rt_exit_code = 7;
+	if (sky_rt_watchdog_start(300, wd_expired, "expired") != 0)
+		_exit(20);
+	sky_rt_request_stop(SIGINT);
+	nap_ms(50);
+	sky_rt_watchdog_stop();
+	nap_ms(500);
+	_exit(0);
+}
+
+/* a stop before the watchdog exists still starts its clock */
+static void
+child_stop_first(void)
+{
+	sky_rt_request_stop(SIGTERM);
+	if (sky_rt_watchdog_start(100, wd_expired, "early") != 0)
+		_exit(20);
+	nap_ms(3000);
+	_exit(21);
+}
+
+/* no stop at all: nothing happens, and the watchdog is joined at the end */
+static void
+child_no_stop(void)
+{
+	if (sky_rt_watchdog_start(100, wd_expired, "expired") != 0)
+		_exit(20);
+	nap_ms(300);
+	sky_rt_watchdog_stop();
+	_exit(0);
+}
+
+static void
+test_stop_and_watchdog(void **state)
+{
+	static const struct {
+		void (*body)(void);
+		int status;	     /* exit status */
+		const char *expired; /* what expire wrote, "" = not called */
+		int min_ms, max_ms;
+	} cases[] = {
+		{child_stuck, 7, "expired", 100, 2000},
+		{child_stop_first, 0, "early", 100, 2000},
+		{child_in_time, 0, "", 550, 3000},
+		{child_no_stop, 0, "", 300, 3000},
+	};
+	struct sky_runtime saved = sky_rt;
+	int fds[2];
+
+	/* the cooperative check: a stop cancels work only while the daemon serves */
+	assert_int_equal(sky_should_stop(), 0);
+	sky_rt_request_stop(SIGTERM);
+	assert_int_equal(sky_rt.stop, 1);
+	assert_int_equal(sky_rt.stop_signal, SIGTERM);
+	assert_int_equal(sky_should_stop(), 0); /* start-up: replay is never cut short */
+	sky_rt_set_serving(1);
+	assert_int_equal(sky_should_stop(), 1); /* a stop that came first cancels from here */
+	sky_rt_set_serving(0);
+	assert_int_equal(sky_should_stop(), 0);
+	sky_rt_set_serving(1);
+	sky_rt_request_stop(SIGINT); /* a second request changes nothing */
+	assert_int_equal(sky_rt.stop_signal, SIGTERM);
+	assert_int_equal(sky_should_stop(), 1);
+	/* SIGHUP: taken once */
+	assert_int_equal(sky_rt_take_reload(), 0);
+	sky_rt_request_reload();
+	sky_rt_request_reload();
+	assert_int_equal(sky_rt_take_reload(), 1);
+	assert_int_equal(sky_rt_take_reload(), 0);
+	sky_rt = saved;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char got[32] = "";
+		int took, status;
+		ssize_t n;
+
+		assert_int_equal(pipe(fds), 0);
+		wd_pipe = fds[1];
+		status = in_child(cases[i].body, &took);
+		close(fds[1]);
+		n = read(fds[0], got, sizeof(got) - 1);
+		got[n > 0 ? n : 0] = '\0';
+		close(fds[0]);
+		if (status != cases[i].status || strcmp(got, cases[i].expired) != 0 ||
+		    took < cases[i].min_ms || took > cases[i].max_ms)
+			fail_msg("case %zu: exit %d in %d ms, expire wrote '%s' (want %d in %d..%d "
+				 "ms, '%s')",
+				 i, status, took, got, cases[i].status, cases[i].min_ms,
+				 cases[i].max_ms, cases[i].expired);
+	}
+}
+
 int
 main(void)
 {
@@ -2441,6 +2592,7 @@ main(void)
 		cmocka_unit_test(test_limits_victim),
 		cmocka_unit_test(test_limits_expired),
 		cmocka_unit_test_setup_teardown(test_server_request_timeout, setup, teardown),
+		cmocka_unit_test(test_stop_and_watchdog),
 	};
 	int rc;
 
