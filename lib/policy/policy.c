@@ -22,7 +22,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 
-#include "skygate/parse.h"
+#include "skygate/config.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
 #ifdef SKY_POLICY_HAVE_SUBS
