@@ -343,6 +343,8 @@ sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 		char msg[256];
 		int rc;
 
+		if (sky_should_stop()) /* SIGTERM: give up, nothing was applied */
+			return subs_fail(err, errlen, "%s: stopped by shutdown", fname);
 		if (eol == NULL)
 			eol = end;
 		next = eol < end ? eol + 1 : end;
