@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,44 +209,44 @@ read_reply(int fd, double deadline, json_t **reply)
 }
 
 /*
- * Connect (non-blocking): a full accept queue (the daemon is not accepting: flooded, or
- * stuck) is retried until the deadline, then reported as such, never a silent hang.
+ * Connect. A full accept queue (the daemon is not accepting: flooded, or stuck) makes the
+ * kernel queue us in line: a blocking connect waits its turn, where polling with retries
+ * would lose every freed place to a flood. At the deadline we say so, never a silent hang.
  */
 static int
-connect_retry(int fd, const struct sockaddr_un *sa, double deadline, const struct opts *o,
-	      char *err, size_t errlen)
+connect_wait(int fd, const struct sockaddr_un *sa, double deadline, const struct opts *o, char *err,
+	     size_t errlen)
 {
+	struct timeval tv = {0, 0}; /* 0: no deadline */
 	double t0 = mono_s();
+	int e;
 
-	for (;;) {
-		int e;
+	if (deadline > 0) {
+		double left = deadline - t0;
 
-		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-			return 0;
-		e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == EAGAIN) {
-			struct timespec d = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
-
-			if (deadline > 0 && mono_s() >= deadline) {
-				snprintf(
-					err, errlen,
-					"cannot connect to %s: its queue of pending connections is "
-					"full and skygate did not accept one in %.1f s (it is busy "
-					"or flooded with connections)",
-					o->socket, mono_s() - t0);
-				return -1;
-			}
-			nanosleep(&d, NULL);
-			continue;
-		}
+		if (left < 0.001)
+			left = 0.001;
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	e = errno;
+	if (e == EAGAIN || e == EINPROGRESS)
+		snprintf(err, errlen,
+			 "cannot connect to %s: its queue of pending connections is full and "
+			 "skygate did not accept this one in %.1f s (it is busy or flooded with "
+			 "connections)",
+			 o->socket, mono_s() - t0);
+	else if (e == EINTR)
+		snprintf(err, errlen, "interrupted");
+	else
 		snprintf(err, errlen, "cannot connect to %s: %s%s", o->socket, strerror(e),
 			 e == ENOENT || e == ECONNREFUSED ? " (is skygate running?)"
 			 : e == EACCES			  ? " (are you in the socket's group?)"
 							  : "");
-		return -1;
-	}
+	return -1;
 }
 
 /*
@@ -294,12 +295,12 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 	buf = NULL;
 	line[len++] = '\n';
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		goto out;
 	}
-	rc = connect_retry(fd, &sa, deadline, o, err, errlen);
+	rc = connect_wait(fd, &sa, deadline, o, err, errlen);
 	if (rc != 0)
 		goto out;
 	rc = -1;

@@ -781,10 +781,20 @@ refuse_no_fd(struct sky_ctl_server *s, int lfd, int err)
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/*
+ * Take pending connections, at most a quarter of max_clients per round: between rounds the
+ * connections already taken are read, so a newcomer that made room has been heard before
+ * enough later ones arrive to push it out in turn (a client flooding the socket with
+ * connects cannot starve one that has sent its request).
+ */
 static void
 accept_all(struct sky_ctl_server *s, int lfd, enum kind kind, struct clist *l, int *handled)
 {
-	for (;;) {
+	unsigned int budget = HTTP_MAX_CLIENTS;
+
+	if (kind == K_CTL)
+		budget = s->lim.max_clients / 4 > 16 ? s->lim.max_clients / 4 : 16;
+	while (budget-- > 0) {
 		struct client *c, **v;
 		struct ucred cred;
 		socklen_t sl = sizeof(cred);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The control socket stays the operator's: while 2,000 connections are held open (by root,
-# by one other user, by many users) or 64 clients trickle a byte a second, root's
+# by one other user, by many users), root churns connections as fast as it can, or 64
+# clients trickle a byte a second, root's
 # `skygatectl status` answers within a second; other users are bounded per uid and leave
 # room for root; trickling and idle clients are dropped after their bound, told which;
 # a refused skygatectl says why.
@@ -62,6 +63,14 @@ flood_end root
 ev=$(rget root "['limits'].get('max_clients', 0)")
 [ "$ev" -ge 1744 ] || fail "root flood: $ev connections told they made room (want >= 2000-256): $(cat "$T/rep/root")"
 ok "2000 connections from root: status answered in <= $MAXMS ms; $ev oldest closed to make room, each told why"
+
+# 1b. root connecting as fast as it can, holding the newest 1,000
+MAXMS=0
+flood churn 0 1000 4 churn
+status_fast "root churning connections"
+flood_end churn
+[ "$(rget churn "['connect_errors']")" = 0 ] || fail "churn: connects failed: $(cat "$T/rep/churn")"
+ok "root churning $(rget churn "['connects']") connections in 4 s: status answered in <= $MAXMS ms"
 
 # 2. 2,000 connections from one other user: 16 kept, the rest refused, naming the limit
 MAXMS=0

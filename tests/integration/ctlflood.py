@@ -4,6 +4,8 @@
     ctlflood.py hold    SOCKET UID N SECONDS REPORT   N connections held, nothing sent
     ctlflood.py trickle SOCKET UID N SECONDS REPORT   N clients sending one byte a second;
                                                       a dropped one reconnects at once
+    ctlflood.py churn   SOCKET UID N SECONDS REPORT   connect as fast as possible, holding the
+                                                      newest N (older ones closed)
     ctlflood.py idle    SOCKET UID REPORT             one silent connection, until closed
     ctlflood.py run     UID CMD...                    run CMD as UID (exit status passed on)
 
@@ -139,6 +141,27 @@ def trickle(path, n, seconds, report):
     json.dump(out, open(report, "w"))
 
 
+def churn(path, n, seconds, report):
+    out = {"connects": 0, "connect_errors": 0}
+    held = []
+    ready = False
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            held.append(connect(path))
+            out["connects"] += 1
+        except OSError as e:
+            out["connect_errors"] += 1
+            out["last_connect_error"] = str(e)
+        if len(held) > n:
+            held.pop(0).close()
+        if not ready and len(held) == n:
+            open(report + ".ready", "w").close()
+            ready = True
+    out["rate_per_s"] = out["connects"] / seconds
+    json.dump(out, open(report, "w"))
+
+
 def idle(path, report):
     c = connect(path)
     t0 = time.monotonic()
@@ -173,6 +196,10 @@ def main():
     elif mode == "trickle":
         become(uid)
         trickle(path, int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
+    elif mode == "churn":
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[4]) + 256,) * 2)
+        become(uid)
+        churn(path, int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
     elif mode == "idle":
         become(uid)
         idle(path, sys.argv[4])

@@ -2561,6 +2561,80 @@ test_stop_and_watchdog(void **state)
 	}
 }
 
+/* A socket that listens (backlog 0, never accepting) or refuses every connection. */
+static int
+raw_listener(const char *path, int backlog)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	return fd;
+}
+
+/* skygatectl says why it cannot get through: a full queue, a refusal with its limit */
+static void
+test_skygatectl_refused(void **state)
+{
+	static const char refusal[] =
+		"{\"ok\":false,\"error\":\"connection refused: uid 0 already has 16 "
+		"connections to the control socket (control.clients_per_uid); close some and "
+		"retry\",\"limit\":\"clients_per_uid\"}\n";
+	const char *root = getenv("SKY_BUILD_ROOT");
+	char path[256];
+	struct timespec t0, t1;
+	struct run r;
+	int lfd, first, st;
+	pid_t pid;
+
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl", root ? root : SKY_BUILD_ROOT);
+	snprintf(path, sizeof(path), "%s/full.sock", tmpdir);
+
+	/* nobody accepts and the queue is full: a bounded wait, then the reason */
+	lfd = raw_listener(path, 0);
+	first = client_connect(path); /* fills the queue of length 0 */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = run_ctl(path, 0, (const char *const[]){"--timeout", "0.5", "status", NULL});
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r.status, 2);
+	if (strstr(r.err, "queue of pending connections is full") == NULL)
+		fail_msg("no reason given: %s", r.err);
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	free(r.out);
+	free(r.err);
+	close(first);
+	close(lfd);
+
+	/* refused at once: the daemon's reason is shown, not "Broken pipe" */
+	lfd = raw_listener(path, 16);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < 2; i++) {
+			int fd = accept(lfd, NULL, NULL);
+			ssize_t n = send(fd, refusal, sizeof(refusal) - 1, MSG_NOSIGNAL);
+
+			(void)n;
+			close(fd);
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < 2; i++) {
+		r = run_ctl(path, 0, (const char *const[]){"status", NULL});
+		assert_int_equal(r.status, 1);
+		if (strstr(r.err, "connection refused: uid 0 already has 16 connections") == NULL)
+			fail_msg("refusal not shown: %s", r.err);
+		free(r.out);
+		free(r.err);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	close(lfd);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -2593,6 +2667,7 @@ main(void)
 		cmocka_unit_test(test_limits_expired),
 		cmocka_unit_test_setup_teardown(test_server_request_timeout, setup, teardown),
 		cmocka_unit_test(test_stop_and_watchdog),
+		cmocka_unit_test(test_skygatectl_refused),
 	};
 	int rc;
 
