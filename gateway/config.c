@@ -194,7 +194,7 @@ parse_ctl_limits(const struct sky_cfg *cfg, struct sky_cfg_err *err, struct sky_
 	l->reserved = (unsigned int)rs;
 	l->request_max = (size_t)rm;
 	if (sky_ctl_limits_check(l, why, sizeof(why)) < 0)
-		return sky_cfg_fail(err, cfg, ctl, "control: %s", why);
+		return sky_cfg_fail(err, cfg, ctl, "%s", why);
 	return 0;
 }
 

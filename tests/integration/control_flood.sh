@@ -17,6 +17,21 @@ CSV
 write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_ring0\" }
   - { name: net0, role: backhaul, peer: sat0, device: \"net_ring1\" }"
 sed -i "s|^control: .*|control: { socket: $T/sky.sock, mode: \"0666\", idle_timeout: ${IDLE_S}s, request_timeout: ${REQ_S}s }|" "$T/sky.yaml"
+# the limits are checked at start, the message names the key
+for c in "reserved_clients: 300|reserved_clients 300: must be below max_clients" \
+	"idle_timeout: 10ms|idle_timeout must be 100ms..24h" \
+	"clients_per_uid: 0|control.clients_per_uid" \
+	"max_clients: 1|control.max_clients" \
+	"request_max: 100|request_max 100 bytes: must be 1KB..64MB"; do
+	IFS='|' read -r kv want <<<"$c"
+	sed "s|^control: .*|control: { socket: $T/sky.sock, $kv }|" "$T/sky.yaml" >"$T/bad.yaml"
+	rc=0
+	(cd "$SRC" && "$SKYGATE" --check -c "$T/bad.yaml") >"$T/check.out" 2>&1 || rc=$?
+	[ $rc -ne 0 ] || fail "control { $kv } accepted"
+	grep -qF -- "$want" "$T/check.out" || { cat "$T/check.out"; fail "control { $kv }: message lacks '$want'"; }
+done
+ok "bad control limits refused at start, naming the key"
+
 # other users reach the socket and write their reports
 chmod 755 "$T"
 mkdir -m 1777 "$T/rep"
