@@ -121,7 +121,11 @@ on_watchdog(void *arg)
 		struct timespec d = {.tv_sec = 0, .tv_nsec = 120 * 1000000};
 
 		nanosleep(&d, NULL);
-		print_final_once(g);
+		/* not if the main thread holds stdout (it may be stuck writing to it) */
+		if (ftrylockfile(stdout) == 0) {
+			print_final_once(g);
+			funlockfile(stdout);
+		}
 	}
 	sky_eal_remove_files();
 }
@@ -475,6 +479,7 @@ main(int argc, char **argv)
 out:
 	/* the watchdog ends the process with this status if the rest takes too long */
 	sky_rt_exit_code = rc;
+	sky_rt_set_busy("shutting down");
 	if (launched) {
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();

@@ -206,6 +206,16 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Flush f unless another thread holds it (it may never let go). */
+static void
+flush_if_free(FILE *f)
+{
+	if (ftrylockfile(f) != 0)
+		return;
+	fflush_unlocked(f);
+	funlockfile(f);
+}
+
 static void *
 watchdog_main(void *unused)
 {
@@ -231,17 +241,18 @@ watchdog_main(void *unused)
 	sig = __atomic_load_n(&sky_rt.stop_signal, __ATOMIC_RELAXED);
 	memcpy(what, busy, sizeof(what));
 	what[sizeof(what) - 1] = '\0';
-	fprintf(stderr,
+	/* dprintf, not stderr: the main thread may hold stdio's lock, stuck in a write */
+	dprintf(STDERR_FILENO,
 		"skygate: shutdown watchdog: the main thread has not finished %u ms after "
 		"%s%s%s%s; "
 		"exiting now (acknowledged changes are in the journal)\n",
 		wd.grace_ms, sig > 0 ? "signal " : "the stop request",
-		sig > 0 ? strsignal(sig) : "", what[0] ? ", busy with " : " (busy shutting down)",
-		what);
+		sig > 0 ? strsignal(sig) : "",
+		what[0] ? ", busy with " : " (not in a control request)", what);
 	if (wd.fn != NULL)
 		wd.fn(wd.arg);
-	fflush(stdout);
-	fflush(stderr);
+	flush_if_free(stdout);
+	flush_if_free(stderr);
 	_exit(sky_rt_exit_code);
 }
 

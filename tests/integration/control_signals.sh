@@ -140,6 +140,39 @@ else
 	echo "skip: no $GEODB (geo reload case)"
 fi
 
+# the main thread stuck where no check can see the stop (here: frozen with ptrace while idle):
+# the watchdog ends the process within 2 s, removes the socket and DPDK's files, exit 0
+start_skygate "$T/sky.yaml" sig5
+python3 - "$SKY_PID" "$T/frozen" <<'PY' >"$T/freeze.log" 2>&1 &
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid = int(sys.argv[1])
+if libc.ptrace(0x4206, pid, None, None) != 0:  # PTRACE_SEIZE the main thread only
+    sys.exit("ptrace: " + os.strerror(ctypes.get_errno()))
+libc.ptrace(0x4207, pid, None, None)  # PTRACE_INTERRUPT: it stops
+os.waitpid(pid, 0x40000000)  # __WALL
+open(sys.argv[2], "w").close()
+while True:  # keep it stopped until the process is gone
+    try:
+        _, st = os.waitpid(pid, 0x40000000)
+    except ChildProcessError:
+        break
+    if os.WIFEXITED(st) or os.WIFSIGNALED(st):
+        break
+PY
+FREEZER=$!
+for _ in $(seq 1 100); do [ -f "$T/frozen" ] && break; sleep 0.05; done
+[ -f "$T/frozen" ] || { cat "$T/freeze.log"; fail "could not freeze the main thread"; }
+"$CTL" --socket "$T/sky.sock" --timeout 0.3 status >/dev/null 2>&1 && fail "the main thread still answers"
+stop_within TERM 2000
+wait $FREEZER || true
+grep -q "shutdown watchdog: the main thread has not finished .* after signal" "$T/skygate.log" ||
+	fail "the watchdog did not say why it ended the process"
+grep -q "final counters" "$T/skygate.log" || fail "no final counters from the watchdog"
+[ ! -e "$(runtime_dir sig5)" ] || fail "DPDK runtime directory left behind by the watchdog"
+ok "main thread stuck: the watchdog ended skygate in $TOOK ms, exit 0, socket and runtime dir removed"
+
 # SIGTERM during start-up: the config names the 1M-row file
 sed -i "s|file: $T/subs.csv|file: $T/big.csv|" "$T/sky.yaml"
 rm -rf "$T/state"
