@@ -254,7 +254,7 @@ read_maps(const void *buf, size_t len, const char *path, struct pobj *o, char *e
 	lbpf_buf = msg;
 	lbpf_len = sizeof(msg);
 	old = libbpf_set_print(lbpf_print);
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "policy");
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = path);
 	obj = bpf_object__open_mem(buf, len, &opts);
 	libbpf_set_print(old);
 	lbpf_buf = NULL;
