@@ -1288,6 +1288,29 @@ test_sample_country_matrix(void **state)
 }
 
 /* safe corpus programs: accepted, and right */
+/* numbers stored into a map value (a byte counter per remote country) are not leaks */
+static void
+test_store_scalars(void **state)
+{
+	char path[2048];
+	struct sky_policy *p;
+	static const struct vcase c[] = {
+		{{.remote_cc = "FR"}, W_PASS}, /* no entry */
+		{{.remote_cc = "DE"}, W_PASS}, /* 100 bytes counted ... */
+		{{.remote_cc = "DE"}, W_PASS}, {{.remote_cc = "DE"}, W_PASS},
+		{{.remote_cc = "DE"}, W_PASS}, {{.remote_cc = "DE"}, W_PASS},
+		{{.remote_cc = "DE"}, W_PASS}, {{.remote_cc = "DE"}, W_PASS},
+		{{.remote_cc = "DE"}, W_PASS}, {{.remote_cc = "DE"}, W_PASS},
+		{{.remote_cc = "DE"}, W_PASS}, /* ... 1000 */
+		{{.remote_cc = "DE"}, W_DROP}, /* 1100 > 1000 */
+	};
+
+	corpus(path, sizeof(path), "store_scalars");
+	p = policy_obj(path, "  maps: {bytes: {DE: 0}}\n");
+	run_cases(p, "store_scalars", c, RTE_DIM(c));
+	sky_policy_destroy(p);
+}
+
 static void
 test_safe_array(void **state)
 {
@@ -2181,6 +2204,7 @@ main(void)
 		cmocka_unit_test(test_random_programs),
 		cmocka_unit_test(test_map_update_errors),
 		cmocka_unit_test(test_safe_array),
+		cmocka_unit_test(test_store_scalars),
 		cmocka_unit_test(test_safe_byteswap),
 		cmocka_unit_test(test_sample_country_block),
 		cmocka_unit_test(test_sample_remote_country_block),
