@@ -363,13 +363,13 @@ unwind: /* a failure, or the end of a dry run */
 }
 
 int
-policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path, bool dry_run,
-		  struct sky_prog_info *info, char *err, size_t errlen)
+policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path, const char *origin,
+		  bool dry_run, struct sky_prog_info *info, char *err, size_t errlen)
 {
 	uint64_t t0 = policy_now_ns();
 	char sha[65];
 	struct pobj o;
-	int rc = pobj_load_mem(buf, len, path, &o, err, errlen);
+	int rc = pobj_load_mem(buf, len, origin != NULL ? origin : path, &o, err, errlen);
 
 	if (rc != 0)
 		return rc;
@@ -389,7 +389,7 @@ load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_
 
 	if (rc != 0)
 		return rc;
-	rc = policy_load_bytes(p, buf, len, path, dry_run, info, err, errlen);
+	rc = policy_load_bytes(p, buf, len, path, NULL, dry_run, info, err, errlen);
 	free(buf);
 	return rc;
 }

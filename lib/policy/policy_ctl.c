@@ -221,7 +221,7 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		}
 		use = dst;
 	}
-	rc = policy_load_bytes(p, buf, len, use, false, NULL, err, sizeof(err));
+	rc = policy_load_bytes(p, buf, len, use, argv[0], false, NULL, err, sizeof(err));
 	free(buf);
 	if (rc != 0) {
 		if (made)

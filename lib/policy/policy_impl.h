@@ -124,10 +124,11 @@ int policy_new(const struct sky_subs *subs, struct sky_policy **out);
 /* load an object the checker accepted, built in memory (tests); consumes o */
 int policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen);
 /* load (or, dry_run, check) an object from its bytes, read by the caller with sky_file_read
- * (buf is used only during the call); path names it (policy show, errors); the SHA-256 is
- * of these bytes */
-int policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path, bool dry_run,
-		      struct sky_prog_info *info, char *err, size_t errlen);
+ * (buf is used only during the call); path names it in policy show, origin (NULL: path) in
+ * errors about its content; the SHA-256 is of these bytes */
+int policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path,
+		      const char *origin, bool dry_run, struct sky_prog_info *info, char *err,
+		      size_t errlen);
 /* everything `policy load` does but the swap (maps it would create are freed again) */
 int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info, char *err,
 		      size_t errlen);
