@@ -352,7 +352,13 @@ void sky_policy_destroy(struct sky_policy *p);
 void sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct sky_meta *meta,
 			  uint16_t n);
 
-/** Load a program (control path), as `policy load` does. 0, or -errno with a reason. */
+/**
+ * Load a program (control path), as `policy load` does. The file is read once, whole, into
+ * memory (a regular file of at most SKY_POLICY_MAX_FILE bytes, within SKY_FILE_TIMEOUT_MS)
+ * and checked, hashed and loaded from there; what happens to the file afterwards changes
+ * nothing. 0, or -errno with a reason naming the file, or "refused at instruction N
+ * [rule]: ..." (rules include [leak], [return] and [budget]: SKY_POLICY_MAX_VISITS).
+ */
 int sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen);
 /** Unload the program: every packet passes. */
 void sky_policy_unload(struct sky_policy *p);
