@@ -378,6 +378,18 @@ test_file_faults(void **state)
 		if (now_s() - t0 > 5.0)
 			fail_msg("%s: refused in %.2f s", bad[i].what, now_s() - t0);
 		print_message("%s: %s\n", bad[i].what, err);
+		/* the config's policy.object too: refused with file, line and key */
+		{
+			char y[4096];
+			struct sky_cfg_err cerr;
+
+			snprintf(y, sizeof(y), "policy:\n  object: %s\n", f);
+			assert_null(policy_from(y, &cerr));
+			if (strstr(cerr.msg, bad[i].want) == NULL ||
+			    strstr(cerr.msg, "test.yaml:2") == NULL ||
+			    strstr(cerr.msg, "policy.object") == NULL)
+				fail_msg("config with %s: got: %s", bad[i].what, cerr.msg);
+		}
 		assert_string_equal(p->prog->sha256, sha);
 		run_cases(p, bad[i].what, c, RTE_DIM(c));
 	}
