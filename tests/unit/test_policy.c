@@ -713,6 +713,52 @@ test_checker_budget(void **state)
 			      dt);
 	}
 
+	/* the count itself: the paths reaching each instruction, summed; capped at limit + 1 */
+	static const struct {
+		const char *what;
+		struct ebpf_insn ins[8];
+		uint32_t n;
+		uint64_t limit, want;
+		uint32_t want_at;
+	} counts[] = {
+		{"two diamonds, over a limit of 5",
+		 {LDXB(2, 1, 4), MOV64K(0, 1), JEQK(2, 0, 1), MOV64K(0, 2), JEQK(2, 1, 1),
+		  MOV64K(0, 2), EXIT},
+		 7,
+		 5,
+		 6,
+		 4},
+		{"straight line", {MOV64K(0, 1), EXIT}, 2, 100, 2, 0},
+		{"one diamond",
+		 {LDXB(2, 1, 4), MOV64K(0, 1), JEQK(2, 0, 1), MOV64K(0, 2), EXIT},
+		 5,
+		 100,
+		 6,
+		 0},
+		{"two diamonds: 4 paths into the exit",
+		 {LDXB(2, 1, 4), MOV64K(0, 1), JEQK(2, 0, 1), MOV64K(0, 2), JEQK(2, 1, 1),
+		  MOV64K(0, 2), EXIT},
+		 7,
+		 100,
+		 12,
+		 0},
+		{"a jump over dead code",
+		 {MOV64K(0, 1), INS(BPF_JMP | BPF_JA, 0, 0, 1, 0), MOV64K(0, 2), EXIT},
+		 4,
+		 100,
+		 3,
+		 0},
+	};
+
+	for (size_t i = 0; i < RTE_DIM(counts); i++) {
+		uint32_t at = 0;
+		uint64_t v = pobj_path_visits(counts[i].ins, counts[i].n, counts[i].limit, &at);
+
+		if (v != counts[i].want || at != counts[i].want_at)
+			fail_msg("%s: %" PRIu64 " visits (stop at %u), want %" PRIu64 " (%u)",
+				 counts[i].what, v, at, counts[i].want, counts[i].want_at);
+	}
+
 	/* the largest program: POBJ_MAX_INSNS instructions, each a branch to the next (2^4095
 	 * paths) is refused; as many plain instructions are accepted */
 	for (int k = 0; k < 2; k++) {
