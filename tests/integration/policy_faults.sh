@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Policy objects an operator or attacker might give the daemon, under traffic: a FIFO, a
-# directory, a device, a missing file, a truncated object, garbage, an object whose paths
-# explode (2^32), objects that leak addresses. `policy check` and `policy load` refuse each
+# directory, a device, a missing file, a file over the size bound, a truncated object,
+# garbage, an object whose paths explode (2^32), objects that leak addresses. `policy check` and `policy load` refuse each
 # within a second or two with a message naming the file or the rule; `status` answers at
 # once afterwards; the running policy (file, sha256, load time) and the traffic verdicts
 # (terminals in RU dropped, DE passed) are unchanged; no copy is left in the state
@@ -58,12 +58,14 @@ mkdir "$T/dir"
 head -c $(($(stat -c %s "$POL") / 2)) "$POL" >"$T/truncated.bpf.o"
 head -c 4096 /dev/urandom >"$T/garbage.bpf.o"
 : >"$T/empty.bpf.o"
+truncate -s 17M "$T/huge.bpf.o" # sparse: over the 16 MiB bound
 # name | path | text the refusal must contain
 cases=(
 	"FIFO|$T/fifo|$T/fifo: a FIFO, not a regular file"
 	"directory|$T/dir|$T/dir: a directory, not a regular file"
 	"device|/dev/zero|/dev/zero: a character device, not a regular file"
 	"missing file|$T/missing.bpf.o|$T/missing.bpf.o: No such file"
+	"file over 16 MiB|$T/huge.bpf.o|$T/huge.bpf.o: 17825792 bytes, more than the limit"
 	"truncated object|$T/truncated.bpf.o|$T/truncated.bpf.o"
 	"empty file|$T/empty.bpf.o|not an ELF object"
 	"garbage|$T/garbage.bpf.o|not an ELF object"
