@@ -1214,7 +1214,7 @@ test_load_files(void **state)
 	memset(&err, 0, sizeof(err));
 	cfg = sky_cfg_load("/tmp", &err);
 	assert_null(cfg);
-	assert_string_equal(err.msg, "/tmp: cannot read: Is a directory");
+	assert_string_equal(err.msg, "/tmp: cannot read: a directory, not a regular file");
 	memset(&err, 0, sizeof(err));
 	assert_null(sky_cfg_load(NULL, &err));
 	assert_int_equal(err.failed, 1);
