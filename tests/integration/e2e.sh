@@ -57,7 +57,7 @@ ctl policy load "$POL" >/dev/null || fail "policy reload under traffic"
 advance 10000
 rx0=$(rx_total)
 t0=$(date +%s.%N)
-ctlj geo reload >"$T/georeload.json" || fail "geo reload under traffic"
+ctlj --timeout 120 geo reload >"$T/georeload.json" || fail "geo reload under traffic"
 t1=$(date +%s.%N)
 rx1=$(rx_total)
 [ "$rx1" -gt "$rx0" ] || fail "no traffic during the geo reload ($rx0 -> $rx1 packets)"
