@@ -40,7 +40,7 @@
 
 /*
  * The location database file: read once into a sealed memfd (see db_open in geo_load.c).
- * The real database is about 70 MB; a larger file than this is not one. The time bound is
+ * The real database is 55-70 MB; a larger file than this is not one. The time bound is
  * for reading the file only (page cache: well under a second; a slow disk: seconds).
  */
 #define GEO_DB_MAX_BYTES (1024u * 1024 * 1024) /* 1 GiB */

@@ -150,7 +150,7 @@ int sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 		       char *err, size_t errlen);
 /*
  * Bounds on a subscriber CSV file (the config's subscribers.file, `subscriber load`,
- * skygate-pktgen --subs): a 1M-row table is about 60-110 MB; reading it from the page
+ * skygate-pktgen --subs): 1M dual-stack rows are about 60 MB; reading them from the page
  * cache takes well under a second.
  */
 #define SKY_SUBS_CSV_MAX_BYTES (512u * 1024 * 1024) /* 2M rows of 256 bytes */
