@@ -1117,9 +1117,22 @@ test_options(void **state)
 
 /* ------------------------------------------------------------------ files that are not files */
 
-#define FIFO "/tmp/skygate_test_geo_fifo"
-#define HUGE "/tmp/skygate_test_geo_huge.db" /* sparse: 1 GiB + 1 byte, no disk used */
-#define LIVE "/tmp/skygate_test_geo_live.db" /* a copy of DB changed under the daemon */
+/* per process: other checkouts may run this test at the same time */
+static char FIFO[64], HUGE[64], LIVE[64], JUNK[64], NOTHING[64];
+
+static void
+name_files(void)
+{
+	int pid = (int)getpid();
+
+	snprintf(FIFO, sizeof(FIFO), "/tmp/skygate_test_geo_%d.fifo", pid);
+	/* sparse: 1 GiB + 1 byte, no disk used */
+	snprintf(HUGE, sizeof(HUGE), "/tmp/skygate_test_geo_%d_huge.db", pid);
+	/* a copy of DB changed under the table */
+	snprintf(LIVE, sizeof(LIVE), "/tmp/skygate_test_geo_%d_live.db", pid);
+	snprintf(JUNK, sizeof(JUNK), "/tmp/skygate_test_geo_%d_junk.db", pid);
+	snprintf(NOTHING, sizeof(NOTHING), "/tmp/skygate_test_geo_%d_empty.db", pid);
+}
 
 static uint64_t
 ms_now(void)
@@ -1133,8 +1146,12 @@ ms_now(void)
 static void
 make_special_files(void)
 {
+	static const char junk[] = "this is not a location database, just text\n";
 	int fd;
 
+	name_files();
+	write_file(JUNK, junk, sizeof(junk) - 1);
+	write_file(NOTHING, "", 0);
 	unlink(FIFO);
 	assert_int_equal(mkfifo(FIFO, 0600), 0);
 	fd = open(HUGE, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -1147,17 +1164,36 @@ make_special_files(void)
  * the reason named; at start (the config) and by `geo reload PATH` */
 static const struct {
 	const char *path;
-	const char *want;
+	const char *want; /* after "PATH: " */
 } not_a_db[] = {
-	{FIFO, FIFO ": a FIFO, not a regular file"},
-	{"/tmp", "/tmp: a directory, not a regular file"},
-	{"/dev/zero", "/dev/zero: a character device, not a regular file"},
-	{"/dev/null", "/dev/null: a character device, not a regular file"},
-	{"/nonexistent/location.db", "/nonexistent/location.db: No such file or directory"},
-	{HUGE, HUGE ": 1073741825 bytes, more than the limit of 1073741824"},
-	{GARBAGE, GARBAGE ": not a readable location database"},
-	{EMPTY, EMPTY ": not a readable location database"},
+	{FIFO, "a FIFO, not a regular file"},
+	{"/tmp", "a directory, not a regular file"},
+	{"/dev/zero", "a character device, not a regular file"},
+	{"/dev/null", "a character device, not a regular file"},
+	{"/nonexistent/location.db", "No such file or directory"},
+	{HUGE, "1073741825 bytes, more than the limit of 1073741824"},
+	{JUNK, "not a readable location database"},
+	{NOTHING, "not a readable location database"},
 };
+
+/* msg says "PATH: reason" */
+static int
+names_path_reason(const char *msg, const char *path, const char *reason)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s: %s", path, reason);
+	return msg != NULL && strstr(msg, want) != NULL;
+}
+
+static void
+remove_special_files(void)
+{
+	unlink(FIFO);
+	unlink(HUGE);
+	unlink(JUNK);
+	unlink(NOTHING);
+}
 
 static void
 test_config_not_a_file(void **state)
@@ -1172,7 +1208,7 @@ test_config_not_a_file(void **state)
 
 		if (g != NULL)
 			fail_msg("%s: accepted", not_a_db[i].path);
-		if (strstr(err.msg, not_a_db[i].want) == NULL ||
+		if (!names_path_reason(err.msg, not_a_db[i].path, not_a_db[i].want) ||
 		    strstr(err.msg, "test.yaml") == NULL)
 			fail_msg("%s: error '%s' does not name '%s'", not_a_db[i].path, err.msg,
 				 not_a_db[i].want);
@@ -1185,6 +1221,7 @@ test_config_not_a_file(void **state)
 	assert_int_equal(
 		sky_geo_country_networks(FIFO, sky_cc("DE"), AF_INET, (sky_geo_net_fn)abort, NULL),
 		-EINVAL);
+	remove_special_files();
 }
 
 static const char *
@@ -1238,7 +1275,7 @@ test_reload_not_a_file(void **state)
 		json_t *r = run_cmd(3, argv);
 		const char *e = json_string_value(json_object_get(r, "error"));
 
-		if (cmd_ok(r) || e == NULL || strstr(e, not_a_db[i].want) == NULL)
+		if (cmd_ok(r) || !names_path_reason(e, not_a_db[i].path, not_a_db[i].want))
 			fail_msg("geo reload %s: %s (want '%s')", not_a_db[i].path,
 				 e ? e : "accepted", not_a_db[i].want);
 		if (ms_now() - t0 > 1000)
@@ -1251,8 +1288,7 @@ test_reload_not_a_file(void **state)
 	}
 	assert_int_equal(strtoll(show_str("reload_failures"), NULL, 10),
 			 strtoll(fails_before, NULL, 10) + (long long)RTE_DIM(not_a_db));
-	unlink(FIFO);
-	unlink(HUGE);
+	remove_special_files();
 }
 
 /* copy DB to path, as a careless update would leave it: written in place */
@@ -1281,7 +1317,7 @@ static void
 test_file_changed_under(void **state)
 {
 	static const char garbage[] = "not a location database any more\n";
-	char *reload_live[] = {"geo", "reload", LIVE};
+	char *reload_live[] = {"geo", "reload", NULL};
 	char *reload[] = {"geo", "reload"};
 	char *reload_db[] = {"geo", "reload", DB};
 	uint64_t now = rte_rdtsc() + (1ull << 60);
@@ -1289,6 +1325,8 @@ test_file_changed_under(void **state)
 	json_t *r;
 
 	(void)state;
+	name_files();
+	reload_live[2] = LIVE;
 	copy_db(LIVE);
 	r = run_cmd(3, reload_live);
 	if (!cmd_ok(r))
@@ -1316,8 +1354,8 @@ test_file_changed_under(void **state)
 	assert_int_equal(strtoll(show_str("reload_failures"), NULL, 10), fails + 2);
 	r = run_cmd(2, reload);
 	assert_false(cmd_ok(r));
-	assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
-			       LIVE ": not a readable location database"));
+	assert_true(names_path_reason(json_string_value(json_object_get(r, "error")), LIVE,
+				      "not a readable location database"));
 	json_decref(r);
 	check_sample();
 	assert_string_equal(show_str("database"), LIVE);
