@@ -81,8 +81,8 @@ db_close(struct geo_db *d)
 /*
  * Open a database file; on failure msg is "PATH: reason". Returns 0 or -errno.
  *
- * libloc maps the FILE it is given (MAP_SHARED): given the configured file itself, a
- * truncation in place would make the next lookup die with SIGBUS, and a rewrite in place
+ * libloc maps the FILE it is given: given the configured file itself, a truncation in
+ * place would make the next lookup die with SIGBUS, and a rewrite in place
  * would change the running table's answers. So the file is opened the safe way (no FIFO,
  * device or directory, at most GEO_DB_MAX_BYTES, read within GEO_DB_TIMEOUT_MS, refused
  * if it changed while being read) and copied into a sealed memfd that libloc gets instead:

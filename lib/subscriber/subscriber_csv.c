@@ -5,8 +5,8 @@
  * does with the rows: names resolved, uniqueness, tbl8 sizing.
  *
  * Speed: one pass over a buffer (a file is read whole into memory we own, see
- * sky_subs_csv_parse_file), no allocation per row (a load's rows
- * land in one array grown by doubling), hand-written IPv4/number parsers; uniqueness is
+ * sky_subs_csv_parse_file), no allocation per row (a load's rows land in one array grown
+ * by doubling), hand-written IPv4/number parsers; uniqueness is
  * checked afterwards by radix-sorting ids and sorting prefixes, which also yields the
  * number of rte_lpm6 tbl8 groups the tables need (sky_subs_rows_check_need).
  * Control path only; plain C (no DPDK call), so skygate-pktgen links it without EAL.
