@@ -21,6 +21,7 @@
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "geo_priv.h"
 
 /* The module registered for telemetry and metrics (one per process), NULL after destroy. */
@@ -148,12 +149,10 @@ copy_file(const char *src, const char *dst, char *msg, size_t msg_len)
 		snprintf(msg, msg_len, "%s: path too long", dst);
 		return -ENAMETOOLONG;
 	}
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		rc = -errno;
-		snprintf(msg, msg_len, "%.300s: %s", src, strerror(errno));
-		return rc;
-	}
+	/* the source was just loaded, but may have been replaced by anything since */
+	in = sky_file_open(src, GEO_DB_MAX_BYTES, NULL, msg, msg_len);
+	if (in < 0)
+		return in;
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		rc = -errno;

@@ -29,7 +29,9 @@
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/runtime.h"
+
 #include "subscriber_priv.h"
 
 static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
@@ -427,41 +429,46 @@ cmd_sub_find(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
+/*
+ * Copy the operator's CSV to the state directory (what the journal replays). The file is
+ * read the safe way (sky_file_read: a FIFO, device or directory refused at once, size and
+ * time bounded, refused if it changed while being read), so the copy is one consistent
+ * version of it.
+ */
 static int
 copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
-	char buf[1 << 16];
-	int in = open(from, O_RDONLY | O_CLOEXEC), out;
-	ssize_t r;
+	void *buf;
+	size_t len, off = 0;
+	int out, rc = 0;
 
-	if (in < 0) {
-		snprintf(err, errlen, "%s: %s", from, strerror(errno));
+	if (sky_file_read(from, SKY_SUBS_CSV_MAX_BYTES, SKY_SUBS_CSV_TIMEOUT_MS, &buf, &len, err,
+			  errlen) < 0)
 		return -1;
-	}
 	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		snprintf(err, errlen, "%s: %s", to, strerror(errno));
-		close(in);
+		free(buf);
 		return -1;
 	}
-	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)r) != r) {
-			snprintf(err, errlen, "%s: %s", to, strerror(errno));
-			r = -1;
-			break;
-		}
+	while (rc == 0 && off < len) {
+		ssize_t w = write(out, (const char *)buf + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = subs_fail(err, errlen, "%s: %s", to, strerror(errno));
+		else
+			off += (size_t)w;
 	}
-	if (r < 0 && err[0] == '\0')
-		snprintf(err, errlen, "%s: %s", from, strerror(errno));
-	if (r == 0 && fsync(out) < 0) {
-		snprintf(err, errlen, "%s: fsync: %s", to, strerror(errno));
-		r = -1;
-	}
-	close(in);
-	close(out);
-	if (r < 0)
+	free(buf);
+	if (rc == 0 && fsync(out) < 0)
+		rc = subs_fail(err, errlen, "%s: fsync: %s", to, strerror(errno));
+	if (close(out) < 0 && rc == 0)
+		rc = subs_fail(err, errlen, "%s: %s", to, strerror(errno));
+	if (rc < 0)
 		unlink(to);
-	return r < 0 ? -1 : 0;
+	return rc;
 }
 
 static int
