@@ -33,6 +33,7 @@
 
 #include "gateway.h"
 #include "sky_build_config.h"
+#include "skygate/classify.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/policy.h"
@@ -120,7 +121,7 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->subs = sky_subs_create(g->cfg, g->n_workers, err);
 	if (g->subs == NULL)
 		return -1;
-	g->cls = sky_classifier_create(g->cfg, g->subs, err);
+	g->cls = sky_classify_create(g->cfg, sky_subs_n_classes(g->subs), err);
 	if (g->cls == NULL)
 		return -1;
 	g->geo = sky_geo_create(g->cfg, err);
@@ -146,7 +147,7 @@ modules_destroy(struct gw *g)
 	if (g->geo != NULL)
 		sky_geo_destroy(g->geo);
 	if (g->cls != NULL)
-		sky_classifier_destroy(g->cls);
+		sky_classify_destroy(g->cls);
 	if (g->subs != NULL)
 		sky_subs_destroy(g->subs);
 	g->shaper = NULL;
@@ -160,7 +161,7 @@ static int
 modules_register(struct gw *g)
 {
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
-	    sky_classifier_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
+	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0)

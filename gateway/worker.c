@@ -14,6 +14,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "gateway.h"
+#include "skygate/classify.h"
 #include "skygate/geo.h"
 #include "skygate/parse_inline.h"
 #include "skygate/policy.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Internals of lib/subscriber shared with lib/classify, the unit tests, the bench and the
- * CSV fuzzer. Not an installed API.
+ * Internals of lib/subscriber shared with the unit tests, the bench and the CSV fuzzer.
+ * Not an installed API.
  *
  * Lookup tables (data path, rte_malloc, measured choice, see tests/bench/bench_subscriber.c):
  *   lpm4  rte_lpm6 keyed by the IPv4 address in bytes 0..3, depth = prefix length
@@ -91,46 +91,5 @@ void sky_subs_lpm_key(uint8_t fam, uint16_t realm, const uint8_t *addr, uint8_t 
 int sky_parse_ip4_prefix(const char *s, size_t n, uint8_t a[4], uint8_t *len);
 /** Parse "v6addr[/len]". 0 or -1. */
 int sky_parse_ip6_prefix(const char *s, size_t n, uint8_t a[16], uint8_t *len);
-
-/* --- classes and their rules (shared by subscriber and classify) --- */
-#define SKY_MAX_RULES 63 /* bit 63 of a rule bitmap is the classifier's "no rule" sentinel */
-
-struct sky_port_range {
-	uint16_t lo, hi;
-};
-
-struct sky_rule_pfx {
-	uint8_t family; /* 4 or 6 */
-	uint8_t len;
-	uint8_t a[16];
-};
-
-struct sky_rule {
-	uint8_t cls;
-	uint8_t has_dscp, has_proto, has_ports, has_pfx;
-	uint64_t dscp_mask;   /* bit d: DSCP d */
-	uint64_t proto_bm[4]; /* bit p: protocol p */
-	unsigned int n_ports;
-	struct sky_port_range *ports; /* malloc */
-	unsigned int n_pfx;
-	struct sky_rule_pfx *pfx; /* malloc */
-	unsigned int line;
-};
-
-struct sky_class_set {
-	unsigned int n_classes;
-	struct sky_class cls[SKY_MAX_CLASSES];
-	int default_cls;
-	unsigned int n_rules;
-	struct sky_rule rules[SKY_MAX_RULES]; /* class order, so rule order = priority */
-};
-
-/**
- * Parse and validate the `classes` section of cfg into out (absent section: one default
- * class "default"). Returns 0 or -1 with err filled ("FILE:LINE: PATH: reason").
- */
-int sky_class_set_parse(const struct sky_cfg *cfg, struct sky_cfg_err *err,
-			struct sky_class_set *out);
-void sky_class_set_free(struct sky_class_set *cs);
 
 #endif /* SKY_SUBS_INTERNAL_H */

@@ -362,6 +362,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_policy: EAL init failed\n");
 		exit(1);
 	}
+	/* libFuzzer leaves through exit(): remove the EAL's runtime directory then */
+	atexit((void (*)(void))sky_eal_cleanup);
 	sky_runtime_init();
 	cfg = sky_cfg_load_string("fuzz.yaml", "workers: 1\n", &cerr);
 	if (cfg == NULL) {

@@ -19,6 +19,8 @@
 #include "skygate/config.h"
 #include "skygate/meta.h"
 
+#include "fixture.h"
+
 #define NAME "t.yaml"
 
 static struct sky_cfg *
@@ -1163,15 +1165,14 @@ test_long_value_echo(void **state)
 static char *
 write_temp(const char *text, size_t len)
 {
-	char *path = strdup("/tmp/sky_test_config_XXXXXX.yaml");
-	int fd;
+	static unsigned int n;
+	char name[32];
+	const char *path;
 
+	snprintf(name, sizeof(name), "config_%u.yaml", n++);
+	path = sky_fx_file_bytes(name, text, len);
 	assert_non_null(path);
-	fd = mkstemps(path, 5);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	return path;
+	return strdup(path);
 }
 
 static const char design_text[] =

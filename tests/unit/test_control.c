@@ -39,6 +39,8 @@
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 
+#include "fixture.h"
+
 static char tmpdir[64];
 
 static char *slurp(const char *path, size_t *len);
@@ -2599,24 +2601,16 @@ test_skygatectl(void **state)
 static void
 test_telemetry(void **state)
 {
-	char prefix[64], path[512], buf[16384];
-	char *eal[] = {"test_control", "--no-huge",	"-m",	"64",
-		       "--no-pci",     "--file-prefix", prefix, "--log-level=lib.*:error"};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
 	int fd;
 
-	snprintf(prefix, sizeof(prefix), "skyctl-tel-%d", (int)getpid());
-	assert_true(rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) >= 0);
-	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(sky_fx_eal_start("test_control",
+					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
+			 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("telemetry socket %s: %s", path, strerror(errno));
-	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
 	json_decref(dispatch_words("echo", 0));
 	assert_int_equal(write(fd, "/skygate/control", 16), 16);
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -2632,7 +2626,7 @@ test_telemetry(void **state)
 	assert_non_null(json_object_get(d, "clients"));
 	json_decref(j);
 	close(fd);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 }
 
 int
@@ -2668,12 +2662,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	sky_runtime_init();
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skyctl-test-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s", sky_fx_tmpdir());
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rm_rf(tmpdir);
 	return rc;
 }

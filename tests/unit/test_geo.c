@@ -39,6 +39,8 @@
 #include "skygate/geo.h"
 #include "skygate/runtime.h"
 
+#include "fixture.h"
+
 #define DB "/usr/share/libloc-location/location.db"
 #define TRUNC "/tmp/skygate_test_geo_trunc.db"
 #define GARBAGE "/tmp/skygate_test_geo_garbage.db"
@@ -58,24 +60,19 @@ static uint64_t rng = 0x243f6a8885a308d3ull; /* seeded: runs are reproducible */
 static uint64_t
 rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return sky_fx_rand64(&rng);
 }
 
 static struct sky_cfg *
 cfg_text(const char *fmt, ...)
 {
-	struct sky_cfg_err err = {0};
+	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
-	char text[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	cfg = sky_fx_vcfg("test.yaml", &err, fmt, ap);
 	va_end(ap);
-	cfg = sky_cfg_load_string("test.yaml", text, &err);
 	if (cfg == NULL)
 		fail_msg("config did not parse: %s", err.msg);
 	return cfg;
@@ -860,21 +857,14 @@ test_commands(void **state)
 static void
 test_telemetry(void **state)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
 	int fd;
 
 	(void)state;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dpdk_telemetry.v2",
-		 rte_eal_get_runtime_dir());
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
-		fail_msg("telemetry socket %s: %s", sun.sun_path, strerror(errno));
-	n = read(fd, buf, sizeof(buf) - 1); /* greeting */
-	assert_true(n > 0);
 	assert_int_equal(write(fd, "/skygate/geo", 12), 12);
 	n = read(fd, buf, sizeof(buf) - 1);
 	assert_true(n > 0);
@@ -1181,38 +1171,9 @@ test_country_networks(void **state)
 	}
 }
 
-/* EAL leaves its runtime directory (/var/run/dpdk/PREFIX) behind: remove ours */
-static void
-remove_runtime_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1400];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 int
 main(void)
 {
-	char prefix[64], rundir[1024];
-	char *eal[] = {"test_geo",
-		       "--no-huge",
-		       "-m",
-		       "1024",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--force-max-simd-bitwidth=256"};
 	const struct CMUnitTest failures[] = {
 		cmocka_unit_test(test_config_failures),
 		cmocka_unit_test(test_disabled),
@@ -1228,21 +1189,17 @@ main(void)
 	};
 	int rc;
 
-	/* unique: several build directories may run this test at once */
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_geo_%d", (int)getpid());
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "test_geo: EAL init failed\n");
+	if (sky_fx_eal_start("test_geo",
+			     &(struct sky_fx_eal){.mem_mb = 1024,
+						  .telemetry = 1,
+						  .extra = "--force-max-simd-bitwidth=256"}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
 	rc = cmocka_run_group_tests_name("geo failures", failures, NULL, NULL);
 	rc += cmocka_run_group_tests_name("geo full database", full, setup_full, teardown_full);
 	unlink(TRUNC);
 	unlink(GARBAGE);
 	unlink(EMPTY);
 	unlink(CORRUPT);
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	remove_runtime_dir(rundir);
+	sky_fx_eal_stop();
 	return rc;
 }

@@ -39,6 +39,8 @@
 
 #include "../../lib/policy/policy_impl.h"
 
+#include "fixture.h"
+
 static char build_root[1024];
 static struct rte_mempool *pool;
 
@@ -1520,7 +1522,7 @@ test_journal_replay(void **state)
 static void
 test_class_names(void **state)
 {
-	char dir[] = "/tmp/sky_policy_subs_XXXXXX", csv[256], yaml[4096], path[2048], err[512];
+	char dir[] = "/tmp/sky_policy_subs_XXXXXX", csv[256], path[2048], err[512];
 	struct sky_cfg_err cerr = {0};
 	struct sky_cfg *cfg;
 	struct sky_subs *subs;
@@ -1540,17 +1542,12 @@ test_class_names(void **state)
 	fputs("id,ipv4,ipv6,plan,beam,country,realm\n1,10.0.0.1,,basic,beam1,UA,\n", f);
 	fclose(f);
 	sample(path, sizeof(path), "country_matrix");
-	snprintf(yaml, sizeof(yaml),
-		 "subscribers: { file: %s, unknown: drop }\n"
-		 "plans: { basic: { down: 50Mbit, up: 5Mbit, burst: 256KB } }\n"
-		 "beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
-		 "classes:\n  - { name: realtime, dscp: [46] }\n  - { name: interactive, ports: "
-		 "[22] }\n"
-		 "  - { name: bulk, default: true }\n  - { name: scavenger, dscp: [8] }\n"
-		 "policy:\n  object: %s\n  on_fault: drop\n"
-		 "  maps: { matrix: { \"UA:RU\": \"class:bulk\", \"UA:BY\": 1283 } }\n",
-		 csv, path);
-	cfg = sky_cfg_load_string("subs.yaml", yaml, &cerr);
+	/* the standard model: classes realtime, interactive, bulk, scavenger */
+	cfg = sky_fx_cfg("subs.yaml", &cerr,
+			 "subscribers: { file: %s, unknown: drop }\n" SKY_FX_MODEL
+			 "policy:\n  object: %s\n  on_fault: drop\n"
+			 "  maps: { matrix: { \"UA:RU\": \"class:bulk\", \"UA:BY\": 1283 } }\n",
+			 csv, path);
 	assert_non_null(cfg);
 	subs = sky_subs_create(cfg, 1, &cerr);
 	if (subs == NULL)
@@ -1673,28 +1670,17 @@ test_faults(void **state)
 static struct rte_mbuf *
 udp_packet(uint8_t tos, uint16_t dport)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t *f;
-	struct rte_ipv4_hdr *ip;
+	struct sky_fx_pkt p = {.l3 = 4,
+			       .src = {10, 0, 0, 1},
+			       .dst = {192, 0, 2, 1},
+			       .tos = tos,
+			       .proto = 17,
+			       .sport = 12345,
+			       .dport = dport,
+			       .len = 14 + 20 + 8 + 10};
+	struct rte_mbuf *m = sky_fx_mbuf(pool, &p);
 
 	assert_non_null(m);
-	f = (uint8_t *)rte_pktmbuf_append(m, 14 + 20 + 8 + 10);
-	memset(f, 0, 52);
-	f[12] = 0x08;
-	ip = (struct rte_ipv4_hdr *)(f + 14);
-	ip->version_ihl = 0x45;
-	ip->type_of_service = tos;
-	ip->total_length = htons(38);
-	ip->time_to_live = 64;
-	ip->next_proto_id = 17;
-	ip->src_addr = htonl(0x0a000001);
-	ip->dst_addr = htonl(0xc0000201);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	f[34] = 0x30;
-	f[35] = 0x39;
-	f[36] = (uint8_t)(dport >> 8);
-	f[37] = (uint8_t)dport;
-	f[39] = 18;
 	return m;
 }
 
@@ -1898,15 +1884,6 @@ test_swap_under_traffic(void **state)
 int
 main(void)
 {
-	char *eal[] = {"test_policy",
-		       "--no-huge",
-		       "-m",
-		       "512",
-		       "--no-pci",
-		       "--file-prefix=test_policy",
-		       "--log-level=lib.*:error",
-		       "--no-telemetry",
-		       "--log-level=skygate:warning"};
 	const char *br = getenv("SKY_BUILD_ROOT");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unsafe_corpus_refused),
@@ -1936,18 +1913,14 @@ main(void)
 		cmocka_unit_test(test_blocked_counters),
 		cmocka_unit_test(test_swap_under_traffic),
 	};
+	int rc;
 
 	snprintf(build_root, sizeof(build_root), "%s", br ? br : SKY_BUILD_ROOT);
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "EAL init failed\n");
+	if (sky_fx_eal_start("test_policy",
+			     &(struct sky_fx_eal){.skygate_log = "warning", .pool_mbufs = 255}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
-	pool = rte_pktmbuf_pool_create("test_policy", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       SOCKET_ID_ANY);
-	if (pool == NULL) {
-		fprintf(stderr, "mempool failed\n");
-		return 1;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	pool = sky_fx_pool;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	sky_fx_eal_stop();
+	return rc;
 }

@@ -31,60 +31,37 @@
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
 
+#include "fixture.h"
+
 static char tmpdir[256];
 
 static const char *
 write_file(const char *name, const char *text)
 {
-	static char paths[8][512];
-	static int k;
-	char *p = paths[k++ & 7];
-	FILE *f;
+	const char *p = sky_fx_file(name, text);
 
-	snprintf(p, 512, "%s/%s", tmpdir, name);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	assert_non_null(p);
 	return p;
 }
 
-#define PLANS_BEAMS_CLASSES                                                                        \
-	"plans:\n"                                                                                 \
-	"  basic:   { down: 50Mbit, up: 5Mbit, burst: 256KB, weight: 1, class_weights: { "         \
-	"realtime: 1, interactive: 4, bulk: 8, scavenger: 1 } }\n"                                 \
-	"  premium: { down: 200Mbit, up: 20Mbit, down_burst: 1MB, up_burst: 128KB }\n"             \
-	"beams:\n"                                                                                 \
-	"  beam1: { down: 1Gbit, up: 200Mbit }\n"                                                  \
-	"  beam2: { down: 500Mbit, up: 100Mbit }\n"                                                \
-	"classes:\n"                                                                               \
-	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: "        \
-	"64, aqm: { kind: red } }\n"                                                               \
-	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "               \
-	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"                                             \
-	"  - { name: bulk, default: true }\n"                                                      \
-	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "                    \
-	"[\"6881-6889\"] } ] }\n"
+#define PLANS_BEAMS_CLASSES SKY_FX_MODEL /* the standard model (tests/common/fixture.h) */
 
 static struct sky_subs *
 make(const char *csv_text, const char *unknown, struct sky_cfg_err *err)
 {
-	char yaml[4096];
 	const char *csv = write_file("t.csv", csv_text);
 	struct sky_cfg *cfg;
 	struct sky_subs *s;
 
-	snprintf(yaml, sizeof(yaml), "subscribers: { file: %s, unknown: %s }\n" PLANS_BEAMS_CLASSES,
-		 csv, unknown);
-	memset(err, 0, sizeof(*err));
-	cfg = sky_cfg_load_string("t.yaml", yaml, err);
+	cfg = sky_fx_cfg("t.yaml", err, "subscribers: { file: %s, unknown: %s }\n" SKY_FX_MODEL,
+			 csv, unknown);
 	assert_non_null(cfg);
 	s = sky_subs_create(cfg, 2, err);
 	sky_cfg_free(cfg);
 	return s;
 }
 
-#define HDR "id,ipv4,ipv6,plan,beam,country,realm\n"
+#define HDR SKY_FX_CSV_HDR
 
 /* ------------------------------------------------------------------ CSV errors */
 
@@ -337,13 +314,7 @@ test_model(void **state)
 
 /* ------------------------------------------------------------------ lookups */
 
-static const char lookup_csv[] = HDR "1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
-				     "2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
-				     "3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
-				     "4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
-				     "5,100.64.0.1,,premium,beam1,JO,200\n"
-				     "6,10.9.0.0/16,,basic,beam1,IT,100\n"
-				     "7,,2001:db8:4000::1,premium,beam2,ES,\n";
+static const char lookup_csv[] = SKY_FX_SUBS_CSV; /* the standard subscribers */
 
 static struct sky_meta
 mk(int dir, const char *sub, const char *remote, uint16_t vid)
@@ -1063,22 +1034,14 @@ static void
 test_telemetry(void **state)
 {
 	struct sky_subs *s = runtime_setup();
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char path[512], buf[4096];
 	struct sky_meta m = mk(SKY_DIR_UP, "100.64.0.99", "203.0.113.9", 0);
 	json_t *d;
 	int fd;
 
 	(void)state;
 	sky_subs_lookup_burst(s, 1, &m, 1); /* one unknown packet */
-	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("telemetry socket %s: %s", path, strerror(errno));
-	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
 	d = tel_query(fd, "/skygate/subscriber");
 	assert_int_equal(json_integer_value(json_object_get(d, "subscribers")), 7);
 	assert_int_equal(json_integer_value(json_object_get(d, "unknown_up_packets")), 1);
@@ -1207,17 +1170,6 @@ test_hitless_under_readers(void **state)
 int
 main(void)
 {
-	char prefix[64];
-	char *eal[] = {"test_subscriber",
-		       "-l",
-		       "0-1",
-		       "--no-huge",
-		       "-m",
-		       "1024",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--log-level=skygate:warning"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv_errors),
 		cmocka_unit_test(test_config_errors),
@@ -1234,23 +1186,13 @@ main(void)
 	};
 	int rc;
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_subscriber-%d", (int)getpid());
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0) {
-		fprintf(stderr, "EAL init failed\n");
+	if (sky_fx_eal_start("test_subscriber", &(struct sky_fx_eal){.lcores = "0-1",
+								     .mem_mb = 1024,
+								     .telemetry = 1,
+								     .skygate_log = "warning"}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_subscriber.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		return 1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s", sky_fx_tmpdir());
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-		if (system(cmd) != 0)
-			rc = rc ? rc : 1;
-	}
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "skygate/classify.h" /* classes: SKY_MAX_CLASSES, SKY_NAME_MAX, struct sky_class */
 #include "skygate/config.h"
 #include "skygate/meta.h"
 
@@ -29,8 +30,6 @@ struct rte_mbuf;
 
 #define SKY_MAX_PLANS 256
 #define SKY_MAX_BEAMS 64
-#define SKY_MAX_CLASSES 8 /* class index = priority, 0 highest; order of `classes:` */
-#define SKY_NAME_MAX 32
 
 /*
  * Plan defaults (config `plans:` and `plan set`): down_burst = max(down_bps / 8 * 10 ms,
@@ -52,11 +51,6 @@ struct sky_beam {
 	char name[SKY_NAME_MAX];
 	uint64_t down_bps; /* forward link capacity */
 	uint64_t up_bps;   /* return link capacity */
-};
-
-struct sky_class {
-	char name[SKY_NAME_MAX];
-	bool is_default;
 };
 
 /** One subscriber as the control plane sees it. */
@@ -141,20 +135,5 @@ void sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_m
 /** Count packets/bytes per subscriber, direction and class, and drops by reason. */
 void sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky_meta *meta,
 			    uint16_t n);
-
-/* --- classification (lib/classify, built on the same model) --- */
-struct sky_classifier;
-/** Build from the `classes` section (rules: dscp, protocol, ports, prefixes). */
-struct sky_classifier *sky_classifier_create(const struct sky_cfg *cfg, const struct sky_subs *s,
-					     struct sky_cfg_err *err);
-/** `class reload`: re-read classes rules from the config file path; RCU swap. */
-int sky_classifier_register(struct sky_classifier *c, const char *config_path);
-void sky_classifier_destroy(struct sky_classifier *c);
-/** What `class reload` does: re-read the rules from config file path (class names, order
- *  and default must not change), compile aside, RCU swap. 0, or -1 with err filled. */
-int sky_classifier_reload(struct sky_classifier *c, const char *path, char *err, size_t errlen);
-/** Set meta->cls of every live packet (first matching class in config order, else default). */
-void sky_classify_burst(struct sky_classifier *c, unsigned int worker, struct sky_meta *meta,
-			uint16_t n);
 
 #endif /* SKYGATE_SUBSCRIBER_H */
