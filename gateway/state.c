@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,13 +180,25 @@ plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 		w[n++] = "plan";
 		w[n++] = "set";
 		w[n++] = json_string_value(json_object_get(p, "name"));
-		snprintf(words[0], 64, "down=%lld", NUM(p, "down_bps"));
-		snprintf(words[1], 64, "up=%lld", NUM(p, "up_bps"));
-		snprintf(words[2], 64, "down_burst=%lld", NUM(p, "down_burst_bytes"));
-		snprintf(words[3], 64, "up_burst=%lld", NUM(p, "up_burst_bytes"));
-		snprintf(words[4], 64, "weight=%lld", NUM(p, "weight"));
-		for (int k = 0; k < 5; k++)
-			w[n++] = words[k];
+		long long down = NUM(p, "down_bps"), up = NUM(p, "up_bps"), k = 0;
+		long long db = down / 800 > 65536 ? down / 800 : 65536;
+		long long ub = up / 800 > 65536 ? up / 800 : 65536;
+		long long wt = down / 1000 < 1		  ? 1
+			       : down / 1000 > UINT32_MAX ? UINT32_MAX
+							  : down / 1000;
+
+		/* bursts and weight only when they are not the ones the rates give: a value
+		 * stated here would stay fixed when a later `plan set` changes the rates */
+		snprintf(words[k++], 64, "down=%lld", down);
+		snprintf(words[k++], 64, "up=%lld", up);
+		if (NUM(p, "down_burst_bytes") != db)
+			snprintf(words[k++], 64, "down_burst=%lld", NUM(p, "down_burst_bytes"));
+		if (NUM(p, "up_burst_bytes") != ub)
+			snprintf(words[k++], 64, "up_burst=%lld", NUM(p, "up_burst_bytes"));
+		if (NUM(p, "weight") != wt)
+			snprintf(words[k++], 64, "weight=%lld", NUM(p, "weight"));
+		for (int x = 0; x < k; x++)
+			w[n++] = words[x];
 		json_object_foreach(json_object_get(p, "class_weights"), cls, cw)
 		{
 			if (n - 3 >= 6 + 8)
