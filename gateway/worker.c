@@ -3,10 +3,12 @@
  * The data path: one loop per worker lcore, run to completion.
  *
  *   rx_burst -> parse -> subscriber -> geo -> classify -> policy -> police (up)
- *            -> account -> drop / tx to peer (up, non-IP) / shape (down) -> tx
+ *            -> account -> output -> drop / tx to peer (up, non-IP) / shape (down) -> tx
  *
- * Each stage is a burst function of its lib module; this file only moves packets
- * between them and counts. No allocation, no locks, no syscalls, no logging.
+ * Each stage is a burst function of its lib module that reads and fills the packets'
+ * metadata only; the output step alone writes their decisions (a new DSCP) into the
+ * packets. This file only moves packets between them and counts. No allocation, no
+ * locks, no syscalls, no logging.
  */
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -64,10 +66,11 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 	sky_subs_lookup_burst(gw.subs, w->id, meta, n);
 	sky_geo_lookup_burst(gw.geo, w->id, meta, n);
 	sky_classify_burst(gw.cls, w->id, meta, n);
-	sky_policy_run_burst(gw.policy, w->id, pkts, meta, n);
+	sky_policy_run_burst(gw.policy, w->id, meta, n);
 	if (p->dir == SKY_DIR_UP)
 		sky_shaper_police_burst(gw.shaper, w->id, meta, n, now);
 	sky_subs_account_burst(gw.subs, w->id, meta, n);
+	sky_parse_output_burst(pkts, meta, n);
 
 	for (uint16_t i = 0; i < n; i++) {
 		bytes += meta[i].pkt_len;

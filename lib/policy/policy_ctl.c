@@ -27,45 +27,8 @@
 
 #define SHOW_MAX_ENTRIES 10000
 
-static struct sky_policy *tel_policy; /* the registered instance: telemetry, metrics */
-pthread_mutex_t policy_tel_lock = PTHREAD_MUTEX_INITIALIZER;
-
-struct sky_pmap *
-policy_map_find(struct sky_policy *p, const char *name)
-{
-	for (uint32_t i = 0; i < p->n_maps; i++)
-		if (strcmp(p->maps[i]->spec.name, name) == 0)
-			return p->maps[i];
-	return NULL;
-}
-
-void
-policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n, unsigned int max)
-{
-	*n = 0;
-	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
-		for (unsigned int i = 0; i < BLK_SIZE; i++) {
-			const struct blk_ent *e = &p->ws[w].blk[i];
-			uint64_t key = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
-			unsigned int j;
-
-			if (key == 0)
-				continue;
-			for (j = 0; j < *n && out[j].key != key; j++)
-				;
-			if (j == *n) {
-				if (*n == max)
-					continue;
-				out[j].key = key;
-				out[j].pkts = 0;
-				out[j].bytes = 0;
-				(*n)++;
-			}
-			out[j].pkts += e->pkts;
-			out[j].bytes += e->bytes;
-		}
-	}
-}
+/* the registered instance (telemetry, metrics), under policy_prog_lock */
+static struct sky_policy *tel_policy;
 
 static void
 cc_str(uint16_t cc, char out[3])
@@ -77,6 +40,20 @@ cc_str(uint16_t cc, char out[3])
 	out[0] = (char)(cc >> 8);
 	out[1] = (char)(cc & 0xff);
 	out[2] = '\0';
+}
+
+/* readable parts of a blocked-table key (struct blk_ent) */
+struct blk_names {
+	char sub[3], remote[3];
+	const char *dir;
+};
+
+static void
+blk_names(uint64_t key, struct blk_names *nm)
+{
+	cc_str((uint16_t)(key >> 17), nm->sub);
+	cc_str((uint16_t)(key >> 1), nm->remote);
+	nm->dir = (key & 1) ? "down" : "up";
 }
 
 static double
@@ -404,15 +381,13 @@ cmd_blocked(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	qsort(e, n, sizeof(*e), cmp_blk);
 	a = json_array();
 	for (unsigned int i = 0; i < n; i++) {
-		char sc[3], rc[3];
+		struct blk_names nm;
 
-		cc_str((uint16_t)(e[i].key >> 17), sc);
-		cc_str((uint16_t)(e[i].key >> 1), rc);
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
-						   "subscriber_country", sc, "remote_country", rc,
-						   "direction", (e[i].key & 1) ? "down" : "up",
-						   "packets", (json_int_t)e[i].pkts, "bytes",
-						   (json_int_t)e[i].bytes));
+		blk_names(e[i].key, &nm);
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "subscriber_country", nm.sub,
+				     "remote_country", nm.remote, "direction", nm.dir, "packets",
+				     (json_int_t)e[i].pkts, "bytes", (json_int_t)e[i].bytes));
 	}
 	free(e);
 	*result = json_pack("{s:o}", "blocked", a);
@@ -427,12 +402,12 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	struct sky_policy *p;
 	struct sky_policy_stats st;
 
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	p = tel_policy;
 	rte_tel_data_start_dict(d);
 	if (p == NULL || p->prog == NULL) {
 		rte_tel_data_add_dict_int(d, "loaded", 0);
-		pthread_mutex_unlock(&policy_tel_lock);
+		pthread_mutex_unlock(&policy_prog_lock);
 		return 0;
 	}
 	sky_policy_stats(p, &st);
@@ -448,7 +423,7 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "faults", st.faults);
 	rte_tel_data_add_dict_u64(d, "ns_per_packet_x1000",
 				  (uint64_t)(ns_per_packet(&st) * 1000.0));
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	return 0;
 }
 
@@ -460,23 +435,45 @@ tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	unsigned int n = 0;
 
 	rte_tel_data_start_dict(d);
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	p = tel_policy;
 	if (p != NULL)
 		policy_blk_sum(p, e, &n, BLK_SIZE);
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3], name[32];
+		struct blk_names nm;
+		char name[32];
 
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		snprintf(name, sizeof(name), "%s_%s_%s", s, r, (e[i].key & 1) ? "down" : "up");
+		blk_names(e[i].key, &nm);
+		snprintf(name, sizeof(name), "%s_%s_%s", nm.sub, nm.remote, nm.dir);
 		rte_tel_data_add_dict_u64(d, name, e[i].pkts);
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ Prometheus */
+
+/* skygate_policy_blocked_<what>_total{sub_country,remote_country,direction} */
+static void
+blk_metric(FILE *out, const char *what, const char *What, const struct blk_ent *e, unsigned int n)
+{
+	bool bytes = strcmp(what, "bytes") == 0;
+
+	fprintf(out,
+		"# HELP skygate_policy_blocked_%s_total %s dropped by the policy, by subscriber "
+		"country, remote country and direction.\n"
+		"# TYPE skygate_policy_blocked_%s_total counter\n",
+		what, What, what);
+	for (unsigned int i = 0; i < n; i++) {
+		struct blk_names nm;
+
+		blk_names(e[i].key, &nm);
+		fprintf(out,
+			"skygate_policy_blocked_%s_total{sub_country=\"%s\",remote_country=\"%s\","
+			"direction=\"%s\"} %" PRIu64 "\n",
+			what, nm.sub, nm.remote, nm.dir, bytes ? e[i].bytes : e[i].pkts);
+	}
+}
 
 static void
 metrics(void *arg, FILE *out)
@@ -524,32 +521,8 @@ metrics(void *arg, FILE *out)
 		"skygate_policy_timed_runs_total %" PRIu64 "\n",
 		st.timed_runs);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
-	fprintf(out, "# HELP skygate_policy_blocked_packets_total Packets dropped by the policy, "
-		     "by subscriber country, remote country and direction.\n"
-		     "# TYPE skygate_policy_blocked_packets_total counter\n");
-	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3];
-
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		fprintf(out,
-			"skygate_policy_blocked_packets_total{sub_country=\"%s\",remote_country="
-			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
-			s, r, (e[i].key & 1) ? "down" : "up", e[i].pkts);
-	}
-	fprintf(out, "# HELP skygate_policy_blocked_bytes_total Bytes dropped by the policy, by "
-		     "subscriber country, remote country and direction.\n"
-		     "# TYPE skygate_policy_blocked_bytes_total counter\n");
-	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3];
-
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		fprintf(out,
-			"skygate_policy_blocked_bytes_total{sub_country=\"%s\",remote_country="
-			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
-			s, r, (e[i].key & 1) ? "down" : "up", e[i].bytes);
-	}
+	blk_metric(out, "packets", "Packets", e, n);
+	blk_metric(out, "bytes", "Bytes", e, n);
 }
 
 /* ------------------------------------------------------------------ registration */
@@ -581,9 +554,20 @@ static const struct {
 	{"map delete", "NAME KEY", "remove an entry", SKY_CTL_F_JOURNAL, cmd_map_delete},
 };
 
-int
-policy_register_ctl(struct sky_policy *p)
+/* p goes away (sky_policy_destroy calls this through p->on_destroy) */
+static void
+forget(struct sky_policy *p)
 {
+	pthread_mutex_lock(&policy_prog_lock);
+	if (tel_policy == p)
+		tel_policy = NULL;
+	pthread_mutex_unlock(&policy_prog_lock);
+}
+
+int
+sky_policy_register(struct sky_policy *p)
+{
+	static bool tel_done;
 	int rc;
 
 	for (size_t i = 0; i < RTE_DIM(cmds); i++) {
@@ -592,13 +576,12 @@ policy_register_ctl(struct sky_policy *p)
 		if (rc != 0)
 			return rc;
 	}
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	tel_policy = p;
-	pthread_mutex_unlock(&policy_tel_lock);
+	p->on_destroy = forget;
+	pthread_mutex_unlock(&policy_prog_lock);
 	/* telemetry endpoints and metric writers cannot be removed: registered once per
 	 * process, they report the registered instance (none after its destroy) */
-	static bool tel_done;
-
 	if (!tel_done) {
 		rte_telemetry_register_cmd("/skygate/policy", tel_policy_cb,
 					   "Policy program and verdict counters");
@@ -609,21 +592,5 @@ policy_register_ctl(struct sky_policy *p)
 			return rc;
 		tel_done = true;
 	}
-	p->registered = true;
 	return 0;
-}
-
-void
-policy_unregister_ctl(struct sky_policy *p)
-{
-	pthread_mutex_lock(&policy_tel_lock);
-	if (tel_policy == p)
-		tel_policy = NULL;
-	pthread_mutex_unlock(&policy_tel_lock);
-}
-
-int
-sky_policy_register(struct sky_policy *p)
-{
-	return policy_register_ctl(p);
 }

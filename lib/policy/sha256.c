@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* SHA-256 (FIPS 180-4) of a policy object, for `policy show` and the state-dir copy. */
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy_impl.h"
@@ -75,4 +78,34 @@ sky_sha256(const void *data, size_t len, uint8_t out[32])
 		out[4 * i + 2] = (uint8_t)(h[i] >> 8);
 		out[4 * i + 3] = (uint8_t)h[i];
 	}
+}
+
+int
+policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL, sum[32];
+	long len;
+	int rc = -EIO;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    len > (64L << 20))
+		goto out;
+	buf = malloc(len > 0 ? (size_t)len : 1);
+	if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len)
+		goto out;
+	sky_sha256(buf, (size_t)len, sum);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	rc = 0;
+out:
+	if (rc != 0)
+		snprintf(err, errlen, "%s: cannot read", path);
+	free(buf);
+	fclose(f);
+	return rc;
 }

@@ -159,7 +159,7 @@ main(int argc, char **argv)
 				for (int i = 0; i < CHUNK_BURSTS; i++, k0++) {
 					memcpy(meta, &tmpl[(k0 * SKY_BURST) % N_TEMPLATES],
 					       sizeof(meta));
-					sky_policy_run_burst(p, 0, NULL, meta, SKY_BURST);
+					sky_policy_run_burst(p, 0, meta, SKY_BURST);
 				}
 				t2 = rte_rdtsc();
 				base[c] = (double)(t1 - t0);

@@ -140,7 +140,7 @@ run_cases(struct sky_policy *p, const char *what, const struct vcase *c, size_t 
 		struct sky_meta m;
 
 		meta_of(&c[i].pkt, &m);
-		sky_policy_run_burst(p, 0, NULL, &m, 1);
+		sky_policy_run_burst(p, 0, &m, 1);
 		switch (c[i].want) {
 		case W_PASS:
 			if (m.verdict != SKY_V_PASS || m.cls != 3)
@@ -740,7 +740,7 @@ test_random_programs(void **state)
 				&meta[i]);
 			meta[i].pkt_len = (uint32_t)frand(2000);
 		}
-		sky_policy_run_burst(p, 0, NULL, meta, SKY_BURST);
+		sky_policy_run_burst(p, 0, meta, SKY_BURST);
 		for (int i = 0; i < SKY_BURST; i++) {
 			assert_int_equal(meta[i].l3, 4); /* meta is never written but verdict/cls */
 			assert_int_equal(meta[i].sub_country, sky_cc(i & 1 ? "DE" : "FR"));
@@ -1703,7 +1703,12 @@ test_verdict_kinds(void **state)
 		assert_int_equal(meta[i].l3, 4);
 		meta[i].cls = 5;
 	}
-	sky_policy_run_burst(p, 0, pkts, meta, 6);
+	sky_policy_run_burst(p, 0, meta, 6);
+	/* the policy only decides (meta); the worker's output step writes the packet */
+	assert_int_equal(
+		rte_pktmbuf_mtod_offset(pkts[3], struct rte_ipv4_hdr *, 14)->type_of_service, 1);
+	assert_true(meta[3].flags & SKY_MF_DSCP_SET);
+	sky_parse_output_burst(pkts, meta, 6);
 	assert_int_equal(meta[0].reason, SKY_DROP_POLICY_FAULT); /* 0x77 */
 	assert_int_equal(meta[1].reason, SKY_DROP_POLICY_FAULT); /* class 200 */
 	assert_int_equal(meta[2].verdict, SKY_V_PASS);
@@ -1736,7 +1741,7 @@ test_verdict_kinds(void **state)
 	meta[0].verdict = SKY_V_DROP;
 	meta[1].verdict = SKY_V_PASS;
 	meta[1].l3 = 0;
-	sky_policy_run_burst(p, 0, pkts, meta, 2);
+	sky_policy_run_burst(p, 0, meta, 2);
 	sky_policy_stats(p, &st);
 	assert_int_equal(st.runs, 6);
 	for (int i = 0; i < 6; i++)
@@ -1747,7 +1752,7 @@ test_verdict_kinds(void **state)
 	p = policy_from("workers: 1\n", &(struct sky_cfg_err){0});
 	assert_non_null(p);
 	meta_of(&(struct pkt){.remote_cc = "KP"}, &meta[0]);
-	sky_policy_run_burst(p, 0, NULL, meta, 1);
+	sky_policy_run_burst(p, 0, meta, 1);
 	assert_int_equal(meta[0].verdict, SKY_V_PASS);
 	sky_policy_destroy(p);
 }
@@ -1766,10 +1771,10 @@ test_blocked_counters(void **state)
 	p = policy_obj(path, "  maps: {blocked_remote_countries: {KP: 1}}\n");
 	for (unsigned int w = 0; w < 3; w++) {
 		meta_of(&(struct pkt){.dir = SKY_DIR_DOWN, .sub_cc = "DE", .remote_cc = "KP"}, &m);
-		sky_policy_run_burst(p, w, NULL, &m, 1);
+		sky_policy_run_burst(p, w, &m, 1);
 	}
 	meta_of(&(struct pkt){.dir = SKY_DIR_UP, .sub_cc = "DE", .remote_cc = "KP"}, &m);
-	sky_policy_run_burst(p, 1, NULL, &m, 1);
+	sky_policy_run_burst(p, 1, &m, 1);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
 	assert_int_equal(n, 2);
 	for (unsigned int i = 0; i < n; i++) {
@@ -1839,7 +1844,7 @@ worker(void *arg)
 	while (!t->stop) {
 		for (int i = 0; i < SKY_BURST; i++)
 			meta_of(&(struct pkt){.remote_cc = i & 1 ? "DE" : "IT"}, &meta[i]);
-		sky_policy_run_burst(t->p, 0, NULL, meta, SKY_BURST);
+		sky_policy_run_burst(t->p, 0, meta, SKY_BURST);
 		/* DE is blocked by both programs, IT by none: judged by a whole program */
 		for (int i = 0; i < SKY_BURST; i++)
 			if ((meta[i].verdict == SKY_V_DROP) != (i & 1))

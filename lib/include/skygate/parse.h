@@ -86,6 +86,20 @@ void sky_parse_buf(const uint8_t *frame, uint32_t len, uint8_t dir, struct sky_m
  */
 int sky_parse_set_dscp(struct rte_mbuf *m, struct sky_meta *meta, uint8_t dscp);
 
+/**
+ * The output step, the worker's last before TX: write back into each live packet what
+ * the stages decided in its metadata. Today that is a DSCP set by the policy
+ * (SKY_MF_DSCP_SET: sky_parse_set_dscp with meta->dscp); the stages themselves never
+ * touch packet bytes. pkts[i] belongs to meta[i]. Data path; no allocation.
+ */
+static inline void
+sky_parse_output_burst(struct rte_mbuf **pkts, struct sky_meta *meta, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		if (meta[i].flags & SKY_MF_DSCP_SET)
+			sky_parse_set_dscp(pkts[i], &meta[i], meta[i].dscp);
+}
+
 /* --- out-of-line parts of parse_inline.h; call sky_parse_burst instead --- */
 
 /** Parse a chained mbuf or one with stripped VLAN tags (rare path). */
