@@ -882,9 +882,12 @@ sky_journal_replay(struct sky_journal *j, unsigned int flags, sky_journal_record
 		/* nothing of it is good: a new journal with a header */
 		if (unlink(j->path) != 0 || create_journal(j, err, errlen) != 0)
 			return -1;
+		/* the new files replaced the old ones by rename: reopen both */
 		close(j->fd);
+		close(j->tip_fd);
 		j->fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (j->fd < 0) {
+		j->tip_fd = open(j->tip_path, O_RDWR | O_CLOEXEC);
+		if (j->fd < 0 || j->tip_fd < 0) {
 			snprintf(err, errlen, "journal: cannot reopen %s: %s", j->path,
 				 strerror(errno));
 			j->broken = 1;

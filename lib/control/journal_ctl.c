@@ -626,5 +626,5 @@ status_extend(void *arg, int argc, char **argv, json_t *result)
 int
 sky_ctl_journal_extend_status(void)
 {
-	return sky_ctl_extend("status", status_extend, NULL);
+	return sky_ctl_table_extend("status", status_extend, NULL);
 }
