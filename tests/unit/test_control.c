@@ -1624,6 +1624,22 @@ test_journal_torn(void **state)
 	free(tipfull);
 }
 
+/* The committed size journal.tip states. */
+static long
+tip_bytes(void)
+{
+	char path[256], *t;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/journal.tip", state_dir);
+	t = slurp(path, NULL);
+	assert_non_null(t);
+	assert_non_null(strrchr(t, ' '));
+	n = strtol(strrchr(t, ' ') + 1, NULL, 10);
+	free(t);
+	return n;
+}
+
 /* Damage: the start is refused with the file, byte and record; --recover then works. */
 static void
 test_journal_corrupt(void **state)
@@ -1683,6 +1699,8 @@ test_journal_corrupt(void **state)
 		assert_int_equal(journal_restart(1, err, sizeof(err)), cases[i].recovered);
 		assert_int_equal(count_files(state_dir, "journal.damaged-", 0), 1);
 		assert_int_equal(sky_ctl_journal_unacked(), 1);
+		/* the tip follows the recovered journal (and the note appended to it) */
+		assert_int_equal(tip_bytes(), sky_ctl_journal_size());
 		/* the recovered journal starts clean, with the note */
 		assert_int_equal(journal_reopen_replay(), cases[i].recovered + 1);
 		assert_int_equal(sky_ctl_journal_unacked(), 1);
