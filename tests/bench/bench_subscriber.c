@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 #include "skygate/control.h"
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
-#include "subs_internal.h"
+#include "../../lib/subscriber/subscriber_priv.h"
 
 #include "fixture.h"
 
@@ -158,17 +159,32 @@ median_per_pkt(size_t n)
 	return (double)burst_cyc[n / 2] / SKY_BURST;
 }
 
-static double
-bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
+/* a stage's burst call on worker 0, as timed here */
+typedef void (*stage_fn)(struct sky_subs *s, struct sky_meta *b);
+
+static void
+lookup_stage(struct sky_subs *s, struct sky_meta *b)
 {
-	const int rounds = 8;
+	sky_subs_lookup_burst(s, 0, b, SKY_BURST);
+}
+
+static void
+account_stage(struct sky_subs *s, struct sky_meta *b)
+{
+	sky_subs_account_burst(s, 0, b, SKY_BURST);
+}
+
+/* cycles per packet of stage over every burst of m: a warm-up pass (first touch of pages),
+ * then 8 rounds (verdicts reset to pass first when asked); results are written back */
+static double
+time_stage(struct sky_subs *s, struct sky_meta *m, stage_fn stage, bool reset_verdicts)
+{
 	size_t k = 0;
 
-	*misses = 0;
-	for (int i = 0; i < N_META; i += SKY_BURST) /* warm up: first touch of pages */
-		sky_subs_lookup_burst(s, 0, &m[i], SKY_BURST);
-	for (int r = 0; r < rounds; r++) {
-		for (int i = 0; i < N_META; i++)
+	for (int i = 0; i < N_META; i += SKY_BURST)
+		stage(s, &m[i]);
+	for (int r = 0; r < 8; r++) {
+		for (int i = 0; reset_verdicts && i < N_META; i++)
 			m[i].verdict = SKY_V_PASS;
 		for (int i = 0; i < N_META; i += SKY_BURST) {
 			/* metas are hot in a worker (just parsed): time the stage alone */
@@ -177,14 +193,23 @@ bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
 
 			memcpy(b, &m[i], sizeof(b));
 			t0 = rte_rdtsc_precise();
-			sky_subs_lookup_burst(s, 0, b, SKY_BURST);
+			stage(s, b);
 			burst_cyc[k++] = rte_rdtsc_precise() - t0;
 			memcpy(&m[i], b, sizeof(b));
 		}
 	}
+	return median_per_pkt(k);
+}
+
+static double
+bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
+{
+	double cyc = time_stage(s, m, lookup_stage, true);
+
+	*misses = 0;
 	for (int i = 0; i < N_META; i++)
 		*misses += m[i].sub_idx == SKY_SUB_NONE;
-	return median_per_pkt(k);
+	return cyc;
 }
 
 static uint32_t n_rows;
@@ -262,10 +287,10 @@ main(int argc, char **argv)
 	}
 	{
 		/* the parser alone: CSV -> rows, then the uniqueness check (sorts) */
-		struct sky_subs_names nm = {.n_plans = 2,
-					    .n_beams = 4,
-					    .plans = {"basic", "premium"},
-					    .beams = {"beam1", "beam2", "beam3", "beam4"}};
+		struct sky_subs_csv_names nm = {.n_plans = 2,
+						.n_beams = 4,
+						.plans = {"basic", "premium"},
+						.beams = {"beam1", "beam2", "beam3", "beam4"}};
 		struct sky_subs_rows rows = {0};
 		char e[512];
 		uint32_t need[3];
@@ -283,7 +308,7 @@ main(int argc, char **argv)
 		double c_parse, c_check;
 
 		cpu0 = sky_fx_cpu_s();
-		if (sky_subs_csv_parse(&nm, csv, buf, len, &rows, e, sizeof(e)) < 0)
+		if (sky_subs_rows_parse(&nm, csv, buf, len, &rows, e, sizeof(e)) < 0)
 			printf("parse: %s\n", e);
 		c_parse = sky_fx_cpu_s() - cpu0;
 		cpu0 = sky_fx_cpu_s();
@@ -344,24 +369,8 @@ main(int argc, char **argv)
 	}
 	fill_meta(m, n, 0, 0);
 	bench_lookup(s, m, &miss);
-	for (int i = 0; i < N_META; i += SKY_BURST) /* warm up */
-		sky_subs_account_burst(s, 0, &m[i], SKY_BURST);
-	{
-		size_t k = 0;
-
-		for (int r = 0; r < 8; r++)
-			for (int i = 0; i < N_META; i += SKY_BURST) {
-				struct sky_meta b[SKY_BURST];
-				uint64_t t1;
-
-				memcpy(b, &m[i], sizeof(b));
-				t1 = rte_rdtsc_precise();
-				sky_subs_account_burst(s, 0, b, SKY_BURST);
-				burst_cyc[k++] = rte_rdtsc_precise() - t1;
-			}
-		printf("account (per-subscriber counters): %.1f cycles/packet\n",
-		       median_per_pkt(k));
-	}
+	printf("account (per-subscriber counters): %.1f cycles/packet\n",
+	       time_stage(s, m, account_stage, false));
 
 	/* runtime changes on the full table, through the control registry */
 	sky_ctl_unregister_all();

@@ -168,6 +168,102 @@ test_csv_ok_forms(void **state)
 	sky_subs_destroy(s);
 }
 
+/* ------------------------------------------------------------------ the reader's API */
+
+/* what the row callback saw; refuses or stops at row `refuse_at` / `stop_at` (1-based) */
+struct seen {
+	unsigned int n, refuse_at, stop_at;
+	struct sky_subs_csv_row rows[4];
+	char plans[4][16];
+};
+
+static int
+seen_row(void *arg, const struct sky_subs_csv_row *r, char *err, size_t errlen)
+{
+	struct seen *sn = arg;
+
+	if (++sn->n == sn->refuse_at) {
+		snprintf(err, errlen, "id %u refused by the caller", r->sub.id);
+		return -1;
+	}
+	if (sn->n <= 4) {
+		sn->rows[sn->n - 1] = *r;
+		snprintf(sn->plans[sn->n - 1], sizeof(sn->plans[0]), "%.*s", (int)r->plan_len,
+			 r->plan);
+	}
+	return sn->n == sn->stop_at ? 1 : 0;
+}
+
+static void
+test_csv_reader(void **state)
+{
+	static const char csv[] = "# c\n" HDR "5,10.0.0.0/24,,gold,b7,de,\n\n"
+				  "6,,2001:db8::/48,basic,beam2,FR,9\n";
+	static const struct sky_subs_csv_names names = {.n_plans = 2,
+							.n_beams = 2,
+							.plans = {"basic", "premium"},
+							.beams = {"beam1", "beam2"}};
+	static const struct {
+		const struct sky_subs_csv_names *names;
+		unsigned int refuse_at, stop_at;
+		int rc;
+		const char *expect; /* error, or NULL */
+		unsigned int n_rows;
+	} t[] = {
+		{NULL, 2, 0, -1, "t.csv:5: id 6 refused by the caller", 2},
+		{&names, 0, 0, -1, "t.csv:3: plan 'gold' unknown (plans: basic, premium)", 0},
+		{NULL, 0, 1, 0, NULL, 1},
+		{NULL, 0, 0, 0, NULL, 2},
+	};
+	char err[256];
+	struct seen sn;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc;
+
+		memset(&sn, 0, sizeof(sn));
+		sn.refuse_at = t[i].refuse_at;
+		sn.stop_at = t[i].stop_at;
+		err[0] = '\0';
+		rc = sky_subs_csv_parse("t.csv", csv, sizeof(csv) - 1, t[i].names, seen_row, &sn,
+					err, sizeof(err));
+		if (rc != t[i].rc || sn.n != t[i].n_rows ||
+		    (t[i].expect != NULL && strcmp(err, t[i].expect) != 0)) {
+			print_error("case %zu: rc %d, %u rows, '%s'\n", i, rc, sn.n, err);
+			fail();
+		}
+	}
+	/* the rows as read: any names (names NULL), lines counted with comments and blanks */
+	assert_int_equal(sn.rows[0].line, 3);
+	assert_int_equal(sn.rows[0].sub.id, 5);
+	assert_string_equal(sn.plans[0], "gold");
+	assert_int_equal(sn.rows[0].beam_len, 2);
+	assert_memory_equal(sn.rows[0].beam, "b7", 2);
+	assert_int_equal(sn.rows[0].sub.country, sky_cc("DE"));
+	assert_int_equal(sn.rows[0].sub.has_v4, 1);
+	assert_int_equal(sn.rows[0].sub.v4_len, 24);
+	assert_int_equal(sn.rows[0].sub.has_v6, 0);
+	assert_int_equal(sn.rows[1].line, 5);
+	assert_int_equal(sn.rows[1].sub.realm, 9);
+	assert_int_equal(sn.rows[1].sub.v6_len, 48);
+
+	/* a file: refused when it is not a regular file, read whole when it is */
+	assert_int_equal(sky_subs_csv_parse_file(tmpdir, NULL, seen_row, &sn, err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(
+		sky_subs_csv_parse_file("/nonexistent.csv", NULL, seen_row, &sn, err, sizeof(err)),
+		-1);
+	assert_non_null(strstr(err, "/nonexistent.csv: No such file"));
+	memset(&sn, 0, sizeof(sn));
+	sn.refuse_at = 2;
+	assert_int_equal(sky_subs_csv_parse_file(write_file("r.csv", csv), &names, seen_row, &sn,
+						 err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "r.csv:3: plan 'gold' unknown"));
+}
+
 /* ------------------------------------------------------------------ config errors */
 
 static const struct {
@@ -1174,6 +1270,7 @@ main(void)
 		cmocka_unit_test(test_csv_errors),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_csv_ok_forms),
+		cmocka_unit_test(test_csv_reader),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_runtime_failures),

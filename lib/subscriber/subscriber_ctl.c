@@ -30,7 +30,7 @@
 
 #include "skygate/control.h"
 #include "skygate/runtime.h"
-#include "subs_priv.h"
+#include "subscriber_priv.h"
 
 static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
 
@@ -519,7 +519,7 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
-/* ------------------------------------------------------------------ plans */
+/* ------------------------------------------------------------------ plans, beams */
 
 static json_t *
 plan_json(const struct sky_subs *s, unsigned int i)
@@ -536,33 +536,89 @@ plan_json(const struct sky_subs *s, unsigned int i)
 			 "class_weights", cw);
 }
 
-static int
-cmd_plan_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+static json_t *
+beam_json(const struct sky_subs *s, unsigned int i)
 {
-	struct sky_subs *s = arg;
-	json_t *a = json_array();
+	return json_pack("{s:s, s:i, s:I, s:I}", "name", s->beams[i].name, "index", i, "down_bps",
+			 (json_int_t)s->beams[i].down_bps, "up_bps",
+			 (json_int_t)s->beams[i].up_bps);
+}
+
+/* plans and beams: the model's named records, listed, shown and found alike */
+struct named_kind {
+	const char *what; /* "plan", "beam" */
+	unsigned int (*count)(const struct sky_subs *s);
+	int (*index)(const struct sky_subs *s, const char *name);
+	json_t *(*json)(const struct sky_subs *s, unsigned int i);
+};
+
+static const struct named_kind plan_kind = {"plan", sky_subs_n_plans, sky_subs_plan_index,
+					    plan_json};
+static const struct named_kind beam_kind = {"beam", sky_subs_n_beams, sky_subs_beam_index,
+					    beam_json};
+
+/* index of the record called name, or -1 with the call failed */
+static int
+named_find(const struct named_kind *k, const struct sky_subs *s, const char *name,
+	   struct sky_ctl_call *call)
+{
+	int i = k->index(s, name);
+
+	return i < 0 ? sky_ctl_fail(call, "%s '%s' unknown", k->what, name) : i;
+}
+
+static int
+named_list(const struct named_kind *k, const struct sky_subs *s, int argc,
+	   struct sky_ctl_call *call, json_t **result)
+{
+	json_t *a;
 
 	if (argc != 0)
-		return sky_ctl_fail(call, "usage: plan list");
-	for (unsigned int i = 0; i < s->n_plans; i++)
-		json_array_append_new(a, plan_json(s, i));
+		return sky_ctl_fail(call, "usage: %s list", k->what);
+	a = json_array();
+	for (unsigned int i = 0; i < k->count(s); i++)
+		json_array_append_new(a, k->json(s, i));
 	*result = a;
 	return 0;
 }
 
 static int
-cmd_plan_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+named_show(const struct named_kind *k, const struct sky_subs *s, int argc, char **argv,
+	   struct sky_ctl_call *call, json_t **result)
 {
-	struct sky_subs *s = arg;
 	int i;
 
 	if (argc != 1)
-		return sky_ctl_fail(call, "usage: plan show NAME");
-	i = sky_subs_plan_index(s, argv[0]);
+		return sky_ctl_fail(call, "usage: %s show NAME", k->what);
+	i = named_find(k, s, argv[0], call);
 	if (i < 0)
-		return sky_ctl_fail(call, "plan '%s' unknown", argv[0]);
-	*result = plan_json(s, (unsigned int)i);
+		return -1;
+	*result = k->json(s, (unsigned int)i);
 	return 0;
+}
+
+static int
+cmd_plan_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_list(&plan_kind, arg, argc, call, result);
+}
+
+static int
+cmd_plan_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_show(&plan_kind, arg, argc, argv, call, result);
+}
+
+static int
+cmd_beam_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_list(&beam_kind, arg, argc, call, result);
+}
+
+static int
+cmd_beam_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_show(&beam_kind, arg, argc, argv, call, result);
 }
 
 static int
@@ -577,9 +633,9 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: plan set NAME key=value... (down up burst "
 					  "down_burst up_burst weight cw.CLASS)");
-	i = sky_subs_plan_index(s, argv[0]);
+	i = named_find(&plan_kind, s, argv[0], call);
 	if (i < 0)
-		return sky_ctl_fail(call, "plan '%s' unknown", argv[0]);
+		return -1;
 	p = s->plans[i];
 	x = s->plan_x[i];
 	for (int k = 1; k < argc; k++) {
@@ -645,45 +701,6 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
-/* ------------------------------------------------------------------ beams */
-
-static json_t *
-beam_json(const struct sky_subs *s, unsigned int i)
-{
-	return json_pack("{s:s, s:i, s:I, s:I}", "name", s->beams[i].name, "index", i, "down_bps",
-			 (json_int_t)s->beams[i].down_bps, "up_bps",
-			 (json_int_t)s->beams[i].up_bps);
-}
-
-static int
-cmd_beam_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
-{
-	struct sky_subs *s = arg;
-	json_t *a = json_array();
-
-	if (argc != 0)
-		return sky_ctl_fail(call, "usage: beam list");
-	for (unsigned int i = 0; i < s->n_beams; i++)
-		json_array_append_new(a, beam_json(s, i));
-	*result = a;
-	return 0;
-}
-
-static int
-cmd_beam_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
-{
-	struct sky_subs *s = arg;
-	int i;
-
-	if (argc != 1)
-		return sky_ctl_fail(call, "usage: beam show NAME");
-	i = sky_subs_beam_index(s, argv[0]);
-	if (i < 0)
-		return sky_ctl_fail(call, "beam '%s' unknown", argv[0]);
-	*result = beam_json(s, (unsigned int)i);
-	return 0;
-}
-
 static int
 cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
@@ -694,9 +711,9 @@ cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: beam set NAME down=RATE up=RATE");
-	i = sky_subs_beam_index(s, argv[0]);
+	i = named_find(&beam_kind, s, argv[0], call);
 	if (i < 0)
-		return sky_ctl_fail(call, "beam '%s' unknown", argv[0]);
+		return -1;
 	b = s->beams[i];
 	for (int k = 1; k < argc; k++) {
 		const char *a = argv[k];
@@ -893,6 +910,14 @@ static const struct {
 	 SKY_CTL_F_JOURNAL, cmd_beam_set},
 };
 
+/* the owner calls this on destroy: telemetry must not read a freed table */
+static void
+forget(struct sky_subs *s)
+{
+	if (tel_subs == s)
+		tel_subs = NULL;
+}
+
 int
 sky_subs_register(struct sky_subs *s)
 {
@@ -911,19 +936,11 @@ sky_subs_register(struct sky_subs *s)
 	if (rc < 0 && rc != -EEXIST)
 		return rc;
 	tel_subs = s;
+	s->on_destroy = forget;
 	if (!tel_done) {
 		rte_telemetry_register_cmd("/skygate/subscriber", tel_subscriber,
 					   "Subscriber by id (param), or totals. Params: ID");
 		tel_done = true;
 	}
 	return 0;
-}
-
-void sky_subs_unregister(struct sky_subs *s);
-
-void
-sky_subs_unregister(struct sky_subs *s)
-{
-	if (tel_subs == s)
-		tel_subs = NULL;
 }
