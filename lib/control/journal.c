@@ -353,10 +353,11 @@ sky_journal_cut(struct sky_journal *j, long size)
 		return j->broken ? -EIO : -ENOTCONN;
 	if (size < 0 || size > j->size)
 		return -EINVAL;
-	if (ftruncate(j->fd, size) != 0 || fsync(j->fd) != 0)
+	/* the tip first: a crash before the cut leaves the record after the committed end,
+	 * where the replay drops it */
+	rc = tip_write(j->tip_fd, j->gen, size);
+	if (rc == 0 && (ftruncate(j->fd, size) != 0 || fsync(j->fd) != 0))
 		rc = -errno;
-	if (rc == 0)
-		rc = tip_write(j->tip_fd, j->gen, size);
 	if (rc != 0) {
 		SKY_LOG(CRIT, "journal %s: cannot cut back to %ld bytes: %s", j->path, size,
 			strerror(-rc));
@@ -646,7 +647,23 @@ sky_journal_scan(const char *buf, size_t len, long tip_bytes, sky_journal_record
 		const char *why = "";
 		json_t *doc = NULL;
 		size_t end;
-		int rc = parse_record(buf, len, off, &end, &doc, &why);
+		int rc;
+
+		if (tip_bytes >= 0 && (long)off >= tip_bytes) {
+			/* written but never committed: the tip moves before a change applies, so
+			 * nothing after it was applied or acknowledged (a crash between a record's
+			 * fsync and the tip's, or in the middle of taking a record back) */
+			set_damage(r, SKY_JOURNAL_TORN, n + 1, off,
+				   "after the committed end (journal.tip): never applied");
+			r->records = n;
+			return 0;
+		}
+		rc = parse_record(buf, len, off, &end, &doc, &why);
+		if (rc == 1 && tip_bytes >= 0 && (long)end > tip_bytes) {
+			rc = -1;
+			why = "journal.tip points inside this record";
+			json_decref(doc);
+		}
 
 		if (rc == 1 && record_argv(doc) == NULL) {
 			rc = -1;

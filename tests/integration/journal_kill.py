@@ -4,9 +4,11 @@
   journal_kill.py run SOCKET SEED FIRST_ID LOG   changes until the daemon goes away; LOG gets
                                                  'sent WORDS' before each request and
                                                  'ok WORDS' / 'no WORDS' after its reply
-  journal_kill.py check DUMP LOG...              the state dump (JSON file) holds every
-                                                 acknowledged change; the one in flight when
-                                                 the daemon died may or may not be there
+  journal_kill.py check DUMP LOG [BASE]          the state dump (JSON file) is BASE (the
+                                                 dump the previous round started from) with
+                                                 every change LOG acknowledged; the one in
+                                                 flight when the daemon died may or may not
+                                                 be there
 
 The model: subscriber country per id, beam1's downstream rate, blocked_remote_countries'
 keys. Acknowledged is exactly what a restart must give back."""
@@ -74,25 +76,26 @@ def apply(state, w):
         keys.discard(w[3])
 
 
-def check(dump_path, logs):
-    d = json.load(open(dump_path))
-    got_subs = {s["id"]: s["country"] for s in d["subscribers"] if s["id"] >= 1000}
-    got_beam = [b["down_bps"] for b in d["beams"] if b["name"] == "beam1"][0]
-    got_keys = set(d["maps"].get(MAP, {}).keys())
-    acked = ({}, [None], set())
-    inflight = None
-    for log in logs:
-        pending = None
-        for line in open(log):
-            tag, _, words = line.rstrip("\n").partition(" ")
-            if tag == "sent":
-                pending = words.split()
-            elif tag == "ok":
-                apply(acked, words.split())
-                pending = None
-            else:
-                pending = None
-        inflight = pending  # only the last log's in-flight change can be in doubt
+def model(d):
+    return ({s["id"]: s["country"] for s in d["subscribers"] if s["id"] >= 1000},
+            [[b["down_bps"] for b in d["beams"] if b["name"] == "beam1"][0]],
+            set(d["maps"].get(MAP, {}).keys()))
+
+
+def check(dump_path, log, base_path):
+    got_subs, (got_beam,), got_keys = model(json.load(open(dump_path)))
+    acked = model(json.load(open(base_path))) if base_path else ({}, [None], set())
+    pending = None
+    for line in open(log):
+        tag, _, words = line.rstrip("\n").partition(" ")
+        if tag == "sent":
+            pending = words.split()
+        elif tag == "ok":
+            apply(acked, words.split())
+            pending = None
+        else:
+            pending = None
+    inflight = pending
     # the acknowledged state, with and without the change in flight
     with_inflight = copy.deepcopy(acked)
     if inflight:
@@ -110,7 +113,7 @@ def check(dump_path, logs):
         print(f"  beam1 down: got {got_beam}, acked {beam[0]}")
         print(f"  {MAP}: got {sorted(got_keys)}, acked {sorted(keys)}")
         sys.exit(1)
-    n = sum(1 for log in logs for line in open(log) if line.startswith("ok "))
+    n = sum(1 for line in open(log) if line.startswith("ok "))
     print(f"{n} acknowledged changes all there")
 
 
@@ -118,4 +121,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
-        check(sys.argv[2], sys.argv[3:])
+        check(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)

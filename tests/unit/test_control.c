@@ -1047,7 +1047,8 @@ test_journal_scan(void **state)
 		int rec;  /* record (0 = the header) the change starts in, 4 = the end */
 		int at;	  /* byte in it (negative: from its end) */
 		int n;	  /* bytes (ZERO), or where the file ends (CUT, from rec/at) */
-		long tip; /* -1 none, -2 the full length, -3 the full length + 10 */
+		long tip; /* -1 none, -2 the full length, -3 the full length + 10, -4 before the
+			   * last record, -5 inside it */
 		const char *put;
 		enum sky_journal_end end;
 		int bad_record, records;
@@ -1086,6 +1087,10 @@ test_journal_scan(void **state)
 		 3, 2, ""},
 		{"garbage appended after the tip", PUT, 4, 0, 0, -2, "xx", SKY_JOURNAL_TORN, 4, 3,
 		 ""},
+		{"an intact record after the tip (never applied)", NONE, 0, 0, 0, -4, NULL,
+		 SKY_JOURNAL_TORN, 3, 2, "after the committed end"},
+		{"the tip inside a record", NONE, 0, 0, 0, -5, NULL, SKY_JOURNAL_DAMAGED, 3, 2,
+		 "points inside"},
 		{"clean", NONE, 0, 0, 0, -2, NULL, SKY_JOURNAL_CLEAN, 0, 3, ""},
 		{"clean without a tip", NONE, 0, 0, 0, -1, NULL, SKY_JOURNAL_CLEAN, 0, 3, ""},
 	};
@@ -1102,9 +1107,13 @@ test_journal_scan(void **state)
 			    (cases[i].at >= 0 ? (size_t)cases[i].at : rlen + (size_t)cases[i].at);
 		char *b = malloc(len + 256);
 		size_t blen = len;
+		static const int tip_rec[] = {0, 0, 0, 0, 3, 3}; /* -4, -5: at record 3 */
 		long tip = cases[i].tip == -2	? (long)len
 			   : cases[i].tip == -3 ? (long)len + 10
 						: -1;
+
+		if (cases[i].tip <= -4)
+			tip = (long)off[tip_rec[-cases[i].tip] - 1] + (cases[i].tip == -5 ? 5 : 0);
 		struct sky_journal_scan res;
 
 		memcpy(b, full, len);
