@@ -224,6 +224,33 @@ create_journal(struct sky_journal *j, char *err, size_t errlen)
 	return rc;
 }
 
+static int parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
+			const char **why);
+
+/* The generation named in the header of an existing journal ("v1" without one), so that
+ * appends before the replay write a tip of the right generation. */
+static void
+read_generation(struct sky_journal *j)
+{
+	char buf[512];
+	const char *why;
+	json_t *doc = NULL;
+	size_t end;
+	ssize_t n;
+	int fd = open(j->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	snprintf(j->gen, sizeof(j->gen), "v1");
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n > 0 && parse_record(buf, (size_t)n, 0, &end, &doc, &why) == 1 &&
+	    json_is_string(json_object_get(doc, "generation")))
+		snprintf(j->gen, sizeof(j->gen), "%.32s",
+			 json_string_value(json_object_get(doc, "generation")));
+	json_decref(doc);
+}
+
 static struct sky_journal *
 open_fail(struct sky_journal *j, int fd, int rc)
 {
@@ -289,6 +316,7 @@ sky_journal_open(const char *dir, char *err, size_t errlen)
 	}
 	j->fd = fd;
 	j->size = (long)st.st_size;
+	read_generation(j);
 	return j;
 }
 

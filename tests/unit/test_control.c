@@ -1009,6 +1009,18 @@ test_journal_log(void **state)
 	assert_string_equal(s.words[1], "2:7:[d] [4] [x]");
 	assert_string_equal(s.words[2], "3:1005:[e]");
 	sky_journal_close(j);
+	/* an append before any replay writes a tip of the journal's own generation */
+	j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(j);
+	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"f"}, 1006, NULL), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err,
+					    sizeof(err)),
+			 4);
+	assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
+	sky_journal_close(j);
 }
 
 /* A journal in memory: a header and three records (for the scan cases). */
