@@ -3,10 +3,10 @@
  * The daemon's parts of the live state (skygate/control.h: sky_ctl_state_register): for each,
  * a canonical dump (`skygatectl state dump`) and the commands that recreate it on top of the
  * configuration (the snapshot `journal compact` writes), in dependency order: geo, classes,
- * plans, beams, the policy object, its maps, subscribers. Each part reads the state through
- * the module's own read commands (geo show, plan list, map show...), so the dump is what an
- * operator sees, minus counters and timings; `map clear` lets a snapshot state a map's whole
- * content. Control path only.
+ * plans, beams, the policy object, its maps, subscribers. Parts read the state through the
+ * module's own read commands (geo show, plan list, map show...), so the dump is what an
+ * operator sees, minus counters and timings, or through its public walk (subscribers);
+ * `map clear` lets a snapshot state a map's whole content. Control path only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,12 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <jansson.h>
 
 #include "gateway.h"
 #include "skygate/control.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
+#include "skygate/subscriber.h"
 
 static int config_policy_loaded; /* the configuration loaded a program (before replay) */
 
@@ -406,41 +409,84 @@ cmd_map_clear(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_
 
 /* --- subscribers: the whole table, as a CSV in the state directory --- */
 
-static const char *const sub_keys[] = {"id",   "ipv4",	  "ipv6",  "plan",
-				       "beam", "country", "realm", NULL};
+struct sub_rows {
+	json_t *rows;
+	const struct sky_subs *s;
+};
 
-/* Every subscriber (id order), or NULL with err filled. */
 static json_t *
-subs_all(char *err, size_t errlen)
+prefix_json(int fam, const uint8_t *a, uint8_t len)
 {
-	json_t *out = json_array();
+	char txt[64], buf[72];
 
-	for (int page = 1;; page++) {
-		char p[32];
-		json_t *r, *e;
-		size_t i;
+	inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, txt, sizeof(txt));
+	snprintf(buf, sizeof(buf), "%s/%u", txt, len);
+	return json_string(buf);
+}
 
-		snprintf(p, sizeof(p), "page=%d", page);
-		r = run(err, errlen, 4, "subscriber", "list", p, "size=10000");
-		if (r == NULL) {
-			json_decref(out);
-			return NULL;
-		}
-		json_t *items = json_is_array(r) ? r : json_object_get(r, "subscribers");
+static int
+sub_row(void *arg, const struct sky_sub_info *in)
+{
+	struct sub_rows *r = arg;
+	struct sky_plan plan = sky_subs_plan(r->s, in->plan);
+	struct sky_beam beam = sky_subs_beam(r->s, in->beam);
+	char cc[3] = {(char)(in->country >> 8), (char)(in->country & 0xff), '\0'};
 
-		json_array_foreach(items, i, e) json_array_append_new(out, pick(e, sub_keys));
-		if (json_array_size(items) < 10000) {
-			json_decref(r);
-			return out;
-		}
-		json_decref(r);
+	json_array_append_new(
+		r->rows,
+		json_pack("{s:I, s:o, s:o, s:s, s:s, s:s, s:i}", "id", (json_int_t)in->id, "ipv4",
+			  in->has_v4 ? prefix_json(4, in->v4, in->v4_len) : json_null(), "ipv6",
+			  in->has_v6 ? prefix_json(6, in->v6, in->v6_len) : json_null(), "plan",
+			  plan.name, "beam", beam.name, "country", cc, "realm", in->realm));
+	return 0;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "id"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "id"));
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every subscriber, in id order (the one walk of the table, then a sort). */
+static json_t *
+subs_all(struct gw *g, char *err, size_t errlen)
+{
+	struct sub_rows r = {json_array(), g->subs};
+	json_t **v, *out;
+	size_t n, i;
+
+	if (r.rows == NULL)
+		goto nomem;
+	sky_subs_foreach(g->subs, sub_row, &r);
+	n = json_array_size(r.rows);
+	v = malloc(sizeof(*v) * (n ? n : 1));
+	out = json_array();
+	if (v == NULL || out == NULL) {
+		free(v);
+		json_decref(out);
+		json_decref(r.rows);
+		goto nomem;
 	}
+	for (i = 0; i < n; i++)
+		v[i] = json_array_get(r.rows, i);
+	qsort(v, n, sizeof(*v), by_id);
+	for (i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	json_decref(r.rows);
+	return out;
+nomem:
+	snprintf(err, errlen, "subscribers: out of memory");
+	return NULL;
 }
 
 static int
 subs_dump(void *arg, json_t **part, char *err, size_t errlen)
 {
-	*part = subs_all(err, errlen);
+	*part = subs_all(arg, err, errlen);
 	return *part != NULL ? 0 : -1;
 }
 
@@ -455,7 +501,7 @@ str_or_empty(const json_t *o, const char *k)
 static int
 subs_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 {
-	json_t *all = subs_all(err, errlen), *e;
+	json_t *all = subs_all(arg, err, errlen), *e;
 	char path[4096];
 	struct timespec ts;
 	size_t i;

@@ -123,9 +123,11 @@ int sky_ctl_help_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call
 /* The journal sky_ctl_journal_open() opened, or NULL. */
 struct sky_journal *sky_ctl_journal(void);
 /* The dispatcher's checks around a journaled command: before it runs (0, or -1 with the call
- * failed: the journal is broken), after it (rc: the handler's result). */
+ * failed: the journal is broken), after it (rc: the handler's result): takes the record of a
+ * failed change back, commits an applied one (the tip); -1 with the call failed when the
+ * commit mark cannot be written. */
 int sky_ctl_journal_precheck(struct sky_ctl_call *call);
-void sky_ctl_journal_after(struct sky_ctl_call *call, int rc);
+int sky_ctl_journal_after(struct sky_ctl_call *call, int rc);
 /* Group commit is gone with write-ahead (the fsync must precede the apply): the server's
  * calls around a round are no-ops, kept so server.c needs no change. */
 void sky_ctl_journal_batch_begin(void);

@@ -247,9 +247,9 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 	rc = call.journaled ? sky_ctl_journal_precheck(&call) : 0;
 	if (rc == 0)
 		rc = c->fn(c->arg, argc - c->n_words, argv + c->n_words, &call, &result);
-	/* ... and check the commit happened exactly when it had to */
-	if (call.journaled)
-		sky_ctl_journal_after(&call, rc);
+	/* ... and check the commit happened exactly when it had to, then mark it committed */
+	if (call.journaled && sky_ctl_journal_after(&call, rc) != 0)
+		rc = -1;
 	sky_ctl_journal_as_clear(&call);
 	if (rc != 0) {
 		json_decref(result);

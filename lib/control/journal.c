@@ -396,9 +396,9 @@ sky_journal_cut(struct sky_journal *j, long size)
 	return 0;
 }
 
-int
-sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
-		   const json_t *extra)
+/* Write and fsync one record; mark: move the tip past it too. */
+static int
+append(struct sky_journal *j, int argc, char *const *argv, uid_t uid, const json_t *extra, int mark)
 {
 	size_t n;
 	char *rec;
@@ -412,12 +412,12 @@ sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid
 	rc = write_all(j->fd, rec, n);
 	if (rc == 0 && fsync(j->fd) != 0)
 		rc = -errno;
-	if (rc == 0)
+	if (rc == 0 && mark)
 		rc = tip_write(j->tip_fd, j->gen, j->size + (long)n);
 	if (rc != 0) {
 		/* leave no part of the record for later appends to follow, nor a tip past it */
-		if (ftruncate(j->fd, j->size) != 0 || fsync(j->fd) != 0 ||
-		    tip_write(j->tip_fd, j->gen, j->size) != 0)
+		if (tip_write(j->tip_fd, j->gen, j->size) != 0 || ftruncate(j->fd, j->size) != 0 ||
+		    fsync(j->fd) != 0)
 			set_broken(j);
 	} else {
 		j->size += (long)n;
@@ -425,6 +425,36 @@ sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid
 	free(rec);
 out:
 	sky_ctl_counters[rc == 0 ? SKY_CTL_C_journal_records : SKY_CTL_C_journal_errors]++;
+	return rc;
+}
+
+int
+sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
+		   const json_t *extra)
+{
+	return append(j, argc, argv, uid, extra, 1);
+}
+
+int
+sky_journal_write(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
+		  const json_t *extra)
+{
+	return append(j, argc, argv, uid, extra, 0);
+}
+
+int
+sky_journal_mark(struct sky_journal *j)
+{
+	int rc;
+
+	if (j->fd < 0)
+		return j->broken ? -EIO : -ENOTCONN;
+	rc = tip_write(j->tip_fd, j->gen, j->size);
+	if (rc != 0) {
+		SKY_LOG(CRIT, "journal %s: cannot write %s: %s", j->path, j->tip_path,
+			strerror(-rc));
+		set_broken(j);
+	}
 	return rc;
 }
 

@@ -222,7 +222,7 @@ sky_ctl_commit(struct sky_ctl_call *call)
 	call->commit_mark = sky_journal_size(journal);
 	extra = record_files(argc, argv, &rc);
 	if (rc == 0)
-		rc = sky_journal_append(journal, argc, argv, call->uid, extra);
+		rc = sky_journal_write(journal, argc, argv, call->uid, extra);
 	json_decref(extra);
 	if (rc != 0) {
 		SKY_LOG(ERR, "journal %s: append failed: %s: change refused",
@@ -247,23 +247,25 @@ sky_ctl_journal_precheck(struct sky_ctl_call *call)
 			    sky_journal_path(journal));
 }
 
-void
+int
 sky_ctl_journal_after(struct sky_ctl_call *call, int rc)
 {
 	char words[512];
 
 	if (call->replay || journal == NULL)
-		return;
+		return 0;
 	sky_ctl_join(words, sizeof(words), call->argc, call->argv);
 	if (rc != 0 && call->committed > 0) {
-		/* the change failed after its record was made durable: take the record back */
-		SKY_LOG(ERR, "journal: '%s' failed after its commit: record taken back", words);
+		/* the change failed after its record was written: take the record back (a crash
+		 * before that leaves it after the tip, where the replay drops it) */
+		SKY_LOG(ERR, "journal: '%s' failed after its record was written: taken back",
+			words);
 		sky_ctl_counters[SKY_CTL_C_journal_undone]++;
 		sky_journal_cut(journal, call->commit_mark);
-		return;
+		return 0;
 	}
 	if (rc != 0)
-		return;
+		return 0;
 	if (call->committed == 0) {
 		/* a handler that forgot to commit: a bug; journal it late rather than lose it */
 		SKY_LOG(CRIT,
@@ -271,9 +273,17 @@ sky_ctl_journal_after(struct sky_ctl_call *call, int rc)
 			"journaled after the change",
 			words);
 		sky_ctl_counters[SKY_CTL_C_journal_uncommitted]++;
-		call->committed = 0;
-		sky_ctl_commit(call);
+		if (sky_ctl_commit(call) != 0)
+			return -1;
 	}
+	/* applied: the tip moves past its record, which commits it; only then the reply */
+	rc = sky_journal_mark(journal);
+	if (rc != 0)
+		return sky_ctl_fail(call,
+				    "applied, but its commit mark could not be written (%s): the "
+				    "journal is broken and a restart would not bring this change "
+				    "back; changes are refused until skygate restarts",
+				    strerror(-rc));
 	if (!compacting && sky_journal_size(journal) > COMPACT_MIN &&
 	    sky_journal_size(journal) > COMPACT_GROWTH * compacted_size) {
 		char err[512];
@@ -285,6 +295,7 @@ sky_ctl_journal_after(struct sky_ctl_call *call, int rc)
 		/* not again before the journal has grown as much once more */
 		compacted_size = sky_journal_size(journal);
 	}
+	return 0;
 }
 
 /* --- recovery notes --- */

@@ -1016,10 +1016,31 @@ test_journal_log(void **state)
 	sky_journal_close(j);
 	j = sky_journal_open(dir, err, sizeof(err));
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err,
-					    sizeof(err)),
-			 4);
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		4);
 	assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
+	/* written but never marked (a crash before the change applied, or while it failed):
+	 * not committed, dropped by the replay */
+	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"pending"}, 0, NULL), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		4);
+	assert_int_equal(res.end, SKY_JOURNAL_TORN);
+	assert_non_null(strstr(res.why, "after the committed end"));
+	/* marked, it counts */
+	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"marked"}, 0, NULL), 0);
+	assert_int_equal(sky_journal_mark(j), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		5);
+	assert_string_equal(s.words[4], "5:0:[marked]");
 	sky_journal_close(j);
 }
 

@@ -15,17 +15,23 @@
  *                whatever fields the caller adds (e.g. "files" with SHA-256 sums). A file
  *                whose first record is a command and not a header is a version-1 journal
  *                (written before headers existed) and is read as such.
- *   journal.tip  "SKYTIP <generation> <bytes>\n": how many bytes of the journal were
- *                committed, rewritten (and fdatasync'd) after every append. A journal shorter
- *                than its tip lost committed records (truncation) and is refused.
+ *   journal.tip  "SKYTIP <generation> <bytes>\n": how many bytes of the journal are
+ *                committed, rewritten in place (and fdatasync'd) when a record is marked. A
+ *                journal shorter than its tip lost committed records (truncation) and is
+ *                refused; records after the tip were never committed and are dropped.
  *
- * Durability: sky_journal_append() returns only when the record is written and fsync'd (and
- * then the tip). A failed write or fsync cuts the record again; when even that fails the
- * journal is broken: every later append fails with -EIO until it is opened again.
+ * Durability, in two steps: sky_journal_write() returns when the record is written and
+ * fsync'd; sky_journal_mark() then moves the tip past it, which commits it
+ * (sky_journal_append() does both). The control plane writes before it applies a change and
+ * marks after it applied (so a change that failed, or a crash in between, leaves a record
+ * after the tip: never applied, never acknowledged, dropped by the next replay). A failed
+ * write or fsync cuts the record again; when even that fails, or the tip cannot be written,
+ * the journal is broken: every later append fails with -EIO until it is opened again.
  *
- * Damage (sky_journal_scan()): the only damage repaired on its own is a torn last record: the
- * bytes after the last intact record hold no other intact record and start at or after the
- * tip (nothing committed is lost), as a crash in the middle of an append leaves them. Any
+ * Damage (sky_journal_scan()): the only damage repaired on its own is a torn last record:
+ * bytes after the tip (nothing committed is lost), as a crash in the middle of an append, or
+ * between a write and its mark, leaves them; without a tip (version 1), bytes after the last
+ * intact record that hold no other intact record and are a record cut short or zeros. Any
  * other damage — a bad header, length or CRC before the end, garbage, an empty file, a file
  * shorter than its tip, a record the caller's function refuses — stops the replay and names
  * the record and byte; with SKY_JOURNAL_RECOVER the damaged part is moved aside instead.
@@ -116,6 +122,12 @@ int sky_journal_is_broken(const struct sky_journal *j);
  */
 int sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
 		       const json_t *extra);
+/** sky_journal_append() without moving the tip: the record is durable, not yet committed. */
+int sky_journal_write(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
+		      const json_t *extra);
+/** Move the tip to the end of the journal: every record written so far is committed. 0, or
+ *  -errno and the journal is broken. */
+int sky_journal_mark(struct sky_journal *j);
 /**
  * Cut the journal back to size bytes (a value sky_journal_size() returned since the last
  * open or rewrite): take back a record whose change could not be applied. 0, or -errno and
