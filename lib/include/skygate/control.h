@@ -18,11 +18,13 @@
  * Journal (write-ahead): a command registered with SKY_CTL_F_JOURNAL validates the request and
  * prepares its new state aside, then calls sky_ctl_commit(call), which appends the request's
  * record to the journal (skygate/journal.h: STATE_DIR/journal) and fsyncs it; only then does
- * the handler publish the change, and the reply follows. When the commit fails (ENOSPC, EIO,
- * EROFS...) the handler discards what it prepared and fails: nothing changed, the reply
- * says so. The dispatcher checks that a successful journaled command committed exactly once
- * (a handler that forgot is counted as journal_uncommitted and journaled late, a bug the
- * tests catch), and takes the record back when a handler fails after committing. At start,
+ * the handler publish the change. Then the dispatcher moves the journal's tip past the record
+ * (the commit mark) and the reply follows. When the commit fails (ENOSPC, EIO, EROFS...) the
+ * handler discards what it prepared and fails: nothing changed, the reply says so. The
+ * dispatcher checks that a successful journaled command committed exactly once (a handler
+ * that forgot is counted as journal_uncommitted and journaled late, a bug the tests catch),
+ * and takes the record back when a handler fails after committing (a crash before that
+ * leaves it after the tip, where the replay drops it: never acknowledged). At start,
  * after the config is applied, the journal is replayed through the same dispatcher
  * (call->replay = 1; sky_ctl_commit() is then a no-op). A record that fails on replay, a
  * file it names that is missing or changed (SHA-256), or any damage but a torn last record
