@@ -85,20 +85,30 @@ ok "a truncated journal: start refused"
 : >"$J"
 expect_refusal "empty" "empty file"
 ok "an empty journal: start refused"
-# a changed or missing copy of a file it names
+# each file it names (policy object, subscriber CSV...): a flipped byte, a zeroed block,
+# a truncation, removal: refused, naming the file
 cp "$T/journal.good" "$J"
 cp "$T/tip.good" "$J.tip"
-named=$(grep -o '"path":"[^"]*"' "$J" | head -1 | cut -d'"' -f4)
-if [ -n "$named" ]; then
-	cp "$named" "$T/named.good"
-	printf 'x' >>"$named"
-	expect_refusal "changed $named" "$named"
-	grep -q "changed since it was journaled" "$T/refused.log" || fail "no 'changed' reason"
-	rm -f "$named"
-	expect_refusal "missing $named" "$named"
-	cp "$T/named.good" "$named"
-	ok "a changed or missing file the journal names ($(basename "$named")): start refused"
-fi
+named=$(grep -o '"path":"[^"]*"' "$J" | cut -d'"' -f4 | sort -u)
+[ -n "$named" ] || fail "the journal names no file (a policy object and a subscriber CSV were expected)"
+for f in $named; do
+	cp "$f" "$T/named.good"
+	n=$(stat -c %s "$f")
+	python3 -c "
+b=bytearray(open('$f','rb').read()); b[$n//2]^=0x01; open('$f','wb').write(b)"
+	expect_refusal "flipped byte in $f" "$f"
+	grep -q "changed since it was journaled" "$T/refused.log" || fail "$f: no 'changed' reason"
+	cp "$T/named.good" "$f"
+	dd if=/dev/zero of="$f" bs=1 seek=$((n / 3)) count=$((n / 3 < 512 ? n / 3 : 512)) conv=notrunc status=none
+	expect_refusal "zeroed block in $f" "$f"
+	cp "$T/named.good" "$f"
+	truncate -s $((n / 2)) "$f"
+	expect_refusal "truncated $f" "$f"
+	rm -f "$f"
+	expect_refusal "missing $f" "$f"
+	cp "$T/named.good" "$f"
+	ok "$(basename "$f"): a flipped byte, a zeroed block, truncation, removal: start refused, naming it"
+done
 
 # --recover: starts from the last good record, keeps the rest aside, says so until ack
 python3 -c "
