@@ -29,6 +29,18 @@
 #include "skygate/subscriber.h"
 
 static int config_policy_loaded; /* the configuration loaded a program (before replay) */
+static char last_policy[4096];	 /* the object of the last `policy load` (its maps outlive an
+				  * unload) */
+
+/* `policy load` succeeded: remember which object (the state-dir copy) it loaded. */
+static void
+policy_loaded(void *arg, int argc, char **argv, json_t *result)
+{
+	const char *f = json_string_value(json_object_get(result, "file"));
+
+	if (f != NULL)
+		snprintf(last_policy, sizeof(last_policy), "%s", f);
+}
 
 /* The result of a read command, or NULL with err filled. */
 static json_t *
@@ -274,10 +286,15 @@ policy_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 		const char *w[] = {"policy", "load", file};
 
 		rc = add(snap, err, errlen, 3, w);
-	} else if (!json_is_true(json_object_get(r, "loaded")) && config_policy_loaded) {
-		const char *w[] = {"policy", "unload"};
+	} else if (!json_is_true(json_object_get(r, "loaded"))) {
+		const char *load[] = {"policy", "load", last_policy};
+		const char *unload[] = {"policy", "unload"};
 
-		rc = add(snap, err, errlen, 2, w);
+		/* unloaded: the maps that stay are the last program's, so load it first */
+		if (in_state_dir(last_policy))
+			rc = add(snap, err, errlen, 3, load);
+		if (rc == 0 && (in_state_dir(last_policy) || config_policy_loaded))
+			rc = add(snap, err, errlen, 2, unload);
 	}
 	json_decref(r);
 	return rc;
@@ -576,6 +593,9 @@ gw_state_register(struct gw *g)
 	r = run(err, sizeof(err), 2, "policy", "show");
 	config_policy_loaded = json_is_true(json_object_get(r, "loaded"));
 	json_decref(r);
+	last_policy[0] = '\0';
+	if (sky_ctl_extend("policy load", policy_loaded, NULL) != 0)
+		return -1;
 	return sky_ctl_register("map clear", "NAME",
 				"remove every entry of a map (journal snapshots use it)",
 				SKY_CTL_F_JOURNAL, cmd_map_clear, g);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """journal_changes.py SOCKET SEED N SRC BLD OUTDIR: N random changes of every kind over one
 control connection (subscriber add/set/del/load, plan set, beam set, map update/delete/clear,
-policy load/unload). Prints one line per change: 'ok WORDS' (acknowledged) or 'no WORDS'
+policy load/unload, class reload). Prints one line per change: 'ok WORDS' (acknowledged) or 'no WORDS'
 (refused), flushed as soon as the reply is read, so a test that kills the daemon knows what
 was acknowledged."""
 import json
@@ -22,7 +22,7 @@ ids = list(range(1, 40))
 
 
 def change():
-    k = rng.randrange(12)
+    k = rng.randrange(14)
     i = rng.choice(ids)
     if k <= 2:
         return ["subscriber", "add", str(i), f"ipv4=100.65.{i}.{rng.randrange(1, 250)}",
@@ -55,6 +55,10 @@ def change():
                 rng.choice(countries)]
     if k == 10:
         return ["policy", "load", rng.choice(pols)]
+    if k == 11:
+        return ["policy", "unload"]
+    if k == 12:
+        return ["class", "reload"]
     return ["map", "clear", "blocked_remote_countries"]
 
 

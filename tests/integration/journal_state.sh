@@ -26,9 +26,9 @@ changes() { # N: random changes, seeded
 
 start_skygate "$T/sky.yaml" js0
 for round in 1 2 3 4 5; do
-	changes "$round" 40
+	changes "$round" 30
 	[ $((RANDOM % 2)) -eq 0 ] && ctl journal compact >/dev/null
-	changes "$round"b 20
+	changes "$round"b 15
 	before=$(dump)
 	unc=$(ctlj metrics | python3 -c "import json,sys,re; print(re.search(r'^skygate_control_journal_uncommitted_total (\d+)', json.load(sys.stdin)['text'], re.M).group(1))")
 	[ "$unc" = 0 ] || fail "$unc journaled commands did not commit before applying"
