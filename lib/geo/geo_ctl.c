@@ -234,8 +234,6 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	if (copy[0] != '\0') {
 		const char *jargv[3] = {"geo", "reload", copy};
 
-		path = argv[0];
-
 		if (copy_file(path, copy, msg, sizeof(msg)) != 0)
 			return sky_ctl_fail(call, "geo reload: cannot keep a copy of %s: %s", path,
 					    msg);
