@@ -123,6 +123,8 @@ int gw_worker_main(void *arg);
 
 /* status.c */
 int gw_status_register(struct gw *g);
+/* state.c: the parts of the live state (state dump, journal snapshots) and `map clear`. */
+int gw_state_register(struct gw *g);
 void gw_port_stats_sum(const struct gw *g, unsigned int port, struct gw_port_stats *out);
 void gw_print_final(const struct gw *g);
 

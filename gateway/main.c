@@ -5,6 +5,11 @@
  *
  *   skygate -c FILE [-- EAL ARGS...]      run
  *   skygate --check -c FILE               validate config and referenced files, exit
+ *   skygate --recover -c FILE             run, moving a damaged journal part aside
+ *
+ * Exit status: 0 after a clean stop or a valid --check; 1 when the configuration, EAL, a
+ * port or a module cannot start; 3 when the journal is damaged or a journaled change does
+ * not replay (the message names the file, byte and record, and --recover).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -150,6 +155,12 @@ usage(FILE *f)
 		"      --check        validate the configuration and every file it names, then "
 		"exit\n"
 		"                     (0 = valid; otherwise the reason, with file, line and key)\n"
+		"      --recover      start even though the journal (state.dir) is damaged: "
+		"replay\n"
+		"                     up to the last good record, move the rest aside\n"
+		"                     (journal.damaged-<time>), record that in the journal; "
+		"`status`\n"
+		"                     and metrics show it until `skygatectl journal ack`\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"  -- EAL-ARGS        replace the config's `eal:` list (e.g. -- -l 0-1 "
@@ -239,16 +250,8 @@ modules_register(struct gw *g)
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
 		return -1;
-	/* journal compaction: records that state a whole value supersede earlier ones */
-	sky_ctl_journal_rule("subscriber load", "subscriber", 0);
-	sky_ctl_journal_rule("subscriber add", "subscriber", -1);
-	sky_ctl_journal_rule("subscriber del", "subscriber", -1);
-	sky_ctl_journal_rule("subscriber set", "subscriber", -1);
-	sky_ctl_journal_rule("policy load", "policy", 0);
-	sky_ctl_journal_rule("policy unload", "policy", 0);
-	sky_ctl_journal_rule("map update", "map", 2);
-	sky_ctl_journal_rule("map delete", "map", 2);
-	sky_ctl_journal_rule("geo reload", "geo", 0);
+	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
+		return -1;
 	return 0;
 }
 
@@ -280,15 +283,14 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check", no_argument, NULL, 'k'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"version", no_argument, NULL, 'V'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"recover", no_argument, NULL, 'R'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
 	const char *config = "/etc/skygate/skygate.yaml";
-	bool check = false;
+	bool check = false, recover = false;
 	struct sky_cfg_err cerr = {0};
-	char **cfg_eal = NULL, *eal[128], err[512] = "", prefix[64];
+	char **cfg_eal = NULL, *eal[128], err[4096] = "", prefix[64];
 	int cfg_eal_n = 0, eal_n = 0, opt, rc = 1, n_uplinks = 0;
 	struct sky_ctl_server *srv = NULL;
 	bool eal_up = false, launched = false;
@@ -300,6 +302,9 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			check = true;
+			break;
+		case 'R':
+			recover = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -414,12 +419,20 @@ main(int argc, char **argv)
 			fprintf(stderr, "skygate: state.dir: %s\n", err);
 			goto out;
 		}
-		n = sky_ctl_journal_replay(err, sizeof(err));
+		n = recover ? sky_ctl_journal_recover(err, sizeof(err))
+			    : sky_ctl_journal_replay(err, sizeof(err));
 		if (n < 0) {
-			fprintf(stderr, "skygate: journal replay: %s\n", err);
+			fprintf(stderr, "skygate: refusing to start: %s\n", err);
+			rc = 3;
 			goto out;
 		}
 		SKY_LOG(INFO, "replayed %d journaled changes from %s", n, gw.state_dir);
+		if (sky_ctl_journal_unacked() > 0)
+			fprintf(stderr,
+				"skygate: the journal in %s was recovered: %u damaged part(s) "
+				"moved "
+				"aside; see `skygatectl status`, then `skygatectl journal ack`\n",
+				gw.state_dir, sky_ctl_journal_unacked());
 	}
 	mkdir_parent(gw.socket_path);
 	srv = sky_ctl_server_open(gw.socket_path, gw.socket_mode, err, sizeof(err));

@@ -221,18 +221,26 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		}
 		use = dst;
 	}
-	rc = policy_load_bytes(p, buf, len, use, argv[0], false, NULL, err, sizeof(err));
-	free(buf);
-	if (rc != 0) {
-		if (made)
-			unlink(dst);
-		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
-				    err);
-	}
 	if (use != argv[0]) {
 		const char *j[] = {"policy", "load", use};
 
 		sky_ctl_journal_as(call, 3, j);
+	}
+	/* write-ahead: the same bytes checked (a dry run), journaled, then loaded */
+	rc = call->replay ? 0
+			  : policy_load_bytes(p, buf, len, use, argv[0], true, NULL, err, sizeof(err));
+	if (rc == 0 && sky_ctl_commit(call) != 0)
+		rc = -1;
+	if (rc == 0)
+		rc = policy_load_bytes(p, buf, len, use, argv[0], false, NULL, err, sizeof(err));
+	free(buf);
+	if (rc != 0) {
+		if (made)
+			unlink(dst);
+		if (call->err[0] != '\0')
+			return -1;
+		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
+				    err);
 	}
 	sky_audit(call->uid, "policy load %s (%s) sha256=%s jit=%s", use, p->prog->name,
 		  p->prog->sha256, p->prog->jit != NULL ? "yes" : "no");
@@ -282,6 +290,8 @@ cmd_unload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		return sky_ctl_fail(call, "usage: policy unload");
 	if (p->prog == NULL)
 		return sky_ctl_fail(call, "no program is loaded");
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	sky_audit(call->uid, "policy unload %s", p->prog->path);
 	sky_policy_unload(p);
 	*res = show_json(p);
@@ -337,6 +347,10 @@ cmd_map_update(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 
 	if (argc != 3)
 		return sky_ctl_fail(call, "usage: map update NAME KEY VALUE");
+	if (policy_map_find(arg, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	if (sky_policy_map_update(arg, argv[0], argv[1], argv[2], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "map update %s %s %s", argv[0], argv[1], argv[2]);
@@ -350,6 +364,10 @@ cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 
 	if (argc != 2)
 		return sky_ctl_fail(call, "usage: map delete NAME KEY");
+	if (policy_map_find(arg, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	if (sky_policy_map_delete(arg, argv[0], argv[1], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "map delete %s %s", argv[0], argv[1]);

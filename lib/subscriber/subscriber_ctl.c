@@ -209,6 +209,8 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "beam=NAME required");
 	if (!(seen & K_COUNTRY))
 		return sky_ctl_fail(call, "country=CC required");
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_add(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", in.id, err);
 	sky_subs_get(s, in.id, &in);
@@ -226,6 +228,8 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 	if (argc != 1 || parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber del ID (1..4294967295)");
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_del(s, id, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "subscriber %u deleted", id);
@@ -247,6 +251,8 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	if (sky_subs_get(s, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
 	if (apply_kv(s, argc - 1, argv + 1, &in, &seen, call) < 0)
+		return -1;
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
 		return -1;
 	if (locked_op(s, subs_op_set(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", id, err);
@@ -492,6 +498,16 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "%s", err);
 		path = copy;
 	}
+	if (copy[0] != '\0') {
+		const char *j[] = {"subscriber", "load", copy};
+
+		sky_ctl_journal_as(call, 3, j);
+	}
+	if (sky_ctl_commit(call) != 0) { /* write-ahead: journaled, then applied */
+		if (copy[0] != '\0')
+			unlink(copy);
+		return -1;
+	}
 	if (locked_op(s, subs_op_load(s, path, err, sizeof(err))) < 0) {
 		if (copy[0] != '\0')
 			unlink(copy);
@@ -503,11 +519,6 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "%s", msg);
 		}
 		return sky_ctl_fail(call, "%s", err);
-	}
-	if (copy[0] != '\0') {
-		const char *j[] = {"subscriber", "load", copy};
-
-		sky_ctl_journal_as(call, 3, j);
 	}
 	sky_audit(call->uid, "subscriber table replaced from %s (%u subscribers)%s%s", argv[0],
 		  s->n_subs, copy[0] ? ", kept as " : "", copy);
@@ -687,6 +698,8 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 #undef KEY
 	}
 	subs_plan_defaults(&p, &x);
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "plan %s: %s", argv[0], err);
 	sky_audit(call->uid, "plan %s: down %" PRIu64 " up %" PRIu64 " bit/s", p.name, p.down_bps,
@@ -720,6 +733,8 @@ cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "'%s': rate must be > 0 (e.g. 1Gbit)", a);
 		*(down ? &b.down_bps : &b.up_bps) = n;
 	}
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_beam_set(s, (unsigned int)i, &b, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "beam %s: %s", argv[0], err);
 	sky_audit(call->uid, "beam %s: down %" PRIu64 " up %" PRIu64 " bit/s", b.name, b.down_bps,
