@@ -417,6 +417,11 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 		uint32_t idx = row_idx != NULL ? row_idx[i] : (uint32_t)i;
 		int rc;
 
+		if (sky_should_stop()) { /* SIGTERM: give up, nothing was applied */
+			subs_fail(err, errlen, "stopped by shutdown");
+			subs_tables_free(t);
+			return NULL;
+		}
 		rec_set_keys(&t->rec[idx], r);
 		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam);
 		rc = keys_add(t, r, idx, 0);
