@@ -10,7 +10,11 @@
  * per subscriber on rte_malloc pages) is rebuilt from the same rows and timed in the same
  * process for a before/after on one machine state. Prints figures; never fails on one.
  *
- *   bench_subscriber [N]
+ * The tables sit on 2 MB pages (transparent huge pages under EAL --no-huge, see
+ * lib/subscriber/subscriber_table.c); `nothp` turns them off for the process
+ * (PR_SET_THP_DISABLE), to see the same structure on 4 KB pages.
+ *
+ *   bench_subscriber [N] [nothp]
  */
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include <jansson.h>
 #include <rte_cycles.h>
@@ -440,6 +445,9 @@ int
 main(int argc, char **argv)
 {
 	uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
+
+	if (argc > 2 && strcmp(argv[2], "nothp") == 0 && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
+		perror("PR_SET_THP_DISABLE");
 	char csv[300], csv2[300];
 	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
