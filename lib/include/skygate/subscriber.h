@@ -195,7 +195,9 @@ int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *a
  * Fill sub_idx, sub_id, plan, beam, sub_country, realm of each live packet: upstream by
  * source, downstream by destination address, longest prefix wins, realm = outer VLAN id
  * when the subscriber has one. Unknown: drop (SKY_DROP_SUB_UNKNOWN) or the default plan
- * with sub_idx = SKY_SUB_NONE. Reads the published table once per burst.
+ * with sub_idx = SKY_SUB_NONE. Reads the published table once per burst, and prefetches
+ * each hit's counter line for sky_subs_account_burst (structure and figures:
+ * lib/subscriber/README.md).
  */
 void sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta,
 			   uint16_t n);
