@@ -41,6 +41,17 @@
 
 #define N_META 65536
 
+/* plans, beams (the CSV uses beam1..beam4) and the four classes */
+#define BENCH_MODEL                                                                                \
+	"plans: { basic: { down: 50Mbit, up: 5Mbit }, premium: { down: 200Mbit, up: "              \
+	"20Mbit } }\n"                                                                             \
+	"beams: { beam1: { down: 1Gbit, up: 200Mbit }, beam2: { down: 1Gbit, up: 200Mbit "         \
+	"}, "                                                                                      \
+	"beam3: { down: 1Gbit, up: 200Mbit }, beam4: { down: 1Gbit, up: 200Mbit } }\n"             \
+	"classes: [ { name: realtime, dscp: [46] }, { name: interactive, protocol: [tcp] "         \
+	"}, "                                                                                      \
+	"{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n"
+
 static const char *countries[] = {"DE", "FR", "NG", "KE", "BR", "ID", "PE", "US", "ZA", "IN"};
 
 static uint64_t rng = 88172645463325252ULL;
@@ -51,10 +62,15 @@ rnd(void)
 	return sky_fx_rand64(&rng);
 }
 
+/* 0: dense pools (the default); 1: spread, the layout that exhausted rte_lpm6's groups:
+ * one /32 per /24 and /56s scattered over 2000::/3 */
+static int spread;
+
 static void
 v4_of(uint32_t i, uint8_t a[4])
 {
-	uint32_t x = (10u << 24) + 1 + i; /* 10.0.0.1 ... sequential /32s */
+	/* 10.0.0.1 ... sequential /32s, or 10.0.0.1, 10.0.1.1, ... one per /24 */
+	uint32_t x = spread ? (10u << 24) + (i << 8) + 1 : (10u << 24) + 1 + i;
 
 	a[0] = (uint8_t)(x >> 24);
 	a[1] = (uint8_t)(x >> 16);
@@ -66,6 +82,16 @@ static void
 v6_of(uint32_t i, uint8_t a[16])
 {
 	memset(a, 0, 16);
+	if (spread) { /* i scrambled (a bijection) into bytes 1..4, 2000::/3 by i's low bits */
+		uint32_t x = i * 0x9E3779B1u;
+
+		a[0] = (uint8_t)(0x20 | (i & 0x1f));
+		a[1] = (uint8_t)(x >> 24);
+		a[2] = (uint8_t)(x >> 16);
+		a[3] = (uint8_t)(x >> 8);
+		a[4] = (uint8_t)x;
+		return;
+	}
 	a[0] = 0x20; /* 2001:db8:XXXX:XX00::/56, delegated from a pool in order */
 	a[1] = 0x01;
 	a[2] = 0x0d;
@@ -471,18 +497,8 @@ main(int argc, char **argv)
 		return 1;
 	printf("generated %u rows (IPv4 /32 + IPv6 /56 each, 0.1%% in 8 VLAN realms) in %.2f s\n",
 	       n, (rte_rdtsc() - t0) / hz);
-	cfg = sky_fx_cfg(
-		"bench.yaml", &err,
-		"subscribers: { file: %s, unknown: drop }\n"
-		"plans: { basic: { down: 50Mbit, up: 5Mbit }, premium: { down: 200Mbit, up: "
-		"20Mbit } }\n"
-		"beams: { beam1: { down: 1Gbit, up: 200Mbit }, beam2: { down: 1Gbit, up: 200Mbit "
-		"}, "
-		"beam3: { down: 1Gbit, up: 200Mbit }, beam4: { down: 1Gbit, up: 200Mbit } }\n"
-		"classes: [ { name: realtime, dscp: [46] }, { name: interactive, protocol: [tcp] "
-		"}, "
-		"{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n",
-		csv);
+	cfg = sky_fx_cfg("bench.yaml", &err,
+			 "subscribers: { file: %s, unknown: drop }\n" BENCH_MODEL, csv);
 	if (cfg == NULL) {
 		printf("%s\n", err.msg);
 		return 1;
@@ -639,9 +655,48 @@ main(int argc, char **argv)
 	}
 	sky_ctl_unregister_all();
 	sky_metrics_unregister_all();
-	rte_free(m);
 	sky_subs_destroy(s);
 	sky_cfg_free(cfg);
+	{
+		/* capacity holds whatever the layout: n subscribers, one /32 per /24 and /56s
+		 * over 2000::/3, in a table of capacity exactly n */
+		char csv3[300];
+
+		spread = 1;
+		snprintf(csv3, sizeof(csv3), "%s/subs_spread.csv", sky_fx_tmpdir());
+		if (write_csv(csv3, n, 1) != 0)
+			return 1;
+		cfg = sky_fx_cfg(
+			"spread.yaml", &err,
+			"subscribers: { file: %s, capacity: %u, unknown: drop }\n" BENCH_MODEL,
+			csv3, n);
+		if (cfg == NULL) {
+			printf("%s\n", err.msg);
+			return 1;
+		}
+		cpu0 = sky_fx_cpu_s();
+		t0 = rte_rdtsc();
+		s = sky_subs_create(cfg, 1, &err);
+		if (s == NULL) {
+			printf("spread layout: %u subscribers in capacity %u refused: %s\n", n, n,
+			       err.msg);
+			return 1;
+		}
+		printf("spread layout (one /32 per /24, /56s over 2000::/3): %u subscribers in "
+		       "capacity %u, loaded in %.2f s wall, %.2f s CPU\n",
+		       sky_subs_count(s), sky_subs_capacity(s), (rte_rdtsc() - t0) / hz,
+		       sky_fx_cpu_s() - cpu0);
+		for (int v6 = 0; v6 < 2; v6++) {
+			fill_meta(m, n, v6, 0);
+			printf("spread layout: lookup %s %.1f, lookup + account %.1f cycles/packet "
+			       "(%u of %u unknown)\n",
+			       v6 ? "IPv6" : "IPv4", bench_lookup(s, m, &miss),
+			       time_stage(s, m, both_stage, true), miss, N_META);
+		}
+		sky_subs_destroy(s);
+		sky_cfg_free(cfg);
+	}
+	rte_free(m);
 	sky_fx_eal_stop(); /* the CSV files go with the fixture's temporary directory */
 	return 0;
 }
