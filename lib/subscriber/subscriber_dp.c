@@ -164,6 +164,8 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			uint32_t mt = subs_bkt_match(p->b, subs_sig_of(p->h));
 
 			p->cand = SKY_SUB_NONE;
+			if (unlikely(mt == 0) && p->b->ovf != 0) /* the key may be in the next */
+				rte_prefetch0(p->b + 1 < t->bkt + t->nb ? p->b + 1 : t->bkt);
 			if (likely(mt != 0)) {
 				uint32_t c = p->b->idx[__builtin_ctz(mt)] - 1;
 
