@@ -912,6 +912,15 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < RTE_DIM(traffic); i++)
 		bench_traffic(&traffic[i]);
 	bench_workers();
+	{
+		struct sky_policy_stats ps;
+
+		sky_policy_stats(gw.policy, &ps);
+		printf("\npolicy: %llu runs (every IP packet of RUN and PROFILE rounds), %llu "
+		       "dropped, %llu faults\n",
+		       (unsigned long long)ps.runs, (unsigned long long)ps.drop,
+		       (unsigned long long)ps.faults);
+	}
 	printf("\nbench_pipeline ran %.1f s\n", sky_fx_now_s() - t_start);
 	rc = 0;
 out:
