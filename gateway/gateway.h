@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 
 #include "skygate/config.h"
+#include "skygate/control.h"
 #include "skygate/meta.h"
 #include "skygate/runtime.h"
 
@@ -124,6 +125,7 @@ struct gw {
 	unsigned int n_workers;
 	char socket_path[256];
 	unsigned int socket_mode;
+	struct sky_ctl_limits ctl_limits; /* control.* bounds */
 	char state_dir[256];
 	char prometheus[128];
 	int log_level; /* RTE_LOG_*, 0 = default */
@@ -162,6 +164,8 @@ void gw_worker_finish(struct gw_worker *w);	  /* drain the shaper, RCU reader of
 
 /* status.c */
 int gw_status_register(struct gw *g);
+/* state.c: the parts of the live state (state dump, journal snapshots) and `map clear`. */
+int gw_state_register(struct gw *g);
 void gw_port_stats_sum(const struct gw *g, unsigned int port, struct gw_port_stats *out);
 void gw_print_final(const struct gw *g);
 

@@ -15,12 +15,14 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "geo_priv.h"
 
 /* The module registered for telemetry and metrics (one per process), NULL after destroy. */
@@ -148,12 +150,10 @@ copy_file(const char *src, const char *dst, char *msg, size_t msg_len)
 		snprintf(msg, msg_len, "%s: path too long", dst);
 		return -ENAMETOOLONG;
 	}
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		rc = -errno;
-		snprintf(msg, msg_len, "%.300s: %s", src, strerror(errno));
-		return rc;
-	}
+	/* the source was just loaded, but may have been replaced by anything since */
+	in = sky_file_open(src, GEO_DB_MAX_BYTES, NULL, msg, msg_len);
+	if (in < 0)
+		return in;
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		rc = -errno;
@@ -220,23 +220,37 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	 * journal replays what was loaded even if the file is replaced or removed later */
 	copy[0] = '\0';
 	if (path != NULL && state != NULL && !call->replay) {
-		int n = snprintf(copy, sizeof(copy), "%s/geo-location.db", state);
+		struct timespec ts;
+		int n;
 
+		/* a name of its own: older journal records name (and checksum) older copies */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n = snprintf(copy, sizeof(copy), "%s/geo-%lld-%09ld.db", state,
+			     (long long)ts.tv_sec, ts.tv_nsec);
 		if (n < 0 || n >= (int)sizeof(copy) || strcmp(copy, path) == 0)
 			copy[0] = '\0';
 	}
-	if (sky_geo_reload(g, path, msg, sizeof(msg)) != 0)
-		return sky_ctl_fail(call, "geo reload: %s", msg);
-	if (path != NULL && state != NULL && !call->replay && copy[0] != '\0') {
+	if (copy[0] != '\0') {
 		const char *jargv[3] = {"geo", "reload", copy};
 
-		if (copy_file(path, copy, msg, sizeof(msg)) == 0)
-			sky_ctl_journal_as(call, 3, jargv);
-		else
-			SKY_LOG(WARNING,
-				"geo reload: cannot keep a copy of %s (%s); journaling "
-				"the original path",
-				path, msg);
+		if (copy_file(path, copy, msg, sizeof(msg)) != 0)
+			return sky_ctl_fail(call, "geo reload: cannot keep a copy of %s: %s", path,
+					    msg);
+		sky_ctl_journal_as(call, 3, jargv);
+		path = copy;
+	}
+	/* write-ahead: the record is durable before the new database is published */
+	if (sky_ctl_commit(call) != 0 || sky_geo_reload(g, path, msg, sizeof(msg)) != 0) {
+		size_t cl = strlen(copy);
+
+		if (copy[0] != '\0')
+			unlink(copy);
+		if (call->err[0] != '\0')
+			return -1;
+		/* name the operator's file, not the copy */
+		if (cl > 0 && strncmp(msg, copy, cl) == 0)
+			return sky_ctl_fail(call, "geo reload: %s%s", argv[0], msg + cl);
+		return sky_ctl_fail(call, "geo reload: %s", msg);
 	}
 	t = g->table;
 	sky_audit(call->uid, "%sgeo reload %s: %u IPv4 + %u IPv6 networks loaded",

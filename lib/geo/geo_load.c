@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libloc/libloc.h>
 #include <libloc/database.h>
@@ -29,6 +30,8 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_vect.h>
+
+#include "skygate/file.h"
 
 #include "geo_flat.h"
 #include "geo_priv.h"
@@ -75,28 +78,36 @@ db_close(struct geo_db *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* Open a database file; on failure msg is "PATH: reason". Returns 0 or -errno. */
+/*
+ * Open a database file; on failure msg is "PATH: reason". Returns 0 or -errno.
+ *
+ * libloc maps the FILE it is given: given the configured file itself, a truncation in
+ * place would make the next lookup die with SIGBUS, and a rewrite in place
+ * would change the running table's answers. So the file is opened the safe way (no FIFO,
+ * device or directory, at most GEO_DB_MAX_BYTES, read within GEO_DB_TIMEOUT_MS, refused
+ * if it changed while being read) and copied into a sealed memfd that libloc gets instead:
+ * nothing done to the file afterwards reaches the running daemon.
+ */
 static int
 db_open(struct geo_db *d, const char *path, char *msg, size_t msg_len)
 {
-	struct stat st;
-	int rc;
+	int fd;
 
 	memset(d, 0, sizeof(*d));
 	if (path == NULL || path[0] == '\0') {
 		snprintf(msg, msg_len, "no database path");
 		return -EINVAL;
 	}
-	d->f = fopen(path, "r");
+	fd = sky_file_memfd(path, GEO_DB_MAX_BYTES, GEO_DB_TIMEOUT_MS, NULL, msg, msg_len);
+	if (fd < 0)
+		return fd;
+	d->f = fdopen(fd, "r");
 	if (d->f == NULL) {
-		rc = -errno;
+		int rc = -errno;
+
 		snprintf(msg, msg_len, "%s: %s", path, strerror(errno));
+		close(fd);
 		return rc;
-	}
-	if (fstat(fileno(d->f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(msg, msg_len, "%s: not a regular file", path);
-		db_close(d);
-		return -EINVAL;
 	}
 	if (loc_new(&d->ctx) != 0) {
 		snprintf(msg, msg_len, "%s: libloc context: out of memory", path);
@@ -134,6 +145,11 @@ db_each_network(struct geo_db *d, const char *path, net_visit_fn fn, void *arg, 
 	}
 	loc_last_msg[0] = '\0';
 	for (;;) {
+		if (sky_should_stop()) {
+			snprintf(msg, msg_len, "%s: stopped by shutdown", path);
+			rc = -EINTR;
+			break;
+		}
 		n = NULL;
 		r = loc_database_enumerator_next_network(e, &n);
 		if (r != 0) {
@@ -475,6 +491,14 @@ add_failed(const struct geo_table *t, int family, const void *addr, unsigned int
 	return rc;
 }
 
+/* SIGTERM/SIGINT while building: give up (the caller frees the table) */
+static int
+stopped(const struct geo_table *t, char *msg, size_t msg_len)
+{
+	snprintf(msg, msg_len, "%s: stopped by shutdown", t->path);
+	return -EINTR;
+}
+
 static int
 build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_len)
 {
@@ -502,6 +526,8 @@ build_fib4(struct geo_table *t, const struct collect *c, char *msg, size_t msg_l
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n4; i++) {
+		if (sky_should_stop())
+			return stopped(t, msg, msg_len);
 		rc = rte_fib_add(t->fib4, c->r4[i].ip, c->r4[i].depth, c->r4[i].nh);
 		if (rc != 0) {
 			uint32_t be = rte_cpu_to_be_32(c->r4[i].ip);
@@ -541,6 +567,8 @@ build_fib6(struct geo_table *t, const struct collect *c, uint64_t need, char *ms
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n6; i++) {
+		if (sky_should_stop())
+			return stopped(t, msg, msg_len);
 		rc = rte_fib6_add(t->fib6, c->r6[i].ip, c->r6[i].depth, c->r6[i].nh);
 		if (rc != 0)
 			return add_failed(t, AF_INET6, c->r6[i].ip, c->r6[i].depth, rc, msg,
@@ -586,6 +614,10 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 		return NULL;
 	}
 	memset(&c, 0, sizeof(c));
+	/* the version of the file (for the watch) is taken before the copy: if the file is
+	 * replaced in between, the watch sees a newer version and loads it once more */
+	if (path != NULL && stat(path, &st) == 0)
+		file_id_of(&st, &t->file);
 	rc = db_open(&d, path, msg, msg_len);
 	if (rc != 0) {
 		rte_free(t);
@@ -594,8 +626,6 @@ geo_table_build(const char *path, const struct geo_opts *o, char *msg, size_t ms
 	t->ctx = d.ctx;
 	t->db = d.db;
 	t->f = d.f;
-	if (fstat(fileno(d.f), &st) == 0)
-		file_id_of(&st, &t->file);
 	t->path = strdup(path);
 	c.amap = calloc(1u << 20, sizeof(*c.amap));
 	if (t->path == NULL || c.amap == NULL) {

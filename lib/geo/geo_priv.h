@@ -38,6 +38,14 @@
 #define GEO_MAX_ATTR 4096
 #define GEO_ATTR_FOUND 0x01000000u /* attr bit: a network matched (even without country) */
 
+/*
+ * The location database file: read once into a sealed memfd (see db_open in geo_load.c).
+ * The real database is 55-70 MB; a larger file than this is not one. The time bound is
+ * for reading the file only (page cache: well under a second; a slow disk: seconds).
+ */
+#define GEO_DB_MAX_BYTES (1024u * 1024 * 1024) /* 1 GiB */
+#define GEO_DB_TIMEOUT_MS 20000u
+
 /* Per-worker counters, defined once (enum, names, telemetry, Prometheus). */
 #define GEO_FOREACH_COUNTER(_)                                                                     \
 	_(LOOKUP_V4, "lookups_ipv4", "remote IPv4 addresses looked up")                            \

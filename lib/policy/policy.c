@@ -23,6 +23,7 @@
 #include <rte_malloc.h>
 
 #include "skygate/config.h"
+#include "skygate/file.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
 #ifdef SKY_POLICY_HAVE_SUBS
@@ -228,8 +229,8 @@ bind_code(struct pobj *o, struct sky_prog *prog, struct sky_pmap *const *nm, cha
 /* bind a checked object (consumed), rte_bpf_load and JIT; then swap in, or (dry_run)
  * throw away. path: the file (NULL: code built in memory, tests) */
 static int
-load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, bool dry_run,
-	 struct sky_prog_info *info, char *err, size_t errlen)
+load_obj(struct sky_policy *p, struct pobj *op, const char *path, const char *sha256, uint64_t t0,
+	 bool dry_run, struct sky_prog_info *info, char *err, size_t errlen)
 {
 	struct pobj o = *op;
 	uint64_t t1;
@@ -247,11 +248,8 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (path != NULL) {
-		rc = policy_file_sha256(path, prog->sha256, err, errlen);
-		if (rc != 0)
-			goto unwind;
-	}
+	if (sha256 != NULL)
+		snprintf(prog->sha256, sizeof(prog->sha256), "%s", sha256);
 	snprintf(prog->path, sizeof(prog->path), "%s", path != NULL ? path : "(memory)");
 	snprintf(prog->name, sizeof(prog->name), "%s", o.prog_name);
 	prog->n_ins = o.n_ins;
@@ -285,6 +283,19 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		prm.ins = k > 0 ? rw : o.ins;
 		prm.nb_ins = k > 0 ? n_rw : o.n_ins;
 		prm.nb_xsym = prog->n_xsym;
+		/* the budget again, on the code librte_bpf walks: inlined lookups add a
+		 * branch each; over it, without them; over it still, refused */
+		uint32_t at;
+
+		if (pobj_path_visits(prm.ins, prm.nb_ins, SKY_POLICY_MAX_VISITS, &at) >
+		    SKY_POLICY_MAX_VISITS) {
+			prog->n_xsym = n_xsym;
+			free(rw);
+			if (inl > 0)
+				continue;
+			rc = pobj_refuse_budget(err, errlen, at, "the bound program");
+			goto unwind;
+		}
 		prog->bpf = bpf_load_logged(&prm, why, sizeof(why));
 		if (prog->bpf != NULL)
 			prog->n_inlined = n_inl;
@@ -311,6 +322,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		info->n_maps = prog->n_maps;
 		info->jit = prog->jit != NULL;
 		info->load_ns = prog->load_ns;
+		info->visits = o.visits;
 		snprintf(info->sha256, sizeof(info->sha256), "%s", prog->sha256);
 		snprintf(info->name, sizeof(info->name), "%s", prog->name);
 	}
@@ -350,17 +362,36 @@ unwind: /* a failure, or the end of a dry run */
 	return rc;
 }
 
+int
+policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path, const char *origin,
+		  bool dry_run, struct sky_prog_info *info, char *err, size_t errlen)
+{
+	uint64_t t0 = policy_now_ns();
+	char sha[65];
+	struct pobj o;
+	int rc = pobj_load_mem(buf, len, origin != NULL ? origin : path, &o, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	policy_sha256_hex(buf, len, sha);
+	return load_obj(p, &o, path, sha, t0, dry_run, info, err, errlen);
+}
+
+/* the file is read once, whole (regular file, bounded size and time): what is checked,
+ * hashed and loaded are the same bytes, whatever happens to the file */
 static int
 load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_info *info,
 	  char *err, size_t errlen)
 {
-	uint64_t t0 = policy_now_ns();
-	struct pobj o;
-	int rc = pobj_load(path, &o, err, errlen);
+	void *buf;
+	size_t len;
+	int rc = sky_file_read(path, SKY_POLICY_MAX_FILE, 0, &buf, &len, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	return load_obj(p, &o, path, t0, dry_run, info, err, errlen);
+	rc = policy_load_bytes(p, buf, len, path, NULL, dry_run, info, err, errlen);
+	free(buf);
+	return rc;
 }
 
 int
@@ -372,7 +403,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 int
 policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen)
 {
-	return load_obj(p, o, NULL, policy_now_ns(), false, NULL, err, errlen);
+	return load_obj(p, o, NULL, NULL, policy_now_ns(), false, NULL, err, errlen);
 }
 
 int

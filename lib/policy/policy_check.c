@@ -16,6 +16,20 @@
  *              are bounds-checked; ctx stores are refused; a helper's r1 must be the
  *              exact map symbol of its type and r2 a key of key_size initialised bytes
  *              on the stack.
+ *   no leaks   an address never leaves the program (the kernel's "leaks addr" rule for
+ *              unprivileged programs): a pointer (ctx, stack, map value, map symbol, or a
+ *              register that is one on some path) may be moved, spilled whole to an
+ *              8-byte stack slot, offset by a number, and compared with 0 (the NULL
+ *              check); any other arithmetic, comparison, partial spill or read of a
+ *              spilled pointer's bytes, store into a map value, use inside a lookup key,
+ *              or return as the verdict is refused [leak] / [return].
+ *   budget     the work is bounded. This pass visits each instruction once (states are
+ *              merged at join points, so its cost is linear), but librte_bpf's validator,
+ *              run on the bound code later (policy.c), walks every path from the entry
+ *              without merging: 30 independent if-branches are 2^30 paths. Its work, the
+ *              number of (path, instruction) visits, is counted exactly on the forward-
+ *              only control flow graph first (pobj_path_visits) and a program above
+ *              SKY_POLICY_MAX_VISITS is refused [budget] before librte_bpf sees it.
  *
  * Errors read "refused at instruction N [rule]: detail".
  */
@@ -82,6 +96,7 @@ struct astate {
 	struct areg r[11];
 	struct areg slot[N_SLOTS]; /* register spilled to an 8-byte slot (T_UNINIT: none) */
 	uint8_t init[N_SLOTS];	   /* per slot, a bit per initialised byte */
+	uint8_t addr[N_SLOTS];	   /* per slot, a bit per byte that may hold part of an address */
 };
 
 struct checker {
@@ -111,6 +126,13 @@ static bool
 is_ptr(const struct areg *r)
 {
 	return r->t == T_CTX || r->t == T_STACK || r->t == T_VAL;
+}
+
+/* holds, or may hold on some path, an address: nothing of it may leave the program */
+static bool
+is_addr(const struct areg *r)
+{
+	return is_ptr(r) || r->t == T_MAPH || r->t == T_MIXED;
 }
 
 /* id pairs met at one join: the same pair gets the same new id */
@@ -207,6 +229,7 @@ join_state(struct checker *c, struct astate *d, const struct astate *s)
 		join_reg(c, &im, &d->r[i], &s->r[i]);
 	for (int i = 0; i < N_SLOTS; i++) {
 		d->init[i] &= s->init[i];
+		d->addr[i] |= s->addr[i];
 		if (d->slot[i].t != T_UNINIT && s->slot[i].t != T_UNINIT)
 			join_reg(c, &im, &d->slot[i], &s->slot[i]);
 		else
@@ -346,24 +369,42 @@ stack_access(struct checker *c, struct astate *st, uint32_t pc, const struct are
 				   "stack access at fp%+lld size %u outside the %d-byte stack",
 				   (long long)o, sz, STACK_SZ);
 	unsigned int b = (unsigned int)(o + STACK_SZ);
+	bool whole = sz == 8 && b % 8 == 0; /* exactly one slot */
 
 	if (store) {
+		if (val != NULL && is_addr(val) && !whole)
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "store of %u bytes of %s at fp%+lld: an address is "
+					   "spilled only whole, to an 8-byte slot",
+					   sz, rtype_names[val->t], (long long)o);
 		for (unsigned int i = 0; i < sz; i++) {
 			st->init[(b + i) / 8] |= (uint8_t)(1u << ((b + i) % 8));
+			st->addr[(b + i) / 8] &= (uint8_t) ~(1u << ((b + i) % 8));
 			memset(&st->slot[(b + i) / 8], 0, sizeof(struct areg));
 		}
-		if (val != NULL && sz == 8 && b % 8 == 0)
+		if (val != NULL && whole) {
 			st->slot[b / 8] = *val;
+			if (is_addr(val))
+				st->addr[b / 8] = 0xff;
+		}
 		return 0;
 	}
 	for (unsigned int i = 0; i < sz; i++)
 		if (!(st->init[(b + i) / 8] & (1u << ((b + i) % 8))))
 			return pobj_refuse(c->err, c->errlen, pc, "stack",
 					   "read of uninitialised stack at fp%+lld", (long long)o);
-	if (sz == 8 && b % 8 == 0 && st->slot[b / 8].t != T_UNINIT)
+	if (whole && st->slot[b / 8].t != T_UNINIT) {
 		*out = st->slot[b / 8];
-	else
-		set_unknown(out, sz);
+		return 0;
+	}
+	/* a number made of an address's bytes would carry the address out */
+	for (unsigned int i = 0; i < sz; i++)
+		if (st->addr[(b + i) / 8] & (1u << ((b + i) % 8)))
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "read of %u bytes at fp%+lld, which hold part of a "
+					   "spilled address",
+					   sz, (long long)o);
+	set_unknown(out, sz);
 	return 0;
 }
 
@@ -411,6 +452,12 @@ mem_access(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_
 				"%u-byte value of map %s",
 				(long long)lo, (long long)hi, sz, p->size,
 				p->map >= 0 ? c->o->maps[p->map].name : "(several)");
+		if (store && val != NULL && is_addr(val))
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "store of %s into a value of map %s: an address must "
+					   "not leave the program (map show would print it)",
+					   rtype_names[val->t],
+					   p->map >= 0 ? c->o->maps[p->map].name : "(several)");
 		if (out != NULL)
 			set_unknown(out, sz);
 		return 0;
@@ -474,6 +521,15 @@ offset_bound(struct areg *p)
 	}
 }
 
+static const char *
+alu_name(uint8_t op)
+{
+	static const char *const names[] = {"add", "sub", "mul", "div", "or",  "and",  "lsh",
+					    "rsh", "neg", "mod", "xor", "mov", "arsh", "byte swap"};
+
+	return (op >> 4) < RTE_DIM(names) ? names[op >> 4] : "alu";
+}
+
 static int
 check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_insn *ins)
 {
@@ -506,7 +562,10 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 			else
 				scalar_alu(d, &s, op, false);
 		} else {
-			set_unknown(d, 4);
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "32-bit move of r%u, which is %s: the number would "
+					   "carry an address",
+					   ins->src_reg, rtype_names[s.t]);
 		}
 		return 0;
 	}
@@ -514,6 +573,11 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 		return pobj_refuse(c->err, c->errlen, pc, "uninit", "r%u is used uninitialised",
 				   ins->dst_reg);
 	if (op == BPF_NEG || op == EBPF_END) {
+		if (is_addr(d))
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "%s of r%u, which is %s: the number would carry an "
+					   "address",
+					   alu_name(op), ins->dst_reg, rtype_names[d->t]);
 		set_unknown(d, op == EBPF_END ? (unsigned int)ins->imm / 8 : is64 ? 8 : 4);
 		return 0;
 	}
@@ -564,9 +628,17 @@ check_alu(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 		return pobj_refuse(c->err, c->errlen, pc, "map-argument",
 				   "arithmetic on a map symbol");
 	if (d->t != T_SCALAR || s.t != T_SCALAR) {
-		/* any other use of a pointer makes a plain number of it */
-		set_unknown(d, is64 ? 8 : 4);
-		return 0;
+		char src[96];
+
+		if (BPF_SRC(ins->code) == BPF_X)
+			snprintf(src, sizeof(src), "r%u (%s)", ins->src_reg, rtype_names[s.t]);
+		else
+			snprintf(src, sizeof(src), "%d", ins->imm);
+		return pobj_refuse(c->err, c->errlen, pc, "leak",
+				   "%s%s of r%u (%s) and %s: an address may only be offset by "
+				   "a number (64-bit add/sub), any other arithmetic would leak it",
+				   is64 ? "" : "32-bit ", alu_name(op), ins->dst_reg,
+				   rtype_names[d->t], src);
 	}
 	scalar_alu(d, &s, op, is64);
 	return 0;
@@ -688,6 +760,22 @@ check_jmp(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_i
 	} else {
 		set_scalar(&s, (uint64_t)(int64_t)ins->imm, (uint64_t)(int64_t)ins->imm);
 	}
+	/* a branch on an address derives the verdict from it: only the NULL check of a
+	 * lookup result (== or != 0) compares a pointer */
+	if (is_addr(d) || is_addr(&s)) {
+		bool null_check = d->t == T_VAL && s.t == T_SCALAR && s.umin == 0 && s.umax == 0 &&
+				  (op == BPF_JEQ || op == EBPF_JNE);
+
+		if (!null_check)
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "comparison of r%u (%s) with %s (%s): a branch on an "
+					   "address would let the verdict reveal it; only a lookup "
+					   "result is compared, with 0",
+					   ins->dst_reg, rtype_names[d->t],
+					   BPF_SRC(ins->code) == BPF_X ? "a register"
+								       : "a constant",
+					   rtype_names[s.t]);
+	}
 	tk = malloc(sizeof(*tk));
 	if (tk == NULL) {
 		snprintf(c->err, c->errlen, "out of memory");
@@ -764,6 +852,11 @@ check_call(struct checker *c, struct astate *st, uint32_t pc)
 			return pobj_refuse(c->err, c->errlen, pc, "key-pointer",
 					   "key of map %s (%u bytes) at fp%+lld is not initialised",
 					   ms->name, ms->key_size, (long long)r2->omin);
+		if (st->addr[b / 8] & (1u << (b % 8)))
+			return pobj_refuse(c->err, c->errlen, pc, "leak",
+					   "key of map %s (%u bytes) at fp%+lld holds a spilled "
+					   "address: the lookup would reveal it",
+					   ms->name, ms->key_size, (long long)r2->omin);
 	}
 	o->call_map[pc] = r1->map;
 	for (int i = 1; i <= 5; i++)
@@ -821,9 +914,24 @@ check_insn(struct checker *c, struct astate *st, uint32_t pc)
 			set_scalar(&v, (uint64_t)(int64_t)ins->imm, (uint64_t)(int64_t)ins->imm);
 		}
 		if (BPF_MODE(ins->code) == EBPF_XADD && cls == BPF_STX) {
+			struct areg old;
+
 			if (sz != 4 && sz != 8)
 				return pobj_refuse(c->err, c->errlen, pc, "opcode",
 						   "bad atomic size");
+			if (is_addr(&v))
+				return pobj_refuse(c->err, c->errlen, pc, "leak",
+						   "atomic add of r%u, which is %s: an address "
+						   "must not leave the program",
+						   ins->src_reg, rtype_names[v.t]);
+			/* a read too: the memory must be readable, and not an address */
+			if (mem_access(c, st, pc, ins, ins->dst_reg, sz, 0, NULL, &old) != 0)
+				return -EPERM;
+			if (old.t != T_SCALAR)
+				return pobj_refuse(c->err, c->errlen, pc, "leak",
+						   "atomic add to a spilled %s: the number would "
+						   "carry an address",
+						   rtype_names[old.t]);
 			set_unknown(&v, sz);
 		} else if (BPF_MODE(ins->code) != BPF_MEM) {
 			return pobj_refuse(c->err, c->errlen, pc, "opcode", "bad store 0x%02x",
@@ -838,9 +946,12 @@ check_insn(struct checker *c, struct astate *st, uint32_t pc)
 			return check_call(c, st, pc);
 		if (BPF_OP(ins->code) == EBPF_EXIT) {
 			if (st->r[0].t != T_SCALAR)
-				return pobj_refuse(c->err, c->errlen, pc, "return",
-						   "r0 (the verdict) is %s at exit",
-						   rtype_names[st->r[0].t]);
+				return pobj_refuse(
+					c->err, c->errlen, pc, "return",
+					"r0 (the verdict) is %s at exit%s", rtype_names[st->r[0].t],
+					is_addr(&st->r[0]) ? ": an address must not leave the "
+							     "program"
+							   : "");
 			st->live = 0;
 			return 0;
 		}
@@ -1007,6 +1118,60 @@ prepass(struct pobj *o, char *err, size_t errlen)
 	return rc;
 }
 
+uint64_t
+pobj_path_visits(const struct ebpf_insn *ins, uint32_t n, uint64_t limit, uint32_t *at)
+{
+	uint64_t *paths = calloc((size_t)n + 2, sizeof(*paths)), total = 0;
+
+	*at = 0;
+	if (paths == NULL)
+		return limit + 1; /* cannot tell: too much */
+	paths[0] = 1;
+	/* every jump is forward: the paths into pc are all counted when pc is reached. Counts
+	 * are capped at limit + 1 (no overflow: any count above limit ends the walk) */
+	for (uint32_t pc = 0; pc < n; pc++) {
+		const struct ebpf_insn *in = &ins[pc];
+		uint64_t k = paths[pc];
+		uint8_t op = BPF_OP(in->code);
+		int64_t t = (int64_t)pc + 1 + in->off;
+
+		if (k == 0)
+			continue;
+		total += k;
+		if (total > limit) {
+			*at = pc;
+			total = limit + 1;
+			break;
+		}
+		if (in->code == CODE_LDDW) {
+			if (pc + 2 <= n)
+				paths[pc + 2] = RTE_MIN(paths[pc + 2] + k, limit + 1);
+			pc++;
+			continue;
+		}
+		if (BPF_CLASS(in->code) == BPF_JMP && op == EBPF_EXIT)
+			continue;
+		if (BPF_CLASS(in->code) == BPF_JMP && op != EBPF_CALL && t > (int64_t)pc &&
+		    t <= (int64_t)n)
+			paths[t] = RTE_MIN(paths[t] + k, limit + 1);
+		if (!(BPF_CLASS(in->code) == BPF_JMP && op == BPF_JA))
+			paths[pc + 1] = RTE_MIN(paths[pc + 1] + k, limit + 1);
+	}
+	free(paths);
+	return total;
+}
+
+int
+pobj_refuse_budget(char *err, size_t errlen, uint32_t at, const char *what)
+{
+	return pobj_refuse(err, errlen, at, "budget",
+			   "%s has too many paths: librte_bpf's validator walks each of them and "
+			   "would make more than %u instruction visits (the limit) by this one; "
+			   "independent if-branches multiply paths (n of them make 2^n): test "
+			   "fewer conditions, or look the answer up in a map",
+			   what, SKY_POLICY_MAX_VISITS);
+}
+
 int
 pobj_check(struct pobj *o, char *err, size_t errlen)
 {
@@ -1022,6 +1187,12 @@ pobj_check(struct pobj *o, char *err, size_t errlen)
 	rc = prepass(o, err, errlen);
 	if (rc != 0)
 		return rc;
+	/* the budget: this pass is linear (states merged at joins), librte_bpf's is not */
+	uint32_t at;
+
+	o->visits = pobj_path_visits(o->ins, o->n_ins, SKY_POLICY_MAX_VISITS, &at);
+	if (o->visits > SKY_POLICY_MAX_VISITS)
+		return pobj_refuse_budget(err, errlen, at, "the program");
 	c.pending = calloc(o->n_ins, sizeof(*c.pending));
 	st = calloc(1, sizeof(*st));
 	if (c.pending == NULL || st == NULL) {

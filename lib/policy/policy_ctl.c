@@ -20,6 +20,7 @@
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
 
@@ -161,33 +162,30 @@ show_one(void *arg, const void *key, const void *value)
 
 /* ------------------------------------------------------------------ commands */
 
+/* the object's bytes to dst, atomically (tmp, fsync, rename) */
 static int
-copy_file(const char *src, const char *dst, char *err, size_t errlen)
+write_copy(const void *buf, size_t len, const char *dst, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX + 8], buf[65536];
-	int in, out;
-	ssize_t r;
+	char tmp[PATH_MAX + 8];
+	size_t done = 0;
+	int out;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		snprintf(err, errlen, "%.400s: %s", src, strerror(errno));
-		return -errno;
-	}
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		snprintf(err, errlen, "%.400s: %s", tmp, strerror(errno));
-		close(in);
 		return -errno;
 	}
-	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)r) != r) {
-			r = -1;
+	while (done < len) {
+		ssize_t w = write(out, (const char *)buf + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
 			break;
-		}
+		done += (size_t)w;
 	}
-	close(in);
-	if (r < 0 || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
+	if (done != len || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
 		snprintf(err, errlen, "copy to %.400s: %s", dst, strerror(errno));
 		unlink(tmp);
 		return -EIO;
@@ -202,36 +200,47 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	const char *sd = sky_ctl_state_dir();
 	const char *use = argc == 1 ? argv[0] : NULL;
 	char dst[PATH_MAX], err[1024], hex[65];
-	char rs[PATH_MAX], rd[PATH_MAX];
 	bool made = false;
+	void *buf;
+	size_t len;
+	int rc;
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "usage: policy load FILE.bpf.o");
+	/* read once, whole: the bytes checked, hashed, kept and loaded are the same */
+	if (sky_file_read(argv[0], SKY_POLICY_MAX_FILE, 0, &buf, &len, err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "%s (the running program is unchanged)", err);
 	if (sd != NULL && !call->replay) {
 		/* keep the object in the state directory so a restart replays the same code */
-		if (policy_file_sha256(argv[0], hex, err, sizeof(err)) != 0)
-			return sky_ctl_fail(call, "%s", err);
+		policy_sha256_hex(buf, len, hex);
 		snprintf(dst, sizeof(dst), "%s/policy-%.16s.bpf.o", sd, hex);
-		if (realpath(argv[0], rs) == NULL || realpath(dst, rd) == NULL ||
-		    strcmp(rs, rd) != 0) {
-			if (access(dst, R_OK) != 0) {
-				if (copy_file(argv[0], dst, err, sizeof(err)) != 0)
-					return sky_ctl_fail(call, "%s", err);
-				made = true;
-			}
+		made = access(dst, F_OK) != 0;
+		if (write_copy(buf, len, dst, err, sizeof(err)) != 0) {
+			free(buf);
+			return sky_ctl_fail(call, "%s", err);
 		}
 		use = dst;
-	}
-	if (sky_policy_load_file(p, use, err, sizeof(err)) != 0) {
-		if (made)
-			unlink(dst);
-		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
-				    err);
 	}
 	if (use != argv[0]) {
 		const char *j[] = {"policy", "load", use};
 
 		sky_ctl_journal_as(call, 3, j);
+	}
+	/* write-ahead: the same bytes checked (a dry run), journaled, then loaded */
+	rc = call->replay ? 0
+			  : policy_load_bytes(p, buf, len, use, argv[0], true, NULL, err, sizeof(err));
+	if (rc == 0 && sky_ctl_commit(call) != 0)
+		rc = -1;
+	if (rc == 0)
+		rc = policy_load_bytes(p, buf, len, use, argv[0], false, NULL, err, sizeof(err));
+	free(buf);
+	if (rc != 0) {
+		if (made)
+			unlink(dst);
+		if (call->err[0] != '\0')
+			return -1;
+		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
+				    err);
 	}
 	sky_audit(call->uid, "policy load %s (%s) sha256=%s jit=%s", use, p->prog->name,
 		  p->prog->sha256, p->prog->jit != NULL ? "yes" : "no");
@@ -258,6 +267,7 @@ cmd_check(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 	json_object_set_new(o, "maps", json_integer(info.n_maps));
 	json_object_set_new(o, "jit", json_boolean(info.jit));
 	json_object_set_new(o, "load_us", json_real((double)info.load_ns / 1000.0));
+	json_object_set_new(o, "validator_visits", json_integer((json_int_t)info.visits));
 	*res = o;
 	return 0;
 }
@@ -280,6 +290,8 @@ cmd_unload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		return sky_ctl_fail(call, "usage: policy unload");
 	if (p->prog == NULL)
 		return sky_ctl_fail(call, "no program is loaded");
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	sky_audit(call->uid, "policy unload %s", p->prog->path);
 	sky_policy_unload(p);
 	*res = show_json(p);
@@ -335,6 +347,10 @@ cmd_map_update(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 
 	if (argc != 3)
 		return sky_ctl_fail(call, "usage: map update NAME KEY VALUE");
+	if (policy_map_find(arg, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	if (sky_policy_map_update(arg, argv[0], argv[1], argv[2], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "map update %s %s %s", argv[0], argv[1], argv[2]);
@@ -348,6 +364,10 @@ cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 
 	if (argc != 2)
 		return sky_ctl_fail(call, "usage: map delete NAME KEY");
+	if (policy_map_find(arg, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	if (sky_policy_map_delete(arg, argv[0], argv[1], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "map delete %s %s", argv[0], argv[1]);

@@ -2,6 +2,11 @@
 /*
  * Policy object reading and relocation (control path).
  *
+ * The object is read once, whole, into memory we own (sky_file_read: regular files of at
+ * most SKY_POLICY_MAX_FILE bytes, read within a time bound), and parsed from there
+ * (libelf's elf_memory, libbpf's bpf_object__open_mem): a FIFO, a device or a file
+ * changed while or after it is read has no say in what is loaded.
+ *
  * libbpf opens the object (no kernel, no root) for the map specs and their BTF types;
  * libelf gives the SEC("policy") code and its relocations (libbpf 1.1 exposes none).
  * Before libbpf sees the file, a precheck of what libbpf 1.1 trusts blindly (it crashes
@@ -10,18 +15,18 @@
  * map is the hook's job (policy.c). Then the checker (policy_check.c).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <rte_bpf.h>
+
+#include "skygate/file.h"
 
 #include "policy_obj.h"
 
@@ -183,9 +188,9 @@ btf_refs_ok(const struct btf *btf, char *why, size_t len)
 
 /* Checks libbpf 1.1 does not do before it trusts the object (it crashes instead). */
 static int
-precheck(const char *path, char *err, size_t errlen)
+precheck(void *buf, size_t len, const char *path, char *err, size_t errlen)
 {
-	int fd, rc = 0;
+	int rc = 0;
 	Elf *elf;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -195,13 +200,7 @@ precheck(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
 		return -EINVAL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
-	elf = elf_begin(fd, ELF_C_READ, NULL);
+	elf = elf_memory(buf, len);
 	if (elf == NULL || elf_getshdrstrndx(elf, &shstrndx) != 0) {
 		snprintf(err, errlen, "%s: not an ELF object (%s)", path, elf_errmsg(-1));
 		rc = -EINVAL;
@@ -238,12 +237,11 @@ precheck(const char *path, char *err, size_t errlen)
 out:
 	if (elf != NULL)
 		elf_end(elf);
-	close(fd);
 	return rc;
 }
 
 static int
-read_maps(const char *path, struct pobj *o, char *err, size_t errlen)
+read_maps(const void *buf, size_t len, const char *path, struct pobj *o, char *err, size_t errlen)
 {
 	char msg[512] = "";
 	struct bpf_object *obj;
@@ -256,7 +254,8 @@ read_maps(const char *path, struct pobj *o, char *err, size_t errlen)
 	lbpf_buf = msg;
 	lbpf_len = sizeof(msg);
 	old = libbpf_set_print(lbpf_print);
-	obj = bpf_object__open_file(path, NULL);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = path);
+	obj = bpf_object__open_mem(buf, len, &opts);
 	libbpf_set_print(old);
 	lbpf_buf = NULL;
 	lerr = libbpf_get_error(obj);
@@ -313,9 +312,9 @@ map_index(const struct pobj *o, const char *name)
 }
 
 static int
-read_code(const char *path, struct pobj *o, char *err, size_t errlen)
+read_code(void *buf, size_t len, const char *path, struct pobj *o, char *err, size_t errlen)
 {
-	int fd, rc = -EINVAL;
+	int rc = -EINVAL;
 	Elf *elf = NULL;
 	Elf_Scn *scn = NULL, *sym_scn = NULL, *prog_scn = NULL;
 	GElf_Ehdr eh;
@@ -328,12 +327,7 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
 		return -EINVAL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	elf = elf_begin(fd, ELF_C_READ, NULL);
+	elf = elf_memory(buf, len);
 	if (elf == NULL || gelf_getehdr(elf, &eh) == NULL || elf_getshdrstrndx(elf, &shstrndx)) {
 		snprintf(err, errlen, "%s: not an ELF object (%s)", path, elf_errmsg(-1));
 		goto out;
@@ -514,23 +508,22 @@ read_code(const char *path, struct pobj *o, char *err, size_t errlen)
 out:
 	if (elf != NULL)
 		elf_end(elf);
-	close(fd);
 	return rc;
 }
 
 int
-pobj_load(const char *path, struct pobj *o, char *err, size_t errlen)
+pobj_load_mem(void *buf, size_t len, const char *path, struct pobj *o, char *err, size_t errlen)
 {
 	int rc;
 
 	uint64_t t0 = policy_now_ns(), t1;
 
 	memset(o, 0, sizeof(*o));
-	rc = precheck(path, err, errlen);
+	rc = precheck(buf, len, path, err, errlen);
 	if (rc == 0)
-		rc = read_maps(path, o, err, errlen);
+		rc = read_maps(buf, len, path, o, err, errlen);
 	if (rc == 0)
-		rc = read_code(path, o, err, errlen);
+		rc = read_code(buf, len, path, o, err, errlen);
 	t1 = policy_now_ns();
 	o->read_ns = t1 - t0;
 	if (rc == 0)

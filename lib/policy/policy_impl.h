@@ -116,12 +116,19 @@ struct sky_prog_info {
 	uint32_t n_ins, n_maps;
 	bool jit;
 	uint64_t load_ns;
+	uint64_t visits; /* librte_bpf's validator work (<= SKY_POLICY_MAX_VISITS) */
 };
 /* a hook with no program, counters allocated, defaults set: 0, -ENOMEM (memory) or
  * -ENOSPC (hugepage memory for the counters) */
 int policy_new(const struct sky_subs *subs, struct sky_policy **out);
 /* load an object the checker accepted, built in memory (tests); consumes o */
 int policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen);
+/* load (or, dry_run, check) an object from its bytes, read by the caller with sky_file_read
+ * (buf is used only during the call); path names it in policy show, origin (NULL: path) in
+ * errors about its content; the SHA-256 is of these bytes */
+int policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path,
+		      const char *origin, bool dry_run, struct sky_prog_info *info, char *err,
+		      size_t errlen);
 /* everything `policy load` does but the swap (maps it would create are freed again) */
 int policy_check_file(struct sky_policy *p, const char *path, struct sky_prog_info *info, char *err,
 		      size_t errlen);
@@ -143,6 +150,6 @@ uint32_t policy_ctx_groups(const uint8_t ctx_read[sizeof(struct sky_policy_ctx)]
 
 /* ---- sha256.c */
 void sky_sha256(const void *data, size_t len, uint8_t out[32]);
-int policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen);
+void policy_sha256_hex(const void *data, size_t len, char hex[65]);
 
 #endif /* SKY_POLICY_IMPL_H */

@@ -3,7 +3,7 @@
  * Private to lib/policy: a policy object between the file and the hook.
  *
  *   policy_elf.c      read the ELF object (libbpf: map specs; libelf: code, relocations),
- *                     then run the checker                        (pobj_load, pobj_free)
+ *                     then run the checker                        (pobj_load_mem, pobj_free)
  *   policy_check.c    the safety checker                          (pobj_check)
  *   policy_rewrite.c  rewrite bound code for librte_bpf            (policy_rewrite)
  *
@@ -51,14 +51,25 @@ struct pobj {
 	int16_t *call_map;   /* per insn: the map a call's r1 holds (set by the checker) */
 	uint8_t ctx_read[sizeof(struct sky_policy_ctx)]; /* bytes the program may read */
 	uint64_t read_ns, check_ns; /* time spent reading (libbpf + libelf) and checking */
+	uint64_t visits;	    /* librte_bpf's validator work (pobj_path_visits) */
 };
 
-/* Read the ELF object (libbpf for map specs, libelf for code and relocations), relocate
- * and run the safety checker. 0, or -errno with err ("rule ... at instruction N: ..."). */
-int pobj_load(const char *path, struct pobj *o, char *err, size_t errlen);
-/* The checker alone (used by pobj_load; exported for tests of hand-written code). */
+/* Read the ELF object from its bytes in memory (read by the caller with sky_file_read;
+ * used only during the call, never written; path names them in errors): libbpf for map
+ * specs, libelf for code and relocations; relocate and run the safety checker. 0, or
+ * -errno with err ("refused at instruction N [rule]: ..."). */
+int pobj_load_mem(void *buf, size_t len, const char *path, struct pobj *o, char *err,
+		  size_t errlen);
+/* The checker alone (used by pobj_load_mem; exported for tests of hand-written code). */
 int pobj_check(struct pobj *o, char *err, size_t errlen);
 void pobj_free(struct pobj *o);
+/* The work of librte_bpf's validator on code whose jumps all go forward (the pre-pass
+ * proved it): the sum over instructions of the number of paths from the entry reaching
+ * them. Stops counting above limit (returns limit + 1, *at = the instruction where the
+ * count passed it). */
+uint64_t pobj_path_visits(const struct ebpf_insn *ins, uint32_t n, uint64_t limit, uint32_t *at);
+/* "refused at instruction N [budget]: ..." for a count above SKY_POLICY_MAX_VISITS */
+int pobj_refuse_budget(char *err, size_t errlen, uint32_t at, const char *what);
 
 /* policy_rewrite.c: rewrite bound code for librte_bpf: lookups of direct-table and array
  * maps inlined (inline_maps), JSET with small immediates moved to a dead register (a JIT

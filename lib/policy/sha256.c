@@ -80,32 +80,12 @@ sky_sha256(const void *data, size_t len, uint8_t out[32])
 	}
 }
 
-int
-policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen)
+void
+policy_sha256_hex(const void *data, size_t len, char hex[65])
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL, sum[32];
-	long len;
-	int rc = -EIO;
+	uint8_t sum[32];
 
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    len > (64L << 20))
-		goto out;
-	buf = malloc(len > 0 ? (size_t)len : 1);
-	if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len)
-		goto out;
-	sky_sha256(buf, (size_t)len, sum);
+	sky_sha256(data, len, sum);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
-	rc = 0;
-out:
-	if (rc != 0)
-		snprintf(err, errlen, "%s: cannot read", path);
-	free(buf);
-	fclose(f);
-	return rc;
 }

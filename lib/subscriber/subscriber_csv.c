@@ -4,22 +4,21 @@
  * subscriber table (start, `subscriber load`) and by skygate-pktgen, and what a table load
  * does with the rows: names resolved, uniqueness, tbl8 sizing.
  *
- * Speed: one pass over a buffer (a file is mmapped), no allocation per row (a load's rows
- * land in one array grown by doubling), hand-written IPv4/number parsers; uniqueness is
+ * Speed: one pass over a buffer (a file is read whole into memory we own, see
+ * sky_subs_csv_parse_file), no allocation per row (a load's rows land in one array grown
+ * by doubling), hand-written IPv4/number parsers; uniqueness is
  * checked afterwards by radix-sorting ids and sorting prefixes, which also yields the
  * number of rte_lpm6 tbl8 groups the tables need (sky_subs_rows_check_need).
  * Control path only; plain C (no DPDK call), so skygate-pktgen links it without EAL.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "skygate/file.h"
 
 #include "subscriber_priv.h"
 
@@ -343,6 +342,8 @@ sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 		char msg[256];
 		int rc;
 
+		if (sky_should_stop()) /* SIGTERM: give up, nothing was applied */
+			return subs_fail(err, errlen, "%s: stopped by shutdown", fname);
 		if (eol == NULL)
 			eol = end;
 		next = eol < end ? eol + 1 : end;
@@ -408,30 +409,18 @@ int
 sky_subs_csv_parse_file(const char *path, const struct sky_subs_csv_names *names,
 			sky_subs_csv_row_fn fn, void *arg, char *err, size_t errlen)
 {
-	struct stat st;
-	void *map = NULL;
-	int fd, rc;
+	void *buf;
+	size_t len;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return subs_fail(err, errlen, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return subs_fail(err, errlen, "%s: not a regular file", path);
-	}
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-		if (map == MAP_FAILED) {
-			close(fd);
-			return subs_fail(err, errlen, "%s: mmap: %s", path, strerror(errno));
-		}
-		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
-	}
-	close(fd);
-	rc = sky_subs_csv_parse(path, map != NULL ? map : "", (size_t)st.st_size, names, fn, arg,
-				err, errlen);
-	if (map != NULL)
-		munmap(map, (size_t)st.st_size);
+	/* into memory we own: a FIFO or device is refused, a file truncated or rewritten
+	 * while we parse cannot fault us or mix two versions */
+	rc = sky_file_read(path, SKY_SUBS_CSV_MAX_BYTES, SKY_SUBS_CSV_TIMEOUT_MS, &buf, &len, err,
+			   errlen);
+	if (rc < 0)
+		return -1;
+	rc = sky_subs_csv_parse(path, buf, len, names, fn, arg, err, errlen);
+	free(buf);
 	return rc;
 }
 

@@ -29,7 +29,9 @@
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/runtime.h"
+
 #include "subscriber_priv.h"
 
 static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
@@ -207,6 +209,8 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "beam=NAME required");
 	if (!(seen & K_COUNTRY))
 		return sky_ctl_fail(call, "country=CC required");
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_add(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", in.id, err);
 	sky_subs_get(s, in.id, &in);
@@ -224,6 +228,8 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 	if (argc != 1 || parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber del ID (1..4294967295)");
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_del(s, id, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "subscriber %u deleted", id);
@@ -245,6 +251,8 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	if (sky_subs_get(s, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
 	if (apply_kv(s, argc - 1, argv + 1, &in, &seen, call) < 0)
+		return -1;
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
 		return -1;
 	if (locked_op(s, subs_op_set(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", id, err);
@@ -427,41 +435,46 @@ cmd_sub_find(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
+/*
+ * Copy the operator's CSV to the state directory (what the journal replays). The file is
+ * read the safe way (sky_file_read: a FIFO, device or directory refused at once, size and
+ * time bounded, refused if it changed while being read), so the copy is one consistent
+ * version of it.
+ */
 static int
 copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
-	char buf[1 << 16];
-	int in = open(from, O_RDONLY | O_CLOEXEC), out;
-	ssize_t r;
+	void *buf;
+	size_t len, off = 0;
+	int out, rc = 0;
 
-	if (in < 0) {
-		snprintf(err, errlen, "%s: %s", from, strerror(errno));
+	if (sky_file_read(from, SKY_SUBS_CSV_MAX_BYTES, SKY_SUBS_CSV_TIMEOUT_MS, &buf, &len, err,
+			  errlen) < 0)
 		return -1;
-	}
 	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		snprintf(err, errlen, "%s: %s", to, strerror(errno));
-		close(in);
+		free(buf);
 		return -1;
 	}
-	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)r) != r) {
-			snprintf(err, errlen, "%s: %s", to, strerror(errno));
-			r = -1;
-			break;
-		}
+	while (rc == 0 && off < len) {
+		ssize_t w = write(out, (const char *)buf + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = subs_fail(err, errlen, "%s: %s", to, strerror(errno));
+		else
+			off += (size_t)w;
 	}
-	if (r < 0 && err[0] == '\0')
-		snprintf(err, errlen, "%s: %s", from, strerror(errno));
-	if (r == 0 && fsync(out) < 0) {
-		snprintf(err, errlen, "%s: fsync: %s", to, strerror(errno));
-		r = -1;
-	}
-	close(in);
-	close(out);
-	if (r < 0)
+	free(buf);
+	if (rc == 0 && fsync(out) < 0)
+		rc = subs_fail(err, errlen, "%s: fsync: %s", to, strerror(errno));
+	if (close(out) < 0 && rc == 0)
+		rc = subs_fail(err, errlen, "%s: %s", to, strerror(errno));
+	if (rc < 0)
 		unlink(to);
-	return r < 0 ? -1 : 0;
+	return rc;
 }
 
 static int
@@ -485,6 +498,16 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "%s", err);
 		path = copy;
 	}
+	if (copy[0] != '\0') {
+		const char *j[] = {"subscriber", "load", copy};
+
+		sky_ctl_journal_as(call, 3, j);
+	}
+	if (sky_ctl_commit(call) != 0) { /* write-ahead: journaled, then applied */
+		if (copy[0] != '\0')
+			unlink(copy);
+		return -1;
+	}
 	if (locked_op(s, subs_op_load(s, path, err, sizeof(err))) < 0) {
 		if (copy[0] != '\0')
 			unlink(copy);
@@ -496,11 +519,6 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "%s", msg);
 		}
 		return sky_ctl_fail(call, "%s", err);
-	}
-	if (copy[0] != '\0') {
-		const char *j[] = {"subscriber", "load", copy};
-
-		sky_ctl_journal_as(call, 3, j);
 	}
 	sky_audit(call->uid, "subscriber table replaced from %s (%u subscribers)%s%s", argv[0],
 		  s->n_subs, copy[0] ? ", kept as " : "", copy);
@@ -680,6 +698,8 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 #undef KEY
 	}
 	subs_plan_defaults(&p, &x);
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "plan %s: %s", argv[0], err);
 	sky_audit(call->uid, "plan %s: down %" PRIu64 " up %" PRIu64 " bit/s", p.name, p.down_bps,
@@ -713,6 +733,8 @@ cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "'%s': rate must be > 0 (e.g. 1Gbit)", a);
 		*(down ? &b.down_bps : &b.up_bps) = n;
 	}
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_beam_set(s, (unsigned int)i, &b, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "beam %s: %s", argv[0], err);
 	sky_audit(call->uid, "beam %s: down %" PRIu64 " up %" PRIu64 " bit/s", b.name, b.down_bps,

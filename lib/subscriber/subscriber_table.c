@@ -234,6 +234,11 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 		uint32_t idx = row_idx != NULL ? row_idx[i] : (uint32_t)i;
 		int rc = 0;
 
+		if (sky_should_stop()) { /* SIGTERM: give up, nothing was applied */
+			subs_fail(err, errlen, "stopped by shutdown");
+			subs_tables_free(t);
+			return NULL;
+		}
 		t->rec[idx].realm = r->realm;
 		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam);
 		if (r->has_v4)

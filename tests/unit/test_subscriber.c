@@ -6,7 +6,9 @@
  * unchanged and listeners/validators called.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1263,6 +1267,117 @@ test_hitless_under_readers(void **state)
 	sky_rcu_fini();
 }
 
+/* ------------------------------------------------------------------ paths that are no CSV */
+
+static uint64_t
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A FIFO, a directory, a device, a missing or an oversized file, named by the config, by
+ * `subscriber load` (with and without a state directory: the copy for the journal is read
+ * the same way) or by skygate-pktgen's reader: refused at once (nothing blocks on a FIFO),
+ * the path and the reason named, the table unchanged.
+ */
+static void
+test_csv_not_a_file(void **state)
+{
+	char fifo[600], dir[600], huge[600], statedir[600], line[800], e[256];
+	struct {
+		const char *path;
+		const char *want;
+	} c[] = {
+		{fifo, ": a FIFO, not a regular file"},
+		{dir, ": a directory, not a regular file"},
+		{"/dev/zero", "/dev/zero: a character device, not a regular file"},
+		{"/dev/null", "/dev/null: a character device, not a regular file"},
+		{"/nonexistent/subs.csv", "/nonexistent/subs.csv: No such file or directory"},
+		{huge, ": 536870913 bytes, more than the limit of 536870912"},
+	};
+	struct sky_subs *s;
+	uint64_t fp;
+	int fd;
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/subs.fifo", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/subs.dir", tmpdir);
+	snprintf(huge, sizeof(huge), "%s/huge.csv", tmpdir);
+	snprintf(statedir, sizeof(statedir), "%s/state-files", tmpdir);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	mkdir(dir, 0700);
+	fd = open(huge, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* sparse: no disk used */
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)SKY_SUBS_CSV_MAX_BYTES + 1), 0);
+	close(fd);
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sky_cfg_err err = {0};
+		struct sky_cfg *cfg;
+		struct seen sn;
+		uint64_t t0 = ms_now();
+
+		/* the reader */
+		memset(&sn, 0, sizeof(sn));
+		assert_int_equal(
+			sky_subs_csv_parse_file(c[i].path, NULL, seen_row, &sn, e, sizeof(e)), -1);
+		if (strstr(e, c[i].path) == NULL || strstr(e, c[i].want) == NULL)
+			fail_msg("%s: '%s' does not say '%s'", c[i].path, e, c[i].want);
+		assert_int_equal(sn.n, 0);
+		/* the config */
+		cfg = sky_fx_cfg("t.yaml", &err, "subscribers: { file: %s }\n" SKY_FX_MODEL,
+				 c[i].path);
+		assert_non_null(cfg);
+		assert_null(sky_subs_create(cfg, 2, &err));
+		if (strstr(err.msg, c[i].path) == NULL || strstr(err.msg, c[i].want) == NULL)
+			fail_msg("config %s: '%s' does not say '%s'", c[i].path, err.msg,
+				 c[i].want);
+		sky_cfg_free(cfg);
+		if (ms_now() - t0 > 1000)
+			fail_msg("%s: refused after %" PRIu64 " ms", c[i].path, ms_now() - t0);
+	}
+
+	/* `subscriber load`, without then with a state directory */
+	s = runtime_setup();
+	fp = fingerprint(s);
+	for (int journal = 0; journal < 2; journal++) {
+		if (journal)
+			assert_int_equal(sky_ctl_journal_open(statedir, e, sizeof(e)), 0);
+		for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+			uint64_t t0 = ms_now();
+
+			snprintf(line, sizeof(line), "subscriber load %s", c[i].path);
+			bad(line, c[i].want);
+			bad(line, c[i].path);
+			if (ms_now() - t0 > 1000)
+				fail_msg("%s: refused after %" PRIu64 " ms", line, ms_now() - t0);
+			assert_int_equal(fingerprint(s), fp);
+		}
+	}
+	/* nothing journaled, no copy left behind */
+	assert_int_equal(sky_ctl_journal_replay(e, sizeof(e)), 0);
+	sky_ctl_journal_close();
+	{
+		DIR *d = opendir(statedir);
+		struct dirent *de;
+
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, "subscribers-", 12) == 0)
+				fail_msg("copy left behind: %s", de->d_name);
+		closedir(d);
+	}
+	runtime_teardown(s);
+	unlink(fifo);
+	unlink(huge);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -1280,6 +1395,7 @@ main(void)
 		cmocka_unit_test(test_hitless_under_readers),
 		cmocka_unit_test(test_load_journal),
 		cmocka_unit_test(test_telemetry),
+		cmocka_unit_test(test_csv_not_a_file),
 	};
 	int rc;
 

@@ -176,6 +176,15 @@ _Static_assert(sizeof(struct sky_lpm6_key) == 20, "lpm6 key ABI");
 #define SKY_MAP_MAX_VALUE 256
 #define SKY_MAP_MAX_ENTRIES (1u << 22)
 #define SKY_POLICY_MAX_MAPS 32 /* maps per program */
+/* Work bound of the loader's checking. librte_bpf's validator walks every path of a
+ * program from its entry without merging states, so its work is the number of (path,
+ * instruction) visits: 20 independent if-branches already make 2^20 paths. The loader
+ * counts them exactly first and refuses a program above this bound ("[budget]"), which
+ * keeps any check or load under about a second (the validator does ~1 visit/us here);
+ * like the kernel verifier's limit of 1M instructions. Typical policies need < 1000. */
+#define SKY_POLICY_MAX_VISITS 500000u
+/* Largest policy object file read (bytes): files are read whole into memory first. */
+#define SKY_POLICY_MAX_FILE (16u << 20)
 
 #ifdef __bpf__
 
@@ -343,7 +352,13 @@ void sky_policy_destroy(struct sky_policy *p);
 void sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct sky_meta *meta,
 			  uint16_t n);
 
-/** Load a program (control path), as `policy load` does. 0, or -errno with a reason. */
+/**
+ * Load a program (control path), as `policy load` does. The file is read once, whole, into
+ * memory (a regular file of at most SKY_POLICY_MAX_FILE bytes, within SKY_FILE_TIMEOUT_MS)
+ * and checked, hashed and loaded from there; what happens to the file afterwards changes
+ * nothing. 0, or -errno with a reason naming the file, or "refused at instruction N
+ * [rule]: ..." (rules include [leak], [return] and [budget]: SKY_POLICY_MAX_VISITS).
+ */
 int sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen);
 /** Unload the program: every packet passes. */
 void sky_policy_unload(struct sky_policy *p);

@@ -148,7 +148,18 @@ typedef int (*sky_subs_csv_row_fn)(void *arg, const struct sky_subs_csv_row *row
 int sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 		       const struct sky_subs_csv_names *names, sky_subs_csv_row_fn fn, void *arg,
 		       char *err, size_t errlen);
-/** The same for the regular file at path. */
+/*
+ * Bounds on a subscriber CSV file (the config's subscribers.file, `subscriber load`,
+ * skygate-pktgen --subs): 1M dual-stack rows are about 60 MB; reading them from the page
+ * cache takes well under a second.
+ */
+#define SKY_SUBS_CSV_MAX_BYTES (512u * 1024 * 1024) /* 2M rows of 256 bytes */
+#define SKY_SUBS_CSV_TIMEOUT_MS 20000u
+/**
+ * The same for the file at path: opened non-blocking and refused unless a regular file of
+ * at most SKY_SUBS_CSV_MAX_BYTES, read whole into memory within SKY_SUBS_CSV_TIMEOUT_MS
+ * (refused if it changed while being read), then parsed from that copy (sky_file_read).
+ */
 int sky_subs_csv_parse_file(const char *path, const struct sky_subs_csv_names *names,
 			    sky_subs_csv_row_fn fn, void *arg, char *err, size_t errlen);
 /** The CSV's address forms (also `subscriber add/set/find`, class prefixes):
