@@ -256,13 +256,14 @@ subs_rec_has(const struct sky_sub_rec *r, unsigned int fam, unsigned int realm, 
 	     const uint64_t a[2])
 {
 	uint64_t k = __atomic_load_n(&r->k, __ATOMIC_ACQUIRE), k2, x0, x1;
+	const uint64_t realm_bits = (uint64_t)(realm & 0xfff) << 48;
 
-	if (subs_k_realm(k) != realm)
-		return 0;
+	/* one compare of the key word's fields (address, length, realm, flag) */
 	if (fam == 4)
-		return (k & SUBS_K_HAS4) && ((k >> 32) & 0xff) == len &&
-		       (uint32_t)k == (uint32_t)(a[0] >> 32);
-	if (!(k & SUBS_K_HAS6) || ((k >> 40) & 0xff) != len)
+		return (k & (0xffffffffULL | 0xffULL << 32 | 0xfffULL << 48 | SUBS_K_HAS4)) ==
+		       ((a[0] >> 32) | (uint64_t)len << 32 | realm_bits | SUBS_K_HAS4);
+	if ((k & (0xffULL << 40 | 0xfffULL << 48 | SUBS_K_HAS6)) !=
+	    ((uint64_t)len << 40 | realm_bits | SUBS_K_HAS6))
 		return 0;
 	x0 = __atomic_load_n(&r->v6[0], __ATOMIC_RELAXED);
 	x1 = __atomic_load_n(&r->v6[1], __ATOMIC_RELAXED);
