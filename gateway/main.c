@@ -150,11 +150,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: skygate [-c FILE] [--check] [-- EAL-ARGS...]\n"
+		"usage: skygate [-c FILE] [--check [--print]] [-- EAL-ARGS...]\n"
 		"  -c, --config FILE  YAML configuration (default /etc/skygate/skygate.yaml)\n"
 		"      --check        validate the configuration and every file it names, then "
 		"exit\n"
 		"                     (0 = valid; otherwise the reason, with file, line and key)\n"
+		"      --print        with --check: print the effective configuration (defaults\n"
+		"                     filled) as YAML that skygate accepts\n"
 		"      --recover      start even though the journal (state.dir) is damaged: "
 		"replay\n"
 		"                     up to the last good record, move the rest aside\n"
@@ -283,12 +285,15 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"recover", no_argument, NULL, 'R'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check", no_argument, NULL, 'k'},
+					     {"recover", no_argument, NULL, 'R'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"print", no_argument, NULL, 'P'},
+					     {NULL, 0, NULL, 0}};
 	const char *config = "/etc/skygate/skygate.yaml";
-	bool check = false, recover = false;
+	bool check = false, recover = false, print = false;
 	struct sky_cfg_err cerr = {0};
 	char **cfg_eal = NULL, *eal[128], err[4096] = "", prefix[64];
 	int cfg_eal_n = 0, eal_n = 0, opt, rc = 1, n_uplinks = 0;
@@ -306,6 +311,9 @@ main(int argc, char **argv)
 		case 'R':
 			recover = true;
 			break;
+		case 'P':
+			print = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -322,7 +330,12 @@ main(int argc, char **argv)
 		signals_install();
 	gw.config_path = config;
 	gw.cfg = sky_cfg_load(config, &cerr);
-	if (gw.cfg == NULL || gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
+	if (print && !check) {
+		fprintf(stderr, "skygate: --print goes with --check\n");
+		return 2;
+	}
+	if (gw.cfg == NULL || gw_config_defaults(gw.cfg, &cerr) < 0 ||
+	    gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
 		fprintf(stderr, "skygate: %s\n", cerr.msg);
 		goto out;
 	}
@@ -371,6 +384,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (check) {
+		if (print) {
+			fprintf(stderr,
+				"skygate: %s: configuration OK (%u ports, %u workers, %u "
+				"subscribers)\n",
+				config, gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
+			printf("# skygate: the effective configuration, defaults filled\n"
+			       "# computed defaults not shown: plans.*.burst (10 ms at the rate, "
+			       ">= 64KB),\n"
+			       "# plans.*.weight (down rate in kbit/s), subscribers.capacity,\n"
+			       "# shaping.max_queued_per_worker (mbufs / 2 / workers), "
+			       "classes[].queue, classes[].aqm\n");
+			rc = sky_cfg_write(gw.cfg, stdout) == 0 ? 0 : 1;
+			goto out;
+		}
 		printf("skygate: %s: configuration OK (%u ports, %u workers, %u subscribers)\n",
 		       config, gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
 		rc = 0;
