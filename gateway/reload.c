@@ -290,10 +290,27 @@ classes_fixed_same(const struct sky_cfg_node *a, const struct sky_cfg_node *b)
 	return 1;
 }
 
-/* `plan set NAME ...` with every value the new file gives (defaults computed) */
 static int
-plan_cmd(struct cmds *l, const struct sky_subs *ns, unsigned int idx)
+has_any(const struct sky_cfg_node *a, const struct sky_cfg_node *b, const char *const *keys)
 {
+	for (; *keys != NULL; keys++)
+		if (sky_cfg_get(a, *keys) != NULL || sky_cfg_get(b, *keys) != NULL)
+			return 1;
+	return 0;
+}
+
+/*
+ * `plan set NAME ...` with the rates, and the bursts, weight and class weights when the old
+ * or the new file writes them (a key the new file drops goes back to its computed default;
+ * keys neither writes stay computed from the rates, as at start).
+ */
+static int
+plan_cmd(struct cmds *l, const struct sky_subs *ns, unsigned int idx, const struct sky_cfg_node *o,
+	 const struct sky_cfg_node *nn)
+{
+	static const char *const bursts[] = {"burst", "down_burst", "up_burst", NULL};
+	static const char *const weight[] = {"weight", NULL};
+	static const char *const cws[] = {"class_weights", NULL};
 	struct sky_plan p = sky_subs_plan(ns, idx);
 	char *w[4 + 5 + SKY_MAX_CLASSES], buf[5 + SKY_MAX_CLASSES][96];
 	int n = 0, b = 0;
@@ -305,13 +322,17 @@ plan_cmd(struct cmds *l, const struct sky_subs *ns, unsigned int idx)
 	w[n++] = buf[b++];
 	snprintf(buf[b], sizeof(buf[b]), "up=%" PRIu64, p.up_bps);
 	w[n++] = buf[b++];
-	snprintf(buf[b], sizeof(buf[b]), "down_burst=%" PRIu64, p.down_burst_bytes);
-	w[n++] = buf[b++];
-	snprintf(buf[b], sizeof(buf[b]), "up_burst=%" PRIu64, p.up_burst_bytes);
-	w[n++] = buf[b++];
-	snprintf(buf[b], sizeof(buf[b]), "weight=%" PRIu32, p.weight);
-	w[n++] = buf[b++];
-	for (unsigned int c = 0; c < sky_subs_n_classes(ns); c++) {
+	if (has_any(o, nn, bursts)) {
+		snprintf(buf[b], sizeof(buf[b]), "down_burst=%" PRIu64, p.down_burst_bytes);
+		w[n++] = buf[b++];
+		snprintf(buf[b], sizeof(buf[b]), "up_burst=%" PRIu64, p.up_burst_bytes);
+		w[n++] = buf[b++];
+	}
+	if (has_any(o, nn, weight)) {
+		snprintf(buf[b], sizeof(buf[b]), "weight=%" PRIu32, p.weight);
+		w[n++] = buf[b++];
+	}
+	for (unsigned int c = 0; has_any(o, nn, cws) && c < sky_subs_n_classes(ns); c++) {
 		struct sky_class k = sky_subs_class(ns, c);
 
 		snprintf(buf[b], sizeof(buf[b]), "cw.%s=%" PRIu32, k.name, p.class_weight[c]);
@@ -471,7 +492,8 @@ build(const struct sky_cfg *o, const struct sky_cfg *n, const struct sky_subs *n
 		const char *name = sky_cfg_key_at(np, i);
 
 		if (!same(sky_cfg_get(op, name), sky_cfg_at(np, i)))
-			rc = plan_cmd(l, ns, (unsigned int)sky_subs_plan_index(ns, name));
+			rc = plan_cmd(l, ns, (unsigned int)sky_subs_plan_index(ns, name),
+				      sky_cfg_get(op, name), sky_cfg_at(np, i));
 	}
 	for (size_t i = 0; rc == 0 && i < sky_cfg_len(nb); i++) {
 		const char *name = sky_cfg_key_at(nb, i);
