@@ -10,12 +10,14 @@
  *      classifier and, when the policy section changed, the policy (object checked and
  *      JIT-compiled, map entries) are built from it and thrown away;
  *   2. any difference that cannot change live refuses the whole reload, naming each key:
- *      eal, workers, ports, control, mempool, state, telemetry, shaping, subscribers.unknown,
+ *      eal, workers, ports, control, mempool, state, shaping, subscribers.unknown,
  *      subscribers.capacity, geo settings other than the database, policy.on_fault and
  *      policy.jit, plans or beams added or removed, classes renamed, added, removed or
  *      with other queue/AQM/default;
- *   3. the commands for the rest are built (geo reload, class reload, plan set, beam set,
- *      policy load/unload, map update/delete, subscriber load) and run in that order.
+ *   3. the metrics listener moves if telemetry.prometheus changed (refused, the old one put
+ *      back, when the new address cannot be bound); then the commands for the rest are
+ *      built (geo reload, class reload, plan set, beam set, policy load/unload,
+ *      map update/delete, subscriber load) and run in that order.
  * Nothing is applied before 1 and 2 pass. A command can still fail in 3 when a file changes
  * again between the check and the command, or the journal cannot be written: the reload
  * stops there and says which changes were applied (each of them journaled) and which not.
@@ -385,8 +387,8 @@ maps_cmds(struct cmds *l, const struct sky_cfg_node *om, const struct sky_cfg_no
 static void
 restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size_t len)
 {
-	static const char *const whole[] = {"eal",   "workers",	  "ports",   "control", "mempool",
-					    "state", "telemetry", "shaping", NULL};
+	static const char *const whole[] = {"eal",     "workers", "ports",   "control",
+					    "mempool", "state",	  "shaping", NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;
 	char what[96];
@@ -421,6 +423,35 @@ restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size
 		need_restart(why, len, "beams added or removed");
 	if (!classes_fixed_same(sky_cfg_get(o->root, "classes"), sky_cfg_get(n->root, "classes")))
 		need_restart(why, len, "classes (names, order, default, queue or aqm)");
+}
+
+/* telemetry.prometheus: move the listener (close, open the new one; put the old one back when
+ * the new address cannot be bound) */
+static int
+telemetry_apply(struct gw *g, const struct sky_cfg *o, const struct sky_cfg *n, json_t *changes,
+		char *out, size_t outlen)
+{
+	const char *to = str_at(o, "telemetry", "prometheus"),
+		   *tn = str_at(n, "telemetry", "prometheus");
+	char err[300], line[300];
+
+	if (same_str(to, tn))
+		return 0;
+	if (tn == NULL) {
+		sky_metrics_http_close();
+	} else if (sky_metrics_http_open(tn, err, sizeof(err)) < 0) {
+		char err2[300] = "";
+
+		if (to != NULL && sky_metrics_http_open(to, err2, sizeof(err2)) < 0)
+			SKY_LOG(ERR, "reload: the previous metrics listener is lost: %s", err2);
+		snprintf(out, outlen, "telemetry.prometheus: %s; nothing changed%s", err,
+			 err2[0] ? " (but the previous listener could not be reopened)" : "");
+		return -1;
+	}
+	snprintf(g->prometheus, sizeof(g->prometheus), "%s", tn ? tn : "");
+	snprintf(line, sizeof(line), "telemetry prometheus %s", tn ? tn : "off");
+	json_array_append_new(changes, json_string(line));
+	return 0;
 }
 
 /* step 1: the new file, validated whole; the scratch subscriber model is returned in *ns */
@@ -548,6 +579,11 @@ gw_reload(struct gw *g, json_t *changes, char *out, size_t outlen)
 	rc = build(rl.cur, n, ns, policy_changed, &l);
 	if (rc < 0) {
 		snprintf(out, outlen, "reload: %s, nothing changed", strerror(-rc));
+		rc = -1;
+		goto done;
+	}
+	/* the metrics listener first: it can fail (address in use), and is put back then */
+	if (telemetry_apply(g, rl.cur, n, changes, out, outlen) < 0) {
 		rc = -1;
 		goto done;
 	}

@@ -56,6 +56,13 @@ done
 [ "$(ctlj beam show beam1 | jget "['down_bps']")" -eq 30000000000 ] || fail "beam not changed"
 ctlj subscriber show 2 >/dev/null || fail "subscriber 2 not loaded"
 ctl map show blocked_remote_countries | grep -q IR || fail "map entry IR not added"
+# telemetry: the metrics listener moves to the new address
+MPORT=$((20000 + $$ % 20000))
+printf 'telemetry: { prometheus: "127.0.0.1:%s" }\n' "$MPORT" >>"$T/sky.yaml"
+out=$(ctlj reload)
+grep -qF "telemetry prometheus 127.0.0.1:$MPORT" <<<"$out" || fail "telemetry change not listed: $out"
+python3 -c "import sys, urllib.request; t = urllib.request.urlopen('http://127.0.0.1:%s/metrics' % sys.argv[1], timeout=5).read().decode(); sys.exit(0 if 'skygate_' in t else 1)" "$MPORT" ||
+	fail "no metrics on the reloaded telemetry address"
 # human form lists the changes too
 ctl reload >"$T/human.txt" || fail "skygatectl reload failed"
 ok "reload: beam, map entry and subscriber file applied and listed"
