@@ -48,9 +48,11 @@ ok "unchanged file: reload reports no changes, journals nothing"
 
 # 3. beams, map entries, subscriber file: each listed
 sed -i 's/beam1: { down: 40Gbit, up: 40Gbit }/beam1: { down: 30Gbit, up: 40Gbit }/; s/blocked_remote_countries: { KP: 1 }/blocked_remote_countries: { KP: 1, IR: 1 }/' "$T/sky.yaml"
+sed -i 's/name: realtime, dscp: \[46\]/name: realtime, dscp: [46, 34]/' "$T/sky.yaml"
+grep -q "dscp: \[46, 34\]" "$T/sky.yaml" || fail "test bug: class rule not changed"
 echo "2,10.1.0.2,,basic,beam1,FR" >>"$T/subs.csv"
 out=$(ctlj reload)
-for want in "beam set beam1 down=30000000000 up=40000000000" "map update blocked_remote_countries IR 1" "subscriber load $T/subs.csv"; do
+for want in "class reload" "beam set beam1 down=30000000000 up=40000000000" "map update blocked_remote_countries IR 1" "subscriber load $T/subs.csv"; do
 	grep -qF "$want" <<<"$out" || fail "reload did not list '$want': $out"
 done
 [ "$(ctlj beam show beam1 | jget "['down_bps']")" -eq 30000000000 ] || fail "beam not changed"
@@ -63,9 +65,17 @@ out=$(ctlj reload)
 grep -qF "telemetry prometheus 127.0.0.1:$MPORT" <<<"$out" || fail "telemetry change not listed: $out"
 python3 -c "import sys, urllib.request; t = urllib.request.urlopen('http://127.0.0.1:%s/metrics' % sys.argv[1], timeout=5).read().decode(); sys.exit(0 if 'skygate_' in t else 1)" "$MPORT" ||
 	fail "no metrics on the reloaded telemetry address"
+# a class renamed needs a restart
+sed 's/name: bulk, default: true/name: besteffort, default: true/' "$T/sky.yaml" >"$T/renamed.yaml"
+cp "$T/sky.yaml" "$T/keep.yaml"
+cp "$T/renamed.yaml" "$T/sky.yaml"
+rc=0
+err=$("$CTL" --socket "$T/sky.sock" reload 2>&1) || rc=$?
+[ "$rc" -eq 1 ] && grep -q "classes (names" <<<"$err" || fail "class rename: exit $rc, $err"
+cp "$T/keep.yaml" "$T/sky.yaml"
 # human form lists the changes too
 ctl reload >"$T/human.txt" || fail "skygatectl reload failed"
-ok "reload: beam, map entry and subscriber file applied and listed"
+ok "reload: class rules, beam, map entry, subscriber file and telemetry applied and listed"
 
 # 4. refused: invalid file, a ports change; nothing changes
 before=$(dump)
