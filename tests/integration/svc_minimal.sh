@@ -40,6 +40,12 @@ YAML
 "$SKYGATE" --check --print -c "$T/with_plans.yaml" >"$T/p3.yaml" 2>/dev/null || fail "plans config refused"
 grep -q "^  enabled: true" "$T/p3.yaml" || fail "shaping not on by default with plans"
 grep -q "^  unknown: drop" "$T/p3.yaml" || fail "unknown not drop by default with a subscribers section"
+# the sample config (every section written) round-trips too
+(cd "$SRC" && "$SKYGATE" --check --print -c conf/skygate.yaml) >"$T/s1.yaml" 2>"$T/s1.err" ||
+	fail "sample config: $(cat "$T/s1.err")"
+(cd "$SRC" && "$SKYGATE" --check --print -c "$T/s1.yaml") >"$T/s2.yaml" 2>"$T/s2.err" ||
+	fail "printed sample config refused: $(cat "$T/s2.err")"
+cmp "$T/s1.yaml" "$T/s2.yaml" || fail "the printed sample config does not print identically again"
 # --print alone is a usage error
 rc=0
 "$SKYGATE" --print -c "$T/ports_only.yaml" >/dev/null 2>&1 || rc=$?
