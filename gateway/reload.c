@@ -512,7 +512,7 @@ build(const struct sky_cfg *o, const struct sky_cfg *n, const struct sky_subs *n
 				  *ob = sky_cfg_get(o->root, "beams"),
 				  *nb = sky_cfg_get(n->root, "beams");
 	struct fid fs, fp, fg;
-	int rc = 0;
+	int rc = 0, new_program = 0;
 
 	fids_take(n, &fs, &fp, &fg);
 	if (geo_file(n) != NULL && (!same_str(geo_file(o), geo_file(n)) || !fid_eq(&fg, &rl.geo)))
@@ -533,12 +533,17 @@ build(const struct sky_cfg *o, const struct sky_cfg *n, const struct sky_subs *n
 			rc = beam_cmd(l, ns, (unsigned int)sky_subs_beam_index(ns, name));
 	}
 	if (rc == 0 && policy_changed &&
-	    (!same_str(pol_file(o), pol_file(n)) || !fid_eq(&fp, &rl.pol)))
+	    (!same_str(pol_file(o), pol_file(n)) || !fid_eq(&fp, &rl.pol))) {
 		rc = pol_file(n) != NULL ? cmds_add(l, 3, "policy", "load", pol_file(n))
 					 : cmds_add(l, 2, "policy", "unload");
+		new_program = pol_file(n) != NULL;
+	}
+	/* a new program: every entry the file gives its maps (the old program's maps, and what
+	 * the file deleted from them, went with it); otherwise the differences */
 	if (rc == 0)
-		rc = maps_cmds(l, sky_cfg_get(sky_cfg_get(o->root, "policy"), "maps"),
-			       sky_cfg_get(sky_cfg_get(n->root, "policy"), "maps"));
+		rc = maps_cmds(
+			l, new_program ? NULL : sky_cfg_get(sky_cfg_get(o->root, "policy"), "maps"),
+			sky_cfg_get(sky_cfg_get(n->root, "policy"), "maps"));
 	if (rc == 0 && subs_file(n) != NULL &&
 	    (!same_str(subs_file(o), subs_file(n)) || !fid_eq(&fs, &rl.subs)))
 		rc = cmds_add(l, 3, "subscriber", "load", subs_file(n));

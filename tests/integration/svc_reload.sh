@@ -65,6 +65,27 @@ out=$(ctlj reload)
 grep -qF "telemetry prometheus 127.0.0.1:$MPORT" <<<"$out" || fail "telemetry change not listed: $out"
 python3 -c "import sys, urllib.request; t = urllib.request.urlopen('http://127.0.0.1:%s/metrics' % sys.argv[1], timeout=5).read().decode(); sys.exit(0 if 'skygate_' in t else 1)" "$MPORT" ||
 	fail "no metrics on the reloaded telemetry address"
+# policy object: a program without a map the file fills is refused (nothing changed); the
+# same with that map dropped from the file loads, and the file's entries fill the new maps
+cp "$T/sky.yaml" "$T/keep.yaml"
+sha_before=$(ctlj policy show | jget "['sha256']")
+sed -i "s|object: $POL|object: $BLD/conf/policies/remote_country_block.bpf.o|" "$T/sky.yaml"
+rc=0
+err=$("$CTL" --socket "$T/sky.sock" reload 2>&1) || rc=$?
+[ "$rc" -eq 1 ] && grep -q "no map named 'blocked_terminal_countries'" <<<"$err" ||
+	fail "policy without the file's map: exit $rc, $err"
+[ "$(ctlj policy show | jget "['sha256']")" = "$sha_before" ] || fail "refused policy reload changed the program"
+[ "$sha_before" = "$(sha256sum "$POL" | cut -d' ' -f1)" ] || fail "test bug: running policy is not $POL"
+sed -i 's/blocked_terminal_countries: { RU: 1 }, //' "$T/sky.yaml"
+out=$(ctlj reload) || fail "policy change refused"
+grep -qF "policy load $BLD/conf/policies/remote_country_block.bpf.o" <<<"$out" || fail "policy load not listed: $out"
+grep -qF "map update blocked_remote_countries KP 1" <<<"$out" || fail "new program's map not filled: $out"
+[ "$(ctlj policy show | jget "['sha256']")" = "$(sha256sum "$BLD/conf/policies/remote_country_block.bpf.o" | cut -d' ' -f1)" ] ||
+	fail "policy show: not the new program"
+ctl map show blocked_remote_countries | grep -q IR || fail "map entry IR missing after policy load"
+cp "$T/keep.yaml" "$T/sky.yaml"
+out=$(ctlj reload) || fail "policy change back refused"
+grep -qF "policy load $POL" <<<"$out" || fail "policy load back not listed: $out"
 # a class renamed needs a restart
 sed 's/name: bulk, default: true/name: besteffort, default: true/' "$T/sky.yaml" >"$T/renamed.yaml"
 cp "$T/sky.yaml" "$T/keep.yaml"
