@@ -6,9 +6,10 @@
  *
  * All or nothing:
  *   1. the new file is parsed and validated whole: the daemon's own sections, then scratch
- *      copies of the subscriber model (plans, beams, classes, the subscriber CSV), the
- *      classifier and, when the policy section changed, the policy (object checked and
- *      JIT-compiled, map entries) are built from it and thrown away;
+ *      copies of the subscriber model (plans, beams, classes, the subscriber CSV) and the
+ *      classifier when any of those changed, and the policy (object checked and
+ *      JIT-compiled, map entries) when its section or object changed, are built from it
+ *      and thrown away (what did not change was validated when it was read);
  *   2. any difference that cannot change live refuses the whole reload, naming each key:
  *      eal, workers, ports, control, mempool, state, shaping, subscribers.unknown,
  *      subscribers.capacity, geo settings other than the database, policy.on_fault and
@@ -454,9 +455,29 @@ telemetry_apply(struct gw *g, const struct sky_cfg *o, const struct sky_cfg *n, 
 	return 0;
 }
 
-/* step 1: the new file, validated whole; the scratch subscriber model is returned in *ns */
+/* the subscriber model's sections or its CSV differ from those in force */
+static int
+subs_model_changed(const struct sky_cfg *n)
+{
+	static const char *const secs[] = {"plans", "beams", "classes", "subscribers", NULL};
+	struct fid f;
+
+	for (const char *const *k = secs; *k != NULL; k++)
+		if (!same(sky_cfg_get(rl.cur->root, *k), sky_cfg_get(n->root, *k)))
+			return 1;
+	fid_of(subs_file(n), 1, &f);
+	return !fid_eq(&f, &rl.subs);
+}
+
+/*
+ * step 1: the new file, validated whole. The subscriber model (with its CSV) and the
+ * classifier are built aside when their sections or the CSV changed (otherwise they are
+ * the ones validated before, and *ns is the live model, read only: *ns_live = 1); the
+ * policy likewise.
+ */
 static struct sky_cfg *
-validate(struct gw *g, struct sky_subs **ns, int *policy_changed, char *err, size_t errlen)
+validate(struct gw *g, struct sky_subs **ns, int *ns_live, int *policy_changed, char *err,
+	 size_t errlen)
 {
 	struct sky_cfg_err cerr = {0};
 	struct sky_cfg *n = sky_cfg_load(g->config_path, &cerr);
@@ -471,13 +492,18 @@ validate(struct gw *g, struct sky_subs **ns, int *policy_changed, char *err, siz
 	    gw_config_parse(&scratch, n, &cerr, &eal, &eal_n) < 0)
 		goto bad;
 	free(eal);
-	*ns = sky_subs_create(n, g->n_workers, &cerr);
-	if (*ns == NULL)
-		goto bad;
-	cls = sky_classify_create(n, sky_subs_n_classes(*ns), &cerr);
-	if (cls == NULL)
-		goto bad;
-	sky_classify_destroy(cls);
+	*ns_live = !subs_model_changed(n);
+	if (*ns_live) {
+		*ns = g->subs;
+	} else {
+		*ns = sky_subs_create(n, g->n_workers, &cerr);
+		if (*ns == NULL)
+			goto bad;
+		cls = sky_classify_create(n, sky_subs_n_classes(*ns), &cerr);
+		if (cls == NULL)
+			goto bad;
+		sky_classify_destroy(cls);
+	}
 	*policy_changed =
 		!same(sky_cfg_get(rl.cur->root, "policy"), sky_cfg_get(n->root, "policy"));
 	{
@@ -496,7 +522,7 @@ validate(struct gw *g, struct sky_subs **ns, int *policy_changed, char *err, siz
 	return n;
 bad:
 	snprintf(err, errlen, "%s", cerr.msg[0] ? cerr.msg : "out of memory");
-	if (*ns != NULL)
+	if (*ns != NULL && !*ns_live)
 		sky_subs_destroy(*ns);
 	*ns = NULL;
 	sky_cfg_free(n);
@@ -558,7 +584,7 @@ gw_reload(struct gw *g, json_t *changes, char *out, size_t outlen)
 	struct sky_subs *ns = NULL;
 	struct cmds l = {0};
 	struct sky_cfg *n;
-	int policy_changed = 0, rc;
+	int policy_changed = 0, ns_live = 0, rc;
 	char why[1024], line[600];
 	const char *lvl_o, *lvl_n;
 
@@ -567,7 +593,7 @@ gw_reload(struct gw *g, json_t *changes, char *out, size_t outlen)
 		snprintf(out, outlen, "reload: not ready");
 		return -1;
 	}
-	n = validate(g, &ns, &policy_changed, why, sizeof(why));
+	n = validate(g, &ns, &ns_live, &policy_changed, why, sizeof(why));
 	if (n == NULL) {
 		snprintf(out, outlen, "%s is invalid, nothing changed: %s", g->config_path, why);
 		return -1;
@@ -640,7 +666,7 @@ gw_reload(struct gw *g, json_t *changes, char *out, size_t outlen)
 	rc = 0;
 done:
 	cmds_free(&l);
-	if (ns != NULL)
+	if (ns != NULL && !ns_live)
 		sky_subs_destroy(ns);
 	sky_cfg_free(n);
 	return rc;
