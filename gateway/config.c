@@ -288,3 +288,43 @@ gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err
 		return -1;
 	return parse_eal(cfg, err, eal_argv, eal_argc);
 }
+
+/*
+ * Fill what the file omits. Without `plans` and `beams` skygate is a transparent inline
+ * forwarder: one plan `pass` and one beam `default` at the port rate, no shaping (so no
+ * policing either), and without a `subscribers` section every address is an unknown
+ * subscriber that passes on the first plan (counted, seen by the classifier and the
+ * policy). Then every fixed default (sky_cfg_defaults) under whatever the file sets.
+ */
+int
+gw_config_defaults(struct sky_cfg *cfg, struct sky_cfg_err *err)
+{
+	struct sky_cfg_node *plans;
+	char buf[256];
+
+	if (cfg == NULL || sky_cfg_type(cfg->root) != SKY_CFG_MAP)
+		return sky_cfg_fail(err, cfg, NULL, "the configuration must be a map of sections");
+	if (sky_cfg_get(cfg->root, "plans") == NULL &&
+	    sky_cfg_merge_defaults(cfg,
+				   "plans: { pass: { down: 100Gbit, up: 100Gbit } }\n"
+				   "shaping: { enabled: false }\n",
+				   err) < 0)
+		return -1;
+	if (sky_cfg_get(cfg->root, "beams") == NULL &&
+	    sky_cfg_merge_defaults(cfg, "beams: { default: { down: 100Gbit, up: 100Gbit } }\n",
+				   err) < 0)
+		return -1;
+	plans = sky_cfg_get(cfg->root, "plans");
+	if (sky_cfg_get(cfg->root, "subscribers") == NULL && sky_cfg_type(plans) == SKY_CFG_MAP &&
+	    sky_cfg_len(plans) > 0) {
+		const char *first = sky_cfg_key_at(plans, 0);
+
+		/* a name with quotes is refused by the plan parser later; keep the text valid */
+		if (strpbrk(first, "\"\\\n") != NULL)
+			return sky_cfg_fail(err, cfg, sky_cfg_at(plans, 0), "bad plan name");
+		snprintf(buf, sizeof(buf), "subscribers: { unknown: { plan: \"%s\" } }\n", first);
+		if (sky_cfg_merge_defaults(cfg, buf, err) < 0)
+			return -1;
+	}
+	return sky_cfg_merge_defaults(cfg, sky_cfg_defaults, err);
+}

@@ -148,6 +148,24 @@ extern struct gw gw;
 /* config.c */
 int gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err,
 		    char ***eal_argv, int *eal_argc);
+/* fill omitted sections and keys with their defaults (transparent forwarder without plans) */
+int gw_config_defaults(struct sky_cfg *cfg, struct sky_cfg_err *err);
+
+/* reload.c: re-read the config file, apply what changed through the commands, all or
+ * nothing; returns 0 (each change appended to changes, a summary in out) or -1 (the reason
+ * in out) */
+int gw_reload(struct gw *g, json_t *changes, char *out, size_t outlen);
+/* SIGHUP: gw_reload, outcome logged */
+void gw_reload_signal(struct gw *g);
+/* once the modules are registered: the `reload` command; the config in force is g->cfg */
+int gw_reload_register(struct gw *g);
+/* end: frees the start-up tree if a reload replaced it (g->cfg is freed by the caller) */
+void gw_reload_fini(void);
+
+/* notify.c: the systemd notification protocol (no-ops without libsystemd or NOTIFY_SOCKET) */
+void gw_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* watchdog interval in microseconds (0 = none asked for) */
+uint64_t gw_notify_watchdog_usec(void);
 
 /* ports.c */
 int gw_ports_probe(struct gw *g, char *err, size_t errlen);

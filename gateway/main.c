@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -78,18 +79,62 @@ signals_install(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/*
- * The hook for a configuration reload (SIGHUP). Not available yet: say so and keep running
- * with the configuration in force (runtime changes go through skygatectl and the journal).
- */
+/* SIGHUP: re-read the configuration and apply what changed (gateway/reload.c) */
 static void
 reload_requested(struct gw *g)
 {
-	SKY_LOG(NOTICE,
-		"SIGHUP received: configuration reload is not available yet; %s is not re-read "
-		"and the running configuration is unchanged (change it at runtime with "
-		"skygatectl)",
-		g->config_path);
+	gw_reload_signal(g);
+}
+
+/*
+ * systemd's watchdog: WATCHDOG=1 from the main loop at half the interval systemd asked
+ * for, and only while every worker's loop counter moved since the last one (a worker
+ * stuck in a burst, or gone, stops the pings and systemd restarts the service).
+ */
+static struct {
+	uint64_t interval_tsc, next_tsc;
+	uint64_t *last_loops;
+} wd;
+
+static void
+watchdog_init(const struct gw *g)
+{
+	uint64_t usec = gw_notify_watchdog_usec();
+
+	if (usec == 0)
+		return;
+	wd.last_loops = calloc(g->n_workers, sizeof(*wd.last_loops));
+	if (wd.last_loops == NULL)
+		return;
+	wd.interval_tsc = rte_get_tsc_hz() * (usec / 2) / 1000000;
+	if (wd.interval_tsc == 0)
+		wd.interval_tsc = 1;
+	wd.next_tsc = rte_rdtsc() + wd.interval_tsc;
+	SKY_LOG(INFO, "systemd watchdog: %" PRIu64 " ms, pinged every %" PRIu64 " ms", usec / 1000,
+		usec / 2000);
+}
+
+static void
+watchdog_tick(const struct gw *g, uint64_t now)
+{
+	unsigned int alive = 0;
+
+	if (wd.interval_tsc == 0 || now < wd.next_tsc)
+		return;
+	wd.next_tsc = now + wd.interval_tsc;
+	for (unsigned int w = 0; w < g->n_workers; w++) {
+		uint64_t l = __atomic_load_n(&g->workers[w].loops, __ATOMIC_RELAXED);
+
+		alive += l != wd.last_loops[w];
+		wd.last_loops[w] = l;
+	}
+	if (alive == g->n_workers)
+		gw_notify("WATCHDOG=1");
+	else
+		SKY_LOG(WARNING,
+			"%u of %u workers did not loop for %" PRIu64 " ms: no watchdog ping",
+			g->n_workers - alive, g->n_workers,
+			wd.interval_tsc * 1000 / rte_get_tsc_hz());
 }
 
 /* What must not outlive the process, for the watchdog (other threads may still run) */
@@ -150,11 +195,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: skygate [-c FILE] [--check] [-- EAL-ARGS...]\n"
+		"usage: skygate [-c FILE] [--check [--print]] [-- EAL-ARGS...]\n"
 		"  -c, --config FILE  YAML configuration (default /etc/skygate/skygate.yaml)\n"
 		"      --check        validate the configuration and every file it names, then "
 		"exit\n"
 		"                     (0 = valid; otherwise the reason, with file, line and key)\n"
+		"      --print        with --check: print the effective configuration (defaults\n"
+		"                     filled) as YAML that skygate accepts\n"
 		"      --recover      start even though the journal (state.dir) is damaged: "
 		"replay\n"
 		"                     up to the last good record, move the rest aside\n"
@@ -283,12 +330,15 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-		{"recover", no_argument, NULL, 'R'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check", no_argument, NULL, 'k'},
+					     {"recover", no_argument, NULL, 'R'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"print", no_argument, NULL, 'P'},
+					     {NULL, 0, NULL, 0}};
 	const char *config = "/etc/skygate/skygate.yaml";
-	bool check = false, recover = false;
+	bool check = false, recover = false, print = false;
 	struct sky_cfg_err cerr = {0};
 	char **cfg_eal = NULL, *eal[128], err[4096] = "", prefix[64];
 	int cfg_eal_n = 0, eal_n = 0, opt, rc = 1, n_uplinks = 0;
@@ -306,6 +356,9 @@ main(int argc, char **argv)
 		case 'R':
 			recover = true;
 			break;
+		case 'P':
+			print = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -321,8 +374,15 @@ main(int argc, char **argv)
 	if (!check)
 		signals_install();
 	gw.config_path = config;
+	if (!check)
+		gw_notify("STATUS=reading %s", config);
 	gw.cfg = sky_cfg_load(config, &cerr);
-	if (gw.cfg == NULL || gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
+	if (print && !check) {
+		fprintf(stderr, "skygate: --print goes with --check\n");
+		return 2;
+	}
+	if (gw.cfg == NULL || gw_config_defaults(gw.cfg, &cerr) < 0 ||
+	    gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
 		fprintf(stderr, "skygate: %s\n", cerr.msg);
 		goto out;
 	}
@@ -371,6 +431,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (check) {
+		if (print) {
+			fprintf(stderr,
+				"skygate: %s: configuration OK (%u ports, %u workers, %u "
+				"subscribers)\n",
+				config, gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
+			printf("# skygate: the effective configuration, defaults filled\n"
+			       "# computed defaults not shown: plans.*.burst (10 ms at the rate, "
+			       ">= 64KB),\n"
+			       "# plans.*.weight (down rate in kbit/s), subscribers.capacity,\n"
+			       "# shaping.max_queued_per_worker (mbufs / 2 / workers), "
+			       "classes[].queue, classes[].aqm\n");
+			rc = sky_cfg_write(gw.cfg, stdout) == 0 ? 0 : 1;
+			goto out;
+		}
 		printf("skygate: %s: configuration OK (%u ports, %u workers, %u subscribers)\n",
 		       config, gw.n_ports, gw.n_workers, sky_subs_count(gw.subs));
 		rc = 0;
@@ -408,7 +482,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "skygate: RCU init failed\n");
 		goto out;
 	}
-	if (modules_register(&gw) < 0) {
+	gw_notify("STATUS=registering commands, replaying the journal");
+	if (modules_register(&gw) < 0 || gw_reload_register(&gw) < 0) {
 		fprintf(stderr, "skygate: registering control commands failed\n");
 		goto out;
 	}
@@ -475,6 +550,9 @@ main(int argc, char **argv)
 		       gw.ports[i].device, gw.ports[i].n_queues,
 		       gw.ports[i].n_queues > 1 ? "s" : "", gw.ports[i].rss ? ", RSS" : "");
 	fflush(stdout);
+	watchdog_init(&gw);
+	gw_notify("READY=1\nSTATUS=running: %u ports, %u workers, control socket %s", gw.n_ports,
+		  gw.n_workers, gw.socket_path);
 
 	/* from here a stop also cancels long control work (never during start-up, where an
 	 * abandoned journal record would read as damage) */
@@ -484,7 +562,9 @@ main(int argc, char **argv)
 		sky_periodic_run(rte_rdtsc());
 		if (sky_rt_take_reload())
 			reload_requested(&gw);
+		watchdog_tick(&gw, rte_rdtsc());
 	}
+	gw_notify("STOPPING=1\nSTATUS=stopping");
 	if (sky_rt.stop_signal > 0)
 		SKY_LOG(NOTICE, "%s received: stopping", strsignal(sky_rt.stop_signal));
 	rc = 0;
@@ -525,7 +605,11 @@ out:
 			rte_pdump_uninit();
 		sky_eal_cleanup();
 	}
+	if (rc != 0 && !check)
+		gw_notify("STATUS=failed to start (exit %d)", rc);
 	free(cfg_eal);
+	free(wd.last_loops);
+	gw_reload_fini();
 	sky_cfg_free(gw.cfg);
 	sky_rt_watchdog_stop();
 	return rc;

@@ -9,6 +9,7 @@
  *   config_yaml.c   reading a file: libyaml events -> the tree
  *   config_check.c  allowed keys and sections
  *   config_get.c    typed getters on nodes and keys
+ *   config_out.c    defaults merged in from YAML text; the tree written back as YAML
  */
 #ifndef SKYGATE_CONFIG_PRIV_H
 #define SKYGATE_CONFIG_PRIV_H

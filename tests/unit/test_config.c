@@ -1331,11 +1331,150 @@ test_load_not_a_file(void **state)
 	unlink(huge);
 }
 
+/* --- defaults and output (config_out.c) --- */
+
+static char *
+write_str(const struct sky_cfg *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(sky_cfg_write(cfg, f), 0);
+	fclose(f);
+	return buf;
+}
+
+/* the defaults text is refused as a whole when it is not YAML; nothing merged */
+static void
+test_merge_defaults_errors(void **state)
+{
+	static const char *const bad[] = {"a: [1, 2\n", "a: 1\na: 2\n", "x: &a 1\ny: *a\n"};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sky_cfg *cfg = load_ok("ports: [1]\n");
+		struct sky_cfg_err err = {0};
+
+		assert_int_equal(sky_cfg_merge_defaults(cfg, bad[i], &err), -1);
+		assert_true(err.failed);
+		assert_non_null(strstr(err.msg, "<defaults>"));
+		assert_int_equal(sky_cfg_len(cfg->root), 1);
+		sky_cfg_free(cfg);
+	}
+}
+
+static void
+test_merge_defaults(void **state)
+{
+	static const struct {
+		const char *file, *defaults, *want;
+	} cases[] = {
+		/* the file wins; missing keys are added at the end, recursively */
+		{"a: 1\n", "a: 2\nb: 3\n", "a: 1\nb: 3\n"},
+		{"m: { x: 1 }\n", "m: { x: 2, y: 3 }\n", "m:\n  x: 1\n  y: 3\n"},
+		/* a section written empty takes the defaults whole */
+		{"m:\n", "m: { y: 3 }\n", "m:\n  y: 3\n"},
+		/* lists are not merged; a scalar is not replaced by a map */
+		{"l: [1]\n", "l: [2, 3]\n", "l: [1]\n"},
+		{"m: 5\n", "m: { y: 3 }\n", "m: 5\n"},
+		{"", "a: { b: [ { c: 1 } ] }\n", "a:\n  b:\n    - c: 1\n"},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sky_cfg *cfg = load_ok(cases[i].file);
+		struct sky_cfg_err err = {0};
+		char *out;
+
+		assert_int_equal(sky_cfg_merge_defaults(cfg, cases[i].defaults, &err), 0);
+		out = write_str(cfg);
+		if (strcmp(out, cases[i].want) != 0)
+			print_error("case %zu: got\n%s\nwant\n%s\n", i, out, cases[i].want);
+		assert_string_equal(out, cases[i].want);
+		free(out);
+		/* an added node has no line of the file */
+		if (i == 0)
+			assert_int_equal(sky_cfg_line(sky_cfg_get(cfg->root, "b")), 0);
+		sky_cfg_free(cfg);
+	}
+}
+
+/* what is written reads back into the same tree, and writes the same text again */
+static void
+test_write_round_trip(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"", "{}\n"},
+		{"a: ~\nb: \"\"\nc: null\n", "a: ~\nb: \"\"\nc: ~\n"},
+		{"mode: \"0660\"\nn: 0x1f\nneg: -5\ndot: .5\n",
+		 "mode: \"0660\"\nn: 0x1f\nneg: -5\ndot: \".5\"\n"},
+		{"s: 'a: b'\nq: 'say \"hi\"'\nbs: 'a\\b'\nhash: 'x #y'\n",
+		 "s: \"a: b\"\nq: \"say \\\"hi\\\"\"\nbs: \"a\\\\b\"\nhash: \"x #y\"\n"},
+		{"\"RU:KP\": drop\n\"10.0.0.0/8\": 1\n\"odd key\": [x, \"y, z\"]\n",
+		 "\"RU:KP\": drop\n10.0.0.0/8: 1\n\"odd key\": [x, \"y, z\"]\n"},
+		{"l: []\nm: {}\nyes: no\n", "l: []\nm: {}\nyes: no\n"},
+		{"c:\n  - { name: a, dscp: [46], match: [ { ports: [\"1-2\"] } ] }\n  - [1, [2]]\n",
+		 "c:\n  - name: a\n    dscp: [46]\n    match:\n      - ports: [1-2]\n  -\n    - "
+		 "1\n    - [2]\n"},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sky_cfg *cfg = load_ok(cases[i].in), *again;
+		char *out = write_str(cfg), *out2;
+
+		if (strcmp(out, cases[i].want) != 0)
+			print_error("case %zu: got\n%s\nwant\n%s\n", i, out, cases[i].want);
+		assert_string_equal(out, cases[i].want);
+		again = load_ok(out);
+		out2 = write_str(again);
+		assert_string_equal(out, out2);
+		free(out);
+		free(out2);
+		sky_cfg_free(again);
+		sky_cfg_free(cfg);
+	}
+}
+
+/* the shipped defaults are valid YAML and fill an empty file */
+static void
+test_defaults_text(void **state)
+{
+	struct sky_cfg *cfg = load_ok("");
+	struct sky_cfg_err err = {0};
+	char *a, *b;
+	(void)state;
+
+	assert_int_equal(sky_cfg_merge_defaults(cfg, sky_cfg_defaults, &err), 0);
+	assert_string_equal(sky_cfg_str(sky_cfg_get(sky_cfg_get(cfg->root, "control"), "mode")),
+			    "0660");
+	assert_string_equal(sky_cfg_str(sky_cfg_get(cfg->root, "workers")), "1");
+	a = sky_cfg_write_node(sky_cfg_get(cfg->root, "shaping"));
+	b = sky_cfg_write_node(sky_cfg_get(cfg->root, "shaping"));
+	assert_non_null(a);
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "period: 10ms"));
+	free(a);
+	free(b);
+	a = sky_cfg_write_node(NULL);
+	assert_string_equal(a, "");
+	free(a);
+	sky_cfg_free(cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_merge_defaults_errors),
+		cmocka_unit_test(test_merge_defaults),
+		cmocka_unit_test(test_write_round_trip),
+		cmocka_unit_test(test_defaults_text),
 		cmocka_unit_test(test_refused_constructs),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_unit_parsers),
