@@ -18,7 +18,7 @@ if [ -f "$deb" ]; then
 	stale=$(cd "$SRC" && find "${srcs[@]}" -type f -newer "$deb" -print -quit)
 fi
 if [ ! -f "$deb" ] || [ -n "$stale" ]; then
-	echo "building the package (${stale:+$stale changed since the last one}${stale:-none built yet})"
+	echo "building the package (${stale:-none built yet}${stale:+ changed since the last one})"
 	t0=$(date +%s)
 	"$SRC/tools/run" package >"$T/package.log" 2>&1 || { tail -30 "$T/package.log"; fail "tools/run package"; }
 	echo "package built in $(($(date +%s) - t0)) s"
@@ -30,7 +30,9 @@ ok "package $(basename "$deb")"
 [ "$(dpkg-deb -f "$deb" Package)" = skygate ] || fail "Package field"
 [ "$(dpkg-deb -f "$deb" Architecture)" = amd64 ] || fail "Architecture field"
 [ "$(dpkg-deb -f "$deb" Version)" = "$ver" ] || fail "Version field"
-dpkg-deb -f "$deb" Depends | grep -q libdpdk || fail "Depends lacks the DPDK libraries: $(dpkg-deb -f "$deb" Depends)"
+dpkg-deb -f "$deb" Depends | grep -q "librte-ethdev" || fail "Depends lacks the DPDK libraries: $(dpkg-deb -f "$deb" Depends)"
+# the packaged config's memif ports need the memif PMD, a plugin no library links
+dpkg-deb -f "$deb" Recommends | grep -q "librte-net-memif" || fail "Recommends lacks the memif PMD"
 ok "control: $(dpkg-deb -f "$deb" Depends | cut -c1-100)..."
 
 R=$T/root
