@@ -67,12 +67,21 @@ for b in skygate skygatectl skygate-pktgen; do
 	[ "$(elf_machine "$R/usr/bin/$b")" = 3e00 ] || fail "/usr/bin/$b is not an x86-64 ELF"
 done
 ok "${#want[@]} files present"
-# the unit: if the tree has one, the package must carry it
-if [ -f "$SRC/systemd/skygate.service" ]; then
-	[ -f "$R/lib/systemd/system/skygate.service" ] || [ -f "$R/usr/lib/systemd/system/skygate.service" ] ||
-		fail "systemd/skygate.service exists but the package lacks it"
-	ok "systemd unit packaged"
+# the unit and the hugepage sysctl: if the tree has them (systemd/), the package carries them
+if [ -f "$SRC/systemd/skygate.service" ] || [ -f "$SRC/systemd/skygate.service.in" ]; then
+	unit=
+	for u in lib/systemd/system/skygate.service usr/lib/systemd/system/skygate.service; do
+		[ -f "$R/$u" ] && unit=$R/$u
+	done
+	[ -n "$unit" ] || fail "systemd/ has skygate.service but the package lacks it"
+	grep -q "^ExecStart=/usr/bin/skygate " "$unit" || fail "the unit does not run /usr/bin/skygate: $(grep ExecStart "$unit")"
+	ok "systemd unit packaged (${unit#"$R"})"
 fi
+for c in "$SRC"/systemd/*.conf; do
+	[ -f "$c" ] || continue
+	[ -f "$R/usr/lib/sysctl.d/$(basename "$c")" ] || fail "the package lacks /usr/lib/sysctl.d/$(basename "$c")"
+	ok "sysctl $(basename "$c") packaged"
+done
 # the compiled policies are eBPF, the man pages roff that man renders without warnings
 for o in "$R"/usr/lib/skygate/policies/*.bpf.o; do
 	[ "$(elf_machine "$o")" = f700 ] || fail "$o is not an eBPF object"
