@@ -14,6 +14,7 @@ start_skygate "$T/sky.yaml" compl
 
 # shellcheck source=/dev/null
 . "$SRC/completion/skygatectl.bash"
+command -v _skygatectl >/dev/null || fail "the script defines no _skygatectl"
 complete -p skygatectl | grep -q _skygatectl || fail "the script registers no completion"
 # comp WORDS...: COMPREPLY (sorted, one line) for the command line WORDS, the last one
 # being completed ("" = a new word)
