@@ -2,7 +2,7 @@
 # The man pages document everything: every config key the parser accepts is an entry of
 # skygate.yaml(5) under its section, with its default and whether a reload applies it; every
 # command the running daemon lists (`skygatectl --json help`) is an entry of skygatectl(8)
-# and no entry there names a command the daemon lacks (tests/pkg/man_coverage.py).
+# (tests/pkg/man_coverage.py).
 . "$(dirname "$0")/lib.sh"
 
 for p in skygate.8 skygatectl.8 skygate.yaml.5 skygate-pktgen.1; do

@@ -6,7 +6,7 @@
   some `.jit`;
 - every entry of skygate.yaml(5) states its default and whether a reload applies it;
 - every command of the daemon's table (`skygatectl --json help`) is an entry of
-  skygatectl(8), and every command entry there is one the daemon has (no stale pages).
+  skygatectl(8).
 Reads the built roff (.TP entries), which is what `man` shows."""
 import json
 import re
@@ -104,8 +104,6 @@ ctl_entries = {re.match(r'\\fB([^\\]+)\\fP', t).group(1) for t, _ in entries(ctl
 for c in cmds:
     if c not in ctl_entries:
         errors.append(f'command {c!r} (skygatectl help) is not documented in skygatectl(8)')
-for c in sorted(ctl_entries - set(cmds)):
-    errors.append(f'skygatectl(8) documents {c!r}, which the daemon does not have')
 
 for e in errors:
     print('FAIL:', e)
