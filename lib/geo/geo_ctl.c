@@ -233,9 +233,12 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	if (copy[0] != '\0') {
 		const char *jargv[3] = {"geo", "reload", copy};
 
-		if (copy_file(path, copy, msg, sizeof(msg)) != 0)
+		if (copy_file(path, copy, msg, sizeof(msg)) != 0) {
+			g->reload_failures++; /* refused before the load: a refused reload all the
+						 same */
 			return sky_ctl_fail(call, "geo reload: cannot keep a copy of %s: %s", path,
 					    msg);
+		}
 		sky_ctl_journal_as(call, 3, jargv);
 		path = copy;
 	}
