@@ -4,7 +4,8 @@ queries exists in skygate's Prometheus output, with every label the query select
 groups by (`instance` and `job` are added by Prometheus when it scrapes, so they are not
 expected). Also: the dashboard parses, every panel has a query, panel ids are unique, and
 the panels the dashboard promises (throughput per port, drops by reason, beam
-utilisation, shaper queue, blocked traffic per country pair) are there."""
+utilisation, shaper queue, blocked traffic per country pair, worker busy share) are
+there."""
 import json
 import re
 import sys
@@ -62,7 +63,7 @@ for title, e in exprs:
             errors.append(f'{title}: label {lab!r} is on none of {sorted(metrics)}')
 titles = ' | '.join(p['title'].lower() for p in dash['panels'])
 for must in ['throughput per port', 'drops by reason', 'beam utilisation', 'shaper queue',
-             'terminal country x remote country']:
+             'terminal country x remote country', 'worker busy share']:
     if must not in titles:
         errors.append(f'no panel for {must!r}')
 for e in errors:
