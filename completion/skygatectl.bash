@@ -74,6 +74,7 @@ _skygatectl() {
 		"map show" | "map update" | "map delete" | "map clear")
 			COMPREPLY=($(compgen -W "$(_skygatectl_ask map list | _skygatectl_field name)" -- "$cur")) ;;
 		"subscriber show" | "subscriber del" | "subscriber set")
+			# the first 1000 ids: a table of a million is not listed on every TAB
 			COMPREPLY=($(compgen -W "$(_skygatectl_ask subscriber list size=1000 | _skygatectl_field id)" -- "$cur")) ;;
 		"policy load" | "policy check")
 			COMPREPLY=($(compgen -f -X '!*.bpf.o' -- "$cur") $(compgen -d -- "$cur")) ;;
