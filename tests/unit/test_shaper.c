@@ -117,6 +117,9 @@ params(struct sky_shaper_params *p, unsigned int workers, unsigned int classes)
 	p->sub_capacity = MAXSUB;
 	p->max_active_per_worker = 1024;
 	p->max_queued_per_worker = 30000;
+	/* these tests measure rates and fairness with deep backlogs: no time bound (its
+	 * largest value) unless a test sets one */
+	p->max_delay_us = 10000000;
 	for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++)
 		p->cls[c].aqm = SKY_AQM_NONE;
 }

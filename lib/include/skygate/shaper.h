@@ -136,6 +136,9 @@ struct sky_shaper_params {
 	uint64_t beam_burst_us;		/* shaping.beam_burst: beam bucket depth in time (2ms) */
 	uint32_t max_active_per_worker; /* shaping.max_active_per_worker (65536) */
 	uint32_t max_queued_per_worker; /* shaping.max_queued_per_worker: mbufs held (16384) */
+	uint32_t max_flows_per_worker;	/* shaping.max_flows_per_worker: flow queues (0 = 4 per
+					 * active subscriber slot) */
+	uint64_t max_delay_us;		/* shaping.max_delay: longest queueing delay (100ms) */
 	uint32_t frame_overhead;	/* shaping.frame_overhead bytes (24) */
 	uint64_t port_rate_bps;		/* shaping.port_rate (100Gbit): highest plan/beam rate */
 	uint64_t tsc_hz;		/* 0 = rte_get_tsc_hz() */
@@ -185,6 +188,7 @@ void sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc);
 	_(SENT_BYTES, "sent_bytes")                                                                \
 	_(DROP_TAIL, "queue_tail_drops")                                                           \
 	_(DROP_AQM, "queue_aqm_drops")                                                             \
+	_(DROP_DELAY, "queue_delay_drops")                                                         \
 	_(UP_PASS_PKTS, "up_passed_packets")                                                       \
 	_(UP_PASS_BYTES, "up_passed_bytes")                                                        \
 	_(DROP_POLICE, "police_drops")
@@ -218,6 +222,33 @@ int sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
  *  (worker, beam) when out == UINT32_MAX. */
 uint64_t sky_shaper_share_bps(const struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			      unsigned int beam);
+
+/**
+ * Queueing delay (sojourn from enqueue to dequeue) of the packets sent, from histograms
+ * kept per (beam) and per (class) on the data path (4 buckets per octave: percentiles are
+ * the upper bound of their bucket, at most 25% above the true value). `last` covers the
+ * last complete interval (sky_shaper_rebalance rolls it every SKY_SHAPER_DELAY_INTERVAL_US
+ * of its now_tsc), `total` everything since start.
+ */
+#define SKY_SHAPER_DELAY_INTERVAL_US 1000000
+struct sky_shaper_delay {
+	uint64_t count; /* packets sent */
+	uint64_t p50_us;
+	uint64_t p99_us;
+	uint64_t max_us;
+	uint64_t sum_us;
+};
+enum sky_shaper_delay_of { SKY_SHAPER_DELAY_BEAM, SKY_SHAPER_DELAY_CLASS };
+/** -ENOENT if idx is out of range. */
+int sky_shaper_delay(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned int idx,
+		     struct sky_shaper_delay *last, struct sky_shaper_delay *total);
+/**
+ * Cumulative histogram for Prometheus: counts of packets with sojourn <= le_us[i], for
+ * n_le bounds (ascending), and the count and sum (us) of all. -ENOENT if out of range.
+ */
+int sky_shaper_delay_buckets(const struct sky_shaper *sh, enum sky_shaper_delay_of of,
+			     unsigned int idx, const uint64_t *le_us, unsigned int n_le,
+			     uint64_t *cum, uint64_t *count, uint64_t *sum_us);
 
 /** Bytes of shaping state: per configured subscriber (all workers and ports), and per
  *  active subscriber slot. */
