@@ -459,16 +459,17 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		w->pol = rte_zmalloc("sky_shaper_pol", sizeof(*w->pol) * nsub, RTE_CACHE_LINE_SIZE);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
-		w->n_fq = n_fq + 1;
-		w->fq = rte_zmalloc("sky_shaper_fq", sizeof(*w->fq) * w->n_fq, RTE_CACHE_LINE_SIZE);
+		w->n_fq = w->n_slots + n_fq;
+		w->fq = rte_zmalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1),
+				    RTE_CACHE_LINE_SIZE);
 		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol || !w->up ||
 		    !w->fq)
 			goto nomem;
-		for (uint32_t f = w->n_fq - 1; f >= 1; f--) {
-			w->fq[f].next = w->fq_free;
+		for (uint32_t f = w->n_fq - 1; f >= w->n_slots; f--) {
+			fqp(w, f)->next = w->fq_free;
 			w->fq_free = f;
 		}
-		w->fq_n_free = w->n_fq - 1;
+		w->fq_n_free = n_fq;
 		/* buckets start full (see shp_refill) */
 		for (size_t k = 0; k < nsub; k++)
 			w->pol[k].tokens = INT64_MAX;
@@ -591,7 +592,7 @@ sky_shaper_create_params(const struct sky_shaper_params *p, const struct sky_pla
 	sh->max_sleep_tsc = period_tsc;
 	sh->max_delay_ts = (uint32_t)((sh->hz / 1000000 * p->max_delay_us) >> TS_SHIFT);
 	if (sh->p.max_flows_per_worker == 0) {
-		uint64_t nf = 4ULL * p->max_active_per_worker;
+		uint64_t nf = 2ULL * p->max_active_per_worker;
 
 		sh->p.max_flows_per_worker = nf > (1u << 26) ? (1u << 26) : (uint32_t)nf;
 	}
@@ -656,7 +657,7 @@ shp_free_queues(struct sky_shaper *sh)
 
 				if (s->fqmap[b] == 0)
 					continue;
-				f = &w->fq[s->fqmap[b]];
+				f = fqp(w, s->fqmap[b]);
 				while (f->head) {
 					struct rte_mbuf *m = f->head;
 
@@ -665,7 +666,6 @@ shp_free_queues(struct sky_shaper *sh)
 				}
 				f->tail = NULL;
 				f->qn = 0;
-				f->bytes = 0;
 			}
 			s->backlog_pkts = 0;
 			s->backlog_bytes = 0;
@@ -710,13 +710,15 @@ sky_shaper_enabled(const struct sky_shaper *sh)
 void
 shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st)
 {
+	struct sky_shaper_stats before = *st;
+
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		const struct shp_worker *w = &sh->w[i];
 		const struct shp_subctr *c = &w->subctr[sub];
 		const struct shp_pol *p = &w->pol[sub];
 
-		st->ctr[SKY_SHAPER_OFFERED_PKTS] += c->ctr[SC_OFF_PKTS];
-		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->ctr[SC_OFF_BYTES];
+		/* offered: sent, dropped and queued, added up below */
+		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->drop_bytes;
 		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SC_SENT_PKTS];
 		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SC_SENT_BYTES];
 		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SC_TAIL];
@@ -738,16 +740,24 @@ shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_sta
 			s = &w->slots[sid];
 			if (s->sub != sub)
 				continue;
-			st->ctr[SKY_SHAPER_OFFERED_PKTS] += s->ctr[0];
-			st->ctr[SKY_SHAPER_OFFERED_BYTES] += s->ctr[1];
-			st->ctr[SKY_SHAPER_SENT_PKTS] += s->ctr[2];
-			st->ctr[SKY_SHAPER_SENT_BYTES] += s->ctr[3];
+			st->ctr[SKY_SHAPER_SENT_PKTS] += s->sent_pkts;
+			st->ctr[SKY_SHAPER_SENT_BYTES] += s->sent_bytes;
 			st->queued_pkts += s->backlog_pkts;
 			st->queued_bytes += s->backlog_bytes;
 			if (s->state == SLOT_ACTIVE || s->state == SLOT_SLEEP)
 				st->active++;
 		}
 	}
+	/* the data path counts what leaves; what came is what left, was dropped or waits */
+	st->ctr[SKY_SHAPER_OFFERED_PKTS] +=
+		st->ctr[SKY_SHAPER_SENT_PKTS] - before.ctr[SKY_SHAPER_SENT_PKTS] +
+		st->ctr[SKY_SHAPER_DROP_TAIL] - before.ctr[SKY_SHAPER_DROP_TAIL] +
+		st->ctr[SKY_SHAPER_DROP_AQM] - before.ctr[SKY_SHAPER_DROP_AQM] +
+		st->ctr[SKY_SHAPER_DROP_DELAY] - before.ctr[SKY_SHAPER_DROP_DELAY] +
+		st->queued_pkts - before.queued_pkts;
+	st->ctr[SKY_SHAPER_OFFERED_BYTES] += st->ctr[SKY_SHAPER_SENT_BYTES] -
+					     before.ctr[SKY_SHAPER_SENT_BYTES] + st->queued_bytes -
+					     before.queued_bytes;
 }
 
 int
@@ -802,8 +812,7 @@ sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_
 				    sh->n_out * sizeof(uint32_t));
 	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link) +
 		      sizeof(struct shp_fq) *
-			      (sh->p.max_flows_per_worker /
-			       (sh->p.max_active_per_worker ? sh->p.max_active_per_worker : 1));
+			      (1 + sh->p.max_flows_per_worker / sh->p.max_active_per_worker);
 }
 
 /* --- queueing delay ------------------------------------------------------------------------ */
@@ -817,15 +826,29 @@ hist_sum(const struct sky_shaper *sh, unsigned int k, struct shp_hist *h)
 	for (unsigned int i = 0; i < sh->n_workers; i++)
 		for (unsigned int o = 0; o < sh->n_out; o++) {
 			const struct shp_out *out = &sh->w[i].out[o];
-			const struct shp_hist *x = k < sh->n_beams ? &out->shard[k].hist
-								   : &out->chist[k - sh->n_beams];
-			uint32_t mx = __atomic_load_n(&x->max_ts, __ATOMIC_RELAXED);
 
-			for (unsigned int b = 0; b < SHP_HIST; b++)
-				h->b[b] += __atomic_load_n(&x->b[b], __ATOMIC_RELAXED);
-			h->sum_ts += __atomic_load_n(&x->sum_ts, __ATOMIC_RELAXED);
-			if (mx > h->max_ts)
-				h->max_ts = mx;
+			/* with one class the data path keeps the beams' only: class 0 is all */
+			for (unsigned int j = 0; j < sh->n_beams; j++) {
+				const struct shp_hist *x;
+				uint32_t mx;
+
+				if (k < sh->n_beams)
+					x = &out->shard[k].hist;
+				else if (sh->n_classes > 1)
+					x = &out->chist[k - sh->n_beams];
+				else if (k == sh->n_beams)
+					x = &out->shard[j].hist;
+				else
+					break;
+				mx = __atomic_load_n(&x->max_ts, __ATOMIC_RELAXED);
+				for (unsigned int b = 0; b < SHP_HIST; b++)
+					h->b[b] += __atomic_load_n(&x->b[b], __ATOMIC_RELAXED);
+				h->sum_ts += __atomic_load_n(&x->sum_ts, __ATOMIC_RELAXED);
+				if (mx > h->max_ts)
+					h->max_ts = mx;
+				if (k < sh->n_beams || sh->n_classes > 1)
+					break;
+			}
 		}
 }
 

@@ -10,7 +10,8 @@
  *     beam_burst: 2ms              # beam bucket depth, in time at the beam's rate
  *     max_active_per_worker: 65536 # subscribers with queued packets per worker
  *     max_queued_per_worker: 16384 # packets queued per worker (mbufs held), all queues
- *     max_flows_per_worker: 0      # flow queues per worker (0: 4 per active slot)
+ *     max_flows_per_worker: 0      # shared flow queues beyond each active subscriber's
+ *                                  # first (0: 2 per active slot)
  *     max_delay: 100ms             # a packet queued longer than this is dropped at dequeue
  *     frame_overhead: 24           # bytes added to each frame for rates (preamble+IFG+FCS)
  *     port_rate: 100Gbit           # no plan or beam may be faster

@@ -190,10 +190,10 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 					   (json_int_t)w->queued, "slot_pool_full_drops",
 					   (json_int_t)w->pool_full, "buffer_full_drops",
 					   (json_int_t)w->buf_full, "flow_queues_in_use",
-					   (json_int_t)(w->n_fq - 1 - w->fq_n_free), "flow_queues",
-					   (json_int_t)(w->n_fq - 1), "flow_pool_full_drops",
-					   (json_int_t)w->fq_full, "delay_drops",
-					   (json_int_t)w->delay_drops));
+					   (json_int_t)(w->n_fq - w->n_slots - w->fq_n_free),
+					   "flow_queues", (json_int_t)(w->n_fq - w->n_slots),
+					   "flow_pool_full_drops", (json_int_t)w->fq_full,
+					   "delay_drops", (json_int_t)w->delay_drops));
 	}
 	json_object_set_new(o, "workers", workers);
 	sky_shaper_sub_stats(sh, SKY_SUB_NONE, &un);

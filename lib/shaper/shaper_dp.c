@@ -13,8 +13,9 @@
 
 #include "shaper_priv.h"
 
-_Static_assert(offsetof(struct shp_slot, ctr) == RTE_CACHE_LINE_SIZE,
-	       "slot: scheduler header is one cache line, counters start line 1");
+_Static_assert(offsetof(struct shp_slot, cq0) == RTE_CACHE_LINE_SIZE &&
+		       offsetof(struct shp_slot, fqmap) == 2 * RTE_CACHE_LINE_SIZE,
+	       "slot: scheduler header is line 0, class 0 lists and own flow queue line 1");
 
 /* --- upstream policing ------------------------------------------------------------- */
 
@@ -80,7 +81,7 @@ fq_alloc(struct shp_worker *w)
 
 	if (unlikely(fi == 0))
 		return 0;
-	w->fq_free = w->fq[fi].next;
+	w->fq_free = fqp(w, fi)->next;
 	w->fq_n_free--;
 	return fi;
 }
@@ -89,11 +90,15 @@ fq_alloc(struct shp_worker *w)
 static inline void
 fq_release(struct shp_worker *w, struct shp_slot *s, uint32_t fi)
 {
-	struct shp_fq *f = &w->fq[fi];
+	struct shp_fq *f = fqp(w, fi);
 
 	s->fqmap[f->h] = 0;
 	s->n_fq--;
 	f->list = FQL_NONE;
+	if (fi < w->n_slots) {
+		s->own_fq = 0;
+		return;
+	}
 	f->next = w->fq_free;
 	w->fq_free = fi;
 	w->fq_n_free++;
@@ -106,24 +111,35 @@ slot_free_fqs(struct shp_worker *w, struct shp_slot *s)
 {
 	uint32_t ne = s->nonempty;
 
-	for (unsigned int b = 0; s->n_fq != 0 && b < SHP_NFQ; b++)
-		if (s->fqmap[b] != 0)
-			fq_release(w, s, s->fqmap[b]);
+	/* the flow queues are those on the lists of the non-empty classes */
 	while (ne) {
 		struct shp_cq *q = slot_cq(s, (unsigned int)__builtin_ctz(ne));
+		uint32_t fi, nx;
 
 		ne &= ne - 1;
+		for (fi = q->new_head; fi != 0; fi = nx) {
+			nx = fqp(w, fi)->next;
+			fq_release(w, s, fi);
+		}
+		for (fi = q->old_head; fi != 0; fi = nx) {
+			nx = fqp(w, fi)->next;
+			fq_release(w, s, fi);
+		}
 		q->new_head = q->new_tail = q->old_head = q->old_tail = 0;
 	}
 	s->nonempty = 0;
+	/* and any left off the lists (none unless a path above forgot one) */
+	for (unsigned int b = 0; s->n_fq != 0 && b < SHP_NFQ; b++)
+		if (s->fqmap[b] != 0)
+			fq_release(w, s, s->fqmap[b]);
 }
 
 static inline void
 fql_push(struct shp_worker *w, uint32_t *head, uint32_t *tail, uint32_t fi)
 {
-	w->fq[fi].next = 0;
+	fqp(w, fi)->next = 0;
 	if (*tail)
-		w->fq[*tail].next = fi;
+		fqp(w, *tail)->next = fi;
 	else
 		*head = fi;
 	*tail = fi;
@@ -132,7 +148,7 @@ fql_push(struct shp_worker *w, uint32_t *head, uint32_t *tail, uint32_t fi)
 static inline void
 fql_pop(struct shp_worker *w, uint32_t *head, uint32_t *tail)
 {
-	*head = w->fq[*head].next;
+	*head = fqp(w, *head)->next;
 	if (*head == 0)
 		*tail = 0;
 }
@@ -168,10 +184,8 @@ slot_release(struct shp_worker *w, uint32_t sid)
 
 	if (s->n_fq != 0)
 		slot_free_fqs(w, s);
-	c->ctr[SC_OFF_PKTS] += s->ctr[0];
-	c->ctr[SC_OFF_BYTES] += s->ctr[1];
-	c->ctr[SC_SENT_PKTS] += s->ctr[2];
-	c->ctr[SC_SENT_BYTES] += s->ctr[3];
+	c->ctr[SC_SENT_PKTS] += s->sent_pkts;
+	c->ctr[SC_SENT_BYTES] += s->sent_bytes;
 	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
 	s->state = SLOT_FREE;
 	s->next = w->free_head;
@@ -491,10 +505,12 @@ codel_drop(const struct shp_class *cl, struct shp_fq *a, uint32_t sojourn, uint3
 /* --- enqueue ----------------------------------------------------------------------------- */
 
 static inline void
-count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned int c, int reason)
+count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned int c, int reason,
+	   uint32_t len)
 {
 	struct shp_subctr *sc = &w->subctr[sub];
 
+	sc->drop_bytes += len;
 	if (reason == SKY_DROP_QUEUE_TAIL) {
 		sc->ctr[SC_TAIL]++;
 		sc->cls_tail[c]++;
@@ -509,26 +525,34 @@ count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned in
 /* the flow queue of (slot, class, hash); allocated when the flow has none. 0 when the
  * subscriber already holds SHP_NFQ flow queues of other classes or the pool is dry. */
 static inline uint32_t
-fq_find(struct shp_worker *w, struct shp_slot *s, unsigned int c, uint32_t hash)
+fq_find(struct shp_worker *w, struct shp_slot *s, uint32_t sid, unsigned int c, uint32_t hash)
 {
 	unsigned int h = hash & (SHP_NFQ - 1);
+
+	/* a subscriber's first flow: the slot's own queue, no map read */
+	if (likely(s->own_fq && s->own.h == h && s->own.cls == c))
+		return sid;
 
 	for (unsigned int k = 0; k < SHP_NFQ; k++, h = (h + 1) & (SHP_NFQ - 1)) {
 		uint32_t fi = s->fqmap[h];
 		struct shp_fq *f;
 
 		if (likely(fi != 0)) {
-			if (likely(w->fq[fi].cls == c))
+			if (likely(fqp(w, fi)->cls == c))
 				return fi;
 			continue;
 		}
-		fi = fq_alloc(w);
-		if (unlikely(fi == 0))
-			return 0;
-		f = &w->fq[fi];
+		if (likely(!s->own_fq)) {
+			fi = sid;
+			s->own_fq = 1;
+		} else {
+			fi = fq_alloc(w);
+			if (unlikely(fi == 0))
+				return 0;
+		}
+		f = fqp(w, fi);
 		f->head = f->tail = NULL;
 		f->qn = 0;
-		f->bytes = 0;
 		f->cls = (uint8_t)c;
 		f->h = (uint8_t)h;
 		f->list = FQL_NONE;
@@ -578,28 +602,30 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		sids[i] = sid;
 		if (sid) {
 			rte_prefetch0(&w->slots[sid]);
-			rte_prefetch0(&w->slots[sid].ctr[0]);
-			rte_prefetch0(&w->slots[sid].fqmap[0]);
+			rte_prefetch0(&w->slots[sid].cq0); /* class 0 lists, own flow queue */
 		}
 	}
 	for (uint16_t i = 0; i < n; i++) {
-		uint32_t fi;
-
-		if (sids[i] == 0)
-			continue;
-		fi = w->slots[sids[i]].fqmap[hash[i] & (SHP_NFQ - 1)];
-		sids[i] = fi; /* from here on: the flow queue (a guess; 0 = none yet) */
-		if (fi)
-			rte_prefetch0(&w->fq[fi]);
-	}
-	for (uint16_t i = 0; i < n; i++) {
+		uint32_t sid = sids[i], fi;
+		const struct shp_slot *s;
 		struct rte_mbuf *t;
 
-		if (sids[i] == 0)
+		if (sid == 0)
 			continue;
-		t = w->fq[sids[i]].tail;
-		if (t != NULL)
-			rte_prefetch0(mdyn(sh, t));
+		s = &w->slots[sid];
+		if (s->own_fq && s->own.h == (hash[i] & (SHP_NFQ - 1))) {
+			/* its first flow: the tail packet, whose link the append writes */
+			t = s->own.tail;
+			if (t != NULL)
+				rte_prefetch0(mdyn(sh, t));
+			continue;
+		}
+		if (s->n_fq == 0)
+			continue;
+		rte_prefetch0(&s->fqmap[0]);
+		fi = s->fqmap[hash[i] & (SHP_NFQ - 1)];
+		if (fi != 0 && fi != sid)
+			rte_prefetch0(fqp(w, fi));
 	}
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
@@ -622,6 +648,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			if (unlikely(sid == 0)) {
 				w->pool_full++;
 				w->subctr[sub].ctr[SC_TAIL]++;
+				w->subctr[sub].drop_bytes += m->pkt_len + sh->overhead;
 				w->subctr[sub].cls_tail[c]++;
 				o->shard[beam].ctr[SC_TAIL]++;
 				drops[SKY_DROP_QUEUE_TAIL]++;
@@ -638,34 +665,32 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		len = m->pkt_len + sh->overhead;
 		if (unlikely(len > UINT16_MAX))
 			len = UINT16_MAX;
-		s->ctr[0]++;
-		s->ctr[1] += len;
 		sd->ctr[SC_OFF_PKTS]++;
 		sd->ctr[SC_OFF_BYTES] += len;
 		if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
 			w->buf_full++;
-			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL);
+			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
 			drops[SKY_DROP_QUEUE_TAIL]++;
 			dropped[n_drop++] = mb;
 			continue;
 		}
-		fi = fq_find(w, s, c, hash[i]);
+		fi = fq_find(w, s, sid, c, hash[i]);
 		if (unlikely(fi == 0)) {
 			w->fq_full++;
-			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL);
+			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
 			drops[SKY_DROP_QUEUE_TAIL]++;
 			dropped[n_drop++] = mb;
 			if (s->state == SLOT_IDLE && s->n_fq != 0 && s->backlog_pkts == 0)
 				slot_free_fqs(w, s);
 			continue;
 		}
-		f = &w->fq[fi];
+		f = fqp(w, fi);
 		if (unlikely(f->qn >= cl->qlimit))
 			reason = SKY_DROP_QUEUE_TAIL;
 		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, f, f->qn))
 			reason = SKY_DROP_QUEUE_AQM;
 		if (unlikely(reason)) {
-			count_drop(w, sd, sub, c, reason);
+			count_drop(w, sd, sub, c, reason, len);
 			drops[reason]++;
 			dropped[n_drop++] = mb;
 			if (f->list == FQL_NONE)
@@ -683,7 +708,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			f->head = mb;
 		f->tail = mb;
 		f->qn++;
-		f->bytes += len;
 		if (f->list == FQL_NONE) {
 			/* a new (or returning sparse) flow: served before the old ones */
 			struct shp_cq *q = slot_cq(s, c);
@@ -780,9 +804,8 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		if (unlikely(sojourn > sh->max_delay_ts))
 			reason = SKY_DROP_QUEUE_DELAY;
 		else if (cl->aqm == SKY_AQM_CODEL &&
-			 codel_drop(cl, f, sojourn, x->now_ts, f->bytes))
+			 codel_drop(cl, f, sojourn, x->now_ts, s->backlog_bytes))
 			reason = SKY_DROP_QUEUE_AQM;
-		f->bytes -= d->len;
 		if (likely(reason == 0)) {
 			if (f->qn == 0)
 				f->first_above = 0;
@@ -793,6 +816,7 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		sd->queued_pkts--;
 		sd->queued_bytes -= d->len;
 		w->queued--;
+		w->subctr[s->sub].drop_bytes += d->len;
 		if (reason == SKY_DROP_QUEUE_DELAY) {
 			sd->ctr[SC_DELAY]++;
 			w->subctr[s->sub].ctr[SC_DELAY]++;
@@ -832,7 +856,7 @@ cls_next(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct
 			s->nonempty &= (uint8_t) ~(1u << c);
 			return NULL;
 		}
-		f = &w->fq[fi];
+		f = fqp(w, fi);
 		if (f->deficit <= 0) {
 			f->deficit += SHP_FQ_QUANTUM;
 			if (is_new)
@@ -876,15 +900,12 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 	while (s->nonempty) {
 		unsigned int c;
 		struct rte_mbuf *m;
-		struct shp_cq *q;
 
 		if (s->nonempty & 1) {
 			c = 0;
-			q = &s->cq0;
 		} else {
 			c = s->cur_cls;
-			q = slot_cq(s, c);
-			if (c == 0 || !(s->nonempty & (1u << c)) || q->deficit <= 0) {
+			if (c == 0 || !(s->nonempty & (1u << c)) || s->cls_deficit[c] <= 0) {
 				/* next non-empty class after c gets a turn */
 				for (;;) {
 					c = c + 1 < sh->n_classes ? c + 1 : 1;
@@ -892,12 +913,11 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 						break;
 				}
 				s->cur_cls = (uint8_t)c;
-				q = slot_cq(s, c);
-				if (q->deficit < 0)
-					q->deficit += (int32_t)pl->cls_quantum[c];
+				if (s->cls_deficit[c] < 0)
+					s->cls_deficit[c] += (int32_t)pl->cls_quantum[c];
 				else
-					q->deficit = (int32_t)pl->cls_quantum[c];
-				if (q->deficit <= 0)
+					s->cls_deficit[c] = (int32_t)pl->cls_quantum[c];
+				if (s->cls_deficit[c] <= 0)
 					continue;
 			}
 		}
@@ -905,7 +925,7 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 		if (m == NULL)
 			continue;
 		if (c != 0)
-			q->deficit -= (int32_t)mdyn(sh, m)->len;
+			s->cls_deficit[c] -= (int32_t)mdyn(sh, m)->len;
 		return m;
 	}
 	return NULL;
@@ -922,9 +942,9 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
  * again from the current one. Only prefetches depend on the hands. The realtime list
  * (one packet per turn) has its own hands.
  */
-#define PF_A 8
-#define PF_B 5
-#define PF_C 2
+#define PF_A 10
+#define PF_B 6
+#define PF_C 3
 
 static inline int
 hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h)
@@ -961,9 +981,9 @@ hand_move(const struct shp_link *lk, uint32_t head, uint32_t *ph, uint16_t *pd, 
 		h = lk[h].next;
 		(*pd)++;
 		if (fetch) {
-			rte_prefetch0(&lk[h]);		    /* the hand reads it next turn */
-			rte_prefetch0(&w->slots[h]);	    /* scheduler line */
-			rte_prefetch0(&w->slots[h].ctr[0]); /* counters and class 0 */
+			rte_prefetch0(&lk[h]);		 /* the hand reads it next turn */
+			rte_prefetch0(&w->slots[h]);	 /* scheduler line */
+			rte_prefetch0(&w->slots[h].cq0); /* class 0, own flow queue */
 		}
 	}
 	*ph = h;
@@ -977,22 +997,30 @@ prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const str
 	uint32_t h, fi;
 
 	hand_move(lk, head, &hands[0], &dist[0], cur, PF_A, w, 1);
+	/* hand B: the slot's own flow queue (prefetched by A) gives the head packet; a class
+	 * above 0 or a shared flow queue takes one more step, for hand C */
 	h = hand_move(lk, head, &hands[1], &dist[1], cur, PF_B, w, 0);
 	if (h != cur) {
 		const struct shp_slot *bs = &w->slots[h];
 
-		if (bs->nonempty & ~1u)
+		if (bs->nonempty & 1) {
+			fi = bs->cq0.new_head ? bs->cq0.new_head : bs->cq0.old_head;
+			if (fi == h && fqp(w, fi)->head != NULL)
+				rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
+			else if (fi)
+				rte_prefetch0(fqp(w, fi));
+		} else if (bs->nonempty) {
 			rte_prefetch0(slot_cq((struct shp_slot *)(uintptr_t)bs,
 					      (unsigned int)__builtin_ctz(bs->nonempty)));
-		fi = slot_next_fq(bs);
-		if (fi)
-			rte_prefetch0(&w->fq[fi]);
+		}
 	}
 	h = hand_move(lk, head, &hands[2], &dist[2], cur, PF_C, w, 0);
 	if (h != cur) {
-		fi = slot_next_fq(&w->slots[h]);
-		if (fi && w->fq[fi].head != NULL)
-			rte_prefetch0(mdyn(sh, w->fq[fi].head));
+		const struct shp_slot *cs = &w->slots[h];
+
+		fi = slot_next_fq(cs);
+		if (fi != 0 && (fi != h || !(cs->nonempty & 1)) && fqp(w, fi)->head != NULL)
+			rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
 	}
 }
 
@@ -1006,7 +1034,7 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 
 	if (fi == 0)
 		return;
-	h = w->fq[fi].head;
+	h = fqp(w, fi)->head;
 	if (h != NULL && mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next != NULL)
 		rte_prefetch0(mdyn(sh, mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next));
 }
@@ -1022,14 +1050,20 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	uint32_t sojourn = now_ts - d->ts;
 
 	shp_hist_add(&sd->hist, sojourn);
-	shp_hist_add(&o->chist[d->cls], sojourn);
+	if (sh->n_classes > 1)
+		shp_hist_add(&o->chist[d->cls], sojourn);
 	s->tokens -= (int64_t)len << FP;
 	sd->tokens -= (int64_t)len << FP;
 	s->deficit -= (int32_t)len;
 	s->backlog_pkts--;
 	s->backlog_bytes -= len;
-	s->ctr[2]++;
-	s->ctr[3] += len;
+	if (unlikely(++s->sent_pkts == 1u << 31)) {
+		w->subctr[s->sub].ctr[SC_SENT_PKTS] += s->sent_pkts;
+		w->subctr[s->sub].ctr[SC_SENT_BYTES] += s->sent_bytes;
+		s->sent_pkts = 0;
+		s->sent_bytes = 0;
+	}
+	s->sent_bytes += len;
 	sd->queued_pkts--;
 	sd->queued_bytes -= len;
 	w->queued--;

@@ -67,8 +67,8 @@ struct shp_class {
 /*
  * One flow queue (fq_codel style): the packets of the flows of one subscriber and class
  * that hash to it, linked through the mbufs; its DRR deficit among the class's flows and
- * its CoDel state. From the worker's pool while it is on one of its class's lists; one
- * cache line.
+ * its CoDel state. A subscriber's first flow uses the flow queue inside its slot; more
+ * come from the worker's shared pool while they are on one of their class's lists.
  */
 struct shp_fq {
 	struct rte_mbuf *head;
@@ -76,7 +76,6 @@ struct shp_fq {
 	uint32_t next;	      /* new/old list link, free list link */
 	int32_t deficit;      /* DRR among the flows of the class */
 	uint32_t qn;	      /* packets queued */
-	uint32_t bytes;	      /* bytes queued */
 	uint8_t cls;	      /* class of the flows hashed here */
 	uint8_t h;	      /* bucket in the slot's fq map */
 	uint8_t list;	      /* FQL_NONE / FQL_NEW / FQL_OLD */
@@ -85,7 +84,12 @@ struct shp_fq {
 	uint32_t drop_next;
 	uint32_t count; /* CoDel drop count; RED keeps its average here */
 	uint32_t lastcount;
-	uint32_t pad[3];
+};
+
+/* a shared flow queue, one cache line */
+struct shp_fq_pool {
+	struct shp_fq f;
+	uint8_t pad[RTE_CACHE_LINE_SIZE - sizeof(struct shp_fq)];
 } __rte_cache_aligned;
 
 enum { FQL_NONE = 0, FQL_NEW, FQL_OLD };
@@ -94,15 +98,17 @@ enum { FQL_NONE = 0, FQL_NEW, FQL_OLD };
 struct shp_cq {
 	uint32_t new_head, new_tail;
 	uint32_t old_head, old_tail;
-	int32_t deficit; /* DRR among classes 1.. */
-	uint32_t pad;
 };
 
 enum { SLOT_FREE = 0, SLOT_IDLE, SLOT_ACTIVE, SLOT_SLEEP };
 
-/* shaping state of one active subscriber on one worker and output */
+/*
+ * Shaping state of one active subscriber on one worker and output. A packet of a
+ * subscriber with one flow (class 0 or a single class) reads and writes lines 0 and 1
+ * only: the scheduler header and counters, class 0's lists and the slot's own flow queue.
+ */
 struct shp_slot {
-	/* line 0: what the scheduler reads for every packet */
+	/* line 0 */
 	int64_t tokens;
 	uint64_t last;
 	int32_t deficit;
@@ -110,19 +116,20 @@ struct shp_slot {
 	uint32_t sub;
 	uint16_t plan, beam;
 	uint8_t state, out, nonempty, cur_cls;
-	uint8_t in_turn, in_rt, n_fq, pad[1];
+	uint8_t in_turn, in_rt, n_fq, own_fq; /* own_fq: `own` is in use */
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
-	uint32_t weight; /* counted into its shard's active_weight while ACTIVE/SLEEP */
-	uint32_t pad1[3];
-	/* line 1: counters since the slot was taken (folded into shp_subctr at release),
-	 * then class 0's flow lists */
-	uint64_t ctr[4]; /* offered pkts, offered bytes, sent pkts, sent bytes */
+	uint32_t weight;     /* counted into its shard's active_weight while ACTIVE/SLEEP */
+	uint32_t sent_pkts;  /* since the slot was taken or last folded into shp_subctr */
+	uint64_t sent_bytes; /* (offered = sent + dropped + queued, from the counters) */
+	/* line 1 */
 	struct shp_cq cq0;
+	struct shp_fq own; /* flow queue index = slot id */
 	/* line 2: flow hash bucket -> flow queue (0 = none) */
 	uint32_t fqmap[SHP_NFQ] __rte_cache_aligned;
 	/* lines 3..5: classes 1.. */
 	struct shp_cq cq[SKY_MAX_CLASSES - 1];
+	int32_t cls_deficit[SKY_MAX_CLASSES]; /* DRR among classes 1.. */
 } __rte_cache_aligned;
 
 static inline struct shp_cq *
@@ -224,7 +231,8 @@ struct shp_pol {
 
 /* downstream counters of one subscriber on one worker (folded from slots) */
 struct shp_subctr {
-	uint64_t ctr[7]; /* as shard ctr[] */
+	uint64_t ctr[7];     /* as shard ctr[]; OFF_* unused: offered = sent + dropped + queued */
+	uint64_t drop_bytes; /* bytes of the packets dropped (tail, aqm, delay) */
 	uint32_t cls_tail[SKY_MAX_CLASSES];
 	uint32_t cls_aqm[SKY_MAX_CLASSES];
 };
@@ -257,17 +265,25 @@ struct shp_worker {
 	uint64_t buf_full;  /* packets dropped because max_queued_per_worker was hit */
 	uint32_t queued;    /* packets held in all queues of this worker */
 	uint64_t aqm_drops;
-	uint64_t delay_drops; /* packets older than shaping.max_delay at dequeue */
-	uint64_t fq_full;     /* packets dropped because no flow queue was free */
-	struct shp_fq *fq;    /* [n_fq], fq 0 unused */
-	uint32_t n_fq;
-	uint32_t fq_free; /* free list head */
+	uint64_t delay_drops;	/* packets older than shaping.max_delay at dequeue */
+	uint64_t fq_full;	/* packets dropped because no flow queue was free */
+	struct shp_fq_pool *fq; /* shared pool: flow queue n_slots + i is fq[i]; 1..n_slots-1
+				 * are the slots' own (fqp) */
+	uint32_t n_fq;		/* n_slots + pool size */
+	uint32_t fq_free;	/* free list head */
 	uint32_t fq_n_free;
 	struct shp_out *out;	   /* [n_out] */
 	struct shp_subctr *subctr; /* [cap + 1] */
 	struct shp_pol *pol;	   /* [cap + 1] */
 	struct shp_upshard *up;	   /* [n_beams] */
 } __rte_cache_aligned;
+
+/* flow queue by index: below n_slots a slot's own, else from the shared pool */
+static inline struct shp_fq *
+fqp(const struct shp_worker *w, uint32_t fi)
+{
+	return fi < w->n_slots ? &w->slots[fi].own : &w->fq[fi - w->n_slots].f;
+}
 
 /* control plane rebalance memory per shard */
 struct shp_cpshard {

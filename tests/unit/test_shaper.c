@@ -1332,9 +1332,10 @@ test_flow_pool(void **state)
 	params(&p, 1, 1);
 	p.max_flows_per_worker = 16;
 	s.sh = mk(&p, &pl, 1, &bm, 1);
-	/* 10 subscribers x 2 flows: 16 flow queues */
+	/* 10 subscribers x 3 flows: each one's first flow has the slot's own queue, the 20
+	 * others share 16 */
 	for (uint32_t i = 0; i < 10; i++)
-		for (uint8_t f = 0; f < 2; f++)
+		for (uint8_t f = 0; f < 3; f++)
 			offer_flow(&s, 0, i, 0, 0, 0, f, 1500, 2);
 	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 8);
 	assert_int_equal(sky_shaper_sub_stats(s.sh, 9, &st), 0);

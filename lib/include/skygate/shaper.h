@@ -136,8 +136,9 @@ struct sky_shaper_params {
 	uint64_t beam_burst_us;		/* shaping.beam_burst: beam bucket depth in time (2ms) */
 	uint32_t max_active_per_worker; /* shaping.max_active_per_worker (65536) */
 	uint32_t max_queued_per_worker; /* shaping.max_queued_per_worker: mbufs held (16384) */
-	uint32_t max_flows_per_worker;	/* shaping.max_flows_per_worker: flow queues (0 = 4 per
-					 * active subscriber slot) */
+	uint32_t max_flows_per_worker;	/* shaping.max_flows_per_worker: flow queues shared by
+					 * the active subscribers beyond each one's first
+					 * (0 = 2 per active subscriber slot) */
 	uint64_t max_delay_us;		/* shaping.max_delay: longest queueing delay (100ms) */
 	uint32_t frame_overhead;	/* shaping.frame_overhead bytes (24) */
 	uint64_t port_rate_bps;		/* shaping.port_rate (100Gbit): highest plan/beam rate */
