@@ -97,13 +97,13 @@ ok "beam overloaded 3x: p99 delay ${p99} us <= max_delay + period + path (${q99}
 start_skygate "$T/sky.yaml" delay2
 grep -v '^[234],' "$T/subs.csv" >"$T/subs_one.csv"
 pg_start idle --subs "$T/subs_one.csv" --remote-countries US:100 --direction down --size 1500 \
-	--classes bulk --flows-per-sub 4 --sub-rate 1Mbit --probe 1:50:100 --duration 4 --drain 300
+	--classes bulk --flows-per-sub 4 --sub-rate 1Mbit --probe 1:50:100 --duration 6 --drain 300
 pg_wait idle
 stop_skygate
 pg_stop || fail "skygate-pktgen (idle)"
 start_skygate "$T/sky.yaml" delay3
 pg_start loaded --subs "$T/subs_one.csv" --remote-countries US:100 --direction down --size 1500 \
-	--classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 --duration 4 --drain 300
+	--classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 --duration 6 --drain 300
 pg_wait loaded
 stop_skygate
 pg_stop || fail "skygate-pktgen (loaded)"
@@ -113,7 +113,9 @@ read -r b50 b99 <<<"$(lat "$T/loaded.json" bulk)"
 echo "  probe, bulk idle:   sent $itx received $irx, p50 ${i50} p99 ${i99} max ${imax} us"
 echo "  probe, bulk at 3x:  sent $ltx received $lrx, p50 ${l50} p99 ${l99} max ${lmax} us"
 echo "  bulk flows at 3x of the plan: p50 ${b50} p99 ${b99} us"
-[ "$ltx" -ge 150 ] && [ "$lrx" -eq "$ltx" ] || fail "probe packets lost under load ($lrx of $ltx)"
+[ "$ltx" -ge 250 ] && [ "$lrx" -eq "$ltx" ] || fail "probe packets lost under load ($lrx of $ltx)"
 [ "$b50" -ge 20000 ] || fail "bulk p50 ${b50} us: the subscriber was not overloaded"
 [ "$l99" -le $((i99 + 2000)) ] || fail "probe p99 ${l99} us more than 2 ms above its baseline ${i99} us"
+# the median is immune to the VM's stalls: a probe queued behind the bulk would wait ~100 ms
+[ "$l50" -le $((i50 + 2000)) ] || fail "probe p50 ${l50} us more than 2 ms above its baseline ${i50} us"
 ok "sparse flow under 3x self-overload: p99 ${l99} us (baseline ${i99} us, +2 ms allowed)"
