@@ -652,12 +652,16 @@ shp_free_queues(struct sky_shaper *sh)
 
 			if (s->state == SLOT_FREE)
 				continue;
-			for (unsigned int b = 0; b < SHP_NFQ; b++) {
+			for (unsigned int b = 0; b <= SHP_NFQ; b++) {
 				struct shp_fq *f;
 
-				if (s->fqmap[b] == 0)
+				/* the map's flow queues, then the slot's own (not in the map) */
+				if (b == SHP_NFQ)
+					f = s->own_fq ? &s->own : NULL;
+				else
+					f = s->fqmap[b] ? fqp(w, s->fqmap[b]) : NULL;
+				if (f == NULL)
 					continue;
-				f = fqp(w, s->fqmap[b]);
 				while (f->head) {
 					struct rte_mbuf *m = f->head;
 

@@ -92,13 +92,13 @@ fq_release(struct shp_worker *w, struct shp_slot *s, uint32_t fi)
 {
 	struct shp_fq *f = fqp(w, fi);
 
-	s->fqmap[f->h] = 0;
 	s->n_fq--;
 	f->list = FQL_NONE;
 	if (fi < w->n_slots) {
-		s->own_fq = 0;
+		s->own_fq = 0; /* not in the map */
 		return;
 	}
+	s->fqmap[f->h] = 0;
 	f->next = w->fq_free;
 	w->fq_free = fi;
 	w->fq_n_free++;
@@ -129,6 +129,8 @@ slot_free_fqs(struct shp_worker *w, struct shp_slot *s)
 	}
 	s->nonempty = 0;
 	/* and any left off the lists (none unless a path above forgot one) */
+	if (s->own_fq)
+		fq_release(w, s, (uint32_t)(s - w->slots));
 	for (unsigned int b = 0; s->n_fq != 0 && b < SHP_NFQ; b++)
 		if (s->fqmap[b] != 0)
 			fq_release(w, s, s->fqmap[b]);
@@ -247,6 +249,7 @@ drr_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	w->drr[sid].next = 0;
 	w->drr[sid].prev = sd->tail;
+	w->drr[sid].seq = ++w->seq;
 	if (sd->tail)
 		w->drr[sd->tail].next = sid;
 	else
@@ -276,6 +279,7 @@ rt_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 	w->slots[sid].in_rt = 1;
 	w->rt[sid].next = 0;
 	w->rt[sid].prev = sd->rt_tail;
+	w->rt[sid].seq = ++w->seq;
 	if (sd->rt_tail)
 		w->rt[sd->rt_tail].next = sid;
 	else
@@ -522,6 +526,20 @@ count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned in
 	}
 }
 
+static inline void
+fq_init(struct shp_fq *f, unsigned int c, unsigned int h)
+{
+	f->head = f->tail = NULL;
+	f->qn = 0;
+	f->cls = (uint8_t)c;
+	f->h = (uint8_t)h;
+	f->list = FQL_NONE;
+	f->dropping = 0;
+	f->first_above = 0;
+	f->count = 0;
+	f->lastcount = 0;
+}
+
 /* the flow queue of (slot, class, hash); allocated when the flow has none. 0 when the
  * subscriber already holds SHP_NFQ flow queues of other classes or the pool is dry. */
 static inline uint32_t
@@ -529,37 +547,43 @@ fq_find(struct shp_worker *w, struct shp_slot *s, uint32_t sid, unsigned int c, 
 {
 	unsigned int h = hash & (SHP_NFQ - 1);
 
-	/* a subscriber's first flow: the slot's own queue, no map read */
-	if (likely(s->own_fq && s->own.h == h && s->own.cls == c))
+	/*
+	 * A subscriber's first flow takes the slot's own queue, which the map does not hold
+	 * (own.h is its bucket): a subscriber with one flow never reads or writes line 2.
+	 */
+	if (likely(s->own_fq)) {
+		if (likely(s->own.h == h && s->own.cls == c))
+			return sid;
+	} else if (likely(s->n_fq == 0)) {
+		fq_init(&s->own, c, h);
+		s->own_fq = 1;
+		s->n_fq = 1;
 		return sid;
-
+	}
 	for (unsigned int k = 0; k < SHP_NFQ; k++, h = (h + 1) & (SHP_NFQ - 1)) {
-		uint32_t fi = s->fqmap[h];
-		struct shp_fq *f;
+		uint32_t fi;
 
-		if (likely(fi != 0)) {
-			if (likely(fqp(w, fi)->cls == c))
+		if (s->own_fq && s->own.h == h) {
+			if (s->own.cls == c)
+				return sid;
+			continue;
+		}
+		fi = s->fqmap[h];
+		if (fi != 0) {
+			if (fqp(w, fi)->cls == c)
 				return fi;
 			continue;
 		}
-		if (likely(!s->own_fq)) {
-			fi = sid;
+		if (!s->own_fq) {
+			fq_init(&s->own, c, h);
 			s->own_fq = 1;
-		} else {
-			fi = fq_alloc(w);
-			if (unlikely(fi == 0))
-				return 0;
+			s->n_fq++;
+			return sid;
 		}
-		f = fqp(w, fi);
-		f->head = f->tail = NULL;
-		f->qn = 0;
-		f->cls = (uint8_t)c;
-		f->h = (uint8_t)h;
-		f->list = FQL_NONE;
-		f->dropping = 0;
-		f->first_above = 0;
-		f->count = 0;
-		f->lastcount = 0;
+		fi = fq_alloc(w);
+		if (unlikely(fi == 0))
+			return 0;
+		fq_init(fqp(w, fi), c, h);
 		s->fqmap[h] = fi;
 		s->n_fq++;
 		return fi;
@@ -620,7 +644,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				rte_prefetch0(mdyn(sh, t));
 			continue;
 		}
-		if (s->n_fq == 0)
+		if (s->n_fq <= s->own_fq)
 			continue;
 		rte_prefetch0(&s->fqmap[0]);
 		fi = s->fqmap[hash[i] & (SHP_NFQ - 1)];
@@ -942,14 +966,21 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
  * again from the current one. Only prefetches depend on the hands. The realtime list
  * (one packet per turn) has its own hands.
  */
-#define PF_A 10
-#define PF_B 6
-#define PF_C 3
+#define PF_A 8
+#define PF_B 4
+#define PF_C 2
 
+/*
+ * A hand is still ahead of the current turn when its slot is on the list (linked, or the
+ * head), was not taken off and appended again since (same seq: a slot served and woken
+ * again goes to the tail, and a hand left on it would crawl along the tail for good), and
+ * came after the current slot (appends are in seq order).
+ */
 static inline int
-hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h)
+hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h, uint32_t seq, uint32_t cur)
 {
-	return h != 0 && (lk[h].prev != 0 || head == h);
+	return h != 0 && (lk[h].prev != 0 || head == h) && lk[h].seq == seq &&
+	       (int32_t)(seq - lk[cur].seq) > 0;
 }
 
 /* the flow queue a slot will serve next (0 = none) */
@@ -966,12 +997,12 @@ slot_next_fq(const struct shp_slot *s)
 
 /* move hand *ph (distance *pd) to `want` turns ahead of cur; returns its slot */
 static inline uint32_t
-hand_move(const struct shp_link *lk, uint32_t head, uint32_t *ph, uint16_t *pd, uint32_t cur,
-	  unsigned int want, const struct shp_worker *w, int fetch)
+hand_move(const struct shp_link *lk, uint32_t head, uint32_t *ph, uint32_t *ps, uint16_t *pd,
+	  uint32_t cur, unsigned int want, const struct shp_worker *w, int fetch)
 {
 	uint32_t h = *ph;
 
-	if (!hand_ok(lk, head, h)) {
+	if (!hand_ok(lk, head, h, *ps, cur)) {
 		h = cur;
 		*pd = 0;
 	} else if (*pd > 0) {
@@ -987,19 +1018,20 @@ hand_move(const struct shp_link *lk, uint32_t head, uint32_t *ph, uint16_t *pd, 
 		}
 	}
 	*ph = h;
+	*ps = lk[h].seq;
 	return h;
 }
 
 static inline void
 prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_link *lk,
-	      uint32_t head, uint32_t *hands, uint16_t *dist, uint32_t cur)
+	      uint32_t head, uint32_t *hands, uint32_t *hseq, uint16_t *dist, uint32_t cur)
 {
 	uint32_t h, fi;
 
-	hand_move(lk, head, &hands[0], &dist[0], cur, PF_A, w, 1);
+	hand_move(lk, head, &hands[0], &hseq[0], &dist[0], cur, PF_A, w, 1);
 	/* hand B: the slot's own flow queue (prefetched by A) gives the head packet; a class
 	 * above 0 or a shared flow queue takes one more step, for hand C */
-	h = hand_move(lk, head, &hands[1], &dist[1], cur, PF_B, w, 0);
+	h = hand_move(lk, head, &hands[1], &hseq[1], &dist[1], cur, PF_B, w, 0);
 	if (h != cur) {
 		const struct shp_slot *bs = &w->slots[h];
 
@@ -1014,7 +1046,7 @@ prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const str
 					      (unsigned int)__builtin_ctz(bs->nonempty)));
 		}
 	}
-	h = hand_move(lk, head, &hands[2], &dist[2], cur, PF_C, w, 0);
+	h = hand_move(lk, head, &hands[2], &hseq[2], &dist[2], cur, PF_C, w, 0);
 	if (h != cur) {
 		const struct shp_slot *cs = &w->slots[h];
 
@@ -1034,8 +1066,11 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 
 	if (fi == 0)
 		return;
+	/* only with a second packet queued: reading the head's link is a load, not a hint */
+	if (fqp(w, fi)->qn < 2)
+		return;
 	h = fqp(w, fi)->head;
-	if (h != NULL && mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next != NULL)
+	if (mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next != NULL)
 		rte_prefetch0(mdyn(sh, mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next));
 }
 
@@ -1141,7 +1176,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				}
 				if (sd->rt_head) {
 					prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
-						      sd->rt_pf_dist, sid);
+						      sd->rt_pf_seq, sd->rt_pf_dist, sid);
 					mb = cls_next(sh, w, s, sd, 0, &x);
 					rt_remove(w, sd, sid);
 					if (s->nonempty & 1)
@@ -1156,8 +1191,8 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				if (!s->in_turn) {
-					prefetch_list(sh, w, w->drr, sd->head, sd->pf, sd->pf_dist,
-						      sid);
+					prefetch_list(sh, w, w->drr, sd->head, sd->pf, sd->pf_seq,
+						      sd->pf_dist, sid);
 					prefetch_second(sh, w, s);
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
