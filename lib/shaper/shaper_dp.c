@@ -1051,8 +1051,14 @@ prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const str
 		const struct shp_slot *cs = &w->slots[h];
 
 		fi = slot_next_fq(cs);
-		if (fi != 0 && (fi != h || !(cs->nonempty & 1)) && fqp(w, fi)->head != NULL)
+		if (fi == h && (cs->nonempty & 1)) {
+			/* own queue: B fetched the head; a turn takes several small packets, so
+			 * the second one too (its link is in the head, fetched two turns ago) */
+			if (cs->own.qn >= 2)
+				rte_prefetch0(mdyn(sh, mdyn(sh, cs->own.head)->next));
+		} else if (fi != 0 && fqp(w, fi)->head != NULL) {
 			rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
+		}
 	}
 }
 
@@ -1070,8 +1076,10 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 	if (fqp(w, fi)->qn < 2)
 		return;
 	h = fqp(w, fi)->head;
-	if (mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next != NULL)
-		rte_prefetch0(mdyn(sh, mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next));
+	h = mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next;
+	if (fi == (uint32_t)(s - w->slots) && fqp(w, fi)->qn >= 3)
+		h = mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next; /* C fetched the second */
+	rte_prefetch0(mdyn(sh, (struct rte_mbuf *)(uintptr_t)h));
 }
 
 /* account a released packet; settle the slot: deactivate, park or keep */
