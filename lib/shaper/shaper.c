@@ -815,8 +815,8 @@ sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_
 	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
 				    sh->n_out * sizeof(uint32_t));
 	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link) +
-		      sizeof(struct shp_fq) *
-			      (1 + sh->p.max_flows_per_worker / sh->p.max_active_per_worker);
+		      sizeof(struct shp_fq_pool) * sh->p.max_flows_per_worker /
+			      sh->p.max_active_per_worker;
 }
 
 /* --- queueing delay ------------------------------------------------------------------------ */

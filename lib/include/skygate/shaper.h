@@ -12,9 +12,14 @@
  *             a subscriber asking less than its share gets all it asks)
  *   class     class 0 is strict priority (realtime); classes 1.. share what is left by
  *             deficit round robin weighted by the plan's class_weight (0 counts as 1)
- * Queues are per (active subscriber, class): singly linked lists of mbufs threaded through
- * an mbuf dynamic field (next, enqueue time, length), bounded by classes[i].queue packets,
- * with CoDel (default), RED or no AQM. Shaping state is allocated per ACTIVE subscriber
+ * Inside a subscriber and class, flows (hashed from addresses, ports, protocol) share
+ * flow queues fq_codel style: up to 16 per subscriber, new (sparse) flows served before
+ * old ones, DRR among them, CoDel (default), RED or no AQM per flow queue, each bounded by
+ * classes[i].queue packets. Queues are singly linked lists of mbufs threaded through an
+ * mbuf dynamic field (next, enqueue time, length, class). A packet that waited longer than
+ * shaping.max_delay is dropped at dequeue (SKY_DROP_QUEUE_DELAY, counted in the shaper);
+ * the sojourn of every packet sent feeds per-beam and per-class histograms
+ * (sky_shaper_delay). Shaping state is allocated per ACTIVE subscriber
  * from a per-worker pool of shaping.max_active_per_worker slots; a configured subscriber
  * without traffic costs a slot index per output port and counters (see bench_shaper).
  * A slot is kept after its queues drain until its token bucket has refilled, so going idle
