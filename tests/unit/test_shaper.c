@@ -1547,6 +1547,18 @@ test_model(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "shaper"),
 							    "down_share_sum_bps")),
 			 500000000);
+	{
+		/* every packet sent is in the beam's delay histogram */
+		json_t *sh = json_object_get(res, "shaper");
+		json_t *d = json_object_get(sh, "delay");
+
+		assert_true(json_is_object(d));
+		assert_true(json_integer_value(json_object_get(sh, "sent_packets")) > 1000);
+		assert_int_equal(json_integer_value(json_object_get(d, "total_packets")),
+				 json_integer_value(json_object_get(sh, "sent_packets")));
+		assert_true(json_is_integer(json_object_get(d, "p99_us")));
+		assert_true(json_is_integer(json_object_get(sh, "queue_delay_drops")));
+	}
 	json_decref(res);
 	assert_true(ctl_ok("subscriber show 1", &res));
 	assert_true(json_is_object(json_object_get(res, "shaper")));
@@ -1558,11 +1570,27 @@ test_model(void **state)
 	assert_int_equal(json_array_size(json_object_get(res, "classes")), 2);
 	/* not configured: half of mempool.mbufs over the workers */
 	assert_int_equal(json_integer_value(json_object_get(res, "max_queued_per_worker")), 2048);
+	assert_int_equal(json_integer_value(json_object_get(res, "max_delay_us")), 100000);
+	assert_true(json_is_object(
+		json_object_get(json_array_get(json_object_get(res, "classes"), 1), "delay")));
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_array_get(json_object_get(res, "workers"), 0),
+						 "flow_pool_full_drops")),
+			 0);
 	json_decref(res);
 	assert_false(ctl_ok("shaper show extra", NULL));
 	metrics = sky_metrics_render(&mlen);
 	assert_non_null(metrics);
 	assert_non_null(strstr(metrics, "skygate_shaper_beam_sent_bytes_total{beam=\"b1\"}"));
+	assert_non_null(strstr(metrics, "# TYPE skygate_shaper_beam_delay_seconds histogram\n"));
+	assert_non_null(strstr(
+		metrics, "skygate_shaper_beam_delay_seconds_bucket{beam=\"b1\",le=\"+Inf\"}"));
+	assert_non_null(strstr(metrics, "skygate_shaper_beam_delay_seconds_count{beam=\"b1\"}"));
+	assert_non_null(strstr(metrics, "# TYPE skygate_shaper_class_delay_seconds histogram\n"));
+	assert_non_null(
+		strstr(metrics, "skygate_shaper_class_delay_seconds_bucket{class=\"1\",le="));
+	assert_non_null(
+		strstr(metrics, "skygate_shaper_beam_queue_delay_drops_total{beam=\"b1\"}"));
 	free(metrics);
 
 	sim_end(&s);
