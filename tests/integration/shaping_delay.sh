@@ -9,7 +9,8 @@
 #     then, and packets waiting in a memif ring meanwhile are not in any queue of the shaper;
 #  2. one subscriber whose own 4 bulk flows offer 3x his 50 Mbit/s plan: a sparse flow of his
 #     (50 pps of 100-byte frames, DNS/VoIP-like) keeps its p99 within 2 ms of what it sees
-#     with the bulk flows idle (fair queuing inside the subscriber, sparse flows first).
+#     with the bulk flows idle (fair queuing inside the subscriber, sparse flows first),
+#     each over 20 s (1000 probe packets) as the Linux figures in the issue were taken.
 # The bounds are relative to the configuration (max_delay, period) or to a baseline measured
 # in the same run, so they hold on a slow or loaded machine; the bulk traffic's own delay is
 # checked to show that the load was real (without the bound it would wait seconds).
@@ -97,13 +98,13 @@ ok "beam overloaded 3x: p99 delay ${p99} us <= max_delay + period + path (${q99}
 start_skygate "$T/sky.yaml" delay2
 grep -v '^[234],' "$T/subs.csv" >"$T/subs_one.csv"
 pg_start idle --subs "$T/subs_one.csv" --remote-countries US:100 --direction down --size 1500 \
-	--classes bulk --flows-per-sub 4 --sub-rate 1Mbit --probe 1:50:100 --duration 6 --drain 300
+	--classes bulk --flows-per-sub 4 --sub-rate 1Mbit --probe 1:50:100 --duration 20 --drain 300
 pg_wait idle
 stop_skygate
 pg_stop || fail "skygate-pktgen (idle)"
 start_skygate "$T/sky.yaml" delay3
 pg_start loaded --subs "$T/subs_one.csv" --remote-countries US:100 --direction down --size 1500 \
-	--classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 --duration 6 --drain 300
+	--classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 --duration 20 --drain 300
 pg_wait loaded
 stop_skygate
 pg_stop || fail "skygate-pktgen (loaded)"
@@ -113,7 +114,7 @@ read -r b50 b99 <<<"$(lat "$T/loaded.json" bulk)"
 echo "  probe, bulk idle:   sent $itx received $irx, p50 ${i50} p99 ${i99} max ${imax} us"
 echo "  probe, bulk at 3x:  sent $ltx received $lrx, p50 ${l50} p99 ${l99} max ${lmax} us"
 echo "  bulk flows at 3x of the plan: p50 ${b50} p99 ${b99} us"
-[ "$ltx" -ge 250 ] && [ "$lrx" -eq "$ltx" ] || fail "probe packets lost under load ($lrx of $ltx)"
+[ "$ltx" -ge 900 ] && [ "$lrx" -eq "$ltx" ] || fail "probe packets lost under load ($lrx of $ltx)"
 [ "$b50" -ge 20000 ] || fail "bulk p50 ${b50} us: the subscriber was not overloaded"
 [ "$l99" -le $((i99 + 2000)) ] || fail "probe p99 ${l99} us more than 2 ms above its baseline ${i99} us"
 # the median is immune to the VM's stalls: a probe queued behind the bulk would wait ~100 ms
