@@ -4,6 +4,7 @@
  * dequeue (sleep wheel, beam buckets, DRR among subscribers, strict + DRR among classes,
  * CoDel). Runs on worker `worker` only; touches that worker's state only.
  */
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <rte_branch_prediction.h>
@@ -70,6 +71,16 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 		u->pass_pkts++;
 		u->pass_bytes += m->pkt_len;
 	}
+}
+
+/* more slots in use than the caches hold: prefetching along the lists pays (below, the
+ * slots of 2048 subscribers fit a core's L2 and the passes are pure overhead) */
+#define SHP_SHALLOW_SLOTS 2048
+
+static inline bool
+shp_deep(const struct shp_worker *w)
+{
+	return w->n_slots - 1 - w->n_free > SHP_SHALLOW_SLOTS;
 }
 
 /* --- flow queues ---------------------------------------------------------------------- */
@@ -620,7 +631,8 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		rte_prefetch0(&o->idx[subs[i]]);
 		rte_prefetch0(mdyn(sh, pkts[i]));
 	}
-	for (uint16_t i = 0; i < n; i++) {
+	/* slots in cache (a few thousand in use): the passes would cost more than they save */
+	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
 		uint32_t sid = o->idx[subs[i]];
 
 		sids[i] = sid;
@@ -629,7 +641,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			rte_prefetch0(&w->slots[sid].cq0); /* class 0 lists, own flow queue */
 		}
 	}
-	for (uint16_t i = 0; i < n; i++) {
+	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
 		uint32_t sid = sids[i], fi;
 		const struct shp_slot *s;
 		struct rte_mbuf *t;
@@ -1183,8 +1195,9 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 				}
 				if (sd->rt_head) {
-					prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
-						      sd->rt_pf_seq, sd->rt_pf_dist, sid);
+					if (shp_deep(w))
+						prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
+							      sd->rt_pf_seq, sd->rt_pf_dist, sid);
 					mb = cls_next(sh, w, s, sd, 0, &x);
 					rt_remove(w, sd, sid);
 					if (s->nonempty & 1)
@@ -1199,9 +1212,11 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				if (!s->in_turn) {
-					prefetch_list(sh, w, w->drr, sd->head, sd->pf, sd->pf_seq,
-						      sd->pf_dist, sid);
-					prefetch_second(sh, w, s);
+					if (shp_deep(w)) {
+						prefetch_list(sh, w, w->drr, sd->head, sd->pf,
+							      sd->pf_seq, sd->pf_dist, sid);
+						prefetch_second(sh, w, s);
+					}
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
 									       __ATOMIC_RELAXED);
