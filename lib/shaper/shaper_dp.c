@@ -73,14 +73,16 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 	}
 }
 
-/* more slots in use than the caches hold: prefetching along the lists pays (below, the
- * slots of 2048 subscribers fit a core's L2 and the passes are pure overhead) */
+/* more slots in use or packets queued than the caches hold: prefetching along the lists
+ * pays (below, the slots of 2048 subscribers and the link lines of 16k queued packets fit
+ * a core's L2, and the passes are pure overhead) */
 #define SHP_SHALLOW_SLOTS 2048
+#define SHP_SHALLOW_QUEUED 16384
 
 static inline bool
 shp_deep(const struct shp_worker *w)
 {
-	return w->n_slots - 1 - w->n_free > SHP_SHALLOW_SLOTS;
+	return w->n_slots - 1 - w->n_free > SHP_SHALLOW_SLOTS || w->queued > SHP_SHALLOW_QUEUED;
 }
 
 /* --- flow queues ---------------------------------------------------------------------- */
