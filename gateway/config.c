@@ -13,7 +13,11 @@
 
 static const char *const port_keys[] = {"name",	   "role",    "device", "peer",
 					"rx_desc", "tx_desc", NULL};
-static const char *const control_keys[] = {"socket", "mode", NULL};
+static const char *const control_keys[] = {"socket",	       "mode",
+					   "max_clients",      "clients_per_uid",
+					   "reserved_clients", "idle_timeout",
+					   "request_timeout",  "send_timeout",
+					   "request_max",      NULL};
 static const char *const mempool_keys[] = {"mbufs", "cache", "data_room", NULL};
 static const char *const state_keys[] = {"dir", NULL};
 static const char *const telemetry_keys[] = {"prometheus", NULL};
@@ -159,6 +163,41 @@ parse_mode(const struct sky_cfg *cfg, struct sky_cfg_err *err, struct sky_cfg_no
 	return 0;
 }
 
+/* control: { max_clients, clients_per_uid, reserved_clients, *_timeout, request_max } */
+static int
+parse_ctl_limits(const struct sky_cfg *cfg, struct sky_cfg_err *err, struct sky_cfg_node *ctl,
+		 struct sky_ctl_limits *l)
+{
+	static const char *const timers[] = {"idle_timeout", "request_timeout", "send_timeout"};
+	unsigned int *ms[] = {&l->idle_timeout_ms, &l->request_timeout_ms, &l->send_timeout_ms};
+	uint64_t mc = l->max_clients, pu = l->clients_per_uid, rs = l->reserved,
+		 rm = l->request_max;
+	char why[200];
+
+	if (sky_cfg_get_u64(err, cfg, ctl, "max_clients", false, 2, 65536, &mc) < 0 ||
+	    sky_cfg_get_u64(err, cfg, ctl, "clients_per_uid", false, 1, 65536, &pu) < 0 ||
+	    sky_cfg_get_u64(err, cfg, ctl, "reserved_clients", false, 0, 65535, &rs) < 0 ||
+	    sky_cfg_get_size(err, cfg, ctl, "request_max", false, &rm) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		uint64_t us = (uint64_t)*ms[i] * 1000;
+
+		if (sky_cfg_get_time(err, cfg, ctl, timers[i], false, &us) < 0)
+			return -1;
+		if (us < 100000 || us > 86400000000ull)
+			return sky_cfg_fail(err, cfg, sky_cfg_get(ctl, timers[i]),
+					    "%s must be 100ms..24h", timers[i]);
+		*ms[i] = (unsigned int)(us / 1000);
+	}
+	l->max_clients = (unsigned int)mc;
+	l->clients_per_uid = (unsigned int)pu;
+	l->reserved = (unsigned int)rs;
+	l->request_max = (size_t)rm;
+	if (sky_ctl_limits_check(l, why, sizeof(why)) < 0)
+		return sky_cfg_fail(err, cfg, ctl, "%s", why);
+	return 0;
+}
+
 int
 gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err, char ***eal_argv,
 		int *eal_argc)
@@ -177,12 +216,14 @@ gw_config_parse(struct gw *g, const struct sky_cfg *cfg, struct sky_cfg_err *err
 
 	snprintf(g->socket_path, sizeof(g->socket_path), "/run/skygate/skygate.sock");
 	g->socket_mode = 0660;
+	sky_ctl_limits_default(&g->ctl_limits);
 	n = sky_cfg_get(cfg->root, "control");
 	if (n != NULL) {
 		s = NULL;
 		if (sky_cfg_check_keys(err, cfg, n, control_keys) < 0 ||
 		    sky_cfg_get_str(err, cfg, n, "socket", false, &s) < 0 ||
-		    parse_mode(cfg, err, n, &g->socket_mode) < 0)
+		    parse_mode(cfg, err, n, &g->socket_mode) < 0 ||
+		    parse_ctl_limits(cfg, err, n, &g->ctl_limits) < 0)
 			return -1;
 		if (s != NULL) {
 			if (strlen(s) == 0 || strlen(s) >= 108)

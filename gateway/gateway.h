@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 
 #include "skygate/config.h"
+#include "skygate/control.h"
 #include "skygate/meta.h"
 #include "skygate/runtime.h"
 
@@ -62,15 +63,52 @@ struct gw_rxq {
 	uint16_t queue;
 };
 
+/*
+ * The worker loop's steps, for the per-step profile (the whole-pipeline benchmark,
+ * tests/bench/bench_pipeline.c): cycles spent in each, summed over bursts.
+ */
+#define GW_FOREACH_STEP(_)                                                                         \
+	_(rx, "rte_eth_rx_burst (bursts that carried packets)")                                    \
+	_(parse, "sky_parse_burst")                                                                \
+	_(subscriber, "sky_subs_lookup_burst")                                                     \
+	_(geo, "sky_geo_lookup_burst")                                                             \
+	_(classify, "sky_classify_burst")                                                          \
+	_(policy, "sky_policy_run_burst")                                                          \
+	_(police, "sky_shaper_police_burst (upstream)")                                            \
+	_(account, "sky_subs_account_burst")                                                       \
+	_(output, "sky_parse_output_burst")                                                        \
+	_(dispatch, "counters, drops freed, tx to the peer")                                       \
+	_(shape, "sky_shaper_enqueue (downstream)")                                                \
+	_(shaped_tx, "sky_shaper_dequeue + tx (every loop)")
+
+enum gw_step {
+#define GW_STEP_ENUM(n, h) GW_STEP_##n,
+	GW_FOREACH_STEP(GW_STEP_ENUM)
+#undef GW_STEP_ENUM
+		GW_STEP_MAX
+};
+
+/*
+ * How the loop treats a burst. RUN is production. PROFILE is the same pipeline with a
+ * TSC read around each step (prof[] accumulates). BYPASS turns every stage off (rx -> tx
+ * to the peer, no shaper): the baseline the benchmark divides by. The loop tests the
+ * mode once per burst, never per packet.
+ */
+enum gw_mode { GW_MODE_RUN = 0, GW_MODE_PROFILE, GW_MODE_BYPASS };
+
 struct gw_worker {
 	unsigned int id;
 	unsigned int lcore;
+	uint32_t mode;		    /* enum gw_mode; set while the worker is stopped */
+	uint64_t prof[GW_STEP_MAX]; /* PROFILE: cycles per step */
 	unsigned int n_rxq;
 	struct gw_rxq rxq[GW_MAX_PORTS];
 	unsigned int n_out;		 /* uplink ports this worker transmits shaped traffic to */
 	struct gw_rxq out[GW_MAX_PORTS]; /* (port index, tx queue) */
 	uint64_t loops;
-	uint64_t busy_tsc; /* cycles spent on non-empty bursts */
+	uint64_t busy_tsc;  /* cycles spent in loops that received or sent packets */
+	uint64_t busy_pkts; /* packets received in those loops (busy_tsc / busy_pkts: the
+			     * worker's cost per packet) */
 	struct gw_port_stats stats[GW_MAX_PORTS];
 } __rte_cache_aligned;
 
@@ -87,6 +125,7 @@ struct gw {
 	unsigned int n_workers;
 	char socket_path[256];
 	unsigned int socket_mode;
+	struct sky_ctl_limits ctl_limits; /* control.* bounds */
 	char state_dir[256];
 	char prometheus[128];
 	int log_level; /* RTE_LOG_*, 0 = default */
@@ -116,11 +155,17 @@ int gw_ports_start(struct gw *g, char *err, size_t errlen);
 void gw_ports_stop(struct gw *g);
 void gw_workers_assign(struct gw *g);
 
-/* worker.c */
+/* worker.c: gw_worker_main is start, poll until sky_rt.stop, finish; a benchmark drives
+ * the same loop one iteration at a time */
 int gw_worker_main(void *arg);
+void gw_worker_start(struct gw_worker *w);	  /* RCU reader online */
+unsigned int gw_worker_poll(struct gw_worker *w); /* one loop; returns packets received */
+void gw_worker_finish(struct gw_worker *w);	  /* drain the shaper, RCU reader offline */
 
 /* status.c */
 int gw_status_register(struct gw *g);
+/* state.c: the parts of the live state (state dump, journal snapshots) and `map clear`. */
+int gw_state_register(struct gw *g);
 void gw_port_stats_sum(const struct gw *g, unsigned int port, struct gw_port_stats *out);
 void gw_print_final(const struct gw *g);
 

@@ -5,6 +5,11 @@
  *
  *   skygate -c FILE [-- EAL ARGS...]      run
  *   skygate --check -c FILE               validate config and referenced files, exit
+ *   skygate --recover -c FILE             run, moving a damaged journal part aside
+ *
+ * Exit status: 0 after a clean stop or a valid --check; 1 when the configuration, EAL, a
+ * port or a module cannot start; 3 when the journal is damaged or a journaled change does
+ * not replay (the message names the file, byte and record, and --recover).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -28,19 +34,105 @@
 
 #include "gateway.h"
 #include "sky_build_config.h"
+#include "skygate/classify.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/policy.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 
+/* SIGTERM/SIGINT to exit: 2 s at most; the rest is margin for a loaded host */
+#define GW_STOP_GRACE_MS 1300
+
 struct gw gw;
 
+/* SIGTERM, SIGINT: stop (the watchdog bounds how long that takes) */
 static void
 on_signal(int sig)
 {
+	sky_rt_request_stop(sig);
+}
+
+/* SIGHUP: noted; the main loop takes it (reload_requested) */
+static void
+on_hup(int sig)
+{
 	(void)sig;
-	__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
+	sky_rt_request_reload();
+}
+
+/* Handlers before anything that can take long, so no signal ever finds the default
+ * action (which, for SIGHUP, killed the daemon and left its socket behind). */
+static void
+signals_install(void)
+{
+	struct sigaction sa = {.sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * The hook for a configuration reload (SIGHUP). Not available yet: say so and keep running
+ * with the configuration in force (runtime changes go through skygatectl and the journal).
+ */
+static void
+reload_requested(struct gw *g)
+{
+	SKY_LOG(NOTICE,
+		"SIGHUP received: configuration reload is not available yet; %s is not re-read "
+		"and the running configuration is unchanged (change it at runtime with "
+		"skygatectl)",
+		g->config_path);
+}
+
+/* What must not outlive the process, for the watchdog (other threads may still run) */
+static struct {
+	char path[256];
+	dev_t dev;
+	ino_t ino;
+	int have;
+} sock_id;
+static int workers_launched;
+static int final_printed;
+
+static void
+print_final_once(const struct gw *g)
+{
+	if (__atomic_exchange_n(&final_printed, 1, __ATOMIC_SEQ_CST) == 0)
+		gw_print_final(g);
+}
+
+/* The watchdog gave up waiting for the main thread (see sky_rt_watchdog_start). */
+static void
+on_watchdog(void *arg)
+{
+	const struct gw *g = arg;
+	struct stat st;
+
+	__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_SEQ_CST);
+	if (sock_id.have && lstat(sock_id.path, &st) == 0 && st.st_ino == sock_id.ino &&
+	    st.st_dev == sock_id.dev)
+		unlink(sock_id.path);
+	if (__atomic_load_n(&workers_launched, __ATOMIC_SEQ_CST) &&
+	    !__atomic_load_n(&final_printed, __ATOMIC_SEQ_CST)) {
+		/* workers leave their loop within a burst and a 100 ms drain */
+		struct timespec d = {.tv_sec = 0, .tv_nsec = 120 * 1000000};
+
+		nanosleep(&d, NULL);
+		/* not if the main thread holds stdout (it may be stuck writing to it) */
+		if (ftrylockfile(stdout) == 0) {
+			print_final_once(g);
+			funlockfile(stdout);
+		}
+	}
+	sky_eal_remove_files();
 }
 
 /* a crash leaves a backtrace in the log (not async-signal-safe; we are dying anyway) */
@@ -63,6 +155,12 @@ usage(FILE *f)
 		"      --check        validate the configuration and every file it names, then "
 		"exit\n"
 		"                     (0 = valid; otherwise the reason, with file, line and key)\n"
+		"      --recover      start even though the journal (state.dir) is damaged: "
+		"replay\n"
+		"                     up to the last good record, move the rest aside\n"
+		"                     (journal.damaged-<time>), record that in the journal; "
+		"`status`\n"
+		"                     and metrics show it until `skygatectl journal ack`\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"  -- EAL-ARGS        replace the config's `eal:` list (e.g. -- -l 0-1 "
@@ -109,7 +207,7 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->subs = sky_subs_create(g->cfg, g->n_workers, err);
 	if (g->subs == NULL)
 		return -1;
-	g->cls = sky_classifier_create(g->cfg, g->subs, err);
+	g->cls = sky_classify_create(g->cfg, sky_subs_n_classes(g->subs), err);
 	if (g->cls == NULL)
 		return -1;
 	g->geo = sky_geo_create(g->cfg, err);
@@ -135,7 +233,7 @@ modules_destroy(struct gw *g)
 	if (g->geo != NULL)
 		sky_geo_destroy(g->geo);
 	if (g->cls != NULL)
-		sky_classifier_destroy(g->cls);
+		sky_classify_destroy(g->cls);
 	if (g->subs != NULL)
 		sky_subs_destroy(g->subs);
 	g->shaper = NULL;
@@ -149,19 +247,11 @@ static int
 modules_register(struct gw *g)
 {
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
-	    sky_classifier_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
+	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
 		return -1;
-	/* journal compaction: records that state a whole value supersede earlier ones */
-	sky_ctl_journal_rule("subscriber load", "subscriber", 0);
-	sky_ctl_journal_rule("subscriber add", "subscriber", -1);
-	sky_ctl_journal_rule("subscriber del", "subscriber", -1);
-	sky_ctl_journal_rule("subscriber set", "subscriber", -1);
-	sky_ctl_journal_rule("policy load", "policy", 0);
-	sky_ctl_journal_rule("policy unload", "policy", 0);
-	sky_ctl_journal_rule("map update", "map", 2);
-	sky_ctl_journal_rule("map delete", "map", 2);
-	sky_ctl_journal_rule("geo reload", "geo", 0);
+	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
+		return -1;
 	return 0;
 }
 
@@ -193,15 +283,14 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check", no_argument, NULL, 'k'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"version", no_argument, NULL, 'V'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"recover", no_argument, NULL, 'R'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
 	const char *config = "/etc/skygate/skygate.yaml";
-	bool check = false;
+	bool check = false, recover = false;
 	struct sky_cfg_err cerr = {0};
-	char **cfg_eal = NULL, *eal[128], err[512] = "", prefix[64];
+	char **cfg_eal = NULL, *eal[128], err[4096] = "", prefix[64];
 	int cfg_eal_n = 0, eal_n = 0, opt, rc = 1, n_uplinks = 0;
 	struct sky_ctl_server *srv = NULL;
 	bool eal_up = false, launched = false;
@@ -213,6 +302,9 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			check = true;
+			break;
+		case 'R':
+			recover = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -226,6 +318,8 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (!check)
+		signals_install();
 	gw.config_path = config;
 	gw.cfg = sky_cfg_load(config, &cerr);
 	if (gw.cfg == NULL || gw_config_parse(&gw, gw.cfg, &cerr, &cfg_eal, &cfg_eal_n) < 0) {
@@ -265,6 +359,8 @@ main(int argc, char **argv)
 	}
 	eal_up = true;
 	sky_runtime_init();
+	if (!check && sky_rt_watchdog_start(GW_STOP_GRACE_MS, on_watchdog, &gw) != 0)
+		SKY_LOG(WARNING, "no shutdown watchdog: a stop may wait for control work");
 	if (gw.log_level > 0)
 		rte_log_set_level(sky_logtype, (uint32_t)gw.log_level);
 
@@ -281,9 +377,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	signal(SIGSEGV, on_fatal);
 	signal(SIGBUS, on_fatal);
 	signal(SIGFPE, on_fatal);
@@ -326,18 +419,40 @@ main(int argc, char **argv)
 			fprintf(stderr, "skygate: state.dir: %s\n", err);
 			goto out;
 		}
-		n = sky_ctl_journal_replay(err, sizeof(err));
+		n = recover ? sky_ctl_journal_recover(err, sizeof(err))
+			    : sky_ctl_journal_replay(err, sizeof(err));
 		if (n < 0) {
-			fprintf(stderr, "skygate: journal replay: %s\n", err);
+			fprintf(stderr, "skygate: refusing to start: %s\n", err);
+			rc = 3;
 			goto out;
 		}
 		SKY_LOG(INFO, "replayed %d journaled changes from %s", n, gw.state_dir);
+		if (sky_ctl_journal_unacked() > 0)
+			fprintf(stderr,
+				"skygate: the journal in %s was recovered: %u damaged part(s) "
+				"moved "
+				"aside; see `skygatectl status`, then `skygatectl journal ack`\n",
+				gw.state_dir, sky_ctl_journal_unacked());
 	}
 	mkdir_parent(gw.socket_path);
 	srv = sky_ctl_server_open(gw.socket_path, gw.socket_mode, err, sizeof(err));
 	if (srv == NULL) {
 		fprintf(stderr, "skygate: control socket: %s\n", err);
 		goto out;
+	}
+	if (sky_ctl_server_set_limits(srv, &gw.ctl_limits, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skygate: control: %s\n", err);
+		goto out;
+	}
+	{
+		struct stat st;
+
+		if (lstat(gw.socket_path, &st) == 0) {
+			snprintf(sock_id.path, sizeof(sock_id.path), "%s", gw.socket_path);
+			sock_id.dev = st.st_dev;
+			sock_id.ino = st.st_ino;
+			sock_id.have = 1;
+		}
 	}
 	if (gw.prometheus[0] != '\0' &&
 	    sky_metrics_http_open(gw.prometheus, err, sizeof(err)) < 0) {
@@ -351,6 +466,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	launched = true;
+	__atomic_store_n(&workers_launched, 1, __ATOMIC_SEQ_CST);
 	printf("skygate %s: %u ports, %u workers, control socket %s\n", SKY_VERSION, gw.n_ports,
 	       gw.n_workers, gw.socket_path);
 	for (unsigned int i = 0; i < gw.n_ports; i++)
@@ -360,17 +476,27 @@ main(int argc, char **argv)
 		       gw.ports[i].n_queues > 1 ? "s" : "", gw.ports[i].rss ? ", RSS" : "");
 	fflush(stdout);
 
+	/* from here a stop also cancels long control work (never during start-up, where an
+	 * abandoned journal record would read as damage) */
+	sky_rt_set_serving(1);
 	while (!__atomic_load_n(&sky_rt.stop, __ATOMIC_RELAXED)) {
 		sky_ctl_server_poll(srv, 50);
 		sky_periodic_run(rte_rdtsc());
+		if (sky_rt_take_reload())
+			reload_requested(&gw);
 	}
+	if (sky_rt.stop_signal > 0)
+		SKY_LOG(NOTICE, "%s received: stopping", strsignal(sky_rt.stop_signal));
 	rc = 0;
 
 out:
+	/* the watchdog ends the process with this status if the rest takes too long */
+	sky_rt_exit_code = rc;
+	sky_rt_set_busy("shutting down");
 	if (launched) {
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();
-		gw_print_final(&gw);
+		print_final_once(&gw);
 	}
 	if (srv != NULL)
 		sky_ctl_server_close(srv);
@@ -381,11 +507,19 @@ out:
 	sky_metrics_unregister_all();
 	if (eal_up) {
 		gw_ports_stop(&gw);
-		modules_destroy(&gw);
-		rte_free(gw.workers);
-		gw.workers = NULL;
-		if (gw.pool != NULL)
-			rte_mempool_free(gw.pool);
+		/*
+		 * Stopped by a signal: the tables go with the process. Freeing them first costs
+		 * seconds with a full location database or 1M subscribers (rte_free zeroes each
+		 * freed byte; without hugepages that faults in pages never touched) and the stop
+		 * must take less than two. Other exits free everything (tests, leak checks).
+		 */
+		if (sky_rt.stop_signal == 0) {
+			modules_destroy(&gw);
+			rte_free(gw.workers);
+			gw.workers = NULL;
+			if (gw.pool != NULL)
+				rte_mempool_free(gw.pool);
+		}
 		sky_rcu_fini();
 		if (!check)
 			rte_pdump_uninit();
@@ -393,5 +527,6 @@ out:
 	}
 	free(cfg_eal);
 	sky_cfg_free(gw.cfg);
+	sky_rt_watchdog_stop();
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,8 +144,115 @@ wait_fd(int fd, short ev, double deadline)
 }
 
 /*
+ * Read one reply line. 0 with *reply set; -ETIMEDOUT, -EINTR, -ENOMEM, -EPROTO (not a JSON
+ * object), -ENODATA (closed without a line), -1 (recv failed: errno).
+ */
+static int
+read_reply(int fd, double deadline, json_t **reply)
+{
+	char *buf = NULL;
+	size_t cap = 0, off = 0;
+	int rc, e = 0;
+
+	for (;;) {
+		ssize_t n;
+		char *nl;
+		int w = wait_fd(fd, POLLIN, deadline);
+
+		if (w == -ETIMEDOUT || w == -EINTR) {
+			rc = w;
+			break;
+		}
+		if (cap - off < 65536) {
+			char *p = realloc(buf, cap + 65536 + 1);
+
+			if (p == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = p;
+			cap += 65536;
+		}
+		n = recv(fd, buf + off, cap - off, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0 && errno == ECONNRESET && off == 0) {
+			rc = -ENODATA;
+			break;
+		}
+		if (n < 0) {
+			rc = -1;
+			e = errno;
+			break;
+		}
+		if (n == 0) {
+			rc = -ENODATA;
+			break;
+		}
+		nl = memchr(buf + off, '\n', (size_t)n);
+		off += (size_t)n;
+		if (nl != NULL) {
+			*reply = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+			if (*reply == NULL || !json_is_object(*reply)) {
+				json_decref(*reply);
+				*reply = NULL;
+				rc = -EPROTO;
+				break;
+			}
+			rc = 0;
+			break;
+		}
+	}
+	free(buf);
+	errno = e;
+	return rc;
+}
+
+/*
+ * Connect. A full accept queue (the daemon is not accepting: flooded, or stuck) makes the
+ * kernel queue us in line: a blocking connect waits its turn, where polling with retries
+ * would lose every freed place to a flood. At the deadline we say so, never a silent hang.
+ */
+static int
+connect_wait(int fd, const struct sockaddr_un *sa, double deadline, const struct opts *o, char *err,
+	     size_t errlen)
+{
+	struct timeval tv = {0, 0}; /* 0: no deadline */
+	double t0 = mono_s();
+	int e;
+
+	if (deadline > 0) {
+		double left = deadline - t0;
+
+		if (left < 0.001)
+			left = 0.001;
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	e = errno;
+	if (e == EAGAIN || e == EINPROGRESS)
+		snprintf(err, errlen,
+			 "cannot connect to %s: its queue of pending connections is full and "
+			 "skygate did not accept this one in %.1f s (it is busy or flooded with "
+			 "connections)",
+			 o->socket, mono_s() - t0);
+	else if (e == EINTR)
+		snprintf(err, errlen, "interrupted");
+	else
+		snprintf(err, errlen, "cannot connect to %s: %s%s", o->socket, strerror(e),
+			 e == ENOENT || e == ECONNREFUSED ? " (is skygate running?)"
+			 : e == EACCES			  ? " (are you in the socket's group?)"
+							  : "");
+	return -1;
+}
+
+/*
  * One request/reply. Returns 0 with *reply set, or -1 with err set (connection, timeout,
- * protocol: exit status 2).
+ * protocol: exit status 2). A connection the daemon refuses (a limit) comes back as a
+ * reply: {"ok": false, "error": "connection refused: ...", "limit": "..."}.
  */
 static int
 call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, size_t errlen)
@@ -153,7 +261,7 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 	double deadline = o->timeout_s > 0 ? mono_s() + o->timeout_s : 0;
 	json_t *req, *a;
 	char *line = NULL, *buf = NULL;
-	size_t len = 0, cap = 0, off = 0;
+	size_t len = 0, off = 0;
 	int fd = -1, rc = -1;
 
 	*reply = NULL;
@@ -188,17 +296,31 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 	line[len++] = '\n';
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot connect to %s: %s%s", o->socket, strerror(e),
-			 e == ENOENT || e == ECONNREFUSED ? " (is skygate running?)"
-			 : e == EACCES			  ? " (are you in the socket's group?)"
-							  : "");
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
 		goto out;
 	}
+	rc = connect_wait(fd, &sa, deadline, o, err, errlen);
+	if (rc != 0)
+		goto out;
+	rc = -1;
 	while (off < len) {
 		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			/* the daemon closed the connection: it may have said why (refused) */
+			int e = errno;
+
+			if (read_reply(fd, mono_s() + 1.0, reply) == 0) {
+				rc = 0;
+				goto out;
+			}
+			snprintf(err, errlen,
+				 "%s: the daemon closed the connection before taking the request "
+				 "(%s) and gave no reason",
+				 o->socket, strerror(e));
+			goto out;
+		}
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			int w = wait_fd(fd, POLLOUT, deadline);
@@ -222,60 +344,31 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 		}
 		off += (size_t)n;
 	}
-	off = 0;
-	for (;;) {
-		ssize_t n;
-		char *nl;
-		int w = wait_fd(fd, POLLIN, deadline);
-
-		if (w == -ETIMEDOUT) {
-			snprintf(err, errlen, "%s: no reply within %g s (see --timeout)", o->socket,
-				 o->timeout_s);
-			goto out;
-		}
-		if (w == -EINTR) {
-			snprintf(err, errlen, "interrupted");
-			goto out;
-		}
-		if (cap - off < 65536) {
-			char *p = realloc(buf, cap + 65536 + 1);
-
-			if (p == NULL) {
-				snprintf(err, errlen, "out of memory (reply of %zu bytes)", off);
-				goto out;
-			}
-			buf = p;
-			cap += 65536;
-		}
-		n = recv(fd, buf + off, cap - off, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read the reply: %s", o->socket,
-				 strerror(errno));
-			goto out;
-		}
-		if (n == 0) {
-			snprintf(err, errlen,
-				 "%s: the daemon closed the connection without a reply", o->socket);
-			goto out;
-		}
-		nl = memchr(buf + off, '\n', (size_t)n);
-		off += (size_t)n;
-		if (nl != NULL) {
-			json_error_t je;
-
-			*reply = json_loadb(buf, (size_t)(nl - buf), 0, &je);
-			if (*reply == NULL || !json_is_object(*reply)) {
-				snprintf(err, errlen, "%s: bad reply from the daemon: %s",
-					 o->socket, *reply ? "not an object" : je.text);
-				json_decref(*reply);
-				*reply = NULL;
-				goto out;
-			}
-			rc = 0;
-			break;
-		}
+	switch (read_reply(fd, deadline, reply)) {
+	case 0:
+		rc = 0;
+		break;
+	case -ETIMEDOUT:
+		snprintf(err, errlen, "%s: no reply within %g s (see --timeout)", o->socket,
+			 o->timeout_s);
+		break;
+	case -EINTR:
+		snprintf(err, errlen, "interrupted");
+		break;
+	case -ENOMEM:
+		snprintf(err, errlen, "out of memory reading the reply");
+		break;
+	case -EPROTO:
+		snprintf(err, errlen, "%s: bad reply from the daemon (not a JSON object)",
+			 o->socket);
+		break;
+	case -ENODATA:
+		snprintf(err, errlen, "%s: the daemon closed the connection without a reply",
+			 o->socket);
+		break;
+	default:
+		snprintf(err, errlen, "%s: cannot read the reply: %s", o->socket, strerror(errno));
+		break;
 	}
 out:
 	if (fd >= 0)

@@ -217,6 +217,8 @@ cmd_status(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		const struct gw_worker *wk = &g->workers[w];
 		json_t *l = json_object(), *q = json_array();
 		uint64_t loops = __atomic_load_n(&wk->loops, __ATOMIC_RELAXED);
+		uint64_t busy = __atomic_load_n(&wk->busy_tsc, __ATOMIC_RELAXED);
+		uint64_t pkts = __atomic_load_n(&wk->busy_pkts, __ATOMIC_RELAXED);
 
 		for (unsigned int i = 0; i < wk->n_rxq; i++) {
 			char s[64];
@@ -232,14 +234,17 @@ cmd_status(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		/* share of the worker's time spent on non-empty bursts since start */
 		json_object_set_new(
 			l, "busy_pct",
-			json_real(up_tsc ? 100.0 *
-						   (double)__atomic_load_n(&wk->busy_tsc,
-									   __ATOMIC_RELAXED) /
-						   (double)up_tsc
-					 : 0.0));
+			json_real(up_tsc ? 100.0 * (double)busy / (double)up_tsc : 0.0));
+		/* the worker's own cost: cycles of the loops that carried packets per packet
+		 * received (the headroom is tsc_hz / this, in packets per second) */
+		json_object_set_new(l, "busy_cycles", json_integer((json_int_t)busy));
+		json_object_set_new(l, "packets", json_integer((json_int_t)pkts));
+		json_object_set_new(l, "cycles_per_packet",
+				    json_real(pkts ? (double)busy / (double)pkts : 0.0));
 		json_array_append_new(lcores, l);
 	}
 	json_object_set_new(o, "workers", lcores);
+	json_object_set_new(o, "tsc_hz", json_integer((json_int_t)sky_rt.tsc_hz));
 	for (unsigned int i = 0; i < g->n_ports; i++) {
 		json_t *p = port_json(g, i);
 
@@ -334,6 +339,33 @@ metrics_ports(void *arg, FILE *out)
 				"skygate_port_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
 				g->ports[i].name, sky_subs_class(g->subs, k).name,
 				(unsigned long long)s[i].cls_bytes[k]);
+	fprintf(out, "# HELP skygate_worker_busy_cycles_total TSC cycles of the worker's loops "
+		     "that received or sent packets\n"
+		     "# TYPE skygate_worker_busy_cycles_total counter\n");
+	for (unsigned int w = 0; w < g->n_workers; w++)
+		fprintf(out, "skygate_worker_busy_cycles_total{worker=\"%u\"} %llu\n", w,
+			(unsigned long long)__atomic_load_n(&g->workers[w].busy_tsc,
+							    __ATOMIC_RELAXED));
+	fprintf(out, "# HELP skygate_worker_packets_total packets the worker received\n"
+		     "# TYPE skygate_worker_packets_total counter\n");
+	for (unsigned int w = 0; w < g->n_workers; w++)
+		fprintf(out, "skygate_worker_packets_total{worker=\"%u\"} %llu\n", w,
+			(unsigned long long)__atomic_load_n(&g->workers[w].busy_pkts,
+							    __ATOMIC_RELAXED));
+	fprintf(out, "# HELP skygate_worker_cycles_per_packet busy cycles per packet received "
+		     "since start (the worker's cost; headroom = tsc_hz / this)\n"
+		     "# TYPE skygate_worker_cycles_per_packet gauge\n");
+	for (unsigned int w = 0; w < g->n_workers; w++) {
+		uint64_t b = __atomic_load_n(&g->workers[w].busy_tsc, __ATOMIC_RELAXED);
+		uint64_t k = __atomic_load_n(&g->workers[w].busy_pkts, __ATOMIC_RELAXED);
+
+		fprintf(out, "skygate_worker_cycles_per_packet{worker=\"%u\"} %.1f\n", w,
+			k ? (double)b / (double)k : 0.0);
+	}
+	fprintf(out,
+		"# HELP skygate_tsc_hz TSC frequency (cycles per second)\n"
+		"# TYPE skygate_tsc_hz gauge\nskygate_tsc_hz %llu\n",
+		(unsigned long long)sky_rt.tsc_hz);
 	fprintf(out,
 		"# HELP skygate_uptime_seconds time since start\n# TYPE skygate_uptime_seconds "
 		"gauge\n"

@@ -108,7 +108,11 @@ struct pg_subs {
 	char beams[PG_MAX_NAMES][PG_NAME_MAX];
 };
 
-/** Load the subscriber CSV (id,ipv4,ipv6,plan,beam,country[,realm]). limit 0 = all. */
+/**
+ * Load the subscriber CSV (id,ipv4,ipv6,plan,beam,country[,realm]) with libskygate's reader
+ * (sky_subs_csv_parse_file): exactly the files skygate reads, refused with the same
+ * FILE:LINE messages; any plan and beam names (up to PG_MAX_NAMES each). limit 0 = all.
+ */
 int pg_subs_load(struct pg_subs *s, const char *path, uint32_t limit, char *err, size_t errlen);
 
 struct pg_gen {
@@ -126,7 +130,7 @@ struct pg_gen {
 
 /** Generate n subscribers (addresses from the bases, /32 and /56 each). */
 int pg_subs_generate(struct pg_subs *s, const struct pg_gen *g, char *err, size_t errlen);
-/** Write the CSV skygate reads. */
+/** Write the CSV skygate reads (pg_subs_load reads it back the same). */
 int pg_subs_write_csv(const struct pg_subs *s, const char *path, char *err, size_t errlen);
 void pg_subs_free(struct pg_subs *s);
 /** First host of an address/prefix ("10.0.0.0/24" -> 10.0.0.1, "/32" itself). */

@@ -45,12 +45,15 @@
 #define RING_DESC 1024
 
 static volatile int stop_flag;
+static volatile int finish_flag; /* SIGUSR1: end the run now, as --duration would */
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stop_flag = 1;
+	if (sig == SIGUSR1)
+		finish_flag = 1;
+	else
+		stop_flag = 1;
 }
 
 static void
@@ -115,7 +118,10 @@ usage(FILE *f)
 		"                         seconds or until SIGINT/SIGTERM, so the peer can stop "
 		"first\n"
 		"                         (DPDK 22.11's memif frees its rings under a peer still "
-		"polling)\n");
+		"polling)\n"
+		"signals: SIGUSR1 ends sending at once and finishes the run as --duration would "
+		"(drain,\n"
+		"         report, linger); SIGINT/SIGTERM stop at once (no drain)\n");
 }
 
 enum {
@@ -854,7 +860,7 @@ loop(void *arg)
 			sample(r, now);
 			next_tick += hz;
 		}
-		if (unlikely(sending && (now >= r->end_tx_tsc || stop_flag))) {
+		if (unlikely(sending && (now >= r->end_tx_tsc || stop_flag || finish_flag))) {
 			sending = false;
 			r->end_tx_tsc = now;
 			/* stopped by a signal: no drain, the peer may be leaving too */
@@ -1100,6 +1106,7 @@ main(int argc, char **argv)
 	 * set-up step and the lcores check */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	int rc = rte_eal_init(eal_argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "skygate-pktgen: EAL init failed: %s\n", rte_strerror(rte_errno));

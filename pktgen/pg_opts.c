@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * skygate-pktgen control path: the class table, option value parsers, the subscriber
- * CSV (read, generate, write) and the latency histogram helpers. No DPDK here, so the unit
- * test and the --write-csv mode run without EAL.
+ * CSV (read with libskygate's reader, generate, write) and the latency histogram helpers. No DPDK
+ * here, so the unit test and the --write-csv mode run without EAL.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "skygate/subscriber.h"
 
 #include "pg.h"
 
@@ -245,6 +247,17 @@ pg_size_table(const struct pg_size *sz, uint16_t *tab, unsigned int n, uint64_t 
 
 /* ---------------- subscribers ---------------- */
 
+/* a (maxlen bits) becomes the first host of a/len: host bits cleared, then network + 1
+ * unless the prefix is a host or a /31, /127 */
+static void
+first_host(uint8_t *a, unsigned int maxlen, unsigned int len)
+{
+	for (unsigned int bit = len; bit < maxlen; bit++)
+		a[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+	if (len + 1 < maxlen)
+		a[maxlen / 8 - 1] |= 1;
+}
+
 int
 pg_prefix_first_host(const char *txt, int family, uint8_t *out)
 {
@@ -265,14 +278,8 @@ pg_prefix_first_host(const char *txt, int family, uint8_t *out)
 	uint8_t a[16];
 	if (inet_pton(family, buf, a) != 1)
 		return -1;
-	unsigned int nb = maxlen / 8;
-	/* clear host bits, then the first host: network + 1 unless the prefix is a host or /31,
-	 * /127 */
-	for (unsigned int bit = len; bit < maxlen; bit++)
-		a[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
-	if (len + 1 < maxlen)
-		a[nb - 1] |= 1;
-	memcpy(out, a, nb);
+	first_host(a, maxlen, len);
+	memcpy(out, a, maxlen / 8);
 	return 0;
 }
 
@@ -309,113 +316,64 @@ valid_cc(const char *c)
 	return strlen(c) == 2 && isupper((unsigned char)c[0]) && isupper((unsigned char)c[1]);
 }
 
+/* one row of the CSV (libskygate's reader has checked it): names collected, the first host
+ * of each prefix kept */
+struct load_ctx {
+	struct pg_subs *s;
+	uint32_t limit;
+};
+
+static int
+name_of(char names[][PG_NAME_MAX], unsigned int *n, const char *s, size_t len)
+{
+	char name[PG_NAME_MAX];
+
+	if (len >= sizeof(name))
+		return -1;
+	memcpy(name, s, len);
+	name[len] = 0;
+	return name_index(names, n, name);
+}
+
+static int
+load_row(void *arg, const struct sky_subs_csv_row *r, char *err, size_t errlen)
+{
+	struct load_ctx *c = arg;
+	struct pg_subs *s = c->s;
+	const struct sky_sub_info *in = &r->sub;
+	struct pg_sub sub = {.id = in->id, .country = in->country, .realm = in->realm};
+	int pi = name_of(s->plans, &s->n_plans, r->plan, r->plan_len);
+	int bi = name_of(s->beams, &s->n_beams, r->beam, r->beam_len);
+
+	if (pi < 0 || bi < 0)
+		return fail(err, errlen,
+			    "%s '%.*s': empty, longer than %d characters or more than %d "
+			    "distinct names",
+			    pi < 0 ? "plan" : "beam", (int)(pi < 0 ? r->plan_len : r->beam_len),
+			    pi < 0 ? r->plan : r->beam, PG_NAME_MAX - 1, PG_MAX_NAMES);
+	sub.plan = (uint8_t)pi;
+	sub.beam = (uint8_t)bi;
+	sub.has_v4 = in->has_v4;
+	sub.has_v6 = in->has_v6;
+	memcpy(sub.v4, in->v4, 4);
+	memcpy(sub.v6, in->v6, 16);
+	if (sub.has_v4)
+		first_host(sub.v4, 32, in->v4_len);
+	if (sub.has_v6)
+		first_host(sub.v6, 128, in->v6_len);
+	if (subs_push(s, &sub))
+		return fail(err, errlen, "out of memory");
+	return c->limit && s->n == c->limit ? 1 : 0; /* 1: enough, stop reading */
+}
+
 int
 pg_subs_load(struct pg_subs *s, const char *path, uint32_t limit, char *err, size_t errlen)
 {
+	struct load_ctx c = {.s = s, .limit = limit};
+	int rc;
+
 	memset(s, 0, sizeof(*s));
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
-	char line[1024];
-	unsigned int lineno = 0;
-	bool first = true; /* the first line that is not blank or a comment may be the header */
-	int rc = 0;
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		char *l = trim(line);
-		if (*l == 0 || *l == '#')
-			continue;
-		if (first) {
-			first = false;
-			if (strncmp(l, "id,", 3) == 0)
-				continue; /* header */
-		}
-		char *fld[8];
-		unsigned int nf = 0;
-		for (char *p = l;;) {
-			if (nf == 8)
-				break;
-			fld[nf++] = p;
-			char *c = strchr(p, ',');
-			if (c == NULL)
-				break;
-			*c = 0;
-			p = c + 1;
-		}
-		for (unsigned int i = 0; i < nf; i++)
-			fld[i] = trim(fld[i]);
-		if (nf < 6 || nf > 7) {
-			rc = fail(err, errlen,
-				  "%s:%u: expected 6 or 7 fields "
-				  "(id,ipv4,ipv6,plan,beam,country[,realm]), got %u",
-				  path, lineno, nf);
-			break;
-		}
-		struct pg_sub sub = {0};
-		char *end;
-		unsigned long id = strtoul(fld[0], &end, 10);
-		if (*fld[0] == 0 || *end || id == 0 || id > UINT32_MAX) {
-			rc = fail(err, errlen, "%s:%u: field id: bad value '%s'", path, lineno,
-				  fld[0]);
-			break;
-		}
-		sub.id = (uint32_t)id;
-		if (*fld[1]) {
-			if (pg_prefix_first_host(fld[1], AF_INET, sub.v4)) {
-				rc = fail(err, errlen, "%s:%u: field ipv4: bad address '%s'", path,
-					  lineno, fld[1]);
-				break;
-			}
-			sub.has_v4 = 1;
-		}
-		if (*fld[2]) {
-			if (pg_prefix_first_host(fld[2], AF_INET6, sub.v6)) {
-				rc = fail(err, errlen, "%s:%u: field ipv6: bad address '%s'", path,
-					  lineno, fld[2]);
-				break;
-			}
-			sub.has_v6 = 1;
-		}
-		if (!sub.has_v4 && !sub.has_v6) {
-			rc = fail(err, errlen, "%s:%u: neither ipv4 nor ipv6 given", path, lineno);
-			break;
-		}
-		int pi = name_index(s->plans, &s->n_plans, fld[3]);
-		int bi = name_index(s->beams, &s->n_beams, fld[4]);
-		if (pi < 0 || bi < 0) {
-			rc = fail(err, errlen,
-				  "%s:%u: field %s: empty, too long or more than %d "
-				  "distinct names",
-				  path, lineno, pi < 0 ? "plan" : "beam", PG_MAX_NAMES);
-			break;
-		}
-		sub.plan = (uint8_t)pi;
-		sub.beam = (uint8_t)bi;
-		if (!valid_cc(fld[5])) {
-			rc = fail(err, errlen, "%s:%u: field country: '%s' is not ISO 3166 alpha-2",
-				  path, lineno, fld[5]);
-			break;
-		}
-		sub.country = pg_cc(fld[5]);
-		if (nf == 7 && *fld[6]) {
-			unsigned long r = strtoul(fld[6], &end, 10);
-			if (*end || r > 4094) {
-				rc = fail(err, errlen,
-					  "%s:%u: field realm: '%s' is not a VLAN id "
-					  "0..4094",
-					  path, lineno, fld[6]);
-				break;
-			}
-			sub.realm = (uint16_t)r;
-		}
-		if (subs_push(s, &sub)) {
-			rc = fail(err, errlen, "out of memory");
-			break;
-		}
-		if (limit && s->n == limit)
-			break;
-	}
-	fclose(f);
+	rc = sky_subs_csv_parse_file(path, NULL, load_row, &c, err, errlen);
 	if (rc == 0 && s->n == 0)
 		rc = fail(err, errlen, "%s: no subscribers", path);
 	if (rc)

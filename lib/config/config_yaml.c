@@ -6,17 +6,16 @@
  * are refused.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <yaml.h>
 
 #include "skygate/config.h"
+#include "skygate/file.h"
 
 #include "config_priv.h"
 
@@ -399,60 +398,39 @@ sky_cfg_load_string(const char *name, const char *text, struct sky_cfg_err *err)
 	return parse(name, (const unsigned char *)text, strlen(text), err);
 }
 
+/*
+ * The config file is read the safe way (sky_file_read): a FIFO, device or directory is
+ * refused at once instead of blocking the start (or --check) forever, the size is bounded
+ * (MAX_FILE_BYTES), the read is bounded in time (SKY_FILE_TIMEOUT_MS) and a file changed
+ * while being read is refused.
+ */
 struct sky_cfg *
 sky_cfg_load(const char *path, struct sky_cfg_err *err)
 {
 	struct sky_cfg *cfg;
-	unsigned char *buf = NULL, *nb;
-	size_t len = 0, cap = 0;
-	ssize_t r;
-	int fd;
+	char msg[512];
+	const char *why = msg;
+	size_t len = 0, pl;
+	void *buf = NULL;
+	int rc;
 
 	if (path == NULL) {
 		sky_cfg_emit(err, "<config>", 0, NULL, "no file name");
 		return NULL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		sky_cfg_emit(err, path, 0, NULL, "cannot open: %s", strerror(errno));
+	msg[0] = '\0';
+	rc = sky_file_read(path, MAX_FILE_BYTES, 0, &buf, &len, msg, sizeof(msg));
+	if (rc < 0) {
+		/* msg is "PATH: reason"; the config names the file itself */
+		pl = strlen(path);
+		if (strncmp(msg, path, pl) == 0 && msg[pl] == ':' && msg[pl + 1] == ' ')
+			why = msg + pl + 2;
+		/* an open failure says just strerror: "cannot open: ...", the rest "cannot read" */
+		sky_cfg_emit(err, path, 0, NULL, "cannot %s: %s",
+			     strcmp(why, strerror(-rc)) == 0 ? "open" : "read", why);
 		return NULL;
 	}
-	/* Read in a loop rather than trusting st_size: /dev/stdin and pipes work too. */
-	for (;;) {
-		if (len == cap) {
-			cap = cap != 0 ? cap * 2 : 16384;
-			if (cap > MAX_FILE_BYTES + 1)
-				cap = MAX_FILE_BYTES + 1;
-			if (len == cap) {
-				sky_cfg_emit(err, path, 0, NULL,
-					     "file larger than %u bytes: not a config",
-					     MAX_FILE_BYTES);
-				goto fail;
-			}
-			nb = realloc(buf, cap);
-			if (nb == NULL) {
-				sky_cfg_emit(err, path, 0, NULL, "out of memory");
-				goto fail;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			sky_cfg_emit(err, path, 0, NULL, "cannot read: %s", strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	cfg = parse(path, buf != NULL ? buf : (const unsigned char *)"", len, err);
+	cfg = parse(path, buf, len, err);
 	free(buf);
 	return cfg;
-fail:
-	close(fd);
-	free(buf);
-	return NULL;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Registration (with the built-in commands) and dispatch: a request's argv runs the handler
- * of the command that matches it (registry.c), then, for a state change, the change is
- * recorded in the journal (journal_ctl.c). At start the journal is replayed through the
- * same dispatch. Control path only.
+ * of the command that matches it (registry.c); a state change validates, commits its record
+ * to the journal (sky_ctl_commit, journal_ctl.c), then applies, and the dispatcher checks it
+ * did so exactly once. At start the journal is replayed through the same dispatch, strictly:
+ * a record that fails stops the start. Control path only.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "control_priv.h"
 
 static int builtins_done;
+static int recovering; /* `journal recovered` is being written by --recover */
 
 /* Built-in `metrics`: the Prometheus text in a JSON reply. */
 static int
@@ -57,15 +59,31 @@ ensure_builtins(void)
 		rc = sky_ctl_table_add("metrics", "", "Prometheus text exposition of every counter",
 				       0, metrics_cmd, NULL);
 	if (rc == 0)
-		rc = sky_ctl_table_add(
-			"journal compact", "",
-			"rewrite the journal without changes that later ones superseded", 0,
-			sky_ctl_journal_compact_cmd, NULL);
+		rc = sky_ctl_table_add("journal compact", "",
+				       "rewrite the journal as a snapshot of the live state", 0,
+				       sky_ctl_journal_compact_cmd, NULL);
 	if (rc == 0)
 		rc = sky_ctl_table_add(
 			"journal show", "[N]",
 			"the last N (default 20, 0 = all) changes replayed at restart", 0,
 			sky_ctl_journal_show_cmd, NULL);
+	if (rc == 0)
+		rc = sky_ctl_table_add("journal ack", "",
+				       "acknowledge the recoveries `skygate --recover` made",
+				       SKY_CTL_F_JOURNAL, sky_ctl_journal_ack_cmd, NULL);
+	if (rc == 0)
+		rc = sky_ctl_table_add("journal recovered", "ASIDE OFFSET RECORD WHY",
+				       "(written by skygate --recover: a damaged part moved aside)",
+				       SKY_CTL_F_JOURNAL, sky_ctl_journal_recovered_cmd,
+				       &recovering);
+	if (rc == 0)
+		rc = sky_ctl_table_add(
+			"state dump", "",
+			"the whole live state, canonical (subscribers, plans, beams, "
+			"classes, policy, maps, geo...)",
+			0, sky_ctl_state_dump_cmd, NULL);
+	if (rc == 0)
+		rc = sky_ctl_journal_register_part();
 	if (rc != 0)
 		builtins_done = 0;
 	sky_ctl_telemetry_register();
@@ -97,6 +115,7 @@ void
 sky_ctl_unregister_all(void)
 {
 	sky_ctl_table_clear();
+	sky_ctl_parts_clear();
 	builtins_done = 0;
 }
 
@@ -182,27 +201,14 @@ reply_failed(const struct sky_ctl_cmd *c, const struct sky_ctl_call *call, int r
 	return reply_errorf("%s: %s", c->name, call->err);
 }
 
-/*
- * Record an applied state change (audit line, then the journal unless replaying).
- * 0, or the journal's -errno: the change is applied but would be lost at restart.
- */
-static int
-record_change(const struct sky_ctl_call *call, int argc, char **argv)
+/* The audit line of an applied state change. */
+static void
+audit_change(const struct sky_ctl_call *call, int argc, char **argv)
 {
 	char words[512];
-	int rc = 0;
 
 	sky_ctl_join(words, sizeof(words), argc, argv);
 	sky_audit(call->uid, "%s%s", call->replay ? "(replay) " : "", words);
-	if (call->replay || sky_ctl_journal() == NULL)
-		return 0;
-	if (call->journal_argc > 0)
-		rc = sky_ctl_journal_record(call->journal_argc, call->journal_argv, call->uid);
-	else
-		rc = sky_ctl_journal_record(argc, argv, call->uid);
-	if (rc < 0)
-		SKY_LOG(ERR, "journal append for '%s' failed: %s", words, strerror(-rc));
-	return rc;
 }
 
 json_t *
@@ -234,31 +240,30 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 	call.uid = uid;
 	call.pid = pid;
 	call.replay = replay;
-	/* apply ... */
-	rc = c->fn(c->arg, argc - c->n_words, argv + c->n_words, &call, &result);
+	call.argc = argc;
+	call.argv = argv;
+	call.journaled = (c->flags & SKY_CTL_F_JOURNAL) != 0;
+	/* validate, commit (sky_ctl_commit in the handler), apply ... */
+	rc = call.journaled ? sky_ctl_journal_precheck(&call) : 0;
+	if (rc == 0)
+		rc = c->fn(c->arg, argc - c->n_words, argv + c->n_words, &call, &result);
+	/* ... and check the commit happened exactly when it had to, then mark it committed */
+	if (call.journaled && sky_ctl_journal_after(&call, rc) != 0)
+		rc = -1;
+	sky_ctl_journal_as_clear(&call);
 	if (rc != 0) {
 		json_decref(result);
-		sky_ctl_journal_as_clear(&call);
 		return reply_failed(c, &call, rc);
 	}
+	if (call.journaled)
+		audit_change(&call, argc, argv);
 	if (result == NULL)
 		result = json_object();
-	if (result == NULL) {
-		sky_ctl_journal_as_clear(&call);
+	if (result == NULL)
 		return NULL;
-	}
 	if (json_is_object(result))
 		for (unsigned int i = 0; i < c->n_ext; i++)
 			c->ext[i].fn(c->ext[i].arg, argc - c->n_words, argv + c->n_words, result);
-	/* ... then record */
-	rc = c->flags & SKY_CTL_F_JOURNAL ? record_change(&call, argc, argv) : 0;
-	sky_ctl_journal_as_clear(&call);
-	if (rc < 0) {
-		json_decref(result);
-		return reply_errorf("%s: applied, but not journaled (%s): the change is lost at "
-				    "restart",
-				    c->name, strerror(-rc));
-	}
 	reply = json_object();
 	if (reply == NULL || json_object_set_new(reply, "ok", json_true()) != 0 ||
 	    json_object_set_new(reply, "result", result) != 0) {
@@ -301,51 +306,111 @@ sky_ctl_dispatch(const json_t *request, uid_t uid, pid_t pid)
 
 /* --- replay --- */
 
-/* sky_journal_replay() callback: run one journaled command again. */
+struct replay {
+	char why[1200]; /* why a record was refused */
+	int n;		/* records replayed */
+};
+
+/* sky_journal_replay() callback: check the files a record names, run it again. */
 static int
 replay_record(void *ctx, const struct sky_journal_record *rec)
 {
-	int *ok = ctx;
-	json_t *reply = sky_ctl_dispatch_argv(rec->argc, rec->argv, 0, 0, 1);
+	struct replay *r = ctx;
+	json_t *reply;
 
-	if (json_is_true(json_object_get(reply, "ok"))) {
-		(*ok)++;
-		sky_ctl_counters[SKY_CTL_C_replayed]++;
-	} else {
-		char words[512];
-
-		sky_ctl_join(words, sizeof(words), rec->argc, rec->argv);
-		SKY_LOG(WARNING, "journal %s: record #%d '%s' failed on replay: %s",
-			sky_journal_path(sky_ctl_journal()), rec->n, words,
-			reply ? json_string_value(json_object_get(reply, "error"))
-			      : "out of memory");
+	if (sky_ctl_journal_check_files(rec->doc, r->why, sizeof(r->why)) != 0)
+		return -EBADMSG;
+	reply = sky_ctl_dispatch_argv(rec->argc, rec->argv, 0, 0, 1);
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		snprintf(r->why, sizeof(r->why), "%s",
+			 reply ? json_string_value(json_object_get(reply, "error"))
+			       : "out of memory");
+		json_decref(reply);
 		sky_ctl_counters[SKY_CTL_C_replay_failed]++;
+		return -EINVAL;
 	}
 	json_decref(reply);
+	r->n++;
+	sky_ctl_counters[SKY_CTL_C_replayed]++;
 	return 0;
 }
 
-int
-sky_ctl_journal_replay(char *err, size_t errlen)
+/* --recover: record what was moved aside, through the journal like any change. */
+static int
+record_recovery(const char *aside, const struct sky_journal_scan *s, const char *why, char *err,
+		size_t errlen)
+{
+	char off[24], rec[16];
+	char *w[] = {"journal", "recovered", (char *)aside, off, rec, (char *)why};
+	json_t *reply;
+	int ok;
+
+	snprintf(off, sizeof(off), "%zu", s->bad_offset);
+	snprintf(rec, sizeof(rec), "%d", s->bad_record);
+	recovering = 1;
+	reply = sky_ctl_dispatch_argv(6, w, 0, 0, 0);
+	recovering = 0;
+	ok = json_is_true(json_object_get(reply, "ok"));
+	if (!ok)
+		snprintf(err, errlen, "journal: cannot record the recovery: %s",
+			 reply ? json_string_value(json_object_get(reply, "error"))
+			       : "out of memory");
+	json_decref(reply);
+	sky_ctl_counters[SKY_CTL_C_journal_recoveries]++;
+	return ok ? 0 : -1;
+}
+
+static int
+replay(int recover, char *err, size_t errlen)
 {
 	struct sky_journal *j = sky_ctl_journal();
-	int ok = 0, n;
+	struct sky_journal_scan s;
+	struct replay r = {0};
+	char aside[4200], what[2600];
+	int n;
 
 	if (j == NULL) {
 		snprintf(err, errlen, "journal: not open");
 		return -1;
 	}
-	n = sky_journal_replay(j, replay_record, &ok, err, errlen);
+	n = sky_journal_replay(j, recover ? SKY_JOURNAL_RECOVER : 0, replay_record, &r, &s, aside,
+			       sizeof(aside), err, errlen);
+	if (s.end == SKY_JOURNAL_STOPPED) {
+		/* name the refused record and why, then the way out */
+		snprintf(what, sizeof(what),
+			 "journal %s: record #%d at byte %zu fails on replay: %s. skygate does not "
+			 "start with a different rule set than it acknowledged: fix the cause, or "
+			 "`skygate --recover` starts from the record before it (#%d) and moves "
+			 "bytes %zu..%zu aside",
+			 sky_journal_path(j), s.bad_record, s.bad_offset, r.why, s.records,
+			 s.bad_offset, s.len);
+		if (n < 0)
+			snprintf(err, errlen, "%s", what);
+	}
 	if (n < 0)
 		return -1;
-	if (n > 0 && sky_ctl_have_rules()) {
-		int dropped = sky_ctl_journal_compact(err, errlen);
+	if (recover && (s.end == SKY_JOURNAL_DAMAGED || s.end == SKY_JOURNAL_STOPPED)) {
+		const char *why = s.end == SKY_JOURNAL_STOPPED ? r.why : s.why;
 
-		if (dropped < 0)
-			SKY_LOG(WARNING, "%s", err); /* the journal stays as it was: still good */
-		else if (dropped > 0)
-			SKY_LOG(INFO, "journal %s: compacted, %d superseded records dropped",
-				sky_journal_path(j), dropped);
+		SKY_LOG(WARNING, "journal %s: --recover: started from record #%d; %s moved to %s",
+			sky_journal_path(j), s.records,
+			s.end == SKY_JOURNAL_STOPPED ? "the refused record and the rest"
+						     : "the damaged part",
+			aside[0] ? aside : "(nothing: the journal was short)");
+		if (record_recovery(aside[0] ? aside : "-", &s, why, err, errlen) != 0)
+			return -1;
 	}
-	return ok;
+	return r.n;
+}
+
+int
+sky_ctl_journal_replay(char *err, size_t errlen)
+{
+	return replay(0, err, errlen);
+}
+
+int
+sky_ctl_journal_recover(char *err, size_t errlen)
+{
+	return replay(1, err, errlen);
 }

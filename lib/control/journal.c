@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The journal: a log of records of words, appended and fsync'd, walked in order at start.
- * Record format and durability are described in skygate/journal.h. Nothing here knows what
- * the words mean: the caller replays them (a function it hands to sky_journal_replay()) and
- * decides which records a rewrite keeps.
+ * Record format, the tip, durability and the damage rules are described in skygate/journal.h.
+ * Nothing here knows what the words mean: the caller replays them (a function it hands to
+ * sky_journal_replay()) and writes its own snapshots (sky_journal_rewrite_*()).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,16 +25,21 @@
 #define JOURNAL_NAME "journal"
 #define RECORD_MAX (16u << 20) /* a record larger than this is corrupt */
 #define HEADER_MAX 32
+#define GEN_MAX 32
+#define TIP_LEN (7 + GEN_MAX + 1 + 20 + 1) /* "SKYTIP " gen ' ' %020ld '\n' */
 
 struct sky_journal {
 	char *dir;
 	char *path;
-	int fd;		   /* -1 once broken */
-	long size;	   /* bytes of intact records */
-	int broken;	   /* a failed fsync, or a rewrite that could not reopen: appends fail
-			    * until the journal is reopened */
-	int batch;	   /* inside a group commit */
-	int batch_records; /* appended and not yet fsync'd */
+	char *tip_path;
+	int fd;	    /* O_APPEND; -1 once broken */
+	int tip_fd; /* the tip, rewritten in place */
+	long size;  /* bytes of intact records (with the header) */
+	int broken; /* appends fail until the journal is reopened */
+	char gen[GEN_MAX + 1];
+	int rw_fd; /* the snapshot being written, or -1 */
+	long rw_size;
+	char rw_gen[GEN_MAX + 1];
 };
 
 static int
@@ -69,9 +74,194 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static struct sky_journal *
-open_fail(int rc)
+static void
+utc_now(char *ts, size_t len, const char *fmt)
 {
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	strftime(ts, len, fmt, &tm);
+}
+
+static void
+new_generation(char gen[GEN_MAX + 1])
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(gen, GEN_MAX + 1, "%llx-%lx-%x", (unsigned long long)ts.tv_sec, ts.tv_nsec,
+		 (unsigned int)getpid());
+}
+
+/* One record's bytes: "SKYJ <len> <crc>\n<json>\n" (malloc'd), or NULL. */
+static char *
+frame(const json_t *o, size_t *len)
+{
+	char *json = json_dumps(o, JSON_COMPACT), *rec = NULL;
+	size_t jlen;
+	int n;
+
+	if (json == NULL)
+		return NULL;
+	jlen = strlen(json);
+	n = asprintf(&rec, "SKYJ %zu %08" PRIx32 "\n%s\n", jlen, sky_ctl_crc32(0, json, jlen),
+		     json);
+	free(json);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return rec;
+}
+
+/* A command record: time, uid, argv and extra's fields. */
+static char *
+command_record(int argc, char *const *argv, uid_t uid, const json_t *extra, size_t *len, int *rc)
+{
+	char ts[32], *rec;
+	json_t *o, *a = json_array();
+	const char *k;
+	json_t *v;
+
+	*rc = -EINVAL;
+	if (argc < 1 || argc > SKY_JOURNAL_MAX_WORDS || argv == NULL) {
+		json_decref(a);
+		return NULL;
+	}
+	utc_now(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ");
+	o = json_pack("{s:s, s:I, s:o}", "time", ts, "uid", (json_int_t)uid, "argv", a);
+	if (o == NULL) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	for (int i = 0; i < argc; i++)
+		if (argv[i] == NULL || json_array_append_new(a, json_string(argv[i])) != 0) {
+			json_decref(o);
+			return NULL; /* not UTF-8: cannot happen for words that came as JSON */
+		}
+	if (json_is_object(extra))
+		json_object_foreach((json_t *)extra, k, v)
+		{
+			if (strcmp(k, "time") != 0 && strcmp(k, "uid") != 0 &&
+			    strcmp(k, "argv") != 0)
+				json_object_set(o, k, v);
+		}
+	rec = frame(o, len);
+	json_decref(o);
+	*rc = rec != NULL ? 0 : -ENOMEM;
+	return rec;
+}
+
+static char *
+header_record(const char *gen, size_t *len)
+{
+	char ts[32], *rec;
+	json_t *o;
+
+	utc_now(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ");
+	o = json_pack("{s:i, s:s, s:s}", "skygate_journal", SKY_JOURNAL_VERSION, "generation", gen,
+		      "created", ts);
+	if (o == NULL)
+		return NULL;
+	rec = frame(o, len);
+	json_decref(o);
+	return rec;
+}
+
+static int
+tip_write(int fd, const char *gen, long size)
+{
+	char buf[TIP_LEN + 1];
+
+	snprintf(buf, sizeof(buf), "SKYTIP %-*s %020ld\n", GEN_MAX, gen, size);
+	if (pwrite(fd, buf, TIP_LEN, 0) != TIP_LEN)
+		return errno ? -errno : -EIO;
+	return fdatasync(fd) != 0 ? -errno : 0;
+}
+
+/* Write a new file with a header (and a tip beside it): DIR/NAME.new then renamed. */
+static int
+create_journal(struct sky_journal *j, char *err, size_t errlen)
+{
+	char *tmp = NULL, *ttmp = NULL, *hdr;
+	size_t hlen;
+	int fd = -1, tfd = -1, rc;
+
+	new_generation(j->gen);
+	hdr = header_record(j->gen, &hlen);
+	if (hdr == NULL || asprintf(&tmp, "%s.new", j->path) < 0 ||
+	    asprintf(&ttmp, "%s.new", j->tip_path) < 0) {
+		snprintf(err, errlen, "journal: out of memory");
+		free(hdr);
+		free(tmp);
+		return -ENOMEM;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	tfd = fd < 0 ? -1 : open(ttmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	rc = fd < 0 || tfd < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = write_all(fd, hdr, hlen);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = tip_write(tfd, j->gen, (long)hlen);
+	if (rc == 0 && (rename(ttmp, j->tip_path) != 0 || rename(tmp, j->path) != 0))
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync_dir(j->dir);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot create %s: %s", j->path, strerror(-rc));
+		unlink(tmp);
+		unlink(ttmp);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (tfd >= 0)
+		close(tfd);
+	free(hdr);
+	free(tmp);
+	free(ttmp);
+	return rc;
+}
+
+static int parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
+			const char **why);
+
+/* The generation named in the header of an existing journal ("v1" without one), so that
+ * appends before the replay write a tip of the right generation. */
+static void
+read_generation(struct sky_journal *j)
+{
+	char buf[512];
+	const char *why;
+	json_t *doc = NULL;
+	size_t end;
+	ssize_t n;
+	int fd = open(j->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	snprintf(j->gen, sizeof(j->gen), "v1");
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n > 0 && parse_record(buf, (size_t)n, 0, &end, &doc, &why) == 1 &&
+	    json_is_string(json_object_get(doc, "generation")))
+		snprintf(j->gen, sizeof(j->gen), "%.32s",
+			 json_string_value(json_object_get(doc, "generation")));
+	json_decref(doc);
+}
+
+static struct sky_journal *
+open_fail(struct sky_journal *j, int fd, int rc)
+{
+	if (fd >= 0)
+		close(fd);
+	if (j != NULL) {
+		free(j->tip_path);
+		free(j->path);
+		free(j->dir);
+		free(j);
+	}
 	errno = -rc;
 	return NULL;
 }
@@ -81,57 +271,53 @@ sky_journal_open(const char *dir, char *err, size_t errlen)
 {
 	struct sky_journal *j;
 	struct stat st;
-	int fd, rc, created = 0;
+	int fd = -1, rc;
 
 	if (dir == NULL || dir[0] == '\0') {
 		snprintf(err, errlen, "journal: no state directory given");
-		return open_fail(-EINVAL);
+		return open_fail(NULL, -1, -EINVAL);
 	}
 	rc = sky_ctl_mkdirs(dir, 0750);
 	if (rc != 0) {
 		snprintf(err, errlen, "journal: cannot create state directory %s: %s", dir,
 			 strerror(-rc));
-		return open_fail(rc);
+		return open_fail(NULL, -1, rc);
 	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL || (j->dir = strdup(dir)) == NULL ||
-	    asprintf(&j->path, "%s/%s", dir, JOURNAL_NAME) < 0) {
-		if (j != NULL)
-			free(j->dir);
-		free(j);
+	    asprintf(&j->path, "%s/%s", dir, JOURNAL_NAME) < 0 ||
+	    asprintf(&j->tip_path, "%s/%s.tip", dir, JOURNAL_NAME) < 0) {
 		snprintf(err, errlen, "journal: out of memory");
-		return open_fail(-ENOMEM);
+		return open_fail(j, -1, -ENOMEM);
+	}
+	j->rw_fd = -1;
+	j->tip_fd = -1;
+	if (lstat(j->path, &st) != 0 && errno == ENOENT) {
+		rc = create_journal(j, err, errlen);
+		if (rc != 0)
+			return open_fail(j, -1, rc);
 	}
 	fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		created = fd >= 0;
-	}
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = -errno;
 		snprintf(err, errlen, "journal: cannot open %s: %s", j->path, strerror(errno));
-		goto fail;
+		return open_fail(j, fd, rc);
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
 		snprintf(err, errlen, "journal: %s is not a regular file", j->path);
-		goto fail;
+		return open_fail(j, fd, -EINVAL);
 	}
-	/* the file's name must survive a crash as well as its records */
-	if (created && (rc = fsync_dir(dir)) != 0) {
-		snprintf(err, errlen, "journal: cannot fsync directory %s: %s", dir, strerror(-rc));
-		goto fail;
+	/* the tip is checked by the replay; appends rewrite it (created when missing) */
+	j->tip_fd = open(j->tip_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (j->tip_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "journal: cannot open %s: %s", j->tip_path, strerror(errno));
+		return open_fail(j, fd, rc);
 	}
 	j->fd = fd;
 	j->size = (long)st.st_size;
+	read_generation(j);
 	return j;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(j->path);
-	free(j->dir);
-	free(j);
-	return open_fail(rc);
 }
 
 void
@@ -139,8 +325,12 @@ sky_journal_close(struct sky_journal *j)
 {
 	if (j == NULL)
 		return;
+	sky_journal_rewrite_abort(j);
 	if (j->fd >= 0)
 		close(j->fd);
+	if (j->tip_fd >= 0)
+		close(j->tip_fd);
+	free(j->tip_path);
 	free(j->path);
 	free(j->dir);
 	free(j);
@@ -174,128 +364,121 @@ sky_journal_is_broken(const struct sky_journal *j)
 static void
 set_broken(struct sky_journal *j)
 {
-	close(j->fd);
+	if (j->fd >= 0)
+		close(j->fd);
 	j->fd = -1;
 	j->broken = 1;
-}
-
-void
-sky_journal_batch_begin(struct sky_journal *j)
-{
-	j->batch = 1;
-	j->batch_records = 0;
+	SKY_LOG(CRIT, "journal %s: broken: every change is refused until skygate restarts",
+		j->path);
 }
 
 int
-sky_journal_batch_end(struct sky_journal *j)
+sky_journal_cut(struct sky_journal *j, long size)
 {
 	int rc = 0;
 
-	j->batch = 0;
-	if (j->batch_records == 0 || j->fd < 0)
-		return 0;
-	if (fsync(j->fd) != 0) {
+	if (j->fd < 0)
+		return j->broken ? -EIO : -ENOTCONN;
+	if (size < 0 || size > j->size)
+		return -EINVAL;
+	/* the tip first: a crash before the cut leaves the record after the committed end,
+	 * where the replay drops it */
+	rc = tip_write(j->tip_fd, j->gen, size);
+	if (rc == 0 && (ftruncate(j->fd, size) != 0 || fsync(j->fd) != 0))
 		rc = -errno;
-		/* the replies are queued already; refuse every later change so the operator
-		 * learns at once that the journal is not durable */
-		SKY_LOG(CRIT,
-			"journal %s: fsync failed: %s: the last %d changes may be lost at "
-			"restart; further changes are refused until skygate restarts",
-			j->path, strerror(-rc), j->batch_records);
+	if (rc != 0) {
+		SKY_LOG(CRIT, "journal %s: cannot cut back to %ld bytes: %s", j->path, size,
+			strerror(-rc));
 		set_broken(j);
-		sky_ctl_counters[SKY_CTL_C_journal_errors]++;
+		return rc;
 	}
-	j->batch_records = 0;
+	j->size = size;
+	return 0;
+}
+
+/* Write and fsync one record; mark: move the tip past it too. */
+static int
+append(struct sky_journal *j, int argc, char *const *argv, uid_t uid, const json_t *extra, int mark)
+{
+	size_t n;
+	char *rec;
+	int rc;
+
+	if (j->fd < 0)
+		return j->broken ? -EIO : -ENOTCONN;
+	rec = command_record(argc, argv, uid, extra, &n, &rc);
+	if (rec == NULL)
+		goto out;
+	rc = write_all(j->fd, rec, n);
+	if (rc == 0 && fsync(j->fd) != 0)
+		rc = -errno;
+	if (rc == 0 && mark)
+		rc = tip_write(j->tip_fd, j->gen, j->size + (long)n);
+	if (rc != 0) {
+		/* leave no part of the record for later appends to follow, nor a tip past it */
+		if (tip_write(j->tip_fd, j->gen, j->size) != 0 || ftruncate(j->fd, j->size) != 0 ||
+		    fsync(j->fd) != 0)
+			set_broken(j);
+	} else {
+		j->size += (long)n;
+	}
+	free(rec);
+out:
+	sky_ctl_counters[rc == 0 ? SKY_CTL_C_journal_records : SKY_CTL_C_journal_errors]++;
 	return rc;
 }
 
 int
-sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid)
+sky_journal_append(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
+		   const json_t *extra)
 {
-	char ts[32], *json = NULL, *rec = NULL;
-	json_t *o = NULL, *a;
-	struct tm tm;
-	time_t now = time(NULL);
-	size_t jlen;
-	int n, rc;
+	return append(j, argc, argv, uid, extra, 1);
+}
+
+int
+sky_journal_write(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
+		  const json_t *extra)
+{
+	return append(j, argc, argv, uid, extra, 0);
+}
+
+int
+sky_journal_mark(struct sky_journal *j)
+{
+	int rc;
 
 	if (j->fd < 0)
 		return j->broken ? -EIO : -ENOTCONN;
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	a = json_array();
-	o = json_pack("{s:s, s:I, s:o}", "time", ts, "uid", (json_int_t)uid, "argv", a);
-	if (o == NULL)
-		return -ENOMEM;
-	for (int i = 0; i < argc; i++)
-		if (json_array_append_new(a, json_string(argv[i])) != 0) {
-			rc = -EINVAL; /* not UTF-8: cannot happen for words that came as JSON */
-			goto out;
-		}
-	json = json_dumps(o, JSON_COMPACT);
-	if (json == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	jlen = strlen(json);
-	n = asprintf(&rec, "SKYJ %zu %08" PRIx32 "\n%s\n", jlen, sky_ctl_crc32(0, json, jlen),
-		     json);
-	if (n < 0) {
-		rec = NULL;
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = write_all(j->fd, rec, (size_t)n);
-	if (rc == 0 && !j->batch && fsync(j->fd) != 0)
-		rc = -errno;
-	if (rc == 0 && j->batch)
-		j->batch_records++;
+	rc = tip_write(j->tip_fd, j->gen, j->size);
 	if (rc != 0) {
-		/* do not leave a torn record for later appends to follow */
-		if (ftruncate(j->fd, j->size) != 0)
-			SKY_LOG(ERR, "journal %s: cannot cut a failed append: %s", j->path,
-				strerror(errno));
-	} else {
-		j->size += n;
+		SKY_LOG(CRIT, "journal %s: cannot write %s: %s", j->path, j->tip_path,
+			strerror(-rc));
+		set_broken(j);
 	}
-out:
-	if (rc == 0)
-		sky_ctl_counters[SKY_CTL_C_journal_records]++;
-	else
-		sky_ctl_counters[SKY_CTL_C_journal_errors]++;
-	free(rec);
-	free(json);
-	json_decref(o);
 	return rc;
 }
 
-/* The whole file into memory; with intact_only, no more than the known intact bytes. */
-static int
-read_journal(const struct sky_journal *j, int intact_only, char **bufp, size_t *lenp, char *err,
-	     size_t errlen)
-{
-	int fd;
-	struct stat st;
-	char *buf;
-	size_t len = 0;
+/* --- reading --- */
 
-	if (j->fd < 0) {
-		snprintf(err, errlen, "journal: not open");
-		return -1;
-	}
-	fd = open(j->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
+/* A whole file into memory (NUL after the end); 0, or -errno. */
+static int
+slurp(const char *path, char **bufp, size_t *lenp)
+{
+	struct stat st;
+	size_t len = 0;
+	char *buf;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		close(fd);
-		snprintf(err, errlen, "journal: %s: out of memory (%lld bytes)", j->path,
-			 (long long)st.st_size);
-		return -1;
+		return -ENOMEM;
 	}
 	while (len < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
@@ -303,11 +486,11 @@ read_journal(const struct sky_journal *j, int intact_only, char **bufp, size_t *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errlen, "journal: cannot read %s: %s", j->path,
-				 strerror(errno));
+			int rc = -errno;
+
 			free(buf);
 			close(fd);
-			return -1;
+			return rc;
 		}
 		if (n == 0)
 			break;
@@ -315,8 +498,6 @@ read_journal(const struct sky_journal *j, int intact_only, char **bufp, size_t *
 	}
 	close(fd);
 	buf[len] = '\0';
-	if (intact_only && j->size >= 0 && (size_t)j->size < len)
-		len = (size_t)j->size;
 	*bufp = buf;
 	*lenp = len;
 	return 0;
@@ -324,7 +505,7 @@ read_journal(const struct sky_journal *j, int intact_only, char **bufp, size_t *
 
 /*
  * Check the record at buf[off..len): 1 intact (*end, *doc set), 0 incomplete (runs past
- * the end: torn), -1 corrupt (why set).
+ * the end), -1 corrupt (why set).
  */
 static int
 parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc, const char **why)
@@ -334,10 +515,10 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 	unsigned long long v;
 	uint32_t crc;
 	char *q;
-	json_t *o, *a, *w;
 	size_t i;
 
 	*end = 0;
+	*doc = NULL;
 	nl = memchr(p, '\n', avail < HEADER_MAX ? avail : HEADER_MAX);
 	if (nl == NULL) {
 		*why = "header not terminated";
@@ -348,9 +529,13 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 		*why = "bad header";
 		return -1;
 	}
+	if (!isdigit((unsigned char)p[5])) {
+		*why = "bad length";
+		return -1;
+	}
 	errno = 0;
 	v = strtoull(p + 5, &q, 10);
-	if (errno != 0 || q == p + 5 || *q != ' ' || v == 0 || v > RECORD_MAX) {
+	if (errno != 0 || *q != ' ' || v == 0 || v > RECORD_MAX) {
 		*why = "bad length";
 		return -1;
 	}
@@ -362,12 +547,7 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 		*why = "bad CRC field";
 		return -1;
 	}
-	errno = 0;
 	v = strtoull(q + 1, &q, 16);
-	if (errno != 0 || q != nl || v > UINT32_MAX) {
-		*why = "bad CRC field";
-		return -1;
-	}
 	crc = (uint32_t)v;
 	if (hlen + rlen + 1 > avail) {
 		*why = "record runs past the end of the file";
@@ -382,31 +562,37 @@ parse_record(const char *buf, size_t len, size_t off, size_t *end, json_t **doc,
 		*why = "CRC mismatch";
 		return -1;
 	}
-	o = json_loadb(p + hlen, rlen, JSON_REJECT_DUPLICATES, NULL);
-	a = json_object_get(o, "argv");
-	if (!json_is_array(a) || json_array_size(a) == 0 ||
-	    json_array_size(a) > SKY_JOURNAL_MAX_WORDS) {
-		json_decref(o);
-		*why = "no argv";
+	*doc = json_loadb(p + hlen, rlen, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(*doc)) {
+		json_decref(*doc);
+		*doc = NULL;
+		*why = "not a JSON object";
 		return -1;
 	}
-	json_array_foreach(a, i, w) if (!json_is_string(w))
-	{
-		json_decref(o);
-		*why = "argv not strings";
-		return -1;
-	}
-	*doc = o;
 	return 1;
+}
+
+/* A command record's argv: 1 .. SKY_JOURNAL_MAX_WORDS strings; else NULL. */
+static const json_t *
+record_argv(const json_t *doc)
+{
+	const json_t *a = json_object_get(doc, "argv"), *w;
+	size_t i;
+
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > SKY_JOURNAL_MAX_WORDS)
+		return NULL;
+	json_array_foreach(a, i, w) if (!json_is_string(w)) return NULL;
+	return a;
 }
 
 /* Hand an intact record's words to fn. */
 static int
-call_with(sky_journal_record_fn fn, void *ctx, json_t *doc, int n)
+call_with(sky_journal_record_fn fn, void *ctx, const json_t *doc, int n, size_t off)
 {
-	const json_t *a = json_object_get(doc, "argv"), *w;
+	const json_t *a = record_argv(doc), *w;
 	char *words[SKY_JOURNAL_MAX_WORDS];
-	struct sky_journal_record rec = {.n = n, .argv = words, .doc = doc};
+	struct sky_journal_record rec = {.n = n, .offset = (long)off, .argv = words, .doc = doc};
 	size_t i;
 
 	json_array_foreach(a, i, w) words[i] = (char *)json_string_value(w);
@@ -414,281 +600,551 @@ call_with(sky_journal_record_fn fn, void *ctx, json_t *doc, int n)
 	return fn(ctx, &rec);
 }
 
-struct span {
-	size_t off, end;
-};
-
-/* Where a walk over buf stopped, and what it saw. */
-struct walk {
-	size_t off;	    /* len, or the first record that is not intact */
-	size_t end;	    /* parse_record's end for that record */
-	int parsed;	    /* parse_record's result there (1: the walk reached len) */
-	const char *why;    /* why that record is not intact */
-	struct span *spans; /* the intact records, when asked for */
-	int n_spans;
-};
-
-/*
- * Walk the intact records of buf[0..len) in order, calling fn (when not NULL) and noting
- * each record's bytes (when want_spans). Returns the number of records, fn's negative value,
- * or -ENOMEM.
- */
+/* Are the bytes buf[off..len) all zero (a tail the file system extended but never wrote)? */
 static int
-walk(const char *buf, size_t len, sky_journal_record_fn fn, void *ctx, int want_spans,
-     struct walk *w)
+all_zero(const char *buf, size_t off, size_t len)
 {
-	int n = 0, cap = 0, rc;
+	for (; off < len; off++)
+		if (buf[off] != '\0')
+			return 0;
+	return 1;
+}
 
-	memset(w, 0, sizeof(*w));
-	w->parsed = 1;
-	while (w->off < len) {
-		json_t *doc = NULL;
+/* Count the records after off that look intact (a damaged middle, not a torn end). */
+static int
+intact_after(const char *buf, size_t len, size_t off)
+{
+	const char *p = buf + off;
+	int n = 0;
 
-		w->parsed = parse_record(buf, len, w->off, &w->end, &doc, &w->why);
-		if (w->parsed != 1)
-			break;
-		n++;
-		rc = fn != NULL ? call_with(fn, ctx, doc, n) : 0;
+	while ((p = memmem(p + 1, len - (size_t)(p + 1 - buf), "\nSKYJ ", 6)) != NULL) {
+		size_t end;
+		const char *why;
+		json_t *doc;
+
+		if (parse_record(buf, len, (size_t)(p + 1 - buf), &end, &doc, &why) == 1)
+			n++;
 		json_decref(doc);
-		if (rc < 0)
-			return rc;
-		if (want_spans && w->n_spans == cap) {
-			struct span *s = realloc(w->spans, sizeof(*s) * (cap ? cap * 2 : 1024));
-
-			if (s == NULL)
-				return -ENOMEM;
-			w->spans = s;
-			cap = cap ? cap * 2 : 1024;
-		}
-		if (want_spans)
-			w->spans[w->n_spans++] = (struct span){w->off, w->end};
-		w->off = w->end;
+		if ((size_t)(p + 1 - buf) + 1 >= len)
+			break;
 	}
 	return n;
 }
 
-/* Save bytes the replay drops, so an operator can look at them. */
 static void
-save_dropped(const struct sky_journal *j, const char *buf, size_t len, char *saved, size_t savedlen)
+set_damage(struct sky_journal_scan *r, enum sky_journal_end end, int rec, size_t off,
+	   const char *why)
 {
-	char ts[32], path[4096];
-	struct tm tm;
-	time_t now = time(NULL);
-	int fd = -1;
-
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 0; i < 10000 && fd < 0; i++) {
-		if (i == 0)
-			snprintf(path, sizeof(path), "%s/%s.dropped-%s", j->dir, JOURNAL_NAME, ts);
-		else
-			snprintf(path, sizeof(path), "%s/%s.dropped-%s.%d", j->dir, JOURNAL_NAME,
-				 ts, i);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0 || write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
-		snprintf(saved, savedlen, "not saved: %s", strerror(errno));
-	} else {
-		snprintf(saved, savedlen, "saved to %s", path);
-		fsync_dir(j->dir);
-	}
-	if (fd >= 0)
-		close(fd);
+	r->end = end;
+	r->bad_record = rec;
+	r->bad_offset = off;
+	snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
-/* Replay met a record that is not intact at w->off: save the rest aside, say so, cut it. */
+/* The header at 0: 1 a header (version, generation), 0 a version-1 journal (a command
+ * first), -1 damage (res set). */
 static int
-drop_tail(struct sky_journal *j, const char *buf, size_t len, const struct walk *w, int n_intact,
-	  char *err, size_t errlen)
+scan_header(const char *buf, size_t len, struct sky_journal_scan *r, size_t *off)
 {
-	char saved[4200];
-	size_t off = w->off;
+	const char *why = NULL;
+	json_t *doc = NULL, *v;
+	size_t end;
+	int rc = parse_record(buf, len, 0, &end, &doc, &why);
 
-	save_dropped(j, buf + off, len - off, saved, sizeof(saved));
-	/* the last record, unless another record starts after this one's header (a damaged
-	 * length makes a middle record look like it runs to the end) */
-	if ((w->parsed == 0 || w->end == len) &&
-	    memmem(buf + off + 1, len - off - 1, "\nSKYJ ", 6) == NULL)
-		SKY_LOG(WARNING,
-			"journal %s: torn last record at byte %zu (%s): ignored %zu bytes, %s",
-			j->path, off, w->why, len - off, saved);
-	else
-		SKY_LOG(WARNING,
-			"journal %s: corrupt record #%d at byte %zu (%s): ignored it and "
-			"everything after it (%zu bytes), %s",
-			j->path, n_intact + 1, off, w->why, len - off, saved);
-	sky_ctl_counters[SKY_CTL_C_journal_dropped]++;
-	if (ftruncate(j->fd, (off_t)off) != 0 || fsync(j->fd) != 0) {
-		snprintf(err, errlen, "journal: cannot cut %s at byte %zu: %s", j->path, off,
-			 strerror(errno));
+	if (len == 0) {
+		set_damage(r, SKY_JOURNAL_DAMAGED, 0, 0, "empty file: no journal header");
 		return -1;
+	}
+	if (rc != 1) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "no journal header (%s)", why);
+		set_damage(r, SKY_JOURNAL_DAMAGED, 0, 0, msg);
+		return -1;
+	}
+	v = json_object_get(doc, "skygate_journal");
+	if (v == NULL && record_argv(doc) != NULL) {
+		json_decref(doc);
+		r->version = 1;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 2 ||
+	    json_integer_value(v) > SKY_JOURNAL_VERSION) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg),
+			 "journal header of an unknown version (this skygate "
+			 "reads versions 1 to %d)",
+			 SKY_JOURNAL_VERSION);
+		set_damage(r, SKY_JOURNAL_DAMAGED, 0, 0, msg);
+		json_decref(doc);
+		return -1;
+	}
+	r->version = (int)json_integer_value(v);
+	v = json_object_get(doc, "generation");
+	snprintf(r->generation, sizeof(r->generation), "%s",
+		 json_is_string(v) ? json_string_value(v) : "");
+	json_decref(doc);
+	*off = end;
+	r->good_bytes = end;
+	return 1;
+}
+
+int
+sky_journal_scan(const char *buf, size_t len, long tip_bytes, sky_journal_record_fn fn, void *ctx,
+		 struct sky_journal_scan *r)
+{
+	size_t off = 0;
+	int n = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->len = len;
+	if (scan_header(buf, len, r, &off) < 0)
+		return 0;
+	while (off < len) {
+		const char *why = "";
+		json_t *doc = NULL;
+		size_t end;
+		int rc;
+
+		if (tip_bytes >= 0 && (long)off >= tip_bytes) {
+			/* written but never committed: the tip moves before a change applies, so
+			 * nothing after it was applied or acknowledged (a crash between a record's
+			 * fsync and the tip's, or in the middle of taking a record back) */
+			set_damage(r, SKY_JOURNAL_TORN, n + 1, off,
+				   "after the committed end (journal.tip): never applied");
+			r->records = n;
+			return 0;
+		}
+		rc = parse_record(buf, len, off, &end, &doc, &why);
+		if (rc == 1 && tip_bytes >= 0 && (long)end > tip_bytes) {
+			rc = -1;
+			why = "journal.tip points inside this record";
+			json_decref(doc);
+		}
+
+		if (rc == 1 && record_argv(doc) == NULL) {
+			rc = -1;
+			why = json_object_get(doc, "skygate_journal") != NULL
+				      ? "a second journal header"
+				      : "no argv of 1 to 64 strings";
+			json_decref(doc);
+		}
+		if (rc != 1) {
+			int after = intact_after(buf, len, off);
+			/* what a crash in the middle of an append leaves: a last record cut short
+			 * or ending in zeros, after everything committed */
+			int torn = after == 0 &&
+				   (tip_bytes >= 0 ? (long)off >= tip_bytes
+						   : rc == 0 || all_zero(buf, off, len) ||
+							     (end == len && buf[len - 1] == '\0'));
+
+			set_damage(r, torn ? SKY_JOURNAL_TORN : SKY_JOURNAL_DAMAGED, n + 1, off,
+				   why);
+			r->intact_after = after;
+			r->records = n;
+			return 0;
+		}
+		n++;
+		if (fn != NULL) {
+			int stop = call_with(fn, ctx, doc, n, off);
+
+			if (stop < 0) {
+				json_decref(doc);
+				set_damage(r, SKY_JOURNAL_STOPPED, n, off, "refused by the replay");
+				r->records = n - 1;
+				return stop;
+			}
+		}
+		json_decref(doc);
+		off = end;
+		r->good_bytes = off;
+	}
+	r->records = n;
+	if (tip_bytes >= 0 && (long)len < tip_bytes) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "the journal ends at byte %zu but %ld bytes were committed (journal.tip): "
+			 "committed records are missing",
+			 len, tip_bytes);
+		set_damage(r, SKY_JOURNAL_DAMAGED, n + 1, len, msg);
 	}
 	return 0;
 }
 
-/* Read the journal and walk it; replaying, also drop a damaged tail and note the size. */
+/* The tip: its generation and size; 0, -ENOENT (no tip), -EINVAL (garbage). */
 static int
-walk_journal(struct sky_journal *j, int replaying, sky_journal_record_fn fn, void *ctx, char *err,
-	     size_t errlen)
+tip_read(const struct sky_journal *j, char gen[GEN_MAX + 1], long *bytes)
 {
-	struct walk w;
-	size_t len;
-	char *buf;
-	int n;
+	char buf[TIP_LEN + 1], *end;
+	ssize_t n = pread(j->tip_fd, buf, TIP_LEN, 0);
+	size_t g;
 
-	if (read_journal(j, !replaying, &buf, &len, err, errlen) != 0)
-		return -1;
-	n = walk(buf, len, fn, ctx, 0, &w);
-	if (replaying && n >= 0 && w.off < len) {
-		if (drop_tail(j, buf, len, &w, n, err, errlen) != 0)
-			n = -1;
-		len = w.off;
+	if (n == 0)
+		return -ENOENT;
+	if (n != TIP_LEN || memcmp(buf, "SKYTIP ", 7) != 0 || buf[TIP_LEN - 1] != '\n')
+		return -EINVAL;
+	buf[TIP_LEN - 1] = '\0';
+	g = strcspn(buf + 7, " ");
+	if (g == 0 || g > GEN_MAX)
+		return -EINVAL;
+	memcpy(gen, buf + 7, g);
+	gen[g] = '\0';
+	errno = 0;
+	*bytes = strtol(buf + 7 + GEN_MAX + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || *bytes < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Save bytes aside (DIR/journal.<kind>-<time>), so an operator can look at them. */
+static int
+save_aside(const struct sky_journal *j, const char *kind, const char *buf, size_t len, char *path,
+	   size_t pathlen)
+{
+	char ts[32];
+	int fd = -1, rc = 0;
+
+	utc_now(ts, sizeof(ts), "%Y%m%dT%H%M%SZ");
+	for (int i = 0; i < 10000 && fd < 0; i++) {
+		if (i == 0)
+			snprintf(path, pathlen, "%s/%s.%s-%s", j->dir, JOURNAL_NAME, kind, ts);
+		else
+			snprintf(path, pathlen, "%s/%s.%s-%s.%d", j->dir, JOURNAL_NAME, kind, ts,
+				 i);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fd < 0 && errno != EEXIST)
+			break;
 	}
-	if (replaying && n >= 0)
-		j->size = (long)len;
-	free(buf);
-	return n;
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, buf, len);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0)
+		rc = fsync_dir(j->dir);
+	return rc;
+}
+
+/* Cut the file at off (and write the tip); 0 or -1 with err filled. */
+static int
+cut_at(struct sky_journal *j, size_t off, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (ftruncate(j->fd, (off_t)off) != 0 || fsync(j->fd) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = tip_write(j->tip_fd, j->gen, (long)off);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot cut %s at byte %zu: %s", j->path, off,
+			 strerror(-rc));
+		return -1;
+	}
+	j->size = (long)off;
+	return 0;
+}
+
+/* Damage (or a refused record) and the way out, for the operator. */
+static void
+describe(const struct sky_journal *j, const struct sky_journal_scan *r, char *err, size_t errlen)
+{
+	char where[96];
+
+	if (r->bad_record == 0)
+		snprintf(where, sizeof(where), "the header (byte 0)");
+	else
+		snprintf(where, sizeof(where), "record #%d at byte %zu", r->bad_record,
+			 r->bad_offset);
+	snprintf(err, errlen,
+		 "journal %s: %s: %s%s%.0d%s; %d records before it are intact. skygate does not "
+		 "guess around a damaged journal: `skygate --recover` starts from the last good "
+		 "record (#%d) and moves bytes %zu..%zu aside",
+		 j->path, where, r->why, r->intact_after > 0 ? " (" : "", r->intact_after,
+		 r->intact_after > 0 ? " intact-looking records follow)" : "", r->records,
+		 r->records, r->bad_offset, r->len);
 }
 
 int
-sky_journal_replay(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
+sky_journal_replay(struct sky_journal *j, unsigned int flags, sky_journal_record_fn fn, void *ctx,
+		   struct sky_journal_scan *r, char *aside, size_t asidelen, char *err,
 		   size_t errlen)
 {
-	return walk_journal(j, 1, fn, ctx, err, errlen);
+	char tgen[GEN_MAX + 1] = "", path[4096];
+	long tip = -1;
+	size_t len;
+	char *buf;
+	int rc, trc;
+
+	if (aside != NULL && asidelen > 0)
+		aside[0] = '\0';
+	if (j->fd < 0) {
+		snprintf(err, errlen, "journal: not open");
+		return -1;
+	}
+	rc = slurp(j->path, &buf, &len);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(-rc));
+		return -1;
+	}
+	trc = tip_read(j, tgen, &tip);
+	rc = sky_journal_scan(buf, len, -1, NULL, NULL, r);
+	/* the tip counts when it belongs to this journal (a crash during a snapshot's
+	 * rename can leave the new tip beside the old journal: then it says nothing) */
+	if (r->end != SKY_JOURNAL_DAMAGED || r->bad_record != 0) {
+		if (r->version >= 2 && trc == 0 && strcmp(tgen, r->generation) != 0) {
+			SKY_LOG(WARNING,
+				"journal %s: journal.tip belongs to another generation: "
+				"ignored",
+				j->path);
+			tip = -1;
+		} else if (r->version >= 2 && trc != 0) {
+			r->end = SKY_JOURNAL_DAMAGED;
+			r->bad_record = r->records + 1;
+			r->bad_offset = len;
+			snprintf(r->why, sizeof(r->why), "%s: %s", j->tip_path,
+				 trc == -ENOENT ? "missing (it says how much was committed)"
+						: "damaged");
+			tip = -2;
+		} else if (r->version < 2) {
+			tip = -1;
+		}
+		if (tip != -2)
+			rc = sky_journal_scan(buf, len, tip, fn, ctx, r);
+	}
+	snprintf(j->gen, sizeof(j->gen), "%.32s", r->generation[0] ? r->generation : "v1");
+	if (r->end == SKY_JOURNAL_CLEAN) {
+		j->size = (long)len;
+		free(buf);
+		return r->records;
+	}
+	if (r->end == SKY_JOURNAL_TORN) {
+		rc = save_aside(j, "torn", buf + r->bad_offset, len - r->bad_offset, path,
+				sizeof(path));
+		SKY_LOG(WARNING,
+			"journal %s: torn last record #%d at byte %zu (%s): a crash in the middle "
+			"of an append; %zu bytes cut, %s%s",
+			j->path, r->bad_record, r->bad_offset, r->why, len - r->bad_offset,
+			rc == 0 ? "saved to " : "not saved: ", rc == 0 ? path : strerror(-rc));
+		sky_ctl_counters[SKY_CTL_C_journal_torn]++;
+		rc = cut_at(j, r->bad_offset, err, errlen);
+		free(buf);
+		return rc == 0 ? r->records : -1;
+	}
+	describe(j, r, err, errlen);
+	if (!(flags & SKY_JOURNAL_RECOVER)) {
+		free(buf);
+		return -1;
+	}
+	/* --recover: keep what is good, move the rest aside, cut */
+	if (r->bad_offset < len) {
+		rc = save_aside(j, "damaged", buf + r->bad_offset, len - r->bad_offset, path,
+				sizeof(path));
+		if (rc != 0) {
+			snprintf(err, errlen,
+				 "journal: cannot save the damaged part of %s aside: %s", j->path,
+				 strerror(-rc));
+			free(buf);
+			return -1;
+		}
+		if (aside != NULL)
+			snprintf(aside, asidelen, "%s", path);
+	}
+	free(buf);
+	if (r->bad_record == 0) {
+		/* nothing of it is good: a new journal with a header */
+		if (unlink(j->path) != 0 || create_journal(j, err, errlen) != 0)
+			return -1;
+		/* the new files replaced the old ones by rename: reopen both */
+		close(j->fd);
+		close(j->tip_fd);
+		j->fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		j->tip_fd = open(j->tip_path, O_RDWR | O_CLOEXEC);
+		if (j->fd < 0 || j->tip_fd < 0) {
+			snprintf(err, errlen, "journal: cannot reopen %s: %s", j->path,
+				 strerror(errno));
+			j->broken = 1;
+			return -1;
+		}
+		j->size = lseek(j->fd, 0, SEEK_END);
+		return 0;
+	}
+	if (cut_at(j, r->bad_offset < len ? r->bad_offset : len, err, errlen) != 0)
+		return -1;
+	SKY_LOG(WARNING, "journal %s: recovered: %d records replayed, %s", j->path, r->records,
+		aside != NULL && aside[0] ? aside : "nothing to move aside");
+	return r->records;
 }
 
 int
 sky_journal_foreach(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, char *err,
 		    size_t errlen)
 {
-	return walk_journal(j, 0, fn, ctx, err, errlen);
-}
+	struct sky_journal_scan r;
+	size_t len;
+	char *buf;
+	int rc;
 
-/* Ask keep about each record, newest first; 0, or keep's negative value. */
-static int
-choose(const char *buf, struct walk *w, sky_journal_record_fn keep, void *ctx, char *kept,
-       int *dropped)
-{
-	*dropped = 0;
-	for (int r = w->n_spans - 1; r >= 0; r--) {
-		const char *why;
-		json_t *doc = NULL;
-		size_t end;
-		int rc;
-
-		kept[r] = 1;
-		if (parse_record(buf, w->spans[r].end, w->spans[r].off, &end, &doc, &why) != 1)
-			continue; /* cannot happen: the walk found it intact */
-		rc = call_with(keep, ctx, doc, r + 1);
-		json_decref(doc);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			kept[r] = 0;
-			(*dropped)++;
-		}
-	}
-	return 0;
-}
-
-/* Write the kept records to path; their bytes, or -1 with err filled. */
-static long
-write_kept(const char *path, const char *buf, const struct walk *w, const char *kept, char *err,
-	   size_t errlen)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	long out_len = 0;
-	int bad;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "journal compact: cannot create %s: %s", path,
-			 strerror(errno));
+	if (j->fd < 0) {
+		snprintf(err, errlen, "journal: not open");
 		return -1;
 	}
-	for (int r = 0; r < w->n_spans; r++) {
-		size_t n = w->spans[r].end - w->spans[r].off;
-
-		if (!kept[r])
-			continue;
-		if (write_all(fd, buf + w->spans[r].off, n) != 0) {
-			snprintf(err, errlen, "journal compact: cannot write %s: %s", path,
-				 strerror(errno));
-			close(fd);
-			return -1;
-		}
-		out_len += (long)n;
-	}
-	bad = fsync(fd) != 0;
-	if (close(fd) != 0) /* always closed, even when fsync failed */
-		bad = 1;
-	if (bad) {
-		snprintf(err, errlen, "journal compact: cannot write %s: %s", path,
-			 strerror(errno));
+	rc = slurp(j->path, &buf, &len);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(-rc));
 		return -1;
 	}
-	return out_len;
+	if (j->size >= 0 && (size_t)j->size < len)
+		len = (size_t)j->size;
+	rc = sky_journal_scan(buf, len, -1, fn, ctx, &r);
+	free(buf);
+	if (rc < 0)
+		return rc;
+	if (r.end == SKY_JOURNAL_DAMAGED && r.bad_record == 0) {
+		snprintf(err, errlen, "journal %s: %s", j->path, r.why);
+		return -1;
+	}
+	return r.records;
+}
+
+/* --- snapshots --- */
+
+static char *
+compact_path(const struct sky_journal *j, const char *suffix)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s%s", j->path, suffix) < 0)
+		return NULL;
+	return p;
+}
+
+void
+sky_journal_rewrite_abort(struct sky_journal *j)
+{
+	char *p;
+
+	if (j->rw_fd < 0)
+		return;
+	close(j->rw_fd);
+	j->rw_fd = -1;
+	p = compact_path(j, ".compact");
+	if (p != NULL)
+		unlink(p);
+	free(p);
 }
 
 int
-sky_journal_rewrite(struct sky_journal *j, sky_journal_record_fn keep, void *ctx, char *err,
-		    size_t errlen)
+sky_journal_rewrite_begin(struct sky_journal *j, char *err, size_t errlen)
 {
-	struct walk w = {0};
-	char *buf = NULL, *tmp = NULL, *kept = NULL;
-	size_t len;
-	long out_len;
-	int dropped = 0, nfd, rc = -1;
+	char *p = compact_path(j, ".compact"), *hdr;
+	size_t hlen;
+	int rc;
 
-	if (read_journal(j, 1, &buf, &len, err, errlen) != 0)
+	sky_journal_rewrite_abort(j);
+	if (j->fd < 0) {
+		snprintf(err, errlen, "journal: %s", j->broken ? "broken" : "not open");
+		free(p);
 		return -1;
-	if (walk(buf, len, NULL, NULL, 1, &w) < 0)
-		goto nomem;
-	kept = malloc(w.n_spans > 0 ? (size_t)w.n_spans : 1);
-	if (kept == NULL || choose(buf, &w, keep, ctx, kept, &dropped) != 0)
-		goto nomem;
-	if (dropped == 0) {
-		rc = 0;
-		goto out;
 	}
-	if (asprintf(&tmp, "%s.compact", j->path) < 0) {
-		tmp = NULL;
-		goto nomem;
+	new_generation(j->rw_gen);
+	hdr = header_record(j->rw_gen, &hlen);
+	if (p == NULL || hdr == NULL) {
+		snprintf(err, errlen, "journal compact: out of memory");
+		free(p);
+		free(hdr);
+		return -1;
 	}
-	out_len = write_kept(tmp, buf, &w, kept, err, errlen);
-	if (out_len < 0)
-		goto out;
-	/* records appended after our read would be lost by the rename: there are none,
-	 * everything here runs on the one control thread */
-	if (rename(tmp, j->path) != 0) {
-		snprintf(err, errlen, "journal compact: cannot rename %s: %s", tmp,
-			 strerror(errno));
-		goto out;
+	j->rw_fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	rc = j->rw_fd < 0 ? -errno : write_all(j->rw_fd, hdr, hlen);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal compact: cannot write %s: %s", p, strerror(-rc));
+		sky_journal_rewrite_abort(j);
 	}
-	fsync_dir(j->dir);
+	j->rw_size = (long)hlen;
+	free(p);
+	free(hdr);
+	return rc != 0 ? -1 : 0;
+}
+
+int
+sky_journal_rewrite_add(struct sky_journal *j, int argc, char *const *argv, uid_t uid,
+			const json_t *extra)
+{
+	size_t n;
+	int rc;
+	char *rec;
+
+	if (j->rw_fd < 0)
+		return -EBADF;
+	rec = command_record(argc, argv, uid, extra, &n, &rc);
+	if (rec == NULL)
+		return rc;
+	rc = write_all(j->rw_fd, rec, n);
+	if (rc == 0)
+		j->rw_size += (long)n;
+	free(rec);
+	return rc;
+}
+
+int
+sky_journal_rewrite_commit(struct sky_journal *j, char *err, size_t errlen)
+{
+	char *p = compact_path(j, ".compact"), *tp = compact_path(j, ".tip.compact");
+	int rc = 0, tfd = -1, nfd;
+
+	if (j->rw_fd < 0 || p == NULL || tp == NULL) {
+		snprintf(err, errlen, "journal compact: nothing to commit");
+		free(p);
+		free(tp);
+		return -1;
+	}
+	if (fsync(j->rw_fd) != 0)
+		rc = -errno;
+	if (rc == 0 && (tfd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = tip_write(tfd, j->rw_gen, j->rw_size);
+	/* the tip first: a crash between the renames leaves a tip of another generation,
+	 * which the replay ignores */
+	if (rc == 0 && (rename(tp, j->tip_path) != 0 || rename(p, j->path) != 0))
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync_dir(j->dir);
+	if (tfd >= 0)
+		close(tfd);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal compact: cannot put %s in place: %s", p,
+			 strerror(-rc));
+		unlink(tp);
+		sky_journal_rewrite_abort(j);
+		free(p);
+		free(tp);
+		return -1;
+	}
+	close(j->rw_fd);
+	j->rw_fd = -1;
+	free(p);
+	free(tp);
 	nfd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (nfd < 0) {
-		/* the new journal is in place but cannot be appended to: stop journaling
-		 * loudly rather than append to the unlinked old file */
+	tfd = open(j->tip_path, O_RDWR | O_CLOEXEC);
+	if (nfd < 0 || tfd < 0) {
 		snprintf(err, errlen, "journal compact: cannot reopen %s: %s", j->path,
 			 strerror(errno));
+		if (nfd >= 0)
+			close(nfd);
+		if (tfd >= 0)
+			close(tfd);
 		set_broken(j);
-		goto out;
+		return -1;
 	}
 	close(j->fd);
+	close(j->tip_fd);
 	j->fd = nfd;
-	j->size = out_len;
-	rc = dropped;
-	goto out;
-nomem:
-	snprintf(err, errlen, "journal compact: out of memory");
-out:
-	if (tmp != NULL && rc < 0)
-		unlink(tmp);
-	free(tmp);
-	free(kept);
-	free(w.spans);
-	free(buf);
-	return rc;
+	j->tip_fd = tfd;
+	j->size = j->rw_size;
+	snprintf(j->gen, sizeof(j->gen), "%s", j->rw_gen);
+	return 0;
 }

@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The daemon's journal: the one log (skygate/journal.h) that successful state-changing
- * commands are recorded in, its compaction by the commands' rules, and the commands
- * `journal show` and `journal compact`. The journal itself knows nothing of commands:
- * which records supersede which is decided here, from the rules in the command table.
- *
- * Compaction: a journaled record of a command with a rule (sky_ctl_journal_rule)
- * supersedes the earlier records of its group with the same first nkey arguments. The
- * journal is rewritten without those after replay, on `journal compact`, and whenever it
- * has doubled past 1 MiB.
+ * The daemon's journal: the one log (skygate/journal.h) that state-changing commands are
+ * written to before they are applied (sky_ctl_commit), what the dispatcher checks around a
+ * journaled command, the files a record names (SHA-256, checked on replay), recovery notes,
+ * snapshots of the live state from the registered parts, and the commands `journal show`,
+ * `journal compact`, `journal ack` and `state dump`. The journal itself knows nothing of
+ * commands.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "skygate/control.h"
 #include "skygate/journal.h"
@@ -26,6 +29,8 @@
 
 static struct sky_journal *journal;
 static long compacted_size; /* journal size after the last compaction (or open) */
+static json_t *unacked;	    /* recoveries not yet acknowledged: [{aside, offset, ...}] */
+static int compacting;
 
 struct sky_journal *
 sky_ctl_journal(void)
@@ -49,6 +54,9 @@ sky_ctl_journal_close(void)
 {
 	sky_journal_close(journal);
 	journal = NULL;
+	json_decref(unacked);
+	unacked = NULL;
+	sky_ctl_unacked_now = 0;
 }
 
 const char *
@@ -63,35 +71,226 @@ sky_ctl_journal_size(void)
 	return journal != NULL ? sky_journal_size(journal) : -1;
 }
 
+unsigned int
+sky_ctl_journal_unacked(void)
+{
+	return (unsigned int)json_array_size(unacked);
+}
+
 void
 sky_ctl_journal_batch_begin(void)
 {
-	if (journal != NULL)
-		sky_journal_batch_begin(journal);
 }
 
 int
 sky_ctl_journal_batch_end(void)
 {
-	return journal != NULL ? sky_journal_batch_end(journal) : 0;
+	return 0;
+}
+
+/* --- files a record names --- */
+
+/* SHA-256 of a file as 64 hex digits; 0 or -errno. */
+static int
+file_sha256(const char *path, char hex[65])
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		rc = -ENOMEM;
+	while (rc == 0 && (n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = -errno;
+		else if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			rc = -EIO;
+	}
+	if (rc == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		rc = -EIO;
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	for (unsigned int i = 0; rc == 0 && i < mdlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return rc;
+}
+
+/* Words naming a file in the state directory: {"files": [{"path", "sha256"}]}, or NULL
+ * when there are none. -errno in *rc when one cannot be read. */
+static json_t *
+record_files(int argc, char *const *argv, int *rc)
+{
+	const char *dir = sky_ctl_state_dir();
+	size_t dl = dir != NULL ? strlen(dir) : 0;
+	json_t *files = NULL, *extra;
+	char hex[65];
+
+	*rc = 0;
+	for (int i = 0; dir != NULL && i < argc; i++) {
+		struct stat st;
+
+		if (strncmp(argv[i], dir, dl) != 0 || argv[i][dl] != '/' ||
+		    stat(argv[i], &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		*rc = file_sha256(argv[i], hex);
+		if (*rc != 0) {
+			json_decref(files);
+			return NULL;
+		}
+		if (files == NULL)
+			files = json_array();
+		json_array_append_new(files,
+				      json_pack("{s:s, s:s}", "path", argv[i], "sha256", hex));
+	}
+	if (files == NULL)
+		return NULL;
+	extra = json_pack("{s:o}", "files", files);
+	if (extra == NULL)
+		*rc = -ENOMEM;
+	return extra;
 }
 
 int
-sky_ctl_journal_record(int argc, char *const *argv, uid_t uid)
+sky_ctl_journal_check_files(const json_t *doc, char *why, size_t whylen)
 {
-	long size;
-	int rc;
+	const json_t *f;
+	size_t i;
 
-	if (journal == NULL)
-		return -ENOTCONN;
-	rc = sky_journal_append(journal, argc, argv, uid);
+	json_array_foreach(json_object_get(doc, "files"), i, f)
+	{
+		const char *path = json_string_value(json_object_get(f, "path"));
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		char hex[65];
+		int rc;
+
+		if (path == NULL || want == NULL) {
+			snprintf(why, whylen, "a \"files\" entry without path or sha256");
+			return -1;
+		}
+		rc = file_sha256(path, hex);
+		if (rc != 0) {
+			snprintf(why, whylen, "%s, which it names, cannot be read: %s", path,
+				 strerror(-rc));
+			return -1;
+		}
+		if (strcmp(hex, want) != 0) {
+			snprintf(why, whylen,
+				 "%s, which it names, changed since it was journaled (sha256 "
+				 "%.16s..., "
+				 "journaled %.16s...)",
+				 path, hex, want);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --- the write-ahead commit --- */
+
+int
+sky_ctl_commit(struct sky_ctl_call *call)
+{
+	char *const *argv;
+	json_t *extra;
+	int argc, rc;
+
+	if (call == NULL)
+		return -1;
+	if (!call->journaled)
+		return sky_ctl_fail(call, "internal error: commit from a command that is not "
+					  "journaled");
+	if (call->committed > 0)
+		return sky_ctl_fail(call, "internal error: committed twice");
+	if (call->replay || journal == NULL) {
+		call->committed++;
+		return 0;
+	}
+	argc = call->journal_argc > 0 ? call->journal_argc : call->argc;
+	argv = call->journal_argc > 0 ? call->journal_argv : call->argv;
+	call->commit_mark = sky_journal_size(journal);
+	extra = record_files(argc, argv, &rc);
+	if (rc == 0)
+		rc = sky_journal_write(journal, argc, argv, call->uid, extra);
+	json_decref(extra);
+	if (rc != 0) {
+		SKY_LOG(ERR, "journal %s: append failed: %s: change refused",
+			sky_journal_path(journal), strerror(-rc));
+		return sky_ctl_fail(call,
+				    "not journaled (%s, state dir %s): the change is refused, "
+				    "nothing changed",
+				    strerror(-rc), sky_journal_dir(journal));
+	}
+	call->committed++;
+	return 0;
+}
+
+int
+sky_ctl_journal_precheck(struct sky_ctl_call *call)
+{
+	if (call->replay || journal == NULL || !sky_journal_is_broken(journal))
+		return 0;
+	return sky_ctl_fail(call,
+			    "the journal %s is broken (a write that could not be taken "
+			    "back): changes are refused until skygate restarts",
+			    sky_journal_path(journal));
+}
+
+int
+sky_ctl_journal_after(struct sky_ctl_call *call, int rc)
+{
+	char words[512];
+
+	if (call->replay || journal == NULL)
+		return 0;
+	sky_ctl_join(words, sizeof(words), call->argc, call->argv);
+	if (rc != 0 && call->committed > 0) {
+		/* the change failed after its record was written: take the record back (a crash
+		 * before that leaves it after the tip, where the replay drops it) */
+		SKY_LOG(ERR, "journal: '%s' failed after its record was written: taken back",
+			words);
+		sky_ctl_counters[SKY_CTL_C_journal_undone]++;
+		sky_journal_cut(journal, call->commit_mark);
+		return 0;
+	}
 	if (rc != 0)
-		return rc;
-	size = sky_journal_size(journal);
-	if (size > COMPACT_MIN && size > COMPACT_GROWTH * compacted_size && sky_ctl_have_rules()) {
+		return 0;
+	if (call->committed == 0) {
+		/* a handler that forgot to commit: a bug; journal it late rather than lose it */
+		SKY_LOG(CRIT,
+			"journal: '%s' succeeded without a write-ahead commit (a bug): "
+			"journaled after the change",
+			words);
+		sky_ctl_counters[SKY_CTL_C_journal_uncommitted]++;
+		if (sky_ctl_commit(call) != 0)
+			return -1;
+	}
+	/* applied: the tip moves past its record, which commits it; only then the reply */
+	rc = sky_journal_mark(journal);
+	if (rc != 0)
+		return sky_ctl_fail(call,
+				    "applied, but its commit mark could not be written (%s): the "
+				    "journal is broken and a restart would not bring this change "
+				    "back; changes are refused until skygate restarts",
+				    strerror(-rc));
+	if (!compacting && sky_journal_size(journal) > COMPACT_MIN &&
+	    sky_journal_size(journal) > COMPACT_GROWTH * compacted_size) {
 		char err[512];
+		unsigned int n;
 
-		if (sky_ctl_journal_compact(err, sizeof(err)) < 0)
+		sky_ctl_parts(&n);
+		if (n > 1 && sky_ctl_journal_compact(err, sizeof(err)) < 0)
 			SKY_LOG(WARNING, "%s", err);
 		/* not again before the journal has grown as much once more */
 		compacted_size = sky_journal_size(journal);
@@ -99,193 +298,242 @@ sky_ctl_journal_record(int argc, char *const *argv, uid_t uid)
 	return 0;
 }
 
-/* --- compaction by the commands' rules --- */
+/* --- recovery notes --- */
 
-/* A set of strings (open addressing), for the supersede keys seen so far. */
-struct strset {
-	char **slot;
-	size_t cap, n;
-};
-
-static uint64_t
-str_hash(const char *s)
+int
+sky_ctl_journal_note(const char *aside, long offset, int record, const char *why)
 {
-	uint64_t h = 1469598103934665603ULL;
+	json_t *n = json_pack("{s:s, s:I, s:i, s:s}", "aside", aside, "offset", (json_int_t)offset,
+			      "record", record, "why", why);
 
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	if (n == NULL)
+		return -ENOMEM;
+	if (unacked == NULL)
+		unacked = json_array();
+	json_array_append_new(unacked, n);
+	sky_ctl_unacked_now = (unsigned int)json_array_size(unacked);
+	return 0;
 }
 
-/* 1 found, 0 not found (added if add), -ENOMEM */
-static int
-strset_probe(struct strset *set, const char *key, int add)
+/* `journal recovered ASIDE OFFSET RECORD WHY`: what --recover writes (replay only). */
+int
+sky_ctl_journal_recovered_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			      json_t **result)
 {
+	int *internal = arg;
+	char *end;
+	long off;
+
+	if (!call->replay && (internal == NULL || !*internal))
+		return sky_ctl_fail(call, "written by skygate --recover only");
+	if (argc != 4)
+		return sky_ctl_fail(call, "usage: journal recovered ASIDE OFFSET RECORD WHY");
+	off = strtol(argv[1], &end, 10);
+	if (*end != '\0' || off < 0)
+		return sky_ctl_fail(call, "OFFSET '%s': not a byte offset", argv[1]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
+	sky_ctl_journal_note(argv[0], off, atoi(argv[2]), argv[3]);
+	return 0;
+}
+
+/* `journal ack`: the operator has seen the recoveries. */
+int
+sky_ctl_journal_ack_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			json_t **result)
+{
+	unsigned int n = sky_ctl_journal_unacked();
+
+	if (argc > 0)
+		return sky_ctl_fail(call, "unexpected argument '%s' (usage: journal ack)", argv[0]);
+	if (n == 0)
+		return sky_ctl_fail(call, "no recovery to acknowledge");
+	if (sky_ctl_commit(call) != 0)
+		return -1;
+	json_decref(unacked);
+	unacked = NULL;
+	sky_ctl_unacked_now = 0;
+	sky_audit(call->uid, "journal ack: %u recoveries acknowledged", n);
+	*result = json_pack("{s:i}", "acknowledged", n);
+	return 0;
+}
+
+/* The journal's own part of the state: the unacknowledged recoveries. */
+static int
+notes_dump(void *arg, json_t **part, char *err, size_t errlen)
+{
+	*part = unacked != NULL ? json_deep_copy(unacked) : json_array();
+	return *part != NULL ? 0 : -1;
+}
+
+static int
+notes_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	const json_t *n;
 	size_t i;
 
-	if (add && (set->n + 1) * 2 > set->cap) {
-		struct strset big = {.cap = set->cap ? set->cap * 2 : 256};
+	json_array_foreach(unacked, i, n)
+	{
+		char off[24], rec[16];
+		const char *w[] = {
+			"journal", "recovered", json_string_value(json_object_get(n, "aside")),
+			off,	   rec,		json_string_value(json_object_get(n, "why"))};
 
-		big.slot = calloc(big.cap, sizeof(char *));
-		if (big.slot == NULL)
-			return -ENOMEM;
-		for (size_t k = 0; k < set->cap; k++) {
-			if (set->slot[k] == NULL)
-				continue;
-			for (i = str_hash(set->slot[k]) & (big.cap - 1); big.slot[i] != NULL;
-			     i = (i + 1) & (big.cap - 1))
-				;
-			big.slot[i] = set->slot[k];
+		snprintf(off, sizeof(off), "%lld",
+			 (long long)json_integer_value(json_object_get(n, "offset")));
+		snprintf(rec, sizeof(rec), "%lld",
+			 (long long)json_integer_value(json_object_get(n, "record")));
+		if (sky_ctl_snapshot_add(snap, 6, w) != 0) {
+			snprintf(err, errlen, "journal: cannot write a recovery note");
+			return -1;
 		}
-		free(set->slot);
-		big.n = set->n;
-		*set = big;
-	}
-	if (set->cap == 0)
-		return 0;
-	for (i = str_hash(key) & (set->cap - 1); set->slot[i] != NULL; i = (i + 1) & (set->cap - 1))
-		if (strcmp(set->slot[i], key) == 0)
-			return 1;
-	if (add) {
-		set->slot[i] = strdup(key);
-		if (set->slot[i] == NULL)
-			return -ENOMEM;
-		set->n++;
 	}
 	return 0;
 }
 
-static void
-strset_free(struct strset *set)
+int
+sky_ctl_journal_register_part(void)
 {
-	for (size_t i = 0; i < set->cap; i++)
-		free(set->slot[i]);
-	free(set->slot);
+	return sky_ctl_state_register("journal", SKY_CTL_ORDER_JOURNAL, notes_dump, notes_snap,
+				      NULL);
 }
 
-/* "group\x1e" + n + "\x1e" + the first n args separated by \x1f */
-static char *
-rule_key(const char *group, int n, char **args)
-{
-	char *k = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&k, &len);
+/* --- snapshots --- */
 
-	if (f == NULL)
-		return NULL;
-	fprintf(f, "%s\x1e%d\x1e", group, n);
-	for (int i = 0; i < n; i++)
-		fprintf(f, "%s\x1f", args[i]);
-	if (fclose(f) != 0) {
-		free(k);
-		return NULL;
-	}
-	return k;
-}
-
-/*
- * What the records seen so far (the newer ones: the journal asks newest first) supersede:
- * keys "group|n|args" in seen, and each (group, n) used, so that a record probes each n
- * used in its group.
- */
-struct supersede {
-	struct strset seen;
-	struct {
-		char *group;
-		int n;
-	} used[64];
-	int n_used;
+struct sky_ctl_snapshot {
+	struct sky_journal *j;
+	int n;
+	json_t *files; /* paths the snapshot names (object: path -> true) */
 };
 
-/* Is the record covered by a newer record's rule? 1 yes, 0 no, -ENOMEM. */
-static int
-covered(struct supersede *s, const char *group, int argc, char **args)
+int
+sky_ctl_snapshot_add(struct sky_ctl_snapshot *snap, int argc, const char *const *argv)
 {
-	for (int u = 0; u < s->n_used; u++) {
-		char *k;
-		int rc;
+	json_t *extra, *f;
+	size_t i;
+	int rc;
 
-		if (strcmp(s->used[u].group, group) != 0 || s->used[u].n > argc)
-			continue;
-		k = rule_key(group, s->used[u].n, args);
-		if (k == NULL)
-			return -ENOMEM;
-		rc = strset_probe(&s->seen, k, 0);
-		free(k);
-		if (rc == 1)
-			return 1;
-	}
-	return 0;
-}
-
-/* The record's own rule covers the older ones with the same first nkey args. */
-static int
-note_rule(struct supersede *s, const char *group, int nkey, char **args)
-{
-	char *k = rule_key(group, nkey, args);
-	int u, rc = 0;
-
-	for (u = 0; u < s->n_used; u++)
-		if (s->used[u].n == nkey && strcmp(s->used[u].group, group) == 0)
-			break;
-	if (u == s->n_used && s->n_used < (int)(sizeof(s->used) / sizeof(s->used[0]))) {
-		s->used[u].group = strdup(group);
-		s->used[u].n = nkey;
-		if (s->used[u].group != NULL)
-			s->n_used++;
-	}
-	if (k == NULL || strset_probe(&s->seen, k, 1) < 0)
-		rc = -ENOMEM;
-	free(k);
+	extra = record_files(argc, (char *const *)argv, &rc);
+	if (rc != 0)
+		return rc;
+	json_array_foreach(json_object_get(extra, "files"), i, f) json_object_set_new(
+		snap->files, json_string_value(json_object_get(f, "path")), json_true());
+	rc = sky_journal_rewrite_add(snap->j, argc, (char *const *)argv, 0, extra);
+	json_decref(extra);
+	if (rc == 0)
+		snap->n++;
 	return rc;
 }
 
-/* sky_journal_rewrite() callback: 1 keep, 0 superseded, -ENOMEM. */
+/* sky_journal_foreach() callback: the files the old journal names. */
 static int
-keep_record(void *ctx, const struct sky_journal_record *rec)
+old_files(void *ctx, const struct sky_journal_record *rec)
 {
-	struct supersede *s = ctx;
-	const struct sky_ctl_cmd *c = sky_ctl_table_match(rec->argc, rec->argv);
-	char **args;
-	int n_args, rc, keep;
+	json_t *set = ctx, *f;
+	size_t i;
 
-	if (c == NULL || c->group == NULL)
-		return 1; /* no rule: never dropped */
-	args = rec->argv + c->n_words;
-	n_args = rec->argc - c->n_words;
-	rc = covered(s, c->group, n_args, args);
-	if (rc < 0)
-		return rc;
-	keep = rc == 0;
-	/* its own rule covers the older ones (even when it is itself superseded) */
-	if (c->nkey >= 0 && c->nkey <= n_args && note_rule(s, c->group, c->nkey, args) < 0)
-		return -ENOMEM;
-	return keep;
+	json_array_foreach(json_object_get(rec->doc, "files"), i, f)
+	{
+		const char *p = json_string_value(json_object_get(f, "path"));
+
+		if (p != NULL)
+			json_object_set_new(set, p, json_true());
+	}
+	return 0;
 }
 
 int
 sky_ctl_journal_compact(char *err, size_t errlen)
 {
-	struct supersede s = {0};
-	int dropped;
+	struct sky_ctl_snapshot snap = {0};
+	const struct sky_ctl_part *parts;
+	json_t *old = json_object(), *v;
+	unsigned int n;
+	const char *path;
+	int rc = -1;
 
 	if (journal == NULL) {
 		snprintf(err, errlen, "journal: not open");
+		json_decref(old);
 		return -1;
 	}
-	dropped = sky_journal_rewrite(journal, keep_record, &s, err, errlen);
-	for (int u = 0; u < s.n_used; u++)
-		free(s.used[u].group);
-	strset_free(&s.seen);
-	if (dropped > 0) {
-		compacted_size = sky_journal_size(journal);
-		sky_ctl_counters[SKY_CTL_C_journal_compactions]++;
-		sky_ctl_counters[SKY_CTL_C_journal_superseded] += (uint64_t)dropped;
+	parts = sky_ctl_parts(&n);
+	if (n < 2) {
+		/* the journal's own part only: a snapshot would forget every command */
+		snprintf(err, errlen, "journal compact: no module has registered its state");
+		json_decref(old);
+		return -1;
 	}
-	return dropped;
+	snap.j = journal;
+	snap.files = json_object();
+	if (old == NULL || snap.files == NULL ||
+	    sky_journal_foreach(journal, old_files, old, err, errlen) < 0 ||
+	    sky_journal_rewrite_begin(journal, err, errlen) != 0)
+		goto out;
+	compacting = 1;
+	for (unsigned int i = 0; i < n; i++) {
+		char why[400] = "";
+
+		if (parts[i].snap(parts[i].arg, &snap, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "journal compact: %s: %s", parts[i].name,
+				 why[0] ? why : "cannot write its snapshot");
+			sky_journal_rewrite_abort(journal);
+			goto out;
+		}
+	}
+	if (sky_journal_rewrite_commit(journal, err, errlen) != 0)
+		goto out;
+	/* the copies only the old journal named are no longer needed */
+	json_object_foreach(old, path, v) if (json_object_get(snap.files, path) == NULL)
+		unlink(path);
+	compacted_size = sky_journal_size(journal);
+	sky_ctl_counters[SKY_CTL_C_journal_compactions]++;
+	rc = snap.n;
+out:
+	compacting = 0;
+	json_decref(old);
+	json_decref(snap.files);
+	return rc;
+}
+
+json_t *
+sky_ctl_state_dump(char *err, size_t errlen)
+{
+	const struct sky_ctl_part *parts;
+	json_t *out = json_object();
+	unsigned int n;
+
+	parts = sky_ctl_parts(&n);
+	for (unsigned int i = 0; out != NULL && i < n; i++) {
+		json_t *part = NULL;
+		char why[400] = "";
+
+		if (parts[i].dump(parts[i].arg, &part, why, sizeof(why)) != 0 || part == NULL) {
+			snprintf(err, errlen, "%s: %s", parts[i].name,
+				 why[0] ? why : "cannot dump its state");
+			json_decref(part);
+			json_decref(out);
+			return NULL;
+		}
+		json_object_set_new(out, parts[i].name, part);
+	}
+	if (out == NULL)
+		snprintf(err, errlen, "out of memory");
+	return out;
 }
 
 /* --- built-in commands --- */
+
+int
+sky_ctl_state_dump_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	char err[512];
+
+	if (argc > 0)
+		return sky_ctl_fail(call, "unexpected argument '%s' (usage: state dump)", argv[0]);
+	*result = sky_ctl_state_dump(err, sizeof(err));
+	return *result != NULL ? 0 : sky_ctl_fail(call, "%s", err);
+}
 
 int
 sky_ctl_journal_compact_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
@@ -303,10 +551,10 @@ sky_ctl_journal_compact_cmd(void *arg, int argc, char **argv, struct sky_ctl_cal
 	n = sky_ctl_journal_compact(err, sizeof(err));
 	if (n < 0)
 		return sky_ctl_fail(call, "%s", err);
-	sky_audit(call->uid, "journal compact: %d records dropped, %ld -> %ld bytes", n, before,
-		  sky_ctl_journal_size());
-	*result = json_pack("{s:i, s:I, s:I}", "dropped_records", n, "bytes_before",
-			    (json_int_t)before, "bytes_after", (json_int_t)sky_ctl_journal_size());
+	sky_audit(call->uid, "journal compact: a snapshot of %d records, %ld -> %ld bytes", n,
+		  before, sky_ctl_journal_size());
+	*result = json_pack("{s:i, s:I, s:I}", "records", n, "bytes_before", (json_int_t)before,
+			    "bytes_after", (json_int_t)sky_ctl_journal_size());
 	return 0;
 }
 
@@ -367,4 +615,27 @@ sky_ctl_journal_show_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *
 	}
 	*result = s.list;
 	return 0;
+}
+
+/* `status` gets the journal: where, how big, and recoveries not yet acknowledged. */
+static void
+status_extend(void *arg, int argc, char **argv, json_t *result)
+{
+	json_t *o;
+
+	if (journal == NULL) {
+		json_object_set_new(result, "journal", json_null());
+		return;
+	}
+	o = json_pack("{s:s, s:I, s:b, s:o}", "path", sky_journal_path(journal), "bytes",
+		      (json_int_t)sky_journal_size(journal), "broken",
+		      sky_journal_is_broken(journal), "unacknowledged_recoveries",
+		      unacked != NULL ? json_deep_copy(unacked) : json_array());
+	json_object_set_new(result, "journal", o);
+}
+
+int
+sky_ctl_journal_extend_status(void)
+{
+	return sky_ctl_table_extend("status", status_extend, NULL);
 }

@@ -26,6 +26,7 @@ static unsigned int n_writers;
 /* The control plane's own counters (written on the main lcore only). */
 uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
 unsigned int sky_ctl_clients_now;
+unsigned int sky_ctl_unacked_now;
 
 static void ctl_metrics_write(FILE *out);
 
@@ -100,8 +101,13 @@ ctl_metrics_write(FILE *out)
 	fprintf(out,
 		"# HELP skygate_control_clients Control socket clients connected now\n"
 		"# TYPE skygate_control_clients gauge\n"
-		"skygate_control_clients %u\n",
-		sky_ctl_clients_now);
+		"skygate_control_clients %u\n"
+		"# HELP skygate_control_journal_unacknowledged Journal recoveries (--recover) not "
+		"yet "
+		"acknowledged with `journal ack`\n"
+		"# TYPE skygate_control_journal_unacknowledged gauge\n"
+		"skygate_control_journal_unacknowledged %u\n",
+		sky_ctl_clients_now, sky_ctl_unacked_now);
 }
 
 /*

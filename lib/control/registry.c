@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The command table: commands modules register, the extenders that add to their results,
- * their journal compaction rules, and what handlers call (sky_ctl_fail, sky_ctl_journal_as).
+ * the parts of the live state (dump, snapshot), and what handlers call (sky_ctl_fail,
+ * sky_ctl_journal_as).
  * A command is a run of words ("map update"); a request's argv goes to the command that
  * matches the most leading words. Control path only.
  */
@@ -28,7 +29,6 @@ command_free(struct sky_ctl_cmd *c)
 	free(c->help);
 	free(c->words);
 	free(c->ext);
-	free(c->group);
 	free(c);
 }
 
@@ -159,35 +159,55 @@ sky_ctl_table_match(int argc, char **argv)
 	return best;
 }
 
-/* --- journal compaction rules (applied by journal_ctl.c) --- */
+/* --- the parts of the live state (state dump, snapshots) --- */
+
+static struct sky_ctl_part *parts;
+static unsigned int n_parts;
 
 int
-sky_ctl_journal_rule(const char *cmd, const char *group, int nkey)
+sky_ctl_state_register(const char *name, int order, sky_ctl_dump_fn dump, sky_ctl_snap_fn snap,
+		       void *arg)
 {
-	struct sky_ctl_cmd *c;
-	char *g;
+	struct sky_ctl_part *n;
+	unsigned int i;
 
-	if (cmd == NULL || group == NULL || group[0] == '\0' || nkey > SKY_CTL_MAX_ARGS)
+	if (name == NULL || name[0] == '\0' || dump == NULL || snap == NULL)
 		return -EINVAL;
-	c = find_exact(cmd);
-	if (c == NULL)
-		return -ENOENT;
-	g = strdup(group);
-	if (g == NULL)
+	for (i = 0; i < n_parts; i++)
+		if (strcmp(parts[i].name, name) == 0)
+			return -EEXIST;
+	n = realloc(parts, sizeof(*n) * (n_parts + 1));
+	if (n == NULL)
 		return -ENOMEM;
-	free(c->group);
-	c->group = g;
-	c->nkey = nkey < 0 ? -1 : nkey;
+	parts = n;
+	/* kept sorted by order, then by registration */
+	for (i = n_parts; i > 0 && parts[i - 1].order > order; i--)
+		parts[i] = parts[i - 1];
+	parts[i] = (struct sky_ctl_part){
+		.name = strdup(name), .order = order, .dump = dump, .snap = snap, .arg = arg};
+	if (parts[i].name == NULL) {
+		memmove(&parts[i], &parts[i + 1], sizeof(*parts) * (n_parts - i));
+		return -ENOMEM;
+	}
+	n_parts++;
 	return 0;
 }
 
-int
-sky_ctl_have_rules(void)
+const struct sky_ctl_part *
+sky_ctl_parts(unsigned int *n)
 {
-	for (unsigned int i = 0; i < n_cmds; i++)
-		if (cmds[i]->group != NULL)
-			return 1;
-	return 0;
+	*n = n_parts;
+	return parts;
+}
+
+void
+sky_ctl_parts_clear(void)
+{
+	for (unsigned int i = 0; i < n_parts; i++)
+		free(parts[i].name);
+	free(parts);
+	parts = NULL;
+	n_parts = 0;
 }
 
 /* --- what handlers call --- */

@@ -4,9 +4,17 @@
  * in sky_ctl_server_poll() on the main lcore. Non-blocking throughout: a client that sends
  * half a request, stops reading its replies or disconnects mid-request costs memory up to
  * fixed limits, never a blocked main loop.
+ *
+ * The socket stays the operator's (struct sky_ctl_limits): every pending connection is
+ * accepted at once (so the kernel's queue never fills and a connect never waits), then
+ * admitted or refused by its peer's uid (SO_PEERCRED); root and the socket's owner have
+ * room kept for them and, when even that is taken, close the least useful connection.
+ * Every connection phase has a timer (HAProxy's model: request, idle, send), checked each
+ * round; whoever hits a bound gets a last line that names it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -25,13 +33,14 @@
 
 #include "control_priv.h"
 
-#define REQ_MAX (1u << 20)  /* a request line longer than this is refused */
 #define OUT_HIGH (4u << 20) /* stop reading a client while this much is unsent */
-#define MAX_CLIENTS 64	    /* per listener */
+#define HTTP_MAX_CLIENTS 64 /* metrics scrapers at once */
 #define HTTP_REQ_MAX 8192   /* request line + headers */
-#define HTTP_IDLE_MS 10000  /* an HTTP client idle this long is closed */
+#define HTTP_IDLE_MS 10000  /* an HTTP request must arrive within this; a reply be taken */
 #define LINGER_MS 2000	    /* after the reply: read and discard until EOF, this long */
 #define READ_CHUNK 65536
+#define BACKLOG 4096	  /* the kernel caps it at net.core.somaxconn */
+#define LOG_EVERY_MS 1000 /* refusals and evictions are logged once a second at most */
 
 enum kind { K_CTL, K_HTTP };
 
@@ -48,7 +57,10 @@ struct client {
 	int eof;     /* peer shut its write side */
 	int dead;    /* error: close now */
 	int shut;    /* our write side is shut (lingering) */
+	int priv;    /* root or the socket's owner */
 	uint64_t last_ms;
+	uint64_t req_start_ms; /* first byte of the request arriving now (0 = none) */
+	uint64_t out_since_ms; /* last progress sending out (0 = nothing pending) */
 	uint64_t linger_until_ms;
 };
 
@@ -59,10 +71,17 @@ struct clist {
 
 struct sky_ctl_server {
 	int lfd;
+	int spare_fd; /* given up to accept (and refuse) a peer when we are out of fds */
 	char *path;
 	ino_t ino;
 	dev_t dev;
+	uid_t owner;
+	struct sky_ctl_limits lim;
 	struct clist clients;
+	/* refusals and evictions since the last log line */
+	uint64_t log_ms;
+	unsigned int n_refused, n_evicted;
+	char last_why[160];
 };
 
 static struct {
@@ -103,8 +122,10 @@ buf_reserve(char **buf, size_t *cap, size_t need)
 static int
 out_append(struct client *c, const char *data, size_t len)
 {
-	if (c->out_off == c->out_len)
+	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
+		c->out_since_ms = now_ms();
+	}
 	if (buf_reserve(&c->out, &c->out_cap, c->out_len + len) != 0)
 		return -ENOMEM;
 	memcpy(c->out + c->out_len, data, len);
@@ -141,8 +162,12 @@ clist_remove_done(struct clist *l, uint64_t now)
 
 		if (!done && c->shut && (c->eof || now >= c->linger_until_ms))
 			done = 1;
-		if (!done && c->kind == K_HTTP && !c->shut && now - c->last_ms > HTTP_IDLE_MS)
-			done = 1;
+		if (!done && c->kind == K_HTTP && !c->shut && !c->closing &&
+		    now - c->req_start_ms > HTTP_IDLE_MS)
+			done = 1; /* the request did not arrive in time (slow or idle) */
+		if (!done && c->kind == K_HTTP && out_pending(c) > 0 &&
+		    now - c->out_since_ms > HTTP_IDLE_MS)
+			done = 1; /* the reply is not read */
 		if (!done && c->eof && !c->closing && out_pending(c) == 0)
 			done = 1; /* peer gone, everything answered (a partial request is dropped)
 				   */
@@ -195,6 +220,42 @@ reply_error(struct client *c, const char *msg)
 	json_decref(r);
 }
 
+/* The last line of a connection that hit a bound; it is closed once the line is sent. */
+static void
+reply_limit(struct client *c, const char *limit, const char *msg)
+{
+	json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "limit", limit);
+
+	reply_line(c, r);
+	json_decref(r);
+	c->closing = 1;
+	c->in_off = c->in_len = 0;
+	c->req_start_ms = 0;
+}
+
+/* The words of the request in hand, for the shutdown watchdog's message. */
+static void
+note_busy(const json_t *req)
+{
+	const json_t *argv = json_object_get(req, "argv"), *w;
+	char what[96] = "";
+	size_t i, off = 0;
+
+	json_array_foreach(argv, i, w)
+	{
+		int n;
+
+		if (i == 3 || !json_is_string(w))
+			break;
+		n = snprintf(what + off, sizeof(what) - off, "%s%s", i ? " " : "",
+			     json_string_value(w));
+		if (n < 0 || (size_t)n >= sizeof(what) - off)
+			break;
+		off += (size_t)n;
+	}
+	sky_rt_set_busy(what[0] ? what : "a control request");
+}
+
 static int
 handle_line(struct client *c, char *line, size_t len)
 {
@@ -212,7 +273,9 @@ handle_line(struct client *c, char *line, size_t len)
 		reply_error(c, msg);
 		return 1;
 	}
+	note_busy(req);
 	reply = sky_ctl_dispatch(req, c->uid, c->pid);
+	sky_rt_set_busy(NULL);
 	json_decref(req);
 	reply_line(c, reply);
 	json_decref(reply);
@@ -221,25 +284,29 @@ handle_line(struct client *c, char *line, size_t len)
 
 /* Run complete request lines while the client is reading its replies. */
 static int
-ctl_process(struct client *c)
+ctl_process(struct client *c, size_t req_max)
 {
 	int handled = 0;
 
-	while (!c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
+	/* a stop request: no new work (what is queued is never answered) */
+	while (!c->closing && !c->dead && out_pending(c) < OUT_HIGH && !sky_should_stop()) {
 		char *start = c->in + c->in_off;
 		size_t avail = c->in_len - c->in_off;
 		char *nl = memchr(start, '\n', avail);
 
-		if (nl == NULL || (size_t)(nl - start) > REQ_MAX) {
-			if (avail > REQ_MAX) {
-				char msg[128];
+		if (nl == NULL || (size_t)(nl - start) > req_max) {
+			if (avail > req_max) {
+				char msg[160];
 
-				snprintf(msg, sizeof(msg),
-					 "request too large (more than %u bytes without a newline)",
-					 REQ_MAX);
-				reply_error(c, msg);
-				c->closing = 1;
-				c->in_off = c->in_len = 0;
+				snprintf(
+					msg, sizeof(msg),
+					"request too large (more than %zu bytes without a newline; "
+					"limit control.request_max)",
+					req_max);
+				sky_ctl_counters[SKY_CTL_C_requests]++;
+				sky_ctl_counters[SKY_CTL_C_errors]++;
+				sky_ctl_counters[SKY_CTL_C_bad_requests]++;
+				reply_limit(c, "request_max", msg);
 			}
 			break;
 		}
@@ -337,13 +404,14 @@ io_again(struct client *c)
 }
 
 static int
-client_read(struct client *c)
+client_read(struct client *c, size_t req_max)
 {
 	char chunk[READ_CHUNK];
 	int handled = 0;
 
 	for (;;) {
 		ssize_t n;
+		int had, got;
 
 		if (c->dead || c->eof)
 			break;
@@ -365,10 +433,20 @@ client_read(struct client *c)
 			c->dead = 1;
 			break;
 		}
+		had = c->in_len > c->in_off;
 		memcpy(c->in + c->in_len, chunk, (size_t)n);
 		c->in_len += (size_t)n;
 		c->in[c->in_len] = '\0';
-		handled += c->kind == K_CTL ? ctl_process(c) : http_process(c);
+		got = c->kind == K_CTL ? ctl_process(c, req_max) : http_process(c);
+		handled += got;
+		if (c->kind == K_HTTP)
+			continue; /* timed from accept */
+		/* the request timer runs from the first byte of the request now arriving: what
+		 * follows the last newline handled arrived in this chunk */
+		if (c->closing || c->in_len == c->in_off)
+			c->req_start_ms = 0;
+		else if (!had || got > 0 || c->req_start_ms == 0)
+			c->req_start_ms = c->last_ms;
 	}
 	return handled;
 }
@@ -385,9 +463,12 @@ client_write(struct client *c)
 		if (n < 0)
 			return;
 		c->out_off += (size_t)n;
+		c->out_since_ms = now_ms();
 	}
-	if (out_pending(c) == 0)
+	if (out_pending(c) == 0 && c->out_len > 0) {
 		c->out_off = c->out_len = 0;
+		c->last_ms = now_ms(); /* the idle timer runs from the last reply */
+	}
 	if (!c->dead && c->closing && !c->shut && out_pending(c) == 0) {
 		/* shut our side, then read to EOF so no unread input turns into a reset that
 		 * could destroy the reply in flight */
@@ -405,10 +486,315 @@ has_work(const struct client *c)
 	       c->in_len > c->in_off && memchr(c->in + c->in_off, '\n', c->in_len - c->in_off);
 }
 
-static void
-accept_all(int lfd, enum kind kind, struct clist *l, int *handled)
+/* --- limits: pure decisions --- */
+
+void
+sky_ctl_limits_default(struct sky_ctl_limits *l)
 {
-	for (;;) {
+	*l = (struct sky_ctl_limits){
+		.max_clients = SKY_CTL_DEF_MAX_CLIENTS,
+		.clients_per_uid = SKY_CTL_DEF_CLIENTS_PER_UID,
+		.reserved = SKY_CTL_DEF_RESERVED,
+		.idle_timeout_ms = SKY_CTL_DEF_IDLE_TIMEOUT_MS,
+		.request_timeout_ms = SKY_CTL_DEF_REQUEST_TIMEOUT_MS,
+		.send_timeout_ms = SKY_CTL_DEF_SEND_TIMEOUT_MS,
+		.request_max = SKY_CTL_DEF_REQUEST_MAX,
+	};
+}
+
+int
+sky_ctl_limits_check(const struct sky_ctl_limits *l, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} timers[] = {
+		{"idle_timeout", offsetof(struct sky_ctl_limits, idle_timeout_ms)},
+		{"request_timeout", offsetof(struct sky_ctl_limits, request_timeout_ms)},
+		{"send_timeout", offsetof(struct sky_ctl_limits, send_timeout_ms)},
+	};
+
+	if (l->max_clients < 2 || l->max_clients > 65536) {
+		snprintf(err, errlen, "max_clients %u: must be 2..65536", l->max_clients);
+		return -EINVAL;
+	}
+	if (l->reserved >= l->max_clients) {
+		snprintf(err, errlen,
+			 "reserved_clients %u: must be below max_clients (%u), so others can "
+			 "connect",
+			 l->reserved, l->max_clients);
+		return -EINVAL;
+	}
+	if (l->clients_per_uid < 1 || l->clients_per_uid > l->max_clients) {
+		snprintf(err, errlen, "clients_per_uid %u: must be 1..max_clients (%u)",
+			 l->clients_per_uid, l->max_clients);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		unsigned int ms = *(const unsigned int *)((const char *)l + timers[i].off);
+
+		if (ms < 100 || ms > 86400000u) {
+			snprintf(err, errlen, "%s %u ms: must be 100ms..1 day", timers[i].name, ms);
+			return -EINVAL;
+		}
+	}
+	if (l->request_max < 1024 || l->request_max > (64u << 20)) {
+		snprintf(err, errlen, "request_max %zu bytes: must be 1KB..64MB", l->request_max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum sky_ctl_admit
+sky_ctl_admit(const struct sky_ctl_limits *l, const struct sky_ctl_census *n, int privileged,
+	      int have_victim)
+{
+	if (privileged) {
+		if (n->total < l->max_clients)
+			return SKY_CTL_ADMIT;
+		return have_victim ? SKY_CTL_ADMIT_EVICT : SKY_CTL_REFUSE_FULL;
+	}
+	if (n->same_uid >= l->clients_per_uid)
+		return SKY_CTL_REFUSE_UID;
+	if (n->unpriv >= l->max_clients - l->reserved || n->total >= l->max_clients)
+		return SKY_CTL_REFUSE_FULL;
+	return SKY_CTL_ADMIT;
+}
+
+int
+sky_ctl_pick_victim(const struct sky_ctl_conn_view *v, unsigned int n)
+{
+	int best = -1;
+	unsigned int best_rank = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int rank;
+
+		if (v[i].privileged && v[i].state == SKY_CTL_CONN_BUSY)
+			continue; /* never cut root off in the middle of its work */
+		rank = (v[i].privileged ? 3u : 0u) + (unsigned int)v[i].state;
+		if (best < 0 || rank < best_rank ||
+		    (rank == best_rank && v[i].last_ms < v[best].last_ms)) {
+			best = (int)i;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+enum sky_ctl_expiry
+sky_ctl_expired(const struct sky_ctl_limits *l, const struct sky_ctl_conn_times *t, uint64_t now_ms)
+{
+	if (t->out_since_ms != 0)
+		return now_ms - t->out_since_ms > l->send_timeout_ms ? SKY_CTL_EXP_SEND
+								     : SKY_CTL_EXP_NONE;
+	if (t->work)
+		return SKY_CTL_EXP_NONE; /* runs this round */
+	if (t->req_start_ms != 0)
+		return now_ms - t->req_start_ms > l->request_timeout_ms ? SKY_CTL_EXP_REQUEST
+									: SKY_CTL_EXP_NONE;
+	return now_ms - t->last_ms > l->idle_timeout_ms ? SKY_CTL_EXP_IDLE : SKY_CTL_EXP_NONE;
+}
+
+/* --- limits: applying them --- */
+
+static void
+log_refusal(struct sky_ctl_server *s, int evicted, const char *why)
+{
+	uint64_t now = now_ms();
+
+	if (evicted)
+		s->n_evicted++;
+	else
+		s->n_refused++;
+	snprintf(s->last_why, sizeof(s->last_why), "%s", why);
+	if (now - s->log_ms < LOG_EVERY_MS)
+		return;
+	SKY_LOG(WARNING,
+		"control socket: %u connection%s refused, %u closed to make room (last: %s)",
+		s->n_refused, s->n_refused == 1 ? "" : "s", s->n_evicted, s->last_why);
+	s->log_ms = now;
+	s->n_refused = s->n_evicted = 0;
+}
+
+/* Best effort: the reason in one line, then close (the peer reads it before the EOF). */
+static void
+refuse(struct sky_ctl_server *s, int fd, const char *limit, const char *msg)
+{
+	json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "limit", limit);
+	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
+
+	if (line != NULL) {
+		size_t len = strlen(line);
+		ssize_t n;
+
+		line[len] = '\n'; /* json_dumps leaves room for its NUL: reuse it */
+		n = send(fd, line, len + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+	}
+	free(line);
+	json_decref(r);
+	close(fd);
+	sky_ctl_counters[SKY_CTL_C_clients_refused]++;
+	log_refusal(s, 0, msg);
+}
+
+static enum sky_ctl_conn_state
+conn_state(const struct client *c)
+{
+	if (c->shut || c->closing)
+		return SKY_CTL_CONN_DONE;
+	if (out_pending(c) > 0 || has_work(c))
+		return SKY_CTL_CONN_BUSY;
+	return SKY_CTL_CONN_IDLE;
+}
+
+/* Close the connection the newcomer replaces: a last line saying why, then at once. */
+static void
+evict(struct sky_ctl_server *s, struct client *c)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg),
+		 "connection closed to make room for root or the socket owner: the control "
+		 "socket is full (%u connections, control.max_clients)",
+		 s->lim.max_clients);
+	if (conn_state(c) != SKY_CTL_CONN_DONE) {
+		c->closing = 0;
+		reply_limit(c, "max_clients", msg);
+		client_write(c);
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->dead = 1;
+	sky_ctl_counters[SKY_CTL_C_clients_evicted]++;
+	log_refusal(s, 1, msg);
+}
+
+/* Admit fd from uid, or refuse it; returns the new client, or NULL (fd closed). */
+static struct client *
+admit(struct sky_ctl_server *s, int fd, uid_t uid)
+{
+	struct clist *l = &s->clients;
+	struct sky_ctl_census n = {0};
+	int priv = uid == 0 || uid == s->owner, victim = -1;
+	struct sky_ctl_conn_view *v = NULL;
+	unsigned int *idx = NULL, nv = 0;
+	char msg[300];
+
+	for (unsigned int i = 0; i < l->n; i++) {
+		const struct client *c = l->v[i];
+
+		if (c->dead)
+			continue;
+		n.total++;
+		n.unpriv += !c->priv;
+		n.same_uid += c->uid == uid;
+	}
+	if (priv && n.total >= s->lim.max_clients) {
+		v = calloc(n.total, sizeof(*v));
+		idx = calloc(n.total, sizeof(*idx));
+		for (unsigned int i = 0; v != NULL && idx != NULL && i < l->n; i++) {
+			const struct client *c = l->v[i];
+
+			if (c->dead)
+				continue;
+			v[nv] = (struct sky_ctl_conn_view){.privileged = c->priv,
+							   .state = conn_state(c),
+							   .last_ms = c->last_ms};
+			idx[nv++] = i;
+		}
+		victim = v != NULL && idx != NULL ? sky_ctl_pick_victim(v, nv) : -1;
+		if (victim >= 0)
+			victim = (int)idx[victim];
+		free(v);
+		free(idx);
+	}
+	switch (sky_ctl_admit(&s->lim, &n, priv, victim >= 0)) {
+	case SKY_CTL_REFUSE_UID:
+		snprintf(msg, sizeof(msg),
+			 "connection refused: uid %u already has %u connections to the control "
+			 "socket (control.clients_per_uid); close some and retry",
+			 (unsigned int)uid, n.same_uid);
+		refuse(s, fd, "clients_per_uid", msg);
+		return NULL;
+	case SKY_CTL_REFUSE_FULL:
+		if (priv)
+			snprintf(msg, sizeof(msg),
+				 "connection refused: the control socket is full (%u connections, "
+				 "control.max_clients) and every one is busy; retry later",
+				 n.total);
+		else
+			snprintf(msg, sizeof(msg),
+				 "connection refused: the control socket is full for users other "
+				 "than root and its owner (%u of control.max_clients %u; the last "
+				 "%u are kept for them); retry later",
+				 n.unpriv, s->lim.max_clients, s->lim.reserved);
+		refuse(s, fd, "max_clients", msg);
+		return NULL;
+	case SKY_CTL_ADMIT_EVICT:
+		evict(s, l->v[victim]);
+		break;
+	case SKY_CTL_ADMIT:
+		break;
+	}
+	{
+		struct client *c = calloc(1, sizeof(*c));
+		struct client **nv2 = realloc(l->v, sizeof(*nv2) * (l->n + 1));
+
+		if (nv2 != NULL)
+			l->v = nv2;
+		if (c == NULL || nv2 == NULL) {
+			free(c);
+			close(fd);
+			return NULL;
+		}
+		c->fd = fd;
+		c->kind = K_CTL;
+		c->uid = uid;
+		c->priv = priv;
+		l->v[l->n++] = c;
+		return c;
+	}
+}
+
+/* Out of file descriptors: give up the spare one to take the peer off the queue and tell
+ * it why, so the queue cannot fill with connections we cannot take. */
+static void
+refuse_no_fd(struct sky_ctl_server *s, int lfd, int err)
+{
+	int fd;
+
+	if (s == NULL || s->spare_fd < 0)
+		return;
+	close(s->spare_fd);
+	s->spare_fd = -1;
+	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "connection refused: skygate is out of file descriptors (%s)",
+			 strerror(err));
+		refuse(s, fd, "file_descriptors", msg);
+	}
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Take pending connections, at most a quarter of max_clients per round: between rounds the
+ * connections already taken are read, so a newcomer that made room has been heard before
+ * enough later ones arrive to push it out in turn (a client flooding the socket with
+ * connects cannot starve one that has sent its request).
+ */
+static void
+accept_all(struct sky_ctl_server *s, int lfd, enum kind kind, struct clist *l, int *handled)
+{
+	unsigned int budget = HTTP_MAX_CLIENTS;
+
+	if (kind == K_CTL)
+		budget = s->lim.max_clients / 4 > 16 ? s->lim.max_clients / 4 : 16;
+	while (budget-- > 0) {
 		struct client *c, **v;
 		struct ucred cred;
 		socklen_t sl = sizeof(cred);
@@ -417,49 +803,102 @@ accept_all(int lfd, enum kind kind, struct clist *l, int *handled)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				int e = errno;
+
+				refuse_no_fd(kind == K_CTL ? s : NULL, lfd, e);
+				if (kind == K_CTL && s->spare_fd >= 0)
+					continue;
+				SKY_LOG(WARNING, "control: accept: %s", strerror(e));
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				SKY_LOG(WARNING, "control: accept: %s", strerror(errno));
 			return;
 		}
-		if (l->n >= MAX_CLIENTS) {
-			static const char full[] =
-				"{\"ok\":false,\"error\":\"too many clients, try again later\"}\n";
-
-			if (kind == K_CTL) {
-				/* the refusal is best effort */
-				ssize_t r = send(fd, full, sizeof(full) - 1,
-						 MSG_DONTWAIT | MSG_NOSIGNAL);
-				(void)r;
-			}
-			sky_ctl_counters[SKY_CTL_C_clients_refused]++;
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		v = realloc(l->v, sizeof(*v) * (l->n + 1));
-		if (v != NULL)
-			l->v = v;
-		if (c == NULL || v == NULL) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->kind = kind;
-		c->uid = (uid_t)-1;
-		c->pid = 0;
 		if (kind == K_CTL) {
+			uid_t uid = (uid_t)-1;
+			pid_t pid = 0;
+
 			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) == 0) {
-				c->uid = cred.uid;
-				c->pid = cred.pid;
+				uid = cred.uid;
+				pid = cred.pid;
 			}
+			c = admit(s, fd, uid);
+			if (c == NULL)
+				continue;
+			c->pid = pid;
 			sky_ctl_clients_now++;
 			sky_ctl_counters[SKY_CTL_C_clients_accepted]++;
+		} else {
+			if (l->n >= HTTP_MAX_CLIENTS) {
+				sky_ctl_counters[SKY_CTL_C_clients_refused]++;
+				close(fd);
+				continue;
+			}
+			c = calloc(1, sizeof(*c));
+			v = realloc(l->v, sizeof(*v) * (l->n + 1));
+			if (v != NULL)
+				l->v = v;
+			if (c == NULL || v == NULL) {
+				free(c);
+				close(fd);
+				continue;
+			}
+			c->fd = fd;
+			c->kind = kind;
+			c->uid = (uid_t)-1;
+			l->v[l->n++] = c;
 		}
 		c->last_ms = now_ms();
-		l->v[l->n++] = c;
+		if (kind == K_HTTP)
+			c->req_start_ms = c->last_ms;
 		/* the request may be there already */
-		*handled += client_read(c);
+		*handled +=
+			client_read(c, s != NULL ? s->lim.request_max : SKY_CTL_DEF_REQUEST_MAX);
+	}
+}
+
+/* Apply the timers of the control connections (before replies are written: a last line
+ * goes out this round). */
+static void
+expire(struct sky_ctl_server *s, uint64_t now)
+{
+	for (unsigned int i = 0; i < s->clients.n; i++) {
+		struct client *c = s->clients.v[i];
+		struct sky_ctl_conn_times t = {.last_ms = c->last_ms,
+					       .req_start_ms = c->req_start_ms,
+					       .out_since_ms = out_pending(c) ? c->out_since_ms : 0,
+					       .work = has_work(c)};
+		char msg[200];
+
+		if (c->dead || c->shut)
+			continue; /* lingering ends on its own bound */
+		if (c->closing && out_pending(c) == 0)
+			continue;
+		switch (sky_ctl_expired(&s->lim, &t, now)) {
+		case SKY_CTL_EXP_NONE:
+			break;
+		case SKY_CTL_EXP_SEND:
+			c->dead = 1; /* it does not read: no last line */
+			sky_ctl_counters[SKY_CTL_C_replies_timed_out]++;
+			break;
+		case SKY_CTL_EXP_REQUEST:
+			snprintf(msg, sizeof(msg),
+				 "request timeout: the request was not complete (no newline) "
+				 "%u ms after its first byte (control.request_timeout)",
+				 s->lim.request_timeout_ms);
+			reply_limit(c, "request_timeout", msg);
+			sky_ctl_counters[SKY_CTL_C_requests_timed_out]++;
+			break;
+		case SKY_CTL_EXP_IDLE:
+			snprintf(msg, sizeof(msg),
+				 "idle timeout: no request for %u ms (control.idle_timeout)",
+				 s->lim.idle_timeout_ms);
+			reply_limit(c, "idle_timeout", msg);
+			sky_ctl_counters[SKY_CTL_C_clients_idle_closed]++;
+			break;
+		}
 	}
 }
 
@@ -506,8 +945,8 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 		who[n] = c;
 		pfd[n++] = (struct pollfd){.fd = c->fd, .events = client_events(c)};
 	}
-	if (n_http > 0 && (timeout_ms < 0 || timeout_ms > 1000))
-		timeout_ms = 1000; /* come back to expire idle HTTP clients */
+	if (n_ctl + n_http > 0 && (timeout_ms < 0 || timeout_ms > 100))
+		timeout_ms = 100; /* come back to apply the timers */
 	for (i = 0; i < n_ctl; i++)
 		if (has_work(s->clients.v[i]))
 			timeout_ms = 0;
@@ -527,16 +966,19 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 		if (pfd[i].revents == 0)
 			continue;
 		if ((int)i == ctl_l)
-			accept_all(s->lfd, K_CTL, &s->clients, &handled);
+			accept_all(s, s->lfd, K_CTL, &s->clients, &handled);
 		else if ((int)i == http_l)
-			accept_all(http.fd, K_HTTP, &http.clients, &handled);
+			accept_all(s, http.fd, K_HTTP, &http.clients, &handled);
 		else if (c != NULL && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-			handled += client_read(c);
+			handled += client_read(c, s != NULL ? s->lim.request_max
+							    : SKY_CTL_DEF_REQUEST_MAX);
 	}
 	for (i = 0; s != NULL && i < s->clients.n; i++)
 		if (has_work(s->clients.v[i]))
-			handled += ctl_process(s->clients.v[i]);
+			handled += ctl_process(s->clients.v[i], s->lim.request_max);
 	sky_ctl_journal_batch_end();
+	if (s != NULL)
+		expire(s, now_ms());
 	for (i = 0; s != NULL && i < s->clients.n; i++)
 		client_write(s->clients.v[i]);
 	for (i = 0; i < http.clients.n; i++)
@@ -639,7 +1081,7 @@ sky_ctl_server_open(const char *path, unsigned int mode, char *err, size_t errle
 		unlink(path);
 		goto fail;
 	}
-	if (listen(fd, 64) != 0) {
+	if (listen(fd, BACKLOG) != 0) {
 		snprintf(err, errlen, "control socket %s: listen: %s", path, strerror(errno));
 		unlink(path);
 		goto fail;
@@ -654,6 +1096,9 @@ sky_ctl_server_open(const char *path, unsigned int mode, char *err, size_t errle
 	s->lfd = fd;
 	s->ino = st.st_ino;
 	s->dev = st.st_dev;
+	s->owner = geteuid();
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sky_ctl_limits_default(&s->lim);
 	return s;
 fail:
 	close(fd);
@@ -670,6 +1115,8 @@ sky_ctl_server_close(struct sky_ctl_server *s)
 	clist_free(&s->clients);
 	if (s->lfd >= 0)
 		close(s->lfd);
+	if (s->spare_fd >= 0)
+		close(s->spare_fd);
 	/* remove the socket only if it is still ours (not a successor's) */
 	if (lstat(s->path, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev)
 		unlink(s->path);
@@ -680,7 +1127,22 @@ sky_ctl_server_close(struct sky_ctl_server *s)
 unsigned int
 sky_ctl_server_clients(const struct sky_ctl_server *s)
 {
-	return s ? s->clients.n : 0;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; s != NULL && i < s->clients.n; i++)
+		n += !s->clients.v[i]->dead;
+	return n;
+}
+
+int
+sky_ctl_server_set_limits(struct sky_ctl_server *s, const struct sky_ctl_limits *l, char *err,
+			  size_t errlen)
+{
+	int rc = sky_ctl_limits_check(l, err, errlen);
+
+	if (rc == 0)
+		s->lim = *l;
+	return rc;
 }
 
 /* --- the metrics HTTP listener --- */

@@ -41,18 +41,20 @@ unlink_prefixed(const char *dir, const char *prefix)
 	return n;
 }
 
-int
-sky_eal_cleanup(void)
+/* the runtime directory and its hugepage file prefix ("<prefix>map_") */
+static void
+our_paths(char *rundir, size_t rlen, char *hugeprefix, size_t hlen)
 {
-	bool primary = rte_eal_process_type() == RTE_PROC_PRIMARY;
-	char rundir[PATH_MAX], hugeprefix[PATH_MAX + 8];
-
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
+	snprintf(rundir, rlen, "%s", rte_eal_get_runtime_dir());
 	const char *slash = strrchr(rundir, '/');
-	snprintf(hugeprefix, sizeof(hugeprefix), "%smap_", slash ? slash + 1 : rundir);
-	int rc = rte_eal_cleanup();
-	if (!primary || rundir[0] == '\0')
-		return rc;
+	snprintf(hugeprefix, hlen, "%smap_", slash ? slash + 1 : rundir);
+}
+
+static void
+remove_files(const char *rundir, const char *hugeprefix)
+{
+	if (rundir[0] == '\0')
+		return;
 	unlink_prefixed(rundir, "");
 	rmdir(rundir);
 	FILE *m = setmntent("/proc/mounts", "r");
@@ -63,5 +65,28 @@ sky_eal_cleanup(void)
 				unlink_prefixed(ent->mnt_dir, hugeprefix);
 		endmntent(m);
 	}
+}
+
+int
+sky_eal_cleanup(void)
+{
+	bool primary = rte_eal_process_type() == RTE_PROC_PRIMARY;
+	char rundir[PATH_MAX], hugeprefix[PATH_MAX + 8];
+
+	our_paths(rundir, sizeof(rundir), hugeprefix, sizeof(hugeprefix));
+	int rc = rte_eal_cleanup();
+	if (primary)
+		remove_files(rundir, hugeprefix);
 	return rc;
+}
+
+void
+sky_eal_remove_files(void)
+{
+	char rundir[PATH_MAX], hugeprefix[PATH_MAX + 8];
+
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+		return;
+	our_paths(rundir, sizeof(rundir), hugeprefix, sizeof(hugeprefix));
+	remove_files(rundir, hugeprefix);
 }

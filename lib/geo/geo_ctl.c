@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * geo control plane: commands (geo lookup|reload|show), telemetry /skygate/geo, Prometheus.
+ * geo control plane: commands (geo lookup|reload|show), telemetry /skygate/geo, Prometheus,
+ * the database file watch. Calls the owner (geo.c); the owner reaches this file only
+ * through the sky_geo.unregister callback left by sky_geo_register().
  *
  * Commands and Prometheus writers run on the main lcore. Telemetry callbacks run in DPDK's
  * telemetry thread: they only read the geo_info snapshot (under info_lock) and the
@@ -13,21 +15,31 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <libloc/libloc.h>
-#include <libloc/database.h>
 
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "geo_priv.h"
 
 /* The module registered for telemetry and metrics (one per process), NULL after destroy. */
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sky_geo *cur;
 static int tel_done;
+
+static const char *const counter_names[GEO_C_MAX] = {
+#define GEO_C_NAME(n, s, h) s,
+	GEO_FOREACH_COUNTER(GEO_C_NAME)
+#undef GEO_C_NAME
+};
+static const char *const counter_help[GEO_C_MAX] = {
+#define GEO_C_HELP(n, s, h) h,
+	GEO_FOREACH_COUNTER(GEO_C_HELP)
+#undef GEO_C_HELP
+};
 
 static const struct {
 	uint8_t flag;
@@ -39,8 +51,8 @@ static const struct {
 	{SKY_GEO_F_DROP, "drop"},
 };
 
-int
-geo_attr_flags_json(uint8_t flags, const char **names, int max)
+static int
+flags_names(uint8_t flags, const char **names, int max)
 {
 	int n = 0;
 
@@ -118,7 +130,7 @@ cmd_lookup(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	} else {
 		json_object_set_new(o, "country", json_null());
 	}
-	nf = geo_attr_flags_json(flags, names, (int)RTE_DIM(names));
+	nf = flags_names(flags, names, (int)RTE_DIM(names));
 	for (int i = 0; i < nf; i++)
 		json_array_append_new(fl, json_string(names[i]));
 	json_object_set_new(o, "flags", fl);
@@ -138,12 +150,10 @@ copy_file(const char *src, const char *dst, char *msg, size_t msg_len)
 		snprintf(msg, msg_len, "%s: path too long", dst);
 		return -ENAMETOOLONG;
 	}
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		rc = -errno;
-		snprintf(msg, msg_len, "%.300s: %s", src, strerror(errno));
-		return rc;
-	}
+	/* the source was just loaded, but may have been replaced by anything since */
+	in = sky_file_open(src, GEO_DB_MAX_BYTES, NULL, msg, msg_len);
+	if (in < 0)
+		return in;
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		rc = -errno;
@@ -210,23 +220,40 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	 * journal replays what was loaded even if the file is replaced or removed later */
 	copy[0] = '\0';
 	if (path != NULL && state != NULL && !call->replay) {
-		int n = snprintf(copy, sizeof(copy), "%s/geo-location.db", state);
+		struct timespec ts;
+		int n;
 
+		/* a name of its own: older journal records name (and checksum) older copies */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n = snprintf(copy, sizeof(copy), "%s/geo-%lld-%09ld.db", state,
+			     (long long)ts.tv_sec, ts.tv_nsec);
 		if (n < 0 || n >= (int)sizeof(copy) || strcmp(copy, path) == 0)
 			copy[0] = '\0';
 	}
-	if (sky_geo_reload(g, path, msg, sizeof(msg)) != 0)
-		return sky_ctl_fail(call, "geo reload: %s", msg);
-	if (path != NULL && state != NULL && !call->replay && copy[0] != '\0') {
+	if (copy[0] != '\0') {
 		const char *jargv[3] = {"geo", "reload", copy};
 
-		if (copy_file(path, copy, msg, sizeof(msg)) == 0)
-			sky_ctl_journal_as(call, 3, jargv);
-		else
-			SKY_LOG(WARNING,
-				"geo reload: cannot keep a copy of %s (%s); journaling "
-				"the original path",
-				path, msg);
+		if (copy_file(path, copy, msg, sizeof(msg)) != 0) {
+			g->reload_failures++; /* refused before the load: a refused reload all the
+						 same */
+			return sky_ctl_fail(call, "geo reload: cannot keep a copy of %s: %s", path,
+					    msg);
+		}
+		sky_ctl_journal_as(call, 3, jargv);
+		path = copy;
+	}
+	/* write-ahead: the record is durable before the new database is published */
+	if (sky_ctl_commit(call) != 0 || sky_geo_reload(g, path, msg, sizeof(msg)) != 0) {
+		size_t cl = strlen(copy);
+
+		if (copy[0] != '\0')
+			unlink(copy);
+		if (call->err[0] != '\0')
+			return -1;
+		/* name the operator's file, not the copy */
+		if (cl > 0 && strncmp(msg, copy, cl) == 0)
+			return sky_ctl_fail(call, "geo reload: %s%s", argv[0], msg + cl);
+		return sky_ctl_fail(call, "geo reload: %s", msg);
 	}
 	t = g->table;
 	sky_audit(call->uid, "%sgeo reload %s: %u IPv4 + %u IPv6 networks loaded",
@@ -263,11 +290,10 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	json_object_set_new(o, "ipv6", json_boolean(g->opts.ipv6));
 	json_object_set_new(o, "lookup", json_string(geo_lookup_names[g->opts.lookup]));
 	if (t != NULL) {
-		const char *v = loc_database_get_vendor(t->db);
-		const char *d = loc_database_get_description(t->db);
-		const char *l = loc_database_get_license(t->db);
+		struct geo_db_meta m;
 
-		fmt_time((int64_t)loc_database_created_at(t->db), created, sizeof(created));
+		geo_table_meta(t, &m);
+		fmt_time(m.created_at, created, sizeof(created));
 		json_object_set_new(o, "networks_ipv4", json_integer(t->n4));
 		json_object_set_new(o, "networks_ipv6", json_integer(t->n6));
 		json_object_set_new(o, "routes_ipv4", json_integer(t->routes4));
@@ -279,9 +305,9 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		json_object_set_new(o, "tbl8_groups_ipv4", json_integer(t->tbl8_4));
 		json_object_set_new(o, "tbl8_groups_ipv6", json_integer(t->tbl8_6));
 		json_object_set_new(o, "attributes", json_integer(t->n_attr - 1));
-		json_object_set_new(o, "vendor", json_string(v ? v : ""));
-		json_object_set_new(o, "description", json_string(d ? d : ""));
-		json_object_set_new(o, "license", json_string(l ? l : ""));
+		json_object_set_new(o, "vendor", json_string(m.vendor));
+		json_object_set_new(o, "description", json_string(m.description));
+		json_object_set_new(o, "license", json_string(m.license));
 		json_object_set_new(o, "created_at", json_string(created));
 	}
 	json_object_set_new(o, "check_interval_s",
@@ -291,7 +317,7 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	json_object_set_new(o, "reload_failures", json_integer((json_int_t)g->reload_failures));
 	sum_counters(g, c);
 	for (unsigned int i = 0; i < GEO_C_MAX; i++)
-		json_object_set_new(o, geo_counter_names[i], json_integer((json_int_t)c[i]));
+		json_object_set_new(o, counter_names[i], json_integer((json_int_t)c[i]));
 	*result = o;
 	return 0;
 }
@@ -332,7 +358,7 @@ tel_geo(const char *cmd, const char *params, struct rte_tel_data *d)
 	fmt_time(in.created_at, created, sizeof(created));
 	rte_tel_data_add_dict_string(d, "created_at", created);
 	for (unsigned int i = 0; i < GEO_C_MAX; i++)
-		rte_tel_data_add_dict_u64(d, geo_counter_names[i], c[i]);
+		rte_tel_data_add_dict_u64(d, counter_names[i], c[i]);
 	return 0;
 }
 
@@ -391,13 +417,13 @@ metrics_geo(void *arg, FILE *out)
 	for (unsigned int i = 0; i < GEO_C_MAX; i++) {
 		fprintf(out,
 			"# HELP skygate_geo_%s_total %s\n# TYPE skygate_geo_%s_total counter\n",
-			geo_counter_names[i], geo_counter_help[i], geo_counter_names[i]);
+			counter_names[i], counter_help[i], counter_names[i]);
 		for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
 			uint64_t v = __atomic_load_n(&g->w[w].c[i], __ATOMIC_RELAXED);
 
 			if (v != 0 || w < sky_rt.n_workers)
 				fprintf(out, "skygate_geo_%s_total{worker=\"%u\"} %" PRIu64 "\n",
-					geo_counter_names[i], w, v);
+					counter_names[i], w, v);
 		}
 	}
 	pthread_mutex_unlock(&cur_lock);
@@ -416,6 +442,16 @@ periodic_watch(void *arg, uint64_t now_tsc)
 }
 
 /* ------------------------------------------------------------------ registration */
+
+/* sky_geo.unregister: sky_geo_destroy() runs it before freeing g. */
+static void
+forget(struct sky_geo *g)
+{
+	pthread_mutex_lock(&cur_lock);
+	if (cur == g)
+		cur = NULL;
+	pthread_mutex_unlock(&cur_lock);
+}
 
 int
 sky_geo_register(struct sky_geo *g)
@@ -442,6 +478,7 @@ sky_geo_register(struct sky_geo *g)
 	pthread_mutex_lock(&cur_lock);
 	cur = g;
 	pthread_mutex_unlock(&cur_lock);
+	g->unregister = forget; /* from here on, destroy must clear cur */
 	if (g->check_interval_us != 0) {
 		rc = sky_periodic_register("geo-watch", g->check_interval_us, periodic_watch, NULL);
 		if (rc != 0)
@@ -458,15 +495,5 @@ sky_geo_register(struct sky_geo *g)
 			return rc;
 		tel_done = 1;
 	}
-	g->registered = true;
 	return 0;
-}
-
-void
-geo_ctl_forget(struct sky_geo *g)
-{
-	pthread_mutex_lock(&cur_lock);
-	if (cur == g)
-		cur = NULL;
-	pthread_mutex_unlock(&cur_lock);
 }

@@ -1,6 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * geo internals shared by geo.c (tables, data path) and geo_ctl.c (commands, telemetry).
+ * geo internals, private to lib/geo. Who calls whom (one way):
+ *
+ *   geo_ctl.c  commands, telemetry, Prometheus, the file watch timer
+ *      |
+ *   geo.c      the owner: sky_geo_create (the `geo:` section), reload, watch, destroy,
+ *      |       single lookups; publishes tables (RCU)
+ *   geo_load.c the loader: libloc database -> attributes -> routes -> FIBs (a geo_table)
+ *      |
+ *   geo_flat.c nested networks -> disjoint ranges -> CIDR blocks (geo_flat.h)
+ *
+ *   geo_dp.c   the data path (sky_geo_lookup_burst): reads the published table only.
+ *
+ * The owner never calls its control file: sky_geo_register() leaves a callback
+ * (sky_geo.unregister) that sky_geo_destroy() runs first.
  */
 #ifndef SKYGATE_GEO_PRIV_H
 #define SKYGATE_GEO_PRIV_H
@@ -9,8 +22,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
+#include <rte_byteorder.h>
 #include <rte_common.h>
 
 #include "skygate/geo.h"
@@ -22,6 +37,14 @@
  */
 #define GEO_MAX_ATTR 4096
 #define GEO_ATTR_FOUND 0x01000000u /* attr bit: a network matched (even without country) */
+
+/*
+ * The location database file: read once into a sealed memfd (see db_open in geo_load.c).
+ * The real database is 55-70 MB; a larger file than this is not one. The time bound is
+ * for reading the file only (page cache: well under a second; a slow disk: seconds).
+ */
+#define GEO_DB_MAX_BYTES (1024u * 1024 * 1024) /* 1 GiB */
+#define GEO_DB_TIMEOUT_MS 20000u
 
 /* Per-worker counters, defined once (enum, names, telemetry, Prometheus). */
 #define GEO_FOREACH_COUNTER(_)                                                                     \
@@ -36,9 +59,6 @@ enum geo_counter {
 		GEO_C_MAX
 };
 
-extern const char *const geo_counter_names[GEO_C_MAX];
-extern const char *const geo_counter_help[GEO_C_MAX];
-
 struct geo_worker {
 	uint64_t c[GEO_C_MAX];
 } __rte_cache_aligned;
@@ -49,6 +69,7 @@ struct geo_file_id {
 	int64_t mtime_ns;
 };
 
+struct in6_addr;
 struct loc_ctx;
 struct loc_database;
 struct rte_fib;
@@ -88,7 +109,7 @@ struct geo_opts {
 	enum geo_lookup lookup;
 };
 
-extern const char *const geo_lookup_names[];
+extern const char *const geo_lookup_names[]; /* config geo.lookup, NULL-terminated */
 
 /* Snapshot for the telemetry thread (read under info_lock). */
 struct geo_info {
@@ -114,23 +135,52 @@ struct sky_geo {
 	uint64_t check_interval_us; /* config geo.check_interval: 0 = no watching */
 	uint64_t auto_reloads;	    /* reloads after the file changed */
 	struct geo_file_id refused; /* the changed file last refused: not retried */
-	bool registered;
 	pthread_mutex_t info_lock;
 	struct geo_info info;
+	/* set by sky_geo_register() (geo_ctl.c); sky_geo_destroy() calls it first, so the
+	 * telemetry and metrics callbacks stop reading this object */
+	void (*unregister)(struct sky_geo *g);
 };
 
-/* geo.c */
+/* ::ffff:a.b.c.d (16 bytes, network order): libloc answers those as IPv4. */
+static inline int
+geo_v4_mapped(const uint8_t *a)
+{
+	uint64_t hi;
+	uint32_t mid;
+
+	memcpy(&hi, a, 8);
+	memcpy(&mid, a + 8, 4);
+	return hi == 0 && mid == rte_cpu_to_be_32(0x0000ffffu);
+}
+
+/* --- geo_load.c (the loader) --- */
+
+/* Load the database at path into a new table (FIBs built, not published). NULL with msg
+ * ("PATH: reason", or "lookup: reason" for a geo.lookup the CPU or EAL refuses). */
 struct geo_table *geo_table_build(const char *path, const struct geo_opts *o, char *msg,
 				  size_t msg_len);
 void geo_table_free(struct geo_table *t);
-void geo_info_update(struct sky_geo *g);
-int geo_attr_flags_json(uint8_t flags, const char **names, int max);
 
+/* Database metadata (strings valid while t lives; "" when the database has none). */
+struct geo_db_meta {
+	const char *vendor;
+	const char *description;
+	const char *license;
+	int64_t created_at; /* unix seconds */
+};
+void geo_table_meta(const struct geo_table *t, struct geo_db_meta *m);
+
+/* The database network covering a (IPv4 as ::ffff:a.b.c.d) as `location lookup` prints
+ * it ("8.8.8.0/24") into buf, or "" when none does. */
+void geo_table_network(const struct geo_table *t, const struct in6_addr *a, char *buf, size_t len);
+
+/* Identity of the file at path now (stat). 0 or -errno. */
 int geo_file_id_get(const char *path, struct geo_file_id *id);
-/* Called periodically: reload when the database file changed (control path). */
-void geo_watch(struct sky_geo *g);
 
-/* geo_ctl.c */
-void geo_ctl_forget(struct sky_geo *g);
+/* --- geo.c (the owner) --- */
+
+/* Reload when the database file changed since it was loaded (control path, periodic). */
+void geo_watch(struct sky_geo *g);
 
 #endif /* SKYGATE_GEO_PRIV_H */

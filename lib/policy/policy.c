@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The policy hook: program load and swap (control path), the per-burst run (data path).
+ * The policy hook's owner (control path): program load and swap, map entries in readable
+ * form, the counters summed over workers, create and destroy. The per-burst run is in
+ * policy_dp.c, the config section in policy_cfg.c, commands in policy_ctl.c (which call
+ * here, never the other way).
  *
  * Swap: a new object is read, checked, bound to maps (same name and spec: the running
  * map with its entries; otherwise a new one), loaded and JIT-compiled by librte_bpf off
@@ -9,22 +12,18 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <rte_bpf.h>
-#include <rte_cycles.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
-#include <rte_mbuf.h>
 
-#include "skygate/parse.h"
+#include "skygate/config.h"
+#include "skygate/file.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
 #ifdef SKY_POLICY_HAVE_SUBS
@@ -32,178 +31,6 @@
 #endif
 
 #include "policy_impl.h"
-
-/* ================================================================== data path */
-
-/* copy the fields the program reads (the checker proved it reads no others) */
-static void
-ctx_fill_other(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
-{
-	if (g & CTXG_HDR) {
-		c->dir = m->dir;
-		c->family = m->l3;
-		c->proto = m->proto;
-		c->dscp = m->dscp;
-	}
-	if (g & CTXG_SUB)
-		c->sub_id = m->sub_id;
-	if (g & CTXG_BEAM) {
-		c->beam = m->beam;
-		c->plan = m->plan;
-	}
-	if (g & CTXG_REALM) {
-		c->realm = m->realm;
-		c->cls = m->cls;
-		c->remote_flags = m->remote_flags;
-	}
-	if (g & CTXG_PORTS) {
-		c->sport = m->sport;
-		c->dport = m->dport;
-	}
-	if (g & CTXG_LEN)
-		c->len = m->pkt_len;
-	if (g & CTXG_MISC) {
-		c->flags = m->flags & (SKY_POLICY_F_FRAG | SKY_POLICY_F_FRAG_FIRST |
-				       SKY_POLICY_F_PORTS | SKY_POLICY_F_ICMP);
-		c->icmp_type = m->icmp_type;
-		c->icmp_code = m->icmp_code;
-		c->ip_len = m->ip_len;
-	}
-	if (g & CTXG_SRC)
-		memcpy(c->src, m->src, 16);
-	if (g & CTXG_DST)
-		memcpy(c->dst, m->dst, 16);
-}
-
-static inline void
-ctx_fill(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
-{
-	/* countries first: what country policies read, without the other tests */
-	if (g & CTXG_CC) {
-		c->sub_country = m->sub_country;
-		c->remote_country = m->remote_country;
-	}
-	if (g & ~(uint32_t)CTXG_CC)
-		ctx_fill_other(c, m, g);
-}
-
-static uint32_t
-ctx_groups(const uint8_t *used)
-{
-	static const struct {
-		uint8_t off, len;
-		uint32_t g;
-	} gs[] = {
-		{4, 4, CTXG_HDR},    {8, 4, CTXG_SUB},	  {12, 4, CTXG_CC},  {16, 4, CTXG_BEAM},
-		{20, 4, CTXG_REALM}, {24, 4, CTXG_PORTS}, {28, 4, CTXG_LEN}, {32, 8, CTXG_MISC},
-		{40, 16, CTXG_SRC},  {56, 16, CTXG_DST},
-	};
-	uint32_t g = 0;
-
-	for (size_t i = 0; i < RTE_DIM(gs); i++)
-		for (unsigned int b = gs[i].off; b < gs[i].off + gs[i].len; b++)
-			if (used[b])
-				g |= gs[i].g;
-	return g;
-}
-
-static inline void
-blk_count(struct policy_wstats *ws, const struct sky_meta *m)
-{
-	uint64_t key = 1ULL << 63 | (uint64_t)m->sub_country << 17 |
-		       (uint64_t)m->remote_country << 1 | (m->dir & 1);
-	uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ULL) >> 56);
-
-	for (unsigned int i = 0; i < BLK_PROBES; i++) {
-		struct blk_ent *e = &ws->blk[(h + i) & (BLK_SIZE - 1)];
-
-		if (e->key == key || e->key == 0) {
-			e->key = key;
-			e->pkts++;
-			e->bytes += m->pkt_len;
-			return;
-		}
-	}
-	ws->blk_other_pkts++;
-	ws->blk_other_bytes += m->pkt_len;
-}
-
-void
-sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf **pkts,
-		     struct sky_meta *meta, uint16_t n)
-{
-	const struct sky_prog *prog = __atomic_load_n(&p->prog, __ATOMIC_ACQUIRE);
-	uint64_t (*jit)(void *);
-	struct policy_wstats *ws;
-	struct sky_policy_ctx ctx;
-	uint64_t t0 = 0;
-	/* counted in registers, added once per burst; pass = runs - the others */
-	uint32_t runs = 0, n_drop = 0, n_cls = 0, n_dscp = 0, n_fault = 0;
-	uint32_t g;
-	bool timed;
-
-	if (prog == NULL)
-		return;
-	ws = &p->ws[worker];
-	timed = (ws->bursts++ & (SKY_POLICY_TIMED_EVERY - 1)) == 0;
-	if (timed)
-		t0 = rte_rdtsc();
-	g = prog->ctx_groups;
-	jit = prog->jit;
-	ctx.abi = SKY_POLICY_ABI_VERSION;
-	ctx.pad0 = 0;
-	ctx.pad1 = 0;
-	for (uint16_t i = 0; i < n; i++) {
-		struct sky_meta *m = &meta[i];
-		uint64_t v;
-		unsigned int code, arg;
-
-		if (!sky_meta_live(m))
-			continue;
-		ctx_fill(&ctx, m, g);
-		v = likely(jit != NULL) ? jit(&ctx) : rte_bpf_exec(prog->bpf, &ctx);
-		runs++;
-		if (likely(v == SKY_POLICY_PASS))
-			continue;
-		if (v == SKY_POLICY_DROP) {
-			n_drop++;
-			sky_meta_drop(m, SKY_DROP_POLICY);
-			blk_count(ws, m);
-			continue;
-		}
-		code = SKY_POLICY_VERDICT_CODE(v);
-		arg = SKY_POLICY_VERDICT_ARG(v);
-		if ((v >> 16) == 0) {
-			if (code == SKY_POLICY_V_PASS_CLASS && arg < p->n_classes) {
-				m->cls = (uint8_t)arg;
-				n_cls++;
-				continue;
-			}
-			if (code == SKY_POLICY_V_PASS_DSCP && arg < 64) {
-				if (pkts != NULL)
-					sky_parse_set_dscp(pkts[i], m, (uint8_t)arg);
-				else
-					m->dscp = (uint8_t)arg;
-				n_dscp++;
-				continue;
-			}
-		}
-		/* 0 (librte_bpf's result of a fault) or no verdict we know */
-		n_fault++;
-		if (p->on_fault_drop)
-			sky_meta_drop(m, SKY_DROP_POLICY_FAULT);
-	}
-	ws->runs += runs;
-	ws->v[SKY_POLICY_V_PASS] += runs - n_drop - n_cls - n_dscp - n_fault;
-	ws->v[SKY_POLICY_V_DROP] += n_drop;
-	ws->v[SKY_POLICY_V_PASS_CLASS] += n_cls;
-	ws->v[SKY_POLICY_V_PASS_DSCP] += n_dscp;
-	ws->v[PV_FAULT] += n_fault;
-	if (timed) {
-		ws->cycles += rte_rdtsc() - t0;
-		ws->timed_runs += runs;
-	}
-}
 
 /* ================================================================== stats */
 
@@ -239,16 +66,35 @@ sky_policy_stats(const struct sky_policy *p, struct sky_policy_stats *st)
 	st->timed_runs -= p->base.timed_runs;
 }
 
-/* ================================================================== load / swap */
-
-uint64_t
-policy_now_ns(void)
+void
+policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n, unsigned int max)
 {
-	struct timespec ts;
+	*n = 0;
+	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
+		for (unsigned int i = 0; i < BLK_SIZE; i++) {
+			const struct blk_ent *e = &p->ws[w].blk[i];
+			uint64_t key = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
+			unsigned int j;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+			if (key == 0)
+				continue;
+			for (j = 0; j < *n && out[j].key != key; j++)
+				;
+			if (j == *n) {
+				if (*n == max)
+					continue;
+				out[j].key = key;
+				out[j].pkts = 0;
+				out[j].bytes = 0;
+				(*n)++;
+			}
+			out[j].pkts += e->pkts;
+			out[j].bytes += e->bytes;
+		}
+	}
 }
+
+/* ================================================================== load / swap */
 
 static void
 prog_destroy(struct sky_prog *prog)
@@ -258,36 +104,6 @@ prog_destroy(struct sky_prog *prog)
 	rte_bpf_destroy(prog->bpf);
 	free(prog->xsym);
 	free(prog);
-}
-
-int
-policy_file_sha256(const char *path, char hex[65], char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL, sum[32];
-	long len;
-	int rc = -EIO;
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    len > (64L << 20))
-		goto out;
-	buf = malloc(len > 0 ? (size_t)len : 1);
-	if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len)
-		goto out;
-	sky_sha256(buf, (size_t)len, sum);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
-	rc = 0;
-out:
-	if (rc != 0)
-		snprintf(err, errlen, "%s: cannot read", path);
-	free(buf);
-	fclose(f);
-	return rc;
 }
 
 /* rte_bpf_load with librte_bpf's log captured: its validator says why and where */
@@ -321,18 +137,106 @@ unreachable_helper(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t 
 	return 0; /* never called: the checker proved no path reaches the call */
 }
 
+/* the program's maps: a running map of the same name and spec (with its entries), else a
+ * new one (created[i]); nm[i] for o->maps[i] */
+static int
+bind_maps(const struct sky_policy *p, const struct pobj *o, struct sky_prog *prog,
+	  struct sky_pmap **nm, bool *created, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < o->n_maps; i++) {
+		for (uint32_t j = 0; j < p->n_maps; j++)
+			if (pmap_spec_equal(&p->maps[j]->spec, &o->maps[i]))
+				nm[i] = p->maps[j];
+		if (nm[i] == NULL) {
+			nm[i] = pmap_create(&o->maps[i], err, errlen);
+			if (nm[i] == NULL)
+				return -EINVAL;
+			created[i] = true;
+		}
+		prog->maps[i] = nm[i];
+	}
+	prog->n_maps = o->n_maps;
+	return 0;
+}
+
+/* append a helper (handle, arg) -> pointer of ret_size to prog->xsym; its index */
+static int
+add_helper(struct sky_prog *prog, const char *name, pmap_helper_fn fn, enum rte_bpf_arg_type arg,
+	   size_t arg_size, size_t ret_size)
+{
+	struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
+
+	x->name = name;
+	x->type = RTE_BPF_XTYPE_FUNC;
+	x->func.val = fn;
+	x->func.nb_args = 2;
+	x->func.args[0].type = RTE_BPF_ARG_RAW;
+	x->func.args[0].size = sizeof(uint64_t);
+	x->func.args[1].type = arg;
+	x->func.args[1].size = arg_size;
+	x->func.ret.type = RTE_BPF_ARG_PTR;
+	x->func.ret.size = ret_size;
+	return (int)prog->n_xsym++;
+}
+
+/* bind the code: map symbols -> handles, calls -> one helper entry per map */
+static int
+bind_code(struct pobj *o, struct sky_prog *prog, struct sky_pmap *const *nm, char *err,
+	  size_t errlen)
+{
+	int xidx[SKY_POLICY_MAX_MAPS], unreach = -1;
+
+	/* a helper and an inlined block per map, and the unreachable stub */
+	prog->xsym = calloc(2 * o->n_maps + 2, sizeof(*prog->xsym));
+	if (prog->xsym == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < SKY_POLICY_MAX_MAPS; i++)
+		xidx[i] = -1;
+	for (uint32_t pc = 0; pc < o->n_ins; pc++) {
+		struct ebpf_insn *ins = &o->ins[pc];
+
+		if (o->ld_map[pc] >= 0) {
+			uint64_t h = nm[o->ld_map[pc]]->handle;
+
+			ins[0].src_reg = 0;
+			ins[0].imm = (int32_t)(uint32_t)h;
+			ins[1].imm = (int32_t)(uint32_t)(h >> 32);
+		} else if (o->call_helper[pc] >= 0 && o->call_map[pc] < 0) {
+			/* a call the checker proved unreachable: bound to a stub for librte_bpf's
+			 * validator, which walks every path */
+			if (unreach < 0)
+				unreach = add_helper(prog, "unreachable", unreachable_helper,
+						     RTE_BPF_ARG_RAW, sizeof(uint64_t),
+						     SKY_MAP_MAX_VALUE);
+			ins->src_reg = 0;
+			ins->imm = unreach;
+		} else if (o->call_helper[pc] >= 0) {
+			int mi = o->call_map[pc];
+			const struct sky_pmap *m = nm[mi];
+
+			if (xidx[mi] < 0)
+				xidx[mi] = add_helper(prog, m->spec.name, pmap_helper_for(m),
+						      RTE_BPF_ARG_PTR, m->key_size, m->value_size);
+			ins->src_reg = 0;
+			ins->imm = xidx[mi];
+		}
+	}
+	return 0;
+}
+
 /* bind a checked object (consumed), rte_bpf_load and JIT; then swap in, or (dry_run)
  * throw away. path: the file (NULL: code built in memory, tests) */
 static int
-load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, bool dry_run,
-	 struct sky_prog_info *info, char *err, size_t errlen)
+load_obj(struct sky_policy *p, struct pobj *op, const char *path, const char *sha256, uint64_t t0,
+	 bool dry_run, struct sky_prog_info *info, char *err, size_t errlen)
 {
 	struct pobj o = *op;
 	uint64_t t1;
 	struct sky_prog *prog, *old;
 	struct sky_pmap *nm[SKY_POLICY_MAX_MAPS] = {NULL};
 	bool created[SKY_POLICY_MAX_MAPS] = {false};
-	int xidx[SKY_POLICY_MAX_MAPS], unreach = -1;
 	char why[256];
 	struct rte_bpf_prm prm;
 	struct rte_bpf_jit jit = {0};
@@ -344,95 +248,18 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (path != NULL) {
-		rc = policy_file_sha256(path, prog->sha256, err, errlen);
-		if (rc != 0)
-			goto unwind;
-	}
+	if (sha256 != NULL)
+		snprintf(prog->sha256, sizeof(prog->sha256), "%s", sha256);
 	snprintf(prog->path, sizeof(prog->path), "%s", path != NULL ? path : "(memory)");
 	snprintf(prog->name, sizeof(prog->name), "%s", o.prog_name);
 	prog->n_ins = o.n_ins;
-	prog->ctx_groups = ctx_groups(o.ctx_read);
+	prog->ctx_groups = policy_ctx_groups(o.ctx_read);
 
-	/* maps: keep a running map of the same name and spec, else make one */
-	for (uint32_t i = 0; i < o.n_maps; i++) {
-		for (uint32_t j = 0; j < p->n_maps; j++)
-			if (pmap_spec_equal(&p->maps[j]->spec, &o.maps[i]))
-				nm[i] = p->maps[j];
-		if (nm[i] == NULL) {
-			nm[i] = pmap_create(&o.maps[i], err, errlen);
-			if (nm[i] == NULL) {
-				rc = -EINVAL;
-				goto unwind;
-			}
-			created[i] = true;
-		}
-		prog->maps[i] = nm[i];
-	}
-	prog->n_maps = o.n_maps;
-
-	/* bind: map symbols -> handles, calls -> one helper entry per map */
-	/* a helper and an inlined block per map, and the unreachable stub */
-	prog->xsym = calloc(2 * o.n_maps + 2, sizeof(*prog->xsym));
-	if (prog->xsym == NULL) {
-		rc = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
+	rc = bind_maps(p, &o, prog, nm, created, err, errlen);
+	if (rc == 0)
+		rc = bind_code(&o, prog, nm, err, errlen);
+	if (rc != 0)
 		goto unwind;
-	}
-	for (uint32_t i = 0; i < SKY_POLICY_MAX_MAPS; i++)
-		xidx[i] = -1;
-	for (uint32_t pc = 0; pc < o.n_ins; pc++) {
-		struct ebpf_insn *ins = &o.ins[pc];
-
-		if (o.ld_map[pc] >= 0) {
-			uint64_t h = nm[o.ld_map[pc]]->handle;
-
-			ins[0].src_reg = 0;
-			ins[0].imm = (int32_t)(uint32_t)h;
-			ins[1].imm = (int32_t)(uint32_t)(h >> 32);
-		} else if (o.call_helper[pc] >= 0 && o.call_map[pc] < 0) {
-			/* a call the checker proved unreachable: bound to a stub for librte_bpf's
-			 * validator, which walks every path */
-			if (unreach < 0) {
-				struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
-
-				x->name = "unreachable";
-				x->type = RTE_BPF_XTYPE_FUNC;
-				x->func.val = unreachable_helper;
-				x->func.nb_args = 2;
-				x->func.args[0].type = RTE_BPF_ARG_RAW;
-				x->func.args[0].size = sizeof(uint64_t);
-				x->func.args[1].type = RTE_BPF_ARG_RAW;
-				x->func.args[1].size = sizeof(uint64_t);
-				x->func.ret.type = RTE_BPF_ARG_PTR;
-				x->func.ret.size = SKY_MAP_MAX_VALUE;
-				unreach = (int)prog->n_xsym++;
-			}
-			ins->src_reg = 0;
-			ins->imm = unreach;
-		} else if (o.call_helper[pc] >= 0) {
-			int mi = o.call_map[pc];
-			struct sky_pmap *m = nm[mi];
-
-			if (xidx[mi] < 0) {
-				struct rte_bpf_xsym *x = &prog->xsym[prog->n_xsym];
-
-				x->name = m->spec.name;
-				x->type = RTE_BPF_XTYPE_FUNC;
-				x->func.val = pmap_helper_for(m);
-				x->func.nb_args = 2;
-				x->func.args[0].type = RTE_BPF_ARG_RAW;
-				x->func.args[0].size = sizeof(uint64_t);
-				x->func.args[1].type = RTE_BPF_ARG_PTR;
-				x->func.args[1].size = m->key_size;
-				x->func.ret.type = RTE_BPF_ARG_PTR;
-				x->func.ret.size = m->value_size;
-				xidx[mi] = (int)prog->n_xsym++;
-			}
-			ins->src_reg = 0;
-			ins->imm = xidx[mi];
-		}
-	}
 	memset(&prm, 0, sizeof(prm));
 	prm.ins = o.ins;
 	prm.nb_ins = o.n_ins;
@@ -456,6 +283,19 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		prm.ins = k > 0 ? rw : o.ins;
 		prm.nb_ins = k > 0 ? n_rw : o.n_ins;
 		prm.nb_xsym = prog->n_xsym;
+		/* the budget again, on the code librte_bpf walks: inlined lookups add a
+		 * branch each; over it, without them; over it still, refused */
+		uint32_t at;
+
+		if (pobj_path_visits(prm.ins, prm.nb_ins, SKY_POLICY_MAX_VISITS, &at) >
+		    SKY_POLICY_MAX_VISITS) {
+			prog->n_xsym = n_xsym;
+			free(rw);
+			if (inl > 0)
+				continue;
+			rc = pobj_refuse_budget(err, errlen, at, "the bound program");
+			goto unwind;
+		}
 		prog->bpf = bpf_load_logged(&prm, why, sizeof(why));
 		if (prog->bpf != NULL)
 			prog->n_inlined = n_inl;
@@ -482,6 +322,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 		info->n_maps = prog->n_maps;
 		info->jit = prog->jit != NULL;
 		info->load_ns = prog->load_ns;
+		info->visits = o.visits;
 		snprintf(info->sha256, sizeof(info->sha256), "%s", prog->sha256);
 		snprintf(info->name, sizeof(info->name), "%s", prog->name);
 	}
@@ -491,12 +332,12 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, uint64_t t0, b
 	}
 
 	/* publish, wait for the workers, then reclaim */
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	old = p->prog;
 	__atomic_store_n(&p->prog, prog, __ATOMIC_RELEASE);
 	sky_rcu_sync();
 	prog_destroy(old);
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	for (uint32_t j = 0; j < p->n_maps; j++) {
 		bool kept = false;
 
@@ -521,17 +362,36 @@ unwind: /* a failure, or the end of a dry run */
 	return rc;
 }
 
+int
+policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path, const char *origin,
+		  bool dry_run, struct sky_prog_info *info, char *err, size_t errlen)
+{
+	uint64_t t0 = policy_now_ns();
+	char sha[65];
+	struct pobj o;
+	int rc = pobj_load_mem(buf, len, origin != NULL ? origin : path, &o, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	policy_sha256_hex(buf, len, sha);
+	return load_obj(p, &o, path, sha, t0, dry_run, info, err, errlen);
+}
+
+/* the file is read once, whole (regular file, bounded size and time): what is checked,
+ * hashed and loaded are the same bytes, whatever happens to the file */
 static int
 load_file(struct sky_policy *p, const char *path, bool dry_run, struct sky_prog_info *info,
 	  char *err, size_t errlen)
 {
-	uint64_t t0 = policy_now_ns();
-	struct pobj o;
-	int rc = pobj_load(path, &o, err, errlen);
+	void *buf;
+	size_t len;
+	int rc = sky_file_read(path, SKY_POLICY_MAX_FILE, 0, &buf, &len, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	return load_obj(p, &o, path, t0, dry_run, info, err, errlen);
+	rc = policy_load_bytes(p, buf, len, path, NULL, dry_run, info, err, errlen);
+	free(buf);
+	return rc;
 }
 
 int
@@ -543,7 +403,7 @@ sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t e
 int
 policy_load_obj(struct sky_policy *p, struct pobj *o, char *err, size_t errlen)
 {
-	return load_obj(p, o, NULL, policy_now_ns(), false, NULL, err, errlen);
+	return load_obj(p, o, NULL, NULL, policy_now_ns(), false, NULL, err, errlen);
 }
 
 int
@@ -560,11 +420,11 @@ sky_policy_unload(struct sky_policy *p)
 
 	if (old == NULL)
 		return;
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	__atomic_store_n(&p->prog, NULL, __ATOMIC_RELEASE);
 	sky_rcu_sync();
 	prog_destroy(old);
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	/* the maps stay (with their entries) for the next program of the same spec */
 }
 
@@ -628,6 +488,15 @@ policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, const voi
 	}
 }
 
+struct sky_pmap *
+policy_map_find(struct sky_policy *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->n_maps; i++)
+		if (strcmp(p->maps[i]->spec.name, name) == 0)
+			return p->maps[i];
+	return NULL;
+}
+
 int
 sky_policy_map_update(struct sky_policy *p, const char *map, const char *key, const char *value,
 		      char *err, size_t errlen)
@@ -666,112 +535,31 @@ sky_policy_map_delete(struct sky_policy *p, const char *map, const char *key, ch
 
 /* ================================================================== create / destroy */
 
-static const char *const policy_keys[] = {"object", "on_fault", "jit", "maps", NULL};
-static const char *const on_fault_choices[] = {"pass", "drop", NULL};
+pthread_mutex_t policy_prog_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int
-apply_cfg_maps(struct sky_policy *p, const struct sky_cfg *cfg, const struct sky_cfg_node *maps,
-	       struct sky_cfg_err *err)
+int
+policy_new(const struct sky_subs *subs, struct sky_policy **out)
 {
-	if (sky_cfg_type(maps) != SKY_CFG_MAP)
-		return sky_cfg_fail(err, cfg, maps, "expected a map of map names");
-	for (size_t i = 0; i < sky_cfg_len(maps); i++) {
-		const char *name = sky_cfg_key_at(maps, i);
-		const struct sky_cfg_node *ent = sky_cfg_at(maps, i);
-		struct sky_pmap *m = policy_map_find(p, name);
+	struct sky_policy *p = calloc(1, sizeof(*p));
 
-		if (m == NULL)
-			return sky_cfg_fail(err, cfg, ent,
-					    "the policy object has no map named '%s'", name);
-		if (sky_cfg_type(ent) != SKY_CFG_MAP)
-			return sky_cfg_fail(err, cfg, ent, "expected { KEY: VALUE, ... }");
-		for (size_t j = 0; j < sky_cfg_len(ent); j++) {
-			const char *key = sky_cfg_key_at(ent, j);
-			const struct sky_cfg_node *vn = sky_cfg_at(ent, j);
-			const char *val = sky_cfg_str(vn);
-			char why[256];
-
-			if (val == NULL)
-				return sky_cfg_fail(err, cfg, vn, "expected a scalar value");
-			if (sky_policy_map_update(p, name, key, val, why, sizeof(why)) != 0)
-				return sky_cfg_fail(err, cfg, vn, "%s", why);
-		}
-	}
-	return 0;
-}
-
-struct sky_policy *
-sky_policy_create(const struct sky_cfg *cfg, const struct sky_subs *subs, struct sky_cfg_err *err)
-{
-	const struct sky_cfg_node *sec = cfg != NULL ? sky_cfg_get(cfg->root, "policy") : NULL;
-	const struct sky_cfg_node *maps;
-	struct sky_policy *p;
-	const char *object = NULL;
-	unsigned int on_fault = 0;
-	bool jit = true;
-	char path[4096], why[768];
-
-	p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		sky_cfg_fail(err, cfg, NULL, "policy: out of memory");
-		return NULL;
-	}
+	*out = NULL;
+	if (p == NULL)
+		return -ENOMEM;
 	p->ws = rte_zmalloc("sky_policy_ws", sizeof(struct policy_wstats) * SKY_MAX_WORKERS,
 			    RTE_CACHE_LINE_SIZE);
 	if (p->ws == NULL) {
-		sky_cfg_fail(err, cfg, sec, "out of hugepage memory for the policy counters");
 		free(p);
-		return NULL;
+		return -ENOSPC;
 	}
 	p->n_classes = SKY_MAX_CLASSES;
 	p->subs = subs;
 #ifdef SKY_POLICY_HAVE_SUBS
 	if (subs != NULL && sky_subs_n_classes(subs) > 0)
 		p->n_classes = (uint8_t)sky_subs_n_classes(subs);
-#else
-	(void)subs;
 #endif
 	p->jit = true;
-	if (cfg != NULL && cfg->file != NULL) {
-		char tmp[4096];
-
-		snprintf(tmp, sizeof(tmp), "%s", cfg->file);
-		snprintf(p->cfg_dir, sizeof(p->cfg_dir), "%s", dirname(tmp));
-	}
-	if (sec == NULL)
-		return p;
-	if (sky_cfg_check_keys(err, cfg, sec, policy_keys) != 0 ||
-	    sky_cfg_get_str(err, cfg, sec, "object", false, &object) != 0 ||
-	    sky_cfg_get_enum(err, cfg, sec, "on_fault", false, on_fault_choices, &on_fault) != 0 ||
-	    sky_cfg_get_bool(err, cfg, sec, "jit", false, &jit) != 0)
-		goto fail;
-	p->on_fault_drop = on_fault == 1;
-	p->jit = jit;
-	maps = sky_cfg_get(sec, "maps");
-	if (object == NULL) {
-		if (maps != NULL) {
-			sky_cfg_fail(err, cfg, maps, "maps given without a policy object");
-			goto fail;
-		}
-		return p;
-	}
-	/* a relative path: from the working directory, else from the config's directory */
-	snprintf(path, sizeof(path), "%s", object);
-	if (object[0] != '/' && access(path, R_OK) != 0 && p->cfg_dir[0] != '\0' &&
-	    snprintf(path, sizeof(path), "%s/%s", p->cfg_dir, object) >= (int)sizeof(path)) {
-		sky_cfg_fail(err, cfg, sky_cfg_get(sec, "object"), "path too long");
-		goto fail;
-	}
-	if (sky_policy_load_file(p, path, why, sizeof(why)) != 0) {
-		sky_cfg_fail(err, cfg, sky_cfg_get(sec, "object"), "%s", why);
-		goto fail;
-	}
-	if (maps != NULL && apply_cfg_maps(p, cfg, maps, err) != 0)
-		goto fail;
-	return p;
-fail:
-	sky_policy_destroy(p);
-	return NULL;
+	*out = p;
+	return 0;
 }
 
 void
@@ -779,7 +567,8 @@ sky_policy_destroy(struct sky_policy *p)
 {
 	if (p == NULL)
 		return;
-	policy_unregister_ctl(p);
+	if (p->on_destroy != NULL)
+		p->on_destroy(p);
 	sky_policy_unload(p);
 	for (uint32_t i = 0; i < p->n_maps; i++)
 		pmap_free(p->maps[i]);

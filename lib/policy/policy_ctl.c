@@ -20,6 +20,7 @@
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/policy.h"
 #include "skygate/runtime.h"
 
@@ -27,45 +28,8 @@
 
 #define SHOW_MAX_ENTRIES 10000
 
-static struct sky_policy *tel_policy; /* the registered instance: telemetry, metrics */
-pthread_mutex_t policy_tel_lock = PTHREAD_MUTEX_INITIALIZER;
-
-struct sky_pmap *
-policy_map_find(struct sky_policy *p, const char *name)
-{
-	for (uint32_t i = 0; i < p->n_maps; i++)
-		if (strcmp(p->maps[i]->spec.name, name) == 0)
-			return p->maps[i];
-	return NULL;
-}
-
-void
-policy_blk_sum(const struct sky_policy *p, struct blk_ent *out, unsigned int *n, unsigned int max)
-{
-	*n = 0;
-	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
-		for (unsigned int i = 0; i < BLK_SIZE; i++) {
-			const struct blk_ent *e = &p->ws[w].blk[i];
-			uint64_t key = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
-			unsigned int j;
-
-			if (key == 0)
-				continue;
-			for (j = 0; j < *n && out[j].key != key; j++)
-				;
-			if (j == *n) {
-				if (*n == max)
-					continue;
-				out[j].key = key;
-				out[j].pkts = 0;
-				out[j].bytes = 0;
-				(*n)++;
-			}
-			out[j].pkts += e->pkts;
-			out[j].bytes += e->bytes;
-		}
-	}
-}
+/* the registered instance (telemetry, metrics), under policy_prog_lock */
+static struct sky_policy *tel_policy;
 
 static void
 cc_str(uint16_t cc, char out[3])
@@ -77,6 +41,20 @@ cc_str(uint16_t cc, char out[3])
 	out[0] = (char)(cc >> 8);
 	out[1] = (char)(cc & 0xff);
 	out[2] = '\0';
+}
+
+/* readable parts of a blocked-table key (struct blk_ent) */
+struct blk_names {
+	char sub[3], remote[3];
+	const char *dir;
+};
+
+static void
+blk_names(uint64_t key, struct blk_names *nm)
+{
+	cc_str((uint16_t)(key >> 17), nm->sub);
+	cc_str((uint16_t)(key >> 1), nm->remote);
+	nm->dir = (key & 1) ? "down" : "up";
 }
 
 static double
@@ -184,33 +162,30 @@ show_one(void *arg, const void *key, const void *value)
 
 /* ------------------------------------------------------------------ commands */
 
+/* the object's bytes to dst, atomically (tmp, fsync, rename) */
 static int
-copy_file(const char *src, const char *dst, char *err, size_t errlen)
+write_copy(const void *buf, size_t len, const char *dst, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX + 8], buf[65536];
-	int in, out;
-	ssize_t r;
+	char tmp[PATH_MAX + 8];
+	size_t done = 0;
+	int out;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		snprintf(err, errlen, "%.400s: %s", src, strerror(errno));
-		return -errno;
-	}
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		snprintf(err, errlen, "%.400s: %s", tmp, strerror(errno));
-		close(in);
 		return -errno;
 	}
-	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)r) != r) {
-			r = -1;
+	while (done < len) {
+		ssize_t w = write(out, (const char *)buf + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
 			break;
-		}
+		done += (size_t)w;
 	}
-	close(in);
-	if (r < 0 || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
+	if (done != len || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
 		snprintf(err, errlen, "copy to %.400s: %s", dst, strerror(errno));
 		unlink(tmp);
 		return -EIO;
@@ -225,36 +200,47 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	const char *sd = sky_ctl_state_dir();
 	const char *use = argc == 1 ? argv[0] : NULL;
 	char dst[PATH_MAX], err[1024], hex[65];
-	char rs[PATH_MAX], rd[PATH_MAX];
 	bool made = false;
+	void *buf;
+	size_t len;
+	int rc;
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "usage: policy load FILE.bpf.o");
+	/* read once, whole: the bytes checked, hashed, kept and loaded are the same */
+	if (sky_file_read(argv[0], SKY_POLICY_MAX_FILE, 0, &buf, &len, err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "%s (the running program is unchanged)", err);
 	if (sd != NULL && !call->replay) {
 		/* keep the object in the state directory so a restart replays the same code */
-		if (policy_file_sha256(argv[0], hex, err, sizeof(err)) != 0)
-			return sky_ctl_fail(call, "%s", err);
+		policy_sha256_hex(buf, len, hex);
 		snprintf(dst, sizeof(dst), "%s/policy-%.16s.bpf.o", sd, hex);
-		if (realpath(argv[0], rs) == NULL || realpath(dst, rd) == NULL ||
-		    strcmp(rs, rd) != 0) {
-			if (access(dst, R_OK) != 0) {
-				if (copy_file(argv[0], dst, err, sizeof(err)) != 0)
-					return sky_ctl_fail(call, "%s", err);
-				made = true;
-			}
+		made = access(dst, F_OK) != 0;
+		if (write_copy(buf, len, dst, err, sizeof(err)) != 0) {
+			free(buf);
+			return sky_ctl_fail(call, "%s", err);
 		}
 		use = dst;
-	}
-	if (sky_policy_load_file(p, use, err, sizeof(err)) != 0) {
-		if (made)
-			unlink(dst);
-		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
-				    err);
 	}
 	if (use != argv[0]) {
 		const char *j[] = {"policy", "load", use};
 
 		sky_ctl_journal_as(call, 3, j);
+	}
+	/* write-ahead: the same bytes checked (a dry run), journaled, then loaded */
+	rc = call->replay ? 0
+			  : policy_load_bytes(p, buf, len, use, argv[0], true, NULL, err, sizeof(err));
+	if (rc == 0 && sky_ctl_commit(call) != 0)
+		rc = -1;
+	if (rc == 0)
+		rc = policy_load_bytes(p, buf, len, use, argv[0], false, NULL, err, sizeof(err));
+	free(buf);
+	if (rc != 0) {
+		if (made)
+			unlink(dst);
+		if (call->err[0] != '\0')
+			return -1;
+		return sky_ctl_fail(call, "%s: %s (the running program is unchanged)", argv[0],
+				    err);
 	}
 	sky_audit(call->uid, "policy load %s (%s) sha256=%s jit=%s", use, p->prog->name,
 		  p->prog->sha256, p->prog->jit != NULL ? "yes" : "no");
@@ -281,6 +267,7 @@ cmd_check(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 	json_object_set_new(o, "maps", json_integer(info.n_maps));
 	json_object_set_new(o, "jit", json_boolean(info.jit));
 	json_object_set_new(o, "load_us", json_real((double)info.load_ns / 1000.0));
+	json_object_set_new(o, "validator_visits", json_integer((json_int_t)info.visits));
 	*res = o;
 	return 0;
 }
@@ -303,6 +290,8 @@ cmd_unload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		return sky_ctl_fail(call, "usage: policy unload");
 	if (p->prog == NULL)
 		return sky_ctl_fail(call, "no program is loaded");
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	sky_audit(call->uid, "policy unload %s", p->prog->path);
 	sky_policy_unload(p);
 	*res = show_json(p);
@@ -358,6 +347,10 @@ cmd_map_update(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 
 	if (argc != 3)
 		return sky_ctl_fail(call, "usage: map update NAME KEY VALUE");
+	if (policy_map_find(arg, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	if (sky_policy_map_update(arg, argv[0], argv[1], argv[2], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "map update %s %s %s", argv[0], argv[1], argv[2]);
@@ -371,6 +364,10 @@ cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 
 	if (argc != 2)
 		return sky_ctl_fail(call, "usage: map delete NAME KEY");
+	if (policy_map_find(arg, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	if (sky_policy_map_delete(arg, argv[0], argv[1], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "map delete %s %s", argv[0], argv[1]);
@@ -404,15 +401,13 @@ cmd_blocked(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	qsort(e, n, sizeof(*e), cmp_blk);
 	a = json_array();
 	for (unsigned int i = 0; i < n; i++) {
-		char sc[3], rc[3];
+		struct blk_names nm;
 
-		cc_str((uint16_t)(e[i].key >> 17), sc);
-		cc_str((uint16_t)(e[i].key >> 1), rc);
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
-						   "subscriber_country", sc, "remote_country", rc,
-						   "direction", (e[i].key & 1) ? "down" : "up",
-						   "packets", (json_int_t)e[i].pkts, "bytes",
-						   (json_int_t)e[i].bytes));
+		blk_names(e[i].key, &nm);
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "subscriber_country", nm.sub,
+				     "remote_country", nm.remote, "direction", nm.dir, "packets",
+				     (json_int_t)e[i].pkts, "bytes", (json_int_t)e[i].bytes));
 	}
 	free(e);
 	*result = json_pack("{s:o}", "blocked", a);
@@ -427,12 +422,12 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	struct sky_policy *p;
 	struct sky_policy_stats st;
 
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	p = tel_policy;
 	rte_tel_data_start_dict(d);
 	if (p == NULL || p->prog == NULL) {
 		rte_tel_data_add_dict_int(d, "loaded", 0);
-		pthread_mutex_unlock(&policy_tel_lock);
+		pthread_mutex_unlock(&policy_prog_lock);
 		return 0;
 	}
 	sky_policy_stats(p, &st);
@@ -448,7 +443,7 @@ tel_policy_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "faults", st.faults);
 	rte_tel_data_add_dict_u64(d, "ns_per_packet_x1000",
 				  (uint64_t)(ns_per_packet(&st) * 1000.0));
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	return 0;
 }
 
@@ -460,23 +455,45 @@ tel_blocked_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	unsigned int n = 0;
 
 	rte_tel_data_start_dict(d);
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	p = tel_policy;
 	if (p != NULL)
 		policy_blk_sum(p, e, &n, BLK_SIZE);
-	pthread_mutex_unlock(&policy_tel_lock);
+	pthread_mutex_unlock(&policy_prog_lock);
 	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3], name[32];
+		struct blk_names nm;
+		char name[32];
 
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		snprintf(name, sizeof(name), "%s_%s_%s", s, r, (e[i].key & 1) ? "down" : "up");
+		blk_names(e[i].key, &nm);
+		snprintf(name, sizeof(name), "%s_%s_%s", nm.sub, nm.remote, nm.dir);
 		rte_tel_data_add_dict_u64(d, name, e[i].pkts);
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ Prometheus */
+
+/* skygate_policy_blocked_<what>_total{sub_country,remote_country,direction} */
+static void
+blk_metric(FILE *out, const char *what, const char *What, const struct blk_ent *e, unsigned int n)
+{
+	bool bytes = strcmp(what, "bytes") == 0;
+
+	fprintf(out,
+		"# HELP skygate_policy_blocked_%s_total %s dropped by the policy, by subscriber "
+		"country, remote country and direction.\n"
+		"# TYPE skygate_policy_blocked_%s_total counter\n",
+		what, What, what);
+	for (unsigned int i = 0; i < n; i++) {
+		struct blk_names nm;
+
+		blk_names(e[i].key, &nm);
+		fprintf(out,
+			"skygate_policy_blocked_%s_total{sub_country=\"%s\",remote_country=\"%s\","
+			"direction=\"%s\"} %" PRIu64 "\n",
+			what, nm.sub, nm.remote, nm.dir, bytes ? e[i].bytes : e[i].pkts);
+	}
+}
 
 static void
 metrics(void *arg, FILE *out)
@@ -524,32 +541,8 @@ metrics(void *arg, FILE *out)
 		"skygate_policy_timed_runs_total %" PRIu64 "\n",
 		st.timed_runs);
 	policy_blk_sum(p, e, &n, BLK_SIZE);
-	fprintf(out, "# HELP skygate_policy_blocked_packets_total Packets dropped by the policy, "
-		     "by subscriber country, remote country and direction.\n"
-		     "# TYPE skygate_policy_blocked_packets_total counter\n");
-	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3];
-
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		fprintf(out,
-			"skygate_policy_blocked_packets_total{sub_country=\"%s\",remote_country="
-			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
-			s, r, (e[i].key & 1) ? "down" : "up", e[i].pkts);
-	}
-	fprintf(out, "# HELP skygate_policy_blocked_bytes_total Bytes dropped by the policy, by "
-		     "subscriber country, remote country and direction.\n"
-		     "# TYPE skygate_policy_blocked_bytes_total counter\n");
-	for (unsigned int i = 0; i < n; i++) {
-		char s[3], r[3];
-
-		cc_str((uint16_t)(e[i].key >> 17), s);
-		cc_str((uint16_t)(e[i].key >> 1), r);
-		fprintf(out,
-			"skygate_policy_blocked_bytes_total{sub_country=\"%s\",remote_country="
-			"\"%s\",direction=\"%s\"} %" PRIu64 "\n",
-			s, r, (e[i].key & 1) ? "down" : "up", e[i].bytes);
-	}
+	blk_metric(out, "packets", "Packets", e, n);
+	blk_metric(out, "bytes", "Bytes", e, n);
 }
 
 /* ------------------------------------------------------------------ registration */
@@ -581,9 +574,20 @@ static const struct {
 	{"map delete", "NAME KEY", "remove an entry", SKY_CTL_F_JOURNAL, cmd_map_delete},
 };
 
-int
-policy_register_ctl(struct sky_policy *p)
+/* p goes away (sky_policy_destroy calls this through p->on_destroy) */
+static void
+forget(struct sky_policy *p)
 {
+	pthread_mutex_lock(&policy_prog_lock);
+	if (tel_policy == p)
+		tel_policy = NULL;
+	pthread_mutex_unlock(&policy_prog_lock);
+}
+
+int
+sky_policy_register(struct sky_policy *p)
+{
+	static bool tel_done;
 	int rc;
 
 	for (size_t i = 0; i < RTE_DIM(cmds); i++) {
@@ -592,13 +596,12 @@ policy_register_ctl(struct sky_policy *p)
 		if (rc != 0)
 			return rc;
 	}
-	pthread_mutex_lock(&policy_tel_lock);
+	pthread_mutex_lock(&policy_prog_lock);
 	tel_policy = p;
-	pthread_mutex_unlock(&policy_tel_lock);
+	p->on_destroy = forget;
+	pthread_mutex_unlock(&policy_prog_lock);
 	/* telemetry endpoints and metric writers cannot be removed: registered once per
 	 * process, they report the registered instance (none after its destroy) */
-	static bool tel_done;
-
 	if (!tel_done) {
 		rte_telemetry_register_cmd("/skygate/policy", tel_policy_cb,
 					   "Policy program and verdict counters");
@@ -609,21 +612,5 @@ policy_register_ctl(struct sky_policy *p)
 			return rc;
 		tel_done = true;
 	}
-	p->registered = true;
 	return 0;
-}
-
-void
-policy_unregister_ctl(struct sky_policy *p)
-{
-	pthread_mutex_lock(&policy_tel_lock);
-	if (tel_policy == p)
-		tel_policy = NULL;
-	pthread_mutex_unlock(&policy_tel_lock);
-}
-
-int
-sky_policy_register(struct sky_policy *p)
-{
-	return policy_register_ctl(p);
 }

@@ -38,7 +38,7 @@
 #include "skygate/meta.h"
 #include "skygate/runtime.h"
 
-#include "policy_impl.h"
+#include "policy_maps.h"
 
 #define HANDLE_MAGIC 0x5359000000000000ULL /* "SY" */
 
@@ -405,7 +405,7 @@ pmap_spec_equal(const struct pmap_spec *a, const struct pmap_spec *b)
 	       a->value_size == b->value_size && a->max_entries == b->max_entries;
 }
 
-/* a power of two: lookups index with a shift (and may be inlined, policy_inline.c) */
+/* a power of two: lookups index with a shift (and may be inlined, policy_rewrite.c) */
 static uint32_t
 stride_for(uint32_t value_size)
 {
@@ -677,6 +677,13 @@ small_rebuild(struct sky_pmap *m, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+map_full(const struct sky_pmap *m, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
+	return -ENOSPC;
+}
+
 int
 pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, size_t errlen)
 {
@@ -685,10 +692,8 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 		uint32_t k = 0;
 
 		memcpy(&k, key, m->key_size);
-		if (!m->present[k] && m->n_entries >= m->max_entries) {
-			snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
-			return -ENOSPC;
-		}
+		if (!m->present[k] && m->n_entries >= m->max_entries)
+			return map_full(m, err, errlen);
 		value_store(m->values + (size_t)k * m->stride, value, m->value_size);
 		if (!m->present[k]) {
 			__atomic_store_n(&m->present[k], 1, __ATOMIC_RELEASE);
@@ -705,10 +710,8 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 			value_store(t->values + (uint64_t)i * t->stride, value, m->value_size);
 			return 0;
 		}
-		if (m->n_entries >= m->max_entries) {
-			snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
-			return -ENOSPC;
-		}
+		if (m->n_entries >= m->max_entries)
+			return map_full(m, err, errlen);
 		if ((uint64_t)(m->n_entries + m->n_tombs + 1) * 4 > (t->mask + 1) * 3) {
 			int rc = small_rebuild(m, err, errlen);
 
@@ -732,10 +735,8 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 		int32_t pos = rte_hash_lookup(m->h, key);
 
 		if (pos < 0) {
-			if (m->n_entries >= m->max_entries) {
-				snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
-				return -ENOSPC;
-			}
+			if (m->n_entries >= m->max_entries)
+				return map_full(m, err, errlen);
 			/* a new key's slot was zeroed when freed: a reader may see the key
 			 * with a zero value for an instant, never another key's value */
 			pos = rte_hash_add_key(m->h, key);
@@ -774,10 +775,8 @@ pmap_update(struct sky_pmap *m, const void *key, const void *value, char *err, s
 			value_store(m->values + (size_t)e->slot * m->stride, value, m->value_size);
 			return 0;
 		}
-		if (m->n_free == 0) {
-			snprintf(err, errlen, "map is full (%u entries)", m->max_entries);
-			return -ENOSPC;
-		}
+		if (m->n_free == 0)
+			return map_full(m, err, errlen);
 		r = &m->rules[m->n_entries];
 		memcpy(r->addr, addr, 16);
 		r->len = (uint8_t)len;
@@ -838,17 +837,10 @@ pmap_delete(struct sky_pmap *m, const void *key, char *err, size_t errlen)
 		return 0;
 	}
 	case PMAP_ARRAY: {
-		uint32_t k;
-		uint8_t zero[SKY_MAP_MAX_VALUE] = {0};
+		/* an array has every index: deleting one zeroes its value */
+		static const uint8_t zero[SKY_MAP_MAX_VALUE];
 
-		memcpy(&k, key, 4);
-		if (k >= m->max_entries) {
-			snprintf(err, errlen, "index %u out of range (max_entries %u)", k,
-				 m->max_entries);
-			return -ERANGE;
-		}
-		value_store(m->values + (size_t)k * m->stride, zero, m->value_size);
-		return 0;
+		return pmap_update(m, key, zero, err, errlen);
 	}
 	default: {
 		uint8_t addr[16];

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* SHA-256 (FIPS 180-4) of a policy object, for `policy show` and the state-dir copy. */
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy_impl.h"
@@ -75,4 +78,14 @@ sky_sha256(const void *data, size_t len, uint8_t out[32])
 		out[4 * i + 2] = (uint8_t)(h[i] >> 8);
 		out[4 * i + 3] = (uint8_t)h[i];
 	}
+}
+
+void
+policy_sha256_hex(const void *data, size_t len, char hex[65])
+{
+	uint8_t sum[32];
+
+	sky_sha256(data, len, sum);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
 }

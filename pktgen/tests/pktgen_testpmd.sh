@@ -19,37 +19,9 @@ fi
 [ -x "$PG" ] || { echo "FAIL: $PG not built"; exit 1; }
 
 DIR=$(mktemp -d /tmp/pktgen_testpmd.XXXXXX)
-TP_PID=
-cleanup() {
-	if [ -n "$TP_PID" ]; then
-		kill -INT "$TP_PID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.3; done
-		kill -KILL "$TP_PID" 2>/dev/null
-		wait "$TP_PID" 2>/dev/null
-		TP_PID=
-	fi
-}
+. "$(dirname "$0")/testpmd_lib.sh"
 # testpmd leaves its runtime dir behind (ours clean up after themselves)
-trap 'cleanup; rm -rf "$DIR" /var/run/dpdk/pgtp$$ /var/run/dpdk/pgc$$' EXIT
-EAL_COMMON="--no-huge -m 512 --no-pci --log-level=lib.*:error --no-telemetry"
-
-# testpmd: memif server on both sockets; one busy poller per CPU, main lcores idle
-start_testpmd() { # mode
-	rm -f "$DIR"/a.sock "$DIR"/b.sock
-	"$TESTPMD" --lcores=0@0,1@1 $EAL_COMMON --file-prefix=pgtp$$ \
-		--vdev=net_memif0,role=server,socket="$DIR"/a.sock,id=0 \
-		--vdev=net_memif1,role=server,socket="$DIR"/b.sock,id=0 -- \
-		--forward-mode="$1" --auto-start --no-mlockall --total-num-mbufs=16384 \
-		--stats-period=1 </dev/null >"$DIR/testpmd-$1.log" 2>&1 &
-	TP_PID=$!
-	for _ in $(seq 50); do
-		# memif sockets are abstract by default (socket-abstract=yes): watch the log
-		grep -q "forwarding - ports=2" "$DIR/testpmd-$1.log" && return 0
-		kill -0 "$TP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "FAIL: testpmd did not start"; cat "$DIR/testpmd-$1.log"; exit 1
-}
+trap 'stop_testpmd; rm -rf "$DIR" /var/run/dpdk/pgtp$$ /var/run/dpdk/pgc$$' EXIT
 
 # rsize=14: 16384-slot memif rings (the client proposes the size), so a generator that is
 # descheduled for a while on a shared VM does not make testpmd drop bursts towards it
@@ -128,24 +100,24 @@ EOF
 # A fresh testpmd for every run: DPDK 22.11's memif server can crash its polling lcore
 # when a client disconnects (segfault in librte_net_memif seen here after a run ended).
 fail=0
-start_testpmd io
+start_testpmd io pgtp$$ 1 "$DIR/testpmd-io.log"
 run_pktgen io64 --gen-subs 200 --countries 4 --rate 50000pps --duration 5 --size 64 \
 	--max-loss 0 || { echo "FAIL: io64 exit $?"; fail=1; }
 check_report "$DIR/io64.json" 50000 0 200 || fail=1
-cleanup
-start_testpmd io
+stop_testpmd
+start_testpmd io pgtp$$ 1 "$DIR/testpmd-io.log"
 run_pktgen imix --gen-subs 100 --countries DE,FR,IT --v6-share 0.5 --realms 3 --size imix \
 	--rate 20000pps --duration 2 --max-loss 0 || { echo "FAIL: imix exit $?"; fail=1; }
 check_report "$DIR/imix.json" 20000 0 100 || fail=1
-cleanup
+stop_testpmd
 
-start_testpmd rxonly
+start_testpmd rxonly pgtp$$ 1 "$DIR/testpmd-rxonly.log"
 run_pktgen drop --gen-subs 50 --countries 2 --rate 10000pps --duration 1 --drain 100 \
 	--max-loss 0
 rc=$?
 [ $rc -eq 3 ] || { echo "FAIL: rxonly: exit $rc, want 3 (loss above --max-loss)"; fail=1; }
 check_report "$DIR/drop.json" 10000 all 50 || fail=1
-cleanup
+stop_testpmd
 
 if [ $fail -ne 0 ]; then
 	echo "--- testpmd logs"; tail -n 30 "$DIR"/testpmd-*.log

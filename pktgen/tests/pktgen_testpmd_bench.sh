@@ -11,38 +11,13 @@ SECS=${2:-5}
 TESTPMD=$(command -v dpdk-testpmd || true)
 [ -n "$TESTPMD" ] || { echo "SKIP: needs dpdk-testpmd (Debian package dpdk-dev)"; exit 77; }
 DIR=$(mktemp -d /tmp/pktgen_bench.XXXXXX)
-TP_PID=
-stop_testpmd() {
-	if [ -n "$TP_PID" ]; then
-		kill -INT "$TP_PID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.3; done
-		kill -KILL "$TP_PID" 2>/dev/null
-		wait "$TP_PID" 2>/dev/null
-		TP_PID=
-	fi
-}
-cleanup() {
-	stop_testpmd
-	rm -rf "$DIR" /var/run/dpdk/pgbt$$
-}
-trap cleanup EXIT
-EAL="--no-huge -m 512 --no-pci --log-level=lib.*:error --no-telemetry"
-start_testpmd() {
-	"$TESTPMD" --lcores=0@0,1@1 $EAL --file-prefix=pgbt$$ \
-		--vdev=net_memif0,role=server,socket="$DIR"/a.sock,id=0 \
-		--vdev=net_memif1,role=server,socket="$DIR"/b.sock,id=0 -- \
-		--forward-mode=io --auto-start --no-mlockall --total-num-mbufs=16384 --stats-period=5 \
-		</dev/null >"$DIR/testpmd.log" 2>&1 &
-	TP_PID=$!
-	for _ in $(seq 50); do
-		grep -q "forwarding - ports=2" "$DIR/testpmd.log" && break
-		sleep 0.1
-	done
-}
+. "$(dirname "$0")/testpmd_lib.sh"
+trap 'stop_testpmd; rm -rf "$DIR" /var/run/dpdk/pgbt$$' EXIT
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (2 vCPUs shared; figures vary run to run)"
 for size in 64 imix; do
-	start_testpmd  # fresh each run: 22.11 memif servers can crash when a client leaves
-	"$PG" --lcores=0@1,1@0 $EAL --file-prefix=pgb$$ \
+	# fresh each run: 22.11 memif servers can crash when a client leaves
+	start_testpmd io pgbt$$ 5 "$DIR/testpmd.log"
+	"$PG" --lcores=0@1,1@0 $EAL_COMMON --file-prefix=pgb$$ \
 		--vdev=net_memif0,role=client,socket="$DIR"/a.sock,id=0 \
 		--vdev=net_memif1,role=client,socket="$DIR"/b.sock,id=0 -- \
 		--gen-subs 1000 --countries 4 --rate 0 --size "$size" --duration "$SECS" --quiet \

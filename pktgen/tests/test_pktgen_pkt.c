@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "skygate/runtime.h"
 #include <rte_eal.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -206,6 +208,6 @@ main(void)
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	sky_eal_cleanup();
 	return rc;
 }

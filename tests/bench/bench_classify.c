@@ -12,12 +12,13 @@
 #include <rte_acl.h>
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
-#include <rte_eal.h>
 #include <rte_malloc.h>
 
+#include "skygate/classify.h"
 #include "skygate/config.h"
 #include "skygate/runtime.h"
-#include "skygate/subscriber.h"
+
+#include "fixture.h"
 
 #define N_META 65536
 
@@ -26,21 +27,10 @@ static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static inline uint64_t
 rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return sky_fx_rand64(&rng);
 }
 
 static uint64_t cyc[8 * N_META / SKY_BURST];
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void
 fill(struct sky_meta *m)
@@ -97,7 +87,7 @@ run(struct sky_classifier *c, struct sky_meta *m, unsigned int *hist)
 		}
 	for (int i = 0; i < N_META; i++)
 		hist[m[i].cls & 7]++;
-	qsort(cyc, k, sizeof(cyc[0]), cmp_u64);
+	qsort(cyc, k, sizeof(cyc[0]), sky_fx_cmp_u64);
 	return (double)cyc[k / 2] / SKY_BURST;
 }
 
@@ -261,30 +251,25 @@ run_acl(struct rte_acl_ctx *ctx, struct sky_meta *m, unsigned int *mismatch)
 					*mismatch += b[j].worker_tag != m[i + j].cls;
 				}
 		}
-	qsort(cyc, k, sizeof(cyc[0]), cmp_u64);
+	qsort(cyc, k, sizeof(cyc[0]), sky_fx_cmp_u64);
 	return (double)cyc[k / 2] / SKY_BURST;
 }
 
 static struct sky_classifier *
-make(const char *classes, struct sky_subs **s, double *compile_ms)
+make(const char *classes, double *compile_ms)
 {
-	static char yaml[200000];
-	struct sky_cfg_err err = {0};
+	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
 	struct sky_classifier *c;
 	uint64_t t0;
 
-	snprintf(yaml, sizeof(yaml),
-		 "plans: { basic: { down: 50Mbit, up: 5Mbit } }\n"
-		 "beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n%s",
-		 classes);
-	cfg = sky_cfg_load_string("bench.yaml", yaml, &err);
-	if (cfg == NULL || (*s = sky_subs_create(cfg, 1, &err)) == NULL) {
+	cfg = sky_fx_cfg("bench.yaml", &err, SKY_FX_MODEL_MIN "%s", classes);
+	if (cfg == NULL) {
 		printf("%s\n", err.msg);
 		exit(1);
 	}
 	t0 = rte_rdtsc();
-	c = sky_classifier_create(cfg, *s, &err);
+	c = sky_classify_create(cfg, 0, &err);
 	*compile_ms = (double)(rte_rdtsc() - t0) / rte_get_tsc_hz() * 1e3;
 	if (c == NULL) {
 		printf("%s\n", err.msg);
@@ -297,37 +282,20 @@ make(const char *classes, struct sky_subs **s, double *compile_ms)
 int
 main(void)
 {
-	char *eal[] = {"bench_classify",
-		       "--no-huge",
-		       "-m",
-		       "1024",
-		       "--no-pci",
-		       "--file-prefix=bench_classify",
-		       "--log-level=lib.*:error",
-		       "--log-level=skygate:warning",
-		       "--no-telemetry"};
 	static char big[150000];
 	struct sky_meta *m;
-	struct sky_subs *s;
 	struct sky_classifier *c;
 	unsigned int hist[8] = {0};
 	double ms, cpp;
 	size_t o;
 
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0)
+	if (sky_fx_eal_start("bench_classify",
+			     &(struct sky_fx_eal){.mem_mb = 1024, .skygate_log = "warning"}) < 0)
 		return 1;
-	sky_runtime_init();
 	m = rte_malloc("bench_meta", N_META * sizeof(*m), 64);
 	fill(m);
 
-	c = make("classes:\n"
-		 "  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"] }\n"
-		 "  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "
-		 "[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"
-		 "  - { name: bulk, default: true }\n"
-		 "  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "
-		 "[\"6881-6889\"] } ] }\n",
-		 &s, &ms);
+	c = make(SKY_FX_CLASSES, &ms); /* the standard classes */
 	cpp = run(c, m, hist);
 	printf("classify, 4 classes / 8 rules (config reference): %.1f cycles/packet, compile "
 	       "%.2f ms (classes hit: %u %u %u %u)\n",
@@ -352,8 +320,7 @@ main(void)
 		rte_acl_free(ctx);
 		rte_free(v4);
 	}
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
 
 	o = (size_t)snprintf(big, sizeof(big),
 			     "classes:\n  - { name: realtime, dscp: [46], ports: [53] }\n"
@@ -362,15 +329,14 @@ main(void)
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"198.51.%d.%d/28\"",
 				      i ? ", " : "", i / 16, (i % 16) * 16);
 	snprintf(big + o, sizeof(big) - o, "] }\n  - { name: bulk, default: true }\n");
-	c = make(big, &s, &ms);
+	c = make(big, &ms);
 	memset(hist, 0, sizeof(hist));
 	cpp = run(c, m, hist);
 	printf("classify, 2000 remote prefixes in one class: %.1f cycles/packet, compile %.2f ms "
 	       "(classes hit: %u %u %u)\n",
 	       cpp, ms, hist[0], hist[1], hist[2]);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
 	rte_free(m);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return 0;
 }

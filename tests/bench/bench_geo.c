@@ -12,7 +12,6 @@
  * addresses (~1 ms each), as the machine is shared.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +22,13 @@
 #include <libloc/network.h>
 
 #include <rte_cycles.h>
-#include <rte_eal.h>
 
 #include "skygate/config.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/runtime.h"
+
+#include "fixture.h"
 
 #define N_ADDR (1u << 16)
 
@@ -37,10 +37,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t
 rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return sky_fx_rand64(&rng);
 }
 
 struct netv {
@@ -177,12 +174,11 @@ run(struct sky_geo *g, const struct sky_meta *m)
 static struct sky_geo *
 make(const char *path, const char *lookup, struct sky_cfg **cfgp)
 {
-	struct sky_cfg_err err = {0};
+	struct sky_cfg_err err;
 	struct sky_geo *g;
-	char text[512];
 
-	snprintf(text, sizeof(text), "geo: { database: \"%s\", lookup: %s }\n", path, lookup);
-	*cfgp = sky_cfg_load_string("bench_geo", text, &err);
+	*cfgp = sky_fx_cfg("bench_geo", &err, "geo: { database: \"%s\", lookup: %s }\n", path,
+			   lookup);
 	if (*cfgp == NULL) {
 		fprintf(stderr, "bench_geo: %s\n", err.msg);
 		return NULL;
@@ -193,38 +189,9 @@ make(const char *path, const char *lookup, struct sky_cfg **cfgp)
 	return g;
 }
 
-/* EAL leaves its runtime directory (/var/run/dpdk/PREFIX) behind: remove ours */
-static void
-remove_runtime_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1400];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 int
 main(int argc, char **argv)
 {
-	char prefix[64], rundir[1024];
-	char *eal[] = {argv[0],
-		       "--no-huge",
-		       "-m",
-		       "2048",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--no-telemetry"};
 	const char *path = argc > 1 ? argv[1] : "/usr/share/libloc-location/location.db";
 	const char *kinds[4] = {"ipv4 from database networks", "ipv4 uniform random",
 				"ipv6 from database networks", "ipv6 random in 2000::/3"};
@@ -237,12 +204,8 @@ main(int argc, char **argv)
 	double cyc[2][4] = {{0}};
 	uint64_t t0;
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=bench_geo_%d", (int)getpid());
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "bench_geo: EAL init failed\n");
+	if (sky_fx_eal_start("bench_geo", &(struct sky_fx_eal){.mem_mb = 2048}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
 	t0 = rte_rdtsc();
 	g = make(path, "scalar", &cfg);
 	if (g == NULL)
@@ -313,8 +276,6 @@ main(int argc, char **argv)
 	sky_geo_destroy(g);
 	sky_cfg_free(cfg);
 	sky_cfg_free(cfg2);
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	remove_runtime_dir(rundir);
+	sky_fx_eal_stop();
 	return 0;
 }

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include <rte_cycles.h>
-#include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
@@ -29,6 +28,8 @@
 #include "skygate/meta.h"
 #include "skygate/parse.h"
 #include "skygate/parse_inline.h"
+
+#include "fixture.h"
 
 #define N_PKTS 4096
 
@@ -39,78 +40,58 @@ static uint32_t seed = 0x5eed1234;
 static uint32_t
 rnd(void)
 {
-	seed ^= seed << 13;
-	seed ^= seed >> 17;
-	seed ^= seed << 5;
-	return seed;
+	return sky_fx_rand32(&seed);
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* build one frame of the given kind, tag count and size into b; returns its length */
+/* build one frame of the given kind, tag count and size into b (1600 bytes); returns its
+ * length. Random MACs, tags, TOS, addresses and ports. */
 static uint32_t
 build(uint8_t *b, enum kind k, unsigned int tags, uint32_t size)
 {
-	uint32_t o = 12, ip, l4, hdr;
 	int v6 = k == K_V6TCP || k == K_V6UDP || k == K_V6HBH;
-	uint8_t proto = (k == K_V4UDP || k == K_V6UDP || k == K_V4FRAG) ? 17
-			: k == K_V4ICMP					? 1
-									: 6;
+	struct sky_fx_pkt p = {
+		.n_vlan = (uint8_t)tags,
+		.l3 = k == K_ARP ? 0
+		      : v6	 ? 6
+				 : 4,
+		.ethertype = 0x0806,
+		.frag_off = k == K_V4FRAG ? 0x2000 : 0x4000,
+		.hbh = k == K_V6HBH,
+		.proto = (k == K_V4UDP || k == K_V6UDP || k == K_V4FRAG) ? 17
+			 : k == K_V4ICMP				 ? 1
+									 : 6,
+		.len = size,
+	};
+	struct sky_fx_layout lay;
+	uint32_t len;
 
-	memset(b, 0, 64);
 	for (int i = 0; i < 12; i++)
-		b[i] = (uint8_t)rnd();
+		p.mac[i] = (uint8_t)rnd();
 	for (unsigned int t = 0; t < tags; t++) {
-		put16(b + o, tags == 2 && t == 0 ? 0x88a8 : 0x8100);
-		put16(b + o + 2, (uint16_t)(rnd() & 0xfff));
-		o += 4;
+		p.tpid[t] = tags == 2 && t == 0 ? 0x88a8 : 0x8100;
+		p.tci[t] = (uint16_t)(rnd() & 0xfff);
 	}
 	if (k == K_ARP) {
-		put16(b + o, 0x0806);
-		memset(b + o + 2, 1, 28);
-		return o + 30 < 60 ? 60 : o + 30;
+		p.len = 60;
+		len = sky_fx_frame(b, 1600, &p, &lay);
+		memset(b + lay.l3_off, 1, 28);
+		return len;
 	}
-	put16(b + o, v6 ? 0x86dd : 0x0800);
-	ip = o + 2;
-	hdr = (v6 ? 40 : 20) + (k == K_V6HBH ? 8 : 0) + (proto == 6 ? 20 : 8);
-	if (size < ip + hdr)
-		size = ip + hdr;
 	if (!v6) {
-		b[ip] = 0x45;
-		b[ip + 1] = (uint8_t)(rnd() & 0xfc);
-		put16(b + ip + 2, (uint16_t)(size - ip));
-		put16(b + ip + 6, k == K_V4FRAG ? 0x2000 : 0x4000);
-		b[ip + 8] = 64;
-		b[ip + 9] = proto;
-		for (int i = 12; i < 20; i++)
-			b[ip + i] = (uint8_t)rnd();
-		l4 = ip + 20;
+		p.tos = (uint8_t)(rnd() & 0xfc);
+		for (int i = 0; i < 4; i++)
+			p.src[i] = (uint8_t)rnd();
+		for (int i = 0; i < 4; i++)
+			p.dst[i] = (uint8_t)rnd();
 	} else {
-		b[ip] = 0x60;
-		put16(b + ip + 4, (uint16_t)(size - ip - 40));
-		b[ip + 6] = k == K_V6HBH ? 0 : proto;
-		b[ip + 7] = 64;
-		for (int i = 8; i < 40; i++)
-			b[ip + i] = (uint8_t)rnd();
-		l4 = ip + 40;
-		if (k == K_V6HBH) {
-			memset(b + l4, 0, 8);
-			b[l4] = proto;
-			l4 += 8;
-		}
+		for (int i = 0; i < 16; i++)
+			p.src[i] = (uint8_t)rnd();
+		for (int i = 0; i < 16; i++)
+			p.dst[i] = (uint8_t)rnd();
 	}
-	put16(b + l4, (uint16_t)rnd());
-	put16(b + l4 + 2, (uint16_t)rnd());
-	if (proto == 6)
-		b[l4 + 12] = 0x50;
-	else if (proto == 17)
-		put16(b + l4 + 4, (uint16_t)(size - l4));
-	return size;
+	p.sport = (uint16_t)rnd();
+	p.dport = (uint16_t)rnd();
+	return sky_fx_frame(b, 1600, &p, NULL);
 }
 
 static enum kind
@@ -214,14 +195,6 @@ fail:
 	return NULL;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Time each pass over the packets separately and keep the median and the minimum: the
  * machine is shared, and a pass (tens of microseconds) that a context switch hit would
@@ -247,7 +220,7 @@ run(struct rte_mbuf **pkts, unsigned int n_pkts, unsigned int rounds, uint64_t *
 		}
 		t[r] = rte_rdtsc_precise() - t0;
 	}
-	qsort(t, rounds, sizeof(*t), cmp_u64);
+	qsort(t, rounds, sizeof(*t), sky_fx_cmp_u64);
 	*median = (double)t[rounds / 2] / n_pkts;
 	*best = (double)t[0] / n_pkts;
 	*p10 = (double)t[rounds / 10] / n_pkts;
@@ -272,12 +245,10 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n, struct mix 
 		enum kind k = pick_kind();
 		uint32_t r = rnd() % 10, tags = r < 6 ? 0 : r < 9 ? 1 : 2;
 		uint32_t len = build(frame, k, tags, pick_size());
-		char *d;
 
-		pkts[i] = rte_pktmbuf_alloc(mp);
-		if (pkts[i] == NULL || (d = rte_pktmbuf_append(pkts[i], (uint16_t)len)) == NULL)
+		pkts[i] = sky_fx_mbuf_bytes(mp, frame, len);
+		if (pkts[i] == NULL)
 			return -1;
-		memcpy(d, frame, len);
 		mx->count[k]++;
 		mx->tagged[tags]++;
 	}
@@ -303,15 +274,6 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n, struct mix 
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {"bench_parse",
-		       "--no-huge",
-		       "-m",
-		       "512",
-		       "--no-pci",
-		       "--file-prefix=bench_parse",
-		       "--log-level=lib.*:error",
-		       "--no-telemetry",
-		       NULL};
 	unsigned int rounds = argc > 1 ? (unsigned int)atoi(argv[1]) : 2000;
 	struct rte_mempool *mp, *mp_thp;
 	static struct rte_mbuf *pkts[N_PKTS], *pkts_thp[N_PKTS], *pkts_hot[N_PKTS];
@@ -326,13 +288,11 @@ main(int argc, char **argv)
 
 	if (rounds == 0)
 		rounds = 1;
-	if (rte_eal_init(8, eal) < 0) {
-		fprintf(stderr, "bench_parse: EAL init failed\n");
+	if (sky_fx_eal_start("bench_parse", &(struct sky_fx_eal){.pool_mbufs = N_PKTS + 511,
+								 .pool_cache = 256}) < 0)
 		return 1;
-	}
-	mp = rte_pktmbuf_pool_create("bench_parse", N_PKTS + 511, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				     SOCKET_ID_ANY);
-	if (mp == NULL || fill(mp, pkts, N_PKTS, &mx) != 0) {
+	mp = sky_fx_pool;
+	if (fill(mp, pkts, N_PKTS, &mx) != 0) {
 		fprintf(stderr, "bench_parse: no mbuf pool\n");
 		return 1;
 	}
@@ -376,10 +336,9 @@ main(int argc, char **argv)
 		if (mp_thp != NULL)
 			rte_pktmbuf_free(pkts_thp[i]);
 	}
-	rte_mempool_free(mp);
 	rte_mempool_free(mp_thp);
 	if (area != NULL)
 		munmap(area, area_len);
-	rte_eal_cleanup();
+	sky_fx_eal_stop(); /* frees mp, the fixture's pool */
 	return mx.drops != 0;
 }

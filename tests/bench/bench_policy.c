@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <rte_cycles.h>
-#include <rte_eal.h>
 
 #include "sky_build_config.h"
 #include "skygate/config.h"
@@ -23,6 +21,8 @@
 #include "skygate/runtime.h"
 
 #include "../../lib/policy/policy_impl.h"
+
+#include "fixture.h"
 
 #define N_TEMPLATES 1024
 #define CHUNKS 200
@@ -55,10 +55,7 @@ static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static uint32_t
 rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)rng;
+	return (uint32_t)sky_fx_rand64(&rng);
 }
 
 static void
@@ -98,14 +95,12 @@ templates(struct sky_meta *t)
 static struct sky_policy *
 make(const char *path, const char *maps, int jit)
 {
-	char y[4096];
-	struct sky_cfg_err err = {0};
+	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
 	struct sky_policy *p;
 
-	snprintf(y, sizeof(y), "policy:\n  object: %s\n  jit: %s\n%s", path, jit ? "true" : "false",
-		 maps);
-	cfg = sky_cfg_load_string("bench.yaml", y, &err);
+	cfg = sky_fx_cfg("bench.yaml", &err, "policy:\n  object: %s\n  jit: %s\n%s", path,
+			 jit ? "true" : "false", maps);
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", err.msg);
 		exit(1);
@@ -119,41 +114,21 @@ make(const char *path, const char *maps, int jit)
 	return p;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double
 now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	return sky_fx_now_s() * 1e6;
 }
 
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {"bench_policy",
-		       "--no-huge",
-		       "-m",
-		       "256",
-		       "--no-pci",
-		       "--file-prefix=bench_policy",
-		       "--log-level=lib.*:error",
-		       "--no-telemetry"};
 	const char *br = getenv("SKY_BUILD_ROOT");
 	static struct sky_meta tmpl[N_TEMPLATES];
 	struct sky_meta meta[SKY_BURST];
 
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0)
+	if (sky_fx_eal_start("bench_policy", &(struct sky_fx_eal){.mem_mb = 256}) < 0)
 		return 1;
-	sky_runtime_init();
 	templates(tmpl);
 	printf("policy stage: %d chunks of %d bursts of %d packets, TSC %.2f GHz; cycles/packet "
 	       "of the best and the median chunk\n",
@@ -184,18 +159,18 @@ main(int argc, char **argv)
 				for (int i = 0; i < CHUNK_BURSTS; i++, k0++) {
 					memcpy(meta, &tmpl[(k0 * SKY_BURST) % N_TEMPLATES],
 					       sizeof(meta));
-					sky_policy_run_burst(p, 0, NULL, meta, SKY_BURST);
+					sky_policy_run_burst(p, 0, meta, SKY_BURST);
 				}
 				t2 = rte_rdtsc();
 				base[c] = (double)(t1 - t0);
 				per[c] = (double)(t2 - t1);
 			}
 			/* less the quietest run of the copies alone */
-			qsort(base, CHUNKS, sizeof(base[0]), cmp_double);
+			qsort(base, CHUNKS, sizeof(base[0]), sky_fx_cmp_double);
 			for (int c = 0; c < CHUNKS; c++)
 				per[c] = (per[c] - base[0]) / (CHUNK_BURSTS * SKY_BURST);
 			sky_policy_stats(p, &st);
-			qsort(per, CHUNKS, sizeof(per[0]), cmp_double);
+			qsort(per, CHUNKS, sizeof(per[0]), sky_fx_cmp_double);
 			printf("%-22s %-11s best %6.1f  median %6.1f cycles/packet  (%.1f ns; "
 			       "%.1f%% dropped)\n",
 			       benches[b].name, jit ? "JIT" : "interpreter", per[0],
@@ -219,7 +194,7 @@ main(int argc, char **argv)
 					ck = RTE_MIN(ck, p->prog->check_ns);
 					jt = RTE_MIN(jt, p->prog->jit_ns);
 				}
-				qsort(lt, n, sizeof(lt[0]), cmp_double);
+				qsort(lt, n, sizeof(lt[0]), sky_fx_cmp_double);
 				printf("%-22s load+check+JIT+swap best %.1f us, median %.1f us; "
 				       "best parts: libbpf+libelf %.1f, checker %.1f, "
 				       "rte_bpf_load+JIT %.1f us\n",
@@ -229,5 +204,6 @@ main(int argc, char **argv)
 			sky_policy_destroy(p);
 		}
 	}
+	sky_fx_eal_stop();
 	return 0;
 }

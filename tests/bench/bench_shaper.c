@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <rte_cycles.h>
-#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -26,6 +25,8 @@
 #include "skygate/runtime.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
+
+#include "fixture.h"
 
 #define NSUB 100000
 #define NBEAM 16
@@ -414,28 +415,18 @@ police(uint32_t nsub)
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {argv[0],
-		       "--no-huge",
-		       "-m",
-		       "2048",
-		       "--no-pci",
-		       "--file-prefix=bench_shaper",
-		       "--log-level=lib.*:error",
-		       "--no-telemetry"};
 	struct sky_shaper *sh;
 	size_t per_sub, per_active;
 	uint64_t hz;
 
 	(void)argc;
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0)
+	if (sky_fx_eal_start("bench_shaper", &(struct sky_fx_eal){.mem_mb = 2048,
+								  .pool_mbufs = 4 * NSUB + 4096,
+								  .pool_cache = 512,
+								  .pool_data_room = 128}) < 0)
 		return 1;
-	sky_runtime_init();
 	hz = rte_get_tsc_hz();
-	mp = rte_pktmbuf_pool_create("bench_shp", 4 * NSUB + 4096, 512, 0, 128, SOCKET_ID_ANY);
-	if (mp == NULL) {
-		fprintf(stderr, "mempool: %s\n", rte_strerror(rte_errno));
-		return 1;
-	}
+	mp = sky_fx_pool;
 	printf("TSC %.2f GHz, up to %d active subscribers on one worker, %d beams, %d-byte "
 	       "frames, bursts of %d\n",
 	       (double)hz / 1e9, NSUB, NBEAM, PKT_LEN, SKY_BURST);
@@ -510,7 +501,6 @@ main(int argc, char **argv)
 	}
 	police(NSUB);
 	police(1000);
-	rte_mempool_free(mp);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return 0;
 }

@@ -11,22 +11,23 @@
  */
 #include <arpa/inet.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <rte_cycles.h>
-#include <rte_eal.h>
 #include <rte_malloc.h>
 
 #include "skygate/config.h"
 #include "skygate/control.h"
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
-#include "subs_internal.h"
+#include "../../lib/subscriber/subscriber_priv.h"
+
+#include "fixture.h"
 
 #define N_META 65536
 
@@ -37,10 +38,7 @@ static uint64_t rng = 88172645463325252ULL;
 static inline uint64_t
 rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return sky_fx_rand64(&rng);
 }
 
 static void
@@ -89,16 +87,6 @@ write_csv(const char *path, uint32_t n, uint32_t first_id)
 			i % 1000 == 999 ? 100 + i % 8 : 0);
 	}
 	return fclose(f);
-}
-
-static double
-cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static double
@@ -161,35 +149,42 @@ fill_meta(struct sky_meta *m, uint32_t n_subs, int v6, uint16_t vid)
 	}
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* cycles per packet: the median burst (robust against preemption on a shared machine) */
 static uint64_t burst_cyc[8 * N_META / SKY_BURST];
 
 static double
 median_per_pkt(size_t n)
 {
-	qsort(burst_cyc, n, sizeof(burst_cyc[0]), cmp_u64);
+	qsort(burst_cyc, n, sizeof(burst_cyc[0]), sky_fx_cmp_u64);
 	return (double)burst_cyc[n / 2] / SKY_BURST;
 }
 
-static double
-bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
+/* a stage's burst call on worker 0, as timed here */
+typedef void (*stage_fn)(struct sky_subs *s, struct sky_meta *b);
+
+static void
+lookup_stage(struct sky_subs *s, struct sky_meta *b)
 {
-	const int rounds = 8;
+	sky_subs_lookup_burst(s, 0, b, SKY_BURST);
+}
+
+static void
+account_stage(struct sky_subs *s, struct sky_meta *b)
+{
+	sky_subs_account_burst(s, 0, b, SKY_BURST);
+}
+
+/* cycles per packet of stage over every burst of m: a warm-up pass (first touch of pages),
+ * then 8 rounds (verdicts reset to pass first when asked); results are written back */
+static double
+time_stage(struct sky_subs *s, struct sky_meta *m, stage_fn stage, bool reset_verdicts)
+{
 	size_t k = 0;
 
-	*misses = 0;
-	for (int i = 0; i < N_META; i += SKY_BURST) /* warm up: first touch of pages */
-		sky_subs_lookup_burst(s, 0, &m[i], SKY_BURST);
-	for (int r = 0; r < rounds; r++) {
-		for (int i = 0; i < N_META; i++)
+	for (int i = 0; i < N_META; i += SKY_BURST)
+		stage(s, &m[i]);
+	for (int r = 0; r < 8; r++) {
+		for (int i = 0; reset_verdicts && i < N_META; i++)
 			m[i].verdict = SKY_V_PASS;
 		for (int i = 0; i < N_META; i += SKY_BURST) {
 			/* metas are hot in a worker (just parsed): time the stage alone */
@@ -198,14 +193,23 @@ bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
 
 			memcpy(b, &m[i], sizeof(b));
 			t0 = rte_rdtsc_precise();
-			sky_subs_lookup_burst(s, 0, b, SKY_BURST);
+			stage(s, b);
 			burst_cyc[k++] = rte_rdtsc_precise() - t0;
 			memcpy(&m[i], b, sizeof(b));
 		}
 	}
+	return median_per_pkt(k);
+}
+
+static double
+bench_lookup(struct sky_subs *s, struct sky_meta *m, uint32_t *misses)
+{
+	double cyc = time_stage(s, m, lookup_stage, true);
+
+	*misses = 0;
 	for (int i = 0; i < N_META; i++)
 		*misses += m[i].sub_idx == SKY_SUB_NONE;
-	return median_per_pkt(k);
+	return cyc;
 }
 
 static uint32_t n_rows;
@@ -241,18 +245,9 @@ run_cmds(const char *fmt, uint32_t base, int n, uint32_t stride)
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {"bench_subscriber",
-		       "--no-huge",
-		       "-m",
-		       "4096",
-		       "--no-pci",
-		       "--file-prefix=bench_subscriber",
-		       "--log-level=lib.*:error",
-		       "--log-level=skygate:warning",
-		       "--no-telemetry"};
 	uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
-	char dir[] = "/tmp/bench_subscriber.XXXXXX", csv[300], csv2[300], yaml[2048];
-	struct sky_cfg_err err = {0};
+	char csv[300], csv2[300];
+	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
 	struct sky_subs *s;
 	struct sky_meta *m;
@@ -262,42 +257,40 @@ main(int argc, char **argv)
 	uint32_t miss;
 	double cpu0, cpu1;
 
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0)
+	if (sky_fx_eal_start("bench_subscriber",
+			     &(struct sky_fx_eal){.mem_mb = 4096, .skygate_log = "warning"}) < 0)
 		return 1;
-	sky_runtime_init();
 	hz = (double)rte_get_tsc_hz();
 	n_rows = n;
-	if (mkdtemp(dir) == NULL)
-		return 1;
-	snprintf(csv, sizeof(csv), "%s/subs.csv", dir);
-	snprintf(csv2, sizeof(csv2), "%s/subs2.csv", dir);
+	snprintf(csv, sizeof(csv), "%s/subs.csv", sky_fx_tmpdir());
+	snprintf(csv2, sizeof(csv2), "%s/subs2.csv", sky_fx_tmpdir());
 	t0 = rte_rdtsc();
 	if (write_csv(csv, n, 1) != 0)
 		return 1;
 	printf("generated %u rows (IPv4 /32 + IPv6 /56 each, 0.1%% in 8 VLAN realms) in %.2f s\n",
 	       n, (rte_rdtsc() - t0) / hz);
-	snprintf(yaml, sizeof(yaml),
-		 "subscribers: { file: %s, unknown: drop }\n"
-		 "plans: { basic: { down: 50Mbit, up: 5Mbit }, premium: { down: 200Mbit, up: "
-		 "20Mbit } }\n"
-		 "beams: { beam1: { down: 1Gbit, up: 200Mbit }, beam2: { down: 1Gbit, up: 200Mbit "
-		 "}, "
-		 "beam3: { down: 1Gbit, up: 200Mbit }, beam4: { down: 1Gbit, up: 200Mbit } }\n"
-		 "classes: [ { name: realtime, dscp: [46] }, { name: interactive, protocol: [tcp] "
-		 "}, "
-		 "{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n",
-		 csv);
-	cfg = sky_cfg_load_string("bench.yaml", yaml, &err);
+	cfg = sky_fx_cfg(
+		"bench.yaml", &err,
+		"subscribers: { file: %s, unknown: drop }\n"
+		"plans: { basic: { down: 50Mbit, up: 5Mbit }, premium: { down: 200Mbit, up: "
+		"20Mbit } }\n"
+		"beams: { beam1: { down: 1Gbit, up: 200Mbit }, beam2: { down: 1Gbit, up: 200Mbit "
+		"}, "
+		"beam3: { down: 1Gbit, up: 200Mbit }, beam4: { down: 1Gbit, up: 200Mbit } }\n"
+		"classes: [ { name: realtime, dscp: [46] }, { name: interactive, protocol: [tcp] "
+		"}, "
+		"{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n",
+		csv);
 	if (cfg == NULL) {
 		printf("%s\n", err.msg);
 		return 1;
 	}
 	{
 		/* the parser alone: CSV -> rows, then the uniqueness check (sorts) */
-		struct sky_subs_names nm = {.n_plans = 2,
-					    .n_beams = 4,
-					    .plans = {"basic", "premium"},
-					    .beams = {"beam1", "beam2", "beam3", "beam4"}};
+		struct sky_subs_csv_names nm = {.n_plans = 2,
+						.n_beams = 4,
+						.plans = {"basic", "premium"},
+						.beams = {"beam1", "beam2", "beam3", "beam4"}};
 		struct sky_subs_rows rows = {0};
 		char e[512];
 		uint32_t need[3];
@@ -314,14 +307,14 @@ main(int argc, char **argv)
 		fclose(f);
 		double c_parse, c_check;
 
-		cpu0 = cpu_seconds();
-		if (sky_subs_csv_parse(&nm, csv, buf, len, &rows, e, sizeof(e)) < 0)
+		cpu0 = sky_fx_cpu_s();
+		if (sky_subs_rows_parse(&nm, csv, buf, len, &rows, e, sizeof(e)) < 0)
 			printf("parse: %s\n", e);
-		c_parse = cpu_seconds() - cpu0;
-		cpu0 = cpu_seconds();
+		c_parse = sky_fx_cpu_s() - cpu0;
+		cpu0 = sky_fx_cpu_s();
 		if (sky_subs_rows_check_need(csv, &rows, need, e, sizeof(e)) < 0)
 			printf("check: %s\n", e);
-		c_check = cpu_seconds() - cpu0;
+		c_check = sky_fx_cpu_s() - cpu0;
 		printf("CPU: CSV parse %.2f s, uniqueness check + tbl8 count %.2f s (tbl8 groups: "
 		       "v4 %u, v6 %u, realm %u)\n",
 		       c_parse, c_check, need[0], need[1], need[2]);
@@ -331,10 +324,10 @@ main(int argc, char **argv)
 	h0 = heap_used();
 	c0 = ctl_heap_used();
 	t0 = rte_rdtsc();
-	cpu0 = cpu_seconds();
+	cpu0 = sky_fx_cpu_s();
 	s = sky_subs_create(cfg, 1, &err);
 	sec = (rte_rdtsc() - t0) / hz;
-	cpu1 = cpu_seconds();
+	cpu1 = sky_fx_cpu_s();
 	if (s == NULL) {
 		printf("create failed: %s\n", err.msg);
 		return 1;
@@ -376,24 +369,8 @@ main(int argc, char **argv)
 	}
 	fill_meta(m, n, 0, 0);
 	bench_lookup(s, m, &miss);
-	for (int i = 0; i < N_META; i += SKY_BURST) /* warm up */
-		sky_subs_account_burst(s, 0, &m[i], SKY_BURST);
-	{
-		size_t k = 0;
-
-		for (int r = 0; r < 8; r++)
-			for (int i = 0; i < N_META; i += SKY_BURST) {
-				struct sky_meta b[SKY_BURST];
-				uint64_t t1;
-
-				memcpy(b, &m[i], sizeof(b));
-				t1 = rte_rdtsc_precise();
-				sky_subs_account_burst(s, 0, b, SKY_BURST);
-				burst_cyc[k++] = rte_rdtsc_precise() - t1;
-			}
-		printf("account (per-subscriber counters): %.1f cycles/packet\n",
-		       median_per_pkt(k));
-	}
+	printf("account (per-subscriber counters): %.1f cycles/packet\n",
+	       time_stage(s, m, account_stage, false));
 
 	/* runtime changes on the full table, through the control registry */
 	sky_ctl_unregister_all();
@@ -416,11 +393,11 @@ main(int argc, char **argv)
 			return 1;
 		snprintf(line, sizeof(line), "%s", csv2);
 		lt = rte_rdtsc();
-		cpu0 = cpu_seconds();
+		cpu0 = sky_fx_cpu_s();
 		r = sky_ctl_dispatch_argv(3, av, 0, 0, 0);
 		printf("subscriber load (replace %u, build aside, swap): %.2f s wall, %.2f s CPU "
 		       "%s\n",
-		       n, (rte_rdtsc() - lt) / hz, cpu_seconds() - cpu0,
+		       n, (rte_rdtsc() - lt) / hz, sky_fx_cpu_s() - cpu0,
 		       json_is_true(json_object_get(r, "ok"))
 			       ? ""
 			       : json_string_value(json_object_get(r, "error")));
@@ -431,9 +408,6 @@ main(int argc, char **argv)
 	rte_free(m);
 	sky_subs_destroy(s);
 	sky_cfg_free(cfg);
-	unlink(csv);
-	unlink(csv2);
-	rmdir(dir);
-	rte_eal_cleanup();
+	sky_fx_eal_stop(); /* the CSV files go with the fixture's temporary directory */
 	return 0;
 }

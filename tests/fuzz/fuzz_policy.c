@@ -115,7 +115,7 @@ burst_run(void)
 
 	burst_build(m);
 	memcpy(before, m, sizeof(m));
-	sky_policy_run_burst(pol, 0, NULL, m, N_META);
+	sky_policy_run_burst(pol, 0, m, N_META);
 	for (unsigned int i = 0; i < N_META; i++) {
 		if (!sky_meta_live(&before[i])) {
 			/* the hook never touches packets that are not live */
@@ -130,6 +130,11 @@ burst_run(void)
 			abort();
 		}
 		if (m[i].dscp > 63)
+			abort();
+		/* a DSCP verdict is recorded, never written: the only flag the hook sets is
+		 * SKY_MF_DSCP_SET, on a packet it passes */
+		if (((m[i].flags ^ before[i].flags) & ~SKY_MF_DSCP_SET) != 0 ||
+		    ((m[i].flags & SKY_MF_DSCP_SET) && m[i].verdict != SKY_V_PASS))
 			abort();
 	}
 }
@@ -362,6 +367,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_policy: EAL init failed\n");
 		exit(1);
 	}
+	/* libFuzzer leaves through exit(): remove the EAL's runtime directory then */
+	atexit((void (*)(void))sky_eal_cleanup);
 	sky_runtime_init();
 	cfg = sky_cfg_load_string("fuzz.yaml", "workers: 1\n", &cerr);
 	if (cfg == NULL) {

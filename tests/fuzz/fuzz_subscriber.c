@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "subs_internal.h"
+#include "../../lib/subscriber/subscriber_priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -18,10 +18,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char hdr[] = "id,ipv4,ipv6,plan,beam,country,realm\n";
-	struct sky_subs_names nm = {.n_plans = 2,
-				    .n_beams = 2,
-				    .plans = {"basic", "premium"},
-				    .beams = {"beam1", "beam2"}};
+	struct sky_subs_csv_names nm = {.n_plans = 2,
+					.n_beams = 2,
+					.plans = {"basic", "premium"},
+					.beams = {"beam1", "beam2"}};
 	struct sky_subs_rows rows = {0};
 	uint32_t need[3];
 	char err[512];
@@ -41,15 +41,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf + len, data + 1, size - 1);
 	len += size - 1;
 	err[0] = '\0';
-	if (sky_subs_csv_parse(&nm, "fuzz.csv", buf, len, &rows, err, sizeof(err)) == 0) {
+	if (sky_subs_rows_parse(&nm, "fuzz.csv", buf, len, &rows, err, sizeof(err)) == 0) {
 		if (sky_subs_rows_check_need("fuzz.csv", &rows, need, err, sizeof(err)) == 0) {
 			/* accepted rows obey the documented ranges */
 			for (size_t i = 0; i < rows.n; i++) {
-				const struct sky_subs_row *r = &rows.r[i];
+				const struct sky_sub_info *r = &rows.r[i].sub;
 
 				if (r->id == 0 || r->plan >= 2 || r->beam >= 2 ||
-				    r->realm > SKY_REALM_MAX || (!r->has4 && !r->has6) ||
-				    r->len4 > 32 || r->len6 > 128)
+				    r->realm > SKY_REALM_MAX || (!r->has_v4 && !r->has_v6) ||
+				    r->v4_len > 32 || r->v6_len > 128)
 					abort();
 			}
 		}

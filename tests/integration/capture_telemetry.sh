@@ -24,7 +24,8 @@ timeout 20 dpdk-dumpcap --file-prefix=$PFX -i net_memif0 -c 50 -w "$T/cap.pcapng
 	{ cat "$T/dumpcap.log"; fail "dpdk-dumpcap failed"; }
 # count what the file holds (libpcap reads pcapng), not dumpcap's redrawn progress line
 n=$("$PCAPTOOL" count "$T/cap.pcapng") || { cat "$T/dumpcap.log"; fail "cannot read $T/cap.pcapng"; }
-[ "$n" -eq 50 ] || { cat "$T/dumpcap.log"; fail "captured $n packets, wanted 50"; }
+# -c 50 stops after the batch that reached 50
+[ "$n" -ge 50 ] || { cat "$T/dumpcap.log"; fail "captured $n packets, wanted at least 50"; }
 ok "dpdk-dumpcap captured $n packets on sat0"
 
 printf '/skygate/ports\n/skygate/stats,sat0\n' | timeout 10 dpdk-telemetry.py -f $PFX >"$T/tel.out" 2>&1 ||

@@ -23,24 +23,17 @@
 #include <rte_lcore.h>
 #include <rte_rcu_qsbr.h>
 
+#include "skygate/classify.h"
 #include "skygate/config.h"
 #include "skygate/control.h"
 #include "skygate/runtime.h"
-#include "skygate/subscriber.h"
 
-#define MODEL                                                                                      \
-	"plans: { basic: { down: 50Mbit, up: 5Mbit } }\n"                                          \
-	"beams: { beam1: { down: 1Gbit, up: 200Mbit } }\n"
+#include "fixture.h"
 
-static const char brief_classes[] =
-	"classes:\n"
-	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: 64, "
-	"aqm: { kind: red } }\n"
-	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "
-	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"
-	"  - { name: bulk, default: true }\n"
-	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: [\"6881-6889\"] } "
-	"] }\n";
+#define MODEL SKY_FX_MODEL_MIN /* tests/common/fixture.h */
+
+/* the four classes of the brief: the standard ones */
+static const char brief_classes[] = SKY_FX_CLASSES;
 
 enum { RT, IA, BU, SC };
 
@@ -148,23 +141,31 @@ mk(const struct pkt *p)
 	return m;
 }
 
+/* The class model (what lib/subscriber builds its plans on) and the classifier, from one
+ * config, as the gateway makes them. */
 static struct sky_classifier *
-make(const char *classes, struct sky_subs **sp)
+make_cfg(const struct sky_cfg *cfg, struct sky_class_set *cs)
 {
-	char yaml[4096];
 	struct sky_cfg_err err = {0};
-	struct sky_cfg *cfg;
 	struct sky_classifier *c;
 
-	snprintf(yaml, sizeof(yaml), MODEL "%s", classes);
-	cfg = sky_cfg_load_string("c.yaml", yaml, &err);
-	assert_non_null(cfg);
-	*sp = sky_subs_create(cfg, 1, &err);
-	assert_non_null(*sp);
-	c = sky_classifier_create(cfg, *sp, &err);
+	assert_int_equal(sky_class_set_parse(cfg, &err, cs), 0);
+	c = sky_classify_create(cfg, cs->n_classes, &err);
 	if (c == NULL)
 		print_error("%s\n", err.msg);
 	assert_non_null(c);
+	return c;
+}
+
+static struct sky_classifier *
+make(const char *classes, struct sky_class_set *cs)
+{
+	struct sky_cfg_err err;
+	struct sky_cfg *cfg = sky_fx_cfg("c.yaml", &err, MODEL "%s", classes);
+	struct sky_classifier *c;
+
+	assert_non_null(cfg);
+	c = make_cfg(cfg, cs);
 	sky_cfg_free(cfg);
 	return c;
 }
@@ -198,7 +199,7 @@ run_table(struct sky_classifier *c, const struct pkt *t, size_t n)
 static void
 test_brief_rules(void **state)
 {
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c = make(brief_classes, &s);
 	struct sky_meta m[2];
 
@@ -212,35 +213,35 @@ test_brief_rules(void **state)
 	sky_classify_burst(c, 0, m, 2);
 	assert_int_equal(m[0].cls, 0xee);
 	assert_int_equal(m[1].cls, 0xee);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 }
 
 static void
 test_edges(void **state)
 {
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c = make(edge_classes, &s);
 
 	(void)state;
 	run_table(c, edge_pkts, sizeof(edge_pkts) / sizeof(edge_pkts[0]));
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 }
 
 static void
 test_no_classes(void **state)
 {
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c = make("", &s);
 	struct pkt p = {UP, "1.1.1.1", "2.2.2.2", 6, 46, 1, 53, 53, 0};
 
 	(void)state;
-	assert_int_equal(sky_subs_n_classes(s), 1);
-	assert_string_equal(sky_subs_class(s, 0).name, "default");
+	assert_int_equal(s.n_classes, 1);
+	assert_string_equal(s.cls[0].name, "default");
 	run_table(c, &p, 1);
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 }
 
 static json_t *
@@ -263,61 +264,70 @@ write_cfg(const char *path, const char *classes)
 	fclose(f);
 }
 
+/* The brief rules with dscp 46 moved from realtime to scavenger: names and order kept. */
+static const char alt_classes[] =
+	"classes: [ { name: realtime, dscp: [34] }, { name: interactive, protocol: [tcp] }, "
+	"{ name: bulk, default: true }, { name: scavenger, dscp: [8, 46] } ]\n";
+
+/* A config file (path: a mkstemp template) with classes, and the classifier made from it. */
+static struct sky_classifier *
+make_file(char *path, const char *classes, struct sky_class_set *cs)
+{
+	struct sky_cfg_err err = {0};
+	struct sky_classifier *c;
+	struct sky_cfg *cfg;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	write_cfg(path, classes);
+	cfg = sky_cfg_load(path, &err);
+	assert_non_null(cfg);
+	c = make_cfg(cfg, cs);
+	sky_cfg_free(cfg);
+	return c;
+}
+
+/* `class reload` refuses these (rules stay): a renamed class, a class less, a bad value */
+static const struct {
+	const char *classes;
+	const char *error; /* in the reply's error */
+} refused[] = {
+	{"classes: [ { name: rt, dscp: [46] }, { name: interactive, dscp: [1] }, "
+	 "{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n",
+	 "class 0 is 'rt', running 'realtime'"},
+	{"classes: [ { name: realtime, dscp: [46] }, { name: bulk, default: true } ]\n",
+	 "2 classes"},
+	{"classes: [ { name: realtime, dscp: [99] } ]\n", "dscp '99'"},
+};
+
 static void
 test_reload(void **state)
 {
 	char path[] = "/tmp/test_classify.XXXXXX";
-	int fd = mkstemp(path);
-	struct sky_cfg_err err = {0};
-	struct sky_cfg *cfg;
-	struct sky_subs *s;
-	struct sky_classifier *c;
+	struct sky_class_set s;
+	struct sky_classifier *c = make_file(path, brief_classes, &s);
 	struct pkt dscp46 = {UP, "100.64.0.1", "203.0.113.1", 17, 46, 1, 40000, 40001, RT};
 	json_t *r;
 	const char *e;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	write_cfg(path, brief_classes);
-	cfg = sky_cfg_load(path, &err);
-	assert_non_null(cfg);
-	s = sky_subs_create(cfg, 1, &err);
-	assert_non_null(s);
-	c = sky_classifier_create(cfg, s, &err);
-	assert_non_null(c);
-	sky_cfg_free(cfg);
 	sky_ctl_unregister_all();
-	assert_int_equal(sky_classifier_register(c, path), 0);
+	assert_int_equal(sky_classify_register(c, path), 0);
 	run_table(c, &dscp46, 1);
 
-	/* refused: a renamed class, a class more, a syntax error; rules stay */
-	write_cfg(path, "classes: [ { name: rt, dscp: [46] }, { name: interactive, dscp: [1] }, "
-			"{ name: bulk, default: true }, { name: scavenger, dscp: [8] } ]\n");
-	r = run("class", "reload");
-	e = json_string_value(json_object_get(r, "error"));
-	assert_non_null(e);
-	assert_non_null(strstr(e, "class 0 is 'rt', running 'realtime'"));
-	json_decref(r);
-	write_cfg(path, "classes: [ { name: realtime, dscp: [46] }, { name: bulk, default: true } "
-			"]\n");
-	r = run("class", "reload");
-	e = json_string_value(json_object_get(r, "error"));
-	assert_non_null(e);
-	assert_non_null(strstr(e, "2 classes"));
-	json_decref(r);
-	write_cfg(path, "classes: [ { name: realtime, dscp: [99] } ]\n");
-	r = run("class", "reload");
-	e = json_string_value(json_object_get(r, "error"));
-	assert_non_null(e);
-	assert_non_null(strstr(e, "dscp '99'"));
-	json_decref(r);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		write_cfg(path, refused[i].classes);
+		r = run("class", "reload");
+		e = json_string_value(json_object_get(r, "error"));
+		assert_non_null(e);
+		assert_non_null(strstr(e, refused[i].error));
+		json_decref(r);
+	}
 	run_table(c, brief_pkts, sizeof(brief_pkts) / sizeof(brief_pkts[0]));
 
 	/* accepted: dscp 46 now scavenger */
-	write_cfg(path, "classes: [ { name: realtime, dscp: [34] }, { name: interactive, "
-			"protocol: [tcp] }, { name: bulk, default: true }, { name: scavenger, "
-			"dscp: [8, 46] } ]\n");
+	write_cfg(path, alt_classes);
 	r = run("class", "reload");
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
@@ -328,8 +338,8 @@ test_reload(void **state)
 	json_decref(r);
 
 	sky_ctl_unregister_all();
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 	unlink(path);
 }
 
@@ -367,28 +377,14 @@ static void
 test_reload_under_reader(void **state)
 {
 	char path[] = "/tmp/test_classify.XXXXXX";
-	int fd = mkstemp(path);
 	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
-	struct sky_cfg_err err = {0};
-	struct sky_cfg *cfg;
-	struct sky_subs *s;
+	struct sky_class_set s;
 	struct sky_classifier *c;
-	const char *alt = "classes: [ { name: realtime, dscp: [34] }, { name: interactive, "
-			  "protocol: [tcp] }, { name: bulk, default: true }, { name: scavenger, "
-			  "dscp: [8, 46] } ]\n";
 
 	(void)state;
 	if (lcore >= RTE_MAX_LCORE)
 		skip();
-	assert_true(fd >= 0);
-	close(fd);
-	write_cfg(path, brief_classes);
-	cfg = sky_cfg_load(path, &err);
-	assert_non_null(cfg);
-	s = sky_subs_create(cfg, 1, &err);
-	c = sky_classifier_create(cfg, s, &err);
-	assert_non_null(c);
-	sky_cfg_free(cfg);
+	c = make_file(path, brief_classes, &s);
 	assert_int_equal(sky_rcu_init(1), 0);
 	stop_reader = 0;
 	reader_bursts = reader_bad = 0;
@@ -396,8 +392,8 @@ test_reload_under_reader(void **state)
 	for (int k = 0; k < 60; k++) {
 		char e[600];
 
-		write_cfg(path, k & 1 ? brief_classes : alt);
-		assert_int_equal(sky_classifier_reload(c, path, e, sizeof(e)), 0);
+		write_cfg(path, k & 1 ? brief_classes : alt_classes);
+		assert_int_equal(sky_classify_reload(c, path, e, sizeof(e)), 0);
 	}
 	stop_reader = 1;
 	rte_eal_wait_lcore(lcore);
@@ -406,26 +402,14 @@ test_reload_under_reader(void **state)
 	assert_true(reader_bursts > 0);
 	assert_int_equal(reader_bad, 0);
 	sky_rcu_fini();
-	sky_classifier_destroy(c);
-	sky_subs_destroy(s);
+	sky_classify_destroy(c);
+	sky_class_set_free(&s);
 	unlink(path);
 }
 
 int
 main(void)
 {
-	char prefix[64];
-	char *eal[] = {"test_classify",
-		       "-l",
-		       "0-1",
-		       "--no-huge",
-		       "-m",
-		       "512",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--log-level=skygate:warning",
-		       "--no-telemetry"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_brief_rules),	    cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_no_classes),	    cmocka_unit_test(test_reload),
@@ -433,11 +417,10 @@ main(void)
 	};
 	int rc;
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_classify-%d", (int)getpid());
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0)
+	if (sky_fx_eal_start("test_classify",
+			     &(struct sky_fx_eal){.lcores = "0-1", .skygate_log = "warning"}) < 0)
 		return 1;
-	sky_runtime_init();
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return rc;
 }

@@ -4,6 +4,7 @@
  * getters and their messages. Table-driven, failure cases first.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "skygate/config.h"
 #include "skygate/meta.h"
+
+#include "fixture.h"
 
 #define NAME "t.yaml"
 
@@ -1163,15 +1167,14 @@ test_long_value_echo(void **state)
 static char *
 write_temp(const char *text, size_t len)
 {
-	char *path = strdup("/tmp/sky_test_config_XXXXXX.yaml");
-	int fd;
+	static unsigned int n;
+	char name[32];
+	const char *path;
 
+	snprintf(name, sizeof(name), "config_%u.yaml", n++);
+	path = sky_fx_file_bytes(name, text, len);
 	assert_non_null(path);
-	fd = mkstemps(path, 5);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	return path;
+	return strdup(path);
 }
 
 static const char design_text[] =
@@ -1213,7 +1216,7 @@ test_load_files(void **state)
 	memset(&err, 0, sizeof(err));
 	cfg = sky_cfg_load("/tmp", &err);
 	assert_null(cfg);
-	assert_string_equal(err.msg, "/tmp: cannot read: Is a directory");
+	assert_string_equal(err.msg, "/tmp: cannot read: a directory, not a regular file");
 	memset(&err, 0, sizeof(err));
 	assert_null(sky_cfg_load(NULL, &err));
 	assert_int_equal(err.failed, 1);
@@ -1280,6 +1283,54 @@ test_load_files(void **state)
 	free(path);
 }
 
+/*
+ * A config path that is no file: refused at once (a FIFO does not block the start or
+ * --check), the path and the reason named; a config larger than 16 MiB is refused unread.
+ */
+static void
+test_load_not_a_file(void **state)
+{
+	char fifo[512], huge[512];
+	const struct {
+		const char *path;
+		const char *want;
+	} c[] = {
+		{fifo, "cannot read: a FIFO, not a regular file"},
+		{"/dev/zero", "/dev/zero: cannot read: a character device, not a regular file"},
+		{"/dev/null", "/dev/null: cannot read: a character device, not a regular file"},
+		{huge, "cannot read: 16777217 bytes, more than the limit of 16777216"},
+		{"/nonexistent/x.yaml",
+		 "/nonexistent/x.yaml: cannot open: No such file or directory"},
+	};
+	int fd;
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/config.fifo", sky_fx_tmpdir());
+	snprintf(huge, sizeof(huge), "%s/huge.yaml", sky_fx_tmpdir());
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	fd = open(huge, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* sparse: no disk used */
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024 + 1), 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sky_cfg_err err = {0};
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_null(sky_cfg_load(c[i].path, &err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		assert_int_equal(err.failed, 1);
+		if (strncmp(err.msg, c[i].path, strlen(c[i].path)) != 0 ||
+		    strstr(err.msg, c[i].want) == NULL)
+			fail_msg("%s: '%s' does not say '%s'", c[i].path, err.msg, c[i].want);
+		assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+			    1000);
+	}
+	unlink(fifo);
+	unlink(huge);
+}
+
 int
 main(void)
 {
@@ -1301,6 +1352,7 @@ main(void)
 		cmocka_unit_test(test_tree_paths_lines),
 		cmocka_unit_test(test_big_map),
 		cmocka_unit_test(test_load_files),
+		cmocka_unit_test(test_load_not_a_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

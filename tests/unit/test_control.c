@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,7 +39,13 @@
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 
+#include "../../lib/control/control_priv.h"
+#include "fixture.h"
+
 static char tmpdir[64];
+
+static char *slurp(const char *path, size_t *len);
+static void spill(const char *path, const char *buf, size_t len);
 
 /* --- commands the tests register --- */
 
@@ -97,6 +104,15 @@ cmd_errno(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 	return -EINVAL;
 }
 
+/* journaled commands: validate, commit, apply */
+static int
+cmd_echo_journaled(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	if (sky_ctl_commit(call) != 0)
+		return -1;
+	return cmd_echo(arg, argc, argv, call, result);
+}
+
 static int
 cmd_kv_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
@@ -109,11 +125,12 @@ cmd_kv_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 	for (i = 0; i < n_kv; i++)
 		if (strcmp(kv[i].key, argv[0]) == 0)
 			break;
-	if (i == n_kv) {
-		if (n_kv == KV_MAX)
-			return sky_ctl_fail(call, "full");
+	if (i == n_kv && n_kv == KV_MAX)
+		return sky_ctl_fail(call, "full");
+	if (sky_ctl_commit(call) != 0)
+		return -1;
+	if (i == n_kv)
 		n_kv++;
-	}
 	snprintf(kv[i].key, sizeof(kv[i].key), "%s", argv[0]);
 	snprintf(kv[i].value, sizeof(kv[i].value), "%s", argv[1]);
 	if (n_kv_log < 64)
@@ -125,29 +142,117 @@ cmd_kv_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 static int
 cmd_kv_reset(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
+	if (sky_ctl_commit(call) != 0)
+		return -1;
 	n_kv = 0;
 	if (n_kv_log < 64)
 		snprintf(kv_log[n_kv_log++], sizeof(kv_log[0]), "reset");
 	return 0;
 }
 
-/* "file load PATH": pretends to copy PATH into the state dir and journals the copy */
+/* Bugs the dispatcher catches: a failure after the commit, two commits, no commit. */
+static int
+cmd_kv_late(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	if (sky_ctl_commit(call) != 0)
+		return -1;
+	return sky_ctl_fail(call, "failed after commit");
+}
+
+static int
+cmd_kv_twice(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	if (sky_ctl_commit(call) != 0 || sky_ctl_commit(call) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+cmd_kv_forgot(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return 0;
+}
+
+static int kv_snap_fail;
+static char file_content[64];
+
+/* the kv part of the state: its dump and its snapshot */
+static int
+kv_dump(void *arg, json_t **part, char *err, size_t errlen)
+{
+	*part = json_object();
+	for (int i = 0; i < n_kv; i++)
+		json_object_set_new(*part, kv[i].key, json_string(kv[i].value));
+	return 0;
+}
+
+static int
+kv_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	const char *reset[] = {"kv", "reset"};
+
+	if (kv_snap_fail) {
+		snprintf(err, errlen, "snapshot refused");
+		return -1;
+	}
+	if (sky_ctl_snapshot_add(snap, 2, reset) != 0)
+		return -1;
+	for (int i = 0; i < n_kv; i++) {
+		const char *w[] = {"kv", "set", kv[i].key, kv[i].value};
+
+		if (sky_ctl_snapshot_add(snap, 4, w) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* "file load PATH": copies PATH into the state dir and journals the copy */
 static int
 cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	char copy[256];
+	char copy[256], *text;
 	const char *words[3] = {"file", "load", copy};
+	size_t n;
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "expected PATH");
-	snprintf(loaded_path, sizeof(loaded_path), "%s", argv[0]);
-	load_replay = call->replay;
-	if (!call->replay) {
+	text = slurp(argv[0], &n);
+	if (text == NULL)
+		return sky_ctl_fail(call, "%s: cannot read", argv[0]);
+	if (!call->replay && sky_ctl_state_dir() != NULL) {
 		snprintf(copy, sizeof(copy), "%s/copied.obj", sky_ctl_state_dir());
+		spill(copy, text, n);
 		assert_int_equal(sky_ctl_journal_as(call, 3, words), 0);
 	}
+	if (sky_ctl_commit(call) != 0) {
+		free(text);
+		return -1;
+	}
+	snprintf(loaded_path, sizeof(loaded_path), "%s", argv[0]);
+	snprintf(file_content, sizeof(file_content), "%s", text);
+	free(text);
+	load_replay = call->replay;
 	*result = json_pack("{s:s}", "loaded", argv[0]);
 	return 0;
+}
+
+static int
+file_dump(void *arg, json_t **part, char *err, size_t errlen)
+{
+	*part = json_string(file_content);
+	return 0;
+}
+
+static int
+file_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	char copy[256];
+	const char *w[] = {"file", "load", copy};
+
+	if (file_content[0] == '\0')
+		return 0;
+	snprintf(copy, sizeof(copy), "%s/copied.obj", sky_ctl_state_dir());
+	return sky_ctl_snapshot_add(snap, 3, w);
 }
 
 static int
@@ -241,7 +346,7 @@ static const struct {
 } test_cmds[] = {
 	{"echo", "[WORDS...]", 0, cmd_echo, "echo"},
 	{"map", "", 0, cmd_echo, "map"},
-	{"map update", "NAME KEY VALUE", SKY_CTL_F_JOURNAL, cmd_echo, "map update"},
+	{"map update", "NAME KEY VALUE", SKY_CTL_F_JOURNAL, cmd_echo_journaled, "map update"},
 	{"map update all", "", 0, cmd_echo, "map update all"},
 	{"fail", "X", 0, cmd_fail, NULL},
 	{"prefixed", "", 0, cmd_fail_prefixed, NULL},
@@ -249,6 +354,9 @@ static const struct {
 	{"errno", "", 0, cmd_errno, NULL},
 	{"kv set", "KEY VALUE", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL},
 	{"kv reset", "", SKY_CTL_F_JOURNAL, cmd_kv_reset, NULL},
+	{"kv late", "X", SKY_CTL_F_JOURNAL, cmd_kv_late, NULL},
+	{"kv twice", "", SKY_CTL_F_JOURNAL, cmd_kv_twice, NULL},
+	{"kv forgot", "X", SKY_CTL_F_JOURNAL, cmd_kv_forgot, NULL},
 	{"file load", "PATH", SKY_CTL_F_JOURNAL, cmd_file_load, NULL},
 	{"whoami", "", 0, cmd_whoami, NULL},
 	{"array", "", 0, cmd_array, NULL},
@@ -266,6 +374,7 @@ kv_reset(void)
 	n_kv_log = 0;
 	kv_replays = 0;
 	loaded_path[0] = '\0';
+	file_content[0] = '\0';
 	load_replay = -1;
 }
 
@@ -279,6 +388,8 @@ setup(void **state)
 						  test_cmds[i].fn, test_cmds[i].arg),
 				 0);
 	assert_int_equal(sky_metrics_register("test", metrics_test_writer, &metric_value), 0);
+	assert_int_equal(sky_ctl_state_register("kv", 20, kv_dump, kv_snap, NULL), 0);
+	assert_int_equal(sky_ctl_state_register("file", 10, file_dump, file_snap, NULL), 0);
 	return 0;
 }
 
@@ -619,8 +730,8 @@ test_help_and_metrics(void **state)
 	reply = dispatch_words("help", 0);
 	assert_ok(reply);
 	list = json_object_get(reply, "result");
-	/* ours + help, metrics, journal show, journal compact */
-	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 4);
+	/* ours + help, metrics, journal show, compact, ack, recovered, state dump */
+	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 7);
 	json_array_foreach(list, i, e)
 	{
 		const char *c = json_string_value(json_object_get(e, "command"));
@@ -641,7 +752,7 @@ test_help_and_metrics(void **state)
 
 	/* "help map" lists map and its sub-commands; "help map update" only those */
 	reply = dispatch_words("help kv", 0);
-	assert_int_equal(json_array_size(json_object_get(reply, "result")), 2);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 5);
 	json_decref(reply);
 	reply = dispatch_words("help map", 0);
 	assert_ok(reply);
@@ -694,21 +805,32 @@ journal_fresh(void)
 	rm_rf(state_dir);
 	assert_int_equal(sky_ctl_journal_open(state_dir, err, sizeof(err)), 0);
 	assert_string_equal(sky_ctl_state_dir(), state_dir);
-	assert_int_equal(sky_ctl_journal_size(), 0);
+	/* a new journal holds its header only */
+	assert_true(sky_ctl_journal_size() > 0 && sky_ctl_journal_size() < 200);
+}
+
+/* Close, reopen and replay: the records replayed, or -1 with err (when asked for) filled. */
+static int
+journal_restart(int recover, char *err, size_t errlen)
+{
+	char e[4096];
+
+	sky_ctl_journal_close();
+	assert_null(sky_ctl_state_dir());
+	assert_int_equal(sky_ctl_journal_open(state_dir, e, sizeof(e)), 0);
+	kv_reset();
+	return recover ? sky_ctl_journal_recover(err ? err : e, err ? errlen : sizeof(e))
+		       : sky_ctl_journal_replay(err ? err : e, err ? errlen : sizeof(e));
 }
 
 static int
 journal_reopen_replay(void)
 {
-	char err[256];
-	int n;
+	char err[4096];
+	int n = journal_restart(0, err, sizeof(err));
 
-	sky_ctl_journal_close();
-	assert_null(sky_ctl_state_dir());
-	assert_int_equal(sky_ctl_journal_open(state_dir, err, sizeof(err)), 0);
-	kv_reset();
-	n = sky_ctl_journal_replay(err, sizeof(err));
-	assert_true(n >= 0);
+	if (n < 0)
+		fail_msg("replay refused: %s", err);
 	return n;
 }
 
@@ -742,6 +864,9 @@ test_journal_errors(void **state)
 	reply = dispatch_words("journal show", 0);
 	assert_error(reply, "journal show: no journal");
 	json_decref(reply);
+	reply = dispatch_words("journal compact", 0);
+	assert_error(reply, "journal compact: no journal");
+	json_decref(reply);
 }
 
 /* --- the journal as a bare log: no command is registered, nothing is dispatched --- */
@@ -749,9 +874,7 @@ test_journal_errors(void **state)
 struct seen {
 	char words[8][64]; /* "n:uid:[w1] [w2]" per record handed to the callback */
 	int n;
-	int stop_at;  /* return -ECANCELED at this record (0: never) */
-	int drop_odd; /* rewrite: drop records 1, 3, ... */
-	int fail;     /* rewrite: give up */
+	int stop_at; /* return -ECANCELED at this record (0: never) */
 };
 
 static int
@@ -761,8 +884,6 @@ log_cb(void *ctx, const struct sky_journal_record *rec)
 	char *w;
 	size_t off;
 
-	if (s->fail)
-		return -ENOMEM;
 	if (s->stop_at == rec->n)
 		return -ECANCELED;
 	assert_non_null(json_string_value(json_object_get(rec->doc, "time")));
@@ -774,7 +895,7 @@ log_cb(void *ctx, const struct sky_journal_record *rec)
 	for (int i = 0; i < rec->argc && off < sizeof(s->words[0]); i++)
 		off += (size_t)snprintf(w + off, sizeof(s->words[0]) - off, "%s[%s]",
 					i > 0 ? " " : "", rec->argv[i]);
-	return s->drop_odd ? rec->n % 2 == 0 : 0;
+	return 0;
 }
 
 static void
@@ -782,10 +903,12 @@ test_journal_log(void **state)
 {
 	static const char *const recs[][3] = {
 		{"a", "1", NULL}, {"b", "two words", NULL}, {"c", NULL, NULL}, {"d", "4", "x"}};
-	char err[256], dir[160];
+	char err[1024], dir[160], aside[512], path[256];
+	struct sky_journal_scan res;
 	struct sky_journal *j;
 	struct seen s;
-	long size;
+	long size, hdr;
+	json_t *extra;
 	int i;
 
 	/* failures first: no directory; a file where the directory should be */
@@ -802,33 +925,46 @@ test_journal_log(void **state)
 	j = sky_journal_open(dir, err, sizeof(err));
 	assert_non_null(j);
 	assert_string_equal(sky_journal_dir(j), dir);
-	assert_int_equal(sky_journal_size(j), 0);
+	hdr = sky_journal_size(j);
+	assert_true(hdr > 0); /* the header */
 	assert_false(sky_journal_is_broken(j));
+	/* bad appends change nothing */
+	assert_int_equal(sky_journal_append(j, 0, (char *const[]){"x"}, 0, NULL), -EINVAL);
+	assert_int_equal(sky_journal_append(j, 65, (char *const[]){"x"}, 0, NULL), -EINVAL);
+	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"\xff"}, 0, NULL), -EINVAL);
+	assert_int_equal(sky_journal_cut(j, hdr + 1), -EINVAL);
+	assert_int_equal(sky_journal_size(j), hdr);
+	extra = json_pack("{s:s, s:s}", "note", "kept", "argv", "not replaced");
 	for (i = 0; i < 4; i++) {
 		int n = recs[i][1] == NULL ? 1 : recs[i][2] == NULL ? 2 : 3;
 
-		assert_int_equal(sky_journal_append(j, n, (char *const *)recs[i], 1000 + i + 1), 0);
+		assert_int_equal(
+			sky_journal_append(j, n, (char *const *)recs[i], 1000 + i + 1, extra), 0);
 	}
+	json_decref(extra);
 	size = sky_journal_size(j);
-	assert_true(size > 0);
+	assert_true(size > hdr);
 
-	/* a callback that stops the walk: its value comes back, nothing is cut */
+	/* a callback that stops the walk: the replay refuses, nothing is cut */
 	memset(&s, 0, sizeof(s));
 	s.stop_at = 3;
-	assert_int_equal(sky_journal_replay(j, log_cb, &s, err, sizeof(err)), -ECANCELED);
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		-1);
+	assert_int_equal(res.end, SKY_JOURNAL_STOPPED);
+	assert_int_equal(res.bad_record, 3);
+	assert_non_null(strstr(err, "record #3 at byte"));
+	assert_non_null(strstr(err, "--recover"));
 	assert_int_equal(s.n, 2);
-	assert_int_equal(sky_journal_size(j), size);
-
-	/* a rewrite whose callback gives up changes nothing */
-	memset(&s, 0, sizeof(s));
-	s.fail = 1;
-	assert_int_equal(sky_journal_rewrite(j, log_cb, &s, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "out of memory"));
 	assert_int_equal(sky_journal_size(j), size);
 
 	/* replay and foreach walk every record oldest first, words intact */
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(sky_journal_replay(j, log_cb, &s, err, sizeof(err)), 4);
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		4);
+	assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
+	assert_int_equal(res.version, SKY_JOURNAL_VERSION);
 	assert_int_equal(s.n, 4);
 	assert_string_equal(s.words[0], "1:1001:[a] [1]");
 	assert_string_equal(s.words[1], "2:1002:[b] [two words]");
@@ -838,24 +974,238 @@ test_journal_log(void **state)
 	assert_int_equal(sky_journal_foreach(j, log_cb, &s, err, sizeof(err)), 4);
 	assert_int_equal(s.n, 4);
 
-	/* rewrite asks newest first and keeps what the callback keeps */
-	memset(&s, 0, sizeof(s));
-	s.drop_odd = 1;
-	assert_int_equal(sky_journal_rewrite(j, log_cb, &s, err, sizeof(err)), 2);
-	assert_string_equal(s.words[0], "4:1004:[d] [4] [x]");
-	assert_string_equal(s.words[3], "1:1001:[a] [1]");
+	/* cut takes the last record back */
+	{
+		long before = sky_journal_size(j);
+
+		assert_int_equal(sky_journal_append(j, 1, (char *const[]){"undo"}, 0, NULL), 0);
+		assert_true(sky_journal_size(j) > before);
+		assert_int_equal(sky_journal_cut(j, before), 0);
+		assert_int_equal(sky_journal_size(j), before);
+	}
+
+	/* a snapshot replaces the journal whole; an aborted one changes nothing */
+	assert_int_equal(sky_journal_rewrite_begin(j, err, sizeof(err)), 0);
+	assert_int_equal(sky_journal_rewrite_add(j, 1, (char *const[]){"never"}, 0, NULL), 0);
+	sky_journal_rewrite_abort(j);
+	assert_int_equal(sky_journal_size(j), size);
+	snprintf(path, sizeof(path), "%s/journal.compact", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(sky_journal_rewrite_add(j, 1, (char *const[]){"x"}, 0, NULL), -EBADF);
+	assert_int_equal(sky_journal_rewrite_begin(j, err, sizeof(err)), 0);
+	assert_int_equal(sky_journal_rewrite_add(j, 2, (char *const *)recs[1], 7, NULL), 0);
+	assert_int_equal(sky_journal_rewrite_add(j, 3, (char *const *)recs[3], 7, NULL), 0);
+	assert_int_equal(sky_journal_rewrite_commit(j, err, sizeof(err)), 0);
 	assert_true(sky_journal_size(j) < size);
-	/* appends follow the rewritten file; a reopened journal replays the survivors */
-	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"e"}, 1005), 0);
+	/* appends follow the new file; a reopened journal replays it */
+	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"e"}, 1005, NULL), 0);
 	sky_journal_close(j);
 	j = sky_journal_open(dir, err, sizeof(err));
 	assert_non_null(j);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(sky_journal_replay(j, log_cb, &s, err, sizeof(err)), 3);
-	assert_string_equal(s.words[0], "1:1002:[b] [two words]");
-	assert_string_equal(s.words[1], "2:1004:[d] [4] [x]");
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		3);
+	assert_string_equal(s.words[0], "1:7:[b] [two words]");
+	assert_string_equal(s.words[1], "2:7:[d] [4] [x]");
 	assert_string_equal(s.words[2], "3:1005:[e]");
 	sky_journal_close(j);
+	/* an append before any replay writes a tip of the journal's own generation */
+	j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(j);
+	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"f"}, 1006, NULL), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		4);
+	assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
+	/* written but never marked (a crash before the change applied, or while it failed):
+	 * not committed, dropped by the replay */
+	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"pending"}, 0, NULL), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		4);
+	assert_int_equal(res.end, SKY_JOURNAL_TORN);
+	assert_non_null(strstr(res.why, "after the committed end"));
+	/* marked, it counts */
+	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"marked"}, 0, NULL), 0);
+	assert_int_equal(sky_journal_mark(j), 0);
+	sky_journal_close(j);
+	j = sky_journal_open(dir, err, sizeof(err));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
+		5);
+	assert_string_equal(s.words[4], "5:0:[marked]");
+	sky_journal_close(j);
+}
+
+/* A journal in memory: a header and three records (for the scan cases). */
+static char *
+scan_sample(size_t *len, size_t rec_off[4])
+{
+	char dir[160], err[256], path[200], *buf;
+	struct sky_journal *j;
+
+	snprintf(dir, sizeof(dir), "%s/scan", tmpdir);
+	rm_rf(dir);
+	j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(j);
+	rec_off[0] = (size_t)sky_journal_size(j);
+	assert_int_equal(sky_journal_append(j, 3, (char *const[]){"kv", "set", "a"}, 0, NULL), 0);
+	rec_off[1] = (size_t)sky_journal_size(j);
+	assert_int_equal(sky_journal_append(j, 3, (char *const[]){"kv", "set", "b"}, 0, NULL), 0);
+	rec_off[2] = (size_t)sky_journal_size(j);
+	assert_int_equal(sky_journal_append(j, 3, (char *const[]){"kv", "set", "c"}, 0, NULL), 0);
+	rec_off[3] = (size_t)sky_journal_size(j);
+	sky_journal_close(j);
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	buf = slurp(path, len);
+	assert_int_equal(*len, rec_off[3]);
+	return buf;
+}
+
+/* What a scan finds in damaged bytes: failure cases first, then the good ones. */
+static void
+test_journal_scan(void **state)
+{
+	enum op { FLIP, ZERO, CUT, PUT, NONE };
+	static const struct {
+		const char *what;
+		enum op op;
+		int rec;  /* record (0 = the header) the change starts in, 4 = the end */
+		int at;	  /* byte in it (negative: from its end) */
+		int n;	  /* bytes (ZERO), or where the file ends (CUT, from rec/at) */
+		long tip; /* -1 none, -2 the full length, -3 the full length + 10, -4 before the
+			   * last record, -5 inside it */
+		const char *put;
+		enum sky_journal_end end;
+		int bad_record, records;
+		const char *why;
+	} cases[] = {
+		{"empty file", CUT, 0, 0, 0, -1, NULL, SKY_JOURNAL_DAMAGED, 0, 0, "empty file"},
+		{"garbage", PUT, 0, 0, 0, -1, "hello\nworld\n", SKY_JOURNAL_DAMAGED, 0, 0,
+		 "no journal header"},
+		{"flipped header byte", FLIP, 0, 40, 0, -1, NULL, SKY_JOURNAL_DAMAGED, 0, 0,
+		 "CRC mismatch"},
+		{"flipped JSON byte mid-file", FLIP, 2, 30, 0, -2, NULL, SKY_JOURNAL_DAMAGED, 2, 1,
+		 "CRC mismatch"},
+		{"bad magic mid-file", FLIP, 2, 1, 0, -2, NULL, SKY_JOURNAL_DAMAGED, 2, 1,
+		 "bad header"},
+		{"bad length mid-file", PUT, 2, 5, 0, -2, "x", SKY_JOURNAL_DAMAGED, 2, 1,
+		 "bad length"},
+		{"missing newline mid-file", PUT, 2, -1, 0, -2, " ", SKY_JOURNAL_DAMAGED, 2, 1,
+		 "not terminated"},
+		{"zeroed block mid-file", ZERO, 1, 10, 80, -2, NULL, SKY_JOURNAL_DAMAGED, 1, 0, ""},
+		{"flipped byte in the last record, tip past it", FLIP, 3, 40, 0, -2, NULL,
+		 SKY_JOURNAL_DAMAGED, 3, 2, "CRC mismatch"},
+		{"cut mid-record below the tip", CUT, 3, 20, 0, -2, NULL, SKY_JOURNAL_DAMAGED, 3, 2,
+		 "runs past the end"},
+		{"cut at a record boundary below the tip", CUT, 3, 0, 0, -2, NULL,
+		 SKY_JOURNAL_DAMAGED, 3, 2, "committed records are missing"},
+		{"tip past the end", NONE, 0, 0, 0, -3, NULL, SKY_JOURNAL_DAMAGED, 4, 3,
+		 "committed records are missing"},
+		{"a second header", PUT, 4, 0, 0, -1, "SKYJ 19 3d0d9a4b\n{\"skygate_journal\":2}\n",
+		 SKY_JOURNAL_DAMAGED, 4, 3, ""},
+		/* torn: a crash in the middle of an append, after the tip */
+		{"torn last record (no tip)", CUT, 3, 20, 0, -1, NULL, SKY_JOURNAL_TORN, 3, 2,
+		 "runs past the end"},
+		{"torn header line (no tip)", CUT, 3, 7, 0, -1, NULL, SKY_JOURNAL_TORN, 3, 2,
+		 "header not terminated"},
+		{"zero-filled last record (no tip)", ZERO, 3, 30, 1000, -1, NULL, SKY_JOURNAL_TORN,
+		 3, 2, ""},
+		{"garbage appended after the tip", PUT, 4, 0, 0, -2, "xx", SKY_JOURNAL_TORN, 4, 3,
+		 ""},
+		{"an intact record after the tip (never applied)", NONE, 0, 0, 0, -4, NULL,
+		 SKY_JOURNAL_TORN, 3, 2, "after the committed end"},
+		{"the tip inside a record", NONE, 0, 0, 0, -5, NULL, SKY_JOURNAL_DAMAGED, 3, 2,
+		 "points inside"},
+		{"clean", NONE, 0, 0, 0, -2, NULL, SKY_JOURNAL_CLEAN, 0, 3, ""},
+		{"clean without a tip", NONE, 0, 0, 0, -1, NULL, SKY_JOURNAL_CLEAN, 0, 3, ""},
+	};
+	size_t len, off[4], rec_end[5];
+	char *full = scan_sample(&len, off);
+
+	rec_end[0] = off[0];
+	for (int r = 1; r <= 3; r++)
+		rec_end[r] = off[r];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t start[5] = {0, off[0], off[1], off[2], len};
+		size_t rlen = cases[i].rec < 4 ? rec_end[cases[i].rec] - start[cases[i].rec] : 0;
+		size_t at = start[cases[i].rec] +
+			    (cases[i].at >= 0 ? (size_t)cases[i].at : rlen + (size_t)cases[i].at);
+		char *b = malloc(len + 256);
+		size_t blen = len;
+		static const int tip_rec[] = {0, 0, 0, 0, 3, 3}; /* -4, -5: at record 3 */
+		long tip = cases[i].tip == -2	? (long)len
+			   : cases[i].tip == -3 ? (long)len + 10
+						: -1;
+
+		if (cases[i].tip <= -4)
+			tip = (long)off[tip_rec[-cases[i].tip] - 1] + (cases[i].tip == -5 ? 5 : 0);
+		struct sky_journal_scan res;
+
+		memcpy(b, full, len);
+		switch (cases[i].op) {
+		case FLIP:
+			b[at] ^= 0x20;
+			break;
+		case ZERO:
+			memset(b + at, 0,
+			       at + (size_t)cases[i].n > len ? len - at : (size_t)cases[i].n);
+			break;
+		case CUT:
+			blen = at;
+			break;
+		case PUT:
+			if (cases[i].rec == 0 && cases[i].at == 0) {
+				blen = strlen(cases[i].put);
+				memcpy(b, cases[i].put, blen);
+			} else if (at == len) {
+				memcpy(b + len, cases[i].put, strlen(cases[i].put));
+				blen = len + strlen(cases[i].put);
+			} else {
+				memcpy(b + at, cases[i].put, strlen(cases[i].put));
+			}
+			break;
+		case NONE:
+			break;
+		}
+		assert_int_equal(sky_journal_scan(b, blen, tip, NULL, NULL, &res), 0);
+		if (res.end != cases[i].end || res.bad_record != cases[i].bad_record ||
+		    res.records != cases[i].records || strstr(res.why, cases[i].why) == NULL)
+			fail_msg("%s: end %d record #%d (%d intact) '%s'; want %d #%d (%d) '%s'",
+				 cases[i].what, res.end, res.bad_record, res.records, res.why,
+				 cases[i].end, cases[i].bad_record, cases[i].records, cases[i].why);
+		if (res.end == SKY_JOURNAL_DAMAGED && cases[i].bad_record > 0 &&
+		    cases[i].bad_record < 4)
+			assert_true(res.bad_offset >= start[cases[i].bad_record]);
+		free(b);
+	}
+	/* a version-1 journal (records, no header) is read as one */
+	{
+		struct sky_journal_scan res;
+		size_t v1 = len - off[0];
+
+		assert_int_equal(sky_journal_scan(full + off[0], v1, -1, NULL, NULL, &res), 0);
+		assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
+		assert_int_equal(res.version, 1);
+		assert_int_equal(res.records, 3);
+	}
+	/* every cut inside the last record, without a tip, is a torn last record */
+	for (size_t cut = off[2] + 1; cut < len; cut++) {
+		struct sky_journal_scan res;
+
+		sky_journal_scan(full, cut, -1, NULL, NULL, &res);
+		if (res.end != SKY_JOURNAL_TORN || res.records != 2)
+			fail_msg("cut at %zu: end %d, %d records", cut, res.end, res.records);
+	}
+	free(full);
 }
 
 static void
@@ -866,7 +1216,7 @@ test_journal_replay(void **state)
 		"kv set b 2",	    "kv set c refuse", /* fails */
 		"map update m k v", "kv set a 3",
 	};
-	char *log;
+	char *log, err[4096];
 	long size;
 	json_t *reply;
 	struct stat st;
@@ -936,39 +1286,137 @@ test_journal_replay(void **state)
 	assert_string_equal(kv_log[2], "a=3");
 	assert_int_equal(kv_replays, 3);
 	assert_int_equal(sky_ctl_journal_size(), size);
-	assert_int_equal(count_files(state_dir, "journal.dropped", 0), 0);
+	assert_int_equal(count_files(state_dir, "journal.torn", 0), 0);
 
-	/* a record whose command fails on replay is skipped, the rest applied */
+	/* a record whose command fails on replay stops the start, naming it */
 	sky_ctl_unregister_all();
 	assert_int_equal(sky_ctl_register("kv set", "", "", SKY_CTL_F_JOURNAL, cmd_kv_set, NULL),
 			 0);
-	log_start();
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "record #3 at byte"));
+	assert_non_null(strstr(err, "unknown command 'map update m k v'"));
+	assert_non_null(strstr(err, "--recover"));
+	assert_non_null(strstr(err, state_dir));
+	assert_int_equal(sky_ctl_journal_size(), size); /* nothing changed */
+
+	/* --recover: starts from record #2, moves #3.. aside, notes it until acknowledged */
+	assert_int_equal(journal_restart(1, err, sizeof(err)), 2);
+	assert_int_equal(count_files(state_dir, "journal.damaged-", 0), 1);
+	assert_int_equal(sky_ctl_journal_unacked(), 1);
+	assert_int_equal(metric("skygate_control_journal_unacknowledged"), 1);
+	reply = dispatch_words("state dump", 0);
+	assert_ok(reply);
+	assert_int_equal(
+		json_array_size(json_object_get(json_object_get(reply, "result"), "journal")), 1);
+	json_decref(reply);
+	/* the note survives a restart, until `journal ack` */
 	assert_int_equal(journal_reopen_replay(), 3);
-	log = log_stop();
-	assert_non_null(strstr(log, "record #3 'map update m k v' failed on replay"));
-	free(log);
-	assert_int_equal(n_kv_log, 3);
+	assert_int_equal(sky_ctl_journal_unacked(), 1);
+	reply = dispatch_words("journal recovered x 1 2 why", 0);
+	assert_error(reply, "written by skygate --recover only");
+	json_decref(reply);
+	reply = dispatch_words("journal ack", 0);
+	assert_ok(reply);
+	json_decref(reply);
+	assert_int_equal(sky_ctl_journal_unacked(), 0);
+	assert_int_equal(metric("skygate_control_journal_unacknowledged"), 0);
+	reply = dispatch_words("journal ack", 0);
+	assert_error(reply, "no recovery to acknowledge");
+	json_decref(reply);
+	assert_int_equal(journal_reopen_replay(), 4);
+	assert_int_equal(sky_ctl_journal_unacked(), 0);
 
 	/* appends continue after replay */
 	reply = dispatch_words("kv set d 4", 0);
 	assert_ok(reply);
 	json_decref(reply);
+	assert_int_equal(journal_reopen_replay(), 5);
+	assert_string_equal(kv_log[2], "d=4");
+}
+
+/* Write-ahead: a change that cannot be made durable is refused and changes nothing. */
+static void
+test_journal_write_ahead(void **state)
+{
+	unsigned long long unc0 = metric("skygate_control_journal_uncommitted_total");
+	unsigned long long undo0 = metric("skygate_control_journal_undone_total");
+	struct rlimit old, lim;
+	json_t *reply;
+	long size;
+
+	journal_fresh();
+	reply = dispatch_words("kv set a 1", 0);
+	assert_ok(reply);
+	json_decref(reply);
+	size = sky_ctl_journal_size();
+
+	/* a full disk: the file may not grow (RLIMIT_FSIZE: EFBIG, like ENOSPC) */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	reply = dispatch_words("kv set a 2", 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_error(reply, "kv set: not journaled (");
+	assert_error(reply, "the change is refused, nothing changed");
+	json_decref(reply);
+	assert_int_equal(n_kv, 1);
+	assert_string_equal(kv[0].value, "1");
+	assert_int_equal(sky_ctl_journal_size(), size);
+	/* the disk has room again: changes go through */
+	reply = dispatch_words("kv set a 3", 0);
+	assert_ok(reply);
+	json_decref(reply);
+
+	/* a handler that fails after its commit: the record is taken back */
+	size = sky_ctl_journal_size();
+	reply = dispatch_words("kv late x", 0);
+	assert_error(reply, "failed after commit");
+	json_decref(reply);
+	assert_int_equal(sky_ctl_journal_size(), size);
+	assert_int_equal(metric("skygate_control_journal_undone_total"), undo0 + 1);
+	/* a handler that commits twice: refused, its one record taken back */
+	reply = dispatch_words("kv twice", 0);
+	assert_error(reply, "committed twice");
+	json_decref(reply);
+	assert_int_equal(sky_ctl_journal_size(), size);
+	/* a handler that forgot to commit: counted as a bug, journaled late */
+	reply = dispatch_words("kv forgot y", 0);
+	assert_ok(reply);
+	json_decref(reply);
+	assert_int_equal(metric("skygate_control_journal_uncommitted_total"), unc0 + 1);
 	assert_true(sky_ctl_journal_size() > size);
-	assert_int_equal(journal_reopen_replay(), 4);
-	assert_string_equal(kv_log[3], "d=4");
+	/* a commit outside a journaled command is refused */
+	{
+		struct sky_ctl_call call;
+
+		memset(&call, 0, sizeof(call));
+		assert_int_equal(sky_ctl_commit(&call), -1);
+		assert_non_null(strstr(call.err, "not journaled"));
+	}
+	/* replayed: the commits are no-ops, nothing is appended */
+	size = sky_ctl_journal_size();
+	assert_int_equal(journal_reopen_replay(), 3);
+	assert_int_equal(sky_ctl_journal_size(), size);
+	assert_string_equal(kv[0].value, "3");
 }
 
 static void
 test_journal_as(void **state)
 {
-	char want[256], *text;
+	char want[512], src[256], copy[256], *text, err[4096];
 	json_t *reply;
+	FILE *f;
 
 	journal_fresh();
-	reply = dispatch_words("file load /tmp/policy.bpf.o", 0);
+	snprintf(src, sizeof(src), "%s/policy.bpf.o", tmpdir);
+	spill(src, "object bytes", 12);
+	snprintf(want, sizeof(want), "file load %s", src);
+	reply = dispatch_words(want, 0);
 	assert_ok(reply);
 	json_decref(reply);
-	assert_string_equal(loaded_path, "/tmp/policy.bpf.o");
+	assert_string_equal(loaded_path, src);
 	assert_int_equal(load_replay, 0);
 	/* journal_as on a failing call is dropped with it */
 	reply = dispatch_words("file load", 0);
@@ -978,15 +1426,29 @@ test_journal_as(void **state)
 	snprintf(want, sizeof(want), "%s/journal", state_dir);
 	text = slurp(want, NULL);
 	assert_non_null(text);
-	snprintf(want, sizeof(want), "\"argv\":[\"file\",\"load\",\"%s/copied.obj\"]", state_dir);
+	snprintf(copy, sizeof(copy), "%s/copied.obj", state_dir);
+	snprintf(want, sizeof(want), "\"argv\":[\"file\",\"load\",\"%s\"]", copy);
 	assert_non_null(strstr(text, want));
-	assert_null(strstr(text, "/tmp/policy.bpf.o"));
+	assert_null(strstr(text, src));
+	/* the copy is named with its SHA-256 */
+	assert_non_null(strstr(text, "\"sha256\":\""));
 	free(text);
 
 	assert_int_equal(journal_reopen_replay(), 1);
-	snprintf(want, sizeof(want), "%s/copied.obj", state_dir);
-	assert_string_equal(loaded_path, want);
+	assert_string_equal(loaded_path, copy);
 	assert_int_equal(load_replay, 1);
+
+	/* the copy changed or gone: the start is refused, naming it */
+	f = fopen(copy, "r+");
+	fputc('O', f);
+	fclose(f);
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, copy));
+	assert_non_null(strstr(err, "changed since it was journaled"));
+	assert_non_null(strstr(err, "record #1"));
+	unlink(copy);
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot be read"));
 
 	/* bad journal_as arguments */
 	{
@@ -1008,81 +1470,90 @@ show_command(json_t *reply, size_t i)
 		json_object_get(json_array_get(json_object_get(reply, "result"), i), "command"));
 }
 
-/* Superseded records are dropped: by `journal compact`, after replay, on growth. */
+static char *
+dump_text(void)
+{
+	json_t *reply = dispatch_words("state dump", 0);
+	char *s;
+
+	assert_ok(reply);
+	s = json_dumps(json_object_get(reply, "result"), JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(reply);
+	return s;
+}
+
+/* Compaction writes a snapshot of the live state, parts in order; it replays to the same. */
 static void
 test_journal_compact(void **state)
 {
+	char *before, *after, src[256], cmd[512], copy[256];
+	unsigned long long comp0 = metric("skygate_control_journal_compactions_total");
 	json_t *reply;
-	unsigned long long sup0 = metric("skygate_control_journal_superseded_total");
-	long before;
+	long size;
 
-	assert_int_equal(sky_ctl_journal_rule("nosuch", "kv", 1), -ENOENT);
-	assert_int_equal(sky_ctl_journal_rule("kv set", "", 1), -EINVAL);
-	assert_int_equal(sky_ctl_journal_rule("kv set", NULL, 1), -EINVAL);
-	assert_int_equal(sky_ctl_journal_rule(NULL, "kv", 1), -EINVAL);
-	reply = dispatch_words("journal compact", 0);
-	assert_error(reply, "journal compact: no journal");
-	json_decref(reply);
+	/* failures first */
+	assert_int_equal(sky_ctl_state_register("", 1, kv_dump, kv_snap, NULL), -EINVAL);
+	assert_int_equal(sky_ctl_state_register("kv", 1, NULL, kv_snap, NULL), -EINVAL);
+	assert_int_equal(sky_ctl_state_register("kv", 1, kv_dump, NULL, NULL), -EINVAL);
+	assert_int_equal(sky_ctl_state_register("kv", 1, kv_dump, kv_snap, NULL), -EEXIST);
 
-	assert_int_equal(sky_ctl_journal_rule("kv set", "kv", 1), 0);
-	assert_int_equal(sky_ctl_journal_rule("kv reset", "kv", 0), 0);
 	journal_fresh();
-	/* nothing to drop yet */
+	snprintf(src, sizeof(src), "%s/obj.o", tmpdir);
+	spill(src, "abc", 3);
+	snprintf(cmd, sizeof(cmd), "file load %s", src);
+	json_decref(dispatch_words(cmd, 0));
+	json_decref(dispatch_words(cmd, 0));
 	json_decref(dispatch_words("kv set a 1", 0));
-	reply = dispatch_words("journal compact", 0);
-	assert_ok(reply);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
-							    "dropped_records")),
-			 0);
-	json_decref(reply);
-
 	json_decref(dispatch_words("kv set b 2", 0));
 	json_decref(dispatch_words("kv set a 3", 0));
-	json_decref(dispatch_words("map update m k v", 0)); /* no rule: always kept */
-	before = sky_ctl_journal_size();
+	json_decref(dispatch_words("kv reset", 0));
+	json_decref(dispatch_words("kv set d 5", 0));
+	json_decref(dispatch_words("kv set e 6", 0));
+	before = dump_text();
+	size = sky_ctl_journal_size();
+
+	/* a part that cannot write its snapshot: the journal is unchanged */
+	kv_snap_fail = 1;
+	reply = dispatch_words("journal compact", 0);
+	kv_snap_fail = 0;
+	assert_error(reply, "journal compact: kv: snapshot refused");
+	json_decref(reply);
+	assert_int_equal(sky_ctl_journal_size(), size);
 	reply = dispatch_words("journal compact x", 0);
 	assert_error(reply, "unexpected argument 'x'");
 	json_decref(reply);
+
 	reply = dispatch_words("journal compact", 0);
 	assert_ok(reply);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "result"),
-							    "dropped_records")),
-			 1);
 	assert_int_equal(json_integer_value(
 				 json_object_get(json_object_get(reply, "result"), "bytes_before")),
-			 before);
+			 size);
 	json_decref(reply);
-	assert_true(sky_ctl_journal_size() < before);
-	assert_int_equal(metric("skygate_control_journal_superseded_total"), sup0 + 1);
-	/* appends go to the new file */
-	json_decref(dispatch_words("kv set c 4", 0));
-	json_decref(dispatch_words("kv reset", 0));
-	json_decref(dispatch_words("kv set d 5", 0));
-	json_decref(dispatch_words("kv set d 6", 0));
-
-	/* replay applies everything in order, then drops what is superseded */
-	assert_int_equal(journal_reopen_replay(), 7);
-	assert_string_equal(kv_log[0], "b=2");
-	assert_string_equal(kv_log[1], "a=3");
-	assert_string_equal(kv_log[3], "reset");
-	assert_int_equal(n_kv, 1);
-	assert_string_equal(kv[0].value, "6");
-	reply = dispatch_words("journal show", 0);
-	assert_int_equal(json_array_size(json_object_get(reply, "result")), 3);
-	assert_string_equal(show_command(reply, 0), "map update m k v");
-	assert_string_equal(show_command(reply, 1), "kv reset");
-	assert_string_equal(show_command(reply, 2), "kv set d 6");
-	json_decref(reply);
-	assert_int_equal(metric("skygate_control_journal_superseded_total"), sup0 + 5);
+	assert_true(sky_ctl_journal_size() < size);
+	assert_int_equal(metric("skygate_control_journal_compactions_total"), comp0 + 1);
 	assert_int_equal(count_files(state_dir, "journal.compact", 0), 0);
-	/* and the compacted journal replays to the same state */
-	assert_int_equal(journal_reopen_replay(), 3);
-	assert_int_equal(n_kv, 1);
-	assert_string_equal(kv[0].key, "d");
-	assert_string_equal(kv[0].value, "6");
+	/* the snapshot: parts in their order (file before kv), each value once */
+	reply = dispatch_words("journal show 0", 0);
+	assert_int_equal(json_array_size(json_object_get(reply, "result")), 4);
+	snprintf(copy, sizeof(copy), "file load %s/copied.obj", state_dir);
+	assert_string_equal(show_command(reply, 0), copy);
+	assert_string_equal(show_command(reply, 1), "kv reset");
+	assert_string_equal(show_command(reply, 2), "kv set d 5");
+	assert_string_equal(show_command(reply, 3), "kv set e 6");
+	json_decref(reply);
+	/* a restart gives exactly the state before it */
+	assert_int_equal(journal_reopen_replay(), 4);
+	after = dump_text();
+	assert_string_equal(before, after);
+	free(after);
+	/* appends go to the new file */
+	json_decref(dispatch_words("kv set f 7", 0));
+	assert_int_equal(journal_reopen_replay(), 5);
+	assert_int_equal(n_kv, 3);
+	free(before);
 }
 
-/* A journal that only grows by superseded changes compacts itself as it passes 1 MiB. */
+/* A journal that grows compacts itself as it passes 1 MiB. */
 static void
 test_journal_compact_on_growth(void **state)
 {
@@ -1092,7 +1563,6 @@ test_journal_compact_on_growth(void **state)
 	FILE *devnull;
 	int i;
 
-	assert_int_equal(sky_ctl_journal_rule("kv set", "kv", 1), 0);
 	/* tmpfs when there is one: every append is fsync'd */
 	snprintf(dir, sizeof(dir), "/dev/shm/skyctl-test-%d", (int)getpid());
 	if (access("/dev/shm", W_OK) != 0)
@@ -1127,155 +1597,176 @@ test_journal_compact_on_growth(void **state)
 		snprintf(want, sizeof(want), "%d", 20000 - 4 + (kv[i].key[3] - '0'));
 		assert_string_equal(kv[i].value, want);
 	}
-	assert_true(sky_ctl_journal_size() < 1000); /* compacted to the 4 last sets */
 	sky_ctl_journal_close();
 	rm_rf(dir);
 }
 
-/* Truncate the journal at every byte of its last record: the earlier records replay. */
+/* Truncate the journal at every byte of its last record: repaired when past the tip. */
 static void
 test_journal_torn(void **state)
 {
-	char path[256], *full, *log;
-	size_t full_len;
+	char path[256], tip[256], *full, *tipbuf, *tipfull, *log, err[4096];
+	size_t full_len, tip_len;
 	long two;
-	unsigned long long dropped0 = metric("skygate_control_journal_dropped_total");
+	unsigned long long torn0 = metric("skygate_control_journal_torn_total");
 	json_t *reply;
 
 	journal_fresh();
 	json_decref(dispatch_words("kv set a 1", 0));
 	json_decref(dispatch_words("kv set b 2", 0));
 	two = sky_ctl_journal_size();
+	snprintf(tip, sizeof(tip), "%s/journal.tip", state_dir);
+	tipbuf = slurp(tip, &tip_len); /* the tip before the last append */
 	json_decref(dispatch_words("kv set c 3", 0));
 	snprintf(path, sizeof(path), "%s/journal", state_dir);
 	full = slurp(path, &full_len);
+	tipfull = slurp(tip, NULL);
 	assert_int_equal((long)full_len, sky_ctl_journal_size());
 
 	for (size_t cut = (size_t)two; cut < full_len; cut++) {
 		sky_ctl_journal_close();
 		spill(path, full, cut);
+		spill(tip, tipbuf, tip_len); /* the crash came before the tip moved */
 		log_start();
 		assert_int_equal(journal_reopen_replay(), 2);
 		log = log_stop();
 		assert_string_equal(kv_log[1], "b=2");
 		if (cut == (size_t)two) {
 			/* a clean cut between records is no damage */
-			assert_null(strstr(log, "journal"));
-			assert_int_equal(count_files(state_dir, "journal.dropped", 1), 0);
+			assert_null(strstr(log, "torn"));
+			assert_int_equal(count_files(state_dir, "journal.torn", 1), 0);
 		} else {
-			if (strstr(log, "torn last record") == NULL)
+			if (strstr(log, "torn last record #3") == NULL)
 				fail_msg("cut at %zu: no warning in '%s'", cut, log);
 			/* the torn bytes are saved aside and cut from the journal */
-			assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
+			assert_int_equal(count_files(state_dir, "journal.torn", 1), 1);
 		}
 		free(log);
 		assert_int_equal(sky_ctl_journal_size(), two);
 	}
-	assert_int_equal(metric("skygate_control_journal_dropped_total"),
-			 dropped0 + full_len - (size_t)two - 1);
+	assert_int_equal(metric("skygate_control_journal_torn_total"),
+			 torn0 + full_len - (size_t)two - 1);
+	/* the same cut below the tip lost a committed record: refused */
+	sky_ctl_journal_close();
+	spill(path, full, full_len - 5);
+	spill(tip, tipfull, tip_len);
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "record #3 at byte"));
+	assert_non_null(strstr(err, "--recover"));
 	/* a new append after a torn record is replayed later */
+	spill(path, full, full_len - 5);
+	spill(tip, tipbuf, tip_len);
+	assert_int_equal(journal_reopen_replay(), 2);
 	reply = dispatch_words("kv set d 4", 0);
 	assert_ok(reply);
 	json_decref(reply);
 	assert_int_equal(journal_reopen_replay(), 3);
 	assert_string_equal(kv_log[2], "d=4");
 	free(full);
+	free(tipbuf);
+	free(tipfull);
 }
 
-/* A damaged record in the middle: replay stops there, with a warning. */
+/* The committed size journal.tip states. */
+static long
+tip_bytes(void)
+{
+	char path[256], *t;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/journal.tip", state_dir);
+	t = slurp(path, NULL);
+	assert_non_null(t);
+	assert_non_null(strrchr(t, ' '));
+	n = strtol(strrchr(t, ' ') + 1, NULL, 10);
+	free(t);
+	return n;
+}
+
+/* Damage: the start is refused with the file, byte and record; --recover then works. */
 static void
 test_journal_corrupt(void **state)
 {
 	static const struct {
 		const char *what;
-		int record; /* 0-based record to damage */
-		int offset; /* byte offset in it; negative: from its end */
-		char byte;
-		int replayed;
-		const char *warning;
+		int at;	  /* byte offset from the second record's start, -1: the header */
+		int zero; /* bytes zeroed instead of one flipped */
+		const char *why;
+		int recovered; /* records replayed by --recover */
 	} cases[] = {
-		{"flipped JSON byte", 1, 30, 'Z', 1, "CRC mismatch"},
-		{"bad magic", 1, 3, 'X', 1, "bad header"},
-		{"bad length", 1, 5, 'x', 1, "bad length"},
-		{"bad CRC digit", 1, -3, 'g', 1, "bad CRC field"},
-		{"missing newline", 1, -1, ' ', 1, "record not terminated"},
-		{"first record", 0, 40, '#', 0, "CRC mismatch"},
-		{"last record", 2, 40, '#', 2, "torn last record"},
+		{"flipped JSON byte", 30, 0, "CRC mismatch", 1},
+		{"bad magic", 2, 0, "bad header", 1},
+		{"zeroed block", 10, 64, "", 1},
+		{"flipped header byte", -1, 0, "the header (byte 0)", 0},
 	};
-	char path[256], *full, *copy, *log, *rec[3];
-	size_t full_len;
+	char path[256], tip[256], *full, *tipbuf, err[4096];
+	size_t full_len, tip_len, second;
 
 	journal_fresh();
+	second = (size_t)sky_ctl_journal_size();
 	json_decref(dispatch_words("kv set a 1", 0));
+	second = (size_t)sky_ctl_journal_size();
 	json_decref(dispatch_words("kv set b 2", 0));
 	json_decref(dispatch_words("kv set c 3", 0));
 	snprintf(path, sizeof(path), "%s/journal", state_dir);
+	snprintf(tip, sizeof(tip), "%s/journal.tip", state_dir);
 	full = slurp(path, &full_len);
-	/* record starts: each begins with "SKYJ " */
-	rec[0] = full;
-	rec[1] = strstr(full + 1, "SKYJ ");
-	rec[2] = strstr(rec[1] + 1, "SKYJ ");
-	assert_non_null(rec[2]);
+	tipbuf = slurp(tip, &tip_len);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t at;
-		char *end = cases[i].record < 2 ? rec[cases[i].record + 1] : full + full_len;
+		char *copy = malloc(full_len), want[300];
+		size_t at = cases[i].at < 0 ? 40 : second + (size_t)cases[i].at;
 
-		at = cases[i].offset >= 0 ? (size_t)(rec[cases[i].record] - full) + cases[i].offset
-					  : (size_t)(end - full) + cases[i].offset;
-		copy = malloc(full_len);
 		memcpy(copy, full, full_len);
-		if (cases[i].offset == -3) {
-			/* a non-hex digit in the header's CRC field */
-			char *nl = memchr(rec[cases[i].record], '\n', 40);
-
-			at = (size_t)(nl - full) - 2;
-		}
-		copy[at] = cases[i].byte;
+		if (cases[i].zero)
+			memset(copy + at, 0, (size_t)cases[i].zero);
+		else
+			copy[at] ^= 0x20;
 		sky_ctl_journal_close();
 		spill(path, copy, full_len);
-		log_start();
-		assert_int_equal(journal_reopen_replay(), cases[i].replayed);
-		log = log_stop();
-		if (strstr(log, cases[i].warning) == NULL)
-			fail_msg("%s: warning '%s' not in '%s'", cases[i].what, cases[i].warning,
-				 log);
-		free(log);
-		assert_int_equal(sky_ctl_journal_size(), (long)(rec[cases[i].record] - full));
-		assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
+		spill(tip, tipbuf, tip_len);
+		count_files(state_dir, "journal.damaged-", 1);
+		assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "journal %s/journal: ", state_dir);
+		if (strstr(err, want) == NULL || strstr(err, cases[i].why) == NULL ||
+		    strstr(err, "--recover") == NULL)
+			fail_msg("%s: '%s'", cases[i].what, err);
+		if (cases[i].at >= 0) {
+			snprintf(want, sizeof(want), "record #2 at byte %zu", second);
+			if (strstr(err, want) == NULL)
+				fail_msg("%s: no '%s' in '%s'", cases[i].what, want, err);
+		}
+		/* nothing changed on disk */
+		free(slurp(path, &at));
+		assert_int_equal(at, full_len);
+		assert_int_equal(journal_restart(1, err, sizeof(err)), cases[i].recovered);
+		assert_int_equal(count_files(state_dir, "journal.damaged-", 0), 1);
+		assert_int_equal(sky_ctl_journal_unacked(), 1);
+		/* the tip follows the recovered journal (and the note appended to it) */
+		assert_int_equal(tip_bytes(), sky_ctl_journal_size());
+		/* the recovered journal starts clean, with the note */
+		assert_int_equal(journal_reopen_replay(), cases[i].recovered + 1);
+		assert_int_equal(sky_ctl_journal_unacked(), 1);
 		free(copy);
 	}
-	/* a middle record whose length runs past the end of the file is corrupt, not torn */
-	{
-		char *nl = memchr(rec[1], '\n', 40);
-		size_t head = (size_t)(rec[1] - full);
-		FILE *f;
-
-		sky_ctl_journal_close();
-		f = fopen(path, "wb");
-		fwrite(full, 1, head, f);
-		fprintf(f, "SKYJ 99999 00000000");
-		fwrite(nl, 1, full_len - (size_t)(nl - full), f);
-		fclose(f);
-		log_start();
-		assert_int_equal(journal_reopen_replay(), 1);
-		log = log_stop();
-		if (strstr(log, "corrupt record #2") == NULL)
-			fail_msg("no 'corrupt record #2' in '%s'", log);
-		free(log);
-		assert_int_equal(count_files(state_dir, "journal.dropped", 1), 1);
-	}
-	free(full);
-
-	/* garbage that is not a journal at all */
+	/* garbage, and an empty file where a journal should be */
 	sky_ctl_journal_close();
 	spill(path, "hello\nworld\n", 12);
-	log_start();
-	assert_int_equal(journal_reopen_replay(), 0);
-	log = log_stop();
-	assert_non_null(strstr(log, "bad header"));
-	free(log);
-	assert_int_equal(sky_ctl_journal_size(), 0);
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no journal header"));
+	sky_ctl_journal_close();
+	spill(path, "", 0);
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "empty file"));
+	assert_int_equal(journal_restart(1, err, sizeof(err)), 0);
+	assert_int_equal(journal_reopen_replay(), 1); /* the note */
+	/* a missing tip */
+	sky_ctl_journal_close();
+	unlink(tip);
+	assert_int_equal(journal_restart(0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "journal.tip: missing"));
+	free(full);
+	free(tipbuf);
 }
 
 /* --- the socket server --- */
@@ -1582,7 +2073,7 @@ test_server_oversize(void **state)
 	sky_ctl_server_close(s);
 }
 
-/* Pipelined changes: all answered, journaled in order (one fsync per poll round). */
+/* Pipelined changes: all answered, journaled in order (each fsync'd before it applies). */
 static void
 test_server_group_commit(void **state)
 {
@@ -1625,19 +2116,28 @@ test_server_group_commit(void **state)
 	assert_int_equal(n_kv, 10);
 }
 
-/* 64 clients at most; a client that does not read its replies stalls only itself. */
+/*
+ * 64 clients at most (control.max_clients = 64 here); when they are all taken, root (this
+ * test) is not refused: the longest-idle connection is closed, with a line saying why.
+ * A client that does not read its replies stalls only itself.
+ */
 static void
 test_server_limits(void **state)
 {
 	char err[256], path[256], *out;
 	struct sky_ctl_server *s;
+	struct sky_ctl_limits lim;
 	unsigned long long refused0 = metric("skygate_control_clients_refused_total");
+	unsigned long long evicted0 = metric("skygate_control_clients_evicted_total");
 	int fds[65], slow, eof, i;
 	json_t *r;
 
 	snprintf(path, sizeof(path), "%s/limits.sock", tmpdir);
 	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
 	assert_non_null(s);
+	sky_ctl_limits_default(&lim);
+	lim.max_clients = 64;
+	assert_int_equal(sky_ctl_server_set_limits(s, &lim, err, sizeof(err)), 0);
 	for (i = 0; i < 64; i++) {
 		fds[i] = client_connect(path);
 		assert_true(sky_ctl_server_poll(s, 5) >= 0);
@@ -1645,12 +2145,21 @@ test_server_limits(void **state)
 	assert_int_equal(sky_ctl_server_clients(s), 64);
 	assert_int_equal(metric("skygate_control_clients"), 64);
 	fds[64] = client_connect(path);
+	send_all(fds[64], "{\"argv\":[\"echo\",\"in\"]}\n", 24);
 	assert_int_equal(pump_lines(s, fds[64], 1, &out, NULL, &eof), 1);
 	r = line_json(out, 0);
-	assert_error(r, "too many clients");
+	assert_ok(r);
 	json_decref(r);
 	free(out);
-	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0 + 1);
+	/* the oldest idle connection made room, and was told */
+	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_error(r, "to make room for root");
+	assert_string_equal(json_string_value(json_object_get(r, "limit")), "max_clients");
+	json_decref(r);
+	free(out);
+	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0);
+	assert_int_equal(metric("skygate_control_clients_evicted_total"), evicted0 + 1);
 	assert_int_equal(sky_ctl_server_clients(s), 64);
 	for (i = 0; i < 65; i++)
 		close(fds[i]);
@@ -2171,24 +2680,16 @@ test_skygatectl(void **state)
 static void
 test_telemetry(void **state)
 {
-	char prefix[64], path[512], buf[16384];
-	char *eal[] = {"test_control", "--no-huge",	"-m",	"64",
-		       "--no-pci",     "--file-prefix", prefix, "--log-level=lib.*:error"};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
 	int fd;
 
-	snprintf(prefix, sizeof(prefix), "skyctl-tel-%d", (int)getpid());
-	assert_true(rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) >= 0);
-	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(sky_fx_eal_start("test_control",
+					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
+			 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("telemetry socket %s: %s", path, strerror(errno));
-	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
 	json_decref(dispatch_words("echo", 0));
 	assert_int_equal(write(fd, "/skygate/control", 16), 16);
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -2204,7 +2705,423 @@ test_telemetry(void **state)
 	assert_non_null(json_object_get(d, "clients"));
 	json_decref(j);
 	close(fd);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
+}
+
+/* --- control socket limits: the pure decisions (server.c) --- */
+
+static void
+test_limits_check(void **state)
+{
+	static const struct {
+		const char *field; /* what the error names; NULL = valid */
+		struct sky_ctl_limits l;
+	} cases[] = {
+		{"max_clients", {1, 1, 0, 1000, 1000, 1000, 4096}},
+		{"max_clients", {65537, 16, 16, 1000, 1000, 1000, 4096}},
+		{"reserved_clients", {16, 4, 16, 1000, 1000, 1000, 4096}},
+		{"clients_per_uid", {16, 0, 4, 1000, 1000, 1000, 4096}},
+		{"clients_per_uid", {16, 17, 4, 1000, 1000, 1000, 4096}},
+		{"idle_timeout", {16, 4, 4, 99, 1000, 1000, 4096}},
+		{"request_timeout", {16, 4, 4, 1000, 86400001, 1000, 4096}},
+		{"send_timeout", {16, 4, 4, 1000, 1000, 0, 4096}},
+		{"request_max", {16, 4, 4, 1000, 1000, 1000, 1023}},
+		{"request_max", {16, 4, 4, 1000, 1000, 1000, (64u << 20) + 1}},
+		{NULL, {2, 1, 1, 100, 100, 100, 1024}},
+		{NULL, {65536, 65536, 65535, 86400000, 86400000, 86400000, 64u << 20}},
+	};
+	struct sky_ctl_limits def;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = sky_ctl_limits_check(&cases[i].l, err, sizeof(err));
+
+		if (cases[i].field == NULL) {
+			if (rc != 0)
+				fail_msg("case %zu: refused: %s", i, err);
+			continue;
+		}
+		assert_int_equal(rc, -EINVAL);
+		if (strstr(err, cases[i].field) == NULL)
+			fail_msg("case %zu: '%s' does not name %s", i, err, cases[i].field);
+	}
+	sky_ctl_limits_default(&def);
+	assert_int_equal(sky_ctl_limits_check(&def, err, sizeof(err)), 0);
+	assert_true(def.reserved > 0 && def.clients_per_uid < def.max_clients - def.reserved);
+}
+
+static void
+test_limits_admit(void **state)
+{
+	/* 10 connections, 3 of them kept for root and the owner, 2 per other uid */
+	static const struct sky_ctl_limits l = {10, 2, 3, 1000, 1000, 1000, 4096};
+	static const struct {
+		struct sky_ctl_census n;
+		int priv, victim;
+		enum sky_ctl_admit want;
+	} cases[] = {
+		/* refused: the uid's own bound, then the others' share, then all full */
+		{{0, 0, 2}, 0, 0, SKY_CTL_REFUSE_UID},
+		{{5, 5, 2}, 0, 1, SKY_CTL_REFUSE_UID},
+		{{7, 7, 0}, 0, 0, SKY_CTL_REFUSE_FULL},
+		{{10, 6, 1}, 0, 1, SKY_CTL_REFUSE_FULL}, /* root took more than its share */
+		{{10, 0, 0}, 0, 1, SKY_CTL_REFUSE_FULL},
+		{{10, 7, 10}, 1, 0, SKY_CTL_REFUSE_FULL}, /* root, full, nobody can go */
+		/* admitted */
+		{{0, 0, 0}, 0, 0, SKY_CTL_ADMIT},
+		{{6, 6, 1}, 0, 0, SKY_CTL_ADMIT},
+		{{7, 7, 0}, 1, 0, SKY_CTL_ADMIT}, /* the others' share is full: room kept */
+		{{9, 7, 2}, 1, 0, SKY_CTL_ADMIT},
+		{{9, 0, 9}, 1, 0, SKY_CTL_ADMIT}, /* root has no per-uid bound */
+		{{10, 7, 3}, 1, 1, SKY_CTL_ADMIT_EVICT},
+		{{12, 7, 3}, 1, 1, SKY_CTL_ADMIT_EVICT}, /* limits lowered under it */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum sky_ctl_admit got =
+			sky_ctl_admit(&l, &cases[i].n, cases[i].priv, cases[i].victim);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);
+	}
+}
+
+static void
+test_limits_victim(void **state)
+{
+	enum { P = 1, O = 0 };
+	static const struct sky_ctl_conn_view root_busy[] = {
+		{P, SKY_CTL_CONN_BUSY, 1},
+		{P, SKY_CTL_CONN_BUSY, 2},
+	};
+	static const struct {
+		struct sky_ctl_conn_view v[4];
+		unsigned int n;
+		int want;
+	} cases[] = {
+		{{{0}}, 0, -1},
+		/* other peers go before root's, whatever their state or age */
+		{{{P, SKY_CTL_CONN_DONE, 1}, {O, SKY_CTL_CONN_BUSY, 9}}, 2, 1},
+		/* answered, then idle, then busy */
+		{{{O, SKY_CTL_CONN_BUSY, 1}, {O, SKY_CTL_CONN_IDLE, 5}, {O, SKY_CTL_CONN_DONE, 9}},
+		 3,
+		 2},
+		{{{O, SKY_CTL_CONN_BUSY, 1}, {O, SKY_CTL_CONN_IDLE, 5}}, 2, 1},
+		/* oldest first among equals */
+		{{{O, SKY_CTL_CONN_IDLE, 7}, {O, SKY_CTL_CONN_IDLE, 3}, {O, SKY_CTL_CONN_IDLE, 5}},
+		 3,
+		 1},
+		/* root's idle connections can go, root's busy ones never */
+		{{{P, SKY_CTL_CONN_BUSY, 1}, {P, SKY_CTL_CONN_IDLE, 8}}, 2, 1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = sky_ctl_pick_victim(cases[i].v, cases[i].n);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);
+	}
+	assert_int_equal(sky_ctl_pick_victim(root_busy, 2), -1);
+}
+
+static void
+test_limits_expired(void **state)
+{
+	static const struct sky_ctl_limits l = {10, 2, 3, 5000, 2000, 3000, 4096};
+	static const struct {
+		struct sky_ctl_conn_times t;
+		uint64_t now;
+		enum sky_ctl_expiry want;
+	} cases[] = {
+		/* each bound, just past it */
+		{{.last_ms = 1000}, 6001, SKY_CTL_EXP_IDLE},
+		{{.last_ms = 1000, .req_start_ms = 1000}, 3001, SKY_CTL_EXP_REQUEST},
+		/* a trickle keeps last_ms fresh, not the request's start */
+		{{.last_ms = 3000, .req_start_ms = 1000}, 3001, SKY_CTL_EXP_REQUEST},
+		{{.last_ms = 1000, .out_since_ms = 1000}, 4001, SKY_CTL_EXP_SEND},
+		/* a pending reply is bound by the send timeout only */
+		{{.last_ms = 1000, .req_start_ms = 1000, .out_since_ms = 3500},
+		 6400,
+		 SKY_CTL_EXP_NONE},
+		/* at the bound, not past it */
+		{{.last_ms = 1000}, 6000, SKY_CTL_EXP_NONE},
+		{{.last_ms = 1000, .req_start_ms = 1000}, 3000, SKY_CTL_EXP_NONE},
+		{{.last_ms = 1000, .out_since_ms = 1000}, 4000, SKY_CTL_EXP_NONE},
+		/* a complete request waiting to run is not idle, nor late */
+		{{.last_ms = 1000, .req_start_ms = 1000, .work = 1}, 9000, SKY_CTL_EXP_NONE},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum sky_ctl_expiry got = sky_ctl_expired(&l, &cases[i].t, cases[i].now);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);
+	}
+}
+
+/* A request arriving a byte at a time is cut at the request timeout, the reason sent. */
+static void
+test_server_request_timeout(void **state)
+{
+	char err[256], path[256], *out;
+	struct sky_ctl_server *s;
+	struct sky_ctl_limits lim;
+	unsigned long long t0 = metric("skygate_control_requests_timed_out_total");
+	int fd, eof, lines = 0;
+	json_t *r;
+
+	snprintf(path, sizeof(path), "%s/slow.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	sky_ctl_limits_default(&lim);
+	lim.request_timeout_ms = 300;
+	lim.idle_timeout_ms = 60000;
+	assert_int_equal(sky_ctl_server_set_limits(s, &lim, err, sizeof(err)), 0);
+	fd = client_connect(path);
+	/* 8 bytes, 50 ms apart: 400 ms, past the bound */
+	for (int i = 0; i < 8 && lines == 0; i++) {
+		static const char slow[] = "{\"argv\":";
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		send_all(fd, &slow[i], 1);
+		for (int k = 0; k < 10; k++)
+			assert_true(sky_ctl_server_poll(s, 5) >= 0);
+		lines = poll(&p, 1, 0);
+	}
+	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	assert_error(r, "request timeout");
+	assert_string_equal(json_string_value(json_object_get(r, "limit")), "request_timeout");
+	json_decref(r);
+	free(out);
+	assert_int_equal(metric("skygate_control_requests_timed_out_total"), t0 + 1);
+	close(fd);
+	sky_ctl_server_close(s);
+}
+
+/* --- stopping: the cooperative check and the shutdown watchdog (lib/core/runtime.c) --- */
+
+static int wd_pipe = -1;
+
+static void
+wd_expired(void *arg)
+{
+	ssize_t n = write(wd_pipe, arg, strlen(arg));
+
+	(void)n;
+}
+
+/* Run body in a child; returns its exit status (-1: killed) and the ms it took. */
+static int
+in_child(void (*body)(void), int *took_ms)
+{
+	struct timespec t0, t1;
+	int st;
+	pid_t pid;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		body();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*took_ms = (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+nap_ms(int ms)
+{
+	struct timespec d = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&d, &d) != 0 && errno == EINTR)
+		;
+}
+
+/* stuck in work without a check: the watchdog ends it with the daemon's status */
+static void
+child_stuck(void)
+{
+	sky_rt_exit_code = 7;
+	if (sky_rt_watchdog_start(100, wd_expired, "expired") != 0)
+		_exit(20);
+	sky_rt_set_serving(1);
+	sky_rt_request_stop(SIGTERM);
+	nap_ms(3000);
+	_exit(21); /* the watchdog did not fire */
+}
+
+/* shut down in time: the watchdog stands down, expire is never called */
+static void
+child_in_time(void)
+{
+	sky_rt_exit_code = 7;
+	if (sky_rt_watchdog_start(300, wd_expired, "expired") != 0)
+		_exit(20);
+	sky_rt_request_stop(SIGINT);
+	nap_ms(50);
+	sky_rt_watchdog_stop();
+	nap_ms(500);
+	_exit(0);
+}
+
+/* a stop before the watchdog exists still starts its clock */
+static void
+child_stop_first(void)
+{
+	sky_rt_request_stop(SIGTERM);
+	if (sky_rt_watchdog_start(100, wd_expired, "early") != 0)
+		_exit(20);
+	nap_ms(3000);
+	_exit(21);
+}
+
+/* no stop at all: nothing happens, and the watchdog is joined at the end */
+static void
+child_no_stop(void)
+{
+	if (sky_rt_watchdog_start(100, wd_expired, "expired") != 0)
+		_exit(20);
+	nap_ms(300);
+	sky_rt_watchdog_stop();
+	_exit(0);
+}
+
+static void
+test_stop_and_watchdog(void **state)
+{
+	static const struct {
+		void (*body)(void);
+		int status;	     /* exit status */
+		const char *expired; /* what expire wrote, "" = not called */
+		int min_ms, max_ms;
+	} cases[] = {
+		{child_stuck, 7, "expired", 100, 2000},
+		{child_stop_first, 0, "early", 100, 2000},
+		{child_in_time, 0, "", 550, 3000},
+		{child_no_stop, 0, "", 300, 3000},
+	};
+	struct sky_runtime saved = sky_rt;
+	int fds[2];
+
+	/* the cooperative check: a stop cancels work only while the daemon serves */
+	assert_int_equal(sky_should_stop(), 0);
+	sky_rt_request_stop(SIGTERM);
+	assert_int_equal(sky_rt.stop, 1);
+	assert_int_equal(sky_rt.stop_signal, SIGTERM);
+	assert_int_equal(sky_should_stop(), 0); /* start-up: replay is never cut short */
+	sky_rt_set_serving(1);
+	assert_int_equal(sky_should_stop(), 1); /* a stop that came first cancels from here */
+	sky_rt_set_serving(0);
+	assert_int_equal(sky_should_stop(), 0);
+	sky_rt_set_serving(1);
+	sky_rt_request_stop(SIGINT); /* a second request changes nothing */
+	assert_int_equal(sky_rt.stop_signal, SIGTERM);
+	assert_int_equal(sky_should_stop(), 1);
+	/* SIGHUP: taken once */
+	assert_int_equal(sky_rt_take_reload(), 0);
+	sky_rt_request_reload();
+	sky_rt_request_reload();
+	assert_int_equal(sky_rt_take_reload(), 1);
+	assert_int_equal(sky_rt_take_reload(), 0);
+	sky_rt = saved;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char got[32] = "";
+		int took, status;
+		ssize_t n;
+
+		assert_int_equal(pipe(fds), 0);
+		wd_pipe = fds[1];
+		status = in_child(cases[i].body, &took);
+		close(fds[1]);
+		n = read(fds[0], got, sizeof(got) - 1);
+		got[n > 0 ? n : 0] = '\0';
+		close(fds[0]);
+		if (status != cases[i].status || strcmp(got, cases[i].expired) != 0 ||
+		    took < cases[i].min_ms || took > cases[i].max_ms)
+			fail_msg("case %zu: exit %d in %d ms, expire wrote '%s' (want %d in %d..%d "
+				 "ms, '%s')",
+				 i, status, took, got, cases[i].status, cases[i].min_ms,
+				 cases[i].max_ms, cases[i].expired);
+	}
+}
+
+/* A socket that listens (backlog 0, never accepting) or refuses every connection. */
+static int
+raw_listener(const char *path, int backlog)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	return fd;
+}
+
+/* skygatectl says why it cannot get through: a full queue, a refusal with its limit */
+static void
+test_skygatectl_refused(void **state)
+{
+	static const char refusal[] =
+		"{\"ok\":false,\"error\":\"connection refused: uid 0 already has 16 "
+		"connections to the control socket (control.clients_per_uid); close some and "
+		"retry\",\"limit\":\"clients_per_uid\"}\n";
+	const char *root = getenv("SKY_BUILD_ROOT");
+	char path[256];
+	struct timespec t0, t1;
+	struct run r;
+	int lfd, first, st;
+	pid_t pid;
+
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl", root ? root : SKY_BUILD_ROOT);
+	snprintf(path, sizeof(path), "%s/full.sock", tmpdir);
+
+	/* nobody accepts and the queue is full: a bounded wait, then the reason */
+	lfd = raw_listener(path, 0);
+	first = client_connect(path); /* fills the queue of length 0 */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = run_ctl(path, 0, (const char *const[]){"--timeout", "0.5", "status", NULL});
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r.status, 2);
+	if (strstr(r.err, "queue of pending connections is full") == NULL)
+		fail_msg("no reason given: %s", r.err);
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	free(r.out);
+	free(r.err);
+	close(first);
+	close(lfd);
+
+	/* refused at once: the daemon's reason is shown, not "Broken pipe" */
+	lfd = raw_listener(path, 16);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < 2; i++) {
+			int fd = accept(lfd, NULL, NULL);
+			ssize_t n = send(fd, refusal, sizeof(refusal) - 1, MSG_NOSIGNAL);
+
+			(void)n;
+			close(fd);
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < 2; i++) {
+		r = run_ctl(path, 0, (const char *const[]){"status", NULL});
+		assert_int_equal(r.status, 1);
+		if (strstr(r.err, "connection refused: uid 0 already has 16 connections") == NULL)
+			fail_msg("refusal not shown: %s", r.err);
+		free(r.out);
+		free(r.err);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	close(lfd);
+	unlink(path);
 }
 
 int
@@ -2219,7 +3136,9 @@ main(void)
 		cmocka_unit_test(test_crc32),
 		cmocka_unit_test_setup_teardown(test_journal_errors, setup, teardown),
 		cmocka_unit_test(test_journal_log),
+		cmocka_unit_test(test_journal_scan),
 		cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_write_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact_on_growth, setup, teardown),
@@ -2233,17 +3152,19 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skygatectl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_telemetry, setup, teardown),
+		cmocka_unit_test(test_limits_check),
+		cmocka_unit_test(test_limits_admit),
+		cmocka_unit_test(test_limits_victim),
+		cmocka_unit_test(test_limits_expired),
+		cmocka_unit_test_setup_teardown(test_server_request_timeout, setup, teardown),
+		cmocka_unit_test(test_stop_and_watchdog),
+		cmocka_unit_test(test_skygatectl_refused),
 	};
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	sky_runtime_init();
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skyctl-test-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s", sky_fx_tmpdir());
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rm_rf(tmpdir);
 	return rc;
 }

@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,6 +41,8 @@
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/runtime.h"
+
+#include "fixture.h"
 
 #define DB "/usr/share/libloc-location/location.db"
 #define TRUNC "/tmp/skygate_test_geo_trunc.db"
@@ -58,24 +63,19 @@ static uint64_t rng = 0x243f6a8885a308d3ull; /* seeded: runs are reproducible */
 static uint64_t
 rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return sky_fx_rand64(&rng);
 }
 
 static struct sky_cfg *
 cfg_text(const char *fmt, ...)
 {
-	struct sky_cfg_err err = {0};
+	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
-	char text[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	cfg = sky_fx_vcfg("test.yaml", &err, fmt, ap);
 	va_end(ap);
-	cfg = sky_cfg_load_string("test.yaml", text, &err);
 	if (cfg == NULL)
 		fail_msg("config did not parse: %s", err.msg);
 	return cfg;
@@ -334,7 +334,7 @@ test_config_failures(void **state)
 		{"truncated file", "geo: { database: " TRUNC " }\n", "corrupt"},
 		{"garbage inside the network tree", "geo: { database: " CORRUPT " }\n",
 		 CORRUPT ": corrupt database"},
-		{"directory", "geo: { database: /tmp }\n", "/tmp: not a regular file"},
+		{"directory", "geo: { database: /tmp }\n", "/tmp: a directory, not a regular file"},
 		{"unknown key", "geo: { database: " DB ", bogus: 1 }\n", "bogus"},
 		{"database missing", "geo: { flags: true }\n", "geo.database"},
 		{"section without a value", "geo:\n", "geo.database"},
@@ -860,21 +860,14 @@ test_commands(void **state)
 static void
 test_telemetry(void **state)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
 	int fd;
 
 	(void)state;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dpdk_telemetry.v2",
-		 rte_eal_get_runtime_dir());
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
-		fail_msg("telemetry socket %s: %s", sun.sun_path, strerror(errno));
-	n = read(fd, buf, sizeof(buf) - 1); /* greeting */
-	assert_true(n > 0);
 	assert_int_equal(write(fd, "/skygate/geo", 12), 12);
 	n = read(fd, buf, sizeof(buf) - 1);
 	assert_true(n > 0);
@@ -939,7 +932,7 @@ test_reload(void **state)
 	char *reload[] = {"geo", "reload"};
 	char *reload_path[] = {"geo", "reload", DB};
 	char *show[] = {"geo", "show"};
-	char jerr[256];
+	char jerr[256], kept[512];
 	struct reader *rd = calloc(1, sizeof(*rd));
 	pthread_t th;
 	uint64_t before, now;
@@ -1017,8 +1010,12 @@ test_reload(void **state)
 		fail_msg("journal: %s", jerr);
 	r = run_cmd(3, reload_path);
 	assert_true(cmd_ok(r));
+	/* a copy of its own (older journal records name older copies, by SHA-256) */
+	snprintf(kept, sizeof(kept), "%s",
+		 json_string_value(json_object_get(json_object_get(r, "result"), "database")));
 	json_decref(r);
-	assert_int_equal(stat(STATE "/geo-location.db", &st), 0);
+	assert_int_equal(strncmp(kept, STATE "/geo-", strlen(STATE "/geo-")), 0);
+	assert_int_equal(stat(kept, &st), 0);
 	assert_int_equal(stat(DB, &st_db), 0);
 	assert_int_equal(st.st_size, st_db.st_size);
 	sky_ctl_journal_close();
@@ -1030,7 +1027,7 @@ test_reload(void **state)
 	r = run_cmd(2, show);
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(r, "result"), "database")),
-		STATE "/geo-location.db");
+		kept);
 	json_decref(r);
 
 	/* check_interval: the file replaced by rename (as `location update` does) */
@@ -1043,7 +1040,7 @@ test_reload(void **state)
 	failures = json_integer_value(json_object_get(o, "reload_failures"));
 	json_decref(r);
 	write_truncated(STATE "/new.db", 1000000);
-	assert_int_equal(rename(STATE "/new.db", STATE "/geo-location.db"), 0);
+	assert_int_equal(rename(STATE "/new.db", kept), 0);
 	sky_periodic_run(now += 1ull << 52); /* refused: the running table stays */
 	sky_periodic_run(now += 1ull << 52); /* and the same bad file is not retried */
 	r = run_cmd(2, show);
@@ -1064,7 +1061,7 @@ test_reload(void **state)
 		fclose(in);
 		assert_int_equal(fclose(out), 0);
 	}
-	assert_int_equal(rename(STATE "/new.db", STATE "/geo-location.db"), 0);
+	assert_int_equal(rename(STATE "/new.db", kept), 0);
 	sky_periodic_run(now += 1ull << 52); /* a good new version: loaded */
 	r = run_cmd(2, show);
 	o = json_object_get(r, "result");
@@ -1072,8 +1069,9 @@ test_reload(void **state)
 	json_decref(r);
 	check_one(AF_INET6, (const uint8_t[]){0x2a, 0x00, 0x14, 0x50, 0x40, 0x01, 0x08, 0x0b, 0, 0,
 					      0, 0, 0, 0, 0x20, 0x0e});
-	unlink(STATE "/geo-location.db");
+	unlink(kept);
 	unlink(STATE "/journal");
+	unlink(STATE "/journal.tip");
 	unlink(STATE "/new.db");
 	rmdir(STATE);
 	r = run_cmd(2, show);
@@ -1120,6 +1118,260 @@ test_options(void **state)
 	assert_int_equal(m[1].remote_flags, 0);
 	sky_geo_destroy(g);
 	sky_cfg_free(cfg);
+}
+
+/* ------------------------------------------------------------------ files that are not files */
+
+/* per process: other checkouts may run this test at the same time */
+static char FIFO[64], HUGE[64], LIVE[64], JUNK[64], NOTHING[64];
+
+static void
+name_files(void)
+{
+	int pid = (int)getpid();
+
+	snprintf(FIFO, sizeof(FIFO), "/tmp/skygate_test_geo_%d.fifo", pid);
+	/* sparse: 1 GiB + 1 byte, no disk used */
+	snprintf(HUGE, sizeof(HUGE), "/tmp/skygate_test_geo_%d_huge.db", pid);
+	/* a copy of DB changed under the table */
+	snprintf(LIVE, sizeof(LIVE), "/tmp/skygate_test_geo_%d_live.db", pid);
+	snprintf(JUNK, sizeof(JUNK), "/tmp/skygate_test_geo_%d_junk.db", pid);
+	snprintf(NOTHING, sizeof(NOTHING), "/tmp/skygate_test_geo_%d_empty.db", pid);
+}
+
+static uint64_t
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+make_special_files(void)
+{
+	static const char junk[] = "this is not a location database, just text\n";
+	int fd;
+
+	name_files();
+	write_file(JUNK, junk, sizeof(junk) - 1);
+	write_file(NOTHING, "", 0);
+	unlink(FIFO);
+	assert_int_equal(mkfifo(FIFO, 0600), 0);
+	fd = open(HUGE, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)1024 * 1024 * 1024 + 1), 0);
+	close(fd);
+}
+
+/* paths that are no database file: refused at once (a FIFO does not block), the path and
+ * the reason named; at start (the config) and by `geo reload PATH` */
+static const struct {
+	const char *path;
+	const char *want; /* after "PATH: " */
+} not_a_db[] = {
+	{FIFO, "a FIFO, not a regular file"},
+	{"/tmp", "a directory, not a regular file"},
+	{"/dev/zero", "a character device, not a regular file"},
+	{"/dev/null", "a character device, not a regular file"},
+	{"/nonexistent/location.db", "No such file or directory"},
+	{HUGE, "1073741825 bytes, more than the limit of 1073741824"},
+	{JUNK, "not a readable location database"},
+	{NOTHING, "not a readable location database"},
+};
+
+/* msg says "PATH: reason" */
+static int
+names_path_reason(const char *msg, const char *path, const char *reason)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s: %s", path, reason);
+	return msg != NULL && strstr(msg, want) != NULL;
+}
+
+static void
+remove_special_files(void)
+{
+	unlink(FIFO);
+	unlink(HUGE);
+	unlink(JUNK);
+	unlink(NOTHING);
+}
+
+static void
+test_config_not_a_file(void **state)
+{
+	(void)state;
+	make_special_files();
+	for (size_t i = 0; i < RTE_DIM(not_a_db); i++) {
+		struct sky_cfg *cfg = cfg_text("geo: { database: %s }\n", not_a_db[i].path);
+		struct sky_cfg_err err = {0};
+		uint64_t t0 = ms_now();
+		struct sky_geo *g = sky_geo_create(cfg, &err);
+
+		if (g != NULL)
+			fail_msg("%s: accepted", not_a_db[i].path);
+		if (!names_path_reason(err.msg, not_a_db[i].path, not_a_db[i].want) ||
+		    strstr(err.msg, "test.yaml") == NULL)
+			fail_msg("%s: error '%s' does not name '%s'", not_a_db[i].path, err.msg,
+				 not_a_db[i].want);
+		if (ms_now() - t0 > 1000)
+			fail_msg("%s: refused after %" PRIu64 " ms", not_a_db[i].path,
+				 ms_now() - t0);
+		sky_cfg_free(cfg);
+	}
+	/* nor does the per-country enumeration (skygate-pktgen) block on a FIFO */
+	assert_int_equal(
+		sky_geo_country_networks(FIFO, sky_cc("DE"), AF_INET, (sky_geo_net_fn)abort, NULL),
+		-EINVAL);
+	remove_special_files();
+}
+
+static const char *
+show_str(const char *key)
+{
+	static char buf[512];
+	char *show[] = {"geo", "show"};
+	json_t *r = run_cmd(2, show);
+	json_t *v = json_object_get(json_object_get(r, "result"), key);
+
+	if (json_is_string(v))
+		snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+	else
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	json_decref(r);
+	return buf;
+}
+
+/* the fixed sample the running table must keep answering like libloc */
+static void
+check_sample(void)
+{
+	uint64_t keep = rng;
+
+	rng = 0x9e3779b97f4a7c15ull; /* the same addresses every time */
+	check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
+	check_one(AF_INET, (const uint8_t[]){1, 1, 1, 1});
+	for (int i = 0; i < 2000; i++) {
+		uint8_t a[16];
+
+		draw(&nets4[rnd() % n_nets4], AF_INET, a);
+		check_one(AF_INET, a);
+		draw(&nets6[rnd() % n_nets6], AF_INET6, a);
+		check_one(AF_INET6, a);
+	}
+	rng = keep;
+}
+
+static void
+test_reload_not_a_file(void **state)
+{
+	char db_before[512], fails_before[32];
+
+	(void)state;
+	make_special_files();
+	snprintf(db_before, sizeof(db_before), "%s", show_str("database"));
+	snprintf(fails_before, sizeof(fails_before), "%s", show_str("reload_failures"));
+	for (size_t i = 0; i < RTE_DIM(not_a_db); i++) {
+		char *argv[] = {"geo", "reload", (char *)not_a_db[i].path};
+		uint64_t t0 = ms_now();
+		json_t *r = run_cmd(3, argv);
+		const char *e = json_string_value(json_object_get(r, "error"));
+
+		if (cmd_ok(r) || !names_path_reason(e, not_a_db[i].path, not_a_db[i].want))
+			fail_msg("geo reload %s: %s (want '%s')", not_a_db[i].path,
+				 e ? e : "accepted", not_a_db[i].want);
+		if (ms_now() - t0 > 1000)
+			fail_msg("geo reload %s: refused after %" PRIu64 " ms", not_a_db[i].path,
+				 ms_now() - t0);
+		json_decref(r);
+		/* the running table stays */
+		check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
+		assert_string_equal(show_str("database"), db_before);
+	}
+	assert_int_equal(strtoll(show_str("reload_failures"), NULL, 10),
+			 strtoll(fails_before, NULL, 10) + (long long)RTE_DIM(not_a_db));
+	remove_special_files();
+}
+
+/* copy DB to path, as a careless update would leave it: written in place */
+static void
+copy_db(const char *path)
+{
+	FILE *in = fopen(DB, "r"), *out = fopen(path, "w");
+	char buf[1 << 16];
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/*
+ * The database file truncated, then rewritten with garbage, in place, under the running
+ * table: lookups (their network strings come from libloc's view of the file) answer as
+ * before and do not fault (SIGBUS when libloc mapped the file itself); reloading the
+ * broken file, by hand or by the watch, is refused and the running table stays.
+ */
+static void
+test_file_changed_under(void **state)
+{
+	static const char garbage[] = "not a location database any more\n";
+	char *reload_live[] = {"geo", "reload", NULL};
+	char *reload[] = {"geo", "reload"};
+	char *reload_db[] = {"geo", "reload", DB};
+	uint64_t now = rte_rdtsc() + (1ull << 60);
+	long long fails, autos;
+	json_t *r;
+
+	(void)state;
+	name_files();
+	reload_live[2] = LIVE;
+	copy_db(LIVE);
+	r = run_cmd(3, reload_live);
+	if (!cmd_ok(r))
+		fail_msg("reload: %s", json_string_value(json_object_get(r, "error")));
+	json_decref(r);
+	check_sample();
+	fails = strtoll(show_str("reload_failures"), NULL, 10);
+	autos = strtoll(show_str("auto_reloads"), NULL, 10);
+
+	/* truncated in place */
+	assert_int_equal(truncate(LIVE, 0), 0);
+	check_sample();
+	r = run_cmd(2, reload);
+	assert_false(cmd_ok(r));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), LIVE));
+	json_decref(r);
+	check_sample();
+
+	/* then rewritten in place with garbage; the watch sees a new version and refuses it */
+	write_file(LIVE, garbage, sizeof(garbage) - 1);
+	check_sample();
+	sky_periodic_run(now);
+	sky_periodic_run(now += 1ull << 52);
+	assert_int_equal(strtoll(show_str("auto_reloads"), NULL, 10), autos);
+	assert_int_equal(strtoll(show_str("reload_failures"), NULL, 10), fails + 2);
+	r = run_cmd(2, reload);
+	assert_false(cmd_ok(r));
+	assert_true(names_path_reason(json_string_value(json_object_get(r, "error")), LIVE,
+				      "not a readable location database"));
+	json_decref(r);
+	check_sample();
+	assert_string_equal(show_str("database"), LIVE);
+
+	/* removed: still answering from the copy in memory */
+	unlink(LIVE);
+	check_sample();
+	r = run_cmd(3, reload_db);
+	assert_true(cmd_ok(r));
+	json_decref(r);
+	check_sample();
 }
 
 /* sky_geo_country_networks: every network reported looks up to the country */
@@ -1181,68 +1433,43 @@ test_country_networks(void **state)
 	}
 }
 
-/* EAL leaves its runtime directory (/var/run/dpdk/PREFIX) behind: remove ours */
-static void
-remove_runtime_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1400];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 int
 main(void)
 {
-	char prefix[64], rundir[1024];
-	char *eal[] = {"test_geo",
-		       "--no-huge",
-		       "-m",
-		       "1024",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--force-max-simd-bitwidth=256"};
 	const struct CMUnitTest failures[] = {
 		cmocka_unit_test(test_config_failures),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_country_networks_failures),
+		cmocka_unit_test(test_config_not_a_file),
 	};
 	const struct CMUnitTest full[] = {
-		cmocka_unit_test(test_fixed_addresses), cmocka_unit_test(test_location_cli),
-		cmocka_unit_test(test_random_ipv4),	cmocka_unit_test(test_random_ipv6),
-		cmocka_unit_test(test_nested_edges),	cmocka_unit_test(test_burst),
-		cmocka_unit_test(test_commands),	cmocka_unit_test(test_telemetry),
-		cmocka_unit_test(test_reload),		cmocka_unit_test(test_country_networks),
+		cmocka_unit_test(test_fixed_addresses),
+		cmocka_unit_test(test_location_cli),
+		cmocka_unit_test(test_random_ipv4),
+		cmocka_unit_test(test_random_ipv6),
+		cmocka_unit_test(test_nested_edges),
+		cmocka_unit_test(test_burst),
+		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_telemetry),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_country_networks),
 		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_reload_not_a_file),
+		cmocka_unit_test(test_file_changed_under),
 	};
 	int rc;
 
-	/* unique: several build directories may run this test at once */
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_geo_%d", (int)getpid());
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "test_geo: EAL init failed\n");
+	if (sky_fx_eal_start("test_geo",
+			     &(struct sky_fx_eal){.mem_mb = 1024,
+						  .telemetry = 1,
+						  .extra = "--force-max-simd-bitwidth=256"}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
 	rc = cmocka_run_group_tests_name("geo failures", failures, NULL, NULL);
 	rc += cmocka_run_group_tests_name("geo full database", full, setup_full, teardown_full);
 	unlink(TRUNC);
 	unlink(GARBAGE);
 	unlink(EMPTY);
 	unlink(CORRUPT);
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	remove_runtime_dir(rundir);
+	sky_fx_eal_stop();
 	return rc;
 }

@@ -18,7 +18,6 @@
 
 #include <cmocka.h>
 
-#include <rte_eal.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -26,6 +25,8 @@
 #include "skygate/meta.h"
 #include "skygate/parse.h"
 #include "skygate/parse_inline.h"
+
+#include "fixture.h"
 
 enum { FR_NONE, FR_DF, FR_FIRST, FR_LATER, FR_ATOMIC };
 
@@ -59,8 +60,6 @@ struct built {
 	uint32_t l4_off, l4_need;
 	struct sky_meta exp; /* the whole frame's metadata */
 };
-
-static struct rte_mempool *pool;
 
 /* ---------- frame builder ---------- */
 
@@ -1067,46 +1066,12 @@ test_ip6_len_saturates(void **state)
 
 /* ---------- real mbufs ---------- */
 
-static int
-setup_eal(void **state)
-{
-	char *argv[] = {"test_parse",
-			"--no-huge",
-			"-m",
-			"512",
-			"--no-pci",
-			"--file-prefix=test_parse",
-			"--log-level=lib.*:error",
-			"--no-telemetry",
-			NULL};
-
-	(void)state;
-	if (rte_eal_init(8, argv) < 0)
-		return -1;
-	pool = rte_pktmbuf_pool_create("parse_test", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       SOCKET_ID_ANY);
-	return pool == NULL ? -1 : 0;
-}
-
-static int
-teardown_eal(void **state)
-{
-	(void)state;
-	rte_mempool_free(pool);
-	rte_eal_cleanup();
-	return 0;
-}
-
 static struct rte_mbuf *
 mk_mbuf(const uint8_t *f, uint32_t len)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	char *d;
+	struct rte_mbuf *m = sky_fx_mbuf_bytes(sky_fx_pool, f, len);
 
 	assert_non_null(m);
-	d = rte_pktmbuf_append(m, (uint16_t)len);
-	assert_non_null(d);
-	memcpy(d, f, len);
 	return m;
 }
 
@@ -1502,5 +1467,7 @@ main(void)
 	};
 	int rc = cmocka_run_group_tests_name("parse_buf", plain, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("parse_mbuf", mbufs, setup_eal, teardown_eal);
+	sky_fx_group = (struct sky_fx_group){"test_parse", {.pool_mbufs = 2047}};
+	return rc | cmocka_run_group_tests_name("parse_mbuf", mbufs, sky_fx_group_setup,
+						sky_fx_group_teardown);
 }

@@ -20,7 +20,6 @@
 
 #include <cmocka.h>
 
-#include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -30,6 +29,8 @@
 #include "skygate/runtime.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
+
+#include "fixture.h"
 
 #define HZ 1000000000ULL /* 1 tsc = 1 ns */
 #define MS 1000000ULL
@@ -1452,12 +1453,9 @@ static const char model_yaml[] =
 static struct sky_cfg *
 model_cfg(const char *csv, const char *gold_down)
 {
-	char text[2048];
-	struct sky_cfg_err err = {0};
-	struct sky_cfg *cfg;
+	struct sky_cfg_err err;
+	struct sky_cfg *cfg = sky_fx_cfg("model.yaml", &err, model_yaml, csv, gold_down);
 
-	snprintf(text, sizeof(text), model_yaml, csv, gold_down);
-	cfg = sky_cfg_load_string("model.yaml", text, &err);
 	if (cfg == NULL)
 		fail_msg("config: %s", err.msg);
 	return cfg;
@@ -1615,31 +1613,20 @@ test_teardown(void **state)
 static int
 setup(void **state)
 {
-	char *argv[] = {
-		"test_shaper",
-		"--no-huge",
-		"-m",
-		"512",
-		"--no-pci",
-		"--file-prefix=test_shaper",
-		"--log-level=lib.*:error",
-		"--no-telemetry",
-	};
-
 	(void)state;
-	if (rte_eal_init(sizeof(argv) / sizeof(argv[0]), argv) < 0)
+	if (sky_fx_eal_start("test_shaper", &(struct sky_fx_eal){.pool_mbufs = POOL,
+								 .pool_cache = 256,
+								 .pool_data_room = 256}) < 0)
 		return -1;
-	sky_runtime_init();
-	mp = rte_pktmbuf_pool_create("shp_test", POOL, 256, 0, 256, SOCKET_ID_ANY);
-	return mp == NULL ? -1 : 0;
+	mp = sky_fx_pool;
+	return 0;
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	rte_mempool_free(mp);
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return 0;
 }
 

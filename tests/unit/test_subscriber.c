@@ -6,7 +6,9 @@
  * unchanged and listeners/validators called.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,60 +35,37 @@
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
 
+#include "fixture.h"
+
 static char tmpdir[256];
 
 static const char *
 write_file(const char *name, const char *text)
 {
-	static char paths[8][512];
-	static int k;
-	char *p = paths[k++ & 7];
-	FILE *f;
+	const char *p = sky_fx_file(name, text);
 
-	snprintf(p, 512, "%s/%s", tmpdir, name);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	assert_non_null(p);
 	return p;
 }
 
-#define PLANS_BEAMS_CLASSES                                                                        \
-	"plans:\n"                                                                                 \
-	"  basic:   { down: 50Mbit, up: 5Mbit, burst: 256KB, weight: 1, class_weights: { "         \
-	"realtime: 1, interactive: 4, bulk: 8, scavenger: 1 } }\n"                                 \
-	"  premium: { down: 200Mbit, up: 20Mbit, down_burst: 1MB, up_burst: 128KB }\n"             \
-	"beams:\n"                                                                                 \
-	"  beam1: { down: 1Gbit, up: 200Mbit }\n"                                                  \
-	"  beam2: { down: 500Mbit, up: 100Mbit }\n"                                                \
-	"classes:\n"                                                                               \
-	"  - { name: realtime, dscp: [46, 34], ports: [53, 5060, \"16384-32767\"], queue: "        \
-	"64, aqm: { kind: red } }\n"                                                               \
-	"  - { name: interactive, protocol: [tcp], ports: [22, 80, 443], prefixes: "               \
-	"[\"198.51.100.0/24\", \"2001:db8::/32\"] }\n"                                             \
-	"  - { name: bulk, default: true }\n"                                                      \
-	"  - { name: scavenger, dscp: [8], match: [ { protocol: [udp], ports: "                    \
-	"[\"6881-6889\"] } ] }\n"
+#define PLANS_BEAMS_CLASSES SKY_FX_MODEL /* the standard model (tests/common/fixture.h) */
 
 static struct sky_subs *
 make(const char *csv_text, const char *unknown, struct sky_cfg_err *err)
 {
-	char yaml[4096];
 	const char *csv = write_file("t.csv", csv_text);
 	struct sky_cfg *cfg;
 	struct sky_subs *s;
 
-	snprintf(yaml, sizeof(yaml), "subscribers: { file: %s, unknown: %s }\n" PLANS_BEAMS_CLASSES,
-		 csv, unknown);
-	memset(err, 0, sizeof(*err));
-	cfg = sky_cfg_load_string("t.yaml", yaml, err);
+	cfg = sky_fx_cfg("t.yaml", err, "subscribers: { file: %s, unknown: %s }\n" SKY_FX_MODEL,
+			 csv, unknown);
 	assert_non_null(cfg);
 	s = sky_subs_create(cfg, 2, err);
 	sky_cfg_free(cfg);
 	return s;
 }
 
-#define HDR "id,ipv4,ipv6,plan,beam,country,realm\n"
+#define HDR SKY_FX_CSV_HDR
 
 /* ------------------------------------------------------------------ CSV errors */
 
@@ -189,6 +170,102 @@ test_csv_ok_forms(void **state)
 	assert_non_null(s);
 	assert_int_equal(sky_subs_get(s, 1, &in), 0);
 	sky_subs_destroy(s);
+}
+
+/* ------------------------------------------------------------------ the reader's API */
+
+/* what the row callback saw; refuses or stops at row `refuse_at` / `stop_at` (1-based) */
+struct seen {
+	unsigned int n, refuse_at, stop_at;
+	struct sky_subs_csv_row rows[4];
+	char plans[4][16];
+};
+
+static int
+seen_row(void *arg, const struct sky_subs_csv_row *r, char *err, size_t errlen)
+{
+	struct seen *sn = arg;
+
+	if (++sn->n == sn->refuse_at) {
+		snprintf(err, errlen, "id %u refused by the caller", r->sub.id);
+		return -1;
+	}
+	if (sn->n <= 4) {
+		sn->rows[sn->n - 1] = *r;
+		snprintf(sn->plans[sn->n - 1], sizeof(sn->plans[0]), "%.*s", (int)r->plan_len,
+			 r->plan);
+	}
+	return sn->n == sn->stop_at ? 1 : 0;
+}
+
+static void
+test_csv_reader(void **state)
+{
+	static const char csv[] = "# c\n" HDR "5,10.0.0.0/24,,gold,b7,de,\n\n"
+				  "6,,2001:db8::/48,basic,beam2,FR,9\n";
+	static const struct sky_subs_csv_names names = {.n_plans = 2,
+							.n_beams = 2,
+							.plans = {"basic", "premium"},
+							.beams = {"beam1", "beam2"}};
+	static const struct {
+		const struct sky_subs_csv_names *names;
+		unsigned int refuse_at, stop_at;
+		int rc;
+		const char *expect; /* error, or NULL */
+		unsigned int n_rows;
+	} t[] = {
+		{NULL, 2, 0, -1, "t.csv:5: id 6 refused by the caller", 2},
+		{&names, 0, 0, -1, "t.csv:3: plan 'gold' unknown (plans: basic, premium)", 0},
+		{NULL, 0, 1, 0, NULL, 1},
+		{NULL, 0, 0, 0, NULL, 2},
+	};
+	char err[256];
+	struct seen sn;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc;
+
+		memset(&sn, 0, sizeof(sn));
+		sn.refuse_at = t[i].refuse_at;
+		sn.stop_at = t[i].stop_at;
+		err[0] = '\0';
+		rc = sky_subs_csv_parse("t.csv", csv, sizeof(csv) - 1, t[i].names, seen_row, &sn,
+					err, sizeof(err));
+		if (rc != t[i].rc || sn.n != t[i].n_rows ||
+		    (t[i].expect != NULL && strcmp(err, t[i].expect) != 0)) {
+			print_error("case %zu: rc %d, %u rows, '%s'\n", i, rc, sn.n, err);
+			fail();
+		}
+	}
+	/* the rows as read: any names (names NULL), lines counted with comments and blanks */
+	assert_int_equal(sn.rows[0].line, 3);
+	assert_int_equal(sn.rows[0].sub.id, 5);
+	assert_string_equal(sn.plans[0], "gold");
+	assert_int_equal(sn.rows[0].beam_len, 2);
+	assert_memory_equal(sn.rows[0].beam, "b7", 2);
+	assert_int_equal(sn.rows[0].sub.country, sky_cc("DE"));
+	assert_int_equal(sn.rows[0].sub.has_v4, 1);
+	assert_int_equal(sn.rows[0].sub.v4_len, 24);
+	assert_int_equal(sn.rows[0].sub.has_v6, 0);
+	assert_int_equal(sn.rows[1].line, 5);
+	assert_int_equal(sn.rows[1].sub.realm, 9);
+	assert_int_equal(sn.rows[1].sub.v6_len, 48);
+
+	/* a file: refused when it is not a regular file, read whole when it is */
+	assert_int_equal(sky_subs_csv_parse_file(tmpdir, NULL, seen_row, &sn, err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(
+		sky_subs_csv_parse_file("/nonexistent.csv", NULL, seen_row, &sn, err, sizeof(err)),
+		-1);
+	assert_non_null(strstr(err, "/nonexistent.csv: No such file"));
+	memset(&sn, 0, sizeof(sn));
+	sn.refuse_at = 2;
+	assert_int_equal(sky_subs_csv_parse_file(write_file("r.csv", csv), &names, seen_row, &sn,
+						 err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "r.csv:3: plan 'gold' unknown"));
 }
 
 /* ------------------------------------------------------------------ config errors */
@@ -337,13 +414,7 @@ test_model(void **state)
 
 /* ------------------------------------------------------------------ lookups */
 
-static const char lookup_csv[] = HDR "1,100.64.0.1,2001:db8:1000:100::/56,basic,beam1,DE,\n"
-				     "2,198.18.5.0/24,2001:db8:2000::/48,premium,beam2,NL,\n"
-				     "3,198.18.5.77,2001:db8:2000:77::/64,basic,beam1,FR,\n"
-				     "4,100.64.0.1,2001:db8:3000::/56,basic,beam2,TR,100\n"
-				     "5,100.64.0.1,,premium,beam1,JO,200\n"
-				     "6,10.9.0.0/16,,basic,beam1,IT,100\n"
-				     "7,,2001:db8:4000::1,premium,beam2,ES,\n";
+static const char lookup_csv[] = SKY_FX_SUBS_CSV; /* the standard subscribers */
 
 static struct sky_meta
 mk(int dir, const char *sub, const char *remote, uint16_t vid)
@@ -1063,22 +1134,14 @@ static void
 test_telemetry(void **state)
 {
 	struct sky_subs *s = runtime_setup();
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char path[512], buf[4096];
 	struct sky_meta m = mk(SKY_DIR_UP, "100.64.0.99", "203.0.113.9", 0);
 	json_t *d;
 	int fd;
 
 	(void)state;
 	sky_subs_lookup_burst(s, 1, &m, 1); /* one unknown packet */
-	snprintf(path, sizeof(path), "%s/dpdk_telemetry.v2", rte_eal_get_runtime_dir());
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	fd = sky_fx_telemetry_open();
 	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("telemetry socket %s: %s", path, strerror(errno));
-	assert_true(read(fd, buf, sizeof(buf)) > 0); /* the greeting */
 	d = tel_query(fd, "/skygate/subscriber");
 	assert_int_equal(json_integer_value(json_object_get(d, "subscribers")), 7);
 	assert_int_equal(json_integer_value(json_object_get(d, "unknown_up_packets")), 1);
@@ -1204,24 +1267,125 @@ test_hitless_under_readers(void **state)
 	sky_rcu_fini();
 }
 
+/* ------------------------------------------------------------------ paths that are no CSV */
+
+static uint64_t
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A FIFO, a directory, a device, a missing or an oversized file, named by the config, by
+ * `subscriber load` (with and without a state directory: the copy for the journal is read
+ * the same way) or by skygate-pktgen's reader: refused at once (nothing blocks on a FIFO),
+ * the path and the reason named, the table unchanged.
+ */
+static void
+test_csv_not_a_file(void **state)
+{
+	char fifo[600], dir[600], huge[600], statedir[600], line[800], e[256];
+	struct {
+		const char *path;
+		const char *want;
+	} c[] = {
+		{fifo, ": a FIFO, not a regular file"},
+		{dir, ": a directory, not a regular file"},
+		{"/dev/zero", "/dev/zero: a character device, not a regular file"},
+		{"/dev/null", "/dev/null: a character device, not a regular file"},
+		{"/nonexistent/subs.csv", "/nonexistent/subs.csv: No such file or directory"},
+		{huge, ": 536870913 bytes, more than the limit of 536870912"},
+	};
+	struct sky_subs *s;
+	uint64_t fp;
+	int fd;
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/subs.fifo", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/subs.dir", tmpdir);
+	snprintf(huge, sizeof(huge), "%s/huge.csv", tmpdir);
+	snprintf(statedir, sizeof(statedir), "%s/state-files", tmpdir);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	mkdir(dir, 0700);
+	fd = open(huge, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* sparse: no disk used */
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)SKY_SUBS_CSV_MAX_BYTES + 1), 0);
+	close(fd);
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sky_cfg_err err = {0};
+		struct sky_cfg *cfg;
+		struct seen sn;
+		uint64_t t0 = ms_now();
+
+		/* the reader */
+		memset(&sn, 0, sizeof(sn));
+		assert_int_equal(
+			sky_subs_csv_parse_file(c[i].path, NULL, seen_row, &sn, e, sizeof(e)), -1);
+		if (strstr(e, c[i].path) == NULL || strstr(e, c[i].want) == NULL)
+			fail_msg("%s: '%s' does not say '%s'", c[i].path, e, c[i].want);
+		assert_int_equal(sn.n, 0);
+		/* the config */
+		cfg = sky_fx_cfg("t.yaml", &err, "subscribers: { file: %s }\n" SKY_FX_MODEL,
+				 c[i].path);
+		assert_non_null(cfg);
+		assert_null(sky_subs_create(cfg, 2, &err));
+		if (strstr(err.msg, c[i].path) == NULL || strstr(err.msg, c[i].want) == NULL)
+			fail_msg("config %s: '%s' does not say '%s'", c[i].path, err.msg,
+				 c[i].want);
+		sky_cfg_free(cfg);
+		if (ms_now() - t0 > 1000)
+			fail_msg("%s: refused after %" PRIu64 " ms", c[i].path, ms_now() - t0);
+	}
+
+	/* `subscriber load`, without then with a state directory */
+	s = runtime_setup();
+	fp = fingerprint(s);
+	for (int journal = 0; journal < 2; journal++) {
+		if (journal)
+			assert_int_equal(sky_ctl_journal_open(statedir, e, sizeof(e)), 0);
+		for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+			uint64_t t0 = ms_now();
+
+			snprintf(line, sizeof(line), "subscriber load %s", c[i].path);
+			bad(line, c[i].want);
+			bad(line, c[i].path);
+			if (ms_now() - t0 > 1000)
+				fail_msg("%s: refused after %" PRIu64 " ms", line, ms_now() - t0);
+			assert_int_equal(fingerprint(s), fp);
+		}
+	}
+	/* nothing journaled, no copy left behind */
+	assert_int_equal(sky_ctl_journal_replay(e, sizeof(e)), 0);
+	sky_ctl_journal_close();
+	{
+		DIR *d = opendir(statedir);
+		struct dirent *de;
+
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, "subscribers-", 12) == 0)
+				fail_msg("copy left behind: %s", de->d_name);
+		closedir(d);
+	}
+	runtime_teardown(s);
+	unlink(fifo);
+	unlink(huge);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
-	char prefix[64];
-	char *eal[] = {"test_subscriber",
-		       "-l",
-		       "0-1",
-		       "--no-huge",
-		       "-m",
-		       "1024",
-		       "--no-pci",
-		       prefix,
-		       "--log-level=lib.*:error",
-		       "--log-level=skygate:warning"};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv_errors),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_csv_ok_forms),
+		cmocka_unit_test(test_csv_reader),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_runtime_failures),
@@ -1231,26 +1395,17 @@ main(void)
 		cmocka_unit_test(test_hitless_under_readers),
 		cmocka_unit_test(test_load_journal),
 		cmocka_unit_test(test_telemetry),
+		cmocka_unit_test(test_csv_not_a_file),
 	};
 	int rc;
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_subscriber-%d", (int)getpid());
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), eal) < 0) {
-		fprintf(stderr, "EAL init failed\n");
+	if (sky_fx_eal_start("test_subscriber", &(struct sky_fx_eal){.lcores = "0-1",
+								     .mem_mb = 1024,
+								     .telemetry = 1,
+								     .skygate_log = "warning"}) < 0)
 		return 1;
-	}
-	sky_runtime_init();
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_subscriber.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		return 1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s", sky_fx_tmpdir());
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-		if (system(cmd) != 0)
-			rc = rc ? rc : 1;
-	}
-	rte_eal_cleanup();
+	sky_fx_eal_stop();
 	return rc;
 }

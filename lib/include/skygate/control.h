@@ -15,12 +15,25 @@
  * A command is the longest run of leading argv words that names a registered command
  * ("subscriber show"); the handler gets the remaining words. `help` lists commands.
  *
- * Journal: a command registered with SKY_CTL_F_JOURNAL that succeeds is recorded in the
- * journal (skygate/journal.h: STATE_DIR/journal, fsync'd) before the reply is sent: the
- * dispatcher applies the change, then appends it. At start, after the config is applied, the
- * journal is replayed through the same dispatcher (call->replay = 1). A torn or corrupt last
- * record is ignored with a warning. The journal is a log of words: which commands supersede
- * which (compaction) is declared here, with sky_ctl_journal_rule().
+ * Journal (write-ahead): a command registered with SKY_CTL_F_JOURNAL validates the request and
+ * prepares its new state aside, then calls sky_ctl_commit(call), which appends the request's
+ * record to the journal (skygate/journal.h: STATE_DIR/journal) and fsyncs it; only then does
+ * the handler publish the change. Then the dispatcher moves the journal's tip past the record
+ * (the commit mark) and the reply follows. When the commit fails (ENOSPC, EIO, EROFS...) the
+ * handler discards what it prepared and fails: nothing changed, the reply says so. The
+ * dispatcher checks that a successful journaled command committed exactly once (a handler
+ * that forgot is counted as journal_uncommitted and journaled late, a bug the tests catch),
+ * and takes the record back when a handler fails after committing (a crash before that
+ * leaves it after the tip, where the replay drops it: never acknowledged). At start,
+ * after the config is applied, the journal is replayed through the same dispatcher
+ * (call->replay = 1; sky_ctl_commit() is then a no-op). A record that fails on replay, a
+ * file it names that is missing or changed (SHA-256), or any damage but a torn last record
+ * stops the start (see sky_ctl_journal_replay()).
+ *
+ * State: each module registers its part of the live state (sky_ctl_state_register): a
+ * canonical dump (`state dump`) and the commands that recreate it (a snapshot). `journal
+ * compact` writes the snapshot, parts in their order (geo, classes, plans, beams, policy,
+ * maps, subscribers, ...), as a new journal, renamed into place.
  */
 #ifndef SKYGATE_CONTROL_H
 #define SKYGATE_CONTROL_H
@@ -42,6 +55,12 @@ struct sky_ctl_call {
 	/* what to journal instead of the request's argv (sky_ctl_journal_as) */
 	int journal_argc;
 	char *journal_argv[SKY_CTL_MAX_ARGS];
+	/* set by the dispatcher */
+	int argc; /* the whole request, command words included */
+	char *const *argv;
+	int journaled;	  /* the command has SKY_CTL_F_JOURNAL */
+	int committed;	  /* sky_ctl_commit() succeeded this many times */
+	long commit_mark; /* journal size before the commit (to take the record back) */
 };
 
 /**
@@ -73,6 +92,15 @@ int sky_ctl_fail(struct sky_ctl_call *call, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /** Journal these words instead of the request's (e.g. a path copied into the state dir). */
 int sky_ctl_journal_as(struct sky_ctl_call *call, int argc, const char *const *argv);
+/**
+ * The write-ahead point of a journaled command: append the request's record (or the words
+ * given to sky_ctl_journal_as) and fsync it, after validation and before the change is
+ * published. Files in the state directory that the words name are recorded with their
+ * SHA-256, checked again on replay. No journal (no state.dir) or replaying: nothing to
+ * write, 0. Returns 0, or -1 with the call failed ("not journaled: ...: nothing changed"):
+ * the handler then discards what it prepared and returns -1.
+ */
+int sky_ctl_commit(struct sky_ctl_call *call);
 
 /**
  * Run one request. Returns a new reply object ({"ok":...}); never NULL except on ENOMEM.
@@ -86,34 +114,102 @@ json_t *sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int r
 /* --- the daemon's journal (skygate/journal.h holds the log itself) --- */
 /** Open (create) STATE_DIR/journal for appending. Returns 0 or -errno with err filled. */
 int sky_ctl_journal_open(const char *state_dir, char *err, size_t errlen);
-/** Replay every intact record; returns the number replayed, or -1 (err filled) on I/O error.
- *  A record whose command fails on replay is reported in the log and skipped. */
+/**
+ * Replay the journal through the dispatcher. Returns the number of records replayed, or -1
+ * with err filled: damage (file, byte offset, record, what, and the way out), a record that
+ * fails on replay, a file it names missing or changed, or an I/O error.
+ */
 int sky_ctl_journal_replay(char *err, size_t errlen);
+/**
+ * sky_ctl_journal_replay() for `skygate --recover`: damage, and the first record that fails,
+ * are moved aside (journal.damaged-<time>) with everything after them; the recovery is
+ * recorded in the journal and shown in `status` and metrics until `journal ack`.
+ */
+int sky_ctl_journal_recover(char *err, size_t errlen);
 void sky_ctl_journal_close(void);
 /** The state directory given to sky_ctl_journal_open(), or NULL. */
 const char *sky_ctl_state_dir(void);
 /**
- * Journal compaction rule for a registered command. Commands of one group change the same
- * state. A journaled record of cmd supersedes the earlier records of its group whose first
- * nkey arguments (after the command words) equal its own; nkey = 0: every earlier record of
- * the group; nkey < 0: cmd joins the group (can be superseded) but supersedes nothing.
- * Commands without a rule are never dropped. Only for commands whose record states the
- * whole resulting value (use sky_ctl_journal_as to journal the full form of a partial
- * change). E.g. ("beam set", "beam", 1); ("subscriber load", "subscriber", 0) with
- * ("subscriber add", "subscriber", -1). Returns 0, -ENOENT (not registered), -EINVAL.
- */
-int sky_ctl_journal_rule(const char *cmd, const char *group, int nkey);
-/**
- * Rewrite the journal without superseded records (temp file, fsync, rename: a crash leaves
- * the old or the new journal). Replay compacts when it finds superseded records, appends
- * when the journal has doubled (and passed 1 MiB) since. Returns the number of records
- * dropped, or -1 with err filled (the journal is unchanged).
+ * Write a snapshot of the live state (every registered part, in order) as the new journal
+ * (temp file, fsync, rename: a crash leaves the old or the new journal), then remove the
+ * state-dir files only the old journal named. Returns the number of records in the
+ * snapshot, or -1 with err filled (the journal is unchanged). Appends compact on their own
+ * once the journal has doubled past 1 MiB since the last compaction.
  */
 int sky_ctl_journal_compact(char *err, size_t errlen);
 /** Bytes of intact records in the journal after the last replay/append (tests, status). */
 long sky_ctl_journal_size(void);
+/** Recoveries (`--recover`) not yet acknowledged with `journal ack`. */
+unsigned int sky_ctl_journal_unacked(void);
+/** Add the journal (path, bytes, broken, unacknowledged recoveries) to `status`'s result;
+ *  call once `status` is registered. 0 or -errno. */
+int sky_ctl_journal_extend_status(void);
+
+/* --- the live state, part by part --- */
+struct sky_ctl_snapshot;
+/** A part's canonical dump: set *part to a new JSON value (same state, same JSON). */
+typedef int (*sky_ctl_dump_fn)(void *arg, json_t **part, char *err, size_t errlen);
+/** A part's snapshot: sky_ctl_snapshot_add() the commands that recreate it on top of the
+ *  configuration; 0 or -1 with err filled. */
+typedef int (*sky_ctl_snap_fn)(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen);
+
+/* Snapshot order: what a part's commands need comes before it. */
+#define SKY_CTL_ORDER_GEO 10
+#define SKY_CTL_ORDER_CLASSES 20
+#define SKY_CTL_ORDER_PLANS 30
+#define SKY_CTL_ORDER_BEAMS 40
+#define SKY_CTL_ORDER_POLICY 50
+#define SKY_CTL_ORDER_MAPS 60
+#define SKY_CTL_ORDER_SUBSCRIBERS 70
+#define SKY_CTL_ORDER_JOURNAL 90
+
+/** Register a part of the state ("subscribers"). Returns 0, -EEXIST, -EINVAL, -ENOMEM. */
+int sky_ctl_state_register(const char *name, int order, sky_ctl_dump_fn dump, sky_ctl_snap_fn snap,
+			   void *arg);
+/** Add one command to a snapshot being written: 0 or -errno. */
+int sky_ctl_snapshot_add(struct sky_ctl_snapshot *snap, int argc, const char *const *argv);
+/** The canonical dump of every part, {name: part}: a new object, or NULL with err filled. */
+json_t *sky_ctl_state_dump(char *err, size_t errlen);
 
 /* --- server --- */
+/**
+ * Bounds of the control socket (control.* in the config). Root and the socket's owner (the
+ * daemon's user) are privileged: no per-uid bound, `reserved` connections that only they can
+ * take, and when every connection is taken, a new privileged peer closes the least useful
+ * one (already answered, else idle or mid-request, oldest first; never a privileged one
+ * being served). Every request is bounded in bytes (request_max) and in time: from its first
+ * byte to its newline (request_timeout), and its reply must be taken by the client
+ * (send_timeout, without progress). A connection with nothing in progress is closed after
+ * idle_timeout. Whatever limit is hit, the peer gets a last reply line naming it:
+ * {"ok": false, "error": "...", "limit": "request_timeout"}.
+ */
+struct sky_ctl_limits {
+	unsigned int max_clients;	 /* connections at once, all peers */
+	unsigned int clients_per_uid;	 /* per peer uid, except root and the owner */
+	unsigned int reserved;		 /* of max_clients: only root and the owner */
+	unsigned int idle_timeout_ms;	 /* nothing in progress for this long: closed */
+	unsigned int request_timeout_ms; /* first byte of a request to its newline */
+	unsigned int send_timeout_ms;	 /* a pending reply not read for this long: closed */
+	size_t request_max;		 /* bytes of one request line */
+};
+
+#define SKY_CTL_DEF_MAX_CLIENTS 256
+#define SKY_CTL_DEF_CLIENTS_PER_UID 16
+#define SKY_CTL_DEF_RESERVED 16
+#define SKY_CTL_DEF_IDLE_TIMEOUT_MS 60000
+#define SKY_CTL_DEF_REQUEST_TIMEOUT_MS 10000
+#define SKY_CTL_DEF_SEND_TIMEOUT_MS 30000
+#define SKY_CTL_DEF_REQUEST_MAX (1u << 20)
+
+/** The defaults above. */
+void sky_ctl_limits_default(struct sky_ctl_limits *l);
+/**
+ * Check l: 0, or -EINVAL with err naming the field (max_clients 2..65536, reserved below
+ * max_clients, clients_per_uid 1..max_clients, timeouts 100 ms..1 day, request_max
+ * 1 KiB..64 MiB).
+ */
+int sky_ctl_limits_check(const struct sky_ctl_limits *l, char *err, size_t errlen);
+
 struct sky_ctl_server;
 /** Listen on a Unix socket (removes a stale socket file; mode e.g. 0660). NULL + err. */
 struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, char *err,
@@ -123,6 +219,9 @@ int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
 void sky_ctl_server_close(struct sky_ctl_server *s);
 /** Clients connected to s now. */
 unsigned int sky_ctl_server_clients(const struct sky_ctl_server *s);
+/** Replace s's limits (checked: 0 or -EINVAL with err). New bounds apply from the next poll. */
+int sky_ctl_server_set_limits(struct sky_ctl_server *s, const struct sky_ctl_limits *l, char *err,
+			      size_t errlen);
 
 /* --- Prometheus metrics --- */
 /** A writer appends Prometheus text exposition lines (with # HELP / # TYPE) to out. */

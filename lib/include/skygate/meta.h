@@ -82,6 +82,9 @@ const char *sky_drop_name(unsigned int reason);
 #define SKY_MF_FRAG_FIRST 0x02 /* first fragment (offset 0, carries L4 header) */
 #define SKY_MF_PORTS 0x04      /* sport/dport valid (TCP/UDP/SCTP, not a later fragment) */
 #define SKY_MF_ICMP 0x08       /* icmp_type/icmp_code valid */
+/* set by a stage that changed dscp (the policy): the worker's output step writes it into
+ * the packet before TX (sky_parse_output_burst) */
+#define SKY_MF_DSCP_SET 0x10
 
 #define SKY_SUB_NONE UINT32_MAX /* sub_idx of a packet no subscriber owns */
 #define SKY_COUNTRY_NONE 0	/* country code unknown */

@@ -35,6 +35,14 @@
  * (sky_parse_frame_slow), which the unit tests and the fuzzer hold the fast path to,
  * byte for byte. tests/bench/bench_parse prints cycles/packet.
  *
+ * Where it lives (dependencies point down only):
+ *   skygate/parse_inline.h  the hot path (sky_parse_burst), inlined into the worker loop;
+ *                           calls the complete parser out of line
+ *   lib/parse/parse_dp.c    the complete parser, chained mbufs, stripped VLAN tags
+ *   lib/parse/parse_buf.c   sky_parse_buf: the fast path on a plain buffer
+ *   lib/parse/parse_dscp.c  sky_parse_set_dscp: the DSCP rewrite of a parsed packet
+ *   this header             the API, and the byte readers both parsers share (below)
+ *
  * Multi-segment mbufs: the headers are parsed from a copy of the first
  * SKY_PARSE_LINEAR bytes (rte_pktmbuf_read); when IPv6 extension headers reach beyond
  * that, the parse is redone over up to SKY_PARSE_HDR_MAX bytes, so chained and
@@ -44,6 +52,10 @@
 #define SKYGATE_PARSE_H
 
 #include <stdint.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
 
 #include "skygate/meta.h"
 
@@ -74,6 +86,20 @@ void sky_parse_buf(const uint8_t *frame, uint32_t len, uint8_t dir, struct sky_m
  */
 int sky_parse_set_dscp(struct rte_mbuf *m, struct sky_meta *meta, uint8_t dscp);
 
+/**
+ * The output step, the worker's last before TX: write back into each live packet what
+ * the stages decided in its metadata. Today that is a DSCP set by the policy
+ * (SKY_MF_DSCP_SET: sky_parse_set_dscp with meta->dscp); the stages themselves never
+ * touch packet bytes. pkts[i] belongs to meta[i]. Data path; no allocation.
+ */
+static inline void
+sky_parse_output_burst(struct rte_mbuf **pkts, struct sky_meta *meta, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		if (meta[i].flags & SKY_MF_DSCP_SET)
+			sky_parse_set_dscp(pkts[i], &meta[i], meta[i].dscp);
+}
+
 /* --- out-of-line parts of parse_inline.h; call sky_parse_burst instead --- */
 
 /** Parse a chained mbuf or one with stripped VLAN tags (rare path). */
@@ -85,5 +111,50 @@ void sky_parse_mbuf_slow(struct rte_mbuf *mb, struct sky_meta *m, uint8_t dir);
  */
 void sky_parse_frame_slow(const uint8_t *p, uint32_t cap, uint32_t frame_len, uint8_t dir,
 			  struct sky_meta *m);
+
+/* --- byte readers shared by the fast path and the complete parser (data path) --- */
+
+#define SKY_ET_IPV4 RTE_BE16(0x0800)
+#define SKY_ET_IPV6 RTE_BE16(0x86dd)
+#define SKY_ET_VLAN RTE_BE16(0x8100)
+#define SKY_ET_QINQ RTE_BE16(0x88a8)
+#define SKY_ET_QINQ_OLD RTE_BE16(0x9100)
+
+/* a VLAN tag's TPID (big-endian), any of the three operators use */
+static __rte_always_inline int
+sky_parse_is_tag(uint16_t et_be)
+{
+	return et_be == SKY_ET_VLAN || et_be == SKY_ET_QINQ || et_be == SKY_ET_QINQ_OLD;
+}
+
+static __rte_always_inline uint16_t
+sky_parse_raw16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static __rte_always_inline uint32_t
+sky_parse_raw32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static __rte_always_inline uint16_t
+sky_parse_be16(const uint8_t *p)
+{
+	/* the builtin, not rte_be_to_cpu_16: DPDK's x86 version is an "xchg %ah,%al" asm
+	 * (3 uops); the builtin becomes a movbe load or a 1-uop rotate */
+	return __builtin_bswap16(sky_parse_raw16(p));
+}
+
+/* 16-byte vector that may alias the metadata record: both parsers write the record with
+ * six 16-byte stores (one store per field made the parse store-bound) */
+typedef uint64_t sky_parse_v16 __attribute__((vector_size(16), aligned(16), may_alias));
 
 #endif /* SKYGATE_PARSE_H */

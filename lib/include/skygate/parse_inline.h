@@ -5,7 +5,8 @@
  * the common case (0-2 tags, IPv4 or IPv6, TCP or UDP), the record composed in registers
  * and stored in six 16-byte stores; everything else (options, fragments, extension
  * headers, other protocols, malformed frames, chained mbufs, stripped VLAN tags) goes to
- * the complete parser out of line.
+ * the complete parser out of line (lib/parse/parse_dp.c, declared in parse.h). That file
+ * does not include this one: the byte readers both use live in parse.h.
  */
 #ifndef SKYGATE_PARSE_INLINE_H
 #define SKYGATE_PARSE_INLINE_H
@@ -16,8 +17,6 @@
 #include <netinet/in.h>
 
 #include <rte_branch_prediction.h>
-#include <rte_byteorder.h>
-#include <rte_common.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -27,38 +26,6 @@
 #ifndef SKY_PARSE_PREFETCH
 #define SKY_PARSE_PREFETCH 4 /* packets ahead whose first data line is prefetched */
 #endif
-
-#define SKY_ET_IPV4 RTE_BE16(0x0800)
-#define SKY_ET_IPV6 RTE_BE16(0x86dd)
-#define SKY_ET_VLAN RTE_BE16(0x8100)
-#define SKY_ET_QINQ RTE_BE16(0x88a8)
-#define SKY_ET_QINQ_OLD RTE_BE16(0x9100)
-
-static __rte_always_inline int
-sky_parse_is_tag(uint16_t et_be)
-{
-	return et_be == SKY_ET_VLAN || et_be == SKY_ET_QINQ || et_be == SKY_ET_QINQ_OLD;
-}
-
-static __rte_always_inline uint16_t
-sky_parse_raw16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static __rte_always_inline uint16_t
-sky_parse_be16(const uint8_t *p)
-{
-	/* the builtin, not rte_be_to_cpu_16: DPDK's x86 version is an "xchg %ah,%al" asm
-	 * (3 uops); the builtin becomes a movbe load or a 1-uop rotate */
-	return __builtin_bswap16(sky_parse_raw16(p));
-}
-
-/* 16-byte vector that may alias the metadata record */
-typedef uint64_t sky_parse_v16 __attribute__((vector_size(16), aligned(16), may_alias));
 
 /*
  * The fast path composes the record in registers and writes it with a few 16-byte
@@ -95,15 +62,6 @@ _Static_assert(offsetof(struct sky_meta, sub_id) == 32 && offsetof(struct sky_me
 	       "sky_meta: the fast path's store pattern");
 _Static_assert(offsetof(struct sky_meta, sport) + 2 == offsetof(struct sky_meta, dport),
 	       "sky_meta: ports");
-
-static __rte_always_inline uint32_t
-sky_parse_raw32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
 
 /*
  * Parse one contiguous frame of len bytes at p; m is written whole.

@@ -59,11 +59,14 @@ typedef __INT64_TYPE__ int64_t;
 #define SKY_POLICY_DIR_UP 0   /* terminal -> internet */
 #define SKY_POLICY_DIR_DOWN 1 /* internet -> terminal */
 
-/* ctx->flags */
+/* ctx->flags (the gateway copies them from its metadata flags: the same bits, asserted
+ * below) */
 #define SKY_POLICY_F_FRAG 0x01	     /* a fragment */
 #define SKY_POLICY_F_FRAG_FIRST 0x02 /* the first fragment (carries the L4 header) */
 #define SKY_POLICY_F_PORTS 0x04	     /* sport/dport valid */
 #define SKY_POLICY_F_ICMP 0x08	     /* icmp_type/icmp_code valid */
+#define SKY_POLICY_F_ALL                                                                           \
+	(SKY_POLICY_F_FRAG | SKY_POLICY_F_FRAG_FIRST | SKY_POLICY_F_PORTS | SKY_POLICY_F_ICMP)
 
 /* ctx->remote_flags (geolocation flags of the remote address) */
 #define SKY_POLICY_GEO_ANONYMOUS_PROXY 0x01
@@ -173,6 +176,15 @@ _Static_assert(sizeof(struct sky_lpm6_key) == 20, "lpm6 key ABI");
 #define SKY_MAP_MAX_VALUE 256
 #define SKY_MAP_MAX_ENTRIES (1u << 22)
 #define SKY_POLICY_MAX_MAPS 32 /* maps per program */
+/* Work bound of the loader's checking. librte_bpf's validator walks every path of a
+ * program from its entry without merging states, so its work is the number of (path,
+ * instruction) visits: 20 independent if-branches already make 2^20 paths. The loader
+ * counts them exactly first and refuses a program above this bound ("[budget]"), which
+ * keeps any check or load under about a second (the validator does ~1 visit/us here);
+ * like the kernel verifier's limit of 1M instructions. Typical policies need < 1000. */
+#define SKY_POLICY_MAX_VISITS 500000u
+/* Largest policy object file read (bytes): files are read whole into memory first. */
+#define SKY_POLICY_MAX_FILE (16u << 20)
 
 #ifdef __bpf__
 
@@ -290,7 +302,24 @@ sky_policy_remote_lpm6(const struct sky_policy_ctx *ctx, struct sky_lpm6_key *k)
 #include "skygate/config.h"
 #include "skygate/meta.h"
 
-struct rte_mbuf;
+/* The context is filled from struct sky_meta by copying: direction, flags and geo flags
+ * are the same numbers on both sides, and a metadata flag the ABI does not know (such as
+ * SKY_MF_DSCP_SET) is never shown to a program. */
+_Static_assert(SKY_POLICY_DIR_UP == SKY_DIR_UP && SKY_POLICY_DIR_DOWN == SKY_DIR_DOWN,
+	       "policy direction != metadata direction");
+_Static_assert(SKY_POLICY_F_FRAG == SKY_MF_FRAG, "SKY_POLICY_F_FRAG != SKY_MF_FRAG");
+_Static_assert(SKY_POLICY_F_FRAG_FIRST == SKY_MF_FRAG_FIRST,
+	       "SKY_POLICY_F_FRAG_FIRST != SKY_MF_FRAG_FIRST");
+_Static_assert(SKY_POLICY_F_PORTS == SKY_MF_PORTS, "SKY_POLICY_F_PORTS != SKY_MF_PORTS");
+_Static_assert(SKY_POLICY_F_ICMP == SKY_MF_ICMP, "SKY_POLICY_F_ICMP != SKY_MF_ICMP");
+_Static_assert((SKY_POLICY_F_ALL & SKY_MF_DSCP_SET) == 0,
+	       "SKY_MF_DSCP_SET must stay out of the policy ABI's flags");
+_Static_assert(SKY_POLICY_GEO_ANONYMOUS_PROXY == SKY_GEO_F_ANONYMOUS_PROXY &&
+		       SKY_POLICY_GEO_SATELLITE == SKY_GEO_F_SATELLITE &&
+		       SKY_POLICY_GEO_ANYCAST == SKY_GEO_F_ANYCAST &&
+		       SKY_POLICY_GEO_DROP == SKY_GEO_F_DROP,
+	       "SKY_POLICY_GEO_* != SKY_GEO_F_*");
+
 struct sky_subs;
 struct sky_policy;
 
@@ -313,17 +342,23 @@ void sky_policy_destroy(struct sky_policy *p);
 
 /**
  * Data path: run the loaded program over every live packet (sky_meta_live) of the burst.
- * DROP -> sky_meta_drop(SKY_DROP_POLICY); PASS_CLASS -> meta->cls; PASS_DSCP -> DSCP
- * rewritten in the packet and meta; 0/unknown -> fault, on_fault applied
+ * DROP -> sky_meta_drop(SKY_DROP_POLICY); PASS_CLASS -> meta->cls; PASS_DSCP -> meta->dscp
+ * and SKY_MF_DSCP_SET (the packet itself is rewritten by the worker's output step,
+ * sky_parse_output_burst); 0/unknown -> fault, on_fault applied
  * (drop: SKY_DROP_POLICY_FAULT). No program: nothing happens. worker < SKY_MAX_WORKERS.
- * pkts[i] belongs to meta[i]; pkts may be NULL (tests, benches): a DSCP verdict then
- * changes meta only. Reads the program pointer once per burst; the caller reports RCU
- * quiescence between bursts.
+ * Reads the program pointer once per burst; the caller reports RCU quiescence between
+ * bursts.
  */
-void sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct rte_mbuf **pkts,
-			  struct sky_meta *meta, uint16_t n);
+void sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct sky_meta *meta,
+			  uint16_t n);
 
-/** Load a program (control path), as `policy load` does. 0, or -errno with a reason. */
+/**
+ * Load a program (control path), as `policy load` does. The file is read once, whole, into
+ * memory (a regular file of at most SKY_POLICY_MAX_FILE bytes, within SKY_FILE_TIMEOUT_MS)
+ * and checked, hashed and loaded from there; what happens to the file afterwards changes
+ * nothing. 0, or -errno with a reason naming the file, or "refused at instruction N
+ * [rule]: ..." (rules include [leak], [return] and [budget]: SKY_POLICY_MAX_VISITS).
+ */
 int sky_policy_load_file(struct sky_policy *p, const char *path, char *err, size_t errlen);
 /** Unload the program: every packet passes. */
 void sky_policy_unload(struct sky_policy *p);

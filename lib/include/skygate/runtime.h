@@ -26,6 +26,14 @@ struct sky_runtime {
 	unsigned int n_workers;	 /* worker ids are 0..n_workers-1 */
 	uint64_t tsc_hz;
 	volatile int stop; /* set by the signal handler; workers leave their loop */
+	/* Long control work (a CSV load, a geo reload, a policy check) gives up when this is
+	 * set: sky_should_stop(). Set with stop once the daemon serves requests, never during
+	 * start-up, where an abandoned journal record would look like damage. */
+	volatile int cancel;
+	volatile int serving;	  /* the main loop runs: a stop request also sets cancel */
+	volatile int stop_signal; /* the signal that asked for the stop, 0 = none */
+	/* SIGHUP: set by the handler, taken by the main loop (the hook for a reload) */
+	volatile int reload;
 };
 
 extern struct sky_runtime sky_rt;
@@ -56,11 +64,64 @@ int sky_periodic_register(const char *name, uint64_t period_us, sky_periodic_fn 
 void sky_periodic_run(uint64_t now_tsc);
 void sky_periodic_clear(void);
 
+/*
+ * Stopping. A signal handler calls sky_rt_request_stop(): workers and the main loop leave
+ * their loops, long control work returns -EINTR ("stopped by shutdown") at its next
+ * sky_should_stop() check, and the shutdown watchdog starts counting. If the main thread
+ * has not called sky_rt_watchdog_stop() within the grace time (it is stuck in work without
+ * a check, or its clean-up is slow), the watchdog thread calls its expire function (remove
+ * what must not outlive the process: the control socket, DPDK's runtime files) and ends
+ * the process with _exit(sky_rt_exit_code). The journal is written ahead of every change,
+ * so nothing acknowledged is lost.
+ */
+
+/** Stop the process (async-signal-safe: call it from a signal handler). */
+void sky_rt_request_stop(int sig);
+/** Note a reload request (SIGHUP; async-signal-safe). The main loop takes it. */
+void sky_rt_request_reload(void);
+/** The main loop calls this: 1 once per reload request (clears it), else 0. */
+int sky_rt_take_reload(void);
+/** The daemon serves requests from now on (0: start-up or shutdown, nothing cancels). */
+void sky_rt_set_serving(int on);
+
+/**
+ * Control work that can run long checks this in its loops (cheap: one load). When it
+ * returns 1, undo what was done and return -EINTR with the message "stopped by shutdown".
+ */
+static inline int
+sky_should_stop(void)
+{
+	return __atomic_load_n(&sky_rt.cancel, __ATOMIC_RELAXED) != 0;
+}
+
+/** What the main thread works on now, for the watchdog's message (NULL = nothing). */
+void sky_rt_set_busy(const char *what);
+
+typedef void (*sky_rt_expire_fn)(void *arg);
+/**
+ * Start the shutdown watchdog thread (once, after EAL init). grace_ms after the first stop
+ * request, unless sky_rt_watchdog_stop() was called, it logs why, calls fn(arg) and exits
+ * the process with sky_rt_exit_code. fn runs on the watchdog thread while the main thread
+ * may still run: it must only do what is safe then (unlink files, print, flush).
+ * Returns 0 or -errno.
+ */
+int sky_rt_watchdog_start(unsigned int grace_ms, sky_rt_expire_fn fn, void *arg);
+/** The main thread has finished shutting down: the watchdog stands down and is joined. */
+void sky_rt_watchdog_stop(void);
+/** The exit status the watchdog uses (the daemon's status so far; default 0). */
+extern volatile int sky_rt_exit_code;
+
 /**
  * rte_eal_cleanup(), then, in a primary process, remove what DPDK leaves behind: the
  * runtime directory (/var/run/dpdk/<prefix>) and this prefix's hugepage files. Call it
  * instead of rte_eal_cleanup() on the way out. Returns rte_eal_cleanup()'s result.
  */
 int sky_eal_cleanup(void);
+/**
+ * Remove only the files sky_eal_cleanup() removes after rte_eal_cleanup() (runtime
+ * directory, hugepage files), leaving memory mapped: for a process about to _exit() while
+ * another thread may still use DPDK (the shutdown watchdog). Primary process only.
+ */
+void sky_eal_remove_files(void);
 
 #endif /* SKYGATE_RUNTIME_H */

@@ -11,6 +11,8 @@
  * whole first, then applied reader-safely (RCU), then listeners are told.
  * Data path: sky_subs_lookup_burst() fills the subscriber fields of sky_meta;
  * sky_subs_account_burst() counts per-subscriber packets/bytes/drops per worker.
+ * The subscriber CSV reader (sky_subs_csv_parse*) stands alone: plain C, no EAL, no
+ * sky_subs; skygate-pktgen reads its subscriber files with it.
  *
  * Rates are bit/s, bursts bytes. Indexes (plan, beam, class) are dense, stable for the
  * life of the process (a plan or beam is never removed at runtime, only changed).
@@ -22,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "skygate/classify.h" /* classes: SKY_MAX_CLASSES, SKY_NAME_MAX, struct sky_class */
 #include "skygate/config.h"
 #include "skygate/meta.h"
 
@@ -29,8 +32,6 @@ struct rte_mbuf;
 
 #define SKY_MAX_PLANS 256
 #define SKY_MAX_BEAMS 64
-#define SKY_MAX_CLASSES 8 /* class index = priority, 0 highest; order of `classes:` */
-#define SKY_NAME_MAX 32
 
 /*
  * Plan defaults (config `plans:` and `plan set`): down_burst = max(down_bps / 8 * 10 ms,
@@ -52,11 +53,6 @@ struct sky_beam {
 	char name[SKY_NAME_MAX];
 	uint64_t down_bps; /* forward link capacity */
 	uint64_t up_bps;   /* return link capacity */
-};
-
-struct sky_class {
-	char name[SKY_NAME_MAX];
-	bool is_default;
 };
 
 /** One subscriber as the control plane sees it. */
@@ -107,6 +103,71 @@ int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out
 void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky_sub_info *),
 		      void *arg);
 
+/* --- the subscriber CSV (control path, plain C: no EAL; skygate-pktgen reads it too) --- */
+/*
+ * `id,ipv4,ipv6,plan,beam,country[,realm]`: a header line first (exactly these names,
+ * realm optional), blank lines and `#` comments allowed, LF or CRLF, a leading UTF-8 BOM
+ * ignored, spaces around fields ignored, no quoting (no field needs it).
+ *   id       1..4294967295
+ *   ipv4     an address or prefix /1../32, host bits zero; may be empty
+ *   ipv6     an address or prefix /1../128, host bits zero; may be empty (not both)
+ *   country  ISO 3166 alpha-2 (either case): where the terminal is
+ *   realm    outer VLAN id 0..4094, 0 or empty = none; a realm subscriber's IPv6 is at
+ *            most a /112
+ * Every refusal names the file and line: "FILE:LINE: field 'value' reason".
+ */
+struct sky_subs_csv_row {
+	uint32_t line;		   /* 1-based line in the file */
+	const char *plan, *beam;   /* as written, not NUL-terminated: plan_len, beam_len */
+	size_t plan_len, beam_len; /* bytes */
+	/* the subscriber; idx 0; plan and beam: indexes into the names given, else 0 */
+	struct sky_sub_info sub;
+};
+
+/** Plan and beam names a file may use (e.g. the configured ones); pointers are borrowed. */
+struct sky_subs_csv_names {
+	unsigned int n_plans, n_beams;
+	const char *plans[SKY_MAX_PLANS];
+	const char *beams[SKY_MAX_BEAMS];
+};
+
+/**
+ * Called for each row, in file order. Return 0 to read on, > 0 to stop reading (the parse
+ * then returns 0), < 0 to refuse the file with the reason in err (the reader puts
+ * "FILE:LINE: " in front).
+ */
+typedef int (*sky_subs_csv_row_fn)(void *arg, const struct sky_subs_csv_row *row, char *err,
+				   size_t errlen);
+
+/**
+ * Read a subscriber CSV held in buf (len bytes, need not be NUL-terminated); fname names it
+ * in messages. names NULL: any plan and beam name is passed on; else a name must be one of
+ * them (refused with the list). Checks syntax and ranges row by row, not uniqueness.
+ * Returns 0, or -1 with err filled.
+ */
+int sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
+		       const struct sky_subs_csv_names *names, sky_subs_csv_row_fn fn, void *arg,
+		       char *err, size_t errlen);
+/*
+ * Bounds on a subscriber CSV file (the config's subscribers.file, `subscriber load`,
+ * skygate-pktgen --subs): 1M dual-stack rows are about 60 MB; reading them from the page
+ * cache takes well under a second.
+ */
+#define SKY_SUBS_CSV_MAX_BYTES (512u * 1024 * 1024) /* 2M rows of 256 bytes */
+#define SKY_SUBS_CSV_TIMEOUT_MS 20000u
+/**
+ * The same for the file at path: opened non-blocking and refused unless a regular file of
+ * at most SKY_SUBS_CSV_MAX_BYTES, read whole into memory within SKY_SUBS_CSV_TIMEOUT_MS
+ * (refused if it changed while being read), then parsed from that copy (sky_file_read).
+ */
+int sky_subs_csv_parse_file(const char *path, const struct sky_subs_csv_names *names,
+			    sky_subs_csv_row_fn fn, void *arg, char *err, size_t errlen);
+/** The CSV's address forms (also `subscriber add/set/find`, class prefixes):
+ *  "a.b.c.d[/len]" and "v6addr[/len]" (n bytes of s, host bits zero), len defaults to the
+ *  full length. 0 or -1. */
+int sky_parse_ip4_prefix(const char *s, size_t n, uint8_t a[4], uint8_t *len);
+int sky_parse_ip6_prefix(const char *s, size_t n, uint8_t a[16], uint8_t *len);
+
 /* --- change listeners (control path, called after a change is applied) --- */
 enum sky_subs_event {
 	SKY_SUBS_EV_PLAN,    /* plan `index` changed (rates, weights) */
@@ -141,20 +202,5 @@ void sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_m
 /** Count packets/bytes per subscriber, direction and class, and drops by reason. */
 void sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky_meta *meta,
 			    uint16_t n);
-
-/* --- classification (lib/classify, built on the same model) --- */
-struct sky_classifier;
-/** Build from the `classes` section (rules: dscp, protocol, ports, prefixes). */
-struct sky_classifier *sky_classifier_create(const struct sky_cfg *cfg, const struct sky_subs *s,
-					     struct sky_cfg_err *err);
-/** `class reload`: re-read classes rules from the config file path; RCU swap. */
-int sky_classifier_register(struct sky_classifier *c, const char *config_path);
-void sky_classifier_destroy(struct sky_classifier *c);
-/** What `class reload` does: re-read the rules from config file path (class names, order
- *  and default must not change), compile aside, RCU swap. 0, or -1 with err filled. */
-int sky_classifier_reload(struct sky_classifier *c, const char *path, char *err, size_t errlen);
-/** Set meta->cls of every live packet (first matching class in config order, else default). */
-void sky_classify_burst(struct sky_classifier *c, unsigned int worker, struct sky_meta *meta,
-			uint16_t n);
 
 #endif /* SKYGATE_SUBSCRIBER_H */

@@ -29,8 +29,10 @@
 #include <rte_telemetry.h>
 
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/runtime.h"
-#include "subs_priv.h"
+
+#include "subscriber_priv.h"
 
 static struct sky_subs *tel_subs; /* telemetry callbacks carry no argument */
 
@@ -207,6 +209,8 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "beam=NAME required");
 	if (!(seen & K_COUNTRY))
 		return sky_ctl_fail(call, "country=CC required");
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_add(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", in.id, err);
 	sky_subs_get(s, in.id, &in);
@@ -224,6 +228,8 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 	if (argc != 1 || parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber del ID (1..4294967295)");
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_del(s, id, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "subscriber %u deleted", id);
@@ -245,6 +251,8 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	if (sky_subs_get(s, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
 	if (apply_kv(s, argc - 1, argv + 1, &in, &seen, call) < 0)
+		return -1;
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
 		return -1;
 	if (locked_op(s, subs_op_set(s, &in, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "id %u: %s", id, err);
@@ -427,41 +435,46 @@ cmd_sub_find(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
+/*
+ * Copy the operator's CSV to the state directory (what the journal replays). The file is
+ * read the safe way (sky_file_read: a FIFO, device or directory refused at once, size and
+ * time bounded, refused if it changed while being read), so the copy is one consistent
+ * version of it.
+ */
 static int
 copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
-	char buf[1 << 16];
-	int in = open(from, O_RDONLY | O_CLOEXEC), out;
-	ssize_t r;
+	void *buf;
+	size_t len, off = 0;
+	int out, rc = 0;
 
-	if (in < 0) {
-		snprintf(err, errlen, "%s: %s", from, strerror(errno));
+	if (sky_file_read(from, SKY_SUBS_CSV_MAX_BYTES, SKY_SUBS_CSV_TIMEOUT_MS, &buf, &len, err,
+			  errlen) < 0)
 		return -1;
-	}
 	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (out < 0) {
 		snprintf(err, errlen, "%s: %s", to, strerror(errno));
-		close(in);
+		free(buf);
 		return -1;
 	}
-	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)r) != r) {
-			snprintf(err, errlen, "%s: %s", to, strerror(errno));
-			r = -1;
-			break;
-		}
+	while (rc == 0 && off < len) {
+		ssize_t w = write(out, (const char *)buf + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = subs_fail(err, errlen, "%s: %s", to, strerror(errno));
+		else
+			off += (size_t)w;
 	}
-	if (r < 0 && err[0] == '\0')
-		snprintf(err, errlen, "%s: %s", from, strerror(errno));
-	if (r == 0 && fsync(out) < 0) {
-		snprintf(err, errlen, "%s: fsync: %s", to, strerror(errno));
-		r = -1;
-	}
-	close(in);
-	close(out);
-	if (r < 0)
+	free(buf);
+	if (rc == 0 && fsync(out) < 0)
+		rc = subs_fail(err, errlen, "%s: fsync: %s", to, strerror(errno));
+	if (close(out) < 0 && rc == 0)
+		rc = subs_fail(err, errlen, "%s: %s", to, strerror(errno));
+	if (rc < 0)
 		unlink(to);
-	return r < 0 ? -1 : 0;
+	return rc;
 }
 
 static int
@@ -485,6 +498,16 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "%s", err);
 		path = copy;
 	}
+	if (copy[0] != '\0') {
+		const char *j[] = {"subscriber", "load", copy};
+
+		sky_ctl_journal_as(call, 3, j);
+	}
+	if (sky_ctl_commit(call) != 0) { /* write-ahead: journaled, then applied */
+		if (copy[0] != '\0')
+			unlink(copy);
+		return -1;
+	}
 	if (locked_op(s, subs_op_load(s, path, err, sizeof(err))) < 0) {
 		if (copy[0] != '\0')
 			unlink(copy);
@@ -497,18 +520,13 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 		}
 		return sky_ctl_fail(call, "%s", err);
 	}
-	if (copy[0] != '\0') {
-		const char *j[] = {"subscriber", "load", copy};
-
-		sky_ctl_journal_as(call, 3, j);
-	}
 	sky_audit(call->uid, "subscriber table replaced from %s (%u subscribers)%s%s", argv[0],
 		  s->n_subs, copy[0] ? ", kept as " : "", copy);
 	*result = json_pack("{s:I, s:s}", "subscribers", (json_int_t)s->n_subs, "file", path);
 	return 0;
 }
 
-/* ------------------------------------------------------------------ plans */
+/* ------------------------------------------------------------------ plans, beams */
 
 static json_t *
 plan_json(const struct sky_subs *s, unsigned int i)
@@ -525,33 +543,89 @@ plan_json(const struct sky_subs *s, unsigned int i)
 			 "class_weights", cw);
 }
 
-static int
-cmd_plan_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+static json_t *
+beam_json(const struct sky_subs *s, unsigned int i)
 {
-	struct sky_subs *s = arg;
-	json_t *a = json_array();
+	return json_pack("{s:s, s:i, s:I, s:I}", "name", s->beams[i].name, "index", i, "down_bps",
+			 (json_int_t)s->beams[i].down_bps, "up_bps",
+			 (json_int_t)s->beams[i].up_bps);
+}
+
+/* plans and beams: the model's named records, listed, shown and found alike */
+struct named_kind {
+	const char *what; /* "plan", "beam" */
+	unsigned int (*count)(const struct sky_subs *s);
+	int (*index)(const struct sky_subs *s, const char *name);
+	json_t *(*json)(const struct sky_subs *s, unsigned int i);
+};
+
+static const struct named_kind plan_kind = {"plan", sky_subs_n_plans, sky_subs_plan_index,
+					    plan_json};
+static const struct named_kind beam_kind = {"beam", sky_subs_n_beams, sky_subs_beam_index,
+					    beam_json};
+
+/* index of the record called name, or -1 with the call failed */
+static int
+named_find(const struct named_kind *k, const struct sky_subs *s, const char *name,
+	   struct sky_ctl_call *call)
+{
+	int i = k->index(s, name);
+
+	return i < 0 ? sky_ctl_fail(call, "%s '%s' unknown", k->what, name) : i;
+}
+
+static int
+named_list(const struct named_kind *k, const struct sky_subs *s, int argc,
+	   struct sky_ctl_call *call, json_t **result)
+{
+	json_t *a;
 
 	if (argc != 0)
-		return sky_ctl_fail(call, "usage: plan list");
-	for (unsigned int i = 0; i < s->n_plans; i++)
-		json_array_append_new(a, plan_json(s, i));
+		return sky_ctl_fail(call, "usage: %s list", k->what);
+	a = json_array();
+	for (unsigned int i = 0; i < k->count(s); i++)
+		json_array_append_new(a, k->json(s, i));
 	*result = a;
 	return 0;
 }
 
 static int
-cmd_plan_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+named_show(const struct named_kind *k, const struct sky_subs *s, int argc, char **argv,
+	   struct sky_ctl_call *call, json_t **result)
 {
-	struct sky_subs *s = arg;
 	int i;
 
 	if (argc != 1)
-		return sky_ctl_fail(call, "usage: plan show NAME");
-	i = sky_subs_plan_index(s, argv[0]);
+		return sky_ctl_fail(call, "usage: %s show NAME", k->what);
+	i = named_find(k, s, argv[0], call);
 	if (i < 0)
-		return sky_ctl_fail(call, "plan '%s' unknown", argv[0]);
-	*result = plan_json(s, (unsigned int)i);
+		return -1;
+	*result = k->json(s, (unsigned int)i);
 	return 0;
+}
+
+static int
+cmd_plan_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_list(&plan_kind, arg, argc, call, result);
+}
+
+static int
+cmd_plan_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_show(&plan_kind, arg, argc, argv, call, result);
+}
+
+static int
+cmd_beam_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_list(&beam_kind, arg, argc, call, result);
+}
+
+static int
+cmd_beam_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return named_show(&beam_kind, arg, argc, argv, call, result);
 }
 
 static int
@@ -566,9 +640,9 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: plan set NAME key=value... (down up burst "
 					  "down_burst up_burst weight cw.CLASS)");
-	i = sky_subs_plan_index(s, argv[0]);
+	i = named_find(&plan_kind, s, argv[0], call);
 	if (i < 0)
-		return sky_ctl_fail(call, "plan '%s' unknown", argv[0]);
+		return -1;
 	p = s->plans[i];
 	x = s->plan_x[i];
 	for (int k = 1; k < argc; k++) {
@@ -624,50 +698,13 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 #undef KEY
 	}
 	subs_plan_defaults(&p, &x);
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "plan %s: %s", argv[0], err);
 	sky_audit(call->uid, "plan %s: down %" PRIu64 " up %" PRIu64 " bit/s", p.name, p.down_bps,
 		  p.up_bps);
 	*result = plan_json(s, (unsigned int)i);
-	return 0;
-}
-
-/* ------------------------------------------------------------------ beams */
-
-static json_t *
-beam_json(const struct sky_subs *s, unsigned int i)
-{
-	return json_pack("{s:s, s:i, s:I, s:I}", "name", s->beams[i].name, "index", i, "down_bps",
-			 (json_int_t)s->beams[i].down_bps, "up_bps",
-			 (json_int_t)s->beams[i].up_bps);
-}
-
-static int
-cmd_beam_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
-{
-	struct sky_subs *s = arg;
-	json_t *a = json_array();
-
-	if (argc != 0)
-		return sky_ctl_fail(call, "usage: beam list");
-	for (unsigned int i = 0; i < s->n_beams; i++)
-		json_array_append_new(a, beam_json(s, i));
-	*result = a;
-	return 0;
-}
-
-static int
-cmd_beam_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
-{
-	struct sky_subs *s = arg;
-	int i;
-
-	if (argc != 1)
-		return sky_ctl_fail(call, "usage: beam show NAME");
-	i = sky_subs_beam_index(s, argv[0]);
-	if (i < 0)
-		return sky_ctl_fail(call, "beam '%s' unknown", argv[0]);
-	*result = beam_json(s, (unsigned int)i);
 	return 0;
 }
 
@@ -681,9 +718,9 @@ cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: beam set NAME down=RATE up=RATE");
-	i = sky_subs_beam_index(s, argv[0]);
+	i = named_find(&beam_kind, s, argv[0], call);
 	if (i < 0)
-		return sky_ctl_fail(call, "beam '%s' unknown", argv[0]);
+		return -1;
 	b = s->beams[i];
 	for (int k = 1; k < argc; k++) {
 		const char *a = argv[k];
@@ -696,6 +733,8 @@ cmd_beam_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 			return sky_ctl_fail(call, "'%s': rate must be > 0 (e.g. 1Gbit)", a);
 		*(down ? &b.down_bps : &b.up_bps) = n;
 	}
+	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
+		return -1;
 	if (locked_op(s, subs_op_beam_set(s, (unsigned int)i, &b, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "beam %s: %s", argv[0], err);
 	sky_audit(call->uid, "beam %s: down %" PRIu64 " up %" PRIu64 " bit/s", b.name, b.down_bps,
@@ -878,6 +917,14 @@ static const struct {
 	 SKY_CTL_F_JOURNAL, cmd_beam_set},
 };
 
+/* the owner calls this on destroy: telemetry must not read a freed table */
+static void
+forget(struct sky_subs *s)
+{
+	if (tel_subs == s)
+		tel_subs = NULL;
+}
+
 int
 sky_subs_register(struct sky_subs *s)
 {
@@ -896,19 +943,11 @@ sky_subs_register(struct sky_subs *s)
 	if (rc < 0 && rc != -EEXIST)
 		return rc;
 	tel_subs = s;
+	s->on_destroy = forget;
 	if (!tel_done) {
 		rte_telemetry_register_cmd("/skygate/subscriber", tel_subscriber,
 					   "Subscriber by id (param), or totals. Params: ID");
 		tel_done = true;
 	}
 	return 0;
-}
-
-void sky_subs_unregister(struct sky_subs *s);
-
-void
-sky_subs_unregister(struct sky_subs *s)
-{
-	if (tel_subs == s)
-		tel_subs = NULL;
 }

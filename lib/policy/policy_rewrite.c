@@ -41,9 +41,8 @@
 
 #include <rte_bpf.h>
 
-#include "policy_impl.h"
+#include "policy_obj.h"
 
-#define CODE_LDDW (BPF_LD | BPF_IMM | EBPF_DW)
 #define SEQ_DIRECT 12
 #define SEQ_ARRAY 8
 #define SEQ_JSET 2

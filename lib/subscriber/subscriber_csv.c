@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Subscriber CSV: `id,ipv4,ipv6,plan,beam,country[,realm]`, a header line first (exact
- * names, realm optional), blank lines and `#` comments allowed, LF or CRLF, a leading
- * UTF-8 BOM ignored, spaces around fields ignored, no quoting (no field needs it).
+ * The subscriber CSV (format in skygate/subscriber.h): the one reader, used by the
+ * subscriber table (start, `subscriber load`) and by skygate-pktgen, and what a table load
+ * does with the rows: names resolved, uniqueness, tbl8 sizing.
  *
- * Speed: one pass over a buffer (the caller mmaps the file), no allocation per row (rows
- * land in one array grown by doubling), hand-written IPv4/number parsers; uniqueness is
+ * Speed: one pass over a buffer (a file is read whole into memory we own, see
+ * sky_subs_csv_parse_file), no allocation per row (a load's rows land in one array grown
+ * by doubling), hand-written IPv4/number parsers; uniqueness is
  * checked afterwards by radix-sorting ids and sorting prefixes, which also yields the
- * number of rte_lpm6 tbl8 groups the tables need (sky_subs_rows_check).
- * Control path only.
+ * number of rte_lpm6 tbl8 groups the tables need (sky_subs_rows_check_need).
+ * Control path only; plain C (no DPDK call), so skygate-pktgen links it without EAL.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,15 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "subs_internal.h"
+#include "skygate/file.h"
+
+#include "subscriber_priv.h"
 
 #define MAX_FIELDS 8
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+int
+subs_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -119,6 +119,8 @@ sky_parse_ip6_prefix(const char *s, size_t n, uint8_t a[16], uint8_t *len)
 	return host_bits_zero(a, 16, *len) ? 0 : -1;
 }
 
+/* ------------------------------------------------------------------ the reader */
+
 struct field {
 	const char *s;
 	size_t n;
@@ -189,6 +191,241 @@ parse_u32(const struct field *f, uint32_t min, uint32_t max, uint32_t *out)
 
 #define SHOW(f) (int)((f)->n > 60 ? 60 : (f)->n), (f)->s
 
+/* where a row's messages start */
+struct at {
+	const char *fname;
+	uint32_t line;
+};
+
+/* the plan or beam column: one of names when there are names */
+static int
+name_field(const struct at *at, const char *what, const struct field *f, const char *const *names,
+	   unsigned int n, uint16_t *idx, char *err, size_t errlen)
+{
+	char list[256];
+	int i;
+
+	*idx = 0;
+	if (names == NULL)
+		return 0;
+	i = find_name(names, n, f);
+	if (i < 0) {
+		list_names(list, sizeof(list), names, n);
+		return subs_fail(err, errlen, "%s:%u: %s '%.*s' unknown (%ss: %s)", at->fname,
+				 at->line, what, SHOW(f), what, list);
+	}
+	*idx = (uint16_t)i;
+	return 0;
+}
+
+static int
+country_field(const struct field *f, uint16_t *cc)
+{
+	char s[4];
+
+	if (f->n != 2 || memchr(f->s, '\0', 2) != NULL)
+		return -1;
+	memcpy(s, f->s, 2);
+	s[2] = '\0';
+	return sky_parse_country(s, cc) < 0 ? -1 : 0;
+}
+
+/* the ipv4 or ipv6 column: empty, or an address or prefix /1.. with host bits zero */
+static int
+addr_field(const struct at *at, const struct field *f, unsigned int fam, uint8_t *a, uint8_t *len,
+	   uint8_t *has, char *err, size_t errlen)
+{
+	int rc;
+
+	if (f->n == 0)
+		return 0;
+	rc = fam == 4 ? sky_parse_ip4_prefix(f->s, f->n, a, len)
+		      : sky_parse_ip6_prefix(f->s, f->n, a, len);
+	if (rc < 0 || *len == 0)
+		return subs_fail(err, errlen,
+				 "%s:%u: ipv%u '%.*s' is not an IPv%u address or prefix "
+				 "(/1../%u, host bits zero)",
+				 at->fname, at->line, fam, SHOW(f), fam, fam == 4 ? 32 : 128);
+	*has = 1;
+	return 0;
+}
+
+/* one data row of n_cols fields into r */
+static int
+parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
+	  const struct sky_subs_csv_names *names, struct sky_subs_csv_row *r, char *err,
+	  size_t errlen)
+{
+	const char *fname = at->fname;
+	struct sky_sub_info *sub;
+	uint32_t line = at->line;
+
+	memset(r, 0, sizeof(*r));
+	r->line = line;
+	sub = &r->sub;
+	if (parse_u32(&f[0], 1, UINT32_MAX, &sub->id) < 0)
+		return subs_fail(err, errlen, "%s:%u: id '%.*s' is not a number 1..4294967295",
+				 fname, line, SHOW(&f[0]));
+	if (addr_field(at, &f[1], 4, sub->v4, &sub->v4_len, &sub->has_v4, err, errlen) < 0 ||
+	    addr_field(at, &f[2], 6, sub->v6, &sub->v6_len, &sub->has_v6, err, errlen) < 0)
+		return -1;
+	if (!sub->has_v4 && !sub->has_v6)
+		return subs_fail(err, errlen, "%s:%u: id %u has neither ipv4 nor ipv6", fname, line,
+				 sub->id);
+	r->plan = f[3].s;
+	r->plan_len = f[3].n;
+	r->beam = f[4].s;
+	r->beam_len = f[4].n;
+	if (name_field(at, "plan", &f[3], names ? names->plans : NULL, names ? names->n_plans : 0,
+		       &sub->plan, err, errlen) < 0 ||
+	    name_field(at, "beam", &f[4], names ? names->beams : NULL, names ? names->n_beams : 0,
+		       &sub->beam, err, errlen) < 0)
+		return -1;
+	if (country_field(&f[5], &sub->country) < 0)
+		return subs_fail(err, errlen,
+				 "%s:%u: country '%.*s' is not an ISO 3166 alpha-2 code", fname,
+				 line, SHOW(&f[5]));
+	if (n_cols == 7 && f[6].n > 0) {
+		uint32_t realm;
+
+		if (parse_u32(&f[6], 0, SKY_REALM_MAX, &realm) < 0)
+			return subs_fail(err, errlen, "%s:%u: realm '%.*s' is not a VLAN id 0..%d",
+					 fname, line, SHOW(&f[6]), SKY_REALM_MAX);
+		sub->realm = (uint16_t)realm;
+	}
+	if (sub->realm != 0 && sub->has_v6 && sub->v6_len > SKY_REALM_V6_MAX_LEN)
+		return subs_fail(err, errlen,
+				 "%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
+				 "a /%d",
+				 fname, line, SHOW(&f[2]), SKY_REALM_V6_MAX_LEN);
+	return 0;
+}
+
+/* the header: 6 or 7 column names; returns the count or -1 */
+static int
+parse_header(const struct at *at, const struct field *f, unsigned int nf, char *err, size_t errlen)
+{
+	static const char *const hdr[] = {"id", "ipv4", "ipv6", "plan", "beam", "country", "realm"};
+
+	if (nf != 6 && nf != 7)
+		goto bad;
+	for (unsigned int i = 0; i < nf; i++)
+		if (!feq(&f[i], hdr[i]))
+			goto bad;
+	return (int)nf;
+bad:
+	return subs_fail(err, errlen,
+			 "%s:%u: header must be 'id,ipv4,ipv6,plan,beam,country' or "
+			 "'id,ipv4,ipv6,plan,beam,country,realm'",
+			 at->fname, at->line);
+}
+
+int
+sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
+		   const struct sky_subs_csv_names *names, sky_subs_csv_row_fn fn, void *arg,
+		   char *err, size_t errlen)
+{
+	const char *p = buf, *end = buf + len;
+	struct at at = {.fname = fname, .line = 0};
+	unsigned int n_cols = 0;
+
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM (spreadsheet export) */
+		p += 3;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le, *next;
+		struct field f[MAX_FIELDS];
+		struct sky_subs_csv_row r;
+		unsigned int nf = 0;
+		const char *q;
+		char msg[256];
+		int rc;
+
+		if (sky_should_stop()) /* SIGTERM: give up, nothing was applied */
+			return subs_fail(err, errlen, "%s: stopped by shutdown", fname);
+		if (eol == NULL)
+			eol = end;
+		next = eol < end ? eol + 1 : end;
+		le = eol;
+		if (le > p && le[-1] == '\r')
+			le--;
+		at.line++;
+		q = p;
+		while (q < le && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q == le || *q == '#') {
+			p = next;
+			continue;
+		}
+		/* split */
+		for (const char *s = p;;) {
+			const char *c = memchr(s, ',', (size_t)(le - s));
+
+			if (nf == MAX_FIELDS)
+				return subs_fail(err, errlen,
+						 "%s:%u: too many fields (expected %u)", fname,
+						 at.line, n_cols ? n_cols : 6);
+			f[nf].s = s;
+			f[nf].n = c != NULL ? (size_t)(c - s) : (size_t)(le - s);
+			trim(&f[nf]);
+			nf++;
+			if (c == NULL)
+				break;
+			s = c + 1;
+		}
+		p = next;
+		if (n_cols == 0) {
+			rc = parse_header(&at, f, nf, err, errlen);
+			if (rc < 0)
+				return -1;
+			n_cols = (unsigned int)rc;
+			continue;
+		}
+		if (nf != n_cols)
+			return subs_fail(err, errlen, "%s:%u: %u fields, expected %u (%s)", fname,
+					 at.line, nf, n_cols,
+					 n_cols == 7 ? "id,ipv4,ipv6,plan,beam,country,realm"
+						     : "id,ipv4,ipv6,plan,beam,country");
+		if (parse_row(&at, f, n_cols, names, &r, err, errlen) < 0)
+			return -1;
+		msg[0] = '\0';
+		rc = fn(arg, &r, msg, sizeof(msg));
+		if (rc > 0)
+			return 0;
+		if (rc < 0)
+			return subs_fail(err, errlen, "%s:%u: %s", fname, at.line,
+					 msg[0] ? msg : "row refused");
+	}
+	if (n_cols == 0)
+		return subs_fail(
+			err, errlen,
+			"%s: no header line (expected 'id,ipv4,ipv6,plan,beam,country[,realm]')",
+			fname);
+	return 0;
+}
+
+int
+sky_subs_csv_parse_file(const char *path, const struct sky_subs_csv_names *names,
+			sky_subs_csv_row_fn fn, void *arg, char *err, size_t errlen)
+{
+	void *buf;
+	size_t len;
+	int rc;
+
+	/* into memory we own: a FIFO or device is refused, a file truncated or rewritten
+	 * while we parse cannot fault us or mix two versions */
+	rc = sky_file_read(path, SKY_SUBS_CSV_MAX_BYTES, SKY_SUBS_CSV_TIMEOUT_MS, &buf, &len, err,
+			   errlen);
+	if (rc < 0)
+		return -1;
+	rc = sky_subs_csv_parse(path, buf, len, names, fn, arg, err, errlen);
+	free(buf);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ a table load's rows */
+
 static int
 grow(struct sky_subs_rows *out)
 {
@@ -202,163 +439,38 @@ grow(struct sky_subs_rows *out)
 	return 0;
 }
 
-int
-sky_subs_csv_parse(const struct sky_subs_names *names, const char *fname, const char *buf,
-		   size_t len, struct sky_subs_rows *out, char *err, size_t errlen)
+static int
+row_append(void *arg, const struct sky_subs_csv_row *in, char *err, size_t errlen)
 {
-	const char *p = buf, *end = buf + len;
-	uint32_t line = 0;
-	unsigned int n_cols = 0;
-	char list[256];
+	struct sky_subs_rows *out = arg;
+	struct sky_subs_row *r;
 
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM (spreadsheet export) */
-		p += 3;
-
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *le, *next;
-		struct field f[MAX_FIELDS];
-		unsigned int nf = 0;
-		struct sky_subs_row *r;
-		const char *q;
-
-		if (eol == NULL)
-			eol = end;
-		next = eol < end ? eol + 1 : end;
-		le = eol;
-		if (le > p && le[-1] == '\r')
-			le--;
-		line++;
-		q = p;
-		while (q < le && (*q == ' ' || *q == '\t'))
-			q++;
-		if (q == le || *q == '#') {
-			p = next;
-			continue;
-		}
-		/* split */
-		for (const char *s = p;;) {
-			const char *c = memchr(s, ',', (size_t)(le - s));
-
-			if (nf == MAX_FIELDS)
-				return fail(err, errlen, "%s:%u: too many fields (expected %u)",
-					    fname, line, n_cols ? n_cols : 6);
-			f[nf].s = s;
-			f[nf].n = c != NULL ? (size_t)(c - s) : (size_t)(le - s);
-			trim(&f[nf]);
-			nf++;
-			if (c == NULL)
-				break;
-			s = c + 1;
-		}
-		p = next;
-		if (n_cols == 0) {
-			static const char *const hdr[] = {"id",	  "ipv4",    "ipv6", "plan",
-							  "beam", "country", "realm"};
-
-			if (nf != 6 && nf != 7)
-				goto bad_header;
-			for (unsigned int i = 0; i < nf; i++)
-				if (!feq(&f[i], hdr[i]))
-					goto bad_header;
-			n_cols = nf;
-			continue;
-		bad_header:
-			return fail(err, errlen,
-				    "%s:%u: header must be 'id,ipv4,ipv6,plan,beam,country' or "
-				    "'id,ipv4,ipv6,plan,beam,country,realm'",
-				    fname, line);
-		}
-		if (nf != n_cols)
-			return fail(err, errlen, "%s:%u: %u fields, expected %u (%s)", fname, line,
-				    nf, n_cols,
-				    n_cols == 7 ? "id,ipv4,ipv6,plan,beam,country,realm"
-						: "id,ipv4,ipv6,plan,beam,country");
-		if (out->n == out->cap && grow(out) < 0)
-			return fail(err, errlen, "%s:%u: out of memory", fname, line);
-		r = &out->r[out->n];
-		memset(r, 0, sizeof(*r));
-		r->line = line;
-		if (parse_u32(&f[0], 1, UINT32_MAX, &r->id) < 0)
-			return fail(err, errlen, "%s:%u: id '%.*s' is not a number 1..4294967295",
-				    fname, line, SHOW(&f[0]));
-		if (f[1].n > 0) {
-			if (sky_parse_ip4_prefix(f[1].s, f[1].n, r->v4, &r->len4) < 0 ||
-			    r->len4 == 0)
-				return fail(err, errlen,
-					    "%s:%u: ipv4 '%.*s' is not an IPv4 address or prefix "
-					    "(/1../32, host bits zero)",
-					    fname, line, SHOW(&f[1]));
-			r->has4 = 1;
-		}
-		if (f[2].n > 0) {
-			if (sky_parse_ip6_prefix(f[2].s, f[2].n, r->v6, &r->len6) < 0 ||
-			    r->len6 == 0)
-				return fail(err, errlen,
-					    "%s:%u: ipv6 '%.*s' is not an IPv6 address or prefix "
-					    "(/1../128, host bits zero)",
-					    fname, line, SHOW(&f[2]));
-			r->has6 = 1;
-		}
-		if (!r->has4 && !r->has6)
-			return fail(err, errlen, "%s:%u: id %u has neither ipv4 nor ipv6", fname,
-				    line, r->id);
-		{
-			int i = find_name(names->plans, names->n_plans, &f[3]);
-
-			if (i < 0) {
-				list_names(list, sizeof(list), names->plans, names->n_plans);
-				return fail(err, errlen, "%s:%u: plan '%.*s' unknown (plans: %s)",
-					    fname, line, SHOW(&f[3]), list);
-			}
-			r->plan = (uint16_t)i;
-			i = find_name(names->beams, names->n_beams, &f[4]);
-			if (i < 0) {
-				list_names(list, sizeof(list), names->beams, names->n_beams);
-				return fail(err, errlen, "%s:%u: beam '%.*s' unknown (beams: %s)",
-					    fname, line, SHOW(&f[4]), list);
-			}
-			r->beam = (uint16_t)i;
-		}
-		{
-			char cc[4];
-
-			if (f[5].n != 2 || memchr(f[5].s, '\0', 2) != NULL)
-				goto bad_country;
-			memcpy(cc, f[5].s, 2);
-			cc[2] = '\0';
-			if (sky_parse_country(cc, &r->country) < 0)
-				goto bad_country;
-			goto country_ok;
-		bad_country:
-			return fail(err, errlen,
-				    "%s:%u: country '%.*s' is not an ISO 3166 alpha-2 code", fname,
-				    line, SHOW(&f[5]));
-		country_ok:;
-		}
-		if (n_cols == 7 && f[6].n > 0) {
-			uint32_t realm;
-
-			if (parse_u32(&f[6], 0, SKY_REALM_MAX, &realm) < 0)
-				return fail(err, errlen,
-					    "%s:%u: realm '%.*s' is not a VLAN id 0..%d", fname,
-					    line, SHOW(&f[6]), SKY_REALM_MAX);
-			r->realm = (uint16_t)realm;
-		}
-		if (r->realm != 0 && r->has6 && r->len6 > SKY_REALM_V6_MAX_LEN)
-			return fail(
-				err, errlen,
-				"%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
-				"a /%d",
-				fname, line, SHOW(&f[2]), SKY_REALM_V6_MAX_LEN);
-		out->n++;
-	}
-	if (n_cols == 0)
-		return fail(
-			err, errlen,
-			"%s: no header line (expected 'id,ipv4,ipv6,plan,beam,country[,realm]')",
-			fname);
+	if (out->n == out->cap && grow(out) < 0)
+		return subs_fail(err, errlen, "out of memory");
+	r = &out->r[out->n++];
+	r->sub = in->sub;
+	r->line = in->line;
 	return 0;
+}
+
+int
+sky_subs_rows_parse(const struct sky_subs_csv_names *names, const char *fname, const char *buf,
+		    size_t len, struct sky_subs_rows *out, char *err, size_t errlen)
+{
+	return sky_subs_csv_parse(fname, buf, len, names, row_append, out, err, errlen);
+}
+
+int
+sky_subs_rows_load(const struct sky_subs_csv_names *names, const char *path,
+		   struct sky_subs_rows *rows, uint32_t need[3], char *err, size_t errlen)
+{
+	int rc = sky_subs_csv_parse_file(path, names, row_append, rows, err, errlen);
+
+	if (rc == 0)
+		rc = sky_subs_rows_check_need(path, rows, need, err, errlen);
+	if (rc < 0)
+		sky_subs_rows_free(rows);
+	return rc;
 }
 
 void
@@ -546,12 +658,12 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 		return 0;
 	ids = malloc(n * sizeof(*ids));
 	if (ids == NULL)
-		return fail(err, errlen, "%s: out of memory", fname);
+		return subs_fail(err, errlen, "%s: out of memory", fname);
 	for (size_t i = 0; i < n; i++)
-		ids[i] = (uint64_t)rows->r[i].id << 32 | i;
+		ids[i] = (uint64_t)rows->r[i].sub.id << 32 | i;
 	if (radix_sort64(ids, n, 32) < 0) {
 		free(ids);
-		return fail(err, errlen, "%s: out of memory", fname);
+		return subs_fail(err, errlen, "%s: out of memory", fname);
 	}
 	for (size_t i = 1; i < n; i++) {
 		if (ids[i] >> 32 == ids[i - 1] >> 32) {
@@ -560,22 +672,22 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 			const struct sky_subs_row *b = &rows->r[(uint32_t)ids[i]];
 
 			free(ids);
-			return fail(err, errlen, "%s:%u: id %u duplicate (also on line %u)", fname,
-				    b->line, b->id, a->line);
+			return subs_fail(err, errlen, "%s:%u: id %u duplicate (also on line %u)",
+					 fname, b->line, b->sub.id, a->line);
 		}
 	}
 	free(ids);
 
 	pk = malloc(2 * n * sizeof(*pk));
 	if (pk == NULL)
-		return fail(err, errlen, "%s: out of memory", fname);
+		return subs_fail(err, errlen, "%s: out of memory", fname);
 	for (size_t i = 0; i < n; i++) {
-		const struct sky_subs_row *r = &rows->r[i];
+		const struct sky_sub_info *r = &rows->r[i].sub;
 
-		if (r->has4)
-			pkey_make(&pk[np++], 4, r->realm, r->v4, r->len4, (uint32_t)i);
-		if (r->has6)
-			pkey_make(&pk[np++], 6, r->realm, r->v6, r->len6, (uint32_t)i);
+		if (r->has_v4)
+			pkey_make(&pk[np++], 4, r->realm, r->v4, r->v4_len, (uint32_t)i);
+		if (r->has_v6)
+			pkey_make(&pk[np++], 6, r->realm, r->v6, r->v6_len, (uint32_t)i);
 	}
 	/* partition by table (stable), then sort each: per table most digits are the same
 	 * for every key (IPv4: all but two) and their passes are skipped */
@@ -585,7 +697,7 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 
 		if (tmp == NULL) {
 			free(pk);
-			return fail(err, errlen, "%s: out of memory", fname);
+			return subs_fail(err, errlen, "%s: out of memory", fname);
 		}
 		for (size_t i = 0; i < np; i++)
 			start[pk[i].table + 1]++;
@@ -599,7 +711,7 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 		for (int t = 0; t < 3; t++)
 			if (pkey_sort(pk + start[t], start[t + 1] - start[t]) < 0) {
 				free(pk);
-				return fail(err, errlen, "%s: out of memory", fname);
+				return subs_fail(err, errlen, "%s: out of memory", fname);
 			}
 	}
 	for (size_t i = 1; i < np; i++) {
@@ -611,15 +723,17 @@ sky_subs_rows_check_need(const char *fname, const struct sky_subs_rows *rows, ui
 			const struct sky_subs_row *first = &rows->r[x->row],
 						  *second = &rows->r[y->row];
 			char txt[64];
-			uint8_t len = y->fam == 4 ? second->len4 : second->len6;
+			uint8_t len = y->fam == 4 ? second->sub.v4_len : second->sub.v6_len;
 
 			inet_ntop(y->fam == 4 ? AF_INET : AF_INET6,
-				  y->fam == 4 ? (const void *)second->v4 : (const void *)second->v6,
+				  y->fam == 4 ? (const void *)second->sub.v4
+					      : (const void *)second->sub.v6,
 				  txt, sizeof(txt));
-			rc = fail(err, errlen,
-				  "%s:%u: %s %s/%u (realm %u) already belongs to id %u (line %u)",
-				  fname, second->line, y->fam == 4 ? "ipv4" : "ipv6", txt, len,
-				  second->realm, first->id, first->line);
+			rc = subs_fail(
+				err, errlen,
+				"%s:%u: %s %s/%u (realm %u) already belongs to id %u (line %u)",
+				fname, second->line, y->fam == 4 ? "ipv4" : "ipv6", txt, len,
+				second->sub.realm, first->sub.id, first->line);
 			goto out;
 		}
 	}

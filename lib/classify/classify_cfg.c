@@ -1,23 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The `classes:` section: names, the default class, and match rules. Shared by the
- * subscriber model (names, count, order) and the classifier (rules). Control path only.
- *
- * Semantics: classes are tried in list order, a class matches when any of its rules
- * matches; each shorthand key (dscp, protocol, ports, prefixes) at class level is a rule of
- * its own, each entry of `match:` is one rule whose fields must all match. `ports` matches
- * when sport or dport is in the set (packets without ports never match a ports rule);
- * `prefixes` match the remote address. The class with `default: true` takes every packet no
- * other class matched (its own rules, if any, are tried at its position like any other).
- * `queue` and `aqm` belong to the shaper and are accepted here unchecked.
+ * The `classes:` section: names, the default class, and match rules (semantics in
+ * skygate/classify.h). Read by the classifier (rules) and by the subscriber model (names,
+ * count, order). Control path only.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "subs_internal.h"
+#include "classify_priv.h"
 
 static const char *const class_keys[] = {"name",     "default", "dscp",	 "protocol", "ports",
 					 "prefixes", "match",	"queue", "aqm",	     NULL};
@@ -48,57 +42,43 @@ scalar_of(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_c
 	return 0;
 }
 
-static int
-parse_dscp(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-	   struct sky_rule *r)
-{
-	if (seq_of(err, cfg, v) < 0)
-		return -1;
-	for (size_t i = 0; i < sky_cfg_len(v); i++) {
-		const struct sky_cfg_node *e = sky_cfg_at(v, i);
-		const char *s;
-		uint64_t d;
+/* Entry s (node e) of the list v of a field into rule r. 0, or -1 with err filled. */
+typedef int (*item_fn)(struct sky_cfg_err *err, const struct sky_cfg *cfg,
+		       const struct sky_cfg_node *v, const struct sky_cfg_node *e, const char *s,
+		       struct cls_rule *r);
 
-		if (scalar_of(err, cfg, e, &s) < 0)
-			return -1;
-		if (sky_parse_u64(s, 0, 63, &d) < 0)
-			return sky_cfg_fail(err, cfg, e, "dscp '%s' is not a number 0..63", s);
-		r->dscp_mask |= 1ULL << d;
-	}
-	r->has_dscp = 1;
+static int
+dscp_item(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	  const struct sky_cfg_node *e, const char *s, struct cls_rule *r)
+{
+	uint64_t d;
+
+	if (sky_parse_u64(s, 0, 63, &d) < 0)
+		return sky_cfg_fail(err, cfg, e, "dscp '%s' is not a number 0..63", s);
+	r->dscp_mask |= 1ULL << d;
 	return 0;
 }
 
 static int
-parse_proto(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-	    struct sky_rule *r)
+proto_item(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	   const struct sky_cfg_node *e, const char *s, struct cls_rule *r)
 {
-	if (seq_of(err, cfg, v) < 0)
-		return -1;
-	for (size_t i = 0; i < sky_cfg_len(v); i++) {
-		const struct sky_cfg_node *e = sky_cfg_at(v, i);
-		const char *s;
-		uint64_t p = 256;
+	uint64_t p = 256;
 
-		if (scalar_of(err, cfg, e, &s) < 0)
-			return -1;
-		for (size_t k = 0; k < sizeof(proto_names) / sizeof(proto_names[0]); k++)
-			if (strcasecmp(s, proto_names[k].name) == 0)
-				p = proto_names[k].num;
-		if (p == 256 && sky_parse_u64(s, 0, 255, &p) < 0)
-			return sky_cfg_fail(
-				err, cfg, e,
-				"protocol '%s' unknown (tcp, udp, icmp, icmpv6, sctp or "
-				"0..255)",
-				s);
-		r->proto_bm[p >> 6] |= 1ULL << (p & 63);
-	}
-	r->has_proto = 1;
+	for (size_t k = 0; k < RTE_DIM(proto_names); k++)
+		if (strcasecmp(s, proto_names[k].name) == 0)
+			p = proto_names[k].num;
+	if (p == 256 && sky_parse_u64(s, 0, 255, &p) < 0)
+		return sky_cfg_fail(
+			err, cfg, e,
+			"protocol '%s' unknown (tcp, udp, icmp, icmpv6, sctp or 0..255)", s);
+	r->proto_bm[p >> 6] |= 1ULL << (p & 63);
 	return 0;
 }
 
+/* "P" or "LO-HI". 0 or -1. */
 static int
-parse_port(const char *s, struct sky_port_range *pr)
+parse_port(const char *s, struct cls_port_range *pr)
 {
 	const char *dash = strchr(s, '-');
 	char a[16], b[16];
@@ -123,97 +103,128 @@ parse_port(const char *s, struct sky_port_range *pr)
 }
 
 static int
-parse_ports(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-	    struct sky_rule *r)
+port_item(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	  const struct sky_cfg_node *e, const char *s, struct cls_rule *r)
 {
-	size_t n;
-
-	if (seq_of(err, cfg, v) < 0)
-		return -1;
-	n = sky_cfg_len(v);
-	r->ports = calloc(n, sizeof(*r->ports));
-	if (r->ports == NULL)
-		return sky_cfg_fail(err, cfg, v, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const struct sky_cfg_node *e = sky_cfg_at(v, i);
-		const char *s;
-
-		if (scalar_of(err, cfg, e, &s) < 0)
-			return -1;
-		if (parse_port(s, &r->ports[i]) < 0)
-			return sky_cfg_fail(err, cfg, e,
-					    "port '%s' is not a port 0..65535 or a range LO-HI", s);
-		r->n_ports++;
+	if (r->ports == NULL) {
+		r->ports = calloc(sky_cfg_len(v), sizeof(*r->ports));
+		if (r->ports == NULL)
+			return sky_cfg_fail(err, cfg, v, "out of memory");
 	}
-	r->has_ports = 1;
+	if (parse_port(s, &r->ports[r->n_ports]) < 0)
+		return sky_cfg_fail(err, cfg, e,
+				    "port '%s' is not a port 0..65535 or a range LO-HI", s);
+	r->n_ports++;
+	return 0;
+}
+
+/*
+ * "ADDR[/LEN]" of family fam (4 or 6), host bits zero, as the subscriber CSV takes them:
+ * dotted quads without leading zeros, any inet_pton IPv6 form, LEN without leading zeros
+ * (default: the full length). 0 or -1.
+ */
+static int
+parse_prefix(const char *s, uint8_t fam, uint8_t a[16], uint8_t *len)
+{
+	const char *slash = strchr(s, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned int max = fam == 4 ? 32 : 128, v = 0;
+	char buf[64];
+
+	if (alen == 0 || alen >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (inet_pton(fam == 4 ? AF_INET : AF_INET6, buf, a) != 1)
+		return -1;
+	if (slash != NULL) {
+		const char *d = slash + 1;
+		size_t n = strlen(d);
+
+		if (n == 0 || n > 3 || (n > 1 && d[0] == '0'))
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			if (d[i] < '0' || d[i] > '9')
+				return -1;
+			v = v * 10 + (unsigned int)(d[i] - '0');
+		}
+		if (v > max)
+			return -1;
+	} else {
+		v = max;
+	}
+	for (unsigned int bit = v; bit < max; bit++)
+		if (a[bit / 8] >> (7 - bit % 8) & 1)
+			return -1;
+	*len = (uint8_t)v;
 	return 0;
 }
 
 static int
-parse_prefixes(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
-	       struct sky_rule *r)
+prefix_item(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	    const struct sky_cfg_node *e, const char *s, struct cls_rule *r)
 {
-	size_t n;
+	struct cls_rule_pfx *p;
 
-	if (seq_of(err, cfg, v) < 0)
-		return -1;
-	n = sky_cfg_len(v);
-	r->pfx = calloc(n, sizeof(*r->pfx));
-	if (r->pfx == NULL)
-		return sky_cfg_fail(err, cfg, v, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const struct sky_cfg_node *e = sky_cfg_at(v, i);
-		struct sky_rule_pfx *p = &r->pfx[i];
-		const char *s;
-
-		if (scalar_of(err, cfg, e, &s) < 0)
-			return -1;
-		if (strchr(s, ':') != NULL) {
-			p->family = 6;
-			if (sky_parse_ip6_prefix(s, strlen(s), p->a, &p->len) < 0)
-				return sky_cfg_fail(err, cfg, e,
-						    "prefix '%s' is not an IPv6 prefix (host bits "
-						    "must be zero)",
-						    s);
-		} else {
-			p->family = 4;
-			if (sky_parse_ip4_prefix(s, strlen(s), p->a, &p->len) < 0)
-				return sky_cfg_fail(err, cfg, e,
-						    "prefix '%s' is not an IPv4 prefix (host bits "
-						    "must be zero)",
-						    s);
-		}
-		r->n_pfx++;
+	if (r->pfx == NULL) {
+		r->pfx = calloc(sky_cfg_len(v), sizeof(*r->pfx));
+		if (r->pfx == NULL)
+			return sky_cfg_fail(err, cfg, v, "out of memory");
 	}
-	r->has_pfx = 1;
+	p = &r->pfx[r->n_pfx];
+	p->family = strchr(s, ':') != NULL ? 6 : 4;
+	if (parse_prefix(s, p->family, p->a, &p->len) < 0)
+		return sky_cfg_fail(err, cfg, e,
+				    "prefix '%s' is not an IPv%u prefix (host bits must be zero)",
+				    s, p->family);
+	r->n_pfx++;
 	return 0;
 }
 
-typedef int (*field_fn)(struct sky_cfg_err *, const struct sky_cfg *, const struct sky_cfg_node *,
-			struct sky_rule *);
+_Static_assert(sizeof(((struct cls_rule *)0)->has_dscp) == 1, "has_ flags are single bytes");
 
-static const struct {
+/* A rule field: its key, how one entry is read, and the rule's flag saying it is given. */
+static const struct field {
 	const char *key;
-	field_fn fn;
+	item_fn item;
+	size_t has; /* offsetof(struct cls_rule, has_...) */
 } fields[] = {
-	{"dscp", parse_dscp},
-	{"protocol", parse_proto},
-	{"ports", parse_ports},
-	{"prefixes", parse_prefixes},
+	{"dscp", dscp_item, offsetof(struct cls_rule, has_dscp)},
+	{"protocol", proto_item, offsetof(struct cls_rule, has_proto)},
+	{"ports", port_item, offsetof(struct cls_rule, has_ports)},
+	{"prefixes", prefix_item, offsetof(struct cls_rule, has_pfx)},
 };
 
-static struct sky_rule *
+/* Field f of rule r from its value v: a non-empty list of scalars. 0, or -1 with err. */
+static int
+parse_field(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *v,
+	    struct cls_rule *r, const struct field *f)
+{
+	if (seq_of(err, cfg, v) < 0)
+		return -1;
+	for (size_t i = 0; i < sky_cfg_len(v); i++) {
+		const struct sky_cfg_node *e = sky_cfg_at(v, i);
+		const char *s;
+
+		if (scalar_of(err, cfg, e, &s) < 0 || f->item(err, cfg, v, e, s, r) < 0)
+			return -1;
+	}
+	*((uint8_t *)r + f->has) = 1;
+	return 0;
+}
+
+static struct cls_rule *
 new_rule(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *at,
 	 struct sky_class_set *out, unsigned int cls)
 {
-	struct sky_rule *r;
+	struct cls_rule *r;
 
-	if (out->n_rules == SKY_MAX_RULES) {
+	if (out->rules->n == CLS_MAX_RULES) {
 		sky_cfg_fail(err, cfg, at, "too many rules (at most %d over all classes)",
-			     SKY_MAX_RULES);
+			     CLS_MAX_RULES);
 		return NULL;
 	}
-	r = &out->rules[out->n_rules++];
+	r = &out->rules->r[out->rules->n++];
 	memset(r, 0, sizeof(*r));
 	r->cls = (uint8_t)cls;
 	r->line = sky_cfg_line(at);
@@ -226,7 +237,7 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 {
 	const char *name = NULL;
 	bool def = false;
-	unsigned int first_rule = out->n_rules;
+	unsigned int first_rule = out->rules->n;
 	const struct sky_cfg_node *m;
 
 	if (sky_cfg_check_keys(err, cfg, c, class_keys) < 0)
@@ -258,14 +269,14 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 		out->default_cls = (int)ci;
 	}
 	/* shorthand keys: one rule each */
-	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+	for (size_t f = 0; f < RTE_DIM(fields); f++) {
 		const struct sky_cfg_node *v = sky_cfg_get(c, fields[f].key);
-		struct sky_rule *r;
+		struct cls_rule *r;
 
 		if (v == NULL)
 			continue;
 		r = new_rule(err, cfg, v, out, ci);
-		if (r == NULL || fields[f].fn(err, cfg, v, r) < 0)
+		if (r == NULL || parse_field(err, cfg, v, r, &fields[f]) < 0)
 			return -1;
 	}
 	m = sky_cfg_get(c, "match");
@@ -274,7 +285,7 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 			return -1;
 		for (size_t i = 0; i < sky_cfg_len(m); i++) {
 			const struct sky_cfg_node *e = sky_cfg_at(m, i);
-			struct sky_rule *r;
+			struct cls_rule *r;
 			unsigned int nf = 0;
 
 			if (sky_cfg_check_keys(err, cfg, e, match_keys) < 0)
@@ -282,12 +293,12 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 			r = new_rule(err, cfg, e, out, ci);
 			if (r == NULL)
 				return -1;
-			for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+			for (size_t f = 0; f < RTE_DIM(fields); f++) {
 				const struct sky_cfg_node *v = sky_cfg_get(e, fields[f].key);
 
 				if (v == NULL)
 					continue;
-				if (fields[f].fn(err, cfg, v, r) < 0)
+				if (parse_field(err, cfg, v, r, &fields[f]) < 0)
 					return -1;
 				nf++;
 			}
@@ -298,7 +309,7 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 					"prefixes)");
 		}
 	}
-	if (!def && out->n_rules == first_rule)
+	if (!def && out->rules->n == first_rule)
 		return sky_cfg_fail(err, cfg, c,
 				    "class '%s' has no rules (dscp, protocol, ports, prefixes, "
 				    "match) and is not the default",
@@ -309,13 +320,14 @@ parse_class(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky
 void
 sky_class_set_free(struct sky_class_set *cs)
 {
-	for (unsigned int i = 0; i < cs->n_rules; i++) {
-		free(cs->rules[i].ports);
-		free(cs->rules[i].pfx);
-		cs->rules[i].ports = NULL;
-		cs->rules[i].pfx = NULL;
+	if (cs->rules == NULL)
+		return;
+	for (unsigned int i = 0; i < cs->rules->n; i++) {
+		free(cs->rules->r[i].ports);
+		free(cs->rules->r[i].pfx);
 	}
-	cs->n_rules = 0;
+	free(cs->rules);
+	cs->rules = NULL;
 }
 
 int
@@ -340,6 +352,9 @@ sky_class_set_parse(const struct sky_cfg *cfg, struct sky_cfg_err *err, struct s
 		return sky_cfg_fail(err, cfg, sec, "no classes (give at least a default class)");
 	if (n > SKY_MAX_CLASSES)
 		return sky_cfg_fail(err, cfg, sec, "%zu classes, at most %d", n, SKY_MAX_CLASSES);
+	out->rules = calloc(1, sizeof(*out->rules));
+	if (out->rules == NULL)
+		return sky_cfg_fail(err, cfg, sec, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (parse_class(err, cfg, sky_cfg_at(sec, i), out, (unsigned int)i) < 0) {
 			sky_class_set_free(out);
