@@ -808,6 +808,7 @@ struct deq_ctx {
 	struct rte_mbuf **drop; /* [SKY_BURST] */
 	uint16_t n_drop;
 	uint32_t now_ts;
+	uint64_t *drops; /* the caller's counters by reason, or NULL */
 };
 
 static inline void
@@ -865,6 +866,8 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 			w->subctr[s->sub].cls_aqm[c]++;
 			w->aqm_drops++;
 		}
+		if (x->drops != NULL)
+			x->drops[reason]++;
 		ctx_drop(x, m);
 	}
 	return NULL;
@@ -1141,13 +1144,16 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 
 uint16_t
 sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
-		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc)
+		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
+		   uint64_t drops[SKY_DROP_MAX])
 {
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
 	struct rte_mbuf *drop_buf[SKY_BURST];
-	struct deq_ctx x = {
-		.drop = drop_buf, .n_drop = 0, .now_ts = (uint32_t)(now_tsc >> TS_SHIFT)};
+	struct deq_ctx x = {.drop = drop_buf,
+			    .n_drop = 0,
+			    .now_ts = (uint32_t)(now_tsc >> TS_SHIFT),
+			    .drops = drops};
 	uint16_t n = 0;
 	unsigned int start;
 

@@ -195,7 +195,7 @@ run(const struct bcase *bc)
 
 		now += step;
 		t0 = rte_rdtsc();
-		n = sky_shaper_dequeue(sh, 0, 0, pkts, SKY_BURST, now);
+		n = sky_shaper_dequeue(sh, 0, 0, pkts, SKY_BURST, now, NULL);
 		t1 = rte_rdtsc();
 		for (uint16_t i = 0; i < n; i++) {
 			const struct tag *t = rte_pktmbuf_mtod(pkts[i], const struct tag *);

@@ -61,7 +61,8 @@ struct sim {
 	uint64_t outstanding[MAXSUB][SKY_MAX_CLASSES];
 	uint64_t offered[MAXSUB];
 	uint64_t enq_drops[SKY_DROP_MAX];
-	uint64_t beam_sent; /* all released cost bytes */
+	uint64_t deq_drops[SKY_DROP_MAX]; /* dropped at dequeue (max_delay, CoDel) */
+	uint64_t beam_sent;		  /* all released cost bytes */
 	uint64_t max_delay[SKY_MAX_CLASSES];
 	uint64_t delay_sum[SKY_MAX_CLASSES];
 	uint64_t delay_n[SKY_MAX_CLASSES];
@@ -219,7 +220,7 @@ drain(struct sim *s, unsigned int w)
 	uint16_t n;
 
 	do {
-		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, tsc(s));
+		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, tsc(s), s->deq_drops);
 		for (uint16_t i = 0; i < n; i++) {
 			const struct tag *t = rte_pktmbuf_mtod(pkts[i], const struct tag *);
 			uint64_t d = s->now - t->t_enq;
@@ -1294,6 +1295,9 @@ test_max_delay(void **state)
 	assert_within(rate_bps(s.beam_sent - b0, 3 * SEC), 10e6, 1, "beam at capacity");
 	assert_int_equal(sky_shaper_beam_stats(s.sh, 0, &st), 0);
 	assert_true(st.ctr[SKY_SHAPER_DROP_DELAY] > 0);
+	/* the dequeue reported each of them to its caller (the worker counts them per port) */
+	assert_int_equal(s.deq_drops[SKY_DROP_QUEUE_DELAY], st.ctr[SKY_SHAPER_DROP_DELAY]);
+	assert_int_equal(s.deq_drops[SKY_DROP_QUEUE_AQM], 0);
 	/* every packet offered is sent, dropped by reason, or still queued */
 	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS],
 			 st.ctr[SKY_SHAPER_SENT_PKTS] + st.ctr[SKY_SHAPER_DROP_TAIL] +

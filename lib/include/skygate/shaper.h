@@ -112,9 +112,12 @@ uint16_t sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned
 			    struct rte_mbuf **pkts, const struct sky_meta *meta, uint16_t n,
 			    uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX]);
 /** Data path: up to max packets due now on output slot `out`; the caller transmits them.
- *  Packets CoDel drops at dequeue are freed and counted inside the shaper. */
+ *  Packets dropped at dequeue (older than shaping.max_delay: SKY_DROP_QUEUE_DELAY; CoDel:
+ *  SKY_DROP_QUEUE_AQM) are freed, counted inside the shaper and, when drops is not NULL,
+ *  in drops[reason] (the worker passes the counters of the port they arrived on). */
 uint16_t sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
-			    struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc);
+			    struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
+			    uint64_t drops[SKY_DROP_MAX]);
 
 /* --- parameters (also the test/bench API: a shaper without a subscriber model) ---- */
 
