@@ -12,7 +12,8 @@
 #     when nothing queues: the same traffic with the subscriber on a 1 Gbit/s plan, so the
 #     generator and skygate do the same work and the baseline carries this VM's own jitter
 #     (fair queuing inside the subscriber, sparse flows first); each run 20 s (1000 probe
-#     packets), as the Linux figures in the issue were taken.
+#     packets), as the Linux figures in the issue were taken; a second pair of runs when
+#     the first pair's p99s differ by a stall of the VM (the median must hold in both).
 # The bounds are relative to the configuration (max_delay, period) or to a baseline measured
 # in the same run, so they hold on a slow or loaded machine; the bulk traffic's own delay is
 # checked to show that the load was real (without the bound it would wait seconds).
@@ -102,28 +103,41 @@ grep -v '^[234],' "$T/subs.csv" >"$T/subs_one.csv"
 sed 's/^1,\(.*\),p50,/1,\1,p1g,/' "$T/subs_one.csv" >"$T/subs_big.csv"
 grep -q '^1,.*,p1g,' "$T/subs_big.csv" || fail "subs_big.csv"
 sed "s#file: $T/subs.csv#file: $T/subs_big.csv#" "$T/sky.yaml" >"$T/sky_big.yaml"
-start_skygate "$T/sky_big.yaml" delay2
-pg_start idle --subs "$T/subs_one.csv" --remote-countries US:100 --direction down --size 1500 \
-	--classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 --duration 20 --drain 300
-pg_wait idle
-stop_skygate
-pg_stop || fail "skygate-pktgen (idle)"
-start_skygate "$T/sky.yaml" delay3
-pg_start loaded --subs "$T/subs_one.csv" --remote-countries US:100 --direction down --size 1500 \
-	--classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 --duration 20 --drain 300
-pg_wait loaded
-stop_skygate
-pg_stop || fail "skygate-pktgen (loaded)"
-read -r itx irx i50 i99 imax <<<"$(probe "$T/idle.json")"
-read -r ltx lrx l50 l99 lmax <<<"$(probe "$T/loaded.json")"
-read -r b50 b99 <<<"$(lat "$T/loaded.json" bulk)"
-read -r u50 u99 <<<"$(lat "$T/idle.json" bulk)"
-echo "  probe, nothing queued (1 Gbit/s plan): sent $itx received $irx, p50 ${i50} p99 ${i99} max ${imax} us (bulk p50 ${u50} p99 ${u99} us)"
-echo "  probe, bulk at 3x of a 50 Mbit/s plan: sent $ltx received $lrx, p50 ${l50} p99 ${l99} max ${lmax} us"
-echo "  bulk flows at 3x of the plan: p50 ${b50} p99 ${b99} us"
-[ "$ltx" -ge 900 ] && [ "$lrx" -eq "$ltx" ] || fail "probe packets lost under load ($lrx of $ltx)"
-[ "$b50" -ge 20000 ] || fail "bulk p50 ${b50} us: the subscriber was not overloaded"
-[ "$l99" -le $((i99 + 2000)) ] || fail "probe p99 ${l99} us more than 2 ms above its baseline ${i99} us"
-# the median is immune to the VM's stalls: a probe queued behind the bulk would wait ~100 ms
-[ "$l50" -le $((i50 + 2000)) ] || fail "probe p50 ${l50} us more than 2 ms above its baseline ${i50} us"
-ok "sparse flow under 3x self-overload: p99 ${l99} us (baseline ${i99} us, +2 ms allowed)"
+# one attempt: a baseline run and a loaded run, 20 s each; 0 when the p99 holds
+sparse_pair() { # attempt
+	start_skygate "$T/sky_big.yaml" delay2-$1
+	pg_start idle$1 --subs "$T/subs_one.csv" --remote-countries US:100 --direction down \
+		--size 1500 --classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 \
+		--duration 20 --drain 300
+	pg_wait idle$1
+	stop_skygate
+	pg_stop || fail "skygate-pktgen (idle $1)"
+	start_skygate "$T/sky.yaml" delay3-$1
+	pg_start loaded$1 --subs "$T/subs_one.csv" --remote-countries US:100 --direction down \
+		--size 1500 --classes bulk --flows-per-sub 4 --sub-rate 150Mbit --probe 1:50:100 \
+		--duration 20 --drain 300
+	pg_wait loaded$1
+	stop_skygate
+	pg_stop || fail "skygate-pktgen (loaded $1)"
+	read -r itx irx i50 i99 imax <<<"$(probe "$T/idle$1.json")"
+	read -r ltx lrx l50 l99 lmax <<<"$(probe "$T/loaded$1.json")"
+	read -r b50 b99 <<<"$(lat "$T/loaded$1.json" bulk)"
+	read -r u50 u99 <<<"$(lat "$T/idle$1.json" bulk)"
+	echo "  [$1] probe, nothing queued (1 Gbit/s plan): sent $itx received $irx, p50 ${i50} p99 ${i99} max ${imax} us (bulk p50 ${u50} p99 ${u99} us)"
+	echo "  [$1] probe, bulk at 3x of a 50 Mbit/s plan: sent $ltx received $lrx, p50 ${l50} p99 ${l99} max ${lmax} us"
+	echo "  [$1] bulk flows at 3x of the plan: p50 ${b50} p99 ${b99} us"
+	# every attempt: nothing lost, the load real, the median unmoved (a probe queued behind
+	# the bulk would wait ~100 ms at every percentile)
+	[ "$ltx" -ge 900 ] && [ "$lrx" -eq "$ltx" ] || fail "probe packets lost under load ($lrx of $ltx)"
+	[ "$b50" -ge 20000 ] || fail "bulk p50 ${b50} us: the subscriber was not overloaded"
+	[ "$l50" -le $((i50 + 2000)) ] || fail "probe p50 ${l50} us more than 2 ms above its baseline ${i50} us"
+	[ "$l99" -le $((i99 + 2000)) ]
+}
+# the p99 of 1000 packets is the 10th worst: one stall of the VM (tens of ms, the worker or
+# the generator descheduled) in one run and not the other moves it; a second attempt must
+# hold it then (a shaper that queued the probe would fail both)
+if sparse_pair 1 || sparse_pair 2; then
+	ok "sparse flow under 3x self-overload: p99 ${l99} us (baseline ${i99} us, +2 ms allowed)"
+else
+	fail "probe p99 ${l99} us more than 2 ms above its baseline ${i99} us (twice)"
+fi
