@@ -157,8 +157,9 @@ send_shaped(struct gw_worker *w, struct rte_mbuf **pkts, uint64_t now)
 	for (unsigned int i = 0; i < w->n_out; i++) {
 		const struct gw_rxq *o = &w->out[i];
 		const struct gw_port *up = &gw.ports[o->port];
+		/* what it drops at dequeue counts against the backhaul port it arrived on */
 		uint16_t n = sky_shaper_dequeue(gw.shaper, w->id, (unsigned int)up->out_slot, pkts,
-						SKY_BURST, now);
+						SKY_BURST, now, w->stats[up->peer].drops);
 
 		/* shaped downstream traffic: TX failures count against the backhaul port
 		 * it arrived on */

@@ -45,6 +45,11 @@ struct pg_opts {
 	double linger;	 /* s to stay connected after the report (0 = none) */
 	double max_loss; /* < 0: no check */
 	unsigned int pool_per_country;
+	/* --probe ID:PPS:SIZE: one extra downstream flow of subscriber probe_sub (realtime
+	 * class, UDP), paced on its own at probe_pps, latency reported apart */
+	uint32_t probe_sub; /* 0 = no probe */
+	double probe_pps;
+	uint16_t probe_size; /* frame with FCS */
 };
 
 /* one flow: 64 bytes, what TX needs to build a packet (data path) */
@@ -89,7 +94,12 @@ struct pg_run {
 	struct pg_opts *o;
 	struct pg_subs subs;
 	struct pg_geo_pool *pools;
-	uint32_t n_flows;
+	uint32_t n_flows;    /* all flows (the probe is the last) */
+	uint32_t n_tx_flows; /* flows the rate-paced cursor sends: all but the probe */
+	uint32_t probe_idx;  /* flow index of the probe, UINT32_MAX = none */
+	uint64_t probe_next; /* TSC of its next packet */
+	uint64_t probe_hist[PG_HIST_BUCKETS];
+	uint64_t probe_max;
 	struct pg_flow *flows;		      /* rte_malloc */
 	struct pg_rxf *rxf;		      /* rte_malloc */
 	struct pg_flow_info *finfo;	      /* malloc */

@@ -102,6 +102,11 @@ usage(FILE *f)
 		"  --ports A,B            port ids for terminal and internet side (default 0,1)\n"
 		"  --burst N              packets per TX burst (default 32)\n"
 		"  --seed N               PRNG seed (default 1)\n"
+		"  --probe ID:PPS:SIZE    one more downstream flow for subscriber ID (realtime, "
+		"UDP),\n"
+		"                         PPS packets/s of SIZE bytes, paced apart from the rest; "
+		"its\n"
+		"                         latency is reported under \"probe\" (e.g. 1:50:100)\n"
 		"output:\n"
 		"  --report FILE.json     JSON report\n"
 		"  --pcap-out FILE        write every received frame (pcapng, lowers the rate)\n"
@@ -152,6 +157,7 @@ enum {
 	O_MAXLOSS,
 	O_QUIET,
 	O_LINGER,
+	O_PROBE,
 	O_HELP,
 };
 
@@ -188,6 +194,7 @@ static const struct option long_opts[] = {
 	{"max-loss", 1, 0, O_MAXLOSS},
 	{"quiet", 0, 0, O_QUIET},
 	{"linger", 1, 0, O_LINGER},
+	{"probe", 1, 0, O_PROBE},
 	{"help", 0, 0, O_HELP},
 	{0, 0, 0, 0},
 };
@@ -396,6 +403,27 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 		case O_LINGER:
 			rc = num(name, optarg, 0, 86400, &o->linger);
 			break;
+		case O_PROBE: {
+			unsigned long id;
+			double pps;
+			unsigned int size;
+			char tail;
+
+			if (sscanf(optarg, "%lu:%lf:%u%c", &id, &pps, &size, &tail) != 3 ||
+			    id == 0 || id > UINT32_MAX || !(pps >= 0.1 && pps <= 100000) ||
+			    size < PG_MIN_FRAME + PG_FCS || size > PG_MAX_FRAME) {
+				fprintf(stderr,
+					"skygate-pktgen: --probe: '%s' is not ID:PPS:SIZE (id >= "
+					"1, "
+					"0.1..100000 pps, %u..%u bytes)\n",
+					optarg, PG_MIN_FRAME + PG_FCS, PG_MAX_FRAME);
+				return -1;
+			}
+			o->probe_sub = (uint32_t)id;
+			o->probe_pps = pps;
+			o->probe_size = (uint16_t)size;
+			break;
+		}
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -425,6 +453,11 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 	}
 	if (o->write_csv && !o->gen_mode) {
 		fprintf(stderr, "skygate-pktgen: --write-csv needs --gen-subs\n");
+		return -1;
+	}
+	if (o->probe_sub && o->direction == 0) {
+		fprintf(stderr,
+			"skygate-pktgen: --probe sends downstream: not with --direction up\n");
 		return -1;
 	}
 	if (o->rate.unit != PG_RATE_NONE && o->sub_rate.unit != PG_RATE_NONE) {
@@ -517,6 +550,21 @@ build_flows(struct pg_run *r)
 {
 	struct pg_opts *o = r->o;
 	uint64_t nf = (uint64_t)r->subs.n * o->flows_per_sub;
+	uint32_t probe_si = UINT32_MAX;
+	r->probe_idx = UINT32_MAX;
+	if (o->probe_sub) {
+		for (uint32_t k = 0; k < r->subs.n; k++)
+			if (r->subs.v[k].id == o->probe_sub)
+				probe_si = k;
+		if (probe_si == UINT32_MAX) {
+			fprintf(stderr, "skygate-pktgen: --probe: no subscriber %u\n",
+				o->probe_sub);
+			return -1;
+		}
+	}
+	r->n_tx_flows = (uint32_t)nf;
+	if (probe_si != UINT32_MAX)
+		nf++; /* the probe: the last flow */
 	if (nf > PG_MAX_FLOWS) {
 		fprintf(stderr,
 			"skygate-pktgen: %" PRIu64 " flows (subscribers x --flows-per-sub)"
@@ -543,12 +591,20 @@ build_flows(struct pg_run *r)
 	} else {
 		memset(dir, o->direction, nf);
 	}
+	if (probe_si != UINT32_MAX) {
+		r->probe_idx = r->n_tx_flows;
+		rem[r->probe_idx] = 0;
+		dir[r->probe_idx] = PG_DOWN;
+	}
 	for (uint32_t i = 0; i < r->n_flows; i++) {
 		struct pg_flow *f = &r->flows[i];
-		uint32_t si = i % r->subs.n;
+		const bool probe = i == r->probe_idx;
+		uint32_t si = probe ? probe_si : i % r->subs.n;
 		const struct pg_sub *sub = &r->subs.v[si];
 		const struct pg_geo_pool *pool = &r->pools[rem[i]];
-		const struct pg_class_def *cd = &pg_classes[class_of(o, cls[i])];
+		/* the probe: pg_classes[0] (realtime, UDP 5060/53) */
+		const unsigned int pc = probe ? 0 : class_of(o, cls[i]);
+		const struct pg_class_def *cd = &pg_classes[pc];
 		bool v6 = sub->has_v6 &&
 			  (!sub->has_v4 || (double)(pg_rand(&st) >> 11) * 0x1p-53 < o->flow_v6);
 		if (v6 && pool->n6 == 0 && sub->has_v4)
@@ -569,7 +625,7 @@ build_flows(struct pg_run *r)
 		uint16_t eph = (uint16_t)(32768 + pg_rand(&st) % 28232);
 		f->dir = dir[i];
 		f->v6 = v6;
-		f->cls = (uint8_t)class_of(o, cls[i]);
+		f->cls = (uint8_t)pc;
 		f->proto = svc->proto;
 		f->dscp = cd->dscp;
 		f->vlan = sub->realm;
@@ -642,6 +698,11 @@ rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n
 		if (lat > x->lat_max)
 			x->lat_max = lat;
 		r->hist[f->cls][f->dir][pg_hist_bucket(lat)]++;
+		if (unlikely(idx[i] == r->probe_idx)) {
+			r->probe_hist[pg_hist_bucket(lat)]++;
+			if (lat > r->probe_max)
+				r->probe_max = lat;
+		}
 		if (lat > r->lat_max[f->cls][f->dir])
 			r->lat_max[f->cls][f->dir] = lat;
 	}
@@ -724,6 +785,30 @@ tx_flush(struct pg_run *r, unsigned int side, struct txq *q)
 		q->n = q->off = 0;
 }
 
+/* the probe's next packet, paced by its own clock (never more than one per call) */
+static void
+probe_send(struct pg_run *r, struct txq *tq, uint64_t now)
+{
+	struct pg_flow *f = &r->flows[r->probe_idx];
+	struct rte_mbuf *m;
+	uint16_t frame = (uint16_t)(r->o->probe_size - PG_FCS), len;
+
+	r->probe_next = (r->probe_next ? r->probe_next : now) +
+			(uint64_t)((double)r->tsc_hz / r->o->probe_pps);
+	if (r->probe_next < now)
+		r->probe_next = now; /* after a stall: no catch-up burst */
+	if (tq->n == PG_BURST || (m = rte_pktmbuf_alloc(r->tx_pool)) == NULL)
+		return;
+	if (frame < f->min_len)
+		frame = f->min_len;
+	len = pg_pkt_build(m, r->probe_idx, f, frame, rte_rdtsc(), r->magic,
+			   (const uint8_t(*)[6])r->mac);
+	f->seq++;
+	tq->flow[tq->n] = r->probe_idx;
+	tq->bytes[tq->n] = len + PG_FCS;
+	tq->m[tq->n++] = m;
+}
+
 static int
 loop(void *arg)
 {
@@ -790,6 +875,8 @@ loop(void *arg)
 			tx_flush(r, 1, &q[1]);
 			continue;
 		}
+		if (unlikely(r->probe_idx != UINT32_MAX && now >= r->probe_next))
+			probe_send(r, &q[PG_DOWN], now);
 		if (q[0].n || q[1].n) {
 			tx_flush(r, 0, &q[0]);
 			tx_flush(r, 1, &q[1]);
@@ -819,7 +906,7 @@ loop(void *arg)
 					double bits = ((fr > ml ? fr : ml) + PG_FCS) * 8.0;
 					if (t < bits)
 						break;
-					c = c + 1 == r->n_flows ? 0 : c + 1;
+					c = c + 1 == r->n_tx_flows ? 0 : c + 1;
 					t -= bits;
 					k++;
 				}
@@ -834,7 +921,7 @@ loop(void *arg)
 		uint64_t tsc = rte_rdtsc();
 		for (unsigned int i = 0; i < n; i++) {
 			uint32_t idx = cursor;
-			cursor = cursor + 1 == r->n_flows ? 0 : cursor + 1;
+			cursor = cursor + 1 == r->n_tx_flows ? 0 : cursor + 1;
 			struct pg_flow *f = &r->flows[idx];
 			uint16_t frame = r->size_tab[size_i++ & (PG_SIZE_TAB - 1)] - PG_FCS;
 			uint16_t len = pg_pkt_build(mb[i], idx, f, frame, tsc, r->magic,

@@ -306,6 +306,25 @@ pg_report_write(struct pg_run *r, const char *path)
 		prev = *s;
 	}
 	json_object_set_new(root, "rate_samples", sj);
+	if (r->probe_idx != UINT32_MAX) {
+		const struct pg_flow *f = &r->flows[r->probe_idx];
+		const struct pg_rxf *x = &r->rxf[r->probe_idx];
+		uint64_t rx = 0;
+
+		for (unsigned int b = 0; b < PG_HIST_BUCKETS; b++)
+			rx += r->probe_hist[b];
+		json_object_set_new(
+			root, "probe",
+			json_pack("{s:I,s:f,s:i,s:I,s:I,s:{s:f,s:f,s:f,s:f}}", "sub",
+				  (json_int_t)o->probe_sub, "pps", o->probe_pps, "size",
+				  (int)o->probe_size, "tx", (json_int_t)f->tx_pkts, "rx",
+				  (json_int_t)rx, "latency_us", "mean",
+				  rx ? cyc_us(r, x->lat_sum / rx) : 0.0, "p50",
+				  cyc_us(r, pg_hist_quantile(r->probe_hist, 0.5, r->probe_max)),
+				  "p99",
+				  cyc_us(r, pg_hist_quantile(r->probe_hist, 0.99, r->probe_max)),
+				  "max", cyc_us(r, r->probe_max)));
+	}
 
 	json_t *pj = json_object();
 	for (unsigned int side = 0; side < 2; side++) {

@@ -47,6 +47,8 @@ sky_shaper_params_default(struct sky_shaper_params *p)
 	p->beam_burst_us = 2000;
 	p->max_active_per_worker = 65536;
 	p->max_queued_per_worker = 16384;
+	p->max_flows_per_worker = 0;
+	p->max_delay_us = 100000;
 	p->frame_overhead = 24;
 	p->port_rate_bps = DEFAULT_PORT_RATE;
 	p->n_workers = 1;
@@ -354,6 +356,7 @@ sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc)
 	sh->last_rebalance = now_tsc;
 	for (unsigned int b = 0; b < sh->n_beams; b++)
 		rebalance_beam(sh, b, dt, 1);
+	shp_hist_roll(sh, now_tsc);
 }
 
 int
@@ -434,6 +437,7 @@ static int
 workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 {
 	size_t nsub = (size_t)sh->cap + 1;
+	uint32_t n_fq = sh->p.max_flows_per_worker;
 
 	sh->w = rte_zmalloc("sky_shaper_w", sizeof(*sh->w) * sh->n_workers, RTE_CACHE_LINE_SIZE);
 	if (sh->w == NULL)
@@ -455,8 +459,17 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		w->pol = rte_zmalloc("sky_shaper_pol", sizeof(*w->pol) * nsub, RTE_CACHE_LINE_SIZE);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
-		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol || !w->up)
+		w->n_fq = w->n_slots + n_fq;
+		w->fq = rte_zmalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1),
+				    RTE_CACHE_LINE_SIZE);
+		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol || !w->up ||
+		    !w->fq)
 			goto nomem;
+		for (uint32_t f = w->n_fq - 1; f >= w->n_slots; f--) {
+			fqp(w, f)->next = w->fq_free;
+			w->fq_free = f;
+		}
+		w->fq_n_free = n_fq;
 		/* buckets start full (see shp_refill) */
 		for (size_t k = 0; k < nsub; k++)
 			w->pol[k].tokens = INT64_MAX;
@@ -477,7 +490,10 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 					    RTE_CACHE_LINE_SIZE);
 			out->wheel = rte_zmalloc("sky_shaper_wheel", sizeof(uint32_t) * WHEEL_SIZE,
 						 RTE_CACHE_LINE_SIZE);
-			if (!out->idx || !out->shard || !out->wheel)
+			out->chist = rte_zmalloc("sky_shaper_chist",
+						 sizeof(*out->chist) * SKY_MAX_CLASSES,
+						 RTE_CACHE_LINE_SIZE);
+			if (!out->idx || !out->shard || !out->wheel || !out->chist)
 				goto nomem;
 			for (unsigned int b = 0; b < sh->n_beams; b++)
 				out->shard[b].tokens = INT64_MAX;
@@ -486,9 +502,9 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 	return 0;
 nomem:
 	snprintf(err, errlen,
-		 "shaper: out of DPDK memory for %u workers x %u slots, %zu "
+		 "shaper: out of DPDK memory for %u workers x %u slots, %u flow queues, %zu "
 		 "subscribers",
-		 sh->n_workers, sh->p.max_active_per_worker, nsub);
+		 sh->n_workers, sh->p.max_active_per_worker, n_fq, nsub);
 	return -1;
 }
 
@@ -504,6 +520,7 @@ shaper_free(struct sky_shaper *sh)
 					rte_free(w->out[o].idx);
 					rte_free(w->out[o].shard);
 					rte_free(w->out[o].wheel);
+					rte_free(w->out[o].chist);
 				}
 			rte_free(w->out);
 			rte_free(w->slots);
@@ -512,6 +529,7 @@ shaper_free(struct sky_shaper *sh)
 			rte_free(w->subctr);
 			rte_free(w->pol);
 			rte_free(w->up);
+			rte_free(w->fq);
 		}
 		rte_free(sh->w);
 	}
@@ -521,6 +539,8 @@ shaper_free(struct sky_shaper *sh)
 	free(sh->cp_down);
 	free(sh->cp_up);
 	free(sh->cp_subrate);
+	free(sh->hist_mark);
+	free(sh->hist_last);
 	free(sh);
 }
 
@@ -541,7 +561,9 @@ sky_shaper_create_params(const struct sky_shaper_params *p, const struct sky_pla
 	    p->n_out_ports > 8 || p->n_classes == 0 || p->n_classes > SKY_MAX_CLASSES ||
 	    n_plans == 0 || n_plans > SKY_MAX_PLANS || n_beams == 0 || n_beams > SKY_MAX_BEAMS ||
 	    p->sub_capacity >= UINT32_MAX - 1 || p->max_active_per_worker == 0 ||
-	    p->max_active_per_worker >= UINT32_MAX - 1 || p->period_us == 0) {
+	    p->max_active_per_worker >= UINT32_MAX - 1 || p->period_us == 0 ||
+	    p->max_delay_us == 0 || p->max_delay_us > 10000000 ||
+	    (uint64_t)p->max_flows_per_worker >= UINT32_MAX - 1) {
 		snprintf(err, errlen,
 			 "shaper: bad parameters (workers %u of 1..%u, outputs %u of "
 			 "1..8, classes %u, plans %u, beams %u, max_active %u)",
@@ -568,6 +590,12 @@ sky_shaper_create_params(const struct sky_shaper_params *p, const struct sky_pla
 	while ((period_tsc >> sh->tick_shift) > WHEEL_MAX_SLEEP)
 		sh->tick_shift++;
 	sh->max_sleep_tsc = period_tsc;
+	sh->max_delay_ts = (uint32_t)((sh->hz / 1000000 * p->max_delay_us) >> TS_SHIFT);
+	if (sh->p.max_flows_per_worker == 0) {
+		uint64_t nf = 2ULL * p->max_active_per_worker;
+
+		sh->p.max_flows_per_worker = nf > (1u << 26) ? (1u << 26) : (uint32_t)nf;
+	}
 
 	sh->mbuf_off = rte_mbuf_dynfield_register(&dyn);
 	if (sh->mbuf_off < 0) {
@@ -580,10 +608,12 @@ sky_shaper_create_params(const struct sky_shaper_params *p, const struct sky_pla
 	sh->cp_down = calloc((size_t)n_beams * N_SHARDS(sh), sizeof(*sh->cp_down));
 	sh->cp_up = calloc((size_t)n_beams * sh->n_workers, sizeof(*sh->cp_up));
 	sh->cp_subrate = calloc(2 * ((size_t)sh->cap + 1), sizeof(uint64_t));
+	sh->hist_mark = calloc(n_beams + SKY_MAX_CLASSES, sizeof(*sh->hist_mark));
+	sh->hist_last = calloc(n_beams + SKY_MAX_CLASSES, sizeof(*sh->hist_last));
 	sh->plans = rte_zmalloc("sky_shaper_plans", sizeof(*sh->plans) * SKY_MAX_PLANS,
 				RTE_CACHE_LINE_SIZE);
 	if (!sh->cp_plans || !sh->cp_beams || !sh->cp_down || !sh->cp_up || !sh->cp_subrate ||
-	    !sh->plans) {
+	    !sh->plans || !sh->hist_mark || !sh->hist_last) {
 		snprintf(err, errlen, "shaper: out of memory");
 		goto fail;
 	}
@@ -622,17 +652,25 @@ shp_free_queues(struct sky_shaper *sh)
 
 			if (s->state == SLOT_FREE)
 				continue;
-			for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++) {
-				while (s->cq[c].head) {
-					struct rte_mbuf *m = s->cq[c].head;
+			for (unsigned int b = 0; b <= SHP_NFQ; b++) {
+				struct shp_fq *f;
 
-					s->cq[c].head = mdyn(sh, m)->next;
+				/* the map's flow queues, then the slot's own (not in the map) */
+				if (b == SHP_NFQ)
+					f = s->own_fq ? &s->own : NULL;
+				else
+					f = s->fqmap[b] ? fqp(w, s->fqmap[b]) : NULL;
+				if (f == NULL)
+					continue;
+				while (f->head) {
+					struct rte_mbuf *m = f->head;
+
+					f->head = mdyn(sh, m)->next;
 					rte_pktmbuf_free(m);
 				}
-				s->cq[c].tail = NULL;
-				s->cq[c].qn = 0;
+				f->tail = NULL;
+				f->qn = 0;
 			}
-			s->nonempty = 0;
 			s->backlog_pkts = 0;
 			s->backlog_bytes = 0;
 		}
@@ -676,17 +714,20 @@ sky_shaper_enabled(const struct sky_shaper *sh)
 void
 shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st)
 {
+	struct sky_shaper_stats before = *st;
+
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		const struct shp_worker *w = &sh->w[i];
 		const struct shp_subctr *c = &w->subctr[sub];
 		const struct shp_pol *p = &w->pol[sub];
 
-		st->ctr[SKY_SHAPER_OFFERED_PKTS] += c->ctr[SC_OFF_PKTS];
-		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->ctr[SC_OFF_BYTES];
+		/* offered: sent, dropped and queued, added up below */
+		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->drop_bytes;
 		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SC_SENT_PKTS];
 		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SC_SENT_BYTES];
 		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SC_TAIL];
 		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SC_AQM];
+		st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SC_DELAY];
 		st->ctr[SKY_SHAPER_UP_PASS_PKTS] += p->pass_pkts;
 		st->ctr[SKY_SHAPER_UP_PASS_BYTES] += p->pass_bytes;
 		st->ctr[SKY_SHAPER_DROP_POLICE] += p->drops;
@@ -703,16 +744,24 @@ shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_sta
 			s = &w->slots[sid];
 			if (s->sub != sub)
 				continue;
-			st->ctr[SKY_SHAPER_OFFERED_PKTS] += s->ctr[0];
-			st->ctr[SKY_SHAPER_OFFERED_BYTES] += s->ctr[1];
-			st->ctr[SKY_SHAPER_SENT_PKTS] += s->ctr[2];
-			st->ctr[SKY_SHAPER_SENT_BYTES] += s->ctr[3];
+			st->ctr[SKY_SHAPER_SENT_PKTS] += s->sent_pkts;
+			st->ctr[SKY_SHAPER_SENT_BYTES] += s->sent_bytes;
 			st->queued_pkts += s->backlog_pkts;
 			st->queued_bytes += s->backlog_bytes;
 			if (s->state == SLOT_ACTIVE || s->state == SLOT_SLEEP)
 				st->active++;
 		}
 	}
+	/* the data path counts what leaves; what came is what left, was dropped or waits */
+	st->ctr[SKY_SHAPER_OFFERED_PKTS] +=
+		st->ctr[SKY_SHAPER_SENT_PKTS] - before.ctr[SKY_SHAPER_SENT_PKTS] +
+		st->ctr[SKY_SHAPER_DROP_TAIL] - before.ctr[SKY_SHAPER_DROP_TAIL] +
+		st->ctr[SKY_SHAPER_DROP_AQM] - before.ctr[SKY_SHAPER_DROP_AQM] +
+		st->ctr[SKY_SHAPER_DROP_DELAY] - before.ctr[SKY_SHAPER_DROP_DELAY] +
+		st->queued_pkts - before.queued_pkts;
+	st->ctr[SKY_SHAPER_OFFERED_BYTES] += st->ctr[SKY_SHAPER_SENT_BYTES] -
+					     before.ctr[SKY_SHAPER_SENT_BYTES] + st->queued_bytes -
+					     before.queued_bytes;
 }
 
 int
@@ -746,6 +795,7 @@ sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam, struct sky
 			out->ctr[SKY_SHAPER_SENT_BYTES] += sd->ctr[SC_SENT_BYTES];
 			out->ctr[SKY_SHAPER_DROP_TAIL] += sd->ctr[SC_TAIL];
 			out->ctr[SKY_SHAPER_DROP_AQM] += sd->ctr[SC_AQM];
+			out->ctr[SKY_SHAPER_DROP_DELAY] += sd->ctr[SC_DELAY];
 			out->queued_pkts += (uint64_t)sd->queued_pkts;
 			out->queued_bytes += (uint64_t)sd->queued_bytes;
 			out->active += sd->n_active;
@@ -764,5 +814,177 @@ sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_
 {
 	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
 				    sh->n_out * sizeof(uint32_t));
-	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link);
+	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link) +
+		      sizeof(struct shp_fq_pool) * sh->p.max_flows_per_worker /
+			      sh->p.max_active_per_worker;
+}
+
+/* --- queueing delay ------------------------------------------------------------------------ */
+
+/* sum over workers and outputs of histogram k (beams first, then classes); the max is
+ * the largest of theirs */
+static void
+hist_sum(const struct sky_shaper *sh, unsigned int k, struct shp_hist *h)
+{
+	memset(h, 0, sizeof(*h));
+	for (unsigned int i = 0; i < sh->n_workers; i++)
+		for (unsigned int o = 0; o < sh->n_out; o++) {
+			const struct shp_out *out = &sh->w[i].out[o];
+
+			/* with one class the data path keeps the beams' only: class 0 is all */
+			for (unsigned int j = 0; j < sh->n_beams; j++) {
+				const struct shp_hist *x;
+				uint32_t mx;
+
+				if (k < sh->n_beams)
+					x = &out->shard[k].hist;
+				else if (sh->n_classes > 1)
+					x = &out->chist[k - sh->n_beams];
+				else if (k == sh->n_beams)
+					x = &out->shard[j].hist;
+				else
+					break;
+				mx = __atomic_load_n(&x->max_ts, __ATOMIC_RELAXED);
+				for (unsigned int b = 0; b < SHP_HIST; b++)
+					h->b[b] += __atomic_load_n(&x->b[b], __ATOMIC_RELAXED);
+				h->sum_ts += __atomic_load_n(&x->sum_ts, __ATOMIC_RELAXED);
+				if (mx > h->max_ts)
+					h->max_ts = mx;
+				if (k < sh->n_beams || sh->n_classes > 1)
+					break;
+			}
+		}
+}
+
+/* the workers' max since the last roll starts again (a sample racing with this store may
+ * be lost: the max of that interval is then the second largest) */
+static void
+hist_reset_max(struct sky_shaper *sh, unsigned int k)
+{
+	for (unsigned int i = 0; i < sh->n_workers; i++)
+		for (unsigned int o = 0; o < sh->n_out; o++) {
+			struct shp_out *out = &sh->w[i].out[o];
+			struct shp_hist *x = k < sh->n_beams ? &out->shard[k].hist
+							     : &out->chist[k - sh->n_beams];
+
+			__atomic_store_n(&x->max_ts, 0, __ATOMIC_RELAXED);
+		}
+}
+
+void
+shp_hist_roll(struct sky_shaper *sh, uint64_t now_tsc)
+{
+	uint64_t iv = sh->hz / 1000000 * SKY_SHAPER_DELAY_INTERVAL_US;
+	struct shp_hist cur;
+
+	if (sh->hist_roll_tsc != 0 && now_tsc - sh->hist_roll_tsc < iv)
+		return;
+	sh->hist_roll_tsc = now_tsc;
+	for (unsigned int k = 0; k < sh->n_beams + SKY_MAX_CLASSES; k++) {
+		hist_sum(sh, k, &cur);
+		for (unsigned int b = 0; b < SHP_HIST; b++)
+			sh->hist_last[k].b[b] = cur.b[b] - sh->hist_mark[k].b[b];
+		sh->hist_last[k].sum_ts = cur.sum_ts - sh->hist_mark[k].sum_ts;
+		sh->hist_last[k].max_ts = cur.max_ts;
+		sh->hist_mark[k] = cur;
+		hist_reset_max(sh, k);
+	}
+}
+
+static uint64_t
+ts_to_us(const struct sky_shaper *sh, uint64_t ts)
+{
+	return (uint64_t)(((unsigned __int128)ts << TS_SHIFT) * 1000000 / sh->hz);
+}
+
+static void
+delay_of(const struct sky_shaper *sh, const struct shp_hist *h, struct sky_shaper_delay *d)
+{
+	uint64_t n = 0, acc = 0;
+	int top = -1;
+
+	memset(d, 0, sizeof(*d));
+	for (unsigned int b = 0; b < SHP_HIST; b++) {
+		n += h->b[b];
+		if (h->b[b])
+			top = (int)b;
+	}
+	d->count = n;
+	d->sum_us = ts_to_us(sh, h->sum_ts);
+	if (n == 0)
+		return;
+	for (unsigned int b = 0; b < SHP_HIST; b++) {
+		acc += h->b[b];
+		if (d->p50_us == 0 && acc * 2 >= n)
+			d->p50_us = ts_to_us(sh, shp_hist_upper(b));
+		if (acc * 100 >= n * 99) {
+			d->p99_us = ts_to_us(sh, shp_hist_upper(b));
+			break;
+		}
+	}
+	d->max_us = ts_to_us(sh, h->max_ts);
+	/* the max was reset after the histogram's last sample: bound it by the top bucket */
+	if (d->max_us == 0 && top >= 0)
+		d->max_us = ts_to_us(sh, shp_hist_upper((unsigned int)top));
+}
+
+static int
+delay_index(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned int idx,
+	    unsigned int *k)
+{
+	if (of == SKY_SHAPER_DELAY_BEAM && idx < sh->n_beams)
+		*k = idx;
+	else if (of == SKY_SHAPER_DELAY_CLASS && idx < sh->n_classes)
+		*k = sh->n_beams + idx;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+int
+sky_shaper_delay(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned int idx,
+		 struct sky_shaper_delay *last, struct sky_shaper_delay *total)
+{
+	struct shp_hist cur;
+	unsigned int k;
+
+	if (delay_index(sh, of, idx, &k) < 0)
+		return -ENOENT;
+	if (last != NULL)
+		delay_of(sh, &sh->hist_last[k], last);
+	if (total != NULL) {
+		hist_sum(sh, k, &cur);
+		/* the all-time max is not kept: the top bucket bounds it */
+		cur.max_ts = 0;
+		delay_of(sh, &cur, total);
+	}
+	return 0;
+}
+
+int
+sky_shaper_delay_buckets(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned int idx,
+			 const uint64_t *le_us, unsigned int n_le, uint64_t *cum, uint64_t *count,
+			 uint64_t *sum_us)
+{
+	struct shp_hist cur;
+	unsigned int k, j = 0;
+	uint64_t acc = 0;
+
+	if (delay_index(sh, of, idx, &k) < 0)
+		return -ENOENT;
+	hist_sum(sh, k, &cur);
+	memset(cum, 0, sizeof(*cum) * n_le);
+	/* a bucket counts under the first bound its upper edge does not exceed */
+	for (unsigned int b = 0; b < SHP_HIST; b++) {
+		uint64_t up = ts_to_us(sh, shp_hist_upper(b));
+
+		while (j < n_le && up > le_us[j])
+			cum[j++] = acc;
+		acc += cur.b[b];
+	}
+	while (j < n_le)
+		cum[j++] = acc;
+	*count = acc;
+	*sum_us = ts_to_us(sh, cur.sum_ts);
+	return 0;
 }

@@ -10,6 +10,9 @@
  *     beam_burst: 2ms              # beam bucket depth, in time at the beam's rate
  *     max_active_per_worker: 65536 # subscribers with queued packets per worker
  *     max_queued_per_worker: 16384 # packets queued per worker (mbufs held), all queues
+ *     max_flows_per_worker: 0      # shared flow queues beyond each active subscriber's
+ *                                  # first (0: 2 per active slot)
+ *     max_delay: 100ms             # a packet queued longer than this is dropped at dequeue
  *     frame_overhead: 24           # bytes added to each frame for rates (preamble+IFG+FCS)
  *     port_rate: 100Gbit           # no plan or beam may be faster
  *   classes:
@@ -99,6 +102,8 @@ sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
 					   "beam_burst",
 					   "max_active_per_worker",
 					   "max_queued_per_worker",
+					   "max_flows_per_worker",
+					   "max_delay",
 					   "frame_overhead",
 					   "port_rate",
 					   NULL};
@@ -112,6 +117,7 @@ sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
 		    sky_cfg_get_time(err, cfg, sh, "period", false, &p->period_us) < 0 ||
 		    sky_cfg_get_time(err, cfg, sh, "rtt", false, &p->rtt_us) < 0 ||
 		    sky_cfg_get_time(err, cfg, sh, "beam_burst", false, &p->beam_burst_us) < 0 ||
+		    sky_cfg_get_time(err, cfg, sh, "max_delay", false, &p->max_delay_us) < 0 ||
 		    sky_cfg_get_rate(err, cfg, sh, "port_rate", false, &p->port_rate_bps) < 0)
 			return -1;
 		if (p->period_us < 1000 || p->period_us > 1000000)
@@ -123,6 +129,9 @@ sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
 		if (p->beam_burst_us < 10 || p->beam_burst_us > 1000000)
 			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "beam_burst"),
 					    "beam_burst must be 10us..1s");
+		if (p->max_delay_us < 1000 || p->max_delay_us > 10000000)
+			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "max_delay"),
+					    "max_delay must be 1ms..10s");
 		if (p->port_rate_bps < 1000000 || p->port_rate_bps > 1000000000000ULL)
 			return sky_cfg_fail(err, cfg, sky_cfg_get(sh, "port_rate"),
 					    "port_rate must be 1Mbit..1Tbit");
@@ -136,6 +145,12 @@ sky_shaper_parse_config(const struct sky_cfg *cfg, struct sky_shaper_params *p,
 				    &v) < 0)
 			return -1;
 		p->max_queued_per_worker = (uint32_t)v;
+		v = p->max_flows_per_worker;
+		if (sky_cfg_get(sh, "max_flows_per_worker") != NULL &&
+		    sky_cfg_get_u64(err, cfg, sh, "max_flows_per_worker", false, 16, 1u << 26, &v) <
+			    0)
+			return -1;
+		p->max_flows_per_worker = (uint32_t)v;
 		v = p->frame_overhead;
 		if (sky_cfg_get_u64(err, cfg, sh, "frame_overhead", false, 0, 256, &v) < 0)
 			return -1;

@@ -41,6 +41,8 @@ stats_json(const struct sky_shaper *sh, const struct sky_shaper_stats *st, unsig
 			    json_integer((json_int_t)st->ctr[SKY_SHAPER_DROP_TAIL]));
 	json_object_set_new(drops, sky_drop_name(SKY_DROP_QUEUE_AQM),
 			    json_integer((json_int_t)st->ctr[SKY_SHAPER_DROP_AQM]));
+	json_object_set_new(drops, sky_drop_name(SKY_DROP_QUEUE_DELAY),
+			    json_integer((json_int_t)st->ctr[SKY_SHAPER_DROP_DELAY]));
 	json_object_set_new(drops, sky_drop_name(SKY_DROP_POLICE),
 			    json_integer((json_int_t)st->ctr[SKY_SHAPER_DROP_POLICE]));
 	json_object_set_new(o, "dropped", drops);
@@ -66,6 +68,22 @@ measured_bps(const struct sky_shaper *sh, uint64_t *prev, uint64_t bytes, uint64
 	prev[0] = bytes;
 	prev[1] = now;
 	return r;
+}
+
+/* queueing delay of the last interval and since start */
+static json_t *
+delay_json(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned int idx)
+{
+	struct sky_shaper_delay last, total;
+
+	if (sky_shaper_delay(sh, of, idx, &last, &total) < 0)
+		return json_null();
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "interval_us",
+			 (json_int_t)SKY_SHAPER_DELAY_INTERVAL_US, "packets",
+			 (json_int_t)last.count, "p50_us", (json_int_t)last.p50_us, "p99_us",
+			 (json_int_t)last.p99_us, "max_us", (json_int_t)last.max_us,
+			 "total_packets", (json_int_t)total.count, "total_p50_us",
+			 (json_int_t)total.p50_us, "total_p99_us", (json_int_t)total.p99_us);
 }
 
 static json_t *
@@ -95,6 +113,7 @@ beam_json(struct sky_shaper *sh, unsigned int b)
 				json_pack("{s:i,s:i,s:I}", "worker", w, "out", out, "down_bps",
 					  (json_int_t)sky_shaper_share_bps(sh, w, out, b)));
 	json_object_set_new(o, "shares", shares);
+	json_object_set_new(o, "delay", delay_json(sh, SKY_SHAPER_DELAY_BEAM, b));
 	return o;
 }
 
@@ -145,15 +164,18 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	json_object_set_new(o, "frame_overhead", json_integer(sh->p.frame_overhead));
 	json_object_set_new(o, "max_active_per_worker", json_integer(sh->p.max_active_per_worker));
 	json_object_set_new(o, "max_queued_per_worker", json_integer(sh->p.max_queued_per_worker));
+	json_object_set_new(o, "max_flows_per_worker", json_integer(sh->p.max_flows_per_worker));
+	json_object_set_new(o, "max_delay_us", json_integer((json_int_t)sh->p.max_delay_us));
 	for (unsigned int c = 0; c < sh->n_classes; c++)
 		json_array_append_new(
-			cls, json_pack("{s:i,s:s,s:I,s:I}", "queue", sh->p.cls[c].queue_pkts, "aqm",
-				       aqm_names[sh->cls[c].aqm], "target_us",
+			cls, json_pack("{s:i,s:s,s:I,s:I,s:o}", "queue", sh->p.cls[c].queue_pkts,
+				       "aqm", aqm_names[sh->cls[c].aqm], "target_us",
 				       (json_int_t)(((uint64_t)sh->cls[c].target_ts << TS_SHIFT) *
 						    1000000 / sh->hz),
 				       "interval_us",
 				       (json_int_t)(((uint64_t)sh->cls[c].interval_ts << TS_SHIFT) *
-						    1000000 / sh->hz)));
+						    1000000 / sh->hz),
+				       "delay", delay_json(sh, SKY_SHAPER_DELAY_CLASS, c)));
 	json_object_set_new(o, "classes", cls);
 	for (unsigned int b = 0; b < sh->n_beams; b++)
 		json_array_append_new(beams, beam_json(sh, b));
@@ -162,12 +184,16 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		const struct shp_worker *w = &sh->w[i];
 
 		json_array_append_new(
-			workers, json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "worker", i, "slots_in_use",
-					   (json_int_t)(w->n_slots - 1 - w->n_free), "slots",
-					   (json_int_t)(w->n_slots - 1), "queued_packets",
+			workers, json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "worker", i,
+					   "slots_in_use", (json_int_t)(w->n_slots - 1 - w->n_free),
+					   "slots", (json_int_t)(w->n_slots - 1), "queued_packets",
 					   (json_int_t)w->queued, "slot_pool_full_drops",
 					   (json_int_t)w->pool_full, "buffer_full_drops",
-					   (json_int_t)w->buf_full));
+					   (json_int_t)w->buf_full, "flow_queues_in_use",
+					   (json_int_t)(w->n_fq - w->n_slots - w->fq_n_free),
+					   "flow_queues", (json_int_t)(w->n_fq - w->n_slots),
+					   "flow_pool_full_drops", (json_int_t)w->fq_full,
+					   "delay_drops", (json_int_t)w->delay_drops));
 	}
 	json_object_set_new(o, "workers", workers);
 	sky_shaper_sub_stats(sh, SKY_SUB_NONE, &un);
@@ -269,7 +295,7 @@ static int
 tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sky_shaper *sh = tel_sh;
-	uint64_t queued = 0, active = 0, pool_full = 0, aqm = 0;
+	uint64_t queued = 0, active = 0, pool_full = 0, aqm = 0, delay = 0, fq_full = 0;
 
 	(void)cmd;
 	if (sh == NULL)
@@ -289,6 +315,14 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(d, "queued_packets", st.queued_pkts);
 		rte_tel_data_add_dict_u64(d, "down_share_sum_bps", st.rate_bps);
 		rte_tel_data_add_dict_u64(d, "active_subscribers", st.active);
+		{
+			struct sky_shaper_delay dl;
+
+			sky_shaper_delay(sh, SKY_SHAPER_DELAY_BEAM, (unsigned int)b, &dl, NULL);
+			rte_tel_data_add_dict_u64(d, "delay_p50_us", dl.p50_us);
+			rte_tel_data_add_dict_u64(d, "delay_p99_us", dl.p99_us);
+			rte_tel_data_add_dict_u64(d, "delay_max_us", dl.max_us);
+		}
 		return 0;
 	}
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
@@ -296,6 +330,8 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 		active += sh->w[i].n_slots - 1 - sh->w[i].n_free;
 		pool_full += sh->w[i].pool_full;
 		aqm += sh->w[i].aqm_drops;
+		delay += sh->w[i].delay_drops;
+		fq_full += sh->w[i].fq_full;
 	}
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "enabled", sh->p.enabled);
@@ -304,11 +340,66 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "slots_in_use", active);
 	rte_tel_data_add_dict_u64(d, "slot_pool_full_drops", pool_full);
 	rte_tel_data_add_dict_u64(d, "aqm_drops", aqm);
+	rte_tel_data_add_dict_u64(d, "delay_drops", delay);
+	rte_tel_data_add_dict_u64(d, "flow_pool_full_drops", fq_full);
+	for (unsigned int c = 0; c < sh->n_classes; c++) {
+		struct sky_shaper_delay dl;
+		char k[32];
+
+		sky_shaper_delay(sh, SKY_SHAPER_DELAY_CLASS, c, &dl, NULL);
+		snprintf(k, sizeof(k), "class%u_delay_p99_us", c);
+		rte_tel_data_add_dict_u64(d, k, dl.p99_us);
+	}
 	return 0;
 }
 
 /* --- Prometheus --------------------------------------------------------------------------------
  */
+
+/* queueing delay as Prometheus histograms, per beam and per class (seconds) */
+static void
+metrics_delay(struct sky_shaper *sh, FILE *out)
+{
+	static const uint64_t le_us[] = {100,	 250,	 500,	  1000,	   2000,
+					 5000,	 10000,	 20000,	  50000,   100000,
+					 200000, 500000, 1000000, 2000000, 5000000};
+	enum { N_LE = sizeof(le_us) / sizeof(le_us[0]) };
+	static const char *const what[2] = {"beam", "class"};
+
+	for (int of = 0; of < 2; of++) {
+		unsigned int n = of == 0 ? sh->n_beams : sh->n_classes;
+
+		fprintf(out,
+			"# HELP skygate_shaper_%s_delay_seconds Queueing delay (enqueue to "
+			"dequeue) of the packets sent, per %s.\n"
+			"# TYPE skygate_shaper_%s_delay_seconds histogram\n",
+			what[of], what[of], what[of]);
+		for (unsigned int i = 0; i < n; i++) {
+			uint64_t cum[N_LE], count, sum_us;
+			char label[96];
+
+			if (sky_shaper_delay_buckets(sh, (enum sky_shaper_delay_of)of, i, le_us,
+						     N_LE, cum, &count, &sum_us) < 0)
+				continue;
+			if (of == 0)
+				snprintf(label, sizeof(label), "beam=\"%s\"", sh->cp_beams[i].name);
+			else
+				snprintf(label, sizeof(label), "class=\"%u\"", i);
+			for (unsigned int j = 0; j < N_LE; j++)
+				fprintf(out,
+					"skygate_shaper_%s_delay_seconds_bucket{%s,le=\"%g\"} "
+					"%llu\n",
+					what[of], label, (double)le_us[j] / 1e6,
+					(unsigned long long)cum[j]);
+			fprintf(out,
+				"skygate_shaper_%s_delay_seconds_bucket{%s,le=\"+Inf\"} %llu\n"
+				"skygate_shaper_%s_delay_seconds_sum{%s} %.6f\n"
+				"skygate_shaper_%s_delay_seconds_count{%s} %llu\n",
+				what[of], label, (unsigned long long)count, what[of], label,
+				(double)sum_us / 1e6, what[of], label, (unsigned long long)count);
+		}
+	}
+}
 
 static void
 metrics(void *arg, FILE *out)
@@ -346,6 +437,7 @@ metrics(void *arg, FILE *out)
 			"skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"up\"} %llu\n",
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].down_bps,
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].up_bps);
+	metrics_delay(sh, out);
 }
 
 struct sky_shaper *

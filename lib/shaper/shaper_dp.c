@@ -4,6 +4,7 @@
  * dequeue (sleep wheel, beam buckets, DRR among subscribers, strict + DRR among classes,
  * CoDel). Runs on worker `worker` only; touches that worker's state only.
  */
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <rte_branch_prediction.h>
@@ -13,8 +14,9 @@
 
 #include "shaper_priv.h"
 
-_Static_assert(offsetof(struct shp_slot, ctr) == RTE_CACHE_LINE_SIZE,
-	       "slot: scheduler header is one cache line, counters start line 1");
+_Static_assert(offsetof(struct shp_slot, cq0) == RTE_CACHE_LINE_SIZE &&
+		       offsetof(struct shp_slot, fqmap) == 2 * RTE_CACHE_LINE_SIZE,
+	       "slot: scheduler header is line 0, class 0 lists and own flow queue line 1");
 
 /* --- upstream policing ------------------------------------------------------------- */
 
@@ -71,6 +73,121 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 	}
 }
 
+/* more slots in use or packets queued than the caches hold: prefetching along the lists
+ * pays (below, the slots of 2048 subscribers and the link lines of 16k queued packets fit
+ * a core's L2, and the passes are pure overhead) */
+#define SHP_SHALLOW_SLOTS 2048
+#define SHP_SHALLOW_QUEUED 16384
+
+static inline bool
+shp_deep(const struct shp_worker *w)
+{
+	return w->n_slots - 1 - w->n_free > SHP_SHALLOW_SLOTS || w->queued > SHP_SHALLOW_QUEUED;
+}
+
+/* --- flow queues ---------------------------------------------------------------------- */
+
+static inline uint32_t
+fq_alloc(struct shp_worker *w)
+{
+	uint32_t fi = w->fq_free;
+
+	if (unlikely(fi == 0))
+		return 0;
+	w->fq_free = fqp(w, fi)->next;
+	w->fq_n_free--;
+	return fi;
+}
+
+/* give an empty flow queue that is on no list back to the pool */
+static inline void
+fq_release(struct shp_worker *w, struct shp_slot *s, uint32_t fi)
+{
+	struct shp_fq *f = fqp(w, fi);
+
+	s->n_fq--;
+	f->list = FQL_NONE;
+	if (fi < w->n_slots) {
+		s->own_fq = 0; /* not in the map */
+		return;
+	}
+	s->fqmap[f->h] = 0;
+	f->next = w->fq_free;
+	w->fq_free = fi;
+	w->fq_n_free++;
+}
+
+/* every flow queue of a slot whose queues are all empty goes back to the pool and its
+ * classes' lists are cleared */
+static void
+slot_free_fqs(struct shp_worker *w, struct shp_slot *s)
+{
+	uint32_t ne = s->nonempty;
+
+	/* the flow queues are those on the lists of the non-empty classes */
+	while (ne) {
+		struct shp_cq *q = slot_cq(s, (unsigned int)__builtin_ctz(ne));
+		uint32_t fi, nx;
+
+		ne &= ne - 1;
+		for (fi = q->new_head; fi != 0; fi = nx) {
+			nx = fqp(w, fi)->next;
+			fq_release(w, s, fi);
+		}
+		for (fi = q->old_head; fi != 0; fi = nx) {
+			nx = fqp(w, fi)->next;
+			fq_release(w, s, fi);
+		}
+		q->new_head = q->new_tail = q->old_head = q->old_tail = 0;
+	}
+	s->nonempty = 0;
+	/* and any left off the lists (none unless a path above forgot one) */
+	if (s->own_fq)
+		fq_release(w, s, (uint32_t)(s - w->slots));
+	for (unsigned int b = 0; s->n_fq != 0 && b < SHP_NFQ; b++)
+		if (s->fqmap[b] != 0)
+			fq_release(w, s, s->fqmap[b]);
+}
+
+static inline void
+fql_push(struct shp_worker *w, uint32_t *head, uint32_t *tail, uint32_t fi)
+{
+	fqp(w, fi)->next = 0;
+	if (*tail)
+		fqp(w, *tail)->next = fi;
+	else
+		*head = fi;
+	*tail = fi;
+}
+
+static inline void
+fql_pop(struct shp_worker *w, uint32_t *head, uint32_t *tail)
+{
+	*head = fqp(w, *head)->next;
+	if (*head == 0)
+		*tail = 0;
+}
+
+/*
+ * Flow hash from the parsed packet: remote and local address, ports, protocol. Downstream
+ * the local address is the subscriber's, so its flows differ by remote address and ports.
+ * Two multiplies; the slot's map then finds the flow queue in 1..16 probes.
+ */
+static inline uint32_t
+flow_hash(const struct sky_meta *m)
+{
+	uint64_t a, b, c, d, x;
+
+	memcpy(&a, m->src, 8);
+	memcpy(&b, m->src + 8, 8);
+	memcpy(&c, m->dst, 8);
+	memcpy(&d, m->dst + 8, 8);
+	x = (a ^ c) * 0x9E3779B97F4A7C15ULL;
+	x ^= (b ^ d ^ ((uint64_t)m->sport << 24 | (uint64_t)m->dport << 8 | m->proto)) + (x >> 29);
+	x *= 0xBF58476D1CE4E5B9ULL;
+	return (uint32_t)(x >> 32);
+}
+
 /* --- slots --------------------------------------------------------------------------- */
 
 /* give an IDLE slot back to the pool; its counters go to the subscriber's totals */
@@ -80,10 +197,10 @@ slot_release(struct shp_worker *w, uint32_t sid)
 	struct shp_slot *s = &w->slots[sid];
 	struct shp_subctr *c = &w->subctr[s->sub];
 
-	c->ctr[SC_OFF_PKTS] += s->ctr[0];
-	c->ctr[SC_OFF_BYTES] += s->ctr[1];
-	c->ctr[SC_SENT_PKTS] += s->ctr[2];
-	c->ctr[SC_SENT_BYTES] += s->ctr[3];
+	if (s->n_fq != 0)
+		slot_free_fqs(w, s);
+	c->ctr[SC_SENT_PKTS] += s->sent_pkts;
+	c->ctr[SC_SENT_BYTES] += s->sent_bytes;
 	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
 	s->state = SLOT_FREE;
 	s->next = w->free_head;
@@ -145,6 +262,7 @@ drr_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	w->drr[sid].next = 0;
 	w->drr[sid].prev = sd->tail;
+	w->drr[sid].seq = ++w->seq;
 	if (sd->tail)
 		w->drr[sd->tail].next = sid;
 	else
@@ -174,6 +292,7 @@ rt_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 	w->slots[sid].in_rt = 1;
 	w->rt[sid].next = 0;
 	w->rt[sid].prev = sd->rt_tail;
+	w->rt[sid].seq = ++w->seq;
 	if (sd->rt_tail)
 		w->rt[sd->rt_tail].next = sid;
 	else
@@ -305,22 +424,11 @@ slot_move_beam(const struct sky_shaper *sh, struct shp_worker *w, struct shp_out
 	}
 }
 
-/* --- queues and AQM ------------------------------------------------------------------- */
-
-static inline struct rte_mbuf *
-q_pop(const struct sky_shaper *sh, struct shp_cq *q)
-{
-	struct rte_mbuf *m = q->head;
-
-	q->head = mdyn(sh, m)->next;
-	if (q->head == NULL)
-		q->tail = NULL;
-	return m;
-}
+/* --- AQM ------------------------------------------------------------------------------ */
 
 /* RED on the average queue length (EWMA weight 1/16, packets << 8) */
 static inline int
-red_drop(const struct shp_class *c, struct shp_cq *a, uint32_t qlen)
+red_drop(const struct shp_class *c, struct shp_fq *a, uint32_t qlen)
 {
 	uint32_t avg = a->count;
 	uint32_t q = qlen << 8;
@@ -365,7 +473,7 @@ codel_next(const struct shp_class *c, uint32_t t, uint32_t count)
 
 /* RFC 8289: may this head packet be dropped? */
 static inline int
-codel_ok_to_drop(const struct shp_class *c, struct shp_cq *a, uint32_t sojourn, uint32_t now,
+codel_ok_to_drop(const struct shp_class *c, struct shp_fq *a, uint32_t sojourn, uint32_t now,
 		 uint32_t q_bytes)
 {
 	if (sojourn < c->target_ts || q_bytes <= SHP_MTU_COST) {
@@ -379,7 +487,122 @@ codel_ok_to_drop(const struct shp_class *c, struct shp_cq *a, uint32_t sojourn, 
 	return (int32_t)(now - a->first_above) >= 0;
 }
 
+/* CoDel's verdict on a head packet with this sojourn (1 = drop) */
+static inline int
+codel_drop(const struct shp_class *cl, struct shp_fq *a, uint32_t sojourn, uint32_t now_ts,
+	   uint32_t q_bytes)
+{
+	int ok = codel_ok_to_drop(cl, a, sojourn, now_ts, q_bytes);
+
+	if (a->dropping) {
+		if (!ok) {
+			a->dropping = 0;
+		} else if ((int32_t)(now_ts - a->drop_next) >= 0) {
+			a->count++;
+			a->drop_next = codel_next(cl, a->drop_next, a->count);
+			return 1;
+		}
+		return 0;
+	}
+	if (ok) {
+		uint32_t delta = a->count - a->lastcount;
+
+		a->dropping = 1;
+		a->count = (delta > 1 &&
+			    (int32_t)(now_ts - a->drop_next) < (int32_t)(16 * cl->interval_ts))
+				   ? delta
+				   : 1;
+		a->drop_next = codel_next(cl, now_ts, a->count);
+		a->lastcount = a->count;
+		return 1;
+	}
+	return 0;
+}
+
 /* --- enqueue ----------------------------------------------------------------------------- */
+
+static inline void
+count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned int c, int reason,
+	   uint32_t len)
+{
+	struct shp_subctr *sc = &w->subctr[sub];
+
+	sc->drop_bytes += len;
+	if (reason == SKY_DROP_QUEUE_TAIL) {
+		sc->ctr[SC_TAIL]++;
+		sc->cls_tail[c]++;
+		sd->ctr[SC_TAIL]++;
+	} else {
+		sc->ctr[SC_AQM]++;
+		sc->cls_aqm[c]++;
+		sd->ctr[SC_AQM]++;
+	}
+}
+
+static inline void
+fq_init(struct shp_fq *f, unsigned int c, unsigned int h)
+{
+	f->head = f->tail = NULL;
+	f->qn = 0;
+	f->cls = (uint8_t)c;
+	f->h = (uint8_t)h;
+	f->list = FQL_NONE;
+	f->dropping = 0;
+	f->first_above = 0;
+	f->count = 0;
+	f->lastcount = 0;
+}
+
+/* the flow queue of (slot, class, hash); allocated when the flow has none. 0 when the
+ * subscriber already holds SHP_NFQ flow queues of other classes or the pool is dry. */
+static inline uint32_t
+fq_find(struct shp_worker *w, struct shp_slot *s, uint32_t sid, unsigned int c, uint32_t hash)
+{
+	unsigned int h = hash & (SHP_NFQ - 1);
+
+	/*
+	 * A subscriber's first flow takes the slot's own queue, which the map does not hold
+	 * (own.h is its bucket): a subscriber with one flow never reads or writes line 2.
+	 */
+	if (likely(s->own_fq)) {
+		if (likely(s->own.h == h && s->own.cls == c))
+			return sid;
+	} else if (likely(s->n_fq == 0)) {
+		fq_init(&s->own, c, h);
+		s->own_fq = 1;
+		s->n_fq = 1;
+		return sid;
+	}
+	for (unsigned int k = 0; k < SHP_NFQ; k++, h = (h + 1) & (SHP_NFQ - 1)) {
+		uint32_t fi;
+
+		if (s->own_fq && s->own.h == h) {
+			if (s->own.cls == c)
+				return sid;
+			continue;
+		}
+		fi = s->fqmap[h];
+		if (fi != 0) {
+			if (fqp(w, fi)->cls == c)
+				return fi;
+			continue;
+		}
+		if (!s->own_fq) {
+			fq_init(&s->own, c, h);
+			s->own_fq = 1;
+			s->n_fq++;
+			return sid;
+		}
+		fi = fq_alloc(w);
+		if (unlikely(fi == 0))
+			return 0;
+		fq_init(fqp(w, fi), c, h);
+		s->fqmap[h] = fi;
+		s->n_fq++;
+		return fi;
+	}
+	return 0;
+}
 
 uint16_t
 sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
@@ -392,7 +615,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	uint16_t n_drop = 0, queued = 0;
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
-	uint32_t subs[SKY_BURST], sids[SKY_BURST];
+	uint32_t subs[SKY_BURST], sids[SKY_BURST], hash[SKY_BURST];
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	if (unlikely(n > SKY_BURST))
@@ -402,34 +625,45 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 						     meta + SKY_BURST, n - SKY_BURST, now_tsc,
 						     drops));
 
-	/* two prefetch passes (index, then slot) hide the misses of 100k+ subscribers */
+	/* prefetch passes (index, slot, flow queue, its tail mbuf) hide the misses of 100k+
+	 * subscribers: each pass reads only what the previous one fetched */
 	for (uint16_t i = 0; i < n; i++) {
 		subs[i] = meta[i].sub_idx < cap ? meta[i].sub_idx : cap;
+		hash[i] = flow_hash(&meta[i]);
 		rte_prefetch0(&o->idx[subs[i]]);
 		rte_prefetch0(mdyn(sh, pkts[i]));
 	}
-	for (uint16_t i = 0; i < n; i++) {
+	/* slots in cache (a few thousand in use): the passes would cost more than they save */
+	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
 		uint32_t sid = o->idx[subs[i]];
 
 		sids[i] = sid;
 		if (sid) {
-			unsigned int c = meta[i].cls & (SKY_MAX_CLASSES - 1);
-
 			rte_prefetch0(&w->slots[sid]);
-			rte_prefetch0(&w->slots[sid].ctr[0]); /* counters and cq[0] */
-			if (c != 0)
-				rte_prefetch0(&w->slots[sid].cq[c]);
+			rte_prefetch0(&w->slots[sid].cq0); /* class 0 lists, own flow queue */
 		}
 	}
-	/* third pass: the queue's tail mbuf, whose link the append writes */
-	for (uint16_t i = 0; i < n; i++) {
+	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
+		uint32_t sid = sids[i], fi;
+		const struct shp_slot *s;
 		struct rte_mbuf *t;
 
-		if (sids[i] == 0)
+		if (sid == 0)
 			continue;
-		t = w->slots[sids[i]].cq[meta[i].cls & (SKY_MAX_CLASSES - 1)].tail;
-		if (t != NULL)
-			rte_prefetch0(mdyn(sh, t));
+		s = &w->slots[sid];
+		if (s->own_fq && s->own.h == (hash[i] & (SHP_NFQ - 1))) {
+			/* its first flow: the tail packet, whose link the append writes */
+			t = s->own.tail;
+			if (t != NULL)
+				rte_prefetch0(mdyn(sh, t));
+			continue;
+		}
+		if (s->n_fq <= s->own_fq)
+			continue;
+		rte_prefetch0(&s->fqmap[0]);
+		fi = s->fqmap[hash[i] & (SHP_NFQ - 1)];
+		if (fi != 0 && fi != sid)
+			rte_prefetch0(fqp(w, fi));
 	}
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
@@ -442,7 +676,8 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		struct shp_slot *s;
 		struct shp_shard *sd;
 		struct shp_mdyn *d;
-		uint32_t sid, len;
+		struct shp_fq *f;
+		uint32_t sid, fi, len;
 		int reason = 0;
 
 		sid = o->idx[sub];
@@ -451,6 +686,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			if (unlikely(sid == 0)) {
 				w->pool_full++;
 				w->subctr[sub].ctr[SC_TAIL]++;
+				w->subctr[sub].drop_bytes += m->pkt_len + sh->overhead;
 				w->subctr[sub].cls_tail[c]++;
 				o->shard[beam].ctr[SC_TAIL]++;
 				drops[SKY_DROP_QUEUE_TAIL]++;
@@ -465,44 +701,60 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			slot_move_beam(sh, w, o, sid, beam);
 		sd = &o->shard[s->beam];
 		len = m->pkt_len + sh->overhead;
-		s->ctr[0]++;
-		s->ctr[1] += len;
+		if (unlikely(len > UINT16_MAX))
+			len = UINT16_MAX;
 		sd->ctr[SC_OFF_PKTS]++;
 		sd->ctr[SC_OFF_BYTES] += len;
-		if (unlikely(s->cq[c].qn >= cl->qlimit))
-			reason = SKY_DROP_QUEUE_TAIL;
-		else if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
-			reason = SKY_DROP_QUEUE_TAIL;
+		if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
 			w->buf_full++;
-		} else if (cl->aqm == SKY_AQM_RED && red_drop(cl, &s->cq[c], s->cq[c].qn))
+			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
+			drops[SKY_DROP_QUEUE_TAIL]++;
+			dropped[n_drop++] = mb;
+			continue;
+		}
+		fi = fq_find(w, s, sid, c, hash[i]);
+		if (unlikely(fi == 0)) {
+			w->fq_full++;
+			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
+			drops[SKY_DROP_QUEUE_TAIL]++;
+			dropped[n_drop++] = mb;
+			if (s->state == SLOT_IDLE && s->n_fq != 0 && s->backlog_pkts == 0)
+				slot_free_fqs(w, s);
+			continue;
+		}
+		f = fqp(w, fi);
+		if (unlikely(f->qn >= cl->qlimit))
+			reason = SKY_DROP_QUEUE_TAIL;
+		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, f, f->qn))
 			reason = SKY_DROP_QUEUE_AQM;
 		if (unlikely(reason)) {
-			struct shp_subctr *sc = &w->subctr[sub];
-
-			if (reason == SKY_DROP_QUEUE_TAIL) {
-				sc->ctr[SC_TAIL]++;
-				sc->cls_tail[c]++;
-				sd->ctr[SC_TAIL]++;
-			} else {
-				sc->ctr[SC_AQM]++;
-				sc->cls_aqm[c]++;
-				sd->ctr[SC_AQM]++;
-			}
+			count_drop(w, sd, sub, c, reason, len);
 			drops[reason]++;
 			dropped[n_drop++] = mb;
+			if (f->list == FQL_NONE)
+				fq_release(w, s, fi);
 			continue;
 		}
 		d = mdyn(sh, mb);
 		d->next = NULL;
 		d->ts = ts;
-		d->len = len;
-		if (s->cq[c].tail)
-			mdyn(sh, s->cq[c].tail)->next = mb;
+		d->len = (uint16_t)len;
+		d->cls = (uint8_t)c;
+		if (f->tail)
+			mdyn(sh, f->tail)->next = mb;
 		else
-			s->cq[c].head = mb;
-		s->cq[c].tail = mb;
-		s->cq[c].qn++;
-		s->nonempty |= (uint8_t)(1u << c);
+			f->head = mb;
+		f->tail = mb;
+		f->qn++;
+		if (f->list == FQL_NONE) {
+			/* a new (or returning sparse) flow: served before the old ones */
+			struct shp_cq *q = slot_cq(s, c);
+
+			fql_push(w, &q->new_head, &q->new_tail, fi);
+			f->list = FQL_NEW;
+			f->deficit = SHP_FQ_QUANTUM;
+			s->nonempty |= (uint8_t)(1u << c);
+		}
 		s->backlog_pkts++;
 		s->backlog_bytes += len;
 		sd->queued_pkts++;
@@ -534,16 +786,13 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 /* --- dequeue ----------------------------------------------------------------------------- */
 
-/* the subscriber has nothing queued: leave the beam's lists; the slot stays IDLE with its
- * subscriber (and its bucket) until the pool needs it */
+/* the subscriber has nothing queued: leave the beam's lists and give the flow queues
+ * back; the slot stays IDLE with its subscriber (and its bucket) until the pool needs it */
 static inline void
-slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *sd, uint32_t sid,
-		uint64_t now)
+slot_deactivate(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
 
-	(void)sh;
-	(void)now;
 	drr_remove(w, sd, sid);
 	rt_remove(w, sd, sid);
 	sd->n_active--;
@@ -551,78 +800,141 @@ slot_deactivate(struct sky_shaper *sh, struct shp_worker *w, struct shp_shard *s
 	s->state = SLOT_IDLE;
 	s->deficit = 0;
 	s->in_turn = 0;
+	if (s->n_fq != 0 || s->nonempty != 0)
+		slot_free_fqs(w, s);
 }
 
-/* head packet of class c after AQM; NULL when CoDel dropped the class empty */
+struct deq_ctx {
+	struct rte_mbuf **drop; /* [SKY_BURST] */
+	uint16_t n_drop;
+	uint32_t now_ts;
+	uint64_t *drops; /* the caller's counters by reason, or NULL */
+};
+
+static inline void
+ctx_drop(struct deq_ctx *x, struct rte_mbuf *m)
+{
+	x->drop[x->n_drop++] = m;
+	if (x->n_drop == SKY_BURST) {
+		rte_pktmbuf_free_bulk(x->drop, x->n_drop);
+		x->n_drop = 0;
+	}
+}
+
+/* head packet of a flow queue after the delay bound and AQM; NULL when they emptied it */
 static __rte_always_inline struct rte_mbuf *
-pop_class(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
-	  unsigned int c, uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
+fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
+       struct shp_fq *f, unsigned int c, struct deq_ctx *x)
 {
 	const struct shp_class *cl = &sh->cls[c];
-	struct shp_cq *a = &s->cq[c];
 
-	while (s->cq[c].qn) {
-		struct rte_mbuf *m = q_pop(sh, &s->cq[c]);
+	while (f->qn) {
+		struct rte_mbuf *m = f->head;
 		struct shp_mdyn *d = mdyn(sh, m);
-		int drop = 0;
+		uint32_t sojourn = x->now_ts - d->ts;
+		int reason = 0;
 
-		if (s->cq[c].head != NULL)
-			rte_prefetch0(mdyn(sh, s->cq[c].head));
-		s->cq[c].qn--;
-		if (s->cq[c].qn == 0)
-			s->nonempty &= (uint8_t) ~(1u << c);
-		if (cl->aqm == SKY_AQM_CODEL) {
-			int ok = codel_ok_to_drop(cl, a, now_ts - d->ts, now_ts, s->backlog_bytes);
-
-			if (a->dropping) {
-				if (!ok) {
-					a->dropping = 0;
-				} else if ((int32_t)(now_ts - a->drop_next) >= 0) {
-					drop = 1;
-					a->count++;
-					a->drop_next = codel_next(cl, a->drop_next, a->count);
-				}
-			} else if (ok) {
-				uint32_t delta = a->count - a->lastcount;
-
-				drop = 1;
-				a->dropping = 1;
-				a->count = (delta > 1 && (int32_t)(now_ts - a->drop_next) <
-								 (int32_t)(16 * cl->interval_ts))
-						   ? delta
-						   : 1;
-				a->drop_next = codel_next(cl, now_ts, a->count);
-				a->lastcount = (uint16_t)a->count;
-			}
-		}
-		if (likely(!drop)) {
-			if (s->cq[c].qn == 0)
-				a->first_above = 0;
+		f->head = d->next;
+		if (f->head == NULL)
+			f->tail = NULL;
+		else
+			rte_prefetch0(mdyn(sh, f->head));
+		f->qn--;
+		if (unlikely(sojourn > sh->max_delay_ts))
+			reason = SKY_DROP_QUEUE_DELAY;
+		else if (cl->aqm == SKY_AQM_CODEL &&
+			 codel_drop(cl, f, sojourn, x->now_ts, s->backlog_bytes))
+			reason = SKY_DROP_QUEUE_AQM;
+		if (likely(reason == 0)) {
+			if (f->qn == 0)
+				f->first_above = 0;
 			return m;
 		}
 		s->backlog_pkts--;
 		s->backlog_bytes -= d->len;
 		sd->queued_pkts--;
 		sd->queued_bytes -= d->len;
-		sd->ctr[SC_AQM]++;
 		w->queued--;
-		w->subctr[s->sub].ctr[SC_AQM]++;
-		w->subctr[s->sub].cls_aqm[c]++;
-		w->aqm_drops++;
-		aqm_free[(*n_aqm)++] = m;
-		if (*n_aqm == SKY_BURST) {
-			rte_pktmbuf_free_bulk(aqm_free, *n_aqm);
-			*n_aqm = 0;
+		w->subctr[s->sub].drop_bytes += d->len;
+		if (reason == SKY_DROP_QUEUE_DELAY) {
+			sd->ctr[SC_DELAY]++;
+			w->subctr[s->sub].ctr[SC_DELAY]++;
+			w->delay_drops++;
+		} else {
+			sd->ctr[SC_AQM]++;
+			w->subctr[s->sub].ctr[SC_AQM]++;
+			w->subctr[s->sub].cls_aqm[c]++;
+			w->aqm_drops++;
 		}
+		if (x->drops != NULL)
+			x->drops[reason]++;
+		ctx_drop(x, m);
 	}
 	return NULL;
 }
 
-/* Next packet of subscriber s among classes 1.. by DRR of class quanta (class 0 goes
- * through the realtime list). NULL when the subscriber's queues are empty. */
+/* next packet of class c of a subscriber: DRR among its flow queues, new (sparse) flows
+ * first (fq_codel). NULL when the class has nothing left. */
+static inline struct rte_mbuf *
+cls_next(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
+	 unsigned int c, struct deq_ctx *x)
+{
+	struct shp_cq *q = slot_cq(s, c);
+
+	for (;;) {
+		uint32_t fi;
+		int is_new;
+		struct shp_fq *f;
+		struct rte_mbuf *m;
+
+		if (q->new_head) {
+			fi = q->new_head;
+			is_new = 1;
+		} else if (q->old_head) {
+			fi = q->old_head;
+			is_new = 0;
+		} else {
+			s->nonempty &= (uint8_t) ~(1u << c);
+			return NULL;
+		}
+		f = fqp(w, fi);
+		if (f->deficit <= 0) {
+			f->deficit += SHP_FQ_QUANTUM;
+			if (is_new)
+				fql_pop(w, &q->new_head, &q->new_tail);
+			else
+				fql_pop(w, &q->old_head, &q->old_tail);
+			fql_push(w, &q->old_head, &q->old_tail, fi);
+			f->list = FQL_OLD;
+			continue;
+		}
+		m = fq_pop(sh, w, s, sd, f, c, x);
+		if (unlikely(m == NULL)) {
+			if (is_new) {
+				fql_pop(w, &q->new_head, &q->new_tail);
+				if (q->old_head) {
+					/* keeps a flow that empties at once from being new
+					 * again and again (fq_codel) */
+					fql_push(w, &q->old_head, &q->old_tail, fi);
+					f->list = FQL_OLD;
+					continue;
+				}
+			} else {
+				fql_pop(w, &q->old_head, &q->old_tail);
+			}
+			fq_release(w, s, fi);
+			continue;
+		}
+		f->deficit -= (int32_t)mdyn(sh, m)->len;
+		return m;
+	}
+}
+
+/* Next packet of subscriber s: class 0 first, then classes 1.. by DRR of class quanta.
+ * NULL when the subscriber's queues are empty. */
 static struct rte_mbuf *
 slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
-	      uint32_t now_ts, struct rte_mbuf **aqm_free, uint16_t *n_aqm)
+	      struct deq_ctx *x)
 {
 	const struct shp_plan *pl = &sh->plans[s->plan];
 
@@ -634,7 +946,7 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 			c = 0;
 		} else {
 			c = s->cur_cls;
-			if (c == 0 || !(s->nonempty & (1u << c)) || s->cq[c].deficit <= 0) {
+			if (c == 0 || !(s->nonempty & (1u << c)) || s->cls_deficit[c] <= 0) {
 				/* next non-empty class after c gets a turn */
 				for (;;) {
 					c = c + 1 < sh->n_classes ? c + 1 : 1;
@@ -642,145 +954,183 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 						break;
 				}
 				s->cur_cls = (uint8_t)c;
-				if (s->cq[c].deficit < 0)
-					s->cq[c].deficit += (int32_t)pl->cls_quantum[c];
+				if (s->cls_deficit[c] < 0)
+					s->cls_deficit[c] += (int32_t)pl->cls_quantum[c];
 				else
-					s->cq[c].deficit = (int32_t)pl->cls_quantum[c];
-				if (s->cq[c].deficit <= 0)
+					s->cls_deficit[c] = (int32_t)pl->cls_quantum[c];
+				if (s->cls_deficit[c] <= 0)
 					continue;
 			}
 		}
-		m = pop_class(sh, w, s, sd, c, now_ts, aqm_free, n_aqm);
+		m = cls_next(sh, w, s, sd, c, x);
 		if (m == NULL)
 			continue;
 		if (c != 0)
-			s->cq[c].deficit -= (int32_t)mdyn(sh, m)->len;
+			s->cls_deficit[c] -= (int32_t)mdyn(sh, m)->len;
 		return m;
 	}
 	return NULL;
 }
 
 /*
- * Prefetch along the DRR order. At 100k+ subscribers every turn starts on a cold slot and
- * a cold head packet, and a linked list cannot be chased ahead of a cache miss. The links
- * live in a compact array (8 bytes per slot, cache resident), so two hands can run ahead
- * of the current turn cheaply: hand A, PF_A turns ahead, prefetches slot lines; hand B,
- * PF_B turns ahead, reads its slot (prefetched PF_A - PF_B turns ago) and prefetches the
- * head packet. A hand whose slot left the list starts again from the current one. Only
- * prefetches depend on the hands. The realtime list (one packet per turn) has its own
- * pair of hands.
+ * Prefetch along the DRR order. At 100k+ subscribers every turn starts on a cold slot, a
+ * cold flow queue and a cold head packet, and a linked list cannot be chased ahead of a
+ * cache miss. The links live in a compact array (8 bytes per slot, cache resident), so
+ * three hands can run ahead of the current turn cheaply: hand A, PF_A turns ahead,
+ * prefetches slot lines; hand B, PF_B turns ahead, reads its slot (prefetched PF_A - PF_B
+ * turns ago) and prefetches the flow queue it will serve; hand C, PF_C turns ahead, reads
+ * that flow queue and prefetches its head packet. A hand whose slot left the list starts
+ * again from the current one. Only prefetches depend on the hands. The realtime list
+ * (one packet per turn) has its own hands.
  */
 #define PF_A 8
 #define PF_B 4
+#define PF_C 2
 
+/*
+ * A hand is still ahead of the current turn when its slot is on the list (linked, or the
+ * head), was not taken off and appended again since (same seq: a slot served and woken
+ * again goes to the tail, and a hand left on it would crawl along the tail for good), and
+ * came after the current slot (appends are in seq order).
+ */
 static inline int
-hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h)
+hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h, uint32_t seq, uint32_t cur)
 {
-	return h != 0 && (lk[h].prev != 0 || head == h);
+	return h != 0 && (lk[h].prev != 0 || head == h) && lk[h].seq == seq &&
+	       (int32_t)(seq - lk[cur].seq) > 0;
 }
 
-/* one list (links lk, first slot head): hands *pa / *pb at distances *da / *db */
-static inline void
-prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_link *lk,
-	      uint32_t head, uint32_t *pa, uint16_t *da, uint32_t *pb, uint16_t *db, uint32_t cur)
+/* the flow queue a slot will serve next (0 = none) */
+static inline uint32_t
+slot_next_fq(const struct shp_slot *s)
 {
-	const struct shp_slot *bs;
-	unsigned int c;
-	uint32_t h;
-
-	/* hand A */
-	h = *pa;
-	if (!hand_ok(lk, head, h)) {
-		h = cur;
-		*da = 0;
-	} else if (*da > 0) {
-		(*da)--;
-	}
-	while (*da < PF_A && lk[h].next != 0) {
-		h = lk[h].next;
-		(*da)++;
-		rte_prefetch0(&lk[h]);		    /* the hand reads it next turn */
-		rte_prefetch0(&w->slots[h]);	    /* scheduler line */
-		rte_prefetch0(&w->slots[h].ctr[0]); /* counters and cq[0] */
-	}
-	*pa = h;
-	/* hand B */
-	h = *pb;
-	if (!hand_ok(lk, head, h)) {
-		h = cur;
-		*db = 0;
-	} else if (*db > 0) {
-		(*db)--;
-	}
-	while (*db < PF_B && lk[h].next != 0) {
-		h = lk[h].next;
-		(*db)++;
-	}
-	*pb = h;
-	if (h == cur)
-		return;
-	bs = &w->slots[h];
-	if (bs->nonempty) {
-		c = (unsigned int)__builtin_ctz(bs->nonempty);
-		if (c != 0)
-			rte_prefetch0(&bs->cq[c]);
-		if (bs->cq[c].head != NULL)
-			rte_prefetch0(mdyn(sh, bs->cq[c].head));
-	}
-}
-
-static inline void
-prefetch_ahead(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
-	       uint32_t cur)
-{
-	prefetch_list(sh, w, w->drr, sd->head, &sd->pf_a, &sd->pf_a_dist, &sd->pf_b, &sd->pf_b_dist,
-		      cur);
-}
-
-/* the realtime list is served one packet per turn: the same hands along it */
-static inline void
-prefetch_ahead_rt(const struct sky_shaper *sh, const struct shp_worker *w, struct shp_shard *sd,
-		  uint32_t cur)
-{
-	prefetch_list(sh, w, w->rt, sd->rt_head, &sd->rt_pf_a, &sd->rt_pf_a_dist, &sd->rt_pf_b,
-		      &sd->rt_pf_b_dist, cur);
-}
-
-/* a turn may send more than one packet: the head (prefetched by hand B) is in cache by
- * now, so the packet after it can be fetched while the head is sent */
-static inline void
-prefetch_second(const struct sky_shaper *sh, const struct shp_slot *s)
-{
-	const struct rte_mbuf *h;
+	const struct shp_cq *q;
 
 	if (s->nonempty == 0)
+		return 0;
+	q = slot_cq((struct shp_slot *)(uintptr_t)s, (unsigned int)__builtin_ctz(s->nonempty));
+	return q->new_head ? q->new_head : q->old_head;
+}
+
+/* move hand *ph (distance *pd) to `want` turns ahead of cur; returns its slot */
+static inline uint32_t
+hand_move(const struct shp_link *lk, uint32_t head, uint32_t *ph, uint32_t *ps, uint16_t *pd,
+	  uint32_t cur, unsigned int want, const struct shp_worker *w, int fetch)
+{
+	uint32_t h = *ph;
+
+	if (!hand_ok(lk, head, h, *ps, cur)) {
+		h = cur;
+		*pd = 0;
+	} else if (*pd > 0) {
+		(*pd)--;
+	}
+	while (*pd < want && lk[h].next != 0) {
+		h = lk[h].next;
+		(*pd)++;
+		if (fetch) {
+			rte_prefetch0(&lk[h]);		 /* the hand reads it next turn */
+			rte_prefetch0(&w->slots[h]);	 /* scheduler line */
+			rte_prefetch0(&w->slots[h].cq0); /* class 0, own flow queue */
+		}
+	}
+	*ph = h;
+	*ps = lk[h].seq;
+	return h;
+}
+
+static inline void
+prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_link *lk,
+	      uint32_t head, uint32_t *hands, uint32_t *hseq, uint16_t *dist, uint32_t cur)
+{
+	uint32_t h, fi;
+
+	hand_move(lk, head, &hands[0], &hseq[0], &dist[0], cur, PF_A, w, 1);
+	/* hand B: the slot's own flow queue (prefetched by A) gives the head packet; a class
+	 * above 0 or a shared flow queue takes one more step, for hand C */
+	h = hand_move(lk, head, &hands[1], &hseq[1], &dist[1], cur, PF_B, w, 0);
+	if (h != cur) {
+		const struct shp_slot *bs = &w->slots[h];
+
+		if (bs->nonempty & 1) {
+			fi = bs->cq0.new_head ? bs->cq0.new_head : bs->cq0.old_head;
+			if (fi == h && fqp(w, fi)->head != NULL)
+				rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
+			else if (fi)
+				rte_prefetch0(fqp(w, fi));
+		} else if (bs->nonempty) {
+			rte_prefetch0(slot_cq((struct shp_slot *)(uintptr_t)bs,
+					      (unsigned int)__builtin_ctz(bs->nonempty)));
+		}
+	}
+	h = hand_move(lk, head, &hands[2], &hseq[2], &dist[2], cur, PF_C, w, 0);
+	if (h != cur) {
+		const struct shp_slot *cs = &w->slots[h];
+
+		fi = slot_next_fq(cs);
+		if (fi == h && (cs->nonempty & 1)) {
+			/* own queue: B fetched the head; a turn takes several small packets, so
+			 * the second one too (its link is in the head, fetched two turns ago) */
+			if (cs->own.qn >= 2)
+				rte_prefetch0(mdyn(sh, mdyn(sh, cs->own.head)->next));
+		} else if (fi != 0 && fqp(w, fi)->head != NULL) {
+			rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
+		}
+	}
+}
+
+/* a turn may send more than one packet: the head is in cache by now, so the packet after
+ * it can be fetched while the head is sent */
+static inline void
+prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_slot *s)
+{
+	uint32_t fi = slot_next_fq(s);
+	const struct rte_mbuf *h;
+
+	if (fi == 0)
 		return;
-	h = s->cq[__builtin_ctz(s->nonempty)].head;
-	if (h != NULL && mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next != NULL)
-		rte_prefetch0(mdyn(sh, mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next));
+	/* only with a second packet queued: reading the head's link is a load, not a hint */
+	if (fqp(w, fi)->qn < 2)
+		return;
+	h = fqp(w, fi)->head;
+	h = mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next;
+	if (fi == (uint32_t)(s - w->slots) && fqp(w, fi)->qn >= 3)
+		h = mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next; /* C fetched the second */
+	rte_prefetch0(mdyn(sh, (struct rte_mbuf *)(uintptr_t)h));
 }
 
 /* account a released packet; settle the slot: deactivate, park or keep */
 static inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
-	 uint32_t sid, uint32_t len, uint64_t now)
+	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, uint32_t now_ts)
 {
 	struct shp_slot *s = &w->slots[sid];
+	const struct shp_mdyn *d = mdyn(sh, mb);
+	uint32_t len = d->len;
+	uint32_t sojourn = now_ts - d->ts;
 
+	shp_hist_add(&sd->hist, sojourn);
+	if (sh->n_classes > 1)
+		shp_hist_add(&o->chist[d->cls], sojourn);
 	s->tokens -= (int64_t)len << FP;
 	sd->tokens -= (int64_t)len << FP;
 	s->deficit -= (int32_t)len;
 	s->backlog_pkts--;
 	s->backlog_bytes -= len;
-	s->ctr[2]++;
-	s->ctr[3] += len;
+	if (unlikely(++s->sent_pkts == 1u << 31)) {
+		w->subctr[s->sub].ctr[SC_SENT_PKTS] += s->sent_pkts;
+		w->subctr[s->sub].ctr[SC_SENT_BYTES] += s->sent_bytes;
+		s->sent_pkts = 0;
+		s->sent_bytes = 0;
+	}
+	s->sent_bytes += len;
 	sd->queued_pkts--;
 	sd->queued_bytes -= len;
 	w->queued--;
 	sd->ctr[SC_SENT_PKTS]++;
 	sd->ctr[SC_SENT_BYTES] += len;
 	if (s->backlog_pkts == 0) {
-		slot_deactivate(sh, w, sd, sid, now);
+		slot_deactivate(w, sd, sid);
 	} else if (s->tokens <= 0) {
 		const struct shp_plan *pl = &sh->plans[s->plan];
 
@@ -794,13 +1144,17 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 
 uint16_t
 sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
-		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc)
+		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
+		   uint64_t drops[SKY_DROP_MAX])
 {
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
-	struct rte_mbuf *aqm_free[SKY_BURST];
-	const uint32_t now_ts = (uint32_t)(now_tsc >> TS_SHIFT);
-	uint16_t n = 0, n_aqm = 0;
+	struct rte_mbuf *drop_buf[SKY_BURST];
+	struct deq_ctx x = {.drop = drop_buf,
+			    .n_drop = 0,
+			    .now_ts = (uint32_t)(now_tsc >> TS_SHIFT),
+			    .drops = drops};
+	uint16_t n = 0;
 	unsigned int start;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
@@ -849,23 +1203,28 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 				}
 				if (sd->rt_head) {
-					prefetch_ahead_rt(sh, w, sd, sid);
-					mb = pop_class(sh, w, s, sd, 0, now_ts, aqm_free, &n_aqm);
+					if (shp_deep(w))
+						prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
+							      sd->rt_pf_seq, sd->rt_pf_dist, sid);
+					mb = cls_next(sh, w, s, sd, 0, &x);
 					rt_remove(w, sd, sid);
 					if (s->nonempty & 1)
 						rt_append(w, sd, sid);
 					if (mb == NULL) {
 						if (s->backlog_pkts == 0)
-							slot_deactivate(sh, w, sd, sid, now_tsc);
+							slot_deactivate(w, sd, sid);
 						continue;
 					}
 					pkts[n++] = mb;
-					sent_one(sh, w, o, sd, sid, mdyn(sh, mb)->len, now_tsc);
+					sent_one(sh, w, o, sd, sid, mb, now_tsc, x.now_ts);
 					continue;
 				}
 				if (!s->in_turn) {
-					prefetch_ahead(sh, w, sd, sid);
-					prefetch_second(sh, s);
+					if (shp_deep(w)) {
+						prefetch_list(sh, w, w->drr, sd->head, sd->pf,
+							      sd->pf_seq, sd->pf_dist, sid);
+						prefetch_second(sh, w, s);
+					}
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
 									       __ATOMIC_RELAXED);
@@ -879,13 +1238,13 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 					continue;
 				}
-				mb = slot_next_pkt(sh, w, s, sd, now_ts, aqm_free, &n_aqm);
+				mb = slot_next_pkt(sh, w, s, sd, &x);
 				if (mb == NULL) {
-					slot_deactivate(sh, w, sd, sid, now_tsc);
+					slot_deactivate(w, sd, sid);
 					continue;
 				}
 				pkts[n++] = mb;
-				sent_one(sh, w, o, sd, sid, mdyn(sh, mb)->len, now_tsc);
+				sent_one(sh, w, o, sd, sid, mb, now_tsc, x.now_ts);
 			}
 			if (sd->head == 0)
 				o->active_mask &= ~(1ULL << b);
@@ -893,7 +1252,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				o->rr = b;
 		}
 	}
-	if (n_aqm)
-		rte_pktmbuf_free_bulk(aqm_free, n_aqm);
+	if (x.n_drop)
+		rte_pktmbuf_free_bulk(x.drop, x.n_drop);
 	return n;
 }

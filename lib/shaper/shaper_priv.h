@@ -25,12 +25,16 @@
 #define TS_SHIFT 8	     /* queue timestamps: tsc >> 8 in 32 bits */
 #define SHP_MTU_COST 1600    /* a full frame, for quanta and minimum bursts */
 #define CODEL_TAB 256
+#define SHP_NFQ 16	    /* flow queue buckets per active subscriber (all classes) */
+#define SHP_FQ_QUANTUM 1600 /* DRR bytes per turn among the flows of a class */
 
 /* per-packet data kept in the mbuf while it is queued (dynamic field) */
 struct shp_mdyn {
 	struct rte_mbuf *next;
 	uint32_t ts;  /* enqueue time, tsc >> TS_SHIFT */
-	uint32_t len; /* cost in bytes (frame + overhead) */
+	uint16_t len; /* cost in bytes (frame + overhead, at most 65535) */
+	uint8_t cls;  /* class */
+	uint8_t pad;
 };
 
 /* plan as the data path reads it; every field is written with an atomic store */
@@ -49,7 +53,7 @@ struct shp_plan {
 
 /* per class, fixed at create */
 struct shp_class {
-	uint32_t qlimit;
+	uint32_t qlimit; /* packets per flow queue */
 	uint8_t aqm;
 	uint32_t target_ts; /* CoDel, in ts units */
 	uint32_t interval_ts;
@@ -60,45 +64,122 @@ struct shp_class {
 	uint32_t codel_law[CODEL_TAB]; /* interval / sqrt(k) in ts units, k = 1.. */
 };
 
-/* one class queue of a slot: the queue, its DRR deficit and its AQM state, together so a
- * packet touches one place. CoDel (RFC 8289) state; RED keeps its average in `count`. */
-struct shp_cq {
+/*
+ * One flow queue (fq_codel style): the packets of the flows of one subscriber and class
+ * that hash to it, linked through the mbufs; its DRR deficit among the class's flows and
+ * its CoDel state. A subscriber's first flow uses the flow queue inside its slot; more
+ * come from the worker's shared pool while they are on one of their class's lists.
+ */
+struct shp_fq {
 	struct rte_mbuf *head;
 	struct rte_mbuf *tail;
-	uint16_t qn;	  /* packets queued */
-	uint8_t dropping; /* CoDel */
-	uint8_t pad;
-	int32_t deficit;      /* DRR among classes 1.. */
-	uint32_t first_above; /* 0 = not above target */
+	uint32_t next;	      /* new/old list link, free list link */
+	int32_t deficit;      /* DRR among the flows of the class */
+	uint32_t qn;	      /* packets queued */
+	uint8_t cls;	      /* class of the flows hashed here */
+	uint8_t h;	      /* bucket in the slot's fq map */
+	uint8_t list;	      /* FQL_NONE / FQL_NEW / FQL_OLD */
+	uint8_t dropping;     /* CoDel */
+	uint32_t first_above; /* CoDel, 0 = not above target */
 	uint32_t drop_next;
-	uint32_t count;
-	uint16_t lastcount;
-	uint16_t pad2;
+	uint32_t count; /* CoDel drop count; RED keeps its average here */
+	uint32_t lastcount;
+};
+
+/* a shared flow queue, one cache line */
+struct shp_fq_pool {
+	struct shp_fq f;
+	uint8_t pad[RTE_CACHE_LINE_SIZE - sizeof(struct shp_fq)];
+} __rte_cache_aligned;
+
+enum { FQL_NONE = 0, FQL_NEW, FQL_OLD };
+
+/* the flow lists of one class of a slot: new (sparse) flows are served before old ones */
+struct shp_cq {
+	uint32_t new_head, new_tail;
+	uint32_t old_head, old_tail;
 };
 
 enum { SLOT_FREE = 0, SLOT_IDLE, SLOT_ACTIVE, SLOT_SLEEP };
 
-/* shaping state of one active subscriber on one worker and output */
+/*
+ * Shaping state of one active subscriber on one worker and output. A packet of a
+ * subscriber with one flow (class 0 or a single class) reads and writes lines 0 and 1
+ * only: the scheduler header and counters, class 0's lists and the slot's own flow queue.
+ */
 struct shp_slot {
-	/* line 0: what the scheduler reads for every packet */
+	/* line 0 */
 	int64_t tokens;
 	uint64_t last;
 	int32_t deficit;
-	uint32_t next;	  /* wheel bucket or free list link (DRR links: shp_worker.drr) */
-	uint32_t pad0[3]; /* realtime list links: shp_worker.rt */
+	uint32_t next; /* wheel bucket or free list link (DRR links: shp_worker.drr) */
 	uint32_t sub;
 	uint16_t plan, beam;
 	uint8_t state, out, nonempty, cur_cls;
-	uint8_t in_turn, in_rt, pad[2];
+	uint8_t in_turn, in_rt, n_fq, own_fq; /* own_fq: `own` is in use */
 	uint32_t backlog_pkts;
 	uint32_t backlog_bytes;
-	uint32_t weight; /* counted into its shard's active_weight while ACTIVE/SLEEP */
-	/* line 1: counters since the slot was taken (folded into shp_subctr at release),
-	 * then the class queues: a class-0 packet touches lines 0 and 1 only (cq[0]'s
-	 * CoDel count spills into line 2, read only while dropping) */
-	uint64_t ctr[4]; /* offered pkts, offered bytes, sent pkts, sent bytes */
-	struct shp_cq cq[SKY_MAX_CLASSES];
+	uint32_t weight;     /* counted into its shard's active_weight while ACTIVE/SLEEP */
+	uint32_t sent_pkts;  /* since the slot was taken or last folded into shp_subctr */
+	uint64_t sent_bytes; /* (offered = sent + dropped + queued, from the counters) */
+	/* line 1 */
+	struct shp_cq cq0;
+	struct shp_fq own; /* flow queue index = slot id */
+	/* line 2: flow hash bucket -> flow queue (0 = none) */
+	uint32_t fqmap[SHP_NFQ] __rte_cache_aligned;
+	/* lines 3..5: classes 1.. */
+	struct shp_cq cq[SKY_MAX_CLASSES - 1];
+	int32_t cls_deficit[SKY_MAX_CLASSES]; /* DRR among classes 1.. */
 } __rte_cache_aligned;
+
+static inline struct shp_cq *
+slot_cq(struct shp_slot *s, unsigned int c)
+{
+	return c == 0 ? &s->cq0 : &s->cq[c - 1];
+}
+
+/* sojourn histogram: 4 buckets per octave of ts units (tsc >> TS_SHIFT) */
+#define SHP_HIST 112
+struct shp_hist {
+	uint64_t b[SHP_HIST];
+	uint64_t sum_ts; /* sum of sojourns, ts units */
+	uint32_t max_ts; /* largest sojourn since the control plane last reset it */
+	uint32_t pad;
+};
+
+static inline unsigned int
+shp_hist_bucket(uint32_t v)
+{
+	unsigned int lg, b;
+
+	if (v < 8)
+		return v;
+	lg = 31u - (unsigned int)__builtin_clz(v);
+	b = (lg - 1) * 4 + ((v >> (lg - 2)) & 3);
+	return b < SHP_HIST ? b : SHP_HIST - 1;
+}
+
+/* smallest value of bucket b + 1 (the bucket's exclusive upper bound), ts units */
+static inline uint64_t
+shp_hist_upper(unsigned int b)
+{
+	unsigned int lg, sub;
+
+	if (b < 8)
+		return b + 1;
+	lg = b / 4 + 1;
+	sub = b % 4;
+	return (uint64_t)(5 + sub) << (lg - 2);
+}
+
+static inline void
+shp_hist_add(struct shp_hist *h, uint32_t v)
+{
+	h->b[shp_hist_bucket(v)]++;
+	h->sum_ts += v;
+	if (v > h->max_ts)
+		h->max_ts = v;
+}
 
 /* downstream beam bucket of one (worker, out, beam) */
 struct shp_shard {
@@ -108,22 +189,25 @@ struct shp_shard {
 	uint32_t head, tail;	   /* DRR list: every ACTIVE slot */
 	uint32_t rt_head, rt_tail; /* ACTIVE slots with realtime (class 0) packets */
 	uint32_t n_active;	   /* subscribers ACTIVE or SLEEPing */
-	uint32_t pf_a, pf_b;	   /* prefetch hands on the DRR list (prefetch_ahead) */
-	uint16_t pf_a_dist, pf_b_dist;
-	uint32_t rt_pf_a, rt_pf_b; /* and on the realtime list */
-	uint16_t rt_pf_a_dist, rt_pf_b_dist;
+	uint32_t pf[3];		   /* prefetch hands on the DRR list (prefetch_list) */
+	uint32_t pf_seq[3];	   /* seq of their slots when they got there */
+	uint16_t pf_dist[3];
+	uint32_t rt_pf[3]; /* and on the realtime list */
+	uint32_t rt_pf_seq[3];
+	uint16_t rt_pf_dist[3];
 	uint64_t active_weight;
 	uint64_t limited; /* times the beam bucket ran dry with subscribers waiting */
-	uint64_t ctr[6];  /* offered pkts/bytes, sent pkts/bytes, tail, aqm drops */
+	uint64_t ctr[7];  /* offered pkts/bytes, sent pkts/bytes, tail, aqm, delay drops */
 	int64_t queued_pkts;
 	int64_t queued_bytes;
+	struct shp_hist hist; /* sojourn of the packets sent */
 	/* written by the control plane */
 	uint64_t rate_fp __rte_cache_aligned;
 	int64_t burst_fp;
 	uint64_t share_bps;
 } __rte_cache_aligned;
 
-enum { SC_OFF_PKTS, SC_OFF_BYTES, SC_SENT_PKTS, SC_SENT_BYTES, SC_TAIL, SC_AQM };
+enum { SC_OFF_PKTS, SC_OFF_BYTES, SC_SENT_PKTS, SC_SENT_BYTES, SC_TAIL, SC_AQM, SC_DELAY };
 
 /* upstream (return link) bucket of one (worker, beam) */
 struct shp_upshard {
@@ -149,7 +233,8 @@ struct shp_pol {
 
 /* downstream counters of one subscriber on one worker (folded from slots) */
 struct shp_subctr {
-	uint64_t ctr[6]; /* as shard ctr[] */
+	uint64_t ctr[7];     /* as shard ctr[]; OFF_* unused: offered = sent + dropped + queued */
+	uint64_t drop_bytes; /* bytes of the packets dropped (tail, aqm, delay) */
 	uint32_t cls_tail[SKY_MAX_CLASSES];
 	uint32_t cls_aqm[SKY_MAX_CLASSES];
 };
@@ -158,6 +243,7 @@ struct shp_out {
 	uint32_t *idx;		 /* [cap + 1]: sub -> slot (0 = none) */
 	struct shp_shard *shard; /* [n_beams] */
 	uint32_t *wheel;	 /* [WHEEL_SIZE] */
+	struct shp_hist *chist;	 /* [SKY_MAX_CLASSES]: sojourn per class */
 	uint64_t active_mask;	 /* beams with a non-empty active list */
 	uint64_t wheel_tick;	 /* last tick processed */
 	uint32_t rr;		 /* beam to start with */
@@ -167,6 +253,8 @@ struct shp_out {
  * slot linked or unlinked) without touching other slots */
 struct shp_link {
 	uint32_t next, prev;
+	uint32_t seq; /* when it was appended (per worker): list order is seq order */
+	uint32_t pad;
 };
 
 struct shp_worker {
@@ -177,15 +265,30 @@ struct shp_worker {
 	uint32_t free_head;
 	uint32_t n_free;
 	uint32_t clock;	    /* eviction hand over IDLE slots when the pool is dry */
+	uint32_t seq;	    /* list appends (shp_link.seq) */
 	uint64_t pool_full; /* packets dropped because no slot was free */
 	uint64_t buf_full;  /* packets dropped because max_queued_per_worker was hit */
 	uint32_t queued;    /* packets held in all queues of this worker */
 	uint64_t aqm_drops;
+	uint64_t delay_drops;	/* packets older than shaping.max_delay at dequeue */
+	uint64_t fq_full;	/* packets dropped because no flow queue was free */
+	struct shp_fq_pool *fq; /* shared pool: flow queue n_slots + i is fq[i]; 1..n_slots-1
+				 * are the slots' own (fqp) */
+	uint32_t n_fq;		/* n_slots + pool size */
+	uint32_t fq_free;	/* free list head */
+	uint32_t fq_n_free;
 	struct shp_out *out;	   /* [n_out] */
 	struct shp_subctr *subctr; /* [cap + 1] */
 	struct shp_pol *pol;	   /* [cap + 1] */
 	struct shp_upshard *up;	   /* [n_beams] */
 } __rte_cache_aligned;
+
+/* flow queue by index: below n_slots a slot's own, else from the shared pool */
+static inline struct shp_fq *
+fqp(const struct shp_worker *w, uint32_t fi)
+{
+	return fi < w->n_slots ? &w->slots[fi].own : &w->fq[fi - w->n_slots].f;
+}
 
 /* control plane rebalance memory per shard */
 struct shp_cpshard {
@@ -202,6 +305,7 @@ struct sky_shaper {
 	uint32_t cap; /* index of the unknown aggregate = sub_capacity */
 	int mbuf_off; /* dynamic field offset */
 	uint32_t overhead;
+	uint32_t max_delay_ts; /* shaping.max_delay in ts units */
 	unsigned int tick_shift;
 	uint64_t max_sleep_tsc;
 	struct shp_plan *plans; /* [SKY_MAX_PLANS] */
@@ -218,6 +322,11 @@ struct sky_shaper {
 	struct sky_subs *subs;
 	uint64_t *cp_subrate; /* [2 * (cap + 1)]: sent bytes, tsc at last show */
 	uint64_t beam_rate_prev[SKY_MAX_BEAMS][3]; /* sent bytes, tsc, measured bps */
+	/* delay histograms: [beams..., classes...] sums at the start of the current interval
+	 * and the last complete interval's counts and max */
+	struct shp_hist *hist_mark; /* [n_beams + SKY_MAX_CLASSES] */
+	struct shp_hist *hist_last; /* [n_beams + SKY_MAX_CLASSES] */
+	uint64_t hist_roll_tsc;
 	int registered;
 	void (*on_destroy)(struct sky_shaper *sh); /* set by sky_shaper_register */
 };
@@ -273,5 +382,6 @@ shp_refill(int64_t *tokens, uint64_t *last, uint64_t now, uint64_t rate_fp, int6
 void shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st);
 void shp_free_queues(struct sky_shaper *sh);
 void shp_forget_sub(struct sky_shaper *sh, uint32_t sub);
+void shp_hist_roll(struct sky_shaper *sh, uint64_t now_tsc);
 
 #endif /* SKY_SHAPER_PRIV_H */

@@ -33,7 +33,9 @@ beams:
   beam1: { down: 1Gbit, up: 1Gbit }
   beam2: { down: 24Mbit, up: 1Gbit }
 classes: [ { name: bulk, default: true } ]
-shaping: { beam_burst: 20ms, frame_overhead: 0 }
+# max_delay: the rates are counted over sending + draining time, so the queues must hold
+# more than the 300 ms drain (shaping.max_delay defaults to 100ms; shaping_delay tests it)
+shaping: { beam_burst: 20ms, frame_overhead: 0, max_delay: 1s }
 YAML
 start_skygate "$T/sky.yaml" shape
 

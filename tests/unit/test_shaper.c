@@ -7,6 +7,7 @@
  *
  * Failure cases first (config keys and values, refused rates), then accuracy.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,7 +47,10 @@ struct tag {
 	uint32_t len;
 	uint64_t t_enq;
 	uint8_t cls;
+	uint8_t flow; /* offer_flow: flow number, 0..NFLOW-1 */
 };
+
+#define NFLOW 16
 
 struct sim {
 	struct sky_shaper *sh;
@@ -57,12 +61,19 @@ struct sim {
 	uint64_t outstanding[MAXSUB][SKY_MAX_CLASSES];
 	uint64_t offered[MAXSUB];
 	uint64_t enq_drops[SKY_DROP_MAX];
-	uint64_t beam_sent; /* all released cost bytes */
+	uint64_t deq_drops[SKY_DROP_MAX]; /* dropped at dequeue (max_delay, CoDel) */
+	uint64_t beam_sent;		  /* all released cost bytes */
 	uint64_t max_delay[SKY_MAX_CLASSES];
 	uint64_t delay_sum[SKY_MAX_CLASSES];
 	uint64_t delay_n[SKY_MAX_CLASSES];
 	uint64_t max_excess;	  /* max over time of beam_sent - rate * t (bytes) */
 	uint64_t excess_rate_bps; /* rate for max_excess, 0 = off */
+	/* per flow of offer_flow (flow 0 also counts offer()'s packets) */
+	uint64_t flow_bytes[NFLOW];
+	uint64_t flow_out[NFLOW]; /* queued now (sent and dropped ones leave) */
+	uint64_t flow_max_delay[NFLOW];
+	uint64_t flow_delay_n[NFLOW];
+	uint64_t flow_delays[NFLOW][512]; /* first 512 delays, for percentiles */
 };
 
 struct flow {
@@ -118,6 +129,9 @@ params(struct sky_shaper_params *p, unsigned int workers, unsigned int classes)
 	p->sub_capacity = MAXSUB;
 	p->max_active_per_worker = 1024;
 	p->max_queued_per_worker = 30000;
+	/* these tests measure rates and fairness with deep backlogs: no time bound (its
+	 * largest value) unless a test sets one */
+	p->max_delay_us = 10000000;
 	for (unsigned int c = 0; c < SKY_MAX_CLASSES; c++)
 		p->cls[c].aqm = SKY_AQM_NONE;
 }
@@ -141,9 +155,20 @@ tsc(const struct sim *s)
 	return s->tsc_per_ns ? (uint64_t)((double)s->now * s->tsc_per_ns) : s->now;
 }
 
+static uint16_t offer_flow(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm,
+			   uint8_t cls, uint8_t flow, uint32_t len, uint16_t n);
+
 static uint16_t
 offer(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uint8_t cls,
       uint32_t len, uint16_t n)
+{
+	return offer_flow(s, w, sub, pl, bm, cls, 0, len, n);
+}
+
+/* packets of one flow (remote port 1000 + flow) of a subscriber */
+static uint16_t
+offer_flow(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uint8_t cls,
+	   uint8_t flow, uint32_t len, uint16_t n)
 {
 	struct rte_mbuf *pkts[SKY_BURST];
 	struct sky_meta meta[SKY_BURST];
@@ -161,7 +186,15 @@ offer(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uin
 			t->len = len;
 			t->t_enq = s->now;
 			t->cls = cls;
+			t->flow = flow;
 			rte_pktmbuf_append(pkts[i], sizeof(*t));
+			meta[i].proto = 17;
+			meta[i].sport = (uint16_t)(1000 + flow);
+			meta[i].dport = 4000;
+			meta[i].src[0] = 198;
+			meta[i].src[3] = 1;
+			meta[i].dst[0] = 100;
+			meta[i].dst[3] = (uint8_t)sub;
 			meta[i].dir = SKY_DIR_DOWN;
 			meta[i].l3 = 4;
 			meta[i].sub_idx = sub;
@@ -173,6 +206,7 @@ offer(struct sim *s, unsigned int w, uint32_t sub, uint16_t pl, uint16_t bm, uin
 		q = sky_shaper_enqueue(s->sh, w, 0, pkts, meta, k, tsc(s), s->enq_drops);
 		s->outstanding[sub < MAXSUB ? sub : MAXSUB - 1][cls] += q;
 		s->offered[sub < MAXSUB ? sub : MAXSUB - 1] += k;
+		s->flow_out[flow % NFLOW] += q;
 		done += q;
 		n -= k;
 	}
@@ -186,7 +220,7 @@ drain(struct sim *s, unsigned int w)
 	uint16_t n;
 
 	do {
-		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, tsc(s));
+		n = sky_shaper_dequeue(s->sh, w, 0, pkts, SKY_BURST, tsc(s), s->deq_drops);
 		for (uint16_t i = 0; i < n; i++) {
 			const struct tag *t = rte_pktmbuf_mtod(pkts[i], const struct tag *);
 			uint64_t d = s->now - t->t_enq;
@@ -200,6 +234,14 @@ drain(struct sim *s, unsigned int w)
 				s->max_delay[t->cls] = d;
 			s->delay_sum[t->cls] += d;
 			s->delay_n[t->cls]++;
+			s->flow_bytes[t->flow % NFLOW] += t->len + OVH;
+			s->flow_out[t->flow % NFLOW]--;
+			if (d > s->flow_max_delay[t->flow % NFLOW])
+				s->flow_max_delay[t->flow % NFLOW] = d;
+			if (s->flow_delay_n[t->flow % NFLOW] < 512)
+				s->flow_delays[t->flow % NFLOW][s->flow_delay_n[t->flow % NFLOW]] =
+					d;
+			s->flow_delay_n[t->flow % NFLOW]++;
 		}
 		if (n)
 			rte_pktmbuf_free_bulk(pkts, n);
@@ -305,6 +347,10 @@ test_config_refused(void **state)
 		{"shaping: { frame_overhead: 1000 }\n", "frame_overhead"},
 		{"shaping: { enabled: maybe }\n", "enabled"},
 		{"shaping: { beam_burst: 5s }\n", "beam_burst"},
+		{"shaping: { max_delay: 0ms }\n", "max_delay"},
+		{"shaping: { max_delay: 20s }\n", "max_delay"},
+		{"shaping: { max_delay: soon }\n", "max_delay"},
+		{"shaping: { max_flows_per_worker: 4 }\n", "max_flows_per_worker"},
 		{"shaping: [1, 2]\n", "shaping"},
 		{"classes:\n  - { name: a, queue: 0 }\n", "queue"},
 		{"classes:\n  - { name: a, queue: 100000 }\n", "queue"},
@@ -1089,6 +1135,281 @@ test_class_weights(void **state)
 	sim_end(&s);
 }
 
+/* --- flow queues, delay bound ------------------------------------------------------------- */
+
+/* sync flow_out with what the shaper dropped at dequeue: the test re-offers up to a
+ * backlog, so it needs each flow's queue; dequeue drops are not visible to it, so the
+ * backlogged flows here run with a time bound far above their queueing delay */
+static void
+keep_backlog(struct sim *s, uint32_t sub, uint8_t flow, uint32_t len, uint32_t backlog)
+{
+	if (s->flow_out[flow] < backlog)
+		offer_flow(s, 0, sub, 0, 0, 0, flow, len, (uint16_t)(backlog - s->flow_out[flow]));
+}
+
+/* max-min fairness among the flows of one subscriber: a light flow gets all it asks, the
+ * backlogged ones share the rest of the plan equally (one subscriber, one class) */
+static void
+test_flow_fairness(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 3200, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	uint64_t b0[NFLOW], step = 100000;
+	double credit = 0;
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (int phase = 0; phase < 2; phase++) {
+		uint64_t end = s.now + (phase == 0 ? 500 * MS : 5 * SEC);
+
+		if (phase == 1)
+			memcpy(b0, s.flow_bytes, sizeof(b0));
+		while (s.now < end) {
+			keep_backlog(&s, 1, 0, 1000, 16);
+			keep_backlog(&s, 1, 1, 1500, 16);
+			keep_backlog(&s, 1, 3, 200, 64);
+			/* flow 2: 1 Mbit/s of 1000-byte frames */
+			credit += 1e6 / 8 * (double)step / SEC / (1000 + OVH);
+			if (credit >= 1) {
+				offer_flow(&s, 0, 1, 0, 0, 0, 2, 1000, (uint16_t)credit);
+				credit -= (uint16_t)credit;
+			}
+			drain(&s, 0);
+			s.now += step;
+		}
+	}
+	assert_within(rate_bps(s.flow_bytes[2] - b0[2], 5 * SEC), 1e6, 2,
+		      "light flow gets what it asks");
+	for (unsigned int f = 0; f < 4; f++) {
+		char what[64];
+
+		if (f == 2)
+			continue;
+		snprintf(what, sizeof(what), "backlogged flow %u: (10 - 1) / 3 Mbit", f);
+		assert_within(rate_bps(s.flow_bytes[f] - b0[f], 5 * SEC), 3e6, 2, what);
+	}
+	sim_end(&s);
+}
+
+static uint64_t
+pctl(uint64_t *v, uint64_t n, unsigned int pct)
+{
+	uint64_t k;
+
+	if (n > 512)
+		n = 512;
+	for (uint64_t i = 1; i < n; i++)
+		for (uint64_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	k = n * pct / 100;
+	return v[k < n ? k : n - 1];
+}
+
+/*
+ * A sparse flow (50 pps of 100-byte packets, DNS/VoIP-like) of a subscriber whose own 4
+ * unresponsive bulk flows offer 3x his 50 Mbit/s plan: the sparse flow's packets are
+ * served first (new flow list) and wait at most about one frame at the plan rate; the
+ * bulk flows wait up to max_delay and lose what is older.
+ */
+static void
+test_sparse_flow(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 50000000, 1000000, 3200, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st;
+	uint64_t step = 100000, next_probe = 0;
+	double credit[4] = {0};
+
+	(void)state;
+	params(&p, 1, 1);
+	p.max_delay_us = 100000;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	while (s.now < 3 * SEC) {
+		for (uint8_t f = 0; f < 4; f++) {
+			credit[f] += 150e6 / 4 / 8 * (double)step / SEC / (1500 + OVH);
+			if (credit[f] >= 1) {
+				offer_flow(&s, 0, 1, 0, 0, 0, f, 1500, (uint16_t)credit[f]);
+				credit[f] -= (uint16_t)credit[f];
+			}
+		}
+		if (s.now >= next_probe) {
+			offer_flow(&s, 0, 1, 0, 0, 0, 9, 100, 1);
+			next_probe += 20 * MS;
+		}
+		drain(&s, 0);
+		s.now += step;
+	}
+	print_message("  probe: %llu packets, max delay %.3f ms; bulk flow 0 max %.1f ms\n",
+		      (unsigned long long)s.flow_delay_n[9], (double)s.flow_max_delay[9] / MS,
+		      (double)s.flow_max_delay[0] / MS);
+	assert_int_equal(s.flow_delay_n[9], 150); /* none lost */
+	/* one 1524-byte frame at 50 Mbit/s is 0.24 ms, plus the 0.1 ms step */
+	assert_true(s.flow_max_delay[9] <= 400000);
+	/* the load is real: bulk waits tens of ms, bounded by max_delay */
+	assert_true(pctl(s.flow_delays[0], s.flow_delay_n[0], 50) > 20 * MS);
+	assert_true(s.flow_max_delay[0] <= 100 * MS);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 1, &st), 0);
+	assert_true(st.ctr[SKY_SHAPER_DROP_DELAY] > 0);
+	assert_within(rate_bps(s.sent_bytes[1], 3 * SEC), 50e6, 1, "subscriber at his plan");
+	sim_end(&s);
+}
+
+/*
+ * A beam at 10 Mbit/s offered 3x by unresponsive subscribers: no packet leaves later than
+ * max_delay after it came; what is older is dropped and counted (queue_delay_drops); the
+ * beam still runs at its capacity; the delay histograms show it.
+ */
+static void
+test_max_delay(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 20000000, 1000000, 3200, 0);
+	struct sky_beam bm = beam("b", 10000000, 10000000);
+	struct sim s = {0};
+	struct flow f[3];
+	struct sky_shaper_stats st;
+	struct sky_shaper_delay last, total;
+	uint64_t b0;
+
+	(void)state;
+	params(&p, 1, 2);
+	p.max_delay_us = 50000;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (unsigned int i = 0; i < 3; i++)
+		f[i] = (struct flow){.sub = i, .cls = 1, .len = 1000, .rate_bps = 10000000};
+	run(&s, f, 3, 1, 1 * SEC, 100000, true);
+	b0 = s.beam_sent;
+	run(&s, f, 3, 1, 3 * SEC, 100000, true);
+	print_message("  max delay %.3f ms (bound 50 ms)\n", (double)s.max_delay[1] / MS);
+	assert_true(s.max_delay[1] <= 50 * MS);
+	assert_true(s.max_delay[1] > 40 * MS);
+	assert_within(rate_bps(s.beam_sent - b0, 3 * SEC), 10e6, 1, "beam at capacity");
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 0, &st), 0);
+	assert_true(st.ctr[SKY_SHAPER_DROP_DELAY] > 0);
+	/* the dequeue reported each of them to its caller (the worker counts them per port) */
+	assert_int_equal(s.deq_drops[SKY_DROP_QUEUE_DELAY], st.ctr[SKY_SHAPER_DROP_DELAY]);
+	assert_int_equal(s.deq_drops[SKY_DROP_QUEUE_AQM], 0);
+	/* every packet offered is sent, dropped by reason, or still queued */
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS],
+			 st.ctr[SKY_SHAPER_SENT_PKTS] + st.ctr[SKY_SHAPER_DROP_TAIL] +
+				 st.ctr[SKY_SHAPER_DROP_AQM] + st.ctr[SKY_SHAPER_DROP_DELAY] +
+				 st.queued_pkts);
+	/* histograms: last interval and since start, per beam and per class */
+	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_BEAM, 0, &last, &total), 0);
+	print_message("  beam delay last interval: %llu packets p50 %llu us p99 %llu us max %llu "
+		      "us\n",
+		      (unsigned long long)last.count, (unsigned long long)last.p50_us,
+		      (unsigned long long)last.p99_us, (unsigned long long)last.max_us);
+	assert_true(last.count > 1000);
+	assert_true(last.p99_us <= 50000 * 5 / 4 && last.p99_us >= 40000);
+	assert_true(last.max_us <= 50000 && last.max_us >= 40000);
+	assert_int_equal(total.count, st.ctr[SKY_SHAPER_SENT_PKTS]);
+	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_CLASS, 1, &last, NULL), 0);
+	assert_true(last.p99_us <= 50000 * 5 / 4 && last.p99_us >= 40000);
+	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_CLASS, 0, &last, NULL), 0);
+	assert_int_equal(last.count, 0);
+	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_CLASS, 2, &last, NULL), -ENOENT);
+	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_BEAM, 1, &last, NULL), -ENOENT);
+	sim_end(&s);
+}
+
+/* the per-worker pool of flow queues runs dry: packets of further flows are tail-dropped
+ * and counted; nothing leaks, and the flow queues come back when the queues drain */
+static void
+test_flow_pool(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st;
+
+	(void)state;
+	params(&p, 1, 1);
+	p.max_flows_per_worker = 16;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	/* 10 subscribers x 3 flows: each one's first flow has the slot's own queue, the 20
+	 * others share 16 */
+	for (uint32_t i = 0; i < 10; i++)
+		for (uint8_t f = 0; f < 3; f++)
+			offer_flow(&s, 0, i, 0, 0, 0, f, 1500, 2);
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 8);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 9, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 4);
+	/* a subscriber with many flows: 16 buckets at most, however many flows */
+	for (int i = 0; i < 100; i++) {
+		s.now += 10 * MS;
+		drain(&s, 0);
+	}
+	for (uint8_t f = 0; f < NFLOW; f++)
+		offer_flow(&s, 0, 3, 0, 0, 0, f, 1500, 1);
+	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 8);
+	for (int i = 0; i < 100; i++) {
+		s.now += 10 * MS;
+		drain(&s, 0);
+	}
+	assert_int_equal(offer_flow(&s, 0, 9, 0, 0, 0, 1, 1500, 2), 2);
+	sim_end(&s);
+}
+
+/* a plan changes while a subscriber's flows are backlogged: nothing queued is dropped,
+ * the new rate holds from the change on, and the flows keep sharing it equally */
+static void
+test_flow_rate_change(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 20000000, 1000000, 3200, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st;
+	uint64_t b0[NFLOW], step = 100000;
+
+	(void)state;
+	params(&p, 1, 1);
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	for (int phase = 0; phase < 3; phase++) {
+		uint64_t end = s.now + (phase == 0 ? 500 * MS : 2 * SEC);
+
+		if (phase == 1) {
+			memcpy(b0, s.flow_bytes, sizeof(b0));
+		} else if (phase == 2) {
+			for (unsigned int f = 0; f < 2; f++)
+				assert_within(rate_bps(s.flow_bytes[f] - b0[f], 2 * SEC), 10e6, 1,
+					      "flow at half of 20 Mbit");
+			pl.down_bps = 6000000;
+			assert_int_equal(sky_shaper_set_plan(s.sh, 0, &pl), 0);
+			s.now += step;
+			drain(&s, 0);
+			memcpy(b0, s.flow_bytes, sizeof(b0));
+		}
+		while (s.now < end) {
+			keep_backlog(&s, 1, 0, 1500, 32);
+			keep_backlog(&s, 1, 1, 1500, 32);
+			drain(&s, 0);
+			s.now += step;
+		}
+	}
+	for (unsigned int f = 0; f < 2; f++)
+		assert_within(rate_bps(s.flow_bytes[f] - b0[f], 2 * SEC - step), 3e6, 1,
+			      "flow at half of 6 Mbit");
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 1, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL] + st.ctr[SKY_SHAPER_DROP_AQM] +
+				 st.ctr[SKY_SHAPER_DROP_DELAY],
+			 0);
+	sim_end(&s);
+}
+
+/* --- the subscriber model --- */
+
 /* --- with the subscriber model: commands, validator, listener, extenders, metrics ---------- */
 
 static json_t *
@@ -1228,6 +1549,18 @@ test_model(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "shaper"),
 							    "down_share_sum_bps")),
 			 500000000);
+	{
+		/* every packet sent is in the beam's delay histogram */
+		json_t *sh = json_object_get(res, "shaper");
+		json_t *d = json_object_get(sh, "delay");
+
+		assert_true(json_is_object(d));
+		assert_true(json_integer_value(json_object_get(sh, "sent_packets")) > 1000);
+		assert_int_equal(json_integer_value(json_object_get(d, "total_packets")),
+				 json_integer_value(json_object_get(sh, "sent_packets")));
+		assert_true(json_is_integer(json_object_get(d, "p99_us")));
+		assert_true(json_is_integer(json_object_get(sh, "queue_delay_drops")));
+	}
 	json_decref(res);
 	assert_true(ctl_ok("subscriber show 1", &res));
 	assert_true(json_is_object(json_object_get(res, "shaper")));
@@ -1239,11 +1572,27 @@ test_model(void **state)
 	assert_int_equal(json_array_size(json_object_get(res, "classes")), 2);
 	/* not configured: half of mempool.mbufs over the workers */
 	assert_int_equal(json_integer_value(json_object_get(res, "max_queued_per_worker")), 2048);
+	assert_int_equal(json_integer_value(json_object_get(res, "max_delay_us")), 100000);
+	assert_true(json_is_object(
+		json_object_get(json_array_get(json_object_get(res, "classes"), 1), "delay")));
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_array_get(json_object_get(res, "workers"), 0),
+						 "flow_pool_full_drops")),
+			 0);
 	json_decref(res);
 	assert_false(ctl_ok("shaper show extra", NULL));
 	metrics = sky_metrics_render(&mlen);
 	assert_non_null(metrics);
 	assert_non_null(strstr(metrics, "skygate_shaper_beam_sent_bytes_total{beam=\"b1\"}"));
+	assert_non_null(strstr(metrics, "# TYPE skygate_shaper_beam_delay_seconds histogram\n"));
+	assert_non_null(strstr(
+		metrics, "skygate_shaper_beam_delay_seconds_bucket{beam=\"b1\",le=\"+Inf\"}"));
+	assert_non_null(strstr(metrics, "skygate_shaper_beam_delay_seconds_count{beam=\"b1\"}"));
+	assert_non_null(strstr(metrics, "# TYPE skygate_shaper_class_delay_seconds histogram\n"));
+	assert_non_null(
+		strstr(metrics, "skygate_shaper_class_delay_seconds_bucket{class=\"1\",le="));
+	assert_non_null(
+		strstr(metrics, "skygate_shaper_beam_queue_delay_drops_total{beam=\"b1\"}"));
 	free(metrics);
 
 	sim_end(&s);
@@ -1310,6 +1659,11 @@ main(void)
 		cmocka_unit_test_teardown(test_multi_worker, test_teardown),
 		cmocka_unit_test_teardown(test_sub_moves_while_backlogged, test_teardown),
 		cmocka_unit_test_teardown(test_model, test_teardown),
+		cmocka_unit_test_teardown(test_flow_pool, test_teardown),
+		cmocka_unit_test_teardown(test_flow_fairness, test_teardown),
+		cmocka_unit_test_teardown(test_sparse_flow, test_teardown),
+		cmocka_unit_test_teardown(test_max_delay, test_teardown),
+		cmocka_unit_test_teardown(test_flow_rate_change, test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -64,7 +64,8 @@ enum sky_verdict {
 	_(QUEUE_TAIL, "queue_tail_drop")                                                           \
 	_(QUEUE_AQM, "queue_aqm_drop")                                                             \
 	_(TX_FULL, "tx_full")                                                                      \
-	_(NO_PEER, "no_peer")
+	_(NO_PEER, "no_peer")                                                                      \
+	_(QUEUE_DELAY, "queue_delay_drop")
 
 enum sky_drop {
 #define SKY_DROP_ENUM(n, s) SKY_DROP_##n,

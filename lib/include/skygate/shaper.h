@@ -12,9 +12,14 @@
  *             a subscriber asking less than its share gets all it asks)
  *   class     class 0 is strict priority (realtime); classes 1.. share what is left by
  *             deficit round robin weighted by the plan's class_weight (0 counts as 1)
- * Queues are per (active subscriber, class): singly linked lists of mbufs threaded through
- * an mbuf dynamic field (next, enqueue time, length), bounded by classes[i].queue packets,
- * with CoDel (default), RED or no AQM. Shaping state is allocated per ACTIVE subscriber
+ * Inside a subscriber and class, flows (hashed from addresses, ports, protocol) share
+ * flow queues fq_codel style: up to 16 per subscriber, new (sparse) flows served before
+ * old ones, DRR among them, CoDel (default), RED or no AQM per flow queue, each bounded by
+ * classes[i].queue packets. Queues are singly linked lists of mbufs threaded through an
+ * mbuf dynamic field (next, enqueue time, length, class). A packet that waited longer than
+ * shaping.max_delay is dropped at dequeue (SKY_DROP_QUEUE_DELAY, counted in the shaper);
+ * the sojourn of every packet sent feeds per-beam and per-class histograms
+ * (sky_shaper_delay). Shaping state is allocated per ACTIVE subscriber
  * from a per-worker pool of shaping.max_active_per_worker slots; a configured subscriber
  * without traffic costs a slot index per output port and counters (see bench_shaper).
  * A slot is kept after its queues drain until its token bucket has refilled, so going idle
@@ -107,9 +112,12 @@ uint16_t sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned
 			    struct rte_mbuf **pkts, const struct sky_meta *meta, uint16_t n,
 			    uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX]);
 /** Data path: up to max packets due now on output slot `out`; the caller transmits them.
- *  Packets CoDel drops at dequeue are freed and counted inside the shaper. */
+ *  Packets dropped at dequeue (older than shaping.max_delay: SKY_DROP_QUEUE_DELAY; CoDel:
+ *  SKY_DROP_QUEUE_AQM) are freed, counted inside the shaper and, when drops is not NULL,
+ *  in drops[reason] (the worker passes the counters of the port they arrived on). */
 uint16_t sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
-			    struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc);
+			    struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
+			    uint64_t drops[SKY_DROP_MAX]);
 
 /* --- parameters (also the test/bench API: a shaper without a subscriber model) ---- */
 
@@ -136,6 +144,10 @@ struct sky_shaper_params {
 	uint64_t beam_burst_us;		/* shaping.beam_burst: beam bucket depth in time (2ms) */
 	uint32_t max_active_per_worker; /* shaping.max_active_per_worker (65536) */
 	uint32_t max_queued_per_worker; /* shaping.max_queued_per_worker: mbufs held (16384) */
+	uint32_t max_flows_per_worker;	/* shaping.max_flows_per_worker: flow queues shared by
+					 * the active subscribers beyond each one's first
+					 * (0 = 2 per active subscriber slot) */
+	uint64_t max_delay_us;		/* shaping.max_delay: longest queueing delay (100ms) */
 	uint32_t frame_overhead;	/* shaping.frame_overhead bytes (24) */
 	uint64_t port_rate_bps;		/* shaping.port_rate (100Gbit): highest plan/beam rate */
 	uint64_t tsc_hz;		/* 0 = rte_get_tsc_hz() */
@@ -185,6 +197,7 @@ void sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc);
 	_(SENT_BYTES, "sent_bytes")                                                                \
 	_(DROP_TAIL, "queue_tail_drops")                                                           \
 	_(DROP_AQM, "queue_aqm_drops")                                                             \
+	_(DROP_DELAY, "queue_delay_drops")                                                         \
 	_(UP_PASS_PKTS, "up_passed_packets")                                                       \
 	_(UP_PASS_BYTES, "up_passed_bytes")                                                        \
 	_(DROP_POLICE, "police_drops")
@@ -218,6 +231,33 @@ int sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
  *  (worker, beam) when out == UINT32_MAX. */
 uint64_t sky_shaper_share_bps(const struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			      unsigned int beam);
+
+/**
+ * Queueing delay (sojourn from enqueue to dequeue) of the packets sent, from histograms
+ * kept per (beam) and per (class) on the data path (4 buckets per octave: percentiles are
+ * the upper bound of their bucket, at most 25% above the true value). `last` covers the
+ * last complete interval (sky_shaper_rebalance rolls it every SKY_SHAPER_DELAY_INTERVAL_US
+ * of its now_tsc), `total` everything since start.
+ */
+#define SKY_SHAPER_DELAY_INTERVAL_US 1000000
+struct sky_shaper_delay {
+	uint64_t count; /* packets sent */
+	uint64_t p50_us;
+	uint64_t p99_us;
+	uint64_t max_us;
+	uint64_t sum_us;
+};
+enum sky_shaper_delay_of { SKY_SHAPER_DELAY_BEAM, SKY_SHAPER_DELAY_CLASS };
+/** -ENOENT if idx is out of range. */
+int sky_shaper_delay(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned int idx,
+		     struct sky_shaper_delay *last, struct sky_shaper_delay *total);
+/**
+ * Cumulative histogram for Prometheus: counts of packets with sojourn <= le_us[i], for
+ * n_le bounds (ascending), and the count and sum (us) of all. -ENOENT if out of range.
+ */
+int sky_shaper_delay_buckets(const struct sky_shaper *sh, enum sky_shaper_delay_of of,
+			     unsigned int idx, const uint64_t *le_us, unsigned int n_le,
+			     uint64_t *cum, uint64_t *count, uint64_t *sum_us);
 
 /** Bytes of shaping state: per configured subscriber (all workers and ports), and per
  *  active subscriber slot. */
