@@ -354,3 +354,30 @@ sky_fx_telemetry_open(void)
 	}
 	return fd;
 }
+
+ssize_t
+sky_fx_telemetry_query(const char *cmd, char *buf, size_t size)
+{
+	size_t len = strlen(cmd);
+	ssize_t n;
+	int fd = sky_fx_telemetry_open();
+
+	if (fd < 0 || size == 0)
+		goto fail;
+	if (write(fd, cmd, len) != (ssize_t)len) {
+		fprintf(stderr, "telemetry: cannot send %s: %s\n", cmd, strerror(errno));
+		goto fail;
+	}
+	n = read(fd, buf, size - 1);
+	if (n <= 0) {
+		fprintf(stderr, "telemetry: no reply to %s\n", cmd);
+		goto fail;
+	}
+	buf[n] = '\0';
+	close(fd);
+	return n;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}

@@ -863,16 +863,10 @@ test_telemetry(void **state)
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
-	int fd;
 
 	(void)state;
-	fd = sky_fx_telemetry_open();
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "/skygate/geo", 12), 12);
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = sky_fx_telemetry_query("/skygate/geo", buf, sizeof(buf));
 	assert_true(n > 0);
-	buf[n] = '\0';
-	close(fd);
 	j = json_loads(buf, 0, NULL);
 	assert_non_null(j);
 	d = json_object_get(j, "/skygate/geo");
@@ -919,6 +913,22 @@ reader_main(void *arg)
 	rte_rcu_qsbr_thread_offline(sky_rt.qs, 0);
 	rte_rcu_qsbr_thread_unregister(sky_rt.qs, 0);
 	return NULL;
+}
+
+/* copy DB to path, as a careless update would leave it: written in place */
+static void
+copy_db(const char *path)
+{
+	FILE *in = fopen(DB, "r"), *out = fopen(path, "w");
+	char buf[1 << 16];
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
 }
 
 static void
@@ -1026,8 +1036,7 @@ test_reload(void **state)
 	sky_ctl_journal_close();
 	r = run_cmd(2, show);
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(r, "result"), "database")),
-		kept);
+		json_string_value(json_object_get(json_object_get(r, "result"), "database")), kept);
 	json_decref(r);
 
 	/* check_interval: the file replaced by rename (as `location update` does) */
@@ -1049,18 +1058,7 @@ test_reload(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "reload_failures")), failures + 1);
 	json_decref(r);
 	check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
-	{ /* a good new version */
-		FILE *in = fopen(DB, "r"), *out = fopen(STATE "/new.db", "w");
-		char buf[1 << 16];
-		size_t n;
-
-		assert_non_null(in);
-		assert_non_null(out);
-		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-			assert_int_equal(fwrite(buf, 1, n, out), n);
-		fclose(in);
-		assert_int_equal(fclose(out), 0);
-	}
+	copy_db(STATE "/new.db"); /* a good new version */
 	assert_int_equal(rename(STATE "/new.db", kept), 0);
 	sky_periodic_run(now += 1ull << 52); /* a good new version: loaded */
 	r = run_cmd(2, show);
@@ -1294,22 +1292,6 @@ test_reload_not_a_file(void **state)
 	assert_int_equal(strtoll(show_str("reload_failures"), NULL, 10),
 			 strtoll(fails_before, NULL, 10) + (long long)RTE_DIM(not_a_db));
 	remove_special_files();
-}
-
-/* copy DB to path, as a careless update would leave it: written in place */
-static void
-copy_db(const char *path)
-{
-	FILE *in = fopen(DB, "r"), *out = fopen(path, "w");
-	char buf[1 << 16];
-	size_t n;
-
-	assert_non_null(in);
-	assert_non_null(out);
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-		assert_int_equal(fwrite(buf, 1, n, out), n);
-	fclose(in);
-	assert_int_equal(fclose(out), 0);
 }
 
 /*
