@@ -2452,6 +2452,44 @@ run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 	return r;
 }
 
+/* One skygatectl run and what it must give: exit status, stdout/stderr exactly (when not
+ * NULL), what they must contain, and how stdout starts. */
+struct ctl_case {
+	const char *sock; /* $SKYGATE_SOCKET, or NULL */
+	const char *args[8];
+	int status;
+	const char *out, *err;
+	const char *out_has[2], *err_has[2];
+	const char *out_starts;
+};
+
+static void
+check_ctl_cases(const struct ctl_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ctl_case *c = &cases[i];
+		struct run r = run_ctl(c->sock, 0, c->args);
+
+		assert_int_equal(r.status, c->status);
+		if (c->out != NULL)
+			assert_string_equal(r.out, c->out);
+		if (c->err != NULL)
+			assert_string_equal(r.err, c->err);
+		if (c->out_starts != NULL)
+			assert_memory_equal(r.out, c->out_starts, strlen(c->out_starts));
+		for (size_t k = 0; k < 2; k++) {
+			if (c->out_has[k] != NULL && strstr(r.out, c->out_has[k]) == NULL)
+				fail_msg("case %zu: stdout '%s' lacks '%s'", i, r.out,
+					 c->out_has[k]);
+			if (c->err_has[k] != NULL && strstr(r.err, c->err_has[k]) == NULL)
+				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err,
+					 c->err_has[k]);
+		}
+		free(r.out);
+		free(r.err);
+	}
+}
+
 static void
 test_skygatectl(void **state)
 {
@@ -2468,54 +2506,37 @@ test_skygatectl(void **state)
 	snprintf(missing, sizeof(missing), "%s/nothere/skygate.sock", tmpdir);
 	srv = server_child(path);
 
-	/* failure cases first: usage and connection errors exit 2 */
+	/* failure cases first: usage and connection errors exit 2; the daemon refuses: exit 1,
+	 * its reason on stderr; a reply slower than --timeout */
 	{
-		static const struct {
-			const char *args[6];
-			const char *err;
-		} cases[] = {
-			{{"--bogus", "help"}, "unknown option '--bogus'"},
-			{{"--socket"}, "--socket needs a path"},
-			{{"--timeout", "soon", "help"}, "bad timeout 'soon'"},
-			{{NULL}, "no command given"},
-			{{"watch", "-n", "0", "help"}, "bad interval '0'"},
-			{{"watch"}, "watch: which command?"},
+		const struct ctl_case cases[] = {
+			{path, {"--bogus", "help"}, 2, .err_has = {"unknown option '--bogus'"}},
+			{path, {"--socket"}, 2, .err_has = {"--socket needs a path"}},
+			{path, {"--timeout", "soon", "help"}, 2, .err_has = {"bad timeout 'soon'"}},
+			{path, {NULL}, 2, .err_has = {"no command given"}},
+			{path, {"watch", "-n", "0", "help"}, 2, .err_has = {"bad interval '0'"}},
+			{path, {"watch"}, 2, .err_has = {"watch: which command?"}},
+			{NULL,
+			 {"--socket", missing, "help"},
+			 2,
+			 .err_has = {missing, "No such file or directory"}},
+			{path,
+			 {"fail", "x"},
+			 1,
+			 .out = "",
+			 .err = "skygatectl: fail: bad thing x\n"},
+			{path,
+			 {"--json", "no", "such"},
+			 1,
+			 .err_has = {"unknown command 'no such'"}},
+			{path,
+			 {"--timeout", "0.3", "sleep"},
+			 2,
+			 .err_has = {"no reply within 0.3 s"}},
 		};
 
-		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			r = run_ctl(path, 0, cases[i].args);
-			assert_int_equal(r.status, 2);
-			if (strstr(r.err, cases[i].err) == NULL)
-				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err,
-					 cases[i].err);
-			free(r.out);
-			free(r.err);
-		}
+		check_ctl_cases(cases, sizeof(cases) / sizeof(cases[0]));
 	}
-	r = run_ctl(NULL, 0, (const char *[]){"--socket", missing, "help", NULL});
-	assert_int_equal(r.status, 2);
-	assert_non_null(strstr(r.err, missing));
-	assert_non_null(strstr(r.err, "No such file or directory"));
-	free(r.out);
-	free(r.err);
-	/* the daemon refuses: exit 1, its reason on stderr */
-	r = run_ctl(path, 0, (const char *[]){"fail", "x", NULL});
-	assert_int_equal(r.status, 1);
-	assert_string_equal(r.err, "skygatectl: fail: bad thing x\n");
-	assert_string_equal(r.out, "");
-	free(r.out);
-	free(r.err);
-	r = run_ctl(path, 0, (const char *[]){"--json", "no", "such", NULL});
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, "unknown command 'no such'"));
-	free(r.out);
-	free(r.err);
-	/* a reply slower than --timeout */
-	r = run_ctl(path, 0, (const char *[]){"--timeout", "0.3", "sleep", NULL});
-	assert_int_equal(r.status, 2);
-	assert_non_null(strstr(r.err, "no reply within 0.3 s"));
-	free(r.out);
-	free(r.err);
 
 	/* --json prints the result exactly; $SKYGATE_SOCKET is the default socket */
 	r = run_ctl(path, 0, (const char *[]){"--json", "echo", "a", "-b", "c d", NULL});
@@ -2533,12 +2554,11 @@ test_skygatectl(void **state)
 	}
 	free(r.out);
 	free(r.err);
-	r = run_ctl("/nonexistent.sock", 0,
-		    (const char *[]){"-s", path, "-j", "--timeout=5", "whoami", NULL});
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "\"uid\": "));
-	free(r.out);
-	free(r.err);
+	check_ctl_cases(&(const struct ctl_case){"/nonexistent.sock",
+						 {"-s", path, "-j", "--timeout=5", "whoami"},
+						 0,
+						 .out_has = {"\"uid\": "}},
+			1);
 
 	/* relative paths of existing files are sent absolute; other words as they are */
 	{
@@ -2630,31 +2650,24 @@ test_skygatectl(void **state)
 	free(r.out);
 	free(r.err);
 
-	r = run_ctl(path, 0, (const char *[]){"metrics", NULL});
-	assert_int_equal(r.status, 0);
-	assert_memory_equal(r.out, "# HELP ", 7);
-	assert_non_null(strstr(r.out, "\nskygate_test_things "));
-	free(r.out);
-	free(r.err);
-	r = run_ctl(path, 0, (const char *[]){"help", NULL});
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "  kv set KEY VALUE  "));
-	assert_non_null(strstr(r.out, "  help [COMMAND...]  "));
-	free(r.out);
-	free(r.err);
+	/* metrics and help; --help and --version need no daemon */
+	{
+		const struct ctl_case cases[] = {
+			{path,
+			 {"metrics"},
+			 0,
+			 .out_starts = "# HELP ",
+			 .out_has = {"\nskygate_test_things "}},
+			{path,
+			 {"help"},
+			 0,
+			 .out_has = {"  kv set KEY VALUE  ", "  help [COMMAND...]  "}},
+			{missing, {"--help"}, 0, .out_has = {"usage: skygatectl", "watch"}},
+			{missing, {"--version"}, 0, .out = "skygatectl " SKY_VERSION "\n"},
+		};
 
-	/* no daemon needed */
-	r = run_ctl(missing, 0, (const char *[]){"--help", NULL});
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "usage: skygatectl"));
-	assert_non_null(strstr(r.out, "watch"));
-	free(r.out);
-	free(r.err);
-	r = run_ctl(missing, 0, (const char *[]){"--version", NULL});
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "skygatectl " SKY_VERSION "\n");
-	free(r.out);
-	free(r.err);
+		check_ctl_cases(cases, sizeof(cases) / sizeof(cases[0]));
+	}
 
 	/* watch redraws until Ctrl-C */
 	r = run_ctl(path, 700, (const char *[]){"watch", "-n", "0.2", "echo", "hi", NULL});
@@ -2683,18 +2696,13 @@ test_telemetry(void **state)
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
-	int fd;
 
 	assert_int_equal(sky_fx_eal_start("test_control",
 					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
 			 0);
-	fd = sky_fx_telemetry_open();
-	assert_true(fd >= 0);
 	json_decref(dispatch_words("echo", 0));
-	assert_int_equal(write(fd, "/skygate/control", 16), 16);
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = sky_fx_telemetry_query("/skygate/control", buf, sizeof(buf));
 	assert_true(n > 0);
-	buf[n] = '\0';
 	j = json_loads(buf, 0, NULL);
 	d = json_object_get(j, "/skygate/control");
 	if (!json_is_object(d))
@@ -2704,7 +2712,6 @@ test_telemetry(void **state)
 	assert_non_null(json_object_get(d, "journal_records"));
 	assert_non_null(json_object_get(d, "clients"));
 	json_decref(j);
-	close(fd);
 	sky_fx_eal_stop();
 }
 
