@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,16 +101,28 @@ in_state_dir(const char *path)
 
 /* --- geo: the database in use --- */
 
+/* The keys of `<stage> show` that a dump keeps; when the stage does not answer, null (its
+ * part is optional: a stage that may be off) or an error. */
+static int
+show_dump(const char *stage, const char *const *keys, bool optional, json_t **part, char *err,
+	  size_t errlen)
+{
+	json_t *r = run(err, errlen, 2, (char *)stage, "show");
+
+	if (r == NULL && !optional)
+		return -1;
+	*part = r != NULL ? pick(r, keys) : json_null();
+	json_decref(r);
+	return 0;
+}
+
 static int
 geo_dump(void *arg, json_t **part, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"database", NULL};
-	json_t *r = run(err, errlen, 2, "geo", "show");
 
 	/* geo off: nothing to dump */
-	*part = r != NULL ? pick(r, keys) : json_null();
-	json_decref(r);
-	return 0;
+	return show_dump("geo", keys, true, part, err, errlen);
 }
 
 static int
@@ -264,13 +277,8 @@ policy_dump(void *arg, json_t **part, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"loaded", "on_fault", "file", "program",
 					   "sha256", "maps",	 NULL};
-	json_t *r = run(err, errlen, 2, "policy", "show");
 
-	if (r == NULL)
-		return -1;
-	*part = pick(r, keys);
-	json_decref(r);
-	return 0;
+	return show_dump("policy", keys, false, part, err, errlen);
 }
 
 static int
