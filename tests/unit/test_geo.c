@@ -313,6 +313,17 @@ cmd_ok(json_t *r)
 	return json_is_true(json_object_get(r, "ok"));
 }
 
+/* run a command that must succeed; *result is its "result" (owned by the reply) */
+static json_t *
+run_ok(int argc, char **argv, json_t **result)
+{
+	json_t *r = run_cmd(argc, argv);
+
+	assert_true(cmd_ok(r));
+	*result = json_object_get(r, "result");
+	return r;
+}
+
 /* ------------------------------------------------------------------ failures */
 
 struct cfg_case {
@@ -787,9 +798,7 @@ test_commands(void **state)
 	assert_false(cmd_ok(r));
 	json_decref(r);
 
-	r = run_cmd(3, lookup);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(3, lookup, &o);
 	assert_string_equal(json_string_value(json_object_get(o, "address")), "8.8.8.8");
 	assert_string_equal(json_string_value(json_object_get(o, "network")), "8.8.8.0/24");
 	assert_string_equal(json_string_value(json_object_get(o, "country")), "US");
@@ -798,17 +807,13 @@ test_commands(void **state)
 			    "anycast");
 	json_decref(r);
 
-	r = run_cmd(3, lookup6);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(3, lookup6, &o);
 	assert_string_equal(json_string_value(json_object_get(o, "network")),
 			    "2a00:1450:4001::/48");
 	assert_string_equal(json_string_value(json_object_get(o, "country")), "IE");
 	json_decref(r);
 
-	r = run_cmd(3, lookup_none);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(3, lookup_none, &o);
 	assert_true(json_is_null(json_object_get(o, "network")));
 	assert_true(json_is_null(json_object_get(o, "country")));
 	json_decref(r);
@@ -824,9 +829,7 @@ test_commands(void **state)
 		    sky_geo_lookup(geo, AF_INET, nets4[i].ip, &cc, NULL, NULL, 0) != 0 || cc != 0)
 			continue;
 		inet_ntop(AF_INET, nets4[i].ip, a, sizeof(a));
-		r = run_cmd(3, av);
-		assert_true(cmd_ok(r));
-		o = json_object_get(r, "result");
+		r = run_ok(3, av, &o);
 		assert_true(json_is_string(json_object_get(o, "network")));
 		assert_true(json_is_null(json_object_get(o, "country")));
 		json_decref(r);
@@ -835,9 +838,7 @@ test_commands(void **state)
 	}
 	assert_true(no_cc_seen);
 
-	r = run_cmd(2, show);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(2, show, &o);
 	assert_true(json_is_true(json_object_get(o, "enabled")));
 	assert_string_equal(json_string_value(json_object_get(o, "database")), DB);
 	assert_int_equal(json_integer_value(json_object_get(o, "networks_ipv4")), n_nets4);
