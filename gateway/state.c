@@ -189,54 +189,20 @@ beams_dump(void *arg, json_t **part, char *err, size_t errlen)
 
 #define NUM(o, k) ((long long)json_integer_value(json_object_get(o, k)))
 
+/* `<what> list`, and for each element the snapshot command one() adds; 0, or -1 */
 static int
-plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+list_snap(const char *what,
+	  int (*one)(const json_t *e, struct sky_ctl_snapshot *snap, char *err, size_t errlen),
+	  struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 {
-	json_t *r = run(err, errlen, 2, "plan", "list"), *p;
+	json_t *r = run(err, errlen, 2, (char *)what, "list"), *e;
 	size_t i;
 
 	if (r == NULL)
 		return -1;
-	json_array_foreach(r, i, p)
+	json_array_foreach(r, i, e)
 	{
-		char words[6 + 8][64];
-		const char *w[6 + 8 + 3];
-		const char *cls;
-		json_t *cw;
-		int n = 0;
-
-		w[n++] = "plan";
-		w[n++] = "set";
-		w[n++] = json_string_value(json_object_get(p, "name"));
-		long long down = NUM(p, "down_bps"), up = NUM(p, "up_bps"), k = 0;
-		long long db = down / 800 > 65536 ? down / 800 : 65536;
-		long long ub = up / 800 > 65536 ? up / 800 : 65536;
-		long long wt = down / 1000 < 1		  ? 1
-			       : down / 1000 > UINT32_MAX ? UINT32_MAX
-							  : down / 1000;
-
-		/* bursts and weight only when they are not the ones the rates give: a value
-		 * stated here would stay fixed when a later `plan set` changes the rates */
-		snprintf(words[k++], 64, "down=%lld", down);
-		snprintf(words[k++], 64, "up=%lld", up);
-		if (NUM(p, "down_burst_bytes") != db)
-			snprintf(words[k++], 64, "down_burst=%lld", NUM(p, "down_burst_bytes"));
-		if (NUM(p, "up_burst_bytes") != ub)
-			snprintf(words[k++], 64, "up_burst=%lld", NUM(p, "up_burst_bytes"));
-		if (NUM(p, "weight") != wt)
-			snprintf(words[k++], 64, "weight=%lld", NUM(p, "weight"));
-		for (int x = 0; x < k; x++)
-			w[n++] = words[x];
-		json_object_foreach(json_object_get(p, "class_weights"), cls, cw)
-		{
-			if (n - 3 >= 6 + 8)
-				break;
-			snprintf(words[n - 3], 64, "cw.%s=%lld", cls,
-				 (long long)json_integer_value(cw));
-			w[n] = words[n - 3];
-			n++;
-		}
-		if (add(snap, err, errlen, n, w) != 0) {
+		if (one(e, snap, err, errlen) != 0) {
 			json_decref(r);
 			return -1;
 		}
@@ -246,28 +212,66 @@ plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 }
 
 static int
+plan_snap(const json_t *p, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	char words[6 + 8][64];
+	const char *w[6 + 8 + 3];
+	const char *cls;
+	json_t *cw;
+	int n = 0;
+
+	w[n++] = "plan";
+	w[n++] = "set";
+	w[n++] = json_string_value(json_object_get(p, "name"));
+	long long down = NUM(p, "down_bps"), up = NUM(p, "up_bps"), k = 0;
+	long long db = down / 800 > 65536 ? down / 800 : 65536;
+	long long ub = up / 800 > 65536 ? up / 800 : 65536;
+	long long wt = down / 1000 < 1 ? 1 : down / 1000 > UINT32_MAX ? UINT32_MAX : down / 1000;
+
+	/* bursts and weight only when they are not the ones the rates give: a value
+	 * stated here would stay fixed when a later `plan set` changes the rates */
+	snprintf(words[k++], 64, "down=%lld", down);
+	snprintf(words[k++], 64, "up=%lld", up);
+	if (NUM(p, "down_burst_bytes") != db)
+		snprintf(words[k++], 64, "down_burst=%lld", NUM(p, "down_burst_bytes"));
+	if (NUM(p, "up_burst_bytes") != ub)
+		snprintf(words[k++], 64, "up_burst=%lld", NUM(p, "up_burst_bytes"));
+	if (NUM(p, "weight") != wt)
+		snprintf(words[k++], 64, "weight=%lld", NUM(p, "weight"));
+	for (int x = 0; x < k; x++)
+		w[n++] = words[x];
+	json_object_foreach(json_object_get(p, "class_weights"), cls, cw)
+	{
+		if (n - 3 >= 6 + 8)
+			break;
+		snprintf(words[n - 3], 64, "cw.%s=%lld", cls, (long long)json_integer_value(cw));
+		w[n] = words[n - 3];
+		n++;
+	}
+	return add(snap, err, errlen, n, w);
+}
+
+static int
+plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	return list_snap("plan", plan_snap, snap, err, errlen);
+}
+
+static int
+beam_snap(const json_t *b, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	char down[40], up[40];
+	const char *w[] = {"beam", "set", json_string_value(json_object_get(b, "name")), down, up};
+
+	snprintf(down, sizeof(down), "down=%lld", NUM(b, "down_bps"));
+	snprintf(up, sizeof(up), "up=%lld", NUM(b, "up_bps"));
+	return add(snap, err, errlen, 5, w);
+}
+
+static int
 beams_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 {
-	json_t *r = run(err, errlen, 2, "beam", "list"), *b;
-	size_t i;
-
-	if (r == NULL)
-		return -1;
-	json_array_foreach(r, i, b)
-	{
-		char down[40], up[40];
-		const char *w[] = {"beam", "set", json_string_value(json_object_get(b, "name")),
-				   down, up};
-
-		snprintf(down, sizeof(down), "down=%lld", NUM(b, "down_bps"));
-		snprintf(up, sizeof(up), "up=%lld", NUM(b, "up_bps"));
-		if (add(snap, err, errlen, 5, w) != 0) {
-			json_decref(r);
-			return -1;
-		}
-	}
-	json_decref(r);
-	return 0;
+	return list_snap("beam", beam_snap, snap, err, errlen);
 }
 
 /* --- the policy object --- */
