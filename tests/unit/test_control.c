@@ -898,6 +898,20 @@ log_cb(void *ctx, const struct sky_journal_record *rec)
 	return 0;
 }
 
+/* Close j, reopen the journal in dir (it must open) and replay it into s (zeroed first) and
+ * res; the replay's return. */
+static int
+reopen_replay(struct sky_journal **j, const char *dir, struct seen *s, struct sky_journal_scan *res)
+{
+	char err[1024], aside[512];
+
+	sky_journal_close(*j);
+	*j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(*j);
+	memset(s, 0, sizeof(*s));
+	return sky_journal_replay(*j, 0, log_cb, s, res, aside, sizeof(aside), err, sizeof(err));
+}
+
 static void
 test_journal_log(void **state)
 {
@@ -999,13 +1013,7 @@ test_journal_log(void **state)
 	assert_true(sky_journal_size(j) < size);
 	/* appends follow the new file; a reopened journal replays it */
 	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"e"}, 1005, NULL), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	assert_non_null(j);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		3);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 3);
 	assert_string_equal(s.words[0], "1:7:[b] [two words]");
 	assert_string_equal(s.words[1], "2:7:[d] [4] [x]");
 	assert_string_equal(s.words[2], "3:1005:[e]");
@@ -1014,33 +1022,18 @@ test_journal_log(void **state)
 	j = sky_journal_open(dir, err, sizeof(err));
 	assert_non_null(j);
 	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"f"}, 1006, NULL), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		4);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 4);
 	assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
 	/* written but never marked (a crash before the change applied, or while it failed):
 	 * not committed, dropped by the replay */
 	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"pending"}, 0, NULL), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		4);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 4);
 	assert_int_equal(res.end, SKY_JOURNAL_TORN);
 	assert_non_null(strstr(res.why, "after the committed end"));
 	/* marked, it counts */
 	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"marked"}, 0, NULL), 0);
 	assert_int_equal(sky_journal_mark(j), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		5);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 5);
 	assert_string_equal(s.words[4], "5:0:[marked]");
 	sky_journal_close(j);
 }
