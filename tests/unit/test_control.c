@@ -1841,6 +1841,20 @@ line_json(const char *buf, int idx)
 	return json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, NULL);
 }
 
+/* pump s until fd has one reply line: that reply, parsed */
+static json_t *
+pump_reply(struct sky_ctl_server *s, int fd)
+{
+	char *out;
+	json_t *r;
+	int eof;
+
+	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	free(out);
+	return r;
+}
+
 static void
 test_server_open_errors(void **state)
 {
@@ -1930,14 +1944,12 @@ test_server_roundtrip(void **state)
 	send_all(fd, split + 5, 10);
 	assert_true(sky_ctl_server_poll(s, 1) >= 0);
 	send_all(fd, split + 15, sizeof(split) - 1 - 15);
-	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fd);
 	assert_ok(r);
 	assert_string_equal(json_string_value(json_array_get(
 				    json_object_get(json_object_get(r, "result"), "args"), 1)),
 			    "\xc3\xa9");
 	json_decref(r);
-	free(out);
 
 	/* bad JSON and bad shapes get error replies; the connection stays */
 	{
@@ -2003,11 +2015,9 @@ test_server_roundtrip(void **state)
 		for (int i = 4; i >= 0; i--)
 			send_all(fds[i], "{\"argv\":[\"help\"]}\n", 18);
 		for (int i = 0; i < 5; i++) {
-			assert_int_equal(pump_lines(s, fds[i], 1, &out, NULL, &eof), 1);
-			r = line_json(out, 0);
+			r = pump_reply(s, fds[i]);
 			assert_ok(r);
 			json_decref(r);
-			free(out);
 			close(fds[i]);
 		}
 	}
@@ -2139,18 +2149,14 @@ test_server_limits(void **state)
 	assert_int_equal(metric("skygate_control_clients"), 64);
 	fds[64] = client_connect(path);
 	send_all(fds[64], "{\"argv\":[\"echo\",\"in\"]}\n", 24);
-	assert_int_equal(pump_lines(s, fds[64], 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fds[64]);
 	assert_ok(r);
 	json_decref(r);
-	free(out);
 	/* the oldest idle connection made room, and was told */
-	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fds[0]);
 	assert_error(r, "to make room for root");
 	assert_string_equal(json_string_value(json_object_get(r, "limit")), "max_clients");
 	json_decref(r);
-	free(out);
 	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0);
 	assert_int_equal(metric("skygate_control_clients_evicted_total"), evicted0 + 1);
 	assert_int_equal(sky_ctl_server_clients(s), 64);
@@ -2168,11 +2174,9 @@ test_server_limits(void **state)
 		assert_true(sky_ctl_server_poll(s, 1) >= 0);
 	fds[0] = client_connect(path);
 	send_all(fds[0], "{\"argv\":[\"echo\",\"quick\"]}\n", 27);
-	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fds[0]);
 	assert_ok(r);
 	json_decref(r);
-	free(out);
 	close(fds[0]);
 	/* and the slow reader still gets every reply, whole and in order */
 	{
@@ -2863,11 +2867,11 @@ test_limits_expired(void **state)
 static void
 test_server_request_timeout(void **state)
 {
-	char err[256], path[256], *out;
+	char err[256], path[256];
 	struct sky_ctl_server *s;
 	struct sky_ctl_limits lim;
 	unsigned long long t0 = metric("skygate_control_requests_timed_out_total");
-	int fd, eof, lines = 0;
+	int fd, lines = 0;
 	json_t *r;
 
 	snprintf(path, sizeof(path), "%s/slow.sock", tmpdir);
@@ -2888,12 +2892,10 @@ test_server_request_timeout(void **state)
 			assert_true(sky_ctl_server_poll(s, 5) >= 0);
 		lines = poll(&p, 1, 0);
 	}
-	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fd);
 	assert_error(r, "request timeout");
 	assert_string_equal(json_string_value(json_object_get(r, "limit")), "request_timeout");
 	json_decref(r);
-	free(out);
 	assert_int_equal(metric("skygate_control_requests_timed_out_total"), t0 + 1);
 	close(fd);
 	sky_ctl_server_close(s);
