@@ -93,20 +93,27 @@ port_stats_json(const struct gw *g, unsigned int i)
 	return o;
 }
 
+/* {"ports": [one(g, i) for each port]}: the reply of `stats` and `ports` (no arguments) */
 static int
-cmd_stats(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+ports_reply(const struct gw *g, json_t *(*one)(const struct gw *g, unsigned int i), const char *cmd,
+	    int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	struct gw *g = arg;
 	json_t *ports = json_array();
 
 	if (argc > 0) {
 		json_decref(ports);
-		return sky_ctl_fail(call, "stats: unexpected argument '%s'", argv[0]);
+		return sky_ctl_fail(call, "%s: unexpected argument '%s'", cmd, argv[0]);
 	}
 	for (unsigned int i = 0; i < g->n_ports; i++)
-		json_array_append_new(ports, port_stats_json(g, i));
+		json_array_append_new(ports, one(g, i));
 	*result = json_pack("{s:o}", "ports", ports);
 	return 0;
+}
+
+static int
+cmd_stats(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return ports_reply(arg, port_stats_json, "stats", argc, argv, call, result);
 }
 
 static json_t *
@@ -139,17 +146,7 @@ port_json(const struct gw *g, unsigned int i)
 static int
 cmd_ports(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	struct gw *g = arg;
-	json_t *a = json_array();
-
-	if (argc > 0) {
-		json_decref(a);
-		return sky_ctl_fail(call, "ports: unexpected argument '%s'", argv[0]);
-	}
-	for (unsigned int i = 0; i < g->n_ports; i++)
-		json_array_append_new(a, port_json(g, i));
-	*result = json_pack("{s:o}", "ports", a);
-	return 0;
+	return ports_reply(arg, port_json, "ports", argc, argv, call, result);
 }
 
 static json_t *
