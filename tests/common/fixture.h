@@ -220,6 +220,12 @@ int sky_fx_cmp_double(const void *a, const void *b); /* qsort, ascending */
  * Connect to this process's DPDK telemetry socket (the EAL started with telemetry = 1)
  * and read its greeting, as dpdk-telemetry.py does. @return the fd, or -1.
  */
+/**
+ * A whole file into memory, NUL-terminated (free() it); *len (when not NULL) its size.
+ * @return the bytes, or NULL (missing, unreadable, short read; *len = 0).
+ */
+char *sky_fx_read_file(const char *path, size_t *len);
+
 int sky_fx_telemetry_open(void);
 
 /**

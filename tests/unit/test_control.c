@@ -44,7 +44,6 @@
 
 static char tmpdir[64];
 
-static char *slurp(const char *path, size_t *len);
 static void spill(const char *path, const char *buf, size_t len);
 
 /* --- commands the tests register --- */
@@ -216,7 +215,7 @@ cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "expected PATH");
-	text = slurp(argv[0], &n);
+	text = sky_fx_read_file(argv[0], &n);
 	if (text == NULL)
 		return sky_ctl_fail(call, "%s: cannot read", argv[0]);
 	if (!call->replay && sky_ctl_state_dir() != NULL) {
@@ -445,27 +444,6 @@ assert_error(json_t *reply, const char *want)
 	if (strstr(e, want) == NULL)
 		fail_msg("error '%s' does not contain '%s'", e, want);
 	assert_null(json_object_get(reply, "result"));
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
 }
 
 static void
@@ -1064,7 +1042,7 @@ scan_sample(size_t *len, size_t rec_off[4])
 	rec_off[3] = (size_t)sky_journal_size(j);
 	sky_journal_close(j);
 	snprintf(path, sizeof(path), "%s/journal", dir);
-	buf = slurp(path, len);
+	buf = sky_fx_read_file(path, len);
 	assert_int_equal(*len, rec_off[3]);
 	return buf;
 }
@@ -1423,7 +1401,7 @@ test_journal_as(void **state)
 	json_decref(reply);
 
 	snprintf(want, sizeof(want), "%s/journal", state_dir);
-	text = slurp(want, NULL);
+	text = sky_fx_read_file(want, NULL);
 	assert_non_null(text);
 	snprintf(copy, sizeof(copy), "%s/copied.obj", state_dir);
 	snprintf(want, sizeof(want), "\"argv\":[\"file\",\"load\",\"%s\"]", copy);
@@ -1615,11 +1593,11 @@ test_journal_torn(void **state)
 	json_decref(dispatch_words("kv set b 2", 0));
 	two = sky_ctl_journal_size();
 	snprintf(tip, sizeof(tip), "%s/journal.tip", state_dir);
-	tipbuf = slurp(tip, &tip_len); /* the tip before the last append */
+	tipbuf = sky_fx_read_file(tip, &tip_len); /* the tip before the last append */
 	json_decref(dispatch_words("kv set c 3", 0));
 	snprintf(path, sizeof(path), "%s/journal", state_dir);
-	full = slurp(path, &full_len);
-	tipfull = slurp(tip, NULL);
+	full = sky_fx_read_file(path, &full_len);
+	tipfull = sky_fx_read_file(tip, NULL);
 	assert_int_equal((long)full_len, sky_ctl_journal_size());
 
 	for (size_t cut = (size_t)two; cut < full_len; cut++) {
@@ -1674,7 +1652,7 @@ tip_bytes(void)
 	long n;
 
 	snprintf(path, sizeof(path), "%s/journal.tip", state_dir);
-	t = slurp(path, NULL);
+	t = sky_fx_read_file(path, NULL);
 	assert_non_null(t);
 	assert_non_null(strrchr(t, ' '));
 	n = strtol(strrchr(t, ' ') + 1, NULL, 10);
@@ -1709,8 +1687,8 @@ test_journal_corrupt(void **state)
 	json_decref(dispatch_words("kv set c 3", 0));
 	snprintf(path, sizeof(path), "%s/journal", state_dir);
 	snprintf(tip, sizeof(tip), "%s/journal.tip", state_dir);
-	full = slurp(path, &full_len);
-	tipbuf = slurp(tip, &tip_len);
+	full = sky_fx_read_file(path, &full_len);
+	tipbuf = sky_fx_read_file(tip, &tip_len);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *copy = malloc(full_len), want[300];
@@ -1736,7 +1714,7 @@ test_journal_corrupt(void **state)
 				fail_msg("%s: no '%s' in '%s'", cases[i].what, want, err);
 		}
 		/* nothing changed on disk */
-		free(slurp(path, &at));
+		free(sky_fx_read_file(path, &at));
 		assert_int_equal(at, full_len);
 		assert_int_equal(journal_restart(1, err, sizeof(err)), cases[i].recovered);
 		assert_int_equal(count_files(state_dir, "journal.damaged-", 0), 1);

@@ -1215,22 +1215,14 @@ test_malformed_btf(void **state)
 	struct btf *btf;
 	struct sky_policy *p;
 	uint8_t *buf;
-	long size;
+	size_t size;
 	size_t types;
 	unsigned int n_bad = 0;
-	FILE *f;
 	int fd;
 
 	sample(path, sizeof(path), "country_block");
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)size);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
+	buf = (uint8_t *)sky_fx_read_file(path, &size);
+	assert_non_null(buf); /* opened, sized and read whole */
 	eh = (const Elf64_Ehdr *)buf;
 	sh = (const Elf64_Shdr *)(buf + eh->e_shoff);
 	for (unsigned int i = 1; i < eh->e_shnum; i++)
