@@ -4,6 +4,7 @@
  * Prometheus metrics for the same counters.
  */
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <jemalloc/jemalloc.h>
@@ -294,6 +295,24 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* skygate_port_class_<what>_total (what: packets or bytes), by port and class */
+static void
+prom_port_class(FILE *out, const struct gw *g, const struct gw_port_stats *s, const char *what)
+{
+	bool bytes = strcmp(what, "bytes") == 0;
+
+	fprintf(out,
+		"# HELP skygate_port_class_%s_total passed IP %s by class and receiving port\n"
+		"# TYPE skygate_port_class_%s_total counter\n",
+		what, what, what);
+	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
+		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
+			fprintf(out, "skygate_port_class_%s_total{port=\"%s\",class=\"%s\"} %llu\n",
+				what, g->ports[i].name, sky_subs_class(g->subs, k).name,
+				(unsigned long long)(bytes ? s[i].cls_bytes[k]
+							   : s[i].cls_packets[k]));
+}
+
 static void
 metrics_ports(void *arg, FILE *out)
 {
@@ -318,24 +337,8 @@ metrics_ports(void *arg, FILE *out)
 			fprintf(out, "skygate_port_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
 				g->ports[i].name, sky_drop_name(r),
 				(unsigned long long)s[i].drops[r]);
-	fprintf(out, "# HELP skygate_port_class_packets_total passed IP packets by class and "
-		     "receiving port\n"
-		     "# TYPE skygate_port_class_packets_total counter\n");
-	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
-		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out,
-				"skygate_port_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
-				g->ports[i].name, sky_subs_class(g->subs, k).name,
-				(unsigned long long)s[i].cls_packets[k]);
-	fprintf(out, "# HELP skygate_port_class_bytes_total passed IP bytes by class and receiving "
-		     "port\n"
-		     "# TYPE skygate_port_class_bytes_total counter\n");
-	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
-		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out,
-				"skygate_port_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
-				g->ports[i].name, sky_subs_class(g->subs, k).name,
-				(unsigned long long)s[i].cls_bytes[k]);
+	prom_port_class(out, g, s, "packets");
+	prom_port_class(out, g, s, "bytes");
 	fprintf(out, "# HELP skygate_worker_busy_cycles_total TSC cycles of the worker's loops "
 		     "that received or sent packets\n"
 		     "# TYPE skygate_worker_busy_cycles_total counter\n");
