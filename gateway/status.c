@@ -295,6 +295,23 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* skygate_worker_<name>_total: each worker's busy_pkts (pkts) or busy_tsc */
+static void
+prom_worker_counter(FILE *out, const struct gw *g, const char *name, const char *help, bool pkts)
+{
+	fprintf(out, "# HELP skygate_worker_%s_total %s\n# TYPE skygate_worker_%s_total counter\n",
+		name, help, name);
+	for (unsigned int w = 0; w < g->n_workers; w++) {
+		const struct gw_worker *wk = &g->workers[w];
+
+		fprintf(out, "skygate_worker_%s_total{worker=\"%u\"} %llu\n", name, w,
+			(unsigned long long)(pkts ? __atomic_load_n(&wk->busy_pkts,
+								    __ATOMIC_RELAXED)
+						  : __atomic_load_n(&wk->busy_tsc,
+								    __ATOMIC_RELAXED)));
+	}
+}
+
 /* skygate_port_class_<what>_total (what: packets or bytes), by port and class */
 static void
 prom_port_class(FILE *out, const struct gw *g, const struct gw_port_stats *s, const char *what)
@@ -339,19 +356,10 @@ metrics_ports(void *arg, FILE *out)
 				(unsigned long long)s[i].drops[r]);
 	prom_port_class(out, g, s, "packets");
 	prom_port_class(out, g, s, "bytes");
-	fprintf(out, "# HELP skygate_worker_busy_cycles_total TSC cycles of the worker's loops "
-		     "that received or sent packets\n"
-		     "# TYPE skygate_worker_busy_cycles_total counter\n");
-	for (unsigned int w = 0; w < g->n_workers; w++)
-		fprintf(out, "skygate_worker_busy_cycles_total{worker=\"%u\"} %llu\n", w,
-			(unsigned long long)__atomic_load_n(&g->workers[w].busy_tsc,
-							    __ATOMIC_RELAXED));
-	fprintf(out, "# HELP skygate_worker_packets_total packets the worker received\n"
-		     "# TYPE skygate_worker_packets_total counter\n");
-	for (unsigned int w = 0; w < g->n_workers; w++)
-		fprintf(out, "skygate_worker_packets_total{worker=\"%u\"} %llu\n", w,
-			(unsigned long long)__atomic_load_n(&g->workers[w].busy_pkts,
-							    __ATOMIC_RELAXED));
+	prom_worker_counter(out, g, "busy_cycles",
+			    "TSC cycles of the worker's loops that received or sent packets",
+			    false);
+	prom_worker_counter(out, g, "packets", "packets the worker received", true);
 	fprintf(out, "# HELP skygate_worker_cycles_per_packet busy cycles per packet received "
 		     "since start (the worker's cost; headroom = tsc_hz / this)\n"
 		     "# TYPE skygate_worker_cycles_per_packet gauge\n");
