@@ -434,6 +434,16 @@ assert_ok(json_t *reply)
 		fail_msg("expected ok, got %s", json_string_value(json_object_get(reply, "error")));
 }
 
+/* dispatch line (not a replay); it must succeed; the reply is dropped */
+static void
+dispatch_ok(const char *line)
+{
+	json_t *reply = dispatch_words(line, 0);
+
+	assert_ok(reply);
+	json_decref(reply);
+}
+
 static void
 assert_error(json_t *reply, const char *want)
 {
@@ -1292,9 +1302,7 @@ test_journal_replay(void **state)
 	reply = dispatch_words("journal recovered x 1 2 why", 0);
 	assert_error(reply, "written by skygate --recover only");
 	json_decref(reply);
-	reply = dispatch_words("journal ack", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("journal ack");
 	assert_int_equal(sky_ctl_journal_unacked(), 0);
 	assert_int_equal(metric("skygate_control_journal_unacknowledged"), 0);
 	reply = dispatch_words("journal ack", 0);
@@ -1304,9 +1312,7 @@ test_journal_replay(void **state)
 	assert_int_equal(sky_ctl_journal_unacked(), 0);
 
 	/* appends continue after replay */
-	reply = dispatch_words("kv set d 4", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set d 4");
 	assert_int_equal(journal_reopen_replay(), 5);
 	assert_string_equal(kv_log[2], "d=4");
 }
@@ -1322,9 +1328,7 @@ test_journal_write_ahead(void **state)
 	long size;
 
 	journal_fresh();
-	reply = dispatch_words("kv set a 1", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set a 1");
 	size = sky_ctl_journal_size();
 
 	/* a full disk: the file may not grow (RLIMIT_FSIZE: EFBIG, like ENOSPC) */
@@ -1342,9 +1346,7 @@ test_journal_write_ahead(void **state)
 	assert_string_equal(kv[0].value, "1");
 	assert_int_equal(sky_ctl_journal_size(), size);
 	/* the disk has room again: changes go through */
-	reply = dispatch_words("kv set a 3", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set a 3");
 
 	/* a handler that fails after its commit: the record is taken back */
 	size = sky_ctl_journal_size();
@@ -1359,9 +1361,7 @@ test_journal_write_ahead(void **state)
 	json_decref(reply);
 	assert_int_equal(sky_ctl_journal_size(), size);
 	/* a handler that forgot to commit: counted as a bug, journaled late */
-	reply = dispatch_words("kv forgot y", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv forgot y");
 	assert_int_equal(metric("skygate_control_journal_uncommitted_total"), unc0 + 1);
 	assert_true(sky_ctl_journal_size() > size);
 	/* a commit outside a journaled command is refused */
@@ -1390,9 +1390,7 @@ test_journal_as(void **state)
 	snprintf(src, sizeof(src), "%s/policy.bpf.o", tmpdir);
 	spill(src, "object bytes", 12);
 	snprintf(want, sizeof(want), "file load %s", src);
-	reply = dispatch_words(want, 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok(want);
 	assert_string_equal(loaded_path, src);
 	assert_int_equal(load_replay, 0);
 	/* journal_as on a failing call is dropped with it */
@@ -1549,12 +1547,8 @@ test_journal_compact_on_growth(void **state)
 	devnull = fopen("/dev/null", "w");
 	rte_openlog_stream(devnull); /* 20000 audit lines */
 	for (i = 0; i < 20000; i++) {
-		json_t *reply;
-
 		snprintf(line, sizeof(line), "kv set key%d %d", i % 4, i);
-		reply = dispatch_words(line, 0);
-		assert_ok(reply);
-		json_decref(reply);
+		dispatch_ok(line);
 		if (sky_ctl_journal_size() > max_size)
 			max_size = sky_ctl_journal_size();
 	}
@@ -1586,7 +1580,6 @@ test_journal_torn(void **state)
 	size_t full_len, tip_len;
 	long two;
 	unsigned long long torn0 = metric("skygate_control_journal_torn_total");
-	json_t *reply;
 
 	journal_fresh();
 	json_decref(dispatch_words("kv set a 1", 0));
@@ -1634,9 +1627,7 @@ test_journal_torn(void **state)
 	spill(path, full, full_len - 5);
 	spill(tip, tipbuf, tip_len);
 	assert_int_equal(journal_reopen_replay(), 2);
-	reply = dispatch_words("kv set d 4", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set d 4");
 	assert_int_equal(journal_reopen_replay(), 3);
 	assert_string_equal(kv_log[2], "d=4");
 	free(full);
