@@ -1816,6 +1816,15 @@ line_json(const char *buf, int idx)
 	return json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, NULL);
 }
 
+/* poll s (up to 10 rounds) until it has noticed every client close: then none is left */
+static void
+assert_no_clients(struct sky_ctl_server *s)
+{
+	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 0);
+}
+
 /* pump s until fd has one reply line: that reply, parsed */
 static json_t *
 pump_reply(struct sky_ctl_server *s, int fd)
@@ -1967,18 +1976,14 @@ test_server_roundtrip(void **state)
 	}
 	close(fd);
 	/* the server notices the close */
-	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 
 	/* a client that leaves mid-request */
 	fd = client_connect(path);
 	send_all(fd, "{\"argv\":[\"kv\",\"set\"", 19);
 	assert_true(sky_ctl_server_poll(s, 5) >= 0);
 	close(fd);
-	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 	assert_int_equal(n_kv_log, 0);
 
 	/* several clients at once, answered independently */
@@ -2045,9 +2050,7 @@ test_server_oversize(void **state)
 	}
 	assert_true(eof);
 	close(fd);
-	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 	sky_ctl_server_close(s);
 }
 
@@ -2137,9 +2140,7 @@ test_server_limits(void **state)
 	assert_int_equal(sky_ctl_server_clients(s), 64);
 	for (i = 0; i < 65; i++)
 		close(fds[i]);
-	for (i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 
 	/* a slow reader: four 3 MiB replies queued, then another client is served at once */
 	slow = client_connect(path);
