@@ -91,6 +91,20 @@ ${2:-}
 YAML
 }
 
+# frames received by both ports together
+rx_total() { ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']"; }
+# wait_rx N: until both ports together received N frames (a pcap port reads its file once;
+# 10 s at most); fails unless exactly N arrived
+wait_rx() {
+	local rx
+	for _ in $(seq 1 100); do
+		rx=$(rx_total)
+		[ "$rx" -ge "$1" ] && break
+		sleep 0.1
+	done
+	[ "$rx" -eq "$1" ] || fail "received $rx of $1 frames"
+}
+
 # The set-up of the runtime-change tests: two subscribers (DE with an IPv6 prefix, FR), the
 # two ring ports, a state dir, the policy object $1 with the maps $2 (YAML), a gold plan.
 write_state_config() { # POLICY_OBJECT MAPS
