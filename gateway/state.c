@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,16 +101,28 @@ in_state_dir(const char *path)
 
 /* --- geo: the database in use --- */
 
+/* The keys of `<stage> show` that a dump keeps; when the stage does not answer, null (its
+ * part is optional: a stage that may be off) or an error. */
+static int
+show_dump(const char *stage, const char *const *keys, bool optional, json_t **part, char *err,
+	  size_t errlen)
+{
+	json_t *r = run(err, errlen, 2, (char *)stage, "show");
+
+	if (r == NULL && !optional)
+		return -1;
+	*part = r != NULL ? pick(r, keys) : json_null();
+	json_decref(r);
+	return 0;
+}
+
 static int
 geo_dump(void *arg, json_t **part, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"database", NULL};
-	json_t *r = run(err, errlen, 2, "geo", "show");
 
 	/* geo off: nothing to dump */
-	*part = r != NULL ? pick(r, keys) : json_null();
-	json_decref(r);
-	return 0;
+	return show_dump("geo", keys, true, part, err, errlen);
 }
 
 static int
@@ -176,54 +189,20 @@ beams_dump(void *arg, json_t **part, char *err, size_t errlen)
 
 #define NUM(o, k) ((long long)json_integer_value(json_object_get(o, k)))
 
+/* `<what> list`, and for each element the snapshot command one() adds; 0, or -1 */
 static int
-plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+list_snap(const char *what,
+	  int (*one)(const json_t *e, struct sky_ctl_snapshot *snap, char *err, size_t errlen),
+	  struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 {
-	json_t *r = run(err, errlen, 2, "plan", "list"), *p;
+	json_t *r = run(err, errlen, 2, (char *)what, "list"), *e;
 	size_t i;
 
 	if (r == NULL)
 		return -1;
-	json_array_foreach(r, i, p)
+	json_array_foreach(r, i, e)
 	{
-		char words[6 + 8][64];
-		const char *w[6 + 8 + 3];
-		const char *cls;
-		json_t *cw;
-		int n = 0;
-
-		w[n++] = "plan";
-		w[n++] = "set";
-		w[n++] = json_string_value(json_object_get(p, "name"));
-		long long down = NUM(p, "down_bps"), up = NUM(p, "up_bps"), k = 0;
-		long long db = down / 800 > 65536 ? down / 800 : 65536;
-		long long ub = up / 800 > 65536 ? up / 800 : 65536;
-		long long wt = down / 1000 < 1		  ? 1
-			       : down / 1000 > UINT32_MAX ? UINT32_MAX
-							  : down / 1000;
-
-		/* bursts and weight only when they are not the ones the rates give: a value
-		 * stated here would stay fixed when a later `plan set` changes the rates */
-		snprintf(words[k++], 64, "down=%lld", down);
-		snprintf(words[k++], 64, "up=%lld", up);
-		if (NUM(p, "down_burst_bytes") != db)
-			snprintf(words[k++], 64, "down_burst=%lld", NUM(p, "down_burst_bytes"));
-		if (NUM(p, "up_burst_bytes") != ub)
-			snprintf(words[k++], 64, "up_burst=%lld", NUM(p, "up_burst_bytes"));
-		if (NUM(p, "weight") != wt)
-			snprintf(words[k++], 64, "weight=%lld", NUM(p, "weight"));
-		for (int x = 0; x < k; x++)
-			w[n++] = words[x];
-		json_object_foreach(json_object_get(p, "class_weights"), cls, cw)
-		{
-			if (n - 3 >= 6 + 8)
-				break;
-			snprintf(words[n - 3], 64, "cw.%s=%lld", cls,
-				 (long long)json_integer_value(cw));
-			w[n] = words[n - 3];
-			n++;
-		}
-		if (add(snap, err, errlen, n, w) != 0) {
+		if (one(e, snap, err, errlen) != 0) {
 			json_decref(r);
 			return -1;
 		}
@@ -233,28 +212,66 @@ plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 }
 
 static int
+plan_snap(const json_t *p, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	char words[6 + 8][64];
+	const char *w[6 + 8 + 3];
+	const char *cls;
+	json_t *cw;
+	int n = 0;
+
+	w[n++] = "plan";
+	w[n++] = "set";
+	w[n++] = json_string_value(json_object_get(p, "name"));
+	long long down = NUM(p, "down_bps"), up = NUM(p, "up_bps"), k = 0;
+	long long db = down / 800 > 65536 ? down / 800 : 65536;
+	long long ub = up / 800 > 65536 ? up / 800 : 65536;
+	long long wt = down / 1000 < 1 ? 1 : down / 1000 > UINT32_MAX ? UINT32_MAX : down / 1000;
+
+	/* bursts and weight only when they are not the ones the rates give: a value
+	 * stated here would stay fixed when a later `plan set` changes the rates */
+	snprintf(words[k++], 64, "down=%lld", down);
+	snprintf(words[k++], 64, "up=%lld", up);
+	if (NUM(p, "down_burst_bytes") != db)
+		snprintf(words[k++], 64, "down_burst=%lld", NUM(p, "down_burst_bytes"));
+	if (NUM(p, "up_burst_bytes") != ub)
+		snprintf(words[k++], 64, "up_burst=%lld", NUM(p, "up_burst_bytes"));
+	if (NUM(p, "weight") != wt)
+		snprintf(words[k++], 64, "weight=%lld", NUM(p, "weight"));
+	for (int x = 0; x < k; x++)
+		w[n++] = words[x];
+	json_object_foreach(json_object_get(p, "class_weights"), cls, cw)
+	{
+		if (n - 3 >= 6 + 8)
+			break;
+		snprintf(words[n - 3], 64, "cw.%s=%lld", cls, (long long)json_integer_value(cw));
+		w[n] = words[n - 3];
+		n++;
+	}
+	return add(snap, err, errlen, n, w);
+}
+
+static int
+plans_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	return list_snap("plan", plan_snap, snap, err, errlen);
+}
+
+static int
+beam_snap(const json_t *b, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
+{
+	char down[40], up[40];
+	const char *w[] = {"beam", "set", json_string_value(json_object_get(b, "name")), down, up};
+
+	snprintf(down, sizeof(down), "down=%lld", NUM(b, "down_bps"));
+	snprintf(up, sizeof(up), "up=%lld", NUM(b, "up_bps"));
+	return add(snap, err, errlen, 5, w);
+}
+
+static int
 beams_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 {
-	json_t *r = run(err, errlen, 2, "beam", "list"), *b;
-	size_t i;
-
-	if (r == NULL)
-		return -1;
-	json_array_foreach(r, i, b)
-	{
-		char down[40], up[40];
-		const char *w[] = {"beam", "set", json_string_value(json_object_get(b, "name")),
-				   down, up};
-
-		snprintf(down, sizeof(down), "down=%lld", NUM(b, "down_bps"));
-		snprintf(up, sizeof(up), "up=%lld", NUM(b, "up_bps"));
-		if (add(snap, err, errlen, 5, w) != 0) {
-			json_decref(r);
-			return -1;
-		}
-	}
-	json_decref(r);
-	return 0;
+	return list_snap("beam", beam_snap, snap, err, errlen);
 }
 
 /* --- the policy object --- */
@@ -264,13 +281,8 @@ policy_dump(void *arg, json_t **part, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"loaded", "on_fault", "file", "program",
 					   "sha256", "maps",	 NULL};
-	json_t *r = run(err, errlen, 2, "policy", "show");
 
-	if (r == NULL)
-		return -1;
-	*part = pick(r, keys);
-	json_decref(r);
-	return 0;
+	return show_dump("policy", keys, false, part, err, errlen);
 }
 
 static int

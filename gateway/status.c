@@ -4,6 +4,7 @@
  * Prometheus metrics for the same counters.
  */
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <jemalloc/jemalloc.h>
@@ -93,20 +94,27 @@ port_stats_json(const struct gw *g, unsigned int i)
 	return o;
 }
 
+/* {"ports": [one(g, i) for each port]}: the reply of `stats` and `ports` (no arguments) */
 static int
-cmd_stats(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+ports_reply(const struct gw *g, json_t *(*one)(const struct gw *g, unsigned int i), const char *cmd,
+	    int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	struct gw *g = arg;
 	json_t *ports = json_array();
 
 	if (argc > 0) {
 		json_decref(ports);
-		return sky_ctl_fail(call, "stats: unexpected argument '%s'", argv[0]);
+		return sky_ctl_fail(call, "%s: unexpected argument '%s'", cmd, argv[0]);
 	}
 	for (unsigned int i = 0; i < g->n_ports; i++)
-		json_array_append_new(ports, port_stats_json(g, i));
+		json_array_append_new(ports, one(g, i));
 	*result = json_pack("{s:o}", "ports", ports);
 	return 0;
+}
+
+static int
+cmd_stats(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
+{
+	return ports_reply(arg, port_stats_json, "stats", argc, argv, call, result);
 }
 
 static json_t *
@@ -139,17 +147,7 @@ port_json(const struct gw *g, unsigned int i)
 static int
 cmd_ports(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
-	struct gw *g = arg;
-	json_t *a = json_array();
-
-	if (argc > 0) {
-		json_decref(a);
-		return sky_ctl_fail(call, "ports: unexpected argument '%s'", argv[0]);
-	}
-	for (unsigned int i = 0; i < g->n_ports; i++)
-		json_array_append_new(a, port_json(g, i));
-	*result = json_pack("{s:o}", "ports", a);
-	return 0;
+	return ports_reply(arg, port_json, "ports", argc, argv, call, result);
 }
 
 static json_t *
@@ -297,6 +295,41 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* skygate_worker_<name>_total: each worker's busy_pkts (pkts) or busy_tsc */
+static void
+prom_worker_counter(FILE *out, const struct gw *g, const char *name, const char *help, bool pkts)
+{
+	fprintf(out, "# HELP skygate_worker_%s_total %s\n# TYPE skygate_worker_%s_total counter\n",
+		name, help, name);
+	for (unsigned int w = 0; w < g->n_workers; w++) {
+		const struct gw_worker *wk = &g->workers[w];
+
+		fprintf(out, "skygate_worker_%s_total{worker=\"%u\"} %llu\n", name, w,
+			(unsigned long long)(pkts ? __atomic_load_n(&wk->busy_pkts,
+								    __ATOMIC_RELAXED)
+						  : __atomic_load_n(&wk->busy_tsc,
+								    __ATOMIC_RELAXED)));
+	}
+}
+
+/* skygate_port_class_<what>_total (what: packets or bytes), by port and class */
+static void
+prom_port_class(FILE *out, const struct gw *g, const struct gw_port_stats *s, const char *what)
+{
+	bool bytes = strcmp(what, "bytes") == 0;
+
+	fprintf(out,
+		"# HELP skygate_port_class_%s_total passed IP %s by class and receiving port\n"
+		"# TYPE skygate_port_class_%s_total counter\n",
+		what, what, what);
+	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
+		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
+			fprintf(out, "skygate_port_class_%s_total{port=\"%s\",class=\"%s\"} %llu\n",
+				what, g->ports[i].name, sky_subs_class(g->subs, k).name,
+				(unsigned long long)(bytes ? s[i].cls_bytes[k]
+							   : s[i].cls_packets[k]));
+}
+
 static void
 metrics_ports(void *arg, FILE *out)
 {
@@ -321,37 +354,12 @@ metrics_ports(void *arg, FILE *out)
 			fprintf(out, "skygate_port_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
 				g->ports[i].name, sky_drop_name(r),
 				(unsigned long long)s[i].drops[r]);
-	fprintf(out, "# HELP skygate_port_class_packets_total passed IP packets by class and "
-		     "receiving port\n"
-		     "# TYPE skygate_port_class_packets_total counter\n");
-	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
-		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out,
-				"skygate_port_class_packets_total{port=\"%s\",class=\"%s\"} %llu\n",
-				g->ports[i].name, sky_subs_class(g->subs, k).name,
-				(unsigned long long)s[i].cls_packets[k]);
-	fprintf(out, "# HELP skygate_port_class_bytes_total passed IP bytes by class and receiving "
-		     "port\n"
-		     "# TYPE skygate_port_class_bytes_total counter\n");
-	for (unsigned int i = 0; i < g->n_ports && g->subs != NULL; i++)
-		for (unsigned int k = 0; k < sky_subs_n_classes(g->subs) && k < 8; k++)
-			fprintf(out,
-				"skygate_port_class_bytes_total{port=\"%s\",class=\"%s\"} %llu\n",
-				g->ports[i].name, sky_subs_class(g->subs, k).name,
-				(unsigned long long)s[i].cls_bytes[k]);
-	fprintf(out, "# HELP skygate_worker_busy_cycles_total TSC cycles of the worker's loops "
-		     "that received or sent packets\n"
-		     "# TYPE skygate_worker_busy_cycles_total counter\n");
-	for (unsigned int w = 0; w < g->n_workers; w++)
-		fprintf(out, "skygate_worker_busy_cycles_total{worker=\"%u\"} %llu\n", w,
-			(unsigned long long)__atomic_load_n(&g->workers[w].busy_tsc,
-							    __ATOMIC_RELAXED));
-	fprintf(out, "# HELP skygate_worker_packets_total packets the worker received\n"
-		     "# TYPE skygate_worker_packets_total counter\n");
-	for (unsigned int w = 0; w < g->n_workers; w++)
-		fprintf(out, "skygate_worker_packets_total{worker=\"%u\"} %llu\n", w,
-			(unsigned long long)__atomic_load_n(&g->workers[w].busy_pkts,
-							    __ATOMIC_RELAXED));
+	prom_port_class(out, g, s, "packets");
+	prom_port_class(out, g, s, "bytes");
+	prom_worker_counter(out, g, "busy_cycles",
+			    "TSC cycles of the worker's loops that received or sent packets",
+			    false);
+	prom_worker_counter(out, g, "packets", "packets the worker received", true);
 	fprintf(out, "# HELP skygate_worker_cycles_per_packet busy cycles per packet received "
 		     "since start (the worker's cost; headroom = tsc_hz / this)\n"
 		     "# TYPE skygate_worker_cycles_per_packet gauge\n");

@@ -503,6 +503,24 @@ slurp(const char *path, char **bufp, size_t *lenp)
 	return 0;
 }
 
+/* The open journal's file into memory (slurp); 0, or -1 with the reason in err. */
+static int
+journal_slurp(const struct sky_journal *j, char **bufp, size_t *lenp, char *err, size_t errlen)
+{
+	int rc;
+
+	if (j->fd < 0) {
+		snprintf(err, errlen, "journal: not open");
+		return -1;
+	}
+	rc = slurp(j->path, bufp, lenp);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Check the record at buf[off..len): 1 intact (*end, *doc set), 0 incomplete (runs past
  * the end), -1 corrupt (why set).
@@ -880,15 +898,8 @@ sky_journal_replay(struct sky_journal *j, unsigned int flags, sky_journal_record
 
 	if (aside != NULL && asidelen > 0)
 		aside[0] = '\0';
-	if (j->fd < 0) {
-		snprintf(err, errlen, "journal: not open");
+	if (journal_slurp(j, &buf, &len, err, errlen) != 0)
 		return -1;
-	}
-	rc = slurp(j->path, &buf, &len);
-	if (rc != 0) {
-		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(-rc));
-		return -1;
-	}
 	trc = tip_read(j, tgen, &tip);
 	rc = sky_journal_scan(buf, len, -1, NULL, NULL, r);
 	/* the tip counts when it belongs to this journal (a crash during a snapshot's
@@ -987,15 +998,8 @@ sky_journal_foreach(struct sky_journal *j, sky_journal_record_fn fn, void *ctx, 
 	char *buf;
 	int rc;
 
-	if (j->fd < 0) {
-		snprintf(err, errlen, "journal: not open");
+	if (journal_slurp(j, &buf, &len, err, errlen) != 0)
 		return -1;
-	}
-	rc = slurp(j->path, &buf, &len);
-	if (rc != 0) {
-		snprintf(err, errlen, "journal: cannot read %s: %s", j->path, strerror(-rc));
-		return -1;
-	}
 	if (j->size >= 0 && (size_t)j->size < len)
 		len = (size_t)j->size;
 	rc = sky_journal_scan(buf, len, -1, fn, ctx, &r);

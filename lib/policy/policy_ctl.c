@@ -227,8 +227,9 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		sky_ctl_journal_as(call, 3, j);
 	}
 	/* write-ahead: the same bytes checked (a dry run), journaled, then loaded */
-	rc = call->replay ? 0
-			  : policy_load_bytes(p, buf, len, use, argv[0], true, NULL, err, sizeof(err));
+	rc = call->replay
+		     ? 0
+		     : policy_load_bytes(p, buf, len, use, argv[0], true, NULL, err, sizeof(err));
 	if (rc == 0 && sky_ctl_commit(call) != 0)
 		rc = -1;
 	if (rc == 0)
@@ -340,16 +341,27 @@ cmd_map_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
+/* What map update and map delete check before they change anything: want words, the map
+ * exists, the journal commit (write-ahead); 0 to go on, -1 (the call failed) */
+static int
+map_change_begin(struct sky_policy *p, int argc, char **argv, int want, const char *usage,
+		 struct sky_ctl_call *call)
+{
+	if (argc != want)
+		return sky_ctl_fail(call, "usage: %s", usage);
+	if (policy_map_find(p, argv[0]) == NULL)
+		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
+	if (sky_ctl_commit(call) != 0)
+		return -1;
+	return 0;
+}
+
 static int
 cmd_map_update(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **res)
 {
 	char err[512];
 
-	if (argc != 3)
-		return sky_ctl_fail(call, "usage: map update NAME KEY VALUE");
-	if (policy_map_find(arg, argv[0]) == NULL)
-		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
-	if (sky_ctl_commit(call) != 0)
+	if (map_change_begin(arg, argc, argv, 3, "map update NAME KEY VALUE", call) != 0)
 		return -1;
 	if (sky_policy_map_update(arg, argv[0], argv[1], argv[2], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);
@@ -362,11 +374,7 @@ cmd_map_delete(void *arg, int argc, char **argv, struct sky_ctl_call *call, json
 {
 	char err[512];
 
-	if (argc != 2)
-		return sky_ctl_fail(call, "usage: map delete NAME KEY");
-	if (policy_map_find(arg, argv[0]) == NULL)
-		return sky_ctl_fail(call, "no map named '%s'", argv[0]);
-	if (sky_ctl_commit(call) != 0)
+	if (map_change_begin(arg, argc, argv, 2, "map delete NAME KEY", call) != 0)
 		return -1;
 	if (sky_policy_map_delete(arg, argv[0], argv[1], err, sizeof(err)) != 0)
 		return sky_ctl_fail(call, "%s", err);

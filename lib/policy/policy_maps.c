@@ -1059,6 +1059,18 @@ form_hint(const struct sky_pmap *m, bool is_key)
 	return "hex bytes";
 }
 
+/* key (text) into k, as the map's key type reads it; 0, or -EINVAL with the reason in err */
+static int
+parse_key(const struct sky_pmap *m, const char *key, uint8_t *k, char *err, size_t errlen)
+{
+	if (parse_bytes(m, true, key, k) != 0) {
+		snprintf(err, errlen, "map %s: bad key '%s': expected %s (%u bytes)", m->spec.name,
+			 key, form_hint(m, true), m->key_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 pmap_update_str(struct sky_pmap *m, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -1066,11 +1078,8 @@ pmap_update_str(struct sky_pmap *m, const char *key, const char *value, char *er
 	char why[128];
 	int rc;
 
-	if (parse_bytes(m, true, key, k) != 0) {
-		snprintf(err, errlen, "map %s: bad key '%s': expected %s (%u bytes)", m->spec.name,
-			 key, form_hint(m, true), m->key_size);
+	if (parse_key(m, key, k, err, errlen) != 0)
 		return -EINVAL;
-	}
 	if (parse_bytes(m, false, value, v) != 0) {
 		snprintf(err, errlen, "map %s: bad value '%s': expected %s (%u bytes)",
 			 m->spec.name, value, form_hint(m, false), m->value_size);
@@ -1089,11 +1098,8 @@ pmap_delete_str(struct sky_pmap *m, const char *key, char *err, size_t errlen)
 	char why[128];
 	int rc;
 
-	if (parse_bytes(m, true, key, k) != 0) {
-		snprintf(err, errlen, "map %s: bad key '%s': expected %s (%u bytes)", m->spec.name,
-			 key, form_hint(m, true), m->key_size);
+	if (parse_key(m, key, k, err, errlen) != 0)
 		return -EINVAL;
-	}
 	rc = pmap_delete(m, k, why, sizeof(why));
 	if (rc != 0)
 		snprintf(err, errlen, "map %s: key '%s': %s", m->spec.name, key, why);

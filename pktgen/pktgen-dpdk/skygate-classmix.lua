@@ -16,16 +16,10 @@ local sg = dofile(here .. "skygate_common.lua")
 local classes = sg.mix(sg.env("SKY_CLASSES", "realtime:10,interactive:30,bulk:50,scavenger:10"))
 local countries = sg.mix(sg.env("SKY_COUNTRIES", "US:40,DE:20,CN:10,RU:10,FR:10,GB:10"))
 local nseq = tonumber(sg.env("SKY_SEQ", "10"))
-local count = tonumber(sg.env("SKY_COUNT", "100000"))
-local rate = tonumber(sg.env("SKY_RATE", "0.02"))
-local size = tonumber(sg.env("SKY_SIZE", "64"))
-local expect = tonumber(sg.env("SKY_EXPECT", "1.0"))
-local tol = tonumber(sg.env("SKY_TOLERANCE", "0"))
 
-if not sg.wait_links(tonumber(sg.env("SKY_WAIT_LINK", "10"))) then
-    sg.failures = 1
-    return sg.finish("classmix")
-end
+local o = sg.begin("100000")
+if o == nil then return sg.finish("classmix") end
+local count, rate, size, expect, tol = o.count, o.rate, o.size, o.expect, o.tol
 local entries = sg.sequence_mix(classes, countries, nseq, size)
 for i, e in ipairs(entries) do
     sg.log("  seq %2d: %-12s dscp %2d  remote %s", i - 1, e.class, sg.classes[e.class].dscp, e.cc)

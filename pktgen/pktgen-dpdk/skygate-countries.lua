@@ -17,15 +17,10 @@ local countries = sg.list(sg.env("SKY_COUNTRIES", "US,DE,CN,RU,KP,IR"))
 local blocked = {}
 for _, c in ipairs(sg.list(sg.env("SKY_BLOCKED", ""))) do blocked[c] = true end
 local class = sg.env("SKY_CLASS", "bulk")
-local count = tonumber(sg.env("SKY_COUNT", "50000"))
-local rate = tonumber(sg.env("SKY_RATE", "0.02"))
-local size = tonumber(sg.env("SKY_SIZE", "64"))
-local tol = tonumber(sg.env("SKY_TOLERANCE", "0"))
 
-if not sg.wait_links(tonumber(sg.env("SKY_WAIT_LINK", "10"))) then
-    sg.failures = 1
-    return sg.finish("countries")
-end
+local o = sg.begin("50000")
+if o == nil then return sg.finish("countries") end
+local count, rate, size, tol = o.count, o.rate, o.size, o.tol
 for _, cc in ipairs(countries) do
     sg.range_flow(class, cc, size)
     local r = sg.send(count, rate, 500, 120)

@@ -14,16 +14,10 @@ local sg = dofile(here .. "skygate_common.lua")
 
 local class = sg.env("SKY_CLASS", "bulk")
 local cc = sg.env("SKY_COUNTRY", "US")
-local count = tonumber(sg.env("SKY_COUNT", "100000"))
-local rate = tonumber(sg.env("SKY_RATE", "0.02"))
-local size = tonumber(sg.env("SKY_SIZE", "64"))
-local expect = tonumber(sg.env("SKY_EXPECT", "1.0"))
-local tol = tonumber(sg.env("SKY_TOLERANCE", "0"))
 
-if not sg.wait_links(tonumber(sg.env("SKY_WAIT_LINK", "10"))) then
-    sg.failures = 1
-    return sg.finish("range")
-end
+local o = sg.begin("100000")
+if o == nil then return sg.finish("range") end
+local count, rate, size, expect, tol = o.count, o.rate, o.size, o.expect, o.tol
 sg.range_flow(class, cc, size)
 sg.log("skygate range: class %s (dscp %d), remote %s, %d packets per port at %g%%, %d B",
        class, sg.classes[class].dscp, cc, count, rate, size)

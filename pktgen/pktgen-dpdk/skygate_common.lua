@@ -96,6 +96,25 @@ function M.wait_links(seconds)
     return false
 end
 
+-- What every scenario starts with: the knobs SKY_COUNT (default_count), SKY_RATE (% of line
+-- rate), SKY_SIZE (bytes), SKY_EXPECT and SKY_TOLERANCE (the share of packets that must
+-- arrive), then the wait for both links (SKY_WAIT_LINK seconds). Returns the knobs, or nil
+-- (one failure counted) when the links stay down.
+function M.begin(default_count)
+    local o = {
+        count = tonumber(env("SKY_COUNT", default_count)),
+        rate = tonumber(env("SKY_RATE", "0.02")),
+        size = tonumber(env("SKY_SIZE", "64")),
+        expect = tonumber(env("SKY_EXPECT", "1.0")),
+        tol = tonumber(env("SKY_TOLERANCE", "0")),
+    }
+    if not M.wait_links(tonumber(env("SKY_WAIT_LINK", "10"))) then
+        M.failures = 1
+        return nil
+    end
+    return o
+end
+
 -- Range mode for one class and one remote country, both directions:
 --   up   (port 0): src = subscriber block, dst = country block, sport ephemeral, dport = service
 --   down (port 1): src = country block, dst = subscriber block, sport = service, dport ephemeral
@@ -108,32 +127,26 @@ function M.range_flow(class, cc, size)
     local tos = c.dscp * 4
     local up, dn = tostring(M.UP_PORT), tostring(M.DOWN_PORT)
 
+    -- one range field: start and min at first, then up to last by inc
+    local function span(f, p, first, last, inc)
+        f(p, "start", first)
+        f(p, "min", first)
+        f(p, "max", last)
+        f(p, "inc", inc)
+    end
     for _, p in ipairs({ up, dn }) do
         pktgen.set_type(p, "ipv4")
         pktgen.set_proto(p, proto)
         pktgen.range.ip_proto(p, proto)
-        pktgen.range.tos(p, "start", tos)
-        pktgen.range.tos(p, "min", tos)
-        pktgen.range.tos(p, "max", tos)
-        pktgen.range.tos(p, "inc", 0)
-        pktgen.range.pkt_size(p, "start", size)
-        pktgen.range.pkt_size(p, "min", size)
-        pktgen.range.pkt_size(p, "max", size)
-        pktgen.range.pkt_size(p, "inc", 0)
+        span(pktgen.range.tos, p, tos, tos, 0)
+        span(pktgen.range.pkt_size, p, size, size, 0)
     end
     local function addr(p, which, first, last, inc)
-        local f = (which == "src") and pktgen.range.src_ip or pktgen.range.dst_ip
-        f(p, "start", first)
-        f(p, "min", first)
-        f(p, "max", last)
-        f(p, "inc", inc)
+        span((which == "src") and pktgen.range.src_ip or pktgen.range.dst_ip, p, first, last, inc)
     end
     local function port(p, which, first, last, inc)
-        local f = (which == "src") and pktgen.range.src_port or pktgen.range.dst_port
-        f(p, "start", first)
-        f(p, "min", first)
-        f(p, "max", last)
-        f(p, "inc", inc)
+        span((which == "src") and pktgen.range.src_port or pktgen.range.dst_port, p, first, last,
+             inc)
     end
     -- subscribers step by one address; remotes step by a prime so pairs keep changing
     addr(up, "src", M.SUB_FIRST, M.SUB_LAST, "0.0.0.1")

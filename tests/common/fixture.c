@@ -354,3 +354,56 @@ sky_fx_telemetry_open(void)
 	}
 	return fd;
 }
+
+ssize_t
+sky_fx_telemetry_query(const char *cmd, char *buf, size_t size)
+{
+	size_t len = strlen(cmd);
+	ssize_t n;
+	int fd = sky_fx_telemetry_open();
+
+	if (fd < 0 || size == 0)
+		goto fail;
+	if (write(fd, cmd, len) != (ssize_t)len) {
+		fprintf(stderr, "telemetry: cannot send %s: %s\n", cmd, strerror(errno));
+		goto fail;
+	}
+	n = read(fd, buf, size - 1);
+	if (n <= 0) {
+		fprintf(stderr, "telemetry: no reply to %s\n", cmd);
+		goto fail;
+	}
+	buf[n] = '\0';
+	close(fd);
+	return n;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+char *
+sky_fx_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (len != NULL)
+		*len = 0;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+			buf[n] = '\0';
+			if (len != NULL)
+				*len = (size_t)n;
+		} else {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}

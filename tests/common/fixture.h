@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "skygate/meta.h"
 
@@ -219,6 +220,19 @@ int sky_fx_cmp_double(const void *a, const void *b); /* qsort, ascending */
  * Connect to this process's DPDK telemetry socket (the EAL started with telemetry = 1)
  * and read its greeting, as dpdk-telemetry.py does. @return the fd, or -1.
  */
+/**
+ * A whole file into memory, NUL-terminated (free() it); *len (when not NULL) its size.
+ * @return the bytes, or NULL (missing, unreadable, short read; *len = 0).
+ */
+char *sky_fx_read_file(const char *path, size_t *len);
+
 int sky_fx_telemetry_open(void);
+
+/**
+ * One telemetry request: open the socket (sky_fx_telemetry_open), send cmd (e.g.
+ * "/skygate/geo"), read the reply into buf (NUL-terminated), close.
+ * @return the reply's length (> 0), or -1 (the reason on stderr).
+ */
+ssize_t sky_fx_telemetry_query(const char *cmd, char *buf, size_t size);
 
 #endif /* SKY_TEST_FIXTURE_H */

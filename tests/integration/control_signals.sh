@@ -84,6 +84,18 @@ for line in f:
     print(line.decode().strip())
 PY
 }
+# stop_during SIGNAL OUT WORDS...: four copies of WORDS queued (replies to OUT); once the
+# daemon is busy with them, SIGNAL, and it must be gone within 2 s (stop_within)
+stop_during() {
+	local sig=$1 out=$2 loader
+
+	shift 2
+	pipeline 4 "$@" >"$out" 2>&1 &
+	loader=$!
+	wait_busy
+	stop_within "$sig" 2000
+	wait $loader || true
+}
 acked() { grep -c '"ok": *true' "$1" || true; }
 # how_stopped REPLIES LOG: the work in progress gave up by itself ("stopped by shutdown", then
 # quickly), or the watchdog ended it and said so in the log
@@ -100,11 +112,7 @@ how_stopped() {
 }
 
 # SIGTERM while `subscriber load` of 1M rows runs (four of them queued)
-pipeline 4 subscriber load "$T/big.csv" >"$T/load1.out" 2>&1 &
-LOADER=$!
-wait_busy
-stop_within TERM 2000
-wait $LOADER || true
+stop_during TERM "$T/load1.out" subscriber load "$T/big.csv"
 cp "$T/skygate.log" "$T/sig1.log"
 [ ! -e "$(runtime_dir sig1)" ] || fail "DPDK runtime directory left behind"
 a=$(acked "$T/load1.out")
@@ -122,11 +130,7 @@ fi
 ok "restart after the interrupted loads: $n subscriber(s)"
 
 # SIGINT likewise
-pipeline 4 subscriber load "$T/big.csv" >"$T/load2.out" 2>&1 &
-LOADER=$!
-wait_busy
-stop_within INT 2000
-wait $LOADER || true
+stop_during INT "$T/load2.out" subscriber load "$T/big.csv"
 how_stopped "$T/load2.out" "$T/skygate.log"
 ok "SIGINT during 1M-row subscriber loads: stopped in $TOOK ms ($HOW), exit 0, socket removed"
 
@@ -136,11 +140,7 @@ if [ -f "$GEODB" ]; then
 	cp "$T/sky.yaml" "$T/geo.yaml"
 	echo "geo: { database: $GEODB }" >>"$T/geo.yaml"
 	start_skygate "$T/geo.yaml" sig4
-	pipeline 4 geo reload >"$T/geo.out" 2>&1 &
-	LOADER=$!
-	wait_busy
-	stop_within TERM 2000
-	wait $LOADER || true
+	stop_during TERM "$T/geo.out" geo reload
 	how_stopped "$T/geo.out" "$T/skygate.log"
 	ok "SIGTERM during geo reloads: stopped in $TOOK ms ($HOW), exit 0, socket removed"
 else

@@ -39,7 +39,6 @@ IFS=, read -r _ d4 d6 dplan dbeam dcc _ <<<"$DEL_ROW"
 
 pg_start report --subs "$T/subs.csv" --remote-countries US:40,DE:20,CN:20,JP:20 \
 	--direction both --size imix --rate 30000pps --duration 3600 --drain 500
-rx_total() { ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']"; }
 # let traffic run until skygate received N more packets (the VM may stall: count, not time;
 # 60 s without N more packets is a stall, not a slow machine)
 advance() {

@@ -91,6 +91,35 @@ ${2:-}
 YAML
 }
 
+# frames received by both ports together
+rx_total() { ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']"; }
+# wait_rx N: until both ports together received N frames (a pcap port reads its file once;
+# 10 s at most); fails unless exactly N arrived
+wait_rx() {
+	local rx
+	for _ in $(seq 1 100); do
+		rx=$(rx_total)
+		[ "$rx" -ge "$1" ] && break
+		sleep 0.1
+	done
+	[ "$rx" -eq "$1" ] || fail "received $rx of $1 frames"
+}
+
+# The set-up of the runtime-change tests: two subscribers (DE with an IPv6 prefix, FR), the
+# two ring ports, a state dir, the policy object $1 with the maps $2 (YAML), a gold plan.
+write_state_config() { # POLICY_OBJECT MAPS
+	cat >"$T/subs.csv" <<CSV
+id,ipv4,ipv6,plan,beam,country
+1,100.64.0.1,2001:db8:1::/56,basic,beam1,DE
+2,100.64.0.2,,basic,beam1,FR
+CSV
+	write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_ring0\" }
+  - { name: net0, role: backhaul, peer: sat0, device: \"net_ring1\" }" \
+		"state: { dir: $T/state }
+policy: { object: $1, maps: $2 }"
+	sed -i 's/^plans:/plans:\n  gold: { down: 100Mbit, up: 10Mbit }/' "$T/sky.yaml"
+}
+
 # The generator, in the background, connected as memif client to $T/sat0.sock and
 # $T/net0.sock. It lingers (idle, connected) after writing its report, so skygate stops
 # first: DPDK 22.11's memif server frees its rings when a client leaves, under a worker that

@@ -17,12 +17,7 @@ write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_pcap0,rx
 start_skygate "$T/sky.yaml" pcap
 
 # the pcap PMD reads its file once: wait until every frame was received
-for _ in $(seq 1 100); do
-	rx=$(ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']")
-	[ "$rx" -ge $((UP_IN + DOWN_IN)) ] && break
-	sleep 0.1
-done
-[ "$rx" -eq $((UP_IN + DOWN_IN)) ] || fail "received $rx of $((UP_IN + DOWN_IN)) frames"
+wait_rx $((UP_IN + DOWN_IN))
 sleep 0.5 # downstream frames may still sit in the shaper for a moment
 ctlj stats >"$T/stats.json"
 stop_skygate   # closes the pcap dumpers

@@ -5,16 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 POL=$BLD/conf/policies/country_block.bpf.o
 
-cat >"$T/subs.csv" <<CSV
-id,ipv4,ipv6,plan,beam,country
-1,100.64.0.1,2001:db8:1::/56,basic,beam1,DE
-2,100.64.0.2,,basic,beam1,FR
-CSV
-write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_ring0\" }
-  - { name: net0, role: backhaul, peer: sat0, device: \"net_ring1\" }" \
-	"state: { dir: $T/state }
-policy: { object: $POL, maps: { blocked_terminal_countries: { RU: 1 } } }"
-sed -i 's/^plans:/plans:\n  gold: { down: 100Mbit, up: 10Mbit }/' "$T/sky.yaml"
+write_state_config "$POL" "{ blocked_terminal_countries: { RU: 1 } }"
 start_skygate "$T/sky.yaml" rt
 
 # refused changes: each names what is wrong, nothing changes

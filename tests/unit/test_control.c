@@ -44,7 +44,6 @@
 
 static char tmpdir[64];
 
-static char *slurp(const char *path, size_t *len);
 static void spill(const char *path, const char *buf, size_t len);
 
 /* --- commands the tests register --- */
@@ -216,7 +215,7 @@ cmd_file_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "expected PATH");
-	text = slurp(argv[0], &n);
+	text = sky_fx_read_file(argv[0], &n);
 	if (text == NULL)
 		return sky_ctl_fail(call, "%s: cannot read", argv[0]);
 	if (!call->replay && sky_ctl_state_dir() != NULL) {
@@ -435,6 +434,16 @@ assert_ok(json_t *reply)
 		fail_msg("expected ok, got %s", json_string_value(json_object_get(reply, "error")));
 }
 
+/* dispatch line (not a replay); it must succeed; the reply is dropped */
+static void
+dispatch_ok(const char *line)
+{
+	json_t *reply = dispatch_words(line, 0);
+
+	assert_ok(reply);
+	json_decref(reply);
+}
+
 static void
 assert_error(json_t *reply, const char *want)
 {
@@ -445,27 +454,6 @@ assert_error(json_t *reply, const char *want)
 	if (strstr(e, want) == NULL)
 		fail_msg("error '%s' does not contain '%s'", e, want);
 	assert_null(json_object_get(reply, "result"));
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
 }
 
 static void
@@ -751,16 +739,22 @@ test_help_and_metrics(void **state)
 	json_decref(reply);
 
 	/* "help map" lists map and its sub-commands; "help map update" only those */
-	reply = dispatch_words("help kv", 0);
-	assert_int_equal(json_array_size(json_object_get(reply, "result")), 5);
-	json_decref(reply);
-	reply = dispatch_words("help map", 0);
-	assert_ok(reply);
-	assert_int_equal(json_array_size(json_object_get(reply, "result")), 3);
-	json_decref(reply);
-	reply = dispatch_words("help map update", 0);
-	assert_int_equal(json_array_size(json_object_get(reply, "result")), 2);
-	json_decref(reply);
+	{
+		static const struct {
+			const char *words;
+			size_t n;
+			int must_be_ok;
+		} helps[] = {{"help kv", 5, 0}, {"help map", 3, 1}, {"help map update", 2, 0}};
+
+		for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+			reply = dispatch_words(helps[i].words, 0);
+			if (helps[i].must_be_ok)
+				assert_ok(reply);
+			assert_int_equal(json_array_size(json_object_get(reply, "result")),
+					 helps[i].n);
+			json_decref(reply);
+		}
+	}
 
 	reply = dispatch_words("metrics", 0);
 	assert_ok(reply);
@@ -898,6 +892,20 @@ log_cb(void *ctx, const struct sky_journal_record *rec)
 	return 0;
 }
 
+/* Close j, reopen the journal in dir (it must open) and replay it into s (zeroed first) and
+ * res; the replay's return. */
+static int
+reopen_replay(struct sky_journal **j, const char *dir, struct seen *s, struct sky_journal_scan *res)
+{
+	char err[1024], aside[512];
+
+	sky_journal_close(*j);
+	*j = sky_journal_open(dir, err, sizeof(err));
+	assert_non_null(*j);
+	memset(s, 0, sizeof(*s));
+	return sky_journal_replay(*j, 0, log_cb, s, res, aside, sizeof(aside), err, sizeof(err));
+}
+
 static void
 test_journal_log(void **state)
 {
@@ -999,13 +1007,7 @@ test_journal_log(void **state)
 	assert_true(sky_journal_size(j) < size);
 	/* appends follow the new file; a reopened journal replays it */
 	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"e"}, 1005, NULL), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	assert_non_null(j);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		3);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 3);
 	assert_string_equal(s.words[0], "1:7:[b] [two words]");
 	assert_string_equal(s.words[1], "2:7:[d] [4] [x]");
 	assert_string_equal(s.words[2], "3:1005:[e]");
@@ -1014,33 +1016,18 @@ test_journal_log(void **state)
 	j = sky_journal_open(dir, err, sizeof(err));
 	assert_non_null(j);
 	assert_int_equal(sky_journal_append(j, 1, (char *const[]){"f"}, 1006, NULL), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		4);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 4);
 	assert_int_equal(res.end, SKY_JOURNAL_CLEAN);
 	/* written but never marked (a crash before the change applied, or while it failed):
 	 * not committed, dropped by the replay */
 	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"pending"}, 0, NULL), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		4);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 4);
 	assert_int_equal(res.end, SKY_JOURNAL_TORN);
 	assert_non_null(strstr(res.why, "after the committed end"));
 	/* marked, it counts */
 	assert_int_equal(sky_journal_write(j, 1, (char *const[]){"marked"}, 0, NULL), 0);
 	assert_int_equal(sky_journal_mark(j), 0);
-	sky_journal_close(j);
-	j = sky_journal_open(dir, err, sizeof(err));
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-		sky_journal_replay(j, 0, log_cb, &s, &res, aside, sizeof(aside), err, sizeof(err)),
-		5);
+	assert_int_equal(reopen_replay(&j, dir, &s, &res), 5);
 	assert_string_equal(s.words[4], "5:0:[marked]");
 	sky_journal_close(j);
 }
@@ -1065,7 +1052,7 @@ scan_sample(size_t *len, size_t rec_off[4])
 	rec_off[3] = (size_t)sky_journal_size(j);
 	sky_journal_close(j);
 	snprintf(path, sizeof(path), "%s/journal", dir);
-	buf = slurp(path, len);
+	buf = sky_fx_read_file(path, len);
 	assert_int_equal(*len, rec_off[3]);
 	return buf;
 }
@@ -1315,9 +1302,7 @@ test_journal_replay(void **state)
 	reply = dispatch_words("journal recovered x 1 2 why", 0);
 	assert_error(reply, "written by skygate --recover only");
 	json_decref(reply);
-	reply = dispatch_words("journal ack", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("journal ack");
 	assert_int_equal(sky_ctl_journal_unacked(), 0);
 	assert_int_equal(metric("skygate_control_journal_unacknowledged"), 0);
 	reply = dispatch_words("journal ack", 0);
@@ -1327,9 +1312,7 @@ test_journal_replay(void **state)
 	assert_int_equal(sky_ctl_journal_unacked(), 0);
 
 	/* appends continue after replay */
-	reply = dispatch_words("kv set d 4", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set d 4");
 	assert_int_equal(journal_reopen_replay(), 5);
 	assert_string_equal(kv_log[2], "d=4");
 }
@@ -1345,9 +1328,7 @@ test_journal_write_ahead(void **state)
 	long size;
 
 	journal_fresh();
-	reply = dispatch_words("kv set a 1", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set a 1");
 	size = sky_ctl_journal_size();
 
 	/* a full disk: the file may not grow (RLIMIT_FSIZE: EFBIG, like ENOSPC) */
@@ -1365,9 +1346,7 @@ test_journal_write_ahead(void **state)
 	assert_string_equal(kv[0].value, "1");
 	assert_int_equal(sky_ctl_journal_size(), size);
 	/* the disk has room again: changes go through */
-	reply = dispatch_words("kv set a 3", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set a 3");
 
 	/* a handler that fails after its commit: the record is taken back */
 	size = sky_ctl_journal_size();
@@ -1382,9 +1361,7 @@ test_journal_write_ahead(void **state)
 	json_decref(reply);
 	assert_int_equal(sky_ctl_journal_size(), size);
 	/* a handler that forgot to commit: counted as a bug, journaled late */
-	reply = dispatch_words("kv forgot y", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv forgot y");
 	assert_int_equal(metric("skygate_control_journal_uncommitted_total"), unc0 + 1);
 	assert_true(sky_ctl_journal_size() > size);
 	/* a commit outside a journaled command is refused */
@@ -1413,9 +1390,7 @@ test_journal_as(void **state)
 	snprintf(src, sizeof(src), "%s/policy.bpf.o", tmpdir);
 	spill(src, "object bytes", 12);
 	snprintf(want, sizeof(want), "file load %s", src);
-	reply = dispatch_words(want, 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok(want);
 	assert_string_equal(loaded_path, src);
 	assert_int_equal(load_replay, 0);
 	/* journal_as on a failing call is dropped with it */
@@ -1424,7 +1399,7 @@ test_journal_as(void **state)
 	json_decref(reply);
 
 	snprintf(want, sizeof(want), "%s/journal", state_dir);
-	text = slurp(want, NULL);
+	text = sky_fx_read_file(want, NULL);
 	assert_non_null(text);
 	snprintf(copy, sizeof(copy), "%s/copied.obj", state_dir);
 	snprintf(want, sizeof(want), "\"argv\":[\"file\",\"load\",\"%s\"]", copy);
@@ -1572,12 +1547,8 @@ test_journal_compact_on_growth(void **state)
 	devnull = fopen("/dev/null", "w");
 	rte_openlog_stream(devnull); /* 20000 audit lines */
 	for (i = 0; i < 20000; i++) {
-		json_t *reply;
-
 		snprintf(line, sizeof(line), "kv set key%d %d", i % 4, i);
-		reply = dispatch_words(line, 0);
-		assert_ok(reply);
-		json_decref(reply);
+		dispatch_ok(line);
 		if (sky_ctl_journal_size() > max_size)
 			max_size = sky_ctl_journal_size();
 	}
@@ -1609,18 +1580,17 @@ test_journal_torn(void **state)
 	size_t full_len, tip_len;
 	long two;
 	unsigned long long torn0 = metric("skygate_control_journal_torn_total");
-	json_t *reply;
 
 	journal_fresh();
 	json_decref(dispatch_words("kv set a 1", 0));
 	json_decref(dispatch_words("kv set b 2", 0));
 	two = sky_ctl_journal_size();
 	snprintf(tip, sizeof(tip), "%s/journal.tip", state_dir);
-	tipbuf = slurp(tip, &tip_len); /* the tip before the last append */
+	tipbuf = sky_fx_read_file(tip, &tip_len); /* the tip before the last append */
 	json_decref(dispatch_words("kv set c 3", 0));
 	snprintf(path, sizeof(path), "%s/journal", state_dir);
-	full = slurp(path, &full_len);
-	tipfull = slurp(tip, NULL);
+	full = sky_fx_read_file(path, &full_len);
+	tipfull = sky_fx_read_file(tip, NULL);
 	assert_int_equal((long)full_len, sky_ctl_journal_size());
 
 	for (size_t cut = (size_t)two; cut < full_len; cut++) {
@@ -1657,9 +1627,7 @@ test_journal_torn(void **state)
 	spill(path, full, full_len - 5);
 	spill(tip, tipbuf, tip_len);
 	assert_int_equal(journal_reopen_replay(), 2);
-	reply = dispatch_words("kv set d 4", 0);
-	assert_ok(reply);
-	json_decref(reply);
+	dispatch_ok("kv set d 4");
 	assert_int_equal(journal_reopen_replay(), 3);
 	assert_string_equal(kv_log[2], "d=4");
 	free(full);
@@ -1675,7 +1643,7 @@ tip_bytes(void)
 	long n;
 
 	snprintf(path, sizeof(path), "%s/journal.tip", state_dir);
-	t = slurp(path, NULL);
+	t = sky_fx_read_file(path, NULL);
 	assert_non_null(t);
 	assert_non_null(strrchr(t, ' '));
 	n = strtol(strrchr(t, ' ') + 1, NULL, 10);
@@ -1710,8 +1678,8 @@ test_journal_corrupt(void **state)
 	json_decref(dispatch_words("kv set c 3", 0));
 	snprintf(path, sizeof(path), "%s/journal", state_dir);
 	snprintf(tip, sizeof(tip), "%s/journal.tip", state_dir);
-	full = slurp(path, &full_len);
-	tipbuf = slurp(tip, &tip_len);
+	full = sky_fx_read_file(path, &full_len);
+	tipbuf = sky_fx_read_file(tip, &tip_len);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *copy = malloc(full_len), want[300];
@@ -1737,7 +1705,7 @@ test_journal_corrupt(void **state)
 				fail_msg("%s: no '%s' in '%s'", cases[i].what, want, err);
 		}
 		/* nothing changed on disk */
-		free(slurp(path, &at));
+		free(sky_fx_read_file(path, &at));
 		assert_int_equal(at, full_len);
 		assert_int_equal(journal_restart(1, err, sizeof(err)), cases[i].recovered);
 		assert_int_equal(count_files(state_dir, "journal.damaged-", 0), 1);
@@ -1848,6 +1816,29 @@ line_json(const char *buf, int idx)
 	return json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, NULL);
 }
 
+/* poll s (up to 10 rounds) until it has noticed every client close: then none is left */
+static void
+assert_no_clients(struct sky_ctl_server *s)
+{
+	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 0);
+}
+
+/* pump s until fd has one reply line: that reply, parsed */
+static json_t *
+pump_reply(struct sky_ctl_server *s, int fd)
+{
+	char *out;
+	json_t *r;
+	int eof;
+
+	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
+	r = line_json(out, 0);
+	free(out);
+	return r;
+}
+
 static void
 test_server_open_errors(void **state)
 {
@@ -1937,14 +1928,12 @@ test_server_roundtrip(void **state)
 	send_all(fd, split + 5, 10);
 	assert_true(sky_ctl_server_poll(s, 1) >= 0);
 	send_all(fd, split + 15, sizeof(split) - 1 - 15);
-	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fd);
 	assert_ok(r);
 	assert_string_equal(json_string_value(json_array_get(
 				    json_object_get(json_object_get(r, "result"), "args"), 1)),
 			    "\xc3\xa9");
 	json_decref(r);
-	free(out);
 
 	/* bad JSON and bad shapes get error replies; the connection stays */
 	{
@@ -1987,18 +1976,14 @@ test_server_roundtrip(void **state)
 	}
 	close(fd);
 	/* the server notices the close */
-	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 
 	/* a client that leaves mid-request */
 	fd = client_connect(path);
 	send_all(fd, "{\"argv\":[\"kv\",\"set\"", 19);
 	assert_true(sky_ctl_server_poll(s, 5) >= 0);
 	close(fd);
-	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 	assert_int_equal(n_kv_log, 0);
 
 	/* several clients at once, answered independently */
@@ -2010,11 +1995,9 @@ test_server_roundtrip(void **state)
 		for (int i = 4; i >= 0; i--)
 			send_all(fds[i], "{\"argv\":[\"help\"]}\n", 18);
 		for (int i = 0; i < 5; i++) {
-			assert_int_equal(pump_lines(s, fds[i], 1, &out, NULL, &eof), 1);
-			r = line_json(out, 0);
+			r = pump_reply(s, fds[i]);
 			assert_ok(r);
 			json_decref(r);
-			free(out);
 			close(fds[i]);
 		}
 	}
@@ -2067,9 +2050,7 @@ test_server_oversize(void **state)
 	}
 	assert_true(eof);
 	close(fd);
-	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 	sky_ctl_server_close(s);
 }
 
@@ -2146,26 +2127,20 @@ test_server_limits(void **state)
 	assert_int_equal(metric("skygate_control_clients"), 64);
 	fds[64] = client_connect(path);
 	send_all(fds[64], "{\"argv\":[\"echo\",\"in\"]}\n", 24);
-	assert_int_equal(pump_lines(s, fds[64], 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fds[64]);
 	assert_ok(r);
 	json_decref(r);
-	free(out);
 	/* the oldest idle connection made room, and was told */
-	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fds[0]);
 	assert_error(r, "to make room for root");
 	assert_string_equal(json_string_value(json_object_get(r, "limit")), "max_clients");
 	json_decref(r);
-	free(out);
 	assert_int_equal(metric("skygate_control_clients_refused_total"), refused0);
 	assert_int_equal(metric("skygate_control_clients_evicted_total"), evicted0 + 1);
 	assert_int_equal(sky_ctl_server_clients(s), 64);
 	for (i = 0; i < 65; i++)
 		close(fds[i]);
-	for (i = 0; i < 10 && sky_ctl_server_clients(s) > 0; i++)
-		sky_ctl_server_poll(s, 5);
-	assert_int_equal(sky_ctl_server_clients(s), 0);
+	assert_no_clients(s);
 
 	/* a slow reader: four 3 MiB replies queued, then another client is served at once */
 	slow = client_connect(path);
@@ -2175,11 +2150,9 @@ test_server_limits(void **state)
 		assert_true(sky_ctl_server_poll(s, 1) >= 0);
 	fds[0] = client_connect(path);
 	send_all(fds[0], "{\"argv\":[\"echo\",\"quick\"]}\n", 27);
-	assert_int_equal(pump_lines(s, fds[0], 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fds[0]);
 	assert_ok(r);
 	json_decref(r);
-	free(out);
 	close(fds[0]);
 	/* and the slow reader still gets every reply, whole and in order */
 	{
@@ -2452,6 +2425,44 @@ run_ctl(const char *env_socket, int kill_after_ms, const char *const *args)
 	return r;
 }
 
+/* One skygatectl run and what it must give: exit status, stdout/stderr exactly (when not
+ * NULL), what they must contain, and how stdout starts. */
+struct ctl_case {
+	const char *sock; /* $SKYGATE_SOCKET, or NULL */
+	const char *args[8];
+	int status;
+	const char *out, *err;
+	const char *out_has[2], *err_has[2];
+	const char *out_starts;
+};
+
+static void
+check_ctl_cases(const struct ctl_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ctl_case *c = &cases[i];
+		struct run r = run_ctl(c->sock, 0, c->args);
+
+		assert_int_equal(r.status, c->status);
+		if (c->out != NULL)
+			assert_string_equal(r.out, c->out);
+		if (c->err != NULL)
+			assert_string_equal(r.err, c->err);
+		if (c->out_starts != NULL)
+			assert_memory_equal(r.out, c->out_starts, strlen(c->out_starts));
+		for (size_t k = 0; k < 2; k++) {
+			if (c->out_has[k] != NULL && strstr(r.out, c->out_has[k]) == NULL)
+				fail_msg("case %zu: stdout '%s' lacks '%s'", i, r.out,
+					 c->out_has[k]);
+			if (c->err_has[k] != NULL && strstr(r.err, c->err_has[k]) == NULL)
+				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err,
+					 c->err_has[k]);
+		}
+		free(r.out);
+		free(r.err);
+	}
+}
+
 static void
 test_skygatectl(void **state)
 {
@@ -2468,54 +2479,37 @@ test_skygatectl(void **state)
 	snprintf(missing, sizeof(missing), "%s/nothere/skygate.sock", tmpdir);
 	srv = server_child(path);
 
-	/* failure cases first: usage and connection errors exit 2 */
+	/* failure cases first: usage and connection errors exit 2; the daemon refuses: exit 1,
+	 * its reason on stderr; a reply slower than --timeout */
 	{
-		static const struct {
-			const char *args[6];
-			const char *err;
-		} cases[] = {
-			{{"--bogus", "help"}, "unknown option '--bogus'"},
-			{{"--socket"}, "--socket needs a path"},
-			{{"--timeout", "soon", "help"}, "bad timeout 'soon'"},
-			{{NULL}, "no command given"},
-			{{"watch", "-n", "0", "help"}, "bad interval '0'"},
-			{{"watch"}, "watch: which command?"},
+		const struct ctl_case cases[] = {
+			{path, {"--bogus", "help"}, 2, .err_has = {"unknown option '--bogus'"}},
+			{path, {"--socket"}, 2, .err_has = {"--socket needs a path"}},
+			{path, {"--timeout", "soon", "help"}, 2, .err_has = {"bad timeout 'soon'"}},
+			{path, {NULL}, 2, .err_has = {"no command given"}},
+			{path, {"watch", "-n", "0", "help"}, 2, .err_has = {"bad interval '0'"}},
+			{path, {"watch"}, 2, .err_has = {"watch: which command?"}},
+			{NULL,
+			 {"--socket", missing, "help"},
+			 2,
+			 .err_has = {missing, "No such file or directory"}},
+			{path,
+			 {"fail", "x"},
+			 1,
+			 .out = "",
+			 .err = "skygatectl: fail: bad thing x\n"},
+			{path,
+			 {"--json", "no", "such"},
+			 1,
+			 .err_has = {"unknown command 'no such'"}},
+			{path,
+			 {"--timeout", "0.3", "sleep"},
+			 2,
+			 .err_has = {"no reply within 0.3 s"}},
 		};
 
-		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			r = run_ctl(path, 0, cases[i].args);
-			assert_int_equal(r.status, 2);
-			if (strstr(r.err, cases[i].err) == NULL)
-				fail_msg("case %zu: stderr '%s' lacks '%s'", i, r.err,
-					 cases[i].err);
-			free(r.out);
-			free(r.err);
-		}
+		check_ctl_cases(cases, sizeof(cases) / sizeof(cases[0]));
 	}
-	r = run_ctl(NULL, 0, (const char *[]){"--socket", missing, "help", NULL});
-	assert_int_equal(r.status, 2);
-	assert_non_null(strstr(r.err, missing));
-	assert_non_null(strstr(r.err, "No such file or directory"));
-	free(r.out);
-	free(r.err);
-	/* the daemon refuses: exit 1, its reason on stderr */
-	r = run_ctl(path, 0, (const char *[]){"fail", "x", NULL});
-	assert_int_equal(r.status, 1);
-	assert_string_equal(r.err, "skygatectl: fail: bad thing x\n");
-	assert_string_equal(r.out, "");
-	free(r.out);
-	free(r.err);
-	r = run_ctl(path, 0, (const char *[]){"--json", "no", "such", NULL});
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, "unknown command 'no such'"));
-	free(r.out);
-	free(r.err);
-	/* a reply slower than --timeout */
-	r = run_ctl(path, 0, (const char *[]){"--timeout", "0.3", "sleep", NULL});
-	assert_int_equal(r.status, 2);
-	assert_non_null(strstr(r.err, "no reply within 0.3 s"));
-	free(r.out);
-	free(r.err);
 
 	/* --json prints the result exactly; $SKYGATE_SOCKET is the default socket */
 	r = run_ctl(path, 0, (const char *[]){"--json", "echo", "a", "-b", "c d", NULL});
@@ -2533,12 +2527,11 @@ test_skygatectl(void **state)
 	}
 	free(r.out);
 	free(r.err);
-	r = run_ctl("/nonexistent.sock", 0,
-		    (const char *[]){"-s", path, "-j", "--timeout=5", "whoami", NULL});
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "\"uid\": "));
-	free(r.out);
-	free(r.err);
+	check_ctl_cases(&(const struct ctl_case){"/nonexistent.sock",
+						 {"-s", path, "-j", "--timeout=5", "whoami"},
+						 0,
+						 .out_has = {"\"uid\": "}},
+			1);
 
 	/* relative paths of existing files are sent absolute; other words as they are */
 	{
@@ -2630,31 +2623,24 @@ test_skygatectl(void **state)
 	free(r.out);
 	free(r.err);
 
-	r = run_ctl(path, 0, (const char *[]){"metrics", NULL});
-	assert_int_equal(r.status, 0);
-	assert_memory_equal(r.out, "# HELP ", 7);
-	assert_non_null(strstr(r.out, "\nskygate_test_things "));
-	free(r.out);
-	free(r.err);
-	r = run_ctl(path, 0, (const char *[]){"help", NULL});
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "  kv set KEY VALUE  "));
-	assert_non_null(strstr(r.out, "  help [COMMAND...]  "));
-	free(r.out);
-	free(r.err);
+	/* metrics and help; --help and --version need no daemon */
+	{
+		const struct ctl_case cases[] = {
+			{path,
+			 {"metrics"},
+			 0,
+			 .out_starts = "# HELP ",
+			 .out_has = {"\nskygate_test_things "}},
+			{path,
+			 {"help"},
+			 0,
+			 .out_has = {"  kv set KEY VALUE  ", "  help [COMMAND...]  "}},
+			{missing, {"--help"}, 0, .out_has = {"usage: skygatectl", "watch"}},
+			{missing, {"--version"}, 0, .out = "skygatectl " SKY_VERSION "\n"},
+		};
 
-	/* no daemon needed */
-	r = run_ctl(missing, 0, (const char *[]){"--help", NULL});
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "usage: skygatectl"));
-	assert_non_null(strstr(r.out, "watch"));
-	free(r.out);
-	free(r.err);
-	r = run_ctl(missing, 0, (const char *[]){"--version", NULL});
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "skygatectl " SKY_VERSION "\n");
-	free(r.out);
-	free(r.err);
+		check_ctl_cases(cases, sizeof(cases) / sizeof(cases[0]));
+	}
 
 	/* watch redraws until Ctrl-C */
 	r = run_ctl(path, 700, (const char *[]){"watch", "-n", "0.2", "echo", "hi", NULL});
@@ -2683,18 +2669,13 @@ test_telemetry(void **state)
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
-	int fd;
 
 	assert_int_equal(sky_fx_eal_start("test_control",
 					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
 			 0);
-	fd = sky_fx_telemetry_open();
-	assert_true(fd >= 0);
 	json_decref(dispatch_words("echo", 0));
-	assert_int_equal(write(fd, "/skygate/control", 16), 16);
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = sky_fx_telemetry_query("/skygate/control", buf, sizeof(buf));
 	assert_true(n > 0);
-	buf[n] = '\0';
 	j = json_loads(buf, 0, NULL);
 	d = json_object_get(j, "/skygate/control");
 	if (!json_is_object(d))
@@ -2704,7 +2685,6 @@ test_telemetry(void **state)
 	assert_non_null(json_object_get(d, "journal_records"));
 	assert_non_null(json_object_get(d, "clients"));
 	json_decref(j);
-	close(fd);
 	sky_fx_eal_stop();
 }
 
@@ -2863,11 +2843,11 @@ test_limits_expired(void **state)
 static void
 test_server_request_timeout(void **state)
 {
-	char err[256], path[256], *out;
+	char err[256], path[256];
 	struct sky_ctl_server *s;
 	struct sky_ctl_limits lim;
 	unsigned long long t0 = metric("skygate_control_requests_timed_out_total");
-	int fd, eof, lines = 0;
+	int fd, lines = 0;
 	json_t *r;
 
 	snprintf(path, sizeof(path), "%s/slow.sock", tmpdir);
@@ -2888,12 +2868,10 @@ test_server_request_timeout(void **state)
 			assert_true(sky_ctl_server_poll(s, 5) >= 0);
 		lines = poll(&p, 1, 0);
 	}
-	assert_int_equal(pump_lines(s, fd, 1, &out, NULL, &eof), 1);
-	r = line_json(out, 0);
+	r = pump_reply(s, fd);
 	assert_error(r, "request timeout");
 	assert_string_equal(json_string_value(json_object_get(r, "limit")), "request_timeout");
 	json_decref(r);
-	free(out);
 	assert_int_equal(metric("skygate_control_requests_timed_out_total"), t0 + 1);
 	close(fd);
 	sky_ctl_server_close(s);

@@ -313,6 +313,17 @@ cmd_ok(json_t *r)
 	return json_is_true(json_object_get(r, "ok"));
 }
 
+/* run a command that must succeed; *result is its "result" (owned by the reply) */
+static json_t *
+run_ok(int argc, char **argv, json_t **result)
+{
+	json_t *r = run_cmd(argc, argv);
+
+	assert_true(cmd_ok(r));
+	*result = json_object_get(r, "result");
+	return r;
+}
+
 /* ------------------------------------------------------------------ failures */
 
 struct cfg_case {
@@ -787,9 +798,7 @@ test_commands(void **state)
 	assert_false(cmd_ok(r));
 	json_decref(r);
 
-	r = run_cmd(3, lookup);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(3, lookup, &o);
 	assert_string_equal(json_string_value(json_object_get(o, "address")), "8.8.8.8");
 	assert_string_equal(json_string_value(json_object_get(o, "network")), "8.8.8.0/24");
 	assert_string_equal(json_string_value(json_object_get(o, "country")), "US");
@@ -798,17 +807,13 @@ test_commands(void **state)
 			    "anycast");
 	json_decref(r);
 
-	r = run_cmd(3, lookup6);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(3, lookup6, &o);
 	assert_string_equal(json_string_value(json_object_get(o, "network")),
 			    "2a00:1450:4001::/48");
 	assert_string_equal(json_string_value(json_object_get(o, "country")), "IE");
 	json_decref(r);
 
-	r = run_cmd(3, lookup_none);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(3, lookup_none, &o);
 	assert_true(json_is_null(json_object_get(o, "network")));
 	assert_true(json_is_null(json_object_get(o, "country")));
 	json_decref(r);
@@ -824,9 +829,7 @@ test_commands(void **state)
 		    sky_geo_lookup(geo, AF_INET, nets4[i].ip, &cc, NULL, NULL, 0) != 0 || cc != 0)
 			continue;
 		inet_ntop(AF_INET, nets4[i].ip, a, sizeof(a));
-		r = run_cmd(3, av);
-		assert_true(cmd_ok(r));
-		o = json_object_get(r, "result");
+		r = run_ok(3, av, &o);
 		assert_true(json_is_string(json_object_get(o, "network")));
 		assert_true(json_is_null(json_object_get(o, "country")));
 		json_decref(r);
@@ -835,9 +838,7 @@ test_commands(void **state)
 	}
 	assert_true(no_cc_seen);
 
-	r = run_cmd(2, show);
-	assert_true(cmd_ok(r));
-	o = json_object_get(r, "result");
+	r = run_ok(2, show, &o);
 	assert_true(json_is_true(json_object_get(o, "enabled")));
 	assert_string_equal(json_string_value(json_object_get(o, "database")), DB);
 	assert_int_equal(json_integer_value(json_object_get(o, "networks_ipv4")), n_nets4);
@@ -863,16 +864,10 @@ test_telemetry(void **state)
 	char buf[16384];
 	json_t *j, *d;
 	ssize_t n;
-	int fd;
 
 	(void)state;
-	fd = sky_fx_telemetry_open();
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "/skygate/geo", 12), 12);
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = sky_fx_telemetry_query("/skygate/geo", buf, sizeof(buf));
 	assert_true(n > 0);
-	buf[n] = '\0';
-	close(fd);
 	j = json_loads(buf, 0, NULL);
 	assert_non_null(j);
 	d = json_object_get(j, "/skygate/geo");
@@ -919,6 +914,22 @@ reader_main(void *arg)
 	rte_rcu_qsbr_thread_offline(sky_rt.qs, 0);
 	rte_rcu_qsbr_thread_unregister(sky_rt.qs, 0);
 	return NULL;
+}
+
+/* copy DB to path, as a careless update would leave it: written in place */
+static void
+copy_db(const char *path)
+{
+	FILE *in = fopen(DB, "r"), *out = fopen(path, "w");
+	char buf[1 << 16];
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
 }
 
 static void
@@ -1026,8 +1037,7 @@ test_reload(void **state)
 	sky_ctl_journal_close();
 	r = run_cmd(2, show);
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(r, "result"), "database")),
-		kept);
+		json_string_value(json_object_get(json_object_get(r, "result"), "database")), kept);
 	json_decref(r);
 
 	/* check_interval: the file replaced by rename (as `location update` does) */
@@ -1049,18 +1059,7 @@ test_reload(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "reload_failures")), failures + 1);
 	json_decref(r);
 	check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
-	{ /* a good new version */
-		FILE *in = fopen(DB, "r"), *out = fopen(STATE "/new.db", "w");
-		char buf[1 << 16];
-		size_t n;
-
-		assert_non_null(in);
-		assert_non_null(out);
-		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-			assert_int_equal(fwrite(buf, 1, n, out), n);
-		fclose(in);
-		assert_int_equal(fclose(out), 0);
-	}
+	copy_db(STATE "/new.db"); /* a good new version */
 	assert_int_equal(rename(STATE "/new.db", kept), 0);
 	sky_periodic_run(now += 1ull << 52); /* a good new version: loaded */
 	r = run_cmd(2, show);
@@ -1139,15 +1138,6 @@ name_files(void)
 	snprintf(NOTHING, sizeof(NOTHING), "/tmp/skygate_test_geo_%d_empty.db", pid);
 }
 
-static uint64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 make_special_files(void)
 {
@@ -1208,7 +1198,7 @@ test_config_not_a_file(void **state)
 	for (size_t i = 0; i < RTE_DIM(not_a_db); i++) {
 		struct sky_cfg *cfg = cfg_text("geo: { database: %s }\n", not_a_db[i].path);
 		struct sky_cfg_err err = {0};
-		uint64_t t0 = ms_now();
+		double t0 = sky_fx_now_s();
 		struct sky_geo *g = sky_geo_create(cfg, &err);
 
 		if (g != NULL)
@@ -1217,9 +1207,9 @@ test_config_not_a_file(void **state)
 		    strstr(err.msg, "test.yaml") == NULL)
 			fail_msg("%s: error '%s' does not name '%s'", not_a_db[i].path, err.msg,
 				 not_a_db[i].want);
-		if (ms_now() - t0 > 1000)
-			fail_msg("%s: refused after %" PRIu64 " ms", not_a_db[i].path,
-				 ms_now() - t0);
+		if (sky_fx_now_s() - t0 > 1.0)
+			fail_msg("%s: refused after %.0f ms", not_a_db[i].path,
+				 (sky_fx_now_s() - t0) * 1000);
 		sky_cfg_free(cfg);
 	}
 	/* nor does the per-country enumeration (skygate-pktgen) block on a FIFO */
@@ -1276,16 +1266,16 @@ test_reload_not_a_file(void **state)
 	snprintf(fails_before, sizeof(fails_before), "%s", show_str("reload_failures"));
 	for (size_t i = 0; i < RTE_DIM(not_a_db); i++) {
 		char *argv[] = {"geo", "reload", (char *)not_a_db[i].path};
-		uint64_t t0 = ms_now();
+		double t0 = sky_fx_now_s();
 		json_t *r = run_cmd(3, argv);
 		const char *e = json_string_value(json_object_get(r, "error"));
 
 		if (cmd_ok(r) || !names_path_reason(e, not_a_db[i].path, not_a_db[i].want))
 			fail_msg("geo reload %s: %s (want '%s')", not_a_db[i].path,
 				 e ? e : "accepted", not_a_db[i].want);
-		if (ms_now() - t0 > 1000)
-			fail_msg("geo reload %s: refused after %" PRIu64 " ms", not_a_db[i].path,
-				 ms_now() - t0);
+		if (sky_fx_now_s() - t0 > 1.0)
+			fail_msg("geo reload %s: refused after %.0f ms", not_a_db[i].path,
+				 (sky_fx_now_s() - t0) * 1000);
 		json_decref(r);
 		/* the running table stays */
 		check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
@@ -1294,22 +1284,6 @@ test_reload_not_a_file(void **state)
 	assert_int_equal(strtoll(show_str("reload_failures"), NULL, 10),
 			 strtoll(fails_before, NULL, 10) + (long long)RTE_DIM(not_a_db));
 	remove_special_files();
-}
-
-/* copy DB to path, as a careless update would leave it: written in place */
-static void
-copy_db(const char *path)
-{
-	FILE *in = fopen(DB, "r"), *out = fopen(path, "w");
-	char buf[1 << 16];
-	size_t n;
-
-	assert_non_null(in);
-	assert_non_null(out);
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-		assert_int_equal(fwrite(buf, 1, n, out), n);
-	fclose(in);
-	assert_int_equal(fclose(out), 0);
 }
 
 /*

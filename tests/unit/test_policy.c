@@ -621,6 +621,18 @@ static const struct {
 	 "[opcode]"},
 };
 
+/* o's only map: "m", a hash of 2-byte keys and 1-byte values, 8 entries */
+static void
+one_small_hash(struct pobj *o)
+{
+	o->n_maps = 1;
+	snprintf(o->maps[0].name, sizeof(o->maps[0].name), "m");
+	o->maps[0].type = SKY_MAP_HASH;
+	o->maps[0].key_size = 2;
+	o->maps[0].value_size = 1;
+	o->maps[0].max_entries = 8;
+}
+
 static void
 test_checker_hand_written(void **state)
 {
@@ -634,12 +646,7 @@ test_checker_hand_written(void **state)
 		memset(&o, 0, sizeof(o));
 		o.ins = (struct ebpf_insn *)hand[i].ins;
 		o.n_ins = hand[i].n;
-		o.n_maps = 1;
-		snprintf(o.maps[0].name, sizeof(o.maps[0].name), "m");
-		o.maps[0].type = SKY_MAP_HASH;
-		o.maps[0].key_size = 2;
-		o.maps[0].value_size = 1;
-		o.maps[0].max_entries = 8;
+		one_small_hash(&o);
 		o.ld_map = ld;
 		o.call_helper = ch;
 		o.call_map = cm;
@@ -878,12 +885,7 @@ test_jset_small_immediate(void **state)
 			o.call_helper[i] = o.ins[i].code == (BPF_JMP | EBPF_CALL) ? PH_HASH : -1;
 			o.call_map[i] = -1;
 		}
-		o.n_maps = 1;
-		snprintf(o.maps[0].name, sizeof(o.maps[0].name), "m");
-		o.maps[0].type = SKY_MAP_HASH;
-		o.maps[0].key_size = 2;
-		o.maps[0].value_size = 1;
-		o.maps[0].max_entries = 8;
+		one_small_hash(&o);
 		assert_int_equal(pobj_check(&o, err, sizeof(err)), 0);
 		rc = policy_load_obj(p, &o, err, sizeof(err));
 		if (k == 3) {
@@ -1213,22 +1215,14 @@ test_malformed_btf(void **state)
 	struct btf *btf;
 	struct sky_policy *p;
 	uint8_t *buf;
-	long size;
+	size_t size;
 	size_t types;
 	unsigned int n_bad = 0;
-	FILE *f;
 	int fd;
 
 	sample(path, sizeof(path), "country_block");
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)size);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
+	buf = (uint8_t *)sky_fx_read_file(path, &size);
+	assert_non_null(buf); /* opened, sized and read whole */
 	eh = (const Elf64_Ehdr *)buf;
 	sh = (const Elf64_Shdr *)(buf + eh->e_shoff);
 	for (unsigned int i = 1; i < eh->e_shnum; i++)
@@ -1693,6 +1687,25 @@ ctl(int ok, const char *a0, const char *a1, const char *a2, const char *a3, cons
 	return r;
 }
 
+/* `map show MAP` (must succeed): n items (unless n < 0), the first with this key and, unless
+ * NULL, this value */
+static void
+expect_first_item(const char *map, int n, const char *key, const char *value)
+{
+	json_t *r = ctl(1, "map", "show", map, NULL, NULL);
+	json_t *items = json_object_get(json_object_get(r, "result"), "items");
+
+	if (n >= 0)
+		assert_int_equal(json_array_size(items), n);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			    key);
+	if (value != NULL)
+		assert_string_equal(
+			json_string_value(json_object_get(json_array_get(items, 0), "value")),
+			value);
+	json_decref(r);
+}
+
 static void
 test_commands(void **state)
 {
@@ -1733,29 +1746,13 @@ test_commands(void **state)
 	json_decref(ctl(1, "map", "update", "garden_v4", "10.0.0.0/8", "1"));
 	json_decref(ctl(1, "map", "update", "garden_v6", "2001:db8::/32", "7"));
 	json_decref(ctl(1, "map", "update", "suspended", "0x2a", "1"));
-	r = ctl(1, "map", "show", "garden_v6", NULL, NULL);
-	items = json_object_get(json_object_get(r, "result"), "items");
-	assert_int_equal(json_array_size(items), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
-			    "2001:db8::/32");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "value")),
-			    "7");
-	json_decref(r);
-	r = ctl(1, "map", "show", "suspended", NULL, NULL);
-	items = json_object_get(json_object_get(r, "result"), "items");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
-			    "42");
-	json_decref(r);
+	expect_first_item("garden_v6", 1, "2001:db8::/32", "7");
+	expect_first_item("suspended", -1, "42", NULL);
 	/* a hash map with 4-byte keys (rte_hash): delete frees the slot for another key */
 	json_decref(ctl(1, "map", "delete", "suspended", "42", NULL));
 	json_decref(ctl(0, "map", "delete", "suspended", "42", NULL));
 	json_decref(ctl(1, "map", "update", "suspended", "43", "1"));
-	r = ctl(1, "map", "show", "suspended", NULL, NULL);
-	items = json_object_get(json_object_get(r, "result"), "items");
-	assert_int_equal(json_array_size(items), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
-			    "43");
-	json_decref(r);
+	expect_first_item("suspended", 1, "43", NULL);
 	json_decref(ctl(1, "map", "delete", "garden_v4", "10.0.0.0/8", NULL));
 	json_decref(ctl(0, "map", "delete", "garden_v4", "10.0.0.0/8", NULL));
 	r = ctl(1, "map", "list", NULL, NULL, NULL);
@@ -1767,13 +1764,7 @@ test_commands(void **state)
 	json_decref(ctl(1, "policy", "load", path, NULL, NULL));
 	json_decref(ctl(1, "map", "update", "matrix", "ua:ru", "drop"));
 	json_decref(ctl(1, "map", "update", "sub_default", "IR", "2"));
-	r = ctl(1, "map", "show", "matrix", NULL, NULL);
-	items = json_object_get(json_object_get(r, "result"), "items");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "key")),
-			    "UA:RU");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "value")),
-			    "drop");
-	json_decref(r);
+	expect_first_item("matrix", -1, "UA:RU", "drop");
 	/* verdict values (sky_verdict_t) in readable forms, both ways */
 	json_decref(ctl(0, "map", "update", "matrix", "UA:RU", "class:8"));
 	json_decref(ctl(0, "map", "update", "matrix", "UA:RU", "class:bulk")); /* no subs */

@@ -2,38 +2,12 @@
  * checker merges states and is linear, but librte_bpf's validator walks every path: it
  * would run for hours. Refused [budget] at once. */
 #include "skygate/policy.h"
+#include "paths.h"
 SKY_POLICY(paths_explode)
 {
 	uint64_t v = 0;
 
-	if (ctx->dir == 1)
-		v += 1;
-	if (ctx->family == 2)
-		v += 2;
-	if (ctx->proto == 3)
-		v += 4;
-	if (ctx->dscp == 4)
-		v += 8;
-	if (ctx->sub_id == 5)
-		v += 16;
-	if (ctx->sub_country == 6)
-		v += 32;
-	if (ctx->remote_country == 7)
-		v += 64;
-	if (ctx->beam == 8)
-		v += 128;
-	if (ctx->plan == 9)
-		v += 1;
-	if (ctx->realm == 10)
-		v += 2;
-	if (ctx->cls == 11)
-		v += 4;
-	if (ctx->remote_flags == 12)
-		v += 8;
-	if (ctx->sport == 13)
-		v += 16;
-	if (ctx->dport == 14)
-		v += 32;
+	SKY_TEST_PATHS_14(ctx, v);
 	if (ctx->len == 15)
 		v += 64;
 	if (ctx->flags == 16)
