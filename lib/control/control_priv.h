@@ -55,10 +55,10 @@ void sky_ctl_join(char *buf, size_t len, int argc, char *const *argv);
 	  "Control requests not complete within the request timeout (connection closed)")          \
 	X(replies_timed_out, counter,                                                              \
 	  "Control connections closed because the client did not read its reply in time")          \
-	X(journal_compactions, counter, "Journal compactions (snapshots of the live state)")      \
+	X(journal_compactions, counter, "Journal compactions (snapshots of the live state)")       \
 	X(journal_torn, counter, "Torn last journal records cut at start (a crash mid-append)")    \
-	X(journal_recoveries, counter, "Damaged journal parts moved aside by --recover")         \
-	X(journal_undone, counter, "Committed records taken back (the change failed after it)")   \
+	X(journal_recoveries, counter, "Damaged journal parts moved aside by --recover")           \
+	X(journal_undone, counter, "Committed records taken back (the change failed after it)")    \
 	X(journal_uncommitted, counter,                                                            \
 	  "Journaled commands that succeeded without a write-ahead commit (a bug)")                \
 	X(http_requests, counter, "HTTP requests served by the metrics listener")

@@ -116,8 +116,14 @@ cd /
 /usr/bin/skygate --check -c /etc/skygate/skygate.yaml
 /usr/bin/skygate --version
 SH
-unshare --mount --propagation private bash "$T/installed-check.sh" "$R" >"$T/check.out" 2>&1 ||
-	{ cat "$T/check.out"; fail "installed skygate --check refused /etc/skygate/skygate.yaml"; }
-grep -q "configuration OK" "$T/check.out" || { cat "$T/check.out"; fail "--check printed no verdict"; }
-grep -q "$ver" "$T/check.out" || { cat "$T/check.out"; fail "installed skygate --version is not $ver"; }
-ok "installed skygate --check accepts /etc/skygate/skygate.yaml"
+# a private mount namespace needs / to be a mount point: not so inside a plain chroot (the
+# fresh-machine check), where this one step says so instead of mounting over the host
+if unshare --mount --propagation private true 2>/dev/null; then
+	unshare --mount --propagation private bash "$T/installed-check.sh" "$R" >"$T/check.out" 2>&1 ||
+		{ cat "$T/check.out"; fail "installed skygate --check refused /etc/skygate/skygate.yaml"; }
+	grep -q "configuration OK" "$T/check.out" || { cat "$T/check.out"; fail "--check printed no verdict"; }
+	grep -q "$ver" "$T/check.out" || { cat "$T/check.out"; fail "installed skygate --version is not $ver"; }
+	ok "installed skygate --check accepts /etc/skygate/skygate.yaml"
+else
+	echo "note: no private mount namespace here (a chroot?): the installed skygate --check is not run"
+fi

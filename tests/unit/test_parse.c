@@ -425,25 +425,44 @@ static int
 meta_differs(const struct sky_meta *g, const struct sky_meta *x, char *why, size_t n)
 {
 #define CMP(f)                                                                                     \
-	if (g->f != x->f) {                                                                        \
-		snprintf(why, n, #f ": got %lu want %lu", (unsigned long)g->f,                     \
-			 (unsigned long)x->f);                                                     \
-		return 1;                                                                          \
-	}
-	CMP(verdict)
-	CMP(reason)
-	CMP(dir)
-	CMP(l3) CMP(pkt_len) CMP(sub_idx) CMP(sub_id) CMP(plan) CMP(beam) CMP(sub_country)
-		CMP(realm) CMP(remote_country) CMP(remote_flags)
-			CMP(cls) if (x->verdict == SKY_V_DROP) return 0;
-	CMP(proto)
-	CMP(dscp)
-	CMP(flags)
-	CMP(n_vlan) CMP(outer_vid) CMP(inner_vid) CMP(l3_off) CMP(l4_off) CMP(sport) CMP(dport)
-		CMP(icmp_type) CMP(icmp_code) CMP(ip_len)
+	do {                                                                                       \
+		if (g->f != x->f) {                                                                \
+			snprintf(why, n, #f ": got %lu want %lu", (unsigned long)g->f,             \
+				 (unsigned long)x->f);                                             \
+			return 1;                                                                  \
+		}                                                                                  \
+	} while (0)
+	CMP(verdict);
+	CMP(reason);
+	CMP(dir);
+	CMP(l3);
+	CMP(pkt_len);
+	CMP(sub_idx);
+	CMP(sub_id);
+	CMP(plan);
+	CMP(beam);
+	CMP(sub_country);
+	CMP(realm);
+	CMP(remote_country);
+	CMP(remote_flags);
+	CMP(cls);
+	if (x->verdict == SKY_V_DROP)
+		return 0;
+	CMP(proto);
+	CMP(dscp);
+	CMP(flags);
+	CMP(n_vlan);
+	CMP(outer_vid);
+	CMP(inner_vid);
+	CMP(l3_off);
+	CMP(l4_off);
+	CMP(sport);
+	CMP(dport);
+	CMP(icmp_type);
+	CMP(icmp_code);
+	CMP(ip_len);
 #undef CMP
-			if (memcmp(g->src, x->src, 16) || memcmp(g->dst, x->dst, 16))
-	{
+	if (memcmp(g->src, x->src, 16) || memcmp(g->dst, x->dst, 16)) {
 		snprintf(why, n, "addresses differ");
 		return 1;
 	}

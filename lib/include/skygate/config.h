@@ -190,15 +190,13 @@ extern const char *const sky_cfg_sections[];
 /** Fail (as sky_cfg_check_keys) if the root map has a key not in sky_cfg_sections. */
 int sky_cfg_check_sections(struct sky_cfg_err *err, const struct sky_cfg *cfg);
 
-
 /**
  * Fill what the file omits: every key of defaults_yaml (a YAML map) that the tree lacks is
  * added, recursively into maps both have; a section written without a value (`geo:`) takes
  * the default map whole. Lists are never merged. Added nodes carry line 0 (messages about
  * them name the file and key only). Returns 0 or -1 with err filled.
  */
-int sky_cfg_merge_defaults(struct sky_cfg *cfg, const char *defaults_yaml,
-			   struct sky_cfg_err *err);
+int sky_cfg_merge_defaults(struct sky_cfg *cfg, const char *defaults_yaml, struct sky_cfg_err *err);
 /**
  * Write the tree as block YAML that sky_cfg_load reads back into the same tree (same keys,
  * order and texts; scalars quoted when needed). Returns 0 or -errno.

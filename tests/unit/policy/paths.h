@@ -32,6 +32,6 @@
 	if ((ctx)->sport == 13)                                                                    \
 		(v) += 16;                                                                         \
 	if ((ctx)->dport == 14)                                                                    \
-		(v) += 32
+	(v) += 32
 
 #endif
