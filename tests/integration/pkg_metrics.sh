@@ -19,12 +19,7 @@ write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_pcap0,rx
   - { name: net0, role: backhaul, peer: sat0, device: \"net_pcap1,rx_pcap=$T/down_in.pcap,tx_pcap=$T/net0_out.pcap\" }" \
 	"policy: { object: $BLD/conf/policies/country_block.bpf.o, maps: { blocked_terminal_countries: { RU: 1 } } }"
 start_skygate "$T/sky.yaml" metrics
-for _ in $(seq 1 100); do
-	rx=$(ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']")
-	[ "$rx" -ge $((UP_IN + DOWN_IN)) ] && break
-	sleep 0.1
-done
-[ "$rx" -eq $((UP_IN + DOWN_IN)) ] || fail "received $rx of $((UP_IN + DOWN_IN)) frames"
+wait_rx $((UP_IN + DOWN_IN))
 sleep 0.5
 ctl metrics >"$T/metrics.txt"
 stop_skygate

@@ -55,12 +55,7 @@ ok "--check --print: effective config accepted and printed identically again"
 # run it: the only key added is the control socket, for skygatectl to find the daemon
 printf 'control: { socket: %s }\nports:\n%s\n' "$T/sky.sock" "$ports" >"$T/sky.yaml"
 start_skygate "$T/sky.yaml" svcmin
-for _ in $(seq 1 100); do
-	rx=$(ctlj stats | jget "['ports'][0]['rx_packets'] + d['ports'][1]['rx_packets']")
-	[ "$rx" -ge $((UP_IN + DOWN_IN)) ] && break
-	sleep 0.1
-done
-[ "$rx" -eq $((UP_IN + DOWN_IN)) ] || fail "received $rx of $((UP_IN + DOWN_IN)) frames"
+wait_rx $((UP_IN + DOWN_IN))
 sleep 0.3
 ctlj stats >"$T/stats.json"
 ctl subscriber list >/dev/null || fail "subscriber list fails on an empty table"
