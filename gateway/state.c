@@ -446,10 +446,9 @@ struct sub_rows {
 static json_t *
 prefix_json(int fam, const uint8_t *a, uint8_t len)
 {
-	char txt[64], buf[72];
+	char buf[INET6_ADDRSTRLEN + 4];
 
-	inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, txt, sizeof(txt));
-	snprintf(buf, sizeof(buf), "%s/%u", txt, len);
+	sky_subs_prefix_str(buf, sizeof(buf), fam, a, len);
 	return json_string(buf);
 }
 

@@ -56,13 +56,21 @@ cc_str(uint16_t cc, char out[3])
 	out[2] = '\0';
 }
 
+void
+sky_subs_prefix_str(char *buf, size_t n, int fam, const uint8_t *a, uint8_t len)
+{
+	char txt[INET6_ADDRSTRLEN];
+
+	inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, txt, sizeof(txt));
+	snprintf(buf, n, "%s/%u", txt, len);
+}
+
 static json_t *
 pfx_json(int fam, const uint8_t *a, uint8_t len)
 {
-	char txt[64], buf[72];
+	char buf[INET6_ADDRSTRLEN + 4];
 
-	inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, txt, sizeof(txt));
-	snprintf(buf, sizeof(buf), "%s/%u", txt, len);
+	sky_subs_prefix_str(buf, sizeof(buf), fam, a, len);
 	return json_string(buf);
 }
 

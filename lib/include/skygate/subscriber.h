@@ -167,6 +167,8 @@ int sky_subs_csv_parse_file(const char *path, const struct sky_subs_csv_names *n
  *  full length. 0 or -1. */
 int sky_parse_ip4_prefix(const char *s, size_t n, uint8_t a[4], uint8_t *len);
 int sky_parse_ip6_prefix(const char *s, size_t n, uint8_t a[16], uint8_t *len);
+/** Write "ADDR/LEN" (fam 4 or 6) into buf, the form the parsers above read. */
+void sky_subs_prefix_str(char *buf, size_t n, int fam, const uint8_t *a, uint8_t len);
 
 /* --- change listeners (control path, called after a change is applied) --- */
 enum sky_subs_event {
