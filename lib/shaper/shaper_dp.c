@@ -798,8 +798,24 @@ slot_deactivate(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 	s->state = SLOT_IDLE;
 	s->deficit = 0;
 	s->in_turn = 0;
-	if (s->n_fq != 0 || s->nonempty != 0)
+	if (likely(s->n_fq == 1 && s->own_fq)) {
+		/* one flow (the common case): its own queue is the only one on its class's
+		 * lists; clear them (and any class left marked) without walking */
+		uint32_t ne = s->nonempty | 1u << s->own.cls;
+
+		while (ne) {
+			struct shp_cq *q = slot_cq(s, (unsigned int)__builtin_ctz(ne));
+
+			ne &= ne - 1;
+			q->new_head = q->new_tail = q->old_head = q->old_tail = 0;
+		}
+		s->nonempty = 0;
+		s->own.list = FQL_NONE;
+		s->own_fq = 0;
+		s->n_fq = 0;
+	} else if (s->n_fq != 0 || s->nonempty != 0) {
 		slot_free_fqs(w, s);
+	}
 }
 
 struct deq_ctx {
@@ -873,7 +889,7 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 
 /* next packet of class c of a subscriber: DRR among its flow queues, new (sparse) flows
  * first (fq_codel). NULL when the class has nothing left. */
-static inline struct rte_mbuf *
+static __rte_always_inline struct rte_mbuf *
 cls_next(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
 	 unsigned int c, struct deq_ctx *x)
 {
@@ -1045,7 +1061,7 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 }
 
 /* account a released packet; settle the slot: deactivate, park or keep */
-static inline void
+static __rte_always_inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
 	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, uint32_t now_ts)
 {
