@@ -262,6 +262,7 @@ drr_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	w->drr[sid].next = 0;
 	w->drr[sid].prev = sd->tail;
+	w->drr[sid].seq = ++w->seq;
 	if (sd->tail)
 		w->drr[sd->tail].next = sid;
 	else
@@ -291,6 +292,7 @@ rt_append(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 	w->slots[sid].in_rt = 1;
 	w->rt[sid].next = 0;
 	w->rt[sid].prev = sd->rt_tail;
+	w->rt[sid].seq = ++w->seq;
 	if (sd->rt_tail)
 		w->rt[sd->rt_tail].next = sid;
 	else
@@ -986,6 +988,34 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 	return NULL;
 }
 
+/*
+ * Prefetch along the DRR order. At 100k+ subscribers every turn starts on a cold slot, a
+ * cold flow queue and a cold head packet, and a linked list cannot be chased ahead of a
+ * cache miss. The links live in a compact array (8 bytes per slot, cache resident), so
+ * three hands can run ahead of the current turn cheaply: hand A, PF_A turns ahead,
+ * prefetches slot lines; hand B, PF_B turns ahead, reads its slot (prefetched PF_A - PF_B
+ * turns ago) and prefetches the flow queue it will serve; hand C, PF_C turns ahead, reads
+ * that flow queue and prefetches its head packet. A hand whose slot left the list starts
+ * again from the current one. Only prefetches depend on the hands. The realtime list
+ * (one packet per turn) has its own hands.
+ */
+#define PF_A 8
+#define PF_B 4
+#define PF_C 2
+
+/*
+ * A hand is still ahead of the current turn when its slot is on the list (linked, or the
+ * head), was not taken off and appended again since (same seq: a slot served and woken
+ * again goes to the tail, and a hand left on it would crawl along the tail for good), and
+ * came after the current slot (appends are in seq order).
+ */
+static inline int
+hand_ok(const struct shp_link *lk, uint32_t head, uint32_t h, uint32_t seq, uint32_t cur)
+{
+	return h != 0 && (lk[h].prev != 0 || head == h) && lk[h].seq == seq &&
+	       (int32_t)(seq - lk[cur].seq) > 0;
+}
+
 /* the flow queue a slot will serve next (0 = none) */
 static inline uint32_t
 slot_next_fq(const struct shp_slot *s)
@@ -998,46 +1028,69 @@ slot_next_fq(const struct shp_slot *s)
 	return q->new_head ? q->new_head : q->old_head;
 }
 
-/*
- * Prefetch along the service order, once per beam and dequeue call. At 100k+ subscribers
- * every turn starts on a cold slot and a cold head packet, and a linked list cannot be
- * chased ahead of a cache miss. The list links live in a compact array (8 bytes per slot,
- * mostly cache resident), so the next `want` slots of the list are collected first and
- * their slot lines prefetched together (their misses overlap); a second pass reads those
- * slots (the first of them has had the others' issue time to arrive) and prefetches the
- * head packet each will send. The order may change while the call serves (a slot whose
- * turn ends goes to the tail): the prefetches are hints, nothing depends on them. This
- * replaces three prefetch hands per list that moved every turn (112 instructions per
- * packet at 100k subscribers, callgrind; this: ~20).
- */
-#define PF_MAX SKY_BURST
+/* move hand *ph (distance *pd) to `want` turns ahead of cur; returns its slot */
+static inline uint32_t
+hand_move(const struct shp_link *lk, uint32_t head, uint32_t *ph, uint32_t *ps, uint16_t *pd,
+	  uint32_t cur, unsigned int want, const struct shp_worker *w, int fetch)
+{
+	uint32_t h = *ph;
+
+	if (!hand_ok(lk, head, h, *ps, cur)) {
+		h = cur;
+		*pd = 0;
+	} else if (*pd > 0) {
+		(*pd)--;
+	}
+	while (*pd < want && lk[h].next != 0) {
+		h = lk[h].next;
+		(*pd)++;
+		if (fetch) {
+			rte_prefetch0(&lk[h]);		 /* the hand reads it next turn */
+			rte_prefetch0(&w->slots[h]);	 /* scheduler line */
+			rte_prefetch0(&w->slots[h].cq0); /* class 0, own flow queue */
+		}
+	}
+	*ph = h;
+	*ps = lk[h].seq;
+	return h;
+}
 
 static inline void
-prefetch_batch(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_link *lk,
-	       uint32_t head, unsigned int want)
+prefetch_list(const struct sky_shaper *sh, const struct shp_worker *w, const struct shp_link *lk,
+	      uint32_t head, uint32_t *hands, uint32_t *hseq, uint16_t *dist, uint32_t cur)
 {
-	uint32_t ids[PF_MAX];
-	unsigned int k = 0;
+	uint32_t h, fi;
 
-	if (want > PF_MAX)
-		want = PF_MAX;
-	for (uint32_t h = head; h != 0 && k < want; h = lk[h].next) {
-		ids[k++] = h;
-		rte_prefetch0(&w->slots[h]);	 /* scheduler line */
-		rte_prefetch0(&w->slots[h].cq0); /* class 0 lists, own flow queue */
+	hand_move(lk, head, &hands[0], &hseq[0], &dist[0], cur, PF_A, w, 1);
+	/* hand B: the slot's own flow queue (prefetched by A) gives the head packet; a class
+	 * above 0 or a shared flow queue takes one more step, for hand C */
+	h = hand_move(lk, head, &hands[1], &hseq[1], &dist[1], cur, PF_B, w, 0);
+	if (h != cur) {
+		const struct shp_slot *bs = &w->slots[h];
+
+		if (bs->nonempty & 1) {
+			fi = bs->cq0.new_head ? bs->cq0.new_head : bs->cq0.old_head;
+			if (fi == h && fqp(w, fi)->head != NULL)
+				rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
+			else if (fi)
+				rte_prefetch0(fqp(w, fi));
+		} else if (bs->nonempty) {
+			rte_prefetch0(slot_cq((struct shp_slot *)(uintptr_t)bs,
+					      (unsigned int)__builtin_ctz(bs->nonempty)));
+		}
 	}
-	for (unsigned int i = 0; i < k; i++) {
-		const struct shp_slot *s = &w->slots[ids[i]];
-		uint32_t fi;
+	h = hand_move(lk, head, &hands[2], &hseq[2], &dist[2], cur, PF_C, w, 0);
+	if (h != cur) {
+		const struct shp_slot *cs = &w->slots[h];
 
-		if (s->nonempty == 0)
-			continue;
-		fi = slot_next_fq(s);
-		if (fi == ids[i]) {
-			if (s->own.head != NULL)
-				rte_prefetch0(mdyn(sh, s->own.head));
-		} else if (fi != 0) {
-			rte_prefetch0(fqp(w, fi)); /* a shared flow queue: one step less */
+		fi = slot_next_fq(cs);
+		if (fi == h && (cs->nonempty & 1)) {
+			/* own queue: B fetched the head; a turn takes several small packets, so
+			 * the second one too (its link is in the head, fetched two turns ago) */
+			if (cs->own.qn >= 2)
+				rte_prefetch0(mdyn(sh, mdyn(sh, cs->own.head)->next));
+		} else if (fi != 0 && fqp(w, fi)->head != NULL) {
+			rte_prefetch0(mdyn(sh, fqp(w, fi)->head));
 		}
 	}
 }
@@ -1057,6 +1110,8 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 		return;
 	h = fqp(w, fi)->head;
 	h = mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next;
+	if (fi == (uint32_t)(s - w->slots) && fqp(w, fi)->qn >= 3)
+		h = mdyn(sh, (struct rte_mbuf *)(uintptr_t)h)->next; /* C fetched the second */
 	rte_prefetch0(mdyn(sh, (struct rte_mbuf *)(uintptr_t)h));
 }
 
@@ -1117,13 +1172,11 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			    .drops = drops};
 	uint16_t n = 0;
 	unsigned int start;
-	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	wheel_advance(sh, w, o, now_tsc, sh->tick_shift);
 	if (o->active_mask == 0)
 		return 0;
-	deep = shp_deep(w);
 	/* beams from rr on, then the ones below it */
 	start = o->rr;
 	for (int pass = 0; pass < 2 && n < max; pass++) {
@@ -1138,12 +1191,6 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			shp_refill(&sd->tokens, &sd->last, now_tsc,
 				   __atomic_load_n(&sd->rate_fp, __ATOMIC_RELAXED),
 				   __atomic_load_n(&sd->burst_fp, __ATOMIC_RELAXED));
-			if (deep && sd->tokens > 0) {
-				/* realtime turns first, then the DRR order */
-				if (sd->rt_head)
-					prefetch_batch(sh, w, w->rt, sd->rt_head, max - n);
-				prefetch_batch(sh, w, w->drr, sd->head, max - n);
-			}
 			while (n < max && sd->head) {
 				uint32_t sid;
 				struct shp_slot *s;
@@ -1172,6 +1219,9 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 				}
 				if (sd->rt_head) {
+					if (shp_deep(w))
+						prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
+							      sd->rt_pf_seq, sd->rt_pf_dist, sid);
 					mb = cls_next(sh, w, s, sd, 0, &x);
 					rt_remove(w, sd, sid);
 					if (s->nonempty & 1)
@@ -1186,8 +1236,11 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				if (!s->in_turn) {
-					if (deep)
+					if (shp_deep(w)) {
+						prefetch_list(sh, w, w->drr, sd->head, sd->pf,
+							      sd->pf_seq, sd->pf_dist, sid);
 						prefetch_second(sh, w, s);
+					}
 					s->in_turn = 1;
 					s->deficit += (int32_t)__atomic_load_n(&pl->quantum,
 									       __ATOMIC_RELAXED);

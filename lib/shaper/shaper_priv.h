@@ -189,6 +189,12 @@ struct shp_shard {
 	uint32_t head, tail;	   /* DRR list: every ACTIVE slot */
 	uint32_t rt_head, rt_tail; /* ACTIVE slots with realtime (class 0) packets */
 	uint32_t n_active;	   /* subscribers ACTIVE or SLEEPing */
+	uint32_t pf[3];		   /* prefetch hands on the DRR list (prefetch_list) */
+	uint32_t pf_seq[3];	   /* seq of their slots when they got there */
+	uint16_t pf_dist[3];
+	uint32_t rt_pf[3]; /* and on the realtime list */
+	uint32_t rt_pf_seq[3];
+	uint16_t rt_pf_dist[3];
 	uint64_t active_weight;
 	uint64_t limited; /* times the beam bucket ran dry with subscribers waiting */
 	uint64_t ctr[7];  /* offered pkts/bytes, sent pkts/bytes, tail, aqm, delay drops */
@@ -247,6 +253,8 @@ struct shp_out {
  * slot linked or unlinked) without touching other slots */
 struct shp_link {
 	uint32_t next, prev;
+	uint32_t seq; /* when it was appended (per worker): list order is seq order */
+	uint32_t pad;
 };
 
 struct shp_worker {
@@ -257,6 +265,7 @@ struct shp_worker {
 	uint32_t free_head;
 	uint32_t n_free;
 	uint32_t clock;	    /* eviction hand over IDLE slots when the pool is dry */
+	uint32_t seq;	    /* list appends (shp_link.seq) */
 	uint64_t pool_full; /* packets dropped because no slot was free */
 	uint64_t buf_full;  /* packets dropped because max_queued_per_worker was hit */
 	uint32_t queued;    /* packets held in all queues of this worker */
