@@ -67,6 +67,7 @@ static void free_mbufs(unsigned int port);
 static const char *countries[] = {"DE", "FR", "NG", "KE", "BR", "ID", "PE", "US", "ZA", "IN"};
 
 static uint64_t rng = 88172645463325252ULL;
+static bool alternate; /* BENCH_ALTERNATE: both directions fed in turns, not together */
 static uint32_t n_subs;
 static double hz;
 
@@ -206,6 +207,10 @@ make_config(const char *csv)
 	char classes[4096], plans[2048], policy[4096];
 	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
+	/* a slot per active subscriber, as an operator sizes it (the default, 65536, would
+	 * have the shaper evict idle slots for every third packet: BENCH_SLOTS overrides) */
+	unsigned int n_slots =
+		getenv("BENCH_SLOTS") ? (unsigned int)atoi(getenv("BENCH_SLOTS")) : 131072;
 
 	if (ref == NULL || yaml_block(ref, "classes", classes, sizeof(classes)) < 0 ||
 	    yaml_block(ref, "plans", plans, sizeof(plans)) < 0 ||
@@ -238,8 +243,9 @@ make_config(const char *csv)
 			 "  beam4: { down: 100Gbit, up: 100Gbit }\n"
 			 "%s"
 			 "geo: { database: /usr/share/libloc-location/location.db }\n"
+			 "shaping: { max_active_per_worker: %u }\n"
 			 "%s",
-			 N_PAIRS, csv, plans, classes, policy);
+			 N_PAIRS, csv, plans, classes, n_slots, policy);
 	if (cfg == NULL)
 		fprintf(stderr, "bench_pipeline: %s\n", err.msg);
 	return cfg;
@@ -669,9 +675,9 @@ drive(void *arg)
 		snap(d->w, &d->r[k]);
 		cs = preemptions();
 		for (unsigned int i = 0; i < d->loops; i++) {
-			if (d->dirs & 1)
+			if ((d->dirs & 1) && !(alternate && d->dirs == 3 && (i & 1)))
 				feed(up);
-			if (d->dirs & 2)
+			if ((d->dirs & 2) && !(alternate && d->dirs == 3 && !(i & 1)))
 				feed(down);
 			gw_worker_poll(d->w);
 			drain(up);
@@ -877,14 +883,18 @@ main(int argc, char **argv)
 		{"64 B, upstream, IPv6", 1, 100, false, 45},
 		{"64 B, downstream, IPv4", 2, 0, false, 25},
 		{"64 B, downstream, IPv6", 2, 100, false, 45},
+		{"64 B, both directions, IPv4", 3, 0, false, 25},
 		{"64 B, both directions, 30% IPv6", 3, 30, false, 31},
 		{"IMIX (7:4:1 of 64, 576, 1500 B), both directions, 30% IPv6", 3, 30, true, 31},
 	};
 	char csv[300];
 	double t_start = sky_fx_now_s();
+	const char *only;
 	int rc = 1;
 
 	n_subs = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
+	alternate = getenv("BENCH_ALTERNATE") != NULL;
+	only = getenv("BENCH_PIPELINE_ONLY"); /* the cases whose name contains it */
 	if (n_subs < N_ACTIVE)
 		n_subs = N_ACTIVE;
 	/* lcore 0 drives worker 0, lcore 1 worker 1 (the 2-worker figures) */
@@ -910,8 +920,10 @@ main(int argc, char **argv)
 		goto out;
 	thp_report();
 	for (size_t i = 0; i < RTE_DIM(traffic); i++)
-		bench_traffic(&traffic[i]);
-	bench_workers();
+		if (only == NULL || strstr(traffic[i].name, only) != NULL)
+			bench_traffic(&traffic[i]);
+	if (only == NULL)
+		bench_workers();
 	{
 		struct sky_policy_stats ps;
 
