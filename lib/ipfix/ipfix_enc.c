@@ -16,6 +16,10 @@
  *   152/153 flowStart/EndMilliseconds  136 flowEndReason
  *   89 forwardingStatus (1 byte, RFC 7270: 64 forwarded, 128 dropped, 129 dropped by the
  *      policy (ACL deny), 138 dropped by the policer)
+ *   10/14 ingressInterface/egressInterface (2 bytes): the side the packets came in and went
+ *      out, 1 = uplink (satellite), 2 = backhaul; egress 0 = dropped (the NetFlow custom,
+ *      which nfdump shows: `out if 0`, while it ignores forwardingStatus and enterprise
+ *      elements)
  *   58 vlanId (the subscriber's realm, 0 = none)
  *   enterprise 1 subscriberId (4)   2 beam (2)   3 terminalCountry (string, 2)
  *              4 remoteCountry (string, 2)   5 policyVerdict (1: 0 pass, 1 drop)
@@ -44,6 +48,8 @@ enum field {
 	F_END,
 	F_END_REASON,
 	F_FWD_STATUS,
+	F_IN_IF,
+	F_OUT_IF,
 	F_VLAN,
 	F_SUB_ID,
 	F_BEAM,
@@ -68,10 +74,10 @@ struct ie {
 	{7, 2, 0, F_SRC_PORT}, {11, 2, 0, F_DST_PORT}, {4, 1, 0, F_PROTO}, {6, 1, 0, F_TCP_FLAGS}, \
 		{1, 8, 0, F_OCTETS}, {2, 8, 0, F_PACKETS}, {152, 8, 0, F_START},                   \
 		{153, 8, 0, F_END}, {136, 1, 0, F_END_REASON}, {89, 1, 0, F_FWD_STATUS},           \
-		{58, 2, 0, F_VLAN}, {1, 4, 1, F_SUB_ID}, {2, 2, 1, F_BEAM},                        \
-		{3, 2, 1, F_SUB_COUNTRY}, {4, 2, 1, F_REMOTE_COUNTRY}, {5, 1, 1, F_VERDICT},       \
-		{6, 1, 1, F_DROP_REASON}, {7, 1, 1, F_CLASS}, {8, 1, 1, F_DIRECTION},              \
-		{9, 4, 1, F_RTT_SAT},                                                              \
+		{10, 2, 0, F_IN_IF}, {14, 2, 0, F_OUT_IF}, {58, 2, 0, F_VLAN},                     \
+		{1, 4, 1, F_SUB_ID}, {2, 2, 1, F_BEAM}, {3, 2, 1, F_SUB_COUNTRY},                  \
+		{4, 2, 1, F_REMOTE_COUNTRY}, {5, 1, 1, F_VERDICT}, {6, 1, 1, F_DROP_REASON},       \
+		{7, 1, 1, F_CLASS}, {8, 1, 1, F_DIRECTION}, {9, 4, 1, F_RTT_SAT},                  \
 	{                                                                                          \
 		10, 4, 1, F_RTT_INET                                                               \
 	}
@@ -232,6 +238,14 @@ ipfix_enc_record(uint8_t *p, const struct sky_flow_rec *r, unsigned int dir)
 			break;
 		case F_FWD_STATUS:
 			*q++ = fwd_status(r);
+			break;
+		case F_IN_IF:
+			q = put16(q, up ? SKY_IPFIX_IF_UPLINK : SKY_IPFIX_IF_BACKHAUL);
+			break;
+		case F_OUT_IF:
+			q = put16(q, r->verdict != SKY_V_PASS ? 0
+				     : up		      ? SKY_IPFIX_IF_BACKHAUL
+							      : SKY_IPFIX_IF_UPLINK);
 			break;
 		case F_VLAN:
 			q = put16(q, r->realm);

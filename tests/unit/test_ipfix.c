@@ -395,9 +395,9 @@ check_templates(void)
 		int ent;
 		uint16_t id, len;
 	} want[] = {{0, 7, 2},	 {0, 11, 2},  {0, 4, 1},   {0, 6, 1},  {0, 1, 8},  {0, 2, 8},
-		    {0, 152, 8}, {0, 153, 8}, {0, 136, 1}, {0, 89, 1}, {0, 58, 2}, {1, 1, 4},
-		    {1, 2, 2},	 {1, 3, 2},   {1, 4, 2},   {1, 5, 1},  {1, 6, 1},  {1, 7, 1},
-		    {1, 8, 1},	 {1, 9, 4},   {1, 10, 4}};
+		    {0, 152, 8}, {0, 153, 8}, {0, 136, 1}, {0, 89, 1}, {0, 10, 2}, {0, 14, 2},
+		    {0, 58, 2},	 {1, 1, 4},   {1, 2, 2},   {1, 3, 2},  {1, 4, 2},  {1, 5, 1},
+		    {1, 6, 1},	 {1, 7, 1},   {1, 8, 1},   {1, 9, 4},  {1, 10, 4}};
 	const struct d_template *t4 = d_find(256), *t6 = d_find(257);
 
 	assert_non_null(t4);
@@ -443,6 +443,8 @@ check_v4_record(const struct d_record *d, const struct sky_flow_rec *r, unsigned
 	assert_int_equal(d_num(d, 0, 153), r->last_ns / 1000000);
 	assert_int_equal(d_num(d, 0, 136), r->end);
 	assert_int_equal(d_num(d, 0, 58), r->realm);
+	assert_int_equal(d_num(d, 0, 10), dir == SKY_DIR_UP ? 1 : 2);
+	assert_int_equal(d_num(d, 0, 14), dir == SKY_DIR_UP ? 2 : 1);
 	assert_int_equal(d_num(d, 1, 1), r->sub_id);
 	assert_int_equal(d_num(d, 1, 2), r->beam);
 	cc = d_get(d, 1, 3, &len);
@@ -535,6 +537,8 @@ test_encode_v4_v6(void **state)
 	assert_int_equal(d_num(&m->rec[0], 0, 1), 270);
 	assert_int_equal(d_num(&m->rec[0], 0, 2), 3);
 	assert_int_equal(d_num(&m->rec[0], 0, 89), 129); /* dropped: ACL deny */
+	assert_int_equal(d_num(&m->rec[0], 0, 10), 1);	 /* in on the uplink side */
+	assert_int_equal(d_num(&m->rec[0], 0, 14), 0);	 /* out nowhere: dropped */
 	assert_int_equal(d_num(&m->rec[0], 1, 5), SKY_V_DROP);
 	assert_int_equal(d_num(&m->rec[0], 1, 6), SKY_DROP_POLICY);
 	assert_memory_equal(d_get(&m->rec[0], 1, 3, &len), "RU", 2);

@@ -43,6 +43,9 @@
 #define SKY_IPFIX_MAX_COLLECTORS 8
 #define SKY_IPFIX_TEMPLATE_V4 256
 #define SKY_IPFIX_TEMPLATE_V6 257
+/* ingressInterface / egressInterface: the side a packet came in / went out; 0 = dropped */
+#define SKY_IPFIX_IF_UPLINK 1
+#define SKY_IPFIX_IF_BACKHAUL 2
 #define SKY_IPFIX_DEFAULT_PEN 32473 /* RFC 5612: the enterprise number for documentation */
 
 struct sky_ipfix;
