@@ -38,6 +38,7 @@
 #include "skygate/classify.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
+#include "skygate/ipfix.h"
 #include "skygate/policy.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
@@ -266,6 +267,9 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
 	if (g->shaper == NULL)
 		return -1;
+	g->ipfix = sky_ipfix_create(g->cfg, err);
+	if (g->ipfix == NULL)
+		return -1;
 	return 0;
 }
 
@@ -283,6 +287,9 @@ modules_destroy(struct gw *g)
 		sky_classify_destroy(g->cls);
 	if (g->subs != NULL)
 		sky_subs_destroy(g->subs);
+	/* last: whatever the others hand it on their way out is still sent */
+	sky_ipfix_destroy(g->ipfix);
+	g->ipfix = NULL;
 	g->shaper = NULL;
 	g->policy = NULL;
 	g->geo = NULL;
@@ -295,7 +302,8 @@ modules_register(struct gw *g)
 {
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
-	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
+	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
+	    sky_ipfix_register(g->ipfix) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
 		return -1;
