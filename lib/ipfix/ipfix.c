@@ -23,6 +23,15 @@
 
 #define ST_ADD(c, field, v) __atomic_fetch_add(&(c)->st.field, (v), __ATOMIC_RELAXED)
 
+static uint64_t
+realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int
 coll_open(struct ipfix_coll *c, char *why, size_t whylen)
 {
@@ -126,7 +135,7 @@ coll_append(struct ipfix_coll *c, uint16_t tid, const uint8_t *rec, size_t len, 
 }
 
 struct sky_ipfix *
-sky_ipfix_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
+sky_ipfix_create(const struct sky_cfg *cfg, struct sky_flow *flow, struct sky_cfg_err *err)
 {
 	struct sky_ipfix *ip = calloc(1, sizeof(*ip));
 	char why[256];
@@ -159,6 +168,21 @@ sky_ipfix_create(const struct sky_cfg *cfg, struct sky_cfg_err *err)
 		}
 		ip->n_coll++;
 	}
+	if (ip->n_coll > 0 && flow != NULL) {
+		sky_flow_want_records(flow);
+		if (!sky_flow_enabled(flow)) {
+			sky_cfg_fail(err, cfg,
+				     sky_cfg_get(sky_cfg_get(cfg->root, "ipfix"), "collectors"),
+				     "the flow table that makes the records could not be allocated "
+				     "(see the log; flows.entries sizes it)");
+			goto fail;
+		}
+		if (sky_flow_on_record(flow, sky_ipfix_on_record, ip) < 0) {
+			sky_cfg_fail(err, cfg, NULL,
+				     "ipfix: the flow table takes no more consumers");
+			goto fail;
+		}
+	}
 	return ip;
 fail:
 	sky_ipfix_destroy(ip);
@@ -175,12 +199,8 @@ sky_ipfix_destroy(struct sky_ipfix *ip)
 	for (unsigned int i = 0; i < SKY_IPFIX_MAX_COLLECTORS; i++) {
 		struct ipfix_coll *c = &ip->coll[i];
 
-		if (c->fd >= 0 && c->len > 0) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			coll_send(c, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-		}
+		if (c->fd >= 0 && c->len > 0)
+			coll_send(c, realtime_ms());
 		if (c->fd >= 0)
 			close(c->fd);
 		free(c->buf);
@@ -220,10 +240,13 @@ sky_ipfix_add(struct sky_ipfix *ip, const struct sky_flow_rec *rec, uint64_t now
 void
 sky_ipfix_on_record(void *arg, const struct sky_flow_rec *rec)
 {
-	struct timespec ts;
+	sky_ipfix_add(arg, rec, realtime_ms());
+}
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	sky_ipfix_add(arg, rec, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+void
+sky_ipfix_flush(struct sky_ipfix *ip)
+{
+	sky_ipfix_tick(ip, realtime_ms());
 }
 
 void

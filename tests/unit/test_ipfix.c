@@ -254,7 +254,7 @@ make(struct sky_cfg **cfgp, const char *fmt, ...)
 	*cfgp = sky_fx_vcfg("ipfix.yaml", &err, fmt, ap);
 	va_end(ap);
 	assert_non_null(*cfgp);
-	ip = sky_ipfix_create(*cfgp, &err);
+	ip = sky_ipfix_create(*cfgp, NULL, &err);
 	if (ip == NULL)
 		fprintf(stderr, "%s\n", err.msg);
 	assert_non_null(ip);
@@ -347,7 +347,7 @@ test_config_errors(void **state)
 		char want[512];
 
 		assert_non_null(cfg);
-		ip = sky_ipfix_create(cfg, &err);
+		ip = sky_ipfix_create(cfg, NULL, &err);
 		if (ip != NULL)
 			fail_msg("case %zu accepted: %s", i, bad_cfgs[i].yaml);
 		assert_true(err.failed);

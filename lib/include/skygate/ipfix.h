@@ -63,11 +63,16 @@ struct sky_ipfix_stats {
 };
 
 /**
- * Build the exporter from the `ipfix:` section (control path). Returns NULL with err filled
- * ("FILE:LINE: ipfix.collectors[1].port: ...") on a bad section or when a socket cannot be
- * made; a valid, disabled object when there is no collector.
+ * Build the exporter from the `ipfix:` section (control path, before the workers start).
+ * With a collector, it turns the flow table's records on (sky_flow_want_records(): with the
+ * `flows:` defaults when that section is absent) and consumes them (sky_flow_on_record());
+ * flow may be NULL (tests: records come through sky_ipfix_add()). Returns NULL with err
+ * filled ("FILE:LINE: ipfix.collectors[1].port: ...") on a bad section, when a socket cannot
+ * be made or the flow table cannot make records; a valid, disabled object when there is no
+ * collector.
  */
-struct sky_ipfix *sky_ipfix_create(const struct sky_cfg *cfg, struct sky_cfg_err *err);
+struct sky_ipfix *sky_ipfix_create(const struct sky_cfg *cfg, struct sky_flow *flow,
+				   struct sky_cfg_err *err);
 /** Send what is pending, close the sockets, free. NULL is fine. */
 void sky_ipfix_destroy(struct sky_ipfix *ip);
 /** 1 when at least one collector is configured (then the flow table must make records). */
@@ -83,6 +88,8 @@ void sky_ipfix_on_record(void *arg, const struct sky_flow_rec *rec);
 unsigned int sky_ipfix_add(struct sky_ipfix *ip, const struct sky_flow_rec *rec, uint64_t now_ms);
 /** Send the pending messages, and the templates when due (now_ms, unix ms). */
 void sky_ipfix_tick(struct sky_ipfix *ip, uint64_t now_ms);
+/** sky_ipfix_tick() now: what is pending goes (the daemon's stop, after sky_flow_flush()). */
+void sky_ipfix_flush(struct sky_ipfix *ip);
 
 /** Collectors configured. */
 unsigned int sky_ipfix_n_collectors(const struct sky_ipfix *ip);
