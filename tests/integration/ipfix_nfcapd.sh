@@ -101,7 +101,7 @@ sleep 0.5
 ctlj ipfix show >"$T/ipfix_before.json"
 stop_skygate # would export the flows still open: there are none
 pg_stop || fail "skygate-pktgen"
-sleep 1.5 # nfacctd's print plugin writes every second
+sleep 1.5 # the print plugin of nfacctd writes every second
 stop_pid "$NFACCT_PID" TERM
 stop_pid "$NFCAPD_PID" TERM # nfcapd writes and closes its file on SIGTERM
 
@@ -154,10 +154,10 @@ for d, rs in (("up", up), ("down", down)):
     for r in rs:
         term = r["sa"] if d == "up" else r["da"]
         if owner(term)[0] is None:
-            bad.append(f"{d} record of {term}, which is no subscriber's")
+            bad.append(f"{d} record of {term}, owned by no subscriber")
 v6 = [r for r in recs if ":" in r["sa"]]
 if not v6:
-    bad.append("no IPv6 flow in nfdump's records")
+    bad.append("no IPv6 flow in the records of nfdump")
 blocked = [r for r in recs if r["o"] == 0]
 rem = rep["countries"]["remote"]
 if not blocked or len(blocked) != rem["CN"]["flows"]:
@@ -216,7 +216,7 @@ print(f"  while running: sent {c[0]['records']} / {c[1]['records']} / {c[2]['rec
 assert c[0]["drops"] == 0 and c[1]["drops"] == 0, "a live collector lost records"
 assert c[0]["send_errors"] == 0 and c[1]["send_errors"] == 0
 assert c[2]["send_errors"] > 0 and c[2]["last_error"] == "Connection refused", c[2]
-assert c[2]["records"] + c[2]["drops"] == c[0]["records"], "the dead collector's count"
+assert c[2]["records"] + c[2]["drops"] == c[0]["records"], "records and drops of the dead collector"
 assert c[0]["sequence"] == c[0]["records"] and c[2]["sequence"] == c[0]["records"]
 PY
 ok "the collector that is down: records lost and counted, nothing else"
