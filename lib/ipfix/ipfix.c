@@ -40,6 +40,8 @@ coll_open(struct ipfix_coll *c, char *why, size_t whylen)
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* room for a drain's burst of messages (best effort: net.core.wmem_max bounds it) */
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &(int){IPFIX_SNDBUF}, sizeof(int));
 	/* connected: the kernel reports an ICMP port unreachable as ECONNREFUSED */
 	if (connect(c->fd, (const struct sockaddr *)&c->conf.sa, c->conf.sa_len) != 0) {
 		snprintf(why, whylen, "connect: %s", strerror(errno));

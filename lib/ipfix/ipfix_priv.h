@@ -21,6 +21,7 @@
 #define IPFIX_SET_TEMPLATE 2
 #define IPFIX_MAX_MSG 9000 /* mtu at most 9000: one buffer of this size per collector */
 #define IPFIX_PERIOD_US 100000
+#define IPFIX_SNDBUF (1 << 20) /* socket send buffer asked for, per collector */
 
 /* ---- configuration (ipfix_cfg.c) ---- */
 
