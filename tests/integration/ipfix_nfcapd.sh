@@ -109,6 +109,8 @@ f=$(ls "$T"/nfcapd/nfcapd.* 2>/dev/null | grep -v current | head -1)
 [ -n "$f" ] || fail "nfcapd wrote no file: $(cat "$T/nfcapd.log")"
 nfdump -r "$f" -q -N -o "fmt:%sa|%da|%sp|%dp|%pr|%pkt|%byt|%in|%out" >"$T/nfdump.txt" ||
 	fail "nfdump could not read $f"
+# nfcapd checks the sequence numbers of each observation domain
+grep -q "Sequence Errors: 0," "$T/nfcapd.log" || fail "nfcapd saw sequence errors: $(grep -i sequence "$T/nfcapd.log")"
 [ -s "$T/nfacctd.csv" ] || fail "nfacctd wrote nothing: $(tail -5 "$T/nfacctd.log")"
 
 python3 - "$T" <<'PY' || fail "collectors disagree with the generator (above)"
