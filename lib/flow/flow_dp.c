@@ -21,6 +21,9 @@
 #ifdef RTE_ARCH_X86
 #include <immintrin.h>
 #endif
+#if RTE_BYTE_ORDER != RTE_LITTLE_ENDIAN
+#error "flow keys are built as little-endian words"
+#endif
 
 #include "flow_priv.h"
 
@@ -86,35 +89,63 @@ icmp_echo(const struct sky_meta *m)
 	return m->icmp_type == 128 ? 1 : m->icmp_type == 129 ? 2 : 0;
 }
 
-/* the key of packet m; 0, or -1 when the packet cannot be tracked */
+/* CRC32-C of one 64-bit word (the instruction rte_hash_crc_8byte uses; the intrinsic lets
+ * the compiler schedule it, the header's asm volatile does not) */
+static inline uint32_t
+crc64(uint64_t w, uint32_t h)
+{
+#if defined(RTE_ARCH_X86_64) && defined(__SSE4_2__)
+	return (uint32_t)_mm_crc32_u64(h, w);
+#else
+	return rte_hash_crc_8byte(w, h);
+#endif
+}
+
+/*
+ * The key of packet m into k, and its hash; 0, or -1 when the packet cannot be tracked.
+ * The key is built in registers and stored once, word by word: the hash reads the words,
+ * not the stored key (a load of bytes just stored in pieces stalls on store forwarding).
+ */
 static inline int
-key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k)
+key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k, uint32_t seed,
+       uint32_t *hash)
 {
 	const uint8_t *s = sky_meta_sub_addr(m), *r = sky_meta_remote_addr(m);
+	uint64_t w[5];
+	uint32_t sp, rp, h;
 
-	memcpy(k->sub, s, 16);
-	memcpy(k->rem, r, 16);
-	k->realm = m->realm;
-	k->proto = m->proto;
-	k->l3 = m->l3;
 	if (m->flags & SKY_MF_PORTS) {
-		k->sub_port = m->dir == SKY_DIR_UP ? m->sport : m->dport;
-		k->rem_port = m->dir == SKY_DIR_UP ? m->dport : m->sport;
+		sp = m->dir == SKY_DIR_UP ? m->sport : m->dport;
+		rp = m->dir == SKY_DIR_UP ? m->dport : m->sport;
 	} else if (icmp_echo(m)) {
 		uint8_t buf[2];
 		const uint8_t *id = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 4, 2, buf);
 
 		/* both directions of an echo carry the identifier: the flow's "port" */
-		k->sub_port = id != NULL ? (uint16_t)(id[0] << 8 | id[1]) : 0;
-		k->rem_port = 0;
+		sp = id != NULL ? (uint32_t)(id[0] << 8 | id[1]) : 0;
+		rp = 0;
 	} else {
 		if ((m->flags & SKY_MF_FRAG) && !(m->flags & SKY_MF_FRAG_FIRST) &&
 		    (m->proto == IPPROTO_TCP || m->proto == IPPROTO_UDP ||
 		     m->proto == IPPROTO_SCTP))
 			return -1; /* a later fragment: its ports are in the first one */
-		k->sub_port = 0;
-		k->rem_port = 0;
+		sp = 0;
+		rp = 0;
 	}
+	memcpy(&w[0], s, 8);
+	memcpy(&w[1], s + 8, 8);
+	memcpy(&w[2], r, 8);
+	memcpy(&w[3], r + 8, 8);
+	/* sub_port, rem_port, realm, proto, l3: the struct's last word (little endian) */
+	w[4] = (uint64_t)sp | (uint64_t)rp << 16 | (uint64_t)m->realm << 32 |
+	       (uint64_t)m->proto << 48 | (uint64_t)m->l3 << 56;
+	h = crc64(w[0], seed);
+	h = crc64(w[1], h);
+	h = crc64(w[2], h);
+	h = crc64(w[3], h);
+	h = crc64(w[4], h);
+	memcpy(k, w, sizeof(w));
+	*hash = h;
 	return 0;
 }
 
@@ -520,11 +551,10 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 		live[i] = 0;
 		if (m->l3 == 0 || m->sub_idx == SKY_SUB_NONE)
 			continue;
-		if (unlikely(key_of(m, pkts[i], &keys[i]) < 0)) {
+		if (unlikely(key_of(m, pkts[i], &keys[i], f->seed, &hash[i]) < 0)) {
 			w->ctr[FLOW_CTR_untracked]++;
 			continue;
 		}
-		hash[i] = rte_hash_crc(&keys[i], sizeof(keys[i]), f->seed);
 		rte_prefetch0(&w->b[hash[i] & f->bmask]);
 		live[i] = 1;
 	}
