@@ -11,7 +11,7 @@
  *      JIT-compiled, map entries) when its section or object changed, are built from it
  *      and thrown away (what did not change was validated when it was read);
  *   2. any difference that cannot change live refuses the whole reload, naming each key:
- *      eal, workers, ports, control, mempool, state, shaping, subscribers.unknown,
+ *      eal, workers, ports, control, mempool, state, shaping, flows, subscribers.unknown,
  *      subscribers.capacity, geo settings other than the database, policy.on_fault and
  *      policy.jit, plans or beams added or removed, classes renamed, added, removed or
  *      with other queue/AQM/default;
@@ -389,7 +389,7 @@ static void
 restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size_t len)
 {
 	static const char *const whole[] = {"eal",   "workers", "ports", "control", "mempool",
-					    "state", "shaping", "ipfix", NULL};
+					    "state", "shaping", "flows", "ipfix",   NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;
 	char what[96];
