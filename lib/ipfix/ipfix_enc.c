@@ -24,7 +24,7 @@
  *   enterprise 1 subscriberId (4)   2 beam (2)   3 terminalCountry (string, 2)
  *              4 remoteCountry (string, 2)   5 policyVerdict (1: 0 pass, 1 drop)
  *              6 dropReason (1: enum sky_drop)   7 class (1: class index)
- *              8 flowDirection (1: 0 upstream, 1 downstream)
+ *              8 direction (1: 0 upstream, 1 downstream)
  *              9 rttSatelliteMicroseconds (4)   10 rttInternetMicroseconds (4), 0 = none
  */
 #include <string.h>

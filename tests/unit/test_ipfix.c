@@ -636,6 +636,62 @@ test_mtu_split(void **state)
 	free(m);
 }
 
+/* An IPv6 collector: messages fit mtu - 48 (IPv6 + UDP headers). */
+static void
+test_ipv6_collector(void **state)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct sky_cfg *cfg;
+	struct sky_ipfix *ip;
+	struct sky_flow_rec r;
+	struct sky_ipfix_stats st;
+	struct d_msg *m = calloc(1, sizeof(*m));
+	size_t lens[16];
+	unsigned int n, total = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		free(m);
+		skip(); /* no IPv6 loopback on this machine */
+	}
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	d_n_tmpl = 0;
+	ip = make(&cfg,
+		  "ipfix:\n  enterprise_number: %d\n  mtu: 600\n  collectors:\n"
+		  "    - { address: '::1', port: %u, observation_domain: 9 }\n",
+		  PEN, ntohs(sa.sin6_port));
+	for (unsigned int i = 0; i < 10; i++) {
+		rec_v4(&r, (uint16_t)(2000 + i));
+		r.l3 = 6;
+		inet_pton(AF_INET6, "2001:db8:1000:100::5", r.sub_addr);
+		inet_pton(AF_INET6, "2001:db8:ffff::1", r.remote_addr);
+		assert_int_equal(sky_ipfix_add(ip, &r, T0), 2);
+	}
+	sky_ipfix_tick(ip, T0);
+	n = collector_recv(fd, lens);
+	assert_true(n > 2);
+	for (unsigned int i = 0; i < n; i++) {
+		assert_true(lens[i] <= 600 - 48);
+		d_decode(d_buf[i], lens[i], m);
+		assert_int_equal(m->domain, 9);
+		for (unsigned int k = 0; k < m->n_rec; k++)
+			assert_int_equal(m->rec[k].tid, 257);
+		total += m->n_rec;
+	}
+	assert_int_equal(total, 20);
+	assert_int_equal(sky_ipfix_collector_stats(ip, 0, &st), 0);
+	assert_int_equal(st.records, 20);
+	assert_int_equal(st.messages, n);
+	sky_ipfix_destroy(ip);
+	sky_cfg_free(cfg);
+	close(fd);
+	free(m);
+}
+
 static void
 test_template_refresh(void **state)
 {
@@ -940,10 +996,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_disabled),
-		cmocka_unit_test(test_send_failures), cmocka_unit_test(test_encode_v4_v6),
-		cmocka_unit_test(test_mtu_split),     cmocka_unit_test(test_template_refresh),
-		cmocka_unit_test(test_views),
+		cmocka_unit_test(test_config_errors),	 cmocka_unit_test(test_disabled),
+		cmocka_unit_test(test_send_failures),	 cmocka_unit_test(test_encode_v4_v6),
+		cmocka_unit_test(test_mtu_split),	 cmocka_unit_test(test_ipv6_collector),
+		cmocka_unit_test(test_template_refresh), cmocka_unit_test(test_views),
 	};
 
 	const struct CMUnitTest eal_tests[] = {
