@@ -152,24 +152,25 @@ tel_ipfix(const char *cmd, const char *params, struct rte_tel_data *d)
 	}
 	rte_tel_data_add_dict_int(d, "enabled", sky_ipfix_enabled(cur));
 	rte_tel_data_add_dict_u64(d, "flow_records", sky_ipfix_records_in(cur));
+	/* DPDK 22.11 nests no dictionary in another: collector i's counters are flat keys
+	 * "c<i>_<counter>", its address "c<i>" */
 	for (unsigned int i = 0; i < sky_ipfix_n_collectors(cur); i++) {
-		struct rte_tel_data *c = rte_tel_data_alloc();
 		struct sky_ipfix_stats st;
-		char name[96];
+		char key[64], val[96];
 
-		if (c == NULL || sky_ipfix_collector_stats(cur, i, &st) < 0) {
-			rte_tel_data_free(c);
+		if (sky_ipfix_collector_stats(cur, i, &st) < 0)
 			continue;
-		}
-		rte_tel_data_start_dict(c);
-#define IPFIX_C_TEL(f, s, h) rte_tel_data_add_dict_u64(c, s, st.f);
+		snprintf(key, sizeof(key), "c%u", i);
+		snprintf(val, sizeof(val), "%s:%u", cur->conf.coll[i].address,
+			 cur->conf.coll[i].port);
+		rte_tel_data_add_dict_string(d, key, val);
+#define IPFIX_C_TEL(f, s, h)                                                                       \
+	snprintf(key, sizeof(key), "c%u_" s, i);                                                   \
+	rte_tel_data_add_dict_u64(d, key, st.f);
 		IPFIX_FOREACH_COUNTER(IPFIX_C_TEL)
 #undef IPFIX_C_TEL
-		rte_tel_data_add_dict_u64(c, "sequence", st.sequence);
-		snprintf(name, sizeof(name), "%s:%u", cur->conf.coll[i].address,
-			 cur->conf.coll[i].port);
-		if (rte_tel_data_add_dict_container(d, name, c, 0) != 0)
-			rte_tel_data_free(c);
+		snprintf(key, sizeof(key), "c%u_sequence", i);
+		rte_tel_data_add_dict_u64(d, key, st.sequence);
 	}
 	pthread_mutex_unlock(&cur_lock);
 	return 0;

@@ -99,6 +99,11 @@ for _ in $(seq 1 50); do
 done
 sleep 0.5
 ctlj ipfix show >"$T/ipfix_before.json"
+ctl metrics >"$T/metrics.txt"
+if command -v dpdk-telemetry.py >/dev/null; then
+	printf '/skygate/ipfix\n' | timeout 10 dpdk-telemetry.py -f "skyit-ipfix-$$" >"$T/tel.out" 2>&1 ||
+		{ cat "$T/tel.out"; fail "dpdk-telemetry.py failed"; }
+fi
 stop_skygate # would export the flows still open: there are none
 pg_stop || fail "skygate-pktgen"
 sleep 1.5 # the print plugin of nfacctd writes every second
@@ -210,9 +215,23 @@ PY
 ok "nfdump and nfacctd hold every flow of the generator, per direction, blocked and IPv6 ones included"
 
 # the collector that is down lost records (counted), the others none
-python3 - "$T/ipfix_before.json" "$T/skygate.log" <<'PY' || fail "export counters"
-import json, sys
+python3 - "$T/ipfix_before.json" "$T/metrics.txt" "$T/tel.out" <<'PY' || fail "export counters"
+import json, os, re, sys
 c = json.load(open(sys.argv[1]))["collectors"]
+# the same counters in Prometheus and DPDK telemetry
+prom = open(sys.argv[2]).read()
+for x in c:
+    name = f'{x["address"]}:{x["port"]}'
+    for k in ("records", "drops", "messages", "template_sends"):
+        line = f'skygate_ipfix_{k}_total{{collector="{name}"}} {x[k]}'
+        assert line in prom, "metrics lack " + line
+if os.path.exists(sys.argv[3]):
+    tel = [l for l in open(sys.argv[3]) if '"/skygate/ipfix"' in l]
+    assert tel, "no /skygate/ipfix reply"
+    t = json.loads(tel[0])["/skygate/ipfix"]
+    for i, x in enumerate(c):
+        assert t[f"c{i}"] == f'{x["address"]}:{x["port"]}', t
+        assert t[f"c{i}_records"] == x["records"] and t[f"c{i}_drops"] == x["drops"], (t, x)
 print(f"  while running: sent {c[0]['records']} / {c[1]['records']} / {c[2]['records']}, "
       f"lost {c[0]['drops']} / {c[1]['drops']} / {c[2]['drops']} (nfcapd / nfacctd / down)")
 assert c[0]["drops"] == 0 and c[1]["drops"] == 0, "a live collector lost records"
@@ -221,4 +240,4 @@ assert c[2]["send_errors"] > 0 and c[2]["last_error"] == "Connection refused", c
 assert c[2]["records"] + c[2]["drops"] == c[0]["records"], "records and drops of the dead collector"
 assert c[0]["sequence"] == c[0]["records"] and c[2]["sequence"] == c[0]["records"]
 PY
-ok "the collector that is down: records lost and counted, nothing else"
+ok "the collector that is down: records lost and counted, nothing else (ipfix show, Prometheus and telemetry agree)"
