@@ -259,7 +259,8 @@ sky_ipfix_tick(struct sky_ipfix *ip, uint64_t now_ms)
 	for (unsigned int i = 0; i < ip->n_coll; i++) {
 		struct ipfix_coll *c = &ip->coll[i];
 
-		if (now_ms >= c->last_tmpl_ms + ip->conf.refresh_ms)
+		/* due, or the clock went back (then the last send time means nothing) */
+		if (now_ms >= c->last_tmpl_ms + ip->conf.refresh_ms || now_ms < c->last_tmpl_ms)
 			c->templates_due = 1;
 		/* templates on their own when nothing else goes now */
 		if (c->len == 0 && c->templates_due)

@@ -733,6 +733,16 @@ test_template_refresh(void **state)
 	assert_int_equal(sky_ipfix_collector_stats(ip, 0, &st), 0);
 	assert_int_equal(st.template_sends, 3);
 	assert_int_equal(st.messages, 5);
+	/* the clock stepped back: the templates go again rather than in an hour */
+	sky_ipfix_tick(ip, T0 - 3600000);
+	assert_int_equal(collector_recv(fd, lens), 1);
+	d_decode(d_buf[0], lens[0], m);
+	assert_int_equal(m->n_tmpl_sets, 1);
+	assert_int_equal(m->export_s, (T0 - 3600000) / 1000);
+	sky_ipfix_tick(ip, T0 - 3600000 + 1000); /* and then not before template_refresh */
+	assert_int_equal(sky_ipfix_collector_stats(ip, 0, &st), 0);
+	assert_int_equal(st.template_sends, 4);
+	assert_int_equal(st.messages, 6);
 	sky_ipfix_destroy(ip);
 	sky_cfg_free(cfg);
 	close(fd);
