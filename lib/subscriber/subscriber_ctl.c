@@ -197,6 +197,29 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 
 /* ------------------------------------------------------------------ subscriber */
 
+/* "subscriber.changed" for the OSS following the events stream (not on replay: nothing
+ * changes then, the state is rebuilt). sub: the subscriber as `subscriber show` has it
+ * (copied), or NULL. */
+static void
+changed_event(const struct sky_ctl_call *call, const char *change, uint32_t id, const json_t *sub,
+	      unsigned int n_subs)
+{
+	json_t *f;
+
+	if (call->replay)
+		return;
+	f = json_pack("{s:s}", "change", change);
+	if (f == NULL)
+		return;
+	if (id != 0)
+		json_object_set_new(f, "id", json_integer(id));
+	if (sub != NULL)
+		json_object_set_new(f, "subscriber", json_deep_copy(sub));
+	if (strcmp(change, "load") == 0)
+		json_object_set_new(f, "subscribers", json_integer(n_subs));
+	sky_ctl_event("subscriber.changed", f);
+}
+
 static int
 cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
@@ -224,6 +247,7 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	sky_subs_get(s, in.id, &in);
 	sky_audit(call->uid, "subscriber %u added (idx %u)", in.id, in.idx);
 	*result = info_json(s, &in);
+	changed_event(call, "add", in.id, *result, 0);
 	return 0;
 }
 
@@ -242,6 +266,7 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "subscriber %u deleted", id);
 	*result = json_pack("{s:I}", "deleted", (json_int_t)id);
+	changed_event(call, "del", id, NULL, 0);
 	return 0;
 }
 
@@ -267,6 +292,7 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	sky_subs_get(s, id, &in);
 	sky_audit(call->uid, "subscriber %u changed", id);
 	*result = info_json(s, &in);
+	changed_event(call, "set", id, *result, 0);
 	return 0;
 }
 
@@ -531,6 +557,7 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	sky_audit(call->uid, "subscriber table replaced from %s (%u subscribers)%s%s", argv[0],
 		  s->n_subs, copy[0] ? ", kept as " : "", copy);
 	*result = json_pack("{s:I, s:s}", "subscribers", (json_int_t)s->n_subs, "file", path);
+	changed_event(call, "load", 0, NULL, s->n_subs);
 	return 0;
 }
 
