@@ -80,11 +80,13 @@ info_json(const struct sky_subs *s, const struct sky_sub_info *in)
 	char cc[3];
 
 	cc_str(in->country, cc);
-	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:o, s:o}", "id", (json_int_t)in->id,
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:o, s:o, s:s}", "id", (json_int_t)in->id,
 			 "idx", (json_int_t)in->idx, "plan", s->plans[in->plan].name, "beam",
 			 s->beams[in->beam].name, "country", cc, "realm", in->realm, "ipv4",
 			 in->has_v4 ? pfx_json(4, in->v4, in->v4_len) : json_null(), "ipv6",
-			 in->has_v6 ? pfx_json(6, in->v6, in->v6_len) : json_null());
+			 in->has_v6 ? pfx_json(6, in->v6, in->v6_len) : json_null(), "quota_state",
+			 sky_quota_state_name(
+				 __atomic_load_n(&s->tab->attr[in->idx].quota, __ATOMIC_RELAXED)));
 }
 
 static int

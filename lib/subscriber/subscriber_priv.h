@@ -154,10 +154,19 @@ _Static_assert(sizeof(struct subs_bkt) == 64, "one line per bucket");
 /* key classes: a bitmap of the prefix lengths in use for each */
 enum { SUBS_KC_V4, SUBS_KC_V6, SUBS_KC_R4, SUBS_KC_R6, SUBS_KC_MAX };
 
+/* Per-subscriber attributes the data path copies into meta beside the record's word (the
+ * word has no bit left): bytes, each written with one store (zone by subscriber changes,
+ * quota by sky_subs_set_quota_state), read per packet. 2 bytes per subscriber. */
+struct sky_sub_attr {
+	uint8_t zone;  /* 0 = none, 1..255 */
+	uint8_t quota; /* enum sky_quota_state */
+};
+
 /* Lookup tables: data path reads, control path writes (single writer, see above) */
 struct subs_tables {
 	struct subs_bkt *bkt;				/* [nb] */
 	struct sky_sub_rec *rec;			/* [capacity] */
+	struct sky_sub_attr *attr;			/* [capacity] */
 	uint32_t nb;					/* buckets */
 	uint32_t max_keys;				/* 2 * capacity + SUBS_KEY_SPARE */
 	uint64_t len_bm[SUBS_KC_MAX][SUBS_N_LEN_WORDS]; /* prefix length l in use: bit l */

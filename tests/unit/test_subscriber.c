@@ -1010,6 +1010,99 @@ test_runtime_changes(void **state)
 	runtime_teardown(s);
 }
 
+/* The quota state: refused for unknown ids and states, carried into meta from the next
+ * lookup, kept through `subscriber set` and a load that keeps the id, reset by del/add. */
+static void
+test_quota_state(void **state)
+{
+	static const struct {
+		uint32_t id;
+		unsigned int st;
+		int rc;
+	} bad_sets[] = {
+		{99, SKY_QUOTA_OVER, -ENOENT},
+		{0, SKY_QUOTA_OVER, -ENOENT},
+		{1, SKY_QUOTA_MAX, -EINVAL},
+		{1, 255, -EINVAL},
+	};
+	struct sky_subs *s = runtime_setup();
+	struct sky_meta m;
+	json_t *r;
+	char cmd[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_sets) / sizeof(bad_sets[0]); i++)
+		assert_int_equal(
+			sky_subs_set_quota_state(s, bad_sets[i].id, (uint8_t)bad_sets[i].st),
+			bad_sets[i].rc);
+	assert_int_equal(sky_subs_quota_state(s, 99), -ENOENT);
+	assert_int_equal(sky_subs_quota_state(s, 0), -ENOENT);
+	/* nothing changed by the refusals */
+	for (uint32_t id = 1; id <= 7; id++)
+		assert_int_equal(sky_subs_quota_state(s, id), SKY_QUOTA_NONE);
+	assert_string_equal(sky_quota_state_name(SKY_QUOTA_THROTTLED), "throttled");
+	assert_string_equal(sky_quota_state_name(SKY_QUOTA_MAX), "?");
+
+	/* each state reaches the next lookup; other subscribers keep theirs */
+	for (unsigned int st = SKY_QUOTA_NONE; st < SKY_QUOTA_MAX; st++) {
+		assert_int_equal(sky_subs_set_quota_state(s, 3, (uint8_t)st), 0);
+		assert_int_equal(sky_subs_quota_state(s, 3), (int)st);
+		m = mk(SKY_DIR_UP, "198.18.5.77", "203.0.113.9", 0);
+		sky_subs_lookup_burst(s, 0, &m, 1);
+		assert_int_equal(m.sub_id, 3);
+		assert_int_equal(m.quota_state, st);
+		m = mk(SKY_DIR_DOWN, "198.18.5.78", "203.0.113.9", 0);
+		sky_subs_lookup_burst(s, 0, &m, 1);
+		assert_int_equal(m.sub_id, 2);
+		assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+	}
+	/* unknown addresses carry none */
+	m = mk(SKY_DIR_UP, "10.200.0.1", "203.0.113.9", 0);
+	m.quota_state = 0xee;
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.sub_idx, SKY_SUB_NONE);
+	assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+
+	/* shown; kept through set */
+	r = ok("subscriber show 3");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "quota_state")),
+		"throttled");
+	json_decref(r);
+	json_decref(ok("subscriber set 3 plan=premium ipv4=198.18.5.99"));
+	assert_int_equal(sky_subs_quota_state(s, 3), SKY_QUOTA_THROTTLED);
+	m = mk(SKY_DIR_UP, "198.18.5.99", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.sub_id, 3);
+	assert_int_equal(m.quota_state, SKY_QUOTA_THROTTLED);
+
+	/* a load keeps the state of ids that stay, new ids start at none */
+	assert_int_equal(sky_subs_set_quota_state(s, 1, SKY_QUOTA_OVER), 0);
+	snprintf(cmd, sizeof(cmd), "subscriber load %s",
+		 write_file("q.csv", HDR "1,100.64.0.1,,basic,beam1,DE,\n"
+					 "8,198.18.5.77,,basic,beam1,FR,\n"));
+	json_decref(ok(cmd));
+	assert_int_equal(sky_subs_quota_state(s, 1), SKY_QUOTA_OVER);
+	assert_int_equal(sky_subs_quota_state(s, 8), SKY_QUOTA_NONE);
+	assert_int_equal(sky_subs_quota_state(s, 3), -ENOENT);
+	m = mk(SKY_DIR_UP, "100.64.0.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.quota_state, SKY_QUOTA_OVER);
+	m = mk(SKY_DIR_UP, "198.18.5.77", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.sub_id, 8);
+	assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+
+	/* del then add at the same index: the old state does not come back */
+	json_decref(ok("subscriber del 1"));
+	json_decref(ok("subscriber add 1 ipv4=100.64.0.1 plan=basic beam=beam1 country=DE"));
+	assert_int_equal(sky_subs_quota_state(s, 1), SKY_QUOTA_NONE);
+	m = mk(SKY_DIR_UP, "100.64.0.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+	runtime_teardown(s);
+}
+
 static void
 test_capacity(void **state)
 {
@@ -1712,6 +1805,7 @@ main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_runtime_failures),
 		cmocka_unit_test(test_runtime_changes),
+		cmocka_unit_test(test_quota_state),
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_capacity_layouts),
 		cmocka_unit_test(test_lookup_random_reference),

@@ -62,11 +62,26 @@ struct sky_sub_info {
 	uint16_t plan, beam; /* indexes */
 	uint16_t country;    /* sky_cc */
 	uint16_t realm;	     /* outer VLAN, 0 = none */
+	uint8_t zone;	     /* zone id (config `zones`, 1..255), 0 = none */
 	uint8_t has_v4, has_v6;
 	uint8_t v4[4];	/* network order */
 	uint8_t v4_len; /* prefix length 0..32 */
 	uint8_t v6[16];
 	uint8_t v6_len; /* prefix length 0..128 */
+};
+
+/*
+ * Fair-use state of a subscriber, set by the control plane (the quota engine) with
+ * sky_subs_set_quota_state() and carried by the data path into every packet's meta and the
+ * policy context (quota_state). A new subscriber starts at SKY_QUOTA_NONE; the state stays
+ * through `subscriber set` and a `subscriber load` that keeps the id.
+ */
+enum sky_quota_state {
+	SKY_QUOTA_NONE = 0,	 /* no allowance (the plan has none, or not evaluated yet) */
+	SKY_QUOTA_UNDER = 1,	 /* within the allowance */
+	SKY_QUOTA_OVER = 2,	 /* over the allowance, no throttling action (yet) */
+	SKY_QUOTA_THROTTLED = 3, /* over and throttled (throttle plan or graded rate) */
+	SKY_QUOTA_MAX
 };
 
 struct sky_subs;
@@ -99,6 +114,19 @@ uint32_t sky_subs_capacity(const struct sky_subs *s);
 uint32_t sky_subs_count(const struct sky_subs *s);
 /** Look up by operator id; 0 and *out filled, or -ENOENT. */
 int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out);
+/**
+ * Set the quota state (enum sky_quota_state) of subscriber sub_id: one byte store the data
+ * path sees from its next burst; reader-safe (no RCU wait, no lock on the data path), cheap
+ * enough to call for every subscriber once a second. Control path; serialised with the
+ * other subscriber changes. Not journaled: the state is derived (the quota engine sets it
+ * again after a restart). Returns 0, -ENOENT (no such subscriber), -EINVAL (state not a
+ * sky_quota_state).
+ */
+int sky_subs_set_quota_state(struct sky_subs *s, uint32_t sub_id, uint8_t state);
+/** The quota state of subscriber sub_id (0..SKY_QUOTA_MAX-1), or -ENOENT. Control path. */
+int sky_subs_quota_state(struct sky_subs *s, uint32_t sub_id);
+/** "none", "under", "over", "throttled"; "?" out of range. */
+const char *sky_quota_state_name(unsigned int state);
 /** Iterate all subscribers (control path); fn returns non-zero to stop. */
 void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky_sub_info *),
 		      void *arg);
@@ -194,7 +222,8 @@ int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *a
 
 /* --- data path --- */
 /**
- * Fill sub_idx, sub_id, plan, beam, sub_country, realm of each live packet: upstream by
+ * Fill sub_idx, sub_id, plan, beam, sub_country, realm, zone, quota_state of each live
+ * packet: upstream by
  * source, downstream by destination address, longest prefix wins, realm = outer VLAN id
  * when the subscriber has one. Unknown: drop (SKY_DROP_SUB_UNKNOWN) or the default plan
  * with sub_idx = SKY_SUB_NONE. Reads the published table once per burst, and prefetches
