@@ -79,10 +79,13 @@ info_json(const struct sky_subs *s, const struct sky_sub_info *in)
 {
 	char cc[3];
 
+	const char *zone = sky_subs_zone_name(s, in->zone);
+
 	cc_str(in->country, cc);
-	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:o, s:o, s:s}", "id", (json_int_t)in->id,
-			 "idx", (json_int_t)in->idx, "plan", s->plans[in->plan].name, "beam",
-			 s->beams[in->beam].name, "country", cc, "realm", in->realm, "ipv4",
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:s}", "id",
+			 (json_int_t)in->id, "idx", (json_int_t)in->idx, "plan",
+			 s->plans[in->plan].name, "beam", s->beams[in->beam].name, "country", cc,
+			 "realm", in->realm, "zone", zone ? json_string(zone) : json_null(), "ipv4",
 			 in->has_v4 ? pfx_json(4, in->v4, in->v4_len) : json_null(), "ipv6",
 			 in->has_v6 ? pfx_json(6, in->v6, in->v6_len) : json_null(), "quota_state",
 			 sky_quota_state_name(
@@ -100,14 +103,37 @@ parse_id(const char *s, uint32_t *id)
 	return 0;
 }
 
+/* A zone name that is not configured: the message names it and lists the zones. */
+static int
+zone_unknown(const struct sky_subs *s, const char *v, struct sky_ctl_call *call)
+{
+	char list[512] = "";
+	size_t o = 0;
+
+	if (s->n_zones == 0)
+		return sky_ctl_fail(call,
+				    "zone '%s' unknown: no zones are configured (config `zones: "
+				    "[NAME, ...]`)",
+				    v);
+	for (unsigned int i = 0; i < s->n_zones && o + 1 < sizeof(list); i++) {
+		int n = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", s->zones[i]);
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return sky_ctl_fail(call, "zone '%s' unknown (zones: %s)", v, list);
+}
+
 /* Apply key=value words to *in. mask of keys seen returned through *seen. */
-enum { K_IPV4 = 1, K_IPV6 = 2, K_PLAN = 4, K_BEAM = 8, K_COUNTRY = 16, K_REALM = 32 };
+enum { K_IPV4 = 1, K_IPV6 = 2, K_PLAN = 4, K_BEAM = 8, K_COUNTRY = 16, K_REALM = 32, K_ZONE = 64 };
 
 static int
 apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *in,
 	 unsigned int *seen, struct sky_ctl_call *call)
 {
-	static const char *const names[] = {"ipv4", "ipv6", "plan", "beam", "country", "realm"};
+	static const char *const names[] = {"ipv4",    "ipv6",	"plan", "beam",
+					    "country", "realm", "zone"};
 
 	*seen = 0;
 	for (int i = 0; i < argc; i++) {
@@ -118,17 +144,17 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 		if (eq == NULL)
 			return sky_ctl_fail(call,
 					    "'%s': expected key=value (keys: ipv4, ipv6, "
-					    "plan, beam, country, realm)",
+					    "plan, beam, country, realm, zone)",
 					    argv[i]);
 		kl = (size_t)(eq - argv[i]);
 		v = eq + 1;
-		for (int j = 0; j < 6; j++)
+		for (int j = 0; j < 7; j++)
 			if (strlen(names[j]) == kl && strncmp(names[j], argv[i], kl) == 0)
 				k = j;
 		if (k < 0)
 			return sky_ctl_fail(call,
 					    "'%s': unknown key (keys: ipv4, ipv6, plan, beam, "
-					    "country, realm)",
+					    "country, realm, zone)",
 					    argv[i]);
 		if (*seen & (1u << k))
 			return sky_ctl_fail(call, "'%s': key given twice", argv[i]);
@@ -190,6 +216,19 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 				return sky_ctl_fail(call, "realm '%s' is not a VLAN id 0..%d", v,
 						    SKY_REALM_MAX);
 			in->realm = (uint16_t)r;
+			break;
+		}
+		case 6: {
+			int z;
+
+			if (*v == '\0') { /* zone= : no zone */
+				in->zone = 0;
+				break;
+			}
+			z = sky_subs_zone_index(s, v);
+			if (z < 0)
+				return zone_unknown(s, v, call);
+			in->zone = (uint8_t)z;
 			break;
 		}
 		}
@@ -929,12 +968,13 @@ static const struct {
 	unsigned int flags;
 	sky_ctl_fn fn;
 } cmds[] = {
-	{"subscriber add", "ID ipv4=A[/L] ipv6=P[/L] plan=NAME beam=NAME country=CC [realm=VLAN]",
+	{"subscriber add",
+	 "ID ipv4=A[/L] ipv6=P[/L] plan=NAME beam=NAME country=CC [realm=VLAN] [zone=NAME]",
 	 "add a subscriber", SKY_CTL_F_JOURNAL, cmd_sub_add},
 	{"subscriber del", "ID", "remove a subscriber", SKY_CTL_F_JOURNAL, cmd_sub_del},
-	{"subscriber set", "ID key=value... (plan beam country ipv4 ipv6 realm)",
-	 "change a subscriber (ipv4= or ipv6= removes that address)", SKY_CTL_F_JOURNAL,
-	 cmd_sub_set},
+	{"subscriber set", "ID key=value... (plan beam country ipv4 ipv6 realm zone)",
+	 "change a subscriber (ipv4= or ipv6= removes that address, zone= the zone)",
+	 SKY_CTL_F_JOURNAL, cmd_sub_set},
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},

@@ -402,7 +402,9 @@ struct sky_subs {
 	struct sky_plan plans[SKY_MAX_PLANS];
 	struct plan_x plan_x[SKY_MAX_PLANS];
 	struct sky_beam beams[SKY_MAX_BEAMS];
-	struct sky_sub_info *info; /* [capacity], id 0 = free slot */
+	unsigned int n_zones;
+	char zones[SKY_MAX_ZONES][SKY_NAME_MAX]; /* zone id i + 1 */
+	struct sky_sub_info *info;		 /* [capacity], id 0 = free slot */
 	struct idmap map;
 	uint32_t *free_idx; /* stack, top = lowest free index */
 	uint32_t n_free;
@@ -440,8 +442,8 @@ subs_ctr_drops(const struct sky_subs *s, unsigned int w, uint32_t idx)
 }
 
 /* --- subscriber_cfg.c: the model --- */
-/** Sections `plans`, `beams` (classes parsed before), then `subscribers`: file (NULL when
- *  absent), capacity (0 when absent), unknown plan. 0 or -1 with err. */
+/** Sections `plans`, `beams` (classes parsed before), `zones`, then `subscribers`: file
+ *  (NULL when absent), capacity (0 when absent), unknown plan. 0 or -1 with err. */
 int subs_cfg_parse(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err,
 		   const char **file, uint64_t *capacity);
 /** Names the CSV's plan and beam columns may use (pointers into the model). */
