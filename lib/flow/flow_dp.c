@@ -198,8 +198,8 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 		w->ctr[FLOW_CTR_tcp_bad_options]++;
 		return 0;
 	}
-	/* the usual layout first: NOP NOP TS(10) */
-	if (likely(optlen >= 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
+	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else */
+	if (likely(optlen == 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
 		t->tsval = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 4));
 		t->tsecr = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 8));
 		t->has_ts = 1;
@@ -320,11 +320,12 @@ tcp_rtt(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, uns
 
 		e->segs[d]++;
 		if ((e->st & (FST_HI << d)) && !after(end, e->hiend[d])) {
+			/* a retransmission: counted, and no RTT from it either way */
 			e->retrans[d]++;
-		} else {
-			e->hiend[d] = end;
-			e->st |= (uint8_t)(FST_HI << d);
+			return;
 		}
+		e->hiend[d] = end;
+		e->st |= (uint8_t)(FST_HI << d);
 	}
 	if (likely(t->has_ts)) {
 		/* the echo: the reverse direction's armed TSval */
