@@ -107,7 +107,7 @@ fi
 stop_skygate # would export the flows still open: there are none
 pg_stop || fail "skygate-pktgen"
 sleep 1.5 # the print plugin of nfacctd writes every second
-stop_pid "$NFACCT_PID" TERM
+stop_pid "$NFACCT_PID" INT # its graceful end (SIGTERM is not)
 stop_pid "$NFCAPD_PID" TERM # nfcapd writes and closes its file on SIGTERM
 
 f=$(ls "$T"/nfcapd/nfcapd.* 2>/dev/null | grep -v current | head -1)
