@@ -599,6 +599,8 @@ out:
 		if (sky_ipfix_enabled(gw.ipfix)) {
 			sky_flow_flush(gw.flow);
 			sky_ipfix_flush(gw.ipfix);
+			sky_ipfix_print(gw.ipfix, stdout);
+			fflush(stdout);
 		}
 	}
 	if (srv != NULL)

@@ -11,6 +11,8 @@
  * with the next message, since the collector may have lost them too.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -298,4 +300,22 @@ uint64_t
 sky_ipfix_records_in(const struct sky_ipfix *ip)
 {
 	return ip == NULL ? 0 : __atomic_load_n(&ip->records_in, __ATOMIC_RELAXED);
+}
+
+void
+sky_ipfix_print(const struct sky_ipfix *ip, FILE *f)
+{
+	for (unsigned int i = 0; i < sky_ipfix_n_collectors(ip); i++) {
+		const struct ipfix_coll *c = &ip->coll[i];
+		struct sky_ipfix_stats st;
+
+		if (sky_ipfix_collector_stats(ip, i, &st) < 0)
+			continue;
+		fprintf(f,
+			"  ipfix %s:%u: %" PRIu64 " records sent, %" PRIu64 " lost, %" PRIu64
+			" messages, %" PRIu64 " send errors%s%s\n",
+			c->conf.address, c->conf.port, st.records, st.drops, st.messages,
+			st.send_errors, st.last_errno ? ", last: " : "",
+			st.last_errno ? strerror(st.last_errno) : "");
+	}
 }

@@ -105,6 +105,9 @@ if command -v dpdk-telemetry.py >/dev/null; then
 		{ cat "$T/tel.out"; fail "dpdk-telemetry.py failed"; }
 fi
 stop_skygate # would export the flows still open: there are none
+grep -q "ipfix 127.0.0.1:$P_DEAD: [0-9]* records sent, [1-9][0-9]* lost, .*last: Connection refused" "$T/skygate.log" ||
+	fail "no final ipfix line for the collector that is down: $(grep ipfix "$T/skygate.log")"
+grep "  ipfix " "$T/skygate.log"
 pg_stop || fail "skygate-pktgen"
 sleep 1.5 # the print plugin of nfacctd writes every second
 stop_pid "$NFACCT_PID" INT # its graceful end (SIGTERM is not)

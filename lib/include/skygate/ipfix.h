@@ -36,6 +36,7 @@
 #define SKYGATE_IPFIX_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "skygate/config.h"
 #include "skygate/flow.h"
@@ -96,6 +97,9 @@ unsigned int sky_ipfix_n_collectors(const struct sky_ipfix *ip);
 /** Counters of collector i: 0, or -ENOENT. */
 int sky_ipfix_collector_stats(const struct sky_ipfix *ip, unsigned int i,
 			      struct sky_ipfix_stats *st);
+/** One line per collector ("ipfix 192.0.2.10:4739: 1200 records sent, 0 lost, ...") to f:
+ *  the daemon's final counters. Nothing when disabled. */
+void sky_ipfix_print(const struct sky_ipfix *ip, FILE *f);
 /** Records received from the flow table (each becomes 1 or 2 data records). */
 uint64_t sky_ipfix_records_in(const struct sky_ipfix *ip);
 
