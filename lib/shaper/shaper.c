@@ -519,12 +519,13 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 				     RTE_CACHE_LINE_SIZE);
 		w->subctr = big_zalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub);
 		w->pol = big_zalloc("sky_shaper_pol", sizeof(*w->pol) * nsub);
+		w->pol_drops = big_zalloc("sky_shaper_pol_drops", sizeof(*w->pol_drops) * nsub);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
 		w->n_fq = w->n_slots + n_fq;
 		w->fq = big_zalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1));
-		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol || !w->up ||
-		    !w->fq)
+		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol ||
+		    !w->pol_drops || !w->up || !w->fq)
 			goto nomem;
 		for (uint32_t f = w->n_fq - 1; f >= w->n_slots; f--) {
 			fqp(w, f)->next = w->fq_free;
@@ -588,6 +589,7 @@ shaper_free(struct sky_shaper *sh)
 			big_free(w->rt);
 			big_free(w->subctr);
 			big_free(w->pol);
+			big_free(w->pol_drops);
 			rte_free(w->up);
 			big_free(w->fq);
 		}
@@ -746,6 +748,7 @@ shp_forget_sub(struct sky_shaper *sh, uint32_t sub)
 
 		memset(&w->subctr[sub], 0, sizeof(w->subctr[sub]));
 		memset(&w->pol[sub], 0, sizeof(w->pol[sub]));
+		w->pol_drops[sub] = 0;
 		__atomic_store_n(&w->pol[sub].tokens, INT64_MAX, __ATOMIC_RELAXED);
 	}
 	sh->cp_subrate[2 * sub] = sh->cp_subrate[2 * sub + 1] = 0;
@@ -783,14 +786,14 @@ shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_sta
 
 		/* offered: sent, dropped and queued, added up below */
 		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->drop_bytes;
-		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SC_SENT_PKTS];
-		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SC_SENT_BYTES];
-		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SC_TAIL];
-		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SC_AQM];
-		st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SC_DELAY];
+		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SUBC(SC_SENT_PKTS)];
+		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SUBC(SC_SENT_BYTES)];
+		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SUBC(SC_TAIL)];
+		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SUBC(SC_AQM)];
+		st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SUBC(SC_DELAY)];
 		st->ctr[SKY_SHAPER_UP_PASS_PKTS] += p->pass_pkts;
 		st->ctr[SKY_SHAPER_UP_PASS_BYTES] += p->pass_bytes;
-		st->ctr[SKY_SHAPER_DROP_POLICE] += p->drops;
+		st->ctr[SKY_SHAPER_DROP_POLICE] += w->pol_drops[sub];
 		for (unsigned int k = 0; k < SKY_MAX_CLASSES; k++) {
 			st->cls_tail[k] += c->cls_tail[k];
 			st->cls_aqm[k] += c->cls_aqm[k];
@@ -872,8 +875,8 @@ sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam, struct sky
 void
 sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_active)
 {
-	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
-				    sh->n_out * sizeof(uint32_t));
+	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(uint64_t) +
+				    sizeof(struct shp_subctr) + sh->n_out * sizeof(uint32_t));
 	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link) +
 		      sizeof(struct shp_fq_pool) * sh->p.max_flows_per_worker /
 			      sh->p.max_active_per_worker;

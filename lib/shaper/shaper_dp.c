@@ -50,7 +50,7 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 			   __atomic_load_n(&pl->up_rate_fp, __ATOMIC_RELAXED),
 			   __atomic_load_n(&pl->up_burst_fp, __ATOMIC_RELAXED));
 		if (unlikely(p->tokens < cost)) {
-			p->drops++;
+			w->pol_drops[sub]++;
 			u->drops_sub++;
 			sky_meta_drop(m, SKY_DROP_POLICE);
 			continue;
@@ -59,7 +59,7 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 			   __atomic_load_n(&u->rate_fp, __ATOMIC_RELAXED),
 			   __atomic_load_n(&u->burst_fp, __ATOMIC_RELAXED));
 		if (unlikely(u->tokens < cost)) {
-			p->drops++;
+			w->pol_drops[sub]++;
 			u->drops_beam++;
 			sky_meta_drop(m, SKY_DROP_POLICE);
 			continue;
@@ -199,8 +199,8 @@ slot_release(struct shp_worker *w, uint32_t sid)
 
 	if (s->n_fq != 0)
 		slot_free_fqs(w, s);
-	c->ctr[SC_SENT_PKTS] += s->sent_pkts;
-	c->ctr[SC_SENT_BYTES] += s->sent_bytes;
+	c->ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
+	c->ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
 	s->state = SLOT_FREE;
 	s->next = w->free_head;
@@ -529,11 +529,11 @@ count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned in
 
 	sc->drop_bytes += len;
 	if (reason == SKY_DROP_QUEUE_TAIL) {
-		sc->ctr[SC_TAIL]++;
+		sc->ctr[SUBC(SC_TAIL)]++;
 		sc->cls_tail[c]++;
 		sd->ctr[SC_TAIL]++;
 	} else {
-		sc->ctr[SC_AQM]++;
+		sc->ctr[SUBC(SC_AQM)]++;
 		sc->cls_aqm[c]++;
 		sd->ctr[SC_AQM]++;
 	}
@@ -685,7 +685,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			sid = slot_alloc(sh, w, o, out, sub, plan, beam, now_tsc);
 			if (unlikely(sid == 0)) {
 				w->pool_full++;
-				w->subctr[sub].ctr[SC_TAIL]++;
+				w->subctr[sub].ctr[SUBC(SC_TAIL)]++;
 				w->subctr[sub].drop_bytes += m->pkt_len + sh->overhead;
 				w->subctr[sub].cls_tail[c]++;
 				o->shard[beam].ctr[SC_TAIL]++;
@@ -874,11 +874,11 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		w->subctr[s->sub].drop_bytes += d->len;
 		if (reason == SKY_DROP_QUEUE_DELAY) {
 			sd->ctr[SC_DELAY]++;
-			w->subctr[s->sub].ctr[SC_DELAY]++;
+			w->subctr[s->sub].ctr[SUBC(SC_DELAY)]++;
 			w->delay_drops++;
 		} else {
 			sd->ctr[SC_AQM]++;
-			w->subctr[s->sub].ctr[SC_AQM]++;
+			w->subctr[s->sub].ctr[SUBC(SC_AQM)]++;
 			w->subctr[s->sub].cls_aqm[c]++;
 			w->aqm_drops++;
 		}
@@ -1134,8 +1134,8 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	s->backlog_pkts--;
 	s->backlog_bytes -= len;
 	if (unlikely(++s->sent_pkts == 1u << 31)) {
-		w->subctr[s->sub].ctr[SC_SENT_PKTS] += s->sent_pkts;
-		w->subctr[s->sub].ctr[SC_SENT_BYTES] += s->sent_bytes;
+		w->subctr[s->sub].ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
+		w->subctr[s->sub].ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 		s->sent_pkts = 0;
 		s->sent_bytes = 0;
 	}
