@@ -616,6 +616,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint32_t subs[SKY_BURST], sids[SKY_BURST], hash[SKY_BURST];
+	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	if (unlikely(n > SKY_BURST))
@@ -634,7 +635,8 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		rte_prefetch0(mdyn(sh, pkts[i]));
 	}
 	/* slots in cache (a few thousand in use): the passes would cost more than they save */
-	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
+	deep = shp_deep(w);
+	for (uint16_t i = 0; deep && i < n; i++) {
 		uint32_t sid = o->idx[subs[i]];
 
 		sids[i] = sid;
@@ -643,7 +645,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			rte_prefetch0(&w->slots[sid].cq0); /* class 0 lists, own flow queue */
 		}
 	}
-	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
+	for (uint16_t i = 0; deep && i < n; i++) {
 		uint32_t sid = sids[i], fi;
 		const struct shp_slot *s;
 		struct rte_mbuf *t;
@@ -1172,11 +1174,14 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			    .drops = drops};
 	uint16_t n = 0;
 	unsigned int start;
+	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	wheel_advance(sh, w, o, now_tsc, sh->tick_shift);
 	if (o->active_mask == 0)
 		return 0;
+	/* once per call: the slots in use and packets queued change little within it */
+	deep = shp_deep(w);
 	/* beams from rr on, then the ones below it */
 	start = o->rr;
 	for (int pass = 0; pass < 2 && n < max; pass++) {
@@ -1219,7 +1224,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 				}
 				if (sd->rt_head) {
-					if (shp_deep(w))
+					if (deep)
 						prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
 							      sd->rt_pf_seq, sd->rt_pf_dist, sid);
 					mb = cls_next(sh, w, s, sd, 0, &x);
@@ -1236,7 +1241,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				if (!s->in_turn) {
-					if (shp_deep(w)) {
+					if (deep) {
 						prefetch_list(sh, w, w->drr, sd->head, sd->pf,
 							      sd->pf_seq, sd->pf_dist, sid);
 						prefetch_second(sh, w, s);
