@@ -7,7 +7,13 @@
  *  - the full libloc database, the reference classes and country_block policy of
  *    conf/skygate.yaml (the policy JITed), the reference plans, shaping on,
  *  - traffic to 100k active subscribers (spread over the table), a random subscriber and
- *    a random remote address per packet, 64 B and IMIX, upstream, downstream and both.
+ *    a random remote address per packet, 64 B and IMIX, upstream, downstream and both
+ *    (both IPv4 only, and 30% IPv6: a random family per packet costs parse and geo more
+ *    than either family alone, so the two tell the direction mix from the family mix),
+ *    shaper slots for all of them (max_active_per_worker 131072).
+ * Tracing knobs: BENCH_PIPELINE_ONLY=TEXT runs the cases whose name contains TEXT,
+ * BENCH_ALTERNATE feeds the two directions in turns instead of together, BENCH_SLOTS=N
+ * sets the shaper's slots per worker.
  * Each port plays a NIC: N_MBUF mbufs (a RX ring's worth) recycled, each filled with the
  * next of N_TPL random frames when it is fed (so the packet is in cache, as DDIO leaves
  * it in the LLC; the worker pays for it in parse). For each case the loop runs three
