@@ -472,7 +472,7 @@ codel_next(const struct shp_class *c, uint32_t t, uint32_t count)
 }
 
 /* RFC 8289: may this head packet be dropped? */
-static inline int
+static __rte_always_inline int
 codel_ok_to_drop(const struct shp_class *c, struct shp_fq *a, uint32_t sojourn, uint32_t now,
 		 uint32_t q_bytes)
 {
@@ -488,7 +488,7 @@ codel_ok_to_drop(const struct shp_class *c, struct shp_fq *a, uint32_t sojourn, 
 }
 
 /* CoDel's verdict on a head packet with this sojourn (1 = drop) */
-static inline int
+static __rte_always_inline int
 codel_drop(const struct shp_class *cl, struct shp_fq *a, uint32_t sojourn, uint32_t now_ts,
 	   uint32_t q_bytes)
 {
@@ -616,6 +616,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint32_t subs[SKY_BURST], sids[SKY_BURST], hash[SKY_BURST];
+	const bool multi = sh->n_classes > 1; /* else everything is class 0: plain DRR */
 	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
@@ -764,7 +765,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		w->queued++;
 		queued++;
 		/* with one class everything is class 0: plain weighted DRR then */
-		if (c == 0 && s->state == SLOT_ACTIVE && !s->in_rt && sh->n_classes > 1)
+		if (multi && c == 0 && s->state == SLOT_ACTIVE && !s->in_rt)
 			rt_append(w, sd, sid);
 		if (s->state == SLOT_IDLE) {
 			const struct shp_plan *pl = &sh->plans[s->plan];
@@ -790,7 +791,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 /* the subscriber has nothing queued: leave the beam's lists and give the flow queues
  * back; the slot stays IDLE with its subscriber (and its bucket) until the pool needs it */
-static inline void
+static __rte_always_inline void
 slot_deactivate(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
