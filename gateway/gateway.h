@@ -117,6 +117,7 @@ struct sky_classifier;
 struct sky_geo;
 struct sky_policy;
 struct sky_shaper;
+struct sky_qoe;
 
 struct gw {
 	/* config */
@@ -141,6 +142,7 @@ struct gw {
 	struct sky_geo *geo;
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
+	struct sky_qoe *qoe; /* passive RTT views (off without the flow table's RTT) */
 };
 
 extern struct gw gw;

@@ -39,6 +39,7 @@
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/policy.h"
+#include "skygate/qoe.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 
@@ -266,6 +267,9 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
 	if (g->shaper == NULL)
 		return -1;
+	g->qoe = sky_qoe_create(g->cfg, g->subs, err);
+	if (g->qoe == NULL)
+		return -1;
 	return 0;
 }
 
@@ -273,6 +277,8 @@ static void
 modules_destroy(struct gw *g)
 {
 	/* reverse order: the shaper frees its queued mbufs, the rest their tables */
+	sky_qoe_destroy(g->qoe);
+	g->qoe = NULL;
 	if (g->shaper != NULL)
 		sky_shaper_destroy(g->shaper);
 	if (g->policy != NULL)
@@ -295,7 +301,8 @@ modules_register(struct gw *g)
 {
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
-	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
+	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
+	    sky_qoe_register(g->qoe) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
 		return -1;
