@@ -38,6 +38,7 @@
 #include "skygate/classify.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
+#include "skygate/flow.h"
 #include "skygate/policy.h"
 #include "skygate/qoe.h"
 #include "skygate/shaper.h"
@@ -267,6 +268,9 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
 	if (g->shaper == NULL)
 		return -1;
+	g->flow = sky_flow_create(g->cfg, g->n_workers, err);
+	if (g->flow == NULL)
+		return -1;
 	g->qoe = sky_qoe_create(g->cfg, g->subs, err);
 	if (g->qoe == NULL)
 		return -1;
@@ -276,7 +280,12 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 static void
 modules_destroy(struct gw *g)
 {
-	/* reverse order: the shaper frees its queued mbufs, the rest their tables */
+	/* reverse order: the flow table delivers its last records
+	 * (to qoe, destroyed after it), the shaper frees its
+	 * queued mbufs, the rest their tables */
+	if (g->flow != NULL)
+		sky_flow_destroy(g->flow);
+	g->flow = NULL;
 	sky_qoe_destroy(g->qoe);
 	g->qoe = NULL;
 	if (g->shaper != NULL)
@@ -302,7 +311,8 @@ modules_register(struct gw *g)
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
-	    sky_qoe_register(g->qoe) < 0)
+	    sky_flow_register(g->flow) < 0 || sky_qoe_register(g->qoe) < 0 ||
+	    sky_qoe_attach(g->qoe, g->flow) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
 		return -1;

@@ -525,3 +525,11 @@ sky_qoe_register(struct sky_qoe *q)
 		(double)sky_qoe_memory(q) / 1e6);
 	return 0;
 }
+
+int
+sky_qoe_attach(struct sky_qoe *q, struct sky_flow *f)
+{
+	if (!sky_qoe_enabled(q) || f == NULL || !sky_flow_enabled(f))
+		return 0;
+	return sky_flow_on_rtt(f, sky_qoe_on_rtt, q);
+}

@@ -129,6 +129,9 @@ struct sky_qoe *sky_qoe_create(const struct sky_cfg *cfg, struct sky_subs *subs,
 /** Commands (qoe show, the rtt fields of subscriber show / top and beam show), telemetry
  *  /skygate/qoe, Prometheus. Control path, once. 0 or -errno. Nothing when disabled. */
 int sky_qoe_register(struct sky_qoe *q);
+/** Take the flow table's RTT samples (sky_flow_on_rtt). Control path, once, after both
+ *  registered. 0 (also when either is off) or -errno. */
+int sky_qoe_attach(struct sky_qoe *q, struct sky_flow *f);
 void sky_qoe_destroy(struct sky_qoe *q);
 int sky_qoe_enabled(const struct sky_qoe *q);
 const struct sky_qoe_params *sky_qoe_params(const struct sky_qoe *q);
