@@ -713,6 +713,10 @@ echo_queue(struct pg_run *r, unsigned int side, uint32_t idx, const struct pg_fl
 static void
 rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
+	/* the echoes' clock: read after the burst arrived (now, read before polling, may be
+	 * older than the forwarder's timestamp of these frames when this lcore was
+	 * descheduled in between: an echo due from it would come back early) */
+	const uint64_t t_rx = rte_rdtsc();
 	struct pg_rx_hit hit[PG_BURST];
 	uint32_t idx[PG_BURST];
 	uint8_t ok[PG_BURST];
@@ -770,7 +774,7 @@ rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n
 		if (lat > r->lat_max[f->cls][f->dir])
 			r->lat_max[f->cls][f->dir] = lat;
 		if (f->ts && hit[i].tsval != x->echoed)
-			echo_queue(r, side, idx[i], f, x, hit[i].tsval, now);
+			echo_queue(r, side, idx[i], f, x, hit[i].tsval, t_rx);
 	}
 }
 
