@@ -686,7 +686,9 @@ out:
 
 /* ---------------- data path ---------------- */
 
-/* the TCP timestamp clock of both sides: milliseconds since the start, never 0 */
+/* the TSval clock of the echoes: milliseconds since the start, never 0 (data segments
+ * carry their flow's packet number + 1 instead: a clock that ticks once a segment, so no
+ * two segments of a flow share a TSval and an echo names exactly one segment) */
 static inline uint32_t
 ts_clock(const struct pg_run *r, uint64_t tsc)
 {
@@ -894,7 +896,8 @@ echo_send(struct pg_run *r, struct txq *tq, unsigned int side, uint64_t now)
 	}
 }
 
-/* --rtt-retrans: a copy of the segment just built (same sequence number, new TSval) */
+/* --rtt-retrans: a copy of the segment just built (same sequence number and TSval: the
+ * gateway and the receiver have seen that TSval already, so it moves no RTT sample) */
 static void
 retrans_copy(struct pg_run *r, struct txq *tq, uint32_t idx, struct pg_flow *f, uint16_t frame,
 	     uint64_t tsc)
@@ -909,7 +912,7 @@ retrans_copy(struct pg_run *r, struct txq *tq, uint32_t idx, struct pg_flow *f, 
 	r->retrans_acc[f->dir] -= 1.0;
 	f->seq--;
 	len = pg_pkt_build_ts(m, idx, f, frame, tsc, r->magic, (const uint8_t(*)[6])r->mac,
-			      ts_clock(r, tsc));
+			      f->seq + 1);
 	f->seq++;
 	tq->flow[tq->n] = idx | PG_TXQ_RETRANS;
 	tq->bytes[tq->n] = len + PG_FCS;
@@ -1061,7 +1064,7 @@ loop(void *arg)
 			uint16_t frame = r->size_tab[size_i++ & (PG_SIZE_TAB - 1)] - PG_FCS;
 			uint16_t len = pg_pkt_build_ts(mb[i], idx, f, frame, tsc, r->magic,
 						       (const uint8_t(*)[6])r->mac,
-						       f->ts ? ts_clock(r, tsc) : 0);
+						       f->ts ? f->seq + 1 : 0);
 			f->seq++;
 			struct txq *tq = &q[f->dir];
 			tq->flow[tq->n] = idx;
