@@ -185,11 +185,11 @@ int pg_geo_top_countries(const char *db_path, unsigned int n, struct pg_mix *mix
  * (NOP, NOP, kind 8: 12 bytes, so the header is 32 bytes) with TSval = the flow's packet
  * number + 1 (a timestamp clock that ticks once a segment: RFC 7323 asks only that it never
  * goes back, and no two segments of a flow share one) and TSecr 0, and their sequence
- * number is the flow's packet number times
- * PG_TS_SEQ_STEP (bytes: no segment overlaps the next, so skygate counts no retransmission
- * that was not one). The host that receives a segment with a TSval it has not echoed yet
- * answers after twice its side's one-way delay with a pure ACK (no payload, PSH clear):
- * TSval its own clock (milliseconds), TSecr the segment's TSval, the flow word | PG_FW_ECHO in the
+ * number is the flow's packet number << PG_TS_SEQ_SHIFT (2048 bytes apart: no segment
+ * overlaps the next, so skygate counts no retransmission that was not one). The host that
+ * receives a segment with a TSval it has not echoed yet answers after twice its side's
+ * one-way delay with a pure ACK (no payload, PSH clear): TSval its own clock
+ * (milliseconds), TSecr the segment's TSval, the flow word | PG_FW_ECHO in the
  * acknowledgement number, the magic in the window. skygate's passive RTT then measures
  * 2 x the configured one-way delay of that side plus what skygate itself queued.
  */
