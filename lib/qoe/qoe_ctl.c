@@ -5,7 +5,7 @@
  * show`, telemetry /skygate/qoe and Prometheus:
  *   skygate_beam_rtt_seconds{beam,half}               histogram since start
  *   skygate_beam_rtt_min_seconds{beam,half}           gauge, over qoe.min_window
- *   skygate_beam_rtt_quantile_seconds{beam,half,quantile}  gauge, p50/p95/p99 over the window
+ *   skygate_beam_rtt_window_seconds{beam,half,stat}   gauge, p50/p95/p99 over the window
  *   skygate_beam_tcp_retrans_ratio{beam,dir}          gauge, over the window
  *   skygate_beam_tcp_segments_total{beam,dir}, skygate_beam_tcp_retrans_total{beam,dir}
  *   skygate_qoe_samples_total, _table_full_total, _subscribers, _memory_bytes
@@ -338,24 +338,21 @@ metrics_beams(struct sky_qoe *q, FILE *out, uint64_t now)
 			fprintf(out, "skygate_beam_rtt_min_seconds{beam=\"%s\",half=\"%s\"} %.6f\n",
 				beam_name(q, b, name, sizeof(name)), half_names[h],
 				(double)v[b].half[h].min_us / 1e6);
-	fprintf(out, "# HELP skygate_beam_rtt_quantile_seconds RTT percentiles per beam and "
-		     "half over qoe.window.\n"
-		     "# TYPE skygate_beam_rtt_quantile_seconds gauge\n");
+	fprintf(out, "# HELP skygate_beam_rtt_window_seconds RTT percentiles (stat p50, p95, "
+		     "p99) per beam and half over qoe.window.\n"
+		     "# TYPE skygate_beam_rtt_window_seconds gauge\n");
 	for (unsigned int b = 0; b < q->n_beams; b++)
 		for (unsigned int h = 0; h < 2; h++) {
 			const struct sky_qoe_half *hf = &v[b].half[h];
+			const uint32_t val[3] = {hf->p50_us, hf->p95_us, hf->p99_us};
+			static const char *const stat[3] = {"p50", "p95", "p99"};
 
 			beam_name(q, b, name, sizeof(name));
-			fprintf(out,
-				"skygate_beam_rtt_quantile_seconds{beam=\"%s\",half=\"%s\","
-				"quantile=\"0.5\"} %.6f\n"
-				"skygate_beam_rtt_quantile_seconds{beam=\"%s\",half=\"%s\","
-				"quantile=\"0.95\"} %.6f\n"
-				"skygate_beam_rtt_quantile_seconds{beam=\"%s\",half=\"%s\","
-				"quantile=\"0.99\"} %.6f\n",
-				name, half_names[h], (double)hf->p50_us / 1e6, name, half_names[h],
-				(double)hf->p95_us / 1e6, name, half_names[h],
-				(double)hf->p99_us / 1e6);
+			for (unsigned int k = 0; k < 3; k++)
+				fprintf(out,
+					"skygate_beam_rtt_window_seconds{beam=\"%s\",half=\"%s\","
+					"stat=\"%s\"} %.6f\n",
+					name, half_names[h], stat[k], (double)val[k] / 1e6);
 		}
 	fprintf(out, "# HELP skygate_beam_tcp_retrans_ratio Share of TCP data segments "
 		     "retransmitted per beam and direction over qoe.window.\n"
