@@ -32,6 +32,8 @@ PREFIXES = {
     'lib/shaper/shaper_cfg.c:keys': ['classes[].aqm.', 'shaping.'],
     'lib/subscriber/subscriber_cfg.c:keys': ['plans.NAME.', 'beams.NAME.', 'subscribers.'],
     'lib/subscriber/subscriber_cfg.c:ukeys': ['subscribers.unknown.'],
+    'lib/qoe/qoe_cfg.c:keys': ['qoe.'],
+    'lib/qoe/qoe_cfg.c:gkeys': ['qoe.grade.'],
 }
 
 
