@@ -314,7 +314,8 @@ modules_register(struct gw *g)
 	    sky_flow_register(g->flow) < 0 || sky_qoe_register(g->qoe) < 0 ||
 	    sky_qoe_attach(g->qoe, g->flow) < 0)
 		return -1;
-	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
+	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
+	    gw_state_register(g) < 0)
 		return -1;
 	return 0;
 }

@@ -46,6 +46,11 @@ sky_flow_create(const struct sky_cfg *cfg, unsigned int n_workers, struct sky_cf
 		sky_cfg_fail(err, cfg, fl != NULL ? sky_cfg_get(fl, "entries") : NULL, "%s", msg);
 		return NULL;
 	}
+	if (f->on)
+		SKY_LOG(INFO,
+			"flow table: %u worker(s) x %u entries, %.1f MiB each (rtt %s, records %s)",
+			f->n_workers, f->p.entries, (double)f->mem_bytes / (1 << 20),
+			f->rtt ? "on" : "off", f->records ? "on" : "off");
 	return f;
 }
 

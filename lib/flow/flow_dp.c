@@ -21,6 +21,9 @@
 #ifdef RTE_ARCH_X86
 #include <immintrin.h>
 #endif
+#if RTE_BYTE_ORDER != RTE_LITTLE_ENDIAN
+#error "flow keys are built as little-endian words"
+#endif
 
 #include "flow_priv.h"
 
@@ -57,14 +60,22 @@ sig_match(const struct flow_bucket *b, uint16_t sig)
 #endif
 }
 
+static inline uint64_t
+ld64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 static inline int
 key_eq(const struct flow_key *a, const struct flow_key *b)
 {
-	uint64_t x[5], y[5];
+	const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
 
-	memcpy(x, a, sizeof(x));
-	memcpy(y, b, sizeof(y));
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+	return ((ld64(x) ^ ld64(y)) | (ld64(x + 8) ^ ld64(y + 8)) | (ld64(x + 16) ^ ld64(y + 16)) |
+		(ld64(x + 24) ^ ld64(y + 24)) | (ld64(x + 32) ^ ld64(y + 32))) == 0;
 }
 
 static inline uint16_t
@@ -86,35 +97,63 @@ icmp_echo(const struct sky_meta *m)
 	return m->icmp_type == 128 ? 1 : m->icmp_type == 129 ? 2 : 0;
 }
 
-/* the key of packet m; 0, or -1 when the packet cannot be tracked */
+/* CRC32-C of one 64-bit word (the instruction rte_hash_crc_8byte uses; the intrinsic lets
+ * the compiler schedule it, the header's asm volatile does not) */
+static inline uint32_t
+crc64(uint64_t w, uint32_t h)
+{
+#if defined(RTE_ARCH_X86_64) && defined(__SSE4_2__)
+	return (uint32_t)_mm_crc32_u64(h, w);
+#else
+	return rte_hash_crc_8byte(w, h);
+#endif
+}
+
+/*
+ * The key of packet m into k, and its hash; 0, or -1 when the packet cannot be tracked.
+ * The key is built in registers and stored once, word by word: the hash reads the words,
+ * not the stored key (a load of bytes just stored in pieces stalls on store forwarding).
+ */
 static inline int
-key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k)
+key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k, uint32_t seed,
+       uint32_t *hash)
 {
 	const uint8_t *s = sky_meta_sub_addr(m), *r = sky_meta_remote_addr(m);
+	uint64_t w[5];
+	uint32_t sp, rp, h;
 
-	memcpy(k->sub, s, 16);
-	memcpy(k->rem, r, 16);
-	k->realm = m->realm;
-	k->proto = m->proto;
-	k->l3 = m->l3;
 	if (m->flags & SKY_MF_PORTS) {
-		k->sub_port = m->dir == SKY_DIR_UP ? m->sport : m->dport;
-		k->rem_port = m->dir == SKY_DIR_UP ? m->dport : m->sport;
+		sp = m->dir == SKY_DIR_UP ? m->sport : m->dport;
+		rp = m->dir == SKY_DIR_UP ? m->dport : m->sport;
 	} else if (icmp_echo(m)) {
 		uint8_t buf[2];
 		const uint8_t *id = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 4, 2, buf);
 
 		/* both directions of an echo carry the identifier: the flow's "port" */
-		k->sub_port = id != NULL ? (uint16_t)(id[0] << 8 | id[1]) : 0;
-		k->rem_port = 0;
+		sp = id != NULL ? (uint32_t)(id[0] << 8 | id[1]) : 0;
+		rp = 0;
 	} else {
 		if ((m->flags & SKY_MF_FRAG) && !(m->flags & SKY_MF_FRAG_FIRST) &&
 		    (m->proto == IPPROTO_TCP || m->proto == IPPROTO_UDP ||
 		     m->proto == IPPROTO_SCTP))
 			return -1; /* a later fragment: its ports are in the first one */
-		k->sub_port = 0;
-		k->rem_port = 0;
+		sp = 0;
+		rp = 0;
 	}
+	memcpy(&w[0], s, 8);
+	memcpy(&w[1], s + 8, 8);
+	memcpy(&w[2], r, 8);
+	memcpy(&w[3], r + 8, 8);
+	/* sub_port, rem_port, realm, proto, l3: the struct's last word (little endian) */
+	w[4] = (uint64_t)sp | (uint64_t)rp << 16 | (uint64_t)m->realm << 32 |
+	       (uint64_t)m->proto << 48 | (uint64_t)m->l3 << 56;
+	h = crc64(w[0], seed);
+	h = crc64(w[1], h);
+	h = crc64(w[2], h);
+	h = crc64(w[3], h);
+	h = crc64(w[4], h);
+	memcpy(k, w, sizeof(w));
+	*hash = h;
 	return 0;
 }
 
@@ -159,8 +198,8 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 		w->ctr[FLOW_CTR_tcp_bad_options]++;
 		return 0;
 	}
-	/* the usual layout first: NOP NOP TS(10) */
-	if (likely(optlen >= 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
+	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else */
+	if (likely(optlen == 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
 		t->tsval = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 4));
 		t->tsecr = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 8));
 		t->has_ts = 1;
@@ -281,11 +320,12 @@ tcp_rtt(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, uns
 
 		e->segs[d]++;
 		if ((e->st & (FST_HI << d)) && !after(end, e->hiend[d])) {
+			/* a retransmission: counted, and no RTT from it either way */
 			e->retrans[d]++;
-		} else {
-			e->hiend[d] = end;
-			e->st |= (uint8_t)(FST_HI << d);
+			return;
 		}
+		e->hiend[d] = end;
+		e->st |= (uint8_t)(FST_HI << d);
 	}
 	if (likely(t->has_ts)) {
 		/* the echo: the reverse direction's armed TSval */
@@ -497,15 +537,25 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 {
 	struct flow_key keys[SKY_BURST];
 	uint32_t hash[SKY_BURST];
+	uint32_t cand[SKY_BURST]; /* entry index of the first signature match, or NONE */
 	uint8_t live[SKY_BURST];
 	struct flow_worker *w;
-	uint32_t now_c, now_f;
+	struct flow_bucket *bk;
+	struct flow_ent *ents;
+	uint32_t now_c, now_f, bmask, active_c, looked = 0;
 	uint16_t now_a;
 	uint8_t now_win;
+	int rtt;
 
 	if (f == NULL || !f->on)
 		return;
+	/* what the loop reads of f, in locals: stores into entries cannot alias them */
 	w = &f->w[worker];
+	bk = w->b;
+	ents = w->e;
+	bmask = f->bmask;
+	active_c = f->active_c;
+	rtt = f->rtt;
 	now_c = (uint32_t)(now_tsc >> f->shift_c);
 	now_f = (uint32_t)(now_tsc >> f->shift_f);
 	now_a = (uint16_t)(now_tsc >> f->shift_a);
@@ -520,59 +570,63 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 		live[i] = 0;
 		if (m->l3 == 0 || m->sub_idx == SKY_SUB_NONE)
 			continue;
-		if (unlikely(key_of(m, pkts[i], &keys[i]) < 0)) {
+		if (unlikely(key_of(m, pkts[i], &keys[i], f->seed, &hash[i]) < 0)) {
 			w->ctr[FLOW_CTR_untracked]++;
 			continue;
 		}
-		hash[i] = rte_hash_crc(&keys[i], sizeof(keys[i]), f->seed);
-		rte_prefetch0(&w->b[hash[i] & f->bmask]);
+		rte_prefetch0(&bk[hash[i] & bmask]);
 		live[i] = 1;
 	}
 	/* 2: the first candidate entry's hot lines */
 	for (uint16_t i = 0; i < n; i++) {
 		uint32_t bi, mt;
 
+		cand[i] = UINT32_MAX;
 		if (!live[i])
 			continue;
-		bi = hash[i] & f->bmask;
-		mt = sig_match(&w->b[bi], sig_of(hash[i]));
+		bi = hash[i] & bmask;
+		mt = sig_match(&bk[bi], sig_of(hash[i]));
 		if (mt != 0) {
-			const struct flow_ent *e =
-				&w->e[bi * FLOW_WAYS + (unsigned int)__builtin_ctz(mt)];
+			const uint32_t ei = bi * FLOW_WAYS + (uint32_t)__builtin_ctz(mt);
 
-			rte_prefetch0(e);
-			rte_prefetch0((const uint8_t *)e + RTE_CACHE_LINE_SIZE);
+			cand[i] = ei;
+			rte_prefetch0(&ents[ei]);
+			rte_prefetch0((const uint8_t *)&ents[ei] + RTE_CACHE_LINE_SIZE);
 		}
 	}
 	/* 3: find or insert, count, match */
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
 		const unsigned int d = m->dir;
-		uint32_t bi, mt;
-		uint16_t sig;
+		const uint16_t sig = sig_of(hash[i]);
+		const uint32_t bi = hash[i] & bmask;
 		struct flow_ent *e = NULL;
 		struct tcp_seg t;
 		int end = 0;
 
 		if (!live[i])
 			continue;
-		bi = hash[i] & f->bmask;
-		sig = sig_of(hash[i]);
-		mt = sig_match(&w->b[bi], sig);
-		while (mt != 0) {
-			unsigned int s = (unsigned int)__builtin_ctz(mt);
+		looked++;
+		/* the candidate, unless an earlier packet of the burst ended or replaced it */
+		if (likely(cand[i] != UINT32_MAX) &&
+		    likely(bk[bi].sig[cand[i] % FLOW_WAYS] == sig &&
+			   key_eq(&ents[cand[i]].key, &keys[i]))) {
+			e = &ents[cand[i]];
+			bk[bi].age[cand[i] % FLOW_WAYS] = now_a;
+		} else {
+			for (uint32_t mt = sig_match(&bk[bi], sig); mt != 0; mt &= mt - 1) {
+				unsigned int s = (unsigned int)__builtin_ctz(mt);
 
-			if (likely(key_eq(&w->e[bi * FLOW_WAYS + s].key, &keys[i]))) {
-				e = &w->e[bi * FLOW_WAYS + s];
-				w->b[bi].age[s] = now_a;
-				break;
+				if (key_eq(&ents[bi * FLOW_WAYS + s].key, &keys[i])) {
+					e = &ents[bi * FLOW_WAYS + s];
+					bk[bi].age[s] = now_a;
+					break;
+				}
 			}
-			mt &= mt - 1;
+			if (e == NULL)
+				e = insert_slow(f, w, bi, sig, &keys[i], m, worker, now_tsc);
 		}
-		w->ctr[FLOW_CTR_packets]++;
-		if (unlikely(e == NULL))
-			e = insert_slow(f, w, bi, sig, &keys[i], m, worker, now_tsc);
-		else if (unlikely(now_c - e->first_c >= f->active_c))
+		if (unlikely(now_c - e->first_c >= active_c))
 			active_restart(f, w, e, m, worker, now_tsc);
 		e->last_c = now_c;
 		e->bytes[d] += m->pkt_len;
@@ -584,22 +638,21 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 			if (unlikely(tcp_read(w, pkts[i], m, &t) < 0))
 				continue;
 			e->tcp_flags |= t.flags;
-			if (f->rtt && m->verdict == SKY_V_PASS)
+			if (rtt && m->verdict == SKY_V_PASS)
 				tcp_rtt(f, w, e, d, &t, now_f, now_c);
 			end = (t.flags & (TH_FIN | TH_RST)) != 0;
-		} else if (unlikely(f->rtt && m->verdict == SKY_V_PASS && icmp_echo(m))) {
+		} else if (unlikely(rtt && m->verdict == SKY_V_PASS && icmp_echo(m))) {
 			icmp_rtt(f, w, e, d, pkts[i], m, icmp_echo(m), now_f, now_c);
 		}
-		if (f->rtt && unlikely(e->win != now_win)) {
+		if (rtt && unlikely(e->win != now_win)) {
 			e->win = now_win;
 			flush_counts(w, e);
 		}
-		if (unlikely(end)) {
-			unsigned int s = (unsigned int)(e - &w->e[bi * FLOW_WAYS]);
-
-			end_entry(f, w, bi, s, worker, now_tsc, SKY_FLOW_END_FIN);
-		}
+		if (unlikely(end))
+			end_entry(f, w, bi, (unsigned int)(e - &ents[bi * FLOW_WAYS]), worker,
+				  now_tsc, SKY_FLOW_END_FIN);
 	}
+	w->ctr[FLOW_CTR_packets] += looked;
 }
 
 /* end every entry of buckets [from, from + nb) as FORCED */

@@ -435,6 +435,8 @@ test_malformed_options(void **state)
 	static const uint8_t mss_ts[] = {2, 4, 5, 0xb4, 8, 10, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0};
 	static const uint8_t sack_ts_ws[] = {4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44,
 					     0, 0, 0, 0,  1,	3,    3,    7};
+	static const uint8_t nop_ts_garbage[] = {1, 1, 8, 10, 0x11, 0x22, 0x33, 0x44,
+						 0, 0, 0, 0,  5,    1,	  0,	0};
 	static const uint8_t ts_then_garbage[] = {8, 10, 0x11, 0x22, 0x33, 0x44, 0, 0,
 						  0, 0,	 5,    0,    1,	   1,	 1, 1};
 	static const struct {
@@ -453,6 +455,7 @@ test_malformed_options(void **state)
 		{"timestamp of length 9", ts_len9, 12, 0, 0, 0, 1},
 		{"timestamp of length 11", ts_len11, 12, 0, 0, 0, 1},
 		{"a timestamp, then a length-0 option", ts_then_garbage, 16, 0, 0, 0, 1},
+		{"NOP NOP timestamp, then a length-1 option", nop_ts_garbage, 16, 0, 0, 0, 1},
 		{"data offset 15, the frame ends after 24 bytes", mss_ts, 14, 15, 24, 0, 1},
 		{"data offset 3", mss_ts, 14, 3, 0, 0, 0},
 		{"end of options before the timestamp", eol_first, 14, 0, 0, 0, 0},
@@ -912,6 +915,60 @@ test_retransmissions(void **state)
 	assert_int_equal(sky_flow_ctr_sum(cur, FLOW_CTR_count_samples), 2);
 }
 
+/* a retransmitted segment gives no sample, whatever timestamps it carries */
+static void
+test_retransmission_no_sample(void **state)
+{
+	struct tp t = {.sub = 13, .rem = 14, .sp = 2222, .rp = 443, .ts = 1, .plen = 100};
+	struct sky_rtt_sample got[4];
+	unsigned int n;
+
+	(void)state;
+	mk(&(struct fl_opts){.sps = 100});
+	/* the server's data, echoed by the terminal: the satellite half */
+	t.dir = SKY_DIR_DOWN;
+	t.seq = 1000;
+	t.tsval = 50;
+	send_at(&t, 0);
+	t.dir = SKY_DIR_UP;
+	t.seq = 1;
+	t.plen = 0;
+	t.tsval = 7;
+	t.tsecr = 50;
+	send_at(&t, 500);
+	/* the server retransmits with a new TSval: not armed */
+	t.dir = SKY_DIR_DOWN;
+	t.seq = 1000;
+	t.plen = 100;
+	t.tsval = 60;
+	t.tsecr = 0;
+	send_at(&t, 1000);
+	t.dir = SKY_DIR_UP;
+	t.plen = 0;
+	t.tsval = 8;
+	t.tsecr = 60;
+	send_at(&t, 1500);
+	/* new data: armed again */
+	t.dir = SKY_DIR_DOWN;
+	t.seq = 1100;
+	t.plen = 100;
+	t.tsval = 70;
+	t.tsecr = 0;
+	send_at(&t, 2000);
+	t.dir = SKY_DIR_UP;
+	t.plen = 0;
+	t.tsval = 9;
+	t.tsecr = 70;
+	send_at(&t, 2400);
+	drain();
+	n = rtt_samples(got, 4);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].half, SKY_RTT_SAT);
+	assert_near_us(got[0].rtt_us, 500, "first");
+	assert_int_equal(got[1].half, SKY_RTT_SAT);
+	assert_near_us(got[1].rtt_us, 400, "after the retransmission");
+}
+
 /* --- records -------------------------------------------------------------------------------- */
 
 static const struct sky_flow_rec *
@@ -1317,6 +1374,7 @@ main(void)
 		cmocka_unit_test_teardown(test_handshake, test_teardown),
 		cmocka_unit_test_teardown(test_icmp_echo, test_teardown),
 		cmocka_unit_test_teardown(test_retransmissions, test_teardown),
+		cmocka_unit_test_teardown(test_retransmission_no_sample, test_teardown),
 		cmocka_unit_test_teardown(test_records, test_teardown),
 		cmocka_unit_test_teardown(test_timeouts, test_teardown),
 		cmocka_unit_test_teardown(test_table_full, test_teardown),
