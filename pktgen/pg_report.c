@@ -218,6 +218,19 @@ pg_report_write(struct pg_run *r, const char *path)
 							o->rtt.inet_us[k] / 1e3, "sat_rtt_ms",
 							2 * o->rtt.sat_us[k] / 1e3, "inet_rtt_ms",
 							2 * o->rtt.inet_us[k] / 1e3));
+		uint64_t open = 0;
+
+		for (uint32_t i = 0; i < r->n_flows; i++)
+			open += r->flows[i].ts == PG_TS_HANDSHAKE && r->flows[i].hs == PG_HS_DONE;
+		json_object_set_new(root, "rtt_handshakes",
+				    json_pack("{s:b, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
+					      "on", o->rtt_handshake, "completed", (json_int_t)open,
+					      "sent", "syn", (json_int_t)r->hs_sent[PG_CTL_SYN],
+					      "syn_ack", (json_int_t)r->hs_sent[PG_CTL_SYNACK],
+					      "ack", (json_int_t)r->hs_sent[PG_CTL_ACK], "received",
+					      "syn", (json_int_t)r->hs_rx[PG_CTL_SYN], "syn_ack",
+					      (json_int_t)r->hs_rx[PG_CTL_SYNACK], "ack",
+					      (json_int_t)r->hs_rx[PG_CTL_ACK]));
 		json_object_set_new(
 			root, "rtt_emulation",
 			json_pack("{s:o, s:f, s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:{s:f, s:f}}",

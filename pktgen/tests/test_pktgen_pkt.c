@@ -3,7 +3,7 @@
  * skygate-pktgen packet layout on real DPDK mbufs: every kind of flow (IPv4/IPv6,
  * UDP/TCP, tagged or not) at several frame sizes is built, checked field by field and
  * with DPDK's own checksum verification, and its stamp read back; frames that are not
- * ours are refused.
+ * ours are refused. --rtt-emulate's segments (timestamps, echoes, the handshake) too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -198,7 +198,7 @@ test_timestamps(void **state)
 				const uint8_t *p, *tcp;
 				uint16_t len, l3off = vlan ? 18 : 14;
 
-				f.ts = 1;
+				f.ts = PG_TS_OPTION;
 				f.min_len = (uint16_t)(f.min_len + PG_TS_OPT_LEN);
 				len = pg_pkt_build_ts(m, 1234, &f, 60, 0x123456789aull, MAGIC, macs,
 						      0xdeadbeef);
@@ -221,7 +221,8 @@ test_timestamps(void **state)
 							 0);
 				assert_int_equal(pg_pkt_parse(m, MAGIC, &h), 0);
 				assert_int_equal(h.echo, 0);
-				assert_int_equal(h.seq, 77);
+				assert_int_equal(h.seq,
+						 77u << PG_TS_SEQ_SHIFT); /* the caller scales */
 				assert_int_equal(h.tsval, 0xdeadbeef);
 				assert_int_equal(h.fw, pg_flow_word(1234, &f));
 				rte_pktmbuf_free(m);
@@ -256,6 +257,59 @@ test_timestamps(void **state)
 				assert_int_equal(h.tsval, 77);
 				assert_int_equal(pg_pkt_parse(m, MAGIC ^ 1, &h), -1);
 				rte_pktmbuf_free(m);
+
+				/* the handshake: SYN from the terminal, SYN-ACK from the server,
+				 * ACK; each read back as that segment of this flow */
+				const uint32_t fw = pg_flow_word(1234, &f);
+				const struct {
+					bool from_terminal;
+					uint8_t flags;
+					uint32_t seq, ack;
+					uint8_t ctl;
+				} hs[3] = {
+					{true, RTE_TCP_SYN_FLAG, fw, 0, PG_CTL_SYN},
+					{false, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, ~fw, fw + 1,
+					 PG_CTL_SYNACK},
+					{true, RTE_TCP_ACK_FLAG, fw + 1, ~fw + 1, PG_CTL_ACK},
+				};
+				for (int k = 0; k < 3; k++) {
+					const uint8_t *term = dir == PG_UP ? f.src : f.dst;
+					m = fresh();
+					len = pg_pkt_build_ctl(m, 1234, &f, hs[k].from_terminal,
+							       hs[k].flags, hs[k].seq, hs[k].ack,
+							       MAGIC, macs, false, 0, 0);
+					assert_int_equal(len,
+							 l3off + (v6 ? 40 : 20) + 20 < 60
+								 ? 60
+								 : l3off + (v6 ? 40 : 20) + 20);
+					p = rte_pktmbuf_mtod(m, const uint8_t *);
+					/* the terminal's address is the source of its segments */
+					if (v6)
+						assert_memory_equal(
+							p + l3off + (hs[k].from_terminal ? 8 : 24),
+							term, 16);
+					else
+						assert_memory_equal(
+							p + l3off + (hs[k].from_terminal ? 12 : 16),
+							term, 4);
+					tcp = p + l3off + (v6 ? 40 : 20);
+					if (v6)
+						assert_int_equal(
+							rte_ipv6_udptcp_cksum_verify(
+								(const void *)(p + l3off), tcp),
+							0);
+					else
+						assert_int_equal(
+							rte_ipv4_udptcp_cksum_verify(
+								(const void *)(p + l3off), tcp),
+							0);
+					assert_int_equal(pg_pkt_parse(m, MAGIC, &h), 0);
+					assert_int_equal(h.ctl, hs[k].ctl);
+					assert_int_equal(h.fw, fw);
+					assert_int_equal(h.echo, 0);
+					assert_int_equal(pg_pkt_parse(m, MAGIC ^ 1, &h), -1);
+					rte_pktmbuf_free(m);
+				}
 			}
 }
 
