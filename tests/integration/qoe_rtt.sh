@@ -64,7 +64,7 @@ pg_start rtt --subs "$T/subs.csv" --remote-countries US:100 --direction both \
 sleep 11
 ctlj beam show leo >"$T/leo_loaded.json" || fail "beam show leo"
 pg_wait rtt
-sleep 1 # the last samples reach the control plane (the flow table's periodic drain)
+sleep 1 # the last samples reach the control plane (the periodic drain of the flow table)
 for id in 1 2 3 4; do ctlj subscriber show $id >"$T/sub$id.json" || fail "subscriber show $id"; done
 ctlj beam show geo >"$T/geo.json" || fail "beam show geo"
 ctlj beam show leo >"$T/leo.json" || fail "beam show leo"
@@ -82,7 +82,7 @@ ld = lambda n: json.load(open(f"{T}/{n}.json"))
 rep = ld("rtt")
 emu = rep["rtt_emulation"]
 bad = []
-# Each DPDK process estimates the TSC's frequency at start (EAL: TSC cycles over a timed
+# Each DPDK process estimates the frequency of the TSC at start (EAL: TSC cycles over a timed
 # sleep); on a loaded VM two estimates differ by up to a few percent. The generator waits
 # 2 x delay x its estimate in cycles, skygate turns cycles into time with its own: its
 # reading of the truth is 2 x delay x hz(generator) / hz(skygate).
@@ -102,7 +102,7 @@ print(f"  generator: echoes {emu['echoes_sent']}, retransmitted {emu['retransmit
       f"share up {emu['retrans_ratio']['up']:.4f} down {emu['retrans_ratio']['down']:.4f}, "
       f"echo queue full {emu['echo_queue_full']}")
 if emu["echo_queue_full"]:
-    bad.append("the generator's echo queue overflowed")
+    bad.append("the echo queue of the generator overflowed")
 sat_ms = {"geo": sat_geo, "leo": sat_leo}
 for sid in (1, 2, 3, 4):
     s = ld(f"sub{sid}")
@@ -128,9 +128,9 @@ for sid in (1, 2, 3, 4):
             bad.append(f"subscriber {sid} retrans {d}: {got:.4f}, injected {inj:.4f}")
     print(f"  subscriber {sid}: score {rt['score']} grade {rt['grade']}")
 
-# queueing. The path's own jitter at the median (memif, the two processes descheduled on this
-# shared VM) is what the internet half, which no queue of skygate's is on, reads above its
-# truth: env. A beam's satellite half then rose by its queue: rise = p50 - path - env.
+# queueing. The own jitter of the path at the median (memif, the two processes descheduled on this
+# shared VM) is what the internet half, which no queue of skygate is on, reads above its
+# truth: env. The satellite half of a beam then rose by its queue: rise = p50 - path - env.
 loaded = ld("leo_loaded")
 dl = loaded["shaper"]["delay"]
 for name, path_us in (("geo", 2000 * sat_geo * scale), ("leo", 2000 * sat_leo * scale)):
@@ -145,12 +145,12 @@ for name, path_us in (("geo", 2000 * sat_geo * scale), ("leo", 2000 * sat_leo * 
         bad.append(f"geo: satellite p50 {h['p50_us']} us is {rise} us off path + jitter (15 ms allowed)")
 if dl["p99_us"] < 50000:
     bad.append(f"leo was not congested: shaper delay {dl}")
-# the shaper's figures are per packet: the pure ACKs of leo's upstream flows, sparse and
+# the figures of the shaper are per packet: the pure ACKs of the upstream flows of leo, sparse and
 # served first, pull its median down; the data segments the satellite half is measured on
-# wait up to max_delay. So the rise must lie between the shaper's median and its maximum.
+# wait up to max_delay. So the rise must lie between the median of the shaper and its maximum.
 print(f"  beam leo under load, shaper delay: p50 {dl['p50_us']} p99 {dl['p99_us']} max {dl['max_us']} us")
 if not (dl["p50_us"] <= rise <= dl["max_us"] + 10000) or rise < 20000:
-    bad.append(f"leo: satellite half rose {rise} us, the shaper's delay p50 {dl['p50_us']} .. max "
+    bad.append(f"leo: satellite half rose {rise} us, the shaper delay p50 {dl['p50_us']} .. max "
                f"{dl['max_us']} us (+10 ms)")
 for sid in (3, 4):
     h = ld(f"sub{sid}")["rtt"]["satellite"]
@@ -171,7 +171,7 @@ for b in bad:
     print("  BAD:", b)
 sys.exit(1 if bad else 0)
 PY
-ok "satellite and internet halves match the generator's delays; leo's queue shows in its satellite half; retransmission shares match"
+ok "satellite and internet halves match the delays of the generator; the queue of leo shows in its satellite half; retransmission shares match"
 
 # --- TCP without timestamps: the handshake alone (SYN -> SYN-ACK: internet half; SYN-ACK ->
 # ACK: satellite half), one sample of each per connection (a flow opens a new connection
@@ -197,7 +197,7 @@ scale = rep["tsc_hz"] / ld("status")["tsc_hz"]
 # A handshake is a sample at one moment per connection, and every half-second pair of
 # connections on this shared VM lands in the same rhythm of the two pollers being
 # descheduled (seen: all ~130 minima of a run 2-6 ms late together). So below the truth
-# never (tick + 1 ms, as above), above it by the scheduler's slices at most (10 ms); the
+# never (tick + 1 ms, as above), above it by the slices of the scheduler at most (10 ms); the
 # millisecond check of the halves is the timestamp run above, with hundreds of samples.
 hs_tol = 10000
 bad = []
@@ -229,4 +229,4 @@ for b in bad:
     print("  BAD:", b)
 sys.exit(1 if bad else 0)
 PY
-ok "TCP without timestamps: one handshake sample of each half per connection, at the generator's delays"
+ok "handshakes without timestamps give one sample of each half per connection, at the delays of the generator"
