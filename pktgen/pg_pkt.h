@@ -302,8 +302,11 @@ pg_pkt_parse(const struct rte_mbuf *m, uint16_t want_magic, struct pg_rx_hit *h)
 		const bool ts = doff == 20 + PG_TS_OPT_LEN && off + doff <= len && o[0] == 1 &&
 				o[1] == 1 && o[2] == 8 && o[3] == 10;
 		magic = rte_be_to_cpu_16(th->rx_win);
-		if (ts)
-			h->tsval = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 4));
+		if (ts) {
+			uint32_t v;
+			memcpy(&v, o + 4, 4); /* not 4-byte aligned in the frame */
+			h->tsval = rte_be_to_cpu_32(v);
+		}
 		if (th->tcp_flags & RTE_TCP_SYN_FLAG) {
 			uint32_t sq = rte_be_to_cpu_32(th->sent_seq),
 				 ak = rte_be_to_cpu_32(th->recv_ack);

@@ -209,8 +209,9 @@ test_timestamps(void **state)
 				assert_memory_equal(tcp + 20,
 						    "\x01\x01\x08\x0a\xde\xad\xbe\xef\0\0\0\0", 12);
 				/* the sequence number steps by 2048 per packet */
-				assert_int_equal(rte_be_to_cpu_32(*(const uint32_t *)(tcp + 4)),
-						 77u << PG_TS_SEQ_SHIFT);
+				uint32_t seq;
+				memcpy(&seq, tcp + 4, 4);
+				assert_int_equal(rte_be_to_cpu_32(seq), 77u << PG_TS_SEQ_SHIFT);
 				if (v6)
 					assert_int_equal(rte_ipv6_udptcp_cksum_verify(
 								 (const void *)(p + l3off), tcp),
@@ -234,9 +235,10 @@ test_timestamps(void **state)
 				p = rte_pktmbuf_mtod(m, const uint8_t *);
 				assert_memory_equal(p + 6, macs[dir == PG_UP ? 1 : 0], 6);
 				tcp = p + l3off + (v6 ? 40 : 20);
-				assert_int_equal(rte_be_to_cpu_16(*(const uint16_t *)tcp), f.dport);
-				assert_int_equal(rte_be_to_cpu_16(*(const uint16_t *)(tcp + 2)),
-						 f.sport);
+				uint16_t port[2];
+				memcpy(port, tcp, 4);
+				assert_int_equal(rte_be_to_cpu_16(port[0]), f.dport);
+				assert_int_equal(rte_be_to_cpu_16(port[1]), f.sport);
 				assert_int_equal(tcp[13], RTE_TCP_ACK_FLAG);
 				assert_memory_equal(
 					tcp + 20, "\x01\x01\x08\x0a\0\0\0\x4d\xde\xad\xbe\xef", 12);

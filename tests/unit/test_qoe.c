@@ -802,7 +802,7 @@ test_views(void **state)
 	free(text);
 
 	/* a removed subscriber's figures go with it */
-	ok("subscriber del 2");
+	json_decref(ok("subscriber del 2"));
 	r = ok("qoe show");
 	assert_int_equal(geti(json_object_get(r, "result"), "subscribers"), 1);
 	json_decref(r);
