@@ -119,6 +119,7 @@ struct sky_geo;
 struct sky_policy;
 struct sky_shaper;
 struct sky_flow;
+struct sky_ipfix;
 struct sky_qoe;
 
 struct gw {
@@ -144,8 +145,9 @@ struct gw {
 	struct sky_geo *geo;
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
-	struct sky_flow *flow; /* flow table (RTT, records); off without `flows:` */
-	struct sky_qoe *qoe;   /* passive RTT views (off without the flow table's RTT) */
+	struct sky_flow *flow;	 /* flow table (RTT, records); off without `flows:` */
+	struct sky_ipfix *ipfix; /* flow records to IPFIX collectors (off: no collector) */
+	struct sky_qoe *qoe;	 /* passive RTT views (off without the flow table's RTT) */
 };
 
 extern struct gw gw;
