@@ -271,4 +271,8 @@ const char sky_cfg_defaults[] = "workers: 1\n"
 				"  beam_burst: 2ms\n"
 				"  max_active_per_worker: 65536\n"
 				"  frame_overhead: 24\n"
-				"  port_rate: 100Gbit\n";
+				"  port_rate: 100Gbit\n"
+				"quota:\n"
+				"  save_interval: 2s\n"
+				"  timezone: UTC\n"
+				"  per_subscriber_metrics: false\n";
