@@ -311,7 +311,8 @@ modules_register(struct gw *g)
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
 	    sky_quota_register(g->quota) < 0)
 		return -1;
-	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
+	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
+	    gw_state_register(g) < 0)
 		return -1;
 	return 0;
 }

@@ -31,20 +31,17 @@ mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* The two ends wired to other modules: the events stream of the control socket and the
- * quota state the policy context reads (subscriber model). */
-static void
-event_out(json_t *o)
-{
-	(void)o;
-}
-
+/* the quota state the data path carries into the policy context (subscriber model): one
+ * byte store when it changes. The setter takes the model's lock, which a listener already
+ * runs under: from there the next fold (within a second) publishes it. */
 static void
 state_out(struct sky_quota *q, uint32_t idx, enum sky_quota_state st)
 {
-	(void)q;
-	(void)idx;
-	(void)st;
+	struct quota_sub *s = &q->sub[idx];
+
+	if (s->id != 0 && s->published != (uint8_t)st && !q->in_listener &&
+	    sky_subs_set_quota_state(q->subs, s->id, (uint8_t)st) == 0)
+		s->published = (uint8_t)st;
 }
 
 int64_t
@@ -252,17 +249,16 @@ emit(struct sky_quota *q, enum quota_event ev, const struct quota_sub *s, int64_
 	json_t *o;
 
 	__atomic_fetch_add(&q->events[ev], 1, __ATOMIC_RELAXED);
-	o = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "type",
-		      quota_event_names[ev], "id", (json_int_t)s->id, "plan",
-		      sky_subs_plan(q->subs, s->plan).name, "used_bytes", (json_int_t)s->used,
-		      "allowance_bytes", (json_int_t)q->qp[s->plan].allowance_bytes, "credit_bytes",
+	o = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "id", (json_int_t)s->id,
+		      "plan", sky_subs_plan(q->subs, s->plan).name, "used_bytes",
+		      (json_int_t)s->used, "allowance_bytes",
+		      (json_int_t)q->qp[s->plan].allowance_bytes, "credit_bytes",
 		      (json_int_t)s->credit, "used_ppm", (json_int_t)s->d.used_ppm, "state",
-		      sky_quota_state_names[s->d.state], "period_end", (json_int_t)s->period_end,
-		      "time", (json_int_t)now);
-	if (o == NULL)
-		return;
-	event_out(o);
-	json_decref(o);
+		      sky_quota_state_name(s->d.state), "period_end", (json_int_t)s->period_end,
+		      "at_unix", (json_int_t)now);
+	/* the stream takes the reference; a full follower queue loses it there (counted) */
+	if (o != NULL)
+		sky_ctl_event(quota_event_names[ev], o);
 }
 
 struct quota_sub *
@@ -279,6 +275,7 @@ quota_slot(struct sky_quota *q, const struct sky_sub_info *info, int64_t now)
 		memset(s, 0, sizeof(*s));
 		s->id = info->id;
 		s->eff_plan = -1;
+		s->published = 0xff; /* whatever the model holds: set it */
 		sky_quota_local(q->cfg.tz, now, NULL, &s->anchor_day);
 		for (size_t i = 0; i < q->n_parked; i++) {
 			const struct quota_rec *r = &q->parked[i];
@@ -390,8 +387,12 @@ sky_quota_fold(struct sky_quota *q, int64_t now)
 		struct quota_sub *s = &q->sub[idx];
 		struct quota_agg *a = &agg[s->plan];
 
-		if (s->id == 0 || !s->tracked)
+		if (s->id == 0)
 			continue;
+		if (!s->tracked) { /* a state a listener could not publish */
+			state_out(q, idx, SKY_QUOTA_NONE);
+			continue;
+		}
 		fold_one(q, idx, now, minute[s->plan]);
 		quota_apply(q, idx, now);
 		a->subs++;
@@ -571,10 +572,23 @@ quota_adopt_all(struct sky_quota *q)
 	sky_subs_foreach(q->subs, adopt_cb, q);
 }
 
+static void listener(struct sky_quota *q, enum sky_subs_event ev, uint32_t index,
+		     const struct sky_sub_info *info);
+
 void
 quota_listener(void *arg, enum sky_subs_event ev, uint32_t index, const struct sky_sub_info *info)
 {
 	struct sky_quota *q = arg;
+
+	q->in_listener = true;
+	listener(q, ev, index, info);
+	q->in_listener = false;
+}
+
+static void
+listener(struct sky_quota *q, enum sky_subs_event ev, uint32_t index,
+	 const struct sky_sub_info *info)
+{
 	int64_t now = quota_now();
 	char err[256];
 

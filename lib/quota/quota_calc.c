@@ -21,8 +21,6 @@
 
 #include "quota_priv.h"
 
-const char *const sky_quota_state_names[4] = {"none", "under", "over", "throttled"};
-
 /* --- civil dates (proleptic Gregorian) --- */
 
 static bool

@@ -69,7 +69,7 @@ usage_json(const struct sky_quota *q, const struct sky_sub_info *in,
 			 "s:I, s:I, s:s, s:i, s:I, s:b}",
 			 "id", (json_int_t)in->id, "plan", sky_subs_plan(q->subs, in->plan).name,
 			 "effective_plan", sky_subs_plan(q->subs, (unsigned int)u->eff_plan).name,
-			 "state", sky_quota_state_names[u->d.state], "used_bytes",
+			 "state", sky_quota_state_name(u->d.state), "used_bytes",
 			 (json_int_t)u->used_bytes, "credit_bytes", (json_int_t)u->credit_bytes,
 			 "allowance_bytes", (json_int_t)u->allowance_bytes, "remaining_bytes",
 			 (json_int_t)(u->used_bytes < total ? total - u->used_bytes : 0),
@@ -843,7 +843,7 @@ metrics(void *arg, FILE *out)
 			fprintf(out,
 				"skygate_quota_subscriber_used_bytes{id=\"%u\",state=\"%s\"} "
 				"%" PRIu64 "\n",
-				q->sub[i].id, sky_quota_state_names[q->sub[i].d.state],
+				q->sub[i].id, sky_quota_state_name(q->sub[i].d.state),
 				q->sub[i].used);
 }
 

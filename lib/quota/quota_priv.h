@@ -48,8 +48,8 @@ int quota_cfg_parse(const struct sky_cfg *cfg, const struct sky_subs *subs, stru
 
 /* events (JSON lines on the control socket's event stream, counted) */
 #define SKY_QUOTA_FOREACH_EVENT(_)                                                                 \
-	_(WARN80, "quota.80")                                                                      \
-	_(WARN100, "quota.100")                                                                    \
+	_(WARN80, "quota.used_80")                                                                 \
+	_(WARN100, "quota.used_100")                                                               \
 	_(THROTTLE_ON, "quota.throttle_on")                                                        \
 	_(THROTTLE_OFF, "quota.throttle_off")                                                      \
 	_(TOPUP, "quota.topup")                                                                    \
@@ -67,11 +67,12 @@ extern const char *const quota_event_names[QUOTA_EV_MAX];
 
 /* one subscriber's usage (control path only), by subscriber idx */
 struct quota_sub {
-	uint32_t id;	 /* operator id; 0 = slot unused */
-	uint16_t plan;	 /* the subscriber's own plan when last seen */
-	uint8_t alerts;	 /* sent this period: bit 0 = 80 %, bit 1 = 100 % */
-	uint8_t tracked; /* his plan has an allowance */
-	int eff_plan;	 /* override applied to the model, -1 = his own plan */
+	uint32_t id;	   /* operator id; 0 = slot unused */
+	uint16_t plan;	   /* the subscriber's own plan when last seen */
+	uint8_t alerts;	   /* sent this period: bit 0 = 80 %, bit 1 = 100 % */
+	uint8_t tracked;   /* his plan has an allowance */
+	uint8_t published; /* quota state last given to the model */
+	int eff_plan;	   /* override applied to the model, -1 = his own plan */
 	uint64_t used, credit;
 	int64_t period_start, period_end;
 	int32_t anchor_day;
@@ -116,6 +117,7 @@ struct sky_quota {
 	int64_t last_save; /* Unix seconds of the last good save */
 	char last_save_err[256];
 	struct quota_agg agg[SKY_MAX_PLANS];
+	bool in_listener; /* the model's lock is held: no call back into it that locks */
 	void (*on_destroy)(struct sky_quota *q); /* set by sky_quota_register (quota_ctl.c) */
 	bool lock_ready;
 	pthread_mutex_t tel_lock; /* agg, events and the fold/save figures for telemetry */

@@ -733,6 +733,10 @@ test_usage_and_throttling(void **state)
 	assert_int_equal(u.d.state, SKY_QUOTA_THROTTLED);
 	assert_true(u.d.throttle);
 	assert_int_equal(send_bytes(&m, 0, "100.64.0.2", SKY_DIR_DOWN, 1, 0), slow);
+	/* the state a policy reads */
+	assert_int_equal(sky_subs_quota_state(m.s, 2), SKY_QUOTA_THROTTLED);
+	assert_int_equal(sky_subs_quota_state(m.s, 3), SKY_QUOTA_NONE);
+	assert_int_equal(sky_subs_quota_state(m.s, 1), SKY_QUOTA_UNDER);
 	/* rollover during throttle: usage back to zero at the period's end, plan back (and
 	 * the others whose period ended by then roll over too) */
 	{
@@ -773,6 +777,8 @@ test_usage_and_throttling(void **state)
 	assert_int_equal(send_bytes(&m, 0, "100.64.0.2", SKY_DIR_DOWN, 1, 0),
 			 plan_idx(&m, "basic"));
 	assert_int_equal(sky_quota_usage(m.q, 2, &u), -ENODATA);
+	sky_quota_fold(m.q, now + 4); /* a listener cannot publish the state: the fold does */
+	assert_int_equal(sky_subs_quota_state(m.s, 2), SKY_QUOTA_NONE);
 	json_decref(ok("subscriber set 2 plan=silver"));
 	assert_int_equal(send_bytes(&m, 0, "100.64.0.2", SKY_DIR_DOWN, 1, 0), slow);
 

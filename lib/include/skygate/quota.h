@@ -50,14 +50,8 @@ enum sky_quota_period {
 	SKY_QUOTA_DAILY,   /* 00:00 local each day */
 };
 
-/** Quota state of a subscriber (also what a policy reads). */
-enum sky_quota_state {
-	SKY_QUOTA_NONE = 0,	 /* the plan has no allowance */
-	SKY_QUOTA_UNDER = 1,	 /* under the allowance (+ top-ups) */
-	SKY_QUOTA_OVER = 2,	 /* over it, no rate cut (graded table's first row not reached) */
-	SKY_QUOTA_THROTTLED = 3, /* over it, on the throttle plan or a graded rate */
-};
-extern const char *const sky_quota_state_names[4];
+/* A subscriber's quota state (none, under, over, throttled) is enum sky_quota_state of
+ * skygate/subscriber.h: the model carries it into sky_meta and the policy context. */
 
 /** A local time-of-day window [start, end) in minutes since 00:00; end < start wraps
  *  midnight ("22:00-06:00"); start == end is refused at parse time. */
