@@ -58,13 +58,13 @@ static int
 over(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *o,
      const struct sky_subs *subs, unsigned int self, struct sky_quota_plan *qp)
 {
-	static const char *const keys[] = {"throttle_plan", "graded", NULL};
+	static const char *const over_keys[] = {"throttle_plan", "graded", NULL};
 	const struct sky_cfg_node *g;
 	const char *tp = NULL;
 
 	if (o == NULL)
 		return 0;
-	if (sky_cfg_check_keys(err, cfg, o, keys) < 0 ||
+	if (sky_cfg_check_keys(err, cfg, o, over_keys) < 0 ||
 	    sky_cfg_get_str(err, cfg, o, "throttle_plan", false, &tp) < 0)
 		return -1;
 	g = sky_cfg_get(o, "graded");
@@ -126,13 +126,13 @@ static int
 peak(struct sky_cfg_err *err, const struct sky_cfg *cfg, const struct sky_cfg_node *p,
      struct sky_quota_plan *qp)
 {
-	static const char *const keys[] = {"window", "under_share", "weight", NULL};
+	static const char *const peak_keys[] = {"window", "under_share", "weight", NULL};
 	const char *w, *u;
 	uint64_t wt;
 
 	if (p == NULL)
 		return 0;
-	if (sky_cfg_check_keys(err, cfg, p, keys) < 0 ||
+	if (sky_cfg_check_keys(err, cfg, p, peak_keys) < 0 ||
 	    sky_cfg_get_str(err, cfg, p, "window", true, &w) < 0 ||
 	    sky_cfg_get_str(err, cfg, p, "under_share", true, &u) < 0 ||
 	    sky_cfg_get_u64(err, cfg, p, "weight", true, 2, 1000, &wt) < 0)
@@ -239,15 +239,15 @@ int
 quota_cfg_parse(const struct sky_cfg *cfg, const struct sky_subs *subs, struct quota_cfg *qc,
 		struct sky_quota_plan *qp, struct sky_cfg_err *err)
 {
-	static const char *const keys[] = {"save_interval", "timezone", "per_subscriber_metrics",
-					   NULL};
+	static const char *const quota_keys[] = {"save_interval", "timezone",
+						 "per_subscriber_metrics", NULL};
 	const struct sky_cfg_node *sec = sky_cfg_get(cfg->root, "quota");
 	const struct sky_cfg_node *plans = sky_cfg_get(cfg->root, "plans");
 	const char *tz = "UTC";
 
 	qc->save_interval_us = 2000000;
 	qc->per_sub_metrics = false;
-	if (sky_cfg_check_keys(err, cfg, sec, keys) < 0 ||
+	if (sky_cfg_check_keys(err, cfg, sec, quota_keys) < 0 ||
 	    sky_cfg_get_time(err, cfg, sec, "save_interval", false, &qc->save_interval_us) < 0 ||
 	    sky_cfg_get_bool(err, cfg, sec, "per_subscriber_metrics", false, &qc->per_sub_metrics) <
 		    0 ||

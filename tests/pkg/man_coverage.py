@@ -31,6 +31,9 @@ PREFIXES = {
     'lib/policy/policy_cfg.c:policy_keys': ['policy.'],
     'lib/shaper/shaper_cfg.c:keys': ['classes[].aqm.', 'shaping.'],
     'lib/subscriber/subscriber_cfg.c:keys': ['plans.NAME.', 'beams.NAME.', 'subscribers.'],
+    'lib/quota/quota_cfg.c:over_keys': ['plans.NAME.over.'],
+    'lib/quota/quota_cfg.c:peak_keys': ['plans.NAME.peak.'],
+    'lib/quota/quota_cfg.c:quota_keys': ['quota.'],
     'lib/subscriber/subscriber_cfg.c:ukeys': ['subscribers.unknown.'],
 }
 
