@@ -11,10 +11,10 @@
  *      JIT-compiled, map entries) when its section or object changed, are built from it
  *      and thrown away (what did not change was validated when it was read);
  *   2. any difference that cannot change live refuses the whole reload, naming each key:
- *      eal, workers, ports, control, mempool, state, shaping, subscribers.unknown,
- *      subscribers.capacity, geo settings other than the database, policy.on_fault and
- *      policy.jit, plans or beams added or removed, classes renamed, added, removed or
- *      with other queue/AQM/default, quota and the fair-use keys of plans;
+ *      eal, workers, ports, control, mempool, state, shaping, flows, zones,
+ *      subscribers.unknown, subscribers.capacity, geo settings other than the database,
+ *      policy.on_fault and policy.jit, plans or beams added or removed, classes renamed,
+ *      added, removed or with other queue/AQM/default, quota and the fair-use keys of plans;
  *   3. the metrics listener moves if telemetry.prometheus changed (refused, the old one put
  *      back, when the new address cannot be bound); then the commands for the rest are
  *      built (geo reload, class reload, plan set, beam set, policy load/unload,
@@ -389,8 +389,9 @@ maps_cmds(struct cmds *l, const struct sky_cfg_node *om, const struct sky_cfg_no
 static void
 restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size_t len)
 {
-	static const char *const whole[] = {"eal",   "workers", "ports", "control", "mempool",
-					    "state", "shaping", "zones", "quota",   NULL};
+	static const char *const whole[] = {"eal",     "workers", "ports",   "control",
+					    "mempool", "state",	  "shaping", "flows",
+					    "zones",   "quota",	  NULL};
 	static const char *const fair_use[] = {SKY_PLAN_EXTRA_KEYS, NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;

@@ -3042,6 +3042,147 @@ raw_listener(const char *path, int backlog)
 	return fd;
 }
 
+/* A server in a child process that emits two events (tick.n, other) every 50 ms, for a
+ * minute at most. */
+static pid_t
+events_server_child(const char *path)
+{
+	char err[256];
+	pid_t pid;
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sky_ctl_server *s = sky_ctl_server_open(path, 0660, err, sizeof(err));
+		char c = s ? 'y' : 'n';
+
+		close(p[0]);
+		if (write(p[1], &c, 1) != 1 || s == NULL)
+			_exit(3);
+		close(p[1]);
+		signal(SIGTERM, SIG_DFL);
+		for (int i = 0; i < 60 * 20; i++) {
+			struct timespec t0, t;
+
+			sky_ctl_event("tick.n", json_pack("{s:i}", "i", i));
+			sky_ctl_event("other", NULL);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			do { /* poll returns at once while a reply or events go out */
+				sky_ctl_server_poll(s, 10);
+				clock_gettime(CLOCK_MONOTONIC, &t);
+			} while ((t.tv_sec - t0.tv_sec) * 1000 +
+					 (t.tv_nsec - t0.tv_nsec) / 1000000 <
+				 50);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	{
+		char c = 0;
+
+		assert_int_equal(read(p[0], &c, 1), 1);
+		assert_int_equal(c, 'y');
+	}
+	close(p[0]);
+	return pid;
+}
+
+/* skygatectl events --follow: refusals first; the lines as they come, filtered, until SIGINT
+ * (status 0); a reader that goes away (SIGPIPE) ends it with status 0 too */
+static void
+test_skygatectl_events(void **state)
+{
+	char path[256];
+	const char *root = getenv("SKY_BUILD_ROOT");
+	pid_t srv;
+	struct run r;
+	int st;
+
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl", root ? root : SKY_BUILD_ROOT);
+	snprintf(path, sizeof(path), "%s/ev/skygate.sock", tmpdir);
+	srv = events_server_child(path);
+
+	r = run_ctl(path, 0, (const char *[]){"events", "--follow", "kind=x", NULL});
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "unknown filter 'kind=x' (expected type=GLOB"));
+	free(r.out);
+	free(r.err);
+	r = run_ctl(path, 0, (const char *[]){"events", "--follow", "-q", NULL});
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "events: unknown option '-q'"));
+	free(r.out);
+	free(r.err);
+
+	r = run_ctl(path, 700, (const char *[]){"events", "--follow", "type=tick.*", NULL});
+	if (r.status != 0)
+		fail_msg("status %d: %s", r.status, r.err);
+	{
+		long long prev_i = -1, prev_seq = -1;
+		int lines = 0;
+
+		for (char *l = r.out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+			json_t *e = json_loadb(l, (size_t)(nl - l), 0, NULL);
+
+			assert_non_null(e);
+			assert_string_equal(json_string_value(json_object_get(e, "type")),
+					    "tick.n");
+			/* every tick, in order; other events filtered out (seq jumps by 2) */
+			if (prev_i >= 0) {
+				assert_int_equal(json_integer_value(json_object_get(e, "i")),
+						 prev_i + 1);
+				assert_int_equal(json_integer_value(json_object_get(e, "seq")),
+						 prev_seq + 2);
+			}
+			prev_i = json_integer_value(json_object_get(e, "i"));
+			prev_seq = json_integer_value(json_object_get(e, "seq"));
+			json_decref(e);
+			lines++;
+		}
+		if (lines < 3)
+			fail_msg("%d event lines in 700 ms: '%s' (stderr '%s')", lines, r.out,
+				 r.err);
+	}
+	free(r.out);
+	free(r.err);
+
+	/* stdout closed by its reader after one line: skygatectl ends, status 0 */
+	{
+		int p[2], fe = open("/dev/null", O_WRONLY);
+		char buf[4096];
+		pid_t pid;
+		ssize_t n;
+
+		assert_int_equal(pipe(p), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(p[1], 1);
+			dup2(fe, 2);
+			close(p[0]);
+			execl(ctl_bin, ctl_bin, "--socket", path, "events", "--follow", NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		close(fe);
+		n = read(p[0], buf, sizeof(buf));
+		assert_true(n > 0);
+		close(p[0]);
+		for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; i++)
+			usleep(20000);
+		if (waitpid(pid, &st, WNOHANG) == 0 && !WIFEXITED(st)) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("skygatectl events --follow did not end when its reader left");
+		}
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	kill(srv, SIGTERM);
+	assert_int_equal(waitpid(srv, &st, 0), srv);
+}
+
 /* skygatectl says why it cannot get through: a full queue, a refusal with its limit */
 static void
 test_skygatectl_refused(void **state)
@@ -3422,6 +3563,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_events_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skygatectl_events, setup, teardown),
 	};
 	int rc;
 
