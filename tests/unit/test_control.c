@@ -3297,6 +3297,16 @@ test_events_errors(void **state)
 	assert_int_equal(sky_ctl_event("x.y", json_array()), -EINVAL);
 	assert_int_equal(sky_ctl_event("x.y", json_string("s")), -EINVAL);
 	assert_int_equal(metric("skygate_events_emitted_total"), emitted0);
+	/* nobody follows: the event is numbered and counted all the same */
+	{
+		uint64_t seq0 = sky_ctl_events_seq();
+
+		assert_int_equal(metric("skygate_events_subscribers"), 0);
+		assert_int_equal(sky_ctl_event("x.y", json_pack("{s:i}", "a", 1)), 0);
+		assert_int_equal(sky_ctl_events_seq(), seq0 + 1);
+		assert_int_equal(metric("skygate_events_emitted_total"), emitted0 + 1);
+		emitted0++;
+	}
 
 	for (size_t i = 0; i < sizeof(bad_follow) / sizeof(bad_follow[0]); i++) {
 		json_t *r = dispatch_words(bad_follow[i].line, 0);
