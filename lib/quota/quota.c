@@ -32,14 +32,13 @@ mono_us(void)
 }
 
 /* the quota state the data path carries into the policy context (subscriber model): one
- * byte store when it changes. The setter takes the model's lock, which a listener already
- * runs under: from there the next fold (within a second) publishes it. */
+ * byte store when it changes (the setter takes no lock: a listener may call it) */
 static void
 state_out(struct sky_quota *q, uint32_t idx, enum sky_quota_state st)
 {
 	struct quota_sub *s = &q->sub[idx];
 
-	if (s->id != 0 && s->published != (uint8_t)st && !q->in_listener &&
+	if (s->id != 0 && s->published != (uint8_t)st &&
 	    sky_subs_set_quota_state(q->subs, s->id, (uint8_t)st) == 0)
 		s->published = (uint8_t)st;
 }
@@ -389,10 +388,8 @@ sky_quota_fold(struct sky_quota *q, int64_t now)
 
 		if (s->id == 0)
 			continue;
-		if (!s->tracked) { /* a state a listener could not publish */
-			state_out(q, idx, SKY_QUOTA_NONE);
+		if (!s->tracked)
 			continue;
-		}
 		fold_one(q, idx, now, minute[s->plan]);
 		quota_apply(q, idx, now);
 		a->subs++;
@@ -572,23 +569,10 @@ quota_adopt_all(struct sky_quota *q)
 	sky_subs_foreach(q->subs, adopt_cb, q);
 }
 
-static void listener(struct sky_quota *q, enum sky_subs_event ev, uint32_t index,
-		     const struct sky_sub_info *info);
-
 void
 quota_listener(void *arg, enum sky_subs_event ev, uint32_t index, const struct sky_sub_info *info)
 {
 	struct sky_quota *q = arg;
-
-	q->in_listener = true;
-	listener(q, ev, index, info);
-	q->in_listener = false;
-}
-
-static void
-listener(struct sky_quota *q, enum sky_subs_event ev, uint32_t index,
-	 const struct sky_sub_info *info)
-{
 	int64_t now = quota_now();
 	char err[256];
 

@@ -117,7 +117,6 @@ struct sky_quota {
 	int64_t last_save; /* Unix seconds of the last good save */
 	char last_save_err[256];
 	struct quota_agg agg[SKY_MAX_PLANS];
-	bool in_listener; /* the model's lock is held: no call back into it that locks */
 	void (*on_destroy)(struct sky_quota *q); /* set by sky_quota_register (quota_ctl.c) */
 	bool lock_ready;
 	pthread_mutex_t tel_lock; /* agg, events and the fold/save figures for telemetry */
