@@ -648,13 +648,38 @@ cmd_plans(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 		json_decref(a);
 		return sky_ctl_fail(call, "usage: quota plans");
 	}
-	for (unsigned int i = 0; i < q->n_plans; i++)
-		if (q->qp[i].on)
-			json_array_append_new(a, plan_terms_json(q, i));
-	*result = json_pack("{s:o, s:I, s:I, s:s, s:I, s:I}", "plans", a, "save_interval_ms",
-			    (json_int_t)(q->cfg.save_interval_us / 1000), "loss_bound_ms",
-			    (json_int_t)((q->cfg.save_interval_us + QUOTA_FOLD_US) / 1000), "file",
-			    q->path, "seq", (json_int_t)q->seq, "parked", (json_int_t)q->n_parked);
+	sky_quota_fold(q, quota_now()); /* the aggregates of now */
+	for (unsigned int i = 0; i < q->n_plans; i++) {
+		const struct quota_agg *g = &q->agg[i];
+		json_t *o;
+
+		if (!q->qp[i].on)
+			continue;
+		o = plan_terms_json(q, i);
+		json_object_set_new(o, "now",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "subscribers",
+					      (json_int_t)g->subs, "under", (json_int_t)g->under,
+					      "over", (json_int_t)g->over, "throttled",
+					      (json_int_t)g->throttled, "used_bytes",
+					      (json_int_t)g->used, "credit_bytes",
+					      (json_int_t)g->credit));
+		json_array_append_new(a, o);
+	}
+	{
+		json_t *ev = json_object();
+
+		for (unsigned int e = 0; e < QUOTA_EV_MAX; e++)
+			json_object_set_new(ev, quota_event_names[e],
+					    json_integer((json_int_t)__atomic_load_n(
+						    &q->events[e], __ATOMIC_RELAXED)));
+		json_object_set_new(*result = json_object(), "events", ev);
+	}
+	json_object_update_new(
+		*result,
+		json_pack("{s:o, s:I, s:I, s:s, s:I, s:I}", "plans", a, "save_interval_ms",
+			  (json_int_t)(q->cfg.save_interval_us / 1000), "loss_bound_ms",
+			  (json_int_t)((q->cfg.save_interval_us + QUOTA_FOLD_US) / 1000), "file",
+			  q->path, "seq", (json_int_t)q->seq, "parked", (json_int_t)q->n_parked));
 	return 0;
 }
 
