@@ -717,6 +717,15 @@ ext_sub_show(void *arg, int argc, char **argv, json_t *result)
 	json_object_set_new(result, "quota", usage_json(q, &in, &u));
 }
 
+/* `subscriber top by=usage`: bytes counted this period (0: no allowance, not listed) */
+static uint64_t
+top_usage(void *arg, uint32_t idx)
+{
+	const struct sky_quota *q = arg;
+
+	return idx < q->cap && q->sub[idx].tracked ? q->sub[idx].used : 0;
+}
+
 static void
 periodic_fold(void *arg, uint64_t now_tsc)
 {
@@ -919,6 +928,8 @@ sky_quota_register(struct sky_quota *q)
 	rc = sky_subs_listen(q->subs, quota_listener, q);
 	if (rc == 0)
 		rc = sky_ctl_extend("subscriber show", ext_sub_show, q);
+	if (rc == 0)
+		rc = sky_subs_top_key(q->subs, "usage", top_usage, q);
 	if (rc == 0 && q->any)
 		rc = sky_periodic_register("quota fold", QUOTA_FOLD_US, periodic_fold, q);
 	if (rc == 0 && q->any)

@@ -422,6 +422,23 @@ sky_subs_listen(struct sky_subs *s, sky_subs_listener_fn fn, void *arg)
 }
 
 int
+sky_subs_top_key(struct sky_subs *s, const char *name, sky_subs_top_fn fn, void *arg)
+{
+	if (fn == NULL || name == NULL || name[0] == '\0' || strlen(name) >= SKY_NAME_MAX ||
+	    strcmp(name, "bytes") == 0)
+		return strcmp(name ? name : "", "bytes") == 0 ? -EEXIST : -EINVAL;
+	for (unsigned int i = 0; i < s->n_top_keys; i++)
+		if (strcmp(s->top_keys[i].name, name) == 0)
+			return -EEXIST;
+	if (s->n_top_keys == sizeof(s->top_keys) / sizeof(s->top_keys[0]))
+		return -ENOSPC;
+	snprintf(s->top_keys[s->n_top_keys].name, SKY_NAME_MAX, "%s", name);
+	s->top_keys[s->n_top_keys].fn = fn;
+	s->top_keys[s->n_top_keys++].arg = arg;
+	return 0;
+}
+
+int
 sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *arg)
 {
 	if (fn == NULL)

@@ -425,8 +425,9 @@ cmd_sub_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 
 /*
  * subscriber top: the N subscribers that moved the most bytes (both directions, every
- * class) since start. A scan of every subscriber's counters on the control plane: about
- * 100 ms for 1M subscribers; never on the data path.
+ * class) since start, or with the most of another module's figure (by=NAME, `--by NAME`:
+ * sky_subs_top_key, e.g. quota's usage this period). A scan of every subscriber's counters
+ * on the control plane: about 100 ms for 1M subscribers; never on the data path.
  */
 static int
 cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
@@ -439,10 +440,35 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	unsigned int n_best = 0;
 	json_t *arr;
 
+	int key = -1; /* -1: bytes, else top_keys[key] */
+
 	for (int i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "size=", 5) != 0 ||
-		    sky_parse_u64(argv[i] + 5, 1, 100, &size) < 0)
-			return sky_ctl_fail(call, "'%s': expected size=N (1..100)", argv[i]);
+		const char *by = strncmp(argv[i], "by=", 3) == 0		? argv[i] + 3
+				 : strcmp(argv[i], "--by") == 0 && i + 1 < argc ? argv[++i]
+										: NULL;
+
+		if (by != NULL) {
+			key = -2;
+			if (strcmp(by, "bytes") == 0)
+				key = -1;
+			for (unsigned int k = 0; k < s->n_top_keys; k++)
+				if (strcmp(by, s->top_keys[k].name) == 0)
+					key = (int)k;
+			if (key == -2) {
+				char known[160] = "bytes";
+
+				for (unsigned int k = 0; k < s->n_top_keys; k++)
+					snprintf(known + strlen(known),
+						 sizeof(known) - strlen(known), ", %s",
+						 s->top_keys[k].name);
+				return sky_ctl_fail(call, "'%s': unknown figure (by=%s)", by,
+						    known);
+			}
+		} else if (strncmp(argv[i], "size=", 5) != 0 ||
+			   sky_parse_u64(argv[i] + 5, 1, 100, &size) < 0) {
+			return sky_ctl_fail(call, "'%s': expected size=N (1..100) or by=NAME",
+					    argv[i]);
+		}
 	}
 	for (uint32_t i = 0; i < s->capacity; i++) {
 		uint64_t bytes = 0;
@@ -450,9 +476,13 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 		if (s->info[i].id == 0)
 			continue;
-		subs_sum_counters(s, i, c);
-		for (unsigned int k = 0; k < 2 * nc; k++)
-			bytes += c[2 * nc + k];
+		if (key >= 0) {
+			bytes = s->top_keys[key].fn(s->top_keys[key].arg, i);
+		} else {
+			subs_sum_counters(s, i, c);
+			for (unsigned int k = 0; k < 2 * nc; k++)
+				bytes += c[2 * nc + k];
+		}
 		if (bytes == 0 || (n_best == size && bytes <= best_bytes[n_best - 1]))
 			continue;
 		/* insertion into a short sorted list */
@@ -468,19 +498,25 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	arr = json_array();
 	for (unsigned int k = 0; k < n_best; k++) {
 		json_t *o = info_json(s, &s->info[best_idx[k]]);
-		uint64_t up = 0, down = 0;
+		uint64_t up = 0, down = 0, bytes = 0;
 
 		subs_sum_counters(s, best_idx[k], c);
 		for (unsigned int j = 0; j < nc; j++) {
 			up += c[2 * nc + j];
 			down += c[3 * nc + j];
 		}
-		json_object_set_new(o, "bytes", json_integer((json_int_t)best_bytes[k]));
+		if (key >= 0)
+			json_object_set_new(o, s->top_keys[key].name,
+					    json_integer((json_int_t)best_bytes[k]));
+		for (unsigned int j = 0; j < 2 * nc; j++)
+			bytes += c[2 * nc + j];
+		json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
 		json_object_set_new(o, "up_bytes", json_integer((json_int_t)up));
 		json_object_set_new(o, "down_bytes", json_integer((json_int_t)down));
 		json_array_append_new(arr, o);
 	}
-	*result = json_pack("{s:o}", "subscribers", arr);
+	*result = json_pack("{s:s, s:o}", "by", key >= 0 ? s->top_keys[key].name : "bytes",
+			    "subscribers", arr);
 	return 0;
 }
 
@@ -978,7 +1014,8 @@ static const struct {
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},
-	{"subscriber top", "[size=N]", "the N subscribers with the most bytes (default 10)", 0,
+	{"subscriber top", "[size=N] [by=bytes|NAME]",
+	 "the N subscribers with the most bytes, or another figure (by=usage) (default 10)", 0,
 	 cmd_sub_top},
 	{"subscriber find", "ADDRESS [vlan=N]",
 	 "the subscriber a packet from/to ADDRESS (outer VLAN N) belongs to", 0, cmd_sub_find},

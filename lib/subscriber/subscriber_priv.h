@@ -422,6 +422,12 @@ struct sky_subs {
 		void *arg;
 	} validators[SUBS_MAX_HOOKS];
 	unsigned int n_validators;
+	struct {
+		char name[SKY_NAME_MAX];
+		sky_subs_top_fn fn;
+		void *arg;
+	} top_keys[4]; /* `subscriber top by=NAME` (sky_subs_top_key) */
+	unsigned int n_top_keys;
 	void (*on_destroy)(struct sky_subs *s); /* set by sky_subs_register (subscriber_ctl.c) */
 	/* held by changes and by the DPDK telemetry thread's reads (control path only) */
 	pthread_mutex_t lock;

@@ -794,6 +794,23 @@ test_usage_and_throttling(void **state)
 	assert_int_equal(m.q->seq, 4);
 	assert_int_equal(send_bytes(&m, 0, "100.64.0.2", SKY_DIR_DOWN, 1, 0), silver);
 
+	/* subscriber top by usage (the figure lib/quota gives the model) */
+	bad("subscriber top by=nope", "'nope': unknown figure (by=bytes, usage)");
+	r = ok("subscriber top --by usage size=2");
+	{
+		json_t *a = json_object_get(json_object_get(r, "result"), "subscribers");
+
+		assert_string_equal(
+			json_string_value(json_object_get(json_object_get(r, "result"), "by")),
+			"usage");
+		assert_int_equal(json_array_size(a), 2);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")), 2);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "usage")),
+				 2000000);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 1), "id")), 4);
+	}
+	json_decref(r);
+
 	/* metrics: per-plan aggregates */
 	sky_quota_fold(m.q, now + 5);
 	{

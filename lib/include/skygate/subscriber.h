@@ -262,6 +262,13 @@ int sky_subs_plan_update(struct sky_subs *s, unsigned int idx, const struct sky_
  * idx), -EINVAL (plan out of range).
  */
 int sky_subs_set_plan_override(struct sky_subs *s, uint32_t idx, int plan);
+/**
+ * A per-subscriber figure of another module that `subscriber top by=NAME` (or `--by NAME`)
+ * sorts by, e.g. lib/quota's "usage" (bytes counted this period): fn(arg, idx) gives the
+ * value of subscriber idx (0 = not listed). Control path. 0, -EEXIST, -ENOSPC, -EINVAL.
+ */
+typedef uint64_t (*sky_subs_top_fn)(void *arg, uint32_t idx);
+int sky_subs_top_key(struct sky_subs *s, const char *name, sky_subs_top_fn fn, void *arg);
 /** Bytes of subscriber idx summed over workers: out[dir * n_classes + class] (dir as
  *  SKY_DIR_*), 2 * sky_subs_n_classes() values. */
 void sky_subs_bytes(const struct sky_subs *s, uint32_t idx, uint64_t *out);
