@@ -166,8 +166,16 @@ sky_quota_create(const struct sky_cfg *cfg, struct sky_subs *subs, struct sky_cf
 	}
 	if (quota_cfg_parse(cfg, subs, &q->cfg, q->qp, err) < 0)
 		goto fail;
-	for (unsigned int i = 0; i < q->n_plans; i++)
+	for (unsigned int i = 0; i < q->n_plans; i++) {
 		q->any |= q->qp[i].on;
+		q->cfg_allowance[i] = q->qp[i].on ? q->qp[i].allowance_bytes : 0;
+		if (!q->qp[i].on) { /* the terms `plan set NAME allowance=` turns on */
+			q->qp[i].period = SKY_QUOTA_MONTHLY;
+			q->qp[i].day = 1;
+			q->qp[i].count_up = q->qp[i].count_down = true;
+			snprintf(q->qp[i].tz, sizeof(q->qp[i].tz), "%s", q->cfg.tz);
+		}
+	}
 	if (make_derived(q, cfg, err) < 0)
 		goto fail;
 	q->cap = sky_subs_capacity(subs);
@@ -493,6 +501,45 @@ quota_set(struct sky_quota *q, uint32_t id, const uint64_t *used, const uint64_t
 }
 
 int
+quota_plan_allowance(struct sky_quota *q, unsigned int plan, const char *value, int apply,
+		     char *err, size_t errlen)
+{
+	struct sky_quota_plan *qp = &q->qp[plan];
+	uint64_t v = 0;
+	int64_t now = quota_now();
+
+	if (plan >= q->n_plans) {
+		snprintf(err, errlen, "plan '%s' is made by fair use itself",
+			 sky_subs_plan(q->subs, plan).name);
+		return -1;
+	}
+	if (strcmp(value, "none") != 0 && (sky_parse_size(value, &v) < 0 || v == 0)) {
+		snprintf(err, errlen, "expected a size > 0 (e.g. 50GB) or none");
+		return -1;
+	}
+	if (!apply)
+		return 0;
+	qp->on = v != 0;
+	qp->allowance_bytes = v;
+	q->any |= qp->on;
+	/* his slot follows: tracked from now on (counted from now), or no longer */
+	for (uint32_t i = 0; i < q->cap; i++) {
+		struct quota_sub *s = &q->sub[i];
+
+		if (s->id == 0 || s->plan != plan)
+			continue;
+		if (qp->on && !s->tracked) {
+			s->last_raw = raw_counted(q, i, qp);
+			if (s->period_end == 0)
+				new_period(s, qp, now);
+		}
+		s->tracked = qp->on;
+		quota_apply(q, i, now);
+	}
+	return 0;
+}
+
+int
 sky_quota_usage(const struct sky_quota *q, uint32_t id, struct sky_quota_usage *out)
 {
 	struct sky_sub_info in;
@@ -720,7 +767,7 @@ sky_quota_load(struct sky_quota *q, const char *state_dir, bool reset, char *err
 	int64_t now = quota_now();
 	int rc;
 
-	if (state_dir == NULL || state_dir[0] == '\0' || !q->any)
+	if (state_dir == NULL || state_dir[0] == '\0')
 		return 0;
 	snprintf(q->path, sizeof(q->path), "%s/usage", state_dir);
 	rc = quota_file_read(q->path, &r, &n, &seq, err, errlen);

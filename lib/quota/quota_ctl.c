@@ -27,6 +27,7 @@
 #include "quota_priv.h"
 
 static struct sky_quota *tel_q;
+static const char *const plan_keys[] = {"allowance", NULL};
 
 static void
 utc_str(int64_t t, char *buf, size_t n)
@@ -745,23 +746,56 @@ periodic_save(void *arg, uint64_t now_tsc)
 		SKY_LOG(ERR, "quota: usage not saved: %s", err);
 }
 
+/* the state: allowances (`plan set NAME allowance=` changes them) and the last journaled
+ * quota change the usage file holds; usage itself lives in the usage file */
 static int
 state_dump(void *arg, json_t **part, char *err, size_t errlen)
 {
 	struct sky_quota *q = arg;
+	json_t *a = json_object();
 
 	(void)err;
 	(void)errlen;
-	*part = json_pack("{s:I}", "seq", (json_int_t)q->seq);
+	for (unsigned int i = 0; i < q->n_plans; i++)
+		if (q->qp[i].on)
+			json_object_set_new(a, sky_subs_plan(q->subs, i).name,
+					    json_integer((json_int_t)q->qp[i].allowance_bytes));
+	*part = json_pack("{s:I, s:o}", "seq", (json_int_t)q->seq, "allowance_bytes", a);
 	return *part != NULL ? 0 : -1;
 }
 
-/* a compaction drops the journal's quota records: the usage file must hold them first */
+/* a compaction drops the journal's records: allowances changed at runtime are written as
+ * commands, and the usage file must hold the quota changes first */
 static int
 state_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 {
-	(void)snap;
-	return quota_save(arg, err, errlen);
+	struct sky_quota *q = arg;
+
+	for (unsigned int i = 0; i < q->n_plans; i++) {
+		uint64_t now = q->qp[i].on ? q->qp[i].allowance_bytes : 0;
+		char v[48];
+		const char *w[] = {"plan", "set", sky_subs_plan(q->subs, i).name, v};
+
+		if (now == q->cfg_allowance[i])
+			continue;
+		if (now == 0)
+			snprintf(v, sizeof(v), "allowance=none");
+		else
+			snprintf(v, sizeof(v), "allowance=%" PRIu64 "B", now);
+		if (sky_ctl_snapshot_add(snap, 4, w) < 0) {
+			snprintf(err, errlen, "quota: out of memory");
+			return -1;
+		}
+	}
+	return quota_save(q, err, errlen);
+}
+
+static int
+plan_key(void *arg, unsigned int plan, const char *key, const char *value, int apply, char *err,
+	 size_t errlen)
+{
+	(void)key; /* the one key given to the hook */
+	return quota_plan_allowance(arg, plan, value, apply, err, errlen);
 }
 
 /* --- telemetry and metrics --- */
@@ -930,9 +964,12 @@ sky_quota_register(struct sky_quota *q)
 		rc = sky_ctl_extend("subscriber show", ext_sub_show, q);
 	if (rc == 0)
 		rc = sky_subs_top_key(q->subs, "usage", top_usage, q);
-	if (rc == 0 && q->any)
+	if (rc == 0)
+		rc = sky_subs_plan_key_hook(q->subs, plan_keys, plan_key, q);
+	/* both return at once while no plan has an allowance */
+	if (rc == 0)
 		rc = sky_periodic_register("quota fold", QUOTA_FOLD_US, periodic_fold, q);
-	if (rc == 0 && q->any)
+	if (rc == 0)
 		rc = sky_periodic_register("quota save", q->cfg.save_interval_us, periodic_save, q);
 	if (rc == 0)
 		rc = sky_ctl_state_register("quota", SKY_CTL_ORDER_SUBSCRIBERS + 5, state_dump,

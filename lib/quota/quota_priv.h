@@ -99,6 +99,7 @@ struct sky_quota {
 	struct quota_cfg cfg;
 	unsigned int n_plans; /* configured plans (derived ones come after) */
 	struct sky_quota_plan qp[SKY_MAX_PLANS];
+	uint64_t cfg_allowance[SKY_MAX_PLANS]; /* as configured (0 = none): `plan set` changes */
 	/* derived plans of plan i: graded row g -> grade_plan[i][g], peak -> peak_plan[i] */
 	int grade_plan[SKY_MAX_PLANS][SKY_QUOTA_MAX_GRADES];
 	int peak_plan[SKY_MAX_PLANS];
@@ -128,6 +129,9 @@ void quota_apply(struct sky_quota *q, uint32_t idx, int64_t now);
 /** Ensure the slot of subscriber idx matches info (new id: adopt parked usage or start);
  *  returns the slot, NULL when his plan has no allowance. */
 struct quota_sub *quota_slot(struct sky_quota *q, const struct sky_sub_info *info, int64_t now);
+/** `plan set NAME allowance=SIZE|none`: check (apply 0) or apply. 0 or -1 with err. */
+int quota_plan_allowance(struct sky_quota *q, unsigned int plan, const char *value, int apply,
+			 char *err, size_t errlen);
 /** Give every subscriber of the table his slot (usage parked under his id, or new). */
 void quota_adopt_all(struct sky_quota *q);
 /** Add, reset or set the usage of subscriber id. 0 or -errno with err. */

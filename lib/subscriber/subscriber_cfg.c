@@ -422,6 +422,20 @@ sky_subs_listen(struct sky_subs *s, sky_subs_listener_fn fn, void *arg)
 }
 
 int
+sky_subs_plan_key_hook(struct sky_subs *s, const char *const *keys, sky_subs_plan_key_fn fn,
+		       void *arg)
+{
+	if (keys == NULL || fn == NULL)
+		return -EINVAL;
+	if (s->pk_fn != NULL)
+		return -EEXIST;
+	s->pk_keys = keys;
+	s->pk_fn = fn;
+	s->pk_arg = arg;
+	return 0;
+}
+
+int
 sky_subs_top_key(struct sky_subs *s, const char *name, sky_subs_top_fn fn, void *arg)
 {
 	if (fn == NULL || name == NULL || name[0] == '\0' || strlen(name) >= SKY_NAME_MAX ||

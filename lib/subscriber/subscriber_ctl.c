@@ -748,10 +748,13 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	struct plan_x x;
 	char err[512];
 	int i;
+	uint64_t owned = 0; /* argv[k] is another module's key (sky_subs_plan_key_hook) */
 
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: plan set NAME key=value... (down up burst "
 					  "down_burst up_burst weight cw.CLASS)");
+	if (argc > 64)
+		return sky_ctl_fail(call, "too many keys");
 	i = named_find(&plan_kind, s, argv[0], call);
 	if (i < 0)
 		return -1;
@@ -802,10 +805,24 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 				return sky_ctl_fail(call, "'%s': class weight must be 1..65535", a);
 			p.class_weight[c] = (uint32_t)n;
 		} else {
-			return sky_ctl_fail(call,
-					    "'%s': unknown key (down, up, burst, down_burst, "
-					    "up_burst, weight, cw.CLASS)",
-					    a);
+			char key[64], also[128] = "";
+			bool mine = false;
+
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - a), a);
+			for (const char *const *o = s->pk_keys; o != NULL && *o != NULL; o++) {
+				mine |= strcmp(*o, key) == 0;
+				snprintf(also + strlen(also), sizeof(also) - strlen(also), ", %s",
+					 *o);
+			}
+			if (!mine)
+				return sky_ctl_fail(
+					call,
+					"'%s': unknown key (down, up, burst, down_burst, "
+					"up_burst, weight, cw.CLASS%s)",
+					a, also);
+			if (s->pk_fn(s->pk_arg, (unsigned int)i, key, v, 0, err, sizeof(err)) < 0)
+				return sky_ctl_fail(call, "'%s': %s", a, err);
+			owned |= 1ULL << k;
 		}
 #undef KEY
 	}
@@ -814,6 +831,17 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 		return -1;
 	if (locked_op(s, subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "plan %s: %s", argv[0], err);
+	for (int k = 1; k < argc; k++) {
+		char key[64];
+
+		if (!(owned & (1ULL << k)))
+			continue;
+		snprintf(key, sizeof(key), "%.*s", (int)(strchr(argv[k], '=') - argv[k]), argv[k]);
+		/* checked above: applying cannot fail but for a bug, which is logged */
+		if (s->pk_fn(s->pk_arg, (unsigned int)i, key, strchr(argv[k], '=') + 1, 1, err,
+			     sizeof(err)) < 0)
+			SKY_LOG(ERR, "plan %s: %s not applied: %s", argv[0], argv[k], err);
+	}
 	sky_audit(call->uid, "plan %s: down %" PRIu64 " up %" PRIu64 " bit/s", p.name, p.down_bps,
 		  p.up_bps);
 	*result = plan_json(s, (unsigned int)i);

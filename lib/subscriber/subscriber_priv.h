@@ -428,6 +428,9 @@ struct sky_subs {
 		void *arg;
 	} top_keys[4]; /* `subscriber top by=NAME` (sky_subs_top_key) */
 	unsigned int n_top_keys;
+	const char *const *pk_keys; /* `plan set` keys of another module (sky_subs_plan_key_hook) */
+	sky_subs_plan_key_fn pk_fn;
+	void *pk_arg;
 	void (*on_destroy)(struct sky_subs *s); /* set by sky_subs_register (subscriber_ctl.c) */
 	/* held by changes and by the DPDK telemetry thread's reads (control path only) */
 	pthread_mutex_t lock;

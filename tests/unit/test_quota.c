@@ -643,6 +643,31 @@ test_commands_refused(void **state)
 		assert_int_equal(usage(&m, 2).credit_bytes, 1000000);
 		assert_int_equal(usage(&m, 2).anchor_day, day_of("2026-01-05"));
 	}
+	/* `plan set NAME allowance=`: checked before it is journaled, applied with the plan */
+	bad("plan set gold allowance=lots", "'allowance=lots': expected a size > 0");
+	bad("plan set gold allowance=0", "'allowance=0': expected a size > 0");
+	bad("plan set gold~50% allowance=1MB", "made by fair use itself");
+	bad("plan set gold allowence=1MB", "unknown key (down, up, burst, down_burst, up_burst, "
+					   "weight, cw.CLASS, allowance)");
+	assert_int_equal(usage(&m, 1).allowance_bytes, 1000000);
+	json_decref(ok("plan set gold allowance=2MB down=90Mbit"));
+	assert_int_equal(usage(&m, 1).allowance_bytes, 2000000);
+	assert_int_equal(sky_subs_plan(m.s, (unsigned int)plan_idx(&m, "gold")).down_bps, 90000000);
+	assert_int_equal(sky_subs_plan(m.s, (unsigned int)plan_idx(&m, "gold~50%")).down_bps,
+			 45000000);
+	{
+		struct sky_quota_usage u;
+
+		assert_int_equal(sky_quota_usage(m.q, 3, &u), -ENODATA);
+		json_decref(ok("plan set basic allowance=100KB"));
+		send_bytes(&m, 0, "100.64.0.3", SKY_DIR_DOWN, 1, 150000);
+		sky_quota_fold(m.q, quota_now());
+		u = usage(&m, 3);
+		assert_int_equal(u.used_bytes, 150000);
+		assert_int_equal(u.d.state, SKY_QUOTA_OVER); /* no rate cut configured */
+		json_decref(ok("plan set basic allowance=none"));
+		assert_int_equal(sky_quota_usage(m.q, 3, &u), -ENODATA);
+	}
 	mod_free(&m);
 }
 

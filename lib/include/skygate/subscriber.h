@@ -263,6 +263,16 @@ int sky_subs_plan_update(struct sky_subs *s, unsigned int idx, const struct sky_
  */
 int sky_subs_set_plan_override(struct sky_subs *s, uint32_t idx, int plan);
 /**
+ * Keys of `plan set` that another module owns (lib/quota: allowance). fn(arg, plan, key,
+ * value, apply, err, errlen) checks the value (apply 0) before the change is journaled,
+ * then applies it (apply 1) after the plan's own keys; 0, or -1 with a reason in err.
+ * keys: NULL-terminated, borrowed. One owner. 0, -EEXIST, -EINVAL.
+ */
+typedef int (*sky_subs_plan_key_fn)(void *arg, unsigned int plan, const char *key,
+				    const char *value, int apply, char *err, size_t errlen);
+int sky_subs_plan_key_hook(struct sky_subs *s, const char *const *keys, sky_subs_plan_key_fn fn,
+			   void *arg);
+/**
  * A per-subscriber figure of another module that `subscriber top by=NAME` (or `--by NAME`)
  * sorts by, e.g. lib/quota's "usage" (bytes counted this period): fn(arg, idx) gives the
  * value of subscriber idx (0 = not listed). Control path. 0, -EEXIST, -ENOSPC, -EINVAL.
