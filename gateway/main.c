@@ -41,6 +41,7 @@
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/flow.h"
+#include "skygate/ipfix.h"
 #include "skygate/policy.h"
 #include "skygate/quota.h"
 #include "skygate/shaper.h"
@@ -280,6 +281,9 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->flow = sky_flow_create(g->cfg, g->n_workers, err);
 	if (g->flow == NULL)
 		return -1;
+	g->ipfix = sky_ipfix_create(g->cfg, g->flow, err);
+	if (g->ipfix == NULL)
+		return -1;
 	return 0;
 }
 
@@ -303,6 +307,9 @@ modules_destroy(struct gw *g)
 		sky_classify_destroy(g->cls);
 	if (g->subs != NULL)
 		sky_subs_destroy(g->subs);
+	/* last: whatever the others hand it on their way out is still sent */
+	sky_ipfix_destroy(g->ipfix);
+	g->ipfix = NULL;
 	g->shaper = NULL;
 	g->quota = NULL;
 	g->policy = NULL;
@@ -317,7 +324,8 @@ modules_register(struct gw *g)
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
-	    sky_flow_register(g->flow) < 0 || sky_quota_register(g->quota) < 0)
+	    sky_flow_register(g->flow) < 0 || sky_ipfix_register(g->ipfix) < 0 ||
+	    sky_quota_register(g->quota) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
 	    gw_state_register(g) < 0)
@@ -610,6 +618,14 @@ out:
 		/* the workers stopped: the counters are final, the usage file takes them */
 		if (sky_quota_stop(gw.quota, err, sizeof(err)) < 0)
 			fprintf(stderr, "skygate: usage file not written at stop: %s\n", err);
+		/* the flows still open go to the collectors before the process does (their
+		 * records end as forced); the tables themselves may be left to the exit */
+		if (sky_ipfix_enabled(gw.ipfix)) {
+			sky_flow_flush(gw.flow);
+			sky_ipfix_flush(gw.ipfix);
+			sky_ipfix_print(gw.ipfix, stdout);
+			fflush(stdout);
+		}
 	}
 	if (srv != NULL)
 		sky_ctl_server_close(srv);

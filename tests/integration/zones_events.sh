@@ -11,7 +11,7 @@
 #     start, received the subscriber.changed events of the moves (with the new zone), in
 #     order, and nothing else; it exits 0 on SIGINT;
 #  5. the moves are journaled: after a restart the terminals are still where they were
-#     moved to.
+#     moved to; a reload that changes the zones list is refused (ids are positions).
 # Timing: traffic is measured in packets counted by skygate per subscriber, the move's
 # deadline (1 s) is the only wall-clock bound.
 . "$(dirname "$0")/lib.sh"
@@ -144,4 +144,10 @@ start_skygate "$T/sky.yaml" zones2
 [ "$(ctlj subscriber show 3 | jget "['zone']")" = north ] || fail "move of 3 lost in restart"
 [ "$(ctlj subscriber show 1 | jget "['zone']")" = south ] || fail "move of 1 lost in restart"
 ok "zone moves journaled: kept after a restart"
+# zone ids are positions in the list: a reload that changes it is refused, naming it
+sed -i 's/^zones: \[north, south\]/zones: [south, north]/' "$T/sky.yaml"
+out=$(ctl reload 2>&1) && fail "reload with the zones re-ordered accepted: $out"
+grep -q "restart.*zones" <<<"$out" || fail "reload refusal does not name zones: $out"
+[ "$(ctlj subscriber show 3 | jget "['zone']")" = north ] || fail "a refused reload changed zones"
+ok "reload refuses a changed zones list (restart needed)"
 stop_skygate

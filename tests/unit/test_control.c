@@ -2674,6 +2674,7 @@ test_telemetry(void **state)
 					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
 			 0);
 	json_decref(dispatch_words("echo", 0));
+	assert_int_equal(sky_ctl_event("t.x", NULL), 0);
 	n = sky_fx_telemetry_query("/skygate/control", buf, sizeof(buf));
 	assert_true(n > 0);
 	j = json_loads(buf, 0, NULL);
@@ -2684,6 +2685,10 @@ test_telemetry(void **state)
 			 metric("skygate_control_requests_total"));
 	assert_non_null(json_object_get(d, "journal_records"));
 	assert_non_null(json_object_get(d, "clients"));
+	assert_true(json_integer_value(json_object_get(d, "events_emitted")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(d, "events_emitted")),
+			 metric("skygate_events_emitted_total"));
+	assert_non_null(json_object_get(d, "events_subscribers"));
 	json_decref(j);
 	sky_fx_eal_stop();
 }
