@@ -230,24 +230,44 @@ raw_counted(struct sky_quota *q, uint32_t idx, const struct sky_quota_plan *qp)
 	return sum;
 }
 
+/* the local minute of plan p's time zone at now (cached for the second) */
 static int
-minute_of(const struct sky_quota_plan *qp, int64_t now)
+minute_of(struct sky_quota *q, unsigned int p, int64_t now)
 {
 	int m = 0;
 
-	if (sky_quota_local(qp->tz, now, &m, NULL) < 0)
-		return 0;
+	if (q->min_at[p] == now && now != 0)
+		return q->min_val[p];
+	if (sky_quota_local(q->qp[p].tz, now, &m, NULL) < 0)
+		m = 0;
+	q->min_at[p] = now;
+	q->min_val[p] = m;
 	return m;
 }
 
+/* s's period (his plan s->plan) holding now; the plan's last answer is reused while now is
+ * inside it (and, for "every N days", the anchor is the same) */
 static void
-new_period(struct quota_sub *s, const struct sky_quota_plan *qp, int64_t now)
+new_period(struct sky_quota *q, struct quota_sub *s, int64_t now)
 {
-	if (sky_quota_period_bounds(qp, s->anchor_day, now, &s->period_start, &s->period_end) < 0) {
+	const unsigned int p = s->plan;
+	const struct sky_quota_plan *qp = &q->qp[p];
+	const int32_t anchor = qp->period == SKY_QUOTA_EVERY ? s->anchor_day : 0;
+
+	if (q->p_start[p] <= now && now < q->p_end[p] && q->p_anchor[p] == anchor) {
+		s->period_start = q->p_start[p];
+		s->period_end = q->p_end[p];
+		return;
+	}
+	if (sky_quota_period_bounds(qp, anchor, now, &s->period_start, &s->period_end) < 0) {
 		/* cannot happen with a checked time zone; never leave a period that never ends */
 		s->period_start = now;
 		s->period_end = now + 86400;
+		return;
 	}
+	q->p_start[p] = s->period_start;
+	q->p_end[p] = s->period_end;
+	q->p_anchor[p] = anchor;
 }
 
 static void
@@ -283,7 +303,7 @@ quota_slot(struct sky_quota *q, const struct sky_sub_info *info, int64_t now)
 		s->id = info->id;
 		s->eff_plan = -1;
 		s->published = 0xff; /* whatever the model holds: set it */
-		sky_quota_local(q->cfg.tz, now, NULL, &s->anchor_day);
+		sky_quota_local(qp->tz, now, NULL, &s->anchor_day);
 		for (size_t i = 0; i < q->n_parked; i++) {
 			const struct quota_rec *r = &q->parked[i];
 
@@ -306,7 +326,7 @@ quota_slot(struct sky_quota *q, const struct sky_sub_info *info, int64_t now)
 	if (!qp->on)
 		return NULL;
 	if (s->period_end == 0)
-		new_period(s, qp, now);
+		new_period(q, s, now);
 	return s;
 }
 
@@ -324,7 +344,7 @@ quota_apply(struct sky_quota *q, uint32_t idx, int64_t now)
 		memset(&s->d, 0, sizeof(s->d));
 		s->d.grade = -1;
 	} else {
-		s->d = sky_quota_decide(qp, s->used, s->credit, minute_of(qp, now));
+		s->d = sky_quota_decide(qp, s->used, s->credit, minute_of(q, s->plan, now));
 		if (s->d.throttle)
 			eff = qp->throttle_plan;
 		else if (s->d.grade >= 0)
@@ -368,7 +388,7 @@ fold_one(struct sky_quota *q, uint32_t idx, int64_t now, int minute)
 
 	s->last_raw = raw;
 	if (now >= s->period_end) {
-		new_period(s, qp, now);
+		new_period(q, s, now);
 		s->used = 0;
 		s->credit = 0;
 		s->alerts = 0;
@@ -389,7 +409,7 @@ sky_quota_fold(struct sky_quota *q, int64_t now)
 		return;
 	memset(agg, 0, sizeof(agg));
 	for (unsigned int i = 0; i < q->n_plans; i++)
-		minute[i] = q->qp[i].on ? minute_of(&q->qp[i], now) : 0;
+		minute[i] = q->qp[i].on ? minute_of(q, i, now) : 0;
 	for (uint32_t idx = 0; idx < q->cap; idx++) {
 		struct quota_sub *s = &q->sub[idx];
 		struct quota_agg *a = &agg[s->plan];
@@ -449,7 +469,7 @@ quota_topup(struct sky_quota *q, uint32_t id, uint64_t bytes, int64_t now, char 
 		snprintf(err, errlen, "subscriber %u: top-ups would exceed 2^63 bytes", id);
 		return -ERANGE;
 	}
-	fold_one(q, idx, now, minute_of(&q->qp[s->plan], now));
+	fold_one(q, idx, now, minute_of(q, s->plan, now));
 	s->credit += bytes;
 	quota_apply(q, idx, now);
 	emit(q, QUOTA_EV_TOPUP, s, now);
@@ -464,7 +484,7 @@ quota_reset(struct sky_quota *q, uint32_t id, int64_t now, char *err, size_t err
 
 	if (s == NULL)
 		return -ENOENT;
-	fold_one(q, idx, now, minute_of(&q->qp[s->plan], now));
+	fold_one(q, idx, now, minute_of(q, s->plan, now));
 	s->used = 0;
 	s->credit = 0;
 	s->alerts = 0;
@@ -482,7 +502,7 @@ quota_set(struct sky_quota *q, uint32_t id, const uint64_t *used, const uint64_t
 
 	if (s == NULL)
 		return -ENOENT;
-	fold_one(q, idx, now, minute_of(&q->qp[s->plan], now));
+	fold_one(q, idx, now, minute_of(q, s->plan, now));
 	if (used != NULL)
 		s->used = *used;
 	if (credit != NULL)
@@ -493,7 +513,7 @@ quota_set(struct sky_quota *q, uint32_t id, const uint64_t *used, const uint64_t
 			return -EINVAL;
 		}
 		s->anchor_day = *anchor;
-		new_period(s, &q->qp[s->plan], now);
+		new_period(q, s, now);
 	}
 	quota_apply(q, idx, now);
 	emit(q, QUOTA_EV_SET, s, now);
@@ -531,7 +551,7 @@ quota_plan_allowance(struct sky_quota *q, unsigned int plan, const char *value, 
 		if (qp->on && !s->tracked) {
 			s->last_raw = raw_counted(q, i, qp);
 			if (s->period_end == 0)
-				new_period(s, qp, now);
+				new_period(q, s, now);
 		}
 		s->tracked = qp->on;
 		quota_apply(q, i, now);
@@ -653,13 +673,13 @@ quota_listener(void *arg, enum sky_subs_event ev, uint32_t index, const struct s
 			struct quota_sub *s = &q->sub[index];
 
 			if (s->tracked)
-				fold_one(q, index, now, minute_of(&q->qp[s->plan], now));
+				fold_one(q, index, now, minute_of(q, s->plan, now));
 			s->plan = info->plan;
 			s->tracked = q->qp[info->plan].on;
 			if (s->tracked)
 				s->last_raw = raw_counted(q, index, &q->qp[info->plan]);
 			if (s->tracked && s->period_end == 0)
-				new_period(s, &q->qp[info->plan], now);
+				new_period(q, s, now);
 			/* the model wrote his own plan back into the record */
 			s->eff_plan = -1;
 			quota_apply(q, index, now);

@@ -100,6 +100,12 @@ struct sky_quota {
 	unsigned int n_plans; /* configured plans (derived ones come after) */
 	struct sky_quota_plan qp[SKY_MAX_PLANS];
 	uint64_t cfg_allowance[SKY_MAX_PLANS]; /* as configured (0 = none): `plan set` changes */
+	/* per plan: the local minute at Unix second min_at, and the period [p_start, p_end) of
+	 * anchor p_anchor: one time-zone computation per plan and second, not per subscriber */
+	int64_t min_at[SKY_MAX_PLANS];
+	int min_val[SKY_MAX_PLANS];
+	int64_t p_start[SKY_MAX_PLANS], p_end[SKY_MAX_PLANS];
+	int32_t p_anchor[SKY_MAX_PLANS];
 	/* derived plans of plan i: graded row g -> grade_plan[i][g], peak -> peak_plan[i] */
 	int grade_plan[SKY_MAX_PLANS][SKY_QUOTA_MAX_GRADES];
 	int peak_plan[SKY_MAX_PLANS];
