@@ -236,13 +236,24 @@ minute_of(struct sky_quota *q, unsigned int p, int64_t now)
 {
 	int m = 0;
 
+	int32_t d = (int32_t)(now / 86400);
+
 	if (q->min_at[p] == now && now != 0)
 		return q->min_val[p];
-	if (sky_quota_local(q->qp[p].tz, now, &m, NULL) < 0)
+	if (sky_quota_local(q->qp[p].tz, now, &m, &d) < 0)
 		m = 0;
 	q->min_at[p] = now;
 	q->min_val[p] = m;
+	q->day_val[p] = d;
 	return m;
+}
+
+/* the local date of plan p's time zone at now (cached with the minute) */
+static int32_t
+day_of(struct sky_quota *q, unsigned int p, int64_t now)
+{
+	minute_of(q, p, now);
+	return q->day_val[p];
 }
 
 /* s's period (his plan s->plan) holding now; the plan's last answer is reused while now is
@@ -288,6 +299,57 @@ emit(struct sky_quota *q, enum quota_event ev, const struct quota_sub *s, int64_
 		sky_ctl_event(quota_event_names[ev], o);
 }
 
+static int
+rec_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct quota_rec *)a)->id, y = ((const struct quota_rec *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* the parked usage of id not yet adopted, or NULL: a binary search of the sorted part, a
+ * scan of what was appended since (deleted subscribers) */
+static struct quota_rec *
+parked_find(struct sky_quota *q, uint32_t id)
+{
+	size_t lo = 0, hi = q->n_sorted;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (q->parked[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < q->n_sorted && q->parked[lo].id == id; lo++)
+		if (!q->parked[lo].taken)
+			return &q->parked[lo];
+	for (size_t i = q->n_sorted; i < q->n_parked; i++)
+		if (q->parked[i].id == id && !q->parked[i].taken)
+			return &q->parked[i];
+	return NULL;
+}
+
+/* drop what was adopted (and, with expire, records a month past their period: a subscriber
+ * coming back after that starts a new period anyway), sort the rest */
+static void
+parked_tidy(struct sky_quota *q, bool expire, int64_t now)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < q->n_parked; i++) {
+		const struct quota_rec *r = &q->parked[i];
+
+		if (r->taken || (expire && r->period_end + 31 * 86400 < now))
+			continue;
+		q->parked[k++] = *r;
+	}
+	q->n_parked = k;
+	qsort(q->parked, k, sizeof(*q->parked), rec_cmp);
+	q->n_sorted = k;
+}
+
 struct quota_sub *
 quota_slot(struct sky_quota *q, const struct sky_sub_info *info, int64_t now)
 {
@@ -301,22 +363,21 @@ quota_slot(struct sky_quota *q, const struct sky_sub_info *info, int64_t now)
 	if (s->id != info->id) {
 		memset(s, 0, sizeof(*s));
 		s->id = info->id;
-		s->eff_plan = -1;
+		s->eff_plan = -2;    /* whatever plan his record holds: write it */
 		s->published = 0xff; /* whatever the model holds: set it */
-		sky_quota_local(qp->tz, now, NULL, &s->anchor_day);
-		for (size_t i = 0; i < q->n_parked; i++) {
-			const struct quota_rec *r = &q->parked[i];
+		s->anchor_day = day_of(q, (unsigned int)(qp - q->qp), now);
+		{
+			struct quota_rec *r = parked_find(q, info->id);
 
-			if (r->id != info->id)
-				continue;
-			s->used = r->used;
-			s->credit = r->credit;
-			s->anchor_day = r->anchor_day;
-			s->period_start = r->period_start;
-			s->period_end = r->period_end;
-			s->alerts = r->alerts;
-			q->parked[i] = q->parked[--q->n_parked];
-			break;
+			if (r != NULL) {
+				s->used = r->used;
+				s->credit = r->credit;
+				s->anchor_day = r->anchor_day;
+				s->period_start = r->period_start;
+				s->period_end = r->period_end;
+				s->alerts = r->alerts;
+				r->taken = 1;
+			}
 		}
 		s->plan = info->plan;
 		s->tracked = qp->on;
@@ -610,6 +671,7 @@ park(struct sky_quota *q, const struct quota_sub *s)
 		q->cap_parked = nc;
 	}
 	r = &q->parked[q->n_parked++];
+	r->taken = 0;
 	r->id = s->id;
 	r->anchor_day = s->anchor_day;
 	r->used = s->used;
@@ -693,7 +755,9 @@ quota_listener(void *arg, enum sky_subs_event ev, uint32_t index, const struct s
 			memset(&q->sub[i], 0, sizeof(q->sub[i]));
 			q->sub[i].eff_plan = -1;
 		}
+		parked_tidy(q, false, now); /* sorted: the adoption below searches it */
 		quota_adopt_all(q);
+		parked_tidy(q, false, now);
 		return;
 	default:
 		return;
@@ -710,6 +774,7 @@ collect(struct sky_quota *q, struct quota_rec **out, size_t *n)
 
 	if (r == NULL)
 		return -ENOMEM;
+	parked_tidy(q, true, quota_now());
 	memcpy(r, q->parked, q->n_parked * sizeof(*r));
 	k = q->n_parked;
 	for (uint32_t i = 0; i < q->cap; i++) {
@@ -814,10 +879,13 @@ sky_quota_load(struct sky_quota *q, const char *state_dir, bool reset, char *err
 	q->parked = r;
 	q->n_parked = q->cap_parked = n;
 	q->seq = seq;
-	/* the slots filled before the file was read take their usage from it */
+	parked_tidy(q, false, now);
+	/* the slots filled before the file was read take their usage from it (a slot made
+	 * anew writes the plan in force again) */
 	for (uint32_t i = 0; i < q->cap; i++)
-		memset(&q->sub[i], 0, sizeof(q->sub[i])), q->sub[i].eff_plan = -1;
+		memset(&q->sub[i], 0, sizeof(q->sub[i]));
 	quota_adopt_all(q);
+	parked_tidy(q, false, now);
 	SKY_LOG(INFO, "quota: usage of %zu subscribers loaded from %s", n, q->path);
 	return 0;
 }

@@ -72,7 +72,7 @@ struct quota_sub {
 	uint8_t alerts;	   /* sent this period: bit 0 = 80 %, bit 1 = 100 % */
 	uint8_t tracked;   /* his plan has an allowance */
 	uint8_t published; /* quota state last given to the model */
-	int eff_plan;	   /* override applied to the model, -1 = his own plan */
+	int eff_plan;	   /* override applied to the model, -1 = his own plan, -2 = not known */
 	uint64_t used, credit;
 	int64_t period_start, period_end;
 	int32_t anchor_day;
@@ -87,6 +87,7 @@ struct quota_rec {
 	uint64_t used, credit;
 	int64_t period_start, period_end;
 	uint8_t alerts;
+	uint8_t taken; /* parked only: adopted by a subscriber since (not in the file) */
 };
 
 /* per plan aggregates, made by the fold (telemetry reads them under tel_lock) */
@@ -104,6 +105,7 @@ struct sky_quota {
 	 * anchor p_anchor: one time-zone computation per plan and second, not per subscriber */
 	int64_t min_at[SKY_MAX_PLANS];
 	int min_val[SKY_MAX_PLANS];
+	int32_t day_val[SKY_MAX_PLANS]; /* and the local date then */
 	int64_t p_start[SKY_MAX_PLANS], p_end[SKY_MAX_PLANS];
 	int32_t p_anchor[SKY_MAX_PLANS];
 	/* derived plans of plan i: graded row g -> grade_plan[i][g], peak -> peak_plan[i] */
@@ -115,6 +117,7 @@ struct sky_quota {
 	struct quota_sub *sub;	  /* [cap] */
 	struct quota_rec *parked; /* usage of ids not in the table now (file, deleted) */
 	size_t n_parked, cap_parked;
+	size_t n_sorted;   /* parked[0, n_sorted) is sorted by id; later ones were appended */
 	uint64_t seq;	   /* last journaled quota change applied (the file holds it) */
 	uint64_t *raw_tmp; /* [sky_subs_stride] counters of one subscriber */
 	char path[4096];   /* STATE_DIR/usage, "" = not durable */
