@@ -829,10 +829,12 @@ test_usage_and_throttling(void **state)
 			json_string_value(json_object_get(json_object_get(r, "result"), "by")),
 			"usage");
 		assert_int_equal(json_array_size(a), 2);
-		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")), 2);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")),
+				 2);
 		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "usage")),
 				 2000000);
-		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 1), "id")), 4);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 1), "id")),
+				 4);
 	}
 	json_decref(r);
 
@@ -916,6 +918,23 @@ test_usage_file(void **state)
 	assert_int_equal(sky_quota_load(m.q, dir, false, err, sizeof(err)), 0);
 	json_decref(ok("subscriber add 2 ipv4=100.64.0.2 plan=silver beam=beam1 country=DE"));
 	assert_int_equal(usage(&m, 2).used_bytes, 700000);
+	/* a whole-table replacement keeps everyone's usage (by id, whatever his new index) */
+	{
+		char line[700];
+		const char *csv =
+			sky_fx_file("q2.csv", SKY_FX_CSV_HDR "4,100.64.0.4,,peaky,beam1,DE,\n"
+							     "2,100.64.0.2,,silver,beam1,DE,\n"
+							     "1,100.64.0.1,,gold,beam1,DE,\n");
+
+		snprintf(line, sizeof(line), "subscriber load %s", csv);
+		json_decref(ok(line));
+		assert_int_equal(usage(&m, 2).used_bytes, 700000);
+		assert_int_equal(usage(&m, 1).used_bytes, 1200000);
+		assert_int_equal(usage(&m, 1).credit_bytes, 100000);
+		sky_quota_fold(m.q, now);
+		assert_int_equal(send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 0),
+				 plan_idx(&m, "gold~50%"));
+	}
 	mod_free(&m);
 
 	/* damage: one byte flipped in the middle, then a truncated file */
