@@ -34,7 +34,12 @@ PREFIXES = {
     'lib/shaper/shaper_cfg.c:keys': ['classes[].aqm.', 'shaping.'],
     'lib/flow/flow_cfg.c:keys': ['flows.'],
     'lib/subscriber/subscriber_cfg.c:keys': ['plans.NAME.', 'beams.NAME.', 'subscribers.'],
+    'lib/quota/quota_cfg.c:over_keys': ['plans.NAME.over.'],
+    'lib/quota/quota_cfg.c:peak_keys': ['plans.NAME.peak.'],
+    'lib/quota/quota_cfg.c:quota_keys': ['quota.'],
     'lib/subscriber/subscriber_cfg.c:ukeys': ['subscribers.unknown.'],
+    'lib/qoe/qoe_cfg.c:keys': ['qoe.'],
+    'lib/qoe/qoe_cfg.c:gkeys': ['qoe.grade.'],
 }
 
 
