@@ -117,6 +117,7 @@ struct sky_classifier;
 struct sky_geo;
 struct sky_policy;
 struct sky_shaper;
+struct sky_cluster;
 
 struct gw {
 	/* config */
@@ -141,6 +142,7 @@ struct gw {
 	struct sky_geo *geo;
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
+	struct sky_cluster *cluster; /* cluster mode (`cluster:`), else NULL */
 };
 
 extern struct gw gw;

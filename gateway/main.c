@@ -36,6 +36,7 @@
 #include "gateway.h"
 #include "sky_build_config.h"
 #include "skygate/classify.h"
+#include "skygate/cluster.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/policy.h"
@@ -266,6 +267,11 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
 	if (g->shaper == NULL)
 		return -1;
+	if (sky_cfg_get(g->cfg->root, "cluster") != NULL) {
+		g->cluster = sky_cluster_create(g->cfg, g->subs, err);
+		if (g->cluster == NULL)
+			return -1;
+	}
 	return 0;
 }
 
@@ -273,6 +279,8 @@ static void
 modules_destroy(struct gw *g)
 {
 	/* reverse order: the shaper frees its queued mbufs, the rest their tables */
+	sky_cluster_destroy(g->cluster);
+	g->cluster = NULL;
 	if (g->shaper != NULL)
 		sky_shaper_destroy(g->shaper);
 	if (g->policy != NULL)
@@ -298,6 +306,8 @@ modules_register(struct gw *g)
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
+		return -1;
+	if (g->cluster != NULL && sky_cluster_register(g->cluster) < 0)
 		return -1;
 	return 0;
 }
@@ -509,6 +519,14 @@ main(int argc, char **argv)
 				"aside; see `skygatectl status`, then `skygatectl journal ack`\n",
 				gw.state_dir, sky_ctl_journal_unacked());
 	}
+	if (gw.cluster != NULL) {
+		/* after the journal (the local cache): the store's snapshot on top of it */
+		gw_notify("STATUS=loading the cluster's state from etcd");
+		if (sky_cluster_start(gw.cluster, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skygate: %s\n", err);
+			goto out;
+		}
+	}
 	mkdir_parent(gw.socket_path);
 	srv = sky_ctl_server_open(gw.socket_path, gw.socket_mode, err, sizeof(err));
 	if (srv == NULL) {
@@ -573,6 +591,8 @@ out:
 	/* the watchdog ends the process with this status if the rest takes too long */
 	sky_rt_exit_code = rc;
 	sky_rt_set_busy("shutting down");
+	/* give the beams up first: the other nodes take them while this one stops */
+	sky_cluster_stop(gw.cluster);
 	if (launched) {
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 
 #include "cluster_priv.h"
@@ -190,6 +193,8 @@ sky_etcd_init(struct sky_etcd *e, const char (*endpoints)[256], unsigned int n,
 		snprintf(e->endpoints[i], sizeof(e->endpoints[i]), "%s", endpoints[i]);
 	e->n_endpoints = n;
 	e->timeout_ms = timeout_ms;
+	e->sock = -1;
+	pthread_mutex_init(&e->sock_lock, NULL);
 	e->curl = curl_easy_init();
 	return e->curl == NULL ? -ENOMEM : 0;
 }
@@ -197,8 +202,10 @@ sky_etcd_init(struct sky_etcd *e, const char (*endpoints)[256], unsigned int n,
 void
 sky_etcd_fini(struct sky_etcd *e)
 {
-	if (e->curl != NULL)
+	if (e->curl != NULL) {
 		curl_easy_cleanup(e->curl);
+		pthread_mutex_destroy(&e->sock_lock);
+	}
 	e->curl = NULL;
 }
 
@@ -576,6 +583,42 @@ watch_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d
 	return *w->stop ? 1 : 0;
 }
 
+static curl_socket_t
+watch_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct sky_etcd *e = arg;
+	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+
+	pthread_mutex_lock(&e->sock_lock);
+	e->sock = fd;
+	pthread_mutex_unlock(&e->sock_lock);
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int
+watch_close(void *arg, curl_socket_t fd)
+{
+	struct sky_etcd *e = arg;
+
+	/* forget it before it closes: its number may be reused at once */
+	pthread_mutex_lock(&e->sock_lock);
+	if (e->sock == fd)
+		e->sock = -1;
+	pthread_mutex_unlock(&e->sock_lock);
+	return close(fd);
+}
+
+void
+sky_etcd_watch_break(struct sky_etcd *e)
+{
+	if (e->curl == NULL)
+		return;
+	pthread_mutex_lock(&e->sock_lock);
+	if (e->sock >= 0)
+		shutdown(e->sock, SHUT_RDWR);
+	pthread_mutex_unlock(&e->sock_lock);
+}
+
 int
 sky_etcd_watch(struct sky_etcd *e, const char *prefix, int64_t from_rev, sky_etcd_watch_fn fn,
 	       void *arg, const volatile int *stop, int64_t *compacted)
@@ -610,6 +653,10 @@ sky_etcd_watch(struct sky_etcd *e, const char *prefix, int64_t from_rev, sky_etc
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, watch_open);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, e);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, watch_close);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, e);
 	c = curl_easy_perform(h);
 	curl_slist_free_all(hdr);
 	free(body);

@@ -45,6 +45,9 @@ struct sky_etcd {
 	unsigned int timeout_ms; /* each unary call, connection included */
 	void *curl;		 /* CURL * */
 	char err[1024];		 /* the last failure */
+	/* the watch's socket, so that another thread can break the stream at once */
+	pthread_mutex_t sock_lock;
+	int sock; /* -1: none */
 };
 
 int sky_etcd_init(struct sky_etcd *e, const char (*endpoints)[256], unsigned int n,
@@ -85,5 +88,104 @@ typedef int (*sky_etcd_watch_fn)(void *arg, const struct sky_etcd_event *ev, int
  * *compacted = the oldest revision kept), or -errno with e->err. */
 int sky_etcd_watch(struct sky_etcd *e, const char *prefix, int64_t from_rev, sky_etcd_watch_fn fn,
 		   void *arg, const volatile int *stop, int64_t *compacted);
+/* From another thread: end a running sky_etcd_watch() on e now (its socket is shut down:
+ * the watch returns at once instead of at libcurl's next progress call). */
+void sky_etcd_watch_break(struct sky_etcd *e);
+
+/* --- cluster_cfg.c --- */
+
+struct sky_cluster_cfg {
+	char endpoints[SKY_CLUSTER_MAX_ENDPOINTS][256];
+	unsigned int n_endpoints;
+	char prefix[256];
+	char node[SKY_CLUSTER_NAME_MAX];
+	unsigned int ttl_s;	 /* the lease's time to live */
+	unsigned int timeout_ms; /* each etcd call */
+	enum sky_cluster_other other;
+	struct sky_cluster_pin pins[SKY_CLUSTER_MAX_BEAMS];
+	unsigned int n_pins;
+};
+
+/* The `cluster:` section: 1 with out filled, 0 when absent, -1 with err. */
+int sky_cluster_cfg_parse(const struct sky_cfg *cfg, struct sky_cluster_cfg *out,
+			  struct sky_cfg_err *err);
+
+/* --- cluster.c --- */
+
+#define SKY_CLUSTER_COUNTERS(X)                                                                    \
+	X(changes_applied, "State changes from the store applied through the control commands")    \
+	X(changes_refused,                                                                         \
+	  "State changes from the store refused (malformed, or a command failed)")                 \
+	X(changes_lost, "State changes dropped for lack of memory")                                \
+	X(changes_stored, "Validated changes this node wrote to the store")                        \
+	X(writes_refused, "Changes refused because etcd could not be reached (read-only)")         \
+	X(etcd_errors, "Calls to etcd that failed (timeouts, refused connections, errors)")        \
+	X(leases_lost, "Leases lost (expired, or not renewed in time)")                            \
+	X(snapshots, "Full state snapshots read from etcd")                                        \
+	X(ownership_changes, "Beams this node started or stopped shaping")
+
+/* clang-format off */
+enum sky_cluster_counter {
+#define X(n, h) SKY_CLUSTER_C_##n,
+	SKY_CLUSTER_COUNTERS(X)
+#undef X
+	SKY_CLUSTER_C_MAX
+};
+/* clang-format on */
+
+struct sky_cluster_beam {
+	char name[SKY_CLUSTER_NAME_MAX];
+	int sub_idx;			   /* index in the subscriber model */
+	char holder[SKY_CLUSTER_NAME_MAX]; /* owners/BEAM in etcd ("": nobody) */
+	char table[SKY_CLUSTER_NAME_MAX];  /* the node the table gives it to */
+	bool desired;			   /* the table gives it to this node */
+	bool claimed;			   /* this node holds owners/BEAM */
+	bool shaping;			   /* the data path shapes it here (main lcore writes) */
+};
+
+struct sky_cluster_member {
+	char name[SKY_CLUSTER_NAME_MAX];
+	int64_t lease;
+	int64_t applied; /* the revision it says it has applied */
+};
+
+/* a state change from the store, waiting for the main lcore */
+struct sky_cluster_change {
+	struct sky_cluster_change *next;
+	char *key, *value;
+	bool del;
+	int64_t rev;
+};
+
+struct sky_cluster {
+	struct sky_cluster_cfg cfg;
+	struct sky_subs *subs;
+	unsigned int n_beams;
+	struct sky_etcd mcl, scl, wcl; /* clients of the main lcore, session, watch threads */
+	pthread_t sthr, wthr;
+	bool threads;
+	volatile int stop;  /* the node stops */
+	volatile int wstop; /* the watch starts again (or stops) */
+	/* --- shared, under lock --- */
+	pthread_mutex_t lock;
+	struct sky_cluster_beam beams[SKY_CLUSTER_MAX_BEAMS];
+	struct sky_cluster_member members[SKY_CLUSTER_MAX_NODES];
+	unsigned int n_members;
+	bool members_changed;
+	int64_t lease;	   /* 0: none */
+	uint64_t fence_ms; /* claims are good until then (monotonic ms) */
+	bool connected;	   /* the last call to etcd worked */
+	bool watching;
+	struct sky_cluster_change *q_head, *q_tail;
+	int64_t seen_rev;     /* the last revision the watch or a snapshot delivered */
+	int64_t applied_rev;  /* the revision of the last state change applied */
+	int64_t applied_seen; /* every state change up to this revision is applied */
+	char last_err[1200];
+	char last_refused[1200];
+	uint64_t ctr[SKY_CLUSTER_C_MAX];
+};
+
+/* monotonic milliseconds */
+uint64_t sky_cluster_now_ms(void);
 
 #endif

@@ -10,7 +10,7 @@
 
 const char *const sky_cfg_sections[] = {
 	"eal",	 "workers", "control", "ports",	 "mempool", "state",	 "subscribers", "plans",
-	"beams", "classes", "geo",     "policy", "shaping", "telemetry", "log",		NULL,
+	"beams", "classes", "geo",     "policy", "shaping", "telemetry", "log", "cluster", NULL,
 };
 
 int
