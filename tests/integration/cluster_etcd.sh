@@ -1,0 +1,270 @@
+#!/bin/bash
+# Cluster mode (issue #20): one real etcd on loopback (free ports, data dir in $T) and three
+# skygate nodes (ring ports, --no-huge, their own file prefixes and sockets), lease_ttl 3s.
+#   - every node joins, the six beams are split two by two, each beam has one owner
+#   - a change written once (plan, subscriber, policy map entry) reaches every node: the
+#     propagation time is measured and printed (target <= 100 ms)
+#   - a refused change (one a node would refuse; a malformed value put behind skygate's back)
+#     leaves every node unchanged, and the error names the key
+#   - killing a node (SIGKILL) moves its beams to the others within lease TTL + 1 s
+#   - stopping etcd and every node, then starting them again, loses no change
+#   - partition: node 3 reaches etcd through a TCP relay that is cut: it keeps its state and
+#     its control socket, refuses writes (read-only), gives its beams up before its lease
+#     can expire, the others take them after; the relay back, it rejoins and gets its share
+# The workers of the three nodes share CPU 1; main lcores, the nodes' etcd threads and etcd
+# run on CPU 0.
+. "$(dirname "$0")/lib.sh"
+
+command -v etcd >/dev/null || { echo "SKIP: etcd not installed (etcd-server)"; exit 77; }
+command -v etcdctl >/dev/null || { echo "SKIP: etcdctl not installed (etcd-client)"; exit 77; }
+
+TTL=3
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+CPORT=$(free_port)
+PPORT=$(free_port)
+RPORT=$(free_port) # node 3's relay to etcd
+EP=127.0.0.1:$CPORT
+ectl() { ETCDCTL_API=3 etcdctl --endpoints="$EP" --dial-timeout=2s "$@"; }
+
+start_etcd() {
+	etcd --name sky --data-dir "$T/etcd" --listen-client-urls "http://$EP" \
+		--advertise-client-urls "http://$EP" --listen-peer-urls "http://127.0.0.1:$PPORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+		--initial-cluster "sky=http://127.0.0.1:$PPORT" --log-level error \
+		>>"$T/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	for _ in $(seq 1 100); do
+		ectl endpoint health >/dev/null 2>&1 && return 0
+		kill -0 "$ETCD_PID" 2>/dev/null || { cat "$T/etcd.log"; fail "etcd exited"; }
+		sleep 0.1
+	done
+	fail "etcd did not answer"
+}
+
+# A TCP relay to etcd for node 3 (its partition is the relay going away)
+RELAY_PID=
+start_relay() {
+	python3 - "$RPORT" "$CPORT" >"$T/relay.log" 2>&1 <<'PY' &
+import socket, sys, threading
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(64)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try: s.shutdown(socket.SHUT_RDWR)
+        except OSError: pass
+while True:
+    c, _ = ls.accept()
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    for x, y in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(x, y), daemon=True).start()
+PY
+	RELAY_PID=$!
+	EXTRA_PIDS+=("$RELAY_PID")
+	for _ in $(seq 1 50); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $RPORT), 0.2)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the relay did not listen"
+}
+stop_relay() { kill -KILL "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; }
+
+POL=$BLD/conf/policies/country_block.bpf.o
+cat >"$T/subs.csv" <<CSV
+id,ipv4,ipv6,plan,beam,country
+1,100.64.0.1,,basic,beam1,DE
+2,100.64.0.2,,basic,beam2,FR
+3,100.64.0.3,,basic,beam3,DE
+4,100.64.0.4,,basic,beam4,FR
+5,100.64.0.5,,basic,beam5,DE
+6,100.64.0.6,,basic,beam6,FR
+CSV
+write_node() { # N ENDPOINT
+	mkdir -p "$T/n$1"
+	cat >"$T/n$1/sky.yaml" <<YAML
+workers: 1
+control: { socket: $T/n$1/sky.sock }
+mempool: { mbufs: 4095, cache: 64 }
+ports:
+  - { name: sat0, role: uplink, peer: net0, device: "net_ring0" }
+  - { name: net0, role: backhaul, peer: sat0, device: "net_ring1" }
+subscribers: { file: $T/subs.csv, unknown: drop }
+plans:
+  basic: { down: 10Gbit, up: 10Gbit, burst: 4MB }
+  gold: { down: 100Mbit, up: 10Mbit }
+beams:
+$(for b in 1 2 3 4 5 6; do echo "  beam$b: { down: 1Gbit, up: 200Mbit }"; done)
+classes: [ { name: bulk, default: true } ]
+policy: { object: $POL, maps: { blocked_terminal_countries: { RU: 1 } } }
+state: { dir: $T/n$1/state }
+cluster:
+  etcd: [ "http://$2" ]
+  prefix: /skygate/it-$$
+  node: gw$1
+  lease_ttl: ${TTL}s
+  timeout: 500ms
+  other_beams: drop
+YAML
+}
+write_node 1 "$EP"
+write_node 2 "$EP"
+write_node 3 "127.0.0.1:$RPORT"
+
+declare -A NPID
+start_node() { # N
+	# shellcheck disable=SC2046
+	(cd "$SRC" && exec "$SKYGATE" -c "$T/n$1/sky.yaml" -- --no-huge -m 512 --no-pci \
+		--lcores=0@0,1@1 --file-prefix=skyit-cl$1-$$ --log-level=lib.*:warning \
+		--log-level=pmd.*:warning) >>"$T/n$1/log" 2>&1 &
+	NPID[$1]=$!
+	EXTRA_PIDS+=("${NPID[$1]}")
+}
+wait_node() { # N
+	for _ in $(seq 1 300); do
+		nctl "$1" status >/dev/null 2>&1 && return 0
+		kill -0 "${NPID[$1]}" 2>/dev/null || { tail -30 "$T/n$1/log"; fail "node $1 exited at start"; }
+		sleep 0.1
+	done
+	fail "node $1 did not open its control socket"
+}
+stop_node() { # N
+	kill -TERM "${NPID[$1]}"
+	local rc=0
+	wait "${NPID[$1]}" || rc=$?
+	[ $rc -eq 0 ] || { tail -20 "$T/n$1/log"; fail "node $1 exited with $rc after SIGTERM"; }
+}
+nctl() { local n=$1; shift; "$CTL" --socket "$T/n$n/sky.sock" "$@"; }
+nctlj() { local n=$1; shift; "$CTL" --socket "$T/n$n/sky.sock" --json "$@"; }
+# the checks run in tight loops: skygatectl and grep only (a python start costs 50 ms here)
+shaped() { nctlj "$1" cluster status | grep -c '"shaped_here": true' || true; }
+# the beams and who holds them, as node N sees it: "beam1=gw1 beam2=gw3 ..."
+owners() { nctlj "$1" cluster status | python3 -c 'import json,sys; print(" ".join(b["beam"]+"="+b["owner"] for b in json.load(sys.stdin)["beams"]))'; }
+held() { nctlj "$1" cluster status | grep -c '"owner": "gw' || true; }
+# wait_for SECONDS CMD...: until CMD succeeds; prints the milliseconds it took
+wait_for() {
+	local t0 deadline
+	t0=$(now_ms)
+	deadline=$((t0 + $1 * 1000))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.02
+	done
+	echo $(($(now_ms) - t0))
+}
+# balanced N...: each listed node shapes 6 / count beams, and node N1 sees every beam held
+balanced() {
+	local want=$((6 / $#)) n
+	for n in "$@"; do [ "$(shaped "$n")" -eq "$want" ] || return 1; done
+	[ "$(held "$1")" -eq 6 ]
+}
+all_plan() { for n in "$@"; do nctlj "$n" plan show gold | grep -q "\"down_bps\": $WANT,\?$" || return 1; done; }
+has_sub() { nctlj "$1" subscriber show 77 | grep -q "\"plan\": \"$2\""; }
+all_sub() { local p=$1; shift; for n in "$@"; do has_sub "$n" "$p" || return 1; done; }
+has_map() { nctlj "$1" map show blocked_terminal_countries | grep -q '"KP"'; }
+all_map() { for n in "$@"; do has_map "$n" || return 1; done; }
+
+start_etcd
+start_relay
+for n in 1 2 3; do start_node $n; done
+for n in 1 2 3; do wait_node $n; done
+ok "etcd on $EP, three nodes up"
+
+ms=$(wait_for 15 balanced 1 2 3) || { for n in 1 2 3; do nctl $n cluster status; done; fail "the beams were not split 2/2/2"; }
+ok "the six beams split two by two (${ms} ms after the last node answered): $(owners 1)"
+
+# --- a change written once reaches every node ---
+# propagation: from skygatectl's reply on gw1 to the change visible on gw2 and gw3 (each
+# check is one skygatectl call, ~5 ms; the time includes them)
+WANT=123000000
+nctl 1 plan set gold down=123Mbit >/dev/null
+ms2=$(wait_for 5 all_plan 2) || fail "plan set gold did not reach gw2"
+ms3=$(wait_for 5 all_plan 3) || fail "plan set gold did not reach gw3"
+all_plan 1 || fail "the writer did not apply its own change"
+echo "propagation: plan set on gw1 -> gw2 after $ms2 ms, gw3 $ms3 ms later (target <= 100 ms)"
+nctl 2 subscriber add 77 ipv4=100.64.0.77 plan=gold beam=beam3 country=DE >/dev/null
+ms=$(wait_for 5 all_sub gold 1 2 3) || fail "subscriber add did not reach every node"
+echo "propagation: subscriber add on gw2 -> all nodes in $ms ms"
+nctl 3 map update blocked_terminal_countries KP 1 >/dev/null
+ms=$(wait_for 5 all_map 1 2 3) || fail "map update did not reach every node"
+echo "propagation: map update on gw3 -> all nodes in $ms ms"
+nctl 1 subscriber set 77 plan=basic >/dev/null
+wait_for 5 all_sub basic 1 2 3 >/dev/null || fail "subscriber set did not reach every node"
+ok "changes written on one node reach all three"
+
+# --- refused changes leave every node unchanged ---
+if nctl 2 plan set gold down=banana 2>"$T/refused.txt"; then fail "a bad rate was accepted"; fi
+grep -q "rate" "$T/refused.txt" || fail "the refusal does not say why: $(cat "$T/refused.txt")"
+[ "$(ectl get /skygate/it-$$/state/plans/gold --print-value-only)" = '{"argv":["plan","set","gold","down=123Mbit"]}' ] ||
+	fail "the store holds something else: $(ectl get /skygate/it-$$/state/plans/gold)"
+ectl put /skygate/it-$$/state/plans/gold '{"argv":["plan","set","gold","down=-1"]}' >/dev/null
+ectl put /skygate/it-$$/state/plans/basic 'not json' >/dev/null
+for n in 1 2 3; do
+	wait_for 5 grep -q "state/plans/basic.*not JSON" "$T/n$n/log" >/dev/null ||
+		fail "node $n did not name the malformed key"
+	wait_for 5 grep -q "state/plans/gold.*refused" "$T/n$n/log" >/dev/null ||
+		fail "node $n did not refuse the bad value"
+done
+all_plan 1 2 3 || fail "a refused change changed a node"
+# put the good value back, as an operator would
+nctl 3 plan set gold down=123Mbit >/dev/null
+ok "refused changes (validated before storing; malformed in the store) left every node as it was"
+
+# --- a killed node's beams move to the others within TTL + 1 s ---
+kill -KILL "${NPID[2]}"
+wait "${NPID[2]}" 2>/dev/null || true
+t0=$(now_ms)
+ms=$(wait_for $((TTL + 3)) balanced 1 3) || { nctl 1 cluster status; nctl 3 cluster status; fail "gw2's beams did not move"; }
+took=$(($(now_ms) - t0))
+echo "failover: gw2 killed -> its beams shaped by gw1 and gw3 after $took ms (lease ttl ${TTL} s)"
+[ "$took" -le $(((TTL + 1) * 1000)) ] || fail "failover took $took ms, more than TTL + 1 s"
+rm -rf /var/run/dpdk/skyit-cl2-$$
+start_node 2
+wait_node 2
+wait_for 15 balanced 1 2 3 >/dev/null || fail "gw2 did not get its share back"
+all_plan 2 && all_sub basic 2 && all_map 2 || fail "gw2 restarted without the cluster's state"
+ok "a killed node's beams moved in $took ms; restarted, it loaded the state and got its share"
+
+# --- etcd and every node restarted: no change lost ---
+for n in 1 2 3; do stop_node $n; done
+kill -TERM "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null || true
+start_etcd
+for n in 1 2 3; do start_node $n; done
+for n in 1 2 3; do wait_node $n; done
+all_plan 1 2 3 && all_sub basic 1 2 3 && all_map 1 2 3 || fail "a change was lost across the restart"
+wait_for 15 balanced 1 2 3 >/dev/null || fail "the beams were not split again after the restart"
+ok "etcd and the nodes restarted: every change is still there"
+
+# --- partition: node 3's way to etcd is cut ---
+before=$(shaped 3)
+stop_relay
+t0=$(now_ms)
+ms=$(wait_for $TTL sh -c "[ \$($CTL --socket $T/n3/sky.sock --json cluster status | python3 -c 'import json,sys; print(sum(b[\"shaped_here\"] for b in json.load(sys.stdin)[\"beams\"]))') -eq 0 ]") ||
+	fail "gw3 still shapes beams $TTL s after it lost etcd"
+gave=$(($(now_ms) - t0))
+echo "partition: gw3 gave its $before beams up $gave ms after the cut (its lease: ${TTL} s)"
+[ "$gave" -lt $((TTL * 1000)) ] || fail "gw3 gave its beams up after its lease could expire"
+nctlj 3 cluster status | jget "['connected']" | grep -qx False || fail "gw3 does not say it lost etcd"
+all_plan 3 && all_sub basic 3 || fail "gw3 lost its state"
+if nctl 3 plan set gold down=1Mbit 2>"$T/ro.txt"; then fail "gw3 accepted a write without etcd"; fi
+grep -q "read-only" "$T/ro.txt" || fail "gw3's refusal does not say read-only: $(cat "$T/ro.txt")"
+nctl 3 metrics | grep -q "^skygate_cluster_connected 0" || fail "no alarm in gw3's metrics"
+ms=$(wait_for $((TTL + 3)) balanced 1 2) || fail "gw1 and gw2 did not take gw3's beams"
+ok "gw3 cut off: kept its state, refused writes, gave its beams up in $gave ms; gw1 and gw2 took them"
+start_relay
+ms=$(wait_for 15 balanced 1 2 3) || { nctl 3 cluster status; fail "gw3 did not rejoin"; }
+nctl 3 metrics | grep -q "^skygate_cluster_connected 1" || fail "gw3 still alarmed"
+nctl 1 metrics | grep -q '^skygate_beam_owner{beam="beam1",node="gw[123]"} 1' || fail "no skygate_beam_owner"
+ok "gw3 rejoined in $ms ms and got its share back"
+
+for n in 1 2 3; do stop_node $n; done
+echo "PASS cluster_etcd"
