@@ -10,7 +10,8 @@
 #   - stopping etcd and every node, then starting them again, loses no change
 #   - partition: node 3 reaches etcd through a TCP relay that is cut: it keeps its state and
 #     its control socket, refuses writes (read-only), gives its beams up before its lease
-#     can expire, the others take them after; the relay back, it rejoins and gets its share
+#     can expire, the others take them after; a change made meanwhile, etcd compacted past
+#     it: the relay back, gw3 rejoins, reloads the whole state and gets its share
 # The workers of the three nodes share CPU 1; main lcores, the nodes' etcd threads and etcd
 # run on CPU 0.
 . "$(dirname "$0")/lib.sh"
@@ -265,8 +266,17 @@ grep -q "read-only" "$T/ro.txt" || fail "the refusal of gw3 does not say read-on
 nctl 3 metrics | grep -q "^skygate_cluster_connected 0" || fail "no alarm in the metrics of gw3"
 ms=$(wait_for $((TTL + 3)) balanced 1 2) || fail "gw1 and gw2 did not take the beams of gw3"
 ok "gw3 cut off: kept its state, refused writes, gave its beams up in $gave ms; gw1 and gw2 took them"
+# meanwhile a change, and etcd forgets the revisions gw3 has not seen: it must reload all
+WANT=77000000
+nctl 1 plan set gold down=77Mbit >/dev/null
+wait_for 5 all_plan 1 2 >/dev/null || fail "plan set did not reach gw1 and gw2"
+rev=$(ectl get /skygate/it-$$/state/plans/gold -w fields | grep '^"Revision"' | cut -d: -f2 | tr -d ' ')
+ectl compact "$rev" --physical >/dev/null
+all_plan 3 && fail "gw3 applied a change while cut off"
 start_relay
 ms=$(wait_for 15 balanced 1 2 3) || { nctl 3 cluster status; fail "gw3 did not rejoin"; }
+wait_for 5 all_plan 3 >/dev/null || fail "gw3 did not get the change made while it was cut off"
+grep -q "was compacted" "$T/n3/log" || fail "gw3 did not notice the compaction"
 nctl 3 metrics | grep -q "^skygate_cluster_connected 1" || fail "gw3 still alarmed"
 nctl 1 metrics | grep -q '^skygate_beam_owner{beam="beam1",node="gw[123]"} 1' || fail "no skygate_beam_owner"
 ok "gw3 rejoined in $ms ms and got its share back"
