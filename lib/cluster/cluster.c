@@ -279,11 +279,13 @@ on_event(void *arg, const struct sky_etcd_event *ev, int64_t rev)
 {
 	struct sky_cluster *c = arg;
 
+	/* only events move seen_rev: a reply's header revision is the store's, not what was
+	 * delivered (the reply that creates a watch, or one that reports a compaction, carries
+	 * the newest revision and no event) */
+	if (ev == NULL)
+		return 0;
 	pthread_mutex_lock(&c->lock);
-	if (ev != NULL)
-		see_key(c, ev->key, ev->value, ev->del, ev->mod_rev);
-	else if (rev > c->seen_rev)
-		c->seen_rev = rev;
+	see_key(c, ev->key, ev->value, ev->del, ev->mod_rev);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -1,15 +1,20 @@
 #!/bin/bash
 # Cluster mode (issue #20): one real etcd on loopback (free ports, data dir in $T) and three
-# skygate nodes (ring ports, --no-huge, their own file prefixes and sockets), lease_ttl 3s.
-#   - every node joins, the six beams are split two by two, each beam has one owner
+# skygate nodes (--no-huge, their own file prefixes and sockets), lease_ttl 3s. Each node's
+# uplink replays upstream packets of six subscribers, one per beam, without end (net_pcap,
+# infinite_rx); the backhaul is a sink (net_null). gw1 and gw2 drop other nodes' beams,
+# gw3 passes them.
+#   - every node joins, the six beams are split two by two, each beam has one owner, and each
+#     beam's traffic flows on its owner (and is dropped, counted, on a dropping non-owner)
 #   - a change written once (plan, subscriber, policy map entry) reaches every node: the
 #     propagation time is measured and printed (target <= 100 ms)
 #   - a refused change (one a node would refuse; a malformed value put behind skygate's back)
 #     leaves every node unchanged, and the error names the key
-#   - killing a node (SIGKILL) moves its beams to the others within lease TTL + 1 s
+#   - killing a node (SIGKILL) moves its beams to the others within lease TTL + 1 s, and
+#     their traffic flows again there
 #   - stopping etcd and every node, then starting them again, loses no change
 #   - partition: node 3 reaches etcd through a TCP relay that is cut: it keeps its state and
-#     its control socket, refuses writes (read-only), gives its beams up before its lease
+#     its control socket, keeps forwarding, refuses writes (read-only), gives its beams up before its lease
 #     can expire, the others take them after; a change made meanwhile, etcd compacted past
 #     it: the relay back, gw3 rejoins, reloads the whole state and gets its share
 # The workers of the three nodes share CPU 1; main lcores, the nodes' etcd threads and etcd
@@ -88,15 +93,18 @@ id,ipv4,ipv6,plan,beam,country
 5,100.64.0.5,,basic,beam5,DE
 6,100.64.0.6,,basic,beam6,FR
 CSV
-write_node() { # N ENDPOINT
+# traffic: upstream packets of the six subscribers (one per beam), replayed without end on
+# each node's uplink port; the backhaul port is a sink
+"$PCAPTOOL" flows "$T" 100.64.0.1,100.64.0.2,100.64.0.3,100.64.0.4,100.64.0.5,100.64.0.6 198.51.100.1
+write_node() { # N ENDPOINT OTHER_BEAMS
 	mkdir -p "$T/n$1"
 	cat >"$T/n$1/sky.yaml" <<YAML
 workers: 1
 control: { socket: $T/n$1/sky.sock }
 mempool: { mbufs: 4095, cache: 64 }
 ports:
-  - { name: sat0, role: uplink, peer: net0, device: "net_ring0" }
-  - { name: net0, role: backhaul, peer: sat0, device: "net_ring1" }
+  - { name: sat0, role: uplink, peer: net0, device: "net_pcap0,rx_pcap=$T/flows_in.pcap,infinite_rx=1" }
+  - { name: net0, role: backhaul, peer: sat0, device: "net_null0,no-rx=1" }
 subscribers: { file: $T/subs.csv, unknown: drop }
 plans:
   basic: { down: 10Gbit, up: 10Gbit, burst: 4MB }
@@ -112,12 +120,12 @@ cluster:
   node: gw$1
   lease_ttl: ${TTL}s
   timeout: 500ms
-  other_beams: drop
+  other_beams: $3
 YAML
 }
-write_node 1 "$EP"
-write_node 2 "$EP"
-write_node 3 "127.0.0.1:$RPORT"
+write_node 1 "$EP" drop
+write_node 2 "$EP" drop
+write_node 3 "127.0.0.1:$RPORT" pass # gw3 passes what it does not own: it keeps forwarding
 
 declare -A NPID
 start_node() { # N
@@ -172,6 +180,32 @@ has_sub() { nctlj "$1" subscriber show 77 | grep -q "plan.: .$2."; }
 all_sub() { local p=$1; shift; for n in "$@"; do has_sub "$n" "$p" || return 1; done; }
 has_map() { nctlj "$1" map show blocked_terminal_countries | grep -q '.KP.'; }
 all_map() { for n in "$@"; do has_map "$n" || return 1; done; }
+# traffic: subscriber ID (on beamID) is passed by node N (its packet counter grows)
+up_pkts() { nctlj "$1" subscriber show "$2" | jget "['counters']['up']['bulk']['packets']"; }
+flows() {
+	local a
+	a=$(up_pkts "$1" "$2")
+	sleep 0.3
+	[ "$(up_pkts "$1" "$2")" -gt "$a" ]
+}
+# the beams node N shapes, one a line
+shaped_beams() { nctl "$1" cluster status | grep -E '^ +beam[0-9]+ ' | while read -r b _ _ sh; do [ "$sh" = true ] && echo "$b"; done; }
+# taken "BEAMS" N...: each of BEAMS is shaped by one of the nodes N...
+taken() {
+	local beams=$1 all b
+	shift
+	all=$(for n in "$@"; do shaped_beams "$n"; done)
+	for b in $beams; do echo "$all" | grep -qx "$b" || return 1; done
+}
+# every beam flows on the node that owns it (as node $1 sees the owners)
+owners_flow() {
+	local pair b o
+	for pair in $(owners "$1"); do
+		b=${pair%%=*}
+		o=${pair#*=}
+		flows "${o#gw}" "${b#beam}" || return 1
+	done
+}
 
 start_etcd
 start_relay
@@ -181,6 +215,15 @@ ok "etcd on $EP, three nodes up"
 
 ms=$(wait_for 15 balanced 1 2 3) || { for n in 1 2 3; do nctl $n cluster status; done; fail "the beams were not split 2/2/2"; }
 ok "the six beams split two by two (${ms} ms after the last node answered): $(owners 1)"
+owners_flow 1 || fail "a beam does not flow on its owner"
+for pair in $(owners 1); do
+	b=${pair%%=*}
+	[ "${pair#*=}" = gw1 ] && continue
+	if flows 1 "${b#beam}"; then fail "gw1 (other_beams: drop) passes $b of ${pair#*=}"; fi
+	break
+done
+nctlj 1 cluster status | grep -q 'foreign_dropped.: [1-9]' || fail "gw1 does not count what it drops"
+ok "each beam flows on its owner only"
 
 # --- a change written once reaches every node ---
 # propagation: from skygatectl's reply on gw1 to the change visible on gw2 and gw3 (each
@@ -225,13 +268,17 @@ nctl 3 plan set gold down=123Mbit >/dev/null
 ok "refused changes (validated before storing; malformed in the store) left every node as it was"
 
 # --- a killed node's beams move to the others within TTL + 1 s ---
+gw2_beams=$(owners 1 | tr ' ' '\n' | grep '=gw2$' | cut -d= -f1 | tr '\n' ' ')
 kill -KILL "${NPID[2]}"
 wait "${NPID[2]}" 2>/dev/null || true
 t0=$(now_ms)
-ms=$(wait_for $((TTL + 3)) balanced 1 3) || { nctl 1 cluster status; nctl 3 cluster status; fail "the beams of gw2 did not move"; }
+ms=$(wait_for $((TTL + 3)) taken "$gw2_beams" 1 3) || { nctl 1 cluster status; nctl 3 cluster status; fail "the beams of gw2 did not move"; }
 took=$(($(now_ms) - t0))
+wait_for 5 balanced 1 3 >/dev/null || fail "gw1 and gw3 did not settle 3/3"
 echo "failover: gw2 killed -> its beams shaped by gw1 and gw3 after $took ms (lease ttl ${TTL} s)"
 [ "$took" -le $(((TTL + 1) * 1000)) ] || fail "failover took $took ms, more than TTL + 1 s"
+owners_flow 1 || fail "a beam of gw2 does not flow on its new owner"
+ok "traffic of $gw2_beams flows again, on $(owners 1)"
 rm -rf /var/run/dpdk/skyit-cl2-$$
 start_node 2
 wait_node 2
@@ -264,6 +311,7 @@ all_plan 3 && all_sub basic 3 || fail "gw3 lost its state"
 if nctl 3 plan set gold down=1Mbit 2>"$T/ro.txt"; then fail "gw3 accepted a write without etcd"; fi
 grep -q "read-only" "$T/ro.txt" || fail "the refusal of gw3 does not say read-only: $(cat "$T/ro.txt")"
 nctl 3 metrics | grep -q "^skygate_cluster_connected 0" || fail "no alarm in the metrics of gw3"
+for b in 1 2 3 4 5 6; do flows 3 $b || fail "gw3 stopped forwarding beam$b"; done
 ms=$(wait_for $((TTL + 3)) balanced 1 2) || fail "gw1 and gw2 did not take the beams of gw3"
 ok "gw3 cut off: kept its state, refused writes, gave its beams up in $gave ms; gw1 and gw2 took them"
 # meanwhile a change, and etcd forgets the revisions gw3 has not seen: it must reload all
