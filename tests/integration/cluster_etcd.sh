@@ -181,11 +181,12 @@ all_sub() { local p=$1; shift; for n in "$@"; do has_sub "$n" "$p" || return 1; 
 has_map() { nctlj "$1" map show blocked_terminal_countries | grep -q '.KP.'; }
 all_map() { for n in "$@"; do has_map "$n" || return 1; done; }
 # traffic: subscriber ID (on beamID) is passed by node N (its packet counter grows)
-up_pkts() { nctlj "$1" subscriber show "$2" | jget "['counters']['up']['bulk']['packets']"; }
+# (the first packets line of `subscriber show` is upstream, class bulk)
+up_pkts() { nctl "$1" subscriber show "$2" | grep -m1 -E '^ +packets ' | tr -s ' ' | cut -d' ' -f3; }
 flows() {
 	local a
 	a=$(up_pkts "$1" "$2")
-	sleep 0.3
+	sleep 0.2
 	[ "$(up_pkts "$1" "$2")" -gt "$a" ]
 }
 # the beams node N shapes, one a line
