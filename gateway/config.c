@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "skygate/flow.h"
 
 static const char *const port_keys[] = {"name",	   "role",    "device", "peer",
 					"rx_desc", "tx_desc", NULL};
@@ -331,6 +332,10 @@ gw_config_defaults(struct sky_cfg *cfg, struct sky_cfg_err *err)
 	    sky_cfg_merge_defaults(
 		    cfg, "cluster: { lease_ttl: 3s, timeout: 500ms, other_beams: drop }\n", err) <
 		    0)
+		return -1;
+	/* the flow table is off without its section: its defaults fill a section written */
+	if (sky_cfg_get(cfg->root, "flows") != NULL &&
+	    sky_cfg_merge_defaults(cfg, sky_flow_cfg_defaults, err) < 0)
 		return -1;
 	return sky_cfg_merge_defaults(cfg, sky_cfg_defaults, err);
 }

@@ -76,6 +76,7 @@ struct gw_rxq {
 	_(policy, "sky_policy_run_burst")                                                          \
 	_(police, "sky_shaper_police_burst (upstream)")                                            \
 	_(account, "sky_subs_account_burst")                                                       \
+	_(flow, "sky_flow_burst (flow table: RTT, records)")                                       \
 	_(output, "sky_parse_output_burst")                                                        \
 	_(dispatch, "counters, drops freed, tx to the peer")                                       \
 	_(shape, "sky_shaper_enqueue (downstream)")                                                \
@@ -118,6 +119,7 @@ struct sky_geo;
 struct sky_policy;
 struct sky_shaper;
 struct sky_cluster;
+struct sky_flow;
 
 struct gw {
 	/* config */
@@ -143,6 +145,7 @@ struct gw {
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
 	struct sky_cluster *cluster; /* cluster mode (`cluster:`), else NULL */
+	struct sky_flow *flow; /* flow table (RTT, records); off without `flows:` */
 };
 
 extern struct gw gw;

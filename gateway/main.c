@@ -39,6 +39,7 @@
 #include "skygate/cluster.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
+#include "skygate/flow.h"
 #include "skygate/policy.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
@@ -272,6 +273,9 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 		if (g->cluster == NULL)
 			return -1;
 	}
+	g->flow = sky_flow_create(g->cfg, g->n_workers, err);
+	if (g->flow == NULL)
+		return -1;
 	return 0;
 }
 
@@ -281,6 +285,11 @@ modules_destroy(struct gw *g)
 	/* reverse order: the shaper frees its queued mbufs, the rest their tables */
 	sky_cluster_destroy(g->cluster);
 	g->cluster = NULL;
+	/* reverse order: the flow table delivers its last records, the shaper frees its
+	 * queued mbufs, the rest their tables */
+	if (g->flow != NULL)
+		sky_flow_destroy(g->flow);
+	g->flow = NULL;
 	if (g->shaper != NULL)
 		sky_shaper_destroy(g->shaper);
 	if (g->policy != NULL)
@@ -303,9 +312,11 @@ modules_register(struct gw *g)
 {
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
-	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0)
+	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
+	    sky_flow_register(g->flow) < 0)
 		return -1;
-	if (sky_ctl_journal_extend_status() < 0 || gw_state_register(g) < 0)
+	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
+	    gw_state_register(g) < 0)
 		return -1;
 	if (g->cluster != NULL && sky_cluster_register(g->cluster) < 0)
 		return -1;

@@ -11,10 +11,10 @@
  *      JIT-compiled, map entries) when its section or object changed, are built from it
  *      and thrown away (what did not change was validated when it was read);
  *   2. any difference that cannot change live refuses the whole reload, naming each key:
- *      eal, workers, ports, control, mempool, state, shaping, subscribers.unknown,
- *      subscribers.capacity, geo settings other than the database, policy.on_fault and
- *      policy.jit, plans or beams added or removed, classes renamed, added, removed or
- *      with other queue/AQM/default;
+ *      eal, workers, ports, control, mempool, state, shaping, flows, zones,
+ *      subscribers.unknown, subscribers.capacity, geo settings other than the database,
+ *      policy.on_fault and policy.jit, plans or beams added or removed, classes renamed,
+ *      added, removed or with other queue/AQM/default;
  *   3. the metrics listener moves if telemetry.prometheus changed (refused, the old one put
  *      back, when the new address cannot be bound); then the commands for the rest are
  *      built (geo reload, class reload, plan set, beam set, policy load/unload,
@@ -388,8 +388,8 @@ maps_cmds(struct cmds *l, const struct sky_cfg_node *om, const struct sky_cfg_no
 static void
 restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size_t len)
 {
-	static const char *const whole[] = {"eal",   "workers", "ports",   "control", "mempool",
-					    "state", "shaping", "cluster", NULL};
+	static const char *const whole[] = {"eal",   "workers", "ports", "control", "mempool", "state",
+					    "shaping", "flows", "zones",   "cluster", NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;
 	char what[96];

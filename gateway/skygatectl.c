@@ -4,6 +4,7 @@
  *
  *   skygatectl [--socket PATH] [--json] [--timeout SEC] CMD [ARGS...]
  *   skygatectl [OPTIONS] watch [-n SEC] CMD [ARGS...]
+ *   skygatectl [OPTIONS] events --follow [type=GLOB...]
  *
  * Sends {"argv": [CMD, ARGS...]} as one line, reads one reply line and prints the result:
  * tables and aligned key/value lines for people, the result JSON with --json.
@@ -35,6 +36,7 @@
 #define DEFAULT_TIMEOUT_S 30.0
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
+#define SKY_FOLLOW_MAX 8 /* type=GLOB filters of events --follow (the daemon's bound) */
 
 struct opts {
 	const char *socket;
@@ -50,6 +52,7 @@ usage(FILE *o)
 	fprintf(o,
 		"usage: %s [--socket PATH] [--json] [--timeout SEC] COMMAND [ARGS...]\n"
 		"       %s [OPTIONS] watch [-n SEC] COMMAND [ARGS...]\n"
+		"       %s [OPTIONS] events --follow [type=GLOB...]\n"
 		"\n"
 		"Talks to a running skygate over its control socket.\n"
 		"\n"
@@ -76,10 +79,12 @@ usage(FILE *o)
 		"  watch [-n SEC] COMMAND...              redraw COMMAND every SEC seconds "
 		"(default "
 		"2)\n"
+		"  events --follow [type=GLOB...]         print events as JSON lines until "
+		"interrupted\n"
 		"\n"
 		"exit status: 0 ok, 1 the daemon refused the request (reason on stderr),\n"
 		"             2 usage or connection error\n",
-		prog, prog, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S, prog);
+		prog, prog, prog, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S, prog);
 }
 
 static void __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
@@ -144,11 +149,12 @@ wait_fd(int fd, short ev, double deadline)
 }
 
 /*
- * Read one reply line. 0 with *reply set; -ETIMEDOUT, -EINTR, -ENOMEM, -EPROTO (not a JSON
- * object), -ENODATA (closed without a line), -1 (recv failed: errno).
+ * Read one reply line; exact: byte by byte, so nothing after the line is taken from the
+ * socket (what follows is the events stream). 0 with *reply set; -ETIMEDOUT, -EINTR, -ENOMEM,
+ * -EPROTO (not a JSON object), -ENODATA (closed without a line), -1 (recv failed: errno).
  */
 static int
-read_reply(int fd, double deadline, json_t **reply)
+read_reply(int fd, double deadline, json_t **reply, int exact)
 {
 	char *buf = NULL;
 	size_t cap = 0, off = 0;
@@ -173,7 +179,7 @@ read_reply(int fd, double deadline, json_t **reply)
 			buf = p;
 			cap += 65536;
 		}
-		n = recv(fd, buf + off, cap - off, MSG_DONTWAIT);
+		n = recv(fd, buf + off, exact ? 1 : cap - off, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n < 0 && errno == ECONNRESET && off == 0) {
@@ -252,10 +258,12 @@ connect_wait(int fd, const struct sockaddr_un *sa, double deadline, const struct
 /*
  * One request/reply. Returns 0 with *reply set, or -1 with err set (connection, timeout,
  * protocol: exit status 2). A connection the daemon refuses (a limit) comes back as a
- * reply: {"ok": false, "error": "connection refused: ...", "limit": "..."}.
+ * reply: {"ok": false, "error": "connection refused: ...", "limit": "..."}. keep: NULL, or
+ * where the connection is left open after the reply (else -1).
  */
 static int
-call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, size_t errlen)
+call(const struct opts *o, int argc, char **argv, json_t **reply, int *keep, char *err,
+     size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	double deadline = o->timeout_s > 0 ? mono_s() + o->timeout_s : 0;
@@ -265,6 +273,8 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 	int fd = -1, rc = -1;
 
 	*reply = NULL;
+	if (keep != NULL)
+		*keep = -1;
 	if (strlen(o->socket) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "socket path %s: too long", o->socket);
 		return -1;
@@ -311,7 +321,7 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 			/* the daemon closed the connection: it may have said why (refused) */
 			int e = errno;
 
-			if (read_reply(fd, mono_s() + 1.0, reply) == 0) {
+			if (read_reply(fd, mono_s() + 1.0, reply, 0) == 0) {
 				rc = 0;
 				goto out;
 			}
@@ -344,9 +354,13 @@ call(const struct opts *o, int argc, char **argv, json_t **reply, char *err, siz
 		}
 		off += (size_t)n;
 	}
-	switch (read_reply(fd, deadline, reply)) {
+	switch (read_reply(fd, deadline, reply, keep != NULL)) {
 	case 0:
 		rc = 0;
+		if (keep != NULL) {
+			*keep = fd;
+			fd = -1;
+		}
 		break;
 	case -ETIMEDOUT:
 		snprintf(err, errlen, "%s: no reply within %g s (see --timeout)", o->socket,
@@ -893,7 +907,7 @@ run(FILE *o, FILE *e, const struct opts *op, int argc, char **argv)
 	json_t *reply, *ok;
 	int rc;
 
-	if (call(op, argc, argv, &reply, err, sizeof(err)) != 0) {
+	if (call(op, argc, argv, &reply, NULL, err, sizeof(err)) != 0) {
 		fprintf(e, "%s: %s\n", prog, err);
 		return EXIT_USAGE;
 	}
@@ -1036,6 +1050,97 @@ watch(const struct opts *op, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * events --follow [type=GLOB...]: subscribe, then copy the event lines to stdout as they come,
+ * one write each (so a pipe or a file sees whole lines). Ends with status 0 on SIGINT or
+ * SIGTERM, or when stdout is closed (SIGPIPE, e.g. `| head -1`); 2 when the daemon goes away.
+ */
+static int
+events_follow(const struct opts *op, int argc, char **argv)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	char *w[SKY_FOLLOW_MAX + 2] = {"events", "follow"};
+	char err[1024], *buf = NULL;
+	size_t cap = 0, len = 0;
+	json_t *reply;
+	int fd, n = 2, i = 1, rc = 0;
+
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0 ||
+		    strcmp(argv[i], "follow") == 0)
+			continue;
+		if (argv[i][0] == '-')
+			die_usage("events: unknown option '%s'", argv[i]);
+		if (n >= SKY_FOLLOW_MAX + 2)
+			die_usage("events: too many filters (at most %d)", SKY_FOLLOW_MAX);
+		w[n++] = argv[i];
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout is an EPIPE on write: the end */
+	if (call(op, n, w, &reply, &fd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return stop ? 0 : EXIT_USAGE;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *msg = json_string_value(json_object_get(reply, "error"));
+
+		fprintf(stderr, "%s: %s\n", prog, msg ? msg : "the daemon refused the request");
+		json_decref(reply);
+		if (fd >= 0)
+			close(fd);
+		return EXIT_REFUSED;
+	}
+	json_decref(reply);
+	while (!stop) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char *nl;
+		ssize_t got;
+
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "%s: poll: %s\n", prog, strerror(errno));
+			rc = EXIT_USAGE;
+			break;
+		}
+		if (cap - len < 65536) {
+			char *b = realloc(buf, cap + 65536);
+
+			if (b == NULL) {
+				fprintf(stderr, "%s: out of memory\n", prog);
+				rc = EXIT_USAGE;
+				break;
+			}
+			buf = b;
+			cap += 65536;
+		}
+		got = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		if (got < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (got <= 0) {
+			fprintf(stderr, "%s: %s: the daemon closed the events stream%s%s\n", prog,
+				op->socket, got < 0 ? ": " : "", got < 0 ? strerror(errno) : "");
+			rc = EXIT_USAGE;
+			break;
+		}
+		len += (size_t)got;
+		nl = memrchr(buf, '\n', len);
+		if (nl != NULL) {
+			size_t whole = (size_t)(nl - buf) + 1;
+
+			if (fwrite(buf, 1, whole, stdout) != whole || fflush(stdout) != 0)
+				break; /* stdout closed: the reader is done */
+			memmove(buf, buf + whole, len - whole);
+			len -= whole;
+		}
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1091,6 +1196,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "watch") == 0)
 		return watch(&op, argc - i, argv + i);
+	if (strcmp(argv[i], "events") == 0 && i + 1 < argc &&
+	    (strcmp(argv[i + 1], "--follow") == 0 || strcmp(argv[i + 1], "-f") == 0 ||
+	     strcmp(argv[i + 1], "follow") == 0))
+		return events_follow(&op, argc - i, argv + i);
 	absolute_paths(argc - i, argv + i);
 	return run(stdout, stderr, &op, argc - i, argv + i);
 }

@@ -459,13 +459,15 @@ sub_row(void *arg, const struct sky_sub_info *in)
 	struct sky_plan plan = sky_subs_plan(r->s, in->plan);
 	struct sky_beam beam = sky_subs_beam(r->s, in->beam);
 	char cc[3] = {(char)(in->country >> 8), (char)(in->country & 0xff), '\0'};
+	const char *zone = sky_subs_zone_name(r->s, in->zone);
 
 	json_array_append_new(
 		r->rows,
-		json_pack("{s:I, s:o, s:o, s:s, s:s, s:s, s:i}", "id", (json_int_t)in->id, "ipv4",
-			  in->has_v4 ? prefix_json(4, in->v4, in->v4_len) : json_null(), "ipv6",
-			  in->has_v6 ? prefix_json(6, in->v6, in->v6_len) : json_null(), "plan",
-			  plan.name, "beam", beam.name, "country", cc, "realm", in->realm));
+		json_pack("{s:I, s:o, s:o, s:s, s:s, s:s, s:i, s:o}", "id", (json_int_t)in->id,
+			  "ipv4", in->has_v4 ? prefix_json(4, in->v4, in->v4_len) : json_null(),
+			  "ipv6", in->has_v6 ? prefix_json(6, in->v6, in->v6_len) : json_null(),
+			  "plan", plan.name, "beam", beam.name, "country", cc, "realm", in->realm,
+			  "zone", zone ? json_string(zone) : json_null()));
 	return 0;
 }
 
@@ -550,6 +552,9 @@ csv_row(void *arg, const struct sky_sub_info *in)
 		(char)(in->country & 0xff));
 	if (in->realm != 0)
 		fprintf(o->f, "%u", in->realm);
+	fputc(',', o->f);
+	if (in->zone != 0)
+		fputs(sky_subs_zone_name(o->s, in->zone), o->f);
 	fputc('\n', o->f);
 	return 0;
 }
@@ -572,7 +577,7 @@ subs_snap(void *arg, struct sky_ctl_snapshot *snap, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	fprintf(o.f, "id,ipv4,ipv6,plan,beam,country,realm\n");
+	fprintf(o.f, "id,ipv4,ipv6,plan,beam,country,realm,zone\n");
 	sky_subs_foreach(g->subs, csv_row, &o);
 	bad = ferror(o.f) || fflush(o.f) != 0 || fsync(fileno(o.f)) != 0;
 	if (fclose(o.f) != 0 || bad) {

@@ -3,7 +3,7 @@
  * The data path: one loop per worker lcore, run to completion.
  *
  *   rx_burst -> parse -> subscriber -> geo -> classify -> policy -> police (up)
- *            -> account -> output -> drop / tx to peer (up, non-IP) / shape (down) -> tx
+ *            -> account -> flow -> output -> drop / tx to peer (up, non-IP) / shape (down) -> tx
  *
  * Each stage is a burst function of its lib module that reads and fills the packets'
  * metadata only; the output step alone writes their decisions (a new DSCP) into the
@@ -17,6 +17,7 @@
 
 #include "gateway.h"
 #include "skygate/classify.h"
+#include "skygate/flow.h"
 #include "skygate/geo.h"
 #include "skygate/parse_inline.h"
 #include "skygate/policy.h"
@@ -89,6 +90,8 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 	}
 	sky_subs_account_burst(gw.subs, w->id, meta, n);
 	GW_STEP_END(prof, w, account, &t);
+	sky_flow_burst(gw.flow, w->id, pkts, meta, n, now);
+	GW_STEP_END(prof, w, flow, &t);
 	sky_parse_output_burst(pkts, meta, n);
 	GW_STEP_END(prof, w, output, &t);
 
@@ -212,6 +215,8 @@ gw_worker_poll(struct gw_worker *w)
 		if (unlikely(!run))
 			w->prof[GW_STEP_shaped_tx] += rte_rdtsc() - t;
 	}
+	if (w->mode != GW_MODE_BYPASS)
+		sky_flow_expire(gw.flow, w->id, t0); /* a bounded slice: timeouts, flush */
 	w->loops++;
 	if (busy) {
 		w->busy_tsc += rte_rdtsc() - t0;

@@ -10,6 +10,7 @@
  *   registry.c    the command table, the state parts, `help`, what handlers call
  *   journal_ctl.c the daemon's journal: the write-ahead commit, replay checks, recovery
  *                 notes, snapshots from the parts, `journal ...` and `state dump`
+ *   events.c      the events stream: sky_ctl_event, subscriptions and their bounded queues
  *   dispatch.c    registration with the built-ins, dispatch (validate, commit, apply),
  *                 replay, `metrics`
  *   server.c      the Unix socket and the metrics HTTP listener
@@ -73,6 +74,24 @@ enum sky_ctl_counter {
 /* clang-format on */
 
 extern uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
+
+/* Counters of the events stream (Prometheus skygate_events_<name>_total, `status`). */
+#define SKY_CTL_EVENTS_COUNTERS(X)                                                                 \
+	X(emitted, counter, "Events emitted (sky_ctl_event)")                                      \
+	X(delivered, counter, "Event lines handed to subscribers' connections")                    \
+	X(lost, counter, "Event lines dropped because a subscriber's queue was full")
+
+/* clang-format off */
+enum sky_ctl_events_counter {
+#define X(name, type, help) SKY_CTL_EV_##name,
+	SKY_CTL_EVENTS_COUNTERS(X)
+#undef X
+	SKY_CTL_EV_MAX
+};
+/* clang-format on */
+
+extern uint64_t sky_ctl_events_counters[SKY_CTL_EV_MAX];
+extern unsigned int sky_ctl_events_subscribers; /* subscriptions open now */
 extern unsigned int sky_ctl_clients_now;
 extern unsigned int sky_ctl_unacked_now; /* recoveries not yet acknowledged */
 
@@ -157,6 +176,36 @@ int sky_ctl_journal_recovered_cmd(void *arg, int argc, char **argv, struct sky_c
 				  json_t **result);
 int sky_ctl_state_dump_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
 			   json_t **result);
+
+/* --- events.c --- */
+
+/* Bytes of event lines queued for one subscriber at most (beyond them: lost, counted). */
+#define SKY_CTL_EVENTS_QUEUE_MAX (256u << 10)
+
+struct sky_ctl_sub;
+/* A subscription with filters argv ("type=GLOB", any matches; none: every event) and a
+ * queue of cap bytes. NULL with err filled (a bad filter, ENOMEM). */
+struct sky_ctl_sub *sky_ctl_sub_new(int argc, char **argv, size_t cap, char *err, size_t errlen);
+void sky_ctl_sub_free(struct sky_ctl_sub *s);
+/* Bytes queued, and events lost since the queue last drained. */
+size_t sky_ctl_sub_queued(const struct sky_ctl_sub *s);
+uint64_t sky_ctl_sub_lost(const struct sky_ctl_sub *s);
+/* Something to send: queued lines or a pending events_lost line. */
+int sky_ctl_sub_has_output(const struct sky_ctl_sub *s);
+/* Where sky_ctl_sub_pump writes: 0, or -1 (nothing taken: stop). */
+typedef int (*sky_ctl_sub_out_fn)(void *arg, const char *data, size_t len);
+/* Move whole queued lines to out, about room bytes; once the queue is empty, the
+ * events_lost line if events were lost. Returns the bytes moved. */
+size_t sky_ctl_sub_pump(struct sky_ctl_sub *s, sky_ctl_sub_out_fn out, void *arg, size_t room);
+/* The last sequence number given (0: no event yet). */
+uint64_t sky_ctl_events_seq(void);
+/* Built-in `events follow`: leaves a subscription for the server to claim. */
+int sky_ctl_events_follow_cmd(void *arg, int argc, char **argv, struct sky_ctl_call *call,
+			      json_t **result);
+/* The subscription the last `events follow` made (the caller owns it), or NULL. */
+struct sky_ctl_sub *sky_ctl_events_claim(void);
+/* Free an unclaimed subscription (a dispatch outside the server: tests, replay). */
+void sky_ctl_events_drop_pending(void);
 
 /* --- server.c: who may connect, who goes first (pure functions, for tests) --- */
 

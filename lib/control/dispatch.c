@@ -83,6 +83,11 @@ ensure_builtins(void)
 			"classes, policy, maps, geo...)",
 			0, sky_ctl_state_dump_cmd, NULL);
 	if (rc == 0)
+		rc = sky_ctl_table_add("events follow", "[type=GLOB...]",
+				       "stay connected and receive events as JSON lines (e.g. "
+				       "type=subscriber.* type=quota.*)",
+				       0, sky_ctl_events_follow_cmd, NULL);
+	if (rc == 0)
 		rc = sky_ctl_journal_register_part();
 	if (rc != 0)
 		builtins_done = 0;
@@ -226,6 +231,7 @@ dispatch(int argc, char **argv, uid_t uid, pid_t pid, int replay, int from_store
 	int rc;
 
 	sky_ctl_counters[SKY_CTL_C_requests]++;
+	sky_ctl_events_drop_pending(); /* a subscription made by the last request and unclaimed */
 	if (ensure_builtins() != 0)
 		return reply_error("out of memory");
 	if (argc <= 0 || argv == NULL)

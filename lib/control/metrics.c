@@ -27,6 +27,8 @@ static unsigned int n_writers;
 uint64_t sky_ctl_counters[SKY_CTL_C_MAX];
 unsigned int sky_ctl_clients_now;
 unsigned int sky_ctl_unacked_now;
+uint64_t sky_ctl_events_counters[SKY_CTL_EV_MAX];
+unsigned int sky_ctl_events_subscribers;
 
 static void ctl_metrics_write(FILE *out);
 
@@ -108,6 +110,20 @@ ctl_metrics_write(FILE *out)
 		"# TYPE skygate_control_journal_unacknowledged gauge\n"
 		"skygate_control_journal_unacknowledged %u\n",
 		sky_ctl_clients_now, sky_ctl_unacked_now);
+#define X(name, type, help)                                                                        \
+	fprintf(out,                                                                               \
+		"# HELP skygate_events_" #name "_total " help "\n"                                 \
+		"# TYPE skygate_events_" #name "_total " #type "\n"                                \
+		"skygate_events_" #name "_total %llu\n",                                           \
+		(unsigned long long)sky_ctl_events_counters[SKY_CTL_EV_##name]);
+	SKY_CTL_EVENTS_COUNTERS(X)
+#undef X
+	fprintf(out,
+		"# HELP skygate_events_subscribers Control socket connections following the "
+		"events stream now\n"
+		"# TYPE skygate_events_subscribers gauge\n"
+		"skygate_events_subscribers %u\n",
+		sky_ctl_events_subscribers);
 }
 
 /*

@@ -41,6 +41,7 @@
 #define READ_CHUNK 65536
 #define BACKLOG 4096	  /* the kernel caps it at net.core.somaxconn */
 #define LOG_EVERY_MS 1000 /* refusals and evictions are logged once a second at most */
+#define EVENTS_ROOM 65536 /* event lines moved to a subscriber's socket buffer at a time */
 
 enum kind { K_CTL, K_HTTP };
 
@@ -53,11 +54,12 @@ struct client {
 	size_t in_off, in_len, in_cap; /* unprocessed bytes are in[in_off..in_len) */
 	char *out;
 	size_t out_off, out_len, out_cap;
-	int closing; /* no more requests: close when out is sent */
-	int eof;     /* peer shut its write side */
-	int dead;    /* error: close now */
-	int shut;    /* our write side is shut (lingering) */
-	int priv;    /* root or the socket's owner */
+	int closing;		 /* no more requests: close when out is sent */
+	int eof;		 /* peer shut its write side */
+	int dead;		 /* error: close now */
+	int shut;		 /* our write side is shut (lingering) */
+	int priv;		 /* root or the socket's owner */
+	struct sky_ctl_sub *sub; /* `events follow`: the connection is a subscription */
 	uint64_t last_ms;
 	uint64_t req_start_ms; /* first byte of the request arriving now (0 = none) */
 	uint64_t out_since_ms; /* last progress sending out (0 = nothing pending) */
@@ -146,6 +148,7 @@ client_free(struct client *c)
 		close(c->fd);
 	if (c->kind == K_CTL && sky_ctl_clients_now > 0)
 		sky_ctl_clients_now--;
+	sky_ctl_sub_free(c->sub);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -277,6 +280,8 @@ handle_line(struct client *c, char *line, size_t len)
 	reply = sky_ctl_dispatch(req, c->uid, c->pid);
 	sky_rt_set_busy(NULL);
 	json_decref(req);
+	/* `events follow` answered: from now on this connection carries the events */
+	c->sub = sky_ctl_events_claim();
 	reply_line(c, reply);
 	json_decref(reply);
 	return 1;
@@ -288,8 +293,10 @@ ctl_process(struct client *c, size_t req_max)
 {
 	int handled = 0;
 
-	/* a stop request: no new work (what is queued is never answered) */
-	while (!c->closing && !c->dead && out_pending(c) < OUT_HIGH && !sky_should_stop()) {
+	/* a stop request: no new work (what is queued is never answered); a subscription
+	 * takes no more requests */
+	while (!c->closing && !c->dead && c->sub == NULL && out_pending(c) < OUT_HIGH &&
+	       !sky_should_stop()) {
 		char *start = c->in + c->in_off;
 		size_t avail = c->in_len - c->in_off;
 		char *nl = memchr(start, '\n', avail);
@@ -427,8 +434,8 @@ client_read(struct client *c, size_t req_max)
 			c->eof = 1;
 			break;
 		}
-		if (c->closing)
-			continue; /* answered (or refused): discard what still comes */
+		if (c->closing || c->sub != NULL)
+			continue; /* answered (or refused), following: discard what still comes */
 		if (buf_reserve(&c->in, &c->in_cap, c->in_len + (size_t)n + 1) != 0) {
 			c->dead = 1;
 			break;
@@ -482,8 +489,9 @@ client_write(struct client *c)
 static int
 has_work(const struct client *c)
 {
-	return c->kind == K_CTL && !c->dead && !c->closing && out_pending(c) < OUT_HIGH &&
-	       c->in_len > c->in_off && memchr(c->in + c->in_off, '\n', c->in_len - c->in_off);
+	return c->kind == K_CTL && !c->dead && !c->closing && c->sub == NULL &&
+	       out_pending(c) < OUT_HIGH && c->in_len > c->in_off &&
+	       memchr(c->in + c->in_off, '\n', c->in_len - c->in_off);
 }
 
 /* --- limits: pure decisions --- */
@@ -876,6 +884,8 @@ expire(struct sky_ctl_server *s, uint64_t now)
 			continue; /* lingering ends on its own bound */
 		if (c->closing && out_pending(c) == 0)
 			continue;
+		if (c->sub != NULL && out_pending(c) == 0)
+			continue; /* following: quiet is not idle (sending has its timer) */
 		switch (sky_ctl_expired(&s->lim, &t, now)) {
 		case SKY_CTL_EXP_NONE:
 			break;
@@ -902,6 +912,27 @@ expire(struct sky_ctl_server *s, uint64_t now)
 	}
 }
 
+static int
+sub_out(void *arg, const char *data, size_t len)
+{
+	return out_append(arg, data, len);
+}
+
+/* Move queued event lines to the subscribers' output, a socket buffer's worth at a time:
+ * the rest waits in the subscription's bounded queue (beyond it: lost, counted). */
+static void
+pump_events(struct sky_ctl_server *s)
+{
+	for (unsigned int i = 0; s != NULL && i < s->clients.n; i++) {
+		struct client *c = s->clients.v[i];
+
+		if (c->sub == NULL || c->dead || c->closing || c->shut ||
+		    out_pending(c) >= EVENTS_ROOM || !sky_ctl_sub_has_output(c->sub))
+			continue;
+		sky_ctl_sub_pump(c->sub, sub_out, c, EVENTS_ROOM - out_pending(c));
+	}
+}
+
 static short
 client_events(const struct client *c)
 {
@@ -924,6 +955,7 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 	int rc, handled = 0, ctl_l = -1, http_l = -1;
 	uint64_t now;
 
+	pump_events(s); /* events emitted since the last round */
 	pfd = calloc(cap, sizeof(*pfd));
 	who = calloc(cap, sizeof(*who));
 	if (pfd == NULL || who == NULL) {
@@ -979,6 +1011,7 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 	sky_ctl_journal_batch_end();
 	if (s != NULL)
 		expire(s, now_ms());
+	pump_events(s); /* events the requests of this round emitted */
 	for (i = 0; s != NULL && i < s->clients.n; i++)
 		client_write(s->clients.v[i]);
 	for (i = 0; i < http.clients.n; i++)

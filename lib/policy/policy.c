@@ -253,6 +253,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, const char *sh
 	snprintf(prog->path, sizeof(prog->path), "%s", path != NULL ? path : "(memory)");
 	snprintf(prog->name, sizeof(prog->name), "%s", o.prog_name);
 	prog->n_ins = o.n_ins;
+	prog->abi = o.abi != 0 ? o.abi : SKY_POLICY_ABI_VERSION;
 	prog->ctx_groups = policy_ctx_groups(o.ctx_read);
 
 	rc = bind_maps(p, &o, prog, nm, created, err, errlen);
@@ -319,6 +320,7 @@ load_obj(struct sky_policy *p, struct pobj *op, const char *path, const char *sh
 	pobj_free(&o);
 	if (info != NULL) {
 		info->n_ins = prog->n_ins;
+		info->abi = prog->abi;
 		info->n_maps = prog->n_maps;
 		info->jit = prog->jit != NULL;
 		info->load_ns = prog->load_ns;

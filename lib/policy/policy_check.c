@@ -408,6 +408,15 @@ stack_access(struct checker *c, struct astate *st, uint32_t pc, const struct are
 	return 0;
 }
 
+/* the bytes of the context the program's ABI has (older ABIs: a prefix of ours) */
+static uint32_t
+ctx_size(const struct pobj *o)
+{
+	return o->ctx_size != 0 && o->ctx_size < sizeof(struct sky_policy_ctx)
+		       ? o->ctx_size
+		       : (uint32_t)sizeof(struct sky_policy_ctx);
+}
+
 static int
 mem_access(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_insn *ins,
 	   unsigned int preg, unsigned int sz, int store, const struct areg *val, struct areg *out)
@@ -423,12 +432,12 @@ mem_access(struct checker *c, struct astate *st, uint32_t pc, const struct ebpf_
 					   preg, ins->off);
 		lo = p->omin + ins->off;
 		hi = p->omax + ins->off;
-		if (lo < 0 || hi + (int64_t)sz > (int64_t)sizeof(struct sky_policy_ctx))
-			return pobj_refuse(
-				c->err, c->errlen, pc, "ctx-bounds",
-				"ctx read at offset %lld..%lld size %u beyond the %zu-byte "
-				"context",
-				(long long)lo, (long long)hi, sz, sizeof(struct sky_policy_ctx));
+		if (lo < 0 || hi + (int64_t)sz > (int64_t)ctx_size(c->o))
+			return pobj_refuse(c->err, c->errlen, pc, "ctx-bounds",
+					   "ctx read at offset %lld..%lld size %u beyond the "
+					   "%u-byte context of policy ABI %u",
+					   (long long)lo, (long long)hi, sz, ctx_size(c->o),
+					   c->o->abi ? c->o->abi : SKY_POLICY_ABI_VERSION);
 		for (int64_t b = lo; b < hi + (int64_t)sz; b++)
 			c->o->ctx_read[b] = 1;
 		if (out != NULL)

@@ -83,6 +83,7 @@ show_json(struct sky_policy *p)
 	sky_policy_stats(p, &st);
 	json_object_set_new(o, "file", json_string(prog->path));
 	json_object_set_new(o, "program", json_string(prog->name));
+	json_object_set_new(o, "abi", json_integer(prog->abi));
 	json_object_set_new(o, "sha256", json_string(prog->sha256));
 	json_object_set_new(o, "loaded_at", json_integer((json_int_t)prog->loaded_at));
 	json_object_set_new(o, "load_us", json_real((double)prog->load_ns / 1000.0));
@@ -263,6 +264,7 @@ cmd_check(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 	o = json_object();
 	json_object_set_new(o, "file", json_string(argv[0]));
 	json_object_set_new(o, "program", json_string(info.name));
+	json_object_set_new(o, "abi", json_integer(info.abi));
 	json_object_set_new(o, "sha256", json_string(info.sha256));
 	json_object_set_new(o, "instructions", json_integer(info.n_ins));
 	json_object_set_new(o, "maps", json_integer(info.n_maps));

@@ -53,6 +53,10 @@ ctx_fill_other(struct sky_policy_ctx *c, const struct sky_meta *m, uint32_t g)
 		memcpy(c->src, m->src, 16);
 	if (g & CTXG_DST)
 		memcpy(c->dst, m->dst, 16);
+	if (g & CTXG_ZONE) {
+		c->zone = m->zone;
+		c->quota_state = m->quota_state;
+	}
 }
 
 static inline void
@@ -74,9 +78,9 @@ policy_ctx_groups(const uint8_t used[sizeof(struct sky_policy_ctx)])
 		uint8_t off, len;
 		uint32_t g;
 	} gs[] = {
-		{4, 4, CTXG_HDR},    {8, 4, CTXG_SUB},	  {12, 4, CTXG_CC},  {16, 4, CTXG_BEAM},
-		{20, 4, CTXG_REALM}, {24, 4, CTXG_PORTS}, {28, 4, CTXG_LEN}, {32, 8, CTXG_MISC},
-		{40, 16, CTXG_SRC},  {56, 16, CTXG_DST},
+		{4, 4, CTXG_HDR},    {8, 4, CTXG_SUB},	  {12, 4, CTXG_CC},   {16, 4, CTXG_BEAM},
+		{20, 4, CTXG_REALM}, {24, 4, CTXG_PORTS}, {28, 4, CTXG_LEN},  {32, 8, CTXG_MISC},
+		{40, 16, CTXG_SRC},  {56, 16, CTXG_DST},  {72, 4, CTXG_ZONE},
 	};
 	uint32_t g = 0;
 
@@ -132,6 +136,7 @@ sky_policy_run_burst(struct sky_policy *p, unsigned int worker, struct sky_meta 
 	ctx.abi = SKY_POLICY_ABI_VERSION;
 	ctx.pad0 = 0;
 	ctx.pad1 = 0;
+	ctx.pad2 = 0;
 	for (uint16_t i = 0; i < n; i++) {
 		struct sky_meta *m = &meta[i];
 		uint64_t v;

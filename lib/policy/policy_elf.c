@@ -362,13 +362,20 @@ read_code(void *buf, size_t len, const char *path, struct pobj *o, char *err, si
 				goto out;
 			}
 			memcpy(&abi, d->d_buf, sizeof(abi));
-			if (abi != SKY_POLICY_ABI_VERSION) {
+			if (abi < SKY_POLICY_ABI_MIN || abi > SKY_POLICY_ABI_VERSION) {
 				snprintf(err, errlen,
-					 "%s: built against policy ABI %u, the gateway has ABI %u: "
-					 "rebuild it with this gateway's skygate/policy.h",
-					 path, abi, SKY_POLICY_ABI_VERSION);
+					 "%s: built against policy ABI %u, the gateway has ABI %u "
+					 "(and runs programs of ABI %u..%u): rebuild it with this "
+					 "gateway's skygate/policy.h",
+					 path, abi, SKY_POLICY_ABI_VERSION, SKY_POLICY_ABI_MIN,
+					 SKY_POLICY_ABI_VERSION);
 				goto out;
 			}
+			/* an older program sees the context of its version: the fields it
+			 * knows are where they were (versions only add at the end) */
+			o->abi = abi;
+			o->ctx_size = abi == 1 ? SKY_POLICY_CTX_V1_SIZE
+					       : (uint32_t)sizeof(struct sky_policy_ctx);
 		}
 	}
 	if (prog_scn == NULL || sym_scn == NULL) {

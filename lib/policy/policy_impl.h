@@ -41,6 +41,7 @@ struct rte_bpf_xsym;
 #define CTXG_MISC 0x080	 /* flags, icmp, ip_len */
 #define CTXG_SRC 0x100
 #define CTXG_DST 0x200
+#define CTXG_ZONE 0x400 /* zone, quota_state (ABI 2) */
 
 /* a loaded program; immutable once published */
 struct sky_prog {
@@ -56,6 +57,7 @@ struct sky_prog {
 	uint64_t read_ns, check_ns, jit_ns; /* its parts: libbpf+libelf, our checker,
 					     * rte_bpf_load (validator + JIT) */
 	uint32_t n_ins;
+	uint32_t abi;	    /* the policy ABI it was built against */
 	uint32_t n_inlined; /* lookups inlined (policy_rewrite.c) */
 	struct sky_pmap *maps[SKY_POLICY_MAX_MAPS];
 	uint32_t n_maps;
@@ -114,6 +116,7 @@ struct sky_prog_info {
 	char name[64];
 	char sha256[65];
 	uint32_t n_ins, n_maps;
+	uint32_t abi; /* the policy ABI it was built against */
 	bool jit;
 	uint64_t load_ns;
 	uint64_t visits; /* librte_bpf's validator work (<= SKY_POLICY_MAX_VISITS) */

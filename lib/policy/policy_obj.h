@@ -50,6 +50,8 @@ struct pobj {
 	int8_t *call_helper; /* per insn: enum phelper of a call, -1 otherwise */
 	int16_t *call_map;   /* per insn: the map a call's r1 holds (set by the checker) */
 	uint8_t ctx_read[sizeof(struct sky_policy_ctx)]; /* bytes the program may read */
+	uint32_t abi;		    /* the ABI it was built against (.skygate.abi; absent: ours) */
+	uint32_t ctx_size;	    /* the context of that ABI, bytes (0: the whole context) */
 	uint64_t read_ns, check_ns; /* time spent reading (libbpf + libelf) and checking */
 	uint64_t visits;	    /* librte_bpf's validator work (pobj_path_visits) */
 };

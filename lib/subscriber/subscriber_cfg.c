@@ -20,6 +20,9 @@
  *     weight       share of a congested beam, default down in kbit/s (at least 1)
  *     class_weights  1..65535 per class, default 1
  *   beams: NAME: { down: RATE, up: RATE }   both required, > 0
+ *   zones: [NAME, ...]   terminal zones (geofencing: where the OSS places a terminal), ids
+ *                        1..n in this order (0 = no zone), at most 255, names unique;
+ *                        absent or empty: no zones
  *   classes: see classes.c
  * Every key is checked; unknown keys are errors.
  */
@@ -212,6 +215,44 @@ parse_beams(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *e
 }
 
 static int
+parse_zones(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err)
+{
+	const struct sky_cfg_node *sec = sky_cfg_get(cfg->root, "zones");
+	size_t n;
+
+	s->n_zones = 0;
+	if (sec == NULL)
+		return 0;
+	if (sky_cfg_type(sec) == SKY_CFG_SCALAR) {
+		const char *v = sky_cfg_str(sec);
+
+		if (v == NULL || v[0] == '\0')
+			return 0; /* `zones:` with no value */
+		return sky_cfg_fail(err, cfg, sec, "expected a list of zone names ([NAME, ...])");
+	}
+	if (sky_cfg_type(sec) != SKY_CFG_SEQ)
+		return sky_cfg_fail(err, cfg, sec, "expected a list of zone names ([NAME, ...])");
+	n = sky_cfg_len(sec);
+	if (n > SKY_MAX_ZONES)
+		return sky_cfg_fail(err, cfg, sec, "%zu zones, at most %d", n, SKY_MAX_ZONES);
+	for (size_t i = 0; i < n; i++) {
+		const struct sky_cfg_node *z = sky_cfg_at(sec, i);
+		const char *name = sky_cfg_str(z);
+
+		if (sky_cfg_type(z) != SKY_CFG_SCALAR || name == NULL)
+			return sky_cfg_fail(err, cfg, z, "expected a zone name");
+		if (check_name(err, cfg, z, "zone", name) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->zones[j], name) == 0)
+				return sky_cfg_fail(err, cfg, z, "zone '%s' listed twice", name);
+		snprintf(s->zones[i], sizeof(s->zones[i]), "%s", name);
+		s->n_zones = (unsigned int)i + 1;
+	}
+	return 0;
+}
+
+static int
 parse_subscribers_section(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err,
 			  const char **file, uint64_t *capacity)
 {
@@ -258,7 +299,8 @@ int
 subs_cfg_parse(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err,
 	       const char **file, uint64_t *capacity)
 {
-	if (parse_plans(s, cfg, err) < 0 || parse_beams(s, cfg, err) < 0)
+	if (parse_plans(s, cfg, err) < 0 || parse_beams(s, cfg, err) < 0 ||
+	    parse_zones(s, cfg, err) < 0)
 		return -1;
 	return parse_subscribers_section(s, cfg, err, file, capacity);
 }
@@ -272,6 +314,30 @@ subs_names(const struct sky_subs *s, struct sky_subs_csv_names *nm)
 		nm->plans[i] = s->plans[i].name;
 	for (unsigned int i = 0; i < s->n_beams; i++)
 		nm->beams[i] = s->beams[i].name;
+	nm->n_zones = s->n_zones;
+	for (unsigned int i = 0; i < s->n_zones; i++)
+		nm->zones[i] = s->zones[i];
+}
+
+unsigned int
+sky_subs_n_zones(const struct sky_subs *s)
+{
+	return s->n_zones;
+}
+
+int
+sky_subs_zone_index(const struct sky_subs *s, const char *name)
+{
+	for (unsigned int i = 0; i < s->n_zones; i++)
+		if (strcmp(s->zones[i], name) == 0)
+			return (int)i + 1;
+	return -1;
+}
+
+const char *
+sky_subs_zone_name(const struct sky_subs *s, unsigned int id)
+{
+	return id >= 1 && id <= s->n_zones ? s->zones[id - 1] : NULL;
 }
 
 unsigned int

@@ -250,9 +250,44 @@ addr_field(const struct at *at, const struct field *f, unsigned int fam, uint8_t
 	return 0;
 }
 
-/* one data row of n_cols fields into r */
+/* the columns a header names: the six fixed ones, then realm and zone, each optional and
+ * in either order */
+struct cols {
+	unsigned int n;
+	int realm, zone; /* column index, -1 when absent */
+	char text[80];	 /* the header as expected in messages */
+};
+
+/* the zone column: empty (no zone), else one of the names when there are names */
 static int
-parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
+zone_field(const struct at *at, const struct field *f, const struct sky_subs_csv_names *names,
+	   struct sky_subs_csv_row *r, char *err, size_t errlen)
+{
+	char list[256];
+	int i;
+
+	r->zone = f->s;
+	r->zone_len = f->n;
+	if (f->n == 0 || names == NULL)
+		return 0;
+	if (names->n_zones == 0)
+		return subs_fail(err, errlen,
+				 "%s:%u: zone '%.*s' unknown (no zones configured: add `zones: "
+				 "[...]` to the config)",
+				 at->fname, at->line, SHOW(f));
+	i = find_name(names->zones, names->n_zones, f);
+	if (i < 0) {
+		list_names(list, sizeof(list), names->zones, names->n_zones);
+		return subs_fail(err, errlen, "%s:%u: zone '%.*s' unknown (zones: %s)", at->fname,
+				 at->line, SHOW(f), list);
+	}
+	r->sub.zone = (uint8_t)(i + 1);
+	return 0;
+}
+
+/* one data row of c->n fields into r */
+static int
+parse_row(const struct at *at, const struct field *f, const struct cols *c,
 	  const struct sky_subs_csv_names *names, struct sky_subs_csv_row *r, char *err,
 	  size_t errlen)
 {
@@ -285,14 +320,16 @@ parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
 		return subs_fail(err, errlen,
 				 "%s:%u: country '%.*s' is not an ISO 3166 alpha-2 code", fname,
 				 line, SHOW(&f[5]));
-	if (n_cols == 7 && f[6].n > 0) {
+	if (c->realm >= 0 && f[c->realm].n > 0) {
 		uint32_t realm;
 
-		if (parse_u32(&f[6], 0, SKY_REALM_MAX, &realm) < 0)
+		if (parse_u32(&f[c->realm], 0, SKY_REALM_MAX, &realm) < 0)
 			return subs_fail(err, errlen, "%s:%u: realm '%.*s' is not a VLAN id 0..%d",
-					 fname, line, SHOW(&f[6]), SKY_REALM_MAX);
+					 fname, line, SHOW(&f[c->realm]), SKY_REALM_MAX);
 		sub->realm = (uint16_t)realm;
 	}
+	if (c->zone >= 0 && zone_field(at, &f[c->zone], names, r, err, errlen) < 0)
+		return -1;
 	if (sub->realm != 0 && sub->has_v6 && sub->v6_len > SKY_REALM_V6_MAX_LEN)
 		return subs_fail(err, errlen,
 				 "%s:%u: ipv6 '%.*s': a subscriber with a realm may have at most "
@@ -301,22 +338,36 @@ parse_row(const struct at *at, const struct field *f, unsigned int n_cols,
 	return 0;
 }
 
-/* the header: 6 or 7 column names; returns the count or -1 */
+/* the header: the six fixed names, then realm and/or zone; fills c, 0 or -1 */
 static int
-parse_header(const struct at *at, const struct field *f, unsigned int nf, char *err, size_t errlen)
+parse_header(const struct at *at, const struct field *f, unsigned int nf, struct cols *c, char *err,
+	     size_t errlen)
 {
-	static const char *const hdr[] = {"id", "ipv4", "ipv6", "plan", "beam", "country", "realm"};
+	static const char *const hdr[] = {"id", "ipv4", "ipv6", "plan", "beam", "country"};
 
-	if (nf != 6 && nf != 7)
+	c->realm = c->zone = -1;
+	if (nf < 6 || nf > 8)
 		goto bad;
-	for (unsigned int i = 0; i < nf; i++)
+	for (unsigned int i = 0; i < 6; i++)
 		if (!feq(&f[i], hdr[i]))
 			goto bad;
-	return (int)nf;
+	for (unsigned int i = 6; i < nf; i++) {
+		if (feq(&f[i], "realm") && c->realm < 0)
+			c->realm = (int)i;
+		else if (feq(&f[i], "zone") && c->zone < 0)
+			c->zone = (int)i;
+		else
+			goto bad;
+	}
+	c->n = nf;
+	snprintf(c->text, sizeof(c->text), "id,ipv4,ipv6,plan,beam,country%s%s%s%s",
+		 nf > 6 ? "," : "", nf > 6 ? (c->realm == 6 ? "realm" : "zone") : "",
+		 nf > 7 ? "," : "", nf > 7 ? (c->realm == 7 ? "realm" : "zone") : "");
+	return 0;
 bad:
 	return subs_fail(err, errlen,
-			 "%s:%u: header must be 'id,ipv4,ipv6,plan,beam,country' or "
-			 "'id,ipv4,ipv6,plan,beam,country,realm'",
+			 "%s:%u: header must be 'id,ipv4,ipv6,plan,beam,country' followed by "
+			 "none, one or both of ',realm' and ',zone'",
 			 at->fname, at->line);
 }
 
@@ -327,7 +378,7 @@ sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 {
 	const char *p = buf, *end = buf + len;
 	struct at at = {.fname = fname, .line = 0};
-	unsigned int n_cols = 0;
+	struct cols cols = {.n = 0};
 
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM (spreadsheet export) */
 		p += 3;
@@ -365,7 +416,7 @@ sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 			if (nf == MAX_FIELDS)
 				return subs_fail(err, errlen,
 						 "%s:%u: too many fields (expected %u)", fname,
-						 at.line, n_cols ? n_cols : 6);
+						 at.line, cols.n ? cols.n : 6);
 			f[nf].s = s;
 			f[nf].n = c != NULL ? (size_t)(c - s) : (size_t)(le - s);
 			trim(&f[nf]);
@@ -375,19 +426,15 @@ sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 			s = c + 1;
 		}
 		p = next;
-		if (n_cols == 0) {
-			rc = parse_header(&at, f, nf, err, errlen);
-			if (rc < 0)
+		if (cols.n == 0) {
+			if (parse_header(&at, f, nf, &cols, err, errlen) < 0)
 				return -1;
-			n_cols = (unsigned int)rc;
 			continue;
 		}
-		if (nf != n_cols)
+		if (nf != cols.n)
 			return subs_fail(err, errlen, "%s:%u: %u fields, expected %u (%s)", fname,
-					 at.line, nf, n_cols,
-					 n_cols == 7 ? "id,ipv4,ipv6,plan,beam,country,realm"
-						     : "id,ipv4,ipv6,plan,beam,country");
-		if (parse_row(&at, f, n_cols, names, &r, err, errlen) < 0)
+					 at.line, nf, cols.n, cols.text);
+		if (parse_row(&at, f, &cols, names, &r, err, errlen) < 0)
 			return -1;
 		msg[0] = '\0';
 		rc = fn(arg, &r, msg, sizeof(msg));
@@ -397,11 +444,11 @@ sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
 			return subs_fail(err, errlen, "%s:%u: %s", fname, at.line,
 					 msg[0] ? msg : "row refused");
 	}
-	if (n_cols == 0)
-		return subs_fail(
-			err, errlen,
-			"%s: no header line (expected 'id,ipv4,ipv6,plan,beam,country[,realm]')",
-			fname);
+	if (cols.n == 0)
+		return subs_fail(err, errlen,
+				 "%s: no header line (expected "
+				 "'id,ipv4,ipv6,plan,beam,country[,realm][,zone]')",
+				 fname);
 	return 0;
 }
 

@@ -79,12 +79,17 @@ info_json(const struct sky_subs *s, const struct sky_sub_info *in)
 {
 	char cc[3];
 
+	const char *zone = sky_subs_zone_name(s, in->zone);
+
 	cc_str(in->country, cc);
-	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:o, s:o}", "id", (json_int_t)in->id,
-			 "idx", (json_int_t)in->idx, "plan", s->plans[in->plan].name, "beam",
-			 s->beams[in->beam].name, "country", cc, "realm", in->realm, "ipv4",
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:s}", "id",
+			 (json_int_t)in->id, "idx", (json_int_t)in->idx, "plan",
+			 s->plans[in->plan].name, "beam", s->beams[in->beam].name, "country", cc,
+			 "realm", in->realm, "zone", zone ? json_string(zone) : json_null(), "ipv4",
 			 in->has_v4 ? pfx_json(4, in->v4, in->v4_len) : json_null(), "ipv6",
-			 in->has_v6 ? pfx_json(6, in->v6, in->v6_len) : json_null());
+			 in->has_v6 ? pfx_json(6, in->v6, in->v6_len) : json_null(), "quota_state",
+			 sky_quota_state_name(
+				 __atomic_load_n(&s->tab->attr[in->idx].quota, __ATOMIC_RELAXED)));
 }
 
 static int
@@ -98,14 +103,37 @@ parse_id(const char *s, uint32_t *id)
 	return 0;
 }
 
+/* A zone name that is not configured: the message names it and lists the zones. */
+static int
+zone_unknown(const struct sky_subs *s, const char *v, struct sky_ctl_call *call)
+{
+	char list[512] = "";
+	size_t o = 0;
+
+	if (s->n_zones == 0)
+		return sky_ctl_fail(call,
+				    "zone '%s' unknown: no zones are configured (config `zones: "
+				    "[NAME, ...]`)",
+				    v);
+	for (unsigned int i = 0; i < s->n_zones && o + 1 < sizeof(list); i++) {
+		int n = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", s->zones[i]);
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return sky_ctl_fail(call, "zone '%s' unknown (zones: %s)", v, list);
+}
+
 /* Apply key=value words to *in. mask of keys seen returned through *seen. */
-enum { K_IPV4 = 1, K_IPV6 = 2, K_PLAN = 4, K_BEAM = 8, K_COUNTRY = 16, K_REALM = 32 };
+enum { K_IPV4 = 1, K_IPV6 = 2, K_PLAN = 4, K_BEAM = 8, K_COUNTRY = 16, K_REALM = 32, K_ZONE = 64 };
 
 static int
 apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *in,
 	 unsigned int *seen, struct sky_ctl_call *call)
 {
-	static const char *const names[] = {"ipv4", "ipv6", "plan", "beam", "country", "realm"};
+	static const char *const names[] = {"ipv4",    "ipv6",	"plan", "beam",
+					    "country", "realm", "zone"};
 
 	*seen = 0;
 	for (int i = 0; i < argc; i++) {
@@ -116,17 +144,17 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 		if (eq == NULL)
 			return sky_ctl_fail(call,
 					    "'%s': expected key=value (keys: ipv4, ipv6, "
-					    "plan, beam, country, realm)",
+					    "plan, beam, country, realm, zone)",
 					    argv[i]);
 		kl = (size_t)(eq - argv[i]);
 		v = eq + 1;
-		for (int j = 0; j < 6; j++)
+		for (int j = 0; j < 7; j++)
 			if (strlen(names[j]) == kl && strncmp(names[j], argv[i], kl) == 0)
 				k = j;
 		if (k < 0)
 			return sky_ctl_fail(call,
 					    "'%s': unknown key (keys: ipv4, ipv6, plan, beam, "
-					    "country, realm)",
+					    "country, realm, zone)",
 					    argv[i]);
 		if (*seen & (1u << k))
 			return sky_ctl_fail(call, "'%s': key given twice", argv[i]);
@@ -190,12 +218,48 @@ apply_kv(const struct sky_subs *s, int argc, char **argv, struct sky_sub_info *i
 			in->realm = (uint16_t)r;
 			break;
 		}
+		case 6: {
+			int z;
+
+			if (*v == '\0') { /* zone= : no zone */
+				in->zone = 0;
+				break;
+			}
+			z = sky_subs_zone_index(s, v);
+			if (z < 0)
+				return zone_unknown(s, v, call);
+			in->zone = (uint8_t)z;
+			break;
+		}
 		}
 	}
 	return 0;
 }
 
 /* ------------------------------------------------------------------ subscriber */
+
+/* "subscriber.changed" for the OSS following the events stream (not on replay: nothing
+ * changes then, the state is rebuilt). sub: the subscriber as `subscriber show` has it
+ * (copied), or NULL. */
+static void
+changed_event(const struct sky_ctl_call *call, const char *change, uint32_t id, const json_t *sub,
+	      unsigned int n_subs)
+{
+	json_t *f;
+
+	if (call->replay)
+		return;
+	f = json_pack("{s:s}", "change", change);
+	if (f == NULL)
+		return;
+	if (id != 0)
+		json_object_set_new(f, "id", json_integer(id));
+	if (sub != NULL)
+		json_object_set_new(f, "subscriber", json_deep_copy(sub));
+	if (strcmp(change, "load") == 0)
+		json_object_set_new(f, "subscribers", json_integer(n_subs));
+	sky_ctl_event("subscriber.changed", f);
+}
 
 static int
 cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
@@ -224,6 +288,7 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	sky_subs_get(s, in.id, &in);
 	sky_audit(call->uid, "subscriber %u added (idx %u)", in.id, in.idx);
 	*result = info_json(s, &in);
+	changed_event(call, "add", in.id, *result, 0);
 	return 0;
 }
 
@@ -242,6 +307,7 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 		return sky_ctl_fail(call, "%s", err);
 	sky_audit(call->uid, "subscriber %u deleted", id);
 	*result = json_pack("{s:I}", "deleted", (json_int_t)id);
+	changed_event(call, "del", id, NULL, 0);
 	return 0;
 }
 
@@ -267,6 +333,7 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	sky_subs_get(s, id, &in);
 	sky_audit(call->uid, "subscriber %u changed", id);
 	*result = info_json(s, &in);
+	changed_event(call, "set", id, *result, 0);
 	return 0;
 }
 
@@ -531,6 +598,7 @@ cmd_sub_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	sky_audit(call->uid, "subscriber table replaced from %s (%u subscribers)%s%s", argv[0],
 		  s->n_subs, copy[0] ? ", kept as " : "", copy);
 	*result = json_pack("{s:I, s:s}", "subscribers", (json_int_t)s->n_subs, "file", path);
+	changed_event(call, "load", 0, NULL, s->n_subs);
 	return 0;
 }
 
@@ -900,12 +968,13 @@ static const struct {
 	unsigned int flags;
 	sky_ctl_fn fn;
 } cmds[] = {
-	{"subscriber add", "ID ipv4=A[/L] ipv6=P[/L] plan=NAME beam=NAME country=CC [realm=VLAN]",
+	{"subscriber add",
+	 "ID ipv4=A[/L] ipv6=P[/L] plan=NAME beam=NAME country=CC [realm=VLAN] [zone=NAME]",
 	 "add a subscriber", SKY_CTL_F_JOURNAL, cmd_sub_add},
 	{"subscriber del", "ID", "remove a subscriber", SKY_CTL_F_JOURNAL, cmd_sub_del},
-	{"subscriber set", "ID key=value... (plan beam country ipv4 ipv6 realm)",
-	 "change a subscriber (ipv4= or ipv6= removes that address)", SKY_CTL_F_JOURNAL,
-	 cmd_sub_set},
+	{"subscriber set", "ID key=value... (plan beam country ipv4 ipv6 realm zone)",
+	 "change a subscriber (ipv4= or ipv6= removes that address, zone= the zone)",
+	 SKY_CTL_F_JOURNAL, cmd_sub_set},
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},

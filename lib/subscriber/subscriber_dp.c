@@ -75,6 +75,8 @@ fill_unknown(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *
 	m->sub_country = SKY_COUNTRY_NONE;
 	m->realm = 0;
 	m->beam = 0;
+	m->zone = 0;
+	m->quota_state = SKY_QUOTA_NONE;
 	if (s->unknown_plan < 0) {
 		m->plan = 0;
 		sky_meta_drop(m, SKY_DROP_SUB_UNKNOWN);
@@ -113,6 +115,8 @@ fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables 
 	m->plan = (uint16_t)((w >> 48) & 0xff);
 	m->beam = (uint16_t)(w >> 56);
 	m->realm = subs_k_realm(__atomic_load_n(&r->k, __ATOMIC_RELAXED));
+	m->zone = __atomic_load_n(&t->attr[idx].zone, __ATOMIC_RELAXED);
+	m->quota_state = __atomic_load_n(&t->attr[idx].quota, __ATOMIC_RELAXED);
 	if (unlikely(__atomic_load_n(&s->beam_mode[m->beam & (SKY_MAX_BEAMS - 1)],
 				     __ATOMIC_RELAXED) != SKY_SUBS_BEAM_OWNED))
 		fill_foreign(s, ws, m);
@@ -121,10 +125,10 @@ fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables 
 /*
  * The lookup in three passes over the burst, so that the memory accesses of all its
  * packets are in flight together: (1) hash at the longest length in use, prefetch the
- * bucket; (2) match the signature, prefetch the record and the counters the accounting
- * will write; (3) check the record, fill the packet's fields. A packet that misses goes
- * round again at its next length (a nested prefix, a realm's fallback to realm 0, an
- * unknown address).
+ * bucket; (2) match the signature, prefetch the record, its attributes (zone, quota state)
+ * and the counters the accounting will write; (3) check the record, fill the packet's fields. A
+ * packet that misses goes round again at its next length (a nested prefix, a realm's fallback to
+ * realm 0, an unknown address).
  */
 void
 sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta, uint16_t n)
@@ -189,6 +193,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				if (unlikely(c == SKY_SUB_NONE)) /* a slot being emptied */
 					continue;
 				rte_prefetch0(&t->rec[c]);
+				rte_prefetch0(&t->attr[c]);
 				if (ctr != NULL)
 					rte_prefetch0(ctr +
 						      ((size_t)c * 2 + (meta[pend[j]].dir & 1)) *

@@ -154,10 +154,19 @@ _Static_assert(sizeof(struct subs_bkt) == 64, "one line per bucket");
 /* key classes: a bitmap of the prefix lengths in use for each */
 enum { SUBS_KC_V4, SUBS_KC_V6, SUBS_KC_R4, SUBS_KC_R6, SUBS_KC_MAX };
 
+/* Per-subscriber attributes the data path copies into meta beside the record's word (the
+ * word has no bit left): bytes, each written with one store (zone by subscriber changes,
+ * quota by sky_subs_set_quota_state), read per packet. 2 bytes per subscriber. */
+struct sky_sub_attr {
+	uint8_t zone;  /* 0 = none, 1..255 */
+	uint8_t quota; /* enum sky_quota_state */
+};
+
 /* Lookup tables: data path reads, control path writes (single writer, see above) */
 struct subs_tables {
 	struct subs_bkt *bkt;				/* [nb] */
 	struct sky_sub_rec *rec;			/* [capacity] */
+	struct sky_sub_attr *attr;			/* [capacity] */
 	uint32_t nb;					/* buckets */
 	uint32_t max_keys;				/* 2 * capacity + SUBS_KEY_SPARE */
 	uint64_t len_bm[SUBS_KC_MAX][SUBS_N_LEN_WORDS]; /* prefix length l in use: bit l */
@@ -397,7 +406,9 @@ struct sky_subs {
 	struct sky_plan plans[SKY_MAX_PLANS];
 	struct plan_x plan_x[SKY_MAX_PLANS];
 	struct sky_beam beams[SKY_MAX_BEAMS];
-	struct sky_sub_info *info; /* [capacity], id 0 = free slot */
+	unsigned int n_zones;
+	char zones[SKY_MAX_ZONES][SKY_NAME_MAX]; /* zone id i + 1 */
+	struct sky_sub_info *info;		 /* [capacity], id 0 = free slot */
 	struct idmap map;
 	uint32_t *free_idx; /* stack, top = lowest free index */
 	uint32_t n_free;
@@ -435,8 +446,8 @@ subs_ctr_drops(const struct sky_subs *s, unsigned int w, uint32_t idx)
 }
 
 /* --- subscriber_cfg.c: the model --- */
-/** Sections `plans`, `beams` (classes parsed before), then `subscribers`: file (NULL when
- *  absent), capacity (0 when absent), unknown plan. 0 or -1 with err. */
+/** Sections `plans`, `beams` (classes parsed before), `zones`, then `subscribers`: file
+ *  (NULL when absent), capacity (0 when absent), unknown plan. 0 or -1 with err. */
 int subs_cfg_parse(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err,
 		   const char **file, uint64_t *capacity);
 /** Names the CSV's plan and beam columns may use (pointers into the model). */

@@ -367,6 +367,7 @@ subs_tables_free(struct subs_tables *t)
 		return;
 	mem_free(t->bkt);
 	mem_free(t->rec);
+	mem_free(t->attr);
 	rte_free(t);
 }
 
@@ -410,7 +411,8 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 	t->nb = buckets_for(t->max_keys);
 	t->bkt = mem_zalloc("sky_subs_bkt", (size_t)t->nb * sizeof(*t->bkt));
 	t->rec = mem_zalloc("sky_subs_rec", (size_t)s->capacity * sizeof(*t->rec));
-	if (t->bkt == NULL || t->rec == NULL)
+	t->attr = mem_zalloc("sky_subs_attr", (size_t)s->capacity * sizeof(*t->attr));
+	if (t->bkt == NULL || t->rec == NULL || t->attr == NULL)
 		goto nomem;
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct sky_sub_info *r = &rows->r[i].sub;
@@ -424,6 +426,7 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 		}
 		rec_set_keys(&t->rec[idx], r);
 		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam);
+		t->attr[idx].zone = r->zone;
 		rc = keys_add(t, r, idx, 0);
 		if (rc < 0) {
 			subs_fail(err, errlen, "line %u: id %u: %s", rows->r[i].line, r->id,
@@ -508,6 +511,46 @@ sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out)
 		return -ENOENT;
 	*out = s->info[idx];
 	return 0;
+}
+
+int
+sky_subs_set_quota_state(struct sky_subs *s, uint32_t sub_id, uint8_t state)
+{
+	uint32_t idx;
+	int rc = 0;
+
+	if (state >= SKY_QUOTA_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	idx = sub_id != 0 ? idmap_get(&s->map, sub_id) : SKY_SUB_NONE;
+	if (idx == SKY_SUB_NONE)
+		rc = -ENOENT;
+	else /* one byte: a reader sees the old state or the new one */
+		__atomic_store_n(&s->tab->attr[idx].quota, state, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int
+sky_subs_quota_state(struct sky_subs *s, uint32_t sub_id)
+{
+	uint32_t idx;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	idx = sub_id != 0 ? idmap_get(&s->map, sub_id) : SKY_SUB_NONE;
+	rc = idx == SKY_SUB_NONE ? -ENOENT
+				 : __atomic_load_n(&s->tab->attr[idx].quota, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+const char *
+sky_quota_state_name(unsigned int state)
+{
+	static const char *const names[SKY_QUOTA_MAX] = {"none", "under", "over", "throttled"};
+
+	return state < SKY_QUOTA_MAX ? names[state] : "?";
 }
 
 void
@@ -673,7 +716,9 @@ subs_op_add(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 				 s->capacity);
 	idx = s->free_idx[s->n_free - 1];
 	in.idx = idx;
-	/* the record first (keys, then the word), then the keys that lead to it */
+	/* the record first (attributes, keys, then the word), then the keys that lead to it */
+	__atomic_store_n(&t->attr[idx].zone, in.zone, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->attr[idx].quota, SKY_QUOTA_NONE, __ATOMIC_RELAXED);
 	rec_set_keys(&t->rec[idx], &in);
 	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
 			 __ATOMIC_RELEASE);
@@ -786,9 +831,10 @@ subs_op_set(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 			return subs_fail(err, errlen, "%s", hash_err(rc));
 		}
 	}
-	/* the record's word: one atomic store */
+	/* the record's word: one atomic store; the zone: one byte */
 	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
 			 __ATOMIC_RELEASE);
+	__atomic_store_n(&t->attr[idx].zone, in.zone, __ATOMIC_RELAXED);
 	if (ch4 || ch6)
 		realm_ref(s, &in, ch4 && ch6 ? 0 : ch4 ? 4 : 6);
 	if (ch4 && old.has_v4)
@@ -864,9 +910,13 @@ subs_op_load(struct sky_subs *s, const char *path, char *err, size_t errlen)
 		subs_fail(err, errlen, "out of memory");
 		goto fail;
 	}
-	for (uint32_t i = 0; i < s->capacity; i++)
+	for (uint32_t i = 0; i < s->capacity; i++) {
 		if (s->info[i].id != 0 && cs.info[i].id != s->info[i].id)
 			zero[n_zero++] = i;
+		else if (s->info[i].id != 0) /* the id stays at its index: so does its quota */
+			nt->attr[i].quota =
+				__atomic_load_n(&s->tab->attr[i].quota, __ATOMIC_RELAXED);
+	}
 	old = s->tab;
 	__atomic_store_n(&s->tab, nt, __ATOMIC_RELEASE);
 	sky_rcu_sync();

@@ -67,7 +67,7 @@ ok "--json --socket S beam show -> beam1 beam7"
 # watch [-n N] CMD completes CMD
 expect "basic gold" watch -n 2 plan show ""
 # key=value arguments from the usage line
-expect "beam= country= ipv4= ipv6= plan= realm=" subscriber add 5 ""
+expect "beam= country= ipv4= ipv6= plan= realm= zone=" subscriber add 5 ""
 expect "down= up=" beam set beam1 ""
 # help COMMAND completes the table's words
 expect "list set show" help plan ""

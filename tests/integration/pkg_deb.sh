@@ -46,6 +46,8 @@ want=(
 	usr/lib/skygate/policies/remote_country_block.bpf.o
 	usr/lib/skygate/policies/walled_garden.bpf.o
 	usr/lib/skygate/policies/country_matrix.bpf.o
+	usr/lib/skygate/policies/zone_block.bpf.o
+	usr/lib/skygate/policies/quota_block_class.bpf.o
 	etc/skygate/skygate.yaml
 	etc/skygate/subscribers.csv
 	usr/share/man/man8/skygate.8.gz

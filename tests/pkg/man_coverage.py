@@ -31,6 +31,7 @@ PREFIXES = {
     'lib/geo/geo.c:keys': ['geo.'],
     'lib/policy/policy_cfg.c:policy_keys': ['policy.'],
     'lib/shaper/shaper_cfg.c:keys': ['classes[].aqm.', 'shaping.'],
+    'lib/flow/flow_cfg.c:keys': ['flows.'],
     'lib/subscriber/subscriber_cfg.c:keys': ['plans.NAME.', 'beams.NAME.', 'subscribers.'],
     'lib/subscriber/subscriber_cfg.c:ukeys': ['subscribers.unknown.'],
 }

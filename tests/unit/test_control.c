@@ -718,8 +718,8 @@ test_help_and_metrics(void **state)
 	reply = dispatch_words("help", 0);
 	assert_ok(reply);
 	list = json_object_get(reply, "result");
-	/* ours + help, metrics, journal show, compact, ack, recovered, state dump */
-	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 7);
+	/* ours + help, metrics, journal show, compact, ack, recovered, state dump, events follow */
+	assert_int_equal(json_array_size(list), sizeof(test_cmds) / sizeof(test_cmds[0]) + 8);
 	json_array_foreach(list, i, e)
 	{
 		const char *c = json_string_value(json_object_get(e, "command"));
@@ -3042,6 +3042,147 @@ raw_listener(const char *path, int backlog)
 	return fd;
 }
 
+/* A server in a child process that emits two events (tick.n, other) every 50 ms, for a
+ * minute at most. */
+static pid_t
+events_server_child(const char *path)
+{
+	char err[256];
+	pid_t pid;
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sky_ctl_server *s = sky_ctl_server_open(path, 0660, err, sizeof(err));
+		char c = s ? 'y' : 'n';
+
+		close(p[0]);
+		if (write(p[1], &c, 1) != 1 || s == NULL)
+			_exit(3);
+		close(p[1]);
+		signal(SIGTERM, SIG_DFL);
+		for (int i = 0; i < 60 * 20; i++) {
+			struct timespec t0, t;
+
+			sky_ctl_event("tick.n", json_pack("{s:i}", "i", i));
+			sky_ctl_event("other", NULL);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			do { /* poll returns at once while a reply or events go out */
+				sky_ctl_server_poll(s, 10);
+				clock_gettime(CLOCK_MONOTONIC, &t);
+			} while ((t.tv_sec - t0.tv_sec) * 1000 +
+					 (t.tv_nsec - t0.tv_nsec) / 1000000 <
+				 50);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	{
+		char c = 0;
+
+		assert_int_equal(read(p[0], &c, 1), 1);
+		assert_int_equal(c, 'y');
+	}
+	close(p[0]);
+	return pid;
+}
+
+/* skygatectl events --follow: refusals first; the lines as they come, filtered, until SIGINT
+ * (status 0); a reader that goes away (SIGPIPE) ends it with status 0 too */
+static void
+test_skygatectl_events(void **state)
+{
+	char path[256];
+	const char *root = getenv("SKY_BUILD_ROOT");
+	pid_t srv;
+	struct run r;
+	int st;
+
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/gateway/skygatectl", root ? root : SKY_BUILD_ROOT);
+	snprintf(path, sizeof(path), "%s/ev/skygate.sock", tmpdir);
+	srv = events_server_child(path);
+
+	r = run_ctl(path, 0, (const char *[]){"events", "--follow", "kind=x", NULL});
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "unknown filter 'kind=x' (expected type=GLOB"));
+	free(r.out);
+	free(r.err);
+	r = run_ctl(path, 0, (const char *[]){"events", "--follow", "-q", NULL});
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "events: unknown option '-q'"));
+	free(r.out);
+	free(r.err);
+
+	r = run_ctl(path, 700, (const char *[]){"events", "--follow", "type=tick.*", NULL});
+	if (r.status != 0)
+		fail_msg("status %d: %s", r.status, r.err);
+	{
+		long long prev_i = -1, prev_seq = -1;
+		int lines = 0;
+
+		for (char *l = r.out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+			json_t *e = json_loadb(l, (size_t)(nl - l), 0, NULL);
+
+			assert_non_null(e);
+			assert_string_equal(json_string_value(json_object_get(e, "type")),
+					    "tick.n");
+			/* every tick, in order; other events filtered out (seq jumps by 2) */
+			if (prev_i >= 0) {
+				assert_int_equal(json_integer_value(json_object_get(e, "i")),
+						 prev_i + 1);
+				assert_int_equal(json_integer_value(json_object_get(e, "seq")),
+						 prev_seq + 2);
+			}
+			prev_i = json_integer_value(json_object_get(e, "i"));
+			prev_seq = json_integer_value(json_object_get(e, "seq"));
+			json_decref(e);
+			lines++;
+		}
+		if (lines < 3)
+			fail_msg("%d event lines in 700 ms: '%s' (stderr '%s')", lines, r.out,
+				 r.err);
+	}
+	free(r.out);
+	free(r.err);
+
+	/* stdout closed by its reader after one line: skygatectl ends, status 0 */
+	{
+		int p[2], fe = open("/dev/null", O_WRONLY);
+		char buf[4096];
+		pid_t pid;
+		ssize_t n;
+
+		assert_int_equal(pipe(p), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(p[1], 1);
+			dup2(fe, 2);
+			close(p[0]);
+			execl(ctl_bin, ctl_bin, "--socket", path, "events", "--follow", NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		close(fe);
+		n = read(p[0], buf, sizeof(buf));
+		assert_true(n > 0);
+		close(p[0]);
+		for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; i++)
+			usleep(20000);
+		if (waitpid(pid, &st, WNOHANG) == 0 && !WIFEXITED(st)) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("skygatectl events --follow did not end when its reader left");
+		}
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	kill(srv, SIGTERM);
+	assert_int_equal(waitpid(srv, &st, 0), srv);
+}
+
 /* skygatectl says why it cannot get through: a full queue, a refusal with its limit */
 static void
 test_skygatectl_refused(void **state)
@@ -3102,6 +3243,288 @@ test_skygatectl_refused(void **state)
 	unlink(path);
 }
 
+/* --- the events stream --- */
+
+static size_t sink_len;
+static char sink[1 << 16];
+
+static int
+sink_out(void *arg, const char *data, size_t len)
+{
+	if (arg != NULL && sink_len + len > *(size_t *)arg)
+		return -1; /* a full output: nothing taken */
+	assert_true(sink_len + len < sizeof(sink));
+	memcpy(sink + sink_len, data, len);
+	sink_len += len;
+	sink[sink_len] = '\0';
+	return 0;
+}
+
+static int
+sink_lines(void)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < sink_len; i++)
+		n += sink[i] == '\n';
+	return n;
+}
+
+static void
+test_events_errors(void **state)
+{
+	static const char *const bad_types[] = {
+		"",	      "Quota.over",
+		"quota over", "quota/over",
+		"q\n",	      "a234567890123456789012345678901234567890123456789012345678901234567",
+	};
+	static const struct {
+		const char *line, *err;
+	} bad_follow[] = {
+		{"events follow quota.*", "unknown filter 'quota.*' (expected type=GLOB"},
+		{"events follow type=", "the glob must be 1..127 bytes"},
+		{"events follow kind=x", "unknown filter 'kind=x'"},
+		{"events follow type=a type=b type=c type=d type=e type=f type=g type=h type=i",
+		 "at most 8 filters"},
+	};
+	unsigned long long emitted0 = metric("skygate_events_emitted_total");
+	char glob[160] = "events follow type=";
+
+	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++)
+		assert_int_equal(sky_ctl_event(bad_types[i], json_object()), -EINVAL);
+	assert_int_equal(sky_ctl_event(NULL, NULL), -EINVAL);
+	/* fields must be an object; the reference is taken even so (ASan checks the leak) */
+	assert_int_equal(sky_ctl_event("x.y", json_array()), -EINVAL);
+	assert_int_equal(sky_ctl_event("x.y", json_string("s")), -EINVAL);
+	assert_int_equal(metric("skygate_events_emitted_total"), emitted0);
+
+	for (size_t i = 0; i < sizeof(bad_follow) / sizeof(bad_follow[0]); i++) {
+		json_t *r = dispatch_words(bad_follow[i].line, 0);
+
+		assert_error(r, bad_follow[i].err);
+		json_decref(r);
+	}
+	memset(glob + strlen(glob), 'g', 128);
+	{
+		json_t *r = dispatch_words(glob, 0);
+
+		assert_error(r, "the glob must be 1..127 bytes");
+		json_decref(r);
+	}
+	/* a subscription dispatched outside the server is never left behind */
+	dispatch_ok("events follow type=a.*");
+	dispatch_ok("echo x");
+	assert_int_equal(metric("skygate_events_subscribers"), 0);
+	assert_null(sky_ctl_events_claim());
+}
+
+static void
+test_events_queue(void **state)
+{
+	char err[256], *all[] = {"type=quota.*", "type=subscriber.changed"};
+	struct sky_ctl_sub *s, *every;
+	unsigned long long lost0 = metric("skygate_events_lost_total");
+	unsigned long long deliv0 = metric("skygate_events_delivered_total");
+	uint64_t seq0 = sky_ctl_events_seq();
+	size_t room;
+	json_t *e;
+	int n_fit = 0;
+
+	/* a queue of 300 bytes: a few events fit, then they are lost */
+	s = sky_ctl_sub_new(2, all, 300, err, sizeof(err));
+	assert_non_null(s);
+	every = sky_ctl_sub_new(0, NULL, 1 << 16, err, sizeof(err));
+	assert_non_null(every);
+	assert_int_equal(metric("skygate_events_subscribers"), 2);
+
+	/* filtered out: queued for `every` only */
+	assert_int_equal(sky_ctl_event("geo.reloaded", NULL), 0);
+	assert_int_equal(sky_ctl_sub_queued(s), 0);
+	assert_true(sky_ctl_sub_queued(every) > 0);
+	for (int i = 0; i < 10; i++) {
+		size_t before = sky_ctl_sub_queued(s);
+
+		assert_int_equal(
+			sky_ctl_event("quota.over", json_pack("{s:i, s:s, s:s}", "sub", i, "type",
+							      "forged", "why", "over")),
+			0);
+		n_fit += sky_ctl_sub_queued(s) > before;
+	}
+	assert_true(n_fit >= 2 && n_fit < 10);
+	assert_int_equal(sky_ctl_sub_lost(s), (uint64_t)(10 - n_fit));
+	assert_int_equal(metric("skygate_events_lost_total"), lost0 + (unsigned)(10 - n_fit));
+	/* lost until the queue drains, even if a small event would fit now */
+	sink_len = 0;
+	room = sky_ctl_sub_pump(s, sink_out, NULL, 1);
+	assert_int_equal(room, sink_len);
+	assert_int_equal(sink_lines(), 1); /* one whole line, even past the room */
+	assert_int_equal(sky_ctl_event("subscriber.changed", NULL), 0);
+	assert_int_equal(sky_ctl_sub_lost(s), (uint64_t)(11 - n_fit));
+	/* a full output takes nothing */
+	room = sink_len;
+	assert_int_equal(sky_ctl_sub_pump(s, sink_out, &room, 1 << 16), 0);
+	/* the rest, then the gap, where it is */
+	assert_true(sky_ctl_sub_pump(s, sink_out, NULL, 1 << 16) > 0);
+	assert_int_equal(sink_lines(), n_fit + 1);
+	assert_int_equal(sky_ctl_sub_queued(s), 0);
+	assert_int_equal(sky_ctl_sub_lost(s), 0);
+	assert_false(sky_ctl_sub_has_output(s));
+	for (int i = 0; i < n_fit; i++) {
+		char want[32];
+
+		e = line_json(sink, i);
+		assert_non_null(e);
+		assert_string_equal(json_string_value(json_object_get(e, "type")), "quota.over");
+		assert_int_equal(json_integer_value(json_object_get(e, "seq")),
+				 (json_int_t)(seq0 + 2 + (uint64_t)i));
+		assert_int_equal(json_integer_value(json_object_get(e, "sub")), i);
+		assert_string_equal(json_string_value(json_object_get(e, "why")), "over");
+		/* RFC 3339, UTC, milliseconds: 2026-12-08T00:05:45.123Z */
+		snprintf(want, sizeof(want), "%s", json_string_value(json_object_get(e, "time")));
+		assert_int_equal(strlen(want), 24);
+		assert_true(want[4] == '-' && want[10] == 'T' && want[19] == '.' &&
+			    want[23] == 'Z');
+		json_decref(e);
+	}
+	e = line_json(sink, n_fit);
+	assert_string_equal(json_string_value(json_object_get(e, "type")), "events_lost");
+	assert_int_equal(json_integer_value(json_object_get(e, "count")), 11 - n_fit);
+	json_decref(e);
+	assert_int_equal(metric("skygate_events_delivered_total"), deliv0 + (unsigned)n_fit);
+
+	/* caught up: the stream resumes */
+	assert_int_equal(sky_ctl_event("subscriber.changed", json_pack("{s:i}", "id", 7)), 0);
+	sink_len = 0;
+	sky_ctl_sub_pump(s, sink_out, NULL, 1 << 16);
+	assert_int_equal(sink_lines(), 1);
+	e = line_json(sink, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "type")), "subscriber.changed");
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), (json_int_t)(seq0 + 13));
+	json_decref(e);
+
+	/* `every` saw all 13, none lost */
+	sink_len = 0;
+	sky_ctl_sub_pump(every, sink_out, NULL, 1 << 16);
+	assert_int_equal(sink_lines(), 13);
+	e = line_json(sink, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "type")), "geo.reloaded");
+	json_decref(e);
+	assert_int_equal(sky_ctl_events_seq(), seq0 + 13);
+	sky_ctl_sub_free(s);
+	sky_ctl_sub_free(every);
+	assert_int_equal(metric("skygate_events_subscribers"), 0);
+}
+
+/* A follower over the real socket: reply, then events; it takes no more requests and is not
+ * idle-closed; a slow one loses events, never blocks the others. */
+static void
+test_events_server(void **state)
+{
+	char err[256], path[256], *out;
+	struct sky_ctl_server *s;
+	struct sky_ctl_limits lim;
+	int fd, other, eof, n;
+	json_t *r;
+
+	snprintf(path, sizeof(path), "%s/events.sock", tmpdir);
+	s = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	assert_non_null(s);
+	sky_ctl_limits_default(&lim);
+	lim.idle_timeout_ms = 100;
+	assert_int_equal(sky_ctl_server_set_limits(s, &lim, err, sizeof(err)), 0);
+
+	fd = client_connect(path);
+	send_all(fd, "{\"argv\":[\"events\",\"follow\",\"type=kv.*\"]}\n", 42);
+	r = pump_reply(s, fd);
+	assert_ok(r);
+	assert_true(json_is_true(json_object_get(json_object_get(r, "result"), "following")));
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(r, "result"), "types"), 0)),
+			    "kv.*");
+	json_decref(r);
+	assert_int_equal(metric("skygate_events_subscribers"), 1);
+
+	/* another client's request emits; the follower gets the matching events only */
+	other = client_connect(path);
+	assert_int_equal(sky_ctl_event("kv.changed", json_pack("{s:s}", "key", "a")), 0);
+	assert_int_equal(sky_ctl_event("geo.reloaded", NULL), 0);
+	assert_int_equal(sky_ctl_event("kv.gone", NULL), 0);
+	n = pump_lines(s, fd, 2, &out, NULL, &eof);
+	assert_int_equal(n, 2);
+	r = line_json(out, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "key")), "a");
+	json_decref(r);
+	r = line_json(out, 1);
+	assert_string_equal(json_string_value(json_object_get(r, "type")), "kv.gone");
+	json_decref(r);
+	free(out);
+
+	/* requests on a following connection are not run */
+	send_all(fd, "{\"argv\":[\"kv\",\"set\",\"x\",\"1\"]}\n", 30);
+	/* quiet for longer than the idle timeout: the follower stays, the other is closed */
+	for (int i = 0; i < 40; i++)
+		assert_true(sky_ctl_server_poll(s, 10) >= 0);
+	assert_int_equal(n_kv_log, 0);
+	{
+		char line[512];
+		ssize_t got = recv(other, line, sizeof(line) - 1, MSG_DONTWAIT);
+
+		assert_true(got > 0);
+		line[got] = '\0';
+		assert_non_null(strstr(line, "\"limit\":\"idle_timeout\""));
+	}
+	close(other);
+	for (int i = 0; i < 10 && sky_ctl_server_clients(s) > 1; i++)
+		sky_ctl_server_poll(s, 5);
+	assert_int_equal(sky_ctl_server_clients(s), 1);
+	assert_int_equal(sky_ctl_event("kv.changed", NULL), 0);
+	n = pump_lines(s, fd, 1, &out, NULL, &eof);
+	assert_int_equal(n, 1);
+	assert_false(eof);
+	free(out);
+
+	/* a follower that does not read: its queue fills, events are lost, nothing blocks */
+	{
+		unsigned long long lost0 = metric("skygate_events_lost_total");
+		char big[2048];
+		int slow_rounds = 0;
+		unsigned long long lost;
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		for (int i = 0; i < 1000; i++) {
+			assert_int_equal(sky_ctl_event("kv.big", json_pack("{s:s}", "pad", big)),
+					 0);
+			if (i % 50 == 0) {
+				assert_true(sky_ctl_server_poll(s, 0) >= 0);
+				slow_rounds++;
+			}
+		}
+		lost = metric("skygate_events_lost_total") - lost0;
+		assert_true(lost > 0);
+		/* now it reads everything: the lines, then the gap's count */
+		n = pump_lines(s, fd, 1000 - (int)lost + 1, &out, NULL, &eof);
+		assert_false(eof);
+		assert_non_null(strstr(out, "{\"type\":\"events_lost\",\"count\":"));
+		{
+			const char *gap = strstr(out, "\"events_lost\"");
+			unsigned long long count =
+				strtoull(strstr(gap, "\"count\":") + 8, NULL, 10);
+
+			/* nothing after the gap line, and the count is what was lost */
+			assert_int_equal(count, lost);
+			assert_int_equal(strchr(gap, '\n')[1], '\0');
+			assert_int_equal(n, 1000 - (int)count + 1);
+		}
+		free(out);
+		(void)slow_rounds;
+	}
+	close(fd);
+	assert_no_clients(s);
+	assert_int_equal(metric("skygate_events_subscribers"), 0);
+	sky_ctl_server_close(s);
+}
+
 int
 main(void)
 {
@@ -3137,6 +3560,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_request_timeout, setup, teardown),
 		cmocka_unit_test(test_stop_and_watchdog),
 		cmocka_unit_test(test_skygatectl_refused),
+		cmocka_unit_test_setup_teardown(test_events_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skygatectl_events, setup, teardown),
 	};
 	int rc;
 

@@ -49,7 +49,21 @@
 #define GARBAGE "/tmp/skygate_test_geo_garbage.db"
 #define EMPTY "/tmp/skygate_test_geo_empty.db"
 #define CORRUPT "/tmp/skygate_test_geo_corrupt.db"
-#define STATE "/tmp/skygate_test_geo_state"
+/* the journal test's state directory: per process, tests of several checkouts may run at once */
+static char state_dir[64];
+#define STATE state_dir
+
+/* STATE + rest, in one of two rotating buffers */
+static const char *
+state_path(const char *rest)
+{
+	static char buf[2][128];
+	static unsigned int k;
+
+	k ^= 1;
+	snprintf(buf[k], sizeof(buf[k]), "%s%s", state_dir, rest);
+	return buf[k];
+}
 #define N_RANDOM 10000
 
 /* ------------------------------------------------------------------ helpers */
@@ -1016,6 +1030,7 @@ test_reload(void **state)
 	}
 
 	/* reload PATH with a state directory: the file is kept there for the journal */
+	snprintf(state_dir, sizeof(state_dir), "/tmp/skygate_test_geo_state_%d", (int)getpid());
 	mkdir(STATE, 0755);
 	if (sky_ctl_journal_open(STATE, jerr, sizeof(jerr)) != 0)
 		fail_msg("journal: %s", jerr);
@@ -1025,7 +1040,7 @@ test_reload(void **state)
 	snprintf(kept, sizeof(kept), "%s",
 		 json_string_value(json_object_get(json_object_get(r, "result"), "database")));
 	json_decref(r);
-	assert_int_equal(strncmp(kept, STATE "/geo-", strlen(STATE "/geo-")), 0);
+	assert_int_equal(strncmp(kept, state_path("/geo-"), strlen(state_path("/geo-"))), 0);
 	assert_int_equal(stat(kept, &st), 0);
 	assert_int_equal(stat(DB, &st_db), 0);
 	assert_int_equal(st.st_size, st_db.st_size);
@@ -1049,8 +1064,8 @@ test_reload(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "check_interval_s")), 3600);
 	failures = json_integer_value(json_object_get(o, "reload_failures"));
 	json_decref(r);
-	write_truncated(STATE "/new.db", 1000000);
-	assert_int_equal(rename(STATE "/new.db", kept), 0);
+	write_truncated(state_path("/new.db"), 1000000);
+	assert_int_equal(rename(state_path("/new.db"), kept), 0);
 	sky_periodic_run(now += 1ull << 52); /* refused: the running table stays */
 	sky_periodic_run(now += 1ull << 52); /* and the same bad file is not retried */
 	r = run_cmd(2, show);
@@ -1059,8 +1074,8 @@ test_reload(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "reload_failures")), failures + 1);
 	json_decref(r);
 	check_one(AF_INET, (const uint8_t[]){8, 8, 8, 8});
-	copy_db(STATE "/new.db"); /* a good new version */
-	assert_int_equal(rename(STATE "/new.db", kept), 0);
+	copy_db(state_path("/new.db")); /* a good new version */
+	assert_int_equal(rename(state_path("/new.db"), kept), 0);
 	sky_periodic_run(now += 1ull << 52); /* a good new version: loaded */
 	r = run_cmd(2, show);
 	o = json_object_get(r, "result");
@@ -1069,9 +1084,9 @@ test_reload(void **state)
 	check_one(AF_INET6, (const uint8_t[]){0x2a, 0x00, 0x14, 0x50, 0x40, 0x01, 0x08, 0x0b, 0, 0,
 					      0, 0, 0, 0, 0x20, 0x0e});
 	unlink(kept);
-	unlink(STATE "/journal");
-	unlink(STATE "/journal.tip");
-	unlink(STATE "/new.db");
+	unlink(state_path("/journal"));
+	unlink(state_path("/journal.tip"));
+	unlink(state_path("/new.db"));
 	rmdir(STATE);
 	r = run_cmd(2, show);
 	assert_int_equal(

@@ -104,6 +104,7 @@ struct pkt {
 	const char *src, *dst;
 	uint16_t sport, dport;
 	uint8_t dscp;
+	uint8_t zone, quota; /* meta zone, quota_state */
 };
 
 static void
@@ -119,6 +120,8 @@ meta_of(const struct pkt *t, struct sky_meta *m)
 	m->sport = t->sport;
 	m->dport = t->dport;
 	m->dscp = t->dscp;
+	m->zone = t->zone;
+	m->quota_state = t->quota;
 	m->flags = SKY_MF_PORTS;
 	m->pkt_len = 100;
 	m->cls = 3;
@@ -189,6 +192,10 @@ static const struct {
 	{"tail_call", "[tail-call]"},
 	{"global_data", "global data"},
 	{"abi_mismatch", "built against policy ABI 99"},
+	{"abi_zero", "built against policy ABI 0, the gateway has ABI 2 (and runs programs of ABI "
+		     "1..2)"},
+	{"abi_v1_zone", "[ctx-bounds]: ctx read at offset 72..72 size 1 beyond the 72-byte "
+			"context of policy ABI 1"},
 	{"paths_explode", "[budget]"},
 	{"leak_ctx_value", "[leak]"},
 	{"leak_stack_key", "[leak]"},
@@ -553,8 +560,9 @@ static const struct {
 	  EXIT},
 	 7,
 	 NULL},
+	/* index <= 68: ctx + 8 + 68 is the first byte past the 76-byte context */
 	{"index not bounded enough",
-	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 64, 2), ADD64X(4, 3), LDXB(0, 4, 8),
+	 {LDXW(3, 1, 28), MOV64X(4, 1), MOV64K(0, 1), JGTK(3, 68, 2), ADD64X(4, 3), LDXB(0, 4, 8),
 	  EXIT},
 	 7,
 	 "[ctx-bounds]"},
@@ -1182,6 +1190,70 @@ test_sample_country_block(void **state)
 			   "  maps:\n    blocked_terminal_countries: {RU: 1}\n"
 			   "    blocked_remote_countries: {KP: 1, CN: 0}\n",
 			   c, RTE_DIM(c), 2);
+}
+
+/* zone_block: the zone's entry decides, live; no zone (0) and unlisted zones pass */
+static void
+test_sample_zone_block(void **state)
+{
+	static const struct vcase c[] = {
+		{{.dir = SKY_DIR_UP, .zone = 2}, W_DROP},
+		{{.dir = SKY_DIR_DOWN, .zone = 2}, W_DROP},
+		{{.dir = SKY_DIR_UP, .zone = 255, .sub_cc = "DE"}, W_DROP},
+		{{.dir = SKY_DIR_UP, .zone = 3}, W_PASS}, /* value 0 */
+		{{.dir = SKY_DIR_DOWN, .zone = 1}, W_PASS},
+		{{.dir = SKY_DIR_UP, .zone = 0}, W_PASS}, /* no zone */
+		{{.dir = SKY_DIR_UP, .zone = 2, .quota = SKY_QUOTA_OVER}, W_DROP},
+	};
+	char path[2048], err[512];
+	struct sky_policy *p;
+	struct sky_meta m;
+
+	check_both_engines("zone_block", "  maps:\n    blocked_zones: {2: 1, 3: 0, 255: 1}\n", c,
+			   RTE_DIM(c), 1);
+	/* the operator changes the list live: the next packet follows */
+	sample(path, sizeof(path), "zone_block");
+	p = policy_obj(path, NULL);
+	assert_int_equal(p->prog->abi, SKY_POLICY_ABI_VERSION);
+	meta_of(&(struct pkt){.dir = SKY_DIR_UP, .zone = 7}, &m);
+	sky_policy_run_burst(p, 0, &m, 1);
+	assert_int_equal(m.verdict, SKY_V_PASS);
+	assert_int_equal(sky_policy_map_update(p, "blocked_zones", "7", "1", err, sizeof(err)), 0);
+	meta_of(&(struct pkt){.dir = SKY_DIR_UP, .zone = 7}, &m);
+	sky_policy_run_burst(p, 0, &m, 1);
+	assert_int_equal(m.verdict, SKY_V_DROP);
+	assert_int_equal(m.reason, SKY_DROP_POLICY);
+	assert_int_equal(sky_policy_map_delete(p, "blocked_zones", "7", err, sizeof(err)), 0);
+	meta_of(&(struct pkt){.dir = SKY_DIR_UP, .zone = 7}, &m);
+	sky_policy_run_burst(p, 0, &m, 1);
+	assert_int_equal(m.verdict, SKY_V_PASS);
+	/* a zone id is a byte: 256 is no key of this map */
+	assert_int_not_equal(
+		sky_policy_map_update(p, "blocked_zones", "256", "1", err, sizeof(err)), 0);
+	sky_policy_destroy(p);
+}
+
+/* An ABI 1 object still runs: its fields are where they were (and it cannot read the
+ * ABI 2 ones: abi_v1_zone is refused) */
+static void
+test_abi_v1_object(void **state)
+{
+	static const struct vcase c[] = {
+		{{.dir = SKY_DIR_UP, .sub_cc = "DE", .dport = 443, .zone = 9}, W_DROP},
+		{{.dir = SKY_DIR_DOWN, .sub_cc = "DE", .sport = 443}, W_DROP},
+		{{.dir = SKY_DIR_UP, .sub_cc = "FR", .dport = 443}, W_PASS},
+		{{.dir = SKY_DIR_UP, .sub_cc = "DE", .dport = 80}, W_PASS},
+	};
+	char path[2048];
+	struct sky_policy *p;
+
+	corpus(path, sizeof(path), "abi_v1");
+	for (int jit = 1; jit >= 0; jit--) {
+		p = policy_obj(path, jit ? "  jit: true\n" : "  jit: false\n");
+		assert_int_equal(p->prog->abi, 1);
+		run_cases(p, "abi_v1", c, RTE_DIM(c));
+		sky_policy_destroy(p);
+	}
 }
 
 static void
@@ -1945,6 +2017,93 @@ test_class_names(void **state)
 	unlink(csv);
 	rmdir(dir);
 }
+
+/* quota_block_class with the state set the way the quota engine sets it
+ * (sky_subs_set_quota_state) and carried by the subscriber lookup into the context */
+static void
+test_sample_quota_block_class(void **state)
+{
+	char dir[] = "/tmp/sky_policy_quota_XXXXXX", csv[256], path[2048], err[512];
+	struct sky_cfg_err cerr = {0};
+	struct sky_cfg *cfg;
+	struct sky_subs *subs;
+	struct sky_policy *p;
+	FILE *f;
+	/* the standard model's classes: realtime 0, interactive 1, bulk 2, scavenger 3 */
+	static const struct {
+		uint32_t id;
+		const char *addr;
+		uint8_t quota;
+		uint8_t cls;
+		enum want want;
+	} c[] = {
+		{1, "10.0.0.1", SKY_QUOTA_OVER, 2, W_DROP},
+		{2, "10.0.0.2", SKY_QUOTA_THROTTLED, 2, W_DROP},
+		{3, "10.0.0.3", SKY_QUOTA_UNDER, 2, W_PASS},
+		{4, "10.0.0.4", SKY_QUOTA_NONE, 2, W_PASS},
+		{1, "10.0.0.1", SKY_QUOTA_OVER, 0, W_PASS},	 /* realtime is not blocked */
+		{2, "10.0.0.2", SKY_QUOTA_THROTTLED, 3, W_PASS}, /* value 0 */
+		{1, "10.0.0.1", SKY_QUOTA_UNDER, 2, W_PASS},	 /* back under (a top-up) */
+	};
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(csv, sizeof(csv), "%s/s.csv", dir);
+	f = fopen(csv, "w");
+	assert_non_null(f);
+	fputs("id,ipv4,ipv6,plan,beam,country\n", f);
+	for (int i = 1; i <= 4; i++)
+		fprintf(f, "%d,10.0.0.%d,,basic,beam1,DE\n", i, i);
+	fclose(f);
+	sample(path, sizeof(path), "quota_block_class");
+	cfg = sky_fx_cfg("subs.yaml", &cerr,
+			 "subscribers: { file: %s, unknown: drop }\n" SKY_FX_MODEL
+			 "policy:\n  object: %s\n"
+			 "  maps: { over_quota_blocked_classes: { 2: 1, 3: 0 } }\n",
+			 csv, path);
+	assert_non_null(cfg);
+	subs = sky_subs_create(cfg, 1, &cerr);
+	if (subs == NULL)
+		fail_msg("subs: %s", cerr.msg);
+	p = sky_policy_create(cfg, subs, &cerr);
+	if (p == NULL)
+		fail_msg("policy: %s", cerr.msg);
+	for (size_t i = 0; i < RTE_DIM(c); i++) {
+		struct sky_meta m;
+
+		assert_int_equal(sky_subs_set_quota_state(subs, c[i].id, c[i].quota), 0);
+		meta_of(&(struct pkt){.dir = SKY_DIR_UP, .src = c[i].addr, .dst = "192.0.2.1"}, &m);
+		m.sub_idx = SKY_SUB_NONE;
+		sky_subs_lookup_burst(subs, 0, &m, 1);
+		assert_int_equal(m.sub_id, c[i].id);
+		assert_int_equal(m.quota_state, c[i].quota);
+		m.cls = c[i].cls; /* the classifier's choice */
+		sky_policy_run_burst(p, 0, &m, 1);
+		if (c[i].want == W_DROP && (m.verdict != SKY_V_DROP || m.reason != SKY_DROP_POLICY))
+			fail_msg("case %zu: want drop, got verdict %u", i, m.verdict);
+		if (c[i].want == W_PASS && (m.verdict != SKY_V_PASS || m.cls != c[i].cls))
+			fail_msg("case %zu: want pass, got verdict %u cls %u", i, m.verdict, m.cls);
+	}
+	/* a class added to the list live */
+	assert_int_equal(
+		sky_policy_map_update(p, "over_quota_blocked_classes", "0", "1", err, sizeof(err)),
+		0);
+	{
+		struct sky_meta m;
+
+		assert_int_equal(sky_subs_set_quota_state(subs, 1, SKY_QUOTA_OVER), 0);
+		meta_of(&(struct pkt){.dir = SKY_DIR_DOWN, .src = "192.0.2.1", .dst = "10.0.0.1"},
+			&m);
+		sky_subs_lookup_burst(subs, 0, &m, 1);
+		m.cls = 0;
+		sky_policy_run_burst(p, 0, &m, 1);
+		assert_int_equal(m.verdict, SKY_V_DROP);
+	}
+	sky_policy_destroy(p);
+	sky_subs_destroy(subs);
+	sky_cfg_free(cfg);
+	unlink(csv);
+	rmdir(dir);
+}
 #endif
 
 /* maps of the same name and spec keep their entries across a swap */
@@ -2264,6 +2423,8 @@ main(void)
 		cmocka_unit_test(test_safe_byteswap),
 		cmocka_unit_test(test_sample_country_block),
 		cmocka_unit_test(test_sample_remote_country_block),
+		cmocka_unit_test(test_sample_zone_block),
+		cmocka_unit_test(test_abi_v1_object),
 		cmocka_unit_test(test_malformed_btf),
 		cmocka_unit_test(test_sample_walled_garden),
 		cmocka_unit_test(test_sample_country_matrix),
@@ -2273,6 +2434,7 @@ main(void)
 		cmocka_unit_test(test_journal_replay),
 #ifdef SKY_POLICY_HAVE_SUBS
 		cmocka_unit_test(test_class_names),
+		cmocka_unit_test(test_sample_quota_block_class),
 #endif
 		cmocka_unit_test(test_swap_keeps_maps),
 		cmocka_unit_test(test_faults),

@@ -270,6 +270,8 @@ test_csv_reader(void **state)
 
 /* ------------------------------------------------------------------ config errors */
 
+#define PB "plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
+
 static const struct {
 	const char *yaml;
 	const char *expect;
@@ -349,6 +351,14 @@ static const struct {
 	{"plans: { p: { down: 1Mbit, up: 1Mbit } }\nbeams: { b: { down: 1Gbit, up: 1Gbit } }\n"
 	 "classes: [ { name: a, default: true, weight: 3 } ]\n",
 	 "classes[0].weight: unknown key"},
+	/* zones */
+	{PB "zones: north\n", "t.yaml:3: zones: expected a list of zone names ([NAME, ...])"},
+	{PB "zones: { north: 1 }\n", "t.yaml:3: zones: expected a list of zone names"},
+	{PB "zones: [north, south, north]\n", "t.yaml:3: zones[2]: zone 'north' listed twice"},
+	{PB "zones: [north, [a]]\n", "t.yaml:3: zones[1]: expected a zone name"},
+	{PB "zones: [\"no rth\"]\n", "zones[0]: zone name 'no rth': use letters, digits"},
+	{PB "zones: [\"\"]\n", "zones[0]: zone name '' must be 1..31 characters"},
+	{PB "zones: [z123456789012345678901234567890123]\n", "must be 1..31 characters"},
 };
 
 static void
@@ -1063,6 +1073,279 @@ test_runtime_changes(void **state)
 	runtime_teardown(s);
 }
 
+/* The quota state: refused for unknown ids and states, carried into meta from the next
+ * lookup, kept through `subscriber set` and a load that keeps the id, reset by del/add. */
+static void
+test_quota_state(void **state)
+{
+	static const struct {
+		uint32_t id;
+		unsigned int st;
+		int rc;
+	} bad_sets[] = {
+		{99, SKY_QUOTA_OVER, -ENOENT},
+		{0, SKY_QUOTA_OVER, -ENOENT},
+		{1, SKY_QUOTA_MAX, -EINVAL},
+		{1, 255, -EINVAL},
+	};
+	struct sky_subs *s = runtime_setup();
+	struct sky_meta m;
+	json_t *r;
+	char cmd[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_sets) / sizeof(bad_sets[0]); i++)
+		assert_int_equal(
+			sky_subs_set_quota_state(s, bad_sets[i].id, (uint8_t)bad_sets[i].st),
+			bad_sets[i].rc);
+	assert_int_equal(sky_subs_quota_state(s, 99), -ENOENT);
+	assert_int_equal(sky_subs_quota_state(s, 0), -ENOENT);
+	/* nothing changed by the refusals */
+	for (uint32_t id = 1; id <= 7; id++)
+		assert_int_equal(sky_subs_quota_state(s, id), SKY_QUOTA_NONE);
+	assert_string_equal(sky_quota_state_name(SKY_QUOTA_THROTTLED), "throttled");
+	assert_string_equal(sky_quota_state_name(SKY_QUOTA_MAX), "?");
+
+	/* each state reaches the next lookup; other subscribers keep theirs */
+	for (unsigned int st = SKY_QUOTA_NONE; st < SKY_QUOTA_MAX; st++) {
+		assert_int_equal(sky_subs_set_quota_state(s, 3, (uint8_t)st), 0);
+		assert_int_equal(sky_subs_quota_state(s, 3), (int)st);
+		m = mk(SKY_DIR_UP, "198.18.5.77", "203.0.113.9", 0);
+		sky_subs_lookup_burst(s, 0, &m, 1);
+		assert_int_equal(m.sub_id, 3);
+		assert_int_equal(m.quota_state, st);
+		m = mk(SKY_DIR_DOWN, "198.18.5.78", "203.0.113.9", 0);
+		sky_subs_lookup_burst(s, 0, &m, 1);
+		assert_int_equal(m.sub_id, 2);
+		assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+	}
+	/* unknown addresses carry none */
+	m = mk(SKY_DIR_UP, "10.200.0.1", "203.0.113.9", 0);
+	m.quota_state = 0xee;
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.sub_idx, SKY_SUB_NONE);
+	assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+
+	/* shown; kept through set */
+	r = ok("subscriber show 3");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "quota_state")),
+		"throttled");
+	json_decref(r);
+	json_decref(ok("subscriber set 3 plan=premium ipv4=198.18.5.99"));
+	assert_int_equal(sky_subs_quota_state(s, 3), SKY_QUOTA_THROTTLED);
+	m = mk(SKY_DIR_UP, "198.18.5.99", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.sub_id, 3);
+	assert_int_equal(m.quota_state, SKY_QUOTA_THROTTLED);
+
+	/* a load keeps the state of ids that stay, new ids start at none */
+	assert_int_equal(sky_subs_set_quota_state(s, 1, SKY_QUOTA_OVER), 0);
+	snprintf(cmd, sizeof(cmd), "subscriber load %s",
+		 write_file("q.csv", HDR "1,100.64.0.1,,basic,beam1,DE,\n"
+					 "8,198.18.5.77,,basic,beam1,FR,\n"));
+	json_decref(ok(cmd));
+	assert_int_equal(sky_subs_quota_state(s, 1), SKY_QUOTA_OVER);
+	assert_int_equal(sky_subs_quota_state(s, 8), SKY_QUOTA_NONE);
+	assert_int_equal(sky_subs_quota_state(s, 3), -ENOENT);
+	m = mk(SKY_DIR_UP, "100.64.0.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.quota_state, SKY_QUOTA_OVER);
+	m = mk(SKY_DIR_UP, "198.18.5.77", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.sub_id, 8);
+	assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+
+	/* del then add at the same index: the old state does not come back */
+	json_decref(ok("subscriber del 1"));
+	json_decref(ok("subscriber add 1 ipv4=100.64.0.1 plan=basic beam=beam1 country=DE"));
+	assert_int_equal(sky_subs_quota_state(s, 1), SKY_QUOTA_NONE);
+	m = mk(SKY_DIR_UP, "100.64.0.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.quota_state, SKY_QUOTA_NONE);
+	runtime_teardown(s);
+}
+
+/* ------------------------------------------------------------------ zones */
+
+/* a config with n zones z1..zn and the standard model; NULL with err on refusal */
+static struct sky_subs *
+make_zones(unsigned int n, const char *csv_text, struct sky_cfg_err *err)
+{
+	char *zones = malloc(8 * 256 + 32);
+	const char *csv = write_file("z.csv", csv_text);
+	struct sky_cfg *cfg;
+	struct sky_subs *s;
+	size_t o = 0;
+
+	assert_non_null(zones);
+	o += (size_t)sprintf(zones + o, "zones: [");
+	for (unsigned int i = 1; i <= n; i++)
+		o += (size_t)sprintf(zones + o, "%sz%u", i > 1 ? ", " : "", i);
+	sprintf(zones + o, "]\n");
+	cfg = sky_fx_cfg("t.yaml", err, "subscribers: { file: %s }\n%s" SKY_FX_MODEL, csv, zones);
+	free(zones);
+	assert_non_null(cfg);
+	s = sky_subs_create(cfg, 1, err);
+	sky_cfg_free(cfg);
+	return s;
+}
+
+static void
+test_zones_csv(void **state)
+{
+	static const struct {
+		unsigned int n_zones;
+		const char *csv, *expect;
+	} bad[] = {
+		{2, "id,ipv4,ipv6,plan,beam,country,zone,zone\n", "z.csv:1: header must be"},
+		{2, "id,ipv4,ipv6,plan,beam,country,realm,realm\n", "z.csv:1: header must be"},
+		{2, "id,ipv4,ipv6,plan,beam,country,zones\n", "z.csv:1: header must be"},
+		{2, "id,ipv4,ipv6,plan,beam,country,zone,realm,x\n",
+		 "z.csv:1: too many fields (expected 6)"},
+		{2, "id,ipv4,ipv6,plan,beam,zone,country\n", "z.csv:1: header must be"},
+		{2, "id,ipv4,ipv6,plan,beam,country,zone\n1,10.0.0.1,,basic,beam1,DE,z3\n",
+		 "z.csv:2: zone 'z3' unknown (zones: z1, z2)"},
+		{2, "id,ipv4,ipv6,plan,beam,country,zone\n1,10.0.0.1,,basic,beam1,DE,Z1\n",
+		 "z.csv:2: zone 'Z1' unknown (zones: z1, z2)"},
+		{0, "id,ipv4,ipv6,plan,beam,country,zone\n1,10.0.0.1,,basic,beam1,DE,z1\n",
+		 "z.csv:2: zone 'z1' unknown (no zones configured"},
+		{2, "id,ipv4,ipv6,plan,beam,country,realm,zone\n1,10.0.0.1,,basic,beam1,DE,z1\n",
+		 "z.csv:2: 7 fields, expected 8 (id,ipv4,ipv6,plan,beam,country,realm,zone)"},
+		{2, "id,ipv4,ipv6,plan,beam,country,zone,realm\n1,10.0.0.1,,basic,beam1,DE,z1,x\n",
+		 "z.csv:2: realm 'x' is not a VLAN id"},
+		{2, "id,ipv4,ipv6,plan,beam,country,zone\n1,10.0.0.1,,basic,beam1,DE\n",
+		 "z.csv:2: 6 fields, expected 7 (id,ipv4,ipv6,plan,beam,country,zone)"},
+	};
+	struct sky_cfg_err err;
+	struct sky_subs *s;
+	struct sky_sub_info in;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *want = bad[i].expect;
+
+		memset(&err, 0, sizeof(err));
+		s = make_zones(bad[i].n_zones, bad[i].csv, &err);
+		if (s != NULL || strstr(err.msg, want) == NULL) {
+			print_error("case %zu: expected '%s', got '%s'\n", i, want,
+				    s ? "(success)" : err.msg);
+			sky_subs_destroy(s);
+			fail();
+		}
+	}
+	/* 255 zones are fine, 256 are not */
+	memset(&err, 0, sizeof(err));
+	s = make_zones(256, HDR, &err);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "zones: 256 zones, at most 255"));
+	s = make_zones(255,
+		       "id,ipv4,ipv6,plan,beam,country,zone,realm\n"
+		       "1,10.0.0.1,,basic,beam1,DE,z255,7\n"
+		       "2,10.0.0.2,,basic,beam1,DE,,\n"
+		       "3,10.0.0.3,,basic,beam1,DE,z1,\n",
+		       &err);
+	if (s == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(sky_subs_n_zones(s), 255);
+	assert_int_equal(sky_subs_zone_index(s, "z1"), 1);
+	assert_int_equal(sky_subs_zone_index(s, "z255"), 255);
+	assert_int_equal(sky_subs_zone_index(s, "z256"), -1);
+	assert_string_equal(sky_subs_zone_name(s, 255), "z255");
+	assert_null(sky_subs_zone_name(s, 0));
+	assert_null(sky_subs_zone_name(s, 256));
+	assert_int_equal(sky_subs_get(s, 1, &in), 0);
+	assert_int_equal(in.zone, 255);
+	assert_int_equal(in.realm, 7);
+	assert_int_equal(sky_subs_get(s, 2, &in), 0);
+	assert_int_equal(in.zone, 0);
+	{
+		static const struct {
+			const char *a;
+			uint16_t vid;
+			uint8_t zone;
+		} want[] = {{"10.0.0.1", 7, 255}, {"10.0.0.2", 0, 0}, {"10.0.0.3", 0, 1}};
+		struct sky_meta m[3];
+
+		for (int i = 0; i < 3; i++)
+			m[i] = mk(SKY_DIR_UP, want[i].a, "203.0.113.9", want[i].vid);
+		sky_subs_lookup_burst(s, 0, m, 3);
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(m[i].sub_id, (uint32_t)i + 1);
+			assert_int_equal(m[i].zone, want[i].zone);
+		}
+	}
+	sky_subs_destroy(s);
+	/* the reader alone: any zone name passes with no names; rows carry it as written */
+	{
+		static const char csv[] = "id,ipv4,ipv6,plan,beam,country,zone\n"
+					  "5,10.0.0.5,,gold,b7,DE,far-north\n";
+		struct seen sn;
+		char e[256];
+
+		memset(&sn, 0, sizeof(sn));
+		assert_int_equal(sky_subs_csv_parse("t.csv", csv, sizeof(csv) - 1, NULL, seen_row,
+						    &sn, e, sizeof(e)),
+				 0);
+		assert_int_equal(sn.n, 1);
+		assert_int_equal(sn.rows[0].zone_len, 9);
+		assert_memory_equal(sn.rows[0].zone, "far-north", 9);
+		assert_int_equal(sn.rows[0].sub.zone, 0);
+	}
+}
+
+/* zone= on add and set: refused naming the zone, applied live, shown */
+static void
+test_zones_runtime(void **state)
+{
+	struct sky_cfg_err err;
+	struct sky_subs *s;
+	struct sky_meta m;
+	json_t *r;
+
+	(void)state;
+	s = make_zones(2, HDR "1,100.64.0.1,,basic,beam1,DE,\n", &err);
+	assert_non_null(s);
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	assert_int_equal(sky_subs_register(s), 0);
+	bad("subscriber add 2 ipv4=10.1.1.1 plan=basic beam=beam1 country=DE zone=z9",
+	    "zone 'z9' unknown (zones: z1, z2)");
+	bad("subscriber set 1 zone=north", "zone 'north' unknown (zones: z1, z2)");
+	bad("subscriber set 1 zone=z1 zone=z2", "key given twice");
+	r = ok("subscriber show 1");
+	assert_true(json_is_null(json_object_get(json_object_get(r, "result"), "zone")));
+	json_decref(r);
+
+	json_decref(ok("subscriber add 2 ipv4=10.1.1.1 plan=basic beam=beam1 country=DE zone=z2"));
+	m = mk(SKY_DIR_DOWN, "10.1.1.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.zone, 2);
+	/* moved live: the next lookup sees it */
+	r = ok("subscriber set 2 zone=z1");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "zone")), "z1");
+	json_decref(r);
+	m = mk(SKY_DIR_DOWN, "10.1.1.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.zone, 1);
+	r = ok("subscriber show 2");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(r, "result"), "zone")), "z1");
+	json_decref(r);
+	/* zone= removes it */
+	json_decref(ok("subscriber set 2 zone="));
+	m = mk(SKY_DIR_DOWN, "10.1.1.1", "203.0.113.9", 0);
+	sky_subs_lookup_burst(s, 0, &m, 1);
+	assert_int_equal(m.zone, 0);
+	runtime_teardown(s);
+
+	/* no zones configured: a zone is refused saying so */
+	s = runtime_setup();
+	bad("subscriber set 1 zone=z1", "zone 'z1' unknown: no zones are configured");
+	runtime_teardown(s);
+}
+
 static void
 test_capacity(void **state)
 {
@@ -1765,6 +2048,9 @@ main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_runtime_failures),
 		cmocka_unit_test(test_runtime_changes),
+		cmocka_unit_test(test_quota_state),
+		cmocka_unit_test(test_zones_csv),
+		cmocka_unit_test(test_zones_runtime),
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_capacity_layouts),
 		cmocka_unit_test(test_lookup_random_reference),

@@ -30,6 +30,14 @@
  * file it names that is missing or changed (SHA-256), or any damage but a torn last record
  * stops the start (see sky_ctl_journal_replay()).
  *
+ * Events: sky_ctl_event() emits a typed JSON event; a client that sends `events follow
+ * [type=GLOB ...]` gets the reply, then one line per matching event, for as long as it stays
+ * connected (it sends no more requests on that connection). Each subscriber has a bounded
+ * queue: one that cannot keep up loses events, counted, and gets
+ * {"type":"events_lost","count":N} where the gap is once it has caught up. A subscription is
+ * a connection like any other (control.clients_per_uid, max_clients), exempt from the idle
+ * timeout only.
+ *
  * State: each module registers its part of the live state (sky_ctl_state_register): a
  * canonical dump (`state dump`) and the commands that recreate it (a snapshot). `journal
  * compact` writes the snapshot, parts in their order (geo, classes, plans, beams, policy,
@@ -165,6 +173,21 @@ unsigned int sky_ctl_journal_unacked(void);
 /** Add the journal (path, bytes, broken, unacknowledged recoveries) to `status`'s result;
  *  call once `status` is registered. 0 or -errno. */
 int sky_ctl_journal_extend_status(void);
+
+/* --- the events stream --- */
+/**
+ * Emit an event to the subscribers of the control socket (`events follow`). type: lowercase
+ * words with dots ("subscriber.changed", "quota.over"), at most 64 bytes; fields: a JSON
+ * object or NULL, whose reference is taken (also on failure). The line sent is
+ * {"type": type, "time": "2026-01-31T12:00:00.123Z" (RFC 3339, UTC, ms), "seq": N, ...fields};
+ * seq counts the events of this process from 1. Fields named type, time or seq are ignored.
+ * Never blocks: a subscriber whose queue is full loses the event (counted, reported to it).
+ * Control path only. Returns 0, -EINVAL (bad type, fields not an object), -ENOMEM.
+ */
+int sky_ctl_event(const char *type, json_t *fields);
+/** Add the events counters (emitted, delivered, lost, subscribers) to `status`'s result;
+ *  call once `status` is registered. 0 or -errno. */
+int sky_ctl_events_extend_status(void);
 
 /* --- the live state, part by part --- */
 struct sky_ctl_snapshot;

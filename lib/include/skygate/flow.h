@@ -135,5 +135,16 @@ int sky_flow_on_record(struct sky_flow *f, sky_flow_rec_fn fn, void *arg);
 int sky_flow_on_rtt(struct sky_flow *f, sky_rtt_fn fn, void *arg);
 /** Control path: drain every worker's rings into the consumers. Returns items drained. */
 unsigned int sky_flow_poll(struct sky_flow *f, uint64_t now_tsc);
+/**
+ * Control path, workers stopped: end every flow now (records: SKY_FLOW_END_FORCED, RTT
+ * segment counts flushed) and deliver everything to the consumers. sky_flow_destroy()
+ * does it too, so a consumer that goes away first should call it before it does.
+ * Returns items delivered. (While workers run, `flows flush` asks them instead.)
+ */
+unsigned int sky_flow_flush(struct sky_flow *f);
+
+/** The `flows:` section's defaults as YAML, for sky_cfg_merge_defaults (`--check --print`):
+ *  merged only when the file has the section, since its absence means "off". */
+extern const char sky_flow_cfg_defaults[];
 
 #endif /* SKYGATE_FLOW_H */

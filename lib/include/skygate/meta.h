@@ -7,7 +7,7 @@
  * to the mbuf array; meta[i] describes pkts[i]. Nothing is allocated per packet.
  *
  *   parse      fills dir..l4 fields, or sets verdict DROP with a parse reason
- *   subscriber fills sub_idx, sub_id, plan, beam, sub_country, realm
+ *   subscriber fills sub_idx, sub_id, plan, beam, sub_country, realm, zone, quota_state
  *   geo        fills remote_country, remote_flags
  *   classify   fills cls
  *   policy     may set verdict DROP, or change cls / dscp
@@ -130,7 +130,10 @@ struct sky_meta {
 	/* --- classify / policy --- */
 	uint8_t cls;	    /* class index (0 = highest priority) */
 	uint8_t worker_tag; /* free for the worker (e.g. output slot) */
-	uint8_t pad[3];
+	/* --- subscriber (continued) --- */
+	uint8_t zone;	     /* terminal's zone id (config `zones`, 1..255), 0 = none */
+	uint8_t quota_state; /* enum sky_quota_state (skygate/subscriber.h) */
+	uint8_t pad[1];
 	/* --- addresses, network order --- */
 	uint8_t src[16];
 	uint8_t dst[16];

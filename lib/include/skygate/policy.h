@@ -51,8 +51,18 @@ typedef __INT64_TYPE__ int64_t;
 #include <stdint.h>
 #endif
 
-/** Bumped on any incompatible change of struct sky_policy_ctx or of the verdicts. */
-#define SKY_POLICY_ABI_VERSION 1
+/**
+ * Bumped on any change of struct sky_policy_ctx or of the verdicts. A program records the
+ * version it was built against (SKY_POLICY); the loader runs programs of versions
+ * SKY_POLICY_ABI_MIN..SKY_POLICY_ABI_VERSION and refuses others (built for a newer gateway,
+ * or too old). Versions only add fields at the end of the context, so an older program's
+ * fields are where it expects them; the loader holds it to the context of its version (a
+ * read past it is refused, [ctx-bounds]).
+ *   1  the context up to dst (72 bytes)
+ *   2  + zone, quota_state (76 bytes)
+ */
+#define SKY_POLICY_ABI_VERSION 2
+#define SKY_POLICY_ABI_MIN 1
 
 /* --- context --- */
 
@@ -67,6 +77,13 @@ typedef __INT64_TYPE__ int64_t;
 #define SKY_POLICY_F_ICMP 0x08	     /* icmp_type/icmp_code valid */
 #define SKY_POLICY_F_ALL                                                                           \
 	(SKY_POLICY_F_FRAG | SKY_POLICY_F_FRAG_FIRST | SKY_POLICY_F_PORTS | SKY_POLICY_F_ICMP)
+
+/* ctx->quota_state (the subscriber's fair-use state, set by the control plane; the same
+ * numbers as enum sky_quota_state, asserted below) */
+#define SKY_POLICY_QUOTA_NONE 0	     /* no allowance (or not evaluated yet) */
+#define SKY_POLICY_QUOTA_UNDER 1     /* within the allowance */
+#define SKY_POLICY_QUOTA_OVER 2	     /* over the allowance */
+#define SKY_POLICY_QUOTA_THROTTLED 3 /* over and throttled */
 
 /* ctx->remote_flags (geolocation flags of the remote address) */
 #define SKY_POLICY_GEO_ANONYMOUS_PROXY 0x01
@@ -108,9 +125,16 @@ struct sky_policy_ctx {
 		uint32_t dst4;
 		uint32_t dst6[4];
 	};
+	/* --- ABI 2 --- */
+	uint8_t zone;	     /* terminal's zone id (config `zones`, 1..255), 0 = none */
+	uint8_t quota_state; /* SKY_POLICY_QUOTA_*: the subscriber's fair-use state */
+	uint16_t pad2;
 };
 
-_Static_assert(sizeof(struct sky_policy_ctx) == 72, "sky_policy_ctx ABI changed");
+/* the context an ABI 1 program sees: everything before zone */
+#define SKY_POLICY_CTX_V1_SIZE 72
+
+_Static_assert(sizeof(struct sky_policy_ctx) == 76, "sky_policy_ctx ABI changed");
 _Static_assert(__builtin_offsetof(struct sky_policy_ctx, sub_id) == 8, "ctx ABI");
 _Static_assert(__builtin_offsetof(struct sky_policy_ctx, sub_country) == 12, "ctx ABI");
 _Static_assert(__builtin_offsetof(struct sky_policy_ctx, remote_country) == 14, "ctx ABI");
@@ -122,6 +146,10 @@ _Static_assert(__builtin_offsetof(struct sky_policy_ctx, flags) == 32, "ctx ABI"
 _Static_assert(__builtin_offsetof(struct sky_policy_ctx, ip_len) == 36, "ctx ABI");
 _Static_assert(__builtin_offsetof(struct sky_policy_ctx, src) == 40, "ctx ABI");
 _Static_assert(__builtin_offsetof(struct sky_policy_ctx, dst) == 56, "ctx ABI");
+_Static_assert(__builtin_offsetof(struct sky_policy_ctx, zone) == SKY_POLICY_CTX_V1_SIZE,
+	       "ABI 2 fields follow the ABI 1 context");
+_Static_assert(__builtin_offsetof(struct sky_policy_ctx, quota_state) == 73, "ctx ABI");
+_Static_assert(__builtin_offsetof(struct sky_policy_ctx, pad2) == 74, "ctx ABI");
 
 /* --- verdicts: bits 0-7 code, bits 8-15 argument, the rest zero. 0 is a fault. --- */
 #define SKY_POLICY_V_PASS 1
@@ -240,7 +268,8 @@ extern void *sky_map_lookup(void *map, const void *key) __ksym;
 /**
  * Declare the program: SKY_POLICY(name) { ... return SKY_POLICY_PASS; }
  * It also records the ABI version the program was built against (section .skygate.abi);
- * the loader refuses a program built against another one.
+ * the loader refuses a program built against a version it does not run
+ * (SKY_POLICY_ABI_MIN..SKY_POLICY_ABI_VERSION).
  */
 #define SKY_POLICY(name)                                                                           \
 	const uint32_t sky_policy_abi SEC(".skygate.abi") = SKY_POLICY_ABI_VERSION;                \
@@ -301,6 +330,7 @@ sky_policy_remote_lpm6(const struct sky_policy_ctx *ctx, struct sky_lpm6_key *k)
 
 #include "skygate/config.h"
 #include "skygate/meta.h"
+#include "skygate/subscriber.h" /* enum sky_quota_state */
 
 /* The context is filled from struct sky_meta by copying: direction, flags and geo flags
  * are the same numbers on both sides, and a metadata flag the ABI does not know (such as
@@ -314,6 +344,11 @@ _Static_assert(SKY_POLICY_F_PORTS == SKY_MF_PORTS, "SKY_POLICY_F_PORTS != SKY_MF
 _Static_assert(SKY_POLICY_F_ICMP == SKY_MF_ICMP, "SKY_POLICY_F_ICMP != SKY_MF_ICMP");
 _Static_assert((SKY_POLICY_F_ALL & SKY_MF_DSCP_SET) == 0,
 	       "SKY_MF_DSCP_SET must stay out of the policy ABI's flags");
+_Static_assert(SKY_POLICY_QUOTA_NONE == SKY_QUOTA_NONE &&
+		       SKY_POLICY_QUOTA_UNDER == SKY_QUOTA_UNDER &&
+		       SKY_POLICY_QUOTA_OVER == SKY_QUOTA_OVER &&
+		       SKY_POLICY_QUOTA_THROTTLED == SKY_QUOTA_THROTTLED,
+	       "SKY_POLICY_QUOTA_* != enum sky_quota_state");
 _Static_assert(SKY_POLICY_GEO_ANONYMOUS_PROXY == SKY_GEO_F_ANONYMOUS_PROXY &&
 		       SKY_POLICY_GEO_SATELLITE == SKY_GEO_F_SATELLITE &&
 		       SKY_POLICY_GEO_ANYCAST == SKY_GEO_F_ANYCAST &&

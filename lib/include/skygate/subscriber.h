@@ -32,6 +32,7 @@ struct rte_mbuf;
 
 #define SKY_MAX_PLANS 256
 #define SKY_MAX_BEAMS 64
+#define SKY_MAX_ZONES 255 /* zone ids 1..255; 0 = no zone */
 
 /*
  * Plan defaults (config `plans:` and `plan set`): down_burst = max(down_bps / 8 * 10 ms,
@@ -62,11 +63,26 @@ struct sky_sub_info {
 	uint16_t plan, beam; /* indexes */
 	uint16_t country;    /* sky_cc */
 	uint16_t realm;	     /* outer VLAN, 0 = none */
+	uint8_t zone;	     /* zone id (config `zones`, 1..255), 0 = none */
 	uint8_t has_v4, has_v6;
 	uint8_t v4[4];	/* network order */
 	uint8_t v4_len; /* prefix length 0..32 */
 	uint8_t v6[16];
 	uint8_t v6_len; /* prefix length 0..128 */
+};
+
+/*
+ * Fair-use state of a subscriber, set by the control plane (the quota engine) with
+ * sky_subs_set_quota_state() and carried by the data path into every packet's meta and the
+ * policy context (quota_state). A new subscriber starts at SKY_QUOTA_NONE; the state stays
+ * through `subscriber set` and a `subscriber load` that keeps the id.
+ */
+enum sky_quota_state {
+	SKY_QUOTA_NONE = 0,	 /* no allowance (the plan has none, or not evaluated yet) */
+	SKY_QUOTA_UNDER = 1,	 /* within the allowance */
+	SKY_QUOTA_OVER = 2,	 /* over the allowance, no throttling action (yet) */
+	SKY_QUOTA_THROTTLED = 3, /* over and throttled (throttle plan or graded rate) */
+	SKY_QUOTA_MAX
 };
 
 struct sky_subs;
@@ -108,6 +124,12 @@ int sky_subs_beam_mode_set(struct sky_subs *s, unsigned int idx, enum sky_subs_b
 enum sky_subs_beam_mode sky_subs_beam_mode(const struct sky_subs *s, unsigned int idx);
 /** Packets of beams not owned here, summed over workers: dropped, passed. */
 void sky_subs_beam_foreign(const struct sky_subs *s, uint64_t *dropped, uint64_t *passed);
+/** Zones (config `zones: [NAME, ...]`): ids 1..n in file order, 0 = no zone. */
+unsigned int sky_subs_n_zones(const struct sky_subs *s);
+/** Zone id of name (1..n), -1 if none. */
+int sky_subs_zone_index(const struct sky_subs *s, const char *name);
+/** Name of zone id (1..n), NULL for 0 or out of range. */
+const char *sky_subs_zone_name(const struct sky_subs *s, unsigned int id);
 /** Default plan for unknown addresses (`unknown: {plan: X}`), -1 when unknown = drop. */
 int sky_subs_unknown_plan(const struct sky_subs *s);
 /** Highest subscriber idx + 1 that may be in use (sizes per-subscriber arrays). */
@@ -116,36 +138,56 @@ uint32_t sky_subs_capacity(const struct sky_subs *s);
 uint32_t sky_subs_count(const struct sky_subs *s);
 /** Look up by operator id; 0 and *out filled, or -ENOENT. */
 int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out);
+/**
+ * Set the quota state (enum sky_quota_state) of subscriber sub_id: one byte store the data
+ * path sees from its next burst; reader-safe (no RCU wait, no lock on the data path), cheap
+ * enough to call for every subscriber once a second. Control path; serialised with the
+ * other subscriber changes. Not journaled: the state is derived (the quota engine sets it
+ * again after a restart). Returns 0, -ENOENT (no such subscriber), -EINVAL (state not a
+ * sky_quota_state).
+ */
+int sky_subs_set_quota_state(struct sky_subs *s, uint32_t sub_id, uint8_t state);
+/** The quota state of subscriber sub_id (0..SKY_QUOTA_MAX-1), or -ENOENT. Control path. */
+int sky_subs_quota_state(struct sky_subs *s, uint32_t sub_id);
+/** "none", "under", "over", "throttled"; "?" out of range. */
+const char *sky_quota_state_name(unsigned int state);
 /** Iterate all subscribers (control path); fn returns non-zero to stop. */
 void sky_subs_foreach(const struct sky_subs *s, int (*fn)(void *arg, const struct sky_sub_info *),
 		      void *arg);
 
 /* --- the subscriber CSV (control path, plain C: no EAL; skygate-pktgen reads it too) --- */
 /*
- * `id,ipv4,ipv6,plan,beam,country[,realm]`: a header line first (exactly these names,
- * realm optional), blank lines and `#` comments allowed, LF or CRLF, a leading UTF-8 BOM
- * ignored, spaces around fields ignored, no quoting (no field needs it).
+ * `id,ipv4,ipv6,plan,beam,country[,realm][,zone]`: a header line first (exactly these names;
+ * realm and zone optional, in either order), blank lines and `#` comments allowed, LF or
+ * CRLF, a leading UTF-8 BOM ignored, spaces around fields ignored, no quoting (no field
+ * needs it).
  *   id       1..4294967295
  *   ipv4     an address or prefix /1../32, host bits zero; may be empty
  *   ipv6     an address or prefix /1../128, host bits zero; may be empty (not both)
  *   country  ISO 3166 alpha-2 (either case): where the terminal is
  *   realm    outer VLAN id 0..4094, 0 or empty = none; a realm subscriber's IPv6 is at
  *            most a /112
+ *   zone     a zone name (config `zones`), empty = none
  * Every refusal names the file and line: "FILE:LINE: field 'value' reason".
  */
 struct sky_subs_csv_row {
 	uint32_t line;		   /* 1-based line in the file */
 	const char *plan, *beam;   /* as written, not NUL-terminated: plan_len, beam_len */
 	size_t plan_len, beam_len; /* bytes */
-	/* the subscriber; idx 0; plan and beam: indexes into the names given, else 0 */
+	const char *zone;	   /* as written (zone_len 0: none or no zone column) */
+	size_t zone_len;
+	/* the subscriber; idx 0; plan and beam: indexes into the names given, else 0; zone:
+	 * the id (index + 1) of the name given, else 0 */
 	struct sky_sub_info sub;
 };
 
-/** Plan and beam names a file may use (e.g. the configured ones); pointers are borrowed. */
+/** Plan, beam and zone names a file may use (e.g. the configured ones); pointers are
+ *  borrowed. A zone is refused when n_zones is 0. */
 struct sky_subs_csv_names {
-	unsigned int n_plans, n_beams;
+	unsigned int n_plans, n_beams, n_zones;
 	const char *plans[SKY_MAX_PLANS];
 	const char *beams[SKY_MAX_BEAMS];
+	const char *zones[SKY_MAX_ZONES];
 };
 
 /**
@@ -158,8 +200,8 @@ typedef int (*sky_subs_csv_row_fn)(void *arg, const struct sky_subs_csv_row *row
 
 /**
  * Read a subscriber CSV held in buf (len bytes, need not be NUL-terminated); fname names it
- * in messages. names NULL: any plan and beam name is passed on; else a name must be one of
- * them (refused with the list). Checks syntax and ranges row by row, not uniqueness.
+ * in messages. names NULL: any plan, beam and zone name is passed on; else a name must be
+ * one of them (refused with the list). Checks syntax and ranges row by row, not uniqueness.
  * Returns 0, or -1 with err filled.
  */
 int sky_subs_csv_parse(const char *fname, const char *buf, size_t len,
@@ -211,7 +253,8 @@ int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *a
 
 /* --- data path --- */
 /**
- * Fill sub_idx, sub_id, plan, beam, sub_country, realm of each live packet: upstream by
+ * Fill sub_idx, sub_id, plan, beam, sub_country, realm, zone, quota_state of each live
+ * packet: upstream by
  * source, downstream by destination address, longest prefix wins, realm = outer VLAN id
  * when the subscriber has one. Unknown: drop (SKY_DROP_SUB_UNKNOWN) or the default plan
  * with sub_idx = SKY_SUB_NONE. Reads the published table once per burst, and prefetches
