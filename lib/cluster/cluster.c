@@ -576,6 +576,9 @@ apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
 			snprintf(err, sizeof(err), "%s: not JSON", q->key);
 		SKY_LOG(ERR, "cluster: refused %s (revision %" PRId64 "): the previous value stays",
 			err, q->rev);
+		sky_ctl_event("cluster.refused",
+			      json_pack("{s:s, s:s, s:I}", "key", q->key, "error", err, "revision",
+					(json_int_t)q->rev));
 		c->ctr[SKY_CLUSTER_C_changes_refused]++;
 		snprintf(c->last_refused, sizeof(c->last_refused), "%s", err);
 		json_decref(v);
@@ -619,6 +622,9 @@ apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
 			q->key, q->rev, why ?: "?");
 		c->ctr[SKY_CLUSTER_C_changes_refused]++;
 		snprintf(c->last_refused, sizeof(c->last_refused), "%s: %s", q->key, why ?: "?");
+		sky_ctl_event("cluster.refused",
+			      json_pack("{s:s, s:s, s:I}", "key", q->key, "error", why ?: "?",
+					"revision", (json_int_t)q->rev));
 	}
 	json_decref(reply);
 	json_decref(v);
@@ -637,6 +643,9 @@ set_beam(struct sky_cluster *c, unsigned int b, bool shape, const char *why)
 	c->ctr[SKY_CLUSTER_C_ownership_changes]++;
 	SKY_LOG(NOTICE, "cluster: beam %s %s (%s)", c->beams[b].name,
 		shape ? "shaped by this node" : "given up", why);
+	sky_ctl_event("cluster.beam",
+		      json_pack("{s:s, s:s, s:b, s:s}", "beam", c->beams[b].name, "node",
+				c->cfg.node, "shaped_here", shape, "why", why));
 }
 
 void
@@ -677,6 +686,12 @@ sky_cluster_poll(struct sky_cluster *c)
 	pthread_mutex_lock(&c->lock);
 	if (last > c->applied_rev)
 		c->applied_rev = last;
+	if (c->connected != c->connected_said) {
+		/* the alarm, as an event (the metric is skygate_cluster_connected) */
+		c->connected_said = c->connected;
+		sky_ctl_event("cluster.etcd", json_pack("{s:b, s:s}", "connected", c->connected,
+							"error", c->connected ? "" : c->last_err));
+	}
 	if (c->q_head == NULL && c->seen_rev > c->applied_seen)
 		c->applied_seen = c->seen_rev;
 	for (unsigned int b = 0; b < c->n_beams; b++) {

@@ -172,9 +172,10 @@ struct sky_cluster {
 	struct sky_cluster_member members[SKY_CLUSTER_MAX_NODES];
 	unsigned int n_members;
 	bool members_changed;
-	int64_t lease;	   /* 0: none */
-	uint64_t fence_ms; /* claims are good until then (monotonic ms) */
-	bool connected;	   /* the last call to etcd worked */
+	int64_t lease;	     /* 0: none */
+	uint64_t fence_ms;   /* claims are good until then (monotonic ms) */
+	bool connected;	     /* the last call to etcd worked */
+	bool connected_said; /* what the last cluster.etcd event said (main lcore) */
 	bool watching;
 	struct sky_cluster_change *q_head, *q_tail;
 	int64_t seen_rev;     /* the last revision the watch or a snapshot delivered */
