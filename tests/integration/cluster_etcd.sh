@@ -175,10 +175,10 @@ balanced() {
 	for n in "$@"; do [ "$(shaped "$n")" -eq "$want" ] || return 1; done
 	[ "$(held "$1")" -eq 6 ]
 }
-all_plan() { for n in "$@"; do nctlj "$n" plan show gold | grep -Eq "down_bps.: $WANT,?$" || return 1; done; }
-has_sub() { nctlj "$1" subscriber show 77 | grep -q "plan.: .$2."; }
+all_plan() { for n in "$@"; do nctlj "$n" plan show gold | grep -Ec "down_bps.: $WANT,?$" >/dev/null || return 1; done; }
+has_sub() { nctlj "$1" subscriber show 77 | grep -c "plan.: .$2." >/dev/null; }
 all_sub() { local p=$1; shift; for n in "$@"; do has_sub "$n" "$p" || return 1; done; }
-has_map() { nctlj "$1" map show blocked_terminal_countries | grep -q '.KP.'; }
+has_map() { nctlj "$1" map show blocked_terminal_countries | grep -c '.KP.' >/dev/null; }
 all_map() { for n in "$@"; do has_map "$n" || return 1; done; }
 # traffic: subscriber ID (on beamID) is passed by node N (its packet counter grows)
 # (the first packets line of `subscriber show` is upstream, class bulk)
@@ -223,7 +223,7 @@ for pair in $(owners 1); do
 	if flows 1 "${b#beam}"; then fail "gw1 (other_beams: drop) passes $b of ${pair#*=}"; fi
 	break
 done
-nctlj 1 cluster status | grep -q 'foreign_dropped.: [1-9]' || fail "gw1 does not count what it drops"
+nctlj 1 cluster status | grep -c 'foreign_dropped.: [1-9]' >/dev/null || fail "gw1 does not count what it drops"
 ok "each beam flows on its owner only"
 
 # --- a change written once reaches every node ---
@@ -316,11 +316,12 @@ ms=$(wait_for $TTL none_shaped 3) || fail "gw3 still shapes beams $TTL s after i
 gave=$(($(now_ms) - t0))
 echo "partition: gw3 gave its $before beams up $gave ms after the cut (its lease: ${TTL} s)"
 [ "$gave" -lt $((TTL * 1000)) ] || fail "gw3 gave its beams up after its lease could expire"
-nctlj 3 cluster status | jget "['connected']" | grep -qx False || fail "gw3 does not say it lost etcd"
+nctlj 3 cluster status | jget "['connected']" | grep -cx False >/dev/null || fail "gw3 does not say it lost etcd"
 all_plan 3 && all_sub basic 3 || fail "gw3 lost its state"
 if nctl 3 plan set gold down=1Mbit 2>"$T/ro.txt"; then fail "gw3 accepted a write without etcd"; fi
 grep -q "read-only" "$T/ro.txt" || fail "the refusal of gw3 does not say read-only: $(cat "$T/ro.txt")"
-# (metrics into a file first: grep -q would end the pipe early, and pipefail take that as a failure)
+# (grep -c, or a file first, never grep -q on a pipe: it may end the pipe early, and
+# pipefail take the SIGPIPE of the writer as a failure)
 metric() { nctl "$1" metrics >"$T/metrics.$1" && grep -q "$2" "$T/metrics.$1"; }
 metric 3 "^skygate_cluster_connected 0" || fail "no alarm in the metrics of gw3"
 for b in 1 2 3 4 5 6; do flows 3 $b || fail "gw3 stopped forwarding beam$b"; done
