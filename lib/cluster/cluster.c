@@ -477,6 +477,11 @@ session_main(void *arg)
 				nap(c, RETRY_MS);
 				continue;
 			}
+			if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+				/* stopping meanwhile: the main lcore revoked the old one */
+				sky_etcd_lease_revoke(&c->scl, id);
+				break;
+			}
 			pthread_mutex_lock(&c->lock);
 			c->lease = id;
 			c->fence_ms = now + ttl_ms - ttl_ms / 3;
