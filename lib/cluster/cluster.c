@@ -644,13 +644,34 @@ set_beam(struct sky_cluster *c, unsigned int b, bool shape, const char *why)
 					       : SKY_SUBS_BEAM_DROP;
 
 	sky_subs_beam_mode_set(c->subs, (unsigned int)c->beams[b].sub_idx, mode);
-	c->beams[b].shaping = shape;
+	/* given up: the claim goes only once no worker is still in a burst that saw the beam
+	 * as ours (sky_cluster_poll: RCU quiescence, then shaping = false) */
+	if (shape)
+		c->beams[b].shaping = true;
+	else
+		c->beams[b].draining = true;
 	c->ctr[SKY_CLUSTER_C_ownership_changes]++;
 	SKY_LOG(NOTICE, "cluster: beam %s %s (%s)", c->beams[b].name,
 		shape ? "shaped by this node" : "given up", why);
 	sky_ctl_event("cluster.beam",
 		      json_pack("{s:s, s:s, s:b, s:s}", "beam", c->beams[b].name, "node",
 				c->cfg.node, "shaped_here", shape, "why", why));
+}
+
+/* after beams were given up: wait until every worker has passed a quiescent point (each
+ * burst reads a beam's flag once per packet, within the burst), then let the thread
+ * release the claims */
+static void
+settle(struct sky_cluster *c)
+{
+	sky_rcu_sync();
+	pthread_mutex_lock(&c->lock);
+	for (unsigned int b = 0; b < c->n_beams; b++)
+		if (c->beams[b].draining) {
+			c->beams[b].draining = false;
+			c->beams[b].shaping = false;
+		}
+	pthread_mutex_unlock(&c->lock);
 }
 
 void
@@ -660,6 +681,7 @@ sky_cluster_poll(struct sky_cluster *c)
 	uint64_t now = sky_cluster_now_ms();
 	unsigned int n = 0;
 	int64_t last = 0;
+	bool drain = false;
 
 	if (c == NULL)
 		return;
@@ -704,14 +726,17 @@ sky_cluster_poll(struct sky_cluster *c)
 		bool fenced = now >= c->fence_ms;
 		bool want = cb->claimed && cb->desired && !fenced;
 
-		if (want != cb->shaping)
+		if (want != cb->shaping && !cb->draining)
 			set_beam(c, b, want,
 				 want		? "claimed"
 				 : fenced	? "lease not renewed in time (fencing)"
 				 : !cb->desired ? "the table moved it"
 						: "claim lost");
+		drain |= cb->draining;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (drain)
+		settle(c);
 }
 
 /* --- life --- */
@@ -823,10 +848,11 @@ sky_cluster_stop(struct sky_cluster *c)
 	 * deletes its member key and claims (bounded by cluster.timeout) */
 	pthread_mutex_lock(&c->lock);
 	for (unsigned int b = 0; b < c->n_beams; b++)
-		if (c->beams[b].shaping)
+		if (c->beams[b].shaping && !c->beams[b].draining)
 			set_beam(c, b, false, "stopping");
 	lease = c->lease;
 	pthread_mutex_unlock(&c->lock);
+	settle(c);
 	if (lease != 0 && sky_etcd_lease_revoke(&c->mcl, lease) == 0)
 		SKY_LOG(INFO, "cluster: lease %" PRIx64 " revoked: beams released",
 			(uint64_t)lease);

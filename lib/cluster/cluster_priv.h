@@ -141,6 +141,7 @@ struct sky_cluster_beam {
 	bool desired;			   /* the table gives it to this node */
 	bool claimed;			   /* this node holds owners/BEAM */
 	bool shaping;			   /* the data path shapes it here (main lcore writes) */
+	bool draining;			   /* given up, the workers not yet quiescent since */
 };
 
 struct sky_cluster_member {
