@@ -145,6 +145,7 @@ queue_push(struct sky_cluster *c, const char *key, const char *value, bool del, 
 	else
 		c->q_head = q;
 	c->q_tail = q;
+	sky_ctl_wake(); /* the main lcore applies it now, not at the end of its wait */
 }
 
 /* one key/value of the prefix, from a snapshot or the watch */
@@ -369,6 +370,7 @@ lose_lease(struct sky_cluster *c, const char *why)
 	for (unsigned int b = 0; b < c->n_beams; b++)
 		c->beams[b].claimed = false;
 	pthread_mutex_unlock(&c->lock);
+	sky_ctl_wake();
 }
 
 /* the table from the live members (and this node, once it has a lease) */
@@ -434,6 +436,7 @@ claims(struct sky_cluster *c, uint64_t now)
 				snprintf(c->beams[b].holder, sizeof(c->beams[b].holder), "%s",
 					 c->cfg.node);
 				pthread_mutex_unlock(&c->lock);
+				sky_ctl_wake(); /* shape it from now on */
 			}
 		} else {
 			if (sky_etcd_delete_if(&c->scl, key, c->cfg.node) != 0) {
@@ -540,8 +543,10 @@ session_main(void *arg)
 			}
 		}
 		pthread_mutex_lock(&c->lock);
-		if (c->members_changed)
+		if (c->members_changed) {
 			compute_table(c);
+			sky_ctl_wake(); /* a beam the table moved away stops being shaped now */
+		}
 		pthread_mutex_unlock(&c->lock);
 		claims(c, now);
 		nap(c, TICK_MS);

@@ -21,7 +21,7 @@
 
 #include "cluster_priv.h"
 
-#define POLL_PERIOD_US 5000
+#define POLL_PERIOD_US 1000	/* and sky_ctl_wake() when the threads have news */
 #define STORE_TRIES 4		/* a concurrent write to the same key: read, merge, try again */
 #define IMPORT_MAX (256u << 20) /* bytes of a journal `cluster import` reads */
 

@@ -260,6 +260,9 @@ struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, 
 					   size_t errlen);
 /** Serve ready clients, waiting at most timeout_ms. Never exits the process on bad input. */
 int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
+/** From any thread: end the server's current (or next) wait in sky_ctl_server_poll, so the
+ *  main loop runs its periodic work now (e.g. a change another thread queued). */
+void sky_ctl_wake(void);
 void sky_ctl_server_close(struct sky_ctl_server *s);
 /** Clients connected to s now. */
 unsigned int sky_ctl_server_clients(const struct sky_ctl_server *s);
