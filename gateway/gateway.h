@@ -120,6 +120,7 @@ struct sky_policy;
 struct sky_shaper;
 struct sky_cluster;
 struct sky_flow;
+struct sky_ipfix;
 
 struct gw {
 	/* config */
@@ -144,8 +145,9 @@ struct gw {
 	struct sky_geo *geo;
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
+	struct sky_flow *flow;	     /* flow table (RTT, records); off without `flows:` */
+	struct sky_ipfix *ipfix;     /* flow records to IPFIX collectors (off: no collector) */
 	struct sky_cluster *cluster; /* cluster mode (`cluster:`), else NULL */
-	struct sky_flow *flow; /* flow table (RTT, records); off without `flows:` */
 };
 
 extern struct gw gw;

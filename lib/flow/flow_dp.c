@@ -69,6 +69,16 @@ ld64(const void *p)
 	return v;
 }
 
+/* a big-endian 32-bit field at any alignment */
+static inline uint32_t
+be32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return rte_be_to_cpu_32(v);
+}
+
 static inline int
 key_eq(const struct flow_key *a, const struct flow_key *b)
 {
@@ -181,8 +191,8 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 
 	if (unlikely(h == NULL))
 		return -1;
-	t->seq = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(h + 4));
-	t->ack = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(h + 8));
+	t->seq = be32(h + 4);
+	t->ack = be32(h + 8);
 	t->flags = h[13];
 	t->has_ts = 0;
 	t->tsval = 0;
@@ -200,8 +210,8 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 	}
 	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else */
 	if (likely(optlen == 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
-		t->tsval = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 4));
-		t->tsecr = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + 8));
+		t->tsval = be32(o + 4);
+		t->tsecr = be32(o + 8);
 		t->has_ts = 1;
 		return 0;
 	}
@@ -222,8 +232,8 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 			return 0;
 		}
 		if (kind == 8) {
-			t->tsval = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + i + 2));
-			t->tsecr = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(o + i + 6));
+			t->tsval = be32(o + i + 2);
+			t->tsecr = be32(o + i + 6);
 			t->has_ts = 1;
 		}
 		i += len;
@@ -375,7 +385,7 @@ icmp_rtt(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, un
 
 	if (h == NULL)
 		return;
-	v = rte_be_to_cpu_32(*(const unaligned_uint32_t *)h);
+	v = be32(h);
 	if (echo == 1) {
 		if ((e->st & (FST_ARM << d)) == 0 || e->pend[d] != v)
 			arm(e, d, v, now_f, 0);

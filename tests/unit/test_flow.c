@@ -1325,6 +1325,18 @@ test_commands_and_flush(void **state)
 	assert_true(json_is_false(json_object_get(r, "ok")));
 	json_decref(r);
 
+	/* Prometheus: the counters summed over the workers */
+	{
+		size_t len;
+		char *txt = sky_metrics_render(&len);
+
+		assert_non_null(txt);
+		assert_non_null(strstr(txt, "\nskygate_flow_inserts_total 2\n"));
+		assert_non_null(strstr(txt, "\nskygate_flow_packets_total 14\n"));
+		assert_non_null(strstr(txt, "\nskygate_flow_entries 2\n"));
+		assert_non_null(strstr(txt, "# TYPE skygate_flow_evictions_total counter\n"));
+		free(txt);
+	}
 	/* flush: the worker ends every entry from its expiry step */
 	r = run("flows flush");
 	assert_true(json_is_true(json_object_get(r, "ok")));
