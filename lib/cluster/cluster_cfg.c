@@ -118,8 +118,9 @@ sky_cluster_cfg_parse(const struct sky_cfg *cfg, struct sky_cluster_cfg *out,
 	out->timeout_ms = (unsigned int)(timeout_us / 1000);
 	out->other = other == 1 ? SKY_CLUSTER_OTHER_PASS : SKY_CLUSTER_OTHER_DROP;
 	pins = sky_cfg_get(c, "pins");
-	if (pins != NULL && sky_cfg_type(pins) != SKY_CFG_MAP && sky_cfg_str(pins) != NULL &&
-	    sky_cfg_str(pins)[0] != '\0')
+	/* a map, or `pins:` without a value */
+	if (pins != NULL && sky_cfg_type(pins) != SKY_CFG_MAP &&
+	    (sky_cfg_str(pins) == NULL || sky_cfg_str(pins)[0] != '\0'))
 		return sky_cfg_fail(err, cfg, pins, "a map of BEAM: NODE expected");
 	for (size_t i = 0; pins != NULL && i < sky_cfg_len(pins); i++) {
 		const struct sky_cfg_node *v = sky_cfg_at(pins, i);

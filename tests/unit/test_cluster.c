@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "skygate/cluster.h"
+#include "skygate/config.h"
 
 #include "../../lib/cluster/cluster_priv.h"
 
@@ -395,6 +396,93 @@ test_value_malformed(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------ the cluster: section */
+
+#define CL_OK "  etcd: [http://127.0.0.1:2379]\n  prefix: /skygate/st1\n  node: gw1\n"
+
+static const struct {
+	const char *yaml; /* the section's body, under "cluster:\n" */
+	const char *msg;  /* expected message (substring) */
+} cfg_bad[] = {
+	{"  prefix: /skygate/st1\n  node: gw1\n", "c.yaml:1: cluster.etcd: required"},
+	{"  etcd: http://127.0.0.1:2379\n  prefix: /a\n  node: gw1\n",
+	 "c.yaml:2: cluster.etcd: a list of etcd client URLs expected"},
+	{"  etcd: []\n  prefix: /a\n  node: gw1\n", "cluster.etcd: a list of etcd client URLs"},
+	{"  etcd: [https://h:2379]\n  prefix: /a\n  node: gw1\n",
+	 "c.yaml:2: cluster.etcd[0]: 'https://h:2379' is not an etcd client URL"},
+	{"  etcd: [http://h:2379/v3]\n  prefix: /a\n  node: gw1\n", "is not an etcd client URL"},
+	{"  etcd: [http://127.0.0.1:2379]\n  node: gw1\n", "cluster.prefix: required"},
+	{"  etcd: [http://127.0.0.1:2379]\n  prefix: skygate\n  node: gw1\n",
+	 "c.yaml:3: cluster.prefix: 'skygate': a key prefix such as /skygate/station1"},
+	{"  etcd: [http://127.0.0.1:2379]\n  prefix: /skygate/\n  node: gw1\n",
+	 "cluster.prefix: '/skygate/'"},
+	{"  etcd: [http://127.0.0.1:2379]\n  prefix: /a\n", "cluster.node: required"},
+	{"  etcd: [http://127.0.0.1:2379]\n  prefix: /a\n  node: gw/1\n",
+	 "c.yaml:4: cluster.node: 'gw/1': a node name"},
+	{CL_OK "  lease_ttl: 1s\n", "c.yaml:5: cluster.lease_ttl: whole seconds from 2s to 60s"},
+	{CL_OK "  lease_ttl: 2500ms\n", "cluster.lease_ttl: whole seconds"},
+	{CL_OK "  lease_ttl: 61s\n", "cluster.lease_ttl: whole seconds"},
+	{CL_OK "  timeout: 10ms\n",
+	 "c.yaml:5: cluster.timeout: 50ms..10s and at most lease_ttl / 3"},
+	{CL_OK "  lease_ttl: 3s\n  timeout: 1500ms\n", "cluster.timeout: 50ms..10s and at most"},
+	{CL_OK "  other_beams: forward\n", "c.yaml:5: cluster.other_beams"},
+	{CL_OK "  pins: [beam1]\n", "cluster.pins: a map of BEAM: NODE expected"},
+	{CL_OK "  pins: { beam1: 'gw 2' }\n", "cluster.pins.beam1: 'gw 2' is not a node name"},
+	{CL_OK "  lease: 3s\n", "c.yaml:5: cluster.lease: unknown key"},
+};
+
+static void
+test_cfg(void **state)
+{
+	struct sky_cluster_cfg c;
+	struct sky_cfg_err err;
+	struct sky_cfg *cfg;
+	char text[1024];
+	int enabled = -1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cfg_bad) / sizeof(cfg_bad[0]); i++) {
+		snprintf(text, sizeof(text), "cluster:\n%s", cfg_bad[i].yaml);
+		memset(&err, 0, sizeof(err));
+		cfg = sky_cfg_load_string("c.yaml", text, &err);
+		assert_non_null(cfg);
+		assert_int_equal(sky_cluster_cfg_parse(cfg, &c, &err), -1);
+		if (strstr(err.msg, cfg_bad[i].msg) == NULL)
+			print_error("case %zu: '%s' lacks '%s'\n", i, err.msg, cfg_bad[i].msg);
+		assert_non_null(strstr(err.msg, cfg_bad[i].msg));
+		sky_cfg_free(cfg);
+	}
+	/* absent: no cluster, nothing else */
+	memset(&err, 0, sizeof(err));
+	cfg = sky_cfg_load_string("c.yaml", "workers: 1\n", &err);
+	assert_non_null(cfg);
+	assert_int_equal(sky_cluster_cfg_check(cfg, &enabled, &err), 0);
+	assert_int_equal(enabled, 0);
+	sky_cfg_free(cfg);
+	/* every key */
+	cfg = sky_cfg_load_string("c.yaml",
+				  "cluster:\n  etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379]\n"
+				  "  prefix: /skygate/st1\n  node: gw-1.a\n  lease_ttl: 6s\n"
+				  "  timeout: 2s\n  other_beams: pass\n"
+				  "  pins: { beam1: gw2, beam7: gw-1.a }\n",
+				  &err);
+	assert_non_null(cfg);
+	assert_int_equal(sky_cluster_cfg_parse(cfg, &c, &err), 1);
+	assert_int_equal(c.n_endpoints, 2);
+	assert_string_equal(c.endpoints[1], "http://10.0.0.2:2379");
+	assert_string_equal(c.prefix, "/skygate/st1");
+	assert_string_equal(c.node, "gw-1.a");
+	assert_int_equal(c.ttl_s, 6);
+	assert_int_equal(c.timeout_ms, 2000);
+	assert_int_equal(c.other, SKY_CLUSTER_OTHER_PASS);
+	assert_int_equal(c.n_pins, 2);
+	assert_string_equal(c.pins[1].beam, "beam7");
+	assert_string_equal(c.pins[1].node, "gw-1.a");
+	assert_int_equal(sky_cluster_cfg_check(cfg, &enabled, &err), 0);
+	assert_int_equal(enabled, 1);
+	sky_cfg_free(cfg);
+}
+
 /* ------------------------------------------------------------------ base64 */
 
 static void
@@ -435,7 +523,7 @@ main(void)
 		cmocka_unit_test(test_table_movement), cmocka_unit_test(test_table_deterministic),
 		cmocka_unit_test(test_table_pins),     cmocka_unit_test(test_key_escape),
 		cmocka_unit_test(test_op_from_argv),   cmocka_unit_test(test_value_malformed),
-		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_base64),	       cmocka_unit_test(test_cfg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
