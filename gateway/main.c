@@ -595,6 +595,8 @@ main(int argc, char **argv)
 	sky_rt_set_serving(1);
 	while (!__atomic_load_n(&sky_rt.stop, __ATOMIC_RELAXED)) {
 		sky_ctl_server_poll(srv, 50);
+		/* what the cluster's threads found (they end the wait: sky_ctl_wake) */
+		sky_cluster_poll(gw.cluster);
 		sky_periodic_run(rte_rdtsc());
 		if (sky_rt_take_reload())
 			reload_requested(&gw);

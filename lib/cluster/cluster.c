@@ -43,6 +43,15 @@
 #define RETRY_MS 250	     /* after a failed call */
 #define POLL_MAX_CHANGES 256 /* state changes applied per sky_cluster_poll() */
 
+int64_t
+sky_cluster_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 uint64_t
 sky_cluster_now_ms(void)
 {
@@ -716,8 +725,10 @@ sky_cluster_poll(struct sky_cluster *c)
 	/* beams: shaped here only while claimed, given here by the table, and before the
 	 * fence */
 	pthread_mutex_lock(&c->lock);
-	if (last > c->applied_rev)
+	if (last > c->applied_rev) {
 		c->applied_rev = last;
+		c->applied_at_ms = sky_cluster_wall_ms();
+	}
 	if (c->connected != c->connected_said) {
 		/* the alarm, as an event (the metric is skygate_cluster_connected) */
 		c->connected_said = c->connected;

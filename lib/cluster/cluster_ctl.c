@@ -91,6 +91,7 @@ store_argv(struct sky_cluster *c, int argc, char *const *argv, char *key_out, in
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
+		c->sent_at_ms = sky_cluster_wall_ms();
 		rc = sky_etcd_put_if(&c->mcl, op.key, text, 0, mod, &done, rev);
 		free(text);
 		if (rc != 0)
@@ -131,8 +132,9 @@ store(void *arg, struct sky_ctl_call *call, int argc, char *const *argv, json_t 
 	if (rc != 0)
 		return sky_ctl_fail(call, "cluster: %s", err);
 	c->ctr[SKY_CLUSTER_C_changes_stored]++;
-	*result = json_pack("{s:{s:s, s:I, s:s}}", "cluster", "key", key, "revision",
-			    (json_int_t)rev, "applies", "on every node, from the store");
+	*result = json_pack("{s:{s:s, s:I, s:I, s:s}}", "cluster", "key", key, "revision",
+			    (json_int_t)rev, "sent_at_ms", (json_int_t)c->sent_at_ms, "applies",
+			    "on every node, from the store");
 	return 0;
 }
 
@@ -174,12 +176,13 @@ cmd_status(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 #undef X
 	json_object_set_new(ctr, "foreign_dropped", json_integer((json_int_t)dropped));
 	json_object_set_new(ctr, "foreign_passed", json_integer((json_int_t)passed));
-	r = json_pack("{s:s, s:s, s:b, s:b, s:s, s:i, s:I, s:I, s:I, s:s, s:o, s:o, s:o}", "node",
-		      c->cfg.node, "prefix", c->cfg.prefix, "connected", c->connected, "watching",
-		      c->watching, "lease", c->lease ? lease : "", "lease_ttl_s", (int)c->cfg.ttl_s,
-		      "fence_in_ms", (json_int_t)(c->fence_ms > now ? c->fence_ms - now : 0),
-		      "applied_revision", (json_int_t)c->applied_rev, "seen_revision",
-		      (json_int_t)c->seen_rev, "other_beams",
+	r = json_pack("{s:s, s:s, s:b, s:b, s:s, s:i, s:I, s:I, s:I, s:I, s:s, s:o, s:o, s:o}",
+		      "node", c->cfg.node, "prefix", c->cfg.prefix, "connected", c->connected,
+		      "watching", c->watching, "lease", c->lease ? lease : "", "lease_ttl_s",
+		      (int)c->cfg.ttl_s, "fence_in_ms",
+		      (json_int_t)(c->fence_ms > now ? c->fence_ms - now : 0), "applied_revision",
+		      (json_int_t)c->applied_rev, "applied_at_ms", (json_int_t)c->applied_at_ms,
+		      "seen_revision", (json_int_t)c->seen_rev, "other_beams",
 		      c->cfg.other == SKY_CLUSTER_OTHER_PASS ? "pass" : "drop", "members", members,
 		      "beams", beams, "counters", ctr);
 	if (r != NULL && c->last_err[0] != '\0')

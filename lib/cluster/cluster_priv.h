@@ -179,15 +179,18 @@ struct sky_cluster {
 	bool connected_said; /* what the last cluster.etcd event said (main lcore) */
 	bool watching;
 	struct sky_cluster_change *q_head, *q_tail;
-	int64_t seen_rev;     /* the last revision the watch or a snapshot delivered */
-	int64_t applied_rev;  /* the revision of the last state change applied */
-	int64_t applied_seen; /* every state change up to this revision is applied */
+	int64_t seen_rev;      /* the last revision the watch or a snapshot delivered */
+	int64_t applied_rev;   /* the revision of the last state change applied */
+	int64_t applied_seen;  /* every state change up to this revision is applied */
+	int64_t applied_at_ms; /* wall clock when applied_rev was applied */
+	int64_t sent_at_ms;    /* wall clock when this node last sent a change (main lcore) */
 	char last_err[1200];
 	char last_refused[1200];
 	uint64_t ctr[SKY_CLUSTER_C_MAX];
 };
 
-/* monotonic milliseconds */
+/* monotonic milliseconds; wall clock milliseconds (Unix time: compared across nodes) */
 uint64_t sky_cluster_now_ms(void);
+int64_t sky_cluster_wall_ms(void);
 
 #endif

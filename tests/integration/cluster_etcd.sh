@@ -227,20 +227,31 @@ nctlj 1 cluster status | grep -c 'foreign_dropped.: [1-9]' >/dev/null || fail "g
 ok "each beam flows on its owner only"
 
 # --- a change written once reaches every node ---
-# propagation: from skygatectl's reply on gw1 to the change visible on gw2 and gw3 (each
-# check is one skygatectl call, ~5 ms; the time includes them)
+# propagation: the writer says when it sent the change to etcd (sent_at_ms, wall clock) and
+# at which revision it was stored; each node says when it applied that revision
+# (applied_at_ms): the nodes share this machine's clock
+applied() { [ "$(nctlj "$1" cluster status | jget "['applied_revision']")" -ge "$2" ]; }
+prop() { # LABEL REPLY_FILE CHECK [ARGS]: CHECK ARGS N passes on node N once applied
+	local label=$1 reply=$2 rev sent n at out=""
+	shift 2
+	rev=$(jget "['cluster']['revision']" <"$reply")
+	sent=$(jget "['cluster']['sent_at_ms']" <"$reply")
+	for n in 1 2 3; do
+		wait_for 5 applied "$n" "$rev" >/dev/null || fail "$label did not reach gw$n"
+		at=$(nctlj "$n" cluster status | jget "['applied_at_ms']")
+		"$@" "$n" || fail "$label: gw$n applied revision $rev but does not show the change"
+		out="$out gw$n $((at - sent)) ms,"
+		[ $((at - sent)) -le 1000 ] || fail "$label took $((at - sent)) ms to reach gw$n"
+	done
+	echo "propagation: $label, sent to etcd -> applied:${out%,} (target <= 100 ms)"
+}
 WANT=123000000
-nctl 1 plan set gold down=123Mbit >/dev/null
-ms2=$(wait_for 5 all_plan 2) || fail "plan set gold did not reach gw2"
-ms3=$(wait_for 5 all_plan 3) || fail "plan set gold did not reach gw3"
-all_plan 1 || fail "the writer did not apply its own change"
-echo "propagation: plan set on gw1 -> gw2 after $ms2 ms, gw3 $ms3 ms later (target <= 100 ms)"
-nctl 2 subscriber add 77 ipv4=100.64.0.77 plan=gold beam=beam3 country=DE >/dev/null
-ms=$(wait_for 5 all_sub gold 1 2 3) || fail "subscriber add did not reach every node"
-echo "propagation: subscriber add on gw2 -> all nodes in $ms ms"
-nctl 3 map update blocked_terminal_countries KP 1 >/dev/null
-ms=$(wait_for 5 all_map 1 2 3) || fail "map update did not reach every node"
-echo "propagation: map update on gw3 -> all nodes in $ms ms"
+nctlj 1 plan set gold down=123Mbit >"$T/reply"
+prop "plan set on gw1" "$T/reply" all_plan
+nctlj 2 subscriber add 77 ipv4=100.64.0.77 plan=gold beam=beam3 country=DE >"$T/reply"
+prop "subscriber add on gw2" "$T/reply" all_sub gold
+nctlj 3 map update blocked_terminal_countries KP 1 >"$T/reply"
+prop "map update on gw3" "$T/reply" all_map
 nctl 1 subscriber set 77 plan=basic >/dev/null
 wait_for 5 all_sub basic 1 2 3 >/dev/null || fail "subscriber set did not reach every node"
 ok "changes written on one node reach all three"
