@@ -25,6 +25,15 @@
 
 #define NB 64
 
+/* case i's message got must contain want */
+static void __attribute__((noinline)) want_in(size_t i, const char *got, const char *want)
+{
+	if (strstr(got, want) != NULL)
+		return;
+	print_error("case %zu: '%s' lacks '%s'\n", i, got, want);
+	fail();
+}
+
 static char beam_buf[NB][16];
 static const char *beams[NB];
 
@@ -343,9 +352,7 @@ test_op_from_argv(void **state)
 				    c->argv[1], rc, c->rc, err);
 		assert_int_equal(rc, c->rc);
 		if (rc != 0) {
-			if (strstr(err, c->key) == NULL)
-				print_error("case %zu: '%s' lacks '%s'\n", i, err, c->key);
-			assert_non_null(strstr(err, c->key));
+			want_in(i, err, c->key);
 			continue;
 		}
 		char *v = json_dumps(op.value, JSON_COMPACT);
@@ -387,11 +394,8 @@ test_value_malformed(void **state)
 		assert_non_null(v);
 		err[0] = '\0';
 		assert_null(sky_cluster_value_check(P, malformed[i].key, v, err, sizeof(err)));
-		if (strstr(err, malformed[i].err) == NULL)
-			print_error("case %zu: '%s' lacks '%s'\n", i, err, malformed[i].err);
-		assert_non_null(strstr(err, malformed[i].err));
-		/* the message names the key */
-		assert_non_null(strstr(err, malformed[i].key));
+		want_in(i, err, malformed[i].err);
+		want_in(i, err, malformed[i].key); /* the message names the key */
 		json_decref(v);
 	}
 }
@@ -447,9 +451,7 @@ test_cfg(void **state)
 		cfg = sky_cfg_load_string("c.yaml", text, &err);
 		assert_non_null(cfg);
 		assert_int_equal(sky_cluster_cfg_parse(cfg, &c, &err), -1);
-		if (strstr(err.msg, cfg_bad[i].msg) == NULL)
-			print_error("case %zu: '%s' lacks '%s'\n", i, err.msg, cfg_bad[i].msg);
-		assert_non_null(strstr(err.msg, cfg_bad[i].msg));
+		want_in(i, err.msg, cfg_bad[i].msg);
 		sky_cfg_free(cfg);
 	}
 	/* absent: no cluster, nothing else */
@@ -510,9 +512,13 @@ test_base64(void **state)
 		assert_int_equal(sky_b64_decode(enc, strlen(enc), dec, sizeof(dec)), (long)n);
 		assert_memory_equal(dec, ok[i].in, n);
 	}
-	assert_int_equal(sky_etcd_i64(json_string("12")), 12);
-	assert_int_equal(sky_etcd_i64(json_integer(7)), 7);
+	json_t *s12 = json_string("12"), *i7 = json_integer(7);
+
+	assert_int_equal(sky_etcd_i64(s12), 12);
+	assert_int_equal(sky_etcd_i64(i7), 7);
 	assert_int_equal(sky_etcd_i64(NULL), 0);
+	json_decref(s12);
+	json_decref(i7);
 }
 
 int
