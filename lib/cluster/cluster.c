@@ -31,17 +31,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "skygate/cluster.h"
 #include "skygate/config.h"
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
 
 #include "cluster_priv.h"
 
-#define TICK_MS 50	     /* the session thread's step */
-#define RETRY_MS 250	     /* after a failed call */
-#define POLL_MAX_CHANGES 256 /* state changes applied per sky_cluster_poll() */
+#define TICK_MS 50		    /* the session thread's step */
+#define RETRY_MS 250		    /* after a failed call */
+#define POLL_MAX_CHANGES 256	    /* state changes applied per sky_cluster_poll() */
+#define POLICY_FILE_MAX (64u << 20) /* bytes of a policy object hashed */
 
 int64_t
 sky_cluster_wall_ms(void)
@@ -59,6 +63,28 @@ sky_cluster_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+sky_cluster_file_sha256(const char *path, char hex[65], char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t len;
+	void *buf;
+	int rc = sky_file_read(path, POLICY_FILE_MAX, 0, &buf, &len, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	rc = EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+	free(buf);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: SHA-256 failed", path);
+		return rc;
+	}
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
 }
 
 /* sleep ms in steps, back early when the node stops */
@@ -606,6 +632,31 @@ apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
 	n = json_array_size(a);
 	for (size_t i = 0; i < n; i++)
 		argv[i] = (char *)json_string_value(json_array_get(a, i));
+	/* a policy object is named by its path: it must be the very file the writer checked */
+	if (strcmp(argv[0], "policy") == 0 && strcmp(argv[1], "load") == 0 &&
+	    json_is_string(json_object_get(v, "sha256"))) {
+		const char *want = json_string_value(json_object_get(v, "sha256"));
+		char have[65] = "", why[512];
+
+		if (sky_cluster_file_sha256(argv[2], have, why, sizeof(why)) != 0 ||
+		    strcmp(have, want) != 0) {
+			if (have[0] != '\0')
+				snprintf(why, sizeof(why),
+					 "%s here has SHA-256 %.16s..., the store %.16s...",
+					 argv[2], have, want);
+			SKY_LOG(ERR,
+				"cluster: %s (revision %" PRId64 "): refused: %s; the previous "
+				"program stays",
+				q->key, q->rev, why);
+			c->ctr[SKY_CLUSTER_C_changes_refused]++;
+			snprintf(c->last_refused, sizeof(c->last_refused), "%s: %s", q->key, why);
+			sky_ctl_event("cluster.refused",
+				      json_pack("{s:s, s:s, s:I}", "key", q->key, "error", why,
+						"revision", (json_int_t)q->rev));
+			json_decref(v);
+			return;
+		}
+	}
 	/* upserts: an add of a subscriber this node has is a set; a removal of what is not
 	 * here is done already */
 	if (strcmp(argv[0], "subscriber") == 0) {

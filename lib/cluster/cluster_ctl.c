@@ -85,6 +85,16 @@ store_argv(struct sky_cluster *c, int argc, char *const *argv, char *key_out, in
 		json_decref(prev);
 		if (rc != 0)
 			return rc;
+		if (argc == 3 && strcmp(argv[0], "policy") == 0 && strcmp(argv[1], "load") == 0) {
+			/* every node loads this path: only if it is the same file */
+			char hex[65];
+
+			if (sky_cluster_file_sha256(argv[2], hex, err, errlen) != 0) {
+				json_decref(op.value);
+				return -EIO;
+			}
+			json_object_set_new(op.value, "sha256", json_string(hex));
+		}
 		text = json_dumps(op.value, JSON_COMPACT);
 		json_decref(op.value);
 		if (text == NULL) {

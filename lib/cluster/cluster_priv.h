@@ -189,6 +189,8 @@ struct sky_cluster {
 	uint64_t ctr[SKY_CLUSTER_C_MAX];
 };
 
+/* SHA-256 of a file (bounded), as 64 hex digits: 0 or -errno with err */
+int sky_cluster_file_sha256(const char *path, char hex[65], char *err, size_t errlen);
 /* monotonic milliseconds; wall clock milliseconds (Unix time: compared across nodes) */
 uint64_t sky_cluster_now_ms(void);
 int64_t sky_cluster_wall_ms(void);

@@ -254,6 +254,19 @@ nctlj 3 map update blocked_terminal_countries KP 1 >"$T/reply"
 prop "map update on gw3" "$T/reply" all_map
 nctl 1 subscriber set 77 plan=basic >/dev/null
 wait_for 5 all_sub basic 1 2 3 >/dev/null || fail "subscriber set did not reach every node"
+# a policy object: stored by path and SHA-256; a node whose file at that path differs refuses
+cp "$POL" "$T/pol.bpf.o"
+nctlj 2 policy load "$T/pol.bpf.o" >"$T/reply"
+rev=$(jget "['cluster']['revision']" <"$T/reply")
+for n in 1 2 3; do wait_for 5 applied $n "$rev" >/dev/null || fail "policy load did not reach gw$n"; done
+sha=$(nctlj 1 policy show | jget "['sha256']")
+for n in 2 3; do [ "$(nctlj $n policy show | jget "['sha256']")" = "$sha" ] || fail "gw$n runs another program"; done
+cp "$BLD/conf/policies/country_matrix.bpf.o" "$T/pol.bpf.o"
+ectl get /skygate/it-$$/state/policy --print-value-only | ectl put /skygate/it-$$/state/policy >/dev/null
+for n in 1 2 3; do
+	wait_for 5 grep -q "state/policy.*here has SHA-256" "$T/n$n/log" >/dev/null || fail "gw$n loaded a different file"
+	[ "$(nctlj $n policy show | jget "['sha256']")" = "$sha" ] || fail "gw$n changed its program"
+done
 ok "changes written on one node reach all three"
 
 # --- refused changes leave every node unchanged ---

@@ -27,7 +27,8 @@
  *   state/beams/NAME          {"argv": ["beam", "set", NAME, ...]}
  *   state/subscribers/ID      {"argv": ["subscriber", "add"|"set"|"del", ID, ...]}
  *   state/maps/MAP/KEY        {"argv": ["map", "update"|"delete", MAP, KEY, ...]}
- *   state/policy              {"argv": ["policy", "load", FILE] | ["policy", "unload"]}
+ *   state/policy              {"argv": ["policy", "load", FILE], "sha256": HEX}
+ *                             | {"argv": ["policy", "unload"]}   (FILE: the same on every node)
  * Names in keys are escaped: bytes other than A-Z a-z 0-9 . _ - : become %XX (so a map key
  * 10.0.0.0/8 is 10.0.0.0%2F8). A removal is stored as a tombstone (its `del` / `delete` /
  * `unload` command), so an object of the configuration removed at runtime stays removed
