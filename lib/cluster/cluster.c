@@ -591,12 +591,6 @@ session_main(void *arg)
 
 /* --- the main lcore: state changes and beam flags --- */
 
-static const char *
-change_kind_name(const char *const *argv)
-{
-	return argv[1];
-}
-
 /* one state change from the store, through the control commands */
 static void
 apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
@@ -679,8 +673,7 @@ apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
 		const char *why = reply ? json_string_value(json_object_get(reply, "error"))
 					: "out of memory";
 
-		if (strcmp(argv[0], "map") == 0 &&
-		    strcmp(change_kind_name((const char **)argv), "delete") == 0 && why != NULL &&
+		if (strcmp(argv[0], "map") == 0 && strcmp(argv[1], "delete") == 0 && why != NULL &&
 		    strstr(why, "no such key") != NULL) {
 			json_decref(reply);
 			json_decref(v);

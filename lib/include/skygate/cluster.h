@@ -142,7 +142,8 @@ void sky_cluster_poll(struct sky_cluster *c);
 /** Give up the beams, revoke the lease (bounded, ~1 s), stop the thread. */
 void sky_cluster_stop(struct sky_cluster *c);
 void sky_cluster_destroy(struct sky_cluster *c);
-/** Register `cluster status`, `cluster import`, the commit hook and the metrics. */
+/** Register `cluster status`, `cluster import`, the store hook (sky_ctl_store_hook), the
+ *  metrics and the periodic poll. */
 int sky_cluster_register(struct sky_cluster *c);
 
 #endif /* SKYGATE_CLUSTER_H */
