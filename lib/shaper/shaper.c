@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -437,67 +436,10 @@ classes_init(struct sky_shaper *sh, char *err, size_t errlen)
 
 /*
  * The big per-worker arrays the data path reads at random (slots, list links, flow
- * queues, slot index, policer buckets, counters) sit on 2 MB pages: at 100k active
- * subscribers every random line on 4 KB pages costs a page walk, and in the whole
- * pipeline the walks of the other stages' tables compete for the same TLB. With
- * hugepages the EAL's rte_malloc gives them; without (--no-huge: the tests, the benches,
- * memif setups) an anonymous mapping asks for transparent huge pages (MADV_HUGEPAGE) and
- * is touched whole here, so that the data path never faults. (The subscriber tables do
- * the same: lib/subscriber/subscriber_table.c.)
+ * queues, slot index, policer buckets, counters) sit on 2 MB pages (sky_big_zalloc,
+ * lib/core/mem.c): at 100k active subscribers every random line on 4 KB pages costs a page walk,
+ * and in the whole pipeline the walks of the other stages' tables compete for the same TLB.
  */
-struct big_hdr {
-	void *map;	/* the mapping; NULL: rte_malloc */
-	size_t map_len; /* its length */
-} __rte_cache_aligned;
-
-static void *
-big_zalloc(const char *name, size_t size)
-{
-	const size_t huge = 2u << 20;
-	struct big_hdr *h;
-	uint8_t *map, *p, *head, *tail;
-	size_t len;
-
-	if (rte_eal_has_hugepages()) {
-		h = rte_zmalloc(name, sizeof(*h) + size, RTE_CACHE_LINE_SIZE);
-		if (h == NULL)
-			return NULL;
-		h->map = NULL;
-		return h + 1;
-	}
-	len = size + sizeof(*h) + huge;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
-		return NULL;
-	p = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)map + sizeof(*h), huge);
-	/* keep the page holding the header, the block and its last page; give back the rest */
-	head = p - 4096;
-	tail = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)p + size, 4096);
-	if (head > map)
-		munmap(map, (size_t)(head - map));
-	if (tail < map + len)
-		munmap(tail, (size_t)(map + len - tail));
-	(void)madvise(p, (size_t)(tail - p), MADV_HUGEPAGE);
-	for (size_t o = 0; o < size; o += 4096) /* fault it in now, not on the data path */
-		p[o] = 0;
-	h = (struct big_hdr *)p - 1;
-	h->map = head;
-	h->map_len = (size_t)(tail - head);
-	return p;
-}
-
-static void
-big_free(void *p)
-{
-	struct big_hdr *h = p != NULL ? (struct big_hdr *)p - 1 : NULL;
-
-	if (h == NULL)
-		return;
-	if (h->map == NULL)
-		rte_free(h);
-	else
-		munmap(h->map, h->map_len);
-}
 
 static int
 workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
@@ -512,18 +454,18 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		struct shp_worker *w = &sh->w[i];
 
 		w->n_slots = sh->p.max_active_per_worker + 1;
-		w->slots = big_zalloc("sky_shaper_slots", sizeof(*w->slots) * w->n_slots);
-		w->drr = big_zalloc("sky_shaper_drr", sizeof(*w->drr) * w->n_slots);
-		w->rt = big_zalloc("sky_shaper_rt", sizeof(*w->rt) * w->n_slots);
+		w->slots = sky_big_zalloc("sky_shaper_slots", sizeof(*w->slots) * w->n_slots);
+		w->drr = sky_big_zalloc("sky_shaper_drr", sizeof(*w->drr) * w->n_slots);
+		w->rt = sky_big_zalloc("sky_shaper_rt", sizeof(*w->rt) * w->n_slots);
 		w->out = rte_zmalloc("sky_shaper_out", sizeof(*w->out) * sh->n_out,
 				     RTE_CACHE_LINE_SIZE);
-		w->subctr = big_zalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub);
-		w->pol = big_zalloc("sky_shaper_pol", sizeof(*w->pol) * nsub);
-		w->pol_drops = big_zalloc("sky_shaper_pol_drops", sizeof(*w->pol_drops) * nsub);
+		w->subctr = sky_big_zalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub);
+		w->pol = sky_big_zalloc("sky_shaper_pol", sizeof(*w->pol) * nsub);
+		w->pol_drops = sky_big_zalloc("sky_shaper_pol_drops", sizeof(*w->pol_drops) * nsub);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
 		w->n_fq = w->n_slots + n_fq;
-		w->fq = big_zalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1));
+		w->fq = sky_big_zalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1));
 		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol ||
 		    !w->pol_drops || !w->up || !w->fq)
 			goto nomem;
@@ -545,7 +487,7 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		for (unsigned int o = 0; o < sh->n_out; o++) {
 			struct shp_out *out = &w->out[o];
 
-			out->idx = big_zalloc("sky_shaper_idx", sizeof(uint32_t) * nsub);
+			out->idx = sky_big_zalloc("sky_shaper_idx", sizeof(uint32_t) * nsub);
 			out->shard =
 				rte_zmalloc("sky_shaper_shard", sizeof(*out->shard) * sh->n_beams,
 					    RTE_CACHE_LINE_SIZE);
@@ -578,20 +520,20 @@ shaper_free(struct sky_shaper *sh)
 
 			if (w->out != NULL)
 				for (unsigned int o = 0; o < sh->n_out; o++) {
-					big_free(w->out[o].idx);
+					sky_big_free(w->out[o].idx);
 					rte_free(w->out[o].shard);
 					rte_free(w->out[o].wheel);
 					rte_free(w->out[o].chist);
 				}
 			rte_free(w->out);
-			big_free(w->slots);
-			big_free(w->drr);
-			big_free(w->rt);
-			big_free(w->subctr);
-			big_free(w->pol);
-			big_free(w->pol_drops);
+			sky_big_free(w->slots);
+			sky_big_free(w->drr);
+			sky_big_free(w->rt);
+			sky_big_free(w->subctr);
+			sky_big_free(w->pol);
+			sky_big_free(w->pol_drops);
 			rte_free(w->up);
-			big_free(w->fq);
+			sky_big_free(w->fq);
 		}
 		rte_free(sh->w);
 	}
