@@ -69,6 +69,15 @@ ld64(const void *p)
 	return v;
 }
 
+static inline uint32_t
+ld32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 /* a big-endian 32-bit field at any alignment */
 static inline uint32_t
 be32(const uint8_t *p)
@@ -83,9 +92,19 @@ static inline int
 key_eq(const struct flow_key *a, const struct flow_key *b)
 {
 	const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+#if defined(RTE_ARCH_X86) && defined(__SSE4_1__)
+	/* two 16-byte compares and one 8-byte one: 8 instructions instead of 15 */
+	const __m128i d0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)x),
+					 _mm_loadu_si128((const __m128i *)(const void *)y));
+	const __m128i d1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + 16)),
+					 _mm_loadu_si128((const __m128i *)(const void *)(y + 16)));
 
+	return _mm_testz_si128(_mm_or_si128(d0, d1), _mm_or_si128(d0, d1)) &&
+	       ld64(x + 32) == ld64(y + 32);
+#else
 	return ((ld64(x) ^ ld64(y)) | (ld64(x + 8) ^ ld64(y + 8)) | (ld64(x + 16) ^ ld64(y + 16)) |
 		(ld64(x + 24) ^ ld64(y + 24)) | (ld64(x + 32) ^ ld64(y + 32))) == 0;
+#endif
 }
 
 static inline uint16_t
@@ -185,11 +204,14 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 	 struct tcp_seg *t)
 {
 	uint8_t buf[60];
-	const uint8_t *h = rte_pktmbuf_read(mb, m->l4_off, 20, buf);
+	const uint8_t *h;
 	uint32_t hl, ipl, optlen;
 	const uint8_t *o;
 
-	if (unlikely(h == NULL))
+	/* the header in the first segment (the parser read this line): a pointer, no copy */
+	if (likely((uint32_t)m->l4_off + 20 <= rte_pktmbuf_data_len(mb)))
+		h = rte_pktmbuf_mtod_offset(mb, const uint8_t *, m->l4_off);
+	else if (unlikely((h = rte_pktmbuf_read(mb, m->l4_off, 20, buf)) == NULL))
 		return -1;
 	t->seq = be32(h + 4);
 	t->ack = be32(h + 8);
@@ -201,15 +223,18 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 	ipl = (uint32_t)m->ip_len - (uint32_t)(m->l4_off - m->l3_off);
 	t->plen = ipl > hl && hl >= 20 ? ipl - hl : 0;
 	if (hl <= 20)
-		return 0;
+		return 0; /* no options: the common case of a pure ACK without timestamps */
 	optlen = hl - 20;
-	o = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 20, optlen, buf + 20);
-	if (unlikely(o == NULL)) {
+	if (likely(h != buf && (uint32_t)m->l4_off + hl <= rte_pktmbuf_data_len(mb)))
+		o = h + 20; /* the options are in the segment too */
+	else if (unlikely((o = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 20, optlen, buf + 20)) ==
+			  NULL)) {
 		w->ctr[FLOW_CTR_tcp_bad_options]++;
 		return 0;
 	}
-	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else */
-	if (likely(optlen == 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
+	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else (the four
+	 * bytes 01 01 08 0a in one compare) */
+	if (likely(optlen == 12 && ld32(o) == RTE_BE32(0x0101080a))) {
 		t->tsval = be32(o + 4);
 		t->tsecr = be32(o + 8);
 		t->has_ts = 1;

@@ -67,7 +67,8 @@ sky_fx_eal_start(const char *name, const struct sky_fx_eal *o)
 	}
 	/* hugepages only when every page -m asks for is free now (another process may take
 	 * them meanwhile: then the EAL fails and says so) */
-	sky_fx_huge = o->huge && free_hugepages_2m() >= (o->mem_mb ? o->mem_mb : 512) / 2;
+	sky_fx_huge = o->huge && getenv("SKY_FX_NO_HUGE") == NULL /* valgrind cannot */ &&
+		      free_hugepages_2m() >= (o->mem_mb ? o->mem_mb : 512) / 2;
 	argv[argc++] = sky_fx_huge ? "--in-memory" : "--no-huge";
 	argv[argc++] = "-m";
 	argv[argc++] = mem;
