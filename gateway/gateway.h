@@ -119,6 +119,7 @@ struct sky_geo;
 struct sky_policy;
 struct sky_shaper;
 struct sky_flow;
+struct sky_ipfix;
 
 struct gw {
 	/* config */
@@ -143,7 +144,8 @@ struct gw {
 	struct sky_geo *geo;
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
-	struct sky_flow *flow; /* flow table (RTT, records); off without `flows:` */
+	struct sky_flow *flow;	 /* flow table (RTT, records); off without `flows:` */
+	struct sky_ipfix *ipfix; /* flow records to IPFIX collectors (off: no collector) */
 };
 
 extern struct gw gw;

@@ -39,6 +39,7 @@
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/flow.h"
+#include "skygate/ipfix.h"
 #include "skygate/policy.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
@@ -270,6 +271,9 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->flow = sky_flow_create(g->cfg, g->n_workers, err);
 	if (g->flow == NULL)
 		return -1;
+	g->ipfix = sky_ipfix_create(g->cfg, g->flow, err);
+	if (g->ipfix == NULL)
+		return -1;
 	return 0;
 }
 
@@ -291,6 +295,9 @@ modules_destroy(struct gw *g)
 		sky_classify_destroy(g->cls);
 	if (g->subs != NULL)
 		sky_subs_destroy(g->subs);
+	/* last: whatever the others hand it on their way out is still sent */
+	sky_ipfix_destroy(g->ipfix);
+	g->ipfix = NULL;
 	g->shaper = NULL;
 	g->policy = NULL;
 	g->geo = NULL;
@@ -304,7 +311,7 @@ modules_register(struct gw *g)
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
-	    sky_flow_register(g->flow) < 0)
+	    sky_flow_register(g->flow) < 0 || sky_ipfix_register(g->ipfix) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
 	    gw_state_register(g) < 0)
@@ -587,6 +594,14 @@ out:
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();
 		print_final_once(&gw);
+		/* the flows still open go to the collectors before the process does (their
+		 * records end as forced); the tables themselves may be left to the exit */
+		if (sky_ipfix_enabled(gw.ipfix)) {
+			sky_flow_flush(gw.flow);
+			sky_ipfix_flush(gw.ipfix);
+			sky_ipfix_print(gw.ipfix, stdout);
+			fflush(stdout);
+		}
 	}
 	if (srv != NULL)
 		sky_ctl_server_close(srv);

@@ -9,9 +9,9 @@
 #include "config_priv.h"
 
 const char *const sky_cfg_sections[] = {
-	"eal",	       "workers",   "control", "ports",	  "mempool", "state",
-	"subscribers", "plans",	    "beams",   "classes", "geo",     "policy",
-	"shaping",     "telemetry", "log",     "flows",	  "zones",   NULL,
+	"eal",	 "workers", "control", "ports", "mempool", "state",   "subscribers",
+	"plans", "beams",   "classes", "geo",	"policy",  "shaping", "telemetry",
+	"log",	 "flows",   "zones",   "ipfix", NULL,
 };
 
 int

@@ -272,4 +272,9 @@ const char sky_cfg_defaults[] = "workers: 1\n"
 				"  beam_burst: 2ms\n"
 				"  max_active_per_worker: 65536\n"
 				"  frame_overhead: 24\n"
-				"  port_rate: 100Gbit\n";
+				"  port_rate: 100Gbit\n"
+				"ipfix:\n"
+				"  template_refresh: 60s\n"
+				"  template_refresh_packets: 0\n"
+				"  enterprise_number: 32473\n"
+				"  mtu: 1400\n";

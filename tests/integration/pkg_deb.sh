@@ -56,6 +56,7 @@ want=(
 	usr/share/man/man1/skygate-pktgen.1.gz
 	usr/share/bash-completion/completions/skygatectl
 	usr/share/skygate/grafana/skygate.json
+	usr/share/skygate/pmacct/skygate.lst
 	usr/share/doc/skygate/copyright
 )
 for f in "${want[@]}"; do

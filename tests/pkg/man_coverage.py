@@ -28,6 +28,8 @@ PREFIXES = {
     'lib/classify/classify_cfg.c:class_keys': ['classes[].'],
     'lib/classify/classify_cfg.c:match_keys': ['classes[].match[].'],
     'lib/geo/geo.c:keys': ['geo.'],
+    'lib/ipfix/ipfix_cfg.c:ipfix_keys': ['ipfix.'],
+    'lib/ipfix/ipfix_cfg.c:coll_keys': ['ipfix.collectors[].'],
     'lib/policy/policy_cfg.c:policy_keys': ['policy.'],
     'lib/shaper/shaper_cfg.c:keys': ['classes[].aqm.', 'shaping.'],
     'lib/flow/flow_cfg.c:keys': ['flows.'],
