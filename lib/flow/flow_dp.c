@@ -570,14 +570,17 @@ void
 sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *pkts,
 	       const struct sky_meta *meta, uint16_t n, uint64_t now_tsc)
 {
+	/* by tracked packet j (the burst's packets with a subscriber, in order) */
 	struct flow_key keys[SKY_BURST];
-	uint32_t hash[SKY_BURST];
+	uint32_t bix[SKY_BURST];  /* bucket index */
+	uint16_t sigs[SKY_BURST]; /* signature */
 	uint32_t cand[SKY_BURST]; /* entry index of the first signature match, or NONE */
-	uint8_t live[SKY_BURST];
+	uint8_t idx[SKY_BURST];	  /* its packet's index in the burst */
+	unsigned int nt = 0, dirty = 0;
 	struct flow_worker *w;
 	struct flow_bucket *bk;
 	struct flow_ent *ents;
-	uint32_t now_c, now_f, bmask, active_c, looked = 0;
+	uint32_t now_c, now_f, bmask, active_c, seed;
 	uint16_t now_a;
 	uint8_t now_win;
 	int rtt;
@@ -591,6 +594,7 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 	bmask = f->bmask;
 	active_c = f->active_c;
 	rtt = f->rtt;
+	seed = f->seed;
 	now_c = (uint32_t)(now_tsc >> f->shift_c);
 	now_f = (uint32_t)(now_tsc >> f->shift_f);
 	now_a = (uint16_t)(now_tsc >> f->shift_a);
@@ -598,68 +602,66 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 	if (n > SKY_BURST)
 		n = SKY_BURST;
 
-	/* 1: keys, one hash each, bucket prefetch */
-	for (uint16_t i = 0; i < n; i++) {
+	/* 1: keys, one hash each, bucket prefetch; the tracked packets in a compact list */
+	for (unsigned int i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
+		uint32_t h;
 
-		live[i] = 0;
 		if (m->l3 == 0 || m->sub_idx == SKY_SUB_NONE)
 			continue;
-		if (unlikely(key_of(m, pkts[i], &keys[i], f->seed, &hash[i]) < 0)) {
+		if (unlikely(key_of(m, pkts[i], &keys[nt], seed, &h) < 0)) {
 			w->ctr[FLOW_CTR_untracked]++;
 			continue;
 		}
-		rte_prefetch0(&bk[hash[i] & bmask]);
-		live[i] = 1;
+		bix[nt] = h & bmask;
+		sigs[nt] = sig_of(h);
+		rte_prefetch0(&bk[h & bmask]);
+		idx[nt++] = (uint8_t)i;
 	}
 	/* 2: the first candidate entry's hot lines */
-	for (uint16_t i = 0; i < n; i++) {
-		uint32_t bi, mt;
+	for (unsigned int j = 0; j < nt; j++) {
+		const uint32_t mt = sig_match(&bk[bix[j]], sigs[j]);
+		const uint32_t ei = bix[j] * FLOW_WAYS + (uint32_t)__builtin_ctz(mt | 1u << 16);
 
-		cand[i] = UINT32_MAX;
-		if (!live[i])
-			continue;
-		bi = hash[i] & bmask;
-		mt = sig_match(&bk[bi], sig_of(hash[i]));
+		cand[j] = mt != 0 ? ei : UINT32_MAX;
 		if (mt != 0) {
-			const uint32_t ei = bi * FLOW_WAYS + (uint32_t)__builtin_ctz(mt);
-
-			cand[i] = ei;
 			rte_prefetch0(&ents[ei]);
 			rte_prefetch0((const uint8_t *)&ents[ei] + RTE_CACHE_LINE_SIZE);
 		}
 	}
 	/* 3: find or insert, count, match */
-	for (uint16_t i = 0; i < n; i++) {
+	for (unsigned int j = 0; j < nt; j++) {
+		const unsigned int i = idx[j];
 		const struct sky_meta *m = &meta[i];
 		const unsigned int d = m->dir;
-		const uint16_t sig = sig_of(hash[i]);
-		const uint32_t bi = hash[i] & bmask;
+		const uint16_t sig = sigs[j];
+		const uint32_t bi = bix[j];
+		const uint32_t c = cand[j];
 		struct flow_ent *e = NULL;
 		struct tcp_seg t;
-		int end = 0;
 
-		if (!live[i])
-			continue;
-		looked++;
-		/* the candidate, unless an earlier packet of the burst ended or replaced it */
-		if (likely(cand[i] != UINT32_MAX) &&
-		    likely(bk[bi].sig[cand[i] % FLOW_WAYS] == sig &&
-			   key_eq(&ents[cand[i]].key, &keys[i]))) {
-			e = &ents[cand[i]];
-			bk[bi].age[cand[i] % FLOW_WAYS] = now_a;
+		/* the candidate; once an earlier packet of the burst inserted or ended an
+		 * entry, only if its slot still holds its signature (a freed slot keeps its
+		 * key) */
+		if (likely(c != UINT32_MAX) &&
+		    (likely(!dirty) || bk[bi].sig[c % FLOW_WAYS] == sig) &&
+		    likely(key_eq(&ents[c].key, &keys[j]))) {
+			e = &ents[c];
+			bk[bi].age[c % FLOW_WAYS] = now_a;
 		} else {
 			for (uint32_t mt = sig_match(&bk[bi], sig); mt != 0; mt &= mt - 1) {
 				unsigned int s = (unsigned int)__builtin_ctz(mt);
 
-				if (key_eq(&ents[bi * FLOW_WAYS + s].key, &keys[i])) {
+				if (key_eq(&ents[bi * FLOW_WAYS + s].key, &keys[j])) {
 					e = &ents[bi * FLOW_WAYS + s];
 					bk[bi].age[s] = now_a;
 					break;
 				}
 			}
-			if (e == NULL)
-				e = insert_slow(f, w, bi, sig, &keys[i], m, worker, now_tsc);
+			if (e == NULL) {
+				e = insert_slow(f, w, bi, sig, &keys[j], m, worker, now_tsc);
+				dirty = 1;
+			}
 		}
 		if (unlikely(now_c - e->first_c >= active_c))
 			active_restart(f, w, e, m, worker, now_tsc);
@@ -673,21 +675,26 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 			if (unlikely(tcp_read(w, pkts[i], m, &t) < 0))
 				continue;
 			e->tcp_flags |= t.flags;
-			if (rtt && m->verdict == SKY_V_PASS)
-				tcp_rtt(f, w, e, d, &t, now_f, now_c);
-			end = (t.flags & (TH_FIN | TH_RST)) != 0;
+			if (rtt) {
+				if (m->verdict == SKY_V_PASS)
+					tcp_rtt(f, w, e, d, &t, now_f, now_c);
+				/* segment counts leave at least once a window (only TCP
+				 * counts segments) */
+				if (unlikely(e->win != now_win)) {
+					e->win = now_win;
+					flush_counts(w, e);
+				}
+			}
+			if (unlikely((t.flags & (TH_FIN | TH_RST)) != 0)) {
+				end_entry(f, w, bi, (unsigned int)(e - &ents[bi * FLOW_WAYS]),
+					  worker, now_tsc, SKY_FLOW_END_FIN);
+				dirty = 1;
+			}
 		} else if (unlikely(rtt && m->verdict == SKY_V_PASS && icmp_echo(m))) {
 			icmp_rtt(f, w, e, d, pkts[i], m, icmp_echo(m), now_f, now_c);
 		}
-		if (rtt && unlikely(e->win != now_win)) {
-			e->win = now_win;
-			flush_counts(w, e);
-		}
-		if (unlikely(end))
-			end_entry(f, w, bi, (unsigned int)(e - &ents[bi * FLOW_WAYS]), worker,
-				  now_tsc, SKY_FLOW_END_FIN);
 	}
-	w->ctr[FLOW_CTR_packets] += looked;
+	w->ctr[FLOW_CTR_packets] += nt;
 }
 
 /* end every entry of buckets [from, from + nb) as FORCED */
