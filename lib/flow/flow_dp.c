@@ -3,11 +3,13 @@
  * The flow table's data path: one lookup per packet, the RTT matcher, the record
  * counters, the expiry scan. Worker lcore; no allocation, no lock, no log, no syscall.
  *
- * A burst is three passes: (1) build each packet's key, hash it once (CRC32) and
- * prefetch its bucket; (2) compare the 16 signatures of each bucket and prefetch the first
- * matching entry's two hot lines; (3) in packet order, find or insert the entry and
- * update it. Pass 3 looks up again (the bucket is cached), so two packets of a new flow
- * in one burst meet in one entry and an eviction never leaves a stale pointer behind.
+ * A burst is three passes over the packets that have a subscriber: (1) build each key,
+ * hash it once (CRC32) and prefetch its bucket; (2) compare the 16 signatures of each
+ * bucket and prefetch the first matching entry's two hot lines; (3) in packet order,
+ * compare that candidate's key, or find or insert the entry, and update it. Once the
+ * burst has inserted or ended an entry, pass 3 checks a candidate's slot again and walks
+ * the bucket on a miss (it is cached), so two packets of a new flow in one burst meet in
+ * one entry and an eviction never leaves a stale pointer behind.
  */
 #include <netinet/in.h>
 #include <string.h>
