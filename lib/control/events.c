@@ -113,6 +113,12 @@ sky_ctl_event(const char *type, json_t *fields)
 		json_decref(fields);
 		return -EINVAL;
 	}
+	if (subs == NULL) { /* nobody follows: numbered and counted, not encoded */
+		seq++;
+		sky_ctl_events_counters[SKY_CTL_EV_emitted]++;
+		json_decref(fields);
+		return 0;
+	}
 	rfc3339_now(when, sizeof(when));
 	ev = json_object();
 	if (ev == NULL || json_object_set_new(ev, "type", json_string(type)) != 0 ||

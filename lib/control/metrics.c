@@ -141,6 +141,14 @@ telemetry_control(const char *cmd, const char *params, struct rte_tel_data *d)
 #undef X
 	rte_tel_data_add_dict_u64(d, "clients",
 				  __atomic_load_n(&sky_ctl_clients_now, __ATOMIC_RELAXED));
+#define X(name, type, help)                                                                        \
+	rte_tel_data_add_dict_u64(                                                                 \
+		d, "events_" #name,                                                                \
+		__atomic_load_n(&sky_ctl_events_counters[SKY_CTL_EV_##name], __ATOMIC_RELAXED));
+	SKY_CTL_EVENTS_COUNTERS(X)
+#undef X
+	rte_tel_data_add_dict_u64(d, "events_subscribers",
+				  __atomic_load_n(&sky_ctl_events_subscribers, __ATOMIC_RELAXED));
 	return 0;
 }
 
@@ -152,6 +160,7 @@ sky_ctl_telemetry_register(void)
 	if (done)
 		return;
 	done = 1;
-	rte_telemetry_register_cmd("/skygate/control", telemetry_control,
-				   "Control plane counters: requests, errors, journal, clients");
+	rte_telemetry_register_cmd(
+		"/skygate/control", telemetry_control,
+		"Control plane counters: requests, errors, journal, clients, events");
 }

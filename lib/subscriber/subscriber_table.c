@@ -6,9 +6,10 @@
  * reader-safely. Control path only; the data path that reads the tables is
  * subscriber_dp.c.
  *
- * Memory per subscriber slot (capacity): a 32-byte record, about 12 bytes of hash buckets
- * (2 keys per slot, buckets at most 7/8 full), per worker 32 * classes + 32 bytes of
- * counters (160 B with 4 classes). bench_subscriber prints the measured figure.
+ * Memory per subscriber slot (capacity): a 32-byte record, 2 bytes of attributes (zone,
+ * quota state), about 12 bytes of hash buckets (2 keys per slot, buckets at most 7/8 full),
+ * per worker 32 * classes + 32 bytes of counters (160 B with 4 classes). bench_subscriber
+ * prints the measured figure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -513,36 +514,32 @@ sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out)
 	return 0;
 }
 
+/* The quota state: the control thread (the one writer of the id map and the tables) looks
+ * the id up and stores one byte; no lock, so a subscriber listener, which runs inside a
+ * change's lock, may call it too. */
 int
 sky_subs_set_quota_state(struct sky_subs *s, uint32_t sub_id, uint8_t state)
 {
 	uint32_t idx;
-	int rc = 0;
 
 	if (state >= SKY_QUOTA_MAX)
 		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
 	idx = sub_id != 0 ? idmap_get(&s->map, sub_id) : SKY_SUB_NONE;
 	if (idx == SKY_SUB_NONE)
-		rc = -ENOENT;
-	else /* one byte: a reader sees the old state or the new one */
-		__atomic_store_n(&s->tab->attr[idx].quota, state, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+		return -ENOENT;
+	/* one byte: a reader sees the old state or the new one */
+	__atomic_store_n(&s->tab->attr[idx].quota, state, __ATOMIC_RELAXED);
+	return 0;
 }
 
 int
-sky_subs_quota_state(struct sky_subs *s, uint32_t sub_id)
+sky_subs_quota_state(const struct sky_subs *s, uint32_t sub_id)
 {
-	uint32_t idx;
-	int rc;
+	uint32_t idx = sub_id != 0 ? idmap_get(&s->map, sub_id) : SKY_SUB_NONE;
 
-	pthread_mutex_lock(&s->lock);
-	idx = sub_id != 0 ? idmap_get(&s->map, sub_id) : SKY_SUB_NONE;
-	rc = idx == SKY_SUB_NONE ? -ENOENT
-				 : __atomic_load_n(&s->tab->attr[idx].quota, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	if (idx == SKY_SUB_NONE)
+		return -ENOENT;
+	return __atomic_load_n(&s->tab->attr[idx].quota, __ATOMIC_RELAXED);
 }
 
 const char *

@@ -2,8 +2,8 @@
 /*
  * libFuzzer harness for the subscriber CSV parser and its uniqueness check (the code that
  * reads operator files at start and on `subscriber load`). No DPDK needed.
- * The first input byte picks whether the input gets a valid header prepended, so the
- * fuzzer reaches row parsing quickly.
+ * The first input byte picks whether the input gets a valid header prepended (with or
+ * without the zone column), so the fuzzer reaches row parsing quickly.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,11 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char hdr[] = "id,ipv4,ipv6,plan,beam,country,realm\n";
+	static const char hdr_realm[] = "id,ipv4,ipv6,plan,beam,country,realm\n";
+	static const char hdr_zone[] = "id,ipv4,ipv6,plan,beam,country,realm,zone\n";
 	struct sky_subs_csv_names nm = {.n_plans = 2,
 					.n_beams = 2,
+					.n_zones = 2,
 					.plans = {"basic", "premium"},
-					.beams = {"beam1", "beam2"}};
+					.beams = {"beam1", "beam2"},
+					.zones = {"north", "south"}};
+	const char *hdr = hdr_realm;
 	struct sky_subs_rows rows = {0};
 	uint32_t need[3];
 	char err[512];
@@ -30,13 +34,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	buf = malloc(size + sizeof(hdr));
+	buf = malloc(size + sizeof(hdr_zone));
 	if (buf == NULL)
 		return 0;
 	len = 0;
+	if (data[0] & 2)
+		hdr = hdr_zone;
 	if (data[0] & 1) {
-		memcpy(buf, hdr, sizeof(hdr) - 1);
-		len = sizeof(hdr) - 1;
+		memcpy(buf, hdr, strlen(hdr));
+		len = strlen(hdr);
 	}
 	memcpy(buf + len, data + 1, size - 1);
 	len += size - 1;
@@ -47,7 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < rows.n; i++) {
 				const struct sky_sub_info *r = &rows.r[i].sub;
 
-				if (r->id == 0 || r->plan >= 2 || r->beam >= 2 ||
+				if (r->id == 0 || r->plan >= 2 || r->beam >= 2 || r->zone > 2 ||
 				    r->realm > SKY_REALM_MAX || (!r->has_v4 && !r->has_v6) ||
 				    r->v4_len > 32 || r->v6_len > 128)
 					abort();

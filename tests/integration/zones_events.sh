@@ -11,7 +11,7 @@
 #     start, received the subscriber.changed events of the moves (with the new zone), in
 #     order, and nothing else; it exits 0 on SIGINT;
 #  5. the moves are journaled: after a restart the terminals are still where they were
-#     moved to.
+#     moved to; a reload that changes the zones list is refused (ids are positions).
 # Timing: traffic is measured in packets counted by skygate per subscriber, the move's
 # deadline (1 s) is the only wall-clock bound.
 . "$(dirname "$0")/lib.sh"
@@ -46,56 +46,54 @@ for _ in $(seq 1 50); do
 done
 [ "$(ctlj status | jget "['events']['subscribers']")" -eq 1 ] || fail "the follower did not subscribe"
 
-# A subscriber's counters in skygate, over one socket connection (a process per poll is
-# slow on a loaded machine): `subc ID` prints "passed policy_drops"; `subc ID passed|drops N`
-# waits until N more (60 s without them is a stall: exit 1).
-cat >"$T/subc.py" <<'PY'
+# The subscribers' counters in skygate, over one socket connection (a process per poll is
+# slow on a loaded machine): `counts [ID:passed|drops:N ...]` waits until each subscriber
+# named has N more packets passed or dropped by the policy (60 s without them is a stall),
+# then sets P[id] and D[id] (passed, policy drops) for subscribers 1..4.
+cat >"$T/counts.py" <<'PY'
 import json, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 f = s.makefile("rwb")
 def counts(sub):
-    f.write(json.dumps({"argv": ["subscriber", "show", sub]}).encode() + b"\n")
+    f.write(json.dumps({"argv": ["subscriber", "show", str(sub)]}).encode() + b"\n")
     f.flush()
     c = json.loads(f.readline())["result"]["counters"]
     return sum(v["packets"] for d in ("up", "down") for v in c[d].values()), c["drops"]["policy"]
-sub = sys.argv[2]
-if len(sys.argv) == 3:
-    print(*counts(sub))
-    sys.exit(0)
-k, n = (0 if sys.argv[3] == "passed" else 1), int(sys.argv[4])
-start, end = counts(sub)[k], time.time() + 60
-while time.time() < end:
-    now = counts(sub)[k]
-    if now - start >= n:
-        sys.exit(0)
+want = [(int(a), 0 if k == "passed" else 1, int(n)) for a, k, n in (w.split(":") for w in sys.argv[2:])]
+start = {sub: counts(sub) for sub, _, _ in want}
+end = time.time() + 60
+while True:
+    late = [(sub, k, n) for sub, k, n in want if counts(sub)[k] - start[sub][k] < n]
+    if not late:
+        break
+    if time.time() > end:
+        sys.exit(f"60 s without the packets: {late}")
     time.sleep(0.05)
-sys.exit(f"subscriber {sub}: {now - start} of {n} more {sys.argv[3]} packets in 60 s")
+for sub in range(1, 5):
+    p, d = counts(sub)
+    print(f"P[{sub}]={p} D[{sub}]={d}")
 PY
-subc() { python3 "$T/subc.py" "$T/sky.sock" "$@"; }
-advance() { subc "$1" passed "$2" || fail "traffic of subscriber $1 stalled"; }
-advance_drops() { subc "$1" drops "$2" || fail "no policy drops for subscriber $1"; }
+declare -A P D
+counts() {
+	local out
+	out=$(python3 "$T/counts.py" "$T/sky.sock" "$@") || fail "traffic stalled: $out"
+	eval "$out"
+}
 
 pg_start report --subs "$T/subs.csv" --direction both --rate 8000pps --duration 3600 --drain 300
-advance 3 500
-advance 4 500
-read -r p3 d3 < <(subc 3)
-[ "$d3" -eq 0 ] || fail "subscriber 3 dropped by policy before any zone was blocked ($d3)"
-ok "no zone blocked: south terminals pass"
+counts 1:passed:500 2:passed:500 3:passed:500 4:passed:500
+for i in 1 2 3 4; do [ "${D[$i]}" -eq 0 ] || fail "subscriber $i dropped by policy before any zone was blocked (${D[$i]})"; done
+ok "no zone blocked: all terminals pass"
 
 ctl map update blocked_zones 2 1 >/dev/null || fail "map update blocked_zones"
-sleep 0.5 # packets already past the policy stage
-advance_drops 3 500
-advance 1 500
-read -r p3a d3a < <(subc 3)
-read -r p4a d4a < <(subc 4)
-advance_drops 4 500
-advance 2 500
-read -r p3b d3b < <(subc 3)
-read -r p4b d4b < <(subc 4)
-[ "$p3b" -eq "$p3a" ] && [ "$p4b" -eq "$p4a" ] ||
-	fail "zone 2 blocked, yet its terminals passed packets ($p3a -> $p3b, $p4a -> $p4b)"
-[ "$d3b" -gt "$d3a" ] || fail "subscriber 3: no policy drops while zone 2 is blocked"
+counts 3:drops:300 4:drops:300 # packets already past the policy stage are through by now
+declare -A PA DA
+for i in 1 2 3 4; do PA[$i]=${P[$i]} DA[$i]=${D[$i]}; done
+counts 3:drops:500 4:drops:500 1:passed:500 2:passed:500
+[ "${P[3]}" -eq "${PA[3]}" ] && [ "${P[4]}" -eq "${PA[4]}" ] ||
+	fail "zone 2 blocked, yet its terminals passed packets (${PA[3]} -> ${P[3]}, ${PA[4]} -> ${P[4]})"
+[ "${D[1]}" -eq 0 ] && [ "${D[2]}" -eq 0 ] || fail "zone 1 terminals dropped by policy (${D[1]}, ${D[2]})"
 ok "zone 2 blocked live: terminals 3 and 4 dropped as policy_drop, 1 and 2 pass"
 
 # an unknown zone is refused, naming it; nothing changes
@@ -107,15 +105,12 @@ grep -q "zone 'east' unknown (zones: north, south)" <<<"$out" || fail "refusal d
 ctl subscriber set 3 zone=north >/dev/null || fail "subscriber set 3 zone=north"
 ctl subscriber set 1 zone=south >/dev/null || fail "subscriber set 1 zone=south"
 sleep 1
-read -r p3c d3c < <(subc 3)
-read -r p1c d1c < <(subc 1)
-advance 3 500
-advance_drops 1 500
-read -r p3d d3d < <(subc 3)
-read -r p1d d1d < <(subc 1)
-[ "$d3d" -eq "$d3c" ] || fail "subscriber 3 moved north, still dropped 1 s later ($d3c -> $d3d)"
-[ "$p1d" -eq "$p1c" ] || fail "subscriber 1 moved south, still passed 1 s later ($p1c -> $p1d)"
-ok "moved terminals follow within 1 s: 3 passes ($((p3d - p3c)) packets), 1 is dropped ($((d1d - d1c)) packets)"
+counts
+for i in 1 2 3 4; do PA[$i]=${P[$i]} DA[$i]=${D[$i]}; done
+counts 3:passed:500 1:drops:500
+[ "${D[3]}" -eq "${DA[3]}" ] || fail "subscriber 3 moved north, still dropped 1 s later (${DA[3]} -> ${D[3]})"
+[ "${P[1]}" -eq "${PA[1]}" ] || fail "subscriber 1 moved south, still passed 1 s later (${PA[1]} -> ${P[1]})"
+ok "moved terminals follow within 1 s: 3 passes ($((P[3] - PA[3])) packets), 1 is dropped ($((D[1] - DA[1])) packets)"
 
 kill -USR1 "$PG_PID" # finish: stop sending, drain, report
 pg_wait report
@@ -149,4 +144,10 @@ start_skygate "$T/sky.yaml" zones2
 [ "$(ctlj subscriber show 3 | jget "['zone']")" = north ] || fail "move of 3 lost in restart"
 [ "$(ctlj subscriber show 1 | jget "['zone']")" = south ] || fail "move of 1 lost in restart"
 ok "zone moves journaled: kept after a restart"
+# zone ids are positions in the list: a reload that changes it is refused, naming it
+sed -i 's/^zones: \[north, south\]/zones: [south, north]/' "$T/sky.yaml"
+out=$(ctl reload 2>&1) && fail "reload with the zones re-ordered accepted: $out"
+grep -q "restart.*zones" <<<"$out" || fail "reload refusal does not name zones: $out"
+[ "$(ctlj subscriber show 3 | jget "['zone']")" = north ] || fail "a refused reload changed zones"
+ok "reload refuses a changed zones list (restart needed)"
 stop_skygate

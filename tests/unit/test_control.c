@@ -2674,6 +2674,7 @@ test_telemetry(void **state)
 					  &(struct sky_fx_eal){.mem_mb = 64, .telemetry = 1}),
 			 0);
 	json_decref(dispatch_words("echo", 0));
+	assert_int_equal(sky_ctl_event("t.x", NULL), 0);
 	n = sky_fx_telemetry_query("/skygate/control", buf, sizeof(buf));
 	assert_true(n > 0);
 	j = json_loads(buf, 0, NULL);
@@ -2684,6 +2685,10 @@ test_telemetry(void **state)
 			 metric("skygate_control_requests_total"));
 	assert_non_null(json_object_get(d, "journal_records"));
 	assert_non_null(json_object_get(d, "clients"));
+	assert_true(json_integer_value(json_object_get(d, "events_emitted")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(d, "events_emitted")),
+			 metric("skygate_events_emitted_total"));
+	assert_non_null(json_object_get(d, "events_subscribers"));
 	json_decref(j);
 	sky_fx_eal_stop();
 }
@@ -3297,6 +3302,16 @@ test_events_errors(void **state)
 	assert_int_equal(sky_ctl_event("x.y", json_array()), -EINVAL);
 	assert_int_equal(sky_ctl_event("x.y", json_string("s")), -EINVAL);
 	assert_int_equal(metric("skygate_events_emitted_total"), emitted0);
+	/* nobody follows: the event is numbered and counted all the same */
+	{
+		uint64_t seq0 = sky_ctl_events_seq();
+
+		assert_int_equal(metric("skygate_events_subscribers"), 0);
+		assert_int_equal(sky_ctl_event("x.y", json_pack("{s:i}", "a", 1)), 0);
+		assert_int_equal(sky_ctl_events_seq(), seq0 + 1);
+		assert_int_equal(metric("skygate_events_emitted_total"), emitted0 + 1);
+		emitted0++;
+	}
 
 	for (size_t i = 0; i < sizeof(bad_follow) / sizeof(bad_follow[0]); i++) {
 		json_t *r = dispatch_words(bad_follow[i].line, 0);

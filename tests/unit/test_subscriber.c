@@ -1113,6 +1113,113 @@ test_quota_state(void **state)
 	runtime_teardown(s);
 }
 
+/* read event lines from fd while serving s, until want lines (or 2 s); returns them */
+static char *
+follow_lines(struct sky_ctl_server *s, int fd, int want)
+{
+	static char buf[65536];
+	size_t len = 0;
+	int lines = 0;
+
+	for (int round = 0; round < 400 && lines < want; round++) {
+		ssize_t n;
+
+		sky_ctl_server_poll(s, 5);
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+		if (n <= 0)
+			continue;
+		for (ssize_t k = 0; k < n; k++)
+			lines += buf[len + k] == '\n';
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (lines != want)
+		fail_msg("%d lines, want %d: '%s'", lines, want, buf);
+	return buf;
+}
+
+/* subscriber changes are events (subscriber.changed) for a follower of the control socket;
+ * refused changes and the journal's replay are not */
+static void
+test_changed_events(void **state)
+{
+	struct sky_subs *s = runtime_setup();
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char follow[] = "{\"argv\":[\"events\",\"follow\",\"type=subscriber.*\"]}\n";
+	struct sky_ctl_server *srv;
+	char path[100], err[256], cmd[600], *out, *l;
+	json_t *e;
+	int fd;
+
+	(void)state;
+	assert_true(strlen(tmpdir) + 8 < sizeof(path)); /* a socket path is short */
+	snprintf(path, sizeof(path), "%.90s/ev.sock", tmpdir);
+	srv = sky_ctl_server_open(path, 0600, err, sizeof(err));
+	if (srv == NULL)
+		fail_msg("%s", err);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(fd, follow, sizeof(follow) - 1, 0), (ssize_t)sizeof(follow) - 1);
+	out = follow_lines(srv, fd, 1);
+	assert_non_null(strstr(out, "\"following\":true"));
+
+	/* refused: nothing */
+	bad("subscriber set 99 plan=basic", "no subscriber with id 99");
+	bad("subscriber add 50 ipv4=10.50.0.1 plan=gold beam=beam1 country=DE", "plan 'gold'");
+	/* replayed at start: nothing */
+	{
+		char *w[] = {"subscriber", "add",	 "51",	      "ipv4=10.51.0.1",
+			     "plan=basic", "beam=beam1", "country=DE"};
+
+		json_decref(sky_ctl_dispatch_argv(7, w, 0, 0, 1));
+		assert_int_equal(lookup_id(s, SKY_DIR_UP, "10.51.0.1", 0), 51);
+	}
+	json_decref(ok("subscriber add 50 ipv4=10.50.0.1 plan=basic beam=beam1 country=DE"));
+	json_decref(ok("subscriber set 50 plan=premium"));
+	json_decref(ok("subscriber del 50"));
+	snprintf(cmd, sizeof(cmd), "subscriber load %s",
+		 write_file("ev.csv", HDR "1,100.64.0.1,,basic,beam1,DE,\n"
+					  "2,100.64.0.2,,basic,beam1,DE,\n"));
+	json_decref(ok(cmd));
+	out = follow_lines(srv, fd, 4);
+	{
+		static const char *const change[] = {"add", "set", "del", "load"};
+		json_int_t prev = 0;
+
+		l = out;
+		for (int i = 0; i < 4; i++) {
+			char *nl = strchr(l, '\n');
+
+			e = json_loadb(l, (size_t)(nl - l), 0, NULL);
+			assert_non_null(e);
+			assert_string_equal(json_string_value(json_object_get(e, "type")),
+					    "subscriber.changed");
+			assert_string_equal(json_string_value(json_object_get(e, "change")),
+					    change[i]);
+			assert_true(json_integer_value(json_object_get(e, "seq")) > prev);
+			prev = json_integer_value(json_object_get(e, "seq"));
+			if (i < 3)
+				assert_int_equal(json_integer_value(json_object_get(e, "id")), 50);
+			if (i == 1)
+				assert_string_equal(
+					json_string_value(json_object_get(
+						json_object_get(e, "subscriber"), "plan")),
+					"premium");
+			if (i == 2)
+				assert_null(json_object_get(e, "subscriber"));
+			if (i == 3)
+				assert_int_equal(
+					json_integer_value(json_object_get(e, "subscribers")), 2);
+			json_decref(e);
+			l = nl + 1;
+		}
+	}
+	close(fd);
+	sky_ctl_server_close(srv);
+	runtime_teardown(s);
+}
+
 /* ------------------------------------------------------------------ zones */
 
 /* a config with n zones z1..zn and the standard model; NULL with err on refusal */
@@ -1998,6 +2105,7 @@ main(void)
 		cmocka_unit_test(test_quota_state),
 		cmocka_unit_test(test_zones_csv),
 		cmocka_unit_test(test_zones_runtime),
+		cmocka_unit_test(test_changed_events),
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_capacity_layouts),
 		cmocka_unit_test(test_lookup_random_reference),

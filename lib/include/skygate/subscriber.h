@@ -124,14 +124,15 @@ int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out
 /**
  * Set the quota state (enum sky_quota_state) of subscriber sub_id: one byte store the data
  * path sees from its next burst; reader-safe (no RCU wait, no lock on the data path), cheap
- * enough to call for every subscriber once a second. Control path; serialised with the
- * other subscriber changes. Not journaled: the state is derived (the quota engine sets it
- * again after a restart). Returns 0, -ENOENT (no such subscriber), -EINVAL (state not a
- * sky_quota_state).
+ * enough to call for every subscriber once a second. Control path: the thread that makes
+ * the subscriber changes (the main lcore); it takes no lock, so a subscriber listener may
+ * call it. Not journaled: the state is derived (the quota engine sets it again after a
+ * restart). Returns 0, -ENOENT (no such subscriber), -EINVAL (state not a sky_quota_state).
  */
 int sky_subs_set_quota_state(struct sky_subs *s, uint32_t sub_id, uint8_t state);
-/** The quota state of subscriber sub_id (0..SKY_QUOTA_MAX-1), or -ENOENT. Control path. */
-int sky_subs_quota_state(struct sky_subs *s, uint32_t sub_id);
+/** The quota state of subscriber sub_id (0..SKY_QUOTA_MAX-1), or -ENOENT. Control path, as
+ *  the setter. */
+int sky_subs_quota_state(const struct sky_subs *s, uint32_t sub_id);
 /** "none", "under", "over", "throttled"; "?" out of range. */
 const char *sky_quota_state_name(unsigned int state);
 /** Iterate all subscribers (control path); fn returns non-zero to stop. */

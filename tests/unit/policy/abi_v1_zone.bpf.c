@@ -5,5 +5,5 @@ const uint32_t sky_policy_abi SEC(".skygate.abi") = 1;
 SEC("policy") uint64_t abi_v1_zone(const struct sky_policy_ctx *ctx)
 {
 	return ((const volatile struct sky_policy_ctx *)ctx)->zone == 2 ? SKY_POLICY_DROP
-									 : SKY_POLICY_PASS;
+									: SKY_POLICY_PASS;
 }
