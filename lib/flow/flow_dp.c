@@ -272,10 +272,11 @@ static inline void
 emit_sample(struct flow_worker *w, struct flow_ent *e, unsigned int half, unsigned int kind,
 	    uint32_t rtt_us)
 {
+	const struct flow_cold *c = &w->c[e - w->e];
 	struct sky_rtt_sample s = {
 		.sub_idx = e->sub_idx,
-		.sub_id = e->sub_id,
-		.beam = e->beam,
+		.sub_id = c->sub_id,
+		.beam = c->beam,
 		.half = (uint8_t)half,
 		.kind = (uint8_t)kind,
 		.rtt_us = rtt_us,
@@ -327,12 +328,13 @@ matched(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, uns
 {
 	uint32_t dt = now_f - e->pend_f[d];
 	unsigned int half = d == SKY_DIR_UP ? SKY_RTT_INET : SKY_RTT_SAT;
+	struct flow_cold *c = &w->c[e - w->e];
 	uint32_t us;
 
 	disarm(e, d);
 	if (dt > FLOW_RTT_MAX_F)
 		return;
-	if ((e->st2 & (FST2_SMP << half)) && now_c - e->last_smp_c[half] < f->smp_gap_c) {
+	if ((e->st2 & (FST2_SMP << half)) && now_c - c->last_smp_c[half] < f->smp_gap_c) {
 		w->ctr[FLOW_CTR_samples_limited]++;
 		return;
 	}
@@ -340,8 +342,8 @@ matched(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, uns
 	if (us == 0)
 		us = 1; /* 0 means "counts only" */
 	e->st2 |= (uint8_t)(FST2_SMP << half);
-	e->last_smp_c[half] = now_c;
-	e->rtt_us[half] = us;
+	c->last_smp_c[half] = now_c;
+	c->rtt_us[half] = us;
 	emit_sample(w, e, half, kind, us);
 }
 
@@ -431,8 +433,8 @@ tsc_of_c(const struct sky_flow *f, uint32_t c, uint64_t now_tsc)
 }
 
 void
-sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned int worker,
-		  uint64_t now_tsc, struct sky_flow_rec *r)
+sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, const struct flow_cold *c,
+		  unsigned int worker, uint64_t now_tsc, struct sky_flow_rec *r)
 {
 	memset(r, 0, sizeof(*r));
 	memcpy(r->sub_addr, e->key.sub, 16);
@@ -444,11 +446,11 @@ sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned i
 	r->verdict = e->verdict;
 	r->reason = e->reason;
 	r->realm = e->key.realm;
-	r->beam = e->beam;
-	r->sub_id = e->sub_id;
+	r->beam = c->beam;
+	r->sub_id = c->sub_id;
 	r->sub_idx = e->sub_idx;
-	r->sub_country = e->sub_country;
-	r->remote_country = e->remote_country;
+	r->sub_country = c->sub_country;
+	r->remote_country = c->remote_country;
 	r->cls = e->cls;
 	r->tcp_flags = e->tcp_flags;
 	r->worker = (uint8_t)worker;
@@ -458,8 +460,8 @@ sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned i
 	}
 	r->first_ns = flow_ns_of_tsc(f, tsc_of_c(f, e->first_c, now_tsc));
 	r->last_ns = flow_ns_of_tsc(f, tsc_of_c(f, e->last_c, now_tsc));
-	r->rtt_sat_us = e->rtt_us[SKY_RTT_SAT];
-	r->rtt_inet_us = e->rtt_us[SKY_RTT_INET];
+	r->rtt_sat_us = c->rtt_us[SKY_RTT_SAT];
+	r->rtt_inet_us = c->rtt_us[SKY_RTT_INET];
 }
 
 static void
@@ -468,7 +470,7 @@ emit_rec(const struct sky_flow *f, struct flow_worker *w, const struct flow_ent 
 {
 	struct sky_flow_rec r;
 
-	sky_flow_fill_rec(f, e, worker, now_tsc, &r);
+	sky_flow_fill_rec(f, e, &w->c[e - w->e], worker, now_tsc, &r);
 	r.end = (uint8_t)why;
 	if (unlikely(rte_ring_sp_enqueue_elem(w->rec_ring, &r, sizeof(r)) != 0))
 		w->ctr[FLOW_CTR_rec_ring_drops]++;
@@ -513,6 +515,7 @@ insert_slow(const struct sky_flow *f, struct flow_worker *w, uint32_t bi, uint16
 	const uint32_t now_c = (uint32_t)(now_tsc >> f->shift_c);
 	uint32_t free_m = sig_match(b, 0);
 	struct flow_ent *e;
+	struct flow_cold *c;
 	unsigned int s;
 
 	if (likely(free_m != 0)) {
@@ -539,10 +542,12 @@ insert_slow(const struct sky_flow *f, struct flow_worker *w, uint32_t bi, uint16
 	e->last_c = now_c;
 	e->sub_idx = m->sub_idx;
 	e->win = (uint8_t)(now_tsc >> f->shift_s);
-	e->sub_id = m->sub_id;
-	e->beam = m->beam;
-	e->sub_country = m->sub_country;
-	e->remote_country = m->remote_country;
+	c = &w->c[bi * FLOW_WAYS + s];
+	memset(c, 0, sizeof(*c));
+	c->sub_id = m->sub_id;
+	c->beam = m->beam;
+	c->sub_country = m->sub_country;
+	c->remote_country = m->remote_country;
 	b->sig[s] = sig;
 	b->age[s] = now_a;
 	w->used++;
@@ -555,6 +560,8 @@ static __rte_noinline void
 active_restart(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e,
 	       const struct sky_meta *m, unsigned int worker, uint64_t now_tsc)
 {
+	struct flow_cold *c = &w->c[e - w->e];
+
 	if (f->records)
 		emit_rec(f, w, e, worker, now_tsc, SKY_FLOW_END_ACTIVE);
 	w->ctr[FLOW_CTR_ended_active]++;
@@ -563,9 +570,9 @@ active_restart(const struct sky_flow *f, struct flow_worker *w, struct flow_ent 
 	e->pkts[0] = e->pkts[1] = 0;
 	e->tcp_flags = 0;
 	/* the subscriber may have moved (beam, country) since the flow began */
-	e->beam = m->beam;
-	e->sub_id = m->sub_id;
-	e->sub_country = m->sub_country;
+	c->beam = m->beam;
+	c->sub_id = m->sub_id;
+	c->sub_country = m->sub_country;
 }
 
 void
