@@ -120,6 +120,7 @@ struct sky_policy;
 struct sky_shaper;
 struct sky_flow;
 struct sky_ipfix;
+struct sky_qoe;
 
 struct gw {
 	/* config */
@@ -146,6 +147,7 @@ struct gw {
 	struct sky_shaper *shaper;
 	struct sky_flow *flow;	 /* flow table (RTT, records); off without `flows:` */
 	struct sky_ipfix *ipfix; /* flow records to IPFIX collectors (off: no collector) */
+	struct sky_qoe *qoe;	 /* passive RTT views (off without the flow table's RTT) */
 };
 
 extern struct gw gw;

@@ -41,6 +41,7 @@
 #include "skygate/flow.h"
 #include "skygate/ipfix.h"
 #include "skygate/policy.h"
+#include "skygate/qoe.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 
@@ -274,17 +275,23 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->ipfix = sky_ipfix_create(g->cfg, g->flow, err);
 	if (g->ipfix == NULL)
 		return -1;
+	g->qoe = sky_qoe_create(g->cfg, g->subs, err);
+	if (g->qoe == NULL)
+		return -1;
 	return 0;
 }
 
 static void
 modules_destroy(struct gw *g)
 {
-	/* reverse order: the flow table delivers its last records, the shaper frees its
+	/* reverse order: the flow table delivers its last records
+	 * (to qoe, destroyed after it), the shaper frees its
 	 * queued mbufs, the rest their tables */
 	if (g->flow != NULL)
 		sky_flow_destroy(g->flow);
 	g->flow = NULL;
+	sky_qoe_destroy(g->qoe);
+	g->qoe = NULL;
 	if (g->shaper != NULL)
 		sky_shaper_destroy(g->shaper);
 	if (g->policy != NULL)
@@ -311,7 +318,8 @@ modules_register(struct gw *g)
 	if (gw_status_register(g) < 0 || sky_subs_register(g->subs) < 0 ||
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
-	    sky_flow_register(g->flow) < 0 || sky_ipfix_register(g->ipfix) < 0)
+	    sky_flow_register(g->flow) < 0 || sky_ipfix_register(g->ipfix) < 0 ||
+	    sky_qoe_register(g->qoe) < 0 || sky_qoe_attach(g->qoe, g->flow) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
 	    gw_state_register(g) < 0)

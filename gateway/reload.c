@@ -390,7 +390,7 @@ restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size
 {
 	static const char *const whole[] = {"eal",     "workers", "ports",   "control",
 					    "mempool", "state",	  "shaping", "flows",
-					    "zones",   "ipfix",	  NULL};
+					    "zones",   "ipfix",	  "qoe",     NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;
 	char what[96];

@@ -180,6 +180,39 @@ int pg_geo_top_countries(const char *db_path, unsigned int n, struct pg_mix *mix
 #define PG_FW_CLASS_SHIFT 24
 #define PG_FW_DIR_SHIFT 27
 
+/*
+ * TCP timestamps (--rtt-emulate): a TCP flow's data segments carry the timestamp option
+ * (NOP, NOP, kind 8: 12 bytes, so the header is 32 bytes) with TSval = the flow's packet
+ * number + 1 (a timestamp clock that ticks once a segment: RFC 7323 asks only that it never
+ * goes back, and no two segments of a flow share one) and TSecr 0, and their sequence
+ * number is the flow's packet number << PG_TS_SEQ_SHIFT (2048 bytes apart: no segment
+ * overlaps the next, so skygate counts no retransmission that was not one). The host that
+ * receives a segment with a TSval it has not echoed yet answers after twice its side's
+ * one-way delay with a pure ACK (no payload, PSH clear): TSval its own clock
+ * (milliseconds), TSecr the segment's TSval, the flow word | PG_FW_ECHO in the
+ * acknowledgement number, the magic in the window. skygate's passive RTT then measures
+ * 2 x the configured one-way delay of that side plus what skygate itself queued.
+ */
+#define PG_FW_ECHO 0x10000000u /* with the flow word: an echo (pure ACK) of that flow */
+#define PG_TS_SEQ_SHIFT 11     /* sequence number = packet number << 11 (2048 bytes) */
+#define PG_TS_OPT_LEN 12
+
+/* ---- --rtt-emulate: one-way delays of the terminal side and the internet side ---- */
+#define PG_RTT_MAX 8 /* the default and up to 7 beams */
+struct pg_rtt {
+	unsigned int n;			    /* 0 = off; [0] is the default */
+	char beam[PG_RTT_MAX][PG_NAME_MAX]; /* "" for the default */
+	uint32_t sat_us[PG_RTT_MAX];	    /* one way: terminal <-> gateway (satellite) */
+	uint32_t inet_us[PG_RTT_MAX];	    /* one way: gateway <-> server (internet) */
+	double retrans;			    /* share of TCP data segments sent twice */
+};
+
+/**
+ * "SAT_MS:INET_MS[,BEAM=SAT_MS:INET_MS...]": one-way delays in milliseconds (0..10000, three
+ * decimals at most), the first for every beam not named. 0 or -1 with err.
+ */
+int pg_rtt_parse(const char *s, struct pg_rtt *rt, char *err, size_t errlen);
+
 struct pg_udp_stamp {
 	uint16_t magic;
 	uint16_t tsc_hi;

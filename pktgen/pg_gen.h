@@ -50,7 +50,18 @@ struct pg_opts {
 	uint32_t probe_sub; /* 0 = no probe */
 	double probe_pps;
 	uint16_t probe_size; /* frame with FCS */
+	struct pg_rtt rtt;   /* --rtt-emulate, --rtt-retrans */
+	bool rtt_handshake;  /* --rtt-handshake */
 };
+
+/* pg_flow.ts: how a TCP flow of --rtt-emulate speaks (both: sequence numbers << 11) */
+#define PG_TS_OPTION 1	  /* timestamps on every data segment, echoed after a delay */
+#define PG_TS_HANDSHAKE 2 /* --rtt-handshake: no timestamps; SYN, SYN-ACK, ACK first */
+/* pg_flow.hs */
+enum { PG_HS_NONE = 0, PG_HS_SYN_SENT, PG_HS_DONE };
+#define PG_HS_RECONNECT_MS 500 /* a connection lasts 1..1.5 x this, then the flow opens anew */
+/* segments of the handshake (pg_rx_hit.ctl, counters) */
+enum { PG_CTL_NONE = 0, PG_CTL_SYN, PG_CTL_SYNACK, PG_CTL_ACK };
 
 /* one flow: 64 bytes, what TX needs to build a packet (data path) */
 struct pg_flow {
@@ -59,16 +70,19 @@ struct pg_flow {
 	uint16_t sport, dport; /* host order */
 	uint16_t vlan;	       /* 0 = untagged */
 	uint8_t cls, dir, v6, proto, dscp;
-	uint8_t pad;
+	uint8_t ts;	  /* --rtt-emulate TCP: PG_TS_OPTION or PG_TS_HANDSHAKE, 0 = neither */
 	uint32_t seq;	  /* next sequence number to send */
 	uint16_t min_len; /* smallest frame (no FCS) holding headers and stamp, >= 60 */
-	uint16_t pad2;
+	uint8_t rtt_cls;  /* --rtt-emulate: index of the flow's delays in opts.rtt */
+	uint8_t hs;	  /* --rtt-handshake: PG_HS_* */
 	uint64_t tx_pkts, tx_bytes; /* bytes are frame bytes with FCS */
 } __attribute__((aligned(64)));
 
 /* receive state of one flow (data path) */
 struct pg_rxf {
 	struct pg_seq sq;
+	uint32_t echoed; /* --rtt-emulate: the last TSval of this flow an echo was queued for */
+	uint32_t syn_ms; /* --rtt-handshake: when the SYN left (ms clock), for its retry */
 	uint64_t rx_bytes;
 	uint64_t lat_sum; /* cycles */
 	uint64_t lat_max;
@@ -113,6 +127,15 @@ struct pg_run {
 	uint64_t rx_invalid;	/* not ours: wrong magic, unknown flow, too short */
 	uint64_t rx_wrong_port; /* ours, but arrived on the port it was sent from */
 	uint64_t tx_pending_dropped;
+	/* --rtt-emulate: echoes (pure ACKs) queued on receipt and sent when due, per side
+	 * (0: the terminals answer downstream segments, 1: the servers upstream ones) */
+	struct pg_echo_q *echo_q[2][PG_RTT_MAX];
+	uint64_t echo_delay_tsc[2][PG_RTT_MAX];
+	uint64_t echo_sent[2], echo_dropped, rx_echo;
+	uint64_t tx_retrans[2]; /* data segments sent a second time, by direction */
+	uint64_t hs_sent[4];	/* handshake segments sent, by PG_CTL_* */
+	uint64_t hs_rx[4];	/* ... and received */
+	double retrans_acc[2];
 	uint64_t start_tsc, end_tx_tsc, end_tsc;
 	volatile int done;
 	/* samples, written by whoever ticks */
@@ -123,6 +146,22 @@ struct pg_run {
 	struct rte_mempool *tx_pool, *rx_pool, *pcap_pool;
 	void *pcapng;
 	uint8_t mac[2][6];
+};
+
+/* a queued echo: flow (| PG_ECHO_SYNACK or PG_ECHO_ACK for the handshake's), the TSval
+ * to echo, when it is due */
+#define PG_ECHO_SYNACK 0x40000000u
+#define PG_ECHO_ACK 0x80000000u
+struct pg_echo {
+	uint32_t flow;
+	uint32_t tsecr;
+	uint64_t due;
+};
+
+#define PG_ECHO_Q 16384 /* echoes waiting per side and delay class (power of two) */
+struct pg_echo_q {
+	uint32_t head, tail; /* tail - head entries */
+	struct pg_echo e[PG_ECHO_Q];
 };
 
 int pg_report_write(struct pg_run *r, const char *path);

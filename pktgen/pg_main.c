@@ -107,6 +107,18 @@ usage(FILE *f)
 		"                         PPS packets/s of SIZE bytes, paced apart from the rest; "
 		"its\n"
 		"                         latency is reported under \"probe\" (e.g. 1:50:100)\n"
+		"  --rtt-emulate SAT_MS:INET_MS[,BEAM=SAT_MS:INET_MS...]\n"
+		"                         TCP flows carry timestamps; each side echoes a new "
+		"TSval\n"
+		"                         after twice its one-way delay (terminal side: SAT_MS,\n"
+		"                         internet side: INET_MS; per beam), so skygate's passive\n"
+		"                         RTT halves have a known truth (e.g. 250:10,leo=20:10)\n"
+		"  --rtt-handshake        with --rtt-emulate: TCP flows carry no timestamps; each\n"
+		"                         opens with SYN, SYN-ACK (after 2 x INET_MS), ACK (after\n"
+		"                         2 x SAT_MS): one sample of each half per flow\n"
+		"  --rtt-retrans SHARE    with --rtt-emulate: this share (0..0.5) of TCP data\n"
+		"                         segments are retransmissions (sent twice, the copy not\n"
+		"                         counted as sent)\n"
 		"output:\n"
 		"  --report FILE.json     JSON report\n"
 		"  --pcap-out FILE        write every received frame (pcapng, lowers the rate)\n"
@@ -158,6 +170,9 @@ enum {
 	O_QUIET,
 	O_LINGER,
 	O_PROBE,
+	O_RTT,
+	O_RTT_RETRANS,
+	O_RTT_HS,
 	O_HELP,
 };
 
@@ -195,6 +210,9 @@ static const struct option long_opts[] = {
 	{"quiet", 0, 0, O_QUIET},
 	{"linger", 1, 0, O_LINGER},
 	{"probe", 1, 0, O_PROBE},
+	{"rtt-emulate", 1, 0, O_RTT},
+	{"rtt-retrans", 1, 0, O_RTT_RETRANS},
+	{"rtt-handshake", 0, 0, O_RTT_HS},
 	{"help", 0, 0, O_HELP},
 	{0, 0, 0, 0},
 };
@@ -424,6 +442,15 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 			o->probe_size = (uint16_t)size;
 			break;
 		}
+		case O_RTT:
+			rc = pg_rtt_parse(optarg, &o->rtt, err, sizeof(err));
+			break;
+		case O_RTT_RETRANS:
+			rc = num(name, optarg, 0, 0.5, &o->rtt.retrans);
+			break;
+		case O_RTT_HS:
+			o->rtt_handshake = true;
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -458,6 +485,11 @@ parse_opts(int argc, char **argv, struct pg_opts *o)
 	if (o->probe_sub && o->direction == 0) {
 		fprintf(stderr,
 			"skygate-pktgen: --probe sends downstream: not with --direction up\n");
+		return -1;
+	}
+	if ((o->rtt.retrans > 0 || o->rtt_handshake) && o->rtt.n == 0) {
+		fprintf(stderr, "skygate-pktgen: --rtt-retrans and --rtt-handshake go with "
+				"--rtt-emulate\n");
 		return -1;
 	}
 	if (o->rate.unit != PG_RATE_NONE && o->sub_rate.unit != PG_RATE_NONE) {
@@ -630,8 +662,17 @@ build_flows(struct pg_run *r)
 		f->dscp = cd->dscp;
 		f->vlan = sub->realm;
 		unsigned int alen = v6 ? 16 : 4;
+		f->ts = o->rtt.n > 0 && f->proto == IPPROTO_TCP
+				? (o->rtt_handshake ? PG_TS_HANDSHAKE : PG_TS_OPTION)
+				: 0;
+		f->hs = PG_HS_NONE;
+		f->rtt_cls = 0;
+		for (unsigned int k = 1; k < o->rtt.n; k++)
+			if (strcmp(o->rtt.beam[k], r->subs.beams[sub->beam]) == 0)
+				f->rtt_cls = (uint8_t)k;
 		unsigned int need = (f->vlan ? 18 : 14) + (v6 ? 40 : 20) +
-				    (f->proto == IPPROTO_TCP ? 20 + 4 : 8 + 16);
+				    (f->proto == IPPROTO_TCP ? 20 + 4 : 8 + 16) +
+				    (f->ts == PG_TS_OPTION ? PG_TS_OPT_LEN : 0);
 		f->min_len = (uint16_t)(need < PG_MIN_FRAME ? PG_MIN_FRAME : need);
 		if (f->dir == PG_UP) {
 			memcpy(f->src, sa, alen);
@@ -657,15 +698,90 @@ out:
 
 /* ---------------- data path ---------------- */
 
+/* the TSval clock of the echoes: milliseconds since the start, never 0 (data segments
+ * carry their flow's packet number + 1 instead: a clock that ticks once a segment, so no
+ * two segments of a flow share a TSval and an echo names exactly one segment) */
+static inline uint32_t
+ts_clock(const struct pg_run *r, uint64_t tsc)
+{
+	return (uint32_t)((tsc - r->start_tsc) * 1000 / r->tsc_hz) + 1;
+}
+
+/* the handshake's answer of the host on side to flow (| PG_ECHO_SYNACK or PG_ECHO_ACK),
+ * due twice its one-way delay after now */
+static inline void
+hs_queue(struct pg_run *r, unsigned int side, uint32_t flow, const struct pg_flow *f, uint64_t now)
+{
+	struct pg_echo_q *q = r->echo_q[side][f->rtt_cls];
+
+	if (q->tail - q->head == PG_ECHO_Q) {
+		r->echo_dropped++;
+		return;
+	}
+	q->e[q->tail & (PG_ECHO_Q - 1)] =
+		(struct pg_echo){.flow = flow, .due = now + r->echo_delay_tsc[side][f->rtt_cls]};
+	q->tail++;
+}
+
+/* a new TSval arrived on side: the host there echoes it after twice its one-way delay */
+static inline void
+echo_queue(struct pg_run *r, unsigned int side, uint32_t idx, const struct pg_flow *f,
+	   struct pg_rxf *x, uint32_t tsval, uint64_t now)
+{
+	struct pg_echo_q *q = r->echo_q[side][f->rtt_cls];
+
+	x->echoed = tsval;
+	if (q->tail - q->head == PG_ECHO_Q) {
+		r->echo_dropped++;
+		return;
+	}
+	q->e[q->tail & (PG_ECHO_Q - 1)] = (struct pg_echo){
+		.flow = idx, .tsecr = tsval, .due = now + r->echo_delay_tsc[side][f->rtt_cls]};
+	q->tail++;
+}
+
 static void
 rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
+	/* the echoes' clock: read after the burst arrived (now, read before polling, may be
+	 * older than the forwarder's timestamp of these frames when this lcore was
+	 * descheduled in between: an echo due from it would come back early) */
+	const uint64_t t_rx = rte_rdtsc();
 	struct pg_rx_hit hit[PG_BURST];
 	uint32_t idx[PG_BURST];
 	uint8_t ok[PG_BURST];
 	for (uint16_t i = 0; i < n; i++) {
 		ok[i] = pg_pkt_parse(pkts[i], r->magic, &hit[i]) == 0;
 		idx[i] = hit[i].fw & PG_FW_FLOW_MASK;
+		if (ok[i] && hit[i].ctl) {
+			ok[i] = 0;
+			if (idx[i] >= r->n_flows ||
+			    pg_flow_word(idx[i], &r->flows[idx[i]]) != hit[i].fw ||
+			    r->flows[idx[i]].ts != PG_TS_HANDSHAKE) {
+				r->rx_invalid++;
+				continue;
+			}
+			r->hs_rx[hit[i].ctl]++;
+			/* the server answers a SYN, the terminal a SYN-ACK (once: a SYN-ACK for a
+			 * connection already open is a late copy) */
+			if (hit[i].ctl == PG_CTL_SYN && side == 1)
+				hs_queue(r, 1, idx[i] | PG_ECHO_SYNACK, &r->flows[idx[i]], t_rx);
+			else if (hit[i].ctl == PG_CTL_SYNACK && side == 0 &&
+				 r->flows[idx[i]].hs == PG_HS_SYN_SENT)
+				hs_queue(r, 0, idx[i] | PG_ECHO_ACK, &r->flows[idx[i]], t_rx);
+			continue;
+		}
+		if (ok[i] && hit[i].echo) {
+			/* an echo sent from the other side: it went through skygate, that is
+			 * all it is for */
+			ok[i] = 0;
+			if (idx[i] < r->n_flows &&
+			    (pg_flow_word(idx[i], &r->flows[idx[i]]) | PG_FW_ECHO) == hit[i].fw)
+				r->rx_echo++;
+			else
+				r->rx_invalid++;
+			continue;
+		}
 		if (!ok[i] || idx[i] >= r->n_flows ||
 		    pg_flow_word(idx[i], &r->flows[idx[i]]) != hit[i].fw) {
 			ok[i] = 0;
@@ -688,7 +804,7 @@ rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n
 		uint32_t bytes = rte_pktmbuf_pkt_len(pkts[i]) + PG_FCS;
 		uint64_t lat = (now - hit[i].tsc) & ((1ull << 48) - 1);
 		uint64_t gap0 = x->sq.gap;
-		pg_seq_update(&x->sq, hit[i].seq);
+		pg_seq_update(&x->sq, f->ts ? hit[i].seq >> PG_TS_SEQ_SHIFT : hit[i].seq);
 		struct pg_dir_ctr *c = &r->ctr[f->dir];
 		c->rx_pkts++;
 		c->rx_bytes += bytes;
@@ -705,6 +821,8 @@ rx_burst(struct pg_run *r, unsigned int side, struct rte_mbuf **pkts, uint16_t n
 		}
 		if (lat > r->lat_max[f->cls][f->dir])
 			r->lat_max[f->cls][f->dir] = lat;
+		if (f->ts == PG_TS_OPTION && hit[i].tsval != x->echoed)
+			echo_queue(r, side, idx[i], f, x, hit[i].tsval, t_rx);
 	}
 }
 
@@ -759,11 +877,16 @@ sample(struct pg_run *r, uint64_t now)
 	r->last = *s;
 }
 
+/* room for a burst of data segments, their retransmitted copies and a burst of echoes */
+#define PG_TXQ (3 * PG_BURST)
+#define PG_TXQ_RETRANS 0x80000000u /* flow[] of a retransmitted copy */
+#define PG_TXQ_ECHO 0x40000000u	   /* flow[] of an echo */
+
 struct txq {
-	struct rte_mbuf *m[PG_BURST];
+	struct rte_mbuf *m[PG_TXQ];
 	uint16_t n, off;
-	uint64_t bytes[PG_BURST];
-	uint32_t flow[PG_BURST];
+	uint64_t bytes[PG_TXQ];
+	uint32_t flow[PG_TXQ];
 };
 
 static inline void
@@ -774,15 +897,125 @@ tx_flush(struct pg_run *r, unsigned int side, struct txq *q)
 	uint16_t sent = rte_eth_tx_burst(r->o->port[side], 0, q->m + q->off, q->n - q->off);
 	struct pg_dir_ctr *c = &r->ctr[side];
 	for (uint16_t i = q->off; i < q->off + sent; i++) {
+		if (unlikely(q->flow[i] & (PG_TXQ_RETRANS | PG_TXQ_ECHO))) {
+			/* not data of the run: counted apart */
+			if (q->flow[i] & PG_TXQ_RETRANS)
+				r->tx_retrans[side]++;
+			else
+				r->echo_sent[side]++;
+			continue;
+		}
 		struct pg_flow *f = &r->flows[q->flow[i]];
 		f->tx_pkts++;
 		f->tx_bytes += q->bytes[i];
 		c->tx_bytes += q->bytes[i];
+		c->tx_pkts++;
 	}
-	c->tx_pkts += sent;
 	q->off += sent;
 	if (q->off == q->n)
 		q->n = q->off = 0;
+}
+
+/* the echoes that are due, into the TX queue of the side that answers (at most a burst) */
+static void
+echo_send(struct pg_run *r, struct txq *tq, unsigned int side, uint64_t now)
+{
+	for (unsigned int k = 0; k < r->o->rtt.n; k++) {
+		struct pg_echo_q *q = r->echo_q[side][k];
+
+		while (q->head != q->tail && q->e[q->head & (PG_ECHO_Q - 1)].due <= now &&
+		       tq->n < PG_TXQ && tq->n - tq->off < PG_BURST) {
+			const struct pg_echo *e = &q->e[q->head & (PG_ECHO_Q - 1)];
+			const uint32_t idx = e->flow & PG_FW_FLOW_MASK;
+			struct pg_flow *f = &r->flows[idx];
+			const uint32_t fw = pg_flow_word(idx, f);
+			struct rte_mbuf *m = rte_pktmbuf_alloc(r->tx_pool);
+			uint16_t len;
+
+			if (m == NULL)
+				return;
+			if (e->flow & PG_ECHO_SYNACK) {
+				len = pg_pkt_build_ctl(
+					m, idx, f, false, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, ~fw,
+					fw + 1, r->magic, (const uint8_t(*)[6])r->mac, false, 0, 0);
+				r->hs_sent[PG_CTL_SYNACK]++;
+			} else if (e->flow & PG_ECHO_ACK) {
+				len = pg_pkt_build_ctl(m, idx, f, true, RTE_TCP_ACK_FLAG, fw + 1,
+						       ~fw + 1, r->magic,
+						       (const uint8_t(*)[6])r->mac, false, 0, 0);
+				r->hs_sent[PG_CTL_ACK]++;
+				f->hs = PG_HS_DONE; /* the terminal sends data from now on */
+			} else {
+				len = pg_pkt_build_echo(m, idx, f, r->magic,
+							(const uint8_t(*)[6])r->mac,
+							ts_clock(r, now), e->tsecr);
+			}
+			tq->flow[tq->n] = idx | PG_TXQ_ECHO;
+			tq->bytes[tq->n] = len + PG_FCS;
+			tq->m[tq->n++] = m;
+			q->head++;
+		}
+	}
+}
+
+/* --rtt-retrans: a copy of the segment just built (same sequence number and TSval: the
+ * gateway and the receiver have seen that TSval already, so it moves no RTT sample) */
+static void
+retrans_copy(struct pg_run *r, struct txq *tq, uint32_t idx, struct pg_flow *f, uint16_t frame,
+	     uint64_t tsc)
+{
+	struct rte_mbuf *m;
+	uint16_t len;
+
+	r->retrans_acc[f->dir] += r->o->rtt.retrans / (1.0 - r->o->rtt.retrans);
+	if (r->retrans_acc[f->dir] < 1.0 || tq->n == PG_TXQ ||
+	    (m = rte_pktmbuf_alloc(r->tx_pool)) == NULL)
+		return;
+	r->retrans_acc[f->dir] -= 1.0;
+	f->seq--;
+	len = pg_pkt_build_ts(m, idx, f, frame, tsc, r->magic, (const uint8_t(*)[6])r->mac,
+			      f->seq + 1);
+	f->seq++;
+	tq->flow[tq->n] = idx | PG_TXQ_RETRANS;
+	tq->bytes[tq->n] = len + PG_FCS;
+	tq->m[tq->n++] = m;
+}
+
+/* how long a connection of flow idx lasts: 1 to 1.5 s, so that the flows do not open their
+ * connections in step (each handshake is then a sample apart from the others) */
+static inline uint32_t
+hs_life_ms(uint32_t idx)
+{
+	return PG_HS_RECONNECT_MS + idx * 37 % (PG_HS_RECONNECT_MS / 2);
+}
+
+/*
+ * --rtt-handshake: a connection not open yet, or open for hs_life_ms() (the flow then
+ * opens a new one on the same ports: short connections, one pair of samples each). Its
+ * turn sends the terminal's SYN (the SYN again after 3 s without an answer: lost, or
+ * dropped by a full queue); while it waits the flow sends nothing. m is used or freed.
+ */
+static void
+handshake_open(struct pg_run *r, struct txq *tq, uint32_t idx, struct pg_flow *f,
+	       struct rte_mbuf *m, uint64_t tsc)
+{
+	struct pg_rxf *x = &r->rxf[idx];
+	uint32_t ms = ts_clock(r, tsc);
+	uint16_t len;
+
+	if ((f->hs == PG_HS_SYN_SENT && ms - x->syn_ms < 3000) ||
+	    (f->hs == PG_HS_DONE && ms - x->syn_ms < hs_life_ms(idx)) || tq->n == PG_TXQ) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	len = pg_pkt_build_ctl(m, idx, f, true, RTE_TCP_SYN_FLAG, pg_flow_word(idx, f), 0, r->magic,
+			       (const uint8_t(*)[6])r->mac, false, 0, 0);
+	f->hs = PG_HS_SYN_SENT;
+	x->syn_ms = ms;
+	r->hs_sent[PG_CTL_SYN]++;
+	tq->flow[tq->n] = idx | PG_TXQ_ECHO;
+	tq->bytes[tq->n] = len + PG_FCS;
+	tq->m[tq->n++] = m;
 }
 
 /* the probe's next packet, paced by its own clock (never more than one per call) */
@@ -868,6 +1101,10 @@ loop(void *arg)
 		}
 		if (unlikely(stop_flag) && !sending && now < r->end_tsc)
 			r->end_tsc = now;
+		if (o->rtt.n > 0) {
+			echo_send(r, &q[0], 0, now);
+			echo_send(r, &q[1], 1, now);
+		}
 		if (!sending) {
 			if (now >= r->end_tsc)
 				break;
@@ -923,14 +1160,23 @@ loop(void *arg)
 			uint32_t idx = cursor;
 			cursor = cursor + 1 == r->n_tx_flows ? 0 : cursor + 1;
 			struct pg_flow *f = &r->flows[idx];
+			if (unlikely(f->ts == PG_TS_HANDSHAKE) &&
+			    (f->hs != PG_HS_DONE ||
+			     ts_clock(r, tsc) - r->rxf[idx].syn_ms >= hs_life_ms(idx))) {
+				handshake_open(r, &q[0], idx, f, mb[i], tsc);
+				continue;
+			}
 			uint16_t frame = r->size_tab[size_i++ & (PG_SIZE_TAB - 1)] - PG_FCS;
-			uint16_t len = pg_pkt_build(mb[i], idx, f, frame, tsc, r->magic,
-						    (const uint8_t(*)[6])r->mac);
+			uint16_t len = pg_pkt_build_ts(mb[i], idx, f, frame, tsc, r->magic,
+						       (const uint8_t(*)[6])r->mac,
+						       f->ts ? f->seq + 1 : 0);
 			f->seq++;
 			struct txq *tq = &q[f->dir];
 			tq->flow[tq->n] = idx;
 			tq->bytes[tq->n] = len + PG_FCS;
 			tq->m[tq->n++] = mb[i];
+			if (f->ts && o->rtt.retrans > 0)
+				retrans_copy(r, tq, idx, f, frame, tsc);
 		}
 		tx_flush(r, 0, &q[0]);
 		tx_flush(r, 1, &q[1]);
@@ -1136,6 +1382,28 @@ main(int argc, char **argv)
 		goto out;
 	}
 	pg_size_table(&opts.size, r->size_tab, PG_SIZE_TAB, opts.seed);
+	for (unsigned int side = 0; side < 2; side++)
+		for (unsigned int k = 0; k < opts.rtt.n; k++) {
+			uint64_t one_way = side == 0 ? opts.rtt.sat_us[k] : opts.rtt.inet_us[k];
+
+			r->echo_q[side][k] = rte_zmalloc("pg_echo", sizeof(struct pg_echo_q), 64);
+			if (r->echo_q[side][k] == NULL) {
+				fprintf(stderr, "skygate-pktgen: out of memory for echo queues\n");
+				goto out;
+			}
+			r->echo_delay_tsc[side][k] = 2 * one_way * r->tsc_hz / 1000000;
+		}
+	for (unsigned int k = 1; k < opts.rtt.n; k++) {
+		unsigned int b;
+
+		for (b = 0; b < r->subs.n_beams; b++)
+			if (strcmp(r->subs.beams[b], opts.rtt.beam[k]) == 0)
+				break;
+		if (b == r->subs.n_beams)
+			fprintf(stderr,
+				"skygate-pktgen: --rtt-emulate: no subscriber is on beam '%s'\n",
+				opts.rtt.beam[k]);
+	}
 	uint64_t st = opts.seed ^ (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
 	do
 		r->magic = (uint16_t)pg_rand(&st);
@@ -1244,6 +1512,9 @@ out:
 	rte_free(r->rxf);
 	rte_free(r->size_tab);
 	rte_free(r->hist);
+	for (unsigned int side = 0; side < 2; side++)
+		for (unsigned int k = 0; k < PG_RTT_MAX; k++)
+			rte_free(r->echo_q[side][k]);
 	free(r->finfo);
 	free(r->samples);
 	pg_geo_pools_free(r->pools, opts.remote.n);

@@ -537,3 +537,117 @@ pg_hist_quantile(const uint64_t *hist, double q, uint64_t max_cyc)
 	}
 	return max_cyc;
 }
+
+/* "250" or "0.5" milliseconds (three decimals at most) -> microseconds, 0..10 s */
+static int
+ms_to_us(const char *s, size_t n, uint32_t *us)
+{
+	uint64_t whole = 0, frac = 0;
+	unsigned int nd = 0;
+	size_t i = 0;
+
+	if (n == 0 || !isdigit((unsigned char)s[0]))
+		return -1;
+	while (i < n && isdigit((unsigned char)s[i])) {
+		whole = whole * 10 + (uint64_t)(s[i++] - '0');
+		if (whole > 10000)
+			return -1;
+	}
+	if (i < n && s[i] == '.') {
+		i++;
+		if (i == n)
+			return -1;
+		while (i < n && isdigit((unsigned char)s[i])) {
+			if (++nd > 3)
+				return -1;
+			frac = frac * 10 + (uint64_t)(s[i++] - '0');
+		}
+		for (unsigned int k = nd; k < 3; k++)
+			frac *= 10;
+	}
+	if (i != n || whole * 1000 + frac > 10000000)
+		return -1;
+	*us = (uint32_t)(whole * 1000 + frac);
+	return 0;
+}
+
+/* "SAT:INET" of n bytes at s */
+static int
+rtt_pair(const char *s, size_t n, uint32_t *sat, uint32_t *inet)
+{
+	const char *c = memchr(s, ':', n);
+
+	if (c == NULL)
+		return -1;
+	return ms_to_us(s, (size_t)(c - s), sat) == 0 &&
+			       ms_to_us(c + 1, n - (size_t)(c - s) - 1, inet) == 0
+		       ? 0
+		       : -1;
+}
+
+int
+pg_rtt_parse(const char *s, struct pg_rtt *rt, char *err, size_t errlen)
+{
+	const char *p = s;
+	double retrans = rt->retrans;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->retrans = retrans;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *eq = memchr(p, '=', n);
+		unsigned int k = rt->n;
+
+		if (k == PG_RTT_MAX) {
+			snprintf(err, errlen, "at most %u entries (the default and %u beams)",
+				 PG_RTT_MAX, PG_RTT_MAX - 1);
+			return -1;
+		}
+		if (k == 0 && eq != NULL) {
+			snprintf(err, errlen,
+				 "'%s': start with the default SAT_MS:INET_MS, then "
+				 "BEAM=SAT_MS:INET_MS",
+				 s);
+			return -1;
+		}
+		if (k > 0) {
+			size_t bl = eq ? (size_t)(eq - p) : 0;
+
+			if (eq == NULL || bl == 0 || bl >= PG_NAME_MAX) {
+				snprintf(err, errlen, "'%.*s': expected BEAM=SAT_MS:INET_MS",
+					 (int)n, p);
+				return -1;
+			}
+			memcpy(rt->beam[k], p, bl);
+			rt->beam[k][bl] = '\0';
+			for (unsigned int j = 1; j < k; j++)
+				if (strcmp(rt->beam[j], rt->beam[k]) == 0) {
+					snprintf(err, errlen, "beam '%s' given twice", rt->beam[k]);
+					return -1;
+				}
+			if (rtt_pair(eq + 1, n - bl - 1, &rt->sat_us[k], &rt->inet_us[k]) < 0)
+				goto bad;
+		} else if (rtt_pair(p, n, &rt->sat_us[0], &rt->inet_us[0]) < 0) {
+			goto bad;
+		}
+		rt->n++;
+		p += n;
+		if (*p == ',') {
+			p++;
+			if (*p == '\0')
+				goto bad;
+		}
+		continue;
+	bad:
+		snprintf(err, errlen,
+			 "'%.*s': one-way delays SAT_MS:INET_MS in milliseconds (0..10000, "
+			 "three decimals at most)",
+			 (int)n, p);
+		return -1;
+	}
+	if (rt->n == 0) {
+		snprintf(err, errlen, "empty");
+		return -1;
+	}
+	return 0;
+}

@@ -201,6 +201,56 @@ pg_report_write(struct pg_run *r, const char *path)
 	json_object_set_new(tot, "rx_wrong_port", json_integer((json_int_t)r->rx_wrong_port));
 	json_object_set_new(tot, "tx_unsent", json_integer((json_int_t)r->tx_pending_dropped));
 	json_object_set_new(root, "totals", tot);
+	if (o->rtt.n > 0) {
+		/* the truth skygate's passive RTT is checked against */
+		json_t *cl = json_array();
+		uint64_t segs[2] = {0, 0}; /* TCP data segments sent (counted) */
+
+		for (uint32_t i = 0; i < r->n_flows; i++)
+			if (r->flows[i].ts)
+				segs[r->flows[i].dir] += r->flows[i].tx_pkts;
+
+		for (unsigned int k = 0; k < o->rtt.n; k++)
+			json_array_append_new(cl,
+					      json_pack("{s:s?, s:f, s:f, s:f, s:f}", "beam",
+							k ? o->rtt.beam[k] : NULL, "sat_one_way_ms",
+							o->rtt.sat_us[k] / 1e3, "inet_one_way_ms",
+							o->rtt.inet_us[k] / 1e3, "sat_rtt_ms",
+							2 * o->rtt.sat_us[k] / 1e3, "inet_rtt_ms",
+							2 * o->rtt.inet_us[k] / 1e3));
+		uint64_t open = 0;
+
+		for (uint32_t i = 0; i < r->n_flows; i++)
+			open += r->flows[i].ts == PG_TS_HANDSHAKE && r->flows[i].hs == PG_HS_DONE;
+		json_object_set_new(root, "rtt_handshakes",
+				    json_pack("{s:b, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
+					      "on", o->rtt_handshake, "completed", (json_int_t)open,
+					      "sent", "syn", (json_int_t)r->hs_sent[PG_CTL_SYN],
+					      "syn_ack", (json_int_t)r->hs_sent[PG_CTL_SYNACK],
+					      "ack", (json_int_t)r->hs_sent[PG_CTL_ACK], "received",
+					      "syn", (json_int_t)r->hs_rx[PG_CTL_SYN], "syn_ack",
+					      (json_int_t)r->hs_rx[PG_CTL_SYNACK], "ack",
+					      (json_int_t)r->hs_rx[PG_CTL_ACK]));
+		json_object_set_new(
+			root, "rtt_emulation",
+			json_pack("{s:o, s:f, s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:{s:f, s:f}}",
+				  "delays", cl, "retrans_share", o->rtt.retrans, "echoes_sent",
+				  "terminal", (json_int_t)r->echo_sent[0], "internet",
+				  (json_int_t)r->echo_sent[1], "retransmitted", "up",
+				  (json_int_t)r->tx_retrans[0], "down",
+				  (json_int_t)r->tx_retrans[1], "echoes_received",
+				  (json_int_t)r->rx_echo, "echo_queue_full",
+				  (json_int_t)r->echo_dropped, "retrans_ratio", "up",
+				  segs[0] + r->tx_retrans[0]
+					  ? (double)r->tx_retrans[0] /
+						    (double)(segs[0] + r->tx_retrans[0])
+					  : 0.0,
+				  "down",
+				  segs[1] + r->tx_retrans[1]
+					  ? (double)r->tx_retrans[1] /
+						    (double)(segs[1] + r->tx_retrans[1])
+					  : 0.0));
+	}
 
 	json_t *dj = json_object();
 	for (unsigned int d = 0; d < 2; d++)

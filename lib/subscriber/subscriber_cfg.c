@@ -431,6 +431,23 @@ sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *arg)
 	return 0;
 }
 
+int
+sky_subs_top_order(struct sky_subs *s, const char *name, sky_subs_rank_fn rank, void *arg)
+{
+	if (rank == NULL || name == NULL || name[0] == '\0' ||
+	    strlen(name) >= sizeof(s->orders[0].name) || strcmp(name, "bytes") == 0)
+		return -EINVAL;
+	for (unsigned int i = 0; i < s->n_orders; i++)
+		if (strcmp(s->orders[i].name, name) == 0)
+			return -EEXIST;
+	if (s->n_orders == SUBS_MAX_HOOKS)
+		return -ENOSPC;
+	snprintf(s->orders[s->n_orders].name, sizeof(s->orders[0].name), "%s", name);
+	s->orders[s->n_orders].rank = rank;
+	s->orders[s->n_orders++].arg = arg;
+	return 0;
+}
+
 void
 subs_notify(struct sky_subs *s, enum sky_subs_event ev, uint32_t index,
 	    const struct sky_sub_info *info)

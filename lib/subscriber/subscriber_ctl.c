@@ -423,6 +423,35 @@ cmd_sub_list(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	return 0;
 }
 
+/* subscriber top by=NAME: an ordering another module registered (sky_subs_top_order) */
+static int
+top_by_order(struct sky_subs *s, const char *by, unsigned int size, struct sky_ctl_call *call,
+	     json_t **result)
+{
+	uint32_t idx[100];
+	unsigned int n;
+	char names[128] = "bytes";
+	json_t *arr;
+
+	for (unsigned int i = 0; i < s->n_orders; i++) {
+		if (strcmp(s->orders[i].name, by) != 0)
+			continue;
+		n = s->orders[i].rank(s->orders[i].arg, idx, size);
+		arr = json_array();
+		for (unsigned int k = 0; k < n && k < size; k++)
+			if (idx[k] < s->capacity && s->info[idx[k]].id != 0)
+				json_array_append_new(arr, info_json(s, &s->info[idx[k]]));
+		*result = json_pack("{s:s, s:o}", "by", by, "subscribers", arr);
+		return 0;
+	}
+	for (unsigned int i = 0; i < s->n_orders; i++) {
+		size_t l = strlen(names);
+
+		snprintf(names + l, sizeof(names) - l, ", %s", s->orders[i].name);
+	}
+	return sky_ctl_fail(call, "by=%s: no such ordering (%s)", by, names);
+}
+
 /*
  * subscriber top: the N subscribers that moved the most bytes (both directions, every
  * class) since start. A scan of every subscriber's counters on the control plane: about
@@ -439,11 +468,21 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	unsigned int n_best = 0;
 	json_t *arr;
 
+	const char *by = "bytes";
+
 	for (int i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "size=", 5) != 0 ||
-		    sky_parse_u64(argv[i] + 5, 1, 100, &size) < 0)
-			return sky_ctl_fail(call, "'%s': expected size=N (1..100)", argv[i]);
+		if (strncmp(argv[i], "by=", 3) == 0) {
+			by = argv[i] + 3;
+		} else if (strcmp(argv[i], "--by") == 0 && i + 1 < argc) {
+			by = argv[++i];
+		} else if (strncmp(argv[i], "size=", 5) != 0 ||
+			   sky_parse_u64(argv[i] + 5, 1, 100, &size) < 0) {
+			return sky_ctl_fail(call, "'%s': expected size=N (1..100) or by=ORDER",
+					    argv[i]);
+		}
 	}
+	if (strcmp(by, "bytes") != 0)
+		return top_by_order(s, by, (unsigned int)size, call, result);
 	for (uint32_t i = 0; i < s->capacity; i++) {
 		uint64_t bytes = 0;
 		unsigned int pos;
@@ -978,8 +1017,10 @@ static const struct {
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},
-	{"subscriber top", "[size=N]", "the N subscribers with the most bytes (default 10)", 0,
-	 cmd_sub_top},
+	{"subscriber top", "[size=N] [by=bytes|ORDER]",
+	 "the N subscribers with the most bytes (default 10), or worst first by another "
+	 "module's ordering (by=rtt, by=retrans with qoe)",
+	 0, cmd_sub_top},
 	{"subscriber find", "ADDRESS [vlan=N]",
 	 "the subscriber a packet from/to ADDRESS (outer VLAN N) belongs to", 0, cmd_sub_find},
 	{"subscriber load", "FILE", "replace the whole subscriber table from a CSV",

@@ -422,6 +422,12 @@ struct sky_subs {
 		void *arg;
 	} validators[SUBS_MAX_HOOKS];
 	unsigned int n_validators;
+	struct {
+		char name[16];
+		sky_subs_rank_fn rank;
+		void *arg;
+	} orders[SUBS_MAX_HOOKS]; /* `subscriber top by=NAME` */
+	unsigned int n_orders;
 	void (*on_destroy)(struct sky_subs *s); /* set by sky_subs_register (subscriber_ctl.c) */
 	/* held by changes and by the DPDK telemetry thread's reads (control path only) */
 	pthread_mutex_t lock;

@@ -468,19 +468,71 @@ test_geo_pools(void **state)
 	loc_unref(ctx);
 }
 
+/* --rtt-emulate: failures first, then the forms */
+static void
+test_rtt_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		const char *err; /* substring */
+	} bad[] = {
+		{"", "empty"},
+		{"250", "SAT_MS:INET_MS"},
+		{"250:", "SAT_MS:INET_MS"},
+		{":10", "SAT_MS:INET_MS"},
+		{"250:10:5", "SAT_MS:INET_MS"},
+		{"-1:10", "SAT_MS:INET_MS"},
+		{"10001:10", "SAT_MS:INET_MS"},
+		{"0.0001:10", "SAT_MS:INET_MS"},
+		{"1.:10", "SAT_MS:INET_MS"},
+		{"250:10,", "SAT_MS:INET_MS"},
+		{"geo=250:10", "start with the default"},
+		{"20:10,250:10", "BEAM=SAT_MS:INET_MS"},
+		{"20:10,=250:10", "BEAM=SAT_MS:INET_MS"},
+		{"20:10,geo=250:10,geo=300:10", "given twice"},
+		{"1:1,a=1:1,b=1:1,c=1:1,d=1:1,e=1:1,f=1:1,g=1:1,h=1:1", "at most 8"},
+	};
+	struct pg_rtt rt;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&rt, 0, sizeof(rt));
+		err[0] = 0;
+		if (pg_rtt_parse(bad[i].s, &rt, err, sizeof(err)) == 0)
+			fail_msg("accepted '%s'", bad[i].s);
+		if (strstr(err, bad[i].err) == NULL)
+			fail_msg("'%s': got '%s', want '%s'", bad[i].s, err, bad[i].err);
+	}
+	memset(&rt, 0, sizeof(rt));
+	rt.retrans = 0.05; /* --rtt-retrans before --rtt-emulate stays */
+	assert_int_equal(pg_rtt_parse("250:10", &rt, err, sizeof(err)), 0);
+	assert_int_equal(rt.n, 1);
+	assert_int_equal(rt.sat_us[0], 250000);
+	assert_int_equal(rt.inet_us[0], 10000);
+	assert_true(rt.retrans == 0.05);
+	assert_int_equal(
+		pg_rtt_parse("20.5:0,geo=250:10.125,leo=0.001:10000", &rt, err, sizeof(err)), 0);
+	assert_int_equal(rt.n, 3);
+	assert_int_equal(rt.sat_us[0], 20500);
+	assert_int_equal(rt.inet_us[0], 0);
+	assert_string_equal(rt.beam[1], "geo");
+	assert_int_equal(rt.sat_us[1], 250000);
+	assert_int_equal(rt.inet_us[1], 10125);
+	assert_string_equal(rt.beam[2], "leo");
+	assert_int_equal(rt.sat_us[2], 1);
+	assert_int_equal(rt.inet_us[2], 10000000);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rate_parse),
-		cmocka_unit_test(test_size_parse),
-		cmocka_unit_test(test_size_table),
-		cmocka_unit_test(test_mix),
-		cmocka_unit_test(test_prefix_first_host),
-		cmocka_unit_test(test_subs_load),
-		cmocka_unit_test(test_subs_generate_roundtrip),
-		cmocka_unit_test(test_seq),
-		cmocka_unit_test(test_hist),
+		cmocka_unit_test(test_rtt_parse),  cmocka_unit_test(test_rate_parse),
+		cmocka_unit_test(test_size_parse), cmocka_unit_test(test_size_table),
+		cmocka_unit_test(test_mix),	   cmocka_unit_test(test_prefix_first_host),
+		cmocka_unit_test(test_subs_load),  cmocka_unit_test(test_subs_generate_roundtrip),
+		cmocka_unit_test(test_seq),	   cmocka_unit_test(test_hist),
 		cmocka_unit_test(test_geo_pools),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,7 @@
  * skygate-pktgen packet layout on real DPDK mbufs: every kind of flow (IPv4/IPv6,
  * UDP/TCP, tagged or not) at several frame sizes is built, checked field by field and
  * with DPDK's own checksum verification, and its stamp read back; frames that are not
- * ours are refused.
+ * ours are refused. --rtt-emulate's segments (timestamps, echoes, the handshake) too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -184,6 +184,137 @@ test_parse_refuses(void **state)
 	rte_pktmbuf_free(m);
 }
 
+/* --rtt-emulate: a TCP segment with timestamps, its echo (pure ACK), both read back */
+static void
+test_timestamps(void **state)
+{
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++)
+		for (uint16_t vlan = 0; vlan <= 100; vlan += 100)
+			for (uint8_t dir = 0; dir < 2; dir++) {
+				struct pg_flow f = mkflow(v6, IPPROTO_TCP, vlan, dir, 2, 0);
+				struct pg_rx_hit h;
+				struct rte_mbuf *m = fresh();
+				const uint8_t *p, *tcp;
+				uint16_t len, l3off = vlan ? 18 : 14;
+
+				f.ts = PG_TS_OPTION;
+				f.min_len = (uint16_t)(f.min_len + PG_TS_OPT_LEN);
+				len = pg_pkt_build_ts(m, 1234, &f, 60, 0x123456789aull, MAGIC, macs,
+						      0xdeadbeef);
+				assert_int_equal(len, f.min_len);
+				p = rte_pktmbuf_mtod(m, const uint8_t *);
+				tcp = p + l3off + (v6 ? 40 : 20);
+				assert_int_equal(tcp[12] >> 4, 8); /* 32-byte header */
+				assert_memory_equal(tcp + 20,
+						    "\x01\x01\x08\x0a\xde\xad\xbe\xef\0\0\0\0", 12);
+				/* the sequence number steps by 2048 per packet */
+				uint32_t seq;
+				memcpy(&seq, tcp + 4, 4);
+				assert_int_equal(rte_be_to_cpu_32(seq), 77u << PG_TS_SEQ_SHIFT);
+				if (v6)
+					assert_int_equal(rte_ipv6_udptcp_cksum_verify(
+								 (const void *)(p + l3off), tcp),
+							 0);
+				else
+					assert_int_equal(rte_ipv4_udptcp_cksum_verify(
+								 (const void *)(p + l3off), tcp),
+							 0);
+				assert_int_equal(pg_pkt_parse(m, MAGIC, &h), 0);
+				assert_int_equal(h.echo, 0);
+				assert_int_equal(h.seq,
+						 77u << PG_TS_SEQ_SHIFT); /* the caller scales */
+				assert_int_equal(h.tsval, 0xdeadbeef);
+				assert_int_equal(h.fw, pg_flow_word(1234, &f));
+				rte_pktmbuf_free(m);
+
+				/* the echo leaves from the port the segment arrived on, reversed */
+				m = fresh();
+				len = pg_pkt_build_echo(m, 1234, &f, MAGIC, macs, 77, 0xdeadbeef);
+				assert_int_equal(len, l3off + (v6 ? 40 : 20) + 32);
+				p = rte_pktmbuf_mtod(m, const uint8_t *);
+				assert_memory_equal(p + 6, macs[dir == PG_UP ? 1 : 0], 6);
+				tcp = p + l3off + (v6 ? 40 : 20);
+				uint16_t port[2];
+				memcpy(port, tcp, 4);
+				assert_int_equal(rte_be_to_cpu_16(port[0]), f.dport);
+				assert_int_equal(rte_be_to_cpu_16(port[1]), f.sport);
+				assert_int_equal(tcp[13], RTE_TCP_ACK_FLAG);
+				assert_memory_equal(
+					tcp + 20, "\x01\x01\x08\x0a\0\0\0\x4d\xde\xad\xbe\xef", 12);
+				if (v6) {
+					assert_memory_equal(p + l3off + 8, f.dst, 16);
+					assert_int_equal(rte_ipv6_udptcp_cksum_verify(
+								 (const void *)(p + l3off), tcp),
+							 0);
+				} else {
+					assert_memory_equal(p + l3off + 12, f.dst, 4);
+					assert_int_equal(rte_ipv4_udptcp_cksum_verify(
+								 (const void *)(p + l3off), tcp),
+							 0);
+				}
+				assert_int_equal(pg_pkt_parse(m, MAGIC, &h), 0);
+				assert_int_equal(h.echo, 1);
+				assert_int_equal(h.fw, pg_flow_word(1234, &f) | PG_FW_ECHO);
+				assert_int_equal(h.tsval, 77);
+				assert_int_equal(pg_pkt_parse(m, MAGIC ^ 1, &h), -1);
+				rte_pktmbuf_free(m);
+
+				/* the handshake: SYN from the terminal, SYN-ACK from the server,
+				 * ACK; each read back as that segment of this flow */
+				const uint32_t fw = pg_flow_word(1234, &f);
+				const struct {
+					bool from_terminal;
+					uint8_t flags;
+					uint32_t seq, ack;
+					uint8_t ctl;
+				} hs[3] = {
+					{true, RTE_TCP_SYN_FLAG, fw, 0, PG_CTL_SYN},
+					{false, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, ~fw, fw + 1,
+					 PG_CTL_SYNACK},
+					{true, RTE_TCP_ACK_FLAG, fw + 1, ~fw + 1, PG_CTL_ACK},
+				};
+				for (int k = 0; k < 3; k++) {
+					const uint8_t *term = dir == PG_UP ? f.src : f.dst;
+					m = fresh();
+					len = pg_pkt_build_ctl(m, 1234, &f, hs[k].from_terminal,
+							       hs[k].flags, hs[k].seq, hs[k].ack,
+							       MAGIC, macs, false, 0, 0);
+					assert_int_equal(len,
+							 l3off + (v6 ? 40 : 20) + 20 < 60
+								 ? 60
+								 : l3off + (v6 ? 40 : 20) + 20);
+					p = rte_pktmbuf_mtod(m, const uint8_t *);
+					/* the terminal's address is the source of its segments */
+					if (v6)
+						assert_memory_equal(
+							p + l3off + (hs[k].from_terminal ? 8 : 24),
+							term, 16);
+					else
+						assert_memory_equal(
+							p + l3off + (hs[k].from_terminal ? 12 : 16),
+							term, 4);
+					tcp = p + l3off + (v6 ? 40 : 20);
+					if (v6)
+						assert_int_equal(
+							rte_ipv6_udptcp_cksum_verify(
+								(const void *)(p + l3off), tcp),
+							0);
+					else
+						assert_int_equal(
+							rte_ipv4_udptcp_cksum_verify(
+								(const void *)(p + l3off), tcp),
+							0);
+					assert_int_equal(pg_pkt_parse(m, MAGIC, &h), 0);
+					assert_int_equal(h.ctl, hs[k].ctl);
+					assert_int_equal(h.fw, fw);
+					assert_int_equal(h.echo, 0);
+					assert_int_equal(pg_pkt_parse(m, MAGIC ^ 1, &h), -1);
+					rte_pktmbuf_free(m);
+				}
+			}
+}
+
 int
 main(void)
 {
@@ -205,6 +336,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_refuses),
 		cmocka_unit_test(test_build_parse),
+		cmocka_unit_test(test_timestamps),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_mempool_free(pool);

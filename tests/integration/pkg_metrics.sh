@@ -17,7 +17,8 @@ id,ipv4,ipv6,plan,beam,country
 CSV
 write_config "  - { name: sat0, role: uplink, peer: net0, device: \"net_pcap0,rx_pcap=$T/up_in.pcap,tx_pcap=$T/sat0_out.pcap\" }
   - { name: net0, role: backhaul, peer: sat0, device: \"net_pcap1,rx_pcap=$T/down_in.pcap,tx_pcap=$T/net0_out.pcap\" }" \
-	"policy: { object: $BLD/conf/policies/country_block.bpf.o, maps: { blocked_terminal_countries: { RU: 1 } } }"
+	"policy: { object: $BLD/conf/policies/country_block.bpf.o, maps: { blocked_terminal_countries: { RU: 1 } } }
+flows: {}   # the flow table and qoe: the round-trip panels of the dashboard"
 start_skygate "$T/sky.yaml" metrics
 wait_rx $((UP_IN + DOWN_IN))
 sleep 0.5

@@ -35,6 +35,8 @@ PREFIXES = {
     'lib/flow/flow_cfg.c:keys': ['flows.'],
     'lib/subscriber/subscriber_cfg.c:keys': ['plans.NAME.', 'beams.NAME.', 'subscribers.'],
     'lib/subscriber/subscriber_cfg.c:ukeys': ['subscribers.unknown.'],
+    'lib/qoe/qoe_cfg.c:keys': ['qoe.'],
+    'lib/qoe/qoe_cfg.c:gkeys': ['qoe.grade.'],
 }
 
 

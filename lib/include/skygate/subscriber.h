@@ -234,6 +234,15 @@ int sky_subs_listen(struct sky_subs *s, sky_subs_listener_fn fn, void *arg);
 typedef int (*sky_subs_validator_fn)(void *arg, enum sky_subs_event ev, uint32_t index,
 				     const void *newval, char *err, size_t errlen);
 int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *arg);
+/**
+ * Another ordering for `subscriber top by=NAME` (qoe: rtt, retrans), so the subscriber
+ * model needs nothing of the module that measures it. rank fills idx with at most n
+ * subscriber indexes, worst first, and returns how many. The rows are the subscribers' own
+ * (the module adds its figures with sky_ctl_extend("subscriber top")). NAME: 1..15 chars.
+ * Returns 0, -EINVAL, -EEXIST, -ENOSPC.
+ */
+typedef unsigned int (*sky_subs_rank_fn)(void *arg, uint32_t *idx, unsigned int n);
+int sky_subs_top_order(struct sky_subs *s, const char *name, sky_subs_rank_fn rank, void *arg);
 
 /* --- data path --- */
 /**
