@@ -80,6 +80,18 @@ ld32(const void *p)
 	return v;
 }
 
+/* what key_of and the counters load together */
+_Static_assert(offsetof(struct sky_meta, dport) == offsetof(struct sky_meta, sport) + 2,
+	       "sky_meta ports");
+_Static_assert(offsetof(struct sky_meta, proto) == offsetof(struct sky_meta, l3) + 1,
+	       "sky_meta l3, proto");
+_Static_assert(offsetof(struct flow_key, proto) == offsetof(struct flow_key, l3) + 1,
+	       "flow_key l3, proto");
+_Static_assert(offsetof(struct sky_meta, reason) == offsetof(struct sky_meta, verdict) + 1,
+	       "sky_meta verdict, reason");
+_Static_assert(offsetof(struct flow_ent, reason) == offsetof(struct flow_ent, verdict) + 1,
+	       "flow_ent verdict, reason");
+
 /* a big-endian 32-bit field at any alignment */
 static inline uint32_t
 be32(const uint8_t *p)
@@ -152,10 +164,15 @@ key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k, 
 	const uint8_t *s = sky_meta_sub_addr(m), *r = sky_meta_remote_addr(m);
 	uint64_t w[5];
 	uint32_t sp, rp, h;
+	uint16_t l3p;
 
 	if (m->flags & SKY_MF_PORTS) {
-		sp = m->dir == SKY_DIR_UP ? m->sport : m->dport;
-		rp = m->dir == SKY_DIR_UP ? m->dport : m->sport;
+		/* sport and dport in one load; downstream, the halves swap */
+		uint32_t pp = ld32(&m->sport);
+
+		pp = m->dir == SKY_DIR_UP ? pp : pp >> 16 | pp << 16;
+		sp = pp & 0xffff;
+		rp = pp >> 16;
 	} else if (icmp_echo(m)) {
 		uint8_t buf[2];
 		const uint8_t *id = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 4, 2, buf);
@@ -175,9 +192,9 @@ key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k, 
 	memcpy(&w[1], s + 8, 8);
 	memcpy(&w[2], r, 8);
 	memcpy(&w[3], r + 8, 8);
-	/* sub_port, rem_port, realm, proto, l3: the struct's last word (little endian) */
-	w[4] = (uint64_t)sp | (uint64_t)rp << 16 | (uint64_t)m->realm << 32 |
-	       (uint64_t)m->proto << 48 | (uint64_t)m->l3 << 56;
+	/* sub_port, rem_port, realm, l3, proto: the struct's last word (little endian) */
+	memcpy(&l3p, &m->l3, sizeof(l3p)); /* l3, proto */
+	w[4] = (uint64_t)sp | (uint64_t)rp << 16 | (uint64_t)m->realm << 32 | (uint64_t)l3p << 48;
 	h = crc64(w[0], seed);
 	h = crc64(w[1], h);
 	h = crc64(w[2], h);
@@ -677,8 +694,7 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 		e->last_c = now_c;
 		e->bytes[d] += m->pkt_len;
 		e->pkts[d]++;
-		e->verdict = m->verdict;
-		e->reason = m->reason;
+		memcpy(&e->verdict, &m->verdict, 2); /* verdict, reason */
 		e->cls = m->cls;
 		if (m->proto == IPPROTO_TCP && (m->flags & SKY_MF_PORTS)) {
 			if (unlikely(tcp_read(w, pkts[i], m, &t) < 0))

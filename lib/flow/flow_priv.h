@@ -60,8 +60,8 @@ struct flow_key {
 	uint16_t sub_port;
 	uint16_t rem_port;
 	uint16_t realm;
+	uint8_t l3; /* then proto: the order of struct sky_meta (one 16-bit load) */
 	uint8_t proto;
-	uint8_t l3;
 };
 _Static_assert(sizeof(struct flow_key) == 40, "flow_key layout");
 
