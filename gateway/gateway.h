@@ -121,6 +121,7 @@ struct sky_shaper;
 struct sky_flow;
 struct sky_ipfix;
 struct sky_qoe;
+struct sky_quota;
 
 struct gw {
 	/* config */
@@ -148,6 +149,7 @@ struct gw {
 	struct sky_flow *flow;	 /* flow table (RTT, records); off without `flows:` */
 	struct sky_ipfix *ipfix; /* flow records to IPFIX collectors (off: no collector) */
 	struct sky_qoe *qoe;	 /* passive RTT views (off without the flow table's RTT) */
+	struct sky_quota *quota; /* fair use: allowances, usage, throttling */
 };
 
 extern struct gw gw;

@@ -6,10 +6,12 @@
  *   skygate -c FILE [-- EAL ARGS...]      run
  *   skygate --check -c FILE               validate config and referenced files, exit
  *   skygate --recover -c FILE             run, moving a damaged journal part aside
+ *   skygate --reset-usage -c FILE         run, moving a damaged usage file aside
  *
  * Exit status: 0 after a clean stop or a valid --check; 1 when the configuration, EAL, a
  * port or a module cannot start; 3 when the journal is damaged or a journaled change does
- * not replay (the message names the file, byte and record, and --recover).
+ * not replay (the message names the file, byte and record, and --recover), or when the
+ * usage file (fair use) is damaged (the message names the file and --reset-usage).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +44,7 @@
 #include "skygate/ipfix.h"
 #include "skygate/policy.h"
 #include "skygate/qoe.h"
+#include "skygate/quota.h"
 #include "skygate/shaper.h"
 #include "skygate/subscriber.h"
 
@@ -211,6 +214,9 @@ usage(FILE *f)
 		"                     (journal.damaged-<time>), record that in the journal; "
 		"`status`\n"
 		"                     and metrics show it until `skygatectl journal ack`\n"
+		"      --reset-usage  start even though the usage file (state.dir/usage) is\n"
+		"                     damaged: move it aside (usage.damaged-<time>), count from\n"
+		"                     zero\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"  -- EAL-ARGS        replace the config's `eal:` list (e.g. -- -l 0-1 "
@@ -266,6 +272,10 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->policy = sky_policy_create(g->cfg, g->subs, err);
 	if (g->policy == NULL)
 		return -1;
+	/* before the shaper: fair use adds the plans it derives (graded rates, peak weight) */
+	g->quota = sky_quota_create(g->cfg, g->subs, err);
+	if (g->quota == NULL)
+		return -1;
 	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
 	if (g->shaper == NULL)
 		return -1;
@@ -294,6 +304,8 @@ modules_destroy(struct gw *g)
 	g->qoe = NULL;
 	if (g->shaper != NULL)
 		sky_shaper_destroy(g->shaper);
+	if (g->quota != NULL)
+		sky_quota_destroy(g->quota);
 	if (g->policy != NULL)
 		sky_policy_destroy(g->policy);
 	if (g->geo != NULL)
@@ -306,6 +318,7 @@ modules_destroy(struct gw *g)
 	sky_ipfix_destroy(g->ipfix);
 	g->ipfix = NULL;
 	g->shaper = NULL;
+	g->quota = NULL;
 	g->policy = NULL;
 	g->geo = NULL;
 	g->cls = NULL;
@@ -319,7 +332,8 @@ modules_register(struct gw *g)
 	    sky_classify_register(g->cls, g->config_path) < 0 || sky_geo_register(g->geo) < 0 ||
 	    sky_policy_register(g->policy) < 0 || sky_shaper_register(g->shaper) < 0 ||
 	    sky_flow_register(g->flow) < 0 || sky_ipfix_register(g->ipfix) < 0 ||
-	    sky_qoe_register(g->qoe) < 0 || sky_qoe_attach(g->qoe, g->flow) < 0)
+	    sky_qoe_register(g->qoe) < 0 || sky_qoe_attach(g->qoe, g->flow) < 0 ||
+	    sky_quota_register(g->quota) < 0)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
 	    gw_state_register(g) < 0)
@@ -355,15 +369,13 @@ launch_workers(struct gw *g, char *err, size_t errlen)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check", no_argument, NULL, 'k'},
-					     {"recover", no_argument, NULL, 'R'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"print", no_argument, NULL, 'P'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"recover", no_argument, NULL, 'R'},	  {"reset-usage", no_argument, NULL, 'U'},
+		{"help", no_argument, NULL, 'h'},	  {"version", no_argument, NULL, 'V'},
+		{"print", no_argument, NULL, 'P'},	  {NULL, 0, NULL, 0}};
 	const char *config = "/etc/skygate/skygate.yaml";
-	bool check = false, recover = false, print = false;
+	bool check = false, recover = false, print = false, reset_usage = false;
 	struct sky_cfg_err cerr = {0};
 	char **cfg_eal = NULL, *eal[128], err[4096] = "", prefix[64];
 	int cfg_eal_n = 0, eal_n = 0, opt, rc = 1, n_uplinks = 0;
@@ -380,6 +392,9 @@ main(int argc, char **argv)
 			break;
 		case 'R':
 			recover = true;
+			break;
+		case 'U':
+			reset_usage = true;
 			break;
 		case 'P':
 			print = true;
@@ -519,6 +534,12 @@ main(int argc, char **argv)
 			fprintf(stderr, "skygate: state.dir: %s\n", err);
 			goto out;
 		}
+		/* usage first: the journal's quota changes apply on top of it */
+		if (sky_quota_load(gw.quota, gw.state_dir, reset_usage, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skygate: refusing to start: usage file: %s\n", err);
+			rc = 3;
+			goto out;
+		}
 		n = recover ? sky_ctl_journal_recover(err, sizeof(err))
 			    : sky_ctl_journal_replay(err, sizeof(err));
 		if (n < 0) {
@@ -602,6 +623,9 @@ out:
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();
 		print_final_once(&gw);
+		/* the workers stopped: the counters are final, the usage file takes them */
+		if (sky_quota_stop(gw.quota, err, sizeof(err)) < 0)
+			fprintf(stderr, "skygate: usage file not written at stop: %s\n", err);
 		/* the flows still open go to the collectors before the process does (their
 		 * records end as forced); the tables themselves may be left to the exit */
 		if (sky_ipfix_enabled(gw.ipfix)) {

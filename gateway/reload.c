@@ -14,7 +14,7 @@
  *      eal, workers, ports, control, mempool, state, shaping, flows, zones,
  *      subscribers.unknown, subscribers.capacity, geo settings other than the database,
  *      policy.on_fault and policy.jit, plans or beams added or removed, classes renamed,
- *      added, removed or with other queue/AQM/default;
+ *      added, removed or with other queue/AQM/default, quota and the fair-use keys of plans;
  *   3. the metrics listener moves if telemetry.prometheus changed (refused, the old one put
  *      back, when the new address cannot be bound); then the commands for the rest are
  *      built (geo reload, class reload, plan set, beam set, policy load/unload,
@@ -44,6 +44,7 @@
 #include "skygate/classify.h"
 #include "skygate/control.h"
 #include "skygate/policy.h"
+#include "skygate/quota.h"
 #include "skygate/subscriber.h"
 
 #define RELOAD_MAX_FILE (64u << 20)
@@ -388,9 +389,10 @@ maps_cmds(struct cmds *l, const struct sky_cfg_node *om, const struct sky_cfg_no
 static void
 restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size_t len)
 {
-	static const char *const whole[] = {"eal",     "workers", "ports",   "control",
-					    "mempool", "state",	  "shaping", "flows",
-					    "zones",   "ipfix",	  "qoe",     NULL};
+	static const char *const whole[] = {"eal",   "workers", "ports", "control", "mempool",
+					    "state", "shaping", "flows", "zones",   "ipfix",
+					    "qoe",   "quota",	NULL};
+	static const char *const fair_use[] = {SKY_PLAN_EXTRA_KEYS, NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;
 	char what[96];
@@ -421,6 +423,19 @@ restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size
 		need_restart(why, len, "policy.jit");
 	if (!same_keys(sky_cfg_get(o->root, "plans"), sky_cfg_get(n->root, "plans")))
 		need_restart(why, len, "plans added or removed");
+	/* fair-use terms make plans of their own at start (graded rates, peak weight) */
+	os = sky_cfg_get(o->root, "plans");
+	ns = sky_cfg_get(n->root, "plans");
+	for (size_t i = 0; i < sky_cfg_len(ns); i++) {
+		const char *name = sky_cfg_key_at(ns, i);
+
+		for (const char *const *k = fair_use; *k != NULL; k++)
+			if (!same(sky_cfg_get(sky_cfg_get(os, name), *k),
+				  sky_cfg_get(sky_cfg_at(ns, i), *k))) {
+				snprintf(what, sizeof(what), "plans.%s.%s", name, *k);
+				need_restart(why, len, what);
+			}
+	}
 	if (!same_keys(sky_cfg_get(o->root, "beams"), sky_cfg_get(n->root, "beams")))
 		need_restart(why, len, "beams added or removed");
 	if (!classes_fixed_same(sky_cfg_get(o->root, "classes"), sky_cfg_get(n->root, "classes")))
@@ -504,6 +519,17 @@ validate(struct gw *g, struct sky_subs **ns, int *ns_live, int *policy_changed, 
 		if (cls == NULL)
 			goto bad;
 		sky_classify_destroy(cls);
+	}
+	if (!*ns_live || !same(sky_cfg_get(rl.cur->root, "quota"), sky_cfg_get(n->root, "quota"))) {
+		/* the fair-use terms checked whole (on a scratch model: it adds plans) */
+		struct sky_subs *qs = *ns_live ? sky_subs_create(n, g->n_workers, &cerr) : *ns;
+		struct sky_quota *q = qs != NULL ? sky_quota_create(n, qs, &cerr) : NULL;
+
+		sky_quota_destroy(q);
+		if (*ns_live && qs != NULL)
+			sky_subs_destroy(qs);
+		if (q == NULL)
+			goto bad;
 	}
 	*policy_changed =
 		!same(sky_cfg_get(rl.cur->root, "policy"), sky_cfg_get(n->root, "policy"));

@@ -11,7 +11,7 @@
 const char *const sky_cfg_sections[] = {
 	"eal",	 "workers", "control", "ports", "mempool", "state",   "subscribers",
 	"plans", "beams",   "classes", "geo",	"policy",  "shaping", "telemetry",
-	"log",	 "flows",   "zones",   "ipfix", "qoe",	   NULL,
+	"log",	 "flows",   "zones",   "ipfix", "qoe",	   "quota",   NULL,
 };
 
 int

@@ -289,4 +289,8 @@ const char sky_cfg_defaults[] = "workers: 1\n"
 				"    latency_bad: 2s\n"
 				"    loss_good: 0.1%\n"
 				"    loss_bad: 5%\n"
-				"    min_samples: 5\n";
+				"    min_samples: 5\n"
+				"quota:\n"
+				"  save_interval: 2s\n"
+				"  timezone: UTC\n"
+				"  per_subscriber_metrics: false\n";

@@ -118,8 +118,10 @@ named_section(const struct sky_cfg *cfg, struct sky_cfg_err *err, const char *ke
 static int
 parse_plans(struct sky_subs *s, const struct sky_cfg *cfg, struct sky_cfg_err *err)
 {
-	static const char *const keys[] = {"down",     "up",	 "burst",	  "down_burst",
-					   "up_burst", "weight", "class_weights", NULL};
+	static const char *const keys[] = {
+		"down",	    "up",     "burst",	       "down_burst",
+		"up_burst", "weight", "class_weights", SKY_PLAN_EXTRA_KEYS,
+		NULL};
 	const struct sky_cfg_node *sec = NULL;
 	int r = named_section(cfg, err, "plans", SKY_MAX_PLANS, &sec);
 	size_t n;
@@ -420,6 +422,37 @@ sky_subs_listen(struct sky_subs *s, sky_subs_listener_fn fn, void *arg)
 }
 
 int
+sky_subs_plan_key_hook(struct sky_subs *s, const char *const *keys, sky_subs_plan_key_fn fn,
+		       void *arg)
+{
+	if (keys == NULL || fn == NULL)
+		return -EINVAL;
+	if (s->pk_fn != NULL)
+		return -EEXIST;
+	s->pk_keys = keys;
+	s->pk_fn = fn;
+	s->pk_arg = arg;
+	return 0;
+}
+
+int
+sky_subs_top_key(struct sky_subs *s, const char *name, sky_subs_top_fn fn, void *arg)
+{
+	if (fn == NULL || name == NULL || name[0] == '\0' || strlen(name) >= SKY_NAME_MAX ||
+	    strcmp(name, "bytes") == 0)
+		return strcmp(name ? name : "", "bytes") == 0 ? -EEXIST : -EINVAL;
+	for (unsigned int i = 0; i < s->n_top_keys; i++)
+		if (strcmp(s->top_keys[i].name, name) == 0)
+			return -EEXIST;
+	if (s->n_top_keys == sizeof(s->top_keys) / sizeof(s->top_keys[0]))
+		return -ENOSPC;
+	snprintf(s->top_keys[s->n_top_keys].name, SKY_NAME_MAX, "%s", name);
+	s->top_keys[s->n_top_keys].fn = fn;
+	s->top_keys[s->n_top_keys++].arg = arg;
+	return 0;
+}
+
+int
 sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *arg)
 {
 	if (fn == NULL)
@@ -507,4 +540,34 @@ subs_op_beam_set(struct sky_subs *s, unsigned int idx, const struct sky_beam *nb
 	s->beams[idx] = *nb;
 	subs_notify(s, SKY_SUBS_EV_BEAM, idx, NULL);
 	return 0;
+}
+
+int
+sky_subs_plan_add(struct sky_subs *s, const struct sky_plan *p, char *err, size_t errlen)
+{
+	struct plan_x x = {.weight_set = true, .down_burst_set = true, .up_burst_set = true};
+	unsigned int i = s->n_plans;
+
+	if (i >= SKY_MAX_PLANS)
+		return subs_fail(err, errlen, "plan '%s': more than %d plans", p->name,
+				 SKY_MAX_PLANS);
+	if (sky_subs_plan_index(s, p->name) >= 0)
+		return subs_fail(err, errlen, "plan '%s' exists", p->name);
+	if (p->down_bps == 0 || p->up_bps == 0 || p->down_burst_bytes == 0 ||
+	    p->up_burst_bytes == 0 || p->weight == 0)
+		return subs_fail(err, errlen, "plan '%s': rates, bursts and weight must be > 0",
+				 p->name);
+	s->plans[i] = *p;
+	s->plan_x[i] = x;
+	s->n_plans = i + 1;
+	return (int)i;
+}
+
+int
+sky_subs_plan_update(struct sky_subs *s, unsigned int idx, const struct sky_plan *p, char *err,
+		     size_t errlen)
+{
+	struct plan_x x = {.weight_set = true, .down_burst_set = true, .up_burst_set = true};
+
+	return subs_op_plan_set(s, idx, p, &x, err, errlen);
 }

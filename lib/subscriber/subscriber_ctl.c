@@ -430,7 +430,7 @@ top_by_order(struct sky_subs *s, const char *by, unsigned int size, struct sky_c
 {
 	uint32_t idx[100];
 	unsigned int n;
-	char names[128] = "bytes";
+	char names[160] = "bytes";
 	json_t *arr;
 
 	for (unsigned int i = 0; i < s->n_orders; i++) {
@@ -444,18 +444,24 @@ top_by_order(struct sky_subs *s, const char *by, unsigned int size, struct sky_c
 		*result = json_pack("{s:s, s:o}", "by", by, "subscribers", arr);
 		return 0;
 	}
+	for (unsigned int i = 0; i < s->n_top_keys; i++) {
+		size_t l = strlen(names);
+
+		snprintf(names + l, sizeof(names) - l, ", %s", s->top_keys[i].name);
+	}
 	for (unsigned int i = 0; i < s->n_orders; i++) {
 		size_t l = strlen(names);
 
 		snprintf(names + l, sizeof(names) - l, ", %s", s->orders[i].name);
 	}
-	return sky_ctl_fail(call, "by=%s: no such ordering (%s)", by, names);
+	return sky_ctl_fail(call, "'%s': unknown figure (by=%s)", by, names);
 }
 
 /*
  * subscriber top: the N subscribers that moved the most bytes (both directions, every
- * class) since start. A scan of every subscriber's counters on the control plane: about
- * 100 ms for 1M subscribers; never on the data path.
+ * class) since start, or with the most of another module's figure (by=NAME, `--by NAME`:
+ * sky_subs_top_key, e.g. quota's usage this period). A scan of every subscriber's counters
+ * on the control plane: about 100 ms for 1M subscribers; never on the data path.
  */
 static int
 cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
@@ -469,6 +475,7 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	json_t *arr;
 
 	const char *by = "bytes";
+	int key = -1; /* -1: bytes, else top_keys[key] */
 
 	for (int i = 0; i < argc; i++) {
 		if (strncmp(argv[i], "by=", 3) == 0) {
@@ -477,11 +484,14 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 			by = argv[++i];
 		} else if (strncmp(argv[i], "size=", 5) != 0 ||
 			   sky_parse_u64(argv[i] + 5, 1, 100, &size) < 0) {
-			return sky_ctl_fail(call, "'%s': expected size=N (1..100) or by=ORDER",
+			return sky_ctl_fail(call, "'%s': expected size=N (1..100) or by=NAME",
 					    argv[i]);
 		}
 	}
-	if (strcmp(by, "bytes") != 0)
+	for (unsigned int k = 0; k < s->n_top_keys; k++)
+		if (strcmp(by, s->top_keys[k].name) == 0)
+			key = (int)k;
+	if (key < 0 && strcmp(by, "bytes") != 0)
 		return top_by_order(s, by, (unsigned int)size, call, result);
 	for (uint32_t i = 0; i < s->capacity; i++) {
 		uint64_t bytes = 0;
@@ -489,9 +499,13 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 
 		if (s->info[i].id == 0)
 			continue;
-		subs_sum_counters(s, i, c);
-		for (unsigned int k = 0; k < 2 * nc; k++)
-			bytes += c[2 * nc + k];
+		if (key >= 0) {
+			bytes = s->top_keys[key].fn(s->top_keys[key].arg, i);
+		} else {
+			subs_sum_counters(s, i, c);
+			for (unsigned int k = 0; k < 2 * nc; k++)
+				bytes += c[2 * nc + k];
+		}
 		if (bytes == 0 || (n_best == size && bytes <= best_bytes[n_best - 1]))
 			continue;
 		/* insertion into a short sorted list */
@@ -507,19 +521,25 @@ cmd_sub_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	arr = json_array();
 	for (unsigned int k = 0; k < n_best; k++) {
 		json_t *o = info_json(s, &s->info[best_idx[k]]);
-		uint64_t up = 0, down = 0;
+		uint64_t up = 0, down = 0, bytes = 0;
 
 		subs_sum_counters(s, best_idx[k], c);
 		for (unsigned int j = 0; j < nc; j++) {
 			up += c[2 * nc + j];
 			down += c[3 * nc + j];
 		}
-		json_object_set_new(o, "bytes", json_integer((json_int_t)best_bytes[k]));
+		if (key >= 0)
+			json_object_set_new(o, s->top_keys[key].name,
+					    json_integer((json_int_t)best_bytes[k]));
+		for (unsigned int j = 0; j < 2 * nc; j++)
+			bytes += c[2 * nc + j];
+		json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
 		json_object_set_new(o, "up_bytes", json_integer((json_int_t)up));
 		json_object_set_new(o, "down_bytes", json_integer((json_int_t)down));
 		json_array_append_new(arr, o);
 	}
-	*result = json_pack("{s:o}", "subscribers", arr);
+	*result = json_pack("{s:s, s:o}", "by", key >= 0 ? s->top_keys[key].name : "bytes",
+			    "subscribers", arr);
 	return 0;
 }
 
@@ -751,10 +771,13 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	struct plan_x x;
 	char err[512];
 	int i;
+	uint64_t owned = 0; /* argv[k] is another module's key (sky_subs_plan_key_hook) */
 
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: plan set NAME key=value... (down up burst "
 					  "down_burst up_burst weight cw.CLASS)");
+	if (argc > 64)
+		return sky_ctl_fail(call, "too many keys");
 	i = named_find(&plan_kind, s, argv[0], call);
 	if (i < 0)
 		return -1;
@@ -805,10 +828,24 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 				return sky_ctl_fail(call, "'%s': class weight must be 1..65535", a);
 			p.class_weight[c] = (uint32_t)n;
 		} else {
-			return sky_ctl_fail(call,
-					    "'%s': unknown key (down, up, burst, down_burst, "
-					    "up_burst, weight, cw.CLASS)",
-					    a);
+			char key[64], also[128] = "";
+			bool mine = false;
+
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - a), a);
+			for (const char *const *o = s->pk_keys; o != NULL && *o != NULL; o++) {
+				mine |= strcmp(*o, key) == 0;
+				snprintf(also + strlen(also), sizeof(also) - strlen(also), ", %s",
+					 *o);
+			}
+			if (!mine)
+				return sky_ctl_fail(
+					call,
+					"'%s': unknown key (down, up, burst, down_burst, "
+					"up_burst, weight, cw.CLASS%s)",
+					a, also);
+			if (s->pk_fn(s->pk_arg, (unsigned int)i, key, v, 0, err, sizeof(err)) < 0)
+				return sky_ctl_fail(call, "'%s': %s", a, err);
+			owned |= 1ULL << k;
 		}
 #undef KEY
 	}
@@ -817,6 +854,17 @@ cmd_plan_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 		return -1;
 	if (locked_op(s, subs_op_plan_set(s, (unsigned int)i, &p, &x, err, sizeof(err))) < 0)
 		return sky_ctl_fail(call, "plan %s: %s", argv[0], err);
+	for (int k = 1; k < argc; k++) {
+		char key[64];
+
+		if (!(owned & (1ULL << k)))
+			continue;
+		snprintf(key, sizeof(key), "%.*s", (int)(strchr(argv[k], '=') - argv[k]), argv[k]);
+		/* checked above: applying cannot fail but for a bug, which is logged */
+		if (s->pk_fn(s->pk_arg, (unsigned int)i, key, strchr(argv[k], '=') + 1, 1, err,
+			     sizeof(err)) < 0)
+			SKY_LOG(ERR, "plan %s: %s not applied: %s", argv[0], argv[k], err);
+	}
 	sky_audit(call->uid, "plan %s: down %" PRIu64 " up %" PRIu64 " bit/s", p.name, p.down_bps,
 		  p.up_bps);
 	*result = plan_json(s, (unsigned int)i);
@@ -1017,9 +1065,9 @@ static const struct {
 	{"subscriber show", "ID", "a subscriber and its counters", 0, cmd_sub_show},
 	{"subscriber list", "[page=N] [size=N]", "subscribers sorted by id, paged", 0,
 	 cmd_sub_list},
-	{"subscriber top", "[size=N] [by=bytes|ORDER]",
+	{"subscriber top", "[size=N] [by=bytes|NAME]",
 	 "the N subscribers with the most bytes (default 10), or worst first by another "
-	 "module's ordering (by=rtt, by=retrans with qoe)",
+	 "module's figure (by=usage with fair use, by=rtt, by=retrans with qoe)",
 	 0, cmd_sub_top},
 	{"subscriber find", "ADDRESS [vlan=N]",
 	 "the subscriber a packet from/to ADDRESS (outer VLAN N) belongs to", 0, cmd_sub_find},

@@ -426,8 +426,17 @@ struct sky_subs {
 		char name[16];
 		sky_subs_rank_fn rank;
 		void *arg;
-	} orders[SUBS_MAX_HOOKS]; /* `subscriber top by=NAME` */
+	} orders[SUBS_MAX_HOOKS]; /* `subscriber top by=NAME`: a module's own ranking */
 	unsigned int n_orders;
+	struct {
+		char name[SKY_NAME_MAX];
+		sky_subs_top_fn fn;
+		void *arg;
+	} top_keys[4]; /* `subscriber top by=NAME`: a per-subscriber figure the model ranks */
+	unsigned int n_top_keys;
+	const char *const *pk_keys; /* `plan set` keys of another module (sky_subs_plan_key_hook) */
+	sky_subs_plan_key_fn pk_fn;
+	void *pk_arg;
 	void (*on_destroy)(struct sky_subs *s); /* set by sky_subs_register (subscriber_ctl.c) */
 	/* held by changes and by the DPDK telemetry thread's reads (control path only) */
 	pthread_mutex_t lock;

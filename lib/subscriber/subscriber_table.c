@@ -937,3 +937,32 @@ fail:
 	sky_subs_rows_free(&rows);
 	return -1;
 }
+
+int
+sky_subs_set_plan_override(struct sky_subs *s, uint32_t idx, int plan)
+{
+	struct subs_tables *t = s->tab;
+	uint64_t w;
+
+	if (idx >= s->capacity || s->info[idx].id == 0)
+		return -ENOENT;
+	if (plan >= (int)s->n_plans)
+		return -EINVAL;
+	if (plan < 0)
+		plan = s->info[idx].plan;
+	w = __atomic_load_n(&t->rec[idx].w, __ATOMIC_RELAXED);
+	if (w == 0)
+		return -ENOENT;
+	w = (w & ~(0xffULL << 48)) | (uint64_t)(plan & 0xff) << 48;
+	__atomic_store_n(&t->rec[idx].w, w, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void
+sky_subs_bytes(const struct sky_subs *s, uint32_t idx, uint64_t *out)
+{
+	uint64_t tmp[4 * SKY_MAX_CLASSES + SKY_SUBS_DG_MAX];
+
+	subs_sum_counters(s, idx, tmp);
+	memcpy(out, tmp + 2 * s->n_classes, 2 * s->n_classes * sizeof(uint64_t));
+}

@@ -716,7 +716,7 @@ test_views(void **state)
 	r = run("subscriber top by=latency");
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
-			       "by=latency: no such ordering (bytes, rtt, retrans)"));
+			       "'latency': unknown figure (by=bytes, rtt, retrans)"));
 	json_decref(r);
 	r = ok("subscriber show 3");
 	assert_true(json_is_null(json_object_get(json_object_get(r, "result"), "rtt")));

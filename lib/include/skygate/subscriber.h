@@ -244,6 +244,54 @@ int sky_subs_validate_hook(struct sky_subs *s, sky_subs_validator_fn fn, void *a
 typedef unsigned int (*sky_subs_rank_fn)(void *arg, uint32_t *idx, unsigned int n);
 int sky_subs_top_order(struct sky_subs *s, const char *name, sky_subs_rank_fn rank, void *arg);
 
+/* --- for modules that act on subscribers (lib/quota; control path) --- */
+/** Keys of `plans.NAME` that another module reads (lib/quota's fair-use terms): the
+ *  model accepts them and leaves them to that module's checks. */
+#define SKY_PLAN_EXTRA_KEYS                                                                        \
+	"allowance", "period", "timezone", "count", "uncounted", "uncounted_classes", "over", "peak"
+/**
+ * Append a plan derived from a configured one (e.g. a graded rate), before the shaper is
+ * created (it sizes its plans then). Its bursts and weight count as given. Returns its
+ * index, or -1 with err (SKY_MAX_PLANS reached, a name in use, a zero rate).
+ */
+int sky_subs_plan_add(struct sky_subs *s, const struct sky_plan *p, char *err, size_t errlen);
+/**
+ * Change plan idx as `plan set` does (validators asked, applied, listeners told), without
+ * the journal: for a plan derived from one whose change was journaled. Control thread;
+ * callable from a listener. 0 or -1 with err.
+ */
+int sky_subs_plan_update(struct sky_subs *s, unsigned int idx, const struct sky_plan *p, char *err,
+			 size_t errlen);
+/**
+ * The plan the data path applies to subscriber idx: plan index `plan`, or his own plan
+ * when plan < 0. One atomic store of the record's word (the same store as `subscriber set
+ * ... plan=`: the shaper moves his slot, queued packets kept); his own plan in
+ * sky_sub_info is unchanged. A later change of the subscriber (set, load) writes his own
+ * plan back: whoever overrides listens and applies again. 0, -ENOENT (no subscriber at
+ * idx), -EINVAL (plan out of range).
+ */
+int sky_subs_set_plan_override(struct sky_subs *s, uint32_t idx, int plan);
+/**
+ * Keys of `plan set` that another module owns (lib/quota: allowance). fn(arg, plan, key,
+ * value, apply, err, errlen) checks the value (apply 0) before the change is journaled,
+ * then applies it (apply 1) after the plan's own keys; 0, or -1 with a reason in err.
+ * keys: NULL-terminated, borrowed. One owner. 0, -EEXIST, -EINVAL.
+ */
+typedef int (*sky_subs_plan_key_fn)(void *arg, unsigned int plan, const char *key,
+				    const char *value, int apply, char *err, size_t errlen);
+int sky_subs_plan_key_hook(struct sky_subs *s, const char *const *keys, sky_subs_plan_key_fn fn,
+			   void *arg);
+/**
+ * A per-subscriber figure of another module that `subscriber top by=NAME` (or `--by NAME`)
+ * sorts by, e.g. lib/quota's "usage" (bytes counted this period): fn(arg, idx) gives the
+ * value of subscriber idx (0 = not listed). Control path. 0, -EEXIST, -ENOSPC, -EINVAL.
+ */
+typedef uint64_t (*sky_subs_top_fn)(void *arg, uint32_t idx);
+int sky_subs_top_key(struct sky_subs *s, const char *name, sky_subs_top_fn fn, void *arg);
+/** Bytes of subscriber idx summed over workers: out[dir * n_classes + class] (dir as
+ *  SKY_DIR_*), 2 * sky_subs_n_classes() values. */
+void sky_subs_bytes(const struct sky_subs *s, uint32_t idx, uint64_t *out);
+
 /* --- data path --- */
 /**
  * Fill sub_idx, sub_id, plan, beam, sub_country, realm, zone, quota_state of each live
