@@ -16,9 +16,10 @@
  * PROFILE (a TSC read around each step, per burst: cycles per packet by step). Rounds
  * in which the thread was preempted (the machine is shared) are left out; the median of
  * the others is printed, with the best and worst. Then 1 worker against 2 workers on two
- * port pairs (one lcore each). DPDK memory runs --no-huge (the fixture: 4 KB pages, so
- * more TLB misses than the daemon on hugepages). Prints figures next to the budgets; never fails on
- * one.
+ * port pairs (one lcore each). DPDK memory is on 2 MB hugepages (--in-memory) when 1000
+ * of them are free, as the daemon runs, else --no-huge (4 KB pages: more TLB misses); the
+ * first lines say which. 3 of 4 TCP frames carry the timestamp option (66 B at least).
+ * Prints figures next to the budgets; never fails on one.
  *
  *   bench_pipeline [SUBSCRIBERS]
  */
@@ -247,8 +248,8 @@ make_config(const char *csv)
 	return cfg;
 }
 
-/* --- memory: the fixture runs DPDK --no-huge, on 4 KB pages (more TLB misses than the
- * daemon on 2 MB hugepages); AnonHugePages shows whether any part got huge pages */
+/* --- memory: on --no-huge (4 KB pages), AnonHugePages shows whether any part got
+ * transparent huge pages */
 
 static void
 thp_report(void)
