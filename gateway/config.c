@@ -327,6 +327,12 @@ gw_config_defaults(struct sky_cfg *cfg, struct sky_cfg_err *err)
 		if (sky_cfg_merge_defaults(cfg, buf, err) < 0)
 			return -1;
 	}
+	/* cluster mode only when the section is there: its defaults never create it */
+	if (sky_cfg_get(cfg->root, "cluster") != NULL &&
+	    sky_cfg_merge_defaults(
+		    cfg, "cluster: { lease_ttl: 3s, timeout: 500ms, other_beams: drop }\n", err) <
+		    0)
+		return -1;
 	/* the flow table is off without its section: its defaults fill a section written */
 	if (sky_cfg_get(cfg->root, "flows") != NULL &&
 	    sky_cfg_merge_defaults(cfg, sky_flow_cfg_defaults, err) < 0)

@@ -118,6 +118,7 @@ struct sky_classifier;
 struct sky_geo;
 struct sky_policy;
 struct sky_shaper;
+struct sky_cluster;
 struct sky_flow;
 struct sky_ipfix;
 struct sky_qoe;
@@ -146,10 +147,11 @@ struct gw {
 	struct sky_geo *geo;
 	struct sky_policy *policy;
 	struct sky_shaper *shaper;
-	struct sky_flow *flow;	 /* flow table (RTT, records); off without `flows:` */
-	struct sky_ipfix *ipfix; /* flow records to IPFIX collectors (off: no collector) */
-	struct sky_qoe *qoe;	 /* passive RTT views (off without the flow table's RTT) */
-	struct sky_quota *quota; /* fair use: allowances, usage, throttling */
+	struct sky_flow *flow;	     /* flow table (RTT, records); off without `flows:` */
+	struct sky_ipfix *ipfix;     /* flow records to IPFIX collectors (off: no collector) */
+	struct sky_qoe *qoe;	     /* passive RTT views (off without the flow table's RTT) */
+	struct sky_quota *quota;     /* fair use: allowances, usage, throttling */
+	struct sky_cluster *cluster; /* cluster mode (`cluster:`), else NULL */
 };
 
 extern struct gw gw;

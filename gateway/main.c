@@ -38,6 +38,7 @@
 #include "gateway.h"
 #include "sky_build_config.h"
 #include "skygate/classify.h"
+#include "skygate/cluster.h"
 #include "skygate/control.h"
 #include "skygate/geo.h"
 #include "skygate/flow.h"
@@ -279,6 +280,11 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 	g->shaper = sky_shaper_create(g->cfg, g->subs, g->n_workers, n_uplinks, err);
 	if (g->shaper == NULL)
 		return -1;
+	if (sky_cfg_get(g->cfg->root, "cluster") != NULL) {
+		g->cluster = sky_cluster_create(g->cfg, g->subs, err);
+		if (g->cluster == NULL)
+			return -1;
+	}
 	g->flow = sky_flow_create(g->cfg, g->n_workers, err);
 	if (g->flow == NULL)
 		return -1;
@@ -294,6 +300,8 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 static void
 modules_destroy(struct gw *g)
 {
+	sky_cluster_destroy(g->cluster);
+	g->cluster = NULL;
 	/* reverse order: the flow table delivers its last records
 	 * (to qoe, destroyed after it), the shaper frees its
 	 * queued mbufs, the rest their tables */
@@ -337,6 +345,8 @@ modules_register(struct gw *g)
 		return -1;
 	if (sky_ctl_journal_extend_status() < 0 || sky_ctl_events_extend_status() < 0 ||
 	    gw_state_register(g) < 0)
+		return -1;
+	if (g->cluster != NULL && sky_cluster_register(g->cluster) < 0)
 		return -1;
 	return 0;
 }
@@ -555,6 +565,14 @@ main(int argc, char **argv)
 				"aside; see `skygatectl status`, then `skygatectl journal ack`\n",
 				gw.state_dir, sky_ctl_journal_unacked());
 	}
+	if (gw.cluster != NULL) {
+		/* after the journal (the local cache): the store's snapshot on top of it */
+		gw_notify("STATUS=loading the cluster's state from etcd");
+		if (sky_cluster_start(gw.cluster, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skygate: %s\n", err);
+			goto out;
+		}
+	}
 	mkdir_parent(gw.socket_path);
 	srv = sky_ctl_server_open(gw.socket_path, gw.socket_mode, err, sizeof(err));
 	if (srv == NULL) {
@@ -605,6 +623,8 @@ main(int argc, char **argv)
 	sky_rt_set_serving(1);
 	while (!__atomic_load_n(&sky_rt.stop, __ATOMIC_RELAXED)) {
 		sky_ctl_server_poll(srv, 50);
+		/* what the cluster's threads found (they end the wait: sky_ctl_wake) */
+		sky_cluster_poll(gw.cluster);
 		sky_periodic_run(rte_rdtsc());
 		if (sky_rt_take_reload())
 			reload_requested(&gw);
@@ -619,6 +639,8 @@ out:
 	/* the watchdog ends the process with this status if the rest takes too long */
 	sky_rt_exit_code = rc;
 	sky_rt_set_busy("shutting down");
+	/* give the beams up first: the other nodes take them while this one stops */
+	sky_cluster_stop(gw.cluster);
 	if (launched) {
 		__atomic_store_n(&sky_rt.stop, 1, __ATOMIC_RELAXED);
 		rte_eal_mp_wait_lcore();

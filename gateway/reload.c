@@ -389,9 +389,9 @@ maps_cmds(struct cmds *l, const struct sky_cfg_node *om, const struct sky_cfg_no
 static void
 restart_needed(const struct sky_cfg *o, const struct sky_cfg *n, char *why, size_t len)
 {
-	static const char *const whole[] = {"eal",   "workers", "ports", "control", "mempool",
-					    "state", "shaping", "flows", "zones",   "ipfix",
-					    "qoe",   "quota",	NULL};
+	static const char *const whole[] = {"eal",   "workers", "ports",   "control", "mempool",
+					    "state", "shaping", "flows",   "zones",   "ipfix",
+					    "qoe",   "quota",	"cluster", NULL};
 	static const char *const fair_use[] = {SKY_PLAN_EXTRA_KEYS, NULL};
 	static const char *const geo_keys[] = {"flags", "ipv6", "lookup", "check_interval", NULL};
 	const struct sky_cfg_node *os, *ns;

@@ -9,9 +9,9 @@
 #include "config_priv.h"
 
 const char *const sky_cfg_sections[] = {
-	"eal",	 "workers", "control", "ports", "mempool", "state",   "subscribers",
-	"plans", "beams",   "classes", "geo",	"policy",  "shaping", "telemetry",
-	"log",	 "flows",   "zones",   "ipfix", "qoe",	   "quota",   NULL,
+	"eal",	 "workers", "control", "ports",	 "mempool", "state",	 "subscribers", "plans",
+	"beams", "classes", "geo",     "policy", "shaping", "telemetry", "log",		"flows",
+	"zones", "ipfix",   "qoe",     "quota",	 "cluster", NULL,
 };
 
 int

@@ -213,11 +213,16 @@ audit_change(const struct sky_ctl_call *call, int argc, char **argv)
 	char words[512];
 
 	sky_ctl_join(words, sizeof(words), argc, argv);
-	sky_audit(call->uid, "%s%s", call->replay ? "(replay) " : "", words);
+	sky_audit(call->uid, "%s%s",
+		  call->replay	     ? "(replay) "
+		  : call->stored     ? "(stored in the cluster) "
+		  : call->from_store ? "(from the cluster) "
+				     : "",
+		  words);
 }
 
-json_t *
-sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
+static json_t *
+dispatch(int argc, char **argv, uid_t uid, pid_t pid, int replay, int from_store)
 {
 	struct sky_ctl_call call;
 	const struct sky_ctl_cmd *c;
@@ -246,6 +251,7 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 	call.uid = uid;
 	call.pid = pid;
 	call.replay = replay;
+	call.from_store = from_store;
 	call.argc = argc;
 	call.argv = argv;
 	call.journaled = (c->flags & SKY_CTL_F_JOURNAL) != 0;
@@ -257,12 +263,17 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 	if (call.journaled && sky_ctl_journal_after(&call, rc) != 0)
 		rc = -1;
 	sky_ctl_journal_as_clear(&call);
-	if (rc != 0) {
+	if (call.stored) {
+		/* validated, then stored in the cluster: it applies from there, here too */
+		json_decref(result);
+		result = call.store_result;
+		audit_change(&call, argc, argv);
+	} else if (rc != 0) {
 		json_decref(result);
 		return reply_failed(c, &call, rc);
-	}
-	if (call.journaled)
+	} else if (call.journaled) {
 		audit_change(&call, argc, argv);
+	}
 	if (result == NULL)
 		result = json_object();
 	if (result == NULL)
@@ -277,6 +288,18 @@ sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
 		return NULL;
 	}
 	return reply;
+}
+
+json_t *
+sky_ctl_dispatch_argv(int argc, char **argv, uid_t uid, pid_t pid, int replay)
+{
+	return dispatch(argc, argv, uid, pid, replay, 0);
+}
+
+json_t *
+sky_ctl_dispatch_store(int argc, char **argv)
+{
+	return dispatch(argc, argv, 0, 0, 0, 1);
 }
 
 json_t *

@@ -31,6 +31,8 @@ static struct sky_journal *journal;
 static long compacted_size; /* journal size after the last compaction (or open) */
 static json_t *unacked;	    /* recoveries not yet acknowledged: [{aside, offset, ...}] */
 static int compacting;
+static sky_ctl_store_fn store_fn; /* cluster mode: where validated changes go */
+static void *store_arg;
 
 struct sky_journal *
 sky_ctl_journal(void)
@@ -213,6 +215,16 @@ sky_ctl_commit(struct sky_ctl_call *call)
 					  "journaled");
 	if (call->committed > 0)
 		return sky_ctl_fail(call, "internal error: committed twice");
+	if (store_fn != NULL && !call->replay && !call->from_store) {
+		/* cluster mode: validated here, stored there, applied when the store says so */
+		rc = store_fn(store_arg, call, call->argc, call->argv, &call->store_result);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			call->stored = 1;
+			return sky_ctl_fail(call, "stored in the cluster: applies from the store");
+		}
+	}
 	if (call->replay || journal == NULL) {
 		call->committed++;
 		return 0;
@@ -234,6 +246,13 @@ sky_ctl_commit(struct sky_ctl_call *call)
 	}
 	call->committed++;
 	return 0;
+}
+
+void
+sky_ctl_store_hook(sky_ctl_store_fn fn, void *arg)
+{
+	store_fn = fn;
+	store_arg = arg;
 }
 
 int

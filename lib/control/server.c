@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -945,14 +946,27 @@ client_events(const struct client *c)
 	return ev;
 }
 
+/* sky_ctl_wake(): an eventfd in the poll set, so that another thread can end the wait */
+static int wake_fd = -1;
+
+void
+sky_ctl_wake(void)
+{
+	uint64_t one = 1;
+	int fd = __atomic_load_n(&wake_fd, __ATOMIC_ACQUIRE);
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return; /* nothing to do: the poll ends at its timeout anyway */
+}
+
 int
 sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 {
 	unsigned int n_ctl = s ? s->clients.n : 0, n_http = http.clients.n;
-	unsigned int cap = 2 + n_ctl + n_http, n = 0, i;
+	unsigned int cap = 3 + n_ctl + n_http, n = 0, i;
 	struct pollfd *pfd;
 	struct client **who;
-	int rc, handled = 0, ctl_l = -1, http_l = -1;
+	int rc, handled = 0, ctl_l = -1, http_l = -1, wake_l = -1;
 	uint64_t now;
 
 	pump_events(s); /* events emitted since the last round */
@@ -970,6 +984,10 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 	if (http.fd >= 0) {
 		http_l = (int)n;
 		pfd[n++] = (struct pollfd){.fd = http.fd, .events = POLLIN};
+	}
+	if (wake_fd >= 0) {
+		wake_l = (int)n;
+		pfd[n++] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
 	}
 	for (i = 0; i < n_ctl + n_http; i++) {
 		struct client *c = i < n_ctl ? s->clients.v[i] : http.clients.v[i - n_ctl];
@@ -997,7 +1015,12 @@ sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms)
 
 		if (pfd[i].revents == 0)
 			continue;
-		if ((int)i == ctl_l)
+		if ((int)i == wake_l) {
+			uint64_t v;
+
+			if (read(wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				continue;
+		} else if ((int)i == ctl_l)
 			accept_all(s, s->lfd, K_CTL, &s->clients, &handled);
 		else if ((int)i == http_l)
 			accept_all(s, http.fd, K_HTTP, &http.clients, &handled);
@@ -1132,6 +1155,9 @@ sky_ctl_server_open(const char *path, unsigned int mode, char *err, size_t errle
 	s->owner = geteuid();
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	sky_ctl_limits_default(&s->lim);
+	if (wake_fd < 0)
+		__atomic_store_n(&wake_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+				 __ATOMIC_RELEASE);
 	return s;
 fail:
 	close(fd);
@@ -1150,6 +1176,10 @@ sky_ctl_server_close(struct sky_ctl_server *s)
 		close(s->lfd);
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
+	if (wake_fd >= 0) {
+		close(wake_fd);
+		__atomic_store_n(&wake_fd, -1, __ATOMIC_RELEASE);
+	}
 	/* remove the socket only if it is still ours (not a successor's) */
 	if (lstat(s->path, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev)
 		unlink(s->path);

@@ -571,3 +571,31 @@ sky_subs_plan_update(struct sky_subs *s, unsigned int idx, const struct sky_plan
 
 	return subs_op_plan_set(s, idx, p, &x, err, errlen);
 }
+
+int
+sky_subs_beam_mode_set(struct sky_subs *s, unsigned int idx, enum sky_subs_beam_mode mode)
+{
+	if (idx >= s->n_beams || mode > SKY_SUBS_BEAM_PASS)
+		return -EINVAL;
+	__atomic_store_n(&s->beam_mode[idx], (uint8_t)mode, __ATOMIC_RELEASE);
+	return 0;
+}
+
+enum sky_subs_beam_mode
+sky_subs_beam_mode(const struct sky_subs *s, unsigned int idx)
+{
+	return idx < SKY_MAX_BEAMS ? (enum sky_subs_beam_mode)__atomic_load_n(&s->beam_mode[idx],
+									      __ATOMIC_RELAXED)
+				   : SKY_SUBS_BEAM_OWNED;
+}
+
+void
+sky_subs_beam_foreign(const struct sky_subs *s, uint64_t *dropped, uint64_t *passed)
+{
+	*dropped = 0;
+	*passed = 0;
+	for (unsigned int w = 0; w < s->n_ctr_workers; w++) {
+		*dropped += __atomic_load_n(&s->ws[w].foreign[0], __ATOMIC_RELAXED);
+		*passed += __atomic_load_n(&s->ws[w].foreign[1], __ATOMIC_RELAXED);
+	}
+}

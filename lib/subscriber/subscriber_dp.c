@@ -85,6 +85,19 @@ fill_unknown(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *
 	}
 }
 
+/* a packet of a beam another node shapes (cluster mode): dropped or passed, counted */
+static void
+fill_foreign(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *m)
+{
+	if (__atomic_load_n(&s->beam_mode[m->beam & (SKY_MAX_BEAMS - 1)], __ATOMIC_RELAXED) ==
+	    SKY_SUBS_BEAM_DROP) {
+		ws->foreign[0]++;
+		sky_meta_drop(m, SKY_DROP_BEAM_NOT_OWNED);
+	} else {
+		ws->foreign[1]++;
+	}
+}
+
 static inline void
 fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables *t,
      struct sky_meta *m, uint32_t idx)
@@ -104,6 +117,9 @@ fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables 
 	m->realm = subs_k_realm(__atomic_load_n(&r->k, __ATOMIC_RELAXED));
 	m->zone = __atomic_load_n(&t->attr[idx].zone, __ATOMIC_RELAXED);
 	m->quota_state = __atomic_load_n(&t->attr[idx].quota, __ATOMIC_RELAXED);
+	if (unlikely(__atomic_load_n(&s->beam_mode[m->beam & (SKY_MAX_BEAMS - 1)],
+				     __ATOMIC_RELAXED) != SKY_SUBS_BEAM_OWNED))
+		fill_foreign(s, ws, m);
 }
 
 /*

@@ -368,6 +368,7 @@ struct subs_wstats {
 	uint64_t pkts[2][SKY_MAX_CLASSES];
 	uint64_t bytes[2][SKY_MAX_CLASSES];
 	uint64_t drops[SKY_SUBS_DG_MAX];
+	uint64_t foreign[2]; /* packets of beams not owned here: [0] dropped, [1] passed */
 } __rte_cache_aligned;
 
 struct idmap {
@@ -395,6 +396,9 @@ struct sky_subs {
 	int unknown_plan; /* -1: drop */
 	uint32_t capacity;
 	unsigned int n_workers, n_ctr_workers;
+	/* enum sky_subs_beam_mode per beam index: written by the control plane (one atomic
+	 * byte store), read per known-subscriber packet */
+	uint8_t beam_mode[SKY_MAX_BEAMS];
 
 	/* --- control path --- */
 	struct sky_class_set cs;

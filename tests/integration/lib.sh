@@ -10,6 +10,7 @@ PKTGEN=$BLD/pktgen/skygate-pktgen
 T=$(mktemp -d /tmp/skyit.XXXXXX)
 SKY_PID=
 EXTRA_PIDS=()
+ETCD_PID= # an etcd a test started (cluster tests): killed by cleanup, its data dir is in $T
 
 fail() { echo "FAIL: $*" >&2; [ -f "$T/skygate.log" ] && tail -30 "$T/skygate.log" >&2; exit 1; }
 ok() { echo "ok: $*"; }
@@ -28,6 +29,7 @@ stop_pid() {
 cleanup() {
 	for p in "${EXTRA_PIDS[@]}"; do stop_pid "$p" TERM; done
 	[ -n "$SKY_PID" ] && stop_pid "$SKY_PID" TERM
+	[ -n "${ETCD_PID:-}" ] && stop_pid "$ETCD_PID" KILL
 	wait 2>/dev/null || true
 	rm -rf /var/run/dpdk/*-$$ /dev/hugepages/*-$$map_* 2>/dev/null || true
 	[ -n "${KEEP:-}" ] || rm -rf "$T"

@@ -26,6 +26,7 @@ PREFIXES = {
     'gateway/config.c:state_keys': ['state.'],
     'gateway/config.c:telemetry_keys': ['telemetry.'],
     'lib/classify/classify_cfg.c:class_keys': ['classes[].'],
+    'lib/cluster/cluster_cfg.c:cluster_keys': ['cluster.'],
     'lib/classify/classify_cfg.c:match_keys': ['classes[].match[].'],
     'lib/geo/geo.c:keys': ['geo.'],
     'lib/ipfix/ipfix_cfg.c:ipfix_keys': ['ipfix.'],

@@ -1072,7 +1072,7 @@ test_check_keys_and_missing(void **state)
 	check_msg(err.msg,
 		  NAME ":9: gateway: unknown key (allowed: eal, workers, control, ports, "
 		       "mempool, state, subscribers, plans, beams, classes, geo, policy, shaping, "
-		       "telemetry, log, flows, zones, ipfix, qoe, quota)",
+		       "telemetry, log, flows, zones, ipfix, qoe, quota, cluster)",
 		  "");
 
 	/* odd keys are quoted in paths */

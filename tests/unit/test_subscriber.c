@@ -689,6 +689,59 @@ lookup_id(struct sky_subs *s, int dir, const char *addr, uint16_t vid)
 	return m.sub_id;
 }
 
+/*
+ * Cluster mode: a packet of a beam another node owns is dropped (beam_not_owned) or passed,
+ * counted either way; a beam owned here is looked up as before; unknown addresses are not
+ * affected. Refused modes first.
+ */
+static void
+test_beam_modes(void **state)
+{
+	static const struct {
+		enum sky_subs_beam_mode mode;
+		uint8_t verdict, reason;
+		uint64_t dropped, passed; /* counts after this step (cumulative) */
+	} steps[] = {
+		{SKY_SUBS_BEAM_DROP, SKY_V_DROP, SKY_DROP_BEAM_NOT_OWNED, 1, 0},
+		{SKY_SUBS_BEAM_PASS, SKY_V_PASS, SKY_DROP_NONE, 1, 1},
+		{SKY_SUBS_BEAM_OWNED, SKY_V_PASS, SKY_DROP_NONE, 1, 1},
+	};
+	struct sky_cfg_err err;
+	struct sky_subs *s = make(lookup_csv, "drop", &err);
+	int b2;
+	uint64_t d, p;
+
+	(void)state;
+	assert_non_null(s);
+	b2 = sky_subs_beam_index(s, "beam2");
+	assert_true(b2 >= 0);
+	assert_int_equal(sky_subs_beam_mode_set(s, sky_subs_n_beams(s), SKY_SUBS_BEAM_DROP),
+			 -EINVAL);
+	assert_int_equal(sky_subs_beam_mode_set(s, (unsigned int)b2, 3), -EINVAL);
+	assert_int_equal(sky_subs_beam_mode(s, (unsigned int)b2), SKY_SUBS_BEAM_OWNED);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		/* subscriber 2 is on beam2, subscriber 1 on beam1 (always owned here) */
+		struct sky_meta m2 = mk(SKY_DIR_DOWN, "198.18.5.9", "203.0.113.9", 0);
+		struct sky_meta m1 = mk(SKY_DIR_DOWN, "100.64.0.1", "203.0.113.9", 0);
+
+		assert_int_equal(sky_subs_beam_mode_set(s, (unsigned int)b2, steps[i].mode), 0);
+		assert_int_equal(sky_subs_beam_mode(s, (unsigned int)b2), steps[i].mode);
+		sky_subs_lookup_burst(s, 0, &m2, 1);
+		sky_subs_lookup_burst(s, 0, &m1, 1);
+		assert_int_equal(m2.sub_id, 2);
+		assert_int_equal(m2.beam, b2);
+		assert_int_equal(m2.verdict, steps[i].verdict);
+		assert_int_equal(m2.reason, steps[i].reason);
+		assert_int_equal(m1.sub_id, 1);
+		assert_int_equal(m1.verdict, SKY_V_PASS);
+		sky_subs_beam_foreign(s, &d, &p);
+		assert_int_equal(d, steps[i].dropped);
+		assert_int_equal(p, steps[i].passed);
+	}
+	assert_string_equal(sky_drop_name(SKY_DROP_BEAM_NOT_OWNED), "beam_not_owned");
+	sky_subs_destroy(s);
+}
+
 static struct sky_subs *
 runtime_setup(void)
 {
@@ -2114,6 +2167,7 @@ main(void)
 		cmocka_unit_test(test_load_journal),
 		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_csv_not_a_file),
+		cmocka_unit_test(test_beam_modes),
 	};
 	int rc;
 

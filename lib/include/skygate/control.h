@@ -69,6 +69,10 @@ struct sky_ctl_call {
 	int journaled;	  /* the command has SKY_CTL_F_JOURNAL */
 	int committed;	  /* sky_ctl_commit() succeeded this many times */
 	long commit_mark; /* journal size before the commit (to take the record back) */
+	/* cluster mode (sky_ctl_store_hook) */
+	int from_store;	      /* a change read from the store, applied here */
+	int stored;	      /* the change went to the store instead of being applied */
+	json_t *store_result; /* the reply's result for a stored change */
 };
 
 /**
@@ -109,6 +113,23 @@ int sky_ctl_journal_as(struct sky_ctl_call *call, int argc, const char *const *a
  * the handler then discards what it prepared and returns -1.
  */
 int sky_ctl_commit(struct sky_ctl_call *call);
+
+/**
+ * Cluster mode: where a validated change goes instead of the journal. At the write-ahead
+ * point (sky_ctl_commit) of a change from a client, fn(arg, call, argc, argv, &result) is
+ * called with the request's words: it returns 0 when it stored the change (the handler is
+ * then told to discard what it prepared, and the client gets {"ok": true, "result":
+ * result}: the change applies on every node, this one too, when the store sends it back
+ * through sky_ctl_dispatch_store), 1 when the change stays local (journaled and applied
+ * here as without a store), or -1 with the call failed (refused: nothing changed).
+ * fn NULL: no store. Changes replayed from the journal never reach fn.
+ */
+typedef int (*sky_ctl_store_fn)(void *arg, struct sky_ctl_call *call, int argc, char *const *argv,
+				json_t **result);
+void sky_ctl_store_hook(sky_ctl_store_fn fn, void *arg);
+/** Apply a change read from the store: validated, journaled (the node's cache), applied
+ *  and audited like a client's, but never sent back to the store. A reply as dispatch. */
+json_t *sky_ctl_dispatch_store(int argc, char **argv);
 
 /**
  * Run one request. Returns a new reply object ({"ok":...}); never NULL except on ENOMEM.
@@ -239,6 +260,9 @@ struct sky_ctl_server *sky_ctl_server_open(const char *path, unsigned int mode, 
 					   size_t errlen);
 /** Serve ready clients, waiting at most timeout_ms. Never exits the process on bad input. */
 int sky_ctl_server_poll(struct sky_ctl_server *s, int timeout_ms);
+/** From any thread: end the server's current (or next) wait in sky_ctl_server_poll, so the
+ *  main loop runs its periodic work now (e.g. a change another thread queued). */
+void sky_ctl_wake(void);
 void sky_ctl_server_close(struct sky_ctl_server *s);
 /** Clients connected to s now. */
 unsigned int sky_ctl_server_clients(const struct sky_ctl_server *s);

@@ -65,7 +65,8 @@ enum sky_verdict {
 	_(QUEUE_AQM, "queue_aqm_drop")                                                             \
 	_(TX_FULL, "tx_full")                                                                      \
 	_(NO_PEER, "no_peer")                                                                      \
-	_(QUEUE_DELAY, "queue_delay_drop")
+	_(QUEUE_DELAY, "queue_delay_drop")                                                         \
+	_(BEAM_NOT_OWNED, "beam_not_owned")
 
 enum sky_drop {
 #define SKY_DROP_ENUM(n, s) SKY_DROP_##n,

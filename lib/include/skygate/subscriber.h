@@ -107,6 +107,23 @@ struct sky_class sky_subs_class(const struct sky_subs *s, unsigned int idx);
 int sky_subs_plan_index(const struct sky_subs *s, const char *name);
 int sky_subs_beam_index(const struct sky_subs *s, const char *name);
 int sky_subs_class_index(const struct sky_subs *s, const char *name);
+/*
+ * Beam ownership (cluster mode, skygate/cluster.h): what a node does with packets of a
+ * subscriber whose beam another node shapes. Every beam starts SKY_SUBS_BEAM_OWNED (a
+ * single node shapes everything). The lookup reads the flag of each packet's beam (one
+ * byte, one shared cache line for every beam); a change is a single atomic store, seen
+ * by the workers' next burst.
+ */
+enum sky_subs_beam_mode {
+	SKY_SUBS_BEAM_OWNED = 0, /* shaped here */
+	SKY_SUBS_BEAM_DROP = 1,	 /* another node's: dropped (SKY_DROP_BEAM_NOT_OWNED) */
+	SKY_SUBS_BEAM_PASS = 2,	 /* another node's: passed on as usual, counted */
+};
+/** Set beam idx's mode: 0, or -EINVAL (no such beam, bad mode). */
+int sky_subs_beam_mode_set(struct sky_subs *s, unsigned int idx, enum sky_subs_beam_mode mode);
+enum sky_subs_beam_mode sky_subs_beam_mode(const struct sky_subs *s, unsigned int idx);
+/** Packets of beams not owned here, summed over workers: dropped, passed. */
+void sky_subs_beam_foreign(const struct sky_subs *s, uint64_t *dropped, uint64_t *passed);
 /** Zones (config `zones: [NAME, ...]`): ids 1..n in file order, 0 = no zone. */
 unsigned int sky_subs_n_zones(const struct sky_subs *s);
 /** Zone id of name (1..n), -1 if none. */
