@@ -346,7 +346,8 @@ parked_tidy(struct sky_quota *q, bool expire, int64_t now)
 		q->parked[k++] = *r;
 	}
 	q->n_parked = k;
-	qsort(q->parked, k, sizeof(*q->parked), rec_cmp);
+	if (k > 1) /* parked is NULL while nothing was ever parked */
+		qsort(q->parked, k, sizeof(*q->parked), rec_cmp);
 	q->n_sorted = k;
 }
 
@@ -775,7 +776,8 @@ collect(struct sky_quota *q, struct quota_rec **out, size_t *n)
 	if (r == NULL)
 		return -ENOMEM;
 	parked_tidy(q, true, quota_now());
-	memcpy(r, q->parked, q->n_parked * sizeof(*r));
+	if (q->n_parked > 0)
+		memcpy(r, q->parked, q->n_parked * sizeof(*r));
 	k = q->n_parked;
 	for (uint32_t i = 0; i < q->cap; i++) {
 		const struct quota_sub *s = &q->sub[i];
