@@ -408,6 +408,17 @@ sky_etcd_put_if(struct sky_etcd *e, const char *key, const char *val, int64_t le
 }
 
 int
+sky_etcd_put_when(struct sky_etcd *e, const char *guard, const char *guard_val, const char *key,
+		  const char *val, int *done)
+{
+	json_t *cmp = json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(guard, strlen(guard)),
+				"target", "VALUE", "result", "EQUAL", "value",
+				b64_json(guard_val, strlen(guard_val)));
+
+	return txn(e, cmp, json_pack("{s:o}", "request_put", put_req(key, val, 0)), done, NULL);
+}
+
+int
 sky_etcd_delete_if(struct sky_etcd *e, const char *key, const char *val)
 {
 	json_t *cmp = json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(key, strlen(key)), "target",

@@ -65,6 +65,10 @@ int sky_etcd_delete(struct sky_etcd *e, const char *key, int64_t *rev);
  * *done = 1 (stored, *rev its revision) or 0 (the compare failed), or -errno. */
 int sky_etcd_put_if(struct sky_etcd *e, const char *key, const char *val, int64_t lease,
 		    int64_t mod_rev, int *done, int64_t *rev);
+/* Put key=val (no lease) when guard holds guard_val (a usage snapshot, only while this
+ * node holds the beam's claim). 0 with *done 1 or 0, or -errno. */
+int sky_etcd_put_when(struct sky_etcd *e, const char *guard, const char *guard_val, const char *key,
+		      const char *val, int *done);
 /* Delete key when its value is val (a claim we hold). */
 int sky_etcd_delete_if(struct sky_etcd *e, const char *key, const char *val);
 int sky_etcd_lease_grant(struct sky_etcd *e, unsigned int ttl_s, int64_t *id);
@@ -122,7 +126,11 @@ int sky_cluster_cfg_parse(const struct sky_cfg *cfg, struct sky_cluster_cfg *out
 	X(etcd_errors, "Calls to etcd that failed (timeouts, refused connections, errors)")        \
 	X(leases_lost, "Leases lost (expired, or not renewed in time)")                            \
 	X(snapshots, "Full state snapshots read from etcd")                                        \
-	X(ownership_changes, "Beams this node started or stopped shaping")
+	X(ownership_changes, "Beams this node started or stopped shaping")                         \
+	X(usage_saved, "Usage snapshots of owned beams written to the store")                      \
+	X(usage_taken, "Usage snapshots read and applied when a beam was taken over")              \
+	X(usage_refused, "Usage snapshots refused (malformed): the previous usage stays")          \
+	X(usage_errors, "Usage snapshots not written (etcd unreachable, claim gone)")
 
 /* clang-format off */
 enum sky_cluster_counter {
@@ -142,6 +150,19 @@ struct sky_cluster_beam {
 	bool claimed;			   /* this node holds owners/BEAM */
 	bool shaping;			   /* the data path shapes it here (main lcore writes) */
 	bool draining;			   /* given up, the workers not yet quiescent since */
+	/* usage snapshots (fair use): the main lcore encodes what the session thread puts
+	 * at usage/BEAM; the session thread reads it after a claim, the main lcore applies
+	 * it before the beam is shaped here */
+	char *usage_out; /* to put (NULL: nothing new) */
+	char *usage_in;	 /* read at the claim ("" when there was none) */
+	bool usage_read; /* usage_in read since the claim (or no fair use) */
+};
+
+/* the last quota change of a subscriber this node applied from the store */
+struct sky_cluster_qrev {
+	uint32_t id;
+	bool used;   /* it set his usage (reset, set used=), not only his top-ups */
+	int64_t rev; /* its revision */
 };
 
 struct sky_cluster_member {
@@ -179,11 +200,15 @@ struct sky_cluster {
 	bool connected_said; /* what the last cluster.etcd event said (main lcore) */
 	bool watching;
 	struct sky_cluster_change *q_head, *q_tail;
-	int64_t seen_rev;      /* the last revision the watch or a snapshot delivered */
-	int64_t applied_rev;   /* the revision of the last state change applied */
-	int64_t applied_seen;  /* every state change up to this revision is applied */
-	int64_t applied_at_ms; /* wall clock when applied_rev was applied */
-	int64_t sent_at_ms;    /* wall clock when this node last sent a change (main lcore) */
+	int64_t seen_rev;	 /* the last revision the watch or a snapshot delivered */
+	int64_t applied_rev;	 /* the revision of the last state change applied */
+	int64_t applied_seen;	 /* every state change up to this revision is applied */
+	int64_t applied_at_ms;	 /* wall clock when applied_rev was applied */
+	int64_t sent_at_ms;	 /* wall clock when this node last sent a change (main lcore) */
+	struct sky_quota *quota; /* NULL: no usage snapshots */
+	uint64_t usage_next_ms;	 /* the next snapshot of the owned beams (main lcore) */
+	struct sky_cluster_qrev *qrev; /* main lcore */
+	size_t n_qrev, cap_qrev;
 	char last_err[1200];
 	char last_refused[1200];
 	uint64_t ctr[SKY_CLUSTER_C_MAX];
