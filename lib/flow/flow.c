@@ -49,6 +49,7 @@ free_tables(struct sky_flow *f)
 	for (unsigned int i = 0; i < f->n_workers; i++) {
 		rte_free(f->w[i].b);
 		rte_free(f->w[i].e);
+		rte_free(f->w[i].c);
 		rte_ring_free(f->w[i].rtt_ring);
 		rte_ring_free(f->w[i].rec_ring);
 	}
@@ -72,6 +73,8 @@ alloc_tables(struct sky_flow *f, char *err, size_t errlen)
 		w->b = rte_zmalloc_socket("sky_flow_buckets", sizeof(*w->b) * nb,
 					  RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
 		w->e = rte_zmalloc_socket("sky_flow_entries", sizeof(*w->e) * f->p.entries,
+					  sizeof(*w->e), SOCKET_ID_ANY);
+		w->c = rte_zmalloc_socket("sky_flow_cold", sizeof(*w->c) * f->p.entries,
 					  RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
 		snprintf(name, sizeof(name), "skyflow%u_rtt%u", f->instance, i);
 		w->rtt_ring =
@@ -80,10 +83,12 @@ alloc_tables(struct sky_flow *f, char *err, size_t errlen)
 		snprintf(name, sizeof(name), "skyflow%u_rec%u", f->instance, i);
 		w->rec_ring = rte_ring_create_elem(name, sizeof(struct sky_flow_rec), FLOW_REC_RING,
 						   SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (w->b == NULL || w->e == NULL || w->rtt_ring == NULL || w->rec_ring == NULL)
+		if (w->b == NULL || w->e == NULL || w->c == NULL || w->rtt_ring == NULL ||
+		    w->rec_ring == NULL)
 			goto nomem;
 	}
-	f->mem_bytes = sizeof(struct flow_bucket) * nb + sizeof(struct flow_ent) * f->p.entries +
+	f->mem_bytes = sizeof(struct flow_bucket) * nb +
+		       (sizeof(struct flow_ent) + sizeof(struct flow_cold)) * f->p.entries +
 		       rte_ring_get_memsize_elem(sizeof(struct sky_rtt_sample), FLOW_RTT_RING) +
 		       rte_ring_get_memsize_elem(sizeof(struct sky_flow_rec), FLOW_REC_RING) +
 		       sizeof(struct flow_worker);
@@ -92,7 +97,7 @@ nomem:
 	snprintf(err, errlen,
 		 "no memory for the flow table (%u workers x %u entries: %llu MiB each)",
 		 f->n_workers, f->p.entries,
-		 (unsigned long long)((sizeof(struct flow_ent) +
+		 (unsigned long long)((sizeof(struct flow_ent) + sizeof(struct flow_cold) +
 				       sizeof(struct flow_bucket) / FLOW_WAYS) *
 					      f->p.entries >>
 				      20));

@@ -113,7 +113,8 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 struct top_item {
 	uint64_t v;
 	unsigned int worker;
-	struct flow_ent e; /* a copy: the worker goes on writing the table */
+	struct flow_ent e; /* copies: the worker goes on writing the table */
+	struct flow_cold c;
 };
 
 struct top_heap {
@@ -155,13 +156,14 @@ heap_up(struct top_heap *h, unsigned int i)
 
 /* keep the cap largest values: a min-heap whose root is the smallest kept */
 static void
-heap_offer(struct top_heap *h, uint64_t v, unsigned int worker, const struct flow_ent *e)
+heap_offer(struct top_heap *h, uint64_t v, unsigned int worker, const struct flow_ent *e,
+	   const struct flow_cold *c)
 {
 	if (h->n < h->cap) {
-		h->it[h->n] = (struct top_item){.v = v, .worker = worker, .e = *e};
+		h->it[h->n] = (struct top_item){.v = v, .worker = worker, .e = *e, .c = *c};
 		heap_up(h, h->n++);
 	} else if (v > h->it[0].v) {
-		h->it[0] = (struct top_item){.v = v, .worker = worker, .e = *e};
+		h->it[0] = (struct top_item){.v = v, .worker = worker, .e = *e, .c = *c};
 		heap_down(h, 0);
 	}
 }
@@ -187,7 +189,7 @@ top_json(const struct sky_flow *f, const struct top_item *t, uint64_t now)
 	struct sky_flow_rec r;
 	char sub[INET6_ADDRSTRLEN], rem[INET6_ADDRSTRLEN];
 
-	sky_flow_fill_rec(f, &t->e, t->worker, now, &r);
+	sky_flow_fill_rec(f, &t->e, &t->c, t->worker, now, &r);
 	addr_str(sub, sizeof(sub), r.l3, r.sub_addr);
 	addr_str(rem, sizeof(rem), r.l3, r.remote_addr);
 	return json_pack(
@@ -250,17 +252,19 @@ cmd_top(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 		for (uint32_t bi = 0; bi <= f->bmask; bi++) {
 			for (unsigned int s = 0; s < FLOW_WAYS; s++) {
 				struct flow_ent e;
+				struct flow_cold c;
 
 				if (__atomic_load_n(&w->b[bi].sig[s], __ATOMIC_RELAXED) == 0)
 					continue;
 				memcpy(&e, &w->e[bi * FLOW_WAYS + s], sizeof(e));
+				memcpy(&c, &w->c[bi * FLOW_WAYS + s], sizeof(c));
 				walked++;
-				if (have_sub && e.sub_id != sub)
+				if (have_sub && c.sub_id != sub)
 					continue;
 				heap_offer(&h,
 					   by_pkts ? (uint64_t)e.pkts[0] + e.pkts[1]
 						   : e.bytes[0] + e.bytes[1],
-					   wi, &e);
+					   wi, &e, &c);
 			}
 		}
 	}

@@ -3,11 +3,13 @@
  * The flow table's data path: one lookup per packet, the RTT matcher, the record
  * counters, the expiry scan. Worker lcore; no allocation, no lock, no log, no syscall.
  *
- * A burst is three passes: (1) build each packet's key, hash it once (CRC32) and
- * prefetch its bucket; (2) compare the 16 signatures of each bucket and prefetch the first
- * matching entry's two hot lines; (3) in packet order, find or insert the entry and
- * update it. Pass 3 looks up again (the bucket is cached), so two packets of a new flow
- * in one burst meet in one entry and an eviction never leaves a stale pointer behind.
+ * A burst is three passes over the packets that have a subscriber: (1) build each key,
+ * hash it once (CRC32) and prefetch its bucket; (2) compare the 16 signatures of each
+ * bucket and prefetch the first matching entry's two hot lines; (3) in packet order,
+ * compare that candidate's key, or find or insert the entry, and update it. Once the
+ * burst has inserted or ended an entry, pass 3 checks a candidate's slot again and walks
+ * the bucket on a miss (it is cached), so two packets of a new flow in one burst meet in
+ * one entry and an eviction never leaves a stale pointer behind.
  */
 #include <netinet/in.h>
 #include <string.h>
@@ -69,6 +71,27 @@ ld64(const void *p)
 	return v;
 }
 
+static inline uint32_t
+ld32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* what key_of and the counters load together */
+_Static_assert(offsetof(struct sky_meta, dport) == offsetof(struct sky_meta, sport) + 2,
+	       "sky_meta ports");
+_Static_assert(offsetof(struct sky_meta, proto) == offsetof(struct sky_meta, l3) + 1,
+	       "sky_meta l3, proto");
+_Static_assert(offsetof(struct flow_key, proto) == offsetof(struct flow_key, l3) + 1,
+	       "flow_key l3, proto");
+_Static_assert(offsetof(struct sky_meta, reason) == offsetof(struct sky_meta, verdict) + 1,
+	       "sky_meta verdict, reason");
+_Static_assert(offsetof(struct flow_ent, reason) == offsetof(struct flow_ent, verdict) + 1,
+	       "flow_ent verdict, reason");
+
 /* a big-endian 32-bit field at any alignment */
 static inline uint32_t
 be32(const uint8_t *p)
@@ -83,9 +106,19 @@ static inline int
 key_eq(const struct flow_key *a, const struct flow_key *b)
 {
 	const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+#if defined(RTE_ARCH_X86) && defined(__SSE4_1__)
+	/* two 16-byte compares and one 8-byte one: 8 instructions instead of 15 */
+	const __m128i d0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)x),
+					 _mm_loadu_si128((const __m128i *)(const void *)y));
+	const __m128i d1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + 16)),
+					 _mm_loadu_si128((const __m128i *)(const void *)(y + 16)));
 
+	return _mm_testz_si128(_mm_or_si128(d0, d1), _mm_or_si128(d0, d1)) &&
+	       ld64(x + 32) == ld64(y + 32);
+#else
 	return ((ld64(x) ^ ld64(y)) | (ld64(x + 8) ^ ld64(y + 8)) | (ld64(x + 16) ^ ld64(y + 16)) |
 		(ld64(x + 24) ^ ld64(y + 24)) | (ld64(x + 32) ^ ld64(y + 32))) == 0;
+#endif
 }
 
 static inline uint16_t
@@ -131,10 +164,15 @@ key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k, 
 	const uint8_t *s = sky_meta_sub_addr(m), *r = sky_meta_remote_addr(m);
 	uint64_t w[5];
 	uint32_t sp, rp, h;
+	uint16_t l3p;
 
 	if (m->flags & SKY_MF_PORTS) {
-		sp = m->dir == SKY_DIR_UP ? m->sport : m->dport;
-		rp = m->dir == SKY_DIR_UP ? m->dport : m->sport;
+		/* sport and dport in one load; downstream, the halves swap */
+		uint32_t pp = ld32(&m->sport);
+
+		pp = m->dir == SKY_DIR_UP ? pp : pp >> 16 | pp << 16;
+		sp = pp & 0xffff;
+		rp = pp >> 16;
 	} else if (icmp_echo(m)) {
 		uint8_t buf[2];
 		const uint8_t *id = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 4, 2, buf);
@@ -154,9 +192,9 @@ key_of(const struct sky_meta *m, const struct rte_mbuf *mb, struct flow_key *k, 
 	memcpy(&w[1], s + 8, 8);
 	memcpy(&w[2], r, 8);
 	memcpy(&w[3], r + 8, 8);
-	/* sub_port, rem_port, realm, proto, l3: the struct's last word (little endian) */
-	w[4] = (uint64_t)sp | (uint64_t)rp << 16 | (uint64_t)m->realm << 32 |
-	       (uint64_t)m->proto << 48 | (uint64_t)m->l3 << 56;
+	/* sub_port, rem_port, realm, l3, proto: the struct's last word (little endian) */
+	memcpy(&l3p, &m->l3, sizeof(l3p)); /* l3, proto */
+	w[4] = (uint64_t)sp | (uint64_t)rp << 16 | (uint64_t)m->realm << 32 | (uint64_t)l3p << 48;
 	h = crc64(w[0], seed);
 	h = crc64(w[1], h);
 	h = crc64(w[2], h);
@@ -185,11 +223,14 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 	 struct tcp_seg *t)
 {
 	uint8_t buf[60];
-	const uint8_t *h = rte_pktmbuf_read(mb, m->l4_off, 20, buf);
+	const uint8_t *h;
 	uint32_t hl, ipl, optlen;
 	const uint8_t *o;
 
-	if (unlikely(h == NULL))
+	/* the header in the first segment (the parser read this line): a pointer, no copy */
+	if (likely((uint32_t)m->l4_off + 20 <= rte_pktmbuf_data_len(mb)))
+		h = rte_pktmbuf_mtod_offset(mb, const uint8_t *, m->l4_off);
+	else if (unlikely((h = rte_pktmbuf_read(mb, m->l4_off, 20, buf)) == NULL))
 		return -1;
 	t->seq = be32(h + 4);
 	t->ack = be32(h + 8);
@@ -201,15 +242,18 @@ tcp_read(struct flow_worker *w, const struct rte_mbuf *mb, const struct sky_meta
 	ipl = (uint32_t)m->ip_len - (uint32_t)(m->l4_off - m->l3_off);
 	t->plen = ipl > hl && hl >= 20 ? ipl - hl : 0;
 	if (hl <= 20)
-		return 0;
+		return 0; /* no options: the common case of a pure ACK without timestamps */
 	optlen = hl - 20;
-	o = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 20, optlen, buf + 20);
-	if (unlikely(o == NULL)) {
+	if (likely(h != buf && (uint32_t)m->l4_off + hl <= rte_pktmbuf_data_len(mb)))
+		o = h + 20; /* the options are in the segment too */
+	else if (unlikely((o = rte_pktmbuf_read(mb, (uint32_t)m->l4_off + 20, optlen, buf + 20)) ==
+			  NULL)) {
 		w->ctr[FLOW_CTR_tcp_bad_options]++;
 		return 0;
 	}
-	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else */
-	if (likely(optlen == 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10)) {
+	/* the usual layout of a data segment first: NOP NOP TS(10), nothing else (the four
+	 * bytes 01 01 08 0a in one compare) */
+	if (likely(optlen == 12 && ld32(o) == RTE_BE32(0x0101080a))) {
 		t->tsval = be32(o + 4);
 		t->tsecr = be32(o + 8);
 		t->has_ts = 1;
@@ -245,10 +289,11 @@ static inline void
 emit_sample(struct flow_worker *w, struct flow_ent *e, unsigned int half, unsigned int kind,
 	    uint32_t rtt_us)
 {
+	const struct flow_cold *c = &w->c[e - w->e];
 	struct sky_rtt_sample s = {
 		.sub_idx = e->sub_idx,
-		.sub_id = e->sub_id,
-		.beam = e->beam,
+		.sub_id = c->sub_id,
+		.beam = c->beam,
 		.half = (uint8_t)half,
 		.kind = (uint8_t)kind,
 		.rtt_us = rtt_us,
@@ -300,12 +345,13 @@ matched(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, uns
 {
 	uint32_t dt = now_f - e->pend_f[d];
 	unsigned int half = d == SKY_DIR_UP ? SKY_RTT_INET : SKY_RTT_SAT;
+	struct flow_cold *c = &w->c[e - w->e];
 	uint32_t us;
 
 	disarm(e, d);
 	if (dt > FLOW_RTT_MAX_F)
 		return;
-	if ((e->st2 & (FST2_SMP << half)) && now_c - e->last_smp_c[half] < f->smp_gap_c) {
+	if ((e->st2 & (FST2_SMP << half)) && now_c - c->last_smp_c[half] < f->smp_gap_c) {
 		w->ctr[FLOW_CTR_samples_limited]++;
 		return;
 	}
@@ -313,8 +359,8 @@ matched(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e, uns
 	if (us == 0)
 		us = 1; /* 0 means "counts only" */
 	e->st2 |= (uint8_t)(FST2_SMP << half);
-	e->last_smp_c[half] = now_c;
-	e->rtt_us[half] = us;
+	c->last_smp_c[half] = now_c;
+	c->rtt_us[half] = us;
 	emit_sample(w, e, half, kind, us);
 }
 
@@ -404,8 +450,8 @@ tsc_of_c(const struct sky_flow *f, uint32_t c, uint64_t now_tsc)
 }
 
 void
-sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned int worker,
-		  uint64_t now_tsc, struct sky_flow_rec *r)
+sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, const struct flow_cold *c,
+		  unsigned int worker, uint64_t now_tsc, struct sky_flow_rec *r)
 {
 	memset(r, 0, sizeof(*r));
 	memcpy(r->sub_addr, e->key.sub, 16);
@@ -417,11 +463,11 @@ sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned i
 	r->verdict = e->verdict;
 	r->reason = e->reason;
 	r->realm = e->key.realm;
-	r->beam = e->beam;
-	r->sub_id = e->sub_id;
+	r->beam = c->beam;
+	r->sub_id = c->sub_id;
 	r->sub_idx = e->sub_idx;
-	r->sub_country = e->sub_country;
-	r->remote_country = e->remote_country;
+	r->sub_country = c->sub_country;
+	r->remote_country = c->remote_country;
 	r->cls = e->cls;
 	r->tcp_flags = e->tcp_flags;
 	r->worker = (uint8_t)worker;
@@ -431,8 +477,8 @@ sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned i
 	}
 	r->first_ns = flow_ns_of_tsc(f, tsc_of_c(f, e->first_c, now_tsc));
 	r->last_ns = flow_ns_of_tsc(f, tsc_of_c(f, e->last_c, now_tsc));
-	r->rtt_sat_us = e->rtt_us[SKY_RTT_SAT];
-	r->rtt_inet_us = e->rtt_us[SKY_RTT_INET];
+	r->rtt_sat_us = c->rtt_us[SKY_RTT_SAT];
+	r->rtt_inet_us = c->rtt_us[SKY_RTT_INET];
 }
 
 static void
@@ -441,7 +487,7 @@ emit_rec(const struct sky_flow *f, struct flow_worker *w, const struct flow_ent 
 {
 	struct sky_flow_rec r;
 
-	sky_flow_fill_rec(f, e, worker, now_tsc, &r);
+	sky_flow_fill_rec(f, e, &w->c[e - w->e], worker, now_tsc, &r);
 	r.end = (uint8_t)why;
 	if (unlikely(rte_ring_sp_enqueue_elem(w->rec_ring, &r, sizeof(r)) != 0))
 		w->ctr[FLOW_CTR_rec_ring_drops]++;
@@ -486,6 +532,7 @@ insert_slow(const struct sky_flow *f, struct flow_worker *w, uint32_t bi, uint16
 	const uint32_t now_c = (uint32_t)(now_tsc >> f->shift_c);
 	uint32_t free_m = sig_match(b, 0);
 	struct flow_ent *e;
+	struct flow_cold *c;
 	unsigned int s;
 
 	if (likely(free_m != 0)) {
@@ -512,10 +559,12 @@ insert_slow(const struct sky_flow *f, struct flow_worker *w, uint32_t bi, uint16
 	e->last_c = now_c;
 	e->sub_idx = m->sub_idx;
 	e->win = (uint8_t)(now_tsc >> f->shift_s);
-	e->sub_id = m->sub_id;
-	e->beam = m->beam;
-	e->sub_country = m->sub_country;
-	e->remote_country = m->remote_country;
+	c = &w->c[bi * FLOW_WAYS + s];
+	memset(c, 0, sizeof(*c));
+	c->sub_id = m->sub_id;
+	c->beam = m->beam;
+	c->sub_country = m->sub_country;
+	c->remote_country = m->remote_country;
 	b->sig[s] = sig;
 	b->age[s] = now_a;
 	w->used++;
@@ -528,6 +577,8 @@ static __rte_noinline void
 active_restart(const struct sky_flow *f, struct flow_worker *w, struct flow_ent *e,
 	       const struct sky_meta *m, unsigned int worker, uint64_t now_tsc)
 {
+	struct flow_cold *c = &w->c[e - w->e];
+
 	if (f->records)
 		emit_rec(f, w, e, worker, now_tsc, SKY_FLOW_END_ACTIVE);
 	w->ctr[FLOW_CTR_ended_active]++;
@@ -536,23 +587,26 @@ active_restart(const struct sky_flow *f, struct flow_worker *w, struct flow_ent 
 	e->pkts[0] = e->pkts[1] = 0;
 	e->tcp_flags = 0;
 	/* the subscriber may have moved (beam, country) since the flow began */
-	e->beam = m->beam;
-	e->sub_id = m->sub_id;
-	e->sub_country = m->sub_country;
+	c->beam = m->beam;
+	c->sub_id = m->sub_id;
+	c->sub_country = m->sub_country;
 }
 
 void
 sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *pkts,
 	       const struct sky_meta *meta, uint16_t n, uint64_t now_tsc)
 {
+	/* by tracked packet j (the burst's packets with a subscriber, in order) */
 	struct flow_key keys[SKY_BURST];
-	uint32_t hash[SKY_BURST];
+	uint32_t bix[SKY_BURST];  /* bucket index */
+	uint16_t sigs[SKY_BURST]; /* signature */
 	uint32_t cand[SKY_BURST]; /* entry index of the first signature match, or NONE */
-	uint8_t live[SKY_BURST];
+	uint8_t idx[SKY_BURST];	  /* its packet's index in the burst */
+	unsigned int nt = 0, dirty = 0;
 	struct flow_worker *w;
 	struct flow_bucket *bk;
 	struct flow_ent *ents;
-	uint32_t now_c, now_f, bmask, active_c, looked = 0;
+	uint32_t now_c, now_f, bmask, active_c, seed;
 	uint16_t now_a;
 	uint8_t now_win;
 	int rtt;
@@ -566,6 +620,7 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 	bmask = f->bmask;
 	active_c = f->active_c;
 	rtt = f->rtt;
+	seed = f->seed;
 	now_c = (uint32_t)(now_tsc >> f->shift_c);
 	now_f = (uint32_t)(now_tsc >> f->shift_f);
 	now_a = (uint16_t)(now_tsc >> f->shift_a);
@@ -573,96 +628,98 @@ sky_flow_burst(struct sky_flow *f, unsigned int worker, struct rte_mbuf *const *
 	if (n > SKY_BURST)
 		n = SKY_BURST;
 
-	/* 1: keys, one hash each, bucket prefetch */
-	for (uint16_t i = 0; i < n; i++) {
+	/* 1: keys, one hash each, bucket prefetch; the tracked packets in a compact list */
+	for (unsigned int i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
+		uint32_t h;
 
-		live[i] = 0;
 		if (m->l3 == 0 || m->sub_idx == SKY_SUB_NONE)
 			continue;
-		if (unlikely(key_of(m, pkts[i], &keys[i], f->seed, &hash[i]) < 0)) {
+		if (unlikely(key_of(m, pkts[i], &keys[nt], seed, &h) < 0)) {
 			w->ctr[FLOW_CTR_untracked]++;
 			continue;
 		}
-		rte_prefetch0(&bk[hash[i] & bmask]);
-		live[i] = 1;
+		bix[nt] = h & bmask;
+		sigs[nt] = sig_of(h);
+		rte_prefetch0(&bk[h & bmask]);
+		idx[nt++] = (uint8_t)i;
 	}
 	/* 2: the first candidate entry's hot lines */
-	for (uint16_t i = 0; i < n; i++) {
-		uint32_t bi, mt;
+	for (unsigned int j = 0; j < nt; j++) {
+		const uint32_t mt = sig_match(&bk[bix[j]], sigs[j]);
+		const uint32_t ei = bix[j] * FLOW_WAYS + (uint32_t)__builtin_ctz(mt | 1u << 16);
 
-		cand[i] = UINT32_MAX;
-		if (!live[i])
-			continue;
-		bi = hash[i] & bmask;
-		mt = sig_match(&bk[bi], sig_of(hash[i]));
+		cand[j] = mt != 0 ? ei : UINT32_MAX;
 		if (mt != 0) {
-			const uint32_t ei = bi * FLOW_WAYS + (uint32_t)__builtin_ctz(mt);
-
-			cand[i] = ei;
 			rte_prefetch0(&ents[ei]);
 			rte_prefetch0((const uint8_t *)&ents[ei] + RTE_CACHE_LINE_SIZE);
 		}
 	}
 	/* 3: find or insert, count, match */
-	for (uint16_t i = 0; i < n; i++) {
+	for (unsigned int j = 0; j < nt; j++) {
+		const unsigned int i = idx[j];
 		const struct sky_meta *m = &meta[i];
 		const unsigned int d = m->dir;
-		const uint16_t sig = sig_of(hash[i]);
-		const uint32_t bi = hash[i] & bmask;
+		const uint16_t sig = sigs[j];
+		const uint32_t bi = bix[j];
+		const uint32_t c = cand[j];
 		struct flow_ent *e = NULL;
 		struct tcp_seg t;
-		int end = 0;
 
-		if (!live[i])
-			continue;
-		looked++;
-		/* the candidate, unless an earlier packet of the burst ended or replaced it */
-		if (likely(cand[i] != UINT32_MAX) &&
-		    likely(bk[bi].sig[cand[i] % FLOW_WAYS] == sig &&
-			   key_eq(&ents[cand[i]].key, &keys[i]))) {
-			e = &ents[cand[i]];
-			bk[bi].age[cand[i] % FLOW_WAYS] = now_a;
+		/* the candidate; once an earlier packet of the burst inserted or ended an
+		 * entry, only if its slot still holds its signature (a freed slot keeps its
+		 * key) */
+		if (likely(c != UINT32_MAX) &&
+		    (likely(!dirty) || bk[bi].sig[c % FLOW_WAYS] == sig) &&
+		    likely(key_eq(&ents[c].key, &keys[j]))) {
+			e = &ents[c];
+			bk[bi].age[c % FLOW_WAYS] = now_a;
 		} else {
 			for (uint32_t mt = sig_match(&bk[bi], sig); mt != 0; mt &= mt - 1) {
 				unsigned int s = (unsigned int)__builtin_ctz(mt);
 
-				if (key_eq(&ents[bi * FLOW_WAYS + s].key, &keys[i])) {
+				if (key_eq(&ents[bi * FLOW_WAYS + s].key, &keys[j])) {
 					e = &ents[bi * FLOW_WAYS + s];
 					bk[bi].age[s] = now_a;
 					break;
 				}
 			}
-			if (e == NULL)
-				e = insert_slow(f, w, bi, sig, &keys[i], m, worker, now_tsc);
+			if (e == NULL) {
+				e = insert_slow(f, w, bi, sig, &keys[j], m, worker, now_tsc);
+				dirty = 1;
+			}
 		}
 		if (unlikely(now_c - e->first_c >= active_c))
 			active_restart(f, w, e, m, worker, now_tsc);
 		e->last_c = now_c;
 		e->bytes[d] += m->pkt_len;
 		e->pkts[d]++;
-		e->verdict = m->verdict;
-		e->reason = m->reason;
+		memcpy(&e->verdict, &m->verdict, 2); /* verdict, reason */
 		e->cls = m->cls;
 		if (m->proto == IPPROTO_TCP && (m->flags & SKY_MF_PORTS)) {
 			if (unlikely(tcp_read(w, pkts[i], m, &t) < 0))
 				continue;
 			e->tcp_flags |= t.flags;
-			if (rtt && m->verdict == SKY_V_PASS)
-				tcp_rtt(f, w, e, d, &t, now_f, now_c);
-			end = (t.flags & (TH_FIN | TH_RST)) != 0;
+			if (rtt) {
+				if (m->verdict == SKY_V_PASS)
+					tcp_rtt(f, w, e, d, &t, now_f, now_c);
+				/* segment counts leave at least once a window (only TCP
+				 * counts segments) */
+				if (unlikely(e->win != now_win)) {
+					e->win = now_win;
+					flush_counts(w, e);
+				}
+			}
+			if (unlikely((t.flags & (TH_FIN | TH_RST)) != 0)) {
+				end_entry(f, w, bi, (unsigned int)(e - &ents[bi * FLOW_WAYS]),
+					  worker, now_tsc, SKY_FLOW_END_FIN);
+				dirty = 1;
+			}
 		} else if (unlikely(rtt && m->verdict == SKY_V_PASS && icmp_echo(m))) {
 			icmp_rtt(f, w, e, d, pkts[i], m, icmp_echo(m), now_f, now_c);
 		}
-		if (rtt && unlikely(e->win != now_win)) {
-			e->win = now_win;
-			flush_counts(w, e);
-		}
-		if (unlikely(end))
-			end_entry(f, w, bi, (unsigned int)(e - &ents[bi * FLOW_WAYS]), worker,
-				  now_tsc, SKY_FLOW_END_FIN);
 	}
-	w->ctr[FLOW_CTR_packets] += looked;
+	w->ctr[FLOW_CTR_packets] += nt;
 }
 
 /* end every entry of buckets [from, from + nb) as FORCED */

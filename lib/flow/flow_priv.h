@@ -5,11 +5,11 @@
  * the eviction rule and the memory per worker are in lib/flow/README.md.
  *
  * Per worker: an array of buckets, each one cache line of 16 16-bit signatures and 16
- * 16-bit ages, and an array of entries (three cache lines each; entry i belongs to
- * bucket i / 16, slot i % 16). A packet hashes its key once (CRC32), reads one bucket
- * line (prefetched for the whole burst), compares 16 signatures at once and then reads
- * the entry's first two lines; the third (cold) line is touched at insert, when a sample
- * or a record leaves, and once a second per active flow.
+ * 16-bit ages, an array of entries (two cache lines each, 128-byte aligned; entry i
+ * belongs to bucket i / 16, slot i % 16) and an array of their cold parts (32 bytes
+ * each). A packet hashes its key once (CRC32), reads one bucket line (prefetched for the
+ * whole burst), compares 16 signatures at once and then reads the entry's two lines; the
+ * cold part is touched at insert, when a sample or a record leaves, and at an RTT match.
  *
  * Time, all derived from the TSC with shifts chosen at create (units are powers of two
  * cycles, so the data path never divides):
@@ -60,8 +60,8 @@ struct flow_key {
 	uint16_t sub_port;
 	uint16_t rem_port;
 	uint16_t realm;
+	uint8_t l3; /* then proto: the order of struct sky_meta (one 16-bit load) */
 	uint8_t proto;
-	uint8_t l3;
 };
 _Static_assert(sizeof(struct flow_key) == 40, "flow_key layout");
 
@@ -82,9 +82,10 @@ _Static_assert(sizeof(struct flow_bucket) == RTE_CACHE_LINE_SIZE, "flow_bucket i
 #define FST2_ICMP 0x04 /* pend values are ICMP echo id << 16 | sequence */
 
 /*
- * One flow. Lines 0 and 1 are read and written by every packet of the flow; line 2 holds
- * what is written once (at insert) or rarely (a sample, a record, the once-a-window
- * flush of the segment counts).
+ * One flow: the two lines every packet of the flow reads and writes, 128-byte aligned so
+ * that they are one aligned pair (the adjacent-line prefetcher's unit). What is written
+ * once (at insert) or rarely (a sample, a record) is in the entry's struct flow_cold, in
+ * an array of its own (same index).
  */
 struct flow_ent {
 	/* line 0: the key, times, bytes */
@@ -109,7 +110,13 @@ struct flow_ent {
 	uint8_t win; /* window (low 8 bits) of the last packet, for the counts flush */
 	uint8_t pad1;
 	uint32_t pad2;
-	/* line 2 (cold) */
+} __rte_aligned(2 * RTE_CACHE_LINE_SIZE);
+_Static_assert(sizeof(struct flow_ent) == 2 * RTE_CACHE_LINE_SIZE, "flow_ent is two lines");
+_Static_assert(offsetof(struct flow_ent, pkts) == RTE_CACHE_LINE_SIZE, "flow_ent line 1");
+
+/* the cold part of entry i (written at insert, on a sample, an active restart; read by
+ * samples and records): two entries' worth per cache line */
+struct flow_cold {
 	uint32_t sub_id;
 	uint16_t beam;
 	uint16_t sub_country;
@@ -117,10 +124,9 @@ struct flow_ent {
 	uint16_t pad3;
 	uint32_t rtt_us[2];	/* by half: the last sample of the flow */
 	uint32_t last_smp_c[2]; /* by half: coarse time of the last sample (spacing) */
-} __rte_cache_aligned;
-_Static_assert(sizeof(struct flow_ent) == 3 * RTE_CACHE_LINE_SIZE, "flow_ent is three lines");
-_Static_assert(offsetof(struct flow_ent, pkts) == RTE_CACHE_LINE_SIZE, "flow_ent line 1");
-_Static_assert(offsetof(struct flow_ent, sub_id) == 2 * RTE_CACHE_LINE_SIZE, "flow_ent line 2");
+	uint32_t pad4;
+};
+_Static_assert(sizeof(struct flow_cold) == 32, "flow_cold is half a line");
 
 /*
  * Per-worker counters, defined once: the enum, `flows show`, telemetry and Prometheus
@@ -159,6 +165,7 @@ struct flow_worker {
 	/* data path */
 	struct flow_bucket *b;
 	struct flow_ent *e;
+	struct flow_cold *c;	   /* by entry index */
 	struct rte_ring *rtt_ring; /* SP: this worker, SC: the control plane */
 	struct rte_ring *rec_ring;
 	uint32_t used;	       /* entries in use */
@@ -230,9 +237,11 @@ void sky_flow_request_flush(struct sky_flow *f);
 /* end every entry of worker w as FORCED, returning when its record ring has room for
  * fewer than FLOW_WAYS records (call again after draining); returns entries left */
 uint32_t sky_flow_worker_flush(struct sky_flow *f, unsigned int worker);
-/* fill a record from an entry (control path reads of the table use it too) */
-void sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e, unsigned int worker,
-		       uint64_t now_tsc, struct sky_flow_rec *r);
+/* fill a record from an entry and its cold part (control path reads of the table use it
+ * too, on copies) */
+void sky_flow_fill_rec(const struct sky_flow *f, const struct flow_ent *e,
+		       const struct flow_cold *c, unsigned int worker, uint64_t now_tsc,
+		       struct sky_flow_rec *r);
 
 static inline uint64_t
 flow_ns_of_tsc(const struct sky_flow *f, uint64_t tsc)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <rte_cycles.h>
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -433,6 +434,13 @@ classes_init(struct sky_shaper *sh, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The big per-worker arrays the data path reads at random (slots, list links, flow
+ * queues, slot index, policer buckets, counters) sit on 2 MB pages (sky_big_zalloc,
+ * lib/core/mem.c): at 100k active subscribers every random line on 4 KB pages costs a page walk,
+ * and in the whole pipeline the walks of the other stages' tables compete for the same TLB.
+ */
+
 static int
 workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 {
@@ -446,24 +454,20 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		struct shp_worker *w = &sh->w[i];
 
 		w->n_slots = sh->p.max_active_per_worker + 1;
-		w->slots = rte_zmalloc("sky_shaper_slots", sizeof(*w->slots) * w->n_slots,
-				       RTE_CACHE_LINE_SIZE);
-		w->drr = rte_zmalloc("sky_shaper_drr", sizeof(*w->drr) * w->n_slots,
-				     RTE_CACHE_LINE_SIZE);
-		w->rt = rte_zmalloc("sky_shaper_rt", sizeof(*w->rt) * w->n_slots,
-				    RTE_CACHE_LINE_SIZE);
+		w->slots = sky_big_zalloc("sky_shaper_slots", sizeof(*w->slots) * w->n_slots);
+		w->drr = sky_big_zalloc("sky_shaper_drr", sizeof(*w->drr) * w->n_slots);
+		w->rt = sky_big_zalloc("sky_shaper_rt", sizeof(*w->rt) * w->n_slots);
 		w->out = rte_zmalloc("sky_shaper_out", sizeof(*w->out) * sh->n_out,
 				     RTE_CACHE_LINE_SIZE);
-		w->subctr = rte_zmalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub,
-					RTE_CACHE_LINE_SIZE);
-		w->pol = rte_zmalloc("sky_shaper_pol", sizeof(*w->pol) * nsub, RTE_CACHE_LINE_SIZE);
+		w->subctr = sky_big_zalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub);
+		w->pol = sky_big_zalloc("sky_shaper_pol", sizeof(*w->pol) * nsub);
+		w->pol_drops = sky_big_zalloc("sky_shaper_pol_drops", sizeof(*w->pol_drops) * nsub);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
 		w->n_fq = w->n_slots + n_fq;
-		w->fq = rte_zmalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1),
-				    RTE_CACHE_LINE_SIZE);
-		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol || !w->up ||
-		    !w->fq)
+		w->fq = sky_big_zalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1));
+		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol ||
+		    !w->pol_drops || !w->up || !w->fq)
 			goto nomem;
 		for (uint32_t f = w->n_fq - 1; f >= w->n_slots; f--) {
 			fqp(w, f)->next = w->fq_free;
@@ -483,8 +487,7 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		for (unsigned int o = 0; o < sh->n_out; o++) {
 			struct shp_out *out = &w->out[o];
 
-			out->idx = rte_zmalloc("sky_shaper_idx", sizeof(uint32_t) * nsub,
-					       RTE_CACHE_LINE_SIZE);
+			out->idx = sky_big_zalloc("sky_shaper_idx", sizeof(uint32_t) * nsub);
 			out->shard =
 				rte_zmalloc("sky_shaper_shard", sizeof(*out->shard) * sh->n_beams,
 					    RTE_CACHE_LINE_SIZE);
@@ -517,19 +520,20 @@ shaper_free(struct sky_shaper *sh)
 
 			if (w->out != NULL)
 				for (unsigned int o = 0; o < sh->n_out; o++) {
-					rte_free(w->out[o].idx);
+					sky_big_free(w->out[o].idx);
 					rte_free(w->out[o].shard);
 					rte_free(w->out[o].wheel);
 					rte_free(w->out[o].chist);
 				}
 			rte_free(w->out);
-			rte_free(w->slots);
-			rte_free(w->drr);
-			rte_free(w->rt);
-			rte_free(w->subctr);
-			rte_free(w->pol);
+			sky_big_free(w->slots);
+			sky_big_free(w->drr);
+			sky_big_free(w->rt);
+			sky_big_free(w->subctr);
+			sky_big_free(w->pol);
+			sky_big_free(w->pol_drops);
 			rte_free(w->up);
-			rte_free(w->fq);
+			sky_big_free(w->fq);
 		}
 		rte_free(sh->w);
 	}
@@ -686,6 +690,7 @@ shp_forget_sub(struct sky_shaper *sh, uint32_t sub)
 
 		memset(&w->subctr[sub], 0, sizeof(w->subctr[sub]));
 		memset(&w->pol[sub], 0, sizeof(w->pol[sub]));
+		w->pol_drops[sub] = 0;
 		__atomic_store_n(&w->pol[sub].tokens, INT64_MAX, __ATOMIC_RELAXED);
 	}
 	sh->cp_subrate[2 * sub] = sh->cp_subrate[2 * sub + 1] = 0;
@@ -723,14 +728,14 @@ shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_sta
 
 		/* offered: sent, dropped and queued, added up below */
 		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->drop_bytes;
-		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SC_SENT_PKTS];
-		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SC_SENT_BYTES];
-		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SC_TAIL];
-		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SC_AQM];
-		st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SC_DELAY];
+		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SUBC(SC_SENT_PKTS)];
+		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SUBC(SC_SENT_BYTES)];
+		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SUBC(SC_TAIL)];
+		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SUBC(SC_AQM)];
+		st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SUBC(SC_DELAY)];
 		st->ctr[SKY_SHAPER_UP_PASS_PKTS] += p->pass_pkts;
 		st->ctr[SKY_SHAPER_UP_PASS_BYTES] += p->pass_bytes;
-		st->ctr[SKY_SHAPER_DROP_POLICE] += p->drops;
+		st->ctr[SKY_SHAPER_DROP_POLICE] += w->pol_drops[sub];
 		for (unsigned int k = 0; k < SKY_MAX_CLASSES; k++) {
 			st->cls_tail[k] += c->cls_tail[k];
 			st->cls_aqm[k] += c->cls_aqm[k];
@@ -812,8 +817,8 @@ sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam, struct sky
 void
 sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_active)
 {
-	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(struct shp_subctr) +
-				    sh->n_out * sizeof(uint32_t));
+	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(uint64_t) +
+				    sizeof(struct shp_subctr) + sh->n_out * sizeof(uint32_t));
 	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link) +
 		      sizeof(struct shp_fq_pool) * sh->p.max_flows_per_worker /
 			      sh->p.max_active_per_worker;

@@ -50,7 +50,7 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 			   __atomic_load_n(&pl->up_rate_fp, __ATOMIC_RELAXED),
 			   __atomic_load_n(&pl->up_burst_fp, __ATOMIC_RELAXED));
 		if (unlikely(p->tokens < cost)) {
-			p->drops++;
+			w->pol_drops[sub]++;
 			u->drops_sub++;
 			sky_meta_drop(m, SKY_DROP_POLICE);
 			continue;
@@ -59,7 +59,7 @@ sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_m
 			   __atomic_load_n(&u->rate_fp, __ATOMIC_RELAXED),
 			   __atomic_load_n(&u->burst_fp, __ATOMIC_RELAXED));
 		if (unlikely(u->tokens < cost)) {
-			p->drops++;
+			w->pol_drops[sub]++;
 			u->drops_beam++;
 			sky_meta_drop(m, SKY_DROP_POLICE);
 			continue;
@@ -199,8 +199,8 @@ slot_release(struct shp_worker *w, uint32_t sid)
 
 	if (s->n_fq != 0)
 		slot_free_fqs(w, s);
-	c->ctr[SC_SENT_PKTS] += s->sent_pkts;
-	c->ctr[SC_SENT_BYTES] += s->sent_bytes;
+	c->ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
+	c->ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
 	s->state = SLOT_FREE;
 	s->next = w->free_head;
@@ -472,7 +472,7 @@ codel_next(const struct shp_class *c, uint32_t t, uint32_t count)
 }
 
 /* RFC 8289: may this head packet be dropped? */
-static inline int
+static __rte_always_inline int
 codel_ok_to_drop(const struct shp_class *c, struct shp_fq *a, uint32_t sojourn, uint32_t now,
 		 uint32_t q_bytes)
 {
@@ -488,7 +488,7 @@ codel_ok_to_drop(const struct shp_class *c, struct shp_fq *a, uint32_t sojourn, 
 }
 
 /* CoDel's verdict on a head packet with this sojourn (1 = drop) */
-static inline int
+static __rte_always_inline int
 codel_drop(const struct shp_class *cl, struct shp_fq *a, uint32_t sojourn, uint32_t now_ts,
 	   uint32_t q_bytes)
 {
@@ -529,11 +529,11 @@ count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned in
 
 	sc->drop_bytes += len;
 	if (reason == SKY_DROP_QUEUE_TAIL) {
-		sc->ctr[SC_TAIL]++;
+		sc->ctr[SUBC(SC_TAIL)]++;
 		sc->cls_tail[c]++;
 		sd->ctr[SC_TAIL]++;
 	} else {
-		sc->ctr[SC_AQM]++;
+		sc->ctr[SUBC(SC_AQM)]++;
 		sc->cls_aqm[c]++;
 		sd->ctr[SC_AQM]++;
 	}
@@ -616,6 +616,8 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint32_t subs[SKY_BURST], sids[SKY_BURST], hash[SKY_BURST];
+	const bool multi = sh->n_classes > 1; /* else everything is class 0: plain DRR */
+	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	if (unlikely(n > SKY_BURST))
@@ -634,7 +636,8 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		rte_prefetch0(mdyn(sh, pkts[i]));
 	}
 	/* slots in cache (a few thousand in use): the passes would cost more than they save */
-	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
+	deep = shp_deep(w);
+	for (uint16_t i = 0; deep && i < n; i++) {
 		uint32_t sid = o->idx[subs[i]];
 
 		sids[i] = sid;
@@ -643,7 +646,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			rte_prefetch0(&w->slots[sid].cq0); /* class 0 lists, own flow queue */
 		}
 	}
-	for (uint16_t i = 0; shp_deep(w) && i < n; i++) {
+	for (uint16_t i = 0; deep && i < n; i++) {
 		uint32_t sid = sids[i], fi;
 		const struct shp_slot *s;
 		struct rte_mbuf *t;
@@ -685,7 +688,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			sid = slot_alloc(sh, w, o, out, sub, plan, beam, now_tsc);
 			if (unlikely(sid == 0)) {
 				w->pool_full++;
-				w->subctr[sub].ctr[SC_TAIL]++;
+				w->subctr[sub].ctr[SUBC(SC_TAIL)]++;
 				w->subctr[sub].drop_bytes += m->pkt_len + sh->overhead;
 				w->subctr[sub].cls_tail[c]++;
 				o->shard[beam].ctr[SC_TAIL]++;
@@ -762,7 +765,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		w->queued++;
 		queued++;
 		/* with one class everything is class 0: plain weighted DRR then */
-		if (c == 0 && s->state == SLOT_ACTIVE && !s->in_rt && sh->n_classes > 1)
+		if (multi && c == 0 && s->state == SLOT_ACTIVE && !s->in_rt)
 			rt_append(w, sd, sid);
 		if (s->state == SLOT_IDLE) {
 			const struct shp_plan *pl = &sh->plans[s->plan];
@@ -788,7 +791,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 
 /* the subscriber has nothing queued: leave the beam's lists and give the flow queues
  * back; the slot stays IDLE with its subscriber (and its bucket) until the pool needs it */
-static inline void
+static __rte_always_inline void
 slot_deactivate(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
@@ -800,8 +803,24 @@ slot_deactivate(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 	s->state = SLOT_IDLE;
 	s->deficit = 0;
 	s->in_turn = 0;
-	if (s->n_fq != 0 || s->nonempty != 0)
+	if (likely(s->n_fq == 1 && s->own_fq)) {
+		/* one flow (the common case): its own queue is the only one on its class's
+		 * lists; clear them (and any class left marked) without walking */
+		uint32_t ne = s->nonempty | 1u << s->own.cls;
+
+		while (ne) {
+			struct shp_cq *q = slot_cq(s, (unsigned int)__builtin_ctz(ne));
+
+			ne &= ne - 1;
+			q->new_head = q->new_tail = q->old_head = q->old_tail = 0;
+		}
+		s->nonempty = 0;
+		s->own.list = FQL_NONE;
+		s->own_fq = 0;
+		s->n_fq = 0;
+	} else if (s->n_fq != 0 || s->nonempty != 0) {
 		slot_free_fqs(w, s);
+	}
 }
 
 struct deq_ctx {
@@ -858,11 +877,11 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		w->subctr[s->sub].drop_bytes += d->len;
 		if (reason == SKY_DROP_QUEUE_DELAY) {
 			sd->ctr[SC_DELAY]++;
-			w->subctr[s->sub].ctr[SC_DELAY]++;
+			w->subctr[s->sub].ctr[SUBC(SC_DELAY)]++;
 			w->delay_drops++;
 		} else {
 			sd->ctr[SC_AQM]++;
-			w->subctr[s->sub].ctr[SC_AQM]++;
+			w->subctr[s->sub].ctr[SUBC(SC_AQM)]++;
 			w->subctr[s->sub].cls_aqm[c]++;
 			w->aqm_drops++;
 		}
@@ -875,7 +894,7 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 
 /* next packet of class c of a subscriber: DRR among its flow queues, new (sparse) flows
  * first (fq_codel). NULL when the class has nothing left. */
-static inline struct rte_mbuf *
+static __rte_always_inline struct rte_mbuf *
 cls_next(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct shp_shard *sd,
 	 unsigned int c, struct deq_ctx *x)
 {
@@ -1100,7 +1119,7 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 }
 
 /* account a released packet; settle the slot: deactivate, park or keep */
-static inline void
+static __rte_always_inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
 	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, uint32_t now_ts)
 {
@@ -1118,8 +1137,8 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	s->backlog_pkts--;
 	s->backlog_bytes -= len;
 	if (unlikely(++s->sent_pkts == 1u << 31)) {
-		w->subctr[s->sub].ctr[SC_SENT_PKTS] += s->sent_pkts;
-		w->subctr[s->sub].ctr[SC_SENT_BYTES] += s->sent_bytes;
+		w->subctr[s->sub].ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
+		w->subctr[s->sub].ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 		s->sent_pkts = 0;
 		s->sent_bytes = 0;
 	}
@@ -1156,11 +1175,14 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			    .drops = drops};
 	uint16_t n = 0;
 	unsigned int start;
+	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
 	wheel_advance(sh, w, o, now_tsc, sh->tick_shift);
 	if (o->active_mask == 0)
 		return 0;
+	/* once per call: the slots in use and packets queued change little within it */
+	deep = shp_deep(w);
 	/* beams from rr on, then the ones below it */
 	start = o->rr;
 	for (int pass = 0; pass < 2 && n < max; pass++) {
@@ -1203,7 +1225,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 				}
 				if (sd->rt_head) {
-					if (shp_deep(w))
+					if (deep)
 						prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
 							      sd->rt_pf_seq, sd->rt_pf_dist, sid);
 					mb = cls_next(sh, w, s, sd, 0, &x);
@@ -1220,7 +1242,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				if (!s->in_turn) {
-					if (shp_deep(w)) {
+					if (deep) {
 						prefetch_list(sh, w, w->drr, sd->head, sd->pf,
 							      sd->pf_seq, sd->pf_dist, sid);
 						prefetch_second(sh, w, s);

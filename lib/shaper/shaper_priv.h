@@ -208,6 +208,7 @@ struct shp_shard {
 } __rte_cache_aligned;
 
 enum { SC_OFF_PKTS, SC_OFF_BYTES, SC_SENT_PKTS, SC_SENT_BYTES, SC_TAIL, SC_AQM, SC_DELAY };
+#define SUBC(k) ((k)-SC_SENT_PKTS) /* shp_subctr.ctr index of shard counter k */
 
 /* upstream (return link) bucket of one (worker, beam) */
 struct shp_upshard {
@@ -221,19 +222,21 @@ struct shp_upshard {
 	uint64_t share_bps;
 } __rte_cache_aligned;
 
-/* upstream policer of one subscriber on one worker */
+/* upstream policer of one subscriber on one worker: half a line, never across two (its
+ * drops, rare, are counted apart in shp_worker.pol_drops) */
 struct shp_pol {
 	int64_t tokens;
 	uint64_t last;
 	uint64_t pass_pkts;
 	uint64_t pass_bytes;
-	uint64_t drops;
-	uint64_t pad[3];
-} __rte_cache_aligned;
+} __rte_aligned(32);
+
+_Static_assert(sizeof(struct shp_pol) == 32, "policer: 32 bytes");
 
 /* downstream counters of one subscriber on one worker (folded from slots) */
 struct shp_subctr {
-	uint64_t ctr[7];     /* as shard ctr[]; OFF_* unused: offered = sent + dropped + queued */
+	uint64_t ctr[5];     /* shard ctr[] from SC_SENT_PKTS on, at SUBC(SC_...): offered is
+			      * not kept per subscriber (offered = sent + dropped + queued) */
 	uint64_t drop_bytes; /* bytes of the packets dropped (tail, aqm, delay) */
 	uint32_t cls_tail[SKY_MAX_CLASSES];
 	uint32_t cls_aqm[SKY_MAX_CLASSES];
@@ -280,6 +283,7 @@ struct shp_worker {
 	struct shp_out *out;	   /* [n_out] */
 	struct shp_subctr *subctr; /* [cap + 1] */
 	struct shp_pol *pol;	   /* [cap + 1] */
+	uint64_t *pol_drops;	   /* [cap + 1]: packets the policer dropped */
 	struct shp_upshard *up;	   /* [n_beams] */
 } __rte_cache_aligned;
 

@@ -516,9 +516,6 @@ uint32_t subs_find(const struct sky_subs *s, uint8_t fam, const uint8_t *addr, u
  *  drops [SKY_SUBS_DG_MAX]). */
 int subs_counters_alloc(struct sky_subs *s);
 void subs_counters_free(struct sky_subs *s);
-/** Bytes of the tables and counters mapped outside rte_malloc now (no hugepages: 2 MB
- *  transparent pages, see subscriber_table.c); the bench adds them to rte_malloc's. */
-extern size_t subs_mem_mapped;
 void subs_sum_counters(const struct sky_subs *s, uint32_t idx, uint64_t *out);
 
 #endif /* SKY_SUBSCRIBER_PRIV_H */

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/mman.h>
-
 #include <rte_eal.h>
 #include <rte_malloc.h>
 
@@ -112,79 +110,8 @@ idmap_del(struct idmap *m, uint32_t id)
 
 /* ------------------------------------------------------------------ memory */
 
-/*
- * The big arrays the data path reads at random (buckets, records, counters) sit on 2 MB
- * pages: at 1M subscribers a random line over 4 KB pages costs a page walk, and the
- * lookup is TLB-bound (measured on this VM over 256 MB: 71 cycles per random line on
- * 4 KB pages, 18 on 2 MB pages; bench_subscriber). With hugepages the EAL's rte_malloc
- * gives them; without (--no-huge) an anonymous mapping asks for transparent huge pages
- * (MADV_HUGEPAGE) and is touched whole here, so that the data path never faults.
- */
-struct mem_hdr {
-	void *map;	/* the mapping, NULL: rte_malloc */
-	size_t map_len; /* its length */
-	size_t size;
-} __rte_cache_aligned;
-
-size_t subs_mem_mapped; /* bytes mapped outside rte_malloc now (the bench adds them) */
-
-static void *
-mem_zalloc(const char *name, size_t size)
-{
-	const size_t huge = 2u << 20;
-	struct mem_hdr *h;
-	size_t len;
-	uint8_t *map, *p;
-
-	if (rte_eal_has_hugepages()) {
-		h = rte_zmalloc(name, sizeof(*h) + size, RTE_CACHE_LINE_SIZE);
-		if (h == NULL)
-			return NULL;
-		h->size = size;
-		return h + 1;
-	}
-	len = size + sizeof(*h) + huge;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
-		return NULL;
-	p = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)map + sizeof(*h), huge);
-	/* keep the page holding the header, the block and its last page; give back the rest */
-	{
-		uint8_t *head = p - 4096,
-			*tail = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)p + size, 4096);
-
-		if (head > map)
-			munmap(map, (size_t)(head - map));
-		if (tail < map + len)
-			munmap(tail, (size_t)(map + len - tail));
-		len = (size_t)(tail - head);
-		map = head;
-		(void)madvise(p, (size_t)(tail - p), MADV_HUGEPAGE);
-	}
-	for (size_t o = 0; o < size; o += 4096) /* fault it in now, not on the data path */
-		p[o] = 0;
-	h = (struct mem_hdr *)p - 1;
-	h->map = map;
-	h->map_len = len;
-	h->size = size;
-	__atomic_fetch_add(&subs_mem_mapped, len, __ATOMIC_RELAXED);
-	return p;
-}
-
-static void
-mem_free(void *p)
-{
-	struct mem_hdr *h = p != NULL ? (struct mem_hdr *)p - 1 : NULL;
-
-	if (h == NULL)
-		return;
-	if (h->map == NULL) {
-		rte_free(h);
-		return;
-	}
-	__atomic_fetch_sub(&subs_mem_mapped, h->map_len, __ATOMIC_RELAXED);
-	munmap(h->map, h->map_len);
-}
+/* the big arrays the data path reads at random (buckets, records, counters) sit on 2 MB
+ * pages: sky_big_zalloc (lib/core/mem.c) */
 
 /* ------------------------------------------------------------------ the hash */
 
@@ -366,9 +293,9 @@ subs_tables_free(struct subs_tables *t)
 {
 	if (t == NULL)
 		return;
-	mem_free(t->bkt);
-	mem_free(t->rec);
-	mem_free(t->attr);
+	sky_big_free(t->bkt);
+	sky_big_free(t->rec);
+	sky_big_free(t->attr);
 	rte_free(t);
 }
 
@@ -410,9 +337,9 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 		goto nomem;
 	t->max_keys = 2 * s->capacity + SUBS_KEY_SPARE;
 	t->nb = buckets_for(t->max_keys);
-	t->bkt = mem_zalloc("sky_subs_bkt", (size_t)t->nb * sizeof(*t->bkt));
-	t->rec = mem_zalloc("sky_subs_rec", (size_t)s->capacity * sizeof(*t->rec));
-	t->attr = mem_zalloc("sky_subs_attr", (size_t)s->capacity * sizeof(*t->attr));
+	t->bkt = sky_big_zalloc("sky_subs_bkt", (size_t)t->nb * sizeof(*t->bkt));
+	t->rec = sky_big_zalloc("sky_subs_rec", (size_t)s->capacity * sizeof(*t->rec));
+	t->attr = sky_big_zalloc("sky_subs_attr", (size_t)s->capacity * sizeof(*t->attr));
 	if (t->bkt == NULL || t->rec == NULL || t->attr == NULL)
 		goto nomem;
 	for (size_t i = 0; i < rows->n; i++) {
@@ -569,7 +496,7 @@ subs_counters_alloc(struct sky_subs *s)
 	if (s->ws == NULL)
 		return -ENOMEM;
 	for (unsigned int w = 0; w < s->n_ctr_workers; w++) {
-		s->ctr[w] = mem_zalloc("sky_subs_ctr", bytes);
+		s->ctr[w] = sky_big_zalloc("sky_subs_ctr", bytes);
 		if (s->ctr[w] == NULL)
 			return -ENOMEM;
 	}
@@ -580,7 +507,7 @@ void
 subs_counters_free(struct sky_subs *s)
 {
 	for (unsigned int w = 0; w < SKY_MAX_WORKERS; w++) {
-		mem_free(s->ctr[w]);
+		sky_big_free(s->ctr[w]);
 		s->ctr[w] = NULL;
 	}
 	rte_free(s->ws);

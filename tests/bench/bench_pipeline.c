@@ -7,7 +7,13 @@
  *  - the full libloc database, the reference classes and country_block policy of
  *    conf/skygate.yaml (the policy JITed), the reference plans, shaping on,
  *  - traffic to 100k active subscribers (spread over the table), a random subscriber and
- *    a random remote address per packet, 64 B and IMIX, upstream, downstream and both.
+ *    a random remote address per packet, 64 B and IMIX, upstream, downstream and both
+ *    (both IPv4 only, and 30% IPv6: a random family per packet costs parse and geo more
+ *    than either family alone, so the two tell the direction mix from the family mix),
+ *    shaper slots for all of them (max_active_per_worker 131072).
+ * Tracing knobs: BENCH_PIPELINE_ONLY=TEXT runs the cases whose name contains TEXT,
+ * BENCH_ALTERNATE feeds the two directions in turns instead of together, BENCH_SLOTS=N
+ * sets the shaper's slots per worker.
  * Each port plays a NIC: N_MBUF mbufs (a RX ring's worth) recycled, each filled with the
  * next of N_TPL random frames when it is fed (so the packet is in cache, as DDIO leaves
  * it in the LLC; the worker pays for it in parse). For each case the loop runs three
@@ -16,9 +22,10 @@
  * PROFILE (a TSC read around each step, per burst: cycles per packet by step). Rounds
  * in which the thread was preempted (the machine is shared) are left out; the median of
  * the others is printed, with the best and worst. Then 1 worker against 2 workers on two
- * port pairs (one lcore each). DPDK memory runs --no-huge (the fixture: 4 KB pages, so
- * more TLB misses than the daemon on hugepages). Prints figures next to the budgets; never fails on
- * one.
+ * port pairs (one lcore each). DPDK memory is on 2 MB hugepages (--in-memory) when 1000
+ * of them are free, as the daemon runs, else --no-huge (4 KB pages: more TLB misses); the
+ * first lines say which. 3 of 4 TCP frames carry the timestamp option (66 B at least).
+ * Prints figures next to the budgets; never fails on one.
  *
  *   bench_pipeline [SUBSCRIBERS]
  */
@@ -68,6 +75,7 @@ static void free_mbufs(unsigned int port);
 static const char *countries[] = {"DE", "FR", "NG", "KE", "BR", "ID", "PE", "US", "ZA", "IN"};
 
 static uint64_t rng = 88172645463325252ULL;
+static bool alternate; /* BENCH_ALTERNATE: both directions fed in turns, not together */
 static uint32_t n_subs;
 static double hz;
 
@@ -207,6 +215,10 @@ make_config(const char *csv)
 	char classes[4096], plans[2048], policy[4096];
 	struct sky_cfg_err err;
 	struct sky_cfg *cfg;
+	/* a slot per active subscriber, as an operator sizes it (the default, 65536, would
+	 * have the shaper evict idle slots for every third packet: BENCH_SLOTS overrides) */
+	unsigned int n_slots =
+		getenv("BENCH_SLOTS") ? (unsigned int)atoi(getenv("BENCH_SLOTS")) : 131072;
 
 	if (ref == NULL || yaml_block(ref, "classes", classes, sizeof(classes)) < 0 ||
 	    yaml_block(ref, "plans", plans, sizeof(plans)) < 0 ||
@@ -239,16 +251,17 @@ make_config(const char *csv)
 			 "  beam4: { down: 100Gbit, up: 100Gbit }\n"
 			 "%s"
 			 "geo: { database: /usr/share/libloc-location/location.db }\n"
+			 "shaping: { max_active_per_worker: %u }\n"
 			 "flows: { entries: 262144, rtt: true, records: true }\n"
 			 "%s",
-			 N_PAIRS, csv, plans, classes, policy);
+			 N_PAIRS, csv, plans, classes, n_slots, policy);
 	if (cfg == NULL)
 		fprintf(stderr, "bench_pipeline: %s\n", err.msg);
 	return cfg;
 }
 
-/* --- memory: the fixture runs DPDK --no-huge, on 4 KB pages (more TLB misses than the
- * daemon on 2 MB hugepages); AnonHugePages shows whether any part got huge pages */
+/* --- memory: on --no-huge (4 KB pages), AnonHugePages shows whether any part got
+ * transparent huge pages */
 
 static void
 thp_report(void)
@@ -446,6 +459,7 @@ make_tpl(int dir, const struct traffic *t, struct tpl *out)
 	bool v6 = (int)(rnd() % 100) < t->v6_pct;
 	struct sky_fx_pkt p = {.l3 = v6 ? 6 : 4};
 	uint8_t sub[16] = {0}, rem[16], frame[1600];
+	struct sky_fx_layout lay;
 	uint16_t svc, eph = (uint16_t)(1024 + rnd() % 60000);
 	unsigned int x = (unsigned int)(rnd() % 100);
 
@@ -499,7 +513,29 @@ make_tpl(int dir, const struct traffic *t, struct tpl *out)
 
 		p.len = s < 7 ? 64 : s < 11 ? 576 : 1500;
 	}
-	out->len = (uint16_t)sky_fx_frame(frame, sizeof(frame), &p, NULL);
+	out->len = (uint16_t)sky_fx_frame(frame, sizeof(frame), &p, &lay);
+	/* TCP timestamps (NOP NOP TS, data offset 8) on 3 of 4 TCP frames, as Linux, Android
+	 * and Apple stacks send them (Windows does not by default): the flow stage's option
+	 * path is measured; a 64 B frame grows to the 66 B the options need */
+	if (p.proto == 6 && rnd() % 4 != 0) {
+		uint32_t tsv = (uint32_t)rnd(), tse = (uint32_t)rnd();
+		uint8_t *th;
+
+		if (lay.l4_off + 32 > out->len) {
+			p.len = lay.l4_off + 32;
+			out->len = (uint16_t)sky_fx_frame(frame, sizeof(frame), &p, &lay);
+		}
+		th = frame + lay.l4_off;
+		th[12] = 8 << 4;
+		th[20] = 1;
+		th[21] = 1;
+		th[22] = 8;
+		th[23] = 10;
+		for (int b = 0; b < 4; b++) {
+			th[24 + b] = (uint8_t)(tsv >> (24 - 8 * b));
+			th[28 + b] = (uint8_t)(tse >> (24 - 8 * b));
+		}
+	}
 	memcpy(out->hdr, frame, TPL_HDR);
 }
 
@@ -675,9 +711,9 @@ drive(void *arg)
 		snap(d->w, &d->r[k]);
 		cs = preemptions();
 		for (unsigned int i = 0; i < d->loops; i++) {
-			if (d->dirs & 1)
+			if ((d->dirs & 1) && !(alternate && d->dirs == 3 && (i & 1)))
 				feed(up);
-			if (d->dirs & 2)
+			if ((d->dirs & 2) && !(alternate && d->dirs == 3 && !(i & 1)))
 				feed(down);
 			gw_worker_poll(d->w);
 			drain(up);
@@ -888,18 +924,24 @@ main(int argc, char **argv)
 		{"64 B, upstream, IPv6", 1, 100, false, 45},
 		{"64 B, downstream, IPv4", 2, 0, false, 25},
 		{"64 B, downstream, IPv6", 2, 100, false, 45},
+		{"64 B, both directions, IPv4", 3, 0, false, 25},
 		{"64 B, both directions, 30% IPv6", 3, 30, false, 31},
 		{"IMIX (7:4:1 of 64, 576, 1500 B), both directions, 30% IPv6", 3, 30, true, 31},
 	};
 	char csv[300];
 	double t_start = sky_fx_now_s();
+	const char *only;
 	int rc = 1;
 
 	n_subs = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
+	alternate = getenv("BENCH_ALTERNATE") != NULL;
+	only = getenv("BENCH_PIPELINE_ONLY"); /* the cases whose name contains it */
 	if (n_subs < N_ACTIVE)
 		n_subs = N_ACTIVE;
 	/* lcore 0 drives worker 0, lcore 1 worker 1 (the 2-worker figures) */
-	if (sky_fx_eal_start("bench_pipeline", &(struct sky_fx_eal){.mem_mb = 4096,
+	/* on 2 MB hugepages when 1000 of them are free (as the daemon runs), else --no-huge */
+	if (sky_fx_eal_start("bench_pipeline", &(struct sky_fx_eal){.mem_mb = 2000,
+								    .huge = 1,
 								    .lcores = "0-1",
 								    .skygate_log = "warning"}) < 0)
 		return 1;
@@ -919,10 +961,14 @@ main(int argc, char **argv)
 	       n_subs, N_ACTIVE, hz / 1e9);
 	if (setup(csv) < 0)
 		goto out;
+	printf("memory: %s\n", sky_fx_huge ? "2 MB hugepages (--in-memory)"
+					   : "4 KB pages (--no-huge: too few free hugepages)");
 	thp_report();
 	for (size_t i = 0; i < RTE_DIM(traffic); i++)
-		bench_traffic(&traffic[i]);
-	bench_workers();
+		if (only == NULL || strstr(traffic[i].name, only) != NULL)
+			bench_traffic(&traffic[i]);
+	if (only == NULL)
+		bench_workers();
 	{
 		struct sky_policy_stats ps;
 

@@ -62,6 +62,9 @@ struct tag {
 
 static struct rte_mempool *mp;
 
+/* calls per case: ITERS, or fewer from BENCH_ITERS (callgrind runs) */
+static int iters = ITERS;
+
 /* one benchmark case */
 struct bcase {
 	const char *name;
@@ -162,7 +165,8 @@ run(const struct bcase *bc)
 	const uint32_t nsub = bc->nsub;
 
 	last_total = 0;
-	if (only != NULL && strstr(bc->name, only) == NULL)
+	if (only != NULL &&
+	    (only[0] == '=' ? strcmp(bc->name, only + 1) != 0 : strstr(bc->name, only) == NULL))
 		return;
 	sh = make(bc);
 	/* time per call so the beams together release about one burst per call */
@@ -189,7 +193,7 @@ run(const struct bcase *bc)
 			sky_shaper_enqueue(sh, 0, 0, pkts, meta, n, now, drops);
 		}
 	}
-	for (int it = 0; it < ITERS; it++) {
+	for (int it = 0; it < iters; it++) {
 		uint64_t t0, t1, t2, t3;
 		uint16_t n;
 
@@ -222,7 +226,7 @@ run(const struct bcase *bc)
 		printf("shaper %-52s enqueue %6.1f + dequeue %6.1f = %6.1f cycles/packet (median "
 		       "of %zu calls; mean %.1f; %.1f packets per call, tail drops %llu)\n",
 		       bc->name, me, md, me + md, ns, (double)(cyc_enq + cyc_deq) / (double)n_deq,
-		       (double)n_deq / ITERS, (unsigned long long)drops[SKY_DROP_QUEUE_TAIL]);
+		       (double)n_deq / iters, (unsigned long long)drops[SKY_DROP_QUEUE_TAIL]);
 	}
 	sky_shaper_destroy(sh);
 }
@@ -252,7 +256,8 @@ run_rte_sched(const char *name, uint32_t nsub)
 	size_t ns = 0;
 	uint32_t in = 0;
 
-	if (only != NULL && strstr(name, only) == NULL)
+	if (only != NULL &&
+	    (only[0] == '=' ? strcmp(name, only + 1) != 0 : strstr(name, only) == NULL))
 		return 0;
 	while (n_pipes < nsub)
 		n_pipes <<= 1;
@@ -306,7 +311,7 @@ run_rte_sched(const char *name, uint32_t nsub)
 		}
 		in += (uint32_t)rte_sched_port_enqueue(sp_port, pkts, n);
 	}
-	for (int it = 0; it < ITERS; it++) {
+	for (int it = 0; it < iters; it++) {
 		uint64_t t0, t1, t2, t3;
 		int n;
 
@@ -383,7 +388,7 @@ police(uint32_t nsub)
 	struct sky_meta meta[SKY_BURST];
 	uint64_t cyc = 0, n = 0, passed = 0;
 
-	for (int it = 0; it < ITERS; it++) {
+	for (int it = 0; it < iters; it++) {
 		uint64_t t0;
 
 		for (int i = 0; i < SKY_BURST; i++) {
@@ -407,7 +412,7 @@ police(uint32_t nsub)
 	}
 	printf("police %6u subscribers, random order: %6.1f cycles/packet (median of %d bursts; "
 	       "mean %.1f; %.1f%% passed)\n",
-	       nsub, median(samp_enq, ITERS), ITERS, (double)cyc / (double)n,
+	       nsub, median(samp_enq, (size_t)iters), iters, (double)cyc / (double)n,
 	       100.0 * (double)passed / (double)n);
 	sky_shaper_destroy(sh);
 }
@@ -427,6 +432,11 @@ main(int argc, char **argv)
 		return 1;
 	hz = rte_get_tsc_hz();
 	mp = sky_fx_pool;
+	if (getenv("BENCH_ITERS") != NULL) {
+		iters = atoi(getenv("BENCH_ITERS"));
+		if (iters < 1 || iters > ITERS)
+			iters = ITERS;
+	}
 	printf("TSC %.2f GHz, up to %d active subscribers on one worker, %d beams, %d-byte "
 	       "frames, bursts of %d\n",
 	       (double)hz / 1e9, NSUB, NBEAM, PKT_LEN, SKY_BURST);

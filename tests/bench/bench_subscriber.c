@@ -556,7 +556,7 @@ main(int argc, char **argv)
 	       n, sec, cpu1 - cpu0, loadavg());
 	{
 		double cap = sky_subs_capacity(s),
-		       tot = (double)(h1 - h0) + (double)subs_mem_mapped;
+		       tot = (double)(h1 - h0) + (double)sky_big_mapped();
 		double ctr = cap * (4 * sky_subs_n_classes(s) + 4) * 8, rec = cap * 32;
 		double bkt = (double)s->tab->nb * 64;
 
@@ -564,7 +564,7 @@ main(int argc, char **argv)
 		       "capacity %.0f): counters %.0f B (1 worker; per worker), records %.0f B, "
 		       "hash buckets %.0f B (%u, %u keys), other %.0f B; control-path heap %.1f "
 		       "MB = %.0f B/subscriber; transparent huge pages %ld kB\n",
-		       tot / 1e6, tot / n, (h1 - h0) / 1e6, subs_mem_mapped / 1e6, cap, ctr / n,
+		       tot / 1e6, tot / n, (h1 - h0) / 1e6, sky_big_mapped() / 1e6, cap, ctr / n,
 		       rec / n, bkt / n, s->tab->nb, s->tab->n_keys, (tot - ctr - rec - bkt) / n,
 		       (c1 - c0) / 1e6, (double)(c1 - c0) / n, thp_kb());
 	}

@@ -22,11 +22,31 @@
 #include "fixture.h"
 
 struct rte_mempool *sky_fx_pool;
+int sky_fx_huge;
 
 static char tmp_dir[256];
 static pid_t tmp_owner; /* a forked child that exits must not remove its parent's files */
 
 /* --- EAL ---------------------------------------------------------------------------------- */
+
+/* free 2 MB hugepages (HugePages_Free of /proc/meminfo when the page size is 2 MB), 0 if none */
+static unsigned long
+free_hugepages_2m(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	unsigned long n = 0, kb = 0, v;
+	char line[128];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "HugePages_Free: %lu", &v) == 1)
+			n = v;
+		else if (sscanf(line, "Hugepagesize: %lu kB", &v) == 1)
+			kb = v;
+	}
+	if (f != NULL)
+		fclose(f);
+	return kb == 2048 ? n : 0;
+}
 
 int
 sky_fx_eal_start(const char *name, const struct sky_fx_eal *o)
@@ -45,7 +65,11 @@ sky_fx_eal_start(const char *name, const struct sky_fx_eal *o)
 		argv[argc++] = "-l";
 		argv[argc++] = (char *)o->lcores;
 	}
-	argv[argc++] = "--no-huge";
+	/* hugepages only when every page -m asks for is free now (another process may take
+	 * them meanwhile: then the EAL fails and says so) */
+	sky_fx_huge = o->huge && getenv("SKY_FX_NO_HUGE") == NULL /* valgrind cannot */ &&
+		      free_hugepages_2m() >= (o->mem_mb ? o->mem_mb : 512) / 2;
+	argv[argc++] = sky_fx_huge ? "--in-memory" : "--no-huge";
 	argv[argc++] = "-m";
 	argv[argc++] = mem;
 	argv[argc++] = "--no-pci";

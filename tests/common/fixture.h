@@ -41,10 +41,16 @@ struct sky_fx_eal {
 	int telemetry;		 /* 1: keep DPDK telemetry (default --no-telemetry) */
 	const char *skygate_log; /* skygate's log level, e.g. "warning" (default: info) */
 	const char *extra;	 /* one more EAL argument (default none) */
+	int huge;		 /* 1: 2 MB hugepages (--in-memory) when mem_mb of them are free
+				  * and SKY_FX_NO_HUGE is unset (valgrind), else --no-huge (the
+				  * default); sky_fx_huge tells which */
 	unsigned int pool_mbufs; /* > 0: create sky_fx_pool with this many mbufs */
 	unsigned int pool_cache; /* its per-lcore cache (default 0) */
 	uint16_t pool_data_room; /* its data room (default RTE_MBUF_DEFAULT_BUF_SIZE) */
 };
+
+/** 1 when sky_fx_eal_start ran on hugepages (huge was asked and enough were free). */
+extern int sky_fx_huge;
 
 /** The pool sky_fx_eal_start created (pool_mbufs > 0), else NULL. */
 extern struct rte_mempool *sky_fx_pool;

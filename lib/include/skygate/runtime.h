@@ -112,6 +112,16 @@ void sky_rt_watchdog_stop(void);
 extern volatile int sky_rt_exit_code;
 
 /**
+ * A big table the data path reads at random, zeroed, on 2 MB pages (rte_malloc with
+ * hugepages; without them an anonymous 2 MB-aligned mapping with MADV_HUGEPAGE, faulted in
+ * now). Control path. NULL when out of memory. Free with sky_big_free() (NULL is fine).
+ */
+void *sky_big_zalloc(const char *name, size_t size);
+void sky_big_free(void *p);
+/** Bytes sky_big_zalloc() holds outside rte_malloc now (benches add them to DPDK's). */
+size_t sky_big_mapped(void);
+
+/**
  * rte_eal_cleanup(), then, in a primary process, remove what DPDK leaves behind: the
  * runtime directory (/var/run/dpdk/<prefix>) and this prefix's hugepage files. Call it
  * instead of rte_eal_cleanup() on the way out. Returns rte_eal_cleanup()'s result.
