@@ -252,7 +252,13 @@ load_snapshot(struct sky_cluster *c, struct sky_etcd *e, int64_t after)
 	struct snap_kv *s;
 	int64_t rev;
 	size_t i, n = 0;
-	int rc = sky_etcd_range(e, c->cfg.prefix, true, 0, &resp);
+	char end[SKY_CLUSTER_KEY_MAX];
+	int rc;
+
+	/* members, owners, state: they sort before usage/, whose values (up to ~1 MB a beam)
+	 * only the next owner of a beam reads */
+	snprintf(end, sizeof(end), "%.400s/usage/", c->cfg.prefix);
+	rc = sky_etcd_range_to(e, c->cfg.prefix, end, 0, &resp);
 
 	if (rc != 0)
 		return rc;
@@ -339,6 +345,10 @@ watch_main(void *arg)
 {
 	struct sky_cluster *c = arg;
 	bool need_snapshot = c->seen_rev == 0;
+	char wend[SKY_CLUSTER_KEY_MAX];
+
+	/* not usage/: every owner writes its beams' usage every save_interval */
+	snprintf(wend, sizeof(wend), "%.400s/usage/", c->cfg.prefix);
 
 	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 		int64_t from, compacted = 0, rev;
@@ -361,7 +371,7 @@ watch_main(void *arg)
 		from = c->seen_rev + 1;
 		c->watching = true;
 		pthread_mutex_unlock(&c->lock);
-		rc = sky_etcd_watch(&c->wcl, c->cfg.prefix, from, on_event, c, &c->wstop,
+		rc = sky_etcd_watch(&c->wcl, c->cfg.prefix, wend, from, on_event, c, &c->wstop,
 				    &compacted);
 		pthread_mutex_lock(&c->lock);
 		c->watching = false;

@@ -59,6 +59,9 @@ int sky_etcd_call(struct sky_etcd *e, const char *path, const json_t *req, json_
 /* Range over [key, key + prefix end) when prefix, else the one key; at revision rev (0:
  * now). *resp: the reply (kvs with base64 keys/values, header.revision). */
 int sky_etcd_range(struct sky_etcd *e, const char *key, bool prefix, int64_t rev, json_t **resp);
+/* Range over [key, end) (end "": key's prefix end, NULL: the one key). */
+int sky_etcd_range_to(struct sky_etcd *e, const char *key, const char *end, int64_t rev,
+		      json_t **resp);
 int sky_etcd_put(struct sky_etcd *e, const char *key, const char *val, int64_t lease, int64_t *rev);
 int sky_etcd_delete(struct sky_etcd *e, const char *key, int64_t *rev);
 /* Put key=val when key's mod_revision is mod_rev (0: when key does not exist). 0 with
@@ -87,11 +90,11 @@ struct sky_etcd_event {
 /* Called for each event, then with ev == NULL at the end of each reply (header revision
  * rev). Return non-zero to stop the watch. */
 typedef int (*sky_etcd_watch_fn)(void *arg, const struct sky_etcd_event *ev, int64_t rev);
-/* Watch [prefix, prefix end) from revision from_rev, until fn returns non-zero, *stop is
- * set, or the stream fails. Returns 0 (stopped), -ESTALE (from_rev was compacted:
+/* Watch [prefix, end) (end NULL: prefix end) from revision from_rev, until fn returns non-zero,
+ * *stop is set, or the stream fails. Returns 0 (stopped), -ESTALE (from_rev was compacted:
  * *compacted = the oldest revision kept), or -errno with e->err. */
-int sky_etcd_watch(struct sky_etcd *e, const char *prefix, int64_t from_rev, sky_etcd_watch_fn fn,
-		   void *arg, const volatile int *stop, int64_t *compacted);
+int sky_etcd_watch(struct sky_etcd *e, const char *prefix, const char *end, int64_t from_rev,
+		   sky_etcd_watch_fn fn, void *arg, const volatile int *stop, int64_t *compacted);
 /* From another thread: end a running sky_etcd_watch() on e now (its socket is shut down:
  * the watch returns at once instead of at libcurl's next progress call). */
 void sky_etcd_watch_break(struct sky_etcd *e);

@@ -664,7 +664,7 @@ sky_quota_usage_all(struct sky_quota *q, int64_t now, struct sky_quota_snap **ou
 	*out = NULL;
 	*n = 0;
 	if (!q->any)
-		return 0;
+		return -ENODATA;
 	sky_quota_fold(q, now);
 	for (uint32_t idx = 0; idx < q->cap; idx++) {
 		const struct quota_sub *s = &q->sub[idx];

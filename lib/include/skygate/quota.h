@@ -191,7 +191,7 @@ struct sky_quota_snap {
 /**
  * Fold at now, then the usage of every subscriber with an allowance and some usage or
  * credit this period: *out (malloc'd; by beam, heaviest first within a beam), *n. One
- * pass over the table. 0 or -ENOMEM.
+ * pass over the table. 0, -ENODATA (no plan has an allowance: nothing to keep), -ENOMEM.
  */
 int sky_quota_usage_all(struct sky_quota *q, int64_t now, struct sky_quota_snap **out, size_t *n);
 /**
