@@ -260,9 +260,9 @@ sky_cluster_op_from_argv(const char *prefix, int argc, char *const *argv, const 
 		words = argv_json(argc, argv);
 	} else if (is(argc, argv, "quota", "import")) {
 		return fail(err, errlen, -ENOTSUP,
-			    "quota import is not stored in cluster mode (the file is on one node): "
-			    "set each subscriber with `quota set ID used=SIZE ...`, stored and "
-			    "applied on every node");
+			    "quota import has no key of its own: in cluster mode the node that "
+			    "reads the file stores each row as `quota set ID used=...` "
+			    "(state/quota/ID)");
 	} else {
 		char w[128];
 

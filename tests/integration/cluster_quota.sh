@@ -5,7 +5,8 @@
 # upstream; each node's uplink replays both subscribers' upstream packets without end
 # (net_pcap, infinite_rx), and a node drops the packets of the beam it does not own.
 #   - gw1 counts subscriber 1's usage; gw2 (not his beam's owner) counts none
-#   - `quota add` written on gw2 is stored in etcd and applied on both nodes
+#   - `quota add` written on gw2 is stored in etcd and applied on both nodes; `quota import`
+#     on gw1 is stored row by row (quota set) and applied on both
 #   - gw1 is SIGKILLed: gw2 takes beam1 over within lease TTL + 1 s, and `quota show 1` on
 #     gw2 gives his usage from gw1's last snapshot: not zero, at most the stated bound
 #     (quota.save_interval + cluster.timeout = 2.5 s) of his traffic below what gw1 showed
@@ -150,6 +151,24 @@ ectl get "$PFX/state/quota/1" --print-value-only | grep -q '"quota","add","1","5
 out=$(nctl 1 quota add 1 0 2>&1) && fail "a bad quota add was accepted"
 case "$out" in *"expected a size > 0"*) ;; *) fail "bad quota add: '$out'" ;; esac
 ok "quota add on gw2: stored at $PFX/state/quota/1, credit $C on gw1 and gw2"
+
+# --- quota import on gw1: each row stored as a quota set, applied on both ---
+u2_before=$(nctlj 2 quota show 2 | num used_bytes)
+cat >"$T/usage.csv" <<CSV
+# usage from the old system
+id,used,credit
+2,3000000,
+CSV
+nctlj 1 quota import "$T/usage.csv" >"$T/reply" || { cat "$T/reply"; fail "quota import on gw1 refused"; }
+grep -q '"stored": 1' "$T/reply" || { cat "$T/reply"; fail "quota import did not store its row"; }
+sub2_set() { [ "$(nctlj 1 quota show 2 | num used_bytes)" -eq 3000000 ]; }
+wait_for 5 sub2_set >/dev/null || { nctl 1 quota show 2; fail "the import did not apply on gw1"; }
+u2_after=$(nctlj 2 quota show 2 | num used_bytes)
+[ "$u2_after" -ge 3000000 ] && [ "$u2_after" -lt "$u2_before" ] ||
+	fail "the import did not apply on gw2 (subscriber 2: $u2_before -> $u2_after bytes)"
+ectl get "$PFX/state/quota/2" --print-value-only | grep -q '"quota","set","2","used=3000000"' ||
+	fail "etcd does not hold the imported row at $PFX/state/quota/2"
+ok "quota import on gw1: stored as a quota set, subscriber 2 at 3000000 bytes on gw1, $u2_after on gw2 (his owner)"
 
 # --- reload is refused in cluster mode ---
 out=$(nctl 2 reload 2>&1) && fail "reload accepted in cluster mode"

@@ -273,7 +273,11 @@ static const struct op_case op_cases[] = {
 	{{"map", "update", "m", "DE"}, NULL, -EINVAL, "map update: NAME KEY VALUE", NULL},
 	{{"map", "delete", "m", "DE", "1"}, NULL, -EINVAL, "map delete: NAME KEY", NULL},
 	{{"policy", "load"}, NULL, -ENOTSUP, "'policy load'", NULL},
-	{{"quota", "import", "/tmp/u.csv"}, NULL, -ENOTSUP, "quota import is not stored", NULL},
+	{{"quota", "import", "/tmp/u.csv"},
+	 NULL,
+	 -ENOTSUP,
+	 "quota import has no key of its own",
+	 NULL},
 	{{"quota", "add"}, NULL, -EINVAL, "quota add: ID expected", NULL},
 	/* stored */
 	{{"plan", "set", "gold", "down=10Mbit"},

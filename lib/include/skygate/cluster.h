@@ -30,6 +30,7 @@
  *   state/policy              {"argv": ["policy", "load", FILE], "sha256": HEX}
  *                             | {"argv": ["policy", "unload"]}   (FILE: the same on every node)
  *   state/quota/ID            {"argv": ["quota", "add"|"reset"|"set", ID, ...]}   the last one
+ *                             (a `quota import` is stored as one `quota set` per row)
  *   usage/BEAM                the beam's usage snapshot (sky_cluster_usage_encode), written
  *                             by its owner every quota.save_interval, read by the next owner
  * Names in keys are escaped: bytes other than A-Z a-z 0-9 . _ - : become %XX (so a map key
