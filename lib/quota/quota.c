@@ -715,12 +715,14 @@ sky_quota_adopt(struct sky_quota *q, const struct sky_quota_snap *r, bool take_u
 	fold_one(q, in.idx, now, minute_of(q, s->plan, now));
 	if (r->period_end <= now)
 		return -ESTALE; /* rolled over since: this period starts at zero */
-	s->period_start = r->period_start;
-	s->period_end = r->period_end;
-	s->anchor_day = r->anchor_day;
-	s->alerts = r->alerts;
-	if (take_used)
+	if (take_used) {
+		/* his period as the record's node counted it (a `quota set anchor=` there) */
+		s->period_start = r->period_start;
+		s->period_end = r->period_end;
+		s->anchor_day = r->anchor_day;
+		s->alerts = r->alerts;
 		s->used = r->used;
+	}
 	if (take_credit)
 		s->credit = r->credit;
 	quota_apply(q, in.idx, now);

@@ -197,8 +197,8 @@ int sky_quota_usage_all(struct sky_quota *q, int64_t now, struct sky_quota_snap 
 /**
  * Take a snapshot's record for subscriber r->id (cluster takeover of his beam): his
  * counters are folded first (what this node counted before is dropped: the record is
- * the owner's count), then, when the record's period has not ended at now, its period,
- * anchor and alerts, and its usage (take_used) and top-ups (take_credit). 0, -ENOENT (no
+ * the owner's count), then, when the record's period has not ended at now, its usage
+ * with its period, anchor and alerts (take_used), and its top-ups (take_credit). 0, -ENOENT (no
  * such subscriber here), -ENODATA (no allowance), -ESTALE (the record's period is over).
  */
 int sky_quota_adopt(struct sky_quota *q, const struct sky_quota_snap *r, bool take_used,
