@@ -284,6 +284,7 @@ modules_create(struct gw *g, unsigned int n_uplinks, struct sky_cfg_err *err)
 		g->cluster = sky_cluster_create(g->cfg, g->subs, err);
 		if (g->cluster == NULL)
 			return -1;
+		sky_cluster_set_quota(g->cluster, g->quota);
 	}
 	g->flow = sky_flow_create(g->cfg, g->n_workers, err);
 	if (g->flow == NULL)

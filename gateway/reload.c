@@ -42,6 +42,7 @@
 
 #include "gateway.h"
 #include "skygate/classify.h"
+#include "skygate/cluster.h"
 #include "skygate/control.h"
 #include "skygate/policy.h"
 #include "skygate/quota.h"
@@ -706,6 +707,12 @@ gw_reload_signal(struct gw *g)
 	json_t *changes = json_array();
 	char out[1600];
 
+	if (g->cluster != NULL) {
+		sky_cluster_reload_refusal(g->cluster, out, sizeof(out));
+		SKY_LOG(ERR, "SIGHUP: %s", out);
+		json_decref(changes);
+		return;
+	}
 	gw_notify("RELOADING=1\nSTATUS=reloading %s", g->config_path);
 	SKY_LOG(NOTICE, "SIGHUP received: reloading %s", g->config_path);
 	if (changes == NULL || gw_reload(g, changes, out, sizeof(out)) < 0) {
@@ -735,6 +742,11 @@ cmd_reload(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t *
 		return sky_ctl_fail(call, "usage: reload");
 	if (call->replay)
 		return sky_ctl_fail(call, "reload is not replayed");
+	if (g->cluster != NULL) {
+		json_decref(changes);
+		sky_cluster_reload_refusal(g->cluster, out, sizeof(out));
+		return sky_ctl_fail(call, "%s", out);
+	}
 	if (changes == NULL)
 		return sky_ctl_fail(call, "out of memory");
 	gw_notify("RELOADING=1\nSTATUS=reloading %s", g->config_path);

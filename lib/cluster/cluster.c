@@ -37,6 +37,7 @@
 #include "skygate/config.h"
 #include "skygate/control.h"
 #include "skygate/file.h"
+#include "skygate/quota.h"
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
 
@@ -251,7 +252,13 @@ load_snapshot(struct sky_cluster *c, struct sky_etcd *e, int64_t after)
 	struct snap_kv *s;
 	int64_t rev;
 	size_t i, n = 0;
-	int rc = sky_etcd_range(e, c->cfg.prefix, true, 0, &resp);
+	char end[SKY_CLUSTER_KEY_MAX];
+	int rc;
+
+	/* members, owners, state: they sort before usage/, whose values (up to ~1 MB a beam)
+	 * only the next owner of a beam reads */
+	snprintf(end, sizeof(end), "%.400s/usage/", c->cfg.prefix);
+	rc = sky_etcd_range_to(e, c->cfg.prefix, end, 0, &resp);
 
 	if (rc != 0)
 		return rc;
@@ -295,8 +302,15 @@ load_snapshot(struct sky_cluster *c, struct sky_etcd *e, int64_t after)
 		bool state = under(c, s[i].key, "state") != NULL ||
 			     strcmp(s[i].key + strlen(c->cfg.prefix), "/state/policy") == 0;
 
-		if (!state || s[i].rev > after)
+		/* a quota change is not replayed from a snapshot (a top-up would count twice):
+		 * a subscriber's usage comes with his beam's usage snapshot */
+		if (state && under(c, s[i].key, "state") != NULL &&
+		    strncmp(under(c, s[i].key, "state"), "quota/", 6) == 0) {
+			if (s[i].rev > c->seen_rev)
+				c->seen_rev = s[i].rev;
+		} else if (!state || s[i].rev > after) {
 			see_key(c, s[i].key, s[i].value, false, s[i].rev);
+		}
 		free(s[i].key);
 		free(s[i].value);
 	}
@@ -331,6 +345,10 @@ watch_main(void *arg)
 {
 	struct sky_cluster *c = arg;
 	bool need_snapshot = c->seen_rev == 0;
+	char wend[SKY_CLUSTER_KEY_MAX];
+
+	/* not usage/: every owner writes its beams' usage every save_interval */
+	snprintf(wend, sizeof(wend), "%.400s/usage/", c->cfg.prefix);
 
 	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 		int64_t from, compacted = 0, rev;
@@ -353,7 +371,7 @@ watch_main(void *arg)
 		from = c->seen_rev + 1;
 		c->watching = true;
 		pthread_mutex_unlock(&c->lock);
-		rc = sky_etcd_watch(&c->wcl, c->cfg.prefix, from, on_event, c, &c->wstop,
+		rc = sky_etcd_watch(&c->wcl, c->cfg.prefix, wend, from, on_event, c, &c->wstop,
 				    &compacted);
 		pthread_mutex_lock(&c->lock);
 		c->watching = false;
@@ -402,8 +420,10 @@ lose_lease(struct sky_cluster *c, const char *why)
 	}
 	c->lease = 0;
 	c->fence_ms = 0;
-	for (unsigned int b = 0; b < c->n_beams; b++)
+	for (unsigned int b = 0; b < c->n_beams; b++) {
 		c->beams[b].claimed = false;
+		c->beams[b].usage_read = false;
+	}
 	pthread_mutex_unlock(&c->lock);
 	sky_ctl_wake();
 }
@@ -436,6 +456,73 @@ compute_table(struct sky_cluster *c)
 	c->members_changed = false;
 }
 
+/* put the usage snapshot the main lcore made for beam b, while this node holds its claim */
+static void
+put_usage(struct sky_cluster *c, unsigned int b)
+{
+	char key[SKY_CLUSTER_KEY_MAX], owner[SKY_CLUSTER_KEY_MAX], esc[200];
+	char *text;
+	int done = 0, rc;
+
+	pthread_mutex_lock(&c->lock);
+	text = c->beams[b].usage_out;
+	c->beams[b].usage_out = NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (text == NULL)
+		return;
+	sky_cluster_key_escape(c->beams[b].name, esc, sizeof(esc));
+	snprintf(owner, sizeof(owner), "%.200s/owners/%.200s", c->cfg.prefix, esc);
+	sky_cluster_usage_key(c->cfg.prefix, c->beams[b].name, key, sizeof(key));
+	rc = sky_etcd_put_when(&c->scl, owner, c->cfg.node, key, text, &done);
+	free(text);
+	if (rc != 0)
+		set_err(c, "usage snapshot", &c->scl);
+	pthread_mutex_lock(&c->lock);
+	c->ctr[rc == 0 && done ? SKY_CLUSTER_C_usage_saved : SKY_CLUSTER_C_usage_errors]++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* read beam b's usage snapshot after claiming it (the main lcore applies it before
+ * shaping the beam): 0, or -errno (read again at the next tick) */
+static int
+read_usage(struct sky_cluster *c, unsigned int b)
+{
+	char key[SKY_CLUSTER_KEY_MAX], *text = NULL;
+	json_t *resp, *kv;
+
+	sky_cluster_usage_key(c->cfg.prefix, c->beams[b].name, key, sizeof(key));
+	if (sky_etcd_range(&c->scl, key, false, 0, &resp) != 0) {
+		set_err(c, "usage snapshot read", &c->scl);
+		return -EIO;
+	}
+	kv = json_array_get(json_object_get(resp, "kvs"), 0);
+	if (kv != NULL) {
+		const char *v64 = json_string_value(json_object_get(kv, "value")) ?: "";
+		size_t vl = strlen(v64);
+		long n;
+
+		text = malloc(vl / 4 * 3 + 1);
+		n = text ? sky_b64_decode(v64, vl, text, vl / 4 * 3) : -ENOMEM;
+		if (n < 0) {
+			/* not base64: refused as malformed by the main lcore */
+			if (text != NULL)
+				snprintf(text, vl / 4 * 3 + 1, "%s", "");
+		} else {
+			text[n] = '\0';
+		}
+	}
+	json_decref(resp);
+	if (kv != NULL && text == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	free(c->beams[b].usage_in);
+	c->beams[b].usage_in = text ? text : strdup("");
+	c->beams[b].usage_read = c->beams[b].usage_in != NULL && c->beams[b].claimed;
+	pthread_mutex_unlock(&c->lock);
+	sky_ctl_wake(); /* shape it now */
+	return 0;
+}
+
 /* claim what the table gives us and nobody holds; release what we should not own once the
  * data path has let it go */
 static void
@@ -443,16 +530,23 @@ claims(struct sky_cluster *c, uint64_t now)
 {
 	for (unsigned int b = 0; b < c->n_beams; b++) {
 		char key[SKY_CLUSTER_KEY_MAX], esc[200];
-		bool claim, release;
+		bool claim, release, usage, out;
 		int64_t lease;
 		int done = 0;
 
 		pthread_mutex_lock(&c->lock);
 		lease = c->lease;
+		usage = c->beams[b].claimed && !c->beams[b].usage_read;
+		out = c->beams[b].usage_out != NULL && c->beams[b].claimed;
 		claim = lease != 0 && now < c->fence_ms && c->beams[b].desired &&
 			!c->beams[b].claimed && c->beams[b].holder[0] == '\0';
 		release = c->beams[b].claimed && !c->beams[b].desired && !c->beams[b].shaping;
 		pthread_mutex_unlock(&c->lock);
+		/* the snapshot first: a beam given up leaves its last usage for the next owner */
+		if (out)
+			put_usage(c, b);
+		if (usage && !release && read_usage(c, b) != 0)
+			return;
 		if (!claim && !release)
 			continue;
 		sky_cluster_key_escape(c->beams[b].name, esc, sizeof(esc));
@@ -470,7 +564,11 @@ claims(struct sky_cluster *c, uint64_t now)
 				c->beams[b].claimed = true;
 				snprintf(c->beams[b].holder, sizeof(c->beams[b].holder), "%s",
 					 c->cfg.node);
+				c->beams[b].usage_read = c->quota == NULL;
 				pthread_mutex_unlock(&c->lock);
+				/* the previous owner's usage before this node shapes it */
+				if (c->quota != NULL && read_usage(c, b) != 0)
+					return;
 				sky_ctl_wake(); /* shape it from now on */
 			}
 		} else {
@@ -480,6 +578,7 @@ claims(struct sky_cluster *c, uint64_t now)
 			}
 			pthread_mutex_lock(&c->lock);
 			c->beams[b].claimed = false;
+			c->beams[b].usage_read = false;
 			if (strcmp(c->beams[b].holder, c->cfg.node) == 0)
 				c->beams[b].holder[0] = '\0';
 			pthread_mutex_unlock(&c->lock);
@@ -591,6 +690,140 @@ session_main(void *arg)
 
 /* --- the main lcore: state changes and beam flags --- */
 
+/* a quota change applied here from the store: its revision, and whether it set his usage
+ * (a usage snapshot older than it keeps this node's value) */
+static void
+qrev_note(struct sky_cluster *c, int argc, char **argv, int64_t rev)
+{
+	struct sky_cluster_qrev *r = NULL;
+	uint64_t id;
+	bool used = strcmp(argv[1], "reset") == 0;
+
+	if (argc < 3 || sky_parse_u64(argv[2], 1, UINT32_MAX, &id) != 0)
+		return;
+	for (int i = 3; i < argc; i++)
+		used |= strncmp(argv[i], "used=", 5) == 0;
+	for (size_t i = 0; i < c->n_qrev && r == NULL; i++)
+		if (c->qrev[i].id == (uint32_t)id)
+			r = &c->qrev[i];
+	if (r == NULL) {
+		if (c->n_qrev == c->cap_qrev) {
+			size_t cap = c->cap_qrev ? c->cap_qrev * 2 : 64;
+			struct sky_cluster_qrev *x = realloc(c->qrev, cap * sizeof(*x));
+
+			if (x == NULL)
+				return;
+			c->qrev = x;
+			c->cap_qrev = cap;
+		}
+		r = &c->qrev[c->n_qrev++];
+		r->id = (uint32_t)id;
+	}
+	r->used = used;
+	r->rev = rev;
+}
+
+static const struct sky_cluster_qrev *
+qrev_find(const struct sky_cluster *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_qrev; i++)
+		if (c->qrev[i].id == id)
+			return &c->qrev[i];
+	return NULL;
+}
+
+static void
+usage_refused(struct sky_cluster *c, const char *key, const char *err)
+{
+	SKY_LOG(ERR, "cluster: refused %s: the previous usage stays", err);
+	c->ctr[SKY_CLUSTER_C_usage_refused]++;
+	snprintf(c->last_refused, sizeof(c->last_refused), "%s", err);
+	sky_ctl_event("cluster.refused", json_pack("{s:s, s:s}", "key", key, "error", err));
+}
+
+/* beam b is about to be shaped here: its usage as its previous owner last stored it
+ * (caller holds c->lock) */
+static void
+usage_take(struct sky_cluster *c, unsigned int b)
+{
+	char key[SKY_CLUSTER_KEY_MAX], err[1024];
+	struct sky_quota_snap *r;
+	int64_t rev, now = sky_cluster_wall_ms() / 1000;
+	size_t n, took = 0;
+	char *text = c->beams[b].usage_in;
+
+	c->beams[b].usage_in = NULL;
+	if (c->quota == NULL || text == NULL || text[0] == '\0') {
+		free(text);
+		return;
+	}
+	sky_cluster_usage_key(c->cfg.prefix, c->beams[b].name, key, sizeof(key));
+	if (sky_cluster_usage_decode(key, c->beams[b].name, text, &r, &n, &rev, err, sizeof(err)) !=
+	    0) {
+		usage_refused(c, key, err);
+		free(text);
+		return;
+	}
+	free(text);
+	for (size_t i = 0; i < n; i++) {
+		const struct sky_cluster_qrev *qr = qrev_find(c, r[i].id);
+		/* a quota change applied here after the snapshot was made: this node's top-ups
+		 * are right, and his usage too when that change set it */
+		bool newer = qr != NULL && qr->rev > rev;
+
+		took += sky_quota_adopt(c->quota, &r[i], !(newer && qr->used), !newer, now) == 0;
+	}
+	free(r);
+	c->ctr[SKY_CLUSTER_C_usage_taken]++;
+	SKY_LOG(NOTICE,
+		"cluster: beam %s: usage of %zu subscribers taken from %s (revision %" PRId64
+		", %zu in it)",
+		c->beams[b].name, took, key, rev, n);
+}
+
+/* the usage of the beams shaped here (draining: those just given up) for the session
+ * thread to store: one fold, one pass over the subscribers (main lcore) */
+static void
+usage_make(struct sky_cluster *c, bool draining)
+{
+	int64_t rev, now = sky_cluster_wall_ms() / 1000;
+	struct sky_quota_snap *r;
+	size_t n, i = 0;
+
+	if (c->quota == NULL || sky_quota_usage_all(c->quota, now, &r, &n) != 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	rev = c->applied_seen;
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned int b = 0; b < c->n_beams; b++) {
+		const struct sky_cluster_beam *cb = &c->beams[b];
+		size_t from, dropped = 0;
+		char *text;
+
+		while (i < n && r[i].beam < (unsigned int)cb->sub_idx)
+			i++;
+		from = i;
+		while (i < n && r[i].beam == (unsigned int)cb->sub_idx)
+			i++;
+		if (draining ? !cb->draining : !cb->shaping || cb->draining)
+			continue;
+		text = sky_cluster_usage_encode(cb->name, c->cfg.node, rev, now, r + from, i - from,
+						&dropped);
+		if (dropped > 0)
+			SKY_LOG(WARNING,
+				"cluster: beam %s: %zu subscribers with usage, the snapshot keeps "
+				"the %d heaviest",
+				cb->name, i - from, SKY_CLUSTER_USAGE_MAX_SUBS);
+		if (text == NULL)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		free(c->beams[b].usage_out);
+		c->beams[b].usage_out = text;
+		pthread_mutex_unlock(&c->lock);
+	}
+	free(r);
+}
+
 /* one state change from the store, through the control commands */
 static void
 apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
@@ -669,6 +902,8 @@ apply_change(struct sky_cluster *c, const struct sky_cluster_change *q)
 	reply = sky_ctl_dispatch_store((int)n, argv);
 	if (json_is_true(json_object_get(reply, "ok"))) {
 		c->ctr[SKY_CLUSTER_C_changes_applied]++;
+		if (strcmp(argv[0], "quota") == 0)
+			qrev_note(c, (int)n, argv, q->rev);
 	} else {
 		const char *why = reply ? json_string_value(json_object_get(reply, "error"))
 					: "out of memory";
@@ -723,6 +958,8 @@ static void
 settle(struct sky_cluster *c)
 {
 	sky_rcu_sync();
+	/* the last usage of what was given up: stored before the claim is released */
+	usage_make(c, true);
 	pthread_mutex_lock(&c->lock);
 	for (unsigned int b = 0; b < c->n_beams; b++)
 		if (c->beams[b].draining) {
@@ -784,8 +1021,10 @@ sky_cluster_poll(struct sky_cluster *c)
 	for (unsigned int b = 0; b < c->n_beams; b++) {
 		struct sky_cluster_beam *cb = &c->beams[b];
 		bool fenced = now >= c->fence_ms;
-		bool want = cb->claimed && cb->desired && !fenced;
+		bool want = cb->claimed && cb->desired && !fenced && cb->usage_read;
 
+		if (want && !cb->shaping && !cb->draining)
+			usage_take(c, b);
 		if (want != cb->shaping && !cb->draining)
 			set_beam(c, b, want,
 				 want		? "claimed"
@@ -797,6 +1036,28 @@ sky_cluster_poll(struct sky_cluster *c)
 	pthread_mutex_unlock(&c->lock);
 	if (drain)
 		settle(c);
+	/* the usage of the beams shaped here, every quota.save_interval */
+	if (c->quota != NULL && now >= c->usage_next_ms) {
+		c->usage_next_ms = now + sky_quota_save_interval_us(c->quota) / 1000;
+		usage_make(c, false);
+	}
+}
+
+void
+sky_cluster_set_quota(struct sky_cluster *c, struct sky_quota *q)
+{
+	c->quota = q;
+}
+
+void
+sky_cluster_reload_refusal(const struct sky_cluster *c, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "reload is refused in cluster mode (node %s of %s): plans, beams, subscribers, "
+		 "the policy, map entries and quota changes live in etcd: change them with "
+		 "skygatectl on any node (stored, applied on every node); other sections need a "
+		 "restart of each node in turn (its beams move to the others meanwhile)",
+		 c->cfg.node, c->cfg.prefix);
 }
 
 /* --- life --- */
@@ -913,10 +1174,30 @@ sky_cluster_stop(struct sky_cluster *c)
 	lease = c->lease;
 	pthread_mutex_unlock(&c->lock);
 	settle(c);
+	/* the session thread may be gone: the last usage snapshots from here, while the
+	 * claims still hold */
+	pthread_join(c->sthr, NULL);
+	for (unsigned int b = 0; lease != 0 && b < c->n_beams; b++) {
+		char key[SKY_CLUSTER_KEY_MAX], owner[SKY_CLUSTER_KEY_MAX], esc[200];
+		int done = 0;
+
+		if (c->beams[b].usage_out == NULL)
+			continue;
+		sky_cluster_key_escape(c->beams[b].name, esc, sizeof(esc));
+		snprintf(owner, sizeof(owner), "%.200s/owners/%.200s", c->cfg.prefix, esc);
+		sky_cluster_usage_key(c->cfg.prefix, c->beams[b].name, key, sizeof(key));
+		if (sky_etcd_put_when(&c->mcl, owner, c->cfg.node, key, c->beams[b].usage_out,
+				      &done) == 0 &&
+		    done)
+			c->ctr[SKY_CLUSTER_C_usage_saved]++;
+		else
+			c->ctr[SKY_CLUSTER_C_usage_errors]++;
+		free(c->beams[b].usage_out);
+		c->beams[b].usage_out = NULL;
+	}
 	if (lease != 0 && sky_etcd_lease_revoke(&c->mcl, lease) == 0)
 		SKY_LOG(INFO, "cluster: lease %" PRIx64 " revoked: beams released",
 			(uint64_t)lease);
-	pthread_join(c->sthr, NULL);
 	sky_etcd_watch_break(&c->wcl);
 	pthread_join(c->wthr, NULL);
 	c->threads = false;
@@ -937,6 +1218,11 @@ sky_cluster_destroy(struct sky_cluster *c)
 		free(q->value);
 		free(q);
 	}
+	for (unsigned int b = 0; b < c->n_beams; b++) {
+		free(c->beams[b].usage_out);
+		free(c->beams[b].usage_in);
+	}
+	free(c->qrev);
 	sky_etcd_fini(&c->mcl);
 	sky_etcd_fini(&c->scl);
 	sky_etcd_fini(&c->wcl);

@@ -15,6 +15,7 @@
 
 #include "skygate/cluster.h"
 #include "skygate/control.h"
+#include "skygate/file.h"
 #include "skygate/journal.h"
 #include "skygate/runtime.h"
 #include "skygate/subscriber.h"
@@ -127,6 +128,81 @@ unreachable:
 	return -EHOSTUNREACH;
 }
 
+#define QUOTA_IMPORT_MAX (256u << 20) /* as `quota import` reads it */
+
+/*
+ * `quota import FILE` in cluster mode: the file is on this node only, so each of its rows
+ * is stored as the `quota set ID used=... [credit=...] [anchor=...]` it means (at
+ * state/quota/ID, one put per row), and every node applies them from its watch. The quota
+ * command checked the whole file before (header, values, subscribers, allowances).
+ */
+static int
+store_import(struct sky_cluster *c, struct sky_ctl_call *call, const char *file, json_t **result)
+{
+	static const char *const cols[] = {"id=", "used=", "credit=", "anchor="};
+	char err[1024], key[SKY_CLUSTER_KEY_MAX] = "";
+	unsigned int line = 0, ncol = 0, stored = 0;
+	int64_t rev = 0;
+	size_t len;
+	void *buf;
+	const char *p, *end;
+
+	if (sky_file_read(file, QUOTA_IMPORT_MAX, 0, &buf, &len, err, sizeof(err)) != 0)
+		return sky_ctl_fail(call, "cluster: %s", err);
+	p = buf;
+	end = p + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl : end;
+		char words[4][80], *w[7] = {"quota", "set"};
+		unsigned int k = 0;
+		int argc = 3, rc;
+
+		line++;
+		for (const char *f = p; f != NULL && k < 4; k++) {
+			const char *comma = memchr(f, ',', (size_t)(le - f));
+			const char *fe = comma != NULL ? comma : le;
+			size_t l;
+
+			while (f < fe && (*f == ' ' || *f == '\t'))
+				f++;
+			while (fe > f && (fe[-1] == ' ' || fe[-1] == '\t' || fe[-1] == '\r'))
+				fe--;
+			l = (size_t)(fe - f) < 60 ? (size_t)(fe - f) : 60;
+			snprintf(words[k], sizeof(words[k]), "%s%.*s", cols[k], (int)l, f);
+			f = comma != NULL ? comma + 1 : NULL;
+		}
+		p = nl != NULL ? nl + 1 : end;
+		if (strcmp(words[0], "id=") == 0 || words[0][3] == '#')
+			continue; /* an empty line or a comment */
+		if (ncol == 0) {
+			ncol = k; /* the header, checked by the quota command */
+			continue;
+		}
+		w[2] = words[0] + 3;
+		for (unsigned int i = 1; i < k; i++)
+			if (words[i][strlen(cols[i])] != '\0')
+				w[argc++] = words[i];
+		rc = store_argv(c, argc, w, key, &rev, err, sizeof(err));
+		if (rc != 0) {
+			free(buf);
+			return sky_ctl_fail(
+				call,
+				"cluster: %s:%u: %s (%u rows stored before it, on every "
+				"node)",
+				file, line, err, stored);
+		}
+		stored++;
+	}
+	free(buf);
+	c->ctr[SKY_CLUSTER_C_changes_stored] += stored;
+	*result = json_pack(
+		"{s:{s:s, s:i, s:I, s:I, s:s}}", "cluster", "file", file, "stored", (int)stored,
+		"revision", (json_int_t)rev, "sent_at_ms", (json_int_t)c->sent_at_ms, "applies",
+		"on every node, from the store: one `quota set` a row at state/quota/ID");
+	return 0;
+}
+
 /* sky_ctl_store_hook: a change validated by its command goes to the store */
 static int
 store(void *arg, struct sky_ctl_call *call, int argc, char *const *argv, json_t **result)
@@ -138,6 +214,8 @@ store(void *arg, struct sky_ctl_call *call, int argc, char *const *argv, json_t 
 
 	if (local_change(argc, argv))
 		return 1;
+	if (argc == 3 && strcmp(argv[0], "quota") == 0 && strcmp(argv[1], "import") == 0)
+		return store_import(c, call, argv[2], result);
 	rc = store_argv(c, argc, argv, key, &rev, err, sizeof(err));
 	if (rc != 0)
 		return sky_ctl_fail(call, "cluster: %s", err);

@@ -314,13 +314,20 @@ sky_etcd_call(struct sky_etcd *e, const char *path, const json_t *req, json_t **
 int
 sky_etcd_range(struct sky_etcd *e, const char *key, bool prefix, int64_t rev, json_t **resp)
 {
+	return sky_etcd_range_to(e, key, prefix ? "" : NULL, rev, resp);
+}
+
+int
+sky_etcd_range_to(struct sky_etcd *e, const char *key, const char *end, int64_t rev, json_t **resp)
+{
 	json_t *req = json_pack("{s:o}", "key", b64_json(key, strlen(key)));
 	int rc;
 
 	if (req == NULL)
 		return -ENOMEM;
-	if (prefix)
-		json_object_set_new(req, "range_end", prefix_end(key));
+	if (end != NULL)
+		json_object_set_new(req, "range_end",
+				    end[0] ? b64_json(end, strlen(end)) : prefix_end(key));
 	if (rev > 0)
 		json_object_set_new(req, "revision", json_integer(rev));
 	rc = sky_etcd_call(e, "kv/range", req, resp);
@@ -405,6 +412,17 @@ sky_etcd_put_if(struct sky_etcd *e, const char *key, const char *val, int64_t le
 				"MOD", "result", "EQUAL", "mod_revision", (json_int_t)mod_rev);
 
 	return txn(e, cmp, json_pack("{s:o}", "request_put", put_req(key, val, lease)), done, rev);
+}
+
+int
+sky_etcd_put_when(struct sky_etcd *e, const char *guard, const char *guard_val, const char *key,
+		  const char *val, int *done)
+{
+	json_t *cmp = json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(guard, strlen(guard)),
+				"target", "VALUE", "result", "EQUAL", "value",
+				b64_json(guard_val, strlen(guard_val)));
+
+	return txn(e, cmp, json_pack("{s:o}", "request_put", put_req(key, val, 0)), done, NULL);
 }
 
 int
@@ -620,11 +638,12 @@ sky_etcd_watch_break(struct sky_etcd *e)
 }
 
 int
-sky_etcd_watch(struct sky_etcd *e, const char *prefix, int64_t from_rev, sky_etcd_watch_fn fn,
-	       void *arg, const volatile int *stop, int64_t *compacted)
+sky_etcd_watch(struct sky_etcd *e, const char *prefix, const char *end, int64_t from_rev,
+	       sky_etcd_watch_fn fn, void *arg, const volatile int *stop, int64_t *compacted)
 {
 	json_t *req = json_pack("{s:{s:o, s:o, s:I, s:b}}", "create_request", "key",
-				b64_json(prefix, strlen(prefix)), "range_end", prefix_end(prefix),
+				b64_json(prefix, strlen(prefix)), "range_end",
+				end != NULL ? b64_json(end, strlen(end)) : prefix_end(prefix),
 				"start_revision", (json_int_t)from_rev, "prev_kv", 0);
 	struct watch w = {.e = e, .fn = fn, .arg = arg, .stop = stop};
 	struct curl_slist *hdr;

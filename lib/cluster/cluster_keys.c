@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "skygate/cluster.h"
+#include "skygate/quota.h"
 
 #include "cluster_priv.h"
 
@@ -244,10 +245,24 @@ sky_cluster_op_from_argv(const char *prefix, int argc, char *const *argv, const 
 				    argv[1][0] == 'u' ? "NAME KEY VALUE" : "NAME KEY");
 		rc = state_key(op->key, sizeof(op->key), prefix, "maps", argv[2], argv[3]);
 		words = argv_json(argc, argv);
+	} else if (is(argc, argv, "quota", "add") || is(argc, argv, "quota", "reset") ||
+		   is(argc, argv, "quota", "set")) {
+		/* the last quota change of a subscriber: applied by every node from the watch,
+		 * never replayed from a snapshot (a top-up would count twice): usage itself
+		 * comes with the beam's usage snapshot */
+		if (argc < 3)
+			return fail(err, errlen, -EINVAL, "quota %s: ID expected", argv[1]);
+		rc = state_key(op->key, sizeof(op->key), prefix, "quota", argv[2], NULL);
+		words = argv_json(argc, argv);
 	} else if ((is(argc, argv, "policy", "load") && argc == 3) ||
 		   (is(argc, argv, "policy", "unload") && argc == 2)) {
 		rc = state_key(op->key, sizeof(op->key), prefix, "policy", NULL, NULL);
 		words = argv_json(argc, argv);
+	} else if (is(argc, argv, "quota", "import")) {
+		return fail(err, errlen, -ENOTSUP,
+			    "quota import has no key of its own: in cluster mode the node that "
+			    "reads the file stores each row as `quota set ID used=...` "
+			    "(state/quota/ID)");
 	} else {
 		char w[128];
 
@@ -255,7 +270,8 @@ sky_cluster_op_from_argv(const char *prefix, int argc, char *const *argv, const 
 			 argc > 1 ? argv[1] : "");
 		return fail(err, errlen, -ENOTSUP,
 			    "'%s' has no place in the cluster's store (cluster mode changes "
-			    "plans, beams, subscribers one by one, policy and map entries)",
+			    "plans, beams, subscribers one by one, policy, map entries and "
+			    "quota add/reset/set)",
 			    w);
 	}
 	if (rc != 0) {
@@ -310,4 +326,190 @@ sky_cluster_value_check(const char *prefix, const char *key, const json_t *value
 		return NULL;
 	}
 	return a;
+}
+
+/* --- usage snapshots --- */
+
+int
+sky_cluster_usage_key(const char *prefix, const char *beam, char *out, size_t outlen)
+{
+	char esc[SKY_CLUSTER_KEY_MAX / 2];
+	int n;
+
+	if (sky_cluster_key_escape(beam, esc, sizeof(esc)) < 0)
+		return -ENAMETOOLONG;
+	n = snprintf(out, outlen, "%s/usage/%s", prefix, esc);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+char *
+sky_cluster_usage_encode(const char *beam, const char *node, int64_t rev, int64_t at,
+			 const struct sky_quota_snap *r, size_t n, size_t *dropped)
+{
+	size_t k = n < SKY_CLUSTER_USAGE_MAX_SUBS ? n : SKY_CLUSTER_USAGE_MAX_SUBS;
+	json_t *subs = json_array(), *v;
+	char *text;
+
+	*dropped = n - k;
+	for (size_t i = 0; subs != NULL && i < k; i++)
+		if (json_array_append_new(subs,
+					  json_pack("[I, I, I, I, I, i, i]", (json_int_t)r[i].id,
+						    (json_int_t)r[i].used, (json_int_t)r[i].credit,
+						    (json_int_t)r[i].period_start,
+						    (json_int_t)r[i].period_end,
+						    (int)r[i].anchor_day, (int)r[i].alerts)) != 0) {
+			json_decref(subs);
+			return NULL;
+		}
+	v = subs ? json_pack("{s:i, s:s, s:s, s:I, s:I, s:o}", "v", 1, "beam", beam, "node", node,
+			     "rev", (json_int_t)rev, "at", (json_int_t)at, "subs", subs)
+		 : NULL;
+	if (v == NULL)
+		return NULL;
+	text = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	return text;
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define USAGE_MAX_BYTES ((json_int_t)1 << 60) /* as `quota set` takes them */
+
+int
+sky_cluster_usage_decode(const char *key, const char *beam, const char *text,
+			 struct sky_quota_snap **out, size_t *n, int64_t *rev, char *err,
+			 size_t errlen)
+{
+	static const char *const col[] = {"id",		"used",	      "credit", "period_start",
+					  "period_end", "anchor_day", "alerts"};
+	json_error_t je;
+	json_t *v = json_loads(text, 0, &je), *subs, *row;
+	const json_t *f;
+	struct sky_quota_snap *r = NULL;
+	size_t i, m;
+
+	*out = NULL;
+	*n = 0;
+	if (v == NULL)
+		return fail(err, errlen, -EINVAL, "%s: not JSON (%s)", key, je.text);
+	if (!json_is_object(v)) {
+		fail(err, errlen, -EINVAL, "%s: not a JSON object", key);
+		goto bad;
+	}
+	f = json_object_get(v, "v");
+	if (!json_is_integer(f) || json_integer_value(f) != 1) {
+		fail(err, errlen, -EINVAL,
+		     "%s: \"v\" is not 1 (not a usage snapshot of this version)", key);
+		goto bad;
+	}
+	f = json_object_get(v, "beam");
+	if (!json_is_string(f) || strcmp(json_string_value(f), beam) != 0) {
+		fail(err, errlen, -EINVAL, "%s: \"beam\" is %s%s%s, not %s", key,
+		     json_is_string(f) ? "'" : "",
+		     json_is_string(f) ? json_string_value(f) : "missing",
+		     json_is_string(f) ? "'" : "", beam);
+		goto bad;
+	}
+	f = json_object_get(v, "rev");
+	if (!json_is_integer(f) || json_integer_value(f) < 0) {
+		fail(err, errlen, -EINVAL, "%s: \"rev\" is not a revision", key);
+		goto bad;
+	}
+	*rev = (int64_t)json_integer_value(f);
+	subs = json_object_get(v, "subs");
+	if (!json_is_array(subs)) {
+		fail(err, errlen, -EINVAL, "%s: \"subs\" is not an array", key);
+		goto bad;
+	}
+	m = json_array_size(subs);
+	if (m > SKY_CLUSTER_USAGE_MAX_SUBS) {
+		fail(err, errlen, -EINVAL, "%s: %zu subscribers, more than %d", key, m,
+		     SKY_CLUSTER_USAGE_MAX_SUBS);
+		goto bad;
+	}
+	if (m > 0 && (r = calloc(m, sizeof(*r))) == NULL) {
+		fail(err, errlen, -EINVAL, "%s: out of memory", key);
+		goto bad;
+	}
+	json_array_foreach(subs, i, row)
+	{
+		json_int_t x[7];
+
+		if (!json_is_array(row) || json_array_size(row) != 7) {
+			fail(err, errlen, -EINVAL,
+			     "%s: subs[%zu] is not [id, used, credit, period_start, period_end, "
+			     "anchor_day, alerts]",
+			     key, i);
+			goto bad;
+		}
+		for (size_t c = 0; c < 7; c++) {
+			f = json_array_get(row, c);
+			if (!json_is_integer(f)) {
+				fail(err, errlen, -EINVAL, "%s: subs[%zu].%s is not an integer",
+				     key, i, col[c]);
+				goto bad;
+			}
+			x[c] = json_integer_value(f);
+		}
+		if (x[0] < 1 || x[0] > UINT32_MAX || x[1] < 0 || x[1] > USAGE_MAX_BYTES ||
+		    x[2] < 0 || x[2] > USAGE_MAX_BYTES || x[3] < 0 || x[4] <= x[3] ||
+		    x[5] < INT32_MIN || x[5] > INT32_MAX || x[6] < 0 || x[6] > 3) {
+			static const char *const why[] = {"id out of range (1..4294967295)",
+							  "used out of range (0..2^60)",
+							  "credit out of range (0..2^60)",
+							  "period_end not after period_start",
+							  "anchor_day out of range",
+							  "alerts out of range (0..3)"};
+			int w = x[0] < 1 || x[0] > UINT32_MAX	       ? 0
+				: x[1] < 0 || x[1] > USAGE_MAX_BYTES   ? 1
+				: x[2] < 0 || x[2] > USAGE_MAX_BYTES   ? 2
+				: x[3] < 0 || x[4] <= x[3]	       ? 3
+				: x[5] < INT32_MIN || x[5] > INT32_MAX ? 4
+								       : 5;
+
+			fail(err, errlen, -EINVAL, "%s: subs[%zu]: %s", key, i, why[w]);
+			goto bad;
+		}
+		r[i] = (struct sky_quota_snap){.id = (uint32_t)x[0],
+					       .used = (uint64_t)x[1],
+					       .credit = (uint64_t)x[2],
+					       .period_start = (int64_t)x[3],
+					       .period_end = (int64_t)x[4],
+					       .anchor_day = (int32_t)x[5],
+					       .alerts = (uint8_t)x[6]};
+	}
+	if (m > 1) {
+		/* a subscriber once: sorted ids, no two alike */
+		uint32_t *ids = malloc(m * sizeof(*ids));
+
+		if (ids == NULL) {
+			fail(err, errlen, -EINVAL, "%s: out of memory", key);
+			goto bad;
+		}
+		for (i = 0; i < m; i++)
+			ids[i] = r[i].id;
+		qsort(ids, m, sizeof(*ids), id_cmp);
+		for (i = 1; i < m && ids[i] != ids[i - 1]; i++)
+			;
+		if (i < m) {
+			fail(err, errlen, -EINVAL, "%s: subscriber %u is there twice", key, ids[i]);
+			free(ids);
+			goto bad;
+		}
+		free(ids);
+	}
+	json_decref(v);
+	*out = r;
+	*n = m;
+	return 0;
+bad:
+	free(r);
+	json_decref(v);
+	return -EINVAL;
 }

@@ -59,12 +59,19 @@ int sky_etcd_call(struct sky_etcd *e, const char *path, const json_t *req, json_
 /* Range over [key, key + prefix end) when prefix, else the one key; at revision rev (0:
  * now). *resp: the reply (kvs with base64 keys/values, header.revision). */
 int sky_etcd_range(struct sky_etcd *e, const char *key, bool prefix, int64_t rev, json_t **resp);
+/* Range over [key, end) (end "": key's prefix end, NULL: the one key). */
+int sky_etcd_range_to(struct sky_etcd *e, const char *key, const char *end, int64_t rev,
+		      json_t **resp);
 int sky_etcd_put(struct sky_etcd *e, const char *key, const char *val, int64_t lease, int64_t *rev);
 int sky_etcd_delete(struct sky_etcd *e, const char *key, int64_t *rev);
 /* Put key=val when key's mod_revision is mod_rev (0: when key does not exist). 0 with
  * *done = 1 (stored, *rev its revision) or 0 (the compare failed), or -errno. */
 int sky_etcd_put_if(struct sky_etcd *e, const char *key, const char *val, int64_t lease,
 		    int64_t mod_rev, int *done, int64_t *rev);
+/* Put key=val (no lease) when guard holds guard_val (a usage snapshot, only while this
+ * node holds the beam's claim). 0 with *done 1 or 0, or -errno. */
+int sky_etcd_put_when(struct sky_etcd *e, const char *guard, const char *guard_val, const char *key,
+		      const char *val, int *done);
 /* Delete key when its value is val (a claim we hold). */
 int sky_etcd_delete_if(struct sky_etcd *e, const char *key, const char *val);
 int sky_etcd_lease_grant(struct sky_etcd *e, unsigned int ttl_s, int64_t *id);
@@ -83,11 +90,11 @@ struct sky_etcd_event {
 /* Called for each event, then with ev == NULL at the end of each reply (header revision
  * rev). Return non-zero to stop the watch. */
 typedef int (*sky_etcd_watch_fn)(void *arg, const struct sky_etcd_event *ev, int64_t rev);
-/* Watch [prefix, prefix end) from revision from_rev, until fn returns non-zero, *stop is
- * set, or the stream fails. Returns 0 (stopped), -ESTALE (from_rev was compacted:
+/* Watch [prefix, end) (end NULL: prefix end) from revision from_rev, until fn returns non-zero,
+ * *stop is set, or the stream fails. Returns 0 (stopped), -ESTALE (from_rev was compacted:
  * *compacted = the oldest revision kept), or -errno with e->err. */
-int sky_etcd_watch(struct sky_etcd *e, const char *prefix, int64_t from_rev, sky_etcd_watch_fn fn,
-		   void *arg, const volatile int *stop, int64_t *compacted);
+int sky_etcd_watch(struct sky_etcd *e, const char *prefix, const char *end, int64_t from_rev,
+		   sky_etcd_watch_fn fn, void *arg, const volatile int *stop, int64_t *compacted);
 /* From another thread: end a running sky_etcd_watch() on e now (its socket is shut down:
  * the watch returns at once instead of at libcurl's next progress call). */
 void sky_etcd_watch_break(struct sky_etcd *e);
@@ -122,7 +129,11 @@ int sky_cluster_cfg_parse(const struct sky_cfg *cfg, struct sky_cluster_cfg *out
 	X(etcd_errors, "Calls to etcd that failed (timeouts, refused connections, errors)")        \
 	X(leases_lost, "Leases lost (expired, or not renewed in time)")                            \
 	X(snapshots, "Full state snapshots read from etcd")                                        \
-	X(ownership_changes, "Beams this node started or stopped shaping")
+	X(ownership_changes, "Beams this node started or stopped shaping")                         \
+	X(usage_saved, "Usage snapshots of owned beams written to the store")                      \
+	X(usage_taken, "Usage snapshots read and applied when a beam was taken over")              \
+	X(usage_refused, "Usage snapshots refused (malformed): the previous usage stays")          \
+	X(usage_errors, "Usage snapshots not written (etcd unreachable, claim gone)")
 
 /* clang-format off */
 enum sky_cluster_counter {
@@ -142,6 +153,19 @@ struct sky_cluster_beam {
 	bool claimed;			   /* this node holds owners/BEAM */
 	bool shaping;			   /* the data path shapes it here (main lcore writes) */
 	bool draining;			   /* given up, the workers not yet quiescent since */
+	/* usage snapshots (fair use): the main lcore encodes what the session thread puts
+	 * at usage/BEAM; the session thread reads it after a claim, the main lcore applies
+	 * it before the beam is shaped here */
+	char *usage_out; /* to put (NULL: nothing new) */
+	char *usage_in;	 /* read at the claim ("" when there was none) */
+	bool usage_read; /* usage_in read since the claim (or no fair use) */
+};
+
+/* the last quota change of a subscriber this node applied from the store */
+struct sky_cluster_qrev {
+	uint32_t id;
+	bool used;   /* it set his usage (reset, set used=), not only his top-ups */
+	int64_t rev; /* its revision */
 };
 
 struct sky_cluster_member {
@@ -179,11 +203,15 @@ struct sky_cluster {
 	bool connected_said; /* what the last cluster.etcd event said (main lcore) */
 	bool watching;
 	struct sky_cluster_change *q_head, *q_tail;
-	int64_t seen_rev;      /* the last revision the watch or a snapshot delivered */
-	int64_t applied_rev;   /* the revision of the last state change applied */
-	int64_t applied_seen;  /* every state change up to this revision is applied */
-	int64_t applied_at_ms; /* wall clock when applied_rev was applied */
-	int64_t sent_at_ms;    /* wall clock when this node last sent a change (main lcore) */
+	int64_t seen_rev;	 /* the last revision the watch or a snapshot delivered */
+	int64_t applied_rev;	 /* the revision of the last state change applied */
+	int64_t applied_seen;	 /* every state change up to this revision is applied */
+	int64_t applied_at_ms;	 /* wall clock when applied_rev was applied */
+	int64_t sent_at_ms;	 /* wall clock when this node last sent a change (main lcore) */
+	struct sky_quota *quota; /* NULL: no usage snapshots */
+	uint64_t usage_next_ms;	 /* the next snapshot of the owned beams (main lcore) */
+	struct sky_cluster_qrev *qrev; /* main lcore */
+	size_t n_qrev, cap_qrev;
 	char last_err[1200];
 	char last_refused[1200];
 	uint64_t ctr[SKY_CLUSTER_C_MAX];

@@ -644,6 +644,98 @@ sky_quota_usage(const struct sky_quota *q, uint32_t id, struct sky_quota_usage *
 	return 0;
 }
 
+static int
+snap_heavier(const void *a, const void *b)
+{
+	const struct sky_quota_snap *x = a, *y = b;
+
+	if (x->beam != y->beam)
+		return x->beam < y->beam ? -1 : 1;
+	if (x->used != y->used)
+		return x->used > y->used ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int
+sky_quota_usage_all(struct sky_quota *q, int64_t now, struct sky_quota_snap **out, size_t *n)
+{
+	struct sky_quota_snap *r = NULL;
+	size_t k = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!q->any)
+		return -ENODATA;
+	sky_quota_fold(q, now);
+	for (uint32_t idx = 0; idx < q->cap; idx++) {
+		const struct quota_sub *s = &q->sub[idx];
+		struct sky_sub_info in;
+
+		if (s->id == 0 || !s->tracked || (s->used == 0 && s->credit == 0) ||
+		    sky_subs_get(q->subs, s->id, &in) < 0)
+			continue;
+		if (k == cap) {
+			struct sky_quota_snap *x = realloc(r, (cap ? cap * 2 : 64) * sizeof(*r));
+
+			if (x == NULL) {
+				free(r);
+				return -ENOMEM;
+			}
+			r = x;
+			cap = cap ? cap * 2 : 64;
+		}
+		r[k++] = (struct sky_quota_snap){.id = s->id,
+						 .anchor_day = s->anchor_day,
+						 .used = s->used,
+						 .credit = s->credit,
+						 .period_start = s->period_start,
+						 .period_end = s->period_end,
+						 .alerts = s->alerts,
+						 .beam = in.beam};
+	}
+	if (k > 1)
+		qsort(r, k, sizeof(*r), snap_heavier);
+	*out = r;
+	*n = k;
+	return 0;
+}
+
+int
+sky_quota_adopt(struct sky_quota *q, const struct sky_quota_snap *r, bool take_used,
+		bool take_credit, int64_t now)
+{
+	struct sky_sub_info in;
+	struct quota_sub *s;
+
+	if (sky_subs_get(q->subs, r->id, &in) < 0)
+		return -ENOENT;
+	s = quota_slot(q, &in, now);
+	if (s == NULL)
+		return -ENODATA;
+	/* his counters up to now: counted by the record's node, not by this one */
+	fold_one(q, in.idx, now, minute_of(q, s->plan, now));
+	if (r->period_end <= now)
+		return -ESTALE; /* rolled over since: this period starts at zero */
+	if (take_used) {
+		/* his period as the record's node counted it (a `quota set anchor=` there) */
+		s->period_start = r->period_start;
+		s->period_end = r->period_end;
+		s->anchor_day = r->anchor_day;
+		s->alerts = r->alerts;
+		s->used = r->used;
+	}
+	if (take_credit)
+		s->credit = r->credit;
+	quota_apply(q, in.idx, now);
+	return 0;
+}
+
+uint64_t
+sky_quota_save_interval_us(const struct sky_quota *q)
+{
+	return q->cfg.save_interval_us;
+}
+
 enum sky_quota_state
 sky_quota_state_of(const struct sky_quota *q, uint32_t idx)
 {

@@ -20,6 +20,7 @@
 
 #include "skygate/cluster.h"
 #include "skygate/config.h"
+#include "skygate/quota.h"
 
 #include "../../lib/cluster/cluster_priv.h"
 
@@ -272,6 +273,12 @@ static const struct op_case op_cases[] = {
 	{{"map", "update", "m", "DE"}, NULL, -EINVAL, "map update: NAME KEY VALUE", NULL},
 	{{"map", "delete", "m", "DE", "1"}, NULL, -EINVAL, "map delete: NAME KEY", NULL},
 	{{"policy", "load"}, NULL, -ENOTSUP, "'policy load'", NULL},
+	{{"quota", "import", "/tmp/u.csv"},
+	 NULL,
+	 -ENOTSUP,
+	 "quota import has no key of its own",
+	 NULL},
+	{{"quota", "add"}, NULL, -EINVAL, "quota add: ID expected", NULL},
 	/* stored */
 	{{"plan", "set", "gold", "down=10Mbit"},
 	 NULL,
@@ -327,6 +334,22 @@ static const struct op_case op_cases[] = {
 	 P "/state/policy",
 	 "{\"argv\":[\"policy\",\"load\",\"/usr/lib/skygate/policies/country_block.bpf.o\"]}"},
 	{{"policy", "unload"}, NULL, 0, P "/state/policy", "{\"argv\":[\"policy\",\"unload\"]}"},
+	/* quota changes: the last one of a subscriber, as it was given */
+	{{"quota", "add", "7", "10GB"},
+	 "{\"argv\":[\"quota\",\"reset\",\"7\"]}",
+	 0,
+	 P "/state/quota/7",
+	 "{\"argv\":[\"quota\",\"add\",\"7\",\"10GB\"]}"},
+	{{"quota", "reset", "7"},
+	 NULL,
+	 0,
+	 P "/state/quota/7",
+	 "{\"argv\":[\"quota\",\"reset\",\"7\"]}"},
+	{{"quota", "set", "7", "used=1GB", "anchor=2026-01-05"},
+	 NULL,
+	 0,
+	 P "/state/quota/7",
+	 "{\"argv\":[\"quota\",\"set\",\"7\",\"used=1GB\",\"anchor=2026-01-05\"]}"},
 };
 
 static void
@@ -398,6 +421,158 @@ test_value_malformed(void **state)
 		want_in(i, err, malformed[i].key); /* the message names the key */
 		json_decref(v);
 	}
+}
+
+/* ------------------------------------------------------------------ usage snapshots */
+
+#define UK P "/usage/beam%201"
+#define UHEAD "{\"v\":1,\"beam\":\"beam 1\",\"node\":\"gw1\",\"rev\":12,\"at\":1700000000,"
+#define UROW "[7,1000,0,1699990000,1700990000,19000,1]"
+
+static void
+test_usage_malformed(void **state)
+{
+	static const struct {
+		const char *text, *err;
+	} bad[] = {
+		{"", UK ": not JSON"},
+		{"{\"v\":1", UK ": not JSON"},
+		{"[1,2]", UK ": not a JSON object"},
+		{"{\"beam\":\"beam 1\",\"rev\":1,\"subs\":[]}", UK ": \"v\" is not 1"},
+		{"{\"v\":2,\"beam\":\"beam 1\",\"rev\":1,\"subs\":[]}", UK ": \"v\" is not 1"},
+		{"{\"v\":1,\"beam\":\"beam2\",\"rev\":1,\"subs\":[]}",
+		 UK ": \"beam\" is 'beam2', not beam 1"},
+		{"{\"v\":1,\"rev\":1,\"subs\":[]}", UK ": \"beam\" is missing"},
+		{"{\"v\":1,\"beam\":\"beam 1\",\"rev\":\"12\",\"subs\":[]}",
+		 UK ": \"rev\" is not a revision"},
+		{UHEAD "\"subs\":{}}", UK ": \"subs\" is not an array"},
+		{UHEAD "\"subs\":[[7,1000,0]]}", UK ": subs[0] is not [id, used"},
+		{UHEAD "\"subs\":[" UROW ",7]}", UK ": subs[1] is not [id"},
+		{UHEAD "\"subs\":[[7,\"1000\",0,1,2,0,0]]}", UK ": subs[0].used is not an integer"},
+		{UHEAD "\"subs\":[[7,1.5,0,1,2,0,0]]}", UK ": subs[0].used is not an integer"},
+		{UHEAD "\"subs\":[[0,1000,0,1,2,0,0]]}", UK ": subs[0]: id out of range"},
+		{UHEAD "\"subs\":[[4294967296,1,0,1,2,0,0]]}", UK ": subs[0]: id out of range"},
+		{UHEAD "\"subs\":[[7,-1,0,1,2,0,0]]}", UK ": subs[0]: used out of range"},
+		{UHEAD "\"subs\":[[7,1,1152921504606846977,1,2,0,0]]}",
+		 UK ": subs[0]: credit out of range"},
+		{UHEAD "\"subs\":[[7,1,0,5,5,0,0]]}", UK ": subs[0]: period_end not after"},
+		{UHEAD "\"subs\":[[7,1,0,1,2,2147483648,0]]}", UK ": subs[0]: anchor_day out of"},
+		{UHEAD "\"subs\":[[7,1,0,1,2,0,4]]}", UK ": subs[0]: alerts out of range"},
+		{UHEAD "\"subs\":[" UROW ",[8,1,0,1,2,0,0]," UROW "]}",
+		 UK ": subscriber 7 is there twice"},
+	};
+	struct sky_quota_snap *r;
+	char err[512];
+	int64_t rev;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		r = (void *)1;
+		n = 99;
+		assert_int_equal(sky_cluster_usage_decode(UK, "beam 1", bad[i].text, &r, &n, &rev,
+							  err, sizeof(err)),
+				 -EINVAL);
+		want_in(i, err, bad[i].err);
+		assert_null(r);
+		assert_int_equal(n, 0);
+	}
+	/* more subscribers than a snapshot holds */
+	{
+		size_t len = 256 + (SKY_CLUSTER_USAGE_MAX_SUBS + 1) * 40;
+		char *big = malloc(len), *p = big;
+
+		assert_non_null(big);
+		p += sprintf(p, UHEAD "\"subs\":[");
+		for (unsigned int i = 0; i <= SKY_CLUSTER_USAGE_MAX_SUBS; i++)
+			p += sprintf(p, "%s[%u,1,0,1,2,0,0]", i ? "," : "", i + 1);
+		sprintf(p, "]}");
+		assert_int_equal(
+			sky_cluster_usage_decode(UK, "beam 1", big, &r, &n, &rev, err, sizeof(err)),
+			-EINVAL);
+		want_in(0, err, UK ": 16385 subscribers, more than 16384");
+		free(big);
+	}
+}
+
+static void
+test_usage_roundtrip(void **state)
+{
+	struct sky_quota_snap in[3] = {
+		{.id = 4000000000u,
+		 .anchor_day = -3,
+		 .used = (1ull << 60),
+		 .credit = 10ull << 30,
+		 .period_start = 1700000000,
+		 .period_end = 1702592000,
+		 .alerts = 3},
+		{.id = 7, .anchor_day = 19000, .used = 1000, .period_start = 1, .period_end = 2},
+		{.id = 9,
+		 .used = 0,
+		 .credit = 5,
+		 .period_start = 10,
+		 .period_end = 20,
+		 .alerts = 1},
+	};
+	struct sky_quota_snap *out, *many;
+	char key[SKY_CLUSTER_KEY_MAX], err[256] = "", *text;
+	size_t n, dropped = 99;
+	int64_t rev = 0;
+
+	(void)state;
+	assert_int_equal(sky_cluster_usage_key(P, "beam 1", key, sizeof(key)), 0);
+	assert_string_equal(key, UK);
+	assert_int_equal(sky_cluster_usage_key(P, "beam1", key, 10), -ENAMETOOLONG);
+	text = sky_cluster_usage_encode("beam 1", "gw1", 12, 1700000000, in, 3, &dropped);
+	assert_non_null(text);
+	assert_int_equal(dropped, 0);
+	assert_string_equal(text, UHEAD "\"subs\":[[4000000000,1152921504606846976,10737418240,"
+					"1700000000,1702592000,-3,3],[7,1000,0,1,2,19000,0],"
+					"[9,0,5,10,20,0,1]]}");
+	assert_int_equal(
+		sky_cluster_usage_decode(UK, "beam 1", text, &out, &n, &rev, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(rev, 12);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(out[i].id, in[i].id);
+		assert_int_equal(out[i].anchor_day, in[i].anchor_day);
+		assert_int_equal(out[i].used, in[i].used);
+		assert_int_equal(out[i].credit, in[i].credit);
+		assert_int_equal(out[i].period_start, in[i].period_start);
+		assert_int_equal(out[i].period_end, in[i].period_end);
+		assert_int_equal(out[i].alerts, in[i].alerts);
+	}
+	free(out);
+	free(text);
+	/* an empty snapshot (everyone at zero) is one too */
+	text = sky_cluster_usage_encode("beam 1", "gw1", 0, 1, in, 0, &dropped);
+	assert_int_equal(
+		sky_cluster_usage_decode(UK, "beam 1", text, &out, &n, &rev, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(rev, 0);
+	free(out);
+	free(text);
+	/* bounded: the first SKY_CLUSTER_USAGE_MAX_SUBS (the caller puts the heaviest first) */
+	many = calloc(SKY_CLUSTER_USAGE_MAX_SUBS + 5, sizeof(*many));
+	assert_non_null(many);
+	for (unsigned int i = 0; i < SKY_CLUSTER_USAGE_MAX_SUBS + 5; i++)
+		many[i] = (struct sky_quota_snap){.id = i + 1,
+						  .used = SKY_CLUSTER_USAGE_MAX_SUBS + 5 - i,
+						  .period_start = 1,
+						  .period_end = 2};
+	text = sky_cluster_usage_encode("beam 1", "gw1", 3, 1, many, SKY_CLUSTER_USAGE_MAX_SUBS + 5,
+					&dropped);
+	assert_non_null(text);
+	assert_int_equal(dropped, 5);
+	assert_true(strlen(text) < 1024 * 1024); /* well under etcd's request limit */
+	assert_int_equal(
+		sky_cluster_usage_decode(UK, "beam 1", text, &out, &n, &rev, err, sizeof(err)), 0);
+	assert_int_equal(n, SKY_CLUSTER_USAGE_MAX_SUBS);
+	assert_int_equal(out[n - 1].id, SKY_CLUSTER_USAGE_MAX_SUBS);
+	free(out);
+	free(text);
+	free(many);
 }
 
 /* ------------------------------------------------------------------ the cluster: section */
@@ -525,11 +700,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table_refused),  cmocka_unit_test(test_table_balance),
-		cmocka_unit_test(test_table_movement), cmocka_unit_test(test_table_deterministic),
-		cmocka_unit_test(test_table_pins),     cmocka_unit_test(test_key_escape),
-		cmocka_unit_test(test_op_from_argv),   cmocka_unit_test(test_value_malformed),
-		cmocka_unit_test(test_base64),	       cmocka_unit_test(test_cfg),
+		cmocka_unit_test(test_table_refused),	cmocka_unit_test(test_table_balance),
+		cmocka_unit_test(test_table_movement),	cmocka_unit_test(test_table_deterministic),
+		cmocka_unit_test(test_table_pins),	cmocka_unit_test(test_key_escape),
+		cmocka_unit_test(test_op_from_argv),	cmocka_unit_test(test_value_malformed),
+		cmocka_unit_test(test_base64),		cmocka_unit_test(test_cfg),
+		cmocka_unit_test(test_usage_malformed), cmocka_unit_test(test_usage_roundtrip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,10 @@
  *   state/maps/MAP/KEY        {"argv": ["map", "update"|"delete", MAP, KEY, ...]}
  *   state/policy              {"argv": ["policy", "load", FILE], "sha256": HEX}
  *                             | {"argv": ["policy", "unload"]}   (FILE: the same on every node)
+ *   state/quota/ID            {"argv": ["quota", "add"|"reset"|"set", ID, ...]}   the last one
+ *                             (a `quota import` is stored as one `quota set` per row)
+ *   usage/BEAM                the beam's usage snapshot (sky_cluster_usage_encode), written
+ *                             by its owner every quota.save_interval, read by the next owner
  * Names in keys are escaped: bytes other than A-Z a-z 0-9 . _ - : become %XX (so a map key
  * 10.0.0.0/8 is 10.0.0.0%2F8). A removal is stored as a tombstone (its `del` / `delete` /
  * `unload` command), so an object of the configuration removed at runtime stays removed
@@ -105,12 +109,41 @@ int sky_cluster_op_from_argv(const char *prefix, int argc, char *const *argv, co
 const json_t *sky_cluster_value_check(const char *prefix, const char *key, const json_t *value,
 				      char *err, size_t errlen);
 
+/* --- quota usage snapshots (pure) --- */
+
+struct sky_quota_snap;
+
+/** Subscribers in one beam's usage snapshot at most (the heaviest; ~80 bytes each, so a
+ *  value stays under etcd's 1.5 MiB request limit). */
+#define SKY_CLUSTER_USAGE_MAX_SUBS 16384
+
+/** PREFIX/usage/esc(BEAM). 0 or -ENAMETOOLONG. */
+int sky_cluster_usage_key(const char *prefix, const char *beam, char *out, size_t outlen);
+/**
+ * A beam's usage snapshot as stored at its usage key: {"v": 1, "beam", "node", "rev": the
+ * revision the writer had applied, "at": Unix seconds, "subs": [[id, used, credit,
+ * period_start, period_end, anchor_day, alerts], ...]}. At most SKY_CLUSTER_USAGE_MAX_SUBS
+ * of r[0..n) (the first ones: pass them heaviest first); *dropped = how many did not fit.
+ * Returns malloc'd compact JSON text, or NULL (out of memory).
+ */
+char *sky_cluster_usage_encode(const char *beam, const char *node, int64_t rev, int64_t at,
+			       const struct sky_quota_snap *r, size_t n, size_t *dropped);
+/**
+ * Check and decode a usage snapshot read at key (beam: the beam the key names). 0 with
+ * *out (malloc'd, may be NULL when *n is 0), *n and *rev (the writer's applied revision);
+ * -EINVAL with err naming the key and what is wrong (nothing allocated).
+ */
+int sky_cluster_usage_decode(const char *key, const char *beam, const char *text,
+			     struct sky_quota_snap **out, size_t *n, int64_t *rev, char *err,
+			     size_t errlen);
+
 /* --- the node (control path only) --- */
 
 struct sky_cfg;
 struct sky_cfg_err;
 struct sky_subs;
 struct sky_cluster;
+struct sky_quota;
 
 /** What a node does with packets of beams it does not own. */
 enum sky_cluster_other { SKY_CLUSTER_OTHER_DROP = 0, SKY_CLUSTER_OTHER_PASS = 1 };
@@ -142,6 +175,12 @@ void sky_cluster_poll(struct sky_cluster *c);
 /** Give up the beams, revoke the lease (bounded, ~1 s), stop the thread. */
 void sky_cluster_stop(struct sky_cluster *c);
 void sky_cluster_destroy(struct sky_cluster *c);
+/** Fair use: keep the usage of the beams this node owns in etcd (usage/BEAM, every
+ *  quota.save_interval, and when a beam is given up) and take a beam's usage over before
+ *  shaping it. Call before sky_cluster_start. */
+void sky_cluster_set_quota(struct sky_cluster *c, struct sky_quota *q);
+/** What `reload` says in cluster mode (it is refused): into buf. */
+void sky_cluster_reload_refusal(const struct sky_cluster *c, char *buf, size_t len);
 /** Register `cluster status`, `cluster import`, the store hook (sky_ctl_store_hook), the
  *  metrics and the periodic poll. */
 int sky_cluster_register(struct sky_cluster *c);

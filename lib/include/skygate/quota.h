@@ -177,4 +177,33 @@ int sky_quota_usage(const struct sky_quota *q, uint32_t id, struct sky_quota_usa
 /** The state a policy reads (SKY_QUOTA_NONE when no allowance). */
 enum sky_quota_state sky_quota_state_of(const struct sky_quota *q, uint32_t idx);
 
+/* --- cluster mode: usage snapshots per beam (lib/cluster keeps them in etcd) --- */
+
+/** One subscriber's usage in a snapshot: what the usage file holds of him. */
+struct sky_quota_snap {
+	uint32_t id;
+	int32_t anchor_day;
+	uint64_t used, credit;
+	int64_t period_start, period_end;
+	uint8_t alerts; /* bit 0: 80 % sent this period, bit 1: 100 % */
+	uint16_t beam;	/* his beam (index) now: not part of the snapshot */
+};
+/**
+ * Fold at now, then the usage of every subscriber with an allowance and some usage or
+ * credit this period: *out (malloc'd; by beam, heaviest first within a beam), *n. One
+ * pass over the table. 0, -ENODATA (no plan has an allowance: nothing to keep), -ENOMEM.
+ */
+int sky_quota_usage_all(struct sky_quota *q, int64_t now, struct sky_quota_snap **out, size_t *n);
+/**
+ * Take a snapshot's record for subscriber r->id (cluster takeover of his beam): his
+ * counters are folded first (what this node counted before is dropped: the record is
+ * the owner's count), then, when the record's period has not ended at now, its usage
+ * with its period, anchor and alerts (take_used), and its top-ups (take_credit). 0, -ENOENT (no
+ * such subscriber here), -ENODATA (no allowance), -ESTALE (the record's period is over).
+ */
+int sky_quota_adopt(struct sky_quota *q, const struct sky_quota_snap *r, bool take_used,
+		    bool take_credit, int64_t now);
+/** quota.save_interval in microseconds (also the cluster's snapshot interval). */
+uint64_t sky_quota_save_interval_us(const struct sky_quota *q);
+
 #endif /* SKYGATE_QUOTA_H */
