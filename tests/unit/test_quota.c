@@ -874,6 +874,72 @@ count_damaged(const char *dir)
 	return n;
 }
 
+/* cluster takeover: a beam's usage snapshot (sky_quota_usage_all) taken by another node
+ * (sky_quota_adopt); failure cases first */
+static void
+test_adopt(void **state)
+{
+	struct mod m;
+	int64_t now = quota_now();
+	struct sky_quota_snap *all = NULL, r;
+	size_t n = 0;
+	const struct {
+		uint32_t id;
+		int64_t end_shift; /* period_end relative to now */
+		int rc;
+	} refused[] = {
+		{99, 86400, -ENOENT}, /* no such subscriber here */
+		{3, 86400, -ENODATA}, /* basic: no allowance */
+		{1, 0, -ESTALE},      /* the record's period is over */
+		{1, -3600, -ESTALE},
+	};
+
+	(void)state;
+	mod_make(&m);
+	memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		r.id = refused[i].id;
+		r.used = 123;
+		r.period_start = now - 86400;
+		r.period_end = now + refused[i].end_shift;
+		assert_int_equal(sky_quota_adopt(m.q, &r, true, true, now), refused[i].rc);
+	}
+	/* a refused record changed nothing */
+	assert_int_equal(usage(&m, 1).used_bytes, 0);
+
+	/* the owner's snapshot: who has usage, heaviest first */
+	send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 300000);
+	send_bytes(&m, 1, "100.64.0.2", SKY_DIR_DOWN, 1, 600000);
+	assert_int_equal(sky_quota_usage_all(m.q, now, &all, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(all[0].id, 2);
+	assert_int_equal(all[0].used, 600000);
+	assert_int_equal(all[1].id, 1);
+	assert_int_equal(all[1].used, 300000);
+	r = all[1];
+	free(all);
+
+	/* this node counted on its own meanwhile: the owner's record wins over it */
+	send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 50000);
+	r.used = 1100000; /* over the 1 MB: the graded rate applies at once */
+	r.credit = 0;
+	assert_int_equal(sky_quota_adopt(m.q, &r, true, true, now), 0);
+	assert_int_equal(usage(&m, 1).used_bytes, 1100000);
+	assert_int_not_equal(usage(&m, 1).d.state, SKY_QUOTA_UNDER);
+	assert_int_equal(send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 0),
+			 plan_idx(&m, "gold~50%"));
+
+	/* top-ups only (take_used false): the usage this node has stays */
+	r.used = 5;
+	r.credit = 2000000;
+	assert_int_equal(sky_quota_adopt(m.q, &r, false, true, now), 0);
+	assert_int_equal(usage(&m, 1).used_bytes, 1100000);
+	assert_int_equal(usage(&m, 1).credit_bytes, 2000000);
+	assert_int_equal(usage(&m, 1).d.state, SKY_QUOTA_UNDER);
+	assert_int_equal(send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 0), plan_idx(&m, "gold"));
+	mod_free(&m);
+}
+
 static void
 test_usage_file(void **state)
 {
@@ -978,6 +1044,7 @@ main(void)
 		cmocka_unit_test(test_commands_refused),
 		cmocka_unit_test(test_usage_and_throttling),
 		cmocka_unit_test(test_usage_file),
+		cmocka_unit_test(test_adopt),
 	};
 	int rc;
 
