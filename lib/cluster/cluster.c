@@ -31,8 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "skygate/cluster.h"
 #include "skygate/config.h"
 #include "skygate/control.h"
@@ -69,23 +67,17 @@ sky_cluster_now_ms(void)
 int
 sky_cluster_file_sha256(const char *path, char hex[65], char *err, size_t errlen)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	size_t len;
 	void *buf;
 	int rc = sky_file_read(path, POLICY_FILE_MAX, 0, &buf, &len, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	rc = EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+	rc = sky_sha256_hex(buf, len, hex);
 	free(buf);
-	if (rc != 0) {
+	if (rc != 0)
 		snprintf(err, errlen, "%s: SHA-256 failed", path);
-		return rc;
-	}
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
+	return rc;
 }
 
 /* sleep ms in steps, back early when the node stops */

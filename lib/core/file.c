@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "skygate/file.h"
 
 static int
@@ -200,4 +202,18 @@ sky_file_memfd(const char *path, size_t max_bytes, unsigned int timeout_ms, size
 	if (len != NULL)
 		*len = (size_t)st.st_size;
 	return mfd;
+}
+
+int
+sky_sha256_hex(const void *data, size_t len, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	hex[0] = '\0';
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		return -EIO;
+	for (unsigned int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
 }

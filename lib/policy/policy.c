@@ -375,7 +375,7 @@ policy_load_bytes(struct sky_policy *p, void *buf, size_t len, const char *path,
 
 	if (rc != 0)
 		return rc;
-	policy_sha256_hex(buf, len, sha);
+	sky_sha256_hex(buf, len, sha);
 	return load_obj(p, &o, path, sha, t0, dry_run, info, err, errlen);
 }
 

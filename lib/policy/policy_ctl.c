@@ -213,7 +213,7 @@ cmd_load(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 		return sky_ctl_fail(call, "%s (the running program is unchanged)", err);
 	if (sd != NULL && !call->replay) {
 		/* keep the object in the state directory so a restart replays the same code */
-		policy_sha256_hex(buf, len, hex);
+		sky_sha256_hex(buf, len, hex);
 		snprintf(dst, sizeof(dst), "%s/policy-%.16s.bpf.o", sd, hex);
 		made = access(dst, F_OK) != 0;
 		if (write_copy(buf, len, dst, err, sizeof(err)) != 0) {

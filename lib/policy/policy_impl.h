@@ -7,7 +7,7 @@
  *   policy.c       the owner: program load/swap, map entries, counters
  *                                                 -> policy_elf.c (-> policy_check.c),
  *                                                    policy_rewrite.c, policy_maps.c,
- *                                                    policy_dp.c, sha256.c
+ *                                                    policy_dp.c
  *   policy_dp.c    the per-burst run (data path)  calls nothing of lib/policy
  *
  * Never the other way: the owner knows nothing of its control file; what the control
@@ -151,8 +151,5 @@ void policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, cons
 /* ---- policy_dp.c: the context groups a program reads (ctx_read: its bytes) */
 uint32_t policy_ctx_groups(const uint8_t ctx_read[sizeof(struct sky_policy_ctx)]);
 
-/* ---- sha256.c */
-void sky_sha256(const void *data, size_t len, uint8_t out[32]);
-void policy_sha256_hex(const void *data, size_t len, char hex[65]);
 
 #endif /* SKY_POLICY_IMPL_H */

@@ -195,6 +195,28 @@ test_memfd_immune(void **state)
 	close(fd);
 }
 
+/* SHA-256 against FIPS 180-2's vectors (the policy object's and the cluster's file hash) */
+static void
+test_sha256(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} v[] = {
+		{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	};
+	char hex[65];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(sky_sha256_hex(v[i].in, strlen(v[i].in), hex), 0);
+		assert_string_equal(hex, v[i].hex);
+	}
+}
+
 int
 main(void)
 {
@@ -202,6 +224,7 @@ main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_read_ok),
 		cmocka_unit_test(test_memfd_immune),
+		cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -43,4 +43,8 @@ int sky_file_read(const char *path, size_t max_bytes, unsigned int timeout_ms, v
 int sky_file_memfd(const char *path, size_t max_bytes, unsigned int timeout_ms, size_t *len,
 		   char *err, size_t errlen);
 
+/** SHA-256 of len bytes as 64 lowercase hex digits (OpenSSL's libcrypto). 0, or -EIO with
+ *  hex empty. */
+int sky_sha256_hex(const void *data, size_t len, char hex[65]);
+
 #endif /* SKYGATE_FILE_H */
