@@ -909,10 +909,10 @@ test_adopt(void **state)
 
 	/* the owner's snapshot: who has usage, heaviest first */
 	send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 300000);
-	send_bytes(&m, 1, "100.64.0.2", SKY_DIR_DOWN, 1, 600000);
+	send_bytes(&m, 1, "100.64.0.4", SKY_DIR_DOWN, 1, 600000);
 	assert_int_equal(sky_quota_usage_all(m.q, now, &all, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(all[0].id, 2);
+	assert_int_equal(all[0].id, 4);
 	assert_int_equal(all[0].used, 600000);
 	assert_int_equal(all[1].id, 1);
 	assert_int_equal(all[1].used, 300000);
@@ -940,6 +940,8 @@ test_adopt(void **state)
 	mod_free(&m);
 }
 
+/* these run at the wall clock's time (the usage file's load and save read it): subscriber 4
+ * (peaky) counts at every hour, subscriber 2 (silver) not in its 02:00-07:00 UTC window */
 static void
 test_usage_file(void **state)
 {
@@ -957,17 +959,17 @@ test_usage_file(void **state)
 
 	mod_make(&m);
 	assert_int_equal(sky_quota_load(m.q, dir, false, err, sizeof(err)), 0); /* first start */
-	send_bytes(&m, 0, "100.64.0.2", SKY_DIR_DOWN, 1, 700000);
+	send_bytes(&m, 0, "100.64.0.4", SKY_DIR_DOWN, 1, 700000);
 	send_bytes(&m, 1, "100.64.0.1", SKY_DIR_DOWN, 1, 1200000);
 	json_decref(ok("quota add 1 100KB"));
 	assert_int_equal(sky_quota_stop(m.q, err, sizeof(err)), 0);
-	assert_int_equal(usage(&m, 2).used_bytes, 700000);
+	assert_int_equal(usage(&m, 4).used_bytes, 700000);
 	mod_free(&m);
 
 	/* a restart: the usage, the top-up and the throttle come back */
 	mod_make(&m);
 	assert_int_equal(sky_quota_load(m.q, dir, false, err, sizeof(err)), 0);
-	assert_int_equal(usage(&m, 2).used_bytes, 700000);
+	assert_int_equal(usage(&m, 4).used_bytes, 700000);
 	assert_int_equal(usage(&m, 1).used_bytes, 1200000);
 	assert_int_equal(usage(&m, 1).credit_bytes, 100000);
 	assert_int_equal(m.q->seq, 1);
@@ -976,14 +978,14 @@ test_usage_file(void **state)
 	assert_int_equal(send_bytes(&m, 0, "100.64.0.1", SKY_DIR_DOWN, 1, 0),
 			 plan_idx(&m, "gold~50%")); /* 1.2 MB of 1.1 MB: 9 % over */
 	/* usage of a subscriber the journal adds back after the file was read is kept */
-	json_decref(ok("subscriber del 2"));
+	json_decref(ok("subscriber del 4"));
 	assert_int_equal(quota_save(m.q, err, sizeof(err)), 0);
 	mod_free(&m);
 	mod_make(&m);
-	json_decref(ok("subscriber del 2"));
+	json_decref(ok("subscriber del 4"));
 	assert_int_equal(sky_quota_load(m.q, dir, false, err, sizeof(err)), 0);
-	json_decref(ok("subscriber add 2 ipv4=100.64.0.2 plan=silver beam=beam1 country=DE"));
-	assert_int_equal(usage(&m, 2).used_bytes, 700000);
+	json_decref(ok("subscriber add 4 ipv4=100.64.0.4 plan=peaky beam=beam1 country=DE"));
+	assert_int_equal(usage(&m, 4).used_bytes, 700000);
 	/* a whole-table replacement keeps everyone's usage (by id, whatever his new index) */
 	{
 		char line[700];
@@ -994,7 +996,7 @@ test_usage_file(void **state)
 
 		snprintf(line, sizeof(line), "subscriber load %s", csv);
 		json_decref(ok(line));
-		assert_int_equal(usage(&m, 2).used_bytes, 700000);
+		assert_int_equal(usage(&m, 4).used_bytes, 700000);
 		assert_int_equal(usage(&m, 1).used_bytes, 1200000);
 		assert_int_equal(usage(&m, 1).credit_bytes, 100000);
 		sky_quota_fold(m.q, now);
@@ -1016,7 +1018,7 @@ test_usage_file(void **state)
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, "CRC mismatch"));
 	assert_non_null(strstr(err, "--reset-usage"));
-	assert_int_equal(usage(&m, 2).used_bytes, 0); /* nothing was read as usage */
+	assert_int_equal(usage(&m, 4).used_bytes, 0); /* nothing was read as usage */
 	assert_int_equal(truncate(path, size - 10), 0);
 	assert_int_equal(sky_quota_load(m.q, dir, false, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "truncated or damaged"));
@@ -1028,7 +1030,7 @@ test_usage_file(void **state)
 	assert_int_equal(sky_quota_load(m.q, dir, true, err, sizeof(err)), 0);
 	assert_int_equal(count_damaged(dir), 1);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(usage(&m, 2).used_bytes, 0);
+	assert_int_equal(usage(&m, 4).used_bytes, 0);
 	mod_free(&m);
 }
 
