@@ -151,5 +151,4 @@ void policy_value_out(const struct sky_policy *p, const struct sky_pmap *m, cons
 /* ---- policy_dp.c: the context groups a program reads (ctx_read: its bytes) */
 uint32_t policy_ctx_groups(const uint8_t ctx_read[sizeof(struct sky_policy_ctx)]);
 
-
 #endif /* SKY_POLICY_IMPL_H */

@@ -50,9 +50,9 @@ enum sky_rtt_half {
 
 /* how a sample was taken */
 enum sky_rtt_kind {
-	SKY_RTT_TCP_TS = 0,  /* TSval seen, echoed in the reverse direction's TSecr */
-	SKY_RTT_HANDSHAKE,   /* SYN -> SYN-ACK (internet or satellite half), SYN-ACK -> ACK */
-	SKY_RTT_ICMP_ECHO,   /* echo request -> reply, matched by id and sequence */
+	SKY_RTT_TCP_TS = 0, /* TSval seen, echoed in the reverse direction's TSecr */
+	SKY_RTT_HANDSHAKE,  /* SYN -> SYN-ACK (internet or satellite half), SYN-ACK -> ACK */
+	SKY_RTT_ICMP_ECHO,  /* echo request -> reply, matched by id and sequence */
 };
 
 /* one RTT measurement, or a flow's TCP segment counts since its last sample (rtt_us 0) */
