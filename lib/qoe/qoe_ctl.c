@@ -145,12 +145,11 @@ ext_sub_show(void *arg, int argc, char **argv, json_t *result)
 	struct sky_qoe *q = arg;
 	struct sky_sub_info info;
 	struct sky_qoe_view v;
-	uint64_t id;
+	uint32_t id;
 
 	if (argc < 1 || !json_is_object(result) || q->subs == NULL)
 		return;
-	if (sky_parse_u64(argv[0], 1, UINT32_MAX, &id) < 0 ||
-	    sky_subs_get(q->subs, (uint32_t)id, &info) < 0)
+	if (sky_subs_parse_id(argv[0], &id) < 0 || sky_subs_get(q->subs, id, &info) < 0)
 		return;
 	if (sky_qoe_sub(q, info.idx, now_us(), &v) < 0 || v.sub_id != info.id) {
 		json_object_set_new(result, "rtt", json_null());

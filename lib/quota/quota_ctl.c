@@ -82,17 +82,6 @@ usage_json(const struct sky_quota *q, const struct sky_sub_info *in,
 }
 
 static int
-parse_id(const char *s, uint32_t *id)
-{
-	uint64_t v;
-
-	if (sky_parse_u64(s, 1, UINT32_MAX, &v) < 0)
-		return -1;
-	*id = (uint32_t)v;
-	return 0;
-}
-
-static int
 cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
 	struct sky_quota *q = arg;
@@ -103,7 +92,7 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 
 	if (argc != 1)
 		return sky_ctl_fail(call, "usage: quota show SUBSCRIBER_ID");
-	if (parse_id(argv[0], &id) < 0)
+	if (sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "'%s': expected a subscriber id 1..4294967295", argv[0]);
 	if (sky_subs_get(q->subs, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
@@ -179,7 +168,7 @@ cmd_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 		return -1;
 	if (argc != 2)
 		return sky_ctl_fail(call, "usage: quota add SUBSCRIBER_ID SIZE (e.g. 10GB)");
-	if (parse_id(argv[0], &id) < 0)
+	if (sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "'%s': expected a subscriber id 1..4294967295", argv[0]);
 	if (sky_parse_size(argv[1], &bytes) < 0 || bytes == 0 || bytes > (1ULL << 60))
 		return sky_ctl_fail(call, "'%s': expected a size > 0 (e.g. 10GB, 500MB)", argv[1]);
@@ -217,7 +206,7 @@ cmd_reset(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 		return -1;
 	if (argc != 1)
 		return sky_ctl_fail(call, "usage: quota reset SUBSCRIBER_ID");
-	if (parse_id(argv[0], &id) < 0)
+	if (sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "'%s': expected a subscriber id 1..4294967295", argv[0]);
 	if (sky_subs_get(q->subs, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
@@ -295,7 +284,7 @@ cmd_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 	if (argc < 2)
 		return sky_ctl_fail(call, "usage: quota set SUBSCRIBER_ID used=SIZE credit=SIZE "
 					  "anchor=YYYY-MM-DD (one or more)");
-	if (parse_id(argv[0], &id) < 0)
+	if (sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "'%s': expected a subscriber id 1..4294967295", argv[0]);
 	for (int i = 1; i < argc; i++)
 		if (parse_set(argv[i], &sa, err, sizeof(err)) < 0)
@@ -410,7 +399,7 @@ import_parse(struct sky_quota *q, const char *fname, const char *buf, size_t len
 			cap = cap ? cap * 2 : 256;
 		}
 		memset(&r[n], 0, sizeof(r[n]));
-		if (parse_id(v[0], &r[n].id) < 0) {
+		if (sky_subs_parse_id(v[0], &r[n].id) < 0) {
 			snprintf(err, errlen, "%s:%u: id '%s': expected 1..4294967295", fname, line,
 				 v[0]);
 			goto fail;
@@ -712,7 +701,7 @@ ext_sub_show(void *arg, int argc, char **argv, json_t *result)
 	struct sky_quota_usage u;
 	uint32_t id;
 
-	if (argc < 1 || parse_id(argv[0], &id) < 0 || sky_subs_get(q->subs, id, &in) < 0 ||
+	if (argc < 1 || sky_subs_parse_id(argv[0], &id) < 0 || sky_subs_get(q->subs, id, &in) < 0 ||
 	    sky_quota_usage(q, id, &u) < 0)
 		return;
 	json_object_set_new(result, "quota", usage_json(q, &in, &u));
@@ -844,11 +833,24 @@ tel_quota(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* one gauge per plan with an allowance: name{plan="..."} v[plan] */
+static void
+plan_gauge(FILE *out, const struct sky_quota *q, const char *name, const char *help,
+	   const uint64_t *v)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (unsigned int i = 0; i < q->n_plans; i++)
+		if (q->qp[i].on)
+			fprintf(out, "%s{plan=\"%s\"} %" PRIu64 "\n", name,
+				sky_subs_plan(q->subs, i).name, v[i]);
+}
+
 static void
 metrics(void *arg, FILE *out)
 {
 	struct sky_quota *q = arg;
 	static const char *const st[] = {"under", "over", "throttled"};
+	uint64_t used[SKY_MAX_PLANS], credit[SKY_MAX_PLANS], allowance[SKY_MAX_PLANS];
 
 	if (!q->any)
 		return;
@@ -865,24 +867,17 @@ metrics(void *arg, FILE *out)
 				"skygate_quota_subscribers{plan=\"%s\",state=\"%s\"} %" PRIu64 "\n",
 				sky_subs_plan(q->subs, i).name, st[k], v[k]);
 	}
-	fprintf(out, "# HELP skygate_quota_used_bytes Usage counted this period, summed per plan.\n"
-		     "# TYPE skygate_quota_used_bytes gauge\n");
-	for (unsigned int i = 0; i < q->n_plans; i++)
-		if (q->qp[i].on)
-			fprintf(out, "skygate_quota_used_bytes{plan=\"%s\"} %" PRIu64 "\n",
-				sky_subs_plan(q->subs, i).name, q->agg[i].used);
-	fprintf(out, "# HELP skygate_quota_credit_bytes Top-ups this period, summed per plan.\n"
-		     "# TYPE skygate_quota_credit_bytes gauge\n");
-	for (unsigned int i = 0; i < q->n_plans; i++)
-		if (q->qp[i].on)
-			fprintf(out, "skygate_quota_credit_bytes{plan=\"%s\"} %" PRIu64 "\n",
-				sky_subs_plan(q->subs, i).name, q->agg[i].credit);
-	fprintf(out, "# HELP skygate_quota_allowance_bytes The plan's allowance per period.\n"
-		     "# TYPE skygate_quota_allowance_bytes gauge\n");
-	for (unsigned int i = 0; i < q->n_plans; i++)
-		if (q->qp[i].on)
-			fprintf(out, "skygate_quota_allowance_bytes{plan=\"%s\"} %" PRIu64 "\n",
-				sky_subs_plan(q->subs, i).name, q->qp[i].allowance_bytes);
+	for (unsigned int i = 0; i < q->n_plans; i++) {
+		used[i] = q->agg[i].used;
+		credit[i] = q->agg[i].credit;
+		allowance[i] = q->qp[i].allowance_bytes;
+	}
+	plan_gauge(out, q, "skygate_quota_used_bytes",
+		   "Usage counted this period, summed per plan.", used);
+	plan_gauge(out, q, "skygate_quota_credit_bytes", "Top-ups this period, summed per plan.",
+		   credit);
+	plan_gauge(out, q, "skygate_quota_allowance_bytes", "The plan's allowance per period.",
+		   allowance);
 	fprintf(out, "# HELP skygate_quota_events_total Fair-use events emitted, by type.\n"
 		     "# TYPE skygate_quota_events_total counter\n");
 	for (unsigned int e = 0; e < QUOTA_EV_MAX; e++)

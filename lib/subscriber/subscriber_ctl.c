@@ -92,8 +92,8 @@ info_json(const struct sky_subs *s, const struct sky_sub_info *in)
 				 __atomic_load_n(&s->tab->attr[in->idx].quota, __ATOMIC_RELAXED)));
 }
 
-static int
-parse_id(const char *s, uint32_t *id)
+int
+sky_subs_parse_id(const char *s, uint32_t *id)
 {
 	uint64_t v;
 
@@ -270,7 +270,7 @@ cmd_sub_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	char err[512];
 
 	memset(&in, 0, sizeof(in));
-	if (argc < 1 || parse_id(argv[0], &in.id) < 0)
+	if (argc < 1 || sky_subs_parse_id(argv[0], &in.id) < 0)
 		return sky_ctl_fail(call, "id '%s' is not a number 1..4294967295",
 				    argc ? argv[0] : "");
 	if (apply_kv(s, argc - 1, argv + 1, &in, &seen, call) < 0)
@@ -299,7 +299,7 @@ cmd_sub_del(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	uint32_t id;
 	char err[512];
 
-	if (argc != 1 || parse_id(argv[0], &id) < 0)
+	if (argc != 1 || sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber del ID (1..4294967295)");
 	if (sky_ctl_commit(call) != 0) /* write-ahead: journaled, then applied */
 		return -1;
@@ -320,7 +320,7 @@ cmd_sub_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t 
 	uint32_t id;
 	char err[512];
 
-	if (argc < 2 || parse_id(argv[0], &id) < 0)
+	if (argc < 2 || sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber set ID key=value...");
 	if (sky_subs_get(s, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
@@ -368,7 +368,7 @@ cmd_sub_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t
 	uint32_t id;
 	json_t *o;
 
-	if (argc != 1 || parse_id(argv[0], &id) < 0)
+	if (argc != 1 || sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "usage: subscriber show ID (1..4294967295)");
 	if (sky_subs_get(s, id, &in) < 0)
 		return sky_ctl_fail(call, "no subscriber with id %u", id);
@@ -962,7 +962,7 @@ tel_fill(struct sky_subs *s, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(d, "unknown_down_packets", t.unknown[1]);
 		return 0;
 	}
-	if (parse_id(params, &id) < 0 || sky_subs_get(s, id, &in) < 0)
+	if (sky_subs_parse_id(params, &id) < 0 || sky_subs_get(s, id, &in) < 0)
 		return -1;
 	cc_str(in.country, cc);
 	rte_tel_data_add_dict_u64(d, "id", in.id);

@@ -136,6 +136,8 @@ int sky_subs_unknown_plan(const struct sky_subs *s);
 uint32_t sky_subs_capacity(const struct sky_subs *s);
 /** Subscribers in the table now (<= capacity). */
 uint32_t sky_subs_count(const struct sky_subs *s);
+/** A subscriber id as the commands take it: 1..2^32-1 in decimal. 0, or -1 when not. */
+int sky_subs_parse_id(const char *s, uint32_t *id);
 /** Look up by operator id; 0 and *out filled, or -ENOENT. */
 int sky_subs_get(const struct sky_subs *s, uint32_t id, struct sky_sub_info *out);
 /**
