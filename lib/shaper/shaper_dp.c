@@ -18,6 +18,34 @@ _Static_assert(offsetof(struct shp_slot, cq0) == RTE_CACHE_LINE_SIZE &&
 		       offsetof(struct shp_slot, fqmap) == 2 * RTE_CACHE_LINE_SIZE,
 	       "slot: scheduler header is line 0, class 0 lists and own flow queue line 1");
 
+/* --- per-subscriber counter blocks ---------------------------------------------------- */
+
+/* first count of a subscriber on this worker: the next ready block, or the aggregate
+ * when the control thread has not touched enough ahead (counted in ctr_miss) */
+static struct shp_subctr *
+sub_ctr_slow(struct shp_worker *w, uint32_t sub)
+{
+	uint32_t b = w->ctr_next;
+
+	if (unlikely(b >= __atomic_load_n(&w->ctr_ready, __ATOMIC_ACQUIRE))) {
+		w->ctr_miss++;
+		return &w->ctr_agg;
+	}
+	__atomic_store_n(&w->ctr_next, b + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->ctridx[sub], b, __ATOMIC_RELEASE);
+	return &w->ctrblk[b];
+}
+
+/* the downstream counters of subscriber sub on this worker (drops, folds: not per packet
+ * sent) */
+static inline struct shp_subctr *
+sub_ctr(struct shp_worker *w, uint32_t sub)
+{
+	uint32_t b = w->ctridx[sub];
+
+	return likely(b != 0) ? &w->ctrblk[b] : sub_ctr_slow(w, sub);
+}
+
 /* --- upstream policing ------------------------------------------------------------- */
 
 void
@@ -195,10 +223,11 @@ static void
 slot_release(struct shp_worker *w, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
-	struct shp_subctr *c = &w->subctr[s->sub];
+	struct shp_subctr *c;
 
 	if (s->n_fq != 0)
 		slot_free_fqs(w, s);
+	c = sub_ctr(w, s->sub);
 	c->ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
 	c->ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
@@ -525,7 +554,7 @@ static inline void
 count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned int c, int reason,
 	   uint32_t len)
 {
-	struct shp_subctr *sc = &w->subctr[sub];
+	struct shp_subctr *sc = sub_ctr(w, sub);
 
 	sc->drop_bytes += len;
 	if (reason == SKY_DROP_QUEUE_TAIL) {
@@ -687,10 +716,12 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		if (unlikely(sid == 0)) {
 			sid = slot_alloc(sh, w, o, out, sub, plan, beam, now_tsc);
 			if (unlikely(sid == 0)) {
+				struct shp_subctr *sc = sub_ctr(w, sub);
+
 				w->pool_full++;
-				w->subctr[sub].ctr[SUBC(SC_TAIL)]++;
-				w->subctr[sub].drop_bytes += m->pkt_len + sh->overhead;
-				w->subctr[sub].cls_tail[c]++;
+				sc->ctr[SUBC(SC_TAIL)]++;
+				sc->drop_bytes += m->pkt_len + sh->overhead;
+				sc->cls_tail[c]++;
 				o->shard[beam].ctr[SC_TAIL]++;
 				drops[SKY_DROP_QUEUE_TAIL]++;
 				dropped[n_drop++] = mb;
@@ -851,6 +882,7 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		struct rte_mbuf *m = f->head;
 		struct shp_mdyn *d = mdyn(sh, m);
 		uint32_t sojourn = x->now_ts - d->ts;
+		struct shp_subctr *sc;
 		int reason = 0;
 
 		f->head = d->next;
@@ -874,15 +906,16 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		sd->queued_pkts--;
 		sd->queued_bytes -= d->len;
 		w->queued--;
-		w->subctr[s->sub].drop_bytes += d->len;
+		sc = sub_ctr(w, s->sub);
+		sc->drop_bytes += d->len;
 		if (reason == SKY_DROP_QUEUE_DELAY) {
 			sd->ctr[SC_DELAY]++;
-			w->subctr[s->sub].ctr[SUBC(SC_DELAY)]++;
+			sc->ctr[SUBC(SC_DELAY)]++;
 			w->delay_drops++;
 		} else {
 			sd->ctr[SC_AQM]++;
-			w->subctr[s->sub].ctr[SUBC(SC_AQM)]++;
-			w->subctr[s->sub].cls_aqm[c]++;
+			sc->ctr[SUBC(SC_AQM)]++;
+			sc->cls_aqm[c]++;
 			w->aqm_drops++;
 		}
 		if (x->drops != NULL)
@@ -1137,8 +1170,10 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	s->backlog_pkts--;
 	s->backlog_bytes -= len;
 	if (unlikely(++s->sent_pkts == 1u << 31)) {
-		w->subctr[s->sub].ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
-		w->subctr[s->sub].ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
+		struct shp_subctr *sc = sub_ctr(w, s->sub);
+
+		sc->ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
+		sc->ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 		s->sent_pkts = 0;
 		s->sent_bytes = 0;
 	}

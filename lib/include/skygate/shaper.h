@@ -21,7 +21,9 @@
  * the sojourn of every packet sent feeds per-beam and per-class histograms
  * (sky_shaper_delay). Shaping state is allocated per ACTIVE subscriber
  * from a per-worker pool of shaping.max_active_per_worker slots; a configured subscriber
- * without traffic costs a slot index per output port and counters (see bench_shaper).
+ * without traffic costs a slot index per output port, an upstream policer and a counter
+ * block index (see bench_shaper); downstream counter blocks exist only for subscribers
+ * that counted something on the worker (sky_shaper_ctr_pool).
  * A slot is kept after its queues drain until its token bucket has refilled, so going idle
  * never earns credit; then it returns to the pool.
  *
@@ -224,6 +226,23 @@ struct sky_shaper_stats {
 /** Per subscriber index (SKY_SUB_NONE: the unknown aggregate). -ENOENT if out of range. */
 int sky_shaper_sub_stats(const struct sky_shaper *sh, uint32_t sub_idx,
 			 struct sky_shaper_stats *out);
+/**
+ * Downstream counter blocks of one worker: one per subscriber that counted something
+ * there, handed out in order from blocks the control plane prepares ahead
+ * (max_active_per_worker ahead, at create and every rebalance). A subscriber that finds
+ * none ready counts into `uncounted` (misses says how often): its later counts go to its
+ * own block once one is ready. -ENOENT if worker is out of range.
+ */
+struct sky_shaper_ctr_pool {
+	uint32_t blocks_in_use;
+	uint32_t blocks_ready; /* prepared (memory touched), in use included */
+	uint32_t blocks_max;   /* one per subscriber index */
+	uint32_t block_bytes;
+	uint64_t misses;		   /* counts that found no block ready */
+	struct sky_shaper_stats uncounted; /* their downstream counts */
+};
+int sky_shaper_ctr_pool(const struct sky_shaper *sh, unsigned int worker,
+			struct sky_shaper_ctr_pool *out);
 /** Per beam. -ENOENT if out of range. */
 int sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
 			  struct sky_shaper_stats *out);
