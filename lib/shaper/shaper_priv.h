@@ -355,6 +355,13 @@ mdyn(const struct sky_shaper *sh, struct rte_mbuf *m)
 	return RTE_MBUF_DYNFIELD(m, sh->mbuf_off, struct shp_mdyn *);
 }
 
+/* the same with the field's offset read once by the caller */
+static inline struct shp_mdyn *
+mdyn_at(int off, struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, off, struct shp_mdyn *);
+}
+
 /* bytes/s -> fixed-point bytes per cycle */
 static inline uint64_t
 shp_rate_fp(uint64_t bps, uint64_t hz)
