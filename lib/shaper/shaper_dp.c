@@ -49,6 +49,20 @@ sub_ctr(struct shp_worker *w, uint32_t sub)
 /* --- upstream policing ------------------------------------------------------------- */
 
 void
+sky_shaper_police_prefetch(const struct sky_shaper *sh, unsigned int worker,
+			   const struct sky_meta *meta, uint16_t n)
+{
+	const struct shp_worker *w;
+
+	if (sh == NULL || !sh->p.enabled)
+		return;
+	w = &sh->w[worker];
+	for (uint16_t i = 0; i < n; i++)
+		if (meta[i].sub_idx < sh->cap && sky_meta_live(&meta[i]))
+			rte_prefetch0(&w->pol[meta[i].sub_idx]);
+}
+
+void
 sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_meta *meta,
 			uint16_t n, uint64_t now_tsc)
 {

@@ -105,6 +105,11 @@ bool sky_shaper_enabled(const struct sky_shaper *sh);
 /** Data path, upstream (uplink RX): police live packets; drops marked SKY_DROP_POLICE. */
 void sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_meta *meta,
 			     uint16_t n, uint64_t now_tsc);
+/** Data path, upstream, optional: start fetching the policer lines the police burst will
+ *  read, so that their misses overlap the stages in between (the worker calls it right after
+ *  the subscriber lookup). Reads nothing but meta; a hint that changes no result. */
+void sky_shaper_police_prefetch(const struct sky_shaper *sh, unsigned int worker,
+				const struct sky_meta *meta, uint16_t n);
 /**
  * Data path, downstream: pkts/meta are live packets bound to output slot `out`. Takes
  * ownership of all n mbufs: queued ones are kept, refused ones freed and counted in
