@@ -647,10 +647,12 @@ fq_find(struct shp_worker *w, struct shp_slot *s, uint32_t sid, unsigned int c, 
 	return 0;
 }
 
-uint16_t
-sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
-		   struct rte_mbuf **pkts, const struct sky_meta *meta, uint16_t n,
-		   uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX])
+/* multi: more than one class (a constant in each of the two copies sky_shaper_enqueue
+ * calls: with one class, everything is class 0 and plain DRR, and its branches go) */
+static __rte_always_inline uint16_t
+enqueue_burst(struct sky_shaper *sh, unsigned int worker, unsigned int out, struct rte_mbuf **pkts,
+	      const struct sky_meta *meta, uint16_t n, uint64_t now_tsc,
+	      uint64_t drops[SKY_DROP_MAX], const bool multi)
 {
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
@@ -659,7 +661,6 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	const uint32_t cap = sh->cap;
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint32_t subs[SKY_BURST], sids[SKY_BURST], hash[SKY_BURST];
-	const bool multi = sh->n_classes > 1; /* else everything is class 0: plain DRR */
 	/* read once: the stores below could alias them for the compiler */
 	const unsigned int n_cls = sh->n_classes, n_plans = sh->n_plans, n_beams = sh->n_beams;
 	const uint32_t overhead = sh->overhead, max_q = sh->p.max_queued_per_worker;
@@ -721,7 +722,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		const struct sky_meta *m = &meta[i];
 		struct rte_mbuf *mb = pkts[i];
 		uint32_t sub = subs[i];
-		unsigned int c = m->cls < n_cls ? m->cls : n_cls - 1;
+		unsigned int c = multi ? (m->cls < n_cls ? m->cls : n_cls - 1) : 0;
 		uint16_t plan = m->plan < n_plans ? m->plan : 0;
 		uint16_t beam = m->beam < n_beams ? m->beam : 0;
 		const struct shp_class *cl = &sh->cls[c];
@@ -849,6 +850,16 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	if (n_drop)
 		rte_pktmbuf_free_bulk(dropped, n_drop);
 	return queued;
+}
+
+uint16_t
+sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
+		   struct rte_mbuf **pkts, const struct sky_meta *meta, uint16_t n,
+		   uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX])
+{
+	if (sh->n_classes > 1)
+		return enqueue_burst(sh, worker, out, pkts, meta, n, now_tsc, drops, true);
+	return enqueue_burst(sh, worker, out, pkts, meta, n, now_tsc, drops, false);
 }
 
 /* --- dequeue ----------------------------------------------------------------------------- */
@@ -1227,7 +1238,7 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 /* account a released packet; settle the slot: deactivate, park or keep */
 static __rte_always_inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
-	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, struct deq_ctx *x)
+	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, struct deq_ctx *x, const bool multi)
 {
 	struct shp_slot *s = &w->slots[sid];
 	const struct shp_mdyn *d = mdyn_at(x->off, mb);
@@ -1242,7 +1253,7 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 		x->h_max = sojourn;
 	x->k_pkts++;
 	x->k_bytes += len;
-	if (sh->n_classes > 1)
+	if (multi)
 		shp_hist_add(&o->chist[d->cls], sojourn);
 	s->tokens -= (int64_t)len << FP;
 	sd->tokens -= (int64_t)len << FP;
@@ -1289,10 +1300,10 @@ beam_flush(struct shp_worker *w, struct shp_shard *sd, struct deq_ctx *x)
 	x->h_max = 0;
 }
 
-uint16_t
-sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
-		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
-		   uint64_t drops[SKY_DROP_MAX])
+/* multi: more than one class (realtime list, class histograms), a constant per copy */
+static __rte_always_inline uint16_t
+dequeue_burst(struct sky_shaper *sh, unsigned int worker, unsigned int out, struct rte_mbuf **pkts,
+	      uint16_t max, uint64_t now_tsc, uint64_t drops[SKY_DROP_MAX], const bool multi)
 {
 	struct shp_worker *w = &sh->w[worker];
 	struct shp_out *o = &w->out[out];
@@ -1337,7 +1348,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					break;
 				}
 				/* realtime first: class 0 of every subscriber, round robin */
-				sid = sd->rt_head ? sd->rt_head : sd->head;
+				sid = multi && sd->rt_head ? sd->rt_head : sd->head;
 				s = &w->slots[sid];
 				pl = &sh->plans[s->plan];
 				/* refill only when the tokens run out: the credit is the same
@@ -1353,7 +1364,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 						continue;
 					}
 				}
-				if (sd->rt_head) {
+				if (multi && sd->rt_head) {
 					if (deep)
 						prefetch_list(sh, w, w->rt, sd->rt_head, sd->rt_pf,
 							      sd->rt_pf_seq, sd->rt_pf_dist, sid);
@@ -1367,7 +1378,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 						continue;
 					}
 					pkts[n++] = mb;
-					sent_one(sh, w, o, sd, sid, mb, now_tsc, &x);
+					sent_one(sh, w, o, sd, sid, mb, now_tsc, &x, multi);
 					continue;
 				}
 				if (!s->in_turn) {
@@ -1398,7 +1409,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					continue;
 				}
 				pkts[n++] = mb;
-				sent_one(sh, w, o, sd, sid, mb, now_tsc, &x);
+				sent_one(sh, w, o, sd, sid, mb, now_tsc, &x, multi);
 			}
 			beam_flush(w, sd, &x);
 			if (sd->head == 0)
@@ -1410,4 +1421,14 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	if (x.n_drop)
 		rte_pktmbuf_free_bulk(x.drop, x.n_drop);
 	return n;
+}
+
+uint16_t
+sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
+		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
+		   uint64_t drops[SKY_DROP_MAX])
+{
+	if (sh->n_classes > 1)
+		return dequeue_burst(sh, worker, out, pkts, max, now_tsc, drops, true);
+	return dequeue_burst(sh, worker, out, pkts, max, now_tsc, drops, false);
 }
