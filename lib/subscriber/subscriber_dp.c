@@ -200,10 +200,6 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				if (unlikely(c == SKY_SUB_NONE)) /* a slot being emptied */
 					continue;
 				rte_prefetch0(&t->rec[c]);
-				if (ctr != NULL)
-					rte_prefetch0(ctr +
-						      ((size_t)c * 2 + (meta[pend[j]].dir & 1)) *
-							      pairs);
 			}
 		}
 		for (unsigned int j = 0; j < np; j++) {
@@ -214,6 +210,8 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			if (likely(c != SKY_SUB_NONE) && subs_rec_has(&t->rec[c], p->fam, p->realm,
 								      (unsigned int)p->len, p->k)) {
 				fill(s, ws, t, m, c, p->realm, foreign);
+				if (ctr != NULL)
+					rte_prefetch0(ctr + ((size_t)c * 2 + (m->dir & 1)) * pairs);
 				continue;
 			}
 			/* another signature match, or keys past the bucket: the full probe */
