@@ -6,8 +6,9 @@
  * reader-safely. Control path only; the data path that reads the tables is
  * subscriber_dp.c.
  *
- * Memory per subscriber slot (capacity): a 32-byte record, 2 bytes of attributes (zone,
- * quota state), about 12 bytes of hash buckets (2 keys per slot, buckets at most 7/8 full),
+ * Memory per subscriber slot (capacity): a 32-byte record (keys, the word the data path
+ * copies, zone and quota state), about 12 bytes of hash buckets (2 keys per slot, buckets
+ * at most 7/8 full),
  * per worker 32 * classes + 32 bytes of counters (160 B with 4 classes). bench_subscriber
  * prints the measured figure.
  */
