@@ -79,6 +79,9 @@ process_burst(struct gw_worker *w, const struct gw_rxq *rq, struct rte_mbuf **pk
 	sky_subs_lookup_burst(gw.subs, w->id, meta, n);
 	GW_STEP_END(prof, w, subscriber, &t);
 	sky_geo_lookup_burst(gw.geo, w->id, meta, n);
+	/* the policer's lines come while classify and policy compute */
+	if (p->dir == SKY_DIR_UP)
+		sky_shaper_police_prefetch(gw.shaper, w->id, meta, n);
 	GW_STEP_END(prof, w, geo, &t);
 	sky_classify_burst(gw.cls, w->id, meta, n);
 	GW_STEP_END(prof, w, classify, &t);

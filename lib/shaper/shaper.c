@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -358,6 +359,7 @@ sky_shaper_rebalance(struct sky_shaper *sh, uint64_t now_tsc)
 	for (unsigned int b = 0; b < sh->n_beams; b++)
 		rebalance_beam(sh, b, dt, 1);
 	shp_hist_roll(sh, now_tsc);
+	shp_ctr_ready(sh);
 }
 
 int
@@ -441,6 +443,62 @@ classes_init(struct sky_shaper *sh, char *err, size_t errlen)
  * and in the whole pipeline the walks of the other stages' tables compete for the same TLB.
  */
 
+/*
+ * Counter blocks: one per subscriber index that ever counted on the worker, handed out in
+ * order. The whole range (one per index) is reserved, not committed; the control thread
+ * touches blocks ahead of the worker's cursor (max_active_per_worker of them, at create
+ * and every rebalance), so taking one on the data path is a store, never a page fault.
+ * Memory grows with the subscribers that were active, not with those configured.
+ */
+static int
+ctr_reserve(struct shp_worker *w, size_t nsub)
+{
+	size_t len = sizeof(struct shp_subctr) * (nsub + 1);
+	void *p;
+
+	len = RTE_ALIGN_CEIL(len, (size_t)4096);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		 0);
+	if (p == MAP_FAILED)
+		return -1;
+	(void)madvise(p, len, MADV_HUGEPAGE);
+	w->ctrblk = p;
+	w->ctr_map_len = len;
+	w->ctr_max = (uint32_t)(nsub + 1);
+	w->ctr_next = 1;
+	w->ctr_ready = 1;
+	return 0;
+}
+
+/* touch the blocks from ctr_ready up to max_active_per_worker ahead of the cursor, then
+ * publish them. Only bytes of blocks not handed out yet are written (with the zero they
+ * hold), so a page shared with blocks in use is never written under the worker. */
+static void
+ctr_touch(const struct sky_shaper *sh, struct shp_worker *w)
+{
+	uint64_t want = (uint64_t)__atomic_load_n(&w->ctr_next, __ATOMIC_RELAXED) +
+			sh->p.max_active_per_worker;
+	uint8_t *base = (uint8_t *)w->ctrblk;
+	size_t from, to;
+
+	if (want > w->ctr_max)
+		want = w->ctr_max;
+	if (want <= w->ctr_ready)
+		return;
+	from = (size_t)w->ctr_ready * sizeof(struct shp_subctr);
+	to = (size_t)want * sizeof(struct shp_subctr);
+	for (size_t o = from; o < to; o = RTE_ALIGN_FLOOR(o, (size_t)4096) + 4096)
+		__atomic_store_n(&base[o], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->ctr_ready, (uint32_t)want, __ATOMIC_RELEASE);
+}
+
+void
+shp_ctr_ready(struct sky_shaper *sh)
+{
+	for (unsigned int i = 0; i < sh->n_workers; i++)
+		ctr_touch(sh, &sh->w[i]);
+}
+
 static int
 workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 {
@@ -459,14 +517,16 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 		w->rt = sky_big_zalloc("sky_shaper_rt", sizeof(*w->rt) * w->n_slots);
 		w->out = rte_zmalloc("sky_shaper_out", sizeof(*w->out) * sh->n_out,
 				     RTE_CACHE_LINE_SIZE);
-		w->subctr = sky_big_zalloc("sky_shaper_subctr", sizeof(*w->subctr) * nsub);
+		w->ctridx = sky_big_zalloc("sky_shaper_ctridx", sizeof(*w->ctridx) * nsub);
+		if (ctr_reserve(w, nsub) < 0)
+			goto nomem;
 		w->pol = sky_big_zalloc("sky_shaper_pol", sizeof(*w->pol) * nsub);
 		w->pol_drops = sky_big_zalloc("sky_shaper_pol_drops", sizeof(*w->pol_drops) * nsub);
 		w->up = rte_zmalloc("sky_shaper_up", sizeof(*w->up) * sh->n_beams,
 				    RTE_CACHE_LINE_SIZE);
 		w->n_fq = w->n_slots + n_fq;
 		w->fq = sky_big_zalloc("sky_shaper_fq", sizeof(*w->fq) * (n_fq ? n_fq : 1));
-		if (!w->slots || !w->drr || !w->rt || !w->out || !w->subctr || !w->pol ||
+		if (!w->slots || !w->drr || !w->rt || !w->out || !w->ctridx || !w->pol ||
 		    !w->pol_drops || !w->up || !w->fq)
 			goto nomem;
 		for (uint32_t f = w->n_fq - 1; f >= w->n_slots; f--) {
@@ -484,6 +544,7 @@ workers_alloc(struct sky_shaper *sh, char *err, size_t errlen)
 			w->free_head = s;
 		}
 		w->n_free = w->n_slots - 1;
+		ctr_touch(sh, w);
 		for (unsigned int o = 0; o < sh->n_out; o++) {
 			struct shp_out *out = &w->out[o];
 
@@ -529,7 +590,9 @@ shaper_free(struct sky_shaper *sh)
 			sky_big_free(w->slots);
 			sky_big_free(w->drr);
 			sky_big_free(w->rt);
-			sky_big_free(w->subctr);
+			sky_big_free(w->ctridx);
+			if (w->ctrblk != NULL)
+				munmap(w->ctrblk, w->ctr_map_len);
 			sky_big_free(w->pol);
 			sky_big_free(w->pol_drops);
 			rte_free(w->up);
@@ -688,7 +751,11 @@ shp_forget_sub(struct sky_shaper *sh, uint32_t sub)
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		struct shp_worker *w = &sh->w[i];
 
-		memset(&w->subctr[sub], 0, sizeof(w->subctr[sub]));
+		uint32_t blk = __atomic_load_n(&w->ctridx[sub], __ATOMIC_ACQUIRE);
+
+		/* the block stays with the index: its next holder starts from zero */
+		if (blk != 0)
+			memset(&w->ctrblk[blk], 0, sizeof(w->ctrblk[blk]));
 		memset(&w->pol[sub], 0, sizeof(w->pol[sub]));
 		w->pol_drops[sub] = 0;
 		__atomic_store_n(&w->pol[sub].tokens, INT64_MAX, __ATOMIC_RELAXED);
@@ -716,6 +783,60 @@ sky_shaper_enabled(const struct sky_shaper *sh)
 
 /* --- statistics -------------------------------------------------------------------------- */
 
+/* a counter block's downstream counts (offered bytes: what was dropped; the caller adds
+ * what was sent and queued) */
+static void
+add_subctr(struct sky_shaper_stats *st, const struct shp_subctr *c)
+{
+	st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->drop_bytes;
+	st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SUBC(SC_SENT_PKTS)];
+	st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SUBC(SC_SENT_BYTES)];
+	st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SUBC(SC_TAIL)];
+	st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SUBC(SC_AQM)];
+	st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SUBC(SC_DELAY)];
+	for (unsigned int k = 0; k < SKY_MAX_CLASSES; k++) {
+		st->cls_tail[k] += c->cls_tail[k];
+		st->cls_aqm[k] += c->cls_aqm[k];
+	}
+}
+
+/* offered = sent + dropped + queued, from what was added since `before` */
+static void
+add_offered(struct sky_shaper_stats *st, const struct sky_shaper_stats *before)
+{
+	st->ctr[SKY_SHAPER_OFFERED_PKTS] +=
+		st->ctr[SKY_SHAPER_SENT_PKTS] - before->ctr[SKY_SHAPER_SENT_PKTS] +
+		st->ctr[SKY_SHAPER_DROP_TAIL] - before->ctr[SKY_SHAPER_DROP_TAIL] +
+		st->ctr[SKY_SHAPER_DROP_AQM] - before->ctr[SKY_SHAPER_DROP_AQM] +
+		st->ctr[SKY_SHAPER_DROP_DELAY] - before->ctr[SKY_SHAPER_DROP_DELAY] +
+		st->queued_pkts - before->queued_pkts;
+	st->ctr[SKY_SHAPER_OFFERED_BYTES] += st->ctr[SKY_SHAPER_SENT_BYTES] -
+					     before->ctr[SKY_SHAPER_SENT_BYTES] + st->queued_bytes -
+					     before->queued_bytes;
+}
+
+int
+sky_shaper_ctr_pool(const struct sky_shaper *sh, unsigned int worker,
+		    struct sky_shaper_ctr_pool *out)
+{
+	const struct shp_worker *w;
+	struct sky_shaper_stats zero;
+
+	if (worker >= sh->n_workers)
+		return -ENOENT;
+	w = &sh->w[worker];
+	memset(out, 0, sizeof(*out));
+	out->blocks_in_use = __atomic_load_n(&w->ctr_next, __ATOMIC_RELAXED) - 1;
+	out->blocks_ready = __atomic_load_n(&w->ctr_ready, __ATOMIC_RELAXED) - 1;
+	out->blocks_max = w->ctr_max - 1;
+	out->misses = __atomic_load_n(&w->ctr_miss, __ATOMIC_RELAXED);
+	out->block_bytes = sizeof(struct shp_subctr);
+	add_subctr(&out->uncounted, &w->ctr_agg);
+	memset(&zero, 0, sizeof(zero));
+	add_offered(&out->uncounted, &zero);
+	return 0;
+}
+
 void
 shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_stats *st)
 {
@@ -723,23 +844,14 @@ shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_sta
 
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		const struct shp_worker *w = &sh->w[i];
-		const struct shp_subctr *c = &w->subctr[sub];
+		const struct shp_subctr *c = shp_ctr_peek(w, sub);
 		const struct shp_pol *p = &w->pol[sub];
 
-		/* offered: sent, dropped and queued, added up below */
-		st->ctr[SKY_SHAPER_OFFERED_BYTES] += c->drop_bytes;
-		st->ctr[SKY_SHAPER_SENT_PKTS] += c->ctr[SUBC(SC_SENT_PKTS)];
-		st->ctr[SKY_SHAPER_SENT_BYTES] += c->ctr[SUBC(SC_SENT_BYTES)];
-		st->ctr[SKY_SHAPER_DROP_TAIL] += c->ctr[SUBC(SC_TAIL)];
-		st->ctr[SKY_SHAPER_DROP_AQM] += c->ctr[SUBC(SC_AQM)];
-		st->ctr[SKY_SHAPER_DROP_DELAY] += c->ctr[SUBC(SC_DELAY)];
 		st->ctr[SKY_SHAPER_UP_PASS_PKTS] += p->pass_pkts;
 		st->ctr[SKY_SHAPER_UP_PASS_BYTES] += p->pass_bytes;
 		st->ctr[SKY_SHAPER_DROP_POLICE] += w->pol_drops[sub];
-		for (unsigned int k = 0; k < SKY_MAX_CLASSES; k++) {
-			st->cls_tail[k] += c->cls_tail[k];
-			st->cls_aqm[k] += c->cls_aqm[k];
-		}
+		if (c != NULL)
+			add_subctr(st, c);
 		for (unsigned int o = 0; o < sh->n_out; o++) {
 			uint32_t sid = __atomic_load_n(&w->out[o].idx[sub], __ATOMIC_ACQUIRE);
 			const struct shp_slot *s;
@@ -758,15 +870,7 @@ shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shaper_sta
 		}
 	}
 	/* the data path counts what leaves; what came is what left, was dropped or waits */
-	st->ctr[SKY_SHAPER_OFFERED_PKTS] +=
-		st->ctr[SKY_SHAPER_SENT_PKTS] - before.ctr[SKY_SHAPER_SENT_PKTS] +
-		st->ctr[SKY_SHAPER_DROP_TAIL] - before.ctr[SKY_SHAPER_DROP_TAIL] +
-		st->ctr[SKY_SHAPER_DROP_AQM] - before.ctr[SKY_SHAPER_DROP_AQM] +
-		st->ctr[SKY_SHAPER_DROP_DELAY] - before.ctr[SKY_SHAPER_DROP_DELAY] +
-		st->queued_pkts - before.queued_pkts;
-	st->ctr[SKY_SHAPER_OFFERED_BYTES] += st->ctr[SKY_SHAPER_SENT_BYTES] -
-					     before.ctr[SKY_SHAPER_SENT_BYTES] + st->queued_bytes -
-					     before.queued_bytes;
+	add_offered(st, &before);
 }
 
 int
@@ -817,9 +921,10 @@ sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam, struct sky
 void
 sky_shaper_state_size(const struct sky_shaper *sh, size_t *per_sub, size_t *per_active)
 {
-	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(uint64_t) +
-				    sizeof(struct shp_subctr) + sh->n_out * sizeof(uint32_t));
+	*per_sub = sh->n_workers * (sizeof(struct shp_pol) + sizeof(uint64_t) + sizeof(uint32_t) +
+				    sh->n_out * sizeof(uint32_t));
 	*per_active = sizeof(struct shp_slot) + 2 * sizeof(struct shp_link) +
+		      sizeof(struct shp_subctr) +
 		      sizeof(struct shp_fq_pool) * sh->p.max_flows_per_worker /
 			      sh->p.max_active_per_worker;
 }

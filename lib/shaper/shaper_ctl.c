@@ -182,18 +182,28 @@ cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **r
 	json_object_set_new(o, "beams", beams);
 	for (unsigned int i = 0; i < sh->n_workers; i++) {
 		const struct shp_worker *w = &sh->w[i];
+		struct sky_shaper_ctr_pool cp;
+		json_t *wo;
 
+		sky_shaper_ctr_pool(sh, i, &cp);
 		json_array_append_new(
-			workers, json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "worker", i,
-					   "slots_in_use", (json_int_t)(w->n_slots - 1 - w->n_free),
-					   "slots", (json_int_t)(w->n_slots - 1), "queued_packets",
-					   (json_int_t)w->queued, "slot_pool_full_drops",
-					   (json_int_t)w->pool_full, "buffer_full_drops",
-					   (json_int_t)w->buf_full, "flow_queues_in_use",
-					   (json_int_t)(w->n_fq - w->n_slots - w->fq_n_free),
-					   "flow_queues", (json_int_t)(w->n_fq - w->n_slots),
-					   "flow_pool_full_drops", (json_int_t)w->fq_full,
-					   "delay_drops", (json_int_t)w->delay_drops));
+			workers,
+			wo = json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "worker", i,
+				       "slots_in_use", (json_int_t)(w->n_slots - 1 - w->n_free),
+				       "slots", (json_int_t)(w->n_slots - 1), "queued_packets",
+				       (json_int_t)w->queued, "slot_pool_full_drops",
+				       (json_int_t)w->pool_full, "buffer_full_drops",
+				       (json_int_t)w->buf_full, "flow_queues_in_use",
+				       (json_int_t)(w->n_fq - w->n_slots - w->fq_n_free),
+				       "flow_queues", (json_int_t)(w->n_fq - w->n_slots),
+				       "flow_pool_full_drops", (json_int_t)w->fq_full,
+				       "delay_drops", (json_int_t)w->delay_drops));
+		json_object_set_new(wo, "counter_blocks_in_use", json_integer(cp.blocks_in_use));
+		json_object_set_new(wo, "counter_blocks_ready", json_integer(cp.blocks_ready));
+		json_object_set_new(wo, "counter_block_misses",
+				    json_integer((json_int_t)cp.misses));
+		json_object_set_new(wo, "uncounted",
+				    stats_json(sh, &cp.uncounted, sh->n_classes, false));
 	}
 	json_object_set_new(o, "workers", workers);
 	sky_shaper_sub_stats(sh, SKY_SUB_NONE, &un);
@@ -296,6 +306,7 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct sky_shaper *sh = tel_sh;
 	uint64_t queued = 0, active = 0, pool_full = 0, aqm = 0, delay = 0, fq_full = 0;
+	uint64_t ctr_miss = 0;
 
 	(void)cmd;
 	if (sh == NULL)
@@ -332,6 +343,7 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 		aqm += sh->w[i].aqm_drops;
 		delay += sh->w[i].delay_drops;
 		fq_full += sh->w[i].fq_full;
+		ctr_miss += __atomic_load_n(&sh->w[i].ctr_miss, __ATOMIC_RELAXED);
 	}
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "enabled", sh->p.enabled);
@@ -342,6 +354,7 @@ tel_shaper(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "aqm_drops", aqm);
 	rte_tel_data_add_dict_u64(d, "delay_drops", delay);
 	rte_tel_data_add_dict_u64(d, "flow_pool_full_drops", fq_full);
+	rte_tel_data_add_dict_u64(d, "counter_block_misses", ctr_miss);
 	for (unsigned int c = 0; c < sh->n_classes; c++) {
 		struct sky_shaper_delay dl;
 		char k[32];
@@ -437,6 +450,13 @@ metrics(void *arg, FILE *out)
 			"skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"up\"} %llu\n",
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].down_bps,
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].up_bps);
+	fprintf(out, "# HELP skygate_shaper_counter_block_misses_total Downstream counts of "
+		     "subscribers that found no counter block ready (counted in shaper show's "
+		     "uncounted).\n"
+		     "# TYPE skygate_shaper_counter_block_misses_total counter\n");
+	for (unsigned int i = 0; i < sh->n_workers; i++)
+		fprintf(out, "skygate_shaper_counter_block_misses_total{worker=\"%u\"} %llu\n", i,
+			(unsigned long long)__atomic_load_n(&sh->w[i].ctr_miss, __ATOMIC_RELAXED));
 	metrics_delay(sh, out);
 }
 

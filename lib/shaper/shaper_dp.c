@@ -18,7 +18,49 @@ _Static_assert(offsetof(struct shp_slot, cq0) == RTE_CACHE_LINE_SIZE &&
 		       offsetof(struct shp_slot, fqmap) == 2 * RTE_CACHE_LINE_SIZE,
 	       "slot: scheduler header is line 0, class 0 lists and own flow queue line 1");
 
+/* --- per-subscriber counter blocks ---------------------------------------------------- */
+
+/* first count of a subscriber on this worker: the next ready block, or the aggregate
+ * when the control thread has not touched enough ahead (counted in ctr_miss) */
+static struct shp_subctr *
+sub_ctr_slow(struct shp_worker *w, uint32_t sub)
+{
+	uint32_t b = w->ctr_next;
+
+	if (unlikely(b >= __atomic_load_n(&w->ctr_ready, __ATOMIC_ACQUIRE))) {
+		w->ctr_miss++;
+		return &w->ctr_agg;
+	}
+	__atomic_store_n(&w->ctr_next, b + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->ctridx[sub], b, __ATOMIC_RELEASE);
+	return &w->ctrblk[b];
+}
+
+/* the downstream counters of subscriber sub on this worker (drops, folds: not per packet
+ * sent) */
+static inline struct shp_subctr *
+sub_ctr(struct shp_worker *w, uint32_t sub)
+{
+	uint32_t b = w->ctridx[sub];
+
+	return likely(b != 0) ? &w->ctrblk[b] : sub_ctr_slow(w, sub);
+}
+
 /* --- upstream policing ------------------------------------------------------------- */
+
+void
+sky_shaper_police_prefetch(const struct sky_shaper *sh, unsigned int worker,
+			   const struct sky_meta *meta, uint16_t n)
+{
+	const struct shp_worker *w;
+
+	if (sh == NULL || !sh->p.enabled)
+		return;
+	w = &sh->w[worker];
+	for (uint16_t i = 0; i < n; i++)
+		if (meta[i].sub_idx < sh->cap && sky_meta_live(&meta[i]))
+			rte_prefetch0(&w->pol[meta[i].sub_idx]);
+}
 
 void
 sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_meta *meta,
@@ -195,10 +237,11 @@ static void
 slot_release(struct shp_worker *w, uint32_t sid)
 {
 	struct shp_slot *s = &w->slots[sid];
-	struct shp_subctr *c = &w->subctr[s->sub];
+	struct shp_subctr *c;
 
 	if (s->n_fq != 0)
 		slot_free_fqs(w, s);
+	c = sub_ctr(w, s->sub);
 	c->ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
 	c->ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 	__atomic_store_n(&w->out[s->out].idx[s->sub], 0, __ATOMIC_RELEASE);
@@ -525,7 +568,7 @@ static inline void
 count_drop(struct shp_worker *w, struct shp_shard *sd, uint32_t sub, unsigned int c, int reason,
 	   uint32_t len)
 {
-	struct shp_subctr *sc = &w->subctr[sub];
+	struct shp_subctr *sc = sub_ctr(w, sub);
 
 	sc->drop_bytes += len;
 	if (reason == SKY_DROP_QUEUE_TAIL) {
@@ -617,6 +660,12 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	const uint32_t ts = (uint32_t)(now_tsc >> TS_SHIFT);
 	uint32_t subs[SKY_BURST], sids[SKY_BURST], hash[SKY_BURST];
 	const bool multi = sh->n_classes > 1; /* else everything is class 0: plain DRR */
+	/* read once: the stores below could alias them for the compiler */
+	const unsigned int n_cls = sh->n_classes, n_plans = sh->n_plans, n_beams = sh->n_beams;
+	const uint32_t overhead = sh->overhead, max_q = sh->p.max_queued_per_worker;
+	const int off = sh->mbuf_off;
+	struct shp_slot *const slots = w->slots;
+	uint32_t wq = w->queued;
 	bool deep;
 
 	RTE_ASSERT(worker < sh->n_workers && out < sh->n_out);
@@ -672,9 +721,9 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		const struct sky_meta *m = &meta[i];
 		struct rte_mbuf *mb = pkts[i];
 		uint32_t sub = subs[i];
-		unsigned int c = m->cls < sh->n_classes ? m->cls : sh->n_classes - 1;
-		uint16_t plan = m->plan < sh->n_plans ? m->plan : 0;
-		uint16_t beam = m->beam < sh->n_beams ? m->beam : 0;
+		unsigned int c = m->cls < n_cls ? m->cls : n_cls - 1;
+		uint16_t plan = m->plan < n_plans ? m->plan : 0;
+		uint16_t beam = m->beam < n_beams ? m->beam : 0;
 		const struct shp_class *cl = &sh->cls[c];
 		struct shp_slot *s;
 		struct shp_shard *sd;
@@ -687,45 +736,53 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		if (unlikely(sid == 0)) {
 			sid = slot_alloc(sh, w, o, out, sub, plan, beam, now_tsc);
 			if (unlikely(sid == 0)) {
+				struct shp_subctr *sc = sub_ctr(w, sub);
+
 				w->pool_full++;
-				w->subctr[sub].ctr[SUBC(SC_TAIL)]++;
-				w->subctr[sub].drop_bytes += m->pkt_len + sh->overhead;
-				w->subctr[sub].cls_tail[c]++;
+				sc->ctr[SUBC(SC_TAIL)]++;
+				sc->drop_bytes += m->pkt_len + overhead;
+				sc->cls_tail[c]++;
 				o->shard[beam].ctr[SC_TAIL]++;
 				drops[SKY_DROP_QUEUE_TAIL]++;
 				dropped[n_drop++] = mb;
 				continue;
 			}
 		}
-		s = &w->slots[sid];
+		s = &slots[sid];
 		/* `subscriber set plan=|beam=`: the next packet carries it; queued ones follow */
 		s->plan = plan;
 		if (unlikely(s->beam != beam))
 			slot_move_beam(sh, w, o, sid, beam);
-		sd = &o->shard[s->beam];
-		len = m->pkt_len + sh->overhead;
+		sd = &o->shard[beam];
+		len = m->pkt_len + overhead;
 		if (unlikely(len > UINT16_MAX))
 			len = UINT16_MAX;
 		sd->ctr[SC_OFF_PKTS]++;
 		sd->ctr[SC_OFF_BYTES] += len;
-		if (unlikely(w->queued >= sh->p.max_queued_per_worker)) {
+		if (unlikely(wq >= max_q)) {
 			w->buf_full++;
 			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
 			drops[SKY_DROP_QUEUE_TAIL]++;
 			dropped[n_drop++] = mb;
 			continue;
 		}
-		fi = fq_find(w, s, sid, c, hash[i]);
-		if (unlikely(fi == 0)) {
-			w->fq_full++;
-			count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
-			drops[SKY_DROP_QUEUE_TAIL]++;
-			dropped[n_drop++] = mb;
-			if (s->state == SLOT_IDLE && s->n_fq != 0 && s->backlog_pkts == 0)
-				slot_free_fqs(w, s);
-			continue;
+		/* the subscriber's first flow (the common case) in its own queue, else the map */
+		if (likely(s->own_fq && s->own.h == (hash[i] & (SHP_NFQ - 1)) && s->own.cls == c)) {
+			fi = sid;
+			f = &s->own;
+		} else {
+			fi = fq_find(w, s, sid, c, hash[i]);
+			if (unlikely(fi == 0)) {
+				w->fq_full++;
+				count_drop(w, sd, sub, c, SKY_DROP_QUEUE_TAIL, len);
+				drops[SKY_DROP_QUEUE_TAIL]++;
+				dropped[n_drop++] = mb;
+				if (s->state == SLOT_IDLE && s->n_fq != 0 && s->backlog_pkts == 0)
+					slot_free_fqs(w, s);
+				continue;
+			}
+			f = fqp(w, fi);
 		}
-		f = fqp(w, fi);
 		if (unlikely(f->qn >= cl->qlimit))
 			reason = SKY_DROP_QUEUE_TAIL;
 		else if (cl->aqm == SKY_AQM_RED && red_drop(cl, f, f->qn))
@@ -738,13 +795,13 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				fq_release(w, s, fi);
 			continue;
 		}
-		d = mdyn(sh, mb);
+		d = mdyn_at(off, mb);
 		d->next = NULL;
 		d->ts = ts;
 		d->len = (uint16_t)len;
 		d->cls = (uint8_t)c;
 		if (f->tail)
-			mdyn(sh, f->tail)->next = mb;
+			mdyn_at(off, f->tail)->next = mb;
 		else
 			f->head = mb;
 		f->tail = mb;
@@ -753,7 +810,13 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 			/* a new (or returning sparse) flow: served before the old ones */
 			struct shp_cq *q = slot_cq(s, c);
 
-			fql_push(w, &q->new_head, &q->new_tail, fi);
+			if (fi == sid && s->n_fq == 1) {
+				/* the only flow queue: its class's lists are empty */
+				f->next = 0;
+				q->new_head = q->new_tail = fi;
+			} else {
+				fql_push(w, &q->new_head, &q->new_tail, fi);
+			}
 			f->list = FQL_NEW;
 			f->deficit = SHP_FQ_QUANTUM;
 			s->nonempty |= (uint8_t)(1u << c);
@@ -762,13 +825,13 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		s->backlog_bytes += len;
 		sd->queued_pkts++;
 		sd->queued_bytes += len;
-		w->queued++;
+		wq++;
 		queued++;
 		/* with one class everything is class 0: plain weighted DRR then */
 		if (multi && c == 0 && s->state == SLOT_ACTIVE && !s->in_rt)
 			rt_append(w, sd, sid);
 		if (s->state == SLOT_IDLE) {
-			const struct shp_plan *pl = &sh->plans[s->plan];
+			const struct shp_plan *pl = &sh->plans[plan];
 
 			shp_refill(&s->tokens, &s->last, now_tsc,
 				   __atomic_load_n(&pl->down_rate_fp, __ATOMIC_RELAXED),
@@ -782,6 +845,7 @@ sky_shaper_enqueue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 				slot_sleep(sh, w, o, sid, now_tsc);
 		}
 	}
+	w->queued = wq;
 	if (n_drop)
 		rte_pktmbuf_free_bulk(dropped, n_drop);
 	return queued;
@@ -826,7 +890,13 @@ slot_deactivate(struct shp_worker *w, struct shp_shard *sd, uint32_t sid)
 struct deq_ctx {
 	struct rte_mbuf **drop; /* [SKY_BURST] */
 	uint16_t n_drop;
+	int off; /* mbuf dynfield offset */
 	uint32_t now_ts;
+	/* sent from the current beam in this call, not yet in its shard */
+	uint32_t k_pkts;
+	uint32_t h_max;
+	uint64_t k_bytes;
+	uint64_t h_sum;
 	uint64_t *drops; /* the caller's counters by reason, or NULL */
 };
 
@@ -849,15 +919,16 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 
 	while (f->qn) {
 		struct rte_mbuf *m = f->head;
-		struct shp_mdyn *d = mdyn(sh, m);
+		struct shp_mdyn *d = mdyn_at(x->off, m);
 		uint32_t sojourn = x->now_ts - d->ts;
+		struct shp_subctr *sc;
 		int reason = 0;
 
 		f->head = d->next;
 		if (f->head == NULL)
 			f->tail = NULL;
 		else
-			rte_prefetch0(mdyn(sh, f->head));
+			rte_prefetch0(mdyn_at(x->off, f->head));
 		f->qn--;
 		if (unlikely(sojourn > sh->max_delay_ts))
 			reason = SKY_DROP_QUEUE_DELAY;
@@ -874,15 +945,16 @@ fq_pop(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct s
 		sd->queued_pkts--;
 		sd->queued_bytes -= d->len;
 		w->queued--;
-		w->subctr[s->sub].drop_bytes += d->len;
+		sc = sub_ctr(w, s->sub);
+		sc->drop_bytes += d->len;
 		if (reason == SKY_DROP_QUEUE_DELAY) {
 			sd->ctr[SC_DELAY]++;
-			w->subctr[s->sub].ctr[SUBC(SC_DELAY)]++;
+			sc->ctr[SUBC(SC_DELAY)]++;
 			w->delay_drops++;
 		} else {
 			sd->ctr[SC_AQM]++;
-			w->subctr[s->sub].ctr[SUBC(SC_AQM)]++;
-			w->subctr[s->sub].cls_aqm[c]++;
+			sc->ctr[SUBC(SC_AQM)]++;
+			sc->cls_aqm[c]++;
 			w->aqm_drops++;
 		}
 		if (x->drops != NULL)
@@ -944,7 +1016,7 @@ cls_next(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, struct
 			fq_release(w, s, fi);
 			continue;
 		}
-		f->deficit -= (int32_t)mdyn(sh, m)->len;
+		f->deficit -= (int32_t)mdyn_at(x->off, m)->len;
 		return m;
 	}
 }
@@ -985,10 +1057,44 @@ slot_next_pkt(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, s
 		if (m == NULL)
 			continue;
 		if (c != 0)
-			s->cls_deficit[c] -= (int32_t)mdyn(sh, m)->len;
+			s->cls_deficit[c] -= (int32_t)mdyn_at(x->off, m)->len;
 		return m;
 	}
 	return NULL;
+}
+
+/*
+ * Next packet of a subscriber whose only flow queue is its own, of class 0 (one class, one
+ * flow: the common case): what cls_next does for it, without the list walk. The flow
+ * queue keeps the same list and deficit as through cls_next (a second flow arriving later
+ * finds it where it would be).
+ */
+static __rte_always_inline struct rte_mbuf *
+own_next(struct sky_shaper *sh, struct shp_worker *w, struct shp_slot *s, uint32_t sid,
+	 struct shp_shard *sd, struct deq_ctx *x)
+{
+	struct shp_fq *f = &s->own;
+	struct shp_cq *q = &s->cq0;
+	struct rte_mbuf *m;
+
+	if (f->deficit <= 0) {
+		/* quantum spent: to the old list's tail, which it is alone on */
+		f->deficit += SHP_FQ_QUANTUM;
+		q->new_head = q->new_tail = 0;
+		q->old_head = q->old_tail = sid;
+		f->next = 0;
+		f->list = FQL_OLD;
+	}
+	m = fq_pop(sh, w, s, sd, f, 0, x);
+	if (unlikely(m == NULL)) {
+		/* the delay bound or CoDel emptied it */
+		q->new_head = q->new_tail = q->old_head = q->old_tail = 0;
+		fq_release(w, s, sid);
+		s->nonempty = 0;
+		return NULL;
+	}
+	f->deficit -= (int32_t)mdyn_at(x->off, m)->len;
+	return m;
 }
 
 /*
@@ -1121,14 +1227,21 @@ prefetch_second(const struct sky_shaper *sh, const struct shp_worker *w, const s
 /* account a released packet; settle the slot: deactivate, park or keep */
 static __rte_always_inline void
 sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct shp_shard *sd,
-	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, uint32_t now_ts)
+	 uint32_t sid, struct rte_mbuf *mb, uint64_t now, struct deq_ctx *x)
 {
 	struct shp_slot *s = &w->slots[sid];
-	const struct shp_mdyn *d = mdyn(sh, mb);
+	const struct shp_mdyn *d = mdyn_at(x->off, mb);
 	uint32_t len = d->len;
-	uint32_t sojourn = now_ts - d->ts;
+	uint32_t sojourn = x->now_ts - d->ts;
 
-	shp_hist_add(&sd->hist, sojourn);
+	/* the beam's histogram sum and max, sent and queued counts: per beam and call
+	 * (beam_flush) */
+	sd->hist.b[shp_hist_bucket(sojourn)]++;
+	x->h_sum += sojourn;
+	if (sojourn > x->h_max)
+		x->h_max = sojourn;
+	x->k_pkts++;
+	x->k_bytes += len;
 	if (sh->n_classes > 1)
 		shp_hist_add(&o->chist[d->cls], sojourn);
 	s->tokens -= (int64_t)len << FP;
@@ -1137,17 +1250,14 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	s->backlog_pkts--;
 	s->backlog_bytes -= len;
 	if (unlikely(++s->sent_pkts == 1u << 31)) {
-		w->subctr[s->sub].ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
-		w->subctr[s->sub].ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
+		struct shp_subctr *sc = sub_ctr(w, s->sub);
+
+		sc->ctr[SUBC(SC_SENT_PKTS)] += s->sent_pkts;
+		sc->ctr[SUBC(SC_SENT_BYTES)] += s->sent_bytes;
 		s->sent_pkts = 0;
 		s->sent_bytes = 0;
 	}
 	s->sent_bytes += len;
-	sd->queued_pkts--;
-	sd->queued_bytes -= len;
-	w->queued--;
-	sd->ctr[SC_SENT_PKTS]++;
-	sd->ctr[SC_SENT_BYTES] += len;
 	if (s->backlog_pkts == 0) {
 		slot_deactivate(w, sd, sid);
 	} else if (s->tokens <= 0) {
@@ -1161,6 +1271,24 @@ sent_one(struct sky_shaper *sh, struct shp_worker *w, struct shp_out *o, struct 
 	}
 }
 
+/* what sent_one kept for the beam in this call goes to its shard */
+static __rte_always_inline void
+beam_flush(struct shp_worker *w, struct shp_shard *sd, struct deq_ctx *x)
+{
+	sd->queued_pkts -= x->k_pkts;
+	sd->queued_bytes -= (int64_t)x->k_bytes;
+	w->queued -= x->k_pkts;
+	sd->ctr[SC_SENT_PKTS] += x->k_pkts;
+	sd->ctr[SC_SENT_BYTES] += x->k_bytes;
+	sd->hist.sum_ts += x->h_sum;
+	if (x->h_max > sd->hist.max_ts)
+		sd->hist.max_ts = x->h_max;
+	x->k_pkts = 0;
+	x->k_bytes = 0;
+	x->h_sum = 0;
+	x->h_max = 0;
+}
+
 uint16_t
 sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 		   struct rte_mbuf **pkts, uint16_t max, uint64_t now_tsc,
@@ -1171,6 +1299,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 	struct rte_mbuf *drop_buf[SKY_BURST];
 	struct deq_ctx x = {.drop = drop_buf,
 			    .n_drop = 0,
+			    .off = sh->mbuf_off,
 			    .now_ts = (uint32_t)(now_tsc >> TS_SHIFT),
 			    .drops = drops};
 	uint16_t n = 0;
@@ -1238,7 +1367,7 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 						continue;
 					}
 					pkts[n++] = mb;
-					sent_one(sh, w, o, sd, sid, mb, now_tsc, x.now_ts);
+					sent_one(sh, w, o, sd, sid, mb, now_tsc, &x);
 					continue;
 				}
 				if (!s->in_turn) {
@@ -1260,14 +1389,18 @@ sky_shaper_dequeue(struct sky_shaper *sh, unsigned int worker, unsigned int out,
 					}
 					continue;
 				}
-				mb = slot_next_pkt(sh, w, s, sd, &x);
+				if (likely(s->nonempty == 1 && s->n_fq == 1 && s->own_fq))
+					mb = own_next(sh, w, s, sid, sd, &x);
+				else
+					mb = slot_next_pkt(sh, w, s, sd, &x);
 				if (mb == NULL) {
 					slot_deactivate(w, sd, sid);
 					continue;
 				}
 				pkts[n++] = mb;
-				sent_one(sh, w, o, sd, sid, mb, now_tsc, x.now_ts);
+				sent_one(sh, w, o, sd, sid, mb, now_tsc, &x);
 			}
+			beam_flush(w, sd, &x);
 			if (sd->head == 0)
 				o->active_mask &= ~(1ULL << b);
 			else if (n >= max)

@@ -233,7 +233,14 @@ struct shp_pol {
 
 _Static_assert(sizeof(struct shp_pol) == 32, "policer: 32 bytes");
 
-/* downstream counters of one subscriber on one worker (folded from slots) */
+/*
+ * Downstream counters of one subscriber on one worker (folded from slots): a counter
+ * block, kept only for subscribers that have counted something on the worker. Blocks are
+ * handed out in order from a reserved mapping (shp_worker.ctrblk) and found through a
+ * 4-byte index per configured subscriber (shp_worker.ctridx, 0 = none); the control
+ * thread keeps blocks touched ahead of the cursor (shp_ctr_ready) so the data path never
+ * faults. A block stays with its subscriber index; `subscriber del` zeroes it.
+ */
 struct shp_subctr {
 	uint64_t ctr[5];     /* shard ctr[] from SC_SENT_PKTS on, at SUBC(SC_...): offered is
 			      * not kept per subscriber (offered = sent + dropped + queued) */
@@ -281,7 +288,14 @@ struct shp_worker {
 	uint32_t fq_free;	/* free list head */
 	uint32_t fq_n_free;
 	struct shp_out *out;	   /* [n_out] */
-	struct shp_subctr *subctr; /* [cap + 1] */
+	uint32_t *ctridx;	   /* [cap + 1]: sub -> counter block (0 = none) */
+	struct shp_subctr *ctrblk; /* [ctr_max]: reserved, touched below ctr_ready */
+	uint32_t ctr_next;	   /* next block to hand out (written by the worker) */
+	uint32_t ctr_ready;	   /* blocks below are touched (written by the control) */
+	uint32_t ctr_max;	   /* cap + 2: block 0 unused, one per subscriber index */
+	uint64_t ctr_miss;	   /* counts that found no ready block: went to ctr_agg */
+	struct shp_subctr ctr_agg; /* the counts of subscribers that found no block */
+	size_t ctr_map_len;	   /* control path only: the reservation's length */
 	struct shp_pol *pol;	   /* [cap + 1] */
 	uint64_t *pol_drops;	   /* [cap + 1]: packets the policer dropped */
 	struct shp_upshard *up;	   /* [n_beams] */
@@ -341,6 +355,13 @@ mdyn(const struct sky_shaper *sh, struct rte_mbuf *m)
 	return RTE_MBUF_DYNFIELD(m, sh->mbuf_off, struct shp_mdyn *);
 }
 
+/* the same with the field's offset read once by the caller */
+static inline struct shp_mdyn *
+mdyn_at(int off, struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, off, struct shp_mdyn *);
+}
+
 /* bytes/s -> fixed-point bytes per cycle */
 static inline uint64_t
 shp_rate_fp(uint64_t bps, uint64_t hz)
@@ -387,5 +408,16 @@ void shp_collect_sub(const struct sky_shaper *sh, uint32_t sub, struct sky_shape
 void shp_free_queues(struct sky_shaper *sh);
 void shp_forget_sub(struct sky_shaper *sh, uint32_t sub);
 void shp_hist_roll(struct sky_shaper *sh, uint64_t now_tsc);
+void shp_ctr_ready(struct sky_shaper *sh);
+
+/* the counter block of a subscriber, or NULL (control path: a subscriber without one
+ * counted nothing on this worker) */
+static inline const struct shp_subctr *
+shp_ctr_peek(const struct shp_worker *w, uint32_t sub)
+{
+	uint32_t b = __atomic_load_n(&w->ctridx[sub], __ATOMIC_ACQUIRE);
+
+	return b != 0 ? &w->ctrblk[b] : NULL;
+}
 
 #endif /* SKY_SHAPER_PRIV_H */

@@ -449,9 +449,9 @@ main(int argc, char **argv)
 	}
 	sky_shaper_state_size(sh, &per_sub, &per_active);
 	printf("state: %zu bytes per configured subscriber (one worker, one output: slot index "
-	       "4, upstream policer bucket and counters, downstream counters), %zu bytes per "
-	       "active subscriber (slot with its first flow queue, list links, its share of "
-	       "the flow queue pool)\n",
+	       "4, upstream policer bucket and counters 32, police drops 8, counter block "
+	       "index 4), %zu bytes per active subscriber (slot with its first flow queue, list "
+	       "links, its share of the flow queue pool, its downstream counter block)\n",
 	       per_sub, per_active);
 	printf("state: 100k subscribers all active on one worker: %.1f MB; 1M configured, 100k "
 	       "active: %.1f MB\n",

@@ -832,6 +832,178 @@ test_slot_pool(void **state)
 	sim_end(&s);
 }
 
+/*
+ * Downstream counter blocks, failure cases first. Subscribers 0..A-1 take the A slots
+ * (A = max_active_per_worker, also how many blocks the control prepares ahead) and queue;
+ * every packet of subscribers A..n-1 is a slot_pool_full drop, counted into the
+ * subscriber's block, or, when no block is ready, into the worker's aggregate. Nothing is
+ * lost: the subscribers' and the aggregate's counts add up to the beam's. A rebalance
+ * prepares A more; a second round counts into them.
+ */
+static const struct ctr_case {
+	const char *name;
+	uint32_t active; /* max_active_per_worker: slots, and blocks prepared ahead */
+	uint32_t n_subs;
+	uint16_t pkts; /* per subscriber and round */
+} ctr_cases[] = {
+	{"blocks run out: half the dropping subscribers go to the aggregate", 16, 64, 3},
+	{"one block short", 16, 33, 2},
+	{"exactly enough blocks", 16, 32, 4},
+	{"fewer dropping subscribers than blocks", 16, 20, 1},
+};
+
+static void
+ctr_check_sum(const struct sky_shaper *sh, uint32_t n_subs, uint64_t offered, uint64_t want_misses)
+{
+	struct sky_shaper_stats st, bst, sum;
+	struct sky_shaper_ctr_pool cp;
+
+	memset(&sum, 0, sizeof(sum));
+	for (uint32_t i = 0; i < n_subs; i++) {
+		assert_int_equal(sky_shaper_sub_stats(sh, i, &st), 0);
+		sum.ctr[SKY_SHAPER_DROP_TAIL] += st.ctr[SKY_SHAPER_DROP_TAIL];
+		sum.ctr[SKY_SHAPER_OFFERED_PKTS] += st.ctr[SKY_SHAPER_OFFERED_PKTS];
+		sum.ctr[SKY_SHAPER_OFFERED_BYTES] += st.ctr[SKY_SHAPER_OFFERED_BYTES];
+		sum.cls_tail[0] += st.cls_tail[0];
+	}
+	assert_int_equal(sky_shaper_ctr_pool(sh, 0, &cp), 0);
+	assert_int_equal(cp.misses, want_misses);
+	assert_int_equal(cp.uncounted.ctr[SKY_SHAPER_DROP_TAIL], want_misses);
+	assert_int_equal(cp.uncounted.cls_tail[0], want_misses);
+	assert_int_equal(cp.uncounted.ctr[SKY_SHAPER_OFFERED_PKTS], want_misses);
+	assert_int_equal(sky_shaper_beam_stats(sh, 0, &bst), 0);
+	assert_int_equal(sum.ctr[SKY_SHAPER_DROP_TAIL] + cp.uncounted.ctr[SKY_SHAPER_DROP_TAIL],
+			 bst.ctr[SKY_SHAPER_DROP_TAIL]);
+	assert_int_equal(sum.cls_tail[0] + cp.uncounted.cls_tail[0], bst.ctr[SKY_SHAPER_DROP_TAIL]);
+	/* (the beam's offered counters leave out slot_pool_full drops: compare with what the
+	 * test offered) */
+	assert_int_equal(sum.ctr[SKY_SHAPER_OFFERED_PKTS] +
+				 cp.uncounted.ctr[SKY_SHAPER_OFFERED_PKTS],
+			 offered);
+	assert_int_equal(sum.ctr[SKY_SHAPER_OFFERED_BYTES] +
+				 cp.uncounted.ctr[SKY_SHAPER_OFFERED_BYTES],
+			 offered * (1000 + OVH));
+}
+
+static void
+test_ctr_blocks(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(ctr_cases) / sizeof(ctr_cases[0]); k++) {
+		const struct ctr_case *c = &ctr_cases[k];
+		const uint32_t a = c->active, drop_subs = c->n_subs - c->active;
+		struct sky_shaper_params p;
+		struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+		struct sky_beam bm = beam("b", 1000000000, 10000000);
+		struct sim s = {0};
+		struct sky_shaper_ctr_pool cp;
+		struct sky_shaper_stats st;
+		uint32_t blocks1, blocks2;
+		uint64_t misses1, misses2;
+
+		print_message("  %s\n", c->name);
+		params(&p, 1, 1);
+		p.max_active_per_worker = a;
+		s.sh = mk(&p, &pl, 1, &bm, 1);
+		assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp), 0);
+		assert_int_equal(cp.blocks_in_use, 0);
+		assert_int_equal(cp.blocks_ready, a);
+		assert_int_equal(cp.blocks_max, MAXSUB + 1);
+		assert_int_equal(sky_shaper_ctr_pool(s.sh, 1, &cp), -ENOENT);
+		/* round 1: the first a dropping subscribers get blocks, the others miss */
+		for (uint32_t i = 0; i < c->n_subs; i++)
+			offer(&s, 0, i, 0, 0, 0, 1000, c->pkts);
+		blocks1 = drop_subs < a ? drop_subs : a;
+		misses1 = (uint64_t)(drop_subs - blocks1) * c->pkts;
+		assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], (uint64_t)drop_subs * c->pkts);
+		assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp), 0);
+		assert_int_equal(cp.blocks_in_use, blocks1);
+		assert_int_equal(cp.blocks_ready, a);
+		ctr_check_sum(s.sh, c->n_subs, (uint64_t)c->n_subs * c->pkts, misses1);
+		/* a subscriber with a block has its own counts, one without shows none */
+		assert_int_equal(sky_shaper_sub_stats(s.sh, a, &st), 0);
+		assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], c->pkts);
+		if (drop_subs > a) {
+			assert_int_equal(sky_shaper_sub_stats(s.sh, c->n_subs - 1, &st), 0);
+			assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 0);
+		}
+		/* the subscribers queued in slots counted nothing: no block */
+		assert_int_equal(sky_shaper_sub_stats(s.sh, 0, &st), 0);
+		assert_int_equal(st.queued_pkts, c->pkts);
+		assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS], c->pkts);
+
+		/* the periodic rebalance prepares a more; round 2 counts into them */
+		sky_shaper_rebalance(s.sh, tsc(&s));
+		assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp), 0);
+		assert_int_equal(cp.blocks_ready,
+				 blocks1 + a < MAXSUB + 1 ? blocks1 + a : MAXSUB + 1);
+		for (uint32_t i = 0; i < c->n_subs; i++)
+			offer(&s, 0, i, 0, 0, 0, 1000, c->pkts);
+		blocks2 = drop_subs < blocks1 + a ? drop_subs : blocks1 + a;
+		misses2 = misses1 + (uint64_t)(drop_subs - blocks2) * c->pkts;
+		assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp), 0);
+		assert_int_equal(cp.blocks_in_use, blocks2);
+		ctr_check_sum(s.sh, c->n_subs, 2ULL * c->n_subs * c->pkts, misses2);
+		/* round 1's subscribers with blocks counted both rounds there */
+		assert_int_equal(sky_shaper_sub_stats(s.sh, a, &st), 0);
+		assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 2 * c->pkts);
+		sim_end(&s);
+	}
+}
+
+/* a subscriber's counters on two workers add up; sent packets folded into his block when
+ * his idle slot is taken for another subscriber count as those still in a slot */
+static void
+test_ctr_workers(void **state)
+{
+	struct sky_shaper_params p;
+	struct sky_plan pl = plan("p", 10000000, 1000000, 64000, 0);
+	struct sky_beam bm = beam("b", 1000000000, 10000000);
+	struct sim s = {0};
+	struct sky_shaper_stats st, bst;
+	struct sky_shaper_ctr_pool cp[2];
+
+	(void)state;
+	params(&p, 2, 1);
+	p.max_active_per_worker = 2;
+	p.cls[0].queue_pkts = 10;
+	s.sh = mk(&p, &pl, 1, &bm, 1);
+	/* 15 packets on each worker: 10 queued, 5 tail drops, each worker's own block */
+	assert_int_equal(offer(&s, 0, 7, 0, 0, 0, 1000, 15), 10);
+	assert_int_equal(offer(&s, 1, 7, 0, 0, 0, 1000, 15), 10);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 7, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 10);
+	assert_int_equal(st.cls_tail[0], 10);
+	assert_int_equal(st.queued_pkts, 20);
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS], 30);
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_BYTES], 30 * (1000 + OVH));
+	assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp[0]), 0);
+	assert_int_equal(sky_shaper_ctr_pool(s.sh, 1, &cp[1]), 0);
+	assert_int_equal(cp[0].blocks_in_use, 1);
+	assert_int_equal(cp[1].blocks_in_use, 1);
+	/* everything sent; worker 0's slot of subscriber 7 goes idle, then is taken by
+	 * subscriber 9 (subscriber 8 holds the other): its sent counts fold into the block */
+	s.now += 100 * MS;
+	drain(&s, 0);
+	drain(&s, 1);
+	assert_int_equal(s.sent_pkts[7], 20);
+	assert_int_equal(offer(&s, 0, 8, 0, 0, 0, 1000, 1), 1);
+	assert_int_equal(offer(&s, 0, 9, 0, 0, 0, 1000, 1), 1);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, 7, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_SENT_PKTS], 20);
+	assert_int_equal(st.ctr[SKY_SHAPER_SENT_BYTES], 20 * (1000 + OVH));
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 10);
+	assert_int_equal(st.queued_pkts, 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS], 30);
+	assert_int_equal(st.active, 0);
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 0, &bst), 0);
+	assert_int_equal(bst.ctr[SKY_SHAPER_SENT_PKTS], 20);
+	assert_int_equal(bst.ctr[SKY_SHAPER_DROP_TAIL], 10);
+	assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp[0]), 0);
+	assert_int_equal(cp[0].misses, 0);
+	sim_end(&s);
+}
+
 /* unknown subscribers on the default plan share one aggregate pipe */
 static void
 test_unknown_aggregate(void **state)
@@ -1604,6 +1776,84 @@ test_model(void **state)
 	unlink(csv);
 }
 
+/*
+ * `subscriber del` then `subscriber add`: the new subscriber gets the old index and its
+ * counter block, zeroed; no new block is taken (churn cannot exhaust the blocks).
+ */
+static void
+test_ctr_reused(void **state)
+{
+	char csv[] = "/tmp/test_shaper_XXXXXX.csv";
+	int fd = mkstemps(csv, 4);
+	struct sky_cfg_err err = {0};
+	struct sky_cfg *cfg;
+	struct sky_subs *subs;
+	struct sim s = {0};
+	struct sky_sub_info info;
+	struct sky_shaper_stats st;
+	struct sky_shaper_ctr_pool cp;
+	uint32_t idx;
+	static const char rows[] = "id,ipv4,ipv6,plan,beam,country\n"
+				   "1,100.64.0.1,,basic,b1,DE\n2,100.64.0.2,,gold,b1,FR\n";
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_true(write(fd, rows, sizeof(rows) - 1) == (ssize_t)sizeof(rows) - 1);
+	close(fd);
+	cfg = model_cfg(csv, "100Mbit");
+	subs = sky_subs_create(cfg, 1, &err);
+	if (subs == NULL)
+		fail_msg("subs: %s", err.msg);
+	s.sh = sky_shaper_create(cfg, subs, 1, 1, &err);
+	if (s.sh == NULL)
+		fail_msg("shaper: %s", err.msg);
+	cur_sh = s.sh;
+	s.tsc_per_ns = (double)sky_rt.tsc_hz / 1e9;
+	s.now = 1000 * SEC;
+	assert_int_equal(sky_subs_register(subs), 0);
+	assert_int_equal(sky_shaper_register(s.sh), 0);
+	assert_int_equal(sky_subs_get(subs, 2, &info), 0);
+	idx = info.idx;
+
+	/* class 1 queues 512 per flow queue: 88 of 600 are tail drops */
+	assert_int_equal(offer(&s, 0, idx, 1, 0, 1, 1000, 600), 512);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, idx, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 88);
+	assert_int_equal(st.cls_tail[1], 88);
+	assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp), 0);
+	assert_int_equal(cp.blocks_in_use, 1);
+
+	assert_true(ctl_ok("subscriber del 2", NULL));
+	assert_int_equal(sky_shaper_sub_stats(s.sh, idx, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 0);
+	assert_int_equal(st.cls_tail[1], 0);
+	/* his queued packets still leave (in 10 ms steps: max_delay is 100 ms) */
+	for (int i = 0; i < 100; i++) {
+		s.now += 10 * MS;
+		drain(&s, 0);
+	}
+	assert_int_equal(s.sent_pkts[idx], 512);
+
+	assert_true(ctl_ok("subscriber add 3 ipv4=100.64.0.3 plan=gold beam=b1 country=DE", NULL));
+	assert_int_equal(sky_subs_get(subs, 3, &info), 0);
+	assert_int_equal(info.idx, idx);
+	assert_int_equal(offer(&s, 0, idx, 1, 0, 1, 1000, 600), 512);
+	assert_int_equal(sky_shaper_sub_stats(s.sh, idx, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 88);
+	assert_int_equal(st.cls_tail[1], 88);
+	assert_int_equal(sky_shaper_ctr_pool(s.sh, 0, &cp), 0);
+	assert_int_equal(cp.blocks_in_use, 1);
+	assert_int_equal(cp.misses, 0);
+
+	sim_end(&s);
+	sky_ctl_unregister_all();
+	sky_metrics_unregister_all();
+	sky_periodic_clear();
+	sky_subs_destroy(subs);
+	sky_cfg_free(cfg);
+	unlink(csv);
+}
+
 static int
 test_teardown(void **state)
 {
@@ -1643,6 +1893,9 @@ main(void)
 		cmocka_unit_test_teardown(test_config_accepted, test_teardown),
 		cmocka_unit_test_teardown(test_tail_drop_counted, test_teardown),
 		cmocka_unit_test_teardown(test_slot_pool, test_teardown),
+		cmocka_unit_test_teardown(test_ctr_blocks, test_teardown),
+		cmocka_unit_test_teardown(test_ctr_workers, test_teardown),
+		cmocka_unit_test_teardown(test_ctr_reused, test_teardown),
 		cmocka_unit_test_teardown(test_worker_buffer_limit, test_teardown),
 		cmocka_unit_test_teardown(test_single_sub_rate, test_teardown),
 		cmocka_unit_test_teardown(test_beam_cap, test_teardown),

@@ -21,7 +21,9 @@
  * the sojourn of every packet sent feeds per-beam and per-class histograms
  * (sky_shaper_delay). Shaping state is allocated per ACTIVE subscriber
  * from a per-worker pool of shaping.max_active_per_worker slots; a configured subscriber
- * without traffic costs a slot index per output port and counters (see bench_shaper).
+ * without traffic costs a slot index per output port, an upstream policer and a counter
+ * block index (see bench_shaper); downstream counter blocks exist only for subscribers
+ * that counted something on the worker (sky_shaper_ctr_pool).
  * A slot is kept after its queues drain until its token bucket has refilled, so going idle
  * never earns credit; then it returns to the pool.
  *
@@ -103,6 +105,11 @@ bool sky_shaper_enabled(const struct sky_shaper *sh);
 /** Data path, upstream (uplink RX): police live packets; drops marked SKY_DROP_POLICE. */
 void sky_shaper_police_burst(struct sky_shaper *sh, unsigned int worker, struct sky_meta *meta,
 			     uint16_t n, uint64_t now_tsc);
+/** Data path, upstream, optional: start fetching the policer lines the police burst will
+ *  read, so that their misses overlap the stages in between (the worker calls it right after
+ *  the subscriber lookup). Reads nothing but meta; a hint that changes no result. */
+void sky_shaper_police_prefetch(const struct sky_shaper *sh, unsigned int worker,
+				const struct sky_meta *meta, uint16_t n);
 /**
  * Data path, downstream: pkts/meta are live packets bound to output slot `out`. Takes
  * ownership of all n mbufs: queued ones are kept, refused ones freed and counted in
@@ -224,6 +231,23 @@ struct sky_shaper_stats {
 /** Per subscriber index (SKY_SUB_NONE: the unknown aggregate). -ENOENT if out of range. */
 int sky_shaper_sub_stats(const struct sky_shaper *sh, uint32_t sub_idx,
 			 struct sky_shaper_stats *out);
+/**
+ * Downstream counter blocks of one worker: one per subscriber that counted something
+ * there, handed out in order from blocks the control plane prepares ahead
+ * (max_active_per_worker ahead, at create and every rebalance). A subscriber that finds
+ * none ready counts into `uncounted` (misses says how often): its later counts go to its
+ * own block once one is ready. -ENOENT if worker is out of range.
+ */
+struct sky_shaper_ctr_pool {
+	uint32_t blocks_in_use;
+	uint32_t blocks_ready; /* prepared (memory touched), in use included */
+	uint32_t blocks_max;   /* one per subscriber index */
+	uint32_t block_bytes;
+	uint64_t misses;		   /* counts that found no block ready */
+	struct sky_shaper_stats uncounted; /* their downstream counts */
+};
+int sky_shaper_ctr_pool(const struct sky_shaper *sh, unsigned int worker,
+			struct sky_shaper_ctr_pool *out);
 /** Per beam. -ENOENT if out of range. */
 int sky_shaper_beam_stats(const struct sky_shaper *sh, unsigned int beam,
 			  struct sky_shaper_stats *out);
