@@ -131,10 +131,10 @@ fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables 
 /*
  * The lookup in three passes over the burst, so that the memory accesses of all its
  * packets are in flight together: (1) hash at the longest length in use, prefetch the
- * bucket; (2) match the signature, prefetch the record (keys, word, zone, quota state) and
- * the counters the accounting will write; (3) check the record, fill the packet's fields. A
- * packet that misses goes round again at its next length (a nested prefix, a realm's fallback to
- * realm 0, an unknown address).
+ * bucket; (2) match the signature, prefetch the record (keys, word, zone, quota state);
+ * (3) check the record, fill the packet's fields, prefetch the counter line the accounting
+ * will write. A packet that misses goes round again at its next length (a nested prefix, a
+ * realm's fallback to realm 0, an unknown address).
  */
 void
 sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta, uint16_t n)
@@ -210,8 +210,11 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 			if (likely(c != SKY_SUB_NONE) && subs_rec_has(&t->rec[c], p->fam, p->realm,
 								      (unsigned int)p->len, p->k)) {
 				fill(s, ws, t, m, c, p->realm, foreign);
+				/* into L2 only: the accounting comes after other stages, whose
+				 * tables keep L1 (bench_pipeline: subscriber and geo both cheaper)
+				 */
 				if (ctr != NULL)
-					rte_prefetch0(ctr + ((size_t)c * 2 + (m->dir & 1)) * pairs);
+					rte_prefetch2(ctr + ((size_t)c * 2 + (m->dir & 1)) * pairs);
 				continue;
 			}
 			/* another signature match, or keys past the bucket: the full probe */
