@@ -450,12 +450,12 @@ metrics(void *arg, FILE *out)
 			"skygate_shaper_beam_capacity_bps{beam=\"%s\",dir=\"up\"} %llu\n",
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].down_bps,
 			sh->cp_beams[b].name, (unsigned long long)sh->cp_beams[b].up_bps);
-	fprintf(out, "# HELP skygate_shaper_counter_block_misses_total Downstream counts of "
+	fprintf(out, "# HELP skygate_shaper_stats_block_misses_total Downstream counts of "
 		     "subscribers that found no counter block ready (counted in shaper show's "
 		     "uncounted).\n"
-		     "# TYPE skygate_shaper_counter_block_misses_total counter\n");
+		     "# TYPE skygate_shaper_stats_block_misses_total counter\n");
 	for (unsigned int i = 0; i < sh->n_workers; i++)
-		fprintf(out, "skygate_shaper_counter_block_misses_total{worker=\"%u\"} %llu\n", i,
+		fprintf(out, "skygate_shaper_stats_block_misses_total{worker=\"%u\"} %llu\n", i,
 			(unsigned long long)__atomic_load_n(&sh->w[i].ctr_miss, __ATOMIC_RELAXED));
 	metrics_delay(sh, out);
 }
