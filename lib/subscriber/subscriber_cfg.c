@@ -578,6 +578,11 @@ sky_subs_beam_mode_set(struct sky_subs *s, unsigned int idx, enum sky_subs_beam_
 	if (idx >= s->n_beams || mode > SKY_SUBS_BEAM_PASS)
 		return -EINVAL;
 	__atomic_store_n(&s->beam_mode[idx], (uint8_t)mode, __ATOMIC_RELEASE);
+	/* the data path reads the bitmap once per burst and beam_mode only for its beams */
+	if (mode == SKY_SUBS_BEAM_OWNED)
+		__atomic_fetch_and(&s->beams_foreign, ~(1ULL << idx), __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_or(&s->beams_foreign, 1ULL << idx, __ATOMIC_RELEASE);
 	return 0;
 }
 

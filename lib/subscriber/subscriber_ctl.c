@@ -88,8 +88,8 @@ info_json(const struct sky_subs *s, const struct sky_sub_info *in)
 			 "realm", in->realm, "zone", zone ? json_string(zone) : json_null(), "ipv4",
 			 in->has_v4 ? pfx_json(4, in->v4, in->v4_len) : json_null(), "ipv6",
 			 in->has_v6 ? pfx_json(6, in->v6, in->v6_len) : json_null(), "quota_state",
-			 sky_quota_state_name(
-				 __atomic_load_n(&s->tab->attr[in->idx].quota, __ATOMIC_RELAXED)));
+			 sky_quota_state_name(subs_k_quota(
+				 __atomic_load_n(&s->tab->rec[in->idx].k, __ATOMIC_RELAXED))));
 }
 
 int

@@ -89,18 +89,25 @@ fill_unknown(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *
 static void
 fill_foreign(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *m)
 {
-	if (__atomic_load_n(&s->beam_mode[m->beam & (SKY_MAX_BEAMS - 1)], __ATOMIC_RELAXED) ==
-	    SKY_SUBS_BEAM_DROP) {
+	uint8_t mode =
+		__atomic_load_n(&s->beam_mode[m->beam & (SKY_MAX_BEAMS - 1)], __ATOMIC_RELAXED);
+
+	if (mode == SKY_SUBS_BEAM_DROP) {
 		ws->foreign[0]++;
 		sky_meta_drop(m, SKY_DROP_BEAM_NOT_OWNED);
-	} else {
+	} else if (mode == SKY_SUBS_BEAM_PASS) {
 		ws->foreign[1]++;
 	}
 }
 
+/* the packet's subscriber fields from record idx, found under realm; foreign: the beams
+ * not owned here (read once per burst) */
+/* the packet's subscriber fields from record idx, found under realm; foreign: the beams
+ * not owned here (read once per burst). One line: the record holds the zone and the quota
+ * state beside the keys. */
 static inline void
 fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables *t,
-     struct sky_meta *m, uint32_t idx)
+     struct sky_meta *m, uint32_t idx, uint16_t realm, uint64_t foreign)
 {
 	const struct sky_sub_rec *r = &t->rec[idx];
 	uint64_t w = __atomic_load_n(&r->w, __ATOMIC_RELAXED);
@@ -111,24 +118,23 @@ fill(const struct sky_subs *s, struct subs_wstats *ws, const struct subs_tables 
 	}
 	m->sub_idx = idx;
 	m->sub_id = (uint32_t)w;
-	m->sub_country = (uint16_t)(w >> 32);
-	m->plan = (uint16_t)((w >> 48) & 0xff);
-	m->beam = (uint16_t)(w >> 56);
-	m->realm = subs_k_realm(__atomic_load_n(&r->k, __ATOMIC_RELAXED));
-	m->zone = __atomic_load_n(&t->attr[idx].zone, __ATOMIC_RELAXED);
-	m->quota_state = __atomic_load_n(&t->attr[idx].quota, __ATOMIC_RELAXED);
-	if (unlikely(__atomic_load_n(&s->beam_mode[m->beam & (SKY_MAX_BEAMS - 1)],
-				     __ATOMIC_RELAXED) != SKY_SUBS_BEAM_OWNED))
+	m->sub_country = subs_w_country(w);
+	m->plan = subs_w_plan(w);
+	m->beam = subs_w_beam(w);
+	m->realm = realm; /* the record's: its key matched in this realm */
+	m->zone = subs_w_zone(w);
+	m->quota_state = subs_k_quota(__atomic_load_n(&r->k, __ATOMIC_RELAXED));
+	if (unlikely(foreign != 0) && ((foreign >> m->beam) & 1))
 		fill_foreign(s, ws, m);
 }
 
 /*
  * The lookup in three passes over the burst, so that the memory accesses of all its
  * packets are in flight together: (1) hash at the longest length in use, prefetch the
- * bucket; (2) match the signature, prefetch the record, its attributes (zone, quota state)
- * and the counters the accounting will write; (3) check the record, fill the packet's fields. A
- * packet that misses goes round again at its next length (a nested prefix, a realm's fallback to
- * realm 0, an unknown address).
+ * bucket; (2) match the signature, prefetch the record (keys, word, zone, quota state);
+ * (3) check the record, fill the packet's fields, prefetch the counter line the accounting
+ * will write. A packet that misses goes round again at its next length (a nested prefix, a
+ * realm's fallback to realm 0, an unknown address).
  */
 void
 sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *meta, uint16_t n)
@@ -138,6 +144,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 	uint64_t *const ctr = worker < s->n_ctr_workers ? s->ctr[worker] : NULL;
 	const size_t pairs = 2 * s->n_classes;
 	struct probe pr[SKY_BURST];
+	const uint64_t foreign = __atomic_load_n(&s->beams_foreign, __ATOMIC_RELAXED);
 	uint8_t pend[SKY_BURST];
 	unsigned int np = 0;
 	struct lens l;
@@ -193,11 +200,6 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				if (unlikely(c == SKY_SUB_NONE)) /* a slot being emptied */
 					continue;
 				rte_prefetch0(&t->rec[c]);
-				rte_prefetch0(&t->attr[c]);
-				if (ctr != NULL)
-					rte_prefetch0(ctr +
-						      ((size_t)c * 2 + (meta[pend[j]].dir & 1)) *
-							      pairs);
 			}
 		}
 		for (unsigned int j = 0; j < np; j++) {
@@ -207,7 +209,12 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 
 			if (likely(c != SKY_SUB_NONE) && subs_rec_has(&t->rec[c], p->fam, p->realm,
 								      (unsigned int)p->len, p->k)) {
-				fill(s, ws, t, m, c);
+				fill(s, ws, t, m, c, p->realm, foreign);
+				/* into L2 only: the accounting comes after other stages, whose
+				 * tables keep L1 (bench_pipeline: subscriber and geo both cheaper)
+				 */
+				if (ctr != NULL)
+					rte_prefetch2(ctr + ((size_t)c * 2 + (m->dir & 1)) * pairs);
 				continue;
 			}
 			/* another signature match, or keys past the bucket: the full probe */
@@ -215,7 +222,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				c = subs_probe(t, p->fam, p->realm, (unsigned int)p->len, p->k,
 					       p->h);
 				if (c != SKY_SUB_NONE) {
-					fill(s, ws, t, m, c);
+					fill(s, ws, t, m, c, p->realm, foreign);
 					continue;
 				}
 			}
@@ -240,31 +247,25 @@ sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky
 		       uint16_t n)
 {
 	struct subs_wstats *ws = &s->ws[worker];
+	uint64_t *const ctr = s->ctr[worker];
 	const unsigned int nc = s->n_classes;
 	const uint32_t cap = s->capacity;
 
-	/* the lookup prefetched each packet's counter line; when the accounting runs alone,
-	 * this does (a line already on its way costs next to nothing) */
-	for (uint16_t i = 0; i < n; i++) {
-		const struct sky_meta *m = &meta[i];
-
-		if (m->sub_idx < cap && m->l3 != 0)
-			rte_prefetch0(subs_ctr_pairs(s, worker, m->sub_idx, m->dir & 1) +
-				      2 * (m->cls < nc ? m->cls : 0));
-	}
+	/* the lookup prefetched each known packet's counter line */
 	for (uint16_t i = 0; i < n; i++) {
 		const struct sky_meta *m = &meta[i];
 		unsigned int dir = m->dir & 1;
 
-		if (m->l3 == 0)
+		if (unlikely(m->l3 == 0))
 			continue;
-		if (m->verdict == SKY_V_PASS) {
+		if (likely(m->verdict == SKY_V_PASS)) {
 			unsigned int cls = m->cls < nc ? m->cls : s->default_cls;
 
 			ws->pkts[dir][cls]++;
 			ws->bytes[dir][cls] += m->pkt_len;
-			if (m->sub_idx < cap) {
-				uint64_t *c = subs_ctr_pairs(s, worker, m->sub_idx, dir) + 2 * cls;
+			if (likely(m->sub_idx < cap)) {
+				uint64_t *c =
+					ctr + ((size_t)m->sub_idx * 2 + dir) * 2 * nc + 2 * cls;
 
 				c[0]++;
 				c[1] += m->pkt_len;

@@ -61,9 +61,12 @@
 struct rte_lpm6;
 
 /* --- data path record: 32 bytes, two per cache line --- */
-/* w = id | country << 32 | plan << 48 | beam << 56; w == 0: slot unused */
-/* k = v4 (host order, masked) | v4_len << 32 | v6_len << 40 | realm << 48 | has_v4 << 60 |
- *     has_v6 << 61 | generation << 62 */
+/* w = id | zone << 32 | plan << 40 | beam << 48 | country << 54; w == 0: slot unused. The
+ * country is two letters A-Z (sky_cc, or 0 = none) kept as their low 5 bits each (10 bits),
+ * so that the zone fits beside them: the whole word is what the data path copies */
+/* k = v4 (host order, masked) | v4_len << 32 (6 bits) | quota << 38 (2 bits, enum
+ *     sky_quota_state) | v6_len << 40 | realm << 48 | has_v4 << 60 | has_v6 << 61 |
+ *     generation << 62 */
 struct sky_sub_rec {
 	uint64_t w;
 	uint64_t k;
@@ -72,12 +75,66 @@ struct sky_sub_rec {
 #define SUBS_K_HAS4 (1ULL << 60)
 #define SUBS_K_HAS6 (1ULL << 61)
 #define SUBS_K_GEN1 (1ULL << 62)
+#define SUBS_K_QUOTA_SHIFT 38
+#define SUBS_K_QUOTA (3ULL << SUBS_K_QUOTA_SHIFT)
+_Static_assert(SKY_QUOTA_MAX <= 4, "the quota state is 2 bits of the record's key word");
+_Static_assert(SKY_MAX_BEAMS <= 64 && SKY_MAX_PLANS <= 256 && SKY_MAX_ZONES <= 255,
+	       "beam, plan and zone fit the record's word");
+
+/* a country (sky_cc) the record word can hold: none, or two letters A-Z */
+static inline int
+subs_cc_ok(uint16_t cc)
+{
+	return cc == 0 ||
+	       ((cc >> 8) >= 'A' && (cc >> 8) <= 'Z' && (cc & 0xff) >= 'A' && (cc & 0xff) <= 'Z');
+}
 
 static inline uint64_t
-sky_sub_rec_word(uint32_t id, uint16_t country, uint16_t plan, uint16_t beam)
+sky_sub_rec_word(uint32_t id, uint16_t country, uint16_t plan, uint16_t beam, uint8_t zone)
 {
-	return (uint64_t)id | (uint64_t)country << 32 | (uint64_t)(plan & 0xff) << 48 |
-	       (uint64_t)(beam & 0xff) << 56;
+	uint64_t cc = (uint64_t)((country >> 8) & 0x1f) | (uint64_t)(country & 0x1f) << 5;
+
+	return (uint64_t)id | (uint64_t)zone << 32 | (uint64_t)(plan & 0xff) << 40 |
+	       (uint64_t)(beam & 0x3f) << 48 | cc << 54;
+}
+
+static inline uint16_t
+subs_w_country(uint64_t w)
+{
+	uint32_t c = (uint32_t)(w >> 54);
+
+	return (uint16_t)(c == 0 ? 0 : (c & 0x1f) << 8 | (c >> 5) | 0x4040);
+}
+
+static inline uint16_t
+subs_w_plan(uint64_t w)
+{
+	return (uint16_t)((w >> 40) & 0xff);
+}
+
+/* the word with another plan */
+static inline uint64_t
+subs_w_with_plan(uint64_t w, unsigned int plan)
+{
+	return (w & ~(0xffULL << 40)) | (uint64_t)(plan & 0xff) << 40;
+}
+
+static inline uint16_t
+subs_w_beam(uint64_t w)
+{
+	return (uint16_t)((w >> 48) & 0x3f);
+}
+
+static inline uint8_t
+subs_w_zone(uint64_t w)
+{
+	return (uint8_t)(w >> 32);
+}
+
+static inline uint8_t
+subs_k_quota(uint64_t k)
+{
+	return (uint8_t)((k & SUBS_K_QUOTA) >> SUBS_K_QUOTA_SHIFT);
 }
 
 static inline uint16_t
@@ -154,19 +211,10 @@ _Static_assert(sizeof(struct subs_bkt) == 64, "one line per bucket");
 /* key classes: a bitmap of the prefix lengths in use for each */
 enum { SUBS_KC_V4, SUBS_KC_V6, SUBS_KC_R4, SUBS_KC_R6, SUBS_KC_MAX };
 
-/* Per-subscriber attributes the data path copies into meta beside the record's word (the
- * word has no bit left): bytes, each written with one store (zone by subscriber changes,
- * quota by sky_subs_set_quota_state), read per packet. 2 bytes per subscriber. */
-struct sky_sub_attr {
-	uint8_t zone;  /* 0 = none, 1..255 */
-	uint8_t quota; /* enum sky_quota_state */
-};
-
 /* Lookup tables: data path reads, control path writes (single writer, see above) */
 struct subs_tables {
 	struct subs_bkt *bkt;				/* [nb] */
 	struct sky_sub_rec *rec;			/* [capacity] */
-	struct sky_sub_attr *attr;			/* [capacity] */
 	uint32_t nb;					/* buckets */
 	uint32_t max_keys;				/* 2 * capacity + SUBS_KEY_SPARE */
 	uint64_t len_bm[SUBS_KC_MAX][SUBS_N_LEN_WORDS]; /* prefix length l in use: bit l */
@@ -269,7 +317,7 @@ subs_rec_has(const struct sky_sub_rec *r, unsigned int fam, unsigned int realm, 
 
 	/* one compare of the key word's fields (address, length, realm, flag) */
 	if (fam == 4)
-		return (k & (0xffffffffULL | 0xffULL << 32 | 0xfffULL << 48 | SUBS_K_HAS4)) ==
+		return (k & (0xffffffffULL | 0x3fULL << 32 | 0xfffULL << 48 | SUBS_K_HAS4)) ==
 		       ((a[0] >> 32) | (uint64_t)len << 32 | realm_bits | SUBS_K_HAS4);
 	if ((k & (0xffULL << 40 | 0xfffULL << 48 | SUBS_K_HAS6)) !=
 	    ((uint64_t)len << 40 | realm_bits | SUBS_K_HAS6))
@@ -278,7 +326,8 @@ subs_rec_has(const struct sky_sub_rec *r, unsigned int fam, unsigned int realm, 
 	x1 = __atomic_load_n(&r->v6[1], __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	k2 = __atomic_load_n(&r->k, __ATOMIC_RELAXED);
-	return k2 == k && x0 == a[0] && x1 == a[1];
+	/* the quota bits may change in between: only the keys and generation count */
+	return ((k2 ^ k) & ~SUBS_K_QUOTA) == 0 && x0 == a[0] && x1 == a[1];
 }
 
 /* subscriber idx holding this key, or SKY_SUB_NONE: the whole probe (home bucket, then on
@@ -382,6 +431,7 @@ struct plan_x {
 };
 
 #define SUBS_MAX_HOOKS 16
+_Static_assert(SKY_MAX_BEAMS <= 64, "beams_foreign is one 64-bit word");
 
 struct sky_subs {
 	/* --- data path --- */
@@ -399,6 +449,7 @@ struct sky_subs {
 	/* enum sky_subs_beam_mode per beam index: written by the control plane (one atomic
 	 * byte store), read per known-subscriber packet */
 	uint8_t beam_mode[SKY_MAX_BEAMS];
+	uint64_t beams_foreign; /* bit b: beam_mode[b] != OWNED (read once per burst) */
 
 	/* --- control path --- */
 	struct sky_class_set cs;

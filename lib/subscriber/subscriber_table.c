@@ -6,8 +6,9 @@
  * reader-safely. Control path only; the data path that reads the tables is
  * subscriber_dp.c.
  *
- * Memory per subscriber slot (capacity): a 32-byte record, 2 bytes of attributes (zone,
- * quota state), about 12 bytes of hash buckets (2 keys per slot, buckets at most 7/8 full),
+ * Memory per subscriber slot (capacity): a 32-byte record (keys, the word the data path
+ * copies, zone and quota state), about 12 bytes of hash buckets (2 keys per slot, buckets
+ * at most 7/8 full),
  * per worker 32 * classes + 32 bytes of counters (160 B with 4 classes). bench_subscriber
  * prints the measured figure.
  */
@@ -231,7 +232,7 @@ rec_key_word(const struct sky_sub_info *in, uint64_t gen)
 static void
 rec_set_keys(struct sky_sub_rec *r, const struct sky_sub_info *in)
 {
-	uint64_t old = r->k, gen = old & (3ULL << 62), v6[2] = {0, 0};
+	uint64_t old = r->k, gen = old & (3ULL << 62), q = old & SUBS_K_QUOTA, v6[2] = {0, 0};
 
 	if (in->has_v6) {
 		subs_addr_load(6, in->v6, v6);
@@ -245,7 +246,18 @@ rec_set_keys(struct sky_sub_rec *r, const struct sky_sub_info *in)
 		__atomic_store_n(&r->v6[1], v6[1], __ATOMIC_RELAXED);
 		gen += SUBS_K_GEN1;
 	}
-	__atomic_store_n(&r->k, rec_key_word(in, gen & (3ULL << 62)), __ATOMIC_RELEASE);
+	__atomic_store_n(&r->k, rec_key_word(in, gen & (3ULL << 62)) | q, __ATOMIC_RELEASE);
+}
+
+/* a record's quota state: 2 bits of its key word, one store (the control thread is the one
+ * writer of the records); a reader sees the old state or the new one */
+static void
+rec_set_quota(struct sky_sub_rec *r, uint8_t state)
+{
+	uint64_t k = __atomic_load_n(&r->k, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&r->k, (k & ~SUBS_K_QUOTA) | (uint64_t)state << SUBS_K_QUOTA_SHIFT,
+			 __ATOMIC_RELEASE);
 }
 
 /* add / remove a subscriber's keys of family fam (4, 6, or 0 for both) */
@@ -295,7 +307,6 @@ subs_tables_free(struct subs_tables *t)
 		return;
 	sky_big_free(t->bkt);
 	sky_big_free(t->rec);
-	sky_big_free(t->attr);
 	rte_free(t);
 }
 
@@ -339,8 +350,7 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 	t->nb = buckets_for(t->max_keys);
 	t->bkt = sky_big_zalloc("sky_subs_bkt", (size_t)t->nb * sizeof(*t->bkt));
 	t->rec = sky_big_zalloc("sky_subs_rec", (size_t)s->capacity * sizeof(*t->rec));
-	t->attr = sky_big_zalloc("sky_subs_attr", (size_t)s->capacity * sizeof(*t->attr));
-	if (t->bkt == NULL || t->rec == NULL || t->attr == NULL)
+	if (t->bkt == NULL || t->rec == NULL)
 		goto nomem;
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct sky_sub_info *r = &rows->r[i].sub;
@@ -353,8 +363,7 @@ subs_tables_create(struct sky_subs *s, const struct sky_subs_rows *rows, const u
 			return NULL;
 		}
 		rec_set_keys(&t->rec[idx], r);
-		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam);
-		t->attr[idx].zone = r->zone;
+		t->rec[idx].w = sky_sub_rec_word(r->id, r->country, r->plan, r->beam, r->zone);
 		rc = keys_add(t, r, idx, 0);
 		if (rc < 0) {
 			subs_fail(err, errlen, "line %u: id %u: %s", rows->r[i].line, r->id,
@@ -454,8 +463,7 @@ sky_subs_set_quota_state(struct sky_subs *s, uint32_t sub_id, uint8_t state)
 	idx = sub_id != 0 ? idmap_get(&s->map, sub_id) : SKY_SUB_NONE;
 	if (idx == SKY_SUB_NONE)
 		return -ENOENT;
-	/* one byte: a reader sees the old state or the new one */
-	__atomic_store_n(&s->tab->attr[idx].quota, state, __ATOMIC_RELAXED);
+	rec_set_quota(&s->tab->rec[idx], state);
 	return 0;
 }
 
@@ -466,7 +474,7 @@ sky_subs_quota_state(const struct sky_subs *s, uint32_t sub_id)
 
 	if (idx == SKY_SUB_NONE)
 		return -ENOENT;
-	return __atomic_load_n(&s->tab->attr[idx].quota, __ATOMIC_RELAXED);
+	return subs_k_quota(__atomic_load_n(&s->tab->rec[idx].k, __ATOMIC_RELAXED));
 }
 
 const char *
@@ -598,6 +606,8 @@ check_model(const struct sky_subs *s, const struct sky_sub_info *ni, char *err, 
 		return subs_fail(err, errlen, "plan index %u out of range", ni->plan);
 	if (ni->beam >= s->n_beams)
 		return subs_fail(err, errlen, "beam index %u out of range", ni->beam);
+	if (!subs_cc_ok(ni->country))
+		return subs_fail(err, errlen, "country 0x%04x is not two letters A-Z", ni->country);
 	return 0;
 }
 
@@ -640,11 +650,11 @@ subs_op_add(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 				 s->capacity);
 	idx = s->free_idx[s->n_free - 1];
 	in.idx = idx;
-	/* the record first (attributes, keys, then the word), then the keys that lead to it */
-	__atomic_store_n(&t->attr[idx].zone, in.zone, __ATOMIC_RELAXED);
-	__atomic_store_n(&t->attr[idx].quota, SKY_QUOTA_NONE, __ATOMIC_RELAXED);
+	/* the record first (keys, quota state, then the word), then the keys that lead to it */
 	rec_set_keys(&t->rec[idx], &in);
-	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
+	rec_set_quota(&t->rec[idx], SKY_QUOTA_NONE);
+	__atomic_store_n(&t->rec[idx].w,
+			 sky_sub_rec_word(in.id, in.country, in.plan, in.beam, in.zone),
 			 __ATOMIC_RELEASE);
 	rc = keys_add(t, &in, idx, 0);
 	if (rc < 0) {
@@ -682,6 +692,7 @@ subs_op_del(struct sky_subs *s, uint32_t id, char *err, size_t errlen)
 	sky_rcu_sync();
 	__atomic_store_n(&t->rec[idx].w, 0, __ATOMIC_RELEASE);
 	rec_set_keys(&t->rec[idx], &no_sub);
+	rec_set_quota(&t->rec[idx], SKY_QUOTA_NONE);
 	counters_zero(s, idx);
 	memset(&s->info[idx], 0, sizeof(s->info[idx]));
 	idmap_del(&s->map, id);
@@ -755,10 +766,10 @@ subs_op_set(struct sky_subs *s, const struct sky_sub_info *ni, char *err, size_t
 			return subs_fail(err, errlen, "%s", hash_err(rc));
 		}
 	}
-	/* the record's word: one atomic store; the zone: one byte */
-	__atomic_store_n(&t->rec[idx].w, sky_sub_rec_word(in.id, in.country, in.plan, in.beam),
+	/* the record's word (id, country, plan, beam, zone): one atomic store */
+	__atomic_store_n(&t->rec[idx].w,
+			 sky_sub_rec_word(in.id, in.country, in.plan, in.beam, in.zone),
 			 __ATOMIC_RELEASE);
-	__atomic_store_n(&t->attr[idx].zone, in.zone, __ATOMIC_RELAXED);
 	if (ch4 || ch6)
 		realm_ref(s, &in, ch4 && ch6 ? 0 : ch4 ? 4 : 6);
 	if (ch4 && old.has_v4)
@@ -838,8 +849,8 @@ subs_op_load(struct sky_subs *s, const char *path, char *err, size_t errlen)
 		if (s->info[i].id != 0 && cs.info[i].id != s->info[i].id)
 			zero[n_zero++] = i;
 		else if (s->info[i].id != 0) /* the id stays at its index: so does its quota */
-			nt->attr[i].quota =
-				__atomic_load_n(&s->tab->attr[i].quota, __ATOMIC_RELAXED);
+			rec_set_quota(&nt->rec[i], subs_k_quota(__atomic_load_n(&s->tab->rec[i].k,
+										__ATOMIC_RELAXED)));
 	}
 	old = s->tab;
 	__atomic_store_n(&s->tab, nt, __ATOMIC_RELEASE);
@@ -880,7 +891,7 @@ sky_subs_set_plan_override(struct sky_subs *s, uint32_t idx, int plan)
 	w = __atomic_load_n(&t->rec[idx].w, __ATOMIC_RELAXED);
 	if (w == 0)
 		return -ENOENT;
-	w = (w & ~(0xffULL << 48)) | (uint64_t)(plan & 0xff) << 48;
+	w = subs_w_with_plan(w, (unsigned int)plan);
 	__atomic_store_n(&t->rec[idx].w, w, __ATOMIC_RELEASE);
 	return 0;
 }

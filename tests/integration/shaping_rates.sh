@@ -52,10 +52,16 @@ rows = {r[0]: dict(zip(cols, r)) for r in rep["subscribers"]["rows"]}
 # the shaper keeps releasing the backlog at the shaped rate while the generator drains
 dur = rep["config"]["duration_s"] + rep["config"]["drain_ms"] / 1000.0
 bad = []
+short = []
 got_by = {}
 for item in sys.argv[2].split():
     sid, want = item.split(":")
     r = rows[int(sid)]
+    # what the generator offered over the sending time: a plan is only tested when it was
+    # offered more than it allows (a generator starved of CPU on this shared VM offers less)
+    offered = r["tx_down"] * 996 * 8 / rep["config"]["duration_s"] / 1e6
+    if offered < 1.1 * float(want):
+        short.append(f"{sid} ({offered:.1f} Mbit/s offered for {want})")
     # received frames (996 B without FCS, as the shaper counts them) over the sending
     # and draining time; the first 64 KB (plan burst) is excluded
     got = max(0, r["rx_down"] * 996 - 64000) * 8 / dur / 1e6
@@ -69,16 +75,27 @@ if "3" in got_by and "5" in got_by:
     print(f"  weight 2 : weight 1 = {r35:.3f} (expected 2), weight 1 : weight 1 = {r34:.3f}")
     if abs(r35 / 2 - 1) > 0.05 or abs(r34 - 1) > 0.05:
         bad.append("ratio")
+if bad and short:
+    print("  the generator offered too little: " + ", ".join(short))
+    sys.exit(2)
 sys.exit(1 if bad else 0)
 PY
 }
 
-run_pg plans 5
-pg_wait plans
-stop_skygate
-pg_stop || fail "skygate-pktgen (plans)"
-echo "plans (beam1 uncongested) and weighted share of beam2 (24 Mbit, weights 1:1:2):"
-check_rates plans "1:10 2:20 3:6 4:6 5:12" || fail "shaped rates off"
+# a second run only when the generator could not offer the plans their rates (exit 2)
+for attempt in 1 2; do
+	[ "$attempt" = 1 ] || start_skygate "$T/sky.yaml" shape
+	run_pg plans 5
+	pg_wait plans
+	stop_skygate
+	pg_stop || fail "skygate-pktgen (plans)"
+	echo "plans (beam1 uncongested) and weighted share of beam2 (24 Mbit, weights 1:1:2):"
+	rc=0
+	check_rates plans "1:10 2:20 3:6 4:6 5:12" || rc=$?
+	[ "$rc" = 2 ] && [ "$attempt" = 1 ] && { echo "  (the generator was short of CPU: once more)"; continue; }
+	[ "$rc" = 0 ] || fail "shaped rates off"
+	break
+done
 ok "plan rates within 8%, weighted shares of a congested beam within 5%"
 
 # rain fade while traffic runs: beam2 from 24 to 12 Mbit; the received downstream rate
