@@ -616,7 +616,9 @@ log_refusal(struct sky_ctl_server *s, int evicted, const char *why)
 		s->n_evicted++;
 	else
 		s->n_refused++;
-	snprintf(s->last_why, sizeof(s->last_why), "%s", why);
+	/* a reason for a log line: a longer one is cut and ends in "..." */
+	if (snprintf(s->last_why, sizeof(s->last_why), "%s", why) >= (int)sizeof(s->last_why))
+		memcpy(s->last_why + sizeof(s->last_why) - 4, "...", 4);
 	if (now - s->log_ms < LOG_EVERY_MS)
 		return;
 	SKY_LOG(WARNING,
