@@ -1746,7 +1746,8 @@ client_connect(const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) <
+		    (int)sizeof(sa.sun_path));
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
 }
