@@ -30,9 +30,14 @@
 #define PG_NAME_MAX 32
 #define PG_MAX_NAMES 64 /* distinct plans / beams in a CSV */
 #define PG_MAX_FLOWS (1u << 24)
-#define PG_HIST_BUCKETS 512 /* log2 buckets x 8 linear sub-buckets, cycles */
-#define PG_MIN_FRAME 60	    /* without FCS */
-#define PG_MAX_FRAME 1522   /* with FCS: 1518 + one VLAN tag */
+/* latency histogram: log2 buckets of cycles, each split in 64 linear steps (<= 1.6% wide:
+ * at 100 ms a bound within 1.6 ms; 8 steps gave 7 ms, and a p99 reported as 102 ms could
+ * have been 95) */
+#define PG_HIST_SUB_BITS 6
+#define PG_HIST_SUB (1u << PG_HIST_SUB_BITS)
+#define PG_HIST_BUCKETS (64 * PG_HIST_SUB)
+#define PG_MIN_FRAME 60	  /* without FCS */
+#define PG_MAX_FRAME 1522 /* with FCS: 1518 + one VLAN tag */
 #define PG_FCS 4
 
 /* ---- traffic classes: the mapping the demo config classifies on ---- */
@@ -271,14 +276,15 @@ pg_seq_update(struct pg_seq *s, uint32_t seq)
 	return PG_SEQ_REORD;
 }
 
-/* ---- latency histogram (cycles, log buckets with 8 linear steps each) ---- */
+/* ---- latency histogram (cycles, log buckets with PG_HIST_SUB linear steps each) ---- */
 static inline unsigned int
 pg_hist_bucket(uint64_t cyc)
 {
-	if (cyc < 8)
+	if (cyc < PG_HIST_SUB)
 		return (unsigned int)cyc;
 	unsigned int msb = 63 - (unsigned int)__builtin_clzll(cyc);
-	return msb * 8 + (unsigned int)((cyc >> (msb - 3)) & 7);
+	return msb * PG_HIST_SUB +
+	       (unsigned int)((cyc >> (msb - PG_HIST_SUB_BITS)) & (PG_HIST_SUB - 1));
 }
 
 /** Upper bound (cycles) of bucket b. */

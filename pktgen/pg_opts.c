@@ -509,11 +509,11 @@ pg_subs_free(struct pg_subs *s)
 uint64_t
 pg_hist_bucket_hi(unsigned int b)
 {
-	if (b < 8)
+	if (b < PG_HIST_SUB)
 		return b;
-	unsigned int msb = b / 8, sub = b % 8;
-	/* bucket holds [ (8+sub) << (msb-3), (9+sub) << (msb-3) ) */
-	return ((uint64_t)(9 + sub) << (msb - 3)) - 1;
+	unsigned int msb = b / PG_HIST_SUB, sub = b % PG_HIST_SUB;
+	/* bucket holds [ (SUB + sub) << (msb - BITS), (SUB + sub + 1) << (msb - BITS) ) */
+	return ((uint64_t)(PG_HIST_SUB + sub + 1) << (msb - PG_HIST_SUB_BITS)) - 1;
 }
 
 uint64_t

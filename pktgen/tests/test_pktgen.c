@@ -384,7 +384,7 @@ test_seq(void **state)
 static void
 test_hist(void **state)
 {
-	/* every value lies inside its bucket, buckets are monotonic, precision 1/8 */
+	/* every value lies inside its bucket, buckets are monotonic, precision 1/64 */
 	unsigned int prev = 0;
 	for (uint64_t v = 0; v < (1ull << 40); v = v < 64 ? v + 1 : v + v / 7) {
 		unsigned int b = pg_hist_bucket(v);
@@ -393,7 +393,7 @@ test_hist(void **state)
 		prev = b;
 		uint64_t hi = pg_hist_bucket_hi(b);
 		assert_true(hi >= v);
-		assert_true(hi - v <= v / 8 + 1);
+		assert_true(hi - v <= v / PG_HIST_SUB + 1);
 	}
 	static uint64_t h[PG_HIST_BUCKETS];
 	/* 90 samples at 1000 cycles, 10 at 100000 */
@@ -401,7 +401,7 @@ test_hist(void **state)
 	h[pg_hist_bucket(100000)] = 10;
 	uint64_t p50 = pg_hist_quantile(h, 0.5, 100000);
 	uint64_t p95 = pg_hist_quantile(h, 0.95, 100000);
-	assert_true(p50 >= 1000 && p50 <= 1000 + 1000 / 8);
+	assert_true(p50 >= 1000 && p50 <= 1000 + 1000 / 64);
 	assert_int_equal(p95, 100000); /* capped at the max seen */
 	assert_int_equal(pg_hist_quantile(h, 0.90, 100000), p50);
 	static uint64_t empty[PG_HIST_BUCKETS];
