@@ -996,6 +996,9 @@ shp_hist_roll(struct sky_shaper *sh, uint64_t now_tsc)
 			sh->hist_last[k].b[b] = cur.b[b] - sh->hist_mark[k].b[b];
 		sh->hist_last[k].sum_ts = cur.sum_ts - sh->hist_mark[k].sum_ts;
 		sh->hist_last[k].max_ts = cur.max_ts;
+		/* the mark keeps the largest sojourn of every interval rolled so far */
+		if (sh->hist_mark[k].max_ts > cur.max_ts)
+			cur.max_ts = sh->hist_mark[k].max_ts;
 		sh->hist_mark[k] = cur;
 		hist_reset_max(sh, k);
 	}
@@ -1036,6 +1039,12 @@ delay_of(const struct sky_shaper *sh, const struct shp_hist *h, struct sky_shape
 	/* the max was reset after the histogram's last sample: bound it by the top bucket */
 	if (d->max_us == 0 && top >= 0)
 		d->max_us = ts_to_us(sh, shp_hist_upper((unsigned int)top));
+	/* a percentile is its bucket's upper bound, and no sample exceeds the max: the
+	 * smaller of the two bounds it (a p99 above the max read as a delay no packet had) */
+	if (d->p50_us > d->max_us)
+		d->p50_us = d->max_us;
+	if (d->p99_us > d->max_us)
+		d->p99_us = d->max_us;
 }
 
 static int
@@ -1064,8 +1073,9 @@ sky_shaper_delay(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsig
 		delay_of(sh, &sh->hist_last[k], last);
 	if (total != NULL) {
 		hist_sum(sh, k, &cur);
-		/* the all-time max is not kept: the top bucket bounds it */
-		cur.max_ts = 0;
+		/* since start: the rolled intervals' max (kept in the mark) and this one's */
+		if (sh->hist_mark[k].max_ts > cur.max_ts)
+			cur.max_ts = sh->hist_mark[k].max_ts;
 		delay_of(sh, &cur, total);
 	}
 	return 0;

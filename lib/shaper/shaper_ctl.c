@@ -78,12 +78,13 @@ delay_json(const struct sky_shaper *sh, enum sky_shaper_delay_of of, unsigned in
 
 	if (sky_shaper_delay(sh, of, idx, &last, &total) < 0)
 		return json_null();
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "interval_us",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "interval_us",
 			 (json_int_t)SKY_SHAPER_DELAY_INTERVAL_US, "packets",
 			 (json_int_t)last.count, "p50_us", (json_int_t)last.p50_us, "p99_us",
 			 (json_int_t)last.p99_us, "max_us", (json_int_t)last.max_us,
 			 "total_packets", (json_int_t)total.count, "total_p50_us",
-			 (json_int_t)total.p50_us, "total_p99_us", (json_int_t)total.p99_us);
+			 (json_int_t)total.p50_us, "total_p99_us", (json_int_t)total.p99_us,
+			 "total_max_us", (json_int_t)total.max_us);
 }
 
 static json_t *

@@ -1484,7 +1484,12 @@ test_max_delay(void **state)
 	assert_true(last.count > 1000);
 	assert_true(last.p99_us <= 50000 * 5 / 4 && last.p99_us >= 40000);
 	assert_true(last.max_us <= 50000 && last.max_us >= 40000);
+	/* a percentile is a bucket's upper bound, capped by the exact max: never above it */
+	assert_true(last.p50_us <= last.p99_us && last.p99_us <= last.max_us);
 	assert_int_equal(total.count, st.ctr[SKY_SHAPER_SENT_PKTS]);
+	/* since start: the max of every interval rolled, exact, and what it bounds */
+	assert_true(total.max_us <= 50000 && total.max_us >= last.max_us);
+	assert_true(total.p50_us <= total.p99_us && total.p99_us <= total.max_us);
 	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_CLASS, 1, &last, NULL), 0);
 	assert_true(last.p99_us <= 50000 * 5 / 4 && last.p99_us >= 40000);
 	assert_int_equal(sky_shaper_delay(s.sh, SKY_SHAPER_DELAY_CLASS, 0, &last, NULL), 0);
