@@ -743,6 +743,9 @@ enqueue_burst(struct sky_shaper *sh, unsigned int worker, unsigned int out, stru
 				sc->ctr[SUBC(SC_TAIL)]++;
 				sc->drop_bytes += m->pkt_len + overhead;
 				sc->cls_tail[c]++;
+				/* offered to the beam too: offered = sent + dropped + queued */
+				o->shard[beam].ctr[SC_OFF_PKTS]++;
+				o->shard[beam].ctr[SC_OFF_BYTES] += m->pkt_len + overhead;
 				o->shard[beam].ctr[SC_TAIL]++;
 				drops[SKY_DROP_QUEUE_TAIL]++;
 				dropped[n_drop++] = mb;

@@ -823,6 +823,14 @@ test_slot_pool(void **state)
 	assert_int_equal(s.enq_drops[SKY_DROP_QUEUE_TAIL], 16);
 	assert_int_equal(sky_shaper_sub_stats(s.sh, 19, &st), 0);
 	assert_int_equal(st.ctr[SKY_SHAPER_DROP_TAIL], 4);
+	/* the beam was offered all 80, the 16 refused among them: offered = sent + dropped +
+	 * queued holds for it as for the subscribers */
+	assert_int_equal(sky_shaper_beam_stats(s.sh, 0, &st), 0);
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS], 80);
+	assert_int_equal(st.ctr[SKY_SHAPER_OFFERED_PKTS],
+			 st.ctr[SKY_SHAPER_SENT_PKTS] + st.ctr[SKY_SHAPER_DROP_TAIL] +
+				 st.ctr[SKY_SHAPER_DROP_AQM] + st.ctr[SKY_SHAPER_DROP_DELAY] +
+				 st.queued_pkts);
 	/* 1 s later everything is sent and the buckets are full: the slots are free again */
 	for (int i = 0; i < 100; i++) {
 		s.now += 10 * MS;
@@ -875,14 +883,16 @@ ctr_check_sum(const struct sky_shaper *sh, uint32_t n_subs, uint64_t offered, ui
 	assert_int_equal(sum.ctr[SKY_SHAPER_DROP_TAIL] + cp.uncounted.ctr[SKY_SHAPER_DROP_TAIL],
 			 bst.ctr[SKY_SHAPER_DROP_TAIL]);
 	assert_int_equal(sum.cls_tail[0] + cp.uncounted.cls_tail[0], bst.ctr[SKY_SHAPER_DROP_TAIL]);
-	/* (the beam's offered counters leave out slot_pool_full drops: compare with what the
-	 * test offered) */
+	/* what the test offered, as the subscribers and the aggregate count it and as the
+	 * beam does (slot_pool_full drops included) */
 	assert_int_equal(sum.ctr[SKY_SHAPER_OFFERED_PKTS] +
 				 cp.uncounted.ctr[SKY_SHAPER_OFFERED_PKTS],
 			 offered);
 	assert_int_equal(sum.ctr[SKY_SHAPER_OFFERED_BYTES] +
 				 cp.uncounted.ctr[SKY_SHAPER_OFFERED_BYTES],
 			 offered * (1000 + OVH));
+	assert_int_equal(bst.ctr[SKY_SHAPER_OFFERED_PKTS], offered);
+	assert_int_equal(bst.ctr[SKY_SHAPER_OFFERED_BYTES], offered * (1000 + OVH));
 }
 
 static void
