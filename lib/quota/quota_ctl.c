@@ -81,6 +81,20 @@ usage_json(const struct sky_quota *q, const struct sky_sub_info *in,
 			 "rate_factor_ppm", (json_int_t)u->d.factor_ppm, "peak", u->d.peak);
 }
 
+/* the subscriber a quota change is for: known, on a plan with an allowance; 0, or -1 with
+ * the call failed naming which */
+static int
+allowance_sub(const struct sky_quota *q, struct sky_ctl_call *call, uint32_t id,
+	      struct sky_sub_info *in)
+{
+	if (sky_subs_get(q->subs, id, in) < 0)
+		return sky_ctl_fail(call, "no subscriber with id %u", id);
+	if (!q->qp[in->plan].on)
+		return sky_ctl_fail(call, "subscriber %u: plan '%s' has no allowance", id,
+				    sky_subs_plan(q->subs, in->plan).name);
+	return 0;
+}
+
 static int
 cmd_show(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **result)
 {
@@ -172,11 +186,8 @@ cmd_add(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 		return sky_ctl_fail(call, "'%s': expected a subscriber id 1..4294967295", argv[0]);
 	if (sky_parse_size(argv[1], &bytes) < 0 || bytes == 0 || bytes > (1ULL << 60))
 		return sky_ctl_fail(call, "'%s': expected a size > 0 (e.g. 10GB, 500MB)", argv[1]);
-	if (sky_subs_get(q->subs, id, &in) < 0)
-		return sky_ctl_fail(call, "no subscriber with id %u", id);
-	if (!q->qp[in.plan].on)
-		return sky_ctl_fail(call, "subscriber %u: plan '%s' has no allowance", id,
-				    sky_subs_plan(q->subs, in.plan).name);
+	if (allowance_sub(q, call, id, &in) < 0)
+		return -1;
 	if (!skip) {
 		if (sky_ctl_commit(call) != 0)
 			return -1;
@@ -208,11 +219,8 @@ cmd_reset(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **
 		return sky_ctl_fail(call, "usage: quota reset SUBSCRIBER_ID");
 	if (sky_subs_parse_id(argv[0], &id) < 0)
 		return sky_ctl_fail(call, "'%s': expected a subscriber id 1..4294967295", argv[0]);
-	if (sky_subs_get(q->subs, id, &in) < 0)
-		return sky_ctl_fail(call, "no subscriber with id %u", id);
-	if (!q->qp[in.plan].on)
-		return sky_ctl_fail(call, "subscriber %u: plan '%s' has no allowance", id,
-				    sky_subs_plan(q->subs, in.plan).name);
+	if (allowance_sub(q, call, id, &in) < 0)
+		return -1;
 	if (!skip) {
 		if (sky_ctl_commit(call) != 0)
 			return -1;
@@ -289,11 +297,8 @@ cmd_set(void *arg, int argc, char **argv, struct sky_ctl_call *call, json_t **re
 	for (int i = 1; i < argc; i++)
 		if (parse_set(argv[i], &sa, err, sizeof(err)) < 0)
 			return sky_ctl_fail(call, "%s", err);
-	if (sky_subs_get(q->subs, id, &in) < 0)
-		return sky_ctl_fail(call, "no subscriber with id %u", id);
-	if (!q->qp[in.plan].on)
-		return sky_ctl_fail(call, "subscriber %u: plan '%s' has no allowance", id,
-				    sky_subs_plan(q->subs, in.plan).name);
+	if (allowance_sub(q, call, id, &in) < 0)
+		return -1;
 	if (sa.has_anchor && sa.anchor > (int32_t)(quota_now() / 86400 + 1))
 		return sky_ctl_fail(call, "subscriber %u: anchor date in the future", id);
 	if (!skip) {
