@@ -101,8 +101,6 @@ fill_foreign(const struct sky_subs *s, struct subs_wstats *ws, struct sky_meta *
 }
 
 /* the packet's subscriber fields from record idx, found under realm; foreign: the beams
- * not owned here (read once per burst) */
-/* the packet's subscriber fields from record idx, found under realm; foreign: the beams
  * not owned here (read once per burst). One line: the record holds the zone and the quota
  * state beside the keys. */
 static inline void
@@ -142,7 +140,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 	const struct subs_tables *t = __atomic_load_n(&s->tab, __ATOMIC_ACQUIRE);
 	struct subs_wstats *ws = &s->ws[worker];
 	uint64_t *const ctr = worker < s->n_ctr_workers ? s->ctr[worker] : NULL;
-	const size_t pairs = 2 * s->n_classes;
+	const unsigned int nc = s->n_classes;
 	struct probe pr[SKY_BURST];
 	const uint64_t foreign = __atomic_load_n(&s->beams_foreign, __ATOMIC_RELAXED);
 	uint8_t pend[SKY_BURST];
@@ -214,7 +212,7 @@ sky_subs_lookup_burst(struct sky_subs *s, unsigned int worker, struct sky_meta *
 				 * tables keep L1 (bench_pipeline: subscriber and geo both cheaper)
 				 */
 				if (ctr != NULL)
-					rte_prefetch2(ctr + ((size_t)c * 2 + (m->dir & 1)) * pairs);
+					rte_prefetch2(subs_ctr_at(ctr, nc, c, m->dir & 1));
 				continue;
 			}
 			/* another signature match, or keys past the bucket: the full probe */
@@ -264,8 +262,7 @@ sky_subs_account_burst(struct sky_subs *s, unsigned int worker, const struct sky
 			ws->pkts[dir][cls]++;
 			ws->bytes[dir][cls] += m->pkt_len;
 			if (likely(m->sub_idx < cap)) {
-				uint64_t *c =
-					ctr + ((size_t)m->sub_idx * 2 + dir) * 2 * nc + 2 * cls;
+				uint64_t *c = subs_ctr_at(ctr, nc, m->sub_idx, dir) + 2 * cls;
 
 				c[0]++;
 				c[1] += m->pkt_len;

@@ -498,10 +498,17 @@ struct sky_subs {
 };
 
 /* worker w's {packets, bytes} pairs of subscriber idx in direction dir: [n_classes][2] */
+/* the same within one worker's counters ctr (the data path hoists ctr and nc per burst) */
+static inline uint64_t *
+subs_ctr_at(uint64_t *ctr, unsigned int nc, uint32_t idx, unsigned int dir)
+{
+	return ctr + ((size_t)idx * 2 + dir) * 2 * nc;
+}
+
 static inline uint64_t *
 subs_ctr_pairs(const struct sky_subs *s, unsigned int w, uint32_t idx, unsigned int dir)
 {
-	return s->ctr[w] + ((size_t)idx * 2 + dir) * 2 * s->n_classes;
+	return subs_ctr_at(s->ctr[w], s->n_classes, idx, dir);
 }
 
 /* worker w's drop counters of subscriber idx: [SKY_SUBS_DG_MAX] */
